@@ -1,0 +1,48 @@
+# KiteMQ top-level Makefile: drives CMake/CTest. The targets are the whole user interface:
+#   make / make run / make test / make asan / make fuzz / make test-long / make bench
+# Dependencies are Debian packages, installed on demand by scripts/install-deps.sh.
+
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
+FUZZ_SECS  ?= 60
+CTEST_ARGS ?=
+
+.PHONY: all deps configure run test asan fuzz test-long bench clean
+
+all: deps configure
+	cmake --build $(BUILD) -j $(JOBS)
+
+deps:
+	@scripts/install-deps.sh
+
+configure: $(BUILD)/CMakeCache.txt
+$(BUILD)/CMakeCache.txt:
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo
+
+run: all
+	scripts/run.sh $(BUILD)
+
+test: all
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) -LE long $(CTEST_ARGS)
+
+asan: deps
+	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DKITE_SANITIZE=ON
+	cmake --build $(ASAN_BUILD) -j $(JOBS)
+	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  ctest --output-on-failure -j $(JOBS) -LE long $(CTEST_ARGS)
+
+fuzz: deps
+	CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=Debug -DKITE_FUZZ=ON
+	cmake --build $(FUZZ_BUILD) -j $(JOBS)
+	scripts/fuzz.sh $(FUZZ_BUILD) $(FUZZ_SECS)
+
+test-long: all
+	cd $(BUILD) && ctest --output-on-failure -L long $(CTEST_ARGS)
+
+bench: all
+	@echo "benchmarks are in $(BUILD)/tests/bench_* and $(BUILD)/bin; see README, Performance"
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

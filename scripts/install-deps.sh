@@ -1,0 +1,15 @@
+#!/bin/sh
+# Installs the Debian packages KiteMQ needs to build and test, only those missing.
+# Runs apt-get as root (or through sudo when available). Nothing else is downloaded.
+set -e
+PKGS="build-essential cmake pkg-config zlib1g-dev libssl-dev libcmocka-dev clang libclang-rt-14-dev"
+missing=""
+for p in $PKGS; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+echo "install-deps: installing:$missing"
+SUDO=""
+[ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1 && SUDO=sudo
+$SUDO apt-get update -qq || true
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing

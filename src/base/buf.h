@@ -1,0 +1,52 @@
+/* buf.h - growable byte buffer with a read cursor, and big-endian helpers.
+ *
+ * Owns: the bytes of one buffer (data[rpos..len) is unread content). Growth
+ * reallocates, so pointers into data are invalid after any append.
+ * Not owned: thread safety - a buffer belongs to one thread at a time.
+ * Allocation failure aborts the process (see kite_buf_reserve): a daemon that cannot
+ * allocate a few KiB cannot answer anyone, and a clean abort beats corrupt state. */
+#ifndef KITE_BASE_BUF_H
+#define KITE_BASE_BUF_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+typedef struct kite_buf {
+    char *data;
+    size_t len;     /* bytes written */
+    size_t cap;     /* bytes allocated */
+    size_t rpos;    /* read cursor, <= len */
+} kite_buf;
+
+#define KITE_BUF_INIT { NULL, 0, 0, 0 }
+
+void kite_buf_init(kite_buf *b);
+void kite_buf_free(kite_buf *b);
+void kite_buf_reset(kite_buf *b);                 /* len = rpos = 0, keeps memory */
+void kite_buf_reserve(kite_buf *b, size_t extra);  /* ensure cap >= len + extra + 1 */
+void kite_buf_append(kite_buf *b, const void *p, size_t n);
+void kite_buf_puts(kite_buf *b, const char *s);
+void kite_buf_putc(kite_buf *b, char c);
+void kite_buf_printf(kite_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void kite_buf_put_be16(kite_buf *b, uint16_t v);
+void kite_buf_put_be32(kite_buf *b, uint32_t v);
+void kite_buf_put_be64(kite_buf *b, uint64_t v);
+/* Drops consumed bytes [0, rpos) by moving the rest to the front. */
+void kite_buf_compact(kite_buf *b);
+/* Takes the data pointer out of the buffer (caller frees); buffer becomes empty.
+ * The returned memory is NUL-terminated at len. */
+char *kite_buf_steal(kite_buf *b, size_t *len);
+/* Unread byte count. */
+static inline size_t kite_buf_avail(const kite_buf *b) { return b->len - b->rpos; }
+/* NUL-terminated view of the content (always valid after an append). */
+static inline const char *kite_buf_cstr(kite_buf *b) { if (!b->data) kite_buf_reserve(b, 0); b->data[b->len] = 0; return b->data; }
+
+static inline uint16_t kite_rd_be16(const void *p) { const uint8_t *u = p; return (uint16_t)((u[0] << 8) | u[1]); }
+static inline uint32_t kite_rd_be32(const void *p) { const uint8_t *u = p; return ((uint32_t)u[0] << 24) | ((uint32_t)u[1] << 16) | ((uint32_t)u[2] << 8) | u[3]; }
+static inline uint64_t kite_rd_be64(const void *p) { const uint8_t *u = p; return ((uint64_t)kite_rd_be32(u) << 32) | kite_rd_be32(u + 4); }
+static inline void kite_wr_be16(void *p, uint16_t v) { uint8_t *u = p; u[0] = (uint8_t)(v >> 8); u[1] = (uint8_t)v; }
+static inline void kite_wr_be32(void *p, uint32_t v) { uint8_t *u = p; u[0] = (uint8_t)(v >> 24); u[1] = (uint8_t)(v >> 16); u[2] = (uint8_t)(v >> 8); u[3] = (uint8_t)v; }
+static inline void kite_wr_be64(void *p, uint64_t v) { kite_wr_be32(p, (uint32_t)(v >> 32)); kite_wr_be32((uint8_t *)p + 4, (uint32_t)v); }
+
+#endif

@@ -1,0 +1,73 @@
+/* log.c - leveled logger: one formatted line per call, one write(2) per sink.
+ * Global state: the process-wide level and sinks (a process has one log; set at
+ * start-up, read with relaxed atomics afterwards). */
+#include "base/log.h"
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+static _Atomic int g_level = KITE_LOG_INFO;   /* process log level */
+static _Atomic int g_file_fd = -1;            /* optional log file */
+static _Atomic int g_stderr_on = 1;           /* stderr sink switch */
+
+static const char *const level_names[] = { "DEBUG", "INFO ", "WARN ", "ERROR", "OFF  " };
+
+void kite_log_set_level(kite_log_level lvl) { atomic_store(&g_level, (int)lvl); }
+kite_log_level kite_log_get_level(void) { return (kite_log_level)atomic_load_explicit(&g_level, memory_order_relaxed); }
+void kite_log_set_stderr(int on) { atomic_store(&g_stderr_on, on ? 1 : 0); }
+
+int kite_log_parse_level(const char *s)
+{
+    static const char *const names[] = { "debug", "info", "warn", "error", "off" };
+    for (int i = 0; i < 5; i++)
+        if (strcasecmp(s, names[i]) == 0) return i;
+    if (strcasecmp(s, "warning") == 0) return KITE_LOG_WARN;
+    return -1;
+}
+
+int kite_log_set_file(const char *path)
+{
+    int fd = -1;
+    if (path) {
+        fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        if (fd < 0) return -1;
+    }
+    int old = atomic_exchange(&g_file_fd, fd);
+    if (old >= 0) close(old);
+    return 0;
+}
+
+void kite_logv(kite_log_level lvl, const char *chan, const char *fmt, va_list ap)
+{
+    if ((int)lvl < atomic_load_explicit(&g_level, memory_order_relaxed) || lvl >= KITE_LOG_OFF) return;
+    char line[2048];
+    struct timeval tv;
+    struct tm tm;
+    gettimeofday(&tv, NULL);
+    localtime_r(&tv.tv_sec, &tm);
+    int n = snprintf(line, sizeof line, "%04d-%02d-%02d %02d:%02d:%02d.%03d %s [%s] ",
+                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                     tm.tm_sec, (int)(tv.tv_usec / 1000), level_names[lvl], chan ? chan : "-");
+    if (n < 0) return;
+    int m = vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
+    if (m < 0) m = 0;
+    size_t len = (size_t)n + (size_t)m;
+    if (len > sizeof line - 2) len = sizeof line - 2;
+    line[len++] = '\n';
+    int fd = atomic_load(&g_file_fd);
+    if (atomic_load(&g_stderr_on)) { ssize_t w = write(2, line, len); (void)w; }
+    if (fd >= 0) { ssize_t w = write(fd, line, len); (void)w; }
+}
+
+void kite_log(kite_log_level lvl, const char *chan, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    kite_logv(lvl, chan, fmt, ap);
+    va_end(ap);
+}

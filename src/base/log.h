@@ -1,0 +1,34 @@
+/* log.h - leveled logger used by every daemon and library module.
+ *
+ * Owns: log level filtering, formatting ("2026-11-25 17:50:01.123 WARN  [chan] text"),
+ * output to stderr and optionally to a file. Not owned: rotation policy beyond
+ * reopening (SIGHUP handling belongs to the daemon).
+ * Threads: kite_log() may be called from any thread; each line is written with one
+ * write(2) so lines never interleave. The configuration (level, file) is process
+ * global on purpose - a process has one log - and is set once at start-up. */
+#ifndef KITE_BASE_LOG_H
+#define KITE_BASE_LOG_H
+
+#include <stdarg.h>
+
+typedef enum { KITE_LOG_DEBUG = 0, KITE_LOG_INFO, KITE_LOG_WARN, KITE_LOG_ERROR, KITE_LOG_OFF } kite_log_level;
+
+void kite_log_set_level(kite_log_level lvl);
+kite_log_level kite_log_get_level(void);
+/* Parses "debug", "info", "warn", "error", "off"; returns -1 when unknown. */
+int kite_log_parse_level(const char *s);
+/* Also append to this file (NULL = stderr only). Returns 0 or -errno. */
+int kite_log_set_file(const char *path);
+/* Disable stderr output (tests that exercise error paths keep their output quiet). */
+void kite_log_set_stderr(int on);
+
+void kite_log(kite_log_level lvl, const char *chan, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void kite_logv(kite_log_level lvl, const char *chan, const char *fmt, va_list ap);
+
+#define KLOG_DEBUG(chan, ...) do { if (kite_log_get_level() <= KITE_LOG_DEBUG) kite_log(KITE_LOG_DEBUG, chan, __VA_ARGS__); } while (0)
+#define KLOG_INFO(chan, ...)  kite_log(KITE_LOG_INFO, chan, __VA_ARGS__)
+#define KLOG_WARN(chan, ...)  kite_log(KITE_LOG_WARN, chan, __VA_ARGS__)
+#define KLOG_ERROR(chan, ...) kite_log(KITE_LOG_ERROR, chan, __VA_ARGS__)
+
+#endif
