@@ -1,0 +1,67 @@
+/* main.c - kite-namesrv entry point: arguments, config, log, signals, run loop. */
+#include "base/daemon.h"
+#include "base/log.h"
+#include "namesrv/namesrv.h"
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+static void on_signal(kite_ev *ev, int fd, uint32_t events, void *arg)
+{
+    (void)events;
+    (void)arg;
+    int sig;
+    while ((sig = kite_daemon_read_signal(fd)) != 0) {
+        if (sig == SIGHUP) {
+            KLOG_INFO("namesrv", "SIGHUP ignored (restart to reload configuration)");
+            continue;
+        }
+        KLOG_INFO("namesrv", "signal %d: shutting down", sig);
+        kite_ev_stop(ev);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    kite_daemon_args args;
+    int r = kite_daemon_parse_args(argc, argv, "kite-namesrv", &args);
+    if (r) return r > 0 ? 0 : 2;
+    kite_namesrv ns;
+    memset(&ns, 0, sizeof ns);
+    if (kite_daemon_load_config(kite_namesrv_props, &ns.cfg, args.config_path) != 0) return 2;
+    if (args.print_config) {
+        kite_buf b = KITE_BUF_INIT;
+        kite_config_print(kite_namesrv_props, &ns.cfg, &b);
+        fwrite(b.data, 1, b.len, stdout);
+        kite_buf_free(&b);
+        kite_config_free(kite_namesrv_props, &ns.cfg);
+        return 0;
+    }
+    if (kite_daemon_setup_log(ns.cfg.log_level, ns.cfg.log_file) != 0) return 2;
+    int sfd = kite_daemon_signalfd();
+    kite_ev *ev = kite_ev_new();
+    if (!ev || sfd < 0) {
+        KLOG_ERROR("namesrv", "cannot create the event loop");
+        return 1;
+    }
+    kite_ev_add(ev, sfd, KITE_EV_READ, on_signal, NULL);
+    char err[512];
+    if (kite_namesrv_start(&ns, ev, err, sizeof err) != 0) {
+        KLOG_ERROR("namesrv", "start failed: %s", err);
+        kite_namesrv_stop(&ns);
+        kite_ev_free(ev);
+        kite_config_free(kite_namesrv_props, &ns.cfg);
+        return 1;
+    }
+    KLOG_INFO("namesrv", "KiteMQ name server started (pid %d)", (int)getpid());
+    r = kite_ev_run(ev);
+    kite_namesrv_stop(&ns);
+    kite_ev_del(ev, sfd);
+    close(sfd);
+    kite_ev_free(ev);
+    kite_config_free(kite_namesrv_props, &ns.cfg);
+    KLOG_INFO("namesrv", "stopped");
+    kite_log_set_file(NULL);
+    return r == 0 ? 0 : 1;
+}

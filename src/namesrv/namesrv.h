@@ -1,0 +1,63 @@
+/* namesrv.h - the name server: configuration, lifecycle, and its request handlers.
+ *
+ * Owns: the route tables (routes.h), the RPC server, the expiry timer, the KV file.
+ * Threads: one. Every handler, timer and connection callback runs on the loop thread,
+ * so the tables need no locks; a name server answers from memory only (the KV file
+ * is written on change, synchronously, which is rare and small). */
+#ifndef KITE_NAMESRV_NAMESRV_H
+#define KITE_NAMESRV_NAMESRV_H
+
+#include "base/props.h"
+#include "namesrv/routes.h"
+#include "net/ev.h"
+#include "rpc/server.h"
+
+typedef struct ns_config {
+    int32_t listen_port;
+    char *bind_address;
+    char *rocketmq_home;
+    char *kv_config_path;
+    char *config_store_path;
+    int order_message_enable;
+    int return_order_topic_config_to_broker;
+    int enable_all_topic_list;
+    int enable_topic_list;
+    int64_t broker_expire_millis;
+    int64_t scan_not_active_broker_interval;
+    int32_t server_channel_max_idle_time_seconds;
+    int64_t max_frame_size;
+    char *log_file;
+    char *log_level;
+    int remote_config_update_enable;
+    /* Java keys accepted for compatibility; they change nothing here. */
+    int cluster_test;
+    char *product_env_name;
+    int32_t server_worker_threads, server_selector_threads;
+    int32_t default_thread_pool_nums, client_request_thread_pool_nums;
+    int support_acting_master, delete_topic_with_broker_registration, notify_min_broker_id_changed;
+    int need_wait_for_service;
+    int32_t wait_seconds_for_service;
+} ns_config;
+
+extern const kite_prop_def kite_namesrv_props[];
+/* Keys UPDATE_NAMESRV_CONFIG may change when remoteConfigUpdateEnable=true. */
+extern const char *const kite_namesrv_remote_keys[];
+
+typedef struct kite_namesrv {
+    ns_config cfg;
+    ns_routes routes;
+    kite_ev *ev;
+    kite_rpc_server *srv;
+    kite_ev_timer *scan_timer;
+    int port;
+} kite_namesrv;
+
+/* Loads the KV file and starts listening. Returns 0 or -1 (reason logged / in err). */
+int kite_namesrv_start(kite_namesrv *ns, kite_ev *ev, char *err, size_t errlen);
+void kite_namesrv_stop(kite_namesrv *ns);
+/* Registers every request handler (p_ns.c). */
+void kite_namesrv_register_handlers(kite_namesrv *ns);
+/* Persists the KV table; logs and returns -1 on failure. */
+int kite_namesrv_save_kv(kite_namesrv *ns);
+
+#endif

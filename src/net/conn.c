@@ -1,0 +1,318 @@
+/* conn.c - TCP connection: frame input, segment output queue, writev/sendfile.
+ *
+ * Output queue: a ring of items; memory items are gathered into one writev of up to
+ * 64 iovecs; a file item is sent with sendfile on its own. TCP_CORK is not needed:
+ * the header is queued before file data and the kernel coalesces while the socket
+ * buffer is busy. Reading pauses while more than OUT_HIGH bytes wait to be sent (a
+ * client that never reads cannot make us buffer without bound), and resumes below
+ * OUT_LOW. */
+#include "net/conn.h"
+#include "base/log.h"
+#include "base/time.h"
+#include "net/sock.h"
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#define READ_CHUNK (64 * 1024)
+#define OUT_HIGH (64u * 1024 * 1024)
+#define OUT_LOW (16u * 1024 * 1024)
+#define MAX_IOV 64
+
+typedef struct out_item {
+    const char *ptr;      /* memory item */
+    size_t len, off;      /* bytes and progress */
+    int fd;               /* >= 0: file item */
+    int64_t file_off;
+    void *owned;          /* free() when done */
+    kite_seg_release release;
+    void *release_arg;
+} out_item;
+
+struct kite_conn {
+    kite_ev *ev;
+    int fd;
+    atomic_int refs;
+    int closed, connecting, read_paused, in_read;
+    uint64_t id;
+    kite_buf rbuf;
+    out_item *q;
+    size_t qhead, qlen, qcap;
+    size_t out_bytes;
+    size_t max_frame;
+    const kite_conn_ops *ops;
+    void *ud;
+    struct sockaddr_in peer;
+    char peer_s[48];
+    int64_t last_active;
+};
+
+static atomic_uint_fast64_t g_next_conn_id = 1;   /* process-wide unique ids for logs and maps */
+
+static void on_io(kite_ev *ev, int fd, uint32_t events, void *arg);
+
+kite_conn *kite_conn_new(kite_ev *ev, int fd, const struct sockaddr_in *peer, int connecting,
+                         const kite_conn_ops *ops, void *ud, size_t max_frame)
+{
+    kite_conn *c = calloc(1, sizeof *c);
+    if (!c) return NULL;
+    c->ev = ev;
+    c->fd = fd;
+    atomic_init(&c->refs, 1);
+    c->connecting = connecting;
+    c->id = atomic_fetch_add(&g_next_conn_id, 1);
+    c->max_frame = max_frame;
+    c->ops = ops;
+    c->ud = ud;
+    if (peer) {
+        c->peer = *peer;
+        kite_sock_format_addr(peer, c->peer_s, sizeof c->peer_s);
+    } else {
+        snprintf(c->peer_s, sizeof c->peer_s, "?");
+    }
+    c->last_active = kite_mono_ms();
+    if (kite_ev_add(ev, fd, KITE_EV_READ | (connecting ? KITE_EV_WRITE : 0), on_io, c) != 0) {
+        free(c);
+        return NULL;
+    }
+    return c;
+}
+
+void kite_conn_ref(kite_conn *c) { atomic_fetch_add(&c->refs, 1); }
+
+static void item_done(out_item *it)
+{
+    if (it->release) it->release(it->release_arg);
+    free(it->owned);
+    it->release = NULL;
+    it->owned = NULL;
+}
+
+void kite_conn_unref(kite_conn *c)
+{
+    if (atomic_fetch_sub(&c->refs, 1) != 1) return;
+    for (size_t i = 0; i < c->qlen; i++) item_done(&c->q[(c->qhead + i) % c->qcap]);
+    free(c->q);
+    kite_buf_free(&c->rbuf);
+    free(c);
+}
+
+int kite_conn_is_closed(const kite_conn *c) { return c->closed; }
+const char *kite_conn_peer(const kite_conn *c) { return c->peer_s; }
+const struct sockaddr_in *kite_conn_peer_addr(const kite_conn *c) { return &c->peer; }
+kite_ev *kite_conn_ev(const kite_conn *c) { return c->ev; }
+uint64_t kite_conn_id(const kite_conn *c) { return c->id; }
+void *kite_conn_ud(const kite_conn *c) { return c->ud; }
+void kite_conn_set_ud(kite_conn *c, void *ud) { c->ud = ud; }
+size_t kite_conn_out_bytes(const kite_conn *c) { return c->out_bytes; }
+int64_t kite_conn_last_active_ms(const kite_conn *c) { return c->last_active; }
+
+void kite_conn_close(kite_conn *c, const char *reason)
+{
+    if (c->closed) return;
+    c->closed = 1;
+    kite_ev_del(c->ev, c->fd);
+    close(c->fd);
+    c->fd = -1;
+    for (size_t i = 0; i < c->qlen; i++) item_done(&c->q[(c->qhead + i) % c->qcap]);
+    c->qlen = 0;
+    c->out_bytes = 0;
+    if (c->ops->on_close) c->ops->on_close(c, reason ? reason : "closed", c->ud);
+    kite_conn_unref(c);   /* the loop's reference */
+}
+
+static void q_push(kite_conn *c, const out_item *it)
+{
+    if (c->qlen == c->qcap) {
+        size_t cap = c->qcap ? c->qcap * 2 : 16;
+        out_item *q = malloc(cap * sizeof *q);
+        if (!q) abort();
+        for (size_t i = 0; i < c->qlen; i++) q[i] = c->q[(c->qhead + i) % c->qcap];
+        free(c->q);
+        c->q = q;
+        c->qcap = cap;
+        c->qhead = 0;
+    }
+    c->q[(c->qhead + c->qlen) % c->qcap] = *it;
+    c->qlen++;
+    c->out_bytes += it->len;
+}
+
+static void update_interest(kite_conn *c)
+{
+    if (c->closed) return;
+    uint32_t want = 0;
+    if (!c->read_paused) want |= KITE_EV_READ;
+    if (c->qlen || c->connecting) want |= KITE_EV_WRITE;
+    kite_ev_mod(c->ev, c->fd, want);
+}
+
+/* Writes queued output. Returns 0 (maybe partially written), -1 after closing. */
+static int flush_out(kite_conn *c)
+{
+    while (c->qlen && !c->connecting) {
+        out_item *first = &c->q[c->qhead];
+        ssize_t n;
+        if (first->fd >= 0) {
+            off_t off = (off_t)(first->file_off + (int64_t)first->off);
+            n = sendfile(c->fd, first->fd, &off, first->len - first->off);
+        } else {
+            struct iovec iov[MAX_IOV];
+            int cnt = 0;
+            for (size_t i = 0; i < c->qlen && cnt < MAX_IOV; i++) {
+                out_item *it = &c->q[(c->qhead + i) % c->qcap];
+                if (it->fd >= 0) break;
+                iov[cnt].iov_base = (void *)(it->ptr + it->off);
+                iov[cnt].iov_len = it->len - it->off;
+                cnt++;
+            }
+            n = writev(c->fd, iov, cnt);
+        }
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+            if (errno == EINTR) continue;
+            char why[96];
+            snprintf(why, sizeof why, "write failed: %s", strerror(errno));
+            kite_conn_close(c, why);
+            return -1;
+        }
+        if (n == 0 && first->fd >= 0) {
+            kite_conn_close(c, "sendfile: file shorter than the queued range");
+            return -1;
+        }
+        size_t left = (size_t)n;
+        c->out_bytes -= left;
+        while (left && c->qlen) {
+            out_item *it = &c->q[c->qhead];
+            size_t room = it->len - it->off;
+            if (left < room) {
+                it->off += left;
+                left = 0;
+                break;
+            }
+            left -= room;
+            item_done(it);
+            c->qhead = (c->qhead + 1) % c->qcap;
+            c->qlen--;
+        }
+        /* Zero-length items at the head are done too. */
+        while (c->qlen && c->q[c->qhead].len == c->q[c->qhead].off) {
+            item_done(&c->q[c->qhead]);
+            c->qhead = (c->qhead + 1) % c->qcap;
+            c->qlen--;
+        }
+    }
+    if (c->read_paused && c->out_bytes < OUT_LOW) c->read_paused = 0;
+    else if (!c->read_paused && c->out_bytes > OUT_HIGH) c->read_paused = 1;
+    update_interest(c);
+    return 0;
+}
+
+int kite_conn_write(kite_conn *c, kite_buf *hdr, const kite_seg *segs, size_t nseg)
+{
+    if (c->closed) {
+        for (size_t i = 0; i < nseg; i++)
+            if (segs[i].release) segs[i].release(segs[i].release_arg);
+        kite_buf_free(hdr);
+        return -1;
+    }
+    int was_empty = c->qlen == 0;
+    if (hdr && hdr->len) {
+        out_item it = { 0 };
+        size_t len;
+        it.owned = kite_buf_steal(hdr, &len);
+        it.ptr = it.owned;
+        it.len = len;
+        it.fd = -1;
+        q_push(c, &it);
+    }
+    for (size_t i = 0; i < nseg; i++) {
+        out_item it = { 0 };
+        it.ptr = segs[i].ptr;
+        it.len = segs[i].len;
+        it.fd = segs[i].fd;
+        it.file_off = segs[i].file_off;
+        it.release = segs[i].release;
+        it.release_arg = segs[i].release_arg;
+        q_push(c, &it);
+    }
+    if (was_empty || c->out_bytes > OUT_HIGH) return flush_out(c);
+    return 0;
+}
+
+static void handle_read(kite_conn *c)
+{
+    kite_buf_reserve(&c->rbuf, READ_CHUNK);
+    ssize_t n = read(c->fd, c->rbuf.data + c->rbuf.len, c->rbuf.cap - c->rbuf.len - 1);
+    if (n == 0) {
+        kite_conn_close(c, "peer closed the connection");
+        return;
+    }
+    if (n < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
+        char why[96];
+        snprintf(why, sizeof why, "read failed: %s", strerror(errno));
+        kite_conn_close(c, why);
+        return;
+    }
+    c->rbuf.len += (size_t)n;
+    c->last_active = kite_ev_now(c->ev);
+    kite_conn_ref(c);
+    while (!c->closed) {
+        size_t avail = c->rbuf.len - c->rbuf.rpos;
+        if (avail < 4) break;
+        const uint8_t *p = (const uint8_t *)c->rbuf.data + c->rbuf.rpos;
+        int32_t len = (int32_t)kite_rd_be32(p);
+        if (len < 4 || (uint64_t)len + 4 > c->max_frame) {
+            char why[128];
+            snprintf(why, sizeof why, "invalid frame length %d (limit %zu bytes)", len, c->max_frame);
+            KLOG_WARN("net", "closing %s: %s", c->peer_s, why);
+            kite_conn_close(c, why);
+            break;
+        }
+        size_t flen = (size_t)len + 4;
+        if (avail < flen) {
+            kite_buf_reserve(&c->rbuf, flen - avail);   /* room for the whole frame */
+            break;
+        }
+        c->rbuf.rpos += flen;
+        c->ops->on_frame(c, p, flen, c->ud);
+    }
+    if (!c->closed) kite_buf_compact(&c->rbuf);
+    kite_conn_unref(c);
+}
+
+static void on_io(kite_ev *ev, int fd, uint32_t events, void *arg)
+{
+    kite_conn *c = arg;
+    (void)ev;
+    (void)fd;
+    if (c->connecting && (events & (KITE_EV_WRITE | KITE_EV_ERROR))) {
+        int soerr = 0;
+        socklen_t l = sizeof soerr;
+        getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &soerr, &l);
+        if (soerr) {
+            char why[96];
+            snprintf(why, sizeof why, "connect failed: %s", strerror(soerr));
+            kite_conn_close(c, why);
+            return;
+        }
+        c->connecting = 0;
+        kite_conn_ref(c);
+        if (c->ops->on_connect) c->ops->on_connect(c, c->ud);
+        int closed = c->closed;
+        kite_conn_unref(c);
+        if (closed) return;
+        if (flush_out(c) != 0) return;
+    }
+    if ((events & KITE_EV_WRITE) && !c->closed && c->qlen) {
+        if (flush_out(c) != 0) return;
+    }
+    if ((events & KITE_EV_READ) && !c->closed && !c->read_paused) handle_read(c);
+}

@@ -1,0 +1,45 @@
+/* ev.h - the event loop: epoll fd events, a timer heap, and tasks posted from other
+ * threads (eventfd wake-up).
+ *
+ * Owns: the epoll instance, the timer heap, the posted-task queue.
+ * Not owned: the fds it watches (callers close them after kite_ev_del()).
+ * Threads: everything runs on the thread inside kite_ev_run(). kite_ev_post() and
+ * kite_ev_stop() are the only calls that are safe from other threads. Callbacks may
+ * add/remove fds and timers freely, including the one being dispatched. */
+#ifndef KITE_NET_EV_H
+#define KITE_NET_EV_H
+
+#include <stdint.h>
+
+#define KITE_EV_READ 0x1u
+#define KITE_EV_WRITE 0x2u
+#define KITE_EV_ERROR 0x4u   /* reported only: EPOLLERR / EPOLLHUP */
+
+typedef struct kite_ev kite_ev;
+typedef struct kite_ev_timer kite_ev_timer;
+
+typedef void (*kite_ev_fd_cb)(kite_ev *ev, int fd, uint32_t events, void *arg);
+typedef void (*kite_ev_timer_cb)(kite_ev *ev, kite_ev_timer *t, void *arg);
+typedef void (*kite_ev_task_cb)(void *arg);
+
+kite_ev *kite_ev_new(void);
+/* Frees the loop; pending timers are dropped, posted tasks are run once first. */
+void kite_ev_free(kite_ev *ev);
+int kite_ev_add(kite_ev *ev, int fd, uint32_t events, kite_ev_fd_cb cb, void *arg);
+int kite_ev_mod(kite_ev *ev, int fd, uint32_t events);
+void kite_ev_del(kite_ev *ev, int fd);
+/* Runs cb after delay_ms, then every period_ms if period_ms > 0. The handle of a
+ * one-shot timer is invalid once its callback has started. */
+kite_ev_timer *kite_ev_timer_add(kite_ev *ev, int64_t delay_ms, int64_t period_ms,
+                                 kite_ev_timer_cb cb, void *arg);
+void kite_ev_timer_cancel(kite_ev *ev, kite_ev_timer *t);
+/* Thread-safe: run cb(arg) on the loop thread soon. */
+void kite_ev_post(kite_ev *ev, kite_ev_task_cb cb, void *arg);
+/* Runs until kite_ev_stop(); returns 0, or -1 on an epoll failure. */
+int kite_ev_run(kite_ev *ev);
+void kite_ev_stop(kite_ev *ev);   /* thread-safe */
+int kite_ev_in_loop(const kite_ev *ev);
+/* Cached monotonic time of the current iteration, in ms. */
+int64_t kite_ev_now(const kite_ev *ev);
+
+#endif
