@@ -6,6 +6,7 @@
  * peer left is simply dropped. Replies from other threads are encoded on the calling
  * thread and handed to the loop with kite_ev_post. */
 #include "rpc/server.h"
+#include "base/err.h"
 #include "base/log.h"
 #include "net/sock.h"
 #include "proto/codes.h"
@@ -31,6 +32,7 @@ struct kite_rpc_server {
     kite_conn **conns;
     size_t nconns, capconns;
     kite_ev_timer *idle_timer;
+    kite_rpc_pending *pending;   /* our requests to clients, awaiting answers */
 };
 
 static void on_frame(kite_conn *c, const uint8_t *frame, size_t len, void *ud);
@@ -61,6 +63,7 @@ kite_rpc_server *kite_rpc_server_new(kite_ev *ev, const kite_rpc_server_opts *op
     if (opts) s->opts = *opts;
     else s->opts.idle_timeout_ms = 120000;
     if (!s->opts.max_frame) s->opts.max_frame = KITE_FRAME_MAX_DEFAULT;
+    s->pending = kite_rpc_pending_new(ev);
     if (s->opts.idle_timeout_ms > 0) {
         int64_t period = s->opts.idle_timeout_ms / 4;
         if (period < 50) period = 50;
@@ -79,6 +82,7 @@ void kite_rpc_server_free(kite_rpc_server *s)
     }
     while (s->nconns) kite_conn_close(s->conns[s->nconns - 1], "server shutting down");
     if (s->idle_timer) kite_ev_timer_cancel(s->ev, s->idle_timer);
+    kite_rpc_pending_free(s->pending);
     free(s->conns);
     free(s);
 }
@@ -151,6 +155,7 @@ static void on_close(kite_conn *c, const char *reason, void *ud)
         }
     }
     KLOG_DEBUG("rpc", "connection %s closed: %s", kite_conn_peer(c), reason);
+    kite_rpc_pending_fail_conn(s->pending, kite_conn_id(c), KITE_ECLOSED);
     if (s->opts.on_close) s->opts.on_close(c, s->opts.cb_arg);
 }
 
@@ -252,9 +257,8 @@ static void on_frame(kite_conn *c, const uint8_t *frame, size_t len, void *ud)
         return;
     }
     if (kite_cmd_is_response(&r->cmd)) {
-        /* Answers to server-initiated requests are matched by the caller's pending
-         * table (rpc/client.c) once the broker sends requests; until then, drop. */
-        KLOG_DEBUG("rpc", "dropping unexpected response opaque=%d from %s", r->cmd.opaque, kite_conn_peer(c));
+        if (!kite_rpc_pending_complete(s->pending, kite_conn_id(c), &r->cmd))
+            KLOG_DEBUG("rpc", "dropping late or unknown response opaque=%d from %s", r->cmd.opaque, kite_conn_peer(c));
         kite_cmd_free(&r->cmd);
         free(r);
         return;
@@ -272,4 +276,24 @@ static void on_frame(kite_conn *c, const uint8_t *frame, size_t len, void *ud)
     snprintf(remark, sizeof remark, " request type %d not supported", code);
     KLOG_DEBUG("rpc", "unsupported request code %d from %s", code, kite_conn_peer(c));
     kite_rpc_reply_code(r, RS_REQUEST_CODE_NOT_SUPPORTED, remark);
+}
+
+void kite_rpc_server_call(kite_rpc_server *s, kite_conn *conn, kite_cmd *req, int64_t timeout_ms,
+                          kite_rpc_cb cb, void *arg)
+{
+    req->opaque = kite_rpc_next_opaque();
+    req->flag = cb ? 0 : KITE_FLAG_ONEWAY;
+    req->serialize = KITE_SER_JSON;   /* every client can read JSON */
+    kite_buf frame = KITE_BUF_INIT;
+    kite_cmd_encode(req, &frame);
+    int32_t opaque = req->opaque;
+    kite_cmd_free(req);
+    if (kite_conn_is_closed(conn)) {
+        kite_buf_free(&frame);
+        if (cb) cb(KITE_ECLOSED, NULL, arg);
+        return;
+    }
+    if (cb) kite_rpc_pending_add(s->pending, kite_conn_id(conn), opaque, timeout_ms > 0 ? timeout_ms : 3000, cb, arg);
+    kite_conn_write(conn, &frame, NULL, 0);
+    kite_buf_free(&frame);
 }

@@ -16,6 +16,7 @@
 #include "net/conn.h"
 #include "net/ev.h"
 #include "proto/cmd.h"
+#include "rpc/pending.h"
 
 typedef struct kite_rpc_server kite_rpc_server;
 
@@ -53,6 +54,11 @@ void kite_rpc_reply(kite_rpc_req *req, kite_cmd *resp);
 void kite_rpc_reply_code(kite_rpc_req *req, int code, const char *remark);
 /* Finish without answering. Thread-safe. */
 void kite_rpc_done(kite_rpc_req *req);
+/* Sends a request to a connected client (broker -> client calls). req is taken over;
+ * its opaque is assigned here. cb runs once on the loop thread (response, timeout or
+ * connection closed). With cb NULL the request is sent ONEWAY. Loop thread only. */
+void kite_rpc_server_call(kite_rpc_server *s, kite_conn *conn, kite_cmd *req, int64_t timeout_ms,
+                          kite_rpc_cb cb, void *arg);
 kite_ev *kite_rpc_server_ev(kite_rpc_server *s);
 size_t kite_rpc_server_conn_count(const kite_rpc_server *s);
 

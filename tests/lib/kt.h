@@ -1,0 +1,64 @@
+/* kt.h - helpers for integration tests: free loopback ports, starting and stopping
+ * daemons by PID, scratch directories, and a raw blocking remoting client that sends
+ * hand-written JSON headers (so tests never depend on our own encoder for requests).
+ * Everything is bounded in time; nothing talks to non-loopback addresses. */
+#ifndef KITE_TESTS_KT_H
+#define KITE_TESTS_KT_H
+
+#include "proto/cmd.h"
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+typedef struct kt_daemon {
+    pid_t pid;
+    char host[32];
+    int port;
+    char dir[512];       /* scratch directory of this daemon */
+    char conf[600];      /* its config file */
+    char log[600];       /* its stderr/stdout */
+} kt_daemon;
+
+/* A loopback address 127.0.0.x chosen at random (x in 2..250) - spreads parallel tests. */
+void kt_random_host(char *out, size_t len);
+/* A TCP port that was free on host a moment ago. */
+int kt_free_port(const char *host);
+/* New empty directory under $KITE_TMP (or /tmp) named after tag. */
+void kt_mkdtemp(const char *tag, char *out, size_t len);
+/* Writes text to path; aborts the test on failure. */
+void kt_write_file(const char *path, const char *text);
+/* Starts bin (a file name under $KITE_BIN) with "-c conf", output to log. */
+pid_t kt_spawn(const char *bin, const char *conf, const char *log);
+/* Waits until host:port accepts connections; 0 ok, -1 timeout or the process died. */
+int kt_wait_port(const char *host, int port, pid_t pid, int timeout_ms);
+/* SIGTERM, wait up to timeout_ms, then SIGKILL. Returns the exit status (or -1 if killed). */
+int kt_stop(pid_t pid, int timeout_ms);
+/* Starts kite-namesrv on a random loopback host and free port with extra config lines.
+ * Reuses d->dir when already set (restart with the same KV file). 0 or -1. */
+int kt_namesrv_start(kt_daemon *d, const char *extra_conf);
+
+/* Raw client. */
+int kt_connect(const char *host, int port);
+/* Sends one JSON-header frame. */
+int kt_send_json(int fd, const char *header_json, const void *body, size_t body_len);
+/* Sends raw bytes. */
+int kt_send_raw(int fd, const void *p, size_t n);
+/* Reads one frame and decodes it into out (caller frees with kite_cmd_free).
+ * 0 ok, -1 error/timeout, -2 the peer closed the connection. */
+int kt_read_frame(int fd, kite_cmd *out, int timeout_ms);
+/* Send + read the reply. */
+int kt_call(int fd, const char *header_json, const void *body, size_t body_len, kite_cmd *resp);
+/* 1 when the peer has closed the connection within timeout_ms. */
+int kt_peer_closed(int fd, int timeout_ms);
+/* Waits up to timeout_ms for the peer to close. 1 = closed (EOF or reset) without
+ * sending a single byte, 0 = still open at the deadline, -1 = the peer sent data. */
+int kt_closed_silently(int fd, int timeout_ms);
+/* Reads one whole frame as raw bytes (length word included) into a malloc'd buffer.
+ * 0 ok, -1 error/timeout, -2 the peer closed the connection. */
+int kt_read_raw_frame(int fd, uint8_t **frame, size_t *len, int timeout_ms);
+/* Monotonic clock in milliseconds. */
+long long kt_now_ms(void);
+/* Body as a NUL-terminated string (copy owned by the caller's static buffer, test use). */
+const char *kt_body(const kite_cmd *c);
+
+#endif

@@ -1,0 +1,322 @@
+/* test_rpc.c - RPC server and client over loopback in one process: sync/async/oneway
+ * calls, many requests in flight on one connection, out-of-order answers (a slow
+ * request never blocks a fast one behind it), replies from another thread, timeouts
+ * and late replies, reconnect after the server drops the connection, unknown codes,
+ * connection refused, and requests sent by the server to the client. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include "base/err.h"
+#include "base/log.h"
+#include "base/time.h"
+#include "proto/codes.h"
+#include "rpc/client.h"
+#include "rpc/server.h"
+#include "net/sock.h"
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+enum { C_ECHO = 1000, C_SLOW = 1001, C_NEVER = 1002, C_CLOSE = 1003, C_CALLBACK = 1004, C_ONEWAY = 1005 };
+
+typedef struct env {
+    kite_ev *ev;
+    kite_rpc_server *srv;
+    pthread_t th;
+    int port;
+    char addr[64];
+    atomic_int oneway_seen;
+    kite_rpc_req *parked[64];   /* C_NEVER requests, finished at teardown */
+    int nparked;
+} env;
+
+static void h_echo(kite_rpc_req *req, void *arg)
+{
+    (void)arg;
+    kite_cmd resp;
+    kite_cmd_init_response(&resp, &req->cmd, RS_SUCCESS, kite_cmd_ext(&req->cmd, "v"));
+    kite_cmd_set_body_copy(&resp, req->cmd.body, req->cmd.body_len);
+    kite_rpc_reply(req, &resp);
+}
+
+static void *slow_thread(void *arg)
+{
+    kite_rpc_req *req = arg;
+    kite_sleep_ms(300);
+    kite_rpc_reply_code(req, RS_SUCCESS, "slow");   /* from a foreign thread */
+    return NULL;
+}
+
+static void h_slow(kite_rpc_req *req, void *arg)
+{
+    (void)arg;
+    pthread_t t;
+    pthread_create(&t, NULL, slow_thread, req);
+    pthread_detach(t);
+}
+
+static void h_never(kite_rpc_req *req, void *arg)
+{
+    env *e = arg;
+    e->parked[e->nparked++] = req;
+}
+
+static void h_close(kite_rpc_req *req, void *arg)
+{
+    (void)arg;
+    kite_conn_close(req->conn, "test asked to close");
+    kite_rpc_reply_code(req, RS_SUCCESS, "too late");   /* dropped: connection closed */
+}
+
+static void h_oneway(kite_rpc_req *req, void *arg)
+{
+    env *e = arg;
+    atomic_fetch_add(&e->oneway_seen, 1);
+    kite_rpc_reply_code(req, RS_SUCCESS, "must not be sent");
+}
+
+static void callback_done(int status, kite_cmd *resp, void *arg)
+{
+    kite_rpc_req *orig = arg;
+    char remark[128];
+    snprintf(remark, sizeof remark, "client said %s (status %d)", resp && resp->remark ? resp->remark : "-", status);
+    kite_rpc_reply_code(orig, status == KITE_OK ? RS_SUCCESS : RS_SYSTEM_ERROR, remark);
+}
+
+static void h_callback(kite_rpc_req *req, void *arg)
+{
+    (void)arg;
+    kite_cmd call;
+    kite_cmd_init_request(&call, RC_NOTIFY_CONSUMER_IDS_CHANGED, 0);
+    kite_cmd_set_ext(&call, "consumerGroup", "g1");
+    kite_rpc_server_call(req->srv, req->conn, &call, 2000, callback_done, req);
+}
+
+static void *srv_main(void *arg)
+{
+    env *e = arg;
+    kite_ev_run(e->ev);
+    return NULL;
+}
+
+static void finish_parked(void *arg)
+{
+    env *e = arg;
+    for (int i = 0; i < e->nparked; i++) kite_rpc_done(e->parked[i]);
+    e->nparked = 0;
+    kite_rpc_server_free(e->srv);
+    kite_ev_stop(e->ev);
+}
+
+static int setup(void **st)
+{
+    kite_log_set_level(KITE_LOG_WARN);
+    env *e = calloc(1, sizeof *e);
+    e->ev = kite_ev_new();
+    kite_rpc_server_opts o = { .idle_timeout_ms = 0 };
+    e->srv = kite_rpc_server_new(e->ev, &o);
+    char err[128];
+    e->port = kite_rpc_server_listen(e->srv, "127.0.0.1", 0, err, sizeof err);
+    assert_true(e->port > 0);
+    snprintf(e->addr, sizeof e->addr, "127.0.0.1:%d", e->port);
+    kite_rpc_server_handle(e->srv, C_ECHO, h_echo, e);
+    kite_rpc_server_handle(e->srv, C_SLOW, h_slow, e);
+    kite_rpc_server_handle(e->srv, C_NEVER, h_never, e);
+    kite_rpc_server_handle(e->srv, C_CLOSE, h_close, e);
+    kite_rpc_server_handle(e->srv, C_CALLBACK, h_callback, e);
+    kite_rpc_server_handle(e->srv, C_ONEWAY, h_oneway, e);
+    pthread_create(&e->th, NULL, srv_main, e);
+    *st = e;
+    return 0;
+}
+
+static int teardown(void **st)
+{
+    env *e = *st;
+    kite_ev_post(e->ev, finish_parked, e);
+    pthread_join(e->th, NULL);
+    kite_ev_free(e->ev);
+    free(e);
+    return 0;
+}
+
+static int call_echo(kite_rpc_client *c, const char *addr, const char *v, kite_cmd *resp)
+{
+    kite_cmd req;
+    kite_cmd_init_request(&req, C_ECHO, 0);
+    kite_cmd_set_ext(&req, "v", v);
+    kite_cmd_set_body_copy(&req, v, strlen(v));
+    return kite_rpc_call_sync(c, addr, &req, 2000, resp);
+}
+
+static void test_sync_and_unknown_code(void **st)
+{
+    env *e = *st;
+    kite_rpc_client *c = kite_rpc_client_new(NULL);
+    kite_cmd resp;
+    assert_int_equal(call_echo(c, e->addr, "hello", &resp), KITE_OK);
+    assert_string_equal(resp.remark, "hello");
+    assert_int_equal(resp.body_len, 5);
+    assert_memory_equal(resp.body, "hello", 5);
+    assert_true(kite_cmd_is_response(&resp));
+    kite_cmd_free(&resp);
+    kite_cmd req;
+    kite_cmd_init_request(&req, 3999, 0);
+    assert_int_equal(kite_rpc_call_sync(c, e->addr, &req, 2000, &resp), KITE_OK);
+    assert_int_equal(resp.code, RS_REQUEST_CODE_NOT_SUPPORTED);
+    assert_string_equal(resp.remark, " request type 3999 not supported");
+    kite_cmd_free(&resp);
+    kite_rpc_client_free(c);
+}
+
+typedef struct counter {
+    atomic_int ok, bad;
+    atomic_int order[4];
+    atomic_int seq;
+} counter;
+
+static void count_cb(int status, kite_cmd *resp, void *arg)
+{
+    counter *k = arg;
+    if (status == KITE_OK && resp->code == RS_SUCCESS) atomic_fetch_add(&k->ok, 1);
+    else atomic_fetch_add(&k->bad, 1);
+}
+
+static void test_many_in_flight(void **st)
+{
+    env *e = *st;
+    kite_rpc_client *c = kite_rpc_client_new(NULL);
+    counter k;
+    memset(&k, 0, sizeof k);
+    for (int i = 0; i < 2000; i++) {
+        kite_cmd req;
+        kite_cmd_init_request(&req, C_ECHO, 0);
+        char v[16];
+        snprintf(v, sizeof v, "%d", i);
+        kite_cmd_set_ext(&req, "v", v);
+        kite_rpc_call_async(c, e->addr, &req, 5000, count_cb, &k);
+    }
+    for (int i = 0; i < 500 && atomic_load(&k.ok) + atomic_load(&k.bad) < 2000; i++) kite_sleep_ms(10);
+    assert_int_equal(atomic_load(&k.ok), 2000);
+    assert_int_equal(atomic_load(&k.bad), 0);
+    kite_rpc_client_free(c);
+}
+
+static void order_cb(int status, kite_cmd *resp, void *arg)
+{
+    counter *k = arg;
+    int idx = (resp && resp->remark && strcmp(resp->remark, "slow") == 0) ? 1 : 0;
+    if (status == KITE_OK) atomic_store(&k->order[idx], atomic_fetch_add(&k->seq, 1) + 1);
+}
+
+static void test_out_of_order(void **st)
+{
+    env *e = *st;
+    kite_rpc_client *c = kite_rpc_client_new(NULL);
+    counter k;
+    memset(&k, 0, sizeof k);
+    kite_cmd req;
+    kite_cmd_init_request(&req, C_SLOW, 0);
+    kite_rpc_call_async(c, e->addr, &req, 5000, order_cb, &k);
+    kite_cmd_init_request(&req, C_ECHO, 0);
+    kite_cmd_set_ext(&req, "v", "fast");
+    kite_rpc_call_async(c, e->addr, &req, 5000, order_cb, &k);
+    for (int i = 0; i < 300 && atomic_load(&k.seq) < 2; i++) kite_sleep_ms(10);
+    assert_int_equal(atomic_load(&k.seq), 2);
+    assert_int_equal(atomic_load(&k.order[0]), 1);   /* the fast one answered first */
+    assert_int_equal(atomic_load(&k.order[1]), 2);
+    kite_rpc_client_free(c);
+}
+
+static void test_timeout_then_reconnect(void **st)
+{
+    env *e = *st;
+    kite_rpc_client *c = kite_rpc_client_new(NULL);
+    kite_cmd req, resp;
+    kite_cmd_init_request(&req, C_NEVER, 0);
+    int64_t t0 = kite_mono_ms();
+    assert_int_equal(kite_rpc_call_sync(c, e->addr, &req, 200, &resp), KITE_ETIMEDOUT);
+    assert_true(kite_mono_ms() - t0 >= 190);
+    /* The server drops the connection: the call fails, the next one reconnects. */
+    kite_cmd_init_request(&req, C_CLOSE, 0);
+    assert_int_equal(kite_rpc_call_sync(c, e->addr, &req, 2000, &resp), KITE_ECLOSED);
+    assert_int_equal(call_echo(c, e->addr, "again", &resp), KITE_OK);
+    assert_string_equal(resp.remark, "again");
+    kite_cmd_free(&resp);
+    kite_rpc_client_free(c);
+}
+
+static void test_oneway_gets_no_answer(void **st)
+{
+    env *e = *st;
+    kite_rpc_client *c = kite_rpc_client_new(NULL);
+    int before = atomic_load(&e->oneway_seen);
+    kite_cmd req, resp;
+    kite_cmd_init_request(&req, C_ONEWAY, 0);
+    kite_rpc_oneway(c, e->addr, &req);
+    /* An echo behind it proves the oneway was processed first and nothing else came. */
+    assert_int_equal(call_echo(c, e->addr, "after", &resp), KITE_OK);
+    assert_string_equal(resp.remark, "after");
+    kite_cmd_free(&resp);
+    assert_int_equal(atomic_load(&e->oneway_seen), before + 1);
+    kite_rpc_client_free(c);
+}
+
+static void client_notify(kite_rpc_req *req, void *arg)
+{
+    atomic_int *seen = arg;
+    if (strcmp(kite_cmd_ext(&req->cmd, "consumerGroup"), "g1") == 0) atomic_fetch_add(seen, 1);
+    kite_rpc_reply_code(req, RS_SUCCESS, "rebalanced");
+}
+
+static void test_server_calls_client(void **st)
+{
+    env *e = *st;
+    kite_rpc_client *c = kite_rpc_client_new(NULL);
+    atomic_int seen = 0;
+    kite_rpc_client_handle(c, RC_NOTIFY_CONSUMER_IDS_CHANGED, client_notify, &seen);
+    kite_cmd req, resp;
+    kite_cmd_init_request(&req, C_CALLBACK, 0);
+    assert_int_equal(kite_rpc_call_sync(c, e->addr, &req, 3000, &resp), KITE_OK);
+    assert_int_equal(resp.code, RS_SUCCESS);
+    assert_string_equal(resp.remark, "client said rebalanced (status 0)");
+    assert_int_equal(atomic_load(&seen), 1);
+    kite_cmd_free(&resp);
+    kite_rpc_client_free(c);
+}
+
+static void test_connect_refused_and_bad_addr(void **st)
+{
+    (void)st;
+    kite_rpc_client *c = kite_rpc_client_new(NULL);
+    char err[64];
+    int port = 0;
+    int fd = kite_sock_listen("127.0.0.1", 0, &port, err, sizeof err);
+    assert_true(fd >= 0);
+    close(fd);   /* nothing listens there now: connect is refused */
+    kite_cmd req, resp;
+    char addr[64];
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
+    kite_cmd_init_request(&req, C_ECHO, 0);
+    int64_t t0 = kite_mono_ms();
+    assert_int_equal(kite_rpc_call_sync(c, addr, &req, 3000, &resp), KITE_ECLOSED);
+    assert_true(kite_mono_ms() - t0 < 2000);
+    kite_cmd_init_request(&req, C_ECHO, 0);
+    assert_int_equal(kite_rpc_call_sync(c, "not-an-address", &req, 1000, &resp), KITE_ECLOSED);
+    kite_rpc_client_free(c);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_sync_and_unknown_code), cmocka_unit_test(test_many_in_flight),
+        cmocka_unit_test(test_out_of_order),          cmocka_unit_test(test_timeout_then_reconnect),
+        cmocka_unit_test(test_oneway_gets_no_answer), cmocka_unit_test(test_server_calls_client),
+        cmocka_unit_test(test_connect_refused_and_bad_addr),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
