@@ -1,0 +1,426 @@
+/* props.c - Java .properties reader and typed configuration tables (see props.h).
+ *
+ * Owns: the .properties syntax as java.util.Properties.load reads it (logical lines
+ * joined by a trailing odd run of backslashes, '#'/'!' comment lines, key ending at the
+ * first unescaped '=', ':' or blank, escapes \t \n \r \f \uXXXX and "\x" = x), plus
+ * trimming of trailing blanks from values (Java keeps them; RocketMQ users never mean
+ * them). Bytes are taken as they are (UTF-8 stays UTF-8; Java would read Latin-1).
+ * Not owned: the key tables - each daemon owns its own. Config keys: docs/ops.md.
+ * Threads: plain data; no globals (apart from the logger used for warnings). */
+#include "base/props.h"
+#include "base/log.h"
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static void *xmalloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    if (!p) {
+        KLOG_ERROR("config", "out of memory (%zu bytes)", n);
+        abort();
+    }
+    return p;
+}
+
+static char *xstrdup(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    return memcpy(xmalloc(n), s, n);
+}
+
+void kite_props_init(kite_props *p) { memset(p, 0, sizeof *p); }
+
+void kite_props_free(kite_props *p)
+{
+    for (size_t i = 0; i < p->count; i++) {
+        free(p->keys[i]);
+        free(p->values[i]);
+    }
+    free(p->keys);
+    free(p->values);
+    kite_props_init(p);
+}
+
+const char *kite_props_get(const kite_props *p, const char *key)
+{
+    for (size_t i = 0; i < p->count; i++)
+        if (strcmp(p->keys[i], key) == 0) return p->values[i];
+    return NULL;
+}
+
+/* Takes ownership of key and value. */
+static void props_put(kite_props *p, char *key, char *value)
+{
+    for (size_t i = 0; i < p->count; i++) {
+        if (strcmp(p->keys[i], key) == 0) {
+            free(key);
+            free(p->values[i]);
+            p->values[i] = value;
+            return;
+        }
+    }
+    if (p->count == p->cap) {
+        size_t cap = p->cap ? p->cap * 2 : 16;
+        char **k = realloc(p->keys, cap * sizeof *k);
+        if (!k) abort();
+        p->keys = k;
+        char **v = realloc(p->values, cap * sizeof *v);
+        if (!v) abort();
+        p->values = v;
+        p->cap = cap;
+    }
+    p->keys[p->count] = key;
+    p->values[p->count] = value;
+    p->count++;
+}
+
+void kite_props_set(kite_props *p, const char *key, const char *value)
+{
+    props_put(p, xstrdup(key), xstrdup(value));
+}
+
+/* ---- parsing ---- */
+
+static int is_blank(char c) { return c == ' ' || c == '\t' || c == '\f'; }
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+static size_t put_utf8(char *o, unsigned long cp)
+{
+    if (cp < 0x80) { o[0] = (char)cp; return 1; }
+    if (cp < 0x800) {
+        o[0] = (char)(0xC0 | (cp >> 6));
+        o[1] = (char)(0x80 | (cp & 0x3F));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        o[0] = (char)(0xE0 | (cp >> 12));
+        o[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        o[2] = (char)(0x80 | (cp & 0x3F));
+        return 3;
+    }
+    o[0] = (char)(0xF0 | (cp >> 18));
+    o[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+    o[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+    o[3] = (char)(0x80 | (cp & 0x3F));
+    return 4;
+}
+
+static long hex4(const char *s, size_t i, size_t n)
+{
+    if (i + 4 > n) return -1;
+    long v = 0;
+    for (size_t k = 0; k < 4; k++) {
+        int h = hexval(s[i + k]);
+        if (h < 0) return -1;
+        v = v * 16 + h;
+    }
+    return v;
+}
+
+/* Unescapes s[0..n) of one logical line (continuations already joined) into a new
+ * string. With trim, trailing unescaped blanks are dropped. A malformed \u keeps the
+ * 'u' (Java would throw; this syntax never fails). */
+static char *unescape(const char *s, size_t n, int trim)
+{
+    char *o = xmalloc(n + 1);   /* every escape shrinks or keeps the length */
+    size_t len = 0, keep = 0;
+    for (size_t i = 0; i < n;) {
+        char c = s[i++];
+        if (c != '\\' || i >= n) {
+            o[len++] = c;
+            if (!is_blank(c)) keep = len;
+            continue;
+        }
+        c = s[i++];
+        switch (c) {
+        case 't': o[len++] = '\t'; break;
+        case 'n': o[len++] = '\n'; break;
+        case 'r': o[len++] = '\r'; break;
+        case 'f': o[len++] = '\f'; break;
+        case 'u': {
+            long cp = hex4(s, i, n);
+            if (cp < 0) { o[len++] = 'u'; break; }
+            i += 4;
+            if (cp >= 0xD800 && cp <= 0xDBFF) {
+                long lo = (i + 1 < n && s[i] == '\\' && s[i + 1] == 'u') ? hex4(s, i + 2, n) : -1;
+                if (lo >= 0xDC00 && lo <= 0xDFFF) {
+                    cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+                    i += 6;
+                } else {
+                    cp = 0xFFFD;
+                }
+            } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
+                cp = 0xFFFD;
+            }
+            len += put_utf8(o + len, (unsigned long)cp);
+            break;
+        }
+        default: o[len++] = c; break;
+        }
+        keep = len;
+    }
+    o[trim ? keep : len] = 0;
+    return o;
+}
+
+/* Splits one logical line into key and value and stores them. */
+static void parse_logical(kite_props *p, const char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n && is_blank(s[i])) i++;
+    if (i == n) return;
+    size_t kstart = i;
+    while (i < n) {
+        char c = s[i];
+        if (c == '\\' && i + 1 < n) { i += 2; continue; }
+        if (c == '=' || c == ':' || is_blank(c)) break;
+        i++;
+    }
+    if (i > n) i = n;
+    size_t kend = i;
+    while (i < n && is_blank(s[i])) i++;
+    if (i < n && (s[i] == '=' || s[i] == ':')) {
+        i++;
+        while (i < n && is_blank(s[i])) i++;
+    }
+    props_put(p, unescape(s + kstart, kend - kstart, 0), unescape(s + i, n - i, 1));
+}
+
+/* Number of consecutive backslashes ending right before s[end]. */
+static size_t trailing_backslashes(const char *s, size_t start, size_t end)
+{
+    size_t k = 0;
+    while (end > start && s[end - 1] == '\\') { end--; k++; }
+    return k;
+}
+
+int kite_props_parse(kite_props *p, const char *text, size_t len)
+{
+    kite_buf line = KITE_BUF_INIT;
+    size_t i = 0;
+    while (i < len) {
+        /* start of a natural line: skip leading blanks, detect blank/comment lines */
+        while (i < len && is_blank(text[i])) i++;
+        if (i >= len) break;
+        if (text[i] == '\n' || text[i] == '\r') { i++; continue; }
+        if (text[i] == '#' || text[i] == '!') {
+            while (i < len && text[i] != '\n' && text[i] != '\r') i++;
+            continue;
+        }
+        kite_buf_reset(&line);
+        for (;;) {
+            size_t start = i;
+            while (i < len && text[i] != '\n' && text[i] != '\r') i++;
+            size_t end = i;
+            if (i < len) {   /* consume the terminator: \n, \r or \r\n */
+                if (text[i] == '\r' && i + 1 < len && text[i + 1] == '\n') i++;
+                i++;
+            }
+            int cont = trailing_backslashes(text, start, end) % 2 == 1;
+            kite_buf_append(&line, text + start, cont ? end - start - 1 : end - start);
+            if (!cont || end >= len) break;
+            while (i < len && is_blank(text[i])) i++;   /* continuation: drop indent */
+        }
+        parse_logical(p, line.data ? line.data : "", line.len);
+    }
+    kite_buf_free(&line);
+    return 0;
+}
+
+int kite_props_load_file(kite_props *p, const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    kite_buf b = KITE_BUF_INIT;
+    char tmp[8192];
+    size_t n;
+    while ((n = fread(tmp, 1, sizeof tmp, f)) > 0) kite_buf_append(&b, tmp, n);
+    int bad = ferror(f);
+    int e = errno;
+    fclose(f);
+    if (bad) {
+        snprintf(err, errlen, "%s: read error: %s", path, strerror(e));
+        kite_buf_free(&b);
+        return -1;
+    }
+    kite_props_parse(p, b.data ? b.data : "", b.len);
+    kite_buf_free(&b);
+    return 0;
+}
+
+/* ---- typed tables ---- */
+
+static const kite_prop_def *find_def(const kite_prop_def *defs, const char *key)
+{
+    for (; defs->key; defs++)
+        if (strcmp(defs->key, key) == 0) return defs;
+    return NULL;
+}
+
+/* Decimal integer, optional sign, surrounding blanks ignored.
+ * Returns 0, -1 when not a number, -2 when outside [min, max]. */
+static int parse_int(const char *s, int64_t min, int64_t max, int64_t *out)
+{
+    while (is_blank(*s)) s++;
+    size_t n = strlen(s);
+    while (n && (is_blank(s[n - 1]) || s[n - 1] == '\r' || s[n - 1] == '\n')) n--;
+    size_t i = 0;
+    int neg = 0;
+    if (i < n && (s[i] == '+' || s[i] == '-')) neg = s[i++] == '-';
+    if (i == n) return -1;
+    uint64_t v = 0;
+    int over = 0;
+    for (; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9') return -1;
+        if (v > (UINT64_MAX - 9) / 10) over = 1;
+        else v = v * 10 + (uint64_t)(s[i] - '0');
+    }
+    if (over) return -2;
+    if (neg) {
+        if (v > (uint64_t)INT64_MAX + 1) return -2;
+        int64_t x = v > (uint64_t)INT64_MAX ? INT64_MIN : -(int64_t)v;
+        if (x < min) return -2;
+        *out = x;
+    } else {
+        if (v > (uint64_t)max) return -2;
+        *out = (int64_t)v;
+    }
+    return 0;
+}
+
+static int parse_bool(const char *s, int *out)
+{
+    while (is_blank(*s)) s++;
+    size_t n = strlen(s);
+    while (n && (is_blank(s[n - 1]) || s[n - 1] == '\r' || s[n - 1] == '\n')) n--;
+    if (n == 4 && strncasecmp(s, "true", 4) == 0) { *out = 1; return 0; }
+    if (n == 5 && strncasecmp(s, "false", 5) == 0) { *out = 0; return 0; }
+    return -1;
+}
+
+/* Stores value into the field of d; -1 with err on a malformed value. */
+static int set_field(const kite_prop_def *d, void *cfg, const char *value, char *err, size_t errlen)
+{
+    char *field = (char *)cfg + d->offset;
+    int64_t v;
+    int rc, b;
+    switch (d->type) {
+    case KITE_PROP_STR: {
+        char **sp = (char **)(void *)field;
+        free(*sp);
+        *sp = xstrdup(value);
+        return 0;
+    }
+    case KITE_PROP_INT:
+        rc = parse_int(value, INT32_MIN, INT32_MAX, &v);
+        if (rc == 0) { *(int32_t *)(void *)field = (int32_t)v; return 0; }
+        if (err && errlen)
+            snprintf(err, errlen, rc == -2 ? "%s: '%s' is out of range for a 32-bit integer"
+                                           : "%s: '%s' is not an integer", d->key, value);
+        return -1;
+    case KITE_PROP_LONG:
+        rc = parse_int(value, INT64_MIN, INT64_MAX, &v);
+        if (rc == 0) { *(int64_t *)(void *)field = v; return 0; }
+        if (err && errlen)
+            snprintf(err, errlen, rc == -2 ? "%s: '%s' is out of range for a 64-bit integer"
+                                           : "%s: '%s' is not an integer", d->key, value);
+        return -1;
+    case KITE_PROP_BOOL:
+        if (parse_bool(value, &b) == 0) { *(int *)(void *)field = b; return 0; }
+        if (err && errlen)
+            snprintf(err, errlen, "%s: '%s' is not a boolean (true/false)", d->key, value);
+        return -1;
+    }
+    return -1;
+}
+
+void kite_config_defaults(const kite_prop_def *defs, void *cfg)
+{
+    char err[256];
+    for (const kite_prop_def *d = defs; d->key; d++) {
+        char *field = (char *)cfg + d->offset;
+        if (d->type == KITE_PROP_STR) *(char **)(void *)field = NULL;   /* nothing to free yet */
+        const char *dv = d->dflt;
+        if (!dv) dv = d->type == KITE_PROP_STR ? "" : d->type == KITE_PROP_BOOL ? "false" : "0";
+        if (set_field(d, cfg, dv, err, sizeof err) != 0) {
+            /* a broken table is a programmer error; keep running with zero */
+            KLOG_ERROR("config", "bad default in key table: %s", err);
+            set_field(d, cfg, d->type == KITE_PROP_BOOL ? "false" : "0", err, sizeof err);
+        }
+    }
+}
+
+void kite_config_free(const kite_prop_def *defs, void *cfg)
+{
+    for (const kite_prop_def *d = defs; d->key; d++) {
+        if (d->type != KITE_PROP_STR) continue;
+        char **sp = (char **)(void *)((char *)cfg + d->offset);
+        free(*sp);
+        *sp = NULL;
+    }
+}
+
+int kite_config_set(const kite_prop_def *defs, void *cfg, const char *key, const char *value,
+                    char *err, size_t errlen)
+{
+    const kite_prop_def *d = find_def(defs, key);
+    if (!d) return 1;
+    return set_field(d, cfg, value ? value : "", err, errlen);
+}
+
+int kite_config_apply(const kite_prop_def *defs, void *cfg, const kite_props *p, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < p->count; i++) {
+        int rc = kite_config_set(defs, cfg, p->keys[i], p->values[i], err, errlen);
+        if (rc < 0) return -1;
+        if (rc > 0) KLOG_WARN("config", "unknown key '%s' ignored (value '%s')", p->keys[i], p->values[i]);
+    }
+    return 0;
+}
+
+static void field_text(const kite_prop_def *d, const void *cfg, kite_buf *out)
+{
+    const char *field = (const char *)cfg + d->offset;
+    switch (d->type) {
+    case KITE_PROP_STR: {
+        const char *s = *(char *const *)(const void *)field;
+        kite_buf_puts(out, s ? s : "");
+        break;
+    }
+    case KITE_PROP_INT: kite_buf_printf(out, "%" PRId32, *(const int32_t *)(const void *)field); break;
+    case KITE_PROP_LONG: kite_buf_printf(out, "%" PRId64, *(const int64_t *)(const void *)field); break;
+    case KITE_PROP_BOOL: kite_buf_puts(out, *(const int *)(const void *)field ? "true" : "false"); break;
+    }
+}
+
+void kite_config_print(const kite_prop_def *defs, const void *cfg, kite_buf *out)
+{
+    for (const kite_prop_def *d = defs; d->key; d++) {
+        kite_buf_puts(out, d->key);
+        kite_buf_putc(out, '=');
+        field_text(d, cfg, out);
+        kite_buf_putc(out, '\n');
+    }
+}
+
+int kite_config_get(const kite_prop_def *defs, const void *cfg, const char *key, kite_buf *out)
+{
+    const kite_prop_def *d = find_def(defs, key);
+    if (!d) return -1;
+    field_text(d, cfg, out);
+    return 0;
+}
