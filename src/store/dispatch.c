@@ -1,0 +1,171 @@
+/* dispatch.c - the reput (dispatch) service: reads the commit log from the dispatched
+ * offset up to the readable end (SYNC_FLUSH: the durable end only) and appends consume
+ * queue units; periodically flushes the consume queues and writes the checkpoint.
+ *
+ * Owns: the dispatched offset, the arrival hook calls, checkpoint timing.
+ * Does not own: unit layout (cq.c), the checkpoint format (ckpt.c).
+ * Threads: one dispatch thread while the store runs; open and close call
+ * kite_dispatch_run on their own thread when the dispatch thread is not running. */
+#include "store/store_int.h"
+#include "base/err.h"
+#include "base/log.h"
+#include "base/time.h"
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+
+void kite_dispatch_wake(kite_store *s)
+{
+    if (atomic_load_explicit(&s->disp_sleeping, memory_order_relaxed)) {
+        pthread_mutex_lock(&s->dmu);
+        pthread_cond_signal(&s->dcond);
+        pthread_mutex_unlock(&s->dmu);
+    }
+}
+
+static void publish(kite_store *s, int64_t pos)
+{
+    atomic_store_explicit(&s->dispatched, pos, memory_order_release);
+    pthread_mutex_lock(&s->dmu);
+    pthread_cond_broadcast(&s->dwait);
+    pthread_mutex_unlock(&s->dmu);
+}
+
+/* One record. Returns 0, or -errno when a unit could not be written (retry later). */
+static int dispatch_one(kite_store *s, const kite_record *r, int64_t pos)
+{
+    int tx = r->sysflag & KITE_SYSFLAG_TX_MASK;
+    if (tx == KITE_SYSFLAG_TX_PREPARED || tx == KITE_SYSFLAG_TX_ROLLBACK) return 0;
+    kite_cq *cq = kite_cqt_get(s, r->topic, r->topic_len, r->queue_id);
+    int64_t before = atomic_load_explicit(&cq->max_index, memory_order_relaxed);
+    int rc = kite_cq_put(s, cq, r->queue_offset, pos, (int32_t)r->total_size,
+                         kite_tag_code(r->props, r->props_len));
+    if (rc < 0) return rc;
+    int64_t after = atomic_load_explicit(&cq->max_index, memory_order_relaxed);
+    if (after > before && s->hook) s->hook(s->hook_arg, cq->topic, cq->topic_len, cq->qid, after);
+    return 0;
+}
+
+int kite_dispatch_run(kite_store *s, int64_t limit)
+{
+    int64_t pos = s->disp_pos;
+    int rc = 0, n = 0;
+    while (pos < limit) {
+        kite_mfile *f = kite_cl_file_at(s, pos);
+        if (!f) {
+            int64_t min = kite_mfq_min_offset(&s->cl);
+            if (min > pos) {           /* deleted under us: skip forward */
+                pos = min;
+                continue;
+            }
+            break;                     /* next file not created yet */
+        }
+        int64_t rel = pos - f->start;
+        int64_t avail = limit - pos;
+        if (avail > f->size - rel) avail = f->size - rel;
+        kite_record r;
+        const char *why = NULL;
+        int len = kite_record_decode(f->base + rel, (size_t)avail, &r, 0, &why);
+        if (len == KITE_ENOTFOUND) {
+            pos = f->start + f->size;
+            kite_mfile_unref(f);
+            continue;
+        }
+        if (len < 0) {
+            KLOG_ERROR("store", "[BUG] dispatch: unreadable record at %lld in %s: %s",
+                       (long long)pos, f->path, why ? why : "?");
+            kite_mfile_unref(f);
+            rc = KITE_ECORRUPT;
+            break;
+        }
+        rc = dispatch_one(s, &r, pos);
+        kite_mfile_unref(f);
+        if (rc < 0) {
+            rc = kite_status_from_errno(-rc);
+            break;
+        }
+        pos += len;
+        if (++n % 4096 == 0) publish(s, pos);
+    }
+    s->disp_pos = pos;
+    publish(s, pos);
+    return rc;
+}
+
+int kite_dispatch_checkpoint(kite_store *s)
+{
+    int64_t d = atomic_load(&s->dispatched);
+    int64_t f = atomic_load(&s->flushed);
+    int rc = kite_cq_flush_all(s);
+    if (rc < 0) {
+        KLOG_ERROR("store", "consume queue flush failed: %s (checkpoint not advanced)", strerror(-rc));
+        return rc;
+    }
+    if (d == s->ck.cq_dispatched && f == s->ck.cl_flushed && s->ck.seq > 0) return 0;
+    kite_ckpt ck = s->ck;
+    ck.cl_flushed = f;
+    ck.cq_dispatched = d;
+    ck.physic_ts = atomic_load(&s->max_store_ts);
+    ck.logics_ts = ck.physic_ts;
+    rc = kite_ckpt_write(s->io, s->ckpt_fd, &ck);
+    if (rc < 0) {
+        KLOG_ERROR("store", "checkpoint write failed: %s", strerror(-rc));
+        return rc;
+    }
+    s->ck = ck;
+    return 0;
+}
+
+static void *disp_thread(void *arg)
+{
+    kite_store *s = arg;
+    int64_t last_err_log = 0;
+    while (!atomic_load(&s->stop)) {
+        int64_t limit = kite_cl_readable(s);
+        int64_t before = s->disp_pos;
+        int rc = 0;
+        if (before < limit) rc = kite_dispatch_run(s, limit);
+        int64_t now = kite_mono_ms();
+        if (rc < 0 && now - last_err_log > 5000) {
+            KLOG_ERROR("store", "dispatch stalled at %lld: %s; retrying", (long long)s->disp_pos,
+                       kite_strerror(rc));
+            last_err_log = now;
+        }
+        if (now - s->last_ckpt_ms >= s->o.cq_flush_interval_ms && !atomic_load(&s->failed)) {
+            kite_dispatch_checkpoint(s);
+            s->last_ckpt_ms = now;
+        }
+        if (s->disp_pos == before || rc < 0) {
+            pthread_mutex_lock(&s->dmu);
+            atomic_store(&s->disp_sleeping, 1);
+            if (!atomic_load(&s->stop) && (rc < 0 || kite_cl_readable(s) <= s->disp_pos)) {
+                struct timespec ts;
+                clock_gettime(CLOCK_REALTIME, &ts);
+                ts.tv_nsec += rc < 0 ? 100000000L : 1000000L;
+                if (ts.tv_nsec >= 1000000000L) {
+                    ts.tv_sec++;
+                    ts.tv_nsec -= 1000000000L;
+                }
+                pthread_cond_timedwait(&s->dcond, &s->dmu, &ts);
+            }
+            atomic_store(&s->disp_sleeping, 0);
+            pthread_mutex_unlock(&s->dmu);
+        }
+    }
+    return NULL;
+}
+
+int kite_dispatch_start(kite_store *s)
+{
+    s->last_ckpt_ms = kite_mono_ms();
+    return pthread_create(&s->disp_thr, NULL, disp_thread, s) == 0 ? 0 : KITE_ERR;
+}
+
+void kite_dispatch_stop(kite_store *s)
+{
+    pthread_mutex_lock(&s->dmu);
+    atomic_store(&s->stop, 1);
+    pthread_cond_broadcast(&s->dcond);
+    pthread_mutex_unlock(&s->dmu);
+    pthread_join(s->disp_thr, NULL);
+}

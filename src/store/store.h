@@ -1,0 +1,162 @@
+/* store.h - the message store facade: what the broker calls.
+ *
+ * Owns: opening (with recovery) and closing a store directory, put with an asynchronous
+ * completion, reads by queue and offset returning references into mapped files, offset
+ * look-ups, and the dispatch notification hook. Formats: docs/store-format.md.
+ * Does not own: sockets, the wire protocol, response codes (the broker maps the statuses
+ * below to RocketMQ codes), topic configuration.
+ *
+ * Threads:
+ *   - kite_store_put / kite_store_get_* may be called from any thread, concurrently.
+ *     Puts are serialised by one put lock (physical and queue offsets are assigned there).
+ *   - The put callback runs exactly once: inline in the caller when the outcome is known
+ *     at once (ASYNC_FLUSH, msg->wait == 0, refusals), else on the store's flush thread
+ *     (durable, or sync failed) or its timeout watcher thread (FLUSH_DISK_TIMEOUT). A
+ *     callback must be quick and must not call kite_store_close.
+ *   - The dispatch hook runs on the dispatch (reput) thread.
+ * Store threads: flush (ASYNC interval flush or SYNC group commit), sync-timeout watcher
+ * (SYNC only), dispatch (builds consume queues, flushes them, writes the checkpoint). */
+#ifndef KITE_STORE_STORE_H
+#define KITE_STORE_STORE_H
+
+#include "store/store_conf.h"
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct kite_store kite_store;
+struct kite_mfile;
+
+/* A message to append. All pointers are borrowed for the duration of the call. */
+typedef struct kite_store_msg {
+    const char *topic;          /* 1..127 bytes, no '/', NUL or control bytes */
+    size_t topic_len;
+    int32_t queue_id;
+    int32_t flag;
+    int32_t sysflag;            /* host bits are set by the store (IPv4 only) */
+    int64_t born_ts;
+    uint8_t born_ip4[4];
+    int32_t born_port;
+    int32_t reconsume_times;
+    int64_t prepared_tx_offset;
+    const void *body;
+    uint32_t body_len;
+    const char *props;          /* properties string as it is to be stored */
+    uint32_t props_len;
+    int wait;                   /* SYNC_FLUSH: 1 = complete when durable (WAIT != false) */
+} kite_store_msg;
+
+typedef enum kite_put_status {
+    KITE_PUT_OK = 0,
+    KITE_PUT_FLUSH_DISK_TIMEOUT,       /* stored, not known durable within syncFlushTimeout */
+    KITE_PUT_MESSAGE_ILLEGAL,          /* bad topic, body too large, record larger than a file */
+    KITE_PUT_PROPERTIES_SIZE_EXCEEDED,
+    KITE_PUT_SERVICE_NOT_AVAILABLE,    /* store closing, or fail-stopped after a sync error */
+    KITE_PUT_DISK_FULL,                /* ENOSPC allocating a file; retried by later puts */
+    KITE_PUT_CREATE_MAPPED_FILE_FAILED,/* other error creating a file */
+    KITE_PUT_FLUSH_FAILED,             /* the sync failed: NOT durable; store is fail-stopped */
+} kite_put_status;
+
+const char *kite_put_status_name(kite_put_status s);
+
+typedef struct kite_put_result {
+    kite_put_status status;
+    int err;                    /* kite_status detail (KITE_OK, KITE_EIO, KITE_ENOSPC, ...) */
+    int64_t phys_offset;        /* -1 when not appended */
+    int64_t queue_offset;
+    int32_t wrote_bytes;
+    int64_t store_ts;
+} kite_put_result;
+
+typedef void (*kite_put_cb)(void *arg, const kite_put_result *res);
+
+/* Opens (creating if needed) and recovers the store; starts its threads. Returns NULL
+ * with a message in err (for corruption: the file and offset). The opts are copied. */
+kite_store *kite_store_open(const kite_store_opts *opts, char *err, size_t errlen);
+/* Stops the threads, flushes, writes the checkpoint and, when the store is healthy and
+ * the dispatch caught up, removes the abort marker (clean shutdown). Pending SYNC puts
+ * complete first. Frees the store. */
+void kite_store_close(kite_store *s);
+
+/* Appends msg. cb(arg, result) is called exactly once (see Threads above). Returns KITE_OK
+ * when the message was appended (the callback may still be pending), otherwise the
+ * refusal status (the callback has already run). */
+int kite_store_put(kite_store *s, const kite_store_msg *msg, kite_put_cb cb, void *arg);
+/* Blocking convenience for tools and tests: waits for the callback. */
+void kite_store_put_wait(kite_store *s, const kite_store_msg *msg, kite_put_result *res);
+
+/* A contiguous stored record inside a mapped file. Holds a file reference: the bytes
+ * stay valid (and mapped) until kite_store_seg_release. fd/file_off allow sendfile. */
+typedef struct kite_store_seg {
+    const uint8_t *data;
+    uint32_t len;
+    int64_t phys_offset;
+    int64_t queue_offset;
+    int fd;
+    int64_t file_off;
+    struct kite_mfile *file;
+} kite_store_seg;
+
+void kite_store_seg_release(kite_store_seg *seg);
+
+/* Record at a commit-log offset (< the readable end). Returns KITE_OK with *seg filled,
+ * KITE_ENOTFOUND when nothing readable is there (past the end, deleted, or a blank
+ * filler: then *next is the next file's start), KITE_ECORRUPT for bytes that are not a
+ * record. */
+int kite_store_get_by_offset(kite_store *s, int64_t phys, kite_store_seg *seg, int64_t *next);
+
+typedef enum kite_get_status {
+    KITE_GET_FOUND = 0,
+    KITE_GET_NO_MATCHED_MESSAGE,
+    KITE_GET_MESSAGE_WAS_REMOVING,
+    KITE_GET_OFFSET_FOUND_NULL,
+    KITE_GET_OFFSET_OVERFLOW_BADLY,
+    KITE_GET_OFFSET_OVERFLOW_ONE,
+    KITE_GET_OFFSET_TOO_SMALL,
+    KITE_GET_NO_MATCHED_LOGIC_QUEUE,
+    KITE_GET_NO_MESSAGE_IN_QUEUE,
+} kite_get_status;
+
+const char *kite_get_status_name(kite_get_status s);
+
+typedef struct kite_get_result {
+    kite_get_status status;
+    int64_t next_begin_offset;
+    int64_t min_offset, max_offset;
+    size_t count;               /* segments in segs */
+    size_t bytes;
+    kite_store_seg *segs;       /* owned; each holds a file reference */
+    size_t cap;
+} kite_get_result;
+
+/* Messages of (topic, queue) from offset: at most max_count records and max_bytes bytes
+ * (the first record is always returned), skipping records whose tag code is not in
+ * tags[0..ntags) (ntags == 0: no filter). Release with kite_get_result_release. */
+int kite_store_get_messages(kite_store *s, const char *topic, int32_t queue_id, int64_t offset,
+                            int max_count, size_t max_bytes, const int32_t *tags, size_t ntags,
+                            kite_get_result *out);
+void kite_get_result_release(kite_get_result *r);
+
+/* Queue bounds: min is the first offset still backed by data, max is one past the last
+ * dispatched message (0/0 for an unknown queue). */
+int64_t kite_store_min_offset(kite_store *s, const char *topic, int32_t queue_id);
+int64_t kite_store_max_offset(kite_store *s, const char *topic, int32_t queue_id);
+/* First queue offset whose store timestamp is >= ts (max offset if none). */
+int64_t kite_store_offset_by_time(kite_store *s, const char *topic, int32_t queue_id, int64_t ts);
+/* Commit-log bounds: min physical offset, max written offset, durable offset, and the
+ * offset up to which consume queues are built. */
+int64_t kite_store_cl_min_offset(kite_store *s);
+int64_t kite_store_cl_max_offset(kite_store *s);
+int64_t kite_store_cl_flushed_offset(kite_store *s);
+int64_t kite_store_dispatched_offset(kite_store *s);
+/* Waits (up to timeout_ms) until every readable message is dispatched; 0 or KITE_ETIMEDOUT. */
+int kite_store_wait_dispatched(kite_store *s, int timeout_ms);
+/* Non-zero after a failed sync (fail-stop: writes refused until restart). */
+int kite_store_failed(kite_store *s);
+
+/* Called on the dispatch thread after new messages of (topic, queue) become readable;
+ * max_offset is the queue's new max offset. */
+typedef void (*kite_store_arrival_fn)(void *arg, const char *topic, size_t topic_len,
+                                      int32_t queue_id, int64_t max_offset);
+void kite_store_set_arrival_hook(kite_store *s, kite_store_arrival_fn fn, void *arg);
+
+#endif

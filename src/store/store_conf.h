@@ -1,0 +1,70 @@
+/* store_conf.h - the store's broker.conf keys and the resolved options the store runs on.
+ *
+ * Owns: kite_store_conf (the typed broker.conf view of the store keys, Java spellings in
+ * kite_store_conf_defs[]), kite_store_opts (what kite_store_open takes: resolved paths,
+ * enums, numbers) and the conversion between them with validation.
+ * Does not own: parsing .properties text (base/props.c) - the broker merges
+ * kite_store_conf_defs into its own table. Threads: plain data. Keys: docs/store-format.md. */
+#ifndef KITE_STORE_CONF_H
+#define KITE_STORE_CONF_H
+
+#include "base/props.h"
+#include <stddef.h>
+#include <stdint.h>
+
+struct kite_io;
+
+typedef struct kite_store_conf {
+    char *store_path_root_dir;         /* storePathRootDir */
+    char *store_path_commit_log;       /* storePathCommitLog ("" = <root>/commitlog) */
+    int64_t mapped_file_size_commit_log;
+    int32_t mapped_file_size_consume_queue;   /* bytes; rounded down to a multiple of 20 */
+    char *flush_disk_type;             /* ASYNC_FLUSH | SYNC_FLUSH */
+    int32_t flush_interval_commit_log; /* ms */
+    int32_t flush_commit_log_least_pages;
+    int32_t flush_commit_log_thorough_interval; /* ms */
+    int32_t flush_interval_consume_queue;       /* ms: CQ flush + checkpoint */
+    int64_t sync_flush_timeout;        /* ms */
+    char *delete_when;                 /* "04" or "04;05" */
+    int32_t file_reserved_time;        /* hours */
+    int32_t disk_max_used_space_ratio; /* percent */
+    int32_t max_message_size;          /* bytes of body */
+    int check_crc_on_recover;
+} kite_store_conf;
+
+/* Table of the keys above (ends with a NULL key). */
+extern const kite_prop_def kite_store_conf_defs[];
+
+typedef enum { KITE_FLUSH_ASYNC = 0, KITE_FLUSH_SYNC = 1 } kite_flush_type;
+
+typedef struct kite_store_opts {
+    char root_dir[1024];
+    char commitlog_dir[1024];
+    int64_t cl_file_size;
+    int64_t cq_file_size;          /* multiple of 20 */
+    kite_flush_type flush_type;
+    int flush_interval_ms;
+    int flush_least_pages;
+    int flush_thorough_interval_ms;
+    int cq_flush_interval_ms;
+    int sync_flush_timeout_ms;
+    char delete_when[64];
+    int file_reserved_hours;
+    int disk_max_used_ratio;
+    int max_message_size;
+    int check_crc_on_recover;
+    int disk_full_retry_ms;        /* ENOSPC: how often a put retries allocation (default 1000) */
+    uint8_t store_ip4[4];          /* STOREHOST written into records (brokerIP1, listenPort) */
+    int32_t store_port;
+    struct kite_io *io;            /* NULL = POSIX; tests pass a fault seam */
+} kite_store_opts;
+
+/* Defaults (RocketMQ's, with root "$HOME/store"). */
+void kite_store_opts_default(kite_store_opts *o);
+/* Resolves a conf into opts (paths expanded, enums parsed, sizes checked). Returns 0, or
+ * -1 with "key: reason" in err. Fields not in the conf keep their value in *o. */
+int kite_store_conf_resolve(const kite_store_conf *c, kite_store_opts *o, char *err, size_t errlen);
+/* Checks opts for sizes the store cannot work with; 0 or -1 with err. */
+int kite_store_opts_check(const kite_store_opts *o, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,147 @@
+/* store_int.h - internal state of a kite_store shared by the store's own files
+ * (store.c, commitlog.c, cq.c, flush.c, dispatch.c, ckpt.c, recover.c). Not for the broker.
+ *
+ * Owns: the struct layouts and which thread may touch which field (noted per field).
+ * Lock order: put_mu -> fmu -> (cq table lock) ; flush_mu is taken alone or under nothing
+ * but may be held while fmu is not. dmu is a leaf. */
+#ifndef KITE_STORE_INT_H
+#define KITE_STORE_INT_H
+
+#include "codec/record.h"
+#include "store/mfile.h"
+#include "store/store.h"
+#include <pthread.h>
+#include <stdatomic.h>
+
+/* ---- consume queue ---- */
+#define KITE_CQ_UNIT 20
+
+typedef struct kite_cq {
+    char *topic;
+    size_t topic_len;
+    int32_t qid;
+    kite_mfq q;                    /* files named by byte offset within the queue */
+    _Atomic int64_t max_index;     /* units readable (published by the dispatcher) */
+    _Atomic int64_t min_index;     /* first unit still backed by the commit log */
+    int64_t max_phys_end;          /* dispatcher: largest phys+size written */
+    int64_t flushed_index;         /* dispatcher: units known durable */
+    int64_t put_next;              /* writer (under put_mu): next queue offset */
+    struct kite_cq *next;          /* hash chain */
+} kite_cq;
+
+typedef struct kite_cq_table {
+    pthread_rwlock_t lock;
+    kite_cq **buckets;
+    size_t nbuckets, count;
+} kite_cq_table;
+
+/* ---- checkpoint ---- */
+typedef struct kite_ckpt {
+    int64_t physic_ts, logics_ts, index_ts;  /* RocketMQ's fields (informational) */
+    int64_t cl_flushed;     /* commit log durable and validated below this offset */
+    int64_t cq_dispatched;  /* consume-queue units for every record below it are durable */
+    int64_t seq;            /* slot generation */
+} kite_ckpt;
+
+int kite_ckpt_read(kite_io *io, const char *path, kite_ckpt *out, char *err, size_t errlen);
+int kite_ckpt_open(kite_io *io, const char *path, int *fd);
+int kite_ckpt_write(kite_io *io, int fd, kite_ckpt *ck);   /* bumps seq; pwrite + fdatasync */
+
+/* ---- SYNC_FLUSH waiters ---- */
+typedef struct kite_waiter {
+    int64_t target;         /* complete when flushed >= target */
+    int64_t deadline_ms;    /* monotonic */
+    kite_put_cb cb;
+    void *arg;
+    kite_put_result res;
+} kite_waiter;
+
+typedef struct kite_waitq {
+    kite_waiter *v;
+    size_t cap, head, count;
+} kite_waitq;
+
+struct kite_store {
+    kite_store_opts o;
+    kite_io *io;
+    char cl_dir[1100], cq_dir[1100], ckpt_path[1100], abort_path[1100], lock_path[1100];
+    int lock_fd, ckpt_fd;
+    kite_ckpt ck;                  /* last written checkpoint (dispatch thread / open / close) */
+
+    /* commit log */
+    kite_mfq cl;
+    pthread_mutex_t put_mu;        /* the single writer */
+    kite_mfile *cur;               /* put_mu: current file */
+    kite_cq *last_cq;              /* put_mu: cache of the previous put's queue */
+    int64_t last_store_ts;         /* put_mu */
+    int64_t disk_full_retry_at;    /* put_mu: monotonic ms */
+    _Atomic int64_t max_offset;    /* end of written records (release after the bytes) */
+    _Atomic int64_t flushed;       /* durable end; only advanced after a successful sync */
+    _Atomic int64_t max_store_ts;  /* store time of the last written record */
+    pthread_mutex_t flush_mu;      /* serialises kite_cl_flush */
+
+    /* state */
+    _Atomic int stop;
+    _Atomic int failed;            /* kite_status of the failed sync; fail-stop */
+    _Atomic int disk_full;
+
+    /* flush service */
+    pthread_mutex_t fmu;
+    pthread_cond_t fcond;          /* wakes the flush thread */
+    pthread_cond_t wcond;          /* wakes the watcher */
+    kite_waitq wq;                 /* fmu */
+    pthread_t flush_thr, watch_thr;
+    int threads_started;
+
+    /* consume queues and dispatch */
+    kite_cq_table cqs;
+    _Atomic int64_t dispatched;    /* records below are in consume queues */
+    pthread_mutex_t dmu;
+    pthread_cond_t dcond;          /* wakes the dispatcher */
+    pthread_cond_t dwait;          /* wakes kite_store_wait_dispatched */
+    _Atomic int disp_sleeping;
+    pthread_t disp_thr;
+    int64_t disp_pos;              /* dispatcher-owned */
+    int64_t last_ckpt_ms;          /* dispatcher-owned */
+    kite_store_arrival_fn hook;
+    void *hook_arg;
+};
+
+/* commitlog.c */
+int64_t kite_cl_readable(kite_store *s);   /* SYNC: flushed, ASYNC: max_offset */
+int kite_cl_flush(kite_store *s, int64_t upto);
+/* Locates the record at phys: returns a referenced file and the relative offset, or NULL. */
+kite_mfile *kite_cl_file_at(kite_store *s, int64_t phys);
+int kite_cl_recover(kite_store *s, int crashed, char *err, size_t errlen);
+
+/* cq.c */
+int kite_cqt_init(kite_cq_table *t);
+void kite_cqt_destroy(kite_cq_table *t);
+kite_cq *kite_cqt_find(kite_store *s, const char *topic, size_t tlen, int32_t qid);
+kite_cq *kite_cqt_get(kite_store *s, const char *topic, size_t tlen, int32_t qid); /* creates */
+/* Calls fn for every queue (under the table's read lock). */
+void kite_cqt_each(kite_store *s, void (*fn)(kite_store *, kite_cq *, void *), void *arg);
+int kite_cq_load_all(kite_store *s, int crashed, int64_t cl_end, int64_t *min_phys_end,
+                     char *err, size_t errlen);
+/* Dispatcher: writes the unit for queue offset qoff. 0, or -errno (retry later). */
+int kite_cq_put(kite_store *s, kite_cq *cq, int64_t qoff, int64_t phys, int32_t size, int64_t tag);
+int kite_cq_flush_all(kite_store *s);
+/* Reads unit idx (idx < max_index). 0 or KITE_ENOTFOUND. */
+int kite_cq_unit(kite_cq *cq, int64_t idx, int64_t *phys, int32_t *size, int64_t *tag);
+
+/* flush.c */
+int kite_flush_start(kite_store *s);
+void kite_flush_stop(kite_store *s);
+/* Called under put_mu for SYNC puts. */
+void kite_flush_enqueue(kite_store *s, const kite_waiter *w);
+void kite_flush_fail(kite_store *s, int status);
+
+/* dispatch.c */
+int kite_dispatch_start(kite_store *s);
+void kite_dispatch_stop(kite_store *s);
+/* Dispatches readable records up to limit on the calling thread; returns 0 or an error. */
+int kite_dispatch_run(kite_store *s, int64_t limit);
+int kite_dispatch_checkpoint(kite_store *s);
+void kite_dispatch_wake(kite_store *s);
+
+#endif

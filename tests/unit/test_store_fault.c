@@ -1,0 +1,284 @@
+/* test_store_fault.c - store behaviour under injected I/O faults (through the fault seam):
+ * a failed sync is never acknowledged and stops the store; ENOSPC is refused and writes
+ * resume when space returns; slow syncs answer FLUSH_DISK_TIMEOUT; group commit shares
+ * one sync among many puts; the seam itself loses unsynced bytes on a power cut. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include "base/err.h"
+#include "base/time.h"
+#include "store/io.h"
+#include "store/store.h"
+#include "store_testutil.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CL_SIZE (16 * 1024)
+#define CQ_SIZE (20 * 64)
+
+static kite_store *open_ok(const kite_store_opts *o)
+{
+    char err[512] = "";
+    kite_store *s = kite_store_open(o, err, sizeof err);
+    if (!s) fprintf(stderr, "open failed: %s\n", err);
+    assert_non_null(s);
+    return s;
+}
+
+static void test_seam_power_cut_model(void **st)
+{
+    (void)st;
+    char *dir = kt_tmpdir("seam");
+    kite_io *io = kite_io_fault_new();
+    char path[2048];
+    snprintf(path, sizeof path, "%s/f", dir);
+    int fd = io->ops->open(io, path, O_RDWR | O_CREAT, 0644);
+    assert_true(fd >= 0);
+    assert_int_equal(io->ops->allocate(io, fd, 8192), 0);
+    uint8_t *m = io->ops->map(io, fd, 8192);
+    assert_non_null(m);
+    memcpy(m, "durable!", 8);
+    assert_int_equal(io->ops->msync(io, m, 4096), 0);
+    assert_int_equal(io->ops->sync_dir(io, dir), 0);
+    memcpy(m + 4096, "volatile", 8);
+    /* reads see the volatile bytes before the cut */
+    char b[8];
+    assert_int_equal(io->ops->pread(io, fd, b, 8, 4096), 8);
+    assert_memory_equal(b, "volatile", 8);
+    kite_io_fault_power_cut(io);
+    assert_int_equal(io->ops->msync(io, m, 8192), -EIO);
+    io->ops->unmap(io, m, 8192);
+    io->ops->close(io, fd);
+    kite_io_fault_restart(io);
+    fd = io->ops->open(io, path, O_RDWR, 0);
+    assert_true(fd >= 0);
+    assert_int_equal(io->ops->pread(io, fd, b, 8, 0), 8);
+    assert_memory_equal(b, "durable!", 8);
+    assert_int_equal(io->ops->pread(io, fd, b, 8, 4096), 8);
+    assert_memory_equal(b, "\0\0\0\0\0\0\0\0", 8);
+    /* a failed sync poisons its range: a later "successful" sync does not save it */
+    assert_int_equal(io->ops->pwrite(io, fd, "lostdata", 8, 100), 8);
+    kite_io_fault_inject(io, KITE_IO_SYNC, 0, EIO, 1);
+    assert_int_equal(io->ops->datasync(io, fd), -EIO);
+    assert_int_equal(io->ops->datasync(io, fd), 0);
+    io->ops->close(io, fd);
+    /* a file whose directory was never synced disappears */
+    char p2[2100];
+    snprintf(p2, sizeof p2, "%s/g", dir);
+    fd = io->ops->open(io, p2, O_RDWR | O_CREAT, 0644);
+    assert_int_equal(io->ops->pwrite(io, fd, "x", 1, 0), 1);
+    assert_int_equal(io->ops->datasync(io, fd), 0);
+    io->ops->close(io, fd);
+    kite_io_fault_power_cut(io);
+    kite_io_fault_restart(io);
+    fd = io->ops->open(io, path, O_RDONLY, 0);
+    assert_int_equal(io->ops->pread(io, fd, b, 8, 100), 8);
+    assert_memory_equal(b, "\0\0\0\0\0\0\0\0", 8);
+    io->ops->close(io, fd);
+    assert_int_equal(io->ops->open(io, p2, O_RDONLY, 0), -ENOENT);
+    kite_io_fault_free(io);
+    kt_rmrf(dir);
+    free(dir);
+}
+
+static void test_failed_sync_fail_stop(void **st)
+{
+    (void)st;
+    char *dir = kt_tmpdir("store-eio");
+    kite_io *io = kite_io_fault_new();
+    kite_store_opts o;
+    kt_opts(&o, dir, 1, CL_SIZE, CQ_SIZE);
+    o.io = io;
+    kite_store *s = open_ok(&o);
+    kt_msg k;
+    kite_put_result r;
+    for (int i = 0; i < 10; i++) {
+        kt_msg_make(&k, (uint64_t)i, "TE", 0, 16, 200);
+        kite_store_put_wait(s, &k.m, &r);
+        assert_int_equal(r.status, KITE_PUT_OK);
+    }
+    int64_t durable = kite_store_cl_flushed_offset(s);
+    kite_io_fault_inject(io, KITE_IO_SYNC, 0, EIO, 1);   /* the next sync fails once */
+    kt_msg_make(&k, 10, "TE", 0, 16, 200);
+    kite_store_put_wait(s, &k.m, &r);
+    assert_int_equal(r.status, KITE_PUT_FLUSH_FAILED);
+    assert_int_equal(r.err, KITE_EIO);
+    assert_int_equal(kite_store_failed(s), KITE_EIO);
+    assert_int_equal(kite_store_cl_flushed_offset(s), durable);   /* never advanced */
+    /* fail-stop: later puts are refused even though syncs would "succeed" again */
+    kt_msg_make(&k, 11, "TE", 0, 16, 200);
+    kite_store_put_wait(s, &k.m, &r);
+    assert_int_equal(r.status, KITE_PUT_SERVICE_NOT_AVAILABLE);
+    assert_int_equal(r.err, KITE_ESTOPPED);
+    kite_store_close(s);
+    /* the power goes out: the unacknowledged record was in a poisoned range */
+    kite_io_fault_power_cut(io);
+    kite_io_fault_restart(io);
+    s = open_ok(&o);
+    assert_int_equal(kite_store_failed(s), 0);
+    assert_int_equal(kite_store_cl_max_offset(s), durable);
+    assert_int_equal(kt_walk_log(s), 10);
+    kt_msg_make(&k, 12, "TE", 0, 16, 200);
+    kite_store_put_wait(s, &k.m, &r);
+    assert_int_equal(r.status, KITE_PUT_OK);
+    assert_int_equal(r.queue_offset, 10);
+    kite_store_close(s);
+    kite_io_fault_free(io);
+    kt_rmrf(dir);
+    free(dir);
+}
+
+static void test_enospc_refused_then_resumed(void **st)
+{
+    (void)st;
+    char *dir = kt_tmpdir("store-nospc");
+    kite_io *io = kite_io_fault_new();
+    kite_store_opts o;
+    kt_opts(&o, dir, 1, 4096, CQ_SIZE);
+    o.io = io;
+    kite_store *s = open_ok(&o);
+    kt_msg k;
+    kite_put_result r;
+    int ok = 0, full = 0;
+    kite_io_fault_inject(io, KITE_IO_ALLOCATE, 1, ENOSPC, -1);   /* first file ok, then full */
+    for (int i = 0; i < 100 && full < 3; i++) {
+        kt_msg_make(&k, (uint64_t)ok, "TN", 0, 100, 100);
+        kite_store_put_wait(s, &k.m, &r);
+        if (r.status == KITE_PUT_OK) {
+            assert_int_equal(full, 0);
+            ok++;
+        } else {
+            assert_int_equal(r.status, KITE_PUT_DISK_FULL);
+            assert_int_equal(r.err, KITE_ENOSPC);
+            full++;
+        }
+    }
+    assert_true(ok > 5);
+    assert_int_equal(full, 3);
+    assert_int_equal(kite_store_failed(s), 0);   /* disk full is not fail-stop */
+    kite_io_fault_clear(io);
+    for (int i = 0; i < 20; i++) {
+        kt_msg_make(&k, (uint64_t)ok, "TN", 0, 100, 100);
+        kite_store_put_wait(s, &k.m, &r);
+        assert_int_equal(r.status, KITE_PUT_OK);
+        assert_int_equal(r.queue_offset, ok);
+        ok++;
+    }
+    assert_int_equal(kite_store_wait_dispatched(s, 5000), 0);
+    assert_int_equal(kt_walk_log(s), ok);
+    for (int i = 0; i < ok; i++) {
+        kite_get_result g;
+        kite_store_get_messages(s, "TN", 0, i, 1, 1 << 20, NULL, 0, &g);
+        assert_int_equal(g.status, KITE_GET_FOUND);
+        assert_int_equal(kt_msg_check(g.segs[0].data, g.segs[0].len, (uint64_t)i, "TN", 0, 100, 100), 0);
+        kite_get_result_release(&g);
+    }
+    kite_store_close(s);
+    /* no stray half-created file is left behind */
+    s = open_ok(&o);
+    assert_int_equal(kt_walk_log(s), ok);
+    kite_store_close(s);
+    kite_io_fault_free(io);
+    kt_rmrf(dir);
+    free(dir);
+}
+
+static void test_sync_timeout(void **st)
+{
+    (void)st;
+    char *dir = kt_tmpdir("store-tmo");
+    kite_io *io = kite_io_fault_new();
+    kite_store_opts o;
+    kt_opts(&o, dir, 1, CL_SIZE, CQ_SIZE);
+    o.io = io;
+    o.sync_flush_timeout_ms = 50;
+    kite_store *s = open_ok(&o);
+    kite_io_fault_set_sync_delay_ms(io, 400);
+    kt_msg k;
+    kite_put_result r;
+    kt_msg_make(&k, 0, "TT", 0, 16, 100);
+    int64_t t0 = kite_mono_ms();
+    kite_store_put_wait(s, &k.m, &r);
+    int64_t dt = kite_mono_ms() - t0;
+    assert_int_equal(r.status, KITE_PUT_FLUSH_DISK_TIMEOUT);
+    assert_true(dt < 350);
+    assert_true(r.phys_offset >= 0);   /* the message is stored */
+    kite_io_fault_set_sync_delay_ms(io, 0);
+    kite_store_close(s);
+    s = open_ok(&o);
+    assert_int_equal(kt_walk_log(s), 1);
+    kite_store_close(s);
+    kite_io_fault_free(io);
+    kt_rmrf(dir);
+    free(dir);
+}
+
+typedef struct gc_ctx { kite_store *s; int id; int n; int fails; } gc_ctx;
+
+static void *gc_writer(void *arg)
+{
+    gc_ctx *c = arg;
+    kt_msg *k = malloc(sizeof *k);
+    for (int i = 0; i < c->n; i++) {
+        kt_msg_make(k, (uint64_t)(c->id * 100000 + i), "TG", c->id % 4, 16, 200);
+        kite_put_result r;
+        kite_store_put_wait(c->s, &k->m, &r);
+        if (r.status != KITE_PUT_OK) c->fails++;
+    }
+    free(k);
+    return NULL;
+}
+
+static void test_group_commit(void **st)
+{
+    (void)st;
+    char *dir = kt_tmpdir("store-gc");
+    kite_io *io = kite_io_fault_new();
+    kite_store_opts o;
+    kt_opts(&o, dir, 1, 256 * 1024, 20 * 1024);
+    o.io = io;
+    kite_store *s = open_ok(&o);
+    kite_io_fault_set_sync_delay_ms(io, 2);
+    enum { T = 8, N = 150 };
+    pthread_t th[T];
+    gc_ctx c[T];
+    long syncs0 = kite_io_fault_calls(io, KITE_IO_SYNC);
+    for (int i = 0; i < T; i++) {
+        c[i] = (gc_ctx){ s, i, N, 0 };
+        pthread_create(&th[i], NULL, gc_writer, &c[i]);
+    }
+    for (int i = 0; i < T; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(c[i].fails, 0);
+    }
+    long syncs = kite_io_fault_calls(io, KITE_IO_SYNC) - syncs0;
+    /* 1200 acknowledged puts; group commit must share syncs (checkpoints add a few). */
+    assert_true(syncs < T * N / 2);
+    kite_io_fault_set_sync_delay_ms(io, 0);
+    assert_int_equal(kite_store_wait_dispatched(s, 5000), 0);
+    int64_t total = 0;
+    for (int q = 0; q < 4; q++) total += kite_store_max_offset(s, "TG", q);
+    assert_int_equal(total, T * N);
+    kite_store_close(s);
+    kite_io_fault_free(io);
+    kt_rmrf(dir);
+    free(dir);
+}
+
+int main(void)
+{
+    kt_quiet_logs();
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_seam_power_cut_model),
+        cmocka_unit_test(test_failed_sync_fail_stop),
+        cmocka_unit_test(test_enospc_refused_then_resumed),
+        cmocka_unit_test(test_sync_timeout),
+        cmocka_unit_test(test_group_commit),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
