@@ -319,6 +319,8 @@ static int set_field(const kite_prop_def *d, void *cfg, const char *value, char 
     int64_t v;
     int rc, b;
     switch (d->type) {
+    case KITE_PROP_NONE:
+        return 0;
     case KITE_PROP_STR: {
         char **sp = (char **)(void *)field;
         free(*sp);
@@ -404,6 +406,7 @@ static void field_text(const kite_prop_def *d, const void *cfg, kite_buf *out)
     case KITE_PROP_INT: kite_buf_printf(out, "%" PRId32, *(const int32_t *)(const void *)field); break;
     case KITE_PROP_LONG: kite_buf_printf(out, "%" PRId64, *(const int64_t *)(const void *)field); break;
     case KITE_PROP_BOOL: kite_buf_puts(out, *(const int *)(const void *)field ? "true" : "false"); break;
+    case KITE_PROP_NONE: kite_buf_puts(out, d->dflt ? d->dflt : ""); break;
     }
 }
 

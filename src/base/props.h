@@ -30,7 +30,9 @@ int kite_props_load_file(kite_props *p, const char *path, char *err, size_t errl
 const char *kite_props_get(const kite_props *p, const char *key);
 void kite_props_set(kite_props *p, const char *key, const char *value);
 
-typedef enum { KITE_PROP_STR, KITE_PROP_INT, KITE_PROP_LONG, KITE_PROP_BOOL } kite_prop_type;
+/* KITE_PROP_NONE: a key accepted for compatibility that sets nothing (offset unused);
+ * it prints as its default. */
+typedef enum { KITE_PROP_STR, KITE_PROP_INT, KITE_PROP_LONG, KITE_PROP_BOOL, KITE_PROP_NONE } kite_prop_type;
 
 typedef struct kite_prop_def {
     const char *key;       /* Java key name, e.g. "listenPort" */

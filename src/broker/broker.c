@@ -1,0 +1,219 @@
+/* broker.c - kite-broker wiring: address resolution, store open, metadata load,
+ * listeners (listenPort and the VIP port listenPort-2), handlers, timers
+ * (registration, offset persistence, client expiry), and the orderly shutdown.
+ * Start/stop run on the thread that owns the event loop. */
+#include "base/log.h"
+#include "base/time.h"
+#include "broker/broker.h"
+#include "net/sock.h"
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int first_ipv4(char *out, size_t len)
+{
+    struct ifaddrs *ifs, *i;
+    if (getifaddrs(&ifs) != 0) return -1;
+    int rc = -1;
+    for (i = ifs; i; i = i->ifa_next) {
+        if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET || (i->ifa_flags & IFF_LOOPBACK)) continue;
+        inet_ntop(AF_INET, &((struct sockaddr_in *)i->ifa_addr)->sin_addr, out, (socklen_t)len);
+        rc = 0;
+        break;
+    }
+    freeifaddrs(ifs);
+    return rc;
+}
+
+static void on_conn_close(kite_conn *c, void *arg)
+{
+    kite_broker *b = arg;
+    bk_pull_on_close(b, c);
+    bk_clients_on_close(b, c);
+}
+
+typedef struct arrival {
+    kite_broker *b;
+    int32_t qid;
+    int64_t max_offset;
+    char topic[];
+} arrival;
+
+static void run_arrival(void *arg)
+{
+    arrival *a = arg;
+    bk_pull_on_arrival(a->b, a->topic, a->qid, a->max_offset);
+    free(a);
+}
+
+/* Dispatch thread: hand the news to the loop, which owns the held pulls. */
+static void on_arrival(void *arg, const char *topic, size_t topic_len, int32_t qid, int64_t max_offset)
+{
+    kite_broker *b = arg;
+    arrival *a = malloc(sizeof *a + topic_len + 1);
+    if (!a) abort();
+    a->b = b;
+    a->qid = qid;
+    a->max_offset = max_offset;
+    memcpy(a->topic, topic, topic_len);
+    a->topic[topic_len] = 0;
+    kite_ev_post(b->ev, run_arrival, a);
+}
+
+static void t_register(kite_ev *ev, kite_ev_timer *t, void *arg)
+{
+    (void)ev;
+    (void)t;
+    bk_register_all(arg, 0);
+}
+
+static void t_offsets(kite_ev *ev, kite_ev_timer *t, void *arg)
+{
+    kite_broker *b = arg;
+    (void)ev;
+    (void)t;
+    if (b->offsets_dirty) bk_save_offsets(b);
+}
+
+static void t_scan(kite_ev *ev, kite_ev_timer *t, void *arg)
+{
+    (void)t;
+    bk_clients_scan(arg, kite_ev_now(ev));
+}
+
+static void parse_namesrvs(kite_broker *b)
+{
+    const char *s = b->cfg.namesrv_addr;
+    if (!s || !*s) s = getenv("NAMESRV_ADDR");
+    if (!s || !*s) return;
+    char *copy = strdup(s), *save = NULL;
+    for (char *tok = strtok_r(copy, ";", &save); tok; tok = strtok_r(NULL, ";", &save)) {
+        while (*tok == ' ') tok++;
+        if (!*tok) continue;
+        b->namesrvs = realloc(b->namesrvs, (b->n_namesrvs + 1) * sizeof *b->namesrvs);
+        if (!b->namesrvs) abort();
+        b->namesrvs[b->n_namesrvs++] = strdup(tok);
+    }
+    free(copy);
+}
+
+int kite_broker_start(kite_broker *b, kite_ev *ev, char *err, size_t errlen)
+{
+    b->ev = ev;
+    /* Identity and addresses. */
+    char ip[64];
+    if (b->cfg.broker_ip1 && *b->cfg.broker_ip1) snprintf(ip, sizeof ip, "%s", b->cfg.broker_ip1);
+    else if (first_ipv4(ip, sizeof ip) != 0) snprintf(ip, sizeof ip, "127.0.0.1");
+    struct in_addr ia;
+    if (inet_pton(AF_INET, ip, &ia) != 1) {
+        snprintf(err, errlen, "brokerIP1 '%s' is not an IPv4 address", ip);
+        return -1;
+    }
+    memcpy(b->ip4, &ia.s_addr, 4);
+    if (strcmp(b->cfg.broker_role, "SLAVE") != 0) {
+        if (b->cfg.broker_id != 0) KLOG_WARN("broker", "brokerRole %s: brokerId forced to 0", b->cfg.broker_role);
+        b->cfg.broker_id = 0;
+    } else if (b->cfg.broker_id <= 0) {
+        snprintf(err, errlen, "brokerRole=SLAVE needs brokerId > 0");
+        return -1;
+    }
+    b->port = b->cfg.listen_port;
+    snprintf(b->addr, sizeof b->addr, "%s:%d", ip, b->port);
+    const char *ip2 = b->cfg.broker_ip2 && *b->cfg.broker_ip2 ? b->cfg.broker_ip2 : ip;
+    snprintf(b->ha_addr, sizeof b->ha_addr, "%s:%d", ip2, b->cfg.ha_listen_port ? b->cfg.ha_listen_port : b->port + 1);
+
+    /* Store. */
+    kite_store_opts so;
+    kite_store_opts_default(&so);
+    if (kite_store_conf_resolve(&b->cfg.store, &so, err, errlen) != 0) return -1;
+    memcpy(so.store_ip4, b->ip4, 4);
+    so.store_port = b->port;
+    snprintf(b->store_root, sizeof b->store_root, "%s", so.root_dir);
+    KLOG_INFO("broker", "opening store at %s", b->store_root);
+    b->store = kite_store_open(&so, err, errlen);
+    if (!b->store) return -1;
+
+    /* Metadata. */
+    kite_map_init(&b->topics);
+    kite_map_init(&b->groups);
+    kite_map_init(&b->offsets);
+    kite_map_init(&b->holds);
+    bk_clients_init(b);
+    if (bk_topics_load(b, err, errlen) || bk_groups_load(b, err, errlen) || bk_offsets_load(b, err, errlen)) return -1;
+    bk_topics_create_system(b);
+
+    /* Network. */
+    kite_rpc_server_opts o = {
+        .max_frame = (size_t)b->cfg.max_frame_size,
+        .idle_timeout_ms = b->cfg.server_channel_max_idle_time_seconds * 1000,
+        .on_close = on_conn_close,
+        .cb_arg = b,
+    };
+    b->srv = kite_rpc_server_new(ev, &o);
+    bk_register_send_handlers(b);
+    bk_register_pull_handlers(b);
+    bk_register_client_handlers(b);
+    bk_register_admin_handlers(b);
+    if (kite_rpc_server_listen(b->srv, b->cfg.bind_address, b->port, err, errlen) < 0) return -1;
+    if (b->port > 2) {
+        char verr[256];
+        b->vip_port = kite_rpc_server_listen(b->srv, b->cfg.bind_address, b->port - 2, verr, sizeof verr);
+        if (b->vip_port < 0) KLOG_WARN("broker", "VIP port %d not available (%s); old clients with vipChannelEnabled will fail",
+                                       b->port - 2, verr);
+    }
+    kite_store_set_arrival_hook(b->store, on_arrival, b);
+
+    /* Name servers. */
+    parse_namesrvs(b);
+    kite_rpc_client_opts co = { .connect_timeout_ms = 3000 };
+    b->ns_client = kite_rpc_client_new(&co);
+    if (!b->ns_client) {
+        snprintf(err, errlen, "cannot start the name server client");
+        return -1;
+    }
+    if (!b->n_namesrvs) KLOG_WARN("broker", "namesrvAddr is empty: clients cannot find this broker");
+    bk_register_all(b, 0);
+    int64_t period = b->cfg.register_name_server_period;
+    if (period < 10000) period = 10000;
+    if (period > 60000) period = 60000;
+    b->t_register = kite_ev_timer_add(ev, period, period, t_register, b);
+    int64_t fo = b->cfg.flush_consumer_offset_interval > 0 ? b->cfg.flush_consumer_offset_interval : 5000;
+    b->t_offsets = kite_ev_timer_add(ev, fo, fo, t_offsets, b);
+    b->t_scan = kite_ev_timer_add(ev, 10000, 10000, t_scan, b);
+    KLOG_INFO("broker", "broker %s (cluster %s, id %lld) listening on %s:%d (VIP port %d), advertised address %s",
+              b->cfg.broker_name, b->cfg.broker_cluster_name, (long long)b->cfg.broker_id, b->cfg.bind_address, b->port,
+              b->vip_port, b->addr);
+    return 0;
+}
+
+/* Run after the loop stopped: unregister, persist, close everything. */
+void kite_broker_stop(kite_broker *b)
+{
+    if (b->t_register) kite_ev_timer_cancel(b->ev, b->t_register);
+    if (b->t_offsets) kite_ev_timer_cancel(b->ev, b->t_offsets);
+    if (b->t_scan) kite_ev_timer_cancel(b->ev, b->t_scan);
+    b->t_register = b->t_offsets = b->t_scan = NULL;
+    if (b->ns_client) {
+        bk_unregister_all(b);
+        kite_rpc_client_free(b->ns_client);
+        b->ns_client = NULL;
+    }
+    if (b->store) kite_store_set_arrival_hook(b->store, NULL, NULL);
+    bk_pull_free_holds(b);
+    if (b->srv) kite_rpc_server_free(b->srv);   /* closes connections: clients are cleaned up */
+    b->srv = NULL;
+    if (b->topics.cap) bk_save_offsets(b);
+    bk_clients_free(b);
+    if (b->store) kite_store_close(b->store);
+    b->store = NULL;
+    bk_topics_free(b);
+    bk_groups_free(b);
+    bk_offsets_free(b);
+    for (size_t i = 0; i < b->n_namesrvs; i++) free(b->namesrvs[i]);
+    free(b->namesrvs);
+    b->namesrvs = NULL;
+    b->n_namesrvs = 0;
+}

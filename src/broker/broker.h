@@ -1,0 +1,215 @@
+/* broker.h - kite-broker: configuration, the broker object, and the internal API its
+ * parts share (topics, subscription groups, consumer offsets, client channels, long
+ * polling, name-server registration, request handlers).
+ *
+ * Threads: one event-loop thread runs every handler and owns every table below (no
+ * locks). The store calls back from its own threads: put completions reply through
+ * kite_rpc_reply (thread-safe); message arrivals are posted to the loop
+ * (kite_ev_post) before they touch long-poll holds. */
+#ifndef KITE_BROKER_BROKER_H
+#define KITE_BROKER_BROKER_H
+
+#include "base/map.h"
+#include "base/props.h"
+#include "net/ev.h"
+#include "proto/bodies.h"
+#include "rpc/client.h"
+#include "rpc/server.h"
+#include "store/store.h"
+#include <stdint.h>
+
+typedef struct bk_conf {
+    char *broker_cluster_name, *broker_name, *broker_role, *namesrv_addr, *broker_ip1, *broker_ip2;
+    int64_t broker_id;
+    int32_t listen_port, ha_listen_port, broker_permission;
+    int64_t register_name_server_period, register_broker_timeout_mills;
+    int compressed_register, force_register;
+    int auto_create_topic_enable, cluster_topic_enable, broker_topic_enable, auto_create_subscription_group;
+    int32_t default_topic_queue_nums;
+    int long_polling_enable;
+    int64_t short_polling_time_mills, flush_consumer_offset_interval, channel_expired_timeout;
+    int notify_consumer_ids_changed_enable, reject_transaction_message, enable_property_filter, trace_on;
+    int32_t server_channel_max_idle_time_seconds;
+    int64_t max_frame_size;
+    char *region_id, *message_delay_level, *log_file, *log_level;
+    int32_t max_transfer_bytes_on_message_in_memory, max_transfer_count_on_message_in_memory;
+    int admin_from_loopback_only;
+    char *bind_address;
+    kite_store_conf store;
+} bk_conf;
+
+/* Topic configuration (topics.json). */
+typedef struct bk_topic {
+    char *name;
+    int32_t read_queue_nums, write_queue_nums, perm, topic_sys_flag;
+    int order;
+    char filter_type[16];
+} bk_topic;
+
+/* Subscription group configuration (subscriptionGroup.json). */
+typedef struct bk_group {
+    char *name;
+    int consume_enable, consume_from_min_enable, consume_broadcast_enable, notify_consumer_ids_changed_enable;
+    int32_t retry_queue_nums, retry_max_times;
+    int64_t broker_id, which_broker_when_consume_slowly;
+} bk_group;
+
+/* One subscription of a consumer group (from HEART_BEAT). */
+typedef struct bk_sub {
+    char *topic, *sub_string, *expr_type;
+    int64_t sub_version;
+    int all;              /* "*" or empty: no filtering */
+    size_t ntags;
+    int32_t *codes;       /* Java hashes of the tags */
+    char **tags;
+} bk_sub;
+
+/* One client connection registered in a group. */
+typedef struct bk_channel {
+    kite_conn *conn;      /* referenced */
+    char *client_id;
+    int32_t language, version;
+    int64_t last_update_ms;
+} bk_channel;
+
+typedef struct bk_consumer_group {
+    char *name;
+    size_t nch, capch;
+    bk_channel *ch;
+    kite_map subs;        /* topic -> bk_sub* */
+    char consume_type[32], message_model[32], consume_from_where[64];
+} bk_consumer_group;
+
+typedef struct bk_producer_group {
+    char *name;
+    size_t nch, capch;
+    bk_channel *ch;
+} bk_producer_group;
+
+typedef struct bk_hold bk_hold;
+
+typedef struct kite_broker {
+    bk_conf cfg;
+    kite_prop_def *props;         /* broker keys + store keys, built at start */
+    kite_ev *ev;
+    kite_rpc_server *srv;
+    kite_rpc_client *ns_client;
+    kite_store *store;
+    char store_root[1024];
+    char addr[128];               /* brokerIP1:listenPort - what clients use */
+    char ha_addr[128];
+    uint8_t ip4[4];
+    int port, vip_port;
+
+    kite_map topics;              /* name -> bk_topic* */
+    kite_data_version topics_dv;
+    int topics_dirty;
+    kite_map groups;              /* name -> bk_group* */
+    kite_data_version groups_dv;
+    kite_map offsets;             /* "topic@group" -> kite_map* ("qid" -> int64_t*) */
+    int offsets_dirty;
+    kite_map consumers;           /* group -> bk_consumer_group* */
+    kite_map producers;           /* group -> bk_producer_group* */
+    kite_map holds;               /* "topic@qid" -> bk_hold* (list head) */
+
+    char **namesrvs;
+    size_t n_namesrvs;
+    int register_pending;         /* an immediate registration is queued */
+    kite_ev_timer *t_register, *t_offsets, *t_scan;
+} kite_broker;
+
+extern const kite_prop_def kite_broker_props[];
+
+/* conf.c */
+kite_prop_def *bk_build_props(void);   /* broker + store keys, offsets into bk_conf */
+
+/* broker.c */
+int kite_broker_start(kite_broker *b, kite_ev *ev, char *err, size_t errlen);
+void kite_broker_stop(kite_broker *b);
+/* Persisting metadata files (atomic rewrite); logs and returns -1 on failure. */
+int bk_save_topics(kite_broker *b);
+int bk_save_groups(kite_broker *b);
+int bk_save_offsets(kite_broker *b);
+
+/* topics.c */
+int bk_topics_load(kite_broker *b, char *err, size_t errlen);
+bk_topic *bk_topic_get(kite_broker *b, const char *name);
+/* Creates or replaces; bumps the data version, persists, registers at once. */
+bk_topic *bk_topic_put(kite_broker *b, const char *name, int32_t rq, int32_t wq, int32_t perm, int32_t sysflag,
+                       const char *filter_type, int order);
+int bk_topic_delete(kite_broker *b, const char *name);
+/* Valid topic name: [%|a-zA-Z0-9_-], 1..127 characters. */
+int bk_topic_name_ok(const char *name);
+int bk_topic_send_forbidden(const char *name);
+void bk_topics_create_system(kite_broker *b);
+/* TopicConfigSerializeWrapper JSON (GET_ALL_TOPIC_CONFIG and registration). */
+void bk_topics_wrapper_json(kite_broker *b, kite_buf *out);
+void bk_topics_free(kite_broker *b);
+
+/* groups.c */
+int bk_groups_load(kite_broker *b, char *err, size_t errlen);
+bk_group *bk_group_get(kite_broker *b, const char *name);
+/* Existing group, or a new one with defaults when auto-creation is on (NULL otherwise). */
+bk_group *bk_group_get_or_create(kite_broker *b, const char *name);
+void bk_groups_free(kite_broker *b);
+
+/* offsets.c */
+int bk_offsets_load(kite_broker *b, char *err, size_t errlen);
+/* -1 when none is stored. */
+int64_t bk_offset_get(kite_broker *b, const char *topic, const char *group, int32_t qid);
+void bk_offset_set(kite_broker *b, const char *topic, const char *group, int32_t qid, int64_t off);
+void bk_offsets_free(kite_broker *b);
+
+/* clients.c */
+void bk_clients_init(kite_broker *b);
+void bk_clients_free(kite_broker *b);
+bk_consumer_group *bk_consumer_group_get(kite_broker *b, const char *group);
+void bk_clients_on_close(kite_broker *b, kite_conn *conn);
+void bk_clients_scan(kite_broker *b, int64_t now_ms);
+/* Subscription of a group for a topic, or NULL. */
+const bk_sub *bk_sub_find(kite_broker *b, const char *group, const char *topic);
+/* Parses a TAG expression into a new bk_sub (NULL + err on a bad expression). */
+bk_sub *bk_sub_parse(const char *topic, const char *expr, const char *type, int64_t version, char *err, size_t errlen);
+void bk_sub_free(bk_sub *s);
+int bk_sub_match_code(const bk_sub *s, int64_t tag_code);
+void bk_notify_ids_changed(kite_broker *b, bk_consumer_group *g);
+/* HEART_BEAT: registers conn in the group; takes the subscriptions in subs (topic ->
+ * bk_sub*) when they changed (subs is left empty then). *changed = members or
+ * subscriptions changed. */
+bk_consumer_group *bk_consumer_register(kite_broker *b, const char *group, kite_conn *conn, const char *client_id,
+                                        int32_t lang, int32_t version, const char *consume_type, const char *model,
+                                        const char *from_where, kite_map *subs, int *changed);
+void bk_producer_register(kite_broker *b, const char *group, kite_conn *conn, const char *client_id, int32_t lang,
+                          int32_t version);
+void bk_clients_unregister(kite_broker *b, const char *client_id, const char *cg, const char *pg);
+
+/* p_*.c handler registration */
+void bk_register_send_handlers(kite_broker *b);
+void bk_register_pull_handlers(kite_broker *b);
+void bk_register_client_handlers(kite_broker *b);
+void bk_register_admin_handlers(kite_broker *b);
+
+/* p_pull.c: wake holds for (topic, qid) - loop thread. */
+void bk_pull_on_arrival(kite_broker *b, const char *topic, int32_t qid, int64_t max_offset);
+void bk_pull_free_holds(kite_broker *b);
+void bk_pull_on_close(kite_broker *b, kite_conn *conn);
+
+/* register.c */
+void bk_register_all(kite_broker *b, int oneway);
+/* Schedules an immediate registration (coalesced) - after topic changes. */
+void bk_register_soon(kite_broker *b);
+void bk_unregister_all(kite_broker *b);
+
+/* Common reply helpers (p_common.c). */
+const char *bk_need(kite_rpc_req *req, const char *key);
+int bk_need_i64(kite_rpc_req *req, const char *key, int64_t *out);
+int bk_need_i32(kite_rpc_req *req, const char *key, int32_t *out);
+void bk_reply_body(kite_rpc_req *req, int code, kite_buf *body);
+/* Offset message id: store host + port + commit-log offset as 32 upper-case hex. */
+void bk_offset_msg_id(const kite_broker *b, int64_t phys, char out[33]);
+int bk_decode_offset_msg_id(const char *id, int64_t *phys);
+/* Admin codes that change state: allowed from loopback only while ACL is off, unless
+ * adminFromLoopbackOnly=false. Answers NO_PERMISSION itself and returns 0 when refused. */
+int bk_admin_allowed(kite_broker *b, kite_rpc_req *req);
+
+#endif

@@ -1,0 +1,147 @@
+/* groups.c - subscription group configuration: the table, auto-creation with Java's
+ * defaults, and subscriptionGroup.json (atomic rewrite on change). Loop thread only. */
+#include "base/file.h"
+#include "base/json.h"
+#include "base/log.h"
+#include "base/time.h"
+#include "broker/broker.h"
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void group_free(void *p)
+{
+    bk_group *g = p;
+    free(g->name);
+    free(g);
+}
+
+void bk_groups_free(kite_broker *b) { kite_map_free(&b->groups, group_free); }
+
+bk_group *bk_group_get(kite_broker *b, const char *name) { return kite_map_get(&b->groups, name); }
+
+static bk_group *group_new(kite_broker *b, const char *name)
+{
+    bk_group *g = calloc(1, sizeof *g);
+    if (!g) abort();
+    g->name = strdup(name);
+    g->consume_enable = g->consume_from_min_enable = g->consume_broadcast_enable = 1;
+    g->notify_consumer_ids_changed_enable = 1;
+    g->retry_queue_nums = 1;
+    g->retry_max_times = 16;
+    g->which_broker_when_consume_slowly = 1;
+    kite_map_put(&b->groups, name, g);
+    return g;
+}
+
+bk_group *bk_group_get_or_create(kite_broker *b, const char *name)
+{
+    bk_group *g = kite_map_get(&b->groups, name);
+    if (g) return g;
+    if (!b->cfg.auto_create_subscription_group && strncmp(name, "CID_RMQ_SYS_", 12) != 0) return NULL;
+    g = group_new(b, name);
+    b->groups_dv.timestamp = kite_wall_ms();
+    b->groups_dv.counter++;
+    bk_save_groups(b);
+    KLOG_INFO("broker", "subscription group %s created", name);
+    return g;
+}
+
+int bk_save_groups(kite_broker *b)
+{
+    kite_buf out = KITE_BUF_INIT;
+    kite_jw w;
+    kite_jw_init(&w, &out, 0);
+    kite_jw_obj_begin(&w);
+    kite_jw_key(&w, "dataVersion");
+    kite_jw_obj_begin(&w);
+    kite_jw_key(&w, "counter");
+    kite_jw_int(&w, b->groups_dv.counter);
+    kite_jw_key(&w, "timestamp");
+    kite_jw_int(&w, b->groups_dv.timestamp);
+    kite_jw_obj_end(&w);
+    kite_jw_key(&w, "subscriptionGroupTable");
+    kite_jw_obj_begin(&w);
+    size_t n;
+    const char **names = kite_map_sorted_keys(&b->groups, &n);
+    for (size_t i = 0; i < n; i++) {
+        const bk_group *g = kite_map_get(&b->groups, names[i]);
+        kite_jw_key(&w, g->name);
+        kite_jw_obj_begin(&w);
+        kite_jw_key(&w, "brokerId");
+        kite_jw_int(&w, g->broker_id);
+        kite_jw_key(&w, "consumeBroadcastEnable");
+        kite_jw_bool(&w, g->consume_broadcast_enable);
+        kite_jw_key(&w, "consumeEnable");
+        kite_jw_bool(&w, g->consume_enable);
+        kite_jw_key(&w, "consumeFromMinEnable");
+        kite_jw_bool(&w, g->consume_from_min_enable);
+        kite_jw_key(&w, "groupName");
+        kite_jw_str(&w, g->name);
+        kite_jw_key(&w, "notifyConsumerIdsChangedEnable");
+        kite_jw_bool(&w, g->notify_consumer_ids_changed_enable);
+        kite_jw_key(&w, "retryMaxTimes");
+        kite_jw_int(&w, g->retry_max_times);
+        kite_jw_key(&w, "retryQueueNums");
+        kite_jw_int(&w, g->retry_queue_nums);
+        kite_jw_key(&w, "whichBrokerWhenConsumeSlowly");
+        kite_jw_int(&w, g->which_broker_when_consume_slowly);
+        kite_jw_obj_end(&w);
+    }
+    free(names);
+    kite_jw_obj_end(&w);
+    kite_jw_obj_end(&w);
+    char path[1200];
+    snprintf(path, sizeof path, "%s/config/subscriptionGroup.json", b->store_root);
+    int r = kite_file_write_atomic(path, out.data, out.len);
+    kite_buf_free(&out);
+    if (r) KLOG_ERROR("broker", "cannot write %s: %s", path, strerror(-r));
+    return r ? -1 : 0;
+}
+
+int bk_groups_load(kite_broker *b, char *err, size_t errlen)
+{
+    char path[1200];
+    snprintf(path, sizeof path, "%s/config/subscriptionGroup.json", b->store_root);
+    char *text;
+    size_t len;
+    int r = kite_file_read_all(path, 256u << 20, &text, &len);
+    if (r == -ENOENT) return 0;
+    if (r) {
+        snprintf(err, errlen, "cannot read %s: %s", path, strerror(-r));
+        return -1;
+    }
+    char jerr[160];
+    kite_json_doc *doc = len ? kite_json_parse(text, len, jerr, sizeof jerr) : NULL;
+    if (len && !doc) {
+        snprintf(err, errlen, "%s is corrupt (%s); restore it or remove it", path, jerr);
+        free(text);
+        return -1;
+    }
+    if (doc) {
+        const kite_json *root = kite_json_root(doc);
+        const kite_json *dv = kite_json_get(root, "dataVersion");
+        b->groups_dv.counter = kite_json_get_int64(dv, "counter", 0);
+        b->groups_dv.timestamp = kite_json_get_int64(dv, "timestamp", 0);
+        const kite_json *tbl = kite_json_get(root, "subscriptionGroupTable");
+        for (size_t i = 0; tbl && tbl->type == KJ_OBJECT && i < tbl->count; i++) {
+            const kite_json *k = tbl->members[i].key, *v = tbl->members[i].value;
+            if (k->type != KJ_STRING || v->type != KJ_OBJECT) continue;
+            bk_group *g = kite_map_get(&b->groups, k->text);
+            if (!g) g = group_new(b, k->text);
+            g->consume_enable = kite_json_get_bool(v, "consumeEnable", 1);
+            g->consume_from_min_enable = kite_json_get_bool(v, "consumeFromMinEnable", 1);
+            g->consume_broadcast_enable = kite_json_get_bool(v, "consumeBroadcastEnable", 1);
+            g->notify_consumer_ids_changed_enable = kite_json_get_bool(v, "notifyConsumerIdsChangedEnable", 1);
+            g->retry_queue_nums = kite_json_get_int32(v, "retryQueueNums", 1);
+            g->retry_max_times = kite_json_get_int32(v, "retryMaxTimes", 16);
+            g->broker_id = kite_json_get_int64(v, "brokerId", 0);
+            g->which_broker_when_consume_slowly = kite_json_get_int64(v, "whichBrokerWhenConsumeSlowly", 1);
+        }
+        KLOG_INFO("broker", "loaded %zu subscription group(s) from %s", b->groups.count, path);
+        kite_json_doc_free(doc);
+    }
+    free(text);
+    return 0;
+}

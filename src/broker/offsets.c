@@ -1,0 +1,149 @@
+/* offsets.c - committed consumer offsets per (topic, group, queue) and
+ * consumerOffset.json: {"offsetTable":{"topic@group":{0:12,1:5}}} with fastjson's bare
+ * integer keys. Saved every flushConsumerOffsetInterval when changed, and at shutdown.
+ * Loop thread only. */
+#include "base/file.h"
+#include "base/json.h"
+#include "base/log.h"
+#include "broker/broker.h"
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void free_queue_map(void *p)
+{
+    kite_map_free(p, free);
+    free(p);
+}
+
+void bk_offsets_free(kite_broker *b) { kite_map_free(&b->offsets, free_queue_map); }
+
+static void key_of(char *out, size_t len, const char *topic, const char *group)
+{
+    snprintf(out, len, "%s@%s", topic, group);
+}
+
+int64_t bk_offset_get(kite_broker *b, const char *topic, const char *group, int32_t qid)
+{
+    char key[600], q[16];
+    key_of(key, sizeof key, topic, group);
+    kite_map *m = kite_map_get(&b->offsets, key);
+    if (!m) return -1;
+    snprintf(q, sizeof q, "%d", qid);
+    int64_t *v = kite_map_get(m, q);
+    return v ? *v : -1;
+}
+
+void bk_offset_set(kite_broker *b, const char *topic, const char *group, int32_t qid, int64_t off)
+{
+    char key[600], q[16];
+    key_of(key, sizeof key, topic, group);
+    kite_map *m = kite_map_get(&b->offsets, key);
+    if (!m) {
+        m = calloc(1, sizeof *m);
+        if (!m) abort();
+        kite_map_put(&b->offsets, key, m);
+    }
+    snprintf(q, sizeof q, "%d", qid);
+    int64_t *v = kite_map_get(m, q);
+    if (!v) {
+        v = malloc(sizeof *v);
+        if (!v) abort();
+        kite_map_put(m, q, v);
+    } else if (*v == off) {
+        return;
+    }
+    *v = off;
+    b->offsets_dirty = 1;
+}
+
+static int cmp_qid(const void *a, const void *b)
+{
+    long x = atol(*(const char *const *)a), y = atol(*(const char *const *)b);
+    return x < y ? -1 : x > y;
+}
+
+int bk_save_offsets(kite_broker *b)
+{
+    kite_buf out = KITE_BUF_INIT;
+    kite_jw w;
+    kite_jw_init(&w, &out, 0);
+    kite_jw_obj_begin(&w);
+    kite_jw_key(&w, "offsetTable");
+    kite_jw_obj_begin(&w);
+    size_t n;
+    const char **keys = kite_map_sorted_keys(&b->offsets, &n);
+    for (size_t i = 0; i < n; i++) {
+        kite_map *m = kite_map_get(&b->offsets, keys[i]);
+        kite_jw_key(&w, keys[i]);
+        kite_jw_obj_begin(&w);
+        size_t nq;
+        const char **qs = kite_map_sorted_keys(m, &nq);
+        qsort(qs, nq, sizeof *qs, cmp_qid);
+        for (size_t j = 0; j < nq; j++) {
+            kite_jw_key_int(&w, atol(qs[j]), 0);
+            kite_jw_int(&w, *(int64_t *)kite_map_get(m, qs[j]));
+        }
+        free(qs);
+        kite_jw_obj_end(&w);
+    }
+    free(keys);
+    kite_jw_obj_end(&w);
+    kite_jw_obj_end(&w);
+    char path[1200];
+    snprintf(path, sizeof path, "%s/config/consumerOffset.json", b->store_root);
+    int r = kite_file_write_atomic(path, out.data, out.len);
+    kite_buf_free(&out);
+    if (r) {
+        KLOG_ERROR("broker", "cannot write %s: %s", path, strerror(-r));
+        return -1;
+    }
+    b->offsets_dirty = 0;
+    return 0;
+}
+
+int bk_offsets_load(kite_broker *b, char *err, size_t errlen)
+{
+    char path[1200];
+    snprintf(path, sizeof path, "%s/config/consumerOffset.json", b->store_root);
+    char *text;
+    size_t len;
+    int r = kite_file_read_all(path, 1u << 30, &text, &len);
+    if (r == -ENOENT) return 0;
+    if (r) {
+        snprintf(err, errlen, "cannot read %s: %s", path, strerror(-r));
+        return -1;
+    }
+    char jerr[160];
+    kite_json_doc *doc = len ? kite_json_parse(text, len, jerr, sizeof jerr) : NULL;
+    if (len && !doc) {
+        snprintf(err, errlen, "%s is corrupt (%s); restore it or remove it (consumers then restart from their consumeFromWhere)",
+                 path, jerr);
+        free(text);
+        return -1;
+    }
+    size_t count = 0;
+    const kite_json *tbl = doc ? kite_json_get(kite_json_root(doc), "offsetTable") : NULL;
+    for (size_t i = 0; tbl && tbl->type == KJ_OBJECT && i < tbl->count; i++) {
+        const kite_json *k = tbl->members[i].key, *v = tbl->members[i].value;
+        if (k->type != KJ_STRING || v->type != KJ_OBJECT) continue;
+        const char *at = strchr(k->text, '@');   /* topic names cannot hold '@' */
+        if (!at) continue;
+        char topic[512];
+        snprintf(topic, sizeof topic, "%.*s", (int)(at - k->text), k->text);
+        for (size_t j = 0; j < v->count; j++) {
+            int64_t q, off;
+            if (kite_json_int64(v->members[j].key, &q) != 0 || kite_json_int64(v->members[j].value, &off) != 0) continue;
+            bk_offset_set(b, topic, at + 1, (int32_t)q, off);
+            count++;
+        }
+    }
+    b->offsets_dirty = 0;
+    if (doc) {
+        KLOG_INFO("broker", "loaded %zu consumer offset(s) from %s", count, path);
+        kite_json_doc_free(doc);
+    }
+    free(text);
+    return 0;
+}

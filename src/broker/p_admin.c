@@ -1,0 +1,193 @@
+/* p_admin.c - admin and query requests: topic create/update/delete, topic config
+ * listing, queue offset look-ups (max, min, earliest store time, by timestamp),
+ * VIEW_MESSAGE_BY_ID, GET_BROKER_CONFIG. State-changing requests pass the loopback
+ * guard (bk_admin_allowed). remoting.md §2.4.6, §2.4.8, §2.6. Loop thread. */
+#include "base/log.h"
+#include "broker/broker.h"
+#include "codec/record.h"
+#include "proto/codes.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static kite_broker *B(void *arg) { return arg; }
+
+static void reply_i64(kite_rpc_req *req, const char *key, int64_t v)
+{
+    kite_cmd resp;
+    kite_cmd_init_response(&resp, &req->cmd, RS_SUCCESS, NULL);
+    kite_cmd_set_ext_i64(&resp, key, v);
+    kite_rpc_reply(req, &resp);
+}
+
+static void h_create_topic(kite_rpc_req *req, void *arg)
+{
+    kite_broker *b = B(arg);
+    if (!bk_admin_allowed(b, req)) return;
+    const char *topic = bk_need(req, "topic");
+    int32_t rq, wq, perm;
+    if (!topic || bk_need_i32(req, "readQueueNums", &rq) || bk_need_i32(req, "writeQueueNums", &wq) ||
+        bk_need_i32(req, "perm", &perm))
+        return;
+    char remark[300];
+    if (!bk_topic_name_ok(topic)) {
+        snprintf(remark, sizeof remark, "the topic name [%.200s] is invalid", topic);
+        kite_rpc_reply_code(req, RS_SYSTEM_ERROR, remark);
+        return;
+    }
+    if (strcmp(topic, b->cfg.broker_cluster_name) == 0 || bk_topic_send_forbidden(topic)) {
+        snprintf(remark, sizeof remark, "the topic[%.200s] is conflict with system topic", topic);
+        kite_rpc_reply_code(req, RS_SYSTEM_ERROR, remark);
+        return;
+    }
+    if (rq < 0 || wq < 0 || rq > 1024 || wq > 1024 || perm < 0 || perm >= 8) {
+        kite_rpc_reply_code(req, RS_SYSTEM_ERROR, "queue numbers must be 0..1024 and perm 0..7");
+        return;
+    }
+    int32_t sysflag = 0;
+    kite_cmd_ext_i32(&req->cmd, "topicSysFlag", &sysflag);
+    bk_topic_put(b, topic, rq, wq, perm, sysflag, kite_cmd_ext(&req->cmd, "topicFilterType"),
+                 kite_cmd_ext_bool(&req->cmd, "order", 0));
+    kite_rpc_reply_code(req, RS_SUCCESS, NULL);
+}
+
+static void h_delete_topic(kite_rpc_req *req, void *arg)
+{
+    kite_broker *b = B(arg);
+    if (!bk_admin_allowed(b, req)) return;
+    const char *topic = bk_need(req, "topic");
+    if (!topic) return;
+    bk_topic_delete(b, topic);
+    kite_rpc_reply_code(req, RS_SUCCESS, NULL);
+}
+
+static void h_all_topic_config(kite_rpc_req *req, void *arg)
+{
+    kite_buf out = KITE_BUF_INIT;
+    bk_topics_wrapper_json(B(arg), &out);
+    bk_reply_body(req, RS_SUCCESS, &out);
+}
+
+static int topic_qid(kite_rpc_req *req, const char **topic, int32_t *qid)
+{
+    return (*topic = bk_need(req, "topic")) && bk_need_i32(req, "queueId", qid) == 0 ? 0 : -1;
+}
+
+static void h_max_offset(kite_rpc_req *req, void *arg)
+{
+    const char *topic;
+    int32_t qid;
+    if (topic_qid(req, &topic, &qid)) return;
+    reply_i64(req, "offset", kite_store_max_offset(B(arg)->store, topic, qid));
+}
+
+static void h_min_offset(kite_rpc_req *req, void *arg)
+{
+    const char *topic;
+    int32_t qid;
+    if (topic_qid(req, &topic, &qid)) return;
+    reply_i64(req, "offset", kite_store_min_offset(B(arg)->store, topic, qid));
+}
+
+static void h_search_offset(kite_rpc_req *req, void *arg)
+{
+    const char *topic;
+    int32_t qid;
+    int64_t ts;
+    if (topic_qid(req, &topic, &qid) || bk_need_i64(req, "timestamp", &ts)) return;
+    reply_i64(req, "offset", kite_store_offset_by_time(B(arg)->store, topic, qid, ts));
+}
+
+static int64_t store_time_at(kite_broker *b, const char *topic, int32_t qid, int64_t offset)
+{
+    kite_get_result gr;
+    memset(&gr, 0, sizeof gr);
+    int64_t ts = -1;
+    if (kite_store_get_messages(b->store, topic, qid, offset, 1, 1, NULL, 0, &gr) == 0 && gr.status == KITE_GET_FOUND &&
+        gr.count) {
+        kite_record r;
+        const char *why;
+        if (kite_record_decode(gr.segs[0].data, gr.segs[0].len, &r, 0, &why) > 0) ts = r.store_ts;
+    }
+    kite_get_result_release(&gr);
+    return ts;
+}
+
+static void h_earliest_time(kite_rpc_req *req, void *arg)
+{
+    kite_broker *b = B(arg);
+    const char *topic;
+    int32_t qid;
+    if (topic_qid(req, &topic, &qid)) return;
+    reply_i64(req, "timestamp", store_time_at(b, topic, qid, kite_store_min_offset(b->store, topic, qid)));
+}
+
+typedef struct seg_ref {
+    kite_store_seg seg;
+} seg_ref;
+
+static void release_seg(void *arg)
+{
+    seg_ref *r = arg;
+    kite_store_seg_release(&r->seg);
+    free(r);
+}
+
+static void h_view_by_id(kite_rpc_req *req, void *arg)
+{
+    int64_t off, next;
+    if (bk_need_i64(req, "offset", &off)) return;
+    seg_ref *r = calloc(1, sizeof *r);
+    if (!r) abort();
+    if (off < 0 || kite_store_get_by_offset(B(arg)->store, off, &r->seg, &next) != 0) {
+        free(r);
+        char remark[128];
+        snprintf(remark, sizeof remark, "can not find message by the offset, %lld", (long long)off);
+        kite_rpc_reply_code(req, RS_SYSTEM_ERROR, remark);
+        return;
+    }
+    kite_cmd resp;
+    kite_cmd_init_response(&resp, &req->cmd, RS_SUCCESS, NULL);
+    kite_seg seg = { r->seg.data, r->seg.len, -1, 0, release_seg, r };
+    kite_rpc_reply_segs(req, &resp, &seg, 1);
+}
+
+static void h_broker_config(kite_rpc_req *req, void *arg)
+{
+    kite_broker *b = B(arg);
+    kite_buf out = KITE_BUF_INIT;
+    kite_config_print(b->props, &b->cfg, &out);
+    kite_cmd resp;
+    kite_cmd_init_response(&resp, &req->cmd, RS_SUCCESS, NULL);
+    kite_buf v = KITE_BUF_INIT;
+    kite_buf_printf(&v, "{\"counter\":%lld,\"timestamp\":%lld}", (long long)b->topics_dv.counter,
+                    (long long)b->topics_dv.timestamp);
+    kite_cmd_set_ext_n(&resp, "version", v.data, v.len);
+    kite_buf_free(&v);
+    size_t len;
+    char *p = kite_buf_steal(&out, &len);
+    kite_cmd_set_body_own(&resp, p, len);
+    kite_rpc_reply(req, &resp);
+}
+
+static void h_update_broker_config(kite_rpc_req *req, void *arg)
+{
+    (void)arg;
+    KLOG_WARN("broker", "refused UPDATE_BROKER_CONFIG from %s", kite_conn_peer(req->conn));
+    kite_rpc_reply_code(req, RS_NO_PERMISSION,
+                        "updating the broker config over the network is disabled; edit broker.conf and restart");
+}
+
+void bk_register_admin_handlers(kite_broker *b)
+{
+    kite_rpc_server_handle(b->srv, RC_UPDATE_AND_CREATE_TOPIC, h_create_topic, b);
+    kite_rpc_server_handle(b->srv, RC_DELETE_TOPIC_IN_BROKER, h_delete_topic, b);
+    kite_rpc_server_handle(b->srv, RC_GET_ALL_TOPIC_CONFIG, h_all_topic_config, b);
+    kite_rpc_server_handle(b->srv, RC_GET_MAX_OFFSET, h_max_offset, b);
+    kite_rpc_server_handle(b->srv, RC_GET_MIN_OFFSET, h_min_offset, b);
+    kite_rpc_server_handle(b->srv, RC_SEARCH_OFFSET_BY_TIMESTAMP, h_search_offset, b);
+    kite_rpc_server_handle(b->srv, RC_GET_EARLIEST_MSG_STORETIME, h_earliest_time, b);
+    kite_rpc_server_handle(b->srv, RC_VIEW_MESSAGE_BY_ID, h_view_by_id, b);
+    kite_rpc_server_handle(b->srv, RC_GET_BROKER_CONFIG, h_broker_config, b);
+    kite_rpc_server_handle(b->srv, RC_UPDATE_BROKER_CONFIG, h_update_broker_config, b);
+}

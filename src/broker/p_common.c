@@ -1,0 +1,86 @@
+/* p_common.c - helpers shared by the broker's request handlers: mandatory header
+ * fields (answering Java's error text when missing), body replies, offset message ids,
+ * and the loopback guard for state-changing admin requests. */
+#include "base/log.h"
+#include "broker/broker.h"
+#include "net/sock.h"
+#include "proto/codes.h"
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *bk_need(kite_rpc_req *req, const char *key)
+{
+    const char *v = kite_cmd_ext(&req->cmd, key);
+    if (!v) {
+        char remark[160];
+        snprintf(remark, sizeof remark, "the custom field <%s> is null", key);
+        kite_rpc_reply_code(req, RS_SYSTEM_ERROR, remark);
+    }
+    return v;
+}
+
+int bk_need_i64(kite_rpc_req *req, const char *key, int64_t *out)
+{
+    int r = kite_cmd_ext_i64(&req->cmd, key, out);
+    if (r == 0) return 0;
+    char remark[160];
+    snprintf(remark, sizeof remark, r == -1 ? "the custom field <%s> is null" : "the custom field <%s> is not a number",
+             key);
+    kite_rpc_reply_code(req, RS_SYSTEM_ERROR, remark);
+    return -1;
+}
+
+int bk_need_i32(kite_rpc_req *req, const char *key, int32_t *out)
+{
+    int64_t v;
+    if (bk_need_i64(req, key, &v) != 0) return -1;
+    if (v < INT32_MIN || v > INT32_MAX) {
+        char remark[160];
+        snprintf(remark, sizeof remark, "the custom field <%s> is out of range", key);
+        kite_rpc_reply_code(req, RS_SYSTEM_ERROR, remark);
+        return -1;
+    }
+    *out = (int32_t)v;
+    return 0;
+}
+
+void bk_reply_body(kite_rpc_req *req, int code, kite_buf *body)
+{
+    kite_cmd resp;
+    kite_cmd_init_response(&resp, &req->cmd, code, NULL);
+    size_t len;
+    char *p = kite_buf_steal(body, &len);
+    kite_cmd_set_body_own(&resp, p, len);
+    kite_rpc_reply(req, &resp);
+}
+
+void bk_offset_msg_id(const kite_broker *b, int64_t phys, char out[33])
+{
+    snprintf(out, 33, "%02X%02X%02X%02X%08X%016" PRIX64, b->ip4[0], b->ip4[1], b->ip4[2], b->ip4[3],
+             (unsigned)b->port, (uint64_t)phys);
+}
+
+int bk_decode_offset_msg_id(const char *id, int64_t *phys)
+{
+    if (strlen(id) != 32) return -1;
+    char tmp[17];
+    memcpy(tmp, id + 16, 16);
+    tmp[16] = 0;
+    char *end;
+    unsigned long long v = strtoull(tmp, &end, 16);
+    if (*end) return -1;
+    *phys = (int64_t)v;
+    return 0;
+}
+
+int bk_admin_allowed(kite_broker *b, kite_rpc_req *req)
+{
+    if (!b->cfg.admin_from_loopback_only || kite_sock_is_loopback(kite_conn_peer_addr(req->conn))) return 1;
+    KLOG_WARN("broker", "refused admin request %d from %s: admin changes are accepted from loopback only", req->cmd.code,
+              kite_conn_peer(req->conn));
+    kite_rpc_reply_code(req, RS_NO_PERMISSION,
+                        "admin requests that change state are accepted from loopback only while ACL is off; set adminFromLoopbackOnly=false to allow");
+    return 0;
+}

@@ -1,0 +1,215 @@
+/* topics.c - topic configuration: the table, topics.json (a TopicConfigSerializeWrapper,
+ * rewritten atomically on every change), system topics created at start, name rules.
+ * Loop thread only. */
+#include "base/file.h"
+#include "base/json.h"
+#include "base/log.h"
+#include "base/time.h"
+#include "broker/broker.h"
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const send_forbidden[] = {
+    "SCHEDULE_TOPIC_XXXX", "RMQ_SYS_TRANS_HALF_TOPIC", "RMQ_SYS_TRANS_OP_HALF_TOPIC",
+    "TRANS_CHECK_MAX_TIME_TOPIC", "SELF_TEST_TOPIC", "OFFSET_MOVED_EVENT", NULL,
+};
+
+int bk_topic_send_forbidden(const char *name)
+{
+    for (int i = 0; send_forbidden[i]; i++)
+        if (strcmp(name, send_forbidden[i]) == 0) return 1;
+    return 0;
+}
+
+int bk_topic_name_ok(const char *name)
+{
+    size_t n = strlen(name);
+    if (n == 0 || n > 127) return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = name[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '%' || c == '|' ||
+              c == '_' || c == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+bk_topic *bk_topic_get(kite_broker *b, const char *name) { return kite_map_get(&b->topics, name); }
+
+static void topic_free(void *p)
+{
+    bk_topic *t = p;
+    free(t->name);
+    free(t);
+}
+
+static bk_topic *topic_set(kite_broker *b, const char *name, int32_t rq, int32_t wq, int32_t perm, int32_t sysflag,
+                           const char *filter_type, int order)
+{
+    bk_topic *t = kite_map_get(&b->topics, name);
+    if (!t) {
+        t = calloc(1, sizeof *t);
+        if (!t) abort();
+        t->name = strdup(name);
+        kite_map_put(&b->topics, name, t);
+    }
+    t->read_queue_nums = rq;
+    t->write_queue_nums = wq;
+    t->perm = perm;
+    t->topic_sys_flag = sysflag;
+    t->order = order;
+    snprintf(t->filter_type, sizeof t->filter_type, "%s", filter_type && *filter_type ? filter_type : "SINGLE_TAG");
+    return t;
+}
+
+static void bump(kite_data_version *dv)
+{
+    dv->timestamp = kite_wall_ms();
+    dv->counter++;
+}
+
+bk_topic *bk_topic_put(kite_broker *b, const char *name, int32_t rq, int32_t wq, int32_t perm, int32_t sysflag,
+                       const char *filter_type, int order)
+{
+    int is_new = kite_map_get(&b->topics, name) == NULL;
+    bk_topic *t = topic_set(b, name, rq, wq, perm, sysflag, filter_type, order);
+    bump(&b->topics_dv);
+    bk_save_topics(b);
+    KLOG_INFO("broker", "topic %s %s: read=%d write=%d perm=%d", name, is_new ? "created" : "updated", rq, wq, perm);
+    bk_register_soon(b);
+    return t;
+}
+
+int bk_topic_delete(kite_broker *b, const char *name)
+{
+    bk_topic *t = kite_map_del(&b->topics, name);
+    if (!t) return 0;
+    topic_free(t);
+    bump(&b->topics_dv);
+    bk_save_topics(b);
+    KLOG_INFO("broker", "topic %s deleted", name);
+    bk_register_soon(b);
+    return 1;
+}
+
+void bk_topics_wrapper_json(kite_broker *b, kite_buf *out)
+{
+    kite_jw w;
+    kite_jw_init(&w, out, 0);
+    kite_jw_obj_begin(&w);
+    kite_jw_key(&w, "dataVersion");
+    kite_jw_obj_begin(&w);
+    kite_jw_key(&w, "counter");
+    kite_jw_int(&w, b->topics_dv.counter);
+    kite_jw_key(&w, "timestamp");
+    kite_jw_int(&w, b->topics_dv.timestamp);
+    kite_jw_obj_end(&w);
+    kite_jw_key(&w, "topicConfigTable");
+    kite_jw_obj_begin(&w);
+    size_t n;
+    const char **names = kite_map_sorted_keys(&b->topics, &n);
+    for (size_t i = 0; i < n; i++) {
+        const bk_topic *t = kite_map_get(&b->topics, names[i]);
+        kite_jw_key(&w, t->name);
+        kite_jw_obj_begin(&w);
+        kite_jw_key(&w, "order");
+        kite_jw_bool(&w, t->order);
+        kite_jw_key(&w, "perm");
+        kite_jw_int(&w, t->perm);
+        kite_jw_key(&w, "readQueueNums");
+        kite_jw_int(&w, t->read_queue_nums);
+        kite_jw_key(&w, "topicFilterType");
+        kite_jw_str(&w, t->filter_type);
+        kite_jw_key(&w, "topicName");
+        kite_jw_str(&w, t->name);
+        kite_jw_key(&w, "topicSysFlag");
+        kite_jw_int(&w, t->topic_sys_flag);
+        kite_jw_key(&w, "writeQueueNums");
+        kite_jw_int(&w, t->write_queue_nums);
+        kite_jw_obj_end(&w);
+    }
+    free(names);
+    kite_jw_obj_end(&w);
+    kite_jw_obj_end(&w);
+}
+
+int bk_save_topics(kite_broker *b)
+{
+    char path[1200];
+    snprintf(path, sizeof path, "%s/config/topics.json", b->store_root);
+    kite_buf out = KITE_BUF_INIT;
+    bk_topics_wrapper_json(b, &out);
+    int r = kite_file_write_atomic(path, out.data, out.len);
+    kite_buf_free(&out);
+    if (r) KLOG_ERROR("broker", "cannot write %s: %s", path, strerror(-r));
+    return r ? -1 : 0;
+}
+
+int bk_topics_load(kite_broker *b, char *err, size_t errlen)
+{
+    char path[1200];
+    snprintf(path, sizeof path, "%s/config/topics.json", b->store_root);
+    char *text;
+    size_t len;
+    int r = kite_file_read_all(path, 256u << 20, &text, &len);
+    if (r == -ENOENT) return 0;
+    if (r) {
+        snprintf(err, errlen, "cannot read %s: %s", path, strerror(-r));
+        return -1;
+    }
+    kite_register_body body;
+    char jerr[160];
+    int rc = 0;
+    if (len && kite_register_body_decode(&body, (const uint8_t *)text, len, 0, 0, jerr, sizeof jerr) != 0) {
+        snprintf(err, errlen, "%s is corrupt (%s); restore it or remove it to start without topics", path, jerr);
+        rc = -1;
+    } else if (len) {
+        for (size_t i = 0; i < body.n_topics; i++) {
+            const kite_topic_config *t = &body.topics[i];
+            if (!bk_topic_name_ok(t->topic_name)) {
+                KLOG_WARN("broker", "%s: skipping topic with an invalid name '%s'", path, t->topic_name);
+                continue;
+            }
+            topic_set(b, t->topic_name, t->read_queue_nums, t->write_queue_nums, t->perm, t->topic_sys_flag,
+                      t->topic_filter_type, t->order);
+        }
+        if (body.has_dv) b->topics_dv = body.dv;
+        KLOG_INFO("broker", "loaded %zu topic(s) from %s", body.n_topics, path);
+        kite_register_body_free(&body);
+    }
+    free(text);
+    return rc;
+}
+
+/* Creates a system topic if it does not exist yet (no registration per topic). */
+static void ensure(kite_broker *b, const char *name, int32_t queues, int32_t perm, int *changed)
+{
+    if (kite_map_get(&b->topics, name)) return;
+    topic_set(b, name, queues, queues, perm, 0, "SINGLE_TAG", 0);
+    *changed = 1;
+}
+
+void bk_topics_create_system(kite_broker *b)
+{
+    int changed = 0;
+    ensure(b, "SELF_TEST_TOPIC", 1, 6, &changed);
+    if (b->cfg.auto_create_topic_enable) ensure(b, "TBW102", b->cfg.default_topic_queue_nums, 7, &changed);
+    ensure(b, "BenchmarkTest", 1024, 6, &changed);
+    ensure(b, b->cfg.broker_cluster_name, 16, b->cfg.cluster_topic_enable ? 7 : 1, &changed);
+    ensure(b, b->cfg.broker_name, 1, b->cfg.broker_topic_enable ? 7 : 1, &changed);
+    ensure(b, "OFFSET_MOVED_EVENT", 1, 6, &changed);
+    ensure(b, "SCHEDULE_TOPIC_XXXX", 18, 6, &changed);
+    ensure(b, "RMQ_SYS_TRANS_HALF_TOPIC", 1, 6, &changed);
+    ensure(b, "RMQ_SYS_TRANS_OP_HALF_TOPIC", 1, 6, &changed);
+    char reply[300];
+    snprintf(reply, sizeof reply, "%s_REPLY_TOPIC", b->cfg.broker_cluster_name);
+    ensure(b, reply, 1, 6, &changed);
+    if (changed) {
+        bump(&b->topics_dv);
+        bk_save_topics(b);
+    }
+}
+
+void bk_topics_free(kite_broker *b) { kite_map_free(&b->topics, topic_free); }
