@@ -157,6 +157,9 @@ int kite_broker_start(kite_broker *b, kite_ev *ev, char *err, size_t errlen)
     bk_register_pull_handlers(b);
     bk_register_client_handlers(b);
     bk_register_admin_handlers(b);
+    bk_register_retry_handlers(b);
+    bk_register_lock_handlers(b);
+    if (bk_delay_start(b, err, errlen) != 0) return -1;
     if (kite_rpc_server_listen(b->srv, b->cfg.bind_address, b->port, err, errlen) < 0) return -1;
     if (b->port > 2) {
         char verr[256];
@@ -202,7 +205,9 @@ void kite_broker_stop(kite_broker *b)
         b->ns_client = NULL;
     }
     if (b->store) kite_store_set_arrival_hook(b->store, NULL, NULL);
+    bk_delay_stop(b);
     bk_pull_free_holds(b);
+    bk_locks_free(b);
     if (b->srv) kite_rpc_server_free(b->srv);   /* closes connections: clients are cleaned up */
     b->srv = NULL;
     if (b->topics.cap) bk_save_offsets(b);

@@ -87,6 +87,8 @@ typedef struct bk_producer_group {
 } bk_producer_group;
 
 typedef struct bk_hold bk_hold;
+typedef struct bk_delay bk_delay;
+typedef struct bk_locks bk_locks;
 
 typedef struct kite_broker {
     bk_conf cfg;
@@ -111,6 +113,8 @@ typedef struct kite_broker {
     kite_map consumers;           /* group -> bk_consumer_group* */
     kite_map producers;           /* group -> bk_producer_group* */
     kite_map holds;               /* "topic@qid" -> bk_hold* (list head) */
+    bk_delay *delay;              /* schedule service (delay.c) */
+    bk_locks *locks;              /* ordered-consumer queue locks (p_lock.c) */
 
     char **namesrvs;
     size_t n_namesrvs;
@@ -199,6 +203,19 @@ void bk_register_all(kite_broker *b, int oneway);
 /* Schedules an immediate registration (coalesced) - after topic changes. */
 void bk_register_soon(kite_broker *b);
 void bk_unregister_all(kite_broker *b);
+
+/* delay.c */
+int bk_delay_parse_levels(const char *spec, int64_t *out, int max, char *err, size_t errlen);
+int bk_delay_start(kite_broker *b, char *err, size_t errlen);
+void bk_delay_stop(kite_broker *b);
+int bk_delay_levels(const kite_broker *b);
+/* Copies a properties string without the named properties (byte-exact otherwise). */
+int bk_props_without(const char *props, size_t len, const char *const *drop, kite_buf *out);
+
+/* p_retry.c, p_lock.c */
+void bk_register_retry_handlers(kite_broker *b);
+void bk_register_lock_handlers(kite_broker *b);
+void bk_locks_free(kite_broker *b);
 
 /* Common reply helpers (p_common.c). */
 const char *bk_need(kite_rpc_req *req, const char *key);

@@ -187,19 +187,6 @@ static void prop_add(kite_buf *p, const char *name, const char *value)
     kite_buf_putc(p, 2);
 }
 
-static int delay_levels(const kite_broker *b)
-{
-    int n = 0;
-    const char *s = b->cfg.message_delay_level;
-    while (s && *s) {
-        while (*s == ' ') s++;
-        if (!*s) break;
-        n++;
-        while (*s && *s != ' ') s++;
-    }
-    return n;
-}
-
 static void h_send(kite_rpc_req *req, void *arg)
 {
     kite_broker *b = B(arg);
@@ -301,7 +288,7 @@ static void h_send(kite_rpc_req *req, void *arg)
         const char *d = kite_msgprop_get(props.data, props.len, "DELAY", &vlen);
         int level = d ? atoi(d) : 0;
         if (level > 0) {
-            int max = delay_levels(b);
+            int max = bk_delay_levels(b);
             if (level > max) level = max;
             snprintf(qbuf, sizeof qbuf, "%d", store_qid);
             prop_add(&props, "REAL_TOPIC", store_topic);

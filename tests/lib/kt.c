@@ -126,6 +126,37 @@ int kt_namesrv_start(kt_daemon *d, const char *extra_conf)
     return 0;
 }
 
+int kt_broker_start(kt_daemon *d, const char *namesrv, const char *extra_conf)
+{
+    if (!d->dir[0]) kt_mkdtemp("broker", d->dir, sizeof d->dir);
+    if (!d->host[0]) kt_random_host(d->host, sizeof d->host);
+    if (d->port <= 0) d->port = kt_free_port(d->host);   /* a restart keeps its address */
+    if (d->port < 0) return -1;
+    snprintf(d->conf, sizeof d->conf, "%s/broker.conf", d->dir);
+    snprintf(d->log, sizeof d->log, "%s/broker.log", d->dir);
+    char text[8192];
+    snprintf(text, sizeof text,
+             "brokerClusterName=TestCluster\nbrokerName=broker-t\nbrokerId=0\nbrokerIP1=%s\nbindAddress=%s\n"
+             "listenPort=%d\nstorePathRootDir=%s/store\nmappedFileSizeCommitLog=4194304\n"
+             "mappedFileSizeConsumeQueue=60000\n%s%s%s\n%s\n",
+             d->host, d->host, d->port, d->dir, namesrv ? "namesrvAddr=" : "", namesrv ? namesrv : "",
+             namesrv ? "\n" : "", extra_conf ? extra_conf : "");
+    kt_write_file(d->conf, text);
+    d->pid = kt_spawn("kite-broker", d->conf, d->log);
+    if (kt_wait_port(d->host, d->port, d->pid, 10000) != 0) {
+        fprintf(stderr, "kite-broker did not start; log %s\n", d->log);
+        return -1;
+    }
+    return 0;
+}
+
+void kt_kill9(pid_t pid)
+{
+    if (pid <= 0) return;
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+}
+
 int kt_connect(const char *host, int port)
 {
     char addr[64], err[128];

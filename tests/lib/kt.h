@@ -37,6 +37,13 @@ int kt_stop(pid_t pid, int timeout_ms);
  * Reuses d->dir when already set (restart with the same KV file). 0 or -1. */
 int kt_namesrv_start(kt_daemon *d, const char *extra_conf);
 
+/* Starts kite-broker on a random loopback host and free port with its store under
+ * d->dir (kept when already set, so a restart reuses the store). namesrv may be NULL.
+ * Small commit-log files (4 MiB) unless extra_conf says otherwise. 0 or -1. */
+int kt_broker_start(kt_daemon *d, const char *namesrv, const char *extra_conf);
+/* SIGKILL and reap (crash tests). */
+void kt_kill9(pid_t pid);
+
 /* Raw client. */
 int kt_connect(const char *host, int port);
 /* Sends one JSON-header frame. */

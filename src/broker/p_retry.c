@@ -1,0 +1,164 @@
+/* p_retry.c - CONSUMER_SEND_MSG_BACK (36): a consumer returns a message it failed to
+ * consume. The broker re-stores a copy for %RETRY%<group> through the delay machinery
+ * (level 3 + reconsumeTimes unless the client names one), or in %DLQ%<group> once
+ * maxReconsumeTimes is reached (or delayLevel < 0). The copy carries RETRY_TOPIC (the
+ * original topic; without it a real client acks and drops the retry) and
+ * ORIGIN_MESSAGE_ID, and reconsumeTimes + 1. broker-internals.md §6.2. Loop thread. */
+#include "base/log.h"
+#include "broker/broker.h"
+#include "codec/record.h"
+#include "proto/codes.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static kite_broker *B(void *arg) { return arg; }
+
+typedef struct back_ctx {
+    kite_rpc_req *req;
+} back_ctx;
+
+static void back_done(void *arg, const kite_put_result *res)
+{
+    back_ctx *c = arg;
+    if (res->status == KITE_PUT_OK || res->status == KITE_PUT_FLUSH_DISK_TIMEOUT) {
+        kite_rpc_reply_code(c->req, RS_SUCCESS, NULL);
+    } else {
+        kite_rpc_reply_code(c->req, RS_SYSTEM_ERROR, kite_put_status_name(res->status));
+    }
+    free(c);
+}
+
+static void add_prop(kite_buf *p, const char *name, const char *value, size_t vlen)
+{
+    kite_buf_puts(p, name);
+    kite_buf_putc(p, 1);
+    kite_buf_append(p, value, vlen);
+    kite_buf_putc(p, 2);
+}
+
+static void h_send_back(kite_rpc_req *req, void *arg)
+{
+    kite_broker *b = B(arg);
+    int64_t offset;
+    int32_t delay_level;
+    const char *group;
+    if (bk_need_i64(req, "offset", &offset) || !(group = bk_need(req, "group")) ||
+        bk_need_i32(req, "delayLevel", &delay_level))
+        return;
+    char remark[400];
+    bk_group *g = bk_group_get_or_create(b, group);
+    if (!g) {
+        snprintf(remark, sizeof remark, "subscription group not exist, %.200s", group);
+        kite_rpc_reply_code(req, RS_SUBSCRIPTION_GROUP_NOT_EXIST, remark);
+        return;
+    }
+    if (!(b->cfg.broker_permission & KITE_PERM_WRITE)) {
+        snprintf(remark, sizeof remark, "the broker[%.100s] sending message is forbidden", b->cfg.broker_name);
+        kite_rpc_reply_code(req, RS_NO_PERMISSION, remark);
+        return;
+    }
+    if (g->retry_queue_nums <= 0) {
+        kite_rpc_reply_code(req, RS_SUCCESS, NULL);   /* retries disabled for this group: dropped, as Java */
+        return;
+    }
+    char retry[300];
+    snprintf(retry, sizeof retry, "%%RETRY%%%s", group);
+    if (!bk_topic_name_ok(retry)) {
+        kite_rpc_reply_code(req, RS_SYSTEM_ERROR, "the retry topic name for this group is invalid");
+        return;
+    }
+    if (!bk_topic_get(b, retry))
+        bk_topic_put(b, retry, g->retry_queue_nums, g->retry_queue_nums, KITE_PERM_READ | KITE_PERM_WRITE, 0, "SINGLE_TAG", 0);
+
+    kite_store_seg seg;
+    int64_t next;
+    kite_record r;
+    const char *why;
+    if (offset < 0 || kite_store_get_by_offset(b->store, offset, &seg, &next) != 0) {
+        snprintf(remark, sizeof remark, "look message by offset failed, %lld", (long long)offset);
+        kite_rpc_reply_code(req, RS_SYSTEM_ERROR, remark);
+        return;
+    }
+    if (kite_record_decode(seg.data, seg.len, &r, 0, &why) <= 0) {
+        kite_store_seg_release(&seg);
+        snprintf(remark, sizeof remark, "the record at offset %lld is unreadable: %s", (long long)offset, why);
+        kite_rpc_reply_code(req, RS_SYSTEM_ERROR, remark);
+        return;
+    }
+    int64_t maxr = g->retry_max_times;
+    int32_t hdr_max;
+    if (req->cmd.version >= 121 && kite_cmd_ext_i32(&req->cmd, "maxReconsumeTimes", &hdr_max) == 0 && hdr_max >= 0)
+        maxr = hdr_max;
+    const char *target = retry;
+    int32_t qid = rand() % g->retry_queue_nums;
+    char dlq[300];
+    int level = 0;
+    if (r.reconsume_times >= maxr || delay_level < 0) {
+        snprintf(dlq, sizeof dlq, "%%DLQ%%%s", group);
+        if (!bk_topic_get(b, dlq)) bk_topic_put(b, dlq, 1, 1, KITE_PERM_READ | KITE_PERM_WRITE, 0, "SINGLE_TAG", 0);
+        target = dlq;
+        qid = 0;
+        KLOG_INFO("broker", "message %lld of group %s exhausted %lld retries: moved to %s", (long long)offset, group,
+                  (long long)maxr, dlq);
+    } else {
+        level = delay_level > 0 ? delay_level : 3 + r.reconsume_times;
+        int max = bk_delay_levels(b);
+        if (level > max) level = max;
+    }
+    /* Properties: the original ones, minus what we set again. */
+    static const char *const drop[] = { "DELAY", "REAL_TOPIC", "REAL_QID", NULL };
+    kite_buf props = KITE_BUF_INIT;
+    bk_props_without(r.props, r.props_len, drop, &props);
+    size_t vlen;
+    if (!kite_msgprop_get(r.props, r.props_len, "RETRY_TOPIC", &vlen)) add_prop(&props, "RETRY_TOPIC", r.topic, r.topic_len);
+    if (!kite_msgprop_get(r.props, r.props_len, "ORIGIN_MESSAGE_ID", &vlen)) {
+        const char *origin = kite_cmd_ext(&req->cmd, "originMsgId");
+        char id[33];
+        if (!origin) {
+            bk_offset_msg_id(b, r.phys_offset, id);
+            origin = id;
+        }
+        add_prop(&props, "ORIGIN_MESSAGE_ID", origin, strlen(origin));
+    }
+    char qbuf[16];
+    const char *store_topic = target;
+    int32_t store_qid = qid;
+    if (level > 0) {
+        char lbuf[16];
+        snprintf(lbuf, sizeof lbuf, "%d", level);
+        add_prop(&props, "DELAY", lbuf, strlen(lbuf));
+        snprintf(qbuf, sizeof qbuf, "%d", qid);
+        add_prop(&props, "REAL_TOPIC", target, strlen(target));
+        add_prop(&props, "REAL_QID", qbuf, strlen(qbuf));
+        store_topic = "SCHEDULE_TOPIC_XXXX";
+        store_qid = level - 1;
+    }
+    kite_store_msg m;
+    memset(&m, 0, sizeof m);
+    m.topic = store_topic;
+    m.topic_len = strlen(store_topic);
+    m.queue_id = store_qid;
+    m.flag = r.flag;
+    m.sysflag = r.sysflag & ~(KITE_SYSFLAG_BORNHOST_V6 | KITE_SYSFLAG_STOREHOST_V6 | KITE_SYSFLAG_TX_MASK);
+    m.born_ts = r.born_ts;
+    memcpy(m.born_ip4, r.born_addr, 4);
+    m.born_port = r.born_port;
+    m.reconsume_times = r.reconsume_times + 1;
+    m.body = r.body;
+    m.body_len = r.body_len;
+    m.props = props.data;
+    m.props_len = (uint32_t)props.len;
+    m.wait = 1;
+    back_ctx *c = calloc(1, sizeof *c);
+    if (!c) abort();
+    c->req = req;
+    kite_store_put(b->store, &m, back_done, c);
+    kite_buf_free(&props);
+    kite_store_seg_release(&seg);
+}
+
+void bk_register_retry_handlers(kite_broker *b)
+{
+    kite_rpc_server_handle(b->srv, RC_CONSUMER_SEND_MSG_BACK, h_send_back, b);
+}
