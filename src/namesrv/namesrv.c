@@ -68,6 +68,13 @@ static void on_conn_close(kite_conn *c, void *arg)
     ns_remove_by_conn(&ns->routes, kite_conn_id(c));
 }
 
+void kite_namesrv_schedule_scan(kite_namesrv *ns)
+{
+    if (ns->scan_timer) kite_ev_timer_cancel(ns->ev, ns->scan_timer);
+    int64_t iv = ns->cfg.scan_not_active_broker_interval > 0 ? ns->cfg.scan_not_active_broker_interval : 5000;
+    ns->scan_timer = kite_ev_timer_add(ns->ev, iv, iv, scan_brokers, ns);
+}
+
 int kite_namesrv_save_kv(kite_namesrv *ns)
 {
     kite_buf b = KITE_BUF_INIT;
@@ -127,8 +134,7 @@ int kite_namesrv_start(kite_namesrv *ns, kite_ev *ev, char *err, size_t errlen)
     kite_namesrv_register_handlers(ns);
     ns->port = kite_rpc_server_listen(ns->srv, ns->cfg.bind_address, ns->cfg.listen_port, err, errlen);
     if (ns->port < 0) return -1;
-    int64_t iv = ns->cfg.scan_not_active_broker_interval > 0 ? ns->cfg.scan_not_active_broker_interval : 5000;
-    ns->scan_timer = kite_ev_timer_add(ev, iv, iv, scan_brokers, ns);
+    kite_namesrv_schedule_scan(ns);
     KLOG_INFO("namesrv", "listening on %s:%d (broker expiry %lld ms)", ns->cfg.bind_address, ns->port,
               (long long)ns->cfg.broker_expire_millis);
     return 0;

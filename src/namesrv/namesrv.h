@@ -57,6 +57,8 @@ int kite_namesrv_start(kite_namesrv *ns, kite_ev *ev, char *err, size_t errlen);
 void kite_namesrv_stop(kite_namesrv *ns);
 /* Registers every request handler (p_ns.c). */
 void kite_namesrv_register_handlers(kite_namesrv *ns);
+/* (Re)arms the broker expiry scan with the configured scanNotActiveBrokerInterval. */
+void kite_namesrv_schedule_scan(kite_namesrv *ns);
 /* Persists the KV table; logs and returns -1 on failure. */
 int kite_namesrv_save_kv(kite_namesrv *ns);
 

@@ -387,6 +387,7 @@ static void h_update_config(kite_rpc_req *req, void *arg)
     for (size_t i = 0; i < p.count; i++) {
         kite_config_set(kite_namesrv_props, &ns->cfg, p.keys[i], p.values[i], err, sizeof err);
         KLOG_INFO("namesrv", "config %s=%s set by %s", p.keys[i], p.values[i], kite_conn_peer(req->conn));
+        if (strcmp(p.keys[i], "scanNotActiveBrokerInterval") == 0) kite_namesrv_schedule_scan(ns);
         if (strcmp(p.keys[i], "logLevel") == 0) {
             int lvl = kite_log_parse_level(p.values[i]);
             if (lvl >= 0) kite_log_set_level((kite_log_level)lvl);

@@ -160,10 +160,15 @@ static void drop_group_if_empty(ns_routes *r, const char *broker_name)
 {
     ns_broker *b = kite_map_get(&r->brokers, broker_name);
     if (!b || b->n) return;
-    kite_map *set = kite_map_get(&r->clusters, b->cluster);
-    if (set) {
+    /* From every cluster, not only its current one: a group that re-registered under
+     * another cluster name is still listed in the old one (as Java does on removal). */
+    size_t cit = 0;
+    const char *cname;
+    void *cv;
+    while (kite_map_next(&r->clusters, &cit, &cname, &cv)) {
+        kite_map *set = cv;
         kite_map_del(set, broker_name);
-        if (set->count == 0) free_set(kite_map_del(&r->clusters, b->cluster));
+        if (set->count == 0) free_set(kite_map_del(&r->clusters, cname));
     }
     size_t it = 0;
     const char *topic;

@@ -113,9 +113,27 @@ void kite_conn_set_ud(kite_conn *c, void *ud) { c->ud = ud; }
 size_t kite_conn_out_bytes(const kite_conn *c) { return c->out_bytes; }
 int64_t kite_conn_last_active_ms(const kite_conn *c) { return c->last_active; }
 
+/* Last attempt to send queued memory segments (answers to requests that came before a
+ * bad frame in the same read), without blocking and without recursing into close. */
+static void drain_best_effort(kite_conn *c)
+{
+    while (c->qlen && !c->connecting) {
+        out_item *it = &c->q[c->qhead];
+        if (it->fd >= 0) return;
+        ssize_t n = send(c->fd, it->ptr + it->off, it->len - it->off, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n <= 0) return;
+        it->off += (size_t)n;
+        if (it->off < it->len) return;
+        item_done(it);
+        c->qhead = (c->qhead + 1) % c->qcap;
+        c->qlen--;
+    }
+}
+
 void kite_conn_close(kite_conn *c, const char *reason)
 {
     if (c->closed) return;
+    drain_best_effort(c);
     c->closed = 1;
     kite_ev_del(c->ev, c->fd);
     close(c->fd);
@@ -172,7 +190,8 @@ static int flush_out(kite_conn *c)
                 iov[cnt].iov_len = it->len - it->off;
                 cnt++;
             }
-            n = writev(c->fd, iov, cnt);
+            struct msghdr mh = { .msg_iov = iov, .msg_iovlen = (size_t)cnt };
+            n = sendmsg(c->fd, &mh, MSG_NOSIGNAL);   /* EPIPE instead of SIGPIPE in library users */
         }
         if (n < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK) break;

@@ -12,6 +12,7 @@
 #include "net/sock.h"
 #include "proto/codes.h"
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +49,12 @@ typedef struct chan_ud {
 static void *loop_main(void *arg)
 {
     kite_rpc_client *c = arg;
+    /* A peer that goes away must not kill the application with SIGPIPE (sendfile has
+     * no MSG_NOSIGNAL): block it on the client's I/O thread. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
     kite_ev_run(c->ev);
     return NULL;
 }
