@@ -78,6 +78,13 @@ static void t_offsets(kite_ev *ev, kite_ev_timer *t, void *arg)
     if (b->offsets_dirty) bk_save_offsets(b);
 }
 
+static void t_stats(kite_ev *ev, kite_ev_timer *t, void *arg)
+{
+    (void)ev;
+    (void)t;
+    bk_stats_tick(arg);
+}
+
 static void t_scan(kite_ev *ev, kite_ev_timer *t, void *arg)
 {
     (void)t;
@@ -159,6 +166,7 @@ int kite_broker_start(kite_broker *b, kite_ev *ev, char *err, size_t errlen)
     bk_register_admin_handlers(b);
     bk_register_retry_handlers(b);
     bk_register_lock_handlers(b);
+    bk_register_stats_handlers(b);
     if (bk_delay_start(b, err, errlen) != 0) return -1;
     if (kite_rpc_server_listen(b->srv, b->cfg.bind_address, b->port, err, errlen) < 0) return -1;
     if (b->port > 2) {
@@ -186,6 +194,8 @@ int kite_broker_start(kite_broker *b, kite_ev *ev, char *err, size_t errlen)
     int64_t fo = b->cfg.flush_consumer_offset_interval > 0 ? b->cfg.flush_consumer_offset_interval : 5000;
     b->t_offsets = kite_ev_timer_add(ev, fo, fo, t_offsets, b);
     b->t_scan = kite_ev_timer_add(ev, 10000, 10000, t_scan, b);
+    b->t_stats = kite_ev_timer_add(ev, 1000, 1000, t_stats, b);
+    b->boot_ms = kite_wall_ms();
     KLOG_INFO("broker", "broker %s (cluster %s, id %lld) listening on %s:%d (VIP port %d), advertised address %s",
               b->cfg.broker_name, b->cfg.broker_cluster_name, (long long)b->cfg.broker_id, b->cfg.bind_address, b->port,
               b->vip_port, b->addr);
@@ -198,7 +208,8 @@ void kite_broker_stop(kite_broker *b)
     if (b->t_register) kite_ev_timer_cancel(b->ev, b->t_register);
     if (b->t_offsets) kite_ev_timer_cancel(b->ev, b->t_offsets);
     if (b->t_scan) kite_ev_timer_cancel(b->ev, b->t_scan);
-    b->t_register = b->t_offsets = b->t_scan = NULL;
+    if (b->t_stats) kite_ev_timer_cancel(b->ev, b->t_stats);
+    b->t_register = b->t_offsets = b->t_scan = b->t_stats = NULL;
     if (b->ns_client) {
         bk_unregister_all(b);
         kite_rpc_client_free(b->ns_client);

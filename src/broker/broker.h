@@ -113,6 +113,11 @@ typedef struct kite_broker {
     kite_map consumers;           /* group -> bk_consumer_group* */
     kite_map producers;           /* group -> bk_producer_group* */
     kite_map holds;               /* "topic@qid" -> bk_hold* (list head) */
+    _Atomic int64_t put_total, get_total;   /* messages stored / delivered since start */
+    int64_t boot_ms;
+    int64_t tps_put[61], tps_get[61];      /* per-second totals, ring (stats) */
+    int tps_pos;
+    kite_ev_timer *t_stats;
     bk_delay *delay;              /* schedule service (delay.c) */
     bk_locks *locks;              /* ordered-consumer queue locks (p_lock.c) */
 
@@ -156,6 +161,10 @@ bk_group *bk_group_get(kite_broker *b, const char *name);
 /* Existing group, or a new one with defaults when auto-creation is on (NULL otherwise). */
 bk_group *bk_group_get_or_create(kite_broker *b, const char *name);
 void bk_groups_free(kite_broker *b);
+bk_group *bk_group_upsert(kite_broker *b, const char *name);   /* no persistence */
+void bk_groups_changed(kite_broker *b);                        /* bump version, persist */
+int bk_group_delete(kite_broker *b, const char *name);
+void bk_groups_json(kite_broker *b, kite_buf *out);            /* SubscriptionGroupWrapper */
 
 /* offsets.c */
 int bk_offsets_load(kite_broker *b, char *err, size_t errlen);
@@ -163,6 +172,11 @@ int bk_offsets_load(kite_broker *b, char *err, size_t errlen);
 int64_t bk_offset_get(kite_broker *b, const char *topic, const char *group, int32_t qid);
 void bk_offset_set(kite_broker *b, const char *topic, const char *group, int32_t qid, int64_t off);
 void bk_offsets_free(kite_broker *b);
+void bk_offsets_json(kite_broker *b, kite_buf *out);
+void bk_offsets_remove_group(kite_broker *b, const char *group);
+void bk_offsets_remove_topic(kite_broker *b, const char *topic);
+char **bk_offsets_topics_of(kite_broker *b, const char *group, size_t *n);   /* free each + array */
+char **bk_offsets_groups_of(kite_broker *b, const char *topic, size_t *n);
 
 /* clients.c */
 void bk_clients_init(kite_broker *b);
@@ -215,6 +229,8 @@ int bk_props_without(const char *props, size_t len, const char *const *drop, kit
 /* p_retry.c, p_lock.c */
 void bk_register_retry_handlers(kite_broker *b);
 void bk_register_lock_handlers(kite_broker *b);
+void bk_register_stats_handlers(kite_broker *b);
+void bk_stats_tick(kite_broker *b);   /* once a second */
 void bk_locks_free(kite_broker *b);
 
 /* Common reply helpers (p_common.c). */

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+static bk_group *group_new(kite_broker *b, const char *name);
+
 static void group_free(void *p)
 {
     bk_group *g = p;
@@ -20,6 +22,28 @@ static void group_free(void *p)
 void bk_groups_free(kite_broker *b) { kite_map_free(&b->groups, group_free); }
 
 bk_group *bk_group_get(kite_broker *b, const char *name) { return kite_map_get(&b->groups, name); }
+
+bk_group *bk_group_upsert(kite_broker *b, const char *name)
+{
+    bk_group *g = kite_map_get(&b->groups, name);
+    return g ? g : group_new(b, name);
+}
+
+void bk_groups_changed(kite_broker *b)
+{
+    b->groups_dv.timestamp = kite_wall_ms();
+    b->groups_dv.counter++;
+    bk_save_groups(b);
+}
+
+int bk_group_delete(kite_broker *b, const char *name)
+{
+    bk_group *g = kite_map_del(&b->groups, name);
+    if (!g) return 0;
+    group_free(g);
+    bk_groups_changed(b);
+    return 1;
+}
 
 static bk_group *group_new(kite_broker *b, const char *name)
 {
@@ -48,11 +72,10 @@ bk_group *bk_group_get_or_create(kite_broker *b, const char *name)
     return g;
 }
 
-int bk_save_groups(kite_broker *b)
+void bk_groups_json(kite_broker *b, kite_buf *outp)
 {
-    kite_buf out = KITE_BUF_INIT;
     kite_jw w;
-    kite_jw_init(&w, &out, 0);
+    kite_jw_init(&w, outp, 0);
     kite_jw_obj_begin(&w);
     kite_jw_key(&w, "dataVersion");
     kite_jw_obj_begin(&w);
@@ -92,6 +115,12 @@ int bk_save_groups(kite_broker *b)
     free(names);
     kite_jw_obj_end(&w);
     kite_jw_obj_end(&w);
+}
+
+int bk_save_groups(kite_broker *b)
+{
+    kite_buf out = KITE_BUF_INIT;
+    bk_groups_json(b, &out);
     char path[1200];
     snprintf(path, sizeof path, "%s/config/subscriptionGroup.json", b->store_root);
     int r = kite_file_write_atomic(path, out.data, out.len);

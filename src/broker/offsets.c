@@ -64,11 +64,10 @@ static int cmp_qid(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-int bk_save_offsets(kite_broker *b)
+void bk_offsets_json(kite_broker *b, kite_buf *outp)
 {
-    kite_buf out = KITE_BUF_INIT;
     kite_jw w;
-    kite_jw_init(&w, &out, 0);
+    kite_jw_init(&w, outp, 0);
     kite_jw_obj_begin(&w);
     kite_jw_key(&w, "offsetTable");
     kite_jw_obj_begin(&w);
@@ -91,6 +90,12 @@ int bk_save_offsets(kite_broker *b)
     free(keys);
     kite_jw_obj_end(&w);
     kite_jw_obj_end(&w);
+}
+
+int bk_save_offsets(kite_broker *b)
+{
+    kite_buf out = KITE_BUF_INIT;
+    bk_offsets_json(b, &out);
     char path[1200];
     snprintf(path, sizeof path, "%s/config/consumerOffset.json", b->store_root);
     int r = kite_file_write_atomic(path, out.data, out.len);
@@ -146,4 +151,61 @@ int bk_offsets_load(kite_broker *b, char *err, size_t errlen)
     }
     free(text);
     return 0;
+}
+
+void bk_offsets_remove_group(kite_broker *b, const char *group)
+{
+    size_t it = 0;
+    const char *key;
+    void *v;
+    while (kite_map_next(&b->offsets, &it, &key, &v)) {
+        const char *at = strchr(key, '@');
+        if (at && strcmp(at + 1, group) == 0) {
+            free_queue_map(kite_map_del(&b->offsets, key));
+            b->offsets_dirty = 1;
+        }
+    }
+}
+
+void bk_offsets_remove_topic(kite_broker *b, const char *topic)
+{
+    size_t it = 0, tl = strlen(topic);
+    const char *key;
+    void *v;
+    while (kite_map_next(&b->offsets, &it, &key, &v)) {
+        if (strncmp(key, topic, tl) == 0 && key[tl] == '@') {
+            free_queue_map(kite_map_del(&b->offsets, key));
+            b->offsets_dirty = 1;
+        }
+    }
+}
+
+/* Topics a group has offsets for (sorted, malloc'd array of borrowed strings). */
+char **bk_offsets_topics_of(kite_broker *b, const char *group, size_t *n)
+{
+    size_t cnt;
+    const char **keys = kite_map_sorted_keys(&b->offsets, &cnt);
+    char **out = calloc(cnt + 1, sizeof *out);
+    if (!out) abort();
+    *n = 0;
+    for (size_t i = 0; i < cnt; i++) {
+        const char *at = strchr(keys[i], '@');
+        if (at && strcmp(at + 1, group) == 0) out[(*n)++] = strndup(keys[i], (size_t)(at - keys[i]));
+    }
+    free(keys);
+    return out;
+}
+
+/* Groups with offsets for a topic (malloc'd strings). */
+char **bk_offsets_groups_of(kite_broker *b, const char *topic, size_t *n)
+{
+    size_t cnt, tl = strlen(topic);
+    const char **keys = kite_map_sorted_keys(&b->offsets, &cnt);
+    char **out = calloc(cnt + 1, sizeof *out);
+    if (!out) abort();
+    *n = 0;
+    for (size_t i = 0; i < cnt; i++)
+        if (strncmp(keys[i], topic, tl) == 0 && keys[i][tl] == '@') out[(*n)++] = strdup(keys[i] + tl + 1);
+    free(keys);
+    return out;
 }

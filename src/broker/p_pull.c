@@ -155,6 +155,7 @@ static void do_pull(kite_broker *b, kite_rpc_req *req, int first)
         }
         size_t n = gr.count;
         gr.count = 0;   /* references moved into the segments */
+        atomic_fetch_add(&b->get_total, (int64_t)n);
         reply_offsets(req, RS_SUCCESS, sname, gr.next_begin_offset, gr.min_offset, gr.max_offset, segs, n);
         free(segs);
         break;

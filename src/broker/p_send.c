@@ -95,6 +95,7 @@ static void finish_send(send_ctx *c)
     int code = status_code((kite_put_status)worst);
     kite_cmd_init_response(&resp, &c->req->cmd, code, worst == KITE_PUT_OK ? NULL : status_remark((kite_put_status)worst));
     if (code == RS_SUCCESS || code == RS_FLUSH_DISK_TIMEOUT) {
+        atomic_fetch_add(&c->b->put_total, c->n_msgs);
         qsort(c->phys, (size_t)c->n_msgs, sizeof *c->phys, cmp_i64);
         qsort(c->qoff, (size_t)c->n_msgs, sizeof *c->qoff, cmp_i64);
         kite_buf ids = KITE_BUF_INIT;

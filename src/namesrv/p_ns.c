@@ -276,7 +276,7 @@ static void h_register_topic(kite_rpc_req *req, void *arg)
 static void h_put_kv(kite_rpc_req *req, void *arg)
 {
     const char *nsp = kite_cmd_ext(&req->cmd, "namespace"), *key = kite_cmd_ext(&req->cmd, "key");
-    const char *val = kite_cmd_ext(&req->cmd, "value");
+    const char *val = kite_cmd_ext_raw(&req->cmd, "value");   /* "" is a value Java stores */
     if (!nsp || !key) {
         kite_rpc_reply_code(req, RS_SYSTEM_ERROR, "namespace or key is null");
         return;

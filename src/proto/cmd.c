@@ -127,6 +127,13 @@ const char *kite_cmd_ext(const kite_cmd *c, const char *key)
     return NULL;
 }
 
+const char *kite_cmd_ext_raw(const kite_cmd *c, const char *key)
+{
+    for (size_t i = c->n_ext; i-- > 0;)
+        if (strcmp(c->ext[i].key, key) == 0) return c->ext[i].val;
+    return NULL;
+}
+
 int kite_cmd_ext_i64(const kite_cmd *c, const char *key, int64_t *out)
 {
     const char *v = kite_cmd_ext(c, key);

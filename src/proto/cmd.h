@@ -71,6 +71,8 @@ void kite_cmd_add_ext_ref(kite_cmd *c, const char *key, const char *val, size_t 
 
 /* extFields lookups. An empty string counts as absent (Go sends "" for unset fields). */
 const char *kite_cmd_ext(const kite_cmd *c, const char *key);
+/* Like kite_cmd_ext, but an empty value is returned as "" (fields where "" is data). */
+const char *kite_cmd_ext_raw(const kite_cmd *c, const char *key);
 /* Integer field: 0 ok, -1 absent, -2 present but not an integer in range. */
 int kite_cmd_ext_i64(const kite_cmd *c, const char *key, int64_t *out);
 int kite_cmd_ext_i32(const kite_cmd *c, const char *key, int32_t *out);
