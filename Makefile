@@ -9,7 +9,7 @@ JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 FUZZ_SECS  ?= 60
 CTEST_ARGS ?=
 
-.PHONY: all deps configure run test asan fuzz test-long bench clean
+.PHONY: all deps configure daemons run test asan fuzz test-long bench clean
 
 all: deps configure
 	cmake --build $(BUILD) -j $(JOBS)
@@ -21,7 +21,10 @@ configure: $(BUILD)/CMakeCache.txt
 $(BUILD)/CMakeCache.txt:
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo
 
-run: all
+daemons: deps configure
+	cmake --build $(BUILD) -j $(JOBS) --target kite-namesrv kite-broker kite-fsck
+
+run: daemons
 	scripts/run.sh $(BUILD)
 
 test: all
