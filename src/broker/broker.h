@@ -113,6 +113,7 @@ typedef struct kite_broker {
     kite_map consumers;           /* group -> bk_consumer_group* */
     kite_map producers;           /* group -> bk_producer_group* */
     kite_map holds;               /* "topic@qid" -> bk_hold* (list head) */
+    _Atomic int n_holds;          /* held pulls; the dispatch thread skips posting when 0 */
     _Atomic int64_t put_total, get_total;   /* messages stored / delivered since start */
     int64_t boot_ms;
     int64_t tps_put[61], tps_get[61];      /* per-second totals, ring (stats) */

@@ -200,6 +200,7 @@ static void h_pull(kite_rpc_req *req, void *arg) { do_pull(B(arg), req, 1); }
 
 static void unlink_hold(kite_broker *b, bk_hold *h)
 {
+    atomic_fetch_sub(&b->n_holds, 1);
     if (h->prev) {
         h->prev->next = h->next;
     } else {
@@ -233,7 +234,12 @@ static void hold(kite_broker *b, kite_rpc_req *req, const char *topic, int32_t q
     h->next = head;
     if (head) head->prev = h;
     kite_map_put(&b->holds, h->key, h);
+    atomic_fetch_add(&b->n_holds, 1);
     h->timer = kite_ev_timer_add(b->ev, timeout_ms, 0, hold_expired, h);
+    /* A message dispatched between our read and the count above was not announced:
+     * look once more, so it never waits for the timeout. */
+    int64_t max = kite_store_max_offset(b->store, topic, qid);
+    if (max > offset) bk_pull_on_arrival(b, topic, qid, max);
 }
 
 void bk_pull_on_arrival(kite_broker *b, const char *topic, int32_t qid, int64_t max_offset)
@@ -284,6 +290,7 @@ void bk_pull_free_holds(kite_broker *b)
         bk_hold *h = v;
         while (h) {
             bk_hold *next = h->next;
+            atomic_fetch_sub(&b->n_holds, 1);
             kite_ev_timer_cancel(b->ev, h->timer);
             kite_rpc_done(h->req);
             free(h);
