@@ -62,6 +62,7 @@ typedef struct bk_sub {
     size_t ntags;
     int32_t *codes;       /* Java hashes of the tags */
     char **tags;
+    struct bk_filter *sql;   /* expressionType SQL92: the parsed filter (filter.h) */
 } bk_sub;
 
 /* One client connection registered in a group. */

@@ -5,6 +5,7 @@
  * with Java's String.hashCode: clients fill codeSet wrongly). Loop thread only. */
 #include "base/log.h"
 #include "broker/broker.h"
+#include "broker/filter.h"
 #include "codec/record.h"
 #include "proto/codes.h"
 #include <stdio.h>
@@ -20,6 +21,7 @@ void bk_sub_free(bk_sub *s)
     free(s->topic);
     free(s->sub_string);
     free(s->expr_type);
+    bk_filter_free(s->sql);
     free(s);
 }
 
@@ -31,8 +33,17 @@ bk_sub *bk_sub_parse(const char *topic, const char *expr, const char *type, int6
     s->sub_string = strdup(expr ? expr : "*");
     s->expr_type = strdup(type && *type ? type : "TAG");
     s->sub_version = version;
+    if (strcmp(s->expr_type, "SQL92") == 0) {
+        s->sql = bk_filter_parse(s->sub_string, err, errlen);
+        if (!s->sql) {
+            bk_sub_free(s);
+            return NULL;
+        }
+        s->all = 1;   /* no tag filtering; the SQL filter decides */
+        return s;
+    }
     if (strcmp(s->expr_type, "TAG") != 0) {
-        snprintf(err, errlen, "expression type %s is not supported (only TAG)", s->expr_type);
+        snprintf(err, errlen, "expression type %s is not supported (TAG or SQL92)", s->expr_type);
         bk_sub_free(s);
         return NULL;
     }

@@ -10,6 +10,8 @@
  * closes is dropped at once. remoting.md §2.4.1. Loop thread (arrivals are posted). */
 #include "base/log.h"
 #include "broker/broker.h"
+#include "broker/filter.h"
+#include "codec/record.h"
 #include "proto/codes.h"
 #include <stdatomic.h>
 #include <stdio.h>
@@ -108,7 +110,7 @@ static void do_pull(kite_broker *b, kite_rpc_req *req, int first)
     const char *etype = kite_cmd_ext(&req->cmd, "expressionType");
     if (sysflag & PULL_SUBSCRIPTION) {
         char err[200];
-        if (etype && strcmp(etype, "TAG") != 0 && !b->cfg.enable_property_filter) {
+        if (etype && strcmp(etype, "SQL92") == 0 && !b->cfg.enable_property_filter) {
             kite_rpc_reply_code(req, RS_SYSTEM_ERROR, "The broker does not support consumer to filter message by SQL92");
             return;
         }
@@ -128,6 +130,11 @@ static void do_pull(kite_broker *b, kite_rpc_req *req, int first)
             return;
         }
     }
+    if (sub->sql && !b->cfg.enable_property_filter) {
+        bk_sub_free(own);
+        kite_rpc_reply_code(req, RS_SYSTEM_ERROR, "The broker does not support consumer to filter message by SQL92");
+        return;
+    }
     if (first && (sysflag & PULL_COMMIT) && commit_offset >= 0) bk_offset_set(b, topic, group, qid, commit_offset);
 
     int max_count = max_nums;
@@ -137,6 +144,20 @@ static void do_pull(kite_broker *b, kite_rpc_req *req, int first)
     memset(&gr, 0, sizeof gr);
     kite_store_get_messages(b->store, topic, qid, offset, max_count, (size_t)b->cfg.max_transfer_bytes_on_message_in_memory,
                             sub->all ? NULL : sub->codes, sub->all ? 0 : sub->ntags, &gr);
+    if (sub->sql && gr.status == KITE_GET_FOUND) {
+        /* SQL92: keep only records whose properties match; the others count as examined. */
+        size_t k = 0;
+        for (size_t i = 0; i < gr.count; i++) {
+            kite_record r;
+            const char *why;
+            int keep = kite_record_decode(gr.segs[i].data, gr.segs[i].len, &r, 0, &why) > 0 &&
+                       bk_filter_match(sub->sql, r.props, r.props_len);
+            if (keep) gr.segs[k++] = gr.segs[i];
+            else kite_store_seg_release(&gr.segs[i]);
+        }
+        gr.count = k;
+        if (k == 0) gr.status = KITE_GET_NO_MATCHED_MESSAGE;
+    }
     bk_sub_free(own);
     const char *sname = kite_get_status_name(gr.status);
     switch (gr.status) {

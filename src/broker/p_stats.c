@@ -14,6 +14,7 @@
 #include "base/log.h"
 #include "base/time.h"
 #include "broker/broker.h"
+#include "broker/filter.h"
 #include "codec/record.h"
 #include "proto/codes.h"
 #include <stdio.h>
@@ -464,15 +465,23 @@ static void h_check_client_config(kite_rpc_req *req, void *arg)
                                            : NULL;
     const kite_json *sd = doc ? kite_json_get(kite_json_root(doc), "subscriptionData") : NULL;
     const char *type = sd ? kite_json_get_str(sd, "expressionType", "TAG") : "TAG";
-    int ok = strcmp(type, "TAG") == 0;
-    if (doc) kite_json_doc_free(doc);
-    if (!ok) {
-        kite_rpc_reply_code(req, RS_SYSTEM_ERROR,
-                            b->cfg.enable_property_filter ? "SQL92 filtering is not implemented by this broker yet"
-                                                          : "The broker does not support consumer to filter message by SQL92");
-        return;
+    int code = RS_SUCCESS;
+    char remark[300] = "";
+    if (strcmp(type, "SQL92") == 0) {
+        if (!b->cfg.enable_property_filter) {
+            code = RS_SYSTEM_ERROR;
+            snprintf(remark, sizeof remark, "The broker does not support consumer to filter message by SQL92");
+        } else {
+            bk_filter *f = bk_filter_parse(kite_json_get_str(sd, "subString", ""), remark, sizeof remark);
+            if (!f) code = RS_SUBSCRIPTION_PARSE_FAILED;
+            bk_filter_free(f);
+        }
+    } else if (strcmp(type, "TAG") != 0) {
+        code = RS_SYSTEM_ERROR;
+        snprintf(remark, sizeof remark, "unknown expression type %.100s", type);
     }
-    kite_rpc_reply_code(req, RS_SUCCESS, NULL);
+    if (doc) kite_json_doc_free(doc);
+    kite_rpc_reply_code(req, code, remark[0] ? remark : NULL);
 }
 
 /* ---- reset offsets ---- */
