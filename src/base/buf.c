@@ -30,7 +30,7 @@ void kite_buf_reserve(kite_buf *b, size_t extra)
     b->cap = cap;
 }
 
-void kite_buf_append(kite_buf *b, const void *p, size_t n)
+void kite_buf_append_slow(kite_buf *b, const void *p, size_t n)
 {
     kite_buf_reserve(b, n);
     if (n) memcpy(b->data + b->len, p, n);
@@ -38,7 +38,6 @@ void kite_buf_append(kite_buf *b, const void *p, size_t n)
 }
 
 void kite_buf_puts(kite_buf *b, const char *s) { kite_buf_append(b, s, strlen(s)); }
-void kite_buf_putc(kite_buf *b, char c) { kite_buf_reserve(b, 1); b->data[b->len++] = c; }
 
 void kite_buf_printf(kite_buf *b, const char *fmt, ...)
 {

@@ -25,9 +25,23 @@ void kite_buf_init(kite_buf *b);
 void kite_buf_free(kite_buf *b);
 void kite_buf_reset(kite_buf *b);                 /* len = rpos = 0, keeps memory */
 void kite_buf_reserve(kite_buf *b, size_t extra);  /* ensure cap >= len + extra + 1 */
-void kite_buf_append(kite_buf *b, const void *p, size_t n);
+void kite_buf_append_slow(kite_buf *b, const void *p, size_t n);
 void kite_buf_puts(kite_buf *b, const char *s);
-void kite_buf_putc(kite_buf *b, char c);
+/* Appends; the common case (room left) is inline: it runs for every JSON token. */
+static inline void kite_buf_append(kite_buf *b, const void *p, size_t n)
+{
+    if (b->data && b->len + n < b->cap) {
+        if (n) memcpy(b->data + b->len, p, n);
+        b->len += n;
+    } else {
+        kite_buf_append_slow(b, p, n);
+    }
+}
+static inline void kite_buf_putc(kite_buf *b, char c)
+{
+    if (b->data && b->len + 1 < b->cap) b->data[b->len++] = c;
+    else kite_buf_append_slow(b, &c, 1);
+}
 void kite_buf_printf(kite_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void kite_buf_put_be16(kite_buf *b, uint16_t v);
 void kite_buf_put_be32(kite_buf *b, uint32_t v);

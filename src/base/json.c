@@ -646,18 +646,32 @@ static size_t utf8_seq(const unsigned char *s, size_t n, unsigned long *cp)
     return len;
 }
 
+/* Bytes that can be copied verbatim (not '"', '\\', control characters; bytes >= 0x80
+ * are verbatim unless KITE_JW_ASCII asks for \uXXXX escapes). */
+static const unsigned char plain_tab[256] = {   /* 0 escape, 1 ASCII verbatim, 2 non-ASCII */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+};
+
 void kite_json_quote(kite_buf *out, const char *s, size_t n, int flags)
 {
     const unsigned char *u = (const unsigned char *)s;
+    unsigned char ascii_only = (flags & KITE_JW_ASCII) ? 1 : 3;   /* mask: 2 counts as plain unless ASCII */
     kite_buf_reserve(out, n + 2);
-    kite_buf_putc(out, '"');
+    out->data[out->len++] = '"';
     size_t run = 0;   /* start of the pending run of bytes copied verbatim */
     size_t i = 0;
     while (i < n) {
-        unsigned char c = u[i];
-        int plain = c >= 0x20 && c != '"' && c != '\\' && (c < 0x80 || !(flags & KITE_JW_ASCII));
-        if (plain) { i++; continue; }
+        while (i < n && (plain_tab[u[i]] & ascii_only)) i++;
         if (i > run) kite_buf_append(out, s + run, i - run);
+        if (i >= n) break;
+        unsigned char c = u[i];
         if (c >= 0x80) {
             unsigned long cp;
             size_t len = utf8_seq(u + i, n - i, &cp);
@@ -692,7 +706,6 @@ void kite_json_quote(kite_buf *out, const char *s, size_t n, int flags)
         }
         run = i;
     }
-    if (i > run) kite_buf_append(out, s + run, i - run);
     kite_buf_putc(out, '"');
 }
 
