@@ -34,6 +34,7 @@ typedef struct bk_conf {
     char *region_id, *message_delay_level, *log_file, *log_level;
     int32_t max_transfer_bytes_on_message_in_memory, max_transfer_count_on_message_in_memory;
     int admin_from_loopback_only;
+    int remote_config_update_enable;
     char *bind_address;
     kite_store_conf store;
 } bk_conf;
@@ -155,6 +156,8 @@ int bk_topic_send_forbidden(const char *name);
 void bk_topics_create_system(kite_broker *b);
 /* TopicConfigSerializeWrapper JSON (GET_ALL_TOPIC_CONFIG and registration). */
 void bk_topics_wrapper_json(kite_broker *b, kite_buf *out);
+/* A page of it: topics [seq, seq+max) in name order (max <= 0: all). */
+void bk_topics_wrapper_json_page(kite_broker *b, int32_t seq, int32_t max, kite_buf *out);
 void bk_topics_free(kite_broker *b);
 
 /* groups.c */
@@ -232,6 +235,7 @@ int bk_props_without(const char *props, size_t len, const char *const *drop, kit
 void bk_register_retry_handlers(kite_broker *b);
 void bk_register_lock_handlers(kite_broker *b);
 void bk_register_stats_handlers(kite_broker *b);
+void bk_register_config_handlers(kite_broker *b);
 void bk_stats_tick(kite_broker *b);   /* once a second */
 void bk_locks_free(kite_broker *b);
 

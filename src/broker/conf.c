@@ -49,6 +49,8 @@ const kite_prop_def kite_broker_props[] = {
     { "maxFrameSize", KITE_PROP_LONG, F(max_frame_size), "16777216", "largest accepted frame (KiteMQ)" },
     { "adminFromLoopbackOnly", KITE_PROP_BOOL, F(admin_from_loopback_only), "true",
       "state-changing admin requests only from 127.0.0.0/8 while ACL is off (KiteMQ)" },
+    { "remoteConfigUpdateEnable", KITE_PROP_BOOL, F(remote_config_update_enable), "false",
+      "allow UPDATE_BROKER_CONFIG for the safe keys (KiteMQ)" },
     { "bindAddress", KITE_PROP_STR, F(bind_address), "0.0.0.0", "IPv4 address to listen on (KiteMQ)" },
     { "logFile", KITE_PROP_STR, F(log_file), NULL, "also log to this file (KiteMQ)" },
     { "logLevel", KITE_PROP_STR, F(log_level), "info", "debug, info, warn or error (KiteMQ)" },

@@ -63,9 +63,19 @@ static void h_delete_topic(kite_rpc_req *req, void *arg)
 
 static void h_all_topic_config(kite_rpc_req *req, void *arg)
 {
+    kite_broker *b = B(arg);
+    int32_t seq = 0, max = 0;
+    kite_cmd_ext_i32(&req->cmd, "topicSeq", &seq);
+    kite_cmd_ext_i32(&req->cmd, "maxTopicNum", &max);
     kite_buf out = KITE_BUF_INIT;
-    bk_topics_wrapper_json(B(arg), &out);
-    bk_reply_body(req, RS_SUCCESS, &out);
+    bk_topics_wrapper_json_page(b, seq, max, &out);
+    kite_cmd resp;
+    kite_cmd_init_response(&resp, &req->cmd, RS_SUCCESS, NULL);
+    kite_cmd_set_ext_i64(&resp, "totalTopicNum", (int64_t)b->topics.count);
+    size_t len;
+    char *p = kite_buf_steal(&out, &len);
+    kite_cmd_set_body_own(&resp, p, len);
+    kite_rpc_reply(req, &resp);
 }
 
 static int topic_qid(kite_rpc_req *req, const char **topic, int32_t *qid)
@@ -170,14 +180,6 @@ static void h_broker_config(kite_rpc_req *req, void *arg)
     kite_rpc_reply(req, &resp);
 }
 
-static void h_update_broker_config(kite_rpc_req *req, void *arg)
-{
-    (void)arg;
-    KLOG_WARN("broker", "refused UPDATE_BROKER_CONFIG from %s", kite_conn_peer(req->conn));
-    kite_rpc_reply_code(req, RS_NO_PERMISSION,
-                        "updating the broker config over the network is disabled; edit broker.conf and restart");
-}
-
 void bk_register_admin_handlers(kite_broker *b)
 {
     kite_rpc_server_handle(b->srv, RC_UPDATE_AND_CREATE_TOPIC, h_create_topic, b);
@@ -189,5 +191,4 @@ void bk_register_admin_handlers(kite_broker *b)
     kite_rpc_server_handle(b->srv, RC_GET_EARLIEST_MSG_STORETIME, h_earliest_time, b);
     kite_rpc_server_handle(b->srv, RC_VIEW_MESSAGE_BY_ID, h_view_by_id, b);
     kite_rpc_server_handle(b->srv, RC_GET_BROKER_CONFIG, h_broker_config, b);
-    kite_rpc_server_handle(b->srv, RC_UPDATE_BROKER_CONFIG, h_update_broker_config, b);
 }

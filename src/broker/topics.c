@@ -94,7 +94,9 @@ int bk_topic_delete(kite_broker *b, const char *name)
     return 1;
 }
 
-void bk_topics_wrapper_json(kite_broker *b, kite_buf *out)
+void bk_topics_wrapper_json(kite_broker *b, kite_buf *out) { bk_topics_wrapper_json_page(b, 0, 0, out); }
+
+void bk_topics_wrapper_json_page(kite_broker *b, int32_t seq, int32_t max, kite_buf *out)
 {
     kite_jw w;
     kite_jw_init(&w, out, 0);
@@ -110,7 +112,9 @@ void bk_topics_wrapper_json(kite_broker *b, kite_buf *out)
     kite_jw_obj_begin(&w);
     size_t n;
     const char **names = kite_map_sorted_keys(&b->topics, &n);
-    for (size_t i = 0; i < n; i++) {
+    size_t from = seq > 0 ? (size_t)seq : 0, to = n;
+    if (max > 0 && from + (size_t)max < to) to = from + (size_t)max;   /* a page in name order */
+    for (size_t i = from; i < to; i++) {
         const bk_topic *t = kite_map_get(&b->topics, names[i]);
         kite_jw_key(&w, t->name);
         kite_jw_obj_begin(&w);
