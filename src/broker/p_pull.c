@@ -58,52 +58,58 @@ static void reply_offsets(kite_rpc_req *req, int code, const char *remark, int64
 
 static void hold(kite_broker *b, kite_rpc_req *req, const char *topic, int32_t qid, int64_t offset, int64_t timeout_ms);
 
-/* Executes a pull. first: the request may commit its offset and may be suspended. */
-static void do_pull(kite_broker *b, kite_rpc_req *req, int first)
+enum { PULL_FIRST = 1, PULL_EXPIRED = 0, PULL_WOKEN = 2 };
+
+/* Executes a pull. mode PULL_FIRST: the request may commit its offset and may be
+ * suspended; PULL_EXPIRED: a held request whose time ran out (answer whatever there
+ * is); PULL_WOKEN: a held request woken by an arrival - when nothing matches its
+ * subscription it stays held (returns 0 without answering). Returns 1 when finished. */
+static int do_pull_mode(kite_broker *b, kite_rpc_req *req, int mode)
 {
+    int first = mode == PULL_FIRST;
     const char *group, *topic;
     int32_t qid, max_nums, sysflag;
     int64_t offset, commit_offset = 0, suspend_ms = 0;
     if (!(group = bk_need(req, "consumerGroup")) || !(topic = bk_need(req, "topic")) ||
         bk_need_i32(req, "queueId", &qid) || bk_need_i64(req, "queueOffset", &offset) ||
         bk_need_i32(req, "maxMsgNums", &max_nums) || bk_need_i32(req, "sysFlag", &sysflag))
-        return;
+        return 1;
     kite_cmd_ext_i64(&req->cmd, "commitOffset", &commit_offset);
     kite_cmd_ext_i64(&req->cmd, "suspendTimeoutMillis", &suspend_ms);
     char remark[400];
     if (!(b->cfg.broker_permission & KITE_PERM_READ)) {
         snprintf(remark, sizeof remark, "the broker[%.100s] pulling message is forbidden", b->cfg.broker_name);
         kite_rpc_reply_code(req, RS_NO_PERMISSION, remark);
-        return;
+        return 1;
     }
     bk_group *g = bk_group_get_or_create(b, group);
     if (!g) {
         snprintf(remark, sizeof remark, "subscription group [%.200s] does not exist", group);
         kite_rpc_reply_code(req, RS_SUBSCRIPTION_GROUP_NOT_EXIST, remark);
-        return;
+        return 1;
     }
     if (!g->consume_enable) {
         snprintf(remark, sizeof remark, "subscription group no permission, %.200s", group);
         kite_rpc_reply_code(req, RS_NO_PERMISSION, remark);
-        return;
+        return 1;
     }
     bk_topic *t = bk_topic_get(b, topic);
     if (!t) {
         snprintf(remark, sizeof remark, "topic[%.200s] not exist, apply first please!", topic);
         kite_rpc_reply_code(req, RS_TOPIC_NOT_EXIST, remark);
-        return;
+        return 1;
     }
     if (!(t->perm & KITE_PERM_READ) || strcmp(topic, "RMQ_SYS_TRANS_HALF_TOPIC") == 0 ||
         strcmp(topic, "RMQ_SYS_TRANS_OP_HALF_TOPIC") == 0) {
         snprintf(remark, sizeof remark, "the topic[%.200s] pulling message is forbidden", topic);
         kite_rpc_reply_code(req, RS_NO_PERMISSION, remark);
-        return;
+        return 1;
     }
     if (qid < 0 || qid >= t->read_queue_nums) {
         snprintf(remark, sizeof remark, "queueId[%d] is illegal, topic:[%.200s] topicConfig.readQueueNums:[%d] consumer:[%s]",
                  qid, topic, t->read_queue_nums, kite_conn_peer(req->conn));
         kite_rpc_reply_code(req, RS_SYSTEM_ERROR, remark);
-        return;
+        return 1;
     }
     bk_sub *own = NULL;
     const bk_sub *sub;
@@ -112,14 +118,14 @@ static void do_pull(kite_broker *b, kite_rpc_req *req, int first)
         char err[200];
         if (etype && strcmp(etype, "SQL92") == 0 && !b->cfg.enable_property_filter) {
             kite_rpc_reply_code(req, RS_SYSTEM_ERROR, "The broker does not support consumer to filter message by SQL92");
-            return;
+            return 1;
         }
         int64_t ver = 0;
         kite_cmd_ext_i64(&req->cmd, "subVersion", &ver);
         own = bk_sub_parse(topic, kite_cmd_ext(&req->cmd, "subscription"), etype, ver, err, sizeof err);
         if (!own) {
             kite_rpc_reply_code(req, RS_SUBSCRIPTION_PARSE_FAILED, err);
-            return;
+            return 1;
         }
         sub = own;
     } else {
@@ -127,13 +133,13 @@ static void do_pull(kite_broker *b, kite_rpc_req *req, int first)
         if (!sub) {
             snprintf(remark, sizeof remark, "the consumer's subscription not exist, group: %.150s topic: %.150s", group, topic);
             kite_rpc_reply_code(req, RS_SUBSCRIPTION_NOT_EXIST, remark);
-            return;
+            return 1;
         }
     }
     if (sub->sql && !b->cfg.enable_property_filter) {
         bk_sub_free(own);
         kite_rpc_reply_code(req, RS_SYSTEM_ERROR, "The broker does not support consumer to filter message by SQL92");
-        return;
+        return 1;
     }
     if (first && (sysflag & PULL_COMMIT) && commit_offset >= 0) bk_offset_set(b, topic, group, qid, commit_offset);
 
@@ -182,6 +188,12 @@ static void do_pull(kite_broker *b, kite_rpc_req *req, int first)
         break;
     }
     case KITE_GET_NO_MATCHED_MESSAGE:
+        if (mode == PULL_WOKEN) {   /* new messages, none for this subscription: keep waiting */
+            kite_get_result_release(&gr);
+            return 0;
+        }
+        reply_offsets(req, RS_PULL_RETRY_IMMEDIATELY, sname, gr.next_begin_offset, gr.min_offset, gr.max_offset, NULL, 0);
+        break;
     case KITE_GET_MESSAGE_WAS_REMOVING:
         reply_offsets(req, RS_PULL_RETRY_IMMEDIATELY, sname, gr.next_begin_offset, gr.min_offset, gr.max_offset, NULL, 0);
         break;
@@ -195,12 +207,16 @@ static void do_pull(kite_broker *b, kite_rpc_req *req, int first)
         __attribute__((fallthrough));
     case KITE_GET_OFFSET_OVERFLOW_ONE:
     case KITE_GET_OFFSET_FOUND_NULL:
+        if (mode == PULL_WOKEN) {
+            kite_get_result_release(&gr);
+            return 0;
+        }
         if (first && (sysflag & PULL_SUSPEND)) {
             int64_t ms = b->cfg.long_polling_enable ? suspend_ms : b->cfg.short_polling_time_mills;
             if (ms > 0) {
                 kite_get_result_release(&gr);
                 hold(b, req, topic, qid, offset, ms);
-                return;
+                return 1;
             }
         }
         reply_offsets(req, RS_PULL_NOT_FOUND, sname, gr.status == KITE_GET_OFFSET_FOUND_NULL ? gr.next_begin_offset : offset,
@@ -213,7 +229,10 @@ static void do_pull(kite_broker *b, kite_rpc_req *req, int first)
         break;
     }
     kite_get_result_release(&gr);
+    return 1;
 }
+
+static void do_pull(kite_broker *b, kite_rpc_req *req, int first) { do_pull_mode(b, req, first ? PULL_FIRST : PULL_EXPIRED); }
 
 static void h_pull(kite_rpc_req *req, void *arg) { do_pull(B(arg), req, 1); }
 
@@ -271,10 +290,13 @@ void bk_pull_on_arrival(kite_broker *b, const char *topic, int32_t qid, int64_t 
     while (h) {
         bk_hold *next = h->next;
         if (max_offset > h->offset) {
-            unlink_hold(b, h);
-            kite_ev_timer_cancel(b->ev, h->timer);
-            do_pull(b, h->req, 0);
-            free(h);
+            if (do_pull_mode(b, h->req, PULL_WOKEN)) {
+                unlink_hold(b, h);
+                kite_ev_timer_cancel(b->ev, h->timer);
+                free(h);
+            } else {
+                h->offset = max_offset;   /* nothing it wants yet: wait for later arrivals */
+            }
         }
         h = next;
     }

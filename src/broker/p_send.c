@@ -182,6 +182,9 @@ static bk_topic *resolve_topic(kite_broker *b, kite_rpc_req *req, const char *to
 /* Appends name=value to a props buffer (Java form: name 0x01 value 0x02). */
 static void prop_add(kite_buf *p, const char *name, const char *value)
 {
+    /* A string without its trailing separator (allowed, §5.4) must not swallow the new
+     * name into its last value. */
+    if (p->len && p->data[p->len - 1] != 2) kite_buf_putc(p, 2);
     kite_buf_puts(p, name);
     kite_buf_putc(p, 1);
     kite_buf_puts(p, value);

@@ -1,0 +1,238 @@
+/* kt_broker.c - kite-broker test helpers (see kt_broker.h). */
+#include "kt_broker.h"
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define KB_STASH 64
+
+static struct {
+    int fd;
+    kite_cmd cmd;
+} stash[KB_STASH];
+static int nstash;
+static int kb_opaque = 5000;
+
+int kb_send(int fd, int code, int flag, const char *ext, const void *body, size_t blen)
+{
+    size_t cap = (ext ? strlen(ext) : 0) + 256;
+    char *h = malloc(cap);
+    if (!h) abort();
+    int op = ++kb_opaque;
+    snprintf(h, cap,
+             "{\"code\":%d,\"extFields\":{%s},\"flag\":%d,\"language\":\"JAVA\",\"opaque\":%d,"
+             "\"serializeTypeCurrentRPC\":\"JSON\",\"version\":401}",
+             code, ext ? ext : "", flag, op);
+    int r = kt_send_json(fd, h, body, blen);
+    free(h);
+    return r == 0 ? op : -1;
+}
+
+int kb_wait_response(int fd, int opaque, kite_cmd *resp, int timeout_ms)
+{
+    long long deadline = kt_now_ms() + timeout_ms;
+    for (;;) {
+        long long left = deadline - kt_now_ms();
+        if (left <= 0) return -1;
+        kite_cmd c;
+        int r = kt_read_frame(fd, &c, (int)left);
+        if (r) return r;
+        if (!(c.flag & KITE_FLAG_RESPONSE)) {
+            if (nstash < KB_STASH) {
+                stash[nstash].fd = fd;
+                stash[nstash].cmd = c;
+                nstash++;
+            } else {
+                kite_cmd_free(&c);
+            }
+            continue;
+        }
+        if (c.opaque != opaque) {
+            fprintf(stderr, "kb_wait_response: answer with opaque %d while waiting for %d\n", c.opaque, opaque);
+            kite_cmd_free(&c);
+            return -3;
+        }
+        *resp = c;
+        return 0;
+    }
+}
+
+int kb_call(int fd, int code, const char *ext, const void *body, size_t blen, kite_cmd *resp)
+{
+    int op = kb_send(fd, code, 0, ext, body, blen);
+    if (op < 0) return -1;
+    return kb_wait_response(fd, op, resp, 5000);
+}
+
+int kb_call_code(int fd, int code, const char *ext, const void *body, size_t blen)
+{
+    kite_cmd r;
+    int rc = kb_call(fd, code, ext, body, blen, &r);
+    if (rc) return -100 + rc;
+    int c = r.code;
+    if (c != 0 && r.remark) fprintf(stderr, "  (code %d answered %d: %s)\n", code, c, r.remark);
+    kite_cmd_free(&r);
+    return c;
+}
+
+int kb_server_request(int fd, kite_cmd *out, int timeout_ms)
+{
+    for (int i = 0; i < nstash; i++) {
+        if (stash[i].fd != fd) continue;
+        *out = stash[i].cmd;
+        memmove(&stash[i], &stash[i + 1], (size_t)(nstash - i - 1) * sizeof stash[0]);
+        nstash--;
+        return 0;
+    }
+    long long deadline = kt_now_ms() + timeout_ms;
+    for (;;) {
+        long long left = deadline - kt_now_ms();
+        if (left <= 0) return -1;
+        kite_cmd c;
+        if (kt_read_frame(fd, &c, (int)left) != 0) return -1;
+        if (!(c.flag & KITE_FLAG_RESPONSE)) {
+            *out = c;
+            return 0;
+        }
+        fprintf(stderr, "kb_server_request: unexpected answer opaque %d\n", c.opaque);
+        kite_cmd_free(&c);
+    }
+}
+
+void kb_forget_fd(int fd)
+{
+    for (int i = 0; i < nstash;) {
+        if (stash[i].fd == fd) {
+            kite_cmd_free(&stash[i].cmd);
+            memmove(&stash[i], &stash[i + 1], (size_t)(nstash - i - 1) * sizeof stash[0]);
+            nstash--;
+        } else {
+            i++;
+        }
+    }
+}
+
+int64_t kb_wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int kb_send_v2(int fd, const char *topic, int qid, const char *props_json, const void *body, size_t blen,
+               kite_cmd *resp)
+{
+    size_t cap = (props_json ? strlen(props_json) : 0) + strlen(topic) + 512;
+    char *ext = malloc(cap);
+    if (!ext) abort();
+    snprintf(ext, cap,
+             "\"a\":\"PG\",\"b\":\"%s\",\"c\":\"TBW102\",\"d\":\"4\",\"e\":\"%d\",\"f\":\"0\",\"g\":\"%" PRId64
+             "\",\"h\":\"0\",\"i\":\"%s\",\"j\":\"0\",\"k\":\"false\",\"m\":\"false\"",
+             topic, qid, kb_wall_ms(), props_json ? props_json : "");
+    int r = kb_call(fd, 310, ext, body, blen, resp);
+    free(ext);
+    return r;
+}
+
+static void pull_ext(char *ext, size_t cap, const char *group, const char *topic, int qid, int64_t offset, int max_nums,
+                     int sysflag, int64_t commit_offset, int64_t suspend_ms, const char *sub)
+{
+    char subf[600] = "";
+    if (sub) snprintf(subf, sizeof subf, ",\"subscription\":\"%s\",\"expressionType\":\"TAG\"", sub);
+    snprintf(ext, cap,
+             "\"consumerGroup\":\"%s\",\"topic\":\"%s\",\"queueId\":\"%d\",\"queueOffset\":\"%" PRId64
+             "\",\"maxMsgNums\":\"%d\",\"sysFlag\":\"%d\",\"commitOffset\":\"%" PRId64
+             "\",\"suspendTimeoutMillis\":\"%" PRId64 "\",\"subVersion\":\"0\"%s",
+             group, topic, qid, offset, max_nums, sysflag, commit_offset, suspend_ms, subf);
+}
+
+int kb_pull_send(int fd, const char *group, const char *topic, int qid, int64_t offset, int max_nums, int sysflag,
+                 int64_t commit_offset, int64_t suspend_ms, const char *sub)
+{
+    char ext[2048];
+    pull_ext(ext, sizeof ext, group, topic, qid, offset, max_nums, sysflag, commit_offset, suspend_ms, sub);
+    return kb_send(fd, 11, 0, ext, NULL, 0);
+}
+
+int kb_pull(int fd, const char *group, const char *topic, int qid, int64_t offset, int max_nums, int sysflag,
+            int64_t commit_offset, int64_t suspend_ms, const char *sub, kite_cmd *resp)
+{
+    char ext[2048];
+    pull_ext(ext, sizeof ext, group, topic, qid, offset, max_nums, sysflag, commit_offset, suspend_ms, sub);
+    return kb_call(fd, 11, ext, NULL, 0, resp);
+}
+
+void kb_heartbeat_java(char *out, size_t cap, const char *client_id, const char *group, const char *topic,
+                       const char *expr)
+{
+    snprintf(out, cap,
+             "{\"clientID\":\"%s\",\"consumerDataSet\":[{\"consumeFromWhere\":\"CONSUME_FROM_LAST_OFFSET\","
+             "\"consumeType\":\"CONSUME_PASSIVELY\",\"groupName\":\"%s\",\"messageModel\":\"CLUSTERING\","
+             "\"subscriptionDataSet\":[{\"classFilterMode\":false,\"codeSet\":[],\"expressionType\":\"TAG\","
+             "\"subString\":\"%s\",\"subVersion\":1700000000000,\"tagsSet\":[],\"topic\":\"%s\"},"
+             "{\"classFilterMode\":false,\"codeSet\":[],\"expressionType\":\"TAG\",\"subString\":\"*\","
+             "\"subVersion\":1700000000001,\"tagsSet\":[],\"topic\":\"%%RETRY%%%s\"}],\"unitMode\":false}],"
+             "\"heartbeatFingerprint\":0,\"producerDataSet\":[{\"groupName\":\"CLIENT_INNER_PRODUCER\"}],"
+             "\"withoutSub\":false}",
+             client_id, group, expr, topic, group);
+}
+
+int64_t kb_lookup(int fd, int code, const char *topic, int qid, const char *extra_ext, const char *answer_key)
+{
+    char ext[1024];
+    snprintf(ext, sizeof ext, "\"topic\":\"%s\",\"queueId\":\"%d\"%s", topic, qid, extra_ext ? extra_ext : "");
+    kite_cmd r;
+    if (kb_call(fd, code, ext, NULL, 0, &r) != 0) return INT64_MIN;
+    int64_t v = r.code == 0 ? kb_ext_i64(&r, answer_key) : INT64_MIN;
+    kite_cmd_free(&r);
+    return v;
+}
+
+int64_t kb_ext_i64(const kite_cmd *c, const char *key)
+{
+    int64_t v;
+    return kite_cmd_ext_i64(c, key, &v) == 0 ? v : INT64_MIN;
+}
+
+int kb_records(const uint8_t *body, size_t len, kite_record *out, int max)
+{
+    int n = 0;
+    size_t pos = 0;
+    while (pos < len) {
+        if (n >= max) return -1;
+        const char *why = NULL;
+        int r = kite_record_decode(body + pos, len - pos, &out[n], KITE_REC_CHECK_CRC, &why);
+        if (r <= 0) {
+            fprintf(stderr, "kb_records: record %d at %zu does not decode (%d: %s)\n", n, pos, r, why ? why : "");
+            return -1;
+        }
+        pos += (size_t)r;
+        n++;
+    }
+    return n;
+}
+
+void kb_json_escape(const char *raw, size_t n, char *out, size_t cap)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n && o + 7 < cap; i++) {
+        unsigned char ch = (unsigned char)raw[i];
+        if (ch < 0x20 || ch == '"' || ch == '\\') o += (size_t)snprintf(out + o, cap - o, "\\u%04x", ch);
+        else out[o++] = (char)ch;
+    }
+    out[o] = 0;
+}
+
+int kb_count_lines(const char *path, const char *needle)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    char line[4096];
+    int n = 0;
+    while (fgets(line, sizeof line, f))
+        if (strstr(line, needle)) n++;
+    fclose(f);
+    return n;
+}
