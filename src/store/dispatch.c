@@ -31,19 +31,22 @@ static void publish(kite_store *s, int64_t pos)
     pthread_mutex_unlock(&s->dmu);
 }
 
-/* One record. Returns 0, or -errno when a unit could not be written (retry later). */
+/* One record: its consume-queue unit (not for PREPARED/ROLLBACK), then its index entries.
+ * Both are idempotent, so a retry after a failure redoes nothing twice. Returns 0, or
+ * -errno when a unit or index file could not be written (retry later). */
 static int dispatch_one(kite_store *s, const kite_record *r, int64_t pos)
 {
     int tx = r->sysflag & KITE_SYSFLAG_TX_MASK;
-    if (tx == KITE_SYSFLAG_TX_PREPARED || tx == KITE_SYSFLAG_TX_ROLLBACK) return 0;
-    kite_cq *cq = kite_cqt_get(s, r->topic, r->topic_len, r->queue_id);
-    int64_t before = atomic_load_explicit(&cq->max_index, memory_order_relaxed);
-    int rc = kite_cq_put(s, cq, r->queue_offset, pos, (int32_t)r->total_size,
-                         kite_tag_code(r->props, r->props_len));
-    if (rc < 0) return rc;
-    int64_t after = atomic_load_explicit(&cq->max_index, memory_order_relaxed);
-    if (after > before && s->hook) s->hook(s->hook_arg, cq->topic, cq->topic_len, cq->qid, after);
-    return 0;
+    if (tx != KITE_SYSFLAG_TX_PREPARED && tx != KITE_SYSFLAG_TX_ROLLBACK) {
+        kite_cq *cq = kite_cqt_get(s, r->topic, r->topic_len, r->queue_id);
+        int64_t before = atomic_load_explicit(&cq->max_index, memory_order_relaxed);
+        int rc = kite_cq_put(s, cq, r->queue_offset, pos, (int32_t)r->total_size,
+                             kite_tag_code(r->props, r->props_len));
+        if (rc < 0) return rc;
+        int64_t after = atomic_load_explicit(&cq->max_index, memory_order_relaxed);
+        if (after > before && s->hook) s->hook(s->hook_arg, cq->topic, cq->topic_len, cq->qid, after);
+    }
+    return kite_index_put(s, r, pos, (int64_t)r->total_size);
 }
 
 int kite_dispatch_run(kite_store *s, int64_t limit)
@@ -101,18 +104,34 @@ int kite_dispatch_checkpoint(kite_store *s)
         KLOG_ERROR("store", "consume queue flush failed: %s (checkpoint not advanced)", strerror(-rc));
         return rc;
     }
-    if (d == s->ck.cq_dispatched && f == s->ck.cl_flushed && s->ck.seq > 0) return 0;
     kite_ckpt ck = s->ck;
+    rc = kite_index_flush(s, &ck);
+    if (rc < 0) {
+        KLOG_ERROR("store", "index flush failed: %s (checkpoint not advanced)", strerror(-rc));
+        return rc;
+    }
+    if (d == s->ck.cq_dispatched && f == s->ck.cl_flushed && s->ck.seq > 0 &&
+        ck.ix_file == s->ck.ix_file && ck.ix_count == s->ck.ix_count) {
+        atomic_store(&s->ck_cl_flushed, s->ck.cl_flushed);
+        atomic_store(&s->ck_dispatched, s->ck.cq_dispatched);
+        atomic_store(&s->ix.ck_file, s->ck.ix_file);
+        return 0;
+    }
     ck.cl_flushed = f;
     ck.cq_dispatched = d;
     ck.physic_ts = atomic_load(&s->max_store_ts);
     ck.logics_ts = ck.physic_ts;
+    ck.index_ts = ck.ix_end_ts;
     rc = kite_ckpt_write(s->io, s->ckpt_fd, &ck);
     if (rc < 0) {
         KLOG_ERROR("store", "checkpoint write failed: %s", strerror(-rc));
         return rc;
     }
     s->ck = ck;
+    /* What the clean thread may delete depends on what a checkpoint made durable. */
+    atomic_store(&s->ck_cl_flushed, ck.cl_flushed);
+    atomic_store(&s->ck_dispatched, ck.cq_dispatched);
+    atomic_store(&s->ix.ck_file, ck.ix_file);
     return 0;
 }
 

@@ -2,7 +2,8 @@
  *
  * Owns: the kite_io vtable, the real POSIX implementation (kite_io_posix) and the
  * fault-injecting implementation used by tests (kite_io_fault_*): errors on the Nth call
- * of a kind, slow syncs, syncs that silently do nothing (control runs), and power cuts.
+ * of a kind, slow syncs, syncs that silently do nothing (control runs), power cuts, and a
+ * made-up file-system usage (retention thresholds).
  * Does not own: which files exist or what is in them (mfile.c, ckpt.c, ...).
  * Threads: every operation may be called from any thread; implementations are
  * thread-safe. The fault seam serialises its bookkeeping with one mutex.
@@ -104,6 +105,8 @@ long kite_io_fault_calls(kite_io *io, kite_io_op op);
 void kite_io_fault_set_sync_delay_ms(kite_io *io, int ms);
 /* Control runs: syncs report success but make nothing durable. */
 void kite_io_fault_set_sync_disabled(kite_io *io, int disabled);
+/* File-system usage that fs_usage reports from now on (total 0: the real one again). */
+void kite_io_fault_set_fs_usage(kite_io *io, uint64_t used, uint64_t total);
 /* The power goes out now: the durable images are frozen; from now on every operation
  * except close/unmap fails with -EIO until kite_io_fault_restart(). */
 void kite_io_fault_power_cut(kite_io *io);

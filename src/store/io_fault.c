@@ -47,6 +47,8 @@ typedef struct fault_io {
     int sync_delay_ms;
     int sync_disabled;
     int cut;
+    int usage_set;                 /* fs_usage answers used/total below (retention tests) */
+    uint64_t usage_used, usage_total;
 } fault_io;
 
 static fault_io *F(kite_io *io) { return (fault_io *)io; }
@@ -494,7 +496,24 @@ static int fo_list_dir(kite_io *io, const char *dir, kite_io_dir_cb cb, void *ar
 
 static int fo_fs_usage(kite_io *io, const char *path, uint64_t *used, uint64_t *total)
 {
+    fault_io *f = F(io);
+    pthread_mutex_lock(&f->mu);
+    int set = f->usage_set;
+    *used = f->usage_used;
+    *total = f->usage_total;
+    pthread_mutex_unlock(&f->mu);
+    if (set) return 0;
     return kite_io_posix()->ops->fs_usage(kite_io_posix(), path, used, total);
+}
+
+void kite_io_fault_set_fs_usage(kite_io *io, uint64_t used, uint64_t total)
+{
+    fault_io *f = F(io);
+    pthread_mutex_lock(&f->mu);
+    f->usage_set = total > 0;
+    f->usage_used = used;
+    f->usage_total = total;
+    pthread_mutex_unlock(&f->mu);
 }
 
 static void fo_destroy(kite_io *io) { kite_io_fault_free(io); }

@@ -59,30 +59,37 @@ void kite_mfq_destroy(kite_mfq *q)
     memset(q, 0, sizeof *q);
 }
 
-static kite_mfile *open_file(kite_mfq *q, int64_t start, int create, int *err)
+kite_mfile *kite_mfile_open(kite_io *io, const char *path, int64_t start, int64_t size,
+                            int create, int *err)
 {
-    char name[21], path[4096];
-    kite_mfq_name(start, name);
-    snprintf(path, sizeof path, "%s/%s", q->dir, name);
-    kite_io *io = q->io;
     int fd = io->ops->open(io, path, O_RDWR | (create ? O_CREAT | O_EXCL : 0), 0644);
     if (fd < 0) {
         *err = fd;
         return NULL;
     }
     kite_mfile *f = calloc(1, sizeof *f);
-    f->path = strdup(path);
+    char *pcopy = strdup(path);
+    if (!f || !pcopy) {
+        free(f);
+        free(pcopy);
+        io->ops->close(io, fd);
+        if (create) io->ops->unlink(io, path);
+        *err = -ENOMEM;
+        return NULL;
+    }
+    f->path = pcopy;
     f->start = start;
-    f->size = q->file_size;
+    f->size = size;
     f->fd = fd;
     f->io = io;
     atomic_init(&f->refs, 1);
     int rc = 0;
     int64_t sz = io->ops->size(io, fd);
     if (sz < 0) rc = (int)sz;
-    else if (create || sz < q->file_size) rc = io->ops->allocate(io, fd, q->file_size);
+    else if (create || sz < size) rc = io->ops->allocate(io, fd, size);
     if (rc == 0) {
-        f->base = io->ops->map(io, fd, (size_t)q->file_size);
+        errno = 0;
+        f->base = io->ops->map(io, fd, (size_t)size);
         if (!f->base) rc = errno ? -errno : -EIO;
     }
     if (rc < 0) {
@@ -94,6 +101,14 @@ static kite_mfile *open_file(kite_mfq *q, int64_t start, int create, int *err)
         return NULL;
     }
     return f;
+}
+
+static kite_mfile *open_file(kite_mfq *q, int64_t start, int create, int *err)
+{
+    char name[21], path[4096];
+    kite_mfq_name(start, name);
+    snprintf(path, sizeof path, "%s/%s", q->dir, name);
+    return kite_mfile_open(q->io, path, start, q->file_size, create, err);
 }
 
 static int push_file(kite_mfq *q, kite_mfile *f)

@@ -35,6 +35,11 @@ typedef struct kite_mfile {
 /* Adds / drops a reference; the last drop unmaps, closes (and unlinks if the file was
  * deleted from its queue) and frees. */
 void kite_mfile_ref(kite_mfile *f);
+/* Opens (create: O_CREAT|O_EXCL), allocates to size when created or short, and maps path;
+ * start is the caller's label for byte 0. One reference is held. NULL with *err = -errno;
+ * a file this call created is removed again on failure. */
+kite_mfile *kite_mfile_open(kite_io *io, const char *path, int64_t start, int64_t size,
+                            int create, int *err);
 void kite_mfile_unref(kite_mfile *f);
 /* Makes [flushed, upto) durable (msync from the page below flushed). On success the flush
  * position becomes upto; on failure it does not move. Returns 0 or -errno. */

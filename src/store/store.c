@@ -47,6 +47,7 @@ static void free_store(kite_store *s)
 {
     if (s->ckpt_fd >= 0) s->io->ops->close(s->io, s->ckpt_fd);
     kite_cqt_destroy(&s->cqs);
+    kite_index_destroy(s);
     kite_mfq_destroy(&s->cl);
     if (s->lock_fd >= 0) s->io->ops->close(s->io, s->lock_fd);   /* releases the flock */
     free(s->wq.v);
@@ -58,6 +59,9 @@ static void free_store(kite_store *s)
     pthread_cond_destroy(&s->wcond);
     pthread_cond_destroy(&s->dcond);
     pthread_cond_destroy(&s->dwait);
+    pthread_mutex_destroy(&s->cmu);
+    pthread_mutex_destroy(&s->round_mu);
+    pthread_cond_destroy(&s->ccond);
     free(s);
 }
 
@@ -126,12 +130,16 @@ static int open_recover(kite_store *s, char *err, size_t errlen)
     if (min_phys_end >= 0 && min_phys_end < start) start = min_phys_end;
     if (min_phys_end < 0 && s->cl.n) start = kite_mfq_min_offset(&s->cl);   /* no queues: rebuild */
     int64_t cl_min = kite_mfq_min_offset(&s->cl);
+    int64_t ix_from = end;
+    rc = kite_index_load(s, crashed, cl_min < 0 ? 0 : cl_min, end, &ix_from, err, errlen);
+    if (rc < 0) return rc;
+    if (ix_from < start) start = ix_from;
     if (cl_min > start) start = cl_min;
     if (start < 0) start = 0;
     s->disp_pos = start;
     atomic_store(&s->dispatched, start);
     if (start < end)
-        KLOG_INFO("store", "rebuilding consume queues from %lld to %lld", (long long)start, (long long)end);
+        KLOG_INFO("store", "rebuilding consume queues and index from %lld to %lld", (long long)start, (long long)end);
     rc = kite_dispatch_run(s, end);
     if (rc < 0) {
         snprintf(err, errlen, "rebuilding consume queues stopped at %lld: %s",
@@ -182,8 +190,11 @@ kite_store *kite_store_open(const kite_store_opts *opts, char *err, size_t errle
     pthread_cond_init(&s->wcond, NULL);
     pthread_cond_init(&s->dcond, NULL);
     pthread_cond_init(&s->dwait, NULL);
+    pthread_mutex_init(&s->cmu, NULL);
+    pthread_mutex_init(&s->round_mu, NULL);
+    pthread_cond_init(&s->ccond, NULL);
     kite_cqt_init(&s->cqs);
-    if (make_paths(s, err, errlen) < 0 ||
+    if (make_paths(s, err, errlen) < 0 || kite_index_init(s) != 0 ||
         kite_mfq_init(&s->cl, s->io, s->cl_dir, s->o.cl_file_size) != 0) {
         free_store(s);
         return NULL;
@@ -204,6 +215,13 @@ kite_store *kite_store_open(const kite_store_opts *opts, char *err, size_t errle
         free_store(s);
         return NULL;
     }
+    if (kite_clean_start(s) != 0) {
+        kite_dispatch_stop(s);
+        kite_flush_stop(s);
+        snprintf(err, errlen, "cannot start clean thread");
+        free_store(s);
+        return NULL;
+    }
     s->threads_started = 1;
     return s;
 }
@@ -214,6 +232,7 @@ void kite_store_close(kite_store *s)
     pthread_mutex_lock(&s->put_mu);      /* no put is in flight after this */
     atomic_store(&s->stop, 1);
     pthread_mutex_unlock(&s->put_mu);
+    kite_clean_stop(s);
     kite_flush_stop(s);                  /* completes every pending SYNC put */
     kite_dispatch_stop(s);
     int clean = !atomic_load(&s->failed);
@@ -308,6 +327,8 @@ int kite_store_put(kite_store *s, const kite_store_msg *m, kite_put_cb cb, void 
         return refuse(cb, arg, KITE_PUT_MESSAGE_ILLEGAL, KITE_ETOOBIG);
     int failed = atomic_load(&s->failed);
     if (failed) return refuse(cb, arg, KITE_PUT_SERVICE_NOT_AVAILABLE, KITE_ESTOPPED);
+    if (atomic_load_explicit(&s->disk_warn, memory_order_relaxed))
+        return refuse(cb, arg, KITE_PUT_DISK_FULL, KITE_ENOSPC);
 
     kite_put_result res;
     int sync = s->o.flush_type == KITE_FLUSH_SYNC && m->wait;

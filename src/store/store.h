@@ -15,7 +15,9 @@
  *     callback must be quick and must not call kite_store_close.
  *   - The dispatch hook runs on the dispatch (reput) thread.
  * Store threads: flush (ASYNC interval flush or SYNC group commit), sync-timeout watcher
- * (SYNC only), dispatch (builds consume queues, flushes them, writes the checkpoint). */
+ * (SYNC only), dispatch (builds consume queues and the index, flushes them, writes the
+ * checkpoint), clean (retention: deletes expired files, watches disk use).
+ * Queries (kite_store_query_by_key) and kite_store_clean_now may be called from any thread. */
 #ifndef KITE_STORE_STORE_H
 #define KITE_STORE_STORE_H
 
@@ -152,6 +154,41 @@ int64_t kite_store_dispatched_offset(kite_store *s);
 int kite_store_wait_dispatched(kite_store *s, int timeout_ms);
 /* Non-zero after a failed sync (fail-stop: writes refused until restart). */
 int kite_store_failed(kite_store *s);
+
+/* ---- index (docs/store-format.md, "Index files") ---- */
+
+/* Messages of topic whose KEYS (any space-separated word) or UNIQ_KEY equals key and whose
+ * store time is in [begin_ts, end_ts], newest first, at most max_num, as segments (release
+ * with kite_get_result_release). Hash collisions are filtered out: every returned record
+ * really carries the key. status is FOUND or NO_MATCHED_MESSAGE. *last_update_ts and
+ * *last_update_phys (may be NULL) get the index's indexLastUpdateTimestamp and
+ * indexLastUpdatePhyoffset for the QUERY_MESSAGE response header. Returns 0, KITE_EINVAL
+ * for an empty/oversized topic or key, KITE_ENOMEM. With messageIndexEnable=false nothing
+ * is found. */
+int kite_store_query_by_key(kite_store *s, const char *topic, const char *key, int max_num,
+                            int64_t begin_ts, int64_t end_ts, kite_get_result *out,
+                            int64_t *last_update_ts, int64_t *last_update_phys);
+
+/* ---- retention (docs/store-format.md, "Retention") ---- */
+
+typedef struct kite_clean_stats {
+    int cl_deleted;             /* commit-log files deleted */
+    int cq_deleted;             /* consume-queue files deleted */
+    int ix_deleted;             /* index files deleted */
+    int disk_ratio;             /* percent used of the commit log's file system (-1 unknown) */
+    int forced;                 /* unexpired files were deleted because the disk is nearly full */
+} kite_clean_stats;
+
+/* Runs one retention round now on the calling thread (the clean thread runs one every
+ * cleanResourceInterval): deletion happens when the hour (of the store's clock) is in
+ * deleteWhen, disk use passes diskMaxUsedSpaceRatio, or a trigger is pending. Fills *st
+ * (may be NULL). Returns 0. */
+int kite_store_clean_now(kite_store *s, kite_clean_stats *st);
+/* Enables deletion of expired files for the next 20 rounds whatever the hour
+ * (TRIGGER_DELETE_FILES) and wakes the clean thread. */
+void kite_store_trigger_delete(kite_store *s);
+/* Non-zero while disk use is above diskSpaceWarningLevelRatio (puts get DISK_FULL). */
+int kite_store_disk_warning(kite_store *s);
 
 /* Called on the dispatch thread after new messages of (topic, queue) become readable;
  * max_offset is the queue's new max offset. */

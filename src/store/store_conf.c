@@ -23,6 +23,14 @@ const kite_prop_def kite_store_conf_defs[] = {
     { "diskMaxUsedSpaceRatio", KITE_PROP_INT, OFF(disk_max_used_space_ratio), "75", "disk use percent that triggers deletion" },
     { "maxMessageSize", KITE_PROP_INT, OFF(max_message_size), "4194304", "largest accepted body in bytes" },
     { "checkCRCOnRecover", KITE_PROP_BOOL, OFF(check_crc_on_recover), "true", "verify body CRCs during recovery" },
+    { "messageIndexEnable", KITE_PROP_BOOL, OFF(message_index_enable), "true", "build the key/unique-key index" },
+    { "maxHashSlotNum", KITE_PROP_INT, OFF(max_hash_slot_num), "5000000", "hash slots per index file" },
+    { "maxIndexNum", KITE_PROP_INT, OFF(max_index_num), "20000000", "entries per index file" },
+    { "diskSpaceCleanForciblyRatio", KITE_PROP_INT, OFF(disk_space_clean_forcibly_ratio), "85", "disk use percent above which the oldest files are deleted even if not expired" },
+    { "diskSpaceWarningLevelRatio", KITE_PROP_INT, OFF(disk_space_warning_level_ratio), "90", "disk use percent above which puts are refused" },
+    { "cleanFileForciblyEnable", KITE_PROP_BOOL, OFF(clean_file_forcibly_enable), "true", "allow deleting unexpired files when the disk is nearly full" },
+    { "cleanResourceInterval", KITE_PROP_INT, OFF(clean_resource_interval), "10000", "ms between retention checks" },
+    { "deleteFileBatchMax", KITE_PROP_INT, OFF(delete_file_batch_max), "10", "commit log files deleted per retention round at most" },
     { NULL, KITE_PROP_STR, 0, NULL, NULL },
 };
 
@@ -45,6 +53,15 @@ void kite_store_opts_default(kite_store_opts *o)
     o->max_message_size = 4194304;
     o->check_crc_on_recover = 1;
     o->disk_full_retry_ms = 1000;
+    o->index_enable = 1;
+    o->index_slots = 5000000;
+    o->index_entries = 20000000;
+    o->disk_clean_forcibly_ratio = 85;
+    o->disk_warning_ratio = 90;
+    o->clean_forcibly_enable = 1;
+    o->clean_interval_ms = 10000;
+    o->clean_first_delay_ms = 60000;
+    o->delete_batch_max = 10;
     o->store_ip4[0] = 127;
     o->store_ip4[3] = 1;
     o->store_port = 10911;
@@ -74,6 +91,16 @@ int kite_store_opts_check(const kite_store_opts *o, char *err, size_t errlen)
     }
     if (o->max_message_size <= 0) {
         snprintf(err, errlen, "maxMessageSize: must be positive");
+        return -1;
+    }
+    if (o->index_enable && (o->index_slots < 1 || o->index_slots > 100000000 ||
+                            o->index_entries < 2 || o->index_entries > 100000000)) {
+        snprintf(err, errlen, "maxHashSlotNum/maxIndexNum: %lld/%lld out of range [1|2, 10^8]",
+                 (long long)o->index_slots, (long long)o->index_entries);
+        return -1;
+    }
+    if (o->clean_interval_ms <= 0 || o->delete_batch_max <= 0) {
+        snprintf(err, errlen, "cleanResourceInterval and deleteFileBatchMax must be positive");
         return -1;
     }
     if (o->sync_flush_timeout_ms <= 0 || o->flush_interval_ms <= 0 || o->cq_flush_interval_ms <= 0) {
@@ -128,5 +155,26 @@ int kite_store_conf_resolve(const kite_store_conf *c, kite_store_opts *o, char *
     o->disk_max_used_ratio = c->disk_max_used_space_ratio;
     o->max_message_size = c->max_message_size;
     o->check_crc_on_recover = c->check_crc_on_recover;
+    /* Keys a caller's table may not carry (0 = keep the default in *o). */
+    o->index_enable = c->message_index_enable;
+    if (c->max_hash_slot_num > 0) o->index_slots = c->max_hash_slot_num;
+    if (c->max_index_num > 0) o->index_entries = c->max_index_num;
+    if (c->disk_space_clean_forcibly_ratio > 0) {
+        if (c->disk_space_clean_forcibly_ratio > 99) {
+            snprintf(err, errlen, "diskSpaceCleanForciblyRatio: %d must be in [1, 99]", c->disk_space_clean_forcibly_ratio);
+            return -1;
+        }
+        o->disk_clean_forcibly_ratio = c->disk_space_clean_forcibly_ratio;
+    }
+    if (c->disk_space_warning_level_ratio > 0) {
+        if (c->disk_space_warning_level_ratio > 99) {
+            snprintf(err, errlen, "diskSpaceWarningLevelRatio: %d must be in [1, 99]", c->disk_space_warning_level_ratio);
+            return -1;
+        }
+        o->disk_warning_ratio = c->disk_space_warning_level_ratio;
+    }
+    o->clean_forcibly_enable = c->clean_file_forcibly_enable;
+    if (c->clean_resource_interval > 0) o->clean_interval_ms = c->clean_resource_interval;
+    if (c->delete_file_batch_max > 0) o->delete_batch_max = c->delete_file_batch_max;
     return kite_store_opts_check(o, err, errlen);
 }

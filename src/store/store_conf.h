@@ -30,6 +30,14 @@ typedef struct kite_store_conf {
     int32_t disk_max_used_space_ratio; /* percent */
     int32_t max_message_size;          /* bytes of body */
     int check_crc_on_recover;
+    int message_index_enable;          /* messageIndexEnable */
+    int32_t max_hash_slot_num;         /* maxHashSlotNum: index slots per file */
+    int32_t max_index_num;             /* maxIndexNum: index entries per file */
+    int32_t disk_space_clean_forcibly_ratio;  /* diskSpaceCleanForciblyRatio, percent */
+    int32_t disk_space_warning_level_ratio;   /* diskSpaceWarningLevelRatio, percent */
+    int clean_file_forcibly_enable;    /* cleanFileForciblyEnable */
+    int32_t clean_resource_interval;   /* cleanResourceInterval, ms */
+    int32_t delete_file_batch_max;     /* deleteFileBatchMax */
 } kite_store_conf;
 
 /* Table of the keys above (ends with a NULL key). */
@@ -54,6 +62,21 @@ typedef struct kite_store_opts {
     int max_message_size;
     int check_crc_on_recover;
     int disk_full_retry_ms;        /* ENOSPC: how often a put retries allocation (default 1000) */
+    /* index (docs/store-format.md, "Index files") */
+    int index_enable;              /* messageIndexEnable (default 1) */
+    int64_t index_slots;           /* maxHashSlotNum (default 5,000,000) */
+    int64_t index_entries;         /* maxIndexNum (default 20,000,000) */
+    /* retention (docs/store-format.md, "Retention") */
+    int disk_clean_forcibly_ratio; /* percent; above it the oldest files go even if not expired (85) */
+    int disk_warning_ratio;        /* percent; above it puts are refused with DISK_FULL (90) */
+    int clean_forcibly_enable;     /* cleanFileForciblyEnable (default 1) */
+    int clean_interval_ms;         /* retention check period (cleanResourceInterval, 10000) */
+    int clean_first_delay_ms;      /* first check after open (60000; tests use less) */
+    int delete_batch_max;          /* commit-log files deleted per round at most (10) */
+    /* Wall clock used by retention ("now" and the deleteWhen hour); NULL = the real clock.
+     * Tests move time forward with it instead of waiting hours. */
+    int64_t (*clock_ms)(void *arg);
+    void *clock_arg;
     uint8_t store_ip4[4];          /* STOREHOST written into records (brokerIP1, listenPort) */
     int32_t store_port;
     struct kite_io *io;            /* NULL = POSIX; tests pass a fault seam */

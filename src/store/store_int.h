@@ -41,11 +41,29 @@ typedef struct kite_ckpt {
     int64_t cl_flushed;     /* commit log durable and validated below this offset */
     int64_t cq_dispatched;  /* consume-queue units for every record below it are durable */
     int64_t seq;            /* slot generation */
+    /* index state made durable with this checkpoint (ckpt.c format; -2 = unknown: v1) */
+    int64_t ix_file, ix_count, ix_end_phys, ix_end_ts;
 } kite_ckpt;
 
 int kite_ckpt_read(kite_io *io, const char *path, kite_ckpt *out, char *err, size_t errlen);
 int kite_ckpt_open(kite_io *io, const char *path, int *fd);
 int kite_ckpt_write(kite_io *io, int fd, kite_ckpt *ck);   /* bumps seq; pwrite + fdatasync */
+
+/* ---- index (index.c) ---- */
+typedef struct kite_index {
+    int enabled;
+    char dir[1100];
+    int64_t slots, entries, file_size;
+    pthread_rwlock_t lock;         /* guards files/n (the array, not the bytes) */
+    kite_mfile **files;            /* oldest first; f->start = file number */
+    size_t n, cap;
+    _Atomic int64_t last_ts;       /* indexLastUpdateTimestamp: end ts of the newest file */
+    _Atomic int64_t last_phys;     /* indexLastUpdatePhyoffset: its end phys offset */
+    _Atomic int64_t ck_file;       /* newest file number recorded in a written checkpoint */
+    int64_t done;                  /* dispatcher: every record below is indexed */
+    int64_t synced_file;           /* dispatcher: files numbered below are durable in full */
+    char *keybuf;                  /* dispatcher: "topic#key" scratch */
+} kite_index;
 
 /* ---- SYNC_FLUSH waiters ---- */
 typedef struct kite_waiter {
@@ -105,6 +123,20 @@ struct kite_store {
     int64_t last_ckpt_ms;          /* dispatcher-owned */
     kite_store_arrival_fn hook;
     void *hook_arg;
+
+    /* index */
+    kite_index ix;
+
+    /* retention (clean.c) */
+    pthread_mutex_t cmu;           /* guards manual_rounds and the clean thread's sleep */
+    pthread_cond_t ccond;          /* wakes the clean thread (stop, manual trigger) */
+    pthread_mutex_t round_mu;      /* one retention round at a time */
+    pthread_t clean_thr;
+    int clean_started;
+    int manual_rounds;             /* cmu: rounds left with deletion enabled by a trigger */
+    _Atomic int disk_warn;         /* disk use above the warning ratio: puts refused */
+    _Atomic int64_t ck_cl_flushed; /* last written checkpoint's values, for the clean thread */
+    _Atomic int64_t ck_dispatched;
 };
 
 /* commitlog.c */
@@ -128,6 +160,35 @@ int kite_cq_put(kite_store *s, kite_cq *cq, int64_t qoff, int64_t phys, int32_t 
 int kite_cq_flush_all(kite_store *s);
 /* Reads unit idx (idx < max_index). 0 or KITE_ENOTFOUND. */
 int kite_cq_unit(kite_cq *cq, int64_t idx, int64_t *phys, int32_t *size, int64_t *tag);
+
+/* index.c (file layout in index.c's header comment) */
+#define KITE_IX_HDR 40
+#define KITE_IX_ENT 20
+typedef struct kite_keyref { const char *p; size_t n; } kite_keyref;
+/* Index keys of a record: UNIQ_KEY, then every non-empty word of KEYS; at most max. */
+size_t kite_index_record_keys(const kite_record *r, kite_keyref *out, size_t max);
+/* |Java hash of "<topic>#<key>"| as stored in an entry (INT_MIN -> 0). */
+int32_t kite_index_hash(const char *topic, size_t tl, const char *key, size_t kl);
+int kite_index_init(kite_store *s);
+void kite_index_destroy(kite_store *s);
+/* Recovery: loads the index files, cuts them back to the checkpoint's durable state and to
+ * the commit log's end [cl_min, cl_end); *from gets the offset from which records must be
+ * re-indexed (ix.done). 0 or a kite_status with err. */
+int kite_index_load(kite_store *s, int crashed, int64_t cl_min, int64_t cl_end, int64_t *from,
+                    char *err, size_t errlen);
+/* Dispatcher: indexes the keys of record r at pos (skipped when pos < ix.done). 0 or -errno
+ * (nothing of this record was inserted: retry later). */
+int kite_index_put(kite_store *s, const kite_record *r, int64_t pos, int64_t len);
+/* Dispatcher/close: makes every index byte written so far durable and fills the ix_* fields
+ * of ck. 0 or -errno. */
+int kite_index_flush(kite_store *s, kite_ckpt *ck);
+/* Retention: deletes index files whose every entry points below cl_min (never the newest,
+ * nor one the last checkpoint still names). Returns the number deleted. */
+int kite_index_clean(kite_store *s, int64_t cl_min);
+
+/* clean.c */
+int kite_clean_start(kite_store *s);
+void kite_clean_stop(kite_store *s);
 
 /* flush.c */
 int kite_flush_start(kite_store *s);

@@ -162,7 +162,12 @@ static size_t power_run(const char *name, int cycles, int sync_disabled, unsigne
     free(r.acks);
     pthread_mutex_destroy(&r.mu);
     kite_io_fault_free(io);
-    kt_rmrf(dir);
+    if (!sync_disabled && kt_fsck(dir) != 0) {   /* what the last cut left, recovered */
+        fprintf(stderr, "%s: kite-fsck found problems in %s\n", name, dir);
+        lost++;
+    } else {
+        kt_rmrf(dir);
+    }
     free(dir);
     return lost;
 }

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
@@ -42,6 +43,8 @@ void kt_opts(kite_store_opts *o, const char *dir, int sync, int64_t cl_size, int
     o->flush_interval_ms = 20;
     o->cq_flush_interval_ms = 50;
     o->disk_full_retry_ms = 0;
+    o->index_slots = 500;      /* small index files: several per test, cheap on the fault seam */
+    o->index_entries = 2000;
     o->store_ip4[0] = 10; o->store_ip4[1] = 0; o->store_ip4[2] = 0; o->store_ip4[3] = 7;
     o->store_port = 10911;
 }
@@ -145,6 +148,34 @@ long kt_walk_log(kite_store *s)
         }
     }
     return n;
+}
+
+int kt_fsck(const char *dir)
+{
+    const char *bin = getenv("KITE_BIN");
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd, "%s/kite-fsck %s '%s' > '%s.fsck' 2>&1", bin ? bin : "bin",
+             getenv("KITE_TEST_VERBOSE") ? "-v" : "", dir, dir);
+    int st = system(cmd);
+    int rc = st == -1 || !WIFEXITED(st) ? -1 : WEXITSTATUS(st);
+    char rp[4200];
+    snprintf(rp, sizeof rp, "%s.fsck", dir);
+    if (rc != 0) {
+        fprintf(stderr, "kite-fsck %s: exit %d\n", dir, rc);
+        FILE *f = fopen(rp, "r");
+        char line[512];
+        while (f && fgets(line, sizeof line, f)) fputs(line, stderr);
+        if (f) fclose(f);
+    }
+    remove(rp);
+    return rc;
+}
+
+int kt_fsck_rmrf(const char *dir)
+{
+    int rc = kt_fsck(dir);
+    if (rc == 0) kt_rmrf(dir);
+    return rc;
 }
 
 void kt_quiet_logs(void)

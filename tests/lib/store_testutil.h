@@ -28,6 +28,11 @@ int kt_msg_check(const uint8_t *rec, uint32_t len, uint64_t seq, const char *top
 /* Walks the commit log from its min to its readable end, validating every record (CRC,
  * offsets). Returns the number of records, or -1 (with a message on stderr). */
 long kt_walk_log(kite_store *s);
+/* Runs $KITE_BIN/kite-fsck on a closed store directory; returns its exit code (0 = clean)
+ * and prints its report on failure. kt_fsck_rmrf also removes the directory when clean
+ * (and leaves it for inspection otherwise). */
+int kt_fsck(const char *dir);
+int kt_fsck_rmrf(const char *dir);
 /* Store-time callback for tests that only count. */
 void kt_quiet_logs(void);
 

@@ -105,7 +105,7 @@ static void test_roundtrip_and_reopen(void **st)
     assert_int_equal(r.queue_offset, next_q[1]);
     assert_int_equal(r.phys_offset, max);
     kite_store_close(s);
-    kt_rmrf(dir);
+    assert_int_equal(kt_fsck_rmrf(dir), 0);   /* kite-fsck: clean */
     free(dir);
 }
 
@@ -181,7 +181,7 @@ static void test_rollover_exact(void **st)
     assert_int_equal(kt_walk_log(s), 5);
     assert_int_equal(kite_store_max_offset(s, "B", 0), 5);
     kite_store_close(s);
-    kt_rmrf(dir);
+    assert_int_equal(kt_fsck_rmrf(dir), 0);   /* kite-fsck: clean */
     free(dir);
 }
 
@@ -251,7 +251,7 @@ static void test_reads_and_filters(void **st)
     kite_store_seg seg;
     assert_int_equal(kite_store_get_by_offset(s, kite_store_cl_max_offset(s), &seg, NULL), KITE_ENOTFOUND);
     kite_store_close(s);
-    kt_rmrf(dir);
+    assert_int_equal(kt_fsck_rmrf(dir), 0);   /* kite-fsck: clean */
     free(dir);
 }
 
@@ -289,7 +289,7 @@ static void test_refusals(void **st)
     assert_null(kite_store_open(&o, err, sizeof err));
     assert_non_null(strstr(err, "lock"));
     kite_store_close(s);
-    kt_rmrf(dir);
+    assert_int_equal(kt_fsck_rmrf(dir), 0);   /* kite-fsck: clean */
     free(dir);
 }
 
@@ -324,7 +324,7 @@ static void test_sync_flush_and_hook(void **st)
     assert_true(h.calls >= 1);
     assert_int_equal(h.last_max, 50);
     kite_store_close(s);
-    kt_rmrf(dir);
+    assert_int_equal(kt_fsck_rmrf(dir), 0);   /* kite-fsck: clean */
     free(dir);
 }
 

@@ -129,7 +129,7 @@ static void test_failed_sync_fail_stop(void **st)
     assert_int_equal(r.queue_offset, 10);
     kite_store_close(s);
     kite_io_fault_free(io);
-    kt_rmrf(dir);
+    assert_int_equal(kt_fsck_rmrf(dir), 0);   /* kite-fsck: clean */
     free(dir);
 }
 
@@ -184,7 +184,7 @@ static void test_enospc_refused_then_resumed(void **st)
     assert_int_equal(kt_walk_log(s), ok);
     kite_store_close(s);
     kite_io_fault_free(io);
-    kt_rmrf(dir);
+    assert_int_equal(kt_fsck_rmrf(dir), 0);   /* kite-fsck: clean */
     free(dir);
 }
 
@@ -214,7 +214,7 @@ static void test_sync_timeout(void **st)
     assert_int_equal(kt_walk_log(s), 1);
     kite_store_close(s);
     kite_io_fault_free(io);
-    kt_rmrf(dir);
+    assert_int_equal(kt_fsck_rmrf(dir), 0);   /* kite-fsck: clean */
     free(dir);
 }
 
@@ -266,7 +266,7 @@ static void test_group_commit(void **st)
     assert_int_equal(total, T * N);
     kite_store_close(s);
     kite_io_fault_free(io);
-    kt_rmrf(dir);
+    assert_int_equal(kt_fsck_rmrf(dir), 0);   /* kite-fsck: clean */
     free(dir);
 }
 

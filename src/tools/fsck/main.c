@@ -3,11 +3,17 @@
  * Owns: the report. Checks every commit-log record (the same validation as recovery:
  * magic, lengths, CRC, position, filler at file ends), per-queue queue-offset continuity,
  * that the bytes after the end of data are zero, every consume-queue unit against the record
- * it points to (offset in range, size, topic, queue id, queue offset, tag code), and the
- * checkpoint against the data. Read-only: files are mapped PROT_READ.
+ * it points to (offset in range, size, topic, queue id, queue offset, tag code), every index
+ * entry (reachable from exactly one slot chain of the right slot, links backwards, phys
+ * offsets in order, pointing at a record that carries a key with the entry's hash, time
+ * difference right, header consistent) and that every key of every record the index covers
+ * has its entry, and the checkpoint against the data. Read-only: files are mapped PROT_READ.
+ * The index layout (maxHashSlotNum, maxIndexNum) is inferred from the file size when
+ * entries = 4 x slots (RocketMQ's defaults keep that ratio), else given with -i S,E.
  * Does not own: repairing anything (the store's recovery does that).
  * Threads: single-threaded. Formats: docs/store-format.md.
- * Usage: kite-fsck [-v] <storePathRootDir>; exit 0 clean, 1 problems found, 2 usage/IO. */
+ * Usage: kite-fsck [-v] [-i slots,entries] <storePathRootDir>; exit 0 clean, 1 problems
+ * found, 2 usage/IO. */
 #include "base/buf.h"
 #include "base/err.h"
 #include "codec/record.h"
@@ -83,6 +89,17 @@ static const seg *find(const segs *s, int64_t off)
 
 typedef struct qnext { char topic[128]; int32_t qid; int64_t next; } qnext;
 
+/* Keyed records seen in the commit log: (phys, number of index keys). */
+typedef struct keyed { int64_t phys; int nkeys; } keyed;
+static keyed *kv;
+static size_t nkv, capkv;
+
+static size_t index_keys(const kite_record *r, kite_keyref *k, size_t max)
+{
+    if ((r->sysflag & KITE_SYSFLAG_TX_MASK) == KITE_SYSFLAG_TX_ROLLBACK) return 0;
+    return kite_index_record_keys(r, k, max);
+}
+
 static int64_t check_commitlog(const segs *cl, long *nrec)
 {
     qnext *qs = NULL;
@@ -137,6 +154,15 @@ static int64_t check_commitlog(const segs *cl, long *nrec)
                 problem("queue %s/%d: record at %lld has queue offset %lld, expected %lld", qs[j].topic, qs[j].qid, (long long)pos, (long long)r.queue_offset, (long long)qs[j].next);
             qs[j].next = r.queue_offset + 1;
         }
+        kite_keyref keys[64];
+        size_t nk = index_keys(&r, keys, 64);
+        if (nk) {
+            if (nkv == capkv) {
+                capkv = capkv ? capkv * 2 : 1024;
+                kv = realloc(kv, capkv * sizeof *kv);
+            }
+            kv[nkv++] = (keyed){ pos, (int)nk };
+        }
         (*nrec)++;
         pos += rc;
         end = pos;
@@ -180,15 +206,140 @@ done:
     return units;
 }
 
+/* ---- index ---- */
+
+static long check_index(const char *root, const segs *cl, int64_t cl_end, int64_t slots,
+                        int64_t entries, int ck_has_index)
+{
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s/index", root);
+    segs ix;
+    long nent = 0;
+    if (load_dir(dir, &ix) < 0 || ix.n == 0) {
+        if (ck_has_index) problem("the checkpoint names an index file but %s has none", dir);
+        free(ix.v);
+        return 0;
+    }
+    if (slots <= 0) {
+        int64_t body = ix.v[0].size - KITE_IX_HDR;
+        if (body > 0 && body % 84 == 0) {
+            slots = body / 84;
+            entries = slots * 4;
+        } else {
+            problem("index: cannot infer maxHashSlotNum/maxIndexNum from the file size %lld; "
+                    "pass -i slots,entries", (long long)ix.v[0].size);
+            goto out;
+        }
+    }
+    int64_t cl_min = cl->n ? cl->v[0].start : 0, checked = 0, lo = -1, hi = -1;
+    uint8_t *seen = NULL;
+    entries = entries < 2 ? 2 : entries;
+    for (size_t i = 0; i < ix.n; i++) {
+        const seg *f = &ix.v[i];
+        const uint8_t *b = f->p;
+        if (f->size != KITE_IX_HDR + slots * 4 + entries * KITE_IX_ENT) {
+            problem("index file %020lld: size %lld does not match %lld slots, %lld entries",
+                    (long long)f->start, (long long)f->size, (long long)slots, (long long)entries);
+            continue;
+        }
+        if (i > 0 && f->start != ix.v[i - 1].start + 1)
+            problem("index file %020lld does not follow %020lld", (long long)f->start, (long long)ix.v[i - 1].start);
+        int64_t bts = (int64_t)kite_rd_be64(b), ets = (int64_t)kite_rd_be64(b + 8);
+        int64_t bphys = (int64_t)kite_rd_be64(b + 16), ephys = (int64_t)kite_rd_be64(b + 24);
+        int64_t used = (int32_t)kite_rd_be32(b + 32), count = (int32_t)kite_rd_be32(b + 36);
+        (void)ets;
+        if (count < 1 || count > entries) {
+            problem("index file %020lld: indexCount %lld out of range", (long long)f->start, (long long)count);
+            continue;
+        }
+        const uint8_t *ent = b + KITE_IX_HDR + slots * 4;
+        seen = realloc(seen, (size_t)count);
+        memset(seen, 0, (size_t)count);
+        int64_t nused = 0;
+        for (int64_t sl = 0; sl < slots; sl++) {
+            int64_t k = kite_rd_be32(b + KITE_IX_HDR + sl * 4);
+            if (k) nused++;
+            while (k > 0) {
+                if (k >= count || seen[k]) {
+                    problem("index file %020lld: slot %lld chain reaches entry %lld %s", (long long)f->start,
+                            (long long)sl, (long long)k, k >= count ? "past indexCount" : "twice");
+                    break;
+                }
+                seen[k] = 1;
+                const uint8_t *e = ent + k * KITE_IX_ENT;
+                if ((int64_t)(kite_rd_be32(e) % (uint32_t)slots) != sl)
+                    problem("index file %020lld: entry %lld is in the chain of the wrong slot", (long long)f->start, (long long)k);
+                int64_t prev = kite_rd_be32(e + 16);
+                if (prev >= k) {
+                    problem("index file %020lld: entry %lld links forward to %lld", (long long)f->start, (long long)k, (long long)prev);
+                    break;
+                }
+                k = prev;
+            }
+        }
+        if (nused != used)
+            problem("index file %020lld: hashSlotCount %lld, %lld slots in use", (long long)f->start, (long long)used, (long long)nused);
+        int64_t last = -1;
+        for (int64_t n = 1; n < count; n++) {
+            const uint8_t *e = ent + n * KITE_IX_ENT;
+            int32_t h = (int32_t)kite_rd_be32(e);
+            int64_t phys = (int64_t)kite_rd_be64(e + 4);
+            int64_t td = kite_rd_be32(e + 12);
+            if (!seen[n]) problem("index file %020lld: entry %lld is in no slot chain", (long long)f->start, (long long)n);
+            if (phys < last) problem("index file %020lld: entry %lld goes back to offset %lld", (long long)f->start, (long long)n, (long long)phys);
+            last = phys;
+            nent++;
+            if (n == 1 && phys != bphys) problem("index file %020lld: beginPhyOffset %lld, first entry %lld", (long long)f->start, (long long)bphys, (long long)phys);
+            if (phys < cl_min) continue;   /* commit log already deleted */
+            if (lo < 0) lo = phys;
+            const seg *c = find(cl, phys);
+            kite_record r;
+            if (!c || phys >= cl_end ||
+                kite_record_decode(c->p + (phys - c->start), (size_t)(c->start + c->size - phys), &r, 0, NULL) <= 0) {
+                problem("index file %020lld: entry %lld (offset %lld) does not point at a record", (long long)f->start, (long long)n, (long long)phys);
+                continue;
+            }
+            kite_keyref keys[64];
+            size_t nk = index_keys(&r, keys, 64), j = 0;
+            while (j < nk && kite_index_hash(r.topic, r.topic_len, keys[j].p, keys[j].n) != h) j++;
+            if (j == nk) problem("index file %020lld: entry %lld: no key of the record at %lld has its hash", (long long)f->start, (long long)n, (long long)phys);
+            int64_t want = (r.store_ts - bts) / 1000;
+            want = want < 0 ? 0 : want > INT32_MAX ? INT32_MAX : want;
+            if (td != want) problem("index file %020lld: entry %lld: time difference %lld, expected %lld", (long long)f->start, (long long)n, (long long)td, (long long)want);
+            checked++;
+        }
+        if (count > 1 && ephys != last) problem("index file %020lld: endPhyOffset %lld, last entry %lld", (long long)f->start, (long long)ephys, (long long)last);
+        if (count > 1) hi = last;
+    }
+    /* Completeness: every key of every record in [lo, hi] has an entry. */
+    if (lo >= 0) {
+        int64_t want = 0;
+        for (size_t i = 0; i < nkv; i++)
+            if (kv[i].phys >= lo && kv[i].phys <= hi) want += kv[i].nkeys;
+        if (want != checked)
+            problem("index: %lld entries for records in [%lld, %lld], the records carry %lld keys", (long long)checked, (long long)lo, (long long)hi, (long long)want);
+    }
+    free(seen);
+    if (verbose) printf("index: %zu files, %ld entries, %lld checked against records\n", ix.n, nent, (long long)checked);
+out:
+    for (size_t i = 0; i < ix.n; i++) munmap((void *)ix.v[i].p, (size_t)ix.v[i].size);
+    free(ix.v);
+    return nent;
+}
+
 int main(int argc, char **argv)
 {
     int a = 1;
-    if (a < argc && strcmp(argv[a], "-v") == 0) {
-        verbose = 1;
-        a++;
+    long long islots = 0, ientries = 0;
+    for (; a < argc && argv[a][0] == '-'; a++) {
+        if (strcmp(argv[a], "-v") == 0) verbose = 1;
+        else if (strcmp(argv[a], "-i") == 0 && a + 1 < argc &&
+                 sscanf(argv[a + 1], "%lld,%lld", &islots, &ientries) == 2 && islots > 0 && ientries > 1)
+            a++;
+        else break;
     }
     if (a + 1 != argc) {
-        fprintf(stderr, "usage: kite-fsck [-v] <storePathRootDir>\n");
+        fprintf(stderr, "usage: kite-fsck [-v] [-i slots,entries] <storePathRootDir>\n");
         return 2;
     }
     const char *root = argv[a];
@@ -227,10 +378,13 @@ int main(int argc, char **argv)
         if (qd) closedir(qd);
     }
     if (d) closedir(d);
+    long ixent = check_index(root, &cl, end, islots, ientries, rc == 0 && ck.ix_file >= 0);
+    free(kv);
     snprintf(p, sizeof p, "%s/abort", root);
     int unclean = access(p, F_OK) == 0;
-    printf("%s: %zu commit log files, %ld records, data ends at %lld; %ld queues, %ld units; %s; %s\n",
-           root, cl.n, nrec, (long long)end, queues, units,
+    printf("%s: %zu commit log files, %ld records, data ends at %lld; %ld queues, %ld units; "
+           "%ld index entries; %s; %s\n",
+           root, cl.n, nrec, (long long)end, queues, units, ixent,
            unclean ? "abort marker present (last shutdown was not clean)" : "clean shutdown",
            problems ? "PROBLEMS FOUND" : "OK");
     if (problems > 50) printf("(%ld problems, first 50 shown)\n", problems);
