@@ -170,6 +170,7 @@ int kite_broker_start(kite_broker *b, kite_ev *ev, char *err, size_t errlen)
     bk_register_lock_handlers(b);
     bk_register_stats_handlers(b);
     bk_register_config_handlers(b);
+    bk_register_query_handlers(b);
     if (bk_delay_start(b, err, errlen) != 0) return -1;
     if (kite_rpc_server_listen(b->srv, b->cfg.bind_address, b->port, err, errlen) < 0) return -1;
     if (b->port > 2) {

@@ -236,6 +236,7 @@ void bk_register_retry_handlers(kite_broker *b);
 void bk_register_lock_handlers(kite_broker *b);
 void bk_register_stats_handlers(kite_broker *b);
 void bk_register_config_handlers(kite_broker *b);
+void bk_register_query_handlers(kite_broker *b);
 void bk_stats_tick(kite_broker *b);   /* once a second */
 void bk_locks_free(kite_broker *b);
 

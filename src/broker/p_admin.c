@@ -58,6 +58,7 @@ static void h_delete_topic(kite_rpc_req *req, void *arg)
     const char *topic = bk_need(req, "topic");
     if (!topic) return;
     bk_topic_delete(b, topic);
+    bk_offsets_remove_topic(b, topic);   /* remoting.md §2.6: the topic's offsets go too */
     kite_rpc_reply_code(req, RS_SUCCESS, NULL);
 }
 
