@@ -150,6 +150,8 @@ int kite_broker_start(kite_broker *b, kite_ev *ev, char *err, size_t errlen)
     kite_map_init(&b->groups);
     kite_map_init(&b->offsets);
     kite_map_init(&b->holds);
+    kite_map_init(&b->stat_items);
+    pthread_mutex_init(&b->stats_mu, NULL);
     bk_clients_init(b);
     if (bk_topics_load(b, err, errlen) || bk_groups_load(b, err, errlen) || bk_offsets_load(b, err, errlen)) return -1;
     bk_topics_create_system(b);
@@ -232,6 +234,7 @@ void kite_broker_stop(kite_broker *b)
     bk_topics_free(b);
     bk_groups_free(b);
     bk_offsets_free(b);
+    bk_stats_free(b);
     for (size_t i = 0; i < b->n_namesrvs; i++) free(b->namesrvs[i]);
     free(b->namesrvs);
     b->namesrvs = NULL;

@@ -16,6 +16,7 @@
 #include "rpc/client.h"
 #include "rpc/server.h"
 #include "store/store.h"
+#include <pthread.h>
 #include <stdint.h>
 
 typedef struct bk_conf {
@@ -121,6 +122,8 @@ typedef struct kite_broker {
     int64_t tps_put[61], tps_get[61];      /* per-second totals, ring (stats) */
     int tps_pos;
     kite_ev_timer *t_stats;
+    pthread_mutex_t stats_mu;     /* guards stat_items: sends complete on store threads */
+    kite_map stat_items;          /* "STATSNAME@key" -> int64_t* total (VIEW_BROKER_STATS_DATA) */
     bk_delay *delay;              /* schedule service (delay.c) */
     bk_locks *locks;              /* ordered-consumer queue locks (p_lock.c) */
 
@@ -170,6 +173,8 @@ bk_group *bk_group_upsert(kite_broker *b, const char *name);   /* no persistence
 void bk_groups_changed(kite_broker *b);                        /* bump version, persist */
 int bk_group_delete(kite_broker *b, const char *name);
 void bk_groups_json(kite_broker *b, kite_buf *out);            /* SubscriptionGroupWrapper */
+/* A page of it: groups [seq, seq+max) in name order (max <= 0: all). */
+void bk_groups_json_page(kite_broker *b, int32_t seq, int32_t max, kite_buf *out);
 
 /* offsets.c */
 int bk_offsets_load(kite_broker *b, char *err, size_t errlen);
@@ -238,6 +243,10 @@ void bk_register_stats_handlers(kite_broker *b);
 void bk_register_config_handlers(kite_broker *b);
 void bk_register_query_handlers(kite_broker *b);
 void bk_stats_tick(kite_broker *b);   /* once a second */
+/* Adds n to a named statistic (TOPIC_PUT_NUMS, TOPIC_PUT_SIZE, GROUP_GET_NUMS, ...) for
+ * key (topic, or topic@group). Thread-safe. */
+void bk_stat_add(kite_broker *b, const char *name, const char *key, int64_t n);
+void bk_stats_free(kite_broker *b);
 void bk_locks_free(kite_broker *b);
 
 /* Common reply helpers (p_common.c). */

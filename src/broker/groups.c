@@ -72,7 +72,9 @@ bk_group *bk_group_get_or_create(kite_broker *b, const char *name)
     return g;
 }
 
-void bk_groups_json(kite_broker *b, kite_buf *outp)
+void bk_groups_json(kite_broker *b, kite_buf *outp) { bk_groups_json_page(b, 0, 0, outp); }
+
+void bk_groups_json_page(kite_broker *b, int32_t seq, int32_t max, kite_buf *outp)
 {
     kite_jw w;
     kite_jw_init(&w, outp, 0);
@@ -88,7 +90,9 @@ void bk_groups_json(kite_broker *b, kite_buf *outp)
     kite_jw_obj_begin(&w);
     size_t n;
     const char **names = kite_map_sorted_keys(&b->groups, &n);
-    for (size_t i = 0; i < n; i++) {
+    size_t from = seq > 0 ? (size_t)seq : 0, to = n;
+    if (max > 0 && from + (size_t)max < to) to = from + (size_t)max;
+    for (size_t i = from; i < to; i++) {
         const bk_group *g = kite_map_get(&b->groups, names[i]);
         kite_jw_key(&w, g->name);
         kite_jw_obj_begin(&w);

@@ -183,6 +183,9 @@ static int do_pull_mode(kite_broker *b, kite_rpc_req *req, int mode)
         size_t n = gr.count;
         gr.count = 0;   /* references moved into the segments */
         atomic_fetch_add(&b->get_total, (int64_t)n);
+        char sk[600];
+        snprintf(sk, sizeof sk, "%s@%s", topic, group);
+        bk_stat_add(b, "GROUP_GET_NUMS", sk, (int64_t)n);
         reply_offsets(req, RS_SUCCESS, sname, gr.next_begin_offset, gr.min_offset, gr.max_offset, segs, n);
         free(segs);
         break;

@@ -48,6 +48,8 @@ typedef struct send_ctx {
     int64_t *phys, *qoff;       /* per message, filled by callbacks */
     int *status;
     char uniq[128];
+    char topic[256];            /* for statistics */
+    int64_t bytes;
 } send_ctx;
 
 static int status_code(kite_put_status st)
@@ -96,6 +98,8 @@ static void finish_send(send_ctx *c)
     kite_cmd_init_response(&resp, &c->req->cmd, code, worst == KITE_PUT_OK ? NULL : status_remark((kite_put_status)worst));
     if (code == RS_SUCCESS || code == RS_FLUSH_DISK_TIMEOUT) {
         atomic_fetch_add(&c->b->put_total, c->n_msgs);
+        bk_stat_add(c->b, "TOPIC_PUT_NUMS", c->topic, c->n_msgs);
+        bk_stat_add(c->b, "TOPIC_PUT_SIZE", c->topic, c->bytes);
         qsort(c->phys, (size_t)c->n_msgs, sizeof *c->phys, cmp_i64);
         qsort(c->qoff, (size_t)c->n_msgs, sizeof *c->qoff, cmp_i64);
         kite_buf ids = KITE_BUF_INIT;
@@ -327,6 +331,8 @@ static void h_send(kite_rpc_req *req, void *arg)
     c->req = req;
     c->b = b;
     c->queue_id = qid;   /* as Java: the queue asked for; queueOffset is the stored record's */
+    snprintf(c->topic, sizeof c->topic, "%s", t->name);
+    c->bytes = (int64_t)req->cmd.body_len;
     const char *u = kite_msgprop_get(props.data, props.len, "UNIQ_KEY", &vlen);
     if (u && vlen < sizeof c->uniq) memcpy(c->uniq, u, vlen);
 

@@ -428,8 +428,128 @@ static void h_delete_group(kite_rpc_req *req, void *arg)
 
 static void h_all_groups(kite_rpc_req *req, void *arg)
 {
+    kite_broker *b = B(arg);
+    int32_t seq = 0, max = 0;
+    kite_cmd_ext_i32(&req->cmd, "groupSeq", &seq);
+    kite_cmd_ext_i32(&req->cmd, "maxGroupNum", &max);
     kite_buf out = KITE_BUF_INIT;
-    bk_groups_json(B(arg), &out);
+    bk_groups_json_page(b, seq, max, &out);
+    kite_cmd resp;
+    kite_cmd_init_response(&resp, &req->cmd, RS_SUCCESS, NULL);
+    kite_cmd_set_ext_i64(&resp, "totalGroupNum", (int64_t)b->groups.count);
+    size_t len;
+    char *p = kite_buf_steal(&out, &len);
+    kite_cmd_set_body_own(&resp, p, len);
+    kite_rpc_reply(req, &resp);
+}
+
+void bk_stat_add(kite_broker *b, const char *name, const char *key, int64_t n)
+{
+    char k[600];
+    snprintf(k, sizeof k, "%s@%s", name, key);
+    pthread_mutex_lock(&b->stats_mu);
+    int64_t *v = kite_map_get(&b->stat_items, k);
+    if (!v) {
+        v = calloc(1, sizeof *v);
+        if (!v) abort();
+        kite_map_put(&b->stat_items, k, v);
+    }
+    *v += n;
+    pthread_mutex_unlock(&b->stats_mu);
+}
+
+void bk_stats_free(kite_broker *b) { kite_map_free(&b->stat_items, free); }
+
+/* BrokerStatsData. KiteMQ keeps totals since start, not Java's rolling windows: each
+ * window reports the total and its average rate over min(window, uptime). */
+static void h_view_stats(kite_rpc_req *req, void *arg)
+{
+    kite_broker *b = B(arg);
+    const char *name, *key;
+    if (!(name = bk_need(req, "statsName")) || !(key = bk_need(req, "statsKey"))) return;
+    char k[600];
+    snprintf(k, sizeof k, "%s@%s", name, key);
+    pthread_mutex_lock(&b->stats_mu);
+    int64_t *v = kite_map_get(&b->stat_items, k);
+    int64_t total = v ? *v : -1;
+    pthread_mutex_unlock(&b->stats_mu);
+    if (total < 0) {
+        char remark[700];
+        snprintf(remark, sizeof remark, "The stats <%.100s> <%.400s> not exist", name, key);
+        kite_rpc_reply_code(req, RS_SYSTEM_ERROR, remark);
+        return;
+    }
+    double up = (double)(kite_wall_ms() - b->boot_ms) / 1000.0;
+    if (up < 1) up = 1;
+    static const struct { const char *key; double secs; } win[] = {
+        { "statsDay", 86400 }, { "statsHour", 3600 }, { "statsMinute", 60 } };
+    kite_buf out = KITE_BUF_INIT;
+    kite_jw w;
+    kite_jw_init(&w, &out, 0);
+    kite_jw_obj_begin(&w);
+    for (int i = 0; i < 3; i++) {
+        kite_jw_key(&w, win[i].key);
+        kite_jw_obj_begin(&w);
+        kite_jw_key(&w, "avgpt");
+        kite_jw_raw(&w, "0.0", 3);
+        kite_jw_key(&w, "sum");
+        kite_jw_int(&w, total);
+        kite_jw_key(&w, "tps");
+        kite_jw_double(&w, (double)total / (up < win[i].secs ? up : win[i].secs));
+        kite_jw_obj_end(&w);
+    }
+    kite_jw_obj_end(&w);
+    bk_reply_body(req, RS_SUCCESS, &out);
+}
+
+/* ConsumeStatsList for every online group and each topic it subscribes to. */
+static void h_broker_consume_stats(kite_rpc_req *req, void *arg)
+{
+    kite_broker *b = B(arg);
+    kite_buf out = KITE_BUF_INIT;
+    kite_jw w;
+    kite_jw_init(&w, &out, 0);
+    kite_jw_obj_begin(&w);
+    kite_jw_key(&w, "brokerAddr");
+    kite_jw_str(&w, b->addr);
+    kite_jw_key(&w, "consumeStatsList");
+    kite_jw_arr_begin(&w);
+    int64_t diff = 0;
+    size_t ng;
+    const char **groups = kite_map_sorted_keys(&b->consumers, &ng);
+    for (size_t i = 0; i < ng; i++) {
+        bk_consumer_group *g = kite_map_get(&b->consumers, groups[i]);
+        kite_jw_obj_begin(&w);
+        kite_jw_key(&w, g->name);
+        kite_jw_arr_begin(&w);
+        size_t nt;
+        const char **topics = kite_map_sorted_keys(&g->subs, &nt);
+        for (size_t j = 0; j < nt; j++) {
+            bk_topic *t = bk_topic_get(b, topics[j]);
+            if (!t) continue;
+            kite_jw_obj_begin(&w);
+            kite_jw_key(&w, "consumeTps");
+            kite_jw_raw(&w, "0.0", 3);
+            kite_jw_key(&w, "offsetTable");
+            kite_jw_obj_begin(&w);
+            consume_stats_topic(&w, b, g->name, topics[j]);
+            kite_jw_obj_end(&w);
+            kite_jw_obj_end(&w);
+            for (int32_t q = 0; q < t->read_queue_nums; q++) {
+                int64_t co = bk_offset_get(b, topics[j], g->name, q);
+                int64_t max = kite_store_max_offset(b->store, topics[j], q);
+                if (co >= 0 && max > co) diff += max - co;
+            }
+        }
+        free(topics);
+        kite_jw_arr_end(&w);
+        kite_jw_obj_end(&w);
+    }
+    free(groups);
+    kite_jw_arr_end(&w);
+    kite_jw_key(&w, "totalDiff");
+    kite_jw_int(&w, diff);
+    kite_jw_obj_end(&w);
     bk_reply_body(req, RS_SUCCESS, &out);
 }
 
@@ -637,6 +757,8 @@ void bk_register_stats_handlers(kite_broker *b)
         { RC_UPDATE_AND_CREATE_SUBSCRIPTIONGROUP, h_update_group },
         { RC_DELETE_SUBSCRIPTIONGROUP, h_delete_group },
         { RC_GET_ALL_SUBSCRIPTIONGROUP_CONFIG, h_all_groups },
+        { RC_VIEW_BROKER_STATS_DATA, h_view_stats },
+        { RC_GET_BROKER_CONSUME_STATS, h_broker_consume_stats },
         { RC_GET_ALL_CONSUMER_OFFSET, h_all_offsets },
         { RC_GET_ALL_DELAY_OFFSET, h_all_delay_offsets },
         { RC_CHECK_CLIENT_CONFIG, h_check_client_config },
