@@ -1,0 +1,53 @@
+/* kite/kite.h - libkite, the C client of KiteMQ and Apache RocketMQ (remoting protocol).
+ * Include this one header; link with -lkite (shared) or libkite.a plus -lz -lcrypto
+ * -lpthread -lm (static).
+ *
+ * Pieces:
+ *   kite/status.h    status codes (0 = KITE_OK, negative = failure) and kite_strerror
+ *   kite/message.h   kite_message: topic, tags, keys, properties, delay, body
+ *   kite/producer.h  kite_producer: sync/async/oneway/ordered/batch sends
+ *
+ * Conventions used in every header:
+ * - Names start with kite_ / KITE_. Calls return int status unless stated otherwise.
+ * - "copied" arguments may be freed when the call returns; "borrowed" results are
+ *   valid for the time stated next to them; objects are freed with their _destroy call.
+ * - Threads: each client object (producer) runs one I/O thread of its own, and its
+ *   callbacks run there; the header of each client says what may be called from them.
+ *   There is no global state to initialise: objects are independent.
+ *
+ * Minimal program (examples/producer.c is the complete one):
+ *     kite_producer_opts o;
+ *     kite_producer_opts_init(&o);
+ *     o.namesrv_addr = "127.0.0.1:9876";
+ *     kite_producer *p;
+ *     if (kite_producer_create(&p, "my-group", &o) || kite_producer_start(p)) ...
+ *     kite_message *m = kite_message_new("TopicTest");
+ *     kite_message_set_body(m, "hello", 5);
+ *     kite_send_result r;
+ *     int rc = kite_producer_send(p, m, &r);   // r.msg_id, r.queue_offset...
+ *     kite_message_destroy(m);
+ *     kite_producer_destroy(p);
+ */
+#ifndef KITE_KITE_H
+#define KITE_KITE_H
+
+#include "kite/status.h"
+#include "kite/message.h"
+#include "kite/producer.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define KITE_VERSION_MAJOR 0
+#define KITE_VERSION_MINOR 1
+#define KITE_VERSION_PATCH 0
+
+/* "0.1.0" (static text). */
+const char *kite_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

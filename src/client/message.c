@@ -1,0 +1,216 @@
+/* message.c - kite_message: the public message object (include/kite/message.h) and its
+ * properties string (remoting.md §5.4: name 0x01 value 0x02, repeated; Java writes the
+ * separator after every pair).
+ *
+ * Owns: message fields, copies of all strings, an owned or borrowed body. Tags, keys,
+ * delay level and the WAIT flag are kept as the properties they travel as (TAGS, KEYS,
+ * DELAY, WAIT), so there is one ordered list and one encoder.
+ * Not owned: message ids (msgid.c), compression and send checks (producer.c).
+ * Threads: none of its own; one thread at a time per message. */
+#include "client/message.h"
+#include "kite/status.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int bad_text(const char *s)
+{
+    return !s || !*s || strchr(s, 1) || strchr(s, 2);
+}
+
+static kite_prop *find(const kite_message *m, const char *name)
+{
+    for (size_t i = 0; i < m->n_props; i++)
+        if (strcmp(m->props[i].name, name) == 0) return &m->props[i];
+    return NULL;
+}
+
+/* Sets (value != NULL) or removes a property without checking reserved names. */
+static int put_prop(kite_message *m, const char *name, const char *value)
+{
+    kite_prop *p = find(m, name);
+    if (!value) {
+        if (p) {
+            free(p->name);
+            free(p->value);
+            size_t i = (size_t)(p - m->props);
+            memmove(p, p + 1, (m->n_props - i - 1) * sizeof *p);
+            m->n_props--;
+        }
+        return KITE_OK;
+    }
+    if (bad_text(name) || bad_text(value)) return KITE_EINVAL;
+    char *v = strdup(value);
+    if (!v) return KITE_ENOMEM;
+    if (p) {
+        free(p->value);
+        p->value = v;
+        return KITE_OK;
+    }
+    if (m->n_props == m->cap_props) {
+        size_t cap = m->cap_props ? m->cap_props * 2 : 8;
+        kite_prop *np = realloc(m->props, cap * sizeof *np);
+        if (!np) {
+            free(v);
+            return KITE_ENOMEM;
+        }
+        m->props = np;
+        m->cap_props = cap;
+    }
+    char *n = strdup(name);
+    if (!n) {
+        free(v);
+        return KITE_ENOMEM;
+    }
+    m->props[m->n_props].name = n;
+    m->props[m->n_props].value = v;
+    m->n_props++;
+    return KITE_OK;
+}
+
+kite_message *kite_message_new(const char *topic)
+{
+    kite_message *m = calloc(1, sizeof *m);
+    if (!m) return NULL;
+    if ((topic && kite_message_set_topic(m, topic) != KITE_OK) || put_prop(m, KITE_PROP_WAIT, "true") != KITE_OK) {
+        kite_message_destroy(m);
+        return NULL;
+    }
+    return m;
+}
+
+void kite_message_destroy(kite_message *m)
+{
+    if (!m) return;
+    for (size_t i = 0; i < m->n_props; i++) {
+        free(m->props[i].name);
+        free(m->props[i].value);
+    }
+    free(m->props);
+    free(m->topic);
+    free(m->body_own);
+    free(m);
+}
+
+int kite_message_set_topic(kite_message *m, const char *topic)
+{
+    if (!m || !topic || !*topic) return KITE_EINVAL;
+    char *t = strdup(topic);
+    if (!t) return KITE_ENOMEM;
+    free(m->topic);
+    m->topic = t;
+    return KITE_OK;
+}
+
+int kite_message_set_tags(kite_message *m, const char *tags)
+{
+    return m ? put_prop(m, KITE_PROP_TAGS, tags) : KITE_EINVAL;
+}
+
+int kite_message_set_keys(kite_message *m, const char *keys)
+{
+    return m ? put_prop(m, KITE_PROP_KEYS, keys) : KITE_EINVAL;
+}
+
+int kite_message_set_delay_level(kite_message *m, int level)
+{
+    if (!m || level < 0 || level > 1000) return KITE_EINVAL;
+    if (level == 0) return put_prop(m, KITE_PROP_DELAY, NULL);
+    char v[16];
+    snprintf(v, sizeof v, "%d", level);
+    return put_prop(m, KITE_PROP_DELAY, v);
+}
+
+int kite_message_set_wait_store(kite_message *m, int wait)
+{
+    return m ? put_prop(m, KITE_PROP_WAIT, wait ? "true" : "false") : KITE_EINVAL;
+}
+
+void kite_message_set_flag(kite_message *m, int32_t flag)
+{
+    if (m) m->flag = flag;
+}
+
+int kite_message_set_property(kite_message *m, const char *name, const char *value)
+{
+    if (!m || bad_text(name)) return KITE_EINVAL;
+    if (!strcmp(name, KITE_PROP_KEYS) || !strcmp(name, KITE_PROP_TAGS) || !strcmp(name, KITE_PROP_DELAY) ||
+        !strcmp(name, KITE_PROP_WAIT))
+        return KITE_EINVAL;
+    int rc = put_prop(m, name, value);
+    if (rc == KITE_OK && !strcmp(name, KITE_PROP_UNIQ_KEY)) m->uniq_by_app = value != NULL;
+    return rc;
+}
+
+int kite_msg_set_uniq(kite_message *m, const char *id)
+{
+    return put_prop(m, KITE_PROP_UNIQ_KEY, id);
+}
+
+static int set_body(kite_message *m, const void *body, size_t n, int copy)
+{
+    if (!m || (!body && n)) return KITE_EINVAL;
+    uint8_t *own = NULL;
+    if (copy && n) {
+        own = malloc(n);
+        if (!own) return KITE_ENOMEM;
+        memcpy(own, body, n);
+    }
+    free(m->body_own);
+    m->body_own = own;
+    m->body = copy ? own : body;
+    m->body_len = body ? n : 0;
+    return KITE_OK;
+}
+
+int kite_message_set_body(kite_message *m, const void *body, size_t n) { return set_body(m, body, n, 1); }
+int kite_message_set_body_ref(kite_message *m, const void *body, size_t n) { return set_body(m, body, n, 0); }
+
+const char *kite_message_topic(const kite_message *m) { return m ? m->topic : NULL; }
+const char *kite_message_tags(const kite_message *m) { return kite_message_property(m, KITE_PROP_TAGS); }
+const char *kite_message_keys(const kite_message *m) { return kite_message_property(m, KITE_PROP_KEYS); }
+int32_t kite_message_flag(const kite_message *m) { return m ? m->flag : 0; }
+const char *kite_message_msg_id(const kite_message *m) { return kite_message_property(m, KITE_PROP_UNIQ_KEY); }
+
+int kite_message_delay_level(const kite_message *m)
+{
+    const char *v = kite_message_property(m, KITE_PROP_DELAY);
+    return v ? atoi(v) : 0;
+}
+
+const char *kite_message_property(const kite_message *m, const char *name)
+{
+    if (!m || !name) return NULL;
+    const kite_prop *p = find(m, name);
+    return p ? p->value : NULL;
+}
+
+const void *kite_message_body(const kite_message *m, size_t *n)
+{
+    if (n) *n = m ? m->body_len : 0;
+    return m ? m->body : NULL;
+}
+
+int kite_message_property_at(const kite_message *m, size_t i, const char **name, const char **value)
+{
+    if (!m || i >= m->n_props) return KITE_ENOTFOUND;
+    if (name) *name = m->props[i].name;
+    if (value) *value = m->props[i].value;
+    return KITE_OK;
+}
+
+int kite_msg_encode_props(const kite_message *m, kite_buf *out)
+{
+    size_t start = out->len;
+    for (size_t i = 0; i < m->n_props; i++) {
+        kite_buf_puts(out, m->props[i].name);
+        kite_buf_putc(out, 1);
+        kite_buf_puts(out, m->props[i].value);
+        kite_buf_putc(out, 2);
+    }
+    if (out->len - start > KITE_PROPS_MAX) {
+        out->len = start;
+        return KITE_ETOOBIG;
+    }
+    return KITE_OK;
+}
