@@ -40,6 +40,7 @@ struct kite_conn {
     int fd;
     atomic_int refs;
     int closed, connecting, read_paused, in_read;
+    int flush_deferred;         /* a deferred flush is queued on the loop */
     uint64_t id;
     kite_buf rbuf;
     out_item *q;
@@ -233,6 +234,14 @@ static int flush_out(kite_conn *c)
     return 0;
 }
 
+static void deferred_flush(void *arg)
+{
+    kite_conn *c = arg;
+    c->flush_deferred = 0;
+    if (!c->closed && c->qlen) flush_out(c);
+    kite_conn_unref(c);
+}
+
 int kite_conn_write(kite_conn *c, kite_buf *hdr, const kite_seg *segs, size_t nseg)
 {
     if (c->closed) {
@@ -262,9 +271,20 @@ int kite_conn_write(kite_conn *c, kite_buf *hdr, const kite_seg *segs, size_t ns
         q_push(c, &it);
     }
     /* While frames of one read are being handled, replies are only queued: they go out
-     * together in one writev after the batch (pipelined requests cost one syscall). */
-    if ((was_empty && !c->in_read) || c->out_bytes > OUT_HIGH) return flush_out(c);
-    return 0;
+     * together in one writev after the batch (pipelined requests cost one syscall).
+     * Writes made by a batch of posted tasks (replies completed on other threads,
+     * requests from client threads) are flushed once at the end of that batch. */
+    if (c->out_bytes > OUT_HIGH) return flush_out(c);
+    if (!was_empty || c->in_read) return 0;
+    if (kite_ev_batching(c->ev)) {
+        if (!c->flush_deferred) {
+            c->flush_deferred = 1;
+            kite_conn_ref(c);
+            kite_ev_defer(c->ev, deferred_flush, c);
+        }
+        return 0;
+    }
+    return flush_out(c);
 }
 
 static void handle_read(kite_conn *c)

@@ -55,6 +55,8 @@ struct kite_ev {
     pthread_t loop_thread;
     atomic_int running;
     int64_t now;
+    int batching;              /* running posted tasks */
+    task *defer_head, *defer_tail;   /* loop thread only */
 };
 
 kite_ev *kite_ev_new(void)
@@ -76,14 +78,40 @@ kite_ev *kite_ev_new(void)
     return ev;
 }
 
+static void run_deferred(kite_ev *ev)
+{
+    while (ev->defer_head) {
+        task *t = ev->defer_head;
+        ev->defer_head = t->next;
+        if (!ev->defer_head) ev->defer_tail = NULL;
+        t->cb(t->arg);
+        free(t);
+    }
+}
+
+void kite_ev_defer(kite_ev *ev, kite_ev_task_cb cb, void *arg)
+{
+    task *t = malloc(sizeof *t);
+    if (!t) abort();
+    t->next = NULL;
+    t->cb = cb;
+    t->arg = arg;
+    if (ev->defer_tail) ev->defer_tail->next = t;
+    else ev->defer_head = t;
+    ev->defer_tail = t;
+}
+
+int kite_ev_batching(const kite_ev *ev) { return ev->batching; }
+
 static void run_tasks(kite_ev *ev)
 {
+    ev->batching = 1;
     for (;;) {
         pthread_mutex_lock(&ev->mu);
         task *t = ev->tasks_head;
         ev->tasks_head = ev->tasks_tail = NULL;
         pthread_mutex_unlock(&ev->mu);
-        if (!t) return;
+        if (!t) break;
         while (t) {
             task *n = t->next;
             t->cb(t->arg);
@@ -91,12 +119,15 @@ static void run_tasks(kite_ev *ev)
             t = n;
         }
     }
+    ev->batching = 0;
+    run_deferred(ev);
 }
 
 void kite_ev_free(kite_ev *ev)
 {
     if (!ev) return;
     run_tasks(ev);
+    run_deferred(ev);
     for (size_t i = 0; i < ev->nheap; i++) free(ev->heap[i]);
     free(ev->heap);
     free(ev->regs);
@@ -267,13 +298,18 @@ void kite_ev_post(kite_ev *ev, kite_ev_task_cb cb, void *arg)
     t->cb = cb;
     t->arg = arg;
     pthread_mutex_lock(&ev->mu);
+    int was_empty = ev->tasks_head == NULL;
     if (ev->tasks_tail) ev->tasks_tail->next = t;
     else ev->tasks_head = t;
     ev->tasks_tail = t;
     pthread_mutex_unlock(&ev->mu);
-    uint64_t one = 1;
-    ssize_t w = write(ev->wakefd, &one, sizeof one);
-    (void)w;
+    /* A non-empty queue already has a wake-up pending (the loop takes the whole list
+     * after reading the eventfd), so only the first post of a batch writes it. */
+    if (was_empty) {
+        uint64_t one = 1;
+        ssize_t w = write(ev->wakefd, &one, sizeof one);
+        (void)w;
+    }
 }
 
 void kite_ev_stop(kite_ev *ev)
@@ -332,6 +368,7 @@ int kite_ev_run(kite_ev *ev)
         }
         run_tasks(ev);
         run_timers(ev);
+        run_deferred(ev);
     }
     run_tasks(ev);
     atomic_store(&ev->running, 0);

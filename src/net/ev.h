@@ -35,6 +35,12 @@ kite_ev_timer *kite_ev_timer_add(kite_ev *ev, int64_t delay_ms, int64_t period_m
 void kite_ev_timer_cancel(kite_ev *ev, kite_ev_timer *t);
 /* Thread-safe: run cb(arg) on the loop thread soon. */
 void kite_ev_post(kite_ev *ev, kite_ev_task_cb cb, void *arg);
+/* Defers cb(arg) to the end of the current batch of posted tasks (loop thread only):
+ * work that many tasks of one batch would each do - flushing a connection's output -
+ * is done once. Outside a task batch it runs at the end of the current iteration. */
+void kite_ev_defer(kite_ev *ev, kite_ev_task_cb cb, void *arg);
+/* Non-zero while the loop runs a batch of posted tasks. */
+int kite_ev_batching(const kite_ev *ev);
 /* Runs until kite_ev_stop(); returns 0, or -1 on an epoll failure. */
 int kite_ev_run(kite_ev *ev);
 void kite_ev_stop(kite_ev *ev);   /* thread-safe */
