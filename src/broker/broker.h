@@ -249,6 +249,22 @@ void bk_stat_add(kite_broker *b, const char *name, const char *key, int64_t n);
 void bk_stats_free(kite_broker *b);
 void bk_locks_free(kite_broker *b);
 
+/* meta.c: metadata files under <storePathRootDir>/config/ and listing helpers. */
+void bk_meta_path(const kite_broker *b, const char *name, char *out, size_t len);
+/* Atomic rewrite of config/<name> with content (freed); logs and returns -1 on failure. */
+int bk_meta_write(kite_broker *b, const char *name, kite_buf *content);
+/* Whole file; *text NULL when it does not exist. 0 or -1 with err. */
+int bk_meta_read(kite_broker *b, const char *name, size_t max, char **text, size_t *len, char *err, size_t errlen);
+/* Parsed file; *doc NULL when missing or empty. A corrupt file is -1 with an error that
+ * names it and ends with advice. */
+int bk_meta_load_json(kite_broker *b, const char *name, size_t max, kite_json_doc **doc, const char *advice, char *err,
+                      size_t errlen);
+void bk_write_data_version(kite_jw *w, const kite_data_version *dv);
+/* [from, to) of a page of n items starting at seq, at most max (max <= 0: all). */
+void bk_page_bounds(size_t n, int32_t seq, int32_t max, size_t *from, size_t *to);
+/* Code 0 with body and extFields total_key = total. */
+void bk_reply_paged(kite_rpc_req *req, kite_buf *body, const char *total_key, size_t total);
+
 /* Common reply helpers (p_common.c). */
 const char *bk_need(kite_rpc_req *req, const char *key);
 int bk_need_i64(kite_rpc_req *req, const char *key, int64_t *out);

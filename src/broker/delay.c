@@ -104,26 +104,17 @@ static void save(kite_broker *b, bk_delay *d)
     }
     kite_jw_obj_end(&w);
     kite_jw_obj_end(&w);
-    char path[1200];
-    snprintf(path, sizeof path, "%s/config/delayOffset.json", b->store_root);
-    int r = kite_file_write_atomic(path, out.data, out.len);
-    kite_buf_free(&out);
-    if (r) KLOG_ERROR("broker", "cannot write %s: %s", path, strerror(-r));
-    else d->dirty = 0;
+    if (bk_meta_write(b, "delayOffset.json", &out) == 0) d->dirty = 0;
 }
 
 static void load(kite_broker *b, bk_delay *d)
 {
-    char path[1200];
-    snprintf(path, sizeof path, "%s/config/delayOffset.json", b->store_root);
-    char *text;
-    size_t len;
-    if (kite_file_read_all(path, 1 << 20, &text, &len) != 0) return;
-    char err[128];
-    kite_json_doc *doc = kite_json_parse(text, len, err, sizeof err);
-    if (!doc) {
-        KLOG_WARN("broker", "%s is corrupt (%s): delayed messages restart from each level's minimum offset", path, err);
-    } else {
+    char err[512];
+    kite_json_doc *doc;
+    if (bk_meta_load_json(b, "delayOffset.json", 1 << 20, &doc, "delayed messages restart from each level's first offset",
+                          err, sizeof err) != 0) {
+        KLOG_WARN("broker", "%s", err);
+    } else if (doc) {
         const kite_json *t = kite_json_get(kite_json_root(doc), "offsetTable");
         for (size_t i = 0; t && t->type == KJ_OBJECT && i < t->count; i++) {
             int64_t level, off;
@@ -132,7 +123,6 @@ static void load(kite_broker *b, bk_delay *d)
         }
         kite_json_doc_free(doc);
     }
-    free(text);
 }
 
 static const char *const drop_delay[] = { "DELAY", NULL };

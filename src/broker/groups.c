@@ -79,19 +79,13 @@ void bk_groups_json_page(kite_broker *b, int32_t seq, int32_t max, kite_buf *out
     kite_jw w;
     kite_jw_init(&w, outp, 0);
     kite_jw_obj_begin(&w);
-    kite_jw_key(&w, "dataVersion");
-    kite_jw_obj_begin(&w);
-    kite_jw_key(&w, "counter");
-    kite_jw_int(&w, b->groups_dv.counter);
-    kite_jw_key(&w, "timestamp");
-    kite_jw_int(&w, b->groups_dv.timestamp);
-    kite_jw_obj_end(&w);
+    bk_write_data_version(&w, &b->groups_dv);
     kite_jw_key(&w, "subscriptionGroupTable");
     kite_jw_obj_begin(&w);
     size_t n;
     const char **names = kite_map_sorted_keys(&b->groups, &n);
-    size_t from = seq > 0 ? (size_t)seq : 0, to = n;
-    if (max > 0 && from + (size_t)max < to) to = from + (size_t)max;
+    size_t from, to;
+    bk_page_bounds(n, seq, max, &from, &to);
     for (size_t i = from; i < to; i++) {
         const bk_group *g = kite_map_get(&b->groups, names[i]);
         kite_jw_key(&w, g->name);
@@ -125,33 +119,14 @@ int bk_save_groups(kite_broker *b)
 {
     kite_buf out = KITE_BUF_INIT;
     bk_groups_json(b, &out);
-    char path[1200];
-    snprintf(path, sizeof path, "%s/config/subscriptionGroup.json", b->store_root);
-    int r = kite_file_write_atomic(path, out.data, out.len);
-    kite_buf_free(&out);
-    if (r) KLOG_ERROR("broker", "cannot write %s: %s", path, strerror(-r));
-    return r ? -1 : 0;
+    return bk_meta_write(b, "subscriptionGroup.json", &out);
 }
 
 int bk_groups_load(kite_broker *b, char *err, size_t errlen)
 {
-    char path[1200];
-    snprintf(path, sizeof path, "%s/config/subscriptionGroup.json", b->store_root);
-    char *text;
-    size_t len;
-    int r = kite_file_read_all(path, 256u << 20, &text, &len);
-    if (r == -ENOENT) return 0;
-    if (r) {
-        snprintf(err, errlen, "cannot read %s: %s", path, strerror(-r));
+    kite_json_doc *doc;
+    if (bk_meta_load_json(b, "subscriptionGroup.json", 256u << 20, &doc, "restore it or remove it", err, errlen) != 0)
         return -1;
-    }
-    char jerr[160];
-    kite_json_doc *doc = len ? kite_json_parse(text, len, jerr, sizeof jerr) : NULL;
-    if (len && !doc) {
-        snprintf(err, errlen, "%s is corrupt (%s); restore it or remove it", path, jerr);
-        free(text);
-        return -1;
-    }
     if (doc) {
         const kite_json *root = kite_json_root(doc);
         const kite_json *dv = kite_json_get(root, "dataVersion");
@@ -172,9 +147,8 @@ int bk_groups_load(kite_broker *b, char *err, size_t errlen)
             g->broker_id = kite_json_get_int64(v, "brokerId", 0);
             g->which_broker_when_consume_slowly = kite_json_get_int64(v, "whichBrokerWhenConsumeSlowly", 1);
         }
-        KLOG_INFO("broker", "loaded %zu subscription group(s) from %s", b->groups.count, path);
+        KLOG_INFO("broker", "loaded %zu subscription group(s)", b->groups.count);
         kite_json_doc_free(doc);
     }
-    free(text);
     return 0;
 }

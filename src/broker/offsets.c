@@ -96,38 +96,17 @@ int bk_save_offsets(kite_broker *b)
 {
     kite_buf out = KITE_BUF_INIT;
     bk_offsets_json(b, &out);
-    char path[1200];
-    snprintf(path, sizeof path, "%s/config/consumerOffset.json", b->store_root);
-    int r = kite_file_write_atomic(path, out.data, out.len);
-    kite_buf_free(&out);
-    if (r) {
-        KLOG_ERROR("broker", "cannot write %s: %s", path, strerror(-r));
-        return -1;
-    }
+    if (bk_meta_write(b, "consumerOffset.json", &out) != 0) return -1;
     b->offsets_dirty = 0;
     return 0;
 }
 
 int bk_offsets_load(kite_broker *b, char *err, size_t errlen)
 {
-    char path[1200];
-    snprintf(path, sizeof path, "%s/config/consumerOffset.json", b->store_root);
-    char *text;
-    size_t len;
-    int r = kite_file_read_all(path, 1u << 30, &text, &len);
-    if (r == -ENOENT) return 0;
-    if (r) {
-        snprintf(err, errlen, "cannot read %s: %s", path, strerror(-r));
+    kite_json_doc *doc;
+    if (bk_meta_load_json(b, "consumerOffset.json", 1u << 30, &doc,
+                          "restore it or remove it (consumers then restart from their consumeFromWhere)", err, errlen) != 0)
         return -1;
-    }
-    char jerr[160];
-    kite_json_doc *doc = len ? kite_json_parse(text, len, jerr, sizeof jerr) : NULL;
-    if (len && !doc) {
-        snprintf(err, errlen, "%s is corrupt (%s); restore it or remove it (consumers then restart from their consumeFromWhere)",
-                 path, jerr);
-        free(text);
-        return -1;
-    }
     size_t count = 0;
     const kite_json *tbl = doc ? kite_json_get(kite_json_root(doc), "offsetTable") : NULL;
     for (size_t i = 0; tbl && tbl->type == KJ_OBJECT && i < tbl->count; i++) {
@@ -146,10 +125,9 @@ int bk_offsets_load(kite_broker *b, char *err, size_t errlen)
     }
     b->offsets_dirty = 0;
     if (doc) {
-        KLOG_INFO("broker", "loaded %zu consumer offset(s) from %s", count, path);
+        KLOG_INFO("broker", "loaded %zu consumer offset(s)", count);
         kite_json_doc_free(doc);
     }
-    free(text);
     return 0;
 }
 

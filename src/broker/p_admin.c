@@ -70,13 +70,7 @@ static void h_all_topic_config(kite_rpc_req *req, void *arg)
     kite_cmd_ext_i32(&req->cmd, "maxTopicNum", &max);
     kite_buf out = KITE_BUF_INIT;
     bk_topics_wrapper_json_page(b, seq, max, &out);
-    kite_cmd resp;
-    kite_cmd_init_response(&resp, &req->cmd, RS_SUCCESS, NULL);
-    kite_cmd_set_ext_i64(&resp, "totalTopicNum", (int64_t)b->topics.count);
-    size_t len;
-    char *p = kite_buf_steal(&out, &len);
-    kite_cmd_set_body_own(&resp, p, len);
-    kite_rpc_reply(req, &resp);
+    bk_reply_paged(req, &out, "totalTopicNum", b->topics.count);
 }
 
 static int topic_qid(kite_rpc_req *req, const char **topic, int32_t *qid)

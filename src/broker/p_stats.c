@@ -434,13 +434,7 @@ static void h_all_groups(kite_rpc_req *req, void *arg)
     kite_cmd_ext_i32(&req->cmd, "maxGroupNum", &max);
     kite_buf out = KITE_BUF_INIT;
     bk_groups_json_page(b, seq, max, &out);
-    kite_cmd resp;
-    kite_cmd_init_response(&resp, &req->cmd, RS_SUCCESS, NULL);
-    kite_cmd_set_ext_i64(&resp, "totalGroupNum", (int64_t)b->groups.count);
-    size_t len;
-    char *p = kite_buf_steal(&out, &len);
-    kite_cmd_set_body_own(&resp, p, len);
-    kite_rpc_reply(req, &resp);
+    bk_reply_paged(req, &out, "totalGroupNum", b->groups.count);
 }
 
 void bk_stat_add(kite_broker *b, const char *name, const char *key, int64_t n)
@@ -563,12 +557,10 @@ static void h_all_offsets(kite_rpc_req *req, void *arg)
 static void h_all_delay_offsets(kite_rpc_req *req, void *arg)
 {
     kite_broker *b = B(arg);
-    char path[1200];
-    snprintf(path, sizeof path, "%s/config/delayOffset.json", b->store_root);
-    char *text;
+    char *text, err[256];
     size_t len;
     kite_buf out = KITE_BUF_INIT;
-    if (kite_file_read_all(path, 1 << 20, &text, &len) == 0) {
+    if (bk_meta_read(b, "delayOffset.json", 1 << 20, &text, &len, err, sizeof err) == 0 && text) {
         kite_buf_append(&out, text, len);
         free(text);
     } else {

@@ -101,19 +101,13 @@ void bk_topics_wrapper_json_page(kite_broker *b, int32_t seq, int32_t max, kite_
     kite_jw w;
     kite_jw_init(&w, out, 0);
     kite_jw_obj_begin(&w);
-    kite_jw_key(&w, "dataVersion");
-    kite_jw_obj_begin(&w);
-    kite_jw_key(&w, "counter");
-    kite_jw_int(&w, b->topics_dv.counter);
-    kite_jw_key(&w, "timestamp");
-    kite_jw_int(&w, b->topics_dv.timestamp);
-    kite_jw_obj_end(&w);
+    bk_write_data_version(&w, &b->topics_dv);
     kite_jw_key(&w, "topicConfigTable");
     kite_jw_obj_begin(&w);
     size_t n;
     const char **names = kite_map_sorted_keys(&b->topics, &n);
-    size_t from = seq > 0 ? (size_t)seq : 0, to = n;
-    if (max > 0 && from + (size_t)max < to) to = from + (size_t)max;   /* a page in name order */
+    size_t from, to;
+    bk_page_bounds(n, seq, max, &from, &to);   /* a page in name order */
     for (size_t i = from; i < to; i++) {
         const bk_topic *t = kite_map_get(&b->topics, names[i]);
         kite_jw_key(&w, t->name);
@@ -141,28 +135,18 @@ void bk_topics_wrapper_json_page(kite_broker *b, int32_t seq, int32_t max, kite_
 
 int bk_save_topics(kite_broker *b)
 {
-    char path[1200];
-    snprintf(path, sizeof path, "%s/config/topics.json", b->store_root);
     kite_buf out = KITE_BUF_INIT;
     bk_topics_wrapper_json(b, &out);
-    int r = kite_file_write_atomic(path, out.data, out.len);
-    kite_buf_free(&out);
-    if (r) KLOG_ERROR("broker", "cannot write %s: %s", path, strerror(-r));
-    return r ? -1 : 0;
+    return bk_meta_write(b, "topics.json", &out);
 }
 
 int bk_topics_load(kite_broker *b, char *err, size_t errlen)
 {
-    char path[1200];
-    snprintf(path, sizeof path, "%s/config/topics.json", b->store_root);
-    char *text;
+    char path[1200], *text;
     size_t len;
-    int r = kite_file_read_all(path, 256u << 20, &text, &len);
-    if (r == -ENOENT) return 0;
-    if (r) {
-        snprintf(err, errlen, "cannot read %s: %s", path, strerror(-r));
-        return -1;
-    }
+    bk_meta_path(b, "topics.json", path, sizeof path);
+    if (bk_meta_read(b, "topics.json", 256u << 20, &text, &len, err, errlen) != 0) return -1;
+    if (!text) return 0;
     kite_register_body body;
     char jerr[160];
     int rc = 0;
