@@ -85,3 +85,4 @@ int kite_daemon_read_signal(int fd)
     ssize_t n = read(fd, &si, sizeof si);
     return n == (ssize_t)sizeof si ? (int)si.ssi_signo : 0;
 }
+

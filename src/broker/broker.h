@@ -170,6 +170,8 @@ bk_group *bk_group_get(kite_broker *b, const char *name);
 bk_group *bk_group_get_or_create(kite_broker *b, const char *name);
 void bk_groups_free(kite_broker *b);
 bk_group *bk_group_upsert(kite_broker *b, const char *name);   /* no persistence */
+/* SubscriptionGroupConfig fields from JSON, Java's defaults for absent ones. */
+void bk_group_from_json(bk_group *g, const kite_json *v);
 void bk_groups_changed(kite_broker *b);                        /* bump version, persist */
 int bk_group_delete(kite_broker *b, const char *name);
 void bk_groups_json(kite_broker *b, kite_buf *out);            /* SubscriptionGroupWrapper */

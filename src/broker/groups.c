@@ -23,6 +23,18 @@ void bk_groups_free(kite_broker *b) { kite_map_free(&b->groups, group_free); }
 
 bk_group *bk_group_get(kite_broker *b, const char *name) { return kite_map_get(&b->groups, name); }
 
+void bk_group_from_json(bk_group *g, const kite_json *v)
+{
+    g->consume_enable = kite_json_get_bool(v, "consumeEnable", 1);
+    g->consume_from_min_enable = kite_json_get_bool(v, "consumeFromMinEnable", 1);
+    g->consume_broadcast_enable = kite_json_get_bool(v, "consumeBroadcastEnable", 1);
+    g->notify_consumer_ids_changed_enable = kite_json_get_bool(v, "notifyConsumerIdsChangedEnable", 1);
+    g->retry_queue_nums = kite_json_get_int32(v, "retryQueueNums", 1);
+    g->retry_max_times = kite_json_get_int32(v, "retryMaxTimes", 16);
+    g->broker_id = kite_json_get_int64(v, "brokerId", 0);
+    g->which_broker_when_consume_slowly = kite_json_get_int64(v, "whichBrokerWhenConsumeSlowly", 1);
+}
+
 bk_group *bk_group_upsert(kite_broker *b, const char *name)
 {
     bk_group *g = kite_map_get(&b->groups, name);
@@ -138,14 +150,7 @@ int bk_groups_load(kite_broker *b, char *err, size_t errlen)
             if (k->type != KJ_STRING || v->type != KJ_OBJECT) continue;
             bk_group *g = kite_map_get(&b->groups, k->text);
             if (!g) g = group_new(b, k->text);
-            g->consume_enable = kite_json_get_bool(v, "consumeEnable", 1);
-            g->consume_from_min_enable = kite_json_get_bool(v, "consumeFromMinEnable", 1);
-            g->consume_broadcast_enable = kite_json_get_bool(v, "consumeBroadcastEnable", 1);
-            g->notify_consumer_ids_changed_enable = kite_json_get_bool(v, "notifyConsumerIdsChangedEnable", 1);
-            g->retry_queue_nums = kite_json_get_int32(v, "retryQueueNums", 1);
-            g->retry_max_times = kite_json_get_int32(v, "retryMaxTimes", 16);
-            g->broker_id = kite_json_get_int64(v, "brokerId", 0);
-            g->which_broker_when_consume_slowly = kite_json_get_int64(v, "whichBrokerWhenConsumeSlowly", 1);
+            bk_group_from_json(g, v);
         }
         KLOG_INFO("broker", "loaded %zu subscription group(s)", b->groups.count);
         kite_json_doc_free(doc);

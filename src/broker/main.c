@@ -1,6 +1,7 @@
 /* main.c - kite-broker entry point: arguments (-c, -p), config (broker and store keys),
  * log, signals through a signalfd, run loop, orderly stop. */
 #include "base/daemon.h"
+#include "net/signals.h"
 #include "base/log.h"
 #include "broker/broker.h"
 #include <signal.h>
@@ -8,21 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-static void on_signal(kite_ev *ev, int fd, uint32_t events, void *arg)
-{
-    (void)events;
-    (void)arg;
-    int sig;
-    while ((sig = kite_daemon_read_signal(fd)) != 0) {
-        if (sig == SIGHUP) {
-            KLOG_INFO("broker", "SIGHUP ignored (restart to reload configuration)");
-            continue;
-        }
-        KLOG_INFO("broker", "signal %d: shutting down", sig);
-        kite_ev_stop(ev);
-    }
-}
 
 int main(int argc, char **argv)
 {
@@ -48,7 +34,7 @@ int main(int argc, char **argv)
         KLOG_ERROR("broker", "cannot create the event loop");
         return 1;
     }
-    kite_ev_add(ev, sfd, KITE_EV_READ, on_signal, NULL);
+    kite_ev_add(ev, sfd, KITE_EV_READ, kite_ev_on_signal, (void *)"broker");
     char err[1024];
     int rc = 0;
     if (kite_broker_start(&b, ev, err, sizeof err) != 0) {

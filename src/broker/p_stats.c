@@ -400,14 +400,7 @@ static void h_update_group(kite_rpc_req *req, void *arg)
         return;
     }
     bk_group *g = bk_group_upsert(b, name);
-    g->consume_enable = kite_json_get_bool(v, "consumeEnable", 1);
-    g->consume_from_min_enable = kite_json_get_bool(v, "consumeFromMinEnable", 1);
-    g->consume_broadcast_enable = kite_json_get_bool(v, "consumeBroadcastEnable", 1);
-    g->notify_consumer_ids_changed_enable = kite_json_get_bool(v, "notifyConsumerIdsChangedEnable", 1);
-    g->retry_queue_nums = kite_json_get_int32(v, "retryQueueNums", 1);
-    g->retry_max_times = kite_json_get_int32(v, "retryMaxTimes", 16);
-    g->broker_id = kite_json_get_int64(v, "brokerId", 0);
-    g->which_broker_when_consume_slowly = kite_json_get_int64(v, "whichBrokerWhenConsumeSlowly", 1);
+    bk_group_from_json(g, v);
     KLOG_INFO("broker", "subscription group %s updated by %s", name, kite_conn_peer(req->conn));
     kite_json_doc_free(doc);
     bk_groups_changed(b);

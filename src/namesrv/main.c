@@ -1,26 +1,12 @@
 /* main.c - kite-namesrv entry point: arguments, config, log, signals, run loop. */
 #include "base/daemon.h"
+#include "net/signals.h"
 #include "base/log.h"
 #include "namesrv/namesrv.h"
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
-
-static void on_signal(kite_ev *ev, int fd, uint32_t events, void *arg)
-{
-    (void)events;
-    (void)arg;
-    int sig;
-    while ((sig = kite_daemon_read_signal(fd)) != 0) {
-        if (sig == SIGHUP) {
-            KLOG_INFO("namesrv", "SIGHUP ignored (restart to reload configuration)");
-            continue;
-        }
-        KLOG_INFO("namesrv", "signal %d: shutting down", sig);
-        kite_ev_stop(ev);
-    }
-}
 
 int main(int argc, char **argv)
 {
@@ -45,7 +31,7 @@ int main(int argc, char **argv)
         KLOG_ERROR("namesrv", "cannot create the event loop");
         return 1;
     }
-    kite_ev_add(ev, sfd, KITE_EV_READ, on_signal, NULL);
+    kite_ev_add(ev, sfd, KITE_EV_READ, kite_ev_on_signal, (void *)"namesrv");
     char err[512];
     if (kite_namesrv_start(&ns, ev, err, sizeof err) != 0) {
         KLOG_ERROR("namesrv", "start failed: %s", err);
