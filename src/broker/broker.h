@@ -202,6 +202,9 @@ const bk_sub *bk_sub_find(kite_broker *b, const char *group, const char *topic);
 bk_sub *bk_sub_parse(const char *topic, const char *expr, const char *type, int64_t version, char *err, size_t errlen);
 void bk_sub_free(bk_sub *s);
 int bk_sub_match_code(const bk_sub *s, int64_t tag_code);
+/* Exact tag check of a record (its TAGS property is one of the subscription's tags). */
+struct kite_record;
+int bk_sub_match_tag(const bk_sub *s, const struct kite_record *r);
 void bk_notify_ids_changed(kite_broker *b, bk_consumer_group *g);
 /* HEART_BEAT: registers conn in the group; takes the subscriptions in subs (topic ->
  * bk_sub*) when they changed (subs is left empty then). *changed = members or

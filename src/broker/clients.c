@@ -83,6 +83,17 @@ int bk_sub_match_code(const bk_sub *s, int64_t tag_code)
     return 0;
 }
 
+int bk_sub_match_tag(const bk_sub *s, const kite_record *r)
+{
+    if (!s || s->all) return 1;
+    size_t vlen;
+    const char *tag = kite_msgprop_get(r->props, r->props_len, "TAGS", &vlen);
+    if (!tag) return 0;
+    for (size_t i = 0; i < s->ntags; i++)
+        if (strlen(s->tags[i]) == vlen && memcmp(s->tags[i], tag, vlen) == 0) return 1;
+    return 0;
+}
+
 void bk_clients_init(kite_broker *b)
 {
     kite_map_init(&b->consumers);

@@ -150,14 +150,16 @@ static int do_pull_mode(kite_broker *b, kite_rpc_req *req, int mode)
     memset(&gr, 0, sizeof gr);
     kite_store_get_messages(b->store, topic, qid, offset, max_count, (size_t)b->cfg.max_transfer_bytes_on_message_in_memory,
                             sub->all ? NULL : sub->codes, sub->all ? 0 : sub->ntags, &gr);
-    if (sub->sql && gr.status == KITE_GET_FOUND) {
-        /* SQL92: keep only records whose properties match; the others count as examined. */
+    if ((sub->sql || !sub->all) && gr.status == KITE_GET_FOUND) {
+        /* SQL92: keep only records whose properties match. Tags: the store matched the
+         * hash; confirm the exact tag so a hash collision is never delivered. Records
+         * dropped here count as examined (nextBeginOffset moves past them). */
         size_t k = 0;
         for (size_t i = 0; i < gr.count; i++) {
             kite_record r;
             const char *why;
             int keep = kite_record_decode(gr.segs[i].data, gr.segs[i].len, &r, 0, &why) > 0 &&
-                       bk_filter_match(sub->sql, r.props, r.props_len);
+                       (sub->sql ? bk_filter_match(sub->sql, r.props, r.props_len) : bk_sub_match_tag(sub, &r));
             if (keep) gr.segs[k++] = gr.segs[i];
             else kite_store_seg_release(&gr.segs[i]);
         }
