@@ -27,12 +27,15 @@ daemons: deps configure
 run: daemons
 	scripts/run.sh $(BUILD)
 
+# Test daemons keep their stores under <build>/testtmp; each run starts from an empty one.
 test: all
+	rm -rf $(BUILD)/testtmp
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) -LE long $(CTEST_ARGS)
 
 asan: deps
 	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DKITE_SANITIZE=ON
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
+	rm -rf $(ASAN_BUILD)/testtmp
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --output-on-failure -j $(JOBS) -LE long $(CTEST_ARGS)
 
@@ -42,6 +45,7 @@ fuzz: deps
 	scripts/fuzz.sh $(FUZZ_BUILD) $(FUZZ_SECS)
 
 test-long: all
+	rm -rf $(BUILD)/testtmp
 	cd $(BUILD) && ctest --output-on-failure -L long $(CTEST_ARGS)
 
 bench: all

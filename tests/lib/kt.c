@@ -138,7 +138,7 @@ int kt_broker_start(kt_daemon *d, const char *namesrv, const char *extra_conf)
     snprintf(text, sizeof text,
              "brokerClusterName=TestCluster\nbrokerName=broker-t\nbrokerId=0\nbrokerIP1=%s\nbindAddress=%s\n"
              "listenPort=%d\nstorePathRootDir=%s/store\nmappedFileSizeCommitLog=4194304\n"
-             "mappedFileSizeConsumeQueue=60000\n%s%s%s\n%s\n",
+             "mappedFileSizeConsumeQueue=60000\nmaxHashSlotNum=1000\nmaxIndexNum=4000\n%s%s%s\n%s\n",
              d->host, d->host, d->port, d->dir, namesrv ? "namesrvAddr=" : "", namesrv ? namesrv : "",
              namesrv ? "\n" : "", extra_conf ? extra_conf : "");
     kt_write_file(d->conf, text);

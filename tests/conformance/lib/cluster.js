@@ -154,6 +154,9 @@ async function startCluster(opts = {}) {
     namesrvAddr: `${host}:${namesrvPort}`,
     storePathRootDir: path.join(dir, 'store'),
     mappedFileSizeCommitLog: 64 * 1024 * 1024,
+    // A small index: the default index file (5M slots, 20M entries) is ~400 MiB per store.
+    maxHashSlotNum: 20000,
+    maxIndexNum: 80000,
     flushDiskType: 'ASYNC_FLUSH',
     logLevel: 'info',
   }, opts.broker || {}));
