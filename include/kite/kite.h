@@ -6,12 +6,15 @@
  *   kite/status.h    status codes (0 = KITE_OK, negative = failure) and kite_strerror
  *   kite/message.h   kite_message: topic, tags, keys, properties, delay, body
  *   kite/producer.h  kite_producer: sync/async/oneway/ordered/batch sends
+ *   kite/consumer.h  kite_push_consumer: subscriptions, concurrent listener, rebalance;
+ *                    kite_message_ext (a received message)
+ *   kite/pull_consumer.h kite_pull_consumer: queues, pull from an offset, commit offsets
  *
  * Conventions used in every header:
  * - Names start with kite_ / KITE_. Calls return int status unless stated otherwise.
  * - "copied" arguments may be freed when the call returns; "borrowed" results are
  *   valid for the time stated next to them; objects are freed with their _destroy call.
- * - Threads: each client object (producer) runs one I/O thread of its own, and its
+ * - Threads: each client object (producer, consumer) runs one I/O thread of its own, and its
  *   callbacks run there; the header of each client says what may be called from them.
  *   There is no global state to initialise: objects are independent.
  *
@@ -34,6 +37,8 @@
 #include "kite/status.h"
 #include "kite/message.h"
 #include "kite/producer.h"
+#include "kite/consumer.h"
+#include "kite/pull_consumer.h"
 
 #ifdef __cplusplus
 extern "C" {

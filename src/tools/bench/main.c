@@ -4,6 +4,8 @@
  *
  *   kite-bench produce -n <namesrv> -t <topic> [-s <size>] [-c <concurrency>]
  *                      [-d <seconds>] [-m <messages>] [--sync|--async] [--json] [-g <group>]
+ *   kite-bench consume -n <namesrv> -t <topic> [-g <group>] [-d <seconds>] [-c <threads>]
+ *                      [-b <consume batch>] [-p <pull batch>] [--from first|last] [--json]
  *
  * --async (default): one sending thread keeps up to <concurrency> sends in flight
  * (the producer's max_in_flight); latencies are taken in the callbacks.
@@ -14,7 +16,12 @@
  * threads (sync) or the main thread (async) send; callbacks run on the producer's I/O
  * thread and only touch atomics. Histogram: log-linear, fixed buckets (64 exact
  * microsecond buckets, then 32 per power of two: <= 3% error), atomically updated,
- * no allocation per sample. Exit code: 0 ok, 1 failures occurred, 2 usage or start error. */
+ * no allocation per sample. Exit code: 0 ok, 1 failures occurred, 2 usage or start error.
+ *
+ * consume: one push consumer (CLUSTERING) with <threads> workers; the listener counts
+ * messages and records the end-to-end latency now - born timestamp (wall clocks, ms
+ * resolution: producer and consumer should share a host) into the same histograms;
+ * the progress line shows consume TPS and e2e latency. */
 #include "kite/kite.h"
 #include <pthread.h>
 #include <stdatomic.h>
@@ -39,6 +46,7 @@ typedef struct bench {
     const char *ns, *topic, *group;
     size_t size;
     int concurrency, seconds, json, sync;
+    int consume, batch, pull_batch, from_first;
     long long limit;                 /* 0 = until the duration ends */
     kite_producer *p;
     char *body;
@@ -198,12 +206,18 @@ static void usage(void)
             "usage: kite-bench produce -n <namesrv> -t <topic> [-s <size=1024>] [-c <concurrency=64>]\n"
             "                          [-d <seconds=10>] [-m <messages>] [--sync|--async] [--json] [-g <group>]\n"
             "  --async (default): one thread, <concurrency> sends in flight\n"
-            "  --sync:            <concurrency> threads, each waiting for its answer\n");
+            "  --sync:            <concurrency> threads, each waiting for its answer\n"
+            "       kite-bench consume -n <namesrv> -t <topic> [-g <group=kite_bench_consumer>] [-d <seconds=10>]\n"
+            "                          [-c <threads=20>] [-b <consume batch=1>] [-p <pull batch=32>]\n"
+            "                          [--from first|last] [--json]\n"
+            "  prints consume TPS and end-to-end latency (now - born timestamp) every second\n");
 }
 
 static int parse(bench *b, int argc, char **argv)
 {
-    if (argc < 2 || strcmp(argv[1], "produce") != 0) return -1;
+    if (argc < 2) return -1;
+    if (strcmp(argv[1], "consume") == 0) b->consume = 1;
+    else if (strcmp(argv[1], "produce") != 0) return -1;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -218,8 +232,12 @@ static int parse(bench *b, int argc, char **argv)
         else if (!strcmp(a, "-c")) b->concurrency = atoi(v), i++;
         else if (!strcmp(a, "-d")) b->seconds = atoi(v), i++;
         else if (!strcmp(a, "-m")) b->limit = atoll(v), i++;
+        else if (!strcmp(a, "-b")) b->batch = atoi(v), i++;
+        else if (!strcmp(a, "-p")) b->pull_batch = atoi(v), i++;
+        else if (!strcmp(a, "--from")) b->from_first = !strcmp(v, "first"), i++;
         else return -1;
     }
+    if (b->concurrency == 0) b->concurrency = b->consume ? 20 : 64;   /* not given */
     if (!b->ns || !b->topic || b->size == 0 || b->concurrency <= 0 || b->seconds <= 0) return -1;
     return 0;
 }
@@ -229,6 +247,13 @@ static void progress(bench *b, int sec)
     snap s;
     hist_snap(&b->second, &s, 1);
     double avg = s.count ? (double)s.sum_us / (double)s.count / 1000.0 : 0;
+    if (b->consume) {
+        fprintf(b->json ? stderr : stdout,
+                "[%4ds] consume tps: %8llu | avg e2e: %8.3f ms | p99 e2e: %8.3f ms | max e2e: %9.3f ms\n", sec,
+                (unsigned long long)s.count, avg, pct_ms(&s, 0.99), (double)s.max_us / 1000.0);
+        fflush(b->json ? stderr : stdout);
+        return;
+    }
     fprintf(b->json ? stderr : stdout,
             "[%4ds] send tps: %8llu | avg rt: %7.3f ms | p99 rt: %7.3f ms | max rt: %8.3f ms | failed: %llu\n", sec,
             (unsigned long long)s.count, avg, pct_ms(&s, 0.99), (double)s.max_us / 1000.0,
@@ -240,6 +265,22 @@ static void summary(bench *b, double secs)
 {
     static snap s;   /* large; main thread only */
     hist_snap(&b->total, &s, 0);
+    if (b->consume) {
+        double tps = secs > 0 ? (double)s.count / secs : 0;
+        double avg = s.count ? (double)s.sum_us / (double)s.count / 1000.0 : 0;
+        if (b->json)
+            printf("{\"mode\":\"consume\",\"topic\":\"%s\",\"group\":\"%s\",\"threads\":%d,\"seconds\":%.3f,"
+                   "\"consumed\":%llu,\"tps\":%.1f,\"e2e_avg_ms\":%.3f,\"e2e_p50_ms\":%.3f,\"e2e_p99_ms\":%.3f,"
+                   "\"e2e_max_ms\":%.3f}\n",
+                   b->topic, b->group, b->concurrency, secs, (unsigned long long)s.count, tps, avg, pct_ms(&s, 0.5),
+                   pct_ms(&s, 0.99), (double)s.max_us / 1000.0);
+        else
+            printf("---\nsummary: consume %s as %s, %d threads, %.2f s\nconsumed %llu | tps %.0f | e2e avg %.3f ms | "
+                   "p50 %.3f ms | p99 %.3f ms | max %.3f ms\n",
+                   b->topic, b->group, b->concurrency, secs, (unsigned long long)s.count, tps, avg, pct_ms(&s, 0.5),
+                   pct_ms(&s, 0.99), (double)s.max_us / 1000.0);
+        return;
+    }
     unsigned long long fails = atomic_load(&b->fails), not_ok = atomic_load(&b->not_ok);
     double tps = secs > 0 ? (double)s.count / secs : 0;
     double avg = s.count ? (double)s.sum_us / (double)s.count / 1000.0 : 0;
@@ -259,16 +300,68 @@ static void summary(bench *b, double secs)
     if (atomic_load(&b->have_error)) fprintf(stderr, "first error: %s\n", b->first_error);
 }
 
+static kite_consume_status on_consumed(const kite_message_ext *const *msgs, size_t n, void *arg)
+{
+    bench *b = arg;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    for (size_t i = 0; i < n; i++) {
+        int64_t d = now_ms - msgs[i]->born_timestamp;
+        uint64_t us = d > 0 ? (uint64_t)d * 1000 : 0;
+        hist_add(&b->total, us);
+        hist_add(&b->second, us);
+    }
+    return KITE_CONSUME_SUCCESS;
+}
+
+static int run_consume(bench *b)
+{
+    kite_push_consumer_opts o;
+    kite_push_consumer_opts_init(&o);
+    o.namesrv_addr = b->ns;
+    o.consume_threads = b->concurrency;
+    if (b->batch > 0) o.consume_batch_size = b->batch;
+    if (b->pull_batch > 0) o.pull_batch_size = b->pull_batch;
+    o.consume_from = b->from_first ? KITE_CONSUME_FROM_FIRST_OFFSET : KITE_CONSUME_FROM_LAST_OFFSET;
+    kite_push_consumer *c = NULL;
+    int rc = kite_push_consumer_create(&c, b->group, &o);
+    if (rc == KITE_OK) rc = kite_push_consumer_subscribe(c, b->topic, "*");
+    if (rc == KITE_OK) rc = kite_push_consumer_set_listener(c, on_consumed, b);
+    int64_t t0 = now_us();
+    if (rc == KITE_OK) rc = kite_push_consumer_start(c);
+    if (rc != KITE_OK) {
+        fprintf(stderr, "kite-bench: cannot start the consumer: %s\n", kite_strerror(rc));
+        kite_push_consumer_destroy(c);
+        return 2;
+    }
+    for (int sec = 1; sec <= b->seconds; sec++) {
+        int64_t until = t0 + (int64_t)sec * 1000000;
+        int64_t left;
+        while ((left = until - now_us()) > 0)
+            nanosleep(&(struct timespec){ left / 1000000, (long)(left % 1000000) * 1000 }, NULL);
+        progress(b, sec);
+    }
+    double secs = (double)(now_us() - t0) / 1e6;
+    kite_push_consumer_shutdown(c);
+    summary(b, secs);
+    kite_push_consumer_destroy(c);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     static bench b;   /* holds two histograms; too big for the stack */
     b.size = 1024;
-    b.concurrency = 64;
     b.seconds = 10;
     b.group = "kite_bench_producer";
     if (parse(&b, argc, argv) != 0) {
         usage();
         return 2;
+    }
+    if (b.consume) {
+        if (!strcmp(b.group, "kite_bench_producer")) b.group = "kite_bench_consumer";
+        return run_consume(&b);
     }
     b.body = malloc(b.size);
     if (!b.body) return 2;

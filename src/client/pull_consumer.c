@@ -1,0 +1,356 @@
+/* pull_consumer.c - the simple pull consumer (include/kite/pull_consumer.h): blocking
+ * calls on the caller's thread over the instance's RPC client (the I/O thread does
+ * the network work). Routes come from instance.c (cached, refreshed; fetch_queues asks a
+ * name server every time).
+ * Owns: kite_pull_consumer; the messages of a result (kite_rmsg, received.c).
+ * Threads: every call blocks the caller and is safe from many threads; state (started
+ * or not, calls in progress) is guarded by mu so shutdown waits for calls in progress. */
+#include "client/instance.h"
+#include "client/received.h"
+#include "base/log.h"
+#include "kite/pull_consumer.h"
+#include "kite/status.h"
+#include "proto/codes.h"
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct kite_pull_consumer {
+    char *group, *ns;
+    kite_pull_consumer_opts o;
+    kite_inst *inst;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int started;
+    int calls;
+};
+
+void kite_pull_consumer_opts_init(kite_pull_consumer_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->rpc_timeout_ms = 3000;
+    o->poll_namesrv_interval_ms = 30000;
+}
+
+void kite_pull_result_free(kite_pull_result *r)
+{
+    if (!r) return;
+    kite_rmsgs_free(r->priv_, r->n);
+    r->priv_ = NULL;
+    r->msgs = NULL;
+    r->n = 0;
+}
+
+void kite_mq_list_free(kite_mq_list *l)
+{
+    if (!l) return;
+    free(l->mqs);
+    l->mqs = NULL;
+    l->n = 0;
+}
+
+int kite_pull_consumer_create(kite_pull_consumer **out, const char *group, const kite_pull_consumer_opts *opts)
+{
+    if (!out) return KITE_EINVAL;
+    *out = NULL;
+    kite_pull_consumer_opts o;
+    if (opts) o = *opts;
+    else kite_pull_consumer_opts_init(&o);
+    if (!group || !*group || strlen(group) > 255 || o.rpc_timeout_ms <= 0 || o.poll_namesrv_interval_ms < 10)
+        return KITE_EINVAL;
+    kite_pull_consumer *c = calloc(1, sizeof *c);
+    if (!c) return KITE_ENOMEM;
+    pthread_mutex_init(&c->mu, NULL);
+    pthread_cond_init(&c->cv, NULL);
+    c->group = strdup(group);
+    c->ns = o.namesrv_addr ? strdup(o.namesrv_addr) : NULL;
+    c->o = o;
+    c->o.namesrv_addr = c->ns;
+    if (!c->group || (o.namesrv_addr && !c->ns)) {
+        kite_pull_consumer_destroy(c);
+        return KITE_ENOMEM;
+    }
+    kite_inst_opts io = {
+        .namesrv_addr = c->ns,
+        .rpc_timeout_ms = o.rpc_timeout_ms,
+        .poll_interval_ms = o.poll_namesrv_interval_ms,
+        .create_topic_key = "TBW102",
+        .default_topic_queue_nums = 4,
+    };
+    char err[256];
+    if (!(c->inst = kite_inst_new(&io, err, sizeof err))) {
+        KLOG_WARN("client", "pull consumer %s: %s", group, err);
+        kite_pull_consumer_destroy(c);
+        return KITE_EINVAL;
+    }
+    *out = c;
+    return KITE_OK;
+}
+
+int kite_pull_consumer_start(kite_pull_consumer *c)
+{
+    if (!c) return KITE_EINVAL;
+    pthread_mutex_lock(&c->mu);
+    int rc = c->started ? KITE_OK : kite_inst_start(c->inst);
+    if (rc == KITE_OK) c->started = 1;
+    pthread_mutex_unlock(&c->mu);
+    return rc;
+}
+
+int kite_pull_consumer_shutdown(kite_pull_consumer *c)
+{
+    if (!c) return KITE_EINVAL;
+    pthread_mutex_lock(&c->mu);
+    if (!c->started) {
+        pthread_mutex_unlock(&c->mu);
+        return KITE_OK;
+    }
+    c->started = 0;   /* new calls are refused; the ones in progress end within their timeout */
+    while (c->calls > 0) pthread_cond_wait(&c->cv, &c->mu);
+    pthread_mutex_unlock(&c->mu);
+    kite_inst_stop(c->inst);
+    return KITE_OK;
+}
+
+void kite_pull_consumer_destroy(kite_pull_consumer *c)
+{
+    if (!c) return;
+    kite_pull_consumer_shutdown(c);
+    kite_inst_free(c->inst);
+    pthread_mutex_destroy(&c->mu);
+    pthread_cond_destroy(&c->cv);
+    free(c->group);
+    free(c->ns);
+    free(c);
+}
+
+static int call_begin(kite_pull_consumer *c)
+{
+    pthread_mutex_lock(&c->mu);
+    int ok = c->started;
+    if (ok) c->calls++;
+    pthread_mutex_unlock(&c->mu);
+    return ok ? KITE_OK : KITE_ESTOPPED;
+}
+
+static int call_end(kite_pull_consumer *c, int rc)
+{
+    pthread_mutex_lock(&c->mu);
+    if (--c->calls == 0) pthread_cond_broadcast(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+    return rc;
+}
+
+/* Address of mq's broker from the (cached or fetched) route. */
+static int mq_addr(kite_pull_consumer *c, const kite_mq *mq, char *out, size_t cap)
+{
+    if (!mq || !mq->topic || !mq->broker_name || mq->queue_id < 0) return KITE_EINVAL;
+    kite_pub_route *r = NULL;
+    char err[300];
+    int rc = kite_inst_route_get(c->inst, mq->topic, &r, err, sizeof err);
+    if (rc != KITE_OK) return rc;
+    const char *a = kite_route_broker_addr(r, mq->broker_name);
+    if (!a) {
+        /* Maybe a broker that joined since: one fresh look. */
+        kite_pub_route_release(r);
+        r = NULL;
+        kite_inst_route_stale(c->inst, mq->topic);
+        return KITE_ENOTFOUND;
+    }
+    snprintf(out, cap, "%s", a);
+    kite_pub_route_release(r);
+    return KITE_OK;
+}
+
+static void set_i64(kite_cmd *cmd, const char *k, int64_t v) { kite_cmd_set_ext_i64(cmd, k, v); }
+
+typedef struct route_wait {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int done, status;
+    kite_pub_route *r;
+} route_wait;
+
+static void on_route(int status, kite_pub_route *r, const char *err, void *arg)
+{
+    (void)err;
+    route_wait *w = arg;
+    pthread_mutex_lock(&w->mu);
+    w->status = status;
+    w->r = r;
+    w->done = 1;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+int kite_pull_consumer_fetch_queues(kite_pull_consumer *c, const char *topic, kite_mq_list *out)
+{
+    if (!c || !topic || !*topic || !out) return KITE_EINVAL;
+    out->n = 0;
+    out->mqs = NULL;
+    int rc = call_begin(c);
+    if (rc != KITE_OK) return rc;
+    if (kite_inst_on_io_thread(c->inst)) return call_end(c, KITE_EINVAL);
+    route_wait w = { .done = 0 };
+    pthread_mutex_init(&w.mu, NULL);
+    pthread_cond_init(&w.cv, NULL);
+    kite_inst_route_fetch(c->inst, topic, on_route, &w);
+    pthread_mutex_lock(&w.mu);
+    while (!w.done) pthread_cond_wait(&w.cv, &w.mu);
+    pthread_mutex_unlock(&w.mu);
+    pthread_mutex_destroy(&w.mu);
+    pthread_cond_destroy(&w.cv);
+    if (w.status != KITE_OK) return call_end(c, w.status);
+    if (w.r->via_default) {
+        kite_pub_route_release(w.r);
+        return call_end(c, KITE_ENOTFOUND);
+    }
+    kite_mq *v = NULL;
+    size_t n = 0;
+    rc = kite_route_read_queues(w.r, &v, &n);
+    if (rc == KITE_OK && n) {
+        /* One allocation: the array, then the strings. */
+        size_t text = strlen(topic) + 1;
+        for (size_t i = 0; i < n; i++) text += strlen(v[i].broker_name) + 1;
+        kite_mq *all = malloc(n * sizeof *all + text);
+        if (!all) {
+            rc = KITE_ENOMEM;
+        } else {
+            char *s = (char *)(all + n);
+            strcpy(s, topic);
+            const char *t = s;
+            s += strlen(topic) + 1;
+            for (size_t i = 0; i < n; i++) {
+                all[i].topic = t;
+                all[i].queue_id = v[i].queue_id;
+                strcpy(s, v[i].broker_name);
+                all[i].broker_name = s;
+                s += strlen(s) + 1;
+            }
+            out->mqs = all;
+            out->n = n;
+        }
+    }
+    free(v);
+    kite_pub_route_release(w.r);
+    return call_end(c, rc);
+}
+
+int kite_pull_consumer_pull(kite_pull_consumer *c, const kite_mq *mq, const char *expression, int64_t offset,
+                            int max, kite_pull_result *res)
+{
+    if (res) memset(res, 0, sizeof *res);
+    if (!c || !res || max < 1 || max > 1024 || offset < 0) return KITE_EINVAL;
+    kite_tagset tags;
+    int rc = kite_tagset_parse(&tags, expression);
+    if (rc != KITE_OK) return rc;
+    if ((rc = call_begin(c)) != KITE_OK) {
+        kite_tagset_free(&tags);
+        return rc;
+    }
+    char addr[128];
+    if ((rc = mq_addr(c, mq, addr, sizeof addr)) != KITE_OK) {
+        kite_tagset_free(&tags);
+        return call_end(c, rc);
+    }
+    kite_cmd req, resp;
+    kite_cmd_init_request(&req, RC_PULL_MESSAGE, 0);
+    kite_cmd_set_ext(&req, "consumerGroup", c->group);
+    kite_cmd_set_ext(&req, "topic", mq->topic);
+    set_i64(&req, "queueId", mq->queue_id);
+    set_i64(&req, "queueOffset", offset);
+    set_i64(&req, "maxMsgNums", max);
+    set_i64(&req, "sysFlag", 0x4);   /* SUBSCRIPTION, no suspend */
+    set_i64(&req, "commitOffset", 0);
+    set_i64(&req, "suspendTimeoutMillis", 0);
+    kite_cmd_set_ext(&req, "subscription", expression && *expression ? expression : "*");
+    set_i64(&req, "subVersion", 0);
+    kite_cmd_set_ext(&req, "expressionType", "TAG");
+    kite_cmd_set_ext(&req, "bname", mq->broker_name);
+    rc = kite_rpc_call_sync(kite_inst_rpc(c->inst), addr, &req, c->o.rpc_timeout_ms, &resp);
+    if (rc != KITE_OK) {
+        kite_tagset_free(&tags);
+        return call_end(c, rc);
+    }
+    int code = resp.code;
+    if (code != RS_SUCCESS && code != RS_PULL_NOT_FOUND && code != RS_PULL_RETRY_IMMEDIATELY &&
+        code != RS_PULL_OFFSET_MOVED) {
+        KLOG_DEBUG("client", "pull consumer %s: pull of %s answered %d %s", c->group, mq->topic, code,
+                   resp.remark ? resp.remark : "");
+        rc = code == RS_TOPIC_NOT_EXIST ? KITE_ENOTFOUND : KITE_ERR;
+    } else if (kite_cmd_ext_i64(&resp, "nextBeginOffset", &res->next_begin_offset) != 0) {
+        rc = KITE_EPROTO;
+    } else {
+        kite_cmd_ext_i64(&resp, "minOffset", &res->min_offset);
+        kite_cmd_ext_i64(&resp, "maxOffset", &res->max_offset);
+        res->status = code == RS_SUCCESS ? KITE_PULL_FOUND
+                      : code == RS_PULL_NOT_FOUND ? KITE_PULL_NO_NEW_MSG
+                      : code == RS_PULL_RETRY_IMMEDIATELY ? KITE_PULL_NO_MATCHED_MSG
+                                                          : KITE_PULL_OFFSET_ILLEGAL;
+        if (code == RS_SUCCESS) {
+            kite_rmsg **v = NULL;
+            size_t n = 0;
+            char err[200];
+            int drc = kite_rmsg_decode_all(resp.body, resp.body_len, mq->broker_name, NULL, &tags, &v, &n, err, sizeof err);
+            if (drc == KITE_ENOMEM) rc = KITE_ENOMEM;
+            else if (drc != KITE_OK) KLOG_WARN("client", "pull consumer %s: %s (%zu messages kept)", c->group, err, n);
+            res->priv_ = v;
+            res->n = n;
+            res->msgs = (const kite_message_ext *const *)(void *)v;   /* kite_rmsg starts with the public struct */
+            if (n == 0) res->status = KITE_PULL_NO_MATCHED_MSG;
+        }
+    }
+    kite_cmd_free(&resp);
+    kite_tagset_free(&tags);
+    return call_end(c, rc);
+}
+
+/* A call answered with code 0 (and optionally an "offset" field). */
+static int simple_call(kite_pull_consumer *c, const kite_mq *mq, int code, int64_t commit, int64_t *offset)
+{
+    int rc = call_begin(c);
+    if (rc != KITE_OK) return rc;
+    char addr[128];
+    if ((rc = mq_addr(c, mq, addr, sizeof addr)) != KITE_OK) return call_end(c, rc);
+    kite_cmd req, resp;
+    kite_cmd_init_request(&req, code, 0);
+    if (code == RC_QUERY_CONSUMER_OFFSET || code == RC_UPDATE_CONSUMER_OFFSET)
+        kite_cmd_set_ext(&req, "consumerGroup", c->group);
+    kite_cmd_set_ext(&req, "topic", mq->topic);
+    set_i64(&req, "queueId", mq->queue_id);
+    if (code == RC_UPDATE_CONSUMER_OFFSET) set_i64(&req, "commitOffset", commit);
+    kite_cmd_set_ext(&req, "bname", mq->broker_name);
+    rc = kite_rpc_call_sync(kite_inst_rpc(c->inst), addr, &req, c->o.rpc_timeout_ms, &resp);
+    if (rc != KITE_OK) return call_end(c, rc);
+    if (resp.code == RS_QUERY_NOT_FOUND) rc = KITE_ENOTFOUND;
+    else if (resp.code != RS_SUCCESS) rc = KITE_ERR;
+    else if (offset && kite_cmd_ext_i64(&resp, "offset", offset) != 0) rc = KITE_EPROTO;
+    kite_cmd_free(&resp);
+    return call_end(c, rc);
+}
+
+int kite_pull_consumer_commit_offset(kite_pull_consumer *c, const kite_mq *mq, int64_t offset)
+{
+    if (!c || offset < 0) return KITE_EINVAL;
+    return simple_call(c, mq, RC_UPDATE_CONSUMER_OFFSET, offset, NULL);
+}
+
+int kite_pull_consumer_fetch_offset(kite_pull_consumer *c, const kite_mq *mq, int64_t *offset)
+{
+    if (!c || !offset) return KITE_EINVAL;
+    /* setZeroIfNotFound is not sent: brokers may still answer 0 for a young queue (§2.4.2). */
+    return simple_call(c, mq, RC_QUERY_CONSUMER_OFFSET, 0, offset);
+}
+
+int kite_pull_consumer_max_offset(kite_pull_consumer *c, const kite_mq *mq, int64_t *offset)
+{
+    if (!c || !offset) return KITE_EINVAL;
+    return simple_call(c, mq, RC_GET_MAX_OFFSET, 0, offset);
+}
+
+int kite_pull_consumer_min_offset(kite_pull_consumer *c, const kite_mq *mq, int64_t *offset)
+{
+    if (!c || !offset) return KITE_EINVAL;
+    return simple_call(c, mq, RC_GET_MIN_OFFSET, 0, offset);
+}
