@@ -17,7 +17,9 @@
  *   client ids; BROADCASTING: every queue. A dropped queue commits its offset and its
  *   pulls stop; an assigned queue starts from the committed offset (QUERY_CONSUMER_OFFSET;
  *   none stored -> consume_from), in BROADCASTING from the local offset file
- *   <offset_store_dir>/<group>/<instance>/offsets.json (rewritten atomically).
+ *   <offset_store_dir>/<group>/<instance>/offsets.json (rewritten atomically). Two
+ *   broadcasting consumers of one group on one host must differ in instance_name or
+ *   offset_store_dir, or they share (and overwrite) one offset file.
  * - One long-poll PULL_MESSAGE in flight per assigned queue (the broker holds it up to
  *   suspend_timeout_ms); records are checked, decompressed, filtered again by tag, and
  *   retried messages get their original topic back. A queue whose cache exceeds
