@@ -360,6 +360,9 @@ static send_op *op_new(kite_producer *p, int kind, const char *topic)
     return op;
 }
 
+/* Compresses the body; returns 1 when the compressed form is not smaller (incompressible
+ * data, e.g. already compressed or random: send it raw, so a body that fits never grows
+ * past the size limit). */
 static int compress_body(kite_producer *p, send_op *op, const uint8_t *body, size_t n)
 {
     uLongf cap = compressBound((uLong)n);
@@ -368,6 +371,10 @@ static int compress_body(kite_producer *p, send_op *op, const uint8_t *body, siz
     if (compress2(out, &cap, body, (uLong)n, p->o.compress_level) != Z_OK) {
         free(out);
         return KITE_ENOMEM;   /* compress2 fails only for memory (the bound is exact) */
+    }
+    if (cap >= n) {
+        free(out);
+        return 1;
     }
     op->body_own = out;
     op->body = out;
@@ -390,17 +397,24 @@ static int prep_single(kite_producer *p, kite_message *m, int kind, int borrow, 
         return fail_prep(res, rc, "%s", "message properties exceed 32767 bytes");
     }
     snprintf(op->res.msg_id, sizeof op->res.msg_id, "%s", kite_message_msg_id(m));
+    int compressed = 0;
+    rc = KITE_OK;
     if (p->o.compress_threshold && m->body_len >= p->o.compress_threshold) {
         rc = compress_body(p, op, m->body, m->body_len);
-    } else if (borrow) {
-        op->body = m->body;
-        op->body_len = m->body_len;
-    } else if ((op->body_own = malloc(m->body_len)) != NULL) {
-        memcpy(op->body_own, m->body, m->body_len);
-        op->body = op->body_own;
-        op->body_len = m->body_len;
-    } else {
-        rc = KITE_ENOMEM;
+        compressed = rc == KITE_OK;
+        if (rc == 1) rc = KITE_OK;   /* incompressible: sent raw below */
+    }
+    if (rc == KITE_OK && !compressed) {
+        if (borrow) {
+            op->body = m->body;
+            op->body_len = m->body_len;
+        } else if ((op->body_own = malloc(m->body_len ? m->body_len : 1)) != NULL) {
+            if (m->body_len) memcpy(op->body_own, m->body, m->body_len);
+            op->body = op->body_own;
+            op->body_len = m->body_len;
+        } else {
+            rc = KITE_ENOMEM;
+        }
     }
     if (rc != KITE_OK) {
         op_free(op);
