@@ -240,7 +240,7 @@ kite_mfile *kite_mfq_find(kite_mfq *q, int64_t offset)
     return f;
 }
 
-int kite_mfq_create(kite_mfq *q, int64_t start, kite_mfile **out)
+int kite_mfq_precreate(kite_mfq *q, int64_t start, kite_mfile **out)
 {
     if (!q->dir_made) {
         int rc = kite_io_mkdirs(q->io, q->dir);
@@ -256,14 +256,27 @@ int kite_mfq_create(kite_mfq *q, int64_t start, kite_mfile **out)
         kite_mfile_unref(f);
         return rc;
     }
-    rc = push_file(q, f);
-    if (rc < 0) {
+    *out = f;
+    return 0;
+}
+
+int kite_mfq_push(kite_mfq *q, kite_mfile *f)
+{
+    if (push_file(q, f) < 0) {
         atomic_store(&f->unlink_on_free, 1);
         kite_mfile_unref(f);
         return -ENOMEM;
     }
-    *out = f;
     return 0;
+}
+
+int kite_mfq_create(kite_mfq *q, int64_t start, kite_mfile **out)
+{
+    kite_mfile *f = NULL;
+    int rc = kite_mfq_precreate(q, start, &f);
+    if (rc == 0) rc = kite_mfq_push(q, f);
+    if (rc == 0) *out = f;
+    return rc;
 }
 
 int kite_mfq_truncate(kite_mfq *q, int64_t end)

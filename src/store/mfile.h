@@ -71,6 +71,12 @@ kite_mfile *kite_mfq_find(kite_mfq *q, int64_t offset);
  * follow the last file), fsyncs the directory, appends it. Returns 0 or -errno;
  * a half-created file is removed. */
 int kite_mfq_create(kite_mfq *q, int64_t start, kite_mfile **out);
+/* The two halves of kite_mfq_create, for the allocation service (warm.c): precreate makes
+ * the file (created, allocated, mapped, directory fsynced) without adding it to the queue;
+ * push appends it (it must follow the last file), or on failure drops it (unlinked) and
+ * returns -ENOMEM. dir_made is only touched by the queue's single creator at a time. */
+int kite_mfq_precreate(kite_mfq *q, int64_t start, kite_mfile **out);
+int kite_mfq_push(kite_mfq *q, kite_mfile *f);
 /* Drops everything at and after offset end: later files are unlinked, the file holding
  * end gets zeros from end to its end (synced) and positions = end. Returns 0 or -errno. */
 int kite_mfq_truncate(kite_mfq *q, int64_t end);

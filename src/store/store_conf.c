@@ -62,6 +62,7 @@ void kite_store_opts_default(kite_store_opts *o)
     o->clean_interval_ms = 10000;
     o->clean_first_delay_ms = 60000;
     o->delete_batch_max = 10;
+    o->warm_files = -1;
     o->store_ip4[0] = 127;
     o->store_ip4[3] = 1;
     o->store_port = 10911;

@@ -73,6 +73,10 @@ typedef struct kite_store_opts {
     int clean_interval_ms;         /* retention check period (cleanResourceInterval, 10000) */
     int clean_first_delay_ms;      /* first check after open (60000; tests use less) */
     int delete_batch_max;          /* commit-log files deleted per round at most (10) */
+    /* Allocation and warm-up service (docs/store-format.md, "Performance"): the next
+     * commit-log file is created in the background and the pages ahead of the writer are
+     * pre-faulted. 1 on, 0 off, -1 (default) on when cl_file_size >= 16 MiB. */
+    int warm_files;
     /* Wall clock used by retention ("now" and the deleteWhen hour); NULL = the real clock.
      * Tests move time forward with it instead of waiting hours. */
     int64_t (*clock_ms)(void *arg);

@@ -2,7 +2,7 @@
  * (store.c, commitlog.c, cq.c, flush.c, dispatch.c, ckpt.c, recover.c). Not for the broker.
  *
  * Owns: the struct layouts and which thread may touch which field (noted per field).
- * Lock order: put_mu -> fmu -> (cq table lock) ; flush_mu is taken alone or under nothing
+ * Lock order: put_mu -> fmu -> (cq table lock); put_mu -> wmu (warm.c); flush_mu is taken alone or under nothing
  * but may be held while fmu is not. dmu is a leaf. */
 #ifndef KITE_STORE_INT_H
 #define KITE_STORE_INT_H
@@ -93,10 +93,13 @@ struct kite_store {
     kite_cq *last_cq;              /* put_mu: cache of the previous put's queue */
     int64_t last_store_ts;         /* put_mu */
     int64_t disk_full_retry_at;    /* put_mu: monotonic ms */
+    uint8_t *wbuf;                 /* put_mu: SYNC_FLUSH records are encoded here, then pwrite */
+    size_t wbuf_cap;
     _Atomic int64_t max_offset;    /* end of written records (release after the bytes) */
     _Atomic int64_t flushed;       /* durable end; only advanced after a successful sync */
     _Atomic int64_t max_store_ts;  /* store time of the last written record */
     pthread_mutex_t flush_mu;      /* serialises kite_cl_flush */
+    _Atomic int64_t syncs;         /* kite_cl_flush calls that advanced flushed (statistics) */
 
     /* state */
     _Atomic int stop;
@@ -108,6 +111,7 @@ struct kite_store {
     pthread_cond_t fcond;          /* wakes the flush thread */
     pthread_cond_t wcond;          /* wakes the watcher */
     kite_waitq wq;                 /* fmu */
+    size_t fl_want;                /* fmu: the sync thread waits for this many queued puts */
     pthread_t flush_thr, watch_thr;
     int threads_started;
 
@@ -123,6 +127,15 @@ struct kite_store {
     int64_t last_ckpt_ms;          /* dispatcher-owned */
     kite_store_arrival_fn hook;
     void *hook_arg;
+
+    /* allocation and warm-up service (warm.c) */
+    int warm_on;                   /* the service runs (opts.warm_files resolved) */
+    pthread_t warm_thr;
+    pthread_mutex_t wmu;           /* guards spare; held while any commit-log file is created */
+    pthread_cond_t wcv;            /* wakes the warm thread (roll took the spare, stop) */
+    kite_mfile *spare;             /* wmu: the next commit-log file, created but not in cl */
+    _Atomic int64_t cur_start;     /* start of the current file (-1: none); set under put_mu */
+    _Atomic int64_t warm_creates;  /* statistics: files created by the service */
 
     /* index */
     kite_index ix;
@@ -196,6 +209,18 @@ void kite_flush_stop(kite_store *s);
 /* Called under put_mu for SYNC puts. */
 void kite_flush_enqueue(kite_store *s, const kite_waiter *w);
 void kite_flush_fail(kite_store *s, int status);
+
+/* crc.c: CRC-32 identical to kite_crc32 (zlib), faster (PCLMULQDQ). */
+uint32_t kite_store_crc32(const void *data, size_t len);
+uint32_t kite_store_crc32_masked(const void *data, size_t len);
+
+/* warm.c */
+int kite_warm_start(kite_store *s);
+/* Stops the service and removes an unused spare file (close). */
+void kite_warm_stop(kite_store *s);
+/* Under put_mu: the file starting at start, from the spare if it is that one, else created
+ * now. 0 or -errno (as kite_mfq_create). */
+int kite_warm_next_file(kite_store *s, int64_t start, kite_mfile **out);
 
 /* dispatch.c */
 int kite_dispatch_start(kite_store *s);
