@@ -332,11 +332,21 @@ int main(int argc, char **argv)
     int a = 1;
     long long islots = 0, ientries = 0;
     for (; a < argc && argv[a][0] == '-'; a++) {
+        if (strcmp(argv[a], "-h") == 0 || strcmp(argv[a], "--help") == 0) {
+            printf("usage: kite-fsck [-v] [-i slots,entries] <storePathRootDir>\n"
+                   "  checks every commit-log record, every consume-queue unit against the commit log,\n"
+                   "  and the index; prints a report; exit 0 clean, 1 problems found, 2 usage/IO\n"
+                   "  -v  list every problem      -i  index layout when not inferable (slots,entries)\n");
+            return 0;
+        }
         if (strcmp(argv[a], "-v") == 0) verbose = 1;
         else if (strcmp(argv[a], "-i") == 0 && a + 1 < argc &&
                  sscanf(argv[a + 1], "%lld,%lld", &islots, &ientries) == 2 && islots > 0 && ientries > 1)
             a++;
-        else break;
+        else {
+            fprintf(stderr, "kite-fsck: unknown option '%s' (try -h)\n", argv[a]);
+            return 2;
+        }
     }
     if (a + 1 != argc) {
         fprintf(stderr, "usage: kite-fsck [-v] [-i slots,entries] <storePathRootDir>\n");
