@@ -22,7 +22,7 @@ $(BUILD)/CMakeCache.txt:
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo
 
 daemons: deps configure
-	cmake --build $(BUILD) -j $(JOBS) --target kite-namesrv kite-broker kite-fsck
+	cmake --build $(BUILD) -j $(JOBS) --target kite-namesrv kite-broker kite-fsck kite-bench example_producer example_consumer
 
 run: daemons
 	scripts/run.sh $(BUILD)
