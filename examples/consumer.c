@@ -1,14 +1,20 @@
 /* consumer.c - libkite example: a push consumer (CLUSTERING) printing what it gets for a
  * number of seconds, then a pull consumer reading the first messages of each queue.
  *
- *   example_consumer [namesrv=127.0.0.1:9876] [topic=TopicTest] [seconds=10] [expression=*]
+ *   example_consumer [namesrv=127.0.0.1:9876] [topic=TopicTest] [seconds=10] [expression=*] [orderly]
  *
- * Threads: on_messages runs on the consumer's worker threads (several at once), so it
- * only prints and bumps an atomic counter. main does everything else. */
+ * With "orderly" the push consumer uses the orderly listener: each queue's messages
+ * arrive in queue order, one call at a time per queue (the queues are locked on the
+ * brokers), e.g. for messages sent by key with kite_producer_send_selected.
+ *
+ * Threads: on_messages / on_orderly run on the consumer's worker threads (several at
+ * once, for different queues), so they only print and bump an atomic counter. main
+ * does everything else. */
 #include <kite/kite.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 static atomic_long consumed;
@@ -26,12 +32,23 @@ static kite_consume_status on_messages(const kite_message_ext *const *msgs, size
     return KITE_CONSUME_SUCCESS;   /* KITE_RECONSUME_LATER: delivered again later */
 }
 
+static kite_consume_orderly_status on_orderly(const kite_message_ext *const *msgs, size_t n, void *arg)
+{
+    (void)arg;
+    for (size_t i = 0; i < n; i++)
+        printf("ordered %s:%d@%lld: %.*s\n", msgs[i]->broker_name, msgs[i]->queue_id, (long long)msgs[i]->queue_offset,
+               (int)(msgs[i]->body_len > 80 ? 80 : msgs[i]->body_len), (const char *)msgs[i]->body);
+    atomic_fetch_add(&consumed, (long)n);
+    return KITE_ORDERLY_SUCCESS;   /* KITE_SUSPEND_CURRENT_QUEUE_A_MOMENT: the same messages again, first */
+}
+
 int main(int argc, char **argv)
 {
     const char *ns = argc > 1 ? argv[1] : "127.0.0.1:9876";
     const char *topic = argc > 2 ? argv[2] : "TopicTest";
     int seconds = argc > 3 ? atoi(argv[3]) : 10;
     const char *expr = argc > 4 ? argv[4] : "*";
+    int ordered = argc > 5 && strcmp(argv[5], "orderly") == 0;
 
     kite_push_consumer_opts opts;
     kite_push_consumer_opts_init(&opts);
@@ -40,7 +57,9 @@ int main(int argc, char **argv)
     kite_push_consumer *c = NULL;
     int rc = kite_push_consumer_create(&c, "example_consumer_group", &opts);
     if (rc == KITE_OK) rc = kite_push_consumer_subscribe(c, topic, expr);
-    if (rc == KITE_OK) rc = kite_push_consumer_set_listener(c, on_messages, NULL);
+    if (rc == KITE_OK)
+        rc = ordered ? kite_push_consumer_set_orderly_listener(c, on_orderly, NULL)
+                     : kite_push_consumer_set_listener(c, on_messages, NULL);
     if (rc == KITE_OK) rc = kite_push_consumer_start(c);
     if (rc != KITE_OK) {
         fprintf(stderr, "consumer: %s\n", kite_strerror(rc));

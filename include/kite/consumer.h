@@ -39,11 +39,35 @@
  *   GET_CONSUMER_RUNNING_INFO (a small JSON report), CONSUME_MESSAGE_DIRECTLY (the
  *   listener runs on the given message; the answer says what it returned).
  *
+ * ORDERLY CONSUMPTION (kite_push_consumer_set_orderly_listener; §6.10)
+ * - Each queue is consumed by at most one worker at a time, in queue-offset order,
+ *   consume_batch_size messages per call; the offset of a queue only moves past
+ *   messages the listener accepted. Different queues run in parallel.
+ * - CLUSTERING: a queue is consumed only while this client holds its lock on the
+ *   queue's broker (LOCK_BATCH_MQ). A newly assigned queue is locked first (not granted:
+ *   not taken, tried again at the next rebalance); every queue is locked again every
+ *   lock_interval_ms, 20 s (queues not granted stop being consumed and pulled until a
+ *   later renewal is granted); a lock counts as expired
+ *   30 s after the last successful LOCK (the broker's lasts 60 s). A dropped queue is
+ *   unlocked (UNLOCK_BATCH_MQ) once its listener call in progress has returned and its
+ *   offset was committed; shutdown unlocks every queue. So while locks hold, a queue is
+ *   consumed by one member of the group, in order. After a rebalance the new owner
+ *   starts at the committed offset: messages may come again (at least once), but a
+ *   consumer never sees a queue's messages out of order.
+ * - SUSPEND_CURRENT_QUEUE_A_MOMENT: the same messages are handed again after
+ *   suspend_current_queue_ms, before any later message of that queue, with
+ *   reconsume_times raised by one each time. Once a message has reached
+ *   max_reconsume_times it is sent to %DLQ%<group> (CONSUMER_SEND_MSG_BACK with
+ *   delayLevel -1; when that fails, a resend to %RETRY%<group> that the broker routes
+ *   to the DLQ) and counts as consumed; in BROADCASTING it is dropped instead.
+ * - BROADCASTING: no broker locks; still one worker per queue at a time, in order.
+ *
  * THREADS (read this)
  * - Each started consumer owns one I/O thread (network, timers, rebalance, pulls) and
  *   consume_threads worker threads. The listener runs ONLY on the worker threads, any
  *   number of calls at once (one batch each), for messages of different queues and also
- *   of the same queue: order is not kept (that is the orderly listener's job).
+ *   of the same queue: order is not kept (that is the orderly listener's job). The
+ *   orderly listener also runs only on the workers, never twice at once for one queue.
  * - The listener may block (it holds one worker), may call any kite_producer_* or
  *   kite_message_* call and the kite_push_consumer_* getters; it must NOT call
  *   kite_push_consumer_shutdown / _destroy (they wait for the workers).
@@ -120,6 +144,19 @@ typedef enum kite_consume_status {
  * one queue). Runs on a worker thread; see THREADS above. */
 typedef kite_consume_status (*kite_consume_cb)(const kite_message_ext *const *msgs, size_t n, void *arg);
 
+/* Answers of the orderly listener (Java ConsumeOrderlyStatus). */
+typedef enum kite_consume_orderly_status {
+    KITE_ORDERLY_SUCCESS = 0,                   /* consumed: the queue's offset moves past them */
+    KITE_SUSPEND_CURRENT_QUEUE_A_MOMENT = 1,    /* the queue pauses suspend_current_queue_ms, then
+                                                 * the same messages come again, first */
+} kite_consume_orderly_status;
+
+/* The orderly listener: msgs[0..n-1] (n >= 1, at most consume_batch_size) are the next
+ * messages of ONE queue in queue-offset order. Never two calls for one queue at once;
+ * calls for different queues run in parallel on the workers. */
+typedef kite_consume_orderly_status (*kite_consume_orderly_cb)(const kite_message_ext *const *msgs, size_t n,
+                                                              void *arg);
+
 typedef struct kite_push_consumer_opts {
     const char *namesrv_addr;            /* "host:port;host:port" (required) */
     kite_message_model message_model;    /* default KITE_CLUSTERING */
@@ -140,6 +177,8 @@ typedef struct kite_push_consumer_opts {
     int rpc_timeout_ms;                  /* other calls; default 3000 */
     const char *offset_store_dir;        /* BROADCASTING offsets; default $HOME/.kite_offsets */
     const char *instance_name;           /* client id is <ip>@<instance_name>; NULL = <pid>#<nanotime> */
+    int suspend_current_queue_ms;        /* orderly: pause after SUSPEND_CURRENT_QUEUE_A_MOMENT; 1000 */
+    int lock_interval_ms;                /* orderly CLUSTERING: queue lock renewal; 20000 */
 } kite_push_consumer_opts;
 
 /* Fills o with the defaults above. Always call it first. */
@@ -151,8 +190,12 @@ int kite_push_consumer_create(kite_push_consumer **out, const char *group, const
  * tags joined by "||" ("TagA || TagB"). Subscribing to a topic again replaces its
  * expression. Before start only (KITE_ESTOPPED after). */
 int kite_push_consumer_subscribe(kite_push_consumer *c, const char *topic, const char *expression);
-/* The listener (required before start). */
+/* The concurrent listener (this or the orderly one is required before start; the
+ * last one set wins). */
 int kite_push_consumer_set_listener(kite_push_consumer *c, kite_consume_cb cb, void *arg);
+/* The orderly listener (see ORDERLY CONSUMPTION above); replaces a concurrent one.
+ * Before start only. */
+int kite_push_consumer_set_orderly_listener(kite_push_consumer *c, kite_consume_orderly_cb cb, void *arg);
 /* Starts the I/O thread and the workers, fetches the routes, sends the first heartbeats
  * and a rebalance. Returns once the routes are known (bounded by rpc_timeout_ms per
  * name server); consumption begins right after. A consumer starts once: after

@@ -21,6 +21,14 @@
  * - Committed offset of a pq = its lowest cached offset not yet consumed, or, with an
  *   empty cache, the offset after the last examined message (tail_next: messages the
  *   tag filter dropped count as consumed).
+ * - Orderly listener: the messages themselves stay in their pq (om, pq->mu) and one
+ *   consume task per pq (oactive) carries them to the listener, one batch per turn,
+ *   so a queue is on at most one worker at a time; SUSPEND puts the task on the later
+ *   list. CLUSTERING: a pq is created only once LOCK_BATCH_MQ granted it, is renewed
+ *   every lock_interval_ms (lock_all), and pulls and consumes only while its lock is
+ *   valid (granted less than LOCK_LIVE_MS ago). A pq dropped while its task runs sits in
+ *   c->releasing (its key is not taken again) until the task ends and posts
+ *   unlock_task: commit, then UNLOCK_BATCH_MQ.
  * Shutdown: stop pulls (stopping flag: callbacks only release), join the workers (a
  * listener call in progress finishes), then on the I/O thread commit every offset and
  * drop every pq, then UNREGISTER_CLIENT, then stop the instance (callbacks still in
@@ -51,6 +59,8 @@
 #define DELAY_ON_ERROR_MS 3000      /* pullTimeDelayMillsWhenException */
 #define DELAY_FLOW_CONTROL_MS 50
 #define LOCAL_RETRY_MS 5000         /* local re-consumption when send-back failed */
+#define LOCK_LIVE_MS 30000          /* orderly: a lock not renewed for this long is expired */
+#define LOCK_WAIT_MS 500            /* orderly: re-check of a queue whose lock is not valid */
 
 enum { C_CREATED, C_STARTED, C_STOPPING, C_STOPPED };
 enum { PQ_INIT, PQ_RUN };
@@ -93,6 +103,16 @@ typedef struct pq {
     size_t cached_count, cached_bytes;
     int64_t tail_next;
     int64_t last_consume_ms;
+    /* orderly: the lock (set by the I/O thread, read by workers) */
+    atomic_int locked;
+    _Atomic int64_t lock_ms;     /* mono ms of the last granted LOCK_BATCH_MQ */
+    int ever_locked;             /* I/O */
+    int no_commit;               /* I/O: reset by the broker: the release must not commit */
+    /* orderly, mu: messages not yet accepted by the listener, in offset order */
+    kite_rmsg **om;
+    size_t ohead, olen, ocap;
+    int oactive;                 /* a consume task of q exists (queued, waiting or running) */
+    int unlock_pending;          /* dropped while oactive: the task's end unlocks */
 } pq;
 
 typedef struct creq {
@@ -102,6 +122,7 @@ typedef struct creq {
     size_t n;
     int64_t due_ms;
     kite_rpc_req *direct;        /* CONSUME_MESSAGE_DIRECTLY */
+    int orderly;                 /* the consume task of an orderly queue (msgs unused) */
 } creq;
 
 struct kite_push_consumer {
@@ -111,6 +132,9 @@ struct kite_push_consumer {
     char *offset_file;           /* BROADCASTING */
     kite_consume_cb cb;
     void *cb_arg;
+    kite_consume_orderly_cb ocb; /* set: orderly consumption */
+    void *ocb_arg;
+    int final_drop;              /* I/O: shutdown drops (unlock at once) */
     sub **subs;
     size_t nsubs;
     kite_inst *inst;
@@ -122,8 +146,10 @@ struct kite_push_consumer {
     /* I/O */
     kite_map pqs;                /* key -> pq* */
     kite_map offsets;            /* BROADCASTING: key -> int64_t* */
+    kite_map releasing;          /* orderly: key -> dropped pq (a reference) whose listener
+                                  * call is still in progress; not taken again until then */
     int offsets_dirty;
-    kite_ev_timer *t_hb, *t_rb, *t_commit, *t_missing;
+    kite_ev_timer *t_hb, *t_rb, *t_commit, *t_missing, *t_lock;
     /* workers */
     pthread_t *workers;
     int nworkers;
@@ -138,6 +164,9 @@ struct kite_push_consumer {
 
 static int clustering(const kite_push_consumer *c) { return c->o.message_model == KITE_CLUSTERING; }
 static int stopping(const kite_push_consumer *c) { return atomic_load(&c->stopping); }
+static int orderly(const kite_push_consumer *c) { return c->ocb != NULL; }
+/* Orderly CLUSTERING: queues need the broker's lock. */
+static int locking(const kite_push_consumer *c) { return c->ocb != NULL && c->o.message_model == KITE_CLUSTERING; }
 static kite_rpc_client *rpc(kite_push_consumer *c) { return kite_inst_rpc(c->inst); }
 static kite_ev *ev(kite_push_consumer *c) { return kite_rpc_client_ev(rpc(c)); }
 
@@ -185,6 +214,8 @@ static void pq_release(pq *q)
 {
     if (!q || atomic_fetch_sub(&q->refs, 1) != 1) return;
     pthread_mutex_destroy(&q->mu);
+    for (size_t i = q->ohead; i < q->olen; i++) kite_rmsg_free(q->om[i]);
+    free(q->om);
     free(q->ents);
     free(q->key);
     free(q->broker);
@@ -207,12 +238,34 @@ static void pq_counts(pq *q, size_t *count, size_t *bytes)
     pthread_mutex_unlock(&q->mu);
 }
 
-/* I/O: the messages of a pull enter the cache (offsets ascending). */
-static void pq_add(pq *q, kite_rmsg **msgs, size_t n, int64_t next_begin)
+static void om_push(pq *q, kite_rmsg *m)
+{
+    if (q->olen == q->ocap) {
+        if (q->ohead > 0) {
+            memmove(q->om, q->om + q->ohead, (q->olen - q->ohead) * sizeof *q->om);
+            q->olen -= q->ohead;
+            q->ohead = 0;
+        }
+        if (q->olen == q->ocap) {
+            q->ocap = q->ocap ? q->ocap * 2 : 64;
+            q->om = realloc(q->om, q->ocap * sizeof *q->om);
+            if (!q->om) abort();
+        }
+    }
+    q->om[q->olen++] = m;
+}
+
+/* I/O: the messages of a pull enter the cache (offsets ascending). ord: orderly, the
+ * cache also takes the messages themselves (duplicates are freed); returns 1 when the
+ * caller must queue q's consume task (oactive was set here). */
+static int pq_add(pq *q, kite_rmsg **msgs, size_t n, int64_t next_begin, int ord)
 {
     pthread_mutex_lock(&q->mu);
     for (size_t i = 0; i < n; i++) {
-        if (q->len > q->head && msgs[i]->m.queue_offset <= q->ents[q->len - 1].off) continue;
+        if (q->len > q->head && msgs[i]->m.queue_offset <= q->ents[q->len - 1].off) {
+            if (ord) kite_rmsg_free(msgs[i]);
+            continue;
+        }
         if (q->len == q->cap) {
             if (q->head > 0) {
                 memmove(q->ents, q->ents + q->head, (q->len - q->head) * sizeof *q->ents);
@@ -231,9 +284,13 @@ static void pq_add(pq *q, kite_rmsg **msgs, size_t n, int64_t next_begin)
         q->len++;
         q->cached_count++;
         q->cached_bytes += msgs[i]->m.body_len;
+        if (ord) om_push(q, msgs[i]);
     }
     q->tail_next = next_begin;
+    int sched = ord && !q->oactive && q->olen > q->ohead;
+    if (sched) q->oactive = 1;
     pthread_mutex_unlock(&q->mu);
+    return sched;
 }
 
 static void pq_set_tail(pq *q, int64_t next_begin)
@@ -388,6 +445,74 @@ static void commit_all(kite_push_consumer *c)
     local_save(c);
 }
 
+/* ---- queue locks of the orderly CLUSTERING consumer (I/O; §2.4.5, §4.6, §6.10) ---- */
+
+static int lock_valid(pq *q)
+{
+    return atomic_load(&q->locked) && kite_mono_ms() - atomic_load(&q->lock_ms) <= LOCK_LIVE_MS;
+}
+
+/* LockBatchRequestBody / UnlockBatchRequestBody for qs[0..n). */
+static void lock_body(kite_push_consumer *c, pq *const *qs, size_t n, kite_buf *out)
+{
+    kite_jw w;
+    kite_jw_init(&w, out, 0);
+    kite_jw_obj_begin(&w);
+    kite_jw_key(&w, "clientId");
+    kite_jw_str(&w, c->client_id);
+    kite_jw_key(&w, "consumerGroup");
+    kite_jw_str(&w, c->group);
+    kite_jw_key(&w, "mqSet");
+    kite_jw_arr_begin(&w);
+    for (size_t i = 0; i < n; i++) {
+        kite_jw_obj_begin(&w);
+        kite_jw_key(&w, "brokerName");
+        kite_jw_str(&w, qs[i]->broker);
+        kite_jw_key(&w, "queueId");
+        kite_jw_int(&w, qs[i]->qid);
+        kite_jw_key(&w, "topic");
+        kite_jw_str(&w, qs[i]->s->topic);
+        kite_jw_obj_end(&w);
+    }
+    kite_jw_arr_end(&w);
+    kite_jw_key(&w, "onlyThisBroker");
+    kite_jw_bool(&w, 0);
+    kite_jw_obj_end(&w);
+}
+
+/* Commits q's offset, then UNLOCK_BATCH_MQ (oneway) for it: after its last listener
+ * call, so the next owner starts where this one stopped. */
+static void release_lock(kite_push_consumer *c, pq *q)
+{
+    char addr[128];
+    if (!q->ever_locked || broker_addr(c, q->s->topic, q->broker, addr, sizeof addr) != 0) return;
+    q->ever_locked = 0;
+    atomic_store(&q->locked, 0);
+    if (q->state == PQ_RUN && !q->no_commit) commit_remote(c, q, pq_offset(q));
+    kite_buf body = KITE_BUF_INIT;
+    lock_body(c, &q, 1, &body);
+    kite_cmd req;
+    kite_cmd_init_request(&req, RC_UNLOCK_BATCH_MQ, 0);
+    kite_cmd_set_ext(&req, "bname", q->broker);
+    kite_cmd_set_body_copy(&req, body.data, body.len);
+    kite_buf_free(&body);
+    kite_rpc_oneway(rpc(c), addr, &req);
+    KLOG_DEBUG("client", "consumer %s (%s) unlocks %s", c->group, c->client_id, q->key);
+}
+
+/* I/O: the last listener call of a dropped orderly queue returned. */
+static void unlock_task(void *arg)
+{
+    pq *q = arg;
+    kite_push_consumer *c = q->c;
+    if (kite_map_get(&c->releasing, q->key) == q) {
+        kite_map_del(&c->releasing, q->key);
+        pq_release(q);   /* the map's reference */
+    }
+    if (locking(c)) release_lock(c, q);
+    pq_release(q);
+}
+
 /* ---- dropping and scheduling (I/O) ---- */
 
 static void pull(pq *q);
@@ -413,6 +538,19 @@ static void drop_pq(kite_push_consumer *c, pq *q, int commit)
 {
     if (commit) commit_pq(c, q);
     atomic_store(&q->dropped, 1);
+    if (orderly(c)) {
+        /* A listener call may be in progress: the queue is unlocked (and not taken
+         * again) only once it returned (the task's end posts unlock_task). */
+        pthread_mutex_lock(&q->mu);
+        int now = !q->oactive || c->final_drop;
+        if (!now) q->unlock_pending = 1;
+        pthread_mutex_unlock(&q->mu);
+        if (now) {
+            if (locking(c)) release_lock(c, q);
+        } else if (!kite_map_get(&c->releasing, q->key)) {
+            kite_map_put(&c->releasing, q->key, pq_ref(q));
+        }
+    }
     if (q->timer) {
         kite_ev_timer_cancel(ev(c), q->timer);
         q->timer = NULL;
@@ -442,6 +580,16 @@ static void wq_push_list(kite_push_consumer *c, creq *first, creq *last)
     c->wq_tail = last;
     pthread_cond_broadcast(&c->wq_cv);
     pthread_mutex_unlock(&c->wq_mu);
+}
+
+/* I/O: queues the consume task of an orderly queue (pq_add said so). */
+static void dispatch_orderly(kite_push_consumer *c, pq *q)
+{
+    creq *r = calloc(1, sizeof *r);
+    if (!r) abort();
+    r->q = pq_ref(q);
+    r->orderly = 1;
+    wq_push_list(c, r, r);
 }
 
 /* I/O: splits the messages of a pull into consume requests of consume_batch_size. */
@@ -476,6 +624,10 @@ static void pull(pq *q)
     if (count > (size_t)c->o.pull_threshold_for_queue ||
         bytes > (size_t)c->o.pull_threshold_size_for_queue_mib * 1024u * 1024u) {
         pull_later(q, DELAY_FLOW_CONTROL_MS);
+        return;
+    }
+    if (locking(c) && !lock_valid(q)) {   /* Java: pull again 3 s later */
+        pull_later(q, DELAY_ON_ERROR_MS);
         return;
     }
     char addr[128];
@@ -533,9 +685,13 @@ static void on_pull(int status, kite_cmd *resp, void *arg)
                                       err, sizeof err);
         if (rc != KITE_OK)
             KLOG_WARN("client", "pull %s:%s:%d: %s (%zu messages kept)", q->s->topic, q->broker, q->qid, err, n);
-        pq_add(q, msgs, n, next);
         q->next_pull = next;
-        dispatch(c, q, msgs, n);
+        if (orderly(c)) {
+            if (pq_add(q, msgs, n, next, 1)) dispatch_orderly(c, q);
+        } else {
+            pq_add(q, msgs, n, next, 0);
+            dispatch(c, q, msgs, n);
+        }
         free(msgs);
         pull(q);
         break;
@@ -668,6 +824,150 @@ static void init_offset(pq *q)
     kite_rpc_call_async(rpc(c), addr, &req, c->o.rpc_timeout_ms, on_query_offset, pq_ref(q));
 }
 
+/* ---- locking (I/O) ---- */
+
+typedef struct lock_ctx {
+    kite_push_consumer *c;
+    pq **qs;                     /* one reference each */
+    size_t n;
+    int first;                   /* a newly assigned queue: start it or give it up */
+} lock_ctx;
+
+static void on_lock(int status, kite_cmd *resp, void *arg)
+{
+    lock_ctx *x = arg;
+    kite_push_consumer *c = x->c;
+    kite_map ok = KITE_MAP_INIT;
+    kite_json_doc *doc = NULL;
+    int answered = status == KITE_OK && resp->code == RS_SUCCESS;
+    if (answered) {
+        char err[160];
+        doc = kite_json_parse((const char *)resp->body, resp->body_len, err, sizeof err);
+        const kite_json *l = doc ? kite_json_get(kite_json_root(doc), "lockOKMQSet") : NULL;
+        for (size_t i = 0; l && l->type == KJ_ARRAY && i < l->count; i++) {
+            const char *t = kite_json_get_str(l->items[i], "topic", NULL);
+            const char *b = kite_json_get_str(l->items[i], "brokerName", NULL);
+            int32_t qid = kite_json_get_int32(l->items[i], "queueId", -1);
+            if (!t || !b || qid < 0) continue;
+            char *k = mq_key(t, b, qid);
+            kite_map_put(&ok, k, (void *)1);
+            free(k);
+        }
+    } else if (!stopping(c)) {
+        KLOG_DEBUG("client", "consumer %s: LOCK_BATCH_MQ failed: %s", c->group,
+                   status != KITE_OK ? kite_strerror(status) : resp->remark ? resp->remark : "refused");
+    }
+    int64_t now = kite_mono_ms();
+    for (size_t i = 0; i < x->n; i++) {
+        pq *q = x->qs[i];
+        if ((stopping(c) || atomic_load(&q->dropped)) && x->first && kite_map_get(&ok, q->key)) {
+            q->ever_locked = 1;   /* granted after all, but no longer wanted */
+            release_lock(c, q);
+        } else if (!stopping(c) && !atomic_load(&q->dropped)) {
+            int granted = kite_map_get(&ok, q->key) != NULL;
+            if (granted) {
+                atomic_store(&q->lock_ms, now);
+                atomic_store(&q->locked, 1);
+                q->ever_locked = 1;
+            } else if (answered) {
+                if (atomic_exchange(&q->locked, 0))
+                    KLOG_INFO("client", "consumer %s (%s) lost the lock of %s", c->group, c->client_id, q->key);
+            }
+            if (x->first) {
+                if (granted) {
+                    init_offset(q);
+                } else {
+                    KLOG_DEBUG("client", "consumer %s (%s): %s is locked by another client; retried at the next rebalance",
+                               c->group, c->client_id, q->key);
+                    drop_pq(c, q, 0);
+                }
+            }
+        }
+        pq_release(q);
+    }
+    if (doc) kite_json_doc_free(doc);
+    kite_map_free(&ok, NULL);
+    free(x->qs);
+    free(x);
+}
+
+/* LOCK_BATCH_MQ for qs[0..n) (one broker; takes over their references). */
+static void send_lock(kite_push_consumer *c, const char *addr, const char *bname, pq **qs, size_t n, int first)
+{
+    lock_ctx *x = calloc(1, sizeof *x);
+    if (!x) abort();
+    x->c = c;
+    x->qs = qs;
+    x->n = n;
+    x->first = first;
+    kite_buf body = KITE_BUF_INIT;
+    lock_body(c, qs, n, &body);
+    kite_cmd req;
+    kite_cmd_init_request(&req, RC_LOCK_BATCH_MQ, 0);
+    kite_cmd_set_ext(&req, "bname", bname);
+    kite_cmd_set_body_copy(&req, body.data, body.len);
+    kite_buf_free(&body);
+    kite_rpc_call_async(rpc(c), addr, &req, c->o.rpc_timeout_ms, on_lock, x);
+}
+
+static void lock_first(kite_push_consumer *c, pq *q)
+{
+    char addr[128];
+    if (broker_addr(c, q->s->topic, q->broker, addr, sizeof addr) != 0) {
+        drop_pq(c, q, 0);
+        return;
+    }
+    pq **qs = malloc(sizeof *qs);
+    if (!qs) abort();
+    qs[0] = pq_ref(q);
+    send_lock(c, addr, q->broker, qs, 1, 1);
+}
+
+typedef struct lock_ent {
+    char addr[128];
+    pq *q;
+} lock_ent;
+
+static int cmp_lock_ent(const void *a, const void *b)
+{
+    return strcmp(((const lock_ent *)a)->addr, ((const lock_ent *)b)->addr);
+}
+
+/* Every lock_interval_ms (20 s): every started queue locked again, one LOCK_BATCH_MQ per broker. */
+static void lock_all(kite_push_consumer *c)
+{
+    if (stopping(c)) return;
+    size_t it = 0, n = 0;
+    void *v;
+    lock_ent *all = NULL;
+    while (kite_map_next(&c->pqs, &it, NULL, &v)) {
+        pq *q = v;
+        if (q->state != PQ_RUN) continue;   /* its first lock or offset lookup is in flight */
+        all = realloc(all, (n + 1) * sizeof *all);
+        if (!all) abort();
+        if (broker_addr(c, q->s->topic, q->broker, all[n].addr, sizeof all[n].addr) != 0) continue;
+        all[n++].q = q;
+    }
+    if (n) qsort(all, n, sizeof *all, cmp_lock_ent);
+    for (size_t i = 0; i < n;) {
+        size_t j = i;
+        while (j < n && strcmp(all[j].addr, all[i].addr) == 0) j++;
+        pq **qs = malloc((j - i) * sizeof *qs);
+        if (!qs) abort();
+        for (size_t k = i; k < j; k++) qs[k - i] = pq_ref(all[k].q);
+        send_lock(c, all[i].addr, all[i].q->broker, qs, j - i, 0);
+        i = j;
+    }
+    free(all);
+}
+
+static void on_lock_timer(kite_ev *e, kite_ev_timer *t, void *arg)
+{
+    (void)e;
+    (void)t;
+    lock_all(arg);
+}
+
 /* ---- rebalance (I/O) ---- */
 
 static void add_pq(kite_push_consumer *c, sub *s, const kite_mq *mq, const char *key)
@@ -676,6 +976,8 @@ static void add_pq(kite_push_consumer *c, sub *s, const kite_mq *mq, const char 
     if (!q || !(q->key = strdup(key)) || !(q->broker = strdup(mq->broker_name))) abort();
     atomic_init(&q->refs, 1);
     atomic_init(&q->dropped, 0);
+    atomic_init(&q->locked, 0);
+    atomic_init(&q->lock_ms, 0);
     pthread_mutex_init(&q->mu, NULL);
     q->c = c;
     q->s = s;
@@ -685,7 +987,8 @@ static void add_pq(kite_push_consumer *c, sub *s, const kite_mq *mq, const char 
     kite_map_put(&c->pqs, key, q);
     atomic_fetch_add(&c->nqueues, 1);
     KLOG_DEBUG("client", "consumer %s (%s) takes %s:%s:%d", c->group, c->client_id, s->topic, mq->broker_name, mq->queue_id);
-    init_offset(q);
+    if (locking(c)) lock_first(c, q);
+    else init_offset(q);
 }
 
 /* Makes s's queues in the table exactly mqs[0..n). */
@@ -716,7 +1019,7 @@ static void apply(kite_push_consumer *c, sub *s, const kite_mq *mqs, size_t n)
     free(gone);
     if (ngone && !clustering(c)) local_save(c);
     for (size_t i = 0; i < n && !stopping(c); i++)
-        if (!kite_map_get(&c->pqs, keys[i])) add_pq(c, s, &mqs[i], keys[i]);
+        if (!kite_map_get(&c->pqs, keys[i]) && !kite_map_get(&c->releasing, keys[i])) add_pq(c, s, &mqs[i], keys[i]);
     for (size_t i = 0; i < n; i++) free(keys[i]);
     free(keys);
     kite_map_free(&want, NULL);
@@ -1029,6 +1332,7 @@ static void boot(void *arg)
     c->t_rb = kite_ev_timer_add(ev(c), c->o.rebalance_interval_ms, c->o.rebalance_interval_ms, on_rb_timer, c);
     c->t_commit = kite_ev_timer_add(ev(c), c->o.persist_offset_interval_ms, c->o.persist_offset_interval_ms,
                                     on_commit_timer, c);
+    if (locking(c)) c->t_lock = kite_ev_timer_add(ev(c), c->o.lock_interval_ms, c->o.lock_interval_ms, on_lock_timer, c);
     int64_t m = c->o.rebalance_interval_ms < 1000 ? c->o.rebalance_interval_ms : 1000;
     c->t_missing = kite_ev_timer_add(ev(c), m, m, on_missing_timer, c);
 }
@@ -1048,6 +1352,7 @@ static void reset_one(kite_push_consumer *c, const char *topic, const char *brok
     char *key = mq_key(topic, broker, qid);
     pq *q = kite_map_get(&c->pqs, key);
     if (q) {
+        q->no_commit = 1;
         drop_pq(c, q, 0);
         if (clustering(c)) {
             /* The broker stored it already; sent again so a late commit cannot win. */
@@ -1165,7 +1470,7 @@ static void h_running_info(kite_rpc_req *req, void *arg)
         kite_jw_key(&w, "lastConsumeTimestamp");
         kite_jw_int(&w, lc);
         kite_jw_key(&w, "locked");
-        kite_jw_bool(&w, 0);
+        kite_jw_bool(&w, locking(c) ? lock_valid(q) : 0);
         kite_jw_obj_end(&w);
     }
     free(keys);
@@ -1173,7 +1478,7 @@ static void h_running_info(kite_rpc_req *req, void *arg)
     kite_jw_key(&w, "properties");
     kite_jw_obj_begin(&w);
     prop(&w, "PROP_CLIENT_VERSION", kite_version());
-    prop(&w, "PROP_CONSUMEORDERLY", "false");
+    prop(&w, "PROP_CONSUMEORDERLY", orderly(c) ? "true" : "false");
     prop_int(&w, "PROP_CONSUMER_START_TIMESTAMP", c->start_wall_ms);
     prop(&w, "PROP_CONSUME_TYPE", "CONSUME_PASSIVELY");
     prop(&w, "PROP_NAMESERVER_ADDR", c->o.namesrv_addr);
@@ -1260,9 +1565,11 @@ static void props_for_resend(const kite_message_ext *m, const char *retry_of, in
     kite_buf_printf(out, "ORIGIN_MESSAGE_ID\001%s\002", origin ? origin : m->msg_id);
 }
 
-/* CONSUMER_SEND_MSG_BACK, else a resend to %RETRY%<group> (Java's fallback). 0 = the
- * broker has the message again. Worker thread (blocking calls). */
-static int send_back(kite_push_consumer *c, const char *pulled_topic, const kite_message_ext *m)
+/* CONSUMER_SEND_MSG_BACK (delay_level 0: the broker's retry schedule; -1: straight to
+ * the DLQ), else a resend to %RETRY%<group> (Java's fallback; the broker moves it to the
+ * DLQ once reconsume_times reaches max_reconsume_times). 0 = the broker has the
+ * message again. Worker thread (blocking calls). */
+static int send_back(kite_push_consumer *c, const char *pulled_topic, const kite_message_ext *m, int delay_level)
 {
     char addr[128];
     int have = broker_addr(c, pulled_topic, m->broker_name, addr, sizeof addr) == 0;
@@ -1271,7 +1578,7 @@ static int send_back(kite_push_consumer *c, const char *pulled_topic, const kite
         kite_cmd_init_request(&req, RC_CONSUMER_SEND_MSG_BACK, 0);
         set_i64(&req, "offset", m->commit_log_offset);
         kite_cmd_set_ext(&req, "group", c->group);
-        set_i64(&req, "delayLevel", 0);
+        set_i64(&req, "delayLevel", delay_level);
         kite_cmd_set_ext(&req, "originMsgId", m->msg_id);
         kite_cmd_set_ext(&req, "originTopic", m->topic);
         kite_cmd_set_ext(&req, "unitMode", "false");
@@ -1326,7 +1633,11 @@ static void run_direct(kite_push_consumer *c, creq *r)
 {
     int64_t t0 = kite_mono_ms();
     const kite_message_ext *m = &r->msgs[0]->m;
-    kite_consume_status st = c->cb(&m, 1, c->cb_arg);
+    kite_consume_status st;
+    if (c->ocb)
+        st = c->ocb(&m, 1, c->ocb_arg) == KITE_ORDERLY_SUCCESS ? KITE_CONSUME_SUCCESS : KITE_RECONSUME_LATER;
+    else
+        st = c->cb(&m, 1, c->cb_arg);
     kite_buf out = KITE_BUF_INIT;
     kite_jw w;
     kite_jw_init(&w, &out, 0);
@@ -1336,7 +1647,7 @@ static void run_direct(kite_push_consumer *c, creq *r)
     kite_jw_key(&w, "consumeResult");
     kite_jw_str(&w, st == KITE_CONSUME_SUCCESS ? "CR_SUCCESS" : "CR_LATER");
     kite_jw_key(&w, "order");
-    kite_jw_bool(&w, 0);
+    kite_jw_bool(&w, c->ocb != NULL);
     kite_jw_key(&w, "remark");
     kite_jw_str(&w, st == KITE_CONSUME_SUCCESS ? "consumed" : "the listener returned RECONSUME_LATER");
     kite_jw_key(&w, "spentTimeMills");
@@ -1372,7 +1683,7 @@ static void run_creq(kite_push_consumer *c, creq *r)
         if (!kept || !back) abort();
         size_t nk = 0, nb = 0;
         for (size_t i = 0; i < r->n; i++) {
-            if (send_back(c, q->s->topic, &r->msgs[i]->m) == 0) back[nb++] = r->msgs[i];
+            if (send_back(c, q->s->topic, &r->msgs[i]->m, 0) == 0) back[nb++] = r->msgs[i];
             else kept[nk++] = r->msgs[i];
         }
         if (nk) {
@@ -1400,6 +1711,89 @@ static void run_creq(kite_push_consumer *c, creq *r)
     }
     pq_remove(q, r->msgs, r->n);
     creq_free(r);
+}
+
+static void later_push(kite_push_consumer *c, creq *r, int64_t delay_ms)
+{
+    r->next = NULL;
+    r->due_ms = kite_mono_ms() + delay_ms;
+    pthread_mutex_lock(&c->wq_mu);
+    r->next = c->later;
+    c->later = r;
+    pthread_cond_broadcast(&c->wq_cv);
+    pthread_mutex_unlock(&c->wq_mu);
+}
+
+/* The consume task of an orderly queue: at most one per queue exists (oactive), so one
+ * worker at a time hands the queue's next messages to the listener. One batch per
+ * turn, then the task goes to the back of the work queue (fairness between queues). */
+static void run_orderly(kite_push_consumer *c, creq *r)
+{
+    pq *q = r->q;
+    pthread_mutex_lock(&q->mu);
+    if (atomic_load(&q->dropped) || stopping(c) || q->olen == q->ohead) {
+        q->oactive = 0;
+        int post = atomic_load(&q->dropped) && q->unlock_pending;
+        if (post) q->unlock_pending = 0;
+        pthread_mutex_unlock(&q->mu);
+        if (post) kite_ev_post(ev(c), unlock_task, pq_ref(q));
+        creq_free(r);
+        return;
+    }
+    if (locking(c) && !lock_valid(q)) {   /* not ours (now): wait for a renewal */
+        pthread_mutex_unlock(&q->mu);
+        later_push(c, r, LOCK_WAIT_MS);
+        return;
+    }
+    size_t k = q->olen - q->ohead;
+    if (k > (size_t)c->o.consume_batch_size) k = (size_t)c->o.consume_batch_size;
+    kite_rmsg **batch = malloc(k * sizeof *batch);
+    const kite_message_ext **v = malloc(k * sizeof *v);
+    if (!batch || !v) abort();
+    memcpy(batch, q->om + q->ohead, k * sizeof *batch);
+    pthread_mutex_unlock(&q->mu);
+    for (size_t i = 0; i < k; i++) v[i] = &batch[i]->m;
+    kite_consume_orderly_status st = c->ocb(v, k, c->ocb_arg);
+    free(v);
+    int consumed = st == KITE_ORDERLY_SUCCESS;
+    if (!consumed) {
+        /* Java checkReconsumeTimes: a message past max_reconsume_times goes to the DLQ
+         * (and counts as consumed); the others come again after the suspension. */
+        int suspend = 0;
+        for (size_t i = 0; i < k; i++) {
+            kite_message_ext *m = &batch[i]->m;
+            if (m->reconsume_times >= c->o.max_reconsume_times) {
+                if (!clustering(c)) {
+                    KLOG_WARN("client", "consumer %s (BROADCASTING): message %s suspended %d times; dropped", c->group,
+                              m->msg_id, m->reconsume_times);
+                } else if (send_back(c, q->s->topic, m, -1) == 0) {
+                    KLOG_INFO("client", "consumer %s: message %s suspended %d times; sent to the DLQ", c->group,
+                              m->msg_id, m->reconsume_times);
+                } else {
+                    suspend = 1;
+                    m->reconsume_times++;
+                }
+            } else {
+                suspend = 1;
+                m->reconsume_times++;
+            }
+        }
+        consumed = !suspend;
+    }
+    if (!consumed) {
+        free(batch);
+        later_push(c, r, c->o.suspend_current_queue_ms);
+        return;
+    }
+    pthread_mutex_lock(&q->mu);
+    q->ohead += k;   /* only this task removes from the front */
+    if (q->ohead == q->olen) q->ohead = q->olen = 0;
+    pthread_mutex_unlock(&q->mu);
+    pq_remove(q, batch, k);
+    for (size_t i = 0; i < k; i++) kite_rmsg_free(batch[i]);
+    free(batch);
+    r->next = NULL;
+    wq_push_list(c, r, r);
 }
 
 /* Moves due entries of the later list to the queue; returns ms until the next one. */
@@ -1451,6 +1845,7 @@ static void *worker_main(void *arg)
         pthread_mutex_unlock(&c->wq_mu);
         if (!r) return NULL;
         if (r->direct) run_direct(c, r);
+        else if (r->orderly) run_orderly(c, r);
         else run_creq(c, r);
     }
 }
@@ -1475,6 +1870,8 @@ void kite_push_consumer_opts_init(kite_push_consumer_opts *o)
     o->suspend_timeout_ms = 15000;
     o->pull_timeout_ms = 30000;
     o->rpc_timeout_ms = 3000;
+    o->suspend_current_queue_ms = 1000;
+    o->lock_interval_ms = 20000;   /* rocketmq.client.rebalance.lockInterval */
 }
 
 static sub *sub_new(kite_push_consumer *c, const char *topic, const char *expr, int is_retry)
@@ -1520,7 +1917,7 @@ int kite_push_consumer_create(kite_push_consumer **out, const char *group, const
         o.pull_batch_size < 1 || o.pull_batch_size > 1024 || o.pull_threshold_for_queue < 1 ||
         o.pull_threshold_size_for_queue_mib < 1 || o.max_reconsume_times < 0 || o.persist_offset_interval_ms < 10 ||
         o.heartbeat_interval_ms < 10 || o.rebalance_interval_ms < 10 || o.poll_namesrv_interval_ms < 10 ||
-        o.suspend_timeout_ms < 0 || o.pull_timeout_ms <= o.suspend_timeout_ms || o.rpc_timeout_ms < 1)
+        o.suspend_timeout_ms < 0 || o.pull_timeout_ms <= o.suspend_timeout_ms || o.rpc_timeout_ms < 1 || o.suspend_current_queue_ms < 0 || o.lock_interval_ms < 10)
         return KITE_EINVAL;
     kite_push_consumer *c = calloc(1, sizeof *c);
     if (!c) return KITE_ENOMEM;
@@ -1529,6 +1926,7 @@ int kite_push_consumer_create(kite_push_consumer **out, const char *group, const
     pthread_cond_init(&c->wq_cv, NULL);
     kite_map_init(&c->pqs);
     kite_map_init(&c->offsets);
+    kite_map_init(&c->releasing);
     c->o = o;
     c->group = strdup(group);
     c->ns_copy = o.namesrv_addr ? strdup(o.namesrv_addr) : NULL;
@@ -1637,7 +2035,18 @@ int kite_push_consumer_set_listener(kite_push_consumer *c, kite_consume_cb cb, v
     pthread_mutex_lock(&c->mu);
     int rc = KITE_OK;
     if (c->state != C_CREATED) rc = KITE_ESTOPPED;
-    else c->cb = cb, c->cb_arg = arg;
+    else c->cb = cb, c->cb_arg = arg, c->ocb = NULL, c->ocb_arg = NULL;
+    pthread_mutex_unlock(&c->mu);
+    return rc;
+}
+
+int kite_push_consumer_set_orderly_listener(kite_push_consumer *c, kite_consume_orderly_cb cb, void *arg)
+{
+    if (!c || !cb) return KITE_EINVAL;
+    pthread_mutex_lock(&c->mu);
+    int rc = KITE_OK;
+    if (c->state != C_CREATED) rc = KITE_ESTOPPED;
+    else c->ocb = cb, c->ocb_arg = arg, c->cb = NULL, c->cb_arg = NULL;
     pthread_mutex_unlock(&c->mu);
     return rc;
 }
@@ -1651,7 +2060,7 @@ int kite_push_consumer_start(kite_push_consumer *c)
         pthread_mutex_unlock(&c->mu);
         return st == C_STARTED ? KITE_OK : KITE_ESTOPPED;
     }
-    if (!c->cb || c->nsubs == 0) {
+    if ((!c->cb && !c->ocb) || c->nsubs == 0) {
         pthread_mutex_unlock(&c->mu);
         KLOG_WARN("client", "consumer %s: start needs a listener and at least one subscription", c->group);
         return KITE_EINVAL;
@@ -1709,8 +2118,10 @@ static void final_task(void *arg)
     if (c->t_rb) kite_ev_timer_cancel(e, c->t_rb);
     if (c->t_commit) kite_ev_timer_cancel(e, c->t_commit);
     if (c->t_missing) kite_ev_timer_cancel(e, c->t_missing);
-    c->t_hb = c->t_rb = c->t_commit = c->t_missing = NULL;
+    if (c->t_lock) kite_ev_timer_cancel(e, c->t_lock);
+    c->t_hb = c->t_rb = c->t_commit = c->t_missing = c->t_lock = NULL;
     commit_all(c);
+    c->final_drop = 1;   /* the workers are joined: unlock every queue now */
     size_t it = 0;
     void *v;
     pq **all = NULL;
@@ -1721,6 +2132,21 @@ static void final_task(void *arg)
         all[n++] = v;
     }
     for (size_t i = 0; i < n; i++) drop_pq(c, all[i], 0);
+    free(all);
+    /* Dropped orderly queues whose task the shutdown freed: unlock them now. */
+    it = 0;
+    n = 0;
+    all = NULL;
+    while (kite_map_next(&c->releasing, &it, NULL, &v)) {
+        all = realloc(all, (n + 1) * sizeof *all);
+        if (!all) abort();
+        all[n++] = v;
+    }
+    for (size_t i = 0; i < n; i++) {
+        kite_map_del(&c->releasing, all[i]->key);
+        if (locking(c)) release_lock(c, all[i]);
+        pq_release(all[i]);
+    }
     free(all);
     pthread_mutex_lock(&w->mu);
     w->done = 1;
@@ -1809,6 +2235,7 @@ void kite_push_consumer_destroy(kite_push_consumer *c)
     kite_inst_free(c->inst);
     kite_map_free(&c->pqs, NULL);   /* empty after shutdown */
     kite_map_free(&c->offsets, free_off);
+    kite_map_free(&c->releasing, NULL);   /* empty after shutdown */
     for (size_t i = 0; i < c->nsubs; i++) sub_free(c->subs[i]);
     free(c->subs);
     pthread_mutex_destroy(&c->mu);
