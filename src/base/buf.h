@@ -56,6 +56,28 @@ static inline size_t kite_buf_avail(const kite_buf *b) { return b->len - b->rpos
 /* NUL-terminated view of the content (always valid after an append). */
 static inline const char *kite_buf_cstr(kite_buf *b) { if (!b->data) kite_buf_reserve(b, 0); b->data[b->len] = 0; return b->data; }
 
+/* Writes code point cp (<= 0x10FFFF) as UTF-8 into o (room for 4 bytes); returns the length. */
+static inline size_t kite_utf8_put(char *o, unsigned long cp)
+{
+    if (cp < 0x80) { o[0] = (char)cp; return 1; }
+    if (cp < 0x800) {
+        o[0] = (char)(0xC0 | (cp >> 6));
+        o[1] = (char)(0x80 | (cp & 0x3F));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        o[0] = (char)(0xE0 | (cp >> 12));
+        o[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        o[2] = (char)(0x80 | (cp & 0x3F));
+        return 3;
+    }
+    o[0] = (char)(0xF0 | (cp >> 18));
+    o[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+    o[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+    o[3] = (char)(0x80 | (cp & 0x3F));
+    return 4;
+}
+
 static inline uint16_t kite_rd_be16(const void *p) { const uint8_t *u = p; return (uint16_t)((u[0] << 8) | u[1]); }
 static inline uint32_t kite_rd_be32(const void *p) { const uint8_t *u = p; return ((uint32_t)u[0] << 24) | ((uint32_t)u[1] << 16) | ((uint32_t)u[2] << 8) | u[3]; }
 static inline uint64_t kite_rd_be64(const void *p) { const uint8_t *u = p; return ((uint64_t)kite_rd_be32(u) << 32) | kite_rd_be32(u + 4); }

@@ -182,26 +182,6 @@ static long hex4(const char *s, size_t i, size_t end)
     return v;
 }
 
-static size_t put_utf8(char *o, unsigned long cp)
-{
-    if (cp < 0x80) { o[0] = (char)cp; return 1; }
-    if (cp < 0x800) {
-        o[0] = (char)(0xC0 | (cp >> 6));
-        o[1] = (char)(0x80 | (cp & 0x3F));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        o[0] = (char)(0xE0 | (cp >> 12));
-        o[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        o[2] = (char)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    o[0] = (char)(0xF0 | (cp >> 18));
-    o[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-    o[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-    o[3] = (char)(0x80 | (cp & 0x3F));
-    return 4;
-}
 
 /* Decodes the escapes of s[i..end) into o (which has room for end - i bytes: every
  * escape shrinks). Returns the output length, or (size_t)-1 after fail(). */
@@ -238,7 +218,7 @@ static size_t decode_escapes(parser *p, size_t i, size_t end, char *o)
         } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
             cp = 0xFFFD;
         }
-        n += put_utf8(o + n, (unsigned long)cp);
+        n += kite_utf8_put(o + n, (unsigned long)cp);
     }
     return n;
 }
