@@ -275,6 +275,8 @@ const char *bk_need(kite_rpc_req *req, const char *key);
 int bk_need_i64(kite_rpc_req *req, const char *key, int64_t *out);
 int bk_need_i32(kite_rpc_req *req, const char *key, int32_t *out);
 void bk_reply_body(kite_rpc_req *req, int code, kite_buf *body);
+/* Answers code with a formatted remark (no header fields, no body). */
+void bk_replyf(kite_rpc_req *req, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Offset message id: store host + port + commit-log offset as 32 upper-case hex. */
 void bk_offset_msg_id(const kite_broker *b, int64_t phys, char out[33]);
 int bk_decode_offset_msg_id(const char *id, int64_t *phys);

@@ -146,9 +146,7 @@ static void h_view_by_id(kite_rpc_req *req, void *arg)
     if (!r) abort();
     if (off < 0 || kite_store_get_by_offset(B(arg)->store, off, &r->seg, &next) != 0) {
         free(r);
-        char remark[128];
-        snprintf(remark, sizeof remark, "can not find message by the offset, %lld", (long long)off);
-        kite_rpc_reply_code(req, RS_SYSTEM_ERROR, remark);
+        bk_replyf(req, RS_SYSTEM_ERROR, "can not find message by the offset, %lld", (long long)off);
         return;
     }
     kite_cmd resp;

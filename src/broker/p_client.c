@@ -117,9 +117,7 @@ static void h_consumer_list(kite_rpc_req *req, void *arg)
     if (!group) return;
     bk_consumer_group *g = bk_consumer_group_get(B(arg), group);
     if (!g || g->nch == 0) {
-        char remark[300];
-        snprintf(remark, sizeof remark, "no consumer for this group, %.250s", group);
-        kite_rpc_reply_code(req, RS_SYSTEM_ERROR, remark);
+        bk_replyf(req, RS_SYSTEM_ERROR, "no consumer for this group, %.250s", group);
         return;
     }
     kite_buf out = KITE_BUF_INIT;

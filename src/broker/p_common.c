@@ -6,6 +6,7 @@
 #include "net/sock.h"
 #include "proto/codes.h"
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,9 +15,7 @@ const char *bk_need(kite_rpc_req *req, const char *key)
 {
     const char *v = kite_cmd_ext(&req->cmd, key);
     if (!v) {
-        char remark[160];
-        snprintf(remark, sizeof remark, "the custom field <%s> is null", key);
-        kite_rpc_reply_code(req, RS_SYSTEM_ERROR, remark);
+        bk_replyf(req, RS_SYSTEM_ERROR, "the custom field <%s> is null", key);
     }
     return v;
 }
@@ -25,10 +24,7 @@ int bk_need_i64(kite_rpc_req *req, const char *key, int64_t *out)
 {
     int r = kite_cmd_ext_i64(&req->cmd, key, out);
     if (r == 0) return 0;
-    char remark[160];
-    snprintf(remark, sizeof remark, r == -1 ? "the custom field <%s> is null" : "the custom field <%s> is not a number",
-             key);
-    kite_rpc_reply_code(req, RS_SYSTEM_ERROR, remark);
+    bk_replyf(req, RS_SYSTEM_ERROR, r == -1 ? "the custom field <%s> is null" : "the custom field <%s> is not a number", key);
     return -1;
 }
 
@@ -37,9 +33,7 @@ int bk_need_i32(kite_rpc_req *req, const char *key, int32_t *out)
     int64_t v;
     if (bk_need_i64(req, key, &v) != 0) return -1;
     if (v < INT32_MIN || v > INT32_MAX) {
-        char remark[160];
-        snprintf(remark, sizeof remark, "the custom field <%s> is out of range", key);
-        kite_rpc_reply_code(req, RS_SYSTEM_ERROR, remark);
+        bk_replyf(req, RS_SYSTEM_ERROR, "the custom field <%s> is out of range", key);
         return -1;
     }
     *out = (int32_t)v;
@@ -54,6 +48,16 @@ void bk_reply_body(kite_rpc_req *req, int code, kite_buf *body)
     char *p = kite_buf_steal(body, &len);
     kite_cmd_set_body_own(&resp, p, len);
     kite_rpc_reply(req, &resp);
+}
+
+void bk_replyf(kite_rpc_req *req, int code, const char *fmt, ...)
+{
+    char remark[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(remark, sizeof remark, fmt, ap);
+    va_end(ap);
+    kite_rpc_reply_code(req, code, remark);
 }
 
 void bk_offset_msg_id(const kite_broker *b, int64_t phys, char out[33])

@@ -226,10 +226,7 @@ static void h_send(kite_rpc_req *req, void *arg)
     int32_t qid = (int32_t)qid64;
     if (qid64 < 0) qid = t->write_queue_nums > 0 ? (int32_t)(rand() % t->write_queue_nums) : 0;
     if (qid64 >= qmax) {
-        char remark[300];
-        snprintf(remark, sizeof remark, "request queueId[%d] is illegal, topic[%.200s] has %d queue(s)", (int)qid64, t->name,
-                 qmax);
-        kite_rpc_reply_code(req, RS_SYSTEM_ERROR, remark);
+        bk_replyf(req, RS_SYSTEM_ERROR, "request queueId[%d] is illegal, topic[%.200s] has %d queue(s)", (int)qid64, t->name, qmax);
         return;
     }
     const char *props_in = hdr(req, "properties", "i");
@@ -239,10 +236,7 @@ static void h_send(kite_rpc_req *req, void *arg)
         return;
     }
     if (!batch && req->cmd.body_len > (size_t)b->cfg.store.max_message_size) {
-        char remark[160];
-        snprintf(remark, sizeof remark, "the message body size %zu exceeds the limit of %d bytes", req->cmd.body_len,
-                 b->cfg.store.max_message_size);
-        kite_rpc_reply_code(req, RS_MESSAGE_ILLEGAL, remark);
+        bk_replyf(req, RS_MESSAGE_ILLEGAL, "the message body size %zu exceeds the limit of %d bytes", req->cmd.body_len, b->cfg.store.max_message_size);
         return;
     }
 

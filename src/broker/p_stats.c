@@ -162,9 +162,7 @@ static void h_topic_stats(kite_rpc_req *req, void *arg)
     if (!topic) return;
     bk_topic *t = bk_topic_get(b, topic);
     if (!t) {
-        char remark[300];
-        snprintf(remark, sizeof remark, "topic[%.200s] not exist", topic);
-        kite_rpc_reply_code(req, RS_TOPIC_NOT_EXIST, remark);
+        bk_replyf(req, RS_TOPIC_NOT_EXIST, "topic[%.200s] not exist", topic);
         return;
     }
     kite_buf out = KITE_BUF_INIT;
@@ -222,9 +220,7 @@ static void h_consume_stats(kite_rpc_req *req, void *arg)
     if (!group) return;
     const char *topic = kite_cmd_ext(&req->cmd, "topic");
     if (topic && !bk_topic_get(b, topic)) {
-        char remark[300];
-        snprintf(remark, sizeof remark, "topic[%.200s] not exist", topic);
-        kite_rpc_reply_code(req, RS_TOPIC_NOT_EXIST, remark);
+        bk_replyf(req, RS_TOPIC_NOT_EXIST, "topic[%.200s] not exist", topic);
         return;
     }
     kite_buf out = KITE_BUF_INIT;
@@ -301,9 +297,7 @@ static void h_consumer_connections(kite_rpc_req *req, void *arg)
     if (!group) return;
     bk_consumer_group *g = bk_consumer_group_get(b, group);
     if (!g || !g->nch) {
-        char remark[300];
-        snprintf(remark, sizeof remark, "the consumer group[%.200s] not online", group);
-        kite_rpc_reply_code(req, RS_CONSUMER_NOT_ONLINE, remark);
+        bk_replyf(req, RS_CONSUMER_NOT_ONLINE, "the consumer group[%.200s] not online", group);
         return;
     }
     kite_buf out = KITE_BUF_INIT;
@@ -338,9 +332,7 @@ static void h_producer_connections(kite_rpc_req *req, void *arg)
     if (!group) return;
     bk_producer_group *g = kite_map_get(&b->producers, group);
     if (!g || !g->nch) {
-        char remark[300];
-        snprintf(remark, sizeof remark, "the producer group[%.200s] not exist", group);
-        kite_rpc_reply_code(req, RS_SYSTEM_ERROR, remark);
+        bk_replyf(req, RS_SYSTEM_ERROR, "the producer group[%.200s] not exist", group);
         return;
     }
     kite_buf out = KITE_BUF_INIT;
@@ -461,9 +453,7 @@ static void h_view_stats(kite_rpc_req *req, void *arg)
     int64_t total = v ? *v : -1;
     pthread_mutex_unlock(&b->stats_mu);
     if (total < 0) {
-        char remark[700];
-        snprintf(remark, sizeof remark, "The stats <%.100s> <%.400s> not exist", name, key);
-        kite_rpc_reply_code(req, RS_SYSTEM_ERROR, remark);
+        bk_replyf(req, RS_SYSTEM_ERROR, "The stats <%.100s> <%.400s> not exist", name, key);
         return;
     }
     double up = (double)(kite_wall_ms() - b->boot_ms) / 1000.0;
@@ -631,9 +621,7 @@ static void h_reset_offset(kite_rpc_req *req, void *arg)
     int force = kite_cmd_ext_bool(&req->cmd, "isForce", 1);
     bk_topic *t = bk_topic_get(b, topic);
     if (!t) {
-        char remark[300];
-        snprintf(remark, sizeof remark, "[reset offset] topic[%.200s] not exist", topic);
-        kite_rpc_reply_code(req, RS_TOPIC_NOT_EXIST, remark);
+        bk_replyf(req, RS_TOPIC_NOT_EXIST, "[reset offset] topic[%.200s] not exist", topic);
         return;
     }
     int32_t n = t->read_queue_nums;
