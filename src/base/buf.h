@@ -56,6 +56,20 @@ static inline size_t kite_buf_avail(const kite_buf *b) { return b->len - b->rpos
 /* NUL-terminated view of the content (always valid after an append). */
 static inline const char *kite_buf_cstr(kite_buf *b) { if (!b->data) kite_buf_reserve(b, 0); b->data[b->len] = 0; return b->data; }
 
+/* Value of the 4 hex digits at s[i..i+4) when i + 4 <= end, else (or not hex) -1. */
+static inline long kite_hex4(const char *s, size_t i, size_t end)
+{
+    if (i + 4 > end) return -1;
+    long v = 0;
+    for (size_t k = 0; k < 4; k++) {
+        char c = s[i + k];
+        int h = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+        if (h < 0) return -1;
+        v = v * 16 + h;
+    }
+    return v;
+}
+
 /* Writes code point cp (<= 0x10FFFF) as UTF-8 into o (room for 4 bytes); returns the length. */
 static inline size_t kite_utf8_put(char *o, unsigned long cp)
 {

@@ -161,26 +161,7 @@ static int is_ident_start(char c)
 }
 static int is_ident(char c) { return is_ident_start(c) || is_digit(c); }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
 
-/* 4 hex digits at s[i..i+4) with i+4 <= end; -1 if not hex. */
-static long hex4(const char *s, size_t i, size_t end)
-{
-    if (i + 4 > end) return -1;
-    long v = 0;
-    for (int k = 0; k < 4; k++) {
-        int h = hexval(s[i + (size_t)k]);
-        if (h < 0) return -1;
-        v = v * 16 + h;
-    }
-    return v;
-}
 
 
 /* Decodes the escapes of s[i..end) into o (which has room for end - i bytes: every
@@ -204,11 +185,11 @@ static size_t decode_escapes(parser *p, size_t i, size_t end, char *o)
         case 'u': break;
         default: fail(p, i, "invalid escape"); return (size_t)-1;
         }
-        long cp = hex4(s, i + 2, end);
+        long cp = kite_hex4(s, i + 2, end);
         if (cp < 0) { fail(p, i, "invalid \\u escape"); return (size_t)-1; }
         i += 6;
         if (cp >= 0xD800 && cp <= 0xDBFF) {
-            long lo = (i + 1 < end && s[i] == '\\' && s[i + 1] == 'u') ? hex4(s, i + 2, end) : -1;
+            long lo = (i + 1 < end && s[i] == '\\' && s[i + 1] == 'u') ? kite_hex4(s, i + 2, end) : -1;
             if (lo >= 0xDC00 && lo <= 0xDFFF) {
                 cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
                 i += 6;

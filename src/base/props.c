@@ -87,26 +87,8 @@ void kite_props_set(kite_props *p, const char *key, const char *value)
 
 static int is_blank(char c) { return c == ' ' || c == '\t' || c == '\f'; }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
 
 
-static long hex4(const char *s, size_t i, size_t n)
-{
-    if (i + 4 > n) return -1;
-    long v = 0;
-    for (size_t k = 0; k < 4; k++) {
-        int h = hexval(s[i + k]);
-        if (h < 0) return -1;
-        v = v * 16 + h;
-    }
-    return v;
-}
 
 /* Unescapes s[0..n) of one logical line (continuations already joined) into a new
  * string. With trim, trailing unescaped blanks are dropped. A malformed \u keeps the
@@ -129,11 +111,11 @@ static char *unescape(const char *s, size_t n, int trim)
         case 'r': o[len++] = '\r'; break;
         case 'f': o[len++] = '\f'; break;
         case 'u': {
-            long cp = hex4(s, i, n);
+            long cp = kite_hex4(s, i, n);
             if (cp < 0) { o[len++] = 'u'; break; }
             i += 4;
             if (cp >= 0xD800 && cp <= 0xDBFF) {
-                long lo = (i + 1 < n && s[i] == '\\' && s[i + 1] == 'u') ? hex4(s, i + 2, n) : -1;
+                long lo = (i + 1 < n && s[i] == '\\' && s[i + 1] == 'u') ? kite_hex4(s, i + 2, n) : -1;
                 if (lo >= 0xDC00 && lo <= 0xDFFF) {
                     cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
                     i += 6;

@@ -275,6 +275,14 @@ const char *bk_need(kite_rpc_req *req, const char *key);
 int bk_need_i64(kite_rpc_req *req, const char *key, int64_t *out);
 int bk_need_i32(kite_rpc_req *req, const char *key, int32_t *out);
 void bk_reply_body(kite_rpc_req *req, int code, kite_buf *body);
+/* Wraps stored records as output segments for a reply: each keeps its mapped-file
+ * reference until the connection has written it. bk_seg_take takes over one segment's
+ * reference; bk_segs_take takes every segment of gr (gr->count becomes 0) and returns a
+ * malloc'd array of *n segments (free it after kite_rpc_reply_segs). */
+void bk_seg_take(kite_seg *out, const kite_store_seg *s);
+kite_seg *bk_segs_take(kite_get_result *gr, size_t *n);
+/* Store timestamp of the message at a queue offset, or none when there is none. */
+int64_t bk_store_time_at(kite_broker *b, const char *topic, int32_t qid, int64_t offset, int64_t none);
 /* Answers code with a formatted remark (no header fields, no body). */
 void bk_replyf(kite_rpc_req *req, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Offset message id: store host + port + commit-log offset as 32 upper-case hex. */

@@ -103,20 +103,6 @@ static void h_search_offset(kite_rpc_req *req, void *arg)
     reply_i64(req, "offset", kite_store_offset_by_time(B(arg)->store, topic, qid, ts));
 }
 
-static int64_t store_time_at(kite_broker *b, const char *topic, int32_t qid, int64_t offset)
-{
-    kite_get_result gr;
-    memset(&gr, 0, sizeof gr);
-    int64_t ts = -1;
-    if (kite_store_get_messages(b->store, topic, qid, offset, 1, 1, NULL, 0, &gr) == 0 && gr.status == KITE_GET_FOUND &&
-        gr.count) {
-        kite_record r;
-        const char *why;
-        if (kite_record_decode(gr.segs[0].data, gr.segs[0].len, &r, 0, &why) > 0) ts = r.store_ts;
-    }
-    kite_get_result_release(&gr);
-    return ts;
-}
 
 static void h_earliest_time(kite_rpc_req *req, void *arg)
 {
@@ -124,34 +110,24 @@ static void h_earliest_time(kite_rpc_req *req, void *arg)
     const char *topic;
     int32_t qid;
     if (topic_qid(req, &topic, &qid)) return;
-    reply_i64(req, "timestamp", store_time_at(b, topic, qid, kite_store_min_offset(b->store, topic, qid)));
+    reply_i64(req, "timestamp", bk_store_time_at(b, topic, qid, kite_store_min_offset(b->store, topic, qid), -1));
 }
 
-typedef struct seg_ref {
-    kite_store_seg seg;
-} seg_ref;
 
-static void release_seg(void *arg)
-{
-    seg_ref *r = arg;
-    kite_store_seg_release(&r->seg);
-    free(r);
-}
 
 static void h_view_by_id(kite_rpc_req *req, void *arg)
 {
     int64_t off, next;
     if (bk_need_i64(req, "offset", &off)) return;
-    seg_ref *r = calloc(1, sizeof *r);
-    if (!r) abort();
-    if (off < 0 || kite_store_get_by_offset(B(arg)->store, off, &r->seg, &next) != 0) {
-        free(r);
+    kite_store_seg found;
+    if (off < 0 || kite_store_get_by_offset(B(arg)->store, off, &found, &next) != 0) {
         bk_replyf(req, RS_SYSTEM_ERROR, "can not find message by the offset, %lld", (long long)off);
         return;
     }
     kite_cmd resp;
     kite_cmd_init_response(&resp, &req->cmd, RS_SUCCESS, NULL);
-    kite_seg seg = { r->seg.data, r->seg.len, -1, 0, release_seg, r };
+    kite_seg seg;
+    bk_seg_take(&seg, &found);
     kite_rpc_reply_segs(req, &resp, &seg, 1);
 }
 

@@ -3,6 +3,7 @@
  * and the loopback guard for state-changing admin requests. */
 #include "base/log.h"
 #include "broker/broker.h"
+#include "codec/record.h"
 #include "net/sock.h"
 #include "proto/codes.h"
 #include <inttypes.h>
@@ -87,4 +88,49 @@ int bk_admin_allowed(kite_broker *b, kite_rpc_req *req)
     kite_rpc_reply_code(req, RS_NO_PERMISSION,
                         "admin requests that change state are accepted from loopback only while ACL is off; set adminFromLoopbackOnly=false to allow");
     return 0;
+}
+
+typedef struct seg_ref {
+    kite_store_seg seg;
+} seg_ref;
+
+static void release_seg_ref(void *arg)
+{
+    seg_ref *r = arg;
+    kite_store_seg_release(&r->seg);
+    free(r);
+}
+
+void bk_seg_take(kite_seg *out, const kite_store_seg *s)
+{
+    seg_ref *r = malloc(sizeof *r);
+    if (!r) abort();
+    r->seg = *s;
+    *out = (kite_seg){ r->seg.data, r->seg.len, -1, 0, release_seg_ref, r };
+}
+
+kite_seg *bk_segs_take(kite_get_result *gr, size_t *n)
+{
+    kite_seg *segs = calloc(gr->count ? gr->count : 1, sizeof *segs);
+    if (!segs) abort();
+    for (size_t i = 0; i < gr->count; i++) bk_seg_take(&segs[i], &gr->segs[i]);
+    *n = gr->count;
+    gr->count = 0;   /* references moved into the segments */
+    return segs;
+}
+
+int64_t bk_store_time_at(kite_broker *b, const char *topic, int32_t qid, int64_t offset, int64_t none)
+{
+    if (offset < 0) return none;
+    kite_get_result gr;
+    memset(&gr, 0, sizeof gr);
+    int64_t ts = none;
+    if (kite_store_get_messages(b->store, topic, qid, offset, 1, 1, NULL, 0, &gr) == 0 && gr.status == KITE_GET_FOUND &&
+        gr.count) {
+        kite_record r;
+        const char *why;
+        if (kite_record_decode(gr.segs[0].data, gr.segs[0].len, &r, 0, &why) > 0) ts = r.store_ts;
+    }
+    kite_get_result_release(&gr);
+    return ts;
 }

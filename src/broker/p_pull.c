@@ -33,16 +33,7 @@ struct bk_hold {
 
 static kite_broker *B(void *arg) { return arg; }
 
-typedef struct seg_ref {
-    kite_store_seg seg;
-} seg_ref;
 
-static void release_seg(void *arg)
-{
-    seg_ref *r = arg;
-    kite_store_seg_release(&r->seg);
-    free(r);
-}
 
 static void reply_offsets(kite_rpc_req *req, int code, const char *remark, int64_t next, int64_t min, int64_t max,
                           const kite_seg *segs, size_t nseg)
@@ -170,20 +161,8 @@ static int do_pull_mode(kite_broker *b, kite_rpc_req *req, int mode)
     const char *sname = kite_get_status_name(gr.status);
     switch (gr.status) {
     case KITE_GET_FOUND: {
-        kite_seg *segs = calloc(gr.count, sizeof *segs);
-        if (!segs) abort();
-        for (size_t i = 0; i < gr.count; i++) {
-            seg_ref *r = malloc(sizeof *r);
-            if (!r) abort();
-            r->seg = gr.segs[i];   /* takes over the file reference */
-            segs[i].ptr = r->seg.data;
-            segs[i].len = r->seg.len;
-            segs[i].fd = -1;
-            segs[i].release = release_seg;
-            segs[i].release_arg = r;
-        }
-        size_t n = gr.count;
-        gr.count = 0;   /* references moved into the segments */
+        size_t n;
+        kite_seg *segs = bk_segs_take(&gr, &n);
         atomic_fetch_add(&b->get_total, (int64_t)n);
         char sk[600];
         snprintf(sk, sizeof sk, "%s@%s", topic, group);

@@ -10,16 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct qseg {
-    kite_store_seg seg;
-} qseg;
 
-static void release_qseg(void *arg)
-{
-    qseg *q = arg;
-    kite_store_seg_release(&q->seg);
-    free(q);
-}
 
 static void h_query_message(kite_rpc_req *req, void *arg)
 {
@@ -42,16 +33,8 @@ static void h_query_message(kite_rpc_req *req, void *arg)
         kite_rpc_reply_code(req, RS_QUERY_NOT_FOUND, "can not find message, maybe time range not correct");
         return;
     }
-    kite_seg *segs = calloc(gr.count, sizeof *segs);
-    if (!segs) abort();
-    for (size_t i = 0; i < gr.count; i++) {
-        qseg *q = malloc(sizeof *q);
-        if (!q) abort();
-        q->seg = gr.segs[i];
-        segs[i] = (kite_seg){ q->seg.data, q->seg.len, -1, 0, release_qseg, q };
-    }
-    size_t n = gr.count;
-    gr.count = 0;   /* references moved into the segments */
+    size_t n;
+    kite_seg *segs = bk_segs_take(&gr, &n);
     kite_get_result_release(&gr);
     kite_cmd resp;
     kite_cmd_init_response(&resp, &req->cmd, RS_SUCCESS, NULL);

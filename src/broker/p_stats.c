@@ -44,21 +44,6 @@ static void tps3(kite_buf *out, const int64_t *ring, int pos)
     kite_buf_printf(out, "%.2f %.2f %.2f", tps(ring, pos, 10), tps(ring, pos, 60), tps(ring, pos, 60));
 }
 
-static int64_t record_store_ts(kite_broker *b, const char *topic, int32_t qid, int64_t offset)
-{
-    if (offset < 0) return 0;
-    kite_get_result gr;
-    memset(&gr, 0, sizeof gr);
-    int64_t ts = 0;
-    if (kite_store_get_messages(b->store, topic, qid, offset, 1, 1, NULL, 0, &gr) == 0 && gr.status == KITE_GET_FOUND &&
-        gr.count) {
-        kite_record r;
-        const char *why;
-        if (kite_record_decode(gr.segs[0].data, gr.segs[0].len, &r, 0, &why) > 0) ts = r.store_ts;
-    }
-    kite_get_result_release(&gr);
-    return ts;
-}
 
 static void kv(kite_jw *w, const char *k, const char *v)
 {
@@ -177,7 +162,7 @@ static void h_topic_stats(kite_rpc_req *req, void *arg)
         mq_key(&w, b, topic, q);
         kite_jw_obj_begin(&w);
         kite_jw_key(&w, "lastUpdateTimestamp");
-        kite_jw_int(&w, max > 0 ? record_store_ts(b, topic, q, max - 1) : 0);
+        kite_jw_int(&w, max > 0 ? bk_store_time_at(b, topic, q, max - 1, 0) : 0);
         kite_jw_key(&w, "maxOffset");
         kite_jw_int(&w, max);
         kite_jw_key(&w, "minOffset");
@@ -206,7 +191,7 @@ static void consume_stats_topic(kite_jw *w, kite_broker *b, const char *group, c
         kite_jw_key(w, "consumerOffset");
         kite_jw_int(w, co);
         kite_jw_key(w, "lastTimestamp");
-        kite_jw_int(w, co > 0 ? record_store_ts(b, topic, q, co - 1) : 0);
+        kite_jw_int(w, co > 0 ? bk_store_time_at(b, topic, q, co - 1, 0) : 0);
         kite_jw_key(w, "pullOffset");
         kite_jw_int(w, co);
         kite_jw_obj_end(w);
