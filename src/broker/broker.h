@@ -37,6 +37,8 @@ typedef struct bk_conf {
     int admin_from_loopback_only;
     int remote_config_update_enable;
     char *bind_address;
+    int64_t transaction_check_interval, transaction_timeout;   /* ms (trans.c) */
+    int32_t transaction_check_max;
     kite_store_conf store;
 } bk_conf;
 
@@ -46,6 +48,7 @@ typedef struct bk_topic {
     int32_t read_queue_nums, write_queue_nums, perm, topic_sys_flag;
     int order;
     char filter_type[16];
+    int64_t *st_put_nums, *st_put_size;   /* bk_stat_ref counters, looked up on first send */
 } bk_topic;
 
 /* Subscription group configuration (subscriptionGroup.json). */
@@ -92,6 +95,7 @@ typedef struct bk_producer_group {
 typedef struct bk_hold bk_hold;
 typedef struct bk_delay bk_delay;
 typedef struct bk_locks bk_locks;
+typedef struct bk_trans bk_trans;
 
 typedef struct kite_broker {
     bk_conf cfg;
@@ -126,6 +130,7 @@ typedef struct kite_broker {
     kite_map stat_items;          /* "STATSNAME@key" -> int64_t* total (VIEW_BROKER_STATS_DATA) */
     bk_delay *delay;              /* schedule service (delay.c) */
     bk_locks *locks;              /* ordered-consumer queue locks (p_lock.c) */
+    bk_trans *trans;              /* resolved half messages, check-back service (trans.c) */
 
     char **namesrvs;
     size_t n_namesrvs;
@@ -251,6 +256,9 @@ void bk_stats_tick(kite_broker *b);   /* once a second */
 /* Adds n to a named statistic (TOPIC_PUT_NUMS, TOPIC_PUT_SIZE, GROUP_GET_NUMS, ...) for
  * key (topic, or topic@group). Thread-safe. */
 void bk_stat_add(kite_broker *b, const char *name, const char *key, int64_t n);
+/* The counter of one statistic, created at 0 when new. It stays valid until the broker
+ * is freed: hot paths keep it and add with __atomic_fetch_add. */
+int64_t *bk_stat_ref(kite_broker *b, const char *name, const char *key);
 void bk_stats_free(kite_broker *b);
 void bk_locks_free(kite_broker *b);
 

@@ -63,8 +63,10 @@ void bk_replyf(kite_rpc_req *req, int code, const char *fmt, ...)
 
 void bk_offset_msg_id(const kite_broker *b, int64_t phys, char out[33])
 {
-    snprintf(out, 33, "%02X%02X%02X%02X%08X%016" PRIX64, b->ip4[0], b->ip4[1], b->ip4[2], b->ip4[3],
-             (unsigned)b->port, (uint64_t)phys);
+    for (int i = 0; i < 4; i++) kite_fmt_hex(out + 2 * i, b->ip4[i], 2);
+    kite_fmt_hex(out + 8, (uint32_t)b->port, 8);
+    kite_fmt_hex(out + 16, (uint64_t)phys, 16);
+    out[32] = 0;
 }
 
 int bk_decode_offset_msg_id(const char *id, int64_t *phys)

@@ -18,15 +18,42 @@
 
 static kite_broker *B(void *arg) { return arg; }
 
-/* Header field by long name (code 10) or one-letter name (310/320). */
-static const char *hdr(const kite_rpc_req *req, const char *longname, const char *shortname)
+/* The header fields of a send, in the order of their one-letter names (310/320 send
+ * 'a'..'m'; code 10 sends the long names). Read in one pass over extFields: this runs
+ * for every message. An empty value counts as absent; the last duplicate wins. */
+enum { F_GROUP, F_TOPIC, F_DEF_TOPIC, F_DEF_QNUMS, F_QID, F_SYSFLAG, F_BORN, F_FLAG, F_PROPS, F_RECONSUME,
+       F_UNIT_MODE, F_MAX_RECONSUME, F_BATCH, F_N };
+static const char *const long_names[F_N] = { "producerGroup", "topic", "defaultTopic", "defaultTopicQueueNums",
+                                             "queueId", "sysFlag", "bornTimestamp", "flag", "properties",
+                                             "reconsumeTimes", "unitMode", "maxReconsumeTimes", "batch" };
+
+typedef struct send_hdr {
+    const char *v[F_N];
+    size_t len[F_N];
+} send_hdr;
+
+static void parse_hdr(const kite_cmd *cmd, send_hdr *h)
 {
-    return kite_cmd_ext(&req->cmd, req->cmd.code == RC_SEND_MESSAGE ? longname : shortname);
+    memset(h, 0, sizeof *h);
+    int long_form = cmd->code == RC_SEND_MESSAGE;
+    for (size_t i = 0; i < cmd->n_ext; i++) {
+        const char *k = cmd->ext[i].key;
+        int f = -1;
+        if (!long_form) {
+            if (k[0] >= 'a' && k[0] < 'a' + F_N && k[1] == 0) f = k[0] - 'a';
+        } else {
+            for (int j = 0; j < F_N && f < 0; j++)
+                if (k[0] == long_names[j][0] && strcmp(k, long_names[j]) == 0) f = j;
+        }
+        if (f < 0) continue;
+        h->v[f] = cmd->ext[i].vlen ? cmd->ext[i].val : NULL;
+        h->len[f] = cmd->ext[i].vlen;
+    }
 }
 
-static int hdr_i64(const kite_rpc_req *req, const char *ln, const char *sn, int64_t dflt, int64_t *out)
+static int hdr_i64(const send_hdr *h, int f, int64_t dflt, int64_t *out)
 {
-    const char *v = hdr(req, ln, sn);
+    const char *v = h->v[f];
     if (!v) {
         *out = dflt;
         return 0;
@@ -47,8 +74,10 @@ typedef struct send_ctx {
     atomic_int left;            /* completions still to come; the last one answers */
     int64_t *phys, *qoff;       /* per message, filled by callbacks */
     int *status;
+    int64_t phys1, qoff1;       /* the arrays of a single message (no allocation) */
+    int status1;
     char uniq[128];
-    char topic[256];            /* for statistics */
+    int64_t *st_nums, *st_size; /* the topic's statistics counters (bk_stat_ref) */
     int64_t bytes;
 } send_ctx;
 
@@ -96,31 +125,35 @@ static void finish_send(send_ctx *c)
     kite_cmd resp;
     int code = status_code((kite_put_status)worst);
     kite_cmd_init_response(&resp, &c->req->cmd, code, worst == KITE_PUT_OK ? NULL : status_remark((kite_put_status)worst));
+    /* Answer fields reference the context and configuration: the answer is encoded
+     * before kite_rpc_reply returns. */
+    char *ids = NULL;
     if (code == RS_SUCCESS || code == RS_FLUSH_DISK_TIMEOUT) {
         atomic_fetch_add(&c->b->put_total, c->n_msgs);
-        bk_stat_add(c->b, "TOPIC_PUT_NUMS", c->topic, c->n_msgs);
-        bk_stat_add(c->b, "TOPIC_PUT_SIZE", c->topic, c->bytes);
-        qsort(c->phys, (size_t)c->n_msgs, sizeof *c->phys, cmp_i64);
-        qsort(c->qoff, (size_t)c->n_msgs, sizeof *c->qoff, cmp_i64);
-        kite_buf ids = KITE_BUF_INIT;
-        for (int i = 0; i < c->n_msgs; i++) {
-            char id[33];
-            bk_offset_msg_id(c->b, c->phys[i], id);
-            if (i) kite_buf_putc(&ids, ',');
-            kite_buf_append(&ids, id, 32);
+        __atomic_fetch_add(c->st_nums, c->n_msgs, __ATOMIC_RELAXED);
+        __atomic_fetch_add(c->st_size, c->bytes, __ATOMIC_RELAXED);
+        if (c->n_msgs > 1) {
+            qsort(c->phys, (size_t)c->n_msgs, sizeof *c->phys, cmp_i64);
+            qsort(c->qoff, (size_t)c->n_msgs, sizeof *c->qoff, cmp_i64);
         }
-        kite_cmd_set_ext_n(&resp, "msgId", ids.data, ids.len);
-        kite_buf_free(&ids);
-        kite_cmd_set_ext_i64(&resp, "queueId", c->queue_id);
-        kite_cmd_set_ext_i64(&resp, "queueOffset", c->qoff[0]);
-        kite_cmd_set_ext(&resp, "MSG_REGION", c->b->cfg.region_id);
-        kite_cmd_set_ext(&resp, "TRACE_ON", c->b->cfg.trace_on ? "true" : "false");
-        if (c->uniq[0]) kite_cmd_set_ext(&resp, "transactionId", c->uniq);
+        ids = kite_arena_alloc(&resp.arena, (size_t)c->n_msgs * 33);
+        for (int i = 0; i < c->n_msgs; i++) {
+            bk_offset_msg_id(c->b, c->phys[i], ids + 33 * i);
+            if (i) ids[33 * i - 1] = ',';
+        }
+        kite_cmd_add_ext_ref(&resp, "msgId", ids, (size_t)c->n_msgs * 33 - 1);
+        kite_cmd_add_ext_i64(&resp, "queueId", c->queue_id);
+        kite_cmd_add_ext_i64(&resp, "queueOffset", c->qoff[0]);
+        kite_cmd_add_ext_ref(&resp, "MSG_REGION", c->b->cfg.region_id, strlen(c->b->cfg.region_id));
+        kite_cmd_add_ext_ref(&resp, "TRACE_ON", c->b->cfg.trace_on ? "true" : "false", c->b->cfg.trace_on ? 4 : 5);
+        if (c->uniq[0]) kite_cmd_add_ext_ref(&resp, "transactionId", c->uniq, strlen(c->uniq));
     }
     kite_rpc_reply(c->req, &resp);
-    free(c->phys);
-    free(c->qoff);
-    free(c->status);
+    if (c->n_msgs > 1) {
+        free(c->phys);
+        free(c->qoff);
+        free(c->status);
+    }
     free(c);
 }
 
@@ -140,6 +173,12 @@ static void ctx_alloc(send_ctx *c, int n)
     c->n_msgs = n;
     atomic_init(&c->slot, 0);
     atomic_init(&c->left, n);
+    if (n == 1) {
+        c->phys = &c->phys1;
+        c->qoff = &c->qoff1;
+        c->status = &c->status1;
+        return;
+    }
     c->phys = calloc((size_t)n, sizeof *c->phys);
     c->qoff = calloc((size_t)n, sizeof *c->qoff);
     c->status = calloc((size_t)n, sizeof *c->status);
@@ -154,7 +193,7 @@ static void reply_err(kite_rpc_req *req, int code, const char *fmt, const char *
 }
 
 /* Resolves (and maybe auto-creates) the target topic. NULL after answering an error. */
-static bk_topic *resolve_topic(kite_broker *b, kite_rpc_req *req, const char *topic)
+static bk_topic *resolve_topic(kite_broker *b, kite_rpc_req *req, const send_hdr *h, const char *topic)
 {
     if (!bk_topic_name_ok(topic)) {
         reply_err(req, RS_SYSTEM_ERROR,
@@ -169,9 +208,9 @@ static bk_topic *resolve_topic(kite_broker *b, kite_rpc_req *req, const char *to
     bk_topic *t = bk_topic_get(b, topic);
     if (t) return t;
     int64_t dq = 4;
-    hdr_i64(req, "defaultTopicQueueNums", "d", 4, &dq);
+    hdr_i64(h, F_DEF_QNUMS, 4, &dq);
     if (strncmp(topic, "%RETRY%", 7) == 0) return bk_topic_put(b, topic, 1, 1, 6, 0, "SINGLE_TAG", 0);
-    const char *def = hdr(req, "defaultTopic", "c");
+    const char *def = h->v[F_DEF_TOPIC];
     bk_topic *tmpl = def ? bk_topic_get(b, def) : NULL;
     if (b->cfg.auto_create_topic_enable && tmpl && (tmpl->perm & KITE_PERM_INHERIT)) {
         int32_t q = (int32_t)dq;
@@ -198,15 +237,17 @@ static void prop_add(kite_buf *p, const char *name, const char *value)
 static void h_send(kite_rpc_req *req, void *arg)
 {
     kite_broker *b = B(arg);
-    const char *topic_in = hdr(req, "topic", "b");
-    if (!hdr(req, "producerGroup", "a") || !topic_in) {
+    send_hdr h;
+    parse_hdr(&req->cmd, &h);
+    const char *topic_in = h.v[F_TOPIC];
+    if (!h.v[F_GROUP] || !topic_in) {
         kite_rpc_reply_code(req, RS_SYSTEM_ERROR, "the custom field <producerGroup/topic> is null");
         return;
     }
     int64_t qid64, sysflag, born_ts, flag, reconsume, max_reconsume;
-    if (hdr_i64(req, "queueId", "e", -1, &qid64) || hdr_i64(req, "sysFlag", "f", 0, &sysflag) ||
-        hdr_i64(req, "bornTimestamp", "g", 0, &born_ts) || hdr_i64(req, "flag", "h", 0, &flag) ||
-        hdr_i64(req, "reconsumeTimes", "j", 0, &reconsume) || hdr_i64(req, "maxReconsumeTimes", "l", -1, &max_reconsume)) {
+    if (hdr_i64(&h, F_QID, -1, &qid64) || hdr_i64(&h, F_SYSFLAG, 0, &sysflag) || hdr_i64(&h, F_BORN, 0, &born_ts) ||
+        hdr_i64(&h, F_FLAG, 0, &flag) || hdr_i64(&h, F_RECONSUME, 0, &reconsume) ||
+        hdr_i64(&h, F_MAX_RECONSUME, -1, &max_reconsume)) {
         kite_rpc_reply_code(req, RS_SYSTEM_ERROR, "a numeric header field of the send request is not a number");
         return;
     }
@@ -214,9 +255,9 @@ static void h_send(kite_rpc_req *req, void *arg)
         reply_err(req, RS_NO_PERMISSION, "the broker[%.100s] sending message is forbidden%s", b->cfg.broker_name, "");
         return;
     }
-    const char *batch_s = hdr(req, "batch", "m");
+    const char *batch_s = h.v[F_BATCH];
     int batch = req->cmd.code == RC_SEND_BATCH_MESSAGE || (batch_s && strcmp(batch_s, "true") == 0);
-    bk_topic *t = resolve_topic(b, req, topic_in);
+    bk_topic *t = resolve_topic(b, req, &h, topic_in);
     if (!t) return;
     if (!(t->perm & KITE_PERM_WRITE)) {
         reply_err(req, RS_NO_PERMISSION, "the topic[%.200s] sending message is forbidden%s", t->name, "");
@@ -229,8 +270,8 @@ static void h_send(kite_rpc_req *req, void *arg)
         bk_replyf(req, RS_SYSTEM_ERROR, "request queueId[%d] is illegal, topic[%.200s] has %d queue(s)", (int)qid64, t->name, qmax);
         return;
     }
-    const char *props_in = hdr(req, "properties", "i");
-    size_t props_len = props_in ? strlen(props_in) : 0;
+    const char *props_in = h.v[F_PROPS];
+    size_t props_len = props_in ? h.len[F_PROPS] : 0;
     if (props_len > MAX_PROPS) {
         kite_rpc_reply_code(req, RS_MESSAGE_ILLEGAL, "the message properties exceed 32767 bytes");
         return;
@@ -243,10 +284,16 @@ static void h_send(kite_rpc_req *req, void *arg)
     /* Where it really goes: retry -> DLQ, half message, delayed. */
     const char *store_topic = t->name;
     int32_t store_qid = qid;
+    /* The properties the broker looks at, found in one pass over the request's copy
+     * (which stays put while `props` grows). */
+    enum { P_CLUSTER, P_TRAN, P_DELAY, P_WAIT, P_UNIQ, P_N };
+    static const char *const pnames[P_N] = { "CLUSTER", "TRAN_MSG", "DELAY", "WAIT", "UNIQ_KEY" };
+    const char *pv[P_N];
+    size_t pl[P_N];
+    kite_msgprop_scan(props_in ? props_in : "", props_len, pnames, P_N, pv, pl);
     kite_buf props = KITE_BUF_INIT;
     kite_buf_append(&props, props_in, props_len);
-    size_t vlen;
-    if (!kite_msgprop_get(props.data, props.len, "CLUSTER", &vlen)) prop_add(&props, "CLUSTER", b->cfg.broker_cluster_name);
+    if (!pv[P_CLUSTER]) prop_add(&props, "CLUSTER", b->cfg.broker_cluster_name);
     char dlq[300];
     if (strncmp(t->name, "%RETRY%", 7) == 0) {
         if (batch) {
@@ -269,8 +316,8 @@ static void h_send(kite_rpc_req *req, void *arg)
             KLOG_INFO("broker", "message for %s exceeded %lld retries: moved to %s", t->name, (long long)maxr, dlq);
         }
     }
-    const char *tran = kite_msgprop_get(props.data, props.len, "TRAN_MSG", &vlen);
-    int is_half = tran && vlen == 4 && strncmp(tran, "true", 4) == 0 && (sysflag & KITE_SYSFLAG_TX_MASK) != KITE_SYSFLAG_TX_COMMIT &&
+    const char *tran = pv[P_TRAN];
+    int is_half = tran && pl[P_TRAN] == 4 && strncmp(tran, "true", 4) == 0 && (sysflag & KITE_SYSFLAG_TX_MASK) != KITE_SYSFLAG_TX_COMMIT &&
                   (sysflag & KITE_SYSFLAG_TX_MASK) != KITE_SYSFLAG_TX_ROLLBACK;
     char qbuf[16];
     if (is_half) {
@@ -287,8 +334,9 @@ static void h_send(kite_rpc_req *req, void *arg)
         store_qid = 0;
         sysflag &= ~KITE_SYSFLAG_TX_MASK;
     } else if (!batch && store_topic != dlq) {
-        const char *d = kite_msgprop_get(props.data, props.len, "DELAY", &vlen);
-        int level = d ? atoi(d) : 0;
+        int level = 0;
+        for (size_t i = 0; pv[P_DELAY] && i < pl[P_DELAY] && pv[P_DELAY][i] >= '0' && pv[P_DELAY][i] <= '9' && level < 1000; i++)
+            level = level * 10 + (pv[P_DELAY][i] - '0');
         if (level > 0) {
             int max = bk_delay_levels(b);
             if (level > max) level = max;
@@ -317,18 +365,21 @@ static void h_send(kite_rpc_req *req, void *arg)
     memcpy(m.born_ip4, &peer->sin_addr.s_addr, 4);
     m.born_port = ntohs(peer->sin_port);
     m.reconsume_times = (int32_t)reconsume;
-    const char *w = kite_msgprop_get(props.data, props.len, "WAIT", &vlen);
-    m.wait = !(w && vlen == 5 && strncmp(w, "false", 5) == 0);
+    m.wait = !(pv[P_WAIT] && pl[P_WAIT] == 5 && strncmp(pv[P_WAIT], "false", 5) == 0);
 
     send_ctx *c = calloc(1, sizeof *c);
     if (!c) abort();
     c->req = req;
     c->b = b;
     c->queue_id = qid;   /* as Java: the queue asked for; queueOffset is the stored record's */
-    snprintf(c->topic, sizeof c->topic, "%s", t->name);
+    if (!t->st_put_nums) {
+        t->st_put_nums = bk_stat_ref(b, "TOPIC_PUT_NUMS", t->name);
+        t->st_put_size = bk_stat_ref(b, "TOPIC_PUT_SIZE", t->name);
+    }
+    c->st_nums = t->st_put_nums;
+    c->st_size = t->st_put_size;
     c->bytes = (int64_t)req->cmd.body_len;
-    const char *u = kite_msgprop_get(props.data, props.len, "UNIQ_KEY", &vlen);
-    if (u && vlen < sizeof c->uniq) memcpy(c->uniq, u, vlen);
+    if (pv[P_UNIQ] && pl[P_UNIQ] < sizeof c->uniq) memcpy(c->uniq, pv[P_UNIQ], pl[P_UNIQ]);
 
     if (!batch) {
         m.flag = (int32_t)flag;
@@ -362,6 +413,7 @@ static void h_send(kite_rpc_req *req, void *arg)
         uint16_t plen = kite_rd_be16(q + 20 + blen);
         kite_buf_reset(&mp);
         kite_buf_append(&mp, q + 22 + blen, plen);
+        size_t vlen;
         if (!kite_msgprop_get(mp.data, mp.len, "CLUSTER", &vlen)) prop_add(&mp, "CLUSTER", b->cfg.broker_cluster_name);
         m.flag = (int32_t)kite_rd_be32(q + 12);
         m.body = q + 20;

@@ -407,7 +407,7 @@ static void h_all_groups(kite_rpc_req *req, void *arg)
     bk_reply_paged(req, &out, "totalGroupNum", b->groups.count);
 }
 
-void bk_stat_add(kite_broker *b, const char *name, const char *key, int64_t n)
+int64_t *bk_stat_ref(kite_broker *b, const char *name, const char *key)
 {
     char k[600];
     snprintf(k, sizeof k, "%s@%s", name, key);
@@ -418,8 +418,13 @@ void bk_stat_add(kite_broker *b, const char *name, const char *key, int64_t n)
         if (!v) abort();
         kite_map_put(&b->stat_items, k, v);
     }
-    *v += n;
     pthread_mutex_unlock(&b->stats_mu);
+    return v;
+}
+
+void bk_stat_add(kite_broker *b, const char *name, const char *key, int64_t n)
+{
+    __atomic_fetch_add(bk_stat_ref(b, name, key), n, __ATOMIC_RELAXED);
 }
 
 void bk_stats_free(kite_broker *b) { kite_map_free(&b->stat_items, free); }
@@ -435,7 +440,7 @@ static void h_view_stats(kite_rpc_req *req, void *arg)
     snprintf(k, sizeof k, "%s@%s", name, key);
     pthread_mutex_lock(&b->stats_mu);
     int64_t *v = kite_map_get(&b->stat_items, k);
-    int64_t total = v ? *v : -1;
+    int64_t total = v ? __atomic_load_n(v, __ATOMIC_RELAXED) : -1;
     pthread_mutex_unlock(&b->stats_mu);
     if (total < 0) {
         bk_replyf(req, RS_SYSTEM_ERROR, "The stats <%.100s> <%.400s> not exist", name, key);

@@ -56,6 +56,7 @@ struct kite_producer {
     int state;
     size_t ops;               /* send calls in progress, all kinds */
     size_t async_in_flight;
+    size_t waiters;           /* threads blocked on cv */
     atomic_uint rr;           /* round-robin queue counter */
     kite_uniq_gen uniq;
     /* Ops handed to the I/O thread: one wake-up (kite_ev_post) per batch, not per send. */
@@ -182,7 +183,9 @@ static void wait_ops_until(kite_producer *p, int64_t deadline_ms)
         ts.tv_nsec += left * 1000000L;
         ts.tv_sec += ts.tv_nsec / 1000000000L;
         ts.tv_nsec %= 1000000000L;
+        p->waiters++;
         pthread_cond_timedwait(&p->cv, &p->mu, &ts);
+        p->waiters--;
     }
 }
 
@@ -197,6 +200,7 @@ int kite_producer_shutdown(kite_producer *p)
         return KITE_OK;
     }
     p->state = P_STOPPING;
+    pthread_cond_broadcast(&p->cv);   /* senders blocked at max_in_flight give up */
     /* Graceful part: ops in flight finish on their own within the send timeout. */
     wait_ops_until(p, kite_mono_ms() + p->o.send_timeout_ms);
     if (p->ops > 0) {
@@ -257,7 +261,9 @@ static int op_begin(kite_producer *p, int kind, kite_send_result *res)
             pthread_mutex_unlock(&p->mu);
             return KITE_EAGAIN;
         }
+        p->waiters++;
         pthread_cond_wait(&p->cv, &p->mu);
+        p->waiters--;
     }
     if (p->state != P_STARTED) {
         pthread_mutex_unlock(&p->mu);
@@ -279,7 +285,11 @@ static void op_end(kite_producer *p, int kind)
     pthread_mutex_lock(&p->mu);
     p->ops--;
     if (kind == K_ASYNC) p->async_in_flight--;
-    pthread_cond_broadcast(&p->cv);
+    /* A sender blocked at max_in_flight is woken once a quarter of the window is free,
+     * not at every answer: one wake-up then starts a burst of sends, instead of a
+     * thread switch per message. */
+    size_t max = (size_t)p->o.max_in_flight, low = max - (max / 4 ? max / 4 : 1);
+    if (p->waiters && (p->ops == 0 || p->async_in_flight <= low || p->state != P_STARTED)) pthread_cond_broadcast(&p->cv);
     pthread_mutex_unlock(&p->mu);
 }
 
@@ -396,7 +406,7 @@ static int prep_single(kite_producer *p, kite_message *m, int kind, int borrow, 
         op_free(op);
         return fail_prep(res, rc, "%s", "message properties exceed 32767 bytes");
     }
-    snprintf(op->res.msg_id, sizeof op->res.msg_id, "%s", kite_message_msg_id(m));
+    kite_str_copy(op->res.msg_id, sizeof op->res.msg_id, kite_message_msg_id(m));
     int compressed = 0;
     rc = KITE_OK;
     if (p->o.compress_threshold && m->body_len >= p->o.compress_threshold) {
@@ -567,13 +577,6 @@ static void retry_or_fail(send_op *op, int status)
     op_complete(op, status);
 }
 
-static void set_ext_num(kite_cmd *c, const char *key, int64_t v)
-{
-    char t[24];
-    snprintf(t, sizeof t, "%lld", (long long)v);
-    kite_cmd_set_ext(c, key, t);
-}
-
 static void attempt(send_op *op)
 {
     kite_producer *p = op->p;
@@ -606,25 +609,27 @@ static void attempt(send_op *op)
         return;
     }
     op->res.attempts++;
-    snprintf(op->res.broker_name, sizeof op->res.broker_name, "%s", mq->broker_name);
+    kite_str_copy(op->res.broker_name, sizeof op->res.broker_name, mq->broker_name);
     op->res.queue_id = mq->queue_id;
 
     kite_cmd req;
     kite_cmd_init_request(&req, op->batch ? RC_SEND_BATCH_MESSAGE : RC_SEND_MESSAGE_V2, 0);
     req.serialize = KITE_SER_ROCKETMQ;   /* binary header: cheaper to encode and to decode than JSON */
-    kite_cmd_set_ext(&req, "a", p->group);
-    kite_cmd_set_ext(&req, "b", op->topic);
-    kite_cmd_set_ext(&req, "c", p->create_topic_key);
-    kite_cmd_set_ext(&req, "d", p->dq_text);
-    set_ext_num(&req, "e", mq->queue_id);
-    set_ext_num(&req, "f", op->sysflag);
-    set_ext_num(&req, "g", op->born_ms);
-    set_ext_num(&req, "h", op->flag);
-    kite_cmd_set_ext_n(&req, "i", op->props.data ? op->props.data : "", op->props.len);
-    kite_cmd_set_ext(&req, "j", "0");
-    kite_cmd_set_ext(&req, "k", "false");
-    kite_cmd_set_ext(&req, "m", op->batch ? "true" : "false");
-    kite_cmd_set_ext(&req, "n", mq->broker_name);
+    /* Every field references memory that outlives the call (the op, its route, the
+     * producer): the request is encoded before kite_rpc_call_async returns. */
+    kite_cmd_add_ext_ref(&req, "a", p->group, strlen(p->group));
+    kite_cmd_add_ext_ref(&req, "b", op->topic, strlen(op->topic));
+    kite_cmd_add_ext_ref(&req, "c", p->create_topic_key, strlen(p->create_topic_key));
+    kite_cmd_add_ext_ref(&req, "d", p->dq_text, strlen(p->dq_text));
+    kite_cmd_add_ext_i64(&req, "e", mq->queue_id);
+    kite_cmd_add_ext_i64(&req, "f", op->sysflag);
+    kite_cmd_add_ext_i64(&req, "g", op->born_ms);
+    kite_cmd_add_ext_i64(&req, "h", op->flag);
+    kite_cmd_add_ext_ref(&req, "i", op->props.data ? op->props.data : "", op->props.len);
+    kite_cmd_add_ext_ref(&req, "j", "0", 1);
+    kite_cmd_add_ext_ref(&req, "k", "false", 5);
+    kite_cmd_add_ext_ref(&req, "m", op->batch ? "true" : "false", op->batch ? 4 : 5);
+    kite_cmd_add_ext_ref(&req, "n", mq->broker_name, strlen(mq->broker_name));
     kite_cmd_set_body_ref(&req, op->body, op->body_len);   /* encoded (copied) by the call */
     if (op->kind == K_ONEWAY) {
         kite_rpc_oneway(kite_inst_rpc(p->inst), addr, &req);

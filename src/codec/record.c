@@ -174,6 +174,32 @@ const char *kite_msgprop_get(const char *props, size_t len, const char *name, si
     return found;
 }
 
+void kite_msgprop_scan(const char *props, size_t len, const char *const *names, size_t n, const char **vals,
+                       size_t *vlens)
+{
+    for (size_t i = 0; i < n; i++) {
+        vals[i] = NULL;
+        vlens[i] = 0;
+    }
+    const char *p = props, *end = props + len;
+    while (p < end) {
+        const char *sep = memchr(p, 2, (size_t)(end - p));
+        const char *pe = sep ? sep : end;
+        const char *eq = memchr(p, 1, (size_t)(pe - p));
+        if (eq && eq > p && eq + 1 < pe) {
+            size_t nl = (size_t)(eq - p);
+            for (size_t i = 0; i < n; i++) {
+                if (names[i][0] == p[0] && strlen(names[i]) == nl && memcmp(p, names[i], nl) == 0) {
+                    vals[i] = eq + 1;
+                    vlens[i] = (size_t)(pe - vals[i]);
+                    break;
+                }
+            }
+        }
+        p = sep ? sep + 1 : end;
+    }
+}
+
 int kite_msgprop_put(char *dst, size_t cap, size_t *pos, const char *name, const char *value,
                      size_t vlen)
 {

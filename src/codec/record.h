@@ -124,6 +124,10 @@ void kite_record_write_blank(uint8_t *dst, uint32_t len);
  * an empty value are ignored; the last duplicate wins). Returns a pointer into props and
  * the length in *vlen, or NULL when absent. */
 const char *kite_msgprop_get(const char *props, size_t len, const char *name, size_t *vlen);
+/* One pass for several names: vals[i] / vlens[i] receive the value of the last
+ * occurrence of names[i] (NULL / 0 when absent), with the rules of kite_msgprop_get. */
+void kite_msgprop_scan(const char *props, size_t len, const char *const *names, size_t n, const char **vals,
+                       size_t *vlens);
 /* Appends "name 0x01 value 0x02" to a caller buffer of cap bytes at *pos. Returns 0, or -1
  * when it would not fit (nothing written) or the name/value holds 0x01/0x02. */
 int kite_msgprop_put(char *dst, size_t cap, size_t *pos, const char *name, const char *value,

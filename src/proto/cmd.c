@@ -81,7 +81,7 @@ void kite_cmd_set_remarkf(kite_cmd *c, const char *fmt, ...)
 void kite_cmd_add_ext_ref(kite_cmd *c, const char *key, const char *val, size_t vlen)
 {
     if (c->n_ext == c->cap_ext) {
-        size_t cap = c->cap_ext ? c->cap_ext * 2 : 8;
+        size_t cap = c->cap_ext ? c->cap_ext * 2 : 16;   /* a send request has 14 fields */
         kite_ext *e = realloc(c->ext, cap * sizeof *e);
         if (!e) abort();
         c->ext = e;
@@ -97,7 +97,7 @@ void kite_cmd_set_ext_n(kite_cmd *c, const char *key, const char *val, size_t vl
 {
     const char *v = kite_arena_strndup(&c->arena, val, vlen);
     for (size_t i = 0; i < c->n_ext; i++) {
-        if (strcmp(c->ext[i].key, key) == 0) {
+        if (c->ext[i].key[0] == key[0] && strcmp(c->ext[i].key, key) == 0) {
             c->ext[i].val = v;
             c->ext[i].vlen = vlen;
             return;
@@ -113,16 +113,22 @@ void kite_cmd_set_ext(kite_cmd *c, const char *key, const char *val)
 
 void kite_cmd_set_ext_i64(kite_cmd *c, const char *key, int64_t v)
 {
-    char tmp[32];
-    int n = snprintf(tmp, sizeof tmp, "%" PRId64, v);
-    kite_cmd_set_ext_n(c, key, tmp, (size_t)n);
+    char tmp[24];
+    size_t n = kite_fmt_i64(tmp, v);
+    kite_cmd_set_ext_n(c, key, tmp, n);
+}
+
+void kite_cmd_add_ext_i64(kite_cmd *c, const char *key, int64_t v)
+{
+    char *t = kite_arena_alloc(&c->arena, 24);
+    kite_cmd_add_ext_ref(c, key, t, kite_fmt_i64(t, v));
 }
 
 const char *kite_cmd_ext(const kite_cmd *c, const char *key)
 {
     /* Last duplicate wins, as Java's map building does. */
     for (size_t i = c->n_ext; i-- > 0;) {
-        if (strcmp(c->ext[i].key, key) == 0) return c->ext[i].vlen ? c->ext[i].val : NULL;
+        if (c->ext[i].key[0] == key[0] && strcmp(c->ext[i].key, key) == 0) return c->ext[i].vlen ? c->ext[i].val : NULL;
     }
     return NULL;
 }
@@ -130,7 +136,7 @@ const char *kite_cmd_ext(const kite_cmd *c, const char *key)
 const char *kite_cmd_ext_raw(const kite_cmd *c, const char *key)
 {
     for (size_t i = c->n_ext; i-- > 0;)
-        if (strcmp(c->ext[i].key, key) == 0) return c->ext[i].val;
+        if (c->ext[i].key[0] == key[0] && strcmp(c->ext[i].key, key) == 0) return c->ext[i].val;
     return NULL;
 }
 
@@ -259,6 +265,12 @@ int kite_cmd_decode(kite_cmd *c, const uint8_t *frame, size_t len, size_t max_fr
 
 void kite_cmd_encode_header(const kite_cmd *c, kite_buf *out, size_t extra_body)
 {
+    /* One allocation for the whole frame: the binary header's exact size (the JSON form
+     * may still grow for escapes) plus the body that usually follows. */
+    size_t est = 8 + 21 + (c->remark ? strlen(c->remark) : 0) + c->body_len;
+    for (size_t i = 0; i < c->n_ext; i++) est += 6 + strlen(c->ext[i].key) + c->ext[i].vlen;
+    if (c->serialize != KITE_SER_ROCKETMQ) est += 64 + 6 * c->n_ext;
+    kite_buf_reserve(out, est);
     size_t start = out->len;
     kite_buf_put_be32(out, 0);   /* patched below */
     kite_buf_put_be32(out, 0);

@@ -68,6 +68,8 @@ void kite_cmd_set_ext_n(kite_cmd *c, const char *key, const char *val, size_t vl
 void kite_cmd_set_ext_i64(kite_cmd *c, const char *key, int64_t v);
 /* Adds without checking for an existing key and without copying (key/val must outlive c). */
 void kite_cmd_add_ext_ref(kite_cmd *c, const char *key, const char *val, size_t vlen);
+/* Adds a decimal number without checking for an existing key; key is not copied. */
+void kite_cmd_add_ext_i64(kite_cmd *c, const char *key, int64_t v);
 
 /* extFields lookups. An empty string counts as absent (Go sends "" for unset fields). */
 const char *kite_cmd_ext(const kite_cmd *c, const char *key);

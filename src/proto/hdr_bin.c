@@ -47,6 +47,9 @@ int kite_hdr_bin_decode(kite_cmd *c, const uint8_t *h, size_t n, char *err, size
         return -1;
     }
     size_t end = pos + e;
+    /* Every key and value is copied NUL-terminated into one arena block: an entry takes
+     * at least 6 bytes and adds 2 NULs, so e + e/3 + 2 always fits. */
+    char *dst = e ? kite_arena_alloc(&c->arena, e + e / 3 + 2) : NULL;
     while (pos < end) {
         if (end - pos < 2) goto bad_entry;
         uint16_t kl = kite_rd_be16(h + pos);
@@ -60,7 +63,14 @@ int kite_hdr_bin_decode(kite_cmd *c, const uint8_t *h, size_t n, char *err, size
         const char *v = (const char *)h + pos;
         pos += vl;
         if (kl == 0) continue;   /* Java skips null keys */
-        kite_cmd_add_ext_ref(c, kite_arena_strndup(&c->arena, k, kl), kite_arena_strndup(&c->arena, v, vl), vl);
+        char *kc = dst;
+        memcpy(kc, k, kl);
+        kc[kl] = 0;
+        char *vc = kc + kl + 1;
+        if (vl) memcpy(vc, v, vl);
+        vc[vl] = 0;
+        dst = vc + vl + 1;
+        kite_cmd_add_ext_ref(c, kc, vc, vl);
     }
     return 0;
 bad_entry:

@@ -210,7 +210,7 @@ static void submit(kite_rpc_client *c, const char *addr, kite_cmd *req, int onew
     call *k = calloc(1, sizeof *k);
     if (!k) abort();
     k->client = c;
-    snprintf(k->addr, sizeof k->addr, "%s", addr);
+    kite_str_copy(k->addr, sizeof k->addr, addr);
     req->opaque = kite_rpc_next_opaque();
     req->flag = oneway ? KITE_FLAG_ONEWAY : 0;
     k->opaque = req->opaque;
