@@ -58,9 +58,6 @@ void kite_buf_printf(kite_buf *b, const char *fmt, ...)
     va_end(ap);
 }
 
-void kite_buf_put_be16(kite_buf *b, uint16_t v) { kite_buf_reserve(b, 2); kite_wr_be16(b->data + b->len, v); b->len += 2; }
-void kite_buf_put_be32(kite_buf *b, uint32_t v) { kite_buf_reserve(b, 4); kite_wr_be32(b->data + b->len, v); b->len += 4; }
-void kite_buf_put_be64(kite_buf *b, uint64_t v) { kite_buf_reserve(b, 8); kite_wr_be64(b->data + b->len, v); b->len += 8; }
 
 void kite_buf_compact(kite_buf *b)
 {

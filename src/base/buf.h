@@ -43,9 +43,6 @@ static inline void kite_buf_putc(kite_buf *b, char c)
     else kite_buf_append_slow(b, &c, 1);
 }
 void kite_buf_printf(kite_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void kite_buf_put_be16(kite_buf *b, uint16_t v);
-void kite_buf_put_be32(kite_buf *b, uint32_t v);
-void kite_buf_put_be64(kite_buf *b, uint64_t v);
 /* Drops consumed bytes [0, rpos) by moving the rest to the front. */
 void kite_buf_compact(kite_buf *b);
 /* Takes the data pointer out of the buffer (caller frees); buffer becomes empty.
@@ -133,5 +130,25 @@ static inline uint64_t kite_rd_be64(const void *p) { const uint8_t *u = p; retur
 static inline void kite_wr_be16(void *p, uint16_t v) { uint8_t *u = p; u[0] = (uint8_t)(v >> 8); u[1] = (uint8_t)v; }
 static inline void kite_wr_be32(void *p, uint32_t v) { uint8_t *u = p; u[0] = (uint8_t)(v >> 24); u[1] = (uint8_t)(v >> 16); u[2] = (uint8_t)(v >> 8); u[3] = (uint8_t)v; }
 static inline void kite_wr_be64(void *p, uint64_t v) { kite_wr_be32(p, (uint32_t)(v >> 32)); kite_wr_be32((uint8_t *)p + 4, (uint32_t)v); }
+
+/* Big-endian appends; inline because frame headers are built from them. */
+static inline void kite_buf_put_be16(kite_buf *b, uint16_t v)
+{
+    if (!b->data || b->len + 2 >= b->cap) kite_buf_reserve(b, 2);
+    kite_wr_be16(b->data + b->len, v);
+    b->len += 2;
+}
+static inline void kite_buf_put_be32(kite_buf *b, uint32_t v)
+{
+    if (!b->data || b->len + 4 >= b->cap) kite_buf_reserve(b, 4);
+    kite_wr_be32(b->data + b->len, v);
+    b->len += 4;
+}
+static inline void kite_buf_put_be64(kite_buf *b, uint64_t v)
+{
+    if (!b->data || b->len + 8 >= b->cap) kite_buf_reserve(b, 8);
+    kite_wr_be64(b->data + b->len, v);
+    b->len += 8;
+}
 
 #endif

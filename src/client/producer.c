@@ -52,11 +52,14 @@ struct kite_producer {
     char dq_text[16];                         /* default_topic_queue_nums as text */
     kite_inst *inst;
     pthread_mutex_t mu;
-    pthread_cond_t cv;        /* signalled when an op ends */
-    int state;
-    size_t ops;               /* send calls in progress, all kinds */
-    size_t async_in_flight;
-    size_t waiters;           /* threads blocked on cv */
+    pthread_cond_t cv;        /* signalled when an op ends (see op_end) */
+    /* Counted with atomics: every send passes op_begin/op_end on two different threads,
+     * and a mutex there made the sender and the I/O thread wake each other per message.
+     * mu/cv are only used to sleep and to change state. */
+    atomic_int state;
+    atomic_size_t ops;        /* send calls in progress, all kinds */
+    atomic_size_t async_in_flight;
+    atomic_size_t waiters;    /* threads blocked on cv */
     atomic_uint rr;           /* round-robin queue counter */
     kite_uniq_gen uniq;
     /* Ops handed to the I/O thread: one wake-up (kite_ev_post) per batch, not per send. */
@@ -174,19 +177,19 @@ int kite_producer_start(kite_producer *p)
 
 static void wait_ops_until(kite_producer *p, int64_t deadline_ms)
 {
-    while (p->ops > 0) {
+    atomic_fetch_add(&p->waiters, 1);   /* before looking at ops: see op_end */
+    while (atomic_load(&p->ops) > 0) {
         int64_t left = deadline_ms - kite_mono_ms();
-        if (deadline_ms >= 0 && left <= 0) return;
+        if (deadline_ms >= 0 && left <= 0) break;
         if (left > 100 || deadline_ms < 0) left = 100;
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_nsec += left * 1000000L;
         ts.tv_sec += ts.tv_nsec / 1000000000L;
         ts.tv_nsec %= 1000000000L;
-        p->waiters++;
         pthread_cond_timedwait(&p->cv, &p->mu, &ts);
-        p->waiters--;
     }
+    atomic_fetch_sub(&p->waiters, 1);
 }
 
 int kite_producer_shutdown(kite_producer *p)
@@ -203,7 +206,7 @@ int kite_producer_shutdown(kite_producer *p)
     pthread_cond_broadcast(&p->cv);   /* senders blocked at max_in_flight give up */
     /* Graceful part: ops in flight finish on their own within the send timeout. */
     wait_ops_until(p, kite_mono_ms() + p->o.send_timeout_ms);
-    if (p->ops > 0) {
+    if (atomic_load(&p->ops) > 0) {
         /* The rest fail now: closed connections fail their calls with KITE_ECLOSED, and
          * no retry starts while stopping. */
         pthread_mutex_unlock(&p->mu);
@@ -239,7 +242,7 @@ size_t kite_producer_in_flight(const kite_producer *p)
 {
     if (!p) return 0;
     pthread_mutex_lock((pthread_mutex_t *)&p->mu);
-    size_t n = p->async_in_flight;
+    size_t n = atomic_load(&p->async_in_flight);
     pthread_mutex_unlock((pthread_mutex_t *)&p->mu);
     return n;
 }
@@ -253,53 +256,55 @@ static int fail_prep(kite_send_result *res, int rc, const char *fmt, const char 
 /* Registers a send call; from here until op_end the instance cannot stop. Async sends
  * wait here while max_in_flight are in flight. Blocking sends are refused on the I/O
  * thread (they would wait for themselves). */
+static void op_end(kite_producer *p, int kind);
+
 static int op_begin(kite_producer *p, int kind, kite_send_result *res)
 {
-    pthread_mutex_lock(&p->mu);
-    while (p->state == P_STARTED && kind == K_ASYNC && p->async_in_flight >= (size_t)p->o.max_in_flight) {
-        if (kite_inst_on_io_thread(p->inst)) {
-            pthread_mutex_unlock(&p->mu);
-            return KITE_EAGAIN;
+    size_t max = (size_t)p->o.max_in_flight;
+    for (;;) {
+        /* Counted first, state checked after: shutdown sets the state first and then
+         * waits for ops to reach 0, so one of the two sees the other (seq_cst). */
+        atomic_fetch_add(&p->ops, 1);
+        size_t before = kind == K_ASYNC ? atomic_fetch_add(&p->async_in_flight, 1) : 0;
+        if (atomic_load(&p->state) != P_STARTED) {
+            op_end(p, kind);
+            if (res) snprintf(res->error, sizeof res->error, "producer %s is not started", p->group);
+            return KITE_ESTOPPED;
         }
-        p->waiters++;
-        pthread_cond_wait(&p->cv, &p->mu);
-        p->waiters--;
-    }
-    if (p->state != P_STARTED) {
+        if (kind != K_ASYNC || before < max) break;
+        op_end(p, kind);   /* the window is full: wait for a quarter of it */
+        if (kite_inst_on_io_thread(p->inst)) return KITE_EAGAIN;
+        pthread_mutex_lock(&p->mu);
+        atomic_fetch_add(&p->waiters, 1);
+        while (atomic_load(&p->state) == P_STARTED && atomic_load(&p->async_in_flight) >= max)
+            pthread_cond_wait(&p->cv, &p->mu);
+        atomic_fetch_sub(&p->waiters, 1);
         pthread_mutex_unlock(&p->mu);
-        if (res) snprintf(res->error, sizeof res->error, "producer %s is not started", p->group);
-        return KITE_ESTOPPED;
     }
     if (kind == K_SYNC && kite_inst_on_io_thread(p->inst)) {
-        pthread_mutex_unlock(&p->mu);
+        op_end(p, kind);
         return fail_prep(res, KITE_EINVAL, "%s", "blocking send called on the producer's I/O thread (from a callback)");
     }
-    p->ops++;
-    if (kind == K_ASYNC) p->async_in_flight++;
-    pthread_mutex_unlock(&p->mu);
     return KITE_OK;
 }
 
 static void op_end(kite_producer *p, int kind)
 {
-    pthread_mutex_lock(&p->mu);
-    p->ops--;
-    if (kind == K_ASYNC) p->async_in_flight--;
+    size_t ops = atomic_fetch_sub(&p->ops, 1) - 1;
+    size_t inf = kind == K_ASYNC ? atomic_fetch_sub(&p->async_in_flight, 1) - 1 : atomic_load(&p->async_in_flight);
     /* A sender blocked at max_in_flight is woken once a quarter of the window is free,
      * not at every answer: one wake-up then starts a burst of sends, instead of a
-     * thread switch per message. */
+     * thread switch per message. Waiters count themselves before they test, and the
+     * broadcast takes mu, so no wake-up is lost. */
     size_t max = (size_t)p->o.max_in_flight, low = max - (max / 4 ? max / 4 : 1);
-    if (p->waiters && (p->ops == 0 || p->async_in_flight <= low || p->state != P_STARTED)) pthread_cond_broadcast(&p->cv);
-    pthread_mutex_unlock(&p->mu);
+    if (atomic_load(&p->waiters) && (ops == 0 || inf <= low || atomic_load(&p->state) != P_STARTED)) {
+        pthread_mutex_lock(&p->mu);
+        pthread_cond_broadcast(&p->cv);
+        pthread_mutex_unlock(&p->mu);
+    }
 }
 
-static int stopping(kite_producer *p)
-{
-    pthread_mutex_lock(&p->mu);
-    int s = p->state != P_STARTED;
-    pthread_mutex_unlock(&p->mu);
-    return s;
-}
+static int stopping(kite_producer *p) { return atomic_load(&p->state) != P_STARTED; }
 
 /* ---- preparing an op on the calling thread ---- */
 
