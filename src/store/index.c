@@ -400,10 +400,13 @@ size_t kite_index_record_keys(const kite_record *r, kite_keyref *out, size_t max
 /* Keys of a record (UNIQ_KEY first, then KEYS words); at most max. */
 static size_t record_keys(const kite_record *r, keyref *out, size_t max)
 {
-    size_t n = 0, vl = 0;
-    const char *v = kite_msgprop_get(r->props, r->props_len, "UNIQ_KEY", &vl);
-    if (v && vl && n < max) out[n++] = (keyref){ v, vl };
-    v = kite_msgprop_get(r->props, r->props_len, "KEYS", &vl);
+    static const char *const names[2] = { "UNIQ_KEY", "KEYS" };
+    const char *vals[2];
+    size_t lens[2], n = 0;
+    kite_msgprop_scan(r->props, r->props_len, names, 2, vals, lens);   /* one pass: runs per message */
+    if (vals[0] && lens[0] && n < max) out[n++] = (keyref){ vals[0], lens[0] };
+    const char *v = vals[1];
+    size_t vl = lens[1];
     size_t i = 0;
     while (v && i < vl && n < max) {
         size_t j = i;
