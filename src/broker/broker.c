@@ -140,6 +140,7 @@ int kite_broker_start(kite_broker *b, kite_ev *ev, char *err, size_t errlen)
     if (kite_store_conf_resolve(&b->cfg.store, &so, err, errlen) != 0) return -1;
     memcpy(so.store_ip4, b->ip4, 4);
     so.store_port = b->port;
+    so.defer_dispatch_wake = 1;   /* bk_store_put wakes it once per loop batch */
     snprintf(b->store_root, sizeof b->store_root, "%s", so.root_dir);
     KLOG_INFO("broker", "opening store at %s", b->store_root);
     b->store = kite_store_open(&so, err, errlen);

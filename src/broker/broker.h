@@ -101,6 +101,7 @@ typedef struct kite_broker {
     bk_conf cfg;
     kite_prop_def *props;         /* broker keys + store keys, built at start */
     kite_ev *ev;
+    int kick_pending;             /* a dispatch wake-up is deferred to the batch end (bk_store_put) */
     kite_rpc_server *srv;
     kite_rpc_client *ns_client;
     kite_store *store;
@@ -259,6 +260,8 @@ void bk_stat_add(kite_broker *b, const char *name, const char *key, int64_t n);
 /* The counter of one statistic, created at 0 when new. It stays valid until the broker
  * is freed: hot paths keep it and add with __atomic_fetch_add. */
 int64_t *bk_stat_ref(kite_broker *b, const char *name, const char *key);
+/* kite_store_put that wakes the dispatch thread after the loop's batch (p_common.c). */
+void bk_store_put(kite_broker *b, const kite_store_msg *m, kite_put_cb cb, void *arg);
 void bk_stats_free(kite_broker *b);
 void bk_locks_free(kite_broker *b);
 

@@ -136,3 +136,25 @@ int64_t bk_store_time_at(kite_broker *b, const char *topic, int32_t qid, int64_t
     kite_get_result_release(&gr);
     return ts;
 }
+
+/* Store puts from the loop thread: the dispatch thread (building consume queues) is woken
+ * once per loop batch, after the answers were flushed (kite_ev_defer runs deferred tasks
+ * in order, and the connection flush was deferred first); woken per put, it would preempt
+ * the loop before the answer goes out. */
+static void run_kick(void *arg)
+{
+    kite_broker *b = arg;
+    b->kick_pending = 0;
+    kite_store_kick(b->store);
+}
+
+void bk_store_put(kite_broker *b, const kite_store_msg *m, kite_put_cb cb, void *arg)
+{
+    kite_store_put(b->store, m, cb, arg);
+    if (!kite_ev_in_loop(b->ev)) {
+        kite_store_kick(b->store);
+    } else if (!b->kick_pending) {
+        b->kick_pending = 1;
+        kite_ev_defer(b->ev, run_kick, b);
+    }
+}

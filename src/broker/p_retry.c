@@ -153,7 +153,7 @@ static void h_send_back(kite_rpc_req *req, void *arg)
     back_ctx *c = calloc(1, sizeof *c);
     if (!c) abort();
     c->req = req;
-    kite_store_put(b->store, &m, back_done, c);
+    bk_store_put(b, &m, back_done, c);
     kite_buf_free(&props);
     kite_store_seg_release(&seg);
 }

@@ -388,7 +388,7 @@ static void h_send(kite_rpc_req *req, void *arg)
         m.props = props.data;
         m.props_len = (uint32_t)props.len;
         ctx_alloc(c, 1);
-        kite_store_put(b->store, &m, put_done, c);
+        bk_store_put(b, &m, put_done, c);
         kite_buf_free(&props);
         return;
     }
@@ -420,7 +420,7 @@ static void h_send(kite_rpc_req *req, void *arg)
         m.body_len = blen;
         m.props = mp.data;
         m.props_len = (uint32_t)mp.len;
-        kite_store_put(b->store, &m, put_done, c);
+        bk_store_put(b, &m, put_done, c);
         q += total;
     }
     kite_buf_free(&mp);

@@ -222,19 +222,26 @@ static void *watch_thread(void *arg)
 static void *async_thread(void *arg)
 {
     kite_store *s = arg;
-    int64_t last_thorough = kite_mono_ms();
+    int64_t last_thorough = kite_mono_ms(), prev_max = -1;
     pthread_mutex_lock(&s->fmu);
     while (!atomic_load(&s->stop)) {
         timed_wait(&s->fcond, &s->fmu, s->o.flush_interval_ms);
         if (atomic_load(&s->stop)) break;
         pthread_mutex_unlock(&s->fmu);
         int64_t max = atomic_load_explicit(&s->max_offset, memory_order_acquire);
-        int64_t dirty = max - atomic_load(&s->flushed);
+        /* While the writer is busy, only whole pages behind it are written back. Writing
+         * back the page it is filling write-protects that page, and its next store then
+         * faults into the file system (mtime, journal) and can wait for a journal commit:
+         * that was the millisecond tail of send latency under ASYNC_FLUSH. The partial
+         * page goes out once the writer has been idle for one interval, or is full. */
+        int64_t upto = max == prev_max ? max : max - max % 4096;
+        prev_max = max;
+        int64_t dirty = upto - atomic_load(&s->flushed);
         int64_t now = kite_mono_ms();
         int thorough = now - last_thorough >= s->o.flush_thorough_interval_ms;
         if (dirty > 0 && !atomic_load(&s->failed) &&
             (thorough || dirty >= (int64_t)s->o.flush_least_pages * 4096)) {
-            int rc = kite_cl_flush(s, max);
+            int rc = kite_cl_flush(s, upto);
             if (rc < 0) kite_flush_fail(s, kite_status_from_errno(-rc));
             if (thorough) last_thorough = now;
         }

@@ -473,10 +473,12 @@ int kite_store_put(kite_store *s, const kite_store_msg *m, kite_put_cb cb, void 
         kite_flush_enqueue(s, &wt);
     }
     pthread_mutex_unlock(&s->put_mu);
-    if (s->o.flush_type == KITE_FLUSH_ASYNC) kite_dispatch_wake(s);
+    if (s->o.flush_type == KITE_FLUSH_ASYNC && !s->o.defer_dispatch_wake) kite_dispatch_wake(s);
     if (!sync) cb(arg, &res);
     return KITE_OK;
 }
+
+void kite_store_kick(kite_store *s) { kite_dispatch_wake(s); }
 
 typedef struct put_waiter {
     pthread_mutex_t mu;
@@ -499,6 +501,7 @@ void kite_store_put_wait(kite_store *s, const kite_store_msg *msg, kite_put_resu
 {
     put_waiter w = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, res };
     kite_store_put(s, msg, put_wait_cb, &w);
+    if (s->o.defer_dispatch_wake) kite_dispatch_wake(s);   /* a blocking put is not batched */
     pthread_mutex_lock(&w.mu);
     while (!w.done) pthread_cond_wait(&w.cv, &w.mu);
     pthread_mutex_unlock(&w.mu);

@@ -85,6 +85,9 @@ void kite_store_close(kite_store *s);
 int kite_store_put(kite_store *s, const kite_store_msg *msg, kite_put_cb cb, void *arg);
 /* Blocking convenience for tools and tests: waits for the callback. */
 void kite_store_put_wait(kite_store *s, const kite_store_msg *msg, kite_put_result *res);
+/* Wakes the dispatch thread (needed after puts when opts.defer_dispatch_wake is set;
+ * harmless otherwise). Any thread. */
+void kite_store_kick(kite_store *s);
 
 /* A contiguous stored record inside a mapped file. Holds a file reference: the bytes
  * stay valid (and mapped) until kite_store_seg_release. fd/file_off allow sendfile. */

@@ -77,6 +77,11 @@ typedef struct kite_store_opts {
      * commit-log file is created in the background and the pages ahead of the writer are
      * pre-faulted. 1 on, 0 off, -1 (default) on when cl_file_size >= 16 MiB. */
     int warm_files;
+    /* ASYNC_FLUSH: 1 = kite_store_put does not wake the dispatch thread; the caller calls
+     * kite_store_kick once it has answered its batch of puts. An event-loop caller wants
+     * this: a woken dispatch thread preempts the loop on the same core before the answers
+     * are sent (measured: the p99 send latency). 0 (default) = woken by every put. */
+    int defer_dispatch_wake;
     /* Wall clock used by retention ("now" and the deleteWhen hour); NULL = the real clock.
      * Tests move time forward with it instead of waiting hours. */
     int64_t (*clock_ms)(void *arg);
