@@ -9,6 +9,8 @@
  *   kite/consumer.h  kite_push_consumer: subscriptions, concurrent listener, rebalance;
  *                    kite_message_ext (a received message)
  *   kite/pull_consumer.h kite_pull_consumer: queues, pull from an offset, commit offsets
+ *   kite/transaction.h   transaction producer: half message, local transaction, commit/
+ *                        rollback, answers to the brokers' checks
  *
  * Conventions used in every header:
  * - Names start with kite_ / KITE_. Calls return int status unless stated otherwise.
@@ -39,6 +41,7 @@
 #include "kite/producer.h"
 #include "kite/consumer.h"
 #include "kite/pull_consumer.h"
+#include "kite/transaction.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -17,6 +17,9 @@
  * FLUSH_DISK_TIMEOUT, FLUSH_SLAVE_TIMEOUT and SLAVE_NOT_AVAILABLE mean the message IS
  * stored: they are reported as the send status and never resent. Bodies of single
  * messages at or above compress_threshold are zlib-compressed (sysFlag 0x301).
+ * The producer announces its group to the master brokers of its routes (HEART_BEAT,
+ * about a second after it first uses one, then every 30 s) so that brokers can reach
+ * it; transaction producers (kite/transaction.h) need this for check-backs.
  *
  * THREADS (read this)
  * - Each started producer owns one I/O thread. It does all network I/O, the route

@@ -5,6 +5,7 @@
 #include "base/log.h"
 #include "base/time.h"
 #include "broker/broker.h"
+#include "broker/trans.h"
 #include "net/sock.h"
 #include <arpa/inet.h>
 #include <ifaddrs.h>
@@ -174,7 +175,9 @@ int kite_broker_start(kite_broker *b, kite_ev *ev, char *err, size_t errlen)
     bk_register_stats_handlers(b);
     bk_register_config_handlers(b);
     bk_register_query_handlers(b);
+    bk_register_trans_handlers(b);
     if (bk_delay_start(b, err, errlen) != 0) return -1;
+    if (bk_trans_start(b, err, errlen) != 0) return -1;
     if (kite_rpc_server_listen(b->srv, b->cfg.bind_address, b->port, err, errlen) < 0) return -1;
     if (b->port > 2) {
         char verr[256];
@@ -224,6 +227,7 @@ void kite_broker_stop(kite_broker *b)
     }
     if (b->store) kite_store_set_arrival_hook(b->store, NULL, NULL);
     bk_delay_stop(b);
+    bk_trans_stop(b);
     bk_pull_free_holds(b);
     bk_locks_free(b);
     if (b->srv) kite_rpc_server_free(b->srv);   /* closes connections: clients are cleaned up */

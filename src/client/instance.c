@@ -436,3 +436,29 @@ int kite_inst_route_get(kite_inst *in, const char *topic, kite_pub_route **out, 
     *out = w.r;
     return w.status;
 }
+
+char **kite_inst_master_addrs(kite_inst *in, size_t *n)
+{
+    kite_map seen = KITE_MAP_INIT;
+    pthread_mutex_lock(&in->mu);
+    size_t it = 0;
+    void *v;
+    while (kite_map_next(&in->routes, &it, NULL, &v)) {
+        const kite_pub_route *r = v;
+        for (size_t i = 0; i < r->rd.n_brokers; i++)
+            for (size_t j = 0; j < r->rd.brokers[i].n_addrs; j++) {
+                const char *a = r->rd.brokers[i].addrs[j].addr;
+                if (r->rd.brokers[i].addrs[j].id == 0 && a && *a && !kite_map_get(&seen, a))
+                    kite_map_put(&seen, a, (void *)1);
+            }
+    }
+    const char **keys = kite_map_sorted_keys(&seen, n);
+    char **out = calloc(*n ? *n : 1, sizeof *out);
+    if (!out) abort();
+    for (size_t i = 0; i < *n; i++)
+        if (!(out[i] = strdup(keys[i]))) abort();
+    pthread_mutex_unlock(&in->mu);   /* the keys point into route strings: copied under the lock */
+    free(keys);
+    kite_map_free(&seen, NULL);
+    return out;
+}

@@ -76,6 +76,10 @@ int kite_inst_route_get(kite_inst *in, const char *topic, kite_pub_route **out, 
 /* Refreshes topic's route soon unless it was fetched within the last second (called
  * after failed sends so that a changed route is seen before the next poll). */
 void kite_inst_route_stale(kite_inst *in, const char *topic);
+/* Master (id 0) addresses of every broker in the cached routes, sorted and unique.
+ * malloc'd array of malloc'd strings (free each, then the array); *n may be 0. Any
+ * thread. */
+char **kite_inst_master_addrs(kite_inst *in, size_t *n);
 /* Current name server (for messages); borrowed, stable while the instance lives. */
 const char *kite_inst_namesrv(kite_inst *in);
 

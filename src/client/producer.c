@@ -23,9 +23,11 @@
  * Threads: producer state (state, ops, in-flight count) is guarded by p->mu; the
  * round-robin counter is atomic. Shutdown waits until no op is left, so the instance
  * (and its I/O thread) outlives every op. */
+#include "client/heartbeat.h"
 #include "client/instance.h"
 #include "client/message.h"
 #include "client/msgid.h"
+#include "client/producer_int.h"
 #include "base/buf.h"
 #include "base/log.h"
 #include "base/time.h"
@@ -65,6 +67,8 @@ struct kite_producer {
     /* Ops handed to the I/O thread: one wake-up (kite_ev_post) per batch, not per send. */
     pthread_mutex_t subq_mu;
     struct send_op *subq_head, *subq_tail;
+    kite_prod_hb *hb;         /* heartbeats while started (heartbeat.c) */
+    kite_txp *tx;             /* transaction producers only (transaction.c) */
 };
 
 typedef struct sync_wait {
@@ -167,7 +171,21 @@ int kite_producer_start(kite_producer *p)
     int rc = KITE_OK;
     if (p->state == P_CREATED) {
         rc = kite_inst_start(p->inst);
-        if (rc == KITE_OK) p->state = P_STARTED;
+        if (rc == KITE_OK) {
+            /* Heartbeats (and, for transaction producers, the check handler) ride on
+             * the instance's I/O thread. */
+            p->hb = kite_prod_hb_start(p->inst, p->group, p->tx ? p->create_topic_key : NULL, 30000);
+            if (!p->hb) rc = KITE_ENOMEM;
+            else if (p->tx) rc = kite_txp_on_start(p->tx);
+            if (rc != KITE_OK) {
+                kite_prod_hb_stop(p->hb);
+                kite_inst_stop(p->inst);
+                kite_prod_hb_free(p->hb);
+                p->hb = NULL;
+            } else {
+                p->state = P_STARTED;
+            }
+        }
     } else if (p->state == P_STOPPING) {
         rc = KITE_ESTOPPED;
     }
@@ -197,6 +215,7 @@ int kite_producer_shutdown(kite_producer *p)
     if (!p) return KITE_EINVAL;
     if (!p->inst) return KITE_OK;   /* create failed half-way */
     if (kite_inst_on_io_thread(p->inst)) return KITE_EINVAL;
+    if (p->tx && kite_txp_on_stop(p->tx) != KITE_OK) return KITE_EINVAL;   /* from the check thread */
     pthread_mutex_lock(&p->mu);
     if (p->state != P_STARTED) {
         pthread_mutex_unlock(&p->mu);
@@ -215,7 +234,10 @@ int kite_producer_shutdown(kite_producer *p)
         wait_ops_until(p, -1);
     }
     pthread_mutex_unlock(&p->mu);
+    kite_prod_hb_stop(p->hb);
     kite_inst_stop(p->inst);
+    kite_prod_hb_free(p->hb);
+    p->hb = NULL;
     pthread_mutex_lock(&p->mu);
     p->state = P_CREATED;
     pthread_mutex_unlock(&p->mu);
@@ -226,6 +248,7 @@ void kite_producer_destroy(kite_producer *p)
 {
     if (!p) return;
     kite_producer_shutdown(p);
+    kite_txp_free(p->tx);
     kite_inst_free(p->inst);
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->cv);
@@ -886,4 +909,28 @@ int kite_select_by_key(const kite_mq *queues, size_t n, const kite_message *msg,
     int32_t h = kite_java_hash(key, strlen(key));
     int32_t v = (int32_t)(h % (int32_t)n);
     return v < 0 ? -v : v;
+}
+
+/* ---- library-internal (producer_int.h) ---- */
+
+kite_inst *kite_prod_inst_of(kite_producer *p) { return p->inst; }
+void kite_prod_set_txp(kite_producer *p, kite_txp *tx) { p->tx = tx; }
+kite_txp *kite_prod_txp(kite_producer *p) { return p ? p->tx : NULL; }
+int kite_prod_op_enter(kite_producer *p) { return op_begin(p, K_ONEWAY, NULL); }
+void kite_prod_op_leave(kite_producer *p) { op_end(p, K_ONEWAY); }
+void kite_prod_greet(kite_producer *p, const char *addr) { kite_prod_hb_touch(p->hb, addr); }
+
+int kite_prod_send_flagged(kite_producer *p, kite_message *msg, int32_t extra_sysflag, kite_send_result *res)
+{
+    res_clear(res);
+    if (!p) return KITE_EINVAL;
+    int rc = op_begin(p, K_SYNC, res);
+    if (rc != KITE_OK) return rc;
+    send_op *op = NULL;
+    if ((rc = prep_single(p, msg, K_SYNC, 1, &op, res)) != KITE_OK) {
+        op_end(p, K_SYNC);
+        return rc;
+    }
+    op->sysflag |= extra_sysflag;
+    return op_run(op, res);
 }

@@ -1,0 +1,45 @@
+/* trans.h - kite-broker transactions: the state shared by END_TRANSACTION (p_trans.c)
+ * and the check-back service (trans.c). broker-internals.md §4, remoting.md §2.3.3,
+ * §2.5 (CHECK_TRANSACTION_STATE), docs/DESIGN.md "Transactions".
+ *
+ * Names: half messages live in RMQ_SYS_TRANS_HALF_TOPIC queue 0 (p_send.c stores them);
+ * an "op" record in RMQ_SYS_TRANS_OP_HALF_TOPIC queue 0 (tag "d", body = the half's queue
+ * offset in decimal; "n,n," batches are read too) marks a half resolved (committed or
+ * rolled back). Progress of the check-back service is kept as the offsets of the
+ * internal consumer group CID_RMQ_SYS_TRANS on both queues (consumerOffset.json).
+ *
+ * Threads: everything here runs on the broker's loop thread. */
+#ifndef KITE_BROKER_TRANS_H
+#define KITE_BROKER_TRANS_H
+
+#include "broker/broker.h"
+#include <stdint.h>
+
+#define BK_HALF_TOPIC "RMQ_SYS_TRANS_HALF_TOPIC"
+#define BK_OP_TOPIC "RMQ_SYS_TRANS_OP_HALF_TOPIC"
+#define BK_CHECK_MAX_TOPIC "TRANS_CHECK_MAX_TIME_TOPIC"
+#define BK_TRANS_GROUP "CID_RMQ_SYS_TRANS"
+
+/* Loads the resolved set (reads the op queue from the saved progress, at most the last
+ * 100,000 op records before it as well) and, on a master, starts the check-back timer.
+ * 0, or -1 with err. */
+int bk_trans_start(kite_broker *b, char *err, size_t errlen);
+/* Cancels the timers and frees the state (progress is saved with the offsets). */
+void bk_trans_stop(kite_broker *b);
+/* END_TRANSACTION (37). */
+void bk_register_trans_handlers(kite_broker *b);
+
+/* 1 when the half at queue offset qoff is known to be resolved (an op record exists or
+ * an END_TRANSACTION is being applied). */
+int bk_trans_is_resolved(kite_broker *b, int64_t qoff);
+/* Marks (on = 1) or unmarks the half at qoff as resolved in memory. */
+void bk_trans_mark(kite_broker *b, int64_t qoff, int on);
+/* Appends the op record resolving the half at qoff and marks it. 0, or -1 when the
+ * store refused it (logged; the half stays marked in memory). */
+int bk_trans_write_op(kite_broker *b, int64_t qoff);
+/* Parses an op body: decimal offsets, each optionally followed by ','. Calls fn for
+ * each; returns how many, or -1 when the body holds anything else (nothing is called
+ * then). */
+int bk_trans_parse_op_body(const uint8_t *body, size_t len, void (*fn)(void *arg, int64_t qoff), void *arg);
+
+#endif
