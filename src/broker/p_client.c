@@ -160,8 +160,8 @@ static void h_query_offset(kite_rpc_req *req, void *arg)
 static void h_update_offset(kite_rpc_req *req, void *arg)
 {
     const char *group, *topic;
-    int32_t qid;
-    int64_t off;
+    int32_t qid = 0;
+    int64_t off = 0;
     if (!(group = bk_need(req, "consumerGroup")) || !(topic = bk_need(req, "topic")) ||
         bk_need_i32(req, "queueId", &qid) || bk_need_i64(req, "commitOffset", &off))
         return;
