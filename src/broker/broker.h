@@ -262,6 +262,12 @@ void bk_stat_add(kite_broker *b, const char *name, const char *key, int64_t n);
 int64_t *bk_stat_ref(kite_broker *b, const char *name, const char *key);
 /* kite_store_put that wakes the dispatch thread after the loop's batch (p_common.c). */
 void bk_store_put(kite_broker *b, const kite_store_msg *m, kite_put_cb cb, void *arg);
+/* A put of stored record r again under topic/qid with properties props: body, flag,
+ * born host/time, reconsume times and prepared offset copied; IPv6 host bits cleared
+ * (we store IPv4 hosts); wait = 0. Pointers reference r and props. */
+struct kite_record;
+void bk_msg_from_record(kite_store_msg *m, const struct kite_record *r, const char *topic, int32_t qid,
+                        const kite_buf *props);
 void bk_stats_free(kite_broker *b);
 void bk_locks_free(kite_broker *b);
 

@@ -145,21 +145,7 @@ static int deliver(kite_broker *b, const kite_record *r)
     kite_buf props = KITE_BUF_INIT;
     bk_props_without(r->props, r->props_len, drop_delay, &props);
     kite_store_msg m;
-    memset(&m, 0, sizeof m);
-    m.topic = topic;
-    m.topic_len = strlen(topic);
-    m.queue_id = atoi(qbuf);
-    m.flag = r->flag;
-    m.sysflag = r->sysflag & ~(KITE_SYSFLAG_BORNHOST_V6 | KITE_SYSFLAG_STOREHOST_V6);
-    m.born_ts = r->born_ts;
-    memcpy(m.born_ip4, r->born_addr, 4);
-    m.born_port = r->born_port;
-    m.reconsume_times = r->reconsume_times;
-    m.prepared_tx_offset = r->prepared_tx_offset;
-    m.body = r->body;
-    m.body_len = r->body_len;
-    m.props = props.data;
-    m.props_len = (uint32_t)props.len;
+    bk_msg_from_record(&m, r, topic, atoi(qbuf), &props);
     m.wait = 0;   /* the delayed copy stays durable in the schedule topic until we advance */
     kite_put_result res;
     kite_store_put_wait(b->store, &m, &res);

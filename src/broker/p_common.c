@@ -158,3 +158,22 @@ void bk_store_put(kite_broker *b, const kite_store_msg *m, kite_put_cb cb, void 
         kite_ev_defer(b->ev, run_kick, b);
     }
 }
+
+void bk_msg_from_record(kite_store_msg *m, const kite_record *r, const char *topic, int32_t qid, const kite_buf *props)
+{
+    memset(m, 0, sizeof *m);
+    m->topic = topic;
+    m->topic_len = strlen(topic);
+    m->queue_id = qid;
+    m->flag = r->flag;
+    m->sysflag = r->sysflag & ~(KITE_SYSFLAG_BORNHOST_V6 | KITE_SYSFLAG_STOREHOST_V6);
+    m->born_ts = r->born_ts;
+    memcpy(m->born_ip4, r->born_addr, 4);
+    m->born_port = r->born_port;
+    m->reconsume_times = r->reconsume_times;
+    m->prepared_tx_offset = r->prepared_tx_offset;
+    m->body = r->body;
+    m->body_len = r->body_len;
+    m->props = props->data ? props->data : "";
+    m->props_len = (uint32_t)props->len;
+}

@@ -135,20 +135,10 @@ static void h_send_back(kite_rpc_req *req, void *arg)
         store_qid = level - 1;
     }
     kite_store_msg m;
-    memset(&m, 0, sizeof m);
-    m.topic = store_topic;
-    m.topic_len = strlen(store_topic);
-    m.queue_id = store_qid;
-    m.flag = r.flag;
-    m.sysflag = r.sysflag & ~(KITE_SYSFLAG_BORNHOST_V6 | KITE_SYSFLAG_STOREHOST_V6 | KITE_SYSFLAG_TX_MASK);
-    m.born_ts = r.born_ts;
-    memcpy(m.born_ip4, r.born_addr, 4);
-    m.born_port = r.born_port;
+    bk_msg_from_record(&m, &r, store_topic, store_qid, &props);
+    m.sysflag &= ~KITE_SYSFLAG_TX_MASK;
     m.reconsume_times = r.reconsume_times + 1;
-    m.body = r.body;
-    m.body_len = r.body_len;
-    m.props = props.data;
-    m.props_len = (uint32_t)props.len;
+    m.prepared_tx_offset = 0;   /* a new message, as Java's send-back builds one */
     m.wait = 1;
     back_ctx *c = calloc(1, sizeof *c);
     if (!c) abort();

@@ -126,23 +126,9 @@ static int commit(kite_broker *b, const kite_record *r, char *remark, size_t rle
         store_qid = level - 1;
     }
     kite_store_msg m;
-    memset(&m, 0, sizeof m);
-    m.topic = store_topic;
-    m.topic_len = strlen(store_topic);
-    m.queue_id = store_qid;
-    m.flag = r->flag;
-    m.sysflag = (r->sysflag & ~(KITE_SYSFLAG_BORNHOST_V6 | KITE_SYSFLAG_STOREHOST_V6 | KITE_SYSFLAG_TX_MASK)) |
-                KITE_SYSFLAG_TX_COMMIT;
-    m.born_ts = r->born_ts;
-    memcpy(m.born_ip4, r->born_addr, 4);
-    m.born_port = r->born_port;
-    m.reconsume_times = r->reconsume_times;
+    bk_msg_from_record(&m, r, store_topic, store_qid, &props);
+    m.sysflag = (m.sysflag & ~KITE_SYSFLAG_TX_MASK) | KITE_SYSFLAG_TX_COMMIT;
     m.prepared_tx_offset = r->phys_offset;
-    m.body = r->body;
-    m.body_len = r->body_len;
-    m.props = props.data ? props.data : "";
-    m.props_len = (uint32_t)props.len;
-    m.wait = 0;
     kite_put_result res;
     kite_store_put_wait(b->store, &m, &res);
     kite_buf_free(&props);

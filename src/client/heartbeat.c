@@ -147,22 +147,29 @@ static void build_body(kite_prod_hb *h)
     kite_jw_key(&w, "consumerDataSet");
     kite_jw_arr_begin(&w);
     kite_jw_arr_end(&w);
-    kite_jw_key(&w, "heartbeatFingerprint");
-    kite_jw_int(&w, 0);
-    kite_jw_key(&w, "producerDataSet");
-    kite_jw_arr_begin(&w);
-    kite_jw_obj_begin(&w);
-    kite_jw_key(&w, "groupName");
-    kite_jw_str(&w, h->group);
+    kite_hb_write_producers(&w, h->group);
     kite_jw_obj_end(&w);
-    kite_jw_obj_begin(&w);
-    kite_jw_key(&w, "groupName");
-    kite_jw_str(&w, "CLIENT_INNER_PRODUCER");
-    kite_jw_obj_end(&w);
-    kite_jw_arr_end(&w);
-    kite_jw_key(&w, "withoutSub");
-    kite_jw_bool(&w, 0);
-    kite_jw_obj_end(&w);
+}
+
+void kite_hb_write_producers(kite_jw *w, const char *group)
+{
+    kite_jw_key(w, "heartbeatFingerprint");
+    kite_jw_int(w, 0);
+    kite_jw_key(w, "producerDataSet");
+    kite_jw_arr_begin(w);
+    if (group) {
+        kite_jw_obj_begin(w);
+        kite_jw_key(w, "groupName");
+        kite_jw_str(w, group);
+        kite_jw_obj_end(w);
+    }
+    kite_jw_obj_begin(w);   /* Java clients always announce their inner producer too */
+    kite_jw_key(w, "groupName");
+    kite_jw_str(w, "CLIENT_INNER_PRODUCER");
+    kite_jw_obj_end(w);
+    kite_jw_arr_end(w);
+    kite_jw_key(w, "withoutSub");
+    kite_jw_bool(w, 0);
 }
 
 kite_prod_hb *kite_prod_hb_start(kite_inst *in, const char *group, const char *warm_topic, int interval_ms)

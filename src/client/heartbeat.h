@@ -33,4 +33,10 @@ const char *kite_prod_hb_client_id(const kite_prod_hb *h);
 /* Frees h (NULL is fine). Only after the instance's I/O thread is gone. */
 void kite_prod_hb_free(kite_prod_hb *h);
 
+struct kite_jw;
+/* The tail of a HEART_BEAT body shared by producers and consumers: heartbeatFingerprint,
+ * producerDataSet (group, when not NULL, and CLIENT_INNER_PRODUCER) and withoutSub; the
+ * caller has opened the object and closes it. */
+void kite_hb_write_producers(struct kite_jw *w, const char *group);
+
 #endif

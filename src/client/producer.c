@@ -810,16 +810,7 @@ static void res_clear(kite_send_result *res)
 
 int kite_producer_send(kite_producer *p, kite_message *msg, kite_send_result *res)
 {
-    res_clear(res);
-    if (!p) return KITE_EINVAL;
-    int rc = op_begin(p, K_SYNC, res);
-    if (rc != KITE_OK) return rc;
-    send_op *op = NULL;
-    if ((rc = prep_single(p, msg, K_SYNC, 1, &op, res)) != KITE_OK) {
-        op_end(p, K_SYNC);
-        return rc;
-    }
-    return op_run(op, res);
+    return kite_prod_send_flagged(p, msg, 0, res);
 }
 
 int kite_producer_send_async(kite_producer *p, kite_message *msg, kite_send_cb cb, void *arg)
