@@ -47,8 +47,11 @@
  *   queue's broker (LOCK_BATCH_MQ). A newly assigned queue is locked first (not granted:
  *   not taken, tried again at the next rebalance); every queue is locked again every
  *   lock_interval_ms, 20 s (queues not granted stop being consumed and pulled until a
- *   later renewal is granted); a lock counts as expired
- *   30 s after the last successful LOCK (the broker's lasts 60 s). A dropped queue is
+ *   later renewal is granted); a lock counts as expired lock_live_ms (30 s) after the
+ *   last granted LOCK: from then on no message of the queue reaches the listener and
+ *   no new pull is sent until the next lock_interval_ms renewal is granted (the broker
+ *   keeps an unrenewed lock rebalanceLockMaxLiveTime, 60 s, then grants the queue to
+ *   whoever asks, so a member that died holds its queues that long). A dropped queue is
  *   unlocked (UNLOCK_BATCH_MQ) once its listener call in progress has returned and its
  *   offset was committed; shutdown unlocks every queue. So while locks hold, a queue is
  *   consumed by one member of the group, in order. After a rebalance the new owner
@@ -179,6 +182,14 @@ typedef struct kite_push_consumer_opts {
     const char *instance_name;           /* client id is <ip>@<instance_name>; NULL = <pid>#<nanotime> */
     int suspend_current_queue_ms;        /* orderly: pause after SUSPEND_CURRENT_QUEUE_A_MOMENT; 1000 */
     int lock_interval_ms;                /* orderly CLUSTERING: queue lock renewal; 20000 */
+    /* Orderly CLUSTERING: a queue whose lock was last granted more than lock_live_ms ago
+     * is not consumed (nor pulled) until a renewal is granted; 30000 (Java's
+     * rocketmq.client.rebalance.lockMaxLiveTime). Must be > 0 (else create fails with
+     * KITE_EINVAL) and should exceed lock_interval_ms, or consumption pauses between
+     * renewals; keep it below the broker's rebalanceLockMaxLiveTime so this client
+     * stops before another can be granted the queue. Added after lock_interval_ms:
+     * always fill the options with kite_push_consumer_opts_init. */
+    int lock_live_ms;
 } kite_push_consumer_opts;
 
 /* Fills o with the defaults above. Always call it first. */

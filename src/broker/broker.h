@@ -39,6 +39,7 @@ typedef struct bk_conf {
     char *bind_address;
     int64_t transaction_check_interval, transaction_timeout;   /* ms (trans.c) */
     int32_t transaction_check_max;
+    int64_t rebalance_lock_max_live_time;   /* ms a queue lock lives unrenewed (p_lock.c) */
     kite_store_conf store;
 } bk_conf;
 

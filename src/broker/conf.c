@@ -41,6 +41,8 @@ const kite_prop_def kite_broker_props[] = {
       "ms a half message must be unresolved before it is checked" },
     { "transactionCheckMax", KITE_PROP_INT, F(transaction_check_max), "15",
       "checks of a half message before it is discarded to TRANS_CHECK_MAX_TIME_TOPIC" },
+    { "rebalanceLockMaxLiveTime", KITE_PROP_LONG, F(rebalance_lock_max_live_time), "60000",
+      "ms an unrenewed ordered-consumer queue lock lasts, >= 1000 (KiteMQ; Java: system property rocketmq.broker.rebalance.lockMaxLiveTime)" },
     { "enablePropertyFilter", KITE_PROP_BOOL, F(enable_property_filter), "false", "allow SQL92 subscriptions" },
     { "traceOn", KITE_PROP_BOOL, F(trace_on), "true", "TRACE_ON in send answers" },
     { "regionId", KITE_PROP_STR, F(region_id), "DefaultRegion", "MSG_REGION in send answers" },

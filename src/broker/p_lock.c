@@ -1,7 +1,10 @@
 /* p_lock.c - LOCK_BATCH_MQ (41) / UNLOCK_BATCH_MQ (42): queue locks for ordered
  * consumers. A queue is granted when unlocked, already held by the same clientId
- * (refreshed), or its lock is older than 60 s. Bodies: {"consumerGroup","clientId",
- * "mqSet":[{"brokerName","queueId","topic"}]}; answer {"lockOKMQSet":[...]}.
+ * (refreshed), or its lock was not renewed for rebalanceLockMaxLiveTime (60 s by
+ * default, as Java's rocketmq.broker.rebalance.lockMaxLiveTime; values below 1 s are
+ * refused at start with a warning and the default is kept). Bodies:
+ * {"consumerGroup","clientId","mqSet":[{"brokerName","queueId","topic"}]}; answer
+ * {"lockOKMQSet":[...]}.
  * remoting.md §2.4.5, §4.6. Loop thread; locks live in memory only, as in Java. */
 #include "base/json.h"
 #include "base/log.h"
@@ -11,7 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define LOCK_MAX_LIVE_MS 60000
+#define LOCK_MAX_LIVE_DEFAULT_MS 60000
+#define LOCK_MAX_LIVE_MIN_MS 1000
 
 typedef struct lock_ent {
     char *client_id;
@@ -97,6 +101,7 @@ static void handle(kite_rpc_req *req, kite_broker *b, int lock)
         return;
     }
     kite_map *m = group_locks(b, group);
+    int64_t live = b->cfg.rebalance_lock_max_live_time;   /* checked in bk_register_lock_handlers */
     int64_t now = kite_ev_now(b->ev);
     kite_buf out = KITE_BUF_INIT;
     kite_jw w;
@@ -115,7 +120,7 @@ static void handle(kite_rpc_req *req, kite_broker *b, int lock)
                 e->client_id = strdup(cid);
                 kite_map_put(m, key, e);
             } else if (strcmp(e->client_id, cid) != 0) {
-                if (now - e->last_ms <= LOCK_MAX_LIVE_MS) continue;   /* held by another live client */
+                if (now - e->last_ms <= live) continue;   /* held by another live client */
                 KLOG_INFO("broker", "queue lock %s of group %s expired: moves from %s to %s", key, group, e->client_id, cid);
                 free(e->client_id);
                 e->client_id = strdup(cid);
@@ -142,6 +147,14 @@ static void h_unlock(kite_rpc_req *req, void *arg) { handle(req, B(arg), 0); }
 
 void bk_register_lock_handlers(kite_broker *b)
 {
+    if (b->cfg.rebalance_lock_max_live_time < LOCK_MAX_LIVE_MIN_MS) {
+        KLOG_WARN("broker", "rebalanceLockMaxLiveTime=%lld is below %d ms; using %d",
+                  (long long)b->cfg.rebalance_lock_max_live_time, LOCK_MAX_LIVE_MIN_MS, LOCK_MAX_LIVE_DEFAULT_MS);
+        b->cfg.rebalance_lock_max_live_time = LOCK_MAX_LIVE_DEFAULT_MS;
+    } else if (b->cfg.rebalance_lock_max_live_time != LOCK_MAX_LIVE_DEFAULT_MS) {
+        KLOG_INFO("broker", "queue locks expire %lld ms after their last renewal (rebalanceLockMaxLiveTime)",
+                  (long long)b->cfg.rebalance_lock_max_live_time);
+    }
     kite_rpc_server_handle(b->srv, RC_LOCK_BATCH_MQ, h_lock, b);
     kite_rpc_server_handle(b->srv, RC_UNLOCK_BATCH_MQ, h_unlock, b);
 }

@@ -26,13 +26,15 @@
  *   so a queue is on at most one worker at a time; SUSPEND puts the task on the later
  *   list. CLUSTERING: a pq is created only once LOCK_BATCH_MQ granted it, is renewed
  *   every lock_interval_ms (lock_all), and pulls and consumes only while its lock is
- *   valid (granted less than LOCK_LIVE_MS ago). A pq dropped while its task runs sits in
+ *   valid (granted at most lock_live_ms ago; a renewal granted after a lapse restarts
+ *   its pulls at once). A pq dropped while its task runs sits in
  *   c->releasing (its key is not taken again) until the task ends and posts
  *   unlock_task: commit, then UNLOCK_BATCH_MQ.
  * Shutdown: stop pulls (stopping flag: callbacks only release), join the workers (a
  * listener call in progress finishes), then on the I/O thread commit every offset and
  * drop every pq, then UNREGISTER_CLIENT, then stop the instance (callbacks still in
  * flight fail with KITE_ECLOSED and release what they hold). */
+#include "client/heartbeat.h"
 #include "client/instance.h"
 #include "client/msgid.h"
 #include "client/received.h"
@@ -59,7 +61,6 @@
 #define DELAY_ON_ERROR_MS 3000      /* pullTimeDelayMillsWhenException */
 #define DELAY_FLOW_CONTROL_MS 50
 #define LOCAL_RETRY_MS 5000         /* local re-consumption when send-back failed */
-#define LOCK_LIVE_MS 30000          /* orderly: a lock not renewed for this long is expired */
 #define LOCK_WAIT_MS 500            /* orderly: re-check of a queue whose lock is not valid */
 
 enum { C_CREATED, C_STARTED, C_STOPPING, C_STOPPED };
@@ -447,9 +448,10 @@ static void commit_all(kite_push_consumer *c)
 
 /* ---- queue locks of the orderly CLUSTERING consumer (I/O; §2.4.5, §4.6, §6.10) ---- */
 
+/* Any thread: q is locked and its last granted LOCK_BATCH_MQ is at most lock_live_ms old. */
 static int lock_valid(pq *q)
 {
-    return atomic_load(&q->locked) && kite_mono_ms() - atomic_load(&q->lock_ms) <= LOCK_LIVE_MS;
+    return atomic_load(&q->locked) && kite_mono_ms() - atomic_load(&q->lock_ms) <= q->c->o.lock_live_ms;
 }
 
 /* LockBatchRequestBody / UnlockBatchRequestBody for qs[0..n). */
@@ -866,9 +868,17 @@ static void on_lock(int status, kite_cmd *resp, void *arg)
         } else if (!stopping(c) && !atomic_load(&q->dropped)) {
             int granted = kite_map_get(&ok, q->key) != NULL;
             if (granted) {
+                int revived = !x->first && !lock_valid(q);
                 atomic_store(&q->lock_ms, now);
                 atomic_store(&q->locked, 1);
                 q->ever_locked = 1;
+                if (revived && q->state == PQ_RUN && q->timer) {
+                    /* Its pulls were waiting for the lock (DELAY_ON_ERROR_MS): go on now. */
+                    kite_ev_timer_cancel(ev(c), q->timer);
+                    q->timer = NULL;
+                    pq_release(q);   /* the timer's reference; x still holds one */
+                    pull(q);
+                }
             } else if (answered) {
                 if (atomic_exchange(&q->locked, 0))
                     KLOG_INFO("client", "consumer %s (%s) lost the lock of %s", c->group, c->client_id, q->key);
@@ -1218,17 +1228,7 @@ static void heartbeat_body(kite_push_consumer *c, kite_buf *out)
     kite_jw_bool(&w, 0);
     kite_jw_obj_end(&w);
     kite_jw_arr_end(&w);
-    kite_jw_key(&w, "heartbeatFingerprint");
-    kite_jw_int(&w, 0);
-    kite_jw_key(&w, "producerDataSet");
-    kite_jw_arr_begin(&w);
-    kite_jw_obj_begin(&w);
-    kite_jw_key(&w, "groupName");
-    kite_jw_str(&w, "CLIENT_INNER_PRODUCER");
-    kite_jw_obj_end(&w);
-    kite_jw_arr_end(&w);
-    kite_jw_key(&w, "withoutSub");
-    kite_jw_bool(&w, 0);
+    kite_hb_write_producers(&w, NULL);
     kite_jw_obj_end(&w);
 }
 
@@ -1872,6 +1872,7 @@ void kite_push_consumer_opts_init(kite_push_consumer_opts *o)
     o->rpc_timeout_ms = 3000;
     o->suspend_current_queue_ms = 1000;
     o->lock_interval_ms = 20000;   /* rocketmq.client.rebalance.lockInterval */
+    o->lock_live_ms = 30000;       /* rocketmq.client.rebalance.lockMaxLiveTime */
 }
 
 static sub *sub_new(kite_push_consumer *c, const char *topic, const char *expr, int is_retry)
@@ -1917,7 +1918,8 @@ int kite_push_consumer_create(kite_push_consumer **out, const char *group, const
         o.pull_batch_size < 1 || o.pull_batch_size > 1024 || o.pull_threshold_for_queue < 1 ||
         o.pull_threshold_size_for_queue_mib < 1 || o.max_reconsume_times < 0 || o.persist_offset_interval_ms < 10 ||
         o.heartbeat_interval_ms < 10 || o.rebalance_interval_ms < 10 || o.poll_namesrv_interval_ms < 10 ||
-        o.suspend_timeout_ms < 0 || o.pull_timeout_ms <= o.suspend_timeout_ms || o.rpc_timeout_ms < 1 || o.suspend_current_queue_ms < 0 || o.lock_interval_ms < 10)
+        o.suspend_timeout_ms < 0 || o.pull_timeout_ms <= o.suspend_timeout_ms || o.rpc_timeout_ms < 1 || o.suspend_current_queue_ms < 0 || o.lock_interval_ms < 10 ||
+        o.lock_live_ms < 1)
         return KITE_EINVAL;
     kite_push_consumer *c = calloc(1, sizeof *c);
     if (!c) return KITE_ENOMEM;
