@@ -34,6 +34,7 @@
  * listener call in progress finishes), then on the I/O thread commit every offset and
  * drop every pq, then UNREGISTER_CLIENT, then stop the instance (callbacks still in
  * flight fail with KITE_ECLOSED and release what they hold). */
+#include "base/thread.h"
 #include "client/heartbeat.h"
 #include "client/instance.h"
 #include "client/msgid.h"
@@ -1820,6 +1821,7 @@ static int64_t promote_due(kite_push_consumer *c)
 static void *worker_main(void *arg)
 {
     kite_push_consumer *c = arg;
+    kite_thread_name("kite-consume");
     for (;;) {
         pthread_mutex_lock(&c->wq_mu);
         creq *r = NULL;

@@ -5,6 +5,7 @@
  * that address connects again. Requests posted from other threads are encoded on the
  * caller's thread and queued to the loop with kite_ev_post. */
 #include "rpc/client.h"
+#include "base/thread.h"
 #include "base/err.h"
 #include "base/log.h"
 #include "base/map.h"
@@ -49,6 +50,7 @@ typedef struct chan_ud {
 static void *loop_main(void *arg)
 {
     kite_rpc_client *c = arg;
+    kite_thread_name("kite-io");
     /* A peer that goes away must not kill the application with SIGPIPE (sendfile has
      * no MSG_NOSIGNAL): block it on the client's I/O thread. */
     sigset_t set;

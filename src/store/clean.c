@@ -27,6 +27,7 @@
  * Threads: one clean thread; kite_store_clean_now may also run on any thread; rounds are
  * serialised by round_mu. Deletion takes each file queue's write lock briefly. */
 #include "store/store_int.h"
+#include "base/thread.h"
 #include "base/buf.h"
 #include "base/err.h"
 #include "base/log.h"
@@ -219,6 +220,7 @@ static void wait_ms(kite_store *s, int64_t ms)
 
 static void *clean_thread(void *arg)
 {
+    kite_thread_name("kite-clean");
     kite_store *s = arg;
     int64_t start = kite_mono_ms(), next = start + s->o.clean_interval_ms;
     int64_t first_full = start + s->o.clean_first_delay_ms;

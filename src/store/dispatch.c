@@ -7,6 +7,7 @@
  * Threads: one dispatch thread while the store runs; open and close call
  * kite_dispatch_run on their own thread when the dispatch thread is not running. */
 #include "store/store_int.h"
+#include "base/thread.h"
 #include "base/err.h"
 #include "base/log.h"
 #include "base/time.h"
@@ -137,6 +138,7 @@ int kite_dispatch_checkpoint(kite_store *s)
 
 static void *disp_thread(void *arg)
 {
+    kite_thread_name("kite-dispatch");
     kite_store *s = arg;
     int64_t last_err_log = 0;
     while (!atomic_load(&s->stop)) {

@@ -8,6 +8,7 @@
  * while a sync is slow. Callbacks run outside fmu. Group commit: one sync covers every
  * put appended before it started. See docs/store-format.md, "What is durable when". */
 #include "store/store_int.h"
+#include "base/thread.h"
 #include "base/err.h"
 #include "base/log.h"
 #include "base/time.h"
@@ -151,6 +152,7 @@ static void await_refill(kite_store *s, size_t n, int64_t last_sync_us)
 
 static void *sync_thread(void *arg)
 {
+    kite_thread_name("kite-groupsync");   /* on the path of every SYNC_FLUSH answer */
     kite_store *s = arg;
     batch ok = { 0 }, bad = { 0 };
     int64_t last_sync_us = 0;
@@ -192,6 +194,7 @@ static void *sync_thread(void *arg)
 
 static void *watch_thread(void *arg)
 {
+    kite_thread_name("kite-syncwatch");
     kite_store *s = arg;
     batch late = { 0 };
     pthread_mutex_lock(&s->fmu);
@@ -221,6 +224,7 @@ static void *watch_thread(void *arg)
 
 static void *async_thread(void *arg)
 {
+    kite_thread_name("kite-flush");
     kite_store *s = arg;
     int64_t last_thorough = kite_mono_ms(), prev_max = -1;
     pthread_mutex_lock(&s->fmu);

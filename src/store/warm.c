@@ -16,6 +16,7 @@
  * retried a second later, and roll creates the file itself and reports DISK_FULL as
  * before; a failed prefault is ignored (the writer then takes the page faults itself). */
 #include "store/store_int.h"
+#include "base/thread.h"
 #include "base/err.h"
 #include "base/log.h"
 #include "base/time.h"
@@ -77,6 +78,7 @@ static void idle_wait(kite_store *s, int ms)
 
 static void *warm_thread(void *arg)
 {
+    kite_thread_name("kite-warm");
     kite_store *s = arg;
     const int64_t fs = s->o.cl_file_size;
     int64_t retry_at = 0;
