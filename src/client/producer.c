@@ -813,32 +813,34 @@ int kite_producer_send(kite_producer *p, kite_message *msg, kite_send_result *re
     return kite_prod_send_flagged(p, msg, 0, res);
 }
 
+/* One message of any kind: registered, prepared on the calling thread, then run. Sync
+ * sends borrow the body (the call waits); the others copy it. */
+static int send_single(kite_producer *p, kite_message *msg, int kind, int32_t extra_sysflag, kite_send_cb cb,
+                       void *arg, kite_send_result *res)
+{
+    int rc = op_begin(p, kind, res);
+    if (rc != KITE_OK) return rc;
+    send_op *op = NULL;
+    if ((rc = prep_single(p, msg, kind, kind == K_SYNC, &op, res)) != KITE_OK) {
+        op_end(p, kind);
+        return rc;
+    }
+    op->sysflag |= extra_sysflag;
+    op->cb = cb;
+    op->cb_arg = arg;
+    return op_run(op, res);
+}
+
 int kite_producer_send_async(kite_producer *p, kite_message *msg, kite_send_cb cb, void *arg)
 {
     if (!p || !cb) return KITE_EINVAL;
-    int rc = op_begin(p, K_ASYNC, NULL);
-    if (rc != KITE_OK) return rc;
-    send_op *op = NULL;
-    if ((rc = prep_single(p, msg, K_ASYNC, 0, &op, NULL)) != KITE_OK) {
-        op_end(p, K_ASYNC);
-        return rc;
-    }
-    op->cb = cb;
-    op->cb_arg = arg;
-    return op_run(op, NULL);
+    return send_single(p, msg, K_ASYNC, 0, cb, arg, NULL);
 }
 
 int kite_producer_send_oneway(kite_producer *p, kite_message *msg)
 {
     if (!p) return KITE_EINVAL;
-    int rc = op_begin(p, K_ONEWAY, NULL);
-    if (rc != KITE_OK) return rc;
-    send_op *op = NULL;
-    if ((rc = prep_single(p, msg, K_ONEWAY, 0, &op, NULL)) != KITE_OK) {
-        op_end(p, K_ONEWAY);
-        return rc;
-    }
-    return op_run(op, NULL);
+    return send_single(p, msg, K_ONEWAY, 0, NULL, NULL, NULL);
 }
 
 int kite_producer_send_selected(kite_producer *p, kite_message *msg, kite_queue_selector sel, void *sel_arg,
@@ -915,13 +917,5 @@ int kite_prod_send_flagged(kite_producer *p, kite_message *msg, int32_t extra_sy
 {
     res_clear(res);
     if (!p) return KITE_EINVAL;
-    int rc = op_begin(p, K_SYNC, res);
-    if (rc != KITE_OK) return rc;
-    send_op *op = NULL;
-    if ((rc = prep_single(p, msg, K_SYNC, 1, &op, res)) != KITE_OK) {
-        op_end(p, K_SYNC);
-        return rc;
-    }
-    op->sysflag |= extra_sysflag;
-    return op_run(op, res);
+    return send_single(p, msg, K_SYNC, extra_sysflag, NULL, NULL, res);
 }
