@@ -937,3 +937,16 @@ void kite_jw_node(kite_jw *w, const kite_json *node)
     }
     write_node(w, node, 0);
 }
+
+void kite_jw_kv(kite_jw *w, const char *k, const char *v)
+{
+    kite_jw_key(w, k);
+    kite_jw_str(w, v);
+}
+
+void kite_jw_kv_numstr(kite_jw *w, const char *k, int64_t v)
+{
+    char t[24];
+    kite_jw_key(w, k);
+    kite_jw_str_n(w, t, kite_fmt_i64(t, v));
+}

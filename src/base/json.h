@@ -116,6 +116,10 @@ void kite_jw_double(kite_jw *w, double v);   /* shortest form that round-trips; 
 void kite_jw_bool(kite_jw *w, int v);
 void kite_jw_null(kite_jw *w);
 void kite_jw_raw(kite_jw *w, const char *json, size_t n);  /* pre-encoded JSON value */
+/* A member with a string value, and one whose number is written as a string (Java
+ * Properties and the stats tables carry numbers that way). */
+void kite_jw_kv(kite_jw *w, const char *k, const char *v);
+void kite_jw_kv_numstr(kite_jw *w, const char *k, int64_t v);
 /* Writes a parsed node back: numbers as their source text, keys in their source style
  * (bare keys stay bare, object keys stay objects). Compact input round-trips byte for byte. */
 void kite_jw_node(kite_jw *w, const kite_json *node);

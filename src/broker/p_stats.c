@@ -45,18 +45,6 @@ static void tps3(kite_buf *out, const int64_t *ring, int pos)
 }
 
 
-static void kv(kite_jw *w, const char *k, const char *v)
-{
-    kite_jw_key(w, k);
-    kite_jw_str(w, v);
-}
-
-static void kv_i64(kite_jw *w, const char *k, int64_t v)
-{
-    char t[32];
-    snprintf(t, sizeof t, "%lld", (long long)v);
-    kv(w, k, t);
-}
 
 static void h_runtime_info(kite_rpc_req *req, void *arg)
 {
@@ -67,39 +55,39 @@ static void h_runtime_info(kite_rpc_req *req, void *arg)
     kite_jw_obj_begin(&w);
     kite_jw_key(&w, "table");
     kite_jw_obj_begin(&w);
-    kv(&w, "brokerVersionDesc", "V4_9_8");
-    kv_i64(&w, "brokerVersion", KITE_SERVER_VERSION);
+    kite_jw_kv(&w, "brokerVersionDesc", "V4_9_8");
+    kite_jw_kv_numstr(&w, "brokerVersion", KITE_SERVER_VERSION);
     tps3(&t, b->tps_put, b->tps_pos);
-    kv(&w, "putTps", kite_buf_cstr(&t));
+    kite_jw_kv(&w, "putTps", kite_buf_cstr(&t));
     kite_buf_reset(&t);
     tps3(&t, b->tps_get, b->tps_pos);
-    kv(&w, "getTransferredTps", kite_buf_cstr(&t));
-    kv(&w, "getTransferedTps", kite_buf_cstr(&t));
+    kite_jw_kv(&w, "getTransferredTps", kite_buf_cstr(&t));
+    kite_jw_kv(&w, "getTransferedTps", kite_buf_cstr(&t));
     kite_buf_reset(&t);
-    kv(&w, "getFoundTps", "0.00 0.00 0.00");
-    kv(&w, "getMissTps", "0.00 0.00 0.00");
-    kv(&w, "getTotalTps", "0.00 0.00 0.00");
-    kv(&w, "sendThreadPoolQueueSize", "0");
-    kv(&w, "sendThreadPoolQueueCapacity", "10000");
-    kv(&w, "pullThreadPoolQueueSize", "0");
-    kv(&w, "pullThreadPoolQueueCapacity", "100000");
-    kv(&w, "queryThreadPoolQueueSize", "0");
-    kv(&w, "sendThreadPoolQueueHeadWaitTimeMills", "0");
-    kv(&w, "pullThreadPoolQueueHeadWaitTimeMills", "0");
-    kv(&w, "queryThreadPoolQueueHeadWaitTimeMills", "0");
-    kv(&w, "pageCacheLockTimeMills", "0");
-    kv(&w, "brokerActive", "true");
+    kite_jw_kv(&w, "getFoundTps", "0.00 0.00 0.00");
+    kite_jw_kv(&w, "getMissTps", "0.00 0.00 0.00");
+    kite_jw_kv(&w, "getTotalTps", "0.00 0.00 0.00");
+    kite_jw_kv(&w, "sendThreadPoolQueueSize", "0");
+    kite_jw_kv(&w, "sendThreadPoolQueueCapacity", "10000");
+    kite_jw_kv(&w, "pullThreadPoolQueueSize", "0");
+    kite_jw_kv(&w, "pullThreadPoolQueueCapacity", "100000");
+    kite_jw_kv(&w, "queryThreadPoolQueueSize", "0");
+    kite_jw_kv(&w, "sendThreadPoolQueueHeadWaitTimeMills", "0");
+    kite_jw_kv(&w, "pullThreadPoolQueueHeadWaitTimeMills", "0");
+    kite_jw_kv(&w, "queryThreadPoolQueueHeadWaitTimeMills", "0");
+    kite_jw_kv(&w, "pageCacheLockTimeMills", "0");
+    kite_jw_kv(&w, "brokerActive", "true");
     int64_t put = atomic_load(&b->put_total), get = atomic_load(&b->get_total);
-    kv_i64(&w, "msgPutTotalTodayNow", put);
-    kv_i64(&w, "msgGetTotalTodayNow", get);
-    kv_i64(&w, "msgPutTotalTodayMorning", 0);
-    kv_i64(&w, "msgGetTotalTodayMorning", 0);
-    kv_i64(&w, "msgPutTotalYesterdayMorning", 0);
-    kv_i64(&w, "msgGetTotalYesterdayMorning", 0);
+    kite_jw_kv_numstr(&w, "msgPutTotalTodayNow", put);
+    kite_jw_kv_numstr(&w, "msgGetTotalTodayNow", get);
+    kite_jw_kv_numstr(&w, "msgPutTotalTodayMorning", 0);
+    kite_jw_kv_numstr(&w, "msgGetTotalTodayMorning", 0);
+    kite_jw_kv_numstr(&w, "msgPutTotalYesterdayMorning", 0);
+    kite_jw_kv_numstr(&w, "msgGetTotalYesterdayMorning", 0);
     int64_t cl_min = kite_store_cl_min_offset(b->store), cl_max = kite_store_cl_max_offset(b->store);
-    kv_i64(&w, "commitLogMinOffset", cl_min);
-    kv_i64(&w, "commitLogMaxOffset", cl_max);
-    kv_i64(&w, "dispatchBehindBytes", cl_max - kite_store_dispatched_offset(b->store));
+    kite_jw_kv_numstr(&w, "commitLogMinOffset", cl_min);
+    kite_jw_kv_numstr(&w, "commitLogMaxOffset", cl_max);
+    kite_jw_kv_numstr(&w, "dispatchBehindBytes", cl_max - kite_store_dispatched_offset(b->store));
     kite_store_seg seg;
     int64_t next, earliest = 0;
     if (cl_max > cl_min && kite_store_get_by_offset(b->store, cl_min, &seg, &next) == 0) {
@@ -108,20 +96,20 @@ static void h_runtime_info(kite_rpc_req *req, void *arg)
         if (kite_record_decode(seg.data, seg.len, &r, 0, &why) > 0) earliest = r.store_ts;
         kite_store_seg_release(&seg);
     }
-    kv_i64(&w, "earliestMessageTimeStamp", earliest);
+    kite_jw_kv_numstr(&w, "earliestMessageTimeStamp", earliest);
     struct statvfs vfs;
     double ratio = 0;
     if (statvfs(b->store_root, &vfs) == 0 && vfs.f_blocks)
         ratio = (double)(vfs.f_blocks - vfs.f_bfree) / (double)vfs.f_blocks;
     kite_buf_printf(&t, "%.4f", ratio);
-    kv(&w, "commitLogDiskRatio", kite_buf_cstr(&t));
+    kite_jw_kv(&w, "commitLogDiskRatio", kite_buf_cstr(&t));
     kite_buf_reset(&t);
-    kv_i64(&w, "bootTimestamp", b->boot_ms);
+    kite_jw_kv_numstr(&w, "bootTimestamp", b->boot_ms);
     kite_buf_printf(&t, "[ %lld seconds ]", (long long)((kite_wall_ms() - b->boot_ms) / 1000));
-    kv(&w, "runtime", kite_buf_cstr(&t));
-    kv(&w, "remainTransientStoreBufferNumbs", "0");
-    kv(&w, "brokerRole", b->cfg.broker_role);
-    kv(&w, "flushDiskType", b->cfg.store.flush_disk_type);
+    kite_jw_kv(&w, "runtime", kite_buf_cstr(&t));
+    kite_jw_kv(&w, "remainTransientStoreBufferNumbs", "0");
+    kite_jw_kv(&w, "brokerRole", b->cfg.broker_role);
+    kite_jw_kv(&w, "flushDiskType", b->cfg.store.flush_disk_type);
     kite_jw_obj_end(&w);
     kite_jw_obj_end(&w);
     kite_buf_free(&t);

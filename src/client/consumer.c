@@ -1414,18 +1414,6 @@ static void h_reset(kite_rpc_req *req, void *arg)
     rebalance_all(c);
 }
 
-static void prop(kite_jw *w, const char *k, const char *v)
-{
-    kite_jw_key(w, k);
-    kite_jw_str(w, v);
-}
-
-static void prop_int(kite_jw *w, const char *k, int64_t v)
-{
-    char t[24];
-    snprintf(t, sizeof t, "%lld", (long long)v);
-    prop(w, k, t);
-}
 
 /* GET_CONSUMER_RUNNING_INFO: a small ConsumerRunningInfo (properties, subscriptionSet,
  * mqTable with ProcessQueueInfo-like entries, statusTable empty). */
@@ -1478,20 +1466,20 @@ static void h_running_info(kite_rpc_req *req, void *arg)
     kite_jw_obj_end(&w);
     kite_jw_key(&w, "properties");
     kite_jw_obj_begin(&w);
-    prop(&w, "PROP_CLIENT_VERSION", kite_version());
-    prop(&w, "PROP_CONSUMEORDERLY", orderly(c) ? "true" : "false");
-    prop_int(&w, "PROP_CONSUMER_START_TIMESTAMP", c->start_wall_ms);
-    prop(&w, "PROP_CONSUME_TYPE", "CONSUME_PASSIVELY");
-    prop(&w, "PROP_NAMESERVER_ADDR", c->o.namesrv_addr);
-    prop_int(&w, "PROP_THREADPOOL_CORE_SIZE", c->o.consume_threads);
-    prop(&w, "consumeFromWhere", from_name(c->o.consume_from));
-    prop_int(&w, "consumeMessageBatchMaxSize", c->o.consume_batch_size);
-    prop_int(&w, "consumeThreadMin", c->o.consume_threads);
-    prop(&w, "consumerGroup", c->group);
-    prop_int(&w, "maxReconsumeTimes", c->o.max_reconsume_times);
-    prop(&w, "messageModel", model_name(c));
-    prop_int(&w, "pullBatchSize", c->o.pull_batch_size);
-    prop_int(&w, "pullThresholdForQueue", c->o.pull_threshold_for_queue);
+    kite_jw_kv(&w, "PROP_CLIENT_VERSION", kite_version());
+    kite_jw_kv(&w, "PROP_CONSUMEORDERLY", orderly(c) ? "true" : "false");
+    kite_jw_kv_numstr(&w, "PROP_CONSUMER_START_TIMESTAMP", c->start_wall_ms);
+    kite_jw_kv(&w, "PROP_CONSUME_TYPE", "CONSUME_PASSIVELY");
+    kite_jw_kv(&w, "PROP_NAMESERVER_ADDR", c->o.namesrv_addr);
+    kite_jw_kv_numstr(&w, "PROP_THREADPOOL_CORE_SIZE", c->o.consume_threads);
+    kite_jw_kv(&w, "consumeFromWhere", from_name(c->o.consume_from));
+    kite_jw_kv_numstr(&w, "consumeMessageBatchMaxSize", c->o.consume_batch_size);
+    kite_jw_kv_numstr(&w, "consumeThreadMin", c->o.consume_threads);
+    kite_jw_kv(&w, "consumerGroup", c->group);
+    kite_jw_kv_numstr(&w, "maxReconsumeTimes", c->o.max_reconsume_times);
+    kite_jw_kv(&w, "messageModel", model_name(c));
+    kite_jw_kv_numstr(&w, "pullBatchSize", c->o.pull_batch_size);
+    kite_jw_kv_numstr(&w, "pullThresholdForQueue", c->o.pull_threshold_for_queue);
     kite_jw_obj_end(&w);
     kite_jw_key(&w, "statusTable");
     kite_jw_obj_begin(&w);
