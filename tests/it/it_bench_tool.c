@@ -16,20 +16,6 @@
 #include <string.h>
 #include <sys/wait.h>
 
-static int setup(void **st)
-{
-    kc_env *e = calloc(1, sizeof *e);
-    *st = e;
-    return kc_env_start(e, NULL);
-}
-
-static int teardown(void **st)
-{
-    kc_env *e = *st;
-    int rc = kc_env_stop(e);
-    free(e);
-    return rc;
-}
 
 /* Runs "kite-bench <args>" (bounded by timeout 60), returns its exit code; the last line
  * of its stdout goes to out. */
@@ -155,5 +141,5 @@ int main(void)
         cmocka_unit_test(test_consume_drain),
         cmocka_unit_test(test_startup),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, kc_setup, kc_teardown);
 }

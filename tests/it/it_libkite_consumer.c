@@ -19,20 +19,6 @@
 #include <string.h>
 #include <unistd.h>
 
-static int setup(void **st)
-{
-    kc_env *e = calloc(1, sizeof *e);
-    *st = e;
-    return kc_env_start(e, NULL);
-}
-
-static int teardown(void **st)
-{
-    kc_env *e = *st;
-    int rc = kc_env_stop(e);
-    free(e);
-    return rc;
-}
 
 static void test_exactly_once(void **st)
 {
@@ -263,5 +249,5 @@ int main(void)
         cmocka_unit_test(test_reset_offset),
         cmocka_unit_test(test_broker_requests),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, kc_setup, kc_teardown);
 }

@@ -21,20 +21,6 @@
 #include <string.h>
 #include <unistd.h>
 
-static int setup(void **st)
-{
-    kc_env *e = calloc(1, sizeof *e);
-    *st = e;
-    return kc_env_start(e, NULL);
-}
-
-static int teardown(void **st)
-{
-    kc_env *e = *st;
-    int rc = kc_env_stop(e);
-    free(e);
-    return rc;
-}
 
 /* ---- an order checker shared by the members of one group ---- */
 
@@ -532,5 +518,5 @@ int main(void)
         cmocka_unit_test(test_broadcasting),
         cmocka_unit_test(test_cycles),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, kc_setup, kc_teardown);
 }

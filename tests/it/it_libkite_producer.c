@@ -35,32 +35,6 @@ typedef struct fx {
     char braddr[64];
 } fx;
 
-/* Waits until the name server at d knows topic (the broker registered). */
-static int wait_route(const kt_daemon *d, const char *topic, int timeout_ms)
-{
-    long long end = kt_now_ms() + timeout_ms;
-    char hdr[512];
-    snprintf(hdr, sizeof hdr,
-             "{\"code\":105,\"extFields\":{\"topic\":\"%s\"},\"flag\":0,\"language\":\"JAVA\",\"opaque\":1,"
-             "\"serializeTypeCurrentRPC\":\"JSON\",\"version\":401}",
-             topic);
-    while (kt_now_ms() < end) {
-        int fd = kt_connect(d->host, d->port);
-        if (fd >= 0) {
-            kite_cmd r;
-            int ok = 0;
-            if (kt_call(fd, hdr, NULL, 0, &r) == 0) {
-                ok = r.code == 0;
-                kite_cmd_free(&r);
-            }
-            close(fd);
-            if (ok) return 0;
-        }
-        usleep(50 * 1000);
-    }
-    return -1;
-}
-
 static int start_all(fx *f, const char *broker_extra)
 {
     memset(f, 0, sizeof *f);
@@ -68,7 +42,7 @@ static int start_all(fx *f, const char *broker_extra)
     snprintf(f->nsaddr, sizeof f->nsaddr, "%s:%d;%s:%d", f->ns.host, f->ns.port, f->ns2.host, f->ns2.port);
     if (kt_broker_start(&f->br, f->nsaddr, broker_extra) != 0) return -1;
     snprintf(f->braddr, sizeof f->braddr, "%s:%d", f->br.host, f->br.port);
-    if (wait_route(&f->ns, "TBW102", 5000) != 0 || wait_route(&f->ns2, "TBW102", 5000) != 0) return -1;
+    if (kt_wait_route(&f->ns, "TBW102", 5000) != 0 || kt_wait_route(&f->ns2, "TBW102", 5000) != 0) return -1;
     return 0;
 }
 

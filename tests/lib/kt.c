@@ -305,3 +305,28 @@ long long kt_now_ms(void)
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
+
+int kt_wait_route(const kt_daemon *d, const char *topic, int timeout_ms)
+{
+    long long end = kt_now_ms() + timeout_ms;
+    char hdr[512];
+    snprintf(hdr, sizeof hdr,
+             "{\"code\":105,\"extFields\":{\"topic\":\"%s\"},\"flag\":0,\"language\":\"JAVA\",\"opaque\":1,"
+             "\"serializeTypeCurrentRPC\":\"JSON\",\"version\":401}",
+             topic);
+    while (kt_now_ms() < end) {
+        int fd = kt_connect(d->host, d->port);
+        if (fd >= 0) {
+            kite_cmd r;
+            int ok = 0;
+            if (kt_call(fd, hdr, NULL, 0, &r) == 0) {
+                ok = r.code == 0;
+                kite_cmd_free(&r);
+            }
+            close(fd);
+            if (ok) return 0;
+        }
+        usleep(50 * 1000);
+    }
+    return -1;
+}

@@ -55,6 +55,8 @@ int kt_send_raw(int fd, const void *p, size_t n);
 int kt_read_frame(int fd, kite_cmd *out, int timeout_ms);
 /* Send + read the reply. */
 int kt_call(int fd, const char *header_json, const void *body, size_t body_len, kite_cmd *resp);
+/* Waits until the name server d answers a route for topic (code 0); 0, or -1 at timeout. */
+int kt_wait_route(const kt_daemon *d, const char *topic, int timeout_ms);
 /* 1 when the peer has closed the connection within timeout_ms. */
 int kt_peer_closed(int fd, int timeout_ms);
 /* Waits up to timeout_ms for the peer to close. 1 = closed (EOF or reset) without

@@ -11,27 +11,7 @@
 
 int kc_wait_route(const kc_env *e, const char *topic, int timeout_ms)
 {
-    long long end = kt_now_ms() + timeout_ms;
-    char hdr[512];
-    snprintf(hdr, sizeof hdr,
-             "{\"code\":105,\"extFields\":{\"topic\":\"%s\"},\"flag\":0,\"language\":\"JAVA\",\"opaque\":1,"
-             "\"serializeTypeCurrentRPC\":\"JSON\",\"version\":401}",
-             topic);
-    while (kt_now_ms() < end) {
-        int fd = kt_connect(e->ns.host, e->ns.port);
-        if (fd >= 0) {
-            kite_cmd r;
-            int ok = 0;
-            if (kt_call(fd, hdr, NULL, 0, &r) == 0) {
-                ok = r.code == 0;
-                kite_cmd_free(&r);
-            }
-            close(fd);
-            if (ok) return 0;
-        }
-        usleep(50 * 1000);
-    }
-    return -1;
+    return kt_wait_route(&e->ns, topic, timeout_ms);
 }
 
 int kc_env_start(kc_env *e, const char *broker_extra)
@@ -191,4 +171,19 @@ kite_push_consumer *kc_consumer(const kite_push_consumer_opts *o, const char *gr
     assert_int_equal(kite_push_consumer_set_listener(c, kc_listener, col), KITE_OK);
     assert_int_equal(kite_push_consumer_start(c), KITE_OK);
     return c;
+}
+
+int kc_setup(void **st)
+{
+    kc_env *e = calloc(1, sizeof *e);
+    *st = e;
+    return e ? kc_env_start(e, NULL) : -1;
+}
+
+int kc_teardown(void **st)
+{
+    kc_env *e = *st;
+    int rc = kc_env_stop(e);
+    free(e);
+    return rc;
 }

@@ -23,6 +23,9 @@ int kc_env_start(kc_env *e, const char *broker_extra);
 int kc_env_stop(kc_env *e);
 /* Waits until the name server has a route for topic. 0 or -1. */
 int kc_wait_route(const kc_env *e, const char *topic, int timeout_ms);
+/* cmocka group setup/teardown: a started kc_env with default options in *st. */
+int kc_setup(void **st);
+int kc_teardown(void **st);
 
 #define KC_MAX 4096
 
