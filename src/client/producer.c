@@ -98,6 +98,7 @@ typedef struct send_op {
     kite_send_cb cb;          /* async */
     void *cb_arg;
     sync_wait *w;             /* sync */
+    char mem[];               /* the topic, then room for a copied body (one allocation) */
 } send_op;
 
 /* ---- options and lifecycle ---- */
@@ -336,7 +337,6 @@ static void op_free(send_op *op)
     kite_pub_route_release(op->route);
     kite_buf_free(&op->props);
     free(op->body_own);
-    free(op->topic);
     free(op);
 }
 
@@ -379,15 +379,14 @@ static int assign_id(kite_producer *p, kite_message *m)
     return kite_msg_set_uniq(m, id);
 }
 
-static send_op *op_new(kite_producer *p, int kind, const char *topic)
+/* body_room: bytes reserved after the topic for a copy of the body (op_body_room). */
+static send_op *op_new(kite_producer *p, int kind, const char *topic, size_t body_room)
 {
-    send_op *op = calloc(1, sizeof *op);
+    size_t tl = strlen(topic);
+    send_op *op = calloc(1, sizeof *op + tl + 1 + body_room);
     if (!op) return NULL;
-    op->topic = strdup(topic);
-    if (!op->topic) {
-        free(op);
-        return NULL;
-    }
+    op->topic = op->mem;
+    memcpy(op->topic, topic, tl + 1);
     op->p = p;
     op->kind = kind;
     op->fixed_queue = -1;
@@ -397,6 +396,8 @@ static send_op *op_new(kite_producer *p, int kind, const char *topic)
     op->max_attempts = 1 + (kind == K_SYNC ? p->o.retry_times : kind == K_ASYNC ? p->o.async_retry_times : 0);
     return op;
 }
+
+static uint8_t *op_body_room(send_op *op) { return (uint8_t *)op->mem + strlen(op->topic) + 1; }
 
 /* Compresses the body; returns 1 when the compressed form is not smaller (incompressible
  * data, e.g. already compressed or random: send it raw, so a body that fits never grows
@@ -427,7 +428,8 @@ static int prep_single(kite_producer *p, kite_message *m, int kind, int borrow, 
     int rc = check_message(p, m, res);
     if (rc != KITE_OK) return rc;
     if ((rc = assign_id(p, m)) != KITE_OK) return rc;
-    send_op *op = op_new(p, kind, m->topic);
+    int try_compress = p->o.compress_threshold && m->body_len >= p->o.compress_threshold;
+    send_op *op = op_new(p, kind, m->topic, borrow || try_compress ? 0 : m->body_len);
     if (!op) return KITE_ENOMEM;
     op->flag = m->flag;
     if ((rc = kite_msg_encode_props(m, &op->props)) != KITE_OK) {
@@ -437,7 +439,7 @@ static int prep_single(kite_producer *p, kite_message *m, int kind, int borrow, 
     kite_str_copy(op->res.msg_id, sizeof op->res.msg_id, kite_message_msg_id(m));
     int compressed = 0;
     rc = KITE_OK;
-    if (p->o.compress_threshold && m->body_len >= p->o.compress_threshold) {
+    if (try_compress) {
         rc = compress_body(p, op, m->body, m->body_len);
         compressed = rc == KITE_OK;
         if (rc == 1) rc = KITE_OK;   /* incompressible: sent raw below */
@@ -445,6 +447,11 @@ static int prep_single(kite_producer *p, kite_message *m, int kind, int borrow, 
     if (rc == KITE_OK && !compressed) {
         if (borrow) {
             op->body = m->body;
+            op->body_len = m->body_len;
+        } else if (!try_compress) {
+            uint8_t *room = op_body_room(op);
+            memcpy(room, m->body, m->body_len);
+            op->body = room;
             op->body_len = m->body_len;
         } else if ((op->body_own = malloc(m->body_len ? m->body_len : 1)) != NULL) {
             if (m->body_len) memcpy(op->body_own, m->body, m->body_len);
@@ -477,7 +484,7 @@ static int prep_batch(kite_producer *p, kite_message *const *msgs, size_t n, sen
     }
     if (strncmp(msgs[0]->topic, "%RETRY%", 7) == 0)
         return fail_prep(res, KITE_EINVAL, "%s", "batch messages cannot go to a retry topic");
-    send_op *op = op_new(p, K_SYNC, msgs[0]->topic);
+    send_op *op = op_new(p, K_SYNC, msgs[0]->topic, 0);
     if (!op) return KITE_ENOMEM;
     op->batch = 1;
     op->count = (int)n;
@@ -643,16 +650,19 @@ static void attempt(send_op *op)
     kite_cmd req;
     kite_cmd_init_request(&req, op->batch ? RC_SEND_BATCH_MESSAGE : RC_SEND_MESSAGE_V2, 0);
     req.serialize = KITE_SER_ROCKETMQ;   /* binary header: cheaper to encode and to decode than JSON */
-    /* Every field references memory that outlives the call (the op, its route, the
-     * producer): the request is encoded before kite_rpc_call_async returns. */
+    /* Every field references memory that outlives the call (this frame, the op, its
+     * route, the producer): the request is encoded before kite_rpc_call_async returns. */
+    kite_ext fields[14];
+    char num[4][24];
+    kite_cmd_use_ext(&req, fields, 14);
     kite_cmd_add_ext_ref(&req, "a", p->group, strlen(p->group));
     kite_cmd_add_ext_ref(&req, "b", op->topic, strlen(op->topic));
     kite_cmd_add_ext_ref(&req, "c", p->create_topic_key, strlen(p->create_topic_key));
     kite_cmd_add_ext_ref(&req, "d", p->dq_text, strlen(p->dq_text));
-    kite_cmd_add_ext_i64(&req, "e", mq->queue_id);
-    kite_cmd_add_ext_i64(&req, "f", op->sysflag);
-    kite_cmd_add_ext_i64(&req, "g", op->born_ms);
-    kite_cmd_add_ext_i64(&req, "h", op->flag);
+    kite_cmd_add_ext_ref(&req, "e", num[0], kite_fmt_i64(num[0], mq->queue_id));
+    kite_cmd_add_ext_ref(&req, "f", num[1], kite_fmt_i64(num[1], op->sysflag));
+    kite_cmd_add_ext_ref(&req, "g", num[2], kite_fmt_i64(num[2], op->born_ms));
+    kite_cmd_add_ext_ref(&req, "h", num[3], kite_fmt_i64(num[3], op->flag));
     kite_cmd_add_ext_ref(&req, "i", op->props.data ? op->props.data : "", op->props.len);
     kite_cmd_add_ext_ref(&req, "j", "0", 1);
     kite_cmd_add_ext_ref(&req, "k", "false", 5);

@@ -40,7 +40,7 @@ void kite_cmd_init(kite_cmd *c)
 void kite_cmd_free(kite_cmd *c)
 {
     if (c->body_owned) free((void *)c->body);
-    free(c->ext);
+    if (!c->ext_borrowed) free(c->ext);
     if (c->doc) kite_json_doc_free(c->doc);
     kite_arena_free(&c->arena);
     memset(c, 0, sizeof *c);
@@ -82,15 +82,25 @@ void kite_cmd_add_ext_ref(kite_cmd *c, const char *key, const char *val, size_t 
 {
     if (c->n_ext == c->cap_ext) {
         size_t cap = c->cap_ext ? c->cap_ext * 2 : 16;   /* a send request has 14 fields */
-        kite_ext *e = realloc(c->ext, cap * sizeof *e);
+        kite_ext *e = realloc(c->ext_borrowed ? NULL : c->ext, cap * sizeof *e);
         if (!e) abort();
+        if (c->ext_borrowed && c->n_ext) memcpy(e, c->ext, c->n_ext * sizeof *e);
         c->ext = e;
         c->cap_ext = cap;
+        c->ext_borrowed = 0;
     }
     c->ext[c->n_ext].key = key;
     c->ext[c->n_ext].val = val;
     c->ext[c->n_ext].vlen = vlen;
     c->n_ext++;
+}
+
+void kite_cmd_use_ext(kite_cmd *c, kite_ext *buf, size_t cap)
+{
+    if (c->n_ext || c->cap_ext) return;   /* only for a command without fields */
+    c->ext = buf;
+    c->cap_ext = cap;
+    c->ext_borrowed = 1;
 }
 
 void kite_cmd_set_ext_n(kite_cmd *c, const char *key, const char *val, size_t vlen)

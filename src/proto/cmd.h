@@ -42,6 +42,7 @@ typedef struct kite_cmd {
     const char *remark;   /* NULL = absent */
     kite_ext *ext;
     size_t n_ext, cap_ext;
+    int ext_borrowed;     /* ext is not the command's own heap array (see kite_cmd_use_ext) */
     const uint8_t *body;
     size_t body_len;
     int body_owned;
@@ -68,6 +69,9 @@ void kite_cmd_set_ext_n(kite_cmd *c, const char *key, const char *val, size_t vl
 void kite_cmd_set_ext_i64(kite_cmd *c, const char *key, int64_t v);
 /* Adds without checking for an existing key and without copying (key/val must outlive c). */
 void kite_cmd_add_ext_ref(kite_cmd *c, const char *key, const char *val, size_t vlen);
+/* Makes an empty command keep its first cap extFields in buf (e.g. on the caller's stack)
+ * instead of the heap; more fields move them to the heap. buf must outlive the command. */
+void kite_cmd_use_ext(kite_cmd *c, kite_ext *buf, size_t cap);
 /* Adds a decimal number without checking for an existing key; key is not copied. */
 void kite_cmd_add_ext_i64(kite_cmd *c, const char *key, int64_t v);
 

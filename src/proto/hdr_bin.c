@@ -48,8 +48,17 @@ int kite_hdr_bin_decode(kite_cmd *c, const uint8_t *h, size_t n, char *err, size
     }
     size_t end = pos + e;
     /* Every key and value is copied NUL-terminated into one arena block: an entry takes
-     * at least 6 bytes and adds 2 NULs, so e + e/3 + 2 always fits. */
-    char *dst = e ? kite_arena_alloc(&c->arena, e + e / 3 + 2) : NULL;
+     * at least 6 bytes and adds 2 NULs, so e + e/3 + 2 always fits. The same block starts
+     * with the field array (at most e/6 entries) when the command has none yet. */
+    char *dst = NULL;
+    if (e) {
+        size_t slots = c->cap_ext == 0 ? e / 6 + 1 : 0;
+        dst = kite_arena_alloc(&c->arena, slots * sizeof(kite_ext) + e + e / 3 + 2);
+        if (slots) {
+            kite_cmd_use_ext(c, (kite_ext *)(void *)dst, slots);
+            dst += slots * sizeof(kite_ext);
+        }
+    }
     while (pos < end) {
         if (end - pos < 2) goto bad_entry;
         uint16_t kl = kite_rd_be16(h + pos);
@@ -80,22 +89,33 @@ bad_entry:
 
 void kite_hdr_bin_encode(const kite_cmd *c, kite_buf *out)
 {
-    kite_buf_put_be16(out, (uint16_t)c->code);
-    kite_buf_putc(out, (char)c->language);
-    kite_buf_put_be16(out, (uint16_t)c->version);
-    kite_buf_put_be32(out, (uint32_t)c->opaque);
-    kite_buf_put_be32(out, (uint32_t)c->flag);
+    /* Sized first, then written through a pointer: one reserve instead of a room check
+     * per field (this runs for every message a client sends). */
     size_t rl = c->remark ? strlen(c->remark) : 0;
-    kite_buf_put_be32(out, (uint32_t)rl);
-    kite_buf_append(out, c->remark, rl);
     size_t e = 0;
-    for (size_t i = 0; i < c->n_ext; i++) e += 2 + strlen(c->ext[i].key) + 4 + c->ext[i].vlen;
-    kite_buf_put_be32(out, (uint32_t)e);
+    for (size_t i = 0; i < c->n_ext; i++) e += 6 + strlen(c->ext[i].key) + c->ext[i].vlen;
+    kite_buf_reserve(out, 21 + rl + e);
+    uint8_t *w = (uint8_t *)out->data + out->len;
+    kite_wr_be16(w, (uint16_t)c->code);
+    w[2] = (uint8_t)c->language;
+    kite_wr_be16(w + 3, (uint16_t)c->version);
+    kite_wr_be32(w + 5, (uint32_t)c->opaque);
+    kite_wr_be32(w + 9, (uint32_t)c->flag);
+    kite_wr_be32(w + 13, (uint32_t)rl);
+    w += 17;
+    if (rl) memcpy(w, c->remark, rl);
+    w += rl;
+    kite_wr_be32(w, (uint32_t)e);
+    w += 4;
     for (size_t i = 0; i < c->n_ext; i++) {
-        size_t kl = strlen(c->ext[i].key);
-        kite_buf_put_be16(out, (uint16_t)kl);
-        kite_buf_append(out, c->ext[i].key, kl);
-        kite_buf_put_be32(out, (uint32_t)c->ext[i].vlen);
-        kite_buf_append(out, c->ext[i].val, c->ext[i].vlen);
+        const kite_ext *x = &c->ext[i];
+        size_t kl = strlen(x->key);
+        kite_wr_be16(w, (uint16_t)kl);
+        memcpy(w + 2, x->key, kl);
+        w += 2 + kl;
+        kite_wr_be32(w, (uint32_t)x->vlen);
+        if (x->vlen) memcpy(w + 4, x->val, x->vlen);
+        w += 4 + x->vlen;
     }
+    out->len = (size_t)((char *)w - out->data);
 }

@@ -187,9 +187,9 @@ typedef struct call {
     void *arg;
 } call;
 
-static void run_call(void *arg)
+/* Sends one encoded call on the loop thread; k stays the caller's. */
+static void start_call(call *k)
 {
-    call *k = arg;
     kite_rpc_client *c = k->client;
     char err[256];
     kite_conn *conn = get_chan(c, k->addr, err, sizeof err);
@@ -197,33 +197,45 @@ static void run_call(void *arg)
         KLOG_DEBUG("rpc", "call to %s failed: %s", k->addr, err);
         kite_buf_free(&k->frame);
         if (k->cb) k->cb(KITE_ECLOSED, NULL, k->arg);
-        free(k);
         return;
     }
     if (!k->oneway) kite_rpc_pending_add(c->pending, kite_conn_id(conn), k->opaque, k->timeout_ms, k->cb, k->arg);
     kite_conn_write(conn, &k->frame, NULL, 0);   /* on failure the close path fails the call */
     kite_buf_free(&k->frame);
-    free(k);
+}
+
+static void run_call(void *arg)
+{
+    start_call(arg);
+    free(arg);
 }
 
 static void submit(kite_rpc_client *c, const char *addr, kite_cmd *req, int oneway, int64_t timeout_ms,
                    kite_rpc_cb cb, void *arg)
 {
-    call *k = calloc(1, sizeof *k);
-    if (!k) abort();
-    k->client = c;
-    kite_str_copy(k->addr, sizeof k->addr, addr);
+    /* On the loop thread the call is started at once from the stack; from other threads
+     * it is copied to the heap and posted. */
+    call k;
+    k.client = c;
+    kite_str_copy(k.addr, sizeof k.addr, addr);
     req->opaque = kite_rpc_next_opaque();
     req->flag = oneway ? KITE_FLAG_ONEWAY : 0;
-    k->opaque = req->opaque;
-    k->oneway = oneway;
-    k->timeout_ms = timeout_ms > 0 ? timeout_ms : 3000;
-    k->cb = cb;
-    k->arg = arg;
-    kite_cmd_encode(req, &k->frame);
+    k.opaque = req->opaque;
+    k.oneway = oneway;
+    k.timeout_ms = timeout_ms > 0 ? timeout_ms : 3000;
+    k.cb = cb;
+    k.arg = arg;
+    kite_buf_init(&k.frame);
+    kite_cmd_encode(req, &k.frame);
     kite_cmd_free(req);
-    if (kite_ev_in_loop(c->ev)) run_call(k);
-    else kite_ev_post(c->ev, run_call, k);
+    if (kite_ev_in_loop(c->ev)) {
+        start_call(&k);
+        return;
+    }
+    call *h = malloc(sizeof *h);
+    if (!h) abort();
+    *h = k;
+    kite_ev_post(c->ev, run_call, h);
 }
 
 void kite_rpc_call_async(kite_rpc_client *c, const char *addr, kite_cmd *req, int64_t timeout_ms,
@@ -317,21 +329,22 @@ static void on_frame(kite_conn *conn, const uint8_t *frame, size_t len, void *ud
     chan_ud *u = ud;
     kite_rpc_client *c = u->client;
     char err[256];
-    kite_rpc_req *r = calloc(1, sizeof *r);
-    if (!r) abort();
-    if (kite_cmd_decode(&r->cmd, frame, len, c->opts.max_frame, err, sizeof err) != 0) {
-        free(r);
+    /* Decoded on the stack: most frames are answers, which need no request object. */
+    kite_cmd cmd;
+    if (kite_cmd_decode(&cmd, frame, len, c->opts.max_frame, err, sizeof err) != 0) {
         KLOG_WARN("rpc", "closing connection to %s: undecodable frame: %s", u->addr, err);
         kite_conn_close(conn, err);
         return;
     }
-    if (kite_cmd_is_response(&r->cmd)) {
-        if (!kite_rpc_pending_complete(c->pending, kite_conn_id(conn), &r->cmd))
-            KLOG_DEBUG("rpc", "late or unknown response opaque=%d from %s", r->cmd.opaque, u->addr);
-        kite_cmd_free(&r->cmd);
-        free(r);
+    if (kite_cmd_is_response(&cmd)) {
+        if (!kite_rpc_pending_complete(c->pending, kite_conn_id(conn), &cmd))
+            KLOG_DEBUG("rpc", "late or unknown response opaque=%d from %s", cmd.opaque, u->addr);
+        kite_cmd_free(&cmd);
         return;
     }
+    kite_rpc_req *r = calloc(1, sizeof *r);
+    if (!r) abort();
+    r->cmd = cmd;   /* moved: a command holds no pointers into itself */
     r->conn = conn;
     r->recv_ms = kite_ev_now(c->ev);
     kite_conn_ref(conn);

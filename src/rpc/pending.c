@@ -1,25 +1,37 @@
-/* pending.c - in-flight request table: open-addressing hash on (conn id, opaque)
- * with a per-entry one-shot timer. */
+/* pending.c - in-flight request table: open addressing on (conn id, opaque), entries
+ * stored in the slots, and one sweep timer per table instead of a timer per entry.
+ *
+ * Timeouts: every entry has a deadline (monotonic ms). The sweep timer is armed for the
+ * earliest deadline known: an entry added with an earlier deadline than the armed one
+ * re-arms it (rare: the same kind of call usually has the same timeout, so deadlines
+ * arrive in order); a sweep fails the expired entries and re-arms for the earliest
+ * deadline left. A completed entry leaves the timer alone: a sweep that finds nothing
+ * due only re-arms. So a call costs no timer work at all in the common case, where a
+ * per-entry heap timer cost an insertion and a removal. */
 #include "rpc/pending.h"
 #include "base/err.h"
+#include "base/time.h"
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
+enum { S_EMPTY, S_LIVE, S_TOMB };
+
 typedef struct entry {
     uint64_t conn_id;
     int32_t opaque;
-    int used;              /* 0 empty, 1 live, 2 tombstone */
+    int state;
+    int64_t deadline;
     kite_rpc_cb cb;
     void *arg;
-    kite_ev_timer *timer;
-    struct kite_rpc_pending *owner;
 } entry;
 
 struct kite_rpc_pending {
     kite_ev *ev;
-    entry **slots;         /* entries are heap objects so timers can point at them */
-    size_t cap, count, used;
+    entry *slots;
+    size_t cap, count, used;   /* used: live + tombstones */
+    kite_ev_timer *sweep;      /* armed for sweep_at, or NULL */
+    int64_t sweep_at;
 };
 
 static atomic_int g_opaque;   /* process-wide request id counter, like Java's */
@@ -44,16 +56,14 @@ static size_t hash(uint64_t conn, int32_t opaque)
     return (size_t)(h * 0xBF58476D1CE4E5B9ULL);
 }
 
-#define TOMB ((entry *)1)
-
-static entry **find_slot(kite_rpc_pending *p, uint64_t conn, int32_t opaque)
+static entry *find(kite_rpc_pending *p, uint64_t conn, int32_t opaque)
 {
     if (!p->cap) return NULL;
     size_t mask = p->cap - 1;
     for (size_t i = hash(conn, opaque) & mask;; i = (i + 1) & mask) {
-        entry *e = p->slots[i];
-        if (!e) return NULL;
-        if (e != TOMB && e->conn_id == conn && e->opaque == opaque) return &p->slots[i];
+        entry *e = &p->slots[i];
+        if (e->state == S_EMPTY) return NULL;
+        if (e->state == S_LIVE && e->conn_id == conn && e->opaque == opaque) return e;
     }
 }
 
@@ -61,100 +71,105 @@ static void grow(kite_rpc_pending *p)
 {
     size_t cap = p->cap ? p->cap * 2 : 64;
     if (p->count * 2 < p->cap) cap = p->cap;   /* just clean tombstones */
-    entry **old = p->slots;
+    entry *old = p->slots;
     size_t oldcap = p->cap;
     p->slots = calloc(cap, sizeof *p->slots);
     if (!p->slots) abort();
     p->cap = cap;
     p->used = p->count;
     for (size_t i = 0; i < oldcap; i++) {
-        entry *e = old[i];
-        if (!e || e == TOMB) continue;
-        size_t j = hash(e->conn_id, e->opaque) & (cap - 1);
-        while (p->slots[j]) j = (j + 1) & (cap - 1);
-        p->slots[j] = e;
+        if (old[i].state != S_LIVE) continue;
+        size_t j = hash(old[i].conn_id, old[i].opaque) & (cap - 1);
+        while (p->slots[j].state != S_EMPTY) j = (j + 1) & (cap - 1);
+        p->slots[j] = old[i];
     }
     free(old);
 }
 
-static void on_timeout(kite_ev *ev, kite_ev_timer *t, void *arg)
+static void on_sweep(kite_ev *ev, kite_ev_timer *t, void *arg);
+
+static void arm(kite_rpc_pending *p, int64_t at)
 {
-    entry *e = arg;
-    (void)ev;
-    (void)t;
-    kite_rpc_pending *p = e->owner;
-    entry **s = find_slot(p, e->conn_id, e->opaque);
-    if (s) {
-        *s = TOMB;
-        p->count--;
+    if (p->sweep) kite_ev_timer_cancel(p->ev, p->sweep);
+    int64_t delay = at - kite_mono_ms();
+    p->sweep = kite_ev_timer_add(p->ev, delay > 0 ? delay : 0, 0, on_sweep, p);
+    p->sweep_at = at;
+}
+
+/* Takes a live entry out of the table (its slot becomes a tombstone). */
+static entry take(kite_rpc_pending *p, entry *e)
+{
+    entry out = *e;
+    e->state = S_TOMB;
+    p->count--;
+    return out;
+}
+
+/* Takes out the entries that match (all, or of one connection, or due by `due`), then
+ * runs their callbacks: a callback may add requests (and so resize the table). */
+static void fail_matching(kite_rpc_pending *p, int all, uint64_t conn_id, int64_t due, int status)
+{
+    entry *victims = NULL;
+    size_t n = 0, cap = 0;
+    for (size_t i = 0; i < p->cap; i++) {
+        entry *e = &p->slots[i];
+        if (e->state != S_LIVE) continue;
+        if (!all && (due >= 0 ? e->deadline > due : e->conn_id != conn_id)) continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 16;
+            victims = realloc(victims, cap * sizeof *victims);
+            if (!victims) abort();
+        }
+        victims[n++] = take(p, e);
     }
-    e->timer = NULL;   /* the loop frees a one-shot timer after this callback */
-    e->cb(KITE_ETIMEDOUT, NULL, e->arg);
-    free(e);
+    for (size_t i = 0; i < n; i++) victims[i].cb(status, NULL, victims[i].arg);
+    free(victims);
+}
+
+static void on_sweep(kite_ev *ev, kite_ev_timer *t, void *arg)
+{
+    kite_rpc_pending *p = arg;
+    (void)t;
+    p->sweep = NULL;   /* the loop frees a one-shot timer after this callback */
+    int64_t now = kite_ev_now(ev);
+    int64_t next = INT64_MAX;
+    for (size_t i = 0; i < p->cap; i++)
+        if (p->slots[i].state == S_LIVE && p->slots[i].deadline > now && p->slots[i].deadline < next)
+            next = p->slots[i].deadline;
+    if (next != INT64_MAX) arm(p, next);
+    fail_matching(p, 0, 0, now, KITE_ETIMEDOUT);
 }
 
 void kite_rpc_pending_add(kite_rpc_pending *p, uint64_t conn_id, int32_t opaque, int64_t timeout_ms,
                           kite_rpc_cb cb, void *arg)
 {
     if ((p->used + 1) * 4 >= p->cap * 3) grow(p);
-    entry *e = calloc(1, sizeof *e);
-    if (!e) abort();
+    size_t mask = p->cap - 1, i = hash(conn_id, opaque) & mask;
+    while (p->slots[i].state == S_LIVE) i = (i + 1) & mask;
+    entry *e = &p->slots[i];
+    if (e->state == S_EMPTY) p->used++;
     e->conn_id = conn_id;
     e->opaque = opaque;
+    e->state = S_LIVE;
+    e->deadline = kite_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
     e->cb = cb;
     e->arg = arg;
-    e->owner = p;
-    size_t mask = p->cap - 1, i = hash(conn_id, opaque) & mask;
-    while (p->slots[i] && p->slots[i] != TOMB) i = (i + 1) & mask;
-    if (!p->slots[i]) p->used++;
-    p->slots[i] = e;
     p->count++;
-    e->timer = kite_ev_timer_add(p->ev, timeout_ms, 0, on_timeout, e);
-}
-
-static entry *take(kite_rpc_pending *p, entry **s)
-{
-    entry *e = *s;
-    *s = TOMB;
-    p->count--;
-    if (e->timer) kite_ev_timer_cancel(p->ev, e->timer);
-    e->timer = NULL;
-    return e;
+    if (!p->sweep || e->deadline < p->sweep_at) arm(p, e->deadline);
 }
 
 int kite_rpc_pending_complete(kite_rpc_pending *p, uint64_t conn_id, kite_cmd *resp)
 {
-    entry **s = find_slot(p, conn_id, resp->opaque);
+    entry *s = find(p, conn_id, resp->opaque);
     if (!s) return 0;
-    entry *e = take(p, s);
-    e->cb(KITE_OK, resp, e->arg);
-    free(e);
+    entry e = take(p, s);
+    e.cb(KITE_OK, resp, e.arg);
     return 1;
-}
-
-/* Takes matching entries out first, then runs callbacks: a callback may add new
- * requests (and so resize the table) safely. */
-static void fail_matching(kite_rpc_pending *p, int all, uint64_t conn_id, int status)
-{
-    entry **victims = NULL;
-    size_t n = 0;
-    for (size_t i = 0; i < p->cap; i++) {
-        entry *e = p->slots[i];
-        if (!e || e == TOMB || (!all && e->conn_id != conn_id)) continue;
-        victims = realloc(victims, (n + 1) * sizeof *victims);
-        if (!victims) abort();
-        victims[n++] = take(p, &p->slots[i]);
-    }
-    for (size_t i = 0; i < n; i++) {
-        victims[i]->cb(status, NULL, victims[i]->arg);
-        free(victims[i]);
-    }
-    free(victims);
 }
 
 void kite_rpc_pending_fail_conn(kite_rpc_pending *p, uint64_t conn_id, int status)
 {
-    fail_matching(p, 0, conn_id, status);
+    fail_matching(p, 0, conn_id, -1, status);
 }
 
 size_t kite_rpc_pending_count(const kite_rpc_pending *p) { return p->count; }
@@ -162,7 +177,8 @@ size_t kite_rpc_pending_count(const kite_rpc_pending *p) { return p->count; }
 void kite_rpc_pending_free(kite_rpc_pending *p)
 {
     if (!p) return;
-    fail_matching(p, 1, 0, KITE_ECLOSED);
+    fail_matching(p, 1, 0, -1, KITE_ECLOSED);
+    if (p->sweep) kite_ev_timer_cancel(p->ev, p->sweep);
     free(p->slots);
     free(p);
 }

@@ -12,6 +12,7 @@
 #include "base/time.h"
 #include "proto/codes.h"
 #include "rpc/client.h"
+#include "rpc/pending.h"
 #include "rpc/server.h"
 #include "net/sock.h"
 #include <pthread.h>
@@ -310,13 +311,106 @@ static void test_connect_refused_and_bad_addr(void **st)
     kite_rpc_client_free(c);
 }
 
+/* The pending table's timeouts: one sweep timer for all entries. Deadlines added out of
+ * order (a short one after long ones re-arms the sweep), answers before the deadline,
+ * and entries added from a timeout callback: each callback runs exactly once, never
+ * before its deadline, and an answered entry never times out. */
+typedef struct pend_rec {
+    int64_t t0, timeout;
+    int calls, status;
+    int64_t at;
+} pend_rec;
+
+typedef struct pend_env {
+    kite_ev *ev;
+    kite_rpc_pending *p;
+    pend_rec r[6];
+} pend_env;
+
+static pend_env *g_pe;   /* the test's state for the callbacks below (single-threaded test) */
+
+static void pend_cb(int status, kite_cmd *resp, void *arg)
+{
+    pend_rec *r = arg;
+    (void)resp;
+    r->calls++;
+    r->status = status;
+    r->at = kite_mono_ms();
+    if (r == &g_pe->r[1]) {   /* a timeout callback that adds a new call */
+        g_pe->r[5].t0 = kite_mono_ms();
+        g_pe->r[5].timeout = 60;
+        kite_rpc_pending_add(g_pe->p, 7, 5, 60, pend_cb, &g_pe->r[5]);
+    }
+}
+
+static void pend_answer(kite_ev *ev, kite_ev_timer *t, void *arg)
+{
+    (void)ev;
+    (void)t;
+    kite_cmd resp;
+    kite_cmd_init(&resp);
+    resp.opaque = (int32_t)(intptr_t)arg;
+    assert_int_equal(kite_rpc_pending_complete(g_pe->p, 7, &resp), 1);
+    assert_int_equal(kite_rpc_pending_complete(g_pe->p, 7, &resp), 0);   /* only once */
+}
+
+static void pend_stop(kite_ev *ev, kite_ev_timer *t, void *arg)
+{
+    (void)t;
+    (void)arg;
+    kite_ev_stop(ev);
+}
+
+static void test_pending_timeouts(void **st)
+{
+    (void)st;
+    pend_env pe;
+    memset(&pe, 0, sizeof pe);
+    g_pe = &pe;
+    pe.ev = kite_ev_new();
+    pe.p = kite_rpc_pending_new(pe.ev);
+    static const int64_t tmo[5] = { 400, 150, 50, 300, 400 };   /* [3] and [4] are answered */
+    for (int i = 0; i < 5; i++) {
+        pe.r[i].t0 = kite_mono_ms();
+        pe.r[i].timeout = tmo[i];
+        kite_rpc_pending_add(pe.p, 7, i, tmo[i], pend_cb, &pe.r[i]);
+    }
+    assert_int_equal(kite_rpc_pending_count(pe.p), 5);
+    kite_ev_timer_add(pe.ev, 20, 0, pend_answer, (void *)(intptr_t)3);
+    kite_ev_timer_add(pe.ev, 100, 0, pend_answer, (void *)(intptr_t)4);
+    kite_ev_timer_add(pe.ev, 700, 0, pend_stop, NULL);
+    kite_ev_run(pe.ev);
+    for (int i = 0; i < 6; i++) {
+        pend_rec *r = &pe.r[i];
+        assert_int_equal(r->calls, 1);
+        if (i == 3 || i == 4) {
+            assert_int_equal(r->status, KITE_OK);
+            continue;
+        }
+        assert_int_equal(r->status, KITE_ETIMEDOUT);
+        assert_true(r->at - r->t0 >= r->timeout);
+        /* and not at a later entry's deadline (a sweep armed only for the first one
+         * would fail [2] at 400 ms; the slack covers a slow machine) */
+        assert_true(r->at - r->t0 < r->timeout + 200);
+    }
+    assert_int_equal(kite_rpc_pending_count(pe.p), 0);
+    /* Freeing the table fails what is left, once. */
+    pe.r[0].calls = 0;
+    kite_rpc_pending_add(pe.p, 8, 1, 10000, pend_cb, &pe.r[0]);
+    kite_rpc_pending_free(pe.p);
+    assert_int_equal(pe.r[0].calls, 1);
+    assert_int_equal(pe.r[0].status, KITE_ECLOSED);
+    kite_ev_free(pe.ev);
+    g_pe = NULL;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sync_and_unknown_code), cmocka_unit_test(test_many_in_flight),
         cmocka_unit_test(test_out_of_order),          cmocka_unit_test(test_timeout_then_reconnect),
         cmocka_unit_test(test_oneway_gets_no_answer), cmocka_unit_test(test_server_calls_client),
-        cmocka_unit_test(test_connect_refused_and_bad_addr),
+        cmocka_unit_test(test_connect_refused_and_bad_addr), cmocka_unit_test(test_pending_timeouts),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
