@@ -14,7 +14,12 @@
  *   touched only there.
  * - Workers: take consume requests from the work queue (wq_mu), run the listener,
  *   send failed messages back (blocking calls; never on the I/O thread), then mark the
- *   messages done in their pq (pq->mu).
+ *   messages done in their pq (pq->mu). Waking a worker costs more than a short
+ *   listener call, so the queue keeps a moving average of a task's run time: while it
+ *   is short (SHORT_TASK_NS), a push wakes one worker per SHORT_TAKE tasks and a worker
+ *   takes that many per visit; while it is long, one worker per task. A worker whose
+ *   task ran longer than GIVE_BACK_NS hands the rest of its round back and wakes others,
+ *   so a listener that turns slow is parallel again after one call.
  * - A pq is reference counted: the table, every consume request, the pull or timer in
  *   flight each hold one. Dropping a pq (rebalance, reset, shutdown) sets `dropped`;
  *   whoever holds it then lets it go without touching offsets.
@@ -158,6 +163,9 @@ struct kite_push_consumer {
     pthread_mutex_t wq_mu;
     pthread_cond_t wq_cv;
     creq *wq_head, *wq_tail;
+    size_t wq_len;           /* tasks in wq_head..wq_tail */
+    size_t wq_idle;          /* workers waiting on wq_cv */
+    int64_t task_ns;         /* moving average of a task's run time (under wq_mu) */
     creq *later;                 /* due_ms in the future, unsorted */
     int wq_stop;
 };
@@ -575,14 +583,28 @@ static void creq_free(creq *r)
     free(r);
 }
 
-static void wq_push_list(kite_push_consumer *c, creq *first, creq *last)
+#define SHORT_TASK_NS 20000   /* below this, waking a worker costs more than the task */
+#define SHORT_TAKE 8
+
+static void wq_push_list(kite_push_consumer *c, creq *first, creq *last, size_t n)
 {
     pthread_mutex_lock(&c->wq_mu);
     if (c->wq_tail) c->wq_tail->next = first;
     else c->wq_head = first;
     c->wq_tail = last;
-    pthread_cond_broadcast(&c->wq_cv);
+    c->wq_len += n;
+    /* Wake as many workers as the new tasks need: one per task when tasks are long
+     * (parallel listeners), one per SHORT_TAKE tasks when they are shorter than a
+     * wake-up (a woken worker then takes several). A broadcast per pull answer woke
+     * every idle worker to fight over the lock for one or two tasks each. */
+    size_t want = c->task_ns < SHORT_TASK_NS ? (n + SHORT_TAKE - 1) / SHORT_TAKE : n;
+    int all = want >= c->wq_idle;
     pthread_mutex_unlock(&c->wq_mu);
+    /* After the unlock, so that a woken worker does not block on the lock at once (the
+     * tasks are in the list already, so no wake-up can be lost). */
+    if (all) pthread_cond_broadcast(&c->wq_cv);
+    else
+        for (size_t i = 0; i < want; i++) pthread_cond_signal(&c->wq_cv);
 }
 
 /* I/O: queues the consume task of an orderly queue (pq_add said so). */
@@ -592,15 +614,15 @@ static void dispatch_orderly(kite_push_consumer *c, pq *q)
     if (!r) abort();
     r->q = pq_ref(q);
     r->orderly = 1;
-    wq_push_list(c, r, r);
+    wq_push_list(c, r, r, 1);
 }
 
 /* I/O: splits the messages of a pull into consume requests of consume_batch_size. */
 static void dispatch(kite_push_consumer *c, pq *q, kite_rmsg **msgs, size_t n)
 {
     creq *first = NULL, *last = NULL;
-    size_t bs = (size_t)c->o.consume_batch_size;
-    for (size_t i = 0; i < n; i += bs) {
+    size_t bs = (size_t)c->o.consume_batch_size, count = 0;
+    for (size_t i = 0; i < n; i += bs, count++) {
         size_t k = n - i < bs ? n - i : bs;
         creq *r = calloc(1, sizeof *r);
         if (!r || !(r->msgs = malloc(k * sizeof *r->msgs))) abort();
@@ -611,7 +633,7 @@ static void dispatch(kite_push_consumer *c, pq *q, kite_rmsg **msgs, size_t n)
         else first = r;
         last = r;
     }
-    if (first) wq_push_list(c, first, last);
+    if (first) wq_push_list(c, first, last, count);
 }
 
 /* ---- pulling (I/O) ---- */
@@ -1529,7 +1551,7 @@ static void h_direct(kite_rpc_req *req, void *arg)
     r->msgs = msgs;
     r->n = 1;
     r->direct = req;
-    wq_push_list(c, r, r);
+    wq_push_list(c, r, r, 1);
 }
 
 /* ---- workers ---- */
@@ -1782,7 +1804,7 @@ static void run_orderly(kite_push_consumer *c, creq *r)
     for (size_t i = 0; i < k; i++) kite_rmsg_free(batch[i]);
     free(batch);
     r->next = NULL;
-    wq_push_list(c, r, r);
+    wq_push_list(c, r, r, 1);
 }
 
 /* Moves due entries of the later list to the queue; returns ms until the next one. */
@@ -1798,6 +1820,7 @@ static int64_t promote_due(kite_push_consumer *c)
             if (c->wq_tail) c->wq_tail->next = r;
             else c->wq_head = r;
             c->wq_tail = r;
+            c->wq_len++;
         } else {
             if (next < 0 || r->due_ms - now < next) next = r->due_ms - now;
             pp = &r->next;
@@ -1806,21 +1829,63 @@ static int64_t promote_due(kite_push_consumer *c)
     return next;
 }
 
+/* A task that ran longer than this makes its worker hand the rest of its round back. */
+#define GIVE_BACK_NS 10000000
+
+/* Puts the tasks a worker took but will not run now back at the head of the queue,
+ * counts the slow task in the average, and wakes workers for them. */
+static void wq_give_back(kite_push_consumer *c, creq *list, int64_t slow_ns)
+{
+    size_t n = 1;
+    creq *last = list;
+    while (last->next) last = last->next, n++;
+    pthread_mutex_lock(&c->wq_mu);
+    last->next = c->wq_head;
+    c->wq_head = list;
+    if (!c->wq_tail) c->wq_tail = last;
+    c->wq_len += n;
+    if (c->task_ns < slow_ns) c->task_ns = slow_ns;
+    size_t idle = c->wq_idle;
+    pthread_mutex_unlock(&c->wq_mu);
+    if (n >= idle) pthread_cond_broadcast(&c->wq_cv);
+    else
+        for (size_t i = 0; i < n; i++) pthread_cond_signal(&c->wq_cv);
+}
+
+/* Tasks one worker takes per visit to the queue: one while the queue is short (every
+ * worker gets work), up to its fair share of a long queue, so that a backlog of
+ * single-message tasks does not cost a round on the shared lock per message. */
+#define WQ_TAKE_MAX 16
+
 static void *worker_main(void *arg)
 {
     kite_push_consumer *c = arg;
     kite_thread_name("kite-consume");
+    int64_t per = -1;   /* ns per task of this worker's last round */
     for (;;) {
         pthread_mutex_lock(&c->wq_mu);
+        if (per >= 0) c->task_ns += (per - c->task_ns) / 8;
         creq *r = NULL;
+        int chain = 0;
         while (!c->wq_stop) {
             int64_t wait = promote_due(c);
             if ((r = c->wq_head) != NULL) {
-                c->wq_head = r->next;
+                size_t take = c->wq_len / (size_t)c->nworkers;
+                if (c->task_ns < SHORT_TASK_NS && take < SHORT_TAKE) take = SHORT_TAKE;
+                if (take < 1) take = 1;
+                if (take > WQ_TAKE_MAX) take = WQ_TAKE_MAX;
+                creq *last = r;
+                for (size_t i = 1; i < take && last->next; i++) last = last->next;
+                c->wq_head = last->next;
                 if (!c->wq_head) c->wq_tail = NULL;
-                r->next = NULL;
+                last->next = NULL;
+                for (creq *x = r; x; x = x->next) c->wq_len--;
+                /* Long tasks left and workers asleep: pass the wake-up on (the push
+                 * woke only as many as it thought the tasks needed). */
+                chain = c->wq_head && c->wq_idle && c->task_ns >= SHORT_TASK_NS;
                 break;
             }
+            c->wq_idle++;
             if (wait < 0) {
                 pthread_cond_wait(&c->wq_cv, &c->wq_mu);
             } else {
@@ -1831,12 +1896,29 @@ static void *worker_main(void *arg)
                 if (ts.tv_nsec >= 1000000000L) ts.tv_sec++, ts.tv_nsec -= 1000000000L;
                 pthread_cond_timedwait(&c->wq_cv, &c->wq_mu, &ts);
             }
+            c->wq_idle--;
         }
         pthread_mutex_unlock(&c->wq_mu);
         if (!r) return NULL;
-        if (r->direct) run_direct(c, r);
-        else if (r->orderly) run_orderly(c, r);
-        else run_creq(c, r);
+        if (chain) pthread_cond_signal(&c->wq_cv);
+        int64_t t0 = kite_mono_ns(), t = t0;
+        size_t ran = 0;
+        while (r) {
+            creq *next = r->next;
+            r->next = NULL;
+            if (r->direct) run_direct(c, r);
+            else if (r->orderly) run_orderly(c, r);
+            else run_creq(c, r);
+            r = next;
+            ran++;
+            int64_t now = kite_mono_ns();
+            if (r && now - t > GIVE_BACK_NS) {   /* the listener got slow: share the rest */
+                wq_give_back(c, r, now - t);
+                r = NULL;
+            }
+            t = now;
+        }
+        per = (t - t0) / (int64_t)ran;   /* folded in under the lock, next round */
     }
 }
 
@@ -1916,6 +1998,7 @@ int kite_push_consumer_create(kite_push_consumer **out, const char *group, const
     pthread_mutex_init(&c->mu, NULL);
     pthread_mutex_init(&c->wq_mu, NULL);
     pthread_cond_init(&c->wq_cv, NULL);
+    c->task_ns = 4 * SHORT_TASK_NS;   /* start as if tasks were long: parallel until measured */
     kite_map_init(&c->pqs);
     kite_map_init(&c->offsets);
     kite_map_init(&c->releasing);
@@ -2150,6 +2233,7 @@ static void free_queued(kite_push_consumer *c)
 {
     creq *lists[2] = { c->wq_head, c->later };
     c->wq_head = c->wq_tail = c->later = NULL;
+    c->wq_len = 0;
     for (int k = 0; k < 2; k++)
         for (creq *r = lists[k]; r;) {
             creq *next = r->next;

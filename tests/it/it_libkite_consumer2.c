@@ -2,7 +2,10 @@
  * gets everything; the local offset file survives a restart), RECONSUME_LATER
  * redelivered through %RETRY%<group> with a rising reconsume count and the original
  * topic restored, the simple pull consumer (queues, pull statuses, tag filter, offset
- * commit and fetch), and start/stop cycles while messages flow (ASan finds leaks).
+ * commit and fetch), start/stop cycles while messages flow (ASan finds leaks), and
+ * worker parallelism: after a run of fast messages has taught the consumer that its
+ * tasks are short (it then wakes fewer workers per pull), slow messages must still be
+ * consumed by most workers at once.
  * The broker runs with 1 s delay levels so retries come back within seconds.
  * remoting.md §2.3.2, §2.4, §4.13, §6.6, §6.8. Every wait is bounded. */
 #include <setjmp.h>
@@ -233,6 +236,71 @@ static void test_start_stop_cycles(void **st)
     kc_collector_destroy(&col);
 }
 
+/* Counts listener calls running at the same time (around kc_listener). */
+typedef struct par_env {
+    kc_collector col;
+    atomic_int active, max_active, slow_calls;
+} par_env;
+
+static kite_consume_status par_listener(const kite_message_ext *const *msgs, size_t n, void *arg)
+{
+    par_env *pe = arg;
+    int slow = atomic_load(&pe->col.delay_us) != 0;
+    int a = atomic_fetch_add(&pe->active, 1) + 1;
+    if (slow) {
+        atomic_fetch_add(&pe->slow_calls, 1);
+        int m = atomic_load(&pe->max_active);
+        while (a > m && !atomic_compare_exchange_weak(&pe->max_active, &m, a)) {
+        }
+    }
+    kite_consume_status st = kc_listener(msgs, n, &pe->col);
+    atomic_fetch_sub(&pe->active, 1);
+    return st;
+}
+
+static void test_workers_in_parallel(void **st)
+{
+    kc_env *e = *st;
+    enum { FAST = 2000, SLOW = 24, THREADS = 8 };
+    par_env *pe = calloc(1, sizeof *pe);
+    kc_collector_init(&pe->col, "par", "LkcPar");
+    kite_producer *p = kc_producer(e);
+    kc_send_range(p, "LkcPar", "par", 0, FAST, NULL);
+    kite_push_consumer_opts o;
+    kc_consumer_opts(e, &o);
+    o.consume_threads = THREADS;
+    o.consume_from = KITE_CONSUME_FROM_FIRST_OFFSET;
+    kite_push_consumer *c;
+    assert_int_equal(kite_push_consumer_create(&c, "lkc_par", &o), KITE_OK);
+    assert_int_equal(kite_push_consumer_subscribe(c, "LkcPar", "*"), KITE_OK);
+    assert_int_equal(kite_push_consumer_set_listener(c, par_listener, pe), KITE_OK);
+    assert_int_equal(kite_push_consumer_start(c), KITE_OK);
+    assert_int_equal(kc_wait_distinct(&pe->col, FAST, 20000), FAST);
+    /* Now every call takes 40 ms. */
+    atomic_store(&pe->col.delay_us, 40000);
+    /* One batch: stored at once, so one pull answer brings all of them (one push). */
+    kite_message *batch[SLOW];
+    for (int i = 0; i < SLOW; i++) {
+        char body[32];
+        snprintf(body, sizeof body, "par-%d", FAST + i);
+        batch[i] = kite_message_new("LkcPar");
+        assert_int_equal(kite_message_set_body(batch[i], body, strlen(body)), KITE_OK);
+    }
+    kite_send_result res;
+    assert_int_equal(kite_producer_send_batch(p, batch, SLOW, &res), KITE_OK);
+    for (int i = 0; i < SLOW; i++) kite_message_destroy(batch[i]);
+    assert_int_equal(kc_wait_distinct(&pe->col, FAST + SLOW, 30000), FAST + SLOW);
+    /* 24 calls of 40 ms over 8 workers: one at a time would take ~1 s; most of the
+     * workers must have been busy at once. */
+    assert_true(atomic_load(&pe->max_active) >= THREADS - 2);
+    assert_int_equal(kc_duplicates(&pe->col, FAST + SLOW), 0);
+    assert_int_equal(atomic_load(&pe->col.bad), 0);
+    kite_push_consumer_destroy(c);
+    kite_producer_destroy(p);
+    kc_collector_destroy(&pe->col);
+    free(pe);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -240,6 +308,7 @@ int main(void)
         cmocka_unit_test(test_reconsume_later),
         cmocka_unit_test(test_pull_consumer),
         cmocka_unit_test(test_start_stop_cycles),
+        cmocka_unit_test(test_workers_in_parallel),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
