@@ -7,14 +7,21 @@
  * at tranStateTableOffset must point at commitLogOffset (so a forged offset into some
  * body can never pass), the record there must decode, be in RMQ_SYS_TRANS_HALF_TOPIC and
  * carry PGROUP equal to producerGroup.
- * Commit: the message is rebuilt for REAL_TOPIC / REAL_QID (those two and TRAN_MSG
- * removed; sysflag transaction bits = COMMIT; PREPAREDTRANSACTIONOFFSET = the half's
- * commit-log offset; body, flag, born data, reconsume count and other properties kept)
- * and stored through the normal put, so it gets a consume-queue entry; a DELAY property
- * sends it through SCHEDULE_TOPIC_XXXX like any delayed message. Rollback stores
- * nothing. Both then write the op record (trans.c). A half already resolved (the
- * resolved set of trans.c) is answered SUCCESS without storing anything again, so a
- * repeated commit never makes a second copy. commitOrRollback 0 is ignored.
+ * Commit: the message is rebuilt for REAL_TOPIC / REAL_QID (those two, TRAN_MSG and the
+ * broker's TRAN_PREPARED_QUEUE_OFFSET removed; sysflag transaction bits = COMMIT;
+ * PREPAREDTRANSACTIONOFFSET = the half's commit-log offset; body, flag, born data,
+ * reconsume count and other properties kept) and stored through the normal put, so it
+ * gets a consume-queue entry; a DELAY property sends it through SCHEDULE_TOPIC_XXXX like
+ * any delayed message. Rollback stores nothing. Both then queue the op (trans.c: one op
+ * record per loop iteration names every half resolved in it). A half already resolved
+ * (the resolved set of trans.c) is answered SUCCESS without storing anything again, so
+ * a repeated commit never makes a second copy. A check copy (or an immunity re-append)
+ * names the first half of its chain in TRAN_PREPARED_QUEUE_OFFSET; ending the copy
+ * resolves that half too, once the half there is seen to carry the same PGROUP and
+ * UNIQ_KEY (a producer may set the property on its own half). A SUCCESS answer is sent
+ * only once the pending op batch is appended (it waits for the end of the loop iteration
+ * when ops are pending), so an answered commit or rollback is in the commit log as
+ * before. commitOrRollback 0 is ignored.
  * A slave answers SLAVE_NOT_AVAILABLE. Puts use wait=0 and complete on the loop thread
  * (the request is oneway: nobody waits for durability). Loop thread. */
 #include "base/log.h"
@@ -86,6 +93,37 @@ static int find_half(kite_broker *b, kite_rpc_req *req, int64_t qoff, int64_t ph
     return 0;
 }
 
+/* 1 when both records carry the same value of the property, or both lack it. */
+static int same_prop(const kite_record *a, const kite_record *b, const char *name)
+{
+    size_t al = 0, bl = 0;
+    const char *av = kite_msgprop_get(a->props, a->props_len, name, &al);
+    const char *bv = kite_msgprop_get(b->props, b->props_len, name, &bl);
+    if (!av || !bv) return !av && !bv;
+    return al == bl && memcmp(av, bv, al) == 0;
+}
+
+/* 1 when the half at queue offset orig is the first of r's chain: same PGROUP (r's was
+ * checked against the request) and UNIQ_KEY. A half no longer stored is never walked
+ * again, so it needs no op. */
+static int chain_head_ok(kite_broker *b, int64_t orig, const kite_record *r)
+{
+    kite_get_result gr;
+    memset(&gr, 0, sizeof gr);
+    kite_store_get_messages(b->store, BK_HALF_TOPIC, 0, orig, 1, 1, NULL, 0, &gr);
+    int ok = 0;
+    kite_record h;
+    const char *why;
+    if (gr.status == KITE_GET_FOUND && gr.count == 1 && gr.segs[0].queue_offset == orig &&
+        kite_record_decode(gr.segs[0].data, gr.segs[0].len, &h, 0, &why) > 0)
+        ok = same_prop(&h, r, "PGROUP") && same_prop(&h, r, "UNIQ_KEY");
+    kite_get_result_release(&gr);
+    if (!ok)
+        KLOG_DEBUG("broker", "END_TRANSACTION: TRAN_PREPARED_QUEUE_OFFSET %lld does not name a half of the same "
+                   "transaction; ignored", (long long)orig);
+    return ok;
+}
+
 /* Stores the committed copy. 0, or -1 with a remark. */
 static int commit(kite_broker *b, const kite_record *r, char *remark, size_t rlen)
 {
@@ -107,7 +145,7 @@ static int commit(kite_broker *b, const kite_record *r, char *remark, size_t rle
         snprintf(remark, rlen, "the half message has no valid REAL_TOPIC/REAL_QID");
         return -1;
     }
-    static const char *const drop[] = { "REAL_TOPIC", "REAL_QID", "TRAN_MSG", NULL };
+    static const char *const drop[] = { "REAL_TOPIC", "REAL_QID", "TRAN_MSG", "TRAN_PREPARED_QUEUE_OFFSET", NULL };
     kite_buf props = KITE_BUF_INIT;
     bk_props_without(r->props, r->props_len, drop, &props);
     const char *store_topic = topic;
@@ -181,7 +219,7 @@ static void h_end_transaction(kite_rpc_req *req, void *arg)
         kite_store_seg_release(&seg);
         return;
     }
-    /* A copy re-appended during its immunity names the original half. */
+    /* A check copy, or a copy re-appended during its immunity, names the first half. */
     int64_t orig = -1;
     size_t ol;
     const char *o = kite_msgprop_get(r.props, r.props_len, "TRAN_PREPARED_QUEUE_OFFSET", &ol);
@@ -193,12 +231,12 @@ static void h_end_transaction(kite_rpc_req *req, void *arg)
         long long v = strtoll(ob, &end, 10);
         if (!*end && v >= 0) orig = v;
     }
-    int has_orig = orig >= 0;
+    int has_orig = orig >= 0 && orig != qoff && chain_head_ok(b, orig, &r);
     if (bk_trans_is_resolved(b, qoff) || (has_orig && bk_trans_is_resolved(b, orig))) {
         KLOG_INFO("broker", "END_TRANSACTION %s for half %lld of %s: already resolved, nothing stored",
                   type == KITE_SYSFLAG_TX_COMMIT ? "COMMIT" : "ROLLBACK", (long long)qoff, group);
         kite_store_seg_release(&seg);
-        answer(req, RS_SUCCESS, NULL);
+        bk_trans_answer_after_ops(b, req);   /* its op may still be in the pending batch */
         return;
     }
     char remark[256];
@@ -208,11 +246,11 @@ static void h_end_transaction(kite_rpc_req *req, void *arg)
         return;
     }
     kite_store_seg_release(&seg);
-    bk_trans_write_op(b, qoff);
-    if (has_orig && orig != qoff) bk_trans_write_op(b, orig);
+    bk_trans_queue_op(b, qoff);
+    if (has_orig) bk_trans_queue_op(b, orig);
     KLOG_DEBUG("broker", "END_TRANSACTION %s for half %lld of %s%s", type == KITE_SYSFLAG_TX_COMMIT ? "COMMIT" : "ROLLBACK",
                (long long)qoff, group, from_check ? " (check answer)" : "");
-    answer(req, RS_SUCCESS, NULL);
+    bk_trans_answer_after_ops(b, req);
 }
 
 void bk_register_trans_handlers(kite_broker *b)

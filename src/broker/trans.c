@@ -2,9 +2,10 @@
  * records, and the check-back service (broker-internals.md §4.3-§4.5; trans.h).
  *
  * Owns: the resolved set (one bit per half-queue offset, from a base that follows the
- * half queue's min offset, so memory is 1 bit per retained half), the op-record writer,
- * the check-back timer and its progress (offsets of group CID_RMQ_SYS_TRANS on the half
- * and op queues, saved with consumerOffset.json).
+ * half queue's min offset, so memory is 1 bit per retained half), the op-record writer
+ * (the pending batch and the END_TRANSACTION answers waiting for it), the check-back
+ * timer and its progress (offsets of group CID_RMQ_SYS_TRANS on the half and op queues,
+ * saved with consumerOffset.json).
  * Not owned: storing half messages (p_send.c), END_TRANSACTION (p_trans.c), producer
  * channels (clients.c).
  *
@@ -27,7 +28,17 @@
  *      for the copy goes to a producer channel of its PGROUP, round robin (none online:
  *      the copy is still made, so an unanswered half is discarded after the limit).
  * The producer's END_TRANSACTION echoes the copy's offsets, so it resolves the copy;
- * older copies lie below the progress and are never looked at again.
+ * older copies lie below the progress and are normally never looked at again. Every
+ * copy also names the first half of its chain (TRAN_PREPARED_QUEUE_OFFSET), which the
+ * answer resolves too (p_trans.c), so a walk that meets old copies again - restarted
+ * from an older saved progress after a crash - skips them instead of asking twice.
+ *
+ * Op batches: a resolved half is marked at once and its offset joins the pending op
+ * body ("n,n,", RocketMQ 5's batched form); the body is appended as one op record at the
+ * end of the loop iteration (kite_ev_defer), or at once when the next offset would take
+ * it past OP_BODY_MAX bytes. An answered END_TRANSACTION is held until every op queued
+ * before its answer is appended, so an answer still means "the op is in the commit log";
+ * oneway ones (the normal case) only join the batch.
  *
  * Durability: the resolved set is memory, rebuilt at start from the op queue (from the
  * op progress, and at most 100,000 op records before it so that duplicate commits of
@@ -46,6 +57,7 @@
 #define SLICE_OPS 4096
 #define REBUILD_WINDOW 100000
 #define RSET_MAX_BITS ((int64_t)1 << 31)   /* 256 MiB of bits: far beyond any real backlog */
+#define OP_BODY_MAX 4096                   /* RocketMQ 5's transactionOpMsgMaxSize */
 
 typedef struct bk_trans {
     kite_broker *b;
@@ -64,6 +76,14 @@ typedef struct bk_trans {
     kite_ev_timer *timer, *cont;
     unsigned rr;                 /* round robin over producer channels */
     int64_t checks, discards;
+    /* op batch: offsets resolved but not appended yet, and the answers waiting for them */
+    char op_body[OP_BODY_MAX];
+    size_t op_len;
+    int op_n;
+    int flush_queued;            /* a flush is deferred to the end of the loop iteration */
+    kite_rpc_req **held;
+    size_t nheld, capheld;
+    int64_t op_records, op_halves;
 } bk_trans;
 
 /* ---- the resolved set ---- */
@@ -158,26 +178,78 @@ static void put_local(kite_broker *b, kite_store_msg *m, const char *topic, int3
     m->wait = 0;   /* completes inline on the loop; durable with the next flush */
 }
 
-int bk_trans_write_op(kite_broker *b, int64_t qoff)
+/* Appends the pending op body as one record, then answers the held requests. */
+static void flush_ops(bk_trans *t)
 {
-    char body[24];
-    int n = snprintf(body, sizeof body, "%lld", (long long)qoff);
-    static const char props[] = "TAGS\001d\002";
-    kite_store_msg m;
-    put_local(b, &m, BK_OP_TOPIC, 0);
-    m.body = body;
-    m.body_len = (uint32_t)n;
-    m.props = props;
-    m.props_len = (uint32_t)(sizeof props - 1);
-    kite_put_result res;
-    kite_store_put_wait(b->store, &m, &res);
-    bk_trans_mark(b, qoff, 1);
-    if (res.status != KITE_PUT_OK && res.status != KITE_PUT_FLUSH_DISK_TIMEOUT) {
-        KLOG_WARN("broker", "op record for half %lld refused by the store (%s): it may be checked again after a restart",
-                  (long long)qoff, kite_put_status_name(res.status));
-        return -1;
+    kite_broker *b = t->b;
+    if (t->op_n > 0) {
+        static const char props[] = "TAGS\001d\002";
+        kite_store_msg m;
+        put_local(b, &m, BK_OP_TOPIC, 0);
+        m.body = t->op_body;
+        m.body_len = (uint32_t)t->op_len;
+        m.props = props;
+        m.props_len = (uint32_t)(sizeof props - 1);
+        kite_put_result res;
+        kite_store_put_wait(b->store, &m, &res);
+        if (res.status != KITE_PUT_OK && res.status != KITE_PUT_FLUSH_DISK_TIMEOUT) {
+            int shown = (int)(t->op_len > 200 ? 200 : t->op_len);
+            KLOG_WARN("broker",
+                      "op record for %d half message(s) (%.*s) refused by the store (%s): they may be checked again "
+                      "after a restart",
+                      t->op_n, shown, t->op_body, kite_put_status_name(res.status));
+        } else {
+            t->op_records++;
+            t->op_halves += t->op_n;
+        }
+        t->op_len = 0;
+        t->op_n = 0;
     }
-    return 0;
+    /* Answered whatever the store said (the commit itself was stored), as before. */
+    size_t n = t->nheld;
+    t->nheld = 0;
+    for (size_t i = 0; i < n; i++) kite_rpc_reply_code(t->held[i], RS_SUCCESS, NULL);
+}
+
+static void deferred_flush(void *arg)
+{
+    kite_broker *b = arg;
+    bk_trans *t = b->trans;
+    if (!t) return;   /* stopped meanwhile (bk_trans_stop flushed) */
+    t->flush_queued = 0;
+    flush_ops(t);
+}
+
+void bk_trans_queue_op(kite_broker *b, int64_t qoff)
+{
+    bk_trans *t = b->trans;
+    if (!t || qoff < 0) return;
+    rset_set(t, qoff, 1);
+    char num[24];
+    int n = snprintf(num, sizeof num, "%lld,", (long long)qoff);
+    if (t->op_len + (size_t)n > sizeof t->op_body) flush_ops(t);
+    memcpy(t->op_body + t->op_len, num, (size_t)n);
+    t->op_len += (size_t)n;
+    t->op_n++;
+    if (!t->flush_queued) {
+        t->flush_queued = 1;
+        kite_ev_defer(b->ev, deferred_flush, b);
+    }
+}
+
+void bk_trans_answer_after_ops(kite_broker *b, kite_rpc_req *req)
+{
+    bk_trans *t = b->trans;
+    if (!t || (t->op_n == 0 && t->nheld == 0) || kite_cmd_is_oneway(&req->cmd)) {
+        kite_rpc_reply_code(req, RS_SUCCESS, NULL);   /* a oneway request is only finished */
+        return;
+    }
+    if (t->nheld == t->capheld) {
+        t->capheld = t->capheld ? t->capheld * 2 : 64;
+        t->held = realloc(t->held, t->capheld * sizeof *t->held);
+        if (!t->held) abort();
+    }
+    t->held[t->nheld++] = req;
 }
 
 typedef struct op_scan {
@@ -411,16 +483,24 @@ static void send_check(bk_trans *t, const kite_record *r, const kite_put_result 
                (long long)r->queue_offset, ch->client_id, group);
 }
 
-/* Appends the next check copy of the half and asks a producer about it. 0, or -1 when
- * the store refused the copy (the pass stops; retried next pass). */
+/* Appends the next check copy of the half and asks a producer about it. The copy names
+ * the first half of its chain in TRAN_PREPARED_QUEUE_OFFSET, so the answer resolves that
+ * half too (p_trans.c) and every older copy of it is skipped even when a walk meets them
+ * again: after a restart from an older saved progress, or when the producer's own
+ * END_TRANSACTION for the half arrives after a check. 0, or -1 when the store refused
+ * the copy (the pass stops; retried next pass). */
 static int check(bk_trans *t, const kite_record *r, int64_t times)
 {
-    static const char *const drop[] = { "TRANSACTION_CHECK_TIMES", NULL };
+    static const char *const drop[] = { "TRANSACTION_CHECK_TIMES", "TRAN_PREPARED_QUEUE_OFFSET", NULL };
+    int64_t orig;
+    if (!prop_i64(r, "TRAN_PREPARED_QUEUE_OFFSET", &orig)) orig = r->queue_offset;
     kite_buf props = KITE_BUF_INIT;
     bk_props_without(r->props, r->props_len, drop, &props);
     char v[24];
     snprintf(v, sizeof v, "%lld", (long long)(times + 1));
     add_prop(&props, "TRANSACTION_CHECK_TIMES", v);
+    snprintf(v, sizeof v, "%lld", (long long)orig);
+    add_prop(&props, "TRAN_PREPARED_QUEUE_OFFSET", v);
     kite_put_result res;
     if (put_copy(t->b, r, BK_HALF_TOPIC, 0, &props, &res) != 0) {
         KLOG_WARN("broker", "check copy of half %lld refused by the store (%s)", (long long)r->queue_offset,
@@ -596,9 +676,13 @@ void bk_trans_stop(kite_broker *b)
     if (!t) return;
     if (t->timer) kite_ev_timer_cancel(b->ev, t->timer);
     if (t->cont) kite_ev_timer_cancel(b->ev, t->cont);
+    flush_ops(t);   /* normally empty: the loop flushes at the end of every iteration */
     save_progress(t);
-    KLOG_INFO("broker", "transactions: %lld check(s) sent, %lld half message(s) discarded since start",
-              (long long)t->checks, (long long)t->discards);
+    KLOG_INFO("broker",
+              "transactions: %lld check(s) sent, %lld half message(s) discarded, %lld op record(s) for %lld resolved "
+              "half message(s) written since start",
+              (long long)t->checks, (long long)t->discards, (long long)t->op_records, (long long)t->op_halves);
+    free(t->held);
     free(t->w);
     free(t->fo_off);
     free(t->fo_max);

@@ -3,9 +3,10 @@
  * §2.5 (CHECK_TRANSACTION_STATE), docs/DESIGN.md "Transactions".
  *
  * Names: half messages live in RMQ_SYS_TRANS_HALF_TOPIC queue 0 (p_send.c stores them);
- * an "op" record in RMQ_SYS_TRANS_OP_HALF_TOPIC queue 0 (tag "d", body = the half's queue
- * offset in decimal; "n,n," batches are read too) marks a half resolved (committed or
- * rolled back). Progress of the check-back service is kept as the offsets of the
+ * an "op" record in RMQ_SYS_TRANS_OP_HALF_TOPIC queue 0 (tag "d", body = the queue offsets
+ * of the halves it resolves, each followed by ',' - RocketMQ 5's batched form, written
+ * once per loop iteration; 4.x's single "n" is read too) marks halves resolved (committed
+ * or rolled back). Progress of the check-back service is kept as the offsets of the
  * internal consumer group CID_RMQ_SYS_TRANS on both queues (consumerOffset.json).
  *
  * Threads: everything here runs on the broker's loop thread. */
@@ -34,9 +35,13 @@ void bk_register_trans_handlers(kite_broker *b);
 int bk_trans_is_resolved(kite_broker *b, int64_t qoff);
 /* Marks (on = 1) or unmarks the half at qoff as resolved in memory. */
 void bk_trans_mark(kite_broker *b, int64_t qoff, int on);
-/* Appends the op record resolving the half at qoff and marks it. 0, or -1 when the
- * store refused it (logged; the half stays marked in memory). */
-int bk_trans_write_op(kite_broker *b, int64_t qoff);
+/* Marks the half at qoff resolved and adds it to the pending op batch, which is
+ * appended as one op record at the end of the loop iteration (at once when the body
+ * would pass 4 KiB). A store refusal is logged; the half stays marked in memory. */
+void bk_trans_queue_op(kite_broker *b, int64_t qoff);
+/* Answers SUCCESS to an END_TRANSACTION once every op queued so far is appended: at
+ * once when none is pending or req is oneway, else when the batch is flushed. */
+void bk_trans_answer_after_ops(kite_broker *b, kite_rpc_req *req);
 /* Parses an op body: decimal offsets, each optionally followed by ','. Calls fn for
  * each; returns how many, or -1 when the body holds anything else (nothing is called
  * then). */
