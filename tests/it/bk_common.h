@@ -10,6 +10,7 @@
 #include "kt.h"
 #include "kt_broker.h"
 #include <arpa/inet.h>
+#include <inttypes.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -173,6 +174,35 @@ static inline int64_t bk_send_ok(int fd, const char *topic, int qid, const char 
     assert_int_equal(strlen(id), 32);
     if (phys) *phys = (int64_t)strtoull(id + 16, NULL, 16);
     int64_t q = kb_ext_i64(&r, "queueOffset");
+    kite_cmd_free(&r);
+    return q;
+}
+
+/* A half message (SEND_MESSAGE_V2, sysFlag 4, TRAN_MSG + PGROUP + UNIQ_KEY, then
+ * props_tail: more properties as JSON string text, may be "") to topic/qid. Asserts code
+ * 0 and transactionId = uniq; returns the queue offset in the half topic and the
+ * commit-log offset in *phys. */
+static inline int64_t bk_send_half(int fd, const char *group, const char *topic, int qid, int flag, const char *uniq,
+                                   const char *props_tail, const char *body, int64_t *phys)
+{
+    char props[1024], ext[2048];
+    snprintf(props, sizeof props, "TRAN_MSG\\u0001true\\u0002PGROUP\\u0001%s\\u0002UNIQ_KEY\\u0001%s\\u0002%s", group,
+             uniq, props_tail);
+    snprintf(ext, sizeof ext,
+             "\"a\":\"%s\",\"b\":\"%s\",\"c\":\"TBW102\",\"d\":\"4\",\"e\":\"%d\",\"f\":\"4\",\"g\":\"%" PRId64
+             "\",\"h\":\"%d\",\"i\":\"%s\",\"j\":\"0\",\"k\":\"false\",\"m\":\"false\"",
+             group, topic, qid, kb_wall_ms(), flag, props);
+    kite_cmd r;
+    assert_int_equal(kb_call(fd, 310, ext, body, strlen(body), &r), 0);
+    if (r.code != 0) fprintf(stderr, "half send: %d %s\n", r.code, r.remark ? r.remark : "");
+    assert_int_equal(r.code, 0);
+    const char *id = kite_cmd_ext(&r, "msgId");
+    assert_non_null(id);
+    assert_int_equal(strlen(id), 32);
+    *phys = (int64_t)strtoull(id + 16, NULL, 16);
+    assert_string_equal(kite_cmd_ext(&r, "transactionId"), uniq);
+    int64_t q = kb_ext_i64(&r, "queueOffset");
+    assert_true(q >= 0);
     kite_cmd_free(&r);
     return q;
 }

@@ -28,34 +28,14 @@
 #define MAXT "TRANS_CHECK_MAX_TIME_TOPIC"
 #define FAST "transactionCheckInterval=300\ntransactionTimeOut=1000\n"
 
-/* A half message (SEND_MESSAGE_V2, sysFlag 4, TRAN_MSG + PGROUP + UNIQ_KEY) to
- * topic/qid; extra_props is more properties string JSON text (may be ""). Asserts code
- * 0; returns the queue offset in the half topic and the commit-log offset in *phys. */
+/* A half message with flag 7, tag TagT and color=blue, then extra_props (JSON string
+ * text, may be ""); returns the half-topic queue offset and the commit-log offset. */
 static int64_t send_half(int fd, const char *group, const char *topic, int qid, const char *uniq, const char *extra_props,
                          const char *body, int64_t *phys)
 {
-    char props[1024], ext[2048];
-    snprintf(props, sizeof props,
-             "TRAN_MSG\\u0001true\\u0002PGROUP\\u0001%s\\u0002UNIQ_KEY\\u0001%s\\u0002TAGS\\u0001TagT\\u0002"
-             "color\\u0001blue\\u0002%s",
-             group, uniq, extra_props);
-    snprintf(ext, sizeof ext,
-             "\"a\":\"%s\",\"b\":\"%s\",\"c\":\"TBW102\",\"d\":\"4\",\"e\":\"%d\",\"f\":\"4\",\"g\":\"%" PRId64
-             "\",\"h\":\"7\",\"i\":\"%s\",\"j\":\"0\",\"k\":\"false\",\"m\":\"false\"",
-             group, topic, qid, kb_wall_ms(), props);
-    kite_cmd r;
-    assert_int_equal(kb_call(fd, 310, ext, body, strlen(body), &r), 0);
-    if (r.code != 0) fprintf(stderr, "half send: %d %s\n", r.code, r.remark ? r.remark : "");
-    assert_int_equal(r.code, 0);
-    const char *id = kite_cmd_ext(&r, "msgId");
-    assert_non_null(id);
-    assert_int_equal(strlen(id), 32);
-    *phys = (int64_t)strtoull(id + 16, NULL, 16);
-    assert_string_equal(kite_cmd_ext(&r, "transactionId"), uniq);
-    int64_t q = kb_ext_i64(&r, "queueOffset");
-    assert_true(q >= 0);
-    kite_cmd_free(&r);
-    return q;
+    char tail[1024];
+    snprintf(tail, sizeof tail, "TAGS\\u0001TagT\\u0002color\\u0001blue\\u0002%s", extra_props);
+    return bk_send_half(fd, group, topic, qid, 7, uniq, tail, body, phys);
 }
 
 /* END_TRANSACTION header text. */

@@ -64,25 +64,7 @@ static void send_half(int fd, half *h, int i)
     snprintf(h->uniq, sizeof h->uniq, "7F00000100004B390000000000%06d", i);
     snprintf(h->body, sizeof h->body, "k9-%02d", i);
     h->cq = h->cphys = -1;
-    char props[512], ext[1024];
-    snprintf(props, sizeof props,
-             "TRAN_MSG\\u0001true\\u0002PGROUP\\u0001%s\\u0002UNIQ_KEY\\u0001%s\\u0002TAGS\\u0001TagK\\u0002", GROUP,
-             h->uniq);
-    snprintf(ext, sizeof ext,
-             "\"a\":\"%s\",\"b\":\"%s\",\"c\":\"TBW102\",\"d\":\"4\",\"e\":\"%d\",\"f\":\"4\",\"g\":\"%" PRId64
-             "\",\"h\":\"0\",\"i\":\"%s\",\"j\":\"0\",\"k\":\"false\",\"m\":\"false\"",
-             GROUP, TOPIC, i % NQ, kb_wall_ms(), props);
-    kite_cmd r;
-    assert_int_equal(kb_call(fd, 310, ext, h->body, strlen(h->body), &r), 0);
-    if (r.code != 0) fprintf(stderr, "half %d: %d %s\n", i, r.code, r.remark ? r.remark : "");
-    assert_int_equal(r.code, 0);
-    const char *id = kite_cmd_ext(&r, "msgId");
-    assert_non_null(id);
-    assert_int_equal(strlen(id), 32);
-    h->phys = (int64_t)strtoull(id + 16, NULL, 16);
-    h->q = kb_ext_i64(&r, "queueOffset");
-    assert_true(h->q >= 0);
-    kite_cmd_free(&r);
+    h->q = bk_send_half(fd, GROUP, TOPIC, i % NQ, 0, h->uniq, "TAGS\\u0001TagK\\u0002", h->body, &h->phys);
 }
 
 static void end_ext(char *ext, size_t cap, int64_t q, int64_t phys, int type, int from_check, const char *uniq)
@@ -365,19 +347,7 @@ static void send_half_as(int fd, half *h, const char *g, const char *uniq, const
     snprintf(h->uniq, sizeof h->uniq, "%s", uniq);
     snprintf(h->body, sizeof h->body, "%s", body);
     h->cq = h->cphys = -1;
-    char props[512], ext[1024];
-    snprintf(props, sizeof props, "TRAN_MSG\\u0001true\\u0002PGROUP\\u0001%s\\u0002UNIQ_KEY\\u0001%s\\u0002%s", g, uniq,
-             extra);
-    snprintf(ext, sizeof ext,
-             "\"a\":\"%s\",\"b\":\"%s\",\"c\":\"TBW102\",\"d\":\"4\",\"e\":\"%d\",\"f\":\"4\",\"g\":\"%" PRId64
-             "\",\"h\":\"0\",\"i\":\"%s\",\"j\":\"0\",\"k\":\"false\",\"m\":\"false\"",
-             g, TOPIC, qid, kb_wall_ms(), props);
-    kite_cmd r;
-    assert_int_equal(kb_call(fd, 310, ext, body, strlen(body), &r), 0);
-    assert_int_equal(r.code, 0);
-    h->phys = (int64_t)strtoull(kite_cmd_ext(&r, "msgId") + 16, NULL, 16);
-    h->q = kb_ext_i64(&r, "queueOffset");
-    kite_cmd_free(&r);
+    h->q = bk_send_half(fd, g, TOPIC, qid, 0, uniq, extra, body, &h->phys);
 }
 
 static int end_call_as(int fd, const char *g, const half *h, int64_t q, int64_t phys, int type, int from_check)
