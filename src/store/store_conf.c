@@ -13,7 +13,7 @@ const kite_prop_def kite_store_conf_defs[] = {
     { "mappedFileSizeCommitLog", KITE_PROP_LONG, OFF(mapped_file_size_commit_log), "1073741824", "bytes per commit log file" },
     { "mappedFileSizeConsumeQueue", KITE_PROP_INT, OFF(mapped_file_size_consume_queue), "6000000", "bytes per consume queue file (multiple of 20)" },
     { "flushDiskType", KITE_PROP_STR, OFF(flush_disk_type), "ASYNC_FLUSH", "ASYNC_FLUSH or SYNC_FLUSH" },
-    { "flushIntervalCommitLog", KITE_PROP_INT, OFF(flush_interval_commit_log), "50", "ASYNC_FLUSH: ms between flushes" },
+    { "flushIntervalCommitLog", KITE_PROP_INT, OFF(flush_interval_commit_log), "500", "ASYNC_FLUSH: ms between flushes" },
     { "flushCommitLogLeastPages", KITE_PROP_INT, OFF(flush_commit_log_least_pages), "4", "ASYNC_FLUSH: dirty 4 KiB pages needed to flush" },
     { "flushCommitLogThoroughInterval", KITE_PROP_INT, OFF(flush_commit_log_thorough_interval), "10000", "ASYNC_FLUSH: ms after which any dirty data is flushed" },
     { "flushIntervalConsumeQueue", KITE_PROP_INT, OFF(flush_interval_consume_queue), "1000", "ms between consume queue flushes and checkpoints" },
@@ -42,7 +42,7 @@ void kite_store_opts_default(kite_store_opts *o)
     o->cl_file_size = 1073741824LL;
     o->cq_file_size = 6000000;
     o->flush_type = KITE_FLUSH_ASYNC;
-    o->flush_interval_ms = 50;
+    o->flush_interval_ms = 500;
     o->flush_least_pages = 4;
     o->flush_thorough_interval_ms = 10000;
     o->cq_flush_interval_ms = 1000;
