@@ -44,8 +44,6 @@ static void tps3(kite_buf *out, const int64_t *ring, int pos)
     kite_buf_printf(out, "%.2f %.2f %.2f", tps(ring, pos, 10), tps(ring, pos, 60), tps(ring, pos, 60));
 }
 
-
-
 static void h_runtime_info(kite_rpc_req *req, void *arg)
 {
     kite_broker *b = B(arg);

@@ -283,23 +283,32 @@ static void fifo_push(bk_trans *t, int64_t off, int64_t max)
     t->fo_n++;
 }
 
+/* Up to 32 records of queue 0 of topic from *cursor into gr (release it after use). A
+ * cursor below the queue's minimum (cleaned files) or far beyond its end moves to where the
+ * store says reading can go on. Returns 1 with records, 0 when there are none (caught up). */
+static int fetch_at(kite_broker *b, const char *topic, int64_t *cursor, kite_get_result *gr)
+{
+    for (;;) {
+        memset(gr, 0, sizeof *gr);
+        kite_store_get_messages(b->store, topic, 0, *cursor, 32, 1 << 20, NULL, 0, gr);
+        if (gr->status == KITE_GET_OFFSET_TOO_SMALL || gr->status == KITE_GET_OFFSET_OVERFLOW_BADLY) {
+            *cursor = gr->next_begin_offset;
+            kite_get_result_release(gr);
+            continue;
+        }
+        if (gr->status == KITE_GET_FOUND) return 1;
+        kite_get_result_release(gr);
+        return 0;
+    }
+}
+
 /* Reads at most limit op records from the cursor. Returns 1 when caught up. */
 static int read_ops(bk_trans *t, int limit)
 {
     kite_broker *b = t->b;
     while (limit > 0) {
         kite_get_result gr;
-        memset(&gr, 0, sizeof gr);
-        kite_store_get_messages(b->store, BK_OP_TOPIC, 0, t->op_cursor, 32, 1 << 20, NULL, 0, &gr);
-        if (gr.status == KITE_GET_OFFSET_TOO_SMALL || gr.status == KITE_GET_OFFSET_OVERFLOW_BADLY) {
-            t->op_cursor = gr.next_begin_offset;
-            kite_get_result_release(&gr);
-            continue;
-        }
-        if (gr.status != KITE_GET_FOUND) {
-            kite_get_result_release(&gr);
-            return 1;
-        }
+        if (!fetch_at(b, BK_OP_TOPIC, &t->op_cursor, &gr)) return 1;
         for (size_t i = 0; i < gr.count; i++) {
             kite_record r;
             const char *why;
@@ -559,17 +568,7 @@ static int walk(bk_trans *t, int64_t deadline)
     for (;;) {
         if (budget <= 0 || kite_mono_ms() >= deadline) return 0;
         kite_get_result gr;
-        memset(&gr, 0, sizeof gr);
-        kite_store_get_messages(b->store, BK_HALF_TOPIC, 0, t->half_progress, 32, 1 << 20, NULL, 0, &gr);
-        if (gr.status == KITE_GET_OFFSET_TOO_SMALL || gr.status == KITE_GET_OFFSET_OVERFLOW_BADLY) {
-            t->half_progress = gr.next_begin_offset;
-            kite_get_result_release(&gr);
-            continue;
-        }
-        if (gr.status != KITE_GET_FOUND) {
-            kite_get_result_release(&gr);
-            return 1;
-        }
+        if (!fetch_at(b, BK_HALF_TOPIC, &t->half_progress, &gr)) return 1;
         int stop = 0;
         int64_t now = kite_wall_ms();
         for (size_t i = 0; i < gr.count && budget > 0; i++, budget--) {

@@ -583,6 +583,16 @@ static void creq_free(creq *r)
     free(r);
 }
 
+/* Wakes want of the idle workers (all of them when want >= idle). Called after wq_mu is
+ * released, so that a woken worker does not block on the lock at once; the tasks are in
+ * the list already, so no wake-up can be lost. */
+static void wake_workers(kite_push_consumer *c, size_t want, size_t idle)
+{
+    if (want >= idle) pthread_cond_broadcast(&c->wq_cv);
+    else
+        for (size_t i = 0; i < want; i++) pthread_cond_signal(&c->wq_cv);
+}
+
 #define SHORT_TASK_NS 20000   /* below this, waking a worker costs more than the task */
 #define SHORT_TAKE 8
 
@@ -598,13 +608,9 @@ static void wq_push_list(kite_push_consumer *c, creq *first, creq *last, size_t 
      * wake-up (a woken worker then takes several). A broadcast per pull answer woke
      * every idle worker to fight over the lock for one or two tasks each. */
     size_t want = c->task_ns < SHORT_TASK_NS ? (n + SHORT_TAKE - 1) / SHORT_TAKE : n;
-    int all = want >= c->wq_idle;
+    size_t idle = c->wq_idle;
     pthread_mutex_unlock(&c->wq_mu);
-    /* After the unlock, so that a woken worker does not block on the lock at once (the
-     * tasks are in the list already, so no wake-up can be lost). */
-    if (all) pthread_cond_broadcast(&c->wq_cv);
-    else
-        for (size_t i = 0; i < want; i++) pthread_cond_signal(&c->wq_cv);
+    wake_workers(c, want, idle);
 }
 
 /* I/O: queues the consume task of an orderly queue (pq_add said so). */
@@ -1847,9 +1853,7 @@ static void wq_give_back(kite_push_consumer *c, creq *list, int64_t slow_ns)
     if (c->task_ns < slow_ns) c->task_ns = slow_ns;
     size_t idle = c->wq_idle;
     pthread_mutex_unlock(&c->wq_mu);
-    if (n >= idle) pthread_cond_broadcast(&c->wq_cv);
-    else
-        for (size_t i = 0; i < n; i++) pthread_cond_signal(&c->wq_cv);
+    wake_workers(c, n, idle);
 }
 
 /* Tasks one worker takes per visit to the queue: one while the queue is short (every
