@@ -113,6 +113,7 @@ static void parse_namesrvs(kite_broker *b)
 int kite_broker_start(kite_broker *b, kite_ev *ev, char *err, size_t errlen)
 {
     b->ev = ev;
+    kite_ev_set_prewrite(ev, bk_store_prewrite, b);   /* writes the staged store puts */
     /* Identity and addresses. */
     char ip[64];
     if (b->cfg.broker_ip1 && *b->cfg.broker_ip1) snprintf(ip, sizeof ip, "%s", b->cfg.broker_ip1);
@@ -141,7 +142,7 @@ int kite_broker_start(kite_broker *b, kite_ev *ev, char *err, size_t errlen)
     if (kite_store_conf_resolve(&b->cfg.store, &so, err, errlen) != 0) return -1;
     memcpy(so.store_ip4, b->ip4, 4);
     so.store_port = b->port;
-    so.defer_dispatch_wake = 1;   /* bk_store_put wakes it once per loop batch */
+    so.batch_puts = 1;   /* bk_store_put commits the batch once per loop batch */
     snprintf(b->store_root, sizeof b->store_root, "%s", so.root_dir);
     KLOG_INFO("broker", "opening store at %s", b->store_root);
     b->store = kite_store_open(&so, err, errlen);

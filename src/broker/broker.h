@@ -102,7 +102,7 @@ typedef struct kite_broker {
     bk_conf cfg;
     kite_prop_def *props;         /* broker keys + store keys, built at start */
     kite_ev *ev;
-    int kick_pending;             /* a dispatch wake-up is deferred to the batch end (bk_store_put) */
+    int kick_pending;             /* a dispatch wake-up is deferred to the batch end (bk_store_prewrite) */
     kite_rpc_server *srv;
     kite_rpc_client *ns_client;
     kite_store *store;
@@ -263,6 +263,8 @@ void bk_stat_add(kite_broker *b, const char *name, const char *key, int64_t n);
 int64_t *bk_stat_ref(kite_broker *b, const char *name, const char *key);
 /* kite_store_put that wakes the dispatch thread after the loop's batch (p_common.c). */
 void bk_store_put(kite_broker *b, const kite_store_msg *m, kite_put_cb cb, void *arg);
+/* The loop's pre-write hook (kite_ev_set_prewrite): writes the staged puts. */
+void bk_store_prewrite(void *arg);
 /* A put of stored record r again under topic/qid with properties props: body, flag,
  * born host/time, reconsume times and prepared offset copied; IPv6 host bits cleared
  * (we store IPv4 hosts); wait = 0. Pointers reference r and props. */

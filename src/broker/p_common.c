@@ -137,10 +137,12 @@ int64_t bk_store_time_at(kite_broker *b, const char *topic, int32_t qid, int64_t
     return ts;
 }
 
-/* Store puts from the loop thread: the dispatch thread (building consume queues) is woken
- * once per loop batch, after the answers were flushed (kite_ev_defer runs deferred tasks
- * in order, and the connection flush was deferred first); woken per put, it would preempt
- * the loop before the answer goes out. */
+/* Store puts from the loop thread are staged (opts.batch_puts) and written by the loop's
+ * pre-write hook: once per read (or batch of posted tasks), just before its answers are
+ * written, so that they leave together. The dispatch thread (building consume queues) is
+ * then woken once, after the answers were flushed (kite_ev_defer runs deferred tasks in
+ * order, and the connection flushes were deferred first); woken per put, it would preempt
+ * the loop before the answers go out. */
 static void run_kick(void *arg)
 {
     kite_broker *b = arg;
@@ -148,15 +150,21 @@ static void run_kick(void *arg)
     kite_store_kick(b->store);
 }
 
-void bk_store_put(kite_broker *b, const kite_store_msg *m, kite_put_cb cb, void *arg)
+void bk_store_prewrite(void *arg)
 {
-    kite_store_put(b->store, m, cb, arg);
-    if (!kite_ev_in_loop(b->ev)) {
-        kite_store_kick(b->store);
-    } else if (!b->kick_pending) {
+    kite_broker *b = arg;
+    kite_store_commit(b->store);
+    if (!b->kick_pending) {
         b->kick_pending = 1;
         kite_ev_defer(b->ev, run_kick, b);
     }
+}
+
+void bk_store_put(kite_broker *b, const kite_store_msg *m, kite_put_cb cb, void *arg)
+{
+    kite_store_put(b->store, m, cb, arg);
+    if (!kite_ev_in_loop(b->ev)) kite_store_kick(b->store);
+    else kite_ev_prewrite_arm(b->ev);
 }
 
 void bk_msg_from_record(kite_store_msg *m, const kite_record *r, const char *topic, int32_t qid, const kite_buf *props)

@@ -326,6 +326,7 @@ static void handle_read(kite_conn *c)
         c->rbuf.rpos += flen;
         c->ops->on_frame(c, p, flen, c->ud);
     }
+    kite_ev_prewrite_run(c->ev);   /* completes answers of this read: they go out below */
     c->in_read = 0;
     if (!c->closed) {
         kite_buf_compact(&c->rbuf);

@@ -57,6 +57,9 @@ struct kite_ev {
     int64_t now;
     int batching;              /* running posted tasks */
     task *defer_head, *defer_tail;   /* loop thread only */
+    kite_ev_task_cb prewrite_cb;     /* loop thread only: the pre-write hook */
+    void *prewrite_arg;
+    int prewrite_due;
 };
 
 kite_ev *kite_ev_new(void)
@@ -103,6 +106,21 @@ void kite_ev_defer(kite_ev *ev, kite_ev_task_cb cb, void *arg)
 
 int kite_ev_batching(const kite_ev *ev) { return ev->batching; }
 
+void kite_ev_set_prewrite(kite_ev *ev, kite_ev_task_cb cb, void *arg)
+{
+    ev->prewrite_cb = cb;
+    ev->prewrite_arg = arg;
+}
+
+void kite_ev_prewrite_arm(kite_ev *ev) { ev->prewrite_due = 1; }
+
+void kite_ev_prewrite_run(kite_ev *ev)
+{
+    if (!ev->prewrite_due) return;
+    ev->prewrite_due = 0;
+    if (ev->prewrite_cb) ev->prewrite_cb(ev->prewrite_arg);
+}
+
 static void run_tasks(kite_ev *ev)
 {
     ev->batching = 1;
@@ -119,6 +137,7 @@ static void run_tasks(kite_ev *ev)
             t = n;
         }
     }
+    kite_ev_prewrite_run(ev);   /* answers it completes are flushed with the batch's */
     ev->batching = 0;
     run_deferred(ev);
 }
@@ -368,6 +387,7 @@ int kite_ev_run(kite_ev *ev)
         }
         run_tasks(ev);
         run_timers(ev);
+        kite_ev_prewrite_run(ev);
         run_deferred(ev);
     }
     run_tasks(ev);

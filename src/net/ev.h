@@ -39,6 +39,14 @@ void kite_ev_post(kite_ev *ev, kite_ev_task_cb cb, void *arg);
  * work that many tasks of one batch would each do - flushing a connection's output -
  * is done once. Outside a task batch it runs at the end of the current iteration. */
 void kite_ev_defer(kite_ev *ev, kite_ev_task_cb cb, void *arg);
+/* The pre-write hook (loop thread only): work to do before the answers of a batch are
+ * written - the broker writes its staged store records there, which completes their
+ * answers, so that a read's answers still leave in one write. kite_ev_prewrite_arm marks
+ * it due; kite_ev_prewrite_run runs it once if due. Connections run it after the frames of
+ * a read; the loop runs it after a batch of posted tasks and at the end of an iteration. */
+void kite_ev_set_prewrite(kite_ev *ev, kite_ev_task_cb cb, void *arg);
+void kite_ev_prewrite_arm(kite_ev *ev);
+void kite_ev_prewrite_run(kite_ev *ev);
 /* Non-zero while the loop runs a batch of posted tasks. */
 int kite_ev_batching(const kite_ev *ev);
 /* Runs until kite_ev_stop(); returns 0, or -1 on an epoll failure. */

@@ -176,26 +176,12 @@ static int px_fs_usage(kite_io *io, const char *path, uint64_t *used, uint64_t *
     return 0;
 }
 
-static int px_prefault(kite_io *io, void *addr, size_t len)
-{
-    (void)io;
-    if (len == 0) return 0;
-#ifdef MADV_POPULATE_WRITE
-    if (madvise(addr, len, MADV_POPULATE_WRITE) == 0) return 0;
-    if (errno == EINVAL) return 0;   /* kernel older than 5.14: no warm-up */
-    return neg_errno();
-#else
-    (void)addr;
-    return 0;
-#endif
-}
-
 static void px_destroy(kite_io *io) { (void)io; }
 
 static const kite_io_ops posix_ops = {
     px_open, px_close, px_allocate, px_truncate, px_size, px_map, px_unmap, px_pwrite,
     px_pread, px_zero_range, px_datasync, px_msync, px_sync_dir, px_rename, px_unlink,
-    px_mkdir, px_list_dir, px_fs_usage, px_prefault, px_destroy,
+    px_mkdir, px_list_dir, px_fs_usage, px_destroy,
 };
 
 /* Immutable singleton: the POSIX seam has no state, so one shared instance is enough. */

@@ -38,7 +38,6 @@ typedef enum kite_io_op {
     KITE_IO_SYNC,       /* fdatasync, msync */
     KITE_IO_SYNCDIR,
     KITE_IO_NAMEOP,     /* rename, unlink, mkdir */
-    KITE_IO_PREFAULT,   /* prefault (warm-up of a mapping) */
     KITE_IO_OP_COUNT
 } kite_io_op;
 
@@ -72,12 +71,6 @@ typedef struct kite_io_ops {
     int (*list_dir)(kite_io *io, const char *dir, kite_io_dir_cb cb, void *arg);
     /* Used and total bytes of the file system holding path (for retention thresholds). */
     int (*fs_usage)(kite_io *io, const char *path, uint64_t *used, uint64_t *total);
-    /* Warm-up: makes [addr, addr+len) of a mapping resident and writable in the page tables
-     * (a write fault per page) without changing a byte, so that later stores into it do not
-     * fault. addr must be page-aligned. Only a performance hint: the caller ignores errors.
-     * POSIX: madvise(MADV_POPULATE_WRITE); 0 where the kernel lacks it. Makes nothing
-     * durable (the pages it dirties hold the file's current bytes). */
-    int (*prefault)(kite_io *io, void *addr, size_t len);
     void (*destroy)(kite_io *io);
 } kite_io_ops;
 

@@ -516,35 +516,12 @@ void kite_io_fault_set_fs_usage(kite_io *io, uint64_t used, uint64_t total)
     pthread_mutex_unlock(&f->mu);
 }
 
-/* Warm-up of a mapping: the volatile image is ordinary memory, so there is nothing to
- * fault in; the call is checked (injectable, fails after a power cut) and must name a
- * range of a live mapping. It never makes anything durable. */
-static int fo_prefault(kite_io *io, void *addr, size_t len)
-{
-    fault_io *f = F(io);
-    uint8_t *a = addr;
-    pthread_mutex_lock(&f->mu);
-    int rc = check(f, KITE_IO_PREFAULT);
-    if (rc == 0) {
-        rc = -EINVAL;
-        for (size_t i = 0; i < f->nmaps; i++) {
-            mapent *m = &f->maps[i];
-            if (a >= m->addr && a + len <= m->addr + m->len) {
-                rc = 0;
-                break;
-            }
-        }
-    }
-    pthread_mutex_unlock(&f->mu);
-    return rc;
-}
-
 static void fo_destroy(kite_io *io) { kite_io_fault_free(io); }
 
 static const kite_io_ops fault_ops = {
     fo_open, fo_close, fo_allocate, fo_truncate, fo_size, fo_map, fo_unmap, fo_pwrite,
     fo_pread, fo_zero_range, fo_datasync, fo_msync, fo_sync_dir, fo_rename, fo_unlink,
-    fo_mkdir, fo_list_dir, fo_fs_usage, fo_prefault, fo_destroy,
+    fo_mkdir, fo_list_dir, fo_fs_usage, fo_destroy,
 };
 
 kite_io *kite_io_fault_new(void)

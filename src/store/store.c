@@ -52,6 +52,7 @@ static void free_store(kite_store *s)
     if (s->lock_fd >= 0) s->io->ops->close(s->io, s->lock_fd);   /* releases the flock */
     free(s->wq.v);
     free(s->wbuf);
+    free(s->held);
     pthread_mutex_destroy(&s->put_mu);
     pthread_mutex_destroy(&s->flush_mu);
     pthread_mutex_destroy(&s->fmu);
@@ -238,6 +239,7 @@ kite_store *kite_store_open(const kite_store_opts *opts, char *err, size_t errle
 void kite_store_close(kite_store *s)
 {
     if (!s) return;
+    kite_store_kick(s);                  /* staged puts are written and answered */
     pthread_mutex_lock(&s->put_mu);      /* no put is in flight after this */
     atomic_store(&s->stop, 1);
     pthread_mutex_unlock(&s->put_mu);
@@ -282,8 +284,55 @@ static int refuse(kite_put_cb cb, void *arg, kite_put_status st, int err)
     return err ? err : KITE_EINVAL;
 }
 
-/* Makes room for a record of size bytes: blank filler + next file. Under put_mu. */
-static int roll(kite_store *s, kite_put_status *st)
+#define STAGE_MAX (1u << 20)   /* staged bytes written at once at most (batch_puts) */
+
+/* The callbacks of a written (or failed) batch, run after put_mu is released. */
+typedef struct held_batch {
+    kite_held_put *v;
+    size_t n;
+} held_batch;
+
+static void run_held(held_batch *hb)
+{
+    for (size_t i = 0; i < hb->n; i++) hb->v[i].cb(hb->v[i].arg, &hb->v[i].res);
+    free(hb->v);
+    hb->v = NULL;
+    hb->n = 0;
+}
+
+/* Writes the staged records of the current file with one pwrite and moves their callbacks
+ * to hb (which must be empty). A failed write stops the store (fail-stop, as a failed
+ * sync): the staged records already took queue offsets, so nothing may follow them; their
+ * callbacks report SERVICE_NOT_AVAILABLE. Under put_mu. */
+static void commit_staged(kite_store *s, held_batch *hb)
+{
+    if (!s->staged) return;
+    kite_mfile *c = s->cur;
+    int64_t w = atomic_load_explicit(&c->wrote, memory_order_relaxed);
+    ssize_t n = s->io->ops->pwrite(s->io, c->fd, s->wbuf, s->staged, w);
+    if (n >= 0) {
+        atomic_store_explicit(&c->wrote, w + (int64_t)s->staged, memory_order_release);
+        atomic_store_explicit(&s->max_store_ts, s->staged_ts, memory_order_relaxed);
+        atomic_store_explicit(&s->max_offset, c->start + w + (int64_t)s->staged, memory_order_release);
+    } else {
+        int st = kite_status_from_errno((int)-n);
+        int expected = 0;
+        atomic_compare_exchange_strong(&s->failed, &expected, st);
+        KLOG_ERROR("store", "writing %zu bytes of records to %s at %lld: %s; the store stops "
+                   "accepting writes", s->staged, c->path, (long long)w, strerror((int)-n));
+        for (size_t i = 0; i < s->nheld; i++)
+            s->held[i].res = (kite_put_result){ KITE_PUT_SERVICE_NOT_AVAILABLE, st, -1, -1, 0, 0 };
+    }
+    s->staged = 0;
+    hb->v = s->held;
+    hb->n = s->nheld;
+    s->held = NULL;
+    s->nheld = s->held_cap = 0;
+}
+
+/* Makes room for a record of size bytes: blank filler + next file. Staged records are
+ * written first (their callbacks go to hb). Under put_mu. */
+static int roll(kite_store *s, kite_put_status *st, held_batch *hb)
 {
     int64_t now = kite_mono_ms();
     if (atomic_load(&s->disk_full) && now < s->disk_full_retry_at) {
@@ -293,20 +342,21 @@ static int roll(kite_store *s, kite_put_status *st)
     int64_t fs = s->o.cl_file_size, start;
     kite_mfile *c = s->cur;
     if (c) {
+        commit_staged(s, hb);
+        if (atomic_load(&s->failed)) {
+            *st = KITE_PUT_SERVICE_NOT_AVAILABLE;
+            return KITE_ESTOPPED;
+        }
         int64_t w = atomic_load(&c->wrote);
         if (w < fs) {
-            if (s->o.flush_type == KITE_FLUSH_SYNC) {   /* see kite_store_put: pwrite */
-                uint8_t blank[KITE_REC_BLANK_MIN];
-                kite_record_write_blank(blank, (uint32_t)(fs - w));
-                ssize_t n = s->io->ops->pwrite(s->io, c->fd, blank, sizeof blank, w);
-                if (n < 0) {
-                    KLOG_ERROR("store", "writing the end-of-file filler of %s: %s", c->path,
-                               strerror((int)-n));
-                    *st = KITE_PUT_SERVICE_NOT_AVAILABLE;
-                    return kite_status_from_errno((int)-n);
-                }
-            } else {
-                kite_record_write_blank(c->base + w, (uint32_t)(fs - w));
+            uint8_t blank[KITE_REC_BLANK_MIN];   /* see kite_store_put: pwrite */
+            kite_record_write_blank(blank, (uint32_t)(fs - w));
+            ssize_t n = s->io->ops->pwrite(s->io, c->fd, blank, sizeof blank, w);
+            if (n < 0) {
+                KLOG_ERROR("store", "writing the end-of-file filler of %s: %s", c->path,
+                           strerror((int)-n));
+                *st = KITE_PUT_SERVICE_NOT_AVAILABLE;
+                return kite_status_from_errno((int)-n);
             }
             atomic_store_explicit(&c->wrote, fs, memory_order_release);
             atomic_store_explicit(&s->max_offset, c->start + fs, memory_order_release);
@@ -392,12 +442,24 @@ int kite_store_put(kite_store *s, const kite_store_msg *m, kite_put_cb cb, void 
         pthread_mutex_unlock(&s->put_mu);
         return refuse(cb, arg, KITE_PUT_SERVICE_NOT_AVAILABLE, KITE_ESTOPPED);
     }
+    int batch = s->o.batch_puts && s->o.flush_type == KITE_FLUSH_ASYNC;
+    held_batch hb = { NULL, 0 };
     kite_mfile *c = s->cur;
-    if (!c || s->o.cl_file_size - atomic_load(&c->wrote) < (int64_t)size + KITE_REC_BLANK_MIN) {
+    if (c && batch && s->staged + size > STAGE_MAX) {
+        commit_staged(s, &hb);
+        if (atomic_load(&s->failed)) {
+            pthread_mutex_unlock(&s->put_mu);
+            run_held(&hb);
+            return refuse(cb, arg, KITE_PUT_SERVICE_NOT_AVAILABLE, KITE_ESTOPPED);
+        }
+    }
+    if (!c || s->o.cl_file_size - atomic_load(&c->wrote) - (int64_t)s->staged <
+                  (int64_t)size + KITE_REC_BLANK_MIN) {
         kite_put_status st;
-        int rc = roll(s, &st);
+        int rc = roll(s, &st, &hb);
         if (rc < 0) {
             pthread_mutex_unlock(&s->put_mu);
+            run_held(&hb);
             return refuse(cb, arg, st, rc);
         }
         c = s->cur;
@@ -413,7 +475,7 @@ int kite_store_put(kite_store *s, const kite_store_msg *m, kite_put_cb cb, void 
     int64_t ts = kite_wall_ms();
     if (ts < s->last_store_ts) ts = s->last_store_ts;
     s->last_store_ts = ts;
-    int64_t w = atomic_load_explicit(&c->wrote, memory_order_relaxed);
+    int64_t w = atomic_load_explicit(&c->wrote, memory_order_relaxed) + (int64_t)s->staged;
     kite_record r;
     r.magic = KITE_REC_MAGIC_V1;
     r.queue_id = m->queue_id;
@@ -435,50 +497,90 @@ int kite_store_put(kite_store *s, const kite_store_msg *m, kite_put_cb cb, void 
     r.topic_len = (uint32_t)m->topic_len;
     r.props = m->props;
     r.props_len = m->props_len;
-    if (s->o.flush_type == KITE_FLUSH_SYNC) {
-        /* SYNC_FLUSH: the record is written with pwrite, not stored into the mapping. A
-         * store into a shared mapping leaves a writable page-table entry that every sync
-         * must write-protect again (with a TLB shoot-down per page) before writing the page
-         * back; with pwrite the sync only writes pages. Nothing reads these bytes through
-         * the mapping before they are durable (readable end = flushed under SYNC_FLUSH).
-         * Measured: docs/store-format.md, "Performance". */
-        if (s->wbuf_cap < size) {
-            uint8_t *nb = realloc(s->wbuf, size);
-            if (!nb) {
-                pthread_mutex_unlock(&s->put_mu);
-                return refuse(cb, arg, KITE_PUT_SERVICE_NOT_AVAILABLE, KITE_ENOMEM);
-            }
-            s->wbuf = nb;
-            s->wbuf_cap = size;
-        }
-        encode_v1(&r, body_crc, s->wbuf, size);
-        ssize_t n = s->io->ops->pwrite(s->io, c->fd, s->wbuf, size, w);
-        if (n < 0) {
+    /* Records are written with pwrite, never stored into the mapping. A store into a
+     * shared mapping first faults the page in, and a fault on a never-written page of a
+     * preallocated file reads ahead (zero-fills) a whole read-ahead window in one step:
+     * 8 MiB on some disks, ~25 ms of kernel time that nothing can preempt, a latency spike
+     * every few MB. It also leaves a writable page-table entry that every sync must
+     * write-protect again (with a TLB shoot-down per page) before writing the page back.
+     * pwrite fills the page cache in write-sized pieces and the sync only writes pages.
+     * Readers still read through the mapping (the same page cache) up to max_offset,
+     * which moves only once the bytes are written. Measured: docs/store-format.md,
+     * "Performance". With batch_puts, the records of a batch are staged in wbuf and
+     * written together by kite_store_kick. */
+    size_t at = batch ? s->staged : 0;
+    if (s->wbuf_cap < at + size) {
+        size_t cap = s->wbuf_cap ? s->wbuf_cap : 4096;
+        while (cap < at + size) cap *= 2;
+        uint8_t *nb = realloc(s->wbuf, cap);
+        if (!nb) {
             pthread_mutex_unlock(&s->put_mu);
-            KLOG_ERROR("store", "writing a record to %s at %lld: %s", c->path, (long long)w,
-                       strerror((int)-n));
-            return refuse(cb, arg, KITE_PUT_SERVICE_NOT_AVAILABLE, kite_status_from_errno((int)-n));
+            run_held(&hb);
+            return refuse(cb, arg, KITE_PUT_SERVICE_NOT_AVAILABLE, KITE_ENOMEM);
         }
-    } else {
-        encode_v1(&r, body_crc, c->base + w, size);
+        s->wbuf = nb;
+        s->wbuf_cap = cap;
+    }
+    if (batch && s->nheld == s->held_cap) {
+        size_t cap = s->held_cap ? s->held_cap * 2 : 64;
+        kite_held_put *nh = realloc(s->held, cap * sizeof *nh);
+        if (!nh) {
+            pthread_mutex_unlock(&s->put_mu);
+            run_held(&hb);
+            return refuse(cb, arg, KITE_PUT_SERVICE_NOT_AVAILABLE, KITE_ENOMEM);
+        }
+        s->held = nh;
+        s->held_cap = cap;
+    }
+    encode_v1(&r, body_crc, s->wbuf + at, size);
+    if (counted) cq->put_next++;
+    res = (kite_put_result){ KITE_PUT_OK, KITE_OK, r.phys_offset, r.queue_offset, (int32_t)size, ts };
+    if (batch) {
+        s->staged += size;
+        s->staged_ts = ts;
+        s->held[s->nheld++] = (kite_held_put){ cb, arg, res };
+        pthread_mutex_unlock(&s->put_mu);
+        run_held(&hb);
+        return KITE_OK;
+    }
+    ssize_t n = s->io->ops->pwrite(s->io, c->fd, s->wbuf, size, w);
+    if (n < 0) {
+        if (counted) cq->put_next--;   /* nothing was written: the offset is not taken */
+        pthread_mutex_unlock(&s->put_mu);
+        run_held(&hb);
+        KLOG_ERROR("store", "writing a record to %s at %lld: %s", c->path, (long long)w,
+                   strerror((int)-n));
+        return refuse(cb, arg, KITE_PUT_SERVICE_NOT_AVAILABLE, kite_status_from_errno((int)-n));
     }
     atomic_store_explicit(&c->wrote, w + (int64_t)size, memory_order_release);
     atomic_store_explicit(&s->max_store_ts, ts, memory_order_relaxed);
     atomic_store_explicit(&s->max_offset, r.phys_offset + (int64_t)size, memory_order_release);
-    if (counted) cq->put_next++;
-    res = (kite_put_result){ KITE_PUT_OK, KITE_OK, r.phys_offset, r.queue_offset, (int32_t)size, ts };
     if (sync) {
         kite_waiter wt = { r.phys_offset + (int64_t)size, kite_mono_ms() + s->o.sync_flush_timeout_ms,
                            cb, arg, res };
         kite_flush_enqueue(s, &wt);
     }
     pthread_mutex_unlock(&s->put_mu);
-    if (s->o.flush_type == KITE_FLUSH_ASYNC && !s->o.defer_dispatch_wake) kite_dispatch_wake(s);
+    run_held(&hb);
+    if (s->o.flush_type == KITE_FLUSH_ASYNC) kite_dispatch_wake(s);
     if (!sync) cb(arg, &res);
     return KITE_OK;
 }
 
-void kite_store_kick(kite_store *s) { kite_dispatch_wake(s); }
+void kite_store_commit(kite_store *s)
+{
+    held_batch hb = { NULL, 0 };
+    pthread_mutex_lock(&s->put_mu);
+    commit_staged(s, &hb);
+    pthread_mutex_unlock(&s->put_mu);
+    run_held(&hb);
+}
+
+void kite_store_kick(kite_store *s)
+{
+    kite_store_commit(s);
+    kite_dispatch_wake(s);
+}
 
 typedef struct put_waiter {
     pthread_mutex_t mu;
@@ -501,7 +603,7 @@ void kite_store_put_wait(kite_store *s, const kite_store_msg *msg, kite_put_resu
 {
     put_waiter w = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, res };
     kite_store_put(s, msg, put_wait_cb, &w);
-    if (s->o.defer_dispatch_wake) kite_dispatch_wake(s);   /* a blocking put is not batched */
+    if (s->o.batch_puts) kite_store_kick(s);   /* a blocking put is not batched */
     pthread_mutex_lock(&w.mu);
     while (!w.done) pthread_cond_wait(&w.cv, &w.mu);
     pthread_mutex_unlock(&w.mu);

@@ -10,7 +10,8 @@
  *   - kite_store_put / kite_store_get_* may be called from any thread, concurrently.
  *     Puts are serialised by one put lock (physical and queue offsets are assigned there).
  *   - The put callback runs exactly once: inline in the caller when the outcome is known
- *     at once (ASYNC_FLUSH, msg->wait == 0, refusals), else on the store's flush thread
+ *     at once (ASYNC_FLUSH, msg->wait == 0, refusals), in the thread that calls
+ *     kite_store_kick (ASYNC_FLUSH with opts.batch_puts), else on the store's flush thread
  *     (durable, or sync failed) or its timeout watcher thread (FLUSH_DISK_TIMEOUT). A
  *     callback must be quick and must not call kite_store_close.
  *   - The dispatch hook runs on the dispatch (reput) thread.
@@ -85,8 +86,11 @@ void kite_store_close(kite_store *s);
 int kite_store_put(kite_store *s, const kite_store_msg *msg, kite_put_cb cb, void *arg);
 /* Blocking convenience for tools and tests: waits for the callback. */
 void kite_store_put_wait(kite_store *s, const kite_store_msg *msg, kite_put_result *res);
-/* Wakes the dispatch thread (needed after puts when opts.defer_dispatch_wake is set;
- * harmless otherwise). Any thread. */
+/* Writes the staged puts (opts.batch_puts) with one pwrite and runs their callbacks on the
+ * calling thread. Any thread; not from inside a put callback. */
+void kite_store_commit(kite_store *s);
+/* kite_store_commit, then wakes the dispatch thread. Needed after a batch of puts when
+ * opts.batch_puts is set; harmless otherwise. */
 void kite_store_kick(kite_store *s);
 
 /* A contiguous stored record inside a mapped file. Holds a file reference: the bytes

@@ -73,15 +73,16 @@ typedef struct kite_store_opts {
     int clean_interval_ms;         /* retention check period (cleanResourceInterval, 10000) */
     int clean_first_delay_ms;      /* first check after open (60000; tests use less) */
     int delete_batch_max;          /* commit-log files deleted per round at most (10) */
-    /* Allocation and warm-up service (docs/store-format.md, "Performance"): the next
-     * commit-log file is created in the background and the pages ahead of the writer are
-     * pre-faulted. 1 on, 0 off, -1 (default) on when cl_file_size >= 16 MiB. */
+    /* Allocation service (docs/store-format.md, "Performance"): the next commit-log file
+     * is created in the background. 1 on, 0 off, -1 (default) on when cl_file_size >= 16 MiB. */
     int warm_files;
-    /* ASYNC_FLUSH: 1 = kite_store_put does not wake the dispatch thread; the caller calls
-     * kite_store_kick once it has answered its batch of puts. An event-loop caller wants
-     * this: a woken dispatch thread preempts the loop on the same core before the answers
-     * are sent (measured: the p99 send latency). 0 (default) = woken by every put. */
-    int defer_dispatch_wake;
+    /* ASYNC_FLUSH: 1 = kite_store_put stages records in memory and holds their callbacks;
+     * the caller calls kite_store_kick once per batch of puts, which writes the batch with
+     * one pwrite, runs the callbacks and wakes the dispatch thread once. An event-loop
+     * caller wants this: one write call per batch, and a woken dispatch thread would
+     * preempt the loop before the answers are sent (measured: the p99 send latency).
+     * 0 (default) = every put is written (and its callback run) before it returns. */
+    int batch_puts;
     /* Wall clock used by retention ("now" and the deleteWhen hour); NULL = the real clock.
      * Tests move time forward with it instead of waiting hours. */
     int64_t (*clock_ms)(void *arg);

@@ -65,6 +65,13 @@ typedef struct kite_index {
     char *keybuf;                  /* dispatcher: "topic#key" scratch */
 } kite_index;
 
+/* ---- ASYNC_FLUSH staged puts (opts.batch_puts): answered once written ---- */
+typedef struct kite_held_put {
+    kite_put_cb cb;
+    void *arg;
+    kite_put_result res;
+} kite_held_put;
+
 /* ---- SYNC_FLUSH waiters ---- */
 typedef struct kite_waiter {
     int64_t target;         /* complete when flushed >= target */
@@ -93,8 +100,12 @@ struct kite_store {
     kite_cq *last_cq;              /* put_mu: cache of the previous put's queue */
     int64_t last_store_ts;         /* put_mu */
     int64_t disk_full_retry_at;    /* put_mu: monotonic ms */
-    uint8_t *wbuf;                 /* put_mu: SYNC_FLUSH records are encoded here, then pwrite */
+    uint8_t *wbuf;                 /* put_mu: records are encoded here, then written (pwrite) */
     size_t wbuf_cap;
+    size_t staged;                 /* put_mu: bytes in wbuf not yet written (batch_puts) */
+    int64_t staged_ts;             /* put_mu: store time of the last staged record */
+    kite_held_put *held;           /* put_mu: callbacks of the staged records */
+    size_t nheld, held_cap;
     _Atomic int64_t max_offset;    /* end of written records (release after the bytes) */
     _Atomic int64_t flushed;       /* durable end; only advanced after a successful sync */
     _Atomic int64_t max_store_ts;  /* store time of the last written record */

@@ -1,12 +1,12 @@
-/* warm.c - the allocation and warm-up service: creates the next commit-log file in the
- * background, so that a roll-over does not stall the writer on create + fallocate + mmap +
- * directory fsync, and pre-faults the pages just ahead of the writer (io->prefault: one
- * write fault per page that changes no byte), so that the writer's stores into the mapping
- * do not fault. Measured effect: docs/store-format.md, "Performance".
+/* warm.c - the allocation service: creates the next commit-log file in the background, so
+ * that a roll-over does not stall the writer on create + fallocate + mmap + directory
+ * fsync. (It once also pre-faulted the pages ahead of the writer; records are now written
+ * with pwrite, which needs no pre-faulted pages: store.c, kite_store_put.) Measured
+ * effect: docs/store-format.md, "Performance".
  *
  * Owns: the spare file (created, allocated, mapped, its directory entry fsynced, but not yet
- * in the commit log's queue) and the warm-up position. Does not own: the roll itself
- * (store.c), file creation (mfile.c).
+ * in the commit log's queue). Does not own: the roll itself (store.c), file creation
+ * (mfile.c).
  * Threads: one warm thread. wmu serialises every creation of a commit-log file (the warm
  * thread's and kite_warm_next_file's); lock order put_mu -> wmu. The warm thread never takes
  * put_mu. Nothing is written into a spare before roll takes it, so a crash leaves at most
@@ -14,7 +14,7 @@
  * close removes it).
  * Failure: the service only ever saves time. A failed pre-creation (ENOSPC included) is
  * retried a second later, and roll creates the file itself and reports DISK_FULL as
- * before; a failed prefault is ignored (the writer then takes the page faults itself). */
+ * before. */
 #include "store/store_int.h"
 #include "base/thread.h"
 #include "base/err.h"
@@ -24,11 +24,7 @@
 #include <string.h>
 #include <time.h>
 
-#define WARM_PAGE 4096
-#define WARM_AHEAD (64LL << 20)   /* bytes kept pre-faulted ahead of a busy writer */
-#define WARM_IDLE_AHEAD (4LL << 20) /* ... and ahead of an idle one (no 64 MiB per open) */
-#define WARM_CHUNK (4LL << 20)    /* bytes per prefault call (wmu is not held meanwhile) */
-#define WARM_IDLE_MS 10           /* poll period when there is nothing to do */
+#define WARM_IDLE_MS 100          /* poll period (roll wakes the thread at once) */
 
 /* Removes the unused spare. Caller holds wmu. */
 static void drop_spare(kite_store *s)
@@ -82,19 +78,12 @@ static void *warm_thread(void *arg)
     kite_store *s = arg;
     const int64_t fs = s->o.cl_file_size;
     int64_t retry_at = 0;
-    int64_t warm_file = -1, warm_pos = 0;   /* [.., warm_pos) of file warm_file is warm */
-    int64_t next_file = -1, next_pos = 0;   /* same for the spare */
-    int64_t seen_end = -1;                  /* max_offset at the previous look */
     int logged = 0;
     pthread_mutex_lock(&s->wmu);
     while (!atomic_load(&s->stop)) {
         int64_t cur = atomic_load(&s->cur_start);
         int64_t max = atomic_load_explicit(&s->max_offset, memory_order_acquire);
         int64_t want = cur >= 0 ? cur + fs : max - max % fs;
-        /* The window is WARM_AHEAD while the writer moves, WARM_IDLE_AHEAD while it rests:
-         * pre-faulted pages are dirty zeros the kernel writes back eventually. */
-        int64_t ahead = seen_end >= 0 && max != seen_end ? WARM_AHEAD : WARM_IDLE_AHEAD;
-        seen_end = max;
         if (s->spare && s->spare->start != want) drop_spare(s);
         /* The next file is made once the current one is half full (or there is none), so
          * that the disk holds at most one unused file, and only while it will be needed. */
@@ -122,65 +111,6 @@ static void *warm_thread(void *arg)
                               "will create it when needed)", (long long)want, strerror(-rc));
             }
         }
-        if (next_file >= 0 && next_file == cur) {   /* roll took the spare we warmed */
-            warm_file = cur;
-            warm_pos = next_pos;
-            next_file = -1;
-        }
-        /* Pre-fault the window [wrote, wrote + ahead) of the current file, running
-         * into the spare near the end of the file. */
-        kite_mfile *f = NULL;
-        int64_t lo = 0, hi = 0;
-        if (s->o.flush_type == KITE_FLUSH_SYNC) {
-            /* SYNC_FLUSH writes with pwrite (store.c): writable page-table entries would only
-             * make every sync write-protect them again. */
-        } else if (cur >= 0 && (f = kite_mfq_find(&s->cl, cur)) != NULL && f->start == cur) {
-            int64_t wrote = atomic_load_explicit(&f->wrote, memory_order_acquire);
-            if (warm_file != cur) {
-                warm_file = cur;
-                warm_pos = 0;
-            }
-            lo = wrote - wrote % WARM_PAGE;
-            if (lo < warm_pos) lo = warm_pos;
-            hi = wrote + ahead < fs ? wrote + ahead : fs;
-            if (lo >= hi && s->spare && wrote + ahead > fs) {
-                /* The current file is warm to its end: warm the head of the spare. */
-                kite_mfile_unref(f);
-                f = s->spare;
-                kite_mfile_ref(f);
-                if (next_file != f->start) {
-                    next_file = f->start;
-                    next_pos = 0;
-                }
-                lo = next_pos;
-                hi = wrote + ahead - fs;
-                if (hi > fs) hi = fs;
-            }
-        } else if (f) {
-            kite_mfile_unref(f);
-            f = NULL;
-        } else if (cur < 0 && s->spare) {   /* empty commit log: the spare is the first file */
-            f = s->spare;
-            kite_mfile_ref(f);
-            if (next_file != f->start) {
-                next_file = f->start;
-                next_pos = 0;
-            }
-            lo = next_pos;
-            hi = ahead < fs ? ahead : fs;
-        }
-        if (f && lo < hi) {
-            int64_t n = hi - lo < WARM_CHUNK ? hi - lo : WARM_CHUNK;
-            int is_next = f->start == next_file && f->start != cur;
-            pthread_mutex_unlock(&s->wmu);
-            s->io->ops->prefault(s->io, f->base + lo, (size_t)n);
-            kite_mfile_unref(f);
-            pthread_mutex_lock(&s->wmu);
-            if (is_next) next_pos = lo + n;
-            else warm_pos = lo + n;
-            continue;
-        }
-        if (f) kite_mfile_unref(f);
         if (!atomic_load(&s->stop)) idle_wait(s, WARM_IDLE_MS);
     }
     pthread_mutex_unlock(&s->wmu);

@@ -100,7 +100,7 @@ static size_t power_run(const char *name, int cycles, int sync_disabled, unsigne
     kt_opts(&o, dir, 1, 32 * 1024, 20 * 64);
     o.io = io;
     o.cq_flush_interval_ms = 5;   /* checkpoints often, so cuts land around them too */
-    o.warm_files = 1;   /* pre-created next files and prefaults are in the picture too */
+    o.warm_files = 1;   /* pre-created next files are in the picture too */
     run r;
     memset(&r, 0, sizeof r);
     pthread_mutex_init(&r.mu, NULL);
