@@ -1,7 +1,8 @@
 /* test_store_fault.c - store behaviour under injected I/O faults (through the fault seam):
  * a failed sync is never acknowledged and stops the store; ENOSPC is refused and writes
  * resume when space returns; slow syncs answer FLUSH_DISK_TIMEOUT; group commit shares
- * one sync among many puts; the seam itself loses unsynced bytes on a power cut. */
+ * one sync among many puts; batched puts are answered only once written, and a failed
+ * batch write stops the store; the seam itself loses unsynced bytes on a power cut. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -270,6 +271,102 @@ static void test_group_commit(void **st)
     free(dir);
 }
 
+/* Records of batched puts (opts.batch_puts, as the broker runs the store). */
+typedef struct held_log {
+    int n;
+    kite_put_result r[400];
+} held_log;
+
+static void held_cb(void *arg, const kite_put_result *r)
+{
+    held_log *h = arg;
+    h->r[h->n++] = *r;
+}
+
+static void put_held(kite_store *s, held_log *h, uint64_t seq)
+{
+    kt_msg k;
+    kt_msg_make(&k, seq, "TB", (int32_t)(seq % 2), 16, 600);
+    assert_int_equal(kite_store_put(s, &k.m, held_cb, h), KITE_OK);
+}
+
+/* ASYNC_FLUSH with batch_puts: a put is neither readable nor answered until
+ * kite_store_commit writes its batch; batches cross file roll-overs intact; a failed batch
+ * write answers every staged put SERVICE_NOT_AVAILABLE and stops the store, and nothing of
+ * it is found after a restart. */
+static void test_batched_puts(void **st)
+{
+    (void)st;
+    char *dir = kt_tmpdir("store-batch");
+    kite_io *io = kite_io_fault_new();
+    kite_store_opts o;
+    kt_opts(&o, dir, 0, CL_SIZE, CQ_SIZE);
+    o.io = io;
+    o.batch_puts = 1;
+    kite_store *s = open_ok(&o);
+    static held_log h;
+    memset(&h, 0, sizeof h);
+    for (uint64_t i = 0; i < 5; i++) put_held(s, &h, i);
+    assert_int_equal(h.n, 0);                            /* held ... */
+    assert_int_equal(kite_store_cl_max_offset(s), 0);    /* ... and not readable */
+    long writes = kite_io_fault_calls(io, KITE_IO_WRITE);
+    kite_store_commit(s);
+    assert_int_equal(kite_io_fault_calls(io, KITE_IO_WRITE), writes + 1);   /* one write */
+    assert_int_equal(h.n, 5);
+    int64_t end = 0;
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(h.r[i].status, KITE_PUT_OK);
+        assert_int_equal(h.r[i].phys_offset, end);       /* contiguous, in put order */
+        end += h.r[i].wrote_bytes;
+    }
+    assert_int_equal(kite_store_cl_max_offset(s), end);
+    /* 300 more without a commit: 16 KiB files roll many times; each roll writes the batch
+     * staged so far (its callbacks run), the rest waits for the commit. */
+    for (uint64_t i = 5; i < 305; i++) put_held(s, &h, i);
+    assert_true(h.n > 5 && h.n < 305);
+    kite_store_kick(s);
+    assert_int_equal(h.n, 305);
+    for (int i = 0; i < 305; i++) assert_int_equal(h.r[i].status, KITE_PUT_OK);
+    assert_true(kite_store_cl_max_offset(s) > 4 * CL_SIZE);   /* several roll-overs */
+    assert_int_equal(kite_store_wait_dispatched(s, 5000), 0);
+    assert_int_equal(kt_walk_log(s), 305);
+    for (int i = 0; i < 305; i++) {
+        kite_get_result g;
+        kite_store_get_messages(s, "TB", i % 2, i / 2, 1, 1 << 20, NULL, 0, &g);
+        assert_int_equal(g.status, KITE_GET_FOUND);
+        assert_int_equal(kt_msg_check(g.segs[0].data, g.segs[0].len, (uint64_t)i, "TB", i % 2, 16, 600), 0);
+        kite_get_result_release(&g);
+    }
+    /* The next batch write fails. */
+    int64_t max = kite_store_cl_max_offset(s);
+    h.n = 0;
+    for (uint64_t i = 305; i < 308; i++) put_held(s, &h, i);
+    kite_io_fault_inject(io, KITE_IO_WRITE, 0, EIO, 1);
+    kite_store_commit(s);
+    assert_int_equal(h.n, 3);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(h.r[i].status, KITE_PUT_SERVICE_NOT_AVAILABLE);
+        assert_int_equal(h.r[i].phys_offset, -1);
+    }
+    assert_int_equal(kite_store_failed(s), KITE_EIO);
+    assert_int_equal(kite_store_cl_max_offset(s), max);
+    kt_msg k;
+    kite_put_result r;
+    kt_msg_make(&k, 308, "TB", 0, 16, 600);
+    kite_store_put_wait(s, &k.m, &r);                    /* fail-stop */
+    assert_int_equal(r.status, KITE_PUT_SERVICE_NOT_AVAILABLE);
+    kite_store_close(s);
+    kite_io_fault_clear(io);
+    s = open_ok(&o);
+    assert_int_equal(kite_store_failed(s), 0);
+    assert_int_equal(kite_store_cl_max_offset(s), max);
+    assert_int_equal(kt_walk_log(s), 305);
+    kite_store_close(s);
+    kite_io_fault_free(io);
+    assert_int_equal(kt_fsck_rmrf(dir), 0);
+    free(dir);
+}
+
 int main(void)
 {
     kt_quiet_logs();
@@ -279,6 +376,7 @@ int main(void)
         cmocka_unit_test(test_enospc_refused_then_resumed),
         cmocka_unit_test(test_sync_timeout),
         cmocka_unit_test(test_group_commit),
+        cmocka_unit_test(test_batched_puts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
