@@ -28,7 +28,9 @@
 #   produce --sync -c 50 (50 producers each waiting for its ack), ASYNC_FLUSH and SYNC_FLUSH;
 #   drain: produce N to a new topic, then consume -m N --from first with a new group,
 #     -p 1024 -b 32 -c 4 (and once more with the client defaults -p 32 -b 1 -c 20);
-#   latency: produce --rate RATE for SECS (open loop), ASYNC_FLUSH and SYNC_FLUSH; p99 from
+#   latency: produce --rate RATE for SECS (open loop), ASYNC_FLUSH and SYNC_FLUSH, each run on
+#     a fresh broker and store (nats.sh recreates its stream before each latency run; without
+#     this the runs measured the disk still writing back the 1,000,000-message fills); p99 from
 #     the intended send time (kite-bench's own figure) and from the send call (the way the
 #     peers' load generators measure: nats_bench.c and bench.js start the clock at the send);
 #   memory: broker RssAnon (anonymous memory, i.e. excluding the mapped commit log) idle and
@@ -243,6 +245,7 @@ for r in $(seq 1 "$RUNS"); do
   kmeasure "kite drain $N pull32 defaults r$r" consume -n "$NS" -t "Drain$r" -g "drainS$r" -m "$N" --from first
 done
 for r in $(seq 1 "$RUNS"); do
+  stop_broker; start_broker ASYNC_FLUSH   # a fresh store, as nats.sh recreates its stream
   kmeasure "kite latency $RATE/s ASYNC_FLUSH r$r" produce -n "$NS" -t BenchL -s $SIZE --rate "$RATE" -d "$SECS" --async
 done
 stop_broker
@@ -256,6 +259,7 @@ for r in $(seq 1 "$RUNS"); do
   kmeasure "kite produce sync50 SYNC_FLUSH r$r" produce -n "$NS" -t BenchS -s $SIZE -c 50 -d "$PSECS" --sync
 done
 for r in $(seq 1 "$RUNS"); do
+  stop_broker; start_broker SYNC_FLUSH
   kmeasure "kite latency $RATE/s SYNC_FLUSH r$r" produce -n "$NS" -t BenchL -s $SIZE --rate "$RATE" -d "$SECS" --async
 done
 stop_broker

@@ -314,6 +314,20 @@ static void commit_staged(kite_store *s, held_batch *hb)
         atomic_store_explicit(&c->wrote, w + (int64_t)s->staged, memory_order_release);
         atomic_store_explicit(&s->max_store_ts, s->staged_ts, memory_order_relaxed);
         atomic_store_explicit(&s->max_offset, c->start + w + (int64_t)s->staged, memory_order_release);
+        /* SYNC_FLUSH puts now wait for the group sync (in append order, under put_mu as
+         * the queue requires); the others are answered by the caller. */
+        size_t keep = 0;
+        for (size_t i = 0; i < s->nheld; i++) {
+            kite_held_put *h = &s->held[i];
+            if (!h->wait) {
+                s->held[keep++] = *h;
+                continue;
+            }
+            kite_waiter wt = { h->res.phys_offset + h->res.wrote_bytes, h->deadline_ms, h->cb,
+                               h->arg, h->res };
+            kite_flush_enqueue(s, &wt);
+        }
+        s->nheld = keep;
     } else {
         int st = kite_status_from_errno((int)-n);
         int expected = 0;
@@ -442,7 +456,7 @@ int kite_store_put(kite_store *s, const kite_store_msg *m, kite_put_cb cb, void 
         pthread_mutex_unlock(&s->put_mu);
         return refuse(cb, arg, KITE_PUT_SERVICE_NOT_AVAILABLE, KITE_ESTOPPED);
     }
-    int batch = s->o.batch_puts && s->o.flush_type == KITE_FLUSH_ASYNC;
+    int batch = s->o.batch_puts;
     held_batch hb = { NULL, 0 };
     kite_mfile *c = s->cur;
     if (c && batch && s->staged + size > STAGE_MAX) {
@@ -538,7 +552,8 @@ int kite_store_put(kite_store *s, const kite_store_msg *m, kite_put_cb cb, void 
     if (batch) {
         s->staged += size;
         s->staged_ts = ts;
-        s->held[s->nheld++] = (kite_held_put){ cb, arg, res };
+        s->held[s->nheld++] = (kite_held_put){
+            cb, arg, res, sync ? kite_mono_ms() + s->o.sync_flush_timeout_ms : 0, sync };
         pthread_mutex_unlock(&s->put_mu);
         run_held(&hb);
         return KITE_OK;

@@ -11,7 +11,7 @@
  *     Puts are serialised by one put lock (physical and queue offsets are assigned there).
  *   - The put callback runs exactly once: inline in the caller when the outcome is known
  *     at once (ASYNC_FLUSH, msg->wait == 0, refusals), in the thread that calls
- *     kite_store_kick (ASYNC_FLUSH with opts.batch_puts), else on the store's flush thread
+ *     kite_store_commit/kick (the same, with opts.batch_puts), else on the store's flush thread
  *     (durable, or sync failed) or its timeout watcher thread (FLUSH_DISK_TIMEOUT). A
  *     callback must be quick and must not call kite_store_close.
  *   - The dispatch hook runs on the dispatch (reput) thread.

@@ -76,12 +76,13 @@ typedef struct kite_store_opts {
     /* Allocation service (docs/store-format.md, "Performance"): the next commit-log file
      * is created in the background. 1 on, 0 off, -1 (default) on when cl_file_size >= 16 MiB. */
     int warm_files;
-    /* ASYNC_FLUSH: 1 = kite_store_put stages records in memory and holds their callbacks;
-     * the caller calls kite_store_kick once per batch of puts, which writes the batch with
-     * one pwrite, runs the callbacks and wakes the dispatch thread once. An event-loop
-     * caller wants this: one write call per batch, and a woken dispatch thread would
-     * preempt the loop before the answers are sent (measured: the p99 send latency).
-     * 0 (default) = every put is written (and its callback run) before it returns. */
+    /* 1 = kite_store_put stages records in memory and holds their callbacks; the caller
+     * calls kite_store_kick once per batch of puts, which writes the batch with one pwrite,
+     * runs the callbacks (SYNC_FLUSH puts that wait: queues them for the group sync) and
+     * wakes the dispatch thread once. An event-loop caller wants this: one write call per
+     * batch, and a woken dispatch thread would preempt the loop before the answers are
+     * sent (measured: the p99 send latency). 0 (default) = every put is written before it
+     * returns. */
     int batch_puts;
     /* Wall clock used by retention ("now" and the deleteWhen hour); NULL = the real clock.
      * Tests move time forward with it instead of waiting hours. */

@@ -65,11 +65,14 @@ typedef struct kite_index {
     char *keybuf;                  /* dispatcher: "topic#key" scratch */
 } kite_index;
 
-/* ---- ASYNC_FLUSH staged puts (opts.batch_puts): answered once written ---- */
+/* ---- staged puts (opts.batch_puts): answered once written (ASYNC_FLUSH, or SYNC_FLUSH
+ * without wait), or queued for the group sync once written (SYNC_FLUSH with wait) ---- */
 typedef struct kite_held_put {
     kite_put_cb cb;
     void *arg;
     kite_put_result res;
+    int64_t deadline_ms;           /* wait: FLUSH_DISK_TIMEOUT after this (monotonic ms) */
+    int wait;                      /* a SYNC_FLUSH put waiting until durable */
 } kite_held_put;
 
 /* ---- SYNC_FLUSH waiters ---- */

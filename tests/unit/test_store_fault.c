@@ -18,6 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdatomic.h>
+#include <unistd.h>
 
 #define CL_SIZE (16 * 1024)
 #define CQ_SIZE (20 * 64)
@@ -273,14 +275,16 @@ static void test_group_commit(void **st)
 
 /* Records of batched puts (opts.batch_puts, as the broker runs the store). */
 typedef struct held_log {
-    int n;
+    _Atomic int n;   /* SYNC_FLUSH callbacks run on the flush thread */
     kite_put_result r[400];
 } held_log;
 
 static void held_cb(void *arg, const kite_put_result *r)
 {
     held_log *h = arg;
-    h->r[h->n++] = *r;
+    int i = atomic_load(&h->n);
+    h->r[i] = *r;
+    atomic_store(&h->n, i + 1);
 }
 
 static void put_held(kite_store *s, held_log *h, uint64_t seq)
@@ -367,6 +371,53 @@ static void test_batched_puts(void **st)
     free(dir);
 }
 
+/* SYNC_FLUSH with batch_puts: a batch is written at the commit, and its puts are answered
+ * by the group sync once durable - not before the commit, not before the sync. */
+static void test_batched_sync_puts(void **st)
+{
+    (void)st;
+    char *dir = kt_tmpdir("store-batch-sync");
+    kite_io *io = kite_io_fault_new();
+    kite_store_opts o;
+    kt_opts(&o, dir, 1, CL_SIZE, CQ_SIZE);
+    o.io = io;
+    o.batch_puts = 1;
+    kite_store *s = open_ok(&o);
+    static held_log h;
+    memset(&h, 0, sizeof h);
+    for (uint64_t i = 0; i < 40; i++) put_held(s, &h, i);   /* rolls over: some are queued */
+    usleep(50000);
+    int before = atomic_load(&h.n);
+    assert_true(before < 40);
+    int64_t max_before = kite_store_cl_max_offset(s);   /* the staged rest is not in it */
+    kite_io_fault_set_sync_delay_ms(io, 200);            /* now every sync is slow */
+    long syncs = kite_io_fault_calls(io, KITE_IO_SYNC);
+    kite_store_commit(s);
+    usleep(50000);
+    assert_int_equal(atomic_load(&h.n), before);         /* written, not yet durable */
+    int64_t t0 = kite_mono_ms();
+    while (atomic_load(&h.n) < 40 && kite_mono_ms() - t0 < 5000) usleep(1000);
+    assert_int_equal(atomic_load(&h.n), 40);
+    assert_true(kite_io_fault_calls(io, KITE_IO_SYNC) > syncs);
+    int64_t end = 0;
+    for (int i = 0; i < 40; i++) {
+        assert_int_equal(h.r[i].status, KITE_PUT_OK);
+        end = h.r[i].phys_offset + h.r[i].wrote_bytes;
+    }
+    assert_true(kite_store_cl_flushed_offset(s) >= end);
+    assert_true(end > max_before);
+    kite_io_fault_set_sync_delay_ms(io, 0);
+    kite_store_close(s);
+    kite_io_fault_power_cut(io);                         /* answered means durable */
+    kite_io_fault_restart(io);
+    s = open_ok(&o);
+    assert_int_equal(kt_walk_log(s), 40);
+    kite_store_close(s);
+    kite_io_fault_free(io);
+    assert_int_equal(kt_fsck_rmrf(dir), 0);
+    free(dir);
+}
+
 int main(void)
 {
     kt_quiet_logs();
@@ -377,6 +428,7 @@ int main(void)
         cmocka_unit_test(test_sync_timeout),
         cmocka_unit_test(test_group_commit),
         cmocka_unit_test(test_batched_puts),
+        cmocka_unit_test(test_batched_sync_puts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
