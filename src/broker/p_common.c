@@ -3,6 +3,7 @@
  * and the loopback guard for state-changing admin requests. */
 #include "base/log.h"
 #include "broker/broker.h"
+#include "broker/trans.h"
 #include "codec/record.h"
 #include "net/sock.h"
 #include "proto/codes.h"
@@ -139,7 +140,8 @@ int64_t bk_store_time_at(kite_broker *b, const char *topic, int32_t qid, int64_t
 
 /* Store puts from the loop thread are staged (opts.batch_puts) and written by the loop's
  * pre-write hook: once per read (or batch of posted tasks), just before its answers are
- * written, so that they leave together. The dispatch thread (building consume queues) is
+ * written, so that they leave together; the hook appends the pending transaction op batch
+ * first (whose held END_TRANSACTION answers then leave with them). The dispatch thread (building consume queues) is
  * then woken once, after the answers were flushed (kite_ev_defer runs deferred tasks in
  * order, and the connection flushes were deferred first); woken per put, it would preempt
  * the loop before the answers go out. */
@@ -153,6 +155,7 @@ static void run_kick(void *arg)
 void bk_store_prewrite(void *arg)
 {
     kite_broker *b = arg;
+    bk_trans_flush_ops(b);   /* transaction op records, and the answers held for them */
     kite_store_commit(b->store);
     if (!b->kick_pending) {
         b->kick_pending = 1;

@@ -327,6 +327,13 @@ static void h_send(kite_rpc_req *req, void *arg)
                       b->cfg.broker_name, "");
             return;
         }
+        /* The broker's own bookkeeping names are not taken from the producer: a forged
+         * TRAN_PREPARED_QUEUE_OFFSET would name another half for the check-back walk. */
+        static const char *const drop[] = { "TRAN_PREPARED_QUEUE_OFFSET", "REAL_TOPIC", "REAL_QID", NULL };
+        kite_buf own = KITE_BUF_INIT;
+        bk_props_without(props.data, props.len, drop, &own);
+        kite_buf_free(&props);
+        props = own;
         snprintf(qbuf, sizeof qbuf, "%d", store_qid);
         prop_add(&props, "REAL_TOPIC", store_topic);
         prop_add(&props, "REAL_QID", qbuf);

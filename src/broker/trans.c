@@ -34,11 +34,13 @@
  * from an older saved progress after a crash - skips them instead of asking twice.
  *
  * Op batches: a resolved half is marked at once and its offset joins the pending op
- * body ("n,n,", RocketMQ 5's batched form); the body is appended as one op record at the
- * end of the loop iteration (kite_ev_defer), or at once when the next offset would take
- * it past OP_BODY_MAX bytes. An answered END_TRANSACTION is held until every op queued
- * before its answer is appended, so an answer still means "the op is in the commit log";
- * oneway ones (the normal case) only join the batch.
+ * body ("n,n,", RocketMQ 5's batched form); the body is appended as one op record by the
+ * loop's pre-write hook (bk_store_prewrite: after the frames of a read, after a task batch,
+ * at the end of an iteration), or at once when the next offset would take it past
+ * OP_BODY_MAX bytes. An answered END_TRANSACTION is held until every op queued before its
+ * answer is appended, so an answer still means "the op is in the commit log"; the held
+ * answers leave with the other answers of their read. Oneway ones (the normal case) only
+ * join the batch.
  *
  * Durability: the resolved set is memory, rebuilt at start from the op queue (from the
  * op progress, and at most 100,000 op records before it so that duplicate commits of
@@ -80,7 +82,6 @@ typedef struct bk_trans {
     char op_body[OP_BODY_MAX];
     size_t op_len;
     int op_n;
-    int flush_queued;            /* a flush is deferred to the end of the loop iteration */
     kite_rpc_req **held;
     size_t nheld, capheld;
     int64_t op_records, op_halves;
@@ -211,13 +212,9 @@ static void flush_ops(bk_trans *t)
     for (size_t i = 0; i < n; i++) kite_rpc_reply_code(t->held[i], RS_SUCCESS, NULL);
 }
 
-static void deferred_flush(void *arg)
+void bk_trans_flush_ops(kite_broker *b)
 {
-    kite_broker *b = arg;
-    bk_trans *t = b->trans;
-    if (!t) return;   /* stopped meanwhile (bk_trans_stop flushed) */
-    t->flush_queued = 0;
-    flush_ops(t);
+    if (b->trans) flush_ops(b->trans);
 }
 
 void bk_trans_queue_op(kite_broker *b, int64_t qoff)
@@ -231,10 +228,7 @@ void bk_trans_queue_op(kite_broker *b, int64_t qoff)
     memcpy(t->op_body + t->op_len, num, (size_t)n);
     t->op_len += (size_t)n;
     t->op_n++;
-    if (!t->flush_queued) {
-        t->flush_queued = 1;
-        kite_ev_defer(b->ev, deferred_flush, b);
-    }
+    kite_ev_prewrite_arm(b->ev);   /* bk_store_prewrite appends the batch */
 }
 
 void bk_trans_answer_after_ops(kite_broker *b, kite_rpc_req *req)
@@ -675,7 +669,7 @@ void bk_trans_stop(kite_broker *b)
     if (!t) return;
     if (t->timer) kite_ev_timer_cancel(b->ev, t->timer);
     if (t->cont) kite_ev_timer_cancel(b->ev, t->cont);
-    flush_ops(t);   /* normally empty: the loop flushes at the end of every iteration */
+    flush_ops(t);   /* normally empty: the pre-write hook flushes every batch */
     save_progress(t);
     KLOG_INFO("broker",
               "transactions: %lld check(s) sent, %lld half message(s) discarded, %lld op record(s) for %lld resolved "

@@ -27,6 +27,9 @@
 int bk_trans_start(kite_broker *b, char *err, size_t errlen);
 /* Cancels the timers and frees the state (progress is saved with the offsets). */
 void bk_trans_stop(kite_broker *b);
+/* Appends the pending op batch and answers the END_TRANSACTION requests held for it (the
+ * loop's pre-write hook calls it). */
+void bk_trans_flush_ops(kite_broker *b);
 /* END_TRANSACTION (37). */
 void bk_register_trans_handlers(kite_broker *b);
 

@@ -364,7 +364,8 @@ static int end_call_as(int fd, const char *g, const half *h, int64_t q, int64_t 
  *   - the producer's own COMMIT of a half arrives after the broker checked it; the
  *     check is then answered COMMIT as well: one message, and no further check;
  *   - a half whose producer set TRAN_PREPARED_QUEUE_OFFSET itself, naming another
- *     group's half, resolves only itself: the other half still commits. */
+ *     group's half, is stored without it and resolves only itself: the other half still
+ *     commits. */
 static void test_check_copy_chain(void **st)
 {
     (void)st;
@@ -377,6 +378,18 @@ static void test_check_copy_chain(void **st)
     char extra[128];
     snprintf(extra, sizeof extra, "TRAN_PREPARED_QUEUE_OFFSET\\u0001%" PRId64 "\\u0002", victim.q);
     send_half_as(fd, &forged, "PGF", "7F00000100004B39000000000000A003", "forged", extra, 1);
+    kite_cmd hp;                                     /* the stored half: forged name removed */
+    char vx[64];
+    snprintf(vx, sizeof vx, "\"offset\":\"%" PRId64 "\"", forged.phys);
+    assert_int_equal(kb_call(fd, 33, vx, NULL, 0, &hp), 0);   /* VIEW_MESSAGE_BY_ID */
+    assert_int_equal(hp.code, 0);
+    kite_record hr[1];
+    assert_int_equal(kb_records(hp.body, hp.body_len, hr, 1), 1);
+    assert_memory_equal(hr[0].body, "forged", 6);
+    char hv[32];
+    assert_false(kx_prop(&hr[0], "TRAN_PREPARED_QUEUE_OFFSET", hv, sizeof hv));
+    assert_true(kx_prop(&hr[0], "REAL_TOPIC", hv, sizeof hv));
+    kite_cmd_free(&hp);
 
     /* The forged half commits itself only. */
     assert_int_equal(end_call_as(fd, "PGF", &forged, forged.q, forged.phys, 8, 0), 0);
