@@ -286,6 +286,20 @@ static int refuse(kite_put_cb cb, void *arg, kite_put_status st, int err)
 
 #define STAGE_MAX (1u << 20)   /* staged bytes written at once at most (batch_puts) */
 
+/* Makes *p hold at least need elements of elem bytes (capacity *cap, doubling from first).
+ * 0, or -1 when out of memory (*p unchanged). */
+static int grow(void **p, size_t *cap, size_t need, size_t elem, size_t first)
+{
+    if (*cap >= need) return 0;
+    size_t c = *cap ? *cap : first;
+    while (c < need) c *= 2;
+    void *n = realloc(*p, c * elem);
+    if (!n) return -1;
+    *p = n;
+    *cap = c;
+    return 0;
+}
+
 /* The callbacks of a written (or failed) batch, run after put_mu is released. */
 typedef struct held_batch {
     kite_held_put *v;
@@ -523,28 +537,11 @@ int kite_store_put(kite_store *s, const kite_store_msg *m, kite_put_cb cb, void 
      * "Performance". With batch_puts, the records of a batch are staged in wbuf and
      * written together by kite_store_kick. */
     size_t at = batch ? s->staged : 0;
-    if (s->wbuf_cap < at + size) {
-        size_t cap = s->wbuf_cap ? s->wbuf_cap : 4096;
-        while (cap < at + size) cap *= 2;
-        uint8_t *nb = realloc(s->wbuf, cap);
-        if (!nb) {
-            pthread_mutex_unlock(&s->put_mu);
-            run_held(&hb);
-            return refuse(cb, arg, KITE_PUT_SERVICE_NOT_AVAILABLE, KITE_ENOMEM);
-        }
-        s->wbuf = nb;
-        s->wbuf_cap = cap;
-    }
-    if (batch && s->nheld == s->held_cap) {
-        size_t cap = s->held_cap ? s->held_cap * 2 : 64;
-        kite_held_put *nh = realloc(s->held, cap * sizeof *nh);
-        if (!nh) {
-            pthread_mutex_unlock(&s->put_mu);
-            run_held(&hb);
-            return refuse(cb, arg, KITE_PUT_SERVICE_NOT_AVAILABLE, KITE_ENOMEM);
-        }
-        s->held = nh;
-        s->held_cap = cap;
+    if (grow((void **)&s->wbuf, &s->wbuf_cap, at + size, 1, 4096) != 0 ||
+        (batch && grow((void **)&s->held, &s->held_cap, s->nheld + 1, sizeof *s->held, 64) != 0)) {
+        pthread_mutex_unlock(&s->put_mu);
+        run_held(&hb);
+        return refuse(cb, arg, KITE_PUT_SERVICE_NOT_AVAILABLE, KITE_ENOMEM);
     }
     encode_v1(&r, body_crc, s->wbuf + at, size);
     if (counted) cq->put_next++;
