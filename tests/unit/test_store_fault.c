@@ -24,6 +24,28 @@
 #define CL_SIZE (16 * 1024)
 #define CQ_SIZE (20 * 64)
 
+/* A scratch store directory behind the fault seam; *o gets test options for it. */
+typedef struct fenv {
+    char *dir;
+    kite_io *io;
+} fenv;
+
+static fenv fenv_new(const char *name, kite_store_opts *o, int sync, int64_t cl_size, int64_t cq_size)
+{
+    fenv e = { kt_tmpdir(name), kite_io_fault_new() };
+    kt_opts(o, e.dir, sync, cl_size, cq_size);
+    o->io = e.io;
+    return e;
+}
+
+/* Frees the seam, checks the closed store with kite-fsck and removes it. */
+static void fenv_done(fenv *e)
+{
+    kite_io_fault_free(e->io);
+    assert_int_equal(kt_fsck_rmrf(e->dir), 0);
+    free(e->dir);
+}
+
 static kite_store *open_ok(const kite_store_opts *o)
 {
     char err[512] = "";
@@ -92,11 +114,9 @@ static void test_seam_power_cut_model(void **st)
 static void test_failed_sync_fail_stop(void **st)
 {
     (void)st;
-    char *dir = kt_tmpdir("store-eio");
-    kite_io *io = kite_io_fault_new();
     kite_store_opts o;
-    kt_opts(&o, dir, 1, CL_SIZE, CQ_SIZE);
-    o.io = io;
+    fenv e = fenv_new("store-eio", &o, 1, CL_SIZE, CQ_SIZE);
+    kite_io *io = e.io;
     kite_store *s = open_ok(&o);
     kt_msg k;
     kite_put_result r;
@@ -131,19 +151,15 @@ static void test_failed_sync_fail_stop(void **st)
     assert_int_equal(r.status, KITE_PUT_OK);
     assert_int_equal(r.queue_offset, 10);
     kite_store_close(s);
-    kite_io_fault_free(io);
-    assert_int_equal(kt_fsck_rmrf(dir), 0);   /* kite-fsck: clean */
-    free(dir);
+    fenv_done(&e);   /* kite-fsck: clean */
 }
 
 static void test_enospc_refused_then_resumed(void **st)
 {
     (void)st;
-    char *dir = kt_tmpdir("store-nospc");
-    kite_io *io = kite_io_fault_new();
     kite_store_opts o;
-    kt_opts(&o, dir, 1, 4096, CQ_SIZE);
-    o.io = io;
+    fenv e = fenv_new("store-nospc", &o, 1, 4096, CQ_SIZE);
+    kite_io *io = e.io;
     kite_store *s = open_ok(&o);
     kt_msg k;
     kite_put_result r;
@@ -186,19 +202,15 @@ static void test_enospc_refused_then_resumed(void **st)
     s = open_ok(&o);
     assert_int_equal(kt_walk_log(s), ok);
     kite_store_close(s);
-    kite_io_fault_free(io);
-    assert_int_equal(kt_fsck_rmrf(dir), 0);   /* kite-fsck: clean */
-    free(dir);
+    fenv_done(&e);   /* kite-fsck: clean */
 }
 
 static void test_sync_timeout(void **st)
 {
     (void)st;
-    char *dir = kt_tmpdir("store-tmo");
-    kite_io *io = kite_io_fault_new();
     kite_store_opts o;
-    kt_opts(&o, dir, 1, CL_SIZE, CQ_SIZE);
-    o.io = io;
+    fenv e = fenv_new("store-tmo", &o, 1, CL_SIZE, CQ_SIZE);
+    kite_io *io = e.io;
     o.sync_flush_timeout_ms = 50;
     kite_store *s = open_ok(&o);
     kite_io_fault_set_sync_delay_ms(io, 400);
@@ -216,9 +228,7 @@ static void test_sync_timeout(void **st)
     s = open_ok(&o);
     assert_int_equal(kt_walk_log(s), 1);
     kite_store_close(s);
-    kite_io_fault_free(io);
-    assert_int_equal(kt_fsck_rmrf(dir), 0);   /* kite-fsck: clean */
-    free(dir);
+    fenv_done(&e);   /* kite-fsck: clean */
 }
 
 typedef struct gc_ctx { kite_store *s; int id; int n; int fails; } gc_ctx;
@@ -240,11 +250,9 @@ static void *gc_writer(void *arg)
 static void test_group_commit(void **st)
 {
     (void)st;
-    char *dir = kt_tmpdir("store-gc");
-    kite_io *io = kite_io_fault_new();
     kite_store_opts o;
-    kt_opts(&o, dir, 1, 256 * 1024, 20 * 1024);
-    o.io = io;
+    fenv e = fenv_new("store-gc", &o, 1, 256 * 1024, 20 * 1024);
+    kite_io *io = e.io;
     kite_store *s = open_ok(&o);
     kite_io_fault_set_sync_delay_ms(io, 2);
     enum { T = 8, N = 150 };
@@ -268,9 +276,7 @@ static void test_group_commit(void **st)
     for (int q = 0; q < 4; q++) total += kite_store_max_offset(s, "TG", q);
     assert_int_equal(total, T * N);
     kite_store_close(s);
-    kite_io_fault_free(io);
-    assert_int_equal(kt_fsck_rmrf(dir), 0);   /* kite-fsck: clean */
-    free(dir);
+    fenv_done(&e);   /* kite-fsck: clean */
 }
 
 /* Records of batched puts (opts.batch_puts, as the broker runs the store). */
@@ -301,11 +307,9 @@ static void put_held(kite_store *s, held_log *h, uint64_t seq)
 static void test_batched_puts(void **st)
 {
     (void)st;
-    char *dir = kt_tmpdir("store-batch");
-    kite_io *io = kite_io_fault_new();
     kite_store_opts o;
-    kt_opts(&o, dir, 0, CL_SIZE, CQ_SIZE);
-    o.io = io;
+    fenv e = fenv_new("store-batch", &o, 0, CL_SIZE, CQ_SIZE);
+    kite_io *io = e.io;
     o.batch_puts = 1;
     kite_store *s = open_ok(&o);
     static held_log h;
@@ -366,9 +370,7 @@ static void test_batched_puts(void **st)
     assert_int_equal(kite_store_cl_max_offset(s), max);
     assert_int_equal(kt_walk_log(s), 305);
     kite_store_close(s);
-    kite_io_fault_free(io);
-    assert_int_equal(kt_fsck_rmrf(dir), 0);
-    free(dir);
+    fenv_done(&e);   /* kite-fsck: clean */
 }
 
 /* SYNC_FLUSH with batch_puts: a batch is written at the commit, and its puts are answered
@@ -376,11 +378,9 @@ static void test_batched_puts(void **st)
 static void test_batched_sync_puts(void **st)
 {
     (void)st;
-    char *dir = kt_tmpdir("store-batch-sync");
-    kite_io *io = kite_io_fault_new();
     kite_store_opts o;
-    kt_opts(&o, dir, 1, CL_SIZE, CQ_SIZE);
-    o.io = io;
+    fenv e = fenv_new("store-batch-sync", &o, 1, CL_SIZE, CQ_SIZE);
+    kite_io *io = e.io;
     o.batch_puts = 1;
     kite_store *s = open_ok(&o);
     static held_log h;
@@ -413,9 +413,7 @@ static void test_batched_sync_puts(void **st)
     s = open_ok(&o);
     assert_int_equal(kt_walk_log(s), 40);
     kite_store_close(s);
-    kite_io_fault_free(io);
-    assert_int_equal(kt_fsck_rmrf(dir), 0);
-    free(dir);
+    fenv_done(&e);   /* kite-fsck: clean */
 }
 
 int main(void)
