@@ -261,7 +261,7 @@ void bk_stat_add(kite_broker *b, const char *name, const char *key, int64_t n);
 /* The counter of one statistic, created at 0 when new. It stays valid until the broker
  * is freed: hot paths keep it and add with __atomic_fetch_add. */
 int64_t *bk_stat_ref(kite_broker *b, const char *name, const char *key);
-/* kite_store_put that wakes the dispatch thread after the loop's batch (p_common.c). */
+/* kite_store_put whose batch the loop's pre-write hook writes (p_common.c). */
 void bk_store_put(kite_broker *b, const kite_store_msg *m, kite_put_cb cb, void *arg);
 /* The loop's pre-write hook (kite_ev_set_prewrite): writes the staged puts. */
 void bk_store_prewrite(void *arg);

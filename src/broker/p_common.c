@@ -140,11 +140,11 @@ int64_t bk_store_time_at(kite_broker *b, const char *topic, int32_t qid, int64_t
 
 /* Store puts from the loop thread are staged (opts.batch_puts) and written by the loop's
  * pre-write hook: once per read (or batch of posted tasks), just before its answers are
- * written, so that they leave together; the hook appends the pending transaction op batch
- * first (whose held END_TRANSACTION answers then leave with them). The dispatch thread (building consume queues) is
- * then woken once, after the answers were flushed (kite_ev_defer runs deferred tasks in
- * order, and the connection flushes were deferred first); woken per put, it would preempt
- * the loop before the answers go out. */
+ * written, so that they leave together. The hook appends the pending transaction op batch
+ * first, whose held END_TRANSACTION answers then leave with them. The dispatch thread
+ * (building consume queues) is then woken once, after the answers were flushed
+ * (kite_ev_defer runs deferred tasks in order, and the connection flushes were deferred
+ * first); woken per put, it would preempt the loop before the answers go out. */
 static void run_kick(void *arg)
 {
     kite_broker *b = arg;

@@ -13,13 +13,13 @@
  * reconsume count and other properties kept) and stored through the normal put, so it
  * gets a consume-queue entry; a DELAY property sends it through SCHEDULE_TOPIC_XXXX like
  * any delayed message. Rollback stores nothing. Both then queue the op (trans.c: one op
- * record per loop iteration names every half resolved in it). A half already resolved
+ * record per read names every half resolved in it). A half already resolved
  * (the resolved set of trans.c) is answered SUCCESS without storing anything again, so
  * a repeated commit never makes a second copy. A check copy (or an immunity re-append)
  * names the first half of its chain in TRAN_PREPARED_QUEUE_OFFSET; ending the copy
  * resolves that half too, once the half there is seen to carry the same PGROUP and
  * UNIQ_KEY (a producer may set the property on its own half). A SUCCESS answer is sent
- * only once the pending op batch is appended (it waits for the end of the loop iteration
+ * only once the pending op batch is appended (it waits for the loop's pre-write hook
  * when ops are pending), so an answered commit or rollback is in the commit log as
  * before. commitOrRollback 0 is ignored.
  * A slave answers SLAVE_NOT_AVAILABLE. Puts use wait=0 and complete on the loop thread

@@ -5,7 +5,7 @@
  * Names: half messages live in RMQ_SYS_TRANS_HALF_TOPIC queue 0 (p_send.c stores them);
  * an "op" record in RMQ_SYS_TRANS_OP_HALF_TOPIC queue 0 (tag "d", body = the queue offsets
  * of the halves it resolves, each followed by ',' - RocketMQ 5's batched form, written
- * once per loop iteration; 4.x's single "n" is read too) marks halves resolved (committed
+ * once per read by the loop's pre-write hook; 4.x's single "n" is read too) marks halves resolved (committed
  * or rolled back). Progress of the check-back service is kept as the offsets of the
  * internal consumer group CID_RMQ_SYS_TRANS on both queues (consumerOffset.json).
  *
@@ -38,9 +38,8 @@ void bk_register_trans_handlers(kite_broker *b);
 int bk_trans_is_resolved(kite_broker *b, int64_t qoff);
 /* Marks (on = 1) or unmarks the half at qoff as resolved in memory. */
 void bk_trans_mark(kite_broker *b, int64_t qoff, int on);
-/* Marks the half at qoff resolved and adds it to the pending op batch, which is
- * appended as one op record at the end of the loop iteration (at once when the body
- * would pass 4 KiB). A store refusal is logged; the half stays marked in memory. */
+/* Marks the half at qoff resolved and adds it to the pending op batch, which the loop's
+ * pre-write hook appends as one op record (at once when the body would pass 4 KiB). A store refusal is logged; the half stays marked in memory. */
 void bk_trans_queue_op(kite_broker *b, int64_t qoff);
 /* Answers SUCCESS to an END_TRANSACTION once every op queued so far is appended: at
  * once when none is pending or req is oneway, else when the batch is flushed. */

@@ -535,7 +535,7 @@ int kite_store_put(kite_store *s, const kite_store_msg *m, kite_put_cb cb, void 
      * Readers still read through the mapping (the same page cache) up to max_offset,
      * which moves only once the bytes are written. Measured: docs/store-format.md,
      * "Performance". With batch_puts, the records of a batch are staged in wbuf and
-     * written together by kite_store_kick. */
+     * written together by kite_store_commit. */
     size_t at = batch ? s->staged : 0;
     if (grow((void **)&s->wbuf, &s->wbuf_cap, at + size, 1, 4096) != 0 ||
         (batch && grow((void **)&s->held, &s->held_cap, s->nheld + 1, sizeof *s->held, 64) != 0)) {
@@ -555,11 +555,11 @@ int kite_store_put(kite_store *s, const kite_store_msg *m, kite_put_cb cb, void 
         run_held(&hb);
         return KITE_OK;
     }
+    /* Not batched: hb stayed empty (only staged records fill it). */
     ssize_t n = s->io->ops->pwrite(s->io, c->fd, s->wbuf, size, w);
     if (n < 0) {
         if (counted) cq->put_next--;   /* nothing was written: the offset is not taken */
         pthread_mutex_unlock(&s->put_mu);
-        run_held(&hb);
         KLOG_ERROR("store", "writing a record to %s at %lld: %s", c->path, (long long)w,
                    strerror((int)-n));
         return refuse(cb, arg, KITE_PUT_SERVICE_NOT_AVAILABLE, kite_status_from_errno((int)-n));
@@ -573,7 +573,6 @@ int kite_store_put(kite_store *s, const kite_store_msg *m, kite_put_cb cb, void 
         kite_flush_enqueue(s, &wt);
     }
     pthread_mutex_unlock(&s->put_mu);
-    run_held(&hb);
     if (s->o.flush_type == KITE_FLUSH_ASYNC) kite_dispatch_wake(s);
     if (!sync) cb(arg, &res);
     return KITE_OK;
