@@ -22,15 +22,20 @@
 # KiteMQ part: one kite-namesrv and one kite-broker on free 127.0.0.1 ports, fresh store,
 # small index (maxHashSlotNum/maxIndexNum; the default index file is ~400 MiB), pull answers
 # allowed up to 1024 messages / 4 MiB (maxTransferCount/BytesOnMessageInMemory, so a drain
-# can use a large pull batch as the peers do). First ASYNC_FLUSH, then a fresh store with
-# SYNC_FLUSH. Each figure is the median of RUNS runs of build/bin/kite-bench:
+# can use a large pull batch as the peers do). First ASYNC_FLUSH, then SYNC_FLUSH. Every
+# measured run starts on a new broker with an empty store, as nats.sh recreates its stream
+# before each of its runs (redis.sh deletes its stream). Runs back to back on one store get
+# slower in this VM: every run writes ~1 GB of new page cache, and once the memory that
+# earlier, deleted files freed is used up, each new page is first touched in the host
+# (docs/store-format.md, "Performance"); the ASYNC_FLUSH phase ends with RUNS 256-in-flight
+# runs back to back on one store, reported beside the table for that reason.
+# Each figure is the median of RUNS runs of build/bin/kite-bench:
 #   produce --async -c 256 (256 in flight), ASYNC_FLUSH and SYNC_FLUSH, PSECS seconds;
 #   produce --sync -c 50 (50 producers each waiting for its ack), ASYNC_FLUSH and SYNC_FLUSH;
 #   drain: produce N to a new topic, then consume -m N --from first with a new group,
 #     -p 1024 -b 32 -c 4 (and once more with the client defaults -p 32 -b 1 -c 20);
-#   latency: produce --rate RATE for SECS (open loop), ASYNC_FLUSH and SYNC_FLUSH, each run on
-#     a fresh broker and store (nats.sh recreates its stream before each latency run; without
-#     this the runs measured the disk still writing back the 1,000,000-message fills); p99 from
+#   latency: produce --rate RATE for SECS (open loop), ASYNC_FLUSH and SYNC_FLUSH (on one
+#     store, the runs would also measure the disk still writing back the fills); p99 from
 #     the intended send time (kite-bench's own figure) and from the send call (the way the
 #     peers' load generators measure: nats_bench.c and bench.js start the clock at the send);
 #   memory: broker RssAnon (anonymous memory, i.e. excluding the mapped commit log) idle and
@@ -249,35 +254,46 @@ for r in $(seq 1 "$RUNS"); do
 done
 rm -rf "$WORK/st"
 
+fresh() { stop_broker; start_broker "$1"; }   # FLUSH: a new broker on an empty store
+
 start_broker ASYNC_FLUSH
 idle_rss "kite idle ASYNC_FLUSH"
 for r in $(seq 1 "$RUNS"); do
+  fresh ASYNC_FLUSH
   kmeasure "kite produce async256 ASYNC_FLUSH r$r" produce -n "$NS" -t BenchA -s $SIZE -c 256 -d "$PSECS" --async
 done
 for r in $(seq 1 "$RUNS"); do
+  fresh ASYNC_FLUSH
   kmeasure "kite produce sync50 ASYNC_FLUSH r$r" produce -n "$NS" -t BenchS -s $SIZE -c 50 -d "$PSECS" --sync
 done
 for r in $(seq 1 "$RUNS"); do
+  fresh ASYNC_FLUSH
   kmeasure "kite fill $N async256 r$r" produce -n "$NS" -t "Drain$r" -s $SIZE -c 256 -m "$N" -d 600 --async
   kmeasure "kite drain $N pull1024 r$r" consume -n "$NS" -t "Drain$r" -g "drainL$r" -m "$N" --from first -p 1024 -b 32 -c 4
   kmeasure "kite drain $N pull32 defaults r$r" consume -n "$NS" -t "Drain$r" -g "drainS$r" -m "$N" --from first
 done
 for r in $(seq 1 "$RUNS"); do
-  stop_broker; start_broker ASYNC_FLUSH   # a fresh store, as nats.sh recreates its stream
+  fresh ASYNC_FLUSH
   kmeasure "kite latency $RATE/s ASYNC_FLUSH r$r" produce -n "$NS" -t BenchL -s $SIZE --rate "$RATE" -d "$SECS" --async
+done
+fresh ASYNC_FLUSH   # for comparison only: RUNS 256-in-flight runs back to back on one store
+for r in $(seq 1 "$RUNS"); do
+  kmeasure "kite produce async256 ASYNC_FLUSH one store r$r" produce -n "$NS" -t BenchA -s $SIZE -c 256 -d "$PSECS" --async
 done
 stop_broker
 
 start_broker SYNC_FLUSH
 idle_rss "kite idle SYNC_FLUSH"
 for r in $(seq 1 "$RUNS"); do
+  fresh SYNC_FLUSH
   kmeasure "kite produce async256 SYNC_FLUSH r$r" produce -n "$NS" -t BenchA -s $SIZE -c 256 -d "$PSECS" --async
 done
 for r in $(seq 1 "$RUNS"); do
+  fresh SYNC_FLUSH
   kmeasure "kite produce sync50 SYNC_FLUSH r$r" produce -n "$NS" -t BenchS -s $SIZE -c 50 -d "$PSECS" --sync
 done
 for r in $(seq 1 "$RUNS"); do
-  stop_broker; start_broker SYNC_FLUSH
+  fresh SYNC_FLUSH
   kmeasure "kite latency $RATE/s SYNC_FLUSH r$r" produce -n "$NS" -t BenchL -s $SIZE --rate "$RATE" -d "$SECS" --async
 done
 stop_broker
@@ -383,6 +399,8 @@ for label, field, unit in (("kite idle ASYNC_FLUSH", "server_rss_anon_mb", "MB R
                            (f"kite latency {R}/s ASYNC_FLUSH", "p999_us", "us p99.9"),
                            (f"kite latency {R}/s SYNC_FLUSH", "p999_us", "us p99.9"),
                            ("kite produce async256 ASYNC_FLUSH", "p99_us", "us p99 (closed loop)"),
+                           ("kite produce async256 ASYNC_FLUSH one store", "msgs_per_s",
+                            "msgs/s at 256 in flight, runs back to back on one store"),
                            ("kite produce sync50 SYNC_FLUSH", "p99_us", "us p99 (closed loop)")):
     v, _ = med(label, field)
     if v is not None: extra.append(f"{label}: {v:,.1f} {unit}")
