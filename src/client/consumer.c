@@ -16,8 +16,9 @@
  *   send failed messages back (blocking calls; never on the I/O thread), then mark the
  *   messages done in their pq (pq->mu). Waking a worker costs more than a short
  *   listener call, so the queue keeps a moving average of a task's run time: while it
- *   is short (SHORT_TASK_NS), a push wakes one worker per SHORT_TAKE tasks and a worker
- *   takes that many per visit; while it is long, one worker per task. A worker whose
+ *   is short (SHORT_TASK_NS), a push wakes one worker per short_take() tasks (enough
+ *   to keep it busy for about SHORT_ROUND_NS, at least SHORT_TAKE) and a worker takes
+ *   that many per visit; while it is long, one worker per task. A worker whose
  *   task ran longer than GIVE_BACK_NS hands the rest of its round back and wakes others,
  *   so a listener that turns slow is parallel again after one call.
  * - A pq is reference counted: the table, every consume request, the pull or timer in
@@ -595,6 +596,16 @@ static void wake_workers(kite_push_consumer *c, size_t want, size_t idle)
 
 #define SHORT_TASK_NS 20000   /* below this, waking a worker costs more than the task */
 #define SHORT_TAKE 8
+#define SHORT_ROUND_NS 100000 /* a woken worker's round of short tasks lasts about this long */
+#define SHORT_TAKE_MAX 64
+
+/* Tasks per woken worker while tasks are short: SHORT_TAKE, or as many as fill
+ * SHORT_ROUND_NS when they are much shorter (up to SHORT_TAKE_MAX). Caller holds wq_mu. */
+static size_t short_take(const kite_push_consumer *c)
+{
+    int64_t t = c->task_ns > 0 ? c->task_ns : 1, k = SHORT_ROUND_NS / t;
+    return k < SHORT_TAKE ? SHORT_TAKE : k > SHORT_TAKE_MAX ? SHORT_TAKE_MAX : (size_t)k;
+}
 
 static void wq_push_list(kite_push_consumer *c, creq *first, creq *last, size_t n)
 {
@@ -604,10 +615,10 @@ static void wq_push_list(kite_push_consumer *c, creq *first, creq *last, size_t 
     c->wq_tail = last;
     c->wq_len += n;
     /* Wake as many workers as the new tasks need: one per task when tasks are long
-     * (parallel listeners), one per SHORT_TAKE tasks when they are shorter than a
+     * (parallel listeners), one per short_take() tasks when they are shorter than a
      * wake-up (a woken worker then takes several). A broadcast per pull answer woke
      * every idle worker to fight over the lock for one or two tasks each. */
-    size_t want = c->task_ns < SHORT_TASK_NS ? (n + SHORT_TAKE - 1) / SHORT_TAKE : n;
+    size_t k = c->task_ns < SHORT_TASK_NS ? short_take(c) : 1, want = (n + k - 1) / k;
     size_t idle = c->wq_idle;
     pthread_mutex_unlock(&c->wq_mu);
     wake_workers(c, want, idle);
@@ -1875,9 +1886,9 @@ static void *worker_main(void *arg)
             int64_t wait = promote_due(c);
             if ((r = c->wq_head) != NULL) {
                 size_t take = c->wq_len / (size_t)c->nworkers;
-                if (c->task_ns < SHORT_TASK_NS && take < SHORT_TAKE) take = SHORT_TAKE;
-                if (take < 1) take = 1;
                 if (take > WQ_TAKE_MAX) take = WQ_TAKE_MAX;
+                if (c->task_ns < SHORT_TASK_NS && take < short_take(c)) take = short_take(c);
+                if (take < 1) take = 1;
                 creq *last = r;
                 for (size_t i = 1; i < take && last->next; i++) last = last->next;
                 c->wq_head = last->next;
