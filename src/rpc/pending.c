@@ -7,7 +7,12 @@
  * arrive in order); a sweep fails the expired entries and re-arms for the earliest
  * deadline left. A completed entry leaves the timer alone: a sweep that finds nothing
  * due only re-arms. So a call costs no timer work at all in the common case, where a
- * per-entry heap timer cost an insertion and a removal. */
+ * per-entry heap timer cost an insertion and a removal.
+ *
+ * Removal shifts the following entries of the probe run back (no tombstones), so the
+ * table only reallocates when it grows: with tombstones, a steady stream of calls
+ * rebuilt it every few hundred requests, and the freed block at the heap top made malloc
+ * hand memory back and fault it in again. */
 #include "rpc/pending.h"
 #include "base/err.h"
 #include "base/time.h"
@@ -15,7 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { S_EMPTY, S_LIVE, S_TOMB };
+enum { S_EMPTY, S_LIVE };
 
 typedef struct entry {
     uint64_t conn_id;
@@ -29,7 +34,7 @@ typedef struct entry {
 struct kite_rpc_pending {
     kite_ev *ev;
     entry *slots;
-    size_t cap, count, used;   /* used: live + tombstones */
+    size_t cap, count;         /* cap: 0 or a power of two; count: live entries */
     kite_ev_timer *sweep;      /* armed for sweep_at, or NULL */
     int64_t sweep_at;
 };
@@ -63,20 +68,18 @@ static entry *find(kite_rpc_pending *p, uint64_t conn, int32_t opaque)
     for (size_t i = hash(conn, opaque) & mask;; i = (i + 1) & mask) {
         entry *e = &p->slots[i];
         if (e->state == S_EMPTY) return NULL;
-        if (e->state == S_LIVE && e->conn_id == conn && e->opaque == opaque) return e;
+        if (e->conn_id == conn && e->opaque == opaque) return e;
     }
 }
 
 static void grow(kite_rpc_pending *p)
 {
     size_t cap = p->cap ? p->cap * 2 : 64;
-    if (p->count * 2 < p->cap) cap = p->cap;   /* just clean tombstones */
     entry *old = p->slots;
     size_t oldcap = p->cap;
     p->slots = calloc(cap, sizeof *p->slots);
     if (!p->slots) abort();
     p->cap = cap;
-    p->used = p->count;
     for (size_t i = 0; i < oldcap; i++) {
         if (old[i].state != S_LIVE) continue;
         size_t j = hash(old[i].conn_id, old[i].opaque) & (cap - 1);
@@ -96,17 +99,27 @@ static void arm(kite_rpc_pending *p, int64_t at)
     p->sweep_at = at;
 }
 
-/* Takes a live entry out of the table (its slot becomes a tombstone). */
+/* Takes a live entry out of the table: later entries of its probe run that may live
+ * closer to their home slot move back into the hole (linear-probing deletion). */
 static entry take(kite_rpc_pending *p, entry *e)
 {
     entry out = *e;
-    e->state = S_TOMB;
+    size_t mask = p->cap - 1, hole = (size_t)(e - p->slots);
+    for (size_t j = (hole + 1) & mask; p->slots[j].state == S_LIVE; j = (j + 1) & mask) {
+        size_t home = hash(p->slots[j].conn_id, p->slots[j].opaque) & mask;
+        /* The entry at j stays when its home lies cyclically in (hole, j]. */
+        if (((j - home) & mask) < ((j - hole) & mask)) continue;
+        p->slots[hole] = p->slots[j];
+        hole = j;
+    }
+    p->slots[hole].state = S_EMPTY;
     p->count--;
     return out;
 }
 
 /* Takes out the entries that match (all, or of one connection, or due by `due`), then
- * runs their callbacks: a callback may add requests (and so resize the table). */
+ * runs their callbacks: a callback may add requests (and so resize the table). The
+ * matches are listed first and taken out afterwards, as a removal moves entries. */
 static void fail_matching(kite_rpc_pending *p, int all, uint64_t conn_id, int64_t due, int status)
 {
     entry *victims = NULL;
@@ -120,8 +133,9 @@ static void fail_matching(kite_rpc_pending *p, int all, uint64_t conn_id, int64_
             victims = realloc(victims, cap * sizeof *victims);
             if (!victims) abort();
         }
-        victims[n++] = take(p, e);
+        victims[n++] = *e;
     }
+    for (size_t i = 0; i < n; i++) take(p, find(p, victims[i].conn_id, victims[i].opaque));
     for (size_t i = 0; i < n; i++) victims[i].cb(status, NULL, victims[i].arg);
     free(victims);
 }
@@ -143,11 +157,10 @@ static void on_sweep(kite_ev *ev, kite_ev_timer *t, void *arg)
 void kite_rpc_pending_add(kite_rpc_pending *p, uint64_t conn_id, int32_t opaque, int64_t timeout_ms,
                           kite_rpc_cb cb, void *arg)
 {
-    if ((p->used + 1) * 4 >= p->cap * 3) grow(p);
+    if ((p->count + 1) * 4 >= p->cap * 3) grow(p);
     size_t mask = p->cap - 1, i = hash(conn_id, opaque) & mask;
     while (p->slots[i].state == S_LIVE) i = (i + 1) & mask;
     entry *e = &p->slots[i];
-    if (e->state == S_EMPTY) p->used++;
     e->conn_id = conn_id;
     e->opaque = opaque;
     e->state = S_LIVE;

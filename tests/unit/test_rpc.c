@@ -404,6 +404,79 @@ static void test_pending_timeouts(void **st)
     g_pe = NULL;
 }
 
+/* The table under a long random mix of adds, answers and connection failures, against a
+ * list of what must be in it: removals move entries (no tombstones), so every entry must
+ * stay findable across wrap-around, growth and removals from the middle of probe runs. */
+typedef struct churn_rec {
+    int calls, status;
+} churn_rec;
+
+static void churn_cb(int status, kite_cmd *resp, void *arg)
+{
+    churn_rec *r = arg;
+    (void)resp;
+    r->calls++;
+    r->status = status;
+}
+
+static void test_pending_churn(void **st)
+{
+    (void)st;
+    enum { N = 20000, CONNS = 3 };
+    kite_ev *ev = kite_ev_new();
+    kite_rpc_pending *p = kite_rpc_pending_new(ev);
+    churn_rec *rec = calloc(N, sizeof *rec);
+    int *live = malloc(N * sizeof *live);
+    assert_non_null(rec);
+    assert_non_null(live);
+    size_t nlive = 0, peak = 0;
+    uint32_t seed = 12345;
+    int next = 0, fails = 0;
+    while (next < N || nlive) {
+        seed = seed * 1103515245u + 12345u;
+        uint32_t r = (seed >> 8) % 1000;
+        if (next < N && (r < 600 || nlive == 0)) {
+            int i = next++;
+            kite_rpc_pending_add(p, 1 + (uint64_t)(i % CONNS), i, 60000, churn_cb, &rec[i]);
+            live[nlive++] = i;
+        } else if (r < 998) {
+            size_t k = (seed >> 4) % nlive;
+            int i = live[k];
+            live[k] = live[--nlive];
+            kite_cmd resp;
+            kite_cmd_init(&resp);
+            resp.opaque = i;
+            assert_int_equal(kite_rpc_pending_complete(p, 1 + (uint64_t)(i % CONNS), &resp), 1);
+            assert_int_equal(rec[i].calls, 1);
+            assert_int_equal(rec[i].status, KITE_OK);
+            assert_int_equal(kite_rpc_pending_complete(p, 1 + (uint64_t)(i % CONNS), &resp), 0);
+        } else {
+            int c = (int)((seed >> 4) % CONNS);
+            kite_rpc_pending_fail_conn(p, 1 + (uint64_t)c, KITE_ECLOSED);
+            fails++;
+            for (size_t k = 0; k < nlive;) {
+                int i = live[k];
+                if (i % CONNS != c) {
+                    k++;
+                    continue;
+                }
+                assert_int_equal(rec[i].calls, 1);
+                assert_int_equal(rec[i].status, KITE_ECLOSED);
+                live[k] = live[--nlive];
+            }
+        }
+        assert_int_equal(kite_rpc_pending_count(p), nlive);
+        if (nlive > peak) peak = nlive;
+    }
+    for (int i = 0; i < N; i++) assert_int_equal(rec[i].calls, 1);
+    assert_true(peak > 200);   /* the table grew well beyond its first 64 slots */
+    assert_true(fails > 10);
+    kite_rpc_pending_free(p);
+    kite_ev_free(ev);
+    free(rec);
+    free(live);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -411,6 +484,7 @@ int main(void)
         cmocka_unit_test(test_out_of_order),          cmocka_unit_test(test_timeout_then_reconnect),
         cmocka_unit_test(test_oneway_gets_no_answer), cmocka_unit_test(test_server_calls_client),
         cmocka_unit_test(test_connect_refused_and_bad_addr), cmocka_unit_test(test_pending_timeouts),
+        cmocka_unit_test(test_pending_churn),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
