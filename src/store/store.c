@@ -53,6 +53,7 @@ static void free_store(kite_store *s)
     free(s->wq.v);
     free(s->wbuf);
     free(s->held);
+    free(s->db);
     pthread_mutex_destroy(&s->put_mu);
     pthread_mutex_destroy(&s->flush_mu);
     pthread_mutex_destroy(&s->fmu);

@@ -376,6 +376,63 @@ static void test_conf_table(void **st)
     assert_non_null(strstr(err, "mappedFileSizeCommitLog"));
 }
 
+/* The dispatcher reads the commit log with pread in pieces of 1 MiB (dispatch.c): records
+ * larger than a piece, records cut by a piece's end and the blank filler at a file's end
+ * all get their consume-queue units and tags, and each unit points at its own record. */
+static void test_dispatch_reads_large_records(void **st)
+{
+    (void)st;
+    char *dir = kt_tmpdir("store-bigdisp");
+    kite_store_opts o;
+    kt_opts(&o, dir, 0, 8 << 20, CQ_SIZE);
+    o.max_message_size = 4 << 20;
+    kite_store *s = open_ok(&o);
+    enum { N = 48 };
+    uint32_t len[N];
+    int64_t phys[N], qoff[N];
+    uint8_t *body = malloc(3 << 20);
+    assert_non_null(body);
+    for (int i = 0; i < N; i++) {
+        /* every third record is 1-3 MiB, the others 100 B-30 KiB */
+        len[i] = i % 3 == 0 ? (1u << 20) + (uint32_t)i * 40000u + 13u : 100u + (uint32_t)i * 641u;
+        memset(body, 'a' + i % 26, len[i]);
+        char props[32];
+        int pl = snprintf(props, sizeof props, "TAGS\001t%d\002", i % 2);
+        kite_store_msg m;
+        memset(&m, 0, sizeof m);
+        m.topic = "BIG";
+        m.topic_len = 3;
+        m.queue_id = i % 2;
+        m.body = body;
+        m.body_len = len[i];
+        m.props = props;
+        m.props_len = (uint32_t)pl;
+        kite_put_result r;
+        put_ok(s, &m, &r);
+        phys[i] = r.phys_offset;
+        qoff[i] = r.queue_offset;
+    }
+    assert_int_equal(kite_store_wait_dispatched(s, 10000), 0);
+    assert_true(kite_store_cl_max_offset(s) > 3 * (8 << 20));   /* several files, several fillers */
+    for (int i = 0; i < N; i++) {
+        int32_t tag = kite_tag_code(i % 2 ? "TAGS\001t1\002" : "TAGS\001t0\002", 11);
+        kite_get_result g;
+        kite_store_get_messages(s, "BIG", i % 2, qoff[i], 1, 8 << 20, &tag, 1, &g);
+        assert_int_equal(g.status, KITE_GET_FOUND);
+        assert_int_equal(g.count, 1);
+        assert_int_equal(g.segs[0].phys_offset, phys[i]);
+        kite_record rec;
+        assert_true(kite_record_decode(g.segs[0].data, g.segs[0].len, &rec, KITE_REC_CHECK_CRC, NULL) > 0);
+        assert_int_equal(rec.body_len, len[i]);
+        assert_int_equal(rec.body[len[i] - 1], 'a' + i % 26);
+        kite_get_result_release(&g);
+    }
+    free(body);
+    kite_store_close(s);
+    assert_int_equal(kt_fsck_rmrf(dir), 0);
+    free(dir);
+}
+
 /* The store's CRC (PCLMULQDQ folding, crc.c) equals zlib's for every length and alignment. */
 static void test_crc_matches_zlib(void **st)
 {
@@ -487,6 +544,7 @@ int main(void)
         cmocka_unit_test(test_sync_flush_and_hook),
         cmocka_unit_test(test_conf_table),
         cmocka_unit_test(test_crc_matches_zlib),
+        cmocka_unit_test(test_dispatch_reads_large_records),
         cmocka_unit_test(test_encode_matches_codec),
         cmocka_unit_test(test_warm_service),
     };
