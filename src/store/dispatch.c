@@ -52,13 +52,23 @@ static int dispatch_one(kite_store *s, const kite_record *r, int64_t pos)
 }
 
 /* The dispatcher reads the commit log with pread into its own buffer, DISP_READ bytes at a
- * time (more for a larger record), never beyond the readable end. It used to decode
- * straight from the mapping: in this VM the first load from each newly mapped page of a
- * mapping traps to the hypervisor, and with ~1 KiB records that first load was nearly
- * always the topic right after a body the decoder skips: two thirds of the dispatch
- * thread's samples sat on that one load (perf annotate). A copy from the page cache
- * costs far less. */
+ * time (more for a larger record), never beyond the readable end, and decodes from there.
+ * In this VM the first access to each newly mapped page of a mapping traps to the
+ * hypervisor (~1.3 us a page, where a pread copies a page in ~0.25 us); decoding from the
+ * mapping stalled on that trap at nearly every page, on the load of the topic right after
+ * a body the decoder skips. The traps cannot be avoided for the pages that pull answers
+ * are written from (the loop thread writes them from the mapping), so the dispatcher
+ * takes them all, off the loop: touch_pages. docs/store-format.md, "Performance". */
 #define DISP_READ (1 << 20)
+
+/* Loads one byte of every page that [p, p + n) of a mapping covers (see above). */
+static void touch_pages(const uint8_t *p, int64_t n)
+{
+    const volatile uint8_t *v = p;
+    uint8_t sink = 0;
+    for (int64_t o = -(int64_t)((uintptr_t)p & 4095); o < n; o += 4096) sink ^= v[o];
+    (void)sink;
+}
 
 /* Makes at least `need` bytes from pos (in file f, `avail` readable) available; returns
  * them with *have = the buffered bytes from pos (at most avail), or NULL with *err. */
@@ -85,6 +95,7 @@ static const uint8_t *disp_view(kite_store *s, kite_mfile *f, int64_t pos, int64
         }
         s->db_start = pos;
         s->db_len = n;
+        touch_pages(f->base + (pos - f->start), n);
         if (n < need) {
             *err = -EIO;   /* the file is shorter than its readable end: cannot be */
             return NULL;
