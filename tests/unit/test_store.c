@@ -415,7 +415,8 @@ static void test_dispatch_reads_large_records(void **st)
     assert_int_equal(kite_store_wait_dispatched(s, 10000), 0);
     assert_true(kite_store_cl_max_offset(s) > 3 * (8 << 20));   /* several files, several fillers */
     for (int i = 0; i < N; i++) {
-        int32_t tag = kite_tag_code(i % 2 ? "TAGS\001t1\002" : "TAGS\001t0\002", 11);
+        const char *tp = i % 2 ? "TAGS\001t1\002" : "TAGS\001t0\002";
+        int32_t tag = (int32_t)kite_tag_code(tp, strlen(tp));
         kite_get_result g;
         kite_store_get_messages(s, "BIG", i % 2, qoff[i], 1, 8 << 20, &tag, 1, &g);
         assert_int_equal(g.status, KITE_GET_FOUND);
