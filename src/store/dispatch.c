@@ -147,9 +147,11 @@ int kite_dispatch_run(kite_store *s, int64_t limit)
             pos = f->start + f->size;
             continue;
         }
-        if (len < 0) {
-            KLOG_ERROR("store", "[BUG] dispatch: unreadable record at %lld in %s: %s",
-                       (long long)pos, f->path, why ? why : "?");
+        if (len < 0) {   /* logged once per position: the thread retries, and every put wakes it */
+            if (s->disp_bug_pos != pos)
+                KLOG_ERROR("store", "[BUG] dispatch: unreadable record at %lld in %s: %s",
+                           (long long)pos, f->path, why ? why : "?");
+            s->disp_bug_pos = pos;
             rc = KITE_ECORRUPT;
             break;
         }

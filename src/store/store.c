@@ -142,6 +142,7 @@ static int open_recover(kite_store *s, char *err, size_t errlen)
     if (cl_min > start) start = cl_min;
     if (start < 0) start = 0;
     s->disp_pos = start;
+    s->disp_bug_pos = -1;
     atomic_store(&s->dispatched, start);
     if (start < end)
         KLOG_INFO("store", "rebuilding consume queues and index from %lld to %lld", (long long)start, (long long)end);

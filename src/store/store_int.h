@@ -138,6 +138,7 @@ struct kite_store {
     _Atomic int disp_sleeping;
     pthread_t disp_thr;
     int64_t disp_pos;              /* dispatcher-owned */
+    int64_t disp_bug_pos;          /* dispatcher-owned: last unreadable record logged (-1) */
     uint8_t *db;                   /* dispatcher-owned: commit-log bytes read for dispatch */
     int64_t db_cap, db_start, db_len;   /* db holds [db_start, db_start + db_len) */
     int64_t last_ckpt_ms;          /* dispatcher-owned */
