@@ -1887,8 +1887,8 @@ static void *worker_main(void *arg)
             if ((r = c->wq_head) != NULL) {
                 size_t take = c->wq_len / (size_t)c->nworkers;
                 if (take > WQ_TAKE_MAX) take = WQ_TAKE_MAX;
-                if (c->task_ns < SHORT_TASK_NS && take < short_take(c)) take = short_take(c);
-                if (take < 1) take = 1;
+                size_t least = c->task_ns < SHORT_TASK_NS ? short_take(c) : 1;
+                if (take < least) take = least;
                 creq *last = r;
                 for (size_t i = 1; i < take && last->next; i++) last = last->next;
                 c->wq_head = last->next;

@@ -12,7 +12,6 @@
 #include "base/log.h"
 #include "base/time.h"
 #include <errno.h>
-#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -78,14 +77,9 @@ static const uint8_t *disp_view(kite_store *s, kite_mfile *f, int64_t pos, int64
     if (pos < s->db_start || pos + need > s->db_start + s->db_len) {
         int64_t want = avail < DISP_READ ? avail : DISP_READ;
         if (want < need) want = need;
-        if (want > s->db_cap) {
-            uint8_t *nb = realloc(s->db, (size_t)want);
-            if (!nb) {
-                *err = -ENOMEM;
-                return NULL;
-            }
-            s->db = nb;
-            s->db_cap = want;
+        if (kite_store_grow((void **)&s->db, &s->db_cap, (size_t)want, 1, DISP_READ) != 0) {
+            *err = -ENOMEM;
+            return NULL;
         }
         s->db_len = 0;
         ssize_t n = s->io->ops->pread(s->io, f->fd, s->db, (size_t)want, pos - f->start);
@@ -134,9 +128,10 @@ int kite_dispatch_run(kite_store *s, int64_t limit)
         int err = 0;
         const uint8_t *p = disp_view(s, f, pos, avail < 8 ? avail : 8, avail, &have, &err);
         int len = p ? kite_record_decode(p, (size_t)have, &r, 0, &why) : KITE_ERR;
-        if (len == KITE_EAGAIN && have >= 8 && have < avail && kite_rd_be32(p) <= avail) {
+        int64_t total = p && have >= 8 ? kite_rd_be32(p) : 0;
+        if (len == KITE_EAGAIN && have >= 8 && have < avail && total <= avail) {
             /* the record goes on past the buffered bytes */
-            p = disp_view(s, f, pos, kite_rd_be32(p), avail, &have, &err);
+            p = disp_view(s, f, pos, total, avail, &have, &err);
             len = p ? kite_record_decode(p, (size_t)have, &r, 0, &why) : KITE_ERR;
         }
         if (!p) {   /* the dispatch thread logs and retries */

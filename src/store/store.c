@@ -290,7 +290,7 @@ static int refuse(kite_put_cb cb, void *arg, kite_put_status st, int err)
 
 /* Makes *p hold at least need elements of elem bytes (capacity *cap, doubling from first).
  * 0, or -1 when out of memory (*p unchanged). */
-static int grow(void **p, size_t *cap, size_t need, size_t elem, size_t first)
+int kite_store_grow(void **p, size_t *cap, size_t need, size_t elem, size_t first)
 {
     if (*cap >= need) return 0;
     size_t c = *cap ? *cap : first;
@@ -539,8 +539,8 @@ int kite_store_put(kite_store *s, const kite_store_msg *m, kite_put_cb cb, void 
      * "Performance". With batch_puts, the records of a batch are staged in wbuf and
      * written together by kite_store_commit. */
     size_t at = batch ? s->staged : 0;
-    if (grow((void **)&s->wbuf, &s->wbuf_cap, at + size, 1, 4096) != 0 ||
-        (batch && grow((void **)&s->held, &s->held_cap, s->nheld + 1, sizeof *s->held, 64) != 0)) {
+    if (kite_store_grow((void **)&s->wbuf, &s->wbuf_cap, at + size, 1, 4096) != 0 ||
+        (batch && kite_store_grow((void **)&s->held, &s->held_cap, s->nheld + 1, sizeof *s->held, 64) != 0)) {
         pthread_mutex_unlock(&s->put_mu);
         run_held(&hb);
         return refuse(cb, arg, KITE_PUT_SERVICE_NOT_AVAILABLE, KITE_ENOMEM);

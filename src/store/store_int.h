@@ -140,7 +140,8 @@ struct kite_store {
     int64_t disp_pos;              /* dispatcher-owned */
     int64_t disp_bug_pos;          /* dispatcher-owned: last unreadable record logged (-1) */
     uint8_t *db;                   /* dispatcher-owned: commit-log bytes read for dispatch */
-    int64_t db_cap, db_start, db_len;   /* db holds [db_start, db_start + db_len) */
+    size_t db_cap;
+    int64_t db_start, db_len;      /* db holds [db_start, db_start + db_len) */
     int64_t last_ckpt_ms;          /* dispatcher-owned */
     kite_store_arrival_fn hook;
     void *hook_arg;
@@ -230,6 +231,10 @@ void kite_flush_fail(kite_store *s, int status);
 /* crc.c: CRC-32 identical to kite_crc32 (zlib), faster (PCLMULQDQ). */
 uint32_t kite_store_crc32(const void *data, size_t len);
 uint32_t kite_store_crc32_masked(const void *data, size_t len);
+
+/* store.c: grows the array *p of *cap elements of elem bytes to at least need (doubling
+ * from `first`); 0, or -1 when out of memory (the array is left as it was). */
+int kite_store_grow(void **p, size_t *cap, size_t need, size_t elem, size_t first);
 
 /* warm.c */
 int kite_warm_start(kite_store *s);
