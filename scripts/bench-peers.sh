@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# bench-peers.sh - KiteMQ side by side with the peer brokers of shared/peers (NATS JetStream,
-# Redis streams) in ONE run on this machine: 1 KiB messages, servers and load generators
+# bench-peers.sh - KiteMQ side by side with two peer brokers (NATS JetStream, Redis streams;
+# measured by their own benchmark scripts in $PEERS, which are not part of this repository)
+# in ONE run on this machine: 1 KiB messages, servers and load generators
 # sharing the CPU, loopback (127.0.0.1) only. Owns nothing outside its temporary directory
 # and its results files; every process it starts is stopped by its PID.
 #
@@ -16,7 +17,7 @@
 # nats.sh/redis.sh; default ../shared/peers next to the repository, else /work/shared/peers),
 # NODE_DIR (npm client cache of the peer scripts, kept between runs; default
 # ~/.cache/kite-bench-peers/node), RESULTS (JSON lines of every run, rewritten; default
-# $BUILD/bench-peers.jsonl - same schema as shared/peers, so summarize.py reads it) and
+# $BUILD/bench-peers.jsonl - same schema as the peer scripts, so their summarize.py reads it) and
 # COMPARE (JSON lines of the final table; default $BUILD/bench-peers-compare.jsonl).
 #
 # KiteMQ part: one kite-namesrv and one kite-broker on free 127.0.0.1 ports, fresh store,
@@ -42,7 +43,7 @@
 #     the peak sampled every 0.2 s during the 256-in-flight run;
 #   startup: `kite-bench startup` - fork/exec to the first accepted connect() on an empty
 #     store (polled every 100 us); the same tool measures nats-server and redis-server.
-# Peers: shared/peers/nats.sh and redis.sh with the same RUNS/N/SECS/RATE (REDIS_N), DATA in the
+# Peers: $PEERS/nats.sh and redis.sh with the same RUNS/N/SECS/RATE (REDIS_N), DATA in the
 # temporary directory (their own figures, their own load generators; see their headers).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -154,7 +155,7 @@ start_broker() {  # FLUSH
 stop_broker() { stop_pid "$BK_PID"; BK_PID=; rm -rf "$WORK/store"; }
 
 # kmeasure LABEL kite-bench-args... : runs kite-bench --json, samples the broker's memory
-# every 0.2 s, and appends one JSON line in the schema of shared/peers to $RESULTS.
+# every 0.2 s, and appends one JSON line in the peer scripts' schema to $RESULTS.
 rss_line() {  # PID: "RssAnon VmRSS" in kB, with shell builtins only (no fork)
   local k v u a=0 r=0
   while read -r k v u; do
@@ -169,7 +170,7 @@ kmeasure() {
   local samp=$WORK/logs/$tag.rss out=$WORK/logs/$tag.json err=$WORK/logs/$tag.log
   : >"$samp"
   # Memory is sampled every 0.2 s only during the 256-in-flight runs (the peak under load is
-  # reported from them), elsewhere once after the run as shared/peers do; the sampler uses
+  # reported from them), elsewhere once after the run as the peer scripts do; the sampler uses
   # builtins only and waits on a FIFO nobody writes (read -t), so it never forks. (It used
   # awk + sleep: two fork/execs per sample raised the p99 at 5,000 msgs/s from ~0.4 ms to
   # 3-4 ms on this two-core VM.)

@@ -6,7 +6,7 @@
  * Owns: the push consumer API: options, subscriptions, the concurrent listener,
  * lifecycle; the read-only received message.
  *
- * What a push consumer does (remoting.md §2.4, §2.5, §6.4-§6.8):
+ * What a push consumer does (docs/wire.md §6, §7, §11.4, §12.4-§12.7):
  * - HEART_BEAT to every broker of the subscribed topics at start and every
  *   heartbeat_interval_ms (Java-shaped HeartbeatData; in CLUSTERING mode the retry
  *   topic %RETRY%<group> is subscribed with "*" automatically); UNREGISTER_CLIENT at
@@ -39,7 +39,7 @@
  *   GET_CONSUMER_RUNNING_INFO (a small JSON report), CONSUME_MESSAGE_DIRECTLY (the
  *   listener runs on the given message; the answer says what it returned).
  *
- * ORDERLY CONSUMPTION (kite_push_consumer_set_orderly_listener; §6.10)
+ * ORDERLY CONSUMPTION (kite_push_consumer_set_orderly_listener; docs/wire.md §12.8)
  * - Each queue is consumed by at most one worker at a time, in queue-offset order,
  *   consume_batch_size messages per call; the offset of a queue only moves past
  *   messages the listener accepted. Different queues run in parallel.

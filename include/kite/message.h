@@ -26,7 +26,7 @@ extern "C" {
 
 typedef struct kite_message kite_message;
 
-/* Well-known property names (remoting.md §5.5). kite_message_set_property refuses the
+/* Well-known property names (docs/wire.md §9.4). kite_message_set_property refuses the
  * ones the library manages (KEYS, TAGS, DELAY, WAIT are set through their own calls). */
 #define KITE_PROP_KEYS "KEYS"
 #define KITE_PROP_TAGS "TAGS"

@@ -4,7 +4,7 @@
  * Owns: the producer API: options, lifecycle, sync / async / oneway / selector / batch
  * sends, and the send result.
  *
- * What a producer does (remoting.md §6.2, §6.3): it asks a name server for the route
+ * What a producer does (docs/wire.md §12.2, §12.3): it asks a name server for the route
  * of each topic it sends to (standard JSON asked, both JSON forms read), refreshes the
  * routes every poll_namesrv_interval_ms and whenever a send fails, and switches name
  * server when one does not answer (the first one is chosen at random). A topic the

@@ -3,7 +3,7 @@
  * the group's committed offsets on the brokers.
  *
  * Owns: kite_pull_consumer, kite_pull_result.
- * What it does on the wire (remoting.md §2.4): PULL_MESSAGE with the SUBSCRIPTION flag
+ * What it does on the wire (docs/wire.md §6): PULL_MESSAGE with the SUBSCRIPTION flag
  * and the given tag expression (no long polling: an empty queue answers at once),
  * UPDATE_CONSUMER_OFFSET (answered, so failures are reported), QUERY_CONSUMER_OFFSET,
  * GET_MAX_OFFSET / GET_MIN_OFFSET; queues from the topic route (readable queues of each

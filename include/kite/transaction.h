@@ -1,7 +1,7 @@
 /* kite/transaction.h - transactional messages with libkite: a producer that sends a
  * "half" message, runs the application's local transaction, and then commits or rolls
  * the message back; brokers ask the producer group about transactions left undecided
- * (remoting.md §6.9).
+ * (docs/wire.md §10).
  *
  * Owns: the transaction producer API: creation with a listener, the send, the states.
  *

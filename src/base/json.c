@@ -4,7 +4,7 @@
  * extensions listed in json.h: bare numeric/identifier keys, object and array keys,
  * single-quoted strings, trailing commas), the node arena, and the writer's escaping.
  * Not owned: what any particular body means (src/proto/bodies.c, hdr_json.c).
- * Formats: docs/wire.md "JSON quirks"; the protocol reference is remoting.md 1.4, 4.0.
+ * Formats: docs/wire.md §1.4 (headers) and §2.1 (fastjson's quirks).
  * Threads: a document or writer belongs to one thread; there are no globals.
  *
  * Memory: every node, string and member/item array of a document lives in a chain of

@@ -5,7 +5,8 @@
  * first unescaped '=', ':' or blank, escapes \t \n \r \f \uXXXX and "\x" = x), plus
  * trimming of trailing blanks from values (Java keeps them; RocketMQ users never mean
  * them). Bytes are taken as they are (UTF-8 stays UTF-8; Java would read Latin-1).
- * Not owned: the key tables - each daemon owns its own. Config keys: docs/ops.md.
+ * Not owned: the key tables - each daemon owns its own. Keys: README.md "Configuration";
+ * files and -p: docs/ops.md §1-§2.
  * Threads: plain data; no globals (apart from the logger used for warnings). */
 #include "base/props.h"
 #include "base/log.h"

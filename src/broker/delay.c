@@ -1,4 +1,4 @@
-/* delay.c - delay levels and the schedule service (broker-internals.md §5.1).
+/* delay.c - delay levels and the schedule service (docs/wire.md §11.1).
  *
  * A message with property DELAY=n is stored in SCHEDULE_TOPIC_XXXX, queue n-1, with
  * REAL_TOPIC/REAL_QID saved (p_send.c). This service walks each level's queue in order

@@ -1,7 +1,7 @@
 /* p_admin.c - admin and query requests: topic create/update/delete, topic config
  * listing, queue offset look-ups (max, min, earliest store time, by timestamp),
  * VIEW_MESSAGE_BY_ID, GET_BROKER_CONFIG. State-changing requests pass the loopback
- * guard (bk_admin_allowed). remoting.md §2.4.6, §2.4.8, §2.6. Loop thread. */
+ * guard (bk_admin_allowed). docs/wire.md §6.7, §6.8, §8. Loop thread. */
 #include "base/log.h"
 #include "broker/broker.h"
 #include "codec/record.h"
@@ -58,7 +58,7 @@ static void h_delete_topic(kite_rpc_req *req, void *arg)
     const char *topic = bk_need(req, "topic");
     if (!topic) return;
     bk_topic_delete(b, topic);
-    bk_offsets_remove_topic(b, topic);   /* remoting.md §2.6: the topic's offsets go too */
+    bk_offsets_remove_topic(b, topic);   /* docs/wire.md §8: the topic's offsets go too */
     kite_rpc_reply_code(req, RS_SUCCESS, NULL);
 }
 

@@ -1,6 +1,6 @@
 /* p_client.c - client-management requests: HEART_BEAT, UNREGISTER_CLIENT,
  * GET_CONSUMER_LIST_BY_GROUP, QUERY_CONSUMER_OFFSET, UPDATE_CONSUMER_OFFSET,
- * LOCK_BATCH_MQ / UNLOCK_BATCH_MQ (remoting.md §2.3.4-§2.4.5). Loop thread. */
+ * LOCK_BATCH_MQ / UNLOCK_BATCH_MQ (docs/wire.md §5.6, §6.4-§6.6). Loop thread. */
 #include "base/json.h"
 #include "base/log.h"
 #include "broker/broker.h"

@@ -5,7 +5,7 @@
  * refused at start with a warning and the default is kept). Bodies:
  * {"consumerGroup","clientId","mqSet":[{"brokerName","queueId","topic"}]}; answer
  * {"lockOKMQSet":[...]}.
- * remoting.md §2.4.5, §4.6. Loop thread; locks live in memory only, as in Java. */
+ * docs/wire.md §6.6, §2.5. Loop thread; locks live in memory only, as in Java. */
 #include "base/json.h"
 #include "base/log.h"
 #include "broker/broker.h"

@@ -7,7 +7,7 @@
  * nothing is new and the request allows suspending, the request is held: it is
  * re-executed when the dispatch thread reports new messages for that queue, or when
  * its suspend time runs out, whichever is first. A held request whose connection
- * closes is dropped at once. remoting.md §2.4.1. Loop thread (arrivals are posted). */
+ * closes is dropped at once. docs/wire.md §6.1-§6.3. Loop thread (arrivals are posted). */
 #include "base/log.h"
 #include "broker/broker.h"
 #include "broker/filter.h"

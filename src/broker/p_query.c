@@ -3,7 +3,7 @@
  * mapped commit log) plus indexLastUpdateTimestamp / indexLastUpdatePhyoffset;
  * QUERY_NOT_FOUND (22) when nothing matches. With _UNIQUE_KEY_QUERY=true the result is
  * capped at 32 like Java's defaultQueryMaxNum. Also TRIGGER_DELETE_FILES (27).
- * remoting.md §2.4.7. Loop thread. */
+ * docs/wire.md §6.8. Loop thread. */
 #include "broker/broker.h"
 #include "proto/codes.h"
 #include <stdio.h>

@@ -3,7 +3,7 @@
  * (level 3 + reconsumeTimes unless the client names one), or in %DLQ%<group> once
  * maxReconsumeTimes is reached (or delayLevel < 0). The copy carries RETRY_TOPIC (the
  * original topic; without it a real client acks and drops the retry) and
- * ORIGIN_MESSAGE_ID, and reconsumeTimes + 1. broker-internals.md §6.2. Loop thread. */
+ * ORIGIN_MESSAGE_ID, and reconsumeTimes + 1. docs/wire.md §11.3. Loop thread. */
 #include "base/log.h"
 #include "broker/broker.h"
 #include "codec/record.h"

@@ -4,7 +4,7 @@
  * consumers), delayed messages (SCHEDULE_TOPIC_XXXX), retry-to-DLQ redirection, then an
  * asynchronous store put whose completion answers the client. The loop never waits
  * for a disk sync: the store calls back (from its flush thread under SYNC_FLUSH) and
- * kite_rpc_reply hands the answer to the loop. remoting.md §2.3.1, §5.4, §5.6, §5.7. */
+ * kite_rpc_reply hands the answer to the loop. docs/wire.md §5.1-§5.3, §9.3, §9.5. */
 #include "base/log.h"
 #include "broker/broker.h"
 #include "codec/record.h"
@@ -225,7 +225,7 @@ static bk_topic *resolve_topic(kite_broker *b, kite_rpc_req *req, const send_hdr
 /* Appends name=value to a props buffer (Java form: name 0x01 value 0x02). */
 static void prop_add(kite_buf *p, const char *name, const char *value)
 {
-    /* A string without its trailing separator (allowed, §5.4) must not swallow the new
+    /* A string without its trailing separator (allowed, docs/wire.md §9.3) must not swallow the new
      * name into its last value. */
     if (p->len && p->data[p->len - 1] != 2) kite_buf_putc(p, 2);
     kite_buf_puts(p, name);

@@ -7,7 +7,7 @@
  * INVOKE_BROKER_TO_RESET_OFFSET (222, pushing RESET_CONSUMER_CLIENT_OFFSET 220 to the
  * group's clients), and the forwards GET_CONSUMER_RUNNING_INFO (307) and
  * CONSUME_MESSAGE_DIRECTLY (309). Bodies keyed by MessageQueue use fastjson's object
- * keys, as mqadmin parses them (remoting.md §4.0, §4.7, §4.8, §4.12). Loop thread. */
+ * keys, as mqadmin parses them (docs/wire.md §2.1, §2.6, §2.9, §8). Loop thread. */
 #include "base/err.h"
 #include "base/file.h"
 #include "base/json.h"

@@ -1,5 +1,5 @@
 /* p_trans.c - END_TRANSACTION (37): a producer commits or rolls back the half message it
- * stored earlier (remoting.md §2.3.3, broker-internals.md §4.2).
+ * stored earlier (docs/wire.md §5.5, §10.2).
  *
  * Validation, each failure answered SYSTEM_ERROR with a remark saying what was wrong
  * (oneway requests, the normal case, are never answered): mandatory header fields and

@@ -1,5 +1,5 @@
 /* trans.c - transaction state of kite-broker: the set of resolved half messages, op
- * records, and the check-back service (broker-internals.md §4.3-§4.5; trans.h).
+ * records, and the check-back service (docs/wire.md §10.3-§10.5; trans.h).
  *
  * Owns: the resolved set (one bit per half-queue offset, from a base that follows the
  * half queue's min offset, so memory is 1 bit per retained half), the op-record writer

@@ -1,6 +1,6 @@
 /* trans.h - kite-broker transactions: the state shared by END_TRANSACTION (p_trans.c)
- * and the check-back service (trans.c). broker-internals.md §4, remoting.md §2.3.3,
- * §2.5 (CHECK_TRANSACTION_STATE), docs/DESIGN.md "Transactions".
+ * and the check-back service (trans.c). docs/wire.md §10 (the requests: §5.5,
+ * §7), docs/DESIGN.md "Transactions".
  *
  * Names: half messages live in RMQ_SYS_TRANS_HALF_TOPIC queue 0 (p_send.c stores them);
  * an "op" record in RMQ_SYS_TRANS_OP_HALF_TOPIC queue 0 (tag "d", body = the queue offsets

@@ -1,6 +1,6 @@
 /* heartbeat.c - producer heartbeats (see heartbeat.h).
  *
- * Body (HeartbeatData, remoting.md §4.3; keys in fastjson's alphabetical order):
+ * Body (HeartbeatData, docs/wire.md §2.4; keys in fastjson's alphabetical order):
  *   {"clientID":"<id>","consumerDataSet":[],"heartbeatFingerprint":0,
  *    "producerDataSet":[{"groupName":"<group>"},{"groupName":"CLIENT_INNER_PRODUCER"}],
  *    "withoutSub":false}

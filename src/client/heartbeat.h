@@ -1,7 +1,7 @@
 /* heartbeat.h - HEART_BEAT (34) from producers: the producer group and the client id are
  * announced to every master broker of the producer's cached routes, so that a broker
- * can find a live connection of the group for CHECK_TRANSACTION_STATE (remoting.md
- * §2.3.4, §4.3, §6.4: producer-only clients heartbeat masters only).
+ * can find a live connection of the group for CHECK_TRANSACTION_STATE (docs/wire.md
+ * §5.6, §2.4, §12.4: producer-only clients heartbeat masters only).
  *
  * Owns: the client id of one producer, the set of broker addresses already greeted, and
  * two I/O-thread timers: a 1 s scan that greets brokers that appeared in the routes

@@ -6,7 +6,7 @@
  * SUCCESS / TOPIC_NOT_EXIST). A fetch tries each name server at most once.
  * Routes: GET_ROUTEINFO_BY_TOPIC (105) with acceptStandardJsonOnly=true (our request
  * version is >= 401 too), so name servers answer standard JSON; kite_route_decode reads
- * both forms anyway. Publish queues per remoting.md §6.2: orderTopicConf when present,
+ * both forms anyway. Publish queues per docs/wire.md §12.2: orderTopicConf when present,
  * else every QueueData with WRITE permission whose broker has a master (id 0), sorted
  * by broker name, ids 0..writeQueueNums-1. TOPIC_NOT_EXIST (17) falls back to the
  * route of create_topic_key with each broker's queue count capped at

@@ -1,6 +1,6 @@
 /* instance.h - the client instance behind one producer (later: consumers): the RPC
  * client with its I/O thread, the name-server list with failover, and the topic route
- * cache with its 30 s refresh (remoting.md §2.2 GET_ROUTEINFO_BY_TOPIC, §4.1, §6.2).
+ * cache with its 30 s refresh (docs/wire.md §4.3 GET_ROUTEINFO_BY_TOPIC, §2.2, §12.2).
  *
  * Owns: the kite_rpc_client (and so the I/O thread), the name-server addresses and
  * which one is current, the table topic -> publish route (refcounted immutable

@@ -1,5 +1,5 @@
 /* message.c - kite_message: the public message object (include/kite/message.h) and its
- * properties string (remoting.md §5.4: name 0x01 value 0x02, repeated; Java writes the
+ * properties string (docs/wire.md §9.3: name 0x01 value 0x02, repeated; Java writes the
  * separator after every pair).
  *
  * Owns: message fields, copies of all strings, an owned or borrowed body. Tags, keys,

@@ -10,7 +10,7 @@
 #include "kite/message.h"
 #include <stdint.h>
 
-#define KITE_PROPS_MAX 32767u   /* the stored length is a signed 16-bit value (§5.1) */
+#define KITE_PROPS_MAX 32767u   /* the stored length is a signed 16-bit value (docs/wire.md §9.3) */
 
 typedef struct kite_prop {
     char *name;
@@ -28,7 +28,7 @@ struct kite_message {
     int uniq_by_app;        /* UNIQ_KEY was set by the application: keep it */
 };
 
-/* Appends the properties string (name 0x01 value 0x02 ..., remoting.md §5.4) to out.
+/* Appends the properties string (name 0x01 value 0x02 ..., docs/wire.md §9.3) to out.
  * Returns KITE_OK or KITE_ETOOBIG when it would exceed KITE_PROPS_MAX. */
 int kite_msg_encode_props(const kite_message *m, kite_buf *out);
 /* Sets UNIQ_KEY on behalf of the library (keeps uniq_by_app as it is). */

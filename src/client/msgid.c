@@ -1,4 +1,4 @@
-/* msgid.c - UNIQ_KEY generation (layout in msgid.h; remoting.md §5.8).
+/* msgid.c - UNIQ_KEY generation (layout in msgid.h; docs/wire.md §9.6).
  * Threads: the generator is shared by all sending threads of a producer: the counter
  * is an atomic, the month window is recomputed by whoever sees it expired (all such
  * threads compute the same value, so the race is benign). */

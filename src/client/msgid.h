@@ -1,5 +1,5 @@
-/* msgid.h - client unique message ids (UNIQ_KEY, remoting.md §5.8) and parsing of
- * offset message ids (§5.7).
+/* msgid.h - client unique message ids (UNIQ_KEY, docs/wire.md §9.6) and parsing of
+ * offset message ids (§9.5).
  *
  * Owns: the id generator state of one producer. UNIQ_KEY layout, 16 bytes written as
  * 32 upper-case hex characters:

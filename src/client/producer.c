@@ -14,11 +14,11 @@
  * callbacks always run on the I/O thread and never inside kite_producer_send_async.
  *
  * Request: SEND_MESSAGE_V2 (310) or SEND_BATCH_MESSAGE (320) with the one-letter header
- * names of remoting.md §2.3.1. Answer codes (§3): 0 / 10 / 11 / 12 are stored (10-12 are
+ * names of docs/wire.md §5.1. Answer codes (§3.2, §3.3): 0 / 10 / 11 / 12 are stored (10-12 are
  * reported as statuses, never resent); {1, 2, 14, 16, 17, 204, 205, 1500} and transport
  * failures are retried on the next queue of another broker while attempts and time
- * remain (Java 5.x retry set); anything else fails at once. Batch body: §5.6.
- * Compression: §5.10 (zlib stream, sysFlag bit 0 plus type ZLIB = 3 in bits 8-10).
+ * remain (Java 5.x retry set); anything else fails at once. Batch body: §5.3.
+ * Compression: §9.8 (zlib stream, sysFlag bit 0 plus type ZLIB = 3 in bits 8-10).
  *
  * Threads: producer state (state, ops, in-flight count) is guarded by p->mu; the
  * round-robin counter is atomic. Shutdown waits until no op is left, so the instance
@@ -469,7 +469,7 @@ static int prep_single(kite_producer *p, kite_message *m, int kind, int borrow, 
     return KITE_OK;
 }
 
-/* Batch body, remoting.md §5.6: per message | 4 total = 22 + n + p | 4 magic 0 | 4 crc 0 |
+/* Batch body, docs/wire.md §5.3: per message | 4 total = 22 + n + p | 4 magic 0 | 4 crc 0 |
  * 4 flag | 4 n | n body | 2 p | p properties |. */
 static int prep_batch(kite_producer *p, kite_message *const *msgs, size_t n, send_op **out, kite_send_result *res)
 {

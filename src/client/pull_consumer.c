@@ -339,7 +339,8 @@ int kite_pull_consumer_commit_offset(kite_pull_consumer *c, const kite_mq *mq, i
 int kite_pull_consumer_fetch_offset(kite_pull_consumer *c, const kite_mq *mq, int64_t *offset)
 {
     if (!c || !offset) return KITE_EINVAL;
-    /* setZeroIfNotFound is not sent: brokers may still answer 0 for a young queue (§2.4.2). */
+    /* setZeroIfNotFound is not sent: brokers may still answer 0 for a young queue
+     * (docs/wire.md §6.4). */
     return simple_call(c, mq, RC_QUERY_CONSUMER_OFFSET, 0, offset);
 }
 

@@ -156,7 +156,8 @@ static void hex(char *dst, const uint8_t *p, size_t n)
     dst[2 * n] = 0;
 }
 
-/* Offset message id (§5.7): store address, port (4 bytes), commit-log offset (8 bytes). */
+/* Offset message id (docs/wire.md §9.5): store address, port (4 bytes), commit-log offset
+ * (8 bytes). */
 static void offset_msg_id(const kite_record *r, char out[KITE_ID_MAX])
 {
     uint8_t raw[28];

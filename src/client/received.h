@@ -3,11 +3,11 @@
  *
  * Owns: kite_rmsg (the library side of kite_message_ext): one allocation per message
  * holding the struct, the property pairs, the strings and the body (a decompressed
- * body is a second allocation). Record decoding follows remoting.md §5.1 through
- * codec/record.c (every length checked); sysflag bit 0 bodies are inflated (§5.10,
+ * body is a second allocation). Record decoding follows docs/wire.md §9.1 through
+ * codec/record.c (every length checked); sysflag bit 0 bodies are inflated (§9.8,
  * zlib; LZ4/ZSTD bodies are delivered as stored, bit 0 kept); messages whose TAGS is not
- * in the subscription's tag set are dropped (§5.1, last paragraph); a message of the
- * group's retry topic gets its original topic back from RETRY_TOPIC (§6.8).
+ * in the subscription's tag set are dropped (§9.1, last paragraph); a message of the
+ * group's retry topic gets its original topic back from RETRY_TOPIC (§11.4).
  * Tag expressions: "*" / "" / NULL = all; else tags split at "||", trimmed, empties
  * dropped (as Java's FilterAPI).
  * Threads: pure functions; a kite_rmsg belongs to one thread at a time. */

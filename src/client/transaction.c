@@ -7,7 +7,7 @@
  * Not owned: sending (producer.c, through kite_prod_send_flagged), heartbeats
  * (heartbeat.c), decoding received records (received.c).
  *
- * Wire (remoting.md §2.3.3, §2.5): END_TRANSACTION (37) oneway to the master of the
+ * Wire (docs/wire.md §5.5, §7, §10): END_TRANSACTION (37) oneway to the master of the
  * broker that stored the half (route of the topic; fallback: the address inside the
  * offset message id) with producerGroup, tranStateTableOffset = the half's queue offset,
  * commitLogOffset = decoded from the offset msgId, commitOrRollback 8 / 12 / 0,

@@ -2,7 +2,7 @@
  * strings, and Java String.hashCode for tags.
  *
  * Owns: the byte layout of one stored record (table below; also docs/store-format.md and
- * remoting.md §5.1), its exact validation, the masked body CRC, the properties string
+ * docs/wire.md §9.1), its exact validation, the masked body CRC, the properties string
  * syntax (name 0x01 value 0x02 ...), and the Java tag hash over UTF-16 code units.
  * Does not own: where records live (src/store), message ids (msgid), compression.
  * Threads: pure functions over caller memory; reentrant.

@@ -1,4 +1,4 @@
-/* p_ns.c - name server request handlers, one per request code (remoting.md §2.2).
+/* p_ns.c - name server request handlers, one per request code (docs/wire.md §4).
  * All run on the loop thread and answer at once; state lives in namesrv/routes.c.
  * Missing mandatory header fields answer SYSTEM_ERROR naming the field, as Java does. */
 #include "base/crc32.h"

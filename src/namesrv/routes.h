@@ -3,7 +3,7 @@
  *
  * Owns: every table below (all strings copied). Everything is in memory and rebuilt
  * from broker registrations, except KV config, which the caller persists
- * (ns_kv_encode / ns_kv_load). broker-internals.md §3 describes the semantics.
+ * (ns_kv_encode / ns_kv_load). docs/wire.md §4.1 and §4.5 describe the semantics.
  *   topics:   topic -> (brokerName -> queue data)
  *   brokers:  brokerName -> {cluster, brokerId -> addr}
  *   clusters: cluster -> set of brokerName

@@ -1,5 +1,5 @@
 /* bodies.c - name-server JSON bodies: encode in fastjson's shape, decode tolerantly.
- * Field tables are in bodies.h and remoting.md §4. */
+ * Field tables are in bodies.h and docs/wire.md §2. */
 #include "proto/bodies.h"
 #include <stdio.h>
 #include <stdlib.h>

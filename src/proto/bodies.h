@@ -1,6 +1,6 @@
 /* bodies.h - typed JSON bodies of the name-server protocol: TopicRouteData,
  * ClusterInfo, DataVersion, TopicConfig, RegisterBrokerBody (plain and compressed),
- * KVTable, TopicList. remoting.md §4.0-§4.2, §4.9, §4.10, §4.12, §4.14.
+ * KVTable, TopicList. docs/wire.md §2.1-§2.3, §2.7, §2.9, §2.11.
  *
  * Owns: encoding (always compact; fastjson key order, i.e. alphabetical; numeric map
  * keys bare unless standard JSON is asked for) and tolerant decoding. Decoded

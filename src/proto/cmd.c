@@ -1,6 +1,6 @@
 /* cmd.c - remoting command life cycle, extFields access, frame delimiting and the
  * top-level decode/encode that dispatches to the JSON or binary header codec.
- * Format: see cmd.h (frame table) and docs/wire.md. */
+ * Format: see cmd.h (frame table) and docs/wire.md §1. */
 #include "proto/cmd.h"
 #include "base/json.h"
 #include "proto/codes.h"

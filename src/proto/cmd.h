@@ -4,7 +4,7 @@
  * command live in its arena (or in the parsed JSON header it keeps), so a command is
  * freed with one kite_cmd_free(). Body bytes are owned (copied out of the frame) unless
  * set with kite_cmd_set_body_ref(), which borrows.
- * Frame layout (remoting.md §1.2), big-endian:
+ * Frame layout (docs/wire.md §1.2), big-endian:
  *   | 4 total length N | 4 (serialize type << 24 | header length H) | H header | N-4-H body |
  * Header encodings: JSON (type 0, hdr_json.c) and ROCKETMQ binary (type 1, hdr_bin.c).
  * Decoding limits: N + 4 above max_frame, N < 4, H > N - 4, an unknown type byte, or a

@@ -1,6 +1,6 @@
 /* codes.h - RocketMQ remoting request and response code numbers: the wire truth,
- * nothing else. Source of the numbers: docs/wire.md and ../shared/protocol/remoting.md
- * §2.1 and §3. Names follow Java's RequestCode / ResponseCode. */
+ * nothing else. What each one means: docs/wire.md §3.1 and §3.2. Names follow Java's
+ * RequestCode / ResponseCode. */
 #ifndef KITE_PROTO_CODES_H
 #define KITE_PROTO_CODES_H
 
@@ -120,7 +120,7 @@ enum kite_mq_version {
     KITE_SERVER_VERSION = KITE_V4_9_8,   /* what our servers report */
 };
 
-/* Remoting language bytes (remoting.md §1.6). */
+/* Remoting language bytes (docs/wire.md §1.6). */
 enum kite_language {
     KITE_LANG_JAVA = 0, KITE_LANG_CPP = 1, KITE_LANG_DOTNET = 2, KITE_LANG_PYTHON = 3,
     KITE_LANG_DELPHI = 4, KITE_LANG_ERLANG = 5, KITE_LANG_RUBY = 6, KITE_LANG_OTHER = 7,

@@ -1,4 +1,4 @@
-/* hdr_bin.c - ROCKETMQ binary header encoding (serialize type 1), remoting.md §1.5.
+/* hdr_bin.c - ROCKETMQ binary header encoding (serialize type 1), docs/wire.md §1.5.
  *
  *   off size field
  *   0   2    code (short)

@@ -1,4 +1,4 @@
-/* hdr_json.c - JSON header encoding (serialize type 0), remoting.md §1.4.
+/* hdr_json.c - JSON header encoding (serialize type 0), docs/wire.md §1.4.
  *
  * Reading is tolerant: extFields values may be strings, numbers, booleans or null
  * (normalised to text; null becomes absent), unknown keys are ignored, `language` may

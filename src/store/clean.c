@@ -2,7 +2,7 @@
  * deleteWhen hours, or earlier when the disk fills up; consume queues and index follow;
  * refuses puts while disk use is above the warning ratio.
  *
- * Rules (docs/store-format.md, "Retention"; RocketMQ's, broker-internals.md §1.12):
+ * Rules (docs/store-format.md, "Retention"; RocketMQ's rules):
  *   - A round deletes when the local hour of the store's clock is listed in deleteWhen
  *     ("04" or "04;05"), or disk use of the commit log's (or the store root's) file system
  *     exceeds diskMaxUsedSpaceRatio, or a trigger (kite_store_trigger_delete) is pending

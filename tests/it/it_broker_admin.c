@@ -1,5 +1,5 @@
-/* it_broker_admin.c - kite-broker admin and statistics requests (remoting.md §2.6, §4.7,
- * §4.8, §4.11, §4.12): GET_BROKER_RUNTIME_INFO (28) with every key `mqadmin clusterList`
+/* it_broker_admin.c - kite-broker admin and statistics requests (docs/wire.md §8, §2.6,
+ * §2.8, §2.9): GET_BROKER_RUNTIME_INFO (28) with every key `mqadmin clusterList`
  * reads, parsable, msgPutTotalTodayNow counting sends; GET_TOPIC_STATS_INFO (202) and
  * GET_CONSUME_STATS (208) keyed by fastjson MessageQueue objects with the right
  * min/max/consumer offsets; GET_CONSUMER_CONNECTION_LIST (203, 206 when none);

@@ -1,5 +1,5 @@
 /* it_broker_clientcalls.c - kite-broker requests about clients' queues and calls the
- * broker makes to clients (remoting.md §2.4.5, §2.5, §2.6, §4.6, §4.13):
+ * broker makes to clients (docs/wire.md §6.6, §7, §8, §2.5, §2.10):
  * LOCK_BATCH_MQ (41) / UNLOCK_BATCH_MQ (42) between two clients (granted, refused while
  * held, handed over after an unlock, refreshed by the holder); INVOKE_BROKER_TO_RESET_OFFSET
  * (222) resets the stored offsets and pushes RESET_CONSUMER_CLIENT_OFFSET (220, oneway)

@@ -1,4 +1,4 @@
-/* it_broker_delay.c - kite-broker delayed messages (broker-internals.md §5.1) with
+/* it_broker_delay.c - kite-broker delayed messages (docs/wire.md §11.1) with
  * shortened levels (messageDelayLevel "1s 2s 3s"): a message sent with DELAY=2 is not
  * pullable from its topic before 2 s after it was stored and arrives no later than
  * 2 s + 1 s tolerance (measured with a long-poll pull); the delivered record carries its

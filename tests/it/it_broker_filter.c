@@ -1,5 +1,5 @@
 /* it_broker_filter.c - kite-broker subscription filters with long polling and SQL92
- * (remoting.md §2.4.1, §5.9, §4.14): a pull held for "TagX" is not answered when a TagY
+ * (docs/wire.md §6.1-§6.3, §9.7, §2.11): a pull held for "TagX" is not answered when a TagY
  * message arrives - it stays held and is answered 19/20 at its suspend timeout, or 0
  * with only the TagX message when one arrives later; SQL92 with enablePropertyFilter:
  * "a > 5 AND region IN ('hz','sh')" returns only matching messages (non-matching

@@ -1,5 +1,5 @@
-/* it_broker_groups.c - kite-broker consumer groups (remoting.md §2.3.4, §2.3.5, §2.4.1,
- * §2.4.4, §2.5, §4.3): HEART_BEAT with Java-shaped and C++-shaped HeartbeatData,
+/* it_broker_groups.c - kite-broker consumer groups (docs/wire.md §5.6, §6.1, §6.5,
+ * §7, §2.4): HEART_BEAT with Java-shaped and C++-shaped HeartbeatData,
  * GET_CONSUMER_LIST_BY_GROUP, the %RETRY%<group> topic registered with the name server,
  * NOTIFY_CONSUMER_IDS_CHANGED (oneway request frames on the member's own connection)
  * when a member joins or its connection closes, pulls without the SUBSCRIPTION flag

@@ -1,5 +1,5 @@
-/* it_broker_input.c - kite-broker half messages and bad input (remoting.md §2.3.1,
- * §2.4.1, §3, §5.4, §5.6, §6.9): a TRAN_MSG send is answered 0 but never visible in
+/* it_broker_input.c - kite-broker half messages and bad input (docs/wire.md §5.1,
+ * §5.2, §6.2, §3.2, §9.3, §5.3, §10.1): a TRAN_MSG send is answered 0 but never visible in
  * its topic and the half topic cannot be pulled (16); unknown topic without
  * auto-creation (17), invalid topic names and queue ids (1), bodies over
  * maxMessageSize and properties over 32767 bytes (13), malformed properties strings,

@@ -1,4 +1,4 @@
-/* it_broker_longpoll.c - kite-broker long polling (remoting.md §2.4.1): a pull held at
+/* it_broker_longpoll.c - kite-broker long polling (docs/wire.md §6.3): a pull held at
  * the max offset with SUSPEND is answered promptly when another connection sends to
  * that queue (and not for a send to another queue), is answered 19 no earlier than its
  * suspendTimeoutMillis when nothing arrives, and while it is held the same connection

@@ -1,5 +1,5 @@
-/* it_broker_offsets.c - kite-broker consumer offsets and persistence (remoting.md
- * §2.4.1-§2.4.3, §2.6): UPDATE_CONSUMER_OFFSET (15) / QUERY_CONSUMER_OFFSET (14), a
+/* it_broker_offsets.c - kite-broker consumer offsets and persistence (docs/wire.md
+ * §6.1, §6.4, §8): UPDATE_CONSUMER_OFFSET (15) / QUERY_CONSUMER_OFFSET (14), a
  * commit offset of -1, the young-queue rule for a new group, the pull COMMIT flag; and
  * offsets, topics (UPDATE_AND_CREATE_TOPIC 17) and subscription groups surviving a
  * clean stop and a SIGKILL (offsets committed more than flushConsumerOffsetInterval

@@ -1,5 +1,5 @@
 /* it_broker_query.c - kite-broker look-ups through the store index and the remaining
- * statistics codes (remoting.md §2.4.7, §2.6): QUERY_MESSAGE (12) by a KEYS word and by
+ * statistics codes (docs/wire.md §6.8, §8): QUERY_MESSAGE (12) by a KEYS word and by
  * UNIQ_KEY (_UNIQUE_KEY_QUERY), time-range bounds, QUERY_NOT_FOUND (22), the index
  * header fields; VIEW_BROKER_STATS_DATA (315) counting sends per topic and pulls per
  * topic@group; GET_BROKER_CONSUME_STATS (317) with totalDiff; GET_ALL_SUBSCRIPTIONGROUP_CONFIG

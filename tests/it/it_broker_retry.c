@@ -1,5 +1,5 @@
 /* it_broker_retry.c - kite-broker CONSUMER_SEND_MSG_BACK (36), retry and dead letters
- * (remoting.md §2.3.2, broker-internals.md §6): after a heartbeat %RETRY%G exists; a
+ * (docs/wire.md §5.4, §11): after a heartbeat %RETRY%G exists; a
  * pulled message sent back with delayLevel 0 (offset = its PHYSICALOFFSET) reappears in
  * %RETRY%G after the level-3 delay (short levels "2s 3s 1s": level 3 is the only 1 s one)
  * with RETRY_TOPIC = original topic, ORIGIN_MESSAGE_ID = its offset message id and

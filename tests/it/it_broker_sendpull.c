@@ -4,8 +4,8 @@
  * name server's route at once, PULL_MESSAGE (11) bodies decoded record by record and
  * compared byte-exact, the pull answer fields on codes 0/19/20/21, tag filtering,
  * SEND_BATCH_MESSAGE (320) with a hand-built batch body, and the offset look-ups
- * (30, 31, 32, 29) and VIEW_MESSAGE_BY_ID (33). remoting.md §2.3.1, §2.4.1, §2.4.6,
- * §2.4.8, §5.1, §5.4, §5.6, §5.7. */
+ * (30, 31, 32, 29) and VIEW_MESSAGE_BY_ID (33). docs/wire.md §5.1, §5.3, §6.1, §6.2,
+ * §6.7, §6.8, §9.1, §9.3, §9.5. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,5 +1,5 @@
-/* it_broker_trans.c - kite-broker transactions (remoting.md §2.3.3, §2.5, §6.9;
- * broker-internals.md §4) against a real kite-broker on loopback, driven by raw JSON
+/* it_broker_trans.c - kite-broker transactions (docs/wire.md §5.5, §7,
+ * §10) against a real kite-broker on loopback, driven by raw JSON
  * requests:
  *   - COMMIT makes the half pullable in its real topic/queue with sysflag COMMIT,
  *     PREPAREDTRANSACTIONOFFSET = the half's offset, REAL_TOPIC/REAL_QID/TRAN_MSG gone,

@@ -1,4 +1,4 @@
-/* it_broker_trans2.c - kite-broker transactions across SIGKILL (broker-internals.md §4,
+/* it_broker_trans2.c - kite-broker transactions across SIGKILL (docs/wire.md §10,
  * docs/DESIGN.md "Transactions"), against a real kite-broker on loopback driven by raw
  * JSON requests. The test owns the broker process and kills it by PID.
  *

@@ -5,7 +5,7 @@
  * surviving a consumer restart; RESET_CONSUMER_CLIENT_OFFSET pushed by the broker after
  * a raw INVOKE_BROKER_TO_RESET_OFFSET (222); GET_CONSUMER_RUNNING_INFO (307) and
  * CONSUME_MESSAGE_DIRECTLY (309) forwarded by the broker to the consumer.
- * remoting.md §2.3.4, §2.4, §2.5, §6.4-§6.7. One pair of daemons for the whole file;
+ * docs/wire.md §5.6, §6, §7, §12.4-§12.7. One pair of daemons for the whole file;
  * each test uses its own topic and group. Every wait is bounded. */
 #include <setjmp.h>
 #include <stdarg.h>

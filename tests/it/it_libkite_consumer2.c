@@ -7,7 +7,7 @@
  * tasks are short (it then wakes fewer workers per pull), slow messages must still be
  * consumed by most workers at once.
  * The broker runs with 1 s delay levels so retries come back within seconds.
- * remoting.md §2.3.2, §2.4, §4.13, §6.6, §6.8. Every wait is bounded. */
+ * docs/wire.md §5.4, §6, §2.10, §12.6, §11. Every wait is bounded. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

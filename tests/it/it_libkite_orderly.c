@@ -8,7 +8,7 @@
  * someone else is not consumed, neither at assignment nor after a refused renewal,
  * until the lock is free again); BROADCASTING without
  * locks; start/stop cycles while messages flow (ASan finds leaks).
- * remoting.md §2.4.5, §4.6, §6.10. Every wait is bounded. */
+ * docs/wire.md §6.6, §2.5, §12.8. Every wait is bounded. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

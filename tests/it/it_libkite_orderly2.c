@@ -13,7 +13,7 @@
  *   resumes, in order and without loss, when the next periodic renewal is granted;
  * - lock_live_ms validation; a broker given rebalanceLockMaxLiveTime below 1 s warns and
  *   keeps 60 s.
- * Owns nothing outside this test. remoting.md §2.4.5, §4.6, §6.10. Every wait is bounded;
+ * Owns nothing outside this test. docs/wire.md §6.6, §2.5, §12.8. Every wait is bounded;
  * the daemons and the child are stopped by PID. */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -7,7 +7,7 @@
  * failover, a broker restart while producing (every acknowledged message pullable
  * afterwards, SYNC_FLUSH), start/stop cycles; and against an in-process fake broker:
  * FLUSH_DISK_TIMEOUT reported and not resent, SYSTEM_BUSY retried, MESSAGE_ILLEGAL not
- * retried. remoting.md §2.3.1, §3, §5.4, §5.6, §5.8, §5.10, §6.2, §6.3.
+ * retried. docs/wire.md §5.1, §3.2, §9.3, §5.3, §9.6, §9.8, §12.2, §12.3.
  * Every wait is bounded; daemons are stopped by PID in teardown. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -219,7 +219,7 @@ static void test_sync_roundtrip(void **st)
     assert_true(prop_is(rec, "\xe5\x90\x8d", "\xe5\x80\xbc"));
     assert_true(prop_is(rec, "WAIT", "true"));
     assert_true(prop_is(rec, "UNIQ_KEY", r.msg_id));
-    /* offset msg id = store host + port + commit-log offset (§5.7) */
+    /* offset msg id = store host + port + commit-log offset (docs/wire.md §9.5) */
     char tail[17];
     snprintf(tail, sizeof tail, "%016llX", (unsigned long long)rec->phys_offset);
     assert_string_equal(r.offset_msg_id + 16, tail);

@@ -13,7 +13,7 @@
  *     resolved;
  *   - a producer that dies with an undecided half: a new producer of the same group,
  *     which has sent nothing, answers the check.
- * remoting.md §2.3.3, §2.5, §6.9. Every wait is bounded; daemons stopped by PID. */
+ * docs/wire.md §5.5, §7, §10. Every wait is bounded; daemons stopped by PID. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

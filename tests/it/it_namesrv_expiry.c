@@ -4,7 +4,7 @@
  * scanNotActiveBrokerInterval); an expired master leaves its live slave's group in
  * the route as {1:...}; an idle connection (serverChannelMaxIdleTimeSeconds) is
  * closed, which expires its broker; reconnects, slave promotion, a broker that
- * changed cluster, heartbeatTimeoutMillis (broker-internals.md §3.2, §3.3). */
+ * changed cluster, heartbeatTimeoutMillis (docs/wire.md §4.1, §4.5). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

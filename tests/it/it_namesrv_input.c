@@ -4,7 +4,7 @@
  * daemon keeps serving); unknown codes (code 3, connection stays usable); missing
  * mandatory fields (code 1 naming the field); a hand-assembled binary (ROCKETMQ)
  * header request answered in binary; ali-ons style number/boolean extFields; oneway
- * requests; 200 pipelined requests (remoting.md §1.2-§1.5, §1.9). */
+ * requests; 200 pipelined requests (docs/wire.md §1.2-§1.5, §1.8). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,7 +16,7 @@ static const char *route_test_479 =
     "\"cluster\":\"DefaultCluster\",\"enableActingMaster\":false}],\"filterServerTable\":{},\"queueDatas\":[{\"brokerName\":"
     "\"broker-a\",\"perm\":6,\"readQueueNums\":4,\"topicSysFlag\":0,\"writeQueueNums\":4}]}";
 
-/* Registers the data of remoting.md §4.1's example (TopicTest on broker-a, master and
+/* Registers the data of docs/wire.md §2.2's example (TopicTest on broker-a, master and
  * slave) on two connections that stay open. */
 static void register_example(kt_daemon *d)
 {
@@ -263,7 +263,7 @@ static void test_unknown_codes_and_missing_fields(void **st)
     still_serving(d);
 }
 
-/* remoting.md §1.2's binary example, byte for byte, answered in binary. */
+/* docs/wire.md §1.2's binary example, byte for byte, answered in binary. */
 static void test_binary_header(void **st)
 {
     (void)st;

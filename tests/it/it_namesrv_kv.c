@@ -1,8 +1,8 @@
 /* it_namesrv_kv.c - kite-namesrv KV configuration over TCP: PUT/GET/DELETE_KV_CONFIG,
  * GET_KVLIST_BY_NAMESPACE, QUERY_NOT_FOUND, persistence of the KV file across a
  * restart, and ORDER_TOPIC_CONFIG in routes (orderMessageEnable) and in the
- * REGISTER_BROKER reply, a corrupt or unwritable KV file (remoting.md §2.2, §4.12;
- * broker-internals.md §3.1, §3.5). */
+ * REGISTER_BROKER reply, a corrupt or unwritable KV file (docs/wire.md §4.1, §4.4,
+ * §4.6, §2.9). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

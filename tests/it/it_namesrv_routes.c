@@ -3,7 +3,7 @@
  * slave registration replies; plain, compressed and CRC-checked registration bodies,
  * data-version semantics with WIPE/ADD_WRITE_PERM; UNREGISTER_BROKER and
  * QUERY_DATA_VERSION; DELETE_TOPIC_IN_NAMESRV and the name server config requests
- * (remoting.md §2.2, §4.0-§4.2, §4.9, §4.10, §4.14; broker-internals.md §3). */
+ * (docs/wire.md §4, §2.1-§2.3, §2.7, §2.11). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

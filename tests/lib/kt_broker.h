@@ -2,7 +2,7 @@
  * headers are written as text here (printf templates, never our encoder), a call that
  * matches the answer by opaque while keeping the requests the broker sends on the same
  * connection (NOTIFY_CONSUMER_IDS_CHANGED) aside, and decoding of the stored records of a
- * pull/view body with kite_record_decode (remoting.md §2.3.1, §2.4.1, §5.1). */
+ * pull/view body with kite_record_decode (docs/wire.md §5.1, §6.2, §9.1). */
 #ifndef KITE_TESTS_KT_BROKER_H
 #define KITE_TESTS_KT_BROKER_H
 

@@ -12,7 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Golden bodies transcribed from remoting.md 4.1, 4.2, 4.0 and 1.4. */
+/* Golden bodies: the examples of docs/wire.md §2.2, §2.3 and §1.2, and an offset table
+ * with object keys as in §2.1. */
 static const char *const k_route =
     "{\"brokerDatas\":[{\"brokerAddrs\":{0:\"192.168.0.10:10911\",1:\"192.168.0.11:10911\"},"
     "\"brokerName\":\"broker-a\",\"cluster\":\"DefaultCluster\",\"enableActingMaster\":false}],"

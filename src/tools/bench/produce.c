@@ -17,7 +17,7 @@
  *   send rate ("coordinated omission"). The progress line also shows how late the sender
  *   itself was ("behind"). With --async, -c defaults to 1000 in flight here. The summary
  *   adds the same sends measured from the call ("call_p99_ms"...), the way load tools
- *   without a schedule measure (shared/peers' nats_bench.c and bench.js do), for
+ *   without a schedule measure (the peers' nats_bench.c and bench.js do), for
  *   side-by-side figures; the difference is time the sender itself was late.
  *
  * Threads: senders as above; async callbacks run on the producer's I/O thread and only
