@@ -69,8 +69,8 @@ static void test_register_topic(void **st)
     /* A new topic on broker-a: routable at once, listed. */
     register_topic(q, "TopicReg", QD("broker-a", 2, 2, 6, 0), 0);
     nt_expect_route(q, "TopicReg", 479, "",
-                    "{\"brokerDatas\":[" BD_A_QUOTED "],\"filterServerTable\":{},\"queueDatas\":[" QD("broker-a", 2, 2, 6, 0)
-                    "]}");
+                    "{\"brokerDatas\":[" BD_A_QUOTED "],\"filterServerTable\":{},"
+                    "\"queueDatas\":[" QD("broker-a", 2, 2, 6, 0) "]}");
     nt_expect_body(q, 206, "", "{\"topicList\":[\"TopicBaseA\",\"TopicBaseB\",\"TopicReg\"]}");
 
     /* Merged: broker-a's entry replaced, broker-b's added. */
@@ -150,7 +150,8 @@ static void test_system_topic_list(void **st)
         kite_cmd r;
         nt_req(q, 304, 409, "", NULL, 0, &r);
         assert_int_equal(r.code, 0);
-        int done = strcmp(kt_body(&r), "{\"brokerAddr\":\"" A0 "\",\"topicList\":[\"C1\",\"broker-a\",\"broker-b\"]}") == 0;
+        const char *want = "{\"brokerAddr\":\"" A0 "\",\"topicList\":[\"C1\",\"broker-a\",\"broker-b\"]}";
+        int done = strcmp(kt_body(&r), want) == 0;
         kite_cmd_free(&r);
         if (done) break;
         assert_true(kt_now_ms() - t0 < 5000);
@@ -237,13 +238,14 @@ static void test_broker_member_group(void **st)
     kite_cmd_free(&r);
 }
 
-/* BROKER_HEARTBEAT for broker-h on its own connection. */
+/* BROKER_HEARTBEAT (904) for a broker of cluster CH, every field a 5.x broker sends. */
 static void heartbeat(int fd, const char *addr, const char *name)
 {
     char ext[300];
     snprintf(ext, sizeof ext,
-             "\"clusterName\":\"CH\",\"brokerAddr\":\"%s\",\"brokerName\":\"%s\",\"brokerId\":\"0\",\"epoch\":\"0\","
-             "\"maxOffset\":\"0\",\"confirmOffset\":\"0\",\"heartbeatTimeoutMills\":\"1000\",\"electionPriority\":\"0\"",
+             "\"clusterName\":\"CH\",\"brokerAddr\":\"%s\",\"brokerName\":\"%s\",\"brokerId\":\"0\","
+             "\"epoch\":\"0\",\"maxOffset\":\"0\",\"confirmOffset\":\"0\",\"heartbeatTimeoutMills\":\"1000\","
+             "\"electionPriority\":\"0\"",
              addr, name);
     nt_expect(fd, 904, 479, ext, NULL, 0, 0);
 }
@@ -277,8 +279,9 @@ static void test_broker_heartbeat(void **st)
     /* A heartbeat for an address that never registered creates nothing. */
     heartbeat(q, "10.21.2.9:10911", "broker-n");
     nt_expect_body(q, 106, "",
-                   "{\"brokerAddrTable\":{\"broker-h\":{\"brokerAddrs\":{0:\"10.21.2.1:10911\"},\"brokerName\":\"broker-h\","
-                   "\"cluster\":\"CH\",\"enableActingMaster\":false}},\"clusterAddrTable\":{\"CH\":[\"broker-h\"]}}");
+                   "{\"brokerAddrTable\":{\"broker-h\":{\"brokerAddrs\":{0:\"10.21.2.1:10911\"},"
+                   "\"brokerName\":\"broker-h\",\"cluster\":\"CH\",\"enableActingMaster\":false}},"
+                   "\"clusterAddrTable\":{\"CH\":[\"broker-h\"]}}");
     /* Mandatory fields. */
     kite_cmd r;
     nt_req(q, 904, 479, "\"brokerAddr\":\"10.21.2.1:10911\",\"brokerName\":\"broker-h\"", NULL, 0, &r);
