@@ -111,6 +111,24 @@ static void test_lite_pull(void **st)
     assert_int_equal(r.code, 0);
     kite_cmd_free(&r);
     assert_int_equal(kb_lookup(fd, 14, "TopicLite", 0, ",\"consumerGroup\":\"GLite\"", "offset"), 3);
+    /* GET_ALL_CONSUMER_OFFSET (43) lists it under "topic@group", keyed by queue id. */
+    assert_int_equal(kb_call(fd, 43, "", NULL, 0, &r), 0);
+    assert_int_equal(r.code, 0);
+    kite_json_doc *doc = kx_parse(&r);
+    assert_non_null(doc);
+    const kite_json *t = kite_json_get(kite_json_root(doc), "offsetTable");
+    assert_non_null(t);
+    const kite_json *g = kite_json_get(t, "TopicLite@GLite");
+    assert_non_null(g);
+    assert_int_equal(g->type, KJ_OBJECT);
+    assert_int_equal(g->count, 1);
+    int64_t k, v;
+    assert_int_equal(kite_json_int64(g->members[0].key, &k), 0);
+    assert_int_equal(kite_json_int64(g->members[0].value, &v), 0);
+    assert_int_equal(k, 0);
+    assert_int_equal(v, 3);
+    kite_json_doc_free(doc);
+    kite_cmd_free(&r);
 
     /* Without the subscription in the request: the group's heartbeat must have one. */
     lite_pull(fd, "GLiteHb", "TopicLite", 0, 0, PF_LITE, 0, NULL, &r);
