@@ -245,6 +245,9 @@ int bk_delay_parse_levels(const char *spec, int64_t *out, int max, char *err, si
 int bk_delay_start(kite_broker *b, char *err, size_t errlen);
 void bk_delay_stop(kite_broker *b);
 int bk_delay_levels(const kite_broker *b);
+/* The live progress of every level, {"offsetTable":{1:n,...}} (GET_ALL_DELAY_OFFSET and
+ * config/delayOffset.json). */
+void bk_delay_offsets_json(const kite_broker *b, kite_buf *out);
 /* Copies a properties string without the named properties (byte-exact otherwise). */
 int bk_props_without(const char *props, size_t len, const char *const *drop, kite_buf *out);
 

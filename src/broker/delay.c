@@ -90,20 +90,26 @@ int bk_props_without(const char *props, size_t len, const char *const *drop, kit
     return 0;
 }
 
-static void save(kite_broker *b, bk_delay *d)
+void bk_delay_offsets_json(const kite_broker *b, kite_buf *out)
 {
-    kite_buf out = KITE_BUF_INIT;
+    const bk_delay *d = b->delay;
     kite_jw w;
-    kite_jw_init(&w, &out, 0);
+    kite_jw_init(&w, out, 0);
     kite_jw_obj_begin(&w);
     kite_jw_key(&w, "offsetTable");
     kite_jw_obj_begin(&w);
-    for (int i = 0; i < d->n; i++) {
+    for (int i = 0; d && i < d->n; i++) {
         kite_jw_key_int(&w, i + 1, 0);
         kite_jw_int(&w, d->offset[i]);
     }
     kite_jw_obj_end(&w);
     kite_jw_obj_end(&w);
+}
+
+static void save(kite_broker *b, bk_delay *d)
+{
+    kite_buf out = KITE_BUF_INIT;
+    bk_delay_offsets_json(b, &out);
     if (bk_meta_write(b, "delayOffset.json", &out) == 0) d->dirty = 0;
 }
 

@@ -515,16 +515,8 @@ static void h_all_offsets(kite_rpc_req *req, void *arg)
 
 static void h_all_delay_offsets(kite_rpc_req *req, void *arg)
 {
-    kite_broker *b = B(arg);
-    char *text, err[256];
-    size_t len;
     kite_buf out = KITE_BUF_INIT;
-    if (bk_meta_read(b, "delayOffset.json", 1 << 20, &text, &len, err, sizeof err) == 0 && text) {
-        kite_buf_append(&out, text, len);
-        free(text);
-    } else {
-        kite_buf_puts(&out, "{\"offsetTable\":{}}");
-    }
+    bk_delay_offsets_json(B(arg), &out);
     bk_reply_body(req, RS_SUCCESS, &out);
 }
 

@@ -267,7 +267,9 @@ static void h_register_topic(kite_rpc_req *req, void *arg)
             kite_rpc_reply_code(req, RS_SYSTEM_ERROR, remark);
             return;
         }
-        ns_merge_topic(&NS(arg)->routes, topic, rd.queues, rd.n_queues);
+        if (ns_merge_topic(&NS(arg)->routes, topic, rd.queues, rd.n_queues) != 0)
+            KLOG_WARN("namesrv", "topic %s not registered (request from %s): its queue data names a broker that is "
+                      "not registered", topic, kite_conn_peer(req->conn));
         kite_route_free(&rd);
     }
     kite_rpc_reply_code(req, RS_SUCCESS, NULL);

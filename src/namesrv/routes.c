@@ -582,11 +582,14 @@ int ns_delete_topic(ns_routes *r, const char *topic, const char *cluster)
     return 1;
 }
 
-void ns_merge_topic(ns_routes *r, const char *topic, const kite_queue_data *qs, size_t n)
+int ns_merge_topic(ns_routes *r, const char *topic, const kite_queue_data *qs, size_t n)
 {
+    for (size_t i = 0; i < n; i++)
+        if (!kite_map_get(&r->brokers, qs[i].broker_name)) return -1;
     for (size_t i = 0; i < n; i++)
         put_queue(r, topic, qs[i].broker_name, qs[i].read_queue_nums, qs[i].write_queue_nums, qs[i].perm,
                   qs[i].topic_sys_flag);
+    return 0;
 }
 
 void ns_kv_put(ns_routes *r, const char *ns, const char *key, const char *value)

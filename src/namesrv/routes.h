@@ -73,8 +73,9 @@ void ns_member_group_json(const ns_routes *r, const char *cluster, const char *b
 int ns_set_write_perm(ns_routes *r, const char *broker_name, int add);
 /* Deletes a topic (only queue data of brokers in cluster when cluster != NULL). */
 int ns_delete_topic(ns_routes *r, const char *topic, const char *cluster);
-/* REGISTER_TOPIC_IN_NAMESRV: merge queue data into a topic. */
-void ns_merge_topic(ns_routes *r, const char *topic, const kite_queue_data *qs, size_t n);
+/* REGISTER_TOPIC_IN_NAMESRV: merge queue data into a topic. -1 (nothing merged) when
+ * an entry names a broker that is not registered. */
+int ns_merge_topic(ns_routes *r, const char *topic, const kite_queue_data *qs, size_t n);
 
 /* KV config. */
 void ns_kv_put(ns_routes *r, const char *ns, const char *key, const char *value);

@@ -136,8 +136,8 @@ int kb_send_v2(int fd, const char *topic, int qid, const char *props_json, const
     return r;
 }
 
-static void pull_ext(char *ext, size_t cap, const char *group, const char *topic, int qid, int64_t offset, int max_nums,
-                     int sysflag, int64_t commit_offset, int64_t suspend_ms, const char *sub)
+void kb_pull_ext(char *ext, size_t cap, const char *group, const char *topic, int qid, int64_t offset, int max_nums,
+                 int sysflag, int64_t commit_offset, int64_t suspend_ms, const char *sub)
 {
     char subf[600] = "";
     if (sub) snprintf(subf, sizeof subf, ",\"subscription\":\"%s\",\"expressionType\":\"TAG\"", sub);
@@ -152,7 +152,7 @@ int kb_pull_send(int fd, const char *group, const char *topic, int qid, int64_t 
                  int64_t commit_offset, int64_t suspend_ms, const char *sub)
 {
     char ext[2048];
-    pull_ext(ext, sizeof ext, group, topic, qid, offset, max_nums, sysflag, commit_offset, suspend_ms, sub);
+    kb_pull_ext(ext, sizeof ext, group, topic, qid, offset, max_nums, sysflag, commit_offset, suspend_ms, sub);
     return kb_send(fd, 11, 0, ext, NULL, 0);
 }
 
@@ -160,7 +160,7 @@ int kb_pull(int fd, const char *group, const char *topic, int qid, int64_t offse
             int64_t commit_offset, int64_t suspend_ms, const char *sub, kite_cmd *resp)
 {
     char ext[2048];
-    pull_ext(ext, sizeof ext, group, topic, qid, offset, max_nums, sysflag, commit_offset, suspend_ms, sub);
+    kb_pull_ext(ext, sizeof ext, group, topic, qid, offset, max_nums, sysflag, commit_offset, suspend_ms, sub);
     return kb_call(fd, 11, ext, NULL, 0, resp);
 }
 

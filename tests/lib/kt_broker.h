@@ -32,6 +32,9 @@ void kb_forget_fd(int fd);
  * string text (escapes like \u0001 written by the caller), may be NULL. */
 int kb_send_v2(int fd, const char *topic, int qid, const char *props_json, const void *body, size_t blen,
                kite_cmd *resp);
+/* The extFields text of a pull request (11 or 361); sub == NULL: no subscription. */
+void kb_pull_ext(char *ext, size_t cap, const char *group, const char *topic, int qid, int64_t offset, int max_nums,
+                 int sysflag, int64_t commit_offset, int64_t suspend_ms, const char *sub);
 /* PULL_MESSAGE (11). sub == NULL: no subscription/expressionType fields. Returns the
  * opaque of the sent request (kb_pull_send) or the kb_call result (kb_pull). */
 int kb_pull_send(int fd, const char *group, const char *topic, int qid, int64_t offset, int max_nums, int sysflag,
