@@ -24,6 +24,8 @@
 #include <string.h>
 #include <unistd.h>
 
+/* ---- helpers shared by the consumer files ---- */
+
 char *kite_pc_mq_key(const char *topic, const char *broker, int32_t qid)
 {
     size_t n = strlen(topic) + strlen(broker) + 16;

@@ -84,7 +84,7 @@ void kite_pc_unlock_task(void *arg)
     kite_pc_pq_release(q);
 }
 
-/* ---- locking (I/O) ---- */
+/* ---- LOCK_BATCH_MQ: first lock and renewals (I/O) ---- */
 
 typedef struct lock_ctx {
     kite_push_consumer *c;

@@ -99,7 +99,7 @@ void kite_pc_dispatch(kite_push_consumer *c, pq *q, kite_rmsg **msgs, size_t n)
     if (first) kite_pc_wq_push_list(c, first, last, count);
 }
 
-/* ---- workers ---- */
+/* ---- send-back of failed messages (workers) ---- */
 
 /* Builds a properties string: the message's properties with these replaced. */
 static void props_for_resend(const kite_message_ext *m, const char *retry_of, int reconsume, int max_re, kite_buf *out)
@@ -185,6 +185,19 @@ static int send_back(kite_push_consumer *c, const char *pulled_topic, const kite
     return ok ? 0 : -1;
 }
 
+/* ---- workers ---- */
+
+/* Parks r on the later list: a worker runs it again in delay_ms. */
+static void later_push(kite_push_consumer *c, creq *r, int64_t delay_ms)
+{
+    r->due_ms = kite_mono_ms() + delay_ms;
+    pthread_mutex_lock(&c->wq_mu);
+    r->next = c->later;
+    c->later = r;
+    pthread_cond_broadcast(&c->wq_cv);
+    pthread_mutex_unlock(&c->wq_mu);
+}
+
 static void run_creq(kite_push_consumer *c, creq *r)
 {
     pq *q = r->q;
@@ -215,14 +228,9 @@ static void run_creq(kite_push_consumer *c, creq *r)
             r->n = nk;
             free(kept);
             free(back);
-            r->due_ms = kite_mono_ms() + LOCAL_RETRY_MS;
             KLOG_WARN("client", "consumer %s: %zu message(s) could not be sent back; consuming them again in %d ms",
                       c->group, nk, LOCAL_RETRY_MS);
-            pthread_mutex_lock(&c->wq_mu);
-            r->next = c->later;
-            c->later = r;
-            pthread_cond_broadcast(&c->wq_cv);
-            pthread_mutex_unlock(&c->wq_mu);
+            later_push(c, r, LOCAL_RETRY_MS);
             return;
         }
         free(kept);
@@ -233,17 +241,6 @@ static void run_creq(kite_push_consumer *c, creq *r)
     }
     kite_pc_pq_remove(q, r->msgs, r->n);
     kite_pc_creq_free(r);
-}
-
-static void later_push(kite_push_consumer *c, creq *r, int64_t delay_ms)
-{
-    r->next = NULL;
-    r->due_ms = kite_mono_ms() + delay_ms;
-    pthread_mutex_lock(&c->wq_mu);
-    r->next = c->later;
-    c->later = r;
-    pthread_cond_broadcast(&c->wq_cv);
-    pthread_mutex_unlock(&c->wq_mu);
 }
 
 /* The consume task of an orderly queue: at most one per queue exists (oactive), so one

@@ -141,8 +141,7 @@ void kite_pc_pq_remove(pq *q, kite_rmsg **msgs, size_t n)
     pthread_mutex_unlock(&q->mu);
 }
 
-/* ---- dropping and scheduling (I/O) ---- */
-
+/* ---- the pull timer (I/O) ---- */
 
 static void on_pq_timer(kite_ev *e, kite_ev_timer *t, void *arg)
 {

@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* ---- dropping a queue (I/O) ---- */
+
 /* Removes q from the table; commit: store its offset first. */
 void kite_pc_drop_pq(kite_push_consumer *c, pq *q, int commit)
 {

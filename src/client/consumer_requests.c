@@ -209,6 +209,8 @@ static void h_direct(kite_rpc_req *req, void *arg)
     kite_pc_wq_push_list(c, r, r, 1);
 }
 
+/* ---- CONSUME_MESSAGE_DIRECTLY, answered by a worker ---- */
+
 void kite_pc_run_direct(kite_push_consumer *c, creq *r)
 {
     int64_t t0 = kite_mono_ms();
