@@ -47,6 +47,32 @@ int kite_pc_broker_addr(kite_push_consumer *c, const char *topic, const char *br
 
 /* ---- heartbeats (I/O, and the shutdown thread for UNREGISTER) ---- */
 
+/* A subscription as Java's SubscriptionData (heartbeats, CHECK_CLIENT_CONFIG). SQL92:
+ * no tags, the broker evaluates subString. */
+static void sub_json(kite_jw *w, const sub *s)
+{
+    kite_jw_obj_begin(w);
+    kite_jw_key(w, "classFilterMode");
+    kite_jw_bool(w, 0);
+    kite_jw_key(w, "codeSet");
+    kite_jw_arr_begin(w);
+    for (size_t t = 0; t < s->tags.n; t++) kite_jw_int(w, kite_java_hash(s->tags.tags[t], strlen(s->tags.tags[t])));
+    kite_jw_arr_end(w);
+    kite_jw_key(w, "expressionType");
+    kite_jw_str(w, expr_type(s));
+    kite_jw_key(w, "subString");
+    kite_jw_str(w, s->expr);
+    kite_jw_key(w, "subVersion");
+    kite_jw_int(w, s->version);
+    kite_jw_key(w, "tagsSet");
+    kite_jw_arr_begin(w);
+    for (size_t t = 0; t < s->tags.n; t++) kite_jw_str(w, s->tags.tags[t]);
+    kite_jw_arr_end(w);
+    kite_jw_key(w, "topic");
+    kite_jw_str(w, s->topic);
+    kite_jw_obj_end(w);
+}
+
 static void heartbeat_body(kite_push_consumer *c, kite_buf *out)
 {
     kite_jw w;
@@ -67,29 +93,7 @@ static void heartbeat_body(kite_push_consumer *c, kite_buf *out)
     kite_jw_str(&w, model_name(c));
     kite_jw_key(&w, "subscriptionDataSet");
     kite_jw_arr_begin(&w);
-    for (size_t i = 0; i < c->nsubs; i++) {
-        const sub *s = c->subs[i];
-        kite_jw_obj_begin(&w);
-        kite_jw_key(&w, "classFilterMode");
-        kite_jw_bool(&w, 0);
-        kite_jw_key(&w, "codeSet");
-        kite_jw_arr_begin(&w);
-        for (size_t t = 0; t < s->tags.n; t++) kite_jw_int(&w, kite_java_hash(s->tags.tags[t], strlen(s->tags.tags[t])));
-        kite_jw_arr_end(&w);
-        kite_jw_key(&w, "expressionType");
-        kite_jw_str(&w, "TAG");
-        kite_jw_key(&w, "subString");
-        kite_jw_str(&w, s->expr);
-        kite_jw_key(&w, "subVersion");
-        kite_jw_int(&w, s->version);
-        kite_jw_key(&w, "tagsSet");
-        kite_jw_arr_begin(&w);
-        for (size_t t = 0; t < s->tags.n; t++) kite_jw_str(&w, s->tags.tags[t]);
-        kite_jw_arr_end(&w);
-        kite_jw_key(&w, "topic");
-        kite_jw_str(&w, s->topic);
-        kite_jw_obj_end(&w);
-    }
+    for (size_t i = 0; i < c->nsubs; i++) sub_json(&w, c->subs[i]);
     kite_jw_arr_end(&w);
     kite_jw_key(&w, "unitMode");
     kite_jw_bool(&w, 0);
@@ -229,16 +233,26 @@ void kite_push_consumer_opts_init(kite_push_consumer_opts *o)
     o->lock_live_ms = 30000;       /* rocketmq.client.rebalance.lockMaxLiveTime */
 }
 
-static sub *sub_new(kite_push_consumer *c, const char *topic, const char *expr, int is_retry)
+/* A subscription; NULL when out of memory or for a bad expression (a tag expression
+ * without a tag, an SQL92 expression that is empty). */
+static sub *sub_new(kite_push_consumer *c, const char *topic, const char *expr, int sql, int is_retry)
 {
     sub *s = calloc(1, sizeof *s);
     if (!s) return NULL;
     s->c = c;
     s->is_retry = is_retry;
+    s->sql = sql;
     s->topic = strdup(topic);
     s->expr = strdup(expr && *expr ? expr : "*");
     s->version = kite_wall_ms();
-    if (!s->topic || !s->expr || kite_tagset_parse(&s->tags, s->expr) != KITE_OK) {
+    int ok = s->topic && s->expr;
+    if (ok && sql) {
+        s->tags.all = 1;   /* the broker evaluates the expression; nothing to match here */
+        ok = expr && expr[strspn(expr, " \t\r\n")] != 0;
+    } else if (ok) {
+        ok = kite_tagset_parse(&s->tags, s->expr) == KITE_OK;
+    }
+    if (!ok) {
         free(s->topic);
         free(s->expr);
         kite_tagset_free(&s->tags);
@@ -355,17 +369,17 @@ static int topic_ok(const char *t)
     return 1;
 }
 
-static int add_sub(kite_push_consumer *c, const char *topic, const char *expr, int is_retry)
+static int add_sub(kite_push_consumer *c, const char *topic, const char *expr, int sql, int is_retry)
 {
     for (size_t i = 0; i < c->nsubs; i++)
         if (strcmp(c->subs[i]->topic, topic) == 0) {
-            sub *s = sub_new(c, topic, expr, is_retry);
+            sub *s = sub_new(c, topic, expr, sql, is_retry);
             if (!s) return expr && *expr ? KITE_EINVAL : KITE_ENOMEM;
             sub_free(c->subs[i]);
             c->subs[i] = s;
             return KITE_OK;
         }
-    sub *s = sub_new(c, topic, expr, is_retry);
+    sub *s = sub_new(c, topic, expr, sql, is_retry);
     if (!s) return KITE_EINVAL;
     sub **v = realloc(c->subs, (c->nsubs + 1) * sizeof *v);
     if (!v) {
@@ -377,13 +391,23 @@ static int add_sub(kite_push_consumer *c, const char *topic, const char *expr, i
     return KITE_OK;
 }
 
-int kite_push_consumer_subscribe(kite_push_consumer *c, const char *topic, const char *expression)
+static int subscribe(kite_push_consumer *c, const char *topic, const char *expression, int sql)
 {
     if (!c || !topic_ok(topic)) return KITE_EINVAL;
     pthread_mutex_lock(&c->mu);
-    int rc = c->state != C_CREATED ? KITE_ESTOPPED : add_sub(c, topic, expression, 0);
+    int rc = c->state != C_CREATED ? KITE_ESTOPPED : add_sub(c, topic, expression, sql, 0);
     pthread_mutex_unlock(&c->mu);
     return rc;
+}
+
+int kite_push_consumer_subscribe(kite_push_consumer *c, const char *topic, const char *expression)
+{
+    return subscribe(c, topic, expression, 0);
+}
+
+int kite_push_consumer_subscribe_sql92(kite_push_consumer *c, const char *topic, const char *expression)
+{
+    return subscribe(c, topic, expression, 1);
 }
 
 int kite_push_consumer_set_listener(kite_push_consumer *c, kite_consume_cb cb, void *arg)
@@ -408,6 +432,54 @@ int kite_push_consumer_set_orderly_listener(kite_push_consumer *c, kite_consume_
     return rc;
 }
 
+/* Start, after the routes: every broker of an SQL92 subscription's route is asked
+ * whether it takes the expression (CHECK_CLIENT_CONFIG); one that refuses (SQL92 off,
+ * or a syntax error) fails the start with KITE_ERR, as Java's start fails. A broker
+ * that cannot be reached is only logged: its pulls will say more. */
+static int check_sql92(kite_push_consumer *c)
+{
+    int rc = KITE_OK;
+    for (size_t i = 0; i < c->nsubs && rc == KITE_OK; i++) {
+        const sub *s = c->subs[i];
+        if (!s->sql) continue;
+        kite_pub_route *r = kite_inst_route_cached(c->inst, s->topic);
+        kite_buf body = KITE_BUF_INIT;
+        kite_jw w;
+        kite_jw_init(&w, &body, 0);
+        kite_jw_obj_begin(&w);
+        kite_jw_key(&w, "clientId");
+        kite_jw_str(&w, c->client_id);
+        kite_jw_key(&w, "group");
+        kite_jw_str(&w, c->group);
+        kite_jw_key(&w, "subscriptionData");
+        sub_json(&w, s);
+        kite_jw_obj_end(&w);
+        for (size_t b = 0; r && b < r->rd.n_brokers && rc == KITE_OK; b++) {
+            const char *bn = r->rd.brokers[b].broker_name;
+            const char *addr = bn ? kite_route_broker_addr(r, bn) : NULL;
+            if (!addr) continue;
+            kite_cmd req, resp;
+            kite_cmd_init_request(&req, RC_CHECK_CLIENT_CONFIG, 0);
+            kite_cmd_set_body_copy(&req, body.data, body.len);
+            int crc = kite_rpc_call_sync(rpc(c), addr, &req, c->o.rpc_timeout_ms, &resp);
+            if (crc != KITE_OK) {
+                KLOG_WARN("client", "consumer %s: SQL92 subscription of %s not checked with %s (%s): %s", c->group,
+                          s->topic, bn, addr, kite_strerror(crc));
+                continue;
+            }
+            if (resp.code != RS_SUCCESS) {
+                KLOG_ERROR("client", "consumer %s: broker %s (%s) refuses the SQL92 subscription of %s (\"%s\"): %d %s",
+                           c->group, bn, addr, s->topic, s->expr, resp.code, resp.remark ? resp.remark : "");
+                rc = KITE_ERR;
+            }
+            kite_cmd_free(&resp);
+        }
+        kite_buf_free(&body);
+        kite_pub_route_release(r);
+    }
+    return rc;
+}
+
 int kite_push_consumer_start(kite_push_consumer *c)
 {
     if (!c) return KITE_EINVAL;
@@ -423,7 +495,7 @@ int kite_push_consumer_start(kite_push_consumer *c)
         return KITE_EINVAL;
     }
     int rc = KITE_OK;
-    if (clustering(c) && (rc = add_sub(c, c->retry_topic, "*", 1)) != KITE_OK) {
+    if (clustering(c) && (rc = add_sub(c, c->retry_topic, "*", 0, 1)) != KITE_OK) {
         pthread_mutex_unlock(&c->mu);
         return rc;
     }
@@ -450,6 +522,10 @@ int kite_push_consumer_start(kite_push_consumer *c)
         if (kite_inst_route_get(c->inst, c->subs[i]->topic, &r, err, sizeof err) != KITE_OK)
             KLOG_WARN("client", "consumer %s: %s", c->group, err);
         kite_pub_route_release(r);
+    }
+    if ((rc = check_sql92(c)) != KITE_OK) {
+        kite_push_consumer_shutdown(c);
+        return rc;
     }
     kite_ev_post(ev(c), boot, c);
     return KITE_OK;

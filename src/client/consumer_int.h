@@ -74,7 +74,8 @@ typedef struct kite_push_consumer kite_push_consumer;
 typedef struct sub {
     kite_push_consumer *c;
     char *topic, *expr;
-    kite_tagset tags;
+    int sql;                        /* expr is an SQL92 property filter (the broker filters) */
+    kite_tagset tags;               /* tag expression; "all" for SQL92 */
     int64_t version;
     int is_retry;
     int rb_busy, rb_again;          /* I/O */
@@ -178,6 +179,9 @@ static inline kite_rpc_client *rpc(kite_push_consumer *c) { return kite_inst_rpc
 static inline kite_ev *ev(kite_push_consumer *c) { return kite_rpc_client_ev(rpc(c)); }
 
 static inline void set_i64(kite_cmd *cmd, const char *k, int64_t v) { kite_cmd_set_ext_i64(cmd, k, v); }
+
+/* The expressionType sent in heartbeats, pulls and reports. */
+static inline const char *expr_type(const sub *s) { return s->sql ? "SQL92" : "TAG"; }
 
 static inline const char *model_name(const kite_push_consumer *c) { return clustering(c) ? "CLUSTERING" : "BROADCASTING"; }
 

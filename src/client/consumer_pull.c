@@ -199,7 +199,7 @@ void kite_pc_pull(pq *q)
     set_i64(&req, "suspendTimeoutMillis", c->o.suspend_timeout_ms);
     kite_cmd_set_ext(&req, "subscription", q->s->expr);
     set_i64(&req, "subVersion", q->s->version);
-    kite_cmd_set_ext(&req, "expressionType", "TAG");
+    kite_cmd_set_ext(&req, "expressionType", expr_type(q->s));
     kite_cmd_set_ext(&req, "bname", q->broker);
     q->last_pull_ms = kite_wall_ms();
     kite_rpc_call_async(rpc(c), addr, &req, c->o.pull_timeout_ms, on_pull, kite_pc_pq_ref(q));

@@ -166,7 +166,7 @@ static void h_running_info(kite_rpc_req *req, void *arg)
     for (size_t i = 0; i < c->nsubs; i++) {
         kite_jw_obj_begin(&w);
         kite_jw_key(&w, "expressionType");
-        kite_jw_str(&w, "TAG");
+        kite_jw_str(&w, expr_type(c->subs[i]));
         kite_jw_key(&w, "subString");
         kite_jw_str(&w, c->subs[i]->expr);
         kite_jw_key(&w, "subVersion");
