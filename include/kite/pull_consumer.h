@@ -52,7 +52,6 @@ typedef struct kite_pull_result {
     int64_t min_offset, max_offset;  /* queue bounds reported by the broker */
     size_t n;
     const kite_message_ext *const *msgs;   /* owned by the result */
-    void *priv_;                     /* library use */
 } kite_pull_result;
 
 /* Frees the messages of a result (safe on a zeroed or already freed result). */

@@ -36,8 +36,8 @@ void kite_pull_consumer_opts_init(kite_pull_consumer_opts *o)
 void kite_pull_result_free(kite_pull_result *r)
 {
     if (!r) return;
-    kite_rmsgs_free(r->priv_, r->n);
-    r->priv_ = NULL;
+    /* msgs is the kite_rmsg array of the pull (see pull below), shown as its public part. */
+    kite_rmsgs_free((kite_rmsg **)(void *)r->msgs, r->n);
     r->msgs = NULL;
     r->n = 0;
 }
@@ -298,7 +298,6 @@ static int pull(kite_pull_consumer *c, const kite_mq *mq, const char *expression
             int drc = kite_rmsg_decode_all(resp.body, resp.body_len, mq->broker_name, NULL, &tags, &v, &n, err, sizeof err);
             if (drc == KITE_ENOMEM) rc = KITE_ENOMEM;
             else if (drc != KITE_OK) KLOG_WARN("client", "pull consumer %s: %s (%zu messages kept)", c->group, err, n);
-            res->priv_ = v;
             res->n = n;
             res->msgs = (const kite_message_ext *const *)(void *)v;   /* kite_rmsg starts with the public struct */
             if (n == 0) res->status = KITE_PULL_NO_MATCHED_MSG;
