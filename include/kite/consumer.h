@@ -10,7 +10,8 @@
  * - HEART_BEAT to every broker of the subscribed topics at start and every
  *   heartbeat_interval_ms (Java-shaped HeartbeatData; in CLUSTERING mode the retry
  *   topic %RETRY%<group> is subscribed with "*" automatically); UNREGISTER_CLIENT at
- *   shutdown.
+ *   shutdown. A subscription is a tag expression or an SQL92 expression
+ *   (kite_push_consumer_subscribe_sql92); heartbeats and pulls carry its expressionType.
  * - Rebalance at start, every rebalance_interval_ms and at once when a broker sends
  *   NOTIFY_CONSUMER_IDS_CHANGED. CLUSTERING: GET_CONSUMER_LIST_BY_GROUP from one broker
  *   of the topic, then AllocateMessageQueueAveragely over the sorted queues and sorted
@@ -201,6 +202,17 @@ int kite_push_consumer_create(kite_push_consumer **out, const char *group, const
  * tags joined by "||" ("TagA || TagB"). Subscribing to a topic again replaces its
  * expression. Before start only (KITE_ESTOPPED after). */
 int kite_push_consumer_subscribe(kite_push_consumer *c, const char *topic, const char *expression);
+/* Subscribes to topic with an SQL92 expression over the messages' properties (user
+ * properties and TAGS, KEYS, ...), evaluated by the broker, e.g.
+ * "region = 'eu' AND amount > 100"; Java's MessageSelector.bySql. The brokers must
+ * run with enablePropertyFilter=true: at start every broker of the topic's route is
+ * asked (CHECK_CLIENT_CONFIG) and one that refuses the expression (filtering off, or
+ * a syntax error; reason in the log) makes kite_push_consumer_start fail with
+ * KITE_ERR. A message the expression does not select (or evaluates to unknown, e.g.
+ * a missing property) is never delivered. Replaces an earlier expression of the
+ * topic like kite_push_consumer_subscribe; KITE_EINVAL for an empty expression.
+ * Before start only (KITE_ESTOPPED after). */
+int kite_push_consumer_subscribe_sql92(kite_push_consumer *c, const char *topic, const char *expression);
 /* The concurrent listener (this or the orderly one is required before start; the
  * last one set wins). */
 int kite_push_consumer_set_listener(kite_push_consumer *c, kite_consume_cb cb, void *arg);

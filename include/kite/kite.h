@@ -11,6 +11,7 @@
  *   kite/pull_consumer.h kite_pull_consumer: queues, pull from an offset, commit offsets
  *   kite/transaction.h   transaction producer: half message, local transaction, commit/
  *                        rollback, answers to the brokers' checks
+ *   kite/log.h       log level and the application's log callback (process-wide)
  *
  * Conventions used in every header:
  * - Names start with kite_ / KITE_. Calls return int status unless stated otherwise.
@@ -18,7 +19,8 @@
  *   valid for the time stated next to them; objects are freed with their _destroy call.
  * - Threads: each client object (producer, consumer) runs one I/O thread of its own, and its
  *   callbacks run there; the header of each client says what may be called from them.
- *   There is no global state to initialise: objects are independent.
+ *   There is nothing to initialise: objects are independent. The only process-wide
+ *   settings are the log level and log callback (kite/log.h).
  *
  * Minimal program (examples/producer.c is the complete one):
  *     kite_producer_opts o;
@@ -37,6 +39,7 @@
 #define KITE_KITE_H
 
 #include "kite/status.h"
+#include "kite/log.h"
 #include "kite/message.h"
 #include "kite/producer.h"
 #include "kite/consumer.h"
@@ -47,11 +50,13 @@
 extern "C" {
 #endif
 
+/* The version of these headers; kite_version() gives the library's, built from the
+ * same three numbers. */
 #define KITE_VERSION_MAJOR 0
 #define KITE_VERSION_MINOR 1
 #define KITE_VERSION_PATCH 0
 
-/* "0.1.0" (static text). */
+/* "MAJOR.MINOR.PATCH" of the library, e.g. "0.1.0" (static text; any thread). */
 const char *kite_version(void);
 
 #ifdef __cplusplus

@@ -4,7 +4,7 @@
  *
  * Owns: kite_pull_consumer, kite_pull_result.
  * What it does on the wire (docs/wire.md §6): PULL_MESSAGE with the SUBSCRIPTION flag
- * and the given tag expression (no long polling: an empty queue answers at once),
+ * and the given tag (or SQL92) expression (no long polling: an empty queue answers at once),
  * UPDATE_CONSUMER_OFFSET (answered, so failures are reported), QUERY_CONSUMER_OFFSET,
  * GET_MAX_OFFSET / GET_MIN_OFFSET; queues from the topic route (readable queues of each
  * broker with a master). It sends no heartbeats: the group is not listed as a member
@@ -52,7 +52,6 @@ typedef struct kite_pull_result {
     int64_t min_offset, max_offset;  /* queue bounds reported by the broker */
     size_t n;
     const kite_message_ext *const *msgs;   /* owned by the result */
-    void *priv_;                     /* library use */
 } kite_pull_result;
 
 /* Frees the messages of a result (safe on a zeroed or already freed result). */
@@ -78,6 +77,12 @@ int kite_pull_consumer_fetch_queues(kite_pull_consumer *c, const char *topic, ki
  * result must be freed with kite_pull_result_free in every case. */
 int kite_pull_consumer_pull(kite_pull_consumer *c, const kite_mq *mq, const char *expression, int64_t offset,
                             int max, kite_pull_result *res);
+/* The same with an SQL92 expression over the messages' properties, evaluated by the
+ * broker (see kite_push_consumer_subscribe_sql92; the broker needs
+ * enablePropertyFilter=true, else the pull fails with KITE_ERR). KITE_EINVAL for an
+ * empty expression. */
+int kite_pull_consumer_pull_sql92(kite_pull_consumer *c, const kite_mq *mq, const char *expression, int64_t offset,
+                                  int max, kite_pull_result *res);
 /* Stores offset (the next one to consume) as the group's committed offset of mq. */
 int kite_pull_consumer_commit_offset(kite_pull_consumer *c, const kite_mq *mq, int64_t offset);
 /* The group's committed offset of mq; KITE_ENOTFOUND when none is stored. */

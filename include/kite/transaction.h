@@ -9,7 +9,9 @@
  * 1. kite_producer_send_in_transaction sends msg as a half message (properties
  *    TRAN_MSG=true and PGROUP=<group> are set on msg, sysFlag PREPARED; a normal single
  *    send with the producer's retries and compression, never a batch). Consumers cannot
- *    see it yet.
+ *    see it yet. A delay level set on msg is cleared first (kite_message_delay_level
+ *    reads 0 afterwards), as Java's transaction producer does: a committed message is
+ *    delivered at once, never delayed.
  * 2. If the broker stored it (send status SEND_OK), the listener's `execute` callback
  *    runs on the calling thread with the caller's arg; otherwise `execute` is NOT run and
  *    the half is rolled back (status FLUSH_*_TIMEOUT / SLAVE_NOT_AVAILABLE, as Java
@@ -44,7 +46,7 @@
  * OWNERSHIP
  * - The listener struct is copied at creation; arg and check_arg stay yours.
  * - msg stays yours; the send adds TRAN_MSG and PGROUP to it (and UNIQ_KEY as every
- *   send does) and keeps no reference after returning. `execute` gets the same msg.
+ *   send does), removes its delay level (DELAY) and keeps no reference after returning. `execute` gets the same msg.
  * - The kite_message_ext given to `check` is library memory, valid only during the
  *   callback (copy what you need).
  */

@@ -1,8 +1,10 @@
-/* log.c - leveled logger: one formatted line per call, one write(2) per sink.
+/* log.c - leveled logger: one formatted line per call, one write(2) per sink, or one
+ * call of the callback an application set through libkite (kite/log.h).
  * Global state: the process-wide level and sinks (a process has one log; set at
  * start-up, read with relaxed atomics afterwards). */
 #include "base/log.h"
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -14,6 +16,10 @@
 static _Atomic int g_level = KITE_LOG_INFO;   /* process log level */
 static _Atomic int g_file_fd = -1;            /* optional log file */
 static _Atomic int g_stderr_on = 1;           /* stderr sink switch */
+static pthread_mutex_t g_cb_mu = PTHREAD_MUTEX_INITIALIZER;
+static kite_log_cb g_cb;                      /* under g_cb_mu, with g_cb_opaque */
+static void *g_cb_opaque;
+static _Atomic int g_cb_on;                   /* g_cb != NULL, read without the lock */
 
 static const char *const level_names[] = { "DEBUG", "INFO ", "WARN ", "ERROR", "OFF  " };
 
@@ -28,6 +34,15 @@ int kite_log_parse_level(const char *s)
         if (strcasecmp(s, names[i]) == 0) return i;
     if (strcasecmp(s, "warning") == 0) return KITE_LOG_WARN;
     return -1;
+}
+
+void kite_log_set_cb(kite_log_cb cb, void *opaque)
+{
+    pthread_mutex_lock(&g_cb_mu);
+    g_cb = cb;
+    g_cb_opaque = opaque;
+    atomic_store(&g_cb_on, cb != NULL);
+    pthread_mutex_unlock(&g_cb_mu);
 }
 
 int kite_log_set_file(const char *path)
@@ -46,6 +61,17 @@ void kite_logv(kite_log_level lvl, const char *chan, const char *fmt, va_list ap
 {
     if ((int)lvl < atomic_load_explicit(&g_level, memory_order_relaxed) || lvl >= KITE_LOG_OFF) return;
     char line[2048];
+    if (atomic_load(&g_cb_on)) {
+        pthread_mutex_lock(&g_cb_mu);
+        kite_log_cb cb = g_cb;
+        void *opaque = g_cb_opaque;
+        pthread_mutex_unlock(&g_cb_mu);
+        if (cb) {
+            if (vsnprintf(line, sizeof line, fmt, ap) < 0) line[0] = 0;
+            cb(lvl, chan ? chan : "-", line, opaque);
+            return;
+        }
+    }
     struct timeval tv;
     struct tm tm;
     gettimeofday(&tv, NULL);

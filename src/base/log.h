@@ -9,9 +9,8 @@
 #ifndef KITE_BASE_LOG_H
 #define KITE_BASE_LOG_H
 
+#include "kite/log.h"   /* kite_log_level, kite_log_cb: defined once, in the public header */
 #include <stdarg.h>
-
-typedef enum { KITE_LOG_DEBUG = 0, KITE_LOG_INFO, KITE_LOG_WARN, KITE_LOG_ERROR, KITE_LOG_OFF } kite_log_level;
 
 void kite_log_set_level(kite_log_level lvl);
 kite_log_level kite_log_get_level(void);
@@ -21,6 +20,10 @@ int kite_log_parse_level(const char *s);
 int kite_log_set_file(const char *path);
 /* Disable stderr output (tests that exercise error paths keep their output quiet). */
 void kite_log_set_stderr(int on);
+/* Hands every line that passes the level to cb (text only, no time stamp) instead of
+ * stderr and the file; NULL restores them. The pair is read under a lock that is not
+ * held during the call, so cb may log itself. libkite's kite_set_log_cb. */
+void kite_log_set_cb(kite_log_cb cb, void *opaque);
 
 void kite_log(kite_log_level lvl, const char *chan, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -36,8 +36,8 @@ void kite_pull_consumer_opts_init(kite_pull_consumer_opts *o)
 void kite_pull_result_free(kite_pull_result *r)
 {
     if (!r) return;
-    kite_rmsgs_free(r->priv_, r->n);
-    r->priv_ = NULL;
+    /* msgs is the kite_rmsg array of the pull (see pull below), shown as its public part. */
+    kite_rmsgs_free((kite_rmsg **)(void *)r->msgs, r->n);
     r->msgs = NULL;
     r->n = 0;
 }
@@ -237,13 +237,16 @@ int kite_pull_consumer_fetch_queues(kite_pull_consumer *c, const char *topic, ki
     return call_end(c, rc);
 }
 
-int kite_pull_consumer_pull(kite_pull_consumer *c, const kite_mq *mq, const char *expression, int64_t offset,
-                            int max, kite_pull_result *res)
+/* One PULL_MESSAGE; sql: expression is an SQL92 filter the broker evaluates (no tag
+ * filtering here). */
+static int pull(kite_pull_consumer *c, const kite_mq *mq, const char *expression, int sql, int64_t offset, int max,
+                kite_pull_result *res)
 {
     if (res) memset(res, 0, sizeof *res);
     if (!c || !res || max < 1 || max > 1024 || offset < 0) return KITE_EINVAL;
-    kite_tagset tags;
-    int rc = kite_tagset_parse(&tags, expression);
+    if (sql && (!expression || !expression[strspn(expression, " \t\r\n")])) return KITE_EINVAL;
+    kite_tagset tags = { .all = 1 };
+    int rc = sql ? KITE_OK : kite_tagset_parse(&tags, expression);
     if (rc != KITE_OK) return rc;
     if ((rc = call_begin(c)) != KITE_OK) {
         kite_tagset_free(&tags);
@@ -266,7 +269,7 @@ int kite_pull_consumer_pull(kite_pull_consumer *c, const kite_mq *mq, const char
     set_i64(&req, "suspendTimeoutMillis", 0);
     kite_cmd_set_ext(&req, "subscription", expression && *expression ? expression : "*");
     set_i64(&req, "subVersion", 0);
-    kite_cmd_set_ext(&req, "expressionType", "TAG");
+    kite_cmd_set_ext(&req, "expressionType", sql ? "SQL92" : "TAG");
     kite_cmd_set_ext(&req, "bname", mq->broker_name);
     rc = kite_rpc_call_sync(kite_inst_rpc(c->inst), addr, &req, c->o.rpc_timeout_ms, &resp);
     if (rc != KITE_OK) {
@@ -295,7 +298,6 @@ int kite_pull_consumer_pull(kite_pull_consumer *c, const kite_mq *mq, const char
             int drc = kite_rmsg_decode_all(resp.body, resp.body_len, mq->broker_name, NULL, &tags, &v, &n, err, sizeof err);
             if (drc == KITE_ENOMEM) rc = KITE_ENOMEM;
             else if (drc != KITE_OK) KLOG_WARN("client", "pull consumer %s: %s (%zu messages kept)", c->group, err, n);
-            res->priv_ = v;
             res->n = n;
             res->msgs = (const kite_message_ext *const *)(void *)v;   /* kite_rmsg starts with the public struct */
             if (n == 0) res->status = KITE_PULL_NO_MATCHED_MSG;
@@ -304,6 +306,18 @@ int kite_pull_consumer_pull(kite_pull_consumer *c, const kite_mq *mq, const char
     kite_cmd_free(&resp);
     kite_tagset_free(&tags);
     return call_end(c, rc);
+}
+
+int kite_pull_consumer_pull(kite_pull_consumer *c, const kite_mq *mq, const char *expression, int64_t offset,
+                            int max, kite_pull_result *res)
+{
+    return pull(c, mq, expression, 0, offset, max, res);
+}
+
+int kite_pull_consumer_pull_sql92(kite_pull_consumer *c, const kite_mq *mq, const char *expression, int64_t offset,
+                                  int max, kite_pull_result *res)
+{
+    return pull(c, mq, expression, 1, offset, max, res);
 }
 
 /* A call answered with code 0 (and optionally an "offset" field). */

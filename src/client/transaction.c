@@ -307,7 +307,11 @@ int kite_producer_send_in_transaction(kite_producer *p, kite_message *msg, void 
         snprintf(res->error, sizeof res->error, "blocking send called on the producer's I/O thread (from a callback)");
         return KITE_EINVAL;
     }
-    int rc = kite_message_set_property(msg, "TRAN_MSG", "true");
+    /* A transactional message is delivered when committed, never delayed (as Java, which
+     * clears the delay level of the half): the broker would otherwise park the committed
+     * message in SCHEDULE_TOPIC_XXXX. */
+    int rc = kite_message_set_delay_level(msg, 0);
+    if (rc == KITE_OK) rc = kite_message_set_property(msg, "TRAN_MSG", "true");
     if (rc == KITE_OK) rc = kite_message_set_property(msg, "PGROUP", kite_producer_group(p));
     if (rc != KITE_OK) return rc;
     rc = kite_prod_send_flagged(p, msg, KITE_SYSFLAG_TX_PREPARED, res);

@@ -12,7 +12,10 @@
  *   - three producers of one group: the checks are spread over them and every half is
  *     resolved;
  *   - a producer that dies with an undecided half: a new producer of the same group,
- *     which has sent nothing, answers the check.
+ *     which has sent nothing, answers the check;
+ *   - a message with a delay level sent in a transaction and committed: the level is
+ *     cleared (as Java), the message is in the real topic at once without DELAY, and
+ *     nothing is parked in SCHEDULE_TOPIC_XXXX.
  * docs/wire.md §5.5, §7, §10. Every wait is bounded; daemons stopped by PID. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -357,6 +360,41 @@ static void test_producer_restart(void **st)
     kite_producer_destroy(p2);
 }
 
+/* Scenario: a delay level on a transactional message is cleared before the half is
+ * sent (as Java): once committed the message is in its topic at once, with no DELAY
+ * property, and the schedule topic holds nothing. Level 18 (2 h) would keep it out of
+ * the topic for the whole test if it were kept. */
+static void test_delay_level_cleared(void **st)
+{
+    fx *f = *st;
+    probe pr;
+    probe_init(&pr, KITE_TX_UNKNOWN);
+    kite_producer *p = tx_producer(f, "lk_tx_g7", &pr);
+    kite_message *m = kite_message_new("TxTopicDelay");
+    kite_message_set_tags(m, "TagTx");
+    kite_message_set_body(m, "no-delay", 8);
+    assert_int_equal(kite_message_set_delay_level(m, 18), KITE_OK);
+    exec_arg a = { &pr, KITE_TX_COMMIT };
+    kite_send_result res;
+    kite_tx_state out;
+    assert_int_equal(kite_producer_send_in_transaction(p, m, &a, &res, &out), KITE_OK);
+    assert_int_equal(out, KITE_TX_COMMIT);
+    assert_int_equal(kite_message_delay_level(m), 0);
+    assert_null(kite_message_property(m, "DELAY"));
+    kite_message_destroy(m);
+    assert_int_equal(wait_visible(f, "TxTopicDelay", 1, 10000), 1);
+    expect_committed(f, "TxTopicDelay", res.queue_id, "no-delay");
+    kite_cmd r;
+    assert_int_equal(kb_pull(f->fd, "lk_tx_reader", "TxTopicDelay", res.queue_id, 0, 32, 4, 0, 0, "*", &r), 0);
+    kite_record rec[4];
+    assert_int_equal(kb_records(r.body, r.body_len, rec, 4), 1);
+    char v[64];
+    assert_false(kx_prop(&rec[0], "DELAY", v, sizeof v));
+    kite_cmd_free(&r);
+    for (int q = 0; q < 18; q++) assert_int_equal(kb_lookup(f->fd, 30, "SCHEDULE_TOPIC_XXXX", q, NULL, "offset"), 0);
+    kite_producer_destroy(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -366,6 +404,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_check_rollback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_several_producers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_producer_restart, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_delay_level_cleared, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
