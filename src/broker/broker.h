@@ -20,11 +20,11 @@
 #include <stdint.h>
 
 typedef struct bk_conf {
-    char *broker_cluster_name, *broker_name, *broker_role, *namesrv_addr, *broker_ip1, *broker_ip2;
+    char *broker_cluster_name, *broker_name, *namesrv_addr, *broker_ip1;
     int64_t broker_id;
-    int32_t listen_port, ha_listen_port, broker_permission;
+    int32_t listen_port, broker_permission;
     int64_t register_name_server_period, register_broker_timeout_mills;
-    int compressed_register, force_register;
+    int compressed_register;
     int auto_create_topic_enable, cluster_topic_enable, broker_topic_enable, auto_create_subscription_group;
     int32_t default_topic_queue_nums;
     int long_polling_enable;
@@ -108,7 +108,6 @@ typedef struct kite_broker {
     kite_store *store;
     char store_root[1024];
     char addr[128];               /* brokerIP1:listenPort - what clients use */
-    char ha_addr[128];
     uint8_t ip4[4];
     int port, vip_port;
 
@@ -144,6 +143,16 @@ extern const kite_prop_def kite_broker_props[];
 
 /* conf.c */
 kite_prop_def *bk_build_props(void);   /* broker + store keys, offsets into bk_conf */
+#define BK_REGISTER_PERIOD_MIN_MS 10000   /* registerNameServerPeriod is kept in this range */
+#define BK_REGISTER_PERIOD_MAX_MS 60000
+#define BK_FLUSH_OFFSETS_DEFAULT_MS 5000  /* flushConsumerOffsetInterval when not positive */
+#define BK_LOCK_LIVE_DEFAULT_MS 60000     /* rebalanceLockMaxLiveTime below the minimum */
+#define BK_LOCK_LIVE_MIN_MS 1000
+/* Turns configured values into the values in force, warning (log channel "config") about
+ * each one changed: brokerId becomes 0 (always a master), an empty brokerIP1 the first
+ * non-loopback IPv4 (127.0.0.1 if none), out-of-range intervals their bound or default.
+ * Run once after loading, before -p prints and before kite_broker_start. */
+void bk_conf_settle(bk_conf *c);
 
 /* broker.c */
 int kite_broker_start(kite_broker *b, kite_ev *ev, char *err, size_t errlen);

@@ -24,6 +24,7 @@ int main(int argc, char **argv)
     static kite_broker b;   /* one broker per process; static keeps it off the stack */
     b.props = bk_build_props();
     if (kite_daemon_load_config(b.props, &b.cfg, args.config_path) != 0) return 2;
+    bk_conf_settle(&b.cfg);
     if (args.print_config) {
         kite_buf out = KITE_BUF_INIT;
         kite_config_print(b.props, &b.cfg, &out);
