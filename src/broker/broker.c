@@ -146,6 +146,8 @@ int kite_broker_start(kite_broker *b, kite_ev *ev, char *err, size_t errlen)
     bk_register_retry_handlers(b);
     bk_register_lock_handlers(b);
     bk_register_stats_handlers(b);
+    bk_register_group_handlers(b);
+    bk_register_offset_admin_handlers(b);
     bk_register_config_handlers(b);
     bk_register_query_handlers(b);
     bk_register_trans_handlers(b);

@@ -260,7 +260,9 @@ int bk_props_without(const char *props, size_t len, const char *const *drop, kit
 /* p_retry.c, p_lock.c */
 void bk_register_retry_handlers(kite_broker *b);
 void bk_register_lock_handlers(kite_broker *b);
-void bk_register_stats_handlers(kite_broker *b);
+void bk_register_stats_handlers(kite_broker *b);          /* p_stats.c */
+void bk_register_group_handlers(kite_broker *b);          /* p_group.c */
+void bk_register_offset_admin_handlers(kite_broker *b);   /* p_offset_admin.c */
 void bk_register_config_handlers(kite_broker *b);
 void bk_register_query_handlers(kite_broker *b);
 void bk_stats_tick(kite_broker *b);   /* once a second */
@@ -317,6 +319,9 @@ void bk_replyf(kite_rpc_req *req, int code, const char *fmt, ...) __attribute__(
 /* Offset message id: store host + port + commit-log offset as 32 upper-case hex. */
 void bk_offset_msg_id(const kite_broker *b, int64_t phys, char out[33]);
 int bk_decode_offset_msg_id(const char *id, int64_t *phys);
+/* Writes a MessageQueue {brokerName (this broker), queueId, topic} as an object key, the
+ * way fastjson keys a map by MessageQueue. */
+void bk_jw_mq_key(kite_jw *w, const kite_broker *b, const char *topic, int32_t qid);
 /* Admin codes that change state: allowed from loopback only while ACL is off, unless
  * adminFromLoopbackOnly=false. Answers NO_PERMISSION itself and returns 0 when refused. */
 int bk_admin_allowed(kite_broker *b, kite_rpc_req *req);
