@@ -4,7 +4,7 @@
  * GET_PRODUCER_CONNECTION_LIST (204), QUERY_TOPIC_CONSUME_BY_WHO (300),
  * CHECK_CLIENT_CONFIG (46), and the requests forwarded to one consumer of a group:
  * GET_CONSUMER_RUNNING_INFO (307), CONSUME_MESSAGE_DIRECTLY (309). State-changing codes
- * pass the loopback guard (bk_admin_allowed). remoting.md §4.7, §4.8. Loop thread. */
+ * pass the loopback guard (bk_admin_allowed). Loop thread. */
 #include "base/err.h"
 #include "base/json.h"
 #include "base/log.h"

@@ -2,7 +2,7 @@
  * (43), GET_ALL_DELAY_OFFSET (45), and INVOKE_BROKER_TO_RESET_OFFSET (222: the offsets
  * of a group on a topic moved to a time, persisted, and pushed to the group's online
  * clients as RESET_CONSUMER_CLIENT_OFFSET, 220). The offset tables are offsets.c's.
- * remoting.md §4.12. Loop thread. */
+ * Loop thread. */
 #include "base/json.h"
 #include "base/log.h"
 #include "broker/broker.h"

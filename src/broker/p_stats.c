@@ -2,8 +2,8 @@
  * GET_BROKER_RUNTIME_INFO (28), GET_TOPIC_STATS_INFO (202), GET_CONSUME_STATS (208),
  * VIEW_BROKER_STATS_DATA (315), GET_BROKER_CONSUME_STATS (317); the per-second put/get
  * totals and the named counters (bk_stat_ref). Bodies keyed by MessageQueue use
- * fastjson's object keys, as mqadmin parses them (remoting.md §4.0, §4.7, §4.8, §4.12).
- * Loop thread; the counters are also added to from store threads (atomics). */
+ * fastjson's object keys, as mqadmin parses them. Loop thread; the counters are also
+ * added to from store threads (atomics). */
 #include "base/json.h"
 #include "base/time.h"
 #include "broker/broker.h"
