@@ -275,6 +275,20 @@ static int parse_bool(const char *s, int *out)
     return -1;
 }
 
+/* A REFUSED key accepts only its default (what this build does): 0, or -1 with err. */
+static int check_refused(const kite_prop_def *d, const char *value, char *err, size_t errlen)
+{
+    const char *only = d->dflt ? d->dflt : "";
+    while (is_blank(*value)) value++;
+    size_t n = strlen(value);
+    while (n && (is_blank(value[n - 1]) || value[n - 1] == '\r' || value[n - 1] == '\n')) n--;
+    if (n == strlen(only) && strncasecmp(value, only, n) == 0) return 0;
+    if (err && errlen)
+        snprintf(err, errlen, "%s=%.*s is not supported yet (%s); remove the key or %s%s", d->key, (int)n, value,
+                 d->help ? d->help : "not implemented", *only ? "set it to " : "leave it empty", only);
+    return -1;
+}
+
 /* Stores value into the field of d; -1 with err on a malformed value. */
 static int set_field(const kite_prop_def *d, void *cfg, const char *value, char *err, size_t errlen)
 {
@@ -282,8 +296,10 @@ static int set_field(const kite_prop_def *d, void *cfg, const char *value, char 
     int64_t v;
     int rc, b;
     switch (d->type) {
-    case KITE_PROP_NONE:
+    case KITE_PROP_IGNORED:
         return 0;
+    case KITE_PROP_REFUSED:
+        return check_refused(d, value, err, errlen);
     case KITE_PROP_STR: {
         char **sp = (char **)(void *)field;
         free(*sp);
@@ -317,6 +333,7 @@ void kite_config_defaults(const kite_prop_def *defs, void *cfg)
 {
     char err[256];
     for (const kite_prop_def *d = defs; d->key; d++) {
+        if (d->type == KITE_PROP_IGNORED || d->type == KITE_PROP_REFUSED) continue;   /* no field */
         char *field = (char *)cfg + d->offset;
         if (d->type == KITE_PROP_STR) *(char **)(void *)field = NULL;   /* nothing to free yet */
         const char *dv = d->dflt;
@@ -344,6 +361,7 @@ int kite_config_set(const kite_prop_def *defs, void *cfg, const char *key, const
 {
     const kite_prop_def *d = find_def(defs, key);
     if (!d) return 1;
+    if (d->type == KITE_PROP_IGNORED) return 2;
     return set_field(d, cfg, value ? value : "", err, errlen);
 }
 
@@ -352,7 +370,12 @@ int kite_config_apply(const kite_prop_def *defs, void *cfg, const kite_props *p,
     for (size_t i = 0; i < p->count; i++) {
         int rc = kite_config_set(defs, cfg, p->keys[i], p->values[i], err, errlen);
         if (rc < 0) return -1;
-        if (rc > 0) KLOG_WARN("config", "unknown key '%s' ignored (value '%s')", p->keys[i], p->values[i]);
+        if (rc == 1) KLOG_WARN("config", "unknown key '%s' ignored (value '%s')", p->keys[i], p->values[i]);
+        if (rc == 2) {
+            const char *why = find_def(defs, p->keys[i])->help;
+            KLOG_WARN("config", "%s=%s has no effect: accepted for compatibility but not implemented (%s)",
+                      p->keys[i], p->values[i], why ? why : "no reason given");
+        }
     }
     return 0;
 }
@@ -369,13 +392,15 @@ static void field_text(const kite_prop_def *d, const void *cfg, kite_buf *out)
     case KITE_PROP_INT: kite_buf_printf(out, "%" PRId32, *(const int32_t *)(const void *)field); break;
     case KITE_PROP_LONG: kite_buf_printf(out, "%" PRId64, *(const int64_t *)(const void *)field); break;
     case KITE_PROP_BOOL: kite_buf_puts(out, *(const int *)(const void *)field ? "true" : "false"); break;
-    case KITE_PROP_NONE: kite_buf_puts(out, d->dflt ? d->dflt : ""); break;
+    case KITE_PROP_REFUSED: kite_buf_puts(out, d->dflt ? d->dflt : ""); break;
+    case KITE_PROP_IGNORED: break;
     }
 }
 
-void kite_config_print(const kite_prop_def *defs, const void *cfg, kite_buf *out)
+static void print_pairs(const kite_prop_def *defs, const void *cfg, int refused, kite_buf *out)
 {
     for (const kite_prop_def *d = defs; d->key; d++) {
+        if (d->type == KITE_PROP_IGNORED || (d->type == KITE_PROP_REFUSED) != refused) continue;
         kite_buf_puts(out, d->key);
         kite_buf_putc(out, '=');
         field_text(d, cfg, out);
@@ -383,10 +408,28 @@ void kite_config_print(const kite_prop_def *defs, const void *cfg, kite_buf *out
     }
 }
 
+void kite_config_print(const kite_prop_def *defs, const void *cfg, kite_buf *out)
+{
+    int nref = 0, nign = 0;
+    for (const kite_prop_def *d = defs; d->key; d++) {
+        nref += d->type == KITE_PROP_REFUSED;
+        nign += d->type == KITE_PROP_IGNORED;
+    }
+    print_pairs(defs, cfg, 0, out);
+    if (nref) {
+        kite_buf_puts(out, "# Only the value shown is supported by this build; any other value refuses the start.\n");
+        print_pairs(defs, cfg, 1, out);
+    }
+    if (!nign) return;
+    kite_buf_puts(out, "# Accepted for compatibility, not implemented: a value set for these has no effect.\n");
+    for (const kite_prop_def *d = defs; d->key; d++)
+        if (d->type == KITE_PROP_IGNORED) kite_buf_printf(out, "#%s: %s\n", d->key, d->help ? d->help : "");
+}
+
 int kite_config_get(const kite_prop_def *defs, const void *cfg, const char *key, kite_buf *out)
 {
     const kite_prop_def *d = find_def(defs, key);
-    if (!d) return -1;
+    if (!d || d->type == KITE_PROP_IGNORED) return -1;
     field_text(d, cfg, out);
     return 0;
 }

@@ -8,27 +8,10 @@
 #include "broker/trans.h"
 #include "net/sock.h"
 #include <arpa/inet.h>
-#include <ifaddrs.h>
-#include <net/if.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int first_ipv4(char *out, size_t len)
-{
-    struct ifaddrs *ifs, *i;
-    if (getifaddrs(&ifs) != 0) return -1;
-    int rc = -1;
-    for (i = ifs; i; i = i->ifa_next) {
-        if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET || (i->ifa_flags & IFF_LOOPBACK)) continue;
-        inet_ntop(AF_INET, &((struct sockaddr_in *)i->ifa_addr)->sin_addr, out, (socklen_t)len);
-        rc = 0;
-        break;
-    }
-    freeifaddrs(ifs);
-    return rc;
-}
 
 static void on_conn_close(kite_conn *c, void *arg)
 {
@@ -114,27 +97,16 @@ int kite_broker_start(kite_broker *b, kite_ev *ev, char *err, size_t errlen)
 {
     b->ev = ev;
     kite_ev_set_prewrite(ev, bk_store_prewrite, b);   /* writes the staged store puts */
-    /* Identity and addresses. */
-    char ip[64];
-    if (b->cfg.broker_ip1 && *b->cfg.broker_ip1) snprintf(ip, sizeof ip, "%s", b->cfg.broker_ip1);
-    else if (first_ipv4(ip, sizeof ip) != 0) snprintf(ip, sizeof ip, "127.0.0.1");
+    /* Identity and addresses (the configuration was settled: bk_conf_settle). */
+    const char *ip = b->cfg.broker_ip1;
     struct in_addr ia;
     if (inet_pton(AF_INET, ip, &ia) != 1) {
         snprintf(err, errlen, "brokerIP1 '%s' is not an IPv4 address", ip);
         return -1;
     }
     memcpy(b->ip4, &ia.s_addr, 4);
-    if (strcmp(b->cfg.broker_role, "SLAVE") != 0) {
-        if (b->cfg.broker_id != 0) KLOG_WARN("broker", "brokerRole %s: brokerId forced to 0", b->cfg.broker_role);
-        b->cfg.broker_id = 0;
-    } else if (b->cfg.broker_id <= 0) {
-        snprintf(err, errlen, "brokerRole=SLAVE needs brokerId > 0");
-        return -1;
-    }
     b->port = b->cfg.listen_port;
     snprintf(b->addr, sizeof b->addr, "%s:%d", ip, b->port);
-    const char *ip2 = b->cfg.broker_ip2 && *b->cfg.broker_ip2 ? b->cfg.broker_ip2 : ip;
-    snprintf(b->ha_addr, sizeof b->ha_addr, "%s:%d", ip2, b->cfg.ha_listen_port ? b->cfg.ha_listen_port : b->port + 1);
 
     /* Store. */
     kite_store_opts so;
@@ -174,6 +146,8 @@ int kite_broker_start(kite_broker *b, kite_ev *ev, char *err, size_t errlen)
     bk_register_retry_handlers(b);
     bk_register_lock_handlers(b);
     bk_register_stats_handlers(b);
+    bk_register_group_handlers(b);
+    bk_register_offset_admin_handlers(b);
     bk_register_config_handlers(b);
     bk_register_query_handlers(b);
     bk_register_trans_handlers(b);
@@ -199,10 +173,8 @@ int kite_broker_start(kite_broker *b, kite_ev *ev, char *err, size_t errlen)
     if (!b->n_namesrvs) KLOG_WARN("broker", "namesrvAddr is empty: clients cannot find this broker");
     bk_register_all(b, 0);
     int64_t period = b->cfg.register_name_server_period;
-    if (period < 10000) period = 10000;
-    if (period > 60000) period = 60000;
     b->t_register = kite_ev_timer_add(ev, period, period, t_register, b);
-    int64_t fo = b->cfg.flush_consumer_offset_interval > 0 ? b->cfg.flush_consumer_offset_interval : 5000;
+    int64_t fo = b->cfg.flush_consumer_offset_interval;
     b->t_offsets = kite_ev_timer_add(ev, fo, fo, t_offsets, b);
     b->t_scan = kite_ev_timer_add(ev, 10000, 10000, t_scan, b);
     b->t_stats = kite_ev_timer_add(ev, 1000, 1000, t_stats, b);

@@ -20,11 +20,11 @@
 #include <stdint.h>
 
 typedef struct bk_conf {
-    char *broker_cluster_name, *broker_name, *broker_role, *namesrv_addr, *broker_ip1, *broker_ip2;
+    char *broker_cluster_name, *broker_name, *namesrv_addr, *broker_ip1;
     int64_t broker_id;
-    int32_t listen_port, ha_listen_port, broker_permission;
+    int32_t listen_port, broker_permission;
     int64_t register_name_server_period, register_broker_timeout_mills;
-    int compressed_register, force_register;
+    int compressed_register;
     int auto_create_topic_enable, cluster_topic_enable, broker_topic_enable, auto_create_subscription_group;
     int32_t default_topic_queue_nums;
     int long_polling_enable;
@@ -108,7 +108,6 @@ typedef struct kite_broker {
     kite_store *store;
     char store_root[1024];
     char addr[128];               /* brokerIP1:listenPort - what clients use */
-    char ha_addr[128];
     uint8_t ip4[4];
     int port, vip_port;
 
@@ -144,6 +143,16 @@ extern const kite_prop_def kite_broker_props[];
 
 /* conf.c */
 kite_prop_def *bk_build_props(void);   /* broker + store keys, offsets into bk_conf */
+#define BK_REGISTER_PERIOD_MIN_MS 10000   /* registerNameServerPeriod is kept in this range */
+#define BK_REGISTER_PERIOD_MAX_MS 60000
+#define BK_FLUSH_OFFSETS_DEFAULT_MS 5000  /* flushConsumerOffsetInterval when not positive */
+#define BK_LOCK_LIVE_DEFAULT_MS 60000     /* rebalanceLockMaxLiveTime below the minimum */
+#define BK_LOCK_LIVE_MIN_MS 1000
+/* Turns configured values into the values in force, warning (log channel "config") about
+ * each one changed: brokerId becomes 0 (always a master), an empty brokerIP1 the first
+ * non-loopback IPv4 (127.0.0.1 if none), out-of-range intervals their bound or default.
+ * Run once after loading, before -p prints and before kite_broker_start. */
+void bk_conf_settle(bk_conf *c);
 
 /* broker.c */
 int kite_broker_start(kite_broker *b, kite_ev *ev, char *err, size_t errlen);
@@ -254,7 +263,9 @@ int bk_props_without(const char *props, size_t len, const char *const *drop, kit
 /* p_retry.c, p_lock.c */
 void bk_register_retry_handlers(kite_broker *b);
 void bk_register_lock_handlers(kite_broker *b);
-void bk_register_stats_handlers(kite_broker *b);
+void bk_register_stats_handlers(kite_broker *b);          /* p_stats.c */
+void bk_register_group_handlers(kite_broker *b);          /* p_group.c */
+void bk_register_offset_admin_handlers(kite_broker *b);   /* p_offset_admin.c */
 void bk_register_config_handlers(kite_broker *b);
 void bk_register_query_handlers(kite_broker *b);
 void bk_stats_tick(kite_broker *b);   /* once a second */
@@ -311,6 +322,9 @@ void bk_replyf(kite_rpc_req *req, int code, const char *fmt, ...) __attribute__(
 /* Offset message id: store host + port + commit-log offset as 32 upper-case hex. */
 void bk_offset_msg_id(const kite_broker *b, int64_t phys, char out[33]);
 int bk_decode_offset_msg_id(const char *id, int64_t *phys);
+/* Writes a MessageQueue {brokerName (this broker), queueId, topic} as an object key, the
+ * way fastjson keys a map by MessageQueue. */
+void bk_jw_mq_key(kite_jw *w, const kite_broker *b, const char *topic, int32_t qid);
 /* Admin codes that change state: allowed from loopback only while ACL is off, unless
  * adminFromLoopbackOnly=false. Answers NO_PERMISSION itself and returns 0 when refused. */
 int bk_admin_allowed(kite_broker *b, kite_rpc_req *req);

@@ -1,28 +1,39 @@
-/* conf.c - kite-broker configuration keys (RocketMQ's broker.conf names) and the merged
- * table (broker keys + the store's keys) that the daemon applies to one bk_conf. */
+/* conf.c - kite-broker configuration keys (RocketMQ's broker.conf names): which are
+ * implemented, refused or ignored (the table below; README "Configuration"), the merged
+ * table (broker keys + the store's keys) that the daemon applies to one bk_conf, and the
+ * settling of configured values into the values in force (shown by -p). */
+#include "base/log.h"
 #include "broker/broker.h"
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <net/if.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define F(field) offsetof(bk_conf, field)
-#define IGN_S(k) { k, KITE_PROP_NONE, 0, NULL, "accepted for compatibility" }
-#define IGN_N(k, d) { k, KITE_PROP_NONE, 0, d, "accepted for compatibility" }
+/* Keys this build does not implement (see props.h): REFUSED when ignoring them could lose
+ * data or let people in (only the value given is accepted), IGNORED (warned) otherwise. */
+#define REFUSE(k, only, why) { k, KITE_PROP_REFUSED, 0, only, why }
+#define IGNORE(k, why) { k, KITE_PROP_IGNORED, 0, NULL, why }
+#define NO_HA "no replication in this build"
+#define NO_POOLS "one event-loop thread serves every request"
+#define NO_QUEUES "requests are not queued: the event loop serves them as they arrive"
+#define ONE_ROOT "the store keeps its files under storePathRootDir"
+#define NO_TSP "no transient store pool in this build"
+#define IN_MEMORY "pulls use the maxTransfer*OnMessageInMemory limits whether or not the data is cached"
 const kite_prop_def kite_broker_props[] = {
     { "brokerClusterName", KITE_PROP_STR, F(broker_cluster_name), "DefaultCluster", "cluster name" },
     { "brokerName", KITE_PROP_STR, F(broker_name), "broker-a", "broker group name (master and slaves share it)" },
-    { "brokerId", KITE_PROP_LONG, F(broker_id), "0", "0 = master, > 0 = slave" },
-    { "brokerRole", KITE_PROP_STR, F(broker_role), "ASYNC_MASTER", "ASYNC_MASTER, SYNC_MASTER or SLAVE" },
+    { "brokerId", KITE_PROP_LONG, F(broker_id), "0", "this build is always a master: set to 0 at start (warned when not 0)" },
     { "namesrvAddr", KITE_PROP_STR, F(namesrv_addr), NULL, "name servers, ip:port;ip:port" },
     { "brokerIP1", KITE_PROP_STR, F(broker_ip1), NULL, "address advertised to clients (default: first non-loopback IPv4)" },
-    { "brokerIP2", KITE_PROP_STR, F(broker_ip2), NULL, "address advertised for replication (default brokerIP1)" },
     { "listenPort", KITE_PROP_INT, F(listen_port), "10911", "client port; listenPort-2 is the VIP port" },
-    { "haListenPort", KITE_PROP_INT, F(ha_listen_port), "0", "replication port (0 = listenPort+1)" },
     { "brokerPermission", KITE_PROP_INT, F(broker_permission), "6", "broker permission bits (4 read, 2 write)" },
     { "registerNameServerPeriod", KITE_PROP_LONG, F(register_name_server_period), "30000", "ms between registrations" },
     { "registerBrokerTimeoutMills", KITE_PROP_LONG, F(register_broker_timeout_mills), "6000", "registration timeout" },
     { "compressedRegister", KITE_PROP_BOOL, F(compressed_register), "false", "send compressed registration bodies" },
-    { "forceRegister", KITE_PROP_BOOL, F(force_register), "true", "always send full registrations" },
     { "autoCreateTopicEnable", KITE_PROP_BOOL, F(auto_create_topic_enable), "true", "create topics on first send (TBW102)" },
     { "defaultTopicQueueNums", KITE_PROP_INT, F(default_topic_queue_nums), "8", "queues of TBW102" },
     { "clusterTopicEnable", KITE_PROP_BOOL, F(cluster_topic_enable), "true", "cluster-name topic is writable" },
@@ -62,39 +73,54 @@ const kite_prop_def kite_broker_props[] = {
     { "bindAddress", KITE_PROP_STR, F(bind_address), "0.0.0.0", "IPv4 address to listen on (KiteMQ)" },
     { "logFile", KITE_PROP_STR, F(log_file), NULL, "also log to this file (KiteMQ)" },
     { "logLevel", KITE_PROP_STR, F(log_level), "info", "debug, info, warn or error (KiteMQ)" },
-    IGN_S("rocketmqHome"), IGN_S("storePathConsumeQueue"), IGN_S("storePathIndex"), IGN_S("storeCheckpoint"),
-    IGN_S("abortFile"), IGN_S("msgTraceTopicName"), IGN_S("haMasterAddress"),
-    IGN_N("sendMessageThreadPoolNums", "4"), IGN_N("pullMessageThreadPoolNums", "20"),
-    IGN_N("queryMessageThreadPoolNums", "10"), IGN_N("adminBrokerThreadPoolNums", "16"),
-    IGN_N("clientManageThreadPoolNums", "32"), IGN_N("consumerManageThreadPoolNums", "32"),
-    IGN_N("heartbeatThreadPoolNums", "2"), IGN_N("endTransactionThreadPoolNums", "12"),
-    IGN_N("serverWorkerThreads", "8"), IGN_N("serverSelectorThreads", "3"),
-    IGN_N("sendThreadPoolQueueCapacity", "10000"), IGN_N("pullThreadPoolQueueCapacity", "100000"),
-    IGN_N("waitTimeMillsInSendQueue", "200"), IGN_N("osPageCacheBusyTimeOutMills", "1000"),
-    IGN_N("transientStorePoolSize", "5"), IGN_N("maxTransferBytesOnMessageInDisk", "65536"),
-    IGN_N("maxTransferCountOnMessageInDisk", "8"), IGN_N("accessMessageInMemoryMaxRatio", "40"),
-    IGN_N("flushConsumeQueueLeastPages", "2"),
-    IGN_N("commitIntervalCommitLog", "200"), IGN_N("commitCommitLogLeastPages", "4"),
-    IGN_N("destroyMapedFileIntervalForcibly", "120000"),
-    IGN_N("haSendHeartbeatInterval", "5000"), IGN_N("haHousekeepingInterval", "20000"),
-    IGN_N("haTransferBatchSize", "32768"), IGN_N("haSlaveFallbehindMax", "268435456"),
-    IGN_N("slaveTimeout", "3000"), IGN_N("flushDelayOffsetInterval", "10000"),
-    { "aclEnable", KITE_PROP_NONE, 0, "false", "accepted; ACL is not implemented yet" },
-    { "slaveReadEnable", KITE_PROP_NONE, 0, "false", "accepted for compatibility" },
-    { "transferMsgByHeap", KITE_PROP_NONE, 0, "true", "accepted for compatibility" },
-    { "brokerFastFailureEnable", KITE_PROP_NONE, 0, "true", "accepted for compatibility" },
-    { "transientStorePoolEnable", KITE_PROP_NONE, 0, "false", "accepted for compatibility" },
-    { "messageIndexSafe", KITE_PROP_NONE, 0, "false", "accepted for compatibility" },
-    { "duplicationEnable", KITE_PROP_NONE, 0, "false", "accepted for compatibility" },
-    { "offsetCheckInSlave", KITE_PROP_NONE, 0, "false", "accepted for compatibility" },
-    { "flushCommitLogTimed", KITE_PROP_NONE, 0, "true", "accepted for compatibility" },
-    { "useReentrantLockWhenPutMessage", KITE_PROP_NONE, 0, "true", "accepted for compatibility" },
-    { "enableDLegerCommitLog", KITE_PROP_NONE, 0, "false", "accepted for compatibility" },
-    { "traceTopicEnable", KITE_PROP_NONE, 0, "false", "accepted for compatibility" },
-    { "fetchNamesrvAddrByAddressServer", KITE_PROP_NONE, 0, "false", "accepted for compatibility" },
+    REFUSE("brokerRole", "ASYNC_MASTER", NO_HA),
+    REFUSE("enableDLegerCommitLog", "false", "no DLedger commit log in this build"),
+    REFUSE("enableControllerMode", "false", "no controller-based replication in this build"),
+    REFUSE("aclEnable", "false", "no ACL in this build"),
+    REFUSE("authenticationEnabled", "false", "no authentication in this build"),
+    REFUSE("authorizationEnabled", "false", "no authorization in this build"),
+    REFUSE("tls.server.mode", "disabled", "no TLS in this build"),
+    REFUSE("tls.enable", "false", "no TLS in this build"),
+    REFUSE("tls.config.file", NULL, "no TLS in this build"),
+    IGNORE("brokerIP2", "only used for replication, and " NO_HA),
+    IGNORE("haListenPort", NO_HA ": nothing listens and no HA address is advertised"),
+    IGNORE("haMasterAddress", NO_HA), IGNORE("haSendHeartbeatInterval", NO_HA),
+    IGNORE("haHousekeepingInterval", NO_HA), IGNORE("haTransferBatchSize", NO_HA),
+    IGNORE("haSlaveFallbehindMax", NO_HA), IGNORE("slaveTimeout", NO_HA),
+    IGNORE("slaveReadEnable", "no slaves in this build: pulls are always served by this broker"),
+    IGNORE("offsetCheckInSlave", "no slaves in this build"),
+    IGNORE("forceRegister", "every registration carries the whole topic table, as with the default true"),
+    IGNORE("fetchNamesrvAddrByAddressServer", "no address-server client: set namesrvAddr"),
+    IGNORE("rocketmqHome", "not used: every path comes from storePathRootDir"),
+    IGNORE("storePathConsumeQueue", ONE_ROOT), IGNORE("storePathIndex", ONE_ROOT),
+    IGNORE("storeCheckpoint", ONE_ROOT), IGNORE("abortFile", ONE_ROOT),
+    IGNORE("msgTraceTopicName", "the broker creates no trace topic at start"),
+    IGNORE("traceTopicEnable", "the broker creates no trace topic at start"),
+    IGNORE("sendMessageThreadPoolNums", NO_POOLS), IGNORE("pullMessageThreadPoolNums", NO_POOLS),
+    IGNORE("queryMessageThreadPoolNums", NO_POOLS), IGNORE("adminBrokerThreadPoolNums", NO_POOLS),
+    IGNORE("clientManageThreadPoolNums", NO_POOLS), IGNORE("consumerManageThreadPoolNums", NO_POOLS),
+    IGNORE("heartbeatThreadPoolNums", NO_POOLS), IGNORE("endTransactionThreadPoolNums", NO_POOLS),
+    IGNORE("serverWorkerThreads", NO_POOLS), IGNORE("serverSelectorThreads", NO_POOLS),
+    IGNORE("sendThreadPoolQueueCapacity", NO_QUEUES), IGNORE("pullThreadPoolQueueCapacity", NO_QUEUES),
+    IGNORE("waitTimeMillsInSendQueue", NO_QUEUES), IGNORE("brokerFastFailureEnable", NO_QUEUES),
+    IGNORE("osPageCacheBusyTimeOutMills", "no page-cache-busy check in this build"),
+    IGNORE("useReentrantLockWhenPutMessage", "the store's put lock is fixed in this build"),
+    IGNORE("transientStorePoolEnable", NO_TSP), IGNORE("transientStorePoolSize", NO_TSP),
+    IGNORE("commitIntervalCommitLog", NO_TSP), IGNORE("commitCommitLogLeastPages", NO_TSP),
+    IGNORE("maxTransferBytesOnMessageInDisk", IN_MEMORY), IGNORE("maxTransferCountOnMessageInDisk", IN_MEMORY),
+    IGNORE("accessMessageInMemoryMaxRatio", IN_MEMORY),
+    IGNORE("transferMsgByHeap", "how a pull answer is copied to the socket is fixed in this build"),
+    IGNORE("flushCommitLogTimed", "the ASYNC_FLUSH service's wait is fixed in this build"),
+    IGNORE("flushConsumeQueueLeastPages", "consume queues are checkpointed every flushIntervalConsumeQueue ms"),
+    IGNORE("flushDelayOffsetInterval", "delay progress is saved every second when it changed"),
+    IGNORE("destroyMapedFileIntervalForcibly", "a deleted file being read goes when its last reader releases it"),
+    IGNORE("messageIndexSafe", "after a crash the index is cut back to its checkpoint and rebuilt from the commit log"),
+    IGNORE("duplicationEnable", "not used by this store"),
     { NULL, 0, 0, NULL, NULL },
 };
 #undef F
+#undef REFUSE
+#undef IGNORE
 
 kite_prop_def *bk_build_props(void)
 {
@@ -109,4 +135,50 @@ kite_prop_def *bk_build_props(void)
         t[nb + i].offset += offsetof(bk_conf, store);
     }
     return t;
+}
+
+static int first_ipv4(char *out, size_t len)
+{
+    struct ifaddrs *ifs, *i;
+    if (getifaddrs(&ifs) != 0) return -1;
+    int rc = -1;
+    for (i = ifs; i; i = i->ifa_next) {
+        if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET || (i->ifa_flags & IFF_LOOPBACK)) continue;
+        inet_ntop(AF_INET, &((struct sockaddr_in *)i->ifa_addr)->sin_addr, out, (socklen_t)len);
+        rc = 0;
+        break;
+    }
+    freeifaddrs(ifs);
+    return rc;
+}
+
+void bk_conf_settle(bk_conf *c)
+{
+    if (c->broker_id != 0) {
+        KLOG_WARN("config", "brokerId=%lld ignored: this broker is a master, id 0", (long long)c->broker_id);
+        c->broker_id = 0;
+    }
+    if (!c->broker_ip1 || !*c->broker_ip1) {
+        char ip[64];
+        if (first_ipv4(ip, sizeof ip) != 0) snprintf(ip, sizeof ip, "127.0.0.1");
+        free(c->broker_ip1);
+        c->broker_ip1 = strdup(ip);
+        if (!c->broker_ip1) abort();
+    }
+    int64_t p = c->register_name_server_period;
+    if (p < BK_REGISTER_PERIOD_MIN_MS || p > BK_REGISTER_PERIOD_MAX_MS) {
+        c->register_name_server_period = p < BK_REGISTER_PERIOD_MIN_MS ? BK_REGISTER_PERIOD_MIN_MS : BK_REGISTER_PERIOD_MAX_MS;
+        KLOG_WARN("config", "registerNameServerPeriod=%lld is outside [%d, %d] ms; using %lld", (long long)p,
+                  BK_REGISTER_PERIOD_MIN_MS, BK_REGISTER_PERIOD_MAX_MS, (long long)c->register_name_server_period);
+    }
+    if (c->flush_consumer_offset_interval <= 0) {
+        KLOG_WARN("config", "flushConsumerOffsetInterval=%lld is not positive; using %d",
+                  (long long)c->flush_consumer_offset_interval, BK_FLUSH_OFFSETS_DEFAULT_MS);
+        c->flush_consumer_offset_interval = BK_FLUSH_OFFSETS_DEFAULT_MS;
+    }
+    if (c->rebalance_lock_max_live_time < BK_LOCK_LIVE_MIN_MS) {
+        KLOG_WARN("config", "rebalanceLockMaxLiveTime=%lld is below %d ms; using %d",
+                  (long long)c->rebalance_lock_max_live_time, BK_LOCK_LIVE_MIN_MS, BK_LOCK_LIVE_DEFAULT_MS);
+        c->rebalance_lock_max_live_time = BK_LOCK_LIVE_DEFAULT_MS;
+    }
 }

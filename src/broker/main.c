@@ -23,7 +23,12 @@ int main(int argc, char **argv)
     if (r) return r > 0 ? 0 : 2;
     static kite_broker b;   /* one broker per process; static keeps it off the stack */
     b.props = bk_build_props();
-    if (kite_daemon_load_config(b.props, &b.cfg, args.config_path) != 0) return 2;
+    if (kite_daemon_load_config(b.props, &b.cfg, args.config_path) != 0) {
+        kite_config_free(b.props, &b.cfg);   /* a refused or malformed key */
+        free(b.props);
+        return 2;
+    }
+    bk_conf_settle(&b.cfg);
     if (args.print_config) {
         kite_buf out = KITE_BUF_INIT;
         kite_config_print(b.props, &b.cfg, &out);

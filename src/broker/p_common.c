@@ -1,6 +1,7 @@
 /* p_common.c - helpers shared by the broker's request handlers: mandatory header
  * fields (answering Java's error text when missing), body replies, offset message ids,
- * and the loopback guard for state-changing admin requests. */
+ * MessageQueue keys in JSON bodies, and the loopback guard for state-changing admin
+ * requests. */
 #include "base/log.h"
 #include "broker/broker.h"
 #include "broker/trans.h"
@@ -187,4 +188,16 @@ void bk_msg_from_record(kite_store_msg *m, const kite_record *r, const char *top
     m->body_len = r->body_len;
     m->props = props->data ? props->data : "";
     m->props_len = (uint32_t)props->len;
+}
+
+void bk_jw_mq_key(kite_jw *w, const kite_broker *b, const char *topic, int32_t qid)
+{
+    kite_jw_key_obj_begin(w);
+    kite_jw_key(w, "brokerName");
+    kite_jw_str(w, b->cfg.broker_name);
+    kite_jw_key(w, "queueId");
+    kite_jw_int(w, qid);
+    kite_jw_key(w, "topic");
+    kite_jw_str(w, topic);
+    kite_jw_key_obj_end(w);
 }

@@ -14,9 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define LOCK_MAX_LIVE_DEFAULT_MS 60000
-#define LOCK_MAX_LIVE_MIN_MS 1000
-
 typedef struct lock_ent {
     char *client_id;
     int64_t last_ms;
@@ -101,7 +98,7 @@ static void handle(kite_rpc_req *req, kite_broker *b, int lock)
         return;
     }
     kite_map *m = group_locks(b, group);
-    int64_t live = b->cfg.rebalance_lock_max_live_time;   /* checked in bk_register_lock_handlers */
+    int64_t live = b->cfg.rebalance_lock_max_live_time;   /* >= 1000: bk_conf_settle */
     int64_t now = kite_ev_now(b->ev);
     kite_buf out = KITE_BUF_INIT;
     kite_jw w;
@@ -147,11 +144,7 @@ static void h_unlock(kite_rpc_req *req, void *arg) { handle(req, B(arg), 0); }
 
 void bk_register_lock_handlers(kite_broker *b)
 {
-    if (b->cfg.rebalance_lock_max_live_time < LOCK_MAX_LIVE_MIN_MS) {
-        KLOG_WARN("broker", "rebalanceLockMaxLiveTime=%lld is below %d ms; using %d",
-                  (long long)b->cfg.rebalance_lock_max_live_time, LOCK_MAX_LIVE_MIN_MS, LOCK_MAX_LIVE_DEFAULT_MS);
-        b->cfg.rebalance_lock_max_live_time = LOCK_MAX_LIVE_DEFAULT_MS;
-    } else if (b->cfg.rebalance_lock_max_live_time != LOCK_MAX_LIVE_DEFAULT_MS) {
+    if (b->cfg.rebalance_lock_max_live_time != BK_LOCK_LIVE_DEFAULT_MS) {   /* settled: >= the minimum */
         KLOG_INFO("broker", "queue locks expire %lld ms after their last renewal (rebalanceLockMaxLiveTime)",
                   (long long)b->cfg.rebalance_lock_max_live_time);
     }

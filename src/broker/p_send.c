@@ -2,9 +2,14 @@
  * header parsing (long and one-letter names), topic checks and auto-creation, queue
  * choice, half messages (TRAN_MSG: stored in RMQ_SYS_TRANS_HALF_TOPIC, never visible to
  * consumers), delayed messages (SCHEDULE_TOPIC_XXXX), retry-to-DLQ redirection, then an
- * asynchronous store put whose completion answers the client. The loop never waits
- * for a disk sync: the store calls back (from its flush thread under SYNC_FLUSH) and
- * kite_rpc_reply hands the answer to the loop. docs/wire.md §5.1-§5.3, §9.3, §9.5. */
+ * asynchronous store put whose completion answers the client. h_send runs four steps,
+ * each answering its own error: parse (header, properties scan), route (topic and
+ * queue, retry -> DLQ, half, delay), validate (sizes, batch framing), put. The loop never
+ * waits for a disk sync: the store calls back (from its flush thread under SYNC_FLUSH) and
+ * kite_rpc_reply hands the answer to the loop. This is the hot path: besides its answer,
+ * a single message allocates only its context and its properties (the context holds the
+ * results of one message; only batches allocate result arrays).
+ * docs/wire.md §5.1-§5.3, §9.3, §9.5. */
 #include "base/log.h"
 #include "broker/broker.h"
 #include "codec/record.h"
@@ -185,24 +190,17 @@ static void ctx_alloc(send_ctx *c, int n)
     if (!c->phys || !c->qoff || !c->status) abort();
 }
 
-static void reply_err(kite_rpc_req *req, int code, const char *fmt, const char *a, const char *b2)
-{
-    char remark[512];
-    snprintf(remark, sizeof remark, fmt, a, b2);
-    kite_rpc_reply_code(req, code, remark);
-}
-
 /* Resolves (and maybe auto-creates) the target topic. NULL after answering an error. */
 static bk_topic *resolve_topic(kite_broker *b, kite_rpc_req *req, const send_hdr *h, const char *topic)
 {
     if (!bk_topic_name_ok(topic)) {
-        reply_err(req, RS_SYSTEM_ERROR,
-                  "the topic name [%.200s] is invalid: only letters, digits, %%, |, _ and - are allowed, at most 127 characters%s",
-                  topic, "");
+        bk_replyf(req, RS_SYSTEM_ERROR,
+                  "the topic name [%.200s] is invalid: only letters, digits, %%, |, _ and - are allowed, at most 127 characters",
+                  topic);
         return NULL;
     }
     if (bk_topic_send_forbidden(topic)) {
-        reply_err(req, RS_NO_PERMISSION, "sending message to topic[%.200s] is forbidden%s", topic, "");
+        bk_replyf(req, RS_NO_PERMISSION, "sending message to topic[%.200s] is forbidden", topic);
         return NULL;
     }
     bk_topic *t = bk_topic_get(b, topic);
@@ -218,7 +216,7 @@ static bk_topic *resolve_topic(kite_broker *b, kite_rpc_req *req, const send_hdr
         if (q <= 0) q = 1;
         return bk_topic_put(b, topic, q, q, tmpl->perm & ~KITE_PERM_INHERIT, 0, tmpl->filter_type, 0);
     }
-    reply_err(req, RS_TOPIC_NOT_EXIST, "topic[%.200s] not exist, apply first please!%s", topic, "");
+    bk_replyf(req, RS_TOPIC_NOT_EXIST, "topic[%.200s] not exist, apply first please!", topic);
     return NULL;
 }
 
@@ -234,151 +232,224 @@ static void prop_add(kite_buf *p, const char *name, const char *value)
     kite_buf_putc(p, 2);
 }
 
-static void h_send(kite_rpc_req *req, void *arg)
-{
-    kite_broker *b = B(arg);
+/* The properties the broker looks at, found in one pass over the request's copy. */
+enum { P_CLUSTER, P_TRAN, P_DELAY, P_WAIT, P_UNIQ, P_N };
+static const char *const prop_names[P_N] = { "CLUSTER", "TRAN_MSG", "DELAY", "WAIT", "UNIQ_KEY" };
+
+/* One send request on its way through h_send: parse -> route -> validate -> put. Every
+ * step answers its own error and returns -1; h_send frees what the steps built. */
+typedef struct send_req {
+    /* parse */
     send_hdr h;
-    parse_hdr(&req->cmd, &h);
-    const char *topic_in = h.v[F_TOPIC];
-    if (!h.v[F_GROUP] || !topic_in) {
+    int64_t qid, sysflag, born_ts, flag, reconsume, max_reconsume;
+    int batch;
+    const char *props_in;        /* the request's properties (stay put while props grows) */
+    size_t props_in_len;
+    const char *pv[P_N];         /* values of prop_names in props_in */
+    size_t pl[P_N];
+    /* route */
+    bk_topic *t;                 /* the topic asked for */
+    int32_t queue_id;            /* the queue asked for, or picked */
+    const char *store_topic;     /* where the record is stored */
+    int32_t store_qid;
+    int to_dlq;
+    char dlq[300];
+    kite_buf props;              /* the stored properties (owned) */
+    /* validate */
+    int n_msgs;                  /* messages in the body */
+} send_req;
+
+static int send_parse(kite_rpc_req *req, send_req *s)
+{
+    parse_hdr(&req->cmd, &s->h);
+    if (!s->h.v[F_GROUP] || !s->h.v[F_TOPIC]) {
         kite_rpc_reply_code(req, RS_SYSTEM_ERROR, "the custom field <producerGroup/topic> is null");
-        return;
+        return -1;
     }
-    int64_t qid64, sysflag, born_ts, flag, reconsume, max_reconsume;
-    if (hdr_i64(&h, F_QID, -1, &qid64) || hdr_i64(&h, F_SYSFLAG, 0, &sysflag) || hdr_i64(&h, F_BORN, 0, &born_ts) ||
-        hdr_i64(&h, F_FLAG, 0, &flag) || hdr_i64(&h, F_RECONSUME, 0, &reconsume) ||
-        hdr_i64(&h, F_MAX_RECONSUME, -1, &max_reconsume)) {
+    const send_hdr *h = &s->h;
+    if (hdr_i64(h, F_QID, -1, &s->qid) || hdr_i64(h, F_SYSFLAG, 0, &s->sysflag) || hdr_i64(h, F_BORN, 0, &s->born_ts) ||
+        hdr_i64(h, F_FLAG, 0, &s->flag) || hdr_i64(h, F_RECONSUME, 0, &s->reconsume) ||
+        hdr_i64(h, F_MAX_RECONSUME, -1, &s->max_reconsume)) {
         kite_rpc_reply_code(req, RS_SYSTEM_ERROR, "a numeric header field of the send request is not a number");
-        return;
+        return -1;
     }
+    const char *batch_s = h->v[F_BATCH];
+    s->batch = req->cmd.code == RC_SEND_BATCH_MESSAGE || (batch_s && strcmp(batch_s, "true") == 0);
+    s->props_in = h->v[F_PROPS] ? h->v[F_PROPS] : "";
+    s->props_in_len = h->v[F_PROPS] ? h->len[F_PROPS] : 0;
+    kite_msgprop_scan(s->props_in, s->props_in_len, prop_names, P_N, s->pv, s->pl);
+    return 0;
+}
+
+/* The topic and queue asked for: broker and topic writable, topic known or auto-created,
+ * queue in range (picked at random when the request names none). */
+static int route_target(kite_broker *b, kite_rpc_req *req, send_req *s)
+{
     if (!(b->cfg.broker_permission & KITE_PERM_WRITE)) {
-        reply_err(req, RS_NO_PERMISSION, "the broker[%.100s] sending message is forbidden%s", b->cfg.broker_name, "");
-        return;
+        bk_replyf(req, RS_NO_PERMISSION, "the broker[%.100s] sending message is forbidden", b->cfg.broker_name);
+        return -1;
     }
-    const char *batch_s = h.v[F_BATCH];
-    int batch = req->cmd.code == RC_SEND_BATCH_MESSAGE || (batch_s && strcmp(batch_s, "true") == 0);
-    bk_topic *t = resolve_topic(b, req, &h, topic_in);
-    if (!t) return;
+    bk_topic *t = s->t = resolve_topic(b, req, &s->h, s->h.v[F_TOPIC]);
+    if (!t) return -1;
     if (!(t->perm & KITE_PERM_WRITE)) {
-        reply_err(req, RS_NO_PERMISSION, "the topic[%.200s] sending message is forbidden%s", t->name, "");
-        return;
+        bk_replyf(req, RS_NO_PERMISSION, "the topic[%.200s] sending message is forbidden", t->name);
+        return -1;
     }
     int32_t qmax = t->read_queue_nums > t->write_queue_nums ? t->read_queue_nums : t->write_queue_nums;
-    int32_t qid = (int32_t)qid64;
-    if (qid64 < 0) qid = t->write_queue_nums > 0 ? (int32_t)(rand() % t->write_queue_nums) : 0;
-    if (qid64 >= qmax) {
-        bk_replyf(req, RS_SYSTEM_ERROR, "request queueId[%d] is illegal, topic[%.200s] has %d queue(s)", (int)qid64, t->name, qmax);
-        return;
+    if (s->qid >= qmax) {
+        bk_replyf(req, RS_SYSTEM_ERROR, "request queueId[%d] is illegal, topic[%.200s] has %d queue(s)", (int)s->qid,
+                  t->name, qmax);
+        return -1;
     }
-    const char *props_in = h.v[F_PROPS];
-    size_t props_len = props_in ? h.len[F_PROPS] : 0;
-    if (props_len > MAX_PROPS) {
-        kite_rpc_reply_code(req, RS_MESSAGE_ILLEGAL, "the message properties exceed 32767 bytes");
-        return;
-    }
-    if (!batch && req->cmd.body_len > (size_t)b->cfg.store.max_message_size) {
-        bk_replyf(req, RS_MESSAGE_ILLEGAL, "the message body size %zu exceeds the limit of %d bytes", req->cmd.body_len, b->cfg.store.max_message_size);
-        return;
-    }
+    s->queue_id = (int32_t)s->qid;
+    if (s->qid < 0) s->queue_id = t->write_queue_nums > 0 ? (int32_t)(rand() % t->write_queue_nums) : 0;
+    s->store_topic = t->name;
+    s->store_qid = s->queue_id;
+    return 0;
+}
 
-    /* Where it really goes: retry -> DLQ, half message, delayed. */
-    const char *store_topic = t->name;
-    int32_t store_qid = qid;
-    /* The properties the broker looks at, found in one pass over the request's copy
-     * (which stays put while `props` grows). */
-    enum { P_CLUSTER, P_TRAN, P_DELAY, P_WAIT, P_UNIQ, P_N };
-    static const char *const pnames[P_N] = { "CLUSTER", "TRAN_MSG", "DELAY", "WAIT", "UNIQ_KEY" };
-    const char *pv[P_N];
-    size_t pl[P_N];
-    kite_msgprop_scan(props_in ? props_in : "", props_len, pnames, P_N, pv, pl);
-    kite_buf props = KITE_BUF_INIT;
-    kite_buf_append(&props, props_in, props_len);
-    if (!pv[P_CLUSTER]) prop_add(&props, "CLUSTER", b->cfg.broker_cluster_name);
-    char dlq[300];
-    if (strncmp(t->name, "%RETRY%", 7) == 0) {
-        if (batch) {
-            kite_buf_free(&props);
-            kite_rpc_reply_code(req, RS_MESSAGE_ILLEGAL, "batch messages cannot be sent to a retry topic");
-            return;
-        }
-        bk_group *g = bk_group_get_or_create(b, t->name + 7);
-        if (!g) {
-            kite_buf_free(&props);
-            reply_err(req, RS_SUBSCRIPTION_GROUP_NOT_EXIST, "subscription group not exist, %.200s%s", t->name + 7, "");
-            return;
-        }
-        int64_t maxr = (req->cmd.version >= KITE_V3_4_9 && max_reconsume >= 0) ? max_reconsume : g->retry_max_times;
-        if (reconsume > maxr) {
-            snprintf(dlq, sizeof dlq, "%%DLQ%%%s", g->name);
-            if (!bk_topic_get(b, dlq)) bk_topic_put(b, dlq, 1, 1, KITE_PERM_READ | KITE_PERM_WRITE, 0, "SINGLE_TAG", 0);
-            store_topic = dlq;
-            store_qid = 0;
-            KLOG_INFO("broker", "message for %s exceeded %lld retries: moved to %s", t->name, (long long)maxr, dlq);
-        }
+/* A send to %RETRY%<group> beyond the group's retries goes to %DLQ%<group> (created). */
+static int route_retry(kite_broker *b, kite_rpc_req *req, const kite_cmd *cmd, send_req *s)
+{
+    const char *name = s->t->name;
+    if (strncmp(name, "%RETRY%", 7) != 0) return 0;
+    if (s->batch) {
+        kite_rpc_reply_code(req, RS_MESSAGE_ILLEGAL, "batch messages cannot be sent to a retry topic");
+        return -1;
     }
-    const char *tran = pv[P_TRAN];
-    int is_half = tran && pl[P_TRAN] == 4 && strncmp(tran, "true", 4) == 0 && (sysflag & KITE_SYSFLAG_TX_MASK) != KITE_SYSFLAG_TX_COMMIT &&
-                  (sysflag & KITE_SYSFLAG_TX_MASK) != KITE_SYSFLAG_TX_ROLLBACK;
+    bk_group *g = bk_group_get_or_create(b, name + 7);
+    if (!g) {
+        bk_replyf(req, RS_SUBSCRIPTION_GROUP_NOT_EXIST, "subscription group not exist, %.200s", name + 7);
+        return -1;
+    }
+    int64_t maxr = (cmd->version >= KITE_V3_4_9 && s->max_reconsume >= 0) ? s->max_reconsume : g->retry_max_times;
+    if (s->reconsume <= maxr) return 0;
+    snprintf(s->dlq, sizeof s->dlq, "%%DLQ%%%s", g->name);
+    if (!bk_topic_get(b, s->dlq)) bk_topic_put(b, s->dlq, 1, 1, KITE_PERM_READ | KITE_PERM_WRITE, 0, "SINGLE_TAG", 0);
+    s->store_topic = s->dlq;
+    s->store_qid = 0;
+    s->to_dlq = 1;
+    KLOG_INFO("broker", "message for %s exceeded %lld retries: moved to %s", name, (long long)maxr, s->dlq);
+    return 0;
+}
+
+/* Keeps the destination in REAL_TOPIC/REAL_QID and stores under topic/qid instead. */
+static void redirect(send_req *s, const char *topic, int32_t qid)
+{
     char qbuf[16];
-    if (is_half) {
+    snprintf(qbuf, sizeof qbuf, "%d", s->store_qid);
+    prop_add(&s->props, "REAL_TOPIC", s->store_topic);
+    prop_add(&s->props, "REAL_QID", qbuf);
+    s->store_topic = topic;
+    s->store_qid = qid;
+}
+
+/* A half message (TRAN_MSG=true, not a commit or rollback) goes to the half topic; a
+ * delayed one (DELAY=level, not a batch, not to a DLQ) to its level's schedule queue. */
+static int route_half_or_delay(kite_broker *b, kite_rpc_req *req, send_req *s)
+{
+    const char *tran = s->pv[P_TRAN];
+    int64_t tx = s->sysflag & KITE_SYSFLAG_TX_MASK;
+    if (tran && s->pl[P_TRAN] == 4 && strncmp(tran, "true", 4) == 0 && tx != KITE_SYSFLAG_TX_COMMIT &&
+        tx != KITE_SYSFLAG_TX_ROLLBACK) {
         if (b->cfg.reject_transaction_message) {
-            kite_buf_free(&props);
-            reply_err(req, RS_NO_PERMISSION, "the broker[%.100s] sending transaction message is forbidden%s",
-                      b->cfg.broker_name, "");
-            return;
+            bk_replyf(req, RS_NO_PERMISSION, "the broker[%.100s] sending transaction message is forbidden",
+                      b->cfg.broker_name);
+            return -1;
         }
         /* The broker's own bookkeeping names are not taken from the producer: a forged
          * TRAN_PREPARED_QUEUE_OFFSET would name another half for the check-back walk. */
         static const char *const drop[] = { "TRAN_PREPARED_QUEUE_OFFSET", "REAL_TOPIC", "REAL_QID", NULL };
         kite_buf own = KITE_BUF_INIT;
-        bk_props_without(props.data, props.len, drop, &own);
-        kite_buf_free(&props);
-        props = own;
-        snprintf(qbuf, sizeof qbuf, "%d", store_qid);
-        prop_add(&props, "REAL_TOPIC", store_topic);
-        prop_add(&props, "REAL_QID", qbuf);
-        store_topic = "RMQ_SYS_TRANS_HALF_TOPIC";
-        store_qid = 0;
-        sysflag &= ~KITE_SYSFLAG_TX_MASK;
-    } else if (!batch && store_topic != dlq) {
-        int level = 0;
-        for (size_t i = 0; pv[P_DELAY] && i < pl[P_DELAY] && pv[P_DELAY][i] >= '0' && pv[P_DELAY][i] <= '9' && level < 1000; i++)
-            level = level * 10 + (pv[P_DELAY][i] - '0');
-        if (level > 0) {
-            int max = bk_delay_levels(b);
-            if (level > max) level = max;
-            snprintf(qbuf, sizeof qbuf, "%d", store_qid);
-            prop_add(&props, "REAL_TOPIC", store_topic);
-            prop_add(&props, "REAL_QID", qbuf);
-            store_topic = "SCHEDULE_TOPIC_XXXX";
-            store_qid = level - 1;
-        }
+        bk_props_without(s->props.data, s->props.len, drop, &own);
+        kite_buf_free(&s->props);
+        s->props = own;
+        redirect(s, "RMQ_SYS_TRANS_HALF_TOPIC", 0);
+        s->sysflag &= ~KITE_SYSFLAG_TX_MASK;
+        return 0;
     }
-    if (props.len > MAX_PROPS) {
-        kite_buf_free(&props);
-        kite_rpc_reply_code(req, RS_MESSAGE_ILLEGAL, "the message properties exceed 32767 bytes");
-        return;
-    }
-    if (t->filter_type[0] == 'M') sysflag |= KITE_SYSFLAG_MULTI_TAGS;
+    if (s->batch || s->to_dlq) return 0;
+    const char *d = s->pv[P_DELAY];
+    int level = 0;
+    for (size_t i = 0; d && i < s->pl[P_DELAY] && d[i] >= '0' && d[i] <= '9' && level < 1000; i++)
+        level = level * 10 + (d[i] - '0');
+    if (level <= 0) return 0;
+    int max = bk_delay_levels(b);
+    redirect(s, "SCHEDULE_TOPIC_XXXX", (level > max ? max : level) - 1);
+    return 0;
+}
 
+/* Where the record really goes, and the properties it is stored with (CLUSTER added). */
+static int send_route(kite_broker *b, kite_rpc_req *req, send_req *s)
+{
+    if (route_target(b, req, s) != 0) return -1;
+    kite_buf_append(&s->props, s->props_in, s->props_in_len);
+    if (!s->pv[P_CLUSTER]) prop_add(&s->props, "CLUSTER", b->cfg.broker_cluster_name);
+    if (route_retry(b, req, &req->cmd, s) != 0 || route_half_or_delay(b, req, s) != 0) return -1;
+    if (s->t->filter_type[0] == 'M') s->sysflag |= KITE_SYSFLAG_MULTI_TAGS;
+    return 0;
+}
+
+/* Sizes within the store's limits; a batch body well formed to its end, counted.
+ * Batch entries: TOTALSIZE(4) MAGIC(4) BODYCRC(4) FLAG(4) BODYLEN(4) BODY PROPSLEN(2)
+ * PROPS. Everything is checked before anything is stored. */
+static int send_validate(kite_broker *b, kite_rpc_req *req, send_req *s)
+{
+    if (s->props_in_len > MAX_PROPS || s->props.len > MAX_PROPS) {
+        kite_rpc_reply_code(req, RS_MESSAGE_ILLEGAL, "the message properties exceed 32767 bytes");
+        return -1;
+    }
+    size_t max_body = (size_t)b->cfg.store.max_message_size;
+    if (!s->batch) {
+        if (req->cmd.body_len > max_body) {
+            bk_replyf(req, RS_MESSAGE_ILLEGAL, "the message body size %zu exceeds the limit of %zu bytes",
+                      req->cmd.body_len, max_body);
+            return -1;
+        }
+        s->n_msgs = 1;
+        return 0;
+    }
+    const uint8_t *q = req->cmd.body, *end = q + req->cmd.body_len;
+    int n = 0;
+    while (q < end) {
+        if (end - q < 22) break;
+        uint32_t total = kite_rd_be32(q), blen = kite_rd_be32(q + 16);
+        if (total < 22 || total > (size_t)(end - q) || blen > total - 22) break;
+        uint16_t plen = kite_rd_be16(q + 20 + blen);
+        if (22 + (size_t)blen + plen != total || blen > max_body) break;
+        q += total;
+        n++;
+    }
+    if (q != end || n == 0) {
+        kite_rpc_reply_code(req, RS_MESSAGE_ILLEGAL, "malformed batch body");
+        return -1;
+    }
+    s->n_msgs = n;
+    return 0;
+}
+
+/* Hands the message(s) to the store; the last completion answers (finish_send). */
+static void send_put(kite_broker *b, kite_rpc_req *req, send_req *s)
+{
     kite_store_msg m;
     memset(&m, 0, sizeof m);
-    m.topic = store_topic;
-    m.topic_len = strlen(store_topic);
-    m.queue_id = store_qid;
-    m.sysflag = (int32_t)sysflag;
-    m.born_ts = born_ts;
+    m.topic = s->store_topic;
+    m.topic_len = strlen(s->store_topic);
+    m.queue_id = s->store_qid;
+    m.sysflag = (int32_t)s->sysflag;
+    m.born_ts = s->born_ts;
     const struct sockaddr_in *peer = kite_conn_peer_addr(req->conn);
     memcpy(m.born_ip4, &peer->sin_addr.s_addr, 4);
     m.born_port = ntohs(peer->sin_port);
-    m.reconsume_times = (int32_t)reconsume;
-    m.wait = !(pv[P_WAIT] && pl[P_WAIT] == 5 && strncmp(pv[P_WAIT], "false", 5) == 0);
+    m.reconsume_times = (int32_t)s->reconsume;
+    m.wait = !(s->pv[P_WAIT] && s->pl[P_WAIT] == 5 && strncmp(s->pv[P_WAIT], "false", 5) == 0);
 
+    bk_topic *t = s->t;
     send_ctx *c = calloc(1, sizeof *c);
     if (!c) abort();
     c->req = req;
     c->b = b;
-    c->queue_id = qid;   /* as Java: the queue asked for; queueOffset is the stored record's */
+    c->queue_id = s->queue_id;   /* as Java: the queue asked for; queueOffset is the stored record's */
     if (!t->st_put_nums) {
         t->st_put_nums = bk_stat_ref(b, "TOPIC_PUT_NUMS", t->name);
         t->st_put_size = bk_stat_ref(b, "TOPIC_PUT_SIZE", t->name);
@@ -386,36 +457,21 @@ static void h_send(kite_rpc_req *req, void *arg)
     c->st_nums = t->st_put_nums;
     c->st_size = t->st_put_size;
     c->bytes = (int64_t)req->cmd.body_len;
-    if (pv[P_UNIQ] && pl[P_UNIQ] < sizeof c->uniq) memcpy(c->uniq, pv[P_UNIQ], pl[P_UNIQ]);
+    if (s->pv[P_UNIQ] && s->pl[P_UNIQ] < sizeof c->uniq) memcpy(c->uniq, s->pv[P_UNIQ], s->pl[P_UNIQ]);
+    ctx_alloc(c, s->n_msgs);
 
-    if (!batch) {
-        m.flag = (int32_t)flag;
+    if (!s->batch) {
+        m.flag = (int32_t)s->flag;
         m.body = req->cmd.body;
         m.body_len = (uint32_t)req->cmd.body_len;
-        m.props = props.data;
-        m.props_len = (uint32_t)props.len;
-        ctx_alloc(c, 1);
+        m.props = s->props.data;
+        m.props_len = (uint32_t)s->props.len;
         bk_store_put(b, &m, put_done, c);
-        kite_buf_free(&props);
         return;
     }
-    /* Batch body: entries of TOTALSIZE(4) MAGIC(4) BODYCRC(4) FLAG(4) BODYLEN(4) BODY
-     * PROPSLEN(2) PROPS. Validate everything before storing anything. */
-    const uint8_t *p = req->cmd.body, *end = p + req->cmd.body_len;
-    int n = 0;
-    for (const uint8_t *q = p; q < end;) {
-        if (end - q < 22) goto bad_batch;
-        uint32_t total = kite_rd_be32(q), blen = kite_rd_be32(q + 16);
-        if (total < 22 || total > (size_t)(end - q) || blen > total - 22) goto bad_batch;
-        uint16_t plen = kite_rd_be16(q + 20 + blen);
-        if (22 + (size_t)blen + plen != total || blen > (uint32_t)b->cfg.store.max_message_size) goto bad_batch;
-        q += total;
-        n++;
-    }
-    if (n == 0) goto bad_batch;
-    ctx_alloc(c, n);
     kite_buf mp = KITE_BUF_INIT;
-    for (const uint8_t *q = p; q < end;) {
+    const uint8_t *end = req->cmd.body + req->cmd.body_len;
+    for (const uint8_t *q = req->cmd.body; q < end;) {
         uint32_t total = kite_rd_be32(q), blen = kite_rd_be32(q + 16);
         uint16_t plen = kite_rd_be16(q + 20 + blen);
         kite_buf_reset(&mp);
@@ -431,12 +487,16 @@ static void h_send(kite_rpc_req *req, void *arg)
         q += total;
     }
     kite_buf_free(&mp);
-    kite_buf_free(&props);
-    return;
-bad_batch:
-    kite_buf_free(&props);
-    free(c);
-    kite_rpc_reply_code(req, RS_MESSAGE_ILLEGAL, "malformed batch body");
+}
+
+static void h_send(kite_rpc_req *req, void *arg)
+{
+    kite_broker *b = B(arg);
+    send_req s;
+    memset(&s, 0, sizeof s);   /* props = KITE_BUF_INIT */
+    if (send_parse(req, &s) == 0 && send_route(b, req, &s) == 0 && send_validate(b, req, &s) == 0)
+        send_put(b, req, &s);
+    kite_buf_free(&s.props);   /* the store copied what it keeps */
 }
 
 void bk_register_send_handlers(kite_broker *b)

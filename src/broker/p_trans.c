@@ -21,8 +21,7 @@
  * UNIQ_KEY (a producer may set the property on its own half). A SUCCESS answer is sent
  * only once the pending op batch is appended (it waits for the loop's pre-write hook
  * when ops are pending), so an answered commit or rollback is in the commit log as
- * before. commitOrRollback 0 is ignored.
- * A slave answers SLAVE_NOT_AVAILABLE. Puts use wait=0 and complete on the loop thread
+ * before. commitOrRollback 0 is ignored. Puts use wait=0 and complete on the loop thread
  * (the request is oneway: nobody waits for durability). Loop thread. */
 #include "base/log.h"
 #include "broker/trans.h"
@@ -183,10 +182,6 @@ static int commit(kite_broker *b, const kite_record *r, char *remark, size_t rle
 static void h_end_transaction(kite_rpc_req *req, void *arg)
 {
     kite_broker *b = B(arg);
-    if (strcmp(b->cfg.broker_role, "SLAVE") == 0) {
-        answer(req, RS_SLAVE_NOT_AVAILABLE, "slave broker cannot handle END_TRANSACTION; send it to the master");
-        return;
-    }
     const char *group;
     int64_t qoff, phys;
     int32_t type;

@@ -72,7 +72,9 @@ void bk_register_all(kite_broker *b, int oneway)
         kite_cmd_set_ext(&req, "brokerName", b->cfg.broker_name);
         kite_cmd_set_ext(&req, "brokerAddr", b->addr);
         kite_cmd_set_ext(&req, "clusterName", b->cfg.broker_cluster_name);
-        kite_cmd_set_ext(&req, "haServerAddr", b->ha_addr);
+        /* Mandatory field, only read by slaves of this broker group; nothing listens for
+         * replication here, so no address is advertised (docs/COMPATIBILITY.md). */
+        kite_cmd_set_ext(&req, "haServerAddr", "");
         kite_cmd_set_ext_i64(&req, "brokerId", b->cfg.broker_id);
         kite_cmd_set_ext(&req, "compressed", b->cfg.compressed_register ? "true" : "false");
         kite_cmd_set_ext(&req, "bodyCrc32", crc);

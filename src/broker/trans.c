@@ -656,10 +656,8 @@ int bk_trans_start(kite_broker *b, char *err, size_t errlen)
     KLOG_INFO("broker", "transactions: %lld op record(s) read in %lld ms; half progress %lld, op progress %lld",
               (long long)(t->op_cursor - from), (long long)(kite_mono_ms() - t0), (long long)t->half_progress,
               (long long)t->op_progress);
-    if (strcmp(b->cfg.broker_role, "SLAVE") != 0) {
-        int64_t every = b->cfg.transaction_check_interval;
-        t->timer = kite_ev_timer_add(b->ev, every, every, t_check, t);
-    }
+    int64_t every = b->cfg.transaction_check_interval;
+    t->timer = kite_ev_timer_add(b->ev, every, every, t_check, t);
     return 0;
 }
 

@@ -15,7 +15,10 @@ int main(int argc, char **argv)
     if (r) return r > 0 ? 0 : 2;
     kite_namesrv ns;
     memset(&ns, 0, sizeof ns);
-    if (kite_daemon_load_config(kite_namesrv_props, &ns.cfg, args.config_path) != 0) return 2;
+    if (kite_daemon_load_config(kite_namesrv_props, &ns.cfg, args.config_path) != 0) {
+        kite_config_free(kite_namesrv_props, &ns.cfg);   /* a refused or malformed key */
+        return 2;
+    }
     if (args.print_config) {
         kite_buf b = KITE_BUF_INIT;
         kite_config_print(kite_namesrv_props, &ns.cfg, &b);

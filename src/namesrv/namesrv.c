@@ -10,12 +10,15 @@
 #include <string.h>
 
 #define F(field) offsetof(ns_config, field)
+/* Keys not implemented (see props.h): REFUSED when ignoring them could let people in (only
+ * the value given is accepted), IGNORED (warned at start) otherwise. */
+#define REFUSE(k, only, why) { k, KITE_PROP_REFUSED, 0, only, why }
+#define IGNORE(k, why) { k, KITE_PROP_IGNORED, 0, NULL, why }
+#define NO_POOLS "one event-loop thread serves every request"
 const kite_prop_def kite_namesrv_props[] = {
     { "listenPort", KITE_PROP_INT, F(listen_port), "9876", "TCP port for clients and brokers" },
     { "bindAddress", KITE_PROP_STR, F(bind_address), "0.0.0.0", "IPv4 address to listen on (KiteMQ)" },
-    { "rocketmqHome", KITE_PROP_STR, F(rocketmq_home), NULL, "accepted for compatibility" },
     { "kvConfigPath", KITE_PROP_STR, F(kv_config_path), NULL, "KV config file (default $HOME/namesrv/kvConfig.json)" },
-    { "configStorePath", KITE_PROP_STR, F(config_store_path), NULL, "accepted for compatibility" },
     { "orderMessageEnable", KITE_PROP_BOOL, F(order_message_enable), "false", "put orderTopicConf into routes" },
     { "returnOrderTopicConfigToBroker", KITE_PROP_BOOL, F(return_order_topic_config_to_broker), "true",
       "answer registrations with the ORDER_TOPIC_CONFIG table" },
@@ -31,21 +34,25 @@ const kite_prop_def kite_namesrv_props[] = {
     { "logLevel", KITE_PROP_STR, F(log_level), "info", "debug, info, warn or error (KiteMQ)" },
     { "remoteConfigUpdateEnable", KITE_PROP_BOOL, F(remote_config_update_enable), "false",
       "allow UPDATE_NAMESRV_CONFIG for the safe keys (KiteMQ)" },
-    { "clusterTest", KITE_PROP_BOOL, F(cluster_test), "false", "accepted for compatibility" },
-    { "productEnvName", KITE_PROP_STR, F(product_env_name), "center", "accepted for compatibility" },
-    { "serverWorkerThreads", KITE_PROP_INT, F(server_worker_threads), "8", "accepted for compatibility" },
-    { "serverSelectorThreads", KITE_PROP_INT, F(server_selector_threads), "3", "accepted for compatibility" },
-    { "defaultThreadPoolNums", KITE_PROP_INT, F(default_thread_pool_nums), "16", "accepted for compatibility" },
-    { "clientRequestThreadPoolNums", KITE_PROP_INT, F(client_request_thread_pool_nums), "8", "accepted for compatibility" },
-    { "supportActingMaster", KITE_PROP_BOOL, F(support_acting_master), "false", "accepted for compatibility" },
-    { "deleteTopicWithBrokerRegistration", KITE_PROP_BOOL, F(delete_topic_with_broker_registration), "false",
-      "accepted for compatibility" },
-    { "notifyMinBrokerIdChanged", KITE_PROP_BOOL, F(notify_min_broker_id_changed), "false", "accepted for compatibility" },
-    { "needWaitForService", KITE_PROP_BOOL, F(need_wait_for_service), "false", "accepted for compatibility" },
-    { "waitSecondsForService", KITE_PROP_INT, F(wait_seconds_for_service), "45", "accepted for compatibility" },
+    REFUSE("tls.server.mode", "disabled", "no TLS in this build"),
+    REFUSE("tls.config.file", NULL, "no TLS in this build"),
+    IGNORE("rocketmqHome", "not used: the KV file is kvConfigPath"),
+    IGNORE("configStorePath", "UPDATE_NAMESRV_CONFIG changes are not written to a file"),
+    IGNORE("clusterTest", "no test-cluster routes in this build"),
+    IGNORE("productEnvName", "no test-cluster routes in this build"),
+    IGNORE("serverWorkerThreads", NO_POOLS), IGNORE("serverSelectorThreads", NO_POOLS),
+    IGNORE("defaultThreadPoolNums", NO_POOLS), IGNORE("clientRequestThreadPoolNums", NO_POOLS),
+    IGNORE("supportActingMaster", "routes list the brokers as they registered: no slave is made acting master"),
+    IGNORE("notifyMinBrokerIdChanged", "brokers are not told when their group's smallest id changes"),
+    IGNORE("deleteTopicWithBrokerRegistration", "a topic missing from a registration keeps its route, as with the default false"),
+    IGNORE("needWaitForService", "routes are served as soon as the port is open"),
+    IGNORE("waitSecondsForService", "routes are served as soon as the port is open"),
     { NULL, 0, 0, NULL, NULL },
 };
 #undef F
+#undef REFUSE
+#undef IGNORE
+#undef NO_POOLS
 
 /* Keys that only change behaviour, never paths, ports or files (CVE-2023-37582 came
  * from letting the network set a file path). */

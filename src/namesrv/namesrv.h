@@ -15,9 +15,7 @@
 typedef struct ns_config {
     int32_t listen_port;
     char *bind_address;
-    char *rocketmq_home;
     char *kv_config_path;
-    char *config_store_path;
     int order_message_enable;
     int return_order_topic_config_to_broker;
     int enable_all_topic_list;
@@ -29,14 +27,6 @@ typedef struct ns_config {
     char *log_file;
     char *log_level;
     int remote_config_update_enable;
-    /* Java keys accepted for compatibility; they change nothing here. */
-    int cluster_test;
-    char *product_env_name;
-    int32_t server_worker_threads, server_selector_threads;
-    int32_t default_thread_pool_nums, client_request_thread_pool_nums;
-    int support_acting_master, delete_topic_with_broker_registration, notify_min_broker_id_changed;
-    int need_wait_for_service;
-    int32_t wait_seconds_for_service;
 } ns_config;
 
 extern const kite_prop_def kite_namesrv_props[];

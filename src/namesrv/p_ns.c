@@ -51,9 +51,12 @@ static void h_register_broker(kite_rpc_req *req, void *arg)
     kite_namesrv *ns = NS(arg);
     const char *name, *addr, *cluster, *ha;
     int64_t id;
-    if (!(name = need(req, "brokerName")) || !(addr = need(req, "brokerAddr")) || !(cluster = need(req, "clusterName")) ||
-        !(ha = need(req, "haServerAddr")) || need_i64(req, "brokerId", &id) != 0)
+    if (!(name = need(req, "brokerName")) || !(addr = need(req, "brokerAddr")) || !(cluster = need(req, "clusterName")))
         return;
+    /* haServerAddr must be present but may be empty (as Java accepts): a broker without
+     * replication, KiteMQ's included, advertises none. */
+    if (!(ha = kite_cmd_ext_raw(&req->cmd, "haServerAddr")) && !need(req, "haServerAddr")) return;
+    if (need_i64(req, "brokerId", &id) != 0) return;
     int64_t crc = 0;
     kite_cmd_ext_i64(&req->cmd, "bodyCrc32", &crc);
     if (crc != 0 && (uint32_t)crc != kite_crc32_masked(req->cmd.body, req->cmd.body_len)) {

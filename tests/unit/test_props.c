@@ -361,6 +361,83 @@ static void test_config_print_get(void **st)
     kite_config_free(k_defs, &c);
 }
 
+/* A table with keys this build does not implement: no field, offsets 0 on purpose (a
+ * write through them would clobber the first field). */
+static const kite_prop_def k_unimpl[] = {
+    { "brokerName", KITE_PROP_STR, offsetof(test_cfg, name), "broker-a", "name" },
+    { "aclEnable", KITE_PROP_REFUSED, 0, "false", "no ACL here" },
+    { "tls.config.file", KITE_PROP_REFUSED, 0, NULL, "no TLS here" },
+    { "poolNums", KITE_PROP_IGNORED, 0, NULL, "one thread" },
+    { NULL, KITE_PROP_STR, 0, NULL, NULL },
+};
+
+static void test_config_unimplemented(void **st)
+{
+    (void)st;
+    char logpath[] = "/tmp/test_props_log_XXXXXX";
+    int fd = mkstemp(logpath);
+    assert_true(fd >= 0);
+    close(fd);
+    kite_log_set_stderr(0);
+    assert_int_equal(kite_log_set_file(logpath), 0);
+
+    test_cfg c;
+    memset(&c, 0, sizeof c);
+    kite_config_defaults(k_unimpl, &c);
+    assert_string_equal(c.name, "broker-a");
+    char err[256] = "";
+    /* refused keys accept their one value (any case, blanks trimmed) and set nothing */
+    assert_int_equal(kite_config_set(k_unimpl, &c, "aclEnable", " FALSE ", err, sizeof err), 0);
+    assert_int_equal(kite_config_set(k_unimpl, &c, "tls.config.file", "", err, sizeof err), 0);
+    assert_string_equal(c.name, "broker-a");
+    assert_int_equal(kite_config_set(k_unimpl, &c, "aclEnable", "true", err, sizeof err), -1);
+    assert_string_equal(err, "aclEnable=true is not supported yet (no ACL here); remove the key or set it to false");
+    assert_int_equal(kite_config_set(k_unimpl, &c, "tls.config.file", "/x", err, sizeof err), -1);
+    assert_string_equal(err, "tls.config.file=/x is not supported yet (no TLS here); remove the key or leave it empty");
+    /* ignored keys take anything and set nothing */
+    assert_int_equal(kite_config_set(k_unimpl, &c, "poolNums", "abc", err, sizeof err), 2);
+    assert_string_equal(c.name, "broker-a");
+
+    kite_props p;
+    parse(&p, "poolNums=16\nbrokerName=b2\n");
+    assert_int_equal(kite_config_apply(k_unimpl, &c, &p, err, sizeof err), 0);
+    assert_string_equal(c.name, "b2");
+    kite_props_free(&p);
+    parse(&p, "brokerName=b3\naclEnable=true\n");
+    assert_int_equal(kite_config_apply(k_unimpl, &c, &p, err, sizeof err), -1);
+    assert_non_null(strstr(err, "aclEnable=true"));
+    kite_props_free(&p);
+
+    kite_buf b = KITE_BUF_INIT;
+    kite_config_print(k_unimpl, &c, &b);
+    assert_string_equal(kite_buf_cstr(&b),
+                        "brokerName=b3\n"
+                        "# Only the value shown is supported by this build; any other value refuses the start.\n"
+                        "aclEnable=false\n"
+                        "tls.config.file=\n"
+                        "# Accepted for compatibility, not implemented: a value set for these has no effect.\n"
+                        "#poolNums: one thread\n");
+    kite_buf_reset(&b);
+    assert_int_equal(kite_config_get(k_unimpl, &c, "aclEnable", &b), 0);
+    assert_string_equal(kite_buf_cstr(&b), "false");
+    kite_buf_reset(&b);
+    assert_int_equal(kite_config_get(k_unimpl, &c, "poolNums", &b), -1);
+    kite_buf_free(&b);
+    kite_config_free(k_unimpl, &c);
+
+    kite_log_set_file(NULL);
+    kite_log_set_stderr(1);
+    FILE *f = fopen(logpath, "r");
+    assert_non_null(f);
+    char text[4096];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    text[n] = 0;
+    fclose(f);
+    unlink(logpath);
+    assert_non_null(strstr(text, "poolNums=16 has no effect"));
+    assert_non_null(strstr(text, "(one thread)"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -373,6 +450,7 @@ int main(void)
         cmocka_unit_test(test_config_malformed),
         cmocka_unit_test(test_config_apply),
         cmocka_unit_test(test_config_print_get),
+        cmocka_unit_test(test_config_unimplemented),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
