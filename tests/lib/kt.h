@@ -10,6 +10,11 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+/* Deadline for an event a test waits for (a delivery, a rebalance, an expiry). Generous on
+ * purpose: tests assert that it happens and in which order, never how fast (a loaded
+ * machine stretches every delay); speed is measured by the benchmarks. */
+#define KT_DEADLINE_MS 30000
+
 typedef struct kt_daemon {
     pid_t pid;
     char host[32];

@@ -67,7 +67,7 @@ static int hour_of(int64_t ms)
  * what a checkpoint made durable). */
 static void settle(kite_store *s)
 {
-    assert_int_equal(kite_store_wait_dispatched(s, 5000), 0);
+    assert_int_equal(kite_store_wait_dispatched(s, KT_DEADLINE_MS), 0);
     usleep(150 * 1000);   /* > cq_flush_interval_ms (50) */
 }
 
@@ -337,7 +337,7 @@ static void test_disk_full_real_fs(void **st)
         assert_int_equal(r.status, KITE_PUT_OK);
         assert_int_equal(r.queue_offset, ok + i);
     }
-    assert_int_equal(kite_store_wait_dispatched(s, 5000), 0);
+    assert_int_equal(kite_store_wait_dispatched(s, KT_DEADLINE_MS), 0);
     kite_get_result g;
     kite_store_get_messages(s, "TF", 0, ok + 99, 1, 1 << 20, NULL, 0, &g);
     assert_int_equal(g.status, KITE_GET_FOUND);

@@ -81,4 +81,23 @@ async function waitSplit(consumers, topic, queueNums, timeoutMs, requireEach = t
   return alloc;
 }
 
-module.exports = { useCluster, withDiagnostics, sendAll, waitSplit };
+// Wait until the broker's committed offset of `group` (QUERY_CONSUMER_OFFSET) equals
+// `want[q]` for every queue q of `want` (ali-ons persists offsets every 5 s, oneway);
+// returns { ok, stored } with the last answers.
+async function waitOffsetsStored(admin, cluster, topic, group, want, timeoutMs = 30000) {
+  let stored;
+  const ok = await mq.waitFor(async () => {
+    stored = {};
+    for (const q of Object.keys(want)) {
+      try {
+        stored[q] = await admin.queryConsumerOffset(cluster.brokerAddr, { topic, consumerGroup: group, queueId: Number(q) }, 3000);
+      } catch (err) {
+        stored[q] = `error ${err.code}: ${err.message}`;
+      }
+    }
+    return Object.keys(want).every(q => stored[q] === want[q]);
+  }, timeoutMs, 500);
+  return { ok, stored };
+}
+
+module.exports = { useCluster, withDiagnostics, sendAll, waitSplit, waitOffsetsStored };
