@@ -86,7 +86,7 @@ static void test_delay_timing_and_clamp(void **st)
         assert_int_equal(early, 0);
         assert_false(held_answered);
     } else {
-        fprintf(stderr, "early check skipped: it finished %lld ms after the send\n", checked);
+        fprintf(stderr, "early state not checked: the look-up ended %lld ms after the send\n", checked);
     }
 
     kite_cmd r;

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,21 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+static int kt_any_skipped;   /* test process only */
+
+void kt_skipped(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("SKIPPED: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    kt_any_skipped = 1;
+}
+
+int kt_exit_code(int failed) { return failed ? 1 : kt_any_skipped ? KT_SKIP_EXIT : 0; }
 
 void kt_random_host(char *out, size_t len)
 {
