@@ -1,13 +1,26 @@
 #!/bin/bash
 # Runs every libFuzzer target in <build>/fuzz for <secs> seconds each, seeded from the
-# committed corpus tests/fuzz/corpus/<target>/ (plus tests/golden for frame targets).
+# committed corpus tests/fuzz/corpus/<target>/ (the frame and body seeds there are copies
+# of tests/golden files).
 # New inputs go to a scratch directory, never into the committed corpus.
+# Fails (exit 1) when a target of tests/fuzz/fuzz_*.c was not built, so a build without
+# fuzzers (no clang, KITE_FUZZ off) can never pass as "nothing to fuzz".
 set -u
+if [ $# -lt 1 ]; then echo "usage: fuzz.sh <build dir> [seconds]" >&2; exit 2; fi
 build=$1; secs=${2:-60}
 root=$(cd "$(dirname "$0")/.." && pwd)
 shopt -s nullglob
-targets=("$build"/fuzz/fuzz_*)
-if [ ${#targets[@]} -eq 0 ]; then echo "fuzz: no targets built"; exit 0; fi
+sources=("$root"/tests/fuzz/fuzz_*.c)
+if [ ${#sources[@]} -eq 0 ]; then echo "fuzz: FAIL: no fuzz targets in $root/tests/fuzz" >&2; exit 1; fi
+targets=(); missing=()
+for src in "${sources[@]}"; do
+  name=$(basename "$src" .c)
+  if [ -x "$build/fuzz/$name" ]; then targets+=("$build/fuzz/$name"); else missing+=("$name"); fi
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "fuzz: FAIL: target(s) not built in $build/fuzz: ${missing[*]} (needs clang and -DKITE_FUZZ=ON: make fuzz)" >&2
+  exit 1
+fi
 n=${#targets[@]}
 per=$(( secs / n )); [ $per -lt 10 ] && per=10
 rc=0

@@ -115,7 +115,7 @@ static size_t power_run(const char *name, int cycles, int sync_disabled, unsigne
             lost += r.n ? r.n : 1;
             break;
         }
-        kite_store_wait_dispatched(r.s, 10000);
+        kite_store_wait_dispatched(r.s, KT_DEADLINE_MS);
         /* Full check every 20 cycles and at the end; otherwise the latest acks. */
         size_t from = (c % 20 == 0 || c == cycles) ? 0 : checked_from;
         lost += count_lost(r.s, &r, from);

@@ -62,7 +62,7 @@ static int check_store(const char *dir, int64_t end, int *bad)
         (*bad)++;
         return -1;
     }
-    kite_store_wait_dispatched(s, 5000);
+    kite_store_wait_dispatched(s, KT_DEADLINE_MS);
     if (kite_store_cl_max_offset(s) != end) {
         fprintf(stderr, "end %lld, expected %lld\n", (long long)kite_store_cl_max_offset(s), (long long)end);
         (*bad)++;

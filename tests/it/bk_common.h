@@ -208,12 +208,13 @@ static inline int64_t bk_send_half(int fd, const char *group, const char *topic,
 }
 
 /* Consume queues are built asynchronously after the send is acknowledged (as in Java):
- * waits up to 3 s until GET_MAX_OFFSET of (topic, qid) reaches want. */
+ * waits (KT_DEADLINE_MS at most) until GET_MAX_OFFSET of (topic, qid) reaches want. */
 static inline void bk_wait_max(int fd, const char *topic, int qid, int64_t want)
 {
     long long t0 = kt_now_ms();
     int64_t got;
-    while ((got = kb_lookup(fd, 30, topic, qid, NULL, "offset")) < want && kt_now_ms() - t0 < 3000) usleep(2000);
+    while ((got = kb_lookup(fd, 30, topic, qid, NULL, "offset")) < want && kt_now_ms() - t0 < KT_DEADLINE_MS)
+        usleep(2000);
     if (got != want) fprintf(stderr, "max offset of %s/%d: want %lld got %lld\n", topic, qid, (long long)want, (long long)got);
     assert_int_equal(got, want);
 }

@@ -116,7 +116,7 @@ static void test_reset_offset_push(void **st)
 
     /* The client got 220 (oneway) on its own connection. */
     kite_cmd req;
-    assert_int_equal(kx_wait_request(cli, 220, &req, 2000), 0);
+    assert_int_equal(kx_wait_request(cli, 220, &req, KT_DEADLINE_MS), 0);
     assert_true(req.flag & KITE_FLAG_ONEWAY);
     assert_string_equal(kite_cmd_ext(&req, "topic"), "TopicRS");
     assert_string_equal(kite_cmd_ext(&req, "group"), "CGR");
@@ -141,13 +141,13 @@ static void test_reset_offset_push(void **st)
              "{\"code\":34,\"extFields\":{},\"flag\":0,\"language\":\"CPP\",\"opaque\":77001,"
              "\"serializeTypeCurrentRPC\":\"JSON\",\"version\":401}");
     assert_int_equal(kt_send_json(cpp, h, cpphb, strlen(cpphb)), 0);
-    assert_int_equal(kb_wait_response(cpp, 77001, &r, 3000), 0);
+    assert_int_equal(kb_wait_response(cpp, 77001, &r, KT_DEADLINE_MS), 0);
     assert_int_equal(r.code, 0);
     kite_cmd_free(&r);
     snprintf(ext, sizeof ext, "\"topic\":\"TopicRS\",\"group\":\"CGR\",\"timestamp\":\"-1\",\"isForce\":\"true\"");
     bk_expect(adm, 222, ext, NULL, 0, 0);
     assert_int_equal(kb_lookup(adm, 14, "TopicRS", 0, ",\"consumerGroup\":\"CGR\"", "offset"), 5);
-    assert_int_equal(kx_wait_request(cpp, 220, &req, 2000), 0);
+    assert_int_equal(kx_wait_request(cpp, 220, &req, KT_DEADLINE_MS), 0);
     d = kx_parse(&req);
     kite_cmd_free(&req);
     assert_non_null(d);
@@ -159,7 +159,7 @@ static void test_reset_offset_push(void **st)
     assert_int_equal(kite_json_get_int32(list->items[0], "queueId", -1), 0);
     assert_int_equal(kite_json_get_int64(list->items[0], "offset", -1), 5);
     kite_json_doc_free(d);
-    assert_int_equal(kx_wait_request(cli, 220, &req, 2000), 0);   /* the Java client too, object keys */
+    assert_int_equal(kx_wait_request(cli, 220, &req, KT_DEADLINE_MS), 0);   /* the Java client too, object keys */
     d = kx_parse(&req);
     kite_cmd_free(&req);
     assert_non_null(d);
@@ -183,7 +183,7 @@ static void test_consumer_running_info(void **st)
     int op = kb_send(adm, 307, 0, ext, NULL, 0);
     assert_true(op > 0);
     kite_cmd req;
-    assert_int_equal(kx_wait_request(cli, 307, &req, 3000), 0);
+    assert_int_equal(kx_wait_request(cli, 307, &req, KT_DEADLINE_MS), 0);
     assert_false(req.flag & KITE_FLAG_ONEWAY);
     assert_string_equal(kite_cmd_ext(&req, "consumerGroup"), "CGI");
     assert_string_equal(kite_cmd_ext(&req, "clientId"), "127.0.0.1@505#5");
@@ -192,7 +192,7 @@ static void test_consumer_running_info(void **st)
     assert_int_equal(kx_answer(cli, &req, 0, info), 0);
     kite_cmd_free(&req);
     kite_cmd r;
-    assert_int_equal(kb_wait_response(adm, op, &r, 3000), 0);
+    assert_int_equal(kb_wait_response(adm, op, &r, KT_DEADLINE_MS), 0);
     assert_int_equal(r.code, 0);
     assert_int_equal(r.body_len, strlen(info));
     assert_memory_equal(r.body, info, r.body_len);
@@ -206,16 +206,18 @@ static void test_consumer_running_info(void **st)
     kite_cmd_free(&r);
     bk_expect(adm, 307, "\"consumerGroup\":\"CGNobody\",\"clientId\":\"127.0.0.1@505#5\"", NULL, 0, 1);
 
-    /* The client's connection closes before it answers: the admin gets 1 promptly. */
+    /* The client's connection closes before it answers: the admin gets 1 for the closed
+     * connection, not the answer to a forward that timed out (10 s, another code). */
     op = kb_send(adm, 307, 0, ext, NULL, 0);
-    assert_int_equal(kx_wait_request(cli, 307, &req, 3000), 0);
+    assert_int_equal(kx_wait_request(cli, 307, &req, KT_DEADLINE_MS), 0);
     kite_cmd_free(&req);
     long long t0 = kt_now_ms();
     bk_close(cli);
-    assert_int_equal(kb_wait_response(adm, op, &r, 5000), 0);
+    assert_int_equal(kb_wait_response(adm, op, &r, KT_DEADLINE_MS), 0);
     fprintf(stderr, "forward to a closed client answered %d after %lld ms\n", r.code, kt_now_ms() - t0);
     assert_int_equal(r.code, 1);
-    assert_true(kt_now_ms() - t0 < 3000);
+    assert_non_null(r.remark);
+    assert_non_null(strstr(r.remark, "closed"));
     kite_cmd_free(&r);
     /* The broker still serves the admin. */
     bk_expect(adm, 307, ext, NULL, 0, 1);
@@ -225,7 +227,7 @@ static void test_consumer_running_info(void **st)
     bk_expect(cli, 34, "", hb, strlen(hb), 0);
     int adm2 = bk_conn(b);
     assert_true(kb_send(adm2, 307, 0, ext, NULL, 0) > 0);
-    assert_int_equal(kx_wait_request(cli, 307, &req, 3000), 0);
+    assert_int_equal(kx_wait_request(cli, 307, &req, KT_DEADLINE_MS), 0);
     bk_close(adm2);
     usleep(100 * 1000);
     assert_int_equal(kx_answer(cli, &req, 0, info), 0);
@@ -233,7 +235,7 @@ static void test_consumer_running_info(void **st)
     bk_expect(cli, 38, "\"consumerGroup\":\"CGI\"", NULL, 0, 0);   /* still serving */
     /* A forward still pending when the broker stops (teardown: clean exit, no leak). */
     assert_true(kb_send(adm, 307, 0, ext, NULL, 0) > 0);
-    assert_int_equal(kx_wait_request(cli, 307, &req, 3000), 0);
+    assert_int_equal(kx_wait_request(cli, 307, &req, KT_DEADLINE_MS), 0);
     kite_cmd_free(&req);
 }
 

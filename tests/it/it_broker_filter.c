@@ -1,7 +1,8 @@
 /* it_broker_filter.c - kite-broker subscription filters with long polling and SQL92
  * (docs/wire.md §6.1-§6.3, §9.7, §2.11): a pull held for "TagX" is not answered when a TagY
- * message arrives - it stays held and is answered 19/20 at its suspend timeout, or 0
- * with only the TagX message when one arrives later; SQL92 with enablePropertyFilter:
+ * message arrives - it stays held and is answered 19/20 at its suspend timeout (not
+ * before), or 0 with only the TagX message when one arrives later (before its suspend
+ * could have run out: woken by the arrival); SQL92 with enablePropertyFilter:
  * "a > 5 AND region IN ('hz','sh')" returns only matching messages (non-matching
  * entries count as examined: 20 with nextBeginOffset past them), also through a
  * heartbeat subscription and a held pull, an unparsable expression answers 23; without
@@ -14,6 +15,21 @@
 #include "kt_bkx.h"
 
 #define SQL "a > 5 AND region IN ('hz','sh')"
+/* A pull that must be woken by an arrival is held far longer than the test waits for it,
+ * so an answer at all proves the arrival woke it. */
+#define WAKE_SUSPEND_MS (2 * KT_DEADLINE_MS)
+#define EXPIRE_MS 2000   /* suspend of the pull that must time out */
+#define EXPIRE_EARLY_MS 200   /* how early the broker may answer an expiring pull */
+
+/* Asserts the pull held on fd since t0 with EXPIRE_MS is not answered within ms, as far as
+ * that can be told: only up to shortly before it may expire (a slow test thread may come
+ * back when the suspend has run out). */
+static void expect_still_held(int fd, long long t0, int ms)
+{
+    long long left = t0 + EXPIRE_MS - EXPIRE_EARLY_MS - kt_now_ms();
+    if (left > ms) left = ms;
+    if (left > 0) assert_false(kx_readable(fd, (int)left));
+}
 
 /* Scenario: held "TagX" pulls ignore TagY arrivals; timeout and later match. */
 static void test_tag_filtered_hold(void **st)
@@ -26,12 +42,12 @@ static void test_tag_filtered_hold(void **st)
     bk_wait_max(prod, "TopicTF", 0, 1);
     bk_wait_max(prod, "TopicTF", 1, 1);
 
-    /* A: queue 0, suspend 2 s (will time out); B: queue 1, suspend 6 s (will match). */
+    /* A: queue 0, suspend 2 s (will time out); B: queue 1, held long (will match). */
     long long ta = kt_now_ms();
-    int opa = kb_pull_send(fa, "GTF", "TopicTF", 0, 1, 32, 4 | 2, 0, 2000, "TagX");
-    int opb = kb_pull_send(fb, "GTF", "TopicTF", 1, 1, 32, 4 | 2, 0, 6000, "TagX");
+    int opa = kb_pull_send(fa, "GTF", "TopicTF", 0, 1, 32, 4 | 2, 0, EXPIRE_MS, "TagX");
+    int opb = kb_pull_send(fb, "GTF", "TopicTF", 1, 1, 32, 4 | 2, 0, WAKE_SUSPEND_MS, "TagX");
     assert_true(opa > 0 && opb > 0);
-    assert_false(kx_readable(fa, 200));
+    expect_still_held(fa, ta, 200);
 
     bk_send_ok(prod, "TopicTF", 0, "TAGS\\u0001TagY\\u0002", "y-a", NULL);
     bk_send_ok(prod, "TopicTF", 1, "TAGS\\u0001TagY\\u0002", "y-b", NULL);
@@ -42,10 +58,9 @@ static void test_tag_filtered_hold(void **st)
     long long tb = kt_now_ms();
     bk_send_ok(prod, "TopicTF", 1, "TAGS\\u0001TagX\\u0002", "x-b", NULL);
     kite_cmd r;
-    assert_int_equal(kb_wait_response(fb, opb, &r, 3000), 0);
-    long long dt = kt_now_ms() - tb;
-    fprintf(stderr, "held TagX pull answered %lld ms after the TagX send\n", dt);
-    assert_true(dt < 1000);
+    assert_int_equal(kb_wait_response(fb, opb, &r, KT_DEADLINE_MS), 0);
+    fprintf(stderr, "held TagX pull answered %lld ms after the TagX send\n", kt_now_ms() - tb);
+    assert_true(kt_now_ms() - ta < WAKE_SUSPEND_MS);   /* woken by the arrival, not expired */
     assert_int_equal(r.code, 0);
     bk_check_pull_fields(&r);
     kite_record rec[4];
@@ -56,12 +71,11 @@ static void test_tag_filtered_hold(void **st)
     kite_cmd_free(&r);
 
     /* A is still held (TagY only) until its timeout, then answered 19 or 20. */
-    long long left = 2000 - (kt_now_ms() - ta) - 200;
-    if (left > 0) assert_false(kx_readable(fa, (int)left));
-    assert_int_equal(kb_wait_response(fa, opa, &r, 3000), 0);
-    dt = kt_now_ms() - ta;
+    expect_still_held(fa, ta, EXPIRE_MS);
+    assert_int_equal(kb_wait_response(fa, opa, &r, KT_DEADLINE_MS), 0);
+    long long dt = kt_now_ms() - ta;
     fprintf(stderr, "held TagX pull with only TagY answered %d after %lld ms\n", r.code, dt);
-    assert_true(dt >= 1800);
+    assert_true(dt >= EXPIRE_MS - EXPIRE_EARLY_MS);   /* not before its suspend ran out */
     assert_true(r.code == 19 || r.code == 20);
     assert_int_equal(r.body_len, 0);
     bk_check_pull_fields(&r);
@@ -165,12 +179,12 @@ static void test_sql92_enabled(void **st)
     kite_cmd_free(&r);
 
     /* A held SQL92 pull ignores a non-matching arrival and answers a matching one. */
-    int op = kx_pull_expr_send(fd, "GSQL", "TopicSQL", 0, 6, 32, 4 | 2, 5000, SQL, "SQL92");
+    int op = kx_pull_expr_send(fd, "GSQL", "TopicSQL", 0, 6, 32, 4 | 2, WAKE_SUSPEND_MS, SQL, "SQL92");
     int prod = bk_conn(b);
     bk_send_ok(prod, "TopicSQL", 0, "a\\u00019\\u0002region\\u0001bj\\u0002", "m6", NULL);
     assert_false(kx_readable(fd, 400));
     bk_send_ok(prod, "TopicSQL", 0, "a\\u00019\\u0002region\\u0001sh\\u0002", "m7", NULL);
-    assert_int_equal(kb_wait_response(fd, op, &r, 2000), 0);
+    assert_int_equal(kb_wait_response(fd, op, &r, KT_DEADLINE_MS), 0);   /* woken by m7 */
     static const char *const m7[] = { "m7" };
     expect_bodies(&r, m7, 1);
     kite_cmd_free(&r);

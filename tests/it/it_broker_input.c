@@ -70,7 +70,7 @@ static void test_half_messages_invisible(void **st)
     int op = kb_pull_send(fd, "GTX", "TopicTx", 0, 1, 32, 4 | 2, 0, 1000, "*");
     kite_cmd held;
     assert_int_equal(send_flagged(fd, "TopicTx", 0, 4, tx, "half-2", 6, NULL), 0);
-    assert_int_equal(kb_wait_response(fd, op, &held, 5000), 0);
+    assert_int_equal(kb_wait_response(fd, op, &held, KT_DEADLINE_MS), 0);
     assert_int_equal(held.code, 19);
     assert_true(kt_now_ms() - t0 >= 900);
     assert_int_equal(held.body_len, 0);
@@ -211,7 +211,7 @@ static void test_malformed_properties(void **st)
                        "\"e\":\"0\",\"f\":\"0\",\"g\":\"1700000000000\",\"h\":\"0\",\"i\":\"K\\u0001\xff\xfe\xc3\x28\\u0002\","
                        "\"m\":\"false\"},\"flag\":0,\"language\":\"JAVA\",\"opaque\":77,\"version\":401}";
     assert_int_equal(kt_send_json(fd, hdr, "u", 1), 0);
-    assert_int_equal(kb_wait_response(fd, 77, &r, 5000), 0);
+    assert_int_equal(kb_wait_response(fd, 77, &r, KT_DEADLINE_MS), 0);
     fprintf(stderr, "invalid UTF-8 properties: code %d\n", r.code);
     assert_int_equal(r.code, 0);
     kite_cmd_free(&r);

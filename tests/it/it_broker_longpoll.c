@@ -1,6 +1,7 @@
 /* it_broker_longpoll.c - kite-broker long polling (docs/wire.md §6.3): a pull held at
- * the max offset with SUSPEND is answered promptly when another connection sends to
- * that queue (and not for a send to another queue), is answered 19 no earlier than its
+ * the max offset with SUSPEND is answered when another connection sends to that queue,
+ * long before its suspend could run out (and not for a send to another queue), is
+ * answered 19 no earlier than its
  * suspendTimeoutMillis when nothing arrives, and while it is held the same connection
  * keeps being served: later requests are answered first, matched by opaque. */
 #include <setjmp.h>
@@ -10,6 +11,10 @@
 #include "bk_common.h"
 #include <poll.h>
 
+/* A pull that must be woken by an arrival is held far longer than the test waits for its
+ * answer, so an answer at all proves the arrival woke it. */
+#define WAKE_SUSPEND_MS (2 * KT_DEADLINE_MS)
+
 /* 1 when fd has bytes to read within ms. */
 static int readable(int fd, int ms)
 {
@@ -17,7 +22,7 @@ static int readable(int fd, int ms)
     return poll(&pf, 1, ms) > 0;
 }
 
-/* Reads one answer frame (5 s) and checks its opaque. */
+/* Reads one answer frame and checks its opaque. */
 static void read_answer(int fd, int opaque, kite_cmd *r, int timeout_ms)
 {
     assert_int_equal(kt_read_frame(fd, r, timeout_ms), 0);
@@ -26,7 +31,7 @@ static void read_answer(int fd, int opaque, kite_cmd *r, int timeout_ms)
     assert_int_equal(r->opaque, opaque);
 }
 
-/* Scenario: a held pull wakes at once on a send to its queue, not on another queue. */
+/* Scenario: a held pull wakes on a send to its queue, not on another queue. */
 static void test_wakeup_on_arrival(void **st)
 {
     (void)st;
@@ -35,7 +40,7 @@ static void test_wakeup_on_arrival(void **st)
     bk_send_ok(prod, "TopicLP", 0, NULL, "first", NULL);
     bk_wait_max(prod, "TopicLP", 0, 1);
 
-    int op = kb_pull_send(fd, "GLP", "TopicLP", 0, 1, 32, 4 | 2, 0, 5000, "*");
+    int op = kb_pull_send(fd, "GLP", "TopicLP", 0, 1, 32, 4 | 2, 0, WAKE_SUSPEND_MS, "*");
     assert_true(op > 0);
     assert_false(readable(fd, 300));   /* held */
 
@@ -46,10 +51,8 @@ static void test_wakeup_on_arrival(void **st)
     long long t0 = kt_now_ms();
     bk_send_ok(prod, "TopicLP", 0, "TAGS\\u0001TagW\\u0002", "wake-up", NULL);
     kite_cmd r;
-    read_answer(fd, op, &r, 5000);
-    long long dt = kt_now_ms() - t0;
-    fprintf(stderr, "held pull answered %lld ms after the send\n", dt);
-    assert_true(dt < 1000);
+    read_answer(fd, op, &r, KT_DEADLINE_MS);
+    fprintf(stderr, "held pull answered %lld ms after the send\n", kt_now_ms() - t0);
     assert_int_equal(r.code, 0);
     bk_check_pull_fields(&r);
     assert_int_equal(kb_ext_i64(&r, "nextBeginOffset"), 2);
@@ -62,19 +65,18 @@ static void test_wakeup_on_arrival(void **st)
     kite_cmd_free(&r);
 
     /* A held pull with a tag subscription is woken by a matching message. */
-    op = kb_pull_send(fd, "GLP", "TopicLP", 0, 2, 32, 4 | 2, 0, 5000, "TagX");
+    op = kb_pull_send(fd, "GLP", "TopicLP", 0, 2, 32, 4 | 2, 0, WAKE_SUSPEND_MS, "TagX");
     assert_false(readable(fd, 200));
-    t0 = kt_now_ms();
     bk_send_ok(prod, "TopicLP", 0, "TAGS\\u0001TagX\\u0002", "tagged", NULL);
-    read_answer(fd, op, &r, 5000);
-    assert_true(kt_now_ms() - t0 < 1000);
+    read_answer(fd, op, &r, KT_DEADLINE_MS);
     assert_int_equal(r.code, 0);
     assert_int_equal(kb_records(r.body, r.body_len, rec, 2), 1);
     assert_memory_equal(rec[0].body, "tagged", 6);
     kite_cmd_free(&r);
 }
 
-/* Scenario: nothing arrives: code 19 after suspendTimeoutMillis (not before ~90%). */
+/* Scenario: nothing arrives: code 19 after suspendTimeoutMillis (not before ~90%); how
+ * late is not asserted. */
 static void test_timeout_answers_19(void **st)
 {
     (void)st;
@@ -87,11 +89,10 @@ static void test_timeout_answers_19(void **st)
     long long t0 = kt_now_ms();
     int op = kb_pull_send(fd, "GTO", "TopicTO", 0, 1, 32, 4 | 2, 0, suspend, "*");
     kite_cmd r;
-    read_answer(fd, op, &r, suspend + 5000);
+    read_answer(fd, op, &r, suspend + KT_DEADLINE_MS);
     long long dt = kt_now_ms() - t0;
     fprintf(stderr, "held pull timed out after %lld ms (suspend %d)\n", dt, suspend);
     assert_true(dt >= suspend * 9 / 10);
-    assert_true(dt < suspend + 1500);
     assert_int_equal(r.code, 19);
     bk_check_pull_fields(&r);
     assert_int_equal(kb_ext_i64(&r, "nextBeginOffset"), 1);
@@ -103,7 +104,7 @@ static void test_timeout_answers_19(void **st)
     /* An empty queue at offset 0 is held the same way. */
     t0 = kt_now_ms();
     op = kb_pull_send(fd, "GTO", "TopicTO", 3, 0, 32, 4 | 2, 0, 1000, "*");
-    read_answer(fd, op, &r, 6000);
+    read_answer(fd, op, &r, 1000 + KT_DEADLINE_MS);
     dt = kt_now_ms() - t0;
     assert_true(dt >= 900);
     assert_int_equal(r.code, 19);
@@ -123,18 +124,18 @@ static void test_out_of_order_on_one_connection(void **st)
     bk_wait_max(prod, "TopicOO", 0, 1);
     bk_wait_max(prod, "TopicOO", 1, 1);
 
-    int pull0 = kb_pull_send(fd, "GOO", "TopicOO", 0, 1, 32, 4 | 2, 0, 8000, "*");
-    int pull1 = kb_pull_send(fd, "GOO", "TopicOO", 1, 1, 32, 4 | 2, 0, 8000, "*");
+    int pull0 = kb_pull_send(fd, "GOO", "TopicOO", 0, 1, 32, 4 | 2, 0, WAKE_SUSPEND_MS, "*");
+    int pull1 = kb_pull_send(fd, "GOO", "TopicOO", 1, 1, 32, 4 | 2, 0, WAKE_SUSPEND_MS, "*");
     int maxq = kb_send(fd, 30, 0, "\"topic\":\"TopicOO\",\"queueId\":\"0\"", NULL, 0);
     int minq = kb_send(fd, 31, 0, "\"topic\":\"TopicOO\",\"queueId\":\"1\"", NULL, 0);
     assert_true(pull0 > 0 && pull1 > 0 && maxq > 0 && minq > 0);
 
     kite_cmd r;
-    read_answer(fd, maxq, &r, 2000);
+    read_answer(fd, maxq, &r, KT_DEADLINE_MS);
     assert_int_equal(r.code, 0);
     assert_string_equal(kite_cmd_ext(&r, "offset"), "1");
     kite_cmd_free(&r);
-    read_answer(fd, minq, &r, 2000);
+    read_answer(fd, minq, &r, KT_DEADLINE_MS);
     assert_int_equal(r.code, 0);
     assert_string_equal(kite_cmd_ext(&r, "offset"), "0");
     kite_cmd_free(&r);
@@ -142,7 +143,7 @@ static void test_out_of_order_on_one_connection(void **st)
 
     /* Queue 1 first: the second held pull answers before the first. */
     bk_send_ok(prod, "TopicOO", 1, NULL, "wake-q1", NULL);
-    read_answer(fd, pull1, &r, 2000);
+    read_answer(fd, pull1, &r, KT_DEADLINE_MS);
     assert_int_equal(r.code, 0);
     kite_record rec[2];
     assert_int_equal(kb_records(r.body, r.body_len, rec, 2), 1);
@@ -152,12 +153,12 @@ static void test_out_of_order_on_one_connection(void **st)
 
     /* A request sent now is still answered while pull0 stays held. */
     int maxq1 = kb_send(fd, 30, 0, "\"topic\":\"TopicOO\",\"queueId\":\"1\"", NULL, 0);
-    read_answer(fd, maxq1, &r, 2000);
+    read_answer(fd, maxq1, &r, KT_DEADLINE_MS);
     assert_string_equal(kite_cmd_ext(&r, "offset"), "2");
     kite_cmd_free(&r);
 
     bk_send_ok(prod, "TopicOO", 0, NULL, "wake-q0", NULL);
-    read_answer(fd, pull0, &r, 2000);
+    read_answer(fd, pull0, &r, KT_DEADLINE_MS);
     assert_int_equal(r.code, 0);
     assert_int_equal(kb_records(r.body, r.body_len, rec, 2), 1);
     assert_int_equal(rec[0].queue_id, 0);

@@ -190,7 +190,7 @@ static void test_order_two_members(void **st)
     pthread_create(&th, NULL, feed, &f);
     usleep(600 * 1000);
     kite_push_consumer *b = ord_consumer(&o, "lko_order", "LkoOrder", ord_listener, &chk.m[1]);
-    long long end = kt_now_ms() + 8000;
+    long long end = kt_now_ms() + KT_DEADLINE_MS;
     while (kt_now_ms() < end && !(kite_push_consumer_queue_count(a) + kite_push_consumer_queue_count(b) == 4 + 1 &&
                                   kite_push_consumer_queue_count(a) >= 2 && kite_push_consumer_queue_count(b) >= 2))
         usleep(20 * 1000);
@@ -373,7 +373,7 @@ static void test_lock_not_granted(void **st)
     assert_true(kite_push_consumer_queue_count(c) <= 1);   /* at most the retry topic's queue */
     assert_int_equal(raw_lock_t(e, "LkoBlocked", "lko_blocked", "10.9.9.9@holder", 42), 0);
     assert_int_equal(chk_wait(&chk, 64, 10000), 64);   /* taken at a following rebalance */
-    long long end = kt_now_ms() + 5000;
+    long long end = kt_now_ms() + KT_DEADLINE_MS;
     while (kt_now_ms() < end && kite_push_consumer_queue_count(c) != 4 + 1) usleep(20 * 1000);
     assert_int_equal(kite_push_consumer_queue_count(c), 4 + 1);
     assert_int_equal(atomic_load(&chk.disorder), 0);
@@ -434,7 +434,7 @@ static void test_locks_on_broker(void **st)
     o.consume_from = KITE_CONSUME_FROM_FIRST_OFFSET;
     kite_push_consumer *c = ord_consumer(&o, "lko_lock", "LkoLock", ord_listener, &chk.m[0]);
     assert_int_equal(chk_wait(&chk, 64, 10000), 64);
-    long long end = kt_now_ms() + 5000;   /* the retry topic's queue may come a little later */
+    long long end = kt_now_ms() + KT_DEADLINE_MS;   /* the retry topic's queue may come a little later */
     while (kt_now_ms() < end && kite_push_consumer_queue_count(c) != 4 + 1) usleep(20 * 1000);
     assert_int_equal(kite_push_consumer_queue_count(c), 4 + 1);
     /* Held by c: another client id gets none of them. */

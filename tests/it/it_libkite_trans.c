@@ -65,7 +65,7 @@ static int start(void **st, const char *extra)
     if (!f || kt_namesrv_start(&f->ns, NULL) != 0) return -1;
     snprintf(f->nsaddr, sizeof f->nsaddr, "%s:%d", f->ns.host, f->ns.port);
     if (kt_broker_start(&f->br, f->nsaddr, extra) != 0) return -1;
-    if (wait_route(&f->ns, "TBW102", 5000) != 0) return -1;
+    if (wait_route(&f->ns, "TBW102", KT_DEADLINE_MS) != 0) return -1;
     f->fd = kt_connect(f->br.host, f->br.port);
     return f->fd >= 0 ? 0 : -1;
 }
@@ -219,12 +219,13 @@ static void test_commit_and_rollback(void **st)
     assert_true(pthread_equal(pr.exec_thread, pthread_self()));
     assert_int_equal(strlen(res.msg_id), 32);
     assert_int_equal(strlen(res.offset_msg_id), 32);
-    assert_int_equal(wait_visible(f, "TxTopicA", 1, 3000), 1);
+    assert_int_equal(wait_visible(f, "TxTopicA", 1, KT_DEADLINE_MS), 1);
     expect_committed(f, "TxTopicA", res.queue_id, "commit-me");
     /* The producer heartbeated its group: the broker lists its connection. */
     long long t0 = kt_now_ms();
     int code;
-    while ((code = kb_call_code(f->fd, 204, "\"producerGroup\":\"lk_tx_g1\"", NULL, 0)) != 0 && kt_now_ms() - t0 < 3000)
+    while ((code = kb_call_code(f->fd, 204, "\"producerGroup\":\"lk_tx_g1\"", NULL, 0)) != 0 &&
+           kt_now_ms() - t0 < KT_DEADLINE_MS)
         usleep(50 * 1000);
     assert_int_equal(code, 0);
 
@@ -283,7 +284,7 @@ static void check_decides(fx *f, kite_tx_state answer, const char *topic)
     assert_int_equal(send_tx(p, &pr, topic, "decided-later", KITE_TX_UNKNOWN, &res, &out), KITE_OK);
     assert_int_equal(out, KITE_TX_UNKNOWN);
     assert_int_equal(visible(f, topic), 0);
-    assert_int_equal(wait_int(&pr.checks, 1, 8000), 1);
+    assert_int_equal(wait_int(&pr.checks, 1, KT_DEADLINE_MS), 1);
     fprintf(stderr, "check after %lld ms\n", kt_now_ms() - t0);
     pthread_mutex_lock(&pr.mu);
     assert_false(pthread_equal(pr.check_thread, pthread_self()));
@@ -293,7 +294,7 @@ static void check_decides(fx *f, kite_tx_state answer, const char *topic)
     assert_string_equal(pr.last_check_pgroup, kite_producer_group(p));
     pthread_mutex_unlock(&pr.mu);
     if (answer == KITE_TX_COMMIT) {
-        assert_int_equal(wait_visible(f, topic, 1, 3000), 1);
+        assert_int_equal(wait_visible(f, topic, 1, KT_DEADLINE_MS), 1);
         expect_committed(f, topic, res.queue_id, "decided-later");
     }
     usleep(1500 * 1000);   /* > interval + timeout: a resolved half is not asked about again */

@@ -49,7 +49,7 @@ static void bad_bytes_close(kt_daemon *d, const char *what, const void *p, size_
 {
     int fd = nt_conn(d);
     assert_int_equal(kt_send_raw(fd, p, n), 0);
-    int r = kt_closed_silently(fd, 2000);
+    int r = kt_closed_silently(fd, KT_DEADLINE_MS);
     if (r != 1) fprintf(stderr, "%s: expected a silent close, got %d\n", what, r);
     assert_int_equal(r, 1);
     nt_close(fd);
@@ -143,7 +143,7 @@ static void test_bad_frames(void **st)
     kite_cmd_free(&r);
     be32(f, 0xFFFFFFF0);
     assert_int_equal(kt_send_raw(fd, f, 4), 0);
-    assert_int_equal(kt_closed_silently(fd, 2000), 1);
+    assert_int_equal(kt_closed_silently(fd, KT_DEADLINE_MS), 1);
     nt_close(fd);
 
     /* Truncated frames, then close: the daemon shrugs. */
@@ -172,7 +172,7 @@ static void test_bad_frames(void **st)
     memcpy(buf + 8, "{}", 2);
     assert_int_equal(kt_send_raw(fd, buf, big + 8), 0);
     free(buf);
-    assert_int_equal(kt_closed_silently(fd, 3000), 1);   /* "{}" has no code */
+    assert_int_equal(kt_closed_silently(fd, KT_DEADLINE_MS), 1);   /* "{}" has no code */
     nt_close(fd);
     still_serving(d);
 }
@@ -189,7 +189,7 @@ static void test_max_frame_size_config(void **st)
     const char *hdr = "{\"code\":100,\"extFields\":{\"key\":\"k\",\"namespace\":\"n\",\"value\":\"v\"},\"flag\":0,"
                       "\"language\":\"JAVA\",\"opaque\":5,\"serializeTypeCurrentRPC\":\"JSON\",\"version\":479}";
     assert_int_equal(kt_send_json(fd, hdr, body, sizeof body), 0);
-    assert_int_equal(kt_closed_silently(fd, 2000), 1);
+    assert_int_equal(kt_closed_silently(fd, KT_DEADLINE_MS), 1);
     nt_close(fd);
     /* A small one still works. */
     fd = nt_conn(d);
@@ -287,7 +287,7 @@ static void test_binary_header(void **st)
         assert_int_equal(kt_send_raw(fd, req, sizeof req), 0);
         uint8_t *frame;
         size_t len;
-        assert_int_equal(kt_read_raw_frame(fd, &frame, &len, 5000), 0);
+        assert_int_equal(kt_read_raw_frame(fd, &frame, &len, KT_DEADLINE_MS), 0);
         assert_true(len > 8 + 21);
         assert_int_equal(frame[4], 0x01);   /* binary header in the answer */
         /* Fixed part: code 0, opaque 7, flag 1 (response). */
@@ -312,7 +312,7 @@ static void test_binary_header(void **st)
     memcpy(req2 + sizeof req - 9, "TopicNone", 9);
     assert_int_equal(kt_send_raw(fd, req2, sizeof req2), 0);
     kite_cmd r;
-    assert_int_equal(kt_read_frame(fd, &r, 5000), 0);
+    assert_int_equal(kt_read_frame(fd, &r, KT_DEADLINE_MS), 0);
     assert_int_equal(r.serialize, 1);
     assert_int_equal(r.code, 17);
     assert_non_null(r.remark);
@@ -431,7 +431,7 @@ static void test_pipelined(void **st)
     char seen[N] = { 0 };
     for (int k = 0; k < N; k++) {
         kite_cmd r;
-        assert_int_equal(kt_read_frame(fd, &r, 5000), 0);
+        assert_int_equal(kt_read_frame(fd, &r, KT_DEADLINE_MS), 0);
         int i = r.opaque - 50000;
         assert_true(i >= 0 && i < N);
         assert_false(seen[i]);
@@ -462,7 +462,7 @@ static void test_many_connections(void **st)
     for (int i = 0; i < 40; i++) nt_send(fds[i], 105, 479, 0, "\"topic\":\"TopicTest\"", NULL, 0);
     for (int i = 39; i >= 0; i--) {
         kite_cmd r;
-        assert_int_equal(kt_read_frame(fds[i], &r, 5000), 0);
+        assert_int_equal(kt_read_frame(fds[i], &r, KT_DEADLINE_MS), 0);
         assert_int_equal(r.code, 0);
         assert_string_equal(kt_body(&r), route_test_479);
         kite_cmd_free(&r);

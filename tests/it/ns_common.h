@@ -150,7 +150,7 @@ static inline int nt_send(int fd, int code, int version, int flag, const char *e
 static inline void nt_req(int fd, int code, int version, const char *ext, const void *body, size_t blen, kite_cmd *resp)
 {
     int op = nt_send(fd, code, version, 0, ext, body, blen);
-    assert_int_equal(kt_read_frame(fd, resp, 5000), 0);
+    assert_int_equal(kt_read_frame(fd, resp, KT_DEADLINE_MS), 0);
     assert_int_equal(resp->opaque, op);
     assert_int_equal(resp->flag & 1, 1);
     assert_int_equal(resp->serialize, 0);

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,21 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+static int kt_any_skipped;   /* test process only */
+
+void kt_skipped(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("SKIPPED: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    kt_any_skipped = 1;
+}
+
+int kt_exit_code(int failed) { return failed ? 1 : kt_any_skipped ? KT_SKIP_EXIT : 0; }
 
 void kt_random_host(char *out, size_t len)
 {
@@ -119,7 +135,7 @@ int kt_namesrv_start(kt_daemon *d, const char *extra_conf)
              d->dir, extra_conf ? extra_conf : "");
     kt_write_file(d->conf, text);
     d->pid = kt_spawn("kite-namesrv", d->conf, d->log);
-    if (kt_wait_port(d->host, d->port, d->pid, 5000) != 0) {
+    if (kt_wait_port(d->host, d->port, d->pid, KT_DEADLINE_MS) != 0) {
         fprintf(stderr, "kite-namesrv did not start; log %s\n", d->log);
         return -1;
     }
@@ -143,7 +159,7 @@ int kt_broker_start(kt_daemon *d, const char *namesrv, const char *extra_conf)
              namesrv ? "\n" : "", extra_conf ? extra_conf : "");
     kt_write_file(d->conf, text);
     d->pid = kt_spawn("kite-broker", d->conf, d->log);
-    if (kt_wait_port(d->host, d->port, d->pid, 10000) != 0) {
+    if (kt_wait_port(d->host, d->port, d->pid, KT_DEADLINE_MS) != 0) {
         fprintf(stderr, "kite-broker did not start; log %s\n", d->log);
         return -1;
     }
@@ -236,7 +252,7 @@ int kt_read_frame(int fd, kite_cmd *out, int timeout_ms)
 int kt_call(int fd, const char *header_json, const void *body, size_t body_len, kite_cmd *resp)
 {
     if (kt_send_json(fd, header_json, body, body_len) != 0) return -1;
-    return kt_read_frame(fd, resp, 5000);
+    return kt_read_frame(fd, resp, KT_DEADLINE_MS);
 }
 
 int kt_peer_closed(int fd, int timeout_ms)

@@ -10,6 +10,22 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+/* Deadline for an event a test waits for (a delivery, a rebalance, an expiry). Generous on
+ * purpose: tests assert that it happens and in which order, never how fast (a loaded
+ * machine stretches every delay); speed is measured by the benchmarks. */
+#define KT_DEADLINE_MS 30000
+
+/* Exit code of a test program that could not run (some of) its tests on this machine (no
+ * root, no tmpfs...): ctest reports it as Skipped (SKIP_RETURN_CODE in tests/CMakeLists.txt),
+ * never as Passed. */
+#define KT_SKIP_EXIT 77
+/* Records that the running test is skipped and prints "SKIPPED: <why>" on stderr; a
+ * cmocka test then calls skip(). */
+void kt_skipped(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* main's exit code from cmocka_run_group_tests' failure count: 1 on failures, else
+ * KT_SKIP_EXIT when a test was skipped, else 0. */
+int kt_exit_code(int failed);
+
 typedef struct kt_daemon {
     pid_t pid;
     char host[32];

@@ -63,7 +63,7 @@ int kb_call(int fd, int code, const char *ext, const void *body, size_t blen, ki
 {
     int op = kb_send(fd, code, 0, ext, body, blen);
     if (op < 0) return -1;
-    return kb_wait_response(fd, op, resp, 5000);
+    return kb_wait_response(fd, op, resp, KT_DEADLINE_MS);
 }
 
 int kb_call_code(int fd, int code, const char *ext, const void *body, size_t blen)

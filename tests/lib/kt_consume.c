@@ -22,7 +22,7 @@ int kc_env_start(kc_env *e, const char *broker_extra)
     if (kt_broker_start(&e->br, e->nsaddr, broker_extra) != 0) return -1;
     snprintf(e->braddr, sizeof e->braddr, "%s:%d", e->br.host, e->br.port);
     kt_mkdtemp("lkc-offsets", e->dir, sizeof e->dir);
-    return kc_wait_route(e, "TBW102", 5000);
+    return kc_wait_route(e, "TBW102", KT_DEADLINE_MS);
 }
 
 int kc_env_stop(kc_env *e)

@@ -69,7 +69,7 @@ static int verify(const char *dir, const ack *acks, size_t n, int64_t *next_seq)
         return 1;
     }
     int bad = 0;
-    kite_store_wait_dispatched(s, 10000);
+    kite_store_wait_dispatched(s, KT_DEADLINE_MS);
     for (size_t i = 0; i < n; i++) {
         const ack *a = &acks[i];
         int32_t qid = (int32_t)(a->seq % NQ);

@@ -81,7 +81,7 @@ static void test_roundtrip_and_reopen(void **st)
         assert_true(r.phys_offset / CL_SIZE == (r.phys_offset + r.wrote_bytes - 1) / CL_SIZE);
         v[i] = (sent){ r.phys_offset, r.queue_offset, qid };
     }
-    assert_int_equal(kite_store_wait_dispatched(s, 5000), 0);
+    assert_int_equal(kite_store_wait_dispatched(s, KT_DEADLINE_MS), 0);
     check_all(s, v, N, "TopicRT");
     assert_int_equal(kt_walk_log(s), N);
     for (int q = 0; q < 4; q++) {
@@ -205,7 +205,7 @@ static void test_reads_and_filters(void **st)
         put_ok(s, &k.m, &r);
         if (i == 150) t_mid = r.store_ts;
     }
-    assert_int_equal(kite_store_wait_dispatched(s, 5000), 0);
+    assert_int_equal(kite_store_wait_dispatched(s, KT_DEADLINE_MS), 0);
     /* bounds */
     kite_store_get_messages(s, "TR", 0, 300, 32, 1 << 20, NULL, 0, &g);
     assert_int_equal(g.status, KITE_GET_OFFSET_OVERFLOW_ONE);
@@ -321,7 +321,7 @@ static void test_sync_flush_and_hook(void **st)
         /* acknowledged SYNC puts are durable */
         assert_true(kite_store_cl_flushed_offset(s) >= r.phys_offset + r.wrote_bytes);
     }
-    assert_int_equal(kite_store_wait_dispatched(s, 5000), 0);
+    assert_int_equal(kite_store_wait_dispatched(s, KT_DEADLINE_MS), 0);
     assert_int_equal(kite_store_max_offset(s, "TS", 2), 50);
     assert_true(h.calls >= 1);
     assert_int_equal(h.last_max, 50);
@@ -412,7 +412,7 @@ static void test_dispatch_reads_large_records(void **st)
         phys[i] = r.phys_offset;
         qoff[i] = r.queue_offset;
     }
-    assert_int_equal(kite_store_wait_dispatched(s, 10000), 0);
+    assert_int_equal(kite_store_wait_dispatched(s, KT_DEADLINE_MS), 0);
     assert_true(kite_store_cl_max_offset(s) > 3 * (8 << 20));   /* several files, several fillers */
     for (int i = 0; i < N; i++) {
         const char *tp = i % 2 ? "TAGS\001t1\002" : "TAGS\001t0\002";
@@ -517,7 +517,7 @@ static void test_warm_service(void **st)
             v[i] = (sent){ r.phys_offset, r.queue_offset, i % 4 };
             if (i % 500 == 0) usleep(20000);   /* let the service catch up now and then */
         }
-        assert_int_equal(kite_store_wait_dispatched(s, 5000), 0);
+        assert_int_equal(kite_store_wait_dispatched(s, KT_DEADLINE_MS), 0);
         check_all(s, v, N, "TopicW");
         assert_int_equal(kt_walk_log(s), N);
         int64_t max = kite_store_cl_max_offset(s);

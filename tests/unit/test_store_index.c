@@ -154,7 +154,7 @@ static void test_index_lookups(void **st)
     fill(s);
     put last;
     put_keyed(s, "TI", N + 5, &last);
-    assert_int_equal(kite_store_wait_dispatched(s, 5000), 0);
+    assert_int_equal(kite_store_wait_dispatched(s, KT_DEADLINE_MS), 0);
     assert_int_equal(kite_store_query_by_key(s, "TI", "k1", 4, 0, INT64_MAX, &g, &lts, &lphys), 0);
     kite_get_result_release(&g);
     assert_int_equal(lphys, last.phys);   /* indexLastUpdatePhyoffset */
@@ -168,7 +168,7 @@ static void test_index_lookups(void **st)
     s = open_ok(&o);   /* clean reopen: the same answers */
     check_queries(s);
     put_keyed(s, "TI", N + 6, &last);   /* and the index keeps growing */
-    assert_int_equal(kite_store_wait_dispatched(s, 5000), 0);
+    assert_int_equal(kite_store_wait_dispatched(s, KT_DEADLINE_MS), 0);
     assert_int_equal(query(s, "TI", "U1206", 4, 0, INT64_MAX, &g), 1);
     kite_get_result_release(&g);
     kite_store_close(s);
@@ -217,7 +217,7 @@ static void test_index_power_cut(void **st)
     kite_store_close(s);
     kite_io_fault_restart(io);
     s = open_ok(&o);
-    assert_int_equal(kite_store_wait_dispatched(s, 5000), 0);
+    assert_int_equal(kite_store_wait_dispatched(s, KT_DEADLINE_MS), 0);
     kite_get_result g;
     char key[32];
     for (int i = 0; i < 700; i++) {
@@ -241,7 +241,7 @@ static void test_index_disabled(void **st)
     o.index_enable = 0;
     kite_store *s = open_ok(&o);
     for (int i = 0; i < 50; i++) put_keyed(s, "TI", i, &puts_[i]);
-    assert_int_equal(kite_store_wait_dispatched(s, 5000), 0);
+    assert_int_equal(kite_store_wait_dispatched(s, KT_DEADLINE_MS), 0);
     kite_get_result g;
     assert_int_equal(query(s, "TI", "U3", 4, 0, INT64_MAX, &g), 0);
     kite_store_close(s);
@@ -291,7 +291,7 @@ static void test_index_concurrent(void **st)
     pthread_t t;
     pthread_create(&t, NULL, querier, &q);
     fill(s);
-    assert_int_equal(kite_store_wait_dispatched(s, 5000), 0);
+    assert_int_equal(kite_store_wait_dispatched(s, KT_DEADLINE_MS), 0);
     atomic_store(&q.stop, 1);
     pthread_join(t, NULL);
     assert_true(q.found > 0);

@@ -42,7 +42,6 @@ function withDiagnostics(holder, fn) {
     try {
       await fn(t);
     } catch (err) {
-      if (err && err.kiteTodo) throw err; // a known missing broker feature: keep it short
       const extra = `\n${holder.cluster ? holder.cluster.logTail(40) : '(no cluster)'}\n${mq.clientLogTail(15)}`;
       // the reporter prints the stack, which holds the message as it was when thrown
       if (err && typeof err === 'object') {
@@ -52,15 +51,6 @@ function withDiagnostics(holder, fn) {
       throw new Error(`${String(err)}${extra}`);
     }
   };
-}
-
-// Mark the running test TODO (a broker feature that is not built yet) and fail it; the
-// runner then reports it as todo, not as a pass and not as a failure.
-function todoFail(t, reason, detail) {
-  t.todo(reason);
-  const err = new Error(detail);
-  err.kiteTodo = true;
-  throw err;
 }
 
 // Send many messages with bounded concurrency; returns the send results in order.
@@ -91,4 +81,23 @@ async function waitSplit(consumers, topic, queueNums, timeoutMs, requireEach = t
   return alloc;
 }
 
-module.exports = { useCluster, withDiagnostics, todoFail, sendAll, waitSplit };
+// Wait until the broker's committed offset of `group` (QUERY_CONSUMER_OFFSET) equals
+// `want[q]` for every queue q of `want` (ali-ons persists offsets every 5 s, oneway);
+// returns { ok, stored } with the last answers.
+async function waitOffsetsStored(admin, cluster, topic, group, want, timeoutMs = 30000) {
+  let stored;
+  const ok = await mq.waitFor(async () => {
+    stored = {};
+    for (const q of Object.keys(want)) {
+      try {
+        stored[q] = await admin.queryConsumerOffset(cluster.brokerAddr, { topic, consumerGroup: group, queueId: Number(q) }, 3000);
+      } catch (err) {
+        stored[q] = `error ${err.code}: ${err.message}`;
+      }
+    }
+    return Object.keys(want).every(q => stored[q] === want[q]);
+  }, timeoutMs, 500);
+  return { ok, stored };
+}
+
+module.exports = { useCluster, withDiagnostics, sendAll, waitSplit, waitOffsetsStored };

@@ -9,7 +9,7 @@ const { test } = require('node:test');
 const assert = require('node:assert/strict');
 const mq = require('../lib/mq');
 const { sleep } = require('../lib/cluster');
-const { useCluster, withDiagnostics, sendAll, waitSplit } = require('../lib/scenario');
+const { useCluster, withDiagnostics, sendAll, waitSplit, waitOffsetsStored } = require('../lib/scenario');
 
 const h = useCluster('exactly-once');
 const TOPIC = 'ConfExactlyOnce';
@@ -63,18 +63,7 @@ test('1,000 messages are consumed exactly once in clustering mode', withDiagnost
   }
 
   // consumed offsets reach the broker (ali-ons persists every 5 s, oneway)
-  let stored;
-  const persisted = await mq.waitFor(async () => {
-    stored = {};
-    for (let q = 0; q < QUEUES; q++) {
-      try {
-        stored[q] = await admin.queryConsumerOffset(c.brokerAddr, { topic: TOPIC, consumerGroup: GROUP, queueId: q }, 3000);
-      } catch (err) {
-        stored[q] = `error ${err.code}: ${err.message}`;
-      }
-    }
-    return Object.keys(maxOffsets).every(q => stored[q] === maxOffsets[q]);
-  }, 15000, 500);
+  const { ok: persisted, stored } = await waitOffsetsStored(admin, c, TOPIC, GROUP, maxOffsets);
   assert.ok(persisted, `QUERY_CONSUMER_OFFSET ${JSON.stringify(stored)} should equal max offsets ${JSON.stringify(maxOffsets)}`);
 
   // a new member of the group, after the first left, gets no redelivery and only new messages

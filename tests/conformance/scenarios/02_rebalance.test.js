@@ -8,13 +8,13 @@ const { test } = require('node:test');
 const assert = require('node:assert/strict');
 const mq = require('../lib/mq');
 const { sleep } = require('../lib/cluster');
-const { useCluster, withDiagnostics, sendAll, waitSplit } = require('../lib/scenario');
+const { useCluster, withDiagnostics, sendAll, waitSplit, waitOffsetsStored } = require('../lib/scenario');
 
 const h = useCluster('rebalance');
 const TOPIC = 'ConfRebalance';
 const GROUP = 'GID_CONF_REBALANCE';
 const QUEUES = 8;
-const REBALANCE_WAIT = 25000; // ali-ons' rebalance timer is 10 s; allow two rounds
+const REBALANCE_WAIT = 45000; // ali-ons' rebalance timer is 10 s; two rounds, generously
 
 test('two consumers split the queues, a third joining rebalances, nothing is lost', withDiagnostics(h, async () => {
   const c = h.cluster;
@@ -41,7 +41,12 @@ test('two consumers split the queues, a third joining rebalances, nothing is los
   await mq.waitFor(() => got['rb-1'].length + got['rb-2'].length >= batch1.length, 20000);
   assert.equal(got['rb-1'].length + got['rb-2'].length, batch1.length, 'batch 1 fully consumed by the two members');
   assert.ok(got['rb-1'].length > 0 && got['rb-2'].length > 0, `both members consumed: ${got['rb-1'].length}/${got['rb-2'].length}`);
-  await sleep(5500); // one offset-persistence round (5 s) so the queues move with current offsets
+  // the queues move with current offsets: wait until the broker has them (ali-ons persists
+  // every 5 s) rather than sleeping one round
+  const maxOffsets = {};
+  for (let q = 0; q < QUEUES; q++) maxOffsets[q] = await admin.getMaxOffset(c.brokerAddr, TOPIC, q, 3000);
+  const { ok: persisted, stored } = await waitOffsetsStored(admin, c, TOPIC, GROUP, maxOffsets);
+  assert.ok(persisted, `QUERY_CONSUMER_OFFSET ${JSON.stringify(stored)} should equal max offsets ${JSON.stringify(maxOffsets)}`);
 
   const c3 = await start('rb-3');
   const ids3 = (await admin.getConsumerIdListByGroup(c.brokerAddr, GROUP, 3000)).slice().sort();

@@ -2,23 +2,25 @@
 // redelivered through the broker's retry path (CONSUMER_SEND_MSG_BACK with delayLevel 0 ->
 // %RETRY%group at level 3 + reconsumeTimes) with a rising reconsume count, its origin
 // message id and retry topic, and not before the retry delay. Delay levels are shortened
-// to 1 s. If the broker does not support CONSUMER_SEND_MSG_BACK, ali-ons falls back to
-// sending the copy to %RETRY%group itself; the test then reports as TODO, not as a pass.
+// to 1 s. A failed CONSUMER_SEND_MSG_BACK (ali-ons then sends the copy to %RETRY%group
+// itself) fails the test. How late a retry comes is not asserted, only that all three
+// attempts come within a generous deadline.
 'use strict';
 
 const { test } = require('node:test');
 const assert = require('node:assert/strict');
 const mq = require('../lib/mq');
 const { sleep } = require('../lib/cluster');
-const { useCluster, withDiagnostics, todoFail, waitSplit } = require('../lib/scenario');
+const { useCluster, withDiagnostics, waitSplit } = require('../lib/scenario');
 
 const h = useCluster('retry', { messageDelayLevel: Array(18).fill('1s').join(' ') });
 const TOPIC = 'ConfRetry';
 const GROUP = 'GID_CONF_RETRY';
 const QUEUES = 2;
 const RETRY_DELAY_MS = 1000;
+const DEADLINE_MS = 60000; // generous: redelivery, not speed, is what is checked
 
-test('a failed message is retried with a rising reconsume count', withDiagnostics(h, async t => {
+test('a failed message is retried with a rising reconsume count', withDiagnostics(h, async () => {
   const c = h.cluster;
   const admin = await mq.newAdmin(c);
   await mq.createTopic(admin, c, TOPIC, QUEUES);
@@ -42,18 +44,14 @@ test('a failed message is retried with a rising reconsume count', withDiagnostic
 
   const producer = await mq.newProducer(c);
   const sent = await producer.send(new mq.Message(TOPIC, 'TagRetry', 'fail twice'));
-  await mq.waitFor(() => attempts.length >= 3, 3 * RETRY_DELAY_MS + 8000);
-  await sleep(1500); // no fourth attempt after success
+  await mq.waitFor(() => attempts.length >= 3, DEADLINE_MS);
+  await sleep(3 * RETRY_DELAY_MS); // a fourth attempt after the success would show up by now
 
   const sendBackErrors = consumer.errors.filter(e => e.name === 'MQClientException');
   const summary = JSON.stringify(attempts.map(a => ({ reconsumeTimes: a.reconsumeTimes, origin: a.origin, retryTopic: a.retryTopic, delay: a.delay })));
   if (sendBackErrors.length) {
     const codes = [...new Set(sendBackErrors.map(e => e.code))];
-    if (codes.includes(3)) {
-      todoFail(t, 'broker feature missing: CONSUMER_SEND_MSG_BACK (retry)',
-        `CONSUMER_SEND_MSG_BACK answered REQUEST_CODE_NOT_SUPPORTED (3) ${sendBackErrors.length} time(s); ali-ons fell back to sending the copy to %RETRY%${GROUP} itself; attempts: ${summary}`);
-    }
-    assert.fail(`CONSUMER_SEND_MSG_BACK failed ${sendBackErrors.length} time(s), codes ${codes.join(',')}: ${sendBackErrors[0].message}`);
+    assert.fail(`CONSUMER_SEND_MSG_BACK failed ${sendBackErrors.length} time(s), codes ${codes.join(',')} (ali-ons then sends the copy to %RETRY%${GROUP} itself): ${sendBackErrors[0].message}; attempts: ${summary}`);
   }
 
   assert.deepEqual(attempts.map(a => a.reconsumeTimes), [0, 1, 2], `reconsume counts of the three attempts: ${summary}`);
@@ -66,7 +64,6 @@ test('a failed message is retried with a rising reconsume count', withDiagnostic
   for (let i = 1; i < attempts.length; i++) {
     const gap = attempts[i].at - attempts[i - 1].at;
     assert.ok(gap >= RETRY_DELAY_MS - 50, `retry ${i} came ${gap} ms after the failure, before the ${RETRY_DELAY_MS} ms retry delay`);
-    assert.ok(gap <= RETRY_DELAY_MS + 4000, `retry ${i} came ${gap} ms after the failure`);
   }
 }));
 
@@ -91,7 +88,7 @@ test("ali-ons' client-side retry copy (SEND_MESSAGE_V2 to %RETRY%group with reco
   copy.delayTimeLevel = 0;
   const r = await producer.send(copy);
   assert.equal(r.sendStatus, 'SEND_OK');
-  await mq.waitFor(() => got.length >= 1, 10000);
+  await mq.waitFor(() => got.length >= 1, 30000);
   await sleep(300);
   assert.equal(got.length, 1, 'the copy is delivered once to the retry subscription');
   const m = got[0];
