@@ -40,7 +40,7 @@ static inline int cf_run(const char *bin, const char *conf, const char *extra_ar
     long long t0 = kt_now_ms();
     int st = 0;
     pid_t r;
-    while ((r = waitpid(pid, &st, WNOHANG)) == 0 && kt_now_ms() - t0 < 30000) usleep(10000);
+    while ((r = waitpid(pid, &st, WNOHANG)) == 0 && kt_now_ms() - t0 < KT_DEADLINE_MS) usleep(10000);
     if (r == 0) {
         kill(pid, SIGKILL);
         waitpid(pid, NULL, 0);

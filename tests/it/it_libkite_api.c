@@ -161,7 +161,7 @@ static void test_log_cb(void **st)
     int mark = lines(r);
     set_level(r, KITE_LOG_DEBUG);
     c = kc_consumer(&o, "lk_api_2", "LkApi", "*", &col);
-    long long end = kt_now_ms() + 10000;
+    long long end = kt_now_ms() + KT_DEADLINE_MS;
     int t;
     while ((t = find_line(r, mark, "takes", KITE_LOG_DEBUG)) < 0 && kt_now_ms() < end) usleep(20 * 1000);
     assert_true(t >= 0);

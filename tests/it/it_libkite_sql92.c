@@ -111,20 +111,20 @@ static void test_push_sql92(void **st)
     send_props(p, "LkSql", N / 2, N);   /* through the held long polls */
     int want = count_selected(0, N);
     assert_true(want > 0 && want < N / 4);
-    long long end = kt_now_ms() + 15000;
+    long long end = kt_now_ms() + KT_DEADLINE_MS;
     while (kt_now_ms() < end && atomic_load(&col.total) < want) usleep(20 * 1000);
     assert_int_equal(atomic_load(&col.total), want);
     /* Every selected message came once; the broker passed over every other one. */
     for (int i = 0; i < N; i++) assert_int_equal(col.counts[i], selected(i) ? 1 : 0);
     assert_int_equal(atomic_load(&col.bad), 0);
-    end = kt_now_ms() + 5000;
+    end = kt_now_ms() + KT_DEADLINE_MS;
     int listed = 0;
     while (kt_now_ms() < end && !(listed = broker_lists_sql92(e, "lk_sql"))) usleep(50 * 1000);
     assert_true(listed);
     /* Sent last: 61 (region us) is passed over, 62 (eu) arrives. */
     send_one(p, "LkSql", 61, "us");
     send_one(p, "LkSql", 62, "eu");
-    end = kt_now_ms() + 10000;
+    end = kt_now_ms() + KT_DEADLINE_MS;
     while (kt_now_ms() < end && atomic_load(&col.total) < want + 1) usleep(20 * 1000);
     kite_push_consumer_destroy(c);   /* joins the workers: nothing is delivered after this */
     assert_int_equal(col.counts[62], 1);
@@ -149,7 +149,7 @@ static void test_pull_sql92(void **st)
     assert_int_equal(kite_pull_consumer_fetch_queues(c, "LkSqlPull", &l), KITE_OK);
     assert_true(l.n > 0);
     /* The store makes sent messages pullable asynchronously: wait for all N. */
-    long long end = kt_now_ms() + 10000;
+    long long end = kt_now_ms() + KT_DEADLINE_MS;
     int64_t stored = 0;
     while (kt_now_ms() < end) {
         stored = 0;

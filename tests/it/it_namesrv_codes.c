@@ -120,7 +120,7 @@ static void test_register_topic(void **st)
                                          QD("broker-b", 5, 5, 6, 0) "]}") == 0;
         kite_cmd_free(&rr);
         if (done) break;
-        assert_true(kt_now_ms() - t0 < 5000);
+        assert_true(kt_now_ms() - t0 < KT_DEADLINE_MS);
         usleep(20000);
     }
 }
@@ -154,7 +154,7 @@ static void test_system_topic_list(void **st)
         int done = strcmp(kt_body(&r), want) == 0;
         kite_cmd_free(&r);
         if (done) break;
-        assert_true(kt_now_ms() - t0 < 5000);
+        assert_true(kt_now_ms() - t0 < KT_DEADLINE_MS);
         usleep(20000);
     }
 }
@@ -223,7 +223,7 @@ static void test_broker_member_group(void **st)
                                        "\"},\"brokerName\":\"broker-a\",\"cluster\":\"C1\"}}") == 0;
         kite_cmd_free(&r);
         if (done) break;
-        assert_true(kt_now_ms() - t0 < 5000);
+        assert_true(kt_now_ms() - t0 < KT_DEADLINE_MS);
         usleep(20000);
     }
     /* Both names are mandatory. */
@@ -262,7 +262,7 @@ static void test_broker_heartbeat(void **st)
 
     long long t0 = kt_now_ms(), last = 0;
     int silent_gone = 0;
-    while (!silent_gone && kt_now_ms() - t0 < 15000) {
+    while (!silent_gone && kt_now_ms() - t0 < KT_DEADLINE_MS) {
         if (kt_now_ms() - last >= 100) {
             heartbeat(h, "10.21.2.1:10911", "broker-h");
             last = kt_now_ms();
