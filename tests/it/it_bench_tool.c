@@ -145,5 +145,5 @@ int main(void)
         cmocka_unit_test(test_consume_drain),
         cmocka_unit_test(test_startup),
     };
-    return cmocka_run_group_tests(tests, kc_setup, kc_teardown);
+    return kt_exit_code(cmocka_run_group_tests(tests, kc_setup, kc_teardown));
 }

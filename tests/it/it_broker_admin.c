@@ -463,5 +463,5 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_groups_and_topics, bk_setup, bk_teardown),
         cmocka_unit_test_setup_teardown(test_broker_config_update, bk_setup, bk_teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return kt_exit_code(cmocka_run_group_tests(tests, NULL, NULL));
 }

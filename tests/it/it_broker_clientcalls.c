@@ -246,5 +246,5 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_reset_offset_push, bk_setup, bk_teardown),
         cmocka_unit_test_setup_teardown(test_consumer_running_info, bk_setup, bk_teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return kt_exit_code(cmocka_run_group_tests(tests, NULL, NULL));
 }

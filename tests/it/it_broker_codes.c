@@ -303,5 +303,5 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_all_delay_offset, bk_setup, bk_teardown),
         cmocka_unit_test_setup_teardown(test_code_table, bk_setup, bk_teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return kt_exit_code(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -185,5 +185,5 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_print_config, bk_setup, bk_teardown),
         cmocka_unit_test_setup_teardown(test_warned_keys_and_no_ha, bk_setup, bk_teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return kt_exit_code(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -220,5 +220,5 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_delay_timing_and_clamp, bk_setup, bk_teardown),
         cmocka_unit_test_setup_teardown(test_delay_survives_restart, bk_setup, bk_teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return kt_exit_code(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -228,5 +228,5 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sql92_enabled, bk_setup, bk_teardown),
         cmocka_unit_test_setup_teardown(test_sql92_disabled, bk_setup, bk_teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return kt_exit_code(cmocka_run_group_tests(tests, NULL, NULL));
 }

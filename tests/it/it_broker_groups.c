@@ -201,5 +201,5 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_membership_and_notify, bk_setup, bk_teardown),
         cmocka_unit_test_setup_teardown(test_heartbeat_subscription_and_cpp_body, bk_setup, bk_teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return kt_exit_code(cmocka_run_group_tests(tests, NULL, NULL));
 }

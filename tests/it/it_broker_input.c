@@ -330,5 +330,5 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_malformed_batch, bk_setup, bk_teardown),
         cmocka_unit_test_setup_teardown(test_disconnect_heartbeat_unknown, bk_setup, bk_teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return kt_exit_code(cmocka_run_group_tests(tests, NULL, NULL));
 }

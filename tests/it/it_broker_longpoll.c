@@ -174,5 +174,5 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_timeout_answers_19, bk_setup, bk_teardown),
         cmocka_unit_test_setup_teardown(test_out_of_order_on_one_connection, bk_setup, bk_teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return kt_exit_code(cmocka_run_group_tests(tests, NULL, NULL));
 }

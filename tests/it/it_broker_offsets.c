@@ -212,5 +212,5 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_persist_across_clean_stop, bk_setup, bk_teardown),
         cmocka_unit_test_setup_teardown(test_persist_across_sigkill, bk_setup, bk_teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return kt_exit_code(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -170,5 +170,5 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_stats_data_and_broker_consume_stats, bk_setup, bk_teardown),
         cmocka_unit_test_setup_teardown(test_group_paging, bk_setup, bk_teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return kt_exit_code(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -255,5 +255,5 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_group_retry_max_and_level, bk_setup, bk_teardown),
         cmocka_unit_test_setup_teardown(test_unknown_group, bk_setup, bk_teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return kt_exit_code(cmocka_run_group_tests(tests, NULL, NULL));
 }

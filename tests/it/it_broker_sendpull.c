@@ -356,5 +356,5 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_batch, bk_setup, bk_teardown),
         cmocka_unit_test_setup_teardown(test_lookups_and_view, bk_setup, bk_teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return kt_exit_code(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -430,5 +430,5 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_kill9_across_end_transaction, bk_setup, bk_teardown),
         cmocka_unit_test_setup_teardown(test_check_copy_chain, bk_setup, bk_teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return kt_exit_code(cmocka_run_group_tests(tests, NULL, NULL));
 }

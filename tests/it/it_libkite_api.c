@@ -203,5 +203,5 @@ int main(void)
         cmocka_unit_test(test_version),
         cmocka_unit_test(test_log_cb),
     };
-    return cmocka_run_group_tests(tests, kc_setup, kc_teardown);
+    return kt_exit_code(cmocka_run_group_tests(tests, kc_setup, kc_teardown));
 }

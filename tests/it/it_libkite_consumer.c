@@ -251,5 +251,5 @@ int main(void)
         cmocka_unit_test(test_reset_offset),
         cmocka_unit_test(test_broker_requests),
     };
-    return cmocka_run_group_tests(tests, kc_setup, kc_teardown);
+    return kt_exit_code(cmocka_run_group_tests(tests, kc_setup, kc_teardown));
 }

@@ -310,5 +310,5 @@ int main(void)
         cmocka_unit_test(test_start_stop_cycles),
         cmocka_unit_test(test_workers_in_parallel),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return kt_exit_code(cmocka_run_group_tests(tests, setup, teardown));
 }

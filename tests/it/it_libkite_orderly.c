@@ -518,5 +518,5 @@ int main(void)
         cmocka_unit_test(test_broadcasting),
         cmocka_unit_test(test_cycles),
     };
-    return cmocka_run_group_tests(tests, kc_setup, kc_teardown);
+    return kt_exit_code(cmocka_run_group_tests(tests, kc_setup, kc_teardown));
 }

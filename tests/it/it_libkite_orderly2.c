@@ -639,5 +639,5 @@ int main(void)
         cmocka_unit_test(test_lock_live_validation),
         cmocka_unit_test(test_broker_conf_validation),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return kt_exit_code(cmocka_run_group_tests(tests, setup, teardown));
 }

@@ -768,5 +768,5 @@ int main(void)
         cmocka_unit_test(test_answer_codes),
         cmocka_unit_test(test_no_route),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return kt_exit_code(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -268,5 +268,5 @@ int main(void)
         cmocka_unit_test(test_bad_expression),
         cmocka_unit_test(test_filter_disabled),
     };
-    return cmocka_run_group_tests(tests, setup_filter, kc_teardown);
+    return kt_exit_code(cmocka_run_group_tests(tests, setup_filter, kc_teardown));
 }

@@ -407,5 +407,5 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_producer_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delay_level_cleared, setup, teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return kt_exit_code(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -274,5 +274,5 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cluster_move_then_removal, nt_setup, nt_teardown),
         cmocka_unit_test_setup_teardown(test_heartbeat_timeout_override, nt_setup, nt_teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return kt_exit_code(cmocka_run_group_tests(tests, NULL, NULL));
 }

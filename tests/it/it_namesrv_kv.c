@@ -219,5 +219,5 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_no_order_config_to_broker, nt_setup, nt_teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_and_unwritable_kv, nt_setup, nt_teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return kt_exit_code(cmocka_run_group_tests(tests, NULL, NULL));
 }

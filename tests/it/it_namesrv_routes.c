@@ -570,5 +570,5 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_namesrv_config, nt_setup, nt_teardown),
         cmocka_unit_test_setup_teardown(test_remote_config_effects, nt_setup, nt_teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return kt_exit_code(cmocka_run_group_tests(tests, NULL, NULL));
 }

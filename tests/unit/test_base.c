@@ -9,6 +9,7 @@
 #include "base/log.h"
 #include <errno.h>
 #include <stdlib.h>
+#include "kt.h"
 
 static void test_crc32_known_values(void **st)
 {
@@ -65,5 +66,5 @@ int main(void)
         cmocka_unit_test(test_buf_grow_and_be),
         cmocka_unit_test(test_errors_and_levels),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return kt_exit_code(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -9,6 +9,7 @@
 #include "tools/bench/hist.c"
 #include <pthread.h>
 #include <stdlib.h>
+#include "kt.h"
 
 static void test_buckets_cover_values(void **st)
 {
@@ -105,5 +106,5 @@ int main(void)
         cmocka_unit_test(test_one_outlier),
         cmocka_unit_test(test_concurrent_adds),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return kt_exit_code(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -8,6 +8,7 @@
 #include "broker/filter.h"
 #include <stdlib.h>
 #include <string.h>
+#include "kt.h"
 
 /* props: "a=1;b=x" style for readability, turned into name 0x01 value 0x02. */
 static int match(const char *expr, const char *kvs)
@@ -103,5 +104,5 @@ int main(void)
         cmocka_unit_test(test_comparisons), cmocka_unit_test(test_ranges_sets_nulls),
         cmocka_unit_test(test_unknown_logic), cmocka_unit_test(test_bad_expressions),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return kt_exit_code(cmocka_run_group_tests(tests, NULL, NULL));
 }

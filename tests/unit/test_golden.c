@@ -11,6 +11,7 @@
 #include <string.h>
 #include <zlib.h>
 #include <stdio.h>
+#include "kt.h"
 
 static void load(const char *name, kite_buf *b)
 {
@@ -205,5 +206,5 @@ int main(void)
         cmocka_unit_test(test_route_bare),         cmocka_unit_test(test_route_std),
         cmocka_unit_test(test_cluster_info),       cmocka_unit_test(test_register_compressed),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return kt_exit_code(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "kt.h"
 
 /* Golden bodies: the examples of docs/wire.md §2.2, §2.3 and §1.2, and an offset table
  * with object keys as in §2.1. */
@@ -684,5 +685,5 @@ int main(void)
         cmocka_unit_test(test_quote),
         cmocka_unit_test(test_many_nodes),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return kt_exit_code(cmocka_run_group_tests(tests, NULL, NULL));
 }

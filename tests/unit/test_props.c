@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "kt.h"
 
 static void parse(kite_props *p, const char *text)
 {
@@ -452,5 +453,5 @@ int main(void)
         cmocka_unit_test(test_config_print_get),
         cmocka_unit_test(test_config_unimplemented),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return kt_exit_code(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -9,6 +9,7 @@
 #include "base/err.h"
 #include "codec/record.h"
 #include <string.h>
+#include "kt.h"
 
 static kite_record sample(const char *topic, const char *body, const char *props)
 {
@@ -206,5 +207,5 @@ int main(void)
         cmocka_unit_test(test_props),
         cmocka_unit_test(test_java_hash),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return kt_exit_code(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -505,5 +505,5 @@ int main(void)
         cmocka_unit_test(test_connect_refused_and_bad_addr), cmocka_unit_test(test_pending_timeouts),
         cmocka_unit_test(test_pending_churn),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return kt_exit_code(cmocka_run_group_tests(tests, setup, teardown));
 }

@@ -549,5 +549,5 @@ int main(void)
         cmocka_unit_test(test_encode_matches_codec),
         cmocka_unit_test(test_warm_service),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return kt_exit_code(cmocka_run_group_tests(tests, NULL, NULL));
 }

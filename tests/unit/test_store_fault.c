@@ -433,5 +433,5 @@ int main(void)
         cmocka_unit_test(test_batched_puts),
         cmocka_unit_test(test_batched_sync_puts),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return kt_exit_code(cmocka_run_group_tests(tests, NULL, NULL));
 }

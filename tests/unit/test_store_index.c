@@ -310,5 +310,5 @@ int main(void)
         cmocka_unit_test(test_index_disabled),
         cmocka_unit_test(test_index_concurrent),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return kt_exit_code(cmocka_run_group_tests(tests, NULL, NULL));
 }
