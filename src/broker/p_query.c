@@ -55,5 +55,5 @@ static void h_trigger_delete(kite_rpc_req *req, void *arg)
 void bk_register_query_handlers(kite_broker *b)
 {
     kite_rpc_server_handle(b->srv, RC_QUERY_MESSAGE, h_query_message, b);
-    kite_rpc_server_handle(b->srv, 27 /* TRIGGER_DELETE_FILES */, h_trigger_delete, b);
+    kite_rpc_server_handle(b->srv, RC_TRIGGER_DELETE_FILES, h_trigger_delete, b);
 }
