@@ -19,6 +19,10 @@
  * - Threads: each client object (producer, consumer) runs one I/O thread of its own, and its
  *   callbacks run there; the header of each client says what may be called from them.
  *   There is no global state to initialise: objects are independent.
+ * - Out of memory: libkite, like the KiteMQ daemons, aborts the process (after logging
+ *   "out of memory") when the heap is exhausted. No call reports heap exhaustion as an
+ *   error, and KITE_ENOMEM never means it. An application that must outlive allocation
+ *   failures should run libkite in a process of its own.
  *
  * Minimal program (examples/producer.c is the complete one):
  *     kite_producer_opts o;

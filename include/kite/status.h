@@ -19,7 +19,7 @@ extern "C" {
 typedef enum kite_status {
     KITE_OK = 0,
     KITE_ERR = -1,          /* the server refused the request (broker answer code in the result) */
-    KITE_ENOMEM = -2,       /* out of memory */
+    KITE_ENOMEM = -2,       /* the system refused a resource other than heap memory (never heap exhaustion: kite.h) */
     KITE_EINVAL = -3,       /* bad argument: invalid topic, empty body, NULL, wrong thread */
     KITE_EIO = -4,          /* local I/O error */
     KITE_ENOSPC = -5,       /* (servers only) disk full */

@@ -1,5 +1,6 @@
 /* file.c - whole-file read and atomic write (see file.h). */
 #include "base/file.h"
+#include "base/mem.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -23,11 +24,7 @@ int kite_file_read_all(const char *path, size_t max_len, char **out, size_t *len
         close(fd);
         return -EFBIG;
     }
-    char *buf = malloc((size_t)st.st_size + 1);
-    if (!buf) {
-        close(fd);
-        return -ENOMEM;
-    }
+    char *buf = kite_xmalloc((size_t)st.st_size + 1);
     size_t got = 0;
     while (got < (size_t)st.st_size) {
         ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);

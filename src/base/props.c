@@ -8,6 +8,7 @@
  * Not owned: the key tables - each daemon owns its own. Config keys: docs/ops.md.
  * Threads: plain data; no globals (apart from the logger used for warnings). */
 #include "base/props.h"
+#include "base/mem.h"
 #include "base/log.h"
 #include <errno.h>
 #include <inttypes.h>
@@ -15,22 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
-static void *xmalloc(size_t n)
-{
-    void *p = malloc(n ? n : 1);
-    if (!p) {
-        KLOG_ERROR("config", "out of memory (%zu bytes)", n);
-        abort();
-    }
-    return p;
-}
-
-static char *xstrdup(const char *s)
-{
-    size_t n = strlen(s) + 1;
-    return memcpy(xmalloc(n), s, n);
-}
 
 void kite_props_init(kite_props *p) { memset(p, 0, sizeof *p); }
 
@@ -65,12 +50,8 @@ static void props_put(kite_props *p, char *key, char *value)
     }
     if (p->count == p->cap) {
         size_t cap = p->cap ? p->cap * 2 : 16;
-        char **k = realloc(p->keys, cap * sizeof *k);
-        if (!k) abort();
-        p->keys = k;
-        char **v = realloc(p->values, cap * sizeof *v);
-        if (!v) abort();
-        p->values = v;
+        p->keys = kite_xreallocarray(p->keys, cap, sizeof *p->keys);
+        p->values = kite_xreallocarray(p->values, cap, sizeof *p->values);
         p->cap = cap;
     }
     p->keys[p->count] = key;
@@ -80,7 +61,7 @@ static void props_put(kite_props *p, char *key, char *value)
 
 void kite_props_set(kite_props *p, const char *key, const char *value)
 {
-    props_put(p, xstrdup(key), xstrdup(value));
+    props_put(p, kite_xstrdup(key), kite_xstrdup(value));
 }
 
 /* ---- parsing ---- */
@@ -95,7 +76,7 @@ static int is_blank(char c) { return c == ' ' || c == '\t' || c == '\f'; }
  * 'u' (Java would throw; this syntax never fails). */
 static char *unescape(const char *s, size_t n, int trim)
 {
-    char *o = xmalloc(n + 1);   /* every escape shrinks or keeps the length */
+    char *o = kite_xmalloc(n + 1);   /* every escape shrinks or keeps the length */
     size_t len = 0, keep = 0;
     for (size_t i = 0; i < n;) {
         char c = s[i++];
@@ -286,7 +267,7 @@ static int set_field(const kite_prop_def *d, void *cfg, const char *value, char 
     case KITE_PROP_STR: {
         char **sp = (char **)(void *)field;
         free(*sp);
-        *sp = xstrdup(value);
+        *sp = kite_xstrdup(value);
         return 0;
     }
     case KITE_PROP_INT:

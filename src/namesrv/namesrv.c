@@ -3,6 +3,7 @@
 #include "namesrv/namesrv.h"
 #include "base/file.h"
 #include "base/log.h"
+#include "base/mem.h"
 #include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -117,7 +118,7 @@ int kite_namesrv_start(kite_namesrv *ns, kite_ev *ev, char *err, size_t errlen)
         char path[1024];
         snprintf(path, sizeof path, "%s/namesrv/kvConfig.json", home ? home : ".");
         free(ns->cfg.kv_config_path);
-        ns->cfg.kv_config_path = strdup(path);
+        ns->cfg.kv_config_path = kite_xstrdup(path);
     }
     if (load_kv(ns, err, errlen) != 0) return -1;
     kite_rpc_server_opts o = {

@@ -8,6 +8,7 @@
  * OUT_LOW. */
 #include "net/conn.h"
 #include "base/log.h"
+#include "base/mem.h"
 #include "base/time.h"
 #include "net/sock.h"
 #include <errno.h>
@@ -61,8 +62,7 @@ static void on_io(kite_ev *ev, int fd, uint32_t events, void *arg);
 kite_conn *kite_conn_new(kite_ev *ev, int fd, const struct sockaddr_in *peer, int connecting,
                          const kite_conn_ops *ops, void *ud, size_t max_frame)
 {
-    kite_conn *c = calloc(1, sizeof *c);
-    if (!c) return NULL;
+    kite_conn *c = kite_xcalloc(1, sizeof *c);
     c->ev = ev;
     c->fd = fd;
     atomic_init(&c->refs, 1);
@@ -150,8 +150,7 @@ static void q_push(kite_conn *c, const out_item *it)
 {
     if (c->qlen == c->qcap) {
         size_t cap = c->qcap ? c->qcap * 2 : 16;
-        out_item *q = malloc(cap * sizeof *q);
-        if (!q) abort();
+        out_item *q = kite_xcalloc(cap, sizeof *q);
         for (size_t i = 0; i < c->qlen; i++) q[i] = c->q[(c->qhead + i) % c->qcap];
         free(c->q);
         c->q = q;

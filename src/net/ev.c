@@ -8,6 +8,7 @@
  * on the loop thread after an eventfd wake-up. */
 #include "net/ev.h"
 #include "base/log.h"
+#include "base/mem.h"
 #include "base/time.h"
 #include <errno.h>
 #include <pthread.h>
@@ -64,8 +65,7 @@ struct kite_ev {
 
 kite_ev *kite_ev_new(void)
 {
-    kite_ev *ev = calloc(1, sizeof *ev);
-    if (!ev) return NULL;
+    kite_ev *ev = kite_xcalloc(1, sizeof *ev);
     ev->epfd = epoll_create1(EPOLL_CLOEXEC);
     ev->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (ev->epfd < 0 || ev->wakefd < 0) {
@@ -94,8 +94,7 @@ static void run_deferred(kite_ev *ev)
 
 void kite_ev_defer(kite_ev *ev, kite_ev_task_cb cb, void *arg)
 {
-    task *t = malloc(sizeof *t);
-    if (!t) abort();
+    task *t = kite_xmalloc(sizeof *t);
     t->next = NULL;
     t->cb = cb;
     t->arg = arg;
@@ -167,8 +166,7 @@ int kite_ev_add(kite_ev *ev, int fd, uint32_t events, kite_ev_fd_cb cb, void *ar
     if ((size_t)fd >= ev->nregs) {
         size_t n = ev->nregs ? ev->nregs : 64;
         while (n <= (size_t)fd) n *= 2;
-        fd_reg *r = realloc(ev->regs, n * sizeof *r);
-        if (!r) return -1;
+        fd_reg *r = kite_xreallocarray(ev->regs, n, sizeof *r);
         memset(r + ev->nregs, 0, (n - ev->nregs) * sizeof *r);
         ev->regs = r;
         ev->nregs = n;
@@ -242,13 +240,7 @@ static void sift_down(kite_ev *ev, size_t i)
 
 static void heap_push(kite_ev *ev, kite_ev_timer *t)
 {
-    if (ev->nheap == ev->capheap) {
-        size_t cap = ev->capheap ? ev->capheap * 2 : 64;
-        kite_ev_timer **h = realloc(ev->heap, cap * sizeof *h);
-        if (!h) abort();
-        ev->heap = h;
-        ev->capheap = cap;
-    }
+    ev->heap = kite_xgrow(ev->heap, &ev->capheap, ev->nheap + 1, sizeof *ev->heap, 64);
     t->seq = ++ev->seq;
     heap_set(ev, ev->nheap++, t);
     sift_up(ev, t->idx);
@@ -269,8 +261,7 @@ static void heap_remove(kite_ev *ev, kite_ev_timer *t)
 kite_ev_timer *kite_ev_timer_add(kite_ev *ev, int64_t delay_ms, int64_t period_ms,
                                  kite_ev_timer_cb cb, void *arg)
 {
-    kite_ev_timer *t = calloc(1, sizeof *t);
-    if (!t) abort();
+    kite_ev_timer *t = kite_xcalloc(1, sizeof *t);
     t->when = kite_mono_ms() + (delay_ms > 0 ? delay_ms : 0);
     t->period = period_ms;
     t->cb = cb;
@@ -311,8 +302,7 @@ static void run_timers(kite_ev *ev)
 
 void kite_ev_post(kite_ev *ev, kite_ev_task_cb cb, void *arg)
 {
-    task *t = malloc(sizeof *t);
-    if (!t) abort();
+    task *t = kite_xmalloc(sizeof *t);
     t->next = NULL;
     t->cb = cb;
     t->arg = arg;

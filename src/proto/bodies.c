@@ -1,6 +1,7 @@
 /* bodies.c - name-server JSON bodies: encode in fastjson's shape, decode tolerantly.
  * Field tables are in bodies.h and remoting.md §4. */
 #include "proto/bodies.h"
+#include "base/mem.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,8 +17,7 @@ void kite_broker_data_encode(kite_jw *w, const kite_broker_data *b, int quoted_k
 {
     kite_broker_addr tmp[16], *addrs = tmp;
     if (b->n_addrs > 16) {
-        addrs = malloc(b->n_addrs * sizeof *addrs);
-        if (!addrs) abort();
+        addrs = kite_xcalloc(b->n_addrs, sizeof *addrs);
     }
     if (b->n_addrs) memcpy(addrs, b->addrs, b->n_addrs * sizeof *addrs);
     qsort(addrs, b->n_addrs, sizeof *addrs, cmp_addr);

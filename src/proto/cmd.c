@@ -3,6 +3,7 @@
  * Format: see cmd.h (frame table) and docs/wire.md. */
 #include "proto/cmd.h"
 #include "base/json.h"
+#include "base/mem.h"
 #include "proto/codes.h"
 #include <errno.h>
 #include <inttypes.h>
@@ -82,8 +83,7 @@ void kite_cmd_add_ext_ref(kite_cmd *c, const char *key, const char *val, size_t 
 {
     if (c->n_ext == c->cap_ext) {
         size_t cap = c->cap_ext ? c->cap_ext * 2 : 16;   /* a send request has 14 fields */
-        kite_ext *e = realloc(c->ext_borrowed ? NULL : c->ext, cap * sizeof *e);
-        if (!e) abort();
+        kite_ext *e = kite_xreallocarray(c->ext_borrowed ? NULL : c->ext, cap, sizeof *e);
         if (c->ext_borrowed && c->n_ext) memcpy(e, c->ext, c->n_ext * sizeof *e);
         c->ext = e;
         c->cap_ext = cap;
@@ -196,8 +196,7 @@ void kite_cmd_set_body_copy(kite_cmd *c, const void *p, size_t n)
 {
     drop_body(c);
     if (!n) return;
-    void *m = malloc(n);
-    if (!m) abort();
+    void *m = kite_xmalloc(n);
     memcpy(m, p, n);
     c->body = m;
     c->body_len = n;

@@ -18,6 +18,7 @@
 #include "base/buf.h"
 #include "base/err.h"
 #include "base/log.h"
+#include "base/mem.h"
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,13 +26,12 @@
 
 #define PLACEHOLDER_SIZE 0x7FFFFFFF
 
-int kite_cqt_init(kite_cq_table *t)
+void kite_cqt_init(kite_cq_table *t)
 {
     memset(t, 0, sizeof *t);
     pthread_rwlock_init(&t->lock, NULL);
     t->nbuckets = 256;
-    t->buckets = calloc(t->nbuckets, sizeof *t->buckets);
-    return t->buckets ? 0 : KITE_ENOMEM;
+    t->buckets = kite_xcalloc(t->nbuckets, sizeof *t->buckets);
 }
 
 void kite_cqt_destroy(kite_cq_table *t)
@@ -77,8 +77,7 @@ kite_cq *kite_cqt_find(kite_store *s, const char *topic, size_t tlen, int32_t qi
 static void rehash(kite_cq_table *t)
 {
     size_t nb = t->nbuckets * 2;
-    kite_cq **b = calloc(nb, sizeof *b);
-    if (!b) return;   /* keep the old (longer chains) table */
+    kite_cq **b = kite_xcalloc(nb, sizeof *b);
     for (size_t i = 0; i < t->nbuckets; i++) {
         kite_cq *c = t->buckets[i];
         while (c) {
@@ -101,16 +100,11 @@ kite_cq *kite_cqt_get(kite_store *s, const char *topic, size_t tlen, int32_t qid
     pthread_rwlock_wrlock(&s->cqs.lock);
     c = lookup(&s->cqs, topic, tlen, qid);
     if (!c) {
-        c = calloc(1, sizeof *c);
+        c = kite_xcalloc(1, sizeof *c);
         char dir[4096];
         snprintf(dir, sizeof dir, "%s/%.*s/%d", s->cq_dir, (int)tlen, topic, (int)qid);
-        if (!c || !(c->topic = malloc(tlen + 1)) ||
-            kite_mfq_init(&c->q, s->io, dir, s->o.cq_file_size) != 0) {
-            KLOG_ERROR("store", "out of memory creating consume queue %.*s/%d", (int)tlen, topic, qid);
-            abort();   /* a queue we cannot track would silently lose messages */
-        }
-        memcpy(c->topic, topic, tlen);
-        c->topic[tlen] = 0;
+        kite_mfq_init(&c->q, s->io, dir, s->o.cq_file_size);
+        c->topic = kite_xstrndup(topic, tlen);
         c->topic_len = tlen;
         c->qid = qid;
         kite_cq_table *t = &s->cqs;

@@ -10,6 +10,7 @@
 #include "base/thread.h"
 #include "base/err.h"
 #include "base/log.h"
+#include "base/mem.h"
 #include "base/time.h"
 #include <errno.h>
 #include <string.h>
@@ -77,10 +78,7 @@ static const uint8_t *disp_view(kite_store *s, kite_mfile *f, int64_t pos, int64
     if (pos < s->db_start || pos + need > s->db_start + s->db_len) {
         int64_t want = avail < DISP_READ ? avail : DISP_READ;
         if (want < need) want = need;
-        if (kite_store_grow((void **)&s->db, &s->db_cap, (size_t)want, 1, DISP_READ) != 0) {
-            *err = -ENOMEM;
-            return NULL;
-        }
+        s->db = kite_xgrow(s->db, &s->db_cap, (size_t)want, 1, DISP_READ);
         s->db_len = 0;
         ssize_t n = s->io->ops->pread(s->io, f->fd, s->db, (size_t)want, pos - f->start);
         if (n < 0) {

@@ -11,6 +11,7 @@
 #include "base/thread.h"
 #include "base/err.h"
 #include "base/log.h"
+#include "base/mem.h"
 #include "base/time.h"
 #include <errno.h>
 #include <stdlib.h>
@@ -48,8 +49,7 @@ static void wq_push(kite_waitq *q, const kite_waiter *w)
 {
     if (q->count == q->cap) {
         size_t nc = q->cap ? q->cap * 2 : 1024;
-        kite_waiter *v = malloc(nc * sizeof *v);
-        if (!v) abort();   /* cannot track an acknowledgement: crash rather than lie */
+        kite_waiter *v = kite_xcalloc(nc, sizeof *v);
         for (size_t i = 0; i < q->count; i++) v[i] = q->v[(q->head + i) % q->cap];
         free(q->v);
         q->v = v;
@@ -85,11 +85,7 @@ typedef struct batch { kite_waiter *v; size_t n, cap; } batch;
 
 static void batch_add(batch *b, const kite_waiter *w)
 {
-    if (b->n == b->cap) {
-        b->cap = b->cap ? b->cap * 2 : 256;
-        b->v = realloc(b->v, b->cap * sizeof *b->v);
-        if (!b->v) abort();
-    }
+    b->v = kite_xgrow(b->v, &b->cap, b->n + 1, sizeof *b->v, 256);
     b->v[b->n++] = *w;
 }
 

@@ -3,6 +3,7 @@
  * Owns: nothing but the thin system-call wrappers. Does not own: fault injection
  * (io_fault.c). Threads: stateless, callable from any thread. See io.h. */
 #include "store/io.h"
+#include "base/mem.h"
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -248,11 +249,7 @@ int kite_io_read_all(kite_io *io, const char *path, char **out, size_t *len)
         io->ops->close(io, fd);
         return (int)sz;
     }
-    char *b = malloc((size_t)sz + 1);
-    if (!b) {
-        io->ops->close(io, fd);
-        return -ENOMEM;
-    }
+    char *b = kite_xmalloc((size_t)sz + 1);
     ssize_t r = io->ops->pread(io, fd, b, (size_t)sz, 0);
     io->ops->close(io, fd);
     if (r < 0) {

@@ -8,6 +8,7 @@
  * and docs/store-format.md ("The I/O seam"). */
 #include "store/io.h"
 #include "base/log.h"
+#include "base/mem.h"
 #include "base/time.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -139,8 +140,8 @@ static int fo_open(kite_io *io, const char *path, int flags, int mode)
     }
     shadow *s = find_path(f, path);
     if (!s) {
-        s = calloc(1, sizeof *s);
-        s->path = strdup(path);
+        s = kite_xcalloc(1, sizeof *s);
+        s->path = kite_xstrdup(path);
         s->unsynced_create = !existed;
         s->next = f->list;
         f->list = s;
@@ -157,10 +158,7 @@ static int fo_open(kite_io *io, const char *path, int flags, int mode)
         }
     }
     if (flags & O_TRUNC) s->size = 0;   /* the real open truncated the durable file too */
-    if (f->nfds == f->capfds) {
-        f->capfds = f->capfds ? f->capfds * 2 : 16;
-        f->fds = realloc(f->fds, f->capfds * sizeof *f->fds);
-    }
+    f->fds = kite_xgrow(f->fds, &f->capfds, f->nfds + 1, sizeof *f->fds, 16);
     f->fds[f->nfds++] = (fdent){ fd, s };
     s->nfd++;
     rc = fd;
@@ -239,10 +237,7 @@ static void *fo_map(kite_io *io, int fd, size_t len)
     if (rc == 0 && !s) rc = -EBADF;
     if (rc == 0 && len > s->size) rc = -EINVAL;   /* the store maps only allocated files */
     if (rc == 0) {
-        if (f->nmaps == f->capmaps) {
-            f->capmaps = f->capmaps ? f->capmaps * 2 : 16;
-            f->maps = realloc(f->maps, f->capmaps * sizeof *f->maps);
-        }
+        f->maps = kite_xgrow(f->maps, &f->capmaps, f->nmaps + 1, sizeof *f->maps, 16);
         f->maps[f->nmaps++] = (mapent){ s->mem, len, s };
         s->nmap++;
         ret = s->mem;
@@ -449,7 +444,7 @@ static int fo_rename(kite_io *io, const char *from, const char *to)
         shadow *s = find_path(f, from);
         if (s) {
             free(s->path);
-            s->path = strdup(to);
+            s->path = kite_xstrdup(to);
         }
     }
     pthread_mutex_unlock(&f->mu);
@@ -526,7 +521,7 @@ static const kite_io_ops fault_ops = {
 
 kite_io *kite_io_fault_new(void)
 {
-    fault_io *f = calloc(1, sizeof *f);
+    fault_io *f = kite_xcalloc(1, sizeof *f);
     f->base.ops = &fault_ops;
     pthread_mutex_init(&f->mu, NULL);
     return &f->base;

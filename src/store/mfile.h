@@ -55,7 +55,7 @@ typedef struct kite_mfq {
     int dir_made;
 } kite_mfq;
 
-int kite_mfq_init(kite_mfq *q, kite_io *io, const char *dir, int64_t file_size);
+void kite_mfq_init(kite_mfq *q, kite_io *io, const char *dir, int64_t file_size);
 /* Drops the queue's references to every file (files stay on disk). */
 void kite_mfq_destroy(kite_mfq *q);
 /* Opens and maps every file of the directory (names that are not 20 digits are
@@ -73,10 +73,10 @@ kite_mfile *kite_mfq_find(kite_mfq *q, int64_t offset);
 int kite_mfq_create(kite_mfq *q, int64_t start, kite_mfile **out);
 /* The two halves of kite_mfq_create, for the allocation service (warm.c): precreate makes
  * the file (created, allocated, mapped, directory fsynced) without adding it to the queue;
- * push appends it (it must follow the last file), or on failure drops it (unlinked) and
- * returns -ENOMEM. dir_made is only touched by the queue's single creator at a time. */
+ * push appends it (it must follow the last file). dir_made is only touched by the queue's
+ * single creator at a time. */
 int kite_mfq_precreate(kite_mfq *q, int64_t start, kite_mfile **out);
-int kite_mfq_push(kite_mfq *q, kite_mfile *f);
+void kite_mfq_push(kite_mfq *q, kite_mfile *f);
 /* Drops everything at and after offset end: later files are unlinked, the file holding
  * end gets zeros from end to its end (synced) and positions = end. Returns 0 or -errno. */
 int kite_mfq_truncate(kite_mfq *q, int64_t end);

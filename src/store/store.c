@@ -8,6 +8,7 @@
 #include "store/store_int.h"
 #include "base/err.h"
 #include "base/log.h"
+#include "base/mem.h"
 #include "base/time.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -181,11 +182,7 @@ static int open_recover(kite_store *s, char *err, size_t errlen)
 kite_store *kite_store_open(const kite_store_opts *opts, char *err, size_t errlen)
 {
     if (kite_store_opts_check(opts, err, errlen) < 0) return NULL;
-    kite_store *s = calloc(1, sizeof *s);
-    if (!s) {
-        snprintf(err, errlen, "out of memory");
-        return NULL;
-    }
+    kite_store *s = kite_xcalloc(1, sizeof *s);
     s->o = *opts;
     s->io = opts->io ? opts->io : kite_io_posix();
     s->lock_fd = s->ckpt_fd = -1;
@@ -204,11 +201,12 @@ kite_store *kite_store_open(const kite_store_opts *opts, char *err, size_t errle
     pthread_cond_init(&s->wcv, NULL);
     atomic_init(&s->cur_start, -1);
     kite_cqt_init(&s->cqs);
-    if (make_paths(s, err, errlen) < 0 || kite_index_init(s) != 0 ||
-        kite_mfq_init(&s->cl, s->io, s->cl_dir, s->o.cl_file_size) != 0) {
+    if (make_paths(s, err, errlen) < 0) {
         free_store(s);
         return NULL;
     }
+    kite_index_init(s);
+    kite_mfq_init(&s->cl, s->io, s->cl_dir, s->o.cl_file_size);
     if (open_recover(s, err, errlen) < 0) {
         KLOG_ERROR("store", "cannot open store: %s", err);
         free_store(s);
@@ -288,19 +286,6 @@ static int refuse(kite_put_cb cb, void *arg, kite_put_status st, int err)
 
 #define STAGE_MAX (1u << 20)   /* staged bytes written at once at most (batch_puts) */
 
-/* Makes *p hold at least need elements of elem bytes (capacity *cap, doubling from first).
- * 0, or -1 when out of memory (*p unchanged). */
-int kite_store_grow(void **p, size_t *cap, size_t need, size_t elem, size_t first)
-{
-    if (*cap >= need) return 0;
-    size_t c = *cap ? *cap : first;
-    while (c < need) c *= 2;
-    void *n = realloc(*p, c * elem);
-    if (!n) return -1;
-    *p = n;
-    *cap = c;
-    return 0;
-}
 
 /* The callbacks of a written (or failed) batch, run after put_mu is released. */
 typedef struct held_batch {
@@ -539,12 +524,8 @@ int kite_store_put(kite_store *s, const kite_store_msg *m, kite_put_cb cb, void 
      * "Performance". With batch_puts, the records of a batch are staged in wbuf and
      * written together by kite_store_commit. */
     size_t at = batch ? s->staged : 0;
-    if (kite_store_grow((void **)&s->wbuf, &s->wbuf_cap, at + size, 1, 4096) != 0 ||
-        (batch && kite_store_grow((void **)&s->held, &s->held_cap, s->nheld + 1, sizeof *s->held, 64) != 0)) {
-        pthread_mutex_unlock(&s->put_mu);
-        run_held(&hb);
-        return refuse(cb, arg, KITE_PUT_SERVICE_NOT_AVAILABLE, KITE_ENOMEM);
-    }
+    s->wbuf = kite_xgrow(s->wbuf, &s->wbuf_cap, at + size, 1, 4096);
+    if (batch) s->held = kite_xgrow(s->held, &s->held_cap, s->nheld + 1, sizeof *s->held, 64);
     encode_v1(&r, body_crc, s->wbuf + at, size);
     if (counted) cq->put_next++;
     res = (kite_put_result){ KITE_PUT_OK, KITE_OK, r.phys_offset, r.queue_offset, (int32_t)size, ts };
@@ -727,16 +708,7 @@ int kite_store_get_messages(kite_store *s, const char *topic, int32_t qid, int64
             continue;
         }
         seg.queue_offset = i;
-        if (out->count == out->cap) {
-            size_t nc = out->cap ? out->cap * 2 : 32;
-            kite_store_seg *v = realloc(out->segs, nc * sizeof *v);
-            if (!v) {
-                kite_store_seg_release(&seg);
-                break;
-            }
-            out->segs = v;
-            out->cap = nc;
-        }
+        out->segs = kite_xgrow(out->segs, &out->cap, out->count + 1, sizeof *out->segs, 32);
         out->segs[out->count++] = seg;
         out->bytes += (size_t)size;
         i++;

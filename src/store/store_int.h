@@ -178,7 +178,7 @@ kite_mfile *kite_cl_file_at(kite_store *s, int64_t phys);
 int kite_cl_recover(kite_store *s, int crashed, char *err, size_t errlen);
 
 /* cq.c */
-int kite_cqt_init(kite_cq_table *t);
+void kite_cqt_init(kite_cq_table *t);
 void kite_cqt_destroy(kite_cq_table *t);
 kite_cq *kite_cqt_find(kite_store *s, const char *topic, size_t tlen, int32_t qid);
 kite_cq *kite_cqt_get(kite_store *s, const char *topic, size_t tlen, int32_t qid); /* creates */
@@ -200,7 +200,7 @@ typedef struct kite_keyref { const char *p; size_t n; } kite_keyref;
 size_t kite_index_record_keys(const kite_record *r, kite_keyref *out, size_t max);
 /* |Java hash of "<topic>#<key>"| as stored in an entry (INT_MIN -> 0). */
 int32_t kite_index_hash(const char *topic, size_t tl, const char *key, size_t kl);
-int kite_index_init(kite_store *s);
+void kite_index_init(kite_store *s);
 void kite_index_destroy(kite_store *s);
 /* Recovery: loads the index files, cuts them back to the checkpoint's durable state and to
  * the commit log's end [cl_min, cl_end); *from gets the offset from which records must be
@@ -231,10 +231,6 @@ void kite_flush_fail(kite_store *s, int status);
 /* crc.c: CRC-32 identical to kite_crc32 (zlib), faster (PCLMULQDQ). */
 uint32_t kite_store_crc32(const void *data, size_t len);
 uint32_t kite_store_crc32_masked(const void *data, size_t len);
-
-/* store.c: grows the array *p of *cap elements of elem bytes to at least need (doubling
- * from `first`); 0, or -1 when out of memory (the array is left as it was). */
-int kite_store_grow(void **p, size_t *cap, size_t need, size_t elem, size_t first);
 
 /* warm.c */
 int kite_warm_start(kite_store *s);

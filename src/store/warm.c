@@ -45,7 +45,8 @@ int kite_warm_next_file(kite_store *s, int64_t start, kite_mfile **out)
     kite_mfile *f = s->spare;
     if (f && f->start == start) {
         s->spare = NULL;
-        rc = kite_mfq_push(&s->cl, f);
+        kite_mfq_push(&s->cl, f);
+        rc = 0;
     } else {
         drop_spare(s);
         f = NULL;

@@ -1,4 +1,5 @@
-/* test_base.c - unit tests for src/base: CRC-32 (Java-equal values), buffers, errors, log levels. */
+/* test_base.c - unit tests for src/base: CRC-32 (Java-equal values), buffers, errors, log levels,
+ * the allocation calls (growth, copies, abort on out-of-memory). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -7,8 +8,14 @@
 #include "base/crc32.h"
 #include "base/err.h"
 #include "base/log.h"
+#include "base/mem.h"
 #include <errno.h>
+#include <signal.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 static void test_crc32_known_values(void **st)
 {
@@ -58,12 +65,76 @@ static void test_errors_and_levels(void **st)
     assert_int_equal(kite_log_parse_level("nope"), -1);
 }
 
+static void test_mem_grow_and_copies(void **st)
+{
+    (void)st;
+    int *v = NULL;
+    size_t cap = 0;
+    for (int i = 0; i < 1000; i++) {
+        v = kite_xgrow(v, &cap, (size_t)i + 1, sizeof *v, 16);
+        v[i] = i * 7;
+    }
+    assert_true(cap >= 1000);
+    assert_int_equal(cap & (cap - 1), 0);   /* doubled from 16: a power of two */
+    for (int i = 0; i < 1000; i++) assert_int_equal(v[i], i * 7);
+    size_t before = cap;
+    assert_ptr_equal(kite_xgrow(v, &cap, 10, sizeof *v, 16), v);   /* enough room: unchanged */
+    assert_int_equal(cap, before);
+    free(v);
+    char *s = kite_xstrndup("abcdef", 3);
+    assert_string_equal(s, "abc");
+    free(s);
+    s = kite_xstrndup("ab", 10);   /* stops at the NUL */
+    assert_string_equal(s, "ab");
+    free(s);
+    s = kite_xstrdup("");
+    assert_string_equal(s, "");
+    free(s);
+    unsigned char *z = kite_xcalloc(0, 8);   /* size 0: a unique pointer, never NULL */
+    assert_non_null(z);
+    free(z);
+}
+
+/* Runs fn in a child and returns its wait status. */
+static int in_child(void (*fn)(void))
+{
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        kite_log_set_stderr(0);
+        struct rlimit no_core = { 0, 0 };
+        setrlimit(RLIMIT_CORE, &no_core);   /* the abort is expected: no core file */
+        fn();
+        _exit(0);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    return status;
+}
+
+static void overflowing_array(void) { (void)kite_xreallocarray(NULL, SIZE_MAX / 2 + 1, 2); }
+static void overflowing_calloc(void) { (void)kite_xcalloc(SIZE_MAX / 8 + 1, 16); }
+
+static void test_mem_aborts_on_exhaustion(void **st)
+{
+    (void)st;
+    /* The policy: no NULL ever comes back; an impossible size ends the process. */
+    int status = in_child(overflowing_array);
+    assert_true(WIFSIGNALED(status));
+    assert_int_equal(WTERMSIG(status), SIGABRT);
+    status = in_child(overflowing_calloc);
+    assert_true(WIFSIGNALED(status));
+    assert_int_equal(WTERMSIG(status), SIGABRT);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_crc32_known_values),
         cmocka_unit_test(test_buf_grow_and_be),
         cmocka_unit_test(test_errors_and_levels),
+        cmocka_unit_test(test_mem_grow_and_copies),
+        cmocka_unit_test(test_mem_aborts_on_exhaustion),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -16,6 +16,7 @@
  * found, 2 usage/IO. */
 #include "base/buf.h"
 #include "base/err.h"
+#include "base/mem.h"
 #include "codec/record.h"
 #include "store/store_int.h"
 #include <dirent.h>
@@ -72,7 +73,7 @@ static int load_dir(const char *dir, segs *out)
         void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
         close(fd);
         if (m == MAP_FAILED) continue;
-        out->v = realloc(out->v, (out->n + 1) * sizeof *out->v);
+        out->v = kite_xreallocarray(out->v, out->n + 1, sizeof *out->v);
         out->v[out->n++] = (seg){ strtoll(e->d_name, NULL, 10), st.st_size, m };
     }
     closedir(d);
@@ -144,7 +145,7 @@ static int64_t check_commitlog(const segs *cl, long *nrec)
                                memcmp(qs[j].topic, r.topic, r.topic_len) == 0))
                 j++;
             if (j == nq) {
-                qs = realloc(qs, (nq + 1) * sizeof *qs);
+                qs = kite_xreallocarray(qs, nq + 1, sizeof *qs);
                 snprintf(qs[nq].topic, sizeof qs[nq].topic, "%.*s", (int)r.topic_len, r.topic);
                 qs[nq].qid = r.queue_id;
                 qs[nq].next = r.queue_offset;
@@ -157,10 +158,7 @@ static int64_t check_commitlog(const segs *cl, long *nrec)
         kite_keyref keys[64];
         size_t nk = index_keys(&r, keys, 64);
         if (nk) {
-            if (nkv == capkv) {
-                capkv = capkv ? capkv * 2 : 1024;
-                kv = realloc(kv, capkv * sizeof *kv);
-            }
+            kv = kite_xgrow(kv, &capkv, nkv + 1, sizeof *kv, 1024);
             kv[nkv++] = (keyed){ pos, (int)nk };
         }
         (*nrec)++;
@@ -253,7 +251,7 @@ static long check_index(const char *root, const segs *cl, int64_t cl_end, int64_
             continue;
         }
         const uint8_t *ent = b + KITE_IX_HDR + slots * 4;
-        seen = realloc(seen, (size_t)count);
+        seen = kite_xrealloc(seen, (size_t)count);
         memset(seen, 0, (size_t)count);
         int64_t nused = 0;
         for (int64_t sl = 0; sl < slots; sl++) {
