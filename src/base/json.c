@@ -13,6 +13,7 @@
  * on a temporary pointer stack (kept by the parser) and copied into the arena when the
  * container closes. Recursion depth is bounded by KITE_JSON_MAX_DEPTH. */
 #include "base/json.h"
+#include "base/err.h"
 #include "base/mem.h"
 #include <limits.h>
 #include <math.h>
@@ -461,19 +462,19 @@ const kite_json *kite_json_at(const kite_json *arr, size_t i)
     return arr->items[i];
 }
 
-/* Decimal integer with an optional sign (s[0..len)); 0 or -1. */
+/* Decimal integer with an optional sign (s[0..len)); 0 or KITE_EINVAL. */
 static int parse_int64(const char *s, size_t len, int allow_plus, int64_t *out)
 {
     size_t i = 0;
     int neg = 0;
     if (i < len && (s[i] == '-' || (allow_plus && s[i] == '+'))) neg = s[i++] == '-';
-    if (i == len) return -1;
+    if (i == len) return KITE_EINVAL;
     uint64_t limit = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
     uint64_t v = 0;
     for (; i < len; i++) {
-        if (!is_digit(s[i])) return -1;
+        if (!is_digit(s[i])) return KITE_EINVAL;
         unsigned d = (unsigned)(s[i] - '0');
-        if (v > (limit - d) / 10) return -1;
+        if (v > (limit - d) / 10) return KITE_EINVAL;
         v = v * 10 + d;
     }
     if (!neg) *out = (int64_t)v;
@@ -483,9 +484,9 @@ static int parse_int64(const char *s, size_t len, int allow_plus, int64_t *out)
 
 int kite_json_int64(const kite_json *v, int64_t *out)
 {
-    if (!v || (v->type != KJ_NUMBER && v->type != KJ_STRING)) return -1;
+    if (!v || (v->type != KJ_NUMBER && v->type != KJ_STRING)) return KITE_EINVAL;
     int64_t x;
-    if (parse_int64(v->text, v->len, v->type == KJ_STRING, &x)) return -1;
+    if (parse_int64(v->text, v->len, v->type == KJ_STRING, &x)) return KITE_EINVAL;
     *out = x;
     return 0;
 }
@@ -493,25 +494,25 @@ int kite_json_int64(const kite_json *v, int64_t *out)
 int kite_json_int32(const kite_json *v, int32_t *out)
 {
     int64_t x;
-    if (kite_json_int64(v, &x) || x < INT32_MIN || x > INT32_MAX) return -1;
+    if (kite_json_int64(v, &x) || x < INT32_MIN || x > INT32_MAX) return KITE_EINVAL;
     *out = (int32_t)x;
     return 0;
 }
 
 int kite_json_bool(const kite_json *v, int *out)
 {
-    if (!v) return -1;
+    if (!v) return KITE_EINVAL;
     if (v->type == KJ_BOOL) { *out = v->boolean ? 1 : 0; return 0; }
     if (v->type == KJ_STRING) {
         if (v->len == 4 && memcmp(v->text, "true", 4) == 0) { *out = 1; return 0; }
         if (v->len == 5 && memcmp(v->text, "false", 5) == 0) { *out = 0; return 0; }
-        return -1;
+        return KITE_EINVAL;
     }
     if (v->type == KJ_NUMBER && v->len == 1 && (v->text[0] == '0' || v->text[0] == '1')) {
         *out = v->text[0] == '1';
         return 0;
     }
-    return -1;
+    return KITE_EINVAL;
 }
 
 const char *kite_json_str(const kite_json *v, size_t *len)
@@ -547,13 +548,13 @@ const char *kite_json_get_str(const kite_json *obj, const char *key, const char 
 
 int kite_json_scalar_text(const kite_json *v, kite_buf *out)
 {
-    if (!v) return -1;
+    if (!v) return KITE_EINVAL;
     switch (v->type) {
     case KJ_STRING:
     case KJ_NUMBER: kite_buf_append(out, v->text, v->len); return 0;
     case KJ_BOOL: kite_buf_puts(out, v->boolean ? "true" : "false"); return 0;
     case KJ_NULL: return 0;
-    default: return -1;
+    default: return KITE_EINVAL;
     }
 }
 

@@ -4,7 +4,6 @@
 #include "base/file.h"
 #include "base/log.h"
 #include "base/mem.h"
-#include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -82,8 +81,8 @@ int kite_namesrv_save_kv(kite_namesrv *ns)
     ns_kv_encode(&ns->routes, &b);
     int r = kite_file_write_atomic(ns->cfg.kv_config_path, b.data, b.len);
     kite_buf_free(&b);
-    if (r) KLOG_ERROR("namesrv", "cannot write KV config %s: %s", ns->cfg.kv_config_path, strerror(-r));
-    return r ? -1 : 0;
+    if (r) KLOG_ERROR("namesrv", "cannot write KV config %s: %s", ns->cfg.kv_config_path, kite_strerror(r));
+    return r;
 }
 
 static int load_kv(kite_namesrv *ns, char *err, size_t errlen)
@@ -91,18 +90,17 @@ static int load_kv(kite_namesrv *ns, char *err, size_t errlen)
     char *text;
     size_t len;
     int r = kite_file_read_all(ns->cfg.kv_config_path, 64u << 20, &text, &len);
-    if (r == -ENOENT) return 0;
+    if (r == KITE_ENOTFOUND) return 0;
     if (r) {
-        snprintf(err, errlen, "cannot read KV config %s: %s", ns->cfg.kv_config_path, strerror(-r));
-        return -1;
+        snprintf(err, errlen, "cannot read KV config %s: %s", ns->cfg.kv_config_path, kite_strerror(r));
+        return r;
     }
     int rc = 0;
     if (len) {
         char jerr[128];
-        if (ns_kv_load(&ns->routes, text, len, jerr, sizeof jerr) != 0) {
+        rc = ns_kv_load(&ns->routes, text, len, jerr, sizeof jerr);
+        if (rc != 0)
             snprintf(err, errlen, "KV config %s is corrupt (%s); fix or remove it", ns->cfg.kv_config_path, jerr);
-            rc = -1;
-        }
     }
     free(text);
     if (!rc) KLOG_INFO("namesrv", "loaded KV config from %s", ns->cfg.kv_config_path);
@@ -120,7 +118,8 @@ int kite_namesrv_start(kite_namesrv *ns, kite_ev *ev, char *err, size_t errlen)
         free(ns->cfg.kv_config_path);
         ns->cfg.kv_config_path = kite_xstrdup(path);
     }
-    if (load_kv(ns, err, errlen) != 0) return -1;
+    int rc = load_kv(ns, err, errlen);
+    if (rc != 0) return rc;
     kite_rpc_server_opts o = {
         .max_frame = (size_t)ns->cfg.max_frame_size,
         .idle_timeout_ms = ns->cfg.server_channel_max_idle_time_seconds * 1000,
@@ -128,13 +127,9 @@ int kite_namesrv_start(kite_namesrv *ns, kite_ev *ev, char *err, size_t errlen)
         .cb_arg = ns,
     };
     ns->srv = kite_rpc_server_new(ev, &o);
-    if (!ns->srv) {
-        snprintf(err, errlen, "cannot create RPC server");
-        return -1;
-    }
     kite_namesrv_register_handlers(ns);
     ns->port = kite_rpc_server_listen(ns->srv, ns->cfg.bind_address, ns->cfg.listen_port, err, errlen);
-    if (ns->port < 0) return -1;
+    if (ns->port < 0) return ns->port;
     kite_namesrv_schedule_scan(ns);
     KLOG_INFO("namesrv", "listening on %s:%d (broker expiry %lld ms)", ns->cfg.bind_address, ns->port,
               (long long)ns->cfg.broker_expire_millis);

@@ -346,7 +346,7 @@ int ns_scan_expired(ns_routes *r, int64_t now_ms)
 int ns_touch(ns_routes *r, const char *broker_addr, int64_t now_ms)
 {
     ns_live *l = kite_map_get(&r->live, broker_addr);
-    if (!l) return -1;
+    if (!l) return KITE_ENOTFOUND;
     l->last_ms = now_ms;
     return 0;
 }
@@ -384,7 +384,7 @@ static void fill_broker_data(const ns_broker *b, kite_broker_data *d)
 int ns_route_json(const ns_routes *r, const char *topic, int standard_json, const char *order_conf, kite_buf *out)
 {
     kite_map *qs = kite_map_get(&r->topics, topic);
-    if (!qs || qs->count == 0) return -1;
+    if (!qs || qs->count == 0) return KITE_ENOTFOUND;
     size_t n;
     const char **names = kite_map_sorted_keys(qs, &n);
     kite_route_data rd;
@@ -403,7 +403,7 @@ int ns_route_json(const ns_routes *r, const char *topic, int standard_json, cons
         const ns_broker *b = kite_map_get(&r->brokers, names[i]);
         if (b) fill_broker_data(b, &rd.brokers[rd.n_brokers++]);
     }
-    int rc = -1;
+    int rc = KITE_ENOTFOUND;
     if (rd.n_brokers) {
         kite_route_encode(&rd, standard_json, out);
         rc = 0;
@@ -600,7 +600,7 @@ int ns_kv_delete(ns_routes *r, const char *ns, const char *key)
 int ns_kv_table_json(const ns_routes *r, const char *ns, kite_buf *out)
 {
     kite_map *m = kite_map_get(&r->kv, ns);
-    if (!m) return -1;
+    if (!m) return KITE_ENOTFOUND;
     size_t n;
     const char **keys = kite_map_sorted_keys(m, &n);
     const char **vals = kite_xcalloc(n, sizeof *vals);
@@ -641,7 +641,7 @@ void ns_kv_encode(const ns_routes *r, kite_buf *out)
 int ns_kv_load(ns_routes *r, const char *text, size_t len, char *err, size_t errlen)
 {
     kite_json_doc *doc = kite_json_parse(text, len, err, errlen);
-    if (!doc) return -1;
+    if (!doc) return KITE_ECORRUPT;
     const kite_json *ct = kite_json_get(kite_json_root(doc), "configTable");
     if (ct && ct->type == KJ_OBJECT) {
         for (size_t i = 0; i < ct->count; i++) {

@@ -7,6 +7,7 @@
  * client that never reads cannot make us buffer without bound), and resumes below
  * OUT_LOW. */
 #include "net/conn.h"
+#include "base/err.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/time.h"
@@ -171,7 +172,7 @@ static void update_interest(kite_conn *c)
     kite_ev_mod(c->ev, c->fd, want);
 }
 
-/* Writes queued output. Returns 0 (maybe partially written), -1 after closing. */
+/* Writes queued output. Returns 0 (maybe partially written), KITE_ECLOSED after closing. */
 static int flush_out(kite_conn *c)
 {
     while (c->qlen && !c->connecting) {
@@ -199,11 +200,11 @@ static int flush_out(kite_conn *c)
             char why[96];
             snprintf(why, sizeof why, "write failed: %s", strerror(errno));
             kite_conn_close(c, why);
-            return -1;
+            return KITE_ECLOSED;
         }
         if (n == 0 && first->fd >= 0) {
             kite_conn_close(c, "sendfile: file shorter than the queued range");
-            return -1;
+            return KITE_ECLOSED;
         }
         size_t left = (size_t)n;
         c->out_bytes -= left;
@@ -247,7 +248,7 @@ int kite_conn_write(kite_conn *c, kite_buf *hdr, const kite_seg *segs, size_t ns
         for (size_t i = 0; i < nseg; i++)
             if (segs[i].release) segs[i].release(segs[i].release_arg);
         kite_buf_free(hdr);
-        return -1;
+        return KITE_ECLOSED;
     }
     int was_empty = c->qlen == 0;
     if (hdr && hdr->len) {

@@ -7,6 +7,7 @@
  * index, so cancellation is O(log n). Posted tasks are a mutex-protected list drained
  * on the loop thread after an eventfd wake-up. */
 #include "net/ev.h"
+#include "base/err.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/time.h"
@@ -162,7 +163,7 @@ static uint32_t to_epoll(uint32_t ev)
 
 int kite_ev_add(kite_ev *ev, int fd, uint32_t events, kite_ev_fd_cb cb, void *arg)
 {
-    if (fd < 0) return -1;
+    if (fd < 0) return KITE_EINVAL;
     if ((size_t)fd >= ev->nregs) {
         size_t n = ev->nregs ? ev->nregs : 64;
         while (n <= (size_t)fd) n *= 2;
@@ -180,19 +181,19 @@ int kite_ev_add(kite_ev *ev, int fd, uint32_t events, kite_ev_fd_cb cb, void *ar
     struct epoll_event e = { .events = to_epoll(events), .data.u64 = ((uint64_t)r->gen << 32) | (uint32_t)fd };
     if (epoll_ctl(ev->epfd, EPOLL_CTL_ADD, fd, &e) != 0) {
         r->active = 0;
-        return -1;
+        return kite_status_from_errno(errno);
     }
     return 0;
 }
 
 int kite_ev_mod(kite_ev *ev, int fd, uint32_t events)
 {
-    if (fd < 0 || (size_t)fd >= ev->nregs || !ev->regs[fd].active) return -1;
+    if (fd < 0 || (size_t)fd >= ev->nregs || !ev->regs[fd].active) return KITE_ENOTFOUND;
     fd_reg *r = &ev->regs[fd];
     if (r->events == events) return 0;
     r->events = events;
     struct epoll_event e = { .events = to_epoll(events), .data.u64 = ((uint64_t)r->gen << 32) | (uint32_t)fd };
-    return epoll_ctl(ev->epfd, EPOLL_CTL_MOD, fd, &e);
+    return epoll_ctl(ev->epfd, EPOLL_CTL_MOD, fd, &e) == 0 ? 0 : kite_status_from_errno(errno);
 }
 
 void kite_ev_del(kite_ev *ev, int fd)
@@ -352,7 +353,7 @@ int kite_ev_run(kite_ev *ev)
         if (n < 0) {
             if (errno == EINTR) continue;
             KLOG_ERROR("net", "epoll_wait failed: %s", strerror(errno));
-            rc = -1;
+            rc = kite_status_from_errno(errno);
             break;
         }
         ev->now = kite_mono_ms();

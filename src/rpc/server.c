@@ -97,7 +97,7 @@ static void on_accept(kite_ev *ev, int lfd, uint32_t events, void *arg)
     for (int i = 0; i < 64; i++) {
         struct sockaddr_in peer;
         int fd = kite_sock_accept(lfd, &peer);
-        if (fd == -1) return;
+        if (fd == KITE_EAGAIN) return;
         if (fd < 0) {
             KLOG_WARN("rpc", "accept failed: %m");
             return;
@@ -118,15 +118,16 @@ int kite_rpc_server_listen(kite_rpc_server *s, const char *host, int port, char 
 {
     if (s->nl == MAX_LISTENERS) {
         snprintf(err, errlen, "too many listeners");
-        return -1;
+        return KITE_ETOOBIG;
     }
     int bound = 0;
     int fd = kite_sock_listen(host, port, &bound, err, errlen);
-    if (fd < 0) return -1;
-    if (kite_ev_add(s->ev, fd, KITE_EV_READ, on_accept, s) != 0) {
-        snprintf(err, errlen, "cannot watch listening socket");
+    if (fd < 0) return fd;
+    int rc = kite_ev_add(s->ev, fd, KITE_EV_READ, on_accept, s);
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot watch listening socket: %s", kite_strerror(rc));
         close(fd);
-        return -1;
+        return rc;
     }
     s->lfds[s->nl++] = fd;
     return bound;

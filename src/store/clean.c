@@ -248,7 +248,8 @@ int kite_clean_start(kite_store *s)
     if (atomic_load(&s->disk_warn))
         KLOG_ERROR("store", "disk use %d%% is above diskSpaceWarningLevelRatio %d%%: puts are "
                    "refused until space is freed", ratio, s->o.disk_warning_ratio);
-    if (pthread_create(&s->clean_thr, NULL, clean_thread, s) != 0) return KITE_ERR;
+    int rc = pthread_create(&s->clean_thr, NULL, clean_thread, s);
+    if (rc != 0) return kite_status_from_errno(rc);
     s->clean_started = 1;
     return 0;
 }

@@ -19,7 +19,6 @@
 #include "base/err.h"
 #include "base/log.h"
 #include "base/mem.h"
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -220,7 +219,7 @@ static int load_queue(load_ctx *c, const char *topic, int32_t qid)
     if (c->crashed) {
         rc = kite_mfq_truncate(&cq->q, bytes);
         if (rc < 0) {
-            snprintf(c->err, c->errlen, "truncating consume queue %s/%d: %s", topic, qid, strerror(-rc));
+            snprintf(c->err, c->errlen, "truncating consume queue %s/%d: %s", topic, qid, kite_strerror(rc));
             return KITE_EIO;
         }
     }
@@ -268,7 +267,7 @@ static int each_topic(void *arg, const char *name, int is_dir)
     c->topic = name;
     int rc = c->s->io->ops->list_dir(c->s->io, dir, each_qid, c);
     if (rc < 0 && c->rc == 0) {
-        snprintf(c->err, c->errlen, "listing %s: %s", dir, strerror(-rc));
+        snprintf(c->err, c->errlen, "listing %s: %s", dir, kite_strerror(rc));
         c->rc = KITE_EIO;
     }
     return c->rc < 0;
@@ -280,8 +279,8 @@ int kite_cq_load_all(kite_store *s, int crashed, int64_t cl_end, int64_t *min_ph
     int64_t cl_min = kite_mfq_min_offset(&s->cl);
     load_ctx c = { s, NULL, crashed, cl_end, cl_min < 0 ? 0 : cl_min, INT64_MAX, 0, err, errlen };
     int rc = s->io->ops->list_dir(s->io, s->cq_dir, each_topic, &c);
-    if (rc < 0 && rc != -ENOENT) {
-        snprintf(err, errlen, "listing %s: %s", s->cq_dir, strerror(-rc));
+    if (rc < 0 && rc != KITE_ENOTFOUND) {
+        snprintf(err, errlen, "listing %s: %s", s->cq_dir, kite_strerror(rc));
         return KITE_EIO;
     }
     if (c.rc < 0) return c.rc;
@@ -298,7 +297,7 @@ static int write_unit(kite_cq *cq, int64_t idx, int64_t phys, int32_t size, int6
     if (!f) {
         kite_mfile *last = kite_mfq_last(&cq->q);
         int64_t start = last ? last->start + last->size : byte - byte % cq->q.file_size;
-        if (byte < start || byte >= start + cq->q.file_size) return -EINVAL;
+        if (byte < start || byte >= start + cq->q.file_size) return KITE_EINVAL;
         kite_mfile *nf;
         int rc = kite_mfq_create(&cq->q, start, &nf);
         if (rc < 0) return rc;

@@ -35,7 +35,7 @@ static void publish(kite_store *s, int64_t pos)
 
 /* One record: its consume-queue unit (not for PREPARED/ROLLBACK), then its index entries.
  * Both are idempotent, so a retry after a failure redoes nothing twice. Returns 0, or
- * -errno when a unit or index file could not be written (retry later). */
+ * a kite_status when a unit or index file could not be written (retry later). */
 static int dispatch_one(kite_store *s, const kite_record *r, int64_t pos)
 {
     int tx = r->sysflag & KITE_SYSFLAG_TX_MASK;
@@ -89,7 +89,7 @@ static const uint8_t *disp_view(kite_store *s, kite_mfile *f, int64_t pos, int64
         s->db_len = n;
         touch_pages(f->base + (pos - f->start), n);
         if (n < need) {
-            *err = -EIO;   /* the file is shorter than its readable end: cannot be */
+            *err = KITE_EIO;   /* the file is shorter than its readable end: cannot be */
             return NULL;
         }
     }
@@ -125,15 +125,15 @@ int kite_dispatch_run(kite_store *s, int64_t limit)
         int64_t have = 0;
         int err = 0;
         const uint8_t *p = disp_view(s, f, pos, avail < 8 ? avail : 8, avail, &have, &err);
-        int len = p ? kite_record_decode(p, (size_t)have, &r, 0, &why) : KITE_ERR;
+        int len = p ? kite_record_decode(p, (size_t)have, &r, 0, &why) : err;
         int64_t total = p && have >= 8 ? kite_rd_be32(p) : 0;
         if (len == KITE_EAGAIN && have >= 8 && have < avail && total <= avail) {
             /* the record goes on past the buffered bytes */
             p = disp_view(s, f, pos, total, avail, &have, &err);
-            len = p ? kite_record_decode(p, (size_t)have, &r, 0, &why) : KITE_ERR;
+            len = p ? kite_record_decode(p, (size_t)have, &r, 0, &why) : err;
         }
         if (!p) {   /* the dispatch thread logs and retries */
-            rc = kite_status_from_errno(-err);
+            rc = err;
             break;
         }
         if (len == KITE_ENOTFOUND) {   /* blank to the end of the file */
@@ -149,10 +149,7 @@ int kite_dispatch_run(kite_store *s, int64_t limit)
             break;
         }
         rc = dispatch_one(s, &r, pos);
-        if (rc < 0) {
-            rc = kite_status_from_errno(-rc);
-            break;
-        }
+        if (rc < 0) break;
         pos += len;
         if (++n % 4096 == 0) publish(s, pos);
     }
@@ -168,13 +165,13 @@ int kite_dispatch_checkpoint(kite_store *s)
     int64_t f = atomic_load(&s->flushed);
     int rc = kite_cq_flush_all(s);
     if (rc < 0) {
-        KLOG_ERROR("store", "consume queue flush failed: %s (checkpoint not advanced)", strerror(-rc));
+        KLOG_ERROR("store", "consume queue flush failed: %s (checkpoint not advanced)", kite_strerror(rc));
         return rc;
     }
     kite_ckpt ck = s->ck;
     rc = kite_index_flush(s, &ck);
     if (rc < 0) {
-        KLOG_ERROR("store", "index flush failed: %s (checkpoint not advanced)", strerror(-rc));
+        KLOG_ERROR("store", "index flush failed: %s (checkpoint not advanced)", kite_strerror(rc));
         return rc;
     }
     if (d == s->ck.cq_dispatched && f == s->ck.cl_flushed && s->ck.seq > 0 &&
@@ -191,7 +188,7 @@ int kite_dispatch_checkpoint(kite_store *s)
     ck.index_ts = ck.ix_end_ts;
     rc = kite_ckpt_write(s->io, s->ckpt_fd, &ck);
     if (rc < 0) {
-        KLOG_ERROR("store", "checkpoint write failed: %s", strerror(-rc));
+        KLOG_ERROR("store", "checkpoint write failed: %s", kite_strerror(rc));
         return rc;
     }
     s->ck = ck;
@@ -245,7 +242,7 @@ static void *disp_thread(void *arg)
 int kite_dispatch_start(kite_store *s)
 {
     s->last_ckpt_ms = kite_mono_ms();
-    return pthread_create(&s->disp_thr, NULL, disp_thread, s) == 0 ? 0 : KITE_ERR;
+    return kite_status_from_errno(pthread_create(&s->disp_thr, NULL, disp_thread, s));
 }
 
 void kite_dispatch_stop(kite_store *s)

@@ -170,7 +170,7 @@ static void *sync_thread(void *arg)
             int64_t t0 = mono_us();
             int rc = kite_cl_flush(s, max);
             last_sync_us = mono_us() - t0;
-            if (rc < 0) kite_flush_fail(s, kite_status_from_errno(-rc));
+            if (rc < 0) kite_flush_fail(s, rc);
             else kite_dispatch_wake(s);
         }
         pthread_mutex_lock(&s->fmu);
@@ -242,7 +242,7 @@ static void *async_thread(void *arg)
         if (dirty > 0 && !atomic_load(&s->failed) &&
             (thorough || dirty >= (int64_t)s->o.flush_least_pages * 4096)) {
             int rc = kite_cl_flush(s, upto);
-            if (rc < 0) kite_flush_fail(s, kite_status_from_errno(-rc));
+            if (rc < 0) kite_flush_fail(s, rc);
             if (thorough) last_thorough = now;
         }
         pthread_mutex_lock(&s->fmu);
@@ -254,13 +254,13 @@ static void *async_thread(void *arg)
 int kite_flush_start(kite_store *s)
 {
     int sync = s->o.flush_type == KITE_FLUSH_SYNC;
-    if (pthread_create(&s->flush_thr, NULL, sync ? sync_thread : async_thread, s) != 0)
-        return KITE_ERR;
-    if (sync && pthread_create(&s->watch_thr, NULL, watch_thread, s) != 0) {
+    int rc = pthread_create(&s->flush_thr, NULL, sync ? sync_thread : async_thread, s);
+    if (rc != 0) return kite_status_from_errno(rc);
+    if (sync && (rc = pthread_create(&s->watch_thr, NULL, watch_thread, s)) != 0) {
         atomic_store(&s->stop, 1);
         pthread_cond_broadcast(&s->fcond);
         pthread_join(s->flush_thr, NULL);
-        return KITE_ERR;
+        return kite_status_from_errno(rc);
     }
     return 0;
 }

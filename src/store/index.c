@@ -37,7 +37,6 @@
 #include "base/err.h"
 #include "base/log.h"
 #include "base/mem.h"
-#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -177,12 +176,12 @@ static void unlink_no(kite_store *s, int64_t no)
     char p[1200];
     file_path(&s->ix, no, p, sizeof p);
     int rc = s->io->ops->unlink(s->io, p);
-    if (rc < 0 && rc != -ENOENT) KLOG_WARN("store", "index: unlink %s: %s", p, strerror(-rc));
+    if (rc < 0 && rc != KITE_ENOTFOUND) KLOG_WARN("store", "index: unlink %s: %s", p, kite_strerror(rc));
 }
 
 /* Keeps entries [1, count) of f, which are trusted (durable), and rebuilds everything
  * derived from them: entries after them are zeroed, the slot table and chain links are
- * recomputed, the header rewritten. Then syncs the file. 0 or -errno. */
+ * recomputed, the header rewritten. Then syncs the file. 0 or a kite_status. */
 static int cut_file(kite_store *s, kite_mfile *f, int64_t count, int64_t end_phys, int64_t end_ts)
 {
     kite_index *ix = &s->ix;
@@ -269,8 +268,8 @@ int kite_index_load(kite_store *s, int crashed, int64_t cl_min, int64_t cl_end, 
     }
     nums l = { NULL, 0, 0 };
     int rc = io->ops->list_dir(io, ix->dir, collect, &l);
-    if (rc < 0 && rc != -ENOENT) {
-        snprintf(err, errlen, "listing %s: %s", ix->dir, strerror(-rc));
+    if (rc < 0 && rc != KITE_ENOTFOUND) {
+        snprintf(err, errlen, "listing %s: %s", ix->dir, kite_strerror(rc));
         free(l.v);
         return KITE_EIO;
     }
@@ -311,7 +310,7 @@ int kite_index_load(kite_store *s, int crashed, int64_t cl_min, int64_t cl_end, 
         if (crashed || h_count(f) != tc || h_end_phys(f) != ck->ix_end_phys) {
             rc = cut_file(s, f, tc, ck->ix_end_phys, ck->ix_end_ts);
             if (rc < 0) {
-                snprintf(err, errlen, "index: truncating %s: %s", f->path, strerror(-rc));
+                snprintf(err, errlen, "index: truncating %s: %s", f->path, kite_strerror(rc));
                 free(l.v);
                 return KITE_EIO;
             }
@@ -330,7 +329,7 @@ int kite_index_load(kite_store *s, int crashed, int64_t cl_min, int64_t cl_end, 
      * the commit log's end no longer exist: cut both. */
     rc = cut_to_end(s, start);
     if (rc < 0) {
-        snprintf(err, errlen, "index: cutting to the commit log's end: %s", strerror(-rc));
+        snprintf(err, errlen, "index: cutting to the commit log's end: %s", kite_strerror(rc));
         return KITE_EIO;
     }
     ix->done = start;

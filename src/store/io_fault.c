@@ -7,6 +7,7 @@
  * without it, exactly as it writes into real mappings. The model is described in io.h
  * and docs/store-format.md ("The I/O seam"). */
 #include "store/io.h"
+#include "base/err.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/time.h"
@@ -54,11 +55,12 @@ typedef struct fault_io {
 
 static fault_io *F(kite_io *io) { return (fault_io *)io; }
 
-/* Counts a call and applies the rule for op; returns 0 or -errno. Caller holds mu. */
+/* Counts a call and applies the rule for op; returns 0 or the injected kite_status.
+ * Caller holds mu. */
 static int check(fault_io *f, kite_io_op op)
 {
     f->calls[op]++;
-    if (f->cut) return -EIO;
+    if (f->cut) return KITE_EIO;
     rule *r = &f->rules[op];
     if (!r->active) return 0;
     if (r->after > 0) {
@@ -67,7 +69,7 @@ static int check(fault_io *f, kite_io_op op)
     }
     if (r->count == 0) return 0;
     if (r->count > 0) r->count--;
-    return -r->err;
+    return kite_status_from_errno(r->err);
 }
 
 static shadow *find_path(fault_io *f, const char *path)
@@ -91,11 +93,11 @@ static int grow(shadow *s, size_t size)
         s->size = size;
         return 0;
     }
-    if (s->nmap > 0) return -EBUSY;   /* would move a live mapping; the store never does this */
+    if (s->nmap > 0) return KITE_EINVAL;   /* would move a live mapping; the store never does this */
     size_t pg = (size_t)sysconf(_SC_PAGESIZE);
     size_t cap = (size + pg - 1) / pg * pg;
     uint8_t *m = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (m == MAP_FAILED) return -ENOMEM;
+    if (m == MAP_FAILED) return kite_status_from_errno(errno);
     if (s->mem) {
         memcpy(m, s->mem, s->size);
         munmap(s->mem, s->cap);
@@ -135,7 +137,7 @@ static int fo_open(kite_io *io, const char *path, int flags, int mode)
     int existed = stat(path, &st) == 0;
     int fd = open(path, flags | O_CLOEXEC, mode);
     if (fd < 0) {
-        rc = -errno;
+        rc = kite_status_from_errno(errno);
         goto out;
     }
     shadow *s = find_path(f, path);
@@ -191,10 +193,9 @@ static int fo_allocate(kite_io *io, int fd, int64_t len)
     pthread_mutex_lock(&f->mu);
     int rc = check(f, KITE_IO_ALLOCATE);
     shadow *s = find_fd(f, fd);
-    if (rc == 0 && !s) rc = -EBADF;
+    if (rc == 0 && !s) rc = KITE_EINVAL;
     if (rc == 0) {
-        rc = posix_fallocate(fd, 0, (off_t)len);
-        rc = -rc;
+        rc = kite_status_from_errno(posix_fallocate(fd, 0, (off_t)len));
     }
     if (rc == 0 && (size_t)len > s->size) rc = grow(s, (size_t)len);
     pthread_mutex_unlock(&f->mu);
@@ -207,8 +208,8 @@ static int fo_truncate(kite_io *io, int fd, int64_t len)
     pthread_mutex_lock(&f->mu);
     int rc = check(f, KITE_IO_ALLOCATE);
     shadow *s = find_fd(f, fd);
-    if (rc == 0 && !s) rc = -EBADF;
-    if (rc == 0 && ftruncate(fd, (off_t)len) != 0) rc = -errno;
+    if (rc == 0 && !s) rc = KITE_EINVAL;
+    if (rc == 0 && ftruncate(fd, (off_t)len) != 0) rc = kite_status_from_errno(errno);
     if (rc == 0) {
         if ((size_t)len > s->size) rc = grow(s, (size_t)len);
         else s->size = (size_t)len;
@@ -222,29 +223,27 @@ static int64_t fo_size(kite_io *io, int fd)
     fault_io *f = F(io);
     pthread_mutex_lock(&f->mu);
     shadow *s = find_fd(f, fd);
-    int64_t rc = f->cut ? -EIO : s ? (int64_t)s->size : -EBADF;
+    int64_t rc = f->cut ? KITE_EIO : s ? (int64_t)s->size : KITE_EINVAL;
     pthread_mutex_unlock(&f->mu);
     return rc;
 }
 
-static void *fo_map(kite_io *io, int fd, size_t len)
+static int fo_map(kite_io *io, int fd, size_t len, void **addr)
 {
     fault_io *f = F(io);
     pthread_mutex_lock(&f->mu);
-    void *ret = NULL;
     int rc = check(f, KITE_IO_MAP);
     shadow *s = find_fd(f, fd);
-    if (rc == 0 && !s) rc = -EBADF;
-    if (rc == 0 && len > s->size) rc = -EINVAL;   /* the store maps only allocated files */
+    if (rc == 0 && !s) rc = KITE_EINVAL;
+    if (rc == 0 && len > s->size) rc = KITE_EINVAL;   /* the store maps only allocated files */
     if (rc == 0) {
         f->maps = kite_xgrow(f->maps, &f->capmaps, f->nmaps + 1, sizeof *f->maps, 16);
         f->maps[f->nmaps++] = (mapent){ s->mem, len, s };
         s->nmap++;
-        ret = s->mem;
+        *addr = s->mem;
     }
     pthread_mutex_unlock(&f->mu);
-    if (!ret) errno = -rc;
-    return ret;
+    return rc;
 }
 
 static int fo_unmap(kite_io *io, void *addr, size_t len)
@@ -270,7 +269,7 @@ static ssize_t fo_pwrite(kite_io *io, int fd, const void *buf, size_t len, int64
     pthread_mutex_lock(&f->mu);
     ssize_t rc = check(f, KITE_IO_WRITE);
     shadow *s = find_fd(f, fd);
-    if (rc == 0 && !s) rc = -EBADF;
+    if (rc == 0 && !s) rc = KITE_EINVAL;
     if (rc == 0 && (size_t)off + len > s->size) rc = grow(s, (size_t)off + len);
     if (rc == 0) {
         memcpy(s->mem + off, buf, len);
@@ -286,7 +285,7 @@ static ssize_t fo_pread(kite_io *io, int fd, void *buf, size_t len, int64_t off)
     pthread_mutex_lock(&f->mu);
     ssize_t rc = check(f, KITE_IO_READ);
     shadow *s = find_fd(f, fd);
-    if (rc == 0 && !s) rc = -EBADF;
+    if (rc == 0 && !s) rc = KITE_EINVAL;
     if (rc == 0) {
         size_t n = (size_t)off >= s->size ? 0 : s->size - (size_t)off;
         if (n > len) n = len;
@@ -303,7 +302,7 @@ static int fo_zero_range(kite_io *io, int fd, int64_t off, int64_t len)
     pthread_mutex_lock(&f->mu);
     int rc = check(f, KITE_IO_WRITE);
     shadow *s = find_fd(f, fd);
-    if (rc == 0 && !s) rc = -EBADF;
+    if (rc == 0 && !s) rc = KITE_EINVAL;
     if (rc == 0 && (size_t)(off + len) > s->size) rc = grow(s, (size_t)(off + len));
     if (rc == 0) memset(s->mem + off, 0, (size_t)len);
     pthread_mutex_unlock(&f->mu);
@@ -315,12 +314,13 @@ static int make_durable(shadow *s, size_t lo, size_t hi)
 {
     if (!s->path) return 0;   /* unlinked: nothing durable to update */
     int fd = open(s->path, O_WRONLY | O_CLOEXEC);
-    if (fd < 0) return -errno;
+    if (fd < 0) return kite_status_from_errno(errno);
     struct stat st;
     if (fstat(fd, &st) == 0 && (size_t)st.st_size < s->size &&
         ftruncate(fd, (off_t)s->size) != 0) {
+        int e = errno;
         close(fd);
-        return -errno;
+        return kite_status_from_errno(e);
     }
     if (hi > s->size) hi = s->size;
     for (size_t p = lo; p < hi;) {
@@ -335,7 +335,7 @@ static int make_durable(shadow *s, size_t lo, size_t hi)
         ssize_t n = pwrite(fd, s->mem + p, e - p, (off_t)p);
         if (n <= 0) {
             close(fd);
-            return -EIO;
+            return KITE_EIO;
         }
         p += (size_t)n;
     }
@@ -373,7 +373,7 @@ static int fo_datasync(kite_io *io, int fd)
     shadow *s = find_fd(f, fd);
     size_t size = s ? s->size : 0;
     pthread_mutex_unlock(&f->mu);
-    if (!s) return -EBADF;
+    if (!s) return KITE_EINVAL;
     return do_sync(f, s, 0, size);
 }
 
@@ -393,7 +393,7 @@ static int fo_msync(kite_io *io, void *addr, size_t len)
         }
     }
     pthread_mutex_unlock(&f->mu);
-    if (!s) return -EINVAL;
+    if (!s) return KITE_EINVAL;
     return do_sync(f, s, off, off + len);
 }
 
@@ -433,7 +433,7 @@ static int fo_rename(kite_io *io, const char *from, const char *to)
     fault_io *f = F(io);
     pthread_mutex_lock(&f->mu);
     int rc = check(f, KITE_IO_NAMEOP);
-    if (rc == 0 && rename(from, to) != 0) rc = -errno;
+    if (rc == 0 && rename(from, to) != 0) rc = kite_status_from_errno(errno);
     if (rc == 0) {
         shadow *old = find_path(f, to);
         if (old) {
@@ -456,7 +456,7 @@ static int fo_unlink(kite_io *io, const char *path)
     fault_io *f = F(io);
     pthread_mutex_lock(&f->mu);
     int rc = check(f, KITE_IO_NAMEOP);
-    if (rc == 0 && unlink(path) != 0) rc = -errno;
+    if (rc == 0 && unlink(path) != 0) rc = kite_status_from_errno(errno);
     if (rc == 0) {
         shadow *s = find_path(f, path);
         if (s) {
@@ -483,7 +483,7 @@ static int fo_list_dir(kite_io *io, const char *dir, kite_io_dir_cb cb, void *ar
 {
     fault_io *f = F(io);
     pthread_mutex_lock(&f->mu);
-    int rc = f->cut ? -EIO : 0;
+    int rc = f->cut ? KITE_EIO : 0;
     pthread_mutex_unlock(&f->mu);
     if (rc < 0) return rc;
     return kite_io_posix()->ops->list_dir(kite_io_posix(), dir, cb, arg);

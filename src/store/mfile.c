@@ -3,7 +3,6 @@
 #include "base/err.h"
 #include "base/log.h"
 #include "base/mem.h"
-#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,7 +20,7 @@ void kite_mfile_unref(kite_mfile *f)
     if (f->fd >= 0) f->io->ops->close(f->io, f->fd);
     if (atomic_load(&f->unlink_on_free)) {
         int rc = f->io->ops->unlink(f->io, f->path);
-        if (rc < 0 && rc != -ENOENT) KLOG_WARN("store", "unlink %s: %s", f->path, strerror(-rc));
+        if (rc < 0 && rc != KITE_ENOTFOUND) KLOG_WARN("store", "unlink %s: %s", f->path, kite_strerror(rc));
     }
     free(f->path);
     free(f);
@@ -79,9 +78,9 @@ kite_mfile *kite_mfile_open(kite_io *io, const char *path, int64_t start, int64_
     if (sz < 0) rc = (int)sz;
     else if (create || sz < size) rc = io->ops->allocate(io, fd, size);
     if (rc == 0) {
-        errno = 0;
-        f->base = io->ops->map(io, fd, (size_t)size);
-        if (!f->base) rc = errno ? -errno : -EIO;
+        void *base = NULL;
+        rc = io->ops->map(io, fd, (size_t)size, &base);
+        f->base = base;
     }
     if (rc < 0) {
         *err = rc;
@@ -139,9 +138,9 @@ int kite_mfq_load(kite_mfq *q, int *last_short_ok, char *err, size_t errlen)
 {
     name_list l = { NULL, 0, 0, q->dir };
     int rc = q->io->ops->list_dir(q->io, q->dir, collect, &l);
-    if (rc == -ENOENT) return 0;
+    if (rc == KITE_ENOTFOUND) return 0;
     if (rc < 0) {
-        snprintf(err, errlen, "cannot list %s: %s", q->dir, strerror(-rc));
+        snprintf(err, errlen, "cannot list %s: %s", q->dir, kite_strerror(rc));
         return KITE_EIO;
     }
     q->dir_made = 1;
@@ -164,7 +163,7 @@ int kite_mfq_load(kite_mfq *q, int *last_short_ok, char *err, size_t errlen)
         int64_t sz = fd >= 0 ? q->io->ops->size(q->io, fd) : fd;
         if (fd >= 0) q->io->ops->close(q->io, fd);
         if (sz < 0) {
-            snprintf(err, errlen, "%s: %s", path, strerror((int)-sz));
+            snprintf(err, errlen, "%s: %s", path, kite_strerror((int)sz));
             free(l.v);
             return KITE_EIO;
         }
@@ -182,9 +181,9 @@ int kite_mfq_load(kite_mfq *q, int *last_short_ok, char *err, size_t errlen)
         int e = 0;
         kite_mfile *f = open_file(q, start, 0, &e);
         if (!f) {
-            snprintf(err, errlen, "%s: cannot open/map: %s", path, strerror(-e));
+            snprintf(err, errlen, "%s: cannot open/map: %s", path, kite_strerror(e));
             free(l.v);
-            return e == -ENOSPC ? KITE_ENOSPC : KITE_EIO;
+            return e == KITE_ENOSPC ? KITE_ENOSPC : KITE_EIO;
         }
         /* Loaded files count as written and durable in full until recovery says otherwise. */
         atomic_store(&f->wrote, q->file_size);

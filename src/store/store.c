@@ -10,7 +10,6 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/time.h"
-#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,7 +88,7 @@ static int make_paths(kite_store *s, char *err, size_t errlen)
     n |= snprintf(s->abort_path, sizeof s->abort_path, "%s/abort", root) >= (int)sizeof s->abort_path;
     n |= snprintf(s->lock_path, sizeof s->lock_path, "%s/lock", root) >= (int)sizeof s->lock_path;
     if (n) snprintf(err, errlen, "store path too long: %s", root);
-    return n ? -1 : 0;
+    return n ? KITE_EINVAL : 0;
 }
 
 /* Recovery and start-up on the opening thread; see docs/store-format.md, "Recovery". */
@@ -99,7 +98,7 @@ static int open_recover(kite_store *s, char *err, size_t errlen)
     int rc = kite_io_mkdirs(io, s->o.root_dir);
     if (rc == 0) rc = kite_io_mkdirs(io, s->cl_dir);
     if (rc < 0) {
-        snprintf(err, errlen, "creating %s: %s", s->cl_dir, strerror(-rc));
+        snprintf(err, errlen, "creating %s: %s", s->cl_dir, kite_strerror(rc));
         return KITE_EIO;
     }
     s->lock_fd = io->ops->open(io, s->lock_path, O_RDWR | O_CREAT, 0644);
@@ -170,7 +169,7 @@ static int open_recover(kite_store *s, char *err, size_t errlen)
     }
     if (rc == 0) rc = io->ops->sync_dir(io, s->o.root_dir);
     if (rc < 0) {
-        snprintf(err, errlen, "writing checkpoint/abort marker in %s: %s", s->o.root_dir, strerror(-rc));
+        snprintf(err, errlen, "writing checkpoint/abort marker in %s: %s", s->o.root_dir, kite_strerror(rc));
         return KITE_EIO;
     }
     KLOG_INFO("store", "store open in %lld ms: commit log [%lld, %lld), %zu queues",
@@ -330,11 +329,11 @@ static void commit_staged(kite_store *s, held_batch *hb)
         }
         s->nheld = keep;
     } else {
-        int st = kite_status_from_errno((int)-n);
+        int st = (int)n;
         int expected = 0;
         atomic_compare_exchange_strong(&s->failed, &expected, st);
         KLOG_ERROR("store", "writing %zu bytes of records to %s at %lld: %s; the store stops "
-                   "accepting writes", s->staged, c->path, (long long)w, strerror((int)-n));
+                   "accepting writes", s->staged, c->path, (long long)w, kite_strerror((int)n));
         for (size_t i = 0; i < s->nheld; i++)
             s->held[i].res = (kite_put_result){ KITE_PUT_SERVICE_NOT_AVAILABLE, st, -1, -1, 0, 0 };
     }
@@ -369,9 +368,9 @@ static int roll(kite_store *s, kite_put_status *st, held_batch *hb)
             ssize_t n = s->io->ops->pwrite(s->io, c->fd, blank, sizeof blank, w);
             if (n < 0) {
                 KLOG_ERROR("store", "writing the end-of-file filler of %s: %s", c->path,
-                           strerror((int)-n));
+                           kite_strerror((int)n));
                 *st = KITE_PUT_SERVICE_NOT_AVAILABLE;
-                return kite_status_from_errno((int)-n);
+                return (int)n;
             }
             atomic_store_explicit(&c->wrote, fs, memory_order_release);
             atomic_store_explicit(&s->max_offset, c->start + fs, memory_order_release);
@@ -384,7 +383,7 @@ static int roll(kite_store *s, kite_put_status *st, held_batch *hb)
     kite_mfile *nf = NULL;
     int rc = kite_warm_next_file(s, start, &nf);   /* the pre-created file, or a new one */
     if (rc < 0) {
-        if (rc == -ENOSPC || rc == -EDQUOT) {
+        if (rc == KITE_ENOSPC) {
             if (!atomic_exchange(&s->disk_full, 1))
                 KLOG_ERROR("store", "disk full creating commit log file at %lld in %s: writes "
                            "are refused until space is available", (long long)start, s->cl_dir);
@@ -392,9 +391,9 @@ static int roll(kite_store *s, kite_put_status *st, held_batch *hb)
             *st = KITE_PUT_DISK_FULL;
             return KITE_ENOSPC;
         }
-        KLOG_ERROR("store", "creating commit log file at %lld: %s", (long long)start, strerror(-rc));
+        KLOG_ERROR("store", "creating commit log file at %lld: %s", (long long)start, kite_strerror(rc));
         *st = KITE_PUT_CREATE_MAPPED_FILE_FAILED;
-        return kite_status_from_errno(-rc);
+        return rc;
     }
     if (atomic_exchange(&s->disk_full, 0))
         KLOG_INFO("store", "disk space available again: accepting writes");
@@ -544,8 +543,8 @@ int kite_store_put(kite_store *s, const kite_store_msg *m, kite_put_cb cb, void 
         if (counted) cq->put_next--;   /* nothing was written: the offset is not taken */
         pthread_mutex_unlock(&s->put_mu);
         KLOG_ERROR("store", "writing a record to %s at %lld: %s", c->path, (long long)w,
-                   strerror((int)-n));
-        return refuse(cb, arg, KITE_PUT_SERVICE_NOT_AVAILABLE, kite_status_from_errno((int)-n));
+                   kite_strerror((int)n));
+        return refuse(cb, arg, KITE_PUT_SERVICE_NOT_AVAILABLE, (int)n);
     }
     atomic_store_explicit(&c->wrote, w + (int64_t)size, memory_order_release);
     atomic_store_explicit(&s->max_store_ts, ts, memory_order_relaxed);
@@ -732,6 +731,7 @@ int64_t kite_store_max_offset(kite_store *s, const char *topic, int32_t qid)
     return cq ? atomic_load(&cq->max_index) : 0;
 }
 
+/* Store time of the record at queue index idx, or -1 when it cannot be read. */
 static int64_t store_ts_at(kite_store *s, kite_cq *cq, int64_t idx)
 {
     int64_t phys;

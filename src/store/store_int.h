@@ -186,7 +186,7 @@ kite_cq *kite_cqt_get(kite_store *s, const char *topic, size_t tlen, int32_t qid
 void kite_cqt_each(kite_store *s, void (*fn)(kite_store *, kite_cq *, void *), void *arg);
 int kite_cq_load_all(kite_store *s, int crashed, int64_t cl_end, int64_t *min_phys_end,
                      char *err, size_t errlen);
-/* Dispatcher: writes the unit for queue offset qoff. 0, or -errno (retry later). */
+/* Dispatcher: writes the unit for queue offset qoff. 0, or a kite_status (retry later). */
 int kite_cq_put(kite_store *s, kite_cq *cq, int64_t qoff, int64_t phys, int32_t size, int64_t tag);
 int kite_cq_flush_all(kite_store *s);
 /* Reads unit idx (idx < max_index). 0 or KITE_ENOTFOUND. */
@@ -207,11 +207,11 @@ void kite_index_destroy(kite_store *s);
  * re-indexed (ix.done). 0 or a kite_status with err. */
 int kite_index_load(kite_store *s, int crashed, int64_t cl_min, int64_t cl_end, int64_t *from,
                     char *err, size_t errlen);
-/* Dispatcher: indexes the keys of record r at pos (skipped when pos < ix.done). 0 or -errno
- * (nothing of this record was inserted: retry later). */
+/* Dispatcher: indexes the keys of record r at pos (skipped when pos < ix.done). 0 or a
+ * kite_status (nothing of this record was inserted: retry later). */
 int kite_index_put(kite_store *s, const kite_record *r, int64_t pos, int64_t len);
 /* Dispatcher/close: makes every index byte written so far durable and fills the ix_* fields
- * of ck. 0 or -errno. */
+ * of ck. 0 or a kite_status. */
 int kite_index_flush(kite_store *s, kite_ckpt *ck);
 /* Retention: deletes index files whose every entry points below cl_min (never the newest,
  * nor one the last checkpoint still names). Returns the number deleted. */
@@ -237,7 +237,7 @@ int kite_warm_start(kite_store *s);
 /* Stops the service and removes an unused spare file (close). */
 void kite_warm_stop(kite_store *s);
 /* Under put_mu: the file starting at start, from the spare if it is that one, else created
- * now. 0 or -errno (as kite_mfq_create). */
+ * now. 0 or a kite_status (as kite_mfq_create). */
 int kite_warm_next_file(kite_store *s, int64_t start, kite_mfile **out);
 
 /* dispatch.c */

@@ -109,7 +109,7 @@ static void *warm_thread(void *arg)
                 retry_at = now + 1000;
                 if (!logged++)
                     KLOG_WARN("store", "pre-creating commit log file at %lld: %s (the writer "
-                              "will create it when needed)", (long long)want, strerror(-rc));
+                              "will create it when needed)", (long long)want, kite_strerror(rc));
             }
         }
         if (!atomic_load(&s->stop)) idle_wait(s, WARM_IDLE_MS);
@@ -123,7 +123,8 @@ int kite_warm_start(kite_store *s)
     int on = s->o.warm_files;
     if (on < 0) on = s->o.cl_file_size >= (16LL << 20);
     if (!on) return 0;
-    if (pthread_create(&s->warm_thr, NULL, warm_thread, s) != 0) return KITE_ERR;
+    int rc = pthread_create(&s->warm_thr, NULL, warm_thread, s);
+    if (rc != 0) return kite_status_from_errno(rc);
     s->warm_on = 1;
     return 0;
 }

@@ -7,10 +7,12 @@
 #include "base/buf.h"
 #include "base/crc32.h"
 #include "base/err.h"
+#include "base/file.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include <errno.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/resource.h>
@@ -63,6 +65,51 @@ static void test_errors_and_levels(void **st)
     assert_int_equal(kite_status_from_errno(EIO), KITE_EIO);
     assert_int_equal(kite_log_parse_level("WARN"), KITE_LOG_WARN);
     assert_int_equal(kite_log_parse_level("nope"), -1);
+}
+
+static void test_one_status_space(void **st)
+{
+    (void)st;
+    /* Every code has its own text; KITE_ERR has one meaning (the server refused). */
+    for (int a = KITE_EPROTO; a <= KITE_OK; a++) {
+        assert_string_not_equal(kite_strerror(a), "unknown status");
+        for (int b = KITE_EPROTO; b < a; b++) assert_string_not_equal(kite_strerror(a), kite_strerror(b));
+    }
+    assert_string_equal(kite_strerror(KITE_ERR), "refused by the server");
+    assert_string_equal(kite_strerror(KITE_EPROTO - 1), "unknown status");
+    /* errno is converted, never passed on: -EIO and -EAGAIN would read as other codes. */
+    assert_int_equal(kite_status_from_errno(0), KITE_OK);
+    assert_int_equal(kite_status_from_errno(EAGAIN), KITE_EAGAIN);
+    assert_int_equal(kite_status_from_errno(ENOENT), KITE_ENOTFOUND);
+    assert_int_equal(kite_status_from_errno(EDQUOT), KITE_ENOSPC);
+    assert_int_equal(kite_status_from_errno(ECONNREFUSED), KITE_ECLOSED);
+    assert_int_equal(kite_status_from_errno(ETIMEDOUT), KITE_ETIMEDOUT);
+    assert_int_equal(kite_status_from_errno(EACCES), KITE_EIO);   /* no code of its own */
+    kite_log_set_stderr(0);   /* _at logs the hidden cause */
+    assert_int_equal(kite_status_from_errno_at(EACCES, "open", "/x"), KITE_EIO);
+    assert_int_equal(kite_status_from_errno_at(ENOSPC, "write", "/x"), KITE_ENOSPC);
+    kite_log_set_stderr(1);
+}
+
+static void test_file_statuses(void **st)
+{
+    (void)st;
+    char dir[] = "/tmp/kite-test-base-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[128], *text = NULL;
+    size_t len = 0;
+    snprintf(path, sizeof path, "%s/a/b/f.json", dir);
+    assert_int_equal(kite_file_read_all(path, 100, &text, &len), KITE_ENOTFOUND);
+    assert_int_equal(kite_mkdirs_for(path), 0);
+    assert_int_equal(kite_file_write_atomic(path, "0123456789", 10), 0);
+    assert_int_equal(kite_file_read_all(path, 9, &text, &len), KITE_ETOOBIG);
+    assert_int_equal(kite_file_read_all(path, 10, &text, &len), 0);
+    assert_int_equal(len, 10);
+    assert_string_equal(text, "0123456789");
+    free(text);
+    char cmd[160];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
 }
 
 static void test_mem_grow_and_copies(void **st)
@@ -133,6 +180,8 @@ int main(void)
         cmocka_unit_test(test_crc32_known_values),
         cmocka_unit_test(test_buf_grow_and_be),
         cmocka_unit_test(test_errors_and_levels),
+        cmocka_unit_test(test_one_status_space),
+        cmocka_unit_test(test_file_statuses),
         cmocka_unit_test(test_mem_grow_and_copies),
         cmocka_unit_test(test_mem_aborts_on_exhaustion),
     };

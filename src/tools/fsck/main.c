@@ -20,6 +20,7 @@
 #include "codec/record.h"
 #include "store/store_int.h"
 #include <dirent.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -58,7 +59,7 @@ static int load_dir(const char *dir, segs *out)
 {
     memset(out, 0, sizeof *out);
     DIR *d = opendir(dir);
-    if (!d) return -1;
+    if (!d) return kite_status_from_errno_at(errno, "opendir", dir);
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
         if (strlen(e->d_name) != 20 || strspn(e->d_name, "0123456789") != 20) continue;
@@ -354,8 +355,9 @@ int main(int argc, char **argv)
     char p[4096];
     snprintf(p, sizeof p, "%s/commitlog", root);
     segs cl;
-    if (load_dir(p, &cl) < 0) {
-        fprintf(stderr, "kite-fsck: cannot read %s\n", p);
+    int rc = load_dir(p, &cl);
+    if (rc < 0) {
+        fprintf(stderr, "kite-fsck: cannot read %s: %s\n", p, kite_strerror(rc));
         return 2;
     }
     long nrec = 0;
@@ -363,7 +365,7 @@ int main(int argc, char **argv)
     snprintf(p, sizeof p, "%s/checkpoint", root);
     kite_ckpt ck;
     char err[256];
-    int rc = kite_ckpt_read(kite_io_posix(), p, &ck, err, sizeof err);
+    rc = kite_ckpt_read(kite_io_posix(), p, &ck, err, sizeof err);
     if (rc == 0 && ck.cl_flushed > end)
         problem("checkpoint says %lld bytes were durable, data ends at %lld", (long long)ck.cl_flushed, (long long)end);
     snprintf(p, sizeof p, "%s/consumequeue", root);
