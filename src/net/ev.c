@@ -263,7 +263,7 @@ kite_ev_timer *kite_ev_timer_add(kite_ev *ev, int64_t delay_ms, int64_t period_m
                                  kite_ev_timer_cb cb, void *arg)
 {
     kite_ev_timer *t = kite_xcalloc(1, sizeof *t);
-    t->when = kite_mono_ms() + (delay_ms > 0 ? delay_ms : 0);
+    t->when = kite_deadline_ms(delay_ms);
     t->period = period_ms;
     t->cb = cb;
     t->arg = arg;
@@ -346,8 +346,8 @@ int kite_ev_run(kite_ev *ev)
     while (!atomic_load(&ev->stop)) {
         int timeout = -1;
         if (ev->nheap) {
-            int64_t d = ev->heap[0]->when - kite_mono_ms();
-            timeout = d < 0 ? 0 : (d > 1000000 ? 1000000 : (int)d);
+            int64_t d = kite_deadline_left_ms(ev->heap[0]->when);
+            timeout = d > 1000000 ? 1000000 : (int)d;
         }
         int n = epoll_wait(ev->epfd, evs, 256, timeout);
         if (n < 0) {

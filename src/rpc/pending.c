@@ -93,8 +93,7 @@ static void on_sweep(kite_ev *ev, kite_ev_timer *t, void *arg);
 static void arm(kite_rpc_pending *p, int64_t at)
 {
     if (p->sweep) kite_ev_timer_cancel(p->ev, p->sweep);
-    int64_t delay = at - kite_mono_ms();
-    p->sweep = kite_ev_timer_add(p->ev, delay > 0 ? delay : 0, 0, on_sweep, p);
+    p->sweep = kite_ev_timer_add(p->ev, kite_deadline_left_ms(at), 0, on_sweep, p);
     p->sweep_at = at;
 }
 
@@ -159,7 +158,7 @@ void kite_rpc_pending_add(kite_rpc_pending *p, uint64_t conn_id, int32_t opaque,
     e->conn_id = conn_id;
     e->opaque = opaque;
     e->state = S_LIVE;
-    e->deadline = kite_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+    e->deadline = kite_deadline_ms(timeout_ms);
     e->cb = cb;
     e->arg = arg;
     p->count++;

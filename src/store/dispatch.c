@@ -223,14 +223,7 @@ static void *disp_thread(void *arg)
             pthread_mutex_lock(&s->dmu);
             atomic_store(&s->disp_sleeping, 1);
             if (!atomic_load(&s->stop) && (rc < 0 || kite_cl_readable(s) <= s->disp_pos)) {
-                struct timespec ts;
-                clock_gettime(CLOCK_REALTIME, &ts);
-                ts.tv_nsec += rc < 0 ? 100000000L : 1000000L;
-                if (ts.tv_nsec >= 1000000000L) {
-                    ts.tv_sec++;
-                    ts.tv_nsec -= 1000000000L;
-                }
-                pthread_cond_timedwait(&s->dcond, &s->dmu, &ts);
+                kite_cond_wait_us(&s->dcond, &s->dmu, rc < 0 ? 100000 : 1000);
             }
             atomic_store(&s->disp_sleeping, 0);
             pthread_mutex_unlock(&s->dmu);

@@ -9,6 +9,7 @@
 #include "base/err.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "base/thread.h"
 #include "base/time.h"
 #include <fcntl.h>
 #include <stdio.h>
@@ -532,7 +533,7 @@ int kite_store_put(kite_store *s, const kite_store_msg *m, kite_put_cb cb, void 
         s->staged += size;
         s->staged_ts = ts;
         s->held[s->nheld++] = (kite_held_put){
-            cb, arg, res, sync ? kite_mono_ms() + s->o.sync_flush_timeout_ms : 0, sync };
+            cb, arg, res, sync ? kite_deadline_ms(s->o.sync_flush_timeout_ms) : 0, sync };
         pthread_mutex_unlock(&s->put_mu);
         run_held(&hb);
         return KITE_OK;
@@ -550,7 +551,7 @@ int kite_store_put(kite_store *s, const kite_store_msg *m, kite_put_cb cb, void 
     atomic_store_explicit(&s->max_store_ts, ts, memory_order_relaxed);
     atomic_store_explicit(&s->max_offset, r.phys_offset + (int64_t)size, memory_order_release);
     if (sync) {
-        kite_waiter wt = { r.phys_offset + (int64_t)size, kite_mono_ms() + s->o.sync_flush_timeout_ms,
+        kite_waiter wt = { r.phys_offset + (int64_t)size, kite_deadline_ms(s->o.sync_flush_timeout_ms),
                            cb, arg, res };
         kite_flush_enqueue(s, &wt);
     }
@@ -771,20 +772,16 @@ int kite_store_failed(kite_store *s) { return atomic_load(&s->failed); }
 
 int kite_store_wait_dispatched(kite_store *s, int timeout_ms)
 {
-    int64_t deadline = kite_mono_ms() + timeout_ms;
+    int64_t deadline = kite_deadline_ms(timeout_ms);
     pthread_mutex_lock(&s->dmu);
     while (atomic_load(&s->dispatched) < kite_cl_readable(s)) {
-        int64_t left = deadline - kite_mono_ms();
-        if (left <= 0) {
+        int64_t left = kite_deadline_left_ms(deadline);
+        if (left == 0) {
             pthread_mutex_unlock(&s->dmu);
             return KITE_ETIMEDOUT;
         }
         pthread_cond_signal(&s->dcond);
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 2000000L;
-        if (ts.tv_nsec >= 1000000000L) { ts.tv_sec++; ts.tv_nsec -= 1000000000L; }
-        pthread_cond_timedwait(&s->dwait, &s->dmu, &ts);
+        kite_cond_wait_us(&s->dwait, &s->dmu, (left < 2 ? left : 2) * 1000);
     }
     pthread_mutex_unlock(&s->dmu);
     return 0;

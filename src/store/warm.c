@@ -61,18 +61,6 @@ int kite_warm_next_file(kite_store *s, int64_t start, kite_mfile **out)
     return rc;
 }
 
-static void idle_wait(kite_store *s, int ms)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_nsec += (long)ms * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    pthread_cond_timedwait(&s->wcv, &s->wmu, &ts);
-}
-
 static void *warm_thread(void *arg)
 {
     kite_thread_name("kite-warm");
@@ -112,7 +100,7 @@ static void *warm_thread(void *arg)
                               "will create it when needed)", (long long)want, kite_strerror(rc));
             }
         }
-        if (!atomic_load(&s->stop)) idle_wait(s, WARM_IDLE_MS);
+        if (!atomic_load(&s->stop)) kite_cond_wait_us(&s->wcv, &s->wmu, WARM_IDLE_MS * 1000LL);
     }
     pthread_mutex_unlock(&s->wmu);
     return NULL;

@@ -10,6 +10,8 @@
 #include "base/file.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "base/thread.h"
+#include "base/time.h"
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -89,6 +91,41 @@ static void test_one_status_space(void **st)
     assert_int_equal(kite_status_from_errno_at(EACCES, "open", "/x"), KITE_EIO);
     assert_int_equal(kite_status_from_errno_at(ENOSPC, "write", "/x"), KITE_ENOSPC);
     kite_log_set_stderr(1);
+}
+
+static void test_deadlines(void **st)
+{
+    (void)st;
+    int64_t now = kite_mono_ms();
+    assert_true(kite_deadline_ms(0) >= now);
+    assert_int_equal(kite_deadline_left_ms(kite_deadline_ms(0)), 0);    /* due at once */
+    assert_int_equal(kite_deadline_left_ms(kite_deadline_ms(-5)), 0);
+    assert_int_equal(kite_deadline_left_ms(now - 1000), 0);              /* passed: 0, not < 0 */
+    int64_t d = kite_deadline_ms(10000);
+    int64_t left = kite_deadline_left_ms(d);
+    assert_true(left > 0 && left <= 10000);
+    assert_true(d >= now + 10000);
+    assert_int_equal(kite_deadline_ms(INT64_MAX), KITE_DEADLINE_NEVER);   /* no overflow */
+    assert_true(kite_deadline_left_ms(KITE_DEADLINE_NEVER) > ((int64_t)1 << 62));
+    /* The realtime instant for condition waits is normalised (nanoseconds below 1 s). */
+    for (int64_t us = 0; us < 3000000; us += 999999) {
+        struct timespec ts = kite_realtime_after_us(us);
+        assert_true(ts.tv_nsec >= 0 && ts.tv_nsec < 1000000000L);
+    }
+    /* A bounded wait nobody signals ends by itself, and really waits: callers re-check
+     * (spurious wake-ups are allowed), but a wait that returned at once would take
+     * thousands of calls to cover 20 ms. */
+    pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
+    pthread_cond_t c = PTHREAD_COND_INITIALIZER;
+    int64_t t0 = kite_mono_us();
+    int calls = 0;
+    pthread_mutex_lock(&m);
+    while (kite_mono_us() - t0 < 20000) {
+        kite_cond_wait_us(&c, &m, 20000);
+        calls++;
+    }
+    pthread_mutex_unlock(&m);
+    assert_true(calls >= 1 && calls <= 100);
 }
 
 static void test_file_statuses(void **st)
@@ -182,6 +219,7 @@ int main(void)
         cmocka_unit_test(test_errors_and_levels),
         cmocka_unit_test(test_one_status_space),
         cmocka_unit_test(test_file_statuses),
+        cmocka_unit_test(test_deadlines),
         cmocka_unit_test(test_mem_grow_and_copies),
         cmocka_unit_test(test_mem_aborts_on_exhaustion),
     };

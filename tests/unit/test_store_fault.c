@@ -397,8 +397,8 @@ static void test_batched_sync_puts(void **st)
     kite_store_commit(s);
     usleep(50000);
     assert_int_equal(atomic_load(&h.n), before);         /* written, not yet durable */
-    int64_t t0 = kite_mono_ms();
-    while (atomic_load(&h.n) < 40 && kite_mono_ms() - t0 < 5000) usleep(1000);
+    int64_t deadline = kite_deadline_ms(5000);
+    while (atomic_load(&h.n) < 40 && kite_deadline_left_ms(deadline) > 0) usleep(1000);
     assert_int_equal(atomic_load(&h.n), 40);
     assert_true(kite_io_fault_calls(io, KITE_IO_SYNC) > syncs);
     int64_t end = 0;
