@@ -39,8 +39,8 @@ const char *kite_msgprop_get(const char *props, size_t len, const char *name, si
     return found;
 }
 
-void kite_msgprop_scan(const char *props, size_t len, const char *const *names, size_t n, const char **vals,
-                       size_t *vlens)
+void kite_msgprop_scan(const char *props, size_t len, const char *const *names, size_t n,
+                       const char **vals, size_t *vlens)
 {
     for (size_t i = 0; i < n; i++) {
         vals[i] = NULL;
@@ -96,7 +96,8 @@ int kite_msgprop_append_i64(kite_buf *out, const char *name, long long value)
     return kite_msgprop_append(out, name, v, (size_t)n);
 }
 
-void kite_msgprop_copy_without(const char *props, size_t len, const char *const *drop, kite_buf *out)
+void kite_msgprop_copy_without(const char *props, size_t len, const char *const *drop,
+                               kite_buf *out)
 {
     close_last(out);
     const char *p = props, *end = props + len;

@@ -29,8 +29,8 @@ int kite_msgprop_next(const char *props, size_t len, size_t *pos, const char **n
 const char *kite_msgprop_get(const char *props, size_t len, const char *name, size_t *vlen);
 /* One pass for several names: vals[i] / vlens[i] receive the value of the last
  * occurrence of names[i] (NULL / 0 when absent), with the rules of kite_msgprop_get. */
-void kite_msgprop_scan(const char *props, size_t len, const char *const *names, size_t n, const char **vals,
-                       size_t *vlens);
+void kite_msgprop_scan(const char *props, size_t len, const char *const *names, size_t n,
+                       const char **vals, size_t *vlens);
 
 /* Appends "name 0x01 value 0x02" to out, which holds a properties string and nothing else.
  * When out does not end with 0x02 (a string copied from a sender that left the last
@@ -44,6 +44,7 @@ int kite_msgprop_append_i64(kite_buf *out, const char *name, long long value);
 /* Appends to out (a properties string, as above) every piece of props (len bytes) whose
  * name is not one of drop (a NULL-terminated list), byte for byte, each ending with 0x02
  * (also the last one when props left it out). Empty pieces are dropped. */
-void kite_msgprop_copy_without(const char *props, size_t len, const char *const *drop, kite_buf *out);
+void kite_msgprop_copy_without(const char *props, size_t len, const char *const *drop,
+                               kite_buf *out);
 
 #endif

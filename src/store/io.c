@@ -32,7 +32,11 @@ static int px_open(kite_io *io, const char *path, int flags, int mode)
     return fd < 0 ? fail("open", path) : fd;
 }
 
-static int px_close(kite_io *io, int fd) { (void)io; return close(fd) == 0 ? 0 : fail("close", ""); }
+static int px_close(kite_io *io, int fd)
+{
+    (void)io;
+    return close(fd) == 0 ? 0 : fail("close", "");
+}
 
 static int px_allocate(kite_io *io, int fd, int64_t len)
 {
@@ -115,7 +119,11 @@ static int px_zero_range(kite_io *io, int fd, int64_t off, int64_t len)
     return 0;
 }
 
-static int px_datasync(kite_io *io, int fd) { (void)io; return fdatasync(fd) == 0 ? 0 : fail("fdatasync", ""); }
+static int px_datasync(kite_io *io, int fd)
+{
+    (void)io;
+    return fdatasync(fd) == 0 ? 0 : fail("fdatasync", "");
+}
 
 static int px_msync(kite_io *io, void *addr, size_t len)
 {

@@ -93,7 +93,7 @@ static int grow(shadow *s, size_t size)
         s->size = size;
         return 0;
     }
-    if (s->nmap > 0) return KITE_EINVAL;   /* would move a live mapping; the store never does this */
+    if (s->nmap > 0) return KITE_EINVAL;   /* would move a live mapping; the store never does it */
     size_t pg = (size_t)sysconf(_SC_PAGESIZE);
     size_t cap = (size + pg - 1) / pg * pg;
     uint8_t *m = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);

@@ -166,7 +166,8 @@ static kite_store *open_or_die(const kite_store_opts *o)
     return s;
 }
 
-static void make_msg(kite_store_msg *m, uint8_t *body, uint32_t len, kite_buf *props, int qid, long seq)
+static void make_msg(kite_store_msg *m, uint8_t *body, uint32_t len, kite_buf *props, int qid,
+                     long seq)
 {
     memset(m, 0, sizeof *m);
     m->topic = "BenchTopic";

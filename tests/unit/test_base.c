@@ -75,7 +75,8 @@ static void test_one_status_space(void **st)
     /* Every code has its own text; KITE_ERR has one meaning (the server refused). */
     for (int a = KITE_EPROTO; a <= KITE_OK; a++) {
         assert_string_not_equal(kite_strerror(a), "unknown status");
-        for (int b = KITE_EPROTO; b < a; b++) assert_string_not_equal(kite_strerror(a), kite_strerror(b));
+        for (int b = KITE_EPROTO; b < a; b++)
+            assert_string_not_equal(kite_strerror(a), kite_strerror(b));
     }
     assert_string_equal(kite_strerror(KITE_ERR), "refused by the server");
     assert_string_equal(kite_strerror(KITE_EPROTO - 1), "unknown status");

@@ -15,7 +15,8 @@ static const char *shown(kite_buf *out)
 {
     static char s[512];
     size_t n = out->len < sizeof s - 1 ? out->len : sizeof s - 1;
-    for (size_t i = 0; i < n; i++) s[i] = out->data[i] == 1 ? '=' : out->data[i] == 2 ? ';' : out->data[i];
+    for (size_t i = 0; i < n; i++)
+        s[i] = out->data[i] == 1 ? '=' : out->data[i] == 2 ? ';' : out->data[i];
     s[n] = 0;
     return s;
 }
