@@ -286,7 +286,6 @@ static int refuse(kite_put_cb cb, void *arg, kite_put_status st, int err)
 
 #define STAGE_MAX (1u << 20)   /* staged bytes written at once at most (batch_puts) */
 
-
 /* The callbacks of a written (or failed) batch, run after put_mu is released. */
 typedef struct held_batch {
     kite_held_put *v;
