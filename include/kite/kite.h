@@ -21,6 +21,10 @@
  *   callbacks run there; the header of each client says what may be called from them.
  *   There is nothing to initialise: objects are independent. The only process-wide
  *   settings are the log level and log callback (kite/log.h).
+ * - Out of memory: libkite, like the KiteMQ daemons, aborts the process (after logging
+ *   "out of memory") when the heap is exhausted. No call reports heap exhaustion as an
+ *   error, and KITE_ENOMEM never means it. An application that must outlive allocation
+ *   failures should run libkite in a process of its own.
  *
  * Minimal program (examples/producer.c is the complete one):
  *     kite_producer_opts o;

@@ -1,6 +1,6 @@
 /* arena.c - chunked bump allocator (see arena.h). */
 #include "base/arena.h"
-#include "base/log.h"
+#include "base/mem.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,11 +17,7 @@ void *kite_arena_alloc(kite_arena *a, size_t n)
         size_t cap = a->cap ? a->cap * 2 : 512;
         if (cap > 65536) cap = 65536;
         if (cap < n) cap = n;
-        kite_arena_chunk *c = malloc(sizeof *c + cap);
-        if (!c) {
-            KLOG_ERROR("base", "out of memory in arena (%zu bytes)", cap);
-            abort();
-        }
+        kite_arena_chunk *c = kite_xmalloc(sizeof *c + cap);
         c->next = a->head;
         c->cap = cap;
         a->head = c;

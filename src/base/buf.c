@@ -1,6 +1,6 @@
 /* buf.c - growable byte buffer (see buf.h for ownership rules). */
 #include "base/buf.h"
-#include "base/log.h"
+#include "base/mem.h"
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,12 +21,7 @@ void kite_buf_reserve(kite_buf *b, size_t extra)
     if (need <= b->cap && b->data) return;
     size_t cap = b->cap ? b->cap : 256;
     while (cap < need) cap = cap * 2;
-    char *p = realloc(b->data, cap);
-    if (!p) {
-        KLOG_ERROR("base", "out of memory growing a buffer to %zu bytes", cap);
-        abort();
-    }
-    b->data = p;
+    b->data = kite_xrealloc(b->data, cap);
     b->cap = cap;
 }
 

@@ -3,8 +3,7 @@
  * Owns: the bytes of one buffer (data[rpos..len) is unread content). Growth
  * reallocates, so pointers into data are invalid after any append.
  * Not owned: thread safety - a buffer belongs to one thread at a time.
- * Allocation failure aborts the process (see kite_buf_reserve): a daemon that cannot
- * allocate a few KiB cannot answer anyone, and a clean abort beats corrupt state. */
+ * Allocation failure aborts the process (the out-of-memory policy of base/mem.h). */
 #ifndef KITE_BASE_BUF_H
 #define KITE_BASE_BUF_H
 

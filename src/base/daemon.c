@@ -1,6 +1,7 @@
 /* daemon.c - shared daemon start-up: arguments, config file, log, signals. */
 #include "base/daemon.h"
 #include "base/log.h"
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -23,7 +24,7 @@ int kite_daemon_parse_args(int argc, char **argv, const char *prog, kite_daemon_
             return 1;
         } else {
             fprintf(stderr, "%s: unknown argument '%s' (try -h)\n", prog, argv[i]);
-            return -1;
+            return KITE_EINVAL;
         }
     }
     return 0;
@@ -36,16 +37,17 @@ int kite_daemon_load_config(const kite_prop_def *defs, void *cfg, const char *pa
     kite_props p;
     kite_props_init(&p);
     char err[512];
-    if (kite_props_load_file(&p, path, err, sizeof err) != 0) {
+    int r = kite_props_load_file(&p, path, err, sizeof err);
+    if (r != 0) {
         fprintf(stderr, "cannot load config: %s\n", err);
         kite_props_free(&p);
-        return -1;
+        return r;
     }
-    int r = kite_config_apply(defs, cfg, &p, err, sizeof err);
+    r = kite_config_apply(defs, cfg, &p, err, sizeof err);
     kite_props_free(&p);
     if (r != 0) {
         fprintf(stderr, "bad config in %s: %s\n", path, err);
-        return -1;
+        return r;
     }
     return 0;
 }
@@ -56,13 +58,14 @@ int kite_daemon_setup_log(const char *level, const char *file)
         int l = kite_log_parse_level(level);
         if (l < 0) {
             fprintf(stderr, "unknown logLevel '%s' (debug, info, warn, error)\n", level);
-            return -1;
+            return KITE_EINVAL;
         }
         kite_log_set_level((kite_log_level)l);
     }
-    if (file && *file && kite_log_set_file(file) != 0) {
+    int r = file && *file ? kite_log_set_file(file) : 0;
+    if (r != 0) {
         fprintf(stderr, "cannot open log file %s: %m\n", file);
-        return -1;
+        return r;
     }
     return 0;
 }
@@ -75,8 +78,10 @@ int kite_daemon_signalfd(void)
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGHUP);
-    if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0) return -1;
-    return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    int r = pthread_sigmask(SIG_BLOCK, &set, NULL);
+    if (r != 0) return kite_status_from_errno(r);
+    int fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    return fd >= 0 ? fd : kite_status_from_errno(errno);
 }
 
 int kite_daemon_read_signal(int fd)

@@ -1,33 +1,23 @@
-/* err.h - KiteMQ status codes shared by every module, and their text.
+/* err.h - the status codes inside KiteMQ: the public enum plus the errno conversion.
  *
- * Owns: the kite_status enum (0 = OK, negative = failure) and kite_strerror().
+ * Owns: kite_status_from_errno, the one conversion from errno to a kite_status. The
+ * enum itself and kite_strerror are defined once, in include/kite/status.h (shared by
+ * libkite and the servers). Rule: a function that makes a system call converts errno
+ * here, at that seam, and returns a kite_status; no function returns -errno.
  * Not owned: wire response codes (src/proto/codes.h) - those are numbers of the
- * RocketMQ protocol; this enum is internal and for the C API.
- * Thread-safe: only static text. */
+ * RocketMQ protocol. Thread-safe: static data only. */
 #ifndef KITE_BASE_ERR_H
 #define KITE_BASE_ERR_H
 
-typedef enum kite_status {
-    KITE_OK = 0,
-    KITE_ERR = -1,          /* generic failure; detail is in the caller's buffer/log */
-    KITE_ENOMEM = -2,
-    KITE_EINVAL = -3,       /* bad argument or malformed input */
-    KITE_EIO = -4,          /* I/O error from the operating system */
-    KITE_ENOSPC = -5,       /* disk full */
-    KITE_ETIMEDOUT = -6,
-    KITE_ECLOSED = -7,      /* connection or object already closed */
-    KITE_EAGAIN = -8,       /* try again later (would block, busy) */
-    KITE_ENOTFOUND = -9,
-    KITE_ETOOBIG = -10,     /* exceeds a configured limit */
-    KITE_ECORRUPT = -11,    /* data failed validation (CRC, magic, lengths) */
-    KITE_ESTOPPED = -12,    /* component refuses work (fail-stop, shutting down) */
-    KITE_EPROTO = -13,      /* protocol violation by the peer */
-} kite_status;
+#include "kite/status.h"
 
-/* Static description of a status; never NULL. */
-const char *kite_strerror(int status);
-
-/* Maps an errno value to the closest kite_status. */
+/* The status closest to errno value err (0 gives KITE_OK). An errno with no code of its
+ * own (EACCES, EMFILE, EROFS, ...) gives KITE_EIO. */
 kite_status kite_status_from_errno(int err);
+/* kite_status_from_errno for a failed system call op on what (a path; "" when there is
+ * none). When the status would hide the cause (KITE_EIO for an errno other than EIO) it
+ * logs "op what: <system text>" as an error first. For seams whose callers only see the
+ * status (the store's I/O seam, base/file.c). */
+kite_status kite_status_from_errno_at(int err, const char *op, const char *what);
 
 #endif

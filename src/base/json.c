@@ -13,6 +13,8 @@
  * on a temporary pointer stack (kept by the parser) and copied into the arena when the
  * container closes. Recursion depth is bounded by KITE_JSON_MAX_DEPTH. */
 #include "base/json.h"
+#include "base/err.h"
+#include "base/mem.h"
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -48,8 +50,7 @@ static void *arena_alloc(kite_json_doc *d, size_t n, size_t align)
     size_t cap = b->cap * 2;
     if (cap > ARENA_MAX_BLOCK) cap = ARENA_MAX_BLOCK;
     if (cap < n + align) cap = n + align;
-    arena_block *nb = malloc(sizeof *nb + cap);
-    if (!nb) return NULL;
+    arena_block *nb = kite_xmalloc(sizeof *nb + cap);
     nb->next = b;
     nb->cap = cap;
     nb->used = 0;
@@ -64,8 +65,7 @@ static kite_json_doc *doc_new(size_t input_len)
 {
     size_t cap = 1024 + input_len * 4;   /* a typical header fits in this one block */
     if (cap > 65536) cap = 65536;
-    kite_json_doc *d = malloc(sizeof *d + sizeof(arena_block) + cap);
-    if (!d) return NULL;
+    kite_json_doc *d = kite_xmalloc(sizeof *d + sizeof(arena_block) + cap);
     arena_block *b = (arena_block *)(void *)(d + 1);
     b->next = NULL;
     b->cap = cap;
@@ -116,33 +116,27 @@ static kite_json *fail(parser *p, size_t at, const char *why)
 static kite_json *new_node(parser *p, kite_json_type t)
 {
     kite_json *n = arena_alloc(p->doc, sizeof *n, ARENA_ALIGN);
-    if (!n) return fail(p, p->pos, "out of memory");
     memset(n, 0, sizeof *n);
     n->type = t;
     n->text = "";
     return n;
 }
 
-static int push(parser *p, kite_json *n)
+static void push(parser *p, kite_json *n)
 {
     if (p->top == p->cap) {
         size_t cap = p->cap * 2;
         kite_json **st;
         if (p->stack == p->inline_stack) {
-            st = malloc(cap * sizeof *st);
-            if (st) memcpy(st, p->stack, p->top * sizeof *st);
+            st = kite_xreallocarray(NULL, cap, sizeof *st);
+            memcpy(st, p->stack, p->top * sizeof *st);
         } else {
-            st = realloc(p->stack, cap * sizeof *st);
-        }
-        if (!st) {
-            fail(p, p->pos, "out of memory");
-            return -1;
+            st = kite_xreallocarray(p->stack, cap, sizeof *st);
         }
         p->stack = st;
         p->cap = cap;
     }
     p->stack[p->top++] = n;
-    return 0;
 }
 
 static void skip_ws(parser *p)
@@ -223,9 +217,7 @@ static kite_json *parse_string(parser *p)
     }
     size_t end = i;
     kite_json *n = new_node(p, KJ_STRING);
-    if (!n) return NULL;
     char *o = arena_alloc(p->doc, end - start + 1, 1);
-    if (!o) return fail(p, start, "out of memory");
     size_t olen;
     if (!esc) {
         olen = end - start;
@@ -244,10 +236,8 @@ static kite_json *parse_string(parser *p)
 static kite_json *text_node(parser *p, kite_json_type t, size_t start)
 {
     kite_json *n = new_node(p, t);
-    if (!n) return NULL;
     size_t len = p->pos - start;
     char *o = arena_alloc(p->doc, len + 1, 1);
-    if (!o) return fail(p, start, "out of memory");
     memcpy(o, p->s + start, len);
     o[len] = 0;
     n->text = o;
@@ -316,10 +306,6 @@ static kite_json **take_stack(parser *p, size_t base)
 {
     size_t n = p->top - base;
     kite_json **arr = arena_alloc(p->doc, n * sizeof *arr, ARENA_ALIGN);
-    if (!arr) {
-        fail(p, p->pos, "out of memory");
-        return NULL;
-    }
     memcpy(arr, p->stack + base, n * sizeof *arr);
     p->top = base;
     return arr;
@@ -328,7 +314,6 @@ static kite_json **take_stack(parser *p, size_t base)
 static kite_json *parse_object(parser *p, int depth)
 {
     kite_json *obj = new_node(p, KJ_OBJECT);
-    if (!obj) return NULL;
     size_t base = p->top;
     p->pos++;   /* '{' */
     skip_ws(p);
@@ -344,7 +329,9 @@ static kite_json *parse_object(parser *p, int depth)
         p->pos++;
         skip_ws(p);
         kite_json *v = parse_value(p, depth + 1);
-        if (!v || push(p, k) || push(p, v)) return NULL;
+        if (!v) return NULL;
+        push(p, k);
+        push(p, v);
         skip_ws(p);
         if (p->pos >= p->len) return fail(p, p->pos, "unterminated object");
         char c = p->s[p->pos++];
@@ -358,7 +345,6 @@ static kite_json *parse_object(parser *p, int depth)
     }
     size_t count = (p->top - base) / 2;
     kite_json_member *m = arena_alloc(p->doc, count * sizeof *m, ARENA_ALIGN);
-    if (!m) return fail(p, p->pos, "out of memory");
     for (size_t i = 0; i < count; i++) {
         m[i].key = p->stack[base + 2 * i];
         m[i].value = p->stack[base + 2 * i + 1];
@@ -372,7 +358,6 @@ static kite_json *parse_object(parser *p, int depth)
 static kite_json *parse_array(parser *p, int depth)
 {
     kite_json *arr = new_node(p, KJ_ARRAY);
-    if (!arr) return NULL;
     size_t base = p->top;
     p->pos++;   /* '[' */
     skip_ws(p);
@@ -382,7 +367,8 @@ static kite_json *parse_array(parser *p, int depth)
     }
     for (;;) {
         kite_json *v = parse_value(p, depth + 1);
-        if (!v || push(p, v)) return NULL;
+        if (!v) return NULL;
+        push(p, v);
         skip_ws(p);
         if (p->pos >= p->len) return fail(p, p->pos, "unterminated array");
         char c = p->s[p->pos++];
@@ -396,7 +382,7 @@ static kite_json *parse_array(parser *p, int depth)
     }
     arr->count = p->top - base;
     arr->items = take_stack(p, base);
-    return arr->items ? arr : NULL;
+    return arr;
 }
 
 /* depth = nesting level of the value being parsed (root = 1). */
@@ -410,10 +396,10 @@ static kite_json *parse_value(parser *p, int depth)
     }
     if (c == '"' || c == '\'') return parse_string(p);
     if (c == '-' || is_digit(c)) return parse_number(p);
-    kite_json *n;
     size_t at = p->pos;
     if (literal(p, "true")) {
-        if ((n = new_node(p, KJ_BOOL))) n->boolean = 1;
+        kite_json *n = new_node(p, KJ_BOOL);
+        n->boolean = 1;
         return n;
     }
     if (literal(p, "false")) return new_node(p, KJ_BOOL);
@@ -439,10 +425,6 @@ kite_json_doc *kite_json_parse(const char *text, size_t len, char *err, size_t e
         return NULL;
     }
     p.doc = doc_new(p.len);
-    if (!p.doc) {
-        fail(&p, 0, "out of memory");
-        return NULL;
-    }
     kite_json *root = parse_value(&p, 1);
     if (root) {
         skip_ws(&p);
@@ -480,19 +462,19 @@ const kite_json *kite_json_at(const kite_json *arr, size_t i)
     return arr->items[i];
 }
 
-/* Decimal integer with an optional sign (s[0..len)); 0 or -1. */
+/* Decimal integer with an optional sign (s[0..len)); 0 or KITE_EINVAL. */
 static int parse_int64(const char *s, size_t len, int allow_plus, int64_t *out)
 {
     size_t i = 0;
     int neg = 0;
     if (i < len && (s[i] == '-' || (allow_plus && s[i] == '+'))) neg = s[i++] == '-';
-    if (i == len) return -1;
+    if (i == len) return KITE_EINVAL;
     uint64_t limit = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
     uint64_t v = 0;
     for (; i < len; i++) {
-        if (!is_digit(s[i])) return -1;
+        if (!is_digit(s[i])) return KITE_EINVAL;
         unsigned d = (unsigned)(s[i] - '0');
-        if (v > (limit - d) / 10) return -1;
+        if (v > (limit - d) / 10) return KITE_EINVAL;
         v = v * 10 + d;
     }
     if (!neg) *out = (int64_t)v;
@@ -502,9 +484,9 @@ static int parse_int64(const char *s, size_t len, int allow_plus, int64_t *out)
 
 int kite_json_int64(const kite_json *v, int64_t *out)
 {
-    if (!v || (v->type != KJ_NUMBER && v->type != KJ_STRING)) return -1;
+    if (!v || (v->type != KJ_NUMBER && v->type != KJ_STRING)) return KITE_EINVAL;
     int64_t x;
-    if (parse_int64(v->text, v->len, v->type == KJ_STRING, &x)) return -1;
+    if (parse_int64(v->text, v->len, v->type == KJ_STRING, &x)) return KITE_EINVAL;
     *out = x;
     return 0;
 }
@@ -512,25 +494,25 @@ int kite_json_int64(const kite_json *v, int64_t *out)
 int kite_json_int32(const kite_json *v, int32_t *out)
 {
     int64_t x;
-    if (kite_json_int64(v, &x) || x < INT32_MIN || x > INT32_MAX) return -1;
+    if (kite_json_int64(v, &x) || x < INT32_MIN || x > INT32_MAX) return KITE_EINVAL;
     *out = (int32_t)x;
     return 0;
 }
 
 int kite_json_bool(const kite_json *v, int *out)
 {
-    if (!v) return -1;
+    if (!v) return KITE_EINVAL;
     if (v->type == KJ_BOOL) { *out = v->boolean ? 1 : 0; return 0; }
     if (v->type == KJ_STRING) {
         if (v->len == 4 && memcmp(v->text, "true", 4) == 0) { *out = 1; return 0; }
         if (v->len == 5 && memcmp(v->text, "false", 5) == 0) { *out = 0; return 0; }
-        return -1;
+        return KITE_EINVAL;
     }
     if (v->type == KJ_NUMBER && v->len == 1 && (v->text[0] == '0' || v->text[0] == '1')) {
         *out = v->text[0] == '1';
         return 0;
     }
-    return -1;
+    return KITE_EINVAL;
 }
 
 const char *kite_json_str(const kite_json *v, size_t *len)
@@ -566,13 +548,13 @@ const char *kite_json_get_str(const kite_json *obj, const char *key, const char 
 
 int kite_json_scalar_text(const kite_json *v, kite_buf *out)
 {
-    if (!v) return -1;
+    if (!v) return KITE_EINVAL;
     switch (v->type) {
     case KJ_STRING:
     case KJ_NUMBER: kite_buf_append(out, v->text, v->len); return 0;
     case KJ_BOOL: kite_buf_puts(out, v->boolean ? "true" : "false"); return 0;
     case KJ_NULL: return 0;
-    default: return -1;
+    default: return KITE_EINVAL;
     }
 }
 

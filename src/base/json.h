@@ -63,7 +63,7 @@ const kite_json *kite_json_get(const kite_json *obj, const char *key);
 /* Array item i, or NULL. */
 const kite_json *kite_json_at(const kite_json *arr, size_t i);
 
-/* Typed accessors; return 0 on success, -1 when the value does not convert.
+/* Typed accessors; return 0 on success, KITE_EINVAL when the value does not convert.
  * int64: integer numbers, or strings holding a decimal integer (fastjson accepts both).
  * bool:  true/false, the strings "true"/"false", numbers 0/1.
  * str:   strings only; *len may be NULL. */
@@ -78,7 +78,7 @@ int kite_json_get_bool(const kite_json *obj, const char *key, int dflt);
 const char *kite_json_get_str(const kite_json *obj, const char *key, const char *dflt);
 /* Appends the text form of a scalar to out: strings as-is, numbers as source text,
  * booleans as "true"/"false", null as "" (how extFields values are normalised).
- * Returns -1 (appending nothing) for arrays and objects. */
+ * Returns KITE_EINVAL (appending nothing) for arrays and objects. */
 int kite_json_scalar_text(const kite_json *v, kite_buf *out);
 
 /* ---- writer ---- */

@@ -3,6 +3,8 @@
  * Global state: the process-wide level and sinks (a process has one log; set at
  * start-up, read with relaxed atomics afterwards). */
 #include "base/log.h"
+#include "base/err.h"
+#include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -50,7 +52,7 @@ int kite_log_set_file(const char *path)
     int fd = -1;
     if (path) {
         fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-        if (fd < 0) return -1;
+        if (fd < 0) return kite_status_from_errno(errno);
     }
     int old = atomic_exchange(&g_file_fd, fd);
     if (old >= 0) close(old);

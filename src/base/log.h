@@ -16,7 +16,8 @@ void kite_log_set_level(kite_log_level lvl);
 kite_log_level kite_log_get_level(void);
 /* Parses "debug", "info", "warn", "error", "off"; returns -1 when unknown. */
 int kite_log_parse_level(const char *s);
-/* Also append to this file (NULL = stderr only). Returns 0 or -errno. */
+/* Also append to this file (NULL = stderr only). Returns 0 or a kite_status (errno is
+ * left as open(2) set it, for the caller's message). */
 int kite_log_set_file(const char *path);
 /* Disable stderr output (tests that exercise error paths keep their output quiet). */
 void kite_log_set_stderr(int on);

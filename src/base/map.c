@@ -1,5 +1,6 @@
 /* map.c - string-keyed open-addressing hash map (see map.h). */
 #include "base/map.h"
+#include "base/mem.h"
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,8 +48,7 @@ static void rehash(kite_map *m, size_t cap)
 {
     kite_map_slot *old = m->slots;
     size_t oldcap = m->cap;
-    m->slots = calloc(cap, sizeof *m->slots);
-    if (!m->slots) abort();
+    m->slots = kite_xcalloc(cap, sizeof *m->slots);
     m->cap = cap;
     m->used = m->count;
     for (size_t i = 0; i < oldcap; i++) {
@@ -80,8 +80,7 @@ void *kite_map_put(kite_map *m, const char *key, void *val)
     size_t mask = m->cap - 1, i = h & mask;
     while (m->slots[i].key && m->slots[i].key != TOMB) i = (i + 1) & mask;
     if (!m->slots[i].key) m->used++;
-    m->slots[i].key = strdup(key);
-    if (!m->slots[i].key) abort();
+    m->slots[i].key = kite_xstrdup(key);
     m->slots[i].val = val;
     m->slots[i].hash = h;
     m->count++;
@@ -117,8 +116,7 @@ static int cmp_str(const void *a, const void *b) { return strcmp(*(const char *c
 
 const char **kite_map_sorted_keys(const kite_map *m, size_t *n)
 {
-    const char **keys = malloc((m->count ? m->count : 1) * sizeof *keys);
-    if (!keys) abort();
+    const char **keys = kite_xcalloc(m->count, sizeof *keys);
     size_t k = 0, it = 0;
     const char *key;
     while (kite_map_next(m, &it, &key, NULL)) keys[k++] = key;

@@ -9,6 +9,8 @@
  * files and -p: docs/ops.md §1-§2.
  * Threads: plain data; no globals (apart from the logger used for warnings). */
 #include "base/props.h"
+#include "base/err.h"
+#include "base/mem.h"
 #include "base/log.h"
 #include <errno.h>
 #include <inttypes.h>
@@ -16,22 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
-static void *xmalloc(size_t n)
-{
-    void *p = malloc(n ? n : 1);
-    if (!p) {
-        KLOG_ERROR("config", "out of memory (%zu bytes)", n);
-        abort();
-    }
-    return p;
-}
-
-static char *xstrdup(const char *s)
-{
-    size_t n = strlen(s) + 1;
-    return memcpy(xmalloc(n), s, n);
-}
 
 void kite_props_init(kite_props *p) { memset(p, 0, sizeof *p); }
 
@@ -66,12 +52,8 @@ static void props_put(kite_props *p, char *key, char *value)
     }
     if (p->count == p->cap) {
         size_t cap = p->cap ? p->cap * 2 : 16;
-        char **k = realloc(p->keys, cap * sizeof *k);
-        if (!k) abort();
-        p->keys = k;
-        char **v = realloc(p->values, cap * sizeof *v);
-        if (!v) abort();
-        p->values = v;
+        p->keys = kite_xreallocarray(p->keys, cap, sizeof *p->keys);
+        p->values = kite_xreallocarray(p->values, cap, sizeof *p->values);
         p->cap = cap;
     }
     p->keys[p->count] = key;
@@ -81,7 +63,7 @@ static void props_put(kite_props *p, char *key, char *value)
 
 void kite_props_set(kite_props *p, const char *key, const char *value)
 {
-    props_put(p, xstrdup(key), xstrdup(value));
+    props_put(p, kite_xstrdup(key), kite_xstrdup(value));
 }
 
 /* ---- parsing ---- */
@@ -96,7 +78,7 @@ static int is_blank(char c) { return c == ' ' || c == '\t' || c == '\f'; }
  * 'u' (Java would throw; this syntax never fails). */
 static char *unescape(const char *s, size_t n, int trim)
 {
-    char *o = xmalloc(n + 1);   /* every escape shrinks or keeps the length */
+    char *o = kite_xmalloc(n + 1);   /* every escape shrinks or keeps the length */
     size_t len = 0, keep = 0;
     for (size_t i = 0; i < n;) {
         char c = s[i++];
@@ -205,8 +187,9 @@ int kite_props_load_file(kite_props *p, const char *path, char *err, size_t errl
 {
     FILE *f = fopen(path, "rb");
     if (!f) {
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
-        return -1;
+        int e = errno;
+        snprintf(err, errlen, "%s: %s", path, strerror(e));
+        return kite_status_from_errno(e);
     }
     kite_buf b = KITE_BUF_INIT;
     char tmp[8192];
@@ -218,7 +201,7 @@ int kite_props_load_file(kite_props *p, const char *path, char *err, size_t errl
     if (bad) {
         snprintf(err, errlen, "%s: read error: %s", path, strerror(e));
         kite_buf_free(&b);
-        return -1;
+        return kite_status_from_errno(e ? e : EIO);
     }
     kite_props_parse(p, b.data ? b.data : "", b.len);
     kite_buf_free(&b);
@@ -235,7 +218,7 @@ static const kite_prop_def *find_def(const kite_prop_def *defs, const char *key)
 }
 
 /* Decimal integer, optional sign, surrounding blanks ignored.
- * Returns 0, -1 when not a number, -2 when outside [min, max]. */
+ * Returns 0, KITE_EINVAL when not a number, KITE_ETOOBIG when outside [min, max]. */
 static int parse_int(const char *s, int64_t min, int64_t max, int64_t *out)
 {
     while (is_blank(*s)) s++;
@@ -244,22 +227,22 @@ static int parse_int(const char *s, int64_t min, int64_t max, int64_t *out)
     size_t i = 0;
     int neg = 0;
     if (i < n && (s[i] == '+' || s[i] == '-')) neg = s[i++] == '-';
-    if (i == n) return -1;
+    if (i == n) return KITE_EINVAL;
     uint64_t v = 0;
     int over = 0;
     for (; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9') return -1;
+        if (s[i] < '0' || s[i] > '9') return KITE_EINVAL;
         if (v > (UINT64_MAX - 9) / 10) over = 1;
         else v = v * 10 + (uint64_t)(s[i] - '0');
     }
-    if (over) return -2;
+    if (over) return KITE_ETOOBIG;
     if (neg) {
-        if (v > (uint64_t)INT64_MAX + 1) return -2;
+        if (v > (uint64_t)INT64_MAX + 1) return KITE_ETOOBIG;
         int64_t x = v > (uint64_t)INT64_MAX ? INT64_MIN : -(int64_t)v;
-        if (x < min) return -2;
+        if (x < min) return KITE_ETOOBIG;
         *out = x;
     } else {
-        if (v > (uint64_t)max) return -2;
+        if (v > (uint64_t)max) return KITE_ETOOBIG;
         *out = (int64_t)v;
     }
     return 0;
@@ -272,10 +255,10 @@ static int parse_bool(const char *s, int *out)
     while (n && (is_blank(s[n - 1]) || s[n - 1] == '\r' || s[n - 1] == '\n')) n--;
     if (n == 4 && strncasecmp(s, "true", 4) == 0) { *out = 1; return 0; }
     if (n == 5 && strncasecmp(s, "false", 5) == 0) { *out = 0; return 0; }
-    return -1;
+    return KITE_EINVAL;
 }
 
-/* A REFUSED key accepts only its default (what this build does): 0, or -1 with err. */
+/* A REFUSED key accepts only its default (what this build does): 0, or KITE_EINVAL with err. */
 static int check_refused(const kite_prop_def *d, const char *value, char *err, size_t errlen)
 {
     const char *only = d->dflt ? d->dflt : "";
@@ -286,10 +269,10 @@ static int check_refused(const kite_prop_def *d, const char *value, char *err, s
     if (err && errlen)
         snprintf(err, errlen, "%s=%.*s is not supported yet (%s); remove the key or %s%s", d->key, (int)n, value,
                  d->help ? d->help : "not implemented", *only ? "set it to " : "leave it empty", only);
-    return -1;
+    return KITE_EINVAL;
 }
 
-/* Stores value into the field of d; -1 with err on a malformed value. */
+/* Stores value into the field of d; KITE_EINVAL with err on a malformed value. */
 static int set_field(const kite_prop_def *d, void *cfg, const char *value, char *err, size_t errlen)
 {
     char *field = (char *)cfg + d->offset;
@@ -303,30 +286,30 @@ static int set_field(const kite_prop_def *d, void *cfg, const char *value, char 
     case KITE_PROP_STR: {
         char **sp = (char **)(void *)field;
         free(*sp);
-        *sp = xstrdup(value);
+        *sp = kite_xstrdup(value);
         return 0;
     }
     case KITE_PROP_INT:
         rc = parse_int(value, INT32_MIN, INT32_MAX, &v);
         if (rc == 0) { *(int32_t *)(void *)field = (int32_t)v; return 0; }
         if (err && errlen)
-            snprintf(err, errlen, rc == -2 ? "%s: '%s' is out of range for a 32-bit integer"
+            snprintf(err, errlen, rc == KITE_ETOOBIG ? "%s: '%s' is out of range for a 32-bit integer"
                                            : "%s: '%s' is not an integer", d->key, value);
-        return -1;
+        return KITE_EINVAL;
     case KITE_PROP_LONG:
         rc = parse_int(value, INT64_MIN, INT64_MAX, &v);
         if (rc == 0) { *(int64_t *)(void *)field = v; return 0; }
         if (err && errlen)
-            snprintf(err, errlen, rc == -2 ? "%s: '%s' is out of range for a 64-bit integer"
+            snprintf(err, errlen, rc == KITE_ETOOBIG ? "%s: '%s' is out of range for a 64-bit integer"
                                            : "%s: '%s' is not an integer", d->key, value);
-        return -1;
+        return KITE_EINVAL;
     case KITE_PROP_BOOL:
         if (parse_bool(value, &b) == 0) { *(int *)(void *)field = b; return 0; }
         if (err && errlen)
             snprintf(err, errlen, "%s: '%s' is not a boolean (true/false)", d->key, value);
-        return -1;
+        return KITE_EINVAL;
     }
-    return -1;
+    return KITE_EINVAL;
 }
 
 void kite_config_defaults(const kite_prop_def *defs, void *cfg)
@@ -369,7 +352,7 @@ int kite_config_apply(const kite_prop_def *defs, void *cfg, const kite_props *p,
 {
     for (size_t i = 0; i < p->count; i++) {
         int rc = kite_config_set(defs, cfg, p->keys[i], p->values[i], err, errlen);
-        if (rc < 0) return -1;
+        if (rc < 0) return rc;
         if (rc == 1) KLOG_WARN("config", "unknown key '%s' ignored (value '%s')", p->keys[i], p->values[i]);
         if (rc == 2) {
             const char *why = find_def(defs, p->keys[i])->help;
@@ -429,7 +412,7 @@ void kite_config_print(const kite_prop_def *defs, const void *cfg, kite_buf *out
 int kite_config_get(const kite_prop_def *defs, const void *cfg, const char *key, kite_buf *out)
 {
     const kite_prop_def *d = find_def(defs, key);
-    if (!d || d->type == KITE_PROP_IGNORED) return -1;
+    if (!d || d->type == KITE_PROP_IGNORED) return KITE_ENOTFOUND;
     field_text(d, cfg, out);
     return 0;
 }

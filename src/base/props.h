@@ -26,7 +26,8 @@ void kite_props_init(kite_props *p);
 void kite_props_free(kite_props *p);
 /* Parses text and adds/overwrites entries. Returns 0 (the syntax cannot fail). */
 int kite_props_parse(kite_props *p, const char *text, size_t len);
-/* Reads and parses a file. Returns 0, or -1 with a message in err. */
+/* Reads and parses a file. Returns 0, or a kite_status (KITE_ENOTFOUND: no such file) with
+ * a message in err. */
 int kite_props_load_file(kite_props *p, const char *path, char *err, size_t errlen);
 const char *kite_props_get(const kite_props *p, const char *key);
 void kite_props_set(kite_props *p, const char *key, const char *value);
@@ -56,14 +57,14 @@ void kite_config_defaults(const kite_prop_def *defs, void *cfg);
 /* Frees STR fields. */
 void kite_config_free(const kite_prop_def *defs, void *cfg);
 /* Sets one key. Returns 0 when set; 2 for an IGNORED key (nothing set); 1 when the key is
- * unknown (nothing set); -1 when the value is malformed or REFUSED (message in err:
+ * unknown (nothing set); KITE_EINVAL when the value is malformed or REFUSED (message in err:
  * "listenPort: 'abc' is not an integer", "aclEnable=true is not supported yet (no ACL in
  * this build); remove the key or set it to false"). Booleans accept true/false (any
  * case); integers accept decimal with an optional sign, range-checked. */
 int kite_config_set(const kite_prop_def *defs, void *cfg, const char *key, const char *value,
                     char *err, size_t errlen);
 /* Applies every entry of p: unknown and IGNORED keys are logged as warnings naming the key
- * (and skipped), the first malformed or refused value makes it return -1 with the
+ * (and skipped), the first malformed or refused value makes it return KITE_EINVAL with the
  * message in err. */
 int kite_config_apply(const kite_prop_def *defs, void *cfg, const kite_props *p, char *err, size_t errlen);
 /* What is in force, as properties text (for -p and GET_*_CONFIG bodies): "key=value\n" for
@@ -71,7 +72,8 @@ int kite_config_apply(const kite_prop_def *defs, void *cfg, const kite_props *p,
  * REFUSED key with the only value this build accepts; then, as comment lines
  * ("#key: why"), the IGNORED keys. A properties reader sees only the keys in force. */
 void kite_config_print(const kite_prop_def *defs, const void *cfg, kite_buf *out);
-/* Text of one key's value in force into out; -1 if the key is unknown or IGNORED. */
+/* Text of one key's value in force into out; KITE_ENOTFOUND if the key is unknown or
+ * IGNORED. */
 int kite_config_get(const kite_prop_def *defs, const void *cfg, const char *key, kite_buf *out);
 
 #endif

@@ -1,6 +1,6 @@
-/* thread.c - thread names (see thread.h). */
+/* thread.c - thread names and bounded condition waits (see thread.h). */
 #include "base/thread.h"
-#include <pthread.h>
+#include "base/time.h"
 #include <string.h>
 
 void kite_thread_name(const char *name)
@@ -11,4 +11,10 @@ void kite_thread_name(const char *name)
     memcpy(n, name, l);
     n[l] = 0;
     pthread_setname_np(pthread_self(), n);
+}
+
+void kite_cond_wait_us(pthread_cond_t *c, pthread_mutex_t *m, int64_t us)
+{
+    struct timespec ts = kite_realtime_after_us(us);
+    pthread_cond_timedwait(c, m, &ts);
 }

@@ -22,7 +22,7 @@ int bk_meta_write(kite_broker *b, const char *name, kite_buf *content)
     bk_meta_path(b, name, path, sizeof path);
     int r = kite_file_write_atomic(path, content->data, content->len);
     kite_buf_free(content);
-    if (r) KLOG_ERROR("broker", "cannot write %s: %s", path, strerror(-r));
+    if (r) KLOG_ERROR("broker", "cannot write %s: %s", path, kite_strerror(r));
     return r ? -1 : 0;
 }
 
@@ -33,9 +33,9 @@ int bk_meta_read(kite_broker *b, const char *name, size_t max, char **text, size
     *text = NULL;
     *len = 0;
     int r = kite_file_read_all(path, max, text, len);
-    if (r == -ENOENT) return 0;
+    if (r == KITE_ENOTFOUND) return 0;
     if (r) {
-        snprintf(err, errlen, "cannot read %s: %s", path, strerror(-r));
+        snprintf(err, errlen, "cannot read %s: %s", path, kite_strerror(r));
         return -1;
     }
     return 0;

@@ -27,7 +27,7 @@ int bk_need_i64(kite_rpc_req *req, const char *key, int64_t *out)
 {
     int r = kite_cmd_ext_i64(&req->cmd, key, out);
     if (r == 0) return 0;
-    bk_replyf(req, RS_SYSTEM_ERROR, r == -1 ? "the custom field <%s> is null" : "the custom field <%s> is not a number", key);
+    bk_replyf(req, RS_SYSTEM_ERROR, r == KITE_ENOTFOUND ? "the custom field <%s> is null" : "the custom field <%s> is not a number", key);
     return -1;
 }
 

@@ -84,7 +84,7 @@ void kite_pc_local_save(kite_push_consumer *c)
     kite_jw_obj_end(&w);
     int rc = kite_mkdirs_for(c->offset_file);
     if (rc == 0) rc = kite_file_write_atomic(c->offset_file, out.data, out.len);
-    if (rc != 0) KLOG_WARN("client", "consumer %s: cannot write %s: %s", c->group, c->offset_file, strerror(-rc));
+    if (rc != 0) KLOG_WARN("client", "consumer %s: cannot write %s: %s", c->group, c->offset_file, kite_strerror(rc));
     else c->offsets_dirty = 0;
     kite_buf_free(&out);
 }
@@ -95,7 +95,7 @@ void kite_pc_local_load(kite_push_consumer *c)
     size_t len = 0;
     int rc = kite_file_read_all(c->offset_file, 64u << 20, &text, &len);
     if (rc != 0) {
-        if (rc != -ENOENT) KLOG_WARN("client", "consumer %s: cannot read %s: %s", c->group, c->offset_file, strerror(-rc));
+        if (rc != KITE_ENOTFOUND) KLOG_WARN("client", "consumer %s: cannot read %s: %s", c->group, c->offset_file, kite_strerror(rc));
         return;
     }
     char err[160];

@@ -1,4 +1,4 @@
-/* record.c - stored record encode/decode, property strings, Java tag hash.
+/* record.c - stored record encode/decode, Java tag hash.
  * The field table is in record.h (the owning header). Pure functions; reentrant. */
 #include "codec/record.h"
 #include "base/buf.h"
@@ -152,68 +152,6 @@ int kite_record_decode(const uint8_t *p, size_t avail, kite_record *out, int fla
         kite_crc32_masked(out->body, out->body_len) != out->body_crc)
         FAIL("body CRC mismatch");
     return (int)total;
-}
-
-const char *kite_msgprop_get(const char *props, size_t len, const char *name, size_t *vlen)
-{
-    size_t nlen = strlen(name);
-    const char *found = NULL;
-    size_t flen = 0;
-    const char *p = props, *end = props + len;
-    while (p < end) {
-        const char *sep = memchr(p, 2, (size_t)(end - p));
-        const char *pe = sep ? sep : end;
-        const char *eq = memchr(p, 1, (size_t)(pe - p));
-        if (eq && eq > p && eq + 1 < pe && (size_t)(eq - p) == nlen && memcmp(p, name, nlen) == 0) {
-            found = eq + 1;
-            flen = (size_t)(pe - found);
-        }
-        p = sep ? sep + 1 : end;
-    }
-    if (found && vlen) *vlen = flen;
-    return found;
-}
-
-void kite_msgprop_scan(const char *props, size_t len, const char *const *names, size_t n, const char **vals,
-                       size_t *vlens)
-{
-    for (size_t i = 0; i < n; i++) {
-        vals[i] = NULL;
-        vlens[i] = 0;
-    }
-    const char *p = props, *end = props + len;
-    while (p < end) {
-        const char *sep = memchr(p, 2, (size_t)(end - p));
-        const char *pe = sep ? sep : end;
-        const char *eq = memchr(p, 1, (size_t)(pe - p));
-        if (eq && eq > p && eq + 1 < pe) {
-            size_t nl = (size_t)(eq - p);
-            for (size_t i = 0; i < n; i++) {
-                if (names[i][0] == p[0] && strlen(names[i]) == nl && memcmp(p, names[i], nl) == 0) {
-                    vals[i] = eq + 1;
-                    vlens[i] = (size_t)(pe - vals[i]);
-                    break;
-                }
-            }
-        }
-        p = sep ? sep + 1 : end;
-    }
-}
-
-int kite_msgprop_put(char *dst, size_t cap, size_t *pos, const char *name, const char *value,
-                     size_t vlen)
-{
-    size_t nlen = strlen(name);
-    if (*pos + nlen + vlen + 2 > cap) return -1;
-    if (memchr(name, 1, nlen) || memchr(name, 2, nlen) || memchr(value, 1, vlen) ||
-        memchr(value, 2, vlen))
-        return -1;
-    memcpy(dst + *pos, name, nlen);
-    dst[*pos + nlen] = 1;
-    memcpy(dst + *pos + nlen + 1, value, vlen);
-    dst[*pos + nlen + 1 + vlen] = 2;
-    *pos += nlen + vlen + 2;
-    return 0;
 }
 
 /* Decodes one UTF-8 sequence at s (n bytes left); returns its length, *cp the code point

@@ -1,10 +1,10 @@
-/* record.h - the stored message record (commit log, pull bodies), message property
- * strings, and Java String.hashCode for tags.
+/* record.h - the stored message record (commit log, pull bodies) and Java String.hashCode
+ * for tags.
  *
  * Owns: the byte layout of one stored record (table below; also docs/store-format.md and
- * docs/wire.md §9.1), its exact validation, the masked body CRC, the properties string
- * syntax (name 0x01 value 0x02 ...), and the Java tag hash over UTF-16 code units.
- * Does not own: where records live (src/store), message ids (msgid), compression.
+ * docs/wire.md §9.1), its exact validation, the masked body CRC, and the Java tag hash over UTF-16 code units.
+ * Does not own: where records live (src/store), message ids (msgid), compression, the
+ * properties string inside a record (codec/msgprops.h, included here for its users).
  * Threads: pure functions over caller memory; reentrant.
  *
  * Record layout, V1 magic, IPv4 hosts (big-endian; offsets shift by 12 for each IPv6
@@ -37,6 +37,7 @@
 #ifndef KITE_CODEC_RECORD_H
 #define KITE_CODEC_RECORD_H
 
+#include "codec/msgprops.h"
 #include <stddef.h>
 #include <stdint.h>
 
@@ -117,21 +118,6 @@ int kite_record_decode(const uint8_t *p, size_t avail, kite_record *out, int fla
 
 /* Writes a blank filler (TOTALSIZE = len, blank magic) into the first 8 bytes of dst. */
 void kite_record_write_blank(uint8_t *dst, uint32_t len);
-
-/* ---- properties string: name 0x01 value 0x02, repeated ---- */
-
-/* Value of property name (Java decoding rules: pieces without 0x01, with an empty name or
- * an empty value are ignored; the last duplicate wins). Returns a pointer into props and
- * the length in *vlen, or NULL when absent. */
-const char *kite_msgprop_get(const char *props, size_t len, const char *name, size_t *vlen);
-/* One pass for several names: vals[i] / vlens[i] receive the value of the last
- * occurrence of names[i] (NULL / 0 when absent), with the rules of kite_msgprop_get. */
-void kite_msgprop_scan(const char *props, size_t len, const char *const *names, size_t n, const char **vals,
-                       size_t *vlens);
-/* Appends "name 0x01 value 0x02" to a caller buffer of cap bytes at *pos. Returns 0, or -1
- * when it would not fit (nothing written) or the name/value holds 0x01/0x02. */
-int kite_msgprop_put(char *dst, size_t cap, size_t *pos, const char *name, const char *value,
-                     size_t vlen);
 
 /* Java String.hashCode() of UTF-8 text, computed over its UTF-16 code units (surrogate
  * pairs for code points above U+FFFF; invalid UTF-8 bytes count as U+FFFD). */

@@ -3,7 +3,7 @@
 #include "namesrv/namesrv.h"
 #include "base/file.h"
 #include "base/log.h"
-#include <errno.h>
+#include "base/mem.h"
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,8 +88,8 @@ int kite_namesrv_save_kv(kite_namesrv *ns)
     ns_kv_encode(&ns->routes, &b);
     int r = kite_file_write_atomic(ns->cfg.kv_config_path, b.data, b.len);
     kite_buf_free(&b);
-    if (r) KLOG_ERROR("namesrv", "cannot write KV config %s: %s", ns->cfg.kv_config_path, strerror(-r));
-    return r ? -1 : 0;
+    if (r) KLOG_ERROR("namesrv", "cannot write KV config %s: %s", ns->cfg.kv_config_path, kite_strerror(r));
+    return r;
 }
 
 static int load_kv(kite_namesrv *ns, char *err, size_t errlen)
@@ -97,18 +97,17 @@ static int load_kv(kite_namesrv *ns, char *err, size_t errlen)
     char *text;
     size_t len;
     int r = kite_file_read_all(ns->cfg.kv_config_path, 64u << 20, &text, &len);
-    if (r == -ENOENT) return 0;
+    if (r == KITE_ENOTFOUND) return 0;
     if (r) {
-        snprintf(err, errlen, "cannot read KV config %s: %s", ns->cfg.kv_config_path, strerror(-r));
-        return -1;
+        snprintf(err, errlen, "cannot read KV config %s: %s", ns->cfg.kv_config_path, kite_strerror(r));
+        return r;
     }
     int rc = 0;
     if (len) {
         char jerr[128];
-        if (ns_kv_load(&ns->routes, text, len, jerr, sizeof jerr) != 0) {
+        rc = ns_kv_load(&ns->routes, text, len, jerr, sizeof jerr);
+        if (rc != 0)
             snprintf(err, errlen, "KV config %s is corrupt (%s); fix or remove it", ns->cfg.kv_config_path, jerr);
-            rc = -1;
-        }
     }
     free(text);
     if (!rc) KLOG_INFO("namesrv", "loaded KV config from %s", ns->cfg.kv_config_path);
@@ -124,9 +123,10 @@ int kite_namesrv_start(kite_namesrv *ns, kite_ev *ev, char *err, size_t errlen)
         char path[1024];
         snprintf(path, sizeof path, "%s/namesrv/kvConfig.json", home ? home : ".");
         free(ns->cfg.kv_config_path);
-        ns->cfg.kv_config_path = strdup(path);
+        ns->cfg.kv_config_path = kite_xstrdup(path);
     }
-    if (load_kv(ns, err, errlen) != 0) return -1;
+    int rc = load_kv(ns, err, errlen);
+    if (rc != 0) return rc;
     kite_rpc_server_opts o = {
         .max_frame = (size_t)ns->cfg.max_frame_size,
         .idle_timeout_ms = ns->cfg.server_channel_max_idle_time_seconds * 1000,
@@ -134,13 +134,9 @@ int kite_namesrv_start(kite_namesrv *ns, kite_ev *ev, char *err, size_t errlen)
         .cb_arg = ns,
     };
     ns->srv = kite_rpc_server_new(ev, &o);
-    if (!ns->srv) {
-        snprintf(err, errlen, "cannot create RPC server");
-        return -1;
-    }
     kite_namesrv_register_handlers(ns);
     ns->port = kite_rpc_server_listen(ns->srv, ns->cfg.bind_address, ns->cfg.listen_port, err, errlen);
-    if (ns->port < 0) return -1;
+    if (ns->port < 0) return ns->port;
     kite_namesrv_schedule_scan(ns);
     KLOG_INFO("namesrv", "listening on %s:%d (broker expiry %lld ms)", ns->cfg.bind_address, ns->port,
               (long long)ns->cfg.broker_expire_millis);

@@ -42,14 +42,14 @@ typedef struct kite_namesrv {
     int port;
 } kite_namesrv;
 
-/* Loads the KV file and starts listening. Returns 0 or -1 (reason logged / in err). */
+/* Loads the KV file and starts listening. Returns 0 or a kite_status (reason in err). */
 int kite_namesrv_start(kite_namesrv *ns, kite_ev *ev, char *err, size_t errlen);
 void kite_namesrv_stop(kite_namesrv *ns);
 /* Registers every request handler (p_ns.c). */
 void kite_namesrv_register_handlers(kite_namesrv *ns);
 /* (Re)arms the broker expiry scan with the configured scanNotActiveBrokerInterval. */
 void kite_namesrv_schedule_scan(kite_namesrv *ns);
-/* Persists the KV table; logs and returns -1 on failure. */
+/* Persists the KV table; returns 0, or logs and returns a kite_status. */
 int kite_namesrv_save_kv(kite_namesrv *ns);
 
 #endif

@@ -30,10 +30,10 @@ static int need_i64(kite_rpc_req *req, const char *key, int64_t *out)
     int r = kite_cmd_ext_i64(&req->cmd, key, out);
     if (r == 0) return 0;
     char remark[160];
-    if (r == -1) snprintf(remark, sizeof remark, "the custom field <%s> is null", key);
+    if (r == KITE_ENOTFOUND) snprintf(remark, sizeof remark, "the custom field <%s> is null", key);
     else snprintf(remark, sizeof remark, "the custom field <%s> is not a number", key);
     kite_rpc_reply_code(req, RS_SYSTEM_ERROR, remark);
-    return -1;
+    return r;
 }
 
 static void reply_body(kite_rpc_req *req, kite_buf *body)

@@ -2,6 +2,7 @@
 #include "namesrv/routes.h"
 #include "base/json.h"
 #include "base/log.h"
+#include "base/mem.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,12 +31,8 @@ typedef struct ns_live {
     uint64_t conn_id;
 } ns_live;
 
-static char *xstrdup(const char *s)
-{
-    char *p = strdup(s ? s : "");
-    if (!p) abort();
-    return p;
-}
+/* Copy of s; NULL (an absent optional field) is copied as "". */
+static char *copy_str(const char *s) { return kite_xstrdup(s ? s : ""); }
 
 static void free_queue(void *p)
 {
@@ -96,9 +93,7 @@ void ns_routes_free(ns_routes *r)
 
 static kite_map *new_map(void)
 {
-    kite_map *m = calloc(1, sizeof *m);
-    if (!m) abort();
-    return m;
+    return kite_xcalloc(1, sizeof(kite_map));
 }
 
 static const char *broker_addr_of(const ns_broker *b, int64_t id)
@@ -113,17 +108,13 @@ static void broker_set_addr(ns_broker *b, int64_t id, const char *addr)
     for (size_t i = 0; i < b->n; i++) {
         if (b->addrs[i].id == id) {
             free(b->addrs[i].addr);
-            b->addrs[i].addr = xstrdup(addr);
+            b->addrs[i].addr = copy_str(addr);
             return;
         }
     }
-    if (b->n == b->cap) {
-        b->cap = b->cap ? b->cap * 2 : 4;
-        b->addrs = realloc(b->addrs, b->cap * sizeof *b->addrs);
-        if (!b->addrs) abort();
-    }
+    b->addrs = kite_xgrow(b->addrs, &b->cap, b->n + 1, sizeof *b->addrs, 4);
     b->addrs[b->n].id = id;
-    b->addrs[b->n].addr = xstrdup(addr);
+    b->addrs[b->n].addr = copy_str(addr);
     b->n++;
 }
 
@@ -144,9 +135,8 @@ static void put_queue(ns_routes *r, const char *topic, const char *broker_name, 
     }
     ns_queue *q = kite_map_get(qs, broker_name);
     if (!q) {
-        q = calloc(1, sizeof *q);
-        if (!q) abort();
-        q->broker_name = xstrdup(broker_name);
+        q = kite_xcalloc(1, sizeof *q);
+        q->broker_name = copy_str(broker_name);
         kite_map_put(qs, broker_name, q);
     }
     q->read = read;
@@ -198,18 +188,17 @@ void ns_register(ns_routes *r, const ns_register_req *req, int64_t now_ms, ns_re
 
     ns_broker *b = kite_map_get(&r->brokers, req->broker_name);
     if (!b) {
-        b = calloc(1, sizeof *b);
-        if (!b) abort();
-        b->cluster = xstrdup(req->cluster);
-        b->name = xstrdup(req->broker_name);
+        b = kite_xcalloc(1, sizeof *b);
+        b->cluster = copy_str(req->cluster);
+        b->name = copy_str(req->broker_name);
         kite_map_put(&r->brokers, req->broker_name, b);
     } else if (strcmp(b->cluster, req->cluster) != 0) {
         free(b->cluster);
-        b->cluster = xstrdup(req->cluster);
+        b->cluster = copy_str(req->cluster);
     }
     if (req->zone_name) {
         free(b->zone);
-        b->zone = xstrdup(req->zone_name);
+        b->zone = copy_str(req->zone_name);
     }
     if (req->has_acting_master) {
         b->has_acting_master = 1;
@@ -237,9 +226,8 @@ void ns_register(ns_routes *r, const ns_register_req *req, int64_t now_ms, ns_re
         }
     }
     if (!l) {
-        l = calloc(1, sizeof *l);
-        if (!l) abort();
-        l->addr = xstrdup(req->broker_addr);
+        l = kite_xcalloc(1, sizeof *l);
+        l->addr = copy_str(req->broker_addr);
         kite_map_put(&r->live, req->broker_addr, l);
         KLOG_INFO("namesrv", "broker registered: cluster=%s name=%s id=%lld addr=%s", req->cluster,
                   req->broker_name, (long long)req->broker_id, req->broker_addr);
@@ -247,9 +235,9 @@ void ns_register(ns_routes *r, const ns_register_req *req, int64_t now_ms, ns_re
     free(l->cluster);
     free(l->broker_name);
     free(l->ha_addr);
-    l->cluster = xstrdup(req->cluster);
-    l->broker_name = xstrdup(req->broker_name);
-    l->ha_addr = xstrdup(req->ha_addr);
+    l->cluster = copy_str(req->cluster);
+    l->broker_name = copy_str(req->broker_name);
+    l->ha_addr = copy_str(req->ha_addr);
     l->broker_id = req->broker_id;
     l->last_ms = now_ms;
     l->timeout_ms = req->timeout_ms;
@@ -270,7 +258,7 @@ void ns_register(ns_routes *r, const ns_register_req *req, int64_t now_ms, ns_re
 static void remove_addr(ns_routes *r, const char *addr, const char *why)
 {
     ns_live *l = kite_map_del(&r->live, addr);
-    char *name = l ? xstrdup(l->broker_name) : NULL;
+    char *name = l ? copy_str(l->broker_name) : NULL;
     KLOG_INFO("namesrv", "broker %s removed: %s", addr, why);
     size_t it = 0;
     void *v;
@@ -290,9 +278,8 @@ static void remove_addr(ns_routes *r, const char *addr, const char *why)
             }
         }
         if (hit && b->n == 0) {
-            names = realloc(names, (nn + 1) * sizeof *names);
-            if (!names) abort();
-            names[nn++] = xstrdup(bn);
+            names = kite_xreallocarray(names, nn + 1, sizeof *names);
+            names[nn++] = copy_str(bn);
         }
     }
     for (size_t i = 0; i < nn; i++) {
@@ -332,9 +319,8 @@ static int remove_matching(ns_routes *r, int (*pred)(const ns_live *, const void
     void *v;
     while (kite_map_next(&r->live, &it, NULL, &v)) {
         if (!pred(v, arg)) continue;
-        addrs = realloc(addrs, (n + 1) * sizeof *addrs);
-        if (!addrs) abort();
-        addrs[n++] = xstrdup(((ns_live *)v)->addr);
+        addrs = kite_xreallocarray(addrs, n + 1, sizeof *addrs);
+        addrs[n++] = copy_str(((ns_live *)v)->addr);
     }
     for (size_t i = 0; i < n; i++) {
         remove_addr(r, addrs[i], why);
@@ -360,7 +346,7 @@ int ns_scan_expired(ns_routes *r, int64_t now_ms)
 int ns_touch(ns_routes *r, const char *broker_addr, int64_t now_ms)
 {
     ns_live *l = kite_map_get(&r->live, broker_addr);
-    if (!l) return -1;
+    if (!l) return KITE_ENOTFOUND;
     l->last_ms = now_ms;
     return 0;
 }
@@ -388,8 +374,7 @@ static void fill_broker_data(const ns_broker *b, kite_broker_data *d)
     d->has_acting_master = 1;   /* written like Java 5.x name servers; 4.x clients ignore it */
     d->enable_acting_master = b->acting_master;
     d->n_addrs = b->n;
-    d->addrs = malloc((b->n ? b->n : 1) * sizeof *d->addrs);
-    if (!d->addrs) abort();
+    d->addrs = kite_xcalloc(b->n, sizeof *d->addrs);
     for (size_t i = 0; i < b->n; i++) {
         d->addrs[i].id = b->addrs[i].id;
         d->addrs[i].addr = b->addrs[i].addr;
@@ -399,15 +384,14 @@ static void fill_broker_data(const ns_broker *b, kite_broker_data *d)
 int ns_route_json(const ns_routes *r, const char *topic, int standard_json, const char *order_conf, kite_buf *out)
 {
     kite_map *qs = kite_map_get(&r->topics, topic);
-    if (!qs || qs->count == 0) return -1;
+    if (!qs || qs->count == 0) return KITE_ENOTFOUND;
     size_t n;
     const char **names = kite_map_sorted_keys(qs, &n);
     kite_route_data rd;
     memset(&rd, 0, sizeof rd);
     rd.order_topic_conf = order_conf;
-    rd.queues = calloc(n, sizeof *rd.queues);
-    rd.brokers = calloc(n, sizeof *rd.brokers);
-    if (!rd.queues || !rd.brokers) abort();
+    rd.queues = kite_xcalloc(n, sizeof *rd.queues);
+    rd.brokers = kite_xcalloc(n, sizeof *rd.brokers);
     for (size_t i = 0; i < n; i++) {
         const ns_queue *q = kite_map_get(qs, names[i]);
         kite_queue_data *d = &rd.queues[rd.n_queues++];
@@ -419,7 +403,7 @@ int ns_route_json(const ns_routes *r, const char *topic, int standard_json, cons
         const ns_broker *b = kite_map_get(&r->brokers, names[i]);
         if (b) fill_broker_data(b, &rd.brokers[rd.n_brokers++]);
     }
-    int rc = -1;
+    int rc = KITE_ENOTFOUND;
     if (rd.n_brokers) {
         kite_route_encode(&rd, standard_json, out);
         rc = 0;
@@ -438,9 +422,8 @@ void ns_cluster_json(const ns_routes *r, kite_buf *out)
     size_t nb, nc;
     const char **bnames = kite_map_sorted_keys(&r->brokers, &nb);
     const char **cnames = kite_map_sorted_keys(&r->clusters, &nc);
-    ci.brokers = calloc(nb ? nb : 1, sizeof *ci.brokers);
-    ci.clusters = calloc(nc ? nc : 1, sizeof *ci.clusters);
-    if (!ci.brokers || !ci.clusters) abort();
+    ci.brokers = kite_xcalloc(nb, sizeof *ci.brokers);
+    ci.clusters = kite_xcalloc(nc, sizeof *ci.clusters);
     for (size_t i = 0; i < nb; i++) fill_broker_data(kite_map_get(&r->brokers, bnames[i]), &ci.brokers[ci.n_brokers++]);
     for (size_t i = 0; i < nc; i++) {
         kite_cluster_entry *e = &ci.clusters[ci.n_clusters++];
@@ -504,8 +487,7 @@ void ns_system_topics_json(const ns_routes *r, kite_buf *out)
     size_t nc, nb;
     const char **cn = kite_map_sorted_keys(&r->clusters, &nc);
     const char **bn = kite_map_sorted_keys(&r->brokers, &nb);
-    const char **all = malloc((nc + nb + 1) * sizeof *all);
-    if (!all) abort();
+    const char **all = kite_xcalloc(nc + nb + 1, sizeof *all);
     size_t k = 0;
     for (size_t i = 0; i < nc; i++) all[k++] = cn[i];
     for (size_t i = 0; i < nb; i++) all[k++] = bn[i];
@@ -599,7 +581,7 @@ void ns_kv_put(ns_routes *r, const char *ns, const char *key, const char *value)
         m = new_map();
         kite_map_put(&r->kv, ns, m);
     }
-    free(kite_map_put(m, key, xstrdup(value)));
+    free(kite_map_put(m, key, copy_str(value)));
 }
 
 const char *ns_kv_get(const ns_routes *r, const char *ns, const char *key)
@@ -621,11 +603,10 @@ int ns_kv_delete(ns_routes *r, const char *ns, const char *key)
 int ns_kv_table_json(const ns_routes *r, const char *ns, kite_buf *out)
 {
     kite_map *m = kite_map_get(&r->kv, ns);
-    if (!m) return -1;
+    if (!m) return KITE_ENOTFOUND;
     size_t n;
     const char **keys = kite_map_sorted_keys(m, &n);
-    const char **vals = malloc((n ? n : 1) * sizeof *vals);
-    if (!vals) abort();
+    const char **vals = kite_xcalloc(n, sizeof *vals);
     for (size_t i = 0; i < n; i++) vals[i] = kite_map_get(m, keys[i]);
     kite_kv_table_encode(keys, vals, n, out);
     free(vals);
@@ -663,7 +644,7 @@ void ns_kv_encode(const ns_routes *r, kite_buf *out)
 int ns_kv_load(ns_routes *r, const char *text, size_t len, char *err, size_t errlen)
 {
     kite_json_doc *doc = kite_json_parse(text, len, err, errlen);
-    if (!doc) return -1;
+    if (!doc) return KITE_ECORRUPT;
     const kite_json *ct = kite_json_get(kite_json_root(doc), "configTable");
     if (ct && ct->type == KJ_OBJECT) {
         for (size_t i = 0; i < ct->count; i++) {

@@ -50,14 +50,14 @@ int ns_unregister(ns_routes *r, const char *cluster, const char *broker_addr, co
 int ns_remove_by_conn(ns_routes *r, uint64_t conn_id);
 /* Removes brokers whose registration is older than their timeout; returns how many. */
 int ns_scan_expired(ns_routes *r, int64_t now_ms);
-/* Refreshes liveness only; returns 0 if the broker is known. */
+/* Refreshes liveness only; returns 0 if the broker is known, else KITE_ENOTFOUND. */
 int ns_touch(ns_routes *r, const char *broker_addr, int64_t now_ms);
 /* QUERY_DATA_VERSION: *changed = stored version differs (or unknown); stored copied
  * into *stored when known (returns 1 then). Refreshes liveness when unchanged. */
 int ns_query_data_version(ns_routes *r, const char *broker_addr, const kite_data_version *dv,
                           int64_t now_ms, int *changed, kite_data_version *stored);
 
-/* Route body for a topic; returns -1 when the topic has no queue or broker data. */
+/* Route body for a topic; KITE_ENOTFOUND when the topic has no queue or broker data. */
 int ns_route_json(const ns_routes *r, const char *topic, int standard_json, const char *order_conf, kite_buf *out);
 void ns_cluster_json(const ns_routes *r, kite_buf *out);
 /* Sorted topic names; filter: 0 all, 1 unit topics, 2 has-unit-sub, 3 has-unit-sub and not unit. */
@@ -81,10 +81,11 @@ int ns_merge_topic(ns_routes *r, const char *topic, const kite_queue_data *qs, s
 void ns_kv_put(ns_routes *r, const char *ns, const char *key, const char *value);
 const char *ns_kv_get(const ns_routes *r, const char *ns, const char *key);
 int ns_kv_delete(ns_routes *r, const char *ns, const char *key);
-/* {"table":{..}} of one namespace; -1 when the namespace does not exist. */
+/* {"table":{..}} of one namespace; KITE_ENOTFOUND when the namespace does not exist. */
 int ns_kv_table_json(const ns_routes *r, const char *ns, kite_buf *out);
 /* {"configTable":{"ns":{"k":"v"}}} - the persisted form. */
 void ns_kv_encode(const ns_routes *r, kite_buf *out);
+/* Loads the persisted form; 0, or KITE_ECORRUPT when it is not JSON (message in err). */
 int ns_kv_load(ns_routes *r, const char *text, size_t len, char *err, size_t errlen);
 
 #endif

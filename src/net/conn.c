@@ -7,7 +7,9 @@
  * client that never reads cannot make us buffer without bound), and resumes below
  * OUT_LOW. */
 #include "net/conn.h"
+#include "base/err.h"
 #include "base/log.h"
+#include "base/mem.h"
 #include "base/time.h"
 #include "net/sock.h"
 #include <errno.h>
@@ -61,8 +63,7 @@ static void on_io(kite_ev *ev, int fd, uint32_t events, void *arg);
 kite_conn *kite_conn_new(kite_ev *ev, int fd, const struct sockaddr_in *peer, int connecting,
                          const kite_conn_ops *ops, void *ud, size_t max_frame)
 {
-    kite_conn *c = calloc(1, sizeof *c);
-    if (!c) return NULL;
+    kite_conn *c = kite_xcalloc(1, sizeof *c);
     c->ev = ev;
     c->fd = fd;
     atomic_init(&c->refs, 1);
@@ -150,8 +151,7 @@ static void q_push(kite_conn *c, const out_item *it)
 {
     if (c->qlen == c->qcap) {
         size_t cap = c->qcap ? c->qcap * 2 : 16;
-        out_item *q = malloc(cap * sizeof *q);
-        if (!q) abort();
+        out_item *q = kite_xcalloc(cap, sizeof *q);
         for (size_t i = 0; i < c->qlen; i++) q[i] = c->q[(c->qhead + i) % c->qcap];
         free(c->q);
         c->q = q;
@@ -172,7 +172,7 @@ static void update_interest(kite_conn *c)
     kite_ev_mod(c->ev, c->fd, want);
 }
 
-/* Writes queued output. Returns 0 (maybe partially written), -1 after closing. */
+/* Writes queued output. Returns 0 (maybe partially written), KITE_ECLOSED after closing. */
 static int flush_out(kite_conn *c)
 {
     while (c->qlen && !c->connecting) {
@@ -200,11 +200,11 @@ static int flush_out(kite_conn *c)
             char why[96];
             snprintf(why, sizeof why, "write failed: %s", strerror(errno));
             kite_conn_close(c, why);
-            return -1;
+            return KITE_ECLOSED;
         }
         if (n == 0 && first->fd >= 0) {
             kite_conn_close(c, "sendfile: file shorter than the queued range");
-            return -1;
+            return KITE_ECLOSED;
         }
         size_t left = (size_t)n;
         c->out_bytes -= left;
@@ -248,7 +248,7 @@ int kite_conn_write(kite_conn *c, kite_buf *hdr, const kite_seg *segs, size_t ns
         for (size_t i = 0; i < nseg; i++)
             if (segs[i].release) segs[i].release(segs[i].release_arg);
         kite_buf_free(hdr);
-        return -1;
+        return KITE_ECLOSED;
     }
     int was_empty = c->qlen == 0;
     if (hdr && hdr->len) {

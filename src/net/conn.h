@@ -44,8 +44,8 @@ typedef struct kite_seg {
 kite_conn *kite_conn_new(kite_ev *ev, int fd, const struct sockaddr_in *peer, int connecting,
                          const kite_conn_ops *ops, void *ud, size_t max_frame);
 /* Queues hdr's bytes (the buffer is taken over and left empty) followed by segs, and
- * writes as much as the socket accepts now. Returns 0, or -1 when closed (the
- * segments' release callbacks have then been called). */
+ * writes as much as the socket accepts now. Returns 0, or KITE_ECLOSED when closed
+ * (the segments' release callbacks have then been called). */
 int kite_conn_write(kite_conn *c, kite_buf *hdr, const kite_seg *segs, size_t nseg);
 void kite_conn_close(kite_conn *c, const char *reason);
 void kite_conn_ref(kite_conn *c);

@@ -7,7 +7,9 @@
  * index, so cancellation is O(log n). Posted tasks are a mutex-protected list drained
  * on the loop thread after an eventfd wake-up. */
 #include "net/ev.h"
+#include "base/err.h"
 #include "base/log.h"
+#include "base/mem.h"
 #include "base/time.h"
 #include <errno.h>
 #include <pthread.h>
@@ -64,8 +66,7 @@ struct kite_ev {
 
 kite_ev *kite_ev_new(void)
 {
-    kite_ev *ev = calloc(1, sizeof *ev);
-    if (!ev) return NULL;
+    kite_ev *ev = kite_xcalloc(1, sizeof *ev);
     ev->epfd = epoll_create1(EPOLL_CLOEXEC);
     ev->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (ev->epfd < 0 || ev->wakefd < 0) {
@@ -94,8 +95,7 @@ static void run_deferred(kite_ev *ev)
 
 void kite_ev_defer(kite_ev *ev, kite_ev_task_cb cb, void *arg)
 {
-    task *t = malloc(sizeof *t);
-    if (!t) abort();
+    task *t = kite_xmalloc(sizeof *t);
     t->next = NULL;
     t->cb = cb;
     t->arg = arg;
@@ -163,12 +163,11 @@ static uint32_t to_epoll(uint32_t ev)
 
 int kite_ev_add(kite_ev *ev, int fd, uint32_t events, kite_ev_fd_cb cb, void *arg)
 {
-    if (fd < 0) return -1;
+    if (fd < 0) return KITE_EINVAL;
     if ((size_t)fd >= ev->nregs) {
         size_t n = ev->nregs ? ev->nregs : 64;
         while (n <= (size_t)fd) n *= 2;
-        fd_reg *r = realloc(ev->regs, n * sizeof *r);
-        if (!r) return -1;
+        fd_reg *r = kite_xreallocarray(ev->regs, n, sizeof *r);
         memset(r + ev->nregs, 0, (n - ev->nregs) * sizeof *r);
         ev->regs = r;
         ev->nregs = n;
@@ -182,19 +181,19 @@ int kite_ev_add(kite_ev *ev, int fd, uint32_t events, kite_ev_fd_cb cb, void *ar
     struct epoll_event e = { .events = to_epoll(events), .data.u64 = ((uint64_t)r->gen << 32) | (uint32_t)fd };
     if (epoll_ctl(ev->epfd, EPOLL_CTL_ADD, fd, &e) != 0) {
         r->active = 0;
-        return -1;
+        return kite_status_from_errno(errno);
     }
     return 0;
 }
 
 int kite_ev_mod(kite_ev *ev, int fd, uint32_t events)
 {
-    if (fd < 0 || (size_t)fd >= ev->nregs || !ev->regs[fd].active) return -1;
+    if (fd < 0 || (size_t)fd >= ev->nregs || !ev->regs[fd].active) return KITE_ENOTFOUND;
     fd_reg *r = &ev->regs[fd];
     if (r->events == events) return 0;
     r->events = events;
     struct epoll_event e = { .events = to_epoll(events), .data.u64 = ((uint64_t)r->gen << 32) | (uint32_t)fd };
-    return epoll_ctl(ev->epfd, EPOLL_CTL_MOD, fd, &e);
+    return epoll_ctl(ev->epfd, EPOLL_CTL_MOD, fd, &e) == 0 ? 0 : kite_status_from_errno(errno);
 }
 
 void kite_ev_del(kite_ev *ev, int fd)
@@ -242,13 +241,7 @@ static void sift_down(kite_ev *ev, size_t i)
 
 static void heap_push(kite_ev *ev, kite_ev_timer *t)
 {
-    if (ev->nheap == ev->capheap) {
-        size_t cap = ev->capheap ? ev->capheap * 2 : 64;
-        kite_ev_timer **h = realloc(ev->heap, cap * sizeof *h);
-        if (!h) abort();
-        ev->heap = h;
-        ev->capheap = cap;
-    }
+    ev->heap = kite_xgrow(ev->heap, &ev->capheap, ev->nheap + 1, sizeof *ev->heap, 64);
     t->seq = ++ev->seq;
     heap_set(ev, ev->nheap++, t);
     sift_up(ev, t->idx);
@@ -269,9 +262,8 @@ static void heap_remove(kite_ev *ev, kite_ev_timer *t)
 kite_ev_timer *kite_ev_timer_add(kite_ev *ev, int64_t delay_ms, int64_t period_ms,
                                  kite_ev_timer_cb cb, void *arg)
 {
-    kite_ev_timer *t = calloc(1, sizeof *t);
-    if (!t) abort();
-    t->when = kite_mono_ms() + (delay_ms > 0 ? delay_ms : 0);
+    kite_ev_timer *t = kite_xcalloc(1, sizeof *t);
+    t->when = kite_deadline_ms(delay_ms);
     t->period = period_ms;
     t->cb = cb;
     t->arg = arg;
@@ -311,8 +303,7 @@ static void run_timers(kite_ev *ev)
 
 void kite_ev_post(kite_ev *ev, kite_ev_task_cb cb, void *arg)
 {
-    task *t = malloc(sizeof *t);
-    if (!t) abort();
+    task *t = kite_xmalloc(sizeof *t);
     t->next = NULL;
     t->cb = cb;
     t->arg = arg;
@@ -355,14 +346,14 @@ int kite_ev_run(kite_ev *ev)
     while (!atomic_load(&ev->stop)) {
         int timeout = -1;
         if (ev->nheap) {
-            int64_t d = ev->heap[0]->when - kite_mono_ms();
-            timeout = d < 0 ? 0 : (d > 1000000 ? 1000000 : (int)d);
+            int64_t d = kite_deadline_left_ms(ev->heap[0]->when);
+            timeout = d > 1000000 ? 1000000 : (int)d;
         }
         int n = epoll_wait(ev->epfd, evs, 256, timeout);
         if (n < 0) {
             if (errno == EINTR) continue;
             KLOG_ERROR("net", "epoll_wait failed: %s", strerror(errno));
-            rc = -1;
+            rc = kite_status_from_errno(errno);
             break;
         }
         ev->now = kite_mono_ms();

@@ -25,7 +25,10 @@ typedef void (*kite_ev_task_cb)(void *arg);
 kite_ev *kite_ev_new(void);
 /* Frees the loop; pending timers are dropped, posted tasks are run once first. */
 void kite_ev_free(kite_ev *ev);
+/* Watches fd for events (KITE_EV_READ/WRITE); 0 or a kite_status. */
 int kite_ev_add(kite_ev *ev, int fd, uint32_t events, kite_ev_fd_cb cb, void *arg);
+/* Changes the events of a watched fd; 0, KITE_ENOTFOUND when fd is not watched, or
+ * another kite_status. */
 int kite_ev_mod(kite_ev *ev, int fd, uint32_t events);
 void kite_ev_del(kite_ev *ev, int fd);
 /* Runs cb after delay_ms, then every period_ms if period_ms > 0. The handle of a
@@ -49,7 +52,7 @@ void kite_ev_prewrite_arm(kite_ev *ev);
 void kite_ev_prewrite_run(kite_ev *ev);
 /* Non-zero while the loop runs a batch of posted tasks. */
 int kite_ev_batching(const kite_ev *ev);
-/* Runs until kite_ev_stop(); returns 0, or -1 on an epoll failure. */
+/* Runs until kite_ev_stop(); returns 0, or a kite_status on an epoll failure. */
 int kite_ev_run(kite_ev *ev);
 void kite_ev_stop(kite_ev *ev);   /* thread-safe */
 int kite_ev_in_loop(const kite_ev *ev);

@@ -1,5 +1,7 @@
-/* sock.c - TCP socket helpers (see sock.h). */
+/* sock.c - TCP socket helpers (see sock.h). errno is converted to a kite_status here,
+ * where the system calls are made; the system's text goes into the caller's buffer. */
 #include "net/sock.h"
+#include "base/err.h"
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -17,13 +19,13 @@ int kite_sock_parse_addr(const char *s, struct sockaddr_in *out, char *err, size
     const char *colon = strrchr(s, ':');
     if (!colon || colon == s || !colon[1]) {
         snprintf(err, errlen, "address '%s' is not host:port", s);
-        return -1;
+        return KITE_EINVAL;
     }
     char host[256];
     size_t hl = (size_t)(colon - s);
     if (hl >= sizeof host) {
         snprintf(err, errlen, "host name too long in '%s'", s);
-        return -1;
+        return KITE_EINVAL;
     }
     memcpy(host, s, hl);
     host[hl] = 0;
@@ -31,7 +33,7 @@ int kite_sock_parse_addr(const char *s, struct sockaddr_in *out, char *err, size
     long port = strtol(colon + 1, &end, 10);
     if (*end || port <= 0 || port > 65535) {
         snprintf(err, errlen, "bad port in '%s'", s);
-        return -1;
+        return KITE_EINVAL;
     }
     memset(out, 0, sizeof *out);
     out->sin_family = AF_INET;
@@ -41,7 +43,7 @@ int kite_sock_parse_addr(const char *s, struct sockaddr_in *out, char *err, size
     int rc = getaddrinfo(host, NULL, &hints, &res);
     if (rc != 0 || !res) {
         snprintf(err, errlen, "cannot resolve '%s': %s", host, gai_strerror(rc));
-        return -1;
+        return KITE_ENOTFOUND;
     }
     out->sin_addr = ((struct sockaddr_in *)res->ai_addr)->sin_addr;
     freeaddrinfo(res);
@@ -70,7 +72,7 @@ int kite_sock_listen(const char *host, int port, int *bound_port, char *err, siz
     if (host && *host) {
         if (inet_pton(AF_INET, host, &a.sin_addr) != 1) {
             snprintf(err, errlen, "bad listen address '%s'", host);
-            return -1;
+            return KITE_EINVAL;
         }
     } else {
         a.sin_addr.s_addr = htonl(INADDR_ANY);
@@ -78,19 +80,21 @@ int kite_sock_listen(const char *host, int port, int *bound_port, char *err, siz
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         snprintf(err, errlen, "socket: %s", strerror(errno));
-        return -1;
+        return kite_status_from_errno(errno);
     }
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0) {
-        snprintf(err, errlen, "bind %s:%d: %s", host ? host : "0.0.0.0", port, strerror(errno));
+        int e = errno;
+        snprintf(err, errlen, "bind %s:%d: %s", host ? host : "0.0.0.0", port, strerror(e));
         close(fd);
-        return -1;
+        return kite_status_from_errno(e);
     }
     if (listen(fd, 1024) != 0) {
-        snprintf(err, errlen, "listen: %s", strerror(errno));
+        int e = errno;
+        snprintf(err, errlen, "listen: %s", strerror(e));
         close(fd);
-        return -1;
+        return kite_status_from_errno(e);
     }
     if (bound_port) {
         socklen_t l = sizeof a;
@@ -104,7 +108,7 @@ int kite_sock_accept(int lfd, struct sockaddr_in *peer)
 {
     socklen_t l = sizeof *peer;
     int fd = accept4(lfd, (struct sockaddr *)peer, &l, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd < 0) return (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) ? -1 : -2;
+    if (fd < 0) return errno == EINTR ? KITE_EAGAIN : kite_status_from_errno(errno);
     kite_sock_nodelay(fd);
     return fd;
 }
@@ -114,15 +118,16 @@ int kite_sock_connect(const struct sockaddr_in *a, char *err, size_t errlen)
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         snprintf(err, errlen, "socket: %s", strerror(errno));
-        return -1;
+        return kite_status_from_errno(errno);
     }
     kite_sock_nodelay(fd);
     if (connect(fd, (const struct sockaddr *)a, sizeof *a) != 0 && errno != EINPROGRESS) {
+        int e = errno;
         char s[64];
         kite_sock_format_addr(a, s, sizeof s);
-        snprintf(err, errlen, "connect %s: %s", s, strerror(errno));
+        snprintf(err, errlen, "connect %s: %s", s, strerror(e));
         close(fd);
-        return -1;
+        return kite_status_from_errno(e);
     }
     return fd;
 }
@@ -130,17 +135,19 @@ int kite_sock_connect(const struct sockaddr_in *a, char *err, size_t errlen)
 int kite_sock_connect_blocking(const char *addr, int timeout_ms, char *err, size_t errlen)
 {
     struct sockaddr_in a;
-    if (kite_sock_parse_addr(addr, &a, err, errlen) != 0) return -1;
+    int rc = kite_sock_parse_addr(addr, &a, err, errlen);
+    if (rc != 0) return rc;
     int fd = kite_sock_connect(&a, err, errlen);
-    if (fd < 0) return -1;
+    if (fd < 0) return fd;
     struct pollfd p = { .fd = fd, .events = POLLOUT };
     int r = poll(&p, 1, timeout_ms);
     int soerr = 0;
     socklen_t l = sizeof soerr;
     if (r <= 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &l) != 0 || soerr != 0) {
-        snprintf(err, errlen, "connect %s: %s", addr, r == 0 ? "timed out" : strerror(soerr ? soerr : errno));
+        int e = r == 0 ? ETIMEDOUT : soerr ? soerr : errno;
+        snprintf(err, errlen, "connect %s: %s", addr, r == 0 ? "timed out" : strerror(e));
         close(fd);
-        return -1;
+        return kite_status_from_errno(e);
     }
     int fl = fcntl(fd, F_GETFL);
     fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);

@@ -1,6 +1,8 @@
 /* bodies.c - name-server JSON bodies: encode in fastjson's shape, decode tolerantly.
  * Field tables are in bodies.h and docs/wire.md §2. */
 #include "proto/bodies.h"
+#include "base/err.h"
+#include "base/mem.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,8 +18,7 @@ void kite_broker_data_encode(kite_jw *w, const kite_broker_data *b, int quoted_k
 {
     kite_broker_addr tmp[16], *addrs = tmp;
     if (b->n_addrs > 16) {
-        addrs = malloc(b->n_addrs * sizeof *addrs);
-        if (!addrs) abort();
+        addrs = kite_xcalloc(b->n_addrs, sizeof *addrs);
     }
     if (b->n_addrs) memcpy(addrs, b->addrs, b->n_addrs * sizeof *addrs);
     qsort(addrs, b->n_addrs, sizeof *addrs, cmp_addr);
@@ -92,7 +93,7 @@ static const char *dup_str(kite_arena *a, const kite_json *v)
 
 static int broker_data_decode(kite_arena *a, kite_broker_data *b, const kite_json *o)
 {
-    if (!o || o->type != KJ_OBJECT) return -1;
+    if (!o || o->type != KJ_OBJECT) return KITE_ECORRUPT;
     memset(b, 0, sizeof *b);
     b->cluster = dup_str(a, kite_json_get(o, "cluster"));
     b->broker_name = dup_str(a, kite_json_get(o, "brokerName"));
@@ -100,14 +101,14 @@ static int broker_data_decode(kite_arena *a, kite_broker_data *b, const kite_jso
     const kite_json *am = kite_json_get(o, "enableActingMaster");
     if (am && kite_json_bool(am, &b->enable_acting_master) == 0) b->has_acting_master = 1;
     if (!b->cluster) b->cluster = "";
-    if (!b->broker_name) return -1;
+    if (!b->broker_name) return KITE_ECORRUPT;
     const kite_json *addrs = kite_json_get(o, "brokerAddrs");
     if (addrs && addrs->type == KJ_OBJECT) {
         b->addrs = kite_arena_alloc(a, (addrs->count ? addrs->count : 1) * sizeof *b->addrs);
         for (size_t i = 0; i < addrs->count; i++) {
             const kite_json *k = addrs->members[i].key, *v = addrs->members[i].value;
             int64_t id;
-            if (kite_json_int64(k, &id) != 0 || v->type != KJ_STRING) return -1;
+            if (kite_json_int64(k, &id) != 0 || v->type != KJ_STRING) return KITE_ECORRUPT;
             b->addrs[b->n_addrs].id = id;
             b->addrs[b->n_addrs].addr = kite_arena_strndup(a, v->text, v->len);
             b->n_addrs++;
@@ -120,9 +121,9 @@ int kite_route_decode(kite_route_data *r, const char *text, size_t len, char *er
 {
     memset(r, 0, sizeof *r);
     kite_json_doc *doc = kite_json_parse(text, len, err, errlen);
-    if (!doc) return -1;
+    if (!doc) return KITE_ECORRUPT;
     const kite_json *root = kite_json_root(doc);
-    int rc = -1;
+    int rc = KITE_ECORRUPT;
     if (root->type != KJ_OBJECT) {
         snprintf(err, errlen, "route body is not an object");
         goto out;
@@ -198,9 +199,9 @@ int kite_cluster_decode(kite_cluster_info *c, const char *text, size_t len, char
 {
     memset(c, 0, sizeof *c);
     kite_json_doc *doc = kite_json_parse(text, len, err, errlen);
-    if (!doc) return -1;
+    if (!doc) return KITE_ECORRUPT;
     const kite_json *root = kite_json_root(doc);
-    int rc = -1;
+    int rc = KITE_ECORRUPT;
     const kite_json *bt = kite_json_get(root, "brokerAddrTable");
     const kite_json *ct = kite_json_get(root, "clusterAddrTable");
     if (bt && bt->type == KJ_OBJECT) {
@@ -278,9 +279,9 @@ int kite_data_version_decode(kite_data_version *dv, const char *text, size_t len
 {
     char err[64];
     kite_json_doc *doc = kite_json_parse(text, len, err, sizeof err);
-    if (!doc) return -1;
+    if (!doc) return KITE_ECORRUPT;
     const kite_json *root = kite_json_root(doc);
-    int rc = root->type == KJ_OBJECT ? 0 : -1;
+    int rc = root->type == KJ_OBJECT ? 0 : KITE_ECORRUPT;
     if (!rc) dv_from_json(dv, root);
     kite_json_doc_free(doc);
     return rc;
@@ -305,9 +306,9 @@ static void topic_defaults(kite_topic_config *t)
 static int decode_json_body(kite_register_body *b, const char *text, size_t len, char *err, size_t errlen)
 {
     kite_json_doc *doc = kite_json_parse(text, len, err, errlen);
-    if (!doc) return -1;
+    if (!doc) return KITE_ECORRUPT;
     const kite_json *root = kite_json_root(doc);
-    int rc = -1;
+    int rc = KITE_ECORRUPT;
     if (root->type != KJ_OBJECT) {
         snprintf(err, errlen, "register body is not an object");
         goto out;
@@ -373,7 +374,7 @@ static int decode_compressed(kite_register_body *b, const uint8_t *body, size_t 
     memset(&zs, 0, sizeof zs);
     if (inflateInit(&zs) != Z_OK) {
         snprintf(err, errlen, "inflateInit failed");
-        return -1;
+        return KITE_EIO;
     }
     zs.next_in = (Bytef *)body;
     zs.avail_in = (uInt)len;
@@ -389,19 +390,19 @@ static int decode_compressed(kite_register_body *b, const uint8_t *body, size_t 
             inflateEnd(&zs);
             kite_buf_free(&raw);
             snprintf(err, errlen, "compressed register body inflates beyond %zu bytes", max_inflated);
-            return -1;
+            return KITE_ETOOBIG;
         }
     } while (zr == Z_OK);
     inflateEnd(&zs);
     if (zr != Z_STREAM_END) {
         kite_buf_free(&raw);
         snprintf(err, errlen, "compressed register body is not a valid zlib stream");
-        return -1;
+        return KITE_ECORRUPT;
     }
     const uint8_t *p = (const uint8_t *)raw.data, *end = p + raw.len;
     size_t n;
     const uint8_t *s = take_lv(&p, end, &n);
-    int rc = -1;
+    int rc = KITE_ECORRUPT;
     if (!s) goto bad;
     if (kite_data_version_decode(&b->dv, (const char *)s, n) != 0) goto bad;
     b->has_dv = 1;

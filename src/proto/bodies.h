@@ -12,6 +12,7 @@
 #include "base/arena.h"
 #include "base/json.h"
 #include "base/buf.h"
+#include "base/err.h"
 #include <stddef.h>
 #include <stdint.h>
 
@@ -85,6 +86,8 @@ typedef struct kite_register_body {
 /* Route. standard_json: quote numeric keys (clients with version >= 401 or
  * acceptStandardJsonOnly) and escape non-ASCII. */
 void kite_route_encode(const kite_route_data *r, int standard_json, kite_buf *out);
+/* Decoders here return 0, or KITE_ECORRUPT (message in err, where there is one) for a body
+ * that does not decode. */
 int kite_route_decode(kite_route_data *r, const char *text, size_t len, char *err, size_t errlen);
 void kite_route_free(kite_route_data *r);
 
@@ -100,7 +103,8 @@ int kite_data_version_decode(kite_data_version *dv, const char *text, size_t len
 int kite_data_version_equal(const kite_data_version *a, const kite_data_version *b);
 
 /* RegisterBrokerBody: JSON (a bare TopicConfigSerializeWrapper is accepted too) or,
- * with compressed=1, the zlib form. Limits the inflated size to max_inflated. */
+ * with compressed=1, the zlib form. Limits the inflated size to max_inflated (beyond it:
+ * KITE_ETOOBIG). */
 int kite_register_body_decode(kite_register_body *b, const uint8_t *body, size_t len, int compressed,
                               size_t max_inflated, char *err, size_t errlen);
 void kite_register_body_free(kite_register_body *b);

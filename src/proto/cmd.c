@@ -2,7 +2,9 @@
  * top-level decode/encode that dispatches to the JSON or binary header codec.
  * Format: see cmd.h (frame table) and docs/wire.md §1. */
 #include "proto/cmd.h"
+#include "base/err.h"
 #include "base/json.h"
+#include "base/mem.h"
 #include "proto/codes.h"
 #include <errno.h>
 #include <inttypes.h>
@@ -82,8 +84,7 @@ void kite_cmd_add_ext_ref(kite_cmd *c, const char *key, const char *val, size_t 
 {
     if (c->n_ext == c->cap_ext) {
         size_t cap = c->cap_ext ? c->cap_ext * 2 : 16;   /* a send request has 14 fields */
-        kite_ext *e = realloc(c->ext_borrowed ? NULL : c->ext, cap * sizeof *e);
-        if (!e) abort();
+        kite_ext *e = kite_xreallocarray(c->ext_borrowed ? NULL : c->ext, cap, sizeof *e);
         if (c->ext_borrowed && c->n_ext) memcpy(e, c->ext, c->n_ext * sizeof *e);
         c->ext = e;
         c->cap_ext = cap;
@@ -153,14 +154,14 @@ const char *kite_cmd_ext_raw(const kite_cmd *c, const char *key)
 int kite_cmd_ext_i64(const kite_cmd *c, const char *key, int64_t *out)
 {
     const char *v = kite_cmd_ext(c, key);
-    if (!v) return -1;
+    if (!v) return KITE_ENOTFOUND;
     while (*v == ' ') v++;
     char *end;
     errno = 0;
     long long x = strtoll(v, &end, 10);
-    if (end == v || errno == ERANGE) return -2;
+    if (end == v || errno == ERANGE) return KITE_EINVAL;
     while (*end == ' ') end++;
-    if (*end) return -2;
+    if (*end) return KITE_EINVAL;
     *out = x;
     return 0;
 }
@@ -170,7 +171,7 @@ int kite_cmd_ext_i32(const kite_cmd *c, const char *key, int32_t *out)
     int64_t x;
     int r = kite_cmd_ext_i64(c, key, &x);
     if (r) return r;
-    if (x < INT32_MIN || x > INT32_MAX) return -2;
+    if (x < INT32_MIN || x > INT32_MAX) return KITE_EINVAL;
     *out = (int32_t)x;
     return 0;
 }
@@ -196,8 +197,7 @@ void kite_cmd_set_body_copy(kite_cmd *c, const void *p, size_t n)
 {
     drop_body(c);
     if (!n) return;
-    void *m = malloc(n);
-    if (!m) abort();
+    void *m = kite_xmalloc(n);
     memcpy(m, p, n);
     c->body = m;
     c->body_len = n;
@@ -226,11 +226,11 @@ int kite_frame_peek(const uint8_t *p, size_t avail, size_t max_frame, size_t *fr
     int32_t n = (int32_t)kite_rd_be32(p);
     if (n < 4) {
         snprintf(err, errlen, "invalid frame length %" PRId32, n);
-        return -1;
+        return KITE_ECORRUPT;
     }
     if ((uint64_t)n + 4 > max_frame) {
         snprintf(err, errlen, "frame length %" PRId32 " exceeds the limit of %zu bytes", n, max_frame);
-        return -1;
+        return KITE_ETOOBIG;
     }
     if (avail < (size_t)n + 4) return 0;
     *frame_len = (size_t)n + 4;
@@ -245,15 +245,15 @@ int kite_cmd_decode(kite_cmd *c, const uint8_t *frame, size_t len, size_t max_fr
     int r = kite_frame_peek(frame, len, max_frame, &flen, err, errlen);
     if (r == 0 || (r == 1 && flen != len)) {
         snprintf(err, errlen, "truncated frame (%zu bytes)", len);
-        return -1;
+        return KITE_ECORRUPT;
     }
-    if (r < 0) return -1;
+    if (r < 0) return r;
     uint32_t n = kite_rd_be32(frame);
     uint32_t hw = kite_rd_be32(frame + 4);
     uint32_t type = hw >> 24, h = hw & 0xFFFFFFu;
     if (h > n - 4) {
         snprintf(err, errlen, "header length %" PRIu32 " exceeds frame length %" PRIu32, h, n);
-        return -1;
+        return KITE_ECORRUPT;
     }
     if (type == KITE_SER_JSON) {
         r = kite_hdr_json_decode(c, frame + 8, h, err, errlen);
@@ -261,11 +261,11 @@ int kite_cmd_decode(kite_cmd *c, const uint8_t *frame, size_t len, size_t max_fr
         r = kite_hdr_bin_decode(c, frame + 8, h, err, errlen);
     } else {
         snprintf(err, errlen, "unknown header serialize type %" PRIu32, type);
-        r = -1;
+        r = KITE_ECORRUPT;
     }
     if (r != 0) {
         kite_cmd_free(c);
-        return -1;
+        return r;
     }
     c->serialize = (uint8_t)type;
     size_t blen = n - 4 - h;

@@ -15,6 +15,7 @@
 
 #include "base/arena.h"
 #include "base/buf.h"
+#include "base/err.h"
 #include <stddef.h>
 #include <stdint.h>
 
@@ -79,7 +80,8 @@ void kite_cmd_add_ext_i64(kite_cmd *c, const char *key, int64_t v);
 const char *kite_cmd_ext(const kite_cmd *c, const char *key);
 /* Like kite_cmd_ext, but an empty value is returned as "" (fields where "" is data). */
 const char *kite_cmd_ext_raw(const kite_cmd *c, const char *key);
-/* Integer field: 0 ok, -1 absent, -2 present but not an integer in range. */
+/* Integer field: 0 ok, KITE_ENOTFOUND absent, KITE_EINVAL present but not an integer in
+ * range. */
 int kite_cmd_ext_i64(const kite_cmd *c, const char *key, int64_t *out);
 int kite_cmd_ext_i32(const kite_cmd *c, const char *key, int32_t *out);
 /* Boolean field: "true"/"false" (any case); absent -> dflt. */
@@ -93,11 +95,13 @@ void kite_cmd_set_body_own(kite_cmd *c, void *p, size_t n);
 /* ---- frames ---- */
 
 /* Looks at buffered input. Returns 1 when a whole frame is present (*frame_len = 4 + N),
- * 0 when more bytes are needed, -1 when the length is invalid (message in err). */
+ * 0 when more bytes are needed, KITE_ECORRUPT when the length is invalid or KITE_ETOOBIG
+ * when it exceeds max_frame (message in err). */
 int kite_frame_peek(const uint8_t *p, size_t avail, size_t max_frame, size_t *frame_len,
                     char *err, size_t errlen);
 /* Decodes one whole frame (as delimited by kite_frame_peek) into c (initialised here).
- * Returns 0, or -1 with the reason in err; c is then freed already. */
+ * Returns 0, or KITE_ECORRUPT (KITE_ETOOBIG: longer than max_frame) with the reason in
+ * err; c is then freed already. */
 int kite_cmd_decode(kite_cmd *c, const uint8_t *frame, size_t len, size_t max_frame,
                     char *err, size_t errlen);
 /* Appends length word, header-length word and header to out, using c->serialize.

@@ -20,7 +20,7 @@ int kite_hdr_bin_decode(kite_cmd *c, const uint8_t *h, size_t n, char *err, size
 {
     if (n < 21) {
         snprintf(err, errlen, "binary header too short (%zu bytes)", n);
-        return -1;
+        return KITE_ECORRUPT;
     }
     c->code = (int16_t)kite_rd_be16(h);
     c->language = h[2];
@@ -32,19 +32,19 @@ int kite_hdr_bin_decode(kite_cmd *c, const uint8_t *h, size_t n, char *err, size
     pos += 4;
     if (r > n - pos) {
         snprintf(err, errlen, "binary header remark length %" PRIu32 " overruns the header", r);
-        return -1;
+        return KITE_ECORRUPT;
     }
     if (r) c->remark = kite_arena_strndup(&c->arena, (const char *)h + pos, r);
     pos += r;
     if (n - pos < 4) {
         snprintf(err, errlen, "binary header truncated before extFields length");
-        return -1;
+        return KITE_ECORRUPT;
     }
     uint32_t e = kite_rd_be32(h + pos);
     pos += 4;
     if (e > n - pos) {
         snprintf(err, errlen, "binary header extFields length %" PRIu32 " overruns the header", e);
-        return -1;
+        return KITE_ECORRUPT;
     }
     size_t end = pos + e;
     /* Every key and value is copied NUL-terminated into one arena block: an entry takes
@@ -84,7 +84,7 @@ int kite_hdr_bin_decode(kite_cmd *c, const uint8_t *h, size_t n, char *err, size
     return 0;
 bad_entry:
     snprintf(err, errlen, "binary header extFields entry overruns its block");
-    return -1;
+    return KITE_ECORRUPT;
 }
 
 void kite_hdr_bin_encode(const kite_cmd *c, kite_buf *out)

@@ -18,18 +18,18 @@ int kite_hdr_json_decode(kite_cmd *c, const uint8_t *h, size_t n, char *err, siz
     kite_json_doc *doc = kite_json_parse((const char *)h, n, jerr, sizeof jerr);
     if (!doc) {
         snprintf(err, errlen, "bad JSON header: %s", jerr);
-        return -1;
+        return KITE_ECORRUPT;
     }
     c->doc = doc;
     const kite_json *root = kite_json_root(doc);
     if (root->type != KJ_OBJECT) {
         snprintf(err, errlen, "JSON header is not an object");
-        return -1;
+        return KITE_ECORRUPT;
     }
     const kite_json *v = kite_json_get(root, "code");
     if (!v || kite_json_int32(v, &c->code) != 0) {
         snprintf(err, errlen, "JSON header has no integer code");
-        return -1;
+        return KITE_ECORRUPT;
     }
     c->opaque = kite_json_get_int32(root, "opaque", 0);
     c->flag = kite_json_get_int32(root, "flag", 0);
@@ -61,7 +61,7 @@ int kite_hdr_json_decode(kite_cmd *c, const uint8_t *h, size_t n, char *err, siz
         }
     } else if (ext && ext->type != KJ_NULL) {
         snprintf(err, errlen, "extFields is not an object");
-        return -1;
+        return KITE_ECORRUPT;
     }
     return 0;
 }

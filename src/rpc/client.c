@@ -7,6 +7,7 @@
 #include "rpc/client.h"
 #include "base/thread.h"
 #include "base/err.h"
+#include "base/mem.h"
 #include "base/log.h"
 #include "base/map.h"
 #include "net/conn.h"
@@ -63,8 +64,7 @@ static void *loop_main(void *arg)
 
 kite_rpc_client *kite_rpc_client_new(const kite_rpc_client_opts *opts)
 {
-    kite_rpc_client *c = calloc(1, sizeof *c);
-    if (!c) return NULL;
+    kite_rpc_client *c = kite_xcalloc(1, sizeof *c);
     if (opts) c->opts = *opts;
     if (!c->opts.max_frame) c->opts.max_frame = KITE_FRAME_MAX_DEFAULT;
     if (!c->opts.connect_timeout_ms) c->opts.connect_timeout_ms = 3000;
@@ -104,8 +104,7 @@ static void close_all(kite_rpc_client *c)
     kite_conn **list = NULL;
     size_t n = 0;
     while (kite_map_next(&c->chans, &it, NULL, &v)) {
-        list = realloc(list, (n + 1) * sizeof *list);
-        if (!list) abort();
+        list = kite_xreallocarray(list, n + 1, sizeof *list);
         list[n++] = v;
     }
     for (size_t i = 0; i < n; i++) kite_conn_close(list[i], "client shutting down");
@@ -160,8 +159,7 @@ static kite_conn *get_chan(kite_rpc_client *c, const char *addr, char *err, size
     if (kite_sock_parse_addr(addr, &sa, err, errlen) != 0) return NULL;
     int fd = kite_sock_connect(&sa, err, errlen);
     if (fd < 0) return NULL;
-    chan_ud *ud = calloc(1, sizeof *ud);
-    if (!ud) abort();
+    chan_ud *ud = kite_xcalloc(1, sizeof *ud);
     ud->client = c;
     snprintf(ud->addr, sizeof ud->addr, "%s", addr);
     conn = kite_conn_new(c->ev, fd, &sa, 1, &client_conn_ops, ud, c->opts.max_frame);
@@ -232,8 +230,7 @@ static void submit(kite_rpc_client *c, const char *addr, kite_cmd *req, int onew
         start_call(&k);
         return;
     }
-    call *h = malloc(sizeof *h);
-    if (!h) abort();
+    call *h = kite_xmalloc(sizeof *h);
     *h = k;
     kite_ev_post(c->ev, run_call, h);
 }
@@ -305,8 +302,7 @@ static void run_close(void *arg)
 
 void kite_rpc_client_close_addr(kite_rpc_client *c, const char *addr)
 {
-    close_req *r = calloc(1, sizeof *r);
-    if (!r) abort();
+    close_req *r = kite_xcalloc(1, sizeof *r);
     r->c = c;
     snprintf(r->addr, sizeof r->addr, "%s", addr);
     if (kite_ev_in_loop(c->ev)) run_close(r);
@@ -342,8 +338,7 @@ static void on_frame(kite_conn *conn, const uint8_t *frame, size_t len, void *ud
         kite_cmd_free(&cmd);
         return;
     }
-    kite_rpc_req *r = calloc(1, sizeof *r);
-    if (!r) abort();
+    kite_rpc_req *r = kite_xcalloc(1, sizeof *r);
     r->cmd = cmd;   /* moved: a command holds no pointers into itself */
     r->conn = conn;
     r->recv_ms = kite_ev_now(c->ev);

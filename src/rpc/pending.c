@@ -15,6 +15,7 @@
  * hand memory back and fault it in again. */
 #include "rpc/pending.h"
 #include "base/err.h"
+#include "base/mem.h"
 #include "base/time.h"
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -48,8 +49,7 @@ int32_t kite_rpc_next_opaque(void)
 
 kite_rpc_pending *kite_rpc_pending_new(kite_ev *ev)
 {
-    kite_rpc_pending *p = calloc(1, sizeof *p);
-    if (!p) abort();
+    kite_rpc_pending *p = kite_xcalloc(1, sizeof *p);
     p->ev = ev;
     return p;
 }
@@ -77,8 +77,7 @@ static void grow(kite_rpc_pending *p)
     size_t cap = p->cap ? p->cap * 2 : 64;
     entry *old = p->slots;
     size_t oldcap = p->cap;
-    p->slots = calloc(cap, sizeof *p->slots);
-    if (!p->slots) abort();
+    p->slots = kite_xcalloc(cap, sizeof *p->slots);
     p->cap = cap;
     for (size_t i = 0; i < oldcap; i++) {
         if (old[i].state != S_LIVE) continue;
@@ -94,8 +93,7 @@ static void on_sweep(kite_ev *ev, kite_ev_timer *t, void *arg);
 static void arm(kite_rpc_pending *p, int64_t at)
 {
     if (p->sweep) kite_ev_timer_cancel(p->ev, p->sweep);
-    int64_t delay = at - kite_mono_ms();
-    p->sweep = kite_ev_timer_add(p->ev, delay > 0 ? delay : 0, 0, on_sweep, p);
+    p->sweep = kite_ev_timer_add(p->ev, kite_deadline_left_ms(at), 0, on_sweep, p);
     p->sweep_at = at;
 }
 
@@ -128,11 +126,7 @@ static void fail_matching(kite_rpc_pending *p, int all, uint64_t conn_id, int64_
         entry *e = &p->slots[i];
         if (e->state != S_LIVE) continue;
         if (!all && (due >= 0 ? e->deadline > due : e->conn_id != conn_id)) continue;
-        if (n == cap) {
-            cap = cap ? cap * 2 : 16;
-            victims = realloc(victims, cap * sizeof *victims);
-            if (!victims) abort();
-        }
+        victims = kite_xgrow(victims, &cap, n + 1, sizeof *victims, 16);
         victims[n++] = *e;
     }
     for (size_t i = 0; i < n; i++) take(p, find(p, victims[i].conn_id, victims[i].opaque));
@@ -164,7 +158,7 @@ void kite_rpc_pending_add(kite_rpc_pending *p, uint64_t conn_id, int32_t opaque,
     e->conn_id = conn_id;
     e->opaque = opaque;
     e->state = S_LIVE;
-    e->deadline = kite_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+    e->deadline = kite_deadline_ms(timeout_ms);
     e->cb = cb;
     e->arg = arg;
     p->count++;

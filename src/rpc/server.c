@@ -7,6 +7,7 @@
  * thread and handed to the loop with kite_ev_post. */
 #include "rpc/server.h"
 #include "base/err.h"
+#include "base/mem.h"
 #include "base/log.h"
 #include "net/sock.h"
 #include "proto/codes.h"
@@ -57,8 +58,7 @@ static void idle_scan(kite_ev *ev, kite_ev_timer *t, void *arg)
 
 kite_rpc_server *kite_rpc_server_new(kite_ev *ev, const kite_rpc_server_opts *opts)
 {
-    kite_rpc_server *s = calloc(1, sizeof *s);
-    if (!s) return NULL;
+    kite_rpc_server *s = kite_xcalloc(1, sizeof *s);
     s->ev = ev;
     if (opts) s->opts = *opts;
     else s->opts.idle_timeout_ms = 120000;
@@ -97,7 +97,7 @@ static void on_accept(kite_ev *ev, int lfd, uint32_t events, void *arg)
     for (int i = 0; i < 64; i++) {
         struct sockaddr_in peer;
         int fd = kite_sock_accept(lfd, &peer);
-        if (fd == -1) return;
+        if (fd == KITE_EAGAIN) return;
         if (fd < 0) {
             KLOG_WARN("rpc", "accept failed: %m");
             return;
@@ -107,13 +107,7 @@ static void on_accept(kite_ev *ev, int lfd, uint32_t events, void *arg)
             close(fd);
             continue;
         }
-        if (s->nconns == s->capconns) {
-            size_t cap = s->capconns ? s->capconns * 2 : 64;
-            kite_conn **a = realloc(s->conns, cap * sizeof *a);
-            if (!a) abort();
-            s->conns = a;
-            s->capconns = cap;
-        }
+        s->conns = kite_xgrow(s->conns, &s->capconns, s->nconns + 1, sizeof *s->conns, 64);
         s->conns[s->nconns++] = c;
         KLOG_DEBUG("rpc", "accepted %s", kite_conn_peer(c));
         if (s->opts.on_open) s->opts.on_open(c, s->opts.cb_arg);
@@ -124,15 +118,16 @@ int kite_rpc_server_listen(kite_rpc_server *s, const char *host, int port, char 
 {
     if (s->nl == MAX_LISTENERS) {
         snprintf(err, errlen, "too many listeners");
-        return -1;
+        return KITE_ETOOBIG;
     }
     int bound = 0;
     int fd = kite_sock_listen(host, port, &bound, err, errlen);
-    if (fd < 0) return -1;
-    if (kite_ev_add(s->ev, fd, KITE_EV_READ, on_accept, s) != 0) {
-        snprintf(err, errlen, "cannot watch listening socket");
+    if (fd < 0) return fd;
+    int rc = kite_ev_add(s->ev, fd, KITE_EV_READ, on_accept, s);
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot watch listening socket: %s", kite_strerror(rc));
         close(fd);
-        return -1;
+        return rc;
     }
     s->lfds[s->nl++] = fd;
     return bound;
@@ -213,13 +208,11 @@ void kite_rpc_reply_segs(kite_rpc_req *req, kite_cmd *resp, const kite_seg *segs
         write_reply(req, &hdr, segs, nseg);
         return;
     }
-    posted_reply *p = calloc(1, sizeof *p);
-    if (!p) abort();
+    posted_reply *p = kite_xcalloc(1, sizeof *p);
     p->req = req;
     p->hdr = hdr;
     if (nseg) {
-        p->segs = malloc(nseg * sizeof *segs);
-        if (!p->segs) abort();
+        p->segs = kite_xcalloc(nseg, sizeof *segs);
         memcpy(p->segs, segs, nseg * sizeof *segs);
     }
     p->nseg = nseg;
@@ -248,8 +241,7 @@ static void on_frame(kite_conn *c, const uint8_t *frame, size_t len, void *ud)
 {
     kite_rpc_server *s = ud;
     char err[256];
-    kite_rpc_req *r = calloc(1, sizeof *r);
-    if (!r) abort();
+    kite_rpc_req *r = kite_xcalloc(1, sizeof *r);
     if (kite_cmd_decode(&r->cmd, frame, len, s->opts.max_frame, err, sizeof err) != 0) {
         free(r);
         KLOG_WARN("rpc", "closing %s: undecodable frame: %s", kite_conn_peer(c), err);

@@ -42,7 +42,8 @@ kite_rpc_server *kite_rpc_server_new(kite_ev *ev, const kite_rpc_server_opts *op
 /* Closes listeners and connections; pending requests finish later into closed
  * connections (their replies are dropped). */
 void kite_rpc_server_free(kite_rpc_server *s);
-/* Adds a listening socket. Returns the bound port (useful with port 0) or -1. */
+/* Adds a listening socket. Returns the bound port (useful with port 0) or a kite_status
+ * (message in err). */
 int kite_rpc_server_listen(kite_rpc_server *s, const char *host, int port, char *err, size_t errlen);
 void kite_rpc_server_handle(kite_rpc_server *s, int code, kite_rpc_handler h, void *arg);
 /* Sends resp (its opaque/flag must already be a response to req - use

@@ -35,7 +35,6 @@
 #include "base/crc32.h"
 #include "base/err.h"
 #include "base/log.h"
-#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -50,9 +49,9 @@ static int64_t slot_off(int64_t seq) { return (seq % 2) ? 1024 : 512; }
 static int parse_slot(const uint8_t *p, kite_ckpt *out)
 {
     int v2 = memcmp(p, ckpt_magic2, 8) == 0;
-    if (!v2 && memcmp(p, ckpt_magic1, 8) != 0) return -1;
+    if (!v2 && memcmp(p, ckpt_magic1, 8) != 0) return KITE_ECORRUPT;
     if (v2 ? kite_rd_be32(p + 88) != kite_crc32(p, 88) : kite_rd_be32(p + 56) != kite_crc32(p, 56))
-        return -1;
+        return KITE_ECORRUPT;
     out->ix_file = v2 ? (int64_t)kite_rd_be64(p + 56) : -2;
     out->ix_count = v2 ? (int64_t)kite_rd_be64(p + 64) : 0;
     out->ix_end_phys = v2 ? (int64_t)kite_rd_be64(p + 72) : 0;
@@ -63,7 +62,7 @@ static int parse_slot(const uint8_t *p, kite_ckpt *out)
     out->physic_ts = (int64_t)kite_rd_be64(p + 32);
     out->logics_ts = (int64_t)kite_rd_be64(p + 40);
     out->index_ts = (int64_t)kite_rd_be64(p + 48);
-    return out->cl_flushed >= 0 && out->cq_dispatched >= 0 ? 0 : -1;
+    return out->cl_flushed >= 0 && out->cq_dispatched >= 0 ? 0 : KITE_ECORRUPT;
 }
 
 int kite_ckpt_read(kite_io *io, const char *path, kite_ckpt *out, char *err, size_t errlen)
@@ -71,9 +70,9 @@ int kite_ckpt_read(kite_io *io, const char *path, kite_ckpt *out, char *err, siz
     memset(out, 0, sizeof *out);
     out->ix_file = -2;
     int fd = io->ops->open(io, path, O_RDONLY, 0);
-    if (fd == -ENOENT) return KITE_ENOTFOUND;
+    if (fd == KITE_ENOTFOUND) return KITE_ENOTFOUND;
     if (fd < 0) {
-        snprintf(err, errlen, "%s: %s", path, strerror(-fd));
+        snprintf(err, errlen, "%s: %s", path, kite_strerror(fd));
         return KITE_EIO;
     }
     uint8_t b[CKPT_SIZE];
@@ -81,7 +80,7 @@ int kite_ckpt_read(kite_io *io, const char *path, kite_ckpt *out, char *err, siz
     ssize_t n = io->ops->pread(io, fd, b, sizeof b, 0);
     io->ops->close(io, fd);
     if (n < 0) {
-        snprintf(err, errlen, "%s: %s", path, strerror((int)-n));
+        snprintf(err, errlen, "%s: %s", path, kite_strerror((int)n));
         return KITE_EIO;
     }
     kite_ckpt a, c;

@@ -205,37 +205,25 @@ void kite_store_trigger_delete(kite_store *s)
 
 int kite_store_disk_warning(kite_store *s) { return atomic_load(&s->disk_warn); }
 
-static void wait_ms(kite_store *s, int64_t ms)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += (time_t)(ms / 1000);
-    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    pthread_cond_timedwait(&s->ccond, &s->cmu, &ts);
-}
-
 static void *clean_thread(void *arg)
 {
     kite_thread_name("kite-clean");
     kite_store *s = arg;
-    int64_t start = kite_mono_ms(), next = start + s->o.clean_interval_ms;
-    int64_t first_full = start + s->o.clean_first_delay_ms;
+    /* Rounds before the first delay only check the disk-warning state; deleting ones follow. */
+    int64_t next = kite_deadline_ms(s->o.clean_interval_ms);
+    int64_t first_full = kite_deadline_ms(s->o.clean_first_delay_ms);
     pthread_mutex_lock(&s->cmu);
     while (!atomic_load(&s->stop)) {
-        int64_t now = kite_mono_ms();
+        int64_t left = kite_deadline_left_ms(next);
         int triggered = s->manual_rounds == MANUAL_ROUNDS;
-        if (now < next && !triggered) {
-            wait_ms(s, next - now);
+        if (left > 0 && !triggered) {
+            kite_cond_wait_us(&s->ccond, &s->cmu, left * 1000);
             continue;
         }
         pthread_mutex_unlock(&s->cmu);
-        round_run(s, now >= first_full || triggered, NULL);
+        round_run(s, kite_deadline_left_ms(first_full) == 0 || triggered, NULL);
         pthread_mutex_lock(&s->cmu);
-        next = kite_mono_ms() + s->o.clean_interval_ms;
+        next = kite_deadline_ms(s->o.clean_interval_ms);
     }
     pthread_mutex_unlock(&s->cmu);
     return NULL;
@@ -248,7 +236,8 @@ int kite_clean_start(kite_store *s)
     if (atomic_load(&s->disk_warn))
         KLOG_ERROR("store", "disk use %d%% is above diskSpaceWarningLevelRatio %d%%: puts are "
                    "refused until space is freed", ratio, s->o.disk_warning_ratio);
-    if (pthread_create(&s->clean_thr, NULL, clean_thread, s) != 0) return KITE_ERR;
+    int rc = pthread_create(&s->clean_thr, NULL, clean_thread, s);
+    if (rc != 0) return kite_status_from_errno(rc);
     s->clean_started = 1;
     return 0;
 }

@@ -12,7 +12,6 @@
 #include "base/err.h"
 #include "base/log.h"
 #include "base/time.h"
-#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -196,7 +195,7 @@ int kite_cl_recover(kite_store *s, int crashed, char *err, size_t errlen)
     set_positions(s, end, crashed ? s->ck.cl_flushed : end);
     int rc = kite_mfq_truncate(&s->cl, end);
     if (rc < 0) {
-        snprintf(err, errlen, "truncating the commit log at %lld: %s", (long long)end, strerror(-rc));
+        snprintf(err, errlen, "truncating the commit log at %lld: %s", (long long)end, kite_strerror(rc));
         return KITE_EIO;
     }
     atomic_store(&s->max_offset, end);
@@ -206,7 +205,7 @@ int kite_cl_recover(kite_store *s, int crashed, char *err, size_t errlen)
         if (s->ck.cl_flushed < min) atomic_store(&s->flushed, min);
         rc = kite_cl_flush(s, end);
         if (rc < 0) {
-            snprintf(err, errlen, "syncing the recovered commit log: %s", strerror(-rc));
+            snprintf(err, errlen, "syncing the recovered commit log: %s", kite_strerror(rc));
             return KITE_EIO;
         }
     }

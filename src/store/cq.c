@@ -18,20 +18,19 @@
 #include "base/buf.h"
 #include "base/err.h"
 #include "base/log.h"
-#include <errno.h>
+#include "base/mem.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define PLACEHOLDER_SIZE 0x7FFFFFFF
 
-int kite_cqt_init(kite_cq_table *t)
+void kite_cqt_init(kite_cq_table *t)
 {
     memset(t, 0, sizeof *t);
     pthread_rwlock_init(&t->lock, NULL);
     t->nbuckets = 256;
-    t->buckets = calloc(t->nbuckets, sizeof *t->buckets);
-    return t->buckets ? 0 : KITE_ENOMEM;
+    t->buckets = kite_xcalloc(t->nbuckets, sizeof *t->buckets);
 }
 
 void kite_cqt_destroy(kite_cq_table *t)
@@ -77,8 +76,7 @@ kite_cq *kite_cqt_find(kite_store *s, const char *topic, size_t tlen, int32_t qi
 static void rehash(kite_cq_table *t)
 {
     size_t nb = t->nbuckets * 2;
-    kite_cq **b = calloc(nb, sizeof *b);
-    if (!b) return;   /* keep the old (longer chains) table */
+    kite_cq **b = kite_xcalloc(nb, sizeof *b);
     for (size_t i = 0; i < t->nbuckets; i++) {
         kite_cq *c = t->buckets[i];
         while (c) {
@@ -101,16 +99,11 @@ kite_cq *kite_cqt_get(kite_store *s, const char *topic, size_t tlen, int32_t qid
     pthread_rwlock_wrlock(&s->cqs.lock);
     c = lookup(&s->cqs, topic, tlen, qid);
     if (!c) {
-        c = calloc(1, sizeof *c);
+        c = kite_xcalloc(1, sizeof *c);
         char dir[4096];
         snprintf(dir, sizeof dir, "%s/%.*s/%d", s->cq_dir, (int)tlen, topic, (int)qid);
-        if (!c || !(c->topic = malloc(tlen + 1)) ||
-            kite_mfq_init(&c->q, s->io, dir, s->o.cq_file_size) != 0) {
-            KLOG_ERROR("store", "out of memory creating consume queue %.*s/%d", (int)tlen, topic, qid);
-            abort();   /* a queue we cannot track would silently lose messages */
-        }
-        memcpy(c->topic, topic, tlen);
-        c->topic[tlen] = 0;
+        kite_mfq_init(&c->q, s->io, dir, s->o.cq_file_size);
+        c->topic = kite_xstrndup(topic, tlen);
         c->topic_len = tlen;
         c->qid = qid;
         kite_cq_table *t = &s->cqs;
@@ -226,7 +219,7 @@ static int load_queue(load_ctx *c, const char *topic, int32_t qid)
     if (c->crashed) {
         rc = kite_mfq_truncate(&cq->q, bytes);
         if (rc < 0) {
-            snprintf(c->err, c->errlen, "truncating consume queue %s/%d: %s", topic, qid, strerror(-rc));
+            snprintf(c->err, c->errlen, "truncating consume queue %s/%d: %s", topic, qid, kite_strerror(rc));
             return KITE_EIO;
         }
     }
@@ -274,7 +267,7 @@ static int each_topic(void *arg, const char *name, int is_dir)
     c->topic = name;
     int rc = c->s->io->ops->list_dir(c->s->io, dir, each_qid, c);
     if (rc < 0 && c->rc == 0) {
-        snprintf(c->err, c->errlen, "listing %s: %s", dir, strerror(-rc));
+        snprintf(c->err, c->errlen, "listing %s: %s", dir, kite_strerror(rc));
         c->rc = KITE_EIO;
     }
     return c->rc < 0;
@@ -286,8 +279,8 @@ int kite_cq_load_all(kite_store *s, int crashed, int64_t cl_end, int64_t *min_ph
     int64_t cl_min = kite_mfq_min_offset(&s->cl);
     load_ctx c = { s, NULL, crashed, cl_end, cl_min < 0 ? 0 : cl_min, INT64_MAX, 0, err, errlen };
     int rc = s->io->ops->list_dir(s->io, s->cq_dir, each_topic, &c);
-    if (rc < 0 && rc != -ENOENT) {
-        snprintf(err, errlen, "listing %s: %s", s->cq_dir, strerror(-rc));
+    if (rc < 0 && rc != KITE_ENOTFOUND) {
+        snprintf(err, errlen, "listing %s: %s", s->cq_dir, kite_strerror(rc));
         return KITE_EIO;
     }
     if (c.rc < 0) return c.rc;
@@ -304,7 +297,7 @@ static int write_unit(kite_cq *cq, int64_t idx, int64_t phys, int32_t size, int6
     if (!f) {
         kite_mfile *last = kite_mfq_last(&cq->q);
         int64_t start = last ? last->start + last->size : byte - byte % cq->q.file_size;
-        if (byte < start || byte >= start + cq->q.file_size) return -EINVAL;
+        if (byte < start || byte >= start + cq->q.file_size) return KITE_EINVAL;
         kite_mfile *nf;
         int rc = kite_mfq_create(&cq->q, start, &nf);
         if (rc < 0) return rc;

@@ -10,6 +10,7 @@
 #include "base/thread.h"
 #include "base/err.h"
 #include "base/log.h"
+#include "base/mem.h"
 #include "base/time.h"
 #include <errno.h>
 #include <string.h>
@@ -34,7 +35,7 @@ static void publish(kite_store *s, int64_t pos)
 
 /* One record: its consume-queue unit (not for PREPARED/ROLLBACK), then its index entries.
  * Both are idempotent, so a retry after a failure redoes nothing twice. Returns 0, or
- * -errno when a unit or index file could not be written (retry later). */
+ * a kite_status when a unit or index file could not be written (retry later). */
 static int dispatch_one(kite_store *s, const kite_record *r, int64_t pos)
 {
     int tx = r->sysflag & KITE_SYSFLAG_TX_MASK;
@@ -77,10 +78,7 @@ static const uint8_t *disp_view(kite_store *s, kite_mfile *f, int64_t pos, int64
     if (pos < s->db_start || pos + need > s->db_start + s->db_len) {
         int64_t want = avail < DISP_READ ? avail : DISP_READ;
         if (want < need) want = need;
-        if (kite_store_grow((void **)&s->db, &s->db_cap, (size_t)want, 1, DISP_READ) != 0) {
-            *err = -ENOMEM;
-            return NULL;
-        }
+        s->db = kite_xgrow(s->db, &s->db_cap, (size_t)want, 1, DISP_READ);
         s->db_len = 0;
         ssize_t n = s->io->ops->pread(s->io, f->fd, s->db, (size_t)want, pos - f->start);
         if (n < 0) {
@@ -91,7 +89,7 @@ static const uint8_t *disp_view(kite_store *s, kite_mfile *f, int64_t pos, int64
         s->db_len = n;
         touch_pages(f->base + (pos - f->start), n);
         if (n < need) {
-            *err = -EIO;   /* the file is shorter than its readable end: cannot be */
+            *err = KITE_EIO;   /* the file is shorter than its readable end: cannot be */
             return NULL;
         }
     }
@@ -127,15 +125,15 @@ int kite_dispatch_run(kite_store *s, int64_t limit)
         int64_t have = 0;
         int err = 0;
         const uint8_t *p = disp_view(s, f, pos, avail < 8 ? avail : 8, avail, &have, &err);
-        int len = p ? kite_record_decode(p, (size_t)have, &r, 0, &why) : KITE_ERR;
+        int len = p ? kite_record_decode(p, (size_t)have, &r, 0, &why) : err;
         int64_t total = p && have >= 8 ? kite_rd_be32(p) : 0;
         if (len == KITE_EAGAIN && have >= 8 && have < avail && total <= avail) {
             /* the record goes on past the buffered bytes */
             p = disp_view(s, f, pos, total, avail, &have, &err);
-            len = p ? kite_record_decode(p, (size_t)have, &r, 0, &why) : KITE_ERR;
+            len = p ? kite_record_decode(p, (size_t)have, &r, 0, &why) : err;
         }
         if (!p) {   /* the dispatch thread logs and retries */
-            rc = kite_status_from_errno(-err);
+            rc = err;
             break;
         }
         if (len == KITE_ENOTFOUND) {   /* blank to the end of the file */
@@ -151,10 +149,7 @@ int kite_dispatch_run(kite_store *s, int64_t limit)
             break;
         }
         rc = dispatch_one(s, &r, pos);
-        if (rc < 0) {
-            rc = kite_status_from_errno(-rc);
-            break;
-        }
+        if (rc < 0) break;
         pos += len;
         if (++n % 4096 == 0) publish(s, pos);
     }
@@ -170,13 +165,13 @@ int kite_dispatch_checkpoint(kite_store *s)
     int64_t f = atomic_load(&s->flushed);
     int rc = kite_cq_flush_all(s);
     if (rc < 0) {
-        KLOG_ERROR("store", "consume queue flush failed: %s (checkpoint not advanced)", strerror(-rc));
+        KLOG_ERROR("store", "consume queue flush failed: %s (checkpoint not advanced)", kite_strerror(rc));
         return rc;
     }
     kite_ckpt ck = s->ck;
     rc = kite_index_flush(s, &ck);
     if (rc < 0) {
-        KLOG_ERROR("store", "index flush failed: %s (checkpoint not advanced)", strerror(-rc));
+        KLOG_ERROR("store", "index flush failed: %s (checkpoint not advanced)", kite_strerror(rc));
         return rc;
     }
     if (d == s->ck.cq_dispatched && f == s->ck.cl_flushed && s->ck.seq > 0 &&
@@ -193,7 +188,7 @@ int kite_dispatch_checkpoint(kite_store *s)
     ck.index_ts = ck.ix_end_ts;
     rc = kite_ckpt_write(s->io, s->ckpt_fd, &ck);
     if (rc < 0) {
-        KLOG_ERROR("store", "checkpoint write failed: %s", strerror(-rc));
+        KLOG_ERROR("store", "checkpoint write failed: %s", kite_strerror(rc));
         return rc;
     }
     s->ck = ck;
@@ -228,14 +223,7 @@ static void *disp_thread(void *arg)
             pthread_mutex_lock(&s->dmu);
             atomic_store(&s->disp_sleeping, 1);
             if (!atomic_load(&s->stop) && (rc < 0 || kite_cl_readable(s) <= s->disp_pos)) {
-                struct timespec ts;
-                clock_gettime(CLOCK_REALTIME, &ts);
-                ts.tv_nsec += rc < 0 ? 100000000L : 1000000L;
-                if (ts.tv_nsec >= 1000000000L) {
-                    ts.tv_sec++;
-                    ts.tv_nsec -= 1000000000L;
-                }
-                pthread_cond_timedwait(&s->dcond, &s->dmu, &ts);
+                kite_cond_wait_us(&s->dcond, &s->dmu, rc < 0 ? 100000 : 1000);
             }
             atomic_store(&s->disp_sleeping, 0);
             pthread_mutex_unlock(&s->dmu);
@@ -247,7 +235,7 @@ static void *disp_thread(void *arg)
 int kite_dispatch_start(kite_store *s)
 {
     s->last_ckpt_ms = kite_mono_ms();
-    return pthread_create(&s->disp_thr, NULL, disp_thread, s) == 0 ? 0 : KITE_ERR;
+    return kite_status_from_errno(pthread_create(&s->disp_thr, NULL, disp_thread, s));
 }
 
 void kite_dispatch_stop(kite_store *s)

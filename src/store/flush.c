@@ -11,45 +11,18 @@
 #include "base/thread.h"
 #include "base/err.h"
 #include "base/log.h"
+#include "base/mem.h"
 #include "base/time.h"
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-static void timed_wait(pthread_cond_t *c, pthread_mutex_t *m, int ms)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-    ts.tv_sec += ms / 1000 + ts.tv_nsec / 1000000000L;
-    ts.tv_nsec %= 1000000000L;
-    pthread_cond_timedwait(c, m, &ts);
-}
-
-static void timed_wait_us(pthread_cond_t *c, pthread_mutex_t *m, int64_t us)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_nsec += (long)(us % 1000000) * 1000L;
-    ts.tv_sec += (time_t)(us / 1000000) + ts.tv_nsec / 1000000000L;
-    ts.tv_nsec %= 1000000000L;
-    pthread_cond_timedwait(c, m, &ts);
-}
-
-static int64_t mono_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 static void wq_push(kite_waitq *q, const kite_waiter *w)
 {
     if (q->count == q->cap) {
         size_t nc = q->cap ? q->cap * 2 : 1024;
-        kite_waiter *v = malloc(nc * sizeof *v);
-        if (!v) abort();   /* cannot track an acknowledgement: crash rather than lie */
+        kite_waiter *v = kite_xcalloc(nc, sizeof *v);
         for (size_t i = 0; i < q->count; i++) v[i] = q->v[(q->head + i) % q->cap];
         free(q->v);
         q->v = v;
@@ -85,11 +58,7 @@ typedef struct batch { kite_waiter *v; size_t n, cap; } batch;
 
 static void batch_add(batch *b, const kite_waiter *w)
 {
-    if (b->n == b->cap) {
-        b->cap = b->cap ? b->cap * 2 : 256;
-        b->v = realloc(b->v, b->cap * sizeof *b->v);
-        if (!b->v) abort();
-    }
+    b->v = kite_xgrow(b->v, &b->cap, b->n + 1, sizeof *b->v, 256);
     b->v[b->n++] = *w;
 }
 
@@ -139,13 +108,13 @@ static void await_refill(kite_store *s, size_t n, int64_t last_sync_us)
     int64_t budget = last_sync_us / 4;
     if (budget > 2000) budget = 2000;
     if (budget < 20) return;
-    int64_t deadline = mono_us() + budget;
+    int64_t deadline = kite_mono_us() + budget;
     s->fl_want = n;
     for (;;) {
         if (s->wq.count >= n || atomic_load(&s->stop)) break;
-        int64_t left = deadline - mono_us();
+        int64_t left = deadline - kite_mono_us();
         if (left <= 0) break;
-        timed_wait_us(&s->fcond, &s->fmu, left);
+        kite_cond_wait_us(&s->fcond, &s->fmu, left);
     }
     s->fl_want = 0;
 }
@@ -165,16 +134,16 @@ static void *sync_thread(void *arg)
             take_done(s, &ok, &bad);
             if (stopping && s->wq.count == 0 && ok.n == 0 && bad.n == 0) break;
             if (ok.n == 0 && bad.n == 0) {
-                timed_wait(&s->fcond, &s->fmu, stopping ? 1 : 10);
+                kite_cond_wait_us(&s->fcond, &s->fmu, stopping ? 1000 : 10000);
                 continue;
             }
         }
         pthread_mutex_unlock(&s->fmu);
         if (dirty) {
-            int64_t t0 = mono_us();
+            int64_t t0 = kite_mono_us();
             int rc = kite_cl_flush(s, max);
-            last_sync_us = mono_us() - t0;
-            if (rc < 0) kite_flush_fail(s, kite_status_from_errno(-rc));
+            last_sync_us = kite_mono_us() - t0;
+            if (rc < 0) kite_flush_fail(s, rc);
             else kite_dispatch_wake(s);
         }
         pthread_mutex_lock(&s->fmu);
@@ -214,8 +183,8 @@ static void *watch_thread(void *arg)
             continue;
         }
         w = wq_front(&s->wq);
-        int64_t wait = w ? w->deadline_ms - now : 50;
-        timed_wait(&s->wcond, &s->fmu, (int)(wait < 1 ? 1 : wait > 50 ? 50 : wait));
+        int64_t wait = w ? kite_deadline_left_ms(w->deadline_ms) : 50;
+        kite_cond_wait_us(&s->wcond, &s->fmu, (wait < 1 ? 1 : wait > 50 ? 50 : wait) * 1000);
     }
     pthread_mutex_unlock(&s->fmu);
     free(late.v);
@@ -229,7 +198,7 @@ static void *async_thread(void *arg)
     int64_t last_thorough = kite_mono_ms(), prev_max = -1;
     pthread_mutex_lock(&s->fmu);
     while (!atomic_load(&s->stop)) {
-        timed_wait(&s->fcond, &s->fmu, s->o.flush_interval_ms);
+        kite_cond_wait_us(&s->fcond, &s->fmu, (int64_t)s->o.flush_interval_ms * 1000);
         if (atomic_load(&s->stop)) break;
         pthread_mutex_unlock(&s->fmu);
         int64_t max = atomic_load_explicit(&s->max_offset, memory_order_acquire);
@@ -246,7 +215,7 @@ static void *async_thread(void *arg)
         if (dirty > 0 && !atomic_load(&s->failed) &&
             (thorough || dirty >= (int64_t)s->o.flush_least_pages * 4096)) {
             int rc = kite_cl_flush(s, upto);
-            if (rc < 0) kite_flush_fail(s, kite_status_from_errno(-rc));
+            if (rc < 0) kite_flush_fail(s, rc);
             if (thorough) last_thorough = now;
         }
         pthread_mutex_lock(&s->fmu);
@@ -258,13 +227,13 @@ static void *async_thread(void *arg)
 int kite_flush_start(kite_store *s)
 {
     int sync = s->o.flush_type == KITE_FLUSH_SYNC;
-    if (pthread_create(&s->flush_thr, NULL, sync ? sync_thread : async_thread, s) != 0)
-        return KITE_ERR;
-    if (sync && pthread_create(&s->watch_thr, NULL, watch_thread, s) != 0) {
+    int rc = pthread_create(&s->flush_thr, NULL, sync ? sync_thread : async_thread, s);
+    if (rc != 0) return kite_status_from_errno(rc);
+    if (sync && (rc = pthread_create(&s->watch_thr, NULL, watch_thread, s)) != 0) {
         atomic_store(&s->stop, 1);
         pthread_cond_broadcast(&s->fcond);
         pthread_join(s->flush_thr, NULL);
-        return KITE_ERR;
+        return kite_status_from_errno(rc);
     }
     return 0;
 }

@@ -36,7 +36,7 @@
 #include "base/buf.h"
 #include "base/err.h"
 #include "base/log.h"
-#include <errno.h>
+#include "base/mem.h"
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -96,7 +96,7 @@ static void file_path(const kite_index *ix, int64_t no, char *out, size_t cap)
 
 /* ---- lifecycle ---- */
 
-int kite_index_init(kite_store *s)
+void kite_index_init(kite_store *s)
 {
     kite_index *ix = &s->ix;
     memset(ix, 0, sizeof *ix);
@@ -107,8 +107,7 @@ int kite_index_init(kite_store *s)
     snprintf(ix->dir, sizeof ix->dir, "%s/index", s->o.root_dir);
     pthread_rwlock_init(&ix->lock, NULL);
     atomic_init(&ix->ck_file, -1);
-    ix->keybuf = malloc(KEYBUF_CAP);
-    return ix->keybuf ? 0 : KITE_ENOMEM;
+    ix->keybuf = kite_xmalloc(KEYBUF_CAP);
 }
 
 void kite_index_destroy(kite_store *s)
@@ -120,22 +119,12 @@ void kite_index_destroy(kite_store *s)
     pthread_rwlock_destroy(&ix->lock);
 }
 
-static int push(kite_index *ix, kite_mfile *f)
+static void push(kite_index *ix, kite_mfile *f)
 {
     pthread_rwlock_wrlock(&ix->lock);
-    if (ix->n == ix->cap) {
-        size_t nc = ix->cap ? ix->cap * 2 : 8;
-        kite_mfile **v = realloc(ix->files, nc * sizeof *v);
-        if (!v) {
-            pthread_rwlock_unlock(&ix->lock);
-            return KITE_ENOMEM;
-        }
-        ix->files = v;
-        ix->cap = nc;
-    }
+    ix->files = kite_xgrow(ix->files, &ix->cap, ix->n + 1, sizeof *ix->files, 8);
     ix->files[ix->n++] = f;
     pthread_rwlock_unlock(&ix->lock);
-    return 0;
 }
 
 static kite_mfile *last_file(kite_index *ix)
@@ -171,13 +160,7 @@ static int collect(void *arg, const char *name, int is_dir)
 {
     nums *l = arg;
     if (is_dir || strlen(name) != 20 || strspn(name, "0123456789") != 20) return 0;
-    if (l->n == l->cap) {
-        size_t nc = l->cap ? l->cap * 2 : 16;
-        int64_t *v = realloc(l->v, nc * sizeof *v);
-        if (!v) return 1;
-        l->v = v;
-        l->cap = nc;
-    }
+    l->v = kite_xgrow(l->v, &l->cap, l->n + 1, sizeof *l->v, 16);
     l->v[l->n++] = strtoll(name, NULL, 10);
     return 0;
 }
@@ -193,12 +176,12 @@ static void unlink_no(kite_store *s, int64_t no)
     char p[1200];
     file_path(&s->ix, no, p, sizeof p);
     int rc = s->io->ops->unlink(s->io, p);
-    if (rc < 0 && rc != -ENOENT) KLOG_WARN("store", "index: unlink %s: %s", p, strerror(-rc));
+    if (rc < 0 && rc != KITE_ENOTFOUND) KLOG_WARN("store", "index: unlink %s: %s", p, kite_strerror(rc));
 }
 
 /* Keeps entries [1, count) of f, which are trusted (durable), and rebuilds everything
  * derived from them: entries after them are zeroed, the slot table and chain links are
- * recomputed, the header rewritten. Then syncs the file. 0 or -errno. */
+ * recomputed, the header rewritten. Then syncs the file. 0 or a kite_status. */
 static int cut_file(kite_store *s, kite_mfile *f, int64_t count, int64_t end_phys, int64_t end_ts)
 {
     kite_index *ix = &s->ix;
@@ -208,34 +191,21 @@ static int cut_file(kite_store *s, kite_mfile *f, int64_t count, int64_t end_phy
     if (eoff < f->size) rc = io->ops->zero_range(io, f->fd, eoff, f->size - eoff);
     if (rc < 0) return rc;
     int32_t used = 0;
-    uint32_t *heads = calloc((size_t)ix->slots, sizeof *heads);
-    if (heads) {
-        /* Recompute the chains aside and store only what differs: after a crash the file
-         * is usually already right, and pages left clean make the sync below cheap
-         * (rewriting the whole slot table cost ~25 ms of msync per recovery in the
-         * benchmark). */
-        for (int64_t n = 1; n < count; n++) {
-            uint8_t *e = ent_p(ix, f, n);
-            uint32_t slot = kite_rd_be32(e) % (uint32_t)ix->slots;
-            uint32_t head = heads[slot];
-            if (head == 0) used++;
-            if (kite_rd_be32(e + 16) != head) kite_wr_be32(e + 16, head);
-            heads[slot] = (uint32_t)n;
-        }
-        for (int64_t k = 0; k < ix->slots; k++)
-            if (kite_rd_be32(slot_p(ix, f, k)) != heads[k]) kite_wr_be32(slot_p(ix, f, k), heads[k]);
-        free(heads);
-    } else {
-        memset(f->base + IX_HDR, 0, (size_t)(ix->slots * 4));
-        for (int64_t n = 1; n < count; n++) {
-            uint8_t *e = ent_p(ix, f, n);
-            int64_t slot = (int64_t)(kite_rd_be32(e) % (uint32_t)ix->slots);
-            uint32_t head = kite_rd_be32(slot_p(ix, f, slot));
-            if (head == 0) used++;
-            kite_wr_be32(e + 16, head);
-            kite_wr_be32(slot_p(ix, f, slot), (uint32_t)n);
-        }
+    /* Recompute the chains aside and store only what differs: after a crash the file is
+     * usually already right, and pages left clean make the sync below cheap (rewriting the
+     * whole slot table cost ~25 ms of msync per recovery in the benchmark). */
+    uint32_t *heads = kite_xcalloc((size_t)ix->slots, sizeof *heads);
+    for (int64_t n = 1; n < count; n++) {
+        uint8_t *e = ent_p(ix, f, n);
+        uint32_t slot = kite_rd_be32(e) % (uint32_t)ix->slots;
+        uint32_t head = heads[slot];
+        if (head == 0) used++;
+        if (kite_rd_be32(e + 16) != head) kite_wr_be32(e + 16, head);
+        heads[slot] = (uint32_t)n;
     }
+    for (int64_t k = 0; k < ix->slots; k++)
+        if (kite_rd_be32(slot_p(ix, f, k)) != heads[k]) kite_wr_be32(slot_p(ix, f, k), heads[k]);
+    free(heads);
     int64_t bts = h_begin_ts(f), bphys = h_begin_phys(f);
     if (count <= 1) {
         end_phys = bphys;
@@ -298,8 +268,8 @@ int kite_index_load(kite_store *s, int crashed, int64_t cl_min, int64_t cl_end, 
     }
     nums l = { NULL, 0, 0 };
     int rc = io->ops->list_dir(io, ix->dir, collect, &l);
-    if (rc < 0 && rc != -ENOENT) {
-        snprintf(err, errlen, "listing %s: %s", ix->dir, strerror(-rc));
+    if (rc < 0 && rc != KITE_ENOTFOUND) {
+        snprintf(err, errlen, "listing %s: %s", ix->dir, kite_strerror(rc));
         free(l.v);
         return KITE_EIO;
     }
@@ -333,17 +303,14 @@ int kite_index_load(kite_store *s, int crashed, int64_t cl_min, int64_t cl_end, 
                                       : "an index file cannot be mapped";
             break;
         }
-        if (push(ix, f) < 0) {
-            kite_mfile_unref(f);
-            why = "out of memory";
-        }
+        push(ix, f);
     }
     if (!why && ix->n) {
         kite_mfile *f = ix->files[ix->n - 1];
         if (crashed || h_count(f) != tc || h_end_phys(f) != ck->ix_end_phys) {
             rc = cut_file(s, f, tc, ck->ix_end_phys, ck->ix_end_ts);
             if (rc < 0) {
-                snprintf(err, errlen, "index: truncating %s: %s", f->path, strerror(-rc));
+                snprintf(err, errlen, "index: truncating %s: %s", f->path, kite_strerror(rc));
                 free(l.v);
                 return KITE_EIO;
             }
@@ -362,7 +329,7 @@ int kite_index_load(kite_store *s, int crashed, int64_t cl_min, int64_t cl_end, 
      * the commit log's end no longer exist: cut both. */
     rc = cut_to_end(s, start);
     if (rc < 0) {
-        snprintf(err, errlen, "index: cutting to the commit log's end: %s", strerror(-rc));
+        snprintf(err, errlen, "index: cutting to the commit log's end: %s", kite_strerror(rc));
         return KITE_EIO;
     }
     ix->done = start;
@@ -382,8 +349,7 @@ static size_t record_keys(const kite_record *r, keyref *out, size_t max);
 int32_t kite_index_hash(const char *topic, size_t tl, const char *key, size_t kl)
 {
     char small[512];
-    char *b = tl + 1 + kl <= sizeof small ? small : malloc(tl + 1 + kl);
-    if (!b) return 0;
+    char *b = tl + 1 + kl <= sizeof small ? small : kite_xmalloc(tl + 1 + kl);
     memcpy(b, topic, tl);
     b[tl] = '#';
     memcpy(b + tl + 1, key, kl);
@@ -432,7 +398,7 @@ static int roll(kite_store *s, kite_mfile **out)
     int64_t ts = prev ? h_end_ts(prev) : 0, phys = prev ? h_end_phys(prev) : 0;
     h_set(f, ts, ts, phys, phys, 0, 1);
     rc = s->io->ops->sync_dir(s->io, ix->dir);
-    if (rc == 0 && push(ix, f) != 0) rc = -ENOMEM;
+    if (rc == 0) push(ix, f);
     if (rc < 0) {
         atomic_store(&f->unlink_on_free, 1);
         kite_mfile_unref(f);
@@ -562,18 +528,11 @@ static int key_in(const kite_record *r, const char *key, size_t kl)
     return 0;
 }
 
-static int add_seg(kite_get_result *out, const kite_store_seg *seg)
+static void add_seg(kite_get_result *out, const kite_store_seg *seg)
 {
-    if (out->count == out->cap) {
-        size_t nc = out->cap ? out->cap * 2 : 16;
-        kite_store_seg *v = realloc(out->segs, nc * sizeof *v);
-        if (!v) return KITE_ENOMEM;
-        out->segs = v;
-        out->cap = nc;
-    }
+    out->segs = kite_xgrow(out->segs, &out->cap, out->count + 1, sizeof *out->segs, 16);
     out->segs[out->count++] = *seg;
     out->bytes += seg->len;
-    return 0;
 }
 
 /* Verifies a candidate against the record it points to and adds it. */
@@ -587,8 +546,10 @@ static void consider(kite_store *s, int64_t phys, const char *topic, size_t tl, 
     kite_record r;
     if (kite_record_decode(seg.data, seg.len, &r, 0, NULL) != (int)seg.len || r.topic_len != tl ||
         memcmp(r.topic, topic, tl) != 0 || r.store_ts < begin || r.store_ts > end ||
-        !key_in(&r, key, kl) || add_seg(out, &seg) < 0)
+        !key_in(&r, key, kl))
         kite_store_seg_release(&seg);
+    else
+        add_seg(out, &seg);
 }
 
 int kite_store_query_by_key(kite_store *s, const char *topic, const char *key, int max_num,
@@ -608,13 +569,12 @@ int kite_store_query_by_key(kite_store *s, const char *topic, const char *key, i
     /* Snapshot the file list with references; search newest to oldest. */
     pthread_rwlock_rdlock(&ix->lock);
     size_t n = ix->n;
-    kite_mfile **fs = n ? malloc(n * sizeof *fs) : NULL;
-    for (size_t i = 0; fs && i < n; i++) {
+    kite_mfile **fs = kite_xcalloc(n, sizeof *fs);
+    for (size_t i = 0; i < n; i++) {
         fs[i] = ix->files[i];
         kite_mfile_ref(fs[i]);
     }
     pthread_rwlock_unlock(&ix->lock);
-    if (n && !fs) return KITE_ENOMEM;
     for (size_t i = n; i-- > 0 && out->count < (size_t)max_num;) {
         kite_mfile *f = fs[i];
         int64_t count = h_count(f);

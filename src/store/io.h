@@ -8,8 +8,11 @@
  * Threads: every operation may be called from any thread; implementations are
  * thread-safe. The fault seam serialises its bookkeeping with one mutex.
  *
- * Errors: every int-returning operation returns 0 (or a non-negative count/fd) on success
- * and -errno on failure, so callers can tell ENOSPC from EIO.
+ * Errors: every operation returns 0 (or a non-negative count/fd) on success and a negative
+ * kite_status on failure: the seam converts errno where it makes the system call
+ * (kite_status_from_errno: ENOSPC/EDQUOT give KITE_ENOSPC, ENOENT KITE_ENOTFOUND, ...).
+ * An errno without a code of its own (EACCES, EMFILE, EROFS, ...) gives KITE_EIO, and the
+ * POSIX seam logs its text with the operation and path, so the cause is not lost.
  *
  * How the fault seam models memory-mapped writes (see docs/store-format.md, "The I/O
  * seam"): each file has a volatile image (what a page cache would hold) and a durable
@@ -47,15 +50,15 @@ typedef struct kite_io kite_io;
 typedef int (*kite_io_dir_cb)(void *arg, const char *name, int is_dir);
 
 typedef struct kite_io_ops {
-    /* open(2) flags; returns fd or -errno. */
+    /* open(2) flags; returns fd or a kite_status. */
     int (*open)(kite_io *io, const char *path, int flags, int mode);
     int (*close)(kite_io *io, int fd);
     /* Reserves [0, len) on disk (posix_fallocate), so later writes cannot hit ENOSPC. */
     int (*allocate)(kite_io *io, int fd, int64_t len);
     int (*truncate)(kite_io *io, int fd, int64_t len);
-    int64_t (*size)(kite_io *io, int fd);   /* file size or -errno */
-    /* Shared read-write mapping of [0, len); NULL with errno set on failure. */
-    void *(*map)(kite_io *io, int fd, size_t len);
+    int64_t (*size)(kite_io *io, int fd);   /* file size or a kite_status */
+    /* Shared read-write mapping of [0, len) in *addr. */
+    int (*map)(kite_io *io, int fd, size_t len, void **addr);
     int (*unmap)(kite_io *io, void *addr, size_t len);
     ssize_t (*pwrite)(kite_io *io, int fd, const void *buf, size_t len, int64_t off);
     ssize_t (*pread)(kite_io *io, int fd, void *buf, size_t len, int64_t off);
@@ -82,12 +85,13 @@ struct kite_io {
 kite_io *kite_io_posix(void);
 
 /* Creates every missing directory of path (like mkdir -p) and fsyncs each parent whose
- * entry was created. Returns 0 or -errno. */
+ * entry was created. Returns 0 or a kite_status. */
 int kite_io_mkdirs(kite_io *io, const char *path);
 /* Writes len bytes to path atomically: path.tmp is written and fdatasync'ed, renamed over
- * path, and the directory fsynced. Returns 0 or -errno; the old content survives a failure. */
+ * path, and the directory fsynced. Returns 0 or a kite_status; the old content survives a
+ * failure. */
 int kite_io_write_atomic(kite_io *io, const char *path, const void *data, size_t len);
-/* Reads the whole file into a malloc'ed buffer (*out, free with free()). 0 or -errno. */
+/* Reads the whole file into a malloc'ed buffer (*out, free with free()). 0 or a kite_status. */
 int kite_io_read_all(kite_io *io, const char *path, char **out, size_t *len);
 
 /* ---- fault-injecting implementation (tests) ---- */
@@ -95,8 +99,9 @@ int kite_io_read_all(kite_io *io, const char *path, char **out, size_t *len);
 /* New fault seam over the real file system; free with kite_io_fault_free(). */
 kite_io *kite_io_fault_new(void);
 void kite_io_fault_free(kite_io *io);
-/* After `after` more successful calls of kind op, the next `count` calls fail with -err
- * (count < 0: every later call until cleared). Replaces the previous rule for op. */
+/* After `after` more successful calls of kind op, the next `count` calls fail as the system
+ * call would with errno err, i.e. with kite_status_from_errno(err) (count < 0: every later
+ * call until cleared). Replaces the previous rule for op. */
 void kite_io_fault_inject(kite_io *io, kite_io_op op, long after, int err, long count);
 void kite_io_fault_clear(kite_io *io);
 /* Number of calls of kind op so far (successful or not). */
@@ -108,7 +113,7 @@ void kite_io_fault_set_sync_disabled(kite_io *io, int disabled);
 /* File-system usage that fs_usage reports from now on (total 0: the real one again). */
 void kite_io_fault_set_fs_usage(kite_io *io, uint64_t used, uint64_t total);
 /* The power goes out now: the durable images are frozen; from now on every operation
- * except close/unmap fails with -EIO until kite_io_fault_restart(). */
+ * except close/unmap fails with KITE_EIO until kite_io_fault_restart(). */
 void kite_io_fault_power_cut(kite_io *io);
 /* The machine boots again (call after the store is closed): volatile images are dropped,
  * files whose directory entry was never synced are removed, operations work again. */

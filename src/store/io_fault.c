@@ -7,7 +7,9 @@
  * without it, exactly as it writes into real mappings. The model is described in io.h
  * and docs/store-format.md ("The I/O seam"). */
 #include "store/io.h"
+#include "base/err.h"
 #include "base/log.h"
+#include "base/mem.h"
 #include "base/time.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -53,11 +55,12 @@ typedef struct fault_io {
 
 static fault_io *F(kite_io *io) { return (fault_io *)io; }
 
-/* Counts a call and applies the rule for op; returns 0 or -errno. Caller holds mu. */
+/* Counts a call and applies the rule for op; returns 0 or the injected kite_status.
+ * Caller holds mu. */
 static int check(fault_io *f, kite_io_op op)
 {
     f->calls[op]++;
-    if (f->cut) return -EIO;
+    if (f->cut) return KITE_EIO;
     rule *r = &f->rules[op];
     if (!r->active) return 0;
     if (r->after > 0) {
@@ -66,7 +69,7 @@ static int check(fault_io *f, kite_io_op op)
     }
     if (r->count == 0) return 0;
     if (r->count > 0) r->count--;
-    return -r->err;
+    return kite_status_from_errno(r->err);
 }
 
 static shadow *find_path(fault_io *f, const char *path)
@@ -90,11 +93,11 @@ static int grow(shadow *s, size_t size)
         s->size = size;
         return 0;
     }
-    if (s->nmap > 0) return -EBUSY;   /* would move a live mapping; the store never does this */
+    if (s->nmap > 0) return KITE_EINVAL;   /* would move a live mapping; the store never does it */
     size_t pg = (size_t)sysconf(_SC_PAGESIZE);
     size_t cap = (size + pg - 1) / pg * pg;
     uint8_t *m = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (m == MAP_FAILED) return -ENOMEM;
+    if (m == MAP_FAILED) return kite_status_from_errno(errno);
     if (s->mem) {
         memcpy(m, s->mem, s->size);
         munmap(s->mem, s->cap);
@@ -134,13 +137,13 @@ static int fo_open(kite_io *io, const char *path, int flags, int mode)
     int existed = stat(path, &st) == 0;
     int fd = open(path, flags | O_CLOEXEC, mode);
     if (fd < 0) {
-        rc = -errno;
+        rc = kite_status_from_errno(errno);
         goto out;
     }
     shadow *s = find_path(f, path);
     if (!s) {
-        s = calloc(1, sizeof *s);
-        s->path = strdup(path);
+        s = kite_xcalloc(1, sizeof *s);
+        s->path = kite_xstrdup(path);
         s->unsynced_create = !existed;
         s->next = f->list;
         f->list = s;
@@ -157,10 +160,7 @@ static int fo_open(kite_io *io, const char *path, int flags, int mode)
         }
     }
     if (flags & O_TRUNC) s->size = 0;   /* the real open truncated the durable file too */
-    if (f->nfds == f->capfds) {
-        f->capfds = f->capfds ? f->capfds * 2 : 16;
-        f->fds = realloc(f->fds, f->capfds * sizeof *f->fds);
-    }
+    f->fds = kite_xgrow(f->fds, &f->capfds, f->nfds + 1, sizeof *f->fds, 16);
     f->fds[f->nfds++] = (fdent){ fd, s };
     s->nfd++;
     rc = fd;
@@ -193,10 +193,9 @@ static int fo_allocate(kite_io *io, int fd, int64_t len)
     pthread_mutex_lock(&f->mu);
     int rc = check(f, KITE_IO_ALLOCATE);
     shadow *s = find_fd(f, fd);
-    if (rc == 0 && !s) rc = -EBADF;
+    if (rc == 0 && !s) rc = KITE_EINVAL;
     if (rc == 0) {
-        rc = posix_fallocate(fd, 0, (off_t)len);
-        rc = -rc;
+        rc = kite_status_from_errno(posix_fallocate(fd, 0, (off_t)len));
     }
     if (rc == 0 && (size_t)len > s->size) rc = grow(s, (size_t)len);
     pthread_mutex_unlock(&f->mu);
@@ -209,8 +208,8 @@ static int fo_truncate(kite_io *io, int fd, int64_t len)
     pthread_mutex_lock(&f->mu);
     int rc = check(f, KITE_IO_ALLOCATE);
     shadow *s = find_fd(f, fd);
-    if (rc == 0 && !s) rc = -EBADF;
-    if (rc == 0 && ftruncate(fd, (off_t)len) != 0) rc = -errno;
+    if (rc == 0 && !s) rc = KITE_EINVAL;
+    if (rc == 0 && ftruncate(fd, (off_t)len) != 0) rc = kite_status_from_errno(errno);
     if (rc == 0) {
         if ((size_t)len > s->size) rc = grow(s, (size_t)len);
         else s->size = (size_t)len;
@@ -224,32 +223,27 @@ static int64_t fo_size(kite_io *io, int fd)
     fault_io *f = F(io);
     pthread_mutex_lock(&f->mu);
     shadow *s = find_fd(f, fd);
-    int64_t rc = f->cut ? -EIO : s ? (int64_t)s->size : -EBADF;
+    int64_t rc = f->cut ? KITE_EIO : s ? (int64_t)s->size : KITE_EINVAL;
     pthread_mutex_unlock(&f->mu);
     return rc;
 }
 
-static void *fo_map(kite_io *io, int fd, size_t len)
+static int fo_map(kite_io *io, int fd, size_t len, void **addr)
 {
     fault_io *f = F(io);
     pthread_mutex_lock(&f->mu);
-    void *ret = NULL;
     int rc = check(f, KITE_IO_MAP);
     shadow *s = find_fd(f, fd);
-    if (rc == 0 && !s) rc = -EBADF;
-    if (rc == 0 && len > s->size) rc = -EINVAL;   /* the store maps only allocated files */
+    if (rc == 0 && !s) rc = KITE_EINVAL;
+    if (rc == 0 && len > s->size) rc = KITE_EINVAL;   /* the store maps only allocated files */
     if (rc == 0) {
-        if (f->nmaps == f->capmaps) {
-            f->capmaps = f->capmaps ? f->capmaps * 2 : 16;
-            f->maps = realloc(f->maps, f->capmaps * sizeof *f->maps);
-        }
+        f->maps = kite_xgrow(f->maps, &f->capmaps, f->nmaps + 1, sizeof *f->maps, 16);
         f->maps[f->nmaps++] = (mapent){ s->mem, len, s };
         s->nmap++;
-        ret = s->mem;
+        *addr = s->mem;
     }
     pthread_mutex_unlock(&f->mu);
-    if (!ret) errno = -rc;
-    return ret;
+    return rc;
 }
 
 static int fo_unmap(kite_io *io, void *addr, size_t len)
@@ -275,7 +269,7 @@ static ssize_t fo_pwrite(kite_io *io, int fd, const void *buf, size_t len, int64
     pthread_mutex_lock(&f->mu);
     ssize_t rc = check(f, KITE_IO_WRITE);
     shadow *s = find_fd(f, fd);
-    if (rc == 0 && !s) rc = -EBADF;
+    if (rc == 0 && !s) rc = KITE_EINVAL;
     if (rc == 0 && (size_t)off + len > s->size) rc = grow(s, (size_t)off + len);
     if (rc == 0) {
         memcpy(s->mem + off, buf, len);
@@ -291,7 +285,7 @@ static ssize_t fo_pread(kite_io *io, int fd, void *buf, size_t len, int64_t off)
     pthread_mutex_lock(&f->mu);
     ssize_t rc = check(f, KITE_IO_READ);
     shadow *s = find_fd(f, fd);
-    if (rc == 0 && !s) rc = -EBADF;
+    if (rc == 0 && !s) rc = KITE_EINVAL;
     if (rc == 0) {
         size_t n = (size_t)off >= s->size ? 0 : s->size - (size_t)off;
         if (n > len) n = len;
@@ -308,7 +302,7 @@ static int fo_zero_range(kite_io *io, int fd, int64_t off, int64_t len)
     pthread_mutex_lock(&f->mu);
     int rc = check(f, KITE_IO_WRITE);
     shadow *s = find_fd(f, fd);
-    if (rc == 0 && !s) rc = -EBADF;
+    if (rc == 0 && !s) rc = KITE_EINVAL;
     if (rc == 0 && (size_t)(off + len) > s->size) rc = grow(s, (size_t)(off + len));
     if (rc == 0) memset(s->mem + off, 0, (size_t)len);
     pthread_mutex_unlock(&f->mu);
@@ -320,12 +314,13 @@ static int make_durable(shadow *s, size_t lo, size_t hi)
 {
     if (!s->path) return 0;   /* unlinked: nothing durable to update */
     int fd = open(s->path, O_WRONLY | O_CLOEXEC);
-    if (fd < 0) return -errno;
+    if (fd < 0) return kite_status_from_errno(errno);
     struct stat st;
     if (fstat(fd, &st) == 0 && (size_t)st.st_size < s->size &&
         ftruncate(fd, (off_t)s->size) != 0) {
+        int e = errno;
         close(fd);
-        return -errno;
+        return kite_status_from_errno(e);
     }
     if (hi > s->size) hi = s->size;
     for (size_t p = lo; p < hi;) {
@@ -340,7 +335,7 @@ static int make_durable(shadow *s, size_t lo, size_t hi)
         ssize_t n = pwrite(fd, s->mem + p, e - p, (off_t)p);
         if (n <= 0) {
             close(fd);
-            return -EIO;
+            return KITE_EIO;
         }
         p += (size_t)n;
     }
@@ -378,7 +373,7 @@ static int fo_datasync(kite_io *io, int fd)
     shadow *s = find_fd(f, fd);
     size_t size = s ? s->size : 0;
     pthread_mutex_unlock(&f->mu);
-    if (!s) return -EBADF;
+    if (!s) return KITE_EINVAL;
     return do_sync(f, s, 0, size);
 }
 
@@ -398,7 +393,7 @@ static int fo_msync(kite_io *io, void *addr, size_t len)
         }
     }
     pthread_mutex_unlock(&f->mu);
-    if (!s) return -EINVAL;
+    if (!s) return KITE_EINVAL;
     return do_sync(f, s, off, off + len);
 }
 
@@ -438,7 +433,7 @@ static int fo_rename(kite_io *io, const char *from, const char *to)
     fault_io *f = F(io);
     pthread_mutex_lock(&f->mu);
     int rc = check(f, KITE_IO_NAMEOP);
-    if (rc == 0 && rename(from, to) != 0) rc = -errno;
+    if (rc == 0 && rename(from, to) != 0) rc = kite_status_from_errno(errno);
     if (rc == 0) {
         shadow *old = find_path(f, to);
         if (old) {
@@ -449,7 +444,7 @@ static int fo_rename(kite_io *io, const char *from, const char *to)
         shadow *s = find_path(f, from);
         if (s) {
             free(s->path);
-            s->path = strdup(to);
+            s->path = kite_xstrdup(to);
         }
     }
     pthread_mutex_unlock(&f->mu);
@@ -461,7 +456,7 @@ static int fo_unlink(kite_io *io, const char *path)
     fault_io *f = F(io);
     pthread_mutex_lock(&f->mu);
     int rc = check(f, KITE_IO_NAMEOP);
-    if (rc == 0 && unlink(path) != 0) rc = -errno;
+    if (rc == 0 && unlink(path) != 0) rc = kite_status_from_errno(errno);
     if (rc == 0) {
         shadow *s = find_path(f, path);
         if (s) {
@@ -488,7 +483,7 @@ static int fo_list_dir(kite_io *io, const char *dir, kite_io_dir_cb cb, void *ar
 {
     fault_io *f = F(io);
     pthread_mutex_lock(&f->mu);
-    int rc = f->cut ? -EIO : 0;
+    int rc = f->cut ? KITE_EIO : 0;
     pthread_mutex_unlock(&f->mu);
     if (rc < 0) return rc;
     return kite_io_posix()->ops->list_dir(kite_io_posix(), dir, cb, arg);
@@ -526,7 +521,7 @@ static const kite_io_ops fault_ops = {
 
 kite_io *kite_io_fault_new(void)
 {
-    fault_io *f = calloc(1, sizeof *f);
+    fault_io *f = kite_xcalloc(1, sizeof *f);
     f->base.ops = &fault_ops;
     pthread_mutex_init(&f->mu, NULL);
     return &f->base;

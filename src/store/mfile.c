@@ -2,7 +2,7 @@
 #include "store/mfile.h"
 #include "base/err.h"
 #include "base/log.h"
-#include <errno.h>
+#include "base/mem.h"
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,7 +20,7 @@ void kite_mfile_unref(kite_mfile *f)
     if (f->fd >= 0) f->io->ops->close(f->io, f->fd);
     if (atomic_load(&f->unlink_on_free)) {
         int rc = f->io->ops->unlink(f->io, f->path);
-        if (rc < 0 && rc != -ENOENT) KLOG_WARN("store", "unlink %s: %s", f->path, strerror(-rc));
+        if (rc < 0 && rc != KITE_ENOTFOUND) KLOG_WARN("store", "unlink %s: %s", f->path, kite_strerror(rc));
     }
     free(f->path);
     free(f);
@@ -40,14 +40,13 @@ int kite_mfile_flush(kite_mfile *f, int64_t upto)
 
 void kite_mfq_name(int64_t start, char out[21]) { snprintf(out, 21, "%020lld", (long long)start); }
 
-int kite_mfq_init(kite_mfq *q, kite_io *io, const char *dir, int64_t file_size)
+void kite_mfq_init(kite_mfq *q, kite_io *io, const char *dir, int64_t file_size)
 {
     memset(q, 0, sizeof *q);
     q->io = io;
-    q->dir = strdup(dir);
+    q->dir = kite_xstrdup(dir);
     q->file_size = file_size;
     pthread_rwlock_init(&q->lock, NULL);
-    return q->dir ? 0 : KITE_ENOMEM;
 }
 
 void kite_mfq_destroy(kite_mfq *q)
@@ -67,17 +66,8 @@ kite_mfile *kite_mfile_open(kite_io *io, const char *path, int64_t start, int64_
         *err = fd;
         return NULL;
     }
-    kite_mfile *f = calloc(1, sizeof *f);
-    char *pcopy = strdup(path);
-    if (!f || !pcopy) {
-        free(f);
-        free(pcopy);
-        io->ops->close(io, fd);
-        if (create) io->ops->unlink(io, path);
-        *err = -ENOMEM;
-        return NULL;
-    }
-    f->path = pcopy;
+    kite_mfile *f = kite_xcalloc(1, sizeof *f);
+    f->path = kite_xstrdup(path);
     f->start = start;
     f->size = size;
     f->fd = fd;
@@ -88,9 +78,9 @@ kite_mfile *kite_mfile_open(kite_io *io, const char *path, int64_t start, int64_
     if (sz < 0) rc = (int)sz;
     else if (create || sz < size) rc = io->ops->allocate(io, fd, size);
     if (rc == 0) {
-        errno = 0;
-        f->base = io->ops->map(io, fd, (size_t)size);
-        if (!f->base) rc = errno ? -errno : -EIO;
+        void *base = NULL;
+        rc = io->ops->map(io, fd, (size_t)size, &base);
+        f->base = base;
     }
     if (rc < 0) {
         *err = rc;
@@ -111,22 +101,12 @@ static kite_mfile *open_file(kite_mfq *q, int64_t start, int create, int *err)
     return kite_mfile_open(q->io, path, start, q->file_size, create, err);
 }
 
-static int push_file(kite_mfq *q, kite_mfile *f)
+static void push_file(kite_mfq *q, kite_mfile *f)
 {
     pthread_rwlock_wrlock(&q->lock);
-    if (q->n == q->cap) {
-        size_t nc = q->cap ? q->cap * 2 : 8;
-        kite_mfile **nf = realloc(q->files, nc * sizeof *nf);
-        if (!nf) {
-            pthread_rwlock_unlock(&q->lock);
-            return KITE_ENOMEM;
-        }
-        q->files = nf;
-        q->cap = nc;
-    }
+    q->files = kite_xgrow(q->files, &q->cap, q->n + 1, sizeof *q->files, 8);
     q->files[q->n++] = f;
     pthread_rwlock_unlock(&q->lock);
-    return 0;
 }
 
 typedef struct name_list { int64_t *v; size_t n, cap; const char *dir; } name_list;
@@ -143,10 +123,7 @@ static int collect(void *arg, const char *name, int is_dir)
             KLOG_WARN("store", "ignoring %s/%s: not a 20-digit file name", l->dir, name);
         return 0;
     }
-    if (l->n == l->cap) {
-        l->cap = l->cap ? l->cap * 2 : 16;
-        l->v = realloc(l->v, l->cap * sizeof *l->v);
-    }
+    l->v = kite_xgrow(l->v, &l->cap, l->n + 1, sizeof *l->v, 16);
     l->v[l->n++] = strtoll(name, NULL, 10);
     return 0;
 }
@@ -161,9 +138,9 @@ int kite_mfq_load(kite_mfq *q, int *last_short_ok, char *err, size_t errlen)
 {
     name_list l = { NULL, 0, 0, q->dir };
     int rc = q->io->ops->list_dir(q->io, q->dir, collect, &l);
-    if (rc == -ENOENT) return 0;
+    if (rc == KITE_ENOTFOUND) return 0;
     if (rc < 0) {
-        snprintf(err, errlen, "cannot list %s: %s", q->dir, strerror(-rc));
+        snprintf(err, errlen, "cannot list %s: %s", q->dir, kite_strerror(rc));
         return KITE_EIO;
     }
     q->dir_made = 1;
@@ -186,7 +163,7 @@ int kite_mfq_load(kite_mfq *q, int *last_short_ok, char *err, size_t errlen)
         int64_t sz = fd >= 0 ? q->io->ops->size(q->io, fd) : fd;
         if (fd >= 0) q->io->ops->close(q->io, fd);
         if (sz < 0) {
-            snprintf(err, errlen, "%s: %s", path, strerror((int)-sz));
+            snprintf(err, errlen, "%s: %s", path, kite_strerror((int)sz));
             free(l.v);
             return KITE_EIO;
         }
@@ -204,9 +181,9 @@ int kite_mfq_load(kite_mfq *q, int *last_short_ok, char *err, size_t errlen)
         int e = 0;
         kite_mfile *f = open_file(q, start, 0, &e);
         if (!f) {
-            snprintf(err, errlen, "%s: cannot open/map: %s", path, strerror(-e));
+            snprintf(err, errlen, "%s: cannot open/map: %s", path, kite_strerror(e));
             free(l.v);
-            return e == -ENOSPC ? KITE_ENOSPC : KITE_EIO;
+            return e == KITE_ENOSPC ? KITE_ENOSPC : KITE_EIO;
         }
         /* Loaded files count as written and durable in full until recovery says otherwise. */
         atomic_store(&f->wrote, q->file_size);
@@ -260,22 +237,16 @@ int kite_mfq_precreate(kite_mfq *q, int64_t start, kite_mfile **out)
     return 0;
 }
 
-int kite_mfq_push(kite_mfq *q, kite_mfile *f)
-{
-    if (push_file(q, f) < 0) {
-        atomic_store(&f->unlink_on_free, 1);
-        kite_mfile_unref(f);
-        return -ENOMEM;
-    }
-    return 0;
-}
+void kite_mfq_push(kite_mfq *q, kite_mfile *f) { push_file(q, f); }
 
 int kite_mfq_create(kite_mfq *q, int64_t start, kite_mfile **out)
 {
     kite_mfile *f = NULL;
     int rc = kite_mfq_precreate(q, start, &f);
-    if (rc == 0) rc = kite_mfq_push(q, f);
-    if (rc == 0) *out = f;
+    if (rc == 0) {
+        kite_mfq_push(q, f);
+        *out = f;
+    }
     return rc;
 }
 

@@ -36,13 +36,13 @@ typedef struct kite_mfile {
  * deleted from its queue) and frees. */
 void kite_mfile_ref(kite_mfile *f);
 /* Opens (create: O_CREAT|O_EXCL), allocates to size when created or short, and maps path;
- * start is the caller's label for byte 0. One reference is held. NULL with *err = -errno;
+ * start is the caller's label for byte 0. One reference is held. NULL with *err = a status;
  * a file this call created is removed again on failure. */
 kite_mfile *kite_mfile_open(kite_io *io, const char *path, int64_t start, int64_t size,
                             int create, int *err);
 void kite_mfile_unref(kite_mfile *f);
 /* Makes [flushed, upto) durable (msync from the page below flushed). On success the flush
- * position becomes upto; on failure it does not move. Returns 0 or -errno. */
+ * position becomes upto; on failure it does not move. Returns 0 or a kite_status. */
 int kite_mfile_flush(kite_mfile *f, int64_t upto);
 
 typedef struct kite_mfq {
@@ -55,7 +55,7 @@ typedef struct kite_mfq {
     int dir_made;
 } kite_mfq;
 
-int kite_mfq_init(kite_mfq *q, kite_io *io, const char *dir, int64_t file_size);
+void kite_mfq_init(kite_mfq *q, kite_io *io, const char *dir, int64_t file_size);
 /* Drops the queue's references to every file (files stay on disk). */
 void kite_mfq_destroy(kite_mfq *q);
 /* Opens and maps every file of the directory (names that are not 20 digits are
@@ -68,17 +68,18 @@ kite_mfile *kite_mfq_last(kite_mfq *q);
 /* File holding offset, with a reference taken (kite_mfile_unref it), or NULL. */
 kite_mfile *kite_mfq_find(kite_mfq *q, int64_t offset);
 /* Creates, allocates and maps the file starting at start (must be file-size aligned and
- * follow the last file), fsyncs the directory, appends it. Returns 0 or -errno;
+ * follow the last file), fsyncs the directory, appends it. Returns 0 or a kite_status;
  * a half-created file is removed. */
 int kite_mfq_create(kite_mfq *q, int64_t start, kite_mfile **out);
 /* The two halves of kite_mfq_create, for the allocation service (warm.c): precreate makes
  * the file (created, allocated, mapped, directory fsynced) without adding it to the queue;
- * push appends it (it must follow the last file), or on failure drops it (unlinked) and
- * returns -ENOMEM. dir_made is only touched by the queue's single creator at a time. */
+ * push appends it (it must follow the last file). dir_made is only touched by the queue's
+ * single creator at a time. */
 int kite_mfq_precreate(kite_mfq *q, int64_t start, kite_mfile **out);
-int kite_mfq_push(kite_mfq *q, kite_mfile *f);
+void kite_mfq_push(kite_mfq *q, kite_mfile *f);
 /* Drops everything at and after offset end: later files are unlinked, the file holding
- * end gets zeros from end to its end (synced) and positions = end. Returns 0 or -errno. */
+ * end gets zeros from end to its end (synced) and positions = end. Returns 0 or a
+ * kite_status. */
 int kite_mfq_truncate(kite_mfq *q, int64_t end);
 int64_t kite_mfq_min_offset(kite_mfq *q);   /* start of the first file, -1 if none */
 size_t kite_mfq_count(kite_mfq *q);

@@ -8,8 +8,9 @@
 #include "store/store_int.h"
 #include "base/err.h"
 #include "base/log.h"
+#include "base/mem.h"
+#include "base/thread.h"
 #include "base/time.h"
-#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,7 +89,7 @@ static int make_paths(kite_store *s, char *err, size_t errlen)
     n |= snprintf(s->abort_path, sizeof s->abort_path, "%s/abort", root) >= (int)sizeof s->abort_path;
     n |= snprintf(s->lock_path, sizeof s->lock_path, "%s/lock", root) >= (int)sizeof s->lock_path;
     if (n) snprintf(err, errlen, "store path too long: %s", root);
-    return n ? -1 : 0;
+    return n ? KITE_EINVAL : 0;
 }
 
 /* Recovery and start-up on the opening thread; see docs/store-format.md, "Recovery". */
@@ -98,7 +99,7 @@ static int open_recover(kite_store *s, char *err, size_t errlen)
     int rc = kite_io_mkdirs(io, s->o.root_dir);
     if (rc == 0) rc = kite_io_mkdirs(io, s->cl_dir);
     if (rc < 0) {
-        snprintf(err, errlen, "creating %s: %s", s->cl_dir, strerror(-rc));
+        snprintf(err, errlen, "creating %s: %s", s->cl_dir, kite_strerror(rc));
         return KITE_EIO;
     }
     s->lock_fd = io->ops->open(io, s->lock_path, O_RDWR | O_CREAT, 0644);
@@ -169,7 +170,7 @@ static int open_recover(kite_store *s, char *err, size_t errlen)
     }
     if (rc == 0) rc = io->ops->sync_dir(io, s->o.root_dir);
     if (rc < 0) {
-        snprintf(err, errlen, "writing checkpoint/abort marker in %s: %s", s->o.root_dir, strerror(-rc));
+        snprintf(err, errlen, "writing checkpoint/abort marker in %s: %s", s->o.root_dir, kite_strerror(rc));
         return KITE_EIO;
     }
     KLOG_INFO("store", "store open in %lld ms: commit log [%lld, %lld), %zu queues",
@@ -181,11 +182,7 @@ static int open_recover(kite_store *s, char *err, size_t errlen)
 kite_store *kite_store_open(const kite_store_opts *opts, char *err, size_t errlen)
 {
     if (kite_store_opts_check(opts, err, errlen) < 0) return NULL;
-    kite_store *s = calloc(1, sizeof *s);
-    if (!s) {
-        snprintf(err, errlen, "out of memory");
-        return NULL;
-    }
+    kite_store *s = kite_xcalloc(1, sizeof *s);
     s->o = *opts;
     s->io = opts->io ? opts->io : kite_io_posix();
     s->lock_fd = s->ckpt_fd = -1;
@@ -204,11 +201,12 @@ kite_store *kite_store_open(const kite_store_opts *opts, char *err, size_t errle
     pthread_cond_init(&s->wcv, NULL);
     atomic_init(&s->cur_start, -1);
     kite_cqt_init(&s->cqs);
-    if (make_paths(s, err, errlen) < 0 || kite_index_init(s) != 0 ||
-        kite_mfq_init(&s->cl, s->io, s->cl_dir, s->o.cl_file_size) != 0) {
+    if (make_paths(s, err, errlen) < 0) {
         free_store(s);
         return NULL;
     }
+    kite_index_init(s);
+    kite_mfq_init(&s->cl, s->io, s->cl_dir, s->o.cl_file_size);
     if (open_recover(s, err, errlen) < 0) {
         KLOG_ERROR("store", "cannot open store: %s", err);
         free_store(s);
@@ -288,20 +286,6 @@ static int refuse(kite_put_cb cb, void *arg, kite_put_status st, int err)
 
 #define STAGE_MAX (1u << 20)   /* staged bytes written at once at most (batch_puts) */
 
-/* Makes *p hold at least need elements of elem bytes (capacity *cap, doubling from first).
- * 0, or -1 when out of memory (*p unchanged). */
-int kite_store_grow(void **p, size_t *cap, size_t need, size_t elem, size_t first)
-{
-    if (*cap >= need) return 0;
-    size_t c = *cap ? *cap : first;
-    while (c < need) c *= 2;
-    void *n = realloc(*p, c * elem);
-    if (!n) return -1;
-    *p = n;
-    *cap = c;
-    return 0;
-}
-
 /* The callbacks of a written (or failed) batch, run after put_mu is released. */
 typedef struct held_batch {
     kite_held_put *v;
@@ -345,11 +329,11 @@ static void commit_staged(kite_store *s, held_batch *hb)
         }
         s->nheld = keep;
     } else {
-        int st = kite_status_from_errno((int)-n);
+        int st = (int)n;
         int expected = 0;
         atomic_compare_exchange_strong(&s->failed, &expected, st);
         KLOG_ERROR("store", "writing %zu bytes of records to %s at %lld: %s; the store stops "
-                   "accepting writes", s->staged, c->path, (long long)w, strerror((int)-n));
+                   "accepting writes", s->staged, c->path, (long long)w, kite_strerror((int)n));
         for (size_t i = 0; i < s->nheld; i++)
             s->held[i].res = (kite_put_result){ KITE_PUT_SERVICE_NOT_AVAILABLE, st, -1, -1, 0, 0 };
     }
@@ -384,9 +368,9 @@ static int roll(kite_store *s, kite_put_status *st, held_batch *hb)
             ssize_t n = s->io->ops->pwrite(s->io, c->fd, blank, sizeof blank, w);
             if (n < 0) {
                 KLOG_ERROR("store", "writing the end-of-file filler of %s: %s", c->path,
-                           strerror((int)-n));
+                           kite_strerror((int)n));
                 *st = KITE_PUT_SERVICE_NOT_AVAILABLE;
-                return kite_status_from_errno((int)-n);
+                return (int)n;
             }
             atomic_store_explicit(&c->wrote, fs, memory_order_release);
             atomic_store_explicit(&s->max_offset, c->start + fs, memory_order_release);
@@ -399,7 +383,7 @@ static int roll(kite_store *s, kite_put_status *st, held_batch *hb)
     kite_mfile *nf = NULL;
     int rc = kite_warm_next_file(s, start, &nf);   /* the pre-created file, or a new one */
     if (rc < 0) {
-        if (rc == -ENOSPC || rc == -EDQUOT) {
+        if (rc == KITE_ENOSPC) {
             if (!atomic_exchange(&s->disk_full, 1))
                 KLOG_ERROR("store", "disk full creating commit log file at %lld in %s: writes "
                            "are refused until space is available", (long long)start, s->cl_dir);
@@ -407,9 +391,9 @@ static int roll(kite_store *s, kite_put_status *st, held_batch *hb)
             *st = KITE_PUT_DISK_FULL;
             return KITE_ENOSPC;
         }
-        KLOG_ERROR("store", "creating commit log file at %lld: %s", (long long)start, strerror(-rc));
+        KLOG_ERROR("store", "creating commit log file at %lld: %s", (long long)start, kite_strerror(rc));
         *st = KITE_PUT_CREATE_MAPPED_FILE_FAILED;
-        return kite_status_from_errno(-rc);
+        return rc;
     }
     if (atomic_exchange(&s->disk_full, 0))
         KLOG_INFO("store", "disk space available again: accepting writes");
@@ -539,12 +523,8 @@ int kite_store_put(kite_store *s, const kite_store_msg *m, kite_put_cb cb, void 
      * "Performance". With batch_puts, the records of a batch are staged in wbuf and
      * written together by kite_store_commit. */
     size_t at = batch ? s->staged : 0;
-    if (kite_store_grow((void **)&s->wbuf, &s->wbuf_cap, at + size, 1, 4096) != 0 ||
-        (batch && kite_store_grow((void **)&s->held, &s->held_cap, s->nheld + 1, sizeof *s->held, 64) != 0)) {
-        pthread_mutex_unlock(&s->put_mu);
-        run_held(&hb);
-        return refuse(cb, arg, KITE_PUT_SERVICE_NOT_AVAILABLE, KITE_ENOMEM);
-    }
+    s->wbuf = kite_xgrow(s->wbuf, &s->wbuf_cap, at + size, 1, 4096);
+    if (batch) s->held = kite_xgrow(s->held, &s->held_cap, s->nheld + 1, sizeof *s->held, 64);
     encode_v1(&r, body_crc, s->wbuf + at, size);
     if (counted) cq->put_next++;
     res = (kite_put_result){ KITE_PUT_OK, KITE_OK, r.phys_offset, r.queue_offset, (int32_t)size, ts };
@@ -552,7 +532,7 @@ int kite_store_put(kite_store *s, const kite_store_msg *m, kite_put_cb cb, void 
         s->staged += size;
         s->staged_ts = ts;
         s->held[s->nheld++] = (kite_held_put){
-            cb, arg, res, sync ? kite_mono_ms() + s->o.sync_flush_timeout_ms : 0, sync };
+            cb, arg, res, sync ? kite_deadline_ms(s->o.sync_flush_timeout_ms) : 0, sync };
         pthread_mutex_unlock(&s->put_mu);
         run_held(&hb);
         return KITE_OK;
@@ -563,14 +543,14 @@ int kite_store_put(kite_store *s, const kite_store_msg *m, kite_put_cb cb, void 
         if (counted) cq->put_next--;   /* nothing was written: the offset is not taken */
         pthread_mutex_unlock(&s->put_mu);
         KLOG_ERROR("store", "writing a record to %s at %lld: %s", c->path, (long long)w,
-                   strerror((int)-n));
-        return refuse(cb, arg, KITE_PUT_SERVICE_NOT_AVAILABLE, kite_status_from_errno((int)-n));
+                   kite_strerror((int)n));
+        return refuse(cb, arg, KITE_PUT_SERVICE_NOT_AVAILABLE, (int)n);
     }
     atomic_store_explicit(&c->wrote, w + (int64_t)size, memory_order_release);
     atomic_store_explicit(&s->max_store_ts, ts, memory_order_relaxed);
     atomic_store_explicit(&s->max_offset, r.phys_offset + (int64_t)size, memory_order_release);
     if (sync) {
-        kite_waiter wt = { r.phys_offset + (int64_t)size, kite_mono_ms() + s->o.sync_flush_timeout_ms,
+        kite_waiter wt = { r.phys_offset + (int64_t)size, kite_deadline_ms(s->o.sync_flush_timeout_ms),
                            cb, arg, res };
         kite_flush_enqueue(s, &wt);
     }
@@ -727,16 +707,7 @@ int kite_store_get_messages(kite_store *s, const char *topic, int32_t qid, int64
             continue;
         }
         seg.queue_offset = i;
-        if (out->count == out->cap) {
-            size_t nc = out->cap ? out->cap * 2 : 32;
-            kite_store_seg *v = realloc(out->segs, nc * sizeof *v);
-            if (!v) {
-                kite_store_seg_release(&seg);
-                break;
-            }
-            out->segs = v;
-            out->cap = nc;
-        }
+        out->segs = kite_xgrow(out->segs, &out->cap, out->count + 1, sizeof *out->segs, 32);
         out->segs[out->count++] = seg;
         out->bytes += (size_t)size;
         i++;
@@ -760,6 +731,7 @@ int64_t kite_store_max_offset(kite_store *s, const char *topic, int32_t qid)
     return cq ? atomic_load(&cq->max_index) : 0;
 }
 
+/* Store time of the record at queue index idx, or -1 when it cannot be read. */
 static int64_t store_ts_at(kite_store *s, kite_cq *cq, int64_t idx)
 {
     int64_t phys;
@@ -799,20 +771,16 @@ int kite_store_failed(kite_store *s) { return atomic_load(&s->failed); }
 
 int kite_store_wait_dispatched(kite_store *s, int timeout_ms)
 {
-    int64_t deadline = kite_mono_ms() + timeout_ms;
+    int64_t deadline = kite_deadline_ms(timeout_ms);
     pthread_mutex_lock(&s->dmu);
     while (atomic_load(&s->dispatched) < kite_cl_readable(s)) {
-        int64_t left = deadline - kite_mono_ms();
-        if (left <= 0) {
+        int64_t left = kite_deadline_left_ms(deadline);
+        if (left == 0) {
             pthread_mutex_unlock(&s->dmu);
             return KITE_ETIMEDOUT;
         }
         pthread_cond_signal(&s->dcond);
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 2000000L;
-        if (ts.tv_nsec >= 1000000000L) { ts.tv_sec++; ts.tv_nsec -= 1000000000L; }
-        pthread_cond_timedwait(&s->dwait, &s->dmu, &ts);
+        kite_cond_wait_us(&s->dwait, &s->dmu, (left < 2 ? left : 2) * 1000);
     }
     pthread_mutex_unlock(&s->dmu);
     return 0;

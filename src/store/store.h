@@ -169,8 +169,8 @@ int kite_store_failed(kite_store *s);
  * with kite_get_result_release). Hash collisions are filtered out: every returned record
  * really carries the key. status is FOUND or NO_MATCHED_MESSAGE. *last_update_ts and
  * *last_update_phys (may be NULL) get the index's indexLastUpdateTimestamp and
- * indexLastUpdatePhyoffset for the QUERY_MESSAGE response header. Returns 0, KITE_EINVAL
- * for an empty/oversized topic or key, KITE_ENOMEM. With messageIndexEnable=false nothing
+ * indexLastUpdatePhyoffset for the QUERY_MESSAGE response header. Returns 0, or KITE_EINVAL
+ * for an empty/oversized topic or key. With messageIndexEnable=false nothing
  * is found. */
 int kite_store_query_by_key(kite_store *s, const char *topic, const char *key, int max_num,
                             int64_t begin_ts, int64_t end_ts, kite_get_result *out,

@@ -1,6 +1,7 @@
 /* store_conf.c - store keys of broker.conf (Java names and defaults) and their resolution
  * into kite_store_opts. Owns the key table; does not parse files. Plain data, no threads. */
 #include "store/store_conf.h"
+#include "base/err.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,7 +76,7 @@ static int expand(const char *in, char *out, size_t cap)
     if (strncmp(in, "$HOME", 5) == 0) n = snprintf(out, cap, "%s%s", home ? home : ".", in + 5);
     else if (in[0] == '~' && (in[1] == '/' || in[1] == 0)) n = snprintf(out, cap, "%s%s", home ? home : ".", in + 1);
     else n = snprintf(out, cap, "%s", in);
-    return n < 0 || (size_t)n >= cap ? -1 : 0;
+    return n < 0 || (size_t)n >= cap ? KITE_EINVAL : 0;
 }
 
 int kite_store_opts_check(const kite_store_opts *o, char *err, size_t errlen)
@@ -83,30 +84,30 @@ int kite_store_opts_check(const kite_store_opts *o, char *err, size_t errlen)
     if (o->cl_file_size < 4096 || o->cl_file_size % 4096 != 0 || o->cl_file_size > (1LL << 40)) {
         snprintf(err, errlen, "mappedFileSizeCommitLog: %lld must be a multiple of 4096 in [4096, 2^40]",
                  (long long)o->cl_file_size);
-        return -1;
+        return KITE_EINVAL;
     }
     if (o->cq_file_size < 20 || o->cq_file_size % 20 != 0) {
         snprintf(err, errlen, "mappedFileSizeConsumeQueue: %lld must be a positive multiple of 20",
                  (long long)o->cq_file_size);
-        return -1;
+        return KITE_EINVAL;
     }
     if (o->max_message_size <= 0) {
         snprintf(err, errlen, "maxMessageSize: must be positive");
-        return -1;
+        return KITE_EINVAL;
     }
     if (o->index_enable && (o->index_slots < 1 || o->index_slots > 100000000 ||
                             o->index_entries < 2 || o->index_entries > 100000000)) {
         snprintf(err, errlen, "maxHashSlotNum/maxIndexNum: %lld/%lld out of range [1|2, 10^8]",
                  (long long)o->index_slots, (long long)o->index_entries);
-        return -1;
+        return KITE_EINVAL;
     }
     if (o->clean_interval_ms <= 0 || o->delete_batch_max <= 0) {
         snprintf(err, errlen, "cleanResourceInterval and deleteFileBatchMax must be positive");
-        return -1;
+        return KITE_EINVAL;
     }
     if (o->sync_flush_timeout_ms <= 0 || o->flush_interval_ms <= 0 || o->cq_flush_interval_ms <= 0) {
         snprintf(err, errlen, "flush intervals and syncFlushTimeout must be positive");
-        return -1;
+        return KITE_EINVAL;
     }
     return 0;
 }
@@ -116,17 +117,17 @@ int kite_store_conf_resolve(const kite_store_conf *c, kite_store_opts *o, char *
     if (c->store_path_root_dir && c->store_path_root_dir[0] &&
         expand(c->store_path_root_dir, o->root_dir, sizeof o->root_dir) < 0) {
         snprintf(err, errlen, "storePathRootDir: path too long");
-        return -1;
+        return KITE_EINVAL;
     }
     o->commitlog_dir[0] = 0;
     if (c->store_path_commit_log && c->store_path_commit_log[0]) {
         if (strchr(c->store_path_commit_log, ',')) {
             snprintf(err, errlen, "storePathCommitLog: several directories are not supported");
-            return -1;
+            return KITE_EINVAL;
         }
         if (expand(c->store_path_commit_log, o->commitlog_dir, sizeof o->commitlog_dir) < 0) {
             snprintf(err, errlen, "storePathCommitLog: path too long");
-            return -1;
+            return KITE_EINVAL;
         }
     }
     o->cl_file_size = c->mapped_file_size_commit_log;
@@ -136,7 +137,7 @@ int kite_store_conf_resolve(const kite_store_conf *c, kite_store_opts *o, char *
     else if (strcasecmp(ft, "SYNC_FLUSH") == 0) o->flush_type = KITE_FLUSH_SYNC;
     else {
         snprintf(err, errlen, "flushDiskType: '%s' is not ASYNC_FLUSH or SYNC_FLUSH", ft);
-        return -1;
+        return KITE_EINVAL;
     }
     o->flush_interval_ms = c->flush_interval_commit_log;
     o->flush_least_pages = c->flush_commit_log_least_pages;
@@ -144,14 +145,14 @@ int kite_store_conf_resolve(const kite_store_conf *c, kite_store_opts *o, char *
     o->cq_flush_interval_ms = c->flush_interval_consume_queue;
     if (c->sync_flush_timeout <= 0 || c->sync_flush_timeout > 3600000) {
         snprintf(err, errlen, "syncFlushTimeout: %lld out of range", (long long)c->sync_flush_timeout);
-        return -1;
+        return KITE_EINVAL;
     }
     o->sync_flush_timeout_ms = (int)c->sync_flush_timeout;
     snprintf(o->delete_when, sizeof o->delete_when, "%s", c->delete_when ? c->delete_when : "04");
     o->file_reserved_hours = c->file_reserved_time;
     if (c->disk_max_used_space_ratio < 10 || c->disk_max_used_space_ratio > 95) {
         snprintf(err, errlen, "diskMaxUsedSpaceRatio: %d must be in [10, 95]", c->disk_max_used_space_ratio);
-        return -1;
+        return KITE_EINVAL;
     }
     o->disk_max_used_ratio = c->disk_max_used_space_ratio;
     o->max_message_size = c->max_message_size;
@@ -163,14 +164,14 @@ int kite_store_conf_resolve(const kite_store_conf *c, kite_store_opts *o, char *
     if (c->disk_space_clean_forcibly_ratio > 0) {
         if (c->disk_space_clean_forcibly_ratio > 99) {
             snprintf(err, errlen, "diskSpaceCleanForciblyRatio: %d must be in [1, 99]", c->disk_space_clean_forcibly_ratio);
-            return -1;
+            return KITE_EINVAL;
         }
         o->disk_clean_forcibly_ratio = c->disk_space_clean_forcibly_ratio;
     }
     if (c->disk_space_warning_level_ratio > 0) {
         if (c->disk_space_warning_level_ratio > 99) {
             snprintf(err, errlen, "diskSpaceWarningLevelRatio: %d must be in [1, 99]", c->disk_space_warning_level_ratio);
-            return -1;
+            return KITE_EINVAL;
         }
         o->disk_warning_ratio = c->disk_space_warning_level_ratio;
     }

@@ -96,9 +96,9 @@ typedef struct kite_store_opts {
 /* Defaults (RocketMQ's, with root "$HOME/store"). */
 void kite_store_opts_default(kite_store_opts *o);
 /* Resolves a conf into opts (paths expanded, enums parsed, sizes checked). Returns 0, or
- * -1 with "key: reason" in err. Fields not in the conf keep their value in *o. */
+ * KITE_EINVAL with "key: reason" in err. Fields not in the conf keep their value in *o. */
 int kite_store_conf_resolve(const kite_store_conf *c, kite_store_opts *o, char *err, size_t errlen);
-/* Checks opts for sizes the store cannot work with; 0 or -1 with err. */
+/* Checks opts for sizes the store cannot work with; 0 or KITE_EINVAL with err. */
 int kite_store_opts_check(const kite_store_opts *o, char *err, size_t errlen);
 
 #endif

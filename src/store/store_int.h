@@ -178,7 +178,7 @@ kite_mfile *kite_cl_file_at(kite_store *s, int64_t phys);
 int kite_cl_recover(kite_store *s, int crashed, char *err, size_t errlen);
 
 /* cq.c */
-int kite_cqt_init(kite_cq_table *t);
+void kite_cqt_init(kite_cq_table *t);
 void kite_cqt_destroy(kite_cq_table *t);
 kite_cq *kite_cqt_find(kite_store *s, const char *topic, size_t tlen, int32_t qid);
 kite_cq *kite_cqt_get(kite_store *s, const char *topic, size_t tlen, int32_t qid); /* creates */
@@ -186,7 +186,7 @@ kite_cq *kite_cqt_get(kite_store *s, const char *topic, size_t tlen, int32_t qid
 void kite_cqt_each(kite_store *s, void (*fn)(kite_store *, kite_cq *, void *), void *arg);
 int kite_cq_load_all(kite_store *s, int crashed, int64_t cl_end, int64_t *min_phys_end,
                      char *err, size_t errlen);
-/* Dispatcher: writes the unit for queue offset qoff. 0, or -errno (retry later). */
+/* Dispatcher: writes the unit for queue offset qoff. 0, or a kite_status (retry later). */
 int kite_cq_put(kite_store *s, kite_cq *cq, int64_t qoff, int64_t phys, int32_t size, int64_t tag);
 int kite_cq_flush_all(kite_store *s);
 /* Reads unit idx (idx < max_index). 0 or KITE_ENOTFOUND. */
@@ -200,18 +200,18 @@ typedef struct kite_keyref { const char *p; size_t n; } kite_keyref;
 size_t kite_index_record_keys(const kite_record *r, kite_keyref *out, size_t max);
 /* |Java hash of "<topic>#<key>"| as stored in an entry (INT_MIN -> 0). */
 int32_t kite_index_hash(const char *topic, size_t tl, const char *key, size_t kl);
-int kite_index_init(kite_store *s);
+void kite_index_init(kite_store *s);
 void kite_index_destroy(kite_store *s);
 /* Recovery: loads the index files, cuts them back to the checkpoint's durable state and to
  * the commit log's end [cl_min, cl_end); *from gets the offset from which records must be
  * re-indexed (ix.done). 0 or a kite_status with err. */
 int kite_index_load(kite_store *s, int crashed, int64_t cl_min, int64_t cl_end, int64_t *from,
                     char *err, size_t errlen);
-/* Dispatcher: indexes the keys of record r at pos (skipped when pos < ix.done). 0 or -errno
- * (nothing of this record was inserted: retry later). */
+/* Dispatcher: indexes the keys of record r at pos (skipped when pos < ix.done). 0 or a
+ * kite_status (nothing of this record was inserted: retry later). */
 int kite_index_put(kite_store *s, const kite_record *r, int64_t pos, int64_t len);
 /* Dispatcher/close: makes every index byte written so far durable and fills the ix_* fields
- * of ck. 0 or -errno. */
+ * of ck. 0 or a kite_status. */
 int kite_index_flush(kite_store *s, kite_ckpt *ck);
 /* Retention: deletes index files whose every entry points below cl_min (never the newest,
  * nor one the last checkpoint still names). Returns the number deleted. */
@@ -232,16 +232,12 @@ void kite_flush_fail(kite_store *s, int status);
 uint32_t kite_store_crc32(const void *data, size_t len);
 uint32_t kite_store_crc32_masked(const void *data, size_t len);
 
-/* store.c: grows the array *p of *cap elements of elem bytes to at least need (doubling
- * from `first`); 0, or -1 when out of memory (the array is left as it was). */
-int kite_store_grow(void **p, size_t *cap, size_t need, size_t elem, size_t first);
-
 /* warm.c */
 int kite_warm_start(kite_store *s);
 /* Stops the service and removes an unused spare file (close). */
 void kite_warm_stop(kite_store *s);
 /* Under put_mu: the file starting at start, from the spare if it is that one, else created
- * now. 0 or -errno (as kite_mfq_create). */
+ * now. 0 or a kite_status (as kite_mfq_create). */
 int kite_warm_next_file(kite_store *s, int64_t start, kite_mfile **out);
 
 /* dispatch.c */

@@ -45,7 +45,8 @@ int kite_warm_next_file(kite_store *s, int64_t start, kite_mfile **out)
     kite_mfile *f = s->spare;
     if (f && f->start == start) {
         s->spare = NULL;
-        rc = kite_mfq_push(&s->cl, f);
+        kite_mfq_push(&s->cl, f);
+        rc = 0;
     } else {
         drop_spare(s);
         f = NULL;
@@ -58,18 +59,6 @@ int kite_warm_next_file(kite_store *s, int64_t start, kite_mfile **out)
     pthread_mutex_unlock(&s->wmu);
     if (s->warm_on) pthread_cond_signal(&s->wcv);   /* make the next spare */
     return rc;
-}
-
-static void idle_wait(kite_store *s, int ms)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_nsec += (long)ms * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    pthread_cond_timedwait(&s->wcv, &s->wmu, &ts);
 }
 
 static void *warm_thread(void *arg)
@@ -108,10 +97,10 @@ static void *warm_thread(void *arg)
                 retry_at = now + 1000;
                 if (!logged++)
                     KLOG_WARN("store", "pre-creating commit log file at %lld: %s (the writer "
-                              "will create it when needed)", (long long)want, strerror(-rc));
+                              "will create it when needed)", (long long)want, kite_strerror(rc));
             }
         }
-        if (!atomic_load(&s->stop)) idle_wait(s, WARM_IDLE_MS);
+        if (!atomic_load(&s->stop)) kite_cond_wait_us(&s->wcv, &s->wmu, WARM_IDLE_MS * 1000LL);
     }
     pthread_mutex_unlock(&s->wmu);
     return NULL;
@@ -122,7 +111,8 @@ int kite_warm_start(kite_store *s)
     int on = s->o.warm_files;
     if (on < 0) on = s->o.cl_file_size >= (16LL << 20);
     if (!on) return 0;
-    if (pthread_create(&s->warm_thr, NULL, warm_thread, s) != 0) return KITE_ERR;
+    int rc = pthread_create(&s->warm_thr, NULL, warm_thread, s);
+    if (rc != 0) return kite_status_from_errno(rc);
     s->warm_on = 1;
     return 0;
 }

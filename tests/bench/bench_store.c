@@ -166,7 +166,8 @@ static kite_store *open_or_die(const kite_store_opts *o)
     return s;
 }
 
-static void make_msg(kite_store_msg *m, uint8_t *body, uint32_t len, char *props, int qid, long seq)
+static void make_msg(kite_store_msg *m, uint8_t *body, uint32_t len, kite_buf *props, int qid,
+                     long seq)
 {
     memset(m, 0, sizeof *m);
     m->topic = "BenchTopic";
@@ -175,13 +176,13 @@ static void make_msg(kite_store_msg *m, uint8_t *body, uint32_t len, char *props
     m->born_ts = 1;
     m->body = body;
     m->body_len = len;
-    size_t pos = 0;
     char key[16];   /* 16 hex digits, as snprintf("%016lx") but cheap: the loop times puts */
     for (int i = 15; i >= 0; i--, seq = (long)((unsigned long)seq >> 4))
         key[i] = "0123456789abcdef"[(unsigned long)seq & 15];
-    kite_msgprop_put(props, 128, &pos, "UNIQ_KEY", key, sizeof key);
-    m->props = props;
-    m->props_len = (uint32_t)pos;
+    kite_buf_reset(props);   /* the caller's buffer: allocated on the first message only */
+    kite_msgprop_append(props, "UNIQ_KEY", key, sizeof key);
+    m->props = props->data;
+    m->props_len = (uint32_t)props->len;
     m->wait = 1;
 }
 
@@ -198,12 +199,12 @@ static double async_run(size_t len, long n, double *mbps, int keep, char *dir_ou
     kite_store *s = open_or_die(&o);
     uint8_t *body = malloc(len);
     memset(body, 'b', len);
-    char props[128];
+    kite_buf props = KITE_BUF_INIT;
     kite_store_msg m;
     int64_t bytes0 = kite_store_cl_max_offset(s);
     double t0 = now_s();
     for (long i = 0; i < n; i++) {
-        make_msg(&m, body, (uint32_t)len, props, (int)(i & 3), i);
+        make_msg(&m, body, (uint32_t)len, &props, (int)(i & 3), i);
         kite_store_put(s, &m, noop_cb, NULL);
         if ((i + 1) % batch == 0) kite_store_kick(s);
     }
@@ -213,6 +214,7 @@ static double async_run(size_t len, long n, double *mbps, int keep, char *dir_ou
     kite_store_wait_dispatched(s, 60000);
     kite_store_close(s);
     free(body);
+    kite_buf_free(&props);
     if (keep) snprintf(dir_out, 1100, "%s", dir);
     else kt_rmrf(dir);
     return (double)n / dt;
@@ -225,11 +227,11 @@ static void *sync_writer(void *arg)
     sw *w = arg;
     uint8_t body[1024];
     memset(body, 's', sizeof body);
-    char props[128];
+    kite_buf props = KITE_BUF_INIT;
     kite_store_msg m;
     kite_put_result r;
     while (now_s() < w->until) {
-        make_msg(&m, body, sizeof body, props, w->id & 7, w->id * 100000000L + w->n);
+        make_msg(&m, body, sizeof body, &props, w->id & 7, w->id * 100000000L + w->n);
         kite_store_put_wait(w->s, &m, &r);
         if (r.status != KITE_PUT_OK) {
             fprintf(stderr, "sync put: %s\n", kite_put_status_name(r.status));
@@ -237,6 +239,7 @@ static void *sync_writer(void *arg)
         }
         w->n++;
     }
+    kite_buf_free(&props);
     return NULL;
 }
 

@@ -79,13 +79,16 @@ void kt_msg_make(kt_msg *k, uint64_t seq, const char *topic, int32_t qid, int mi
     snprintf(k->topic, sizeof k->topic, "%s", topic);
     int len = body_len_for(seq, min_len, max_len);
     fill_body(k->body, len, seq);
-    size_t pos = 0;
     char tag[16];
     snprintf(tag, sizeof tag, "Tag%d", (int)(seq % 3));
-    kite_msgprop_put(k->props, sizeof k->props, &pos, "TAGS", tag, strlen(tag));
     char key[32];
     snprintf(key, sizeof key, "k%llu", (unsigned long long)seq);
-    kite_msgprop_put(k->props, sizeof k->props, &pos, "KEYS", key, strlen(key));
+    kite_buf props = KITE_BUF_INIT;
+    kite_msgprop_append_str(&props, "TAGS", tag);
+    kite_msgprop_append_str(&props, "KEYS", key);
+    size_t pos = props.len < sizeof k->props ? props.len : 0;   /* 30 bytes: always fits */
+    memcpy(k->props, props.data, pos);
+    kite_buf_free(&props);
     k->m.topic = k->topic;
     k->m.topic_len = strlen(k->topic);
     k->m.queue_id = qid;

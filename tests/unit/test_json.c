@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
+#include "base/err.h"
 #include "base/json.h"
 #include <math.h>
 #include <stdint.h>
@@ -317,26 +318,26 @@ static void test_int64(void **st)
     assert_true(v == INT64_MAX);
     assert_int_equal(kite_json_int64(kite_json_at(r, 1), &v), 0);
     assert_true(v == INT64_MIN);
-    assert_int_equal(kite_json_int64(kite_json_at(r, 2), &v), -1);
-    assert_int_equal(kite_json_int64(kite_json_at(r, 3), &v), -1);
+    assert_int_equal(kite_json_int64(kite_json_at(r, 2), &v), KITE_EINVAL);
+    assert_int_equal(kite_json_int64(kite_json_at(r, 3), &v), KITE_EINVAL);
     assert_int_equal(kite_json_int64(kite_json_at(r, 4), &v), 0);
     assert_int_equal(v, 123);
     assert_int_equal(kite_json_int64(kite_json_at(r, 5), &v), 0);
     assert_int_equal(v, -45);
     assert_int_equal(kite_json_int64(kite_json_at(r, 6), &v), 0);
     assert_int_equal(v, 7);
-    for (size_t i = 7; i <= 12; i++) assert_int_equal(kite_json_int64(kite_json_at(r, i), &v), -1);
+    for (size_t i = 7; i <= 12; i++) assert_int_equal(kite_json_int64(kite_json_at(r, i), &v), KITE_EINVAL);
     assert_int_equal(kite_json_int64(kite_json_at(r, 13), &v), 0);
     assert_true(v == INT64_MAX);
     assert_int_equal(kite_json_int64(kite_json_at(r, 14), &v), 0);
     assert_int_equal(v, 0);
     assert_int_equal(kite_json_int64(kite_json_at(r, 15), &v), 0);
     assert_int_equal(v, 7);
-    assert_int_equal(kite_json_int32(kite_json_at(r, 16), &v32), -1);
+    assert_int_equal(kite_json_int32(kite_json_at(r, 16), &v32), KITE_EINVAL);
     assert_int_equal(kite_json_int32(kite_json_at(r, 17), &v32), 0);
     assert_true(v32 == INT32_MIN);
-    assert_int_equal(kite_json_int64(kite_json_at(r, 18), &v), -1);
-    assert_int_equal(kite_json_int64(NULL, &v), -1);
+    assert_int_equal(kite_json_int64(kite_json_at(r, 18), &v), KITE_EINVAL);
+    assert_int_equal(kite_json_int64(NULL, &v), KITE_EINVAL);
     /* numbers keep their source text */
     assert_string_equal(kite_json_at(r, 18)->text, "99999999999999999999999");
     assert_string_equal(kite_json_at(r, 10)->text, "1e3");
@@ -371,9 +372,9 @@ static void test_bool_str_scalar(void **st)
     assert_int_equal(b, 1);
     assert_int_equal(kite_json_bool(kite_json_at(r, 5), &b), 0);
     assert_int_equal(b, 0);
-    assert_int_equal(kite_json_bool(kite_json_at(r, 6), &b), -1);
-    assert_int_equal(kite_json_bool(kite_json_at(r, 7), &b), -1);
-    assert_int_equal(kite_json_bool(kite_json_at(r, 8), &b), -1);
+    assert_int_equal(kite_json_bool(kite_json_at(r, 6), &b), KITE_EINVAL);
+    assert_int_equal(kite_json_bool(kite_json_at(r, 7), &b), KITE_EINVAL);
+    assert_int_equal(kite_json_bool(kite_json_at(r, 8), &b), KITE_EINVAL);
     size_t len = 0;
     assert_null(kite_json_str(kite_json_at(r, 0), &len));
     const char *s = kite_json_str(kite_json_at(r, 9), &len);
@@ -390,8 +391,8 @@ static void test_bool_str_scalar(void **st)
     assert_int_equal(out.len, sizeof want - 1);
     assert_memory_equal(out.data, want, out.len);
     size_t before = out.len;
-    assert_int_equal(kite_json_scalar_text(kite_json_at(r, 10), &out), -1);
-    assert_int_equal(kite_json_scalar_text(kite_json_at(r, 11), &out), -1);
+    assert_int_equal(kite_json_scalar_text(kite_json_at(r, 10), &out), KITE_EINVAL);
+    assert_int_equal(kite_json_scalar_text(kite_json_at(r, 11), &out), KITE_EINVAL);
     assert_int_equal(out.len, before);
     kite_buf_free(&out);
     assert_null(kite_json_get(r, "0"));   /* not an object */

@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
+#include "base/err.h"
 #include "base/log.h"
 #include "base/props.h"
 #include <stdint.h>
@@ -166,7 +167,7 @@ static void test_load_file(void **st)
     assert_int_equal(kite_props_load_file(&p, path, err, sizeof err), 0);
     assert_string_equal(kite_props_get(&p, "brokerName"), "broker-a");
     unlink(path);
-    assert_int_equal(kite_props_load_file(&p, path, err, sizeof err), -1);
+    assert_int_equal(kite_props_load_file(&p, path, err, sizeof err), KITE_ENOTFOUND);
     assert_non_null(strstr(err, path));
     kite_props_free(&p);
 }
@@ -245,31 +246,31 @@ static void test_config_malformed(void **st)
     test_cfg c;
     kite_config_defaults(k_defs, &c);
     char err[256];
-    assert_int_equal(kite_config_set(k_defs, &c, "listenPort", "abc", err, sizeof err), -1);
+    assert_int_equal(kite_config_set(k_defs, &c, "listenPort", "abc", err, sizeof err), KITE_EINVAL);
     assert_string_equal(err, "listenPort: 'abc' is not an integer");
     assert_int_equal(c.port, 10911);
-    assert_int_equal(kite_config_set(k_defs, &c, "listenPort", "", err, sizeof err), -1);
+    assert_int_equal(kite_config_set(k_defs, &c, "listenPort", "", err, sizeof err), KITE_EINVAL);
     assert_string_equal(err, "listenPort: '' is not an integer");
-    assert_int_equal(kite_config_set(k_defs, &c, "listenPort", "-", err, sizeof err), -1);
-    assert_int_equal(kite_config_set(k_defs, &c, "listenPort", "12x", err, sizeof err), -1);
-    assert_int_equal(kite_config_set(k_defs, &c, "listenPort", "1.5", err, sizeof err), -1);
-    assert_int_equal(kite_config_set(k_defs, &c, "listenPort", "2147483648", err, sizeof err), -1);
+    assert_int_equal(kite_config_set(k_defs, &c, "listenPort", "-", err, sizeof err), KITE_EINVAL);
+    assert_int_equal(kite_config_set(k_defs, &c, "listenPort", "12x", err, sizeof err), KITE_EINVAL);
+    assert_int_equal(kite_config_set(k_defs, &c, "listenPort", "1.5", err, sizeof err), KITE_EINVAL);
+    assert_int_equal(kite_config_set(k_defs, &c, "listenPort", "2147483648", err, sizeof err), KITE_EINVAL);
     assert_string_equal(err, "listenPort: '2147483648' is out of range for a 32-bit integer");
-    assert_int_equal(kite_config_set(k_defs, &c, "negative", "-2147483649", err, sizeof err), -1);
+    assert_int_equal(kite_config_set(k_defs, &c, "negative", "-2147483649", err, sizeof err), KITE_EINVAL);
     assert_non_null(strstr(err, "negative: '-2147483649' is out of range"));
     assert_int_equal(kite_config_set(k_defs, &c, "listenPort", "99999999999999999999999", err,
-                                     sizeof err), -1);
+                                     sizeof err), KITE_EINVAL);
     assert_non_null(strstr(err, "out of range"));
     assert_int_equal(kite_config_set(k_defs, &c, "mappedFileSizeCommitLog", "9223372036854775808",
-                                     err, sizeof err), -1);
+                                     err, sizeof err), KITE_EINVAL);
     assert_string_equal(err, "mappedFileSizeCommitLog: '9223372036854775808' is out of range for a "
                              "64-bit integer");
     assert_int_equal(kite_config_set(k_defs, &c, "mappedFileSizeCommitLog", "-9223372036854775809",
-                                     err, sizeof err), -1);
-    assert_int_equal(kite_config_set(k_defs, &c, "autoCreateTopicEnable", "yes", err, sizeof err), -1);
+                                     err, sizeof err), KITE_EINVAL);
+    assert_int_equal(kite_config_set(k_defs, &c, "autoCreateTopicEnable", "yes", err, sizeof err), KITE_EINVAL);
     assert_string_equal(err, "autoCreateTopicEnable: 'yes' is not a boolean (true/false)");
-    assert_int_equal(kite_config_set(k_defs, &c, "autoCreateTopicEnable", "1", err, sizeof err), -1);
-    assert_int_equal(kite_config_set(k_defs, &c, "autoCreateTopicEnable", "truex", err, sizeof err), -1);
+    assert_int_equal(kite_config_set(k_defs, &c, "autoCreateTopicEnable", "1", err, sizeof err), KITE_EINVAL);
+    assert_int_equal(kite_config_set(k_defs, &c, "autoCreateTopicEnable", "truex", err, sizeof err), KITE_EINVAL);
     assert_int_equal(c.flag, 0);
     assert_int_equal(c.big, 1073741824);
     kite_config_free(k_defs, &c);
@@ -299,7 +300,7 @@ static void test_config_apply(void **st)
 
     /* the first malformed value stops it */
     parse(&p, "listenPort=1\nautoCreateTopicEnable=maybe\nnegative=7\n");
-    assert_int_equal(kite_config_apply(k_defs, &c, &p, err, sizeof err), -1);
+    assert_int_equal(kite_config_apply(k_defs, &c, &p, err, sizeof err), KITE_EINVAL);
     assert_string_equal(err, "autoCreateTopicEnable: 'maybe' is not a boolean (true/false)");
     kite_props_free(&p);
     kite_config_free(k_defs, &c);
@@ -343,7 +344,7 @@ static void test_config_print_get(void **st)
     assert_int_equal(kite_config_get(k_defs, &c, "enableX", &b), 0);
     assert_string_equal(kite_buf_cstr(&b), "true");
     kite_buf_reset(&b);
-    assert_int_equal(kite_config_get(k_defs, &c, "nope", &b), -1);
+    assert_int_equal(kite_config_get(k_defs, &c, "nope", &b), KITE_ENOTFOUND);
     assert_int_equal(b.len, 0);
     kite_buf_free(&b);
 

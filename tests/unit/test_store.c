@@ -368,11 +368,11 @@ static void test_conf_table(void **st)
     assert_int_equal(o.cq_file_size, 6000000);
     assert_string_equal(o.root_dir, "/tmp/x");
     c.flush_disk_type = "SOMETIMES";
-    assert_int_equal(kite_store_conf_resolve(&c, &o, err, sizeof err), -1);
+    assert_int_equal(kite_store_conf_resolve(&c, &o, err, sizeof err), KITE_EINVAL);
     assert_non_null(strstr(err, "flushDiskType"));
     c.flush_disk_type = "ASYNC_FLUSH";
     c.mapped_file_size_commit_log = 1000;
-    assert_int_equal(kite_store_conf_resolve(&c, &o, err, sizeof err), -1);
+    assert_int_equal(kite_store_conf_resolve(&c, &o, err, sizeof err), KITE_EINVAL);
     assert_non_null(strstr(err, "mappedFileSizeCommitLog"));
 }
 

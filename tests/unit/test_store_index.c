@@ -39,13 +39,13 @@ static kite_store *open_ok(const kite_store_opts *o)
 /* Message i of topic: UNIQ_KEY "U<i>", KEYS "k<i> grp<i%7>". */
 static void put_keyed(kite_store *s, const char *topic, int i, put *out)
 {
-    char props[128], v[64];
-    size_t pos = 0;
+    char v[64];
+    kite_buf props = KITE_BUF_INIT;
     snprintf(v, sizeof v, "U%d", i);
-    kite_msgprop_put(props, sizeof props, &pos, "UNIQ_KEY", v, strlen(v));
+    kite_msgprop_append_str(&props, "UNIQ_KEY", v);
     snprintf(v, sizeof v, "k%d grp%d", i, i % 7);
-    kite_msgprop_put(props, sizeof props, &pos, "KEYS", v, strlen(v));
-    kite_msgprop_put(props, sizeof props, &pos, "TAGS", "t", 1);
+    kite_msgprop_append_str(&props, "KEYS", v);
+    kite_msgprop_append_str(&props, "TAGS", "t");
     char body[64];
     int bl = snprintf(body, sizeof body, "body-%d", i);
     kite_store_msg m;
@@ -55,11 +55,12 @@ static void put_keyed(kite_store *s, const char *topic, int i, put *out)
     m.queue_id = i % 3;
     m.body = body;
     m.body_len = (uint32_t)bl;
-    m.props = props;
-    m.props_len = (uint32_t)pos;
+    m.props = props.data;
+    m.props_len = (uint32_t)props.len;
     m.wait = 1;
     kite_put_result r;
     kite_store_put_wait(s, &m, &r);
+    kite_buf_free(&props);
     assert_int_equal(r.status, KITE_PUT_OK);
     if (out) *out = (put){ r.phys_offset, r.store_ts };
 }

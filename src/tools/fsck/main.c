@@ -16,9 +16,11 @@
  * found, 2 usage/IO. */
 #include "base/buf.h"
 #include "base/err.h"
+#include "base/mem.h"
 #include "codec/record.h"
 #include "store/store_int.h"
 #include <dirent.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -57,7 +59,7 @@ static int load_dir(const char *dir, segs *out)
 {
     memset(out, 0, sizeof *out);
     DIR *d = opendir(dir);
-    if (!d) return -1;
+    if (!d) return kite_status_from_errno_at(errno, "opendir", dir);
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
         if (strlen(e->d_name) != 20 || strspn(e->d_name, "0123456789") != 20) continue;
@@ -72,7 +74,7 @@ static int load_dir(const char *dir, segs *out)
         void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
         close(fd);
         if (m == MAP_FAILED) continue;
-        out->v = realloc(out->v, (out->n + 1) * sizeof *out->v);
+        out->v = kite_xreallocarray(out->v, out->n + 1, sizeof *out->v);
         out->v[out->n++] = (seg){ strtoll(e->d_name, NULL, 10), st.st_size, m };
     }
     closedir(d);
@@ -144,7 +146,7 @@ static int64_t check_commitlog(const segs *cl, long *nrec)
                                memcmp(qs[j].topic, r.topic, r.topic_len) == 0))
                 j++;
             if (j == nq) {
-                qs = realloc(qs, (nq + 1) * sizeof *qs);
+                qs = kite_xreallocarray(qs, nq + 1, sizeof *qs);
                 snprintf(qs[nq].topic, sizeof qs[nq].topic, "%.*s", (int)r.topic_len, r.topic);
                 qs[nq].qid = r.queue_id;
                 qs[nq].next = r.queue_offset;
@@ -157,10 +159,7 @@ static int64_t check_commitlog(const segs *cl, long *nrec)
         kite_keyref keys[64];
         size_t nk = index_keys(&r, keys, 64);
         if (nk) {
-            if (nkv == capkv) {
-                capkv = capkv ? capkv * 2 : 1024;
-                kv = realloc(kv, capkv * sizeof *kv);
-            }
+            kv = kite_xgrow(kv, &capkv, nkv + 1, sizeof *kv, 1024);
             kv[nkv++] = (keyed){ pos, (int)nk };
         }
         (*nrec)++;
@@ -253,7 +252,7 @@ static long check_index(const char *root, const segs *cl, int64_t cl_end, int64_
             continue;
         }
         const uint8_t *ent = b + KITE_IX_HDR + slots * 4;
-        seen = realloc(seen, (size_t)count);
+        seen = kite_xrealloc(seen, (size_t)count);
         memset(seen, 0, (size_t)count);
         int64_t nused = 0;
         for (int64_t sl = 0; sl < slots; sl++) {
@@ -356,8 +355,9 @@ int main(int argc, char **argv)
     char p[4096];
     snprintf(p, sizeof p, "%s/commitlog", root);
     segs cl;
-    if (load_dir(p, &cl) < 0) {
-        fprintf(stderr, "kite-fsck: cannot read %s\n", p);
+    int rc = load_dir(p, &cl);
+    if (rc < 0) {
+        fprintf(stderr, "kite-fsck: cannot read %s: %s\n", p, kite_strerror(rc));
         return 2;
     }
     long nrec = 0;
@@ -365,7 +365,7 @@ int main(int argc, char **argv)
     snprintf(p, sizeof p, "%s/checkpoint", root);
     kite_ckpt ck;
     char err[256];
-    int rc = kite_ckpt_read(kite_io_posix(), p, &ck, err, sizeof err);
+    rc = kite_ckpt_read(kite_io_posix(), p, &ck, err, sizeof err);
     if (rc == 0 && ck.cl_flushed > end)
         problem("checkpoint says %lld bytes were durable, data ends at %lld", (long long)ck.cl_flushed, (long long)end);
     snprintf(p, sizeof p, "%s/consumequeue", root);
