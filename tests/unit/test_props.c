@@ -392,9 +392,9 @@ static void test_config_unimplemented(void **st)
     assert_int_equal(kite_config_set(k_unimpl, &c, "aclEnable", " FALSE ", err, sizeof err), 0);
     assert_int_equal(kite_config_set(k_unimpl, &c, "tls.config.file", "", err, sizeof err), 0);
     assert_string_equal(c.name, "broker-a");
-    assert_int_equal(kite_config_set(k_unimpl, &c, "aclEnable", "true", err, sizeof err), -1);
+    assert_int_equal(kite_config_set(k_unimpl, &c, "aclEnable", "true", err, sizeof err), KITE_EINVAL);
     assert_string_equal(err, "aclEnable=true is not supported yet (no ACL here); remove the key or set it to false");
-    assert_int_equal(kite_config_set(k_unimpl, &c, "tls.config.file", "/x", err, sizeof err), -1);
+    assert_int_equal(kite_config_set(k_unimpl, &c, "tls.config.file", "/x", err, sizeof err), KITE_EINVAL);
     assert_string_equal(err, "tls.config.file=/x is not supported yet (no TLS here); remove the key or leave it empty");
     /* ignored keys take anything and set nothing */
     assert_int_equal(kite_config_set(k_unimpl, &c, "poolNums", "abc", err, sizeof err), 2);
@@ -406,7 +406,7 @@ static void test_config_unimplemented(void **st)
     assert_string_equal(c.name, "b2");
     kite_props_free(&p);
     parse(&p, "brokerName=b3\naclEnable=true\n");
-    assert_int_equal(kite_config_apply(k_unimpl, &c, &p, err, sizeof err), -1);
+    assert_int_equal(kite_config_apply(k_unimpl, &c, &p, err, sizeof err), KITE_EINVAL);
     assert_non_null(strstr(err, "aclEnable=true"));
     kite_props_free(&p);
 
@@ -423,7 +423,7 @@ static void test_config_unimplemented(void **st)
     assert_int_equal(kite_config_get(k_unimpl, &c, "aclEnable", &b), 0);
     assert_string_equal(kite_buf_cstr(&b), "false");
     kite_buf_reset(&b);
-    assert_int_equal(kite_config_get(k_unimpl, &c, "poolNums", &b), -1);
+    assert_int_equal(kite_config_get(k_unimpl, &c, "poolNums", &b), KITE_ENOTFOUND);
     kite_buf_free(&b);
     kite_config_free(k_unimpl, &c);
 
