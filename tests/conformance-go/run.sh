@@ -6,7 +6,7 @@
 # exit path (trap). A missing go toolchain or daemon is a failure, never a skip. The whole
 # run is bounded by `timeout` (KITE_CONF_GO_TIMEOUT, default 420 s: the first run also
 # downloads and compiles the client; later runs reuse the Go module and build caches).
-# Usage: run.sh [go test flags, e.g. -run 'Trans' -v]
+# Usage: run.sh [go test flags, e.g. -run Trans] (always verbose: a skip must show)
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 cd "$here" || exit 1
@@ -122,7 +122,7 @@ echo "conformance-go: $("$GO" version), name server $KITE_NAMESRV, broker $KITE_
 # the client writes its log and broadcasting offsets under the run's temp dir, not $HOME
 # (the offset directory is read from an environment variable whose name has dots)
 timeout --kill-after=15 "$TOTAL_SECS" env "rocketmq.client.localOffsetStoreDir=$run_tmp/offsets" \
-  "$GO" test -count=1 -timeout "$((TOTAL_SECS - 30))s" "$@" . 2>&1 | tee "$run_tmp/run.log"
+  "$GO" test -v -count=1 -timeout "$((TOTAL_SECS - 30))s" "$@" . 2>&1 | tee "$run_tmp/run.log"
 rc=${PIPESTATUS[0]}
 # a skipped scenario proves nothing: count it as a failure
 if grep -q -- '^--- SKIP' "$run_tmp/run.log"; then
