@@ -172,24 +172,38 @@ func (c *collector) bodies(who string) map[string]int {
 // waitBodies waits until every body of want was delivered (to `who`, or to anyone).
 func (c *collector) waitBodies(t *testing.T, who string, want []string) {
 	t.Helper()
-	waitUntil(t, fmt.Sprintf("%d messages for consumer %q", len(want), who), func() bool {
+	var missing []string
+	end := time.Now().Add(deadline)
+	for {
 		got := c.bodies(who)
+		missing = missing[:0]
 		for _, b := range want {
 			if got[b] == 0 {
-				return false
+				missing = append(missing, b)
 			}
 		}
-		return true
-	})
+		if len(missing) == 0 {
+			return
+		}
+		if time.Now().After(end) {
+			n := len(missing)
+			if n > 10 {
+				missing = append(missing[:10], "...")
+			}
+			t.Fatalf("gave up after %v waiting for %d messages (consumer %q): %d missing: %v",
+				deadline, len(want), who, n, missing)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // consumerSpec describes one push consumer of startConsumer.
 type consumerSpec struct {
-	group    string
-	topic    string
-	name     string // instance name; also the collector's consumer label
-	opts     []consumer.Option
-	col      *collector
+	group string
+	topic string
+	name  string // instance name; also the collector's consumer label
+	opts  []consumer.Option
+	col   *collector
 	// handle, when set, decides the result for each delivery (after it is collected)
 	handle func(msgs []*primitive.MessageExt) consumer.ConsumeResult
 }

@@ -9,8 +9,10 @@
 # Usage: run.sh [go test flags, e.g. -run Trans] (always verbose: a skip must show)
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
+KITE_BIN="${KITE_BIN:-$here/../../build/bin}"
+case "$KITE_BIN" in /*) ;; *) KITE_BIN="$(pwd)/$KITE_BIN" ;; esac   # relative to the caller
+export KITE_BIN
 cd "$here" || exit 1
-export KITE_BIN="${KITE_BIN:-$here/../../build/bin}"
 TOTAL_SECS="${KITE_CONF_GO_TIMEOUT:-420}"
 
 fail() { echo "conformance-go: FAIL: $*" >&2; exit 1; }
@@ -29,6 +31,10 @@ command -v timeout >/dev/null 2>&1 || fail "timeout (coreutils) not found"
 # so a changed dependency fails instead of being fetched silently
 export GOFLAGS="${GOFLAGS:-} -mod=readonly"
 export GOTOOLCHAIN=local
+# without HOME, go has no default cache directories: keep them under the temp dir root
+if [ -z "${HOME:-}" ]; then
+  export GOCACHE="${GOCACHE:-${TMPDIR:-/tmp}/kite-go-cache}" GOPATH="${GOPATH:-${TMPDIR:-/tmp}/kite-go-path}"
+fi
 
 run_tmp=$(mktemp -d "${TMPDIR:-/tmp}/kite-conformance-go.XXXXXX") || fail "mktemp failed"
 pids=()
