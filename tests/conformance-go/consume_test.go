@@ -1,7 +1,8 @@
 // Push-consumer scenarios: clustering (two consumers of one group split the queues and
 // every message is consumed once, by the owner of its queue), broadcasting (each consumer
 // of the group gets every message) and orderly (per-queue order kept, with a producer-side
-// queue selector, through LOCK_BATCH_MQ and a suspended-then-redelivered message).
+// queue selector, through LOCK_BATCH_MQ and a suspended-then-redelivered message), and a
+// retry through the group's %RETRY% topic.
 package conformance
 
 import (
@@ -265,5 +266,82 @@ func TestConsumeOrderly(t *testing.T) {
 	}
 	if !suspended {
 		t.Errorf("the message to suspend was never delivered")
+	}
+}
+
+// TestConsumeRetry: a message answered RECONSUME_LATER goes back to the broker
+// (CONSUMER_SEND_MSG_BACK) and comes again through the group's %RETRY% topic with
+// reconsumeTimes 1, its own topic, id and properties (run.sh shortens the delay levels).
+func TestConsumeRetry(t *testing.T) {
+	const n = 4
+	topic := uniq("GoRetry")
+	createTopic(t, topic, 2)
+	group := uniq("CG")
+	// as for a group that ran before: the client reads the retry topic's route only at
+	// start and then every 30 s, and the broker creates it at the first heartbeat
+	createTopic(t, "%RETRY%"+group, 1)
+	col := &collector{}
+	var mu sync.Mutex
+	seen := map[string]int{}
+	startConsumer(t, consumerSpec{group: group, topic: topic, name: uniq("retry"), col: col,
+		handle: func(msgs []*primitive.MessageExt) consumer.ConsumeResult {
+			mu.Lock()
+			defer mu.Unlock()
+			result := consumer.ConsumeSuccess
+			for _, m := range msgs {
+				seen[string(m.Body)]++
+				if seen[string(m.Body)] == 1 {
+					result = consumer.ConsumeRetryLater
+				}
+			}
+			return result
+		}})
+	p := startProducer(t)
+	ids := map[string]string{}
+	for i := 0; i < n; i++ {
+		body := fmt.Sprintf("retry-%d", i)
+		m := primitive.NewMessage(topic, []byte(body))
+		m.WithTag("TagRetry")
+		m.WithProperty("conf_prop", "ü-"+body)
+		r, err := p.SendSync(context.Background(), m)
+		if err != nil {
+			t.Fatalf("send %s: %v", body, err)
+		}
+		ids[body] = r.MsgID
+	}
+	waitUntil(t, "every message delivered twice", func() bool {
+		got := col.bodies("")
+		for i := 0; i < n; i++ {
+			if got[fmt.Sprintf("retry-%d", i)] < 2 {
+				return false
+			}
+		}
+		return true
+	})
+	deliveries := map[string][]*primitive.MessageExt{}
+	for _, r := range col.snapshot() {
+		deliveries[string(r.msg.Body)] = append(deliveries[string(r.msg.Body)], r.msg)
+	}
+	for body, ms := range deliveries {
+		first, again := ms[0], ms[1]
+		if first.ReconsumeTimes != 0 || first.Queue.Topic != topic {
+			t.Errorf("%s: first delivery from %s with reconsumeTimes %d", body, first.Queue.Topic, first.ReconsumeTimes)
+		}
+		if again.Queue.Topic != "%RETRY%"+group {
+			t.Errorf("%s: redelivered from %q, want the group's retry topic", body, again.Queue.Topic)
+		}
+		if again.ReconsumeTimes != 1 {
+			t.Errorf("%s: redelivered with reconsumeTimes %d, want 1", body, again.ReconsumeTimes)
+		}
+		if again.Topic != topic || again.GetTags() != "TagRetry" || again.GetProperty("conf_prop") != "ü-"+body {
+			t.Errorf("%s: redelivered as topic %q tag %q property %q", body, again.Topic, again.GetTags(),
+				again.GetProperty("conf_prop"))
+		}
+		if again.MsgId != ids[body] {
+			t.Errorf("%s: redelivered with msgId %s, sent as %s", body, again.MsgId, ids[body])
+		}
+		if again.StoreTimestamp < first.StoreTimestamp {
+			t.Errorf("%s: the retry copy was stored before the original", body)
+		}
 	}
 }

@@ -85,7 +85,8 @@ bindAddress=$host
 kvConfigPath=$dir/namesrv/kvConfig.json
 EOF
   # transactionCheckInterval / transactionTimeOut are short so that an unknown local
-  # transaction is checked back within seconds; the small index keeps the store small
+  # transaction is checked back within seconds, every delay level (retries) is 1 s; the
+  # small index keeps the store small
   cat >"$dir/broker.conf" <<EOF
 # written by tests/conformance-go/run.sh
 brokerClusterName=ConfGoCluster
@@ -101,6 +102,7 @@ maxIndexNum=80000
 flushDiskType=ASYNC_FLUSH
 transactionCheckInterval=1000
 transactionTimeOut=2000
+messageDelayLevel=1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s
 logLevel=info
 EOF
   "$KITE_BIN/kite-namesrv" -c "$dir/namesrv.conf" >"$dir/namesrv.log" 2>&1 &
