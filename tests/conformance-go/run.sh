@@ -38,13 +38,21 @@ fi
 
 run_tmp=$(mktemp -d "${TMPDIR:-/tmp}/kite-conformance-go.XXXXXX") || fail "mktemp failed"
 pids=()
-stop_all() {   # stop the daemons by PID: SIGTERM, then SIGKILL after 5 s
-  local p i
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
+problems=""
+# stop the daemons by PID: SIGTERM, then SIGKILL after 5 s; a daemon that had already
+# died, did not stop in time or exited non-zero (e.g. a sanitizer report) is a problem
+stop_all() {
+  local p i rc
+  for p in "${pids[@]}"; do
+    kill -0 "$p" 2>/dev/null || problems="$problems pid $p had died before the stop;"
+    kill -TERM "$p" 2>/dev/null
+  done
   for p in "${pids[@]}"; do
     for ((i = 0; i < 50; i++)); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$p" 2>/dev/null
+    kill -0 "$p" 2>/dev/null && { problems="$problems pid $p ignored SIGTERM for 5 s;"; kill -KILL "$p"; }
     wait "$p" 2>/dev/null
+    rc=$?
+    [ $rc -eq 0 ] || problems="$problems pid $p exited with $rc;"
   done
   pids=()
 }
@@ -109,15 +117,16 @@ EOF
   pids+=($!)
   if ! wait_port "$host" "$nport" "${pids[-1]}"; then
     echo "conformance-go: name server did not start on $host:$nport:"; tail -n 5 "$dir/namesrv.log"
-    stop_all; continue
+    stop_all; problems=""; continue
   fi
   "$KITE_BIN/kite-broker" -c "$dir/broker.conf" >"$dir/broker.log" 2>&1 &
   pids+=($!)
   if ! wait_port "$host" "$bport" "${pids[-1]}"; then
     echo "conformance-go: broker did not start on $host:$bport:"; tail -n 5 "$dir/broker.log"
-    stop_all; continue
+    stop_all; problems=""; continue
   fi
   started=1
+  pids_started=("${pids[@]}")
   break
 done
 [ $started -eq 1 ] || fail "could not start kite-namesrv + kite-broker (logs under $run_tmp)"
@@ -133,17 +142,21 @@ timeout --kill-after=15 "$TOTAL_SECS" env "rocketmq.client.localOffsetStoreDir=$
   "$GO" test -v -count=1 -timeout "$((TOTAL_SECS - 30))s" "$@" . 2>&1 | tee "$run_tmp/run.log"
 rc=${PIPESTATUS[0]}
 # a skipped scenario proves nothing: count it as a failure
-if grep -q -- '^--- SKIP' "$run_tmp/run.log"; then
-  echo "conformance-go: skipped scenarios: $(grep -- '^--- SKIP' "$run_tmp/run.log" | tr '\n' ' ')" >&2
+if grep -Eq -- '^ *--- SKIP' "$run_tmp/run.log"; then
+  echo "conformance-go: skipped scenarios: $(grep -E -- '^ *--- SKIP' "$run_tmp/run.log" | tr '\n' ' ')" >&2
   [ $rc -eq 0 ] && rc=1
 fi
 stop_all
+if [ -n "$problems" ]; then
+  echo "conformance-go: daemons (namesrv ${pids_started[0]}, broker ${pids_started[1]}):$problems" >&2
+  [ $rc -eq 0 ] && rc=1
+fi
 if [ $rc -ne 0 ]; then
   for log in "$dir/broker.log" "$dir/namesrv.log"; do
     echo "--- tail of $log ---" >&2; tail -n 40 "$log" >&2
   done
   [ $rc -eq 124 ] || [ $rc -eq 137 ] && fail "scenarios did not finish within ${TOTAL_SECS} s (logs under $run_tmp)"
-  fail "go test exited with $rc (logs under $run_tmp)"
+  fail "go test exited with $rc, or a daemon failed (logs under $run_tmp)"
 fi
 rm -rf "$run_tmp"
 echo "conformance-go: all scenarios passed"
