@@ -132,7 +132,7 @@ done
 [ $started -eq 1 ] || fail "could not start kite-namesrv + kite-broker (logs under $run_tmp)"
 
 export KITE_NAMESRV="$host:$nport" KITE_BROKER_ADDR="$host:$bport"
-export KITE_BROKER_NAME=broker-confgo KITE_CLUSTER_NAME=ConfGoCluster
+export KITE_BROKER_NAME=broker-confgo
 export KITE_CONF_GO_DIR="$run_tmp"
 echo "conformance-go: $("$GO" version), name server $KITE_NAMESRV, broker $KITE_BROKER_ADDR"
 
