@@ -10,6 +10,9 @@ done
 # The conformance suite drives the broker with a real Node.js RocketMQ client.
 command -v node >/dev/null 2>&1 || missing="$missing nodejs"
 command -v npm >/dev/null 2>&1 || missing="$missing npm"
+# The Go conformance suite needs a go toolchain (Debian 12's golang-go is 1.19; the suite's
+# go.mod asks for no newer one). tests/conformance-go/run.sh also looks in /usr/local/go.
+command -v go >/dev/null 2>&1 || [ -x /usr/local/go/bin/go ] || missing="$missing golang-go"
 [ -z "$missing" ] && exit 0
 echo "install-deps: installing:$missing"
 SUDO=""

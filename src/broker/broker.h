@@ -221,7 +221,19 @@ int bk_sub_match_code(const bk_sub *s, int64_t tag_code);
 /* Exact tag check of a record (its TAGS property is one of the subscription's tags). */
 struct kite_record;
 int bk_sub_match_tag(const bk_sub *s, const struct kite_record *r);
+/* NOTIFY_CONSUMER_IDS_CHANGED (oneway) to every member of g. A failed write closes that
+ * member's connection at once, and the close may remove the group: g may be freed when
+ * this returns. */
 void bk_notify_ids_changed(kite_broker *b, bk_consumer_group *g);
+/* A referenced copy of channels' connections (and languages). A loop that sends to a
+ * group's members goes over such a copy: sending may close a connection at once (a failed
+ * write), which removes its channels, reshuffles the array and may free the group. */
+typedef struct bk_peer {
+    kite_conn *conn;
+    int32_t language;
+} bk_peer;
+bk_peer *bk_peers_copy(const bk_channel *ch, size_t n);
+void bk_peers_free(bk_peer *p, size_t n);
 /* HEART_BEAT: registers conn in the group; takes the subscriptions in subs (topic ->
  * bk_sub*) when they changed (subs is left empty then). *changed = members or
  * subscriptions changed. */

@@ -139,18 +139,43 @@ const bk_sub *bk_sub_find(kite_broker *b, const char *group, const char *topic)
     return g ? kite_map_get(&g->subs, topic) : NULL;
 }
 
+bk_peer *bk_peers_copy(const bk_channel *ch, size_t n)
+{
+    bk_peer *p = malloc((n ? n : 1) * sizeof *p);
+    if (!p) abort();
+    for (size_t i = 0; i < n; i++) {
+        kite_conn_ref(ch[i].conn);
+        p[i].conn = ch[i].conn;
+        p[i].language = ch[i].language;
+    }
+    return p;
+}
+
+void bk_peers_free(bk_peer *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) kite_conn_unref(p[i].conn);
+    free(p);
+}
+
 void bk_notify_ids_changed(kite_broker *b, bk_consumer_group *g)
 {
     if (!b->cfg.notify_consumer_ids_changed_enable) return;
     bk_group *cfg = bk_group_get(b, g->name);
     if (cfg && !cfg->notify_consumer_ids_changed_enable) return;
-    for (size_t i = 0; i < g->nch; i++) {
+    /* g is not touched once the first request is sent (see broker.h) */
+    size_t n = g->nch;
+    bk_peer *peers = bk_peers_copy(g->ch, n);
+    char *name = strdup(g->name);
+    if (!name) abort();
+    for (size_t i = 0; i < n; i++) {
         kite_cmd req;
         kite_cmd_init_request(&req, RC_NOTIFY_CONSUMER_IDS_CHANGED, 0);
-        kite_cmd_set_ext(&req, "consumerGroup", g->name);
-        kite_rpc_server_call(b->srv, g->ch[i].conn, &req, 0, NULL, NULL);   /* oneway */
+        kite_cmd_set_ext(&req, "consumerGroup", name);
+        kite_rpc_server_call(b->srv, peers[i].conn, &req, 0, NULL, NULL);   /* oneway */
     }
-    KLOG_DEBUG("broker", "notified %zu member(s) of group %s", g->nch, g->name);
+    KLOG_DEBUG("broker", "notified %zu member(s) of group %s", n, name);
+    free(name);
+    bk_peers_free(peers, n);
 }
 
 /* Adds or refreshes a channel; returns 1 when it is new. */

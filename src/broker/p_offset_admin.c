@@ -83,7 +83,9 @@ static void h_reset_offset(kite_rpc_req *req, void *arg)
     KLOG_INFO("broker", "offsets of group %s on %s reset to time %lld by %s", group, topic, (long long)ts,
               kite_conn_peer(req->conn));
     bk_consumer_group *g = bk_consumer_group_get(b, group);
-    for (size_t i = 0; g && i < g->nch; i++) {
+    size_t np = g ? g->nch : 0;
+    bk_peer *peers = bk_peers_copy(g ? g->ch : NULL, np);   /* a send may close a member */
+    for (size_t i = 0; i < np; i++) {
         kite_cmd call;
         kite_cmd_init_request(&call, RC_RESET_CONSUMER_CLIENT_OFFSET, 0);
         kite_cmd_set_ext(&call, "topic", topic);
@@ -93,12 +95,13 @@ static void h_reset_offset(kite_rpc_req *req, void *arg)
         kite_buf body = KITE_BUF_INIT;
         kite_jw w;
         kite_jw_init(&w, &body, 0);
-        reset_body(&w, b, topic, offs, n, g->ch[i].language == 1 /* CPP */);
+        reset_body(&w, b, topic, offs, n, peers[i].language == 1 /* CPP */);
         size_t len;
         char *p = kite_buf_steal(&body, &len);
         kite_cmd_set_body_own(&call, p, len);
-        kite_rpc_server_call(b->srv, g->ch[i].conn, &call, 0, NULL, NULL);
+        kite_rpc_server_call(b->srv, peers[i].conn, &call, 0, NULL, NULL);
     }
+    bk_peers_free(peers, np);
     kite_buf out = KITE_BUF_INIT;
     kite_jw w;
     kite_jw_init(&w, &out, 0);

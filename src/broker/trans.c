@@ -480,10 +480,11 @@ static void send_check(bk_trans *t, const kite_record *r, const kite_put_result 
     size_t blen;
     char *bp = kite_buf_steal(&body, &blen);
     kite_cmd_set_body_own(&req, bp, blen);
-    kite_rpc_server_call(b->srv, ch->conn, &req, 0, NULL, NULL);   /* oneway */
-    t->checks++;
+    /* logged first: a failed write closes the connection at once, which frees ch */
     KLOG_DEBUG("broker", "checking half %lld (copy of %lld) with %s of group %s", (long long)res->queue_offset,
                (long long)r->queue_offset, ch->client_id, group);
+    t->checks++;
+    kite_rpc_server_call(b->srv, ch->conn, &req, 0, NULL, NULL);   /* oneway */
 }
 
 /* Appends the next check copy of the half and asks a producer about it. The copy names
