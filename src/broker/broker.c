@@ -7,6 +7,7 @@
 #include "broker/broker.h"
 #include "broker/trans.h"
 #include "net/sock.h"
+#include "repl/ha.h"
 #include <arpa/inet.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -93,6 +94,22 @@ static void parse_namesrvs(kite_broker *b)
     free(copy);
 }
 
+/* A master serves slaves on haListenPort; a slave follows its master (haMasterAddress, or
+ * the address the name server names in its registration answers: register.c). */
+static int start_replication(kite_broker *b, char *err, size_t errlen)
+{
+    kite_ha_opts ho = { b->cfg.ha_send_heartbeat_interval, b->cfg.ha_housekeeping_interval,
+                        b->cfg.ha_transfer_batch_size };
+    if (b->cfg.is_slave) {
+        b->ha_slave = kite_ha_slave_start(b->store, b->cfg.ha_master_address, &ho, err, errlen);
+        return b->ha_slave ? 0 : -1;
+    }
+    b->ha_master = kite_ha_master_start(b->store, b->cfg.ha_bind_address, b->cfg.ha_listen_port, &ho, err, errlen);
+    if (!b->ha_master) return -1;
+    snprintf(b->ha_addr, sizeof b->ha_addr, "%s:%d", b->cfg.broker_ip2, (int)b->cfg.ha_listen_port);
+    return 0;
+}
+
 int kite_broker_start(kite_broker *b, kite_ev *ev, char *err, size_t errlen)
 {
     b->ev = ev;
@@ -115,6 +132,7 @@ int kite_broker_start(kite_broker *b, kite_ev *ev, char *err, size_t errlen)
     memcpy(so.store_ip4, b->ip4, 4);
     so.store_port = b->port;
     so.batch_puts = 1;   /* bk_store_put commits the batch once per loop batch */
+    so.replica = b->cfg.is_slave;   /* a slave's log grows only by replication */
     snprintf(b->store_root, sizeof b->store_root, "%s", so.root_dir);
     KLOG_INFO("broker", "opening store at %s", b->store_root);
     b->store = kite_store_open(&so, err, errlen);
@@ -151,6 +169,7 @@ int kite_broker_start(kite_broker *b, kite_ev *ev, char *err, size_t errlen)
     bk_register_config_handlers(b);
     bk_register_query_handlers(b);
     bk_register_trans_handlers(b);
+    bk_register_slave_guards(b);
     if (bk_delay_start(b, err, errlen) != 0) return -1;
     if (bk_trans_start(b, err, errlen) != 0) return -1;
     if (kite_rpc_server_listen(b->srv, b->cfg.bind_address, b->port, err, errlen) < 0) return -1;
@@ -161,6 +180,7 @@ int kite_broker_start(kite_broker *b, kite_ev *ev, char *err, size_t errlen)
                                        b->port - 2, verr);
     }
     kite_store_set_arrival_hook(b->store, on_arrival, b);
+    if (start_replication(b, err, errlen) != 0) return -1;
 
     /* Name servers. */
     parse_namesrvs(b);
@@ -179,9 +199,9 @@ int kite_broker_start(kite_broker *b, kite_ev *ev, char *err, size_t errlen)
     b->t_scan = kite_ev_timer_add(ev, 10000, 10000, t_scan, b);
     b->t_stats = kite_ev_timer_add(ev, 1000, 1000, t_stats, b);
     b->boot_ms = kite_wall_ms();
-    KLOG_INFO("broker", "broker %s (cluster %s, id %lld) listening on %s:%d (VIP port %d), advertised address %s",
-              b->cfg.broker_name, b->cfg.broker_cluster_name, (long long)b->cfg.broker_id, b->cfg.bind_address, b->port,
-              b->vip_port, b->addr);
+    KLOG_INFO("broker", "broker %s (cluster %s, id %lld, %s) listening on %s:%d (VIP port %d), advertised address %s",
+              b->cfg.broker_name, b->cfg.broker_cluster_name, (long long)b->cfg.broker_id, b->cfg.broker_role,
+              b->cfg.bind_address, b->port, b->vip_port, b->addr);
     return 0;
 }
 
@@ -198,6 +218,10 @@ void kite_broker_stop(kite_broker *b)
         kite_rpc_client_free(b->ns_client);
         b->ns_client = NULL;
     }
+    kite_ha_master_stop(b->ha_master);   /* before the store closes: both read or write it */
+    kite_ha_slave_stop(b->ha_slave);
+    b->ha_master = NULL;
+    b->ha_slave = NULL;
     if (b->store) kite_store_set_arrival_hook(b->store, NULL, NULL);
     bk_delay_stop(b);
     bk_trans_stop(b);

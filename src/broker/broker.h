@@ -40,6 +40,15 @@ typedef struct bk_conf {
     int64_t transaction_check_interval, transaction_timeout;   /* ms (trans.c) */
     int32_t transaction_check_max;
     int64_t rebalance_lock_max_live_time;   /* ms a queue lock lives unrenewed (p_lock.c) */
+    /* replication (src/repl/, DESIGN.md "Replication"); settled by bk_conf_settle */
+    char *broker_role;                      /* ASYNC_MASTER | SLAVE (upper case once settled) */
+    int is_slave;                           /* brokerRole=SLAVE */
+    char *broker_ip2;                       /* HA address advertised (default brokerIP1) */
+    int32_t ha_listen_port;                 /* master: default listenPort+1 */
+    char *ha_bind_address;                  /* master: default bindAddress (KiteMQ) */
+    char *ha_master_address;                /* slave: pins the master's HA address */
+    int64_t ha_send_heartbeat_interval, ha_housekeeping_interval;   /* ms */
+    int32_t ha_transfer_batch_size;         /* bytes per frame */
     kite_store_conf store;
 } bk_conf;
 
@@ -98,8 +107,14 @@ typedef struct bk_delay bk_delay;
 typedef struct bk_locks bk_locks;
 typedef struct bk_trans bk_trans;
 
+struct kite_ha_master;
+struct kite_ha_slave;
+
 typedef struct kite_broker {
     bk_conf cfg;
+    struct kite_ha_master *ha_master;   /* master: ships the commit log to slaves (repl/ha.h) */
+    struct kite_ha_slave *ha_slave;     /* slave: appends the master's commit log */
+    char ha_addr[128];            /* master: brokerIP2:haListenPort, advertised as haServerAddr */
     kite_prop_def *props;         /* broker keys + store keys, built at start */
     kite_ev *ev;
     int kick_pending;             /* a dispatch wake-up is deferred to the batch end (bk_store_prewrite) */
@@ -149,10 +164,13 @@ kite_prop_def *bk_build_props(void);   /* broker + store keys, offsets into bk_c
 #define BK_LOCK_LIVE_DEFAULT_MS 60000     /* rebalanceLockMaxLiveTime below the minimum */
 #define BK_LOCK_LIVE_MIN_MS 1000
 /* Turns configured values into the values in force, warning (log channel "config") about
- * each one changed: brokerId becomes 0 (always a master), an empty brokerIP1 the first
- * non-loopback IPv4 (127.0.0.1 if none), out-of-range intervals their bound or default.
- * Run once after loading, before -p prints and before kite_broker_start. */
-void bk_conf_settle(bk_conf *c);
+ * each one changed: a master's brokerId becomes 0, an empty brokerIP1 the first
+ * non-loopback IPv4 (127.0.0.1 if none), brokerIP2 brokerIP1, haListenPort listenPort+1,
+ * haBindAddress bindAddress, out-of-range intervals their bound or default. Refuses (0 or
+ * KITE_EINVAL with one line in err naming the key) what this build cannot do: brokerRole
+ * other than ASYNC_MASTER or SLAVE, a slave with brokerId <= 0. Run once after loading,
+ * before -p prints and before kite_broker_start. */
+int bk_conf_settle(bk_conf *c, char *err, size_t errlen);
 
 /* broker.c */
 int kite_broker_start(kite_broker *b, kite_ev *ev, char *err, size_t errlen);
@@ -248,6 +266,10 @@ void bk_register_all(kite_broker *b, int oneway);
 /* Schedules an immediate registration (coalesced) - after topic changes. */
 void bk_register_soon(kite_broker *b);
 void bk_unregister_all(kite_broker *b);
+
+/* role.c: what a slave refuses (sends, END_TRANSACTION, admin writes), registered over
+ * the ordinary handlers of those codes when brokerRole=SLAVE. */
+void bk_register_slave_guards(kite_broker *b);
 
 /* delay.c */
 int bk_delay_parse_levels(const char *spec, int64_t *out, int max, char *err, size_t errlen);

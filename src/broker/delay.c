@@ -229,7 +229,8 @@ int bk_delay_start(kite_broker *b, char *err, size_t errlen)
     }
     b->delay = d;
     load(b, d);
-    d->timer = kite_ev_timer_add(b->ev, 100, 100, tick, b);
+    if (!b->cfg.is_slave)   /* a slave delivers nothing: its master's scheduler does */
+        d->timer = kite_ev_timer_add(b->ev, 100, 100, tick, b);
     return 0;
 }
 
