@@ -115,6 +115,8 @@ typedef struct kite_broker {
     struct kite_ha_master *ha_master;   /* master: ships the commit log to slaves (repl/ha.h) */
     struct kite_ha_slave *ha_slave;     /* slave: appends the master's commit log */
     char ha_addr[128];            /* master: brokerIP2:haListenPort, advertised as haServerAddr */
+    char master_addr[128];        /* slave: the master's address, from the name server (loop) */
+    kite_ev_timer *t_slave_sync;  /* slave: metadata copy (slave_sync.c) */
     kite_prop_def *props;         /* broker keys + store keys, built at start */
     kite_ev *ev;
     int kick_pending;             /* a dispatch wake-up is deferred to the batch end (bk_store_prewrite) */
@@ -196,6 +198,10 @@ void bk_topics_wrapper_json(kite_broker *b, kite_buf *out);
 /* A page of it: topics [seq, seq+max) in name order (max <= 0: all). */
 void bk_topics_wrapper_json_page(kite_broker *b, int32_t seq, int32_t max, kite_buf *out);
 void bk_topics_free(kite_broker *b);
+/* A slave takes its master's table (GET_ALL_TOPIC_CONFIG): when the data versions differ,
+ * topics are created, updated and removed to match, the version is adopted and the file
+ * saved. Returns 1 when something was adopted. */
+int bk_topics_adopt(kite_broker *b, const kite_register_body *body);
 
 /* groups.c */
 int bk_groups_load(kite_broker *b, char *err, size_t errlen);
@@ -204,6 +210,9 @@ bk_group *bk_group_get(kite_broker *b, const char *name);
 bk_group *bk_group_get_or_create(kite_broker *b, const char *name);
 void bk_groups_free(kite_broker *b);
 bk_group *bk_group_upsert(kite_broker *b, const char *name);   /* no persistence */
+/* A slave takes its master's SubscriptionGroupWrapper (GET_ALL_SUBSCRIPTIONGROUP_CONFIG)
+ * when the data versions differ, as bk_topics_adopt. Returns 1 when adopted. */
+int bk_groups_adopt(kite_broker *b, const kite_json *root);
 /* SubscriptionGroupConfig fields from JSON, Java's defaults for absent ones. */
 void bk_group_from_json(bk_group *g, const kite_json *v);
 void bk_groups_changed(kite_broker *b);                        /* bump version, persist */
@@ -270,6 +279,12 @@ void bk_unregister_all(kite_broker *b);
 /* role.c: what a slave refuses (sends, END_TRANSACTION, admin writes), registered over
  * the ordinary handlers of those codes when brokerRole=SLAVE. */
 void bk_register_slave_guards(kite_broker *b);
+
+/* slave_sync.c: a slave copies its master's topics and subscription groups. */
+void bk_slave_sync_start(kite_broker *b);
+void bk_slave_sync_stop(kite_broker *b);
+/* The master's address from a registration answer; any thread (posted to the loop). */
+void bk_slave_master_addr(kite_broker *b, const char *addr);
 
 /* delay.c */
 int bk_delay_parse_levels(const char *spec, int64_t *out, int max, char *err, size_t errlen);

@@ -33,6 +33,7 @@ static void reg_done(int status, kite_cmd *resp, void *arg)
         /* A slave learns its master's HA address here (unless haMasterAddress pins it). */
         const char *ha = kite_cmd_ext(resp, "haServerAddr");
         if (c->b->ha_slave && ha && *ha) kite_ha_slave_set_master(c->b->ha_slave, ha);
+        bk_slave_master_addr(c->b, kite_cmd_ext(resp, "masterAddr"));   /* metadata copy */
     }
     free(c);
 }

@@ -188,7 +188,7 @@ static int on_report(kite_ha_master *m, ha_conn *c, int64_t v, const char **why)
         c->req = v;
         c->next = v == 0 ? min : v;   /* an empty slave copies everything still retained */
         c->ack = c->next;
-        KLOG_INFO("repl", "slave %s connected: shipping from offset %lld (it holds %lld bytes; this "
+        KLOG_INFO("repl", "slave %s connected: shipping from offset %lld (it asked for %lld; this "
                   "master retains [%lld, %lld))", c->peer, (long long)c->next, (long long)v,
                   (long long)min, (long long)max);
         return 0;
