@@ -5,7 +5,7 @@
  * Wire (plain TCP, big-endian, no handshake): the slave sends 8-byte offsets - the first is
  * where the master must start, every later one acknowledges the bytes the slave holds; the
  * master sends frames [8-byte offset][4-byte size][size bytes copied from its commit log],
- * size 0 being a heartbeat. docs/wire.md §11 has the details and what KiteMQ checks on top
+ * size 0 being a heartbeat. docs/wire.md §13 has the details and what KiteMQ checks on top
  * (where an empty slave starts, divergence, acknowledgements beyond the bytes sent).
  * Owns: the sockets and threads of replication. Does not own: the bytes' meaning (the
  * store: kite_store_read_raw / kite_store_append_raw), roles and configuration (broker).

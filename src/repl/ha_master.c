@@ -6,7 +6,7 @@
  * (kite-hamaster). The thread sleeps in poll() and is woken through an eventfd by the
  * store's append hook (kite_ha_master_notify, on the writer's thread) when new records are
  * written, so shipping starts within one wake-up and the writer never waits.
- * Checks on top of the classic protocol (docs/wire.md §11): a first report of 0 (an empty
+ * Checks on top of the classic protocol (docs/wire.md §13): a first report of 0 (an empty
  * slave) starts at the oldest offset this master retains, not at its last file; a first
  * report past this master's end (the slave holds bytes this master never wrote: diverged)
  * or below its oldest retained offset is refused with a log line and the connection

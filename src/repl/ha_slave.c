@@ -12,7 +12,7 @@
  * (kite_store_append_raw: a record that does not belong where it stands) stop replication
  * with an ERROR naming both offsets. The slave then reports -1 to the master (which logs it;
  * a Java master ignores a report below what it sent) and never reconnects until restarted:
- * a diverged log is never merged. docs/wire.md §11, DESIGN.md "Replication". */
+ * a diverged log is never merged. docs/wire.md §13, DESIGN.md "Replication". */
 #include "repl/ha.h"
 #include "base/err.h"
 #include "base/log.h"
