@@ -99,7 +99,7 @@ static void parse_namesrvs(kite_broker *b)
 static int start_replication(kite_broker *b, char *err, size_t errlen)
 {
     kite_ha_opts ho = { b->cfg.ha_send_heartbeat_interval, b->cfg.ha_housekeeping_interval,
-                        b->cfg.ha_transfer_batch_size };
+                        b->cfg.ha_transfer_batch_size, b->cfg.ha_slave_fallbehind_max };
     if (b->cfg.is_slave) {
         b->ha_slave = kite_ha_slave_start(b->store, b->cfg.ha_master_address, &ho, err, errlen);
         return b->ha_slave ? 0 : -1;

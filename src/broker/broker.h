@@ -41,8 +41,11 @@ typedef struct bk_conf {
     int32_t transaction_check_max;
     int64_t rebalance_lock_max_live_time;   /* ms a queue lock lives unrenewed (p_lock.c) */
     /* replication (src/repl/, DESIGN.md "Replication"); settled by bk_conf_settle */
-    char *broker_role;                      /* ASYNC_MASTER | SLAVE (upper case once settled) */
+    char *broker_role;                      /* ASYNC_MASTER | SYNC_MASTER | SLAVE (upper case once settled) */
     int is_slave;                           /* brokerRole=SLAVE */
+    int is_sync_master;                     /* brokerRole=SYNC_MASTER */
+    int64_t slave_timeout;                  /* SYNC_MASTER: ms a send waits for a slave */
+    int64_t ha_slave_fallbehind_max;        /* SYNC_MASTER: bytes; a slave further behind does not count */
     char *broker_ip2;                       /* HA address advertised (default brokerIP1) */
     int32_t ha_listen_port;                 /* master: default listenPort+1 */
     char *ha_bind_address;                  /* master: default bindAddress (KiteMQ) */
@@ -169,8 +172,8 @@ kite_prop_def *bk_build_props(void);   /* broker + store keys, offsets into bk_c
  * each one changed: a master's brokerId becomes 0, an empty brokerIP1 the first
  * non-loopback IPv4 (127.0.0.1 if none), brokerIP2 brokerIP1, haListenPort listenPort+1,
  * haBindAddress bindAddress, out-of-range intervals their bound or default. Refuses (0 or
- * KITE_EINVAL with one line in err naming the key) what this build cannot do: brokerRole
- * other than ASYNC_MASTER or SLAVE, a slave with brokerId <= 0. Run once after loading,
+ * KITE_EINVAL with one line in err naming the key) what this build cannot do: an unknown
+ * brokerRole, a slave with brokerId <= 0. Run once after loading,
  * before -p prints and before kite_broker_start. */
 int bk_conf_settle(bk_conf *c, char *err, size_t errlen);
 

@@ -20,7 +20,6 @@
  * data or let people in (only the value given is accepted), IGNORED (warned) otherwise. */
 #define REFUSE(k, only, why) { k, KITE_PROP_REFUSED, 0, only, why }
 #define IGNORE(k, why) { k, KITE_PROP_IGNORED, 0, NULL, why }
-#define NO_SYNC "only used by SYNC_MASTER, which this build does not support yet"
 #define NO_POOLS "one event-loop thread serves every request"
 #define NO_QUEUES "requests are not queued: the event loop serves them as they arrive"
 #define ONE_ROOT "the store keeps its files under storePathRootDir"
@@ -31,7 +30,7 @@ const kite_prop_def kite_broker_props[] = {
     { "brokerName", KITE_PROP_STR, F(broker_name), "broker-a", "broker group name (master and slaves share it)" },
     { "brokerId", KITE_PROP_LONG, F(broker_id), "0", "0 = master (a master's id is set to 0, warned); a slave needs an id > 0" },
     { "brokerRole", KITE_PROP_STR, F(broker_role), "ASYNC_MASTER",
-      "ASYNC_MASTER or SLAVE (SYNC_MASTER is refused: not supported yet)" },
+      "ASYNC_MASTER, SYNC_MASTER (a send is answered once a slave holds it) or SLAVE" },
     { "namesrvAddr", KITE_PROP_STR, F(namesrv_addr), NULL, "name servers, ip:port;ip:port" },
     { "brokerIP1", KITE_PROP_STR, F(broker_ip1), NULL, "address advertised to clients (default: first non-loopback IPv4)" },
     { "listenPort", KITE_PROP_INT, F(listen_port), "10911", "client port; listenPort-2 is the VIP port" },
@@ -89,6 +88,10 @@ const kite_prop_def kite_broker_props[] = {
       "ms of silence after which a replication connection is dropped" },
     { "haTransferBatchSize", KITE_PROP_INT, F(ha_transfer_batch_size), "32768",
       "master: largest replication frame in bytes" },
+    { "slaveTimeout", KITE_PROP_LONG, F(slave_timeout), "3000",
+      "SYNC_MASTER: ms a send waits for a slave before FLUSH_SLAVE_TIMEOUT" },
+    { "haSlaveFallbehindMax", KITE_PROP_LONG, F(ha_slave_fallbehind_max), "268435456",
+      "SYNC_MASTER: a slave this many bytes behind does not count (SLAVE_NOT_AVAILABLE at once)" },
     { "logFile", KITE_PROP_STR, F(log_file), NULL, "also log to this file (KiteMQ)" },
     { "logLevel", KITE_PROP_STR, F(log_level), "info", "debug, info, warn or error (KiteMQ)" },
     REFUSE("enableDLegerCommitLog", "false", "no DLedger commit log in this build"),
@@ -99,7 +102,6 @@ const kite_prop_def kite_broker_props[] = {
     REFUSE("tls.server.mode", "disabled", "no TLS in this build"),
     REFUSE("tls.enable", "false", "no TLS in this build"),
     REFUSE("tls.config.file", NULL, "no TLS in this build"),
-    IGNORE("haSlaveFallbehindMax", NO_SYNC), IGNORE("slaveTimeout", NO_SYNC),
     IGNORE("slaveReadEnable", "pulls are served by the broker asked; suggestWhichBrokerId is always 0"),
     IGNORE("offsetCheckInSlave", "a slave keeps the consumer offsets committed to it"),
     IGNORE("forceRegister", "every registration carries the whole topic table, as with the default true"),
@@ -181,9 +183,8 @@ static int settle_role(bk_conf *c, char *err, size_t errlen)
         set_str(&c->broker_role, "SLAVE");
         c->is_slave = 1;
     } else if (strcasecmp(r, "SYNC_MASTER") == 0) {
-        snprintf(err, errlen, "brokerRole=%s is not supported yet (a send answered only once a slave "
-                 "holds it comes in a later stage); use ASYNC_MASTER or SLAVE", r);
-        return KITE_EINVAL;
+        set_str(&c->broker_role, "SYNC_MASTER");
+        c->is_sync_master = 1;
     } else {
         snprintf(err, errlen, "brokerRole: '%s' is not a role (ASYNC_MASTER, SYNC_MASTER or SLAVE)", r);
         return KITE_EINVAL;
@@ -220,6 +221,11 @@ int bk_conf_settle(bk_conf *c, char *err, size_t errlen)
         snprintf(err, errlen, "haSendHeartbeatInterval=%lld / haHousekeepingInterval=%lld: the heartbeat must be at "
                  "least 10 ms and shorter than the housekeeping interval",
                  (long long)c->ha_send_heartbeat_interval, (long long)c->ha_housekeeping_interval);
+        return KITE_EINVAL;
+    }
+    if (c->slave_timeout <= 0 || c->ha_slave_fallbehind_max <= 0) {
+        snprintf(err, errlen, "slaveTimeout=%lld / haSlaveFallbehindMax=%lld: both must be positive",
+                 (long long)c->slave_timeout, (long long)c->ha_slave_fallbehind_max);
         return KITE_EINVAL;
     }
     if (c->ha_transfer_batch_size < 1024 || c->ha_transfer_batch_size > (64 << 20)) {

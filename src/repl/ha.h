@@ -23,6 +23,7 @@ typedef struct kite_ha_opts {
     int64_t heartbeat_ms;      /* haSendHeartbeatInterval: heartbeats and offset reports */
     int64_t housekeeping_ms;   /* haHousekeepingInterval: a silent peer is dropped after it */
     int32_t batch_bytes;       /* haTransferBatchSize: the largest frame a master sends */
+    int64_t fallbehind_max;    /* haSlaveFallbehindMax: SYNC_MASTER waits only for a slave this close */
 } kite_ha_opts;
 
 /* ---- master (ha_master.c) ---- */
@@ -36,6 +37,18 @@ kite_ha_master *kite_ha_master_start(kite_store *s, const char *bind_host, int p
                                      char *err, size_t errlen);
 /* Removes the hook, closes every connection and the listener, joins the thread, frees. */
 void kite_ha_master_stop(kite_ha_master *m);
+
+/* SYNC_MASTER: calls cb(arg, status) once the bytes [start, end) of the commit log are
+ * acknowledged by a slave that was sent all of them on its current connection (an
+ * acknowledgement counts only bytes shipped on that connection), or after timeout_ms
+ * (slaveTimeout) with KITE_HA_TIMEOUT. At once, on the calling thread, with
+ * KITE_HA_NO_SLAVE when no slave is connected or the closest is fallbehind_max or more
+ * behind end, and with KITE_HA_ACKED when a slave already holds them. Otherwise cb runs on
+ * the service thread. Any thread; cb must be quick. */
+typedef enum { KITE_HA_ACKED = 0, KITE_HA_TIMEOUT, KITE_HA_NO_SLAVE } kite_ha_wait_status;
+typedef void (*kite_ha_wait_cb)(void *arg, kite_ha_wait_status st);
+void kite_ha_master_wait(kite_ha_master *m, int64_t start, int64_t end, int64_t timeout_ms, kite_ha_wait_cb cb,
+                         void *arg);
 
 typedef struct kite_ha_master_stats {
     int slaves;                /* connections that asked for an offset and were accepted */

@@ -42,6 +42,7 @@ typedef struct ha_conn {
     int rlen;                       /* bytes of a report not yet complete */
     int64_t req;                    /* first report, -1 until it arrived */
     int64_t ack;                    /* last report */
+    int64_t first;                  /* first byte shipped on this connection */
     int64_t next;                   /* offset of the next byte to queue */
     uint8_t hdr[12];
     int hlen, hsent;                /* frame header queued / sent */
@@ -49,6 +50,16 @@ typedef struct ha_conn {
     uint32_t dsent;
     int64_t last_read_ms, last_write_ms;
 } ha_conn;
+
+typedef struct ha_waiter {
+    int64_t start, end, deadline;
+    kite_ha_wait_cb cb;
+    void *arg;
+} ha_waiter;
+
+typedef struct ha_sync {
+    int64_t first, ack;
+} ha_sync;
 
 struct kite_ha_master {
     kite_store *s;
@@ -62,6 +73,14 @@ struct kite_ha_master {
     size_t n, cap;
     _Atomic int st_slaves;
     _Atomic int64_t st_acked, st_sent;
+    /* SYNC_MASTER waiters (kite_ha_master_wait) and what they are checked against */
+    pthread_mutex_t wmu;            /* guards the fields below */
+    ha_waiter *w;
+    size_t nw, wcap;
+    ha_sync *snap;                  /* accepted connections: [first, ack) shipped there and held */
+    size_t nsnap, snapcap;
+    int64_t wake_at;                /* monotonic ms the thread's poll ends at the latest */
+    int closing;                    /* stop: new waiters are answered at once */
 };
 
 static void wake(kite_ha_master *m)
@@ -187,7 +206,7 @@ static int on_report(kite_ha_master *m, ha_conn *c, int64_t v, const char **why)
         }
         c->req = v;
         c->next = v == 0 ? min : v;   /* an empty slave copies everything still retained */
-        c->ack = c->next;
+        c->first = c->ack = c->next;
         KLOG_INFO("repl", "slave %s connected: shipping from offset %lld (it asked for %lld; this "
                   "master retains [%lld, %lld))", c->peer, (long long)c->next, (long long)v,
                   (long long)min, (long long)max);
@@ -264,6 +283,75 @@ static void update_slave_count(kite_ha_master *m)
     atomic_store(&m->st_slaves, k);
 }
 
+/* A waiter is satisfied by one connection that was sent all of its bytes and acknowledged
+ * them: bytes a peer claims from before its connection were not shipped to it here. */
+static int satisfied(const kite_ha_master *m, int64_t start, int64_t end)
+{
+    for (size_t i = 0; i < m->nsnap; i++)
+        if (m->snap[i].first <= start && m->snap[i].ack >= end) return 1;
+    return 0;
+}
+
+/* Service thread: publishes the connections' progress and completes the waiters it
+ * satisfies or whose deadline passed. Returns the earliest deadline left (or INT64_MAX). */
+static int64_t settle_waiters(kite_ha_master *m, int64_t now)
+{
+    ha_waiter *done = NULL;
+    size_t nd = 0, dcap = 0;
+    int64_t next = INT64_MAX;
+    pthread_mutex_lock(&m->wmu);
+    m->nsnap = 0;
+    for (size_t i = 0; i < m->n; i++) {
+        ha_conn *c = m->c[i];
+        if (c->req < 0) continue;
+        m->snap = kite_xgrow(m->snap, &m->snapcap, m->nsnap + 1, sizeof *m->snap, 4);
+        m->snap[m->nsnap++] = (ha_sync){ c->first, c->ack };
+    }
+    size_t keep = 0;
+    for (size_t i = 0; i < m->nw; i++) {
+        ha_waiter w = m->w[i];
+        int ok = satisfied(m, w.start, w.end);
+        if (ok || now >= w.deadline) {
+            done = kite_xgrow(done, &dcap, nd + 1, sizeof *done, 64);
+            done[nd] = w;
+            done[nd++].deadline = ok;   /* reused: 1 = acknowledged */
+            continue;
+        }
+        if (w.deadline < next) next = w.deadline;
+        m->w[keep++] = w;
+    }
+    m->nw = keep;
+    m->wake_at = next < now + IDLE_POLL_MS ? next : now + IDLE_POLL_MS;
+    pthread_mutex_unlock(&m->wmu);
+    for (size_t i = 0; i < nd; i++) done[i].cb(done[i].arg, done[i].deadline ? KITE_HA_ACKED : KITE_HA_TIMEOUT);
+    free(done);
+    return next;
+}
+
+void kite_ha_master_wait(kite_ha_master *m, int64_t start, int64_t end, int64_t timeout_ms, kite_ha_wait_cb cb,
+                         void *arg)
+{
+    pthread_mutex_lock(&m->wmu);
+    int64_t best = -1;
+    for (size_t i = 0; i < m->nsnap; i++)
+        if (m->snap[i].ack > best) best = m->snap[i].ack;
+    kite_ha_wait_status now_st = KITE_HA_TIMEOUT;
+    int answer = 1;
+    if (m->closing || m->nsnap == 0 || end - best >= m->o.fallbehind_max) now_st = KITE_HA_NO_SLAVE;
+    else if (satisfied(m, start, end)) now_st = KITE_HA_ACKED;
+    else answer = 0;
+    int wake_up = 0;
+    if (!answer) {
+        int64_t deadline = kite_deadline_ms(timeout_ms);
+        m->w = kite_xgrow(m->w, &m->wcap, m->nw + 1, sizeof *m->w, 256);
+        m->w[m->nw++] = (ha_waiter){ start, end, deadline, cb, arg };
+        wake_up = deadline < m->wake_at;
+    }
+    pthread_mutex_unlock(&m->wmu);
+    if (answer) cb(arg, now_st);
+    else if (wake_up) wake(m);
+}
+
 static void *master_thread(void *arg)
 {
     kite_thread_name("kite-hamaster");
@@ -280,10 +368,12 @@ static void *master_thread(void *arg)
             else i++;
         }
         update_slave_count(m);
+        int64_t wdl = settle_waiters(m, now);
         pf = kite_xgrow(pf, &pcap, m->n + 2, sizeof *pf, 8);
         pf[0] = (struct pollfd){ m->efd, POLLIN, 0 };
         pf[1] = (struct pollfd){ m->lfd, POLLIN, 0 };
         int64_t timeout = IDLE_POLL_MS;
+        if (wdl != INT64_MAX && wdl - now < timeout) timeout = wdl - now;
         int behind = 0;
         for (size_t i = 0; i < m->n; i++) {
             ha_conn *c = m->c[i];
@@ -329,6 +419,7 @@ static void *master_thread(void *arg)
         if (pf[1].revents) accept_all(m, now);
     }
     while (m->n) conn_close(m, m->n - 1, NULL);
+    settle_waiters(m, INT64_MAX);   /* no slave any more: every waiter times out now */
     free(pf);
     return NULL;
 }
@@ -340,11 +431,14 @@ kite_ha_master *kite_ha_master_start(kite_store *s, const char *bind_host, int p
     m->s = s;
     m->o = *o;
     if (m->o.batch_bytes < 1024) m->o.batch_bytes = 1024;
+    if (m->o.fallbehind_max <= 0) m->o.fallbehind_max = INT64_MAX;
+    pthread_mutex_init(&m->wmu, NULL);
     snprintf(m->addr, sizeof m->addr, "%s:%d", bind_host && *bind_host ? bind_host : "0.0.0.0", port);
     char e[256];
     m->lfd = kite_sock_listen(bind_host && *bind_host ? bind_host : NULL, port, NULL, e, sizeof e);
     if (m->lfd < 0) {
         snprintf(err, errlen, "cannot listen for replication on %s (haListenPort): %s", m->addr, e);
+        pthread_mutex_destroy(&m->wmu);
         free(m);
         return NULL;
     }
@@ -352,6 +446,7 @@ kite_ha_master *kite_ha_master_start(kite_store *s, const char *bind_host, int p
     if (m->efd < 0) {
         snprintf(err, errlen, "eventfd: %s", strerror(errno));
         close(m->lfd);
+        pthread_mutex_destroy(&m->wmu);
         free(m);
         return NULL;
     }
@@ -360,6 +455,7 @@ kite_ha_master *kite_ha_master_start(kite_store *s, const char *bind_host, int p
         snprintf(err, errlen, "cannot start the replication thread: %s", strerror(rc));
         close(m->efd);
         close(m->lfd);
+        pthread_mutex_destroy(&m->wmu);
         free(m);
         return NULL;
     }
@@ -372,12 +468,18 @@ void kite_ha_master_stop(kite_ha_master *m)
 {
     if (!m) return;
     kite_store_set_append_hook(m->s, NULL, NULL);
+    pthread_mutex_lock(&m->wmu);
+    m->closing = 1;
+    pthread_mutex_unlock(&m->wmu);
     atomic_store(&m->stop, 1);
     wake(m);
     pthread_join(m->thr, NULL);
     close(m->lfd);
     close(m->efd);
     free(m->c);
+    free(m->w);
+    free(m->snap);
+    pthread_mutex_destroy(&m->wmu);
     free(m);
 }
 

@@ -1,6 +1,6 @@
 /* it_broker_conf.c - kite-broker keys that this build does not implement (src/broker/conf.c):
  * a key whose silent absence would lose data or let people in (aclEnable=true,
- * brokerRole=SYNC_MASTER, enableDLegerCommitLog=true, TLS, authentication), and settings
+ * enableDLegerCommitLog=true, TLS, authentication), and settings
  * the replication keys cannot work with (a slave without brokerId > 0, an unknown role),
  * make the broker exit non-zero before it opens anything, with one stderr line naming the
  * key; a harmless unimplemented key starts with a warning naming it; `-p` and
@@ -38,11 +38,10 @@ static void test_refused_keys(void **st)
         const char *conf, *named, *why;
     } cases[] = {
         { "aclEnable=true", "aclEnable=true", "is not supported yet" },
-        { "brokerRole=SYNC_MASTER", "brokerRole=SYNC_MASTER", "is not supported yet" },
-        { "brokerRole=sync_master", "brokerRole=sync_master", "is not supported yet" },
         { "brokerRole=BACKUP", "brokerRole: 'BACKUP'", "is not a role" },
         { "brokerRole=SLAVE", "brokerId=0", "a slave (brokerRole=SLAVE) needs a brokerId > 0" },
         { "brokerRole=SLAVE\nbrokerId=-1", "brokerId=-1", "needs a brokerId > 0" },
+        { "brokerRole=SYNC_MASTER\nslaveTimeout=0", "slaveTimeout=0", "must be positive" },
         { "enableDLegerCommitLog=true", "enableDLegerCommitLog=true", "is not supported yet" },
         { "enableControllerMode=true", "enableControllerMode=true", "is not supported yet" },
         { "authenticationEnabled=true", "authenticationEnabled=true", "is not supported yet" },
@@ -114,11 +113,11 @@ static void test_print_config(void **st)
     cf_expect_prop(&p, "haBindAddress", "127.0.0.1");
     cf_expect_prop(&p, "haSendHeartbeatInterval", "5000");
     cf_expect_prop(&p, "slaveReadEnable", NULL);
-    cf_expect_prop(&p, "slaveTimeout", NULL);
+    cf_expect_prop(&p, "slaveTimeout", "2000");
+    cf_expect_prop(&p, "haSlaveFallbehindMax", "268435456");
     cf_expect_in(o, "\n#sendMessageThreadPoolNums: ");
-    cf_expect_in(o, "\n#slaveTimeout: ");
+    cf_expect_in(o, "\n#slaveReadEnable: ");
     cf_expect_in(e, "sendMessageThreadPoolNums=16 has no effect");
-    cf_expect_in(e, "slaveTimeout=2000 has no effect");
     cf_expect_in(e, "slaveReadEnable=true has no effect");
     cf_expect_in(e, "brokerId=3 ignored");
     cf_expect_in(e, "registerNameServerPeriod=1000");
@@ -126,6 +125,18 @@ static void test_print_config(void **st)
     kite_props_free(&p);
     free(o);
     free(e);
+
+    /* SYNC_MASTER is a master: id 0. */
+    write_conf(dir, sizeof dir, conf, sizeof conf, "brokerRole=sync_master\nbrokerId=4");
+    snprintf(out, sizeof out, "%s/stdout", dir);
+    snprintf(err, sizeof err, "%s/stderr", dir);
+    assert_int_equal(cf_run("kite-broker", conf, "-p", out, err), 0);
+    o = cf_read(out);
+    cf_parse(&p, o);
+    cf_expect_prop(&p, "brokerRole", "SYNC_MASTER");
+    cf_expect_prop(&p, "brokerId", "0");
+    kite_props_free(&p);
+    free(o);
 
     /* A slave keeps its id; its HA keys are in force as configured. */
     write_conf(dir, sizeof dir, conf, sizeof conf,
