@@ -1,6 +1,6 @@
-/* bench_repl.c - benchmark (not a test): produce throughput of a master without a slave and
- * of an ASYNC_MASTER followed by a slave, in the same run, and the replication lag under
- * that load.
+/* bench_repl.c - benchmark (not a test): produce throughput of a master without a slave, of
+ * an ASYNC_MASTER followed by a slave and of a SYNC_MASTER followed by a slave, in the same
+ * run, and the replication lag under that load.
  *
  * usage: bench_repl [-s size] [-c in_flight] [-d seconds] [-r runs]
  * Each run starts kite-namesrv and kite-broker processes ($KITE_BIN, else ./bin) on a random
@@ -65,9 +65,11 @@ static double tps_of(const char *json)
 
 static long long t_ms[MAX_SAMPLES], m_end[MAX_SAMPLES], s_end[MAX_SAMPLES], lagb[MAX_SAMPLES], lagt[MAX_SAMPLES];
 
-/* One run: returns the producer's msgs/s; with a slave, prints the lag figures. */
-static double run(int with_slave, int size, int inflight, int secs)
+/* One run (mode 0: no slave, 1: ASYNC_MASTER + slave, 2: SYNC_MASTER + slave): returns the
+ * producer's msgs/s; with a slave, prints the lag figures. */
+static double run(int mode, int size, int inflight, int secs)
 {
+    int with_slave = mode > 0;
     kt_daemon ns = { 0 }, m = { 0 }, s = { 0 };
     if (kt_namesrv_start(&ns, NULL) != 0) exit(1);
     char nsaddr[64];
@@ -78,7 +80,8 @@ static double run(int with_slave, int size, int inflight, int secs)
     do ha = kt_free_port(m.host);
     while (ha == m.port || ha == m.port - 2);
     char extra[512];
-    snprintf(extra, sizeof extra, "mappedFileSizeCommitLog=134217728\nhaListenPort=%d\n", ha);
+    snprintf(extra, sizeof extra, "mappedFileSizeCommitLog=134217728\nhaListenPort=%d\nbrokerRole=%s\n", ha,
+             mode == 2 ? "SYNC_MASTER" : "ASYNC_MASTER");
     if (kt_broker_start(&m, nsaddr, extra) != 0) exit(1);
     if (with_slave) {
         if (kt_broker_start(&s, nsaddr, "brokerRole=SLAVE\nbrokerId=1\nmappedFileSizeCommitLog=134217728\n") != 0)
@@ -132,11 +135,12 @@ static double run(int with_slave, int size, int inflight, int secs)
         }
         long long b50 = pct(lagb, k, 0.5), b99 = pct(lagb, k, 0.99), bmax = pct(lagb, k, 1.0);
         long long t50 = pct(lagt, k, 0.5), t99 = pct(lagt, k, 0.99), tmax = pct(lagt, k, 1.0);
-        printf("  with slave: %.0f msgs/s; lag under load (%d samples): bytes p50 %lld p99 %lld max %lld; "
+        printf("  %s + slave: %.0f msgs/s; lag under load (%d samples): bytes p50 %lld p99 %lld max %lld; "
                "time p50 %lld ms p99 %lld ms max %lld ms; caught up %lld ms after the load; %lld bytes replicated\n",
-               tps, k, b50, b99, bmax, t50, t99, tmax, caught, n ? m_end[n - 1] : 0);
+               mode == 2 ? "SYNC_MASTER" : "ASYNC_MASTER", tps, k, b50, b99, bmax, t50, t99, tmax, caught,
+               n ? m_end[n - 1] : 0);
     } else {
-        printf("  no slave:   %.0f msgs/s\n", tps);
+        printf("  no slave: %.0f msgs/s\n", tps);
     }
     fflush(stdout);
     if (with_slave) kt_stop(s.pid, 10000);
@@ -167,6 +171,7 @@ int main(int argc, char **argv)
         printf("run %d: %d-byte messages, %d in flight, %d s\n", r + 1, size, inflight, secs);
         run(0, size, inflight, secs);
         run(1, size, inflight, secs);
+        run(2, size, inflight, secs);
     }
     return 0;
 }
