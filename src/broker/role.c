@@ -3,8 +3,9 @@
  * (14) as a 4.x slave does, which Java and libkite producers retry on another broker;
  * END_TRANSACTION answers SLAVE_NOT_AVAILABLE (11), as in 4.x; a consumer's send-back
  * answers SYSTEM_ERROR, upon which a consumer re-sends the message through a master; the
- * admin requests that change topics, groups or offsets answer NO_PERMISSION. The guards replace the ordinary handlers of those codes, so no handler needs to
- * know the role; the replica store refuses puts as well (a second line of defence). */
+ * admin requests that change topics, groups or offsets answer NO_PERMISSION. The guards
+ * replace the ordinary handlers of those codes, so no handler needs to know the role; the
+ * replica store refuses puts as well (a second line of defence). */
 #include "base/log.h"
 #include "broker/broker.h"
 #include "proto/codes.h"
