@@ -363,7 +363,11 @@ static void *master_thread(void *arg)
         for (size_t i = 0; i < m->n;) {
             const char *why = NULL;
             ha_conn *c = m->c[i];
-            if (pump_out(m, c, now, &why) < 0) conn_close(m, i, why);
+            if (pump_out(m, c, now, &why) < 0) {
+                const char *last = NULL;   /* a slave's last reports (-1: diverged) come first */
+                if (pump_in(m, c, now, &last) < 0 && last) why = last;
+                conn_close(m, i, why);
+            }
             else if (now - c->last_read_ms > m->o.housekeeping_ms) conn_close(m, i, "no report within haHousekeepingInterval");
             else i++;
         }

@@ -133,6 +133,18 @@ static void diverged(session *ss, const char *fmt, ...)
                "master's: %s. It is not merged: remove this slave's store (storePathRootDir) and restart "
                "it to copy the master's log afresh.", ss->addr, why);
     send_report(ss, -1);
+    /* Half-close and wait (briefly) for the master to close: closing with frames unread
+     * would reset the connection and could discard the report before the master reads it. */
+    shutdown(ss->fd, SHUT_WR);
+    int64_t deadline = kite_deadline_ms(1000);
+    uint8_t sink[4096];
+    for (;;) {
+        int64_t left = kite_deadline_left_ms(deadline);
+        struct pollfd p = { ss->fd, POLLIN, 0 };
+        if (left == 0 || poll(&p, 1, (int)left) <= 0) break;
+        ssize_t r = read(ss->fd, sink, sizeof sink);
+        if (r == 0 || (r < 0 && errno != EINTR && errno != EAGAIN)) break;
+    }
     pthread_mutex_lock(&h->mu);
     h->st.diverged = 1;
     pthread_mutex_unlock(&h->mu);
