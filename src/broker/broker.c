@@ -2,6 +2,7 @@
  * listeners (listenPort and the VIP port listenPort-2), handlers, timers
  * (registration, offset persistence, client expiry), and the orderly shutdown.
  * Start/stop run on the thread that owns the event loop. */
+#include "base/file.h"
 #include "base/log.h"
 #include "base/time.h"
 #include "broker/broker.h"
@@ -98,13 +99,27 @@ static void parse_namesrvs(kite_broker *b)
  * the address the name server names in its registration answers: register.c). */
 static int start_replication(kite_broker *b, char *err, size_t errlen)
 {
+    char *key = NULL;
+    const char *kf = b->cfg.ha_auth_key_file;
+    if (kf && *kf) {   /* the key itself never appears in the configuration (-p, GET_BROKER_CONFIG) */
+        size_t len = 0;
+        int rc = kite_file_read_all(kf, 4096, &key, &len);
+        while (rc == 0 && len && (key[len - 1] == '\n' || key[len - 1] == '\r' || key[len - 1] == ' ')) key[--len] = 0;
+        if (rc != 0 || len == 0) {
+            snprintf(err, errlen, "haAuthKeyFile=%s: %s", kf, rc ? kite_strerror(rc) : "the file is empty");
+            free(key);
+            return -1;
+        }
+    }
     kite_ha_opts ho = { b->cfg.ha_send_heartbeat_interval, b->cfg.ha_housekeeping_interval,
-                        b->cfg.ha_transfer_batch_size, b->cfg.ha_slave_fallbehind_max };
+                        b->cfg.ha_transfer_batch_size, b->cfg.ha_slave_fallbehind_max, key };
     if (b->cfg.is_slave) {
         b->ha_slave = kite_ha_slave_start(b->store, b->cfg.ha_master_address, &ho, err, errlen);
+        free(key);
         return b->ha_slave ? 0 : -1;
     }
     b->ha_master = kite_ha_master_start(b->store, b->cfg.ha_bind_address, b->cfg.ha_listen_port, &ho, err, errlen);
+    free(key);
     if (!b->ha_master) return -1;
     snprintf(b->ha_addr, sizeof b->ha_addr, "%s:%d", b->cfg.broker_ip2, (int)b->cfg.ha_listen_port);
     return 0;

@@ -52,6 +52,7 @@ typedef struct bk_conf {
     char *ha_master_address;                /* slave: pins the master's HA address */
     int64_t ha_send_heartbeat_interval, ha_housekeeping_interval;   /* ms */
     int32_t ha_transfer_batch_size;         /* bytes per frame */
+    char *ha_auth_key_file;                 /* a file holding the replication key (KiteMQ) */
     kite_store_conf store;
 } bk_conf;
 

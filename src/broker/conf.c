@@ -88,6 +88,9 @@ const kite_prop_def kite_broker_props[] = {
       "ms of silence after which a replication connection is dropped" },
     { "haTransferBatchSize", KITE_PROP_INT, F(ha_transfer_batch_size), "32768",
       "master: largest replication frame in bytes" },
+    { "haAuthKeyFile", KITE_PROP_STR, F(ha_auth_key_file), NULL,
+      "file holding a key shared by a group's brokers: replication then authenticates both ends and refuses "
+      "other peers (KiteMQ; default: RocketMQ's classic protocol, unauthenticated)" },
     { "slaveTimeout", KITE_PROP_LONG, F(slave_timeout), "3000",
       "SYNC_MASTER: ms a send waits for a slave before FLUSH_SLAVE_TIMEOUT" },
     { "haSlaveFallbehindMax", KITE_PROP_LONG, F(ha_slave_fallbehind_max), "268435456",

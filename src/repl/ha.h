@@ -24,6 +24,9 @@ typedef struct kite_ha_opts {
     int64_t housekeeping_ms;   /* haHousekeepingInterval: a silent peer is dropped after it */
     int32_t batch_bytes;       /* haTransferBatchSize: the largest frame a master sends */
     int64_t fallbehind_max;    /* haSlaveFallbehindMax: SYNC_MASTER waits only for a slave this close */
+    const char *auth_key;      /* shared key (haAuthKeyFile's content): both ends then run the
+                                * KiteMQ handshake (wire.md §13.5) and refuse peers that do not;
+                                * NULL or "" = the classic protocol, no peer identity. Copied. */
 } kite_ha_opts;
 
 /* ---- master (ha_master.c) ---- */

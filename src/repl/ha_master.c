@@ -14,6 +14,7 @@
  * same way, so an acknowledgement never counts bytes the peer was not sent; a report of -1
  * is a KiteMQ slave saying it found its log diverged. */
 #include "repl/ha.h"
+#include "repl/ha_auth.h"
 #include "base/err.h"
 #include "base/log.h"
 #include "base/mem.h"
@@ -44,8 +45,12 @@ typedef struct ha_conn {
     int64_t ack;                    /* last report */
     int64_t first;                  /* first byte shipped on this connection */
     int64_t next;                   /* offset of the next byte to queue */
-    uint8_t hdr[12];
-    int hlen, hsent;                /* frame header queued / sent */
+    uint8_t hdr[32];                /* a frame header, or a handshake message (ha_auth.h) */
+    int hlen, hsent;                /* queued / sent */
+    int auth;                       /* waiting for the slave's handshake response */
+    uint8_t mnonce[KITE_HA_NONCE];  /* the challenge sent */
+    uint8_t ain[KITE_HA_RESPONSE];
+    int alen;
     kite_store_seg seg;             /* frame payload queued (seg.file != NULL) */
     uint32_t dsent;
     int64_t last_read_ms, last_write_ms;
@@ -64,6 +69,7 @@ typedef struct ha_sync {
 struct kite_ha_master {
     kite_store *s;
     kite_ha_opts o;
+    char *key;                      /* auth key, NULL = classic protocol */
     int lfd, efd;
     char addr[96];
     pthread_t thr;
@@ -232,6 +238,33 @@ static int on_report(kite_ha_master *m, ha_conn *c, int64_t v, const char **why)
     return 0;
 }
 
+/* One byte of a slave's handshake response. Returns 0, or -1 to close (*why). */
+static int on_auth_byte(kite_ha_master *m, ha_conn *c, uint8_t b, const char **why)
+{
+    c->ain[c->alen++] = b;
+    if (c->alen == 8 && memcmp(c->ain, KITE_HA_MAGIC, 8) != 0) {
+        KLOG_ERROR("repl", "refused a replication connection from %s: it did not answer the authentication "
+                   "challenge (haAuthKeyFile is set here: a slave needs the same key; a classic slave cannot "
+                   "follow this master)", c->peer);
+        *why = "not authenticated";
+        return -1;
+    }
+    if (c->alen < KITE_HA_RESPONSE) return 0;
+    const uint8_t *snonce = c->ain + 8, *proof = c->ain + 8 + KITE_HA_NONCE;
+    if (!kite_ha_proof_ok(m->key, "slave", c->mnonce, snonce, proof) || c->hsent != c->hlen) {
+        KLOG_ERROR("repl", "refused a replication connection from %s: its proof does not match this master's "
+                   "haAuthKeyFile", c->peer);
+        *why = "wrong key";
+        return -1;
+    }
+    kite_ha_proof(m->key, "master", snonce, c->mnonce, c->hdr);   /* this master's own proof */
+    c->hlen = KITE_HA_PROOF;
+    c->hsent = 0;
+    c->auth = 0;
+    KLOG_INFO("repl", "slave %s authenticated", c->peer);
+    return 0;
+}
+
 static int pump_in(kite_ha_master *m, ha_conn *c, int64_t now, const char **why)
 {
     uint8_t buf[4096];
@@ -248,6 +281,10 @@ static int pump_in(kite_ha_master *m, ha_conn *c, int64_t now, const char **why)
         }
         c->last_read_ms = now;
         for (ssize_t i = 0; i < r; i++) {
+            if (c->auth) {
+                if (on_auth_byte(m, c, buf[i], why) < 0) return -1;
+                continue;
+            }
             c->rbuf[c->rlen++] = buf[i];
             if (c->rlen < 8) continue;
             c->rlen = 0;
@@ -270,6 +307,13 @@ static void accept_all(kite_ha_master *m, int64_t now)
         kite_sock_format_addr(&peer, c->peer, sizeof c->peer);
         c->req = -1;
         c->last_read_ms = c->last_write_ms = now;
+        if (m->key) {   /* the challenge: magic + nonce; nothing else before the answer */
+            kite_ha_nonce(c->mnonce);
+            memcpy(c->hdr, KITE_HA_MAGIC, 8);
+            memcpy(c->hdr + 8, c->mnonce, KITE_HA_NONCE);
+            c->hlen = KITE_HA_CHALLENGE;
+            c->auth = 1;
+        }
         m->c = kite_xgrow(m->c, &m->cap, m->n + 1, sizeof *m->c, 4);
         m->c[m->n++] = c;
         KLOG_DEBUG("repl", "connection from %s on %s", c->peer, m->addr);
@@ -436,6 +480,8 @@ kite_ha_master *kite_ha_master_start(kite_store *s, const char *bind_host, int p
     m->o = *o;
     if (m->o.batch_bytes < 1024) m->o.batch_bytes = 1024;
     if (m->o.fallbehind_max <= 0) m->o.fallbehind_max = INT64_MAX;
+    m->key = o->auth_key && *o->auth_key ? kite_xstrdup(o->auth_key) : NULL;
+    m->o.auth_key = NULL;
     pthread_mutex_init(&m->wmu, NULL);
     snprintf(m->addr, sizeof m->addr, "%s:%d", bind_host && *bind_host ? bind_host : "0.0.0.0", port);
     char e[256];
@@ -443,6 +489,7 @@ kite_ha_master *kite_ha_master_start(kite_store *s, const char *bind_host, int p
     if (m->lfd < 0) {
         snprintf(err, errlen, "cannot listen for replication on %s (haListenPort): %s", m->addr, e);
         pthread_mutex_destroy(&m->wmu);
+        free(m->key);
         free(m);
         return NULL;
     }
@@ -451,6 +498,7 @@ kite_ha_master *kite_ha_master_start(kite_store *s, const char *bind_host, int p
         snprintf(err, errlen, "eventfd: %s", strerror(errno));
         close(m->lfd);
         pthread_mutex_destroy(&m->wmu);
+        free(m->key);
         free(m);
         return NULL;
     }
@@ -460,11 +508,13 @@ kite_ha_master *kite_ha_master_start(kite_store *s, const char *bind_host, int p
         close(m->efd);
         close(m->lfd);
         pthread_mutex_destroy(&m->wmu);
+        free(m->key);
         free(m);
         return NULL;
     }
     kite_store_set_append_hook(s, notify, m);
-    KLOG_INFO("repl", "replication: listening on %s for slaves", m->addr);
+    KLOG_INFO("repl", "replication: listening on %s for slaves (%s)", m->addr,
+              m->key ? "authenticated: haAuthKeyFile" : "classic protocol, no peer authentication");
     return m;
 }
 
@@ -484,6 +534,7 @@ void kite_ha_master_stop(kite_ha_master *m)
     free(m->w);
     free(m->snap);
     pthread_mutex_destroy(&m->wmu);
+    free(m->key);
     free(m);
 }
 

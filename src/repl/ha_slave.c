@@ -14,6 +14,7 @@
  * a Java master ignores a report below what it sent) and never reconnects until restarted:
  * a diverged log is never merged. docs/wire.md §13, DESIGN.md "Replication". */
 #include "repl/ha.h"
+#include "repl/ha_auth.h"
 #include "base/err.h"
 #include "base/log.h"
 #include "base/mem.h"
@@ -40,6 +41,7 @@
 struct kite_ha_slave {
     kite_store *s;
     kite_ha_opts o;
+    char *key;                       /* auth key, NULL = classic protocol */
     int efd;
     pthread_t thr;
     _Atomic int stop;
@@ -98,14 +100,12 @@ static void warn_limited(kite_ha_slave *h, const char *msg)
     KLOG_WARN("repl", "%s; retrying every %lld ms", msg, (long long)h->o.heartbeat_ms);
 }
 
-static int send_report(session *ss, int64_t v)
+static int send_bytes(session *ss, const uint8_t *b, size_t n)
 {
-    uint8_t b[8];
-    kite_wr_be64(b, (uint64_t)v);
     size_t done = 0;
     int64_t deadline = kite_deadline_ms(ss->h->o.housekeeping_ms);
-    while (done < sizeof b) {
-        ssize_t w = send(ss->fd, b + done, sizeof b - done, MSG_NOSIGNAL);
+    while (done < n) {
+        ssize_t w = send(ss->fd, b + done, n - done, MSG_NOSIGNAL);
         if (w > 0) {
             done += (size_t)w;
             continue;
@@ -115,7 +115,71 @@ static int send_report(session *ss, int64_t v)
         int64_t left = kite_deadline_left_ms(deadline);
         if (left == 0 || (poll(&p, 1, (int)left) < 0 && errno != EINTR)) return -1;
     }
+    return 0;
+}
+
+static int send_report(session *ss, int64_t v)
+{
+    uint8_t b[8];
+    kite_wr_be64(b, (uint64_t)v);
+    if (send_bytes(ss, b, sizeof b) < 0) return -1;
     ss->last_report_ms = kite_mono_ms();
+    return 0;
+}
+
+/* Reads exactly n bytes before the deadline: 0, -1 at the deadline, -2 when closed. */
+static int read_exact(int fd, uint8_t *b, size_t n, int64_t deadline)
+{
+    size_t got = 0;
+    while (got < n) {
+        int64_t left = kite_deadline_left_ms(deadline);
+        struct pollfd p = { fd, POLLIN, 0 };
+        int k = left ? poll(&p, 1, (int)left) : 0;
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) return -1;
+        ssize_t r = read(fd, b + got, n - got);
+        if (r == 0) return -2;
+        if (r < 0) {
+            if (errno == EAGAIN || errno == EINTR) continue;
+            return -2;
+        }
+        got += (size_t)r;
+    }
+    return 0;
+}
+
+/* The KiteMQ handshake (haAuthKeyFile, wire.md §13.5): the master's challenge, this
+ * slave's proof, the master's proof. 0 when both sides hold the key. */
+static int handshake(session *ss)
+{
+    kite_ha_slave *h = ss->h;
+    uint8_t ch[KITE_HA_CHALLENGE], resp[KITE_HA_RESPONSE], mproof[KITE_HA_PROOF];
+    char msg[400];
+    int64_t deadline = kite_deadline_ms(CONNECT_TIMEOUT_MS);
+    int rc = read_exact(ss->fd, ch, sizeof ch, deadline);
+    if (rc < 0 || memcmp(ch, KITE_HA_MAGIC, 8) != 0) {
+        snprintf(msg, sizeof msg, "master %s sent no authentication challenge (haAuthKeyFile is set on this "
+                 "slave; is the same key set on the master?)", ss->addr);
+        warn_limited(h, msg);
+        return -1;
+    }
+    const uint8_t *mnonce = ch + 8;
+    memcpy(resp, KITE_HA_MAGIC, 8);
+    kite_ha_nonce(resp + 8);
+    kite_ha_proof(h->key, "slave", mnonce, resp + 8, resp + 8 + KITE_HA_NONCE);
+    if (send_bytes(ss, resp, sizeof resp) < 0) return -1;
+    rc = read_exact(ss->fd, mproof, sizeof mproof, deadline);
+    if (rc == -2) {
+        snprintf(msg, sizeof msg, "master %s closed the connection during authentication (a different "
+                 "haAuthKeyFile? see the master's log)", ss->addr);
+        warn_limited(h, msg);
+        return -1;
+    }
+    if (rc < 0 || !kite_ha_proof_ok(h->key, "master", resp + 8, mnonce, mproof)) {
+        KLOG_ERROR("repl", "master %s did not prove it holds this slave's haAuthKeyFile key: its data is refused",
+                   ss->addr);
+        return -1;
+    }
     return 0;
 }
 
@@ -194,6 +258,13 @@ static int on_payload(session *ss, const uint8_t *p, size_t n)
 /* A complete frame header. Returns 0, or -1 when the session ends. */
 static int on_header(session *ss)
 {
+    if (memcmp(ss->hdr, KITE_HA_MAGIC, 8) == 0) {   /* a challenge: the master wants a key */
+        char msg[300];
+        snprintf(msg, sizeof msg, "master %s requires authenticated replication: set haAuthKeyFile (the "
+                 "master's key) on this slave", ss->addr);
+        warn_limited(ss->h, msg);
+        return -1;
+    }
     int64_t off = (int64_t)kite_rd_be64(ss->hdr);
     uint32_t size = kite_rd_be32(ss->hdr + 8);
     if (ss->pos < 0 && size > 0) ss->pos = off;   /* an empty store starts where the master starts */
@@ -329,7 +400,7 @@ static void run_session(kite_ha_slave *h, const char *addr, int gen, uint8_t *bu
     ss.verify_end = held;
     ss.reported = start;
     ss.last_read_ms = kite_mono_ms();
-    if (send_report(&ss, start) < 0) {
+    if ((h->key && handshake(&ss) < 0) || send_report(&ss, start) < 0) {
         close(fd);
         return;
     }
@@ -431,12 +502,15 @@ kite_ha_slave *kite_ha_slave_start(kite_store *s, const char *fixed_master, cons
     h->s = s;
     h->o = *o;
     if (h->o.heartbeat_ms < 10) h->o.heartbeat_ms = 10;
+    h->key = o->auth_key && *o->auth_key ? kite_xstrdup(o->auth_key) : NULL;
+    h->o.auth_key = NULL;
     pthread_mutex_init(&h->mu, NULL);
     if (fixed_master) snprintf(h->fixed, sizeof h->fixed, "%s", fixed_master);
     h->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (h->efd < 0) {
         snprintf(err, errlen, "eventfd: %s", strerror(errno));
         pthread_mutex_destroy(&h->mu);
+        free(h->key);
         free(h);
         return NULL;
     }
@@ -445,6 +519,7 @@ kite_ha_slave *kite_ha_slave_start(kite_store *s, const char *fixed_master, cons
         snprintf(err, errlen, "cannot start the replication thread: %s", strerror(rc));
         close(h->efd);
         pthread_mutex_destroy(&h->mu);
+        free(h->key);
         free(h);
         return NULL;
     }
@@ -477,6 +552,7 @@ void kite_ha_slave_stop(kite_ha_slave *h)
     pthread_join(h->thr, NULL);
     close(h->efd);
     pthread_mutex_destroy(&h->mu);
+    free(h->key);
     free(h);
 }
 

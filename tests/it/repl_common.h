@@ -36,7 +36,7 @@ static inline void rp_launch_master(kt_daemon *d, const kt_daemon *ns, int *ha, 
         do *ha = kt_free_port(d->host);
         while (*ha == d->port || *ha == d->port - 2);
     }
-    char conf[1024];
+    char conf[2048];
     snprintf(conf, sizeof conf, "mappedFileSizeCommitLog=%d\nhaListenPort=%d\n" RP_HA_KEYS "%s", RP_FILE, *ha,
              extra ? extra : "");
     bk_launch(d, ns, conf);
@@ -52,7 +52,7 @@ static inline kt_daemon *rp_start_master(const kt_daemon *ns, int *ha, const cha
 /* (Re)starts slave `id` of group broker-t in d. */
 static inline void rp_launch_slave(kt_daemon *d, const kt_daemon *ns, int id, const char *extra)
 {
-    char conf[1024];
+    char conf[2048];
     snprintf(conf, sizeof conf, "brokerRole=SLAVE\nbrokerId=%d\nmappedFileSizeCommitLog=%d\n" RP_HA_KEYS "%s", id,
              RP_FILE, extra ? extra : "");
     bk_launch(d, ns, conf);
