@@ -1,5 +1,5 @@
 # KiteMQ top-level Makefile: drives CMake/CTest. The targets are the whole user interface:
-#   make / make run / make test / make asan / make fuzz / make test-long / make bench
+#   make / make run / make cluster / make test / make asan / make fuzz / make test-long / make bench
 # Dependencies are Debian packages, installed on demand by scripts/install-deps.sh.
 
 BUILD      ?= build
