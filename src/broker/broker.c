@@ -157,6 +157,7 @@ int kite_broker_start(kite_broker *b, kite_ev *ev, char *err, size_t errlen)
     kite_map_init(&b->topics);
     kite_map_init(&b->groups);
     kite_map_init(&b->offsets);
+    kite_map_init(&b->slave_commits);
     kite_map_init(&b->holds);
     kite_map_init(&b->stat_items);
     pthread_mutex_init(&b->stats_mu, NULL);

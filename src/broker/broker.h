@@ -138,6 +138,7 @@ typedef struct kite_broker {
     kite_map groups;              /* name -> bk_group* */
     kite_data_version groups_dv;
     kite_map offsets;             /* "topic@group" -> kite_map* ("qid" -> int64_t*) */
+    kite_map slave_commits;       /* slave: "topic@group#qid" committed to it by consumers */
     int offsets_dirty;
     kite_map consumers;           /* group -> bk_consumer_group* */
     kite_map producers;           /* group -> bk_producer_group* */
@@ -230,6 +231,16 @@ int bk_offsets_load(kite_broker *b, char *err, size_t errlen);
 /* -1 when none is stored. */
 int64_t bk_offset_get(kite_broker *b, const char *topic, const char *group, int32_t qid);
 void bk_offset_set(kite_broker *b, const char *topic, const char *group, int32_t qid, int64_t off);
+/* A consumer's commit (UPDATE_CONSUMER_OFFSET): bk_offset_set, and on a slave the queue is
+ * remembered as committed here, so that the master's older value does not overwrite it. */
+void bk_offset_commit(kite_broker *b, const char *topic, const char *group, int32_t qid, int64_t off);
+/* A slave takes its master's offset table (GET_ALL_CONSUMER_OFFSET body): every queue gets the
+ * master's offset, except one a consumer committed to this slave since the last copy to a
+ * larger offset (while the master was away): push(arg, ...) hands that one to the master
+ * instead, which adopts it (once: a later copy takes the master's value again, so a reset
+ * made on the master wins). Returns the number pushed. */
+typedef void (*bk_offset_push_fn)(void *arg, const char *topic, const char *group, int32_t qid, int64_t off);
+size_t bk_offsets_adopt(kite_broker *b, const kite_json *root, bk_offset_push_fn push, void *arg);
 void bk_offsets_free(kite_broker *b);
 void bk_offsets_json(kite_broker *b, kite_buf *out);
 void bk_offsets_remove_group(kite_broker *b, const char *group);
@@ -298,6 +309,8 @@ int bk_delay_levels(const kite_broker *b);
 /* The live progress of every level, {"offsetTable":{1:n,...}} (GET_ALL_DELAY_OFFSET and
  * config/delayOffset.json). */
 void bk_delay_offsets_json(const kite_broker *b, kite_buf *out);
+/* A slave takes its master's delay progress (GET_ALL_DELAY_OFFSET body) and saves it. */
+void bk_delay_adopt(kite_broker *b, const kite_json *root);
 /* Copies a properties string without the named properties (byte-exact otherwise). */
 int bk_props_without(const char *props, size_t len, const char *const *drop, kite_buf *out);
 

@@ -1,9 +1,12 @@
-/* slave_sync.c - a slave copies its master's metadata, as a 4.x slave does: the topic
- * configuration (GET_ALL_TOPIC_CONFIG, 21) and the subscription groups
- * (GET_ALL_SUBSCRIPTIONGROUP_CONFIG, 201), 3 s after start and then every 10 s, adopting
- * the master's table and data version whenever the version differs (topics.c, groups.c).
- * Without the topics a slave could not serve pulls of the topics its replicated queues
- * hold. Consumer offsets and delay offsets are not copied yet (DESIGN.md, "Replication").
+/* slave_sync.c - a slave copies its master's metadata, as a 4.x slave does, 3 s after start
+ * and then every 10 s: the topic configuration (GET_ALL_TOPIC_CONFIG, 21) and the
+ * subscription groups (GET_ALL_SUBSCRIPTIONGROUP_CONFIG, 201), adopted whenever the data
+ * version differs (topics.c, groups.c) - without the topics a slave could not serve pulls of
+ * the queues it replicates -, the consumer offsets (GET_ALL_CONSUMER_OFFSET, 43) and the
+ * delay progress (GET_ALL_DELAY_OFFSET, 45). Unlike 4.x, an offset a consumer committed to
+ * this slave beyond the master's (while the master was away) is not overwritten: it is sent
+ * to the master (UPDATE_CONSUMER_OFFSET, 15, oneway), which adopts it (offsets.c,
+ * bk_offsets_adopt). DESIGN.md, "Replication".
  *
  * Threads: the timer and the adoption run on the loop thread, which owns the tables. The
  * master's address comes with the name server's registration answers, on the name-server
@@ -58,6 +61,19 @@ void bk_slave_master_addr(kite_broker *b, const char *addr)
     kite_ev_post(b->ev, set_addr, t);
 }
 
+/* An offset committed to this slave beyond the master's: the master adopts it. */
+static void push_offset(void *arg, const char *topic, const char *group, int32_t qid, int64_t off)
+{
+    kite_broker *b = arg;
+    kite_cmd req;
+    kite_cmd_init_request(&req, RC_UPDATE_CONSUMER_OFFSET, 0);
+    kite_cmd_set_ext(&req, "consumerGroup", group);
+    kite_cmd_set_ext(&req, "topic", topic);
+    kite_cmd_set_ext_i64(&req, "queueId", qid);
+    kite_cmd_set_ext_i64(&req, "commitOffset", off);
+    kite_rpc_oneway(b->ns_client, b->master_addr, &req);
+}
+
 static void adopt(void *arg)
 {
     answer *a = arg;
@@ -70,6 +86,23 @@ static void adopt(void *arg)
     }
     const char *what = a->code == RC_GET_ALL_TOPIC_CONFIG ? "topic configuration" : "subscription groups";
     int changed = 0;
+    if (a->code == RC_GET_ALL_CONSUMER_OFFSET || a->code == RC_GET_ALL_DELAY_OFFSET) {
+        char err[160];
+        kite_json_doc *doc = kite_json_parse(a->body ? a->body : "", a->len, err, sizeof err);
+        if (!doc) {
+            KLOG_WARN("broker", "master %s sent an unreadable offset table (request %d): %s", a->master, a->code, err);
+            goto done;
+        }
+        if (a->code == RC_GET_ALL_DELAY_OFFSET) {
+            bk_delay_adopt(b, kite_json_root(doc));
+        } else {
+            size_t n = bk_offsets_adopt(b, kite_json_root(doc), push_offset, b);
+            if (n) KLOG_INFO("broker", "sent %zu consumer offset(s) committed here, newer than master %s's, to it", n,
+                             a->master);
+        }
+        kite_json_doc_free(doc);
+        goto done;
+    }
     if (a->code == RC_GET_ALL_TOPIC_CONFIG) {
         kite_register_body body;
         char err[160];
@@ -130,6 +163,8 @@ static void t_sync(kite_ev *ev, kite_ev_timer *t, void *arg)
     if (!b->master_addr[0] || !b->ns_client) return;
     ask(b, RC_GET_ALL_TOPIC_CONFIG);
     ask(b, RC_GET_ALL_SUBSCRIPTIONGROUP_CONFIG);
+    ask(b, RC_GET_ALL_CONSUMER_OFFSET);
+    ask(b, RC_GET_ALL_DELAY_OFFSET);
 }
 
 void bk_slave_sync_start(kite_broker *b)
