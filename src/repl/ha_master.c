@@ -365,7 +365,8 @@ static int64_t settle_waiters(kite_ha_master *m, int64_t now)
         m->w[keep++] = w;
     }
     m->nw = keep;
-    m->wake_at = next < now + IDLE_POLL_MS ? next : now + IDLE_POLL_MS;
+    int64_t cap = now > INT64_MAX - IDLE_POLL_MS ? INT64_MAX : now + IDLE_POLL_MS;
+    m->wake_at = next < cap ? next : cap;
     pthread_mutex_unlock(&m->wmu);
     for (size_t i = 0; i < nd; i++) done[i].cb(done[i].arg, done[i].deadline ? KITE_HA_ACKED : KITE_HA_TIMEOUT);
     free(done);

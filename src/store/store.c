@@ -557,10 +557,8 @@ int kite_store_put(kite_store *s, const kite_store_msg *m, kite_put_cb cb, void 
                            cb, arg, res };
         kite_flush_enqueue(s, &wt);
     }
-    kite_store_append_fn hook = s->append_hook;
-    void *hook_arg = s->append_hook_arg;
+    if (s->append_hook) s->append_hook(s->append_hook_arg);   /* under put_mu: see store.h */
     pthread_mutex_unlock(&s->put_mu);
-    if (hook) hook(hook_arg);
     if (s->o.flush_type == KITE_FLUSH_ASYNC) kite_dispatch_wake(s);
     if (!sync) cb(arg, &res);
     return KITE_OK;
@@ -572,11 +570,11 @@ void kite_store_commit(kite_store *s)
     pthread_mutex_lock(&s->put_mu);
     int64_t before = atomic_load_explicit(&s->max_offset, memory_order_relaxed);
     commit_staged(s, &hb);
-    kite_store_append_fn hook = s->append_hook;
-    void *hook_arg = s->append_hook_arg;
-    if (atomic_load_explicit(&s->max_offset, memory_order_relaxed) == before) hook = NULL;
+    /* Under put_mu, so that kite_store_set_append_hook(NULL) returning means the old hook
+     * never runs again; before the callbacks, which a SYNC_MASTER answer waits behind. */
+    if (s->append_hook && atomic_load_explicit(&s->max_offset, memory_order_relaxed) != before)
+        s->append_hook(s->append_hook_arg);
     pthread_mutex_unlock(&s->put_mu);
-    if (hook) hook(hook_arg);   /* before the callbacks: a SYNC_MASTER answer waits for it */
     run_held(&hb);
 }
 

@@ -15,7 +15,8 @@
  *     (durable, or sync failed) or its timeout watcher thread (FLUSH_DISK_TIMEOUT). A
  *     callback must be quick and must not call kite_store_close.
  *   - The dispatch hook runs on the dispatch (reput) thread.
- *   - The append hook runs on the thread that wrote (kite_store_commit/kick or put).
+ *   - The append hook runs on the thread that wrote (kite_store_commit/kick or put), under
+ *     the put lock.
  * Store threads: flush (ASYNC interval flush or SYNC group commit), sync-timeout watcher
  * (SYNC only), dispatch (builds consume queues and the index, flushes them, writes the
  * checkpoint), clean (retention: deletes expired files, watches disk use).
@@ -236,9 +237,10 @@ int64_t kite_store_raw_end(kite_store *s);
  * not held, or an I/O status. */
 int kite_store_compare_raw(kite_store *s, int64_t offset, const void *data, size_t len,
                            int64_t *diff_at);
-/* Called on the writer's thread (outside the put lock) each time records were written
- * and the written end moved: a master's replication service wakes up to ship them. Set
- * it before puts begin; NULL removes it. */
+/* Called on the writer's thread, under the put lock, each time records were written and
+ * the written end moved: a master's replication service wakes up to ship them. It must be
+ * quick and must not call the store. Once kite_store_set_append_hook returns, the previous
+ * hook is not running and never runs again (NULL removes it). */
 typedef void (*kite_store_append_fn)(void *arg);
 void kite_store_set_append_hook(kite_store *s, kite_store_append_fn fn, void *arg);
 
