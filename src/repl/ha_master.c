@@ -9,8 +9,9 @@
  * Checks on top of the classic protocol (docs/wire.md §13): a first report of 0 (an empty
  * slave) starts at the oldest offset this master retains, not at its last file; a first
  * report past this master's end (the slave holds bytes this master never wrote: diverged)
- * or below its oldest retained offset is refused with a log line and the connection
- * closed; a later report past the bytes actually sent on that connection is refused the
+ * is refused with a log line and the connection closed; one below the oldest retained
+ * offset is warned about and shipping starts at that offset (the slave then sees whether
+ * its log reaches it); a later report past the bytes actually sent on that connection is refused the
  * same way, so an acknowledgement never counts bytes the peer was not sent; a report of -1
  * is a KiteMQ slave saying it found its log diverged. */
 #include "repl/ha.h"
@@ -204,14 +205,16 @@ static int on_report(kite_ha_master *m, ha_conn *c, int64_t v, const char **why)
             *why = "diverged: asked past the end";
             return -1;
         }
-        if (v < 0 || (v > 0 && v < min)) {
-            KLOG_ERROR("repl", "slave %s asks for offset %lld, but the oldest offset this master "
-                       "retains is %lld: refused", c->peer, (long long)v, (long long)min);
-            *why = "asked for an offset no longer retained";
+        if (v < 0) {
+            *why = "asked for a negative offset";
             return -1;
         }
+        if (v > 0 && v < min)   /* the slave sees where this starts and decides (ha_slave.c) */
+            KLOG_WARN("repl", "slave %s asks for offset %lld, but the oldest offset this master retains "
+                      "is %lld: shipping from there; a slave whose log ends before it cannot follow",
+                      c->peer, (long long)v, (long long)min);
         c->req = v;
-        c->next = v == 0 ? min : v;   /* an empty slave copies everything still retained */
+        c->next = v < min ? min : v;   /* an empty slave copies everything still retained */
         c->first = c->ack = c->next;
         KLOG_INFO("repl", "slave %s connected: shipping from offset %lld (it asked for %lld; this "
                   "master retains [%lld, %lld))", c->peer, (long long)c->next, (long long)v,
@@ -219,9 +222,9 @@ static int on_report(kite_ha_master *m, ha_conn *c, int64_t v, const char **why)
         return 0;
     }
     if (v == -1) {
-        KLOG_ERROR("repl", "slave %s reports that its commit log diverged from this master's (it "
-                   "compared the bytes it holds with the ones shipped from %lld); it stopped "
-                   "replicating. Rebuild that slave's store.", c->peer, (long long)c->req);
+        KLOG_ERROR("repl", "slave %s reports that it cannot follow this master's commit log (its log "
+                   "diverged from this one, or ends before the oldest offset retained here; it asked for "
+                   "%lld); it stopped replicating. Rebuild that slave's store.", c->peer, (long long)c->req);
         *why = "diverged (reported by the slave)";
         return -1;
     }

@@ -66,6 +66,7 @@ typedef struct session {
     int hlen;
     int64_t left;                    /* payload bytes of the current frame still to come */
     int heartbeats_below;            /* consecutive heartbeats at pos < verify_end, no data */
+    int frames;                      /* frames with data received */
     int64_t last_read_ms, last_report_ms;
 } session;
 
@@ -193,9 +194,8 @@ static void diverged(session *ss, const char *fmt, ...)
     vsnprintf(why, sizeof why, fmt, ap);
     va_end(ap);
     kite_ha_slave *h = ss->h;
-    KLOG_ERROR("repl", "replication from master %s stopped: this slave's commit log diverged from the "
-               "master's: %s. It is not merged: remove this slave's store (storePathRootDir) and restart "
-               "it to copy the master's log afresh.", ss->addr, why);
+    KLOG_ERROR("repl", "replication from master %s stopped: %s. Nothing is merged: remove this slave's "
+               "store (storePathRootDir) and restart it to copy the master's log afresh.", ss->addr, why);
     send_report(ss, -1);
     /* Half-close and wait (briefly) for the master to close: closing with frames unread
      * would reset the connection and could discard the report before the master reads it. */
@@ -224,8 +224,8 @@ static int on_payload(session *ss, const uint8_t *p, size_t n)
         int64_t at = -1;
         int rc = kite_store_compare_raw(h->s, ss->pos, p, v, &at);
         if (rc == 1) {
-            diverged(ss, "the byte at offset %lld differs from the master's (this slave holds %lld bytes)",
-                     (long long)at, (long long)ss->verify_end);
+            diverged(ss, "this slave's commit log diverged from the master's: the byte at offset %lld differs "
+                     "from the master's (this slave holds %lld bytes)", (long long)at, (long long)ss->verify_end);
             return -1;
         }
         if (rc < 0) {
@@ -244,7 +244,7 @@ static int on_payload(session *ss, const uint8_t *p, size_t n)
     char err[512] = "";
     int rc = kite_store_append_raw(h->s, ss->pos, p, n, err, sizeof err);
     if (rc == KITE_EINVAL) {
-        diverged(ss, "%s", err);
+        diverged(ss, "this slave's commit log diverged from the master's: %s", err);
         return -1;
     }
     if (rc < 0) {
@@ -268,11 +268,22 @@ static int on_header(session *ss)
     int64_t off = (int64_t)kite_rd_be64(ss->hdr);
     uint32_t size = kite_rd_be32(ss->hdr + 8);
     if (ss->pos < 0 && size > 0) ss->pos = off;   /* an empty store starts where the master starts */
+    if (ss->pos >= 0 && off != ss->pos && size > 0 && ss->frames == 0 && off > ss->pos) {
+        /* The master starts later than asked: it no longer retains [pos, off). */
+        if (off > ss->verify_end) {
+            diverged(ss, "the oldest offset master %s retains is %lld, past this slave's end %lld: the bytes "
+                     "between were deleted on the master before this slave copied them, so this log cannot "
+                     "continue", ss->addr, (long long)off, (long long)ss->verify_end);
+            return -1;
+        }
+        ss->pos = ss->verify_start = off;   /* compare the part of the tail it still holds */
+    }
     if (ss->pos >= 0 && off != ss->pos) {
         KLOG_WARN("repl", "master %s sent offset %lld where %lld was expected; reconnecting", ss->addr,
                   (long long)off, (long long)ss->pos);
         return -1;
     }
+    if (size > 0) ss->frames++;
     pthread_mutex_lock(&ss->h->mu);
     ss->h->st.master_offset = off + size;
     pthread_mutex_unlock(&ss->h->mu);

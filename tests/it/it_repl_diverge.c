@@ -9,6 +9,9 @@
  *  - slave ahead: the new master's log is far shorter than what the slave holds; the master
  *    refuses the slave's request past its end with an ERROR, the slave warns that the master
  *    closed the connection and gets nothing;
+ *  - slave behind what the master retains (its files after the slave's end deleted): the
+ *    slave names both offsets and stops, the master warns; control: an empty slave copies
+ *    what the master retains;
  *  - control: the same restarts with the master's own store: no ERROR on either side, the
  *    slave catches up and is identical. */
 #include <setjmp.h>
@@ -75,7 +78,7 @@ static void test_other_bytes_refused(void **st)
     assert_true(mend >= held);
     rp_launch_slave(s, ns, 1, NULL);
     wait_log(s->log, "diverged from the master's: the byte at offset");
-    wait_log(m->log, "reports that its commit log diverged");
+    wait_log(m->log, "reports that it cannot follow this master's commit log");
     int sessions = kb_count_lines(s->log, "connected to master");
     usleep(1500000);   /* several heartbeat periods: it must not reconnect and append */
     assert_int_equal(kb_count_lines(s->log, "connected to master"), sessions);
@@ -115,11 +118,62 @@ static void test_slave_ahead_refused(void **st)
     assert_int_equal(rp_first_diff(old, sd, 0, held), -1);
 }
 
+/* Scenario: the master deleted (retention) the files after the slave's end while the slave
+ * was down: the slave cannot continue, says so with both offsets and stops; the master
+ * warns and logs the slave's report. Control: an empty slave joining the same master copies
+ * everything it retains, from its oldest file. */
+static void test_slave_fell_behind_retention(void **st)
+{
+    (void)st;
+    kt_daemon *ns = rp_start_ns();
+    int ha = 0;
+    kt_daemon *m = rp_start_master(ns, &ha, NULL);
+    kt_daemon *s = rp_start_slave(ns, 1, NULL);
+    rp_bench_wait(rp_bench_start("ReplOld", 1, 600));
+    int64_t held = rp_wait_caught_up(m, s);
+    bk_stop_clean(s);
+    rp_bench_wait(rp_bench_start("ReplOld", 2, 600));
+    int64_t mend = rp_cl_max(m);
+    bk_stop_clean(m);
+    /* What retention does: the oldest files go, up to the first one after the slave's end. */
+    int64_t oldest = held - held % RP_FILE + RP_FILE;
+    assert_true(oldest + RP_FILE < mend);
+    char md[700];
+    rp_cl_dir(m, md, sizeof md);
+    for (int64_t f = 0; f < oldest; f += RP_FILE) {
+        char path[1024];
+        snprintf(path, sizeof path, "%s/%020lld", md, (long long)f);
+        assert_int_equal(unlink(path), 0);
+    }
+    rp_launch_master(m, ns, &ha, NULL);
+    assert_int_equal(rp_runtime(m, "commitLogMinOffset"), oldest);
+    rp_launch_slave(s, ns, 1, NULL);
+    char want[200];
+    snprintf(want, sizeof want, "retains is %lld, past this slave's end %lld", (long long)oldest, (long long)held);
+    wait_log(s->log, want);
+    wait_log(m->log, "but the oldest offset this master retains is");
+    wait_log(m->log, "reports that it cannot follow this master's commit log");
+    int sessions = kb_count_lines(s->log, "connected to master");
+    usleep(1500000);
+    assert_int_equal(kb_count_lines(s->log, "connected to master"), sessions);
+    assert_int_equal(rp_cl_max(s), held);
+
+    /* Control: an empty slave copies what the master still retains. */
+    kt_daemon *s2 = rp_start_slave(ns, 2, NULL);
+    int64_t end = rp_wait_caught_up(m, s2);
+    assert_int_equal(end, mend);
+    assert_int_equal(rp_runtime(s2, "commitLogMinOffset"), oldest);
+    char sd2[700];
+    rp_cl_dir(s2, sd2, sizeof sd2);
+    assert_int_equal(rp_first_diff(md, sd2, oldest, end), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_other_bytes_refused, bk_setup, bk_teardown),
         cmocka_unit_test_setup_teardown(test_slave_ahead_refused, bk_setup, bk_teardown),
+        cmocka_unit_test_setup_teardown(test_slave_fell_behind_retention, bk_setup, bk_teardown),
     };
     return kt_exit_code(cmocka_run_group_tests(tests, NULL, NULL));
 }
