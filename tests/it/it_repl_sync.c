@@ -118,7 +118,7 @@ static void test_stalled_slave_times_out(void **st)
     long long t0 = kt_now_ms();
     while (send_one(fd, "ReplSync", "warm-up", &phys) != 0 && kt_now_ms() - t0 < KT_DEADLINE_MS) usleep(100000);
     assert_int_equal(send_one(fd, "ReplSync", "before", &phys), 0);
-    kill(s->pid, SIGSTOP);
+    rp_sigstop(s->pid);
     long long a = kt_now_ms();
     int code = send_one(fd, "ReplSync", "while stalled", &phys);
     long long waited = kt_now_ms() - a;
@@ -150,7 +150,7 @@ static void test_async_master_control(void **st)
     int64_t phys;
     assert_int_equal(send_one(fd, "ReplAsync", "first", &phys), 0);
     rp_wait_caught_up(m, s);
-    kill(s->pid, SIGSTOP);
+    rp_sigstop(s->pid);
     int code = send_one(fd, "ReplAsync", "the slave is stopped", &phys);
     char md[700], sd[700];
     rp_cl_dir(m, md, sizeof md);

@@ -230,6 +230,38 @@ static inline void rp_wait_slave_topic(const kt_daemon *s, const char *topic)
     assert_int_not_equal(code, 17);
 }
 
+/* SIGSTOP, then waits until every thread of the process is stopped (the signal is delivered
+ * asynchronously: a request answered right after kill() could still be served). */
+static inline void rp_sigstop(pid_t pid)
+{
+    kill(pid, SIGSTOP);
+    char dir[64];
+    snprintf(dir, sizeof dir, "/proc/%d/task", (int)pid);
+    long long t0 = kt_now_ms();
+    while (kt_now_ms() - t0 < KT_DEADLINE_MS) {
+        DIR *d = opendir(dir);
+        assert_non_null(d);
+        int running = 0;
+        struct dirent *e;
+        while ((e = readdir(d))) {
+            if (e->d_name[0] == '.') continue;
+            char path[400], st[512];
+            snprintf(path, sizeof path, "%s/%s/stat", dir, e->d_name);
+            FILE *f = fopen(path, "r");
+            if (!f) continue;
+            size_t n = fread(st, 1, sizeof st - 1, f);
+            fclose(f);
+            st[n] = 0;
+            const char *p = strrchr(st, ')');   /* "pid (comm) S ..." */
+            if (p && p[1] == ' ' && p[2] != 'T' && p[2] != 't') running = 1;
+        }
+        closedir(d);
+        if (!running) return;
+        usleep(1000);
+    }
+    fail_msg("process %d did not stop", (int)pid);
+}
+
 /* Starts kite-bench producing to topic through the name server; pclose it to wait. */
 static inline FILE *rp_bench_start(const char *topic, int secs, int size)
 {
