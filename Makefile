@@ -1,5 +1,5 @@
 # KiteMQ top-level Makefile: drives CMake/CTest. The targets are the whole user interface:
-#   make / make run / make test / make asan / make fuzz / make test-long / make bench
+#   make / make run / make cluster / make test / make asan / make fuzz / make test-long / make bench
 # Dependencies are Debian packages, installed on demand by scripts/install-deps.sh.
 
 BUILD      ?= build
@@ -9,7 +9,7 @@ JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 FUZZ_SECS  ?= 60
 CTEST_ARGS ?=
 
-.PHONY: all deps configure daemons run test asan fuzz test-long bench clean
+.PHONY: all deps configure daemons run cluster cluster-down test asan fuzz test-long bench clean
 
 all: deps configure
 	cmake --build $(BUILD) -j $(JOBS)
@@ -26,6 +26,13 @@ daemons: deps configure
 
 run: daemons
 	scripts/run.sh $(BUILD)
+
+# 2 name servers and 2 broker groups (master + slave each) on 127.0.0.1, under ./cluster.
+cluster: daemons
+	scripts/cluster.sh up $(BUILD)
+
+cluster-down:
+	scripts/cluster.sh down $(BUILD)
 
 # Test daemons keep their stores under <build>/testtmp; each run starts from an empty one.
 test: all

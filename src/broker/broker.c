@@ -2,11 +2,13 @@
  * listeners (listenPort and the VIP port listenPort-2), handlers, timers
  * (registration, offset persistence, client expiry), and the orderly shutdown.
  * Start/stop run on the thread that owns the event loop. */
+#include "base/file.h"
 #include "base/log.h"
 #include "base/time.h"
 #include "broker/broker.h"
 #include "broker/trans.h"
 #include "net/sock.h"
+#include "repl/ha.h"
 #include <arpa/inet.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -93,6 +95,36 @@ static void parse_namesrvs(kite_broker *b)
     free(copy);
 }
 
+/* A master serves slaves on haListenPort; a slave follows its master (haMasterAddress, or
+ * the address the name server names in its registration answers: register.c). */
+static int start_replication(kite_broker *b, char *err, size_t errlen)
+{
+    char *key = NULL;
+    const char *kf = b->cfg.ha_auth_key_file;
+    if (kf && *kf) {   /* the key itself never appears in the configuration (-p, GET_BROKER_CONFIG) */
+        size_t len = 0;
+        int rc = kite_file_read_all(kf, 4096, &key, &len);
+        while (rc == 0 && len && (key[len - 1] == '\n' || key[len - 1] == '\r' || key[len - 1] == ' ')) key[--len] = 0;
+        if (rc != 0 || len == 0) {
+            snprintf(err, errlen, "haAuthKeyFile=%s: %s", kf, rc ? kite_strerror(rc) : "the file is empty");
+            free(key);
+            return -1;
+        }
+    }
+    kite_ha_opts ho = { b->cfg.ha_send_heartbeat_interval, b->cfg.ha_housekeeping_interval,
+                        b->cfg.ha_transfer_batch_size, b->cfg.ha_slave_fallbehind_max, key };
+    if (b->cfg.is_slave) {
+        b->ha_slave = kite_ha_slave_start(b->store, b->cfg.ha_master_address, &ho, err, errlen);
+        free(key);
+        return b->ha_slave ? 0 : -1;
+    }
+    b->ha_master = kite_ha_master_start(b->store, b->cfg.ha_bind_address, b->cfg.ha_listen_port, &ho, err, errlen);
+    free(key);
+    if (!b->ha_master) return -1;
+    snprintf(b->ha_addr, sizeof b->ha_addr, "%s:%d", b->cfg.broker_ip2, (int)b->cfg.ha_listen_port);
+    return 0;
+}
+
 int kite_broker_start(kite_broker *b, kite_ev *ev, char *err, size_t errlen)
 {
     b->ev = ev;
@@ -115,6 +147,7 @@ int kite_broker_start(kite_broker *b, kite_ev *ev, char *err, size_t errlen)
     memcpy(so.store_ip4, b->ip4, 4);
     so.store_port = b->port;
     so.batch_puts = 1;   /* bk_store_put commits the batch once per loop batch */
+    so.replica = b->cfg.is_slave;   /* a slave's log grows only by replication */
     snprintf(b->store_root, sizeof b->store_root, "%s", so.root_dir);
     KLOG_INFO("broker", "opening store at %s", b->store_root);
     b->store = kite_store_open(&so, err, errlen);
@@ -124,6 +157,7 @@ int kite_broker_start(kite_broker *b, kite_ev *ev, char *err, size_t errlen)
     kite_map_init(&b->topics);
     kite_map_init(&b->groups);
     kite_map_init(&b->offsets);
+    kite_map_init(&b->slave_commits);
     kite_map_init(&b->holds);
     kite_map_init(&b->stat_items);
     pthread_mutex_init(&b->stats_mu, NULL);
@@ -151,6 +185,7 @@ int kite_broker_start(kite_broker *b, kite_ev *ev, char *err, size_t errlen)
     bk_register_config_handlers(b);
     bk_register_query_handlers(b);
     bk_register_trans_handlers(b);
+    bk_register_slave_guards(b);
     if (bk_delay_start(b, err, errlen) != 0) return -1;
     if (bk_trans_start(b, err, errlen) != 0) return -1;
     if (kite_rpc_server_listen(b->srv, b->cfg.bind_address, b->port, err, errlen) < 0) return -1;
@@ -161,6 +196,7 @@ int kite_broker_start(kite_broker *b, kite_ev *ev, char *err, size_t errlen)
                                        b->port - 2, verr);
     }
     kite_store_set_arrival_hook(b->store, on_arrival, b);
+    if (start_replication(b, err, errlen) != 0) return -1;
 
     /* Name servers. */
     parse_namesrvs(b);
@@ -172,6 +208,7 @@ int kite_broker_start(kite_broker *b, kite_ev *ev, char *err, size_t errlen)
     }
     if (!b->n_namesrvs) KLOG_WARN("broker", "namesrvAddr is empty: clients cannot find this broker");
     bk_register_all(b, 0);
+    bk_slave_sync_start(b);
     int64_t period = b->cfg.register_name_server_period;
     b->t_register = kite_ev_timer_add(ev, period, period, t_register, b);
     int64_t fo = b->cfg.flush_consumer_offset_interval;
@@ -179,9 +216,9 @@ int kite_broker_start(kite_broker *b, kite_ev *ev, char *err, size_t errlen)
     b->t_scan = kite_ev_timer_add(ev, 10000, 10000, t_scan, b);
     b->t_stats = kite_ev_timer_add(ev, 1000, 1000, t_stats, b);
     b->boot_ms = kite_wall_ms();
-    KLOG_INFO("broker", "broker %s (cluster %s, id %lld) listening on %s:%d (VIP port %d), advertised address %s",
-              b->cfg.broker_name, b->cfg.broker_cluster_name, (long long)b->cfg.broker_id, b->cfg.bind_address, b->port,
-              b->vip_port, b->addr);
+    KLOG_INFO("broker", "broker %s (cluster %s, id %lld, %s) listening on %s:%d (VIP port %d), advertised address %s",
+              b->cfg.broker_name, b->cfg.broker_cluster_name, (long long)b->cfg.broker_id, b->cfg.broker_role,
+              b->cfg.bind_address, b->port, b->vip_port, b->addr);
     return 0;
 }
 
@@ -193,11 +230,16 @@ void kite_broker_stop(kite_broker *b)
     if (b->t_scan) kite_ev_timer_cancel(b->ev, b->t_scan);
     if (b->t_stats) kite_ev_timer_cancel(b->ev, b->t_stats);
     b->t_register = b->t_offsets = b->t_scan = b->t_stats = NULL;
+    bk_slave_sync_stop(b);
     if (b->ns_client) {
         bk_unregister_all(b);
         kite_rpc_client_free(b->ns_client);
         b->ns_client = NULL;
     }
+    kite_ha_master_stop(b->ha_master);   /* before the store closes: both read or write it */
+    kite_ha_slave_stop(b->ha_slave);
+    b->ha_master = NULL;
+    b->ha_slave = NULL;
     if (b->store) kite_store_set_arrival_hook(b->store, NULL, NULL);
     bk_delay_stop(b);
     bk_trans_stop(b);

@@ -40,6 +40,19 @@ typedef struct bk_conf {
     int64_t transaction_check_interval, transaction_timeout;   /* ms (trans.c) */
     int32_t transaction_check_max;
     int64_t rebalance_lock_max_live_time;   /* ms a queue lock lives unrenewed (p_lock.c) */
+    /* replication (src/repl/, DESIGN.md "Replication"); settled by bk_conf_settle */
+    char *broker_role;                      /* ASYNC_MASTER | SYNC_MASTER | SLAVE (upper case once settled) */
+    int is_slave;                           /* brokerRole=SLAVE */
+    int is_sync_master;                     /* brokerRole=SYNC_MASTER */
+    int64_t slave_timeout;                  /* SYNC_MASTER: ms a send waits for a slave */
+    int64_t ha_slave_fallbehind_max;        /* SYNC_MASTER: bytes; a slave further behind does not count */
+    char *broker_ip2;                       /* HA address advertised (default brokerIP1) */
+    int32_t ha_listen_port;                 /* master: default listenPort+1 */
+    char *ha_bind_address;                  /* master: default bindAddress (KiteMQ) */
+    char *ha_master_address;                /* slave: pins the master's HA address */
+    int64_t ha_send_heartbeat_interval, ha_housekeeping_interval;   /* ms */
+    int32_t ha_transfer_batch_size;         /* bytes per frame */
+    char *ha_auth_key_file;                 /* a file holding the replication key (KiteMQ) */
     kite_store_conf store;
 } bk_conf;
 
@@ -98,8 +111,16 @@ typedef struct bk_delay bk_delay;
 typedef struct bk_locks bk_locks;
 typedef struct bk_trans bk_trans;
 
+struct kite_ha_master;
+struct kite_ha_slave;
+
 typedef struct kite_broker {
     bk_conf cfg;
+    struct kite_ha_master *ha_master;   /* master: ships the commit log to slaves (repl/ha.h) */
+    struct kite_ha_slave *ha_slave;     /* slave: appends the master's commit log */
+    char ha_addr[128];            /* master: brokerIP2:haListenPort, advertised as haServerAddr */
+    char master_addr[128];        /* slave: the master's address, from the name server (loop) */
+    kite_ev_timer *t_slave_sync;  /* slave: metadata copy (slave_sync.c) */
     kite_prop_def *props;         /* broker keys + store keys, built at start */
     kite_ev *ev;
     int kick_pending;             /* a dispatch wake-up is deferred to the batch end (bk_store_prewrite) */
@@ -117,6 +138,7 @@ typedef struct kite_broker {
     kite_map groups;              /* name -> bk_group* */
     kite_data_version groups_dv;
     kite_map offsets;             /* "topic@group" -> kite_map* ("qid" -> int64_t*) */
+    kite_map slave_commits;       /* slave: "topic@group#qid" committed to it by consumers */
     int offsets_dirty;
     kite_map consumers;           /* group -> bk_consumer_group* */
     kite_map producers;           /* group -> bk_producer_group* */
@@ -149,10 +171,13 @@ kite_prop_def *bk_build_props(void);   /* broker + store keys, offsets into bk_c
 #define BK_LOCK_LIVE_DEFAULT_MS 60000     /* rebalanceLockMaxLiveTime below the minimum */
 #define BK_LOCK_LIVE_MIN_MS 1000
 /* Turns configured values into the values in force, warning (log channel "config") about
- * each one changed: brokerId becomes 0 (always a master), an empty brokerIP1 the first
- * non-loopback IPv4 (127.0.0.1 if none), out-of-range intervals their bound or default.
- * Run once after loading, before -p prints and before kite_broker_start. */
-void bk_conf_settle(bk_conf *c);
+ * each one changed: a master's brokerId becomes 0, an empty brokerIP1 the first
+ * non-loopback IPv4 (127.0.0.1 if none), brokerIP2 brokerIP1, haListenPort listenPort+1,
+ * haBindAddress bindAddress, out-of-range intervals their bound or default. Refuses (0 or
+ * KITE_EINVAL with one line in err naming the key) what this build cannot do: an unknown
+ * brokerRole, a slave with brokerId <= 0. Run once after loading,
+ * before -p prints and before kite_broker_start. */
+int bk_conf_settle(bk_conf *c, char *err, size_t errlen);
 
 /* broker.c */
 int kite_broker_start(kite_broker *b, kite_ev *ev, char *err, size_t errlen);
@@ -178,6 +203,10 @@ void bk_topics_wrapper_json(kite_broker *b, kite_buf *out);
 /* A page of it: topics [seq, seq+max) in name order (max <= 0: all). */
 void bk_topics_wrapper_json_page(kite_broker *b, int32_t seq, int32_t max, kite_buf *out);
 void bk_topics_free(kite_broker *b);
+/* A slave takes its master's table (GET_ALL_TOPIC_CONFIG): when the data versions differ,
+ * topics are created, updated and removed to match, the version is adopted and the file
+ * saved. Returns 1 when something was adopted. */
+int bk_topics_adopt(kite_broker *b, const kite_register_body *body);
 
 /* groups.c */
 int bk_groups_load(kite_broker *b, char *err, size_t errlen);
@@ -186,6 +215,9 @@ bk_group *bk_group_get(kite_broker *b, const char *name);
 bk_group *bk_group_get_or_create(kite_broker *b, const char *name);
 void bk_groups_free(kite_broker *b);
 bk_group *bk_group_upsert(kite_broker *b, const char *name);   /* no persistence */
+/* A slave takes its master's SubscriptionGroupWrapper (GET_ALL_SUBSCRIPTIONGROUP_CONFIG)
+ * when the data versions differ, as bk_topics_adopt. Returns 1 when adopted. */
+int bk_groups_adopt(kite_broker *b, const kite_json *root);
 /* SubscriptionGroupConfig fields from JSON, Java's defaults for absent ones. */
 void bk_group_from_json(bk_group *g, const kite_json *v);
 void bk_groups_changed(kite_broker *b);                        /* bump version, persist */
@@ -199,6 +231,16 @@ int bk_offsets_load(kite_broker *b, char *err, size_t errlen);
 /* -1 when none is stored. */
 int64_t bk_offset_get(kite_broker *b, const char *topic, const char *group, int32_t qid);
 void bk_offset_set(kite_broker *b, const char *topic, const char *group, int32_t qid, int64_t off);
+/* A consumer's commit (UPDATE_CONSUMER_OFFSET): bk_offset_set, and on a slave the queue is
+ * remembered as committed here, so that the master's older value does not overwrite it. */
+void bk_offset_commit(kite_broker *b, const char *topic, const char *group, int32_t qid, int64_t off);
+/* A slave takes its master's offset table (GET_ALL_CONSUMER_OFFSET body): every queue gets the
+ * master's offset, except one a consumer committed to this slave since the last copy to a
+ * larger offset (while the master was away): push(arg, ...) hands that one to the master
+ * instead, which adopts it (once: a later copy takes the master's value again, so a reset
+ * made on the master wins). Returns the number pushed. */
+typedef void (*bk_offset_push_fn)(void *arg, const char *topic, const char *group, int32_t qid, int64_t off);
+size_t bk_offsets_adopt(kite_broker *b, const kite_json *root, bk_offset_push_fn push, void *arg);
 void bk_offsets_free(kite_broker *b);
 void bk_offsets_json(kite_broker *b, kite_buf *out);
 void bk_offsets_remove_group(kite_broker *b, const char *group);
@@ -261,6 +303,16 @@ void bk_register_all(kite_broker *b, int oneway);
 void bk_register_soon(kite_broker *b);
 void bk_unregister_all(kite_broker *b);
 
+/* role.c: what a slave refuses (sends, END_TRANSACTION, admin writes), registered over
+ * the ordinary handlers of those codes when brokerRole=SLAVE. */
+void bk_register_slave_guards(kite_broker *b);
+
+/* slave_sync.c: a slave copies its master's topics and subscription groups. */
+void bk_slave_sync_start(kite_broker *b);
+void bk_slave_sync_stop(kite_broker *b);
+/* The master's address from a registration answer; any thread (posted to the loop). */
+void bk_slave_master_addr(kite_broker *b, const char *addr);
+
 /* delay.c */
 int bk_delay_parse_levels(const char *spec, int64_t *out, int max, char *err, size_t errlen);
 int bk_delay_start(kite_broker *b, char *err, size_t errlen);
@@ -269,6 +321,8 @@ int bk_delay_levels(const kite_broker *b);
 /* The live progress of every level, {"offsetTable":{1:n,...}} (GET_ALL_DELAY_OFFSET and
  * config/delayOffset.json). */
 void bk_delay_offsets_json(const kite_broker *b, kite_buf *out);
+/* A slave takes its master's delay progress (GET_ALL_DELAY_OFFSET body) and saves it. */
+void bk_delay_adopt(kite_broker *b, const kite_json *root);
 /* Copies a properties string without the named properties (byte-exact otherwise). */
 int bk_props_without(const char *props, size_t len, const char *const *drop, kite_buf *out);
 

@@ -2,7 +2,9 @@
  * implemented, refused or ignored (the table below; README "Configuration"), the merged
  * table (broker keys + the store's keys) that the daemon applies to one bk_conf, and the
  * settling of configured values into the values in force (shown by -p). */
+#include "base/err.h"
 #include "base/log.h"
+#include "base/mem.h"
 #include "broker/broker.h"
 #include <arpa/inet.h>
 #include <ifaddrs.h>
@@ -11,13 +13,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define F(field) offsetof(bk_conf, field)
 /* Keys this build does not implement (see props.h): REFUSED when ignoring them could lose
  * data or let people in (only the value given is accepted), IGNORED (warned) otherwise. */
 #define REFUSE(k, only, why) { k, KITE_PROP_REFUSED, 0, only, why }
 #define IGNORE(k, why) { k, KITE_PROP_IGNORED, 0, NULL, why }
-#define NO_HA "no replication in this build"
 #define NO_POOLS "one event-loop thread serves every request"
 #define NO_QUEUES "requests are not queued: the event loop serves them as they arrive"
 #define ONE_ROOT "the store keeps its files under storePathRootDir"
@@ -26,7 +28,9 @@
 const kite_prop_def kite_broker_props[] = {
     { "brokerClusterName", KITE_PROP_STR, F(broker_cluster_name), "DefaultCluster", "cluster name" },
     { "brokerName", KITE_PROP_STR, F(broker_name), "broker-a", "broker group name (master and slaves share it)" },
-    { "brokerId", KITE_PROP_LONG, F(broker_id), "0", "this build is always a master: set to 0 at start (warned when not 0)" },
+    { "brokerId", KITE_PROP_LONG, F(broker_id), "0", "0 = master (a master's id is set to 0, warned); a slave needs an id > 0" },
+    { "brokerRole", KITE_PROP_STR, F(broker_role), "ASYNC_MASTER",
+      "ASYNC_MASTER, SYNC_MASTER (a send is answered once a slave holds it) or SLAVE" },
     { "namesrvAddr", KITE_PROP_STR, F(namesrv_addr), NULL, "name servers, ip:port;ip:port" },
     { "brokerIP1", KITE_PROP_STR, F(broker_ip1), NULL, "address advertised to clients (default: first non-loopback IPv4)" },
     { "listenPort", KITE_PROP_INT, F(listen_port), "10911", "client port; listenPort-2 is the VIP port" },
@@ -71,9 +75,28 @@ const kite_prop_def kite_broker_props[] = {
     { "remoteConfigUpdateEnable", KITE_PROP_BOOL, F(remote_config_update_enable), "false",
       "allow UPDATE_BROKER_CONFIG for the safe keys (KiteMQ)" },
     { "bindAddress", KITE_PROP_STR, F(bind_address), "0.0.0.0", "IPv4 address to listen on (KiteMQ)" },
+    { "brokerIP2", KITE_PROP_STR, F(broker_ip2), NULL, "HA address advertised to slaves (default brokerIP1)" },
+    { "haListenPort", KITE_PROP_INT, F(ha_listen_port), "0",
+      "master: port slaves replicate from (<= 0: listenPort+1)" },
+    { "haBindAddress", KITE_PROP_STR, F(ha_bind_address), NULL,
+      "master: IPv4 address the HA port listens on (default bindAddress; KiteMQ)" },
+    { "haMasterAddress", KITE_PROP_STR, F(ha_master_address), NULL,
+      "slave: the master's HA address ip:port (default: learned from the name server)" },
+    { "haSendHeartbeatInterval", KITE_PROP_LONG, F(ha_send_heartbeat_interval), "5000",
+      "ms between replication heartbeats and offset reports; a slave's reconnect delay" },
+    { "haHousekeepingInterval", KITE_PROP_LONG, F(ha_housekeeping_interval), "20000",
+      "ms of silence after which a replication connection is dropped" },
+    { "haTransferBatchSize", KITE_PROP_INT, F(ha_transfer_batch_size), "32768",
+      "master: largest replication frame in bytes" },
+    { "haAuthKeyFile", KITE_PROP_STR, F(ha_auth_key_file), NULL,
+      "file holding a key shared by a group's brokers: replication then authenticates both ends and refuses "
+      "other peers (KiteMQ; default: RocketMQ's classic protocol, unauthenticated)" },
+    { "slaveTimeout", KITE_PROP_LONG, F(slave_timeout), "3000",
+      "SYNC_MASTER: ms a send waits for a slave before FLUSH_SLAVE_TIMEOUT" },
+    { "haSlaveFallbehindMax", KITE_PROP_LONG, F(ha_slave_fallbehind_max), "268435456",
+      "SYNC_MASTER: a slave this many bytes behind does not count (SLAVE_NOT_AVAILABLE at once)" },
     { "logFile", KITE_PROP_STR, F(log_file), NULL, "also log to this file (KiteMQ)" },
     { "logLevel", KITE_PROP_STR, F(log_level), "info", "debug, info, warn or error (KiteMQ)" },
-    REFUSE("brokerRole", "ASYNC_MASTER", NO_HA),
     REFUSE("enableDLegerCommitLog", "false", "no DLedger commit log in this build"),
     REFUSE("enableControllerMode", "false", "no controller-based replication in this build"),
     REFUSE("aclEnable", "false", "no ACL in this build"),
@@ -82,13 +105,8 @@ const kite_prop_def kite_broker_props[] = {
     REFUSE("tls.server.mode", "disabled", "no TLS in this build"),
     REFUSE("tls.enable", "false", "no TLS in this build"),
     REFUSE("tls.config.file", NULL, "no TLS in this build"),
-    IGNORE("brokerIP2", "only used for replication, and " NO_HA),
-    IGNORE("haListenPort", NO_HA ": nothing listens and no HA address is advertised"),
-    IGNORE("haMasterAddress", NO_HA), IGNORE("haSendHeartbeatInterval", NO_HA),
-    IGNORE("haHousekeepingInterval", NO_HA), IGNORE("haTransferBatchSize", NO_HA),
-    IGNORE("haSlaveFallbehindMax", NO_HA), IGNORE("slaveTimeout", NO_HA),
-    IGNORE("slaveReadEnable", "no slaves in this build: pulls are always served by this broker"),
-    IGNORE("offsetCheckInSlave", "no slaves in this build"),
+    IGNORE("slaveReadEnable", "pulls are served by the broker asked; suggestWhichBrokerId is always 0"),
+    IGNORE("offsetCheckInSlave", "a slave keeps the consumer offsets committed to it"),
     IGNORE("forceRegister", "every registration carries the whole topic table, as with the default true"),
     IGNORE("fetchNamesrvAddrByAddressServer", "no address-server client: set namesrvAddr"),
     IGNORE("rocketmqHome", "not used: every path comes from storePathRootDir"),
@@ -152,18 +170,71 @@ static int first_ipv4(char *out, size_t len)
     return rc;
 }
 
-void bk_conf_settle(bk_conf *c)
+static void set_str(char **field, const char *v)
 {
-    if (c->broker_id != 0) {
+    free(*field);
+    *field = kite_xstrdup(v);
+}
+
+/* brokerRole and brokerId (Java's rules: a master's id is 0, a slave's must be > 0). */
+static int settle_role(bk_conf *c, char *err, size_t errlen)
+{
+    const char *r = c->broker_role ? c->broker_role : "";
+    if (strcasecmp(r, "ASYNC_MASTER") == 0) {
+        set_str(&c->broker_role, "ASYNC_MASTER");
+    } else if (strcasecmp(r, "SLAVE") == 0) {
+        set_str(&c->broker_role, "SLAVE");
+        c->is_slave = 1;
+    } else if (strcasecmp(r, "SYNC_MASTER") == 0) {
+        set_str(&c->broker_role, "SYNC_MASTER");
+        c->is_sync_master = 1;
+    } else {
+        snprintf(err, errlen, "brokerRole: '%s' is not a role (ASYNC_MASTER, SYNC_MASTER or SLAVE)", r);
+        return KITE_EINVAL;
+    }
+    if (c->is_slave && c->broker_id <= 0) {
+        snprintf(err, errlen, "brokerId=%lld: a slave (brokerRole=SLAVE) needs a brokerId > 0",
+                 (long long)c->broker_id);
+        return KITE_EINVAL;
+    }
+    if (!c->is_slave && c->broker_id != 0) {
         KLOG_WARN("config", "brokerId=%lld ignored: this broker is a master, id 0", (long long)c->broker_id);
         c->broker_id = 0;
     }
+    return 0;
+}
+
+int bk_conf_settle(bk_conf *c, char *err, size_t errlen)
+{
+    if (settle_role(c, err, errlen) != 0) return KITE_EINVAL;
     if (!c->broker_ip1 || !*c->broker_ip1) {
         char ip[64];
         if (first_ipv4(ip, sizeof ip) != 0) snprintf(ip, sizeof ip, "127.0.0.1");
-        free(c->broker_ip1);
-        c->broker_ip1 = strdup(ip);
-        if (!c->broker_ip1) abort();
+        set_str(&c->broker_ip1, ip);
+    }
+    if (!c->broker_ip2 || !*c->broker_ip2) set_str(&c->broker_ip2, c->broker_ip1);
+    if (!c->ha_bind_address || !*c->ha_bind_address) set_str(&c->ha_bind_address, c->bind_address);
+    if (c->ha_listen_port <= 0) c->ha_listen_port = c->listen_port + 1;
+    if (c->ha_listen_port > 65535 || c->ha_listen_port == c->listen_port) {
+        snprintf(err, errlen, "haListenPort=%d: not a free port next to listenPort=%d", (int)c->ha_listen_port,
+                 (int)c->listen_port);
+        return KITE_EINVAL;
+    }
+    if (c->ha_send_heartbeat_interval < 10 || c->ha_housekeeping_interval <= c->ha_send_heartbeat_interval) {
+        snprintf(err, errlen, "haSendHeartbeatInterval=%lld / haHousekeepingInterval=%lld: the heartbeat must be at "
+                 "least 10 ms and shorter than the housekeeping interval",
+                 (long long)c->ha_send_heartbeat_interval, (long long)c->ha_housekeeping_interval);
+        return KITE_EINVAL;
+    }
+    if (c->slave_timeout <= 0 || c->ha_slave_fallbehind_max <= 0) {
+        snprintf(err, errlen, "slaveTimeout=%lld / haSlaveFallbehindMax=%lld: both must be positive",
+                 (long long)c->slave_timeout, (long long)c->ha_slave_fallbehind_max);
+        return KITE_EINVAL;
+    }
+    if (c->ha_transfer_batch_size < 1024 || c->ha_transfer_batch_size > (64 << 20)) {
+        snprintf(err, errlen, "haTransferBatchSize=%d: must be between 1024 and 67108864 bytes",
+                 (int)c->ha_transfer_batch_size);
+        return KITE_EINVAL;
     }
     int64_t p = c->register_name_server_period;
     if (p < BK_REGISTER_PERIOD_MIN_MS || p > BK_REGISTER_PERIOD_MAX_MS) {
@@ -181,4 +252,5 @@ void bk_conf_settle(bk_conf *c)
                   (long long)c->rebalance_lock_max_live_time, BK_LOCK_LIVE_MIN_MS, BK_LOCK_LIVE_DEFAULT_MS);
         c->rebalance_lock_max_live_time = BK_LOCK_LIVE_DEFAULT_MS;
     }
+    return 0;
 }

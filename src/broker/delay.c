@@ -113,6 +113,17 @@ static void save(kite_broker *b, bk_delay *d)
     if (bk_meta_write(b, "delayOffset.json", &out) == 0) d->dirty = 0;
 }
 
+/* Takes the levels' progress from a {"offsetTable":{level:offset}} document. */
+static void take_offsets(bk_delay *d, const kite_json *root)
+{
+    const kite_json *t = kite_json_get(root, "offsetTable");
+    for (size_t i = 0; t && t->type == KJ_OBJECT && i < t->count; i++) {
+        int64_t level, off;
+        if (kite_json_int64(t->members[i].key, &level) || kite_json_int64(t->members[i].value, &off)) continue;
+        if (level >= 1 && level <= d->n) d->offset[level - 1] = off;
+    }
+}
+
 static void load(kite_broker *b, bk_delay *d)
 {
     char err[512];
@@ -121,14 +132,16 @@ static void load(kite_broker *b, bk_delay *d)
                           err, sizeof err) != 0) {
         KLOG_WARN("broker", "%s", err);
     } else if (doc) {
-        const kite_json *t = kite_json_get(kite_json_root(doc), "offsetTable");
-        for (size_t i = 0; t && t->type == KJ_OBJECT && i < t->count; i++) {
-            int64_t level, off;
-            if (kite_json_int64(t->members[i].key, &level) || kite_json_int64(t->members[i].value, &off)) continue;
-            if (level >= 1 && level <= d->n) d->offset[level - 1] = off;
-        }
+        take_offsets(d, kite_json_root(doc));
         kite_json_doc_free(doc);
     }
+}
+
+void bk_delay_adopt(kite_broker *b, const kite_json *root)
+{
+    if (!b->delay) return;
+    take_offsets(b->delay, root);
+    save(b, b->delay);
 }
 
 static const char *const drop_delay[] = { "DELAY", NULL };
@@ -229,7 +242,8 @@ int bk_delay_start(kite_broker *b, char *err, size_t errlen)
     }
     b->delay = d;
     load(b, d);
-    d->timer = kite_ev_timer_add(b->ev, 100, 100, tick, b);
+    if (!b->cfg.is_slave)   /* a slave delivers nothing: its master's scheduler does */
+        d->timer = kite_ev_timer_add(b->ev, 100, 100, tick, b);
     return 0;
 }
 

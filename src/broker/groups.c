@@ -134,6 +134,33 @@ int bk_save_groups(kite_broker *b)
     return bk_meta_write(b, "subscriptionGroup.json", &out);
 }
 
+int bk_groups_adopt(kite_broker *b, const kite_json *root)
+{
+    const kite_json *dvj = kite_json_get(root, "dataVersion");
+    kite_data_version dv = { kite_json_get_int64(dvj, "timestamp", 0), kite_json_get_int64(dvj, "counter", 0), 0, 0 };
+    if (dvj && kite_data_version_equal(&dv, &b->groups_dv)) return 0;
+    const kite_json *tbl = kite_json_get(root, "subscriptionGroupTable");
+    if (!tbl || tbl->type != KJ_OBJECT) return 0;
+    kite_map keep;
+    kite_map_init(&keep);
+    for (size_t i = 0; i < tbl->count; i++) {
+        const kite_json *k = tbl->members[i].key, *v = tbl->members[i].value;
+        if (k->type != KJ_STRING || v->type != KJ_OBJECT) continue;
+        bk_group_from_json(bk_group_upsert(b, k->text), v);
+        kite_map_put(&keep, k->text, (void *)v);
+    }
+    const char *k;
+    void *v;
+    for (size_t it = 0; kite_map_next(&b->groups, &it, &k, &v);) {
+        if (kite_map_get(&keep, k)) continue;
+        group_free(kite_map_del(&b->groups, k));
+    }
+    kite_map_free(&keep, NULL);
+    if (dvj) b->groups_dv = dv;
+    bk_save_groups(b);
+    return 1;
+}
+
 int bk_groups_load(kite_broker *b, char *err, size_t errlen)
 {
     kite_json_doc *doc;

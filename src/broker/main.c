@@ -28,7 +28,13 @@ int main(int argc, char **argv)
         free(b.props);
         return 2;
     }
-    bk_conf_settle(&b.cfg);
+    char serr[512];
+    if (bk_conf_settle(&b.cfg, serr, sizeof serr) != 0) {
+        fprintf(stderr, "bad config in %s: %s\n", args.config_path ? args.config_path : "(defaults)", serr);
+        kite_config_free(b.props, &b.cfg);
+        free(b.props);
+        return 2;
+    }
     if (args.print_config) {
         kite_buf out = KITE_BUF_INIT;
         kite_config_print(b.props, &b.cfg, &out);

@@ -1,7 +1,8 @@
 /* offsets.c - committed consumer offsets per (topic, group, queue) and
  * consumerOffset.json: {"offsetTable":{"topic@group":{0:12,1:5}}} with fastjson's bare
  * integer keys. Saved every flushConsumerOffsetInterval when changed, and at shutdown.
- * Loop thread only. */
+ * On a slave: which queues consumers committed to it, and adopting the master's table
+ * (bk_offsets_adopt). Loop thread only. */
 #include "base/file.h"
 #include "base/json.h"
 #include "base/log.h"
@@ -17,7 +18,11 @@ static void free_queue_map(void *p)
     free(p);
 }
 
-void bk_offsets_free(kite_broker *b) { kite_map_free(&b->offsets, free_queue_map); }
+void bk_offsets_free(kite_broker *b)
+{
+    kite_map_free(&b->offsets, free_queue_map);
+    kite_map_free(&b->slave_commits, NULL);
+}
 
 static void key_of(char *out, size_t len, const char *topic, const char *group)
 {
@@ -56,6 +61,43 @@ void bk_offset_set(kite_broker *b, const char *topic, const char *group, int32_t
     }
     *v = off;
     b->offsets_dirty = 1;
+}
+
+void bk_offset_commit(kite_broker *b, const char *topic, const char *group, int32_t qid, int64_t off)
+{
+    bk_offset_set(b, topic, group, qid, off);
+    if (!b->cfg.is_slave) return;
+    char key[640];
+    snprintf(key, sizeof key, "%s@%s#%d", topic, group, (int)qid);
+    kite_map_put(&b->slave_commits, key, b);   /* committed here: newer than the master's? */
+}
+
+size_t bk_offsets_adopt(kite_broker *b, const kite_json *root, bk_offset_push_fn push, void *arg)
+{
+    size_t pushed = 0;
+    const kite_json *tbl = kite_json_get(root, "offsetTable");
+    for (size_t i = 0; tbl && tbl->type == KJ_OBJECT && i < tbl->count; i++) {
+        const kite_json *k = tbl->members[i].key, *v = tbl->members[i].value;
+        if (k->type != KJ_STRING || v->type != KJ_OBJECT) continue;
+        const char *at = strchr(k->text, '@');
+        if (!at) continue;
+        char topic[512], mark[640];
+        snprintf(topic, sizeof topic, "%.*s", (int)(at - k->text), k->text);
+        for (size_t j = 0; j < v->count; j++) {
+            int64_t q, off;
+            if (kite_json_int64(v->members[j].key, &q) != 0 || kite_json_int64(v->members[j].value, &off) != 0) continue;
+            snprintf(mark, sizeof mark, "%s#%d", k->text, (int)q);
+            int64_t mine = bk_offset_get(b, topic, at + 1, (int32_t)q);
+            int committed_here = kite_map_del(&b->slave_commits, mark) != NULL;
+            if (committed_here && mine > off) {
+                push(arg, topic, at + 1, (int32_t)q, mine);   /* the master adopts the newer one */
+                pushed++;
+                continue;   /* once: later changes on the master (a reset) win again */
+            }
+            bk_offset_set(b, topic, at + 1, (int32_t)q, off);
+        }
+    }
+    return pushed;
 }
 
 static int cmp_qid(const void *a, const void *b)

@@ -165,7 +165,7 @@ static void h_update_offset(kite_rpc_req *req, void *arg)
     if (!(group = bk_need(req, "consumerGroup")) || !(topic = bk_need(req, "topic")) ||
         bk_need_i32(req, "queueId", &qid) || bk_need_i64(req, "commitOffset", &off))
         return;
-    if (off >= 0) bk_offset_set(B(arg), topic, group, qid, off);   /* -1 (nothing consumed) is accepted, not stored */
+    if (off >= 0) bk_offset_commit(B(arg), topic, group, qid, off);   /* -1 (nothing consumed) is accepted, not stored */
     kite_rpc_reply_code(req, RS_SUCCESS, NULL);
 }
 

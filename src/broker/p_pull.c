@@ -132,7 +132,9 @@ static int do_pull_mode(kite_broker *b, kite_rpc_req *req, int mode)
         kite_rpc_reply_code(req, RS_SYSTEM_ERROR, "The broker does not support consumer to filter message by SQL92");
         return 1;
     }
-    if (first && (sysflag & PULL_COMMIT) && commit_offset >= 0) bk_offset_set(b, topic, group, qid, commit_offset);
+    /* A slave keeps no offsets from pulls (as 4.x): its table follows its master's. */
+    if (first && (sysflag & PULL_COMMIT) && commit_offset >= 0 && !b->cfg.is_slave)
+        bk_offset_set(b, topic, group, qid, commit_offset);
 
     int max_count = max_nums;
     if (max_count > b->cfg.max_transfer_count_on_message_in_memory) max_count = b->cfg.max_transfer_count_on_message_in_memory;

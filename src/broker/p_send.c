@@ -8,12 +8,15 @@
  * waits for a disk sync: the store calls back (from its flush thread under SYNC_FLUSH) and
  * kite_rpc_reply hands the answer to the loop. This is the hot path: besides its answer,
  * a single message allocates only its context and its properties (the context holds the
- * results of one message; only batches allocate result arrays).
+ * results of one message; only batches allocate result arrays). Under SYNC_MASTER the
+ * answer further waits, without blocking, for a slave to hold the records (repl/ha.h):
+ * FLUSH_SLAVE_TIMEOUT / SLAVE_NOT_AVAILABLE then answer a stored message.
  * docs/wire.md §5.1-§5.3, §9.3, §9.5. */
 #include "base/log.h"
 #include "broker/broker.h"
 #include "codec/record.h"
 #include "proto/codes.h"
+#include "repl/ha.h"
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,6 +87,9 @@ typedef struct send_ctx {
     char uniq[128];
     int64_t *st_nums, *st_size; /* the topic's statistics counters (bk_stat_ref) */
     int64_t bytes;
+    int wait_slave;             /* SYNC_MASTER, WAIT not false: a slave must hold it first */
+    int repl_code;              /* after that wait: 0, FLUSH_SLAVE_TIMEOUT or SLAVE_NOT_AVAILABLE */
+    _Atomic int64_t end;        /* end of the last record stored */
 } send_ctx;
 
 static int status_code(kite_put_status st)
@@ -118,6 +124,17 @@ static int cmp_i64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+static void finish_send(send_ctx *c);
+
+/* SYNC_MASTER: the slave's answer (any thread: the replication thread, or inline). */
+static void replicated(void *arg, kite_ha_wait_status st)
+{
+    send_ctx *c = arg;
+    c->repl_code = st == KITE_HA_ACKED ? RS_SUCCESS : st == KITE_HA_TIMEOUT ? RS_FLUSH_SLAVE_TIMEOUT
+                                                                            : RS_SLAVE_NOT_AVAILABLE;
+    finish_send(c);
+}
+
 static void finish_send(send_ctx *c)
 {
     /* The most severe outcome decides the code; "stored but not known durable"
@@ -127,13 +144,32 @@ static void finish_send(send_ctx *c)
         if (c->status[i] == KITE_PUT_OK) continue;
         if (worst == KITE_PUT_OK || worst == KITE_PUT_FLUSH_DISK_TIMEOUT) worst = c->status[i];
     }
+    int stored = worst == KITE_PUT_OK || worst == KITE_PUT_FLUSH_DISK_TIMEOUT;
+    if (stored && c->wait_slave) {
+        /* SYNC_MASTER: answered once a slave holds [first record, end) - never blocking:
+         * the replication service calls back (DESIGN.md, "Replication"). */
+        c->wait_slave = 0;
+        int64_t start = c->phys[0];
+        for (int i = 1; i < c->n_msgs; i++)
+            if (c->phys[i] < start) start = c->phys[i];
+        kite_ha_master_wait(c->b->ha_master, start, atomic_load(&c->end), c->b->cfg.slave_timeout, replicated, c);
+        return;
+    }
     kite_cmd resp;
     int code = status_code((kite_put_status)worst);
-    kite_cmd_init_response(&resp, &c->req->cmd, code, worst == KITE_PUT_OK ? NULL : status_remark((kite_put_status)worst));
+    const char *remark = worst == KITE_PUT_OK ? NULL : status_remark((kite_put_status)worst);
+    if (stored && c->repl_code == RS_FLUSH_SLAVE_TIMEOUT) {   /* replication wins over the flush */
+        code = RS_FLUSH_SLAVE_TIMEOUT;
+        remark = "stored, but no slave acknowledged it within slaveTimeout";
+    } else if (stored && c->repl_code == RS_SLAVE_NOT_AVAILABLE) {
+        code = RS_SLAVE_NOT_AVAILABLE;
+        remark = "stored, but no slave is connected or close enough to replicate it";
+    }
+    kite_cmd_init_response(&resp, &c->req->cmd, code, remark);
     /* Answer fields reference the context and configuration: the answer is encoded
      * before kite_rpc_reply returns. */
     char *ids = NULL;
-    if (code == RS_SUCCESS || code == RS_FLUSH_DISK_TIMEOUT) {
+    if (stored) {
         atomic_fetch_add(&c->b->put_total, c->n_msgs);
         __atomic_fetch_add(c->st_nums, c->n_msgs, __ATOMIC_RELAXED);
         __atomic_fetch_add(c->st_size, c->bytes, __ATOMIC_RELAXED);
@@ -170,6 +206,9 @@ static void put_done(void *arg, const kite_put_result *res)
     c->phys[i] = res->phys_offset;
     c->qoff[i] = res->queue_offset;
     c->status[i] = res->status;
+    int64_t e = res->phys_offset + res->wrote_bytes, cur = atomic_load(&c->end);
+    while (e > cur && !atomic_compare_exchange_weak(&c->end, &cur, e)) {
+    }
     if (atomic_fetch_sub(&c->left, 1) == 1) finish_send(c);   /* seq_cst: sees every slot */
 }
 
@@ -457,6 +496,7 @@ static void send_put(kite_broker *b, kite_rpc_req *req, send_req *s)
     c->st_nums = t->st_put_nums;
     c->st_size = t->st_put_size;
     c->bytes = (int64_t)req->cmd.body_len;
+    c->wait_slave = b->cfg.is_sync_master && b->ha_master && m.wait;
     if (s->pv[P_UNIQ] && s->pl[P_UNIQ] < sizeof c->uniq) memcpy(c->uniq, s->pv[P_UNIQ], s->pl[P_UNIQ]);
     ctx_alloc(c, s->n_msgs);
 

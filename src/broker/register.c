@@ -1,12 +1,16 @@
 /* register.c - registration with every name server: at start, every
  * registerNameServerPeriod, and soon after any topic change (coalesced into one
  * registration per loop iteration). Calls are asynchronous, so a name server that is
- * down never delays the others; on shutdown the broker unregisters from all of them. */
+ * down never delays the others; on shutdown the broker unregisters from all of them.
+ * A master advertises its HA address; a slave takes its master's from the answers
+ * (they arrive on the name-server client's thread; kite_ha_slave_set_master is
+ * thread-safe). */
 #include "base/crc32.h"
 #include "base/err.h"
 #include "base/log.h"
 #include "broker/broker.h"
 #include "proto/codes.h"
+#include "repl/ha.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +30,10 @@ static void reg_done(int status, kite_cmd *resp, void *arg)
                   resp->remark ? resp->remark : "");
     } else {
         KLOG_DEBUG("broker", "registered with name server %s", c->ns);
+        /* A slave learns its master's HA address here (unless haMasterAddress pins it). */
+        const char *ha = kite_cmd_ext(resp, "haServerAddr");
+        if (c->b->ha_slave && ha && *ha) kite_ha_slave_set_master(c->b->ha_slave, ha);
+        bk_slave_master_addr(c->b, kite_cmd_ext(resp, "masterAddr"));   /* metadata copy */
     }
     free(c);
 }
@@ -72,9 +80,9 @@ void bk_register_all(kite_broker *b, int oneway)
         kite_cmd_set_ext(&req, "brokerName", b->cfg.broker_name);
         kite_cmd_set_ext(&req, "brokerAddr", b->addr);
         kite_cmd_set_ext(&req, "clusterName", b->cfg.broker_cluster_name);
-        /* Mandatory field, only read by slaves of this broker group; nothing listens for
-         * replication here, so no address is advertised (docs/COMPATIBILITY.md). */
-        kite_cmd_set_ext(&req, "haServerAddr", "");
+        /* Where this group's slaves replicate from: brokerIP2:haListenPort on a master; a
+         * slave serves no replication, so it advertises none. */
+        kite_cmd_set_ext(&req, "haServerAddr", b->ha_addr);
         kite_cmd_set_ext_i64(&req, "brokerId", b->cfg.broker_id);
         kite_cmd_set_ext(&req, "compressed", b->cfg.compressed_register ? "true" : "false");
         kite_cmd_set_ext(&req, "bodyCrc32", crc);

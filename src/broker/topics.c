@@ -200,4 +200,29 @@ void bk_topics_create_system(kite_broker *b)
     }
 }
 
+int bk_topics_adopt(kite_broker *b, const kite_register_body *body)
+{
+    if (body->has_dv && kite_data_version_equal(&body->dv, &b->topics_dv)) return 0;
+    kite_map keep;
+    kite_map_init(&keep);
+    for (size_t i = 0; i < body->n_topics; i++) {
+        const kite_topic_config *t = &body->topics[i];
+        if (!bk_topic_name_ok(t->topic_name)) continue;
+        topic_set(b, t->topic_name, t->read_queue_nums, t->write_queue_nums, t->perm, t->topic_sys_flag,
+                  t->topic_filter_type, t->order);
+        kite_map_put(&keep, t->topic_name, (void *)t);
+    }
+    const char *k;
+    void *v;
+    for (size_t it = 0; kite_map_next(&b->topics, &it, &k, &v);) {
+        if (kite_map_get(&keep, k)) continue;
+        bk_topic *t = kite_map_del(&b->topics, k);   /* deleting the current entry is safe */
+        topic_free(t);
+    }
+    kite_map_free(&keep, NULL);
+    if (body->has_dv) b->topics_dv = body->dv;
+    bk_save_topics(b);
+    return 1;
+}
+
 void bk_topics_free(kite_broker *b) { kite_map_free(&b->topics, topic_free); }

@@ -658,7 +658,8 @@ int bk_trans_start(kite_broker *b, char *err, size_t errlen)
               (long long)(t->op_cursor - from), (long long)(kite_mono_ms() - t0), (long long)t->half_progress,
               (long long)t->op_progress);
     int64_t every = b->cfg.transaction_check_interval;
-    t->timer = kite_ev_timer_add(b->ev, every, every, t_check, t);
+    if (!b->cfg.is_slave)   /* check-back is the master's: a slave writes nothing */
+        t->timer = kite_ev_timer_add(b->ev, every, every, t_check, t);
     return 0;
 }
 

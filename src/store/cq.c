@@ -225,11 +225,13 @@ static int load_queue(load_ctx *c, const char *topic, int32_t qid)
     }
     atomic_store(&cq->max_index, end);
     cq->flushed_index = c->crashed ? first : end;
+    /* The min offset: the first unit whose record the commit log still holds. Leading
+     * placeholders (a queue that starts inside its first file) are skipped too. */
     int64_t min = first;
     int64_t phys = 0;
     int32_t size = 0;
-    while (min < end && kite_cq_unit(cq, min, &phys, &size, NULL) == 0 && phys < c->cl_min &&
-           !(size == PLACEHOLDER_SIZE && phys == 0))
+    while (min < end && kite_cq_unit(cq, min, &phys, &size, NULL) == 0 &&
+           ((size == PLACEHOLDER_SIZE && phys == 0) || phys < c->cl_min))
         min++;
     atomic_store(&cq->min_index, min);
     cq->max_phys_end = 0;
@@ -326,9 +328,21 @@ int kite_cq_put(kite_store *s, kite_cq *cq, int64_t qoff, int64_t phys, int32_t 
         cq->max_phys_end = phys + size;
         return 0;
     }
-    if (qoff > idx) {
+    if (qoff > idx && idx == 0 && kite_mfq_count(&cq->q) == 0) {
+        /* A new queue whose first record is not its first message: a replica that copied
+         * the master's log from a later file. The queue starts in the file holding qoff;
+         * units before qoff in that file are placeholders and the min offset is qoff. */
+        int64_t per = cq->q.file_size / KITE_CQ_UNIT;
+        idx = qoff - qoff % per;
+        cq->flushed_index = idx;
+        atomic_store_explicit(&cq->min_index, qoff, memory_order_release);
+        KLOG_INFO("store", "consume queue %s/%d starts at queue offset %lld (the record at %lld)",
+                  cq->topic, cq->qid, (long long)qoff, (long long)phys);
+    } else if (qoff > idx) {
         KLOG_WARN("store", "consume queue %s/%d: gap %lld..%lld filled with placeholders",
                   cq->topic, cq->qid, (long long)idx, (long long)qoff);
+    }
+    if (qoff > idx) {
         for (int64_t i = idx; i < qoff; i++) {
             int rc = write_unit(cq, i, 0, PLACEHOLDER_SIZE, 0);
             if (rc < 0) return rc;

@@ -160,6 +160,7 @@ static int open_recover(kite_store *s, char *err, size_t errlen)
     pthread_rwlock_unlock(&s->cqs.lock);
     s->cur = kite_mfq_last(&s->cl);
     atomic_store(&s->cur_start, s->cur ? s->cur->start : -1);
+    atomic_store(&s->raw_end, end);   /* a replica's unfinished record was cut by recovery */
     if (s->last_store_ts == 0) s->last_store_ts = s->ck.physic_ts;
     rc = kite_ckpt_open(io, s->ckpt_path, &s->ckpt_fd);
     if (rc == 0) rc = io->ops->sync_dir(io, s->o.root_dir);
@@ -435,6 +436,8 @@ static void encode_v1(const kite_record *r, uint32_t body_crc, uint8_t *w, size_
 
 int kite_store_put(kite_store *s, const kite_store_msg *m, kite_put_cb cb, void *arg)
 {
+    if (s->o.replica)   /* a replica's log grows only by kite_store_append_raw */
+        return refuse(cb, arg, KITE_PUT_SERVICE_NOT_AVAILABLE, KITE_ESTOPPED);
     if (!topic_ok(m->topic, m->topic_len) || m->body_len > (uint32_t)s->o.max_message_size)
         return refuse(cb, arg, KITE_PUT_MESSAGE_ILLEGAL, KITE_EINVAL);
     if (m->props_len > KITE_REC_MAX_PROPS || (m->props_len && memchr(m->props, 0, m->props_len)))
@@ -554,6 +557,7 @@ int kite_store_put(kite_store *s, const kite_store_msg *m, kite_put_cb cb, void 
                            cb, arg, res };
         kite_flush_enqueue(s, &wt);
     }
+    if (s->append_hook) s->append_hook(s->append_hook_arg);   /* under put_mu: see store.h */
     pthread_mutex_unlock(&s->put_mu);
     if (s->o.flush_type == KITE_FLUSH_ASYNC) kite_dispatch_wake(s);
     if (!sync) cb(arg, &res);
@@ -564,9 +568,22 @@ void kite_store_commit(kite_store *s)
 {
     held_batch hb = { NULL, 0 };
     pthread_mutex_lock(&s->put_mu);
+    int64_t before = atomic_load_explicit(&s->max_offset, memory_order_relaxed);
     commit_staged(s, &hb);
+    /* Under put_mu, so that kite_store_set_append_hook(NULL) returning means the old hook
+     * never runs again; before the callbacks, which a SYNC_MASTER answer waits behind. */
+    if (s->append_hook && atomic_load_explicit(&s->max_offset, memory_order_relaxed) != before)
+        s->append_hook(s->append_hook_arg);
     pthread_mutex_unlock(&s->put_mu);
     run_held(&hb);
+}
+
+void kite_store_set_append_hook(kite_store *s, kite_store_append_fn fn, void *arg)
+{
+    pthread_mutex_lock(&s->put_mu);
+    s->append_hook = fn;
+    s->append_hook_arg = arg;
+    pthread_mutex_unlock(&s->put_mu);
 }
 
 void kite_store_kick(kite_store *s)

@@ -15,6 +15,8 @@
  *     (durable, or sync failed) or its timeout watcher thread (FLUSH_DISK_TIMEOUT). A
  *     callback must be quick and must not call kite_store_close.
  *   - The dispatch hook runs on the dispatch (reput) thread.
+ *   - The append hook runs on the thread that wrote (kite_store_commit/kick or put), under
+ *     the put lock.
  * Store threads: flush (ASYNC interval flush or SYNC group commit), sync-timeout watcher
  * (SYNC only), dispatch (builds consume queues and the index, flushes them, writes the
  * checkpoint), clean (retention: deletes expired files, watches disk use).
@@ -196,6 +198,51 @@ int kite_store_clean_now(kite_store *s, kite_clean_stats *st);
 void kite_store_trigger_delete(kite_store *s);
 /* Non-zero while disk use is above diskSpaceWarningLevelRatio (puts get DISK_FULL). */
 int kite_store_disk_warning(kite_store *s);
+
+/* ---- replication (docs/store-format.md, "Replication") ----
+ * The store knows nothing of the wire protocol (src/repl/ does): a master reads its
+ * commit log's bytes by offset and ships them; a replica (opts.replica) appends them at
+ * exactly the same offsets, so both logs are byte-identical, and builds its own consume
+ * queues and index from them. A replica refuses kite_store_put (SERVICE_NOT_AVAILABLE):
+ * its commit log grows only through kite_store_append_raw. */
+
+/* Master: written commit-log bytes from offset, as a segment of one file (release with
+ * kite_store_seg_release): at most max bytes, never past the written end nor past the end
+ * of the file holding offset (the next call continues in the next file). seg->fd and
+ * seg->file_off allow sendfile. Returns KITE_OK, KITE_EAGAIN when nothing is written at
+ * offset yet (offset >= the written end), KITE_ENOTFOUND when offset is below the oldest
+ * byte retained (deleted) or negative. Any thread. */
+int kite_store_read_raw(kite_store *s, int64_t offset, size_t max, kite_store_seg *seg);
+/* Replica: appends len bytes received from the master at exactly offset, byte for byte.
+ * offset must be kite_store_raw_end(s) or, when the store holds no commit-log file yet, a
+ * multiple of mappedFileSizeCommitLog: the log then starts there (an empty replica copies
+ * the master's history from its oldest retained file). The bytes may begin and end inside
+ * records; a record becomes readable (and is dispatched into consume queues and the index)
+ * once its last byte is appended. Each record is checked as it completes: a known magic,
+ * a size that fits its file with room for the end-of-file filler, and PHYSICALOFFSET
+ * equal to its position; a filler must end its file exactly. Bytes that fail a check are
+ * not written: KITE_EINVAL with the reason in err (the master's log is not this log's
+ * continuation: diverged, or a different mappedFileSizeCommitLog). A write error is
+ * returned as its status and stops the store (fail-stop, as for a failed put). One
+ * caller thread at a time. */
+int kite_store_append_raw(kite_store *s, int64_t offset, const void *data, size_t len, char *err,
+                          size_t errlen);
+/* End of the commit-log bytes held: on a replica, what kite_store_append_raw appended (may
+ * lie inside a record not yet complete, which a restart drops); on a master, the written
+ * end (kite_store_cl_max_offset). */
+int64_t kite_store_raw_end(kite_store *s);
+/* Replica: compares data with the held bytes [offset, offset + len), which must lie within
+ * [kite_store_cl_min_offset, kite_store_raw_end). Returns 0 when identical, 1 when they
+ * differ (*diff_at = offset of the first differing byte), KITE_ENOTFOUND when the range is
+ * not held, or an I/O status. */
+int kite_store_compare_raw(kite_store *s, int64_t offset, const void *data, size_t len,
+                           int64_t *diff_at);
+/* Called on the writer's thread, under the put lock, each time records were written and
+ * the written end moved: a master's replication service wakes up to ship them. It must be
+ * quick and must not call the store. Once kite_store_set_append_hook returns, the previous
+ * hook is not running and never runs again (NULL removes it). */
+typedef void (*kite_store_append_fn)(void *arg);
+void kite_store_set_append_hook(kite_store *s, kite_store_append_fn fn, void *arg);
 
 /* Called on the dispatch thread after new messages of (topic, queue) become readable;
  * max_offset is the queue's new max offset. */

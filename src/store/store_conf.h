@@ -84,6 +84,10 @@ typedef struct kite_store_opts {
      * sent (measured: the p99 send latency). 0 (default) = every put is written before it
      * returns. */
     int batch_puts;
+    /* 1 = a replica (brokerRole=SLAVE): kite_store_put refuses every message with
+     * SERVICE_NOT_AVAILABLE; the commit log grows only through kite_store_append_raw
+     * (store.h, "replication"). 0 (default) = a master. */
+    int replica;
     /* Wall clock used by retention ("now" and the deleteWhen hour); NULL = the real clock.
      * Tests move time forward with it instead of waiting hours. */
     int64_t (*clock_ms)(void *arg);

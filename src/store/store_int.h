@@ -2,8 +2,9 @@
  * (store.c, commitlog.c, cq.c, flush.c, dispatch.c, ckpt.c, recover.c). Not for the broker.
  *
  * Owns: the struct layouts and which thread may touch which field (noted per field).
- * Lock order: put_mu -> fmu -> (cq table lock); put_mu -> wmu (warm.c); flush_mu is taken alone or under nothing
- * but may be held while fmu is not. dmu is a leaf. */
+ * Lock order: put_mu -> fmu -> (cq table lock); put_mu -> wmu (warm.c); put_mu -> flush_mu (replica.c,
+ * once, when an empty replica's log starts); flush_mu is otherwise taken alone, and is never held
+ * while put_mu or fmu is taken. dmu is a leaf. */
 #ifndef KITE_STORE_INT_H
 #define KITE_STORE_INT_H
 
@@ -110,6 +111,9 @@ struct kite_store {
     kite_held_put *held;           /* put_mu: callbacks of the staged records */
     size_t nheld, held_cap;
     _Atomic int64_t max_offset;    /* end of written records (release after the bytes) */
+    _Atomic int64_t raw_end;       /* replica: end of appended bytes, >= max_offset (put_mu) */
+    kite_store_append_fn append_hook;   /* put_mu: told when the written end moved */
+    void *append_hook_arg;
     _Atomic int64_t flushed;       /* durable end; only advanced after a successful sync */
     _Atomic int64_t max_store_ts;  /* store time of the last written record */
     pthread_mutex_t flush_mu;      /* serialises kite_cl_flush */

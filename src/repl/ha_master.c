@@ -1,0 +1,550 @@
+/* ha_master.c - the master's replication service: accepts slaves on haListenPort, reads
+ * their 8-byte offset reports, and streams its commit log to each from the offset it asked
+ * for, in frames of at most haTransferBatchSize bytes (heartbeats when idle).
+ *
+ * Owns: the listening socket, one connection state per slave, the service thread
+ * (kite-hamaster). The thread sleeps in poll() and is woken through an eventfd by the
+ * store's append hook (kite_ha_master_notify, on the writer's thread) when new records are
+ * written, so shipping starts within one wake-up and the writer never waits.
+ * Checks on top of the classic protocol (docs/wire.md §13): a first report of 0 (an empty
+ * slave) starts at the oldest offset this master retains, not at its last file; a first
+ * report past this master's end (the slave holds bytes this master never wrote: diverged)
+ * is refused with a log line and the connection closed; one below the oldest retained
+ * offset is warned about and shipping starts at that offset (the slave then sees whether
+ * its log reaches it); a later report past the bytes actually sent on that connection is refused the
+ * same way, so an acknowledgement never counts bytes the peer was not sent; a report of -1
+ * is a KiteMQ slave saying it found its log diverged. */
+#include "repl/ha.h"
+#include "repl/ha_auth.h"
+#include "base/err.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "base/thread.h"
+#include "base/time.h"
+#include "net/sock.h"
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define IDLE_POLL_MS 1000            /* poll bound when nothing is due (stop uses the eventfd) */
+#define PUMP_MAX (1 << 20)          /* bytes sent to one slave before the others get a turn */
+
+typedef struct ha_conn {
+    int fd;
+    char peer[64];
+    uint8_t rbuf[8];
+    int rlen;                       /* bytes of a report not yet complete */
+    int64_t req;                    /* first report, -1 until it arrived */
+    int64_t ack;                    /* last report */
+    int64_t first;                  /* first byte shipped on this connection */
+    int64_t next;                   /* offset of the next byte to queue */
+    uint8_t hdr[32];                /* a frame header, or a handshake message (ha_auth.h) */
+    int hlen, hsent;                /* queued / sent */
+    int auth;                       /* waiting for the slave's handshake response */
+    uint8_t mnonce[KITE_HA_NONCE];  /* the challenge sent */
+    uint8_t ain[KITE_HA_RESPONSE];
+    int alen;
+    kite_store_seg seg;             /* frame payload queued (seg.file != NULL) */
+    uint32_t dsent;
+    int64_t last_read_ms, last_write_ms;
+} ha_conn;
+
+typedef struct ha_waiter {
+    int64_t start, end, deadline;
+    kite_ha_wait_cb cb;
+    void *arg;
+} ha_waiter;
+
+typedef struct ha_sync {
+    int64_t first, ack;
+} ha_sync;
+
+struct kite_ha_master {
+    kite_store *s;
+    kite_ha_opts o;
+    char *key;                      /* auth key, NULL = classic protocol */
+    int lfd, efd;
+    char addr[96];
+    pthread_t thr;
+    _Atomic int stop;
+    _Atomic int sleeping;           /* the thread is (about to be) blocked in poll */
+    ha_conn **c;                    /* thread-owned */
+    size_t n, cap;
+    _Atomic int st_slaves;
+    _Atomic int64_t st_acked, st_sent;
+    /* SYNC_MASTER waiters (kite_ha_master_wait) and what they are checked against */
+    pthread_mutex_t wmu;            /* guards the fields below */
+    ha_waiter *w;
+    size_t nw, wcap;
+    ha_sync *snap;                  /* accepted connections: [first, ack) shipped there and held */
+    size_t nsnap, snapcap;
+    int64_t wake_at;                /* monotonic ms the thread's poll ends at the latest */
+    int closing;                    /* stop: new waiters are answered at once */
+};
+
+static void wake(kite_ha_master *m)
+{
+    uint64_t one = 1;
+    ssize_t r = write(m->efd, &one, sizeof one);
+    (void)r;   /* a full counter already means "wake up" */
+}
+
+/* The store's append hook: records were written. Cheap when the thread is busy. */
+static void notify(void *arg)
+{
+    kite_ha_master *m = arg;
+    atomic_thread_fence(memory_order_seq_cst);   /* the written end is visible before the check */
+    if (atomic_load_explicit(&m->sleeping, memory_order_relaxed) && atomic_exchange(&m->sleeping, 0))
+        wake(m);
+}
+
+static void conn_close(kite_ha_master *m, size_t i, const char *why)
+{
+    ha_conn *c = m->c[i];
+    if (why) KLOG_INFO("repl", "slave %s disconnected: %s", c->peer, why);
+    if (c->seg.file) kite_store_seg_release(&c->seg);
+    close(c->fd);
+    free(c);
+    m->c[i] = m->c[--m->n];
+}
+
+static void put_hdr(ha_conn *c, int64_t off, uint32_t size)
+{
+    kite_wr_be64(c->hdr, (uint64_t)off);
+    kite_wr_be32(c->hdr + 8, size);
+    c->hlen = 12;
+    c->hsent = 0;
+}
+
+/* Bytes of this connection's stream the peer has been sent (the payload in flight counts
+ * up to what left). */
+static int64_t sent_end(const ha_conn *c)
+{
+    return c->next + (c->seg.file && c->hsent == c->hlen ? (int64_t)c->dsent : 0);
+}
+
+/* Queues and writes frames while the socket accepts them. Returns 0, or -1 when the
+ * connection must close (*why says why). */
+static int pump_out(kite_ha_master *m, ha_conn *c, int64_t now, const char **why)
+{
+    size_t budget = PUMP_MAX;
+    for (;;) {
+        if (c->hsent < c->hlen) {
+            ssize_t w = send(c->fd, c->hdr + c->hsent, (size_t)(c->hlen - c->hsent),
+                             MSG_NOSIGNAL | (c->seg.file ? MSG_MORE : 0));
+            if (w < 0) {
+                if (errno == EAGAIN || errno == EINTR) return 0;
+                *why = strerror(errno);
+                return -1;
+            }
+            c->hsent += (int)w;
+            c->last_write_ms = now;
+            continue;
+        }
+        if (c->seg.file) {
+            off_t off = (off_t)(c->seg.file_off + c->dsent);
+            ssize_t w = sendfile(c->fd, c->seg.fd, &off, c->seg.len - c->dsent);
+            if (w < 0) {
+                if (errno == EAGAIN || errno == EINTR) return 0;
+                *why = strerror(errno);
+                return -1;
+            }
+            if (w == 0) {
+                *why = "the commit log file is shorter than its written end";
+                return -1;
+            }
+            c->dsent += (uint32_t)w;
+            c->last_write_ms = now;
+            if (c->dsent < c->seg.len) continue;
+            c->next += c->seg.len;
+            kite_store_seg_release(&c->seg);
+            int64_t sent = atomic_load_explicit(&m->st_sent, memory_order_relaxed);
+            if (c->next > sent) atomic_store_explicit(&m->st_sent, c->next, memory_order_relaxed);
+            if (budget <= c->dsent) return 0;
+            budget -= c->dsent;
+            c->dsent = 0;
+        }
+        if (c->req < 0) return 0;   /* nothing is sent before the slave said where to start */
+        int rc = kite_store_read_raw(m->s, c->next, (size_t)m->o.batch_bytes, &c->seg);
+        if (rc == KITE_OK) {
+            c->dsent = 0;
+            put_hdr(c, c->next, c->seg.len);
+            continue;
+        }
+        if (rc == KITE_EAGAIN) {   /* caught up: a heartbeat when nothing was sent for a while */
+            if (now - c->last_write_ms < m->o.heartbeat_ms) return 0;
+            put_hdr(c, c->next, 0);
+            continue;
+        }
+        KLOG_ERROR("repl", "slave %s needs offset %lld, which this master no longer retains (its "
+                   "oldest offset is %lld): refused", c->peer, (long long)c->next,
+                   (long long)kite_store_cl_min_offset(m->s));
+        *why = "offset no longer retained";
+        return -1;
+    }
+}
+
+/* One complete report. Returns 0, or -1 to close (*why). */
+static int on_report(kite_ha_master *m, ha_conn *c, int64_t v, const char **why)
+{
+    if (c->req < 0) {
+        int64_t min = kite_store_cl_min_offset(m->s), max = kite_store_cl_max_offset(m->s);
+        if (v > max) {
+            KLOG_ERROR("repl", "slave %s asks for offset %lld, past this master's commit log end %lld: "
+                       "it holds bytes this master never wrote (its log diverged from this one, e.g. "
+                       "an old master returning as a slave); refused. Rebuild that slave's store.",
+                       c->peer, (long long)v, (long long)max);
+            *why = "diverged: asked past the end";
+            return -1;
+        }
+        if (v < 0) {
+            *why = "asked for a negative offset";
+            return -1;
+        }
+        if (v > 0 && v < min)   /* the slave sees where this starts and decides (ha_slave.c) */
+            KLOG_WARN("repl", "slave %s asks for offset %lld, but the oldest offset this master retains "
+                      "is %lld: shipping from there; a slave whose log ends before it cannot follow",
+                      c->peer, (long long)v, (long long)min);
+        c->req = v;
+        c->next = v < min ? min : v;   /* an empty slave copies everything still retained */
+        c->first = c->ack = c->next;
+        KLOG_INFO("repl", "slave %s connected: shipping from offset %lld (it asked for %lld; this "
+                  "master retains [%lld, %lld))", c->peer, (long long)c->next, (long long)v,
+                  (long long)min, (long long)max);
+        return 0;
+    }
+    if (v == -1) {
+        KLOG_ERROR("repl", "slave %s reports that it cannot follow this master's commit log (its log "
+                   "diverged from this one, or ends before the oldest offset retained here; it asked for "
+                   "%lld); it stopped replicating. Rebuild that slave's store.", c->peer, (long long)c->req);
+        *why = "diverged (reported by the slave)";
+        return -1;
+    }
+    if (v > sent_end(c) || v < 0) {
+        KLOG_ERROR("repl", "slave %s acknowledges offset %lld, but only the bytes up to %lld were "
+                   "sent to it: refused (an acknowledgement never counts bytes not sent)", c->peer,
+                   (long long)v, (long long)sent_end(c));
+        *why = "acknowledged bytes it was not sent";
+        return -1;
+    }
+    c->ack = v;
+    int64_t a = atomic_load_explicit(&m->st_acked, memory_order_relaxed);
+    if (v > a) atomic_store_explicit(&m->st_acked, v, memory_order_relaxed);
+    return 0;
+}
+
+/* One byte of a slave's handshake response. Returns 0, or -1 to close (*why). */
+static int on_auth_byte(kite_ha_master *m, ha_conn *c, uint8_t b, const char **why)
+{
+    c->ain[c->alen++] = b;
+    if (c->alen == 8 && memcmp(c->ain, KITE_HA_MAGIC, 8) != 0) {
+        KLOG_ERROR("repl", "refused a replication connection from %s: it did not answer the authentication "
+                   "challenge (haAuthKeyFile is set here: a slave needs the same key; a classic slave cannot "
+                   "follow this master)", c->peer);
+        *why = "not authenticated";
+        return -1;
+    }
+    if (c->alen < KITE_HA_RESPONSE) return 0;
+    const uint8_t *snonce = c->ain + 8, *proof = c->ain + 8 + KITE_HA_NONCE;
+    if (!kite_ha_proof_ok(m->key, "slave", c->mnonce, snonce, proof) || c->hsent != c->hlen) {
+        KLOG_ERROR("repl", "refused a replication connection from %s: its proof does not match this master's "
+                   "haAuthKeyFile", c->peer);
+        *why = "wrong key";
+        return -1;
+    }
+    kite_ha_proof(m->key, "master", snonce, c->mnonce, c->hdr);   /* this master's own proof */
+    c->hlen = KITE_HA_PROOF;
+    c->hsent = 0;
+    c->auth = 0;
+    KLOG_INFO("repl", "slave %s authenticated", c->peer);
+    return 0;
+}
+
+static int pump_in(kite_ha_master *m, ha_conn *c, int64_t now, const char **why)
+{
+    uint8_t buf[4096];
+    for (;;) {
+        ssize_t r = read(c->fd, buf, sizeof buf);
+        if (r == 0) {
+            *why = "closed by the slave";
+            return -1;
+        }
+        if (r < 0) {
+            if (errno == EAGAIN || errno == EINTR) return 0;
+            *why = strerror(errno);
+            return -1;
+        }
+        c->last_read_ms = now;
+        for (ssize_t i = 0; i < r; i++) {
+            if (c->auth) {
+                if (on_auth_byte(m, c, buf[i], why) < 0) return -1;
+                continue;
+            }
+            c->rbuf[c->rlen++] = buf[i];
+            if (c->rlen < 8) continue;
+            c->rlen = 0;
+            if (on_report(m, c, (int64_t)kite_rd_be64(c->rbuf), why) < 0) return -1;
+        }
+    }
+}
+
+static void accept_all(kite_ha_master *m, int64_t now)
+{
+    for (;;) {
+        struct sockaddr_in peer;
+        int fd = kite_sock_accept(m->lfd, &peer);
+        if (fd < 0) {
+            if (fd != KITE_EAGAIN) KLOG_WARN("repl", "accept on %s: %s", m->addr, kite_strerror(fd));
+            return;
+        }
+        ha_conn *c = kite_xcalloc(1, sizeof *c);
+        c->fd = fd;
+        kite_sock_format_addr(&peer, c->peer, sizeof c->peer);
+        c->req = -1;
+        c->last_read_ms = c->last_write_ms = now;
+        if (m->key) {   /* the challenge: magic + nonce; nothing else before the answer */
+            kite_ha_nonce(c->mnonce);
+            memcpy(c->hdr, KITE_HA_MAGIC, 8);
+            memcpy(c->hdr + 8, c->mnonce, KITE_HA_NONCE);
+            c->hlen = KITE_HA_CHALLENGE;
+            c->auth = 1;
+        }
+        m->c = kite_xgrow(m->c, &m->cap, m->n + 1, sizeof *m->c, 4);
+        m->c[m->n++] = c;
+        KLOG_DEBUG("repl", "connection from %s on %s", c->peer, m->addr);
+    }
+}
+
+static void update_slave_count(kite_ha_master *m)
+{
+    int k = 0;
+    for (size_t i = 0; i < m->n; i++) k += m->c[i]->req >= 0;
+    atomic_store(&m->st_slaves, k);
+}
+
+/* A waiter is satisfied by one connection that was sent all of its bytes and acknowledged
+ * them: bytes a peer claims from before its connection were not shipped to it here. */
+static int satisfied(const kite_ha_master *m, int64_t start, int64_t end)
+{
+    for (size_t i = 0; i < m->nsnap; i++)
+        if (m->snap[i].first <= start && m->snap[i].ack >= end) return 1;
+    return 0;
+}
+
+/* Service thread: publishes the connections' progress and completes the waiters it
+ * satisfies or whose deadline passed. Returns the earliest deadline left (or INT64_MAX). */
+static int64_t settle_waiters(kite_ha_master *m, int64_t now)
+{
+    ha_waiter *done = NULL;
+    size_t nd = 0, dcap = 0;
+    int64_t next = INT64_MAX;
+    pthread_mutex_lock(&m->wmu);
+    m->nsnap = 0;
+    for (size_t i = 0; i < m->n; i++) {
+        ha_conn *c = m->c[i];
+        if (c->req < 0) continue;
+        m->snap = kite_xgrow(m->snap, &m->snapcap, m->nsnap + 1, sizeof *m->snap, 4);
+        m->snap[m->nsnap++] = (ha_sync){ c->first, c->ack };
+    }
+    size_t keep = 0;
+    for (size_t i = 0; i < m->nw; i++) {
+        ha_waiter w = m->w[i];
+        int ok = satisfied(m, w.start, w.end);
+        if (ok || now >= w.deadline) {
+            done = kite_xgrow(done, &dcap, nd + 1, sizeof *done, 64);
+            done[nd] = w;
+            done[nd++].deadline = ok;   /* reused: 1 = acknowledged */
+            continue;
+        }
+        if (w.deadline < next) next = w.deadline;
+        m->w[keep++] = w;
+    }
+    m->nw = keep;
+    int64_t cap = now > INT64_MAX - IDLE_POLL_MS ? INT64_MAX : now + IDLE_POLL_MS;
+    m->wake_at = next < cap ? next : cap;
+    pthread_mutex_unlock(&m->wmu);
+    for (size_t i = 0; i < nd; i++) done[i].cb(done[i].arg, done[i].deadline ? KITE_HA_ACKED : KITE_HA_TIMEOUT);
+    free(done);
+    return next;
+}
+
+void kite_ha_master_wait(kite_ha_master *m, int64_t start, int64_t end, int64_t timeout_ms, kite_ha_wait_cb cb,
+                         void *arg)
+{
+    pthread_mutex_lock(&m->wmu);
+    int64_t best = -1;
+    for (size_t i = 0; i < m->nsnap; i++)
+        if (m->snap[i].ack > best) best = m->snap[i].ack;
+    kite_ha_wait_status now_st = KITE_HA_TIMEOUT;
+    int answer = 1;
+    if (m->closing || m->nsnap == 0 || end - best >= m->o.fallbehind_max) now_st = KITE_HA_NO_SLAVE;
+    else if (satisfied(m, start, end)) now_st = KITE_HA_ACKED;
+    else answer = 0;
+    int wake_up = 0;
+    if (!answer) {
+        int64_t deadline = kite_deadline_ms(timeout_ms);
+        m->w = kite_xgrow(m->w, &m->wcap, m->nw + 1, sizeof *m->w, 256);
+        m->w[m->nw++] = (ha_waiter){ start, end, deadline, cb, arg };
+        wake_up = deadline < m->wake_at;
+    }
+    pthread_mutex_unlock(&m->wmu);
+    if (answer) cb(arg, now_st);
+    else if (wake_up) wake(m);
+}
+
+static void *master_thread(void *arg)
+{
+    kite_thread_name("kite-hamaster");
+    kite_ha_master *m = arg;
+    struct pollfd *pf = NULL;
+    size_t pcap = 0;
+    while (!atomic_load(&m->stop)) {
+        int64_t now = kite_mono_ms();
+        for (size_t i = 0; i < m->n;) {
+            const char *why = NULL;
+            ha_conn *c = m->c[i];
+            if (pump_out(m, c, now, &why) < 0) {
+                const char *last = NULL;   /* a slave's last reports (-1: diverged) come first */
+                if (pump_in(m, c, now, &last) < 0 && last) why = last;
+                conn_close(m, i, why);
+            }
+            else if (now - c->last_read_ms > m->o.housekeeping_ms) conn_close(m, i, "no report within haHousekeepingInterval");
+            else i++;
+        }
+        update_slave_count(m);
+        int64_t wdl = settle_waiters(m, now);
+        pf = kite_xgrow(pf, &pcap, m->n + 2, sizeof *pf, 8);
+        pf[0] = (struct pollfd){ m->efd, POLLIN, 0 };
+        pf[1] = (struct pollfd){ m->lfd, POLLIN, 0 };
+        int64_t timeout = IDLE_POLL_MS;
+        if (wdl != INT64_MAX && wdl - now < timeout) timeout = wdl - now;
+        int behind = 0;
+        for (size_t i = 0; i < m->n; i++) {
+            ha_conn *c = m->c[i];
+            int out = c->hsent < c->hlen || c->seg.file;
+            pf[i + 2] = (struct pollfd){ c->fd, (short)(POLLIN | (out ? POLLOUT : 0)), 0 };
+            if (c->req < 0) continue;
+            int64_t hb = c->last_write_ms + m->o.heartbeat_ms - now;
+            int64_t hk = c->last_read_ms + m->o.housekeeping_ms - now + 1;
+            if (hb < timeout) timeout = hb;
+            if (hk < timeout) timeout = hk;
+        }
+        /* Sleep only when every slave is caught up (or blocked on its socket); the append
+         * hook clears `sleeping` and writes the eventfd when records arrive meanwhile. */
+        atomic_store(&m->sleeping, 1);
+        atomic_thread_fence(memory_order_seq_cst);
+        int64_t end = kite_store_cl_max_offset(m->s);
+        for (size_t i = 0; i < m->n; i++) {
+            ha_conn *c = m->c[i];
+            if (c->req >= 0 && !c->seg.file && c->hsent == c->hlen && c->next < end) behind = 1;
+        }
+        if (behind) timeout = 0;
+        if (timeout < 0) timeout = 0;
+        int nr = poll(pf, m->n + 2, (int)timeout);
+        atomic_store(&m->sleeping, 0);
+        if (nr < 0 && errno != EINTR) {
+            KLOG_ERROR("repl", "poll: %s", strerror(errno));
+            kite_sleep_ms(100);
+            continue;
+        }
+        if (nr <= 0) continue;
+        now = kite_mono_ms();
+        if (pf[0].revents) {
+            uint64_t v;
+            ssize_t r = read(m->efd, &v, sizeof v);
+            (void)r;
+        }
+        size_t n = m->n;   /* connections accepted below are polled next round */
+        for (size_t i = n; i-- > 0;) {
+            if (!(pf[i + 2].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+            const char *why = NULL;
+            if (pump_in(m, m->c[i], now, &why) < 0) conn_close(m, i, why);
+        }
+        if (pf[1].revents) accept_all(m, now);
+    }
+    while (m->n) conn_close(m, m->n - 1, NULL);
+    settle_waiters(m, INT64_MAX);   /* no slave any more: every waiter times out now */
+    free(pf);
+    return NULL;
+}
+
+kite_ha_master *kite_ha_master_start(kite_store *s, const char *bind_host, int port, const kite_ha_opts *o,
+                                     char *err, size_t errlen)
+{
+    kite_ha_master *m = kite_xcalloc(1, sizeof *m);
+    m->s = s;
+    m->o = *o;
+    if (m->o.batch_bytes < 1024) m->o.batch_bytes = 1024;
+    if (m->o.fallbehind_max <= 0) m->o.fallbehind_max = INT64_MAX;
+    m->key = o->auth_key && *o->auth_key ? kite_xstrdup(o->auth_key) : NULL;
+    m->o.auth_key = NULL;
+    pthread_mutex_init(&m->wmu, NULL);
+    snprintf(m->addr, sizeof m->addr, "%s:%d", bind_host && *bind_host ? bind_host : "0.0.0.0", port);
+    char e[256];
+    m->lfd = kite_sock_listen(bind_host && *bind_host ? bind_host : NULL, port, NULL, e, sizeof e);
+    if (m->lfd < 0) {
+        snprintf(err, errlen, "cannot listen for replication on %s (haListenPort): %s", m->addr, e);
+        pthread_mutex_destroy(&m->wmu);
+        free(m->key);
+        free(m);
+        return NULL;
+    }
+    m->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (m->efd < 0) {
+        snprintf(err, errlen, "eventfd: %s", strerror(errno));
+        close(m->lfd);
+        pthread_mutex_destroy(&m->wmu);
+        free(m->key);
+        free(m);
+        return NULL;
+    }
+    int rc = pthread_create(&m->thr, NULL, master_thread, m);
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot start the replication thread: %s", strerror(rc));
+        close(m->efd);
+        close(m->lfd);
+        pthread_mutex_destroy(&m->wmu);
+        free(m->key);
+        free(m);
+        return NULL;
+    }
+    kite_store_set_append_hook(s, notify, m);
+    KLOG_INFO("repl", "replication: listening on %s for slaves (%s)", m->addr,
+              m->key ? "authenticated: haAuthKeyFile" : "classic protocol, no peer authentication");
+    return m;
+}
+
+void kite_ha_master_stop(kite_ha_master *m)
+{
+    if (!m) return;
+    kite_store_set_append_hook(m->s, NULL, NULL);
+    pthread_mutex_lock(&m->wmu);
+    m->closing = 1;
+    pthread_mutex_unlock(&m->wmu);
+    atomic_store(&m->stop, 1);
+    wake(m);
+    pthread_join(m->thr, NULL);
+    close(m->lfd);
+    close(m->efd);
+    free(m->c);
+    free(m->w);
+    free(m->snap);
+    pthread_mutex_destroy(&m->wmu);
+    free(m->key);
+    free(m);
+}
+
+void kite_ha_master_get_stats(kite_ha_master *m, kite_ha_master_stats *out)
+{
+    out->slaves = atomic_load(&m->st_slaves);
+    out->acked = atomic_load(&m->st_acked);
+    out->sent = atomic_load(&m->st_sent);
+}

@@ -1,0 +1,576 @@
+/* ha_slave.c - the slave's replication client: connects to its master's HA address, says
+ * from which offset it needs the log, appends every frame to the replica store at exactly
+ * the frame's offset, and reports the offset it holds after each read that advanced it and
+ * at least every haSendHeartbeatInterval.
+ *
+ * Owns: the client thread (kite-haslave), its socket, the master's HA address (pinned by
+ * haMasterAddress, or learned from the name server's registration answers), reconnecting.
+ * Divergence: a slave that holds bytes asks the master to resend the last VERIFY_BYTES of
+ * them first and compares them with its own (kite_store_compare_raw) before appending
+ * anything; a difference, a master whose log ends before the slave's (it keeps sending
+ * heartbeats at an offset below the slave's end), or bytes the store refuses
+ * (kite_store_append_raw: a record that does not belong where it stands) stop replication
+ * with an ERROR naming both offsets. The slave then reports -1 to the master (which logs it;
+ * a Java master ignores a report below what it sent) and never reconnects until restarted:
+ * a diverged log is never merged. docs/wire.md §13, DESIGN.md "Replication". */
+#include "repl/ha.h"
+#include "repl/ha_auth.h"
+#include "base/err.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "base/thread.h"
+#include "base/time.h"
+#include "net/sock.h"
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define VERIFY_BYTES (64 * 1024)     /* tail of the held log re-read from the master and compared */
+#define READ_BUF (256 * 1024)
+#define CONNECT_TIMEOUT_MS 3000
+#define WARN_EVERY_MS 60000          /* a failure that repeats is logged again after this */
+
+struct kite_ha_slave {
+    kite_store *s;
+    kite_ha_opts o;
+    char *key;                       /* auth key, NULL = classic protocol */
+    int efd;
+    pthread_t thr;
+    _Atomic int stop;
+    pthread_mutex_t mu;              /* guards the fields below */
+    char fixed[96], learned[96];
+    int gen;                         /* bumped when the learned address changes */
+    kite_ha_slave_stats st;
+    int64_t last_warn_ms;            /* thread only */
+    char last_warn[160];             /* thread only */
+};
+
+/* One connection's state (thread only). */
+typedef struct session {
+    kite_ha_slave *h;
+    int fd;
+    const char *addr;
+    int64_t pos;                     /* offset of the next byte expected (-1: any, empty store) */
+    int64_t verify_start;            /* first byte asked for again to compare it */
+    int64_t verify_end;              /* bytes below it are held: compared, not appended */
+    int64_t reported;
+    uint8_t hdr[12];
+    int hlen;
+    int64_t left;                    /* payload bytes of the current frame still to come */
+    int heartbeats_below;            /* consecutive heartbeats at pos < verify_end, no data */
+    int frames;                      /* frames with data received */
+    int64_t last_read_ms, last_report_ms;
+} session;
+
+static void wake(kite_ha_slave *h)
+{
+    uint64_t one = 1;
+    ssize_t r = write(h->efd, &one, sizeof one);
+    (void)r;
+}
+
+static void drain(kite_ha_slave *h)
+{
+    uint64_t v;
+    ssize_t r = read(h->efd, &v, sizeof v);
+    (void)r;
+}
+
+/* Waits up to ms or until woken (stop, new address). */
+static void idle(kite_ha_slave *h, int64_t ms)
+{
+    struct pollfd p = { h->efd, POLLIN, 0 };
+    if (poll(&p, 1, (int)ms) > 0) drain(h);
+}
+
+/* A failure that repeats every retry is logged once a minute, a new one at once. */
+static void warn_limited(kite_ha_slave *h, const char *msg)
+{
+    int64_t now = kite_mono_ms();
+    if (strcmp(msg, h->last_warn) == 0 && now - h->last_warn_ms < WARN_EVERY_MS) return;
+    snprintf(h->last_warn, sizeof h->last_warn, "%s", msg);
+    h->last_warn_ms = now;
+    KLOG_WARN("repl", "%s; retrying every %lld ms", msg, (long long)h->o.heartbeat_ms);
+}
+
+static int send_bytes(session *ss, const uint8_t *b, size_t n)
+{
+    size_t done = 0;
+    int64_t deadline = kite_deadline_ms(ss->h->o.housekeeping_ms);
+    while (done < n) {
+        ssize_t w = send(ss->fd, b + done, n - done, MSG_NOSIGNAL);
+        if (w > 0) {
+            done += (size_t)w;
+            continue;
+        }
+        if (w < 0 && errno != EAGAIN && errno != EINTR) return -1;
+        struct pollfd p = { ss->fd, POLLOUT, 0 };
+        int64_t left = kite_deadline_left_ms(deadline);
+        if (left == 0 || (poll(&p, 1, (int)left) < 0 && errno != EINTR)) return -1;
+    }
+    return 0;
+}
+
+static int send_report(session *ss, int64_t v)
+{
+    uint8_t b[8];
+    kite_wr_be64(b, (uint64_t)v);
+    if (send_bytes(ss, b, sizeof b) < 0) return -1;
+    ss->last_report_ms = kite_mono_ms();
+    return 0;
+}
+
+/* Reads exactly n bytes before the deadline: 0, -1 at the deadline, -2 when closed. */
+static int read_exact(int fd, uint8_t *b, size_t n, int64_t deadline)
+{
+    size_t got = 0;
+    while (got < n) {
+        int64_t left = kite_deadline_left_ms(deadline);
+        struct pollfd p = { fd, POLLIN, 0 };
+        int k = left ? poll(&p, 1, (int)left) : 0;
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) return -1;
+        ssize_t r = read(fd, b + got, n - got);
+        if (r == 0) return -2;
+        if (r < 0) {
+            if (errno == EAGAIN || errno == EINTR) continue;
+            return -2;
+        }
+        got += (size_t)r;
+    }
+    return 0;
+}
+
+/* The KiteMQ handshake (haAuthKeyFile, wire.md §13.5): the master's challenge, this
+ * slave's proof, the master's proof. 0 when both sides hold the key. */
+static int handshake(session *ss)
+{
+    kite_ha_slave *h = ss->h;
+    uint8_t ch[KITE_HA_CHALLENGE], resp[KITE_HA_RESPONSE], mproof[KITE_HA_PROOF];
+    char msg[400];
+    int64_t deadline = kite_deadline_ms(CONNECT_TIMEOUT_MS);
+    int rc = read_exact(ss->fd, ch, sizeof ch, deadline);
+    if (rc < 0 || memcmp(ch, KITE_HA_MAGIC, 8) != 0) {
+        snprintf(msg, sizeof msg, "master %s sent no authentication challenge (haAuthKeyFile is set on this "
+                 "slave; is the same key set on the master?)", ss->addr);
+        warn_limited(h, msg);
+        return -1;
+    }
+    const uint8_t *mnonce = ch + 8;
+    memcpy(resp, KITE_HA_MAGIC, 8);
+    kite_ha_nonce(resp + 8);
+    kite_ha_proof(h->key, "slave", mnonce, resp + 8, resp + 8 + KITE_HA_NONCE);
+    if (send_bytes(ss, resp, sizeof resp) < 0) return -1;
+    rc = read_exact(ss->fd, mproof, sizeof mproof, deadline);
+    if (rc == -2) {
+        snprintf(msg, sizeof msg, "master %s closed the connection during authentication (a different "
+                 "haAuthKeyFile? see the master's log)", ss->addr);
+        warn_limited(h, msg);
+        return -1;
+    }
+    if (rc < 0 || !kite_ha_proof_ok(h->key, "master", resp + 8, mnonce, mproof)) {
+        KLOG_ERROR("repl", "master %s did not prove it holds this slave's haAuthKeyFile key: its data is refused",
+                   ss->addr);
+        return -1;
+    }
+    return 0;
+}
+
+/* Replication stops for good (until restart): logged, the master told. */
+static void diverged(session *ss, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void diverged(session *ss, const char *fmt, ...)
+{
+    char why[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof why, fmt, ap);
+    va_end(ap);
+    kite_ha_slave *h = ss->h;
+    KLOG_ERROR("repl", "replication from master %s stopped: %s. Nothing is merged: remove this slave's "
+               "store (storePathRootDir) and restart it to copy the master's log afresh.", ss->addr, why);
+    send_report(ss, -1);
+    /* Half-close and wait (briefly) for the master to close: closing with frames unread
+     * would reset the connection and could discard the report before the master reads it. */
+    shutdown(ss->fd, SHUT_WR);
+    int64_t deadline = kite_deadline_ms(1000);
+    uint8_t sink[4096];
+    for (;;) {
+        int64_t left = kite_deadline_left_ms(deadline);
+        struct pollfd p = { ss->fd, POLLIN, 0 };
+        if (left == 0 || poll(&p, 1, (int)left) <= 0) break;
+        ssize_t r = read(ss->fd, sink, sizeof sink);
+        if (r == 0 || (r < 0 && errno != EINTR && errno != EAGAIN)) break;
+    }
+    pthread_mutex_lock(&h->mu);
+    h->st.diverged = 1;
+    pthread_mutex_unlock(&h->mu);
+}
+
+/* Frame bytes for [ss->pos, ss->pos + n). Returns 0, or -1 when the session ends. */
+static int on_payload(session *ss, const uint8_t *p, size_t n)
+{
+    kite_ha_slave *h = ss->h;
+    if (ss->pos < ss->verify_end) {
+        size_t v = n;
+        if ((int64_t)v > ss->verify_end - ss->pos) v = (size_t)(ss->verify_end - ss->pos);
+        int64_t at = -1;
+        int rc = kite_store_compare_raw(h->s, ss->pos, p, v, &at);
+        if (rc == 1) {
+            diverged(ss, "this slave's commit log diverged from the master's: the byte at offset %lld differs "
+                     "from the master's (this slave holds %lld bytes)", (long long)at, (long long)ss->verify_end);
+            return -1;
+        }
+        if (rc < 0) {
+            KLOG_ERROR("repl", "reading this slave's commit log at %lld to compare it with the master's: %s",
+                       (long long)ss->pos, kite_strerror(rc));
+            return -1;
+        }
+        ss->pos += (int64_t)v;
+        p += v;
+        n -= v;
+        if (ss->pos == ss->verify_end)
+            KLOG_INFO("repl", "the last %lld bytes this slave holds match the master's; appending from %lld",
+                      (long long)(ss->verify_end - ss->verify_start), (long long)ss->pos);
+    }
+    if (!n) return 0;
+    char err[512] = "";
+    int rc = kite_store_append_raw(h->s, ss->pos, p, n, err, sizeof err);
+    if (rc == KITE_EINVAL) {
+        diverged(ss, "this slave's commit log diverged from the master's: %s", err);
+        return -1;
+    }
+    if (rc < 0) {
+        KLOG_ERROR("repl", "appending replicated bytes at %lld: %s", (long long)ss->pos, err);
+        return -1;
+    }
+    ss->pos += (int64_t)n;
+    return 0;
+}
+
+/* A complete frame header. Returns 0, or -1 when the session ends. */
+static int on_header(session *ss)
+{
+    if (memcmp(ss->hdr, KITE_HA_MAGIC, 8) == 0) {   /* a challenge: the master wants a key */
+        char msg[300];
+        snprintf(msg, sizeof msg, "master %s requires authenticated replication: set haAuthKeyFile (the "
+                 "master's key) on this slave", ss->addr);
+        warn_limited(ss->h, msg);
+        return -1;
+    }
+    int64_t off = (int64_t)kite_rd_be64(ss->hdr);
+    uint32_t size = kite_rd_be32(ss->hdr + 8);
+    if (ss->pos < 0 && size > 0) ss->pos = off;   /* an empty store starts where the master starts */
+    if (ss->pos >= 0 && off != ss->pos && size > 0 && ss->frames == 0 && off > ss->pos) {
+        /* The master starts later than asked: it no longer retains [pos, off). */
+        if (off > ss->verify_end) {
+            diverged(ss, "the oldest offset master %s retains is %lld, past this slave's end %lld: the bytes "
+                     "between were deleted on the master before this slave copied them, so this log cannot "
+                     "continue", ss->addr, (long long)off, (long long)ss->verify_end);
+            return -1;
+        }
+        ss->pos = ss->verify_start = off;   /* compare the part of the tail it still holds */
+    }
+    if (ss->pos >= 0 && off != ss->pos) {
+        KLOG_WARN("repl", "master %s sent offset %lld where %lld was expected; reconnecting", ss->addr,
+                  (long long)off, (long long)ss->pos);
+        return -1;
+    }
+    if (size > 0) ss->frames++;
+    pthread_mutex_lock(&ss->h->mu);
+    ss->h->st.master_offset = off + size;
+    pthread_mutex_unlock(&ss->h->mu);
+    if (size == 0) {
+        if (ss->pos >= 0 && ss->pos < ss->verify_end) {
+            /* A master with bytes at pos sends them at once; heartbeats at pos mean it has none. */
+            if (++ss->heartbeats_below >= 2) {
+                diverged(ss, "the master has no bytes from offset %lld on (its log ends there, or it no "
+                         "longer retains them), but this slave holds bytes up to %lld",
+                         (long long)ss->pos, (long long)ss->verify_end);
+                return -1;
+            }
+        }
+        ss->hlen = 0;
+        return 0;
+    }
+    ss->heartbeats_below = 0;
+    ss->left = size;
+    return 0;
+}
+
+static int on_bytes(session *ss, const uint8_t *p, size_t n)
+{
+    while (n) {
+        if (ss->hlen < 12) {
+            size_t k = 12 - (size_t)ss->hlen;
+            if (k > n) k = n;
+            memcpy(ss->hdr + ss->hlen, p, k);
+            ss->hlen += (int)k;
+            p += k;
+            n -= k;
+            if (ss->hlen == 12 && on_header(ss) < 0) return -1;
+            continue;
+        }
+        size_t k = n;
+        if ((int64_t)k > ss->left) k = (size_t)ss->left;
+        if (on_payload(ss, p, k) < 0) return -1;
+        p += k;
+        n -= k;
+        ss->left -= (int64_t)k;
+        if (ss->left == 0) ss->hlen = 0;
+    }
+    return 0;
+}
+
+/* Non-blocking connect bounded by CONNECT_TIMEOUT_MS (and stop). fd or a status. */
+static int connect_to(kite_ha_slave *h, const char *addr, char *err, size_t errlen)
+{
+    struct sockaddr_in a;
+    int rc = kite_sock_parse_addr(addr, &a, err, errlen);
+    if (rc != 0) return rc;
+    int fd = kite_sock_connect(&a, err, errlen);
+    if (fd < 0) return fd;
+    struct pollfd p[2] = { { fd, POLLOUT, 0 }, { h->efd, POLLIN, 0 } };
+    int64_t deadline = kite_deadline_ms(CONNECT_TIMEOUT_MS);
+    for (;;) {
+        int64_t left = kite_deadline_left_ms(deadline);
+        int n = left ? poll(p, 2, (int)left) : 0;
+        if (n < 0 && errno == EINTR) continue;
+        if (n > 0 && p[1].revents) {
+            drain(h);
+            if (atomic_load(&h->stop)) {
+                snprintf(err, errlen, "stopping");
+                close(fd);
+                return KITE_ESTOPPED;
+            }
+            continue;
+        }
+        if (n <= 0) {
+            snprintf(err, errlen, "connect %s: timed out", addr);
+            close(fd);
+            return KITE_ETIMEDOUT;
+        }
+        break;
+    }
+    int e = 0;
+    socklen_t el = sizeof e;
+    getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &el);
+    if (e) {
+        snprintf(err, errlen, "connect %s: %s", addr, strerror(e));
+        close(fd);
+        return kite_status_from_errno(e);
+    }
+    return fd;
+}
+
+static int current_gen(kite_ha_slave *h)
+{
+    pthread_mutex_lock(&h->mu);
+    int g = h->gen;
+    pthread_mutex_unlock(&h->mu);
+    return g;
+}
+
+static void set_connected(kite_ha_slave *h, int on, const char *addr)
+{
+    pthread_mutex_lock(&h->mu);
+    h->st.connected = on;
+    snprintf(h->st.master, sizeof h->st.master, "%s", on ? addr : "");
+    pthread_mutex_unlock(&h->mu);
+}
+
+/* One connection to the master, until it ends. */
+static void run_session(kite_ha_slave *h, const char *addr, int gen, uint8_t *buf)
+{
+    char err[256];
+    int fd = connect_to(h, addr, err, sizeof err);
+    if (fd < 0) {
+        if (fd != KITE_ESTOPPED) {
+            char msg[400];
+            snprintf(msg, sizeof msg, "cannot connect to master %s for replication: %s", addr, err);
+            warn_limited(h, msg);
+        }
+        return;
+    }
+    session ss = { .h = h, .fd = fd, .addr = addr };
+    int64_t held = kite_store_raw_end(h->s);
+    int64_t start = 0;
+    if (held > 0) {
+        start = held - VERIFY_BYTES;
+        if (start < kite_store_cl_min_offset(h->s)) start = kite_store_cl_min_offset(h->s);
+    }
+    ss.pos = held > 0 ? start : -1;
+    ss.verify_start = start;
+    ss.verify_end = held;
+    ss.reported = start;
+    ss.last_read_ms = kite_mono_ms();
+    if ((h->key && handshake(&ss) < 0) || send_report(&ss, start) < 0) {
+        close(fd);
+        return;
+    }
+    set_connected(h, 1, addr);
+    KLOG_INFO("repl", "connected to master %s: this slave holds %lld bytes%s; asked for offset %lld", addr,
+              (long long)held, held > 0 ? " (its tail is compared first)" : " (empty: copying all the master retains)",
+              (long long)start);
+    const char *why = NULL;
+    int any = 0;
+    while (!atomic_load(&h->stop)) {
+        if (current_gen(h) != gen) {
+            why = "the master's address changed";
+            break;
+        }
+        int64_t now = kite_mono_ms();
+        if (now - ss.last_read_ms > h->o.housekeeping_ms) {
+            why = "nothing received within haHousekeepingInterval";
+            break;
+        }
+        int64_t timeout = ss.last_report_ms + h->o.heartbeat_ms - now;
+        int64_t hk = ss.last_read_ms + h->o.housekeeping_ms - now + 1;
+        if (hk < timeout) timeout = hk;
+        if (timeout < 0) timeout = 0;
+        struct pollfd p[2] = { { fd, POLLIN, 0 }, { h->efd, POLLIN, 0 } };
+        int n = poll(p, 2, (int)timeout);
+        if (n < 0 && errno != EINTR) {
+            why = strerror(errno);
+            break;
+        }
+        if (n > 0 && p[1].revents) drain(h);
+        if (n > 0 && p[0].revents) {
+            ssize_t r = read(fd, buf, READ_BUF);
+            if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
+                why = r == 0 ? (any ? "closed by the master"
+                                    : "closed by the master before it sent anything (see the master's log)")
+                             : strerror(errno);
+                break;
+            }
+            if (r > 0) {
+                any = 1;
+                ss.last_read_ms = kite_mono_ms();
+                if (on_bytes(&ss, buf, (size_t)r) < 0) break;
+                int64_t have = ss.pos < 0 ? 0 : ss.pos;
+                if (have > ss.reported) {
+                    if (send_report(&ss, have) < 0) {
+                        why = "sending the offset report failed";
+                        break;
+                    }
+                    ss.reported = have;
+                }
+            }
+        }
+        if (kite_mono_ms() - ss.last_report_ms >= h->o.heartbeat_ms &&
+            send_report(&ss, ss.pos < 0 ? 0 : ss.pos) < 0) {
+            why = "sending the offset report failed";
+            break;
+        }
+    }
+    pthread_mutex_lock(&h->mu);
+    h->st.raw_end = kite_store_raw_end(h->s);
+    pthread_mutex_unlock(&h->mu);
+    set_connected(h, 0, NULL);
+    close(fd);
+    if (why) {
+        char msg[400];
+        snprintf(msg, sizeof msg, "replication from master %s interrupted at offset %lld: %s", addr,
+                 (long long)kite_store_raw_end(h->s), why);
+        if (any) KLOG_INFO("repl", "%s", msg);
+        else warn_limited(h, msg);
+    }
+}
+
+static void *slave_thread(void *arg)
+{
+    kite_thread_name("kite-haslave");
+    kite_ha_slave *h = arg;
+    uint8_t *buf = kite_xmalloc(READ_BUF);
+    while (!atomic_load(&h->stop)) {
+        char addr[96];
+        pthread_mutex_lock(&h->mu);
+        snprintf(addr, sizeof addr, "%s", h->fixed[0] ? h->fixed : h->learned);
+        int gen = h->gen, stopped = h->st.diverged;
+        pthread_mutex_unlock(&h->mu);
+        if (!addr[0] || stopped) {
+            idle(h, 1000);
+            continue;
+        }
+        run_session(h, addr, gen, buf);
+        if (!atomic_load(&h->stop) && current_gen(h) == gen) idle(h, h->o.heartbeat_ms);
+    }
+    free(buf);
+    return NULL;
+}
+
+kite_ha_slave *kite_ha_slave_start(kite_store *s, const char *fixed_master, const kite_ha_opts *o, char *err,
+                                   size_t errlen)
+{
+    kite_ha_slave *h = kite_xcalloc(1, sizeof *h);
+    h->s = s;
+    h->o = *o;
+    if (h->o.heartbeat_ms < 10) h->o.heartbeat_ms = 10;
+    h->key = o->auth_key && *o->auth_key ? kite_xstrdup(o->auth_key) : NULL;
+    h->o.auth_key = NULL;
+    pthread_mutex_init(&h->mu, NULL);
+    if (fixed_master) snprintf(h->fixed, sizeof h->fixed, "%s", fixed_master);
+    h->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (h->efd < 0) {
+        snprintf(err, errlen, "eventfd: %s", strerror(errno));
+        pthread_mutex_destroy(&h->mu);
+        free(h->key);
+        free(h);
+        return NULL;
+    }
+    int rc = pthread_create(&h->thr, NULL, slave_thread, h);
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot start the replication thread: %s", strerror(rc));
+        close(h->efd);
+        pthread_mutex_destroy(&h->mu);
+        free(h->key);
+        free(h);
+        return NULL;
+    }
+    if (h->fixed[0]) KLOG_INFO("repl", "replication: following master %s (haMasterAddress)", h->fixed);
+    else KLOG_INFO("repl", "replication: waiting for the master's HA address from the name server");
+    return h;
+}
+
+void kite_ha_slave_set_master(kite_ha_slave *h, const char *addr)
+{
+    if (!addr || !*addr) return;
+    pthread_mutex_lock(&h->mu);
+    int changed = !h->fixed[0] && strcmp(h->learned, addr) != 0;
+    if (changed) {
+        snprintf(h->learned, sizeof h->learned, "%s", addr);
+        h->gen++;
+    }
+    pthread_mutex_unlock(&h->mu);
+    if (changed) {
+        KLOG_INFO("repl", "the name server names %s as this group's master HA address", addr);
+        wake(h);
+    }
+}
+
+void kite_ha_slave_stop(kite_ha_slave *h)
+{
+    if (!h) return;
+    atomic_store(&h->stop, 1);
+    wake(h);
+    pthread_join(h->thr, NULL);
+    close(h->efd);
+    pthread_mutex_destroy(&h->mu);
+    free(h->key);
+    free(h);
+}
+
+void kite_ha_slave_get_stats(kite_ha_slave *h, kite_ha_slave_stats *out)
+{
+    pthread_mutex_lock(&h->mu);
+    *out = h->st;
+    pthread_mutex_unlock(&h->mu);
+    out->raw_end = kite_store_raw_end(h->s);
+}

@@ -1,0 +1,177 @@
+/* bench_repl.c - benchmark (not a test): produce throughput of a master without a slave, of
+ * an ASYNC_MASTER followed by a slave and of a SYNC_MASTER followed by a slave, in the same
+ * run, and the replication lag under that load.
+ *
+ * usage: bench_repl [-s size] [-c in_flight] [-d seconds] [-r runs]
+ * Each run starts kite-namesrv and kite-broker processes ($KITE_BIN, else ./bin) on a random
+ * loopback host with fresh stores, drives them with `kite-bench produce --async`, and stops
+ * them by PID. With a slave, the commit-log ends of both brokers are sampled every 20 ms
+ * (GET_BROKER_RUNTIME_INFO): the lag in bytes, the lag in time (for each sample, how long
+ * until the slave held what the master held then; 20 ms resolution) and the time the slave
+ * needs to catch up once the load stops. Prints one line per run and mode. */
+#include "base/json.h"
+#include "kt.h"
+#include "kt_broker.h"
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define SAMPLE_MS 20
+#define MAX_SAMPLES 20000
+
+static int64_t cl_max(const kt_daemon *d)
+{
+    int fd = kt_connect(d->host, d->port);
+    if (fd < 0) return -1;
+    kite_cmd r;
+    int64_t v = -1;
+    if (kb_call(fd, 28, "", NULL, 0, &r) == 0) {
+        char err[128];
+        kite_json_doc *doc = r.code == 0 ? kite_json_parse((const char *)r.body, r.body_len, err, sizeof err) : NULL;
+        if (doc) {
+            const char *s = kite_json_get_str(kite_json_get(kite_json_root(doc), "table"), "commitLogMaxOffset", NULL);
+            if (s) v = strtoll(s, NULL, 10);
+            kite_json_doc_free(doc);
+        }
+        kite_cmd_free(&r);
+    }
+    kb_forget_fd(fd);
+    close(fd);
+    return v;
+}
+
+static int cmp_ll(const void *a, const void *b)
+{
+    long long x = *(const long long *)a, y = *(const long long *)b;
+    return x < y ? -1 : x > y;
+}
+
+static long long pct(long long *v, int n, double p)
+{
+    if (n == 0) return 0;
+    qsort(v, (size_t)n, sizeof *v, cmp_ll);
+    int i = (int)(p * (n - 1));
+    return v[i];
+}
+
+static double tps_of(const char *json)
+{
+    const char *p = strstr(json, "\"tps\":");
+    return p ? strtod(p + 6, NULL) : -1;
+}
+
+static long long t_ms[MAX_SAMPLES], m_end[MAX_SAMPLES], s_end[MAX_SAMPLES], lagb[MAX_SAMPLES], lagt[MAX_SAMPLES];
+
+/* One run (mode 0: no slave, 1: ASYNC_MASTER + slave, 2: SYNC_MASTER + slave): returns the
+ * producer's msgs/s; with a slave, prints the lag figures. */
+static double run(int mode, int size, int inflight, int secs)
+{
+    int with_slave = mode > 0;
+    kt_daemon ns = { 0 }, m = { 0 }, s = { 0 };
+    if (kt_namesrv_start(&ns, NULL) != 0) exit(1);
+    char nsaddr[64];
+    snprintf(nsaddr, sizeof nsaddr, "%s:%d", ns.host, ns.port);
+    kt_random_host(m.host, sizeof m.host);
+    m.port = kt_free_port(m.host);
+    int ha;
+    do ha = kt_free_port(m.host);
+    while (ha == m.port || ha == m.port - 2);
+    char extra[512];
+    snprintf(extra, sizeof extra, "mappedFileSizeCommitLog=134217728\nhaListenPort=%d\nbrokerRole=%s\n", ha,
+             mode == 2 ? "SYNC_MASTER" : "ASYNC_MASTER");
+    if (kt_broker_start(&m, nsaddr, extra) != 0) exit(1);
+    if (with_slave) {
+        if (kt_broker_start(&s, nsaddr, "brokerRole=SLAVE\nbrokerId=1\nmappedFileSizeCommitLog=134217728\n") != 0)
+            exit(1);
+    }
+    const char *bin = getenv("KITE_BIN");
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "%s/kite-bench produce -n %s -t BenchRepl -s %d -c %d -d %d --async --json 2>/dev/null",
+             bin && *bin ? bin : "./bin", nsaddr, size, inflight, secs);
+    FILE *p = popen(cmd, "r");
+    int n = 0;
+    long long t0 = kt_now_ms(), load_end = -1, caught = -1;
+    if (with_slave) {
+        /* Sample until the load has stopped and the slave holds everything. */
+        int64_t last_m = -1, stable = 0;
+        while (n < MAX_SAMPLES) {
+            long long now = kt_now_ms() - t0;
+            int64_t me = cl_max(&m), se = cl_max(&s);
+            t_ms[n] = now;
+            m_end[n] = me;
+            s_end[n] = se;
+            n++;
+            if (me == last_m) stable++;
+            else stable = 0;
+            if (load_end < 0 && now > secs * 1000 && stable >= 3) load_end = now - 3 * SAMPLE_MS;
+            last_m = me;
+            if (load_end >= 0 && se == me) {
+                caught = now - load_end;
+                break;
+            }
+            usleep(SAMPLE_MS * 1000);
+        }
+    }
+    char line[4096], last[4096] = "";
+    while (fgets(line, sizeof line, p))
+        if (line[0] == '{') snprintf(last, sizeof last, "%s", line);
+    pclose(p);
+    double tps = tps_of(last);
+    if (with_slave) {
+        int k = 0;
+        for (int i = 0; i < n; i++) {
+            if (load_end >= 0 && t_ms[i] > load_end) break;
+            lagb[k] = m_end[i] - s_end[i];
+            long long when = -1;
+            for (int j = i; j < n; j++)
+                if (s_end[j] >= m_end[i]) {
+                    when = t_ms[j] - t_ms[i];
+                    break;
+                }
+            lagt[k++] = when < 0 ? t_ms[n - 1] - t_ms[i] : when;
+        }
+        long long b50 = pct(lagb, k, 0.5), b99 = pct(lagb, k, 0.99), bmax = pct(lagb, k, 1.0);
+        long long t50 = pct(lagt, k, 0.5), t99 = pct(lagt, k, 0.99), tmax = pct(lagt, k, 1.0);
+        printf("  %s + slave: %.0f msgs/s; lag under load (%d samples): bytes p50 %lld p99 %lld max %lld; "
+               "time p50 %lld ms p99 %lld ms max %lld ms; caught up %lld ms after the load; %lld bytes replicated\n",
+               mode == 2 ? "SYNC_MASTER" : "ASYNC_MASTER", tps, k, b50, b99, bmax, t50, t99, tmax, caught,
+               n ? m_end[n - 1] : 0);
+    } else {
+        printf("  no slave: %.0f msgs/s\n", tps);
+    }
+    fflush(stdout);
+    if (with_slave) kt_stop(s.pid, 10000);
+    kt_stop(m.pid, 10000);
+    kt_stop(ns.pid, 10000);
+    char rm[2048];
+    snprintf(rm, sizeof rm, "rm -rf '%s' '%s' '%s'", ns.dir, m.dir, with_slave ? s.dir : ns.dir);
+    if (system(rm) != 0) fprintf(stderr, "could not remove the run's directories\n");
+    return tps;
+}
+
+int main(int argc, char **argv)
+{
+    int size = 1024, inflight = 256, secs = 5, runs = 3;
+    int o;
+    while ((o = getopt(argc, argv, "s:c:d:r:")) != -1) {
+        if (o == 's') size = atoi(optarg);
+        else if (o == 'c') inflight = atoi(optarg);
+        else if (o == 'd') secs = atoi(optarg);
+        else if (o == 'r') runs = atoi(optarg);
+        else {
+            fprintf(stderr, "usage: bench_repl [-s size] [-c in_flight] [-d seconds] [-r runs]\n");
+            return 2;
+        }
+    }
+    signal(SIGPIPE, SIG_IGN);
+    for (int r = 0; r < runs; r++) {
+        printf("run %d: %d-byte messages, %d in flight, %d s\n", r + 1, size, inflight, secs);
+        run(0, size, inflight, secs);
+        run(1, size, inflight, secs);
+        run(2, size, inflight, secs);
+    }
+    return 0;
+}
