@@ -3,6 +3,7 @@
  * (registration, offset persistence, client expiry), and the orderly shutdown.
  * Start/stop run on the thread that owns the event loop. */
 #include "base/log.h"
+#include "base/mem.h"
 #include "base/time.h"
 #include "broker/broker.h"
 #include "broker/trans.h"
@@ -39,8 +40,7 @@ static void on_arrival(void *arg, const char *topic, size_t topic_len, int32_t q
 {
     kite_broker *b = arg;
     if (atomic_load(&b->n_holds) == 0) return;   /* nobody waits: no need to wake the loop */
-    arrival *a = malloc(sizeof *a + topic_len + 1);
-    if (!a) abort();
+    arrival *a = kite_xmalloc(sizeof *a + topic_len + 1);
     a->b = b;
     a->qid = qid;
     a->max_offset = max_offset;
@@ -82,13 +82,12 @@ static void parse_namesrvs(kite_broker *b)
     const char *s = b->cfg.namesrv_addr;
     if (!s || !*s) s = getenv("NAMESRV_ADDR");
     if (!s || !*s) return;
-    char *copy = strdup(s), *save = NULL;
+    char *copy = kite_xstrdup(s), *save = NULL;
     for (char *tok = strtok_r(copy, ";", &save); tok; tok = strtok_r(NULL, ";", &save)) {
         while (*tok == ' ') tok++;
         if (!*tok) continue;
-        b->namesrvs = realloc(b->namesrvs, (b->n_namesrvs + 1) * sizeof *b->namesrvs);
-        if (!b->namesrvs) abort();
-        b->namesrvs[b->n_namesrvs++] = strdup(tok);
+        b->namesrvs = kite_xreallocarray(b->namesrvs, b->n_namesrvs + 1, sizeof *b->namesrvs);
+        b->namesrvs[b->n_namesrvs++] = kite_xstrdup(tok);
     }
     free(copy);
 }

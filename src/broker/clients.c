@@ -4,6 +4,7 @@
  * group changes. Tag expressions are parsed here (hashes recomputed from the tag text
  * with Java's String.hashCode: clients fill codeSet wrongly). Loop thread only. */
 #include "base/log.h"
+#include "base/mem.h"
 #include "broker/broker.h"
 #include "broker/filter.h"
 #include "codec/record.h"
@@ -27,11 +28,10 @@ void bk_sub_free(bk_sub *s)
 
 bk_sub *bk_sub_parse(const char *topic, const char *expr, const char *type, int64_t version, char *err, size_t errlen)
 {
-    bk_sub *s = calloc(1, sizeof *s);
-    if (!s) abort();
-    s->topic = strdup(topic);
-    s->sub_string = strdup(expr ? expr : "*");
-    s->expr_type = strdup(type && *type ? type : "TAG");
+    bk_sub *s = kite_xcalloc(1, sizeof *s);
+    s->topic = kite_xstrdup(topic);
+    s->sub_string = kite_xstrdup(expr ? expr : "*");
+    s->expr_type = kite_xstrdup(type && *type ? type : "TAG");
     s->sub_version = version;
     if (strcmp(s->expr_type, "SQL92") == 0) {
         s->sql = bk_filter_parse(s->sub_string, err, errlen);
@@ -62,10 +62,9 @@ bk_sub *bk_sub_parse(const char *topic, const char *expr, const char *type, int6
         while (a < z && (*a == ' ' || *a == '\t')) a++;
         while (z > a && (z[-1] == ' ' || z[-1] == '\t')) z--;
         if (z > a) {
-            s->tags = realloc(s->tags, (s->ntags + 1) * sizeof *s->tags);
-            s->codes = realloc(s->codes, (s->ntags + 1) * sizeof *s->codes);
-            if (!s->tags || !s->codes) abort();
-            s->tags[s->ntags] = strndup(a, (size_t)(z - a));
+            s->tags = kite_xreallocarray(s->tags, s->ntags + 1, sizeof *s->tags);
+            s->codes = kite_xreallocarray(s->codes, s->ntags + 1, sizeof *s->codes);
+            s->tags[s->ntags] = kite_xstrndup(a, (size_t)(z - a));
             s->codes[s->ntags] = kite_java_hash(a, (size_t)(z - a));
             s->ntags++;
         }
@@ -162,7 +161,7 @@ static int channel_upsert(bk_channel **arr, size_t *n, size_t *cap, kite_conn *c
             (*arr)[i].last_update_ms = now;
             if (strcmp((*arr)[i].client_id, client_id) != 0) {
                 free((*arr)[i].client_id);
-                (*arr)[i].client_id = strdup(client_id);
+                (*arr)[i].client_id = kite_xstrdup(client_id);
                 return 1;
             }
             return 0;
@@ -170,13 +169,12 @@ static int channel_upsert(bk_channel **arr, size_t *n, size_t *cap, kite_conn *c
     }
     if (*n == *cap) {
         *cap = *cap ? *cap * 2 : 4;
-        *arr = realloc(*arr, *cap * sizeof **arr);
-        if (!*arr) abort();
+        *arr = kite_xreallocarray(*arr, *cap, sizeof **arr);
     }
     bk_channel *c = &(*arr)[(*n)++];
     kite_conn_ref(conn);
     c->conn = conn;
-    c->client_id = strdup(client_id);
+    c->client_id = kite_xstrdup(client_id);
     c->language = lang;
     c->version = version;
     c->last_update_ms = now;
@@ -208,9 +206,8 @@ bk_consumer_group *bk_consumer_register(kite_broker *b, const char *group, kite_
 {
     bk_consumer_group *g = kite_map_get(&b->consumers, group);
     if (!g) {
-        g = calloc(1, sizeof *g);
-        if (!g) abort();
-        g->name = strdup(group);
+        g = kite_xcalloc(1, sizeof *g);
+        g->name = kite_xstrdup(group);
         kite_map_put(&b->consumers, group, g);
     }
     snprintf(g->consume_type, sizeof g->consume_type, "%s", consume_type);
@@ -251,9 +248,8 @@ void bk_producer_register(kite_broker *b, const char *group, kite_conn *conn, co
 {
     bk_producer_group *g = kite_map_get(&b->producers, group);
     if (!g) {
-        g = calloc(1, sizeof *g);
-        if (!g) abort();
-        g->name = strdup(group);
+        g = kite_xcalloc(1, sizeof *g);
+        g->name = kite_xstrdup(group);
         kite_map_put(&b->producers, group, g);
     }
     channel_upsert(&g->ch, &g->nch, &g->capch, conn, client_id, lang, version, kite_ev_now(b->ev));

@@ -3,6 +3,7 @@
  * table (broker keys + the store's keys) that the daemon applies to one bk_conf, and the
  * settling of configured values into the values in force (shown by -p). */
 #include "base/log.h"
+#include "base/mem.h"
 #include "broker/broker.h"
 #include <arpa/inet.h>
 #include <ifaddrs.h>
@@ -127,8 +128,7 @@ kite_prop_def *bk_build_props(void)
     size_t nb = 0, ns = 0;
     while (kite_broker_props[nb].key) nb++;
     while (kite_store_conf_defs[ns].key) ns++;
-    kite_prop_def *t = calloc(nb + ns + 1, sizeof *t);
-    if (!t) abort();
+    kite_prop_def *t = kite_xcalloc(nb + ns + 1, sizeof *t);
     memcpy(t, kite_broker_props, nb * sizeof *t);
     for (size_t i = 0; i < ns; i++) {
         t[nb + i] = kite_store_conf_defs[i];
@@ -162,8 +162,7 @@ void bk_conf_settle(bk_conf *c)
         char ip[64];
         if (first_ipv4(ip, sizeof ip) != 0) snprintf(ip, sizeof ip, "127.0.0.1");
         free(c->broker_ip1);
-        c->broker_ip1 = strdup(ip);
-        if (!c->broker_ip1) abort();
+        c->broker_ip1 = kite_xstrdup(ip);
     }
     int64_t p = c->register_name_server_period;
     if (p < BK_REGISTER_PERIOD_MIN_MS || p > BK_REGISTER_PERIOD_MAX_MS) {

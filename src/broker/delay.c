@@ -12,6 +12,7 @@
 #include "base/file.h"
 #include "base/json.h"
 #include "base/log.h"
+#include "base/mem.h"
 #include "base/time.h"
 #include "broker/broker.h"
 #include "codec/record.h"
@@ -220,8 +221,7 @@ static void tick(kite_ev *ev, kite_ev_timer *t, void *arg)
 
 int bk_delay_start(kite_broker *b, char *err, size_t errlen)
 {
-    bk_delay *d = calloc(1, sizeof *d);
-    if (!d) abort();
+    bk_delay *d = kite_xcalloc(1, sizeof *d);
     d->n = bk_delay_parse_levels(b->cfg.message_delay_level, d->ms, MAX_LEVELS, err, errlen);
     if (d->n < 0) {
         free(d);

@@ -2,6 +2,7 @@
  * three-valued evaluator over a message's properties (see filter.h for the language).
  * Depth is bounded so hostile expressions cannot exhaust the stack. */
 #include "broker/filter.h"
+#include "base/mem.h"
 #include "codec/record.h"
 #include <ctype.h>
 #include <stdio.h>
@@ -96,8 +97,7 @@ static void node_free(node *n)
 
 static node *new_node(ntype t)
 {
-    node *n = calloc(1, sizeof *n);
-    if (!n) abort();
+    node *n = kite_xcalloc(1, sizeof *n);
     n->t = t;
     return n;
 }
@@ -118,8 +118,7 @@ static int parse_operand(parser *ps, operand *o)
     const char *p = ps->p;
     if (*p == '\'') {
         size_t cap = 16, len = 0;
-        char *s = malloc(cap);
-        if (!s) abort();
+        char *s = kite_xmalloc(cap);
         p++;
         for (;;) {
             if (!*p) {
@@ -133,8 +132,7 @@ static int parse_operand(parser *ps, operand *o)
             }
             if (len + 2 > cap) {
                 cap *= 2;
-                s = realloc(s, cap);
-                if (!s) abort();
+                s = kite_xrealloc(s, cap);
             }
             s[len++] = *p++;
         }
@@ -174,7 +172,7 @@ static int parse_operand(parser *ps, operand *o)
             return -1;
         }
         o->t = V_IDENT;
-        o->s = strndup(s, (size_t)(p - s));
+        o->s = kite_xstrndup(s, (size_t)(p - s));
         ps->p = p;
         return 0;
     }
@@ -233,8 +231,7 @@ static node *parse_predicate(parser *ps)
             fail(ps, "'(' expected after IN");
             goto bad;
         }
-        n->set = calloc(MAX_SET, sizeof *n->set);
-        if (!n->set) abort();
+        n->set = kite_xcalloc(MAX_SET, sizeof *n->set);
         do {
             if (n->nset == MAX_SET) {
                 fail(ps, "too many values in IN");
@@ -367,8 +364,7 @@ bk_filter *bk_filter_parse(const char *expr, char *err, size_t errlen)
         root = NULL;
     }
     if (!root) return NULL;
-    bk_filter *f = malloc(sizeof *f);
-    if (!f) abort();
+    bk_filter *f = kite_xmalloc(sizeof *f);
     f->root = root;
     return f;
 }

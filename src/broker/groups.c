@@ -3,6 +3,7 @@
 #include "base/file.h"
 #include "base/json.h"
 #include "base/log.h"
+#include "base/mem.h"
 #include "base/time.h"
 #include "broker/broker.h"
 #include <errno.h>
@@ -59,9 +60,8 @@ int bk_group_delete(kite_broker *b, const char *name)
 
 static bk_group *group_new(kite_broker *b, const char *name)
 {
-    bk_group *g = calloc(1, sizeof *g);
-    if (!g) abort();
-    g->name = strdup(name);
+    bk_group *g = kite_xcalloc(1, sizeof *g);
+    g->name = kite_xstrdup(name);
     g->consume_enable = g->consume_from_min_enable = g->consume_broadcast_enable = 1;
     g->notify_consumer_ids_changed_enable = 1;
     g->retry_queue_nums = 1;

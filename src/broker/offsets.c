@@ -5,6 +5,7 @@
 #include "base/file.h"
 #include "base/json.h"
 #include "base/log.h"
+#include "base/mem.h"
 #include "broker/broker.h"
 #include <errno.h>
 #include <stdio.h>
@@ -41,15 +42,13 @@ void bk_offset_set(kite_broker *b, const char *topic, const char *group, int32_t
     key_of(key, sizeof key, topic, group);
     kite_map *m = kite_map_get(&b->offsets, key);
     if (!m) {
-        m = calloc(1, sizeof *m);
-        if (!m) abort();
+        m = kite_xcalloc(1, sizeof *m);
         kite_map_put(&b->offsets, key, m);
     }
     snprintf(q, sizeof q, "%d", qid);
     int64_t *v = kite_map_get(m, q);
     if (!v) {
-        v = malloc(sizeof *v);
-        if (!v) abort();
+        v = kite_xmalloc(sizeof *v);
         kite_map_put(m, q, v);
     } else if (*v == off) {
         return;
@@ -163,12 +162,12 @@ char **bk_offsets_topics_of(kite_broker *b, const char *group, size_t *n)
 {
     size_t cnt;
     const char **keys = kite_map_sorted_keys(&b->offsets, &cnt);
-    char **out = calloc(cnt + 1, sizeof *out);
-    if (!out) abort();
+    char **out = kite_xcalloc(cnt + 1, sizeof *out);
     *n = 0;
     for (size_t i = 0; i < cnt; i++) {
         const char *at = strchr(keys[i], '@');
-        if (at && strcmp(at + 1, group) == 0) out[(*n)++] = strndup(keys[i], (size_t)(at - keys[i]));
+        if (at && strcmp(at + 1, group) == 0)
+            out[(*n)++] = kite_xstrndup(keys[i], (size_t)(at - keys[i]));
     }
     free(keys);
     return out;
@@ -179,11 +178,11 @@ char **bk_offsets_groups_of(kite_broker *b, const char *topic, size_t *n)
 {
     size_t cnt, tl = strlen(topic);
     const char **keys = kite_map_sorted_keys(&b->offsets, &cnt);
-    char **out = calloc(cnt + 1, sizeof *out);
-    if (!out) abort();
+    char **out = kite_xcalloc(cnt + 1, sizeof *out);
     *n = 0;
     for (size_t i = 0; i < cnt; i++)
-        if (strncmp(keys[i], topic, tl) == 0 && keys[i][tl] == '@') out[(*n)++] = strdup(keys[i] + tl + 1);
+        if (strncmp(keys[i], topic, tl) == 0 && keys[i][tl] == '@')
+            out[(*n)++] = kite_xstrdup(keys[i] + tl + 1);
     free(keys);
     return out;
 }

@@ -3,6 +3,7 @@
  * MessageQueue keys in JSON bodies, and the loopback guard for state-changing admin
  * requests. */
 #include "base/log.h"
+#include "base/mem.h"
 #include "broker/broker.h"
 #include "broker/trans.h"
 #include "codec/record.h"
@@ -107,16 +108,14 @@ static void release_seg_ref(void *arg)
 
 void bk_seg_take(kite_seg *out, const kite_store_seg *s)
 {
-    seg_ref *r = malloc(sizeof *r);
-    if (!r) abort();
+    seg_ref *r = kite_xmalloc(sizeof *r);
     r->seg = *s;
     *out = (kite_seg){ r->seg.data, r->seg.len, -1, 0, release_seg_ref, r };
 }
 
 kite_seg *bk_segs_take(kite_get_result *gr, size_t *n)
 {
-    kite_seg *segs = calloc(gr->count ? gr->count : 1, sizeof *segs);
-    if (!segs) abort();
+    kite_seg *segs = kite_xcalloc(gr->count ? gr->count : 1, sizeof *segs);
     for (size_t i = 0; i < gr->count; i++) bk_seg_take(&segs[i], &gr->segs[i]);
     *n = gr->count;
     gr->count = 0;   /* references moved into the segments */

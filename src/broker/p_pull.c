@@ -9,6 +9,7 @@
  * its suspend time runs out, whichever is first. A held request whose connection
  * closes is dropped at once. docs/wire.md §6.1-§6.3. Loop thread (arrivals are posted). */
 #include "base/log.h"
+#include "base/mem.h"
 #include "broker/broker.h"
 #include "broker/filter.h"
 #include "codec/record.h"
@@ -248,8 +249,7 @@ static void hold_expired(kite_ev *ev, kite_ev_timer *t, void *arg)
 
 static void hold(kite_broker *b, kite_rpc_req *req, const char *topic, int32_t qid, int64_t offset, int64_t timeout_ms)
 {
-    bk_hold *h = calloc(1, sizeof *h);
-    if (!h) abort();
+    bk_hold *h = kite_xcalloc(1, sizeof *h);
     h->b = b;
     h->req = req;
     h->offset = offset;
@@ -295,8 +295,7 @@ void bk_pull_on_close(kite_broker *b, kite_conn *conn)
     while (kite_map_next(&b->holds, &it, NULL, &v)) {
         for (bk_hold *h = v; h; h = h->next) {
             if (h->req->conn != conn) continue;
-            drop = realloc(drop, (n + 1) * sizeof *drop);
-            if (!drop) abort();
+            drop = kite_xreallocarray(drop, n + 1, sizeof *drop);
             drop[n++] = h;
         }
     }

@@ -5,6 +5,7 @@
  * original topic; without it a real client acks and drops the retry) and
  * ORIGIN_MESSAGE_ID, and reconsumeTimes + 1. docs/wire.md §11.3. Loop thread. */
 #include "base/log.h"
+#include "base/mem.h"
 #include "broker/broker.h"
 #include "codec/record.h"
 #include "proto/codes.h"
@@ -140,8 +141,7 @@ static void h_send_back(kite_rpc_req *req, void *arg)
     m.reconsume_times = r.reconsume_times + 1;
     m.prepared_tx_offset = 0;   /* a new message, as Java's send-back builds one */
     m.wait = 1;
-    back_ctx *c = calloc(1, sizeof *c);
-    if (!c) abort();
+    back_ctx *c = kite_xcalloc(1, sizeof *c);
     c->req = req;
     bk_store_put(b, &m, back_done, c);
     kite_buf_free(&props);

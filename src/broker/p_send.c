@@ -11,6 +11,7 @@
  * results of one message; only batches allocate result arrays).
  * docs/wire.md §5.1-§5.3, §9.3, §9.5. */
 #include "base/log.h"
+#include "base/mem.h"
 #include "broker/broker.h"
 #include "codec/record.h"
 #include "proto/codes.h"
@@ -184,10 +185,9 @@ static void ctx_alloc(send_ctx *c, int n)
         c->status = &c->status1;
         return;
     }
-    c->phys = calloc((size_t)n, sizeof *c->phys);
-    c->qoff = calloc((size_t)n, sizeof *c->qoff);
-    c->status = calloc((size_t)n, sizeof *c->status);
-    if (!c->phys || !c->qoff || !c->status) abort();
+    c->phys = kite_xcalloc((size_t)n, sizeof *c->phys);
+    c->qoff = kite_xcalloc((size_t)n, sizeof *c->qoff);
+    c->status = kite_xcalloc((size_t)n, sizeof *c->status);
 }
 
 /* Resolves (and maybe auto-creates) the target topic. NULL after answering an error. */
@@ -445,8 +445,7 @@ static void send_put(kite_broker *b, kite_rpc_req *req, send_req *s)
     m.wait = !(s->pv[P_WAIT] && s->pl[P_WAIT] == 5 && strncmp(s->pv[P_WAIT], "false", 5) == 0);
 
     bk_topic *t = s->t;
-    send_ctx *c = calloc(1, sizeof *c);
-    if (!c) abort();
+    send_ctx *c = kite_xcalloc(1, sizeof *c);
     c->req = req;
     c->b = b;
     c->queue_id = s->queue_id;   /* as Java: the queue asked for; queueOffset is the stored record's */

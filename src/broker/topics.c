@@ -4,6 +4,7 @@
 #include "base/file.h"
 #include "base/json.h"
 #include "base/log.h"
+#include "base/mem.h"
 #include "base/time.h"
 #include "broker/broker.h"
 #include <errno.h>
@@ -50,9 +51,8 @@ static bk_topic *topic_set(kite_broker *b, const char *name, int32_t rq, int32_t
 {
     bk_topic *t = kite_map_get(&b->topics, name);
     if (!t) {
-        t = calloc(1, sizeof *t);
-        if (!t) abort();
-        t->name = strdup(name);
+        t = kite_xcalloc(1, sizeof *t);
+        t->name = kite_xstrdup(name);
         kite_map_put(&b->topics, name, t);
     }
     t->read_queue_nums = rq;

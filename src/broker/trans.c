@@ -47,6 +47,7 @@
  * recently resolved halves stay idempotent across restarts). Loop thread only. */
 #include "broker/trans.h"
 #include "base/log.h"
+#include "base/mem.h"
 #include "base/time.h"
 #include "codec/record.h"
 #include "proto/codes.h"
@@ -111,8 +112,7 @@ static void rset_set(bk_trans *t, int64_t q, int on)
         if (!on) return;
         size_t n = t->nw ? t->nw * 2 : 64;
         while (n <= i) n *= 2;
-        uint64_t *w = realloc(t->w, n * sizeof *w);
-        if (!w) abort();
+        uint64_t *w = kite_xreallocarray(t->w, n, sizeof *w);
         memset(w + t->nw, 0, (n - t->nw) * sizeof *w);
         t->w = w;
         t->nw = n;
@@ -240,8 +240,7 @@ void bk_trans_answer_after_ops(kite_broker *b, kite_rpc_req *req)
     }
     if (t->nheld == t->capheld) {
         t->capheld = t->capheld ? t->capheld * 2 : 64;
-        t->held = realloc(t->held, t->capheld * sizeof *t->held);
-        if (!t->held) abort();
+        t->held = kite_xreallocarray(t->held, t->capheld, sizeof *t->held);
     }
     t->held[t->nheld++] = req;
 }
@@ -268,9 +267,8 @@ static void fifo_push(bk_trans *t, int64_t off, int64_t max)
     }
     if (t->fo_n == t->fo_cap) {
         t->fo_cap = t->fo_cap ? t->fo_cap * 2 : 256;
-        t->fo_off = realloc(t->fo_off, t->fo_cap * sizeof *t->fo_off);
-        t->fo_max = realloc(t->fo_max, t->fo_cap * sizeof *t->fo_max);
-        if (!t->fo_off || !t->fo_max) abort();
+        t->fo_off = kite_xreallocarray(t->fo_off, t->fo_cap, sizeof *t->fo_off);
+        t->fo_max = kite_xreallocarray(t->fo_max, t->fo_cap, sizeof *t->fo_max);
     }
     t->fo_off[t->fo_n] = off;
     t->fo_max[t->fo_n] = max;
@@ -633,8 +631,7 @@ int bk_trans_start(kite_broker *b, char *err, size_t errlen)
                  "transactionCheckInterval must be > 0, transactionTimeOut >= 0 and transactionCheckMax >= 1");
         return -1;
     }
-    bk_trans *t = calloc(1, sizeof *t);
-    if (!t) abort();
+    bk_trans *t = kite_xcalloc(1, sizeof *t);
     t->b = b;
     b->trans = t;
     if (kite_store_wait_dispatched(b->store, 10000) != 0)

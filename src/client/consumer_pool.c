@@ -9,6 +9,7 @@
  * I/O thread pushes tasks (kite_pc_dispatch*); the work queue is under wq_mu. */
 #include "client/consumer_int.h"
 #include "base/log.h"
+#include "base/mem.h"
 #include "base/thread.h"
 #include "base/time.h"
 #include "proto/codes.h"
@@ -73,8 +74,7 @@ void kite_pc_wq_push_list(kite_push_consumer *c, creq *first, creq *last, size_t
 /* I/O: queues the consume task of an orderly queue (pq_add said so). */
 void kite_pc_dispatch_orderly(kite_push_consumer *c, pq *q)
 {
-    creq *r = calloc(1, sizeof *r);
-    if (!r) abort();
+    creq *r = kite_xcalloc(1, sizeof *r);
     r->q = kite_pc_pq_ref(q);
     r->orderly = 1;
     kite_pc_wq_push_list(c, r, r, 1);
@@ -87,8 +87,8 @@ void kite_pc_dispatch(kite_push_consumer *c, pq *q, kite_rmsg **msgs, size_t n)
     size_t bs = (size_t)c->o.consume_batch_size, count = 0;
     for (size_t i = 0; i < n; i += bs, count++) {
         size_t k = n - i < bs ? n - i : bs;
-        creq *r = calloc(1, sizeof *r);
-        if (!r || !(r->msgs = malloc(k * sizeof *r->msgs))) abort();
+        creq *r = kite_xcalloc(1, sizeof *r);
+        r->msgs = kite_xmalloc(k * sizeof *r->msgs);
         memcpy(r->msgs, msgs + i, k * sizeof *msgs);
         r->n = k;
         r->q = kite_pc_pq_ref(q);
@@ -206,16 +206,15 @@ static void run_creq(kite_push_consumer *c, creq *r)
         return;
     }
     const kite_message_ext *stackv[32] = { 0 };
-    const kite_message_ext **v = r->n <= 32 ? stackv : malloc(r->n * sizeof *v);
-    if (!v) abort();
+    const kite_message_ext **v = r->n <= 32 ? stackv : kite_xmalloc(r->n * sizeof *v);
     for (size_t i = 0; i < r->n; i++) v[i] = &r->msgs[i]->m;
     kite_consume_status st = c->cb(v, r->n, c->cb_arg);
     if (v != stackv) free(v);
     if (st != KITE_CONSUME_SUCCESS && clustering(c)) {
         /* Messages the broker took back are done; the others stay cached and are
          * consumed here again after LOCAL_RETRY_MS. */
-        kite_rmsg **kept = malloc(r->n * sizeof *kept), **back = malloc(r->n * sizeof *back);
-        if (!kept || !back) abort();
+        kite_rmsg **kept = kite_xmalloc(r->n * sizeof *kept);
+        kite_rmsg **back = kite_xmalloc(r->n * sizeof *back);
         size_t nk = 0, nb = 0;
         for (size_t i = 0; i < r->n; i++) {
             if (send_back(c, q->s->topic, &r->msgs[i]->m, 0) == 0) back[nb++] = r->msgs[i];
@@ -266,9 +265,8 @@ static void run_orderly(kite_push_consumer *c, creq *r)
     }
     size_t k = q->olen - q->ohead;
     if (k > (size_t)c->o.consume_batch_size) k = (size_t)c->o.consume_batch_size;
-    kite_rmsg **batch = malloc(k * sizeof *batch);
-    const kite_message_ext **v = malloc(k * sizeof *v);
-    if (!batch || !v) abort();
+    kite_rmsg **batch = kite_xmalloc(k * sizeof *batch);
+    const kite_message_ext **v = kite_xmalloc(k * sizeof *v);
     memcpy(batch, q->om + q->ohead, k * sizeof *batch);
     pthread_mutex_unlock(&q->mu);
     for (size_t i = 0; i < k; i++) v[i] = &batch[i]->m;

@@ -8,6 +8,7 @@
  * Not owned: message ids (msgid.c), compression and send checks (producer.c).
  * Threads: none of its own; one thread at a time per message. */
 #include "client/message.h"
+#include "base/mem.h"
 #include "kite/status.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,8 +41,7 @@ static int put_prop(kite_message *m, const char *name, const char *value)
         return KITE_OK;
     }
     if (bad_text(name) || bad_text(value)) return KITE_EINVAL;
-    char *v = strdup(value);
-    if (!v) return KITE_ENOMEM;
+    char *v = kite_xstrdup(value);
     if (p) {
         free(p->value);
         p->value = v;
@@ -49,20 +49,10 @@ static int put_prop(kite_message *m, const char *name, const char *value)
     }
     if (m->n_props == m->cap_props) {
         size_t cap = m->cap_props ? m->cap_props * 2 : 8;
-        kite_prop *np = realloc(m->props, cap * sizeof *np);
-        if (!np) {
-            free(v);
-            return KITE_ENOMEM;
-        }
-        m->props = np;
+        m->props = kite_xreallocarray(m->props, cap, sizeof *m->props);
         m->cap_props = cap;
     }
-    char *n = strdup(name);
-    if (!n) {
-        free(v);
-        return KITE_ENOMEM;
-    }
-    m->props[m->n_props].name = n;
+    m->props[m->n_props].name = kite_xstrdup(name);
     m->props[m->n_props].value = v;
     m->n_props++;
     return KITE_OK;
@@ -70,8 +60,7 @@ static int put_prop(kite_message *m, const char *name, const char *value)
 
 kite_message *kite_message_new(const char *topic)
 {
-    kite_message *m = calloc(1, sizeof *m);
-    if (!m) return NULL;
+    kite_message *m = kite_xcalloc(1, sizeof *m);
     if ((topic && kite_message_set_topic(m, topic) != KITE_OK) || put_prop(m, KITE_PROP_WAIT, "true") != KITE_OK) {
         kite_message_destroy(m);
         return NULL;
@@ -95,10 +84,8 @@ void kite_message_destroy(kite_message *m)
 int kite_message_set_topic(kite_message *m, const char *topic)
 {
     if (!m || !topic || !*topic) return KITE_EINVAL;
-    char *t = strdup(topic);
-    if (!t) return KITE_ENOMEM;
     free(m->topic);
-    m->topic = t;
+    m->topic = kite_xstrdup(topic);
     return KITE_OK;
 }
 
@@ -152,8 +139,7 @@ static int set_body(kite_message *m, const void *body, size_t n, int copy)
     if (!m || (!body && n)) return KITE_EINVAL;
     uint8_t *own = NULL;
     if (copy && n) {
-        own = malloc(n);
-        if (!own) return KITE_ENOMEM;
+        own = kite_xmalloc(n);
         memcpy(own, body, n);
     }
     free(m->body_own);

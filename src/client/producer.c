@@ -30,6 +30,7 @@
 #include "client/producer_int.h"
 #include "base/buf.h"
 #include "base/log.h"
+#include "base/mem.h"
 #include "base/time.h"
 #include "codec/record.h"
 #include "kite/kite.h"
@@ -129,18 +130,13 @@ int kite_producer_create(kite_producer **out, const char *group, const kite_prod
         o.async_retry_times < 0 || o.compress_level < 1 || o.compress_level > 9 || o.max_message_size == 0 ||
         o.default_topic_queue_nums <= 0 || o.max_in_flight <= 0)
         return KITE_EINVAL;
-    kite_producer *p = calloc(1, sizeof *p);
-    if (!p) return KITE_ENOMEM;
-    p->group = strdup(group);
-    p->namesrv_addr = o.namesrv_addr ? strdup(o.namesrv_addr) : NULL;
-    p->create_topic_key = strdup(o.create_topic_key ? o.create_topic_key : "TBW102");
+    kite_producer *p = kite_xcalloc(1, sizeof *p);
+    p->group = kite_xstrdup(group);
+    p->namesrv_addr = o.namesrv_addr ? kite_xstrdup(o.namesrv_addr) : NULL;
+    p->create_topic_key = kite_xstrdup(o.create_topic_key ? o.create_topic_key : "TBW102");
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv, NULL);
     pthread_mutex_init(&p->subq_mu, NULL);
-    if (!p->group || !p->create_topic_key || (o.namesrv_addr && !p->namesrv_addr)) {
-        kite_producer_destroy(p);
-        return KITE_ENOMEM;
-    }
     p->o = o;
     p->o.namesrv_addr = p->namesrv_addr;
     p->o.create_topic_key = p->create_topic_key;
@@ -176,8 +172,7 @@ int kite_producer_start(kite_producer *p)
             /* Heartbeats (and, for transaction producers, the check handler) ride on
              * the instance's I/O thread. */
             p->hb = kite_prod_hb_start(p->inst, p->group, p->tx ? p->create_topic_key : NULL, 30000);
-            if (!p->hb) rc = KITE_ENOMEM;
-            else if (p->tx) rc = kite_txp_on_start(p->tx);
+            if (p->tx) rc = kite_txp_on_start(p->tx);
             if (rc != KITE_OK) {
                 kite_prod_hb_stop(p->hb);
                 kite_inst_stop(p->inst);
@@ -383,8 +378,7 @@ static int assign_id(kite_producer *p, kite_message *m)
 static send_op *op_new(kite_producer *p, int kind, const char *topic, size_t body_room)
 {
     size_t tl = strlen(topic);
-    send_op *op = calloc(1, sizeof *op + tl + 1 + body_room);
-    if (!op) return NULL;
+    send_op *op = kite_xcalloc(1, sizeof *op + tl + 1 + body_room);
     op->topic = op->mem;
     memcpy(op->topic, topic, tl + 1);
     op->p = p;
@@ -399,19 +393,15 @@ static send_op *op_new(kite_producer *p, int kind, const char *topic, size_t bod
 
 static uint8_t *op_body_room(send_op *op) { return (uint8_t *)op->mem + strlen(op->topic) + 1; }
 
-/* Compresses the body; returns 1 when the compressed form is not smaller (incompressible
- * data, e.g. already compressed or random: send it raw, so a body that fits never grows
- * past the size limit). */
+/* Compresses the body; returns KITE_OK, or 1 when the body goes raw: the compressed form
+ * is not smaller (incompressible data, e.g. already compressed or random, so a body that
+ * fits never grows past the size limit), or zlib failed (only for its own memory: the
+ * bound is exact). */
 static int compress_body(kite_producer *p, send_op *op, const uint8_t *body, size_t n)
 {
     uLongf cap = compressBound((uLong)n);
-    uint8_t *out = malloc(cap);
-    if (!out) return KITE_ENOMEM;
-    if (compress2(out, &cap, body, (uLong)n, p->o.compress_level) != Z_OK) {
-        free(out);
-        return KITE_ENOMEM;   /* compress2 fails only for memory (the bound is exact) */
-    }
-    if (cap >= n) {
+    uint8_t *out = kite_xmalloc(cap);
+    if (compress2(out, &cap, body, (uLong)n, p->o.compress_level) != Z_OK || cap >= n) {
         free(out);
         return 1;
     }
@@ -430,21 +420,14 @@ static int prep_single(kite_producer *p, kite_message *m, int kind, int borrow, 
     if ((rc = assign_id(p, m)) != KITE_OK) return rc;
     int try_compress = p->o.compress_threshold && m->body_len >= p->o.compress_threshold;
     send_op *op = op_new(p, kind, m->topic, borrow || try_compress ? 0 : m->body_len);
-    if (!op) return KITE_ENOMEM;
     op->flag = m->flag;
     if ((rc = kite_msg_encode_props(m, &op->props)) != KITE_OK) {
         op_free(op);
         return fail_prep(res, rc, "%s", "message properties exceed 32767 bytes");
     }
     kite_str_copy(op->res.msg_id, sizeof op->res.msg_id, kite_message_msg_id(m));
-    int compressed = 0;
-    rc = KITE_OK;
-    if (try_compress) {
-        rc = compress_body(p, op, m->body, m->body_len);
-        compressed = rc == KITE_OK;
-        if (rc == 1) rc = KITE_OK;   /* incompressible: sent raw below */
-    }
-    if (rc == KITE_OK && !compressed) {
+    int compressed = try_compress && compress_body(p, op, m->body, m->body_len) == KITE_OK;
+    if (!compressed) {
         if (borrow) {
             op->body = m->body;
             op->body_len = m->body_len;
@@ -453,17 +436,12 @@ static int prep_single(kite_producer *p, kite_message *m, int kind, int borrow, 
             memcpy(room, m->body, m->body_len);
             op->body = room;
             op->body_len = m->body_len;
-        } else if ((op->body_own = malloc(m->body_len ? m->body_len : 1)) != NULL) {
+        } else {
+            op->body_own = kite_xmalloc(m->body_len);
             if (m->body_len) memcpy(op->body_own, m->body, m->body_len);
             op->body = op->body_own;
             op->body_len = m->body_len;
-        } else {
-            rc = KITE_ENOMEM;
         }
-    }
-    if (rc != KITE_OK) {
-        op_free(op);
-        return rc;
     }
     *out = op;
     return KITE_OK;
@@ -485,7 +463,6 @@ static int prep_batch(kite_producer *p, kite_message *const *msgs, size_t n, sen
     if (strncmp(msgs[0]->topic, "%RETRY%", 7) == 0)
         return fail_prep(res, KITE_EINVAL, "%s", "batch messages cannot go to a retry topic");
     send_op *op = op_new(p, K_SYNC, msgs[0]->topic, 0);
-    if (!op) return KITE_ENOMEM;
     op->batch = 1;
     op->count = (int)n;
     kite_buf body = KITE_BUF_INIT, props = KITE_BUF_INIT;

@@ -21,6 +21,7 @@
  * answer. `mu` guards the queue and the stop flag. Every END_TRANSACTION is sent inside
  * kite_prod_op_enter/leave, so shutdown never frees the RPC client under it. */
 #include "base/log.h"
+#include "base/mem.h"
 #include "client/instance.h"
 #include "client/producer_int.h"
 #include "client/received.h"
@@ -148,8 +149,7 @@ static void h_check(kite_rpc_req *req, void *arg)
         kite_rpc_done(req);
         return;
     }
-    check_job *j = calloc(1, sizeof *j);
-    if (!j) abort();
+    check_job *j = kite_xcalloc(1, sizeof *j);
     j->msg = msgs[0];
     free(msgs);
     j->qoff = qoff;
@@ -204,7 +204,7 @@ int kite_txp_on_start(kite_txp *tx)
     int rc = pthread_create(&tx->thr, NULL, check_main, tx);
     tx->running = rc == 0;
     pthread_mutex_unlock(&tx->mu);
-    return rc == 0 ? KITE_OK : KITE_ENOMEM;
+    return rc == 0 ? KITE_OK : KITE_ENOMEM;   /* no thread from the system */
 }
 
 int kite_txp_on_stop(kite_txp *tx)
@@ -250,8 +250,7 @@ int kite_producer_create_transactional(kite_producer **out, const char *group, c
     if (!out) return KITE_EINVAL;
     *out = NULL;
     if (!listener || !listener->execute || !listener->check) return KITE_EINVAL;
-    kite_txp *tx = calloc(1, sizeof *tx);
-    if (!tx) return KITE_ENOMEM;
+    kite_txp *tx = kite_xcalloc(1, sizeof *tx);
     tx->l = *listener;
     pthread_mutex_init(&tx->mu, NULL);
     pthread_cond_init(&tx->cv, NULL);

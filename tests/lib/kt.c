@@ -1,5 +1,6 @@
 /* kt.c - integration-test helpers (see kt.h). */
 #include "kt.h"
+#include "base/mem.h"
 #include "net/sock.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -197,8 +198,7 @@ int kt_send_json(int fd, const char *header_json, const void *body, size_t body_
 {
     size_t h = strlen(header_json);
     size_t total = 8 + h + body_len;
-    char *buf = malloc(total);
-    if (!buf) abort();
+    char *buf = kite_xmalloc(total);
     kite_wr_be32(buf, (uint32_t)(4 + h + body_len));
     kite_wr_be32(buf + 4, (uint32_t)h);
     memcpy(buf + 8, header_json, h);
@@ -234,8 +234,7 @@ int kt_read_frame(int fd, kite_cmd *out, int timeout_ms)
     if (r) return r;
     uint32_t n = kite_rd_be32(lenb);
     if (n > (64u << 20)) return -1;
-    uint8_t *frame = malloc(n + 4);
-    if (!frame) abort();
+    uint8_t *frame = kite_xmalloc(n + 4);
     memcpy(frame, lenb, 4);
     r = read_full(fd, frame + 4, n, timeout_ms);
     if (r) {
@@ -302,8 +301,7 @@ int kt_read_raw_frame(int fd, uint8_t **frame, size_t *len, int timeout_ms)
     if (r) return r;
     uint32_t n = kite_rd_be32(lenb);
     if (n > (64u << 20)) return -1;
-    uint8_t *f = malloc(n + 4);
-    if (!f) abort();
+    uint8_t *f = kite_xmalloc(n + 4);
     memcpy(f, lenb, 4);
     r = read_full(fd, f + 4, n, timeout_ms);
     if (r) {

@@ -1,5 +1,6 @@
 /* kt_broker.c - kite-broker test helpers (see kt_broker.h). */
 #include "kt_broker.h"
+#include "base/mem.h"
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,8 +19,7 @@ static int kb_opaque = 5000;
 int kb_send(int fd, int code, int flag, const char *ext, const void *body, size_t blen)
 {
     size_t cap = (ext ? strlen(ext) : 0) + 256;
-    char *h = malloc(cap);
-    if (!h) abort();
+    char *h = kite_xmalloc(cap);
     int op = ++kb_opaque;
     snprintf(h, cap,
              "{\"code\":%d,\"extFields\":{%s},\"flag\":%d,\"language\":\"JAVA\",\"opaque\":%d,"
@@ -125,8 +125,7 @@ int kb_send_v2(int fd, const char *topic, int qid, const char *props_json, const
                kite_cmd *resp)
 {
     size_t cap = (props_json ? strlen(props_json) : 0) + strlen(topic) + 512;
-    char *ext = malloc(cap);
-    if (!ext) abort();
+    char *ext = kite_xmalloc(cap);
     snprintf(ext, cap,
              "\"a\":\"PG\",\"b\":\"%s\",\"c\":\"TBW102\",\"d\":\"4\",\"e\":\"%d\",\"f\":\"0\",\"g\":\"%" PRId64
              "\",\"h\":\"0\",\"i\":\"%s\",\"j\":\"0\",\"k\":\"false\",\"m\":\"false\"",

@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 #include "kt_consume.h"
+#include "base/mem.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -175,9 +176,9 @@ kite_push_consumer *kc_consumer(const kite_push_consumer_opts *o, const char *gr
 
 int kc_setup(void **st)
 {
-    kc_env *e = calloc(1, sizeof *e);
+    kc_env *e = kite_xcalloc(1, sizeof *e);
     *st = e;
-    return e ? kc_env_start(e, NULL) : -1;
+    return kc_env_start(e, NULL);
 }
 
 int kc_teardown(void **st)
