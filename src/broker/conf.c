@@ -137,19 +137,20 @@ kite_prop_def *bk_build_props(void)
     return t;
 }
 
+/* The first non-loopback IPv4 address into out: 1 when there is one, else 0. */
 static int first_ipv4(char *out, size_t len)
 {
     struct ifaddrs *ifs, *i;
-    if (getifaddrs(&ifs) != 0) return -1;
-    int rc = -1;
+    if (getifaddrs(&ifs) != 0) return 0;
+    int found = 0;
     for (i = ifs; i; i = i->ifa_next) {
         if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET || (i->ifa_flags & IFF_LOOPBACK)) continue;
         inet_ntop(AF_INET, &((struct sockaddr_in *)i->ifa_addr)->sin_addr, out, (socklen_t)len);
-        rc = 0;
+        found = 1;
         break;
     }
     freeifaddrs(ifs);
-    return rc;
+    return found;
 }
 
 void bk_conf_settle(bk_conf *c)
@@ -160,7 +161,7 @@ void bk_conf_settle(bk_conf *c)
     }
     if (!c->broker_ip1 || !*c->broker_ip1) {
         char ip[64];
-        if (first_ipv4(ip, sizeof ip) != 0) snprintf(ip, sizeof ip, "127.0.0.1");
+        if (!first_ipv4(ip, sizeof ip)) snprintf(ip, sizeof ip, "127.0.0.1");
         free(c->broker_ip1);
         c->broker_ip1 = kite_xstrdup(ip);
     }

@@ -50,18 +50,18 @@ int bk_delay_parse_levels(const char *spec, int64_t *out, int max, char *err, si
         case 'd': unit = 86400000; break;
         default:
             snprintf(err, errlen, "messageDelayLevel: '%.20s' needs a unit s, m, h or d", s);
-            return -1;
+            return KITE_EINVAL;
         }
         if (end == s || v <= 0 || n == max) {
             snprintf(err, errlen, "messageDelayLevel: bad level near '%.20s'", s);
-            return -1;
+            return KITE_EINVAL;
         }
         out[n++] = v * unit;
         s = end + 1;
     }
     if (n == 0) {
         snprintf(err, errlen, "messageDelayLevel is empty");
-        return -1;
+        return KITE_EINVAL;
     }
     return n;
 }
@@ -224,13 +224,14 @@ int bk_delay_start(kite_broker *b, char *err, size_t errlen)
     bk_delay *d = kite_xcalloc(1, sizeof *d);
     d->n = bk_delay_parse_levels(b->cfg.message_delay_level, d->ms, MAX_LEVELS, err, errlen);
     if (d->n < 0) {
+        int rc = d->n;
         free(d);
-        return -1;
+        return rc;
     }
     b->delay = d;
     load(b, d);
     d->timer = kite_ev_timer_add(b->ev, 100, 100, tick, b);
-    return 0;
+    return KITE_OK;
 }
 
 int bk_delay_levels(const kite_broker *b) { return b->delay ? b->delay->n : 18; }

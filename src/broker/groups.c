@@ -137,8 +137,8 @@ int bk_save_groups(kite_broker *b)
 int bk_groups_load(kite_broker *b, char *err, size_t errlen)
 {
     kite_json_doc *doc;
-    if (bk_meta_load_json(b, "subscriptionGroup.json", 256u << 20, &doc, "restore it or remove it", err, errlen) != 0)
-        return -1;
+    int rc = bk_meta_load_json(b, "subscriptionGroup.json", 256u << 20, &doc, "restore it or remove it", err, errlen);
+    if (rc != KITE_OK) return rc;
     if (doc) {
         const kite_json *root = kite_json_root(doc);
         const kite_json *dv = kite_json_get(root, "dataVersion");
@@ -155,5 +155,5 @@ int bk_groups_load(kite_broker *b, char *err, size_t errlen)
         KLOG_INFO("broker", "loaded %zu subscription group(s)", b->groups.count);
         kite_json_doc_free(doc);
     }
-    return 0;
+    return KITE_OK;
 }

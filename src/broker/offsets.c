@@ -95,17 +95,18 @@ int bk_save_offsets(kite_broker *b)
 {
     kite_buf out = KITE_BUF_INIT;
     bk_offsets_json(b, &out);
-    if (bk_meta_write(b, "consumerOffset.json", &out) != 0) return -1;
-    b->offsets_dirty = 0;
-    return 0;
+    int rc = bk_meta_write(b, "consumerOffset.json", &out);
+    if (rc == KITE_OK) b->offsets_dirty = 0;
+    return rc;
 }
 
 int bk_offsets_load(kite_broker *b, char *err, size_t errlen)
 {
     kite_json_doc *doc;
-    if (bk_meta_load_json(b, "consumerOffset.json", 1u << 30, &doc,
-                          "restore it or remove it (consumers then restart from their consumeFromWhere)", err, errlen) != 0)
-        return -1;
+    int rc = bk_meta_load_json(b, "consumerOffset.json", 1u << 30, &doc,
+                               "restore it or remove it (consumers then restart from their consumeFromWhere)", err,
+                               errlen);
+    if (rc != KITE_OK) return rc;
     size_t count = 0;
     const kite_json *tbl = doc ? kite_json_get(kite_json_root(doc), "offsetTable") : NULL;
     for (size_t i = 0; tbl && tbl->type == KJ_OBJECT && i < tbl->count; i++) {
@@ -127,7 +128,7 @@ int bk_offsets_load(kite_broker *b, char *err, size_t errlen)
         KLOG_INFO("broker", "loaded %zu consumer offset(s)", count);
         kite_json_doc_free(doc);
     }
-    return 0;
+    return KITE_OK;
 }
 
 void bk_offsets_remove_group(kite_broker *b, const char *group)

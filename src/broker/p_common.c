@@ -27,21 +27,22 @@ const char *bk_need(kite_rpc_req *req, const char *key)
 int bk_need_i64(kite_rpc_req *req, const char *key, int64_t *out)
 {
     int r = kite_cmd_ext_i64(&req->cmd, key, out);
-    if (r == 0) return 0;
+    if (r == KITE_OK) return KITE_OK;
     bk_replyf(req, RS_SYSTEM_ERROR, r == KITE_ENOTFOUND ? "the custom field <%s> is null" : "the custom field <%s> is not a number", key);
-    return -1;
+    return r;
 }
 
 int bk_need_i32(kite_rpc_req *req, const char *key, int32_t *out)
 {
     int64_t v;
-    if (bk_need_i64(req, key, &v) != 0) return -1;
+    int r = bk_need_i64(req, key, &v);
+    if (r != KITE_OK) return r;
     if (v < INT32_MIN || v > INT32_MAX) {
         bk_replyf(req, RS_SYSTEM_ERROR, "the custom field <%s> is out of range", key);
-        return -1;
+        return KITE_EINVAL;
     }
     *out = (int32_t)v;
-    return 0;
+    return KITE_OK;
 }
 
 void bk_reply_body(kite_rpc_req *req, int code, kite_buf *body)
@@ -74,15 +75,15 @@ void bk_offset_msg_id(const kite_broker *b, int64_t phys, char out[33])
 
 int bk_decode_offset_msg_id(const char *id, int64_t *phys)
 {
-    if (strlen(id) != 32) return -1;
+    if (strlen(id) != 32) return KITE_EINVAL;
     char tmp[17];
     memcpy(tmp, id + 16, 16);
     tmp[16] = 0;
     char *end;
     unsigned long long v = strtoull(tmp, &end, 16);
-    if (*end) return -1;
+    if (*end) return KITE_EINVAL;
     *phys = (int64_t)v;
-    return 0;
+    return KITE_OK;
 }
 
 int bk_admin_allowed(kite_broker *b, kite_rpc_req *req)

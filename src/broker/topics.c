@@ -145,14 +145,13 @@ int bk_topics_load(kite_broker *b, char *err, size_t errlen)
     char path[1200], *text;
     size_t len;
     bk_meta_path(b, "topics.json", path, sizeof path);
-    if (bk_meta_read(b, "topics.json", 256u << 20, &text, &len, err, errlen) != 0) return -1;
-    if (!text) return 0;
+    int rc = bk_meta_read(b, "topics.json", 256u << 20, &text, &len, err, errlen);
+    if (rc != KITE_OK || !text) return rc;
     kite_register_body body;
     char jerr[160];
-    int rc = 0;
     if (len && kite_register_body_decode(&body, (const uint8_t *)text, len, 0, 0, jerr, sizeof jerr) != 0) {
         snprintf(err, errlen, "%s is corrupt (%s); restore it or remove it to start without topics", path, jerr);
-        rc = -1;
+        rc = KITE_ECORRUPT;
     } else if (len) {
         for (size_t i = 0; i < body.n_topics; i++) {
             const kite_topic_config *t = &body.topics[i];

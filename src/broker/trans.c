@@ -152,17 +152,16 @@ int bk_trans_parse_op_body(const uint8_t *body, size_t len, void (*fn)(void *arg
             size_t j = i;
             int64_t v = 0;
             while (j < len && body[j] >= '0' && body[j] <= '9') {
-                if (v > (INT64_MAX - 9) / 10) return -1;
+                if (v > (INT64_MAX - 9) / 10) return KITE_ECORRUPT;
                 v = v * 10 + (body[j] - '0');
                 j++;
             }
-            if (j == i) return -1;
-            if (j < len && body[j] != ',') return -1;
+            if (j == i || (j < len && body[j] != ',')) return KITE_ECORRUPT;
             if (pass == 1) fn(arg, v);
             n++;
             i = j < len ? j + 1 : j;
         }
-        if (n == 0) return -1;
+        if (n == 0) return KITE_ECORRUPT;
     }
     return n;
 }
@@ -347,14 +346,15 @@ static int prop_i64(const kite_record *r, const char *name, int64_t *out)
     return 1;
 }
 
-/* Copies r into topic/qid with props (r's other fields kept). */
+/* Copies r into topic/qid with props (r's other fields kept). KITE_OK, or KITE_EIO when
+ * the store refused the put (res->status says why). */
 static int put_copy(kite_broker *b, const kite_record *r, const char *topic, int32_t qid, const kite_buf *props,
                     kite_put_result *res)
 {
     kite_store_msg m;
     bk_msg_from_record(&m, r, topic, qid, props);
     kite_store_put_wait(b->store, &m, res);
-    return res->status == KITE_PUT_OK || res->status == KITE_PUT_FLUSH_DISK_TIMEOUT ? 0 : -1;
+    return res->status == KITE_PUT_OK || res->status == KITE_PUT_FLUSH_DISK_TIMEOUT ? KITE_OK : KITE_EIO;
 }
 
 static void add_prop(kite_buf *p, const char *name, const char *value)
@@ -372,7 +372,7 @@ static void discard(bk_trans *t, const kite_record *r, int64_t q, int64_t times)
     kite_buf props = KITE_BUF_INIT;
     kite_buf_append(&props, r->props, r->props_len);
     kite_put_result res;
-    if (put_copy(b, r, BK_CHECK_MAX_TOPIC, 0, &props, &res) != 0)
+    if (put_copy(b, r, BK_CHECK_MAX_TOPIC, 0, &props, &res) != KITE_OK)
         KLOG_WARN("broker", "half %lld: copy to %s refused by the store (%s); dropped", (long long)q, BK_CHECK_MAX_TOPIC,
                   kite_put_status_name(res.status));
     kite_buf_free(&props);
@@ -383,7 +383,8 @@ static void discard(bk_trans *t, const kite_record *r, int64_t q, int64_t times)
     t->discards++;
 }
 
-/* Re-appends an immune half so the walk can pass it. 0, or -1 when refused. */
+/* Re-appends an immune half so the walk can pass it. KITE_OK, or KITE_EIO when the store
+ * refused it. */
 static int reappend(bk_trans *t, const kite_record *r, int64_t q)
 {
     int64_t orig;
@@ -400,7 +401,8 @@ static int reappend(bk_trans *t, const kite_record *r, int64_t q)
     return rc;
 }
 
-/* The CHECK_TRANSACTION_STATE body: the copy as one V1 record in its real topic/queue. */
+/* The CHECK_TRANSACTION_STATE body: the copy as one V1 record in its real topic/queue.
+ * KITE_OK, or KITE_ETOOBIG when it cannot be one record. */
 static int encode_check_body(kite_broker *b, const kite_record *r, const kite_put_result *res, const kite_buf *props,
                              const char *topic, size_t topic_len, int32_t qid, kite_buf *out)
 {
@@ -426,12 +428,12 @@ static int encode_check_body(kite_broker *b, const kite_record *r, const kite_pu
     e.props = props->data ? props->data : "";
     e.props_len = (uint32_t)props->len;
     size_t size = kite_record_size(KITE_REC_MAGIC_V1, e.sysflag, e.body_len, topic_len, props->len);
-    if (size == 0) return -1;
+    if (size == 0) return KITE_ETOOBIG;
     kite_buf_reserve(out, size);
     size_t n = kite_record_encode(&e, (uint8_t *)out->data, size);
-    if (n != size) return -1;
+    if (n != size) return KITE_ETOOBIG;
     out->len = n;
-    return 0;
+    return KITE_OK;
 }
 
 static void send_check(bk_trans *t, const kite_record *r, const kite_put_result *res, const kite_buf *props)
@@ -453,7 +455,7 @@ static void send_check(bk_trans *t, const kite_record *r, const kite_put_result 
     char qbuf[16];
     snprintf(qbuf, sizeof qbuf, "%.*s", rq ? (int)(ql < 15 ? ql : 15) : 0, rq ? rq : "");
     kite_buf body = KITE_BUF_INIT;
-    if (encode_check_body(b, r, res, props, rt, tl, (int32_t)atoi(qbuf), &body) != 0) {
+    if (encode_check_body(b, r, res, props, rt, tl, (int32_t)atoi(qbuf), &body) != KITE_OK) {
         KLOG_WARN("broker", "half %lld cannot be encoded for a check; skipped", (long long)res->queue_offset);
         kite_buf_free(&body);
         return;
@@ -488,8 +490,8 @@ static void send_check(bk_trans *t, const kite_record *r, const kite_put_result 
  * the first half of its chain in TRAN_PREPARED_QUEUE_OFFSET, so the answer resolves that
  * half too (p_trans.c) and every older copy of it is skipped even when a walk meets them
  * again: after a restart from an older saved progress, or when the producer's own
- * END_TRANSACTION for the half arrives after a check. 0, or -1 when the store refused
- * the copy (the pass stops; retried next pass). */
+ * END_TRANSACTION for the half arrives after a check. KITE_OK, or KITE_EIO when the store
+ * refused the copy (the pass stops; retried next pass). */
 static int check(bk_trans *t, const kite_record *r, int64_t times)
 {
     static const char *const drop[] = { "TRANSACTION_CHECK_TIMES", "TRAN_PREPARED_QUEUE_OFFSET", NULL };
@@ -503,15 +505,16 @@ static int check(bk_trans *t, const kite_record *r, int64_t times)
     snprintf(v, sizeof v, "%lld", (long long)orig);
     add_prop(&props, "TRAN_PREPARED_QUEUE_OFFSET", v);
     kite_put_result res;
-    if (put_copy(t->b, r, BK_HALF_TOPIC, 0, &props, &res) != 0) {
+    int rc = put_copy(t->b, r, BK_HALF_TOPIC, 0, &props, &res);
+    if (rc != KITE_OK) {
         KLOG_WARN("broker", "check copy of half %lld refused by the store (%s)", (long long)r->queue_offset,
                   kite_put_status_name(res.status));
         kite_buf_free(&props);
-        return -1;
+        return rc;
     }
     send_check(t, r, &res, &props);
     kite_buf_free(&props);
-    return 0;
+    return KITE_OK;
 }
 
 enum { ADVANCE, STOP };
@@ -547,9 +550,9 @@ static int examine(bk_trans *t, const kite_store_seg *seg, int64_t now)
     if (has_imm && secs < INT64_MAX / 1000 && secs * 1000 > immunity) immunity = secs * 1000;
     if (age >= 0 && age < immunity) {
         if (!has_imm) return STOP;   /* everything after it is younger still */
-        return reappend(t, &r, q) == 0 ? ADVANCE : STOP;
+        return reappend(t, &r, q) == KITE_OK ? ADVANCE : STOP;
     }
-    return check(t, &r, times) == 0 ? ADVANCE : STOP;
+    return check(t, &r, times) == KITE_OK ? ADVANCE : STOP;
 }
 
 /* One slice of the walk. Returns 1 when the pass is over. */
@@ -629,7 +632,7 @@ int bk_trans_start(kite_broker *b, char *err, size_t errlen)
     if (b->cfg.transaction_check_interval <= 0 || b->cfg.transaction_timeout < 0 || b->cfg.transaction_check_max < 1) {
         snprintf(err, errlen,
                  "transactionCheckInterval must be > 0, transactionTimeOut >= 0 and transactionCheckMax >= 1");
-        return -1;
+        return KITE_EINVAL;
     }
     bk_trans *t = kite_xcalloc(1, sizeof *t);
     t->b = b;
@@ -655,7 +658,7 @@ int bk_trans_start(kite_broker *b, char *err, size_t errlen)
               (long long)t->op_progress);
     int64_t every = b->cfg.transaction_check_interval;
     t->timer = kite_ev_timer_add(b->ev, every, every, t_check, t);
-    return 0;
+    return KITE_OK;
 }
 
 void bk_trans_stop(kite_broker *b)

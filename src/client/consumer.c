@@ -35,14 +35,14 @@ char *kite_pc_mq_key(const char *topic, const char *broker, int32_t qid)
     return k;
 }
 
-/* Broker address of (topic's route, broker) into out; 0 or -1 when unknown. */
+/* Broker address of (topic's route, broker) into out: KITE_OK, or KITE_ENOTFOUND. */
 int kite_pc_broker_addr(kite_push_consumer *c, const char *topic, const char *broker, char *out, size_t cap)
 {
     kite_pub_route *r = kite_inst_route_cached(c->inst, topic);
     const char *a = r ? kite_route_broker_addr(r, broker) : NULL;
     if (a) snprintf(out, cap, "%s", a);
     kite_pub_route_release(r);
-    return a ? 0 : -1;
+    return a ? KITE_OK : KITE_ENOTFOUND;
 }
 
 /* ---- heartbeats (I/O, and the shutdown thread for UNREGISTER) ---- */

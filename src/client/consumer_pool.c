@@ -123,12 +123,13 @@ static void props_for_resend(const kite_message_ext *m, const char *retry_of, in
 
 /* CONSUMER_SEND_MSG_BACK (delay_level 0: the broker's retry schedule; -1: straight to
  * the DLQ), else a resend to %RETRY%<group> (Java's fallback; the broker moves it to the
- * DLQ once reconsume_times reaches max_reconsume_times). 0 = the broker has the
- * message again. Worker thread (blocking calls). */
+ * DLQ once reconsume_times reaches max_reconsume_times). KITE_OK: the broker has the
+ * message again; else the status of the resend (KITE_ERR: refused). Worker thread
+ * (blocking calls). */
 static int send_back(kite_push_consumer *c, const char *pulled_topic, const kite_message_ext *m, int delay_level)
 {
     char addr[128];
-    int have = kite_pc_broker_addr(c, pulled_topic, m->broker_name, addr, sizeof addr) == 0;
+    int have = kite_pc_broker_addr(c, pulled_topic, m->broker_name, addr, sizeof addr) == KITE_OK;
     if (have) {
         kite_cmd req, resp;
         kite_cmd_init_request(&req, RC_CONSUMER_SEND_MSG_BACK, 0);
@@ -147,19 +148,20 @@ static int send_back(kite_push_consumer *c, const char *pulled_topic, const kite
                 KLOG_DEBUG("client", "consumer %s: send-back of %s refused (%d %s); resending", c->group, m->msg_id, code,
                            resp.remark ? resp.remark : "");
             kite_cmd_free(&resp);
-            if (code == RS_SUCCESS) return 0;
+            if (code == RS_SUCCESS) return KITE_OK;
         }
     }
     /* Fallback: our own SEND_MESSAGE_V2 to the retry topic. */
     kite_pub_route *r = NULL;
     char err[200];
-    if (kite_inst_route_get(c->inst, c->retry_topic, &r, err, sizeof err) != KITE_OK) return -1;
+    int rc = kite_inst_route_get(c->inst, c->retry_topic, &r, err, sizeof err);
+    if (rc != KITE_OK) return rc;
     const char *a = NULL;
     for (size_t i = 0; !a && i < r->rd.n_brokers; i++)
         if (r->rd.brokers[i].broker_name) a = kite_pub_route_master(r, r->rd.brokers[i].broker_name);
     if (a) snprintf(addr, sizeof addr, "%s", a);
     kite_pub_route_release(r);
-    if (!a) return -1;
+    if (!a) return KITE_ENOTFOUND;
     kite_buf props = KITE_BUF_INIT;
     props_for_resend(m, m->topic, m->reconsume_times + 1, c->o.max_reconsume_times, &props);
     kite_cmd req, resp;
@@ -179,10 +181,11 @@ static int send_back(kite_push_consumer *c, const char *pulled_topic, const kite
     kite_cmd_set_ext(&req, "m", "false");
     kite_cmd_set_body_copy(&req, m->body, m->body_len);
     kite_buf_free(&props);
-    int rc = kite_rpc_call_sync(rpc(c), addr, &req, c->o.rpc_timeout_ms, &resp);
-    int ok = rc == KITE_OK && resp.code == RS_SUCCESS;
-    if (rc == KITE_OK) kite_cmd_free(&resp);
-    return ok ? 0 : -1;
+    rc = kite_rpc_call_sync(rpc(c), addr, &req, c->o.rpc_timeout_ms, &resp);
+    if (rc != KITE_OK) return rc;
+    int code = resp.code;
+    kite_cmd_free(&resp);
+    return code == RS_SUCCESS ? KITE_OK : KITE_ERR;
 }
 
 /* ---- workers ---- */
@@ -217,7 +220,7 @@ static void run_creq(kite_push_consumer *c, creq *r)
         kite_rmsg **back = kite_xmalloc(r->n * sizeof *back);
         size_t nk = 0, nb = 0;
         for (size_t i = 0; i < r->n; i++) {
-            if (send_back(c, q->s->topic, &r->msgs[i]->m, 0) == 0) back[nb++] = r->msgs[i];
+            if (send_back(c, q->s->topic, &r->msgs[i]->m, 0) == KITE_OK) back[nb++] = r->msgs[i];
             else kept[nk++] = r->msgs[i];
         }
         if (nk) {
@@ -283,7 +286,7 @@ static void run_orderly(kite_push_consumer *c, creq *r)
                 if (!clustering(c)) {
                     KLOG_WARN("client", "consumer %s (BROADCASTING): message %s suspended %d times; dropped", c->group,
                               m->msg_id, m->reconsume_times);
-                } else if (send_back(c, q->s->topic, m, -1) == 0) {
+                } else if (send_back(c, q->s->topic, m, -1) == KITE_OK) {
                     KLOG_INFO("client", "consumer %s: message %s suspended %d times; sent to the DLQ", c->group,
                               m->msg_id, m->reconsume_times);
                 } else {
