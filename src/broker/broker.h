@@ -262,8 +262,6 @@ int bk_delay_levels(const kite_broker *b);
 /* The live progress of every level, {"offsetTable":{1:n,...}} (GET_ALL_DELAY_OFFSET and
  * config/delayOffset.json). */
 void bk_delay_offsets_json(const kite_broker *b, kite_buf *out);
-/* Copies a properties string without the named properties (byte-exact otherwise). */
-int bk_props_without(const char *props, size_t len, const char *const *drop, kite_buf *out);
 
 /* p_retry.c, p_lock.c */
 void bk_register_retry_handlers(kite_broker *b);

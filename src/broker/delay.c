@@ -66,31 +66,6 @@ int bk_delay_parse_levels(const char *spec, int64_t *out, int max, char *err, si
     return n;
 }
 
-int bk_props_without(const char *props, size_t len, const char *const *drop, kite_buf *out)
-{
-    /* Keeps every "name\1value\2" piece whose name is not in drop, byte for byte. */
-    size_t i = 0;
-    while (i < len) {
-        size_t j = i;
-        while (j < len && props[j] != 2) j++;
-        const char *piece = props + i;
-        size_t plen = j - i;
-        const char *sep = memchr(piece, 1, plen);
-        int keep = 1;
-        if (sep) {
-            size_t nlen = (size_t)(sep - piece);
-            for (int k = 0; drop[k]; k++)
-                if (strlen(drop[k]) == nlen && memcmp(drop[k], piece, nlen) == 0) keep = 0;
-        }
-        if (keep && plen) {
-            kite_buf_append(out, piece, plen);
-            kite_buf_putc(out, 2);
-        }
-        i = j + 1;
-    }
-    return 0;
-}
-
 void bk_delay_offsets_json(const kite_broker *b, kite_buf *out)
 {
     const bk_delay *d = b->delay;
@@ -150,7 +125,7 @@ static int deliver(kite_broker *b, const kite_record *r)
     snprintf(qbuf, sizeof qbuf, "%.*s", (int)(ql < 15 ? ql : 15), rq);
     if (strcmp(topic, "RMQ_SYS_TRANS_HALF_TOPIC") == 0) return 1;
     kite_buf props = KITE_BUF_INIT;
-    bk_props_without(r->props, r->props_len, drop_delay, &props);
+    kite_msgprop_copy_without(r->props, r->props_len, drop_delay, &props);
     kite_store_msg m;
     bk_msg_from_record(&m, r, topic, atoi(qbuf), &props);
     m.wait = 0;   /* the delayed copy stays durable in the schedule topic until we advance */

@@ -30,14 +30,6 @@ static void back_done(void *arg, const kite_put_result *res)
     free(c);
 }
 
-static void add_prop(kite_buf *p, const char *name, const char *value, size_t vlen)
-{
-    kite_buf_puts(p, name);
-    kite_buf_putc(p, 1);
-    kite_buf_append(p, value, vlen);
-    kite_buf_putc(p, 2);
-}
-
 static void h_send_back(kite_rpc_req *req, void *arg)
 {
     kite_broker *b = B(arg);
@@ -110,9 +102,10 @@ static void h_send_back(kite_rpc_req *req, void *arg)
     /* Properties: the original ones, minus what we set again. */
     static const char *const drop[] = { "DELAY", "REAL_TOPIC", "REAL_QID", NULL };
     kite_buf props = KITE_BUF_INIT;
-    bk_props_without(r.props, r.props_len, drop, &props);
+    kite_msgprop_copy_without(r.props, r.props_len, drop, &props);
     size_t vlen;
-    if (!kite_msgprop_get(r.props, r.props_len, "RETRY_TOPIC", &vlen)) add_prop(&props, "RETRY_TOPIC", r.topic, r.topic_len);
+    if (!kite_msgprop_get(r.props, r.props_len, "RETRY_TOPIC", &vlen))
+        kite_msgprop_append(&props, "RETRY_TOPIC", r.topic, r.topic_len);
     if (!kite_msgprop_get(r.props, r.props_len, "ORIGIN_MESSAGE_ID", &vlen)) {
         const char *origin = kite_cmd_ext(&req->cmd, "originMsgId");
         char id[33];
@@ -120,18 +113,14 @@ static void h_send_back(kite_rpc_req *req, void *arg)
             bk_offset_msg_id(b, r.phys_offset, id);
             origin = id;
         }
-        add_prop(&props, "ORIGIN_MESSAGE_ID", origin, strlen(origin));
+        kite_msgprop_append_str(&props, "ORIGIN_MESSAGE_ID", origin);
     }
-    char qbuf[16];
     const char *store_topic = target;
     int32_t store_qid = qid;
     if (level > 0) {
-        char lbuf[16];
-        snprintf(lbuf, sizeof lbuf, "%d", level);
-        add_prop(&props, "DELAY", lbuf, strlen(lbuf));
-        snprintf(qbuf, sizeof qbuf, "%d", qid);
-        add_prop(&props, "REAL_TOPIC", target, strlen(target));
-        add_prop(&props, "REAL_QID", qbuf, strlen(qbuf));
+        kite_msgprop_append_i64(&props, "DELAY", level);
+        kite_msgprop_append_str(&props, "REAL_TOPIC", target);
+        kite_msgprop_append_i64(&props, "REAL_QID", qid);
         store_topic = "SCHEDULE_TOPIC_XXXX";
         store_qid = level - 1;
     }

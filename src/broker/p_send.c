@@ -221,18 +221,6 @@ static bk_topic *resolve_topic(kite_broker *b, kite_rpc_req *req, const send_hdr
     return NULL;
 }
 
-/* Appends name=value to a props buffer (Java form: name 0x01 value 0x02). */
-static void prop_add(kite_buf *p, const char *name, const char *value)
-{
-    /* A string without its trailing separator (allowed, docs/wire.md §9.3) must not swallow the new
-     * name into its last value. */
-    if (p->len && p->data[p->len - 1] != 2) kite_buf_putc(p, 2);
-    kite_buf_puts(p, name);
-    kite_buf_putc(p, 1);
-    kite_buf_puts(p, value);
-    kite_buf_putc(p, 2);
-}
-
 /* The properties the broker looks at, found in one pass over the request's copy. */
 enum { P_CLUSTER, P_TRAN, P_DELAY, P_WAIT, P_UNIQ, P_N };
 static const char *const prop_names[P_N] = { "CLUSTER", "TRAN_MSG", "DELAY", "WAIT", "UNIQ_KEY" };
@@ -338,10 +326,8 @@ static int route_retry(kite_broker *b, kite_rpc_req *req, const kite_cmd *cmd, s
 /* Keeps the destination in REAL_TOPIC/REAL_QID and stores under topic/qid instead. */
 static void redirect(send_req *s, const char *topic, int32_t qid)
 {
-    char qbuf[16];
-    snprintf(qbuf, sizeof qbuf, "%d", s->store_qid);
-    prop_add(&s->props, "REAL_TOPIC", s->store_topic);
-    prop_add(&s->props, "REAL_QID", qbuf);
+    kite_msgprop_append_str(&s->props, "REAL_TOPIC", s->store_topic);
+    kite_msgprop_append_i64(&s->props, "REAL_QID", s->store_qid);
     s->store_topic = topic;
     s->store_qid = qid;
 }
@@ -363,7 +349,7 @@ static int route_half_or_delay(kite_broker *b, kite_rpc_req *req, send_req *s)
          * TRAN_PREPARED_QUEUE_OFFSET would name another half for the check-back walk. */
         static const char *const drop[] = { "TRAN_PREPARED_QUEUE_OFFSET", "REAL_TOPIC", "REAL_QID", NULL };
         kite_buf own = KITE_BUF_INIT;
-        bk_props_without(s->props.data, s->props.len, drop, &own);
+        kite_msgprop_copy_without(s->props.data, s->props.len, drop, &own);
         kite_buf_free(&s->props);
         s->props = own;
         redirect(s, "RMQ_SYS_TRANS_HALF_TOPIC", 0);
@@ -386,7 +372,7 @@ static int send_route(kite_broker *b, kite_rpc_req *req, send_req *s)
 {
     if (route_target(b, req, s) != KITE_OK) return KITE_ERR;
     kite_buf_append(&s->props, s->props_in, s->props_in_len);
-    if (!s->pv[P_CLUSTER]) prop_add(&s->props, "CLUSTER", b->cfg.broker_cluster_name);
+    if (!s->pv[P_CLUSTER]) kite_msgprop_append_str(&s->props, "CLUSTER", b->cfg.broker_cluster_name);
     if (route_retry(b, req, &req->cmd, s) != KITE_OK || route_half_or_delay(b, req, s) != KITE_OK)
         return KITE_ERR;
     if (s->t->filter_type[0] == 'M') s->sysflag |= KITE_SYSFLAG_MULTI_TAGS;
@@ -479,7 +465,8 @@ static void send_put(kite_broker *b, kite_rpc_req *req, send_req *s)
         kite_buf_reset(&mp);
         kite_buf_append(&mp, q + 22 + blen, plen);
         size_t vlen;
-        if (!kite_msgprop_get(mp.data, mp.len, "CLUSTER", &vlen)) prop_add(&mp, "CLUSTER", b->cfg.broker_cluster_name);
+        if (!kite_msgprop_get(mp.data, mp.len, "CLUSTER", &vlen))
+            kite_msgprop_append_str(&mp, "CLUSTER", b->cfg.broker_cluster_name);
         m.flag = (int32_t)kite_rd_be32(q + 12);
         m.body = q + 20;
         m.body_len = blen;

@@ -147,7 +147,7 @@ static int commit(kite_broker *b, const kite_record *r, char *remark, size_t rle
     }
     static const char *const drop[] = { "REAL_TOPIC", "REAL_QID", "TRAN_MSG", "TRAN_PREPARED_QUEUE_OFFSET", NULL };
     kite_buf props = KITE_BUF_INIT;
-    bk_props_without(r->props, r->props_len, drop, &props);
+    kite_msgprop_copy_without(r->props, r->props_len, drop, &props);
     const char *store_topic = topic;
     int32_t store_qid = (int32_t)qid;
     const char *d = kite_msgprop_get(props.data, props.len, "DELAY", &vl);
@@ -155,11 +155,8 @@ static int commit(kite_broker *b, const kite_record *r, char *remark, size_t rle
     if (level > 0) {
         int max = bk_delay_levels(b);
         if (level > max) level = max;
-        kite_buf_puts(&props, "REAL_TOPIC\001");
-        kite_buf_puts(&props, topic);
-        kite_buf_puts(&props, "\002REAL_QID\001");
-        kite_buf_puts(&props, qbuf);
-        kite_buf_putc(&props, 2);
+        kite_msgprop_append_str(&props, "REAL_TOPIC", topic);
+        kite_msgprop_append_i64(&props, "REAL_QID", qid);
         store_topic = "SCHEDULE_TOPIC_XXXX";
         store_qid = level - 1;
     }

@@ -183,15 +183,17 @@ static void flush_ops(bk_trans *t)
 {
     kite_broker *b = t->b;
     if (t->op_n > 0) {
-        static const char props[] = "TAGS\001d\002";
+        kite_buf props = KITE_BUF_INIT;
+        kite_msgprop_append_str(&props, "TAGS", "d");   /* op records are tagged "d", as Java's */
         kite_store_msg m;
         put_local(b, &m, BK_OP_TOPIC, 0);
         m.body = t->op_body;
         m.body_len = (uint32_t)t->op_len;
-        m.props = props;
-        m.props_len = (uint32_t)(sizeof props - 1);
+        m.props = props.data;
+        m.props_len = (uint32_t)props.len;
         kite_put_result res;
         kite_store_put_wait(b->store, &m, &res);
+        kite_buf_free(&props);
         if (res.status != KITE_PUT_OK && res.status != KITE_PUT_FLUSH_DISK_TIMEOUT) {
             int shown = (int)(t->op_len > 200 ? 200 : t->op_len);
             KLOG_WARN("broker",
@@ -357,14 +359,6 @@ static int put_copy(kite_broker *b, const kite_record *r, const char *topic, int
     return res->status == KITE_PUT_OK || res->status == KITE_PUT_FLUSH_DISK_TIMEOUT ? KITE_OK : KITE_EIO;
 }
 
-static void add_prop(kite_buf *p, const char *name, const char *value)
-{
-    kite_buf_puts(p, name);
-    kite_buf_putc(p, 1);
-    kite_buf_puts(p, value);
-    kite_buf_putc(p, 2);
-}
-
 static void discard(bk_trans *t, const kite_record *r, int64_t q, int64_t times)
 {
     kite_broker *b = t->b;
@@ -391,10 +385,8 @@ static int reappend(bk_trans *t, const kite_record *r, int64_t q)
     if (!prop_i64(r, "TRAN_PREPARED_QUEUE_OFFSET", &orig)) orig = q;
     static const char *const drop[] = { "TRAN_PREPARED_QUEUE_OFFSET", NULL };
     kite_buf props = KITE_BUF_INIT;
-    bk_props_without(r->props, r->props_len, drop, &props);
-    char v[24];
-    snprintf(v, sizeof v, "%lld", (long long)orig);
-    add_prop(&props, "TRAN_PREPARED_QUEUE_OFFSET", v);
+    kite_msgprop_copy_without(r->props, r->props_len, drop, &props);
+    kite_msgprop_append_i64(&props, "TRAN_PREPARED_QUEUE_OFFSET", orig);
     kite_put_result res;
     int rc = put_copy(t->b, r, BK_HALF_TOPIC, 0, &props, &res);
     kite_buf_free(&props);
@@ -498,12 +490,9 @@ static int check(bk_trans *t, const kite_record *r, int64_t times)
     int64_t orig;
     if (!prop_i64(r, "TRAN_PREPARED_QUEUE_OFFSET", &orig)) orig = r->queue_offset;
     kite_buf props = KITE_BUF_INIT;
-    bk_props_without(r->props, r->props_len, drop, &props);
-    char v[24];
-    snprintf(v, sizeof v, "%lld", (long long)(times + 1));
-    add_prop(&props, "TRANSACTION_CHECK_TIMES", v);
-    snprintf(v, sizeof v, "%lld", (long long)orig);
-    add_prop(&props, "TRAN_PREPARED_QUEUE_OFFSET", v);
+    kite_msgprop_copy_without(r->props, r->props_len, drop, &props);
+    kite_msgprop_append_i64(&props, "TRANSACTION_CHECK_TIMES", times + 1);
+    kite_msgprop_append_i64(&props, "TRAN_PREPARED_QUEUE_OFFSET", orig);
     kite_put_result res;
     int rc = put_copy(t->b, r, BK_HALF_TOPIC, 0, &props, &res);
     if (rc != KITE_OK) {

@@ -12,6 +12,7 @@
 #include "base/mem.h"
 #include "base/thread.h"
 #include "base/time.h"
+#include "codec/msgprops.h"
 #include "proto/codes.h"
 #include <pthread.h>
 #include <stdio.h>
@@ -101,7 +102,8 @@ void kite_pc_dispatch(kite_push_consumer *c, pq *q, kite_rmsg **msgs, size_t n)
 
 /* ---- send-back of failed messages (workers) ---- */
 
-/* Builds a properties string: the message's properties with these replaced. */
+/* Builds a properties string: the message's properties with these replaced (a property
+ * whose value holds a separator, which only a hand-made string can carry, is left out). */
 static void props_for_resend(const kite_message_ext *m, const char *retry_of, int reconsume, int max_re, kite_buf *out)
 {
     static const char *const drop[] = { "RETRY_TOPIC", "RECONSUME_TIME", "MAX_RECONSUME_TIMES", "DELAY", "ORIGIN_MESSAGE_ID" };
@@ -112,13 +114,13 @@ static void props_for_resend(const kite_message_ext *m, const char *retry_of, in
         int skip = 0;
         for (size_t k = 0; k < sizeof drop / sizeof *drop; k++) skip |= strcmp(name, drop[k]) == 0;
         if (skip) continue;
-        kite_buf_printf(out, "%s\001%s\002", name, value);
+        kite_msgprop_append_str(out, name, value);
     }
-    kite_buf_printf(out, "RETRY_TOPIC\001%s\002", rt ? rt : retry_of);
-    kite_buf_printf(out, "RECONSUME_TIME\001%d\002", reconsume);
-    kite_buf_printf(out, "MAX_RECONSUME_TIMES\001%d\002", max_re);
-    kite_buf_printf(out, "DELAY\001%d\002", 3 + reconsume - 1);
-    kite_buf_printf(out, "ORIGIN_MESSAGE_ID\001%s\002", origin ? origin : m->msg_id);
+    kite_msgprop_append_str(out, "RETRY_TOPIC", rt ? rt : retry_of);
+    kite_msgprop_append_i64(out, "RECONSUME_TIME", reconsume);
+    kite_msgprop_append_i64(out, "MAX_RECONSUME_TIMES", max_re);
+    kite_msgprop_append_i64(out, "DELAY", 3 + reconsume - 1);
+    kite_msgprop_append_str(out, "ORIGIN_MESSAGE_ID", origin ? origin : m->msg_id);
 }
 
 /* CONSUMER_SEND_MSG_BACK (delay_level 0: the broker's retry schedule; -1: straight to

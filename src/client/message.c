@@ -1,6 +1,6 @@
 /* message.c - kite_message: the public message object (include/kite/message.h) and its
- * properties string (docs/wire.md §9.3: name 0x01 value 0x02, repeated; Java writes the
- * separator after every pair).
+ * properties string (docs/wire.md §9.3: name 0x01 value 0x02, repeated; written by
+ * codec/msgprops).
  *
  * Owns: message fields, copies of all strings, an owned or borrowed body. Tags, keys,
  * delay level and the WAIT flag are kept as the properties they travel as (TAGS, KEYS,
@@ -9,14 +9,16 @@
  * Threads: none of its own; one thread at a time per message. */
 #include "client/message.h"
 #include "base/mem.h"
+#include "codec/msgprops.h"
 #include "kite/status.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+/* NULL, empty, or holding a separator of the properties string. */
 static int bad_text(const char *s)
 {
-    return !s || !*s || strchr(s, 1) || strchr(s, 2);
+    return !s || !*s || strchr(s, KITE_MSGPROP_NAME_END) || strchr(s, KITE_MSGPROP_VALUE_END);
 }
 
 static kite_prop *find(const kite_message *m, const char *name)
@@ -188,12 +190,8 @@ int kite_message_property_at(const kite_message *m, size_t i, const char **name,
 int kite_msg_encode_props(const kite_message *m, kite_buf *out)
 {
     size_t start = out->len;
-    for (size_t i = 0; i < m->n_props; i++) {
-        kite_buf_puts(out, m->props[i].name);
-        kite_buf_putc(out, 1);
-        kite_buf_puts(out, m->props[i].value);
-        kite_buf_putc(out, 2);
-    }
+    for (size_t i = 0; i < m->n_props; i++)   /* names and values were checked (put_prop) */
+        kite_msgprop_append_str(out, m->props[i].name, m->props[i].value);
     if (out->len - start > KITE_PROPS_MAX) {
         out->len = start;
         return KITE_ETOOBIG;

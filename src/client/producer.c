@@ -494,10 +494,7 @@ static int prep_batch(kite_producer *p, kite_message *const *msgs, size_t n, sen
         return rc;
     }
     const char *wait = kite_message_property(msgs[0], KITE_PROP_WAIT);
-    kite_buf_puts(&op->props, KITE_PROP_WAIT);
-    kite_buf_putc(&op->props, 1);
-    kite_buf_puts(&op->props, wait ? wait : "true");
-    kite_buf_putc(&op->props, 2);
+    kite_msgprop_append_str(&op->props, KITE_PROP_WAIT, wait ? wait : "true");
     size_t len = 0;
     op->body_own = (uint8_t *)kite_buf_steal(&body, &len);
     op->body = op->body_own;

@@ -162,26 +162,15 @@ typedef struct piece {
     size_t nl, vl;
 } piece;
 
-/* Splits a properties string with Java's rules (received.h); returns the count. */
+/* Splits a properties string with Java's rules (codec/msgprops); returns the count and
+ * fills out with the first cap pieces. */
 static size_t split_props(const char *p, size_t len, piece *out, size_t cap)
 {
-    size_t n = 0, i = 0;
-    while (i < len) {
-        size_t j = i;
-        while (j < len && p[j] != 2) j++;
-        const char *s = p + i;
-        size_t sl = j - i;
-        const char *eq = memchr(s, 1, sl);
-        if (eq && eq > s && (size_t)(eq - s) + 1 < sl) {
-            if (out && n < cap) {
-                out[n].name = s;
-                out[n].nl = (size_t)(eq - s);
-                out[n].value = eq + 1;
-                out[n].vl = sl - out[n].nl - 1;
-            }
-            n++;
-        }
-        i = j + 1;
+    size_t n = 0, pos = 0, nl, vl;
+    const char *name, *value;
+    while (kite_msgprop_next(p, len, &pos, &name, &nl, &value, &vl)) {
+        if (out && n < cap) out[n] = (piece){ .name = name, .value = value, .nl = nl, .vl = vl };
+        n++;
     }
     return n;
 }
