@@ -550,7 +550,7 @@ static int walk(bk_trans *t, int64_t deadline)
     kite_broker *b = t->b;
     int budget = SLICE_HALVES;
     for (;;) {
-        if (budget <= 0 || kite_mono_ms() >= deadline) return 0;
+        if (budget <= 0 || kite_deadline_left_ms(deadline) == 0) return 0;
         kite_get_result gr;
         if (!fetch_at(b, BK_HALF_TOPIC, &t->half_progress, &gr)) return 1;
         int stop = 0;
@@ -572,7 +572,7 @@ static void t_cont(kite_ev *ev, kite_ev_timer *tm, void *arg);
 static void run_slice(bk_trans *t)
 {
     kite_broker *b = t->b;
-    int64_t deadline = kite_mono_ms() + SLICE_MS;
+    int64_t deadline = kite_deadline_ms(SLICE_MS);
     if (!t->in_pass) {
         t->in_pass = 1;
         t->pass_start = kite_wall_ms();

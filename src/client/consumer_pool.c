@@ -195,7 +195,7 @@ static int send_back(kite_push_consumer *c, const char *pulled_topic, const kite
 /* Parks r on the later list: a worker runs it again in delay_ms. */
 static void later_push(kite_push_consumer *c, creq *r, int64_t delay_ms)
 {
-    r->due_ms = kite_mono_ms() + delay_ms;
+    r->due_ms = kite_deadline_ms(delay_ms);
     pthread_mutex_lock(&c->wq_mu);
     r->next = c->later;
     c->later = r;
@@ -398,12 +398,7 @@ void *kite_pc_worker_main(void *arg)
             if (wait < 0) {
                 pthread_cond_wait(&c->wq_cv, &c->wq_mu);
             } else {
-                struct timespec ts;
-                clock_gettime(CLOCK_REALTIME, &ts);
-                ts.tv_sec += wait / 1000;
-                ts.tv_nsec += (wait % 1000) * 1000000L;
-                if (ts.tv_nsec >= 1000000000L) ts.tv_sec++, ts.tv_nsec -= 1000000000L;
-                pthread_cond_timedwait(&c->wq_cv, &c->wq_mu, &ts);
+                kite_cond_wait_us(&c->wq_cv, &c->wq_mu, wait * 1000);
             }
             c->wq_idle--;
         }

@@ -31,6 +31,7 @@
 #include "base/buf.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "base/thread.h"
 #include "base/time.h"
 #include "codec/record.h"
 #include "kite/kite.h"
@@ -189,19 +190,15 @@ int kite_producer_start(kite_producer *p)
     return rc;
 }
 
-static void wait_ops_until(kite_producer *p, int64_t deadline_ms)
+/* Waits (p->mu held) until no op is in flight or the deadline (base/time.h) passes;
+ * looks again at least every 100 ms. */
+static void wait_ops_until(kite_producer *p, int64_t deadline)
 {
     atomic_fetch_add(&p->waiters, 1);   /* before looking at ops: see op_end */
     while (atomic_load(&p->ops) > 0) {
-        int64_t left = deadline_ms - kite_mono_ms();
-        if (deadline_ms >= 0 && left <= 0) break;
-        if (left > 100 || deadline_ms < 0) left = 100;
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += left * 1000000L;
-        ts.tv_sec += ts.tv_nsec / 1000000000L;
-        ts.tv_nsec %= 1000000000L;
-        pthread_cond_timedwait(&p->cv, &p->mu, &ts);
+        int64_t left = kite_deadline_left_ms(deadline);
+        if (left == 0) break;
+        kite_cond_wait_us(&p->cv, &p->mu, (left > 100 ? 100 : left) * 1000);
     }
     atomic_fetch_sub(&p->waiters, 1);
 }
@@ -220,14 +217,14 @@ int kite_producer_shutdown(kite_producer *p)
     p->state = P_STOPPING;
     pthread_cond_broadcast(&p->cv);   /* senders blocked at max_in_flight give up */
     /* Graceful part: ops in flight finish on their own within the send timeout. */
-    wait_ops_until(p, kite_mono_ms() + p->o.send_timeout_ms);
+    wait_ops_until(p, kite_deadline_ms(p->o.send_timeout_ms));
     if (atomic_load(&p->ops) > 0) {
         /* The rest fail now: closed connections fail their calls with KITE_ECLOSED, and
          * no retry starts while stopping. */
         pthread_mutex_unlock(&p->mu);
         kite_inst_close_all(p->inst);
         pthread_mutex_lock(&p->mu);
-        wait_ops_until(p, -1);
+        wait_ops_until(p, KITE_DEADLINE_NEVER);
     }
     pthread_mutex_unlock(&p->mu);
     kite_prod_hb_stop(p->hb);
@@ -386,7 +383,7 @@ static send_op *op_new(kite_producer *p, int kind, const char *topic, size_t bod
     op->fixed_queue = -1;
     op->count = 1;
     op->born_ms = kite_wall_ms();
-    op->deadline_ms = kite_mono_ms() + p->o.send_timeout_ms;
+    op->deadline_ms = kite_deadline_ms(p->o.send_timeout_ms);
     op->max_attempts = 1 + (kind == K_SYNC ? p->o.retry_times : kind == K_ASYNC ? p->o.async_retry_times : 0);
     return op;
 }
@@ -577,7 +574,7 @@ static void retry_or_fail(send_op *op, int status)
 {
     kite_producer *p = op->p;
     kite_inst_route_stale(p->inst, op->topic);
-    if (op->res.attempts < op->max_attempts && op->fixed_queue < 0 && kite_mono_ms() < op->deadline_ms &&
+    if (op->res.attempts < op->max_attempts && op->fixed_queue < 0 && kite_deadline_left_ms(op->deadline_ms) > 0 &&
         !stopping(p)) {
         KLOG_DEBUG("client", "send to %s: retrying after: %s", op->topic, op->res.error);
         attempt(op);
@@ -609,8 +606,8 @@ static void attempt(send_op *op)
         fail(op, KITE_ENOTFOUND, "broker %s of topic %s has no master address", mq->broker_name, op->topic);
         return;
     }
-    int64_t left = op->deadline_ms - kite_mono_ms();
-    if (left <= 0) {
+    int64_t left = kite_deadline_left_ms(op->deadline_ms);
+    if (left == 0) {
         char last[sizeof op->res.error];
         snprintf(last, sizeof last, "%s", op->res.error);
         fail(op, KITE_ETIMEDOUT, "send to %s timed out after %d attempt(s)%s%.180s", op->topic, op->res.attempts,

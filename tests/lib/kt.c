@@ -1,6 +1,7 @@
 /* kt.c - integration-test helpers (see kt.h). */
 #include "kt.h"
 #include "base/mem.h"
+#include "base/time.h"
 #include "net/sock.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -278,10 +279,10 @@ const char *kt_body(const kite_cmd *c)
 
 int kt_closed_silently(int fd, int timeout_ms)
 {
-    long long deadline = kt_now_ms() + timeout_ms;
+    int64_t deadline = kite_deadline_ms(timeout_ms);
     for (;;) {
-        long long left = deadline - kt_now_ms();
-        if (left <= 0) return 0;
+        int64_t left = kite_deadline_left_ms(deadline);
+        if (left == 0) return 0;
         struct pollfd pf = { .fd = fd, .events = POLLIN };
         int r = poll(&pf, 1, (int)left);
         if (r < 0 && errno == EINTR) continue;
@@ -322,13 +323,13 @@ long long kt_now_ms(void)
 
 int kt_wait_route(const kt_daemon *d, const char *topic, int timeout_ms)
 {
-    long long end = kt_now_ms() + timeout_ms;
+    int64_t deadline = kite_deadline_ms(timeout_ms);
     char hdr[512];
     snprintf(hdr, sizeof hdr,
              "{\"code\":105,\"extFields\":{\"topic\":\"%s\"},\"flag\":0,\"language\":\"JAVA\",\"opaque\":1,"
              "\"serializeTypeCurrentRPC\":\"JSON\",\"version\":401}",
              topic);
-    while (kt_now_ms() < end) {
+    while (kite_deadline_left_ms(deadline) > 0) {
         int fd = kt_connect(d->host, d->port);
         if (fd >= 0) {
             kite_cmd r;

@@ -1,6 +1,7 @@
 /* kt_broker.c - kite-broker test helpers (see kt_broker.h). */
 #include "kt_broker.h"
 #include "base/mem.h"
+#include "base/time.h"
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,10 +33,10 @@ int kb_send(int fd, int code, int flag, const char *ext, const void *body, size_
 
 int kb_wait_response(int fd, int opaque, kite_cmd *resp, int timeout_ms)
 {
-    long long deadline = kt_now_ms() + timeout_ms;
+    int64_t deadline = kite_deadline_ms(timeout_ms);
     for (;;) {
-        long long left = deadline - kt_now_ms();
-        if (left <= 0) return -1;
+        int64_t left = kite_deadline_left_ms(deadline);
+        if (left == 0) return -1;
         kite_cmd c;
         int r = kt_read_frame(fd, &c, (int)left);
         if (r) return r;
@@ -86,10 +87,10 @@ int kb_server_request(int fd, kite_cmd *out, int timeout_ms)
         nstash--;
         return 0;
     }
-    long long deadline = kt_now_ms() + timeout_ms;
+    int64_t deadline = kite_deadline_ms(timeout_ms);
     for (;;) {
-        long long left = deadline - kt_now_ms();
-        if (left <= 0) return -1;
+        int64_t left = kite_deadline_left_ms(deadline);
+        if (left == 0) return -1;
         kite_cmd c;
         if (kt_read_frame(fd, &c, (int)left) != 0) return -1;
         if (!(c.flag & KITE_FLAG_RESPONSE)) {

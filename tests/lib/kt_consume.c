@@ -5,6 +5,7 @@
 #include <cmocka.h>
 #include "kt_consume.h"
 #include "base/mem.h"
+#include "base/time.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,9 +105,9 @@ int kc_duplicates(kc_collector *c, int n)
 
 int kc_wait_distinct(kc_collector *c, int n, int timeout_ms)
 {
-    long long end = kt_now_ms() + timeout_ms;
+    int64_t deadline = kite_deadline_ms(timeout_ms);
     int k;
-    while ((k = kc_distinct(c, n)) < n && kt_now_ms() < end) usleep(20 * 1000);
+    while ((k = kc_distinct(c, n)) < n && kite_deadline_left_ms(deadline) > 0) usleep(20 * 1000);
     return k;
 }
 

@@ -129,7 +129,7 @@ int kt_kill_cycles(const char *name, int cycles, unsigned seed)
             child(dir, seq, p[1]);
         }
         close(p[1]);
-        int64_t kill_at = -1, deadline = kite_mono_ms() + 20000;
+        int64_t kill_at = -1, deadline = kite_deadline_ms(20000);
         int delay = rand() % 120;
         if (rand() % 5 == 0) kill_at = kite_mono_ms() + rand() % 15;   /* during open/recovery */
         ack buf[256];
@@ -138,7 +138,7 @@ int kt_kill_cycles(const char *name, int cycles, unsigned seed)
         for (;;) {
             int64_t now = kite_mono_ms();
             if (kill_at >= 0 && now >= kill_at) break;
-            if (now > deadline) {
+            if (kite_deadline_left_ms(deadline) == 0) {
                 fprintf(stderr, "cycle %d: child never started\n", c);
                 problems++;
                 break;
