@@ -16,12 +16,12 @@
 #include "base/time.h"
 #include "broker/broker.h"
 #include "codec/record.h"
+#include "codec/systopic.h"
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define SCHEDULE_TOPIC "SCHEDULE_TOPIC_XXXX"
 #define MAX_LEVELS 64
 
 typedef struct bk_delay {
@@ -123,7 +123,7 @@ static int deliver(kite_broker *b, const kite_record *r)
     char topic[300], qbuf[16];
     snprintf(topic, sizeof topic, "%.*s", (int)tl, rt);
     snprintf(qbuf, sizeof qbuf, "%.*s", (int)(ql < 15 ? ql : 15), rq);
-    if (strcmp(topic, "RMQ_SYS_TRANS_HALF_TOPIC") == 0) return 1;
+    if (strcmp(topic, KITE_TOPIC_TRANS_HALF) == 0) return 1;
     kite_buf props = KITE_BUF_INIT;
     kite_msgprop_copy_without(r->props, r->props_len, drop_delay, &props);
     kite_store_msg m;
@@ -153,7 +153,8 @@ static void tick(kite_ev *ev, kite_ev_timer *t, void *arg)
         for (int rounds = 0; rounds < 64; rounds++) {   /* bounded work per tick */
             kite_get_result gr;
             memset(&gr, 0, sizeof gr);
-            kite_store_get_messages(b->store, SCHEDULE_TOPIC, lv, d->offset[lv], 32, 1 << 20, NULL, 0, &gr);
+            kite_store_get_messages(b->store, KITE_TOPIC_SCHEDULE, lv, d->offset[lv], 32, 1 << 20,
+                                    NULL, 0, &gr);
             if (gr.status == KITE_GET_OFFSET_TOO_SMALL || gr.status == KITE_GET_OFFSET_OVERFLOW_BADLY) {
                 d->offset[lv] = gr.next_begin_offset;   /* data deleted or offset from an older store */
                 d->dirty = 1;

@@ -6,6 +6,7 @@
 #include "base/mem.h"
 #include "base/time.h"
 #include "broker/broker.h"
+#include "codec/systopic.h"
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,7 +76,7 @@ bk_group *bk_group_get_or_create(kite_broker *b, const char *name)
 {
     bk_group *g = kite_map_get(&b->groups, name);
     if (g) return g;
-    if (!b->cfg.auto_create_subscription_group && strncmp(name, "CID_RMQ_SYS_", 12) != 0) return NULL;
+    if (!b->cfg.auto_create_subscription_group && !kite_is_sys_group(name)) return NULL;
     g = group_new(b, name);
     b->groups_dv.timestamp = kite_wall_ms();
     b->groups_dv.counter++;

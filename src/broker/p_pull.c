@@ -13,6 +13,7 @@
 #include "broker/broker.h"
 #include "broker/filter.h"
 #include "codec/record.h"
+#include "codec/systopic.h"
 #include "proto/codes.h"
 #include <stdatomic.h>
 #include <stdio.h>
@@ -91,8 +92,8 @@ static int do_pull_mode(kite_broker *b, kite_rpc_req *req, int mode)
         kite_rpc_reply_code(req, RS_TOPIC_NOT_EXIST, remark);
         return 1;
     }
-    if (!(t->perm & KITE_PERM_READ) || strcmp(topic, "RMQ_SYS_TRANS_HALF_TOPIC") == 0 ||
-        strcmp(topic, "RMQ_SYS_TRANS_OP_HALF_TOPIC") == 0) {
+    if (!(t->perm & KITE_PERM_READ) || strcmp(topic, KITE_TOPIC_TRANS_HALF) == 0 ||
+        strcmp(topic, KITE_TOPIC_TRANS_OP_HALF) == 0) {
         snprintf(remark, sizeof remark, "the topic[%.200s] pulling message is forbidden", topic);
         kite_rpc_reply_code(req, RS_NO_PERMISSION, remark);
         return 1;

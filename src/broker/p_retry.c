@@ -8,6 +8,7 @@
 #include "base/mem.h"
 #include "broker/broker.h"
 #include "codec/record.h"
+#include "codec/systopic.h"
 #include "proto/codes.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,7 +57,7 @@ static void h_send_back(kite_rpc_req *req, void *arg)
         return;
     }
     char retry[300];
-    snprintf(retry, sizeof retry, "%%RETRY%%%s", group);
+    kite_retry_topic(retry, sizeof retry, group);
     if (!bk_topic_name_ok(retry)) {
         kite_rpc_reply_code(req, RS_SYSTEM_ERROR, "the retry topic name for this group is invalid");
         return;
@@ -88,7 +89,7 @@ static void h_send_back(kite_rpc_req *req, void *arg)
     char dlq[300];
     int level = 0;
     if (r.reconsume_times >= maxr || delay_level < 0) {
-        snprintf(dlq, sizeof dlq, "%%DLQ%%%s", group);
+        kite_dlq_topic(dlq, sizeof dlq, group);
         if (!bk_topic_get(b, dlq)) bk_topic_put(b, dlq, 1, 1, KITE_PERM_READ | KITE_PERM_WRITE, 0, "SINGLE_TAG", 0);
         target = dlq;
         qid = 0;
@@ -121,7 +122,7 @@ static void h_send_back(kite_rpc_req *req, void *arg)
         kite_msgprop_append_i64(&props, "DELAY", level);
         kite_msgprop_append_str(&props, "REAL_TOPIC", target);
         kite_msgprop_append_i64(&props, "REAL_QID", qid);
-        store_topic = "SCHEDULE_TOPIC_XXXX";
+        store_topic = KITE_TOPIC_SCHEDULE;
         store_qid = level - 1;
     }
     kite_store_msg m;

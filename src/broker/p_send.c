@@ -14,13 +14,12 @@
 #include "base/mem.h"
 #include "broker/broker.h"
 #include "codec/record.h"
+#include "codec/systopic.h"
 #include "proto/codes.h"
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define MAX_PROPS 32767
 
 static kite_broker *B(void *arg) { return arg; }
 
@@ -208,7 +207,8 @@ static bk_topic *resolve_topic(kite_broker *b, kite_rpc_req *req, const send_hdr
     if (t) return t;
     int64_t dq = 4;
     hdr_i64(h, F_DEF_QNUMS, 4, &dq);
-    if (strncmp(topic, "%RETRY%", 7) == 0) return bk_topic_put(b, topic, 1, 1, 6, 0, "SINGLE_TAG", 0);
+    if (kite_is_retry_topic(topic))
+        return bk_topic_put(b, topic, 1, 1, KITE_PERM_READ | KITE_PERM_WRITE, 0, "SINGLE_TAG", 0);
     const char *def = h->v[F_DEF_TOPIC];
     bk_topic *tmpl = def ? bk_topic_get(b, def) : NULL;
     if (b->cfg.auto_create_topic_enable && tmpl && (tmpl->perm & KITE_PERM_INHERIT)) {
@@ -302,19 +302,21 @@ static int route_target(kite_broker *b, kite_rpc_req *req, send_req *s)
 static int route_retry(kite_broker *b, kite_rpc_req *req, const kite_cmd *cmd, send_req *s)
 {
     const char *name = s->t->name;
-    if (strncmp(name, "%RETRY%", 7) != 0) return KITE_OK;
+    if (!kite_is_retry_topic(name)) return KITE_OK;
     if (s->batch) {
         kite_rpc_reply_code(req, RS_MESSAGE_ILLEGAL, "batch messages cannot be sent to a retry topic");
         return KITE_ERR;
     }
-    bk_group *g = bk_group_get_or_create(b, name + 7);
+    const char *group = name + KITE_RETRY_PREFIX_LEN;
+    bk_group *g = bk_group_get_or_create(b, group);
     if (!g) {
-        bk_replyf(req, RS_SUBSCRIPTION_GROUP_NOT_EXIST, "subscription group not exist, %.200s", name + 7);
+        bk_replyf(req, RS_SUBSCRIPTION_GROUP_NOT_EXIST, "subscription group not exist, %.200s",
+                  group);
         return KITE_ERR;
     }
     int64_t maxr = (cmd->version >= KITE_V3_4_9 && s->max_reconsume >= 0) ? s->max_reconsume : g->retry_max_times;
     if (s->reconsume <= maxr) return KITE_OK;
-    snprintf(s->dlq, sizeof s->dlq, "%%DLQ%%%s", g->name);
+    kite_dlq_topic(s->dlq, sizeof s->dlq, g->name);
     if (!bk_topic_get(b, s->dlq)) bk_topic_put(b, s->dlq, 1, 1, KITE_PERM_READ | KITE_PERM_WRITE, 0, "SINGLE_TAG", 0);
     s->store_topic = s->dlq;
     s->store_qid = 0;
@@ -352,7 +354,7 @@ static int route_half_or_delay(kite_broker *b, kite_rpc_req *req, send_req *s)
         kite_msgprop_copy_without(s->props.data, s->props.len, drop, &own);
         kite_buf_free(&s->props);
         s->props = own;
-        redirect(s, "RMQ_SYS_TRANS_HALF_TOPIC", 0);
+        redirect(s, KITE_TOPIC_TRANS_HALF, 0);
         s->sysflag &= ~KITE_SYSFLAG_TX_MASK;
         return KITE_OK;
     }
@@ -363,7 +365,7 @@ static int route_half_or_delay(kite_broker *b, kite_rpc_req *req, send_req *s)
         level = level * 10 + (d[i] - '0');
     if (level <= 0) return KITE_OK;
     int max = bk_delay_levels(b);
-    redirect(s, "SCHEDULE_TOPIC_XXXX", (level > max ? max : level) - 1);
+    redirect(s, KITE_TOPIC_SCHEDULE, (level > max ? max : level) - 1);
     return KITE_OK;
 }
 
@@ -384,7 +386,7 @@ static int send_route(kite_broker *b, kite_rpc_req *req, send_req *s)
  * PROPS. Everything is checked before anything is stored. */
 static int send_validate(kite_broker *b, kite_rpc_req *req, send_req *s)
 {
-    if (s->props_in_len > MAX_PROPS || s->props.len > MAX_PROPS) {
+    if (s->props_in_len > KITE_REC_MAX_PROPS || s->props.len > KITE_REC_MAX_PROPS) {
         kite_rpc_reply_code(req, RS_MESSAGE_ILLEGAL, "the message properties exceed 32767 bytes");
         return KITE_ERR;
     }

@@ -55,8 +55,9 @@ static int find_half(kite_broker *b, kite_rpc_req *req, int64_t qoff, int64_t ph
                   (long long)phys);
         return KITE_ERR;
     }
-    if (kite_record_decode(seg->data, seg->len, r, 0, &why) <= 0 || r->topic_len != strlen(BK_HALF_TOPIC) ||
-        memcmp(r->topic, BK_HALF_TOPIC, r->topic_len) != 0) {
+    if (kite_record_decode(seg->data, seg->len, r, 0, &why) <= 0 ||
+        r->topic_len != strlen(KITE_TOPIC_TRANS_HALF) ||
+        memcmp(r->topic, KITE_TOPIC_TRANS_HALF, r->topic_len) != 0) {
         kite_store_seg_release(seg);
         if (!why) why = "";   /* the decoder may clear it on success */
         bk_replyf(req, RS_SYSTEM_ERROR, "Find prepared transaction message failed: the record at %lld is not a half message%s%s",
@@ -75,10 +76,10 @@ static int find_half(kite_broker *b, kite_rpc_req *req, int64_t qoff, int64_t ph
                   (long long)phys, (long long)r->queue_offset, (long long)qoff);
         return KITE_ERR;
     }
-    if (qoff < kite_store_max_offset(b->store, BK_HALF_TOPIC, 0)) {
+    if (qoff < kite_store_max_offset(b->store, KITE_TOPIC_TRANS_HALF, 0)) {
         kite_get_result gr;
         memset(&gr, 0, sizeof gr);
-        kite_store_get_messages(b->store, BK_HALF_TOPIC, 0, qoff, 1, 1, NULL, 0, &gr);
+        kite_store_get_messages(b->store, KITE_TOPIC_TRANS_HALF, 0, qoff, 1, 1, NULL, 0, &gr);
         int ok = gr.status == KITE_GET_FOUND && gr.count == 1 && gr.segs[0].queue_offset == qoff &&
                  gr.segs[0].phys_offset == phys;
         kite_get_result_release(&gr);
@@ -109,7 +110,7 @@ static int chain_head_ok(kite_broker *b, int64_t orig, const kite_record *r)
 {
     kite_get_result gr;
     memset(&gr, 0, sizeof gr);
-    kite_store_get_messages(b->store, BK_HALF_TOPIC, 0, orig, 1, 1, NULL, 0, &gr);
+    kite_store_get_messages(b->store, KITE_TOPIC_TRANS_HALF, 0, orig, 1, 1, NULL, 0, &gr);
     int ok = 0;
     kite_record h;
     const char *why;
@@ -157,7 +158,7 @@ static int commit(kite_broker *b, const kite_record *r, char *remark, size_t rle
         if (level > max) level = max;
         kite_msgprop_append_str(&props, "REAL_TOPIC", topic);
         kite_msgprop_append_i64(&props, "REAL_QID", qid);
-        store_topic = "SCHEDULE_TOPIC_XXXX";
+        store_topic = KITE_TOPIC_SCHEDULE;
         store_qid = level - 1;
     }
     kite_store_msg m;

@@ -186,7 +186,7 @@ static void flush_ops(bk_trans *t)
         kite_buf props = KITE_BUF_INIT;
         kite_msgprop_append_str(&props, "TAGS", "d");   /* op records are tagged "d", as Java's */
         kite_store_msg m;
-        put_local(b, &m, BK_OP_TOPIC, 0);
+        put_local(b, &m, KITE_TOPIC_TRANS_OP_HALF, 0);
         m.body = t->op_body;
         m.body_len = (uint32_t)t->op_len;
         m.props = props.data;
@@ -301,7 +301,7 @@ static int read_ops(bk_trans *t, int limit)
     kite_broker *b = t->b;
     while (limit > 0) {
         kite_get_result gr;
-        if (!fetch_at(b, BK_OP_TOPIC, &t->op_cursor, &gr)) return 1;
+        if (!fetch_at(b, KITE_TOPIC_TRANS_OP_HALF, &t->op_cursor, &gr)) return 1;
         for (size_t i = 0; i < gr.count; i++) {
             kite_record r;
             const char *why;
@@ -328,8 +328,8 @@ static void advance_op_progress(bk_trans *t)
 
 static void save_progress(bk_trans *t)
 {
-    bk_offset_set(t->b, BK_HALF_TOPIC, BK_TRANS_GROUP, 0, t->half_progress);
-    bk_offset_set(t->b, BK_OP_TOPIC, BK_TRANS_GROUP, 0, t->op_progress);
+    bk_offset_set(t->b, KITE_TOPIC_TRANS_HALF, KITE_GROUP_TRANS, 0, t->half_progress);
+    bk_offset_set(t->b, KITE_TOPIC_TRANS_OP_HALF, KITE_GROUP_TRANS, 0, t->op_progress);
 }
 
 /* ---- the check-back walk ---- */
@@ -362,18 +362,20 @@ static int put_copy(kite_broker *b, const kite_record *r, const char *topic, int
 static void discard(bk_trans *t, const kite_record *r, int64_t q, int64_t times)
 {
     kite_broker *b = t->b;
-    if (!bk_topic_get(b, BK_CHECK_MAX_TOPIC)) bk_topic_put(b, BK_CHECK_MAX_TOPIC, 1, 1, 6, 0, "SINGLE_TAG", 0);
+    if (!bk_topic_get(b, KITE_TOPIC_TRANS_CHECK_MAX))
+        bk_topic_put(b, KITE_TOPIC_TRANS_CHECK_MAX, 1, 1, KITE_PERM_READ | KITE_PERM_WRITE, 0,
+                     "SINGLE_TAG", 0);
     kite_buf props = KITE_BUF_INIT;
     kite_buf_append(&props, r->props, r->props_len);
     kite_put_result res;
-    if (put_copy(b, r, BK_CHECK_MAX_TOPIC, 0, &props, &res) != KITE_OK)
-        KLOG_WARN("broker", "half %lld: copy to %s refused by the store (%s); dropped", (long long)q, BK_CHECK_MAX_TOPIC,
-                  kite_put_status_name(res.status));
+    if (put_copy(b, r, KITE_TOPIC_TRANS_CHECK_MAX, 0, &props, &res) != KITE_OK)
+        KLOG_WARN("broker", "half %lld: copy to %s refused by the store (%s); dropped",
+                  (long long)q, KITE_TOPIC_TRANS_CHECK_MAX, kite_put_status_name(res.status));
     kite_buf_free(&props);
     size_t gl;
     const char *g = kite_msgprop_get(r->props, r->props_len, "PGROUP", &gl);
     KLOG_INFO("broker", "half message %lld of group %.*s discarded to %s after %lld check(s)", (long long)q,
-              g ? (int)gl : 1, g ? g : "?", BK_CHECK_MAX_TOPIC, (long long)times);
+              g ? (int)gl : 1, g ? g : "?", KITE_TOPIC_TRANS_CHECK_MAX, (long long)times);
     t->discards++;
 }
 
@@ -388,7 +390,7 @@ static int reappend(bk_trans *t, const kite_record *r, int64_t q)
     kite_msgprop_copy_without(r->props, r->props_len, drop, &props);
     kite_msgprop_append_i64(&props, "TRAN_PREPARED_QUEUE_OFFSET", orig);
     kite_put_result res;
-    int rc = put_copy(t->b, r, BK_HALF_TOPIC, 0, &props, &res);
+    int rc = put_copy(t->b, r, KITE_TOPIC_TRANS_HALF, 0, &props, &res);
     kite_buf_free(&props);
     return rc;
 }
@@ -467,7 +469,7 @@ static void send_check(bk_trans *t, const kite_record *r, const kite_put_result 
         else kite_cmd_set_ext_n(&req, "transactionId", uniq, ul);
     }
     kite_cmd_set_ext(&req, "offsetMsgId", id);
-    kite_cmd_set_ext(&req, "topic", BK_HALF_TOPIC);
+    kite_cmd_set_ext(&req, "topic", KITE_TOPIC_TRANS_HALF);
     kite_cmd_set_ext(&req, "bname", b->cfg.broker_name);
     size_t blen;
     char *bp = kite_buf_steal(&body, &blen);
@@ -494,7 +496,7 @@ static int check(bk_trans *t, const kite_record *r, int64_t times)
     kite_msgprop_append_i64(&props, "TRANSACTION_CHECK_TIMES", times + 1);
     kite_msgprop_append_i64(&props, "TRAN_PREPARED_QUEUE_OFFSET", orig);
     kite_put_result res;
-    int rc = put_copy(t->b, r, BK_HALF_TOPIC, 0, &props, &res);
+    int rc = put_copy(t->b, r, KITE_TOPIC_TRANS_HALF, 0, &props, &res);
     if (rc != KITE_OK) {
         KLOG_WARN("broker", "check copy of half %lld refused by the store (%s)", (long long)r->queue_offset,
                   kite_put_status_name(res.status));
@@ -552,7 +554,7 @@ static int walk(bk_trans *t, int64_t deadline)
     for (;;) {
         if (budget <= 0 || kite_deadline_left_ms(deadline) == 0) return 0;
         kite_get_result gr;
-        if (!fetch_at(b, BK_HALF_TOPIC, &t->half_progress, &gr)) return 1;
+        if (!fetch_at(b, KITE_TOPIC_TRANS_HALF, &t->half_progress, &gr)) return 1;
         int stop = 0;
         int64_t now = kite_wall_ms();
         for (size_t i = 0; i < gr.count && budget > 0; i++, budget--) {
@@ -580,7 +582,7 @@ static void run_slice(bk_trans *t)
     int done = read_ops(t, SLICE_OPS) && walk(t, deadline);
     advance_op_progress(t);
     save_progress(t);
-    int64_t min = kite_store_min_offset(b->store, BK_HALF_TOPIC, 0);
+    int64_t min = kite_store_min_offset(b->store, KITE_TOPIC_TRANS_HALF, 0);
     if (min > t->half_progress) min = t->half_progress;
     rset_prune(t, min);
     if (done) {
@@ -612,7 +614,7 @@ static void t_check(kite_ev *ev, kite_ev_timer *tm, void *arg)
 
 static int64_t saved_or(kite_broker *b, const char *topic, int64_t dflt)
 {
-    int64_t v = bk_offset_get(b, topic, BK_TRANS_GROUP, 0);
+    int64_t v = bk_offset_get(b, topic, KITE_GROUP_TRANS, 0);
     return v >= 0 ? v : dflt;
 }
 
@@ -628,11 +630,12 @@ int bk_trans_start(kite_broker *b, char *err, size_t errlen)
     b->trans = t;
     if (kite_store_wait_dispatched(b->store, 10000) != 0)
         KLOG_WARN("broker", "consume queues still being rebuilt: transaction state may miss the newest records");
-    int64_t hmin = kite_store_min_offset(b->store, BK_HALF_TOPIC, 0);
-    int64_t omin = kite_store_min_offset(b->store, BK_OP_TOPIC, 0), omax = kite_store_max_offset(b->store, BK_OP_TOPIC, 0);
-    t->half_progress = saved_or(b, BK_HALF_TOPIC, hmin);
+    int64_t hmin = kite_store_min_offset(b->store, KITE_TOPIC_TRANS_HALF, 0);
+    int64_t omin = kite_store_min_offset(b->store, KITE_TOPIC_TRANS_OP_HALF, 0);
+    int64_t omax = kite_store_max_offset(b->store, KITE_TOPIC_TRANS_OP_HALF, 0);
+    t->half_progress = saved_or(b, KITE_TOPIC_TRANS_HALF, hmin);
     if (t->half_progress < hmin) t->half_progress = hmin;
-    t->op_progress = saved_or(b, BK_OP_TOPIC, omin);
+    t->op_progress = saved_or(b, KITE_TOPIC_TRANS_OP_HALF, omin);
     if (t->op_progress < omin) t->op_progress = omin;
     t->base = hmin & ~(int64_t)63;
     int64_t from = t->op_progress;

@@ -14,12 +14,8 @@
 #define KITE_BROKER_TRANS_H
 
 #include "broker/broker.h"
+#include "codec/systopic.h"
 #include <stdint.h>
-
-#define BK_HALF_TOPIC "RMQ_SYS_TRANS_HALF_TOPIC"
-#define BK_OP_TOPIC "RMQ_SYS_TRANS_OP_HALF_TOPIC"
-#define BK_CHECK_MAX_TOPIC "TRANS_CHECK_MAX_TIME_TOPIC"
-#define BK_TRANS_GROUP "CID_RMQ_SYS_TRANS"
 
 /* Loads the resolved set (reads the op queue from the saved progress, at most the last
  * 100,000 op records before it as well) and, on a master, starts the check-back timer.

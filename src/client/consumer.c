@@ -18,6 +18,7 @@
 #include "client/heartbeat.h"
 #include "client/msgid.h"
 #include "codec/record.h"
+#include "codec/systopic.h"
 #include "proto/codes.h"
 #include <pthread.h>
 #include <stdio.h>
@@ -302,9 +303,9 @@ int kite_push_consumer_create(kite_push_consumer **out, const char *group, const
     char dflt[512];
     snprintf(dflt, sizeof dflt, "%s/.kite_offsets", home && *home ? home : "/tmp");
     c->dir_copy = kite_xstrdup(o.offset_store_dir ? o.offset_store_dir : dflt);
-    size_t rl = strlen(group) + 8;
+    size_t rl = KITE_RETRY_PREFIX_LEN + strlen(group) + 1;
     c->retry_topic = kite_xmalloc(rl);
-    snprintf(c->retry_topic, rl, "%%RETRY%%%s", group);
+    kite_retry_topic(c->retry_topic, rl, group);
     c->o.namesrv_addr = c->ns_copy;
     c->o.instance_name = c->inst_copy;
     c->o.offset_store_dir = c->dir_copy;
@@ -328,7 +329,7 @@ int kite_push_consumer_create(kite_push_consumer **out, const char *group, const
         .namesrv_addr = c->ns_copy,
         .rpc_timeout_ms = o.rpc_timeout_ms,
         .poll_interval_ms = o.poll_namesrv_interval_ms,
-        .create_topic_key = "TBW102",
+        .create_topic_key = KITE_TOPIC_AUTO_CREATE,
         .default_topic_queue_nums = 4,
     };
     char err[256];

@@ -13,6 +13,7 @@
 #include "base/thread.h"
 #include "base/time.h"
 #include "codec/msgprops.h"
+#include "codec/systopic.h"
 #include "proto/codes.h"
 #include <pthread.h>
 #include <stdio.h>
@@ -168,9 +169,9 @@ static int send_back(kite_push_consumer *c, const char *pulled_topic, const kite
     props_for_resend(m, m->topic, m->reconsume_times + 1, c->o.max_reconsume_times, &props);
     kite_cmd req, resp;
     kite_cmd_init_request(&req, RC_SEND_MESSAGE_V2, 0);
-    kite_cmd_set_ext(&req, "a", "CLIENT_INNER_PRODUCER");
+    kite_cmd_set_ext(&req, "a", KITE_GROUP_CLIENT_INNER_PRODUCER);
     kite_cmd_set_ext(&req, "b", c->retry_topic);
-    kite_cmd_set_ext(&req, "c", "TBW102");
+    kite_cmd_set_ext(&req, "c", KITE_TOPIC_AUTO_CREATE);
     kite_cmd_set_ext(&req, "d", "4");
     kite_cmd_set_ext(&req, "e", "-1");
     kite_cmd_set_ext(&req, "f", "0");

@@ -15,6 +15,7 @@
 #include "base/mem.h"
 #include "base/time.h"
 #include "client/msgid.h"
+#include "codec/systopic.h"
 #include "kite/status.h"
 #include "proto/codes.h"
 #include <pthread.h>
@@ -159,7 +160,7 @@ void kite_hb_write_producers(kite_jw *w, const char *group)
     }
     kite_jw_obj_begin(w);   /* Java clients always announce their inner producer too */
     kite_jw_key(w, "groupName");
-    kite_jw_str(w, "CLIENT_INNER_PRODUCER");
+    kite_jw_str(w, KITE_GROUP_CLIENT_INNER_PRODUCER);
     kite_jw_obj_end(w);
     kite_jw_arr_end(w);
     kite_jw_key(w, "withoutSub");

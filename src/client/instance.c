@@ -18,6 +18,7 @@
 #include "base/map.h"
 #include "base/mem.h"
 #include "base/time.h"
+#include "codec/systopic.h"
 #include "kite/status.h"
 #include "proto/codes.h"
 #include <pthread.h>
@@ -74,7 +75,8 @@ kite_inst *kite_inst_new(const kite_inst_opts *o, char *err, size_t errlen)
     pthread_mutex_init(&in->mu, NULL);
     kite_map_init(&in->routes);
     in->o = *o;
-    in->create_topic_key = kite_xstrdup(o->create_topic_key ? o->create_topic_key : "TBW102");
+    const char *ctk = o->create_topic_key ? o->create_topic_key : KITE_TOPIC_AUTO_CREATE;
+    in->create_topic_key = kite_xstrdup(ctk);
     char *list = kite_xstrdup(o->namesrv_addr);
     char *save = NULL;
     for (char *t = strtok_r(list, ";, ", &save); t; t = strtok_r(NULL, ";, ", &save)) {

@@ -192,7 +192,7 @@ int kite_msg_encode_props(const kite_message *m, kite_buf *out)
     size_t start = out->len;
     for (size_t i = 0; i < m->n_props; i++)   /* names and values were checked (put_prop) */
         kite_msgprop_append_str(out, m->props[i].name, m->props[i].value);
-    if (out->len - start > KITE_PROPS_MAX) {
+    if (out->len - start > KITE_REC_MAX_PROPS) {
         out->len = start;
         return KITE_ETOOBIG;
     }

@@ -34,6 +34,7 @@
 #include "base/thread.h"
 #include "base/time.h"
 #include "codec/record.h"
+#include "codec/systopic.h"
 #include "kite/kite.h"
 #include "proto/codes.h"
 #include <pthread.h>
@@ -115,7 +116,7 @@ void kite_producer_opts_init(kite_producer_opts *o)
     o->compress_level = 5;
     o->max_message_size = 4u * 1024u * 1024u;
     o->default_topic_queue_nums = 4;
-    o->create_topic_key = "TBW102";
+    o->create_topic_key = KITE_TOPIC_AUTO_CREATE;
     o->poll_namesrv_interval_ms = 30000;
     o->max_in_flight = 10000;
 }
@@ -134,7 +135,8 @@ int kite_producer_create(kite_producer **out, const char *group, const kite_prod
     kite_producer *p = kite_xcalloc(1, sizeof *p);
     p->group = kite_xstrdup(group);
     p->namesrv_addr = o.namesrv_addr ? kite_xstrdup(o.namesrv_addr) : NULL;
-    p->create_topic_key = kite_xstrdup(o.create_topic_key ? o.create_topic_key : "TBW102");
+    const char *ctk = o.create_topic_key ? o.create_topic_key : KITE_TOPIC_AUTO_CREATE;
+    p->create_topic_key = kite_xstrdup(ctk);
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv, NULL);
     pthread_mutex_init(&p->subq_mu, NULL);
@@ -457,7 +459,7 @@ static int prep_batch(kite_producer *p, kite_message *const *msgs, size_t n, sen
         if (kite_message_delay_level(msgs[i]) > 0)
             return fail_prep(res, KITE_EINVAL, "%s", "batch messages cannot have a delay level");
     }
-    if (strncmp(msgs[0]->topic, "%RETRY%", 7) == 0)
+    if (kite_is_retry_topic(msgs[0]->topic))
         return fail_prep(res, KITE_EINVAL, "%s", "batch messages cannot go to a retry topic");
     send_op *op = op_new(p, K_SYNC, msgs[0]->topic, 0);
     op->batch = 1;

@@ -9,6 +9,7 @@
 #include "client/received.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "codec/systopic.h"
 #include "kite/pull_consumer.h"
 #include "kite/status.h"
 #include "proto/codes.h"
@@ -71,7 +72,7 @@ int kite_pull_consumer_create(kite_pull_consumer **out, const char *group, const
         .namesrv_addr = c->ns,
         .rpc_timeout_ms = o.rpc_timeout_ms,
         .poll_interval_ms = o.poll_namesrv_interval_ms,
-        .create_topic_key = "TBW102",
+        .create_topic_key = KITE_TOPIC_AUTO_CREATE,
         .default_topic_queue_nums = 4,
     };
     char err[256];
