@@ -137,20 +137,21 @@ kite_prop_def *bk_build_props(void)
     return t;
 }
 
-/* The first non-loopback IPv4 address into out: 1 when there is one, else 0. */
+/* The first non-loopback IPv4 address into out: KITE_OK, or KITE_ENOTFOUND when there is
+ * none (or the interfaces cannot be listed). */
 static int first_ipv4(char *out, size_t len)
 {
     struct ifaddrs *ifs, *i;
-    if (getifaddrs(&ifs) != 0) return 0;
-    int found = 0;
+    if (getifaddrs(&ifs) != 0) return KITE_ENOTFOUND;
+    int rc = KITE_ENOTFOUND;
     for (i = ifs; i; i = i->ifa_next) {
         if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET || (i->ifa_flags & IFF_LOOPBACK)) continue;
         inet_ntop(AF_INET, &((struct sockaddr_in *)i->ifa_addr)->sin_addr, out, (socklen_t)len);
-        found = 1;
+        rc = KITE_OK;
         break;
     }
     freeifaddrs(ifs);
-    return found;
+    return rc;
 }
 
 void bk_conf_settle(bk_conf *c)
@@ -161,7 +162,7 @@ void bk_conf_settle(bk_conf *c)
     }
     if (!c->broker_ip1 || !*c->broker_ip1) {
         char ip[64];
-        if (!first_ipv4(ip, sizeof ip)) snprintf(ip, sizeof ip, "127.0.0.1");
+        if (first_ipv4(ip, sizeof ip) != KITE_OK) snprintf(ip, sizeof ip, "127.0.0.1");
         free(c->broker_ip1);
         c->broker_ip1 = kite_xstrdup(ip);
     }
