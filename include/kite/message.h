@@ -35,8 +35,8 @@ typedef struct kite_message kite_message;
 #define KITE_PROP_UNIQ_KEY "UNIQ_KEY"
 #define KITE_PROP_SHARDING_KEY "__SHARDINGKEY"
 
-/* A new message for topic (copied; may be NULL and set later). NULL when out of memory.
- * Free with kite_message_destroy. */
+/* A new message for topic (copied; may be NULL and set later). NULL when topic is the
+ * empty string. Free with kite_message_destroy. */
 kite_message *kite_message_new(const char *topic);
 void kite_message_destroy(kite_message *m);   /* NULL is fine */
 

@@ -20,9 +20,10 @@ void *kite_xmalloc(size_t n)
 
 void *kite_xcalloc(size_t n, size_t size)
 {
-    if (size && n > SIZE_MAX / size) oom(SIZE_MAX);
+    size_t total;   /* checked without a division: hot paths allocate through here */
+    if (__builtin_mul_overflow(n, size, &total)) oom(SIZE_MAX);
     void *p = calloc(n ? n : 1, size ? size : 1);
-    if (!p) oom(n * size);
+    if (!p) oom(total);
     return p;
 }
 
@@ -35,8 +36,9 @@ void *kite_xrealloc(void *p, size_t n)
 
 void *kite_xreallocarray(void *p, size_t n, size_t size)
 {
-    if (size && n > SIZE_MAX / size) oom(SIZE_MAX);
-    return kite_xrealloc(p, n * size);
+    size_t total;
+    if (__builtin_mul_overflow(n, size, &total)) oom(SIZE_MAX);
+    return kite_xrealloc(p, total);
 }
 
 char *kite_xstrdup(const char *s)

@@ -4,6 +4,7 @@
  * Start/stop run on the thread that owns the event loop. */
 #include "base/file.h"
 #include "base/log.h"
+#include "base/mem.h"
 #include "base/time.h"
 #include "broker/broker.h"
 #include "broker/trans.h"
@@ -41,8 +42,7 @@ static void on_arrival(void *arg, const char *topic, size_t topic_len, int32_t q
 {
     kite_broker *b = arg;
     if (atomic_load(&b->n_holds) == 0) return;   /* nobody waits: no need to wake the loop */
-    arrival *a = malloc(sizeof *a + topic_len + 1);
-    if (!a) abort();
+    arrival *a = kite_xmalloc(sizeof *a + topic_len + 1);
     a->b = b;
     a->qid = qid;
     a->max_offset = max_offset;
@@ -84,13 +84,12 @@ static void parse_namesrvs(kite_broker *b)
     const char *s = b->cfg.namesrv_addr;
     if (!s || !*s) s = getenv("NAMESRV_ADDR");
     if (!s || !*s) return;
-    char *copy = strdup(s), *save = NULL;
+    char *copy = kite_xstrdup(s), *save = NULL;
     for (char *tok = strtok_r(copy, ";", &save); tok; tok = strtok_r(NULL, ";", &save)) {
         while (*tok == ' ') tok++;
         if (!*tok) continue;
-        b->namesrvs = realloc(b->namesrvs, (b->n_namesrvs + 1) * sizeof *b->namesrvs);
-        if (!b->namesrvs) abort();
-        b->namesrvs[b->n_namesrvs++] = strdup(tok);
+        b->namesrvs = kite_xreallocarray(b->namesrvs, b->n_namesrvs + 1, sizeof *b->namesrvs);
+        b->namesrvs[b->n_namesrvs++] = kite_xstrdup(tok);
     }
     free(copy);
 }
@@ -134,7 +133,7 @@ int kite_broker_start(kite_broker *b, kite_ev *ev, char *err, size_t errlen)
     struct in_addr ia;
     if (inet_pton(AF_INET, ip, &ia) != 1) {
         snprintf(err, errlen, "brokerIP1 '%s' is not an IPv4 address", ip);
-        return -1;
+        return KITE_EINVAL;
     }
     memcpy(b->ip4, &ia.s_addr, 4);
     b->port = b->cfg.listen_port;
@@ -143,7 +142,8 @@ int kite_broker_start(kite_broker *b, kite_ev *ev, char *err, size_t errlen)
     /* Store. */
     kite_store_opts so;
     kite_store_opts_default(&so);
-    if (kite_store_conf_resolve(&b->cfg.store, &so, err, errlen) != 0) return -1;
+    int rc = kite_store_conf_resolve(&b->cfg.store, &so, err, errlen);
+    if (rc != KITE_OK) return rc;
     memcpy(so.store_ip4, b->ip4, 4);
     so.store_port = b->port;
     so.batch_puts = 1;   /* bk_store_put commits the batch once per loop batch */
@@ -151,7 +151,7 @@ int kite_broker_start(kite_broker *b, kite_ev *ev, char *err, size_t errlen)
     snprintf(b->store_root, sizeof b->store_root, "%s", so.root_dir);
     KLOG_INFO("broker", "opening store at %s", b->store_root);
     b->store = kite_store_open(&so, err, errlen);
-    if (!b->store) return -1;
+    if (!b->store) return KITE_EIO;   /* the reason (I/O, corruption) is in err */
 
     /* Metadata. */
     kite_map_init(&b->topics);
@@ -162,7 +162,9 @@ int kite_broker_start(kite_broker *b, kite_ev *ev, char *err, size_t errlen)
     kite_map_init(&b->stat_items);
     pthread_mutex_init(&b->stats_mu, NULL);
     bk_clients_init(b);
-    if (bk_topics_load(b, err, errlen) || bk_groups_load(b, err, errlen) || bk_offsets_load(b, err, errlen)) return -1;
+    if ((rc = bk_topics_load(b, err, errlen)) != KITE_OK || (rc = bk_groups_load(b, err, errlen)) != KITE_OK ||
+        (rc = bk_offsets_load(b, err, errlen)) != KITE_OK)
+        return rc;
     bk_topics_create_system(b);
 
     /* Network. */
@@ -186,9 +188,9 @@ int kite_broker_start(kite_broker *b, kite_ev *ev, char *err, size_t errlen)
     bk_register_query_handlers(b);
     bk_register_trans_handlers(b);
     bk_register_slave_guards(b);
-    if (bk_delay_start(b, err, errlen) != 0) return -1;
-    if (bk_trans_start(b, err, errlen) != 0) return -1;
-    if (kite_rpc_server_listen(b->srv, b->cfg.bind_address, b->port, err, errlen) < 0) return -1;
+    if ((rc = bk_delay_start(b, err, errlen)) != KITE_OK || (rc = bk_trans_start(b, err, errlen)) != KITE_OK)
+        return rc;
+    if ((rc = kite_rpc_server_listen(b->srv, b->cfg.bind_address, b->port, err, errlen)) < 0) return rc;
     if (b->port > 2) {
         char verr[256];
         b->vip_port = kite_rpc_server_listen(b->srv, b->cfg.bind_address, b->port - 2, verr, sizeof verr);
@@ -204,7 +206,7 @@ int kite_broker_start(kite_broker *b, kite_ev *ev, char *err, size_t errlen)
     b->ns_client = kite_rpc_client_new(&co);
     if (!b->ns_client) {
         snprintf(err, errlen, "cannot start the name server client");
-        return -1;
+        return KITE_ENOMEM;   /* no event loop or thread from the system */
     }
     if (!b->n_namesrvs) KLOG_WARN("broker", "namesrvAddr is empty: clients cannot find this broker");
     bk_register_all(b, 0);
@@ -219,7 +221,7 @@ int kite_broker_start(kite_broker *b, kite_ev *ev, char *err, size_t errlen)
     KLOG_INFO("broker", "broker %s (cluster %s, id %lld, %s) listening on %s:%d (VIP port %d), advertised address %s",
               b->cfg.broker_name, b->cfg.broker_cluster_name, (long long)b->cfg.broker_id, b->cfg.broker_role,
               b->cfg.bind_address, b->port, b->vip_port, b->addr);
-    return 0;
+    return KITE_OK;
 }
 
 /* Run after the loop stopped: unregister, persist, close everything. */

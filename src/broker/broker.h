@@ -180,9 +180,11 @@ kite_prop_def *bk_build_props(void);   /* broker + store keys, offsets into bk_c
 int bk_conf_settle(bk_conf *c, char *err, size_t errlen);
 
 /* broker.c */
+/* Opens the store, loads the metadata, listens and registers: KITE_OK, or a status with
+ * the reason in err. */
 int kite_broker_start(kite_broker *b, kite_ev *ev, char *err, size_t errlen);
 void kite_broker_stop(kite_broker *b);
-/* Persisting metadata files (atomic rewrite); logs and returns -1 on failure. */
+/* Persisting metadata files (atomic rewrite); KITE_OK, or logs and returns the status. */
 int bk_save_topics(kite_broker *b);
 int bk_save_groups(kite_broker *b);
 int bk_save_offsets(kite_broker *b);
@@ -314,7 +316,10 @@ void bk_slave_sync_stop(kite_broker *b);
 void bk_slave_master_addr(kite_broker *b, const char *addr);
 
 /* delay.c */
+/* Parses messageDelayLevel ("1s 5s 10m 2h ...") into at most max levels in ms: their
+ * count, or KITE_EINVAL with err. */
 int bk_delay_parse_levels(const char *spec, int64_t *out, int max, char *err, size_t errlen);
+/* KITE_OK, or KITE_EINVAL with err (messageDelayLevel). */
 int bk_delay_start(kite_broker *b, char *err, size_t errlen);
 void bk_delay_stop(kite_broker *b);
 int bk_delay_levels(const kite_broker *b);
@@ -323,8 +328,6 @@ int bk_delay_levels(const kite_broker *b);
 void bk_delay_offsets_json(const kite_broker *b, kite_buf *out);
 /* A slave takes its master's delay progress (GET_ALL_DELAY_OFFSET body) and saves it. */
 void bk_delay_adopt(kite_broker *b, const kite_json *root);
-/* Copies a properties string without the named properties (byte-exact otherwise). */
-int bk_props_without(const char *props, size_t len, const char *const *drop, kite_buf *out);
 
 /* p_retry.c, p_lock.c */
 void bk_register_retry_handlers(kite_broker *b);
@@ -356,12 +359,13 @@ void bk_locks_free(kite_broker *b);
 
 /* meta.c: metadata files under <storePathRootDir>/config/ and listing helpers. */
 void bk_meta_path(const kite_broker *b, const char *name, char *out, size_t len);
-/* Atomic rewrite of config/<name> with content (freed); logs and returns -1 on failure. */
+/* Atomic rewrite of config/<name> with content (freed); KITE_OK, or logs and returns the
+ * status (kite_file_write_atomic's). */
 int bk_meta_write(kite_broker *b, const char *name, kite_buf *content);
-/* Whole file; *text NULL when it does not exist. 0 or -1 with err. */
+/* Whole file; *text NULL when it does not exist (KITE_OK). Else a status with err. */
 int bk_meta_read(kite_broker *b, const char *name, size_t max, char **text, size_t *len, char *err, size_t errlen);
-/* Parsed file; *doc NULL when missing or empty. A corrupt file is -1 with an error that
- * names it and ends with advice. */
+/* Parsed file; *doc NULL when missing or empty. A corrupt file is KITE_ECORRUPT with an
+ * error that names it and ends with advice. */
 int bk_meta_load_json(kite_broker *b, const char *name, size_t max, kite_json_doc **doc, const char *advice, char *err,
                       size_t errlen);
 void bk_write_data_version(kite_jw *w, const kite_data_version *dv);
@@ -371,7 +375,10 @@ void bk_page_bounds(size_t n, int32_t seq, int32_t max, size_t *from, size_t *to
 void bk_reply_paged(kite_rpc_req *req, kite_buf *body, const char *total_key, size_t total);
 
 /* Common reply helpers (p_common.c). */
+/* The extField key of the request; NULL after answering SYSTEM_ERROR when it is missing. */
 const char *bk_need(kite_rpc_req *req, const char *key);
+/* The extField key as an integer: KITE_OK, or (after answering SYSTEM_ERROR)
+ * KITE_ENOTFOUND when it is missing, KITE_EINVAL when it is not a number in range. */
 int bk_need_i64(kite_rpc_req *req, const char *key, int64_t *out);
 int bk_need_i32(kite_rpc_req *req, const char *key, int32_t *out);
 void bk_reply_body(kite_rpc_req *req, int code, kite_buf *body);
@@ -387,6 +394,7 @@ int64_t bk_store_time_at(kite_broker *b, const char *topic, int32_t qid, int64_t
 void bk_replyf(kite_rpc_req *req, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Offset message id: store host + port + commit-log offset as 32 upper-case hex. */
 void bk_offset_msg_id(const kite_broker *b, int64_t phys, char out[33]);
+/* The commit-log offset inside an offset message id: KITE_OK, or KITE_EINVAL. */
 int bk_decode_offset_msg_id(const char *id, int64_t *phys);
 /* Writes a MessageQueue {brokerName (this broker), queueId, topic} as an object key, the
  * way fastjson keys a map by MessageQueue. */

@@ -4,6 +4,7 @@
  * group changes. Tag expressions are parsed here (hashes recomputed from the tag text
  * with Java's String.hashCode: clients fill codeSet wrongly). Loop thread only. */
 #include "base/log.h"
+#include "base/mem.h"
 #include "broker/broker.h"
 #include "broker/filter.h"
 #include "codec/record.h"
@@ -27,11 +28,10 @@ void bk_sub_free(bk_sub *s)
 
 bk_sub *bk_sub_parse(const char *topic, const char *expr, const char *type, int64_t version, char *err, size_t errlen)
 {
-    bk_sub *s = calloc(1, sizeof *s);
-    if (!s) abort();
-    s->topic = strdup(topic);
-    s->sub_string = strdup(expr ? expr : "*");
-    s->expr_type = strdup(type && *type ? type : "TAG");
+    bk_sub *s = kite_xcalloc(1, sizeof *s);
+    s->topic = kite_xstrdup(topic);
+    s->sub_string = kite_xstrdup(expr ? expr : "*");
+    s->expr_type = kite_xstrdup(type && *type ? type : "TAG");
     s->sub_version = version;
     if (strcmp(s->expr_type, "SQL92") == 0) {
         s->sql = bk_filter_parse(s->sub_string, err, errlen);
@@ -62,10 +62,9 @@ bk_sub *bk_sub_parse(const char *topic, const char *expr, const char *type, int6
         while (a < z && (*a == ' ' || *a == '\t')) a++;
         while (z > a && (z[-1] == ' ' || z[-1] == '\t')) z--;
         if (z > a) {
-            s->tags = realloc(s->tags, (s->ntags + 1) * sizeof *s->tags);
-            s->codes = realloc(s->codes, (s->ntags + 1) * sizeof *s->codes);
-            if (!s->tags || !s->codes) abort();
-            s->tags[s->ntags] = strndup(a, (size_t)(z - a));
+            s->tags = kite_xreallocarray(s->tags, s->ntags + 1, sizeof *s->tags);
+            s->codes = kite_xreallocarray(s->codes, s->ntags + 1, sizeof *s->codes);
+            s->tags[s->ntags] = kite_xstrndup(a, (size_t)(z - a));
             s->codes[s->ntags] = kite_java_hash(a, (size_t)(z - a));
             s->ntags++;
         }
@@ -141,8 +140,7 @@ const bk_sub *bk_sub_find(kite_broker *b, const char *group, const char *topic)
 
 bk_peer *bk_peers_copy(const bk_channel *ch, size_t n)
 {
-    bk_peer *p = malloc((n ? n : 1) * sizeof *p);
-    if (!p) abort();
+    bk_peer *p = kite_xmalloc((n ? n : 1) * sizeof *p);
     for (size_t i = 0; i < n; i++) {
         kite_conn_ref(ch[i].conn);
         p[i].conn = ch[i].conn;
@@ -165,8 +163,7 @@ void bk_notify_ids_changed(kite_broker *b, bk_consumer_group *g)
     /* g is not touched once the first request is sent (see broker.h) */
     size_t n = g->nch;
     bk_peer *peers = bk_peers_copy(g->ch, n);
-    char *name = strdup(g->name);
-    if (!name) abort();
+    char *name = kite_xstrdup(g->name);
     for (size_t i = 0; i < n; i++) {
         kite_cmd req;
         kite_cmd_init_request(&req, RC_NOTIFY_CONSUMER_IDS_CHANGED, 0);
@@ -187,7 +184,7 @@ static int channel_upsert(bk_channel **arr, size_t *n, size_t *cap, kite_conn *c
             (*arr)[i].last_update_ms = now;
             if (strcmp((*arr)[i].client_id, client_id) != 0) {
                 free((*arr)[i].client_id);
-                (*arr)[i].client_id = strdup(client_id);
+                (*arr)[i].client_id = kite_xstrdup(client_id);
                 return 1;
             }
             return 0;
@@ -195,13 +192,12 @@ static int channel_upsert(bk_channel **arr, size_t *n, size_t *cap, kite_conn *c
     }
     if (*n == *cap) {
         *cap = *cap ? *cap * 2 : 4;
-        *arr = realloc(*arr, *cap * sizeof **arr);
-        if (!*arr) abort();
+        *arr = kite_xreallocarray(*arr, *cap, sizeof **arr);
     }
     bk_channel *c = &(*arr)[(*n)++];
     kite_conn_ref(conn);
     c->conn = conn;
-    c->client_id = strdup(client_id);
+    c->client_id = kite_xstrdup(client_id);
     c->language = lang;
     c->version = version;
     c->last_update_ms = now;
@@ -233,9 +229,8 @@ bk_consumer_group *bk_consumer_register(kite_broker *b, const char *group, kite_
 {
     bk_consumer_group *g = kite_map_get(&b->consumers, group);
     if (!g) {
-        g = calloc(1, sizeof *g);
-        if (!g) abort();
-        g->name = strdup(group);
+        g = kite_xcalloc(1, sizeof *g);
+        g->name = kite_xstrdup(group);
         kite_map_put(&b->consumers, group, g);
     }
     snprintf(g->consume_type, sizeof g->consume_type, "%s", consume_type);
@@ -276,9 +271,8 @@ void bk_producer_register(kite_broker *b, const char *group, kite_conn *conn, co
 {
     bk_producer_group *g = kite_map_get(&b->producers, group);
     if (!g) {
-        g = calloc(1, sizeof *g);
-        if (!g) abort();
-        g->name = strdup(group);
+        g = kite_xcalloc(1, sizeof *g);
+        g->name = kite_xstrdup(group);
         kite_map_put(&b->producers, group, g);
     }
     channel_upsert(&g->ch, &g->nch, &g->capch, conn, client_id, lang, version, kite_ev_now(b->ev));

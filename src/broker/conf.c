@@ -145,8 +145,7 @@ kite_prop_def *bk_build_props(void)
     size_t nb = 0, ns = 0;
     while (kite_broker_props[nb].key) nb++;
     while (kite_store_conf_defs[ns].key) ns++;
-    kite_prop_def *t = calloc(nb + ns + 1, sizeof *t);
-    if (!t) abort();
+    kite_prop_def *t = kite_xcalloc(nb + ns + 1, sizeof *t);
     memcpy(t, kite_broker_props, nb * sizeof *t);
     for (size_t i = 0; i < ns; i++) {
         t[nb + i] = kite_store_conf_defs[i];
@@ -155,15 +154,17 @@ kite_prop_def *bk_build_props(void)
     return t;
 }
 
+/* The first non-loopback IPv4 address into out: KITE_OK, or KITE_ENOTFOUND when there is
+ * none (or the interfaces cannot be listed). */
 static int first_ipv4(char *out, size_t len)
 {
     struct ifaddrs *ifs, *i;
-    if (getifaddrs(&ifs) != 0) return -1;
-    int rc = -1;
+    if (getifaddrs(&ifs) != 0) return KITE_ENOTFOUND;
+    int rc = KITE_ENOTFOUND;
     for (i = ifs; i; i = i->ifa_next) {
         if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET || (i->ifa_flags & IFF_LOOPBACK)) continue;
         inet_ntop(AF_INET, &((struct sockaddr_in *)i->ifa_addr)->sin_addr, out, (socklen_t)len);
-        rc = 0;
+        rc = KITE_OK;
         break;
     }
     freeifaddrs(ifs);
@@ -209,7 +210,7 @@ int bk_conf_settle(bk_conf *c, char *err, size_t errlen)
     if (settle_role(c, err, errlen) != 0) return KITE_EINVAL;
     if (!c->broker_ip1 || !*c->broker_ip1) {
         char ip[64];
-        if (first_ipv4(ip, sizeof ip) != 0) snprintf(ip, sizeof ip, "127.0.0.1");
+        if (first_ipv4(ip, sizeof ip) != KITE_OK) snprintf(ip, sizeof ip, "127.0.0.1");
         set_str(&c->broker_ip1, ip);
     }
     if (!c->broker_ip2 || !*c->broker_ip2) set_str(&c->broker_ip2, c->broker_ip1);

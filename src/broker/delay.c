@@ -12,15 +12,16 @@
 #include "base/file.h"
 #include "base/json.h"
 #include "base/log.h"
+#include "base/mem.h"
 #include "base/time.h"
 #include "broker/broker.h"
 #include "codec/record.h"
+#include "codec/systopic.h"
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define SCHEDULE_TOPIC "SCHEDULE_TOPIC_XXXX"
 #define MAX_LEVELS 64
 
 typedef struct bk_delay {
@@ -49,45 +50,20 @@ int bk_delay_parse_levels(const char *spec, int64_t *out, int max, char *err, si
         case 'd': unit = 86400000; break;
         default:
             snprintf(err, errlen, "messageDelayLevel: '%.20s' needs a unit s, m, h or d", s);
-            return -1;
+            return KITE_EINVAL;
         }
         if (end == s || v <= 0 || n == max) {
             snprintf(err, errlen, "messageDelayLevel: bad level near '%.20s'", s);
-            return -1;
+            return KITE_EINVAL;
         }
         out[n++] = v * unit;
         s = end + 1;
     }
     if (n == 0) {
         snprintf(err, errlen, "messageDelayLevel is empty");
-        return -1;
+        return KITE_EINVAL;
     }
     return n;
-}
-
-int bk_props_without(const char *props, size_t len, const char *const *drop, kite_buf *out)
-{
-    /* Keeps every "name\1value\2" piece whose name is not in drop, byte for byte. */
-    size_t i = 0;
-    while (i < len) {
-        size_t j = i;
-        while (j < len && props[j] != 2) j++;
-        const char *piece = props + i;
-        size_t plen = j - i;
-        const char *sep = memchr(piece, 1, plen);
-        int keep = 1;
-        if (sep) {
-            size_t nlen = (size_t)(sep - piece);
-            for (int k = 0; drop[k]; k++)
-                if (strlen(drop[k]) == nlen && memcmp(drop[k], piece, nlen) == 0) keep = 0;
-        }
-        if (keep && plen) {
-            kite_buf_append(out, piece, plen);
-            kite_buf_putc(out, 2);
-        }
-        i = j + 1;
-    }
-    return 0;
 }
 
 void bk_delay_offsets_json(const kite_broker *b, kite_buf *out)
@@ -160,9 +136,9 @@ static int deliver(kite_broker *b, const kite_record *r)
     char topic[300], qbuf[16];
     snprintf(topic, sizeof topic, "%.*s", (int)tl, rt);
     snprintf(qbuf, sizeof qbuf, "%.*s", (int)(ql < 15 ? ql : 15), rq);
-    if (strcmp(topic, "RMQ_SYS_TRANS_HALF_TOPIC") == 0) return 1;
+    if (strcmp(topic, KITE_TOPIC_TRANS_HALF) == 0) return 1;
     kite_buf props = KITE_BUF_INIT;
-    bk_props_without(r->props, r->props_len, drop_delay, &props);
+    kite_msgprop_copy_without(r->props, r->props_len, drop_delay, &props);
     kite_store_msg m;
     bk_msg_from_record(&m, r, topic, atoi(qbuf), &props);
     m.wait = 0;   /* the delayed copy stays durable in the schedule topic until we advance */
@@ -190,7 +166,8 @@ static void tick(kite_ev *ev, kite_ev_timer *t, void *arg)
         for (int rounds = 0; rounds < 64; rounds++) {   /* bounded work per tick */
             kite_get_result gr;
             memset(&gr, 0, sizeof gr);
-            kite_store_get_messages(b->store, SCHEDULE_TOPIC, lv, d->offset[lv], 32, 1 << 20, NULL, 0, &gr);
+            kite_store_get_messages(b->store, KITE_TOPIC_SCHEDULE, lv, d->offset[lv], 32, 1 << 20,
+                                    NULL, 0, &gr);
             if (gr.status == KITE_GET_OFFSET_TOO_SMALL || gr.status == KITE_GET_OFFSET_OVERFLOW_BADLY) {
                 d->offset[lv] = gr.next_begin_offset;   /* data deleted or offset from an older store */
                 d->dirty = 1;
@@ -233,18 +210,18 @@ static void tick(kite_ev *ev, kite_ev_timer *t, void *arg)
 
 int bk_delay_start(kite_broker *b, char *err, size_t errlen)
 {
-    bk_delay *d = calloc(1, sizeof *d);
-    if (!d) abort();
+    bk_delay *d = kite_xcalloc(1, sizeof *d);
     d->n = bk_delay_parse_levels(b->cfg.message_delay_level, d->ms, MAX_LEVELS, err, errlen);
     if (d->n < 0) {
+        int rc = d->n;
         free(d);
-        return -1;
+        return rc;
     }
     b->delay = d;
     load(b, d);
     if (!b->cfg.is_slave)   /* a slave delivers nothing: its master's scheduler does */
         d->timer = kite_ev_timer_add(b->ev, 100, 100, tick, b);
-    return 0;
+    return KITE_OK;
 }
 
 int bk_delay_levels(const kite_broker *b) { return b->delay ? b->delay->n : 18; }

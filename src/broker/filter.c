@@ -2,7 +2,9 @@
  * three-valued evaluator over a message's properties (see filter.h for the language).
  * Depth is bounded so hostile expressions cannot exhaust the stack. */
 #include "broker/filter.h"
+#include "base/mem.h"
 #include "codec/record.h"
+#include "kite/status.h"
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -96,8 +98,7 @@ static void node_free(node *n)
 
 static node *new_node(ntype t)
 {
-    node *n = calloc(1, sizeof *n);
-    if (!n) abort();
+    node *n = kite_xcalloc(1, sizeof *n);
     n->t = t;
     return n;
 }
@@ -111,6 +112,7 @@ static int is_reserved(const char *s, size_t n)
     return 0;
 }
 
+/* KITE_OK, or KITE_EINVAL after fail() recorded why. */
 static int parse_operand(parser *ps, operand *o)
 {
     ws(ps);
@@ -118,14 +120,13 @@ static int parse_operand(parser *ps, operand *o)
     const char *p = ps->p;
     if (*p == '\'') {
         size_t cap = 16, len = 0;
-        char *s = malloc(cap);
-        if (!s) abort();
+        char *s = kite_xmalloc(cap);
         p++;
         for (;;) {
             if (!*p) {
                 free(s);
                 fail(ps, "unterminated string");
-                return -1;
+                return KITE_EINVAL;
             }
             if (*p == '\'') {
                 if (p[1] == '\'') p++;
@@ -133,8 +134,7 @@ static int parse_operand(parser *ps, operand *o)
             }
             if (len + 2 > cap) {
                 cap *= 2;
-                s = realloc(s, cap);
-                if (!s) abort();
+                s = kite_xrealloc(s, cap);
             }
             s[len++] = *p++;
         }
@@ -142,7 +142,7 @@ static int parse_operand(parser *ps, operand *o)
         ps->p = p + 1;
         o->t = V_STR;
         o->s = s;
-        return 0;
+        return KITE_OK;
     }
     if (isdigit((unsigned char)*p) || ((*p == '-' || *p == '+') && (isdigit((unsigned char)p[1]) || p[1] == '.')) ||
         (*p == '.' && isdigit((unsigned char)p[1]))) {
@@ -150,36 +150,36 @@ static int parse_operand(parser *ps, operand *o)
         o->num = strtod(p, &end);
         if (end == p) {
             fail(ps, "bad number");
-            return -1;
+            return KITE_EINVAL;
         }
         if (*end == 'L' || *end == 'l' || *end == 'D' || *end == 'd' || *end == 'F' || *end == 'f') end++;
         ps->p = end;
         o->t = V_NUM;
-        return 0;
+        return KITE_OK;
     }
     if (kw(ps, "TRUE")) {
         o->t = V_BOOL;
         o->b = 1;
-        return 0;
+        return KITE_OK;
     }
     if (kw(ps, "FALSE")) {
         o->t = V_BOOL;
-        return 0;
+        return KITE_OK;
     }
     if (isalpha((unsigned char)*p) || *p == '_' || *p == '$') {
         const char *s = p;
         while (isalnum((unsigned char)*p) || *p == '_' || *p == '$' || *p == '.') p++;
         if (is_reserved(s, (size_t)(p - s))) {
             fail(ps, "a property name was expected");
-            return -1;
+            return KITE_EINVAL;
         }
         o->t = V_IDENT;
-        o->s = strndup(s, (size_t)(p - s));
+        o->s = kite_xstrndup(s, (size_t)(p - s));
         ps->p = p;
-        return 0;
+        return KITE_OK;
     }
     fail(ps, "an operand was expected");
-    return -1;
+    return KITE_EINVAL;
 }
 
 static node *parse_or(parser *ps);
@@ -198,7 +198,7 @@ static node *parse_predicate(parser *ps)
         return n;
     }
     operand a;
-    if (parse_operand(ps, &a) != 0) return NULL;
+    if (parse_operand(ps, &a) != KITE_OK) return NULL;
     node *n = NULL;
     int neg = 0;
     if (kw(ps, "IS")) {
@@ -217,12 +217,12 @@ static node *parse_predicate(parser *ps)
         n = new_node(N_BETWEEN);
         n->neg = neg;
         n->a = a;
-        if (parse_operand(ps, &n->b) != 0) goto bad;
+        if (parse_operand(ps, &n->b) != KITE_OK) goto bad;
         if (!kw(ps, "AND")) {
             fail(ps, "AND expected in BETWEEN");
             goto bad;
         }
-        if (parse_operand(ps, &n->c) != 0) goto bad;
+        if (parse_operand(ps, &n->c) != KITE_OK) goto bad;
         return n;
     }
     if (kw(ps, "IN")) {
@@ -233,14 +233,13 @@ static node *parse_predicate(parser *ps)
             fail(ps, "'(' expected after IN");
             goto bad;
         }
-        n->set = calloc(MAX_SET, sizeof *n->set);
-        if (!n->set) abort();
+        n->set = kite_xcalloc(MAX_SET, sizeof *n->set);
         do {
             if (n->nset == MAX_SET) {
                 fail(ps, "too many values in IN");
                 goto bad;
             }
-            if (parse_operand(ps, &n->set[n->nset]) != 0) goto bad;
+            if (parse_operand(ps, &n->set[n->nset]) != KITE_OK) goto bad;
             n->nset++;
         } while (sym(ps, ","));
         if (!sym(ps, ")")) {
@@ -257,7 +256,7 @@ static node *parse_predicate(parser *ps)
             n->neg = neg;
             n->op = sops[i].op;
             n->a = a;
-            if (parse_operand(ps, &n->b) != 0) goto bad;
+            if (parse_operand(ps, &n->b) != KITE_OK) goto bad;
             return n;
         }
     }
@@ -269,7 +268,7 @@ static node *parse_predicate(parser *ps)
             n = new_node(N_CMP);
             n->op = cops[i].op;
             n->a = a;
-            if (parse_operand(ps, &n->b) != 0) goto bad;
+            if (parse_operand(ps, &n->b) != KITE_OK) goto bad;
             return n;
         }
     }
@@ -367,8 +366,7 @@ bk_filter *bk_filter_parse(const char *expr, char *err, size_t errlen)
         root = NULL;
     }
     if (!root) return NULL;
-    bk_filter *f = malloc(sizeof *f);
-    if (!f) abort();
+    bk_filter *f = kite_xmalloc(sizeof *f);
     f->root = root;
     return f;
 }
@@ -392,15 +390,16 @@ typedef struct value {
     int b;
 } value;
 
+/* 1 when s (len bytes) reads as a number (into *out), else 0. */
 static int parse_num(const char *s, size_t len, double *out)
 {
     char tmp[64];
-    if (len == 0 || len >= sizeof tmp) return -1;
+    if (len == 0 || len >= sizeof tmp) return 0;
     memcpy(tmp, s, len);
     tmp[len] = 0;
     char *end;
     *out = strtod(tmp, &end);
-    return *end ? -1 : 0;
+    return *end == 0;
 }
 
 static value resolve(const operand *o, const char *props, size_t plen)
@@ -420,14 +419,14 @@ static value resolve(const operand *o, const char *props, size_t plen)
         v.t = V_STR;
         v.s = p;
         v.len = vl;
-        v.is_num = parse_num(p, vl, &v.num) == 0;
+        v.is_num = parse_num(p, vl, &v.num);
         if (vl == 4 && strncasecmp(p, "true", 4) == 0) v.b = 1;
         break;
     }
     case V_STR:
         v.s = o->s;
         v.len = strlen(o->s);
-        v.is_num = parse_num(v.s, v.len, &v.num) == 0;
+        v.is_num = parse_num(v.s, v.len, &v.num);
         break;
     case V_NUM:
         v.num = o->num;
@@ -440,24 +439,30 @@ static value resolve(const operand *o, const char *props, size_t plen)
     return v;
 }
 
+/* Compares a with b into *out (<0, 0, >0): 1, or 0 when they do not compare (a number
+ * against text that is not one). */
 static int cmp_values(const value *a, const value *b, int *out)
 {
     if (a->t == V_NUM || b->t == V_NUM) {   /* numeric context */
-        if (!a->is_num || !b->is_num) return -1;
+        if (!a->is_num || !b->is_num) return 0;
         *out = a->num < b->num ? -1 : a->num > b->num;
-        return 0;
+        return 1;
     }
     if (a->t == V_BOOL || b->t == V_BOOL) {
         int x = a->t == V_BOOL ? a->b : (a->len == 4 && strncasecmp(a->s, "true", 4) == 0);
         int y = b->t == V_BOOL ? b->b : (b->len == 4 && strncasecmp(b->s, "true", 4) == 0);
         *out = x - y;
-        return 0;
+        return 1;
     }
     size_t n = a->len < b->len ? a->len : b->len;
     int c = memcmp(a->s, b->s, n);
     *out = c ? (c < 0 ? -1 : 1) : (a->len < b->len ? -1 : a->len > b->len);
-    return 0;
+    return 1;
 }
+
+/* SQL's three truth values: 1 true, 0 false, UNKNOWN when a property is missing or the
+ * sides do not compare (NOT UNKNOWN is UNKNOWN; only true matches). */
+#define UNKNOWN (-1)
 
 static int eval(const node *n, const char *props, size_t plen)
 {
@@ -468,22 +473,22 @@ static int eval(const node *n, const char *props, size_t plen)
         x = eval(n->l, props, plen);
         if (x == 1) return 1;
         y = eval(n->r, props, plen);
-        return y == 1 ? 1 : (x == -1 || y == -1) ? -1 : 0;
+        return y == 1 ? 1 : (x == UNKNOWN || y == UNKNOWN) ? UNKNOWN : 0;
     case N_AND:
         x = eval(n->l, props, plen);
         if (x == 0) return 0;
         y = eval(n->r, props, plen);
-        return y == 0 ? 0 : (x == -1 || y == -1) ? -1 : 1;
+        return y == 0 ? 0 : (x == UNKNOWN || y == UNKNOWN) ? UNKNOWN : 1;
     case N_NOT:
         x = eval(n->l, props, plen);
-        return x == -1 ? -1 : !x;
+        return x == UNKNOWN ? UNKNOWN : !x;
     case N_ISNULL: {
         value a = resolve(&n->a, props, plen);
         return n->neg ? a.present : !a.present;
     }
     case N_CMP: {
         value a = resolve(&n->a, props, plen), b = resolve(&n->b, props, plen);
-        if (!a.present || !b.present || cmp_values(&a, &b, &c) != 0) return -1;
+        if (!a.present || !b.present || !cmp_values(&a, &b, &c)) return UNKNOWN;
         switch ((cmpop)n->op) {
         case OP_EQ: return c == 0;
         case OP_NE: return c != 0;
@@ -492,28 +497,30 @@ static int eval(const node *n, const char *props, size_t plen)
         case OP_GT: return c > 0;
         case OP_GE: return c >= 0;
         }
-        return -1;
+        return UNKNOWN;
     }
     case N_BETWEEN: {
         value a = resolve(&n->a, props, plen), lo = resolve(&n->b, props, plen), hi = resolve(&n->c, props, plen);
         int c1, c2;
-        if (!a.present || !lo.present || !hi.present || cmp_values(&a, &lo, &c1) || cmp_values(&a, &hi, &c2)) return -1;
+        if (!a.present || !lo.present || !hi.present || !cmp_values(&a, &lo, &c1) ||
+            !cmp_values(&a, &hi, &c2))
+            return UNKNOWN;
         int in = c1 >= 0 && c2 <= 0;
         return n->neg ? !in : in;
     }
     case N_IN: {
         value a = resolve(&n->a, props, plen);
-        if (!a.present) return -1;
+        if (!a.present) return UNKNOWN;
         int found = 0;
         for (size_t i = 0; i < n->nset && !found; i++) {
             value b = resolve(&n->set[i], props, plen);
-            if (b.present && cmp_values(&a, &b, &c) == 0 && c == 0) found = 1;
+            if (b.present && cmp_values(&a, &b, &c) && c == 0) found = 1;
         }
         return n->neg ? !found : found;
     }
     case N_STR: {
         value a = resolve(&n->a, props, plen), b = resolve(&n->b, props, plen);
-        if (!a.present || !b.present || a.t == V_NUM || b.t == V_NUM || a.t == V_BOOL || b.t == V_BOOL) return -1;
+        if (!a.present || !b.present || a.t == V_NUM || b.t == V_NUM || a.t == V_BOOL || b.t == V_BOOL) return UNKNOWN;
         int r = 0;
         if (b.len <= a.len) {
             switch ((strop)n->op) {
@@ -527,7 +534,7 @@ static int eval(const node *n, const char *props, size_t plen)
         return n->neg ? !r : r;
     }
     }
-    return -1;
+    return UNKNOWN;
 }
 
 int bk_filter_match(const bk_filter *f, const char *props, size_t props_len)

@@ -3,8 +3,10 @@
 #include "base/file.h"
 #include "base/json.h"
 #include "base/log.h"
+#include "base/mem.h"
 #include "base/time.h"
 #include "broker/broker.h"
+#include "codec/systopic.h"
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,9 +61,8 @@ int bk_group_delete(kite_broker *b, const char *name)
 
 static bk_group *group_new(kite_broker *b, const char *name)
 {
-    bk_group *g = calloc(1, sizeof *g);
-    if (!g) abort();
-    g->name = strdup(name);
+    bk_group *g = kite_xcalloc(1, sizeof *g);
+    g->name = kite_xstrdup(name);
     g->consume_enable = g->consume_from_min_enable = g->consume_broadcast_enable = 1;
     g->notify_consumer_ids_changed_enable = 1;
     g->retry_queue_nums = 1;
@@ -75,7 +76,7 @@ bk_group *bk_group_get_or_create(kite_broker *b, const char *name)
 {
     bk_group *g = kite_map_get(&b->groups, name);
     if (g) return g;
-    if (!b->cfg.auto_create_subscription_group && strncmp(name, "CID_RMQ_SYS_", 12) != 0) return NULL;
+    if (!b->cfg.auto_create_subscription_group && !kite_is_sys_group(name)) return NULL;
     g = group_new(b, name);
     b->groups_dv.timestamp = kite_wall_ms();
     b->groups_dv.counter++;
@@ -164,8 +165,8 @@ int bk_groups_adopt(kite_broker *b, const kite_json *root)
 int bk_groups_load(kite_broker *b, char *err, size_t errlen)
 {
     kite_json_doc *doc;
-    if (bk_meta_load_json(b, "subscriptionGroup.json", 256u << 20, &doc, "restore it or remove it", err, errlen) != 0)
-        return -1;
+    int rc = bk_meta_load_json(b, "subscriptionGroup.json", 256u << 20, &doc, "restore it or remove it", err, errlen);
+    if (rc != KITE_OK) return rc;
     if (doc) {
         const kite_json *root = kite_json_root(doc);
         const kite_json *dv = kite_json_get(root, "dataVersion");
@@ -182,5 +183,5 @@ int bk_groups_load(kite_broker *b, char *err, size_t errlen)
         KLOG_INFO("broker", "loaded %zu subscription group(s)", b->groups.count);
         kite_json_doc_free(doc);
     }
-    return 0;
+    return KITE_OK;
 }

@@ -23,7 +23,7 @@ int bk_meta_write(kite_broker *b, const char *name, kite_buf *content)
     int r = kite_file_write_atomic(path, content->data, content->len);
     kite_buf_free(content);
     if (r) KLOG_ERROR("broker", "cannot write %s: %s", path, kite_strerror(r));
-    return r ? -1 : 0;
+    return r;
 }
 
 int bk_meta_read(kite_broker *b, const char *name, size_t max, char **text, size_t *len, char *err, size_t errlen)
@@ -33,12 +33,9 @@ int bk_meta_read(kite_broker *b, const char *name, size_t max, char **text, size
     *text = NULL;
     *len = 0;
     int r = kite_file_read_all(path, max, text, len);
-    if (r == KITE_ENOTFOUND) return 0;
-    if (r) {
-        snprintf(err, errlen, "cannot read %s: %s", path, kite_strerror(r));
-        return -1;
-    }
-    return 0;
+    if (r == KITE_ENOTFOUND) return KITE_OK;
+    if (r) snprintf(err, errlen, "cannot read %s: %s", path, kite_strerror(r));
+    return r;
 }
 
 int bk_meta_load_json(kite_broker *b, const char *name, size_t max, kite_json_doc **doc, const char *advice, char *err,
@@ -47,8 +44,8 @@ int bk_meta_load_json(kite_broker *b, const char *name, size_t max, kite_json_do
     char *text;
     size_t len;
     *doc = NULL;
-    if (bk_meta_read(b, name, max, &text, &len, err, errlen) != 0) return -1;
-    if (!text) return 0;
+    int rc = bk_meta_read(b, name, max, &text, &len, err, errlen);
+    if (rc != KITE_OK || !text) return rc;
     char jerr[160];
     if (len) *doc = kite_json_parse(text, len, jerr, sizeof jerr);
     free(text);
@@ -56,9 +53,9 @@ int bk_meta_load_json(kite_broker *b, const char *name, size_t max, kite_json_do
         char path[1200];
         bk_meta_path(b, name, path, sizeof path);
         snprintf(err, errlen, "%s is corrupt (%s); %s", path, jerr, advice);
-        return -1;
+        return KITE_ECORRUPT;
     }
-    return 0;
+    return KITE_OK;
 }
 
 void bk_write_data_version(kite_jw *w, const kite_data_version *dv)

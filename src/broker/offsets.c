@@ -6,6 +6,7 @@
 #include "base/file.h"
 #include "base/json.h"
 #include "base/log.h"
+#include "base/mem.h"
 #include "broker/broker.h"
 #include <errno.h>
 #include <stdio.h>
@@ -46,15 +47,13 @@ void bk_offset_set(kite_broker *b, const char *topic, const char *group, int32_t
     key_of(key, sizeof key, topic, group);
     kite_map *m = kite_map_get(&b->offsets, key);
     if (!m) {
-        m = calloc(1, sizeof *m);
-        if (!m) abort();
+        m = kite_xcalloc(1, sizeof *m);
         kite_map_put(&b->offsets, key, m);
     }
     snprintf(q, sizeof q, "%d", qid);
     int64_t *v = kite_map_get(m, q);
     if (!v) {
-        v = malloc(sizeof *v);
-        if (!v) abort();
+        v = kite_xmalloc(sizeof *v);
         kite_map_put(m, q, v);
     } else if (*v == off) {
         return;
@@ -138,17 +137,18 @@ int bk_save_offsets(kite_broker *b)
 {
     kite_buf out = KITE_BUF_INIT;
     bk_offsets_json(b, &out);
-    if (bk_meta_write(b, "consumerOffset.json", &out) != 0) return -1;
-    b->offsets_dirty = 0;
-    return 0;
+    int rc = bk_meta_write(b, "consumerOffset.json", &out);
+    if (rc == KITE_OK) b->offsets_dirty = 0;
+    return rc;
 }
 
 int bk_offsets_load(kite_broker *b, char *err, size_t errlen)
 {
     kite_json_doc *doc;
-    if (bk_meta_load_json(b, "consumerOffset.json", 1u << 30, &doc,
-                          "restore it or remove it (consumers then restart from their consumeFromWhere)", err, errlen) != 0)
-        return -1;
+    int rc = bk_meta_load_json(b, "consumerOffset.json", 1u << 30, &doc,
+                               "restore it or remove it (consumers then restart from their consumeFromWhere)", err,
+                               errlen);
+    if (rc != KITE_OK) return rc;
     size_t count = 0;
     const kite_json *tbl = doc ? kite_json_get(kite_json_root(doc), "offsetTable") : NULL;
     for (size_t i = 0; tbl && tbl->type == KJ_OBJECT && i < tbl->count; i++) {
@@ -170,7 +170,7 @@ int bk_offsets_load(kite_broker *b, char *err, size_t errlen)
         KLOG_INFO("broker", "loaded %zu consumer offset(s)", count);
         kite_json_doc_free(doc);
     }
-    return 0;
+    return KITE_OK;
 }
 
 void bk_offsets_remove_group(kite_broker *b, const char *group)
@@ -205,12 +205,12 @@ char **bk_offsets_topics_of(kite_broker *b, const char *group, size_t *n)
 {
     size_t cnt;
     const char **keys = kite_map_sorted_keys(&b->offsets, &cnt);
-    char **out = calloc(cnt + 1, sizeof *out);
-    if (!out) abort();
+    char **out = kite_xcalloc(cnt + 1, sizeof *out);
     *n = 0;
     for (size_t i = 0; i < cnt; i++) {
         const char *at = strchr(keys[i], '@');
-        if (at && strcmp(at + 1, group) == 0) out[(*n)++] = strndup(keys[i], (size_t)(at - keys[i]));
+        if (at && strcmp(at + 1, group) == 0)
+            out[(*n)++] = kite_xstrndup(keys[i], (size_t)(at - keys[i]));
     }
     free(keys);
     return out;
@@ -221,11 +221,11 @@ char **bk_offsets_groups_of(kite_broker *b, const char *topic, size_t *n)
 {
     size_t cnt, tl = strlen(topic);
     const char **keys = kite_map_sorted_keys(&b->offsets, &cnt);
-    char **out = calloc(cnt + 1, sizeof *out);
-    if (!out) abort();
+    char **out = kite_xcalloc(cnt + 1, sizeof *out);
     *n = 0;
     for (size_t i = 0; i < cnt; i++)
-        if (strncmp(keys[i], topic, tl) == 0 && keys[i][tl] == '@') out[(*n)++] = strdup(keys[i] + tl + 1);
+        if (strncmp(keys[i], topic, tl) == 0 && keys[i][tl] == '@')
+            out[(*n)++] = kite_xstrdup(keys[i] + tl + 1);
     free(keys);
     return out;
 }

@@ -73,9 +73,11 @@ static void h_all_topic_config(kite_rpc_req *req, void *arg)
     bk_reply_paged(req, &out, "totalTopicNum", b->topics.count);
 }
 
+/* The topic and queueId fields: KITE_OK, or a status after answering SYSTEM_ERROR. */
 static int topic_qid(kite_rpc_req *req, const char **topic, int32_t *qid)
 {
-    return (*topic = bk_need(req, "topic")) && bk_need_i32(req, "queueId", qid) == 0 ? 0 : -1;
+    if (!(*topic = bk_need(req, "topic"))) return KITE_ENOTFOUND;
+    return bk_need_i32(req, "queueId", qid);
 }
 
 static void h_max_offset(kite_rpc_req *req, void *arg)

@@ -4,6 +4,7 @@
 #include "base/json.h"
 #include "base/log.h"
 #include "broker/broker.h"
+#include "codec/systopic.h"
 #include "proto/codes.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,7 +36,7 @@ static const char *const from_wheres[] = {
 static void ensure_retry_topic(kite_broker *b, const bk_group *g)
 {
     char topic[300];
-    snprintf(topic, sizeof topic, "%%RETRY%%%s", g->name);
+    kite_retry_topic(topic, sizeof topic, g->name);
     if (!bk_topic_name_ok(topic) || bk_topic_get(b, topic)) return;
     int32_t q = g->retry_queue_nums > 0 ? g->retry_queue_nums : 1;
     bk_topic_put(b, topic, q, q, KITE_PERM_READ | KITE_PERM_WRITE, 0, "SINGLE_TAG", 0);

@@ -3,6 +3,7 @@
  * MessageQueue keys in JSON bodies, and the loopback guard for state-changing admin
  * requests. */
 #include "base/log.h"
+#include "base/mem.h"
 #include "broker/broker.h"
 #include "broker/trans.h"
 #include "codec/record.h"
@@ -26,21 +27,22 @@ const char *bk_need(kite_rpc_req *req, const char *key)
 int bk_need_i64(kite_rpc_req *req, const char *key, int64_t *out)
 {
     int r = kite_cmd_ext_i64(&req->cmd, key, out);
-    if (r == 0) return 0;
+    if (r == KITE_OK) return KITE_OK;
     bk_replyf(req, RS_SYSTEM_ERROR, r == KITE_ENOTFOUND ? "the custom field <%s> is null" : "the custom field <%s> is not a number", key);
-    return -1;
+    return r;
 }
 
 int bk_need_i32(kite_rpc_req *req, const char *key, int32_t *out)
 {
     int64_t v;
-    if (bk_need_i64(req, key, &v) != 0) return -1;
+    int r = bk_need_i64(req, key, &v);
+    if (r != KITE_OK) return r;
     if (v < INT32_MIN || v > INT32_MAX) {
         bk_replyf(req, RS_SYSTEM_ERROR, "the custom field <%s> is out of range", key);
-        return -1;
+        return KITE_EINVAL;
     }
     *out = (int32_t)v;
-    return 0;
+    return KITE_OK;
 }
 
 void bk_reply_body(kite_rpc_req *req, int code, kite_buf *body)
@@ -73,15 +75,15 @@ void bk_offset_msg_id(const kite_broker *b, int64_t phys, char out[33])
 
 int bk_decode_offset_msg_id(const char *id, int64_t *phys)
 {
-    if (strlen(id) != 32) return -1;
+    if (strlen(id) != 32) return KITE_EINVAL;
     char tmp[17];
     memcpy(tmp, id + 16, 16);
     tmp[16] = 0;
     char *end;
     unsigned long long v = strtoull(tmp, &end, 16);
-    if (*end) return -1;
+    if (*end) return KITE_EINVAL;
     *phys = (int64_t)v;
-    return 0;
+    return KITE_OK;
 }
 
 int bk_admin_allowed(kite_broker *b, kite_rpc_req *req)
@@ -107,16 +109,14 @@ static void release_seg_ref(void *arg)
 
 void bk_seg_take(kite_seg *out, const kite_store_seg *s)
 {
-    seg_ref *r = malloc(sizeof *r);
-    if (!r) abort();
+    seg_ref *r = kite_xmalloc(sizeof *r);
     r->seg = *s;
     *out = (kite_seg){ r->seg.data, r->seg.len, -1, 0, release_seg_ref, r };
 }
 
 kite_seg *bk_segs_take(kite_get_result *gr, size_t *n)
 {
-    kite_seg *segs = calloc(gr->count ? gr->count : 1, sizeof *segs);
-    if (!segs) abort();
+    kite_seg *segs = kite_xcalloc(gr->count ? gr->count : 1, sizeof *segs);
     for (size_t i = 0; i < gr->count; i++) bk_seg_take(&segs[i], &gr->segs[i]);
     *n = gr->count;
     gr->count = 0;   /* references moved into the segments */

@@ -8,6 +8,7 @@
  * docs/wire.md §6.6, §2.5. Loop thread; locks live in memory only, as in Java. */
 #include "base/json.h"
 #include "base/log.h"
+#include "base/mem.h"
 #include "broker/broker.h"
 #include "proto/codes.h"
 #include <stdio.h>
@@ -49,13 +50,11 @@ void bk_locks_free(kite_broker *b)
 static kite_map *group_locks(kite_broker *b, const char *group)
 {
     if (!b->locks) {
-        b->locks = calloc(1, sizeof *b->locks);
-        if (!b->locks) abort();
+        b->locks = kite_xcalloc(1, sizeof *b->locks);
     }
     kite_map *m = kite_map_get(&b->locks->groups, group);
     if (!m) {
-        m = calloc(1, sizeof *m);
-        if (!m) abort();
+        m = kite_xcalloc(1, sizeof *m);
         kite_map_put(&b->locks->groups, group, m);
     }
     return m;
@@ -112,15 +111,14 @@ static void handle(kite_rpc_req *req, kite_broker *b, int lock)
         lock_ent *e = kite_map_get(m, key);
         if (lock) {
             if (!e) {
-                e = calloc(1, sizeof *e);
-                if (!e) abort();
-                e->client_id = strdup(cid);
+                e = kite_xcalloc(1, sizeof *e);
+                e->client_id = kite_xstrdup(cid);
                 kite_map_put(m, key, e);
             } else if (strcmp(e->client_id, cid) != 0) {
                 if (now - e->last_ms <= live) continue;   /* held by another live client */
                 KLOG_INFO("broker", "queue lock %s of group %s expired: moves from %s to %s", key, group, e->client_id, cid);
                 free(e->client_id);
-                e->client_id = strdup(cid);
+                e->client_id = kite_xstrdup(cid);
             }
             e->last_ms = now;
             write_mq(&w, set->items[i]);

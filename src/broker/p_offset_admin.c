@@ -5,6 +5,7 @@
  * Loop thread. */
 #include "base/json.h"
 #include "base/log.h"
+#include "base/mem.h"
 #include "broker/broker.h"
 #include "proto/codes.h"
 #include <stdio.h>
@@ -71,8 +72,7 @@ static void h_reset_offset(kite_rpc_req *req, void *arg)
         return;
     }
     int32_t n = t->read_queue_nums;
-    int64_t *offs = calloc((size_t)(n ? n : 1), sizeof *offs);
-    if (!offs) abort();
+    int64_t *offs = kite_xcalloc((size_t)(n ? n : 1), sizeof *offs);
     for (int32_t q = 0; q < n; q++) {
         int64_t target = ts < 0 ? kite_store_max_offset(b->store, topic, q) : kite_store_offset_by_time(b->store, topic, q, ts);
         int64_t cur = bk_offset_get(b, topic, group, q);

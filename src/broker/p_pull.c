@@ -9,9 +9,11 @@
  * its suspend time runs out, whichever is first. A held request whose connection
  * closes is dropped at once. docs/wire.md §6.1-§6.3. Loop thread (arrivals are posted). */
 #include "base/log.h"
+#include "base/mem.h"
 #include "broker/broker.h"
 #include "broker/filter.h"
 #include "codec/record.h"
+#include "codec/systopic.h"
 #include "proto/codes.h"
 #include <stdatomic.h>
 #include <stdio.h>
@@ -90,8 +92,8 @@ static int do_pull_mode(kite_broker *b, kite_rpc_req *req, int mode)
         kite_rpc_reply_code(req, RS_TOPIC_NOT_EXIST, remark);
         return 1;
     }
-    if (!(t->perm & KITE_PERM_READ) || strcmp(topic, "RMQ_SYS_TRANS_HALF_TOPIC") == 0 ||
-        strcmp(topic, "RMQ_SYS_TRANS_OP_HALF_TOPIC") == 0) {
+    if (!(t->perm & KITE_PERM_READ) || strcmp(topic, KITE_TOPIC_TRANS_HALF) == 0 ||
+        strcmp(topic, KITE_TOPIC_TRANS_OP_HALF) == 0) {
         snprintf(remark, sizeof remark, "the topic[%.200s] pulling message is forbidden", topic);
         kite_rpc_reply_code(req, RS_NO_PERMISSION, remark);
         return 1;
@@ -250,8 +252,7 @@ static void hold_expired(kite_ev *ev, kite_ev_timer *t, void *arg)
 
 static void hold(kite_broker *b, kite_rpc_req *req, const char *topic, int32_t qid, int64_t offset, int64_t timeout_ms)
 {
-    bk_hold *h = calloc(1, sizeof *h);
-    if (!h) abort();
+    bk_hold *h = kite_xcalloc(1, sizeof *h);
     h->b = b;
     h->req = req;
     h->offset = offset;
@@ -297,8 +298,7 @@ void bk_pull_on_close(kite_broker *b, kite_conn *conn)
     while (kite_map_next(&b->holds, &it, NULL, &v)) {
         for (bk_hold *h = v; h; h = h->next) {
             if (h->req->conn != conn) continue;
-            drop = realloc(drop, (n + 1) * sizeof *drop);
-            if (!drop) abort();
+            drop = kite_xreallocarray(drop, n + 1, sizeof *drop);
             drop[n++] = h;
         }
     }

@@ -5,8 +5,10 @@
  * original topic; without it a real client acks and drops the retry) and
  * ORIGIN_MESSAGE_ID, and reconsumeTimes + 1. docs/wire.md §11.3. Loop thread. */
 #include "base/log.h"
+#include "base/mem.h"
 #include "broker/broker.h"
 #include "codec/record.h"
+#include "codec/systopic.h"
 #include "proto/codes.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,14 +29,6 @@ static void back_done(void *arg, const kite_put_result *res)
         kite_rpc_reply_code(c->req, RS_SYSTEM_ERROR, kite_put_status_name(res->status));
     }
     free(c);
-}
-
-static void add_prop(kite_buf *p, const char *name, const char *value, size_t vlen)
-{
-    kite_buf_puts(p, name);
-    kite_buf_putc(p, 1);
-    kite_buf_append(p, value, vlen);
-    kite_buf_putc(p, 2);
 }
 
 static void h_send_back(kite_rpc_req *req, void *arg)
@@ -63,7 +57,7 @@ static void h_send_back(kite_rpc_req *req, void *arg)
         return;
     }
     char retry[300];
-    snprintf(retry, sizeof retry, "%%RETRY%%%s", group);
+    kite_retry_topic(retry, sizeof retry, group);
     if (!bk_topic_name_ok(retry)) {
         kite_rpc_reply_code(req, RS_SYSTEM_ERROR, "the retry topic name for this group is invalid");
         return;
@@ -95,7 +89,7 @@ static void h_send_back(kite_rpc_req *req, void *arg)
     char dlq[300];
     int level = 0;
     if (r.reconsume_times >= maxr || delay_level < 0) {
-        snprintf(dlq, sizeof dlq, "%%DLQ%%%s", group);
+        kite_dlq_topic(dlq, sizeof dlq, group);
         if (!bk_topic_get(b, dlq)) bk_topic_put(b, dlq, 1, 1, KITE_PERM_READ | KITE_PERM_WRITE, 0, "SINGLE_TAG", 0);
         target = dlq;
         qid = 0;
@@ -109,9 +103,10 @@ static void h_send_back(kite_rpc_req *req, void *arg)
     /* Properties: the original ones, minus what we set again. */
     static const char *const drop[] = { "DELAY", "REAL_TOPIC", "REAL_QID", NULL };
     kite_buf props = KITE_BUF_INIT;
-    bk_props_without(r.props, r.props_len, drop, &props);
+    kite_msgprop_copy_without(r.props, r.props_len, drop, &props);
     size_t vlen;
-    if (!kite_msgprop_get(r.props, r.props_len, "RETRY_TOPIC", &vlen)) add_prop(&props, "RETRY_TOPIC", r.topic, r.topic_len);
+    if (!kite_msgprop_get(r.props, r.props_len, "RETRY_TOPIC", &vlen))
+        kite_msgprop_append(&props, "RETRY_TOPIC", r.topic, r.topic_len);
     if (!kite_msgprop_get(r.props, r.props_len, "ORIGIN_MESSAGE_ID", &vlen)) {
         const char *origin = kite_cmd_ext(&req->cmd, "originMsgId");
         char id[33];
@@ -119,19 +114,15 @@ static void h_send_back(kite_rpc_req *req, void *arg)
             bk_offset_msg_id(b, r.phys_offset, id);
             origin = id;
         }
-        add_prop(&props, "ORIGIN_MESSAGE_ID", origin, strlen(origin));
+        kite_msgprop_append_str(&props, "ORIGIN_MESSAGE_ID", origin);
     }
-    char qbuf[16];
     const char *store_topic = target;
     int32_t store_qid = qid;
     if (level > 0) {
-        char lbuf[16];
-        snprintf(lbuf, sizeof lbuf, "%d", level);
-        add_prop(&props, "DELAY", lbuf, strlen(lbuf));
-        snprintf(qbuf, sizeof qbuf, "%d", qid);
-        add_prop(&props, "REAL_TOPIC", target, strlen(target));
-        add_prop(&props, "REAL_QID", qbuf, strlen(qbuf));
-        store_topic = "SCHEDULE_TOPIC_XXXX";
+        kite_msgprop_append_i64(&props, "DELAY", level);
+        kite_msgprop_append_str(&props, "REAL_TOPIC", target);
+        kite_msgprop_append_i64(&props, "REAL_QID", qid);
+        store_topic = KITE_TOPIC_SCHEDULE;
         store_qid = level - 1;
     }
     kite_store_msg m;
@@ -140,8 +131,7 @@ static void h_send_back(kite_rpc_req *req, void *arg)
     m.reconsume_times = r.reconsume_times + 1;
     m.prepared_tx_offset = 0;   /* a new message, as Java's send-back builds one */
     m.wait = 1;
-    back_ctx *c = calloc(1, sizeof *c);
-    if (!c) abort();
+    back_ctx *c = kite_xcalloc(1, sizeof *c);
     c->req = req;
     bk_store_put(b, &m, back_done, c);
     kite_buf_free(&props);

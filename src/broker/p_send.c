@@ -13,16 +13,16 @@
  * FLUSH_SLAVE_TIMEOUT / SLAVE_NOT_AVAILABLE then answer a stored message.
  * docs/wire.md §5.1-§5.3, §9.3, §9.5. */
 #include "base/log.h"
+#include "base/mem.h"
 #include "broker/broker.h"
 #include "codec/record.h"
+#include "codec/systopic.h"
 #include "proto/codes.h"
 #include "repl/ha.h"
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define MAX_PROPS 32767
 
 static kite_broker *B(void *arg) { return arg; }
 
@@ -59,18 +59,19 @@ static void parse_hdr(const kite_cmd *cmd, send_hdr *h)
     }
 }
 
+/* Header field f as an integer (dflt when absent): KITE_OK, or KITE_EINVAL. */
 static int hdr_i64(const send_hdr *h, int f, int64_t dflt, int64_t *out)
 {
     const char *v = h->v[f];
     if (!v) {
         *out = dflt;
-        return 0;
+        return KITE_OK;
     }
     char *end;
     long long x = strtoll(v, &end, 10);
-    if (end == v || *end) return -1;
+    if (end == v || *end) return KITE_EINVAL;
     *out = x;
-    return 0;
+    return KITE_OK;
 }
 
 typedef struct send_ctx {
@@ -223,10 +224,9 @@ static void ctx_alloc(send_ctx *c, int n)
         c->status = &c->status1;
         return;
     }
-    c->phys = calloc((size_t)n, sizeof *c->phys);
-    c->qoff = calloc((size_t)n, sizeof *c->qoff);
-    c->status = calloc((size_t)n, sizeof *c->status);
-    if (!c->phys || !c->qoff || !c->status) abort();
+    c->phys = kite_xcalloc((size_t)n, sizeof *c->phys);
+    c->qoff = kite_xcalloc((size_t)n, sizeof *c->qoff);
+    c->status = kite_xcalloc((size_t)n, sizeof *c->status);
 }
 
 /* Resolves (and maybe auto-creates) the target topic. NULL after answering an error. */
@@ -246,7 +246,8 @@ static bk_topic *resolve_topic(kite_broker *b, kite_rpc_req *req, const send_hdr
     if (t) return t;
     int64_t dq = 4;
     hdr_i64(h, F_DEF_QNUMS, 4, &dq);
-    if (strncmp(topic, "%RETRY%", 7) == 0) return bk_topic_put(b, topic, 1, 1, 6, 0, "SINGLE_TAG", 0);
+    if (kite_is_retry_topic(topic))
+        return bk_topic_put(b, topic, 1, 1, KITE_PERM_READ | KITE_PERM_WRITE, 0, "SINGLE_TAG", 0);
     const char *def = h->v[F_DEF_TOPIC];
     bk_topic *tmpl = def ? bk_topic_get(b, def) : NULL;
     if (b->cfg.auto_create_topic_enable && tmpl && (tmpl->perm & KITE_PERM_INHERIT)) {
@@ -259,24 +260,13 @@ static bk_topic *resolve_topic(kite_broker *b, kite_rpc_req *req, const send_hdr
     return NULL;
 }
 
-/* Appends name=value to a props buffer (Java form: name 0x01 value 0x02). */
-static void prop_add(kite_buf *p, const char *name, const char *value)
-{
-    /* A string without its trailing separator (allowed, docs/wire.md §9.3) must not swallow the new
-     * name into its last value. */
-    if (p->len && p->data[p->len - 1] != 2) kite_buf_putc(p, 2);
-    kite_buf_puts(p, name);
-    kite_buf_putc(p, 1);
-    kite_buf_puts(p, value);
-    kite_buf_putc(p, 2);
-}
-
 /* The properties the broker looks at, found in one pass over the request's copy. */
 enum { P_CLUSTER, P_TRAN, P_DELAY, P_WAIT, P_UNIQ, P_N };
 static const char *const prop_names[P_N] = { "CLUSTER", "TRAN_MSG", "DELAY", "WAIT", "UNIQ_KEY" };
 
 /* One send request on its way through h_send: parse -> route -> validate -> put. Every
- * step answers its own error and returns -1; h_send frees what the steps built. */
+ * step returns KITE_OK, or answers its own error and returns KITE_ERR (the request was
+ * refused); h_send frees what the steps built. */
 typedef struct send_req {
     /* parse */
     send_hdr h;
@@ -303,21 +293,21 @@ static int send_parse(kite_rpc_req *req, send_req *s)
     parse_hdr(&req->cmd, &s->h);
     if (!s->h.v[F_GROUP] || !s->h.v[F_TOPIC]) {
         kite_rpc_reply_code(req, RS_SYSTEM_ERROR, "the custom field <producerGroup/topic> is null");
-        return -1;
+        return KITE_ERR;
     }
     const send_hdr *h = &s->h;
     if (hdr_i64(h, F_QID, -1, &s->qid) || hdr_i64(h, F_SYSFLAG, 0, &s->sysflag) || hdr_i64(h, F_BORN, 0, &s->born_ts) ||
         hdr_i64(h, F_FLAG, 0, &s->flag) || hdr_i64(h, F_RECONSUME, 0, &s->reconsume) ||
         hdr_i64(h, F_MAX_RECONSUME, -1, &s->max_reconsume)) {
         kite_rpc_reply_code(req, RS_SYSTEM_ERROR, "a numeric header field of the send request is not a number");
-        return -1;
+        return KITE_ERR;
     }
     const char *batch_s = h->v[F_BATCH];
     s->batch = req->cmd.code == RC_SEND_BATCH_MESSAGE || (batch_s && strcmp(batch_s, "true") == 0);
     s->props_in = h->v[F_PROPS] ? h->v[F_PROPS] : "";
     s->props_in_len = h->v[F_PROPS] ? h->len[F_PROPS] : 0;
     kite_msgprop_scan(s->props_in, s->props_in_len, prop_names, P_N, s->pv, s->pl);
-    return 0;
+    return KITE_OK;
 }
 
 /* The topic and queue asked for: broker and topic writable, topic known or auto-created,
@@ -326,59 +316,59 @@ static int route_target(kite_broker *b, kite_rpc_req *req, send_req *s)
 {
     if (!(b->cfg.broker_permission & KITE_PERM_WRITE)) {
         bk_replyf(req, RS_NO_PERMISSION, "the broker[%.100s] sending message is forbidden", b->cfg.broker_name);
-        return -1;
+        return KITE_ERR;
     }
     bk_topic *t = s->t = resolve_topic(b, req, &s->h, s->h.v[F_TOPIC]);
-    if (!t) return -1;
+    if (!t) return KITE_ERR;
     if (!(t->perm & KITE_PERM_WRITE)) {
         bk_replyf(req, RS_NO_PERMISSION, "the topic[%.200s] sending message is forbidden", t->name);
-        return -1;
+        return KITE_ERR;
     }
     int32_t qmax = t->read_queue_nums > t->write_queue_nums ? t->read_queue_nums : t->write_queue_nums;
     if (s->qid >= qmax) {
         bk_replyf(req, RS_SYSTEM_ERROR, "request queueId[%d] is illegal, topic[%.200s] has %d queue(s)", (int)s->qid,
                   t->name, qmax);
-        return -1;
+        return KITE_ERR;
     }
     s->queue_id = (int32_t)s->qid;
     if (s->qid < 0) s->queue_id = t->write_queue_nums > 0 ? (int32_t)(rand() % t->write_queue_nums) : 0;
     s->store_topic = t->name;
     s->store_qid = s->queue_id;
-    return 0;
+    return KITE_OK;
 }
 
 /* A send to %RETRY%<group> beyond the group's retries goes to %DLQ%<group> (created). */
 static int route_retry(kite_broker *b, kite_rpc_req *req, const kite_cmd *cmd, send_req *s)
 {
     const char *name = s->t->name;
-    if (strncmp(name, "%RETRY%", 7) != 0) return 0;
+    if (!kite_is_retry_topic(name)) return KITE_OK;
     if (s->batch) {
         kite_rpc_reply_code(req, RS_MESSAGE_ILLEGAL, "batch messages cannot be sent to a retry topic");
-        return -1;
+        return KITE_ERR;
     }
-    bk_group *g = bk_group_get_or_create(b, name + 7);
+    const char *group = name + KITE_RETRY_PREFIX_LEN;
+    bk_group *g = bk_group_get_or_create(b, group);
     if (!g) {
-        bk_replyf(req, RS_SUBSCRIPTION_GROUP_NOT_EXIST, "subscription group not exist, %.200s", name + 7);
-        return -1;
+        bk_replyf(req, RS_SUBSCRIPTION_GROUP_NOT_EXIST, "subscription group not exist, %.200s",
+                  group);
+        return KITE_ERR;
     }
     int64_t maxr = (cmd->version >= KITE_V3_4_9 && s->max_reconsume >= 0) ? s->max_reconsume : g->retry_max_times;
-    if (s->reconsume <= maxr) return 0;
-    snprintf(s->dlq, sizeof s->dlq, "%%DLQ%%%s", g->name);
+    if (s->reconsume <= maxr) return KITE_OK;
+    kite_dlq_topic(s->dlq, sizeof s->dlq, g->name);
     if (!bk_topic_get(b, s->dlq)) bk_topic_put(b, s->dlq, 1, 1, KITE_PERM_READ | KITE_PERM_WRITE, 0, "SINGLE_TAG", 0);
     s->store_topic = s->dlq;
     s->store_qid = 0;
     s->to_dlq = 1;
     KLOG_INFO("broker", "message for %s exceeded %lld retries: moved to %s", name, (long long)maxr, s->dlq);
-    return 0;
+    return KITE_OK;
 }
 
 /* Keeps the destination in REAL_TOPIC/REAL_QID and stores under topic/qid instead. */
 static void redirect(send_req *s, const char *topic, int32_t qid)
 {
-    char qbuf[16];
-    snprintf(qbuf, sizeof qbuf, "%d", s->store_qid);
-    prop_add(&s->props, "REAL_TOPIC", s->store_topic);
-    prop_add(&s->props, "REAL_QID", qbuf);
+    kite_msgprop_append_str(&s->props, "REAL_TOPIC", s->store_topic);
+    kite_msgprop_append_i64(&s->props, "REAL_QID", s->store_qid);
     s->store_topic = topic;
     s->store_qid = qid;
 }
@@ -394,39 +384,40 @@ static int route_half_or_delay(kite_broker *b, kite_rpc_req *req, send_req *s)
         if (b->cfg.reject_transaction_message) {
             bk_replyf(req, RS_NO_PERMISSION, "the broker[%.100s] sending transaction message is forbidden",
                       b->cfg.broker_name);
-            return -1;
+            return KITE_ERR;
         }
         /* The broker's own bookkeeping names are not taken from the producer: a forged
          * TRAN_PREPARED_QUEUE_OFFSET would name another half for the check-back walk. */
         static const char *const drop[] = { "TRAN_PREPARED_QUEUE_OFFSET", "REAL_TOPIC", "REAL_QID", NULL };
         kite_buf own = KITE_BUF_INIT;
-        bk_props_without(s->props.data, s->props.len, drop, &own);
+        kite_msgprop_copy_without(s->props.data, s->props.len, drop, &own);
         kite_buf_free(&s->props);
         s->props = own;
-        redirect(s, "RMQ_SYS_TRANS_HALF_TOPIC", 0);
+        redirect(s, KITE_TOPIC_TRANS_HALF, 0);
         s->sysflag &= ~KITE_SYSFLAG_TX_MASK;
-        return 0;
+        return KITE_OK;
     }
-    if (s->batch || s->to_dlq) return 0;
+    if (s->batch || s->to_dlq) return KITE_OK;
     const char *d = s->pv[P_DELAY];
     int level = 0;
     for (size_t i = 0; d && i < s->pl[P_DELAY] && d[i] >= '0' && d[i] <= '9' && level < 1000; i++)
         level = level * 10 + (d[i] - '0');
-    if (level <= 0) return 0;
+    if (level <= 0) return KITE_OK;
     int max = bk_delay_levels(b);
-    redirect(s, "SCHEDULE_TOPIC_XXXX", (level > max ? max : level) - 1);
-    return 0;
+    redirect(s, KITE_TOPIC_SCHEDULE, (level > max ? max : level) - 1);
+    return KITE_OK;
 }
 
 /* Where the record really goes, and the properties it is stored with (CLUSTER added). */
 static int send_route(kite_broker *b, kite_rpc_req *req, send_req *s)
 {
-    if (route_target(b, req, s) != 0) return -1;
+    if (route_target(b, req, s) != KITE_OK) return KITE_ERR;
     kite_buf_append(&s->props, s->props_in, s->props_in_len);
-    if (!s->pv[P_CLUSTER]) prop_add(&s->props, "CLUSTER", b->cfg.broker_cluster_name);
-    if (route_retry(b, req, &req->cmd, s) != 0 || route_half_or_delay(b, req, s) != 0) return -1;
+    if (!s->pv[P_CLUSTER]) kite_msgprop_append_str(&s->props, "CLUSTER", b->cfg.broker_cluster_name);
+    if (route_retry(b, req, &req->cmd, s) != KITE_OK || route_half_or_delay(b, req, s) != KITE_OK)
+        return KITE_ERR;
     if (s->t->filter_type[0] == 'M') s->sysflag |= KITE_SYSFLAG_MULTI_TAGS;
-    return 0;
+    return KITE_OK;
 }
 
 /* Sizes within the store's limits; a batch body well formed to its end, counted.
@@ -434,19 +425,19 @@ static int send_route(kite_broker *b, kite_rpc_req *req, send_req *s)
  * PROPS. Everything is checked before anything is stored. */
 static int send_validate(kite_broker *b, kite_rpc_req *req, send_req *s)
 {
-    if (s->props_in_len > MAX_PROPS || s->props.len > MAX_PROPS) {
+    if (s->props_in_len > KITE_REC_MAX_PROPS || s->props.len > KITE_REC_MAX_PROPS) {
         kite_rpc_reply_code(req, RS_MESSAGE_ILLEGAL, "the message properties exceed 32767 bytes");
-        return -1;
+        return KITE_ERR;
     }
     size_t max_body = (size_t)b->cfg.store.max_message_size;
     if (!s->batch) {
         if (req->cmd.body_len > max_body) {
             bk_replyf(req, RS_MESSAGE_ILLEGAL, "the message body size %zu exceeds the limit of %zu bytes",
                       req->cmd.body_len, max_body);
-            return -1;
+            return KITE_ERR;
         }
         s->n_msgs = 1;
-        return 0;
+        return KITE_OK;
     }
     const uint8_t *q = req->cmd.body, *end = q + req->cmd.body_len;
     int n = 0;
@@ -461,10 +452,10 @@ static int send_validate(kite_broker *b, kite_rpc_req *req, send_req *s)
     }
     if (q != end || n == 0) {
         kite_rpc_reply_code(req, RS_MESSAGE_ILLEGAL, "malformed batch body");
-        return -1;
+        return KITE_ERR;
     }
     s->n_msgs = n;
-    return 0;
+    return KITE_OK;
 }
 
 /* Hands the message(s) to the store; the last completion answers (finish_send). */
@@ -484,8 +475,7 @@ static void send_put(kite_broker *b, kite_rpc_req *req, send_req *s)
     m.wait = !(s->pv[P_WAIT] && s->pl[P_WAIT] == 5 && strncmp(s->pv[P_WAIT], "false", 5) == 0);
 
     bk_topic *t = s->t;
-    send_ctx *c = calloc(1, sizeof *c);
-    if (!c) abort();
+    send_ctx *c = kite_xcalloc(1, sizeof *c);
     c->req = req;
     c->b = b;
     c->queue_id = s->queue_id;   /* as Java: the queue asked for; queueOffset is the stored record's */
@@ -517,7 +507,8 @@ static void send_put(kite_broker *b, kite_rpc_req *req, send_req *s)
         kite_buf_reset(&mp);
         kite_buf_append(&mp, q + 22 + blen, plen);
         size_t vlen;
-        if (!kite_msgprop_get(mp.data, mp.len, "CLUSTER", &vlen)) prop_add(&mp, "CLUSTER", b->cfg.broker_cluster_name);
+        if (!kite_msgprop_get(mp.data, mp.len, "CLUSTER", &vlen))
+            kite_msgprop_append_str(&mp, "CLUSTER", b->cfg.broker_cluster_name);
         m.flag = (int32_t)kite_rd_be32(q + 12);
         m.body = q + 20;
         m.body_len = blen;
@@ -534,7 +525,8 @@ static void h_send(kite_rpc_req *req, void *arg)
     kite_broker *b = B(arg);
     send_req s;
     memset(&s, 0, sizeof s);   /* props = KITE_BUF_INIT */
-    if (send_parse(req, &s) == 0 && send_route(b, req, &s) == 0 && send_validate(b, req, &s) == 0)
+    if (send_parse(req, &s) == KITE_OK && send_route(b, req, &s) == KITE_OK &&
+        send_validate(b, req, &s) == KITE_OK)
         send_put(b, req, &s);
     kite_buf_free(&s.props);   /* the store copied what it keeps */
 }

@@ -5,6 +5,7 @@
  * fastjson's object keys, as mqadmin parses them (docs/wire.md §2.1, §8). Loop thread;
  * the counters are also added to from store threads (atomics). */
 #include "base/json.h"
+#include "base/mem.h"
 #include "base/time.h"
 #include "broker/broker.h"
 #include "codec/record.h"
@@ -205,8 +206,7 @@ int64_t *bk_stat_ref(kite_broker *b, const char *name, const char *key)
     pthread_mutex_lock(&b->stats_mu);
     int64_t *v = kite_map_get(&b->stat_items, k);
     if (!v) {
-        v = calloc(1, sizeof *v);
-        if (!v) abort();
+        v = kite_xcalloc(1, sizeof *v);
         kite_map_put(&b->stat_items, k, v);
     }
     pthread_mutex_unlock(&b->stats_mu);

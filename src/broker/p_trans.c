@@ -44,8 +44,8 @@ static void answer(kite_rpc_req *req, int code, const char *remark)
 /* The half record for (qoff, phys). Looked up by commit-log offset (the consume queue
  * may not have the entry yet: producers end a transaction right after the send), then
  * checked field by field; when the half queue already has its entry at qoff, that entry
- * must point at phys too. 0 with *seg and *r filled (release seg), or -1 after
- * answering. */
+ * must point at phys too. KITE_OK with *seg and *r filled (release seg), or KITE_ERR
+ * after answering (refused). */
 static int find_half(kite_broker *b, kite_rpc_req *req, int64_t qoff, int64_t phys, kite_store_seg *seg, kite_record *r)
 {
     int64_t next;
@@ -53,32 +53,33 @@ static int find_half(kite_broker *b, kite_rpc_req *req, int64_t qoff, int64_t ph
     if (qoff < 0 || phys < 0 || kite_store_get_by_offset(b->store, phys, seg, &next) != 0) {
         bk_replyf(req, RS_SYSTEM_ERROR, "Find prepared transaction message failed: no message at commitLogOffset %lld",
                   (long long)phys);
-        return -1;
+        return KITE_ERR;
     }
-    if (kite_record_decode(seg->data, seg->len, r, 0, &why) <= 0 || r->topic_len != strlen(BK_HALF_TOPIC) ||
-        memcmp(r->topic, BK_HALF_TOPIC, r->topic_len) != 0) {
+    if (kite_record_decode(seg->data, seg->len, r, 0, &why) <= 0 ||
+        r->topic_len != strlen(KITE_TOPIC_TRANS_HALF) ||
+        memcmp(r->topic, KITE_TOPIC_TRANS_HALF, r->topic_len) != 0) {
         kite_store_seg_release(seg);
         if (!why) why = "";   /* the decoder may clear it on success */
         bk_replyf(req, RS_SYSTEM_ERROR, "Find prepared transaction message failed: the record at %lld is not a half message%s%s",
                   (long long)phys, *why ? ": " : "", why);
-        return -1;
+        return KITE_ERR;
     }
     if (r->phys_offset != phys) {
         kite_store_seg_release(seg);
         bk_replyf(req, RS_SYSTEM_ERROR, "The commit log offset wrong: the record at %lld says %lld", (long long)phys,
                   (long long)r->phys_offset);
-        return -1;
+        return KITE_ERR;
     }
     if (r->queue_offset != qoff) {
         kite_store_seg_release(seg);
         bk_replyf(req, RS_SYSTEM_ERROR, "The transaction state table offset wrong: half message at %lld has queue offset %lld, not %lld",
                   (long long)phys, (long long)r->queue_offset, (long long)qoff);
-        return -1;
+        return KITE_ERR;
     }
-    if (qoff < kite_store_max_offset(b->store, BK_HALF_TOPIC, 0)) {
+    if (qoff < kite_store_max_offset(b->store, KITE_TOPIC_TRANS_HALF, 0)) {
         kite_get_result gr;
         memset(&gr, 0, sizeof gr);
-        kite_store_get_messages(b->store, BK_HALF_TOPIC, 0, qoff, 1, 1, NULL, 0, &gr);
+        kite_store_get_messages(b->store, KITE_TOPIC_TRANS_HALF, 0, qoff, 1, 1, NULL, 0, &gr);
         int ok = gr.status == KITE_GET_FOUND && gr.count == 1 && gr.segs[0].queue_offset == qoff &&
                  gr.segs[0].phys_offset == phys;
         kite_get_result_release(&gr);
@@ -86,10 +87,10 @@ static int find_half(kite_broker *b, kite_rpc_req *req, int64_t qoff, int64_t ph
             kite_store_seg_release(seg);
             bk_replyf(req, RS_SYSTEM_ERROR, "The commit log offset wrong: half queue entry %lld does not point at %lld",
                       (long long)qoff, (long long)phys);
-            return -1;
+            return KITE_ERR;
         }
     }
-    return 0;
+    return KITE_OK;
 }
 
 /* 1 when both records carry the same value of the property, or both lack it. */
@@ -109,7 +110,7 @@ static int chain_head_ok(kite_broker *b, int64_t orig, const kite_record *r)
 {
     kite_get_result gr;
     memset(&gr, 0, sizeof gr);
-    kite_store_get_messages(b->store, BK_HALF_TOPIC, 0, orig, 1, 1, NULL, 0, &gr);
+    kite_store_get_messages(b->store, KITE_TOPIC_TRANS_HALF, 0, orig, 1, 1, NULL, 0, &gr);
     int ok = 0;
     kite_record h;
     const char *why;
@@ -123,7 +124,8 @@ static int chain_head_ok(kite_broker *b, int64_t orig, const kite_record *r)
     return ok;
 }
 
-/* Stores the committed copy. 0, or -1 with a remark. */
+/* Stores the committed copy. KITE_OK, or with a remark KITE_ECORRUPT (the half has no
+ * valid destination) or KITE_EIO (the store refused the put). */
 static int commit(kite_broker *b, const kite_record *r, char *remark, size_t rlen)
 {
     size_t tl, ql, vl;
@@ -132,7 +134,7 @@ static int commit(kite_broker *b, const kite_record *r, char *remark, size_t rle
     char topic[300], qbuf[16];
     if (!rt || !rq || tl >= sizeof topic || ql >= sizeof qbuf) {
         snprintf(remark, rlen, "the half message has no valid REAL_TOPIC/REAL_QID");
-        return -1;
+        return KITE_ECORRUPT;
     }
     memcpy(topic, rt, tl);
     topic[tl] = 0;
@@ -142,11 +144,11 @@ static int commit(kite_broker *b, const kite_record *r, char *remark, size_t rle
     long qid = strtol(qbuf, &end, 10);
     if (!bk_topic_name_ok(topic) || end == qbuf || *end || qid < 0 || qid > 65535) {
         snprintf(remark, rlen, "the half message has no valid REAL_TOPIC/REAL_QID");
-        return -1;
+        return KITE_ECORRUPT;
     }
     static const char *const drop[] = { "REAL_TOPIC", "REAL_QID", "TRAN_MSG", "TRAN_PREPARED_QUEUE_OFFSET", NULL };
     kite_buf props = KITE_BUF_INIT;
-    bk_props_without(r->props, r->props_len, drop, &props);
+    kite_msgprop_copy_without(r->props, r->props_len, drop, &props);
     const char *store_topic = topic;
     int32_t store_qid = (int32_t)qid;
     const char *d = kite_msgprop_get(props.data, props.len, "DELAY", &vl);
@@ -154,12 +156,9 @@ static int commit(kite_broker *b, const kite_record *r, char *remark, size_t rle
     if (level > 0) {
         int max = bk_delay_levels(b);
         if (level > max) level = max;
-        kite_buf_puts(&props, "REAL_TOPIC\001");
-        kite_buf_puts(&props, topic);
-        kite_buf_puts(&props, "\002REAL_QID\001");
-        kite_buf_puts(&props, qbuf);
-        kite_buf_putc(&props, 2);
-        store_topic = "SCHEDULE_TOPIC_XXXX";
+        kite_msgprop_append_str(&props, "REAL_TOPIC", topic);
+        kite_msgprop_append_i64(&props, "REAL_QID", qid);
+        store_topic = KITE_TOPIC_SCHEDULE;
         store_qid = level - 1;
     }
     kite_store_msg m;
@@ -171,12 +170,12 @@ static int commit(kite_broker *b, const kite_record *r, char *remark, size_t rle
     kite_buf_free(&props);
     if (res.status != KITE_PUT_OK && res.status != KITE_PUT_FLUSH_DISK_TIMEOUT) {
         snprintf(remark, rlen, "storing the committed message failed: %s", kite_put_status_name(res.status));
-        return -1;
+        return KITE_EIO;
     }
     atomic_fetch_add(&b->put_total, 1);
     bk_stat_add(b, "TOPIC_PUT_NUMS", topic, 1);
     bk_stat_add(b, "TOPIC_PUT_SIZE", topic, r->body_len);
-    return 0;
+    return KITE_OK;
 }
 
 static void h_end_transaction(kite_rpc_req *req, void *arg)
@@ -205,7 +204,7 @@ static void h_end_transaction(kite_rpc_req *req, void *arg)
     }
     kite_store_seg seg;
     kite_record r;
-    if (find_half(b, req, qoff, phys, &seg, &r) != 0) return;
+    if (find_half(b, req, qoff, phys, &seg, &r) != KITE_OK) return;
     size_t gl;
     const char *pg = kite_msgprop_get(r.props, r.props_len, "PGROUP", &gl);
     if (!pg || gl != strlen(group) || memcmp(pg, group, gl) != 0) {
@@ -235,7 +234,7 @@ static void h_end_transaction(kite_rpc_req *req, void *arg)
         return;
     }
     char remark[256];
-    if (type == KITE_SYSFLAG_TX_COMMIT && commit(b, &r, remark, sizeof remark) != 0) {
+    if (type == KITE_SYSFLAG_TX_COMMIT && commit(b, &r, remark, sizeof remark) != KITE_OK) {
         kite_store_seg_release(&seg);
         answer(req, RS_SYSTEM_ERROR, remark);
         return;

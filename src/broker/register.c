@@ -8,6 +8,7 @@
 #include "base/crc32.h"
 #include "base/err.h"
 #include "base/log.h"
+#include "base/mem.h"
 #include "broker/broker.h"
 #include "proto/codes.h"
 #include "repl/ha.h"
@@ -48,8 +49,7 @@ static void build_body(kite_broker *b, kite_buf *out)
     body.has_dv = 1;
     size_t n;
     const char **names = kite_map_sorted_keys(&b->topics, &n);
-    body.topics = calloc(n ? n : 1, sizeof *body.topics);
-    if (!body.topics) abort();
+    body.topics = kite_xcalloc(n ? n : 1, sizeof *body.topics);
     int restrict_perm = (b->cfg.broker_permission & (KITE_PERM_READ | KITE_PERM_WRITE)) != (KITE_PERM_READ | KITE_PERM_WRITE);
     for (size_t i = 0; i < n; i++) {
         const bk_topic *t = kite_map_get(&b->topics, names[i]);
@@ -91,8 +91,7 @@ void bk_register_all(kite_broker *b, int oneway)
             kite_rpc_oneway(b->ns_client, b->namesrvs[i], &req);
             continue;
         }
-        reg_ctx *c = calloc(1, sizeof *c);
-        if (!c) abort();
+        reg_ctx *c = kite_xcalloc(1, sizeof *c);
         c->b = b;
         snprintf(c->ns, sizeof c->ns, "%s", b->namesrvs[i]);
         kite_rpc_call_async(b->ns_client, b->namesrvs[i], &req, b->cfg.register_broker_timeout_mills, reg_done, c);

@@ -4,16 +4,18 @@
 #include "base/file.h"
 #include "base/json.h"
 #include "base/log.h"
+#include "base/mem.h"
 #include "base/time.h"
 #include "broker/broker.h"
+#include "codec/systopic.h"
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 static const char *const send_forbidden[] = {
-    "SCHEDULE_TOPIC_XXXX", "RMQ_SYS_TRANS_HALF_TOPIC", "RMQ_SYS_TRANS_OP_HALF_TOPIC",
-    "TRANS_CHECK_MAX_TIME_TOPIC", "SELF_TEST_TOPIC", "OFFSET_MOVED_EVENT", NULL,
+    KITE_TOPIC_SCHEDULE, KITE_TOPIC_TRANS_HALF, KITE_TOPIC_TRANS_OP_HALF,
+    KITE_TOPIC_TRANS_CHECK_MAX, KITE_TOPIC_SELF_TEST, KITE_TOPIC_OFFSET_MOVED, NULL,
 };
 
 int bk_topic_send_forbidden(const char *name)
@@ -50,9 +52,8 @@ static bk_topic *topic_set(kite_broker *b, const char *name, int32_t rq, int32_t
 {
     bk_topic *t = kite_map_get(&b->topics, name);
     if (!t) {
-        t = calloc(1, sizeof *t);
-        if (!t) abort();
-        t->name = strdup(name);
+        t = kite_xcalloc(1, sizeof *t);
+        t->name = kite_xstrdup(name);
         kite_map_put(&b->topics, name, t);
     }
     t->read_queue_nums = rq;
@@ -145,14 +146,13 @@ int bk_topics_load(kite_broker *b, char *err, size_t errlen)
     char path[1200], *text;
     size_t len;
     bk_meta_path(b, "topics.json", path, sizeof path);
-    if (bk_meta_read(b, "topics.json", 256u << 20, &text, &len, err, errlen) != 0) return -1;
-    if (!text) return 0;
+    int rc = bk_meta_read(b, "topics.json", 256u << 20, &text, &len, err, errlen);
+    if (rc != KITE_OK || !text) return rc;
     kite_register_body body;
     char jerr[160];
-    int rc = 0;
     if (len && kite_register_body_decode(&body, (const uint8_t *)text, len, 0, 0, jerr, sizeof jerr) != 0) {
         snprintf(err, errlen, "%s is corrupt (%s); restore it or remove it to start without topics", path, jerr);
-        rc = -1;
+        rc = KITE_ECORRUPT;
     } else if (len) {
         for (size_t i = 0; i < body.n_topics; i++) {
             const kite_topic_config *t = &body.topics[i];
@@ -182,18 +182,23 @@ static void ensure(kite_broker *b, const char *name, int32_t queues, int32_t per
 void bk_topics_create_system(kite_broker *b)
 {
     int changed = 0;
-    ensure(b, "SELF_TEST_TOPIC", 1, 6, &changed);
-    if (b->cfg.auto_create_topic_enable) ensure(b, "TBW102", b->cfg.default_topic_queue_nums, 7, &changed);
-    ensure(b, "BenchmarkTest", 1024, 6, &changed);
-    ensure(b, b->cfg.broker_cluster_name, 16, b->cfg.cluster_topic_enable ? 7 : 1, &changed);
-    ensure(b, b->cfg.broker_name, 1, b->cfg.broker_topic_enable ? 7 : 1, &changed);
-    ensure(b, "OFFSET_MOVED_EVENT", 1, 6, &changed);
-    ensure(b, "SCHEDULE_TOPIC_XXXX", 18, 6, &changed);
-    ensure(b, "RMQ_SYS_TRANS_HALF_TOPIC", 1, 6, &changed);
-    ensure(b, "RMQ_SYS_TRANS_OP_HALF_TOPIC", 1, 6, &changed);
+    const int32_t rw = KITE_PERM_READ | KITE_PERM_WRITE, rwi = rw | KITE_PERM_INHERIT;
+    ensure(b, KITE_TOPIC_SELF_TEST, 1, rw, &changed);
+    if (b->cfg.auto_create_topic_enable)
+        ensure(b, KITE_TOPIC_AUTO_CREATE, b->cfg.default_topic_queue_nums, rwi, &changed);
+    ensure(b, KITE_TOPIC_BENCHMARK, 1024, rw, &changed);
+    /* A cluster or broker topic that is not enabled keeps only PERM_INHERIT, as Java's. */
+    int32_t cluster_perm = b->cfg.cluster_topic_enable ? rwi : KITE_PERM_INHERIT;
+    int32_t broker_perm = b->cfg.broker_topic_enable ? rwi : KITE_PERM_INHERIT;
+    ensure(b, b->cfg.broker_cluster_name, 16, cluster_perm, &changed);
+    ensure(b, b->cfg.broker_name, 1, broker_perm, &changed);
+    ensure(b, KITE_TOPIC_OFFSET_MOVED, 1, rw, &changed);
+    ensure(b, KITE_TOPIC_SCHEDULE, 18, rw, &changed);
+    ensure(b, KITE_TOPIC_TRANS_HALF, 1, rw, &changed);
+    ensure(b, KITE_TOPIC_TRANS_OP_HALF, 1, rw, &changed);
     char reply[300];
-    snprintf(reply, sizeof reply, "%s_REPLY_TOPIC", b->cfg.broker_cluster_name);
-    ensure(b, reply, 1, 6, &changed);
+    kite_reply_topic(reply, sizeof reply, b->cfg.broker_cluster_name);
+    ensure(b, reply, 1, rw, &changed);
     if (changed) {
         bump(&b->topics_dv);
         bk_save_topics(b);

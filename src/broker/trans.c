@@ -47,6 +47,7 @@
  * recently resolved halves stay idempotent across restarts). Loop thread only. */
 #include "broker/trans.h"
 #include "base/log.h"
+#include "base/mem.h"
 #include "base/time.h"
 #include "codec/record.h"
 #include "proto/codes.h"
@@ -111,8 +112,7 @@ static void rset_set(bk_trans *t, int64_t q, int on)
         if (!on) return;
         size_t n = t->nw ? t->nw * 2 : 64;
         while (n <= i) n *= 2;
-        uint64_t *w = realloc(t->w, n * sizeof *w);
-        if (!w) abort();
+        uint64_t *w = kite_xreallocarray(t->w, n, sizeof *w);
         memset(w + t->nw, 0, (n - t->nw) * sizeof *w);
         t->w = w;
         t->nw = n;
@@ -152,17 +152,16 @@ int bk_trans_parse_op_body(const uint8_t *body, size_t len, void (*fn)(void *arg
             size_t j = i;
             int64_t v = 0;
             while (j < len && body[j] >= '0' && body[j] <= '9') {
-                if (v > (INT64_MAX - 9) / 10) return -1;
+                if (v > (INT64_MAX - 9) / 10) return KITE_ECORRUPT;
                 v = v * 10 + (body[j] - '0');
                 j++;
             }
-            if (j == i) return -1;
-            if (j < len && body[j] != ',') return -1;
+            if (j == i || (j < len && body[j] != ',')) return KITE_ECORRUPT;
             if (pass == 1) fn(arg, v);
             n++;
             i = j < len ? j + 1 : j;
         }
-        if (n == 0) return -1;
+        if (n == 0) return KITE_ECORRUPT;
     }
     return n;
 }
@@ -184,15 +183,17 @@ static void flush_ops(bk_trans *t)
 {
     kite_broker *b = t->b;
     if (t->op_n > 0) {
-        static const char props[] = "TAGS\001d\002";
+        kite_buf props = KITE_BUF_INIT;
+        kite_msgprop_append_str(&props, "TAGS", "d");   /* op records are tagged "d", as Java's */
         kite_store_msg m;
-        put_local(b, &m, BK_OP_TOPIC, 0);
+        put_local(b, &m, KITE_TOPIC_TRANS_OP_HALF, 0);
         m.body = t->op_body;
         m.body_len = (uint32_t)t->op_len;
-        m.props = props;
-        m.props_len = (uint32_t)(sizeof props - 1);
+        m.props = props.data;
+        m.props_len = (uint32_t)props.len;
         kite_put_result res;
         kite_store_put_wait(b->store, &m, &res);
+        kite_buf_free(&props);
         if (res.status != KITE_PUT_OK && res.status != KITE_PUT_FLUSH_DISK_TIMEOUT) {
             int shown = (int)(t->op_len > 200 ? 200 : t->op_len);
             KLOG_WARN("broker",
@@ -240,8 +241,7 @@ void bk_trans_answer_after_ops(kite_broker *b, kite_rpc_req *req)
     }
     if (t->nheld == t->capheld) {
         t->capheld = t->capheld ? t->capheld * 2 : 64;
-        t->held = realloc(t->held, t->capheld * sizeof *t->held);
-        if (!t->held) abort();
+        t->held = kite_xreallocarray(t->held, t->capheld, sizeof *t->held);
     }
     t->held[t->nheld++] = req;
 }
@@ -268,9 +268,8 @@ static void fifo_push(bk_trans *t, int64_t off, int64_t max)
     }
     if (t->fo_n == t->fo_cap) {
         t->fo_cap = t->fo_cap ? t->fo_cap * 2 : 256;
-        t->fo_off = realloc(t->fo_off, t->fo_cap * sizeof *t->fo_off);
-        t->fo_max = realloc(t->fo_max, t->fo_cap * sizeof *t->fo_max);
-        if (!t->fo_off || !t->fo_max) abort();
+        t->fo_off = kite_xreallocarray(t->fo_off, t->fo_cap, sizeof *t->fo_off);
+        t->fo_max = kite_xreallocarray(t->fo_max, t->fo_cap, sizeof *t->fo_max);
     }
     t->fo_off[t->fo_n] = off;
     t->fo_max[t->fo_n] = max;
@@ -302,7 +301,7 @@ static int read_ops(bk_trans *t, int limit)
     kite_broker *b = t->b;
     while (limit > 0) {
         kite_get_result gr;
-        if (!fetch_at(b, BK_OP_TOPIC, &t->op_cursor, &gr)) return 1;
+        if (!fetch_at(b, KITE_TOPIC_TRANS_OP_HALF, &t->op_cursor, &gr)) return 1;
         for (size_t i = 0; i < gr.count; i++) {
             kite_record r;
             const char *why;
@@ -329,8 +328,8 @@ static void advance_op_progress(bk_trans *t)
 
 static void save_progress(bk_trans *t)
 {
-    bk_offset_set(t->b, BK_HALF_TOPIC, BK_TRANS_GROUP, 0, t->half_progress);
-    bk_offset_set(t->b, BK_OP_TOPIC, BK_TRANS_GROUP, 0, t->op_progress);
+    bk_offset_set(t->b, KITE_TOPIC_TRANS_HALF, KITE_GROUP_TRANS, 0, t->half_progress);
+    bk_offset_set(t->b, KITE_TOPIC_TRANS_OP_HALF, KITE_GROUP_TRANS, 0, t->op_progress);
 }
 
 /* ---- the check-back walk ---- */
@@ -349,60 +348,55 @@ static int prop_i64(const kite_record *r, const char *name, int64_t *out)
     return 1;
 }
 
-/* Copies r into topic/qid with props (r's other fields kept). */
+/* Copies r into topic/qid with props (r's other fields kept). KITE_OK, or KITE_EIO when
+ * the store refused the put (res->status says why). */
 static int put_copy(kite_broker *b, const kite_record *r, const char *topic, int32_t qid, const kite_buf *props,
                     kite_put_result *res)
 {
     kite_store_msg m;
     bk_msg_from_record(&m, r, topic, qid, props);
     kite_store_put_wait(b->store, &m, res);
-    return res->status == KITE_PUT_OK || res->status == KITE_PUT_FLUSH_DISK_TIMEOUT ? 0 : -1;
-}
-
-static void add_prop(kite_buf *p, const char *name, const char *value)
-{
-    kite_buf_puts(p, name);
-    kite_buf_putc(p, 1);
-    kite_buf_puts(p, value);
-    kite_buf_putc(p, 2);
+    return res->status == KITE_PUT_OK || res->status == KITE_PUT_FLUSH_DISK_TIMEOUT ? KITE_OK : KITE_EIO;
 }
 
 static void discard(bk_trans *t, const kite_record *r, int64_t q, int64_t times)
 {
     kite_broker *b = t->b;
-    if (!bk_topic_get(b, BK_CHECK_MAX_TOPIC)) bk_topic_put(b, BK_CHECK_MAX_TOPIC, 1, 1, 6, 0, "SINGLE_TAG", 0);
+    if (!bk_topic_get(b, KITE_TOPIC_TRANS_CHECK_MAX))
+        bk_topic_put(b, KITE_TOPIC_TRANS_CHECK_MAX, 1, 1, KITE_PERM_READ | KITE_PERM_WRITE, 0,
+                     "SINGLE_TAG", 0);
     kite_buf props = KITE_BUF_INIT;
     kite_buf_append(&props, r->props, r->props_len);
     kite_put_result res;
-    if (put_copy(b, r, BK_CHECK_MAX_TOPIC, 0, &props, &res) != 0)
-        KLOG_WARN("broker", "half %lld: copy to %s refused by the store (%s); dropped", (long long)q, BK_CHECK_MAX_TOPIC,
-                  kite_put_status_name(res.status));
+    if (put_copy(b, r, KITE_TOPIC_TRANS_CHECK_MAX, 0, &props, &res) != KITE_OK)
+        KLOG_WARN("broker", "half %lld: copy to %s refused by the store (%s); dropped",
+                  (long long)q, KITE_TOPIC_TRANS_CHECK_MAX, kite_put_status_name(res.status));
     kite_buf_free(&props);
     size_t gl;
     const char *g = kite_msgprop_get(r->props, r->props_len, "PGROUP", &gl);
     KLOG_INFO("broker", "half message %lld of group %.*s discarded to %s after %lld check(s)", (long long)q,
-              g ? (int)gl : 1, g ? g : "?", BK_CHECK_MAX_TOPIC, (long long)times);
+              g ? (int)gl : 1, g ? g : "?", KITE_TOPIC_TRANS_CHECK_MAX, (long long)times);
     t->discards++;
 }
 
-/* Re-appends an immune half so the walk can pass it. 0, or -1 when refused. */
+/* Re-appends an immune half so the walk can pass it. KITE_OK, or KITE_EIO when the store
+ * refused it. */
 static int reappend(bk_trans *t, const kite_record *r, int64_t q)
 {
     int64_t orig;
     if (!prop_i64(r, "TRAN_PREPARED_QUEUE_OFFSET", &orig)) orig = q;
     static const char *const drop[] = { "TRAN_PREPARED_QUEUE_OFFSET", NULL };
     kite_buf props = KITE_BUF_INIT;
-    bk_props_without(r->props, r->props_len, drop, &props);
-    char v[24];
-    snprintf(v, sizeof v, "%lld", (long long)orig);
-    add_prop(&props, "TRAN_PREPARED_QUEUE_OFFSET", v);
+    kite_msgprop_copy_without(r->props, r->props_len, drop, &props);
+    kite_msgprop_append_i64(&props, "TRAN_PREPARED_QUEUE_OFFSET", orig);
     kite_put_result res;
-    int rc = put_copy(t->b, r, BK_HALF_TOPIC, 0, &props, &res);
+    int rc = put_copy(t->b, r, KITE_TOPIC_TRANS_HALF, 0, &props, &res);
     kite_buf_free(&props);
     return rc;
 }
 
-/* The CHECK_TRANSACTION_STATE body: the copy as one V1 record in its real topic/queue. */
+/* The CHECK_TRANSACTION_STATE body: the copy as one V1 record in its real topic/queue.
+ * KITE_OK, or KITE_ETOOBIG when it cannot be one record. */
 static int encode_check_body(kite_broker *b, const kite_record *r, const kite_put_result *res, const kite_buf *props,
                              const char *topic, size_t topic_len, int32_t qid, kite_buf *out)
 {
@@ -428,12 +422,12 @@ static int encode_check_body(kite_broker *b, const kite_record *r, const kite_pu
     e.props = props->data ? props->data : "";
     e.props_len = (uint32_t)props->len;
     size_t size = kite_record_size(KITE_REC_MAGIC_V1, e.sysflag, e.body_len, topic_len, props->len);
-    if (size == 0) return -1;
+    if (size == 0) return KITE_ETOOBIG;
     kite_buf_reserve(out, size);
     size_t n = kite_record_encode(&e, (uint8_t *)out->data, size);
-    if (n != size) return -1;
+    if (n != size) return KITE_ETOOBIG;
     out->len = n;
-    return 0;
+    return KITE_OK;
 }
 
 static void send_check(bk_trans *t, const kite_record *r, const kite_put_result *res, const kite_buf *props)
@@ -455,7 +449,7 @@ static void send_check(bk_trans *t, const kite_record *r, const kite_put_result 
     char qbuf[16];
     snprintf(qbuf, sizeof qbuf, "%.*s", rq ? (int)(ql < 15 ? ql : 15) : 0, rq ? rq : "");
     kite_buf body = KITE_BUF_INIT;
-    if (encode_check_body(b, r, res, props, rt, tl, (int32_t)atoi(qbuf), &body) != 0) {
+    if (encode_check_body(b, r, res, props, rt, tl, (int32_t)atoi(qbuf), &body) != KITE_OK) {
         KLOG_WARN("broker", "half %lld cannot be encoded for a check; skipped", (long long)res->queue_offset);
         kite_buf_free(&body);
         return;
@@ -475,7 +469,7 @@ static void send_check(bk_trans *t, const kite_record *r, const kite_put_result 
         else kite_cmd_set_ext_n(&req, "transactionId", uniq, ul);
     }
     kite_cmd_set_ext(&req, "offsetMsgId", id);
-    kite_cmd_set_ext(&req, "topic", BK_HALF_TOPIC);
+    kite_cmd_set_ext(&req, "topic", KITE_TOPIC_TRANS_HALF);
     kite_cmd_set_ext(&req, "bname", b->cfg.broker_name);
     size_t blen;
     char *bp = kite_buf_steal(&body, &blen);
@@ -491,30 +485,28 @@ static void send_check(bk_trans *t, const kite_record *r, const kite_put_result 
  * the first half of its chain in TRAN_PREPARED_QUEUE_OFFSET, so the answer resolves that
  * half too (p_trans.c) and every older copy of it is skipped even when a walk meets them
  * again: after a restart from an older saved progress, or when the producer's own
- * END_TRANSACTION for the half arrives after a check. 0, or -1 when the store refused
- * the copy (the pass stops; retried next pass). */
+ * END_TRANSACTION for the half arrives after a check. KITE_OK, or KITE_EIO when the store
+ * refused the copy (the pass stops; retried next pass). */
 static int check(bk_trans *t, const kite_record *r, int64_t times)
 {
     static const char *const drop[] = { "TRANSACTION_CHECK_TIMES", "TRAN_PREPARED_QUEUE_OFFSET", NULL };
     int64_t orig;
     if (!prop_i64(r, "TRAN_PREPARED_QUEUE_OFFSET", &orig)) orig = r->queue_offset;
     kite_buf props = KITE_BUF_INIT;
-    bk_props_without(r->props, r->props_len, drop, &props);
-    char v[24];
-    snprintf(v, sizeof v, "%lld", (long long)(times + 1));
-    add_prop(&props, "TRANSACTION_CHECK_TIMES", v);
-    snprintf(v, sizeof v, "%lld", (long long)orig);
-    add_prop(&props, "TRAN_PREPARED_QUEUE_OFFSET", v);
+    kite_msgprop_copy_without(r->props, r->props_len, drop, &props);
+    kite_msgprop_append_i64(&props, "TRANSACTION_CHECK_TIMES", times + 1);
+    kite_msgprop_append_i64(&props, "TRAN_PREPARED_QUEUE_OFFSET", orig);
     kite_put_result res;
-    if (put_copy(t->b, r, BK_HALF_TOPIC, 0, &props, &res) != 0) {
+    int rc = put_copy(t->b, r, KITE_TOPIC_TRANS_HALF, 0, &props, &res);
+    if (rc != KITE_OK) {
         KLOG_WARN("broker", "check copy of half %lld refused by the store (%s)", (long long)r->queue_offset,
                   kite_put_status_name(res.status));
         kite_buf_free(&props);
-        return -1;
+        return rc;
     }
     send_check(t, r, &res, &props);
     kite_buf_free(&props);
-    return 0;
+    return KITE_OK;
 }
 
 enum { ADVANCE, STOP };
@@ -550,9 +542,9 @@ static int examine(bk_trans *t, const kite_store_seg *seg, int64_t now)
     if (has_imm && secs < INT64_MAX / 1000 && secs * 1000 > immunity) immunity = secs * 1000;
     if (age >= 0 && age < immunity) {
         if (!has_imm) return STOP;   /* everything after it is younger still */
-        return reappend(t, &r, q) == 0 ? ADVANCE : STOP;
+        return reappend(t, &r, q) == KITE_OK ? ADVANCE : STOP;
     }
-    return check(t, &r, times) == 0 ? ADVANCE : STOP;
+    return check(t, &r, times) == KITE_OK ? ADVANCE : STOP;
 }
 
 /* One slice of the walk. Returns 1 when the pass is over. */
@@ -561,9 +553,9 @@ static int walk(bk_trans *t, int64_t deadline)
     kite_broker *b = t->b;
     int budget = SLICE_HALVES;
     for (;;) {
-        if (budget <= 0 || kite_mono_ms() >= deadline) return 0;
+        if (budget <= 0 || kite_deadline_left_ms(deadline) == 0) return 0;
         kite_get_result gr;
-        if (!fetch_at(b, BK_HALF_TOPIC, &t->half_progress, &gr)) return 1;
+        if (!fetch_at(b, KITE_TOPIC_TRANS_HALF, &t->half_progress, &gr)) return 1;
         int stop = 0;
         int64_t now = kite_wall_ms();
         for (size_t i = 0; i < gr.count && budget > 0; i++, budget--) {
@@ -583,7 +575,7 @@ static void t_cont(kite_ev *ev, kite_ev_timer *tm, void *arg);
 static void run_slice(bk_trans *t)
 {
     kite_broker *b = t->b;
-    int64_t deadline = kite_mono_ms() + SLICE_MS;
+    int64_t deadline = kite_deadline_ms(SLICE_MS);
     if (!t->in_pass) {
         t->in_pass = 1;
         t->pass_start = kite_wall_ms();
@@ -591,7 +583,7 @@ static void run_slice(bk_trans *t)
     int done = read_ops(t, SLICE_OPS) && walk(t, deadline);
     advance_op_progress(t);
     save_progress(t);
-    int64_t min = kite_store_min_offset(b->store, BK_HALF_TOPIC, 0);
+    int64_t min = kite_store_min_offset(b->store, KITE_TOPIC_TRANS_HALF, 0);
     if (min > t->half_progress) min = t->half_progress;
     rset_prune(t, min);
     if (done) {
@@ -623,7 +615,7 @@ static void t_check(kite_ev *ev, kite_ev_timer *tm, void *arg)
 
 static int64_t saved_or(kite_broker *b, const char *topic, int64_t dflt)
 {
-    int64_t v = bk_offset_get(b, topic, BK_TRANS_GROUP, 0);
+    int64_t v = bk_offset_get(b, topic, KITE_GROUP_TRANS, 0);
     return v >= 0 ? v : dflt;
 }
 
@@ -632,19 +624,19 @@ int bk_trans_start(kite_broker *b, char *err, size_t errlen)
     if (b->cfg.transaction_check_interval <= 0 || b->cfg.transaction_timeout < 0 || b->cfg.transaction_check_max < 1) {
         snprintf(err, errlen,
                  "transactionCheckInterval must be > 0, transactionTimeOut >= 0 and transactionCheckMax >= 1");
-        return -1;
+        return KITE_EINVAL;
     }
-    bk_trans *t = calloc(1, sizeof *t);
-    if (!t) abort();
+    bk_trans *t = kite_xcalloc(1, sizeof *t);
     t->b = b;
     b->trans = t;
     if (kite_store_wait_dispatched(b->store, 10000) != 0)
         KLOG_WARN("broker", "consume queues still being rebuilt: transaction state may miss the newest records");
-    int64_t hmin = kite_store_min_offset(b->store, BK_HALF_TOPIC, 0);
-    int64_t omin = kite_store_min_offset(b->store, BK_OP_TOPIC, 0), omax = kite_store_max_offset(b->store, BK_OP_TOPIC, 0);
-    t->half_progress = saved_or(b, BK_HALF_TOPIC, hmin);
+    int64_t hmin = kite_store_min_offset(b->store, KITE_TOPIC_TRANS_HALF, 0);
+    int64_t omin = kite_store_min_offset(b->store, KITE_TOPIC_TRANS_OP_HALF, 0);
+    int64_t omax = kite_store_max_offset(b->store, KITE_TOPIC_TRANS_OP_HALF, 0);
+    t->half_progress = saved_or(b, KITE_TOPIC_TRANS_HALF, hmin);
     if (t->half_progress < hmin) t->half_progress = hmin;
-    t->op_progress = saved_or(b, BK_OP_TOPIC, omin);
+    t->op_progress = saved_or(b, KITE_TOPIC_TRANS_OP_HALF, omin);
     if (t->op_progress < omin) t->op_progress = omin;
     t->base = hmin & ~(int64_t)63;
     int64_t from = t->op_progress;
@@ -660,7 +652,7 @@ int bk_trans_start(kite_broker *b, char *err, size_t errlen)
     int64_t every = b->cfg.transaction_check_interval;
     if (!b->cfg.is_slave)   /* check-back is the master's: a slave writes nothing */
         t->timer = kite_ev_timer_add(b->ev, every, every, t_check, t);
-    return 0;
+    return KITE_OK;
 }
 
 void bk_trans_stop(kite_broker *b)

@@ -14,16 +14,12 @@
 #define KITE_BROKER_TRANS_H
 
 #include "broker/broker.h"
+#include "codec/systopic.h"
 #include <stdint.h>
-
-#define BK_HALF_TOPIC "RMQ_SYS_TRANS_HALF_TOPIC"
-#define BK_OP_TOPIC "RMQ_SYS_TRANS_OP_HALF_TOPIC"
-#define BK_CHECK_MAX_TOPIC "TRANS_CHECK_MAX_TIME_TOPIC"
-#define BK_TRANS_GROUP "CID_RMQ_SYS_TRANS"
 
 /* Loads the resolved set (reads the op queue from the saved progress, at most the last
  * 100,000 op records before it as well) and, on a master, starts the check-back timer.
- * 0, or -1 with err. */
+ * KITE_OK, or KITE_EINVAL with err (a bad transaction key). */
 int bk_trans_start(kite_broker *b, char *err, size_t errlen);
 /* Cancels the timers and frees the state (progress is saved with the offsets). */
 void bk_trans_stop(kite_broker *b);
@@ -45,8 +41,8 @@ void bk_trans_queue_op(kite_broker *b, int64_t qoff);
  * once when none is pending or req is oneway, else when the batch is flushed. */
 void bk_trans_answer_after_ops(kite_broker *b, kite_rpc_req *req);
 /* Parses an op body: decimal offsets, each optionally followed by ','. Calls fn for
- * each; returns how many, or -1 when the body holds anything else (nothing is called
- * then). */
+ * each; returns how many, or KITE_ECORRUPT when the body holds anything else (nothing is
+ * called then). */
 int bk_trans_parse_op_body(const uint8_t *body, size_t len, void (*fn)(void *arg, int64_t qoff), void *arg);
 
 #endif

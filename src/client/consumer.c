@@ -13,10 +13,12 @@
 #include "client/consumer_int.h"
 #include "base/log.h"
 #include "base/json.h"
+#include "base/mem.h"
 #include "base/time.h"
 #include "client/heartbeat.h"
 #include "client/msgid.h"
 #include "codec/record.h"
+#include "codec/systopic.h"
 #include "proto/codes.h"
 #include <pthread.h>
 #include <stdio.h>
@@ -29,20 +31,19 @@
 char *kite_pc_mq_key(const char *topic, const char *broker, int32_t qid)
 {
     size_t n = strlen(topic) + strlen(broker) + 16;
-    char *k = malloc(n);
-    if (!k) abort();
+    char *k = kite_xmalloc(n);
     snprintf(k, n, "%s\001%s\001%d", topic, broker, (int)qid);
     return k;
 }
 
-/* Broker address of (topic's route, broker) into out; 0 or -1 when unknown. */
+/* Broker address of (topic's route, broker) into out: KITE_OK, or KITE_ENOTFOUND. */
 int kite_pc_broker_addr(kite_push_consumer *c, const char *topic, const char *broker, char *out, size_t cap)
 {
     kite_pub_route *r = kite_inst_route_cached(c->inst, topic);
     const char *a = r ? kite_route_broker_addr(r, broker) : NULL;
     if (a) snprintf(out, cap, "%s", a);
     kite_pub_route_release(r);
-    return a ? 0 : -1;
+    return a ? KITE_OK : KITE_ENOTFOUND;
 }
 
 /* ---- heartbeats (I/O, and the shutdown thread for UNREGISTER) ---- */
@@ -117,10 +118,8 @@ static char **broker_addrs(kite_push_consumer *c, size_t *n)
         kite_pub_route_release(r);
     }
     const char **keys = kite_map_sorted_keys(&seen, n);
-    char **out = calloc(*n ? *n : 1, sizeof *out);
-    if (!out) abort();
-    for (size_t i = 0; i < *n; i++)
-        if (!(out[i] = strdup(keys[i]))) abort();
+    char **out = kite_xcalloc(*n ? *n : 1, sizeof *out);
+    for (size_t i = 0; i < *n; i++) out[i] = kite_xstrdup(keys[i]);
     free(keys);
     kite_map_free(&seen, NULL);
     return out;
@@ -233,23 +232,22 @@ void kite_push_consumer_opts_init(kite_push_consumer_opts *o)
     o->lock_live_ms = 30000;       /* rocketmq.client.rebalance.lockMaxLiveTime */
 }
 
-/* A subscription; NULL when out of memory or for a bad expression (a tag expression
- * without a tag, an SQL92 expression that is empty). */
+/* A subscription; NULL for a bad expression (a tag expression without a tag, an SQL92
+ * expression that is empty). */
 static sub *sub_new(kite_push_consumer *c, const char *topic, const char *expr, int sql, int is_retry)
 {
-    sub *s = calloc(1, sizeof *s);
-    if (!s) return NULL;
+    sub *s = kite_xcalloc(1, sizeof *s);
     s->c = c;
     s->is_retry = is_retry;
     s->sql = sql;
-    s->topic = strdup(topic);
-    s->expr = strdup(expr && *expr ? expr : "*");
+    s->topic = kite_xstrdup(topic);
+    s->expr = kite_xstrdup(expr && *expr ? expr : "*");
     s->version = kite_wall_ms();
-    int ok = s->topic && s->expr;
-    if (ok && sql) {
+    int ok;
+    if (sql) {
         s->tags.all = 1;   /* the broker evaluates the expression; nothing to match here */
         ok = expr && expr[strspn(expr, " \t\r\n")] != 0;
-    } else if (ok) {
+    } else {
         ok = kite_tagset_parse(&s->tags, s->expr) == KITE_OK;
     }
     if (!ok) {
@@ -289,8 +287,7 @@ int kite_push_consumer_create(kite_push_consumer **out, const char *group, const
         o.suspend_timeout_ms < 0 || o.pull_timeout_ms <= o.suspend_timeout_ms || o.rpc_timeout_ms < 1 || o.suspend_current_queue_ms < 0 || o.lock_interval_ms < 10 ||
         o.lock_live_ms < 1)
         return KITE_EINVAL;
-    kite_push_consumer *c = calloc(1, sizeof *c);
-    if (!c) return KITE_ENOMEM;
+    kite_push_consumer *c = kite_xcalloc(1, sizeof *c);
     pthread_mutex_init(&c->mu, NULL);
     pthread_mutex_init(&c->wq_mu, NULL);
     pthread_cond_init(&c->wq_cv, NULL);
@@ -299,21 +296,16 @@ int kite_push_consumer_create(kite_push_consumer **out, const char *group, const
     kite_map_init(&c->offsets);
     kite_map_init(&c->releasing);
     c->o = o;
-    c->group = strdup(group);
-    c->ns_copy = o.namesrv_addr ? strdup(o.namesrv_addr) : NULL;
-    c->inst_copy = o.instance_name ? strdup(o.instance_name) : NULL;
+    c->group = kite_xstrdup(group);
+    c->ns_copy = o.namesrv_addr ? kite_xstrdup(o.namesrv_addr) : NULL;
+    c->inst_copy = o.instance_name ? kite_xstrdup(o.instance_name) : NULL;
     const char *home = getenv("HOME");
     char dflt[512];
     snprintf(dflt, sizeof dflt, "%s/.kite_offsets", home && *home ? home : "/tmp");
-    c->dir_copy = strdup(o.offset_store_dir ? o.offset_store_dir : dflt);
-    size_t rl = strlen(group) + 8;
-    c->retry_topic = malloc(rl);
-    if (c->retry_topic) snprintf(c->retry_topic, rl, "%%RETRY%%%s", group);
-    if (!c->group || !c->dir_copy || !c->retry_topic || (o.namesrv_addr && !c->ns_copy) ||
-        (o.instance_name && !c->inst_copy)) {
-        kite_push_consumer_destroy(c);
-        return KITE_ENOMEM;
-    }
+    c->dir_copy = kite_xstrdup(o.offset_store_dir ? o.offset_store_dir : dflt);
+    size_t rl = KITE_RETRY_PREFIX_LEN + strlen(group) + 1;
+    c->retry_topic = kite_xmalloc(rl);
+    kite_retry_topic(c->retry_topic, rl, group);
     c->o.namesrv_addr = c->ns_copy;
     c->o.instance_name = c->inst_copy;
     c->o.offset_store_dir = c->dir_copy;
@@ -325,24 +317,19 @@ int kite_push_consumer_create(kite_push_consumer **out, const char *group, const
     else snprintf(inst, sizeof inst, "%d#%lld", (int)getpid(), (long long)kite_mono_ns());
     char cid[256];
     snprintf(cid, sizeof cid, "%u.%u.%u.%u@%s", ip[0], ip[1], ip[2], ip[3], inst);
-    c->client_id = strdup(cid);
+    c->client_id = kite_xstrdup(cid);
     if (o.message_model == KITE_BROADCASTING) {
         size_t n = strlen(c->dir_copy) + strlen(group) + (c->inst_copy ? strlen(c->inst_copy) : 0) + 32;
-        c->offset_file = malloc(n);
-        if (c->offset_file) {
-            if (c->inst_copy) snprintf(c->offset_file, n, "%s/%s/%s/offsets.json", c->dir_copy, c->inst_copy, group);
-            else snprintf(c->offset_file, n, "%s/%s/offsets.json", c->dir_copy, group);
-        }
-    }
-    if (!c->client_id || (o.message_model == KITE_BROADCASTING && !c->offset_file)) {
-        kite_push_consumer_destroy(c);
-        return KITE_ENOMEM;
+        c->offset_file = kite_xmalloc(n);
+        if (c->inst_copy)
+            snprintf(c->offset_file, n, "%s/%s/%s/offsets.json", c->dir_copy, c->inst_copy, group);
+        else snprintf(c->offset_file, n, "%s/%s/offsets.json", c->dir_copy, group);
     }
     kite_inst_opts io = {
         .namesrv_addr = c->ns_copy,
         .rpc_timeout_ms = o.rpc_timeout_ms,
         .poll_interval_ms = o.poll_namesrv_interval_ms,
-        .create_topic_key = "TBW102",
+        .create_topic_key = KITE_TOPIC_AUTO_CREATE,
         .default_topic_queue_nums = 4,
     };
     char err[256];
@@ -374,19 +361,14 @@ static int add_sub(kite_push_consumer *c, const char *topic, const char *expr, i
     for (size_t i = 0; i < c->nsubs; i++)
         if (strcmp(c->subs[i]->topic, topic) == 0) {
             sub *s = sub_new(c, topic, expr, sql, is_retry);
-            if (!s) return expr && *expr ? KITE_EINVAL : KITE_ENOMEM;
+            if (!s) return KITE_EINVAL;
             sub_free(c->subs[i]);
             c->subs[i] = s;
             return KITE_OK;
         }
     sub *s = sub_new(c, topic, expr, sql, is_retry);
     if (!s) return KITE_EINVAL;
-    sub **v = realloc(c->subs, (c->nsubs + 1) * sizeof *v);
-    if (!v) {
-        sub_free(s);
-        return KITE_ENOMEM;
-    }
-    c->subs = v;
+    c->subs = kite_xreallocarray(c->subs, c->nsubs + 1, sizeof *c->subs);
     c->subs[c->nsubs++] = s;
     return KITE_OK;
 }
@@ -507,8 +489,7 @@ int kite_push_consumer_start(kite_push_consumer *c)
     }
     /* No connection exists yet, so no broker request can race these registrations. */
     kite_pc_requests_register(c);
-    c->workers = calloc((size_t)c->o.consume_threads, sizeof *c->workers);
-    if (!c->workers) abort();
+    c->workers = kite_xcalloc((size_t)c->o.consume_threads, sizeof *c->workers);
     for (int i = 0; i < c->o.consume_threads; i++) {
         if (pthread_create(&c->workers[i], NULL, kite_pc_worker_main, c) != 0) break;
         c->nworkers++;
@@ -557,8 +538,7 @@ static void final_task(void *arg)
     pq **all = NULL;
     size_t n = 0;
     while (kite_map_next(&c->pqs, &it, NULL, &v)) {
-        all = realloc(all, (n + 1) * sizeof *all);
-        if (!all) abort();
+        all = kite_xreallocarray(all, n + 1, sizeof *all);
         all[n++] = v;
     }
     for (size_t i = 0; i < n; i++) kite_pc_drop_pq(c, all[i], 0);
@@ -568,8 +548,7 @@ static void final_task(void *arg)
     n = 0;
     all = NULL;
     while (kite_map_next(&c->releasing, &it, NULL, &v)) {
-        all = realloc(all, (n + 1) * sizeof *all);
-        if (!all) abort();
+        all = kite_xreallocarray(all, n + 1, sizeof *all);
         all[n++] = v;
     }
     for (size_t i = 0; i < n; i++) {

@@ -198,7 +198,7 @@ static inline const char *from_name(kite_consume_from f)
 
 /* "topic\001broker\001qid", malloc'd: the key of a queue in c->pqs and c->offsets. */
 char *kite_pc_mq_key(const char *topic, const char *broker, int32_t qid);
-/* Broker address of (topic's route, broker) into out; 0 or -1 when unknown. */
+/* Broker address of (topic's route, broker) into out: KITE_OK, or KITE_ENOTFOUND. */
 int kite_pc_broker_addr(kite_push_consumer *c, const char *topic, const char *broker, char *out, size_t cap);
 /* I/O: HEART_BEAT to every broker of the subscribed topics. */
 void kite_pc_heartbeat_all(kite_push_consumer *c);

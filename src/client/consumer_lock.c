@@ -10,6 +10,7 @@
 #include "client/consumer_int.h"
 #include "base/json.h"
 #include "base/log.h"
+#include "base/mem.h"
 #include "base/time.h"
 #include "proto/codes.h"
 #include <stdlib.h>
@@ -162,8 +163,7 @@ static void on_lock(int status, kite_cmd *resp, void *arg)
 /* LOCK_BATCH_MQ for qs[0..n) (one broker; takes over their references). */
 static void send_lock(kite_push_consumer *c, const char *addr, const char *bname, pq **qs, size_t n, int first)
 {
-    lock_ctx *x = calloc(1, sizeof *x);
-    if (!x) abort();
+    lock_ctx *x = kite_xcalloc(1, sizeof *x);
     x->c = c;
     x->qs = qs;
     x->n = n;
@@ -185,8 +185,7 @@ void kite_pc_lock_first(kite_push_consumer *c, pq *q)
         kite_pc_drop_pq(c, q, 0);
         return;
     }
-    pq **qs = malloc(sizeof *qs);
-    if (!qs) abort();
+    pq **qs = kite_xmalloc(sizeof *qs);
     qs[0] = kite_pc_pq_ref(q);
     send_lock(c, addr, q->broker, qs, 1, 1);
 }
@@ -211,8 +210,7 @@ static void lock_all(kite_push_consumer *c)
     while (kite_map_next(&c->pqs, &it, NULL, &v)) {
         pq *q = v;
         if (q->state != PQ_RUN) continue;   /* its first lock or offset lookup is in flight */
-        all = realloc(all, (n + 1) * sizeof *all);
-        if (!all) abort();
+        all = kite_xreallocarray(all, n + 1, sizeof *all);
         if (kite_pc_broker_addr(c, q->s->topic, q->broker, all[n].addr, sizeof all[n].addr) != 0) continue;
         all[n++].q = q;
     }
@@ -220,8 +218,7 @@ static void lock_all(kite_push_consumer *c)
     for (size_t i = 0; i < n;) {
         size_t j = i;
         while (j < n && strcmp(all[j].addr, all[i].addr) == 0) j++;
-        pq **qs = malloc((j - i) * sizeof *qs);
-        if (!qs) abort();
+        pq **qs = kite_xmalloc((j - i) * sizeof *qs);
         for (size_t k = i; k < j; k++) qs[k - i] = kite_pc_pq_ref(all[k].q);
         send_lock(c, all[i].addr, all[i].q->broker, qs, j - i, 0);
         i = j;

@@ -10,6 +10,7 @@
 #include "base/file.h"
 #include "base/json.h"
 #include "base/log.h"
+#include "base/mem.h"
 #include "proto/codes.h"
 #include <errno.h>
 #include <stdio.h>
@@ -37,8 +38,7 @@ void kite_pc_local_set(kite_push_consumer *c, const char *key, int64_t off)
     int64_t *v = kite_map_get(&c->offsets, key);
     if (v && *v == off) return;
     if (!v) {
-        v = malloc(sizeof *v);
-        if (!v) abort();
+        v = kite_xmalloc(sizeof *v);
         kite_map_put(&c->offsets, key, v);
     }
     *v = off;
@@ -59,8 +59,7 @@ void kite_pc_local_save(kite_push_consumer *c)
     size_t n = 0;
     const char **keys = kite_map_sorted_keys(&c->offsets, &n);
     for (size_t i = 0; keys && i < n; i++) {
-        char *k = strdup(keys[i]);
-        if (!k) abort();
+        char *k = kite_xstrdup(keys[i]);
         char *b = strchr(k, 1), *qs = b ? strchr(b + 1, 1) : NULL;
         if (!b || !qs) {
             free(k);

@@ -9,8 +9,11 @@
  * I/O thread pushes tasks (kite_pc_dispatch*); the work queue is under wq_mu. */
 #include "client/consumer_int.h"
 #include "base/log.h"
+#include "base/mem.h"
 #include "base/thread.h"
 #include "base/time.h"
+#include "codec/msgprops.h"
+#include "codec/systopic.h"
 #include "proto/codes.h"
 #include <pthread.h>
 #include <stdio.h>
@@ -73,8 +76,7 @@ void kite_pc_wq_push_list(kite_push_consumer *c, creq *first, creq *last, size_t
 /* I/O: queues the consume task of an orderly queue (pq_add said so). */
 void kite_pc_dispatch_orderly(kite_push_consumer *c, pq *q)
 {
-    creq *r = calloc(1, sizeof *r);
-    if (!r) abort();
+    creq *r = kite_xcalloc(1, sizeof *r);
     r->q = kite_pc_pq_ref(q);
     r->orderly = 1;
     kite_pc_wq_push_list(c, r, r, 1);
@@ -87,8 +89,8 @@ void kite_pc_dispatch(kite_push_consumer *c, pq *q, kite_rmsg **msgs, size_t n)
     size_t bs = (size_t)c->o.consume_batch_size, count = 0;
     for (size_t i = 0; i < n; i += bs, count++) {
         size_t k = n - i < bs ? n - i : bs;
-        creq *r = calloc(1, sizeof *r);
-        if (!r || !(r->msgs = malloc(k * sizeof *r->msgs))) abort();
+        creq *r = kite_xcalloc(1, sizeof *r);
+        r->msgs = kite_xmalloc(k * sizeof *r->msgs);
         memcpy(r->msgs, msgs + i, k * sizeof *msgs);
         r->n = k;
         r->q = kite_pc_pq_ref(q);
@@ -101,7 +103,8 @@ void kite_pc_dispatch(kite_push_consumer *c, pq *q, kite_rmsg **msgs, size_t n)
 
 /* ---- send-back of failed messages (workers) ---- */
 
-/* Builds a properties string: the message's properties with these replaced. */
+/* Builds a properties string: the message's properties with these replaced (a property
+ * whose value holds a separator, which only a hand-made string can carry, is left out). */
 static void props_for_resend(const kite_message_ext *m, const char *retry_of, int reconsume, int max_re, kite_buf *out)
 {
     static const char *const drop[] = { "RETRY_TOPIC", "RECONSUME_TIME", "MAX_RECONSUME_TIMES", "DELAY", "ORIGIN_MESSAGE_ID" };
@@ -112,23 +115,24 @@ static void props_for_resend(const kite_message_ext *m, const char *retry_of, in
         int skip = 0;
         for (size_t k = 0; k < sizeof drop / sizeof *drop; k++) skip |= strcmp(name, drop[k]) == 0;
         if (skip) continue;
-        kite_buf_printf(out, "%s\001%s\002", name, value);
+        kite_msgprop_append_str(out, name, value);
     }
-    kite_buf_printf(out, "RETRY_TOPIC\001%s\002", rt ? rt : retry_of);
-    kite_buf_printf(out, "RECONSUME_TIME\001%d\002", reconsume);
-    kite_buf_printf(out, "MAX_RECONSUME_TIMES\001%d\002", max_re);
-    kite_buf_printf(out, "DELAY\001%d\002", 3 + reconsume - 1);
-    kite_buf_printf(out, "ORIGIN_MESSAGE_ID\001%s\002", origin ? origin : m->msg_id);
+    kite_msgprop_append_str(out, "RETRY_TOPIC", rt ? rt : retry_of);
+    kite_msgprop_append_i64(out, "RECONSUME_TIME", reconsume);
+    kite_msgprop_append_i64(out, "MAX_RECONSUME_TIMES", max_re);
+    kite_msgprop_append_i64(out, "DELAY", 3 + reconsume - 1);
+    kite_msgprop_append_str(out, "ORIGIN_MESSAGE_ID", origin ? origin : m->msg_id);
 }
 
 /* CONSUMER_SEND_MSG_BACK (delay_level 0: the broker's retry schedule; -1: straight to
  * the DLQ), else a resend to %RETRY%<group> (Java's fallback; the broker moves it to the
- * DLQ once reconsume_times reaches max_reconsume_times). 0 = the broker has the
- * message again. Worker thread (blocking calls). */
+ * DLQ once reconsume_times reaches max_reconsume_times). KITE_OK: the broker has the
+ * message again; else the status of the resend (KITE_ERR: refused). Worker thread
+ * (blocking calls). */
 static int send_back(kite_push_consumer *c, const char *pulled_topic, const kite_message_ext *m, int delay_level)
 {
     char addr[128];
-    int have = kite_pc_broker_addr(c, pulled_topic, m->broker_name, addr, sizeof addr) == 0;
+    int have = kite_pc_broker_addr(c, pulled_topic, m->broker_name, addr, sizeof addr) == KITE_OK;
     if (have) {
         kite_cmd req, resp;
         kite_cmd_init_request(&req, RC_CONSUMER_SEND_MSG_BACK, 0);
@@ -147,26 +151,27 @@ static int send_back(kite_push_consumer *c, const char *pulled_topic, const kite
                 KLOG_DEBUG("client", "consumer %s: send-back of %s refused (%d %s); resending", c->group, m->msg_id, code,
                            resp.remark ? resp.remark : "");
             kite_cmd_free(&resp);
-            if (code == RS_SUCCESS) return 0;
+            if (code == RS_SUCCESS) return KITE_OK;
         }
     }
     /* Fallback: our own SEND_MESSAGE_V2 to the retry topic. */
     kite_pub_route *r = NULL;
     char err[200];
-    if (kite_inst_route_get(c->inst, c->retry_topic, &r, err, sizeof err) != KITE_OK) return -1;
+    int rc = kite_inst_route_get(c->inst, c->retry_topic, &r, err, sizeof err);
+    if (rc != KITE_OK) return rc;
     const char *a = NULL;
     for (size_t i = 0; !a && i < r->rd.n_brokers; i++)
         if (r->rd.brokers[i].broker_name) a = kite_pub_route_master(r, r->rd.brokers[i].broker_name);
     if (a) snprintf(addr, sizeof addr, "%s", a);
     kite_pub_route_release(r);
-    if (!a) return -1;
+    if (!a) return KITE_ENOTFOUND;
     kite_buf props = KITE_BUF_INIT;
     props_for_resend(m, m->topic, m->reconsume_times + 1, c->o.max_reconsume_times, &props);
     kite_cmd req, resp;
     kite_cmd_init_request(&req, RC_SEND_MESSAGE_V2, 0);
-    kite_cmd_set_ext(&req, "a", "CLIENT_INNER_PRODUCER");
+    kite_cmd_set_ext(&req, "a", KITE_GROUP_CLIENT_INNER_PRODUCER);
     kite_cmd_set_ext(&req, "b", c->retry_topic);
-    kite_cmd_set_ext(&req, "c", "TBW102");
+    kite_cmd_set_ext(&req, "c", KITE_TOPIC_AUTO_CREATE);
     kite_cmd_set_ext(&req, "d", "4");
     kite_cmd_set_ext(&req, "e", "-1");
     kite_cmd_set_ext(&req, "f", "0");
@@ -179,10 +184,11 @@ static int send_back(kite_push_consumer *c, const char *pulled_topic, const kite
     kite_cmd_set_ext(&req, "m", "false");
     kite_cmd_set_body_copy(&req, m->body, m->body_len);
     kite_buf_free(&props);
-    int rc = kite_rpc_call_sync(rpc(c), addr, &req, c->o.rpc_timeout_ms, &resp);
-    int ok = rc == KITE_OK && resp.code == RS_SUCCESS;
-    if (rc == KITE_OK) kite_cmd_free(&resp);
-    return ok ? 0 : -1;
+    rc = kite_rpc_call_sync(rpc(c), addr, &req, c->o.rpc_timeout_ms, &resp);
+    if (rc != KITE_OK) return rc;
+    int code = resp.code;
+    kite_cmd_free(&resp);
+    return code == RS_SUCCESS ? KITE_OK : KITE_ERR;
 }
 
 /* ---- workers ---- */
@@ -190,7 +196,7 @@ static int send_back(kite_push_consumer *c, const char *pulled_topic, const kite
 /* Parks r on the later list: a worker runs it again in delay_ms. */
 static void later_push(kite_push_consumer *c, creq *r, int64_t delay_ms)
 {
-    r->due_ms = kite_mono_ms() + delay_ms;
+    r->due_ms = kite_deadline_ms(delay_ms);
     pthread_mutex_lock(&c->wq_mu);
     r->next = c->later;
     c->later = r;
@@ -206,19 +212,18 @@ static void run_creq(kite_push_consumer *c, creq *r)
         return;
     }
     const kite_message_ext *stackv[32] = { 0 };
-    const kite_message_ext **v = r->n <= 32 ? stackv : malloc(r->n * sizeof *v);
-    if (!v) abort();
+    const kite_message_ext **v = r->n <= 32 ? stackv : kite_xmalloc(r->n * sizeof *v);
     for (size_t i = 0; i < r->n; i++) v[i] = &r->msgs[i]->m;
     kite_consume_status st = c->cb(v, r->n, c->cb_arg);
     if (v != stackv) free(v);
     if (st != KITE_CONSUME_SUCCESS && clustering(c)) {
         /* Messages the broker took back are done; the others stay cached and are
          * consumed here again after LOCAL_RETRY_MS. */
-        kite_rmsg **kept = malloc(r->n * sizeof *kept), **back = malloc(r->n * sizeof *back);
-        if (!kept || !back) abort();
+        kite_rmsg **kept = kite_xmalloc(r->n * sizeof *kept);
+        kite_rmsg **back = kite_xmalloc(r->n * sizeof *back);
         size_t nk = 0, nb = 0;
         for (size_t i = 0; i < r->n; i++) {
-            if (send_back(c, q->s->topic, &r->msgs[i]->m, 0) == 0) back[nb++] = r->msgs[i];
+            if (send_back(c, q->s->topic, &r->msgs[i]->m, 0) == KITE_OK) back[nb++] = r->msgs[i];
             else kept[nk++] = r->msgs[i];
         }
         if (nk) {
@@ -266,9 +271,8 @@ static void run_orderly(kite_push_consumer *c, creq *r)
     }
     size_t k = q->olen - q->ohead;
     if (k > (size_t)c->o.consume_batch_size) k = (size_t)c->o.consume_batch_size;
-    kite_rmsg **batch = malloc(k * sizeof *batch);
-    const kite_message_ext **v = malloc(k * sizeof *v);
-    if (!batch || !v) abort();
+    kite_rmsg **batch = kite_xmalloc(k * sizeof *batch);
+    const kite_message_ext **v = kite_xmalloc(k * sizeof *v);
     memcpy(batch, q->om + q->ohead, k * sizeof *batch);
     pthread_mutex_unlock(&q->mu);
     for (size_t i = 0; i < k; i++) v[i] = &batch[i]->m;
@@ -285,7 +289,7 @@ static void run_orderly(kite_push_consumer *c, creq *r)
                 if (!clustering(c)) {
                     KLOG_WARN("client", "consumer %s (BROADCASTING): message %s suspended %d times; dropped", c->group,
                               m->msg_id, m->reconsume_times);
-                } else if (send_back(c, q->s->topic, m, -1) == 0) {
+                } else if (send_back(c, q->s->topic, m, -1) == KITE_OK) {
                     KLOG_INFO("client", "consumer %s: message %s suspended %d times; sent to the DLQ", c->group,
                               m->msg_id, m->reconsume_times);
                 } else {
@@ -395,12 +399,7 @@ void *kite_pc_worker_main(void *arg)
             if (wait < 0) {
                 pthread_cond_wait(&c->wq_cv, &c->wq_mu);
             } else {
-                struct timespec ts;
-                clock_gettime(CLOCK_REALTIME, &ts);
-                ts.tv_sec += wait / 1000;
-                ts.tv_nsec += (wait % 1000) * 1000000L;
-                if (ts.tv_nsec >= 1000000000L) ts.tv_sec++, ts.tv_nsec -= 1000000000L;
-                pthread_cond_timedwait(&c->wq_cv, &c->wq_mu, &ts);
+                kite_cond_wait_us(&c->wq_cv, &c->wq_mu, wait * 1000);
             }
             c->wq_idle--;
         }

@@ -8,6 +8,7 @@
  * read and trimmed by the workers (kite_pc_pq_remove) and read by any thread. */
 #include "client/consumer_int.h"
 #include "base/log.h"
+#include "base/mem.h"
 #include "base/time.h"
 #include "proto/codes.h"
 #include <stdlib.h>
@@ -64,8 +65,7 @@ static void om_push(pq *q, kite_rmsg *m)
         }
         if (q->olen == q->ocap) {
             q->ocap = q->ocap ? q->ocap * 2 : 64;
-            q->om = realloc(q->om, q->ocap * sizeof *q->om);
-            if (!q->om) abort();
+            q->om = kite_xreallocarray(q->om, q->ocap, sizeof *q->om);
         }
     }
     q->om[q->olen++] = m;
@@ -90,8 +90,7 @@ static int pq_add(pq *q, kite_rmsg **msgs, size_t n, int64_t next_begin, int ord
             }
             if (q->len == q->cap) {
                 q->cap = q->cap ? q->cap * 2 : 64;
-                q->ents = realloc(q->ents, q->cap * sizeof *q->ents);
-                if (!q->ents) abort();
+                q->ents = kite_xreallocarray(q->ents, q->cap, sizeof *q->ents);
             }
         }
         q->ents[q->len].off = msgs[i]->m.queue_offset;

@@ -10,6 +10,7 @@
 #include "client/consumer_int.h"
 #include "base/json.h"
 #include "base/log.h"
+#include "base/mem.h"
 #include "base/time.h"
 #include "proto/codes.h"
 #include <stdlib.h>
@@ -51,8 +52,9 @@ void kite_pc_drop_pq(kite_push_consumer *c, pq *q, int commit)
 
 static void add_pq(kite_push_consumer *c, sub *s, const kite_mq *mq, const char *key)
 {
-    pq *q = calloc(1, sizeof *q);
-    if (!q || !(q->key = strdup(key)) || !(q->broker = strdup(mq->broker_name))) abort();
+    pq *q = kite_xcalloc(1, sizeof *q);
+    q->key = kite_xstrdup(key);
+    q->broker = kite_xstrdup(mq->broker_name);
     atomic_init(&q->refs, 1);
     atomic_init(&q->dropped, 0);
     atomic_init(&q->locked, 0);
@@ -74,8 +76,7 @@ static void add_pq(kite_push_consumer *c, sub *s, const kite_mq *mq, const char 
 static void apply(kite_push_consumer *c, sub *s, const kite_mq *mqs, size_t n)
 {
     kite_map want = KITE_MAP_INIT;
-    char **keys = calloc(n ? n : 1, sizeof *keys);
-    if (!keys) abort();
+    char **keys = kite_xcalloc(n ? n : 1, sizeof *keys);
     for (size_t i = 0; i < n; i++) {
         keys[i] = kite_pc_mq_key(s->topic, mqs[i].broker_name, mqs[i].queue_id);
         kite_map_put(&want, keys[i], (void *)&mqs[i]);
@@ -87,8 +88,7 @@ static void apply(kite_push_consumer *c, sub *s, const kite_mq *mqs, size_t n)
     while (kite_map_next(&c->pqs, &it, NULL, &v)) {
         pq *q = v;
         if (q->s != s || kite_map_get(&want, q->key)) continue;
-        gone = realloc(gone, (ngone + 1) * sizeof *gone);
-        if (!gone) abort();
+        gone = kite_xreallocarray(gone, ngone + 1, sizeof *gone);
         gone[ngone++] = q;
     }
     for (size_t i = 0; i < ngone; i++) {
@@ -149,8 +149,7 @@ static void on_cids(int status, kite_cmd *resp, void *arg)
         if (doc) kite_json_doc_free(doc);
         goto out;
     }
-    const char **ids = calloc(l->count ? l->count : 1, sizeof *ids);
-    if (!ids) abort();
+    const char **ids = kite_xcalloc(l->count ? l->count : 1, sizeof *ids);
     size_t k = 0;
     for (size_t i = 0; i < l->count; i++) {
         const char *id = kite_json_str(l->items[i], NULL);
@@ -198,15 +197,15 @@ static void on_rb_route(int status, kite_pub_route *route, const char *err, void
     }
     if (s->missing && !route->via_default) kite_pc_heartbeat_all(c);   /* brokers of a new route learn about us first */
     s->missing = route->via_default;
-    rb_ctx *x = calloc(1, sizeof *x);
-    if (!x) abort();
+    rb_ctx *x = kite_xcalloc(1, sizeof *x);
     x->s = s;
     x->route = route;
-    if (route->via_default || kite_route_read_queues(route, &x->mqs, &x->n) != KITE_OK) {
+    if (route->via_default) {
         rb_ctx_free(x);   /* the topic does not exist (yet): nothing to assign */
         rb_done(s);
         return;
     }
+    kite_route_read_queues(route, &x->mqs, &x->n);
     if (!clustering(c)) {
         apply(c, s, x->mqs, x->n);
         rb_ctx_free(x);

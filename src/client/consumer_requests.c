@@ -10,6 +10,7 @@
 #include "client/consumer_int.h"
 #include "base/json.h"
 #include "base/log.h"
+#include "base/mem.h"
 #include "base/time.h"
 #include "proto/codes.h"
 #include <stdlib.h>
@@ -201,8 +202,7 @@ static void h_direct(kite_rpc_req *req, void *arg)
                                                               : err[0] ? err : "the body must hold exactly one message");
         return;
     }
-    creq *r = calloc(1, sizeof *r);
-    if (!r) abort();
+    creq *r = kite_xcalloc(1, sizeof *r);
     r->msgs = msgs;
     r->n = 1;
     r->direct = req;

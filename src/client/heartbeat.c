@@ -12,8 +12,10 @@
 #include "base/json.h"
 #include "base/log.h"
 #include "base/map.h"
+#include "base/mem.h"
 #include "base/time.h"
 #include "client/msgid.h"
+#include "codec/systopic.h"
 #include "kite/status.h"
 #include "proto/codes.h"
 #include <pthread.h>
@@ -120,16 +122,9 @@ static void drain(void *arg)
 void kite_prod_hb_touch(kite_prod_hb *h, const char *addr)
 {
     if (!h || !addr || !*addr || stopped(h)) return;
-    char *copy = strdup(addr);
-    if (!copy) return;
+    char *copy = kite_xstrdup(addr);
     pthread_mutex_lock(&h->mu);
-    char **p = realloc(h->pending, (h->npending + 1) * sizeof *p);
-    if (!p) {
-        pthread_mutex_unlock(&h->mu);
-        free(copy);
-        return;
-    }
-    h->pending = p;
+    h->pending = kite_xreallocarray(h->pending, h->npending + 1, sizeof *h->pending);
     h->pending[h->npending++] = copy;
     int post = !h->posted;
     h->posted = 1;
@@ -165,7 +160,7 @@ void kite_hb_write_producers(kite_jw *w, const char *group)
     }
     kite_jw_obj_begin(w);   /* Java clients always announce their inner producer too */
     kite_jw_key(w, "groupName");
-    kite_jw_str(w, "CLIENT_INNER_PRODUCER");
+    kite_jw_str(w, KITE_GROUP_CLIENT_INNER_PRODUCER);
     kite_jw_obj_end(w);
     kite_jw_arr_end(w);
     kite_jw_key(w, "withoutSub");
@@ -174,8 +169,7 @@ void kite_hb_write_producers(kite_jw *w, const char *group)
 
 kite_prod_hb *kite_prod_hb_start(kite_inst *in, const char *group, const char *warm_topic, int interval_ms)
 {
-    kite_prod_hb *h = calloc(1, sizeof *h);
-    if (!h) return NULL;
+    kite_prod_hb *h = kite_xcalloc(1, sizeof *h);
     h->in = in;
     h->interval_ms = interval_ms > 0 ? interval_ms : 30000;
     uint8_t ip[4];
@@ -183,16 +177,9 @@ kite_prod_hb *kite_prod_hb_start(kite_inst *in, const char *group, const char *w
     char cid[160];
     snprintf(cid, sizeof cid, "%u.%u.%u.%u@%d#%lld", ip[0], ip[1], ip[2], ip[3], (int)getpid(),
              (long long)kite_mono_ns());
-    h->group = strdup(group);
-    h->client_id = strdup(cid);
-    h->warm_topic = warm_topic ? strdup(warm_topic) : NULL;
-    if (!h->group || !h->client_id || (warm_topic && !h->warm_topic)) {
-        free(h->group);
-        free(h->client_id);
-        free(h->warm_topic);
-        free(h);
-        return NULL;
-    }
+    h->group = kite_xstrdup(group);
+    h->client_id = kite_xstrdup(cid);
+    h->warm_topic = warm_topic ? kite_xstrdup(warm_topic) : NULL;
     kite_buf_init(&h->body);
     kite_map_init(&h->greeted);
     pthread_mutex_init(&h->mu, NULL);

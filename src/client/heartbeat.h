@@ -21,7 +21,7 @@ typedef struct kite_prod_hb kite_prod_hb;
  * may be NULL): a topic whose route is fetched at once so that its brokers are greeted
  * before the first send - transaction producers pass create_topic_key (TBW102), as Java
  * does, so a fresh producer of the group can answer checks for halves sent by another.
- * NULL when out of memory. interval_ms <= 0 means 30000. */
+ * interval_ms <= 0 means 30000. */
 kite_prod_hb *kite_prod_hb_start(kite_inst *in, const char *group, const char *warm_topic, int interval_ms);
 /* Greets addr ("host:port") soon unless it was greeted already. */
 void kite_prod_hb_touch(kite_prod_hb *h, const char *addr);

@@ -16,7 +16,9 @@
 #include "client/instance.h"
 #include "base/log.h"
 #include "base/map.h"
+#include "base/mem.h"
 #include "base/time.h"
+#include "codec/systopic.h"
 #include "kite/status.h"
 #include "proto/codes.h"
 #include <pthread.h>
@@ -69,17 +71,13 @@ kite_inst *kite_inst_new(const kite_inst_opts *o, char *err, size_t errlen)
         snprintf(err, errlen, "no name server address configured (namesrv_addr)");
         return NULL;
     }
-    kite_inst *in = calloc(1, sizeof *in);
-    if (!in) {
-        snprintf(err, errlen, "out of memory");
-        return NULL;
-    }
+    kite_inst *in = kite_xcalloc(1, sizeof *in);
     pthread_mutex_init(&in->mu, NULL);
     kite_map_init(&in->routes);
     in->o = *o;
-    in->create_topic_key = strdup(o->create_topic_key ? o->create_topic_key : "TBW102");
-    char *list = strdup(o->namesrv_addr);
-    if (!in->create_topic_key || !list) goto oom;
+    const char *ctk = o->create_topic_key ? o->create_topic_key : KITE_TOPIC_AUTO_CREATE;
+    in->create_topic_key = kite_xstrdup(ctk);
+    char *list = kite_xstrdup(o->namesrv_addr);
     char *save = NULL;
     for (char *t = strtok_r(list, ";, ", &save); t; t = strtok_r(NULL, ";, ", &save)) {
         const char *colon = strrchr(t, ':');
@@ -89,14 +87,10 @@ kite_inst *kite_inst_new(const kite_inst_opts *o, char *err, size_t errlen)
             kite_inst_free(in);
             return NULL;
         }
-        char **ns = realloc(in->ns, (in->n_ns + 1) * sizeof *ns);
-        if (!ns) goto oom;
-        in->ns = ns;
-        if (!(in->ns[in->n_ns] = strdup(t))) goto oom;
-        in->n_ns++;
+        in->ns = kite_xreallocarray(in->ns, in->n_ns + 1, sizeof *in->ns);
+        in->ns[in->n_ns++] = kite_xstrdup(t);
     }
     free(list);
-    list = NULL;
     if (!in->n_ns) {
         snprintf(err, errlen, "no name server address in '%s'", o->namesrv_addr);
         kite_inst_free(in);
@@ -105,11 +99,6 @@ kite_inst *kite_inst_new(const kite_inst_opts *o, char *err, size_t errlen)
     /* Random start (Java picks one at random too), so clients spread over name servers. */
     atomic_init(&in->ns_cur, (size_t)(kite_mono_ns() ^ getpid()) % in->n_ns);
     return in;
-oom:
-    free(list);
-    snprintf(err, errlen, "out of memory");
-    kite_inst_free(in);
-    return NULL;
 }
 
 static void free_route_val(void *v) { kite_pub_route_release(v); }
@@ -144,12 +133,12 @@ static void refresh_all(kite_ev *ev, kite_ev_timer *t, void *arg)
     pthread_mutex_lock(&in->mu);
     size_t n = 0;
     const char **keys = kite_map_sorted_keys(&in->routes, &n);
-    char **topics = calloc(n ? n : 1, sizeof *topics);
-    for (size_t i = 0; topics && i < n; i++) topics[i] = strdup(keys[i]);
+    char **topics = kite_xcalloc(n, sizeof *topics);
+    for (size_t i = 0; i < n; i++) topics[i] = kite_xstrdup(keys[i]);
     pthread_mutex_unlock(&in->mu);
     free(keys);
-    for (size_t i = 0; topics && i < n; i++) {
-        if (topics[i]) kite_inst_route_fetch(in, topics[i], NULL, NULL);
+    for (size_t i = 0; i < n; i++) {
+        kite_inst_route_fetch(in, topics[i], NULL, NULL);
         free(topics[i]);
     }
     free(topics);
@@ -166,7 +155,7 @@ int kite_inst_start(kite_inst *in)
 {
     if (in->rpc) return KITE_OK;
     in->rpc = kite_rpc_client_new(NULL);
-    if (!in->rpc) return KITE_ENOMEM;
+    if (!in->rpc) return KITE_ENOMEM;   /* no event loop or thread from the system */
     atomic_store(&in->stopping, 0);
     kite_ev_post(kite_rpc_client_ev(in->rpc), add_timer, in);   /* the timer dies with the loop */
     return KITE_OK;
@@ -217,8 +206,7 @@ static void add_mq(kite_pub_route *r, size_t *cap, const char *broker, int qid)
 {
     if (r->n_mq == *cap) {
         *cap = *cap ? *cap * 2 : 16;
-        r->mqs = realloc(r->mqs, *cap * sizeof *r->mqs);
-        if (!r->mqs) abort();
+        r->mqs = kite_xreallocarray(r->mqs, *cap, sizeof *r->mqs);
     }
     r->mqs[r->n_mq].topic = r->topic;
     r->mqs[r->n_mq].broker_name = broker;
@@ -229,8 +217,8 @@ static void add_mq(kite_pub_route *r, size_t *cap, const char *broker, int qid)
 /* Takes rd over. cap_queues > 0 limits each broker's queue count (TBW102 routes). */
 static kite_pub_route *build_route(kite_route_data *rd, const char *topic, int via_default, int cap_queues)
 {
-    kite_pub_route *r = calloc(1, sizeof *r);
-    if (!r || !(r->topic = strdup(topic))) abort();
+    kite_pub_route *r = kite_xcalloc(1, sizeof *r);
+    r->topic = kite_xstrdup(topic);
     atomic_init(&r->refs, 1);
     r->rd = *rd;
     memset(rd, 0, sizeof *rd);
@@ -378,8 +366,8 @@ static void fetch_send(fetch *f)
 
 void kite_inst_route_fetch(kite_inst *in, const char *topic, kite_route_cb cb, void *arg)
 {
-    fetch *f = calloc(1, sizeof *f);
-    if (!f || !(f->topic = strdup(topic))) abort();
+    fetch *f = kite_xcalloc(1, sizeof *f);
+    f->topic = kite_xstrdup(topic);
     f->in = in;
     f->cb = cb;
     f->arg = arg;
@@ -453,10 +441,8 @@ char **kite_inst_master_addrs(kite_inst *in, size_t *n)
             }
     }
     const char **keys = kite_map_sorted_keys(&seen, n);
-    char **out = calloc(*n ? *n : 1, sizeof *out);
-    if (!out) abort();
-    for (size_t i = 0; i < *n; i++)
-        if (!(out[i] = strdup(keys[i]))) abort();
+    char **out = kite_xcalloc(*n ? *n : 1, sizeof *out);
+    for (size_t i = 0; i < *n; i++) out[i] = kite_xstrdup(keys[i]);
     pthread_mutex_unlock(&in->mu);   /* the keys point into route strings: copied under the lock */
     free(keys);
     kite_map_free(&seen, NULL);

@@ -1,6 +1,6 @@
 /* message.c - kite_message: the public message object (include/kite/message.h) and its
- * properties string (docs/wire.md §9.3: name 0x01 value 0x02, repeated; Java writes the
- * separator after every pair).
+ * properties string (docs/wire.md §9.3: name 0x01 value 0x02, repeated; written by
+ * codec/msgprops).
  *
  * Owns: message fields, copies of all strings, an owned or borrowed body. Tags, keys,
  * delay level and the WAIT flag are kept as the properties they travel as (TAGS, KEYS,
@@ -8,14 +8,17 @@
  * Not owned: message ids (msgid.c), compression and send checks (producer.c).
  * Threads: none of its own; one thread at a time per message. */
 #include "client/message.h"
+#include "base/mem.h"
+#include "codec/msgprops.h"
 #include "kite/status.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+/* NULL, empty, or holding a separator of the properties string. */
 static int bad_text(const char *s)
 {
-    return !s || !*s || strchr(s, 1) || strchr(s, 2);
+    return !s || !*s || strchr(s, KITE_MSGPROP_NAME_END) || strchr(s, KITE_MSGPROP_VALUE_END);
 }
 
 static kite_prop *find(const kite_message *m, const char *name)
@@ -40,8 +43,7 @@ static int put_prop(kite_message *m, const char *name, const char *value)
         return KITE_OK;
     }
     if (bad_text(name) || bad_text(value)) return KITE_EINVAL;
-    char *v = strdup(value);
-    if (!v) return KITE_ENOMEM;
+    char *v = kite_xstrdup(value);
     if (p) {
         free(p->value);
         p->value = v;
@@ -49,20 +51,10 @@ static int put_prop(kite_message *m, const char *name, const char *value)
     }
     if (m->n_props == m->cap_props) {
         size_t cap = m->cap_props ? m->cap_props * 2 : 8;
-        kite_prop *np = realloc(m->props, cap * sizeof *np);
-        if (!np) {
-            free(v);
-            return KITE_ENOMEM;
-        }
-        m->props = np;
+        m->props = kite_xreallocarray(m->props, cap, sizeof *m->props);
         m->cap_props = cap;
     }
-    char *n = strdup(name);
-    if (!n) {
-        free(v);
-        return KITE_ENOMEM;
-    }
-    m->props[m->n_props].name = n;
+    m->props[m->n_props].name = kite_xstrdup(name);
     m->props[m->n_props].value = v;
     m->n_props++;
     return KITE_OK;
@@ -70,8 +62,7 @@ static int put_prop(kite_message *m, const char *name, const char *value)
 
 kite_message *kite_message_new(const char *topic)
 {
-    kite_message *m = calloc(1, sizeof *m);
-    if (!m) return NULL;
+    kite_message *m = kite_xcalloc(1, sizeof *m);
     if ((topic && kite_message_set_topic(m, topic) != KITE_OK) || put_prop(m, KITE_PROP_WAIT, "true") != KITE_OK) {
         kite_message_destroy(m);
         return NULL;
@@ -95,10 +86,8 @@ void kite_message_destroy(kite_message *m)
 int kite_message_set_topic(kite_message *m, const char *topic)
 {
     if (!m || !topic || !*topic) return KITE_EINVAL;
-    char *t = strdup(topic);
-    if (!t) return KITE_ENOMEM;
     free(m->topic);
-    m->topic = t;
+    m->topic = kite_xstrdup(topic);
     return KITE_OK;
 }
 
@@ -152,8 +141,7 @@ static int set_body(kite_message *m, const void *body, size_t n, int copy)
     if (!m || (!body && n)) return KITE_EINVAL;
     uint8_t *own = NULL;
     if (copy && n) {
-        own = malloc(n);
-        if (!own) return KITE_ENOMEM;
+        own = kite_xmalloc(n);
         memcpy(own, body, n);
     }
     free(m->body_own);
@@ -202,13 +190,9 @@ int kite_message_property_at(const kite_message *m, size_t i, const char **name,
 int kite_msg_encode_props(const kite_message *m, kite_buf *out)
 {
     size_t start = out->len;
-    for (size_t i = 0; i < m->n_props; i++) {
-        kite_buf_puts(out, m->props[i].name);
-        kite_buf_putc(out, 1);
-        kite_buf_puts(out, m->props[i].value);
-        kite_buf_putc(out, 2);
-    }
-    if (out->len - start > KITE_PROPS_MAX) {
+    for (size_t i = 0; i < m->n_props; i++)   /* names and values were checked (put_prop) */
+        kite_msgprop_append_str(out, m->props[i].name, m->props[i].value);
+    if (out->len - start > KITE_REC_MAX_PROPS) {
         out->len = start;
         return KITE_ETOOBIG;
     }

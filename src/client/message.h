@@ -7,10 +7,9 @@
 #define KITE_CLIENT_MESSAGE_H
 
 #include "base/buf.h"
+#include "codec/record.h"
 #include "kite/message.h"
 #include <stdint.h>
-
-#define KITE_PROPS_MAX 32767u   /* the stored length is a signed 16-bit value (docs/wire.md §9.3) */
 
 typedef struct kite_prop {
     char *name;
@@ -29,7 +28,8 @@ struct kite_message {
 };
 
 /* Appends the properties string (name 0x01 value 0x02 ..., docs/wire.md §9.3) to out.
- * Returns KITE_OK or KITE_ETOOBIG when it would exceed KITE_PROPS_MAX. */
+ * Returns KITE_OK or KITE_ETOOBIG when it would exceed KITE_REC_MAX_PROPS (the stored
+ * length is a signed 16-bit value, docs/wire.md §9.3). */
 int kite_msg_encode_props(const kite_message *m, kite_buf *out);
 /* Sets UNIQ_KEY on behalf of the library (keeps uniq_by_app as it is). */
 int kite_msg_set_uniq(kite_message *m, const char *id);

@@ -30,8 +30,11 @@
 #include "client/producer_int.h"
 #include "base/buf.h"
 #include "base/log.h"
+#include "base/mem.h"
+#include "base/thread.h"
 #include "base/time.h"
 #include "codec/record.h"
+#include "codec/systopic.h"
 #include "kite/kite.h"
 #include "proto/codes.h"
 #include <pthread.h>
@@ -113,7 +116,7 @@ void kite_producer_opts_init(kite_producer_opts *o)
     o->compress_level = 5;
     o->max_message_size = 4u * 1024u * 1024u;
     o->default_topic_queue_nums = 4;
-    o->create_topic_key = "TBW102";
+    o->create_topic_key = KITE_TOPIC_AUTO_CREATE;
     o->poll_namesrv_interval_ms = 30000;
     o->max_in_flight = 10000;
 }
@@ -129,18 +132,14 @@ int kite_producer_create(kite_producer **out, const char *group, const kite_prod
         o.async_retry_times < 0 || o.compress_level < 1 || o.compress_level > 9 || o.max_message_size == 0 ||
         o.default_topic_queue_nums <= 0 || o.max_in_flight <= 0)
         return KITE_EINVAL;
-    kite_producer *p = calloc(1, sizeof *p);
-    if (!p) return KITE_ENOMEM;
-    p->group = strdup(group);
-    p->namesrv_addr = o.namesrv_addr ? strdup(o.namesrv_addr) : NULL;
-    p->create_topic_key = strdup(o.create_topic_key ? o.create_topic_key : "TBW102");
+    kite_producer *p = kite_xcalloc(1, sizeof *p);
+    p->group = kite_xstrdup(group);
+    p->namesrv_addr = o.namesrv_addr ? kite_xstrdup(o.namesrv_addr) : NULL;
+    const char *ctk = o.create_topic_key ? o.create_topic_key : KITE_TOPIC_AUTO_CREATE;
+    p->create_topic_key = kite_xstrdup(ctk);
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv, NULL);
     pthread_mutex_init(&p->subq_mu, NULL);
-    if (!p->group || !p->create_topic_key || (o.namesrv_addr && !p->namesrv_addr)) {
-        kite_producer_destroy(p);
-        return KITE_ENOMEM;
-    }
     p->o = o;
     p->o.namesrv_addr = p->namesrv_addr;
     p->o.create_topic_key = p->create_topic_key;
@@ -176,8 +175,7 @@ int kite_producer_start(kite_producer *p)
             /* Heartbeats (and, for transaction producers, the check handler) ride on
              * the instance's I/O thread. */
             p->hb = kite_prod_hb_start(p->inst, p->group, p->tx ? p->create_topic_key : NULL, 30000);
-            if (!p->hb) rc = KITE_ENOMEM;
-            else if (p->tx) rc = kite_txp_on_start(p->tx);
+            if (p->tx) rc = kite_txp_on_start(p->tx);
             if (rc != KITE_OK) {
                 kite_prod_hb_stop(p->hb);
                 kite_inst_stop(p->inst);
@@ -194,19 +192,15 @@ int kite_producer_start(kite_producer *p)
     return rc;
 }
 
-static void wait_ops_until(kite_producer *p, int64_t deadline_ms)
+/* Waits (p->mu held) until no op is in flight or the deadline (base/time.h) passes;
+ * looks again at least every 100 ms. */
+static void wait_ops_until(kite_producer *p, int64_t deadline)
 {
     atomic_fetch_add(&p->waiters, 1);   /* before looking at ops: see op_end */
     while (atomic_load(&p->ops) > 0) {
-        int64_t left = deadline_ms - kite_mono_ms();
-        if (deadline_ms >= 0 && left <= 0) break;
-        if (left > 100 || deadline_ms < 0) left = 100;
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += left * 1000000L;
-        ts.tv_sec += ts.tv_nsec / 1000000000L;
-        ts.tv_nsec %= 1000000000L;
-        pthread_cond_timedwait(&p->cv, &p->mu, &ts);
+        int64_t left = kite_deadline_left_ms(deadline);
+        if (left == 0) break;
+        kite_cond_wait_us(&p->cv, &p->mu, (left > 100 ? 100 : left) * 1000);
     }
     atomic_fetch_sub(&p->waiters, 1);
 }
@@ -225,14 +219,14 @@ int kite_producer_shutdown(kite_producer *p)
     p->state = P_STOPPING;
     pthread_cond_broadcast(&p->cv);   /* senders blocked at max_in_flight give up */
     /* Graceful part: ops in flight finish on their own within the send timeout. */
-    wait_ops_until(p, kite_mono_ms() + p->o.send_timeout_ms);
+    wait_ops_until(p, kite_deadline_ms(p->o.send_timeout_ms));
     if (atomic_load(&p->ops) > 0) {
         /* The rest fail now: closed connections fail their calls with KITE_ECLOSED, and
          * no retry starts while stopping. */
         pthread_mutex_unlock(&p->mu);
         kite_inst_close_all(p->inst);
         pthread_mutex_lock(&p->mu);
-        wait_ops_until(p, -1);
+        wait_ops_until(p, KITE_DEADLINE_NEVER);
     }
     pthread_mutex_unlock(&p->mu);
     kite_prod_hb_stop(p->hb);
@@ -383,8 +377,7 @@ static int assign_id(kite_producer *p, kite_message *m)
 static send_op *op_new(kite_producer *p, int kind, const char *topic, size_t body_room)
 {
     size_t tl = strlen(topic);
-    send_op *op = calloc(1, sizeof *op + tl + 1 + body_room);
-    if (!op) return NULL;
+    send_op *op = kite_xcalloc(1, sizeof *op + tl + 1 + body_room);
     op->topic = op->mem;
     memcpy(op->topic, topic, tl + 1);
     op->p = p;
@@ -392,26 +385,22 @@ static send_op *op_new(kite_producer *p, int kind, const char *topic, size_t bod
     op->fixed_queue = -1;
     op->count = 1;
     op->born_ms = kite_wall_ms();
-    op->deadline_ms = kite_mono_ms() + p->o.send_timeout_ms;
+    op->deadline_ms = kite_deadline_ms(p->o.send_timeout_ms);
     op->max_attempts = 1 + (kind == K_SYNC ? p->o.retry_times : kind == K_ASYNC ? p->o.async_retry_times : 0);
     return op;
 }
 
 static uint8_t *op_body_room(send_op *op) { return (uint8_t *)op->mem + strlen(op->topic) + 1; }
 
-/* Compresses the body; returns 1 when the compressed form is not smaller (incompressible
- * data, e.g. already compressed or random: send it raw, so a body that fits never grows
- * past the size limit). */
+/* Compresses the body; returns KITE_OK, or 1 when the body goes raw: the compressed form
+ * is not smaller (incompressible data, e.g. already compressed or random, so a body that
+ * fits never grows past the size limit), or zlib failed (only for its own memory: the
+ * bound is exact). */
 static int compress_body(kite_producer *p, send_op *op, const uint8_t *body, size_t n)
 {
     uLongf cap = compressBound((uLong)n);
-    uint8_t *out = malloc(cap);
-    if (!out) return KITE_ENOMEM;
-    if (compress2(out, &cap, body, (uLong)n, p->o.compress_level) != Z_OK) {
-        free(out);
-        return KITE_ENOMEM;   /* compress2 fails only for memory (the bound is exact) */
-    }
-    if (cap >= n) {
+    uint8_t *out = kite_xmalloc(cap);
+    if (compress2(out, &cap, body, (uLong)n, p->o.compress_level) != Z_OK || cap >= n) {
         free(out);
         return 1;
     }
@@ -430,21 +419,14 @@ static int prep_single(kite_producer *p, kite_message *m, int kind, int borrow, 
     if ((rc = assign_id(p, m)) != KITE_OK) return rc;
     int try_compress = p->o.compress_threshold && m->body_len >= p->o.compress_threshold;
     send_op *op = op_new(p, kind, m->topic, borrow || try_compress ? 0 : m->body_len);
-    if (!op) return KITE_ENOMEM;
     op->flag = m->flag;
     if ((rc = kite_msg_encode_props(m, &op->props)) != KITE_OK) {
         op_free(op);
         return fail_prep(res, rc, "%s", "message properties exceed 32767 bytes");
     }
     kite_str_copy(op->res.msg_id, sizeof op->res.msg_id, kite_message_msg_id(m));
-    int compressed = 0;
-    rc = KITE_OK;
-    if (try_compress) {
-        rc = compress_body(p, op, m->body, m->body_len);
-        compressed = rc == KITE_OK;
-        if (rc == 1) rc = KITE_OK;   /* incompressible: sent raw below */
-    }
-    if (rc == KITE_OK && !compressed) {
+    int compressed = try_compress && compress_body(p, op, m->body, m->body_len) == KITE_OK;
+    if (!compressed) {
         if (borrow) {
             op->body = m->body;
             op->body_len = m->body_len;
@@ -453,17 +435,12 @@ static int prep_single(kite_producer *p, kite_message *m, int kind, int borrow, 
             memcpy(room, m->body, m->body_len);
             op->body = room;
             op->body_len = m->body_len;
-        } else if ((op->body_own = malloc(m->body_len ? m->body_len : 1)) != NULL) {
+        } else {
+            op->body_own = kite_xmalloc(m->body_len);
             if (m->body_len) memcpy(op->body_own, m->body, m->body_len);
             op->body = op->body_own;
             op->body_len = m->body_len;
-        } else {
-            rc = KITE_ENOMEM;
         }
-    }
-    if (rc != KITE_OK) {
-        op_free(op);
-        return rc;
     }
     *out = op;
     return KITE_OK;
@@ -482,10 +459,9 @@ static int prep_batch(kite_producer *p, kite_message *const *msgs, size_t n, sen
         if (kite_message_delay_level(msgs[i]) > 0)
             return fail_prep(res, KITE_EINVAL, "%s", "batch messages cannot have a delay level");
     }
-    if (strncmp(msgs[0]->topic, "%RETRY%", 7) == 0)
+    if (kite_is_retry_topic(msgs[0]->topic))
         return fail_prep(res, KITE_EINVAL, "%s", "batch messages cannot go to a retry topic");
     send_op *op = op_new(p, K_SYNC, msgs[0]->topic, 0);
-    if (!op) return KITE_ENOMEM;
     op->batch = 1;
     op->count = (int)n;
     kite_buf body = KITE_BUF_INIT, props = KITE_BUF_INIT;
@@ -517,10 +493,7 @@ static int prep_batch(kite_producer *p, kite_message *const *msgs, size_t n, sen
         return rc;
     }
     const char *wait = kite_message_property(msgs[0], KITE_PROP_WAIT);
-    kite_buf_puts(&op->props, KITE_PROP_WAIT);
-    kite_buf_putc(&op->props, 1);
-    kite_buf_puts(&op->props, wait ? wait : "true");
-    kite_buf_putc(&op->props, 2);
+    kite_msgprop_append_str(&op->props, KITE_PROP_WAIT, wait ? wait : "true");
     size_t len = 0;
     op->body_own = (uint8_t *)kite_buf_steal(&body, &len);
     op->body = op->body_own;
@@ -603,7 +576,7 @@ static void retry_or_fail(send_op *op, int status)
 {
     kite_producer *p = op->p;
     kite_inst_route_stale(p->inst, op->topic);
-    if (op->res.attempts < op->max_attempts && op->fixed_queue < 0 && kite_mono_ms() < op->deadline_ms &&
+    if (op->res.attempts < op->max_attempts && op->fixed_queue < 0 && kite_deadline_left_ms(op->deadline_ms) > 0 &&
         !stopping(p)) {
         KLOG_DEBUG("client", "send to %s: retrying after: %s", op->topic, op->res.error);
         attempt(op);
@@ -635,8 +608,8 @@ static void attempt(send_op *op)
         fail(op, KITE_ENOTFOUND, "broker %s of topic %s has no master address", mq->broker_name, op->topic);
         return;
     }
-    int64_t left = op->deadline_ms - kite_mono_ms();
-    if (left <= 0) {
+    int64_t left = kite_deadline_left_ms(op->deadline_ms);
+    if (left == 0) {
         char last[sizeof op->res.error];
         snprintf(last, sizeof last, "%s", op->res.error);
         fail(op, KITE_ETIMEDOUT, "send to %s timed out after %d attempt(s)%s%.180s", op->topic, op->res.attempts,

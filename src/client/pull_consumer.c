@@ -8,6 +8,8 @@
 #include "client/instance.h"
 #include "client/received.h"
 #include "base/log.h"
+#include "base/mem.h"
+#include "codec/systopic.h"
 #include "kite/pull_consumer.h"
 #include "kite/status.h"
 #include "proto/codes.h"
@@ -59,23 +61,18 @@ int kite_pull_consumer_create(kite_pull_consumer **out, const char *group, const
     else kite_pull_consumer_opts_init(&o);
     if (!group || !*group || strlen(group) > 255 || o.rpc_timeout_ms <= 0 || o.poll_namesrv_interval_ms < 10)
         return KITE_EINVAL;
-    kite_pull_consumer *c = calloc(1, sizeof *c);
-    if (!c) return KITE_ENOMEM;
+    kite_pull_consumer *c = kite_xcalloc(1, sizeof *c);
     pthread_mutex_init(&c->mu, NULL);
     pthread_cond_init(&c->cv, NULL);
-    c->group = strdup(group);
-    c->ns = o.namesrv_addr ? strdup(o.namesrv_addr) : NULL;
+    c->group = kite_xstrdup(group);
+    c->ns = o.namesrv_addr ? kite_xstrdup(o.namesrv_addr) : NULL;
     c->o = o;
     c->o.namesrv_addr = c->ns;
-    if (!c->group || (o.namesrv_addr && !c->ns)) {
-        kite_pull_consumer_destroy(c);
-        return KITE_ENOMEM;
-    }
     kite_inst_opts io = {
         .namesrv_addr = c->ns,
         .rpc_timeout_ms = o.rpc_timeout_ms,
         .poll_interval_ms = o.poll_namesrv_interval_ms,
-        .create_topic_key = "TBW102",
+        .create_topic_key = KITE_TOPIC_AUTO_CREATE,
         .default_topic_queue_nums = 4,
     };
     char err[256];
@@ -208,29 +205,25 @@ int kite_pull_consumer_fetch_queues(kite_pull_consumer *c, const char *topic, ki
     }
     kite_mq *v = NULL;
     size_t n = 0;
-    rc = kite_route_read_queues(w.r, &v, &n);
-    if (rc == KITE_OK && n) {
+    kite_route_read_queues(w.r, &v, &n);
+    if (n) {
         /* One allocation: the array, then the strings. */
         size_t text = strlen(topic) + 1;
         for (size_t i = 0; i < n; i++) text += strlen(v[i].broker_name) + 1;
-        kite_mq *all = malloc(n * sizeof *all + text);
-        if (!all) {
-            rc = KITE_ENOMEM;
-        } else {
-            char *s = (char *)(all + n);
-            strcpy(s, topic);
-            const char *t = s;
-            s += strlen(topic) + 1;
-            for (size_t i = 0; i < n; i++) {
-                all[i].topic = t;
-                all[i].queue_id = v[i].queue_id;
-                strcpy(s, v[i].broker_name);
-                all[i].broker_name = s;
-                s += strlen(s) + 1;
-            }
-            out->mqs = all;
-            out->n = n;
+        kite_mq *all = kite_xmalloc(n * sizeof *all + text);
+        char *s = (char *)(all + n);
+        strcpy(s, topic);
+        const char *t = s;
+        s += strlen(topic) + 1;
+        for (size_t i = 0; i < n; i++) {
+            all[i].topic = t;
+            all[i].queue_id = v[i].queue_id;
+            strcpy(s, v[i].broker_name);
+            all[i].broker_name = s;
+            s += strlen(s) + 1;
         }
+        out->mqs = all;
+        out->n = n;
     }
     free(v);
     kite_pub_route_release(w.r);
@@ -296,8 +289,8 @@ static int pull(kite_pull_consumer *c, const kite_mq *mq, const char *expression
             size_t n = 0;
             char err[200];
             int drc = kite_rmsg_decode_all(resp.body, resp.body_len, mq->broker_name, NULL, &tags, &v, &n, err, sizeof err);
-            if (drc == KITE_ENOMEM) rc = KITE_ENOMEM;
-            else if (drc != KITE_OK) KLOG_WARN("client", "pull consumer %s: %s (%zu messages kept)", c->group, err, n);
+            if (drc != KITE_OK)
+                KLOG_WARN("client", "pull consumer %s: %s (%zu messages kept)", c->group, err, n);
             res->n = n;
             res->msgs = (const kite_message_ext *const *)(void *)v;   /* kite_rmsg starts with the public struct */
             if (n == 0) res->status = KITE_PULL_NO_MATCHED_MSG;

@@ -1,5 +1,6 @@
 /* received.c - received messages, tag expressions and readable queues (see received.h). */
 #include "client/received.h"
+#include "base/mem.h"
 #include "codec/record.h"
 #include "kite/status.h"
 #include <stdio.h>
@@ -16,8 +17,7 @@ static char *trim_dup(const char *s, size_t n)
     while (n && (*s == ' ' || *s == '\t')) s++, n--;
     while (n && (s[n - 1] == ' ' || s[n - 1] == '\t')) n--;
     if (!n) return NULL;
-    char *d = malloc(n + 1);
-    if (!d) return NULL;
+    char *d = kite_xmalloc(n + 1);
     memcpy(d, s, n);
     d[n] = 0;
     return d;
@@ -37,13 +37,7 @@ int kite_tagset_parse(kite_tagset *t, const char *expr)
         size_t n = sep ? (size_t)(sep - p) : strlen(p);
         char *tag = trim_dup(p, n);
         if (tag) {
-            char **v = realloc(t->tags, (t->n + 1) * sizeof *v);
-            if (!v) {
-                free(tag);
-                kite_tagset_free(t);
-                return KITE_ENOMEM;
-            }
-            t->tags = v;
+            t->tags = kite_xreallocarray(t->tags, t->n + 1, sizeof *t->tags);
             t->tags[t->n++] = tag;
         }
         p += n;
@@ -92,16 +86,17 @@ int kite_message_ext_property_at(const kite_message_ext *m, size_t i, const char
 
 /* ---- decoding ---- */
 
+/* KITE_OK, or KITE_ECORRUPT when the body does not inflate: bad or truncated data, more
+ * than MAX_INFLATED bytes, or zlib could not start (its own memory). */
 static int inflate_body(const uint8_t *in, size_t n, uint8_t **out, size_t *outlen)
 {
     size_t cap = n * 4 + 64;
-    uint8_t *buf = malloc(cap);
-    if (!buf) return KITE_ENOMEM;
+    uint8_t *buf = kite_xmalloc(cap);
     z_stream zs;
     memset(&zs, 0, sizeof zs);
     if (inflateInit(&zs) != Z_OK) {
         free(buf);
-        return KITE_ENOMEM;
+        return KITE_ECORRUPT;
     }
     zs.next_in = (Bytef *)(uintptr_t)in;
     zs.avail_in = (uInt)n;
@@ -118,12 +113,7 @@ static int inflate_body(const uint8_t *in, size_t n, uint8_t **out, size_t *outl
                 break;
             }
             size_t ncap = cap * 2 > MAX_INFLATED ? MAX_INFLATED : cap * 2;
-            uint8_t *nb = realloc(buf, ncap);
-            if (!nb) {
-                rc = Z_MEM_ERROR;
-                break;
-            }
-            buf = nb;
+            buf = kite_xrealloc(buf, ncap);
             cap = ncap;
         } else if (rc == Z_BUF_ERROR) {
             break;   /* truncated input */
@@ -131,11 +121,7 @@ static int inflate_body(const uint8_t *in, size_t n, uint8_t **out, size_t *outl
     }
     size_t total = zs.total_out;
     inflateEnd(&zs);
-    if (rc == Z_STREAM_END && total == cap) {
-        uint8_t *nb = realloc(buf, cap + 1);
-        if (!nb) rc = Z_MEM_ERROR;
-        else buf = nb;
-    }
+    if (rc == Z_STREAM_END && total == cap) buf = kite_xrealloc(buf, cap + 1);
     if (rc != Z_STREAM_END) {
         free(buf);
         return KITE_ECORRUPT;
@@ -176,26 +162,15 @@ typedef struct piece {
     size_t nl, vl;
 } piece;
 
-/* Splits a properties string with Java's rules (received.h); returns the count. */
+/* Splits a properties string with Java's rules (codec/msgprops); returns the count and
+ * fills out with the first cap pieces. */
 static size_t split_props(const char *p, size_t len, piece *out, size_t cap)
 {
-    size_t n = 0, i = 0;
-    while (i < len) {
-        size_t j = i;
-        while (j < len && p[j] != 2) j++;
-        const char *s = p + i;
-        size_t sl = j - i;
-        const char *eq = memchr(s, 1, sl);
-        if (eq && eq > s && (size_t)(eq - s) + 1 < sl) {
-            if (out && n < cap) {
-                out[n].name = s;
-                out[n].nl = (size_t)(eq - s);
-                out[n].value = eq + 1;
-                out[n].vl = sl - out[n].nl - 1;
-            }
-            n++;
-        }
-        i = j + 1;
+    size_t n = 0, pos = 0, nl, vl;
+    const char *name, *value;
+    while (kite_msgprop_next(p, len, &pos, &name, &nl, &value, &vl)) {
+        if (out && n < cap) out[n] = (piece){ .name = name, .value = value, .nl = nl, .vl = vl };
+        n++;
     }
     return n;
 }
@@ -216,10 +191,7 @@ static kite_rmsg *build(const kite_record *rec, const char *broker_name, const c
     *filtered = 0;
     piece stack[32], *pv = stack;
     size_t np = split_props(rec->props, rec->props_len, NULL, 0);
-    if (np > 32 && !(pv = malloc(np * sizeof *pv))) {
-        *why = "out of memory";
-        return NULL;
-    }
+    if (np > 32) pv = kite_xmalloc(np * sizeof *pv);
     split_props(rec->props, rec->props_len, pv, np);
     kite_rmsg *m = NULL;
     const piece *tags = find_piece(pv, np, "TAGS");
@@ -253,12 +225,7 @@ static kite_rmsg *build(const kite_record *rec, const char *broker_name, const c
     size_t text = tl + 1 + KITE_ID_MAX + bl + 1 + (inflated ? 0 : rec->body_len + 1);
     for (size_t i = 0; i < np; i++) text += pv[i].nl + pv[i].vl + 2;
     size_t head = sizeof *m + 2 * np * sizeof(char *);
-    m = malloc(head + text);
-    if (!m) {
-        free(inflated);
-        *why = "out of memory";
-        goto out;
-    }
+    m = kite_xmalloc(head + text);
     memset(m, 0, sizeof *m);
     m->props = (const char **)(void *)((char *)m + sizeof *m);
     char *w = (char *)m + head;
@@ -339,13 +306,7 @@ int kite_rmsg_decode_all(const uint8_t *p, size_t len, const char *broker_name, 
         }
         if (*n == cap) {
             cap = cap ? cap * 2 : 32;
-            kite_rmsg **v = realloc(*out, cap * sizeof *v);
-            if (!v) {
-                kite_rmsg_free(m);
-                snprintf(err, errlen, "out of memory");
-                return KITE_ENOMEM;
-            }
-            *out = v;
+            *out = kite_xreallocarray(*out, cap, sizeof **out);
         }
         (*out)[(*n)++] = m;
     }
@@ -395,11 +356,11 @@ const char *kite_route_broker_addr(const kite_pub_route *r, const char *broker_n
     return best;
 }
 
-int kite_route_read_queues(const kite_pub_route *r, kite_mq **out, size_t *n)
+void kite_route_read_queues(const kite_pub_route *r, kite_mq **out, size_t *n)
 {
     *out = NULL;
     *n = 0;
-    if (r->via_default) return KITE_OK;
+    if (r->via_default) return;
     size_t total = 0;
     for (size_t i = 0; i < r->rd.n_queues; i++) {
         const kite_queue_data *q = &r->rd.queues[i];
@@ -407,9 +368,8 @@ int kite_route_read_queues(const kite_pub_route *r, kite_mq **out, size_t *n)
             kite_route_broker_addr(r, q->broker_name))
             total += (size_t)q->read_queue_nums;
     }
-    if (!total) return KITE_OK;
-    kite_mq *v = calloc(total, sizeof *v);
-    if (!v) return KITE_ENOMEM;
+    if (!total) return;
+    kite_mq *v = kite_xcalloc(total, sizeof *v);
     size_t k = 0;
     for (size_t i = 0; i < r->rd.n_queues; i++) {
         const kite_queue_data *q = &r->rd.queues[i];
@@ -426,5 +386,4 @@ int kite_route_read_queues(const kite_pub_route *r, kite_mq **out, size_t *n)
     qsort(v, k, sizeof *v, kite_mq_cmp);
     *out = v;
     *n = k;
-    return KITE_OK;
 }

@@ -33,7 +33,7 @@ typedef struct kite_tagset {
     char **tags;
 } kite_tagset;
 
-/* 0, or KITE_ENOMEM / KITE_EINVAL (an expression without any tag, e.g. "||"). */
+/* KITE_OK, or KITE_EINVAL for an expression without any tag (e.g. "||"). */
 int kite_tagset_parse(kite_tagset *t, const char *expr);
 void kite_tagset_free(kite_tagset *t);
 int kite_tagset_match(const kite_tagset *t, const char *tag);
@@ -50,7 +50,7 @@ void kite_rmsgs_free(kite_rmsg **v, size_t n);
 /* The readable queues of a route (perm READ, 0..readQueueNums-1, brokers with an
  * address), sorted by broker name then id; topic points at r->topic. Empty for a
  * route derived from the default topic. malloc'd; *n may be 0 (then *out is NULL). */
-int kite_route_read_queues(const kite_pub_route *r, kite_mq **out, size_t *n);
+void kite_route_read_queues(const kite_pub_route *r, kite_mq **out, size_t *n);
 /* Master address of broker_name, else its lowest-id address; NULL when unknown. */
 const char *kite_route_broker_addr(const kite_pub_route *r, const char *broker_name);
 

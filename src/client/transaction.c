@@ -21,6 +21,7 @@
  * answer. `mu` guards the queue and the stop flag. Every END_TRANSACTION is sent inside
  * kite_prod_op_enter/leave, so shutdown never frees the RPC client under it. */
 #include "base/log.h"
+#include "base/mem.h"
 #include "client/instance.h"
 #include "client/producer_int.h"
 #include "client/received.h"
@@ -148,8 +149,7 @@ static void h_check(kite_rpc_req *req, void *arg)
         kite_rpc_done(req);
         return;
     }
-    check_job *j = calloc(1, sizeof *j);
-    if (!j) abort();
+    check_job *j = kite_xcalloc(1, sizeof *j);
     j->msg = msgs[0];
     free(msgs);
     j->qoff = qoff;
@@ -204,7 +204,7 @@ int kite_txp_on_start(kite_txp *tx)
     int rc = pthread_create(&tx->thr, NULL, check_main, tx);
     tx->running = rc == 0;
     pthread_mutex_unlock(&tx->mu);
-    return rc == 0 ? KITE_OK : KITE_ENOMEM;
+    return rc == 0 ? KITE_OK : KITE_ENOMEM;   /* no thread from the system */
 }
 
 int kite_txp_on_stop(kite_txp *tx)
@@ -250,8 +250,7 @@ int kite_producer_create_transactional(kite_producer **out, const char *group, c
     if (!out) return KITE_EINVAL;
     *out = NULL;
     if (!listener || !listener->execute || !listener->check) return KITE_EINVAL;
-    kite_txp *tx = calloc(1, sizeof *tx);
-    if (!tx) return KITE_ENOMEM;
+    kite_txp *tx = kite_xcalloc(1, sizeof *tx);
     tx->l = *listener;
     pthread_mutex_init(&tx->mu, NULL);
     pthread_cond_init(&tx->cv, NULL);
@@ -266,32 +265,33 @@ int kite_producer_create_transactional(kite_producer **out, const char *group, c
 }
 
 /* The broker that stored the half: master of its broker name in the route, else the
- * store host inside the IPv4 offset message id. */
+ * store host inside the IPv4 offset message id. KITE_OK, or KITE_ENOTFOUND. */
 static int half_broker_addr(kite_producer *p, const char *topic, const kite_send_result *res, char *out, size_t cap)
 {
     kite_pub_route *r = kite_inst_route_cached(kite_prod_inst_of(p), topic);
     const char *a = r ? kite_pub_route_master(r, res->broker_name) : NULL;
     if (a) snprintf(out, cap, "%s", a);
     kite_pub_route_release(r);
-    if (a) return 0;
+    if (a) return KITE_OK;
     const char *id = res->offset_msg_id;
-    if (strlen(id) != 32) return -1;
+    if (strlen(id) != 32) return KITE_ENOTFOUND;
     unsigned ip[4], port;
-    if (sscanf(id, "%2x%2x%2x%2x%8x", &ip[0], &ip[1], &ip[2], &ip[3], &port) != 5) return -1;
+    if (sscanf(id, "%2x%2x%2x%2x%8x", &ip[0], &ip[1], &ip[2], &ip[3], &port) != 5) return KITE_ENOTFOUND;
     snprintf(out, cap, "%u.%u.%u.%u:%u", ip[0], ip[1], ip[2], ip[3], port);
-    return 0;
+    return KITE_OK;
 }
 
-/* Commit-log offset: the last 16 hex characters of the offset message id. */
+/* Commit-log offset: the last 16 hex characters of the offset message id. KITE_OK, or
+ * KITE_EINVAL. */
 static int half_phys(const char *id, int64_t *phys)
 {
     size_t n = strlen(id);
-    if (n != 32 && n != 56) return -1;
+    if (n != 32 && n != 56) return KITE_EINVAL;
     char *end;
     unsigned long long v = strtoull(id + n - 16, &end, 16);
-    if (*end) return -1;
+    if (*end) return KITE_EINVAL;
     *phys = (int64_t)v;
-    return 0;
+    return KITE_OK;
 }
 
 int kite_producer_send_in_transaction(kite_producer *p, kite_message *msg, void *arg, kite_send_result *res,
@@ -318,7 +318,8 @@ int kite_producer_send_in_transaction(kite_producer *p, kite_message *msg, void 
     if (rc != KITE_OK) return rc;
     char addr[128];
     int64_t phys;
-    if (half_broker_addr(p, kite_message_topic(msg), res, addr, sizeof addr) != 0 || half_phys(res->offset_msg_id, &phys) != 0) {
+    if (half_broker_addr(p, kite_message_topic(msg), res, addr, sizeof addr) != KITE_OK ||
+        half_phys(res->offset_msg_id, &phys) != KITE_OK) {
         /* Stored, but we cannot say where: the broker's check-back decides. */
         snprintf(res->error, sizeof res->error, "broker %s answered an unusable offset message id '%s'", res->broker_name,
                  res->offset_msg_id);

@@ -1,6 +1,7 @@
 /* msgprops.c - reading and writing message properties strings (see msgprops.h). */
 #include "codec/msgprops.h"
 #include "base/err.h"
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -64,6 +65,15 @@ static int has_sep(const char *s, size_t n)
     return memchr(s, KITE_MSGPROP_NAME_END, n) || memchr(s, KITE_MSGPROP_VALUE_END, n);
 }
 
+/* Length of the NUL-terminated s when it holds no separator, else SIZE_MAX: one pass that
+ * measures and checks (the writers run on every send). */
+static size_t plain_len(const char *s)
+{
+    static const char seps[] = { KITE_MSGPROP_NAME_END, KITE_MSGPROP_VALUE_END, 0 };
+    size_t n = strcspn(s, seps);
+    return s[n] ? SIZE_MAX : n;
+}
+
 /* Ends the last property of out with 0x02 when its sender left the separator out. */
 static void close_last(kite_buf *out)
 {
@@ -71,22 +81,36 @@ static void close_last(kite_buf *out)
         kite_buf_putc(out, KITE_MSGPROP_VALUE_END);
 }
 
+/* Appends a property whose name and value were checked (after a 0x02 when out lacks its
+ * last one, as close_last): one reserve, then plain stores. */
+static void put(kite_buf *out, const char *name, size_t nlen, const char *value, size_t vlen)
+{
+    kite_buf_reserve(out, nlen + vlen + 3);
+    char *w = out->data + out->len;
+    if (out->len && w[-1] != KITE_MSGPROP_VALUE_END) *w++ = KITE_MSGPROP_VALUE_END;
+    memcpy(w, name, nlen);
+    w += nlen;
+    *w++ = KITE_MSGPROP_NAME_END;
+    if (vlen) memcpy(w, value, vlen);
+    w += vlen;
+    *w++ = KITE_MSGPROP_VALUE_END;
+    out->len = (size_t)(w - out->data);
+}
+
 int kite_msgprop_append(kite_buf *out, const char *name, const char *value, size_t vlen)
 {
-    size_t nlen = strlen(name);
-    if (nlen == 0 || has_sep(name, nlen) || has_sep(value, vlen)) return KITE_EINVAL;
-    close_last(out);
-    kite_buf_reserve(out, nlen + vlen + 2);
-    kite_buf_append(out, name, nlen);
-    kite_buf_putc(out, KITE_MSGPROP_NAME_END);
-    kite_buf_append(out, value, vlen);
-    kite_buf_putc(out, KITE_MSGPROP_VALUE_END);
+    size_t nlen = plain_len(name);
+    if (nlen == 0 || nlen == SIZE_MAX || has_sep(value, vlen)) return KITE_EINVAL;
+    put(out, name, nlen, value, vlen);
     return KITE_OK;
 }
 
 int kite_msgprop_append_str(kite_buf *out, const char *name, const char *value)
 {
-    return kite_msgprop_append(out, name, value, strlen(value));
+    size_t nlen = plain_len(name), vlen = plain_len(value);
+    if (nlen == 0 || nlen == SIZE_MAX || vlen == SIZE_MAX) return KITE_EINVAL;
+    put(out, name, nlen, value, vlen);
+    return KITE_OK;
 }
 
 int kite_msgprop_append_i64(kite_buf *out, const char *name, long long value)

@@ -1,5 +1,7 @@
 /* kt.c - integration-test helpers (see kt.h). */
 #include "kt.h"
+#include "base/mem.h"
+#include "base/time.h"
 #include "net/sock.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -197,8 +199,7 @@ int kt_send_json(int fd, const char *header_json, const void *body, size_t body_
 {
     size_t h = strlen(header_json);
     size_t total = 8 + h + body_len;
-    char *buf = malloc(total);
-    if (!buf) abort();
+    char *buf = kite_xmalloc(total);
     kite_wr_be32(buf, (uint32_t)(4 + h + body_len));
     kite_wr_be32(buf + 4, (uint32_t)h);
     memcpy(buf + 8, header_json, h);
@@ -234,8 +235,7 @@ int kt_read_frame(int fd, kite_cmd *out, int timeout_ms)
     if (r) return r;
     uint32_t n = kite_rd_be32(lenb);
     if (n > (64u << 20)) return -1;
-    uint8_t *frame = malloc(n + 4);
-    if (!frame) abort();
+    uint8_t *frame = kite_xmalloc(n + 4);
     memcpy(frame, lenb, 4);
     r = read_full(fd, frame + 4, n, timeout_ms);
     if (r) {
@@ -279,10 +279,10 @@ const char *kt_body(const kite_cmd *c)
 
 int kt_closed_silently(int fd, int timeout_ms)
 {
-    long long deadline = kt_now_ms() + timeout_ms;
+    int64_t deadline = kite_deadline_ms(timeout_ms);
     for (;;) {
-        long long left = deadline - kt_now_ms();
-        if (left <= 0) return 0;
+        int64_t left = kite_deadline_left_ms(deadline);
+        if (left == 0) return 0;
         struct pollfd pf = { .fd = fd, .events = POLLIN };
         int r = poll(&pf, 1, (int)left);
         if (r < 0 && errno == EINTR) continue;
@@ -302,8 +302,7 @@ int kt_read_raw_frame(int fd, uint8_t **frame, size_t *len, int timeout_ms)
     if (r) return r;
     uint32_t n = kite_rd_be32(lenb);
     if (n > (64u << 20)) return -1;
-    uint8_t *f = malloc(n + 4);
-    if (!f) abort();
+    uint8_t *f = kite_xmalloc(n + 4);
     memcpy(f, lenb, 4);
     r = read_full(fd, f + 4, n, timeout_ms);
     if (r) {
@@ -324,13 +323,13 @@ long long kt_now_ms(void)
 
 int kt_wait_route(const kt_daemon *d, const char *topic, int timeout_ms)
 {
-    long long end = kt_now_ms() + timeout_ms;
+    int64_t deadline = kite_deadline_ms(timeout_ms);
     char hdr[512];
     snprintf(hdr, sizeof hdr,
              "{\"code\":105,\"extFields\":{\"topic\":\"%s\"},\"flag\":0,\"language\":\"JAVA\",\"opaque\":1,"
              "\"serializeTypeCurrentRPC\":\"JSON\",\"version\":401}",
              topic);
-    while (kt_now_ms() < end) {
+    while (kite_deadline_left_ms(deadline) > 0) {
         int fd = kt_connect(d->host, d->port);
         if (fd >= 0) {
             kite_cmd r;

@@ -1,5 +1,6 @@
 /* kt_bkx.c - extra kite-broker test helpers (see kt_bkx.h). */
 #include "kt_bkx.h"
+#include "base/time.h"
 #include <inttypes.h>
 #include <poll.h>
 #include <stdio.h>
@@ -88,10 +89,10 @@ int kx_answer(int fd, const kite_cmd *req, int code, const char *body)
 
 int kx_wait_request(int fd, int code, kite_cmd *out, int timeout_ms)
 {
-    long long deadline = kt_now_ms() + timeout_ms;
+    int64_t deadline = kite_deadline_ms(timeout_ms);
     for (;;) {
-        long long left = deadline - kt_now_ms();
-        if (left <= 0) return -1;
+        int64_t left = kite_deadline_left_ms(deadline);
+        if (left == 0) return -1;
         if (kb_server_request(fd, out, (int)left) != 0) return -1;
         if (out->code == code) return 0;
         kite_cmd_free(out);

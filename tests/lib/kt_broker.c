@@ -1,5 +1,7 @@
 /* kt_broker.c - kite-broker test helpers (see kt_broker.h). */
 #include "kt_broker.h"
+#include "base/mem.h"
+#include "base/time.h"
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,8 +20,7 @@ static int kb_opaque = 5000;
 int kb_send(int fd, int code, int flag, const char *ext, const void *body, size_t blen)
 {
     size_t cap = (ext ? strlen(ext) : 0) + 256;
-    char *h = malloc(cap);
-    if (!h) abort();
+    char *h = kite_xmalloc(cap);
     int op = ++kb_opaque;
     snprintf(h, cap,
              "{\"code\":%d,\"extFields\":{%s},\"flag\":%d,\"language\":\"JAVA\",\"opaque\":%d,"
@@ -32,10 +33,10 @@ int kb_send(int fd, int code, int flag, const char *ext, const void *body, size_
 
 int kb_wait_response(int fd, int opaque, kite_cmd *resp, int timeout_ms)
 {
-    long long deadline = kt_now_ms() + timeout_ms;
+    int64_t deadline = kite_deadline_ms(timeout_ms);
     for (;;) {
-        long long left = deadline - kt_now_ms();
-        if (left <= 0) return -1;
+        int64_t left = kite_deadline_left_ms(deadline);
+        if (left == 0) return -1;
         kite_cmd c;
         int r = kt_read_frame(fd, &c, (int)left);
         if (r) return r;
@@ -86,10 +87,10 @@ int kb_server_request(int fd, kite_cmd *out, int timeout_ms)
         nstash--;
         return 0;
     }
-    long long deadline = kt_now_ms() + timeout_ms;
+    int64_t deadline = kite_deadline_ms(timeout_ms);
     for (;;) {
-        long long left = deadline - kt_now_ms();
-        if (left <= 0) return -1;
+        int64_t left = kite_deadline_left_ms(deadline);
+        if (left == 0) return -1;
         kite_cmd c;
         if (kt_read_frame(fd, &c, (int)left) != 0) return -1;
         if (!(c.flag & KITE_FLAG_RESPONSE)) {
@@ -125,8 +126,7 @@ int kb_send_v2(int fd, const char *topic, int qid, const char *props_json, const
                kite_cmd *resp)
 {
     size_t cap = (props_json ? strlen(props_json) : 0) + strlen(topic) + 512;
-    char *ext = malloc(cap);
-    if (!ext) abort();
+    char *ext = kite_xmalloc(cap);
     snprintf(ext, cap,
              "\"a\":\"PG\",\"b\":\"%s\",\"c\":\"TBW102\",\"d\":\"4\",\"e\":\"%d\",\"f\":\"0\",\"g\":\"%" PRId64
              "\",\"h\":\"0\",\"i\":\"%s\",\"j\":\"0\",\"k\":\"false\",\"m\":\"false\"",

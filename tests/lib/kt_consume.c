@@ -4,6 +4,8 @@
 #include <stddef.h>
 #include <cmocka.h>
 #include "kt_consume.h"
+#include "base/mem.h"
+#include "base/time.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,9 +105,9 @@ int kc_duplicates(kc_collector *c, int n)
 
 int kc_wait_distinct(kc_collector *c, int n, int timeout_ms)
 {
-    long long end = kt_now_ms() + timeout_ms;
+    int64_t deadline = kite_deadline_ms(timeout_ms);
     int k;
-    while ((k = kc_distinct(c, n)) < n && kt_now_ms() < end) usleep(20 * 1000);
+    while ((k = kc_distinct(c, n)) < n && kite_deadline_left_ms(deadline) > 0) usleep(20 * 1000);
     return k;
 }
 
@@ -175,9 +177,9 @@ kite_push_consumer *kc_consumer(const kite_push_consumer_opts *o, const char *gr
 
 int kc_setup(void **st)
 {
-    kc_env *e = calloc(1, sizeof *e);
+    kc_env *e = kite_xcalloc(1, sizeof *e);
     *st = e;
-    return e ? kc_env_start(e, NULL) : -1;
+    return kc_env_start(e, NULL);
 }
 
 int kc_teardown(void **st)

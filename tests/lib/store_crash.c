@@ -1,6 +1,7 @@
 /* store_crash.c - kill -9 cycle driver (see store_crash.h). */
 #include "store_crash.h"
 #include "base/err.h"
+#include "base/mem.h"
 #include "base/time.h"
 #include "store_testutil.h"
 #include <errno.h>
@@ -26,7 +27,7 @@ typedef struct child_w { kite_store *s; int64_t seq; int wfd; } child_w;
 static void *child_writer(void *arg)
 {
     child_w *w = arg;
-    kt_msg *k = malloc(sizeof *k);
+    kt_msg *k = kite_xmalloc(sizeof *k);
     for (int64_t seq = w->seq;; seq++) {
         kt_msg_make(k, (uint64_t)seq, TOPIC, (int32_t)(seq % NQ), MINB, MAXB);
         kite_put_result r;
@@ -115,7 +116,7 @@ int kt_kill_cycles(const char *name, int cycles, unsigned seed)
     srand(seed);
     char *dir = kt_tmpdir(name);
     size_t cap = 1 << 16, n = 0;
-    ack *acks = malloc(cap * sizeof *acks);
+    ack *acks = kite_xmalloc(cap * sizeof *acks);
     int64_t seq = 0;
     int problems = 0;
     for (int c = 0; c < cycles && problems == 0; c++) {
@@ -128,7 +129,7 @@ int kt_kill_cycles(const char *name, int cycles, unsigned seed)
             child(dir, seq, p[1]);
         }
         close(p[1]);
-        int64_t kill_at = -1, deadline = kite_mono_ms() + 20000;
+        int64_t kill_at = -1, deadline = kite_deadline_ms(20000);
         int delay = rand() % 120;
         if (rand() % 5 == 0) kill_at = kite_mono_ms() + rand() % 15;   /* during open/recovery */
         ack buf[256];
@@ -137,7 +138,7 @@ int kt_kill_cycles(const char *name, int cycles, unsigned seed)
         for (;;) {
             int64_t now = kite_mono_ms();
             if (kill_at >= 0 && now >= kill_at) break;
-            if (now > deadline) {
+            if (kite_deadline_left_ms(deadline) == 0) {
                 fprintf(stderr, "cycle %d: child never started\n", c);
                 problems++;
                 break;
@@ -159,7 +160,7 @@ int kt_kill_cycles(const char *name, int cycles, unsigned seed)
                     if (kill_at < 0) kill_at = kite_mono_ms() + delay;
                     continue;
                 }
-                if (n == cap) acks = realloc(acks, (cap *= 2) * sizeof *acks);
+                acks = kite_xgrow(acks, &cap, n + 1, sizeof *acks, 0);
                 acks[n++] = buf[i];
             }
             memmove(raw, raw + whole * sizeof(ack), have - whole * sizeof(ack));
@@ -176,7 +177,7 @@ int kt_kill_cycles(const char *name, int cycles, unsigned seed)
             size_t whole = have / sizeof(ack);
             for (size_t i = 0; i < whole; i++) {
                 if (buf[i].seq < 0) continue;
-                if (n == cap) acks = realloc(acks, (cap *= 2) * sizeof *acks);
+                acks = kite_xgrow(acks, &cap, n + 1, sizeof *acks, 0);
                 acks[n++] = buf[i];
             }
             memmove(raw, raw + whole * sizeof(ack), have - whole * sizeof(ack));

@@ -2,6 +2,7 @@
 #include "store_testutil.h"
 #include "base/buf.h"
 #include "base/log.h"
+#include "base/mem.h"
 #include "codec/record.h"
 #include <errno.h>
 #include <ftw.h>
@@ -26,7 +27,7 @@ char *kt_tmpdir(const char *name)
     const char *base = getenv("KITE_TMP");
     if (!base) base = "/tmp";
     mkdir(base, 0755);
-    char *p = malloc(4096);
+    char *p = kite_xmalloc(4096);
     snprintf(p, 4096, "%s/%s-%d-%d", base, name, (int)getpid(), counter++);
     kt_rmrf(p);
     mkdir(p, 0755);
@@ -106,7 +107,7 @@ void kt_msg_make(kt_msg *k, uint64_t seq, const char *topic, int32_t qid, int mi
 int kt_msg_check(const uint8_t *rec, uint32_t len, uint64_t seq, const char *topic, int32_t qid,
                  int min_len, int max_len)
 {
-    kt_msg *k = malloc(sizeof *k);
+    kt_msg *k = kite_xmalloc(sizeof *k);
     kt_msg_make(k, seq, topic, qid, min_len, max_len);
     kite_record r;
     const char *why = NULL;

@@ -53,6 +53,14 @@ static inline int64_t kite_bench_now_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+/* Wall clock in ms since the epoch (the unit of born timestamps). */
+static inline int64_t kite_bench_wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /* Sleeps until the monotonic time t_us (returns at once when it has passed). */
 static inline void kite_bench_sleep_until(int64_t t_us)
 {

@@ -28,9 +28,7 @@
 
 static void count(kite_bench *b, const kite_message_ext *const *msgs, size_t n)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    int64_t now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    int64_t now_ms = kite_bench_wall_ms();
     int64_t mono = kite_bench_now_us();
     int_fast64_t zero = 0;
     atomic_compare_exchange_strong(&b->first_us, &zero, mono);

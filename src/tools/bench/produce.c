@@ -135,9 +135,9 @@ static void *async_sender(void *arg)
     int64_t t0;
     while (next_slot(b, &t0)) {
         async_ctx *c = malloc(sizeof *c);
-        if (!c) {
-            note_error(b, KITE_ENOMEM, "out of memory");
-            break;
+        if (!c) {   /* out of memory: abort, as libkite does (kite.h) */
+            fputs("kite-bench: out of memory\n", stderr);
+            abort();
         }
         c->b = b;
         c->start_us = t0;
@@ -254,7 +254,7 @@ static int start_producer(kite_bench *b)
     kite_message *warm = new_msg(b);
     kite_send_result wr;
     memset(&wr, 0, sizeof wr);
-    rc = warm ? kite_producer_send(b->p, warm, &wr) : KITE_ENOMEM;
+    rc = warm ? kite_producer_send(b->p, warm, &wr) : KITE_EINVAL;   /* NULL: empty topic */
     kite_message_destroy(warm);
     if (rc != KITE_OK) {
         fprintf(stderr, "kite-bench: first send failed: %s: %s\n", kite_strerror(rc), wr.error);
