@@ -10,6 +10,14 @@ done
 # The conformance suite drives the broker with a real Node.js RocketMQ client.
 command -v node >/dev/null 2>&1 || missing="$missing nodejs"
 command -v npm >/dev/null 2>&1 || missing="$missing npm"
+# The Java conformance suite: a JDK >= 17 and Maven (artifacts come from Maven Central).
+java_ok() {
+  command -v javac >/dev/null 2>&1 || return 1
+  v=$(javac -version 2>&1 | sed -n 's/^javac \([0-9]*\).*/\1/p')
+  [ -n "$v" ] && [ "$v" -ge 17 ]
+}
+java_ok || missing="$missing default-jdk-headless"
+command -v mvn >/dev/null 2>&1 || missing="$missing maven"
 [ -z "$missing" ] && exit 0
 echo "install-deps: installing:$missing"
 SUDO=""
