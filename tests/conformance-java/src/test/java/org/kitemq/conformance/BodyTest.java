@@ -160,7 +160,9 @@ class BodyTest extends Base {
                     "query by key " + k + " finds it: " + describe(found));
             found.forEach(x -> assertTrue(x.getKeys().contains(k), "only messages with that key"));
         }
-        MessageExt viewed = p.viewMessage(topic, r.getMsgId());
+        // by the offset id (broker address + commit-log offset); a unique-key id would make the
+        // client first try it as an address
+        MessageExt viewed = p.viewMessage(topic, r.getOffsetMsgId());
         assertEquals(keys, viewed.getKeys());
         assertEquals(props.get("名前"), viewed.getUserProperty("名前"));
     }
