@@ -13,6 +13,14 @@ command -v npm >/dev/null 2>&1 || missing="$missing npm"
 # The Go conformance suite needs a go toolchain (Debian 12's golang-go is 1.19; the suite's
 # go.mod asks for no newer one). tests/conformance-go/run.sh also looks in /usr/local/go.
 command -v go >/dev/null 2>&1 || [ -x /usr/local/go/bin/go ] || missing="$missing golang-go"
+# The Java conformance suite: a JDK >= 17 and Maven (artifacts come from Maven Central).
+java_ok() {
+  command -v javac >/dev/null 2>&1 || return 1
+  v=$(javac -version 2>&1 | sed -n 's/^javac \([0-9]*\).*/\1/p')
+  [ -n "$v" ] && [ "$v" -ge 17 ]
+}
+java_ok || missing="$missing default-jdk-headless"
+command -v mvn >/dev/null 2>&1 || missing="$missing maven"
 [ -z "$missing" ] && exit 0
 echo "install-deps: installing:$missing"
 SUDO=""

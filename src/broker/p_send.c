@@ -261,8 +261,20 @@ static bk_topic *resolve_topic(kite_broker *b, kite_rpc_req *req, const send_hdr
 }
 
 /* The properties the broker looks at, found in one pass over the request's copy. */
-enum { P_CLUSTER, P_TRAN, P_DELAY, P_WAIT, P_UNIQ, P_N };
-static const char *const prop_names[P_N] = { "CLUSTER", "TRAN_MSG", "DELAY", "WAIT", "UNIQ_KEY" };
+enum { P_CLUSTER, P_REGION, P_TRACE, P_TRAN, P_DELAY, P_WAIT, P_UNIQ, P_N };
+static const char *const prop_names[P_N] = { "CLUSTER", "MSG_REGION", "TRACE_ON", "TRAN_MSG", "DELAY", "WAIT",
+                                             "UNIQ_KEY" };
+
+/* The broker's own properties, added to every stored message that lacks them, as a 5.x
+ * broker does: CLUSTER, MSG_REGION (regionId) and TRACE_ON (traceOn). Consumers read the
+ * last two: the 5.x Java client drops the consume traces of a message without MSG_REGION.
+ * have[] says which of the three (in prop_names order) the message already carries. */
+static void add_broker_props(kite_buf *p, const kite_broker *b, const int have[3])
+{
+    if (!have[P_CLUSTER]) kite_msgprop_append_str(p, "CLUSTER", b->cfg.broker_cluster_name);
+    if (!have[P_REGION]) kite_msgprop_append_str(p, "MSG_REGION", b->cfg.region_id);
+    if (!have[P_TRACE]) kite_msgprop_append_str(p, "TRACE_ON", b->cfg.trace_on ? "true" : "false");
+}
 
 /* One send request on its way through h_send: parse -> route -> validate -> put. Every
  * step returns KITE_OK, or answers its own error and returns KITE_ERR (the request was
@@ -408,12 +420,13 @@ static int route_half_or_delay(kite_broker *b, kite_rpc_req *req, send_req *s)
     return KITE_OK;
 }
 
-/* Where the record really goes, and the properties it is stored with (CLUSTER added). */
+/* Where the record really goes, and the properties it is stored with (the broker's added). */
 static int send_route(kite_broker *b, kite_rpc_req *req, send_req *s)
 {
     if (route_target(b, req, s) != KITE_OK) return KITE_ERR;
     kite_buf_append(&s->props, s->props_in, s->props_in_len);
-    if (!s->pv[P_CLUSTER]) kite_msgprop_append_str(&s->props, "CLUSTER", b->cfg.broker_cluster_name);
+    const int have[3] = { s->pv[P_CLUSTER] != NULL, s->pv[P_REGION] != NULL, s->pv[P_TRACE] != NULL };
+    add_broker_props(&s->props, b, have);
     if (route_retry(b, req, &req->cmd, s) != KITE_OK || route_half_or_delay(b, req, s) != KITE_OK)
         return KITE_ERR;
     if (s->t->filter_type[0] == 'M') s->sysflag |= KITE_SYSFLAG_MULTI_TAGS;
@@ -507,8 +520,10 @@ static void send_put(kite_broker *b, kite_rpc_req *req, send_req *s)
         kite_buf_reset(&mp);
         kite_buf_append(&mp, q + 22 + blen, plen);
         size_t vlen;
-        if (!kite_msgprop_get(mp.data, mp.len, "CLUSTER", &vlen))
-            kite_msgprop_append_str(&mp, "CLUSTER", b->cfg.broker_cluster_name);
+        const int have[3] = { kite_msgprop_get(mp.data, mp.len, "CLUSTER", &vlen) != NULL,
+                              kite_msgprop_get(mp.data, mp.len, "MSG_REGION", &vlen) != NULL,
+                              kite_msgprop_get(mp.data, mp.len, "TRACE_ON", &vlen) != NULL };
+        add_broker_props(&mp, b, have);
         m.flag = (int32_t)kite_rd_be32(q + 12);
         m.body = q + 20;
         m.body_len = blen;

@@ -13,7 +13,9 @@
 #include "bk_common.h"
 #include <ctype.h>
 
-#define CLUSTER_PROP "CLUSTER\001TestCluster\002"
+/* The properties the broker adds to every stored message (as a 5.x broker): cluster,
+ * region and trace switch (the 5.x Java client drops consume traces without a region). */
+#define CLUSTER_PROP "CLUSTER\001TestCluster\002MSG_REGION\001DefaultRegion\002TRACE_ON\001true\002"
 
 static void check_msgid_format(const char *id)
 {
@@ -87,10 +89,12 @@ static void test_send_and_pull_exact(void **st)
     snprintf(baddr, sizeof baddr, "\"%s:%d\"", b->host, b->port);
     assert_non_null(strstr(route, baddr));
 
-    /* SEND_MESSAGE (10), long names; numbers unquoted as ali-ons writes them. */
+    /* SEND_MESSAGE (10), long names; numbers unquoted as ali-ons writes them. The message
+     * brings its own TRACE_ON: kept, not doubled. */
     const char *ext10 = "\"producerGroup\":\"PG\",\"topic\":\"TopicSP\",\"defaultTopic\":\"TBW102\","
                         "\"defaultTopicQueueNums\":4,\"queueId\":1,\"sysFlag\":0,\"bornTimestamp\":1700000000123,"
-                        "\"flag\":7,\"properties\":\"TAGS\\u0001TagB\\u0002\",\"reconsumeTimes\":0,\"unitMode\":false";
+                        "\"flag\":7,\"properties\":\"TAGS\\u0001TagB\\u0002TRACE_ON\\u0001false\\u0002\","
+                        "\"reconsumeTimes\":0,\"unitMode\":false";
     assert_int_equal(kb_call(fd, 10, ext10, "second", 6, &r), 0);
     assert_int_equal(r.code, 0);
     char id2[33];
@@ -122,7 +126,8 @@ static void test_send_and_pull_exact(void **st)
     char want[33];
     bk_expect_msgid(b, rec[0].phys_offset, want);
     assert_string_equal(id1, want);
-    const char *p2 = "TAGS\001TagB\002" CLUSTER_PROP;
+    const char *p2 = "TAGS\001TagB\002TRACE_ON\001false\002"
+                     "CLUSTER\001TestCluster\002MSG_REGION\001DefaultRegion\002";
     check_record(&rec[1], b, fd, "TopicSP", 1, 1, "second", p2, strlen(p2));
     assert_int_equal(rec[1].born_ts, 1700000000123LL);
     assert_int_equal(rec[1].flag, 7);

@@ -172,13 +172,16 @@ test('libkite producer -> ali-ons consumer: every message identical (tags, keys,
     // - ali-ons' decoder starts every property map with TAGS: null (null = absent), and its
     //   split on the trailing \u0002 separator adds an empty name with an empty value;
     // - ali-ons' consumer adds MIN_OFFSET / MAX_OFFSET of the pulled queue (as Java's does);
-    // - the broker adds CLUSTER (its cluster name), as Java's broker does.
+    // - the broker adds CLUSTER (its cluster name), MSG_REGION and TRACE_ON, as Java's 5.x
+    //   broker does.
     const rprops = Object.fromEntries(Object.entries(m.properties).filter(([, v]) => v !== null));
     d.eq(w, 'ali-ons parser artifact properties[""]', '', rprops['']);
     d.eq(w, 'MIN_OFFSET (added by the ali-ons consumer)', true, /^\d+$/.test(rprops.MIN_OFFSET ?? ''));
     d.eq(w, 'MAX_OFFSET > queueOffset (added by the ali-ons consumer)', true, Number(rprops.MAX_OFFSET) > m.queueOffset);
     d.eq(w, 'CLUSTER (added by the broker)', c.clusterName, rprops.CLUSTER);
-    for (const k of ['', 'MIN_OFFSET', 'MAX_OFFSET', 'CLUSTER']) delete rprops[k];
+    d.eq(w, 'MSG_REGION (added by the broker)', 'DefaultRegion', rprops.MSG_REGION);
+    d.eq(w, 'TRACE_ON (added by the broker)', 'true', rprops.TRACE_ON);
+    for (const k of ['', 'MIN_OFFSET', 'MAX_OFFSET', 'CLUSTER', 'MSG_REGION', 'TRACE_ON']) delete rprops[k];
     d.props(w, s.properties, rprops);
     d.eq(w, 'msgId (ali-ons: store host + commit-log offset) == libkite offset_msg_id', s.offset_msg_id, m.msgId);
     d.eq(w, 'properties.UNIQ_KEY == libkite msg_id', s.msg_id, m.properties.UNIQ_KEY);
@@ -257,10 +260,13 @@ test('ali-ons producer -> libkite consumer: every message identical (tags, keys,
     d.eq(w, 'tags', e.tags, m.tags);
     d.eq(w, 'keys', e.keys, m.keys);
     d.eq(w, 'flag', e.flag, m.flag);
-    // received = sent + CLUSTER, which the broker adds (as Java's broker does)
+    // received = sent + CLUSTER, MSG_REGION and TRACE_ON, which the broker adds (as Java's
+    // 5.x broker does)
     const rprops = Object.assign({}, m.properties);
     d.eq(w, 'CLUSTER (added by the broker)', c.clusterName, rprops.CLUSTER);
-    delete rprops.CLUSTER;
+    d.eq(w, 'MSG_REGION (added by the broker)', 'DefaultRegion', rprops.MSG_REGION);
+    d.eq(w, 'TRACE_ON (added by the broker)', 'true', rprops.TRACE_ON);
+    for (const k of ['CLUSTER', 'MSG_REGION', 'TRACE_ON']) delete rprops[k];
     d.props(w, e.props, rprops);
     d.eq(w, 'offset_msg_id == ali-ons send msgId', e.result.msgId, m.offset_msg_id);
     d.eq(w, 'msg_id (no UNIQ_KEY from ali-ons: the offset id)', e.result.msgId, m.msg_id);

@@ -1,0 +1,252 @@
+// Test harness of the Java conformance suite: starts one kite-namesrv and one kite-broker
+// from $KITE_BIN on a random 127.0.0.x with free ports, data and logs in a temp dir, waits
+// for their ports, and stops them by PID (SIGTERM, then SIGKILL) on close, at JVM exit, and
+// through run.sh, which kills every PID listed in $KITE_CJ_PIDFILE that is still alive.
+package org.kitemq.conformance;
+
+import java.io.IOException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.Paths;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+
+public final class KiteCluster implements AutoCloseable {
+    private static final Set<Process> LIVE = ConcurrentHashMap.newKeySet();
+
+    static {
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            for (Process p : LIVE) {
+                p.destroyForcibly();
+            }
+        }));
+    }
+
+    public final String host;
+    public final int brokerPort;
+    public final int namesrvPort;
+    public final Path dir;
+    public final String brokerName = "broker-cj";
+    public final String clusterName = "CjCluster";
+    private final Map<String, String> brokerConf;
+    private final List<Process> children = new ArrayList<>();
+    private boolean failed;
+
+    private KiteCluster(String name, Map<String, String> extra) throws IOException {
+        Path root = Paths.get(System.getProperty("java.io.tmpdir"));
+        String tmp = System.getenv("KITE_CJ_TMP");
+        if (tmp != null && !tmp.isEmpty()) {
+            root = Paths.get(tmp);
+            Files.createDirectories(root);
+        }
+        dir = Files.createTempDirectory(root, "kite-cj-" + name + "-");
+        int[] addr = pickAddress();
+        host = "127.0.0." + addr[0];
+        brokerPort = addr[1];
+        namesrvPort = addr[1] + 10;
+        brokerConf = new LinkedHashMap<>();
+        brokerConf.put("brokerClusterName", clusterName);
+        brokerConf.put("brokerName", brokerName);
+        brokerConf.put("brokerIP1", host);
+        brokerConf.put("bindAddress", host);
+        brokerConf.put("listenPort", Integer.toString(brokerPort));
+        brokerConf.put("namesrvAddr", nameSrv());
+        brokerConf.put("storePathRootDir", dir.resolve("store").toString());
+        brokerConf.put("mappedFileSizeCommitLog", Integer.toString(64 * 1024 * 1024));
+        // a small index: the default one is ~400 MiB per store
+        brokerConf.put("maxHashSlotNum", "20000");
+        brokerConf.put("maxIndexNum", "80000");
+        brokerConf.put("flushDiskType", "ASYNC_FLUSH");
+        brokerConf.putAll(extra);
+    }
+
+    /** Starts a cluster; {@code extra} holds broker config keys (e.g. messageDelayLevel). */
+    public static KiteCluster start(String name, Map<String, String> extra) throws Exception {
+        KiteCluster c = new KiteCluster(name, extra);
+        try {
+            c.launch();
+        } catch (Exception | Error e) {
+            c.failed = true;
+            c.close();
+            throw new IllegalStateException(e.getMessage() + "\n" + c.logTail(40), e);
+        }
+        return c;
+    }
+
+    public String nameSrv() {
+        return host + ":" + namesrvPort;
+    }
+
+    public String brokerAddr() {
+        return host + ":" + brokerPort;
+    }
+
+    private static Path bin(String name) {
+        String kb = System.getenv("KITE_BIN");
+        Path dir = kb != null && !kb.isEmpty() ? Paths.get(kb) : Paths.get("..", "..", "build", "bin");
+        Path exe = dir.resolve(name).toAbsolutePath();
+        if (!Files.isExecutable(exe)) {
+            throw new IllegalStateException(exe + " not found: set KITE_BIN to the directory holding " + name);
+        }
+        return exe;
+    }
+
+    private static boolean portFree(String host, int port) {
+        try (ServerSocket s = new ServerSocket()) {
+            s.setReuseAddress(false);
+            s.bind(new InetSocketAddress(InetAddress.getByName(host), port));
+            return true;
+        } catch (IOException e) {
+            return false;
+        }
+    }
+
+    // a random 127.0.0.x and a port p with p-2 (the broker's VIP port), p-1, p, p+1 and p+10
+    // (the name server) free on it
+    private static int[] pickAddress() {
+        ThreadLocalRandom r = ThreadLocalRandom.current();
+        for (int attempt = 0; attempt < 200; attempt++) {
+            int x = 2 + r.nextInt(249);
+            int base = 20000 + r.nextInt(40000);
+            String h = "127.0.0." + x;
+            boolean ok = true;
+            for (int p : new int[] {base - 2, base - 1, base, base + 1, base + 10}) {
+                if (!portFree(h, p)) {
+                    ok = false;
+                    break;
+                }
+            }
+            if (ok) {
+                return new int[] {x, base};
+            }
+        }
+        throw new IllegalStateException("no free loopback address/port found");
+    }
+
+    private static void writeConf(Path file, Map<String, String> kv) throws IOException {
+        StringBuilder sb = new StringBuilder("# written by the Java conformance suite\n");
+        kv.forEach((k, v) -> sb.append(k).append('=').append(v).append('\n'));
+        Files.write(file, sb.toString().getBytes(StandardCharsets.UTF_8));
+    }
+
+    private Process spawn(String exe, Path conf, Path log) throws IOException {
+        ProcessBuilder pb = new ProcessBuilder(bin(exe).toString(), "-c", conf.toString());
+        pb.redirectErrorStream(true);
+        pb.redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()));
+        Process p = pb.start();
+        LIVE.add(p);
+        children.add(p);
+        String pidFile = System.getenv("KITE_CJ_PIDFILE");
+        if (pidFile != null && !pidFile.isEmpty()) {
+            Files.write(Paths.get(pidFile), (p.pid() + "\n").getBytes(StandardCharsets.UTF_8),
+                    StandardOpenOption.CREATE, StandardOpenOption.APPEND);
+        }
+        return p;
+    }
+
+    private void waitPort(Process p, String what, int port, long timeoutMs) throws Exception {
+        long deadline = System.currentTimeMillis() + timeoutMs;
+        while (true) {
+            if (!p.isAlive()) {
+                throw new IllegalStateException(what + " exited (" + p.exitValue() + ") before listening on "
+                        + host + ":" + port);
+            }
+            try (Socket s = new Socket()) {
+                s.connect(new InetSocketAddress(host, port), 500);
+                return;
+            } catch (IOException e) {
+                if (System.currentTimeMillis() > deadline) {
+                    throw new IllegalStateException(what + " not listening on " + host + ":" + port + " after "
+                            + timeoutMs + " ms");
+                }
+                Thread.sleep(50);
+            }
+        }
+    }
+
+    private void launch() throws Exception {
+        Map<String, String> ns = new LinkedHashMap<>();
+        ns.put("listenPort", Integer.toString(namesrvPort));
+        ns.put("bindAddress", host);
+        ns.put("kvConfigPath", dir.resolve("namesrv").resolve("kvConfig.json").toString());
+        writeConf(dir.resolve("namesrv.conf"), ns);
+        writeConf(dir.resolve("broker.conf"), brokerConf);
+        Process n = spawn("kite-namesrv", dir.resolve("namesrv.conf"), dir.resolve("namesrv.log"));
+        waitPort(n, "kite-namesrv", namesrvPort, 10000);
+        Process b = spawn("kite-broker", dir.resolve("broker.conf"), dir.resolve("broker.log"));
+        waitPort(b, "kite-broker", brokerPort, 15000);
+    }
+
+    /** The last lines of the broker and name-server logs, for failure messages. */
+    public String logTail(int lines) {
+        return "--- tail of " + dir.resolve("broker.log") + " ---\n" + tail(dir.resolve("broker.log"), lines)
+                + "--- tail of " + dir.resolve("namesrv.log") + " ---\n" + tail(dir.resolve("namesrv.log"), lines / 4);
+    }
+
+    private static String tail(Path f, int lines) {
+        try {
+            List<String> all = Files.readAllLines(f, StandardCharsets.UTF_8);
+            StringBuilder sb = new StringBuilder();
+            for (String l : all.subList(Math.max(0, all.size() - lines), all.size())) {
+                sb.append(l).append('\n');
+            }
+            return sb.toString();
+        } catch (IOException e) {
+            return "(cannot read " + f + ": " + e + ")\n";
+        }
+    }
+
+    /** Marks the cluster as having seen a failure: close() then keeps its directory. */
+    public void markFailed() {
+        failed = true;
+    }
+
+    /**
+     * Stops the daemons by PID, broker first: SIGTERM, SIGKILL after 5 s. Throws when a daemon
+     * had died before or did not exit cleanly (the directory is kept then, as with KITE_CJ_KEEP).
+     */
+    @Override
+    public void close() throws Exception {
+        List<String> problems = new ArrayList<>();
+        for (int i = children.size() - 1; i >= 0; i--) {
+            Process p = children.get(i);
+            String what = i == 0 ? "kite-namesrv" : "kite-broker";
+            if (!p.isAlive()) {
+                problems.add(what + " (pid " + p.pid() + ") had exited before stop: " + p.exitValue());
+            } else {
+                p.destroy();
+                if (!p.waitFor(5, TimeUnit.SECONDS)) {
+                    p.destroyForcibly().waitFor(5, TimeUnit.SECONDS);
+                    problems.add(what + " (pid " + p.pid() + ") did not stop within 5 s of SIGTERM; killed");
+                } else if (p.exitValue() != 0) {
+                    problems.add(what + " (pid " + p.pid() + ") exited with " + p.exitValue() + " on SIGTERM");
+                }
+            }
+            LIVE.remove(p);
+        }
+        if (!problems.isEmpty() || failed || System.getenv("KITE_CJ_KEEP") != null) {
+            if (!problems.isEmpty()) {
+                throw new IllegalStateException(String.join("; ", problems) + "; logs kept in " + dir + "\n"
+                        + logTail(60));
+            }
+            return;
+        }
+        try (Stream<Path> s = Files.walk(dir)) {
+            s.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+        }
+    }
+}
