@@ -1,5 +1,6 @@
 # KiteMQ top-level Makefile: drives CMake/CTest. The targets are the whole user interface:
-#   make / make run / make cluster / make test / make asan / make fuzz / make test-long / make bench
+#   make / make run / make cluster / make test / make asan / make fuzz / make test-long /
+#   make bench / make format / make format-check
 # Dependencies are Debian packages, installed on demand by scripts/install-deps.sh.
 
 BUILD      ?= build
@@ -9,7 +10,8 @@ JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 FUZZ_SECS  ?= 60
 CTEST_ARGS ?=
 
-.PHONY: all deps configure daemons run cluster cluster-down test asan fuzz test-long bench clean
+.PHONY: all deps configure daemons run cluster cluster-down test asan fuzz test-long bench format \
+	format-check clean
 
 all: deps configure
 	cmake --build $(BUILD) -j $(JOBS)
@@ -57,6 +59,13 @@ test-long: all
 
 bench: all
 	@echo "benchmarks are in $(BUILD)/tests/bench_* and $(BUILD)/bin; see README, Performance"
+
+# C formatting: .clang-format (clang-format 14, Debian 12); CI runs the check.
+format: deps
+	scripts/check-format.sh --fix
+
+format-check: deps
+	scripts/check-format.sh
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

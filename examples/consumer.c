@@ -24,22 +24,24 @@ static kite_consume_status on_messages(const kite_message_ext *const *msgs, size
     (void)arg;
     for (size_t i = 0; i < n; i++) {
         const kite_message_ext *m = msgs[i];
-        printf("%s [%s:%d@%lld] tags=%s reconsumed=%d: %.*s\n", m->msg_id, m->broker_name, m->queue_id,
-               (long long)m->queue_offset, m->tags ? m->tags : "-", m->reconsume_times,
+        printf("%s [%s:%d@%lld] tags=%s reconsumed=%d: %.*s\n", m->msg_id, m->broker_name,
+               m->queue_id, (long long)m->queue_offset, m->tags ? m->tags : "-", m->reconsume_times,
                (int)(m->body_len > 80 ? 80 : m->body_len), (const char *)m->body);
     }
     atomic_fetch_add(&consumed, (long)n);
-    return KITE_CONSUME_SUCCESS;   /* KITE_RECONSUME_LATER: delivered again later */
+    return KITE_CONSUME_SUCCESS; /* KITE_RECONSUME_LATER: delivered again later */
 }
 
-static kite_consume_orderly_status on_orderly(const kite_message_ext *const *msgs, size_t n, void *arg)
+static kite_consume_orderly_status on_orderly(const kite_message_ext *const *msgs, size_t n,
+                                              void *arg)
 {
     (void)arg;
     for (size_t i = 0; i < n; i++)
-        printf("ordered %s:%d@%lld: %.*s\n", msgs[i]->broker_name, msgs[i]->queue_id, (long long)msgs[i]->queue_offset,
+        printf("ordered %s:%d@%lld: %.*s\n", msgs[i]->broker_name, msgs[i]->queue_id,
+               (long long)msgs[i]->queue_offset,
                (int)(msgs[i]->body_len > 80 ? 80 : msgs[i]->body_len), (const char *)msgs[i]->body);
     atomic_fetch_add(&consumed, (long)n);
-    return KITE_ORDERLY_SUCCESS;   /* KITE_SUSPEND_CURRENT_QUEUE_A_MOMENT: the same messages again, first */
+    return KITE_ORDERLY_SUCCESS; /* KITE_SUSPEND_CURRENT_QUEUE_A_MOMENT: the same messages again, first */
 }
 
 int main(int argc, char **argv)
@@ -66,9 +68,10 @@ int main(int argc, char **argv)
         kite_push_consumer_destroy(c);
         return 1;
     }
-    printf("consuming %s (%s) as %s for %d s\n", topic, expr, kite_push_consumer_client_id(c), seconds);
+    printf("consuming %s (%s) as %s for %d s\n", topic, expr, kite_push_consumer_client_id(c),
+           seconds);
     nanosleep(&(struct timespec){ seconds, 0 }, NULL);
-    kite_push_consumer_destroy(c);   /* commits the offsets */
+    kite_push_consumer_destroy(c); /* commits the offsets */
     printf("consumed %ld message(s)\n", atomic_load(&consumed));
 
     /* The pull consumer: the application picks queues and offsets. */
@@ -76,7 +79,8 @@ int main(int argc, char **argv)
     kite_pull_consumer_opts_init(&po);
     po.namesrv_addr = ns;
     kite_pull_consumer *pc = NULL;
-    if (kite_pull_consumer_create(&pc, "example_pull_group", &po) != KITE_OK || kite_pull_consumer_start(pc) != KITE_OK) {
+    if (kite_pull_consumer_create(&pc, "example_pull_group", &po) != KITE_OK ||
+        kite_pull_consumer_start(pc) != KITE_OK) {
         kite_pull_consumer_destroy(pc);
         return 1;
     }
@@ -85,8 +89,9 @@ int main(int argc, char **argv)
         for (size_t i = 0; i < l.n; i++) {
             kite_pull_result r;
             if (kite_pull_consumer_pull(pc, &l.mqs[i], expr, 0, 3, &r) == KITE_OK)
-                printf("queue %s:%d: %zu message(s) from offset 0, next %lld, max %lld\n", l.mqs[i].broker_name,
-                       l.mqs[i].queue_id, r.n, (long long)r.next_begin_offset, (long long)r.max_offset);
+                printf("queue %s:%d: %zu message(s) from offset 0, next %lld, max %lld\n",
+                       l.mqs[i].broker_name, l.mqs[i].queue_id, r.n, (long long)r.next_begin_offset,
+                       (long long)r.max_offset);
             kite_pull_result_free(&r);
         }
         kite_mq_list_free(&l);

@@ -18,8 +18,8 @@ static void on_sent(int status, const kite_send_result *res, void *arg)
 {
     (void)arg;
     if (status == KITE_OK)
-        printf("async: %s msgId=%s queue=%s:%d offset=%lld\n", kite_send_status_name(res->status), res->msg_id,
-               res->broker_name, res->queue_id, (long long)res->queue_offset);
+        printf("async: %s msgId=%s queue=%s:%d offset=%lld\n", kite_send_status_name(res->status),
+               res->msg_id, res->broker_name, res->queue_id, (long long)res->queue_offset);
     else
         printf("async: failed: %s (%s)\n", kite_strerror(status), res->error);
     atomic_store(&async_done, 1);
@@ -56,8 +56,9 @@ int main(int argc, char **argv)
         kite_send_result r;
         rc = kite_producer_send(p, m, &r);
         if (rc == KITE_OK)
-            printf("sync: %s msgId=%s offsetMsgId=%s queue=%s:%d offset=%lld\n", kite_send_status_name(r.status),
-                   r.msg_id, r.offset_msg_id, r.broker_name, r.queue_id, (long long)r.queue_offset);
+            printf("sync: %s msgId=%s offsetMsgId=%s queue=%s:%d offset=%lld\n",
+                   kite_send_status_name(r.status), r.msg_id, r.offset_msg_id, r.broker_name,
+                   r.queue_id, (long long)r.queue_offset);
         else {
             printf("sync: failed: %s (%s)\n", kite_strerror(rc), r.error);
             failures++;
@@ -71,8 +72,10 @@ int main(int argc, char **argv)
         kite_message_set_body(m, body, (size_t)n);
         kite_send_result r;
         rc = kite_producer_send_selected(p, m, kite_select_by_key, "order-42", &r);
-        if (rc == KITE_OK) printf("ordered: step %d -> queue %s:%d\n", step, r.broker_name, r.queue_id);
-        else printf("ordered: failed: %s (%s)\n", kite_strerror(rc), r.error);
+        if (rc == KITE_OK)
+            printf("ordered: step %d -> queue %s:%d\n", step, r.broker_name, r.queue_id);
+        else
+            printf("ordered: failed: %s (%s)\n", kite_strerror(rc), r.error);
     }
 
     /* Async: the message may be changed or destroyed as soon as send_async returns. */

@@ -19,7 +19,9 @@ static atomic_int checked;
 static kite_tx_state execute(kite_message *msg, void *arg)
 {
     int i = *(const int *)arg;
-    kite_tx_state st = i % 2 == 0 ? KITE_TX_COMMIT : i % 3 == 0 ? KITE_TX_ROLLBACK : KITE_TX_UNKNOWN;
+    kite_tx_state st = i % 2 == 0   ? KITE_TX_COMMIT
+                       : i % 3 == 0 ? KITE_TX_ROLLBACK
+                                    : KITE_TX_UNKNOWN;
     printf("local transaction %d of %s: %s\n", i, kite_message_msg_id(msg), kite_tx_state_name(st));
     return st;
 }
@@ -27,7 +29,8 @@ static kite_tx_state execute(kite_message *msg, void *arg)
 static kite_tx_state on_check(const kite_message_ext *m, void *arg)
 {
     (void)arg;
-    printf("broker asks about %s (%.*s): COMMIT\n", m->msg_id, (int)m->body_len, (const char *)m->body);
+    printf("broker asks about %s (%.*s): COMMIT\n", m->msg_id, (int)m->body_len,
+           (const char *)m->body);
     atomic_fetch_add(&checked, 1);
     return KITE_TX_COMMIT;
 }

@@ -99,21 +99,21 @@ extern "C" {
  * that gave it); strings are NUL-terminated; absent ones are NULL. New fields are only
  * added at the end (the library allocates the struct). */
 typedef struct kite_message_ext {
-    const char *topic;            /* original topic: retried messages carry it in RETRY_TOPIC */
-    const char *tags;             /* TAGS property */
-    const char *keys;             /* KEYS property */
-    const char *msg_id;           /* UNIQ_KEY, or offset_msg_id when the producer set none */
-    const char *offset_msg_id;    /* store host + commit-log offset (32 or 56 hex characters) */
-    const char *broker_name;      /* broker the message was pulled from */
-    int32_t queue_id;             /* queue of the pulled topic (the retry topic for retries) */
+    const char *topic;         /* original topic: retried messages carry it in RETRY_TOPIC */
+    const char *tags;          /* TAGS property */
+    const char *keys;          /* KEYS property */
+    const char *msg_id;        /* UNIQ_KEY, or offset_msg_id when the producer set none */
+    const char *offset_msg_id; /* store host + commit-log offset (32 or 56 hex characters) */
+    const char *broker_name;   /* broker the message was pulled from */
+    int32_t queue_id;          /* queue of the pulled topic (the retry topic for retries) */
     int64_t queue_offset;
     int64_t commit_log_offset;
-    int32_t flag;                 /* user flag */
-    int32_t sysflag;              /* compression bit cleared once decompressed */
-    int32_t reconsume_times;      /* 0 for a first delivery, +1 per retry */
-    int64_t born_timestamp;       /* producer wall clock, ms */
-    int64_t store_timestamp;      /* broker wall clock, ms */
-    const void *body;             /* decompressed; followed by a NUL byte not counted in body_len */
+    int32_t flag;            /* user flag */
+    int32_t sysflag;         /* compression bit cleared once decompressed */
+    int32_t reconsume_times; /* 0 for a first delivery, +1 per retry */
+    int64_t born_timestamp;  /* producer wall clock, ms */
+    int64_t store_timestamp; /* broker wall clock, ms */
+    const void *body;        /* decompressed; followed by a NUL byte not counted in body_len */
     size_t body_len;
     size_t property_count;
 } kite_message_ext;
@@ -121,7 +121,8 @@ typedef struct kite_message_ext {
 /* Value of property name (NULL when absent). Borrowed like the message. */
 const char *kite_message_ext_property(const kite_message_ext *m, const char *name);
 /* Properties in stored order: returns KITE_ENOTFOUND (-9) past the end. Borrowed. */
-int kite_message_ext_property_at(const kite_message_ext *m, size_t i, const char **name, const char **value);
+int kite_message_ext_property_at(const kite_message_ext *m, size_t i, const char **name,
+                                 const char **value);
 
 /* ---- push consumer ---- */
 
@@ -129,60 +130,62 @@ typedef struct kite_push_consumer kite_push_consumer;
 
 /* Numbers as Java's enum ordinals (they travel in heartbeats as names). */
 typedef enum kite_message_model {
-    KITE_BROADCASTING = 0,    /* every member gets every message; offsets in a local file */
-    KITE_CLUSTERING = 1,      /* the group shares the queues; offsets on the brokers */
+    KITE_BROADCASTING = 0, /* every member gets every message; offsets in a local file */
+    KITE_CLUSTERING = 1,   /* the group shares the queues; offsets on the brokers */
 } kite_message_model;
 
 typedef enum kite_consume_from {
-    KITE_CONSUME_FROM_LAST_OFFSET = 0,   /* new messages only (but see QUERY_CONSUMER_OFFSET on young queues) */
-    KITE_CONSUME_FROM_FIRST_OFFSET = 4,  /* the oldest message still stored */
-    KITE_CONSUME_FROM_TIMESTAMP = 5,     /* the first message stored at or after consume_timestamp_ms */
+    KITE_CONSUME_FROM_LAST_OFFSET =
+        0, /* new messages only (but see QUERY_CONSUMER_OFFSET on young queues) */
+    KITE_CONSUME_FROM_FIRST_OFFSET = 4, /* the oldest message still stored */
+    KITE_CONSUME_FROM_TIMESTAMP = 5, /* the first message stored at or after consume_timestamp_ms */
 } kite_consume_from;
 
 typedef enum kite_consume_status {
     KITE_CONSUME_SUCCESS = 0,
-    KITE_RECONSUME_LATER = 1,   /* the whole batch is delivered again later (retry topic) */
+    KITE_RECONSUME_LATER = 1, /* the whole batch is delivered again later (retry topic) */
 } kite_consume_status;
 
 /* The concurrent listener: msgs[0..n-1] (n >= 1, at most consume_batch_size, all of
  * one queue). Runs on a worker thread; see THREADS above. */
-typedef kite_consume_status (*kite_consume_cb)(const kite_message_ext *const *msgs, size_t n, void *arg);
+typedef kite_consume_status (*kite_consume_cb)(const kite_message_ext *const *msgs, size_t n,
+                                               void *arg);
 
 /* Answers of the orderly listener (Java ConsumeOrderlyStatus). */
 typedef enum kite_consume_orderly_status {
-    KITE_ORDERLY_SUCCESS = 0,                   /* consumed: the queue's offset moves past them */
-    KITE_SUSPEND_CURRENT_QUEUE_A_MOMENT = 1,    /* the queue pauses suspend_current_queue_ms, then
+    KITE_ORDERLY_SUCCESS = 0,                /* consumed: the queue's offset moves past them */
+    KITE_SUSPEND_CURRENT_QUEUE_A_MOMENT = 1, /* the queue pauses suspend_current_queue_ms, then
                                                  * the same messages come again, first */
 } kite_consume_orderly_status;
 
 /* The orderly listener: msgs[0..n-1] (n >= 1, at most consume_batch_size) are the next
  * messages of ONE queue in queue-offset order. Never two calls for one queue at once;
  * calls for different queues run in parallel on the workers. */
-typedef kite_consume_orderly_status (*kite_consume_orderly_cb)(const kite_message_ext *const *msgs, size_t n,
-                                                              void *arg);
+typedef kite_consume_orderly_status (*kite_consume_orderly_cb)(const kite_message_ext *const *msgs,
+                                                               size_t n, void *arg);
 
 typedef struct kite_push_consumer_opts {
-    const char *namesrv_addr;            /* "host:port;host:port" (required) */
-    kite_message_model message_model;    /* default KITE_CLUSTERING */
-    kite_consume_from consume_from;      /* where a queue without a committed offset starts; LAST */
-    int64_t consume_timestamp_ms;        /* for FROM_TIMESTAMP (wall ms); 0 = 30 min before start */
-    int consume_threads;                 /* worker threads; default 20 (consumeThreadMin) */
-    int consume_batch_size;              /* max messages per listener call; default 1 */
-    int pull_batch_size;                 /* max messages per pull; default 32 */
-    int pull_threshold_for_queue;        /* pause a queue above this many cached messages; 1000 */
+    const char *namesrv_addr;         /* "host:port;host:port" (required) */
+    kite_message_model message_model; /* default KITE_CLUSTERING */
+    kite_consume_from consume_from;   /* where a queue without a committed offset starts; LAST */
+    int64_t consume_timestamp_ms;     /* for FROM_TIMESTAMP (wall ms); 0 = 30 min before start */
+    int consume_threads;              /* worker threads; default 20 (consumeThreadMin) */
+    int consume_batch_size;           /* max messages per listener call; default 1 */
+    int pull_batch_size;              /* max messages per pull; default 32 */
+    int pull_threshold_for_queue;     /* pause a queue above this many cached messages; 1000 */
     int pull_threshold_size_for_queue_mib; /* ... or above this many MiB of cached bodies; 100 */
-    int max_reconsume_times;             /* retries before the DLQ; default 16 */
-    int persist_offset_interval_ms;      /* offset commit period; default 5000 */
-    int heartbeat_interval_ms;           /* default 30000 */
-    int rebalance_interval_ms;           /* default 20000 */
-    int poll_namesrv_interval_ms;        /* route refresh; default 30000 */
-    int suspend_timeout_ms;              /* long-poll hold asked of the broker; default 15000 */
-    int pull_timeout_ms;                 /* RPC timeout of a long poll (> suspend); default 30000 */
-    int rpc_timeout_ms;                  /* other calls; default 3000 */
-    const char *offset_store_dir;        /* BROADCASTING offsets; default $HOME/.kite_offsets */
-    const char *instance_name;           /* client id is <ip>@<instance_name>; NULL = <pid>#<nanotime> */
-    int suspend_current_queue_ms;        /* orderly: pause after SUSPEND_CURRENT_QUEUE_A_MOMENT; 1000 */
-    int lock_interval_ms;                /* orderly CLUSTERING: queue lock renewal; 20000 */
+    int max_reconsume_times;               /* retries before the DLQ; default 16 */
+    int persist_offset_interval_ms;        /* offset commit period; default 5000 */
+    int heartbeat_interval_ms;             /* default 30000 */
+    int rebalance_interval_ms;             /* default 20000 */
+    int poll_namesrv_interval_ms;          /* route refresh; default 30000 */
+    int suspend_timeout_ms;                /* long-poll hold asked of the broker; default 15000 */
+    int pull_timeout_ms;          /* RPC timeout of a long poll (> suspend); default 30000 */
+    int rpc_timeout_ms;           /* other calls; default 3000 */
+    const char *offset_store_dir; /* BROADCASTING offsets; default $HOME/.kite_offsets */
+    const char *instance_name;    /* client id is <ip>@<instance_name>; NULL = <pid>#<nanotime> */
+    int suspend_current_queue_ms; /* orderly: pause after SUSPEND_CURRENT_QUEUE_A_MOMENT; 1000 */
+    int lock_interval_ms;         /* orderly CLUSTERING: queue lock renewal; 20000 */
     /* Orderly CLUSTERING: a queue whose lock was last granted more than lock_live_ms ago
      * is not consumed (nor pulled) until a renewal is granted; 30000 (Java's
      * rocketmq.client.rebalance.lockMaxLiveTime). Must be > 0 (else create fails with
@@ -197,7 +200,8 @@ typedef struct kite_push_consumer_opts {
 void kite_push_consumer_opts_init(kite_push_consumer_opts *o);
 
 /* Creates a consumer of group (copied; 1-255 characters). *out is set on success. */
-int kite_push_consumer_create(kite_push_consumer **out, const char *group, const kite_push_consumer_opts *opts);
+int kite_push_consumer_create(kite_push_consumer **out, const char *group,
+                              const kite_push_consumer_opts *opts);
 /* Subscribes to topic with a tag expression: "*" (or NULL / "") for every message, or
  * tags joined by "||" ("TagA || TagB"). Subscribing to a topic again replaces its
  * expression. Before start only (KITE_ESTOPPED after). */
@@ -212,13 +216,15 @@ int kite_push_consumer_subscribe(kite_push_consumer *c, const char *topic, const
  * a missing property) is never delivered. Replaces an earlier expression of the
  * topic like kite_push_consumer_subscribe; KITE_EINVAL for an empty expression.
  * Before start only (KITE_ESTOPPED after). */
-int kite_push_consumer_subscribe_sql92(kite_push_consumer *c, const char *topic, const char *expression);
+int kite_push_consumer_subscribe_sql92(kite_push_consumer *c, const char *topic,
+                                       const char *expression);
 /* The concurrent listener (this or the orderly one is required before start; the
  * last one set wins). */
 int kite_push_consumer_set_listener(kite_push_consumer *c, kite_consume_cb cb, void *arg);
 /* The orderly listener (see ORDERLY CONSUMPTION above); replaces a concurrent one.
  * Before start only. */
-int kite_push_consumer_set_orderly_listener(kite_push_consumer *c, kite_consume_orderly_cb cb, void *arg);
+int kite_push_consumer_set_orderly_listener(kite_push_consumer *c, kite_consume_orderly_cb cb,
+                                            void *arg);
 /* Starts the I/O thread and the workers, fetches the routes, sends the first heartbeats
  * and a rebalance. Returns once the routes are known (bounded by rpc_timeout_ms per
  * name server); consumption begins right after. A consumer starts once: after

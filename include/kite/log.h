@@ -30,16 +30,17 @@ extern "C" {
 
 /* Levels, lowest first. Values never change. */
 typedef enum kite_log_level {
-    KITE_LOG_DEBUG = 0,   /* per-request detail: pulls, rebalance decisions, locks */
-    KITE_LOG_INFO = 1,    /* rare events: offsets reset or moved, a lost queue lock (default level) */
-    KITE_LOG_WARN = 2,    /* something failed and is retried or dropped */
-    KITE_LOG_ERROR = 3,   /* something failed for good (e.g. a broker refuses a subscription) */
-    KITE_LOG_OFF = 4,     /* as a level: nothing is logged */
+    KITE_LOG_DEBUG = 0, /* per-request detail: pulls, rebalance decisions, locks */
+    KITE_LOG_INFO = 1,  /* rare events: offsets reset or moved, a lost queue lock (default level) */
+    KITE_LOG_WARN = 2,  /* something failed and is retried or dropped */
+    KITE_LOG_ERROR = 3, /* something failed for good (e.g. a broker refuses a subscription) */
+    KITE_LOG_OFF = 4,   /* as a level: nothing is logged */
 } kite_log_level;
 
 /* One log line: level (DEBUG..ERROR), channel (the part of the library: "client",
  * "rpc", "net", ...) and the text, without time stamp or newline. */
-typedef void (*kite_log_cb)(kite_log_level level, const char *channel, const char *message, void *opaque);
+typedef void (*kite_log_cb)(kite_log_level level, const char *channel, const char *message,
+                            void *opaque);
 
 /* Sends every line at or above the level to cb(…, opaque) instead of stderr; NULL
  * goes back to stderr. */

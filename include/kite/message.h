@@ -28,17 +28,17 @@ typedef struct kite_message kite_message;
 
 /* Well-known property names (docs/wire.md §9.4). kite_message_set_property refuses the
  * ones the library manages (KEYS, TAGS, DELAY, WAIT are set through their own calls). */
-#define KITE_PROP_KEYS "KEYS"
-#define KITE_PROP_TAGS "TAGS"
-#define KITE_PROP_DELAY "DELAY"
-#define KITE_PROP_WAIT "WAIT"
-#define KITE_PROP_UNIQ_KEY "UNIQ_KEY"
+#define KITE_PROP_KEYS         "KEYS"
+#define KITE_PROP_TAGS         "TAGS"
+#define KITE_PROP_DELAY        "DELAY"
+#define KITE_PROP_WAIT         "WAIT"
+#define KITE_PROP_UNIQ_KEY     "UNIQ_KEY"
 #define KITE_PROP_SHARDING_KEY "__SHARDINGKEY"
 
 /* A new message for topic (copied; may be NULL and set later). NULL when topic is the
  * empty string. Free with kite_message_destroy. */
 kite_message *kite_message_new(const char *topic);
-void kite_message_destroy(kite_message *m);   /* NULL is fine */
+void kite_message_destroy(kite_message *m); /* NULL is fine */
 
 int kite_message_set_topic(kite_message *m, const char *topic);
 /* One tag, used by consumers' subscription filters ("TagA"). NULL clears. */
@@ -77,7 +77,8 @@ const char *kite_message_msg_id(const kite_message *m);
 
 /* Iterates properties in insertion order: for (size_t i = 0; kite_message_property_at(m, i,
  * &k, &v) == 0; i++). Returns KITE_ENOTFOUND past the end. k, v borrowed. */
-int kite_message_property_at(const kite_message *m, size_t i, const char **name, const char **value);
+int kite_message_property_at(const kite_message *m, size_t i, const char **name,
+                             const char **value);
 
 #ifdef __cplusplus
 }

@@ -56,17 +56,17 @@ extern "C" {
 typedef struct kite_producer kite_producer;
 
 typedef struct kite_producer_opts {
-    const char *namesrv_addr;        /* "host:port;host:port" (required) */
-    int send_timeout_ms;             /* whole send including retries; default 3000 */
-    int retry_times;                 /* extra attempts of a sync send (retryTimesWhenSendFailed); 2 */
-    int async_retry_times;           /* extra attempts of an async send; 2 */
-    size_t compress_threshold;       /* compress bodies >= this (bytes); default 4096; 0 = never */
-    int compress_level;              /* zlib level 1..9; default 5 (as Java) */
-    size_t max_message_size;         /* refuse larger bodies; default 4 MiB */
-    int default_topic_queue_nums;    /* queues of an auto-created topic; default 4 */
-    const char *create_topic_key;    /* template topic for auto-creation; default "TBW102" */
-    int poll_namesrv_interval_ms;    /* route refresh period; default 30000 */
-    int max_in_flight;               /* async sends in flight before send_async blocks; default 10000 */
+    const char *namesrv_addr;     /* "host:port;host:port" (required) */
+    int send_timeout_ms;          /* whole send including retries; default 3000 */
+    int retry_times;              /* extra attempts of a sync send (retryTimesWhenSendFailed); 2 */
+    int async_retry_times;        /* extra attempts of an async send; 2 */
+    size_t compress_threshold;    /* compress bodies >= this (bytes); default 4096; 0 = never */
+    int compress_level;           /* zlib level 1..9; default 5 (as Java) */
+    size_t max_message_size;      /* refuse larger bodies; default 4 MiB */
+    int default_topic_queue_nums; /* queues of an auto-created topic; default 4 */
+    const char *create_topic_key; /* template topic for auto-creation; default "TBW102" */
+    int poll_namesrv_interval_ms; /* route refresh period; default 30000 */
+    int max_in_flight; /* async sends in flight before send_async blocks; default 10000 */
 } kite_producer_opts;
 
 /* Fills o with the defaults above (namesrv_addr NULL). Always call it first: new
@@ -78,27 +78,27 @@ void kite_producer_opts_init(kite_producer_opts *o);
  * to make it; the producer never resends them (that would duplicate the message). */
 typedef enum kite_send_status {
     KITE_SEND_OK = 0,
-    KITE_SEND_FLUSH_DISK_TIMEOUT = 1,    /* SYNC_FLUSH broker did not flush in time */
-    KITE_SEND_FLUSH_SLAVE_TIMEOUT = 2,   /* SYNC_MASTER: the slave did not confirm in time */
-    KITE_SEND_SLAVE_NOT_AVAILABLE = 3,   /* SYNC_MASTER without a healthy slave */
+    KITE_SEND_FLUSH_DISK_TIMEOUT = 1,  /* SYNC_FLUSH broker did not flush in time */
+    KITE_SEND_FLUSH_SLAVE_TIMEOUT = 2, /* SYNC_MASTER: the slave did not confirm in time */
+    KITE_SEND_SLAVE_NOT_AVAILABLE = 3, /* SYNC_MASTER without a healthy slave */
 } kite_send_status;
 
-const char *kite_send_status_name(kite_send_status s);   /* "SEND_OK", ... */
+const char *kite_send_status_name(kite_send_status s); /* "SEND_OK", ... */
 
-#define KITE_ID_MAX 57      /* 56 hex characters (IPv6 ids) + NUL */
-#define KITE_NAME_MAX 128   /* broker names and topics are at most 127 bytes */
+#define KITE_ID_MAX   57  /* 56 hex characters (IPv6 ids) + NUL */
+#define KITE_NAME_MAX 128 /* broker names and topics are at most 127 bytes */
 
 typedef struct kite_send_result {
-    kite_send_status status;           /* valid when the send returned KITE_OK */
-    char msg_id[KITE_ID_MAX];          /* UNIQ_KEY of the message (batch: of the first one) */
-    char offset_msg_id[KITE_ID_MAX];   /* store host + commit-log offset (batch: first message) */
-    char broker_name[KITE_NAME_MAX];   /* where it was stored */
+    kite_send_status status;         /* valid when the send returned KITE_OK */
+    char msg_id[KITE_ID_MAX];        /* UNIQ_KEY of the message (batch: of the first one) */
+    char offset_msg_id[KITE_ID_MAX]; /* store host + commit-log offset (batch: first message) */
+    char broker_name[KITE_NAME_MAX]; /* where it was stored */
     int queue_id;
-    int64_t queue_offset;              /* consume-queue offset (batch: of the first message) */
-    int count;                         /* messages stored: 1, or the batch size */
-    int attempts;                      /* tries made, 1 + retries */
-    int broker_code;                   /* failure: last broker answer code (0 = none/local) */
-    char error[256];                   /* failure: what went wrong, with server and reason */
+    int64_t queue_offset; /* consume-queue offset (batch: of the first message) */
+    int count;            /* messages stored: 1, or the batch size */
+    int attempts;         /* tries made, 1 + retries */
+    int broker_code;      /* failure: last broker answer code (0 = none/local) */
+    char error[256];      /* failure: what went wrong, with server and reason */
 } kite_send_result;
 
 /* A queue of a topic as the selector sees it (borrowed; valid during the selector call). */
@@ -110,7 +110,8 @@ typedef struct kite_mq {
 
 /* Picks the queue for msg: returns an index in [0, n). A value outside that range
  * fails the send with KITE_EINVAL. Runs on the thread that called the send. */
-typedef int (*kite_queue_selector)(const kite_mq *queues, size_t n, const kite_message *msg, void *arg);
+typedef int (*kite_queue_selector)(const kite_mq *queues, size_t n, const kite_message *msg,
+                                   void *arg);
 
 /* Built-in selector for ordered messages: arg is a NUL-terminated sharding key; the
  * queue is hash(key) mod n, so one key always lands on the same queue while the route
@@ -154,7 +155,8 @@ int kite_producer_send_selected(kite_producer *p, kite_message *msg, kite_queue_
 /* Synchronous batch send of n messages (same topic, no delay level, total body size
  * within max_message_size): stored together on one queue with consecutive offsets.
  * Each message gets its own msg id (kite_message_msg_id). Not compressed. */
-int kite_producer_send_batch(kite_producer *p, kite_message *const *msgs, size_t n, kite_send_result *res);
+int kite_producer_send_batch(kite_producer *p, kite_message *const *msgs, size_t n,
+                             kite_send_result *res);
 
 /* The producer's group (borrowed, valid until destroy). */
 const char *kite_producer_group(const kite_producer *p);

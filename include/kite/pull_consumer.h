@@ -21,7 +21,7 @@
 #define KITE_PULL_CONSUMER_H
 
 #include "kite/consumer.h"
-#include "kite/producer.h"   /* kite_mq */
+#include "kite/producer.h" /* kite_mq */
 #include <stddef.h>
 #include <stdint.h>
 
@@ -32,26 +32,26 @@ extern "C" {
 typedef struct kite_pull_consumer kite_pull_consumer;
 
 typedef struct kite_pull_consumer_opts {
-    const char *namesrv_addr;        /* required */
-    int rpc_timeout_ms;              /* default 3000 */
-    int poll_namesrv_interval_ms;    /* route refresh; default 30000 */
+    const char *namesrv_addr;     /* required */
+    int rpc_timeout_ms;           /* default 3000 */
+    int poll_namesrv_interval_ms; /* route refresh; default 30000 */
 } kite_pull_consumer_opts;
 
 void kite_pull_consumer_opts_init(kite_pull_consumer_opts *o);
 
 typedef enum kite_pull_status {
-    KITE_PULL_FOUND = 0,             /* msgs holds 1..max messages */
-    KITE_PULL_NO_NEW_MSG = 1,        /* offset is the end of the queue */
-    KITE_PULL_NO_MATCHED_MSG = 2,    /* messages were there but none matched the expression */
-    KITE_PULL_OFFSET_ILLEGAL = 3,    /* offset outside [min, max]: use next_begin_offset */
+    KITE_PULL_FOUND = 0,          /* msgs holds 1..max messages */
+    KITE_PULL_NO_NEW_MSG = 1,     /* offset is the end of the queue */
+    KITE_PULL_NO_MATCHED_MSG = 2, /* messages were there but none matched the expression */
+    KITE_PULL_OFFSET_ILLEGAL = 3, /* offset outside [min, max]: use next_begin_offset */
 } kite_pull_status;
 
 typedef struct kite_pull_result {
     kite_pull_status status;
-    int64_t next_begin_offset;       /* the offset of the next pull */
-    int64_t min_offset, max_offset;  /* queue bounds reported by the broker */
+    int64_t next_begin_offset;      /* the offset of the next pull */
+    int64_t min_offset, max_offset; /* queue bounds reported by the broker */
     size_t n;
-    const kite_message_ext *const *msgs;   /* owned by the result */
+    const kite_message_ext *const *msgs; /* owned by the result */
 } kite_pull_result;
 
 /* Frees the messages of a result (safe on a zeroed or already freed result). */
@@ -64,7 +64,8 @@ typedef struct kite_mq_list {
 } kite_mq_list;
 void kite_mq_list_free(kite_mq_list *l);
 
-int kite_pull_consumer_create(kite_pull_consumer **out, const char *group, const kite_pull_consumer_opts *opts);
+int kite_pull_consumer_create(kite_pull_consumer **out, const char *group,
+                              const kite_pull_consumer_opts *opts);
 int kite_pull_consumer_start(kite_pull_consumer *c);
 int kite_pull_consumer_shutdown(kite_pull_consumer *c);
 void kite_pull_consumer_destroy(kite_pull_consumer *c);
@@ -75,14 +76,14 @@ int kite_pull_consumer_fetch_queues(kite_pull_consumer *c, const char *topic, ki
 /* Pulls up to max (1..1024) messages of mq from offset that match expression ("*",
  * NULL or "A || B"). Returns KITE_OK with res filled (any status), or a failure. The
  * result must be freed with kite_pull_result_free in every case. */
-int kite_pull_consumer_pull(kite_pull_consumer *c, const kite_mq *mq, const char *expression, int64_t offset,
-                            int max, kite_pull_result *res);
+int kite_pull_consumer_pull(kite_pull_consumer *c, const kite_mq *mq, const char *expression,
+                            int64_t offset, int max, kite_pull_result *res);
 /* The same with an SQL92 expression over the messages' properties, evaluated by the
  * broker (see kite_push_consumer_subscribe_sql92; the broker needs
  * enablePropertyFilter=true, else the pull fails with KITE_ERR). KITE_EINVAL for an
  * empty expression. */
-int kite_pull_consumer_pull_sql92(kite_pull_consumer *c, const kite_mq *mq, const char *expression, int64_t offset,
-                                  int max, kite_pull_result *res);
+int kite_pull_consumer_pull_sql92(kite_pull_consumer *c, const kite_mq *mq, const char *expression,
+                                  int64_t offset, int max, kite_pull_result *res);
 /* Stores offset (the next one to consume) as the group's committed offset of mq. */
 int kite_pull_consumer_commit_offset(kite_pull_consumer *c, const kite_mq *mq, int64_t offset);
 /* The group's committed offset of mq; KITE_ENOTFOUND when none is stored. */

@@ -25,18 +25,18 @@ typedef enum kite_status {
     /* The system refused a resource other than heap memory (a file mapping, a kernel
      * table). Never heap exhaustion: libkite and the servers abort on that (kite.h). */
     KITE_ENOMEM = -2,
-    KITE_EINVAL = -3,       /* bad argument or malformed input: invalid topic, NULL, ... */
-    KITE_EIO = -4,          /* local I/O error (the servers log the system's own text) */
-    KITE_ENOSPC = -5,       /* (servers only) disk full */
-    KITE_ETIMEDOUT = -6,    /* no answer within the timeout */
+    KITE_EINVAL = -3,    /* bad argument or malformed input: invalid topic, NULL, ... */
+    KITE_EIO = -4,       /* local I/O error (the servers log the system's own text) */
+    KITE_ENOSPC = -5,    /* (servers only) disk full */
+    KITE_ETIMEDOUT = -6, /* no answer within the timeout */
     /* Connection failed or closed; or the object shut down with the operation in flight. */
     KITE_ECLOSED = -7,
-    KITE_EAGAIN = -8,       /* busy (flow control, lock held elsewhere); try again later */
-    KITE_ENOTFOUND = -9,    /* no such thing: unknown topic without auto-creation, no file */
-    KITE_ETOOBIG = -10,     /* larger than a limit: max_message_size, properties > 32767 */
-    KITE_ECORRUPT = -11,    /* data failed validation: an undecodable answer, a bad CRC */
-    KITE_ESTOPPED = -12,    /* not started, shutting down, or stopped after a failure */
-    KITE_EPROTO = -13,      /* the peer broke the protocol (missing mandatory fields) */
+    KITE_EAGAIN = -8,    /* busy (flow control, lock held elsewhere); try again later */
+    KITE_ENOTFOUND = -9, /* no such thing: unknown topic without auto-creation, no file */
+    KITE_ETOOBIG = -10,  /* larger than a limit: max_message_size, properties > 32767 */
+    KITE_ECORRUPT = -11, /* data failed validation: an undecodable answer, a bad CRC */
+    KITE_ESTOPPED = -12, /* not started, shutting down, or stopped after a failure */
+    KITE_EPROTO = -13,   /* the peer broke the protocol (missing mandatory fields) */
 } kite_status;
 
 /* Static description of a status; never NULL; "unknown status" for other values. */

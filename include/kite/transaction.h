@@ -63,12 +63,12 @@ extern "C" {
 
 /* Outcome of a local transaction. Values never change. */
 typedef enum kite_tx_state {
-    KITE_TX_UNKNOWN = 0,     /* undecided: the broker will check later */
-    KITE_TX_COMMIT = 1,      /* deliver the message */
-    KITE_TX_ROLLBACK = 2,    /* drop it */
+    KITE_TX_UNKNOWN = 0,  /* undecided: the broker will check later */
+    KITE_TX_COMMIT = 1,   /* deliver the message */
+    KITE_TX_ROLLBACK = 2, /* drop it */
 } kite_tx_state;
 
-const char *kite_tx_state_name(kite_tx_state s);   /* "COMMIT", "ROLLBACK", "UNKNOWN" */
+const char *kite_tx_state_name(kite_tx_state s); /* "COMMIT", "ROLLBACK", "UNKNOWN" */
 
 /* Runs the local transaction of msg (its half message is stored; kite_message_msg_id
  * gives its id). arg is the one passed to kite_producer_send_in_transaction. A value
@@ -80,17 +80,18 @@ typedef kite_tx_state (*kite_tx_execute_cb)(kite_message *msg, void *arg);
 typedef kite_tx_state (*kite_tx_check_cb)(const kite_message_ext *msg, void *arg);
 
 typedef struct kite_tx_listener {
-    kite_tx_execute_cb execute;   /* required */
-    kite_tx_check_cb check;       /* required */
+    kite_tx_execute_cb execute; /* required */
+    kite_tx_check_cb check;     /* required */
     void *check_arg;
-    size_t max_queued_checks;     /* checks waiting for the check thread; beyond, dropped
+    size_t max_queued_checks; /* checks waiting for the check thread; beyond, dropped
                                      (the broker asks again); 0 = 10000 */
 } kite_tx_listener;
 
 /* Creates a transaction producer of group (copied): a kite_producer that can also send
  * in transactions; start, send, shut down and destroy it with the kite_producer_* calls.
  * listener is copied. KITE_EINVAL when a callback is missing. */
-int kite_producer_create_transactional(kite_producer **out, const char *group, const kite_producer_opts *opts,
+int kite_producer_create_transactional(kite_producer **out, const char *group,
+                                       const kite_producer_opts *opts,
                                        const kite_tx_listener *listener);
 
 /* Sends msg in a transaction (see the top of this file). Returns KITE_OK when the half
@@ -98,8 +99,8 @@ int kite_producer_create_transactional(kite_producer **out, const char *group, c
  * be NULL) describes the half (msg_id, offset_msg_id, queue offset in the half queue) -
  * or the send's failure, with `execute` not run. KITE_EINVAL for a producer made
  * without kite_producer_create_transactional, or when called on the I/O thread. */
-int kite_producer_send_in_transaction(kite_producer *p, kite_message *msg, void *arg, kite_send_result *res,
-                                      kite_tx_state *state);
+int kite_producer_send_in_transaction(kite_producer *p, kite_message *msg, void *arg,
+                                      kite_send_result *res, kite_tx_state *state);
 
 #ifdef __cplusplus
 }

@@ -37,7 +37,10 @@ char *kite_arena_strndup(kite_arena *a, const char *s, size_t n)
     return p;
 }
 
-char *kite_arena_strdup(kite_arena *a, const char *s) { return kite_arena_strndup(a, s, strlen(s)); }
+char *kite_arena_strdup(kite_arena *a, const char *s)
+{
+    return kite_arena_strndup(a, s, strlen(s));
+}
 
 void kite_arena_free(kite_arena *a)
 {

@@ -9,14 +9,17 @@
 
 typedef struct kite_arena_chunk kite_arena_chunk;
 typedef struct kite_arena {
-    kite_arena_chunk *head;   /* newest chunk first */
-    size_t used, cap;         /* in the head chunk */
+    kite_arena_chunk *head; /* newest chunk first */
+    size_t used, cap;       /* in the head chunk */
 } kite_arena;
 
-#define KITE_ARENA_INIT { NULL, 0, 0 }
+#define KITE_ARENA_INIT \
+    {                   \
+        NULL, 0, 0      \
+    }
 
-void *kite_arena_alloc(kite_arena *a, size_t n);            /* 8-byte aligned; aborts on OOM */
-char *kite_arena_strndup(kite_arena *a, const char *s, size_t n);  /* NUL-terminated copy */
+void *kite_arena_alloc(kite_arena *a, size_t n); /* 8-byte aligned; aborts on OOM */
+char *kite_arena_strndup(kite_arena *a, const char *s, size_t n); /* NUL-terminated copy */
 char *kite_arena_strdup(kite_arena *a, const char *s);
 void kite_arena_free(kite_arena *a);
 

@@ -5,7 +5,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-void kite_buf_init(kite_buf *b) { b->data = NULL; b->len = b->cap = b->rpos = 0; }
+void kite_buf_init(kite_buf *b)
+{
+    b->data = NULL;
+    b->len = b->cap = b->rpos = 0;
+}
 
 void kite_buf_free(kite_buf *b)
 {
@@ -17,7 +21,7 @@ void kite_buf_reset(kite_buf *b) { b->len = b->rpos = 0; }
 
 void kite_buf_reserve(kite_buf *b, size_t extra)
 {
-    size_t need = b->len + extra + 1;   /* +1 keeps room for a terminating NUL */
+    size_t need = b->len + extra + 1; /* +1 keeps room for a terminating NUL */
     if (need <= b->cap && b->data) return;
     size_t cap = b->cap ? b->cap : 256;
     while (cap < need) cap = cap * 2;
@@ -52,7 +56,6 @@ void kite_buf_printf(kite_buf *b, const char *fmt, ...)
     va_end(ap2);
     va_end(ap);
 }
-
 
 void kite_buf_compact(kite_buf *b)
 {

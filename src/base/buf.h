@@ -13,17 +13,20 @@
 
 typedef struct kite_buf {
     char *data;
-    size_t len;     /* bytes written */
-    size_t cap;     /* bytes allocated */
-    size_t rpos;    /* read cursor, <= len */
+    size_t len;  /* bytes written */
+    size_t cap;  /* bytes allocated */
+    size_t rpos; /* read cursor, <= len */
 } kite_buf;
 
-#define KITE_BUF_INIT { NULL, 0, 0, 0 }
+#define KITE_BUF_INIT \
+    {                 \
+        NULL, 0, 0, 0 \
+    }
 
 void kite_buf_init(kite_buf *b);
 void kite_buf_free(kite_buf *b);
 void kite_buf_reset(kite_buf *b);                 /* len = rpos = 0, keeps memory */
-void kite_buf_reserve(kite_buf *b, size_t extra);  /* ensure cap >= len + extra + 1 */
+void kite_buf_reserve(kite_buf *b, size_t extra); /* ensure cap >= len + extra + 1 */
 void kite_buf_append_slow(kite_buf *b, const void *p, size_t n);
 void kite_buf_puts(kite_buf *b, const char *s);
 /* Appends; the common case (room left) is inline: it runs for every JSON token. */
@@ -38,8 +41,10 @@ static inline void kite_buf_append(kite_buf *b, const void *p, size_t n)
 }
 static inline void kite_buf_putc(kite_buf *b, char c)
 {
-    if (b->data && b->len + 1 < b->cap) b->data[b->len++] = c;
-    else kite_buf_append_slow(b, &c, 1);
+    if (b->data && b->len + 1 < b->cap)
+        b->data[b->len++] = c;
+    else
+        kite_buf_append_slow(b, &c, 1);
 }
 void kite_buf_printf(kite_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Drops consumed bytes [0, rpos) by moving the rest to the front. */
@@ -50,7 +55,12 @@ char *kite_buf_steal(kite_buf *b, size_t *len);
 /* Unread byte count. */
 static inline size_t kite_buf_avail(const kite_buf *b) { return b->len - b->rpos; }
 /* NUL-terminated view of the content (always valid after an append). */
-static inline const char *kite_buf_cstr(kite_buf *b) { if (!b->data) kite_buf_reserve(b, 0); b->data[b->len] = 0; return b->data; }
+static inline const char *kite_buf_cstr(kite_buf *b)
+{
+    if (!b->data) kite_buf_reserve(b, 0);
+    b->data[b->len] = 0;
+    return b->data;
+}
 
 /* Value of the 4 hex digits at s[i..i+4) when i + 4 <= end, else (or not hex) -1. */
 static inline long kite_hex4(const char *s, size_t i, size_t end)
@@ -59,7 +69,10 @@ static inline long kite_hex4(const char *s, size_t i, size_t end)
     long v = 0;
     for (size_t k = 0; k < 4; k++) {
         char c = s[i + k];
-        int h = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+        int h = c >= '0' && c <= '9'   ? c - '0'
+                : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                       : -1;
         if (h < 0) return -1;
         v = v * 16 + h;
     }
@@ -104,7 +117,10 @@ static inline void kite_fmt_hex(char *o, uint64_t v, int digits)
 /* Writes code point cp (<= 0x10FFFF) as UTF-8 into o (room for 4 bytes); returns the length. */
 static inline size_t kite_utf8_put(char *o, unsigned long cp)
 {
-    if (cp < 0x80) { o[0] = (char)cp; return 1; }
+    if (cp < 0x80) {
+        o[0] = (char)cp;
+        return 1;
+    }
     if (cp < 0x800) {
         o[0] = (char)(0xC0 | (cp >> 6));
         o[1] = (char)(0x80 | (cp & 0x3F));
@@ -123,12 +139,40 @@ static inline size_t kite_utf8_put(char *o, unsigned long cp)
     return 4;
 }
 
-static inline uint16_t kite_rd_be16(const void *p) { const uint8_t *u = p; return (uint16_t)((u[0] << 8) | u[1]); }
-static inline uint32_t kite_rd_be32(const void *p) { const uint8_t *u = p; return ((uint32_t)u[0] << 24) | ((uint32_t)u[1] << 16) | ((uint32_t)u[2] << 8) | u[3]; }
-static inline uint64_t kite_rd_be64(const void *p) { const uint8_t *u = p; return ((uint64_t)kite_rd_be32(u) << 32) | kite_rd_be32(u + 4); }
-static inline void kite_wr_be16(void *p, uint16_t v) { uint8_t *u = p; u[0] = (uint8_t)(v >> 8); u[1] = (uint8_t)v; }
-static inline void kite_wr_be32(void *p, uint32_t v) { uint8_t *u = p; u[0] = (uint8_t)(v >> 24); u[1] = (uint8_t)(v >> 16); u[2] = (uint8_t)(v >> 8); u[3] = (uint8_t)v; }
-static inline void kite_wr_be64(void *p, uint64_t v) { kite_wr_be32(p, (uint32_t)(v >> 32)); kite_wr_be32((uint8_t *)p + 4, (uint32_t)v); }
+static inline uint16_t kite_rd_be16(const void *p)
+{
+    const uint8_t *u = p;
+    return (uint16_t)((u[0] << 8) | u[1]);
+}
+static inline uint32_t kite_rd_be32(const void *p)
+{
+    const uint8_t *u = p;
+    return ((uint32_t)u[0] << 24) | ((uint32_t)u[1] << 16) | ((uint32_t)u[2] << 8) | u[3];
+}
+static inline uint64_t kite_rd_be64(const void *p)
+{
+    const uint8_t *u = p;
+    return ((uint64_t)kite_rd_be32(u) << 32) | kite_rd_be32(u + 4);
+}
+static inline void kite_wr_be16(void *p, uint16_t v)
+{
+    uint8_t *u = p;
+    u[0] = (uint8_t)(v >> 8);
+    u[1] = (uint8_t)v;
+}
+static inline void kite_wr_be32(void *p, uint32_t v)
+{
+    uint8_t *u = p;
+    u[0] = (uint8_t)(v >> 24);
+    u[1] = (uint8_t)(v >> 16);
+    u[2] = (uint8_t)(v >> 8);
+    u[3] = (uint8_t)v;
+}
+static inline void kite_wr_be64(void *p, uint64_t v)
+{
+    kite_wr_be32(p, (uint32_t)(v >> 32));
+    kite_wr_be32((uint8_t *)p + 4, (uint32_t)v);
+}
 
 /* Big-endian appends; inline because frame headers are built from them. */
 static inline void kite_buf_put_be16(kite_buf *b, uint16_t v)

@@ -6,7 +6,7 @@ uint32_t kite_crc32(const void *data, size_t len)
 {
     uLong c = crc32(0L, Z_NULL, 0);
     const unsigned char *p = data;
-    while (len > 0) {   /* zlib takes uInt lengths; feed in chunks below 4 GiB */
+    while (len > 0) { /* zlib takes uInt lengths; feed in chunks below 4 GiB */
         uInt n = len > 0x40000000u ? 0x40000000u : (uInt)len;
         c = crc32(c, p, n);
         p += n;

@@ -20,7 +20,8 @@ int kite_daemon_parse_args(int argc, char **argv, const char *prog, kite_daemon_
         } else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
             printf("usage: %s [-c config.conf] [-p]\n"
                    "  -c FILE  read configuration (Java properties, RocketMQ key names)\n"
-                   "  -p       print the effective configuration and exit\n", prog);
+                   "  -p       print the effective configuration and exit\n",
+                   prog);
             return 1;
         } else {
             fprintf(stderr, "%s: unknown argument '%s' (try -h)\n", prog, argv[i]);
@@ -90,4 +91,3 @@ int kite_daemon_read_signal(int fd)
     ssize_t n = read(fd, &si, sizeof si);
     return n == (ssize_t)sizeof si ? (int)si.ssi_signo : 0;
 }
-

@@ -9,8 +9,8 @@
 #include "base/props.h"
 
 typedef struct kite_daemon_args {
-    const char *config_path;   /* -c */
-    int print_config;          /* -p */
+    const char *config_path; /* -c */
+    int print_config;        /* -p */
 } kite_daemon_args;
 
 /* Parses argv. Returns 0 to continue, 1 when the program should exit with status 0

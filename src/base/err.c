@@ -31,14 +31,25 @@ kite_status kite_status_from_errno(int err)
     switch (err) {
     case 0: return KITE_OK;
     case ENOMEM: return KITE_ENOMEM;
-    case EINVAL: case EBADF: case ENAMETOOLONG: return KITE_EINVAL;
-    case ENOSPC: case EDQUOT: return KITE_ENOSPC;
+    case EINVAL:
+    case EBADF:
+    case ENAMETOOLONG: return KITE_EINVAL;
+    case ENOSPC:
+    case EDQUOT: return KITE_ENOSPC;
     case ETIMEDOUT: return KITE_ETIMEDOUT;
-    case EAGAIN: case EBUSY: return KITE_EAGAIN;
+    case EAGAIN:
+    case EBUSY: return KITE_EAGAIN;
     case ENOENT: return KITE_ENOTFOUND;
-    case EPIPE: case ECONNRESET: case ENOTCONN: case ECONNREFUSED: case ECONNABORTED:
-    case EHOSTUNREACH: case ENETUNREACH: case ENETDOWN: return KITE_ECLOSED;
-    case EFBIG: case EMSGSIZE: return KITE_ETOOBIG;
+    case EPIPE:
+    case ECONNRESET:
+    case ENOTCONN:
+    case ECONNREFUSED:
+    case ECONNABORTED:
+    case EHOSTUNREACH:
+    case ENETUNREACH:
+    case ENETDOWN: return KITE_ECLOSED;
+    case EFBIG:
+    case EMSGSIZE: return KITE_ETOOBIG;
     default: return KITE_EIO;
     }
 }

@@ -31,12 +31,12 @@ typedef struct arena_block {
 
 struct kite_json_doc {
     kite_json *root;
-    arena_block *cur;     /* block being filled; older blocks follow through next */
-    arena_block *inline_block;  /* allocated with the doc; not freed separately */
+    arena_block *cur;          /* block being filled; older blocks follow through next */
+    arena_block *inline_block; /* allocated with the doc; not freed separately */
 };
 
 #define ARENA_MAX_BLOCK ((size_t)1 << 20)
-#define ARENA_ALIGN 8
+#define ARENA_ALIGN     8
 
 static void *arena_alloc(kite_json_doc *d, size_t n, size_t align)
 {
@@ -63,7 +63,7 @@ static void *arena_alloc(kite_json_doc *d, size_t n, size_t align)
 
 static kite_json_doc *doc_new(size_t input_len)
 {
-    size_t cap = 1024 + input_len * 4;   /* a typical header fits in this one block */
+    size_t cap = 1024 + input_len * 4; /* a typical header fits in this one block */
     if (cap > 65536) cap = 65536;
     kite_json_doc *d = kite_xmalloc(sizeof *d + sizeof(arena_block) + cap);
     arena_block *b = (arena_block *)(void *)(d + 1);
@@ -99,7 +99,7 @@ typedef struct parser {
     char *err;
     size_t errlen;
     int failed;
-    kite_json **stack;     /* children of open containers (objects push key, value) */
+    kite_json **stack; /* children of open containers (objects push key, value) */
     size_t top, cap;
     kite_json *inline_stack[64];
 } parser;
@@ -155,9 +155,6 @@ static int is_ident_start(char c)
 }
 static int is_ident(char c) { return is_ident_start(c) || is_digit(c); }
 
-
-
-
 /* Decodes the escapes of s[i..end) into o (which has room for end - i bytes: every
  * escape shrinks). Returns the output length, or (size_t)-1 after fail(). */
 static size_t decode_escapes(parser *p, size_t i, size_t end, char *o)
@@ -166,24 +163,53 @@ static size_t decode_escapes(parser *p, size_t i, size_t end, char *o)
     size_t n = 0;
     while (i < end) {
         char c = s[i];
-        if (c != '\\') { o[n++] = c; i++; continue; }
+        if (c != '\\') {
+            o[n++] = c;
+            i++;
+            continue;
+        }
         /* the closing-quote scan guarantees a byte after the backslash */
         char e = s[i + 1];
         switch (e) {
-        case '"': case '\\': case '/': case '\'': o[n++] = e; i += 2; continue;
-        case 'b': o[n++] = '\b'; i += 2; continue;
-        case 'f': o[n++] = '\f'; i += 2; continue;
-        case 'n': o[n++] = '\n'; i += 2; continue;
-        case 'r': o[n++] = '\r'; i += 2; continue;
-        case 't': o[n++] = '\t'; i += 2; continue;
+        case '"':
+        case '\\':
+        case '/':
+        case '\'':
+            o[n++] = e;
+            i += 2;
+            continue;
+        case 'b':
+            o[n++] = '\b';
+            i += 2;
+            continue;
+        case 'f':
+            o[n++] = '\f';
+            i += 2;
+            continue;
+        case 'n':
+            o[n++] = '\n';
+            i += 2;
+            continue;
+        case 'r':
+            o[n++] = '\r';
+            i += 2;
+            continue;
+        case 't':
+            o[n++] = '\t';
+            i += 2;
+            continue;
         case 'u': break;
         default: fail(p, i, "invalid escape"); return (size_t)-1;
         }
         long cp = kite_hex4(s, i + 2, end);
-        if (cp < 0) { fail(p, i, "invalid \\u escape"); return (size_t)-1; }
+        if (cp < 0) {
+            fail(p, i, "invalid \\u escape");
+            return (size_t)-1;
+        }
         i += 6;
         if (cp >= 0xD800 && cp <= 0xDBFF) {
-            long lo = (i + 1 < end && s[i] == '\\' && s[i + 1] == 'u') ? kite_hex4(s, i + 2, end) : -1;
+            long lo =
+                (i + 1 < end && s[i] == '\\' && s[i + 1] == 'u') ? kite_hex4(s, i + 2, end) : -1;
             if (lo >= 0xDC00 && lo <= 0xDFFF) {
                 cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
                 i += 6;
@@ -315,7 +341,7 @@ static kite_json *parse_object(parser *p, int depth)
 {
     kite_json *obj = new_node(p, KJ_OBJECT);
     size_t base = p->top;
-    p->pos++;   /* '{' */
+    p->pos++; /* '{' */
     skip_ws(p);
     if (p->pos < p->len && p->s[p->pos] == '}') {
         p->pos++;
@@ -338,7 +364,7 @@ static kite_json *parse_object(parser *p, int depth)
         if (c == '}') break;
         if (c != ',') return fail(p, p->pos - 1, "expected ',' or '}'");
         skip_ws(p);
-        if (p->pos < p->len && p->s[p->pos] == '}') {   /* trailing comma */
+        if (p->pos < p->len && p->s[p->pos] == '}') { /* trailing comma */
             p->pos++;
             break;
         }
@@ -359,7 +385,7 @@ static kite_json *parse_array(parser *p, int depth)
 {
     kite_json *arr = new_node(p, KJ_ARRAY);
     size_t base = p->top;
-    p->pos++;   /* '[' */
+    p->pos++; /* '[' */
     skip_ws(p);
     if (p->pos < p->len && p->s[p->pos] == ']') {
         p->pos++;
@@ -375,7 +401,7 @@ static kite_json *parse_array(parser *p, int depth)
         if (c == ']') break;
         if (c != ',') return fail(p, p->pos - 1, "expected ',' or ']'");
         skip_ws(p);
-        if (p->pos < p->len && p->s[p->pos] == ']') {   /* trailing comma */
+        if (p->pos < p->len && p->s[p->pos] == ']') { /* trailing comma */
             p->pos++;
             break;
         }
@@ -418,7 +444,7 @@ kite_json_doc *kite_json_parse(const char *text, size_t len, char *err, size_t e
     p.errlen = errlen;
     p.stack = p.inline_stack;
     p.cap = sizeof p.inline_stack / sizeof p.inline_stack[0];
-    if (p.len >= 3 && memcmp(p.s, "\xEF\xBB\xBF", 3) == 0) p.pos = 3;   /* UTF-8 BOM */
+    if (p.len >= 3 && memcmp(p.s, "\xEF\xBB\xBF", 3) == 0) p.pos = 3; /* UTF-8 BOM */
     skip_ws(&p);
     if (p.pos >= p.len) {
         fail(&p, p.pos, "empty input");
@@ -477,8 +503,10 @@ static int parse_int64(const char *s, size_t len, int allow_plus, int64_t *out)
         if (v > (limit - d) / 10) return KITE_EINVAL;
         v = v * 10 + d;
     }
-    if (!neg) *out = (int64_t)v;
-    else *out = v > (uint64_t)INT64_MAX ? INT64_MIN : -(int64_t)v;
+    if (!neg)
+        *out = (int64_t)v;
+    else
+        *out = v > (uint64_t)INT64_MAX ? INT64_MIN : -(int64_t)v;
     return 0;
 }
 
@@ -502,10 +530,19 @@ int kite_json_int32(const kite_json *v, int32_t *out)
 int kite_json_bool(const kite_json *v, int *out)
 {
     if (!v) return KITE_EINVAL;
-    if (v->type == KJ_BOOL) { *out = v->boolean ? 1 : 0; return 0; }
+    if (v->type == KJ_BOOL) {
+        *out = v->boolean ? 1 : 0;
+        return 0;
+    }
     if (v->type == KJ_STRING) {
-        if (v->len == 4 && memcmp(v->text, "true", 4) == 0) { *out = 1; return 0; }
-        if (v->len == 5 && memcmp(v->text, "false", 5) == 0) { *out = 0; return 0; }
+        if (v->len == 4 && memcmp(v->text, "true", 4) == 0) {
+            *out = 1;
+            return 0;
+        }
+        if (v->len == 5 && memcmp(v->text, "false", 5) == 0) {
+            *out = 0;
+            return 0;
+        }
         return KITE_EINVAL;
     }
     if (v->type == KJ_NUMBER && v->len == 1 && (v->text[0] == '0' || v->text[0] == '1')) {
@@ -564,8 +601,10 @@ static const char hexdig[] = "0123456789abcdef";
 
 static void put_u16(kite_buf *out, unsigned v)
 {
-    char t[6] = { '\\', 'u', hexdig[(v >> 12) & 15], hexdig[(v >> 8) & 15],
-                  hexdig[(v >> 4) & 15], hexdig[v & 15] };
+    char t[6] = {
+        '\\',          'u', hexdig[(v >> 12) & 15], hexdig[(v >> 8) & 15], hexdig[(v >> 4) & 15],
+        hexdig[v & 15]
+    };
     kite_buf_append(out, t, 6);
 }
 
@@ -575,10 +614,20 @@ static size_t utf8_seq(const unsigned char *s, size_t n, unsigned long *cp)
     unsigned char c = s[0];
     size_t len;
     unsigned long v, min;
-    if (c >= 0xC2 && c <= 0xDF) { len = 2; v = c & 0x1F; min = 0x80; }
-    else if (c >= 0xE0 && c <= 0xEF) { len = 3; v = c & 0x0F; min = 0x800; }
-    else if (c >= 0xF0 && c <= 0xF4) { len = 4; v = c & 0x07; min = 0x10000; }
-    else return 0;
+    if (c >= 0xC2 && c <= 0xDF) {
+        len = 2;
+        v = c & 0x1F;
+        min = 0x80;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        len = 3;
+        v = c & 0x0F;
+        min = 0x800;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        len = 4;
+        v = c & 0x07;
+        min = 0x10000;
+    } else
+        return 0;
     if (n < len) return 0;
     for (size_t i = 1; i < len; i++) {
         if ((s[i] & 0xC0) != 0x80) return 0;
@@ -591,7 +640,8 @@ static size_t utf8_seq(const unsigned char *s, size_t n, unsigned long *cp)
 
 /* Bytes that can be copied verbatim (not '"', '\\', control characters; bytes >= 0x80
  * are verbatim unless KITE_JW_ASCII asks for \uXXXX escapes). */
-static const unsigned char plain_tab[256] = {   /* 0 escape, 1 ASCII verbatim, 2 non-ASCII */
+static const unsigned char plain_tab[256] = {
+    /* 0 escape, 1 ASCII verbatim, 2 non-ASCII */
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
     1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
     1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,
@@ -605,10 +655,11 @@ static const unsigned char plain_tab[256] = {   /* 0 escape, 1 ASCII verbatim, 2
 void kite_json_quote(kite_buf *out, const char *s, size_t n, int flags)
 {
     const unsigned char *u = (const unsigned char *)s;
-    unsigned char ascii_only = (flags & KITE_JW_ASCII) ? 1 : 3;   /* mask: 2 counts as plain unless ASCII */
+    unsigned char ascii_only =
+        (flags & KITE_JW_ASCII) ? 1 : 3; /* mask: 2 counts as plain unless ASCII */
     kite_buf_reserve(out, n + 2);
     out->data[out->len++] = '"';
-    size_t run = 0;   /* start of the pending run of bytes copied verbatim */
+    size_t run = 0; /* start of the pending run of bytes copied verbatim */
     size_t i = 0;
     while (i < n) {
         while (i < n && (plain_tab[u[i]] & ascii_only)) i++;
@@ -618,7 +669,10 @@ void kite_json_quote(kite_buf *out, const char *s, size_t n, int flags)
         if (c >= 0x80) {
             unsigned long cp;
             size_t len = utf8_seq(u + i, n - i, &cp);
-            if (!len) { cp = 0xFFFD; len = 1; }
+            if (!len) {
+                cp = 0xFFFD;
+                len = 1;
+            }
             if (cp >= 0x10000) {
                 cp -= 0x10000;
                 put_u16(out, (unsigned)(0xD800 + (cp >> 10)));
@@ -670,8 +724,10 @@ static void before_value(kite_jw *w)
     int l = level(w);
     if (l < 0) return;
     if (w->is_obj[l]) {
-        if (w->after_key[l]) w->after_key[l] = 0;
-        else w->error = 1;   /* a value in an object needs a key first */
+        if (w->after_key[l])
+            w->after_key[l] = 0;
+        else
+            w->error = 1; /* a value in an object needs a key first */
         return;
     }
     if (w->count[l]) kite_buf_putc(w->out, ',');
@@ -699,11 +755,13 @@ static void end_key(kite_jw *w)
 
 static void open_container(kite_jw *w, char c, int obj, int as_key)
 {
-    if (as_key) before_key(w);
-    else before_value(w);
+    if (as_key)
+        before_key(w);
+    else
+        before_value(w);
     kite_buf_putc(w->out, c);
     if (w->depth >= KITE_JSON_MAX_DEPTH) {
-        w->error = 1;   /* keep writing, but commas are no longer tracked */
+        w->error = 1; /* keep writing, but commas are no longer tracked */
         if (w->depth < INT_MAX) w->depth++;
         return;
     }
@@ -847,7 +905,8 @@ void kite_jw_double(kite_jw *w, double v)
             out[o++] = dig[0];
             if (n > 1) out[o++] = '.';
             for (int i = 1; i < n; i++) out[o++] = dig[i];
-            o += (size_t)snprintf(out + o, sizeof out - o, "e%c%d", x < 0 ? '-' : '+', x < 0 ? -x : x);
+            o += (size_t)snprintf(out + o, sizeof out - o, "e%c%d", x < 0 ? '-' : '+',
+                                  x < 0 ? -x : x);
         }
     }
     before_value(w);

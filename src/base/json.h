@@ -36,18 +36,19 @@ typedef struct kite_json kite_json;
 typedef struct kite_json_doc kite_json_doc;
 
 typedef struct kite_json_member {
-    kite_json *key;     /* KJ_STRING (quoted or bare identifier), KJ_NUMBER (bare), KJ_OBJECT/KJ_ARRAY (fastjson) */
+    kite_json *
+        key; /* KJ_STRING (quoted or bare identifier), KJ_NUMBER (bare), KJ_OBJECT/KJ_ARRAY (fastjson) */
     kite_json *value;
 } kite_json_member;
 
 struct kite_json {
     kite_json_type type;
-    unsigned char bare;     /* key only: written without quotes in the source */
-    int boolean;            /* KJ_BOOL */
-    const char *text;       /* KJ_STRING: decoded bytes; KJ_NUMBER: source text. NUL-terminated */
-    size_t len;             /* length of text */
-    size_t count;           /* KJ_ARRAY: items; KJ_OBJECT: members */
-    kite_json **items;      /* KJ_ARRAY */
+    unsigned char bare; /* key only: written without quotes in the source */
+    int boolean;        /* KJ_BOOL */
+    const char *text;   /* KJ_STRING: decoded bytes; KJ_NUMBER: source text. NUL-terminated */
+    size_t len;         /* length of text */
+    size_t count;       /* KJ_ARRAY: items; KJ_OBJECT: members */
+    kite_json **items;  /* KJ_ARRAY */
     kite_json_member *members; /* KJ_OBJECT, in source order */
 };
 
@@ -88,8 +89,9 @@ typedef struct kite_jw {
     kite_buf *out;
     int flags;
     int depth;
-    int error;                               /* set on misuse (e.g. depth overflow) */
-    unsigned char count[KITE_JSON_MAX_DEPTH];  /* 0 = nothing written at this level yet, 1 = need comma */
+    int error; /* set on misuse (e.g. depth overflow) */
+    unsigned char
+        count[KITE_JSON_MAX_DEPTH]; /* 0 = nothing written at this level yet, 1 = need comma */
     unsigned char is_obj[KITE_JSON_MAX_DEPTH];
     unsigned char after_key[KITE_JSON_MAX_DEPTH]; /* a key was written, the value comes next */
     unsigned char key_obj[KITE_JSON_MAX_DEPTH];   /* this container is an object used as a key */
@@ -103,7 +105,7 @@ void kite_jw_arr_end(kite_jw *w);
 /* Keys (inside an object, before each value). */
 void kite_jw_key(kite_jw *w, const char *k);
 void kite_jw_key_n(kite_jw *w, const char *k, size_t n);
-void kite_jw_key_int(kite_jw *w, int64_t k, int quoted);   /* quoted=0: fastjson bare key */
+void kite_jw_key_int(kite_jw *w, int64_t k, int quoted); /* quoted=0: fastjson bare key */
 /* An object used as a key: kite_jw_key_obj_begin(), its members, kite_jw_key_obj_end(),
  * then the value. */
 void kite_jw_key_obj_begin(kite_jw *w);
@@ -112,10 +114,11 @@ void kite_jw_key_obj_end(kite_jw *w);
 void kite_jw_str(kite_jw *w, const char *s);
 void kite_jw_str_n(kite_jw *w, const char *s, size_t n);
 void kite_jw_int(kite_jw *w, int64_t v);
-void kite_jw_double(kite_jw *w, double v);   /* shortest form that round-trips; no exponent for normal magnitudes */
+void kite_jw_double(
+    kite_jw *w, double v); /* shortest form that round-trips; no exponent for normal magnitudes */
 void kite_jw_bool(kite_jw *w, int v);
 void kite_jw_null(kite_jw *w);
-void kite_jw_raw(kite_jw *w, const char *json, size_t n);  /* pre-encoded JSON value */
+void kite_jw_raw(kite_jw *w, const char *json, size_t n); /* pre-encoded JSON value */
 /* A member with a string value, and one whose number is written as a string (Java
  * Properties and the stats tables carry numbers that way). */
 void kite_jw_kv(kite_jw *w, const char *k, const char *v);

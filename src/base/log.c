@@ -15,18 +15,21 @@
 #include <time.h>
 #include <unistd.h>
 
-static _Atomic int g_level = KITE_LOG_INFO;   /* process log level */
-static _Atomic int g_file_fd = -1;            /* optional log file */
-static _Atomic int g_stderr_on = 1;           /* stderr sink switch */
+static _Atomic int g_level = KITE_LOG_INFO; /* process log level */
+static _Atomic int g_file_fd = -1;          /* optional log file */
+static _Atomic int g_stderr_on = 1;         /* stderr sink switch */
 static pthread_mutex_t g_cb_mu = PTHREAD_MUTEX_INITIALIZER;
-static kite_log_cb g_cb;                      /* under g_cb_mu, with g_cb_opaque */
+static kite_log_cb g_cb; /* under g_cb_mu, with g_cb_opaque */
 static void *g_cb_opaque;
-static _Atomic int g_cb_on;                   /* g_cb != NULL, read without the lock */
+static _Atomic int g_cb_on; /* g_cb != NULL, read without the lock */
 
 static const char *const level_names[] = { "DEBUG", "INFO ", "WARN ", "ERROR", "OFF  " };
 
 void kite_log_set_level(kite_log_level lvl) { atomic_store(&g_level, (int)lvl); }
-kite_log_level kite_log_get_level(void) { return (kite_log_level)atomic_load_explicit(&g_level, memory_order_relaxed); }
+kite_log_level kite_log_get_level(void)
+{
+    return (kite_log_level)atomic_load_explicit(&g_level, memory_order_relaxed);
+}
 void kite_log_set_stderr(int on) { atomic_store(&g_stderr_on, on ? 1 : 0); }
 
 int kite_log_parse_level(const char *s)
@@ -61,7 +64,8 @@ int kite_log_set_file(const char *path)
 
 void kite_logv(kite_log_level lvl, const char *chan, const char *fmt, va_list ap)
 {
-    if ((int)lvl < atomic_load_explicit(&g_level, memory_order_relaxed) || lvl >= KITE_LOG_OFF) return;
+    if ((int)lvl < atomic_load_explicit(&g_level, memory_order_relaxed) || lvl >= KITE_LOG_OFF)
+        return;
     char line[2048];
     if (atomic_load(&g_cb_on)) {
         pthread_mutex_lock(&g_cb_mu);
@@ -79,8 +83,8 @@ void kite_logv(kite_log_level lvl, const char *chan, const char *fmt, va_list ap
     gettimeofday(&tv, NULL);
     localtime_r(&tv.tv_sec, &tm);
     int n = snprintf(line, sizeof line, "%04d-%02d-%02d %02d:%02d:%02d.%03d %s [%s] ",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                     tm.tm_sec, (int)(tv.tv_usec / 1000), level_names[lvl], chan ? chan : "-");
+                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                     (int)(tv.tv_usec / 1000), level_names[lvl], chan ? chan : "-");
     if (n < 0) return;
     int m = vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
     if (m < 0) m = 0;
@@ -88,8 +92,14 @@ void kite_logv(kite_log_level lvl, const char *chan, const char *fmt, va_list ap
     if (len > sizeof line - 2) len = sizeof line - 2;
     line[len++] = '\n';
     int fd = atomic_load(&g_file_fd);
-    if (atomic_load(&g_stderr_on)) { ssize_t w = write(2, line, len); (void)w; }
-    if (fd >= 0) { ssize_t w = write(fd, line, len); (void)w; }
+    if (atomic_load(&g_stderr_on)) {
+        ssize_t w = write(2, line, len);
+        (void)w;
+    }
+    if (fd >= 0) {
+        ssize_t w = write(fd, line, len);
+        (void)w;
+    }
 }
 
 void kite_log(kite_log_level lvl, const char *chan, const char *fmt, ...)

@@ -9,7 +9,7 @@
 #ifndef KITE_BASE_LOG_H
 #define KITE_BASE_LOG_H
 
-#include "kite/log.h"   /* kite_log_level, kite_log_cb: defined once, in the public header */
+#include "kite/log.h" /* kite_log_level, kite_log_cb: defined once, in the public header */
 #include <stdarg.h>
 
 void kite_log_set_level(kite_log_level lvl);
@@ -30,7 +30,10 @@ void kite_log(kite_log_level lvl, const char *chan, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void kite_logv(kite_log_level lvl, const char *chan, const char *fmt, va_list ap);
 
-#define KLOG_DEBUG(chan, ...) do { if (kite_log_get_level() <= KITE_LOG_DEBUG) kite_log(KITE_LOG_DEBUG, chan, __VA_ARGS__); } while (0)
+#define KLOG_DEBUG(chan, ...)                                                                    \
+    do {                                                                                         \
+        if (kite_log_get_level() <= KITE_LOG_DEBUG) kite_log(KITE_LOG_DEBUG, chan, __VA_ARGS__); \
+    } while (0)
 #define KLOG_INFO(chan, ...)  kite_log(KITE_LOG_INFO, chan, __VA_ARGS__)
 #define KLOG_WARN(chan, ...)  kite_log(KITE_LOG_WARN, chan, __VA_ARGS__)
 #define KLOG_ERROR(chan, ...) kite_log(KITE_LOG_ERROR, chan, __VA_ARGS__)

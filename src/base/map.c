@@ -10,7 +10,7 @@ static char tomb_marker;
 
 static unsigned hash_str(const char *s)
 {
-    uint32_t h = 2166136261u;   /* FNV-1a */
+    uint32_t h = 2166136261u; /* FNV-1a */
     while (*s) {
         h ^= (uint8_t)*s++;
         h *= 16777619u;
@@ -76,7 +76,8 @@ void *kite_map_put(kite_map *m, const char *key, void *val)
         s->val = val;
         return old;
     }
-    if ((m->used + 1) * 4 >= m->cap * 3) rehash(m, m->cap ? (m->count * 2 >= m->cap ? m->cap * 2 : m->cap) : 16);
+    if ((m->used + 1) * 4 >= m->cap * 3)
+        rehash(m, m->cap ? (m->count * 2 >= m->cap ? m->cap * 2 : m->cap) : 16);
     size_t mask = m->cap - 1, i = h & mask;
     while (m->slots[i].key && m->slots[i].key != TOMB) i = (i + 1) & mask;
     if (!m->slots[i].key) m->used++;
@@ -112,7 +113,10 @@ int kite_map_next(const kite_map *m, size_t *iter, const char **key, void **val)
     return 0;
 }
 
-static int cmp_str(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
 
 const char **kite_map_sorted_keys(const kite_map *m, size_t *n)
 {

@@ -10,19 +10,22 @@
 #include <stddef.h>
 
 typedef struct kite_map_slot {
-    char *key;        /* NULL = empty; KITE_MAP_TOMB = deleted */
+    char *key; /* NULL = empty; KITE_MAP_TOMB = deleted */
     void *val;
     unsigned hash;
 } kite_map_slot;
 
 typedef struct kite_map {
     kite_map_slot *slots;
-    size_t cap;       /* power of two */
-    size_t count;     /* live entries */
-    size_t used;      /* live + tombstones */
+    size_t cap;   /* power of two */
+    size_t count; /* live entries */
+    size_t used;  /* live + tombstones */
 } kite_map;
 
-#define KITE_MAP_INIT { NULL, 0, 0, 0 }
+#define KITE_MAP_INIT \
+    {                 \
+        NULL, 0, 0, 0 \
+    }
 
 void kite_map_init(kite_map *m);
 void kite_map_free(kite_map *m, void (*free_val)(void *));

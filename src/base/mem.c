@@ -20,7 +20,7 @@ void *kite_xmalloc(size_t n)
 
 void *kite_xcalloc(size_t n, size_t size)
 {
-    size_t total;   /* checked without a division: hot paths allocate through here */
+    size_t total; /* checked without a division: hot paths allocate through here */
     if (__builtin_mul_overflow(n, size, &total)) oom(SIZE_MAX);
     void *p = calloc(n ? n : 1, size ? size : 1);
     if (!p) oom(total);

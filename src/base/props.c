@@ -70,15 +70,12 @@ void kite_props_set(kite_props *p, const char *key, const char *value)
 
 static int is_blank(char c) { return c == ' ' || c == '\t' || c == '\f'; }
 
-
-
-
 /* Unescapes s[0..n) of one logical line (continuations already joined) into a new
  * string. With trim, trailing unescaped blanks are dropped. A malformed \u keeps the
  * 'u' (Java would throw; this syntax never fails). */
 static char *unescape(const char *s, size_t n, int trim)
 {
-    char *o = kite_xmalloc(n + 1);   /* every escape shrinks or keeps the length */
+    char *o = kite_xmalloc(n + 1); /* every escape shrinks or keeps the length */
     size_t len = 0, keep = 0;
     for (size_t i = 0; i < n;) {
         char c = s[i++];
@@ -95,10 +92,14 @@ static char *unescape(const char *s, size_t n, int trim)
         case 'f': o[len++] = '\f'; break;
         case 'u': {
             long cp = kite_hex4(s, i, n);
-            if (cp < 0) { o[len++] = 'u'; break; }
+            if (cp < 0) {
+                o[len++] = 'u';
+                break;
+            }
             i += 4;
             if (cp >= 0xD800 && cp <= 0xDBFF) {
-                long lo = (i + 1 < n && s[i] == '\\' && s[i + 1] == 'u') ? kite_hex4(s, i + 2, n) : -1;
+                long lo =
+                    (i + 1 < n && s[i] == '\\' && s[i + 1] == 'u') ? kite_hex4(s, i + 2, n) : -1;
                 if (lo >= 0xDC00 && lo <= 0xDFFF) {
                     cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
                     i += 6;
@@ -128,7 +129,10 @@ static void parse_logical(kite_props *p, const char *s, size_t n)
     size_t kstart = i;
     while (i < n) {
         char c = s[i];
-        if (c == '\\' && i + 1 < n) { i += 2; continue; }
+        if (c == '\\' && i + 1 < n) {
+            i += 2;
+            continue;
+        }
         if (c == '=' || c == ':' || is_blank(c)) break;
         i++;
     }
@@ -146,7 +150,10 @@ static void parse_logical(kite_props *p, const char *s, size_t n)
 static size_t trailing_backslashes(const char *s, size_t start, size_t end)
 {
     size_t k = 0;
-    while (end > start && s[end - 1] == '\\') { end--; k++; }
+    while (end > start && s[end - 1] == '\\') {
+        end--;
+        k++;
+    }
     return k;
 }
 
@@ -158,7 +165,10 @@ int kite_props_parse(kite_props *p, const char *text, size_t len)
         /* start of a natural line: skip leading blanks, detect blank/comment lines */
         while (i < len && is_blank(text[i])) i++;
         if (i >= len) break;
-        if (text[i] == '\n' || text[i] == '\r') { i++; continue; }
+        if (text[i] == '\n' || text[i] == '\r') {
+            i++;
+            continue;
+        }
         if (text[i] == '#' || text[i] == '!') {
             while (i < len && text[i] != '\n' && text[i] != '\r') i++;
             continue;
@@ -168,14 +178,14 @@ int kite_props_parse(kite_props *p, const char *text, size_t len)
             size_t start = i;
             while (i < len && text[i] != '\n' && text[i] != '\r') i++;
             size_t end = i;
-            if (i < len) {   /* consume the terminator: \n, \r or \r\n */
+            if (i < len) { /* consume the terminator: \n, \r or \r\n */
                 if (text[i] == '\r' && i + 1 < len && text[i + 1] == '\n') i++;
                 i++;
             }
             int cont = trailing_backslashes(text, start, end) % 2 == 1;
             kite_buf_append(&line, text + start, cont ? end - start - 1 : end - start);
             if (!cont || end >= len) break;
-            while (i < len && is_blank(text[i])) i++;   /* continuation: drop indent */
+            while (i < len && is_blank(text[i])) i++; /* continuation: drop indent */
         }
         parse_logical(p, line.data ? line.data : "", line.len);
     }
@@ -232,8 +242,10 @@ static int parse_int(const char *s, int64_t min, int64_t max, int64_t *out)
     int over = 0;
     for (; i < n; i++) {
         if (s[i] < '0' || s[i] > '9') return KITE_EINVAL;
-        if (v > (UINT64_MAX - 9) / 10) over = 1;
-        else v = v * 10 + (uint64_t)(s[i] - '0');
+        if (v > (UINT64_MAX - 9) / 10)
+            over = 1;
+        else
+            v = v * 10 + (uint64_t)(s[i] - '0');
     }
     if (over) return KITE_ETOOBIG;
     if (neg) {
@@ -253,8 +265,14 @@ static int parse_bool(const char *s, int *out)
     while (is_blank(*s)) s++;
     size_t n = strlen(s);
     while (n && (is_blank(s[n - 1]) || s[n - 1] == '\r' || s[n - 1] == '\n')) n--;
-    if (n == 4 && strncasecmp(s, "true", 4) == 0) { *out = 1; return 0; }
-    if (n == 5 && strncasecmp(s, "false", 5) == 0) { *out = 0; return 0; }
+    if (n == 4 && strncasecmp(s, "true", 4) == 0) {
+        *out = 1;
+        return 0;
+    }
+    if (n == 5 && strncasecmp(s, "false", 5) == 0) {
+        *out = 0;
+        return 0;
+    }
     return KITE_EINVAL;
 }
 
@@ -267,8 +285,9 @@ static int check_refused(const kite_prop_def *d, const char *value, char *err, s
     while (n && (is_blank(value[n - 1]) || value[n - 1] == '\r' || value[n - 1] == '\n')) n--;
     if (n == strlen(only) && strncasecmp(value, only, n) == 0) return 0;
     if (err && errlen)
-        snprintf(err, errlen, "%s=%.*s is not supported yet (%s); remove the key or %s%s", d->key, (int)n, value,
-                 d->help ? d->help : "not implemented", *only ? "set it to " : "leave it empty", only);
+        snprintf(err, errlen, "%s=%.*s is not supported yet (%s); remove the key or %s%s", d->key,
+                 (int)n, value, d->help ? d->help : "not implemented",
+                 *only ? "set it to " : "leave it empty", only);
     return KITE_EINVAL;
 }
 
@@ -279,10 +298,8 @@ static int set_field(const kite_prop_def *d, void *cfg, const char *value, char 
     int64_t v;
     int rc, b;
     switch (d->type) {
-    case KITE_PROP_IGNORED:
-        return 0;
-    case KITE_PROP_REFUSED:
-        return check_refused(d, value, err, errlen);
+    case KITE_PROP_IGNORED: return 0;
+    case KITE_PROP_REFUSED: return check_refused(d, value, err, errlen);
     case KITE_PROP_STR: {
         char **sp = (char **)(void *)field;
         free(*sp);
@@ -291,20 +308,33 @@ static int set_field(const kite_prop_def *d, void *cfg, const char *value, char 
     }
     case KITE_PROP_INT:
         rc = parse_int(value, INT32_MIN, INT32_MAX, &v);
-        if (rc == 0) { *(int32_t *)(void *)field = (int32_t)v; return 0; }
+        if (rc == 0) {
+            *(int32_t *)(void *)field = (int32_t)v;
+            return 0;
+        }
         if (err && errlen)
-            snprintf(err, errlen, rc == KITE_ETOOBIG ? "%s: '%s' is out of range for a 32-bit integer"
-                                           : "%s: '%s' is not an integer", d->key, value);
+            snprintf(err, errlen,
+                     rc == KITE_ETOOBIG ? "%s: '%s' is out of range for a 32-bit integer"
+                                        : "%s: '%s' is not an integer",
+                     d->key, value);
         return KITE_EINVAL;
     case KITE_PROP_LONG:
         rc = parse_int(value, INT64_MIN, INT64_MAX, &v);
-        if (rc == 0) { *(int64_t *)(void *)field = v; return 0; }
+        if (rc == 0) {
+            *(int64_t *)(void *)field = v;
+            return 0;
+        }
         if (err && errlen)
-            snprintf(err, errlen, rc == KITE_ETOOBIG ? "%s: '%s' is out of range for a 64-bit integer"
-                                           : "%s: '%s' is not an integer", d->key, value);
+            snprintf(err, errlen,
+                     rc == KITE_ETOOBIG ? "%s: '%s' is out of range for a 64-bit integer"
+                                        : "%s: '%s' is not an integer",
+                     d->key, value);
         return KITE_EINVAL;
     case KITE_PROP_BOOL:
-        if (parse_bool(value, &b) == 0) { *(int *)(void *)field = b; return 0; }
+        if (parse_bool(value, &b) == 0) {
+            *(int *)(void *)field = b;
+            return 0;
+        }
         if (err && errlen)
             snprintf(err, errlen, "%s: '%s' is not a boolean (true/false)", d->key, value);
         return KITE_EINVAL;
@@ -316,9 +346,9 @@ void kite_config_defaults(const kite_prop_def *defs, void *cfg)
 {
     char err[256];
     for (const kite_prop_def *d = defs; d->key; d++) {
-        if (d->type == KITE_PROP_IGNORED || d->type == KITE_PROP_REFUSED) continue;   /* no field */
+        if (d->type == KITE_PROP_IGNORED || d->type == KITE_PROP_REFUSED) continue; /* no field */
         char *field = (char *)cfg + d->offset;
-        if (d->type == KITE_PROP_STR) *(char **)(void *)field = NULL;   /* nothing to free yet */
+        if (d->type == KITE_PROP_STR) *(char **)(void *)field = NULL; /* nothing to free yet */
         const char *dv = d->dflt;
         if (!dv) dv = d->type == KITE_PROP_STR ? "" : d->type == KITE_PROP_BOOL ? "false" : "0";
         if (set_field(d, cfg, dv, err, sizeof err) != 0) {
@@ -348,15 +378,18 @@ int kite_config_set(const kite_prop_def *defs, void *cfg, const char *key, const
     return set_field(d, cfg, value ? value : "", err, errlen);
 }
 
-int kite_config_apply(const kite_prop_def *defs, void *cfg, const kite_props *p, char *err, size_t errlen)
+int kite_config_apply(const kite_prop_def *defs, void *cfg, const kite_props *p, char *err,
+                      size_t errlen)
 {
     for (size_t i = 0; i < p->count; i++) {
         int rc = kite_config_set(defs, cfg, p->keys[i], p->values[i], err, errlen);
         if (rc < 0) return rc;
-        if (rc == 1) KLOG_WARN("config", "unknown key '%s' ignored (value '%s')", p->keys[i], p->values[i]);
+        if (rc == 1)
+            KLOG_WARN("config", "unknown key '%s' ignored (value '%s')", p->keys[i], p->values[i]);
         if (rc == 2) {
             const char *why = find_def(defs, p->keys[i])->help;
-            KLOG_WARN("config", "%s=%s has no effect: accepted for compatibility but not implemented (%s)",
+            KLOG_WARN("config",
+                      "%s=%s has no effect: accepted for compatibility but not implemented (%s)",
                       p->keys[i], p->values[i], why ? why : "no reason given");
         }
     }
@@ -372,9 +405,15 @@ static void field_text(const kite_prop_def *d, const void *cfg, kite_buf *out)
         kite_buf_puts(out, s ? s : "");
         break;
     }
-    case KITE_PROP_INT: kite_buf_printf(out, "%" PRId32, *(const int32_t *)(const void *)field); break;
-    case KITE_PROP_LONG: kite_buf_printf(out, "%" PRId64, *(const int64_t *)(const void *)field); break;
-    case KITE_PROP_BOOL: kite_buf_puts(out, *(const int *)(const void *)field ? "true" : "false"); break;
+    case KITE_PROP_INT:
+        kite_buf_printf(out, "%" PRId32, *(const int32_t *)(const void *)field);
+        break;
+    case KITE_PROP_LONG:
+        kite_buf_printf(out, "%" PRId64, *(const int64_t *)(const void *)field);
+        break;
+    case KITE_PROP_BOOL:
+        kite_buf_puts(out, *(const int *)(const void *)field ? "true" : "false");
+        break;
     case KITE_PROP_REFUSED: kite_buf_puts(out, d->dflt ? d->dflt : ""); break;
     case KITE_PROP_IGNORED: break;
     }
@@ -400,13 +439,18 @@ void kite_config_print(const kite_prop_def *defs, const void *cfg, kite_buf *out
     }
     print_pairs(defs, cfg, 0, out);
     if (nref) {
-        kite_buf_puts(out, "# Only the value shown is supported by this build; any other value refuses the start.\n");
+        kite_buf_puts(
+            out,
+            "# Only the value shown is supported by this build; any other value refuses the start.\n");
         print_pairs(defs, cfg, 1, out);
     }
     if (!nign) return;
-    kite_buf_puts(out, "# Accepted for compatibility, not implemented: a value set for these has no effect.\n");
+    kite_buf_puts(
+        out,
+        "# Accepted for compatibility, not implemented: a value set for these has no effect.\n");
     for (const kite_prop_def *d = defs; d->key; d++)
-        if (d->type == KITE_PROP_IGNORED) kite_buf_printf(out, "#%s: %s\n", d->key, d->help ? d->help : "");
+        if (d->type == KITE_PROP_IGNORED)
+            kite_buf_printf(out, "#%s: %s\n", d->key, d->help ? d->help : "");
 }
 
 int kite_config_get(const kite_prop_def *defs, const void *cfg, const char *key, kite_buf *out)

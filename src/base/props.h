@@ -18,8 +18,8 @@
 
 typedef struct kite_props {
     size_t count, cap;
-    char **keys;     /* owned, NUL-terminated */
-    char **values;   /* owned, NUL-terminated */
+    char **keys;   /* owned, NUL-terminated */
+    char **values; /* owned, NUL-terminated */
 } kite_props;
 
 void kite_props_init(kite_props *p);
@@ -41,16 +41,22 @@ void kite_props_set(kite_props *p, const char *key, const char *value);
  *                     and surrounding blanks; any other value is an error naming the key.
  * For both, help says why the key is not implemented ("no ACL in this build"). */
 typedef enum {
-    KITE_PROP_STR, KITE_PROP_INT, KITE_PROP_LONG, KITE_PROP_BOOL, KITE_PROP_IGNORED, KITE_PROP_REFUSED
+    KITE_PROP_STR,
+    KITE_PROP_INT,
+    KITE_PROP_LONG,
+    KITE_PROP_BOOL,
+    KITE_PROP_IGNORED,
+    KITE_PROP_REFUSED
 } kite_prop_type;
 
 typedef struct kite_prop_def {
-    const char *key;       /* Java key name, e.g. "listenPort" */
-    kite_prop_type type;   /* STR: char* (owned by the struct, strdup'd); INT: int32_t; LONG: int64_t; BOOL: int */
-    size_t offset;         /* offsetof(config struct, field); STR/INT/LONG/BOOL only */
-    const char *dflt;      /* default as text (NULL = empty string / 0 / false) */
-    const char *help;      /* one line for docs and -h; IGNORED/REFUSED: why it has no effect */
-} kite_prop_def;           /* a table ends with an entry whose key is NULL */
+    const char *key; /* Java key name, e.g. "listenPort" */
+    kite_prop_type
+        type; /* STR: char* (owned by the struct, strdup'd); INT: int32_t; LONG: int64_t; BOOL: int */
+    size_t offset;    /* offsetof(config struct, field); STR/INT/LONG/BOOL only */
+    const char *dflt; /* default as text (NULL = empty string / 0 / false) */
+    const char *help; /* one line for docs and -h; IGNORED/REFUSED: why it has no effect */
+} kite_prop_def;      /* a table ends with an entry whose key is NULL */
 
 /* Sets every field to its default. */
 void kite_config_defaults(const kite_prop_def *defs, void *cfg);
@@ -66,7 +72,8 @@ int kite_config_set(const kite_prop_def *defs, void *cfg, const char *key, const
 /* Applies every entry of p: unknown and IGNORED keys are logged as warnings naming the key
  * (and skipped), the first malformed or refused value makes it return KITE_EINVAL with the
  * message in err. */
-int kite_config_apply(const kite_prop_def *defs, void *cfg, const kite_props *p, char *err, size_t errlen);
+int kite_config_apply(const kite_prop_def *defs, void *cfg, const kite_props *p, char *err,
+                      size_t errlen);
 /* What is in force, as properties text (for -p and GET_*_CONFIG bodies): "key=value\n" for
  * every implemented key in table order; then, under a comment line, "key=value" for each
  * REFUSED key with the only value this build accepts; then, as comment lines

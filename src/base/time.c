@@ -19,7 +19,8 @@ int64_t kite_wall_ms(void)
 void kite_sleep_ms(int64_t ms)
 {
     struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
 }
 
 int64_t kite_deadline_ms(int64_t timeout_ms)

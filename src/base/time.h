@@ -11,10 +11,10 @@
 #include <stdint.h>
 #include <time.h>
 
-int64_t kite_mono_ms(void);   /* CLOCK_MONOTONIC in ms */
-int64_t kite_mono_us(void);   /* CLOCK_MONOTONIC in us */
-int64_t kite_mono_ns(void);   /* CLOCK_MONOTONIC in ns */
-int64_t kite_wall_ms(void);   /* CLOCK_REALTIME in ms since the epoch */
+int64_t kite_mono_ms(void); /* CLOCK_MONOTONIC in ms */
+int64_t kite_mono_us(void); /* CLOCK_MONOTONIC in us */
+int64_t kite_mono_ns(void); /* CLOCK_MONOTONIC in ns */
+int64_t kite_wall_ms(void); /* CLOCK_REALTIME in ms since the epoch */
 void kite_sleep_ms(int64_t ms);
 
 #define KITE_DEADLINE_NEVER INT64_MAX

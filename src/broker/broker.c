@@ -38,10 +38,11 @@ static void run_arrival(void *arg)
 }
 
 /* Dispatch thread: hand the news to the loop, which owns the held pulls. */
-static void on_arrival(void *arg, const char *topic, size_t topic_len, int32_t qid, int64_t max_offset)
+static void on_arrival(void *arg, const char *topic, size_t topic_len, int32_t qid,
+                       int64_t max_offset)
 {
     kite_broker *b = arg;
-    if (atomic_load(&b->n_holds) == 0) return;   /* nobody waits: no need to wake the loop */
+    if (atomic_load(&b->n_holds) == 0) return; /* nobody waits: no need to wake the loop */
     arrival *a = kite_xmalloc(sizeof *a + topic_len + 1);
     a->b = b;
     a->qid = qid;
@@ -100,12 +101,15 @@ static int start_replication(kite_broker *b, char *err, size_t errlen)
 {
     char *key = NULL;
     const char *kf = b->cfg.ha_auth_key_file;
-    if (kf && *kf) {   /* the key itself never appears in the configuration (-p, GET_BROKER_CONFIG) */
+    if (kf && *kf) { /* the key itself never appears in the configuration (-p, GET_BROKER_CONFIG) */
         size_t len = 0;
         int rc = kite_file_read_all(kf, 4096, &key, &len);
-        while (rc == 0 && len && (key[len - 1] == '\n' || key[len - 1] == '\r' || key[len - 1] == ' ')) key[--len] = 0;
+        while (rc == 0 && len &&
+               (key[len - 1] == '\n' || key[len - 1] == '\r' || key[len - 1] == ' '))
+            key[--len] = 0;
         if (rc != 0 || len == 0) {
-            snprintf(err, errlen, "haAuthKeyFile=%s: %s", kf, rc ? kite_strerror(rc) : "the file is empty");
+            snprintf(err, errlen, "haAuthKeyFile=%s: %s", kf,
+                     rc ? kite_strerror(rc) : "the file is empty");
             free(key);
             return -1;
         }
@@ -117,7 +121,8 @@ static int start_replication(kite_broker *b, char *err, size_t errlen)
         free(key);
         return b->ha_slave ? 0 : -1;
     }
-    b->ha_master = kite_ha_master_start(b->store, b->cfg.ha_bind_address, b->cfg.ha_listen_port, &ho, err, errlen);
+    b->ha_master = kite_ha_master_start(b->store, b->cfg.ha_bind_address, b->cfg.ha_listen_port,
+                                        &ho, err, errlen);
     free(key);
     if (!b->ha_master) return -1;
     snprintf(b->ha_addr, sizeof b->ha_addr, "%s:%d", b->cfg.broker_ip2, (int)b->cfg.ha_listen_port);
@@ -127,7 +132,7 @@ static int start_replication(kite_broker *b, char *err, size_t errlen)
 int kite_broker_start(kite_broker *b, kite_ev *ev, char *err, size_t errlen)
 {
     b->ev = ev;
-    kite_ev_set_prewrite(ev, bk_store_prewrite, b);   /* writes the staged store puts */
+    kite_ev_set_prewrite(ev, bk_store_prewrite, b); /* writes the staged store puts */
     /* Identity and addresses (the configuration was settled: bk_conf_settle). */
     const char *ip = b->cfg.broker_ip1;
     struct in_addr ia;
@@ -146,12 +151,12 @@ int kite_broker_start(kite_broker *b, kite_ev *ev, char *err, size_t errlen)
     if (rc != KITE_OK) return rc;
     memcpy(so.store_ip4, b->ip4, 4);
     so.store_port = b->port;
-    so.batch_puts = 1;   /* bk_store_put commits the batch once per loop batch */
-    so.replica = b->cfg.is_slave;   /* a slave's log grows only by replication */
+    so.batch_puts = 1;            /* bk_store_put commits the batch once per loop batch */
+    so.replica = b->cfg.is_slave; /* a slave's log grows only by replication */
     snprintf(b->store_root, sizeof b->store_root, "%s", so.root_dir);
     KLOG_INFO("broker", "opening store at %s", b->store_root);
     b->store = kite_store_open(&so, err, errlen);
-    if (!b->store) return KITE_EIO;   /* the reason (I/O, corruption) is in err */
+    if (!b->store) return KITE_EIO; /* the reason (I/O, corruption) is in err */
 
     /* Metadata. */
     kite_map_init(&b->topics);
@@ -162,7 +167,8 @@ int kite_broker_start(kite_broker *b, kite_ev *ev, char *err, size_t errlen)
     kite_map_init(&b->stat_items);
     pthread_mutex_init(&b->stats_mu, NULL);
     bk_clients_init(b);
-    if ((rc = bk_topics_load(b, err, errlen)) != KITE_OK || (rc = bk_groups_load(b, err, errlen)) != KITE_OK ||
+    if ((rc = bk_topics_load(b, err, errlen)) != KITE_OK ||
+        (rc = bk_groups_load(b, err, errlen)) != KITE_OK ||
         (rc = bk_offsets_load(b, err, errlen)) != KITE_OK)
         return rc;
     bk_topics_create_system(b);
@@ -188,14 +194,20 @@ int kite_broker_start(kite_broker *b, kite_ev *ev, char *err, size_t errlen)
     bk_register_query_handlers(b);
     bk_register_trans_handlers(b);
     bk_register_slave_guards(b);
-    if ((rc = bk_delay_start(b, err, errlen)) != KITE_OK || (rc = bk_trans_start(b, err, errlen)) != KITE_OK)
+    if ((rc = bk_delay_start(b, err, errlen)) != KITE_OK ||
+        (rc = bk_trans_start(b, err, errlen)) != KITE_OK)
         return rc;
-    if ((rc = kite_rpc_server_listen(b->srv, b->cfg.bind_address, b->port, err, errlen)) < 0) return rc;
+    if ((rc = kite_rpc_server_listen(b->srv, b->cfg.bind_address, b->port, err, errlen)) < 0)
+        return rc;
     if (b->port > 2) {
         char verr[256];
-        b->vip_port = kite_rpc_server_listen(b->srv, b->cfg.bind_address, b->port - 2, verr, sizeof verr);
-        if (b->vip_port < 0) KLOG_WARN("broker", "VIP port %d not available (%s); old clients with vipChannelEnabled will fail",
-                                       b->port - 2, verr);
+        b->vip_port =
+            kite_rpc_server_listen(b->srv, b->cfg.bind_address, b->port - 2, verr, sizeof verr);
+        if (b->vip_port < 0)
+            KLOG_WARN(
+                "broker",
+                "VIP port %d not available (%s); old clients with vipChannelEnabled will fail",
+                b->port - 2, verr);
     }
     kite_store_set_arrival_hook(b->store, on_arrival, b);
     if (start_replication(b, err, errlen) != 0) return -1;
@@ -206,9 +218,10 @@ int kite_broker_start(kite_broker *b, kite_ev *ev, char *err, size_t errlen)
     b->ns_client = kite_rpc_client_new(&co);
     if (!b->ns_client) {
         snprintf(err, errlen, "cannot start the name server client");
-        return KITE_ENOMEM;   /* no event loop or thread from the system */
+        return KITE_ENOMEM; /* no event loop or thread from the system */
     }
-    if (!b->n_namesrvs) KLOG_WARN("broker", "namesrvAddr is empty: clients cannot find this broker");
+    if (!b->n_namesrvs)
+        KLOG_WARN("broker", "namesrvAddr is empty: clients cannot find this broker");
     bk_register_all(b, 0);
     bk_slave_sync_start(b);
     int64_t period = b->cfg.register_name_server_period;
@@ -218,9 +231,11 @@ int kite_broker_start(kite_broker *b, kite_ev *ev, char *err, size_t errlen)
     b->t_scan = kite_ev_timer_add(ev, 10000, 10000, t_scan, b);
     b->t_stats = kite_ev_timer_add(ev, 1000, 1000, t_stats, b);
     b->boot_ms = kite_wall_ms();
-    KLOG_INFO("broker", "broker %s (cluster %s, id %lld, %s) listening on %s:%d (VIP port %d), advertised address %s",
-              b->cfg.broker_name, b->cfg.broker_cluster_name, (long long)b->cfg.broker_id, b->cfg.broker_role,
-              b->cfg.bind_address, b->port, b->vip_port, b->addr);
+    KLOG_INFO(
+        "broker",
+        "broker %s (cluster %s, id %lld, %s) listening on %s:%d (VIP port %d), advertised address %s",
+        b->cfg.broker_name, b->cfg.broker_cluster_name, (long long)b->cfg.broker_id,
+        b->cfg.broker_role, b->cfg.bind_address, b->port, b->vip_port, b->addr);
     return KITE_OK;
 }
 
@@ -238,7 +253,7 @@ void kite_broker_stop(kite_broker *b)
         kite_rpc_client_free(b->ns_client);
         b->ns_client = NULL;
     }
-    kite_ha_master_stop(b->ha_master);   /* before the store closes: both read or write it */
+    kite_ha_master_stop(b->ha_master); /* before the store closes: both read or write it */
     kite_ha_slave_stop(b->ha_slave);
     b->ha_master = NULL;
     b->ha_slave = NULL;
@@ -247,7 +262,7 @@ void kite_broker_stop(kite_broker *b)
     bk_trans_stop(b);
     bk_pull_free_holds(b);
     bk_locks_free(b);
-    if (b->srv) kite_rpc_server_free(b->srv);   /* closes connections: clients are cleaned up */
+    if (b->srv) kite_rpc_server_free(b->srv); /* closes connections: clients are cleaned up */
     b->srv = NULL;
     if (b->topics.cap) bk_save_offsets(b);
     bk_clients_free(b);

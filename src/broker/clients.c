@@ -26,7 +26,8 @@ void bk_sub_free(bk_sub *s)
     free(s);
 }
 
-bk_sub *bk_sub_parse(const char *topic, const char *expr, const char *type, int64_t version, char *err, size_t errlen)
+bk_sub *bk_sub_parse(const char *topic, const char *expr, const char *type, int64_t version,
+                     char *err, size_t errlen)
 {
     bk_sub *s = kite_xcalloc(1, sizeof *s);
     s->topic = kite_xstrdup(topic);
@@ -39,7 +40,7 @@ bk_sub *bk_sub_parse(const char *topic, const char *expr, const char *type, int6
             bk_sub_free(s);
             return NULL;
         }
-        s->all = 1;   /* no tag filtering; the SQL filter decides */
+        s->all = 1; /* no tag filtering; the SQL filter decides */
         return s;
     }
     if (strcmp(s->expr_type, "TAG") != 0) {
@@ -130,7 +131,10 @@ void bk_clients_free(kite_broker *b)
     kite_map_free(&b->producers, pg_free);
 }
 
-bk_consumer_group *bk_consumer_group_get(kite_broker *b, const char *group) { return kite_map_get(&b->consumers, group); }
+bk_consumer_group *bk_consumer_group_get(kite_broker *b, const char *group)
+{
+    return kite_map_get(&b->consumers, group);
+}
 
 const bk_sub *bk_sub_find(kite_broker *b, const char *group, const char *topic)
 {
@@ -168,7 +172,7 @@ void bk_notify_ids_changed(kite_broker *b, bk_consumer_group *g)
         kite_cmd req;
         kite_cmd_init_request(&req, RC_NOTIFY_CONSUMER_IDS_CHANGED, 0);
         kite_cmd_set_ext(&req, "consumerGroup", name);
-        kite_rpc_server_call(b->srv, peers[i].conn, &req, 0, NULL, NULL);   /* oneway */
+        kite_rpc_server_call(b->srv, peers[i].conn, &req, 0, NULL, NULL); /* oneway */
     }
     KLOG_DEBUG("broker", "notified %zu member(s) of group %s", n, name);
     free(name);
@@ -176,8 +180,8 @@ void bk_notify_ids_changed(kite_broker *b, bk_consumer_group *g)
 }
 
 /* Adds or refreshes a channel; returns 1 when it is new. */
-static int channel_upsert(bk_channel **arr, size_t *n, size_t *cap, kite_conn *conn, const char *client_id,
-                          int32_t lang, int32_t version, int64_t now)
+static int channel_upsert(bk_channel **arr, size_t *n, size_t *cap, kite_conn *conn,
+                          const char *client_id, int32_t lang, int32_t version, int64_t now)
 {
     for (size_t i = 0; i < *n; i++) {
         if ((*arr)[i].conn == conn) {
@@ -206,12 +210,14 @@ static int channel_upsert(bk_channel **arr, size_t *n, size_t *cap, kite_conn *c
 
 /* Removes channels matching conn (or, when conn is NULL, those idle past the deadline
  * or with client id cid). Returns how many. */
-static size_t channel_remove(bk_channel *arr, size_t *n, kite_conn *conn, const char *cid, int64_t deadline)
+static size_t channel_remove(bk_channel *arr, size_t *n, kite_conn *conn, const char *cid,
+                             int64_t deadline)
 {
     size_t removed = 0;
     for (size_t i = 0; i < *n;) {
-        int hit = conn ? arr[i].conn == conn
-                       : cid ? strcmp(arr[i].client_id, cid) == 0 : arr[i].last_update_ms < deadline;
+        int hit = conn  ? arr[i].conn == conn
+                  : cid ? strcmp(arr[i].client_id, cid) == 0
+                        : arr[i].last_update_ms < deadline;
         if (hit) {
             channel_clear(&arr[i]);
             arr[i] = arr[--*n];
@@ -223,8 +229,9 @@ static size_t channel_remove(bk_channel *arr, size_t *n, kite_conn *conn, const 
     return removed;
 }
 
-bk_consumer_group *bk_consumer_register(kite_broker *b, const char *group, kite_conn *conn, const char *client_id,
-                                        int32_t lang, int32_t version, const char *consume_type, const char *model,
+bk_consumer_group *bk_consumer_register(kite_broker *b, const char *group, kite_conn *conn,
+                                        const char *client_id, int32_t lang, int32_t version,
+                                        const char *consume_type, const char *model,
                                         const char *from_where, kite_map *subs, int *changed)
 {
     bk_consumer_group *g = kite_map_get(&b->consumers, group);
@@ -236,7 +243,8 @@ bk_consumer_group *bk_consumer_register(kite_broker *b, const char *group, kite_
     snprintf(g->consume_type, sizeof g->consume_type, "%s", consume_type);
     snprintf(g->message_model, sizeof g->message_model, "%s", model);
     snprintf(g->consume_from_where, sizeof g->consume_from_where, "%s", from_where);
-    int ch_changed = channel_upsert(&g->ch, &g->nch, &g->capch, conn, client_id, lang, version, kite_ev_now(b->ev));
+    int ch_changed = channel_upsert(&g->ch, &g->nch, &g->capch, conn, client_id, lang, version,
+                                    kite_ev_now(b->ev));
     /* Replace the subscriptions when their set or versions differ. */
     int sub_changed = subs->count != g->subs.count;
     size_t it = 0;
@@ -244,7 +252,8 @@ bk_consumer_group *bk_consumer_register(kite_broker *b, const char *group, kite_
     void *v;
     while (!sub_changed && kite_map_next(subs, &it, &topic, &v)) {
         bk_sub *old = kite_map_get(&g->subs, topic), *nw = v;
-        if (!old || strcmp(old->sub_string, nw->sub_string) != 0 || strcmp(old->expr_type, nw->expr_type) != 0)
+        if (!old || strcmp(old->sub_string, nw->sub_string) != 0 ||
+            strcmp(old->expr_type, nw->expr_type) != 0)
             sub_changed = 1;
     }
     if (sub_changed) {
@@ -266,8 +275,8 @@ bk_consumer_group *bk_consumer_register(kite_broker *b, const char *group, kite_
     return g;
 }
 
-void bk_producer_register(kite_broker *b, const char *group, kite_conn *conn, const char *client_id, int32_t lang,
-                          int32_t version)
+void bk_producer_register(kite_broker *b, const char *group, kite_conn *conn, const char *client_id,
+                          int32_t lang, int32_t version)
 {
     bk_producer_group *g = kite_map_get(&b->producers, group);
     if (!g) {
@@ -291,7 +300,8 @@ static void remove_everywhere(kite_broker *b, kite_conn *conn, const char *cid, 
         bk_consumer_group *g = v;
         size_t n = channel_remove(g->ch, &g->nch, conn, cid, deadline);
         if (!n) continue;
-        KLOG_INFO("broker", "%zu consumer(s) left group %s: %s (%zu left)", n, g->name, why, g->nch);
+        KLOG_INFO("broker", "%zu consumer(s) left group %s: %s (%zu left)", n, g->name, why,
+                  g->nch);
         if (g->nch == 0) {
             cg_free(kite_map_del(&b->consumers, name));
             continue;
@@ -338,5 +348,7 @@ void bk_clients_scan(kite_broker *b, int64_t now_ms)
         for (size_t i = 0; i < g->nch; i++)
             if (g->ch[i].last_update_ms < deadline) any = 1;
     }
-    if (any) remove_everywhere(b, NULL, NULL, NULL, NULL, deadline, "no heartbeat within channelExpiredTimeout");
+    if (any)
+        remove_everywhere(b, NULL, NULL, NULL, NULL, deadline,
+                          "no heartbeat within channelExpiredTimeout");
 }

@@ -18,38 +18,64 @@
 #define F(field) offsetof(bk_conf, field)
 /* Keys this build does not implement (see props.h): REFUSED when ignoring them could lose
  * data or let people in (only the value given is accepted), IGNORED (warned) otherwise. */
-#define REFUSE(k, only, why) { k, KITE_PROP_REFUSED, 0, only, why }
-#define IGNORE(k, why) { k, KITE_PROP_IGNORED, 0, NULL, why }
-#define NO_POOLS "one event-loop thread serves every request"
+#define REFUSE(k, only, why)               \
+    {                                      \
+        k, KITE_PROP_REFUSED, 0, only, why \
+    }
+#define IGNORE(k, why)                     \
+    {                                      \
+        k, KITE_PROP_IGNORED, 0, NULL, why \
+    }
+#define NO_POOLS  "one event-loop thread serves every request"
 #define NO_QUEUES "requests are not queued: the event loop serves them as they arrive"
-#define ONE_ROOT "the store keeps its files under storePathRootDir"
-#define NO_TSP "no transient store pool in this build"
-#define IN_MEMORY "pulls use the maxTransfer*OnMessageInMemory limits whether or not the data is cached"
+#define ONE_ROOT  "the store keeps its files under storePathRootDir"
+#define NO_TSP    "no transient store pool in this build"
+#define IN_MEMORY \
+    "pulls use the maxTransfer*OnMessageInMemory limits whether or not the data is cached"
 const kite_prop_def kite_broker_props[] = {
-    { "brokerClusterName", KITE_PROP_STR, F(broker_cluster_name), "DefaultCluster", "cluster name" },
-    { "brokerName", KITE_PROP_STR, F(broker_name), "broker-a", "broker group name (master and slaves share it)" },
-    { "brokerId", KITE_PROP_LONG, F(broker_id), "0", "0 = master (a master's id is set to 0, warned); a slave needs an id > 0" },
+    { "brokerClusterName", KITE_PROP_STR, F(broker_cluster_name), "DefaultCluster",
+      "cluster name" },
+    { "brokerName", KITE_PROP_STR, F(broker_name), "broker-a",
+      "broker group name (master and slaves share it)" },
+    { "brokerId", KITE_PROP_LONG, F(broker_id), "0",
+      "0 = master (a master's id is set to 0, warned); a slave needs an id > 0" },
     { "brokerRole", KITE_PROP_STR, F(broker_role), "ASYNC_MASTER",
       "ASYNC_MASTER, SYNC_MASTER (a send is answered once a slave holds it) or SLAVE" },
     { "namesrvAddr", KITE_PROP_STR, F(namesrv_addr), NULL, "name servers, ip:port;ip:port" },
-    { "brokerIP1", KITE_PROP_STR, F(broker_ip1), NULL, "address advertised to clients (default: first non-loopback IPv4)" },
-    { "listenPort", KITE_PROP_INT, F(listen_port), "10911", "client port; listenPort-2 is the VIP port" },
-    { "brokerPermission", KITE_PROP_INT, F(broker_permission), "6", "broker permission bits (4 read, 2 write)" },
-    { "registerNameServerPeriod", KITE_PROP_LONG, F(register_name_server_period), "30000", "ms between registrations" },
-    { "registerBrokerTimeoutMills", KITE_PROP_LONG, F(register_broker_timeout_mills), "6000", "registration timeout" },
-    { "compressedRegister", KITE_PROP_BOOL, F(compressed_register), "false", "send compressed registration bodies" },
-    { "autoCreateTopicEnable", KITE_PROP_BOOL, F(auto_create_topic_enable), "true", "create topics on first send (TBW102)" },
-    { "defaultTopicQueueNums", KITE_PROP_INT, F(default_topic_queue_nums), "8", "queues of TBW102" },
-    { "clusterTopicEnable", KITE_PROP_BOOL, F(cluster_topic_enable), "true", "cluster-name topic is writable" },
-    { "brokerTopicEnable", KITE_PROP_BOOL, F(broker_topic_enable), "true", "broker-name topic is writable" },
-    { "autoCreateSubscriptionGroup", KITE_PROP_BOOL, F(auto_create_subscription_group), "true", "create groups on first use" },
-    { "longPollingEnable", KITE_PROP_BOOL, F(long_polling_enable), "true", "hold pulls until messages arrive" },
-    { "shortPollingTimeMills", KITE_PROP_LONG, F(short_polling_time_mills), "1000", "hold time without long polling" },
-    { "flushConsumerOffsetInterval", KITE_PROP_LONG, F(flush_consumer_offset_interval), "5000", "ms between offset saves" },
-    { "channelExpiredTimeout", KITE_PROP_LONG, F(channel_expired_timeout), "120000", "drop clients silent this long (ms)" },
-    { "notifyConsumerIdsChangedEnable", KITE_PROP_BOOL, F(notify_consumer_ids_changed_enable), "true",
-      "tell consumers when their group changes" },
-    { "rejectTransactionMessage", KITE_PROP_BOOL, F(reject_transaction_message), "false", "refuse half messages" },
+    { "brokerIP1", KITE_PROP_STR, F(broker_ip1), NULL,
+      "address advertised to clients (default: first non-loopback IPv4)" },
+    { "listenPort", KITE_PROP_INT, F(listen_port), "10911",
+      "client port; listenPort-2 is the VIP port" },
+    { "brokerPermission", KITE_PROP_INT, F(broker_permission), "6",
+      "broker permission bits (4 read, 2 write)" },
+    { "registerNameServerPeriod", KITE_PROP_LONG, F(register_name_server_period), "30000",
+      "ms between registrations" },
+    { "registerBrokerTimeoutMills", KITE_PROP_LONG, F(register_broker_timeout_mills), "6000",
+      "registration timeout" },
+    { "compressedRegister", KITE_PROP_BOOL, F(compressed_register), "false",
+      "send compressed registration bodies" },
+    { "autoCreateTopicEnable", KITE_PROP_BOOL, F(auto_create_topic_enable), "true",
+      "create topics on first send (TBW102)" },
+    { "defaultTopicQueueNums", KITE_PROP_INT, F(default_topic_queue_nums), "8",
+      "queues of TBW102" },
+    { "clusterTopicEnable", KITE_PROP_BOOL, F(cluster_topic_enable), "true",
+      "cluster-name topic is writable" },
+    { "brokerTopicEnable", KITE_PROP_BOOL, F(broker_topic_enable), "true",
+      "broker-name topic is writable" },
+    { "autoCreateSubscriptionGroup", KITE_PROP_BOOL, F(auto_create_subscription_group), "true",
+      "create groups on first use" },
+    { "longPollingEnable", KITE_PROP_BOOL, F(long_polling_enable), "true",
+      "hold pulls until messages arrive" },
+    { "shortPollingTimeMills", KITE_PROP_LONG, F(short_polling_time_mills), "1000",
+      "hold time without long polling" },
+    { "flushConsumerOffsetInterval", KITE_PROP_LONG, F(flush_consumer_offset_interval), "5000",
+      "ms between offset saves" },
+    { "channelExpiredTimeout", KITE_PROP_LONG, F(channel_expired_timeout), "120000",
+      "drop clients silent this long (ms)" },
+    { "notifyConsumerIdsChangedEnable", KITE_PROP_BOOL, F(notify_consumer_ids_changed_enable),
+      "true", "tell consumers when their group changes" },
+    { "rejectTransactionMessage", KITE_PROP_BOOL, F(reject_transaction_message), "false",
+      "refuse half messages" },
     { "transactionCheckInterval", KITE_PROP_LONG, F(transaction_check_interval), "30000",
       "ms between check-back passes over unresolved half messages" },
     { "transactionTimeOut", KITE_PROP_LONG, F(transaction_timeout), "6000",
@@ -58,24 +84,28 @@ const kite_prop_def kite_broker_props[] = {
       "checks of a half message before it is discarded to TRANS_CHECK_MAX_TIME_TOPIC" },
     { "rebalanceLockMaxLiveTime", KITE_PROP_LONG, F(rebalance_lock_max_live_time), "60000",
       "ms an unrenewed ordered-consumer queue lock lasts, >= 1000 (KiteMQ; Java: system property rocketmq.broker.rebalance.lockMaxLiveTime)" },
-    { "enablePropertyFilter", KITE_PROP_BOOL, F(enable_property_filter), "false", "allow SQL92 subscriptions" },
+    { "enablePropertyFilter", KITE_PROP_BOOL, F(enable_property_filter), "false",
+      "allow SQL92 subscriptions" },
     { "traceOn", KITE_PROP_BOOL, F(trace_on), "true", "TRACE_ON in send answers" },
     { "regionId", KITE_PROP_STR, F(region_id), "DefaultRegion", "MSG_REGION in send answers" },
-    { "messageDelayLevel", KITE_PROP_STR, F(message_delay_level), "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h",
-      "delay levels" },
-    { "maxTransferBytesOnMessageInMemory", KITE_PROP_INT, F(max_transfer_bytes_on_message_in_memory), "262144",
-      "bytes per pull answer" },
-    { "maxTransferCountOnMessageInMemory", KITE_PROP_INT, F(max_transfer_count_on_message_in_memory), "32",
-      "messages per pull answer" },
-    { "serverChannelMaxIdleTimeSeconds", KITE_PROP_INT, F(server_channel_max_idle_time_seconds), "120",
-      "close connections idle this long" },
-    { "maxFrameSize", KITE_PROP_LONG, F(max_frame_size), "16777216", "largest accepted frame (KiteMQ)" },
+    { "messageDelayLevel", KITE_PROP_STR, F(message_delay_level),
+      "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h", "delay levels" },
+    { "maxTransferBytesOnMessageInMemory", KITE_PROP_INT,
+      F(max_transfer_bytes_on_message_in_memory), "262144", "bytes per pull answer" },
+    { "maxTransferCountOnMessageInMemory", KITE_PROP_INT,
+      F(max_transfer_count_on_message_in_memory), "32", "messages per pull answer" },
+    { "serverChannelMaxIdleTimeSeconds", KITE_PROP_INT, F(server_channel_max_idle_time_seconds),
+      "120", "close connections idle this long" },
+    { "maxFrameSize", KITE_PROP_LONG, F(max_frame_size), "16777216",
+      "largest accepted frame (KiteMQ)" },
     { "adminFromLoopbackOnly", KITE_PROP_BOOL, F(admin_from_loopback_only), "true",
       "state-changing admin requests only from 127.0.0.0/8 while ACL is off (KiteMQ)" },
     { "remoteConfigUpdateEnable", KITE_PROP_BOOL, F(remote_config_update_enable), "false",
       "allow UPDATE_BROKER_CONFIG for the safe keys (KiteMQ)" },
-    { "bindAddress", KITE_PROP_STR, F(bind_address), "0.0.0.0", "IPv4 address to listen on (KiteMQ)" },
-    { "brokerIP2", KITE_PROP_STR, F(broker_ip2), NULL, "HA address advertised to slaves (default brokerIP1)" },
+    { "bindAddress", KITE_PROP_STR, F(bind_address), "0.0.0.0",
+      "IPv4 address to listen on (KiteMQ)" },
+    { "brokerIP2", KITE_PROP_STR, F(broker_ip2), NULL,
+      "HA address advertised to slaves (default brokerIP1)" },
     { "haListenPort", KITE_PROP_INT, F(ha_listen_port), "0",
       "master: port slaves replicate from (<= 0: listenPort+1)" },
     { "haBindAddress", KITE_PROP_STR, F(ha_bind_address), NULL,
@@ -105,34 +135,51 @@ const kite_prop_def kite_broker_props[] = {
     REFUSE("tls.server.mode", "disabled", "no TLS in this build"),
     REFUSE("tls.enable", "false", "no TLS in this build"),
     REFUSE("tls.config.file", NULL, "no TLS in this build"),
-    IGNORE("slaveReadEnable", "pulls are served by the broker asked; suggestWhichBrokerId is always 0"),
+    IGNORE("slaveReadEnable",
+           "pulls are served by the broker asked; suggestWhichBrokerId is always 0"),
     IGNORE("offsetCheckInSlave", "a slave keeps the consumer offsets committed to it"),
-    IGNORE("forceRegister", "every registration carries the whole topic table, as with the default true"),
+    IGNORE("forceRegister",
+           "every registration carries the whole topic table, as with the default true"),
     IGNORE("fetchNamesrvAddrByAddressServer", "no address-server client: set namesrvAddr"),
     IGNORE("rocketmqHome", "not used: every path comes from storePathRootDir"),
-    IGNORE("storePathConsumeQueue", ONE_ROOT), IGNORE("storePathIndex", ONE_ROOT),
-    IGNORE("storeCheckpoint", ONE_ROOT), IGNORE("abortFile", ONE_ROOT),
+    IGNORE("storePathConsumeQueue", ONE_ROOT),
+    IGNORE("storePathIndex", ONE_ROOT),
+    IGNORE("storeCheckpoint", ONE_ROOT),
+    IGNORE("abortFile", ONE_ROOT),
     IGNORE("msgTraceTopicName", "the broker creates no trace topic at start"),
     IGNORE("traceTopicEnable", "the broker creates no trace topic at start"),
-    IGNORE("sendMessageThreadPoolNums", NO_POOLS), IGNORE("pullMessageThreadPoolNums", NO_POOLS),
-    IGNORE("queryMessageThreadPoolNums", NO_POOLS), IGNORE("adminBrokerThreadPoolNums", NO_POOLS),
-    IGNORE("clientManageThreadPoolNums", NO_POOLS), IGNORE("consumerManageThreadPoolNums", NO_POOLS),
-    IGNORE("heartbeatThreadPoolNums", NO_POOLS), IGNORE("endTransactionThreadPoolNums", NO_POOLS),
-    IGNORE("serverWorkerThreads", NO_POOLS), IGNORE("serverSelectorThreads", NO_POOLS),
-    IGNORE("sendThreadPoolQueueCapacity", NO_QUEUES), IGNORE("pullThreadPoolQueueCapacity", NO_QUEUES),
-    IGNORE("waitTimeMillsInSendQueue", NO_QUEUES), IGNORE("brokerFastFailureEnable", NO_QUEUES),
+    IGNORE("sendMessageThreadPoolNums", NO_POOLS),
+    IGNORE("pullMessageThreadPoolNums", NO_POOLS),
+    IGNORE("queryMessageThreadPoolNums", NO_POOLS),
+    IGNORE("adminBrokerThreadPoolNums", NO_POOLS),
+    IGNORE("clientManageThreadPoolNums", NO_POOLS),
+    IGNORE("consumerManageThreadPoolNums", NO_POOLS),
+    IGNORE("heartbeatThreadPoolNums", NO_POOLS),
+    IGNORE("endTransactionThreadPoolNums", NO_POOLS),
+    IGNORE("serverWorkerThreads", NO_POOLS),
+    IGNORE("serverSelectorThreads", NO_POOLS),
+    IGNORE("sendThreadPoolQueueCapacity", NO_QUEUES),
+    IGNORE("pullThreadPoolQueueCapacity", NO_QUEUES),
+    IGNORE("waitTimeMillsInSendQueue", NO_QUEUES),
+    IGNORE("brokerFastFailureEnable", NO_QUEUES),
     IGNORE("osPageCacheBusyTimeOutMills", "no page-cache-busy check in this build"),
     IGNORE("useReentrantLockWhenPutMessage", "the store's put lock is fixed in this build"),
-    IGNORE("transientStorePoolEnable", NO_TSP), IGNORE("transientStorePoolSize", NO_TSP),
-    IGNORE("commitIntervalCommitLog", NO_TSP), IGNORE("commitCommitLogLeastPages", NO_TSP),
-    IGNORE("maxTransferBytesOnMessageInDisk", IN_MEMORY), IGNORE("maxTransferCountOnMessageInDisk", IN_MEMORY),
+    IGNORE("transientStorePoolEnable", NO_TSP),
+    IGNORE("transientStorePoolSize", NO_TSP),
+    IGNORE("commitIntervalCommitLog", NO_TSP),
+    IGNORE("commitCommitLogLeastPages", NO_TSP),
+    IGNORE("maxTransferBytesOnMessageInDisk", IN_MEMORY),
+    IGNORE("maxTransferCountOnMessageInDisk", IN_MEMORY),
     IGNORE("accessMessageInMemoryMaxRatio", IN_MEMORY),
     IGNORE("transferMsgByHeap", "how a pull answer is copied to the socket is fixed in this build"),
     IGNORE("flushCommitLogTimed", "the ASYNC_FLUSH service's wait is fixed in this build"),
-    IGNORE("flushConsumeQueueLeastPages", "consume queues are checkpointed every flushIntervalConsumeQueue ms"),
+    IGNORE("flushConsumeQueueLeastPages",
+           "consume queues are checkpointed every flushIntervalConsumeQueue ms"),
     IGNORE("flushDelayOffsetInterval", "delay progress is saved every second when it changed"),
-    IGNORE("destroyMapedFileIntervalForcibly", "a deleted file being read goes when its last reader releases it"),
-    IGNORE("messageIndexSafe", "after a crash the index is cut back to its checkpoint and rebuilt from the commit log"),
+    IGNORE("destroyMapedFileIntervalForcibly",
+           "a deleted file being read goes when its last reader releases it"),
+    IGNORE("messageIndexSafe",
+           "after a crash the index is cut back to its checkpoint and rebuilt from the commit log"),
     IGNORE("duplicationEnable", "not used by this store"),
     { NULL, 0, 0, NULL, NULL },
 };
@@ -162,7 +209,8 @@ static int first_ipv4(char *out, size_t len)
     if (getifaddrs(&ifs) != 0) return KITE_ENOTFOUND;
     int rc = KITE_ENOTFOUND;
     for (i = ifs; i; i = i->ifa_next) {
-        if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET || (i->ifa_flags & IFF_LOOPBACK)) continue;
+        if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET || (i->ifa_flags & IFF_LOOPBACK))
+            continue;
         inet_ntop(AF_INET, &((struct sockaddr_in *)i->ifa_addr)->sin_addr, out, (socklen_t)len);
         rc = KITE_OK;
         break;
@@ -190,7 +238,8 @@ static int settle_role(bk_conf *c, char *err, size_t errlen)
         set_str(&c->broker_role, "SYNC_MASTER");
         c->is_sync_master = 1;
     } else {
-        snprintf(err, errlen, "brokerRole: '%s' is not a role (ASYNC_MASTER, SYNC_MASTER or SLAVE)", r);
+        snprintf(err, errlen, "brokerRole: '%s' is not a role (ASYNC_MASTER, SYNC_MASTER or SLAVE)",
+                 r);
         return KITE_EINVAL;
     }
     if (c->is_slave && c->broker_id <= 0) {
@@ -199,7 +248,8 @@ static int settle_role(bk_conf *c, char *err, size_t errlen)
         return KITE_EINVAL;
     }
     if (!c->is_slave && c->broker_id != 0) {
-        KLOG_WARN("config", "brokerId=%lld ignored: this broker is a master, id 0", (long long)c->broker_id);
+        KLOG_WARN("config", "brokerId=%lld ignored: this broker is a master, id 0",
+                  (long long)c->broker_id);
         c->broker_id = 0;
     }
     return 0;
@@ -217,18 +267,22 @@ int bk_conf_settle(bk_conf *c, char *err, size_t errlen)
     if (!c->ha_bind_address || !*c->ha_bind_address) set_str(&c->ha_bind_address, c->bind_address);
     if (c->ha_listen_port <= 0) c->ha_listen_port = c->listen_port + 1;
     if (c->ha_listen_port > 65535 || c->ha_listen_port == c->listen_port) {
-        snprintf(err, errlen, "haListenPort=%d: not a free port next to listenPort=%d", (int)c->ha_listen_port,
-                 (int)c->listen_port);
+        snprintf(err, errlen, "haListenPort=%d: not a free port next to listenPort=%d",
+                 (int)c->ha_listen_port, (int)c->listen_port);
         return KITE_EINVAL;
     }
-    if (c->ha_send_heartbeat_interval < 10 || c->ha_housekeeping_interval <= c->ha_send_heartbeat_interval) {
-        snprintf(err, errlen, "haSendHeartbeatInterval=%lld / haHousekeepingInterval=%lld: the heartbeat must be at "
-                 "least 10 ms and shorter than the housekeeping interval",
-                 (long long)c->ha_send_heartbeat_interval, (long long)c->ha_housekeeping_interval);
+    if (c->ha_send_heartbeat_interval < 10 ||
+        c->ha_housekeeping_interval <= c->ha_send_heartbeat_interval) {
+        snprintf(
+            err, errlen,
+            "haSendHeartbeatInterval=%lld / haHousekeepingInterval=%lld: the heartbeat must be at "
+            "least 10 ms and shorter than the housekeeping interval",
+            (long long)c->ha_send_heartbeat_interval, (long long)c->ha_housekeeping_interval);
         return KITE_EINVAL;
     }
     if (c->slave_timeout <= 0 || c->ha_slave_fallbehind_max <= 0) {
-        snprintf(err, errlen, "slaveTimeout=%lld / haSlaveFallbehindMax=%lld: both must be positive",
+        snprintf(err, errlen,
+                 "slaveTimeout=%lld / haSlaveFallbehindMax=%lld: both must be positive",
                  (long long)c->slave_timeout, (long long)c->ha_slave_fallbehind_max);
         return KITE_EINVAL;
     }
@@ -239,9 +293,11 @@ int bk_conf_settle(bk_conf *c, char *err, size_t errlen)
     }
     int64_t p = c->register_name_server_period;
     if (p < BK_REGISTER_PERIOD_MIN_MS || p > BK_REGISTER_PERIOD_MAX_MS) {
-        c->register_name_server_period = p < BK_REGISTER_PERIOD_MIN_MS ? BK_REGISTER_PERIOD_MIN_MS : BK_REGISTER_PERIOD_MAX_MS;
-        KLOG_WARN("config", "registerNameServerPeriod=%lld is outside [%d, %d] ms; using %lld", (long long)p,
-                  BK_REGISTER_PERIOD_MIN_MS, BK_REGISTER_PERIOD_MAX_MS, (long long)c->register_name_server_period);
+        c->register_name_server_period =
+            p < BK_REGISTER_PERIOD_MIN_MS ? BK_REGISTER_PERIOD_MIN_MS : BK_REGISTER_PERIOD_MAX_MS;
+        KLOG_WARN("config", "registerNameServerPeriod=%lld is outside [%d, %d] ms; using %lld",
+                  (long long)p, BK_REGISTER_PERIOD_MIN_MS, BK_REGISTER_PERIOD_MAX_MS,
+                  (long long)c->register_name_server_period);
     }
     if (c->flush_consumer_offset_interval <= 0) {
         KLOG_WARN("config", "flushConsumerOffsetInterval=%lld is not positive; using %d",
@@ -250,7 +306,8 @@ int bk_conf_settle(bk_conf *c, char *err, size_t errlen)
     }
     if (c->rebalance_lock_max_live_time < BK_LOCK_LIVE_MIN_MS) {
         KLOG_WARN("config", "rebalanceLockMaxLiveTime=%lld is below %d ms; using %d",
-                  (long long)c->rebalance_lock_max_live_time, BK_LOCK_LIVE_MIN_MS, BK_LOCK_LIVE_DEFAULT_MS);
+                  (long long)c->rebalance_lock_max_live_time, BK_LOCK_LIVE_MIN_MS,
+                  BK_LOCK_LIVE_DEFAULT_MS);
         c->rebalance_lock_max_live_time = BK_LOCK_LIVE_DEFAULT_MS;
     }
     return 0;

@@ -95,7 +95,9 @@ static void take_offsets(bk_delay *d, const kite_json *root)
     const kite_json *t = kite_json_get(root, "offsetTable");
     for (size_t i = 0; t && t->type == KJ_OBJECT && i < t->count; i++) {
         int64_t level, off;
-        if (kite_json_int64(t->members[i].key, &level) || kite_json_int64(t->members[i].value, &off)) continue;
+        if (kite_json_int64(t->members[i].key, &level) ||
+            kite_json_int64(t->members[i].value, &off))
+            continue;
         if (level >= 1 && level <= d->n) d->offset[level - 1] = off;
     }
 }
@@ -104,8 +106,9 @@ static void load(kite_broker *b, bk_delay *d)
 {
     char err[512];
     kite_json_doc *doc;
-    if (bk_meta_load_json(b, "delayOffset.json", 1 << 20, &doc, "delayed messages restart from each level's first offset",
-                          err, sizeof err) != 0) {
+    if (bk_meta_load_json(b, "delayOffset.json", 1 << 20, &doc,
+                          "delayed messages restart from each level's first offset", err,
+                          sizeof err) != 0) {
         KLOG_WARN("broker", "%s", err);
     } else if (doc) {
         take_offsets(d, kite_json_root(doc));
@@ -130,7 +133,8 @@ static int deliver(kite_broker *b, const kite_record *r)
     const char *rt = kite_msgprop_get(r->props, r->props_len, "REAL_TOPIC", &tl);
     const char *rq = kite_msgprop_get(r->props, r->props_len, "REAL_QID", &ql);
     if (!rt || !rq) {
-        KLOG_WARN("broker", "delayed message at %lld has no REAL_TOPIC/REAL_QID; dropped", (long long)r->phys_offset);
+        KLOG_WARN("broker", "delayed message at %lld has no REAL_TOPIC/REAL_QID; dropped",
+                  (long long)r->phys_offset);
         return 1;
     }
     char topic[300], qbuf[16];
@@ -141,12 +145,13 @@ static int deliver(kite_broker *b, const kite_record *r)
     kite_msgprop_copy_without(r->props, r->props_len, drop_delay, &props);
     kite_store_msg m;
     bk_msg_from_record(&m, r, topic, atoi(qbuf), &props);
-    m.wait = 0;   /* the delayed copy stays durable in the schedule topic until we advance */
+    m.wait = 0; /* the delayed copy stays durable in the schedule topic until we advance */
     kite_put_result res;
     kite_store_put_wait(b->store, &m, &res);
     kite_buf_free(&props);
     if (res.status != KITE_PUT_OK && res.status != KITE_PUT_FLUSH_DISK_TIMEOUT) {
-        if (res.status == KITE_PUT_MESSAGE_ILLEGAL || res.status == KITE_PUT_PROPERTIES_SIZE_EXCEEDED) {
+        if (res.status == KITE_PUT_MESSAGE_ILLEGAL ||
+            res.status == KITE_PUT_PROPERTIES_SIZE_EXCEEDED) {
             KLOG_WARN("broker", "delayed message for %s refused by the store (%s); dropped", topic,
                       kite_put_status_name(res.status));
             return 1;
@@ -163,13 +168,15 @@ static void tick(kite_ev *ev, kite_ev_timer *t, void *arg)
     (void)t;
     int64_t now = kite_wall_ms();
     for (int lv = 0; lv < d->n; lv++) {
-        for (int rounds = 0; rounds < 64; rounds++) {   /* bounded work per tick */
+        for (int rounds = 0; rounds < 64; rounds++) { /* bounded work per tick */
             kite_get_result gr;
             memset(&gr, 0, sizeof gr);
             kite_store_get_messages(b->store, KITE_TOPIC_SCHEDULE, lv, d->offset[lv], 32, 1 << 20,
                                     NULL, 0, &gr);
-            if (gr.status == KITE_GET_OFFSET_TOO_SMALL || gr.status == KITE_GET_OFFSET_OVERFLOW_BADLY) {
-                d->offset[lv] = gr.next_begin_offset;   /* data deleted or offset from an older store */
+            if (gr.status == KITE_GET_OFFSET_TOO_SMALL ||
+                gr.status == KITE_GET_OFFSET_OVERFLOW_BADLY) {
+                d->offset[lv] =
+                    gr.next_begin_offset; /* data deleted or offset from an older store */
                 d->dirty = 1;
                 kite_get_result_release(&gr);
                 continue;
@@ -179,16 +186,16 @@ static void tick(kite_ev *ev, kite_ev_timer *t, void *arg)
                 kite_record r;
                 const char *why;
                 if (kite_record_decode(gr.segs[i].data, gr.segs[i].len, &r, 0, &why) <= 0) {
-                    d->offset[lv] = gr.segs[i].queue_offset + 1;   /* unreadable: skip it */
+                    d->offset[lv] = gr.segs[i].queue_offset + 1; /* unreadable: skip it */
                     d->dirty = 1;
                     continue;
                 }
                 if (r.store_ts + d->ms[lv] > now + 5) {
-                    stop = 1;   /* later ones in this level are due later still */
+                    stop = 1; /* later ones in this level are due later still */
                     break;
                 }
                 if (!deliver(b, &r)) {
-                    stop = 1;   /* store refused: retry on the next tick */
+                    stop = 1; /* store refused: retry on the next tick */
                     break;
                 }
                 d->offset[lv] = gr.segs[i].queue_offset + 1;
@@ -219,7 +226,7 @@ int bk_delay_start(kite_broker *b, char *err, size_t errlen)
     }
     b->delay = d;
     load(b, d);
-    if (!b->cfg.is_slave)   /* a slave delivers nothing: its master's scheduler does */
+    if (!b->cfg.is_slave) /* a slave delivers nothing: its master's scheduler does */
         d->timer = kite_ev_timer_add(b->ev, 100, 100, tick, b);
     return KITE_OK;
 }

@@ -12,7 +12,7 @@
 #include <strings.h>
 
 #define MAX_DEPTH 64
-#define MAX_SET 256
+#define MAX_SET   256
 
 typedef enum { N_OR, N_AND, N_NOT, N_CMP, N_BETWEEN, N_IN, N_ISNULL, N_STR, N_CONST } ntype;
 typedef enum { V_IDENT, V_STR, V_NUM, V_BOOL } vtype;
@@ -21,17 +21,17 @@ typedef enum { S_CONTAINS, S_STARTS, S_ENDS } strop;
 
 typedef struct operand {
     vtype t;
-    char *s;        /* ident name or string value */
+    char *s; /* ident name or string value */
     double num;
     int b;
 } operand;
 
 typedef struct node {
     ntype t;
-    int neg;                 /* NOT BETWEEN / NOT IN / IS NOT NULL / NOT CONTAINS */
+    int neg; /* NOT BETWEEN / NOT IN / IS NOT NULL / NOT CONTAINS */
     int op;
     struct node *l, *r;
-    operand a, b, c;         /* operands */
+    operand a, b, c; /* operands */
     operand *set;
     size_t nset;
     int konst;
@@ -105,8 +105,9 @@ static node *new_node(ntype t)
 
 static int is_reserved(const char *s, size_t n)
 {
-    static const char *const words[] = { "AND", "OR", "NOT", "BETWEEN", "IN", "IS", "NULL", "TRUE", "FALSE",
-                                         "CONTAINS", "STARTSWITH", "ENDSWITH", NULL };
+    static const char *const words[] = { "AND",        "OR",       "NOT",  "BETWEEN", "IN",
+                                         "IS",         "NULL",     "TRUE", "FALSE",   "CONTAINS",
+                                         "STARTSWITH", "ENDSWITH", NULL };
     for (int i = 0; words[i]; i++)
         if (strlen(words[i]) == n && strncasecmp(words[i], s, n) == 0) return 1;
     return 0;
@@ -129,8 +130,10 @@ static int parse_operand(parser *ps, operand *o)
                 return KITE_EINVAL;
             }
             if (*p == '\'') {
-                if (p[1] == '\'') p++;
-                else break;
+                if (p[1] == '\'')
+                    p++;
+                else
+                    break;
             }
             if (len + 2 > cap) {
                 cap *= 2;
@@ -144,7 +147,8 @@ static int parse_operand(parser *ps, operand *o)
         o->s = s;
         return KITE_OK;
     }
-    if (isdigit((unsigned char)*p) || ((*p == '-' || *p == '+') && (isdigit((unsigned char)p[1]) || p[1] == '.')) ||
+    if (isdigit((unsigned char)*p) ||
+        ((*p == '-' || *p == '+') && (isdigit((unsigned char)p[1]) || p[1] == '.')) ||
         (*p == '.' && isdigit((unsigned char)p[1]))) {
         char *end;
         o->num = strtod(p, &end);
@@ -152,7 +156,8 @@ static int parse_operand(parser *ps, operand *o)
             fail(ps, "bad number");
             return KITE_EINVAL;
         }
-        if (*end == 'L' || *end == 'l' || *end == 'D' || *end == 'd' || *end == 'F' || *end == 'f') end++;
+        if (*end == 'L' || *end == 'l' || *end == 'D' || *end == 'd' || *end == 'F' || *end == 'f')
+            end++;
         ps->p = end;
         o->t = V_NUM;
         return KITE_OK;
@@ -248,8 +253,10 @@ static node *parse_predicate(parser *ps)
         }
         return n;
     }
-    static const struct { const char *k; strop op; } sops[] = {
-        { "CONTAINS", S_CONTAINS }, { "STARTSWITH", S_STARTS }, { "ENDSWITH", S_ENDS } };
+    static const struct {
+        const char *k;
+        strop op;
+    } sops[] = { { "CONTAINS", S_CONTAINS }, { "STARTSWITH", S_STARTS }, { "ENDSWITH", S_ENDS } };
     for (int i = 0; i < 3; i++) {
         if (kw(ps, sops[i].k)) {
             n = new_node(N_STR);
@@ -261,8 +268,11 @@ static node *parse_predicate(parser *ps)
         }
     }
     if (neg) ps->p = save;
-    static const struct { const char *s; cmpop op; } cops[] = {
-        { "<>", OP_NE }, { "!=", OP_NE }, { "<=", OP_LE }, { ">=", OP_GE }, { "=", OP_EQ }, { "<", OP_LT }, { ">", OP_GT } };
+    static const struct {
+        const char *s;
+        cmpop op;
+    } cops[] = { { "<>", OP_NE }, { "!=", OP_NE }, { "<=", OP_LE }, { ">=", OP_GE },
+                 { "=", OP_EQ },  { "<", OP_LT },  { ">", OP_GT } };
     for (int i = 0; i < 7; i++) {
         if (sym(ps, cops[i].s)) {
             n = new_node(N_CMP);
@@ -432,9 +442,7 @@ static value resolve(const operand *o, const char *props, size_t plen)
         v.num = o->num;
         v.is_num = 1;
         break;
-    case V_BOOL:
-        v.b = o->b;
-        break;
+    case V_BOOL: v.b = o->b; break;
     }
     return v;
 }
@@ -443,7 +451,7 @@ static value resolve(const operand *o, const char *props, size_t plen)
  * against text that is not one). */
 static int cmp_values(const value *a, const value *b, int *out)
 {
-    if (a->t == V_NUM || b->t == V_NUM) {   /* numeric context */
+    if (a->t == V_NUM || b->t == V_NUM) { /* numeric context */
         if (!a->is_num || !b->is_num) return 0;
         *out = a->num < b->num ? -1 : a->num > b->num;
         return 1;
@@ -479,9 +487,7 @@ static int eval(const node *n, const char *props, size_t plen)
         if (x == 0) return 0;
         y = eval(n->r, props, plen);
         return y == 0 ? 0 : (x == UNKNOWN || y == UNKNOWN) ? UNKNOWN : 1;
-    case N_NOT:
-        x = eval(n->l, props, plen);
-        return x == UNKNOWN ? UNKNOWN : !x;
+    case N_NOT: x = eval(n->l, props, plen); return x == UNKNOWN ? UNKNOWN : !x;
     case N_ISNULL: {
         value a = resolve(&n->a, props, plen);
         return n->neg ? a.present : !a.present;
@@ -500,7 +506,8 @@ static int eval(const node *n, const char *props, size_t plen)
         return UNKNOWN;
     }
     case N_BETWEEN: {
-        value a = resolve(&n->a, props, plen), lo = resolve(&n->b, props, plen), hi = resolve(&n->c, props, plen);
+        value a = resolve(&n->a, props, plen), lo = resolve(&n->b, props, plen),
+              hi = resolve(&n->c, props, plen);
         int c1, c2;
         if (!a.present || !lo.present || !hi.present || !cmp_values(&a, &lo, &c1) ||
             !cmp_values(&a, &hi, &c2))
@@ -520,12 +527,15 @@ static int eval(const node *n, const char *props, size_t plen)
     }
     case N_STR: {
         value a = resolve(&n->a, props, plen), b = resolve(&n->b, props, plen);
-        if (!a.present || !b.present || a.t == V_NUM || b.t == V_NUM || a.t == V_BOOL || b.t == V_BOOL) return UNKNOWN;
+        if (!a.present || !b.present || a.t == V_NUM || b.t == V_NUM || a.t == V_BOOL ||
+            b.t == V_BOOL)
+            return UNKNOWN;
         int r = 0;
         if (b.len <= a.len) {
             switch ((strop)n->op) {
             case S_CONTAINS:
-                for (size_t i = 0; i + b.len <= a.len && !r; i++) r = memcmp(a.s + i, b.s, b.len) == 0;
+                for (size_t i = 0; i + b.len <= a.len && !r; i++)
+                    r = memcmp(a.s + i, b.s, b.len) == 0;
                 break;
             case S_STARTS: r = memcmp(a.s, b.s, b.len) == 0; break;
             case S_ENDS: r = memcmp(a.s + a.len - b.len, b.s, b.len) == 0; break;

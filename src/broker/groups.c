@@ -30,7 +30,8 @@ void bk_group_from_json(bk_group *g, const kite_json *v)
     g->consume_enable = kite_json_get_bool(v, "consumeEnable", 1);
     g->consume_from_min_enable = kite_json_get_bool(v, "consumeFromMinEnable", 1);
     g->consume_broadcast_enable = kite_json_get_bool(v, "consumeBroadcastEnable", 1);
-    g->notify_consumer_ids_changed_enable = kite_json_get_bool(v, "notifyConsumerIdsChangedEnable", 1);
+    g->notify_consumer_ids_changed_enable =
+        kite_json_get_bool(v, "notifyConsumerIdsChangedEnable", 1);
     g->retry_queue_nums = kite_json_get_int32(v, "retryQueueNums", 1);
     g->retry_max_times = kite_json_get_int32(v, "retryMaxTimes", 16);
     g->broker_id = kite_json_get_int64(v, "brokerId", 0);
@@ -138,7 +139,8 @@ int bk_save_groups(kite_broker *b)
 int bk_groups_adopt(kite_broker *b, const kite_json *root)
 {
     const kite_json *dvj = kite_json_get(root, "dataVersion");
-    kite_data_version dv = { kite_json_get_int64(dvj, "timestamp", 0), kite_json_get_int64(dvj, "counter", 0), 0, 0 };
+    kite_data_version dv = { kite_json_get_int64(dvj, "timestamp", 0),
+                             kite_json_get_int64(dvj, "counter", 0), 0, 0 };
     if (dvj && kite_data_version_equal(&dv, &b->groups_dv)) return 0;
     const kite_json *tbl = kite_json_get(root, "subscriptionGroupTable");
     if (!tbl || tbl->type != KJ_OBJECT) return 0;
@@ -165,7 +167,8 @@ int bk_groups_adopt(kite_broker *b, const kite_json *root)
 int bk_groups_load(kite_broker *b, char *err, size_t errlen)
 {
     kite_json_doc *doc;
-    int rc = bk_meta_load_json(b, "subscriptionGroup.json", 256u << 20, &doc, "restore it or remove it", err, errlen);
+    int rc = bk_meta_load_json(b, "subscriptionGroup.json", 256u << 20, &doc,
+                               "restore it or remove it", err, errlen);
     if (rc != KITE_OK) return rc;
     if (doc) {
         const kite_json *root = kite_json_root(doc);

@@ -21,16 +21,17 @@ int main(int argc, char **argv)
     kite_daemon_args args;
     int r = kite_daemon_parse_args(argc, argv, "kite-broker", &args);
     if (r) return r > 0 ? 0 : 2;
-    static kite_broker b;   /* one broker per process; static keeps it off the stack */
+    static kite_broker b; /* one broker per process; static keeps it off the stack */
     b.props = bk_build_props();
     if (kite_daemon_load_config(b.props, &b.cfg, args.config_path) != 0) {
-        kite_config_free(b.props, &b.cfg);   /* a refused or malformed key */
+        kite_config_free(b.props, &b.cfg); /* a refused or malformed key */
         free(b.props);
         return 2;
     }
     char serr[512];
     if (bk_conf_settle(&b.cfg, serr, sizeof serr) != 0) {
-        fprintf(stderr, "bad config in %s: %s\n", args.config_path ? args.config_path : "(defaults)", serr);
+        fprintf(stderr, "bad config in %s: %s\n",
+                args.config_path ? args.config_path : "(defaults)", serr);
         kite_config_free(b.props, &b.cfg);
         free(b.props);
         return 2;

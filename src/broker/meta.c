@@ -26,7 +26,8 @@ int bk_meta_write(kite_broker *b, const char *name, kite_buf *content)
     return r;
 }
 
-int bk_meta_read(kite_broker *b, const char *name, size_t max, char **text, size_t *len, char *err, size_t errlen)
+int bk_meta_read(kite_broker *b, const char *name, size_t max, char **text, size_t *len, char *err,
+                 size_t errlen)
 {
     char path[1200];
     bk_meta_path(b, name, path, sizeof path);
@@ -38,8 +39,8 @@ int bk_meta_read(kite_broker *b, const char *name, size_t max, char **text, size
     return r;
 }
 
-int bk_meta_load_json(kite_broker *b, const char *name, size_t max, kite_json_doc **doc, const char *advice, char *err,
-                      size_t errlen)
+int bk_meta_load_json(kite_broker *b, const char *name, size_t max, kite_json_doc **doc,
+                      const char *advice, char *err, size_t errlen)
 {
     char *text;
     size_t len;

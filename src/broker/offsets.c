@@ -62,13 +62,14 @@ void bk_offset_set(kite_broker *b, const char *topic, const char *group, int32_t
     b->offsets_dirty = 1;
 }
 
-void bk_offset_commit(kite_broker *b, const char *topic, const char *group, int32_t qid, int64_t off)
+void bk_offset_commit(kite_broker *b, const char *topic, const char *group, int32_t qid,
+                      int64_t off)
 {
     bk_offset_set(b, topic, group, qid, off);
     if (!b->cfg.is_slave) return;
     char key[640];
     snprintf(key, sizeof key, "%s@%s#%d", topic, group, (int)qid);
-    kite_map_put(&b->slave_commits, key, b);   /* committed here: newer than the master's? */
+    kite_map_put(&b->slave_commits, key, b); /* committed here: newer than the master's? */
 }
 
 size_t bk_offsets_adopt(kite_broker *b, const kite_json *root, bk_offset_push_fn push, void *arg)
@@ -84,14 +85,16 @@ size_t bk_offsets_adopt(kite_broker *b, const kite_json *root, bk_offset_push_fn
         snprintf(topic, sizeof topic, "%.*s", (int)(at - k->text), k->text);
         for (size_t j = 0; j < v->count; j++) {
             int64_t q, off;
-            if (kite_json_int64(v->members[j].key, &q) != 0 || kite_json_int64(v->members[j].value, &off) != 0) continue;
+            if (kite_json_int64(v->members[j].key, &q) != 0 ||
+                kite_json_int64(v->members[j].value, &off) != 0)
+                continue;
             snprintf(mark, sizeof mark, "%s#%d", k->text, (int)q);
             int64_t mine = bk_offset_get(b, topic, at + 1, (int32_t)q);
             int committed_here = kite_map_del(&b->slave_commits, mark) != NULL;
             if (committed_here && mine > off) {
-                push(arg, topic, at + 1, (int32_t)q, mine);   /* the master adopts the newer one */
+                push(arg, topic, at + 1, (int32_t)q, mine); /* the master adopts the newer one */
                 pushed++;
-                continue;   /* once: later changes on the master (a reset) win again */
+                continue; /* once: later changes on the master (a reset) win again */
             }
             bk_offset_set(b, topic, at + 1, (int32_t)q, off);
         }
@@ -145,22 +148,25 @@ int bk_save_offsets(kite_broker *b)
 int bk_offsets_load(kite_broker *b, char *err, size_t errlen)
 {
     kite_json_doc *doc;
-    int rc = bk_meta_load_json(b, "consumerOffset.json", 1u << 30, &doc,
-                               "restore it or remove it (consumers then restart from their consumeFromWhere)", err,
-                               errlen);
+    int rc = bk_meta_load_json(
+        b, "consumerOffset.json", 1u << 30, &doc,
+        "restore it or remove it (consumers then restart from their consumeFromWhere)", err,
+        errlen);
     if (rc != KITE_OK) return rc;
     size_t count = 0;
     const kite_json *tbl = doc ? kite_json_get(kite_json_root(doc), "offsetTable") : NULL;
     for (size_t i = 0; tbl && tbl->type == KJ_OBJECT && i < tbl->count; i++) {
         const kite_json *k = tbl->members[i].key, *v = tbl->members[i].value;
         if (k->type != KJ_STRING || v->type != KJ_OBJECT) continue;
-        const char *at = strchr(k->text, '@');   /* topic names cannot hold '@' */
+        const char *at = strchr(k->text, '@'); /* topic names cannot hold '@' */
         if (!at) continue;
         char topic[512];
         snprintf(topic, sizeof topic, "%.*s", (int)(at - k->text), k->text);
         for (size_t j = 0; j < v->count; j++) {
             int64_t q, off;
-            if (kite_json_int64(v->members[j].key, &q) != 0 || kite_json_int64(v->members[j].value, &off) != 0) continue;
+            if (kite_json_int64(v->members[j].key, &q) != 0 ||
+                kite_json_int64(v->members[j].value, &off) != 0)
+                continue;
             bk_offset_set(b, topic, at + 1, (int32_t)q, off);
             count++;
         }

@@ -26,8 +26,8 @@ static void h_create_topic(kite_rpc_req *req, void *arg)
     if (!bk_admin_allowed(b, req)) return;
     const char *topic = bk_need(req, "topic");
     int32_t rq, wq, perm;
-    if (!topic || bk_need_i32(req, "readQueueNums", &rq) || bk_need_i32(req, "writeQueueNums", &wq) ||
-        bk_need_i32(req, "perm", &perm))
+    if (!topic || bk_need_i32(req, "readQueueNums", &rq) ||
+        bk_need_i32(req, "writeQueueNums", &wq) || bk_need_i32(req, "perm", &perm))
         return;
     char remark[300];
     if (!bk_topic_name_ok(topic)) {
@@ -58,7 +58,7 @@ static void h_delete_topic(kite_rpc_req *req, void *arg)
     const char *topic = bk_need(req, "topic");
     if (!topic) return;
     bk_topic_delete(b, topic);
-    bk_offsets_remove_topic(b, topic);   /* docs/wire.md §8: the topic's offsets go too */
+    bk_offsets_remove_topic(b, topic); /* docs/wire.md §8: the topic's offsets go too */
     kite_rpc_reply_code(req, RS_SUCCESS, NULL);
 }
 
@@ -105,17 +105,15 @@ static void h_search_offset(kite_rpc_req *req, void *arg)
     reply_i64(req, "offset", kite_store_offset_by_time(B(arg)->store, topic, qid, ts));
 }
 
-
 static void h_earliest_time(kite_rpc_req *req, void *arg)
 {
     kite_broker *b = B(arg);
     const char *topic;
     int32_t qid;
     if (topic_qid(req, &topic, &qid)) return;
-    reply_i64(req, "timestamp", bk_store_time_at(b, topic, qid, kite_store_min_offset(b->store, topic, qid), -1));
+    reply_i64(req, "timestamp",
+              bk_store_time_at(b, topic, qid, kite_store_min_offset(b->store, topic, qid), -1));
 }
-
-
 
 static void h_view_by_id(kite_rpc_req *req, void *arg)
 {

@@ -13,7 +13,8 @@
 static kite_broker *B(void *arg) { return arg; }
 
 /* Enum fields arrive as names (Java, ali-ons) or ordinals (C++). */
-static const char *enum_name(const kite_json *v, const char *const *names, size_t n, const char *dflt)
+static const char *enum_name(const kite_json *v, const char *const *names, size_t n,
+                             const char *dflt)
 {
     if (!v) return dflt;
     if (v->type == KJ_STRING) {
@@ -26,11 +27,13 @@ static const char *enum_name(const kite_json *v, const char *const *names, size_
     return dflt;
 }
 
-static const char *const consume_types[] = { "CONSUME_ACTIVELY", "CONSUME_PASSIVELY", "CONSUME_POP" };
+static const char *const consume_types[] = { "CONSUME_ACTIVELY", "CONSUME_PASSIVELY",
+                                             "CONSUME_POP" };
 static const char *const models[] = { "BROADCASTING", "CLUSTERING" };
 static const char *const from_wheres[] = {
-    "CONSUME_FROM_LAST_OFFSET", "CONSUME_FROM_LAST_OFFSET_AND_FROM_MIN_WHEN_BOOT_FIRST", "CONSUME_FROM_MIN_OFFSET",
-    "CONSUME_FROM_MAX_OFFSET", "CONSUME_FROM_FIRST_OFFSET", "CONSUME_FROM_TIMESTAMP",
+    "CONSUME_FROM_LAST_OFFSET",  "CONSUME_FROM_LAST_OFFSET_AND_FROM_MIN_WHEN_BOOT_FIRST",
+    "CONSUME_FROM_MIN_OFFSET",   "CONSUME_FROM_MAX_OFFSET",
+    "CONSUME_FROM_FIRST_OFFSET", "CONSUME_FROM_TIMESTAMP",
 };
 
 static void ensure_retry_topic(kite_broker *b, const bk_group *g)
@@ -46,10 +49,13 @@ static void h_heartbeat(kite_rpc_req *req, void *arg)
 {
     kite_broker *b = B(arg);
     char err[256];
-    kite_json_doc *doc = req->cmd.body_len ? kite_json_parse((const char *)req->cmd.body, req->cmd.body_len, err, sizeof err)
+    kite_json_doc *doc = req->cmd.body_len ? kite_json_parse((const char *)req->cmd.body,
+                                                             req->cmd.body_len, err, sizeof err)
                                            : NULL;
     if (!doc) {
-        kite_rpc_reply_code(req, RS_SYSTEM_ERROR, req->cmd.body_len ? "malformed HeartbeatData body" : "HeartbeatData body missing");
+        kite_rpc_reply_code(req, RS_SYSTEM_ERROR,
+                            req->cmd.body_len ? "malformed HeartbeatData body"
+                                              : "HeartbeatData body missing");
         return;
     }
     const kite_json *root = kite_json_root(doc);
@@ -66,7 +72,9 @@ static void h_heartbeat(kite_rpc_req *req, void *arg)
         if (!gname || !*gname) continue;
         bk_group *g = bk_group_get_or_create(b, gname);
         if (!g) {
-            KLOG_WARN("broker", "heartbeat from %s names unknown group %s (auto-creation is off); ignored", client_id, gname);
+            KLOG_WARN("broker",
+                      "heartbeat from %s names unknown group %s (auto-creation is off); ignored",
+                      client_id, gname);
             continue;
         }
         ensure_retry_topic(b, g);
@@ -89,16 +97,20 @@ static void h_heartbeat(kite_rpc_req *req, void *arg)
         int changed = 0;
         bk_consumer_group *cg = bk_consumer_register(
             b, gname, req->conn, client_id, req->cmd.language, req->cmd.version,
-            enum_name(kite_json_get(cd, "consumeType"), consume_types, 3, "CONSUME_PASSIVELY"), model,
-            enum_name(kite_json_get(cd, "consumeFromWhere"), from_wheres, 6, "CONSUME_FROM_LAST_OFFSET"), &subs,
-            &changed);
+            enum_name(kite_json_get(cd, "consumeType"), consume_types, 3, "CONSUME_PASSIVELY"),
+            model,
+            enum_name(kite_json_get(cd, "consumeFromWhere"), from_wheres, 6,
+                      "CONSUME_FROM_LAST_OFFSET"),
+            &subs, &changed);
         kite_map_free(&subs, (void (*)(void *))bk_sub_free);
         if (changed && strcmp(model, "CLUSTERING") == 0) bk_notify_ids_changed(b, cg);
     }
     const kite_json *pds = kite_json_get(root, "producerDataSet");
     for (size_t i = 0; pds && pds->type == KJ_ARRAY && i < pds->count; i++) {
         const char *gname = kite_json_get_str(pds->items[i], "groupName", NULL);
-        if (gname && *gname) bk_producer_register(b, gname, req->conn, client_id, req->cmd.language, req->cmd.version);
+        if (gname && *gname)
+            bk_producer_register(b, gname, req->conn, client_id, req->cmd.language,
+                                 req->cmd.version);
     }
     kite_json_doc_free(doc);
     kite_rpc_reply_code(req, RS_SUCCESS, NULL);
@@ -108,7 +120,8 @@ static void h_unregister_client(kite_rpc_req *req, void *arg)
 {
     const char *cid = bk_need(req, "clientID");
     if (!cid) return;
-    bk_clients_unregister(B(arg), cid, kite_cmd_ext(&req->cmd, "consumerGroup"), kite_cmd_ext(&req->cmd, "producerGroup"));
+    bk_clients_unregister(B(arg), cid, kite_cmd_ext(&req->cmd, "consumerGroup"),
+                          kite_cmd_ext(&req->cmd, "producerGroup"));
     kite_rpc_reply_code(req, RS_SUCCESS, NULL);
 }
 
@@ -138,7 +151,8 @@ static void h_query_offset(kite_rpc_req *req, void *arg)
     kite_broker *b = B(arg);
     const char *group, *topic;
     int32_t qid;
-    if (!(group = bk_need(req, "consumerGroup")) || !(topic = bk_need(req, "topic")) || bk_need_i32(req, "queueId", &qid))
+    if (!(group = bk_need(req, "consumerGroup")) || !(topic = bk_need(req, "topic")) ||
+        bk_need_i32(req, "queueId", &qid))
         return;
     int64_t off = bk_offset_get(b, topic, group, qid);
     if (off < 0) {
@@ -148,7 +162,8 @@ static void h_query_offset(kite_rpc_req *req, void *arg)
         if (set_zero && kite_store_min_offset(b->store, topic, qid) <= 0) {
             off = 0;
         } else {
-            kite_rpc_reply_code(req, RS_QUERY_NOT_FOUND, "Not found, V3_0_6_SNAPSHOT maybe this group consumer boot first");
+            kite_rpc_reply_code(req, RS_QUERY_NOT_FOUND,
+                                "Not found, V3_0_6_SNAPSHOT maybe this group consumer boot first");
             return;
         }
     }
@@ -166,7 +181,9 @@ static void h_update_offset(kite_rpc_req *req, void *arg)
     if (!(group = bk_need(req, "consumerGroup")) || !(topic = bk_need(req, "topic")) ||
         bk_need_i32(req, "queueId", &qid) || bk_need_i64(req, "commitOffset", &off))
         return;
-    if (off >= 0) bk_offset_commit(B(arg), topic, group, qid, off);   /* -1 (nothing consumed) is accepted, not stored */
+    if (off >= 0)
+        bk_offset_commit(B(arg), topic, group, qid,
+                         off); /* -1 (nothing consumed) is accepted, not stored */
     kite_rpc_reply_code(req, RS_SUCCESS, NULL);
 }
 

@@ -28,7 +28,10 @@ int bk_need_i64(kite_rpc_req *req, const char *key, int64_t *out)
 {
     int r = kite_cmd_ext_i64(&req->cmd, key, out);
     if (r == KITE_OK) return KITE_OK;
-    bk_replyf(req, RS_SYSTEM_ERROR, r == KITE_ENOTFOUND ? "the custom field <%s> is null" : "the custom field <%s> is not a number", key);
+    bk_replyf(req, RS_SYSTEM_ERROR,
+              r == KITE_ENOTFOUND ? "the custom field <%s> is null"
+                                  : "the custom field <%s> is not a number",
+              key);
     return r;
 }
 
@@ -88,11 +91,14 @@ int bk_decode_offset_msg_id(const char *id, int64_t *phys)
 
 int bk_admin_allowed(kite_broker *b, kite_rpc_req *req)
 {
-    if (!b->cfg.admin_from_loopback_only || kite_sock_is_loopback(kite_conn_peer_addr(req->conn))) return 1;
-    KLOG_WARN("broker", "refused admin request %d from %s: admin changes are accepted from loopback only", req->cmd.code,
-              kite_conn_peer(req->conn));
-    kite_rpc_reply_code(req, RS_NO_PERMISSION,
-                        "admin requests that change state are accepted from loopback only while ACL is off; set adminFromLoopbackOnly=false to allow");
+    if (!b->cfg.admin_from_loopback_only || kite_sock_is_loopback(kite_conn_peer_addr(req->conn)))
+        return 1;
+    KLOG_WARN("broker",
+              "refused admin request %d from %s: admin changes are accepted from loopback only",
+              req->cmd.code, kite_conn_peer(req->conn));
+    kite_rpc_reply_code(
+        req, RS_NO_PERMISSION,
+        "admin requests that change state are accepted from loopback only while ACL is off; set adminFromLoopbackOnly=false to allow");
     return 0;
 }
 
@@ -119,18 +125,19 @@ kite_seg *bk_segs_take(kite_get_result *gr, size_t *n)
     kite_seg *segs = kite_xcalloc(gr->count ? gr->count : 1, sizeof *segs);
     for (size_t i = 0; i < gr->count; i++) bk_seg_take(&segs[i], &gr->segs[i]);
     *n = gr->count;
-    gr->count = 0;   /* references moved into the segments */
+    gr->count = 0; /* references moved into the segments */
     return segs;
 }
 
-int64_t bk_store_time_at(kite_broker *b, const char *topic, int32_t qid, int64_t offset, int64_t none)
+int64_t bk_store_time_at(kite_broker *b, const char *topic, int32_t qid, int64_t offset,
+                         int64_t none)
 {
     if (offset < 0) return none;
     kite_get_result gr;
     memset(&gr, 0, sizeof gr);
     int64_t ts = none;
-    if (kite_store_get_messages(b->store, topic, qid, offset, 1, 1, NULL, 0, &gr) == 0 && gr.status == KITE_GET_FOUND &&
-        gr.count) {
+    if (kite_store_get_messages(b->store, topic, qid, offset, 1, 1, NULL, 0, &gr) == 0 &&
+        gr.status == KITE_GET_FOUND && gr.count) {
         kite_record r;
         const char *why;
         if (kite_record_decode(gr.segs[0].data, gr.segs[0].len, &r, 0, &why) > 0) ts = r.store_ts;
@@ -156,7 +163,7 @@ static void run_kick(void *arg)
 void bk_store_prewrite(void *arg)
 {
     kite_broker *b = arg;
-    bk_trans_flush_ops(b);   /* transaction op records, and the answers held for them */
+    bk_trans_flush_ops(b); /* transaction op records, and the answers held for them */
     kite_store_commit(b->store);
     if (!b->kick_pending) {
         b->kick_pending = 1;
@@ -167,11 +174,14 @@ void bk_store_prewrite(void *arg)
 void bk_store_put(kite_broker *b, const kite_store_msg *m, kite_put_cb cb, void *arg)
 {
     kite_store_put(b->store, m, cb, arg);
-    if (!kite_ev_in_loop(b->ev)) kite_store_kick(b->store);
-    else kite_ev_prewrite_arm(b->ev);
+    if (!kite_ev_in_loop(b->ev))
+        kite_store_kick(b->store);
+    else
+        kite_ev_prewrite_arm(b->ev);
 }
 
-void bk_msg_from_record(kite_store_msg *m, const kite_record *r, const char *topic, int32_t qid, const kite_buf *props)
+void bk_msg_from_record(kite_store_msg *m, const kite_record *r, const char *topic, int32_t qid,
+                        const kite_buf *props)
 {
     memset(m, 0, sizeof *m);
     m->topic = topic;

@@ -12,10 +12,22 @@
 #include <string.h>
 
 static const char *const safe_keys[] = {
-    "brokerPermission", "autoCreateTopicEnable", "autoCreateSubscriptionGroup", "defaultTopicQueueNums",
-    "longPollingEnable", "shortPollingTimeMills", "notifyConsumerIdsChangedEnable", "rejectTransactionMessage",
-    "enablePropertyFilter", "maxTransferBytesOnMessageInMemory", "maxTransferCountOnMessageInMemory",
-    "flushConsumerOffsetInterval", "channelExpiredTimeout", "traceOn", "logLevel", NULL,
+    "brokerPermission",
+    "autoCreateTopicEnable",
+    "autoCreateSubscriptionGroup",
+    "defaultTopicQueueNums",
+    "longPollingEnable",
+    "shortPollingTimeMills",
+    "notifyConsumerIdsChangedEnable",
+    "rejectTransactionMessage",
+    "enablePropertyFilter",
+    "maxTransferBytesOnMessageInMemory",
+    "maxTransferCountOnMessageInMemory",
+    "flushConsumerOffsetInterval",
+    "channelExpiredTimeout",
+    "traceOn",
+    "logLevel",
+    NULL,
 };
 
 static int safe(const char *k)
@@ -29,9 +41,12 @@ static void h_update_config(kite_rpc_req *req, void *arg)
 {
     kite_broker *b = arg;
     if (!b->cfg.remote_config_update_enable) {
-        KLOG_WARN("broker", "refused UPDATE_BROKER_CONFIG from %s: remote config update is disabled", kite_conn_peer(req->conn));
-        kite_rpc_reply_code(req, RS_NO_PERMISSION,
-                            "updating the broker config over the network is disabled; set remoteConfigUpdateEnable=true in broker.conf to allow the safe keys");
+        KLOG_WARN("broker",
+                  "refused UPDATE_BROKER_CONFIG from %s: remote config update is disabled",
+                  kite_conn_peer(req->conn));
+        kite_rpc_reply_code(
+            req, RS_NO_PERMISSION,
+            "updating the broker config over the network is disabled; set remoteConfigUpdateEnable=true in broker.conf to allow the safe keys");
         return;
     }
     if (!bk_admin_allowed(b, req)) return;
@@ -43,7 +58,9 @@ static void h_update_config(kite_rpc_req *req, void *arg)
         if (!safe(p.keys[i])) kite_buf_printf(&bad, "%s%s", bad.len ? ", " : "", p.keys[i]);
     char remark[600];
     if (bad.len) {
-        snprintf(remark, sizeof remark, "refused: these keys cannot be changed over the network: %.450s", kite_buf_cstr(&bad));
+        snprintf(remark, sizeof remark,
+                 "refused: these keys cannot be changed over the network: %.450s",
+                 kite_buf_cstr(&bad));
         kite_buf_free(&bad);
         kite_props_free(&p);
         KLOG_WARN("broker", "UPDATE_BROKER_CONFIG from %s %s", kite_conn_peer(req->conn), remark);
@@ -66,7 +83,8 @@ static void h_update_config(kite_rpc_req *req, void *arg)
     int perm_changed = 0;
     for (size_t i = 0; i < p.count; i++) {
         kite_config_set(b->props, &b->cfg, p.keys[i], p.values[i], remark, sizeof remark);
-        KLOG_INFO("broker", "config %s=%s set by %s", p.keys[i], p.values[i], kite_conn_peer(req->conn));
+        KLOG_INFO("broker", "config %s=%s set by %s", p.keys[i], p.values[i],
+                  kite_conn_peer(req->conn));
         if (strcmp(p.keys[i], "brokerPermission") == 0) perm_changed = 1;
         if (strcmp(p.keys[i], "logLevel") == 0) {
             int lvl = kite_log_parse_level(p.values[i]);

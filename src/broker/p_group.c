@@ -124,7 +124,8 @@ static void h_consume_by_who(kite_rpc_req *req, void *arg)
     const char *name;
     void *v;
     while (kite_map_next(&b->consumers, &it, &name, &v))
-        if (kite_map_get(&((bk_consumer_group *)v)->subs, topic)) kite_map_put(&set, name, (void *)1);
+        if (kite_map_get(&((bk_consumer_group *)v)->subs, topic))
+            kite_map_put(&set, name, (void *)1);
     size_t n;
     char **groups = bk_offsets_groups_of(b, topic, &n);
     for (size_t i = 0; i < n; i++) {
@@ -152,13 +153,15 @@ static void h_update_group(kite_rpc_req *req, void *arg)
     kite_broker *b = B(arg);
     if (!bk_admin_allowed(b, req)) return;
     char err[160];
-    kite_json_doc *doc = req->cmd.body_len ? kite_json_parse((const char *)req->cmd.body, req->cmd.body_len, err, sizeof err)
+    kite_json_doc *doc = req->cmd.body_len ? kite_json_parse((const char *)req->cmd.body,
+                                                             req->cmd.body_len, err, sizeof err)
                                            : NULL;
     const kite_json *v = doc ? kite_json_root(doc) : NULL;
     const char *name = v ? kite_json_get_str(v, "groupName", NULL) : NULL;
     if (!name || !*name || strlen(name) > 255) {
         if (doc) kite_json_doc_free(doc);
-        kite_rpc_reply_code(req, RS_SYSTEM_ERROR, "a SubscriptionGroupConfig body with a groupName is required");
+        kite_rpc_reply_code(req, RS_SYSTEM_ERROR,
+                            "a SubscriptionGroupConfig body with a groupName is required");
         return;
     }
     bk_group *g = bk_group_upsert(b, name);
@@ -176,7 +179,8 @@ static void h_delete_group(kite_rpc_req *req, void *arg)
     const char *name = bk_need(req, "groupName");
     if (!name) return;
     bk_group_delete(b, name);
-    if (kite_cmd_ext_bool(&req->cmd, "removeOffset", 0) || kite_cmd_ext_bool(&req->cmd, "cleanOffset", 0))
+    if (kite_cmd_ext_bool(&req->cmd, "removeOffset", 0) ||
+        kite_cmd_ext_bool(&req->cmd, "cleanOffset", 0))
         bk_offsets_remove_group(b, name);
     kite_rpc_reply_code(req, RS_SUCCESS, NULL);
 }
@@ -196,7 +200,8 @@ static void h_check_client_config(kite_rpc_req *req, void *arg)
 {
     kite_broker *b = B(arg);
     char err[160];
-    kite_json_doc *doc = req->cmd.body_len ? kite_json_parse((const char *)req->cmd.body, req->cmd.body_len, err, sizeof err)
+    kite_json_doc *doc = req->cmd.body_len ? kite_json_parse((const char *)req->cmd.body,
+                                                             req->cmd.body_len, err, sizeof err)
                                            : NULL;
     const kite_json *sd = doc ? kite_json_get(kite_json_root(doc), "subscriptionData") : NULL;
     const char *type = sd ? kite_json_get_str(sd, "expressionType", "TAG") : "TAG";
@@ -205,9 +210,11 @@ static void h_check_client_config(kite_rpc_req *req, void *arg)
     if (strcmp(type, "SQL92") == 0) {
         if (!b->cfg.enable_property_filter) {
             code = RS_SYSTEM_ERROR;
-            snprintf(remark, sizeof remark, "The broker does not support consumer to filter message by SQL92");
+            snprintf(remark, sizeof remark,
+                     "The broker does not support consumer to filter message by SQL92");
         } else {
-            bk_filter *f = bk_filter_parse(kite_json_get_str(sd, "subString", ""), remark, sizeof remark);
+            bk_filter *f =
+                bk_filter_parse(kite_json_get_str(sd, "subString", ""), remark, sizeof remark);
             if (!f) code = RS_SUBSCRIPTION_PARSE_FAILED;
             bk_filter_free(f);
         }
@@ -225,8 +232,10 @@ static void forward_done(int status, kite_cmd *resp, void *arg)
 {
     kite_rpc_req *orig = arg;
     if (status != KITE_OK) {
-        kite_rpc_reply_code(orig, status == KITE_ETIMEDOUT ? RS_CONSUME_MSG_TIMEOUT : RS_SYSTEM_ERROR,
-                            status == KITE_ETIMEDOUT ? "the client did not answer in time" : "the client connection closed");
+        kite_rpc_reply_code(orig,
+                            status == KITE_ETIMEDOUT ? RS_CONSUME_MSG_TIMEOUT : RS_SYSTEM_ERROR,
+                            status == KITE_ETIMEDOUT ? "the client did not answer in time"
+                                                     : "the client connection closed");
         return;
     }
     kite_cmd out;
@@ -264,9 +273,11 @@ static void h_forward(kite_rpc_req *req, void *arg)
         const char *id = kite_cmd_ext(&req->cmd, "msgId");
         kite_store_seg seg;
         int64_t next;
-        if (!id || bk_decode_offset_msg_id(id, &phys) != 0 || kite_store_get_by_offset(b->store, phys, &seg, &next) != 0) {
+        if (!id || bk_decode_offset_msg_id(id, &phys) != 0 ||
+            kite_store_get_by_offset(b->store, phys, &seg, &next) != 0) {
             kite_cmd_free(&call);
-            snprintf(remark, sizeof remark, "can not find message by the id %.100s", id ? id : "(none)");
+            snprintf(remark, sizeof remark, "can not find message by the id %.100s",
+                     id ? id : "(none)");
             kite_rpc_reply_code(req, RS_SYSTEM_ERROR, remark);
             return;
         }
@@ -278,7 +289,10 @@ static void h_forward(kite_rpc_req *req, void *arg)
 
 void bk_register_group_handlers(kite_broker *b)
 {
-    static const struct { int code; kite_rpc_handler fn; } table[] = {
+    static const struct {
+        int code;
+        kite_rpc_handler fn;
+    } table[] = {
         { RC_UPDATE_AND_CREATE_SUBSCRIPTIONGROUP, h_update_group },
         { RC_DELETE_SUBSCRIPTIONGROUP, h_delete_group },
         { RC_GET_ALL_SUBSCRIPTIONGROUP_CONFIG, h_all_groups },

@@ -21,7 +21,7 @@ typedef struct lock_ent {
 } lock_ent;
 
 struct bk_locks {
-    kite_map groups;   /* group -> kite_map* ("topic@brokerName@qid" -> lock_ent*) */
+    kite_map groups; /* group -> kite_map* ("topic@brokerName@qid" -> lock_ent*) */
 };
 
 static kite_broker *B(void *arg) { return arg; }
@@ -74,14 +74,15 @@ static void write_mq(kite_jw *w, const kite_json *mq)
 
 static void mq_key(const kite_json *mq, char *out, size_t len)
 {
-    snprintf(out, len, "%s@%s@%d", kite_json_get_str(mq, "topic", ""), kite_json_get_str(mq, "brokerName", ""),
-             kite_json_get_int32(mq, "queueId", 0));
+    snprintf(out, len, "%s@%s@%d", kite_json_get_str(mq, "topic", ""),
+             kite_json_get_str(mq, "brokerName", ""), kite_json_get_int32(mq, "queueId", 0));
 }
 
 static void handle(kite_rpc_req *req, kite_broker *b, int lock)
 {
     char err[160];
-    kite_json_doc *doc = req->cmd.body_len ? kite_json_parse((const char *)req->cmd.body, req->cmd.body_len, err, sizeof err)
+    kite_json_doc *doc = req->cmd.body_len ? kite_json_parse((const char *)req->cmd.body,
+                                                             req->cmd.body_len, err, sizeof err)
                                            : NULL;
     if (!doc) {
         kite_rpc_reply_code(req, RS_SYSTEM_ERROR, "malformed lock request body");
@@ -93,11 +94,12 @@ static void handle(kite_rpc_req *req, kite_broker *b, int lock)
     const kite_json *set = kite_json_get(root, "mqSet");
     if (!group || !cid || !set || set->type != KJ_ARRAY) {
         kite_json_doc_free(doc);
-        kite_rpc_reply_code(req, RS_SYSTEM_ERROR, "lock request body needs consumerGroup, clientId and mqSet");
+        kite_rpc_reply_code(req, RS_SYSTEM_ERROR,
+                            "lock request body needs consumerGroup, clientId and mqSet");
         return;
     }
     kite_map *m = group_locks(b, group);
-    int64_t live = b->cfg.rebalance_lock_max_live_time;   /* >= 1000: bk_conf_settle */
+    int64_t live = b->cfg.rebalance_lock_max_live_time; /* >= 1000: bk_conf_settle */
     int64_t now = kite_ev_now(b->ev);
     kite_buf out = KITE_BUF_INIT;
     kite_jw w;
@@ -115,8 +117,9 @@ static void handle(kite_rpc_req *req, kite_broker *b, int lock)
                 e->client_id = kite_xstrdup(cid);
                 kite_map_put(m, key, e);
             } else if (strcmp(e->client_id, cid) != 0) {
-                if (now - e->last_ms <= live) continue;   /* held by another live client */
-                KLOG_INFO("broker", "queue lock %s of group %s expired: moves from %s to %s", key, group, e->client_id, cid);
+                if (now - e->last_ms <= live) continue; /* held by another live client */
+                KLOG_INFO("broker", "queue lock %s of group %s expired: moves from %s to %s", key,
+                          group, e->client_id, cid);
                 free(e->client_id);
                 e->client_id = kite_xstrdup(cid);
             }
@@ -142,8 +145,10 @@ static void h_unlock(kite_rpc_req *req, void *arg) { handle(req, B(arg), 0); }
 
 void bk_register_lock_handlers(kite_broker *b)
 {
-    if (b->cfg.rebalance_lock_max_live_time != BK_LOCK_LIVE_DEFAULT_MS) {   /* settled: >= the minimum */
-        KLOG_INFO("broker", "queue locks expire %lld ms after their last renewal (rebalanceLockMaxLiveTime)",
+    if (b->cfg.rebalance_lock_max_live_time !=
+        BK_LOCK_LIVE_DEFAULT_MS) { /* settled: >= the minimum */
+        KLOG_INFO("broker",
+                  "queue locks expire %lld ms after their last renewal (rebalanceLockMaxLiveTime)",
                   (long long)b->cfg.rebalance_lock_max_live_time);
     }
     kite_rpc_server_handle(b->srv, RC_LOCK_BATCH_MQ, h_lock, b);

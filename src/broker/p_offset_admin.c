@@ -28,7 +28,8 @@ static void h_all_delay_offsets(kite_rpc_req *req, void *arg)
     bk_reply_body(req, RS_SUCCESS, &out);
 }
 
-static void reset_body(kite_jw *w, kite_broker *b, const char *topic, const int64_t *offs, int32_t n, int for_c)
+static void reset_body(kite_jw *w, kite_broker *b, const char *topic, const int64_t *offs,
+                       int32_t n, int for_c)
 {
     kite_jw_obj_begin(w);
     kite_jw_key(w, "offsetTable");
@@ -64,7 +65,9 @@ static void h_reset_offset(kite_rpc_req *req, void *arg)
     if (!bk_admin_allowed(b, req)) return;
     const char *topic, *group;
     int64_t ts;
-    if (!(topic = bk_need(req, "topic")) || !(group = bk_need(req, "group")) || bk_need_i64(req, "timestamp", &ts)) return;
+    if (!(topic = bk_need(req, "topic")) || !(group = bk_need(req, "group")) ||
+        bk_need_i64(req, "timestamp", &ts))
+        return;
     int force = kite_cmd_ext_bool(&req->cmd, "isForce", 1);
     bk_topic *t = bk_topic_get(b, topic);
     if (!t) {
@@ -74,17 +77,18 @@ static void h_reset_offset(kite_rpc_req *req, void *arg)
     int32_t n = t->read_queue_nums;
     int64_t *offs = kite_xcalloc((size_t)(n ? n : 1), sizeof *offs);
     for (int32_t q = 0; q < n; q++) {
-        int64_t target = ts < 0 ? kite_store_max_offset(b->store, topic, q) : kite_store_offset_by_time(b->store, topic, q, ts);
+        int64_t target = ts < 0 ? kite_store_max_offset(b->store, topic, q)
+                                : kite_store_offset_by_time(b->store, topic, q, ts);
         int64_t cur = bk_offset_get(b, topic, group, q);
         offs[q] = (force || cur < 0 || target < cur) ? target : cur;
         bk_offset_set(b, topic, group, q, offs[q]);
     }
     bk_save_offsets(b);
-    KLOG_INFO("broker", "offsets of group %s on %s reset to time %lld by %s", group, topic, (long long)ts,
-              kite_conn_peer(req->conn));
+    KLOG_INFO("broker", "offsets of group %s on %s reset to time %lld by %s", group, topic,
+              (long long)ts, kite_conn_peer(req->conn));
     bk_consumer_group *g = bk_consumer_group_get(b, group);
     size_t np = g ? g->nch : 0;
-    bk_peer *peers = bk_peers_copy(g ? g->ch : NULL, np);   /* a send may close a member */
+    bk_peer *peers = bk_peers_copy(g ? g->ch : NULL, np); /* a send may close a member */
     for (size_t i = 0; i < np; i++) {
         kite_cmd call;
         kite_cmd_init_request(&call, RC_RESET_CONSUMER_CLIENT_OFFSET, 0);
@@ -112,7 +116,10 @@ static void h_reset_offset(kite_rpc_req *req, void *arg)
 
 void bk_register_offset_admin_handlers(kite_broker *b)
 {
-    static const struct { int code; kite_rpc_handler fn; } table[] = {
+    static const struct {
+        int code;
+        kite_rpc_handler fn;
+    } table[] = {
         { RC_GET_ALL_CONSUMER_OFFSET, h_all_offsets },
         { RC_GET_ALL_DELAY_OFFSET, h_all_delay_offsets },
         { RC_INVOKE_BROKER_TO_RESET_OFFSET, h_reset_offset },

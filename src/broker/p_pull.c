@@ -20,8 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PULL_COMMIT 0x1
-#define PULL_SUSPEND 0x2
+#define PULL_COMMIT       0x1
+#define PULL_SUSPEND      0x2
 #define PULL_SUBSCRIPTION 0x4
 
 struct bk_hold {
@@ -35,10 +35,8 @@ struct bk_hold {
 
 static kite_broker *B(void *arg) { return arg; }
 
-
-
-static void reply_offsets(kite_rpc_req *req, int code, const char *remark, int64_t next, int64_t min, int64_t max,
-                          const kite_seg *segs, size_t nseg)
+static void reply_offsets(kite_rpc_req *req, int code, const char *remark, int64_t next,
+                          int64_t min, int64_t max, const kite_seg *segs, size_t nseg)
 {
     kite_cmd resp;
     kite_cmd_init_response(&resp, &req->cmd, code, remark);
@@ -49,7 +47,8 @@ static void reply_offsets(kite_rpc_req *req, int code, const char *remark, int64
     kite_rpc_reply_segs(req, &resp, segs, nseg);
 }
 
-static void hold(kite_broker *b, kite_rpc_req *req, const char *topic, int32_t qid, int64_t offset, int64_t timeout_ms);
+static void hold(kite_broker *b, kite_rpc_req *req, const char *topic, int32_t qid, int64_t offset,
+                 int64_t timeout_ms);
 
 enum { PULL_FIRST = 1, PULL_EXPIRED = 0, PULL_WOKEN = 2 };
 
@@ -71,7 +70,8 @@ static int do_pull_mode(kite_broker *b, kite_rpc_req *req, int mode)
     kite_cmd_ext_i64(&req->cmd, "suspendTimeoutMillis", &suspend_ms);
     char remark[400];
     if (!(b->cfg.broker_permission & KITE_PERM_READ)) {
-        snprintf(remark, sizeof remark, "the broker[%.100s] pulling message is forbidden", b->cfg.broker_name);
+        snprintf(remark, sizeof remark, "the broker[%.100s] pulling message is forbidden",
+                 b->cfg.broker_name);
         kite_rpc_reply_code(req, RS_NO_PERMISSION, remark);
         return 1;
     }
@@ -99,8 +99,10 @@ static int do_pull_mode(kite_broker *b, kite_rpc_req *req, int mode)
         return 1;
     }
     if (qid < 0 || qid >= t->read_queue_nums) {
-        snprintf(remark, sizeof remark, "queueId[%d] is illegal, topic:[%.200s] topicConfig.readQueueNums:[%d] consumer:[%s]",
-                 qid, topic, t->read_queue_nums, kite_conn_peer(req->conn));
+        snprintf(
+            remark, sizeof remark,
+            "queueId[%d] is illegal, topic:[%.200s] topicConfig.readQueueNums:[%d] consumer:[%s]",
+            qid, topic, t->read_queue_nums, kite_conn_peer(req->conn));
         kite_rpc_reply_code(req, RS_SYSTEM_ERROR, remark);
         return 1;
     }
@@ -110,12 +112,14 @@ static int do_pull_mode(kite_broker *b, kite_rpc_req *req, int mode)
     if (sysflag & PULL_SUBSCRIPTION) {
         char err[200];
         if (etype && strcmp(etype, "SQL92") == 0 && !b->cfg.enable_property_filter) {
-            kite_rpc_reply_code(req, RS_SYSTEM_ERROR, "The broker does not support consumer to filter message by SQL92");
+            kite_rpc_reply_code(req, RS_SYSTEM_ERROR,
+                                "The broker does not support consumer to filter message by SQL92");
             return 1;
         }
         int64_t ver = 0;
         kite_cmd_ext_i64(&req->cmd, "subVersion", &ver);
-        own = bk_sub_parse(topic, kite_cmd_ext(&req->cmd, "subscription"), etype, ver, err, sizeof err);
+        own = bk_sub_parse(topic, kite_cmd_ext(&req->cmd, "subscription"), etype, ver, err,
+                           sizeof err);
         if (!own) {
             kite_rpc_reply_code(req, RS_SUBSCRIPTION_PARSE_FAILED, err);
             return 1;
@@ -124,14 +128,17 @@ static int do_pull_mode(kite_broker *b, kite_rpc_req *req, int mode)
     } else {
         sub = bk_sub_find(b, group, topic);
         if (!sub) {
-            snprintf(remark, sizeof remark, "the consumer's subscription not exist, group: %.150s topic: %.150s", group, topic);
+            snprintf(remark, sizeof remark,
+                     "the consumer's subscription not exist, group: %.150s topic: %.150s", group,
+                     topic);
             kite_rpc_reply_code(req, RS_SUBSCRIPTION_NOT_EXIST, remark);
             return 1;
         }
     }
     if (sub->sql && !b->cfg.enable_property_filter) {
         bk_sub_free(own);
-        kite_rpc_reply_code(req, RS_SYSTEM_ERROR, "The broker does not support consumer to filter message by SQL92");
+        kite_rpc_reply_code(req, RS_SYSTEM_ERROR,
+                            "The broker does not support consumer to filter message by SQL92");
         return 1;
     }
     /* A slave keeps no offsets from pulls (as 4.x): its table follows its master's. */
@@ -139,11 +146,13 @@ static int do_pull_mode(kite_broker *b, kite_rpc_req *req, int mode)
         bk_offset_set(b, topic, group, qid, commit_offset);
 
     int max_count = max_nums;
-    if (max_count > b->cfg.max_transfer_count_on_message_in_memory) max_count = b->cfg.max_transfer_count_on_message_in_memory;
+    if (max_count > b->cfg.max_transfer_count_on_message_in_memory)
+        max_count = b->cfg.max_transfer_count_on_message_in_memory;
     if (max_count <= 0) max_count = 1;
     kite_get_result gr;
     memset(&gr, 0, sizeof gr);
-    kite_store_get_messages(b->store, topic, qid, offset, max_count, (size_t)b->cfg.max_transfer_bytes_on_message_in_memory,
+    kite_store_get_messages(b->store, topic, qid, offset, max_count,
+                            (size_t)b->cfg.max_transfer_bytes_on_message_in_memory,
                             sub->all ? NULL : sub->codes, sub->all ? 0 : sub->ntags, &gr);
     if ((sub->sql || !sub->all) && gr.status == KITE_GET_FOUND) {
         /* SQL92: keep only records whose properties match. Tags: the store matched the
@@ -154,9 +163,12 @@ static int do_pull_mode(kite_broker *b, kite_rpc_req *req, int mode)
             kite_record r;
             const char *why;
             int keep = kite_record_decode(gr.segs[i].data, gr.segs[i].len, &r, 0, &why) > 0 &&
-                       (sub->sql ? bk_filter_match(sub->sql, r.props, r.props_len) : bk_sub_match_tag(sub, &r));
-            if (keep) gr.segs[k++] = gr.segs[i];
-            else kite_store_seg_release(&gr.segs[i]);
+                       (sub->sql ? bk_filter_match(sub->sql, r.props, r.props_len)
+                                 : bk_sub_match_tag(sub, &r));
+            if (keep)
+                gr.segs[k++] = gr.segs[i];
+            else
+                kite_store_seg_release(&gr.segs[i]);
         }
         gr.count = k;
         if (k == 0) gr.status = KITE_GET_NO_MATCHED_MESSAGE;
@@ -171,24 +183,28 @@ static int do_pull_mode(kite_broker *b, kite_rpc_req *req, int mode)
         char sk[600];
         snprintf(sk, sizeof sk, "%s@%s", topic, group);
         bk_stat_add(b, "GROUP_GET_NUMS", sk, (int64_t)n);
-        reply_offsets(req, RS_SUCCESS, sname, gr.next_begin_offset, gr.min_offset, gr.max_offset, segs, n);
+        reply_offsets(req, RS_SUCCESS, sname, gr.next_begin_offset, gr.min_offset, gr.max_offset,
+                      segs, n);
         free(segs);
         break;
     }
     case KITE_GET_NO_MATCHED_MESSAGE:
-        if (mode == PULL_WOKEN) {   /* new messages, none for this subscription: keep waiting */
+        if (mode == PULL_WOKEN) { /* new messages, none for this subscription: keep waiting */
             kite_get_result_release(&gr);
             return 0;
         }
-        reply_offsets(req, RS_PULL_RETRY_IMMEDIATELY, sname, gr.next_begin_offset, gr.min_offset, gr.max_offset, NULL, 0);
+        reply_offsets(req, RS_PULL_RETRY_IMMEDIATELY, sname, gr.next_begin_offset, gr.min_offset,
+                      gr.max_offset, NULL, 0);
         break;
     case KITE_GET_MESSAGE_WAS_REMOVING:
-        reply_offsets(req, RS_PULL_RETRY_IMMEDIATELY, sname, gr.next_begin_offset, gr.min_offset, gr.max_offset, NULL, 0);
+        reply_offsets(req, RS_PULL_RETRY_IMMEDIATELY, sname, gr.next_begin_offset, gr.min_offset,
+                      gr.max_offset, NULL, 0);
         break;
     case KITE_GET_NO_MATCHED_LOGIC_QUEUE:
     case KITE_GET_NO_MESSAGE_IN_QUEUE:
         if (offset != 0) {
-            reply_offsets(req, RS_PULL_OFFSET_MOVED, sname, 0, gr.min_offset, gr.max_offset, NULL, 0);
+            reply_offsets(req, RS_PULL_OFFSET_MOVED, sname, 0, gr.min_offset, gr.max_offset, NULL,
+                          0);
             break;
         }
         /* an empty queue at offset 0 waits like "nothing new" */
@@ -207,20 +223,25 @@ static int do_pull_mode(kite_broker *b, kite_rpc_req *req, int mode)
                 return 1;
             }
         }
-        reply_offsets(req, RS_PULL_NOT_FOUND, sname, gr.status == KITE_GET_OFFSET_FOUND_NULL ? gr.next_begin_offset : offset,
+        reply_offsets(req, RS_PULL_NOT_FOUND, sname,
+                      gr.status == KITE_GET_OFFSET_FOUND_NULL ? gr.next_begin_offset : offset,
                       gr.min_offset, gr.max_offset, NULL, 0);
         break;
     case KITE_GET_OFFSET_TOO_SMALL:
     case KITE_GET_OFFSET_OVERFLOW_BADLY:
     default:
-        reply_offsets(req, RS_PULL_OFFSET_MOVED, sname, gr.next_begin_offset, gr.min_offset, gr.max_offset, NULL, 0);
+        reply_offsets(req, RS_PULL_OFFSET_MOVED, sname, gr.next_begin_offset, gr.min_offset,
+                      gr.max_offset, NULL, 0);
         break;
     }
     kite_get_result_release(&gr);
     return 1;
 }
 
-static void do_pull(kite_broker *b, kite_rpc_req *req, int first) { do_pull_mode(b, req, first ? PULL_FIRST : PULL_EXPIRED); }
+static void do_pull(kite_broker *b, kite_rpc_req *req, int first)
+{
+    do_pull_mode(b, req, first ? PULL_FIRST : PULL_EXPIRED);
+}
 
 static void h_pull(kite_rpc_req *req, void *arg) { do_pull(B(arg), req, 1); }
 
@@ -232,8 +253,10 @@ static void unlink_hold(kite_broker *b, bk_hold *h)
     if (h->prev) {
         h->prev->next = h->next;
     } else {
-        if (h->next) kite_map_put(&b->holds, h->key, h->next);
-        else kite_map_del(&b->holds, h->key);
+        if (h->next)
+            kite_map_put(&b->holds, h->key, h->next);
+        else
+            kite_map_del(&b->holds, h->key);
     }
     if (h->next) h->next->prev = h->prev;
     h->next = h->prev = NULL;
@@ -244,13 +267,14 @@ static void hold_expired(kite_ev *ev, kite_ev_timer *t, void *arg)
     bk_hold *h = arg;
     (void)ev;
     (void)t;
-    h->timer = NULL;   /* one-shot: freed by the loop */
+    h->timer = NULL; /* one-shot: freed by the loop */
     unlink_hold(h->b, h);
     do_pull(h->b, h->req, 0);
     free(h);
 }
 
-static void hold(kite_broker *b, kite_rpc_req *req, const char *topic, int32_t qid, int64_t offset, int64_t timeout_ms)
+static void hold(kite_broker *b, kite_rpc_req *req, const char *topic, int32_t qid, int64_t offset,
+                 int64_t timeout_ms)
 {
     bk_hold *h = kite_xcalloc(1, sizeof *h);
     h->b = b;
@@ -282,7 +306,7 @@ void bk_pull_on_arrival(kite_broker *b, const char *topic, int32_t qid, int64_t 
                 kite_ev_timer_cancel(b->ev, h->timer);
                 free(h);
             } else {
-                h->offset = max_offset;   /* nothing it wants yet: wait for later arrivals */
+                h->offset = max_offset; /* nothing it wants yet: wait for later arrivals */
             }
         }
         h = next;

@@ -10,18 +10,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-
-
 static void h_query_message(kite_rpc_req *req, void *arg)
 {
     kite_broker *b = arg;
     const char *topic, *key;
     int32_t max_num;
     int64_t begin, end;
-    if (!(topic = bk_need(req, "topic")) || !(key = bk_need(req, "key")) || bk_need_i32(req, "maxNum", &max_num) ||
-        bk_need_i64(req, "beginTimestamp", &begin) || bk_need_i64(req, "endTimestamp", &end))
+    if (!(topic = bk_need(req, "topic")) || !(key = bk_need(req, "key")) ||
+        bk_need_i32(req, "maxNum", &max_num) || bk_need_i64(req, "beginTimestamp", &begin) ||
+        bk_need_i64(req, "endTimestamp", &end))
         return;
-    if (kite_cmd_ext_bool(&req->cmd, "_UNIQUE_KEY_QUERY", 0) && (max_num <= 0 || max_num > 32)) max_num = 32;
+    if (kite_cmd_ext_bool(&req->cmd, "_UNIQUE_KEY_QUERY", 0) && (max_num <= 0 || max_num > 32))
+        max_num = 32;
     if (max_num <= 0) max_num = 32;
     if (max_num > 64 * 1024) max_num = 64 * 1024;
     kite_get_result gr;
@@ -30,7 +30,8 @@ static void h_query_message(kite_rpc_req *req, void *arg)
     kite_store_query_by_key(b->store, topic, key, max_num, begin, end, &gr, &last_ts, &last_phys);
     if (gr.count == 0) {
         kite_get_result_release(&gr);
-        kite_rpc_reply_code(req, RS_QUERY_NOT_FOUND, "can not find message, maybe time range not correct");
+        kite_rpc_reply_code(req, RS_QUERY_NOT_FOUND,
+                            "can not find message, maybe time range not correct");
         return;
     }
     size_t n;

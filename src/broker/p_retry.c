@@ -48,12 +48,14 @@ static void h_send_back(kite_rpc_req *req, void *arg)
         return;
     }
     if (!(b->cfg.broker_permission & KITE_PERM_WRITE)) {
-        snprintf(remark, sizeof remark, "the broker[%.100s] sending message is forbidden", b->cfg.broker_name);
+        snprintf(remark, sizeof remark, "the broker[%.100s] sending message is forbidden",
+                 b->cfg.broker_name);
         kite_rpc_reply_code(req, RS_NO_PERMISSION, remark);
         return;
     }
     if (g->retry_queue_nums <= 0) {
-        kite_rpc_reply_code(req, RS_SUCCESS, NULL);   /* retries disabled for this group: dropped, as Java */
+        kite_rpc_reply_code(req, RS_SUCCESS,
+                            NULL); /* retries disabled for this group: dropped, as Java */
         return;
     }
     char retry[300];
@@ -63,7 +65,8 @@ static void h_send_back(kite_rpc_req *req, void *arg)
         return;
     }
     if (!bk_topic_get(b, retry))
-        bk_topic_put(b, retry, g->retry_queue_nums, g->retry_queue_nums, KITE_PERM_READ | KITE_PERM_WRITE, 0, "SINGLE_TAG", 0);
+        bk_topic_put(b, retry, g->retry_queue_nums, g->retry_queue_nums,
+                     KITE_PERM_READ | KITE_PERM_WRITE, 0, "SINGLE_TAG", 0);
 
     kite_store_seg seg;
     int64_t next;
@@ -76,13 +79,15 @@ static void h_send_back(kite_rpc_req *req, void *arg)
     }
     if (kite_record_decode(seg.data, seg.len, &r, 0, &why) <= 0) {
         kite_store_seg_release(&seg);
-        snprintf(remark, sizeof remark, "the record at offset %lld is unreadable: %s", (long long)offset, why);
+        snprintf(remark, sizeof remark, "the record at offset %lld is unreadable: %s",
+                 (long long)offset, why);
         kite_rpc_reply_code(req, RS_SYSTEM_ERROR, remark);
         return;
     }
     int64_t maxr = g->retry_max_times;
     int32_t hdr_max;
-    if (req->cmd.version >= 121 && kite_cmd_ext_i32(&req->cmd, "maxReconsumeTimes", &hdr_max) == 0 && hdr_max >= 0)
+    if (req->cmd.version >= 121 &&
+        kite_cmd_ext_i32(&req->cmd, "maxReconsumeTimes", &hdr_max) == 0 && hdr_max >= 0)
         maxr = hdr_max;
     const char *target = retry;
     int32_t qid = rand() % g->retry_queue_nums;
@@ -90,11 +95,12 @@ static void h_send_back(kite_rpc_req *req, void *arg)
     int level = 0;
     if (r.reconsume_times >= maxr || delay_level < 0) {
         kite_dlq_topic(dlq, sizeof dlq, group);
-        if (!bk_topic_get(b, dlq)) bk_topic_put(b, dlq, 1, 1, KITE_PERM_READ | KITE_PERM_WRITE, 0, "SINGLE_TAG", 0);
+        if (!bk_topic_get(b, dlq))
+            bk_topic_put(b, dlq, 1, 1, KITE_PERM_READ | KITE_PERM_WRITE, 0, "SINGLE_TAG", 0);
         target = dlq;
         qid = 0;
-        KLOG_INFO("broker", "message %lld of group %s exhausted %lld retries: moved to %s", (long long)offset, group,
-                  (long long)maxr, dlq);
+        KLOG_INFO("broker", "message %lld of group %s exhausted %lld retries: moved to %s",
+                  (long long)offset, group, (long long)maxr, dlq);
     } else {
         level = delay_level > 0 ? delay_level : 3 + r.reconsume_times;
         int max = bk_delay_levels(b);
@@ -129,7 +135,7 @@ static void h_send_back(kite_rpc_req *req, void *arg)
     bk_msg_from_record(&m, &r, store_topic, store_qid, &props);
     m.sysflag &= ~KITE_SYSFLAG_TX_MASK;
     m.reconsume_times = r.reconsume_times + 1;
-    m.prepared_tx_offset = 0;   /* a new message, as Java's send-back builds one */
+    m.prepared_tx_offset = 0; /* a new message, as Java's send-back builds one */
     m.wait = 1;
     back_ctx *c = kite_xcalloc(1, sizeof *c);
     c->req = req;

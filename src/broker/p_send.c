@@ -29,11 +29,28 @@ static kite_broker *B(void *arg) { return arg; }
 /* The header fields of a send, in the order of their one-letter names (310/320 send
  * 'a'..'m'; code 10 sends the long names). Read in one pass over extFields: this runs
  * for every message. An empty value counts as absent; the last duplicate wins. */
-enum { F_GROUP, F_TOPIC, F_DEF_TOPIC, F_DEF_QNUMS, F_QID, F_SYSFLAG, F_BORN, F_FLAG, F_PROPS, F_RECONSUME,
-       F_UNIT_MODE, F_MAX_RECONSUME, F_BATCH, F_N };
-static const char *const long_names[F_N] = { "producerGroup", "topic", "defaultTopic", "defaultTopicQueueNums",
-                                             "queueId", "sysFlag", "bornTimestamp", "flag", "properties",
-                                             "reconsumeTimes", "unitMode", "maxReconsumeTimes", "batch" };
+enum {
+    F_GROUP,
+    F_TOPIC,
+    F_DEF_TOPIC,
+    F_DEF_QNUMS,
+    F_QID,
+    F_SYSFLAG,
+    F_BORN,
+    F_FLAG,
+    F_PROPS,
+    F_RECONSUME,
+    F_UNIT_MODE,
+    F_MAX_RECONSUME,
+    F_BATCH,
+    F_N
+};
+static const char *const long_names[F_N] = {
+    "producerGroup", "topic",          "defaultTopic",  "defaultTopicQueueNums",
+    "queueId",       "sysFlag",        "bornTimestamp", "flag",
+    "properties",    "reconsumeTimes", "unitMode",      "maxReconsumeTimes",
+    "batch"
+};
 
 typedef struct send_hdr {
     const char *v[F_N];
@@ -78,19 +95,19 @@ typedef struct send_ctx {
     kite_rpc_req *req;
     kite_broker *b;
     int32_t queue_id;
-    int n_msgs;                 /* batch size */
-    atomic_int slot;            /* next free result slot */
-    atomic_int left;            /* completions still to come; the last one answers */
-    int64_t *phys, *qoff;       /* per message, filled by callbacks */
+    int n_msgs;           /* batch size */
+    atomic_int slot;      /* next free result slot */
+    atomic_int left;      /* completions still to come; the last one answers */
+    int64_t *phys, *qoff; /* per message, filled by callbacks */
     int *status;
-    int64_t phys1, qoff1;       /* the arrays of a single message (no allocation) */
+    int64_t phys1, qoff1; /* the arrays of a single message (no allocation) */
     int status1;
     char uniq[128];
     int64_t *st_nums, *st_size; /* the topic's statistics counters (bk_stat_ref) */
     int64_t bytes;
-    int wait_slave;             /* SYNC_MASTER, WAIT not false: a slave must hold it first */
-    int repl_code;              /* after that wait: 0, FLUSH_SLAVE_TIMEOUT or SLAVE_NOT_AVAILABLE */
-    _Atomic int64_t end;        /* end of the last record stored */
+    int wait_slave;      /* SYNC_MASTER, WAIT not false: a slave must hold it first */
+    int repl_code;       /* after that wait: 0, FLUSH_SLAVE_TIMEOUT or SLAVE_NOT_AVAILABLE */
+    _Atomic int64_t end; /* end of the last record stored */
 } send_ctx;
 
 static int status_code(kite_put_status st)
@@ -110,8 +127,10 @@ static const char *status_remark(kite_put_status st)
 {
     switch (st) {
     case KITE_PUT_DISK_FULL: return "service not available now: the disk is full";
-    case KITE_PUT_SERVICE_NOT_AVAILABLE: return "service not available now: the store is not writable";
-    case KITE_PUT_FLUSH_FAILED: return "the disk sync failed: the message is NOT stored durably; the broker stopped accepting writes";
+    case KITE_PUT_SERVICE_NOT_AVAILABLE:
+        return "service not available now: the store is not writable";
+    case KITE_PUT_FLUSH_FAILED:
+        return "the disk sync failed: the message is NOT stored durably; the broker stopped accepting writes";
     case KITE_PUT_MESSAGE_ILLEGAL: return "the message is illegal (size or topic)";
     case KITE_PUT_PROPERTIES_SIZE_EXCEEDED: return "the message properties exceed 32767 bytes";
     case KITE_PUT_CREATE_MAPPED_FILE_FAILED: return "create mapped file failed";
@@ -131,8 +150,9 @@ static void finish_send(send_ctx *c);
 static void replicated(void *arg, kite_ha_wait_status st)
 {
     send_ctx *c = arg;
-    c->repl_code = st == KITE_HA_ACKED ? RS_SUCCESS : st == KITE_HA_TIMEOUT ? RS_FLUSH_SLAVE_TIMEOUT
-                                                                            : RS_SLAVE_NOT_AVAILABLE;
+    c->repl_code = st == KITE_HA_ACKED     ? RS_SUCCESS
+                   : st == KITE_HA_TIMEOUT ? RS_FLUSH_SLAVE_TIMEOUT
+                                           : RS_SLAVE_NOT_AVAILABLE;
     finish_send(c);
 }
 
@@ -153,13 +173,14 @@ static void finish_send(send_ctx *c)
         int64_t start = c->phys[0];
         for (int i = 1; i < c->n_msgs; i++)
             if (c->phys[i] < start) start = c->phys[i];
-        kite_ha_master_wait(c->b->ha_master, start, atomic_load(&c->end), c->b->cfg.slave_timeout, replicated, c);
+        kite_ha_master_wait(c->b->ha_master, start, atomic_load(&c->end), c->b->cfg.slave_timeout,
+                            replicated, c);
         return;
     }
     kite_cmd resp;
     int code = status_code((kite_put_status)worst);
     const char *remark = worst == KITE_PUT_OK ? NULL : status_remark((kite_put_status)worst);
-    if (stored && c->repl_code == RS_FLUSH_SLAVE_TIMEOUT) {   /* replication wins over the flush */
+    if (stored && c->repl_code == RS_FLUSH_SLAVE_TIMEOUT) { /* replication wins over the flush */
         code = RS_FLUSH_SLAVE_TIMEOUT;
         remark = "stored, but no slave acknowledged it within slaveTimeout";
     } else if (stored && c->repl_code == RS_SLAVE_NOT_AVAILABLE) {
@@ -187,7 +208,8 @@ static void finish_send(send_ctx *c)
         kite_cmd_add_ext_i64(&resp, "queueId", c->queue_id);
         kite_cmd_add_ext_i64(&resp, "queueOffset", c->qoff[0]);
         kite_cmd_add_ext_ref(&resp, "MSG_REGION", c->b->cfg.region_id, strlen(c->b->cfg.region_id));
-        kite_cmd_add_ext_ref(&resp, "TRACE_ON", c->b->cfg.trace_on ? "true" : "false", c->b->cfg.trace_on ? 4 : 5);
+        kite_cmd_add_ext_ref(&resp, "TRACE_ON", c->b->cfg.trace_on ? "true" : "false",
+                             c->b->cfg.trace_on ? 4 : 5);
         if (c->uniq[0]) kite_cmd_add_ext_ref(&resp, "transactionId", c->uniq, strlen(c->uniq));
     }
     kite_rpc_reply(c->req, &resp);
@@ -210,7 +232,7 @@ static void put_done(void *arg, const kite_put_result *res)
     int64_t e = res->phys_offset + res->wrote_bytes, cur = atomic_load(&c->end);
     while (e > cur && !atomic_compare_exchange_weak(&c->end, &cur, e)) {
     }
-    if (atomic_fetch_sub(&c->left, 1) == 1) finish_send(c);   /* seq_cst: sees every slot */
+    if (atomic_fetch_sub(&c->left, 1) == 1) finish_send(c); /* seq_cst: sees every slot */
 }
 
 static void ctx_alloc(send_ctx *c, int n)
@@ -230,12 +252,14 @@ static void ctx_alloc(send_ctx *c, int n)
 }
 
 /* Resolves (and maybe auto-creates) the target topic. NULL after answering an error. */
-static bk_topic *resolve_topic(kite_broker *b, kite_rpc_req *req, const send_hdr *h, const char *topic)
+static bk_topic *resolve_topic(kite_broker *b, kite_rpc_req *req, const send_hdr *h,
+                               const char *topic)
 {
     if (!bk_topic_name_ok(topic)) {
-        bk_replyf(req, RS_SYSTEM_ERROR,
-                  "the topic name [%.200s] is invalid: only letters, digits, %%, |, _ and - are allowed, at most 127 characters",
-                  topic);
+        bk_replyf(
+            req, RS_SYSTEM_ERROR,
+            "the topic name [%.200s] is invalid: only letters, digits, %%, |, _ and - are allowed, at most 127 characters",
+            topic);
         return NULL;
     }
     if (bk_topic_send_forbidden(topic)) {
@@ -254,7 +278,8 @@ static bk_topic *resolve_topic(kite_broker *b, kite_rpc_req *req, const send_hdr
         int32_t q = (int32_t)dq;
         if (q > tmpl->write_queue_nums) q = tmpl->write_queue_nums;
         if (q <= 0) q = 1;
-        return bk_topic_put(b, topic, q, q, tmpl->perm & ~KITE_PERM_INHERIT, 0, tmpl->filter_type, 0);
+        return bk_topic_put(b, topic, q, q, tmpl->perm & ~KITE_PERM_INHERIT, 0, tmpl->filter_type,
+                            0);
     }
     bk_replyf(req, RS_TOPIC_NOT_EXIST, "topic[%.200s] not exist, apply first please!", topic);
     return NULL;
@@ -262,8 +287,8 @@ static bk_topic *resolve_topic(kite_broker *b, kite_rpc_req *req, const send_hdr
 
 /* The properties the broker looks at, found in one pass over the request's copy. */
 enum { P_CLUSTER, P_REGION, P_TRACE, P_TRAN, P_DELAY, P_WAIT, P_UNIQ, P_N };
-static const char *const prop_names[P_N] = { "CLUSTER", "MSG_REGION", "TRACE_ON", "TRAN_MSG", "DELAY", "WAIT",
-                                             "UNIQ_KEY" };
+static const char *const prop_names[P_N] = { "CLUSTER", "MSG_REGION", "TRACE_ON", "TRAN_MSG",
+                                             "DELAY",   "WAIT",       "UNIQ_KEY" };
 
 /* The broker's own properties, added to every stored message that lacks them, as a 5.x
  * broker does: CLUSTER, MSG_REGION (regionId) and TRACE_ON (traceOn). Consumers read the
@@ -284,20 +309,20 @@ typedef struct send_req {
     send_hdr h;
     int64_t qid, sysflag, born_ts, flag, reconsume, max_reconsume;
     int batch;
-    const char *props_in;        /* the request's properties (stay put while props grows) */
+    const char *props_in; /* the request's properties (stay put while props grows) */
     size_t props_in_len;
-    const char *pv[P_N];         /* values of prop_names in props_in */
+    const char *pv[P_N]; /* values of prop_names in props_in */
     size_t pl[P_N];
     /* route */
-    bk_topic *t;                 /* the topic asked for */
-    int32_t queue_id;            /* the queue asked for, or picked */
-    const char *store_topic;     /* where the record is stored */
+    bk_topic *t;             /* the topic asked for */
+    int32_t queue_id;        /* the queue asked for, or picked */
+    const char *store_topic; /* where the record is stored */
     int32_t store_qid;
     int to_dlq;
     char dlq[300];
-    kite_buf props;              /* the stored properties (owned) */
+    kite_buf props; /* the stored properties (owned) */
     /* validate */
-    int n_msgs;                  /* messages in the body */
+    int n_msgs; /* messages in the body */
 } send_req;
 
 static int send_parse(kite_rpc_req *req, send_req *s)
@@ -308,10 +333,12 @@ static int send_parse(kite_rpc_req *req, send_req *s)
         return KITE_ERR;
     }
     const send_hdr *h = &s->h;
-    if (hdr_i64(h, F_QID, -1, &s->qid) || hdr_i64(h, F_SYSFLAG, 0, &s->sysflag) || hdr_i64(h, F_BORN, 0, &s->born_ts) ||
-        hdr_i64(h, F_FLAG, 0, &s->flag) || hdr_i64(h, F_RECONSUME, 0, &s->reconsume) ||
+    if (hdr_i64(h, F_QID, -1, &s->qid) || hdr_i64(h, F_SYSFLAG, 0, &s->sysflag) ||
+        hdr_i64(h, F_BORN, 0, &s->born_ts) || hdr_i64(h, F_FLAG, 0, &s->flag) ||
+        hdr_i64(h, F_RECONSUME, 0, &s->reconsume) ||
         hdr_i64(h, F_MAX_RECONSUME, -1, &s->max_reconsume)) {
-        kite_rpc_reply_code(req, RS_SYSTEM_ERROR, "a numeric header field of the send request is not a number");
+        kite_rpc_reply_code(req, RS_SYSTEM_ERROR,
+                            "a numeric header field of the send request is not a number");
         return KITE_ERR;
     }
     const char *batch_s = h->v[F_BATCH];
@@ -327,7 +354,8 @@ static int send_parse(kite_rpc_req *req, send_req *s)
 static int route_target(kite_broker *b, kite_rpc_req *req, send_req *s)
 {
     if (!(b->cfg.broker_permission & KITE_PERM_WRITE)) {
-        bk_replyf(req, RS_NO_PERMISSION, "the broker[%.100s] sending message is forbidden", b->cfg.broker_name);
+        bk_replyf(req, RS_NO_PERMISSION, "the broker[%.100s] sending message is forbidden",
+                  b->cfg.broker_name);
         return KITE_ERR;
     }
     bk_topic *t = s->t = resolve_topic(b, req, &s->h, s->h.v[F_TOPIC]);
@@ -336,14 +364,17 @@ static int route_target(kite_broker *b, kite_rpc_req *req, send_req *s)
         bk_replyf(req, RS_NO_PERMISSION, "the topic[%.200s] sending message is forbidden", t->name);
         return KITE_ERR;
     }
-    int32_t qmax = t->read_queue_nums > t->write_queue_nums ? t->read_queue_nums : t->write_queue_nums;
+    int32_t qmax =
+        t->read_queue_nums > t->write_queue_nums ? t->read_queue_nums : t->write_queue_nums;
     if (s->qid >= qmax) {
-        bk_replyf(req, RS_SYSTEM_ERROR, "request queueId[%d] is illegal, topic[%.200s] has %d queue(s)", (int)s->qid,
+        bk_replyf(req, RS_SYSTEM_ERROR,
+                  "request queueId[%d] is illegal, topic[%.200s] has %d queue(s)", (int)s->qid,
                   t->name, qmax);
         return KITE_ERR;
     }
     s->queue_id = (int32_t)s->qid;
-    if (s->qid < 0) s->queue_id = t->write_queue_nums > 0 ? (int32_t)(rand() % t->write_queue_nums) : 0;
+    if (s->qid < 0)
+        s->queue_id = t->write_queue_nums > 0 ? (int32_t)(rand() % t->write_queue_nums) : 0;
     s->store_topic = t->name;
     s->store_qid = s->queue_id;
     return KITE_OK;
@@ -355,7 +386,8 @@ static int route_retry(kite_broker *b, kite_rpc_req *req, const kite_cmd *cmd, s
     const char *name = s->t->name;
     if (!kite_is_retry_topic(name)) return KITE_OK;
     if (s->batch) {
-        kite_rpc_reply_code(req, RS_MESSAGE_ILLEGAL, "batch messages cannot be sent to a retry topic");
+        kite_rpc_reply_code(req, RS_MESSAGE_ILLEGAL,
+                            "batch messages cannot be sent to a retry topic");
         return KITE_ERR;
     }
     const char *group = name + KITE_RETRY_PREFIX_LEN;
@@ -365,14 +397,17 @@ static int route_retry(kite_broker *b, kite_rpc_req *req, const kite_cmd *cmd, s
                   group);
         return KITE_ERR;
     }
-    int64_t maxr = (cmd->version >= KITE_V3_4_9 && s->max_reconsume >= 0) ? s->max_reconsume : g->retry_max_times;
+    int64_t maxr = (cmd->version >= KITE_V3_4_9 && s->max_reconsume >= 0) ? s->max_reconsume
+                                                                          : g->retry_max_times;
     if (s->reconsume <= maxr) return KITE_OK;
     kite_dlq_topic(s->dlq, sizeof s->dlq, g->name);
-    if (!bk_topic_get(b, s->dlq)) bk_topic_put(b, s->dlq, 1, 1, KITE_PERM_READ | KITE_PERM_WRITE, 0, "SINGLE_TAG", 0);
+    if (!bk_topic_get(b, s->dlq))
+        bk_topic_put(b, s->dlq, 1, 1, KITE_PERM_READ | KITE_PERM_WRITE, 0, "SINGLE_TAG", 0);
     s->store_topic = s->dlq;
     s->store_qid = 0;
     s->to_dlq = 1;
-    KLOG_INFO("broker", "message for %s exceeded %lld retries: moved to %s", name, (long long)maxr, s->dlq);
+    KLOG_INFO("broker", "message for %s exceeded %lld retries: moved to %s", name, (long long)maxr,
+              s->dlq);
     return KITE_OK;
 }
 
@@ -391,16 +426,18 @@ static int route_half_or_delay(kite_broker *b, kite_rpc_req *req, send_req *s)
 {
     const char *tran = s->pv[P_TRAN];
     int64_t tx = s->sysflag & KITE_SYSFLAG_TX_MASK;
-    if (tran && s->pl[P_TRAN] == 4 && strncmp(tran, "true", 4) == 0 && tx != KITE_SYSFLAG_TX_COMMIT &&
-        tx != KITE_SYSFLAG_TX_ROLLBACK) {
+    if (tran && s->pl[P_TRAN] == 4 && strncmp(tran, "true", 4) == 0 &&
+        tx != KITE_SYSFLAG_TX_COMMIT && tx != KITE_SYSFLAG_TX_ROLLBACK) {
         if (b->cfg.reject_transaction_message) {
-            bk_replyf(req, RS_NO_PERMISSION, "the broker[%.100s] sending transaction message is forbidden",
+            bk_replyf(req, RS_NO_PERMISSION,
+                      "the broker[%.100s] sending transaction message is forbidden",
                       b->cfg.broker_name);
             return KITE_ERR;
         }
         /* The broker's own bookkeeping names are not taken from the producer: a forged
          * TRAN_PREPARED_QUEUE_OFFSET would name another half for the check-back walk. */
-        static const char *const drop[] = { "TRAN_PREPARED_QUEUE_OFFSET", "REAL_TOPIC", "REAL_QID", NULL };
+        static const char *const drop[] = { "TRAN_PREPARED_QUEUE_OFFSET", "REAL_TOPIC", "REAL_QID",
+                                            NULL };
         kite_buf own = KITE_BUF_INIT;
         kite_msgprop_copy_without(s->props.data, s->props.len, drop, &own);
         kite_buf_free(&s->props);
@@ -425,7 +462,8 @@ static int send_route(kite_broker *b, kite_rpc_req *req, send_req *s)
 {
     if (route_target(b, req, s) != KITE_OK) return KITE_ERR;
     kite_buf_append(&s->props, s->props_in, s->props_in_len);
-    const int have[3] = { s->pv[P_CLUSTER] != NULL, s->pv[P_REGION] != NULL, s->pv[P_TRACE] != NULL };
+    const int have[3] = { s->pv[P_CLUSTER] != NULL, s->pv[P_REGION] != NULL,
+                          s->pv[P_TRACE] != NULL };
     add_broker_props(&s->props, b, have);
     if (route_retry(b, req, &req->cmd, s) != KITE_OK || route_half_or_delay(b, req, s) != KITE_OK)
         return KITE_ERR;
@@ -445,8 +483,9 @@ static int send_validate(kite_broker *b, kite_rpc_req *req, send_req *s)
     size_t max_body = (size_t)b->cfg.store.max_message_size;
     if (!s->batch) {
         if (req->cmd.body_len > max_body) {
-            bk_replyf(req, RS_MESSAGE_ILLEGAL, "the message body size %zu exceeds the limit of %zu bytes",
-                      req->cmd.body_len, max_body);
+            bk_replyf(req, RS_MESSAGE_ILLEGAL,
+                      "the message body size %zu exceeds the limit of %zu bytes", req->cmd.body_len,
+                      max_body);
             return KITE_ERR;
         }
         s->n_msgs = 1;
@@ -491,7 +530,8 @@ static void send_put(kite_broker *b, kite_rpc_req *req, send_req *s)
     send_ctx *c = kite_xcalloc(1, sizeof *c);
     c->req = req;
     c->b = b;
-    c->queue_id = s->queue_id;   /* as Java: the queue asked for; queueOffset is the stored record's */
+    c->queue_id =
+        s->queue_id; /* as Java: the queue asked for; queueOffset is the stored record's */
     if (!t->st_put_nums) {
         t->st_put_nums = bk_stat_ref(b, "TOPIC_PUT_NUMS", t->name);
         t->st_put_size = bk_stat_ref(b, "TOPIC_PUT_SIZE", t->name);
@@ -500,7 +540,8 @@ static void send_put(kite_broker *b, kite_rpc_req *req, send_req *s)
     c->st_size = t->st_put_size;
     c->bytes = (int64_t)req->cmd.body_len;
     c->wait_slave = b->cfg.is_sync_master && b->ha_master && m.wait;
-    if (s->pv[P_UNIQ] && s->pl[P_UNIQ] < sizeof c->uniq) memcpy(c->uniq, s->pv[P_UNIQ], s->pl[P_UNIQ]);
+    if (s->pv[P_UNIQ] && s->pl[P_UNIQ] < sizeof c->uniq)
+        memcpy(c->uniq, s->pv[P_UNIQ], s->pl[P_UNIQ]);
     ctx_alloc(c, s->n_msgs);
 
     if (!s->batch) {
@@ -539,11 +580,11 @@ static void h_send(kite_rpc_req *req, void *arg)
 {
     kite_broker *b = B(arg);
     send_req s;
-    memset(&s, 0, sizeof s);   /* props = KITE_BUF_INIT */
+    memset(&s, 0, sizeof s); /* props = KITE_BUF_INIT */
     if (send_parse(req, &s) == KITE_OK && send_route(b, req, &s) == KITE_OK &&
         send_validate(b, req, &s) == KITE_OK)
         send_put(b, req, &s);
-    kite_buf_free(&s.props);   /* the store copied what it keeps */
+    kite_buf_free(&s.props); /* the store copied what it keeps */
 }
 
 void bk_register_send_handlers(kite_broker *b)

@@ -34,7 +34,8 @@ static double tps(const int64_t *ring, int pos, int secs)
 
 static void tps3(kite_buf *out, const int64_t *ring, int pos)
 {
-    kite_buf_printf(out, "%.2f %.2f %.2f", tps(ring, pos, 10), tps(ring, pos, 60), tps(ring, pos, 60));
+    kite_buf_printf(out, "%.2f %.2f %.2f", tps(ring, pos, 10), tps(ring, pos, 60),
+                    tps(ring, pos, 60));
 }
 
 static void h_runtime_info(kite_rpc_req *req, void *arg)
@@ -75,7 +76,8 @@ static void h_runtime_info(kite_rpc_req *req, void *arg)
     kite_jw_kv_numstr(&w, "msgGetTotalTodayMorning", 0);
     kite_jw_kv_numstr(&w, "msgPutTotalYesterdayMorning", 0);
     kite_jw_kv_numstr(&w, "msgGetTotalYesterdayMorning", 0);
-    int64_t cl_min = kite_store_cl_min_offset(b->store), cl_max = kite_store_cl_max_offset(b->store);
+    int64_t cl_min = kite_store_cl_min_offset(b->store),
+            cl_max = kite_store_cl_max_offset(b->store);
     kite_jw_kv_numstr(&w, "commitLogMinOffset", cl_min);
     kite_jw_kv_numstr(&w, "commitLogMaxOffset", cl_max);
     kite_jw_kv_numstr(&w, "dispatchBehindBytes", cl_max - kite_store_dispatched_offset(b->store));
@@ -99,7 +101,7 @@ static void h_runtime_info(kite_rpc_req *req, void *arg)
     kite_buf_printf(&t, "[ %lld seconds ]", (long long)((kite_wall_ms() - b->boot_ms) / 1000));
     kite_jw_kv(&w, "runtime", kite_buf_cstr(&t));
     kite_jw_kv(&w, "remainTransientStoreBufferNumbs", "0");
-    kite_jw_kv(&w, "brokerRole", "ASYNC_MASTER");   /* the only role of this build (conf.c) */
+    kite_jw_kv(&w, "brokerRole", "ASYNC_MASTER"); /* the only role of this build (conf.c) */
     kite_jw_kv(&w, "flushDiskType", b->cfg.store.flush_disk_type);
     kite_jw_obj_end(&w);
     kite_jw_obj_end(&w);
@@ -125,7 +127,8 @@ static void h_topic_stats(kite_rpc_req *req, void *arg)
     kite_jw_obj_begin(&w);
     int32_t n = t->read_queue_nums > t->write_queue_nums ? t->read_queue_nums : t->write_queue_nums;
     for (int32_t q = 0; q < n; q++) {
-        int64_t min = kite_store_min_offset(b->store, topic, q), max = kite_store_max_offset(b->store, topic, q);
+        int64_t min = kite_store_min_offset(b->store, topic, q),
+                max = kite_store_max_offset(b->store, topic, q);
         bk_jw_mq_key(&w, b, topic, q);
         kite_jw_obj_begin(&w);
         kite_jw_key(&w, "lastUpdateTimestamp");
@@ -239,8 +242,10 @@ static void h_view_stats(kite_rpc_req *req, void *arg)
     }
     double up = (double)(kite_wall_ms() - b->boot_ms) / 1000.0;
     if (up < 1) up = 1;
-    static const struct { const char *key; double secs; } win[] = {
-        { "statsDay", 86400 }, { "statsHour", 3600 }, { "statsMinute", 60 } };
+    static const struct {
+        const char *key;
+        double secs;
+    } win[] = { { "statsDay", 86400 }, { "statsHour", 3600 }, { "statsMinute", 60 } };
     kite_buf out = KITE_BUF_INIT;
     kite_jw w;
     kite_jw_init(&w, &out, 0);
@@ -313,7 +318,10 @@ static void h_broker_consume_stats(kite_rpc_req *req, void *arg)
 
 void bk_register_stats_handlers(kite_broker *b)
 {
-    static const struct { int code; kite_rpc_handler fn; } table[] = {
+    static const struct {
+        int code;
+        kite_rpc_handler fn;
+    } table[] = {
         { RC_GET_BROKER_RUNTIME_INFO, h_runtime_info },
         { RC_GET_TOPIC_STATS_INFO, h_topic_stats },
         { RC_GET_CONSUME_STATS, h_consume_stats },

@@ -37,8 +37,9 @@ static kite_broker *B(void *arg) { return arg; }
 static void answer(kite_rpc_req *req, int code, const char *remark)
 {
     if (code != RS_SUCCESS)
-        KLOG_DEBUG("broker", "END_TRANSACTION from %s refused: %s", kite_conn_peer(req->conn), remark ? remark : "");
-    kite_rpc_reply_code(req, code, remark);   /* dropped by the server for oneway requests */
+        KLOG_DEBUG("broker", "END_TRANSACTION from %s refused: %s", kite_conn_peer(req->conn),
+                   remark ? remark : "");
+    kite_rpc_reply_code(req, code, remark); /* dropped by the server for oneway requests */
 }
 
 /* The half record for (qoff, phys). Looked up by commit-log offset (the consume queue
@@ -46,12 +47,14 @@ static void answer(kite_rpc_req *req, int code, const char *remark)
  * checked field by field; when the half queue already has its entry at qoff, that entry
  * must point at phys too. KITE_OK with *seg and *r filled (release seg), or KITE_ERR
  * after answering (refused). */
-static int find_half(kite_broker *b, kite_rpc_req *req, int64_t qoff, int64_t phys, kite_store_seg *seg, kite_record *r)
+static int find_half(kite_broker *b, kite_rpc_req *req, int64_t qoff, int64_t phys,
+                     kite_store_seg *seg, kite_record *r)
 {
     int64_t next;
     const char *why = "";
     if (qoff < 0 || phys < 0 || kite_store_get_by_offset(b->store, phys, seg, &next) != 0) {
-        bk_replyf(req, RS_SYSTEM_ERROR, "Find prepared transaction message failed: no message at commitLogOffset %lld",
+        bk_replyf(req, RS_SYSTEM_ERROR,
+                  "Find prepared transaction message failed: no message at commitLogOffset %lld",
                   (long long)phys);
         return KITE_ERR;
     }
@@ -59,21 +62,25 @@ static int find_half(kite_broker *b, kite_rpc_req *req, int64_t qoff, int64_t ph
         r->topic_len != strlen(KITE_TOPIC_TRANS_HALF) ||
         memcmp(r->topic, KITE_TOPIC_TRANS_HALF, r->topic_len) != 0) {
         kite_store_seg_release(seg);
-        if (!why) why = "";   /* the decoder may clear it on success */
-        bk_replyf(req, RS_SYSTEM_ERROR, "Find prepared transaction message failed: the record at %lld is not a half message%s%s",
-                  (long long)phys, *why ? ": " : "", why);
+        if (!why) why = ""; /* the decoder may clear it on success */
+        bk_replyf(
+            req, RS_SYSTEM_ERROR,
+            "Find prepared transaction message failed: the record at %lld is not a half message%s%s",
+            (long long)phys, *why ? ": " : "", why);
         return KITE_ERR;
     }
     if (r->phys_offset != phys) {
         kite_store_seg_release(seg);
-        bk_replyf(req, RS_SYSTEM_ERROR, "The commit log offset wrong: the record at %lld says %lld", (long long)phys,
-                  (long long)r->phys_offset);
+        bk_replyf(req, RS_SYSTEM_ERROR, "The commit log offset wrong: the record at %lld says %lld",
+                  (long long)phys, (long long)r->phys_offset);
         return KITE_ERR;
     }
     if (r->queue_offset != qoff) {
         kite_store_seg_release(seg);
-        bk_replyf(req, RS_SYSTEM_ERROR, "The transaction state table offset wrong: half message at %lld has queue offset %lld, not %lld",
-                  (long long)phys, (long long)r->queue_offset, (long long)qoff);
+        bk_replyf(
+            req, RS_SYSTEM_ERROR,
+            "The transaction state table offset wrong: half message at %lld has queue offset %lld, not %lld",
+            (long long)phys, (long long)r->queue_offset, (long long)qoff);
         return KITE_ERR;
     }
     if (qoff < kite_store_max_offset(b->store, KITE_TOPIC_TRANS_HALF, 0)) {
@@ -85,7 +92,8 @@ static int find_half(kite_broker *b, kite_rpc_req *req, int64_t qoff, int64_t ph
         kite_get_result_release(&gr);
         if (!ok) {
             kite_store_seg_release(seg);
-            bk_replyf(req, RS_SYSTEM_ERROR, "The commit log offset wrong: half queue entry %lld does not point at %lld",
+            bk_replyf(req, RS_SYSTEM_ERROR,
+                      "The commit log offset wrong: half queue entry %lld does not point at %lld",
                       (long long)qoff, (long long)phys);
             return KITE_ERR;
         }
@@ -119,8 +127,11 @@ static int chain_head_ok(kite_broker *b, int64_t orig, const kite_record *r)
         ok = same_prop(&h, r, "PGROUP") && same_prop(&h, r, "UNIQ_KEY");
     kite_get_result_release(&gr);
     if (!ok)
-        KLOG_DEBUG("broker", "END_TRANSACTION: TRAN_PREPARED_QUEUE_OFFSET %lld does not name a half of the same "
-                   "transaction; ignored", (long long)orig);
+        KLOG_DEBUG(
+            "broker",
+            "END_TRANSACTION: TRAN_PREPARED_QUEUE_OFFSET %lld does not name a half of the same "
+            "transaction; ignored",
+            (long long)orig);
     return ok;
 }
 
@@ -146,7 +157,8 @@ static int commit(kite_broker *b, const kite_record *r, char *remark, size_t rle
         snprintf(remark, rlen, "the half message has no valid REAL_TOPIC/REAL_QID");
         return KITE_ECORRUPT;
     }
-    static const char *const drop[] = { "REAL_TOPIC", "REAL_QID", "TRAN_MSG", "TRAN_PREPARED_QUEUE_OFFSET", NULL };
+    static const char *const drop[] = { "REAL_TOPIC", "REAL_QID", "TRAN_MSG",
+                                        "TRAN_PREPARED_QUEUE_OFFSET", NULL };
     kite_buf props = KITE_BUF_INIT;
     kite_msgprop_copy_without(r->props, r->props_len, drop, &props);
     const char *store_topic = topic;
@@ -169,7 +181,8 @@ static int commit(kite_broker *b, const kite_record *r, char *remark, size_t rle
     kite_store_put_wait(b->store, &m, &res);
     kite_buf_free(&props);
     if (res.status != KITE_PUT_OK && res.status != KITE_PUT_FLUSH_DISK_TIMEOUT) {
-        snprintf(remark, rlen, "storing the committed message failed: %s", kite_put_status_name(res.status));
+        snprintf(remark, rlen, "storing the committed message failed: %s",
+                 kite_put_status_name(res.status));
         return KITE_EIO;
     }
     atomic_fetch_add(&b->put_total, 1);
@@ -184,13 +197,15 @@ static void h_end_transaction(kite_rpc_req *req, void *arg)
     const char *group;
     int64_t qoff, phys;
     int32_t type;
-    if (!(group = bk_need(req, "producerGroup")) || bk_need_i64(req, "tranStateTableOffset", &qoff) ||
+    if (!(group = bk_need(req, "producerGroup")) ||
+        bk_need_i64(req, "tranStateTableOffset", &qoff) ||
         bk_need_i64(req, "commitLogOffset", &phys) || bk_need_i32(req, "commitOrRollback", &type))
         return;
     int from_check = kite_cmd_ext_bool(&req->cmd, "fromTransactionCheck", 0);
     if (type == KITE_SYSFLAG_TX_NOT) {
-        KLOG_DEBUG("broker", "END_TRANSACTION UNKNOWN for half %lld of %s%s: left for the check-back", (long long)qoff,
-                   group, from_check ? " (check answer)" : "");
+        KLOG_DEBUG("broker",
+                   "END_TRANSACTION UNKNOWN for half %lld of %s%s: left for the check-back",
+                   (long long)qoff, group, from_check ? " (check answer)" : "");
         answer(req, RS_SUCCESS, NULL);
         return;
     }
@@ -199,7 +214,8 @@ static void h_end_transaction(kite_rpc_req *req, void *arg)
         return;
     }
     if (!(b->cfg.broker_permission & KITE_PERM_WRITE)) {
-        bk_replyf(req, RS_NO_PERMISSION, "the broker[%.100s] sending message is forbidden", b->cfg.broker_name);
+        bk_replyf(req, RS_NO_PERMISSION, "the broker[%.100s] sending message is forbidden",
+                  b->cfg.broker_name);
         return;
     }
     kite_store_seg seg;
@@ -208,7 +224,8 @@ static void h_end_transaction(kite_rpc_req *req, void *arg)
     size_t gl;
     const char *pg = kite_msgprop_get(r.props, r.props_len, "PGROUP", &gl);
     if (!pg || gl != strlen(group) || memcmp(pg, group, gl) != 0) {
-        bk_replyf(req, RS_SYSTEM_ERROR, "The producer group wrong: half message %lld belongs to group %.*s, not %.200s",
+        bk_replyf(req, RS_SYSTEM_ERROR,
+                  "The producer group wrong: half message %lld belongs to group %.*s, not %.200s",
                   (long long)qoff, pg ? (int)(gl > 200 ? 200 : gl) : 6, pg ? pg : "(none)", group);
         kite_store_seg_release(&seg);
         return;
@@ -227,10 +244,11 @@ static void h_end_transaction(kite_rpc_req *req, void *arg)
     }
     int has_orig = orig >= 0 && orig != qoff && chain_head_ok(b, orig, &r);
     if (bk_trans_is_resolved(b, qoff) || (has_orig && bk_trans_is_resolved(b, orig))) {
-        KLOG_INFO("broker", "END_TRANSACTION %s for half %lld of %s: already resolved, nothing stored",
+        KLOG_INFO("broker",
+                  "END_TRANSACTION %s for half %lld of %s: already resolved, nothing stored",
                   type == KITE_SYSFLAG_TX_COMMIT ? "COMMIT" : "ROLLBACK", (long long)qoff, group);
         kite_store_seg_release(&seg);
-        bk_trans_answer_after_ops(b, req);   /* its op may still be in the pending batch */
+        bk_trans_answer_after_ops(b, req); /* its op may still be in the pending batch */
         return;
     }
     char remark[256];
@@ -242,8 +260,9 @@ static void h_end_transaction(kite_rpc_req *req, void *arg)
     kite_store_seg_release(&seg);
     bk_trans_queue_op(b, qoff);
     if (has_orig) bk_trans_queue_op(b, orig);
-    KLOG_DEBUG("broker", "END_TRANSACTION %s for half %lld of %s%s", type == KITE_SYSFLAG_TX_COMMIT ? "COMMIT" : "ROLLBACK",
-               (long long)qoff, group, from_check ? " (check answer)" : "");
+    KLOG_DEBUG("broker", "END_TRANSACTION %s for half %lld of %s%s",
+               type == KITE_SYSFLAG_TX_COMMIT ? "COMMIT" : "ROLLBACK", (long long)qoff, group,
+               from_check ? " (check answer)" : "");
     bk_trans_answer_after_ops(b, req);
 }
 

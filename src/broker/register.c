@@ -25,16 +25,17 @@ static void reg_done(int status, kite_cmd *resp, void *arg)
 {
     reg_ctx *c = arg;
     if (status != 0) {
-        KLOG_WARN("broker", "registration with name server %s failed: %s", c->ns, kite_strerror(status));
+        KLOG_WARN("broker", "registration with name server %s failed: %s", c->ns,
+                  kite_strerror(status));
     } else if (resp->code != RS_SUCCESS) {
-        KLOG_WARN("broker", "name server %s refused the registration: code %d %s", c->ns, resp->code,
-                  resp->remark ? resp->remark : "");
+        KLOG_WARN("broker", "name server %s refused the registration: code %d %s", c->ns,
+                  resp->code, resp->remark ? resp->remark : "");
     } else {
         KLOG_DEBUG("broker", "registered with name server %s", c->ns);
         /* A slave learns its master's HA address here (unless haMasterAddress pins it). */
         const char *ha = kite_cmd_ext(resp, "haServerAddr");
         if (c->b->ha_slave && ha && *ha) kite_ha_slave_set_master(c->b->ha_slave, ha);
-        bk_slave_master_addr(c->b, kite_cmd_ext(resp, "masterAddr"));   /* metadata copy */
+        bk_slave_master_addr(c->b, kite_cmd_ext(resp, "masterAddr")); /* metadata copy */
     }
     free(c);
 }
@@ -50,7 +51,8 @@ static void build_body(kite_broker *b, kite_buf *out)
     size_t n;
     const char **names = kite_map_sorted_keys(&b->topics, &n);
     body.topics = kite_xcalloc(n ? n : 1, sizeof *body.topics);
-    int restrict_perm = (b->cfg.broker_permission & (KITE_PERM_READ | KITE_PERM_WRITE)) != (KITE_PERM_READ | KITE_PERM_WRITE);
+    int restrict_perm = (b->cfg.broker_permission & (KITE_PERM_READ | KITE_PERM_WRITE)) !=
+                        (KITE_PERM_READ | KITE_PERM_WRITE);
     for (size_t i = 0; i < n; i++) {
         const bk_topic *t = kite_map_get(&b->topics, names[i]);
         kite_topic_config *c = &body.topics[body.n_topics++];
@@ -94,7 +96,8 @@ void bk_register_all(kite_broker *b, int oneway)
         reg_ctx *c = kite_xcalloc(1, sizeof *c);
         c->b = b;
         snprintf(c->ns, sizeof c->ns, "%s", b->namesrvs[i]);
-        kite_rpc_call_async(b->ns_client, b->namesrvs[i], &req, b->cfg.register_broker_timeout_mills, reg_done, c);
+        kite_rpc_call_async(b->ns_client, b->namesrvs[i], &req,
+                            b->cfg.register_broker_timeout_mills, reg_done, c);
     }
     kite_buf_free(&body);
 }
@@ -124,7 +127,9 @@ void bk_unregister_all(kite_broker *b)
         kite_cmd_set_ext(&req, "brokerAddr", b->addr);
         kite_cmd_set_ext(&req, "clusterName", b->cfg.broker_cluster_name);
         kite_cmd_set_ext_i64(&req, "brokerId", b->cfg.broker_id);
-        if (kite_rpc_call_sync(b->ns_client, b->namesrvs[i], &req, 1000, &resp) == 0) kite_cmd_free(&resp);
-        else KLOG_WARN("broker", "could not unregister from name server %s", b->namesrvs[i]);
+        if (kite_rpc_call_sync(b->ns_client, b->namesrvs[i], &req, 1000, &resp) == 0)
+            kite_cmd_free(&resp);
+        else
+            KLOG_WARN("broker", "could not unregister from name server %s", b->namesrvs[i]);
     }
 }

@@ -14,19 +14,21 @@
 static void h_refuse_send(kite_rpc_req *req, void *arg)
 {
     kite_broker *b = arg;
-    bk_replyf(req, RS_SERVICE_NOT_AVAILABLE,
-              "service not available now: broker %.100s (id %lld) is a slave (brokerRole=SLAVE); messages "
-              "are put to the master of its group",
-              b->cfg.broker_name, (long long)b->cfg.broker_id);
+    bk_replyf(
+        req, RS_SERVICE_NOT_AVAILABLE,
+        "service not available now: broker %.100s (id %lld) is a slave (brokerRole=SLAVE); messages "
+        "are put to the master of its group",
+        b->cfg.broker_name, (long long)b->cfg.broker_id);
 }
 
 static void h_refuse_send_back(kite_rpc_req *req, void *arg)
 {
     kite_broker *b = arg;
-    bk_replyf(req, RS_SYSTEM_ERROR,
-              "SERVICE_NOT_AVAILABLE: broker %.100s (id %lld) is a slave; send the message back through the "
-              "master of its group",
-              b->cfg.broker_name, (long long)b->cfg.broker_id);
+    bk_replyf(
+        req, RS_SYSTEM_ERROR,
+        "SERVICE_NOT_AVAILABLE: broker %.100s (id %lld) is a slave; send the message back through the "
+        "master of its group",
+        b->cfg.broker_name, (long long)b->cfg.broker_id);
 }
 
 static void h_refuse_end_tx(kite_rpc_req *req, void *arg)
@@ -34,26 +36,33 @@ static void h_refuse_end_tx(kite_rpc_req *req, void *arg)
     static _Atomic int64_t refused;
     kite_broker *b = arg;
     if (atomic_fetch_add(&refused, 1) % 10000 == 0)
-        KLOG_WARN("broker", "END_TRANSACTION refused: this broker is a slave (brokerRole=SLAVE); producers "
-                  "must end transactions on the master of %s", b->cfg.broker_name);
-    bk_replyf(req, RS_SLAVE_NOT_AVAILABLE,
-              "broker %.100s (id %lld) is a slave: transactions are ended on the master of its group",
-              b->cfg.broker_name, (long long)b->cfg.broker_id);
+        KLOG_WARN("broker",
+                  "END_TRANSACTION refused: this broker is a slave (brokerRole=SLAVE); producers "
+                  "must end transactions on the master of %s",
+                  b->cfg.broker_name);
+    bk_replyf(
+        req, RS_SLAVE_NOT_AVAILABLE,
+        "broker %.100s (id %lld) is a slave: transactions are ended on the master of its group",
+        b->cfg.broker_name, (long long)b->cfg.broker_id);
 }
 
 static void h_refuse_admin(kite_rpc_req *req, void *arg)
 {
     kite_broker *b = arg;
-    bk_replyf(req, RS_NO_PERMISSION,
-              "broker %.100s (id %lld) is a slave (brokerRole=SLAVE): topics, subscription groups and "
-              "offsets are changed on the master of its group (request code %d refused)",
-              b->cfg.broker_name, (long long)b->cfg.broker_id, req->cmd.code);
+    bk_replyf(
+        req, RS_NO_PERMISSION,
+        "broker %.100s (id %lld) is a slave (brokerRole=SLAVE): topics, subscription groups and "
+        "offsets are changed on the master of its group (request code %d refused)",
+        b->cfg.broker_name, (long long)b->cfg.broker_id, req->cmd.code);
 }
 
 void bk_register_slave_guards(kite_broker *b)
 {
     if (!b->cfg.is_slave) return;
-    static const struct { int code; kite_rpc_handler fn; } table[] = {
+    static const struct {
+        int code;
+        kite_rpc_handler fn;
+    } table[] = {
         { RC_SEND_MESSAGE, h_refuse_send },
         { RC_SEND_MESSAGE_V2, h_refuse_send },
         { RC_SEND_BATCH_MESSAGE, h_refuse_send },

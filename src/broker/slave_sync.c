@@ -22,8 +22,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define FIRST_MS 3000
-#define EVERY_MS 10000
+#define FIRST_MS        3000
+#define EVERY_MS        10000
 #define CALL_TIMEOUT_MS 5000
 
 typedef struct addr_task {
@@ -33,8 +33,8 @@ typedef struct addr_task {
 
 typedef struct answer {
     kite_broker *b;
-    int code;                /* request code */
-    int status;              /* 0, or the call's error */
+    int code;   /* request code */
+    int status; /* 0, or the call's error */
     int resp_code;
     char master[128];
     char *body;
@@ -47,7 +47,8 @@ static void set_addr(void *arg)
     kite_broker *b = t->b;
     if (strcmp(b->master_addr, t->addr) != 0) {
         snprintf(b->master_addr, sizeof b->master_addr, "%s", t->addr);
-        KLOG_INFO("broker", "master of group %s: %s (metadata is copied from it)", b->cfg.broker_name, t->addr);
+        KLOG_INFO("broker", "master of group %s: %s (metadata is copied from it)",
+                  b->cfg.broker_name, t->addr);
     }
     free(t);
 }
@@ -78,27 +79,32 @@ static void adopt(void *arg)
 {
     answer *a = arg;
     kite_broker *b = a->b;
-    if (!b->store) goto done;   /* the broker stopped meanwhile */
+    if (!b->store) goto done; /* the broker stopped meanwhile */
     if (a->status != 0 || a->resp_code != RS_SUCCESS) {
-        KLOG_WARN("broker", "copying metadata (request %d) from master %s failed: %s", a->code, a->master,
-                  a->status ? "no answer" : "refused");
+        KLOG_WARN("broker", "copying metadata (request %d) from master %s failed: %s", a->code,
+                  a->master, a->status ? "no answer" : "refused");
         goto done;
     }
-    const char *what = a->code == RC_GET_ALL_TOPIC_CONFIG ? "topic configuration" : "subscription groups";
+    const char *what =
+        a->code == RC_GET_ALL_TOPIC_CONFIG ? "topic configuration" : "subscription groups";
     int changed = 0;
     if (a->code == RC_GET_ALL_CONSUMER_OFFSET || a->code == RC_GET_ALL_DELAY_OFFSET) {
         char err[160];
         kite_json_doc *doc = kite_json_parse(a->body ? a->body : "", a->len, err, sizeof err);
         if (!doc) {
-            KLOG_WARN("broker", "master %s sent an unreadable offset table (request %d): %s", a->master, a->code, err);
+            KLOG_WARN("broker", "master %s sent an unreadable offset table (request %d): %s",
+                      a->master, a->code, err);
             goto done;
         }
         if (a->code == RC_GET_ALL_DELAY_OFFSET) {
             bk_delay_adopt(b, kite_json_root(doc));
         } else {
             size_t n = bk_offsets_adopt(b, kite_json_root(doc), push_offset, b);
-            if (n) KLOG_INFO("broker", "sent %zu consumer offset(s) committed here, newer than master %s's, to it", n,
-                             a->master);
+            if (n)
+                KLOG_INFO(
+                    "broker",
+                    "sent %zu consumer offset(s) committed here, newer than master %s's, to it", n,
+                    a->master);
         }
         kite_json_doc_free(doc);
         goto done;
@@ -106,8 +112,10 @@ static void adopt(void *arg)
     if (a->code == RC_GET_ALL_TOPIC_CONFIG) {
         kite_register_body body;
         char err[160];
-        if (kite_register_body_decode(&body, (const uint8_t *)a->body, a->len, 0, 0, err, sizeof err) != 0) {
-            KLOG_WARN("broker", "master %s sent an unreadable topic configuration: %s", a->master, err);
+        if (kite_register_body_decode(&body, (const uint8_t *)a->body, a->len, 0, 0, err,
+                                      sizeof err) != 0) {
+            KLOG_WARN("broker", "master %s sent an unreadable topic configuration: %s", a->master,
+                      err);
             goto done;
         }
         changed = bk_topics_adopt(b, &body);
@@ -116,7 +124,8 @@ static void adopt(void *arg)
         char err[160];
         kite_json_doc *doc = kite_json_parse(a->body, a->len, err, sizeof err);
         if (!doc) {
-            KLOG_WARN("broker", "master %s sent unreadable subscription groups: %s", a->master, err);
+            KLOG_WARN("broker", "master %s sent unreadable subscription groups: %s", a->master,
+                      err);
             goto done;
         }
         changed = bk_groups_adopt(b, kite_json_root(doc));

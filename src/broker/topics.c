@@ -14,8 +14,13 @@
 #include <string.h>
 
 static const char *const send_forbidden[] = {
-    KITE_TOPIC_SCHEDULE, KITE_TOPIC_TRANS_HALF, KITE_TOPIC_TRANS_OP_HALF,
-    KITE_TOPIC_TRANS_CHECK_MAX, KITE_TOPIC_SELF_TEST, KITE_TOPIC_OFFSET_MOVED, NULL,
+    KITE_TOPIC_SCHEDULE,
+    KITE_TOPIC_TRANS_HALF,
+    KITE_TOPIC_TRANS_OP_HALF,
+    KITE_TOPIC_TRANS_CHECK_MAX,
+    KITE_TOPIC_SELF_TEST,
+    KITE_TOPIC_OFFSET_MOVED,
+    NULL,
 };
 
 int bk_topic_send_forbidden(const char *name)
@@ -31,8 +36,8 @@ int bk_topic_name_ok(const char *name)
     if (n == 0 || n > 127) return 0;
     for (size_t i = 0; i < n; i++) {
         char c = name[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '%' || c == '|' ||
-              c == '_' || c == '-'))
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '%' || c == '|' || c == '_' || c == '-'))
             return 0;
     }
     return 1;
@@ -47,8 +52,8 @@ static void topic_free(void *p)
     free(t);
 }
 
-static bk_topic *topic_set(kite_broker *b, const char *name, int32_t rq, int32_t wq, int32_t perm, int32_t sysflag,
-                           const char *filter_type, int order)
+static bk_topic *topic_set(kite_broker *b, const char *name, int32_t rq, int32_t wq, int32_t perm,
+                           int32_t sysflag, const char *filter_type, int order)
 {
     bk_topic *t = kite_map_get(&b->topics, name);
     if (!t) {
@@ -61,7 +66,8 @@ static bk_topic *topic_set(kite_broker *b, const char *name, int32_t rq, int32_t
     t->perm = perm;
     t->topic_sys_flag = sysflag;
     t->order = order;
-    snprintf(t->filter_type, sizeof t->filter_type, "%s", filter_type && *filter_type ? filter_type : "SINGLE_TAG");
+    snprintf(t->filter_type, sizeof t->filter_type, "%s",
+             filter_type && *filter_type ? filter_type : "SINGLE_TAG");
     return t;
 }
 
@@ -71,14 +77,15 @@ static void bump(kite_data_version *dv)
     dv->counter++;
 }
 
-bk_topic *bk_topic_put(kite_broker *b, const char *name, int32_t rq, int32_t wq, int32_t perm, int32_t sysflag,
-                       const char *filter_type, int order)
+bk_topic *bk_topic_put(kite_broker *b, const char *name, int32_t rq, int32_t wq, int32_t perm,
+                       int32_t sysflag, const char *filter_type, int order)
 {
     int is_new = kite_map_get(&b->topics, name) == NULL;
     bk_topic *t = topic_set(b, name, rq, wq, perm, sysflag, filter_type, order);
     bump(&b->topics_dv);
     bk_save_topics(b);
-    KLOG_INFO("broker", "topic %s %s: read=%d write=%d perm=%d", name, is_new ? "created" : "updated", rq, wq, perm);
+    KLOG_INFO("broker", "topic %s %s: read=%d write=%d perm=%d", name,
+              is_new ? "created" : "updated", rq, wq, perm);
     bk_register_soon(b);
     return t;
 }
@@ -95,7 +102,10 @@ int bk_topic_delete(kite_broker *b, const char *name)
     return 1;
 }
 
-void bk_topics_wrapper_json(kite_broker *b, kite_buf *out) { bk_topics_wrapper_json_page(b, 0, 0, out); }
+void bk_topics_wrapper_json(kite_broker *b, kite_buf *out)
+{
+    bk_topics_wrapper_json_page(b, 0, 0, out);
+}
 
 void bk_topics_wrapper_json_page(kite_broker *b, int32_t seq, int32_t max, kite_buf *out)
 {
@@ -108,7 +118,7 @@ void bk_topics_wrapper_json_page(kite_broker *b, int32_t seq, int32_t max, kite_
     size_t n;
     const char **names = kite_map_sorted_keys(&b->topics, &n);
     size_t from, to;
-    bk_page_bounds(n, seq, max, &from, &to);   /* a page in name order */
+    bk_page_bounds(n, seq, max, &from, &to); /* a page in name order */
     for (size_t i = from; i < to; i++) {
         const bk_topic *t = kite_map_get(&b->topics, names[i]);
         kite_jw_key(&w, t->name);
@@ -150,18 +160,21 @@ int bk_topics_load(kite_broker *b, char *err, size_t errlen)
     if (rc != KITE_OK || !text) return rc;
     kite_register_body body;
     char jerr[160];
-    if (len && kite_register_body_decode(&body, (const uint8_t *)text, len, 0, 0, jerr, sizeof jerr) != 0) {
-        snprintf(err, errlen, "%s is corrupt (%s); restore it or remove it to start without topics", path, jerr);
+    if (len && kite_register_body_decode(&body, (const uint8_t *)text, len, 0, 0, jerr,
+                                         sizeof jerr) != 0) {
+        snprintf(err, errlen, "%s is corrupt (%s); restore it or remove it to start without topics",
+                 path, jerr);
         rc = KITE_ECORRUPT;
     } else if (len) {
         for (size_t i = 0; i < body.n_topics; i++) {
             const kite_topic_config *t = &body.topics[i];
             if (!bk_topic_name_ok(t->topic_name)) {
-                KLOG_WARN("broker", "%s: skipping topic with an invalid name '%s'", path, t->topic_name);
+                KLOG_WARN("broker", "%s: skipping topic with an invalid name '%s'", path,
+                          t->topic_name);
                 continue;
             }
-            topic_set(b, t->topic_name, t->read_queue_nums, t->write_queue_nums, t->perm, t->topic_sys_flag,
-                      t->topic_filter_type, t->order);
+            topic_set(b, t->topic_name, t->read_queue_nums, t->write_queue_nums, t->perm,
+                      t->topic_sys_flag, t->topic_filter_type, t->order);
         }
         if (body.has_dv) b->topics_dv = body.dv;
         KLOG_INFO("broker", "loaded %zu topic(s) from %s", body.n_topics, path);
@@ -213,15 +226,15 @@ int bk_topics_adopt(kite_broker *b, const kite_register_body *body)
     for (size_t i = 0; i < body->n_topics; i++) {
         const kite_topic_config *t = &body->topics[i];
         if (!bk_topic_name_ok(t->topic_name)) continue;
-        topic_set(b, t->topic_name, t->read_queue_nums, t->write_queue_nums, t->perm, t->topic_sys_flag,
-                  t->topic_filter_type, t->order);
+        topic_set(b, t->topic_name, t->read_queue_nums, t->write_queue_nums, t->perm,
+                  t->topic_sys_flag, t->topic_filter_type, t->order);
         kite_map_put(&keep, t->topic_name, (void *)t);
     }
     const char *k;
     void *v;
     for (size_t it = 0; kite_map_next(&b->topics, &it, &k, &v);) {
         if (kite_map_get(&keep, k)) continue;
-        bk_topic *t = kite_map_del(&b->topics, k);   /* deleting the current entry is safe */
+        bk_topic *t = kite_map_del(&b->topics, k); /* deleting the current entry is safe */
         topic_free(t);
     }
     kite_map_free(&keep, NULL);

@@ -55,12 +55,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SLICE_HALVES 256
-#define SLICE_MS 10
-#define SLICE_OPS 4096
+#define SLICE_HALVES   256
+#define SLICE_MS       10
+#define SLICE_OPS      4096
 #define REBUILD_WINDOW 100000
-#define RSET_MAX_BITS ((int64_t)1 << 31)   /* 256 MiB of bits: far beyond any real backlog */
-#define OP_BODY_MAX 4096                   /* RocketMQ 5's transactionOpMsgMaxSize */
+#define RSET_MAX_BITS  ((int64_t)1 << 31) /* 256 MiB of bits: far beyond any real backlog */
+#define OP_BODY_MAX    4096               /* RocketMQ 5's transactionOpMsgMaxSize */
 
 typedef struct bk_trans {
     kite_broker *b;
@@ -75,9 +75,9 @@ typedef struct bk_trans {
     size_t fo_head, fo_n, fo_cap;
     /* passes */
     int in_pass;
-    int64_t pass_start;          /* wall ms */
+    int64_t pass_start; /* wall ms */
     kite_ev_timer *timer, *cont;
-    unsigned rr;                 /* round robin over producer channels */
+    unsigned rr; /* round robin over producer channels */
     int64_t checks, discards;
     /* op batch: offsets resolved but not appended yet, and the answers waiting for them */
     char op_body[OP_BODY_MAX];
@@ -103,7 +103,8 @@ static void rset_set(bk_trans *t, int64_t q, int on)
     if (q < t->base) return;
     int64_t bit = q - t->base;
     if (bit >= RSET_MAX_BITS) {
-        KLOG_WARN("broker", "half offset %lld is too far ahead of the half queue (base %lld); not tracked",
+        KLOG_WARN("broker",
+                  "half offset %lld is too far ahead of the half queue (base %lld); not tracked",
                   (long long)q, (long long)t->base);
         return;
     }
@@ -117,8 +118,10 @@ static void rset_set(bk_trans *t, int64_t q, int on)
         t->w = w;
         t->nw = n;
     }
-    if (on) t->w[i] |= (uint64_t)1 << (bit & 63);
-    else t->w[i] &= ~((uint64_t)1 << (bit & 63));
+    if (on)
+        t->w[i] |= (uint64_t)1 << (bit & 63);
+    else
+        t->w[i] &= ~((uint64_t)1 << (bit & 63));
 }
 
 /* Forgets offsets below min_q (whole words only). */
@@ -132,7 +135,10 @@ static void rset_prune(bk_trans *t, int64_t min_q)
     t->base += (int64_t)drop * 64;
 }
 
-int bk_trans_is_resolved(kite_broker *b, int64_t qoff) { return b->trans && rset_has(b->trans, qoff); }
+int bk_trans_is_resolved(kite_broker *b, int64_t qoff)
+{
+    return b->trans && rset_has(b->trans, qoff);
+}
 
 void bk_trans_mark(kite_broker *b, int64_t qoff, int on)
 {
@@ -141,7 +147,8 @@ void bk_trans_mark(kite_broker *b, int64_t qoff, int on)
 
 /* ---- op records ---- */
 
-int bk_trans_parse_op_body(const uint8_t *body, size_t len, void (*fn)(void *arg, int64_t qoff), void *arg)
+int bk_trans_parse_op_body(const uint8_t *body, size_t len, void (*fn)(void *arg, int64_t qoff),
+                           void *arg)
 {
     /* Validate first, then call: a malformed body resolves nothing. */
     int n = 0;
@@ -175,7 +182,7 @@ static void put_local(kite_broker *b, kite_store_msg *m, const char *topic, int3
     m->born_ts = kite_wall_ms();
     memcpy(m->born_ip4, b->ip4, 4);
     m->born_port = b->port;
-    m->wait = 0;   /* completes inline on the loop; durable with the next flush */
+    m->wait = 0; /* completes inline on the loop; durable with the next flush */
 }
 
 /* Appends the pending op body as one record, then answers the held requests. */
@@ -184,7 +191,7 @@ static void flush_ops(bk_trans *t)
     kite_broker *b = t->b;
     if (t->op_n > 0) {
         kite_buf props = KITE_BUF_INIT;
-        kite_msgprop_append_str(&props, "TAGS", "d");   /* op records are tagged "d", as Java's */
+        kite_msgprop_append_str(&props, "TAGS", "d"); /* op records are tagged "d", as Java's */
         kite_store_msg m;
         put_local(b, &m, KITE_TOPIC_TRANS_OP_HALF, 0);
         m.body = t->op_body;
@@ -196,10 +203,11 @@ static void flush_ops(bk_trans *t)
         kite_buf_free(&props);
         if (res.status != KITE_PUT_OK && res.status != KITE_PUT_FLUSH_DISK_TIMEOUT) {
             int shown = (int)(t->op_len > 200 ? 200 : t->op_len);
-            KLOG_WARN("broker",
-                      "op record for %d half message(s) (%.*s) refused by the store (%s): they may be checked again "
-                      "after a restart",
-                      t->op_n, shown, t->op_body, kite_put_status_name(res.status));
+            KLOG_WARN(
+                "broker",
+                "op record for %d half message(s) (%.*s) refused by the store (%s): they may be checked again "
+                "after a restart",
+                t->op_n, shown, t->op_body, kite_put_status_name(res.status));
         } else {
             t->op_records++;
             t->op_halves += t->op_n;
@@ -229,14 +237,14 @@ void bk_trans_queue_op(kite_broker *b, int64_t qoff)
     memcpy(t->op_body + t->op_len, num, (size_t)n);
     t->op_len += (size_t)n;
     t->op_n++;
-    kite_ev_prewrite_arm(b->ev);   /* bk_store_prewrite appends the batch */
+    kite_ev_prewrite_arm(b->ev); /* bk_store_prewrite appends the batch */
 }
 
 void bk_trans_answer_after_ops(kite_broker *b, kite_rpc_req *req)
 {
     bk_trans *t = b->trans;
     if (!t || (t->op_n == 0 && t->nheld == 0) || kite_cmd_is_oneway(&req->cmd)) {
-        kite_rpc_reply_code(req, RS_SUCCESS, NULL);   /* a oneway request is only finished */
+        kite_rpc_reply_code(req, RS_SUCCESS, NULL); /* a oneway request is only finished */
         return;
     }
     if (t->nheld == t->capheld) {
@@ -284,7 +292,8 @@ static int fetch_at(kite_broker *b, const char *topic, int64_t *cursor, kite_get
     for (;;) {
         memset(gr, 0, sizeof *gr);
         kite_store_get_messages(b->store, topic, 0, *cursor, 32, 1 << 20, NULL, 0, gr);
-        if (gr->status == KITE_GET_OFFSET_TOO_SMALL || gr->status == KITE_GET_OFFSET_OVERFLOW_BADLY) {
+        if (gr->status == KITE_GET_OFFSET_TOO_SMALL ||
+            gr->status == KITE_GET_OFFSET_OVERFLOW_BADLY) {
             *cursor = gr->next_begin_offset;
             kite_get_result_release(gr);
             continue;
@@ -310,7 +319,8 @@ static int read_ops(bk_trans *t, int limit)
                 bk_trans_parse_op_body(r.body, r.body_len, op_seen, &s) < 0)
                 KLOG_WARN("broker", "op record at queue offset %lld is unreadable; ignored",
                           (long long)gr.segs[i].queue_offset);
-            if (gr.segs[i].queue_offset >= t->op_progress) fifo_push(t, gr.segs[i].queue_offset, s.max);
+            if (gr.segs[i].queue_offset >= t->op_progress)
+                fifo_push(t, gr.segs[i].queue_offset, s.max);
             t->op_cursor = gr.segs[i].queue_offset + 1;
             limit--;
         }
@@ -350,13 +360,14 @@ static int prop_i64(const kite_record *r, const char *name, int64_t *out)
 
 /* Copies r into topic/qid with props (r's other fields kept). KITE_OK, or KITE_EIO when
  * the store refused the put (res->status says why). */
-static int put_copy(kite_broker *b, const kite_record *r, const char *topic, int32_t qid, const kite_buf *props,
-                    kite_put_result *res)
+static int put_copy(kite_broker *b, const kite_record *r, const char *topic, int32_t qid,
+                    const kite_buf *props, kite_put_result *res)
 {
     kite_store_msg m;
     bk_msg_from_record(&m, r, topic, qid, props);
     kite_store_put_wait(b->store, &m, res);
-    return res->status == KITE_PUT_OK || res->status == KITE_PUT_FLUSH_DISK_TIMEOUT ? KITE_OK : KITE_EIO;
+    return res->status == KITE_PUT_OK || res->status == KITE_PUT_FLUSH_DISK_TIMEOUT ? KITE_OK
+                                                                                    : KITE_EIO;
 }
 
 static void discard(bk_trans *t, const kite_record *r, int64_t q, int64_t times)
@@ -374,8 +385,9 @@ static void discard(bk_trans *t, const kite_record *r, int64_t q, int64_t times)
     kite_buf_free(&props);
     size_t gl;
     const char *g = kite_msgprop_get(r->props, r->props_len, "PGROUP", &gl);
-    KLOG_INFO("broker", "half message %lld of group %.*s discarded to %s after %lld check(s)", (long long)q,
-              g ? (int)gl : 1, g ? g : "?", KITE_TOPIC_TRANS_CHECK_MAX, (long long)times);
+    KLOG_INFO("broker", "half message %lld of group %.*s discarded to %s after %lld check(s)",
+              (long long)q, g ? (int)gl : 1, g ? g : "?", KITE_TOPIC_TRANS_CHECK_MAX,
+              (long long)times);
     t->discards++;
 }
 
@@ -397,8 +409,9 @@ static int reappend(bk_trans *t, const kite_record *r, int64_t q)
 
 /* The CHECK_TRANSACTION_STATE body: the copy as one V1 record in its real topic/queue.
  * KITE_OK, or KITE_ETOOBIG when it cannot be one record. */
-static int encode_check_body(kite_broker *b, const kite_record *r, const kite_put_result *res, const kite_buf *props,
-                             const char *topic, size_t topic_len, int32_t qid, kite_buf *out)
+static int encode_check_body(kite_broker *b, const kite_record *r, const kite_put_result *res,
+                             const kite_buf *props, const char *topic, size_t topic_len,
+                             int32_t qid, kite_buf *out)
 {
     kite_record e;
     memset(&e, 0, sizeof e);
@@ -430,7 +443,8 @@ static int encode_check_body(kite_broker *b, const kite_record *r, const kite_pu
     return KITE_OK;
 }
 
-static void send_check(bk_trans *t, const kite_record *r, const kite_put_result *res, const kite_buf *props)
+static void send_check(bk_trans *t, const kite_record *r, const kite_put_result *res,
+                       const kite_buf *props)
 {
     kite_broker *b = t->b;
     size_t gl, tl, ql, ul;
@@ -450,7 +464,8 @@ static void send_check(bk_trans *t, const kite_record *r, const kite_put_result 
     snprintf(qbuf, sizeof qbuf, "%.*s", rq ? (int)(ql < 15 ? ql : 15) : 0, rq ? rq : "");
     kite_buf body = KITE_BUF_INIT;
     if (encode_check_body(b, r, res, props, rt, tl, (int32_t)atoi(qbuf), &body) != KITE_OK) {
-        KLOG_WARN("broker", "half %lld cannot be encoded for a check; skipped", (long long)res->queue_offset);
+        KLOG_WARN("broker", "half %lld cannot be encoded for a check; skipped",
+                  (long long)res->queue_offset);
         kite_buf_free(&body);
         return;
     }
@@ -465,8 +480,10 @@ static void send_check(bk_trans *t, const kite_record *r, const kite_put_result 
         kite_cmd_set_ext_n(&req, "msgId", uniq, ul);
         size_t xl;
         const char *x = kite_msgprop_get(r->props, r->props_len, "__transactionId__", &xl);
-        if (x) kite_cmd_set_ext_n(&req, "transactionId", x, xl);
-        else kite_cmd_set_ext_n(&req, "transactionId", uniq, ul);
+        if (x)
+            kite_cmd_set_ext_n(&req, "transactionId", x, xl);
+        else
+            kite_cmd_set_ext_n(&req, "transactionId", uniq, ul);
     }
     kite_cmd_set_ext(&req, "offsetMsgId", id);
     kite_cmd_set_ext(&req, "topic", KITE_TOPIC_TRANS_HALF);
@@ -475,10 +492,10 @@ static void send_check(bk_trans *t, const kite_record *r, const kite_put_result 
     char *bp = kite_buf_steal(&body, &blen);
     kite_cmd_set_body_own(&req, bp, blen);
     /* logged first: a failed write closes the connection at once, which frees ch */
-    KLOG_DEBUG("broker", "checking half %lld (copy of %lld) with %s of group %s", (long long)res->queue_offset,
-               (long long)r->queue_offset, ch->client_id, group);
+    KLOG_DEBUG("broker", "checking half %lld (copy of %lld) with %s of group %s",
+               (long long)res->queue_offset, (long long)r->queue_offset, ch->client_id, group);
     t->checks++;
-    kite_rpc_server_call(b->srv, ch->conn, &req, 0, NULL, NULL);   /* oneway */
+    kite_rpc_server_call(b->srv, ch->conn, &req, 0, NULL, NULL); /* oneway */
 }
 
 /* Appends the next check copy of the half and asks a producer about it. The copy names
@@ -489,7 +506,8 @@ static void send_check(bk_trans *t, const kite_record *r, const kite_put_result 
  * refused the copy (the pass stops; retried next pass). */
 static int check(bk_trans *t, const kite_record *r, int64_t times)
 {
-    static const char *const drop[] = { "TRANSACTION_CHECK_TIMES", "TRAN_PREPARED_QUEUE_OFFSET", NULL };
+    static const char *const drop[] = { "TRANSACTION_CHECK_TIMES", "TRAN_PREPARED_QUEUE_OFFSET",
+                                        NULL };
     int64_t orig;
     if (!prop_i64(r, "TRAN_PREPARED_QUEUE_OFFSET", &orig)) orig = r->queue_offset;
     kite_buf props = KITE_BUF_INIT;
@@ -499,8 +517,8 @@ static int check(bk_trans *t, const kite_record *r, int64_t times)
     kite_put_result res;
     int rc = put_copy(t->b, r, KITE_TOPIC_TRANS_HALF, 0, &props, &res);
     if (rc != KITE_OK) {
-        KLOG_WARN("broker", "check copy of half %lld refused by the store (%s)", (long long)r->queue_offset,
-                  kite_put_status_name(res.status));
+        KLOG_WARN("broker", "check copy of half %lld refused by the store (%s)",
+                  (long long)r->queue_offset, kite_put_status_name(res.status));
         kite_buf_free(&props);
         return rc;
     }
@@ -517,8 +535,8 @@ static int examine(bk_trans *t, const kite_store_seg *seg, int64_t now)
     kite_record r;
     const char *why;
     if (kite_record_decode(seg->data, seg->len, &r, 0, &why) <= 0) {
-        KLOG_WARN("broker", "half record at queue offset %lld is unreadable (%s); skipped", (long long)seg->queue_offset,
-                  why);
+        KLOG_WARN("broker", "half record at queue offset %lld is unreadable (%s); skipped",
+                  (long long)seg->queue_offset, why);
         return ADVANCE;
     }
     int64_t q = seg->queue_offset, x;
@@ -532,7 +550,8 @@ static int examine(bk_trans *t, const kite_store_seg *seg, int64_t now)
     prop_i64(&r, "TRANSACTION_CHECK_TIMES", &times);
     size_t vl;
     int64_t reserved_ms = (int64_t)b->cfg.store.file_reserved_time * 3600000LL;
-    if (times >= b->cfg.transaction_check_max || !kite_msgprop_get(r.props, r.props_len, "REAL_TOPIC", &vl) ||
+    if (times >= b->cfg.transaction_check_max ||
+        !kite_msgprop_get(r.props, r.props_len, "REAL_TOPIC", &vl) ||
         (reserved_ms > 0 && now - r.store_ts > reserved_ms)) {
         discard(t, &r, q, times);
         return ADVANCE;
@@ -541,7 +560,7 @@ static int examine(bk_trans *t, const kite_store_seg *seg, int64_t now)
     int has_imm = prop_i64(&r, "CHECK_IMMUNITY_TIME_IN_SECONDS", &secs);
     if (has_imm && secs < INT64_MAX / 1000 && secs * 1000 > immunity) immunity = secs * 1000;
     if (age >= 0 && age < immunity) {
-        if (!has_imm) return STOP;   /* everything after it is younger still */
+        if (!has_imm) return STOP; /* everything after it is younger still */
         return reappend(t, &r, q) == KITE_OK ? ADVANCE : STOP;
     }
     return check(t, &r, times) == KITE_OK ? ADVANCE : STOP;
@@ -590,7 +609,7 @@ static void run_slice(bk_trans *t)
         t->in_pass = 0;
         return;
     }
-    t->cont = kite_ev_timer_add(b->ev, 1, 0, t_cont, t);   /* more to do: next slice soon */
+    t->cont = kite_ev_timer_add(b->ev, 1, 0, t_cont, t); /* more to do: next slice soon */
 }
 
 static void t_cont(kite_ev *ev, kite_ev_timer *tm, void *arg)
@@ -607,7 +626,7 @@ static void t_check(kite_ev *ev, kite_ev_timer *tm, void *arg)
     (void)ev;
     (void)tm;
     bk_trans *t = arg;
-    if (t->cont) return;   /* a pass is still running in slices */
+    if (t->cont) return; /* a pass is still running in slices */
     run_slice(t);
 }
 
@@ -621,16 +640,20 @@ static int64_t saved_or(kite_broker *b, const char *topic, int64_t dflt)
 
 int bk_trans_start(kite_broker *b, char *err, size_t errlen)
 {
-    if (b->cfg.transaction_check_interval <= 0 || b->cfg.transaction_timeout < 0 || b->cfg.transaction_check_max < 1) {
-        snprintf(err, errlen,
-                 "transactionCheckInterval must be > 0, transactionTimeOut >= 0 and transactionCheckMax >= 1");
+    if (b->cfg.transaction_check_interval <= 0 || b->cfg.transaction_timeout < 0 ||
+        b->cfg.transaction_check_max < 1) {
+        snprintf(
+            err, errlen,
+            "transactionCheckInterval must be > 0, transactionTimeOut >= 0 and transactionCheckMax >= 1");
         return KITE_EINVAL;
     }
     bk_trans *t = kite_xcalloc(1, sizeof *t);
     t->b = b;
     b->trans = t;
     if (kite_store_wait_dispatched(b->store, 10000) != 0)
-        KLOG_WARN("broker", "consume queues still being rebuilt: transaction state may miss the newest records");
+        KLOG_WARN(
+            "broker",
+            "consume queues still being rebuilt: transaction state may miss the newest records");
     int64_t hmin = kite_store_min_offset(b->store, KITE_TOPIC_TRANS_HALF, 0);
     int64_t omin = kite_store_min_offset(b->store, KITE_TOPIC_TRANS_OP_HALF, 0);
     int64_t omax = kite_store_max_offset(b->store, KITE_TOPIC_TRANS_OP_HALF, 0);
@@ -646,11 +669,13 @@ int bk_trans_start(kite_broker *b, char *err, size_t errlen)
     int64_t t0 = kite_mono_ms();
     read_ops(t, INT32_MAX);
     advance_op_progress(t);
-    KLOG_INFO("broker", "transactions: %lld op record(s) read in %lld ms; half progress %lld, op progress %lld",
-              (long long)(t->op_cursor - from), (long long)(kite_mono_ms() - t0), (long long)t->half_progress,
-              (long long)t->op_progress);
+    KLOG_INFO(
+        "broker",
+        "transactions: %lld op record(s) read in %lld ms; half progress %lld, op progress %lld",
+        (long long)(t->op_cursor - from), (long long)(kite_mono_ms() - t0),
+        (long long)t->half_progress, (long long)t->op_progress);
     int64_t every = b->cfg.transaction_check_interval;
-    if (!b->cfg.is_slave)   /* check-back is the master's: a slave writes nothing */
+    if (!b->cfg.is_slave) /* check-back is the master's: a slave writes nothing */
         t->timer = kite_ev_timer_add(b->ev, every, every, t_check, t);
     return KITE_OK;
 }
@@ -661,12 +686,14 @@ void bk_trans_stop(kite_broker *b)
     if (!t) return;
     if (t->timer) kite_ev_timer_cancel(b->ev, t->timer);
     if (t->cont) kite_ev_timer_cancel(b->ev, t->cont);
-    flush_ops(t);   /* normally empty: the pre-write hook flushes every batch */
+    flush_ops(t); /* normally empty: the pre-write hook flushes every batch */
     save_progress(t);
-    KLOG_INFO("broker",
-              "transactions: %lld check(s) sent, %lld half message(s) discarded, %lld op record(s) for %lld resolved "
-              "half message(s) written since start",
-              (long long)t->checks, (long long)t->discards, (long long)t->op_records, (long long)t->op_halves);
+    KLOG_INFO(
+        "broker",
+        "transactions: %lld check(s) sent, %lld half message(s) discarded, %lld op record(s) for %lld resolved "
+        "half message(s) written since start",
+        (long long)t->checks, (long long)t->discards, (long long)t->op_records,
+        (long long)t->op_halves);
     free(t->held);
     free(t->w);
     free(t->fo_off);

@@ -43,6 +43,7 @@ void bk_trans_answer_after_ops(kite_broker *b, kite_rpc_req *req);
 /* Parses an op body: decimal offsets, each optionally followed by ','. Calls fn for
  * each; returns how many, or KITE_ECORRUPT when the body holds anything else (nothing is
  * called then). */
-int bk_trans_parse_op_body(const uint8_t *body, size_t len, void (*fn)(void *arg, int64_t qoff), void *arg);
+int bk_trans_parse_op_body(const uint8_t *body, size_t len, void (*fn)(void *arg, int64_t qoff),
+                           void *arg);
 
 #endif

@@ -8,11 +8,12 @@
 #include "kite/kite.h"
 
 #define KITE_STR_(x) #x
-#define KITE_STR(x) KITE_STR_(x)
+#define KITE_STR(x)  KITE_STR_(x)
 
 const char *kite_version(void)
 {
-    return KITE_STR(KITE_VERSION_MAJOR) "." KITE_STR(KITE_VERSION_MINOR) "." KITE_STR(KITE_VERSION_PATCH);
+    return KITE_STR(KITE_VERSION_MAJOR) "." KITE_STR(KITE_VERSION_MINOR) "." KITE_STR(
+        KITE_VERSION_PATCH);
 }
 
 const char *kite_send_status_name(kite_send_status s)

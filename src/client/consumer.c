@@ -37,7 +37,8 @@ char *kite_pc_mq_key(const char *topic, const char *broker, int32_t qid)
 }
 
 /* Broker address of (topic's route, broker) into out: KITE_OK, or KITE_ENOTFOUND. */
-int kite_pc_broker_addr(kite_push_consumer *c, const char *topic, const char *broker, char *out, size_t cap)
+int kite_pc_broker_addr(kite_push_consumer *c, const char *topic, const char *broker, char *out,
+                        size_t cap)
 {
     kite_pub_route *r = kite_inst_route_cached(c->inst, topic);
     const char *a = r ? kite_route_broker_addr(r, broker) : NULL;
@@ -57,7 +58,8 @@ static void sub_json(kite_jw *w, const sub *s)
     kite_jw_bool(w, 0);
     kite_jw_key(w, "codeSet");
     kite_jw_arr_begin(w);
-    for (size_t t = 0; t < s->tags.n; t++) kite_jw_int(w, kite_java_hash(s->tags.tags[t], strlen(s->tags.tags[t])));
+    for (size_t t = 0; t < s->tags.n; t++)
+        kite_jw_int(w, kite_java_hash(s->tags.tags[t], strlen(s->tags.tags[t])));
     kite_jw_arr_end(w);
     kite_jw_key(w, "expressionType");
     kite_jw_str(w, expr_type(s));
@@ -137,7 +139,9 @@ static void on_heartbeat(int status, kite_cmd *resp, void *arg)
     if (stopping(c)) return;
     if (status != KITE_OK || resp->code != RS_SUCCESS)
         KLOG_DEBUG("client", "consumer %s: heartbeat failed: %s", c->group,
-                   status != KITE_OK ? kite_strerror(status) : resp->remark ? resp->remark : "refused");
+                   status != KITE_OK ? kite_strerror(status)
+                   : resp->remark    ? resp->remark
+                                     : "refused");
 }
 
 void kite_pc_heartbeat_all(kite_push_consumer *c)
@@ -198,11 +202,15 @@ static void boot(void *arg)
     if (stopping(c)) return;
     kite_pc_heartbeat_all(c);
     kite_pc_rebalance_all(c);
-    c->t_hb = kite_ev_timer_add(ev(c), c->o.heartbeat_interval_ms, c->o.heartbeat_interval_ms, on_hb_timer, c);
-    c->t_rb = kite_ev_timer_add(ev(c), c->o.rebalance_interval_ms, c->o.rebalance_interval_ms, on_rb_timer, c);
-    c->t_commit = kite_ev_timer_add(ev(c), c->o.persist_offset_interval_ms, c->o.persist_offset_interval_ms,
-                                    on_commit_timer, c);
-    if (locking(c)) c->t_lock = kite_ev_timer_add(ev(c), c->o.lock_interval_ms, c->o.lock_interval_ms, kite_pc_on_lock_timer, c);
+    c->t_hb = kite_ev_timer_add(ev(c), c->o.heartbeat_interval_ms, c->o.heartbeat_interval_ms,
+                                on_hb_timer, c);
+    c->t_rb = kite_ev_timer_add(ev(c), c->o.rebalance_interval_ms, c->o.rebalance_interval_ms,
+                                on_rb_timer, c);
+    c->t_commit = kite_ev_timer_add(ev(c), c->o.persist_offset_interval_ms,
+                                    c->o.persist_offset_interval_ms, on_commit_timer, c);
+    if (locking(c))
+        c->t_lock = kite_ev_timer_add(ev(c), c->o.lock_interval_ms, c->o.lock_interval_ms,
+                                      kite_pc_on_lock_timer, c);
     int64_t m = c->o.rebalance_interval_ms < 1000 ? c->o.rebalance_interval_ms : 1000;
     c->t_missing = kite_ev_timer_add(ev(c), m, m, on_missing_timer, c);
 }
@@ -228,13 +236,14 @@ void kite_push_consumer_opts_init(kite_push_consumer_opts *o)
     o->pull_timeout_ms = 30000;
     o->rpc_timeout_ms = 3000;
     o->suspend_current_queue_ms = 1000;
-    o->lock_interval_ms = 20000;   /* rocketmq.client.rebalance.lockInterval */
-    o->lock_live_ms = 30000;       /* rocketmq.client.rebalance.lockMaxLiveTime */
+    o->lock_interval_ms = 20000; /* rocketmq.client.rebalance.lockInterval */
+    o->lock_live_ms = 30000;     /* rocketmq.client.rebalance.lockMaxLiveTime */
 }
 
 /* A subscription; NULL for a bad expression (a tag expression without a tag, an SQL92
  * expression that is empty). */
-static sub *sub_new(kite_push_consumer *c, const char *topic, const char *expr, int sql, int is_retry)
+static sub *sub_new(kite_push_consumer *c, const char *topic, const char *expr, int sql,
+                    int is_retry)
 {
     sub *s = kite_xcalloc(1, sizeof *s);
     s->c = c;
@@ -245,7 +254,7 @@ static sub *sub_new(kite_push_consumer *c, const char *topic, const char *expr, 
     s->version = kite_wall_ms();
     int ok;
     if (sql) {
-        s->tags.all = 1;   /* the broker evaluates the expression; nothing to match here */
+        s->tags.all = 1; /* the broker evaluates the expression; nothing to match here */
         ok = expr && expr[strspn(expr, " \t\r\n")] != 0;
     } else {
         ok = kite_tagset_parse(&s->tags, s->expr) == KITE_OK;
@@ -269,29 +278,35 @@ static void sub_free(sub *s)
     free(s);
 }
 
-int kite_push_consumer_create(kite_push_consumer **out, const char *group, const kite_push_consumer_opts *opts)
+int kite_push_consumer_create(kite_push_consumer **out, const char *group,
+                              const kite_push_consumer_opts *opts)
 {
     if (!out) return KITE_EINVAL;
     *out = NULL;
     kite_push_consumer_opts o;
-    if (opts) o = *opts;
-    else kite_push_consumer_opts_init(&o);
+    if (opts)
+        o = *opts;
+    else
+        kite_push_consumer_opts_init(&o);
     if (!group || !*group || strlen(group) > 255 ||
         (o.message_model != KITE_CLUSTERING && o.message_model != KITE_BROADCASTING) ||
-        (o.consume_from != KITE_CONSUME_FROM_LAST_OFFSET && o.consume_from != KITE_CONSUME_FROM_FIRST_OFFSET &&
+        (o.consume_from != KITE_CONSUME_FROM_LAST_OFFSET &&
+         o.consume_from != KITE_CONSUME_FROM_FIRST_OFFSET &&
          o.consume_from != KITE_CONSUME_FROM_TIMESTAMP) ||
-        o.consume_threads < 1 || o.consume_threads > 1000 || o.consume_batch_size < 1 || o.consume_batch_size > 1024 ||
-        o.pull_batch_size < 1 || o.pull_batch_size > 1024 || o.pull_threshold_for_queue < 1 ||
-        o.pull_threshold_size_for_queue_mib < 1 || o.max_reconsume_times < 0 || o.persist_offset_interval_ms < 10 ||
-        o.heartbeat_interval_ms < 10 || o.rebalance_interval_ms < 10 || o.poll_namesrv_interval_ms < 10 ||
-        o.suspend_timeout_ms < 0 || o.pull_timeout_ms <= o.suspend_timeout_ms || o.rpc_timeout_ms < 1 || o.suspend_current_queue_ms < 0 || o.lock_interval_ms < 10 ||
-        o.lock_live_ms < 1)
+        o.consume_threads < 1 || o.consume_threads > 1000 || o.consume_batch_size < 1 ||
+        o.consume_batch_size > 1024 || o.pull_batch_size < 1 || o.pull_batch_size > 1024 ||
+        o.pull_threshold_for_queue < 1 || o.pull_threshold_size_for_queue_mib < 1 ||
+        o.max_reconsume_times < 0 || o.persist_offset_interval_ms < 10 ||
+        o.heartbeat_interval_ms < 10 || o.rebalance_interval_ms < 10 ||
+        o.poll_namesrv_interval_ms < 10 || o.suspend_timeout_ms < 0 ||
+        o.pull_timeout_ms <= o.suspend_timeout_ms || o.rpc_timeout_ms < 1 ||
+        o.suspend_current_queue_ms < 0 || o.lock_interval_ms < 10 || o.lock_live_ms < 1)
         return KITE_EINVAL;
     kite_push_consumer *c = kite_xcalloc(1, sizeof *c);
     pthread_mutex_init(&c->mu, NULL);
     pthread_mutex_init(&c->wq_mu, NULL);
     pthread_cond_init(&c->wq_cv, NULL);
-    c->task_ns = 4 * SHORT_TASK_NS;   /* start as if tasks were long: parallel until measured */
+    c->task_ns = 4 * SHORT_TASK_NS; /* start as if tasks were long: parallel until measured */
     kite_map_init(&c->pqs);
     kite_map_init(&c->offsets);
     kite_map_init(&c->releasing);
@@ -313,17 +328,21 @@ int kite_push_consumer_create(kite_push_consumer **out, const char *group, const
     uint8_t ip[4];
     kite_local_ipv4(ip);
     char inst[160];
-    if (c->inst_copy) snprintf(inst, sizeof inst, "%s", c->inst_copy);
-    else snprintf(inst, sizeof inst, "%d#%lld", (int)getpid(), (long long)kite_mono_ns());
+    if (c->inst_copy)
+        snprintf(inst, sizeof inst, "%s", c->inst_copy);
+    else
+        snprintf(inst, sizeof inst, "%d#%lld", (int)getpid(), (long long)kite_mono_ns());
     char cid[256];
     snprintf(cid, sizeof cid, "%u.%u.%u.%u@%s", ip[0], ip[1], ip[2], ip[3], inst);
     c->client_id = kite_xstrdup(cid);
     if (o.message_model == KITE_BROADCASTING) {
-        size_t n = strlen(c->dir_copy) + strlen(group) + (c->inst_copy ? strlen(c->inst_copy) : 0) + 32;
+        size_t n =
+            strlen(c->dir_copy) + strlen(group) + (c->inst_copy ? strlen(c->inst_copy) : 0) + 32;
         c->offset_file = kite_xmalloc(n);
         if (c->inst_copy)
             snprintf(c->offset_file, n, "%s/%s/%s/offsets.json", c->dir_copy, c->inst_copy, group);
-        else snprintf(c->offset_file, n, "%s/%s/offsets.json", c->dir_copy, group);
+        else
+            snprintf(c->offset_file, n, "%s/%s/offsets.json", c->dir_copy, group);
     }
     kite_inst_opts io = {
         .namesrv_addr = c->ns_copy,
@@ -349,14 +368,15 @@ static int topic_ok(const char *t)
     if (n == 0 || n > 127) return 0;
     for (size_t i = 0; i < n; i++) {
         char ch = t[i];
-        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '%' ||
-              ch == '|' || ch == '_' || ch == '-'))
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '%' || ch == '|' || ch == '_' || ch == '-'))
             return 0;
     }
     return 1;
 }
 
-static int add_sub(kite_push_consumer *c, const char *topic, const char *expr, int sql, int is_retry)
+static int add_sub(kite_push_consumer *c, const char *topic, const char *expr, int sql,
+                   int is_retry)
 {
     for (size_t i = 0; i < c->nsubs; i++)
         if (strcmp(c->subs[i]->topic, topic) == 0) {
@@ -387,7 +407,8 @@ int kite_push_consumer_subscribe(kite_push_consumer *c, const char *topic, const
     return subscribe(c, topic, expression, 0);
 }
 
-int kite_push_consumer_subscribe_sql92(kite_push_consumer *c, const char *topic, const char *expression)
+int kite_push_consumer_subscribe_sql92(kite_push_consumer *c, const char *topic,
+                                       const char *expression)
 {
     return subscribe(c, topic, expression, 1);
 }
@@ -397,19 +418,24 @@ int kite_push_consumer_set_listener(kite_push_consumer *c, kite_consume_cb cb, v
     if (!c || !cb) return KITE_EINVAL;
     pthread_mutex_lock(&c->mu);
     int rc = KITE_OK;
-    if (c->state != C_CREATED) rc = KITE_ESTOPPED;
-    else c->cb = cb, c->cb_arg = arg, c->ocb = NULL, c->ocb_arg = NULL;
+    if (c->state != C_CREATED)
+        rc = KITE_ESTOPPED;
+    else
+        c->cb = cb, c->cb_arg = arg, c->ocb = NULL, c->ocb_arg = NULL;
     pthread_mutex_unlock(&c->mu);
     return rc;
 }
 
-int kite_push_consumer_set_orderly_listener(kite_push_consumer *c, kite_consume_orderly_cb cb, void *arg)
+int kite_push_consumer_set_orderly_listener(kite_push_consumer *c, kite_consume_orderly_cb cb,
+                                            void *arg)
 {
     if (!c || !cb) return KITE_EINVAL;
     pthread_mutex_lock(&c->mu);
     int rc = KITE_OK;
-    if (c->state != C_CREATED) rc = KITE_ESTOPPED;
-    else c->ocb = cb, c->ocb_arg = arg, c->cb = NULL, c->cb_arg = NULL;
+    if (c->state != C_CREATED)
+        rc = KITE_ESTOPPED;
+    else
+        c->ocb = cb, c->ocb_arg = arg, c->cb = NULL, c->cb_arg = NULL;
     pthread_mutex_unlock(&c->mu);
     return rc;
 }
@@ -445,13 +471,17 @@ static int check_sql92(kite_push_consumer *c)
             kite_cmd_set_body_copy(&req, body.data, body.len);
             int crc = kite_rpc_call_sync(rpc(c), addr, &req, c->o.rpc_timeout_ms, &resp);
             if (crc != KITE_OK) {
-                KLOG_WARN("client", "consumer %s: SQL92 subscription of %s not checked with %s (%s): %s", c->group,
-                          s->topic, bn, addr, kite_strerror(crc));
+                KLOG_WARN("client",
+                          "consumer %s: SQL92 subscription of %s not checked with %s (%s): %s",
+                          c->group, s->topic, bn, addr, kite_strerror(crc));
                 continue;
             }
             if (resp.code != RS_SUCCESS) {
-                KLOG_ERROR("client", "consumer %s: broker %s (%s) refuses the SQL92 subscription of %s (\"%s\"): %d %s",
-                           c->group, bn, addr, s->topic, s->expr, resp.code, resp.remark ? resp.remark : "");
+                KLOG_ERROR(
+                    "client",
+                    "consumer %s: broker %s (%s) refuses the SQL92 subscription of %s (\"%s\"): %d %s",
+                    c->group, bn, addr, s->topic, s->expr, resp.code,
+                    resp.remark ? resp.remark : "");
                 rc = KITE_ERR;
             }
             kite_cmd_free(&resp);
@@ -473,7 +503,8 @@ int kite_push_consumer_start(kite_push_consumer *c)
     }
     if ((!c->cb && !c->ocb) || c->nsubs == 0) {
         pthread_mutex_unlock(&c->mu);
-        KLOG_WARN("client", "consumer %s: start needs a listener and at least one subscription", c->group);
+        KLOG_WARN("client", "consumer %s: start needs a listener and at least one subscription",
+                  c->group);
         return KITE_EINVAL;
     }
     int rc = KITE_OK;
@@ -532,7 +563,7 @@ static void final_task(void *arg)
     if (c->t_lock) kite_ev_timer_cancel(e, c->t_lock);
     c->t_hb = c->t_rb = c->t_commit = c->t_missing = c->t_lock = NULL;
     kite_pc_commit_all(c);
-    c->final_drop = 1;   /* the workers are joined: unlock every queue now */
+    c->final_drop = 1; /* the workers are joined: unlock every queue now */
     size_t it = 0;
     void *v;
     pq **all = NULL;
@@ -563,8 +594,6 @@ static void final_task(void *arg)
     pthread_mutex_unlock(&w->mu);
 }
 
-
-
 int kite_push_consumer_shutdown(kite_push_consumer *c)
 {
     if (!c) return KITE_EINVAL;
@@ -576,14 +605,14 @@ int kite_push_consumer_shutdown(kite_push_consumer *c)
         return KITE_OK;
     }
     for (int i = 0; i < c->nworkers; i++)
-        if (pthread_equal(pthread_self(), c->workers[i])) {   /* from a listener */
+        if (pthread_equal(pthread_self(), c->workers[i])) { /* from a listener */
             pthread_mutex_unlock(&c->mu);
             return KITE_EINVAL;
         }
     c->state = C_STOPPING;
     pthread_mutex_unlock(&c->mu);
 
-    atomic_store(&c->stopping, 1);   /* no new pulls, rebalances or heartbeats */
+    atomic_store(&c->stopping, 1); /* no new pulls, rebalances or heartbeats */
     pthread_mutex_lock(&c->wq_mu);
     c->wq_stop = 1;
     pthread_cond_broadcast(&c->wq_cv);
@@ -611,7 +640,8 @@ int kite_push_consumer_shutdown(kite_push_consumer *c)
         kite_cmd_init_request(&req, RC_UNREGISTER_CLIENT, 0);
         kite_cmd_set_ext(&req, "clientID", c->client_id);
         kite_cmd_set_ext(&req, "consumerGroup", c->group);
-        if (kite_rpc_call_sync(rpc(c), addrs[i], &req, c->o.rpc_timeout_ms, &resp) == KITE_OK) kite_cmd_free(&resp);
+        if (kite_rpc_call_sync(rpc(c), addrs[i], &req, c->o.rpc_timeout_ms, &resp) == KITE_OK)
+            kite_cmd_free(&resp);
     }
     free_strs(addrs, n);
     kite_inst_stop(c->inst);
@@ -628,9 +658,9 @@ void kite_push_consumer_destroy(kite_push_consumer *c)
     if (!c) return;
     kite_push_consumer_shutdown(c);
     kite_inst_free(c->inst);
-    kite_map_free(&c->pqs, NULL);   /* empty after shutdown */
+    kite_map_free(&c->pqs, NULL); /* empty after shutdown */
     kite_map_free(&c->offsets, free_off);
-    kite_map_free(&c->releasing, NULL);   /* empty after shutdown */
+    kite_map_free(&c->releasing, NULL); /* empty after shutdown */
     for (size_t i = 0; i < c->nsubs; i++) sub_free(c->subs[i]);
     free(c->subs);
     pthread_mutex_destroy(&c->mu);
@@ -647,7 +677,10 @@ void kite_push_consumer_destroy(kite_push_consumer *c)
 }
 
 const char *kite_push_consumer_group(const kite_push_consumer *c) { return c ? c->group : NULL; }
-const char *kite_push_consumer_client_id(const kite_push_consumer *c) { return c ? c->client_id : NULL; }
+const char *kite_push_consumer_client_id(const kite_push_consumer *c)
+{
+    return c ? c->client_id : NULL;
+}
 size_t kite_push_consumer_queue_count(const kite_push_consumer *c)
 {
     return c ? atomic_load(&((kite_push_consumer *)c)->nqueues) : 0;

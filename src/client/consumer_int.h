@@ -63,8 +63,8 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-#define DELAY_ON_ERROR_MS 3000      /* pullTimeDelayMillsWhenException */
-#define SHORT_TASK_NS 20000         /* below this, waking a worker costs more than the task */
+#define DELAY_ON_ERROR_MS 3000  /* pullTimeDelayMillsWhenException */
+#define SHORT_TASK_NS     20000 /* below this, waking a worker costs more than the task */
 
 enum { C_CREATED, C_STARTED, C_STOPPING, C_STOPPED };
 enum { PQ_INIT, PQ_RUN };
@@ -74,12 +74,12 @@ typedef struct kite_push_consumer kite_push_consumer;
 typedef struct sub {
     kite_push_consumer *c;
     char *topic, *expr;
-    int sql;                        /* expr is an SQL92 property filter (the broker filters) */
-    kite_tagset tags;               /* tag expression; "all" for SQL92 */
+    int sql;          /* expr is an SQL92 property filter (the broker filters) */
+    kite_tagset tags; /* tag expression; "all" for SQL92 */
     int64_t version;
     int is_retry;
-    int rb_busy, rb_again;          /* I/O */
-    int missing;                    /* I/O: no route yet; looked for every second */
+    int rb_busy, rb_again; /* I/O */
+    int missing;           /* I/O: no route yet; looked for every second */
 } sub;
 
 typedef struct pq_ent {
@@ -110,48 +110,48 @@ typedef struct pq {
     int64_t last_consume_ms;
     /* orderly: the lock (set by the I/O thread, read by workers) */
     atomic_int locked;
-    _Atomic int64_t lock_ms;     /* mono ms of the last granted LOCK_BATCH_MQ */
-    int ever_locked;             /* I/O */
-    int no_commit;               /* I/O: reset by the broker: the release must not commit */
+    _Atomic int64_t lock_ms; /* mono ms of the last granted LOCK_BATCH_MQ */
+    int ever_locked;         /* I/O */
+    int no_commit;           /* I/O: reset by the broker: the release must not commit */
     /* orderly, mu: messages not yet accepted by the listener, in offset order */
     kite_rmsg **om;
     size_t ohead, olen, ocap;
-    int oactive;                 /* a consume task of q exists (queued, waiting or running) */
-    int unlock_pending;          /* dropped while oactive: the task's end unlocks */
+    int oactive;        /* a consume task of q exists (queued, waiting or running) */
+    int unlock_pending; /* dropped while oactive: the task's end unlocks */
 } pq;
 
 typedef struct creq {
     struct creq *next;
-    pq *q;                       /* NULL for a direct request */
+    pq *q; /* NULL for a direct request */
     kite_rmsg **msgs;
     size_t n;
     int64_t due_ms;
-    kite_rpc_req *direct;        /* CONSUME_MESSAGE_DIRECTLY */
-    int orderly;                 /* the consume task of an orderly queue (msgs unused) */
+    kite_rpc_req *direct; /* CONSUME_MESSAGE_DIRECTLY */
+    int orderly;          /* the consume task of an orderly queue (msgs unused) */
 } creq;
 
 struct kite_push_consumer {
     char *group, *retry_topic, *client_id;
     kite_push_consumer_opts o;
     char *ns_copy, *dir_copy, *inst_copy;
-    char *offset_file;           /* BROADCASTING */
+    char *offset_file; /* BROADCASTING */
     kite_consume_cb cb;
     void *cb_arg;
     kite_consume_orderly_cb ocb; /* set: orderly consumption */
     void *ocb_arg;
-    int final_drop;              /* I/O: shutdown drops (unlock at once) */
+    int final_drop; /* I/O: shutdown drops (unlock at once) */
     sub **subs;
     size_t nsubs;
     kite_inst *inst;
-    pthread_mutex_t mu;          /* state */
+    pthread_mutex_t mu; /* state */
     int state;
     atomic_int stopping;
     int64_t start_wall_ms;
     atomic_size_t nqueues;
     /* I/O */
-    kite_map pqs;                /* key -> pq* */
-    kite_map offsets;            /* BROADCASTING: key -> int64_t* */
-    kite_map releasing;          /* orderly: key -> dropped pq (a reference) whose listener
+    kite_map pqs;       /* key -> pq* */
+    kite_map offsets;   /* BROADCASTING: key -> int64_t* */
+    kite_map releasing; /* orderly: key -> dropped pq (a reference) whose listener
                                   * call is still in progress; not taken again until then */
     int offsets_dirty;
     kite_ev_timer *t_hb, *t_rb, *t_commit, *t_missing, *t_lock;
@@ -161,29 +161,41 @@ struct kite_push_consumer {
     pthread_mutex_t wq_mu;
     pthread_cond_t wq_cv;
     creq *wq_head, *wq_tail;
-    size_t wq_len;           /* tasks in wq_head..wq_tail */
-    size_t wq_idle;          /* workers waiting on wq_cv */
-    int64_t task_ns;         /* moving average of a task's run time (under wq_mu) */
-    creq *later;                 /* due_ms in the future, unsorted */
+    size_t wq_len;   /* tasks in wq_head..wq_tail */
+    size_t wq_idle;  /* workers waiting on wq_cv */
+    int64_t task_ns; /* moving average of a task's run time (under wq_mu) */
+    creq *later;     /* due_ms in the future, unsorted */
     int wq_stop;
 };
 
 /* ---- small helpers ---- */
 
-static inline int clustering(const kite_push_consumer *c) { return c->o.message_model == KITE_CLUSTERING; }
+static inline int clustering(const kite_push_consumer *c)
+{
+    return c->o.message_model == KITE_CLUSTERING;
+}
 static inline int stopping(const kite_push_consumer *c) { return atomic_load(&c->stopping); }
 static inline int orderly(const kite_push_consumer *c) { return c->ocb != NULL; }
 /* Orderly CLUSTERING: queues need the broker's lock. */
-static inline int locking(const kite_push_consumer *c) { return c->ocb != NULL && c->o.message_model == KITE_CLUSTERING; }
+static inline int locking(const kite_push_consumer *c)
+{
+    return c->ocb != NULL && c->o.message_model == KITE_CLUSTERING;
+}
 static inline kite_rpc_client *rpc(kite_push_consumer *c) { return kite_inst_rpc(c->inst); }
 static inline kite_ev *ev(kite_push_consumer *c) { return kite_rpc_client_ev(rpc(c)); }
 
-static inline void set_i64(kite_cmd *cmd, const char *k, int64_t v) { kite_cmd_set_ext_i64(cmd, k, v); }
+static inline void set_i64(kite_cmd *cmd, const char *k, int64_t v)
+{
+    kite_cmd_set_ext_i64(cmd, k, v);
+}
 
 /* The expressionType sent in heartbeats, pulls and reports. */
 static inline const char *expr_type(const sub *s) { return s->sql ? "SQL92" : "TAG"; }
 
-static inline const char *model_name(const kite_push_consumer *c) { return clustering(c) ? "CLUSTERING" : "BROADCASTING"; }
+static inline const char *model_name(const kite_push_consumer *c)
+{
+    return clustering(c) ? "CLUSTERING" : "BROADCASTING";
+}
 
 static inline const char *from_name(kite_consume_from f)
 {
@@ -199,15 +211,16 @@ static inline const char *from_name(kite_consume_from f)
 /* "topic\001broker\001qid", malloc'd: the key of a queue in c->pqs and c->offsets. */
 char *kite_pc_mq_key(const char *topic, const char *broker, int32_t qid);
 /* Broker address of (topic's route, broker) into out: KITE_OK, or KITE_ENOTFOUND. */
-int kite_pc_broker_addr(kite_push_consumer *c, const char *topic, const char *broker, char *out, size_t cap);
+int kite_pc_broker_addr(kite_push_consumer *c, const char *topic, const char *broker, char *out,
+                        size_t cap);
 /* I/O: HEART_BEAT to every broker of the subscribed topics. */
 void kite_pc_heartbeat_all(kite_push_consumer *c);
 
 /* ---- consumer_pull.c: process queues (any thread, under pq->mu) and pulls (I/O) ---- */
 
 pq *kite_pc_pq_ref(pq *q);
-void kite_pc_pq_release(pq *q);                    /* NULL is fine */
-int64_t kite_pc_pq_offset(pq *q);                  /* the offset to commit */
+void kite_pc_pq_release(pq *q);   /* NULL is fine */
+int64_t kite_pc_pq_offset(pq *q); /* the offset to commit */
 void kite_pc_pq_counts(pq *q, size_t *count, size_t *bytes);
 void kite_pc_pq_set_tail(pq *q, int64_t next_begin);
 /* Workers: messages consumed (or handed to the retry topic). */

@@ -21,7 +21,8 @@
 /* Any thread: q is locked and its last granted LOCK_BATCH_MQ is at most lock_live_ms old. */
 int kite_pc_lock_valid(pq *q)
 {
-    return atomic_load(&q->locked) && kite_mono_ms() - atomic_load(&q->lock_ms) <= q->c->o.lock_live_ms;
+    return atomic_load(&q->locked) &&
+           kite_mono_ms() - atomic_load(&q->lock_ms) <= q->c->o.lock_live_ms;
 }
 
 /* LockBatchRequestBody / UnlockBatchRequestBody for qs[0..n). */
@@ -57,7 +58,8 @@ static void lock_body(kite_push_consumer *c, pq *const *qs, size_t n, kite_buf *
 void kite_pc_release_lock(kite_push_consumer *c, pq *q)
 {
     char addr[128];
-    if (!q->ever_locked || kite_pc_broker_addr(c, q->s->topic, q->broker, addr, sizeof addr) != 0) return;
+    if (!q->ever_locked || kite_pc_broker_addr(c, q->s->topic, q->broker, addr, sizeof addr) != 0)
+        return;
     q->ever_locked = 0;
     atomic_store(&q->locked, 0);
     if (q->state == PQ_RUN && !q->no_commit) kite_pc_commit_remote(c, q, kite_pc_pq_offset(q));
@@ -79,7 +81,7 @@ void kite_pc_unlock_task(void *arg)
     kite_push_consumer *c = q->c;
     if (kite_map_get(&c->releasing, q->key) == q) {
         kite_map_del(&c->releasing, q->key);
-        kite_pc_pq_release(q);   /* the map's reference */
+        kite_pc_pq_release(q); /* the map's reference */
     }
     if (locking(c)) kite_pc_release_lock(c, q);
     kite_pc_pq_release(q);
@@ -89,9 +91,9 @@ void kite_pc_unlock_task(void *arg)
 
 typedef struct lock_ctx {
     kite_push_consumer *c;
-    pq **qs;                     /* one reference each */
+    pq **qs; /* one reference each */
     size_t n;
-    int first;                   /* a newly assigned queue: start it or give it up */
+    int first; /* a newly assigned queue: start it or give it up */
 } lock_ctx;
 
 static void on_lock(int status, kite_cmd *resp, void *arg)
@@ -116,13 +118,15 @@ static void on_lock(int status, kite_cmd *resp, void *arg)
         }
     } else if (!stopping(c)) {
         KLOG_DEBUG("client", "consumer %s: LOCK_BATCH_MQ failed: %s", c->group,
-                   status != KITE_OK ? kite_strerror(status) : resp->remark ? resp->remark : "refused");
+                   status != KITE_OK ? kite_strerror(status)
+                   : resp->remark    ? resp->remark
+                                     : "refused");
     }
     int64_t now = kite_mono_ms();
     for (size_t i = 0; i < x->n; i++) {
         pq *q = x->qs[i];
         if ((stopping(c) || atomic_load(&q->dropped)) && x->first && kite_map_get(&ok, q->key)) {
-            q->ever_locked = 1;   /* granted after all, but no longer wanted */
+            q->ever_locked = 1; /* granted after all, but no longer wanted */
             kite_pc_release_lock(c, q);
         } else if (!stopping(c) && !atomic_load(&q->dropped)) {
             int granted = kite_map_get(&ok, q->key) != NULL;
@@ -135,19 +139,22 @@ static void on_lock(int status, kite_cmd *resp, void *arg)
                     /* Its pulls were waiting for the lock (DELAY_ON_ERROR_MS): go on now. */
                     kite_ev_timer_cancel(ev(c), q->timer);
                     q->timer = NULL;
-                    kite_pc_pq_release(q);   /* the timer's reference; x still holds one */
+                    kite_pc_pq_release(q); /* the timer's reference; x still holds one */
                     kite_pc_pull(q);
                 }
             } else if (answered) {
                 if (atomic_exchange(&q->locked, 0))
-                    KLOG_INFO("client", "consumer %s (%s) lost the lock of %s", c->group, c->client_id, q->key);
+                    KLOG_INFO("client", "consumer %s (%s) lost the lock of %s", c->group,
+                              c->client_id, q->key);
             }
             if (x->first) {
                 if (granted) {
                     kite_pc_init_offset(q);
                 } else {
-                    KLOG_DEBUG("client", "consumer %s (%s): %s is locked by another client; retried at the next rebalance",
-                               c->group, c->client_id, q->key);
+                    KLOG_DEBUG(
+                        "client",
+                        "consumer %s (%s): %s is locked by another client; retried at the next rebalance",
+                        c->group, c->client_id, q->key);
                     kite_pc_drop_pq(c, q, 0);
                 }
             }
@@ -161,7 +168,8 @@ static void on_lock(int status, kite_cmd *resp, void *arg)
 }
 
 /* LOCK_BATCH_MQ for qs[0..n) (one broker; takes over their references). */
-static void send_lock(kite_push_consumer *c, const char *addr, const char *bname, pq **qs, size_t n, int first)
+static void send_lock(kite_push_consumer *c, const char *addr, const char *bname, pq **qs, size_t n,
+                      int first)
 {
     lock_ctx *x = kite_xcalloc(1, sizeof *x);
     x->c = c;
@@ -209,9 +217,10 @@ static void lock_all(kite_push_consumer *c)
     lock_ent *all = NULL;
     while (kite_map_next(&c->pqs, &it, NULL, &v)) {
         pq *q = v;
-        if (q->state != PQ_RUN) continue;   /* its first lock or offset lookup is in flight */
+        if (q->state != PQ_RUN) continue; /* its first lock or offset lookup is in flight */
         all = kite_xreallocarray(all, n + 1, sizeof *all);
-        if (kite_pc_broker_addr(c, q->s->topic, q->broker, all[n].addr, sizeof all[n].addr) != 0) continue;
+        if (kite_pc_broker_addr(c, q->s->topic, q->broker, all[n].addr, sizeof all[n].addr) != 0)
+            continue;
         all[n++].q = q;
     }
     if (n) qsort(all, n, sizeof *all, cmp_lock_ent);

@@ -83,8 +83,11 @@ void kite_pc_local_save(kite_push_consumer *c)
     kite_jw_obj_end(&w);
     int rc = kite_mkdirs_for(c->offset_file);
     if (rc == 0) rc = kite_file_write_atomic(c->offset_file, out.data, out.len);
-    if (rc != 0) KLOG_WARN("client", "consumer %s: cannot write %s: %s", c->group, c->offset_file, kite_strerror(rc));
-    else c->offsets_dirty = 0;
+    if (rc != 0)
+        KLOG_WARN("client", "consumer %s: cannot write %s: %s", c->group, c->offset_file,
+                  kite_strerror(rc));
+    else
+        c->offsets_dirty = 0;
     kite_buf_free(&out);
 }
 
@@ -94,18 +97,23 @@ void kite_pc_local_load(kite_push_consumer *c)
     size_t len = 0;
     int rc = kite_file_read_all(c->offset_file, 64u << 20, &text, &len);
     if (rc != 0) {
-        if (rc != KITE_ENOTFOUND) KLOG_WARN("client", "consumer %s: cannot read %s: %s", c->group, c->offset_file, kite_strerror(rc));
+        if (rc != KITE_ENOTFOUND)
+            KLOG_WARN("client", "consumer %s: cannot read %s: %s", c->group, c->offset_file,
+                      kite_strerror(rc));
         return;
     }
     char err[160];
     kite_json_doc *doc = kite_json_parse(text, len, err, sizeof err);
     const kite_json *t = doc ? kite_json_get(kite_json_root(doc), "offsetTable") : NULL;
-    if (!doc) KLOG_WARN("client", "consumer %s: %s is not JSON (%s); starting without local offsets", c->group, c->offset_file, err);
+    if (!doc)
+        KLOG_WARN("client", "consumer %s: %s is not JSON (%s); starting without local offsets",
+                  c->group, c->offset_file, err);
     for (size_t i = 0; t && t->type == KJ_OBJECT && i < t->count; i++) {
         const kite_json *k = t->members[i].key;
         int64_t off;
         if (k->type != KJ_OBJECT || kite_json_int64(t->members[i].value, &off) != 0) continue;
-        const char *topic = kite_json_get_str(k, "topic", NULL), *broker = kite_json_get_str(k, "brokerName", NULL);
+        const char *topic = kite_json_get_str(k, "topic", NULL),
+                   *broker = kite_json_get_str(k, "brokerName", NULL);
         int32_t qid = kite_json_get_int32(k, "queueId", -1);
         if (!topic || !broker || qid < 0) continue;
         char *key = kite_pc_mq_key(topic, broker, qid);
@@ -123,8 +131,10 @@ void kite_pc_commit_pq(kite_push_consumer *c, pq *q)
     if (q->state != PQ_RUN) return;
     int64_t off = kite_pc_pq_offset(q);
     if (off < 0) return;
-    if (clustering(c)) kite_pc_commit_remote(c, q, off);
-    else kite_pc_local_set(c, q->key, off);
+    if (clustering(c))
+        kite_pc_commit_remote(c, q, off);
+    else
+        kite_pc_local_set(c, q->key, off);
 }
 
 void kite_pc_commit_all(kite_push_consumer *c)
@@ -152,9 +162,12 @@ static void on_lookup(int status, kite_cmd *resp, void *arg)
     kite_push_consumer *c = q->c;
     int64_t off;
     if (atomic_load(&q->dropped) || stopping(c)) {
-    } else if (status != KITE_OK || resp->code != RS_SUCCESS || kite_cmd_ext_i64(resp, "offset", &off) != 0) {
-        KLOG_WARN("client", "consumer %s: no start offset for %s:%s:%d (%s); retried at the next rebalance", c->group,
-                  q->s->topic, q->broker, q->qid, status != KITE_OK ? kite_strerror(status) : "broker refused");
+    } else if (status != KITE_OK || resp->code != RS_SUCCESS ||
+               kite_cmd_ext_i64(resp, "offset", &off) != 0) {
+        KLOG_WARN("client",
+                  "consumer %s: no start offset for %s:%s:%d (%s); retried at the next rebalance",
+                  c->group, q->s->topic, q->broker, q->qid,
+                  status != KITE_OK ? kite_strerror(status) : "broker refused");
         kite_pc_drop_pq(c, q, 0);
     } else {
         start_at(q, off);
@@ -190,7 +203,8 @@ static void from_where(pq *q)
     kite_cmd_set_ext(&req, "topic", q->s->topic);
     set_i64(&req, "queueId", q->qid);
     if (code == RC_SEARCH_OFFSET_BY_TIMESTAMP) {
-        int64_t ts = c->o.consume_timestamp_ms ? c->o.consume_timestamp_ms : c->start_wall_ms - 30 * 60 * 1000;
+        int64_t ts = c->o.consume_timestamp_ms ? c->o.consume_timestamp_ms
+                                               : c->start_wall_ms - 30 * 60 * 1000;
         set_i64(&req, "timestamp", ts);
     }
     kite_cmd_set_ext(&req, "bname", q->broker);
@@ -203,13 +217,17 @@ static void on_query_offset(int status, kite_cmd *resp, void *arg)
     kite_push_consumer *c = q->c;
     int64_t off;
     if (atomic_load(&q->dropped) || stopping(c)) {
-    } else if (status == KITE_OK && resp->code == RS_SUCCESS && kite_cmd_ext_i64(resp, "offset", &off) == 0) {
+    } else if (status == KITE_OK && resp->code == RS_SUCCESS &&
+               kite_cmd_ext_i64(resp, "offset", &off) == 0) {
         start_at(q, off);
     } else if (status == KITE_OK && resp->code == RS_QUERY_NOT_FOUND) {
         from_where(q);
     } else {
-        KLOG_WARN("client", "consumer %s: QUERY_CONSUMER_OFFSET of %s:%s:%d failed (%s); retried at the next rebalance",
-                  c->group, q->s->topic, q->broker, q->qid, status != KITE_OK ? kite_strerror(status) : "broker refused");
+        KLOG_WARN(
+            "client",
+            "consumer %s: QUERY_CONSUMER_OFFSET of %s:%s:%d failed (%s); retried at the next rebalance",
+            c->group, q->s->topic, q->broker, q->qid,
+            status != KITE_OK ? kite_strerror(status) : "broker refused");
         kite_pc_drop_pq(c, q, 0);
     }
     kite_pc_pq_release(q);
@@ -220,8 +238,10 @@ void kite_pc_init_offset(pq *q)
     kite_push_consumer *c = q->c;
     if (!clustering(c)) {
         int64_t *v = kite_map_get(&c->offsets, q->key);
-        if (v) start_at(q, *v);
-        else from_where(q);
+        if (v)
+            start_at(q, *v);
+        else
+            from_where(q);
         return;
     }
     char addr[128];
@@ -235,5 +255,6 @@ void kite_pc_init_offset(pq *q)
     kite_cmd_set_ext(&req, "topic", q->s->topic);
     set_i64(&req, "queueId", q->qid);
     kite_cmd_set_ext(&req, "bname", q->broker);
-    kite_rpc_call_async(rpc(c), addr, &req, c->o.rpc_timeout_ms, on_query_offset, kite_pc_pq_ref(q));
+    kite_rpc_call_async(rpc(c), addr, &req, c->o.rpc_timeout_ms, on_query_offset,
+                        kite_pc_pq_ref(q));
 }

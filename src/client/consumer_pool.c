@@ -21,8 +21,8 @@
 #include <string.h>
 #include <time.h>
 
-#define LOCAL_RETRY_MS 5000         /* local re-consumption when send-back failed */
-#define LOCK_WAIT_MS 500            /* orderly: re-check of a queue whose lock is not valid */
+#define LOCAL_RETRY_MS 5000 /* local re-consumption when send-back failed */
+#define LOCK_WAIT_MS   500  /* orderly: re-check of a queue whose lock is not valid */
 
 /* ---- the work queue ---- */
 
@@ -38,13 +38,14 @@ void kite_pc_creq_free(creq *r)
  * the list already, so no wake-up can be lost. */
 static void wake_workers(kite_push_consumer *c, size_t want, size_t idle)
 {
-    if (want >= idle) pthread_cond_broadcast(&c->wq_cv);
+    if (want >= idle)
+        pthread_cond_broadcast(&c->wq_cv);
     else
         for (size_t i = 0; i < want; i++) pthread_cond_signal(&c->wq_cv);
 }
 
-#define SHORT_TASK_NS 20000   /* below this, waking a worker costs more than the task */
-#define SHORT_TAKE 8
+#define SHORT_TASK_NS  20000 /* below this, waking a worker costs more than the task */
+#define SHORT_TAKE     8
 #define SHORT_ROUND_NS 100000 /* a woken worker's round of short tasks lasts about this long */
 #define SHORT_TAKE_MAX 64
 
@@ -59,8 +60,10 @@ static size_t short_take(const kite_push_consumer *c)
 void kite_pc_wq_push_list(kite_push_consumer *c, creq *first, creq *last, size_t n)
 {
     pthread_mutex_lock(&c->wq_mu);
-    if (c->wq_tail) c->wq_tail->next = first;
-    else c->wq_head = first;
+    if (c->wq_tail)
+        c->wq_tail->next = first;
+    else
+        c->wq_head = first;
     c->wq_tail = last;
     c->wq_len += n;
     /* Wake as many workers as the new tasks need: one per task when tasks are long
@@ -94,8 +97,10 @@ void kite_pc_dispatch(kite_push_consumer *c, pq *q, kite_rmsg **msgs, size_t n)
         memcpy(r->msgs, msgs + i, k * sizeof *msgs);
         r->n = k;
         r->q = kite_pc_pq_ref(q);
-        if (last) last->next = r;
-        else first = r;
+        if (last)
+            last->next = r;
+        else
+            first = r;
         last = r;
     }
     if (first) kite_pc_wq_push_list(c, first, last, count);
@@ -105,9 +110,11 @@ void kite_pc_dispatch(kite_push_consumer *c, pq *q, kite_rmsg **msgs, size_t n)
 
 /* Builds a properties string: the message's properties with these replaced (a property
  * whose value holds a separator, which only a hand-made string can carry, is left out). */
-static void props_for_resend(const kite_message_ext *m, const char *retry_of, int reconsume, int max_re, kite_buf *out)
+static void props_for_resend(const kite_message_ext *m, const char *retry_of, int reconsume,
+                             int max_re, kite_buf *out)
 {
-    static const char *const drop[] = { "RETRY_TOPIC", "RECONSUME_TIME", "MAX_RECONSUME_TIMES", "DELAY", "ORIGIN_MESSAGE_ID" };
+    static const char *const drop[] = { "RETRY_TOPIC", "RECONSUME_TIME", "MAX_RECONSUME_TIMES",
+                                        "DELAY", "ORIGIN_MESSAGE_ID" };
     const char *name, *value;
     const char *origin = kite_message_ext_property(m, "ORIGIN_MESSAGE_ID");
     const char *rt = kite_message_ext_property(m, "RETRY_TOPIC");
@@ -129,7 +136,8 @@ static void props_for_resend(const kite_message_ext *m, const char *retry_of, in
  * DLQ once reconsume_times reaches max_reconsume_times). KITE_OK: the broker has the
  * message again; else the status of the resend (KITE_ERR: refused). Worker thread
  * (blocking calls). */
-static int send_back(kite_push_consumer *c, const char *pulled_topic, const kite_message_ext *m, int delay_level)
+static int send_back(kite_push_consumer *c, const char *pulled_topic, const kite_message_ext *m,
+                     int delay_level)
 {
     char addr[128];
     int have = kite_pc_broker_addr(c, pulled_topic, m->broker_name, addr, sizeof addr) == KITE_OK;
@@ -148,8 +156,8 @@ static int send_back(kite_push_consumer *c, const char *pulled_topic, const kite
         if (rc == KITE_OK) {
             int code = resp.code;
             if (code != RS_SUCCESS)
-                KLOG_DEBUG("client", "consumer %s: send-back of %s refused (%d %s); resending", c->group, m->msg_id, code,
-                           resp.remark ? resp.remark : "");
+                KLOG_DEBUG("client", "consumer %s: send-back of %s refused (%d %s); resending",
+                           c->group, m->msg_id, code, resp.remark ? resp.remark : "");
             kite_cmd_free(&resp);
             if (code == RS_SUCCESS) return KITE_OK;
         }
@@ -161,7 +169,8 @@ static int send_back(kite_push_consumer *c, const char *pulled_topic, const kite
     if (rc != KITE_OK) return rc;
     const char *a = NULL;
     for (size_t i = 0; !a && i < r->rd.n_brokers; i++)
-        if (r->rd.brokers[i].broker_name) a = kite_pub_route_master(r, r->rd.brokers[i].broker_name);
+        if (r->rd.brokers[i].broker_name)
+            a = kite_pub_route_master(r, r->rd.brokers[i].broker_name);
     if (a) snprintf(addr, sizeof addr, "%s", a);
     kite_pub_route_release(r);
     if (!a) return KITE_ENOTFOUND;
@@ -207,7 +216,7 @@ static void later_push(kite_push_consumer *c, creq *r, int64_t delay_ms)
 static void run_creq(kite_push_consumer *c, creq *r)
 {
     pq *q = r->q;
-    if (atomic_load(&q->dropped)) {   /* another consumer owns the queue now */
+    if (atomic_load(&q->dropped)) { /* another consumer owns the queue now */
         kite_pc_creq_free(r);
         return;
     }
@@ -223,8 +232,10 @@ static void run_creq(kite_push_consumer *c, creq *r)
         kite_rmsg **back = kite_xmalloc(r->n * sizeof *back);
         size_t nk = 0, nb = 0;
         for (size_t i = 0; i < r->n; i++) {
-            if (send_back(c, q->s->topic, &r->msgs[i]->m, 0) == KITE_OK) back[nb++] = r->msgs[i];
-            else kept[nk++] = r->msgs[i];
+            if (send_back(c, q->s->topic, &r->msgs[i]->m, 0) == KITE_OK)
+                back[nb++] = r->msgs[i];
+            else
+                kept[nk++] = r->msgs[i];
         }
         if (nk) {
             kite_pc_pq_remove(q, back, nb);
@@ -233,16 +244,20 @@ static void run_creq(kite_push_consumer *c, creq *r)
             r->n = nk;
             free(kept);
             free(back);
-            KLOG_WARN("client", "consumer %s: %zu message(s) could not be sent back; consuming them again in %d ms",
-                      c->group, nk, LOCAL_RETRY_MS);
+            KLOG_WARN(
+                "client",
+                "consumer %s: %zu message(s) could not be sent back; consuming them again in %d ms",
+                c->group, nk, LOCAL_RETRY_MS);
             later_push(c, r, LOCAL_RETRY_MS);
             return;
         }
         free(kept);
         free(back);
     } else if (st != KITE_CONSUME_SUCCESS) {
-        KLOG_WARN("client", "consumer %s (BROADCASTING): %zu message(s) failed and are dropped (no retry in this mode)",
-                  c->group, r->n);
+        KLOG_WARN(
+            "client",
+            "consumer %s (BROADCASTING): %zu message(s) failed and are dropped (no retry in this mode)",
+            c->group, r->n);
     }
     kite_pc_pq_remove(q, r->msgs, r->n);
     kite_pc_creq_free(r);
@@ -264,7 +279,7 @@ static void run_orderly(kite_push_consumer *c, creq *r)
         kite_pc_creq_free(r);
         return;
     }
-    if (locking(c) && !kite_pc_lock_valid(q)) {   /* not ours (now): wait for a renewal */
+    if (locking(c) && !kite_pc_lock_valid(q)) { /* not ours (now): wait for a renewal */
         pthread_mutex_unlock(&q->mu);
         later_push(c, r, LOCK_WAIT_MS);
         return;
@@ -287,11 +302,13 @@ static void run_orderly(kite_push_consumer *c, creq *r)
             kite_message_ext *m = &batch[i]->m;
             if (m->reconsume_times >= c->o.max_reconsume_times) {
                 if (!clustering(c)) {
-                    KLOG_WARN("client", "consumer %s (BROADCASTING): message %s suspended %d times; dropped", c->group,
-                              m->msg_id, m->reconsume_times);
+                    KLOG_WARN("client",
+                              "consumer %s (BROADCASTING): message %s suspended %d times; dropped",
+                              c->group, m->msg_id, m->reconsume_times);
                 } else if (send_back(c, q->s->topic, m, -1) == KITE_OK) {
-                    KLOG_INFO("client", "consumer %s: message %s suspended %d times; sent to the DLQ", c->group,
-                              m->msg_id, m->reconsume_times);
+                    KLOG_INFO("client",
+                              "consumer %s: message %s suspended %d times; sent to the DLQ",
+                              c->group, m->msg_id, m->reconsume_times);
                 } else {
                     suspend = 1;
                     m->reconsume_times++;
@@ -309,7 +326,7 @@ static void run_orderly(kite_push_consumer *c, creq *r)
         return;
     }
     pthread_mutex_lock(&q->mu);
-    q->ohead += k;   /* only this task removes from the front */
+    q->ohead += k; /* only this task removes from the front */
     if (q->ohead == q->olen) q->ohead = q->olen = 0;
     pthread_mutex_unlock(&q->mu);
     kite_pc_pq_remove(q, batch, k);
@@ -329,8 +346,10 @@ static int64_t promote_due(kite_push_consumer *c)
         if (r->due_ms <= now) {
             *pp = r->next;
             r->next = NULL;
-            if (c->wq_tail) c->wq_tail->next = r;
-            else c->wq_head = r;
+            if (c->wq_tail)
+                c->wq_tail->next = r;
+            else
+                c->wq_head = r;
             c->wq_tail = r;
             c->wq_len++;
         } else {
@@ -371,7 +390,7 @@ void *kite_pc_worker_main(void *arg)
 {
     kite_push_consumer *c = arg;
     kite_thread_name("kite-consume");
-    int64_t per = -1;   /* ns per task of this worker's last round */
+    int64_t per = -1; /* ns per task of this worker's last round */
     for (;;) {
         pthread_mutex_lock(&c->wq_mu);
         if (per >= 0) c->task_ns += (per - c->task_ns) / 8;
@@ -411,19 +430,22 @@ void *kite_pc_worker_main(void *arg)
         while (r) {
             creq *next = r->next;
             r->next = NULL;
-            if (r->direct) kite_pc_run_direct(c, r);
-            else if (r->orderly) run_orderly(c, r);
-            else run_creq(c, r);
+            if (r->direct)
+                kite_pc_run_direct(c, r);
+            else if (r->orderly)
+                run_orderly(c, r);
+            else
+                run_creq(c, r);
             r = next;
             ran++;
             int64_t now = kite_mono_ns();
-            if (r && now - t > GIVE_BACK_NS) {   /* the listener got slow: share the rest */
+            if (r && now - t > GIVE_BACK_NS) { /* the listener got slow: share the rest */
                 wq_give_back(c, r, now - t);
                 r = NULL;
             }
             t = now;
         }
-        per = (t - t0) / (int64_t)ran;   /* folded in under the lock, next round */
+        per = (t - t0) / (int64_t)ran; /* folded in under the lock, next round */
     }
 }
 

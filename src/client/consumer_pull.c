@@ -14,10 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PULL_FLAG_COMMIT 0x1
-#define PULL_FLAG_SUSPEND 0x2
+#define PULL_FLAG_COMMIT       0x1
+#define PULL_FLAG_SUSPEND      0x2
 #define PULL_FLAG_SUBSCRIPTION 0x4
-#define DELAY_FLOW_CONTROL_MS 50
+#define DELAY_FLOW_CONTROL_MS  50
 
 /* ---- process queues ---- */
 
@@ -125,8 +125,10 @@ void kite_pc_pq_remove(pq *q, kite_rmsg **msgs, size_t n)
         size_t lo = q->head, hi = q->len;
         while (lo < hi) {
             size_t mid = lo + (hi - lo) / 2;
-            if (q->ents[mid].off < off) lo = mid + 1;
-            else hi = mid;
+            if (q->ents[mid].off < off)
+                lo = mid + 1;
+            else
+                hi = mid;
         }
         if (lo < q->len && q->ents[lo].off == off && !q->ents[lo].done) {
             q->ents[lo].done = 1;
@@ -173,7 +175,7 @@ void kite_pc_pull(pq *q)
         pull_later(q, DELAY_FLOW_CONTROL_MS);
         return;
     }
-    if (locking(c) && !kite_pc_lock_valid(q)) {   /* Java: pull again 3 s later */
+    if (locking(c) && !kite_pc_lock_valid(q)) { /* Java: pull again 3 s later */
         pull_later(q, DELAY_ON_ERROR_MS);
         return;
     }
@@ -184,8 +186,10 @@ void kite_pc_pull(pq *q)
     }
     int flags = PULL_FLAG_SUSPEND | PULL_FLAG_SUBSCRIPTION;
     int64_t commit = clustering(c) ? kite_pc_pq_offset(q) : 0;
-    if (commit > 0) flags |= PULL_FLAG_COMMIT;
-    else commit = 0;
+    if (commit > 0)
+        flags |= PULL_FLAG_COMMIT;
+    else
+        commit = 0;
     kite_cmd req;
     kite_cmd_init_request(&req, RC_PULL_MESSAGE, 0);
     kite_cmd_set_ext(&req, "consumerGroup", c->group);
@@ -210,7 +214,8 @@ static void on_pull(int status, kite_cmd *resp, void *arg)
     kite_push_consumer *c = q->c;
     if (atomic_load(&q->dropped) || stopping(c)) goto out;
     if (status != KITE_OK) {
-        KLOG_DEBUG("client", "pull %s:%s:%d failed: %s", q->s->topic, q->broker, q->qid, kite_strerror(status));
+        KLOG_DEBUG("client", "pull %s:%s:%d failed: %s", q->s->topic, q->broker, q->qid,
+                   kite_strerror(status));
         pull_later(q, DELAY_ON_ERROR_MS);
         goto out;
     }
@@ -219,7 +224,8 @@ static void on_pull(int status, kite_cmd *resp, void *arg)
     if ((code == RS_SUCCESS || code == RS_PULL_NOT_FOUND || code == RS_PULL_RETRY_IMMEDIATELY ||
          code == RS_PULL_OFFSET_MOVED) &&
         kite_cmd_ext_i64(resp, "nextBeginOffset", &next) != 0) {
-        KLOG_WARN("client", "pull %s:%s:%d: answer %d without nextBeginOffset", q->s->topic, q->broker, q->qid, code);
+        KLOG_WARN("client", "pull %s:%s:%d: answer %d without nextBeginOffset", q->s->topic,
+                  q->broker, q->qid, code);
         pull_later(q, DELAY_ON_ERROR_MS);
         goto out;
     }
@@ -228,10 +234,11 @@ static void on_pull(int status, kite_cmd *resp, void *arg)
         kite_rmsg **msgs = NULL;
         size_t n = 0;
         char err[200];
-        int rc = kite_rmsg_decode_all(resp->body, resp->body_len, q->broker, c->retry_topic, &q->s->tags, &msgs, &n,
-                                      err, sizeof err);
+        int rc = kite_rmsg_decode_all(resp->body, resp->body_len, q->broker, c->retry_topic,
+                                      &q->s->tags, &msgs, &n, err, sizeof err);
         if (rc != KITE_OK)
-            KLOG_WARN("client", "pull %s:%s:%d: %s (%zu messages kept)", q->s->topic, q->broker, q->qid, err, n);
+            KLOG_WARN("client", "pull %s:%s:%d: %s (%zu messages kept)", q->s->topic, q->broker,
+                      q->qid, err, n);
         q->next_pull = next;
         if (orderly(c)) {
             if (pq_add(q, msgs, n, next, 1)) kite_pc_dispatch_orderly(c, q);
@@ -250,8 +257,8 @@ static void on_pull(int status, kite_cmd *resp, void *arg)
         kite_pc_pull(q);
         break;
     case RS_PULL_OFFSET_MOVED:
-        KLOG_INFO("client", "consumer %s: offset of %s:%s:%d moved from %lld to %lld", c->group, q->s->topic, q->broker,
-                  q->qid, (long long)q->next_pull, (long long)next);
+        KLOG_INFO("client", "consumer %s: offset of %s:%s:%d moved from %lld to %lld", c->group,
+                  q->s->topic, q->broker, q->qid, (long long)q->next_pull, (long long)next);
         kite_pc_pq_set_tail(q, next);
         q->next_pull = next;
         kite_pc_commit_pq(c, q);
@@ -259,8 +266,8 @@ static void on_pull(int status, kite_cmd *resp, void *arg)
         kite_pc_pull(q);
         break;
     default:
-        KLOG_DEBUG("client", "pull %s:%s:%d: broker answered %d %s", q->s->topic, q->broker, q->qid, code,
-                   resp->remark ? resp->remark : "");
+        KLOG_DEBUG("client", "pull %s:%s:%d: broker answered %d %s", q->s->topic, q->broker, q->qid,
+                   code, resp->remark ? resp->remark : "");
         pull_later(q, DELAY_ON_ERROR_MS);
         break;
     }

@@ -44,7 +44,7 @@ void kite_pc_drop_pq(kite_push_consumer *c, pq *q, int commit)
     if (kite_map_get(&c->pqs, q->key) == q) {
         kite_map_del(&c->pqs, q->key);
         atomic_fetch_sub(&c->nqueues, 1);
-        kite_pc_pq_release(q);   /* the table's reference */
+        kite_pc_pq_release(q); /* the table's reference */
     }
 }
 
@@ -67,9 +67,12 @@ static void add_pq(kite_push_consumer *c, sub *s, const kite_mq *mq, const char 
     q->state = PQ_INIT;
     kite_map_put(&c->pqs, key, q);
     atomic_fetch_add(&c->nqueues, 1);
-    KLOG_DEBUG("client", "consumer %s (%s) takes %s:%s:%d", c->group, c->client_id, s->topic, mq->broker_name, mq->queue_id);
-    if (locking(c)) kite_pc_lock_first(c, q);
-    else kite_pc_init_offset(q);
+    KLOG_DEBUG("client", "consumer %s (%s) takes %s:%s:%d", c->group, c->client_id, s->topic,
+               mq->broker_name, mq->queue_id);
+    if (locking(c))
+        kite_pc_lock_first(c, q);
+    else
+        kite_pc_init_offset(q);
 }
 
 /* Makes s's queues in the table exactly mqs[0..n). */
@@ -98,12 +101,12 @@ static void apply(kite_push_consumer *c, sub *s, const kite_mq *mqs, size_t n)
     free(gone);
     if (ngone && !clustering(c)) kite_pc_local_save(c);
     for (size_t i = 0; i < n && !stopping(c); i++)
-        if (!kite_map_get(&c->pqs, keys[i]) && !kite_map_get(&c->releasing, keys[i])) add_pq(c, s, &mqs[i], keys[i]);
+        if (!kite_map_get(&c->pqs, keys[i]) && !kite_map_get(&c->releasing, keys[i]))
+            add_pq(c, s, &mqs[i], keys[i]);
     for (size_t i = 0; i < n; i++) free(keys[i]);
     free(keys);
     kite_map_free(&want, NULL);
 }
-
 
 static void rb_done(sub *s)
 {
@@ -128,7 +131,10 @@ static void rb_ctx_free(rb_ctx *x)
     free(x);
 }
 
-static int cmp_str(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
 
 static void on_cids(int status, kite_cmd *resp, void *arg)
 {
@@ -138,7 +144,9 @@ static void on_cids(int status, kite_cmd *resp, void *arg)
     if (stopping(c)) goto out;
     if (status != KITE_OK || resp->code != RS_SUCCESS) {
         KLOG_DEBUG("client", "consumer %s: no consumer list for %s (%s)", c->group, s->topic,
-                   status != KITE_OK ? kite_strerror(status) : resp->remark ? resp->remark : "refused");
+                   status != KITE_OK ? kite_strerror(status)
+                   : resp->remark    ? resp->remark
+                                     : "refused");
         goto out;
     }
     char err[160];
@@ -161,7 +169,8 @@ static void on_cids(int status, kite_cmd *resp, void *arg)
         if (strcmp(ids[i], c->client_id) == 0) me = i;
     if (me == k) {
         /* The broker has not seen our heartbeat yet: keep what we have (Java). */
-        KLOG_DEBUG("client", "consumer %s: %s not in the consumer list of %s yet", c->group, c->client_id, s->topic);
+        KLOG_DEBUG("client", "consumer %s: %s not in the consumer list of %s yet", c->group,
+                   c->client_id, s->topic);
     } else {
         /* AllocateMessageQueueAveragely (docs/wire.md §12.5). */
         size_t n = x->n, mod = n % k;
@@ -187,21 +196,23 @@ static void on_rb_route(int status, kite_pub_route *route, const char *err, void
         return;
     }
     if (status != KITE_OK) {
-        KLOG_DEBUG("client", "consumer %s: route of %s: %s", c->group, s->topic, err ? err : kite_strerror(status));
-        route = kite_inst_route_cached(c->inst, s->topic);   /* go on with the last known route */
+        KLOG_DEBUG("client", "consumer %s: route of %s: %s", c->group, s->topic,
+                   err ? err : kite_strerror(status));
+        route = kite_inst_route_cached(c->inst, s->topic); /* go on with the last known route */
         if (!route) {
             s->missing = 1;
             rb_done(s);
             return;
         }
     }
-    if (s->missing && !route->via_default) kite_pc_heartbeat_all(c);   /* brokers of a new route learn about us first */
+    if (s->missing && !route->via_default)
+        kite_pc_heartbeat_all(c); /* brokers of a new route learn about us first */
     s->missing = route->via_default;
     rb_ctx *x = kite_xcalloc(1, sizeof *x);
     x->s = s;
     x->route = route;
     if (route->via_default) {
-        rb_ctx_free(x);   /* the topic does not exist (yet): nothing to assign */
+        rb_ctx_free(x); /* the topic does not exist (yet): nothing to assign */
         rb_done(s);
         return;
     }

@@ -26,7 +26,8 @@ static void h_notify(kite_rpc_req *req, void *arg)
     kite_rpc_done(req);
 }
 
-static void reset_one(kite_push_consumer *c, const char *topic, const char *broker, int32_t qid, int64_t off)
+static void reset_one(kite_push_consumer *c, const char *topic, const char *broker, int32_t qid,
+                      int64_t off)
 {
     char *key = kite_pc_mq_key(topic, broker, qid);
     pq *q = kite_map_get(&c->pqs, key);
@@ -58,7 +59,8 @@ static void h_reset(kite_rpc_req *req, void *arg)
     kite_push_consumer *c = arg;
     const char *group = kite_cmd_ext(&req->cmd, "group");
     char err[160];
-    kite_json_doc *doc = req->cmd.body_len ? kite_json_parse((const char *)req->cmd.body, req->cmd.body_len, err, sizeof err)
+    kite_json_doc *doc = req->cmd.body_len ? kite_json_parse((const char *)req->cmd.body,
+                                                             req->cmd.body_len, err, sizeof err)
                                            : NULL;
     const kite_json *t = doc ? kite_json_get(kite_json_root(doc), "offsetTable") : NULL;
     if (stopping(c) || (group && strcmp(group, c->group) != 0) || !t) {
@@ -75,11 +77,13 @@ static void h_reset(kite_rpc_req *req, void *arg)
             if (mq->type != KJ_OBJECT || kite_json_int64(t->members[i].value, &off) != 0) continue;
         } else if (t->type == KJ_ARRAY) {
             mq = t->items[i];
-            if (mq->type != KJ_OBJECT || kite_json_int64(kite_json_get(mq, "offset"), &off) != 0) continue;
+            if (mq->type != KJ_OBJECT || kite_json_int64(kite_json_get(mq, "offset"), &off) != 0)
+                continue;
         } else {
             break;
         }
-        const char *topic = kite_json_get_str(mq, "topic", NULL), *broker = kite_json_get_str(mq, "brokerName", NULL);
+        const char *topic = kite_json_get_str(mq, "topic", NULL),
+                   *broker = kite_json_get_str(mq, "brokerName", NULL);
         int32_t qid = kite_json_get_int32(mq, "queueId", -1);
         if (!topic || !broker || qid < 0) continue;
         reset_one(c, topic, broker, qid, off);
@@ -91,7 +95,6 @@ static void h_reset(kite_rpc_req *req, void *arg)
     kite_rpc_done(req);
     kite_pc_rebalance_all(c);
 }
-
 
 /* GET_CONSUMER_RUNNING_INFO: a small ConsumerRunningInfo (properties, subscriptionSet,
  * mqTable with ProcessQueueInfo-like entries, statusTable empty). */
@@ -194,12 +197,14 @@ static void h_direct(kite_rpc_req *req, void *arg)
     size_t n = 0;
     char err[200] = "";
     const char *bn = kite_cmd_ext(&req->cmd, "brokerName");
-    int rc = kite_rmsg_decode_all(req->cmd.body, req->cmd.body_len, bn ? bn : "", c->retry_topic, NULL, &msgs, &n, err,
-                                  sizeof err);
+    int rc = kite_rmsg_decode_all(req->cmd.body, req->cmd.body_len, bn ? bn : "", c->retry_topic,
+                                  NULL, &msgs, &n, err, sizeof err);
     if (stopping(c) || rc != KITE_OK || n != 1) {
         kite_rmsgs_free(msgs, n);
-        kite_rpc_reply_code(req, RS_SYSTEM_ERROR, stopping(c) ? "the consumer is shutting down"
-                                                              : err[0] ? err : "the body must hold exactly one message");
+        kite_rpc_reply_code(req, RS_SYSTEM_ERROR,
+                            stopping(c) ? "the consumer is shutting down"
+                            : err[0]    ? err
+                                        : "the body must hold exactly one message");
         return;
     }
     creq *r = kite_xcalloc(1, sizeof *r);
@@ -217,7 +222,8 @@ void kite_pc_run_direct(kite_push_consumer *c, creq *r)
     const kite_message_ext *m = &r->msgs[0]->m;
     kite_consume_status st;
     if (c->ocb)
-        st = c->ocb(&m, 1, c->ocb_arg) == KITE_ORDERLY_SUCCESS ? KITE_CONSUME_SUCCESS : KITE_RECONSUME_LATER;
+        st = c->ocb(&m, 1, c->ocb_arg) == KITE_ORDERLY_SUCCESS ? KITE_CONSUME_SUCCESS
+                                                               : KITE_RECONSUME_LATER;
     else
         st = c->cb(&m, 1, c->cb_arg);
     kite_buf out = KITE_BUF_INIT;
@@ -231,7 +237,8 @@ void kite_pc_run_direct(kite_push_consumer *c, creq *r)
     kite_jw_key(&w, "order");
     kite_jw_bool(&w, c->ocb != NULL);
     kite_jw_key(&w, "remark");
-    kite_jw_str(&w, st == KITE_CONSUME_SUCCESS ? "consumed" : "the listener returned RECONSUME_LATER");
+    kite_jw_str(&w,
+                st == KITE_CONSUME_SUCCESS ? "consumed" : "the listener returned RECONSUME_LATER");
     kite_jw_key(&w, "spentTimeMills");
     kite_jw_int(&w, kite_mono_ms() - t0);
     kite_jw_obj_end(&w);

@@ -32,9 +32,9 @@ struct kite_prod_hb {
     char *group, *client_id, *warm_topic;
     int interval_ms;
     kite_buf body;
-    kite_map greeted;          /* I/O thread: addr -> (void *)1 */
+    kite_map greeted; /* I/O thread: addr -> (void *)1 */
     atomic_int stopping;
-    pthread_mutex_t mu;        /* guards pending, posted */
+    pthread_mutex_t mu; /* guards pending, posted */
     char **pending;
     size_t npending;
     int posted;
@@ -47,7 +47,9 @@ static void on_answer(int status, kite_cmd *resp, void *arg)
     kite_prod_hb *h = arg;
     if (status != KITE_OK || resp->code != RS_SUCCESS)
         KLOG_DEBUG("client", "producer %s: heartbeat failed: %s", h->group,
-                   status != KITE_OK ? kite_strerror(status) : resp->remark ? resp->remark : "refused");
+                   status != KITE_OK ? kite_strerror(status)
+                   : resp->remark    ? resp->remark
+                                     : "refused");
 }
 
 static void greet(kite_prod_hb *h, const char *addr)
@@ -96,9 +98,11 @@ static void boot(void *arg)
     kite_prod_hb *h = arg;
     if (stopped(h)) return;
     kite_ev *ev = kite_rpc_client_ev(kite_inst_rpc(h->in));
-    kite_ev_timer_add(ev, 1000, 1000, on_scan, h);   /* both die with the loop */
+    kite_ev_timer_add(ev, 1000, 1000, on_scan, h); /* both die with the loop */
     kite_ev_timer_add(ev, h->interval_ms, h->interval_ms, on_period, h);
-    if (h->warm_topic) kite_inst_route_fetch(h->in, h->warm_topic, NULL, NULL);   /* cached, then greeted by a scan */
+    if (h->warm_topic)
+        kite_inst_route_fetch(h->in, h->warm_topic, NULL,
+                              NULL); /* cached, then greeted by a scan */
     scan(h, 0);
 }
 
@@ -158,7 +162,7 @@ void kite_hb_write_producers(kite_jw *w, const char *group)
         kite_jw_str(w, group);
         kite_jw_obj_end(w);
     }
-    kite_jw_obj_begin(w);   /* Java clients always announce their inner producer too */
+    kite_jw_obj_begin(w); /* Java clients always announce their inner producer too */
     kite_jw_key(w, "groupName");
     kite_jw_str(w, KITE_GROUP_CLIENT_INNER_PRODUCER);
     kite_jw_obj_end(w);
@@ -167,7 +171,8 @@ void kite_hb_write_producers(kite_jw *w, const char *group)
     kite_jw_bool(w, 0);
 }
 
-kite_prod_hb *kite_prod_hb_start(kite_inst *in, const char *group, const char *warm_topic, int interval_ms)
+kite_prod_hb *kite_prod_hb_start(kite_inst *in, const char *group, const char *warm_topic,
+                                 int interval_ms)
 {
     kite_prod_hb *h = kite_xcalloc(1, sizeof *h);
     h->in = in;

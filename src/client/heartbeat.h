@@ -22,7 +22,8 @@ typedef struct kite_prod_hb kite_prod_hb;
  * before the first send - transaction producers pass create_topic_key (TBW102), as Java
  * does, so a fresh producer of the group can answer checks for halves sent by another.
  * interval_ms <= 0 means 30000. */
-kite_prod_hb *kite_prod_hb_start(kite_inst *in, const char *group, const char *warm_topic, int interval_ms);
+kite_prod_hb *kite_prod_hb_start(kite_inst *in, const char *group, const char *warm_topic,
+                                 int interval_ms);
 /* Greets addr ("host:port") soon unless it was greeted already. */
 void kite_prod_hb_touch(kite_prod_hb *h, const char *addr);
 /* Stops heartbeats (any thread; before the instance stops: tasks still queued on the

@@ -35,8 +35,8 @@ struct kite_inst {
     atomic_size_t ns_cur;
     kite_rpc_client *rpc;
     atomic_int stopping;
-    pthread_mutex_t mu;        /* guards routes */
-    kite_map routes;           /* topic -> kite_pub_route* (one reference held by the map) */
+    pthread_mutex_t mu; /* guards routes */
+    kite_map routes;    /* topic -> kite_pub_route* (one reference held by the map) */
 };
 
 void kite_pub_route_release(kite_pub_route *r)
@@ -155,9 +155,9 @@ int kite_inst_start(kite_inst *in)
 {
     if (in->rpc) return KITE_OK;
     in->rpc = kite_rpc_client_new(NULL);
-    if (!in->rpc) return KITE_ENOMEM;   /* no event loop or thread from the system */
+    if (!in->rpc) return KITE_ENOMEM; /* no event loop or thread from the system */
     atomic_store(&in->stopping, 0);
-    kite_ev_post(kite_rpc_client_ev(in->rpc), add_timer, in);   /* the timer dies with the loop */
+    kite_ev_post(kite_rpc_client_ev(in->rpc), add_timer, in); /* the timer dies with the loop */
     return KITE_OK;
 }
 
@@ -180,7 +180,8 @@ void kite_inst_close_all(kite_inst *in)
         kite_pub_route *r = v;
         for (size_t i = 0; i < r->rd.n_brokers; i++)
             for (size_t j = 0; j < r->rd.brokers[i].n_addrs; j++)
-                if (r->rd.brokers[i].addrs[j].addr) kite_rpc_client_close_addr(in->rpc, r->rd.brokers[i].addrs[j].addr);
+                if (r->rd.brokers[i].addrs[j].addr)
+                    kite_rpc_client_close_addr(in->rpc, r->rd.brokers[i].addrs[j].addr);
     }
     pthread_mutex_unlock(&in->mu);
 }
@@ -215,7 +216,8 @@ static void add_mq(kite_pub_route *r, size_t *cap, const char *broker, int qid)
 }
 
 /* Takes rd over. cap_queues > 0 limits each broker's queue count (TBW102 routes). */
-static kite_pub_route *build_route(kite_route_data *rd, const char *topic, int via_default, int cap_queues)
+static kite_pub_route *build_route(kite_route_data *rd, const char *topic, int via_default,
+                                   int cap_queues)
 {
     kite_pub_route *r = kite_xcalloc(1, sizeof *r);
     r->topic = kite_xstrdup(topic);
@@ -265,8 +267,8 @@ typedef struct fetch {
     char *topic;
     kite_route_cb cb;
     void *arg;
-    int phase;          /* 0: the topic; 1: create_topic_key (the topic does not exist) */
-    size_t tried;       /* name servers asked in this phase */
+    int phase;    /* 0: the topic; 1: create_topic_key (the topic does not exist) */
+    size_t tried; /* name servers asked in this phase */
     size_t ns_idx;
     int last_status;
     char err[300];
@@ -276,8 +278,10 @@ static void fetch_send(fetch *f);
 
 static void fetch_finish(fetch *f, int status, kite_pub_route *r)
 {
-    if (f->cb) f->cb(status, r, status == KITE_OK ? NULL : f->err, f->arg);
-    else kite_pub_route_release(r);
+    if (f->cb)
+        f->cb(status, r, status == KITE_OK ? NULL : f->err, f->arg);
+    else
+        kite_pub_route_release(r);
     if (status != KITE_OK && !f->cb && !atomic_load(&f->in->stopping))
         KLOG_DEBUG("client", "route refresh of %s failed: %s", f->topic, f->err);
     free(f->topic);
@@ -317,12 +321,13 @@ static void on_route(int status, kite_cmd *resp, void *arg)
     if (resp->code == RS_TOPIC_NOT_EXIST) {
         if (f->phase == 0) {
             f->phase = 1;
-            fetch_send(f);   /* same name server: it answered */
+            fetch_send(f); /* same name server: it answered */
             return;
         }
-        snprintf(f->err, sizeof f->err,
-                 "no route for topic %s on name server %s, and none for %s either (is autoCreateTopicEnable off?)",
-                 f->topic, ns, in->create_topic_key);
+        snprintf(
+            f->err, sizeof f->err,
+            "no route for topic %s on name server %s, and none for %s either (is autoCreateTopicEnable off?)",
+            f->topic, ns, in->create_topic_key);
         fetch_finish(f, KITE_ENOTFOUND, NULL);
         return;
     }
@@ -335,12 +340,14 @@ static void on_route(int status, kite_cmd *resp, void *arg)
     kite_route_data rd;
     char err[200];
     if (kite_route_decode(&rd, (const char *)resp->body, resp->body_len, err, sizeof err) != 0) {
-        snprintf(f->err, sizeof f->err, "name server %s sent an undecodable route for %s: %s", ns, f->topic, err);
+        snprintf(f->err, sizeof f->err, "name server %s sent an undecodable route for %s: %s", ns,
+                 f->topic, err);
         kite_route_free(&rd);
         fetch_next_ns(f, KITE_ECORRUPT);
         return;
     }
-    kite_pub_route *r = build_route(&rd, f->topic, f->phase == 1, f->phase == 1 ? in->o.default_topic_queue_nums : 0);
+    kite_pub_route *r = build_route(&rd, f->topic, f->phase == 1,
+                                    f->phase == 1 ? in->o.default_topic_queue_nums : 0);
     /* A TBW102-derived route never replaces a real one (another fetch may have won). */
     kite_pub_route *cur = f->phase == 1 ? kite_inst_route_cached(in, f->topic) : NULL;
     if (!cur || cur->via_default) publish(in, r);
@@ -405,7 +412,8 @@ static void on_route_sync(int status, kite_pub_route *r, const char *err, void *
     pthread_mutex_unlock(&w->mu);
 }
 
-int kite_inst_route_get(kite_inst *in, const char *topic, kite_pub_route **out, char *err, size_t errlen)
+int kite_inst_route_get(kite_inst *in, const char *topic, kite_pub_route **out, char *err,
+                        size_t errlen)
 {
     if ((*out = kite_inst_route_cached(in, topic)) != NULL) return KITE_OK;
     if (kite_inst_on_io_thread(in)) {
@@ -417,7 +425,7 @@ int kite_inst_route_get(kite_inst *in, const char *topic, kite_pub_route **out, 
     pthread_cond_init(&w.cv, NULL);
     kite_inst_route_fetch(in, topic, on_route_sync, &w);
     pthread_mutex_lock(&w.mu);
-    while (!w.done) pthread_cond_wait(&w.cv, &w.mu);   /* RPC timeouts bound the wait */
+    while (!w.done) pthread_cond_wait(&w.cv, &w.mu); /* RPC timeouts bound the wait */
     pthread_mutex_unlock(&w.mu);
     pthread_mutex_destroy(&w.mu);
     pthread_cond_destroy(&w.cv);
@@ -443,7 +451,7 @@ char **kite_inst_master_addrs(kite_inst *in, size_t *n)
     const char **keys = kite_map_sorted_keys(&seen, n);
     char **out = kite_xcalloc(*n ? *n : 1, sizeof *out);
     for (size_t i = 0; i < *n; i++) out[i] = kite_xstrdup(keys[i]);
-    pthread_mutex_unlock(&in->mu);   /* the keys point into route strings: copied under the lock */
+    pthread_mutex_unlock(&in->mu); /* the keys point into route strings: copied under the lock */
     free(keys);
     kite_map_free(&seen, NULL);
     return out;

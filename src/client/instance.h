@@ -35,11 +35,11 @@ typedef struct kite_inst_opts {
 typedef struct kite_pub_route {
     atomic_int refs;
     char *topic;
-    int via_default;           /* derived from create_topic_key: the topic does not exist yet */
-    int64_t fetched_ms;        /* monotonic time of the fetch */
+    int via_default;    /* derived from create_topic_key: the topic does not exist yet */
+    int64_t fetched_ms; /* monotonic time of the fetch */
     size_t n_mq;
-    kite_mq *mqs;              /* topic points to ->topic, broker_name into rd */
-    kite_route_data rd;        /* the decoded route body (owns the strings) */
+    kite_mq *mqs;       /* topic points to ->topic, broker_name into rd */
+    kite_route_data rd; /* the decoded route body (owns the strings) */
 } kite_pub_route;
 
 void kite_pub_route_release(kite_pub_route *r);
@@ -72,7 +72,8 @@ kite_pub_route *kite_inst_route_cached(kite_inst *in, const char *topic);
  * cb may be NULL (refresh only). */
 void kite_inst_route_fetch(kite_inst *in, const char *topic, kite_route_cb cb, void *arg);
 /* Cached, or fetched now (blocking). *out gets a reference. */
-int kite_inst_route_get(kite_inst *in, const char *topic, kite_pub_route **out, char *err, size_t errlen);
+int kite_inst_route_get(kite_inst *in, const char *topic, kite_pub_route **out, char *err,
+                        size_t errlen);
 /* Refreshes topic's route soon unless it was fetched within the last second (called
  * after failed sends so that a changed route is seen before the next poll). */
 void kite_inst_route_stale(kite_inst *in, const char *topic);

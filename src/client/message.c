@@ -63,7 +63,8 @@ static int put_prop(kite_message *m, const char *name, const char *value)
 kite_message *kite_message_new(const char *topic)
 {
     kite_message *m = kite_xcalloc(1, sizeof *m);
-    if ((topic && kite_message_set_topic(m, topic) != KITE_OK) || put_prop(m, KITE_PROP_WAIT, "true") != KITE_OK) {
+    if ((topic && kite_message_set_topic(m, topic) != KITE_OK) ||
+        put_prop(m, KITE_PROP_WAIT, "true") != KITE_OK) {
         kite_message_destroy(m);
         return NULL;
     }
@@ -123,8 +124,8 @@ void kite_message_set_flag(kite_message *m, int32_t flag)
 int kite_message_set_property(kite_message *m, const char *name, const char *value)
 {
     if (!m || bad_text(name)) return KITE_EINVAL;
-    if (!strcmp(name, KITE_PROP_KEYS) || !strcmp(name, KITE_PROP_TAGS) || !strcmp(name, KITE_PROP_DELAY) ||
-        !strcmp(name, KITE_PROP_WAIT))
+    if (!strcmp(name, KITE_PROP_KEYS) || !strcmp(name, KITE_PROP_TAGS) ||
+        !strcmp(name, KITE_PROP_DELAY) || !strcmp(name, KITE_PROP_WAIT))
         return KITE_EINVAL;
     int rc = put_prop(m, name, value);
     if (rc == KITE_OK && !strcmp(name, KITE_PROP_UNIQ_KEY)) m->uniq_by_app = value != NULL;
@@ -151,14 +152,29 @@ static int set_body(kite_message *m, const void *body, size_t n, int copy)
     return KITE_OK;
 }
 
-int kite_message_set_body(kite_message *m, const void *body, size_t n) { return set_body(m, body, n, 1); }
-int kite_message_set_body_ref(kite_message *m, const void *body, size_t n) { return set_body(m, body, n, 0); }
+int kite_message_set_body(kite_message *m, const void *body, size_t n)
+{
+    return set_body(m, body, n, 1);
+}
+int kite_message_set_body_ref(kite_message *m, const void *body, size_t n)
+{
+    return set_body(m, body, n, 0);
+}
 
 const char *kite_message_topic(const kite_message *m) { return m ? m->topic : NULL; }
-const char *kite_message_tags(const kite_message *m) { return kite_message_property(m, KITE_PROP_TAGS); }
-const char *kite_message_keys(const kite_message *m) { return kite_message_property(m, KITE_PROP_KEYS); }
+const char *kite_message_tags(const kite_message *m)
+{
+    return kite_message_property(m, KITE_PROP_TAGS);
+}
+const char *kite_message_keys(const kite_message *m)
+{
+    return kite_message_property(m, KITE_PROP_KEYS);
+}
 int32_t kite_message_flag(const kite_message *m) { return m ? m->flag : 0; }
-const char *kite_message_msg_id(const kite_message *m) { return kite_message_property(m, KITE_PROP_UNIQ_KEY); }
+const char *kite_message_msg_id(const kite_message *m)
+{
+    return kite_message_property(m, KITE_PROP_UNIQ_KEY);
+}
 
 int kite_message_delay_level(const kite_message *m)
 {
@@ -190,7 +206,7 @@ int kite_message_property_at(const kite_message *m, size_t i, const char **name,
 int kite_msg_encode_props(const kite_message *m, kite_buf *out)
 {
     size_t start = out->len;
-    for (size_t i = 0; i < m->n_props; i++)   /* names and values were checked (put_prop) */
+    for (size_t i = 0; i < m->n_props; i++) /* names and values were checked (put_prop) */
         kite_msgprop_append_str(out, m->props[i].name, m->props[i].value);
     if (out->len - start > KITE_REC_MAX_PROPS) {
         out->len = start;

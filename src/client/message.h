@@ -19,12 +19,12 @@ typedef struct kite_prop {
 struct kite_message {
     char *topic;
     int32_t flag;
-    kite_prop *props;       /* insertion order; names unique */
+    kite_prop *props; /* insertion order; names unique */
     size_t n_props, cap_props;
-    const uint8_t *body;    /* body_own or a borrowed pointer */
+    const uint8_t *body; /* body_own or a borrowed pointer */
     size_t body_len;
     uint8_t *body_own;
-    int uniq_by_app;        /* UNIQ_KEY was set by the application: keep it */
+    int uniq_by_app; /* UNIQ_KEY was set by the application: keep it */
 };
 
 /* Appends the properties string (name 0x01 value 0x02 ..., docs/wire.md §9.3) to out.

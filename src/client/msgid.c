@@ -34,7 +34,7 @@ static uint32_t seed_random(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     uint64_t x = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20) ^ ((uint64_t)getpid() << 40);
-    static const char anchor = 0;   /* address entropy (ASLR); read-only */
+    static const char anchor = 0; /* address entropy (ASLR); read-only */
     x ^= (uint64_t)(uintptr_t)&anchor;
     x ^= x >> 33;
     x *= 0xff51afd7ed558ccdULL;

@@ -17,10 +17,10 @@
 #define KITE_UNIQ_LEN 32
 
 typedef struct kite_uniq_gen {
-    uint8_t prefix[10];                 /* ip, pid, random */
+    uint8_t prefix[10]; /* ip, pid, random */
     atomic_uint counter;
-    _Atomic int64_t month_start_ms;     /* wall ms of the 1st of this month, local time */
-    _Atomic int64_t month_end_ms;       /* ... of the next month */
+    _Atomic int64_t month_start_ms; /* wall ms of the 1st of this month, local time */
+    _Atomic int64_t month_end_ms;   /* ... of the next month */
 } kite_uniq_gen;
 
 void kite_uniq_init(kite_uniq_gen *g);

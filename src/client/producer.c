@@ -44,8 +44,8 @@
 #include <string.h>
 #include <zlib.h>
 
-#define SYSFLAG_ZLIB (KITE_SYSFLAG_COMPRESSED | (3 << 8))   /* 0x301, Java >= 4.9.4 */
-#define MAX_TOPIC 127
+#define SYSFLAG_ZLIB (KITE_SYSFLAG_COMPRESSED | (3 << 8)) /* 0x301, Java >= 4.9.4 */
+#define MAX_TOPIC    127
 
 enum { P_CREATED, P_STARTED, P_STOPPING };
 enum { K_SYNC, K_ASYNC, K_ONEWAY };
@@ -53,25 +53,25 @@ enum { K_SYNC, K_ASYNC, K_ONEWAY };
 struct kite_producer {
     char *group;
     kite_producer_opts o;
-    char *namesrv_addr, *create_topic_key;   /* owned copies behind o's pointers */
-    char dq_text[16];                         /* default_topic_queue_nums as text */
+    char *namesrv_addr, *create_topic_key; /* owned copies behind o's pointers */
+    char dq_text[16];                      /* default_topic_queue_nums as text */
     kite_inst *inst;
     pthread_mutex_t mu;
-    pthread_cond_t cv;        /* signalled when an op ends (see op_end) */
+    pthread_cond_t cv; /* signalled when an op ends (see op_end) */
     /* Counted with atomics: every send passes op_begin/op_end on two different threads,
      * and a mutex there made the sender and the I/O thread wake each other per message.
      * mu/cv are only used to sleep and to change state. */
     atomic_int state;
-    atomic_size_t ops;        /* send calls in progress, all kinds */
+    atomic_size_t ops; /* send calls in progress, all kinds */
     atomic_size_t async_in_flight;
-    atomic_size_t waiters;    /* threads blocked on cv */
-    atomic_uint rr;           /* round-robin queue counter */
+    atomic_size_t waiters; /* threads blocked on cv */
+    atomic_uint rr;        /* round-robin queue counter */
     kite_uniq_gen uniq;
     /* Ops handed to the I/O thread: one wake-up (kite_ev_post) per batch, not per send. */
     pthread_mutex_t subq_mu;
     struct send_op *subq_head, *subq_tail;
-    kite_prod_hb *hb;         /* heartbeats while started (heartbeat.c) */
-    kite_txp *tx;             /* transaction producers only (transaction.c) */
+    kite_prod_hb *hb; /* heartbeats while started (heartbeat.c) */
+    kite_txp *tx;     /* transaction producers only (transaction.c) */
 };
 
 typedef struct sync_wait {
@@ -81,27 +81,27 @@ typedef struct sync_wait {
 } sync_wait;
 
 typedef struct send_op {
-    struct send_op *next;     /* submission queue link */
+    struct send_op *next; /* submission queue link */
     kite_producer *p;
     int kind;
     char *topic;
     kite_buf props;
-    const uint8_t *body;      /* body_own, or the message's body (sync sends only) */
+    const uint8_t *body; /* body_own, or the message's body (sync sends only) */
     size_t body_len;
     uint8_t *body_own;
     int32_t sysflag, flag;
     int batch, count;
     int64_t born_ms, deadline_ms;
     int max_attempts;
-    int fixed_queue;          /* selector sends: index into route->mqs, -1 = choose */
+    int fixed_queue; /* selector sends: index into route->mqs, -1 = choose */
     kite_pub_route *route;
     char failed_broker[KITE_NAME_MAX];
     int status;
     kite_send_result res;
-    kite_send_cb cb;          /* async */
+    kite_send_cb cb; /* async */
     void *cb_arg;
-    sync_wait *w;             /* sync */
-    char mem[];               /* the topic, then room for a copied body (one allocation) */
+    sync_wait *w; /* sync */
+    char mem[];   /* the topic, then room for a copied body (one allocation) */
 } send_op;
 
 /* ---- options and lifecycle ---- */
@@ -126,11 +126,13 @@ int kite_producer_create(kite_producer **out, const char *group, const kite_prod
     if (!out) return KITE_EINVAL;
     *out = NULL;
     kite_producer_opts o;
-    if (opts) o = *opts;
-    else kite_producer_opts_init(&o);
+    if (opts)
+        o = *opts;
+    else
+        kite_producer_opts_init(&o);
     if (!group || !*group || strlen(group) > 255 || o.send_timeout_ms <= 0 || o.retry_times < 0 ||
-        o.async_retry_times < 0 || o.compress_level < 1 || o.compress_level > 9 || o.max_message_size == 0 ||
-        o.default_topic_queue_nums <= 0 || o.max_in_flight <= 0)
+        o.async_retry_times < 0 || o.compress_level < 1 || o.compress_level > 9 ||
+        o.max_message_size == 0 || o.default_topic_queue_nums <= 0 || o.max_in_flight <= 0)
         return KITE_EINVAL;
     kite_producer *p = kite_xcalloc(1, sizeof *p);
     p->group = kite_xstrdup(group);
@@ -159,7 +161,7 @@ int kite_producer_create(kite_producer **out, const char *group, const kite_prod
         return KITE_EINVAL;
     }
     kite_uniq_init(&p->uniq);
-    atomic_init(&p->rr, atomic_load(&p->uniq.counter));   /* random start, as Java */
+    atomic_init(&p->rr, atomic_load(&p->uniq.counter)); /* random start, as Java */
     *out = p;
     return KITE_OK;
 }
@@ -174,7 +176,8 @@ int kite_producer_start(kite_producer *p)
         if (rc == KITE_OK) {
             /* Heartbeats (and, for transaction producers, the check handler) ride on
              * the instance's I/O thread. */
-            p->hb = kite_prod_hb_start(p->inst, p->group, p->tx ? p->create_topic_key : NULL, 30000);
+            p->hb =
+                kite_prod_hb_start(p->inst, p->group, p->tx ? p->create_topic_key : NULL, 30000);
             if (p->tx) rc = kite_txp_on_start(p->tx);
             if (rc != KITE_OK) {
                 kite_prod_hb_stop(p->hb);
@@ -196,7 +199,7 @@ int kite_producer_start(kite_producer *p)
  * looks again at least every 100 ms. */
 static void wait_ops_until(kite_producer *p, int64_t deadline)
 {
-    atomic_fetch_add(&p->waiters, 1);   /* before looking at ops: see op_end */
+    atomic_fetch_add(&p->waiters, 1); /* before looking at ops: see op_end */
     while (atomic_load(&p->ops) > 0) {
         int64_t left = kite_deadline_left_ms(deadline);
         if (left == 0) break;
@@ -208,16 +211,16 @@ static void wait_ops_until(kite_producer *p, int64_t deadline)
 int kite_producer_shutdown(kite_producer *p)
 {
     if (!p) return KITE_EINVAL;
-    if (!p->inst) return KITE_OK;   /* create failed half-way */
+    if (!p->inst) return KITE_OK; /* create failed half-way */
     if (kite_inst_on_io_thread(p->inst)) return KITE_EINVAL;
-    if (p->tx && kite_txp_on_stop(p->tx) != KITE_OK) return KITE_EINVAL;   /* from the check thread */
+    if (p->tx && kite_txp_on_stop(p->tx) != KITE_OK) return KITE_EINVAL; /* from the check thread */
     pthread_mutex_lock(&p->mu);
     if (p->state != P_STARTED) {
         pthread_mutex_unlock(&p->mu);
         return KITE_OK;
     }
     p->state = P_STOPPING;
-    pthread_cond_broadcast(&p->cv);   /* senders blocked at max_in_flight give up */
+    pthread_cond_broadcast(&p->cv); /* senders blocked at max_in_flight give up */
     /* Graceful part: ops in flight finish on their own within the send timeout. */
     wait_ops_until(p, kite_deadline_ms(p->o.send_timeout_ms));
     if (atomic_load(&p->ops) > 0) {
@@ -286,11 +289,12 @@ static int op_begin(kite_producer *p, int kind, kite_send_result *res)
         size_t before = kind == K_ASYNC ? atomic_fetch_add(&p->async_in_flight, 1) : 0;
         if (atomic_load(&p->state) != P_STARTED) {
             op_end(p, kind);
-            if (res) snprintf(res->error, sizeof res->error, "producer %s is not started", p->group);
+            if (res)
+                snprintf(res->error, sizeof res->error, "producer %s is not started", p->group);
             return KITE_ESTOPPED;
         }
         if (kind != K_ASYNC || before < max) break;
-        op_end(p, kind);   /* the window is full: wait for a quarter of it */
+        op_end(p, kind); /* the window is full: wait for a quarter of it */
         if (kite_inst_on_io_thread(p->inst)) return KITE_EAGAIN;
         pthread_mutex_lock(&p->mu);
         atomic_fetch_add(&p->waiters, 1);
@@ -301,7 +305,8 @@ static int op_begin(kite_producer *p, int kind, kite_send_result *res)
     }
     if (kind == K_SYNC && kite_inst_on_io_thread(p->inst)) {
         op_end(p, kind);
-        return fail_prep(res, KITE_EINVAL, "%s", "blocking send called on the producer's I/O thread (from a callback)");
+        return fail_prep(res, KITE_EINVAL, "%s",
+                         "blocking send called on the producer's I/O thread (from a callback)");
     }
     return KITE_OK;
 }
@@ -309,13 +314,15 @@ static int op_begin(kite_producer *p, int kind, kite_send_result *res)
 static void op_end(kite_producer *p, int kind)
 {
     size_t ops = atomic_fetch_sub(&p->ops, 1) - 1;
-    size_t inf = kind == K_ASYNC ? atomic_fetch_sub(&p->async_in_flight, 1) - 1 : atomic_load(&p->async_in_flight);
+    size_t inf = kind == K_ASYNC ? atomic_fetch_sub(&p->async_in_flight, 1) - 1
+                                 : atomic_load(&p->async_in_flight);
     /* A sender blocked at max_in_flight is woken once a quarter of the window is free,
      * not at every answer: one wake-up then starts a burst of sends, instead of a
      * thread switch per message. Waiters count themselves before they test, and the
      * broadcast takes mu, so no wake-up is lost. */
     size_t max = (size_t)p->o.max_in_flight, low = max - (max / 4 ? max / 4 : 1);
-    if (atomic_load(&p->waiters) && (ops == 0 || inf <= low || atomic_load(&p->state) != P_STARTED)) {
+    if (atomic_load(&p->waiters) &&
+        (ops == 0 || inf <= low || atomic_load(&p->state) != P_STARTED)) {
         pthread_mutex_lock(&p->mu);
         pthread_cond_broadcast(&p->cv);
         pthread_mutex_unlock(&p->mu);
@@ -334,15 +341,14 @@ static void op_free(send_op *op)
     free(op);
 }
 
-
 static int topic_ok(const char *t)
 {
     size_t n = t ? strlen(t) : 0;
     if (n == 0 || n > MAX_TOPIC) return 0;
     for (size_t i = 0; i < n; i++) {
         char c = t[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '%' || c == '|' ||
-              c == '_' || c == '-'))
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '%' || c == '|' || c == '_' || c == '-'))
             return 0;
     }
     return 1;
@@ -357,8 +363,9 @@ static int check_message(kite_producer *p, const kite_message *m, kite_send_resu
     if (!m->body || !m->body_len) return fail_prep(res, KITE_EINVAL, "%s", "message body is empty");
     if (m->body_len > p->o.max_message_size) {
         if (res)
-            snprintf(res->error, sizeof res->error, "message body of %zu bytes exceeds max_message_size %zu",
-                     m->body_len, p->o.max_message_size);
+            snprintf(res->error, sizeof res->error,
+                     "message body of %zu bytes exceeds max_message_size %zu", m->body_len,
+                     p->o.max_message_size);
         return KITE_ETOOBIG;
     }
     return KITE_OK;
@@ -386,7 +393,9 @@ static send_op *op_new(kite_producer *p, int kind, const char *topic, size_t bod
     op->count = 1;
     op->born_ms = kite_wall_ms();
     op->deadline_ms = kite_deadline_ms(p->o.send_timeout_ms);
-    op->max_attempts = 1 + (kind == K_SYNC ? p->o.retry_times : kind == K_ASYNC ? p->o.async_retry_times : 0);
+    op->max_attempts = 1 + (kind == K_SYNC    ? p->o.retry_times
+                            : kind == K_ASYNC ? p->o.async_retry_times
+                                              : 0);
     return op;
 }
 
@@ -412,7 +421,8 @@ static int compress_body(kite_producer *p, send_op *op, const uint8_t *body, siz
 }
 
 /* Single message: checks, id, properties, body (copied unless borrow). */
-static int prep_single(kite_producer *p, kite_message *m, int kind, int borrow, send_op **out, kite_send_result *res)
+static int prep_single(kite_producer *p, kite_message *m, int kind, int borrow, send_op **out,
+                       kite_send_result *res)
 {
     int rc = check_message(p, m, res);
     if (rc != KITE_OK) return rc;
@@ -448,14 +458,16 @@ static int prep_single(kite_producer *p, kite_message *m, int kind, int borrow, 
 
 /* Batch body, docs/wire.md §5.3: per message | 4 total = 22 + n + p | 4 magic 0 | 4 crc 0 |
  * 4 flag | 4 n | n body | 2 p | p properties |. */
-static int prep_batch(kite_producer *p, kite_message *const *msgs, size_t n, send_op **out, kite_send_result *res)
+static int prep_batch(kite_producer *p, kite_message *const *msgs, size_t n, send_op **out,
+                      kite_send_result *res)
 {
     if (!msgs || n == 0) return fail_prep(res, KITE_EINVAL, "%s", "empty batch");
     int rc = KITE_OK;
     for (size_t i = 0; i < n; i++) {
         if ((rc = check_message(p, msgs[i], res)) != KITE_OK) return rc;
         if (strcmp(msgs[i]->topic, msgs[0]->topic) != 0)
-            return fail_prep(res, KITE_EINVAL, "batch messages must share one topic (%.200s)", msgs[0]->topic);
+            return fail_prep(res, KITE_EINVAL, "batch messages must share one topic (%.200s)",
+                             msgs[0]->topic);
         if (kite_message_delay_level(msgs[i]) > 0)
             return fail_prep(res, KITE_EINVAL, "%s", "batch messages cannot have a delay level");
     }
@@ -470,7 +482,9 @@ static int prep_batch(kite_producer *p, kite_message *const *msgs, size_t n, sen
         if ((rc = assign_id(p, msgs[i])) != KITE_OK) break;
         kite_buf_reset(&props);
         if ((rc = kite_msg_encode_props(m, &props)) != KITE_OK) {
-            if (res) snprintf(res->error, sizeof res->error, "properties of batch message %zu exceed 32767 bytes", i);
+            if (res)
+                snprintf(res->error, sizeof res->error,
+                         "properties of batch message %zu exceed 32767 bytes", i);
             break;
         }
         kite_buf_put_be32(&body, (uint32_t)(22 + m->body_len + props.len));
@@ -483,7 +497,9 @@ static int prep_batch(kite_producer *p, kite_message *const *msgs, size_t n, sen
         kite_buf_append(&body, props.data, props.len);
         if (body.len > p->o.max_message_size) {
             rc = KITE_ETOOBIG;
-            if (res) snprintf(res->error, sizeof res->error, "batch exceeds max_message_size %zu", p->o.max_message_size);
+            if (res)
+                snprintf(res->error, sizeof res->error, "batch exceeds max_message_size %zu",
+                         p->o.max_message_size);
         }
     }
     kite_buf_free(&props);
@@ -509,13 +525,14 @@ static void op_complete(send_op *op, int status)
 {
     kite_producer *p = op->p;
     op->status = status;
-    if (op->res.error[0] && status != KITE_OK) KLOG_DEBUG("client", "send failed: %s", op->res.error);
+    if (op->res.error[0] && status != KITE_OK)
+        KLOG_DEBUG("client", "send failed: %s", op->res.error);
     if (op->kind == K_SYNC) {
         sync_wait *w = op->w;
         pthread_mutex_lock(&w->mu);
         w->done = 1;
         pthread_cond_signal(&w->cv);
-        pthread_mutex_unlock(&w->mu);   /* the waiting thread owns op from here on */
+        pthread_mutex_unlock(&w->mu); /* the waiting thread owns op from here on */
         return;
     }
     if (op->kind == K_ASYNC) op->cb(status, &op->res, op->cb_arg);
@@ -524,7 +541,8 @@ static void op_complete(send_op *op, int status)
     op_end(p, kind);
 }
 
-static void fail(send_op *op, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void fail(send_op *op, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static void fail(send_op *op, int status, const char *fmt, ...)
 {
     va_list ap;
@@ -537,11 +555,15 @@ static void fail(send_op *op, int status, const char *fmt, ...)
 static int retryable_code(int code)
 {
     switch (code) {
-    case RS_SYSTEM_ERROR: case RS_SYSTEM_BUSY: case RS_SERVICE_NOT_AVAILABLE: case RS_NO_PERMISSION:
-    case RS_TOPIC_NOT_EXIST: case 204: case 205: case 1500:
-        return 1;
-    default:
-        return 0;
+    case RS_SYSTEM_ERROR:
+    case RS_SYSTEM_BUSY:
+    case RS_SERVICE_NOT_AVAILABLE:
+    case RS_NO_PERMISSION:
+    case RS_TOPIC_NOT_EXIST:
+    case 204:
+    case 205:
+    case 1500: return 1;
+    default: return 0;
     }
 }
 
@@ -576,8 +598,8 @@ static void retry_or_fail(send_op *op, int status)
 {
     kite_producer *p = op->p;
     kite_inst_route_stale(p->inst, op->topic);
-    if (op->res.attempts < op->max_attempts && op->fixed_queue < 0 && kite_deadline_left_ms(op->deadline_ms) > 0 &&
-        !stopping(p)) {
+    if (op->res.attempts < op->max_attempts && op->fixed_queue < 0 &&
+        kite_deadline_left_ms(op->deadline_ms) > 0 && !stopping(p)) {
         KLOG_DEBUG("client", "send to %s: retrying after: %s", op->topic, op->res.error);
         attempt(op);
         return;
@@ -599,21 +621,23 @@ static void attempt(send_op *op)
     const kite_pub_route *r = op->route;
     int qi = op->fixed_queue >= 0 ? op->fixed_queue : pick_queue(p, r, op->failed_broker);
     if (qi < 0) {
-        fail(op, KITE_ENOTFOUND, "topic %s has no writable queue with a master broker in its route", op->topic);
+        fail(op, KITE_ENOTFOUND, "topic %s has no writable queue with a master broker in its route",
+             op->topic);
         return;
     }
     const kite_mq *mq = &r->mqs[qi];
     const char *addr = kite_pub_route_master(r, mq->broker_name);
     if (!addr) {
-        fail(op, KITE_ENOTFOUND, "broker %s of topic %s has no master address", mq->broker_name, op->topic);
+        fail(op, KITE_ENOTFOUND, "broker %s of topic %s has no master address", mq->broker_name,
+             op->topic);
         return;
     }
     int64_t left = kite_deadline_left_ms(op->deadline_ms);
     if (left == 0) {
         char last[sizeof op->res.error];
         snprintf(last, sizeof last, "%s", op->res.error);
-        fail(op, KITE_ETIMEDOUT, "send to %s timed out after %d attempt(s)%s%.180s", op->topic, op->res.attempts,
-             last[0] ? "; last error: " : "", last);
+        fail(op, KITE_ETIMEDOUT, "send to %s timed out after %d attempt(s)%s%.180s", op->topic,
+             op->res.attempts, last[0] ? "; last error: " : "", last);
         return;
     }
     op->res.attempts++;
@@ -622,7 +646,8 @@ static void attempt(send_op *op)
 
     kite_cmd req;
     kite_cmd_init_request(&req, op->batch ? RC_SEND_BATCH_MESSAGE : RC_SEND_MESSAGE_V2, 0);
-    req.serialize = KITE_SER_ROCKETMQ;   /* binary header: cheaper to encode and to decode than JSON */
+    req.serialize =
+        KITE_SER_ROCKETMQ; /* binary header: cheaper to encode and to decode than JSON */
     /* Every field references memory that outlives the call (this frame, the op, its
      * route, the producer): the request is encoded before kite_rpc_call_async returns. */
     kite_ext fields[14];
@@ -641,7 +666,7 @@ static void attempt(send_op *op)
     kite_cmd_add_ext_ref(&req, "k", "false", 5);
     kite_cmd_add_ext_ref(&req, "m", op->batch ? "true" : "false", op->batch ? 4 : 5);
     kite_cmd_add_ext_ref(&req, "n", mq->broker_name, strlen(mq->broker_name));
-    kite_cmd_set_body_ref(&req, op->body, op->body_len);   /* encoded (copied) by the call */
+    kite_cmd_set_body_ref(&req, op->body, op->body_len); /* encoded (copied) by the call */
     if (op->kind == K_ONEWAY) {
         kite_rpc_oneway(kite_inst_rpc(p->inst), addr, &req);
         op_complete(op, KITE_OK);
@@ -677,9 +702,11 @@ static void on_answer(int status, kite_cmd *resp, void *arg)
         const char *id = kite_cmd_ext(resp, "msgId");
         int32_t qid;
         int64_t qoff;
-        if (!id || kite_cmd_ext_i32(resp, "queueId", &qid) != 0 || kite_cmd_ext_i64(resp, "queueOffset", &qoff) != 0) {
+        if (!id || kite_cmd_ext_i32(resp, "queueId", &qid) != 0 ||
+            kite_cmd_ext_i64(resp, "queueOffset", &qoff) != 0) {
             /* Stored, but we cannot say where: report, never resend. */
-            fail(op, KITE_EPROTO, "broker %s answered code %d without msgId/queueId/queueOffset", broker, code);
+            fail(op, KITE_EPROTO, "broker %s answered code %d without msgId/queueId/queueOffset",
+                 broker, code);
             return;
         }
         copy_first_id(op->res.offset_msg_id, sizeof op->res.offset_msg_id, id);
@@ -687,16 +714,16 @@ static void on_answer(int status, kite_cmd *resp, void *arg)
         op->res.queue_offset = qoff;
         op->res.count = op->count;
         op->res.broker_code = code;
-        op->res.status = code == RS_SUCCESS ? KITE_SEND_OK
-                         : code == RS_FLUSH_DISK_TIMEOUT ? KITE_SEND_FLUSH_DISK_TIMEOUT
+        op->res.status = code == RS_SUCCESS               ? KITE_SEND_OK
+                         : code == RS_FLUSH_DISK_TIMEOUT  ? KITE_SEND_FLUSH_DISK_TIMEOUT
                          : code == RS_FLUSH_SLAVE_TIMEOUT ? KITE_SEND_FLUSH_SLAVE_TIMEOUT
                                                           : KITE_SEND_SLAVE_NOT_AVAILABLE;
         op_complete(op, KITE_OK);
         return;
     }
     op->res.broker_code = code;
-    snprintf(op->res.error, sizeof op->res.error, "broker %s refused the message with code %d: %s", broker, code,
-             resp->remark ? resp->remark : "");
+    snprintf(op->res.error, sizeof op->res.error, "broker %s refused the message with code %d: %s",
+             broker, code, resp->remark ? resp->remark : "");
     if (retryable_code(code)) {
         snprintf(op->failed_broker, sizeof op->failed_broker, "%s", broker);
         retry_or_fail(op, status_of_code(code));
@@ -725,8 +752,10 @@ static void op_start(void *arg)
         return;
     }
     op->route = kite_inst_route_cached(op->p->inst, op->topic);
-    if (op->route) attempt(op);
-    else kite_inst_route_fetch(op->p->inst, op->topic, on_op_route, op);
+    if (op->route)
+        attempt(op);
+    else
+        kite_inst_route_fetch(op->p->inst, op->topic, on_op_route, op);
 }
 
 /* I/O thread: starts every op submitted so far. */
@@ -740,7 +769,7 @@ static void drain_subq(void *arg)
     while (op) {
         send_op *next = op->next;
         op->next = NULL;
-        op_start(op);   /* may free op */
+        op_start(op); /* may free op */
         op = next;
     }
 }
@@ -752,8 +781,10 @@ static void submit(send_op *op)
     kite_producer *p = op->p;
     pthread_mutex_lock(&p->subq_mu);
     int was_empty = p->subq_head == NULL;
-    if (p->subq_tail) p->subq_tail->next = op;
-    else p->subq_head = op;
+    if (p->subq_tail)
+        p->subq_tail->next = op;
+    else
+        p->subq_head = op;
     p->subq_tail = op;
     pthread_mutex_unlock(&p->subq_mu);
     if (was_empty) kite_ev_post(kite_rpc_client_ev(kite_inst_rpc(p->inst)), drain_subq, p);
@@ -774,7 +805,7 @@ static int op_run(send_op *op, kite_send_result *res)
     op->w = &w;
     submit(op);
     pthread_mutex_lock(&w.mu);
-    while (!w.done) pthread_cond_wait(&w.cv, &w.mu);   /* bounded: every attempt has a timeout */
+    while (!w.done) pthread_cond_wait(&w.cv, &w.mu); /* bounded: every attempt has a timeout */
     pthread_mutex_unlock(&w.mu);
     pthread_mutex_destroy(&w.mu);
     pthread_cond_destroy(&w.cv);
@@ -790,7 +821,6 @@ static void res_clear(kite_send_result *res)
     if (res) memset(res, 0, sizeof *res);
 }
 
-
 int kite_producer_send(kite_producer *p, kite_message *msg, kite_send_result *res)
 {
     return kite_prod_send_flagged(p, msg, 0, res);
@@ -798,8 +828,8 @@ int kite_producer_send(kite_producer *p, kite_message *msg, kite_send_result *re
 
 /* One message of any kind: registered, prepared on the calling thread, then run. Sync
  * sends borrow the body (the call waits); the others copy it. */
-static int send_single(kite_producer *p, kite_message *msg, int kind, int32_t extra_sysflag, kite_send_cb cb,
-                       void *arg, kite_send_result *res)
+static int send_single(kite_producer *p, kite_message *msg, int kind, int32_t extra_sysflag,
+                       kite_send_cb cb, void *arg, kite_send_result *res)
 {
     int rc = op_begin(p, kind, res);
     if (rc != KITE_OK) return rc;
@@ -826,8 +856,8 @@ int kite_producer_send_oneway(kite_producer *p, kite_message *msg)
     return send_single(p, msg, K_ONEWAY, 0, NULL, NULL, NULL);
 }
 
-int kite_producer_send_selected(kite_producer *p, kite_message *msg, kite_queue_selector sel, void *sel_arg,
-                                kite_send_result *res)
+int kite_producer_send_selected(kite_producer *p, kite_message *msg, kite_queue_selector sel,
+                                void *sel_arg, kite_send_result *res)
 {
     res_clear(res);
     if (!p || !sel) return KITE_EINVAL;
@@ -862,7 +892,8 @@ int kite_producer_send_selected(kite_producer *p, kite_message *msg, kite_queue_
     return op_run(op, res);
 }
 
-int kite_producer_send_batch(kite_producer *p, kite_message *const *msgs, size_t n, kite_send_result *res)
+int kite_producer_send_batch(kite_producer *p, kite_message *const *msgs, size_t n,
+                             kite_send_result *res)
 {
     res_clear(res);
     if (!p) return KITE_EINVAL;
@@ -896,7 +927,8 @@ int kite_prod_op_enter(kite_producer *p) { return op_begin(p, K_ONEWAY, NULL); }
 void kite_prod_op_leave(kite_producer *p) { op_end(p, K_ONEWAY); }
 void kite_prod_greet(kite_producer *p, const char *addr) { kite_prod_hb_touch(p->hb, addr); }
 
-int kite_prod_send_flagged(kite_producer *p, kite_message *msg, int32_t extra_sysflag, kite_send_result *res)
+int kite_prod_send_flagged(kite_producer *p, kite_message *msg, int32_t extra_sysflag,
+                           kite_send_result *res)
 {
     res_clear(res);
     if (!p) return KITE_EINVAL;

@@ -10,12 +10,13 @@
 #include "kite/producer.h"
 #include <stdint.h>
 
-typedef struct kite_txp kite_txp;   /* transaction.c */
+typedef struct kite_txp kite_txp; /* transaction.c */
 
 /* The producer's client instance (borrowed; its RPC client exists while started). */
 kite_inst *kite_prod_inst_of(kite_producer *p);
 /* Synchronous send like kite_producer_send, with extra sysflag bits (e.g. PREPARED). */
-int kite_prod_send_flagged(kite_producer *p, kite_message *msg, int32_t extra_sysflag, kite_send_result *res);
+int kite_prod_send_flagged(kite_producer *p, kite_message *msg, int32_t extra_sysflag,
+                           kite_send_result *res);
 /* Registers an oneway call about to be made outside the send path (END_TRANSACTION):
  * while registered, shutdown waits and the RPC client stays alive. KITE_OK, or
  * KITE_ESTOPPED when the producer is not started. Pair with kite_prod_op_leave. */

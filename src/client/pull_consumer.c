@@ -52,14 +52,18 @@ void kite_mq_list_free(kite_mq_list *l)
     l->n = 0;
 }
 
-int kite_pull_consumer_create(kite_pull_consumer **out, const char *group, const kite_pull_consumer_opts *opts)
+int kite_pull_consumer_create(kite_pull_consumer **out, const char *group,
+                              const kite_pull_consumer_opts *opts)
 {
     if (!out) return KITE_EINVAL;
     *out = NULL;
     kite_pull_consumer_opts o;
-    if (opts) o = *opts;
-    else kite_pull_consumer_opts_init(&o);
-    if (!group || !*group || strlen(group) > 255 || o.rpc_timeout_ms <= 0 || o.poll_namesrv_interval_ms < 10)
+    if (opts)
+        o = *opts;
+    else
+        kite_pull_consumer_opts_init(&o);
+    if (!group || !*group || strlen(group) > 255 || o.rpc_timeout_ms <= 0 ||
+        o.poll_namesrv_interval_ms < 10)
         return KITE_EINVAL;
     kite_pull_consumer *c = kite_xcalloc(1, sizeof *c);
     pthread_mutex_init(&c->mu, NULL);
@@ -103,7 +107,7 @@ int kite_pull_consumer_shutdown(kite_pull_consumer *c)
         pthread_mutex_unlock(&c->mu);
         return KITE_OK;
     }
-    c->started = 0;   /* new calls are refused; the ones in progress end within their timeout */
+    c->started = 0; /* new calls are refused; the ones in progress end within their timeout */
     while (c->calls > 0) pthread_cond_wait(&c->cv, &c->mu);
     pthread_mutex_unlock(&c->mu);
     kite_inst_stop(c->inst);
@@ -232,8 +236,8 @@ int kite_pull_consumer_fetch_queues(kite_pull_consumer *c, const char *topic, ki
 
 /* One PULL_MESSAGE; sql: expression is an SQL92 filter the broker evaluates (no tag
  * filtering here). */
-static int pull(kite_pull_consumer *c, const kite_mq *mq, const char *expression, int sql, int64_t offset, int max,
-                kite_pull_result *res)
+static int pull(kite_pull_consumer *c, const kite_mq *mq, const char *expression, int sql,
+                int64_t offset, int max, kite_pull_result *res)
 {
     if (res) memset(res, 0, sizeof *res);
     if (!c || !res || max < 1 || max > 1024 || offset < 0) return KITE_EINVAL;
@@ -257,7 +261,7 @@ static int pull(kite_pull_consumer *c, const kite_mq *mq, const char *expression
     set_i64(&req, "queueId", mq->queue_id);
     set_i64(&req, "queueOffset", offset);
     set_i64(&req, "maxMsgNums", max);
-    set_i64(&req, "sysFlag", 0x4);   /* SUBSCRIPTION, no suspend */
+    set_i64(&req, "sysFlag", 0x4); /* SUBSCRIPTION, no suspend */
     set_i64(&req, "commitOffset", 0);
     set_i64(&req, "suspendTimeoutMillis", 0);
     kite_cmd_set_ext(&req, "subscription", expression && *expression ? expression : "*");
@@ -272,27 +276,29 @@ static int pull(kite_pull_consumer *c, const kite_mq *mq, const char *expression
     int code = resp.code;
     if (code != RS_SUCCESS && code != RS_PULL_NOT_FOUND && code != RS_PULL_RETRY_IMMEDIATELY &&
         code != RS_PULL_OFFSET_MOVED) {
-        KLOG_DEBUG("client", "pull consumer %s: pull of %s answered %d %s", c->group, mq->topic, code,
-                   resp.remark ? resp.remark : "");
+        KLOG_DEBUG("client", "pull consumer %s: pull of %s answered %d %s", c->group, mq->topic,
+                   code, resp.remark ? resp.remark : "");
         rc = code == RS_TOPIC_NOT_EXIST ? KITE_ENOTFOUND : KITE_ERR;
     } else if (kite_cmd_ext_i64(&resp, "nextBeginOffset", &res->next_begin_offset) != 0) {
         rc = KITE_EPROTO;
     } else {
         kite_cmd_ext_i64(&resp, "minOffset", &res->min_offset);
         kite_cmd_ext_i64(&resp, "maxOffset", &res->max_offset);
-        res->status = code == RS_SUCCESS ? KITE_PULL_FOUND
-                      : code == RS_PULL_NOT_FOUND ? KITE_PULL_NO_NEW_MSG
+        res->status = code == RS_SUCCESS                  ? KITE_PULL_FOUND
+                      : code == RS_PULL_NOT_FOUND         ? KITE_PULL_NO_NEW_MSG
                       : code == RS_PULL_RETRY_IMMEDIATELY ? KITE_PULL_NO_MATCHED_MSG
                                                           : KITE_PULL_OFFSET_ILLEGAL;
         if (code == RS_SUCCESS) {
             kite_rmsg **v = NULL;
             size_t n = 0;
             char err[200];
-            int drc = kite_rmsg_decode_all(resp.body, resp.body_len, mq->broker_name, NULL, &tags, &v, &n, err, sizeof err);
+            int drc = kite_rmsg_decode_all(resp.body, resp.body_len, mq->broker_name, NULL, &tags,
+                                           &v, &n, err, sizeof err);
             if (drc != KITE_OK)
                 KLOG_WARN("client", "pull consumer %s: %s (%zu messages kept)", c->group, err, n);
             res->n = n;
-            res->msgs = (const kite_message_ext *const *)(void *)v;   /* kite_rmsg starts with the public struct */
+            res->msgs = (const kite_message_ext *const *)(void *)
+                v; /* kite_rmsg starts with the public struct */
             if (n == 0) res->status = KITE_PULL_NO_MATCHED_MSG;
         }
     }
@@ -301,20 +307,21 @@ static int pull(kite_pull_consumer *c, const kite_mq *mq, const char *expression
     return call_end(c, rc);
 }
 
-int kite_pull_consumer_pull(kite_pull_consumer *c, const kite_mq *mq, const char *expression, int64_t offset,
-                            int max, kite_pull_result *res)
+int kite_pull_consumer_pull(kite_pull_consumer *c, const kite_mq *mq, const char *expression,
+                            int64_t offset, int max, kite_pull_result *res)
 {
     return pull(c, mq, expression, 0, offset, max, res);
 }
 
-int kite_pull_consumer_pull_sql92(kite_pull_consumer *c, const kite_mq *mq, const char *expression, int64_t offset,
-                                  int max, kite_pull_result *res)
+int kite_pull_consumer_pull_sql92(kite_pull_consumer *c, const kite_mq *mq, const char *expression,
+                                  int64_t offset, int max, kite_pull_result *res)
 {
     return pull(c, mq, expression, 1, offset, max, res);
 }
 
 /* A call answered with code 0 (and optionally an "offset" field). */
-static int simple_call(kite_pull_consumer *c, const kite_mq *mq, int code, int64_t commit, int64_t *offset)
+static int simple_call(kite_pull_consumer *c, const kite_mq *mq, int code, int64_t commit,
+                       int64_t *offset)
 {
     int rc = call_begin(c);
     if (rc != KITE_OK) return rc;
@@ -330,9 +337,12 @@ static int simple_call(kite_pull_consumer *c, const kite_mq *mq, int code, int64
     kite_cmd_set_ext(&req, "bname", mq->broker_name);
     rc = kite_rpc_call_sync(kite_inst_rpc(c->inst), addr, &req, c->o.rpc_timeout_ms, &resp);
     if (rc != KITE_OK) return call_end(c, rc);
-    if (resp.code == RS_QUERY_NOT_FOUND) rc = KITE_ENOTFOUND;
-    else if (resp.code != RS_SUCCESS) rc = KITE_ERR;
-    else if (offset && kite_cmd_ext_i64(&resp, "offset", offset) != 0) rc = KITE_EPROTO;
+    if (resp.code == RS_QUERY_NOT_FOUND)
+        rc = KITE_ENOTFOUND;
+    else if (resp.code != RS_SUCCESS)
+        rc = KITE_ERR;
+    else if (offset && kite_cmd_ext_i64(&resp, "offset", offset) != 0)
+        rc = KITE_EPROTO;
     kite_cmd_free(&resp);
     return call_end(c, rc);
 }

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <zlib.h>
 
-#define MAX_INFLATED (256u * 1024u * 1024u)   /* refuse bodies that inflate beyond this */
+#define MAX_INFLATED (256u * 1024u * 1024u) /* refuse bodies that inflate beyond this */
 
 /* ---- tag expressions ---- */
 
@@ -70,12 +70,13 @@ const char *kite_message_ext_property(const kite_message_ext *m, const char *nam
     if (!m || !name) return NULL;
     const kite_rmsg *r = (const kite_rmsg *)m;
     const char *found = NULL;
-    for (size_t i = 0; i < m->property_count; i++)   /* the last duplicate wins (Java) */
+    for (size_t i = 0; i < m->property_count; i++) /* the last duplicate wins (Java) */
         if (strcmp(r->props[2 * i], name) == 0) found = r->props[2 * i + 1];
     return found;
 }
 
-int kite_message_ext_property_at(const kite_message_ext *m, size_t i, const char **name, const char **value)
+int kite_message_ext_property_at(const kite_message_ext *m, size_t i, const char **name,
+                                 const char **value)
 {
     if (!m || i >= m->property_count) return KITE_ENOTFOUND;
     const kite_rmsg *r = (const kite_rmsg *)m;
@@ -116,7 +117,7 @@ static int inflate_body(const uint8_t *in, size_t n, uint8_t **out, size_t *outl
             buf = kite_xrealloc(buf, ncap);
             cap = ncap;
         } else if (rc == Z_BUF_ERROR) {
-            break;   /* truncated input */
+            break; /* truncated input */
         }
     }
     size_t total = zs.total_out;
@@ -126,7 +127,7 @@ static int inflate_body(const uint8_t *in, size_t n, uint8_t **out, size_t *outl
         free(buf);
         return KITE_ECORRUPT;
     }
-    buf[total] = 0;   /* a NUL after the body, not counted */
+    buf[total] = 0; /* a NUL after the body, not counted */
     *out = buf;
     *outlen = total;
     return KITE_OK;
@@ -153,7 +154,8 @@ static void offset_msg_id(const kite_record *r, char out[KITE_ID_MAX])
     raw[a + 1] = (uint8_t)(r->store_port >> 16);
     raw[a + 2] = (uint8_t)(r->store_port >> 8);
     raw[a + 3] = (uint8_t)r->store_port;
-    for (int i = 0; i < 8; i++) raw[a + 4 + i] = (uint8_t)((uint64_t)r->phys_offset >> (56 - 8 * i));
+    for (int i = 0; i < 8; i++)
+        raw[a + 4 + i] = (uint8_t)((uint64_t)r->phys_offset >> (56 - 8 * i));
     hex(out, raw, a + 12);
 }
 
@@ -198,14 +200,16 @@ static kite_rmsg *build(const kite_record *rec, const char *broker_name, const c
     if (filter && !filter->all) {
         int ok = 0;
         for (size_t i = 0; tags && i < filter->n; i++)
-            ok |= strlen(filter->tags[i]) == tags->vl && memcmp(filter->tags[i], tags->value, tags->vl) == 0;
+            ok |= strlen(filter->tags[i]) == tags->vl &&
+                  memcmp(filter->tags[i], tags->value, tags->vl) == 0;
         if (!ok) {
             *filtered = 1;
             goto out;
         }
     }
     const piece *rt = NULL;
-    if (retry_topic && rec->topic_len == strlen(retry_topic) && memcmp(rec->topic, retry_topic, rec->topic_len) == 0)
+    if (retry_topic && rec->topic_len == strlen(retry_topic) &&
+        memcmp(rec->topic, retry_topic, rec->topic_len) == 0)
         rt = find_piece(pv, np, "RETRY_TOPIC");
     const char *topic = rt ? rt->value : rec->topic;
     size_t tl = rt ? rt->vl : rec->topic_len;
@@ -256,7 +260,7 @@ static kite_rmsg *build(const kite_record *rec, const char *broker_name, const c
         m->m.body_len = inflated_len;
     } else {
         memcpy(w, rec->body, rec->body_len);
-        w[rec->body_len] = 0;   /* a NUL after the body, not counted */
+        w[rec->body_len] = 0; /* a NUL after the body, not counted */
         m->m.body = w;
         m->m.body_len = rec->body_len;
     }
@@ -278,8 +282,9 @@ out:
     return m;
 }
 
-int kite_rmsg_decode_all(const uint8_t *p, size_t len, const char *broker_name, const char *retry_topic,
-                         const kite_tagset *filter, kite_rmsg ***out, size_t *n, char *err, size_t errlen)
+int kite_rmsg_decode_all(const uint8_t *p, size_t len, const char *broker_name,
+                         const char *retry_topic, const kite_tagset *filter, kite_rmsg ***out,
+                         size_t *n, char *err, size_t errlen)
 {
     *out = NULL;
     *n = 0;
@@ -291,7 +296,9 @@ int kite_rmsg_decode_all(const uint8_t *p, size_t len, const char *broker_name, 
         int rl = kite_record_decode(p + pos, len - pos, &rec, 0, &why);
         if (rl <= 0) {
             snprintf(err, errlen, "record at byte %zu of %zu: %s", pos, len,
-                     why ? why : rl == KITE_EAGAIN ? "truncated" : "not a message record");
+                     why                 ? why
+                     : rl == KITE_EAGAIN ? "truncated"
+                                         : "not a message record");
             status = KITE_ECORRUPT;
             break;
         }

@@ -22,9 +22,9 @@
 
 typedef struct kite_rmsg {
     kite_message_ext m;
-    const char **props;     /* name, value, name, value ... (2 * m.property_count) */
-    uint8_t *body_own;      /* inflated body, else NULL */
-    size_t stored_len;      /* record length: what flow control counts */
+    const char **props; /* name, value, name, value ... (2 * m.property_count) */
+    uint8_t *body_own;  /* inflated body, else NULL */
+    size_t stored_len;  /* record length: what flow control counts */
 } kite_rmsg;
 
 typedef struct kite_tagset {
@@ -42,8 +42,9 @@ int kite_tagset_match(const kite_tagset *t, const char *tag);
  * restore; filter NULL keeps everything. On a bad record the ones before it are kept,
  * the rest dropped, and KITE_ECORRUPT returned with a reason in err (the messages
  * decoded so far are still in *out). *out is malloc'd (free with kite_rmsgs_free). */
-int kite_rmsg_decode_all(const uint8_t *p, size_t len, const char *broker_name, const char *retry_topic,
-                         const kite_tagset *filter, kite_rmsg ***out, size_t *n, char *err, size_t errlen);
+int kite_rmsg_decode_all(const uint8_t *p, size_t len, const char *broker_name,
+                         const char *retry_topic, const kite_tagset *filter, kite_rmsg ***out,
+                         size_t *n, char *err, size_t errlen);
 void kite_rmsg_free(kite_rmsg *m);
 void kite_rmsgs_free(kite_rmsg **v, size_t n);
 

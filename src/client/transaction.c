@@ -66,7 +66,9 @@ const char *kite_tx_state_name(kite_tx_state s)
 
 static int wire_type(kite_tx_state s)
 {
-    return s == KITE_TX_COMMIT ? KITE_SYSFLAG_TX_COMMIT : s == KITE_TX_ROLLBACK ? KITE_SYSFLAG_TX_ROLLBACK : 0;
+    return s == KITE_TX_COMMIT     ? KITE_SYSFLAG_TX_COMMIT
+           : s == KITE_TX_ROLLBACK ? KITE_SYSFLAG_TX_ROLLBACK
+                                   : 0;
 }
 
 static kite_tx_state normalize(kite_tx_state s)
@@ -83,13 +85,13 @@ static void set_num(kite_cmd *c, const char *key, int64_t v)
 
 /* Sends END_TRANSACTION oneway (any thread except the I/O thread's callbacks during
  * shutdown). Returns KITE_OK when handed to the network layer. */
-static int end_transaction(kite_txp *tx, const char *addr, int64_t qoff, int64_t phys, kite_tx_state st,
-                           int from_check, const char *msg_id, const char *tx_id)
+static int end_transaction(kite_txp *tx, const char *addr, int64_t qoff, int64_t phys,
+                           kite_tx_state st, int from_check, const char *msg_id, const char *tx_id)
 {
     kite_producer *p = tx->p;
     if (kite_prod_op_enter(p) != KITE_OK) {
-        KLOG_WARN("client", "producer %s stopped: END_TRANSACTION %s for %s not sent", kite_producer_group(p),
-                  kite_tx_state_name(st), msg_id);
+        KLOG_WARN("client", "producer %s stopped: END_TRANSACTION %s for %s not sent",
+                  kite_producer_group(p), kite_tx_state_name(st), msg_id);
         return KITE_ESTOPPED;
     }
     kite_cmd req;
@@ -103,9 +105,9 @@ static int end_transaction(kite_txp *tx, const char *addr, int64_t qoff, int64_t
     kite_cmd_set_ext(&req, "transactionId", tx_id && *tx_id ? tx_id : msg_id);
     kite_rpc_oneway(kite_inst_rpc(kite_prod_inst_of(p)), addr, &req);
     kite_prod_op_leave(p);
-    KLOG_DEBUG("client", "producer %s: END_TRANSACTION %s for %s (half %lld at %lld) to %s%s", kite_producer_group(p),
-               kite_tx_state_name(st), msg_id, (long long)qoff, (long long)phys, addr,
-               from_check ? " (check answer)" : "");
+    KLOG_DEBUG("client", "producer %s: END_TRANSACTION %s for %s (half %lld at %lld) to %s%s",
+               kite_producer_group(p), kite_tx_state_name(st), msg_id, (long long)qoff,
+               (long long)phys, addr, from_check ? " (check answer)" : "");
     return KITE_OK;
 }
 
@@ -129,22 +131,26 @@ static void h_check(kite_rpc_req *req, void *arg)
     const char *bn = kite_cmd_ext(&req->cmd, "bname");
     if (kite_cmd_ext_i64(&req->cmd, "tranStateTableOffset", &qoff) != 0 ||
         kite_cmd_ext_i64(&req->cmd, "commitLogOffset", &phys) != 0) {
-        KLOG_WARN("client", "producer %s: CHECK_TRANSACTION_STATE from %s without its offsets; ignored", group,
-                  kite_conn_peer(req->conn));
+        KLOG_WARN("client",
+                  "producer %s: CHECK_TRANSACTION_STATE from %s without its offsets; ignored",
+                  group, kite_conn_peer(req->conn));
         kite_rpc_done(req);
         return;
     }
-    if (kite_rmsg_decode_all(req->cmd.body, req->cmd.body_len, bn ? bn : "", NULL, NULL, &msgs, &n, err, sizeof err) !=
-            KITE_OK || n != 1) {
-        KLOG_WARN("client", "producer %s: CHECK_TRANSACTION_STATE from %s with a bad body (%s); ignored", group,
-                  kite_conn_peer(req->conn), err[0] ? err : "not exactly one message");
+    if (kite_rmsg_decode_all(req->cmd.body, req->cmd.body_len, bn ? bn : "", NULL, NULL, &msgs, &n,
+                             err, sizeof err) != KITE_OK ||
+        n != 1) {
+        KLOG_WARN("client",
+                  "producer %s: CHECK_TRANSACTION_STATE from %s with a bad body (%s); ignored",
+                  group, kite_conn_peer(req->conn), err[0] ? err : "not exactly one message");
         kite_rmsgs_free(msgs, n);
         kite_rpc_done(req);
         return;
     }
     const char *pg = kite_message_ext_property(&msgs[0]->m, "PGROUP");
     if (!pg || strcmp(pg, group) != 0) {
-        KLOG_WARN("client", "producer %s: check for a half of group %s ignored", group, pg ? pg : "(none)");
+        KLOG_WARN("client", "producer %s: check for a half of group %s ignored", group,
+                  pg ? pg : "(none)");
         kite_rmsgs_free(msgs, n);
         kite_rpc_done(req);
         return;
@@ -163,12 +169,16 @@ static void h_check(kite_rpc_req *req, void *arg)
     if (tx->stopping || tx->queued >= max) {
         int stopping = tx->stopping;
         pthread_mutex_unlock(&tx->mu);
-        if (!stopping) KLOG_WARN("client", "producer %s: %zu checks waiting; check of %s dropped", group, max, j->msg->m.msg_id);
+        if (!stopping)
+            KLOG_WARN("client", "producer %s: %zu checks waiting; check of %s dropped", group, max,
+                      j->msg->m.msg_id);
         job_free(j);
         return;
     }
-    if (tx->tail) tx->tail->next = j;
-    else tx->head = j;
+    if (tx->tail)
+        tx->tail->next = j;
+    else
+        tx->head = j;
     tx->tail = j;
     tx->queued++;
     pthread_cond_signal(&tx->cv);
@@ -198,13 +208,14 @@ static void *check_main(void *arg)
 
 int kite_txp_on_start(kite_txp *tx)
 {
-    kite_rpc_client_handle(kite_inst_rpc(kite_prod_inst_of(tx->p)), RC_CHECK_TRANSACTION_STATE, h_check, tx);
+    kite_rpc_client_handle(kite_inst_rpc(kite_prod_inst_of(tx->p)), RC_CHECK_TRANSACTION_STATE,
+                           h_check, tx);
     pthread_mutex_lock(&tx->mu);
     tx->stopping = 0;
     int rc = pthread_create(&tx->thr, NULL, check_main, tx);
     tx->running = rc == 0;
     pthread_mutex_unlock(&tx->mu);
-    return rc == 0 ? KITE_OK : KITE_ENOMEM;   /* no thread from the system */
+    return rc == 0 ? KITE_OK : KITE_ENOMEM; /* no thread from the system */
 }
 
 int kite_txp_on_stop(kite_txp *tx)
@@ -244,7 +255,8 @@ void kite_txp_free(kite_txp *tx)
 
 /* ---- public API ---- */
 
-int kite_producer_create_transactional(kite_producer **out, const char *group, const kite_producer_opts *opts,
+int kite_producer_create_transactional(kite_producer **out, const char *group,
+                                       const kite_producer_opts *opts,
                                        const kite_tx_listener *listener)
 {
     if (!out) return KITE_EINVAL;
@@ -266,7 +278,8 @@ int kite_producer_create_transactional(kite_producer **out, const char *group, c
 
 /* The broker that stored the half: master of its broker name in the route, else the
  * store host inside the IPv4 offset message id. KITE_OK, or KITE_ENOTFOUND. */
-static int half_broker_addr(kite_producer *p, const char *topic, const kite_send_result *res, char *out, size_t cap)
+static int half_broker_addr(kite_producer *p, const char *topic, const kite_send_result *res,
+                            char *out, size_t cap)
 {
     kite_pub_route *r = kite_inst_route_cached(kite_prod_inst_of(p), topic);
     const char *a = r ? kite_pub_route_master(r, res->broker_name) : NULL;
@@ -276,7 +289,8 @@ static int half_broker_addr(kite_producer *p, const char *topic, const kite_send
     const char *id = res->offset_msg_id;
     if (strlen(id) != 32) return KITE_ENOTFOUND;
     unsigned ip[4], port;
-    if (sscanf(id, "%2x%2x%2x%2x%8x", &ip[0], &ip[1], &ip[2], &ip[3], &port) != 5) return KITE_ENOTFOUND;
+    if (sscanf(id, "%2x%2x%2x%2x%8x", &ip[0], &ip[1], &ip[2], &ip[3], &port) != 5)
+        return KITE_ENOTFOUND;
     snprintf(out, cap, "%u.%u.%u.%u:%u", ip[0], ip[1], ip[2], ip[3], port);
     return KITE_OK;
 }
@@ -294,8 +308,8 @@ static int half_phys(const char *id, int64_t *phys)
     return KITE_OK;
 }
 
-int kite_producer_send_in_transaction(kite_producer *p, kite_message *msg, void *arg, kite_send_result *res,
-                                      kite_tx_state *state)
+int kite_producer_send_in_transaction(kite_producer *p, kite_message *msg, void *arg,
+                                      kite_send_result *res, kite_tx_state *state)
 {
     kite_send_result local;
     if (!res) res = &local;
@@ -304,7 +318,8 @@ int kite_producer_send_in_transaction(kite_producer *p, kite_message *msg, void 
     kite_txp *tx = kite_prod_txp(p);
     if (!tx || !msg) return KITE_EINVAL;
     if (kite_inst_on_io_thread(kite_prod_inst_of(p))) {
-        snprintf(res->error, sizeof res->error, "blocking send called on the producer's I/O thread (from a callback)");
+        snprintf(res->error, sizeof res->error,
+                 "blocking send called on the producer's I/O thread (from a callback)");
         return KITE_EINVAL;
     }
     /* A transactional message is delivered when committed, never delayed (as Java, which
@@ -321,15 +336,16 @@ int kite_producer_send_in_transaction(kite_producer *p, kite_message *msg, void 
     if (half_broker_addr(p, kite_message_topic(msg), res, addr, sizeof addr) != KITE_OK ||
         half_phys(res->offset_msg_id, &phys) != KITE_OK) {
         /* Stored, but we cannot say where: the broker's check-back decides. */
-        snprintf(res->error, sizeof res->error, "broker %s answered an unusable offset message id '%s'", res->broker_name,
+        snprintf(res->error, sizeof res->error,
+                 "broker %s answered an unusable offset message id '%s'", res->broker_name,
                  res->offset_msg_id);
         return KITE_EPROTO;
     }
     if (kite_prod_op_enter(p) == KITE_OK) {
-        kite_prod_greet(p, addr);   /* the broker must know us before it checks back */
+        kite_prod_greet(p, addr); /* the broker must know us before it checks back */
         kite_prod_op_leave(p);
     }
-    kite_tx_state st = KITE_TX_ROLLBACK;   /* stored but not as durable as asked: as Java */
+    kite_tx_state st = KITE_TX_ROLLBACK; /* stored but not as durable as asked: as Java */
     if (res->status == KITE_SEND_OK) st = normalize(tx->l.execute(msg, arg));
     end_transaction(tx, addr, res->queue_offset, phys, st, 0, res->msg_id, res->msg_id);
     if (state) *state = st;

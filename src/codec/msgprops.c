@@ -15,7 +15,7 @@ int kite_msgprop_next(const char *props, size_t len, size_t *pos, const char **n
         const char *pe = sep ? sep : end;
         const char *eq = memchr(p, KITE_MSGPROP_NAME_END, (size_t)(pe - p));
         *pos = sep ? (size_t)(sep + 1 - props) : len;
-        if (eq && eq > p && eq + 1 < pe) {   /* Java skips empty names and values */
+        if (eq && eq > p && eq + 1 < pe) { /* Java skips empty names and values */
             *name = p;
             *nlen = (size_t)(eq - p);
             *value = eq + 1;

@@ -16,8 +16,8 @@
 #include "base/buf.h"
 #include <stddef.h>
 
-#define KITE_MSGPROP_NAME_END '\001'   /* ends a name */
-#define KITE_MSGPROP_VALUE_END '\002'  /* ends a value (optional after the last one) */
+#define KITE_MSGPROP_NAME_END  '\001' /* ends a name */
+#define KITE_MSGPROP_VALUE_END '\002' /* ends a value (optional after the last one) */
 
 /* Iterates the properties of props (len bytes) that Java keeps: start with *pos = 0; each
  * call returns 1 with the next name and value (pointers into props, not NUL-terminated)

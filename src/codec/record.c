@@ -41,21 +41,34 @@ size_t kite_record_encode(const kite_record *r, uint8_t *dst, size_t cap)
     size_t total = kite_record_size(r->magic, r->sysflag, r->body_len, r->topic_len, r->props_len);
     if (total == 0 || total > cap) return 0;
     uint8_t *w = dst;
-    kite_wr_be32(w, (uint32_t)total); w += 4;
-    kite_wr_be32(w, r->magic); w += 4;
-    kite_wr_be32(w, kite_crc32_masked(r->body, r->body_len)); w += 4;
-    kite_wr_be32(w, (uint32_t)r->queue_id); w += 4;
-    kite_wr_be32(w, (uint32_t)r->flag); w += 4;
-    kite_wr_be64(w, (uint64_t)r->queue_offset); w += 8;
-    kite_wr_be64(w, (uint64_t)r->phys_offset); w += 8;
-    kite_wr_be32(w, (uint32_t)r->sysflag); w += 4;
-    kite_wr_be64(w, (uint64_t)r->born_ts); w += 8;
+    kite_wr_be32(w, (uint32_t)total);
+    w += 4;
+    kite_wr_be32(w, r->magic);
+    w += 4;
+    kite_wr_be32(w, kite_crc32_masked(r->body, r->body_len));
+    w += 4;
+    kite_wr_be32(w, (uint32_t)r->queue_id);
+    w += 4;
+    kite_wr_be32(w, (uint32_t)r->flag);
+    w += 4;
+    kite_wr_be64(w, (uint64_t)r->queue_offset);
+    w += 8;
+    kite_wr_be64(w, (uint64_t)r->phys_offset);
+    w += 8;
+    kite_wr_be32(w, (uint32_t)r->sysflag);
+    w += 4;
+    kite_wr_be64(w, (uint64_t)r->born_ts);
+    w += 8;
     w = put_host(w, r->born_addr, r->born_port, r->sysflag & KITE_SYSFLAG_BORNHOST_V6);
-    kite_wr_be64(w, (uint64_t)r->store_ts); w += 8;
+    kite_wr_be64(w, (uint64_t)r->store_ts);
+    w += 8;
     w = put_host(w, r->store_addr, r->store_port, r->sysflag & KITE_SYSFLAG_STOREHOST_V6);
-    kite_wr_be32(w, (uint32_t)r->reconsume_times); w += 4;
-    kite_wr_be64(w, (uint64_t)r->prepared_tx_offset); w += 8;
-    kite_wr_be32(w, r->body_len); w += 4;
+    kite_wr_be32(w, (uint32_t)r->reconsume_times);
+    w += 4;
+    kite_wr_be64(w, (uint64_t)r->prepared_tx_offset);
+    w += 8;
+    kite_wr_be32(w, r->body_len);
+    w += 4;
     if (r->body_len) memcpy(w, r->body, r->body_len);
     w += r->body_len;
     if (r->magic == KITE_REC_MAGIC_V1) {
@@ -66,7 +79,8 @@ size_t kite_record_encode(const kite_record *r, uint8_t *dst, size_t cap)
     }
     memcpy(w, r->topic, r->topic_len);
     w += r->topic_len;
-    kite_wr_be16(w, (uint16_t)r->props_len); w += 2;
+    kite_wr_be16(w, (uint16_t)r->props_len);
+    w += 2;
     if (r->props_len) memcpy(w, r->props, r->props_len);
     w += r->props_len;
     return (size_t)(w - dst);
@@ -87,7 +101,11 @@ static const uint8_t *get_host(const uint8_t *p, uint8_t *addr, int32_t *port, i
     return p + 4;
 }
 
-#define FAIL(reason) do { if (why) *why = (reason); return KITE_ECORRUPT; } while (0)
+#define FAIL(reason)              \
+    do {                          \
+        if (why) *why = (reason); \
+        return KITE_ECORRUPT;     \
+    } while (0)
 
 int kite_record_decode(const uint8_t *p, size_t avail, kite_record *out, int flags,
                        const char **why)
@@ -112,21 +130,32 @@ int kite_record_decode(const uint8_t *p, size_t avail, kite_record *out, int fla
         return KITE_EAGAIN;
     }
     const uint8_t *q = p + 8, *end = p + total;
-    out->body_crc = kite_rd_be32(q); q += 4;
-    out->queue_id = (int32_t)kite_rd_be32(q); q += 4;
-    out->flag = (int32_t)kite_rd_be32(q); q += 4;
-    out->queue_offset = (int64_t)kite_rd_be64(q); q += 8;
-    out->phys_offset = (int64_t)kite_rd_be64(q); q += 8;
-    out->sysflag = (int32_t)kite_rd_be32(q); q += 4;
+    out->body_crc = kite_rd_be32(q);
+    q += 4;
+    out->queue_id = (int32_t)kite_rd_be32(q);
+    q += 4;
+    out->flag = (int32_t)kite_rd_be32(q);
+    q += 4;
+    out->queue_offset = (int64_t)kite_rd_be64(q);
+    q += 8;
+    out->phys_offset = (int64_t)kite_rd_be64(q);
+    q += 8;
+    out->sysflag = (int32_t)kite_rd_be32(q);
+    q += 4;
     size_t need = kite_record_size(magic, out->sysflag, 0, 0, 0);
     if (need > total) FAIL("TOTALSIZE smaller than the fixed fields");
-    out->born_ts = (int64_t)kite_rd_be64(q); q += 8;
+    out->born_ts = (int64_t)kite_rd_be64(q);
+    q += 8;
     q = get_host(q, out->born_addr, &out->born_port, out->sysflag & KITE_SYSFLAG_BORNHOST_V6);
-    out->store_ts = (int64_t)kite_rd_be64(q); q += 8;
+    out->store_ts = (int64_t)kite_rd_be64(q);
+    q += 8;
     q = get_host(q, out->store_addr, &out->store_port, out->sysflag & KITE_SYSFLAG_STOREHOST_V6);
-    out->reconsume_times = (int32_t)kite_rd_be32(q); q += 4;
-    out->prepared_tx_offset = (int64_t)kite_rd_be64(q); q += 8;
-    out->body_len = kite_rd_be32(q); q += 4;
+    out->reconsume_times = (int32_t)kite_rd_be32(q);
+    q += 4;
+    out->prepared_tx_offset = (int64_t)kite_rd_be64(q);
+    q += 8;
+    out->body_len = kite_rd_be32(q);
+    q += 4;
     if (out->body_len > (size_t)(end - q)) FAIL("BODYLENGTH exceeds the record");
     out->body = q;
     q += out->body_len;
@@ -161,17 +190,41 @@ static size_t utf8_next(const unsigned char *s, size_t n, uint32_t *cp)
     unsigned c = s[0];
     size_t len;
     uint32_t v, min;
-    if (c < 0x80) { *cp = c; return 1; }
-    if ((c & 0xE0) == 0xC0) { len = 2; v = c & 0x1F; min = 0x80; }
-    else if ((c & 0xF0) == 0xE0) { len = 3; v = c & 0x0F; min = 0x800; }
-    else if ((c & 0xF8) == 0xF0) { len = 4; v = c & 0x07; min = 0x10000; }
-    else { *cp = 0xFFFD; return 1; }
-    if (len > n) { *cp = 0xFFFD; return 1; }
+    if (c < 0x80) {
+        *cp = c;
+        return 1;
+    }
+    if ((c & 0xE0) == 0xC0) {
+        len = 2;
+        v = c & 0x1F;
+        min = 0x80;
+    } else if ((c & 0xF0) == 0xE0) {
+        len = 3;
+        v = c & 0x0F;
+        min = 0x800;
+    } else if ((c & 0xF8) == 0xF0) {
+        len = 4;
+        v = c & 0x07;
+        min = 0x10000;
+    } else {
+        *cp = 0xFFFD;
+        return 1;
+    }
+    if (len > n) {
+        *cp = 0xFFFD;
+        return 1;
+    }
     for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xC0) != 0x80) { *cp = 0xFFFD; return 1; }
+        if ((s[i] & 0xC0) != 0x80) {
+            *cp = 0xFFFD;
+            return 1;
+        }
         v = (v << 6) | (s[i] & 0x3F);
     }
-    if (v < min || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF)) { *cp = 0xFFFD; return 1; }
+    if (v < min || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF)) {
+        *cp = 0xFFFD;
+        return 1;
+    }
     *cp = v;
     return len;
 }
@@ -183,7 +236,11 @@ int32_t kite_java_hash(const char *utf8, size_t len)
     size_t i = 0;
     while (i < len) {
         uint32_t cp;
-        if (s[i] < 0x80) { h = 31u * h + s[i]; i++; continue; }
+        if (s[i] < 0x80) {
+            h = 31u * h + s[i];
+            i++;
+            continue;
+        }
         i += utf8_next(s + i, len - i, &cp);
         if (cp >= 0x10000) {
             cp -= 0x10000;

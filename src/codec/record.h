@@ -41,30 +41,38 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define KITE_REC_MAGIC_V1    0xDAA320A7u
-#define KITE_REC_MAGIC_V2    0xDAA320ABu
-#define KITE_REC_MAGIC_BLANK 0xCBD43194u
-#define KITE_REC_FIXED_V1    91u      /* overhead of a V1 IPv4/IPv4 record */
-#define KITE_REC_BLANK_MIN   8u       /* a blank filler needs at least this much room */
+#define KITE_REC_MAGIC_V1     0xDAA320A7u
+#define KITE_REC_MAGIC_V2     0xDAA320ABu
+#define KITE_REC_MAGIC_BLANK  0xCBD43194u
+#define KITE_REC_FIXED_V1     91u /* overhead of a V1 IPv4/IPv4 record */
+#define KITE_REC_BLANK_MIN    8u  /* a blank filler needs at least this much room */
 #define KITE_REC_MAX_TOPIC_V1 127u
-#define KITE_REC_MAX_PROPS   32767u
+#define KITE_REC_MAX_PROPS    32767u
 
-#define KITE_SYSFLAG_COMPRESSED     0x001
-#define KITE_SYSFLAG_MULTI_TAGS     0x002
-#define KITE_SYSFLAG_TX_MASK        0x00C
-#define KITE_SYSFLAG_TX_NOT         0x000
-#define KITE_SYSFLAG_TX_PREPARED    0x004
-#define KITE_SYSFLAG_TX_COMMIT      0x008
-#define KITE_SYSFLAG_TX_ROLLBACK    0x00C
-#define KITE_SYSFLAG_BORNHOST_V6    0x010
-#define KITE_SYSFLAG_STOREHOST_V6   0x020
+#define KITE_SYSFLAG_COMPRESSED   0x001
+#define KITE_SYSFLAG_MULTI_TAGS   0x002
+#define KITE_SYSFLAG_TX_MASK      0x00C
+#define KITE_SYSFLAG_TX_NOT       0x000
+#define KITE_SYSFLAG_TX_PREPARED  0x004
+#define KITE_SYSFLAG_TX_COMMIT    0x008
+#define KITE_SYSFLAG_TX_ROLLBACK  0x00C
+#define KITE_SYSFLAG_BORNHOST_V6  0x010
+#define KITE_SYSFLAG_STOREHOST_V6 0x020
 
 /* Field offsets of a V1 record with an IPv4 born host (store code writes only these). */
 enum {
-    KITE_REC_OFF_TOTALSIZE = 0, KITE_REC_OFF_MAGIC = 4, KITE_REC_OFF_BODYCRC = 8,
-    KITE_REC_OFF_QUEUEID = 12, KITE_REC_OFF_FLAG = 16, KITE_REC_OFF_QUEUEOFFSET = 20,
-    KITE_REC_OFF_PHYSOFFSET = 28, KITE_REC_OFF_SYSFLAG = 36, KITE_REC_OFF_BORNTS = 40,
-    KITE_REC_OFF_BORNHOST = 48, KITE_REC_OFF_STORETS = 56, KITE_REC_OFF_STOREHOST = 64,
+    KITE_REC_OFF_TOTALSIZE = 0,
+    KITE_REC_OFF_MAGIC = 4,
+    KITE_REC_OFF_BODYCRC = 8,
+    KITE_REC_OFF_QUEUEID = 12,
+    KITE_REC_OFF_FLAG = 16,
+    KITE_REC_OFF_QUEUEOFFSET = 20,
+    KITE_REC_OFF_PHYSOFFSET = 28,
+    KITE_REC_OFF_SYSFLAG = 36,
+    KITE_REC_OFF_BORNTS = 40,
+    KITE_REC_OFF_BORNHOST = 48,
+    KITE_REC_OFF_STORETS = 56,
+    KITE_REC_OFF_STOREHOST = 64,
 };
 
 /* A decoded record: pointers borrow from the decoded bytes (valid as long as they are). */
@@ -78,7 +86,7 @@ typedef struct kite_record {
     int64_t phys_offset;
     int32_t sysflag;
     int64_t born_ts;
-    uint8_t born_addr[16];   /* IPv4 in the first 4 bytes unless KITE_SYSFLAG_BORNHOST_V6 */
+    uint8_t born_addr[16]; /* IPv4 in the first 4 bytes unless KITE_SYSFLAG_BORNHOST_V6 */
     int32_t born_port;
     int64_t store_ts;
     uint8_t store_addr[16];

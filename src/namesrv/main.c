@@ -16,7 +16,7 @@ int main(int argc, char **argv)
     kite_namesrv ns;
     memset(&ns, 0, sizeof ns);
     if (kite_daemon_load_config(kite_namesrv_props, &ns.cfg, args.config_path) != 0) {
-        kite_config_free(kite_namesrv_props, &ns.cfg);   /* a refused or malformed key */
+        kite_config_free(kite_namesrv_props, &ns.cfg); /* a refused or malformed key */
         return 2;
     }
     if (args.print_config) {

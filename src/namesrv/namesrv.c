@@ -12,24 +12,37 @@
 #define F(field) offsetof(ns_config, field)
 /* Keys not implemented (see props.h): REFUSED when ignoring them could let people in (only
  * the value given is accepted), IGNORED (warned at start) otherwise. */
-#define REFUSE(k, only, why) { k, KITE_PROP_REFUSED, 0, only, why }
-#define IGNORE(k, why) { k, KITE_PROP_IGNORED, 0, NULL, why }
+#define REFUSE(k, only, why)               \
+    {                                      \
+        k, KITE_PROP_REFUSED, 0, only, why \
+    }
+#define IGNORE(k, why)                     \
+    {                                      \
+        k, KITE_PROP_IGNORED, 0, NULL, why \
+    }
 #define NO_POOLS "one event-loop thread serves every request"
 const kite_prop_def kite_namesrv_props[] = {
     { "listenPort", KITE_PROP_INT, F(listen_port), "9876", "TCP port for clients and brokers" },
-    { "bindAddress", KITE_PROP_STR, F(bind_address), "0.0.0.0", "IPv4 address to listen on (KiteMQ)" },
-    { "kvConfigPath", KITE_PROP_STR, F(kv_config_path), NULL, "KV config file (default $HOME/namesrv/kvConfig.json)" },
-    { "orderMessageEnable", KITE_PROP_BOOL, F(order_message_enable), "false", "put orderTopicConf into routes" },
-    { "returnOrderTopicConfigToBroker", KITE_PROP_BOOL, F(return_order_topic_config_to_broker), "true",
-      "answer registrations with the ORDER_TOPIC_CONFIG table" },
-    { "enableAllTopicList", KITE_PROP_BOOL, F(enable_all_topic_list), "true", "serve GET_ALL_TOPIC_LIST_FROM_NAMESERVER" },
-    { "enableTopicList", KITE_PROP_BOOL, F(enable_topic_list), "true", "serve GET_TOPICS_BY_CLUSTER and unit lists" },
+    { "bindAddress", KITE_PROP_STR, F(bind_address), "0.0.0.0",
+      "IPv4 address to listen on (KiteMQ)" },
+    { "kvConfigPath", KITE_PROP_STR, F(kv_config_path), NULL,
+      "KV config file (default $HOME/namesrv/kvConfig.json)" },
+    { "orderMessageEnable", KITE_PROP_BOOL, F(order_message_enable), "false",
+      "put orderTopicConf into routes" },
+    { "returnOrderTopicConfigToBroker", KITE_PROP_BOOL, F(return_order_topic_config_to_broker),
+      "true", "answer registrations with the ORDER_TOPIC_CONFIG table" },
+    { "enableAllTopicList", KITE_PROP_BOOL, F(enable_all_topic_list), "true",
+      "serve GET_ALL_TOPIC_LIST_FROM_NAMESERVER" },
+    { "enableTopicList", KITE_PROP_BOOL, F(enable_topic_list), "true",
+      "serve GET_TOPICS_BY_CLUSTER and unit lists" },
     { "brokerExpireMillis", KITE_PROP_LONG, F(broker_expire_millis), "120000",
       "drop a broker this long after its last registration (KiteMQ)" },
-    { "scanNotActiveBrokerInterval", KITE_PROP_LONG, F(scan_not_active_broker_interval), "5000", "expiry scan period, ms" },
-    { "serverChannelMaxIdleTimeSeconds", KITE_PROP_INT, F(server_channel_max_idle_time_seconds), "120",
-      "close connections idle this long" },
-    { "maxFrameSize", KITE_PROP_LONG, F(max_frame_size), "16777216", "largest accepted frame in bytes (KiteMQ)" },
+    { "scanNotActiveBrokerInterval", KITE_PROP_LONG, F(scan_not_active_broker_interval), "5000",
+      "expiry scan period, ms" },
+    { "serverChannelMaxIdleTimeSeconds", KITE_PROP_INT, F(server_channel_max_idle_time_seconds),
+      "120", "close connections idle this long" },
+    { "maxFrameSize", KITE_PROP_LONG, F(max_frame_size), "16777216",
+      "largest accepted frame in bytes (KiteMQ)" },
     { "logFile", KITE_PROP_STR, F(log_file), NULL, "also log to this file (KiteMQ)" },
     { "logLevel", KITE_PROP_STR, F(log_level), "info", "debug, info, warn or error (KiteMQ)" },
     { "remoteConfigUpdateEnable", KITE_PROP_BOOL, F(remote_config_update_enable), "false",
@@ -40,11 +53,16 @@ const kite_prop_def kite_namesrv_props[] = {
     IGNORE("configStorePath", "UPDATE_NAMESRV_CONFIG changes are not written to a file"),
     IGNORE("clusterTest", "no test-cluster routes in this build"),
     IGNORE("productEnvName", "no test-cluster routes in this build"),
-    IGNORE("serverWorkerThreads", NO_POOLS), IGNORE("serverSelectorThreads", NO_POOLS),
-    IGNORE("defaultThreadPoolNums", NO_POOLS), IGNORE("clientRequestThreadPoolNums", NO_POOLS),
-    IGNORE("supportActingMaster", "routes list the brokers as they registered: no slave is made acting master"),
-    IGNORE("notifyMinBrokerIdChanged", "brokers are not told when their group's smallest id changes"),
-    IGNORE("deleteTopicWithBrokerRegistration", "a topic missing from a registration keeps its route, as with the default false"),
+    IGNORE("serverWorkerThreads", NO_POOLS),
+    IGNORE("serverSelectorThreads", NO_POOLS),
+    IGNORE("defaultThreadPoolNums", NO_POOLS),
+    IGNORE("clientRequestThreadPoolNums", NO_POOLS),
+    IGNORE("supportActingMaster",
+           "routes list the brokers as they registered: no slave is made acting master"),
+    IGNORE("notifyMinBrokerIdChanged",
+           "brokers are not told when their group's smallest id changes"),
+    IGNORE("deleteTopicWithBrokerRegistration",
+           "a topic missing from a registration keeps its route, as with the default false"),
     IGNORE("needWaitForService", "routes are served as soon as the port is open"),
     IGNORE("waitSecondsForService", "routes are served as soon as the port is open"),
     { NULL, 0, 0, NULL, NULL },
@@ -58,7 +76,7 @@ const kite_prop_def kite_namesrv_props[] = {
  * from letting the network set a file path). */
 const char *const kite_namesrv_remote_keys[] = {
     "orderMessageEnable", "returnOrderTopicConfigToBroker", "enableAllTopicList", "enableTopicList",
-    "brokerExpireMillis", "scanNotActiveBrokerInterval", "logLevel", NULL,
+    "brokerExpireMillis", "scanNotActiveBrokerInterval",    "logLevel",           NULL,
 };
 
 static void scan_brokers(kite_ev *ev, kite_ev_timer *t, void *arg)
@@ -78,7 +96,9 @@ static void on_conn_close(kite_conn *c, void *arg)
 void kite_namesrv_schedule_scan(kite_namesrv *ns)
 {
     if (ns->scan_timer) kite_ev_timer_cancel(ns->ev, ns->scan_timer);
-    int64_t iv = ns->cfg.scan_not_active_broker_interval > 0 ? ns->cfg.scan_not_active_broker_interval : 5000;
+    int64_t iv = ns->cfg.scan_not_active_broker_interval > 0
+                     ? ns->cfg.scan_not_active_broker_interval
+                     : 5000;
     ns->scan_timer = kite_ev_timer_add(ns->ev, iv, iv, scan_brokers, ns);
 }
 
@@ -88,7 +108,9 @@ int kite_namesrv_save_kv(kite_namesrv *ns)
     ns_kv_encode(&ns->routes, &b);
     int r = kite_file_write_atomic(ns->cfg.kv_config_path, b.data, b.len);
     kite_buf_free(&b);
-    if (r) KLOG_ERROR("namesrv", "cannot write KV config %s: %s", ns->cfg.kv_config_path, kite_strerror(r));
+    if (r)
+        KLOG_ERROR("namesrv", "cannot write KV config %s: %s", ns->cfg.kv_config_path,
+                   kite_strerror(r));
     return r;
 }
 
@@ -99,7 +121,8 @@ static int load_kv(kite_namesrv *ns, char *err, size_t errlen)
     int r = kite_file_read_all(ns->cfg.kv_config_path, 64u << 20, &text, &len);
     if (r == KITE_ENOTFOUND) return 0;
     if (r) {
-        snprintf(err, errlen, "cannot read KV config %s: %s", ns->cfg.kv_config_path, kite_strerror(r));
+        snprintf(err, errlen, "cannot read KV config %s: %s", ns->cfg.kv_config_path,
+                 kite_strerror(r));
         return r;
     }
     int rc = 0;
@@ -107,7 +130,8 @@ static int load_kv(kite_namesrv *ns, char *err, size_t errlen)
         char jerr[128];
         rc = ns_kv_load(&ns->routes, text, len, jerr, sizeof jerr);
         if (rc != 0)
-            snprintf(err, errlen, "KV config %s is corrupt (%s); fix or remove it", ns->cfg.kv_config_path, jerr);
+            snprintf(err, errlen, "KV config %s is corrupt (%s); fix or remove it",
+                     ns->cfg.kv_config_path, jerr);
     }
     free(text);
     if (!rc) KLOG_INFO("namesrv", "loaded KV config from %s", ns->cfg.kv_config_path);
@@ -135,11 +159,12 @@ int kite_namesrv_start(kite_namesrv *ns, kite_ev *ev, char *err, size_t errlen)
     };
     ns->srv = kite_rpc_server_new(ev, &o);
     kite_namesrv_register_handlers(ns);
-    ns->port = kite_rpc_server_listen(ns->srv, ns->cfg.bind_address, ns->cfg.listen_port, err, errlen);
+    ns->port =
+        kite_rpc_server_listen(ns->srv, ns->cfg.bind_address, ns->cfg.listen_port, err, errlen);
     if (ns->port < 0) return ns->port;
     kite_namesrv_schedule_scan(ns);
-    KLOG_INFO("namesrv", "listening on %s:%d (broker expiry %lld ms)", ns->cfg.bind_address, ns->port,
-              (long long)ns->cfg.broker_expire_millis);
+    KLOG_INFO("namesrv", "listening on %s:%d (broker expiry %lld ms)", ns->cfg.bind_address,
+              ns->port, (long long)ns->cfg.broker_expire_millis);
     return 0;
 }
 

@@ -30,8 +30,10 @@ static int need_i64(kite_rpc_req *req, const char *key, int64_t *out)
     int r = kite_cmd_ext_i64(&req->cmd, key, out);
     if (r == 0) return 0;
     char remark[160];
-    if (r == KITE_ENOTFOUND) snprintf(remark, sizeof remark, "the custom field <%s> is null", key);
-    else snprintf(remark, sizeof remark, "the custom field <%s> is not a number", key);
+    if (r == KITE_ENOTFOUND)
+        snprintf(remark, sizeof remark, "the custom field <%s> is null", key);
+    else
+        snprintf(remark, sizeof remark, "the custom field <%s> is not a number", key);
     kite_rpc_reply_code(req, RS_SYSTEM_ERROR, remark);
     return r;
 }
@@ -51,7 +53,8 @@ static void h_register_broker(kite_rpc_req *req, void *arg)
     kite_namesrv *ns = NS(arg);
     const char *name, *addr, *cluster, *ha;
     int64_t id;
-    if (!(name = need(req, "brokerName")) || !(addr = need(req, "brokerAddr")) || !(cluster = need(req, "clusterName")))
+    if (!(name = need(req, "brokerName")) || !(addr = need(req, "brokerAddr")) ||
+        !(cluster = need(req, "clusterName")))
         return;
     /* haServerAddr must be present but may be empty (as Java accepts): a broker without
      * replication, KiteMQ's included, advertises none. */
@@ -60,7 +63,8 @@ static void h_register_broker(kite_rpc_req *req, void *arg)
     int64_t crc = 0;
     kite_cmd_ext_i64(&req->cmd, "bodyCrc32", &crc);
     if (crc != 0 && (uint32_t)crc != kite_crc32_masked(req->cmd.body, req->cmd.body_len)) {
-        KLOG_WARN("namesrv", "registration of %s from %s rejected: body CRC mismatch", addr, kite_conn_peer(req->conn));
+        KLOG_WARN("namesrv", "registration of %s from %s rejected: body CRC mismatch", addr,
+                  kite_conn_peer(req->conn));
         kite_rpc_reply_code(req, RS_SYSTEM_ERROR, "crc32 not match");
         return;
     }
@@ -76,13 +80,19 @@ static void h_register_broker(kite_rpc_req *req, void *arg)
         return;
     }
     ns_register_req r = {
-        .cluster = cluster, .broker_name = name, .broker_addr = addr, .ha_addr = ha,
-        .zone_name = kite_cmd_ext(&req->cmd, "__ZONE_NAME"), .broker_id = id,
-        .timeout_ms = ns->cfg.broker_expire_millis, .conn_id = kite_conn_id(req->conn),
+        .cluster = cluster,
+        .broker_name = name,
+        .broker_addr = addr,
+        .ha_addr = ha,
+        .zone_name = kite_cmd_ext(&req->cmd, "__ZONE_NAME"),
+        .broker_id = id,
+        .timeout_ms = ns->cfg.broker_expire_millis,
+        .conn_id = kite_conn_id(req->conn),
         .body = req->cmd.body_len ? &body : NULL,
     };
     int64_t hb;
-    if (kite_cmd_ext_i64(&req->cmd, "heartbeatTimeoutMillis", &hb) == 0 && hb > 0) r.timeout_ms = hb;
+    if (kite_cmd_ext_i64(&req->cmd, "heartbeatTimeoutMillis", &hb) == 0 && hb > 0)
+        r.timeout_ms = hb;
     if (kite_cmd_ext(&req->cmd, "enableActingMaster")) {
         r.has_acting_master = 1;
         r.enable_acting_master = kite_cmd_ext_bool(&req->cmd, "enableActingMaster", 0);
@@ -111,8 +121,8 @@ static void h_unregister_broker(kite_rpc_req *req, void *arg)
 {
     const char *name, *addr, *cluster;
     int64_t id;
-    if (!(name = need(req, "brokerName")) || !(addr = need(req, "brokerAddr")) || !(cluster = need(req, "clusterName")) ||
-        need_i64(req, "brokerId", &id) != 0)
+    if (!(name = need(req, "brokerName")) || !(addr = need(req, "brokerAddr")) ||
+        !(cluster = need(req, "clusterName")) || need_i64(req, "brokerId", &id) != 0)
         return;
     ns_unregister(&NS(arg)->routes, cluster, addr, name, id);
     kite_rpc_reply_code(req, RS_SUCCESS, NULL);
@@ -122,15 +132,18 @@ static void h_query_data_version(kite_rpc_req *req, void *arg)
 {
     kite_namesrv *ns = NS(arg);
     const char *addr;
-    if (!need(req, "brokerName") || !(addr = need(req, "brokerAddr")) || !need(req, "clusterName")) return;
+    if (!need(req, "brokerName") || !(addr = need(req, "brokerAddr")) || !need(req, "clusterName"))
+        return;
     kite_data_version dv, stored;
     memset(&dv, 0, sizeof dv);
-    if (req->cmd.body_len && kite_data_version_decode(&dv, (const char *)req->cmd.body, req->cmd.body_len) != 0) {
+    if (req->cmd.body_len &&
+        kite_data_version_decode(&dv, (const char *)req->cmd.body, req->cmd.body_len) != 0) {
         kite_rpc_reply_code(req, RS_SYSTEM_ERROR, "malformed DataVersion body");
         return;
     }
     int changed;
-    int known = ns_query_data_version(&ns->routes, addr, &dv, kite_ev_now(ns->ev), &changed, &stored);
+    int known =
+        ns_query_data_version(&ns->routes, addr, &dv, kite_ev_now(ns->ev), &changed, &stored);
     kite_cmd resp;
     kite_cmd_init_response(&resp, &req->cmd, RS_SUCCESS, NULL);
     kite_cmd_set_ext(&resp, "changed", changed ? "true" : "false");
@@ -147,7 +160,8 @@ static void h_query_data_version(kite_rpc_req *req, void *arg)
 static void h_broker_heartbeat(kite_rpc_req *req, void *arg)
 {
     const char *addr;
-    if (!need(req, "clusterName") || !(addr = need(req, "brokerAddr")) || !need(req, "brokerName")) return;
+    if (!need(req, "clusterName") || !(addr = need(req, "brokerAddr")) || !need(req, "brokerName"))
+        return;
     ns_touch(&NS(arg)->routes, addr, kite_ev_now(NS(arg)->ev));
     kite_rpc_reply_code(req, RS_SUCCESS, NULL);
 }
@@ -157,14 +171,17 @@ static void h_get_route(kite_rpc_req *req, void *arg)
     kite_namesrv *ns = NS(arg);
     const char *topic = need(req, "topic");
     if (!topic) return;
-    int standard = req->cmd.version >= KITE_V4_9_4 || kite_cmd_ext_bool(&req->cmd, "acceptStandardJsonOnly", 0);
-    const char *order = ns->cfg.order_message_enable ? ns_kv_get(&ns->routes, ORDER_NS, topic) : NULL;
+    int standard = req->cmd.version >= KITE_V4_9_4 ||
+                   kite_cmd_ext_bool(&req->cmd, "acceptStandardJsonOnly", 0);
+    const char *order =
+        ns->cfg.order_message_enable ? ns_kv_get(&ns->routes, ORDER_NS, topic) : NULL;
     kite_buf b = KITE_BUF_INIT;
     if (ns_route_json(&ns->routes, topic, standard, order, &b) != 0) {
         char remark[512];
-        snprintf(remark, sizeof remark,
-                 "No topic route info in name server for the topic: %.300s\nSee http://rocketmq.apache.org/docs/faq/ for further details.",
-                 topic);
+        snprintf(
+            remark, sizeof remark,
+            "No topic route info in name server for the topic: %.300s\nSee http://rocketmq.apache.org/docs/faq/ for further details.",
+            topic);
         kite_buf_free(&b);
         kite_rpc_reply_code(req, RS_TOPIC_NOT_EXIST, remark);
         return;
@@ -238,8 +255,8 @@ static void write_perm(kite_rpc_req *req, void *arg, int add)
     const char *name = need(req, "brokerName");
     if (!name) return;
     int n = ns_set_write_perm(&NS(arg)->routes, name, add);
-    KLOG_INFO("namesrv", "%s write permission of broker %s on %d topic(s) (request from %s)", add ? "added" : "wiped",
-              name, n, kite_conn_peer(req->conn));
+    KLOG_INFO("namesrv", "%s write permission of broker %s on %d topic(s) (request from %s)",
+              add ? "added" : "wiped", name, n, kite_conn_peer(req->conn));
     kite_cmd resp;
     kite_cmd_init_response(&resp, &req->cmd, RS_SUCCESS, NULL);
     kite_cmd_set_ext_i64(&resp, add ? "addTopicCount" : "wipeTopicCount", n);
@@ -264,15 +281,19 @@ static void h_register_topic(kite_rpc_req *req, void *arg)
     if (req->cmd.body_len) {
         kite_route_data rd;
         char err[128];
-        if (kite_route_decode(&rd, (const char *)req->cmd.body, req->cmd.body_len, err, sizeof err) != 0) {
+        if (kite_route_decode(&rd, (const char *)req->cmd.body, req->cmd.body_len, err,
+                              sizeof err) != 0) {
             char remark[200];
             snprintf(remark, sizeof remark, "malformed TopicRouteData body: %s", err);
             kite_rpc_reply_code(req, RS_SYSTEM_ERROR, remark);
             return;
         }
         if (ns_merge_topic(&NS(arg)->routes, topic, rd.queues, rd.n_queues) != 0)
-            KLOG_WARN("namesrv", "topic %s not registered (request from %s): its queue data names a broker that is "
-                      "not registered", topic, kite_conn_peer(req->conn));
+            KLOG_WARN(
+                "namesrv",
+                "topic %s not registered (request from %s): its queue data names a broker that is "
+                "not registered",
+                topic, kite_conn_peer(req->conn));
         kite_route_free(&rd);
     }
     kite_rpc_reply_code(req, RS_SUCCESS, NULL);
@@ -281,7 +302,7 @@ static void h_register_topic(kite_rpc_req *req, void *arg)
 static void h_put_kv(kite_rpc_req *req, void *arg)
 {
     const char *nsp = kite_cmd_ext(&req->cmd, "namespace"), *key = kite_cmd_ext(&req->cmd, "key");
-    const char *val = kite_cmd_ext_raw(&req->cmd, "value");   /* "" is a value Java stores */
+    const char *val = kite_cmd_ext_raw(&req->cmd, "value"); /* "" is a value Java stores */
     if (!nsp || !key) {
         kite_rpc_reply_code(req, RS_SYSTEM_ERROR, "namespace or key is null");
         return;
@@ -292,7 +313,8 @@ static void h_put_kv(kite_rpc_req *req, void *arg)
     }
     ns_kv_put(&NS(arg)->routes, nsp, key, val);
     if (kite_namesrv_save_kv(NS(arg)) != 0) {
-        kite_rpc_reply_code(req, RS_SYSTEM_ERROR, "KV config updated in memory but could not be saved to disk");
+        kite_rpc_reply_code(req, RS_SYSTEM_ERROR,
+                            "KV config updated in memory but could not be saved to disk");
         return;
     }
     KLOG_INFO("namesrv", "KV put %s/%s=%s", nsp, key, val);
@@ -321,7 +343,8 @@ static void h_delete_kv(kite_rpc_req *req, void *arg)
     const char *nsp, *key;
     if (!(nsp = need(req, "namespace")) || !(key = need(req, "key"))) return;
     if (ns_kv_delete(&NS(arg)->routes, nsp, key) && kite_namesrv_save_kv(NS(arg)) != 0) {
-        kite_rpc_reply_code(req, RS_SYSTEM_ERROR, "KV config updated in memory but could not be saved to disk");
+        kite_rpc_reply_code(req, RS_SYSTEM_ERROR,
+                            "KV config updated in memory but could not be saved to disk");
         return;
     }
     kite_rpc_reply_code(req, RS_SUCCESS, NULL);
@@ -353,10 +376,12 @@ static void h_update_config(kite_rpc_req *req, void *arg)
 {
     kite_namesrv *ns = NS(arg);
     if (!ns->cfg.remote_config_update_enable) {
-        KLOG_WARN("namesrv", "refused UPDATE_NAMESRV_CONFIG from %s: remote config update is disabled",
+        KLOG_WARN("namesrv",
+                  "refused UPDATE_NAMESRV_CONFIG from %s: remote config update is disabled",
                   kite_conn_peer(req->conn));
-        kite_rpc_reply_code(req, RS_NO_PERMISSION,
-                            "updating the name server config over the network is disabled; set remoteConfigUpdateEnable=true in its config file to allow the safe keys");
+        kite_rpc_reply_code(
+            req, RS_NO_PERMISSION,
+            "updating the name server config over the network is disabled; set remoteConfigUpdateEnable=true in its config file to allow the safe keys");
         return;
     }
     kite_props p;
@@ -364,11 +389,14 @@ static void h_update_config(kite_rpc_req *req, void *arg)
     kite_props_parse(&p, (const char *)req->cmd.body, req->cmd.body_len);
     kite_buf bad = KITE_BUF_INIT;
     for (size_t i = 0; i < p.count; i++) {
-        if (!remote_key_allowed(p.keys[i])) kite_buf_printf(&bad, "%s%s", bad.len ? ", " : "", p.keys[i]);
+        if (!remote_key_allowed(p.keys[i]))
+            kite_buf_printf(&bad, "%s%s", bad.len ? ", " : "", p.keys[i]);
     }
     if (bad.len) {
         char remark[512];
-        snprintf(remark, sizeof remark, "refused: these keys cannot be changed over the network: %.400s", kite_buf_cstr(&bad));
+        snprintf(remark, sizeof remark,
+                 "refused: these keys cannot be changed over the network: %.400s",
+                 kite_buf_cstr(&bad));
         KLOG_WARN("namesrv", "UPDATE_NAMESRV_CONFIG from %s %s", kite_conn_peer(req->conn), remark);
         kite_buf_free(&bad);
         kite_props_free(&p);
@@ -381,7 +409,8 @@ static void h_update_config(kite_rpc_req *req, void *arg)
     for (size_t i = 0; i < p.count; i++) {
         ns_config probe;
         kite_config_defaults(kite_namesrv_props, &probe);
-        int r = kite_config_set(kite_namesrv_props, &probe, p.keys[i], p.values[i], err, sizeof err);
+        int r =
+            kite_config_set(kite_namesrv_props, &probe, p.keys[i], p.values[i], err, sizeof err);
         kite_config_free(kite_namesrv_props, &probe);
         if (r != 0) {
             kite_props_free(&p);
@@ -391,7 +420,8 @@ static void h_update_config(kite_rpc_req *req, void *arg)
     }
     for (size_t i = 0; i < p.count; i++) {
         kite_config_set(kite_namesrv_props, &ns->cfg, p.keys[i], p.values[i], err, sizeof err);
-        KLOG_INFO("namesrv", "config %s=%s set by %s", p.keys[i], p.values[i], kite_conn_peer(req->conn));
+        KLOG_INFO("namesrv", "config %s=%s set by %s", p.keys[i], p.values[i],
+                  kite_conn_peer(req->conn));
         if (strcmp(p.keys[i], "scanNotActiveBrokerInterval") == 0) kite_namesrv_schedule_scan(ns);
         if (strcmp(p.keys[i], "logLevel") == 0) {
             int lvl = kite_log_parse_level(p.values[i]);
@@ -411,7 +441,10 @@ static void h_get_config(kite_rpc_req *req, void *arg)
 
 void kite_namesrv_register_handlers(kite_namesrv *ns)
 {
-    static const struct { int code; kite_rpc_handler fn; } table[] = {
+    static const struct {
+        int code;
+        kite_rpc_handler fn;
+    } table[] = {
         { RC_REGISTER_BROKER, h_register_broker },
         { RC_UNREGISTER_BROKER, h_unregister_broker },
         { RC_QUERY_DATA_VERSION, h_query_data_version },

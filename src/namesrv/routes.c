@@ -91,10 +91,7 @@ void ns_routes_free(ns_routes *r)
     kite_map_free(&r->kv, free_kvns);
 }
 
-static kite_map *new_map(void)
-{
-    return kite_xcalloc(1, sizeof(kite_map));
-}
+static kite_map *new_map(void) { return kite_xcalloc(1, sizeof(kite_map)); }
 
 static const char *broker_addr_of(const ns_broker *b, int64_t id)
 {
@@ -124,8 +121,8 @@ static void broker_remove_at(ns_broker *b, size_t i)
     b->addrs[i] = b->addrs[--b->n];
 }
 
-static void put_queue(ns_routes *r, const char *topic, const char *broker_name, int32_t read, int32_t write,
-                      int32_t perm, int32_t sysflag)
+static void put_queue(ns_routes *r, const char *topic, const char *broker_name, int32_t read,
+                      int32_t write, int32_t perm, int32_t sysflag)
 {
     kite_map *qs = kite_map_get(&r->topics, topic);
     if (!qs) {
@@ -168,7 +165,8 @@ static void drop_group_if_empty(ns_routes *r, const char *broker_name)
         ns_queue *q = kite_map_del(qs, broker_name);
         if (q) free_queue(q);
         if (qs->count == 0) {
-            KLOG_INFO("namesrv", "topic %s removed: its last broker group %s is gone", topic, broker_name);
+            KLOG_INFO("namesrv", "topic %s removed: its last broker group %s is gone", topic,
+                      broker_name);
             free_topic(kite_map_del(&r->topics, topic));
         }
     }
@@ -206,8 +204,10 @@ void ns_register(ns_routes *r, const ns_register_req *req, int64_t now_ms, ns_re
     }
     /* An address that moves to another id (slave promoted to master) leaves its old id. */
     for (size_t i = 0; i < b->n;) {
-        if (b->addrs[i].id != req->broker_id && strcmp(b->addrs[i].addr, req->broker_addr) == 0) broker_remove_at(b, i);
-        else i++;
+        if (b->addrs[i].id != req->broker_id && strcmp(b->addrs[i].addr, req->broker_addr) == 0)
+            broker_remove_at(b, i);
+        else
+            i++;
     }
     const char *old = broker_addr_of(b, req->broker_id);
     int first = !old || strcmp(old, req->broker_addr) != 0;
@@ -221,8 +221,8 @@ void ns_register(ns_routes *r, const ns_register_req *req, int64_t now_ms, ns_re
             const kite_topic_config *t = &body->topics[i];
             kite_map *qs = kite_map_get(&r->topics, t->topic_name);
             if (changed || !qs || !kite_map_get(qs, req->broker_name))
-                put_queue(r, t->topic_name, req->broker_name, t->read_queue_nums, t->write_queue_nums, t->perm,
-                          t->topic_sys_flag);
+                put_queue(r, t->topic_name, req->broker_name, t->read_queue_nums,
+                          t->write_queue_nums, t->perm, t->topic_sys_flag);
         }
     }
     if (!l) {
@@ -291,7 +291,8 @@ static void remove_addr(ns_routes *r, const char *addr, const char *why)
     if (l) free_live(l);
 }
 
-int ns_unregister(ns_routes *r, const char *cluster, const char *broker_addr, const char *broker_name, int64_t broker_id)
+int ns_unregister(ns_routes *r, const char *cluster, const char *broker_addr,
+                  const char *broker_name, int64_t broker_id)
 {
     (void)cluster;
     ns_live *l = kite_map_del(&r->live, broker_addr);
@@ -308,11 +309,13 @@ int ns_unregister(ns_routes *r, const char *cluster, const char *broker_addr, co
         }
         drop_group_if_empty(r, broker_name);
     }
-    KLOG_INFO("namesrv", "broker unregistered: name=%s id=%lld addr=%s", broker_name, (long long)broker_id, broker_addr);
+    KLOG_INFO("namesrv", "broker unregistered: name=%s id=%lld addr=%s", broker_name,
+              (long long)broker_id, broker_addr);
     return found;
 }
 
-static int remove_matching(ns_routes *r, int (*pred)(const ns_live *, const void *), const void *arg, const char *why)
+static int remove_matching(ns_routes *r, int (*pred)(const ns_live *, const void *),
+                           const void *arg, const char *why)
 {
     char **addrs = NULL;
     size_t n = 0, it = 0;
@@ -330,8 +333,14 @@ static int remove_matching(ns_routes *r, int (*pred)(const ns_live *, const void
     return (int)n;
 }
 
-static int match_conn(const ns_live *l, const void *arg) { return l->conn_id && l->conn_id == *(const uint64_t *)arg; }
-static int match_expired(const ns_live *l, const void *arg) { return *(const int64_t *)arg - l->last_ms > l->timeout_ms; }
+static int match_conn(const ns_live *l, const void *arg)
+{
+    return l->conn_id && l->conn_id == *(const uint64_t *)arg;
+}
+static int match_expired(const ns_live *l, const void *arg)
+{
+    return *(const int64_t *)arg - l->last_ms > l->timeout_ms;
+}
 
 int ns_remove_by_conn(ns_routes *r, uint64_t conn_id)
 {
@@ -351,8 +360,8 @@ int ns_touch(ns_routes *r, const char *broker_addr, int64_t now_ms)
     return 0;
 }
 
-int ns_query_data_version(ns_routes *r, const char *broker_addr, const kite_data_version *dv, int64_t now_ms,
-                          int *changed, kite_data_version *stored)
+int ns_query_data_version(ns_routes *r, const char *broker_addr, const kite_data_version *dv,
+                          int64_t now_ms, int *changed, kite_data_version *stored)
 {
     ns_live *l = kite_map_get(&r->live, broker_addr);
     if (!l) {
@@ -371,7 +380,7 @@ static void fill_broker_data(const ns_broker *b, kite_broker_data *d)
     d->cluster = b->cluster;
     d->broker_name = b->name;
     d->zone_name = b->zone;
-    d->has_acting_master = 1;   /* written like Java 5.x name servers; 4.x clients ignore it */
+    d->has_acting_master = 1; /* written like Java 5.x name servers; 4.x clients ignore it */
     d->enable_acting_master = b->acting_master;
     d->n_addrs = b->n;
     d->addrs = kite_xcalloc(b->n, sizeof *d->addrs);
@@ -381,7 +390,8 @@ static void fill_broker_data(const ns_broker *b, kite_broker_data *d)
     }
 }
 
-int ns_route_json(const ns_routes *r, const char *topic, int standard_json, const char *order_conf, kite_buf *out)
+int ns_route_json(const ns_routes *r, const char *topic, int standard_json, const char *order_conf,
+                  kite_buf *out)
 {
     kite_map *qs = kite_map_get(&r->topics, topic);
     if (!qs || qs->count == 0) return KITE_ENOTFOUND;
@@ -424,7 +434,8 @@ void ns_cluster_json(const ns_routes *r, kite_buf *out)
     const char **cnames = kite_map_sorted_keys(&r->clusters, &nc);
     ci.brokers = kite_xcalloc(nb, sizeof *ci.brokers);
     ci.clusters = kite_xcalloc(nc, sizeof *ci.clusters);
-    for (size_t i = 0; i < nb; i++) fill_broker_data(kite_map_get(&r->brokers, bnames[i]), &ci.brokers[ci.n_brokers++]);
+    for (size_t i = 0; i < nb; i++)
+        fill_broker_data(kite_map_get(&r->brokers, bnames[i]), &ci.brokers[ci.n_brokers++]);
     for (size_t i = 0; i < nc; i++) {
         kite_cluster_entry *e = &ci.clusters[ci.n_clusters++];
         e->cluster = cnames[i];
@@ -447,7 +458,8 @@ static int topic_matches(const kite_map *qs, int filter)
     while (kite_map_next(qs, &it, NULL, &v)) {
         int f = ((ns_queue *)v)->sysflag;
         int unit = f & 1, sub = (f & 2) != 0;
-        if ((filter == 1 && unit) || (filter == 2 && sub) || (filter == 3 && sub && !unit)) return 1;
+        if ((filter == 1 && unit) || (filter == 2 && sub) || (filter == 3 && sub && !unit))
+            return 1;
     }
     return 0;
 }
@@ -502,7 +514,8 @@ void ns_system_topics_json(const ns_routes *r, kite_buf *out)
     free(bn);
 }
 
-void ns_member_group_json(const ns_routes *r, const char *cluster, const char *broker_name, kite_buf *out)
+void ns_member_group_json(const ns_routes *r, const char *cluster, const char *broker_name,
+                          kite_buf *out)
 {
     kite_jw w;
     kite_jw_init(&w, out, 0);
@@ -538,8 +551,10 @@ int ns_set_write_perm(ns_routes *r, const char *broker_name, int add)
     while (kite_map_next(&r->topics, &it, NULL, &v)) {
         ns_queue *q = kite_map_get(v, broker_name);
         if (!q) continue;
-        if (add) q->perm = KITE_PERM_READ | KITE_PERM_WRITE;
-        else q->perm &= ~KITE_PERM_WRITE;
+        if (add)
+            q->perm = KITE_PERM_READ | KITE_PERM_WRITE;
+        else
+            q->perm &= ~KITE_PERM_WRITE;
         n++;
     }
     return n;
@@ -569,8 +584,8 @@ int ns_merge_topic(ns_routes *r, const char *topic, const kite_queue_data *qs, s
     for (size_t i = 0; i < n; i++)
         if (!kite_map_get(&r->brokers, qs[i].broker_name)) return -1;
     for (size_t i = 0; i < n; i++)
-        put_queue(r, topic, qs[i].broker_name, qs[i].read_queue_nums, qs[i].write_queue_nums, qs[i].perm,
-                  qs[i].topic_sys_flag);
+        put_queue(r, topic, qs[i].broker_name, qs[i].read_queue_nums, qs[i].write_queue_nums,
+                  qs[i].perm, qs[i].topic_sys_flag);
     return 0;
 }
 
@@ -653,7 +668,8 @@ int ns_kv_load(ns_routes *r, const char *text, size_t len, char *err, size_t err
             for (size_t j = 0; j < tbl->count; j++) {
                 const kite_json *k = tbl->members[j].key, *v = tbl->members[j].value;
                 kite_buf t = KITE_BUF_INIT;
-                if ((k->type == KJ_STRING || k->type == KJ_NUMBER) && kite_json_scalar_text(v, &t) == 0)
+                if ((k->type == KJ_STRING || k->type == KJ_NUMBER) &&
+                    kite_json_scalar_text(v, &t) == 0)
                     ns_kv_put(r, nsk->text, k->text, kite_buf_cstr(&t));
                 kite_buf_free(&t);
             }

@@ -19,24 +19,24 @@
 #include <stdint.h>
 
 typedef struct ns_routes {
-    kite_map topics;     /* topic -> kite_map* (brokerName -> ns_queue*) */
-    kite_map brokers;    /* brokerName -> ns_broker* */
-    kite_map clusters;   /* cluster -> kite_map* (brokerName -> (void*)1) */
-    kite_map live;       /* brokerAddr -> ns_live* */
-    kite_map kv;         /* namespace -> kite_map* (key -> char*) */
+    kite_map topics;   /* topic -> kite_map* (brokerName -> ns_queue*) */
+    kite_map brokers;  /* brokerName -> ns_broker* */
+    kite_map clusters; /* cluster -> kite_map* (brokerName -> (void*)1) */
+    kite_map live;     /* brokerAddr -> ns_live* */
+    kite_map kv;       /* namespace -> kite_map* (key -> char*) */
 } ns_routes;
 
 typedef struct ns_register_req {
     const char *cluster, *broker_name, *broker_addr, *ha_addr, *zone_name;
     int64_t broker_id;
-    int64_t timeout_ms;          /* liveness timeout for this broker */
-    uint64_t conn_id;            /* connection it registered on (0 = none) */
+    int64_t timeout_ms; /* liveness timeout for this broker */
+    uint64_t conn_id;   /* connection it registered on (0 = none) */
     int enable_acting_master, has_acting_master;
     const kite_register_body *body;
 } ns_register_req;
 
 typedef struct ns_register_result {
-    char master_addr[128];       /* empty unless a slave whose master is live */
+    char master_addr[128]; /* empty unless a slave whose master is live */
     char ha_addr[128];
 } ns_register_result;
 
@@ -45,7 +45,8 @@ void ns_routes_free(ns_routes *r);
 
 void ns_register(ns_routes *r, const ns_register_req *req, int64_t now_ms, ns_register_result *res);
 /* Removes one broker address (UNREGISTER_BROKER). Returns 1 if it was known. */
-int ns_unregister(ns_routes *r, const char *cluster, const char *broker_addr, const char *broker_name, int64_t broker_id);
+int ns_unregister(ns_routes *r, const char *cluster, const char *broker_addr,
+                  const char *broker_name, int64_t broker_id);
 /* Removes every broker registered over this connection; returns how many. */
 int ns_remove_by_conn(ns_routes *r, uint64_t conn_id);
 /* Removes brokers whose registration is older than their timeout; returns how many. */
@@ -58,7 +59,8 @@ int ns_query_data_version(ns_routes *r, const char *broker_addr, const kite_data
                           int64_t now_ms, int *changed, kite_data_version *stored);
 
 /* Route body for a topic; KITE_ENOTFOUND when the topic has no queue or broker data. */
-int ns_route_json(const ns_routes *r, const char *topic, int standard_json, const char *order_conf, kite_buf *out);
+int ns_route_json(const ns_routes *r, const char *topic, int standard_json, const char *order_conf,
+                  kite_buf *out);
 void ns_cluster_json(const ns_routes *r, kite_buf *out);
 /* Sorted topic names; filter: 0 all, 1 unit topics, 2 has-unit-sub, 3 has-unit-sub and not unit. */
 void ns_topic_list_json(const ns_routes *r, int filter, kite_buf *out);
@@ -67,7 +69,8 @@ void ns_topics_by_cluster_json(const ns_routes *r, const char *cluster, kite_buf
 /* System "topics": cluster and broker names, as Java answers code 304. */
 void ns_system_topics_json(const ns_routes *r, kite_buf *out);
 /* BrokerMemberGroup body (901). */
-void ns_member_group_json(const ns_routes *r, const char *cluster, const char *broker_name, kite_buf *out);
+void ns_member_group_json(const ns_routes *r, const char *cluster, const char *broker_name,
+                          kite_buf *out);
 /* Write permission of every queue data of a brokerName: wipe (clear WRITE) or add
  * (perm = READ|WRITE). Returns the number of topics touched. */
 int ns_set_write_perm(ns_routes *r, const char *broker_name, int add);

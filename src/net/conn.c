@@ -23,16 +23,16 @@
 #include <unistd.h>
 
 #define READ_CHUNK (64 * 1024)
-#define OUT_HIGH (64u * 1024 * 1024)
-#define OUT_LOW (16u * 1024 * 1024)
-#define MAX_IOV 64
+#define OUT_HIGH   (64u * 1024 * 1024)
+#define OUT_LOW    (16u * 1024 * 1024)
+#define MAX_IOV    64
 
 typedef struct out_item {
-    const char *ptr;      /* memory item */
-    size_t len, off;      /* bytes and progress */
-    int fd;               /* >= 0: file item */
+    const char *ptr; /* memory item */
+    size_t len, off; /* bytes and progress */
+    int fd;          /* >= 0: file item */
     int64_t file_off;
-    void *owned;          /* free() when done */
+    void *owned; /* free() when done */
     kite_seg_release release;
     void *release_arg;
 } out_item;
@@ -42,7 +42,7 @@ struct kite_conn {
     int fd;
     atomic_int refs;
     int closed, connecting, read_paused, in_read;
-    int flush_deferred;         /* a deferred flush is queued on the loop */
+    int flush_deferred; /* a deferred flush is queued on the loop */
     uint64_t id;
     kite_buf rbuf;
     out_item *q;
@@ -56,7 +56,7 @@ struct kite_conn {
     int64_t last_active;
 };
 
-static atomic_uint_fast64_t g_next_conn_id = 1;   /* process-wide unique ids for logs and maps */
+static atomic_uint_fast64_t g_next_conn_id = 1; /* process-wide unique ids for logs and maps */
 
 static void on_io(kite_ev *ev, int fd, uint32_t events, void *arg);
 
@@ -144,7 +144,7 @@ void kite_conn_close(kite_conn *c, const char *reason)
     c->qlen = 0;
     c->out_bytes = 0;
     if (c->ops->on_close) c->ops->on_close(c, reason ? reason : "closed", c->ud);
-    kite_conn_unref(c);   /* the loop's reference */
+    kite_conn_unref(c); /* the loop's reference */
 }
 
 static void q_push(kite_conn *c, const out_item *it)
@@ -192,7 +192,7 @@ static int flush_out(kite_conn *c)
                 cnt++;
             }
             struct msghdr mh = { .msg_iov = iov, .msg_iovlen = (size_t)cnt };
-            n = sendmsg(c->fd, &mh, MSG_NOSIGNAL);   /* EPIPE instead of SIGPIPE in library users */
+            n = sendmsg(c->fd, &mh, MSG_NOSIGNAL); /* EPIPE instead of SIGPIPE in library users */
         }
         if (n < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK) break;
@@ -228,8 +228,10 @@ static int flush_out(kite_conn *c)
             c->qlen--;
         }
     }
-    if (c->read_paused && c->out_bytes < OUT_LOW) c->read_paused = 0;
-    else if (!c->read_paused && c->out_bytes > OUT_HIGH) c->read_paused = 1;
+    if (c->read_paused && c->out_bytes < OUT_LOW)
+        c->read_paused = 0;
+    else if (!c->read_paused && c->out_bytes > OUT_HIGH)
+        c->read_paused = 1;
     update_interest(c);
     return 0;
 }
@@ -313,20 +315,21 @@ static void handle_read(kite_conn *c)
         int32_t len = (int32_t)kite_rd_be32(p);
         if (len < 4 || (uint64_t)len + 4 > c->max_frame) {
             char why[128];
-            snprintf(why, sizeof why, "invalid frame length %d (limit %zu bytes)", len, c->max_frame);
+            snprintf(why, sizeof why, "invalid frame length %d (limit %zu bytes)", len,
+                     c->max_frame);
             KLOG_WARN("net", "closing %s: %s", c->peer_s, why);
             kite_conn_close(c, why);
             break;
         }
         size_t flen = (size_t)len + 4;
         if (avail < flen) {
-            kite_buf_reserve(&c->rbuf, flen - avail);   /* room for the whole frame */
+            kite_buf_reserve(&c->rbuf, flen - avail); /* room for the whole frame */
             break;
         }
         c->rbuf.rpos += flen;
         c->ops->on_frame(c, p, flen, c->ud);
     }
-    kite_ev_prewrite_run(c->ev);   /* completes answers of this read: they go out below */
+    kite_ev_prewrite_run(c->ev); /* completes answers of this read: they go out below */
     c->in_read = 0;
     if (!c->closed) {
         kite_buf_compact(&c->rbuf);

@@ -37,7 +37,7 @@ typedef struct kite_seg {
     size_t len;
     int fd;
     int64_t file_off;
-    kite_seg_release release;   /* may be NULL */
+    kite_seg_release release; /* may be NULL */
     void *release_arg;
 } kite_seg;
 
@@ -52,13 +52,13 @@ void kite_conn_ref(kite_conn *c);
 void kite_conn_unref(kite_conn *c);
 
 int kite_conn_is_closed(const kite_conn *c);
-const char *kite_conn_peer(const kite_conn *c);        /* "ip:port" */
+const char *kite_conn_peer(const kite_conn *c); /* "ip:port" */
 const struct sockaddr_in *kite_conn_peer_addr(const kite_conn *c);
 kite_ev *kite_conn_ev(const kite_conn *c);
-uint64_t kite_conn_id(const kite_conn *c);             /* unique per process */
+uint64_t kite_conn_id(const kite_conn *c); /* unique per process */
 void *kite_conn_ud(const kite_conn *c);
 void kite_conn_set_ud(kite_conn *c, void *ud);
 size_t kite_conn_out_bytes(const kite_conn *c);
-int64_t kite_conn_last_active_ms(const kite_conn *c);  /* monotonic ms of the last read */
+int64_t kite_conn_last_active_ms(const kite_conn *c); /* monotonic ms of the last read */
 
 #endif

@@ -32,7 +32,7 @@ struct kite_ev_timer {
     int64_t when;
     int64_t period;
     uint64_t seq;
-    size_t idx;           /* position in the heap, SIZE_MAX when not queued */
+    size_t idx; /* position in the heap, SIZE_MAX when not queued */
     kite_ev_timer_cb cb;
     void *arg;
 };
@@ -57,9 +57,9 @@ struct kite_ev {
     pthread_t loop_thread;
     atomic_int running;
     int64_t now;
-    int batching;              /* running posted tasks */
-    task *defer_head, *defer_tail;   /* loop thread only */
-    kite_ev_task_cb prewrite_cb;     /* loop thread only: the pre-write hook */
+    int batching;                  /* running posted tasks */
+    task *defer_head, *defer_tail; /* loop thread only */
+    kite_ev_task_cb prewrite_cb;   /* loop thread only: the pre-write hook */
     void *prewrite_arg;
     int prewrite_due;
 };
@@ -99,8 +99,10 @@ void kite_ev_defer(kite_ev *ev, kite_ev_task_cb cb, void *arg)
     t->next = NULL;
     t->cb = cb;
     t->arg = arg;
-    if (ev->defer_tail) ev->defer_tail->next = t;
-    else ev->defer_head = t;
+    if (ev->defer_tail)
+        ev->defer_tail->next = t;
+    else
+        ev->defer_head = t;
     ev->defer_tail = t;
 }
 
@@ -137,7 +139,7 @@ static void run_tasks(kite_ev *ev)
             t = n;
         }
     }
-    kite_ev_prewrite_run(ev);   /* answers it completes are flushed with the batch's */
+    kite_ev_prewrite_run(ev); /* answers it completes are flushed with the batch's */
     ev->batching = 0;
     run_deferred(ev);
 }
@@ -178,7 +180,8 @@ int kite_ev_add(kite_ev *ev, int fd, uint32_t events, kite_ev_fd_cb cb, void *ar
     r->events = events;
     r->gen = ++ev->gen;
     r->active = 1;
-    struct epoll_event e = { .events = to_epoll(events), .data.u64 = ((uint64_t)r->gen << 32) | (uint32_t)fd };
+    struct epoll_event e = { .events = to_epoll(events),
+                             .data.u64 = ((uint64_t)r->gen << 32) | (uint32_t)fd };
     if (epoll_ctl(ev->epfd, EPOLL_CTL_ADD, fd, &e) != 0) {
         r->active = 0;
         return kite_status_from_errno(errno);
@@ -192,7 +195,8 @@ int kite_ev_mod(kite_ev *ev, int fd, uint32_t events)
     fd_reg *r = &ev->regs[fd];
     if (r->events == events) return 0;
     r->events = events;
-    struct epoll_event e = { .events = to_epoll(events), .data.u64 = ((uint64_t)r->gen << 32) | (uint32_t)fd };
+    struct epoll_event e = { .events = to_epoll(events),
+                             .data.u64 = ((uint64_t)r->gen << 32) | (uint32_t)fd };
     return epoll_ctl(ev->epfd, EPOLL_CTL_MOD, fd, &e) == 0 ? 0 : kite_status_from_errno(errno);
 }
 
@@ -210,7 +214,11 @@ static int t_less(const kite_ev_timer *a, const kite_ev_timer *b)
     return a->when < b->when || (a->when == b->when && a->seq < b->seq);
 }
 
-static void heap_set(kite_ev *ev, size_t i, kite_ev_timer *t) { ev->heap[i] = t; t->idx = i; }
+static void heap_set(kite_ev *ev, size_t i, kite_ev_timer *t)
+{
+    ev->heap[i] = t;
+    t->idx = i;
+}
 
 static void sift_up(kite_ev *ev, size_t i)
 {
@@ -230,8 +238,14 @@ static void sift_down(kite_ev *ev, size_t i)
     for (;;) {
         size_t l = 2 * i + 1, m = i;
         kite_ev_timer *best = t;
-        if (l < ev->nheap && t_less(ev->heap[l], best)) { m = l; best = ev->heap[l]; }
-        if (l + 1 < ev->nheap && t_less(ev->heap[l + 1], best)) { m = l + 1; best = ev->heap[l + 1]; }
+        if (l < ev->nheap && t_less(ev->heap[l], best)) {
+            m = l;
+            best = ev->heap[l];
+        }
+        if (l + 1 < ev->nheap && t_less(ev->heap[l + 1], best)) {
+            m = l + 1;
+            best = ev->heap[l + 1];
+        }
         if (m == i) break;
         heap_set(ev, i, best);
         i = m;
@@ -278,7 +292,7 @@ void kite_ev_timer_cancel(kite_ev *ev, kite_ev_timer *t)
         heap_remove(ev, t);
         free(t);
     } else {
-        t->period = -1;   /* being dispatched right now: the dispatcher frees it */
+        t->period = -1; /* being dispatched right now: the dispatcher frees it */
         t->cb = NULL;
     }
 }
@@ -287,7 +301,7 @@ static void run_timers(kite_ev *ev)
 {
     int64_t now = kite_mono_ms();
     ev->now = now;
-    int budget = 10000;   /* bound one iteration so fd events are never starved */
+    int budget = 10000; /* bound one iteration so fd events are never starved */
     while (ev->nheap && ev->heap[0]->when <= now && budget-- > 0) {
         kite_ev_timer *t = ev->heap[0];
         heap_remove(ev, t);
@@ -309,8 +323,10 @@ void kite_ev_post(kite_ev *ev, kite_ev_task_cb cb, void *arg)
     t->arg = arg;
     pthread_mutex_lock(&ev->mu);
     int was_empty = ev->tasks_head == NULL;
-    if (ev->tasks_tail) ev->tasks_tail->next = t;
-    else ev->tasks_head = t;
+    if (ev->tasks_tail)
+        ev->tasks_tail->next = t;
+    else
+        ev->tasks_head = t;
     ev->tasks_tail = t;
     pthread_mutex_unlock(&ev->mu);
     /* A non-empty queue already has a wake-up pending (the loop takes the whole list
@@ -369,7 +385,7 @@ int kite_ev_run(kite_ev *ev)
             uint32_t gen = (uint32_t)(d >> 32);
             if ((size_t)fd >= ev->nregs) continue;
             fd_reg *r = &ev->regs[fd];
-            if (!r->active || r->gen != gen) continue;   /* removed earlier in this batch */
+            if (!r->active || r->gen != gen) continue; /* removed earlier in this batch */
             uint32_t e = 0;
             if (evs[i].events & (EPOLLIN | EPOLLRDHUP)) e |= KITE_EV_READ;
             if (evs[i].events & EPOLLOUT) e |= KITE_EV_WRITE;

@@ -11,9 +11,9 @@
 
 #include <stdint.h>
 
-#define KITE_EV_READ 0x1u
+#define KITE_EV_READ  0x1u
 #define KITE_EV_WRITE 0x2u
-#define KITE_EV_ERROR 0x4u   /* reported only: EPOLLERR / EPOLLHUP */
+#define KITE_EV_ERROR 0x4u /* reported only: EPOLLERR / EPOLLHUP */
 
 typedef struct kite_ev kite_ev;
 typedef struct kite_ev_timer kite_ev_timer;
@@ -54,7 +54,7 @@ void kite_ev_prewrite_run(kite_ev *ev);
 int kite_ev_batching(const kite_ev *ev);
 /* Runs until kite_ev_stop(); returns 0, or a kite_status on an epoll failure. */
 int kite_ev_run(kite_ev *ev);
-void kite_ev_stop(kite_ev *ev);   /* thread-safe */
+void kite_ev_stop(kite_ev *ev); /* thread-safe */
 int kite_ev_in_loop(const kite_ev *ev);
 /* Cached monotonic time of the current iteration, in ms. */
 int64_t kite_ev_now(const kite_ev *ev);

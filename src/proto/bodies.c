@@ -69,7 +69,8 @@ void kite_route_encode(const kite_route_data *r, int standard_json, kite_buf *ou
     kite_jw_obj_begin(&w);
     kite_jw_key(&w, "brokerDatas");
     kite_jw_arr_begin(&w);
-    for (size_t i = 0; i < r->n_brokers; i++) kite_broker_data_encode(&w, &r->brokers[i], standard_json);
+    for (size_t i = 0; i < r->n_brokers; i++)
+        kite_broker_data_encode(&w, &r->brokers[i], standard_json);
     kite_jw_arr_end(&w);
     kite_jw_key(&w, "filterServerTable");
     kite_jw_obj_begin(&w);
@@ -188,14 +189,16 @@ void kite_cluster_encode(const kite_cluster_info *c, kite_buf *out)
     for (size_t i = 0; i < c->n_clusters; i++) {
         kite_jw_key(&w, c->clusters[i].cluster);
         kite_jw_arr_begin(&w);
-        for (size_t j = 0; j < c->clusters[i].n_names; j++) kite_jw_str(&w, c->clusters[i].broker_names[j]);
+        for (size_t j = 0; j < c->clusters[i].n_names; j++)
+            kite_jw_str(&w, c->clusters[i].broker_names[j]);
         kite_jw_arr_end(&w);
     }
     kite_jw_obj_end(&w);
     kite_jw_obj_end(&w);
 }
 
-int kite_cluster_decode(kite_cluster_info *c, const char *text, size_t len, char *err, size_t errlen)
+int kite_cluster_decode(kite_cluster_info *c, const char *text, size_t len, char *err,
+                        size_t errlen)
 {
     memset(c, 0, sizeof *c);
     kite_json_doc *doc = kite_json_parse(text, len, err, errlen);
@@ -207,7 +210,8 @@ int kite_cluster_decode(kite_cluster_info *c, const char *text, size_t len, char
     if (bt && bt->type == KJ_OBJECT) {
         c->brokers = kite_arena_alloc(&c->arena, (bt->count ? bt->count : 1) * sizeof *c->brokers);
         for (size_t i = 0; i < bt->count; i++) {
-            if (broker_data_decode(&c->arena, &c->brokers[c->n_brokers], bt->members[i].value) != 0) {
+            if (broker_data_decode(&c->arena, &c->brokers[c->n_brokers], bt->members[i].value) !=
+                0) {
                 snprintf(err, errlen, "malformed brokerAddrTable entry %zu", i);
                 goto out;
             }
@@ -215,7 +219,8 @@ int kite_cluster_decode(kite_cluster_info *c, const char *text, size_t len, char
         }
     }
     if (ct && ct->type == KJ_OBJECT) {
-        c->clusters = kite_arena_alloc(&c->arena, (ct->count ? ct->count : 1) * sizeof *c->clusters);
+        c->clusters =
+            kite_arena_alloc(&c->arena, (ct->count ? ct->count : 1) * sizeof *c->clusters);
         for (size_t i = 0; i < ct->count; i++) {
             const kite_json *k = ct->members[i].key, *v = ct->members[i].value;
             if (k->type != KJ_STRING || v->type != KJ_ARRAY) {
@@ -224,7 +229,8 @@ int kite_cluster_decode(kite_cluster_info *c, const char *text, size_t len, char
             }
             kite_cluster_entry *e = &c->clusters[c->n_clusters++];
             e->cluster = kite_arena_strndup(&c->arena, k->text, k->len);
-            e->broker_names = kite_arena_alloc(&c->arena, (v->count ? v->count : 1) * sizeof *e->broker_names);
+            e->broker_names =
+                kite_arena_alloc(&c->arena, (v->count ? v->count : 1) * sizeof *e->broker_names);
             e->n_names = 0;
             for (size_t j = 0; j < v->count; j++) {
                 const char *s = dup_str(&c->arena, v->items[j]);
@@ -289,7 +295,8 @@ int kite_data_version_decode(kite_data_version *dv, const char *text, size_t len
 
 int kite_data_version_equal(const kite_data_version *a, const kite_data_version *b)
 {
-    return a->timestamp == b->timestamp && a->counter == b->counter && a->state_version == b->state_version;
+    return a->timestamp == b->timestamp && a->counter == b->counter &&
+           a->state_version == b->state_version;
 }
 
 /* ---- RegisterBrokerBody ---- */
@@ -303,7 +310,8 @@ static void topic_defaults(kite_topic_config *t)
     t->topic_filter_type = "SINGLE_TAG";
 }
 
-static int decode_json_body(kite_register_body *b, const char *text, size_t len, char *err, size_t errlen)
+static int decode_json_body(kite_register_body *b, const char *text, size_t len, char *err,
+                            size_t errlen)
 {
     kite_json_doc *doc = kite_json_parse(text, len, err, errlen);
     if (!doc) return KITE_ECORRUPT;
@@ -314,7 +322,7 @@ static int decode_json_body(kite_register_body *b, const char *text, size_t len,
         goto out;
     }
     const kite_json *wrap = kite_json_get(root, "topicConfigSerializeWrapper");
-    if (!wrap) wrap = root;   /* brokers older than V3_0_11 send the wrapper bare */
+    if (!wrap) wrap = root; /* brokers older than V3_0_11 send the wrapper bare */
     const kite_json *dv = kite_json_get(wrap, "dataVersion");
     if (dv && dv->type == KJ_OBJECT) {
         dv_from_json(&b->dv, dv);
@@ -341,7 +349,8 @@ static int decode_json_body(kite_register_body *b, const char *text, size_t len,
     }
     const kite_json *fs = kite_json_get(root, "filterServerList");
     if (fs && fs->type == KJ_ARRAY) {
-        b->filter_servers = kite_arena_alloc(&b->arena, (fs->count ? fs->count : 1) * sizeof *b->filter_servers);
+        b->filter_servers =
+            kite_arena_alloc(&b->arena, (fs->count ? fs->count : 1) * sizeof *b->filter_servers);
         for (size_t i = 0; i < fs->count; i++) {
             const char *s = dup_str(&b->arena, fs->items[i]);
             if (s) b->filter_servers[b->n_filter_servers++] = s;
@@ -366,8 +375,8 @@ static const uint8_t *take_lv(const uint8_t **p, const uint8_t *end, size_t *len
     return s;
 }
 
-static int decode_compressed(kite_register_body *b, const uint8_t *body, size_t len, size_t max_inflated,
-                             char *err, size_t errlen)
+static int decode_compressed(kite_register_body *b, const uint8_t *body, size_t len,
+                             size_t max_inflated, char *err, size_t errlen)
 {
     kite_buf raw = KITE_BUF_INIT;
     z_stream zs;
@@ -389,7 +398,8 @@ static int decode_compressed(kite_register_body *b, const uint8_t *body, size_t 
         if (raw.len > max_inflated) {
             inflateEnd(&zs);
             kite_buf_free(&raw);
-            snprintf(err, errlen, "compressed register body inflates beyond %zu bytes", max_inflated);
+            snprintf(err, errlen, "compressed register body inflates beyond %zu bytes",
+                     max_inflated);
             return KITE_ETOOBIG;
         }
     } while (zr == Z_OK);
@@ -418,7 +428,9 @@ static int decode_compressed(kite_register_body *b, const uint8_t *body, size_t 
         char *line = kite_arena_strndup(&b->arena, (const char *)s, n);
         char *save = NULL, *f[5];
         int nf = 0;
-        for (char *tok = strtok_r(line, " ", &save); tok && nf < 5; tok = strtok_r(NULL, " ", &save)) f[nf++] = tok;
+        for (char *tok = strtok_r(line, " ", &save); tok && nf < 5;
+             tok = strtok_r(NULL, " ", &save))
+            f[nf++] = tok;
         if (nf < 5) goto bad;
         kite_topic_config *t = &b->topics[b->n_topics++];
         topic_defaults(t);
@@ -434,7 +446,8 @@ static int decode_compressed(kite_register_body *b, const uint8_t *body, size_t 
         if (!doc) goto bad;
         const kite_json *arr = kite_json_root(doc);
         if (arr->type == KJ_ARRAY) {
-            b->filter_servers = kite_arena_alloc(&b->arena, (arr->count ? arr->count : 1) * sizeof *b->filter_servers);
+            b->filter_servers = kite_arena_alloc(&b->arena, (arr->count ? arr->count : 1) *
+                                                                sizeof *b->filter_servers);
             for (size_t i = 0; i < arr->count; i++) {
                 const char *fsv = dup_str(&b->arena, arr->items[i]);
                 if (fsv) b->filter_servers[b->n_filter_servers++] = fsv;
@@ -442,21 +455,23 @@ static int decode_compressed(kite_register_body *b, const uint8_t *body, size_t 
         }
         kite_json_doc_free(doc);
     }
-    rc = 0;   /* a 5.x static-topic section may follow; it is not used here */
+    rc = 0; /* a 5.x static-topic section may follow; it is not used here */
 bad:
     if (rc) snprintf(err, errlen, "malformed compressed register body");
     kite_buf_free(&raw);
     return rc;
 }
 
-int kite_register_body_decode(kite_register_body *b, const uint8_t *body, size_t len, int compressed,
-                              size_t max_inflated, char *err, size_t errlen)
+int kite_register_body_decode(kite_register_body *b, const uint8_t *body, size_t len,
+                              int compressed, size_t max_inflated, char *err, size_t errlen)
 {
     memset(b, 0, sizeof *b);
     int rc;
     if (len == 0) return 0;
-    if (compressed) rc = decode_compressed(b, body, len, max_inflated, err, errlen);
-    else rc = decode_json_body(b, (const char *)body, len, err, errlen);
+    if (compressed)
+        rc = decode_compressed(b, body, len, max_inflated, err, errlen);
+    else
+        rc = decode_json_body(b, (const char *)body, len, err, errlen);
     if (rc) kite_register_body_free(b);
     return rc;
 }
@@ -525,7 +540,8 @@ void kite_register_body_encode(const kite_register_body *b, int compressed, kite
     for (size_t i = 0; i < b->n_topics; i++) {
         const kite_topic_config *t = &b->topics[i];
         kite_buf_reset(&tmp);
-        kite_buf_printf(&tmp, "%s %d %d %d %s", t->topic_name, t->read_queue_nums, t->write_queue_nums, t->perm,
+        kite_buf_printf(&tmp, "%s %d %d %d %s", t->topic_name, t->read_queue_nums,
+                        t->write_queue_nums, t->perm,
                         t->topic_filter_type ? t->topic_filter_type : "SINGLE_TAG");
         put_lv(&raw, tmp.data, tmp.len);
     }
@@ -538,7 +554,8 @@ void kite_register_body_encode(const kite_register_body *b, int compressed, kite
     put_lv(&raw, tmp.data, tmp.len);
     uLongf zl = compressBound((uLong)raw.len);
     kite_buf_reserve(out, zl);
-    if (compress2((Bytef *)out->data + out->len, &zl, (const Bytef *)raw.data, (uLong)raw.len, 9) == Z_OK)
+    if (compress2((Bytef *)out->data + out->len, &zl, (const Bytef *)raw.data, (uLong)raw.len, 9) ==
+        Z_OK)
         out->len += zl;
     kite_buf_free(&raw);
     kite_buf_free(&tmp);
@@ -559,7 +576,8 @@ void kite_kv_table_encode(const char *const *keys, const char *const *vals, size
     kite_jw_obj_end(&w);
 }
 
-void kite_topic_list_encode(const char *const *topics, size_t n, const char *broker_addr, kite_buf *out)
+void kite_topic_list_encode(const char *const *topics, size_t n, const char *broker_addr,
+                            kite_buf *out)
 {
     kite_jw w;
     kite_jw_init(&w, out, 0);

@@ -16,9 +16,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define KITE_PERM_INHERIT 1
-#define KITE_PERM_WRITE 2
-#define KITE_PERM_READ 4
+#define KITE_PERM_INHERIT  1
+#define KITE_PERM_WRITE    2
+#define KITE_PERM_READ     4
 #define KITE_PERM_PRIORITY 8
 
 typedef struct kite_queue_data {
@@ -32,14 +32,14 @@ typedef struct kite_broker_addr {
 } kite_broker_addr;
 
 typedef struct kite_broker_data {
-    const char *cluster, *broker_name, *zone_name;   /* zone_name NULL = absent */
-    int has_acting_master, enable_acting_master;     /* 5.x field; written when has_ */
+    const char *cluster, *broker_name, *zone_name; /* zone_name NULL = absent */
+    int has_acting_master, enable_acting_master;   /* 5.x field; written when has_ */
     size_t n_addrs;
-    kite_broker_addr *addrs;                         /* sorted by id when encoding */
+    kite_broker_addr *addrs; /* sorted by id when encoding */
 } kite_broker_data;
 
 typedef struct kite_route_data {
-    const char *order_topic_conf;   /* NULL = absent */
+    const char *order_topic_conf; /* NULL = absent */
     size_t n_queues;
     kite_queue_data *queues;
     size_t n_brokers;
@@ -55,9 +55,9 @@ typedef struct kite_cluster_entry {
 
 typedef struct kite_cluster_info {
     size_t n_brokers;
-    kite_broker_data *brokers;       /* brokerAddrTable, keyed by broker_name */
+    kite_broker_data *brokers; /* brokerAddrTable, keyed by broker_name */
     size_t n_clusters;
-    kite_cluster_entry *clusters;    /* clusterAddrTable */
+    kite_cluster_entry *clusters; /* clusterAddrTable */
     kite_arena arena;
 } kite_cluster_info;
 
@@ -69,7 +69,7 @@ typedef struct kite_data_version {
 typedef struct kite_topic_config {
     const char *topic_name;
     int32_t read_queue_nums, write_queue_nums, perm, topic_sys_flag;
-    const char *topic_filter_type;   /* "SINGLE_TAG" / "MULTI_TAG" */
+    const char *topic_filter_type; /* "SINGLE_TAG" / "MULTI_TAG" */
     int order;
 } kite_topic_config;
 
@@ -94,8 +94,9 @@ void kite_route_free(kite_route_data *r);
 /* Broker data inside route and cluster bodies. */
 void kite_broker_data_encode(kite_jw *w, const kite_broker_data *b, int quoted_keys);
 
-void kite_cluster_encode(const kite_cluster_info *c, kite_buf *out);   /* always bare keys */
-int kite_cluster_decode(kite_cluster_info *c, const char *text, size_t len, char *err, size_t errlen);
+void kite_cluster_encode(const kite_cluster_info *c, kite_buf *out); /* always bare keys */
+int kite_cluster_decode(kite_cluster_info *c, const char *text, size_t len, char *err,
+                        size_t errlen);
 void kite_cluster_free(kite_cluster_info *c);
 
 void kite_data_version_encode(const kite_data_version *dv, kite_buf *out);
@@ -105,14 +106,16 @@ int kite_data_version_equal(const kite_data_version *a, const kite_data_version 
 /* RegisterBrokerBody: JSON (a bare TopicConfigSerializeWrapper is accepted too) or,
  * with compressed=1, the zlib form. Limits the inflated size to max_inflated (beyond it:
  * KITE_ETOOBIG). */
-int kite_register_body_decode(kite_register_body *b, const uint8_t *body, size_t len, int compressed,
-                              size_t max_inflated, char *err, size_t errlen);
+int kite_register_body_decode(kite_register_body *b, const uint8_t *body, size_t len,
+                              int compressed, size_t max_inflated, char *err, size_t errlen);
 void kite_register_body_free(kite_register_body *b);
 void kite_register_body_encode(const kite_register_body *b, int compressed, kite_buf *out);
 
 /* {"table":{"k":"v",...}} with keys in the given order. */
-void kite_kv_table_encode(const char *const *keys, const char *const *vals, size_t n, kite_buf *out);
+void kite_kv_table_encode(const char *const *keys, const char *const *vals, size_t n,
+                          kite_buf *out);
 /* {"brokerAddr":"..","topicList":[..]} (brokerAddr omitted when NULL). */
-void kite_topic_list_encode(const char *const *topics, size_t n, const char *broker_addr, kite_buf *out);
+void kite_topic_list_encode(const char *const *topics, size_t n, const char *broker_addr,
+                            kite_buf *out);
 
 #endif

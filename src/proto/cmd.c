@@ -15,8 +15,8 @@
 #include <strings.h>
 
 static const char *const lang_names[] = {
-    "JAVA", "CPP", "DOTNET", "PYTHON", "DELPHI", "ERLANG", "RUBY", "OTHER",
-    "HTTP", "GO", "PHP", "OMS", "RUST", "NODE_JS",
+    "JAVA",  "CPP",  "DOTNET", "PYTHON", "DELPHI", "ERLANG", "RUBY",
+    "OTHER", "HTTP", "GO",     "PHP",    "OMS",    "RUST",   "NODE_JS",
 };
 #define N_LANG ((int32_t)(sizeof lang_names / sizeof lang_names[0]))
 
@@ -83,7 +83,7 @@ void kite_cmd_set_remarkf(kite_cmd *c, const char *fmt, ...)
 void kite_cmd_add_ext_ref(kite_cmd *c, const char *key, const char *val, size_t vlen)
 {
     if (c->n_ext == c->cap_ext) {
-        size_t cap = c->cap_ext ? c->cap_ext * 2 : 16;   /* a send request has 14 fields */
+        size_t cap = c->cap_ext ? c->cap_ext * 2 : 16; /* a send request has 14 fields */
         kite_ext *e = kite_xreallocarray(c->ext_borrowed ? NULL : c->ext, cap, sizeof *e);
         if (c->ext_borrowed && c->n_ext) memcpy(e, c->ext, c->n_ext * sizeof *e);
         c->ext = e;
@@ -98,7 +98,7 @@ void kite_cmd_add_ext_ref(kite_cmd *c, const char *key, const char *val, size_t 
 
 void kite_cmd_use_ext(kite_cmd *c, kite_ext *buf, size_t cap)
 {
-    if (c->n_ext || c->cap_ext) return;   /* only for a command without fields */
+    if (c->n_ext || c->cap_ext) return; /* only for a command without fields */
     c->ext = buf;
     c->cap_ext = cap;
     c->ext_borrowed = 1;
@@ -139,7 +139,8 @@ const char *kite_cmd_ext(const kite_cmd *c, const char *key)
 {
     /* Last duplicate wins, as Java's map building does. */
     for (size_t i = c->n_ext; i-- > 0;) {
-        if (c->ext[i].key[0] == key[0] && strcmp(c->ext[i].key, key) == 0) return c->ext[i].vlen ? c->ext[i].val : NULL;
+        if (c->ext[i].key[0] == key[0] && strcmp(c->ext[i].key, key) == 0)
+            return c->ext[i].vlen ? c->ext[i].val : NULL;
     }
     return NULL;
 }
@@ -219,8 +220,8 @@ void kite_cmd_set_body_own(kite_cmd *c, void *p, size_t n)
     c->body_owned = 1;
 }
 
-int kite_frame_peek(const uint8_t *p, size_t avail, size_t max_frame, size_t *frame_len,
-                    char *err, size_t errlen)
+int kite_frame_peek(const uint8_t *p, size_t avail, size_t max_frame, size_t *frame_len, char *err,
+                    size_t errlen)
 {
     if (avail < 4) return 0;
     int32_t n = (int32_t)kite_rd_be32(p);
@@ -229,7 +230,8 @@ int kite_frame_peek(const uint8_t *p, size_t avail, size_t max_frame, size_t *fr
         return KITE_ECORRUPT;
     }
     if ((uint64_t)n + 4 > max_frame) {
-        snprintf(err, errlen, "frame length %" PRId32 " exceeds the limit of %zu bytes", n, max_frame);
+        snprintf(err, errlen, "frame length %" PRId32 " exceeds the limit of %zu bytes", n,
+                 max_frame);
         return KITE_ETOOBIG;
     }
     if (avail < (size_t)n + 4) return 0;
@@ -237,8 +239,8 @@ int kite_frame_peek(const uint8_t *p, size_t avail, size_t max_frame, size_t *fr
     return 1;
 }
 
-int kite_cmd_decode(kite_cmd *c, const uint8_t *frame, size_t len, size_t max_frame,
-                    char *err, size_t errlen)
+int kite_cmd_decode(kite_cmd *c, const uint8_t *frame, size_t len, size_t max_frame, char *err,
+                    size_t errlen)
 {
     kite_cmd_init(c);
     size_t flen;
@@ -282,15 +284,18 @@ void kite_cmd_encode_header(const kite_cmd *c, kite_buf *out, size_t extra_body)
     if (c->serialize != KITE_SER_ROCKETMQ) est += 64 + 6 * c->n_ext;
     kite_buf_reserve(out, est);
     size_t start = out->len;
-    kite_buf_put_be32(out, 0);   /* patched below */
+    kite_buf_put_be32(out, 0); /* patched below */
     kite_buf_put_be32(out, 0);
     size_t hstart = out->len;
-    if (c->serialize == KITE_SER_ROCKETMQ) kite_hdr_bin_encode(c, out);
-    else kite_hdr_json_encode(c, out);
+    if (c->serialize == KITE_SER_ROCKETMQ)
+        kite_hdr_bin_encode(c, out);
+    else
+        kite_hdr_json_encode(c, out);
     size_t h = out->len - hstart;
     size_t total = 4 + h + c->body_len + extra_body;
     kite_wr_be32(out->data + start, (uint32_t)total);
-    kite_wr_be32(out->data + start + 4, ((uint32_t)(c->serialize == KITE_SER_ROCKETMQ) << 24) | (uint32_t)h);
+    kite_wr_be32(out->data + start + 4,
+                 ((uint32_t)(c->serialize == KITE_SER_ROCKETMQ) << 24) | (uint32_t)h);
 }
 
 void kite_cmd_encode(const kite_cmd *c, kite_buf *out)

@@ -20,10 +20,10 @@
 #include <stdint.h>
 
 #define KITE_FRAME_MAX_DEFAULT (16u * 1024u * 1024u)
-#define KITE_FLAG_RESPONSE 0x1
-#define KITE_FLAG_ONEWAY 0x2
-#define KITE_SER_JSON 0
-#define KITE_SER_ROCKETMQ 1
+#define KITE_FLAG_RESPONSE     0x1
+#define KITE_FLAG_ONEWAY       0x2
+#define KITE_SER_JSON          0
+#define KITE_SER_ROCKETMQ      1
 
 struct kite_json_doc;
 
@@ -35,20 +35,20 @@ typedef struct kite_ext {
 
 typedef struct kite_cmd {
     int32_t code;
-    int32_t language;     /* enum kite_language */
+    int32_t language; /* enum kite_language */
     int32_t version;
     int32_t opaque;
     int32_t flag;
-    uint8_t serialize;    /* KITE_SER_JSON or KITE_SER_ROCKETMQ: how it was / will be encoded */
-    const char *remark;   /* NULL = absent */
+    uint8_t serialize;  /* KITE_SER_JSON or KITE_SER_ROCKETMQ: how it was / will be encoded */
+    const char *remark; /* NULL = absent */
     kite_ext *ext;
     size_t n_ext, cap_ext;
-    int ext_borrowed;     /* ext is not the command's own heap array (see kite_cmd_use_ext) */
+    int ext_borrowed; /* ext is not the command's own heap array (see kite_cmd_use_ext) */
     const uint8_t *body;
     size_t body_len;
     int body_owned;
     kite_arena arena;
-    struct kite_json_doc *doc;   /* parsed JSON header, when decoded from JSON */
+    struct kite_json_doc *doc; /* parsed JSON header, when decoded from JSON */
 } kite_cmd;
 
 void kite_cmd_init(kite_cmd *c);
@@ -59,8 +59,14 @@ void kite_cmd_init_request(kite_cmd *c, int32_t code, int32_t opaque);
  * (copied; may be NULL). */
 void kite_cmd_init_response(kite_cmd *c, const kite_cmd *req, int32_t code, const char *remark);
 
-static inline int kite_cmd_is_response(const kite_cmd *c) { return (c->flag & KITE_FLAG_RESPONSE) != 0; }
-static inline int kite_cmd_is_oneway(const kite_cmd *c) { return (c->flag & KITE_FLAG_ONEWAY) != 0; }
+static inline int kite_cmd_is_response(const kite_cmd *c)
+{
+    return (c->flag & KITE_FLAG_RESPONSE) != 0;
+}
+static inline int kite_cmd_is_oneway(const kite_cmd *c)
+{
+    return (c->flag & KITE_FLAG_ONEWAY) != 0;
+}
 
 void kite_cmd_set_remark(kite_cmd *c, const char *remark);
 void kite_cmd_set_remarkf(kite_cmd *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -97,13 +103,13 @@ void kite_cmd_set_body_own(kite_cmd *c, void *p, size_t n);
 /* Looks at buffered input. Returns 1 when a whole frame is present (*frame_len = 4 + N),
  * 0 when more bytes are needed, KITE_ECORRUPT when the length is invalid or KITE_ETOOBIG
  * when it exceeds max_frame (message in err). */
-int kite_frame_peek(const uint8_t *p, size_t avail, size_t max_frame, size_t *frame_len,
-                    char *err, size_t errlen);
+int kite_frame_peek(const uint8_t *p, size_t avail, size_t max_frame, size_t *frame_len, char *err,
+                    size_t errlen);
 /* Decodes one whole frame (as delimited by kite_frame_peek) into c (initialised here).
  * Returns 0, or KITE_ECORRUPT (KITE_ETOOBIG: longer than max_frame) with the reason in
  * err; c is then freed already. */
-int kite_cmd_decode(kite_cmd *c, const uint8_t *frame, size_t len, size_t max_frame,
-                    char *err, size_t errlen);
+int kite_cmd_decode(kite_cmd *c, const uint8_t *frame, size_t len, size_t max_frame, char *err,
+                    size_t errlen);
 /* Appends length word, header-length word and header to out, using c->serialize.
  * The body (c->body_len bytes, plus extra_body bytes sent separately, e.g. file
  * segments) is counted in the length but NOT appended: the caller writes it (writev). */

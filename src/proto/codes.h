@@ -118,15 +118,25 @@ enum kite_mq_version {
     KITE_V4_9_8 = 409,
     KITE_V5_0_0 = 413,
     KITE_V5_3_3 = 479,
-    KITE_SERVER_VERSION = KITE_V4_9_8,   /* what our servers report */
+    KITE_SERVER_VERSION = KITE_V4_9_8, /* what our servers report */
 };
 
 /* Remoting language bytes (docs/wire.md §1.6). */
 enum kite_language {
-    KITE_LANG_JAVA = 0, KITE_LANG_CPP = 1, KITE_LANG_DOTNET = 2, KITE_LANG_PYTHON = 3,
-    KITE_LANG_DELPHI = 4, KITE_LANG_ERLANG = 5, KITE_LANG_RUBY = 6, KITE_LANG_OTHER = 7,
-    KITE_LANG_HTTP = 8, KITE_LANG_GO = 9, KITE_LANG_PHP = 10, KITE_LANG_OMS = 11,
-    KITE_LANG_RUST = 12, KITE_LANG_NODE_JS = 13,
+    KITE_LANG_JAVA = 0,
+    KITE_LANG_CPP = 1,
+    KITE_LANG_DOTNET = 2,
+    KITE_LANG_PYTHON = 3,
+    KITE_LANG_DELPHI = 4,
+    KITE_LANG_ERLANG = 5,
+    KITE_LANG_RUBY = 6,
+    KITE_LANG_OTHER = 7,
+    KITE_LANG_HTTP = 8,
+    KITE_LANG_GO = 9,
+    KITE_LANG_PHP = 10,
+    KITE_LANG_OMS = 11,
+    KITE_LANG_RUST = 12,
+    KITE_LANG_NODE_JS = 13,
 };
 
 #endif

@@ -71,7 +71,7 @@ int kite_hdr_bin_decode(kite_cmd *c, const uint8_t *h, size_t n, char *err, size
         if (vl > end - pos) goto bad_entry;
         const char *v = (const char *)h + pos;
         pos += vl;
-        if (kl == 0) continue;   /* Java skips null keys */
+        if (kl == 0) continue; /* Java skips null keys */
         char *kc = dst;
         memcpy(kc, k, kl);
         kc[kl] = 0;

@@ -35,8 +35,10 @@ int kite_hdr_json_decode(kite_cmd *c, const uint8_t *h, size_t n, char *err, siz
     c->flag = kite_json_get_int32(root, "flag", 0);
     c->version = kite_json_get_int32(root, "version", 0);
     v = kite_json_get(root, "language");
-    if (v && v->type == KJ_STRING) c->language = kite_lang_from_name(v->text);
-    else if (v && v->type == KJ_NUMBER) c->language = kite_json_get_int32(root, "language", 7);
+    if (v && v->type == KJ_STRING)
+        c->language = kite_lang_from_name(v->text);
+    else if (v && v->type == KJ_NUMBER)
+        c->language = kite_json_get_int32(root, "language", 7);
     v = kite_json_get(root, "remark");
     if (v && v->type == KJ_STRING) c->remark = v->text;
     const kite_json *ext = kite_json_get(root, "extFields");
@@ -46,17 +48,13 @@ int kite_hdr_json_decode(kite_cmd *c, const uint8_t *h, size_t n, char *err, siz
             if (k->type != KJ_STRING && k->type != KJ_NUMBER) continue;
             switch (val->type) {
             case KJ_STRING:
-            case KJ_NUMBER:
-                kite_cmd_add_ext_ref(c, k->text, val->text, val->len);
-                break;
+            case KJ_NUMBER: kite_cmd_add_ext_ref(c, k->text, val->text, val->len); break;
             case KJ_BOOL:
-                kite_cmd_add_ext_ref(c, k->text, val->boolean ? "true" : "false", val->boolean ? 4 : 5);
+                kite_cmd_add_ext_ref(c, k->text, val->boolean ? "true" : "false",
+                                     val->boolean ? 4 : 5);
                 break;
-            case KJ_NULL:
-                kite_cmd_add_ext_ref(c, k->text, "", 0);
-                break;
-            default:
-                break;   /* nested values are not part of the protocol; ignore */
+            case KJ_NULL: kite_cmd_add_ext_ref(c, k->text, "", 0); break;
+            default: break; /* nested values are not part of the protocol; ignore */
             }
         }
     } else if (ext && ext->type != KJ_NULL) {

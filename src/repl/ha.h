@@ -20,11 +20,12 @@
 #include <stdint.h>
 
 typedef struct kite_ha_opts {
-    int64_t heartbeat_ms;      /* haSendHeartbeatInterval: heartbeats and offset reports */
-    int64_t housekeeping_ms;   /* haHousekeepingInterval: a silent peer is dropped after it */
-    int32_t batch_bytes;       /* haTransferBatchSize: the largest frame a master sends */
-    int64_t fallbehind_max;    /* haSlaveFallbehindMax: SYNC_MASTER waits only for a slave this close */
-    const char *auth_key;      /* shared key (haAuthKeyFile's content): both ends then run the
+    int64_t heartbeat_ms;    /* haSendHeartbeatInterval: heartbeats and offset reports */
+    int64_t housekeeping_ms; /* haHousekeepingInterval: a silent peer is dropped after it */
+    int32_t batch_bytes;     /* haTransferBatchSize: the largest frame a master sends */
+    int64_t
+        fallbehind_max;   /* haSlaveFallbehindMax: SYNC_MASTER waits only for a slave this close */
+    const char *auth_key; /* shared key (haAuthKeyFile's content): both ends then run the
                                 * KiteMQ handshake (wire.md §13.5) and refuse peers that do not;
                                 * NULL or "" = the classic protocol, no peer identity. Copied. */
 } kite_ha_opts;
@@ -36,8 +37,8 @@ typedef struct kite_ha_master kite_ha_master;
 /* Listens on bind_host:port and starts the service thread; it also becomes the store's
  * append hook, so new records are shipped as soon as they are written. NULL with err when
  * the port cannot be bound. */
-kite_ha_master *kite_ha_master_start(kite_store *s, const char *bind_host, int port, const kite_ha_opts *o,
-                                     char *err, size_t errlen);
+kite_ha_master *kite_ha_master_start(kite_store *s, const char *bind_host, int port,
+                                     const kite_ha_opts *o, char *err, size_t errlen);
 /* Removes the hook, closes every connection and the listener, joins the thread, frees. */
 void kite_ha_master_stop(kite_ha_master *m);
 
@@ -50,13 +51,13 @@ void kite_ha_master_stop(kite_ha_master *m);
  * the service thread. Any thread; cb must be quick. */
 typedef enum { KITE_HA_ACKED = 0, KITE_HA_TIMEOUT, KITE_HA_NO_SLAVE } kite_ha_wait_status;
 typedef void (*kite_ha_wait_cb)(void *arg, kite_ha_wait_status st);
-void kite_ha_master_wait(kite_ha_master *m, int64_t start, int64_t end, int64_t timeout_ms, kite_ha_wait_cb cb,
-                         void *arg);
+void kite_ha_master_wait(kite_ha_master *m, int64_t start, int64_t end, int64_t timeout_ms,
+                         kite_ha_wait_cb cb, void *arg);
 
 typedef struct kite_ha_master_stats {
-    int slaves;                /* connections that asked for an offset and were accepted */
-    int64_t acked;             /* largest offset a slave acknowledged (never past what it was sent) */
-    int64_t sent;              /* largest offset shipped to a slave */
+    int slaves;    /* connections that asked for an offset and were accepted */
+    int64_t acked; /* largest offset a slave acknowledged (never past what it was sent) */
+    int64_t sent;  /* largest offset shipped to a slave */
 } kite_ha_master_stats;
 void kite_ha_master_get_stats(kite_ha_master *m, kite_ha_master_stats *out);
 
@@ -66,8 +67,8 @@ typedef struct kite_ha_slave kite_ha_slave;
 
 /* Starts the client thread for replica store s. fixed_master ("ip:port", haMasterAddress)
  * pins the master's HA address; NULL or "" waits for kite_ha_slave_set_master. */
-kite_ha_slave *kite_ha_slave_start(kite_store *s, const char *fixed_master, const kite_ha_opts *o, char *err,
-                                   size_t errlen);
+kite_ha_slave *kite_ha_slave_start(kite_store *s, const char *fixed_master, const kite_ha_opts *o,
+                                   char *err, size_t errlen);
 /* The master's HA address as the name server reported it (ignored when pinned; an empty
  * address changes nothing). A new address ends the current connection. */
 void kite_ha_slave_set_master(kite_ha_slave *h, const char *addr);
@@ -75,10 +76,10 @@ void kite_ha_slave_stop(kite_ha_slave *h);
 
 typedef struct kite_ha_slave_stats {
     int connected;
-    int diverged;              /* replication stopped: this log is not the master's (logged) */
-    int64_t raw_end;           /* bytes held (kite_store_raw_end) */
-    int64_t master_offset;     /* end of the master's last frame (or its heartbeat's offset) */
-    char master[64];           /* the master's HA address in use ("" when unknown) */
+    int diverged;          /* replication stopped: this log is not the master's (logged) */
+    int64_t raw_end;       /* bytes held (kite_store_raw_end) */
+    int64_t master_offset; /* end of the master's last frame (or its heartbeat's offset) */
+    char master[64];       /* the master's HA address in use ("" when unknown) */
 } kite_ha_slave_stats;
 void kite_ha_slave_get_stats(kite_ha_slave *h, kite_ha_slave_stats *out);
 

@@ -12,7 +12,7 @@ void kite_ha_nonce(uint8_t out[KITE_HA_NONCE])
 {
     if (RAND_bytes(out, KITE_HA_NONCE) != 1) {
         KLOG_ERROR("repl", "no random bytes for a replication nonce");
-        abort();   /* a predictable nonce would make the handshake replayable */
+        abort(); /* a predictable nonce would make the handshake replayable */
     }
 }
 

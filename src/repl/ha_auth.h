@@ -8,11 +8,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define KITE_HA_MAGIC "KITEHA01"      /* 8 bytes, no NUL on the wire */
-#define KITE_HA_NONCE 16
-#define KITE_HA_PROOF 32
+#define KITE_HA_MAGIC     "KITEHA01" /* 8 bytes, no NUL on the wire */
+#define KITE_HA_NONCE     16
+#define KITE_HA_PROOF     32
 #define KITE_HA_CHALLENGE (8 + KITE_HA_NONCE)                 /* master -> slave */
-#define KITE_HA_RESPONSE (8 + KITE_HA_NONCE + KITE_HA_PROOF)  /* slave -> master */
+#define KITE_HA_RESPONSE  (8 + KITE_HA_NONCE + KITE_HA_PROOF) /* slave -> master */
 
 /* Random bytes for a nonce. */
 void kite_ha_nonce(uint8_t out[KITE_HA_NONCE]);

@@ -34,25 +34,25 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define IDLE_POLL_MS 1000            /* poll bound when nothing is due (stop uses the eventfd) */
-#define PUMP_MAX (1 << 20)          /* bytes sent to one slave before the others get a turn */
+#define IDLE_POLL_MS 1000      /* poll bound when nothing is due (stop uses the eventfd) */
+#define PUMP_MAX     (1 << 20) /* bytes sent to one slave before the others get a turn */
 
 typedef struct ha_conn {
     int fd;
     char peer[64];
     uint8_t rbuf[8];
-    int rlen;                       /* bytes of a report not yet complete */
-    int64_t req;                    /* first report, -1 until it arrived */
-    int64_t ack;                    /* last report */
-    int64_t first;                  /* first byte shipped on this connection */
-    int64_t next;                   /* offset of the next byte to queue */
-    uint8_t hdr[32];                /* a frame header, or a handshake message (ha_auth.h) */
-    int hlen, hsent;                /* queued / sent */
-    int auth;                       /* waiting for the slave's handshake response */
-    uint8_t mnonce[KITE_HA_NONCE];  /* the challenge sent */
+    int rlen;                      /* bytes of a report not yet complete */
+    int64_t req;                   /* first report, -1 until it arrived */
+    int64_t ack;                   /* last report */
+    int64_t first;                 /* first byte shipped on this connection */
+    int64_t next;                  /* offset of the next byte to queue */
+    uint8_t hdr[32];               /* a frame header, or a handshake message (ha_auth.h) */
+    int hlen, hsent;               /* queued / sent */
+    int auth;                      /* waiting for the slave's handshake response */
+    uint8_t mnonce[KITE_HA_NONCE]; /* the challenge sent */
     uint8_t ain[KITE_HA_RESPONSE];
     int alen;
-    kite_store_seg seg;             /* frame payload queued (seg.file != NULL) */
+    kite_store_seg seg; /* frame payload queued (seg.file != NULL) */
     uint32_t dsent;
     int64_t last_read_ms, last_write_ms;
 } ha_conn;
@@ -70,39 +70,40 @@ typedef struct ha_sync {
 struct kite_ha_master {
     kite_store *s;
     kite_ha_opts o;
-    char *key;                      /* auth key, NULL = classic protocol */
+    char *key; /* auth key, NULL = classic protocol */
     int lfd, efd;
     char addr[96];
     pthread_t thr;
     _Atomic int stop;
-    _Atomic int sleeping;           /* the thread is (about to be) blocked in poll */
-    ha_conn **c;                    /* thread-owned */
+    _Atomic int sleeping; /* the thread is (about to be) blocked in poll */
+    ha_conn **c;          /* thread-owned */
     size_t n, cap;
     _Atomic int st_slaves;
     _Atomic int64_t st_acked, st_sent;
     /* SYNC_MASTER waiters (kite_ha_master_wait) and what they are checked against */
-    pthread_mutex_t wmu;            /* guards the fields below */
+    pthread_mutex_t wmu; /* guards the fields below */
     ha_waiter *w;
     size_t nw, wcap;
-    ha_sync *snap;                  /* accepted connections: [first, ack) shipped there and held */
+    ha_sync *snap; /* accepted connections: [first, ack) shipped there and held */
     size_t nsnap, snapcap;
-    int64_t wake_at;                /* monotonic ms the thread's poll ends at the latest */
-    int closing;                    /* stop: new waiters are answered at once */
+    int64_t wake_at; /* monotonic ms the thread's poll ends at the latest */
+    int closing;     /* stop: new waiters are answered at once */
 };
 
 static void wake(kite_ha_master *m)
 {
     uint64_t one = 1;
     ssize_t r = write(m->efd, &one, sizeof one);
-    (void)r;   /* a full counter already means "wake up" */
+    (void)r; /* a full counter already means "wake up" */
 }
 
 /* The store's append hook: records were written. Cheap when the thread is busy. */
 static void notify(void *arg)
 {
     kite_ha_master *m = arg;
-    atomic_thread_fence(memory_order_seq_cst);   /* the written end is visible before the check */
-    if (atomic_load_explicit(&m->sleeping, memory_order_relaxed) && atomic_exchange(&m->sleeping, 0))
+    atomic_thread_fence(memory_order_seq_cst); /* the written end is visible before the check */
+    if (atomic_load_explicit(&m->sleeping, memory_order_relaxed) &&
+        atomic_exchange(&m->sleeping, 0))
         wake(m);
 }
 
@@ -172,21 +173,22 @@ static int pump_out(kite_ha_master *m, ha_conn *c, int64_t now, const char **why
             budget -= c->dsent;
             c->dsent = 0;
         }
-        if (c->req < 0) return 0;   /* nothing is sent before the slave said where to start */
+        if (c->req < 0) return 0; /* nothing is sent before the slave said where to start */
         int rc = kite_store_read_raw(m->s, c->next, (size_t)m->o.batch_bytes, &c->seg);
         if (rc == KITE_OK) {
             c->dsent = 0;
             put_hdr(c, c->next, c->seg.len);
             continue;
         }
-        if (rc == KITE_EAGAIN) {   /* caught up: a heartbeat when nothing was sent for a while */
+        if (rc == KITE_EAGAIN) { /* caught up: a heartbeat when nothing was sent for a while */
             if (now - c->last_write_ms < m->o.heartbeat_ms) return 0;
             put_hdr(c, c->next, 0);
             continue;
         }
-        KLOG_ERROR("repl", "slave %s needs offset %lld, which this master no longer retains (its "
-                   "oldest offset is %lld): refused", c->peer, (long long)c->next,
-                   (long long)kite_store_cl_min_offset(m->s));
+        KLOG_ERROR("repl",
+                   "slave %s needs offset %lld, which this master no longer retains (its "
+                   "oldest offset is %lld): refused",
+                   c->peer, (long long)c->next, (long long)kite_store_cl_min_offset(m->s));
         *why = "offset no longer retained";
         return -1;
     }
@@ -198,10 +200,12 @@ static int on_report(kite_ha_master *m, ha_conn *c, int64_t v, const char **why)
     if (c->req < 0) {
         int64_t min = kite_store_cl_min_offset(m->s), max = kite_store_cl_max_offset(m->s);
         if (v > max) {
-            KLOG_ERROR("repl", "slave %s asks for offset %lld, past this master's commit log end %lld: "
-                       "it holds bytes this master never wrote (its log diverged from this one, e.g. "
-                       "an old master returning as a slave); refused. Rebuild that slave's store.",
-                       c->peer, (long long)v, (long long)max);
+            KLOG_ERROR(
+                "repl",
+                "slave %s asks for offset %lld, past this master's commit log end %lld: "
+                "it holds bytes this master never wrote (its log diverged from this one, e.g. "
+                "an old master returning as a slave); refused. Rebuild that slave's store.",
+                c->peer, (long long)v, (long long)max);
             *why = "diverged: asked past the end";
             return -1;
         }
@@ -209,29 +213,36 @@ static int on_report(kite_ha_master *m, ha_conn *c, int64_t v, const char **why)
             *why = "asked for a negative offset";
             return -1;
         }
-        if (v > 0 && v < min)   /* the slave sees where this starts and decides (ha_slave.c) */
-            KLOG_WARN("repl", "slave %s asks for offset %lld, but the oldest offset this master retains "
-                      "is %lld: shipping from there; a slave whose log ends before it cannot follow",
-                      c->peer, (long long)v, (long long)min);
+        if (v > 0 && v < min) /* the slave sees where this starts and decides (ha_slave.c) */
+            KLOG_WARN(
+                "repl",
+                "slave %s asks for offset %lld, but the oldest offset this master retains "
+                "is %lld: shipping from there; a slave whose log ends before it cannot follow",
+                c->peer, (long long)v, (long long)min);
         c->req = v;
-        c->next = v < min ? min : v;   /* an empty slave copies everything still retained */
+        c->next = v < min ? min : v; /* an empty slave copies everything still retained */
         c->first = c->ack = c->next;
-        KLOG_INFO("repl", "slave %s connected: shipping from offset %lld (it asked for %lld; this "
-                  "master retains [%lld, %lld))", c->peer, (long long)c->next, (long long)v,
-                  (long long)min, (long long)max);
+        KLOG_INFO("repl",
+                  "slave %s connected: shipping from offset %lld (it asked for %lld; this "
+                  "master retains [%lld, %lld))",
+                  c->peer, (long long)c->next, (long long)v, (long long)min, (long long)max);
         return 0;
     }
     if (v == -1) {
-        KLOG_ERROR("repl", "slave %s reports that it cannot follow this master's commit log (its log "
-                   "diverged from this one, or ends before the oldest offset retained here; it asked for "
-                   "%lld); it stopped replicating. Rebuild that slave's store.", c->peer, (long long)c->req);
+        KLOG_ERROR(
+            "repl",
+            "slave %s reports that it cannot follow this master's commit log (its log "
+            "diverged from this one, or ends before the oldest offset retained here; it asked for "
+            "%lld); it stopped replicating. Rebuild that slave's store.",
+            c->peer, (long long)c->req);
         *why = "diverged (reported by the slave)";
         return -1;
     }
     if (v > sent_end(c) || v < 0) {
-        KLOG_ERROR("repl", "slave %s acknowledges offset %lld, but only the bytes up to %lld were "
-                   "sent to it: refused (an acknowledgement never counts bytes not sent)", c->peer,
-                   (long long)v, (long long)sent_end(c));
+        KLOG_ERROR("repl",
+                   "slave %s acknowledges offset %lld, but only the bytes up to %lld were "
+                   "sent to it: refused (an acknowledgement never counts bytes not sent)",
+                   c->peer, (long long)v, (long long)sent_end(c));
         *why = "acknowledged bytes it was not sent";
         return -1;
     }
@@ -246,21 +257,27 @@ static int on_auth_byte(kite_ha_master *m, ha_conn *c, uint8_t b, const char **w
 {
     c->ain[c->alen++] = b;
     if (c->alen == 8 && memcmp(c->ain, KITE_HA_MAGIC, 8) != 0) {
-        KLOG_ERROR("repl", "refused a replication connection from %s: it did not answer the authentication "
-                   "challenge (haAuthKeyFile is set here: a slave needs the same key; a classic slave cannot "
-                   "follow this master)", c->peer);
+        KLOG_ERROR(
+            "repl",
+            "refused a replication connection from %s: it did not answer the authentication "
+            "challenge (haAuthKeyFile is set here: a slave needs the same key; a classic slave cannot "
+            "follow this master)",
+            c->peer);
         *why = "not authenticated";
         return -1;
     }
     if (c->alen < KITE_HA_RESPONSE) return 0;
     const uint8_t *snonce = c->ain + 8, *proof = c->ain + 8 + KITE_HA_NONCE;
     if (!kite_ha_proof_ok(m->key, "slave", c->mnonce, snonce, proof) || c->hsent != c->hlen) {
-        KLOG_ERROR("repl", "refused a replication connection from %s: its proof does not match this master's "
-                   "haAuthKeyFile", c->peer);
+        KLOG_ERROR(
+            "repl",
+            "refused a replication connection from %s: its proof does not match this master's "
+            "haAuthKeyFile",
+            c->peer);
         *why = "wrong key";
         return -1;
     }
-    kite_ha_proof(m->key, "master", snonce, c->mnonce, c->hdr);   /* this master's own proof */
+    kite_ha_proof(m->key, "master", snonce, c->mnonce, c->hdr); /* this master's own proof */
     c->hlen = KITE_HA_PROOF;
     c->hsent = 0;
     c->auth = 0;
@@ -302,7 +319,8 @@ static void accept_all(kite_ha_master *m, int64_t now)
         struct sockaddr_in peer;
         int fd = kite_sock_accept(m->lfd, &peer);
         if (fd < 0) {
-            if (fd != KITE_EAGAIN) KLOG_WARN("repl", "accept on %s: %s", m->addr, kite_strerror(fd));
+            if (fd != KITE_EAGAIN)
+                KLOG_WARN("repl", "accept on %s: %s", m->addr, kite_strerror(fd));
             return;
         }
         ha_conn *c = kite_xcalloc(1, sizeof *c);
@@ -310,7 +328,7 @@ static void accept_all(kite_ha_master *m, int64_t now)
         kite_sock_format_addr(&peer, c->peer, sizeof c->peer);
         c->req = -1;
         c->last_read_ms = c->last_write_ms = now;
-        if (m->key) {   /* the challenge: magic + nonce; nothing else before the answer */
+        if (m->key) { /* the challenge: magic + nonce; nothing else before the answer */
             kite_ha_nonce(c->mnonce);
             memcpy(c->hdr, KITE_HA_MAGIC, 8);
             memcpy(c->hdr + 8, c->mnonce, KITE_HA_NONCE);
@@ -361,7 +379,7 @@ static int64_t settle_waiters(kite_ha_master *m, int64_t now)
         if (ok || now >= w.deadline) {
             done = kite_xgrow(done, &dcap, nd + 1, sizeof *done, 64);
             done[nd] = w;
-            done[nd++].deadline = ok;   /* reused: 1 = acknowledged */
+            done[nd++].deadline = ok; /* reused: 1 = acknowledged */
             continue;
         }
         if (w.deadline < next) next = w.deadline;
@@ -371,13 +389,14 @@ static int64_t settle_waiters(kite_ha_master *m, int64_t now)
     int64_t cap = now > INT64_MAX - IDLE_POLL_MS ? INT64_MAX : now + IDLE_POLL_MS;
     m->wake_at = next < cap ? next : cap;
     pthread_mutex_unlock(&m->wmu);
-    for (size_t i = 0; i < nd; i++) done[i].cb(done[i].arg, done[i].deadline ? KITE_HA_ACKED : KITE_HA_TIMEOUT);
+    for (size_t i = 0; i < nd; i++)
+        done[i].cb(done[i].arg, done[i].deadline ? KITE_HA_ACKED : KITE_HA_TIMEOUT);
     free(done);
     return next;
 }
 
-void kite_ha_master_wait(kite_ha_master *m, int64_t start, int64_t end, int64_t timeout_ms, kite_ha_wait_cb cb,
-                         void *arg)
+void kite_ha_master_wait(kite_ha_master *m, int64_t start, int64_t end, int64_t timeout_ms,
+                         kite_ha_wait_cb cb, void *arg)
 {
     pthread_mutex_lock(&m->wmu);
     int64_t best = -1;
@@ -385,9 +404,12 @@ void kite_ha_master_wait(kite_ha_master *m, int64_t start, int64_t end, int64_t 
         if (m->snap[i].ack > best) best = m->snap[i].ack;
     kite_ha_wait_status now_st = KITE_HA_TIMEOUT;
     int answer = 1;
-    if (m->closing || m->nsnap == 0 || end - best >= m->o.fallbehind_max) now_st = KITE_HA_NO_SLAVE;
-    else if (satisfied(m, start, end)) now_st = KITE_HA_ACKED;
-    else answer = 0;
+    if (m->closing || m->nsnap == 0 || end - best >= m->o.fallbehind_max)
+        now_st = KITE_HA_NO_SLAVE;
+    else if (satisfied(m, start, end))
+        now_st = KITE_HA_ACKED;
+    else
+        answer = 0;
     int wake_up = 0;
     if (!answer) {
         int64_t deadline = kite_deadline_ms(timeout_ms);
@@ -396,8 +418,10 @@ void kite_ha_master_wait(kite_ha_master *m, int64_t start, int64_t end, int64_t 
         wake_up = deadline < m->wake_at;
     }
     pthread_mutex_unlock(&m->wmu);
-    if (answer) cb(arg, now_st);
-    else if (wake_up) wake(m);
+    if (answer)
+        cb(arg, now_st);
+    else if (wake_up)
+        wake(m);
 }
 
 static void *master_thread(void *arg)
@@ -412,12 +436,13 @@ static void *master_thread(void *arg)
             const char *why = NULL;
             ha_conn *c = m->c[i];
             if (pump_out(m, c, now, &why) < 0) {
-                const char *last = NULL;   /* a slave's last reports (-1: diverged) come first */
+                const char *last = NULL; /* a slave's last reports (-1: diverged) come first */
                 if (pump_in(m, c, now, &last) < 0 && last) why = last;
                 conn_close(m, i, why);
-            }
-            else if (now - c->last_read_ms > m->o.housekeeping_ms) conn_close(m, i, "no report within haHousekeepingInterval");
-            else i++;
+            } else if (now - c->last_read_ms > m->o.housekeeping_ms)
+                conn_close(m, i, "no report within haHousekeepingInterval");
+            else
+                i++;
         }
         update_slave_count(m);
         int64_t wdl = settle_waiters(m, now);
@@ -462,7 +487,7 @@ static void *master_thread(void *arg)
             ssize_t r = read(m->efd, &v, sizeof v);
             (void)r;
         }
-        size_t n = m->n;   /* connections accepted below are polled next round */
+        size_t n = m->n; /* connections accepted below are polled next round */
         for (size_t i = n; i-- > 0;) {
             if (!(pf[i + 2].revents & (POLLIN | POLLHUP | POLLERR))) continue;
             const char *why = NULL;
@@ -471,13 +496,13 @@ static void *master_thread(void *arg)
         if (pf[1].revents) accept_all(m, now);
     }
     while (m->n) conn_close(m, m->n - 1, NULL);
-    settle_waiters(m, INT64_MAX);   /* no slave any more: every waiter times out now */
+    settle_waiters(m, INT64_MAX); /* no slave any more: every waiter times out now */
     free(pf);
     return NULL;
 }
 
-kite_ha_master *kite_ha_master_start(kite_store *s, const char *bind_host, int port, const kite_ha_opts *o,
-                                     char *err, size_t errlen)
+kite_ha_master *kite_ha_master_start(kite_store *s, const char *bind_host, int port,
+                                     const kite_ha_opts *o, char *err, size_t errlen)
 {
     kite_ha_master *m = kite_xcalloc(1, sizeof *m);
     m->s = s;
@@ -487,7 +512,8 @@ kite_ha_master *kite_ha_master_start(kite_store *s, const char *bind_host, int p
     m->key = o->auth_key && *o->auth_key ? kite_xstrdup(o->auth_key) : NULL;
     m->o.auth_key = NULL;
     pthread_mutex_init(&m->wmu, NULL);
-    snprintf(m->addr, sizeof m->addr, "%s:%d", bind_host && *bind_host ? bind_host : "0.0.0.0", port);
+    snprintf(m->addr, sizeof m->addr, "%s:%d", bind_host && *bind_host ? bind_host : "0.0.0.0",
+             port);
     char e[256];
     m->lfd = kite_sock_listen(bind_host && *bind_host ? bind_host : NULL, port, NULL, e, sizeof e);
     if (m->lfd < 0) {

@@ -33,24 +33,24 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define VERIFY_BYTES (64 * 1024)     /* tail of the held log re-read from the master and compared */
-#define READ_BUF (256 * 1024)
+#define VERIFY_BYTES       (64 * 1024) /* tail of the held log re-read from the master and compared */
+#define READ_BUF           (256 * 1024)
 #define CONNECT_TIMEOUT_MS 3000
-#define WARN_EVERY_MS 60000          /* a failure that repeats is logged again after this */
+#define WARN_EVERY_MS      60000 /* a failure that repeats is logged again after this */
 
 struct kite_ha_slave {
     kite_store *s;
     kite_ha_opts o;
-    char *key;                       /* auth key, NULL = classic protocol */
+    char *key; /* auth key, NULL = classic protocol */
     int efd;
     pthread_t thr;
     _Atomic int stop;
-    pthread_mutex_t mu;              /* guards the fields below */
+    pthread_mutex_t mu; /* guards the fields below */
     char fixed[96], learned[96];
-    int gen;                         /* bumped when the learned address changes */
+    int gen; /* bumped when the learned address changes */
     kite_ha_slave_stats st;
-    int64_t last_warn_ms;            /* thread only */
-    char last_warn[160];             /* thread only */
+    int64_t last_warn_ms; /* thread only */
+    char last_warn[160];  /* thread only */
 };
 
 /* One connection's state (thread only). */
@@ -58,15 +58,15 @@ typedef struct session {
     kite_ha_slave *h;
     int fd;
     const char *addr;
-    int64_t pos;                     /* offset of the next byte expected (-1: any, empty store) */
-    int64_t verify_start;            /* first byte asked for again to compare it */
-    int64_t verify_end;              /* bytes below it are held: compared, not appended */
+    int64_t pos;          /* offset of the next byte expected (-1: any, empty store) */
+    int64_t verify_start; /* first byte asked for again to compare it */
+    int64_t verify_end;   /* bytes below it are held: compared, not appended */
     int64_t reported;
     uint8_t hdr[12];
     int hlen;
-    int64_t left;                    /* payload bytes of the current frame still to come */
-    int heartbeats_below;            /* consecutive heartbeats at pos < verify_end, no data */
-    int frames;                      /* frames with data received */
+    int64_t left;         /* payload bytes of the current frame still to come */
+    int heartbeats_below; /* consecutive heartbeats at pos < verify_end, no data */
+    int frames;           /* frames with data received */
     int64_t last_read_ms, last_report_ms;
 } session;
 
@@ -159,8 +159,10 @@ static int handshake(session *ss)
     int64_t deadline = kite_deadline_ms(CONNECT_TIMEOUT_MS);
     int rc = read_exact(ss->fd, ch, sizeof ch, deadline);
     if (rc < 0 || memcmp(ch, KITE_HA_MAGIC, 8) != 0) {
-        snprintf(msg, sizeof msg, "master %s sent no authentication challenge (haAuthKeyFile is set on this "
-                 "slave; is the same key set on the master?)", ss->addr);
+        snprintf(msg, sizeof msg,
+                 "master %s sent no authentication challenge (haAuthKeyFile is set on this "
+                 "slave; is the same key set on the master?)",
+                 ss->addr);
         warn_limited(h, msg);
         return -1;
     }
@@ -171,14 +173,18 @@ static int handshake(session *ss)
     if (send_bytes(ss, resp, sizeof resp) < 0) return -1;
     rc = read_exact(ss->fd, mproof, sizeof mproof, deadline);
     if (rc == -2) {
-        snprintf(msg, sizeof msg, "master %s closed the connection during authentication (a different "
-                 "haAuthKeyFile? see the master's log)", ss->addr);
+        snprintf(msg, sizeof msg,
+                 "master %s closed the connection during authentication (a different "
+                 "haAuthKeyFile? see the master's log)",
+                 ss->addr);
         warn_limited(h, msg);
         return -1;
     }
     if (rc < 0 || !kite_ha_proof_ok(h->key, "master", resp + 8, mnonce, mproof)) {
-        KLOG_ERROR("repl", "master %s did not prove it holds this slave's haAuthKeyFile key: its data is refused",
-                   ss->addr);
+        KLOG_ERROR(
+            "repl",
+            "master %s did not prove it holds this slave's haAuthKeyFile key: its data is refused",
+            ss->addr);
         return -1;
     }
     return 0;
@@ -194,8 +200,10 @@ static void diverged(session *ss, const char *fmt, ...)
     vsnprintf(why, sizeof why, fmt, ap);
     va_end(ap);
     kite_ha_slave *h = ss->h;
-    KLOG_ERROR("repl", "replication from master %s stopped: %s. Nothing is merged: remove this slave's "
-               "store (storePathRootDir) and restart it to copy the master's log afresh.", ss->addr, why);
+    KLOG_ERROR("repl",
+               "replication from master %s stopped: %s. Nothing is merged: remove this slave's "
+               "store (storePathRootDir) and restart it to copy the master's log afresh.",
+               ss->addr, why);
     send_report(ss, -1);
     /* Half-close and wait (briefly) for the master to close: closing with frames unread
      * would reset the connection and could discard the report before the master reads it. */
@@ -224,21 +232,28 @@ static int on_payload(session *ss, const uint8_t *p, size_t n)
         int64_t at = -1;
         int rc = kite_store_compare_raw(h->s, ss->pos, p, v, &at);
         if (rc == 1) {
-            diverged(ss, "this slave's commit log diverged from the master's: the byte at offset %lld differs "
-                     "from the master's (this slave holds %lld bytes)", (long long)at, (long long)ss->verify_end);
+            diverged(
+                ss,
+                "this slave's commit log diverged from the master's: the byte at offset %lld differs "
+                "from the master's (this slave holds %lld bytes)",
+                (long long)at, (long long)ss->verify_end);
             return -1;
         }
         if (rc < 0) {
-            KLOG_ERROR("repl", "reading this slave's commit log at %lld to compare it with the master's: %s",
-                       (long long)ss->pos, kite_strerror(rc));
+            KLOG_ERROR(
+                "repl",
+                "reading this slave's commit log at %lld to compare it with the master's: %s",
+                (long long)ss->pos, kite_strerror(rc));
             return -1;
         }
         ss->pos += (int64_t)v;
         p += v;
         n -= v;
         if (ss->pos == ss->verify_end)
-            KLOG_INFO("repl", "the last %lld bytes this slave holds match the master's; appending from %lld",
-                      (long long)(ss->verify_end - ss->verify_start), (long long)ss->pos);
+            KLOG_INFO(
+                "repl",
+                "the last %lld bytes this slave holds match the master's; appending from %lld",
+                (long long)(ss->verify_end - ss->verify_start), (long long)ss->pos);
     }
     if (!n) return 0;
     char err[512] = "";
@@ -258,29 +273,34 @@ static int on_payload(session *ss, const uint8_t *p, size_t n)
 /* A complete frame header. Returns 0, or -1 when the session ends. */
 static int on_header(session *ss)
 {
-    if (memcmp(ss->hdr, KITE_HA_MAGIC, 8) == 0) {   /* a challenge: the master wants a key */
+    if (memcmp(ss->hdr, KITE_HA_MAGIC, 8) == 0) { /* a challenge: the master wants a key */
         char msg[300];
-        snprintf(msg, sizeof msg, "master %s requires authenticated replication: set haAuthKeyFile (the "
-                 "master's key) on this slave", ss->addr);
+        snprintf(msg, sizeof msg,
+                 "master %s requires authenticated replication: set haAuthKeyFile (the "
+                 "master's key) on this slave",
+                 ss->addr);
         warn_limited(ss->h, msg);
         return -1;
     }
     int64_t off = (int64_t)kite_rd_be64(ss->hdr);
     uint32_t size = kite_rd_be32(ss->hdr + 8);
-    if (ss->pos < 0 && size > 0) ss->pos = off;   /* an empty store starts where the master starts */
+    if (ss->pos < 0 && size > 0) ss->pos = off; /* an empty store starts where the master starts */
     if (ss->pos >= 0 && off != ss->pos && size > 0 && ss->frames == 0 && off > ss->pos) {
         /* The master starts later than asked: it no longer retains [pos, off). */
         if (off > ss->verify_end) {
-            diverged(ss, "the oldest offset master %s retains is %lld, past this slave's end %lld: the bytes "
-                     "between were deleted on the master before this slave copied them, so this log cannot "
-                     "continue", ss->addr, (long long)off, (long long)ss->verify_end);
+            diverged(
+                ss,
+                "the oldest offset master %s retains is %lld, past this slave's end %lld: the bytes "
+                "between were deleted on the master before this slave copied them, so this log cannot "
+                "continue",
+                ss->addr, (long long)off, (long long)ss->verify_end);
             return -1;
         }
-        ss->pos = ss->verify_start = off;   /* compare the part of the tail it still holds */
+        ss->pos = ss->verify_start = off; /* compare the part of the tail it still holds */
     }
     if (ss->pos >= 0 && off != ss->pos) {
-        KLOG_WARN("repl", "master %s sent offset %lld where %lld was expected; reconnecting", ss->addr,
-                  (long long)off, (long long)ss->pos);
+        KLOG_WARN("repl", "master %s sent offset %lld where %lld was expected; reconnecting",
+                  ss->addr, (long long)off, (long long)ss->pos);
         return -1;
     }
     if (size > 0) ss->frames++;
@@ -291,9 +311,11 @@ static int on_header(session *ss)
         if (ss->pos >= 0 && ss->pos < ss->verify_end) {
             /* A master with bytes at pos sends them at once; heartbeats at pos mean it has none. */
             if (++ss->heartbeats_below >= 2) {
-                diverged(ss, "the master has no bytes from offset %lld on (its log ends there, or it no "
-                         "longer retains them), but this slave holds bytes up to %lld",
-                         (long long)ss->pos, (long long)ss->verify_end);
+                diverged(
+                    ss,
+                    "the master has no bytes from offset %lld on (its log ends there, or it no "
+                    "longer retains them), but this slave holds bytes up to %lld",
+                    (long long)ss->pos, (long long)ss->verify_end);
                 return -1;
             }
         }
@@ -416,9 +438,11 @@ static void run_session(kite_ha_slave *h, const char *addr, int gen, uint8_t *bu
         return;
     }
     set_connected(h, 1, addr);
-    KLOG_INFO("repl", "connected to master %s: this slave holds %lld bytes%s; asked for offset %lld", addr,
-              (long long)held, held > 0 ? " (its tail is compared first)" : " (empty: copying all the master retains)",
-              (long long)start);
+    KLOG_INFO(
+        "repl", "connected to master %s: this slave holds %lld bytes%s; asked for offset %lld",
+        addr, (long long)held,
+        held > 0 ? " (its tail is compared first)" : " (empty: copying all the master retains)",
+        (long long)start);
     const char *why = NULL;
     int any = 0;
     while (!atomic_load(&h->stop)) {
@@ -445,9 +469,11 @@ static void run_session(kite_ha_slave *h, const char *addr, int gen, uint8_t *bu
         if (n > 0 && p[0].revents) {
             ssize_t r = read(fd, buf, READ_BUF);
             if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
-                why = r == 0 ? (any ? "closed by the master"
-                                    : "closed by the master before it sent anything (see the master's log)")
-                             : strerror(errno);
+                why =
+                    r == 0
+                        ? (any ? "closed by the master"
+                               : "closed by the master before it sent anything (see the master's log)")
+                        : strerror(errno);
                 break;
             }
             if (r > 0) {
@@ -479,8 +505,10 @@ static void run_session(kite_ha_slave *h, const char *addr, int gen, uint8_t *bu
         char msg[400];
         snprintf(msg, sizeof msg, "replication from master %s interrupted at offset %lld: %s", addr,
                  (long long)kite_store_raw_end(h->s), why);
-        if (any) KLOG_INFO("repl", "%s", msg);
-        else warn_limited(h, msg);
+        if (any)
+            KLOG_INFO("repl", "%s", msg);
+        else
+            warn_limited(h, msg);
     }
 }
 
@@ -506,8 +534,8 @@ static void *slave_thread(void *arg)
     return NULL;
 }
 
-kite_ha_slave *kite_ha_slave_start(kite_store *s, const char *fixed_master, const kite_ha_opts *o, char *err,
-                                   size_t errlen)
+kite_ha_slave *kite_ha_slave_start(kite_store *s, const char *fixed_master, const kite_ha_opts *o,
+                                   char *err, size_t errlen)
 {
     kite_ha_slave *h = kite_xcalloc(1, sizeof *h);
     h->s = s;
@@ -534,8 +562,10 @@ kite_ha_slave *kite_ha_slave_start(kite_store *s, const char *fixed_master, cons
         free(h);
         return NULL;
     }
-    if (h->fixed[0]) KLOG_INFO("repl", "replication: following master %s (haMasterAddress)", h->fixed);
-    else KLOG_INFO("repl", "replication: waiting for the master's HA address from the name server");
+    if (h->fixed[0])
+        KLOG_INFO("repl", "replication: following master %s (haMasterAddress)", h->fixed);
+    else
+        KLOG_INFO("repl", "replication: waiting for the master's HA address from the name server");
     return h;
 }
 

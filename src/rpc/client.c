@@ -31,8 +31,8 @@ struct kite_rpc_client {
     int own_loop;
     pthread_t thread;
     kite_rpc_client_opts opts;
-    kite_map chans;              /* addr -> kite_conn* (loop thread only) */
-    kite_rpc_pending *pending;   /* loop thread only */
+    kite_map chans;            /* addr -> kite_conn* (loop thread only) */
+    kite_rpc_pending *pending; /* loop thread only */
     handler_ent handlers[MAX_CODE];
 };
 
@@ -44,7 +44,7 @@ static const kite_conn_ops client_conn_ops = { on_frame, on_close, on_connect };
 typedef struct chan_ud {
     kite_rpc_client *client;
     kite_conn *conn;
-    kite_ev_timer *connect_timer;   /* armed while the TCP connect is in progress */
+    kite_ev_timer *connect_timer; /* armed while the TCP connect is in progress */
     char addr[128];
 } chan_ud;
 
@@ -169,7 +169,8 @@ static kite_conn *get_chan(kite_rpc_client *c, const char *addr, char *err, size
         return NULL;
     }
     ud->conn = conn;
-    ud->connect_timer = kite_ev_timer_add(c->ev, c->opts.connect_timeout_ms, 0, on_connect_timeout, ud);
+    ud->connect_timer =
+        kite_ev_timer_add(c->ev, c->opts.connect_timeout_ms, 0, on_connect_timeout, ud);
     kite_map_put(&c->chans, addr, conn);
     return conn;
 }
@@ -177,7 +178,7 @@ static kite_conn *get_chan(kite_rpc_client *c, const char *addr, char *err, size
 typedef struct call {
     kite_rpc_client *client;
     char addr[128];
-    kite_buf frame;        /* encoded request */
+    kite_buf frame; /* encoded request */
     int32_t opaque;
     int oneway;
     int64_t timeout_ms;
@@ -197,8 +198,10 @@ static void start_call(call *k)
         if (k->cb) k->cb(KITE_ECLOSED, NULL, k->arg);
         return;
     }
-    if (!k->oneway) kite_rpc_pending_add(c->pending, kite_conn_id(conn), k->opaque, k->timeout_ms, k->cb, k->arg);
-    kite_conn_write(conn, &k->frame, NULL, 0);   /* on failure the close path fails the call */
+    if (!k->oneway)
+        kite_rpc_pending_add(c->pending, kite_conn_id(conn), k->opaque, k->timeout_ms, k->cb,
+                             k->arg);
+    kite_conn_write(conn, &k->frame, NULL, 0); /* on failure the close path fails the call */
     kite_buf_free(&k->frame);
 }
 
@@ -208,8 +211,8 @@ static void run_call(void *arg)
     free(arg);
 }
 
-static void submit(kite_rpc_client *c, const char *addr, kite_cmd *req, int oneway, int64_t timeout_ms,
-                   kite_rpc_cb cb, void *arg)
+static void submit(kite_rpc_client *c, const char *addr, kite_cmd *req, int oneway,
+                   int64_t timeout_ms, kite_rpc_cb cb, void *arg)
 {
     /* On the loop thread the call is started at once from the stack; from other threads
      * it is copied to the heap and posted. */
@@ -259,7 +262,7 @@ static void sync_cb(int status, kite_cmd *resp, void *arg)
     pthread_mutex_lock(&w->mu);
     w->status = status;
     if (resp) {
-        w->resp = *resp;       /* move */
+        w->resp = *resp; /* move */
         kite_cmd_init(resp);
     }
     w->done = 1;
@@ -267,7 +270,8 @@ static void sync_cb(int status, kite_cmd *resp, void *arg)
     pthread_mutex_unlock(&w->mu);
 }
 
-int kite_rpc_call_sync(kite_rpc_client *c, const char *addr, kite_cmd *req, int64_t timeout_ms, kite_cmd *resp)
+int kite_rpc_call_sync(kite_rpc_client *c, const char *addr, kite_cmd *req, int64_t timeout_ms,
+                       kite_cmd *resp)
 {
     if (kite_ev_in_loop(c->ev)) {
         kite_cmd_free(req);
@@ -279,7 +283,7 @@ int kite_rpc_call_sync(kite_rpc_client *c, const char *addr, kite_cmd *req, int6
     pthread_cond_init(&w.cv, NULL);
     submit(c, addr, req, 0, timeout_ms, sync_cb, &w);
     pthread_mutex_lock(&w.mu);
-    while (!w.done) pthread_cond_wait(&w.cv, &w.mu);   /* the timeout timer guarantees an end */
+    while (!w.done) pthread_cond_wait(&w.cv, &w.mu); /* the timeout timer guarantees an end */
     pthread_mutex_unlock(&w.mu);
     pthread_mutex_destroy(&w.mu);
     pthread_cond_destroy(&w.cv);
@@ -305,8 +309,10 @@ void kite_rpc_client_close_addr(kite_rpc_client *c, const char *addr)
     close_req *r = kite_xcalloc(1, sizeof *r);
     r->c = c;
     snprintf(r->addr, sizeof r->addr, "%s", addr);
-    if (kite_ev_in_loop(c->ev)) run_close(r);
-    else kite_ev_post(c->ev, run_close, r);
+    if (kite_ev_in_loop(c->ev))
+        run_close(r);
+    else
+        kite_ev_post(c->ev, run_close, r);
 }
 
 static void on_close(kite_conn *conn, const char *reason, void *ud)
@@ -339,7 +345,7 @@ static void on_frame(kite_conn *conn, const uint8_t *frame, size_t len, void *ud
         return;
     }
     kite_rpc_req *r = kite_xcalloc(1, sizeof *r);
-    r->cmd = cmd;   /* moved: a command holds no pointers into itself */
+    r->cmd = cmd; /* moved: a command holds no pointers into itself */
     r->conn = conn;
     r->recv_ms = kite_ev_now(c->ev);
     kite_conn_ref(conn);

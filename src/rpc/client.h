@@ -21,9 +21,9 @@
 typedef struct kite_rpc_client kite_rpc_client;
 
 typedef struct kite_rpc_client_opts {
-    kite_ev *ev;               /* NULL: the client starts its own loop thread */
-    size_t max_frame;          /* default KITE_FRAME_MAX_DEFAULT */
-    int connect_timeout_ms;    /* default 3000 */
+    kite_ev *ev;            /* NULL: the client starts its own loop thread */
+    size_t max_frame;       /* default KITE_FRAME_MAX_DEFAULT */
+    int connect_timeout_ms; /* default 3000 */
 } kite_rpc_client_opts;
 
 kite_rpc_client *kite_rpc_client_new(const kite_rpc_client_opts *opts);
@@ -40,7 +40,8 @@ void kite_rpc_call_async(kite_rpc_client *c, const char *addr, kite_cmd *req, in
                          kite_rpc_cb cb, void *arg);
 /* Blocking call. Returns KITE_OK with *resp filled (caller frees it), or
  * KITE_ETIMEDOUT / KITE_ECLOSED / KITE_EINVAL. req is taken over. */
-int kite_rpc_call_sync(kite_rpc_client *c, const char *addr, kite_cmd *req, int64_t timeout_ms, kite_cmd *resp);
+int kite_rpc_call_sync(kite_rpc_client *c, const char *addr, kite_cmd *req, int64_t timeout_ms,
+                       kite_cmd *resp);
 /* Fire and forget (ONEWAY flag set). req is taken over. */
 void kite_rpc_oneway(kite_rpc_client *c, const char *addr, kite_cmd *req);
 /* Closes the connection to addr (in-flight calls fail with KITE_ECLOSED). Thread-safe. */

@@ -35,17 +35,14 @@ typedef struct entry {
 struct kite_rpc_pending {
     kite_ev *ev;
     entry *slots;
-    size_t cap, count;         /* cap: 0 or a power of two; count: live entries */
-    kite_ev_timer *sweep;      /* armed for sweep_at, or NULL */
+    size_t cap, count;    /* cap: 0 or a power of two; count: live entries */
+    kite_ev_timer *sweep; /* armed for sweep_at, or NULL */
     int64_t sweep_at;
 };
 
-static atomic_int g_opaque;   /* process-wide request id counter, like Java's */
+static atomic_int g_opaque; /* process-wide request id counter, like Java's */
 
-int32_t kite_rpc_next_opaque(void)
-{
-    return atomic_fetch_add(&g_opaque, 1) & 0x7FFFFFFF;
-}
+int32_t kite_rpc_next_opaque(void) { return atomic_fetch_add(&g_opaque, 1) & 0x7FFFFFFF; }
 
 kite_rpc_pending *kite_rpc_pending_new(kite_ev *ev)
 {
@@ -138,11 +135,12 @@ static void on_sweep(kite_ev *ev, kite_ev_timer *t, void *arg)
 {
     kite_rpc_pending *p = arg;
     (void)t;
-    p->sweep = NULL;   /* the loop frees a one-shot timer after this callback */
+    p->sweep = NULL; /* the loop frees a one-shot timer after this callback */
     int64_t now = kite_ev_now(ev);
     int64_t next = INT64_MAX;
     for (size_t i = 0; i < p->cap; i++)
-        if (p->slots[i].state == S_LIVE && p->slots[i].deadline > now && p->slots[i].deadline < next)
+        if (p->slots[i].state == S_LIVE && p->slots[i].deadline > now &&
+            p->slots[i].deadline < next)
             next = p->slots[i].deadline;
     if (next != INT64_MAX) arm(p, next);
     fail_matching(p, 0, 0, now, KITE_ETIMEDOUT);

@@ -19,7 +19,7 @@ typedef void (*kite_rpc_cb)(int status, kite_cmd *resp, void *arg);
 typedef struct kite_rpc_pending kite_rpc_pending;
 
 kite_rpc_pending *kite_rpc_pending_new(kite_ev *ev);
-void kite_rpc_pending_free(kite_rpc_pending *p);   /* fails what is left with KITE_ECLOSED */
+void kite_rpc_pending_free(kite_rpc_pending *p); /* fails what is left with KITE_ECLOSED */
 /* A process-wide unique, non-negative opaque for a new request. */
 int32_t kite_rpc_next_opaque(void);
 void kite_rpc_pending_add(kite_rpc_pending *p, uint64_t conn_id, int32_t opaque, int64_t timeout_ms,

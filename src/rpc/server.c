@@ -16,7 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define MAX_CODE 4096
+#define MAX_CODE      4096
 #define MAX_LISTENERS 4
 
 typedef struct handler_ent {
@@ -33,7 +33,7 @@ struct kite_rpc_server {
     kite_conn **conns;
     size_t nconns, capconns;
     kite_ev_timer *idle_timer;
-    kite_rpc_pending *pending;   /* our requests to clients, awaiting answers */
+    kite_rpc_pending *pending; /* our requests to clients, awaiting answers */
 };
 
 static void on_frame(kite_conn *c, const uint8_t *frame, size_t len, void *ud);
@@ -49,7 +49,7 @@ static void idle_scan(kite_ev *ev, kite_ev_timer *t, void *arg)
         kite_conn *c = s->conns[i];
         if (now - kite_conn_last_active_ms(c) > s->opts.idle_timeout_ms) {
             KLOG_INFO("rpc", "closing idle connection %s", kite_conn_peer(c));
-            kite_conn_close(c, "idle timeout");   /* removes it from conns */
+            kite_conn_close(c, "idle timeout"); /* removes it from conns */
             continue;
         }
         i++;
@@ -60,8 +60,10 @@ kite_rpc_server *kite_rpc_server_new(kite_ev *ev, const kite_rpc_server_opts *op
 {
     kite_rpc_server *s = kite_xcalloc(1, sizeof *s);
     s->ev = ev;
-    if (opts) s->opts = *opts;
-    else s->opts.idle_timeout_ms = 120000;
+    if (opts)
+        s->opts = *opts;
+    else
+        s->opts.idle_timeout_ms = 120000;
     if (!s->opts.max_frame) s->opts.max_frame = KITE_FRAME_MAX_DEFAULT;
     s->pending = kite_rpc_pending_new(ev);
     if (s->opts.idle_timeout_ms > 0) {
@@ -170,7 +172,7 @@ typedef struct posted_reply {
 
 static void write_reply(kite_rpc_req *req, kite_buf *hdr, const kite_seg *segs, size_t nseg)
 {
-    kite_conn_write(req->conn, hdr, segs, nseg);   /* releases segments even if closed */
+    kite_conn_write(req->conn, hdr, segs, nseg); /* releases segments even if closed */
     kite_buf_free(hdr);
     req_free(req);
 }
@@ -233,8 +235,10 @@ static void run_posted_done(void *arg) { req_free(arg); }
 void kite_rpc_done(kite_rpc_req *req)
 {
     kite_ev *ev = kite_conn_ev(req->conn);
-    if (kite_ev_in_loop(ev)) req_free(req);
-    else kite_ev_post(ev, run_posted_done, req);
+    if (kite_ev_in_loop(ev))
+        req_free(req);
+    else
+        kite_ev_post(ev, run_posted_done, req);
 }
 
 static void on_frame(kite_conn *c, const uint8_t *frame, size_t len, void *ud)
@@ -250,7 +254,8 @@ static void on_frame(kite_conn *c, const uint8_t *frame, size_t len, void *ud)
     }
     if (kite_cmd_is_response(&r->cmd)) {
         if (!kite_rpc_pending_complete(s->pending, kite_conn_id(c), &r->cmd))
-            KLOG_DEBUG("rpc", "dropping late or unknown response opaque=%d from %s", r->cmd.opaque, kite_conn_peer(c));
+            KLOG_DEBUG("rpc", "dropping late or unknown response opaque=%d from %s", r->cmd.opaque,
+                       kite_conn_peer(c));
         kite_cmd_free(&r->cmd);
         free(r);
         return;
@@ -275,7 +280,7 @@ void kite_rpc_server_call(kite_rpc_server *s, kite_conn *conn, kite_cmd *req, in
 {
     req->opaque = kite_rpc_next_opaque();
     req->flag = cb ? 0 : KITE_FLAG_ONEWAY;
-    req->serialize = KITE_SER_JSON;   /* every client can read JSON */
+    req->serialize = KITE_SER_JSON; /* every client can read JSON */
     kite_buf frame = KITE_BUF_INIT;
     kite_cmd_encode(req, &frame);
     int32_t opaque = req->opaque;
@@ -285,7 +290,9 @@ void kite_rpc_server_call(kite_rpc_server *s, kite_conn *conn, kite_cmd *req, in
         if (cb) cb(KITE_ECLOSED, NULL, arg);
         return;
     }
-    if (cb) kite_rpc_pending_add(s->pending, kite_conn_id(conn), opaque, timeout_ms > 0 ? timeout_ms : 3000, cb, arg);
+    if (cb)
+        kite_rpc_pending_add(s->pending, kite_conn_id(conn), opaque,
+                             timeout_ms > 0 ? timeout_ms : 3000, cb, arg);
     kite_conn_write(conn, &frame, NULL, 0);
     kite_buf_free(&frame);
 }

@@ -22,19 +22,19 @@ typedef struct kite_rpc_server kite_rpc_server;
 
 typedef struct kite_rpc_req {
     kite_rpc_server *srv;
-    kite_conn *conn;          /* a reference is held until the request is finished */
-    kite_cmd cmd;             /* the decoded request */
-    int64_t recv_ms;          /* monotonic arrival time */
+    kite_conn *conn; /* a reference is held until the request is finished */
+    kite_cmd cmd;    /* the decoded request */
+    int64_t recv_ms; /* monotonic arrival time */
 } kite_rpc_req;
 
 typedef void (*kite_rpc_handler)(kite_rpc_req *req, void *arg);
 typedef void (*kite_rpc_conn_cb)(kite_conn *conn, void *arg);
 
 typedef struct kite_rpc_server_opts {
-    size_t max_frame;               /* default KITE_FRAME_MAX_DEFAULT */
-    int idle_timeout_ms;            /* close connections silent this long; 0 = never (default 120000) */
-    kite_rpc_conn_cb on_open;       /* after accept */
-    kite_rpc_conn_cb on_close;      /* when any connection closes */
+    size_t max_frame;          /* default KITE_FRAME_MAX_DEFAULT */
+    int idle_timeout_ms;       /* close connections silent this long; 0 = never (default 120000) */
+    kite_rpc_conn_cb on_open;  /* after accept */
+    kite_rpc_conn_cb on_close; /* when any connection closes */
     void *cb_arg;
 } kite_rpc_server_opts;
 
@@ -44,7 +44,8 @@ kite_rpc_server *kite_rpc_server_new(kite_ev *ev, const kite_rpc_server_opts *op
 void kite_rpc_server_free(kite_rpc_server *s);
 /* Adds a listening socket. Returns the bound port (useful with port 0) or a kite_status
  * (message in err). */
-int kite_rpc_server_listen(kite_rpc_server *s, const char *host, int port, char *err, size_t errlen);
+int kite_rpc_server_listen(kite_rpc_server *s, const char *host, int port, char *err,
+                           size_t errlen);
 void kite_rpc_server_handle(kite_rpc_server *s, int code, kite_rpc_handler h, void *arg);
 /* Sends resp (its opaque/flag must already be a response to req - use
  * kite_cmd_init_response) plus optional extra segments as the body after resp->body,

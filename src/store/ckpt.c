@@ -89,7 +89,8 @@ int kite_ckpt_read(kite_io *io, const char *path, kite_ckpt *out, char *err, siz
         /* Slots alternate, so a completed write is only overwritten after the next one
          * completed: two invalid slots mean no write ever completed (e.g. a crash during
          * the first). Recovery then trusts nothing and validates from the start. */
-        if (n > 0) KLOG_WARN("store", "%s: no complete checkpoint; recovering from the start", path);
+        if (n > 0)
+            KLOG_WARN("store", "%s: no complete checkpoint; recovering from the start", path);
         return KITE_ENOTFOUND;
     }
     *out = (va && (!vc || a.seq > c.seq)) ? a : c;

@@ -99,7 +99,7 @@ static int delete_commitlog(kite_store *s, int64_t now, int forced)
         if (!f0) break;
         int64_t end0 = f0->start + f0->size, done_ts = first_record_ts(f1);
         kite_mfile_unref(f1);
-        if (end0 > limit) break;              /* not yet durable and dispatched per checkpoint */
+        if (end0 > limit) break; /* not yet durable and dispatched per checkpoint */
         int expired = done_ts >= 0 && done_ts + reserved <= now;
         if (!expired && !forced) break;
         KLOG_INFO("store", "retention: deleting commit log file %s (%s, finished %lld s ago)",
@@ -112,7 +112,10 @@ static int delete_commitlog(kite_store *s, int64_t now, int forced)
     return n;
 }
 
-typedef struct cq_clean { int64_t cl_min; int deleted; } cq_clean;
+typedef struct cq_clean {
+    int64_t cl_min;
+    int deleted;
+} cq_clean;
 
 static void clean_queue(kite_store *s, kite_cq *cq, void *arg)
 {
@@ -140,7 +143,8 @@ static void clean_queue(kite_store *s, kite_cq *cq, void *arg)
         if (size > 0 && size != 0x7FFFFFFF && phys >= c->cl_min) break;
         m++;
     }
-    if (m > atomic_load(&cq->min_index)) atomic_store_explicit(&cq->min_index, m, memory_order_release);
+    if (m > atomic_load(&cq->min_index))
+        atomic_store_explicit(&cq->min_index, m, memory_order_release);
 }
 
 static int round_run(kite_store *s, int full, kite_clean_stats *st)
@@ -153,9 +157,14 @@ static int round_run(kite_store *s, int full, kite_clean_stats *st)
     st->disk_ratio = ratio;
     int warn = ratio >= 0 && ratio > s->o.disk_warning_ratio;
     if (atomic_exchange(&s->disk_warn, warn) != warn) {
-        if (warn) KLOG_ERROR("store", "disk use %d%% is above diskSpaceWarningLevelRatio %d%%: "
-                             "puts are refused until space is freed", ratio, s->o.disk_warning_ratio);
-        else KLOG_INFO("store", "disk use %d%% is below the warning ratio again: accepting puts", ratio);
+        if (warn)
+            KLOG_ERROR("store",
+                       "disk use %d%% is above diskSpaceWarningLevelRatio %d%%: "
+                       "puts are refused until space is freed",
+                       ratio, s->o.disk_warning_ratio);
+        else
+            KLOG_INFO("store", "disk use %d%% is below the warning ratio again: accepting puts",
+                      ratio);
     }
     if (!full) {
         pthread_mutex_unlock(&s->round_mu);
@@ -187,9 +196,10 @@ static int round_run(kite_store *s, int full, kite_clean_stats *st)
     }
     pthread_mutex_unlock(&s->round_mu);
     if (st->cl_deleted || st->cq_deleted || st->ix_deleted)
-        KLOG_INFO("store", "retention: deleted %d commit log, %d consume queue and %d index files; "
-                  "commit log now starts at %lld", st->cl_deleted, st->cq_deleted, st->ix_deleted,
-                  (long long)cl_min);
+        KLOG_INFO("store",
+                  "retention: deleted %d commit log, %d consume queue and %d index files; "
+                  "commit log now starts at %lld",
+                  st->cl_deleted, st->cq_deleted, st->ix_deleted, (long long)cl_min);
     return 0;
 }
 
@@ -231,11 +241,13 @@ static void *clean_thread(void *arg)
 
 int kite_clean_start(kite_store *s)
 {
-    int ratio = disk_ratio(s);   /* the warning state holds from the start */
+    int ratio = disk_ratio(s); /* the warning state holds from the start */
     atomic_store(&s->disk_warn, ratio >= 0 && ratio > s->o.disk_warning_ratio);
     if (atomic_load(&s->disk_warn))
-        KLOG_ERROR("store", "disk use %d%% is above diskSpaceWarningLevelRatio %d%%: puts are "
-                   "refused until space is freed", ratio, s->o.disk_warning_ratio);
+        KLOG_ERROR("store",
+                   "disk use %d%% is above diskSpaceWarningLevelRatio %d%%: puts are "
+                   "refused until space is freed",
+                   ratio, s->o.disk_warning_ratio);
     int rc = pthread_create(&s->clean_thr, NULL, clean_thread, s);
     if (rc != 0) return kite_status_from_errno(rc);
     s->clean_started = 1;

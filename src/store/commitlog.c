@@ -17,7 +17,8 @@
 
 int64_t kite_cl_readable(kite_store *s)
 {
-    if (s->o.flush_type == KITE_FLUSH_SYNC) return atomic_load_explicit(&s->flushed, memory_order_acquire);
+    if (s->o.flush_type == KITE_FLUSH_SYNC)
+        return atomic_load_explicit(&s->flushed, memory_order_acquire);
     return atomic_load_explicit(&s->max_offset, memory_order_acquire);
 }
 
@@ -30,7 +31,7 @@ int kite_cl_flush(kite_store *s, int64_t upto)
     int rc = 0;
     while (pos < upto) {
         kite_mfile *f = kite_mfq_find(&s->cl, pos);
-        if (!f) break;   /* the writer has moved past a blank but not yet created the file */
+        if (!f) break; /* the writer has moved past a blank but not yet created the file */
         int64_t wrote = atomic_load_explicit(&f->wrote, memory_order_acquire);
         int64_t rel = upto - f->start;
         if (rel > wrote) rel = wrote;
@@ -64,7 +65,7 @@ static int scan(kite_store *s, int64_t pos, int64_t trusted, int64_t *end, int64
         const char *why = NULL;
         kite_record r;
         int rc = kite_record_decode(f->base + rel, (size_t)(f->size - rel), &r, 0, &why);
-        if (rc == KITE_ENOTFOUND) {               /* blank filler: the file is complete */
+        if (rc == KITE_ENOTFOUND) { /* blank filler: the file is complete */
             int64_t n = f->start + f->size;
             kite_mfile_unref(f);
             scanned += n - pos;
@@ -116,8 +117,10 @@ static int scan(kite_store *s, int64_t pos, int64_t trusted, int64_t *end, int64
         }
     }
     if (pos < trusted) {
-        snprintf(err, errlen, "commit log ends at %lld, before the checkpoint's durable end %lld "
-                 "(files missing or short?)", (long long)pos, (long long)trusted);
+        snprintf(err, errlen,
+                 "commit log ends at %lld, before the checkpoint's durable end %lld "
+                 "(files missing or short?)",
+                 (long long)pos, (long long)trusted);
         return KITE_ECORRUPT;
     }
     *end = pos;
@@ -150,8 +153,10 @@ int kite_cl_recover(kite_store *s, int crashed, char *err, size_t errlen)
     int64_t trusted = s->ck.cl_flushed;
     if (!last) {
         if (trusted > 0) {
-            snprintf(err, errlen, "commit log directory %s is empty but the checkpoint says "
-                     "%lld bytes were durable", s->cl_dir, (long long)trusted);
+            snprintf(err, errlen,
+                     "commit log directory %s is empty but the checkpoint says "
+                     "%lld bytes were durable",
+                     s->cl_dir, (long long)trusted);
             return KITE_ECORRUPT;
         }
         atomic_store(&s->max_offset, 0);
@@ -161,8 +166,10 @@ int kite_cl_recover(kite_store *s, int crashed, char *err, size_t errlen)
     int64_t top = last->start + last->size;
     if (trusted < min) trusted = min;
     if (trusted > top) {
-        snprintf(err, errlen, "checkpoint durable end %lld is past the last commit log file "
-                 "(%s ends at %lld)", (long long)trusted, last->path, (long long)top);
+        snprintf(err, errlen,
+                 "checkpoint durable end %lld is past the last commit log file "
+                 "(%s ends at %lld)",
+                 (long long)trusted, last->path, (long long)top);
         return KITE_ECORRUPT;
     }
     int64_t end = trusted, last_ts = 0;
@@ -176,8 +183,10 @@ int kite_cl_recover(kite_store *s, int crashed, char *err, size_t errlen)
             int rc = kite_record_decode(f->base + rel, (size_t)(f->size - rel), &r, 0, NULL);
             kite_mfile_unref(f);
             if (rc > 0 || rc == KITE_ENOTFOUND) {
-                KLOG_WARN("store", "clean shutdown marker but data follows offset %lld; "
-                          "recovering as after a crash", (long long)trusted);
+                KLOG_WARN("store",
+                          "clean shutdown marker but data follows offset %lld; "
+                          "recovering as after a crash",
+                          (long long)trusted);
                 crashed = 1;
             }
         }
@@ -187,15 +196,18 @@ int kite_cl_recover(kite_store *s, int crashed, char *err, size_t errlen)
          * the checkpoint's offset is corruption, after it a torn tail. */
         int64_t from = trusted - (trusted - min) % s->cl.file_size;
         if (from == trusted && from > min && from == top) from -= s->cl.file_size;
-        KLOG_INFO("store", "recovery after a crash: scanning from %lld (checkpoint %lld, "
-                  "last file ends at %lld)", (long long)from, (long long)trusted, (long long)top);
+        KLOG_INFO("store",
+                  "recovery after a crash: scanning from %lld (checkpoint %lld, "
+                  "last file ends at %lld)",
+                  (long long)from, (long long)trusted, (long long)top);
         int rc = scan(s, from, trusted, &end, &last_ts, err, errlen);
         if (rc < 0) return rc;
     }
     set_positions(s, end, crashed ? s->ck.cl_flushed : end);
     int rc = kite_mfq_truncate(&s->cl, end);
     if (rc < 0) {
-        snprintf(err, errlen, "truncating the commit log at %lld: %s", (long long)end, kite_strerror(rc));
+        snprintf(err, errlen, "truncating the commit log at %lld: %s", (long long)end,
+                 kite_strerror(rc));
         return KITE_EIO;
     }
     atomic_store(&s->max_offset, end);

@@ -144,7 +144,7 @@ typedef struct load_ctx {
     const char *topic;
     int crashed;
     int64_t cl_end, cl_min;
-    int64_t min_phys_end;   /* smallest max_phys_end over queues (re-dispatch start) */
+    int64_t min_phys_end; /* smallest max_phys_end over queues (re-dispatch start) */
     int rc;
     char *err;
     size_t errlen;
@@ -171,12 +171,15 @@ static int64_t find_end(kite_cq *cq, int crashed, int64_t cl_end)
         int64_t lo = 0, hi = per;
         while (lo < hi) {
             int64_t mid = (lo + hi) / 2;
-            if ((int32_t)kite_rd_be32(f->base + mid * KITE_CQ_UNIT + 8) != 0) lo = mid + 1;
-            else hi = mid;
+            if ((int32_t)kite_rd_be32(f->base + mid * KITE_CQ_UNIT + 8) != 0)
+                lo = mid + 1;
+            else
+                hi = mid;
         }
         int64_t idx = f->start / KITE_CQ_UNIT + lo;
         while (idx > q->files[0]->start / KITE_CQ_UNIT) {
-            int64_t phys; int32_t size;
+            int64_t phys;
+            int32_t size;
             if (kite_cq_unit(cq, idx - 1, &phys, &size, NULL) != 0) break;
             if ((size == PLACEHOLDER_SIZE && phys == 0) || phys + size <= cl_end) break;
             idx--;
@@ -219,7 +222,8 @@ static int load_queue(load_ctx *c, const char *topic, int32_t qid)
     if (c->crashed) {
         rc = kite_mfq_truncate(&cq->q, bytes);
         if (rc < 0) {
-            snprintf(c->err, c->errlen, "truncating consume queue %s/%d: %s", topic, qid, kite_strerror(rc));
+            snprintf(c->err, c->errlen, "truncating consume queue %s/%d: %s", topic, qid,
+                     kite_strerror(rc));
             return KITE_EIO;
         }
     }
@@ -275,8 +279,8 @@ static int each_topic(void *arg, const char *name, int is_dir)
     return c->rc < 0;
 }
 
-int kite_cq_load_all(kite_store *s, int crashed, int64_t cl_end, int64_t *min_phys_end,
-                     char *err, size_t errlen)
+int kite_cq_load_all(kite_store *s, int crashed, int64_t cl_end, int64_t *min_phys_end, char *err,
+                     size_t errlen)
 {
     int64_t cl_min = kite_mfq_min_offset(&s->cl);
     load_ctx c = { s, NULL, crashed, cl_end, cl_min < 0 ? 0 : cl_min, INT64_MAX, 0, err, errlen };
@@ -319,12 +323,13 @@ static int write_unit(kite_cq *cq, int64_t idx, int64_t phys, int32_t size, int6
 int kite_cq_put(kite_store *s, kite_cq *cq, int64_t qoff, int64_t phys, int32_t size, int64_t tag)
 {
     (void)s;
-    if (phys + size <= cq->max_phys_end) return 0;   /* re-dispatch of a known record */
+    if (phys + size <= cq->max_phys_end) return 0; /* re-dispatch of a known record */
     int64_t idx = atomic_load_explicit(&cq->max_index, memory_order_relaxed);
     if (qoff < idx) {
-        KLOG_ERROR("store", "consume queue %s/%d: record at %lld claims queue offset %lld but "
-                   "the queue already has %lld units; skipped", cq->topic, cq->qid,
-                   (long long)phys, (long long)qoff, (long long)idx);
+        KLOG_ERROR("store",
+                   "consume queue %s/%d: record at %lld claims queue offset %lld but "
+                   "the queue already has %lld units; skipped",
+                   cq->topic, cq->qid, (long long)phys, (long long)qoff, (long long)idx);
         cq->max_phys_end = phys + size;
         return 0;
     }

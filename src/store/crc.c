@@ -22,7 +22,7 @@
 #endif
 
 static uint32_t table[256];
-static uint64_t k512[2], k128[2];   /* {low-qword constant, high-qword constant} */
+static uint64_t k512[2], k128[2]; /* {low-qword constant, high-qword constant} */
 static int use_clmul;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
@@ -75,15 +75,14 @@ static uint32_t raw_bytes(uint32_t c, const uint8_t *p, size_t len)
 }
 
 #ifdef KITE_CRC_CLMUL
-__attribute__((target("pclmul,sse4.1")))
-static inline __m128i fold(__m128i x, __m128i k)
+__attribute__((target("pclmul,sse4.1"))) static inline __m128i fold(__m128i x, __m128i k)
 {
     return _mm_xor_si128(_mm_clmulepi64_si128(x, k, 0x00), _mm_clmulepi64_si128(x, k, 0x11));
 }
 
 /* len >= 64. c is the raw register before the data. */
-__attribute__((target("pclmul,sse4.1")))
-static uint32_t raw_clmul(uint32_t c, const uint8_t *p, size_t len)
+__attribute__((target("pclmul,sse4.1"))) static uint32_t raw_clmul(uint32_t c, const uint8_t *p,
+                                                                   size_t len)
 {
     __m128i K512 = _mm_set_epi64x((long long)k512[1], (long long)k512[0]);
     __m128i K128 = _mm_set_epi64x((long long)k128[1], (long long)k128[0]);
@@ -91,7 +90,7 @@ static uint32_t raw_clmul(uint32_t c, const uint8_t *p, size_t len)
     __m128i x1 = _mm_loadu_si128((const __m128i *)(p + 16));
     __m128i x2 = _mm_loadu_si128((const __m128i *)(p + 32));
     __m128i x3 = _mm_loadu_si128((const __m128i *)(p + 48));
-    x0 = _mm_xor_si128(x0, _mm_cvtsi32_si128((int)c));   /* the register joins the first bytes */
+    x0 = _mm_xor_si128(x0, _mm_cvtsi32_si128((int)c)); /* the register joins the first bytes */
     p += 64;
     len -= 64;
     while (len >= 64) {
@@ -122,7 +121,7 @@ uint32_t kite_store_crc32(const void *data, size_t len)
 #ifdef KITE_CRC_CLMUL
     if (use_clmul && len >= 64) return ~raw_clmul(0xFFFFFFFFu, data, len);
 #endif
-    if (len >= 256) return kite_crc32(data, len);   /* zlib's braided loop beats the table */
+    if (len >= 256) return kite_crc32(data, len); /* zlib's braided loop beats the table */
     return ~raw_bytes(0xFFFFFFFFu, data, len);
 }
 

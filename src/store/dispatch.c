@@ -46,7 +46,8 @@ static int dispatch_one(kite_store *s, const kite_record *r, int64_t pos)
                              kite_tag_code(r->props, r->props_len));
         if (rc < 0) return rc;
         int64_t after = atomic_load_explicit(&cq->max_index, memory_order_relaxed);
-        if (after > before && s->hook) s->hook(s->hook_arg, cq->topic, cq->topic_len, cq->qid, after);
+        if (after > before && s->hook)
+            s->hook(s->hook_arg, cq->topic, cq->topic_len, cq->qid, after);
     }
     return kite_index_put(s, r, pos, (int64_t)r->total_size);
 }
@@ -72,8 +73,8 @@ static void touch_pages(const uint8_t *p, int64_t n)
 
 /* Makes at least `need` bytes from pos (in file f, `avail` readable) available; returns
  * them with *have = the buffered bytes from pos (at most avail), or NULL with *err. */
-static const uint8_t *disp_view(kite_store *s, kite_mfile *f, int64_t pos, int64_t need, int64_t avail,
-                                int64_t *have, int *err)
+static const uint8_t *disp_view(kite_store *s, kite_mfile *f, int64_t pos, int64_t need,
+                                int64_t avail, int64_t *have, int *err)
 {
     if (pos < s->db_start || pos + need > s->db_start + s->db_len) {
         int64_t want = avail < DISP_READ ? avail : DISP_READ;
@@ -89,7 +90,7 @@ static const uint8_t *disp_view(kite_store *s, kite_mfile *f, int64_t pos, int64
         s->db_len = n;
         touch_pages(f->base + (pos - f->start), n);
         if (n < need) {
-            *err = KITE_EIO;   /* the file is shorter than its readable end: cannot be */
+            *err = KITE_EIO; /* the file is shorter than its readable end: cannot be */
             return NULL;
         }
     }
@@ -102,8 +103,8 @@ int kite_dispatch_run(kite_store *s, int64_t limit)
 {
     int64_t pos = s->disp_pos;
     int rc = 0, n = 0;
-    kite_mfile *f = NULL;   /* the file holding pos, kept while its records are read */
-    s->db_len = 0;          /* bytes read by an earlier run may have been truncated since */
+    kite_mfile *f = NULL; /* the file holding pos, kept while its records are read */
+    s->db_len = 0;        /* bytes read by an earlier run may have been truncated since */
     while (pos < limit) {
         if (f && pos >= f->start + f->size) {
             kite_mfile_unref(f);
@@ -111,11 +112,11 @@ int kite_dispatch_run(kite_store *s, int64_t limit)
         }
         if (!f && !(f = kite_cl_file_at(s, pos))) {
             int64_t min = kite_mfq_min_offset(&s->cl);
-            if (min > pos) {           /* deleted under us: skip forward */
+            if (min > pos) { /* deleted under us: skip forward */
                 pos = min;
                 continue;
             }
-            break;                     /* next file not created yet */
+            break; /* next file not created yet */
         }
         int64_t rel = pos - f->start;
         int64_t avail = limit - pos;
@@ -132,15 +133,15 @@ int kite_dispatch_run(kite_store *s, int64_t limit)
             p = disp_view(s, f, pos, total, avail, &have, &err);
             len = p ? kite_record_decode(p, (size_t)have, &r, 0, &why) : err;
         }
-        if (!p) {   /* the dispatch thread logs and retries */
+        if (!p) { /* the dispatch thread logs and retries */
             rc = err;
             break;
         }
-        if (len == KITE_ENOTFOUND) {   /* blank to the end of the file */
+        if (len == KITE_ENOTFOUND) { /* blank to the end of the file */
             pos = f->start + f->size;
             continue;
         }
-        if (len < 0) {   /* logged once per position: the thread retries, and every put wakes it */
+        if (len < 0) { /* logged once per position: the thread retries, and every put wakes it */
             if (s->disp_bug_pos != pos)
                 KLOG_ERROR("store", "[BUG] dispatch: unreadable record at %lld in %s: %s",
                            (long long)pos, f->path, why ? why : "?");
@@ -165,7 +166,8 @@ int kite_dispatch_checkpoint(kite_store *s)
     int64_t f = atomic_load(&s->flushed);
     int rc = kite_cq_flush_all(s);
     if (rc < 0) {
-        KLOG_ERROR("store", "consume queue flush failed: %s (checkpoint not advanced)", kite_strerror(rc));
+        KLOG_ERROR("store", "consume queue flush failed: %s (checkpoint not advanced)",
+                   kite_strerror(rc));
         return rc;
     }
     kite_ckpt ck = s->ck;

@@ -54,7 +54,10 @@ void kite_flush_enqueue(kite_store *s, const kite_waiter *w)
     }
 }
 
-typedef struct batch { kite_waiter *v; size_t n, cap; } batch;
+typedef struct batch {
+    kite_waiter *v;
+    size_t n, cap;
+} batch;
 
 static void batch_add(batch *b, const kite_waiter *w)
 {
@@ -77,7 +80,8 @@ void kite_flush_fail(kite_store *s, int status)
 {
     int expected = 0;
     if (atomic_compare_exchange_strong(&s->failed, &expected, status))
-        KLOG_ERROR("store", "commit log sync failed (%s): the store stops accepting writes until "
+        KLOG_ERROR("store",
+                   "commit log sync failed (%s): the store stops accepting writes until "
                    "it is restarted and recovered; unsynced messages are not acknowledged",
                    kite_strerror(status));
 }
@@ -89,9 +93,12 @@ static void take_done(kite_store *s, batch *ok, batch *bad)
     int failed = atomic_load(&s->failed);
     kite_waiter *w;
     while ((w = wq_front(&s->wq)) != NULL) {
-        if (w->target <= flushed) batch_add(ok, w);
-        else if (failed) batch_add(bad, w);
-        else break;
+        if (w->target <= flushed)
+            batch_add(ok, w);
+        else if (failed)
+            batch_add(bad, w);
+        else
+            break;
         wq_pop(&s->wq);
     }
 }
@@ -121,7 +128,7 @@ static void await_refill(kite_store *s, size_t n, int64_t last_sync_us)
 
 static void *sync_thread(void *arg)
 {
-    kite_thread_name("kite-groupsync");   /* on the path of every SYNC_FLUSH answer */
+    kite_thread_name("kite-groupsync"); /* on the path of every SYNC_FLUSH answer */
     kite_store *s = arg;
     batch ok = { 0 }, bad = { 0 };
     int64_t last_sync_us = 0;
@@ -143,8 +150,10 @@ static void *sync_thread(void *arg)
             int64_t t0 = kite_mono_us();
             int rc = kite_cl_flush(s, max);
             last_sync_us = kite_mono_us() - t0;
-            if (rc < 0) kite_flush_fail(s, rc);
-            else kite_dispatch_wake(s);
+            if (rc < 0)
+                kite_flush_fail(s, rc);
+            else
+                kite_dispatch_wake(s);
         }
         pthread_mutex_lock(&s->fmu);
         take_done(s, &ok, &bad);

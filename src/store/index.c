@@ -42,8 +42,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define IX_HDR KITE_IX_HDR
-#define IX_ENT KITE_IX_ENT
+#define IX_HDR     KITE_IX_HDR
+#define IX_ENT     KITE_IX_ENT
 #define KEYBUF_CAP (KITE_REC_MAX_TOPIC_V1 + 1 + KITE_REC_MAX_PROPS + 1)
 
 /* ---- layout helpers ---- */
@@ -154,7 +154,10 @@ static void drop_last(kite_index *ix)
 
 /* ---- recovery ---- */
 
-typedef struct nums { int64_t *v; size_t n, cap; } nums;
+typedef struct nums {
+    int64_t *v;
+    size_t n, cap;
+} nums;
 
 static int collect(void *arg, const char *name, int is_dir)
 {
@@ -176,7 +179,8 @@ static void unlink_no(kite_store *s, int64_t no)
     char p[1200];
     file_path(&s->ix, no, p, sizeof p);
     int rc = s->io->ops->unlink(s->io, p);
-    if (rc < 0 && rc != KITE_ENOTFOUND) KLOG_WARN("store", "index: unlink %s: %s", p, kite_strerror(rc));
+    if (rc < 0 && rc != KITE_ENOTFOUND)
+        KLOG_WARN("store", "index: unlink %s: %s", p, kite_strerror(rc));
 }
 
 /* Keeps entries [1, count) of f, which are trusted (durable), and rebuilds everything
@@ -235,11 +239,13 @@ static int cut_to_end(kite_store *s, int64_t cl_end)
         kite_mfile *f = ix->files[ix->n - 1];
         int64_t c = h_count(f);
         if (c <= 1 || ent_phys(ix, f, c - 1) < cl_end) return 0;
-        int64_t lo = 1, hi = c - 1;   /* first entry with phys >= cl_end */
+        int64_t lo = 1, hi = c - 1; /* first entry with phys >= cl_end */
         while (lo < hi) {
             int64_t mid = lo + (hi - lo) / 2;
-            if (ent_phys(ix, f, mid) >= cl_end) hi = mid;
-            else lo = mid + 1;
+            if (ent_phys(ix, f, mid) >= cl_end)
+                hi = mid;
+            else
+                lo = mid + 1;
         }
         if (lo == 1 && ix->n > 1) {
             KLOG_WARN("store", "index: %s only indexes records past the commit log's end; removed",
@@ -296,7 +302,8 @@ int kite_index_load(kite_store *s, int crashed, int64_t cl_min, int64_t cl_end, 
         int64_t sz = fd >= 0 ? io->ops->size(io, fd) : fd;
         if (fd >= 0) io->ops->close(io, fd);
         int e = 0;
-        kite_mfile *f = sz == ix->file_size ? kite_mfile_open(io, p, l.v[i], ix->file_size, 0, &e) : NULL;
+        kite_mfile *f =
+            sz == ix->file_size ? kite_mfile_open(io, p, l.v[i], ix->file_size, 0, &e) : NULL;
         if (!f) {
             why = sz != ix->file_size ? "an index file has the wrong size (maxHashSlotNum or "
                                         "maxIndexNum changed?)"
@@ -369,7 +376,8 @@ static size_t record_keys(const kite_record *r, keyref *out, size_t max)
     static const char *const names[2] = { "UNIQ_KEY", "KEYS" };
     const char *vals[2];
     size_t lens[2], n = 0;
-    kite_msgprop_scan(r->props, r->props_len, names, 2, vals, lens);   /* one pass: runs per message */
+    kite_msgprop_scan(r->props, r->props_len, names, 2, vals,
+                      lens); /* one pass: runs per message */
     if (vals[0] && lens[0] && n < max) out[n++] = (keyref){ vals[0], lens[0] };
     const char *v = vals[1];
     size_t vl = lens[1];
@@ -468,7 +476,7 @@ int kite_index_put(kite_store *s, const kite_record *r, int64_t pos, int64_t len
 int kite_index_flush(kite_store *s, kite_ckpt *ck)
 {
     kite_index *ix = &s->ix;
-    ck->ix_file = ix->enabled ? -1 : -2;   /* -2: no index state (rebuilt when enabled) */
+    ck->ix_file = ix->enabled ? -1 : -2; /* -2: no index state (rebuilt when enabled) */
     ck->ix_count = ck->ix_end_phys = ck->ix_end_ts = 0;
     if (!ix->enabled) return 0;
     int rc = 0;
@@ -585,9 +593,10 @@ int kite_store_query_by_key(kite_store *s, const char *topic, const char *key, i
         while (k > 0 && k < count && out->count < (size_t)max_num) {
             const uint8_t *e = ent_p(ix, f, k);
             int64_t ts = fb + (int64_t)kite_rd_be32(e + 12) * 1000;
-            if (ts + 999 < begin_ts) break;   /* chains run newest to oldest */
+            if (ts + 999 < begin_ts) break; /* chains run newest to oldest */
             if ((int32_t)kite_rd_be32(e) == h && ts <= end_ts)
-                consider(s, (int64_t)kite_rd_be64(e + 4), topic, tl, key, kl, begin_ts, end_ts, out);
+                consider(s, (int64_t)kite_rd_be64(e + 4), topic, tl, key, kl, begin_ts, end_ts,
+                         out);
             int64_t prev = kite_rd_be32(e + 16);
             if (prev >= k) break;
             k = prev;

@@ -28,7 +28,9 @@ static int px_open(kite_io *io, const char *path, int flags, int mode)
 {
     (void)io;
     int fd;
-    do { fd = open(path, flags | O_CLOEXEC, mode); } while (fd < 0 && errno == EINTR);
+    do {
+        fd = open(path, flags | O_CLOEXEC, mode);
+    } while (fd < 0 && errno == EINTR);
     return fd < 0 ? fail("open", path) : fd;
 }
 
@@ -196,9 +198,9 @@ static int px_fs_usage(kite_io *io, const char *path, uint64_t *used, uint64_t *
 static void px_destroy(kite_io *io) { (void)io; }
 
 static const kite_io_ops posix_ops = {
-    px_open, px_close, px_allocate, px_truncate, px_size, px_map, px_unmap, px_pwrite,
-    px_pread, px_zero_range, px_datasync, px_msync, px_sync_dir, px_rename, px_unlink,
-    px_mkdir, px_list_dir, px_fs_usage, px_destroy,
+    px_open,   px_close, px_allocate,   px_truncate, px_size,    px_map,      px_unmap,
+    px_pwrite, px_pread, px_zero_range, px_datasync, px_msync,   px_sync_dir, px_rename,
+    px_unlink, px_mkdir, px_list_dir,   px_fs_usage, px_destroy,
 };
 
 /* Immutable singleton: the POSIX seam has no state, so one shared instance is enough. */
@@ -210,9 +212,12 @@ static void parent_dir(const char *path, char *out, size_t cap)
 {
     snprintf(out, cap, "%s", path);
     char *slash = strrchr(out, '/');
-    if (!slash) snprintf(out, cap, ".");
-    else if (slash == out) out[1] = 0;
-    else *slash = 0;
+    if (!slash)
+        snprintf(out, cap, ".");
+    else if (slash == out)
+        out[1] = 0;
+    else
+        *slash = 0;
 }
 
 int kite_io_mkdirs(kite_io *io, const char *path)

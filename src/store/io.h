@@ -34,13 +34,13 @@
 
 typedef enum kite_io_op {
     KITE_IO_OPEN = 0,
-    KITE_IO_ALLOCATE,   /* allocate (fallocate) and truncate */
+    KITE_IO_ALLOCATE, /* allocate (fallocate) and truncate */
     KITE_IO_MAP,
-    KITE_IO_WRITE,      /* pwrite, zero_range */
+    KITE_IO_WRITE, /* pwrite, zero_range */
     KITE_IO_READ,
-    KITE_IO_SYNC,       /* fdatasync, msync */
+    KITE_IO_SYNC, /* fdatasync, msync */
     KITE_IO_SYNCDIR,
-    KITE_IO_NAMEOP,     /* rename, unlink, mkdir */
+    KITE_IO_NAMEOP, /* rename, unlink, mkdir */
     KITE_IO_OP_COUNT
 } kite_io_op;
 
@@ -56,7 +56,7 @@ typedef struct kite_io_ops {
     /* Reserves [0, len) on disk (posix_fallocate), so later writes cannot hit ENOSPC. */
     int (*allocate)(kite_io *io, int fd, int64_t len);
     int (*truncate)(kite_io *io, int fd, int64_t len);
-    int64_t (*size)(kite_io *io, int fd);   /* file size or a kite_status */
+    int64_t (*size)(kite_io *io, int fd); /* file size or a kite_status */
     /* Shared read-write mapping of [0, len) in *addr. */
     int (*map)(kite_io *io, int fd, size_t len, void **addr);
     int (*unmap)(kite_io *io, void *addr, size_t len);
@@ -70,7 +70,7 @@ typedef struct kite_io_ops {
     int (*sync_dir)(kite_io *io, const char *dir);
     int (*rename)(kite_io *io, const char *from, const char *to);
     int (*unlink)(kite_io *io, const char *path);
-    int (*mkdir)(kite_io *io, const char *path);   /* EEXIST is success */
+    int (*mkdir)(kite_io *io, const char *path); /* EEXIST is success */
     int (*list_dir)(kite_io *io, const char *dir, kite_io_dir_cb cb, void *arg);
     /* Used and total bytes of the file system holding path (for retention thresholds). */
     int (*fs_usage)(kite_io *io, const char *path, uint64_t *used, uint64_t *total);

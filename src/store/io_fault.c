@@ -22,19 +22,31 @@
 #include <unistd.h>
 
 typedef struct shadow {
-    char *path;            /* NULL once unlinked */
-    uint8_t *mem;          /* anonymous mapping of cap bytes, page-aligned */
-    size_t cap, size;      /* capacity and file size */
+    char *path;       /* NULL once unlinked */
+    uint8_t *mem;     /* anonymous mapping of cap bytes, page-aligned */
+    size_t cap, size; /* capacity and file size */
     int nfd, nmap;
-    int unsynced_create;   /* created since its directory was last fsynced */
-    int64_t poison_lo, poison_hi;   /* bytes a failed sync dropped: never made durable */
+    int unsynced_create;          /* created since its directory was last fsynced */
+    int64_t poison_lo, poison_hi; /* bytes a failed sync dropped: never made durable */
     struct shadow *next;
 } shadow;
 
-typedef struct fdent { int fd; shadow *sh; } fdent;
-typedef struct mapent { uint8_t *addr; size_t len; shadow *sh; } mapent;
+typedef struct fdent {
+    int fd;
+    shadow *sh;
+} fdent;
+typedef struct mapent {
+    uint8_t *addr;
+    size_t len;
+    shadow *sh;
+} mapent;
 
-typedef struct rule { int active; long after; int err; long count; } rule;
+typedef struct rule {
+    int active;
+    long after;
+    int err;
+    long count;
+} rule;
 
 typedef struct fault_io {
     kite_io base;
@@ -49,7 +61,7 @@ typedef struct fault_io {
     int sync_delay_ms;
     int sync_disabled;
     int cut;
-    int usage_set;                 /* fs_usage answers used/total below (retention tests) */
+    int usage_set; /* fs_usage answers used/total below (retention tests) */
     uint64_t usage_used, usage_total;
 } fault_io;
 
@@ -93,7 +105,7 @@ static int grow(shadow *s, size_t size)
         s->size = size;
         return 0;
     }
-    if (s->nmap > 0) return KITE_EINVAL;   /* would move a live mapping; the store never does it */
+    if (s->nmap > 0) return KITE_EINVAL; /* would move a live mapping; the store never does it */
     size_t pg = (size_t)sysconf(_SC_PAGESIZE);
     size_t cap = (size + pg - 1) / pg * pg;
     uint8_t *m = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -159,7 +171,7 @@ static int fo_open(kite_io *io, const char *path, int flags, int mode)
             }
         }
     }
-    if (flags & O_TRUNC) s->size = 0;   /* the real open truncated the durable file too */
+    if (flags & O_TRUNC) s->size = 0; /* the real open truncated the durable file too */
     f->fds = kite_xgrow(f->fds, &f->capfds, f->nfds + 1, sizeof *f->fds, 16);
     f->fds[f->nfds++] = (fdent){ fd, s };
     s->nfd++;
@@ -211,8 +223,10 @@ static int fo_truncate(kite_io *io, int fd, int64_t len)
     if (rc == 0 && !s) rc = KITE_EINVAL;
     if (rc == 0 && ftruncate(fd, (off_t)len) != 0) rc = kite_status_from_errno(errno);
     if (rc == 0) {
-        if ((size_t)len > s->size) rc = grow(s, (size_t)len);
-        else s->size = (size_t)len;
+        if ((size_t)len > s->size)
+            rc = grow(s, (size_t)len);
+        else
+            s->size = (size_t)len;
     }
     pthread_mutex_unlock(&f->mu);
     return rc;
@@ -235,7 +249,7 @@ static int fo_map(kite_io *io, int fd, size_t len, void **addr)
     int rc = check(f, KITE_IO_MAP);
     shadow *s = find_fd(f, fd);
     if (rc == 0 && !s) rc = KITE_EINVAL;
-    if (rc == 0 && len > s->size) rc = KITE_EINVAL;   /* the store maps only allocated files */
+    if (rc == 0 && len > s->size) rc = KITE_EINVAL; /* the store maps only allocated files */
     if (rc == 0) {
         f->maps = kite_xgrow(f->maps, &f->capmaps, f->nmaps + 1, sizeof *f->maps, 16);
         f->maps[f->nmaps++] = (mapent){ s->mem, len, s };
@@ -312,12 +326,11 @@ static int fo_zero_range(kite_io *io, int fd, int64_t off, int64_t len)
 /* Copies [lo, hi) of the volatile image into the durable file, skipping poison. */
 static int make_durable(shadow *s, size_t lo, size_t hi)
 {
-    if (!s->path) return 0;   /* unlinked: nothing durable to update */
+    if (!s->path) return 0; /* unlinked: nothing durable to update */
     int fd = open(s->path, O_WRONLY | O_CLOEXEC);
     if (fd < 0) return kite_status_from_errno(errno);
     struct stat st;
-    if (fstat(fd, &st) == 0 && (size_t)st.st_size < s->size &&
-        ftruncate(fd, (off_t)s->size) != 0) {
+    if (fstat(fd, &st) == 0 && (size_t)st.st_size < s->size && ftruncate(fd, (off_t)s->size) != 0) {
         int e = errno;
         close(fd);
         return kite_status_from_errno(e);
@@ -357,7 +370,7 @@ static void poison(shadow *s, size_t lo, size_t hi)
 static int do_sync(fault_io *f, shadow *s, size_t lo, size_t hi)
 {
     int delay = f->sync_delay_ms;
-    if (delay > 0) kite_sleep_ms(delay);   /* outside the lock: other syncs may overlap */
+    if (delay > 0) kite_sleep_ms(delay); /* outside the lock: other syncs may overlap */
     pthread_mutex_lock(&f->mu);
     int rc = check(f, KITE_IO_SYNC);
     if (rc < 0 && !f->cut) poison(s, lo, hi);
@@ -514,9 +527,9 @@ void kite_io_fault_set_fs_usage(kite_io *io, uint64_t used, uint64_t total)
 static void fo_destroy(kite_io *io) { kite_io_fault_free(io); }
 
 static const kite_io_ops fault_ops = {
-    fo_open, fo_close, fo_allocate, fo_truncate, fo_size, fo_map, fo_unmap, fo_pwrite,
-    fo_pread, fo_zero_range, fo_datasync, fo_msync, fo_sync_dir, fo_rename, fo_unlink,
-    fo_mkdir, fo_list_dir, fo_fs_usage, fo_destroy,
+    fo_open,   fo_close, fo_allocate,   fo_truncate, fo_size,    fo_map,      fo_unmap,
+    fo_pwrite, fo_pread, fo_zero_range, fo_datasync, fo_msync,   fo_sync_dir, fo_rename,
+    fo_unlink, fo_mkdir, fo_list_dir,   fo_fs_usage, fo_destroy,
 };
 
 kite_io *kite_io_fault_new(void)

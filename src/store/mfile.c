@@ -20,7 +20,8 @@ void kite_mfile_unref(kite_mfile *f)
     if (f->fd >= 0) f->io->ops->close(f->io, f->fd);
     if (atomic_load(&f->unlink_on_free)) {
         int rc = f->io->ops->unlink(f->io, f->path);
-        if (rc < 0 && rc != KITE_ENOTFOUND) KLOG_WARN("store", "unlink %s: %s", f->path, kite_strerror(rc));
+        if (rc < 0 && rc != KITE_ENOTFOUND)
+            KLOG_WARN("store", "unlink %s: %s", f->path, kite_strerror(rc));
     }
     free(f->path);
     free(f);
@@ -58,8 +59,8 @@ void kite_mfq_destroy(kite_mfq *q)
     memset(q, 0, sizeof *q);
 }
 
-kite_mfile *kite_mfile_open(kite_io *io, const char *path, int64_t start, int64_t size,
-                            int create, int *err)
+kite_mfile *kite_mfile_open(kite_io *io, const char *path, int64_t start, int64_t size, int create,
+                            int *err)
 {
     int fd = io->ops->open(io, path, O_RDWR | (create ? O_CREAT | O_EXCL : 0), 0644);
     if (fd < 0) {
@@ -75,8 +76,10 @@ kite_mfile *kite_mfile_open(kite_io *io, const char *path, int64_t start, int64_
     atomic_init(&f->refs, 1);
     int rc = 0;
     int64_t sz = io->ops->size(io, fd);
-    if (sz < 0) rc = (int)sz;
-    else if (create || sz < size) rc = io->ops->allocate(io, fd, size);
+    if (sz < 0)
+        rc = (int)sz;
+    else if (create || sz < size)
+        rc = io->ops->allocate(io, fd, size);
     if (rc == 0) {
         void *base = NULL;
         rc = io->ops->map(io, fd, (size_t)size, &base);
@@ -109,7 +112,11 @@ static void push_file(kite_mfq *q, kite_mfile *f)
     pthread_rwlock_unlock(&q->lock);
 }
 
-typedef struct name_list { int64_t *v; size_t n, cap; const char *dir; } name_list;
+typedef struct name_list {
+    int64_t *v;
+    size_t n, cap;
+    const char *dir;
+} name_list;
 
 static int collect(void *arg, const char *name, int is_dir)
 {
@@ -174,8 +181,8 @@ int kite_mfq_load(kite_mfq *q, int *last_short_ok, char *err, size_t errlen)
                 free(l.v);
                 return KITE_ECORRUPT;
             }
-            KLOG_WARN("store", "%s: short file (%lld of %lld bytes) after a crash; extending",
-                      path, (long long)sz, (long long)q->file_size);
+            KLOG_WARN("store", "%s: short file (%lld of %lld bytes) after a crash; extending", path,
+                      (long long)sz, (long long)q->file_size);
             *last_short_ok = 2;
         }
         int e = 0;

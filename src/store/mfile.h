@@ -21,14 +21,14 @@
 
 typedef struct kite_mfile {
     char *path;
-    int64_t start;          /* offset of byte 0 in the queue's address space */
+    int64_t start; /* offset of byte 0 in the queue's address space */
     int64_t size;
     int fd;
-    uint8_t *base;          /* mapping of [0, size) */
+    uint8_t *base; /* mapping of [0, size) */
     kite_io *io;
-    _Atomic int64_t wrote;  /* bytes written (relative to start) */
-    _Atomic int64_t flushed;/* bytes known durable (relative) */
-    _Atomic int refs;       /* the queue's reference + one per holder */
+    _Atomic int64_t wrote;   /* bytes written (relative to start) */
+    _Atomic int64_t flushed; /* bytes known durable (relative) */
+    _Atomic int refs;        /* the queue's reference + one per holder */
     _Atomic int unlink_on_free;
 } kite_mfile;
 
@@ -38,8 +38,8 @@ void kite_mfile_ref(kite_mfile *f);
 /* Opens (create: O_CREAT|O_EXCL), allocates to size when created or short, and maps path;
  * start is the caller's label for byte 0. One reference is held. NULL with *err = a status;
  * a file this call created is removed again on failure. */
-kite_mfile *kite_mfile_open(kite_io *io, const char *path, int64_t start, int64_t size,
-                            int create, int *err);
+kite_mfile *kite_mfile_open(kite_io *io, const char *path, int64_t start, int64_t size, int create,
+                            int *err);
 void kite_mfile_unref(kite_mfile *f);
 /* Makes [flushed, upto) durable (msync from the page below flushed). On success the flush
  * position becomes upto; on failure it does not move. Returns 0 or a kite_status. */
@@ -49,7 +49,7 @@ typedef struct kite_mfq {
     kite_io *io;
     char *dir;
     int64_t file_size;
-    pthread_rwlock_t lock;     /* guards files/n */
+    pthread_rwlock_t lock; /* guards files/n */
     kite_mfile **files;
     size_t n, cap;
     int dir_made;
@@ -81,7 +81,7 @@ void kite_mfq_push(kite_mfq *q, kite_mfile *f);
  * end gets zeros from end to its end (synced) and positions = end. Returns 0 or a
  * kite_status. */
 int kite_mfq_truncate(kite_mfq *q, int64_t end);
-int64_t kite_mfq_min_offset(kite_mfq *q);   /* start of the first file, -1 if none */
+int64_t kite_mfq_min_offset(kite_mfq *q); /* start of the first file, -1 if none */
 size_t kite_mfq_count(kite_mfq *q);
 /* Removes the first file from the queue and from disk (unlinked once unreferenced). */
 int kite_mfq_delete_first(kite_mfq *q);

@@ -23,7 +23,7 @@ int kite_store_read_raw(kite_store *s, int64_t offset, size_t max, kite_store_se
     int64_t end = atomic_load_explicit(&s->max_offset, memory_order_acquire);
     if (offset >= end) return KITE_EAGAIN;
     kite_mfile *f = kite_cl_file_at(s, offset);
-    if (!f) return KITE_ENOTFOUND;   /* below the oldest file (deleted) */
+    if (!f) return KITE_ENOTFOUND; /* below the oldest file (deleted) */
     int64_t rel = offset - f->start, n = end - offset;
     if (n > f->size - rel) n = f->size - rel;
     if (n > (int64_t)max) n = (int64_t)max;
@@ -111,32 +111,41 @@ static int walk_records(kite_store *s, kite_mfile *c, const uint8_t *chunk, int6
         uint32_t total = kite_rd_be32(h), magic = kite_rd_be32(h + 4);
         if (magic == KITE_REC_MAGIC_BLANK) {
             if ((int64_t)total != fend - pos) {
-                snprintf(err, errlen, "the end-of-file filler at %lld covers %u bytes, but this "
-                         "replica's file ends %lld bytes later (does mappedFileSizeCommitLog differ "
-                         "from the master's?)", (long long)pos, total, (long long)(fend - pos));
+                snprintf(
+                    err, errlen,
+                    "the end-of-file filler at %lld covers %u bytes, but this "
+                    "replica's file ends %lld bytes later (does mappedFileSizeCommitLog differ "
+                    "from the master's?)",
+                    (long long)pos, total, (long long)(fend - pos));
                 return KITE_EINVAL;
             }
-            if (avail < fend) break;   /* the file's last bytes are still to come */
+            if (avail < fend) break; /* the file's last bytes are still to come */
             pos = fend;
             break;
         }
         if (magic != KITE_REC_MAGIC_V1 && magic != KITE_REC_MAGIC_V2) {
-            snprintf(err, errlen, "no record starts at %lld (magic 0x%08x): the bytes received "
-                     "do not continue this commit log", (long long)pos, magic);
+            snprintf(err, errlen,
+                     "no record starts at %lld (magic 0x%08x): the bytes received "
+                     "do not continue this commit log",
+                     (long long)pos, magic);
             return KITE_EINVAL;
         }
         if (total < KITE_REC_FIXED_V1 || pos + (int64_t)total + KITE_REC_BLANK_MIN > fend) {
-            snprintf(err, errlen, "the record at %lld claims %u bytes, which does not fit its file "
-                     "(ends at %lld)", (long long)pos, total, (long long)fend);
+            snprintf(err, errlen,
+                     "the record at %lld claims %u bytes, which does not fit its file "
+                     "(ends at %lld)",
+                     (long long)pos, total, (long long)fend);
             return KITE_EINVAL;
         }
-        if (avail - pos < (int64_t)total) break;   /* not complete yet */
+        if (avail - pos < (int64_t)total) break; /* not complete yet */
         rc = bytes_at(s, c, pos, h, sizeof h, chunk, at, len);
         if (rc < 0) return rc;
         int64_t phys = (int64_t)kite_rd_be64(h + 28);
         if (phys != pos) {
-            snprintf(err, errlen, "the record at %lld says it was stored at %lld: the bytes "
-                     "received do not continue this commit log", (long long)pos, (long long)phys);
+            snprintf(err, errlen,
+                     "the record at %lld says it was stored at %lld: the bytes "
+                     "received do not continue this commit log",
+                     (long long)pos, (long long)phys);
             return KITE_EINVAL;
         }
         uint32_t sysflag = kite_rd_be32(h + 36);
@@ -152,20 +161,23 @@ static int walk_records(kite_store *s, kite_mfile *c, const uint8_t *chunk, int6
 static int start_log(kite_store *s, int64_t start, char *err, size_t errlen)
 {
     if (start < 0 || start % s->o.cl_file_size != 0) {
-        snprintf(err, errlen, "cannot start the commit log at %lld: not a multiple of "
-                 "mappedFileSizeCommitLog (%lld)", (long long)start, (long long)s->o.cl_file_size);
+        snprintf(err, errlen,
+                 "cannot start the commit log at %lld: not a multiple of "
+                 "mappedFileSizeCommitLog (%lld)",
+                 (long long)start, (long long)s->o.cl_file_size);
         return KITE_EINVAL;
     }
     kite_mfile *nf = NULL;
     int rc = kite_warm_next_file(s, start, &nf);
     if (rc < 0) {
-        snprintf(err, errlen, "creating commit log file at %lld: %s", (long long)start, kite_strerror(rc));
+        snprintf(err, errlen, "creating commit log file at %lld: %s", (long long)start,
+                 kite_strerror(rc));
         return rc;
     }
     s->cur = nf;
     atomic_store(&s->max_offset, start);
     atomic_store(&s->raw_end, start);
-    pthread_mutex_lock(&s->flush_mu);   /* nothing was durable below start: nothing is there */
+    pthread_mutex_lock(&s->flush_mu); /* nothing was durable below start: nothing is there */
     atomic_store(&s->flushed, start);
     pthread_mutex_unlock(&s->flush_mu);
     KLOG_INFO("store", "replica: commit log starts at %lld", (long long)start);
@@ -215,14 +227,16 @@ int kite_store_append_raw(kite_store *s, int64_t offset, const void *data, size_
     } else if (!s->cur) {
         rc = start_log(s, offset, err, errlen);
     } else if (offset != atomic_load(&s->raw_end)) {
-        snprintf(err, errlen, "bytes for offset %lld do not continue this commit log, which ends at "
-                 "%lld", (long long)offset, (long long)atomic_load(&s->raw_end));
+        snprintf(err, errlen,
+                 "bytes for offset %lld do not continue this commit log, which ends at "
+                 "%lld",
+                 (long long)offset, (long long)atomic_load(&s->raw_end));
         rc = KITE_EINVAL;
     }
     while (rc == 0 && len) {
         kite_mfile *c = s->cur;
         int64_t w = atomic_load_explicit(&c->wrote, memory_order_relaxed);
-        if (w == c->size) {   /* this file is full: its filler closed it (walk_records) */
+        if (w == c->size) { /* this file is full: its filler closed it (walk_records) */
             kite_mfile *nf = NULL;
             rc = kite_warm_next_file(s, c->start + c->size, &nf);
             if (rc < 0) {

@@ -35,10 +35,15 @@ const char *kite_put_status_name(kite_put_status s)
 
 const char *kite_get_status_name(kite_get_status s)
 {
-    static const char *const n[] = { "FOUND", "NO_MATCHED_MESSAGE", "MESSAGE_WAS_REMOVING",
-                                     "OFFSET_FOUND_NULL", "OFFSET_OVERFLOW_BADLY",
-                                     "OFFSET_OVERFLOW_ONE", "OFFSET_TOO_SMALL",
-                                     "NO_MATCHED_LOGIC_QUEUE", "NO_MESSAGE_IN_QUEUE" };
+    static const char *const n[] = { "FOUND",
+                                     "NO_MATCHED_MESSAGE",
+                                     "MESSAGE_WAS_REMOVING",
+                                     "OFFSET_FOUND_NULL",
+                                     "OFFSET_OVERFLOW_BADLY",
+                                     "OFFSET_OVERFLOW_ONE",
+                                     "OFFSET_TOO_SMALL",
+                                     "NO_MATCHED_LOGIC_QUEUE",
+                                     "NO_MESSAGE_IN_QUEUE" };
     return (unsigned)s < sizeof n / sizeof n[0] ? n[s] : "UNKNOWN";
 }
 
@@ -50,7 +55,7 @@ static void free_store(kite_store *s)
     kite_cqt_destroy(&s->cqs);
     kite_index_destroy(s);
     kite_mfq_destroy(&s->cl);
-    if (s->lock_fd >= 0) s->io->ops->close(s->io, s->lock_fd);   /* releases the flock */
+    if (s->lock_fd >= 0) s->io->ops->close(s->io, s->lock_fd); /* releases the flock */
     free(s->wq.v);
     free(s->wbuf);
     free(s->held);
@@ -82,11 +87,16 @@ static int make_paths(kite_store *s, char *err, size_t errlen)
 {
     const char *root = s->o.root_dir;
     int n = 0;
-    if (s->o.commitlog_dir[0]) n |= snprintf(s->cl_dir, sizeof s->cl_dir, "%s", s->o.commitlog_dir) >= (int)sizeof s->cl_dir;
-    else n |= snprintf(s->cl_dir, sizeof s->cl_dir, "%s/commitlog", root) >= (int)sizeof s->cl_dir;
+    if (s->o.commitlog_dir[0])
+        n |= snprintf(s->cl_dir, sizeof s->cl_dir, "%s", s->o.commitlog_dir) >=
+             (int)sizeof s->cl_dir;
+    else
+        n |= snprintf(s->cl_dir, sizeof s->cl_dir, "%s/commitlog", root) >= (int)sizeof s->cl_dir;
     n |= snprintf(s->cq_dir, sizeof s->cq_dir, "%s/consumequeue", root) >= (int)sizeof s->cq_dir;
-    n |= snprintf(s->ckpt_path, sizeof s->ckpt_path, "%s/checkpoint", root) >= (int)sizeof s->ckpt_path;
-    n |= snprintf(s->abort_path, sizeof s->abort_path, "%s/abort", root) >= (int)sizeof s->abort_path;
+    n |= snprintf(s->ckpt_path, sizeof s->ckpt_path, "%s/checkpoint", root) >=
+         (int)sizeof s->ckpt_path;
+    n |= snprintf(s->abort_path, sizeof s->abort_path, "%s/abort", root) >=
+         (int)sizeof s->abort_path;
     n |= snprintf(s->lock_path, sizeof s->lock_path, "%s/lock", root) >= (int)sizeof s->lock_path;
     if (n) snprintf(err, errlen, "store path too long: %s", root);
     return n ? KITE_EINVAL : 0;
@@ -123,8 +133,8 @@ static int open_recover(kite_store *s, char *err, size_t errlen)
     }
     int64_t t0 = kite_mono_ms();
     KLOG_INFO("store", "opening %s (%s shutdown, %zu commit log files, checkpoint %lld/%lld)",
-              s->o.root_dir, crashed ? "UNCLEAN" : "clean", s->cl.n,
-              (long long)s->ck.cl_flushed, (long long)s->ck.cq_dispatched);
+              s->o.root_dir, crashed ? "UNCLEAN" : "clean", s->cl.n, (long long)s->ck.cl_flushed,
+              (long long)s->ck.cq_dispatched);
     rc = kite_cl_recover(s, crashed, err, errlen);
     if (rc < 0) return rc;
     int64_t end = atomic_load(&s->max_offset);
@@ -134,7 +144,7 @@ static int open_recover(kite_store *s, char *err, size_t errlen)
     int64_t start = s->ck.cq_dispatched;
     if (start > end) start = end;
     if (min_phys_end >= 0 && min_phys_end < start) start = min_phys_end;
-    if (min_phys_end < 0 && s->cl.n) start = kite_mfq_min_offset(&s->cl);   /* no queues: rebuild */
+    if (min_phys_end < 0 && s->cl.n) start = kite_mfq_min_offset(&s->cl); /* no queues: rebuild */
     int64_t cl_min = kite_mfq_min_offset(&s->cl);
     int64_t ix_from = end;
     rc = kite_index_load(s, crashed, cl_min < 0 ? 0 : cl_min, end, &ix_from, err, errlen);
@@ -146,7 +156,8 @@ static int open_recover(kite_store *s, char *err, size_t errlen)
     s->disp_bug_pos = -1;
     atomic_store(&s->dispatched, start);
     if (start < end)
-        KLOG_INFO("store", "rebuilding consume queues and index from %lld to %lld", (long long)start, (long long)end);
+        KLOG_INFO("store", "rebuilding consume queues and index from %lld to %lld",
+                  (long long)start, (long long)end);
     rc = kite_dispatch_run(s, end);
     if (rc < 0) {
         snprintf(err, errlen, "rebuilding consume queues stopped at %lld: %s",
@@ -156,11 +167,12 @@ static int open_recover(kite_store *s, char *err, size_t errlen)
     /* The writer continues every queue where its consume queue ends. */
     pthread_rwlock_rdlock(&s->cqs.lock);
     for (size_t i = 0; i < s->cqs.nbuckets; i++)
-        for (kite_cq *c = s->cqs.buckets[i]; c; c = c->next) c->put_next = atomic_load(&c->max_index);
+        for (kite_cq *c = s->cqs.buckets[i]; c; c = c->next)
+            c->put_next = atomic_load(&c->max_index);
     pthread_rwlock_unlock(&s->cqs.lock);
     s->cur = kite_mfq_last(&s->cl);
     atomic_store(&s->cur_start, s->cur ? s->cur->start : -1);
-    atomic_store(&s->raw_end, end);   /* a replica's unfinished record was cut by recovery */
+    atomic_store(&s->raw_end, end); /* a replica's unfinished record was cut by recovery */
     if (s->last_store_ts == 0) s->last_store_ts = s->ck.physic_ts;
     rc = kite_ckpt_open(io, s->ckpt_path, &s->ckpt_fd);
     if (rc == 0) rc = io->ops->sync_dir(io, s->o.root_dir);
@@ -171,7 +183,8 @@ static int open_recover(kite_store *s, char *err, size_t errlen)
     }
     if (rc == 0) rc = io->ops->sync_dir(io, s->o.root_dir);
     if (rc < 0) {
-        snprintf(err, errlen, "writing checkpoint/abort marker in %s: %s", s->o.root_dir, kite_strerror(rc));
+        snprintf(err, errlen, "writing checkpoint/abort marker in %s: %s", s->o.root_dir,
+                 kite_strerror(rc));
         return KITE_EIO;
     }
     KLOG_INFO("store", "store open in %lld ms: commit log [%lld, %lld), %zu queues",
@@ -240,13 +253,13 @@ kite_store *kite_store_open(const kite_store_opts *opts, char *err, size_t errle
 void kite_store_close(kite_store *s)
 {
     if (!s) return;
-    kite_store_kick(s);                  /* staged puts are written and answered */
-    pthread_mutex_lock(&s->put_mu);      /* no put is in flight after this */
+    kite_store_kick(s);             /* staged puts are written and answered */
+    pthread_mutex_lock(&s->put_mu); /* no put is in flight after this */
     atomic_store(&s->stop, 1);
     pthread_mutex_unlock(&s->put_mu);
-    kite_warm_stop(s);                   /* removes an unused pre-created file */
+    kite_warm_stop(s); /* removes an unused pre-created file */
     kite_clean_stop(s);
-    kite_flush_stop(s);                  /* completes every pending SYNC put */
+    kite_flush_stop(s); /* completes every pending SYNC put */
     kite_dispatch_stop(s);
     int clean = !atomic_load(&s->failed);
     int64_t max = atomic_load(&s->max_offset);
@@ -260,8 +273,10 @@ void kite_store_close(kite_store *s)
         if (rc == 0) rc = s->io->ops->sync_dir(s->io, s->o.root_dir);
         if (rc < 0) clean = 0;
     }
-    if (clean) KLOG_INFO("store", "store closed cleanly at offset %lld", (long long)max);
-    else KLOG_WARN("store", "store closed without a clean checkpoint; the next open recovers");
+    if (clean)
+        KLOG_INFO("store", "store closed cleanly at offset %lld", (long long)max);
+    else
+        KLOG_WARN("store", "store closed without a clean checkpoint; the next open recovers");
     free_store(s);
 }
 
@@ -285,7 +300,7 @@ static int refuse(kite_put_cb cb, void *arg, kite_put_status st, int err)
     return err ? err : KITE_EINVAL;
 }
 
-#define STAGE_MAX (1u << 20)   /* staged bytes written at once at most (batch_puts) */
+#define STAGE_MAX (1u << 20) /* staged bytes written at once at most (batch_puts) */
 
 /* The callbacks of a written (or failed) batch, run after put_mu is released. */
 typedef struct held_batch {
@@ -314,7 +329,8 @@ static void commit_staged(kite_store *s, held_batch *hb)
     if (n >= 0) {
         atomic_store_explicit(&c->wrote, w + (int64_t)s->staged, memory_order_release);
         atomic_store_explicit(&s->max_store_ts, s->staged_ts, memory_order_relaxed);
-        atomic_store_explicit(&s->max_offset, c->start + w + (int64_t)s->staged, memory_order_release);
+        atomic_store_explicit(&s->max_offset, c->start + w + (int64_t)s->staged,
+                              memory_order_release);
         /* SYNC_FLUSH puts now wait for the group sync (in append order, under put_mu as
          * the queue requires); the others are answered by the caller. */
         size_t keep = 0;
@@ -333,8 +349,10 @@ static void commit_staged(kite_store *s, held_batch *hb)
         int st = (int)n;
         int expected = 0;
         atomic_compare_exchange_strong(&s->failed, &expected, st);
-        KLOG_ERROR("store", "writing %zu bytes of records to %s at %lld: %s; the store stops "
-                   "accepting writes", s->staged, c->path, (long long)w, kite_strerror((int)n));
+        KLOG_ERROR("store",
+                   "writing %zu bytes of records to %s at %lld: %s; the store stops "
+                   "accepting writes",
+                   s->staged, c->path, (long long)w, kite_strerror((int)n));
         for (size_t i = 0; i < s->nheld; i++)
             s->held[i].res = (kite_put_result){ KITE_PUT_SERVICE_NOT_AVAILABLE, st, -1, -1, 0, 0 };
     }
@@ -364,7 +382,7 @@ static int roll(kite_store *s, kite_put_status *st, held_batch *hb)
         }
         int64_t w = atomic_load(&c->wrote);
         if (w < fs) {
-            uint8_t blank[KITE_REC_BLANK_MIN];   /* see kite_store_put: pwrite */
+            uint8_t blank[KITE_REC_BLANK_MIN]; /* see kite_store_put: pwrite */
             kite_record_write_blank(blank, (uint32_t)(fs - w));
             ssize_t n = s->io->ops->pwrite(s->io, c->fd, blank, sizeof blank, w);
             if (n < 0) {
@@ -382,17 +400,20 @@ static int roll(kite_store *s, kite_put_status *st, held_batch *hb)
         start = m - m % fs;
     }
     kite_mfile *nf = NULL;
-    int rc = kite_warm_next_file(s, start, &nf);   /* the pre-created file, or a new one */
+    int rc = kite_warm_next_file(s, start, &nf); /* the pre-created file, or a new one */
     if (rc < 0) {
         if (rc == KITE_ENOSPC) {
             if (!atomic_exchange(&s->disk_full, 1))
-                KLOG_ERROR("store", "disk full creating commit log file at %lld in %s: writes "
-                           "are refused until space is available", (long long)start, s->cl_dir);
+                KLOG_ERROR("store",
+                           "disk full creating commit log file at %lld in %s: writes "
+                           "are refused until space is available",
+                           (long long)start, s->cl_dir);
             s->disk_full_retry_at = now + s->o.disk_full_retry_ms;
             *st = KITE_PUT_DISK_FULL;
             return KITE_ENOSPC;
         }
-        KLOG_ERROR("store", "creating commit log file at %lld: %s", (long long)start, kite_strerror(rc));
+        KLOG_ERROR("store", "creating commit log file at %lld: %s", (long long)start,
+                   kite_strerror(rc));
         *st = KITE_PUT_CREATE_MAPPED_FILE_FAILED;
         return rc;
     }
@@ -436,14 +457,15 @@ static void encode_v1(const kite_record *r, uint32_t body_crc, uint8_t *w, size_
 
 int kite_store_put(kite_store *s, const kite_store_msg *m, kite_put_cb cb, void *arg)
 {
-    if (s->o.replica)   /* a replica's log grows only by kite_store_append_raw */
+    if (s->o.replica) /* a replica's log grows only by kite_store_append_raw */
         return refuse(cb, arg, KITE_PUT_SERVICE_NOT_AVAILABLE, KITE_ESTOPPED);
     if (!topic_ok(m->topic, m->topic_len) || m->body_len > (uint32_t)s->o.max_message_size)
         return refuse(cb, arg, KITE_PUT_MESSAGE_ILLEGAL, KITE_EINVAL);
     if (m->props_len > KITE_REC_MAX_PROPS || (m->props_len && memchr(m->props, 0, m->props_len)))
         return refuse(cb, arg, KITE_PUT_PROPERTIES_SIZE_EXCEEDED, KITE_ETOOBIG);
     int32_t sysflag = m->sysflag & ~(KITE_SYSFLAG_BORNHOST_V6 | KITE_SYSFLAG_STOREHOST_V6);
-    size_t size = kite_record_size(KITE_REC_MAGIC_V1, sysflag, m->body_len, m->topic_len, m->props_len);
+    size_t size =
+        kite_record_size(KITE_REC_MAGIC_V1, sysflag, m->body_len, m->topic_len, m->props_len);
     if (size == 0 || (int64_t)size + KITE_REC_BLANK_MIN > s->o.cl_file_size)
         return refuse(cb, arg, KITE_PUT_MESSAGE_ILLEGAL, KITE_ETOOBIG);
     int failed = atomic_load(&s->failed);
@@ -453,7 +475,7 @@ int kite_store_put(kite_store *s, const kite_store_msg *m, kite_put_cb cb, void 
 
     kite_put_result res;
     int sync = s->o.flush_type == KITE_FLUSH_SYNC && m->wait;
-    uint32_t body_crc = kite_store_crc32_masked(m->body, m->body_len);   /* outside the lock */
+    uint32_t body_crc = kite_store_crc32_masked(m->body, m->body_len); /* outside the lock */
     pthread_mutex_lock(&s->put_mu);
     if (atomic_load(&s->stop) || atomic_load(&s->failed)) {
         pthread_mutex_unlock(&s->put_mu);
@@ -530,12 +552,14 @@ int kite_store_put(kite_store *s, const kite_store_msg *m, kite_put_cb cb, void 
     if (batch) s->held = kite_xgrow(s->held, &s->held_cap, s->nheld + 1, sizeof *s->held, 64);
     encode_v1(&r, body_crc, s->wbuf + at, size);
     if (counted) cq->put_next++;
-    res = (kite_put_result){ KITE_PUT_OK, KITE_OK, r.phys_offset, r.queue_offset, (int32_t)size, ts };
+    res =
+        (kite_put_result){ KITE_PUT_OK, KITE_OK, r.phys_offset, r.queue_offset, (int32_t)size, ts };
     if (batch) {
         s->staged += size;
         s->staged_ts = ts;
-        s->held[s->nheld++] = (kite_held_put){
-            cb, arg, res, sync ? kite_deadline_ms(s->o.sync_flush_timeout_ms) : 0, sync };
+        s->held[s->nheld++] =
+            (kite_held_put){ cb, arg, res, sync ? kite_deadline_ms(s->o.sync_flush_timeout_ms) : 0,
+                             sync };
         pthread_mutex_unlock(&s->put_mu);
         run_held(&hb);
         return KITE_OK;
@@ -543,7 +567,7 @@ int kite_store_put(kite_store *s, const kite_store_msg *m, kite_put_cb cb, void 
     /* Not batched: hb stayed empty (only staged records fill it). */
     ssize_t n = s->io->ops->pwrite(s->io, c->fd, s->wbuf, size, w);
     if (n < 0) {
-        if (counted) cq->put_next--;   /* nothing was written: the offset is not taken */
+        if (counted) cq->put_next--; /* nothing was written: the offset is not taken */
         pthread_mutex_unlock(&s->put_mu);
         KLOG_ERROR("store", "writing a record to %s at %lld: %s", c->path, (long long)w,
                    kite_strerror((int)n));
@@ -553,11 +577,11 @@ int kite_store_put(kite_store *s, const kite_store_msg *m, kite_put_cb cb, void 
     atomic_store_explicit(&s->max_store_ts, ts, memory_order_relaxed);
     atomic_store_explicit(&s->max_offset, r.phys_offset + (int64_t)size, memory_order_release);
     if (sync) {
-        kite_waiter wt = { r.phys_offset + (int64_t)size, kite_deadline_ms(s->o.sync_flush_timeout_ms),
-                           cb, arg, res };
+        kite_waiter wt = { r.phys_offset + (int64_t)size,
+                           kite_deadline_ms(s->o.sync_flush_timeout_ms), cb, arg, res };
         kite_flush_enqueue(s, &wt);
     }
-    if (s->append_hook) s->append_hook(s->append_hook_arg);   /* under put_mu: see store.h */
+    if (s->append_hook) s->append_hook(s->append_hook_arg); /* under put_mu: see store.h */
     pthread_mutex_unlock(&s->put_mu);
     if (s->o.flush_type == KITE_FLUSH_ASYNC) kite_dispatch_wake(s);
     if (!sync) cb(arg, &res);
@@ -613,7 +637,7 @@ void kite_store_put_wait(kite_store *s, const kite_store_msg *msg, kite_put_resu
 {
     put_waiter w = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, res };
     kite_store_put(s, msg, put_wait_cb, &w);
-    if (s->o.batch_puts) kite_store_kick(s);   /* a blocking put is not batched */
+    if (s->o.batch_puts) kite_store_kick(s); /* a blocking put is not batched */
     pthread_mutex_lock(&w.mu);
     while (!w.done) pthread_cond_wait(&w.cv, &w.mu);
     pthread_mutex_unlock(&w.mu);
@@ -686,10 +710,25 @@ int kite_store_get_messages(kite_store *s, const char *topic, int32_t qid, int64
     int64_t max = atomic_load_explicit(&cq->max_index, memory_order_acquire);
     out->min_offset = min;
     out->max_offset = max;
-    if (max == 0) { out->status = KITE_GET_NO_MESSAGE_IN_QUEUE; return 0; }
-    if (offset < min) { out->status = KITE_GET_OFFSET_TOO_SMALL; out->next_begin_offset = min; return 0; }
-    if (offset == max) { out->status = KITE_GET_OFFSET_OVERFLOW_ONE; out->next_begin_offset = offset; return 0; }
-    if (offset > max) { out->status = KITE_GET_OFFSET_OVERFLOW_BADLY; out->next_begin_offset = max; return 0; }
+    if (max == 0) {
+        out->status = KITE_GET_NO_MESSAGE_IN_QUEUE;
+        return 0;
+    }
+    if (offset < min) {
+        out->status = KITE_GET_OFFSET_TOO_SMALL;
+        out->next_begin_offset = min;
+        return 0;
+    }
+    if (offset == max) {
+        out->status = KITE_GET_OFFSET_OVERFLOW_ONE;
+        out->next_begin_offset = offset;
+        return 0;
+    }
+    if (offset > max) {
+        out->status = KITE_GET_OFFSET_OVERFLOW_BADLY;
+        out->next_begin_offset = max;
+        return 0;
+    }
     if (max_count < 1) max_count = 1;
     int64_t scan_max = max_count > 800 ? max_count : 800;
     int64_t i = offset, cl_min = kite_mfq_min_offset(&s->cl);
@@ -703,7 +742,8 @@ int kite_store_get_messages(kite_store *s, const char *topic, int32_t qid, int64
             if (!cf) {
                 if (out->count == 0) {
                     out->status = KITE_GET_OFFSET_FOUND_NULL;
-                    out->next_begin_offset = (byte - byte % s->o.cq_file_size + s->o.cq_file_size) / KITE_CQ_UNIT;
+                    out->next_begin_offset =
+                        (byte - byte % s->o.cq_file_size + s->o.cq_file_size) / KITE_CQ_UNIT;
                     return 0;
                 }
                 break;
@@ -713,8 +753,15 @@ int kite_store_get_messages(kite_store *s, const char *topic, int32_t qid, int64
         int64_t phys = (int64_t)kite_rd_be64(u);
         int32_t size = (int32_t)kite_rd_be32(u + 8);
         int64_t tag = (int64_t)kite_rd_be64(u + 12);
-        if (size <= 0 || size == 0x7FFFFFFF || !tag_match(tag, tags, ntags)) { i++; continue; }
-        if (phys < cl_min) { removed = 1; i++; continue; }
+        if (size <= 0 || size == 0x7FFFFFFF || !tag_match(tag, tags, ntags)) {
+            i++;
+            continue;
+        }
+        if (phys < cl_min) {
+            removed = 1;
+            i++;
+            continue;
+        }
         if (out->count > 0 && out->bytes + (size_t)size > max_bytes) break;
         kite_store_seg seg;
         if (kite_store_get_by_offset(s, phys, &seg, NULL) != KITE_OK || seg.len != (uint32_t)size) {
@@ -731,8 +778,9 @@ int kite_store_get_messages(kite_store *s, const char *topic, int32_t qid, int64
     }
     if (cf) kite_mfile_unref(cf);
     out->next_begin_offset = i;
-    out->status = out->count ? KITE_GET_FOUND : removed ? KITE_GET_MESSAGE_WAS_REMOVING
-                                                        : KITE_GET_NO_MATCHED_MESSAGE;
+    out->status = out->count ? KITE_GET_FOUND
+                  : removed  ? KITE_GET_MESSAGE_WAS_REMOVING
+                             : KITE_GET_NO_MATCHED_MESSAGE;
     return 0;
 }
 
@@ -753,7 +801,8 @@ static int64_t store_ts_at(kite_store *s, kite_cq *cq, int64_t idx)
 {
     int64_t phys;
     int32_t size;
-    if (kite_cq_unit(cq, idx, &phys, &size, NULL) != 0 || size <= 0 || size == 0x7FFFFFFF) return -1;
+    if (kite_cq_unit(cq, idx, &phys, &size, NULL) != 0 || size <= 0 || size == 0x7FFFFFFF)
+        return -1;
     kite_store_seg seg;
     if (kite_store_get_by_offset(s, phys, &seg, NULL) != KITE_OK) return -1;
     kite_record r;
@@ -770,8 +819,10 @@ int64_t kite_store_offset_by_time(kite_store *s, const char *topic, int32_t qid,
     while (lo < hi) {
         int64_t mid = lo + (hi - lo) / 2;
         int64_t t = store_ts_at(s, cq, mid);
-        if (t >= 0 && t >= ts) hi = mid;
-        else lo = mid + 1;
+        if (t >= 0 && t >= ts)
+            hi = mid;
+        else
+            lo = mid + 1;
     }
     return lo;
 }

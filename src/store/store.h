@@ -33,11 +33,11 @@ struct kite_mfile;
 
 /* A message to append. All pointers are borrowed for the duration of the call. */
 typedef struct kite_store_msg {
-    const char *topic;          /* 1..127 bytes, no '/', NUL or control bytes */
+    const char *topic; /* 1..127 bytes, no '/', NUL or control bytes */
     size_t topic_len;
     int32_t queue_id;
     int32_t flag;
-    int32_t sysflag;            /* host bits are set by the store (IPv4 only) */
+    int32_t sysflag; /* host bits are set by the store (IPv4 only) */
     int64_t born_ts;
     uint8_t born_ip4[4];
     int32_t born_port;
@@ -45,28 +45,28 @@ typedef struct kite_store_msg {
     int64_t prepared_tx_offset;
     const void *body;
     uint32_t body_len;
-    const char *props;          /* properties string as it is to be stored */
+    const char *props; /* properties string as it is to be stored */
     uint32_t props_len;
-    int wait;                   /* SYNC_FLUSH: 1 = complete when durable (WAIT != false) */
+    int wait; /* SYNC_FLUSH: 1 = complete when durable (WAIT != false) */
 } kite_store_msg;
 
 typedef enum kite_put_status {
     KITE_PUT_OK = 0,
-    KITE_PUT_FLUSH_DISK_TIMEOUT,       /* stored, not known durable within syncFlushTimeout */
-    KITE_PUT_MESSAGE_ILLEGAL,          /* bad topic, body too large, record larger than a file */
+    KITE_PUT_FLUSH_DISK_TIMEOUT, /* stored, not known durable within syncFlushTimeout */
+    KITE_PUT_MESSAGE_ILLEGAL,    /* bad topic, body too large, record larger than a file */
     KITE_PUT_PROPERTIES_SIZE_EXCEEDED,
-    KITE_PUT_SERVICE_NOT_AVAILABLE,    /* store closing, or fail-stopped after a sync error */
-    KITE_PUT_DISK_FULL,                /* ENOSPC allocating a file; retried by later puts */
-    KITE_PUT_CREATE_MAPPED_FILE_FAILED,/* other error creating a file */
-    KITE_PUT_FLUSH_FAILED,             /* the sync failed: NOT durable; store is fail-stopped */
+    KITE_PUT_SERVICE_NOT_AVAILABLE,     /* store closing, or fail-stopped after a sync error */
+    KITE_PUT_DISK_FULL,                 /* ENOSPC allocating a file; retried by later puts */
+    KITE_PUT_CREATE_MAPPED_FILE_FAILED, /* other error creating a file */
+    KITE_PUT_FLUSH_FAILED,              /* the sync failed: NOT durable; store is fail-stopped */
 } kite_put_status;
 
 const char *kite_put_status_name(kite_put_status s);
 
 typedef struct kite_put_result {
     kite_put_status status;
-    int err;                    /* kite_status detail (KITE_OK, KITE_EIO, KITE_ENOSPC, ...) */
-    int64_t phys_offset;        /* -1 when not appended */
+    int err;             /* kite_status detail (KITE_OK, KITE_EIO, KITE_ENOSPC, ...) */
+    int64_t phys_offset; /* -1 when not appended */
     int64_t queue_offset;
     int32_t wrote_bytes;
     int64_t store_ts;
@@ -133,9 +133,9 @@ typedef struct kite_get_result {
     kite_get_status status;
     int64_t next_begin_offset;
     int64_t min_offset, max_offset;
-    size_t count;               /* segments in segs */
+    size_t count; /* segments in segs */
     size_t bytes;
-    kite_store_seg *segs;       /* owned; each holds a file reference */
+    kite_store_seg *segs; /* owned; each holds a file reference */
     size_t cap;
 } kite_get_result;
 
@@ -181,11 +181,11 @@ int kite_store_query_by_key(kite_store *s, const char *topic, const char *key, i
 /* ---- retention (docs/store-format.md, "Retention") ---- */
 
 typedef struct kite_clean_stats {
-    int cl_deleted;             /* commit-log files deleted */
-    int cq_deleted;             /* consume-queue files deleted */
-    int ix_deleted;             /* index files deleted */
-    int disk_ratio;             /* percent used of the commit log's file system (-1 unknown) */
-    int forced;                 /* unexpired files were deleted because the disk is nearly full */
+    int cl_deleted; /* commit-log files deleted */
+    int cq_deleted; /* consume-queue files deleted */
+    int ix_deleted; /* index files deleted */
+    int disk_ratio; /* percent used of the commit log's file system (-1 unknown) */
+    int forced;     /* unexpired files were deleted because the disk is nearly full */
 } kite_clean_stats;
 
 /* Runs one retention round now on the calling thread (the clean thread runs one every

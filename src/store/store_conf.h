@@ -15,29 +15,29 @@
 struct kite_io;
 
 typedef struct kite_store_conf {
-    char *store_path_root_dir;         /* storePathRootDir */
-    char *store_path_commit_log;       /* storePathCommitLog ("" = <root>/commitlog) */
+    char *store_path_root_dir;   /* storePathRootDir */
+    char *store_path_commit_log; /* storePathCommitLog ("" = <root>/commitlog) */
     int64_t mapped_file_size_commit_log;
-    int32_t mapped_file_size_consume_queue;   /* bytes; rounded down to a multiple of 20 */
-    char *flush_disk_type;             /* ASYNC_FLUSH | SYNC_FLUSH */
-    int32_t flush_interval_commit_log; /* ms */
+    int32_t mapped_file_size_consume_queue; /* bytes; rounded down to a multiple of 20 */
+    char *flush_disk_type;                  /* ASYNC_FLUSH | SYNC_FLUSH */
+    int32_t flush_interval_commit_log;      /* ms */
     int32_t flush_commit_log_least_pages;
     int32_t flush_commit_log_thorough_interval; /* ms */
     int32_t flush_interval_consume_queue;       /* ms: CQ flush + checkpoint */
-    int64_t sync_flush_timeout;        /* ms */
-    char *delete_when;                 /* "04" or "04;05" */
-    int32_t file_reserved_time;        /* hours */
-    int32_t disk_max_used_space_ratio; /* percent */
-    int32_t max_message_size;          /* bytes of body */
+    int64_t sync_flush_timeout;                 /* ms */
+    char *delete_when;                          /* "04" or "04;05" */
+    int32_t file_reserved_time;                 /* hours */
+    int32_t disk_max_used_space_ratio;          /* percent */
+    int32_t max_message_size;                   /* bytes of body */
     int check_crc_on_recover;
-    int message_index_enable;          /* messageIndexEnable */
-    int32_t max_hash_slot_num;         /* maxHashSlotNum: index slots per file */
-    int32_t max_index_num;             /* maxIndexNum: index entries per file */
-    int32_t disk_space_clean_forcibly_ratio;  /* diskSpaceCleanForciblyRatio, percent */
-    int32_t disk_space_warning_level_ratio;   /* diskSpaceWarningLevelRatio, percent */
-    int clean_file_forcibly_enable;    /* cleanFileForciblyEnable */
-    int32_t clean_resource_interval;   /* cleanResourceInterval, ms */
-    int32_t delete_file_batch_max;     /* deleteFileBatchMax */
+    int message_index_enable;                /* messageIndexEnable */
+    int32_t max_hash_slot_num;               /* maxHashSlotNum: index slots per file */
+    int32_t max_index_num;                   /* maxIndexNum: index entries per file */
+    int32_t disk_space_clean_forcibly_ratio; /* diskSpaceCleanForciblyRatio, percent */
+    int32_t disk_space_warning_level_ratio;  /* diskSpaceWarningLevelRatio, percent */
+    int clean_file_forcibly_enable;          /* cleanFileForciblyEnable */
+    int32_t clean_resource_interval;         /* cleanResourceInterval, ms */
+    int32_t delete_file_batch_max;           /* deleteFileBatchMax */
 } kite_store_conf;
 
 /* Table of the keys above (ends with a NULL key). */
@@ -49,7 +49,7 @@ typedef struct kite_store_opts {
     char root_dir[1024];
     char commitlog_dir[1024];
     int64_t cl_file_size;
-    int64_t cq_file_size;          /* multiple of 20 */
+    int64_t cq_file_size; /* multiple of 20 */
     kite_flush_type flush_type;
     int flush_interval_ms;
     int flush_least_pages;
@@ -61,11 +61,11 @@ typedef struct kite_store_opts {
     int disk_max_used_ratio;
     int max_message_size;
     int check_crc_on_recover;
-    int disk_full_retry_ms;        /* ENOSPC: how often a put retries allocation (default 1000) */
+    int disk_full_retry_ms; /* ENOSPC: how often a put retries allocation (default 1000) */
     /* index (docs/store-format.md, "Index files") */
-    int index_enable;              /* messageIndexEnable (default 1) */
-    int64_t index_slots;           /* maxHashSlotNum (default 5,000,000) */
-    int64_t index_entries;         /* maxIndexNum (default 20,000,000) */
+    int index_enable;      /* messageIndexEnable (default 1) */
+    int64_t index_slots;   /* maxHashSlotNum (default 5,000,000) */
+    int64_t index_entries; /* maxIndexNum (default 20,000,000) */
     /* retention (docs/store-format.md, "Retention") */
     int disk_clean_forcibly_ratio; /* percent; above it the oldest files go even if not expired (85) */
     int disk_warning_ratio;        /* percent; above it puts are refused with DISK_FULL (90) */
@@ -92,9 +92,9 @@ typedef struct kite_store_opts {
      * Tests move time forward with it instead of waiting hours. */
     int64_t (*clock_ms)(void *arg);
     void *clock_arg;
-    uint8_t store_ip4[4];          /* STOREHOST written into records (brokerIP1, listenPort) */
+    uint8_t store_ip4[4]; /* STOREHOST written into records (brokerIP1, listenPort) */
     int32_t store_port;
-    struct kite_io *io;            /* NULL = POSIX; tests pass a fault seam */
+    struct kite_io *io; /* NULL = POSIX; tests pass a fault seam */
 } kite_store_opts;
 
 /* Defaults (RocketMQ's, with root "$HOME/store"). */

@@ -24,7 +24,7 @@
 #include <string.h>
 #include <time.h>
 
-#define WARM_IDLE_MS 100          /* poll period (roll wakes the thread at once) */
+#define WARM_IDLE_MS 100 /* poll period (roll wakes the thread at once) */
 
 /* Removes the unused spare. Caller holds wmu. */
 static void drop_spare(kite_store *s)
@@ -33,7 +33,7 @@ static void drop_spare(kite_store *s)
     if (!f) return;
     s->spare = NULL;
     atomic_store(&f->unlink_on_free, 1);
-    kite_mfile_unref(f);   /* unmaps, closes, unlinks */
+    kite_mfile_unref(f); /* unmaps, closes, unlinks */
     /* A leftover all-zero file after a power cut would be cut away by recovery anyway. */
     s->io->ops->sync_dir(s->io, s->cl.dir);
 }
@@ -57,7 +57,7 @@ int kite_warm_next_file(kite_store *s, int64_t start, kite_mfile **out)
         atomic_store(&s->cur_start, start);
     }
     pthread_mutex_unlock(&s->wmu);
-    if (s->warm_on) pthread_cond_signal(&s->wcv);   /* make the next spare */
+    if (s->warm_on) pthread_cond_signal(&s->wcv); /* make the next spare */
     return rc;
 }
 
@@ -96,8 +96,10 @@ static void *warm_thread(void *arg)
             } else {
                 retry_at = now + 1000;
                 if (!logged++)
-                    KLOG_WARN("store", "pre-creating commit log file at %lld: %s (the writer "
-                              "will create it when needed)", (long long)want, kite_strerror(rc));
+                    KLOG_WARN("store",
+                              "pre-creating commit log file at %lld: %s (the writer "
+                              "will create it when needed)",
+                              (long long)want, kite_strerror(rc));
             }
         }
         if (!atomic_load(&s->stop)) kite_cond_wait_us(&s->wcv, &s->wmu, WARM_IDLE_MS * 1000LL);

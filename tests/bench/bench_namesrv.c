@@ -54,7 +54,8 @@ static double run_once(const char *host, int port, int nconn, int depth, double 
         }
         struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &cs[i] };
         epoll_ctl(ep, EPOLL_CTL_ADD, cs[i].fd, &ev);
-        if (write(cs[i].fd, burst, flen * (size_t)depth) != (ssize_t)(flen * (size_t)depth)) exit(1);
+        if (write(cs[i].fd, burst, flen * (size_t)depth) != (ssize_t)(flen * (size_t)depth))
+            exit(1);
     }
     long done = 0;
     int64_t t0 = kite_mono_ns(), end = t0 + (int64_t)(secs * 1e9);
@@ -80,7 +81,8 @@ static double run_once(const char *host, int port, int nconn, int depth, double 
             memmove(c->rbuf, c->rbuf + pos, c->rlen - pos);
             c->rlen -= pos;
             done += got;
-            if (got && write(c->fd, burst, flen * (size_t)got) != (ssize_t)(flen * (size_t)got)) exit(1);
+            if (got && write(c->fd, burst, flen * (size_t)got) != (ssize_t)(flen * (size_t)got))
+                exit(1);
         }
     }
     double el = (double)(kite_mono_ns() - t0) / 1e9;
@@ -97,11 +99,16 @@ int main(int argc, char **argv)
     double secs = 3;
     const char *addr = NULL;
     for (int i = 1; i + 1 < argc; i += 2) {
-        if (!strcmp(argv[i], "-c")) nconn = atoi(argv[i + 1]);
-        else if (!strcmp(argv[i], "-d")) depth = atoi(argv[i + 1]);
-        else if (!strcmp(argv[i], "-t")) secs = atof(argv[i + 1]);
-        else if (!strcmp(argv[i], "-r")) runs = atoi(argv[i + 1]);
-        else if (!strcmp(argv[i], "-a")) addr = argv[i + 1];
+        if (!strcmp(argv[i], "-c"))
+            nconn = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "-d"))
+            depth = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "-t"))
+            secs = atof(argv[i + 1]);
+        else if (!strcmp(argv[i], "-r"))
+            runs = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "-a"))
+            addr = argv[i + 1];
     }
     kt_daemon d;
     memset(&d, 0, sizeof d);
@@ -117,14 +124,18 @@ int main(int argc, char **argv)
     }
     /* One broker serving the topic. */
     int fd = kt_connect(host, port);
-    const char *body = "{\"filterServerList\":[],\"topicConfigSerializeWrapper\":{\"dataVersion\":{\"counter\":1,"
-                       "\"timestamp\":1},\"topicConfigTable\":{\"BenchTopic\":{\"perm\":6,\"readQueueNums\":8,"
-                       "\"topicName\":\"BenchTopic\",\"writeQueueNums\":8}}}}";
+    const char *body =
+        "{\"filterServerList\":[],\"topicConfigSerializeWrapper\":{\"dataVersion\":{\"counter\":1,"
+        "\"timestamp\":1},\"topicConfigTable\":{\"BenchTopic\":{\"perm\":6,\"readQueueNums\":8,"
+        "\"topicName\":\"BenchTopic\",\"writeQueueNums\":8}}}}";
     kite_cmd resp;
-    if (kt_call(fd, "{\"code\":103,\"extFields\":{\"brokerName\":\"bench-a\",\"brokerAddr\":\"127.0.0.1:10911\","
-                    "\"clusterName\":\"DefaultCluster\",\"haServerAddr\":\"127.0.0.1:10912\",\"brokerId\":\"0\"},"
-                    "\"flag\":0,\"language\":\"JAVA\",\"opaque\":1,\"version\":409}",
-                body, strlen(body), &resp) != 0 || resp.code != 0) {
+    if (kt_call(
+            fd,
+            "{\"code\":103,\"extFields\":{\"brokerName\":\"bench-a\",\"brokerAddr\":\"127.0.0.1:10911\","
+            "\"clusterName\":\"DefaultCluster\",\"haServerAddr\":\"127.0.0.1:10912\",\"brokerId\":\"0\"},"
+            "\"flag\":0,\"language\":\"JAVA\",\"opaque\":1,\"version\":409}",
+            body, strlen(body), &resp) != 0 ||
+        resp.code != 0) {
         fprintf(stderr, "registration failed\n");
         return 1;
     }
@@ -132,12 +143,14 @@ int main(int argc, char **argv)
     double *res = calloc((size_t)runs, sizeof *res);
     for (int r = 0; r < runs; r++) {
         res[r] = run_once(host, port, nconn, depth, secs);
-        printf("run %d: %.0f requests/s (%d connection(s), %d in flight each)\n", r + 1, res[r], nconn, depth);
+        printf("run %d: %.0f requests/s (%d connection(s), %d in flight each)\n", r + 1, res[r],
+               nconn, depth);
         fflush(stdout);
     }
     qsort(res, (size_t)runs, sizeof *res, cmp_d);
-    printf("median: %.0f requests/s GET_ROUTEINFO_BY_TOPIC, %d connection(s) x %d pipelined, %d runs of %.1fs\n",
-           res[runs / 2], nconn, depth, runs, secs);
+    printf(
+        "median: %.0f requests/s GET_ROUTEINFO_BY_TOPIC, %d connection(s) x %d pipelined, %d runs of %.1fs\n",
+        res[runs / 2], nconn, depth, runs, secs);
     close(fd);
     if (!addr) kt_stop(d.pid, 3000);
     free(res);

@@ -19,7 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define SAMPLE_MS 20
+#define SAMPLE_MS   20
 #define MAX_SAMPLES 20000
 
 static int64_t cl_max(const kt_daemon *d)
@@ -30,9 +30,11 @@ static int64_t cl_max(const kt_daemon *d)
     int64_t v = -1;
     if (kb_call(fd, 28, "", NULL, 0, &r) == 0) {
         char err[128];
-        kite_json_doc *doc = r.code == 0 ? kite_json_parse((const char *)r.body, r.body_len, err, sizeof err) : NULL;
+        kite_json_doc *doc =
+            r.code == 0 ? kite_json_parse((const char *)r.body, r.body_len, err, sizeof err) : NULL;
         if (doc) {
-            const char *s = kite_json_get_str(kite_json_get(kite_json_root(doc), "table"), "commitLogMaxOffset", NULL);
+            const char *s = kite_json_get_str(kite_json_get(kite_json_root(doc), "table"),
+                                              "commitLogMaxOffset", NULL);
             if (s) v = strtoll(s, NULL, 10);
             kite_json_doc_free(doc);
         }
@@ -63,7 +65,8 @@ static double tps_of(const char *json)
     return p ? strtod(p + 6, NULL) : -1;
 }
 
-static long long t_ms[MAX_SAMPLES], m_end[MAX_SAMPLES], s_end[MAX_SAMPLES], lagb[MAX_SAMPLES], lagt[MAX_SAMPLES];
+static long long t_ms[MAX_SAMPLES], m_end[MAX_SAMPLES], s_end[MAX_SAMPLES], lagb[MAX_SAMPLES],
+    lagt[MAX_SAMPLES];
 
 /* One run (mode 0: no slave, 1: ASYNC_MASTER + slave, 2: SYNC_MASTER + slave): returns the
  * producer's msgs/s; with a slave, prints the lag figures. */
@@ -80,17 +83,22 @@ static double run(int mode, int size, int inflight, int secs)
     do ha = kt_free_port(m.host);
     while (ha == m.port || ha == m.port - 2);
     char extra[512];
-    snprintf(extra, sizeof extra, "mappedFileSizeCommitLog=134217728\nhaListenPort=%d\nbrokerRole=%s\n", ha,
+    snprintf(extra, sizeof extra,
+             "mappedFileSizeCommitLog=134217728\nhaListenPort=%d\nbrokerRole=%s\n", ha,
              mode == 2 ? "SYNC_MASTER" : "ASYNC_MASTER");
     if (kt_broker_start(&m, nsaddr, extra) != 0) exit(1);
     if (with_slave) {
-        if (kt_broker_start(&s, nsaddr, "brokerRole=SLAVE\nbrokerId=1\nmappedFileSizeCommitLog=134217728\n") != 0)
+        if (kt_broker_start(&s, nsaddr,
+                            "brokerRole=SLAVE\nbrokerId=1\nmappedFileSizeCommitLog=134217728\n") !=
+            0)
             exit(1);
     }
     const char *bin = getenv("KITE_BIN");
     char cmd[1024];
-    snprintf(cmd, sizeof cmd, "%s/kite-bench produce -n %s -t BenchRepl -s %d -c %d -d %d --async --json 2>/dev/null",
-             bin && *bin ? bin : "./bin", nsaddr, size, inflight, secs);
+    snprintf(
+        cmd, sizeof cmd,
+        "%s/kite-bench produce -n %s -t BenchRepl -s %d -c %d -d %d --async --json 2>/dev/null",
+        bin && *bin ? bin : "./bin", nsaddr, size, inflight, secs);
     FILE *p = popen(cmd, "r");
     int n = 0;
     long long t0 = kt_now_ms(), load_end = -1, caught = -1;
@@ -104,8 +112,10 @@ static double run(int mode, int size, int inflight, int secs)
             m_end[n] = me;
             s_end[n] = se;
             n++;
-            if (me == last_m) stable++;
-            else stable = 0;
+            if (me == last_m)
+                stable++;
+            else
+                stable = 0;
             if (load_end < 0 && now > secs * 1000 && stable >= 3) load_end = now - 3 * SAMPLE_MS;
             last_m = me;
             if (load_end >= 0 && se == me) {
@@ -135,10 +145,11 @@ static double run(int mode, int size, int inflight, int secs)
         }
         long long b50 = pct(lagb, k, 0.5), b99 = pct(lagb, k, 0.99), bmax = pct(lagb, k, 1.0);
         long long t50 = pct(lagt, k, 0.5), t99 = pct(lagt, k, 0.99), tmax = pct(lagt, k, 1.0);
-        printf("  %s + slave: %.0f msgs/s; lag under load (%d samples): bytes p50 %lld p99 %lld max %lld; "
-               "time p50 %lld ms p99 %lld ms max %lld ms; caught up %lld ms after the load; %lld bytes replicated\n",
-               mode == 2 ? "SYNC_MASTER" : "ASYNC_MASTER", tps, k, b50, b99, bmax, t50, t99, tmax, caught,
-               n ? m_end[n - 1] : 0);
+        printf(
+            "  %s + slave: %.0f msgs/s; lag under load (%d samples): bytes p50 %lld p99 %lld max %lld; "
+            "time p50 %lld ms p99 %lld ms max %lld ms; caught up %lld ms after the load; %lld bytes replicated\n",
+            mode == 2 ? "SYNC_MASTER" : "ASYNC_MASTER", tps, k, b50, b99, bmax, t50, t99, tmax,
+            caught, n ? m_end[n - 1] : 0);
     } else {
         printf("  no slave: %.0f msgs/s\n", tps);
     }
@@ -157,10 +168,14 @@ int main(int argc, char **argv)
     int size = 1024, inflight = 256, secs = 5, runs = 3;
     int o;
     while ((o = getopt(argc, argv, "s:c:d:r:")) != -1) {
-        if (o == 's') size = atoi(optarg);
-        else if (o == 'c') inflight = atoi(optarg);
-        else if (o == 'd') secs = atoi(optarg);
-        else if (o == 'r') runs = atoi(optarg);
+        if (o == 's')
+            size = atoi(optarg);
+        else if (o == 'c')
+            inflight = atoi(optarg);
+        else if (o == 'd')
+            secs = atoi(optarg);
+        else if (o == 'r')
+            runs = atoi(optarg);
         else {
             fprintf(stderr, "usage: bench_repl [-s size] [-c in_flight] [-d seconds] [-r runs]\n");
             return 2;

@@ -94,7 +94,7 @@ static double memcpy_mapped(size_t total, size_t chunk, int prefault)
     munmap(m, total);
     close(fd);
     unlink(p);
-    return (double)(total / chunk) / dt;   /* chunks per second */
+    return (double)(total / chunk) / dt; /* chunks per second */
 }
 
 static double seq_write(size_t total)
@@ -149,9 +149,9 @@ static void bench_opts(kite_store_opts *o, const char *dir, int sync)
     snprintf(o->root_dir, sizeof o->root_dir, "%.900s", dir);
     o->cl_file_size = 1LL << 30;
     o->flush_type = sync ? KITE_FLUSH_SYNC : KITE_FLUSH_ASYNC;
-    o->index_slots = 500000;      /* 42 MB index files: the default 420 MB would dominate */
+    o->index_slots = 500000; /* 42 MB index files: the default 420 MB would dominate */
     o->index_entries = 2000000;
-    const char *warm = getenv("BENCH_WARM");   /* A/B runs: 0 = no allocation/warm-up service */
+    const char *warm = getenv("BENCH_WARM"); /* A/B runs: 0 = no allocation/warm-up service */
     if (warm) o->warm_files = atoi(warm);
 }
 
@@ -176,10 +176,10 @@ static void make_msg(kite_store_msg *m, uint8_t *body, uint32_t len, kite_buf *p
     m->born_ts = 1;
     m->body = body;
     m->body_len = len;
-    char key[16];   /* 16 hex digits, as snprintf("%016lx") but cheap: the loop times puts */
+    char key[16]; /* 16 hex digits, as snprintf("%016lx") but cheap: the loop times puts */
     for (int i = 15; i >= 0; i--, seq = (long)((unsigned long)seq >> 4))
         key[i] = "0123456789abcdef"[(unsigned long)seq & 15];
-    kite_buf_reset(props);   /* the caller's buffer: allocated on the first message only */
+    kite_buf_reset(props); /* the caller's buffer: allocated on the first message only */
     kite_msgprop_append(props, "UNIQ_KEY", key, sizeof key);
     m->props = props->data;
     m->props_len = (uint32_t)props->len;
@@ -193,7 +193,7 @@ static double async_run(size_t len, long n, double *mbps, int keep, char *dir_ou
     sub(dir, sizeof dir, "async");
     kite_store_opts o;
     bench_opts(&o, dir, 0);
-    o.batch_puts = 1;   /* as the broker: one write per batch of puts */
+    o.batch_puts = 1; /* as the broker: one write per batch of puts */
     long batch = getenv("BENCH_BATCH") ? atol(getenv("BENCH_BATCH")) : 32;
     if (batch < 1) batch = 1;
     kite_store *s = open_or_die(&o);
@@ -215,12 +215,19 @@ static double async_run(size_t len, long n, double *mbps, int keep, char *dir_ou
     kite_store_close(s);
     free(body);
     kite_buf_free(&props);
-    if (keep) snprintf(dir_out, 1100, "%s", dir);
-    else kt_rmrf(dir);
+    if (keep)
+        snprintf(dir_out, 1100, "%s", dir);
+    else
+        kt_rmrf(dir);
     return (double)n / dt;
 }
 
-typedef struct sw { kite_store *s; double until; long n; int id; } sw;
+typedef struct sw {
+    kite_store *s;
+    double until;
+    long n;
+    int id;
+} sw;
 
 static void *sync_writer(void *arg)
 {
@@ -311,7 +318,9 @@ static double crash_open_ms(const char *dir)
     if (kite_ckpt_read(kite_io_posix(), p, &ck, err, sizeof err) != 0) exit(2);
     ck.cl_flushed = 0;
     int fd;
-    if (kite_ckpt_open(kite_io_posix(), p, &fd) != 0 || kite_ckpt_write(kite_io_posix(), fd, &ck) != 0) exit(2);
+    if (kite_ckpt_open(kite_io_posix(), p, &fd) != 0 ||
+        kite_ckpt_write(kite_io_posix(), fd, &ck) != 0)
+        exit(2);
     close(fd);
     snprintf(p, sizeof p, "%s/abort", dir);
     close(open(p, O_WRONLY | O_CREAT, 0644));
@@ -345,14 +354,19 @@ int main(int argc, char **argv)
         } else if (strcmp(argv[a], "--only") == 0 && a + 1 < argc) {
             only = argv[++a];
         } else {
-            fprintf(stderr, "usage: bench_store [--quick] [--only limits,async,sync,read,restart,recover] [dir]\n");
+            fprintf(
+                stderr,
+                "usage: bench_store [--quick] [--only limits,async,sync,read,restart,recover] [dir]\n");
             return 2;
         }
     }
-    if (a < argc) snprintf(base, sizeof base, "%s", argv[a]);
-    else snprintf(base, sizeof base, "/work/bench-store-%d", (int)getpid());
+    if (a < argc)
+        snprintf(base, sizeof base, "%s", argv[a]);
+    else
+        snprintf(base, sizeof base, "/work/bench-store-%d", (int)getpid());
     mkdir(base, 0755);
-    kite_log_set_level(getenv("BENCH_LOG_INFO") ? KITE_LOG_INFO : KITE_LOG_WARN);   /* recovery phases */
+    kite_log_set_level(getenv("BENCH_LOG_INFO") ? KITE_LOG_INFO
+                                                : KITE_LOG_WARN); /* recovery phases */
     double v[5], v2[5];
     size_t big = quick ? (256u << 20) : (1u << 30);
     printf("# kitemq store benchmark: median of %d runs, data in %s\n", runs, base);
@@ -361,11 +375,12 @@ int main(int argc, char **argv)
     if (want("limits")) {
         for (int r = 0; r < runs; r++) v[r] = memcpy_mapped(big, 1024, 0);
         mc = median(v, runs);
-        printf("limit  memcpy 1 KiB into a fresh mapped file: %.0f copies/s (%.0f MB/s)\n", mc, mc * 1024 / 1e6);
+        printf("limit  memcpy 1 KiB into a fresh mapped file: %.0f copies/s (%.0f MB/s)\n", mc,
+               mc * 1024 / 1e6);
         for (int r = 0; r < runs; r++) v[r] = memcpy_mapped(big, 1024, 1);
         mcw = median(v, runs);
-        printf("limit  memcpy 1 KiB into a pre-faulted mapped file: %.0f copies/s (%.0f MB/s)\n", mcw,
-               mcw * 1024 / 1e6);
+        printf("limit  memcpy 1 KiB into a pre-faulted mapped file: %.0f copies/s (%.0f MB/s)\n",
+               mcw, mcw * 1024 / 1e6);
         for (int r = 0; r < runs; r++) v[r] = seq_write(big / 2);
         printf("limit  sequential write + fdatasync:          %.0f MB/s\n", median(v, runs));
         for (int r = 0; r < runs; r++) v[r] = fdatasync_rate(quick ? 0.5 : 1.0);
@@ -382,19 +397,23 @@ int main(int argc, char **argv)
             for (int r = 0; r < runs; r++) v[r] = async_run(lens[i], n, &v2[r], 0, NULL);
             double msgs = median(v, runs), mb = median(v2, runs);
             if (lens[i] == 1024) async1k = msgs;
-            printf("store  ASYNC_FLUSH append %5zu B x %ld, 1 writer: %9.0f msgs/s  %7.0f MB/s\n", lens[i], n,
-                   msgs, mb);
+            printf("store  ASYNC_FLUSH append %5zu B x %ld, 1 writer: %9.0f msgs/s  %7.0f MB/s\n",
+                   lens[i], n, msgs, mb);
         }
         if (mc > 0)
-            printf("store  ASYNC 1 KiB appends / bare 1 KiB memcpy into a fresh mapped file = %.2f, into a "
-                   "pre-faulted one = %.3f (target >= 1,000,000 msgs/s)\n", async1k / mc, async1k / mcw);
+            printf(
+                "store  ASYNC 1 KiB appends / bare 1 KiB memcpy into a fresh mapped file = %.2f, into a "
+                "pre-faulted one = %.3f (target >= 1,000,000 msgs/s)\n",
+                async1k / mc, async1k / mcw);
     }
     if (want("sync")) {
         int ws[3] = { 1, 8, 64 };
         for (int i = 0; i < 3; i++) {
             for (int r = 0; r < runs; r++) v[r] = sync_run(ws[i], quick ? 1.0 : 2.0, &v2[r]);
             double msgs = median(v, runs), per = median(v2, runs);
-            printf("store  SYNC_FLUSH append 1 KiB, %2d writers:       %9.0f msgs/s  %5.1f puts/sync", ws[i], msgs, per);
+            printf(
+                "store  SYNC_FLUSH append 1 KiB, %2d writers:       %9.0f msgs/s  %5.1f puts/sync",
+                ws[i], msgs, per);
             if (syncs_s > 0) printf("  = %.1f x the 4 KiB fdatasync rate", msgs / syncs_s);
             printf("%s\n", ws[i] == 64 ? "  (target >= 100,000)" : "");
         }
@@ -406,19 +425,21 @@ int main(int argc, char **argv)
         async_run(1024, n, &v2[0], 1, dir);
         if (want("read")) {
             for (int r = 0; r < runs; r++) v[r] = read_run(dir, &v2[r]);
-            printf("store  read via consume queue, 32 per call:       %9.0f msgs/s  %7.0f MB/s\n", median(v, runs),
-                   median(v2, runs));
+            printf("store  read via consume queue, 32 per call:       %9.0f msgs/s  %7.0f MB/s\n",
+                   median(v, runs), median(v2, runs));
         }
         if (want("restart")) {
             for (int r = 0; r < runs; r++) v[r] = clean_open_ms(dir);
-            printf("store  clean restart with %zu MiB:                %7.1f ms (target <= 200 ms for 1 GiB)\n",
-                   big >> 20, median(v, runs));
+            printf(
+                "store  clean restart with %zu MiB:                %7.1f ms (target <= 200 ms for 1 GiB)\n",
+                big >> 20, median(v, runs));
         }
         if (want("recover")) {
             for (int r = 0; r < runs; r++) v[r] = crash_open_ms(dir);
             double ms = median(v, runs);
-            printf("store  crash recovery of %zu MiB (validate + CRC): %7.1f ms = %.2f GB/s (target >= 1 GB/s)\n",
-                   big >> 20, ms, (double)big / 1e9 / (ms / 1000));
+            printf(
+                "store  crash recovery of %zu MiB (validate + CRC): %7.1f ms = %.2f GB/s (target >= 1 GB/s)\n",
+                big >> 20, ms, (double)big / 1e9 / (ms / 1000));
         }
     }
     kt_rmrf(base);

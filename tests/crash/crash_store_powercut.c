@@ -18,13 +18,15 @@
 #include <string.h>
 #include <time.h>
 
-#define TOPIC "PowerTopic"
-#define NQ 4
-#define MINB 16
-#define MAXB 900
+#define TOPIC   "PowerTopic"
+#define NQ      4
+#define MINB    16
+#define MAXB    900
 #define WRITERS 3
 
-typedef struct ack { int64_t seq, phys, qoff; } ack;
+typedef struct ack {
+    int64_t seq, phys, qoff;
+} ack;
 
 typedef struct run {
     kite_store *s;
@@ -45,9 +47,10 @@ static void *writer(void *arg)
         kt_msg_make(k, (uint64_t)seq, TOPIC, (int32_t)(seq % NQ), MINB, MAXB);
         kite_put_result res;
         kite_store_put_wait(r->s, &k->m, &res);
-        if (res.status != KITE_PUT_OK) break;   /* the power is gone */
+        if (res.status != KITE_PUT_OK) break; /* the power is gone */
         pthread_mutex_lock(&r->mu);
-        if (r->n == r->cap) r->acks = realloc(r->acks, (r->cap = r->cap ? r->cap * 2 : 4096) * sizeof *r->acks);
+        if (r->n == r->cap)
+            r->acks = realloc(r->acks, (r->cap = r->cap ? r->cap * 2 : 4096) * sizeof *r->acks);
         r->acks[r->n++] = (ack){ seq, res.phys_offset, res.queue_offset };
         r->total++;
         pthread_mutex_unlock(&r->mu);
@@ -85,10 +88,12 @@ static int consistent(kite_store *s)
     long recs = kt_walk_log(s);
     if (recs < 0) return 0;
     kite_store_seg seg;
-    if (kite_store_get_by_offset(s, kite_store_cl_max_offset(s), &seg, NULL) != KITE_ENOTFOUND) return 0;
+    if (kite_store_get_by_offset(s, kite_store_cl_max_offset(s), &seg, NULL) != KITE_ENOTFOUND)
+        return 0;
     int64_t total = 0;
     for (int q = 0; q < NQ; q++) total += kite_store_max_offset(s, TOPIC, q);
-    if (total != recs) fprintf(stderr, "queues %lld units vs %ld records\n", (long long)total, recs);
+    if (total != recs)
+        fprintf(stderr, "queues %lld units vs %ld records\n", (long long)total, recs);
     return total == recs;
 }
 
@@ -99,8 +104,8 @@ static size_t power_run(const char *name, int cycles, int sync_disabled, unsigne
     kite_store_opts o;
     kt_opts(&o, dir, 1, 32 * 1024, 20 * 64);
     o.io = io;
-    o.cq_flush_interval_ms = 5;   /* checkpoints often, so cuts land around them too */
-    o.warm_files = 1;   /* pre-created next files are in the picture too */
+    o.cq_flush_interval_ms = 5; /* checkpoints often, so cuts land around them too */
+    o.warm_files = 1;           /* pre-created next files are in the picture too */
     run r;
     memset(&r, 0, sizeof r);
     pthread_mutex_init(&r.mu, NULL);
@@ -128,7 +133,7 @@ static size_t power_run(const char *name, int cycles, int sync_disabled, unsigne
         if (c > 0 && c % 55 == 0) {
             /* Start a fresh store now and then so each reopening stays cheap. */
             kite_store_close(r.s);
-            kite_io_fault_power_cut(io);   /* drop the seam's cached images first */
+            kite_io_fault_power_cut(io); /* drop the seam's cached images first */
             kite_io_fault_restart(io);
             kt_rmrf(dir);
             r.n = 0;
@@ -145,7 +150,7 @@ static size_t power_run(const char *name, int cycles, int sync_disabled, unsigne
         pthread_t th[WRITERS];
         for (int i = 0; i < WRITERS; i++) pthread_create(&th[i], NULL, writer, &r);
         kite_sleep_ms(rand() % 12);
-        if (rand() % 3 == 0) {   /* sometimes cut in the middle of a burst of syncs */
+        if (rand() % 3 == 0) { /* sometimes cut in the middle of a burst of syncs */
             long target = kite_io_fault_calls(io, KITE_IO_SYNC) + rand() % 5;
             while (kite_io_fault_calls(io, KITE_IO_SYNC) < target) kite_sleep_ms(1);
         }
@@ -157,13 +162,14 @@ static size_t power_run(const char *name, int cycles, int sync_disabled, unsigne
         kite_io_fault_set_sync_disabled(io, 0);
     }
     (void)total_acks;
-    fprintf(stderr, "%s: %d power cuts, %zu acknowledged messages, %zu lost, %d inconsistent reopenings\n",
+    fprintf(stderr,
+            "%s: %d power cuts, %zu acknowledged messages, %zu lost, %d inconsistent reopenings\n",
             name, cycles, r.total, lost, inconsistent);
     if (inconsistent) lost += (size_t)inconsistent;
     free(r.acks);
     pthread_mutex_destroy(&r.mu);
     kite_io_fault_free(io);
-    if (!sync_disabled && kt_fsck(dir) != 0) {   /* what the last cut left, recovered */
+    if (!sync_disabled && kt_fsck(dir) != 0) { /* what the last cut left, recovered */
         fprintf(stderr, "%s: kite-fsck found problems in %s\n", name, dir);
         lost++;
     } else {
@@ -176,7 +182,7 @@ static size_t power_run(const char *name, int cycles, int sync_disabled, unsigne
 int main(void)
 {
     kt_quiet_logs();
-    kite_log_set_level(KITE_LOG_OFF);   /* every cycle logs expected fail-stop errors */
+    kite_log_set_level(KITE_LOG_OFF); /* every cycle logs expected fail-stop errors */
     const char *e = getenv("KITE_SEED");
     unsigned seed = e ? (unsigned)strtoul(e, NULL, 10) : (unsigned)time(NULL);
     fprintf(stderr, "seed %u\n", seed);

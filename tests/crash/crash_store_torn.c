@@ -15,10 +15,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#define CL 8192
+#define CL   8192
 #define NMSG 300
 
-typedef struct rec { int64_t phys; int32_t size, body_len; int qid; } rec;
+typedef struct rec {
+    int64_t phys;
+    int32_t size, body_len;
+    int qid;
+} rec;
 static rec recs[NMSG];
 
 static void sh(const char *cmd)
@@ -64,7 +68,8 @@ static int check_store(const char *dir, int64_t end, int *bad)
     }
     kite_store_wait_dispatched(s, KT_DEADLINE_MS);
     if (kite_store_cl_max_offset(s) != end) {
-        fprintf(stderr, "end %lld, expected %lld\n", (long long)kite_store_cl_max_offset(s), (long long)end);
+        fprintf(stderr, "end %lld, expected %lld\n", (long long)kite_store_cl_max_offset(s),
+                (long long)end);
         (*bad)++;
     }
     int64_t perq[2] = { 0, 0 };
@@ -164,7 +169,7 @@ int main(void)
         int64_t p = last_start + rand() % (data_end - last_start);
         int first_in_last = 0;
         while (recs[first_in_last].phys < last_start) first_in_last++;
-        if (mode == 2) {   /* flip one byte inside a body */
+        if (mode == 2) { /* flip one byte inside a body */
             int r = first_in_last + rand() % (NMSG - first_in_last);
             p = recs[r].phys + 88 + rand() % recs[r].body_len;
         }
@@ -197,7 +202,8 @@ int main(void)
             snprintf(name, sizeof name, "%020lld", (long long)last_start);
             char off[32];
             snprintf(off, sizeof off, "offset %lld", (long long)end);
-            if (x || !strstr(err, name) || !strstr(err, off) || !strstr(err, "before the checkpoint")) {
+            if (x || !strstr(err, name) || !strstr(err, off) ||
+                !strstr(err, "before the checkpoint")) {
                 fprintf(stderr, "corruption before the checkpoint not refused properly: %s\n", err);
                 bad++;
                 if (x) kite_store_close(x);

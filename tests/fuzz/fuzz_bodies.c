@@ -41,7 +41,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     default: {
         kite_register_body b;
-        if (kite_register_body_decode(&b, (const uint8_t *)p, n, data[0] % 5 == 4, 1 << 20, err, sizeof err) == 0)
+        if (kite_register_body_decode(&b, (const uint8_t *)p, n, data[0] % 5 == 4, 1 << 20, err,
+                                      sizeof err) == 0)
             kite_register_body_free(&b);
         break;
     }

@@ -18,7 +18,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (r <= 0) {
             /* Not a whole frame: decode what is there anyway (truncation paths). */
             kite_cmd c;
-            if (kite_cmd_decode(&c, data + pos, size - pos, 1u << 20, err, sizeof err) == 0) abort();
+            if (kite_cmd_decode(&c, data + pos, size - pos, 1u << 20, err, sizeof err) == 0)
+                abort();
             break;
         }
         kite_cmd c;
@@ -26,9 +27,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             kite_buf b = KITE_BUF_INIT;
             kite_cmd_encode(&c, &b);
             kite_cmd d;
-            if (kite_cmd_decode(&d, (const uint8_t *)b.data, b.len, 1u << 24, err, sizeof err) != 0) abort();
-            if (d.code != c.code || d.opaque != c.opaque ||
-                d.flag != c.flag || d.body_len != c.body_len)
+            if (kite_cmd_decode(&d, (const uint8_t *)b.data, b.len, 1u << 24, err, sizeof err) != 0)
+                abort();
+            if (d.code != c.code || d.opaque != c.opaque || d.flag != c.flag ||
+                d.body_len != c.body_len)
                 abort();
             if (c.body_len && memcmp(c.body, d.body, c.body_len) != 0) abort();
             for (size_t i = 0; i < c.n_ext; i++) (void)kite_cmd_ext(&d, c.ext[i].key);

@@ -21,10 +21,10 @@ static void check_mode(const kite_json_doc *doc, int flags)
 {
     kite_buf a = KITE_BUF_INIT, b = KITE_BUF_INIT;
     char err[128];
-    write_doc(doc, &a, flags);                       /* second form */
+    write_doc(doc, &a, flags); /* second form */
     kite_json_doc *d2 = kite_json_parse(a.data, a.len, err, sizeof err);
-    if (!d2) abort();                                /* our own output must parse */
-    write_doc(d2, &b, flags);                        /* third form */
+    if (!d2) abort();         /* our own output must parse */
+    write_doc(d2, &b, flags); /* third form */
     if (a.len != b.len || memcmp(a.data, b.data, a.len) != 0) abort();
     kite_json_doc_free(d2);
     kite_buf_free(&a);
@@ -46,7 +46,7 @@ static void walk(const kite_json *n)
     } else if (n->type == KJ_OBJECT) {
         for (size_t i = 0; i < n->count; i++) {
             const kite_json *k = n->members[i].key;
-            if (k->type == KJ_STRING && i < 64) (void)kite_json_get(n, k->text);   /* O(n) each */
+            if (k->type == KJ_STRING && i < 64) (void)kite_json_get(n, k->text); /* O(n) each */
             walk(k);
             walk(n->members[i].value);
         }

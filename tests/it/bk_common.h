@@ -21,7 +21,7 @@
 #include <unistd.h>
 
 #define BK_MAX_DAEMONS 4
-#define BK_MAX_FDS 32
+#define BK_MAX_FDS     32
 
 static kt_daemon bk_daemons[BK_MAX_DAEMONS];
 static int bk_is_broker[BK_MAX_DAEMONS];
@@ -140,7 +140,8 @@ static inline int bk_teardown(void **st)
             int r = kt_stop(d->pid, 10000);
             d->pid = 0;
             if (r != 0) {
-                fprintf(stderr, "%s did not exit cleanly (status %d)\n", pass ? "kite-broker" : "kite-namesrv", r);
+                fprintf(stderr, "%s did not exit cleanly (status %d)\n",
+                        pass ? "kite-broker" : "kite-namesrv", r);
                 bk_dump_log(d);
                 rc = -1;
             }
@@ -151,23 +152,27 @@ static inline int bk_teardown(void **st)
 }
 
 /* Asserts a call answers `want` (remark printed when it does not). */
-static inline void bk_expect(int fd, int code, const char *ext, const void *body, size_t blen, int want)
+static inline void bk_expect(int fd, int code, const char *ext, const void *body, size_t blen,
+                             int want)
 {
     kite_cmd r;
     assert_int_equal(kb_call(fd, code, ext, body, blen, &r), 0);
-    if (r.code != want) fprintf(stderr, "code %d: want %d got %d (%s)\n", code, want, r.code, r.remark ? r.remark : "");
+    if (r.code != want)
+        fprintf(stderr, "code %d: want %d got %d (%s)\n", code, want, r.code,
+                r.remark ? r.remark : "");
     assert_int_equal(r.code, want);
     kite_cmd_free(&r);
 }
 
 /* Sends one message with SEND_MESSAGE_V2; asserts code 0; returns the queue offset and
  * the commit-log offset decoded from msgId (phys may be NULL). */
-static inline int64_t bk_send_ok(int fd, const char *topic, int qid, const char *props_json, const char *body,
-                                 int64_t *phys)
+static inline int64_t bk_send_ok(int fd, const char *topic, int qid, const char *props_json,
+                                 const char *body, int64_t *phys)
 {
     kite_cmd r;
     assert_int_equal(kb_send_v2(fd, topic, qid, props_json, body, strlen(body), &r), 0);
-    if (r.code != 0) fprintf(stderr, "send to %s: %d %s\n", topic, r.code, r.remark ? r.remark : "");
+    if (r.code != 0)
+        fprintf(stderr, "send to %s: %d %s\n", topic, r.code, r.remark ? r.remark : "");
     assert_int_equal(r.code, 0);
     const char *id = kite_cmd_ext(&r, "msgId");
     assert_non_null(id);
@@ -182,16 +187,19 @@ static inline int64_t bk_send_ok(int fd, const char *topic, int qid, const char 
  * props_tail: more properties as JSON string text, may be "") to topic/qid. Asserts code
  * 0 and transactionId = uniq; returns the queue offset in the half topic and the
  * commit-log offset in *phys. */
-static inline int64_t bk_send_half(int fd, const char *group, const char *topic, int qid, int flag, const char *uniq,
-                                   const char *props_tail, const char *body, int64_t *phys)
+static inline int64_t bk_send_half(int fd, const char *group, const char *topic, int qid, int flag,
+                                   const char *uniq, const char *props_tail, const char *body,
+                                   int64_t *phys)
 {
     char props[1024], ext[2048];
-    snprintf(props, sizeof props, "TRAN_MSG\\u0001true\\u0002PGROUP\\u0001%s\\u0002UNIQ_KEY\\u0001%s\\u0002%s", group,
+    snprintf(props, sizeof props,
+             "TRAN_MSG\\u0001true\\u0002PGROUP\\u0001%s\\u0002UNIQ_KEY\\u0001%s\\u0002%s", group,
              uniq, props_tail);
-    snprintf(ext, sizeof ext,
-             "\"a\":\"%s\",\"b\":\"%s\",\"c\":\"TBW102\",\"d\":\"4\",\"e\":\"%d\",\"f\":\"4\",\"g\":\"%" PRId64
-             "\",\"h\":\"%d\",\"i\":\"%s\",\"j\":\"0\",\"k\":\"false\",\"m\":\"false\"",
-             group, topic, qid, kb_wall_ms(), flag, props);
+    snprintf(
+        ext, sizeof ext,
+        "\"a\":\"%s\",\"b\":\"%s\",\"c\":\"TBW102\",\"d\":\"4\",\"e\":\"%d\",\"f\":\"4\",\"g\":\"%" PRId64
+        "\",\"h\":\"%d\",\"i\":\"%s\",\"j\":\"0\",\"k\":\"false\",\"m\":\"false\"",
+        group, topic, qid, kb_wall_ms(), flag, props);
     kite_cmd r;
     assert_int_equal(kb_call(fd, 310, ext, body, strlen(body), &r), 0);
     if (r.code != 0) fprintf(stderr, "half send: %d %s\n", r.code, r.remark ? r.remark : "");
@@ -213,14 +221,18 @@ static inline void bk_wait_max(int fd, const char *topic, int qid, int64_t want)
 {
     long long t0 = kt_now_ms();
     int64_t got;
-    while ((got = kb_lookup(fd, 30, topic, qid, NULL, "offset")) < want && kt_now_ms() - t0 < KT_DEADLINE_MS)
+    while ((got = kb_lookup(fd, 30, topic, qid, NULL, "offset")) < want &&
+           kt_now_ms() - t0 < KT_DEADLINE_MS)
         usleep(2000);
-    if (got != want) fprintf(stderr, "max offset of %s/%d: want %lld got %lld\n", topic, qid, (long long)want, (long long)got);
+    if (got != want)
+        fprintf(stderr, "max offset of %s/%d: want %lld got %lld\n", topic, qid, (long long)want,
+                (long long)got);
     assert_int_equal(got, want);
 }
 
 /* Polls GET_ROUTEINFO_BY_TOPIC on the name server until code 0; returns ms waited or -1. */
-static inline long long bk_wait_route(const kt_daemon *ns, const char *topic, int timeout_ms, char *body, size_t cap)
+static inline long long bk_wait_route(const kt_daemon *ns, const char *topic, int timeout_ms,
+                                      char *body, size_t cap)
 {
     int fd = bk_conn(ns);
     char ext[256];

@@ -18,8 +18,8 @@
 /* Runs $KITE_BIN/bin -c conf [extra_arg], stdout to out_path and stderr to err_path, and
  * waits up to 30 s for it to exit. Returns the exit status; fails the test when it was
  * still running at the deadline (then it is killed) or died of a signal. */
-static inline int cf_run(const char *bin, const char *conf, const char *extra_arg, const char *out_path,
-                         const char *err_path)
+static inline int cf_run(const char *bin, const char *conf, const char *extra_arg,
+                         const char *out_path, const char *err_path)
 {
     const char *dir = getenv("KITE_BIN");
     char path[1024];
@@ -40,7 +40,8 @@ static inline int cf_run(const char *bin, const char *conf, const char *extra_ar
     long long t0 = kt_now_ms();
     int st = 0;
     pid_t r;
-    while ((r = waitpid(pid, &st, WNOHANG)) == 0 && kt_now_ms() - t0 < KT_DEADLINE_MS) usleep(10000);
+    while ((r = waitpid(pid, &st, WNOHANG)) == 0 && kt_now_ms() - t0 < KT_DEADLINE_MS)
+        usleep(10000);
     if (r == 0) {
         kill(pid, SIGKILL);
         waitpid(pid, NULL, 0);
@@ -48,7 +49,7 @@ static inline int cf_run(const char *bin, const char *conf, const char *extra_ar
     }
     assert_int_equal(r, pid);
     assert_true(WIFEXITED(st));
-    assert_int_not_equal(WEXITSTATUS(st), 127);   /* the binary was found */
+    assert_int_not_equal(WEXITSTATUS(st), 127); /* the binary was found */
     return WEXITSTATUS(st);
 }
 
@@ -105,7 +106,8 @@ static inline void cf_expect_prop(const kite_props *p, const char *key, const ch
         assert_null(v);
         return;
     }
-    if (!v || strcmp(v, want) != 0) fprintf(stderr, "%s: want '%s' got '%s'\n", key, want, v ? v : "(absent)");
+    if (!v || strcmp(v, want) != 0)
+        fprintf(stderr, "%s: want '%s' got '%s'\n", key, want, v ? v : "(absent)");
     assert_non_null(v);
     assert_string_equal(v, want);
 }

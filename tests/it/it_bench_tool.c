@@ -18,7 +18,6 @@
 #include <string.h>
 #include <sys/wait.h>
 
-
 /* Runs "kite-bench <args>" (bounded by timeout 150), returns its exit code; the last line
  * of its stdout goes to out. */
 static int bench(char *out, size_t outlen, const char *fmt, ...)
@@ -53,21 +52,27 @@ static void test_rate_and_limit(void **st)
 {
     kc_env *e = *st;
     char out[4096];
-    assert_int_equal(bench(out, sizeof out, "produce -n %s -t BenchRate -s 512 --rate 400 -m 800 -d 120 --json",
-                           e->nsaddr), 0);
+    assert_int_equal(bench(out, sizeof out,
+                           "produce -n %s -t BenchRate -s 512 --rate 400 -m 800 -d 120 --json",
+                           e->nsaddr),
+                     0);
     assert_true(num(out, "sent") == 800);
-    assert_true(num(out, "seconds") >= 799 / 400.0 - 0.001);   /* the 800th is due 1.9975 s in */
+    assert_true(num(out, "seconds") >= 799 / 400.0 - 0.001); /* the 800th is due 1.9975 s in */
     assert_true(num(out, "failed") == 0);
     assert_true(num(out, "rate") == 400);
     assert_non_null(strstr(out, "\"latency_from\":\"intended\""));
-    double p50 = num(out, "p50_ms"), p90 = num(out, "p90_ms"), p99 = num(out, "p99_ms"), mx = num(out, "max_ms");
-    assert_true(p50 > 0 && p50 <= p90 && p90 <= p99 && p99 <= num(out, "p999_ms") && num(out, "p999_ms") <= mx);
+    double p50 = num(out, "p50_ms"), p90 = num(out, "p90_ms"), p99 = num(out, "p99_ms"),
+           mx = num(out, "max_ms");
+    assert_true(p50 > 0 && p50 <= p90 && p90 <= p99 && p99 <= num(out, "p999_ms") &&
+                num(out, "p999_ms") <= mx);
 
-    assert_int_equal(bench(out, sizeof out, "produce -n %s -t BenchLimit -c 8 --sync -m 500 -d 120 --json", e->nsaddr),
+    assert_int_equal(bench(out, sizeof out,
+                           "produce -n %s -t BenchLimit -c 8 --sync -m 500 -d 120 --json",
+                           e->nsaddr),
                      0);
     assert_true(num(out, "sent") == 500);
     assert_true(num(out, "p99_ms") > 0);
-    assert_true(num(out, "seconds") < 120);             /* stopped at -m: -d would report >= 120 */
+    assert_true(num(out, "seconds") < 120); /* stopped at -m: -d would report >= 120 */
     assert_non_null(strstr(out, "\"latency_from\":\"call\""));
 }
 
@@ -87,30 +92,44 @@ static void test_consume_drain(void **st)
     kc_env *e = *st;
     char out[4096];
     /* 1,000 queued messages (plus kite-bench's own warm-up send) */
-    assert_int_equal(bench(out, sizeof out, "produce -n %s -t BenchDrain -c 64 -m 1000 -d 120 --json", e->nsaddr), 0);
+    assert_int_equal(bench(out, sizeof out,
+                           "produce -n %s -t BenchDrain -c 64 -m 1000 -d 120 --json", e->nsaddr),
+                     0);
     assert_true(num(out, "sent") == 1000);
-    assert_int_equal(bench(out, sizeof out, "consume -n %s -t BenchDrain -g bdc -m 1000 --from first -p 256 -b 16 "
-                                            "-c 2 -d 120 --json", e->nsaddr), 0);
+    assert_int_equal(bench(out, sizeof out,
+                           "consume -n %s -t BenchDrain -g bdc -m 1000 --from first -p 256 -b 16 "
+                           "-c 2 -d 120 --json",
+                           e->nsaddr),
+                     0);
     assert_true(num(out, "consumed") >= 1000);
     assert_true(num(out, "drain_s") > 0 && num(out, "drain_tps") > 0);
     assert_true(num(out, "pull_batch") == 256);
     assert_non_null(strstr(out, "\"listener\":\"concurrent\""));
 
-    assert_int_equal(bench(out, sizeof out, "consume -n %s -t BenchDrain -g bdo -m 1000 --from first --orderly -d 120 "
-                                            "--json", e->nsaddr), 0);
+    assert_int_equal(
+        bench(out, sizeof out,
+              "consume -n %s -t BenchDrain -g bdo -m 1000 --from first --orderly -d 120 "
+              "--json",
+              e->nsaddr),
+        0);
     assert_true(num(out, "consumed") >= 1000);
     assert_non_null(strstr(out, "\"listener\":\"orderly\""));
 
-    setenv("TMPDIR", e->dir, 1);   /* the broadcasting offsets go here, and must be gone after */
-    assert_int_equal(bench(out, sizeof out, "consume -n %s -t BenchDrain -g bdb -m 1000 --from first --broadcast "
-                                            "-d 120 --json", e->nsaddr), 0);
+    setenv("TMPDIR", e->dir, 1); /* the broadcasting offsets go here, and must be gone after */
+    assert_int_equal(bench(out, sizeof out,
+                           "consume -n %s -t BenchDrain -g bdb -m 1000 --from first --broadcast "
+                           "-d 120 --json",
+                           e->nsaddr),
+                     0);
     unsetenv("TMPDIR");
     assert_true(num(out, "consumed") >= 1000);
     assert_non_null(strstr(out, "\"model\":\"broadcasting\""));
     assert_int_equal(offset_dirs_left(e->dir), 0);
 
     /* nothing more to come: -m not reached within -d is exit code 1 */
-    assert_int_equal(bench(out, sizeof out, "consume -n %s -t BenchDrain -g bdc -m 10 -d 2 --json", e->nsaddr), 1);
+    assert_int_equal(
+        bench(out, sizeof out, "consume -n %s -t BenchDrain -g bdc -m 10 -d 2 --json", e->nsaddr),
+        1);
 }
 
 static void test_startup(void **st)
@@ -124,15 +143,18 @@ static void test_startup(void **st)
     assert_true(d.port > 0);
     char text[1024], conf[600], out[4096];
     snprintf(conf, sizeof conf, "%s/namesrv.conf", d.dir);
-    snprintf(text, sizeof text, "listenPort=%d\nbindAddress=%s\nkvConfigPath=%s/kv.json\n", d.port, d.host, d.dir);
+    snprintf(text, sizeof text, "listenPort=%d\nbindAddress=%s\nkvConfigPath=%s/kv.json\n", d.port,
+             d.host, d.dir);
     kt_write_file(conf, text);
     const char *bin = getenv("KITE_BIN");
-    assert_int_equal(bench(out, sizeof out, "startup -a %s:%d -w 100 --json -- %s/kite-namesrv -c %s", d.host, d.port,
-                           bin && *bin ? bin : "./bin", conf), 0);
+    assert_int_equal(bench(out, sizeof out,
+                           "startup -a %s:%d -w 100 --json -- %s/kite-namesrv -c %s", d.host,
+                           d.port, bin && *bin ? bin : "./bin", conf),
+                     0);
     assert_true(num(out, "startup_ms") > 0);
     assert_true(num(out, "rss_anon_kb") > 0);
-    assert_true(num(out, "exit") == 0);                 /* stopped cleanly by SIGTERM */
-    assert_true(kt_connect(d.host, d.port) < 0);       /* and gone */
+    assert_true(num(out, "exit") == 0);          /* stopped cleanly by SIGTERM */
+    assert_true(kt_connect(d.host, d.port) < 0); /* and gone */
     /* usage errors */
     assert_int_equal(bench(out, sizeof out, "startup -a nonsense -- /bin/true"), 2);
     assert_int_equal(bench(out, sizeof out, "produce -n %s -t T --rate -5", "127.0.0.1:1"), 2);

@@ -17,18 +17,21 @@
 static void create_topic(int fd, const char *topic, int queues)
 {
     char ext[512];
-    snprintf(ext, sizeof ext,
-             "\"topic\":\"%s\",\"defaultTopic\":\"TBW102\",\"readQueueNums\":\"%d\",\"writeQueueNums\":\"%d\","
-             "\"perm\":\"6\",\"topicFilterType\":\"SINGLE_TAG\",\"topicSysFlag\":\"0\",\"order\":\"false\"",
-             topic, queues, queues);
+    snprintf(
+        ext, sizeof ext,
+        "\"topic\":\"%s\",\"defaultTopic\":\"TBW102\",\"readQueueNums\":\"%d\",\"writeQueueNums\":\"%d\","
+        "\"perm\":\"6\",\"topicFilterType\":\"SINGLE_TAG\",\"topicSysFlag\":\"0\",\"order\":\"false\"",
+        topic, queues, queues);
     bk_expect(fd, 17, ext, NULL, 0, 0);
 }
 
 static void update_offset(int fd, const char *group, const char *topic, int qid, long long off)
 {
     char ext[512];
-    snprintf(ext, sizeof ext, "\"consumerGroup\":\"%s\",\"topic\":\"%s\",\"queueId\":\"%d\",\"commitOffset\":\"%lld\"",
-             group, topic, qid, off);
+    snprintf(
+        ext, sizeof ext,
+        "\"consumerGroup\":\"%s\",\"topic\":\"%s\",\"queueId\":\"%d\",\"commitOffset\":\"%lld\"",
+        group, topic, qid, off);
     bk_expect(fd, 15, ext, NULL, 0, 0);
 }
 
@@ -37,7 +40,8 @@ static kite_json_doc *call_json(int fd, int code, const char *ext, const char *b
 {
     kite_cmd r;
     assert_int_equal(kb_call(fd, code, ext, body, body ? strlen(body) : 0, &r), 0);
-    if (r.code != 0) fprintf(stderr, "code %d answered %d (%s)\n", code, r.code, r.remark ? r.remark : "");
+    if (r.code != 0)
+        fprintf(stderr, "code %d answered %d (%s)\n", code, r.code, r.remark ? r.remark : "");
     assert_int_equal(r.code, 0);
     kite_json_doc *d = kx_parse(&r);
     kite_cmd_free(&r);
@@ -91,10 +95,18 @@ static void test_runtime_info(void **st)
         assert_int_equal(*p, 0);
     }
     static const char *const ints[] = {
-        "sendThreadPoolQueueSize", "pullThreadPoolQueueSize", "sendThreadPoolQueueHeadWaitTimeMills",
-        "pullThreadPoolQueueHeadWaitTimeMills", "pageCacheLockTimeMills", "msgPutTotalTodayNow", "msgGetTotalTodayNow",
-        "msgPutTotalYesterdayMorning", "msgPutTotalTodayMorning", "msgGetTotalYesterdayMorning",
-        "msgGetTotalTodayMorning", "earliestMessageTimeStamp",
+        "sendThreadPoolQueueSize",
+        "pullThreadPoolQueueSize",
+        "sendThreadPoolQueueHeadWaitTimeMills",
+        "pullThreadPoolQueueHeadWaitTimeMills",
+        "pageCacheLockTimeMills",
+        "msgPutTotalTodayNow",
+        "msgGetTotalTodayNow",
+        "msgPutTotalYesterdayMorning",
+        "msgPutTotalTodayMorning",
+        "msgGetTotalYesterdayMorning",
+        "msgGetTotalTodayMorning",
+        "earliestMessageTimeStamp",
     };
     for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
         double x = num(t, ints[i]);
@@ -128,13 +140,15 @@ static void test_runtime_info(void **st)
 }
 
 /* Asserts one TopicStatsTable / ConsumeStats entry's integer field. */
-static void expect_field(const kite_json *table, const char *topic, int qid, const char *field, long long want)
+static void expect_field(const kite_json *table, const char *topic, int qid, const char *field,
+                         long long want)
 {
     const kite_json *v = kx_mq_value(table, topic, qid, NULL);
     if (!v) fprintf(stderr, "no entry for %s/%d\n", topic, qid);
     assert_non_null(v);
     long long got = kite_json_get_int64(v, field, -12345);
-    if (got != want) fprintf(stderr, "%s/%d %s: want %lld got %lld\n", topic, qid, field, want, got);
+    if (got != want)
+        fprintf(stderr, "%s/%d %s: want %lld got %lld\n", topic, qid, field, want, got);
     assert_int_equal(got, want);
 }
 
@@ -162,7 +176,8 @@ static void test_stats_and_connections(void **st)
     expect_field(ot, "TopicST", 1, "maxOffset", 0);
     expect_field(ot, "TopicST", 1, "lastUpdateTimestamp", 0);
     expect_field(ot, "TopicST", 2, "maxOffset", 1);
-    assert_true(kite_json_get_int64(kx_mq_value(ot, "TopicST", 2, NULL), "lastUpdateTimestamp", 0) > 0);
+    assert_true(kite_json_get_int64(kx_mq_value(ot, "TopicST", 2, NULL), "lastUpdateTimestamp", 0) >
+                0);
     char bname[64];
     assert_int_equal(kx_str(ot->members[0].key, "brokerName", bname, sizeof bname), 0);
     assert_string_equal(bname, "broker-t");
@@ -178,7 +193,9 @@ static void test_stats_and_connections(void **st)
 
     /* 208 with and without topic. */
     for (int with_topic = 1; with_topic >= 0; with_topic--) {
-        d = call_json(adm, 208, with_topic ? "\"consumerGroup\":\"CGS\",\"topic\":\"TopicST\"" : "\"consumerGroup\":\"CGS\"",
+        d = call_json(adm, 208,
+                      with_topic ? "\"consumerGroup\":\"CGS\",\"topic\":\"TopicST\""
+                                 : "\"consumerGroup\":\"CGS\"",
                       NULL);
         ot = kite_json_get(kite_json_root(d), "offsetTable");
         assert_non_null(kite_json_get(kite_json_root(d), "consumeTps"));
@@ -190,7 +207,8 @@ static void test_stats_and_connections(void **st)
         expect_field(ot, "TopicST", 1, "consumerOffset", 0);
         expect_field(ot, "TopicST", 2, "brokerOffset", 1);
         expect_field(ot, "TopicST", 2, "consumerOffset", 1);
-        assert_true(kite_json_get_int64(kx_mq_value(ot, "TopicST", 0, NULL), "lastTimestamp", 0) > 0);
+        assert_true(kite_json_get_int64(kx_mq_value(ot, "TopicST", 0, NULL), "lastTimestamp", 0) >
+                    0);
         kite_json_doc_free(d);
     }
     bk_expect(adm, 208, "\"consumerGroup\":\"CGS\",\"topic\":\"TopicNoSuch\"", NULL, 0, 17);
@@ -273,15 +291,16 @@ static void test_groups_and_topics(void **st)
     (void)st;
     kt_daemon *b = bk_start_broker(NULL, NULL);
     int fd = bk_conn(b);
-    const char *sga = "{\"groupName\":\"SGA\",\"consumeEnable\":false,\"consumeFromMinEnable\":true,"
-                      "\"consumeBroadcastEnable\":true,\"retryQueueNums\":2,\"retryMaxTimes\":5,\"brokerId\":0,"
-                      "\"whichBrokerWhenConsumeSlowly\":1,\"notifyConsumerIdsChangedEnable\":true,"
-                      "\"consumeMessageOrderly\":false,\"groupSysFlag\":0,\"consumeTimeoutMinute\":15,"
-                      "\"groupRetryPolicy\":{\"type\":\"CUSTOMIZED\"},\"attributes\":{}}";
+    const char *sga =
+        "{\"groupName\":\"SGA\",\"consumeEnable\":false,\"consumeFromMinEnable\":true,"
+        "\"consumeBroadcastEnable\":true,\"retryQueueNums\":2,\"retryMaxTimes\":5,\"brokerId\":0,"
+        "\"whichBrokerWhenConsumeSlowly\":1,\"notifyConsumerIdsChangedEnable\":true,"
+        "\"consumeMessageOrderly\":false,\"groupSysFlag\":0,\"consumeTimeoutMinute\":15,"
+        "\"groupRetryPolicy\":{\"type\":\"CUSTOMIZED\"},\"attributes\":{}}";
     bk_expect(fd, 200, "", sga, strlen(sga), 0);
     const char *sgb = "{\"groupName\":\"SGB\"}";
     bk_expect(fd, 200, "", sgb, strlen(sgb), 0);
-    bk_expect(fd, 200, "", "{\"retryMaxTimes\":1}", 19, 1);   /* no groupName */
+    bk_expect(fd, 200, "", "{\"retryMaxTimes\":1}", 19, 1); /* no groupName */
 
     kite_json_doc *d = call_json(fd, 201, "", NULL);
     assert_non_null(kite_json_get(kite_json_root(d), "dataVersion"));
@@ -292,7 +311,7 @@ static void test_groups_and_topics(void **st)
     assert_int_equal(kite_json_get_bool(g, "consumeEnable", 1), 0);
     g = group_cfg(d, "SGB");
     assert_non_null(g);
-    assert_int_equal(kite_json_get_int32(g, "retryMaxTimes", -1), 16);   /* defaults */
+    assert_int_equal(kite_json_get_int32(g, "retryMaxTimes", -1), 16); /* defaults */
     assert_int_equal(kite_json_get_int32(g, "retryQueueNums", -1), 1);
     assert_int_equal(kite_json_get_bool(g, "consumeEnable", 0), 1);
     kite_json_doc_free(d);
@@ -349,7 +368,7 @@ static void test_groups_and_topics(void **st)
         for (size_t i = 0; i < page->count; i++) {
             const char *name = page->members[i].key->text;
             assert_non_null(kite_json_get(all, name));
-            assert_true(strcmp(last, name) < 0);   /* ascending, no repeats across pages */
+            assert_true(strcmp(last, name) < 0); /* ascending, no repeats across pages */
             snprintf(last, sizeof last, "%s", name);
             seen++;
         }
@@ -437,7 +456,7 @@ static void test_broker_config_update(void **st)
     config_value(fd, "storePathRootDir", v, sizeof v);
     assert_string_equal(v, root);
     config_value(fd, "longPollingEnable", v, sizeof v);
-    assert_string_equal(v, "false");   /* the mixed update changed nothing */
+    assert_string_equal(v, "false"); /* the mixed update changed nothing */
 
     /* Long polling is off: a pull with a 30 s suspend is held for the short polling time
      * (1 s), not for its suspend: answered (not found) before the suspend ran out. */
@@ -450,8 +469,8 @@ static void test_broker_config_update(void **st)
     long long dt = kt_now_ms() - t0;
     fprintf(stderr, "pull with long polling off answered %d after %lld ms\n", r.code, dt);
     assert_int_equal(r.code, 19);
-    assert_true(dt >= 1000 - 10);       /* held for the short polling time */
-    assert_true(dt < KT_DEADLINE_MS);   /* not for its suspend time */
+    assert_true(dt >= 1000 - 10);     /* held for the short polling time */
+    assert_true(dt < KT_DEADLINE_MS); /* not for its suspend time */
     kite_cmd_free(&r);
 }
 

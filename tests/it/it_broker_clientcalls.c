@@ -19,10 +19,12 @@
 static unsigned lock_call(int fd, int code, const char *cid, const int *qids, int n)
 {
     char body[2048];
-    int o = snprintf(body, sizeof body, "{\"consumerGroup\":\"GLK\",\"clientId\":\"%s\",\"onlyThisBroker\":false,\"mqSet\":[",
-                     cid);
+    int o = snprintf(
+        body, sizeof body,
+        "{\"consumerGroup\":\"GLK\",\"clientId\":\"%s\",\"onlyThisBroker\":false,\"mqSet\":[", cid);
     for (int i = 0; i < n; i++)
-        o += snprintf(body + o, sizeof body - (size_t)o, "%s{\"brokerName\":\"broker-t\",\"queueId\":%d,\"topic\":\"TopicLK\"}",
+        o += snprintf(body + o, sizeof body - (size_t)o,
+                      "%s{\"brokerName\":\"broker-t\",\"queueId\":%d,\"topic\":\"TopicLK\"}",
                       i ? "," : "", qids[i]);
     snprintf(body + o, sizeof body - (size_t)o, "]}");
     kite_cmd r;
@@ -55,17 +57,18 @@ static void test_queue_locks(void **st)
     const int both[2] = { 0, 1 }, q0[1] = { 0 }, q1[1] = { 1 };
     assert_int_equal(lock_call(fa, 41, "clientA", both, 2), 3u);
     assert_int_equal(lock_call(fb, 41, "clientB", both, 2), 0u);
-    assert_int_equal(lock_call(fa, 41, "clientA", both, 2), 3u);   /* the holder refreshes */
+    assert_int_equal(lock_call(fa, 41, "clientA", both, 2), 3u); /* the holder refreshes */
 
     lock_call(fa, 42, "clientA", q0, 1);
-    assert_int_equal(lock_call(fb, 41, "clientB", both, 2), 1u);   /* queue 0 only */
-    assert_int_equal(lock_call(fa, 41, "clientA", both, 2), 2u);   /* A keeps queue 1 */
+    assert_int_equal(lock_call(fb, 41, "clientB", both, 2), 1u); /* queue 0 only */
+    assert_int_equal(lock_call(fa, 41, "clientA", both, 2), 2u); /* A keeps queue 1 */
     /* An unlock by a client that does not hold the lock changes nothing. */
     lock_call(fb, 42, "clientB", q1, 1);
     assert_int_equal(lock_call(fb, 41, "clientB", q1, 1), 0u);
     /* Locks are per group: another group may lock the same queue. */
-    const char *other = "{\"consumerGroup\":\"GLK2\",\"clientId\":\"clientB\",\"mqSet\":[{\"brokerName\":\"broker-t\","
-                        "\"queueId\":1,\"topic\":\"TopicLK\"}]}";
+    const char *other =
+        "{\"consumerGroup\":\"GLK2\",\"clientId\":\"clientB\",\"mqSet\":[{\"brokerName\":\"broker-t\","
+        "\"queueId\":1,\"topic\":\"TopicLK\"}]}";
     kite_cmd r;
     assert_int_equal(kb_call(fb, 41, "", other, strlen(other), &r), 0);
     assert_int_equal(r.code, 0);
@@ -95,10 +98,13 @@ static void test_reset_offset_push(void **st)
     bk_send_ok(adm, "TopicRS", 0, NULL, "new", NULL);
     bk_wait_max(adm, "TopicRS", 0, 5);
     char ext[512];
-    snprintf(ext, sizeof ext, "\"consumerGroup\":\"CGR\",\"topic\":\"TopicRS\",\"queueId\":\"0\",\"commitOffset\":\"5\"");
+    snprintf(
+        ext, sizeof ext,
+        "\"consumerGroup\":\"CGR\",\"topic\":\"TopicRS\",\"queueId\":\"0\",\"commitOffset\":\"5\"");
     bk_expect(cli, 15, ext, NULL, 0, 0);
 
-    snprintf(ext, sizeof ext, "\"topic\":\"TopicRS\",\"group\":\"CGR\",\"timestamp\":\"%lld\",\"isForce\":\"true\"",
+    snprintf(ext, sizeof ext,
+             "\"topic\":\"TopicRS\",\"group\":\"CGR\",\"timestamp\":\"%lld\",\"isForce\":\"true\"",
              (long long)ts);
     kite_cmd r;
     assert_int_equal(kb_call(adm, 222, ext, NULL, 0, &r), 0);
@@ -106,7 +112,8 @@ static void test_reset_offset_push(void **st)
     kite_json_doc *d = kx_parse(&r);
     kite_cmd_free(&r);
     assert_non_null(d);
-    const kite_json *v = kx_mq_value(kite_json_get(kite_json_root(d), "offsetTable"), "TopicRS", 0, NULL);
+    const kite_json *v =
+        kx_mq_value(kite_json_get(kite_json_root(d), "offsetTable"), "TopicRS", 0, NULL);
     assert_non_null(v);
     int64_t off;
     assert_int_equal(kite_json_int64(v, &off), 0);
@@ -130,12 +137,13 @@ static void test_reset_offset_push(void **st)
     assert_int_equal(kite_json_int64(v, &off), 0);
     assert_int_equal(off, 3);
     kite_json_doc_free(d);
-    assert_int_equal(kx_wait_request(adm, 220, &req, 200), -1);   /* only group members are told */
+    assert_int_equal(kx_wait_request(adm, 220, &req, 200), -1); /* only group members are told */
 
     /* A CPP client (language CPP in its heartbeat header) gets the list form. */
-    const char *cpphb = "{\"clientID\":\"10.0.0.9@77\",\"consumerDataSet\":[{\"consumeFromWhere\":4,\"consumeType\":1,"
-                        "\"groupName\":\"CGR\",\"messageModel\":1,\"subscriptionDataSet\":[{\"subString\":\"*\","
-                        "\"subVersion\":\"1\",\"topic\":\"TopicRS\"}],\"unitMode\":false}],\"producerDataSet\":[]}";
+    const char *cpphb =
+        "{\"clientID\":\"10.0.0.9@77\",\"consumerDataSet\":[{\"consumeFromWhere\":4,\"consumeType\":1,"
+        "\"groupName\":\"CGR\",\"messageModel\":1,\"subscriptionDataSet\":[{\"subString\":\"*\","
+        "\"subVersion\":\"1\",\"topic\":\"TopicRS\"}],\"unitMode\":false}],\"producerDataSet\":[]}";
     char h[512];
     snprintf(h, sizeof h,
              "{\"code\":34,\"extFields\":{},\"flag\":0,\"language\":\"CPP\",\"opaque\":77001,"
@@ -144,7 +152,8 @@ static void test_reset_offset_push(void **st)
     assert_int_equal(kb_wait_response(cpp, 77001, &r, KT_DEADLINE_MS), 0);
     assert_int_equal(r.code, 0);
     kite_cmd_free(&r);
-    snprintf(ext, sizeof ext, "\"topic\":\"TopicRS\",\"group\":\"CGR\",\"timestamp\":\"-1\",\"isForce\":\"true\"");
+    snprintf(ext, sizeof ext,
+             "\"topic\":\"TopicRS\",\"group\":\"CGR\",\"timestamp\":\"-1\",\"isForce\":\"true\"");
     bk_expect(adm, 222, ext, NULL, 0, 0);
     assert_int_equal(kb_lookup(adm, 14, "TopicRS", 0, ",\"consumerGroup\":\"CGR\"", "offset"), 5);
     assert_int_equal(kx_wait_request(cpp, 220, &req, KT_DEADLINE_MS), 0);
@@ -154,19 +163,21 @@ static void test_reset_offset_push(void **st)
     const kite_json *list = kite_json_get(kite_json_root(d), "offsetTable");
     assert_non_null(list);
     assert_int_equal(list->type, KJ_ARRAY);
-    assert_int_equal(list->count, 4);   /* one per read queue (auto-created: 4) */
+    assert_int_equal(list->count, 4); /* one per read queue (auto-created: 4) */
     assert_string_equal(kite_json_get_str(list->items[0], "topic", ""), "TopicRS");
     assert_int_equal(kite_json_get_int32(list->items[0], "queueId", -1), 0);
     assert_int_equal(kite_json_get_int64(list->items[0], "offset", -1), 5);
     kite_json_doc_free(d);
-    assert_int_equal(kx_wait_request(cli, 220, &req, KT_DEADLINE_MS), 0);   /* the Java client too, object keys */
+    assert_int_equal(kx_wait_request(cli, 220, &req, KT_DEADLINE_MS),
+                     0); /* the Java client too, object keys */
     d = kx_parse(&req);
     kite_cmd_free(&req);
     assert_non_null(d);
     assert_int_equal(kite_json_get(kite_json_root(d), "offsetTable")->type, KJ_OBJECT);
     kite_json_doc_free(d);
 
-    bk_expect(adm, 222, "\"topic\":\"TopicNoSuch\",\"group\":\"CGR\",\"timestamp\":\"0\"", NULL, 0, 17);
+    bk_expect(adm, 222, "\"topic\":\"TopicNoSuch\",\"group\":\"CGR\",\"timestamp\":\"0\"", NULL, 0,
+              17);
 }
 
 /* Scenario: GET_CONSUMER_RUNNING_INFO is answered by the client, via the broker. */
@@ -179,7 +190,8 @@ static void test_consumer_running_info(void **st)
     kb_heartbeat_java(hb, sizeof hb, "127.0.0.1@505#5", "CGI", "TopicRI", "*");
     bk_expect(cli, 34, "", hb, strlen(hb), 0);
 
-    const char *ext = "\"consumerGroup\":\"CGI\",\"clientId\":\"127.0.0.1@505#5\",\"jstackEnable\":\"false\"";
+    const char *ext =
+        "\"consumerGroup\":\"CGI\",\"clientId\":\"127.0.0.1@505#5\",\"jstackEnable\":\"false\"";
     int op = kb_send(adm, 307, 0, ext, NULL, 0);
     assert_true(op > 0);
     kite_cmd req;
@@ -187,8 +199,9 @@ static void test_consumer_running_info(void **st)
     assert_false(req.flag & KITE_FLAG_ONEWAY);
     assert_string_equal(kite_cmd_ext(&req, "consumerGroup"), "CGI");
     assert_string_equal(kite_cmd_ext(&req, "clientId"), "127.0.0.1@505#5");
-    const char *info = "{\"properties\":{\"PROP_CONSUME_TYPE\":\"CONSUME_PASSIVELY\",\"x\":\"\\u00e9\"},"
-                       "\"subscriptionSet\":[],\"mqTable\":{},\"statusTable\":{}}";
+    const char *info =
+        "{\"properties\":{\"PROP_CONSUME_TYPE\":\"CONSUME_PASSIVELY\",\"x\":\"\\u00e9\"},"
+        "\"subscriptionSet\":[],\"mqTable\":{},\"statusTable\":{}}";
     assert_int_equal(kx_answer(cli, &req, 0, info), 0);
     kite_cmd_free(&req);
     kite_cmd r;
@@ -199,12 +212,15 @@ static void test_consumer_running_info(void **st)
     kite_cmd_free(&r);
 
     /* Not online: 1, with Java's remark. */
-    assert_int_equal(kb_call(adm, 307, "\"consumerGroup\":\"CGI\",\"clientId\":\"127.0.0.1@1#9\"", NULL, 0, &r), 0);
+    assert_int_equal(
+        kb_call(adm, 307, "\"consumerGroup\":\"CGI\",\"clientId\":\"127.0.0.1@1#9\"", NULL, 0, &r),
+        0);
     assert_int_equal(r.code, 1);
     assert_non_null(r.remark);
     assert_non_null(strstr(r.remark, "not online"));
     kite_cmd_free(&r);
-    bk_expect(adm, 307, "\"consumerGroup\":\"CGNobody\",\"clientId\":\"127.0.0.1@505#5\"", NULL, 0, 1);
+    bk_expect(adm, 307, "\"consumerGroup\":\"CGNobody\",\"clientId\":\"127.0.0.1@505#5\"", NULL, 0,
+              1);
 
     /* The client's connection closes before it answers: the admin gets 1 for the closed
      * connection, not the answer to a forward that timed out (10 s, another code). */
@@ -214,7 +230,8 @@ static void test_consumer_running_info(void **st)
     long long t0 = kt_now_ms();
     bk_close(cli);
     assert_int_equal(kb_wait_response(adm, op, &r, KT_DEADLINE_MS), 0);
-    fprintf(stderr, "forward to a closed client answered %d after %lld ms\n", r.code, kt_now_ms() - t0);
+    fprintf(stderr, "forward to a closed client answered %d after %lld ms\n", r.code,
+            kt_now_ms() - t0);
     assert_int_equal(r.code, 1);
     assert_non_null(r.remark);
     assert_non_null(strstr(r.remark, "closed"));
@@ -232,7 +249,7 @@ static void test_consumer_running_info(void **st)
     usleep(100 * 1000);
     assert_int_equal(kx_answer(cli, &req, 0, info), 0);
     kite_cmd_free(&req);
-    bk_expect(cli, 38, "\"consumerGroup\":\"CGI\"", NULL, 0, 0);   /* still serving */
+    bk_expect(cli, 38, "\"consumerGroup\":\"CGI\"", NULL, 0, 0); /* still serving */
     /* A forward still pending when the broker stops (teardown: clean exit, no leak). */
     assert_true(kb_send(adm, 307, 0, ext, NULL, 0) > 0);
     assert_int_equal(kx_wait_request(cli, 307, &req, KT_DEADLINE_MS), 0);

@@ -17,23 +17,24 @@
 #include "kt_bkx.h"
 
 /* PullSysFlag bits. */
-#define PF_COMMIT 0x1
-#define PF_SUSPEND 0x2
+#define PF_COMMIT       0x1
+#define PF_SUSPEND      0x2
 #define PF_SUBSCRIPTION 0x4
-#define PF_LITE 0x10
+#define PF_LITE         0x10
 
 #define LITE_PULL 361
 
-static int lite_send(int fd, const char *group, const char *topic, int qid, int64_t offset, int sysflag,
-                     int64_t commit_offset, int64_t suspend_ms, const char *sub)
+static int lite_send(int fd, const char *group, const char *topic, int qid, int64_t offset,
+                     int sysflag, int64_t commit_offset, int64_t suspend_ms, const char *sub)
 {
     char ext[2048];
-    kb_pull_ext(ext, sizeof ext, group, topic, qid, offset, 32, sysflag, commit_offset, suspend_ms, sub);
+    kb_pull_ext(ext, sizeof ext, group, topic, qid, offset, 32, sysflag, commit_offset, suspend_ms,
+                sub);
     return kb_send(fd, LITE_PULL, 0, ext, NULL, 0);
 }
 
-static void lite_pull(int fd, const char *group, const char *topic, int qid, int64_t offset, int sysflag,
-                      int64_t commit_offset, const char *sub, kite_cmd *r)
+static void lite_pull(int fd, const char *group, const char *topic, int qid, int64_t offset,
+                      int sysflag, int64_t commit_offset, const char *sub, kite_cmd *r)
 {
     int op = lite_send(fd, group, topic, qid, offset, sysflag, commit_offset, 0, sub);
     assert_true(op > 0);
@@ -41,9 +42,11 @@ static void lite_pull(int fd, const char *group, const char *topic, int qid, int
 }
 
 /* Asserts an answer holds exactly the records with these queue offsets and bodies. */
-static void expect_records(const kite_cmd *r, int n, const int64_t *offsets, const char *const *bodies)
+static void expect_records(const kite_cmd *r, int n, const int64_t *offsets,
+                           const char *const *bodies)
 {
-    if (r->code != 0) fprintf(stderr, "pull answered %d (%s)\n", r->code, r->remark ? r->remark : "");
+    if (r->code != 0)
+        fprintf(stderr, "pull answered %d (%s)\n", r->code, r->remark ? r->remark : "");
     assert_int_equal(r->code, 0);
     kite_record rec[8];
     assert_int_equal(kb_records(r->body, r->body_len, rec, 8), n);
@@ -75,7 +78,8 @@ static void test_lite_pull(void **st)
     assert_int_equal(kb_ext_i64(&r, "minOffset"), 0);
     assert_int_equal(kb_ext_i64(&r, "maxOffset"), 3);
     /* PULL_MESSAGE with the same fields answers the same records and offsets. */
-    assert_int_equal(kb_pull(fd, "GLite", "TopicLite", 0, 0, 32, PF_SUBSCRIPTION, 0, 0, "TagA", &r11), 0);
+    assert_int_equal(
+        kb_pull(fd, "GLite", "TopicLite", 0, 0, 32, PF_SUBSCRIPTION, 0, 0, "TagA", &r11), 0);
     assert_int_equal(r11.code, 0);
     assert_int_equal(r11.body_len, r.body_len);
     assert_memory_equal(r11.body, r.body, r.body_len);
@@ -90,7 +94,8 @@ static void test_lite_pull(void **st)
     kite_cmd_free(&r);
 
     /* Long polling: held; a TagB arrival does not answer it, a TagA one does. */
-    int op = lite_send(hold, "GLite", "TopicLite", 0, 3, PF_SUBSCRIPTION | PF_SUSPEND | PF_LITE, 0, 20000, "TagA");
+    int op = lite_send(hold, "GLite", "TopicLite", 0, 3, PF_SUBSCRIPTION | PF_SUSPEND | PF_LITE, 0,
+                       20000, "TagA");
     assert_true(op > 0);
     assert_false(kx_readable(hold, 300));
     bk_send_ok(prod, "TopicLite", 0, "TAGS\\u0001TagB\\u0002", "b3", NULL);
@@ -106,11 +111,13 @@ static void test_lite_pull(void **st)
 
     /* The commit flag stores the offset: QUERY_CONSUMER_OFFSET sees it (0 before: no
      * stored offset in a queue that starts at 0). */
-    assert_int_equal(kb_lookup(fd, 14, "TopicLite", 0, ",\"consumerGroup\":\"GLite\"", "offset"), 0);
+    assert_int_equal(kb_lookup(fd, 14, "TopicLite", 0, ",\"consumerGroup\":\"GLite\"", "offset"),
+                     0);
     lite_pull(fd, "GLite", "TopicLite", 0, 2, PF_COMMIT | PF_SUBSCRIPTION | PF_LITE, 3, "TagA", &r);
     assert_int_equal(r.code, 0);
     kite_cmd_free(&r);
-    assert_int_equal(kb_lookup(fd, 14, "TopicLite", 0, ",\"consumerGroup\":\"GLite\"", "offset"), 3);
+    assert_int_equal(kb_lookup(fd, 14, "TopicLite", 0, ",\"consumerGroup\":\"GLite\"", "offset"),
+                     3);
     /* GET_ALL_CONSUMER_OFFSET (43) lists it under "topic@group", keyed by queue id. */
     assert_int_equal(kb_call(fd, 43, "", NULL, 0, &r), 0);
     assert_int_equal(r.code, 0);
@@ -173,7 +180,8 @@ static void await_record(int fd, const char *topic, int qid, int64_t offset, con
     long long t0 = kt_now_ms();
     for (;;) {
         kite_cmd r;
-        assert_int_equal(kb_pull(fd, "GDelayOff", topic, qid, offset, 1, PF_SUSPEND | PF_SUBSCRIPTION, 0, 3000, "*", &r),
+        assert_int_equal(kb_pull(fd, "GDelayOff", topic, qid, offset, 1,
+                                 PF_SUSPEND | PF_SUBSCRIPTION, 0, 3000, "*", &r),
                          0);
         if (r.code == 0) {
             const char *bodies[1] = { body };
@@ -224,22 +232,29 @@ static void test_all_delay_offset(void **st)
 /* Every request code of Java's RequestCode class in 4.9.0-4.9.8 and 5.0.0-5.3.3,
  * 5.0.0-PREVIEW's logical-queue codes included (the list of docs/COMPATIBILITY.md). */
 static const int java_codes[] = {
-    10, 11, 12, 13, 14, 15, 17, 18, 21, 22, 23, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41,
-    42, 43, 45, 46, 47, 50, 51, 52, 53, 54, 60, 61, 100, 101, 102, 103, 104, 105, 106, 200, 201, 202, 203, 204,
-    205, 206, 207, 208, 209, 210, 211, 212, 213, 214, 215, 216, 217, 219, 220, 221, 222, 223, 224, 225, 300, 301,
-    302, 303, 304, 305, 306, 307, 308, 309, 310, 311, 312, 313, 314, 315, 316, 317, 318, 319, 320, 321, 322, 323,
-    324, 325, 326, 327, 328, 329, 343, 345, 351, 352, 353, 354, 355, 361, 370, 400, 401, 402, 411, 413, 414, 415,
-    416, 417, 418, 419, 422, 513, 901, 902, 903, 904, 905, 906, 907, 908, 1001, 1002, 1003, 1004, 1005, 1006,
-    1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 1015, 1016, 1017, 1018, 2001, 2002, 2003, 2004, 3001, 3002,
-    3003, 3004, 3005, 3006, 3007, 3008, 3009, 3010, 200050, 200051, 200052, 200053, 200054, 200055, 200056, 200151,
+    10,     11,     12,     13,   14,   15,   17,   18,   21,     22,     23,     25,     26,
+    27,     28,     29,     30,   31,   32,   33,   34,   35,     36,     37,     38,     39,
+    40,     41,     42,     43,   45,   46,   47,   50,   51,     52,     53,     54,     60,
+    61,     100,    101,    102,  103,  104,  105,  106,  200,    201,    202,    203,    204,
+    205,    206,    207,    208,  209,  210,  211,  212,  213,    214,    215,    216,    217,
+    219,    220,    221,    222,  223,  224,  225,  300,  301,    302,    303,    304,    305,
+    306,    307,    308,    309,  310,  311,  312,  313,  314,    315,    316,    317,    318,
+    319,    320,    321,    322,  323,  324,  325,  326,  327,    328,    329,    343,    345,
+    351,    352,    353,    354,  355,  361,  370,  400,  401,    402,    411,    413,    414,
+    415,    416,    417,    418,  419,  422,  513,  901,  902,    903,    904,    905,    906,
+    907,    908,    1001,   1002, 1003, 1004, 1005, 1006, 1007,   1008,   1009,   1010,   1011,
+    1012,   1013,   1014,   1015, 1016, 1017, 1018, 2001, 2002,   2003,   2004,   3001,   3002,
+    3003,   3004,   3005,   3006, 3007, 3008, 3009, 3010, 200050, 200051, 200052, 200053, 200054,
+    200055, 200056, 200151,
 };
 
 /* The codes each daemon serves ("yes" or "partial" in docs/COMPATIBILITY.md). */
 static const int ns_served[] = { 100, 101, 102, 103, 104, 105, 106, 205, 206, 216, 217, 219,
                                  224, 304, 311, 312, 313, 318, 319, 322, 327, 901, 904 };
-static const int bk_served[] = { 10,  11,  12,  14,  15,  17,  21,  25,  26,  27,  28,  29,  30,  31,  32,
-                                 33,  34,  35,  36,  37,  38,  41,  42,  43,  45,  46,  200, 201, 202, 203,
-                                 204, 207, 208, 215, 222, 300, 307, 309, 310, 315, 317, 320, 361 };
+static const int bk_served[] = { 10,  11,  12,  14,  15,  17,  21,  25,  26,  27,  28,
+                                 29,  30,  31,  32,  33,  34,  35,  36,  37,  38,  41,
+                                 42,  43,  45,  46,  200, 201, 202, 203, 204, 207, 208,
+                                 215, 222, 300, 307, 309, 310, 315, 317, 320, 361 };
 
 static int served(const int *set, size_t n, int code)
 {
@@ -261,13 +276,15 @@ static void check_daemon(const kt_daemon *d, const char *what, const int *set, s
             fail();
         }
         if (served(set, nset, code)) {
-            if (r.code == 3) fprintf(stderr, "%s: code %d should be served, answered 3\n", what, code);
+            if (r.code == 3)
+                fprintf(stderr, "%s: code %d should be served, answered 3\n", what, code);
             assert_int_not_equal(r.code, 3);
             n_served++;
         } else {
             char want[64];
             snprintf(want, sizeof want, " request type %d not supported", code);
-            if (r.code != 3) fprintf(stderr, "%s: code %d answered %d, want 3\n", what, code, r.code);
+            if (r.code != 3)
+                fprintf(stderr, "%s: code %d answered %d, want 3\n", what, code, r.code);
             assert_int_equal(r.code, 3);
             assert_non_null(r.remark);
             assert_string_equal(r.remark, want);

@@ -22,10 +22,11 @@ static void write_conf(char *dir, size_t dlen, char *conf, size_t clen, const ch
     kt_mkdtemp("broker-conf", dir, dlen);
     snprintf(conf, clen, "%s/broker.conf", dir);
     char text[4096];
-    snprintf(text, sizeof text,
-             "brokerClusterName=TestCluster\nbrokerName=broker-t\nbrokerIP1=127.0.0.1\nbindAddress=127.0.0.1\n"
-             "listenPort=%d\nstorePathRootDir=%s/store\nmappedFileSizeCommitLog=4194304\n%s\n",
-             kt_free_port("127.0.0.1"), dir, extra);
+    snprintf(
+        text, sizeof text,
+        "brokerClusterName=TestCluster\nbrokerName=broker-t\nbrokerIP1=127.0.0.1\nbindAddress=127.0.0.1\n"
+        "listenPort=%d\nstorePathRootDir=%s/store\nmappedFileSizeCommitLog=4194304\n%s\n",
+        kt_free_port("127.0.0.1"), dir, extra);
     kt_write_file(conf, text);
 }
 
@@ -62,7 +63,7 @@ static void test_refused_keys(void **st)
         cf_expect_in(e, cases[i].named);
         cf_expect_in(e, cases[i].why);
         assert_int_equal(cf_count_lines(e), 1);
-        assert_int_not_equal(access(store, F_OK), 0);   /* refused before the store was opened */
+        assert_int_not_equal(access(store, F_OK), 0); /* refused before the store was opened */
         free(e);
 
         rc = cf_run("kite-broker", conf, "-p", out, err);
@@ -121,7 +122,7 @@ static void test_print_config(void **st)
     cf_expect_in(e, "slaveReadEnable=true has no effect");
     cf_expect_in(e, "brokerId=3 ignored");
     cf_expect_in(e, "registerNameServerPeriod=1000");
-    assert_int_not_equal(access(store, F_OK), 0);   /* -p opens nothing */
+    assert_int_not_equal(access(store, F_OK), 0); /* -p opens nothing */
     kite_props_free(&p);
     free(o);
     free(e);
@@ -139,9 +140,10 @@ static void test_print_config(void **st)
     free(o);
 
     /* A slave keeps its id; its HA keys are in force as configured. */
-    write_conf(dir, sizeof dir, conf, sizeof conf,
-               "brokerRole=SLAVE\nbrokerId=2\nhaMasterAddress=127.0.0.9:30912\nbrokerIP2=127.0.0.8\n"
-               "haListenPort=30000\nhaTransferBatchSize=65536");
+    write_conf(
+        dir, sizeof dir, conf, sizeof conf,
+        "brokerRole=SLAVE\nbrokerId=2\nhaMasterAddress=127.0.0.9:30912\nbrokerIP2=127.0.0.8\n"
+        "haListenPort=30000\nhaTransferBatchSize=65536");
     snprintf(out, sizeof out, "%s/stdout", dir);
     snprintf(err, sizeof err, "%s/stderr", dir);
     assert_int_equal(cf_run("kite-broker", conf, "-p", out, err), 0);
@@ -174,8 +176,10 @@ static void test_warned_keys_and_ha_address(void **st)
     do ha = kt_free_port(d->host);
     while (ha == d->port || ha == d->port + 1 || ha == d->port - 2);
     char extra[256];
-    snprintf(extra, sizeof extra, "haListenPort=%d\nbrokerIP2=127.0.0.77\nsendMessageThreadPoolNums=16\n"
-             "transferMsgByHeap=false\n", ha);
+    snprintf(extra, sizeof extra,
+             "haListenPort=%d\nbrokerIP2=127.0.0.77\nsendMessageThreadPoolNums=16\n"
+             "transferMsgByHeap=false\n",
+             ha);
     bk_launch(d, ns, extra);
 
     char *log = cf_read(d->log);
@@ -183,21 +187,22 @@ static void test_warned_keys_and_ha_address(void **st)
     cf_expect_in(log, "transferMsgByHeap=false has no effect");
     free(log);
     int hfd = kt_connect(d->host, ha);
-    assert_true(hfd >= 0);   /* the replication port */
+    assert_true(hfd >= 0); /* the replication port */
     close(hfd);
     hfd = kt_connect(d->host, d->port + 1);
     if (hfd >= 0) close(hfd);
-    assert_true(hfd < 0);   /* Java's default, listenPort+1, only when haListenPort is not set */
+    assert_true(hfd < 0); /* Java's default, listenPort+1, only when haListenPort is not set */
 
     char body[8192];
-    assert_true(bk_wait_route(ns, "TBW102", 10000, body, sizeof body) >= 0);   /* registered */
+    assert_true(bk_wait_route(ns, "TBW102", 10000, body, sizeof body) >= 0); /* registered */
     int nfd = bk_conn(ns);
     char ext[512], master[64], haaddr[64];
     snprintf(master, sizeof master, "%s:%d", d->host, d->port);
     snprintf(haaddr, sizeof haaddr, "127.0.0.77:%d", ha);
-    snprintf(ext, sizeof ext,
-             "\"brokerAddr\":\"127.0.0.1:1\",\"brokerId\":\"1\",\"brokerName\":\"broker-t\",\"clusterName\":\"TestCluster\","
-             "\"compressed\":\"false\",\"haServerAddr\":\"\"");
+    snprintf(
+        ext, sizeof ext,
+        "\"brokerAddr\":\"127.0.0.1:1\",\"brokerId\":\"1\",\"brokerName\":\"broker-t\",\"clusterName\":\"TestCluster\","
+        "\"compressed\":\"false\",\"haServerAddr\":\"\"");
     kite_cmd r;
     assert_int_equal(kb_call(nfd, 103, ext, NULL, 0, &r), 0);
     assert_int_equal(r.code, 0);

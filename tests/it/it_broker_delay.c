@@ -14,8 +14,8 @@
 #include "bk_common.h"
 #include "kt_bkx.h"
 
-#define LEVELS "messageDelayLevel=1s 2s 3s\n"
-#define EARLY_MS 10   /* clock granularity: the schedule service may deliver a few ms early */
+#define LEVELS   "messageDelayLevel=1s 2s 3s\n"
+#define EARLY_MS 10 /* clock granularity: the schedule service may deliver a few ms early */
 /* Long-poll pulls are held this long: far beyond any delay here, so the answer is the
  * delivered message, however loaded the machine. */
 #define HOLD_MS KT_DEADLINE_MS
@@ -28,7 +28,8 @@ static long long await_pull(int fd, int op, long long t0, kite_cmd *r)
 }
 
 /* Checks one delivered delayed record. */
-static void check_delivered(const kite_cmd *r, const char *topic, int qid, const char *body, int64_t born_min)
+static void check_delivered(const kite_cmd *r, const char *topic, int qid, const char *body,
+                            int64_t born_min)
 {
     assert_int_equal(r->code, 0);
     kite_record rec[2];
@@ -51,7 +52,8 @@ static void check_delivered(const kite_cmd *r, const char *topic, int qid, const
     assert_string_equal(v, "blue");
     /* born info kept; the delivered copy was stored at least the delay later. */
     assert_true(rec[0].born_ts >= born_min);
-    fprintf(stderr, "%s/%d: stored %lld ms after it was born\n", topic, qid, (long long)(rec[0].store_ts - rec[0].born_ts));
+    fprintf(stderr, "%s/%d: stored %lld ms after it was born\n", topic, qid,
+            (long long)(rec[0].store_ts - rec[0].born_ts));
 }
 
 /* Scenario: DELAY=2 not early, before DELAY=99, which is clamped to level 3. */
@@ -63,9 +65,11 @@ static void test_delay_timing_and_clamp(void **st)
 
     int64_t born_min = kb_wall_ms();
     long long t0 = kt_now_ms();
-    bk_send_ok(prod, "TopicDelay", 1, "TAGS\\u0001TagD\\u0002DELAY\\u00012\\u0002color\\u0001blue\\u0002", "delayed-2",
+    bk_send_ok(prod, "TopicDelay", 1,
+               "TAGS\\u0001TagD\\u0002DELAY\\u00012\\u0002color\\u0001blue\\u0002", "delayed-2",
                NULL);
-    bk_send_ok(prod, "TopicDelay", 2, "TAGS\\u0001TagD\\u0002DELAY\\u000199\\u0002color\\u0001blue\\u0002", "delayed-99",
+    bk_send_ok(prod, "TopicDelay", 2,
+               "TAGS\\u0001TagD\\u0002DELAY\\u000199\\u0002color\\u0001blue\\u0002", "delayed-99",
                NULL);
     /* Stored in the schedule topic, queue level-1 (99 clamped to 3). */
     bk_wait_max(prod, "SCHEDULE_TOPIC_XXXX", 1, 1);
@@ -86,7 +90,8 @@ static void test_delay_timing_and_clamp(void **st)
         assert_int_equal(early, 0);
         assert_false(held_answered);
     } else {
-        fprintf(stderr, "early state not checked: the look-up ended %lld ms after the send\n", checked);
+        fprintf(stderr, "early state not checked: the look-up ended %lld ms after the send\n",
+                checked);
     }
 
     kite_cmd r;
@@ -106,7 +111,7 @@ static void test_delay_timing_and_clamp(void **st)
     check_delivered(&r, "TopicDelay", 2, "delayed-99", born_min);
     assert_int_equal(kb_records(r.body, r.body_len, rec, 2), 1);
     assert_true(rec[0].store_ts - rec[0].born_ts >= 3000 - EARLY_MS);
-    assert_true(rec[0].store_ts >= stored2);   /* the 3 s level delivered after the 2 s one */
+    assert_true(rec[0].store_ts >= stored2); /* the 3 s level delivered after the 2 s one */
     kite_cmd_free(&r);
 
     /* Nothing else was delivered (each exactly once). */
@@ -141,7 +146,9 @@ static long long level_offset(const char *text, int lv)
     long long v = -1;
     for (size_t i = 0; t && t->type == KJ_OBJECT && i < t->count; i++) {
         int64_t k, o;
-        if (kite_json_int64(t->members[i].key, &k) == 0 && k == lv && kite_json_int64(t->members[i].value, &o) == 0) v = o;
+        if (kite_json_int64(t->members[i].key, &k) == 0 && k == lv &&
+            kite_json_int64(t->members[i].value, &o) == 0)
+            v = o;
     }
     kite_json_doc_free(d);
     return v;
@@ -182,25 +189,25 @@ static void test_delay_survives_restart(void **st)
     t0 = kt_now_ms();
     bk_send_ok(fd, "TopicDR", 0, "DELAY\\u00013\\u0002", "second-3s", NULL);
     bk_close(fd);
-    bk_stop_clean(b);   /* right away */
+    bk_stop_clean(b); /* right away */
 
     char text[4096];
     assert_int_equal(read_delay_file(b, text, sizeof text), 0);
     fprintf(stderr, "delayOffset.json after the stop: %s\n", text);
-    assert_int_equal(level_offset(text, 1), 1);   /* level 1 delivered its message */
-    assert_int_equal(level_offset(text, 3), 0);   /* level 3 not yet */
+    assert_int_equal(level_offset(text, 1), 1); /* level 1 delivered its message */
+    assert_int_equal(level_offset(text, 3), 0); /* level 3 not yet */
 
     bk_launch(b, NULL, LEVELS);
     dt = expect_arrival(b, 1, "second-3s", t0);
     fprintf(stderr, "3 s message across a clean restart arrived after %lld ms\n", dt);
     assert_true(dt >= 3000 - EARLY_MS);
     fd = bk_conn(b);
-    assert_int_equal(kb_lookup(fd, 30, "TopicDR", 0, NULL, "offset"), 2);   /* first-1s not again */
+    assert_int_equal(kb_lookup(fd, 30, "TopicDR", 0, NULL, "offset"), 2); /* first-1s not again */
 
     /* SIGKILL right after the send: the delayed message is durable and still arrives. */
     t0 = kt_now_ms();
     bk_send_ok(fd, "TopicDR", 0, "DELAY\\u00012\\u0002", "third-2s", NULL);
-    usleep(100 * 1000);   /* let the async flush write it */
+    usleep(100 * 1000); /* let the async flush write it */
     bk_close(fd);
     kt_kill9(b->pid);
     b->pid = 0;

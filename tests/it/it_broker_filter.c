@@ -18,8 +18,8 @@
 /* A pull that must be woken by an arrival is held far longer than the test waits for it,
  * so an answer at all proves the arrival woke it. */
 #define WAKE_SUSPEND_MS (2 * KT_DEADLINE_MS)
-#define EXPIRE_MS 2000   /* suspend of the pull that must time out */
-#define EXPIRE_EARLY_MS 200   /* how early the broker may answer an expiring pull */
+#define EXPIRE_MS       2000 /* suspend of the pull that must time out */
+#define EXPIRE_EARLY_MS 200  /* how early the broker may answer an expiring pull */
 
 /* Asserts the pull held on fd since t0 with EXPIRE_MS is not answered within ms, as far as
  * that can be told: only up to shortly before it may expire (a slow test thread may come
@@ -53,18 +53,18 @@ static void test_tag_filtered_hold(void **st)
     bk_send_ok(prod, "TopicTF", 1, "TAGS\\u0001TagY\\u0002", "y-b", NULL);
     bk_wait_max(prod, "TopicTF", 0, 2);
     bk_wait_max(prod, "TopicTF", 1, 2);
-    assert_false(kx_readable(fb, 500));   /* TagY did not answer B */
+    assert_false(kx_readable(fb, 500)); /* TagY did not answer B */
 
     long long tb = kt_now_ms();
     bk_send_ok(prod, "TopicTF", 1, "TAGS\\u0001TagX\\u0002", "x-b", NULL);
     kite_cmd r;
     assert_int_equal(kb_wait_response(fb, opb, &r, KT_DEADLINE_MS), 0);
     fprintf(stderr, "held TagX pull answered %lld ms after the TagX send\n", kt_now_ms() - tb);
-    assert_true(kt_now_ms() - ta < WAKE_SUSPEND_MS);   /* woken by the arrival, not expired */
+    assert_true(kt_now_ms() - ta < WAKE_SUSPEND_MS); /* woken by the arrival, not expired */
     assert_int_equal(r.code, 0);
     bk_check_pull_fields(&r);
     kite_record rec[4];
-    assert_int_equal(kb_records(r.body, r.body_len, rec, 4), 1);   /* only TagX */
+    assert_int_equal(kb_records(r.body, r.body_len, rec, 4), 1); /* only TagX */
     assert_int_equal(rec[0].queue_offset, 2);
     assert_memory_equal(rec[0].body, "x-b", 3);
     assert_int_equal(kb_ext_i64(&r, "nextBeginOffset"), 3);
@@ -75,7 +75,7 @@ static void test_tag_filtered_hold(void **st)
     assert_int_equal(kb_wait_response(fa, opa, &r, KT_DEADLINE_MS), 0);
     long long dt = kt_now_ms() - ta;
     fprintf(stderr, "held TagX pull with only TagY answered %d after %lld ms\n", r.code, dt);
-    assert_true(dt >= EXPIRE_MS - EXPIRE_EARLY_MS);   /* not before its suspend ran out */
+    assert_true(dt >= EXPIRE_MS - EXPIRE_EARLY_MS); /* not before its suspend ran out */
     assert_true(r.code == 19 || r.code == 20);
     assert_int_equal(r.body_len, 0);
     bk_check_pull_fields(&r);
@@ -88,11 +88,11 @@ static void test_tag_filtered_hold(void **st)
 static void send_sql_messages(int fd)
 {
     static const char *const props[6] = {
-        "a\\u00013\\u0002region\\u0001hz\\u0002",          /* 0: a too small */
-        "a\\u00016\\u0002region\\u0001hz\\u0002",          /* 1: match */
-        "a\\u000110\\u0002region\\u0001sh\\u0002",         /* 2: match */
-        "a\\u00017\\u0002region\\u0001bj\\u0002",          /* 3: region */
-        "region\\u0001hz\\u0002",                          /* 4: no a */
+        "a\\u00013\\u0002region\\u0001hz\\u0002",                    /* 0: a too small */
+        "a\\u00016\\u0002region\\u0001hz\\u0002",                    /* 1: match */
+        "a\\u000110\\u0002region\\u0001sh\\u0002",                   /* 2: match */
+        "a\\u00017\\u0002region\\u0001bj\\u0002",                    /* 3: region */
+        "region\\u0001hz\\u0002",                                    /* 4: no a */
         "TAGS\\u0001T\\u0002a\\u00018\\u0002region\\u0001sh\\u0002", /* 5: match */
     };
     for (int i = 0; i < 6; i++) {
@@ -117,11 +117,12 @@ static void expect_bodies(const kite_cmd *r, const char *const *want, int n)
 static int check_config(int fd, const char *type, const char *expr)
 {
     char body[1024];
-    snprintf(body, sizeof body,
-             "{\"clientId\":\"127.0.0.1@42#1\",\"group\":\"GSQL\",\"subscriptionData\":{\"classFilterMode\":false,"
-             "\"codeSet\":[],\"expressionType\":\"%s\",\"subString\":\"%s\",\"subVersion\":1,\"tagsSet\":[],"
-             "\"topic\":\"TopicSQL\"}}",
-             type, expr);
+    snprintf(
+        body, sizeof body,
+        "{\"clientId\":\"127.0.0.1@42#1\",\"group\":\"GSQL\",\"subscriptionData\":{\"classFilterMode\":false,"
+        "\"codeSet\":[],\"expressionType\":\"%s\",\"subString\":\"%s\",\"subVersion\":1,\"tagsSet\":[],"
+        "\"topic\":\"TopicSQL\"}}",
+        type, expr);
     return kb_call_code(fd, 46, "", body, strlen(body));
 }
 
@@ -150,28 +151,33 @@ static void test_sql92_enabled(void **st)
     kite_cmd_free(&r);
     /* Other expressions of the language over the same messages. */
     static const char *const nob[] = { "m4" };
-    assert_int_equal(kx_pull_expr(fd, "GSQL", "TopicSQL", 0, 0, 32, 4, 0, "a IS NULL", "SQL92", &r), 0);
+    assert_int_equal(kx_pull_expr(fd, "GSQL", "TopicSQL", 0, 0, 32, 4, 0, "a IS NULL", "SQL92", &r),
+                     0);
     expect_bodies(&r, nob, 1);
     kite_cmd_free(&r);
     static const char *const btw[] = { "m1", "m3", "m5" };
-    assert_int_equal(kx_pull_expr(fd, "GSQL", "TopicSQL", 0, 0, 32, 4, 0, "a BETWEEN 6 AND 9", "SQL92", &r), 0);
+    assert_int_equal(
+        kx_pull_expr(fd, "GSQL", "TopicSQL", 0, 0, 32, 4, 0, "a BETWEEN 6 AND 9", "SQL92", &r), 0);
     expect_bodies(&r, btw, 3);
     kite_cmd_free(&r);
 
     /* Unparsable: 23. */
-    assert_int_equal(kx_pull_expr(fd, "GSQL", "TopicSQL", 0, 0, 32, 4, 0, "a > AND (", "SQL92", &r), 0);
+    assert_int_equal(kx_pull_expr(fd, "GSQL", "TopicSQL", 0, 0, 32, 4, 0, "a > AND (", "SQL92", &r),
+                     0);
     assert_int_equal(r.code, 23);
     kite_cmd_free(&r);
-    assert_int_equal(kx_pull_expr(fd, "GSQL", "TopicSQL", 0, 0, 32, 4, 0, "region IN ('hz'", "SQL92", &r), 0);
+    assert_int_equal(
+        kx_pull_expr(fd, "GSQL", "TopicSQL", 0, 0, 32, 4, 0, "region IN ('hz'", "SQL92", &r), 0);
     assert_int_equal(r.code, 23);
     kite_cmd_free(&r);
 
     /* A heartbeat-registered SQL92 subscription filters pulls without the flag. */
-    const char *hb = "{\"clientID\":\"127.0.0.1@42#1\",\"consumerDataSet\":[{\"consumeFromWhere\":"
-                     "\"CONSUME_FROM_LAST_OFFSET\",\"consumeType\":\"CONSUME_PASSIVELY\",\"groupName\":\"GSQL\","
-                     "\"messageModel\":\"CLUSTERING\",\"subscriptionDataSet\":[{\"classFilterMode\":false,"
-                     "\"codeSet\":[],\"expressionType\":\"SQL92\",\"subString\":\"" SQL "\",\"subVersion\":1,"
-                     "\"tagsSet\":[],\"topic\":\"TopicSQL\"}],\"unitMode\":false}],\"producerDataSet\":[]}";
+    const char *hb =
+        "{\"clientID\":\"127.0.0.1@42#1\",\"consumerDataSet\":[{\"consumeFromWhere\":"
+        "\"CONSUME_FROM_LAST_OFFSET\",\"consumeType\":\"CONSUME_PASSIVELY\",\"groupName\":\"GSQL\","
+        "\"messageModel\":\"CLUSTERING\",\"subscriptionDataSet\":[{\"classFilterMode\":false,"
+        "\"codeSet\":[],\"expressionType\":\"SQL92\",\"subString\":\"" SQL "\",\"subVersion\":1,"
+        "\"tagsSet\":[],\"topic\":\"TopicSQL\"}],\"unitMode\":false}],\"producerDataSet\":[]}";
     int cfd = bk_conn(b);
     bk_expect(cfd, 34, "", hb, strlen(hb), 0);
     assert_int_equal(kb_pull(cfd, "GSQL", "TopicSQL", 0, 0, 32, 0, 0, 0, NULL, &r), 0);
@@ -179,12 +185,13 @@ static void test_sql92_enabled(void **st)
     kite_cmd_free(&r);
 
     /* A held SQL92 pull ignores a non-matching arrival and answers a matching one. */
-    int op = kx_pull_expr_send(fd, "GSQL", "TopicSQL", 0, 6, 32, 4 | 2, WAKE_SUSPEND_MS, SQL, "SQL92");
+    int op =
+        kx_pull_expr_send(fd, "GSQL", "TopicSQL", 0, 6, 32, 4 | 2, WAKE_SUSPEND_MS, SQL, "SQL92");
     int prod = bk_conn(b);
     bk_send_ok(prod, "TopicSQL", 0, "a\\u00019\\u0002region\\u0001bj\\u0002", "m6", NULL);
     assert_false(kx_readable(fd, 400));
     bk_send_ok(prod, "TopicSQL", 0, "a\\u00019\\u0002region\\u0001sh\\u0002", "m7", NULL);
-    assert_int_equal(kb_wait_response(fd, op, &r, KT_DEADLINE_MS), 0);   /* woken by m7 */
+    assert_int_equal(kb_wait_response(fd, op, &r, KT_DEADLINE_MS), 0); /* woken by m7 */
     static const char *const m7[] = { "m7" };
     expect_bodies(&r, m7, 1);
     kite_cmd_free(&r);
@@ -208,7 +215,8 @@ static void test_sql92_disabled(void **st)
     assert_int_equal(r.body_len, 0);
     kite_cmd_free(&r);
     /* Even an unparsable one: the feature check comes first. */
-    assert_int_equal(kx_pull_expr(fd, "GSQL", "TopicSQL", 0, 0, 32, 4, 0, "a > AND (", "SQL92", &r), 0);
+    assert_int_equal(kx_pull_expr(fd, "GSQL", "TopicSQL", 0, 0, 32, 4, 0, "a > AND (", "SQL92", &r),
+                     0);
     assert_int_equal(r.code, 1);
     kite_cmd_free(&r);
     /* TAG pulls work as before. */

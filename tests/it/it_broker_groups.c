@@ -11,10 +11,7 @@
 #include "bk_common.h"
 #include <poll.h>
 
-static void heartbeat(int fd, const char *body)
-{
-    bk_expect(fd, 34, "", body, strlen(body), 0);
-}
+static void heartbeat(int fd, const char *body) { bk_expect(fd, 34, "", body, strlen(body), 0); }
 
 /* Asserts the next broker request on fd is NOTIFY_CONSUMER_IDS_CHANGED for group. */
 static void expect_notify(int fd, const char *group, int timeout_ms)
@@ -81,7 +78,7 @@ static void test_membership_and_notify(void **st)
 
     kb_heartbeat_java(hb, sizeof hb, "127.0.0.1@111#1", "CG1", "TopicCG", "*");
     heartbeat(c1, hb);
-    expect_notify(c1, "CG1", KT_DEADLINE_MS);   /* the group changed: every member, the new one too */
+    expect_notify(c1, "CG1", KT_DEADLINE_MS); /* the group changed: every member, the new one too */
     expect_list(adm, "CG1", "{\"consumerIdList\":[\"127.0.0.1@111#1\"]}");
 
     /* %RETRY%CG1 is created and registered with the name server at once (not by the
@@ -106,8 +103,9 @@ static void test_membership_and_notify(void **st)
     assert_int_equal(kb_call(adm, 38, ext, NULL, 0, &r), 0);
     assert_int_equal(r.code, 0);
     const char *body = kt_body(&r);
-    assert_true(strcmp(body, "{\"consumerIdList\":[\"127.0.0.1@111#1\",\"127.0.0.1@222#2\"]}") == 0 ||
-                strcmp(body, "{\"consumerIdList\":[\"127.0.0.1@222#2\",\"127.0.0.1@111#1\"]}") == 0);
+    assert_true(
+        strcmp(body, "{\"consumerIdList\":[\"127.0.0.1@111#1\",\"127.0.0.1@222#2\"]}") == 0 ||
+        strcmp(body, "{\"consumerIdList\":[\"127.0.0.1@222#2\",\"127.0.0.1@111#1\"]}") == 0);
     kite_cmd_free(&r);
     expect_no_request(c1, 200);
 
@@ -186,9 +184,10 @@ static void test_heartbeat_subscription_and_cpp_body(void **st)
     expect_notify(cfd, "CGCPP", KT_DEADLINE_MS);
 
     /* A heartbeat that drops the subscription: pulls answer 24 again. */
-    const char *nosub = "{\"clientID\":\"10.1.1.1@4242\",\"consumerDataSet\":[{\"consumeFromWhere\":4,"
-                        "\"consumeType\":1,\"groupName\":\"CGCPP\",\"messageModel\":1,\"subscriptionDataSet\":[],"
-                        "\"unitMode\":false}],\"producerDataSet\":[]}";
+    const char *nosub =
+        "{\"clientID\":\"10.1.1.1@4242\",\"consumerDataSet\":[{\"consumeFromWhere\":4,"
+        "\"consumeType\":1,\"groupName\":\"CGCPP\",\"messageModel\":1,\"subscriptionDataSet\":[],"
+        "\"unitMode\":false}],\"producerDataSet\":[]}";
     heartbeat(cfd, nosub);
     assert_int_equal(kb_pull(cfd, "CGCPP", "TopicHB", 0, 0, 32, 0, 0, 0, NULL, &r), 0);
     assert_int_equal(r.code, 24);
@@ -199,7 +198,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_membership_and_notify, bk_setup, bk_teardown),
-        cmocka_unit_test_setup_teardown(test_heartbeat_subscription_and_cpp_body, bk_setup, bk_teardown),
+        cmocka_unit_test_setup_teardown(test_heartbeat_subscription_and_cpp_body, bk_setup,
+                                        bk_teardown),
     };
     return kt_exit_code(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -20,22 +20,25 @@
 static void alive(int fd) { assert_true(kb_lookup(fd, 30, "TopicIn", 0, NULL, "offset") >= 0); }
 
 /* A V2 send with an explicit sysFlag and properties JSON text; returns the answer code. */
-static int send_flagged(int fd, const char *topic, int qid, int sysflag, const char *props_json, const void *body,
-                        size_t blen, kite_cmd *keep)
+static int send_flagged(int fd, const char *topic, int qid, int sysflag, const char *props_json,
+                        const void *body, size_t blen, kite_cmd *keep)
 {
     size_t cap = strlen(props_json) + strlen(topic) + 512;
     char *ext = malloc(cap);
     assert_non_null(ext);
-    snprintf(ext, cap,
-             "\"a\":\"PG\",\"b\":\"%s\",\"c\":\"TBW102\",\"d\":\"4\",\"e\":\"%d\",\"f\":\"%d\",\"g\":\"%" PRId64
-             "\",\"h\":\"0\",\"i\":\"%s\",\"j\":\"0\",\"k\":\"false\",\"m\":\"false\"",
-             topic, qid, sysflag, kb_wall_ms(), props_json);
+    snprintf(
+        ext, cap,
+        "\"a\":\"PG\",\"b\":\"%s\",\"c\":\"TBW102\",\"d\":\"4\",\"e\":\"%d\",\"f\":\"%d\",\"g\":\"%" PRId64
+        "\",\"h\":\"0\",\"i\":\"%s\",\"j\":\"0\",\"k\":\"false\",\"m\":\"false\"",
+        topic, qid, sysflag, kb_wall_ms(), props_json);
     kite_cmd r;
     assert_int_equal(kb_call(fd, 310, ext, body, blen, &r), 0);
     free(ext);
     int code = r.code;
-    if (keep) *keep = r;
-    else kite_cmd_free(&r);
+    if (keep)
+        *keep = r;
+    else
+        kite_cmd_free(&r);
     return code;
 }
 
@@ -45,7 +48,8 @@ static void test_half_messages_invisible(void **st)
     (void)st;
     kt_daemon *b = bk_start_broker(NULL, NULL);
     int fd = bk_conn(b);
-    const char *tx = "TRAN_MSG\\u0001true\\u0002PGROUP\\u0001PGTX\\u0002UNIQ_KEY\\u0001C0A80001000000000000000000000001\\u0002";
+    const char *tx =
+        "TRAN_MSG\\u0001true\\u0002PGROUP\\u0001PGTX\\u0002UNIQ_KEY\\u0001C0A80001000000000000000000000001\\u0002";
     kite_cmd r;
     assert_int_equal(send_flagged(fd, "TopicTx", 0, 4, tx, "half-1", 6, &r), 0);
     const char *id = kite_cmd_ext(&r, "msgId");
@@ -106,10 +110,11 @@ static void test_bad_topics_queues_sizes(void **st)
     (void)st;
     kt_daemon *b = bk_start_broker(NULL, "autoCreateTopicEnable=false\nmaxMessageSize=1024\n");
     int fd = bk_conn(b);
-    bk_expect(fd, 17,
-              "\"topic\":\"TopicIn\",\"readQueueNums\":\"4\",\"writeQueueNums\":\"4\",\"perm\":\"6\","
-              "\"topicFilterType\":\"SINGLE_TAG\",\"topicSysFlag\":\"0\",\"order\":\"false\"",
-              NULL, 0, 0);
+    bk_expect(
+        fd, 17,
+        "\"topic\":\"TopicIn\",\"readQueueNums\":\"4\",\"writeQueueNums\":\"4\",\"perm\":\"6\","
+        "\"topicFilterType\":\"SINGLE_TAG\",\"topicSysFlag\":\"0\",\"order\":\"false\"",
+        NULL, 0, 0);
     bk_send_ok(fd, "TopicIn", 0, NULL, "ok", NULL);
 
     kite_cmd r;
@@ -177,7 +182,8 @@ static void test_malformed_properties(void **st)
         "\\u00ff\\u00fe\\u0003\\u0004 \\u0001\\u0002",
         "TAGS\\u0001TagZ",
     };
-    for (int i = 0; i < 4; i++) assert_int_equal(send_flagged(fd, "TopicMal", 0, 0, cases[i], "m", 1, NULL), 0);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(send_flagged(fd, "TopicMal", 0, 0, cases[i], "m", 1, NULL), 0);
     alive(fd);
     bk_wait_max(fd, "TopicMal", 0, 4);
     kite_cmd r;
@@ -188,7 +194,9 @@ static void test_malformed_properties(void **st)
     for (int i = 0; i < 4; i++) {
         size_t vl;
         const char *v = kite_msgprop_get(rec[i].props, rec[i].props_len, "CLUSTER", &vl);
-        if (!v) fprintf(stderr, "record %d: no CLUSTER property in %.*s\n", i, (int)rec[i].props_len, rec[i].props);
+        if (!v)
+            fprintf(stderr, "record %d: no CLUSTER property in %.*s\n", i, (int)rec[i].props_len,
+                    rec[i].props);
         assert_non_null(v);
         assert_int_equal(vl, strlen("TestCluster"));
         assert_memory_equal(v, "TestCluster", vl);
@@ -207,9 +215,10 @@ static void test_malformed_properties(void **st)
     kite_cmd_free(&r);
 
     /* Raw invalid UTF-8 bytes inside the JSON header text: answered, not a crash. */
-    const char hdr[] = "{\"code\":310,\"extFields\":{\"a\":\"PG\",\"b\":\"TopicMal\",\"c\":\"TBW102\",\"d\":\"4\","
-                       "\"e\":\"0\",\"f\":\"0\",\"g\":\"1700000000000\",\"h\":\"0\",\"i\":\"K\\u0001\xff\xfe\xc3\x28\\u0002\","
-                       "\"m\":\"false\"},\"flag\":0,\"language\":\"JAVA\",\"opaque\":77,\"version\":401}";
+    const char hdr[] =
+        "{\"code\":310,\"extFields\":{\"a\":\"PG\",\"b\":\"TopicMal\",\"c\":\"TBW102\",\"d\":\"4\","
+        "\"e\":\"0\",\"f\":\"0\",\"g\":\"1700000000000\",\"h\":\"0\",\"i\":\"K\\u0001\xff\xfe\xc3\x28\\u0002\","
+        "\"m\":\"false\"},\"flag\":0,\"language\":\"JAVA\",\"opaque\":77,\"version\":401}";
     assert_int_equal(kt_send_json(fd, hdr, "u", 1), 0);
     assert_int_equal(kb_wait_response(fd, 77, &r, KT_DEADLINE_MS), 0);
     fprintf(stderr, "invalid UTF-8 properties: code %d\n", r.code);
@@ -218,7 +227,8 @@ static void test_malformed_properties(void **st)
     alive(fd);
 }
 
-static size_t put_entry(uint8_t *o, uint32_t total, uint32_t blen, const char *body, uint16_t plen, const char *props)
+static size_t put_entry(uint8_t *o, uint32_t total, uint32_t blen, const char *body, uint16_t plen,
+                        const char *props)
 {
     kite_wr_be32(o, total);
     kite_wr_be32(o + 4, 0);
@@ -233,8 +243,9 @@ static size_t put_entry(uint8_t *o, uint32_t total, uint32_t blen, const char *b
 
 static int send_batch(int fd, const uint8_t *body, size_t n)
 {
-    const char *ext = "\"a\":\"PG\",\"b\":\"TopicBad\",\"c\":\"TBW102\",\"d\":\"4\",\"e\":\"0\",\"f\":\"0\","
-                      "\"g\":\"1700000000000\",\"h\":\"0\",\"i\":\"\",\"m\":\"true\"";
+    const char *ext =
+        "\"a\":\"PG\",\"b\":\"TopicBad\",\"c\":\"TBW102\",\"d\":\"4\",\"e\":\"0\",\"f\":\"0\","
+        "\"g\":\"1700000000000\",\"h\":\"0\",\"i\":\"\",\"m\":\"true\"";
     return kb_call_code(fd, 320, ext, body, n);
 }
 
@@ -288,17 +299,21 @@ static void test_disconnect_heartbeat_unknown(void **st)
     for (int i = 0; i < 2; i++) {
         int c = bk_conn(b);
         int64_t off = kb_lookup(c, 30, "TopicIn", 0, NULL, "offset");
-        assert_true(kb_pull_send(c, "GDC", "TopicIn", 0, off, 32, 4 | 2, 0, i ? 300 : 5000, "*") > 0);
+        assert_true(kb_pull_send(c, "GDC", "TopicIn", 0, off, 32, 4 | 2, 0, i ? 300 : 5000, "*") >
+                    0);
         usleep(100000);
         bk_close(c);
         usleep(100000);
-        if (i == 0) bk_send_ok(fd, "TopicIn", 0, NULL, "after-close", NULL);
-        else usleep(500000);
+        if (i == 0)
+            bk_send_ok(fd, "TopicIn", 0, NULL, "after-close", NULL);
+        else
+            usleep(500000);
     }
     alive(fd);
 
     /* HEART_BEAT: bad JSON, no body, no clientID -> 1; the connection stays usable. */
-    const char *bad[] = { "{\"clientID\":\"x\",\"consumerDataSet\":[{", "not json at all", "{\"consumerDataSet\":[]}" };
+    const char *bad[] = { "{\"clientID\":\"x\",\"consumerDataSet\":[{", "not json at all",
+                          "{\"consumerDataSet\":[]}" };
     for (int i = 0; i < 3; i++) {
         bk_expect(fd, 34, "", bad[i], strlen(bad[i]), 1);
         alive(fd);

@@ -42,7 +42,7 @@ static void test_wakeup_on_arrival(void **st)
 
     int op = kb_pull_send(fd, "GLP", "TopicLP", 0, 1, 32, 4 | 2, 0, WAKE_SUSPEND_MS, "*");
     assert_true(op > 0);
-    assert_false(readable(fd, 300));   /* held */
+    assert_false(readable(fd, 300)); /* held */
 
     /* A message for another queue of the topic does not answer it. */
     bk_send_ok(prod, "TopicLP", 1, NULL, "other-queue", NULL);

@@ -13,8 +13,10 @@
 static void update_offset(int fd, const char *group, const char *topic, int qid, long long off)
 {
     char ext[512];
-    snprintf(ext, sizeof ext, "\"consumerGroup\":\"%s\",\"topic\":\"%s\",\"queueId\":\"%d\",\"commitOffset\":\"%lld\"",
-             group, topic, qid, off);
+    snprintf(
+        ext, sizeof ext,
+        "\"consumerGroup\":\"%s\",\"topic\":\"%s\",\"queueId\":\"%d\",\"commitOffset\":\"%lld\"",
+        group, topic, qid, off);
     bk_expect(fd, 15, ext, NULL, 0, 0);
 }
 
@@ -22,7 +24,8 @@ static void update_offset(int fd, const char *group, const char *topic, int qid,
 static long long query_offset(int fd, const char *group, const char *topic, int qid)
 {
     char ext[512];
-    snprintf(ext, sizeof ext, "\"consumerGroup\":\"%s\",\"topic\":\"%s\",\"queueId\":\"%d\"", group, topic, qid);
+    snprintf(ext, sizeof ext, "\"consumerGroup\":\"%s\",\"topic\":\"%s\",\"queueId\":\"%d\"", group,
+             topic, qid);
     kite_cmd r;
     assert_int_equal(kb_call(fd, 14, ext, NULL, 0, &r), 0);
     long long v;
@@ -167,7 +170,7 @@ static void test_persist_across_sigkill(void **st)
     const char *conf = "flushConsumerOffsetInterval=200\nflushDiskType=SYNC_FLUSH\n";
     kt_daemon *b = bk_start_broker(NULL, conf);
     make_state(b);
-    usleep(1000 * 1000);   /* > flushConsumerOffsetInterval */
+    usleep(1000 * 1000); /* > flushConsumerOffsetInterval */
 
     int fd = bk_conn(b);
     int64_t phys[40];
@@ -176,7 +179,7 @@ static void test_persist_across_sigkill(void **st)
         snprintf(body, sizeof body, "durable-%02d", i);
         assert_int_equal(bk_send_ok(fd, "TopicDur", 1, NULL, body, &phys[i]), i);
     }
-    kt_kill9(b->pid);   /* right after the last acknowledgement */
+    kt_kill9(b->pid); /* right after the last acknowledgement */
     b->pid = 0;
     bk_close(fd);
 

@@ -11,13 +11,15 @@
 #include "base/json.h"
 #include "bk_common.h"
 
-static int query(int fd, const char *topic, const char *key, int unique, int64_t begin, int64_t end, kite_cmd *r)
+static int query(int fd, const char *topic, const char *key, int unique, int64_t begin, int64_t end,
+                 kite_cmd *r)
 {
     char ext[600];
-    snprintf(ext, sizeof ext,
-             "\"topic\":\"%s\",\"key\":\"%s\",\"maxNum\":\"16\",\"beginTimestamp\":\"%lld\",\"endTimestamp\":\"%lld\","
-             "\"_UNIQUE_KEY_QUERY\":\"%s\"",
-             topic, key, (long long)begin, (long long)end, unique ? "true" : "false");
+    snprintf(
+        ext, sizeof ext,
+        "\"topic\":\"%s\",\"key\":\"%s\",\"maxNum\":\"16\",\"beginTimestamp\":\"%lld\",\"endTimestamp\":\"%lld\","
+        "\"_UNIQUE_KEY_QUERY\":\"%s\"",
+        topic, key, (long long)begin, (long long)end, unique ? "true" : "false");
     assert_int_equal(kb_call(fd, 12, ext, NULL, 0, r), 0);
     return r->code;
 }
@@ -31,7 +33,8 @@ static void test_query_message(void **st)
     int64_t phys[3];
     for (int i = 0; i < 3; i++) {
         char props[200], body[32];
-        snprintf(props, sizeof props, "KEYS\\u0001order-%d shared\\u0002UNIQ_KEY\\u0001UNIQ%04d\\u0002", i, i);
+        snprintf(props, sizeof props,
+                 "KEYS\\u0001order-%d shared\\u0002UNIQ_KEY\\u0001UNIQ%04d\\u0002", i, i);
         snprintf(body, sizeof body, "body-%d", i);
         bk_send_ok(fd, "QT", 0, props, body, &phys[i]);
     }
@@ -42,8 +45,10 @@ static void test_query_message(void **st)
     kite_record recs[8];
     /* Every message with the shared KEYS word, and only from this topic. */
     int64_t found_phys = 0;
-    for (int tries = 0; tries < 50; tries++) {   /* the index is built by the dispatch thread */
-        if (query(fd, "QT", "shared", 0, t0 - 1000, t1, &r) == 0 && kb_records(r.body, r.body_len, recs, 8) == 3) break;
+    for (int tries = 0; tries < 50; tries++) { /* the index is built by the dispatch thread */
+        if (query(fd, "QT", "shared", 0, t0 - 1000, t1, &r) == 0 &&
+            kb_records(r.body, r.body_len, recs, 8) == 3)
+            break;
         kite_cmd_free(&r);
         usleep(20000);
     }
@@ -76,7 +81,7 @@ static void test_query_message(void **st)
     kite_cmd_free(&r);
     /* Missing fields are refused, the connection stays usable. */
     bk_expect(fd, 12, "\"topic\":\"QT\"", NULL, 0, 1);
-    bk_expect(fd, 27, "", NULL, 0, 0);   /* TRIGGER_DELETE_FILES from loopback */
+    bk_expect(fd, 27, "", NULL, 0, 0); /* TRIGGER_DELETE_FILES from loopback */
     assert_int_equal(query(fd, "QT", "order-0", 0, t0 - 1000, t1, &r), 0);
     kite_cmd_free(&r);
 }
@@ -96,26 +101,35 @@ static void test_stats_data_and_broker_consume_stats(void **st)
     assert_int_equal(kb_pull(fd, "SG", "ST", 0, 0, 1, 0, 0, 0, NULL, &r), 0);
     assert_int_equal(r.code, 0);
     kite_cmd_free(&r);
-    bk_expect(fd, 15, "\"consumerGroup\":\"SG\",\"topic\":\"ST\",\"queueId\":\"0\",\"commitOffset\":\"1\"", NULL, 0, 0);
+    bk_expect(fd, 15,
+              "\"consumerGroup\":\"SG\",\"topic\":\"ST\",\"queueId\":\"0\",\"commitOffset\":\"1\"",
+              NULL, 0, 0);
 
-    assert_int_equal(kb_call(fd, 315, "\"statsName\":\"TOPIC_PUT_NUMS\",\"statsKey\":\"ST\"", NULL, 0, &r), 0);
+    assert_int_equal(
+        kb_call(fd, 315, "\"statsName\":\"TOPIC_PUT_NUMS\",\"statsKey\":\"ST\"", NULL, 0, &r), 0);
     assert_int_equal(r.code, 0);
     char err[128];
     kite_json_doc *d = kite_json_parse((const char *)r.body, r.body_len, err, sizeof err);
     assert_non_null(d);
-    assert_int_equal(kite_json_get_int64(kite_json_get(kite_json_root(d), "statsMinute"), "sum", -1), 4);
-    assert_int_equal(kite_json_get_int64(kite_json_get(kite_json_root(d), "statsDay"), "sum", -1), 4);
+    assert_int_equal(
+        kite_json_get_int64(kite_json_get(kite_json_root(d), "statsMinute"), "sum", -1), 4);
+    assert_int_equal(kite_json_get_int64(kite_json_get(kite_json_root(d), "statsDay"), "sum", -1),
+                     4);
     kite_json_doc_free(d);
     kite_cmd_free(&r);
-    assert_int_equal(kb_call(fd, 315, "\"statsName\":\"GROUP_GET_NUMS\",\"statsKey\":\"ST@SG\"", NULL, 0, &r), 0);
+    assert_int_equal(
+        kb_call(fd, 315, "\"statsName\":\"GROUP_GET_NUMS\",\"statsKey\":\"ST@SG\"", NULL, 0, &r),
+        0);
     assert_int_equal(r.code, 0);
     d = kite_json_parse((const char *)r.body, r.body_len, err, sizeof err);
-    assert_int_equal(kite_json_get_int64(kite_json_get(kite_json_root(d), "statsHour"), "sum", -1), 1);
+    assert_int_equal(kite_json_get_int64(kite_json_get(kite_json_root(d), "statsHour"), "sum", -1),
+                     1);
     kite_json_doc_free(d);
     kite_cmd_free(&r);
     bk_expect(fd, 315, "\"statsName\":\"TOPIC_PUT_NUMS\",\"statsKey\":\"NOPE\"", NULL, 0, 1);
 
-    assert_int_equal(kb_call(fd, 317, "\"isOrder\":\"false\",\"timeoutMillis\":\"3000\"", NULL, 0, &r), 0);
+    assert_int_equal(
+        kb_call(fd, 317, "\"isOrder\":\"false\",\"timeoutMillis\":\"3000\"", NULL, 0, &r), 0);
     assert_int_equal(r.code, 0);
     d = kite_json_parse((const char *)r.body, r.body_len, err, sizeof err);
     assert_non_null(d);
@@ -137,7 +151,8 @@ static void test_group_paging(void **st)
     int fd = bk_conn(b);
     for (int i = 0; i < 5; i++) {
         char body[256];
-        snprintf(body, sizeof body, "{\"groupName\":\"PG%d\",\"consumeEnable\":true,\"retryMaxTimes\":%d}", i, 10 + i);
+        snprintf(body, sizeof body,
+                 "{\"groupName\":\"PG%d\",\"consumeEnable\":true,\"retryMaxTimes\":%d}", i, 10 + i);
         bk_expect(fd, 200, "", body, strlen(body), 0);
     }
     size_t seen = 0;
@@ -167,7 +182,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_query_message, bk_setup, bk_teardown),
-        cmocka_unit_test_setup_teardown(test_stats_data_and_broker_consume_stats, bk_setup, bk_teardown),
+        cmocka_unit_test_setup_teardown(test_stats_data_and_broker_consume_stats, bk_setup,
+                                        bk_teardown),
         cmocka_unit_test_setup_teardown(test_group_paging, bk_setup, bk_teardown),
     };
     return kt_exit_code(cmocka_run_group_tests(tests, NULL, NULL));

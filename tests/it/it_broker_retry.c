@@ -21,23 +21,28 @@
 static int send_back(int fd, int64_t phys, const char *group, int delay_level, int max_reconsume)
 {
     char ext[512], maxf[64] = "";
-    if (max_reconsume >= 0) snprintf(maxf, sizeof maxf, ",\"maxReconsumeTimes\":\"%d\"", max_reconsume);
-    snprintf(ext, sizeof ext,
-             "\"offset\":\"%lld\",\"group\":\"%s\",\"delayLevel\":\"%d\",\"originTopic\":\"TopicRT\","
-             "\"unitMode\":\"false\"%s",
-             (long long)phys, group, delay_level, maxf);
+    if (max_reconsume >= 0)
+        snprintf(maxf, sizeof maxf, ",\"maxReconsumeTimes\":\"%d\"", max_reconsume);
+    snprintf(
+        ext, sizeof ext,
+        "\"offset\":\"%lld\",\"group\":\"%s\",\"delayLevel\":\"%d\",\"originTopic\":\"TopicRT\","
+        "\"unitMode\":\"false\"%s",
+        (long long)phys, group, delay_level, maxf);
     return kb_call_code(fd, 36, ext, NULL, 0);
 }
 
 /* Long-polls (topic, 0) at off; asserts exactly one record, copies it (props/body kept
  * in *r, caller frees) and returns the ms since t0. */
-static long long pull_one(int fd, const char *topic, int64_t off, long long t0, kite_cmd *r, kite_record *rec)
+static long long pull_one(int fd, const char *topic, int64_t off, long long t0, kite_cmd *r,
+                          kite_record *rec)
 {
     int op = kb_pull_send(fd, "GRT", topic, 0, off, 32, 4 | 2, 0, KT_DEADLINE_MS, "*");
     assert_true(op > 0);
     assert_int_equal(kb_wait_response(fd, op, r, KT_DEADLINE_MS + 5000), 0);
     long long dt = kt_now_ms() - t0;
-    if (r->code != 0) fprintf(stderr, "pull %s@%lld: code %d %s\n", topic, (long long)off, r->code, r->remark ? r->remark : "");
+    if (r->code != 0)
+        fprintf(stderr, "pull %s@%lld: code %d %s\n", topic, (long long)off, r->code,
+                r->remark ? r->remark : "");
     assert_int_equal(r->code, 0);
     assert_int_equal(kb_records(r->body, r->body_len, rec, 1), 1);
     assert_int_equal(rec->queue_offset, off);
@@ -59,13 +64,15 @@ static void expect_prop(const kite_record *rec, const char *name, const char *wa
         assert_false(has);
         return;
     }
-    if (!has || strcmp(v, want) != 0) fprintf(stderr, "property %s: want %s got %s\n", name, want, has ? v : "(none)");
+    if (!has || strcmp(v, want) != 0)
+        fprintf(stderr, "property %s: want %s got %s\n", name, want, has ? v : "(none)");
     assert_true(has);
     assert_string_equal(v, want);
 }
 
 /* Checks the copy: body, tag, RETRY_TOPIC, ORIGIN_MESSAGE_ID, reconsumeTimes, no DELAY. */
-static void expect_copy(const kite_record *rec, const char *topic, int reconsume, const char *origin_id)
+static void expect_copy(const kite_record *rec, const char *topic, int reconsume,
+                        const char *origin_id)
 {
     expect_topic(rec, topic);
     assert_int_equal(rec->queue_id, 0);
@@ -94,7 +101,8 @@ static void test_retry_then_dlq(void **st)
     bk_expect(cons, 34, "", hb, strlen(hb), 0);
     kite_cmd r;
     assert_int_equal(kb_call(fd, 21, "", NULL, 0, &r), 0);
-    assert_non_null(strstr(kt_body(&r), "\"%RETRY%GRT\":{\"order\":false,\"perm\":6,\"readQueueNums\":1,"));
+    assert_non_null(
+        strstr(kt_body(&r), "\"%RETRY%GRT\":{\"order\":false,\"perm\":6,\"readQueueNums\":1,"));
     kite_cmd_free(&r);
 
     int64_t phys0;
@@ -102,7 +110,7 @@ static void test_retry_then_dlq(void **st)
     bk_wait_max(fd, "TopicRT", 0, 1);
     kite_record rec;
     pull_one(cons, "TopicRT", 0, kt_now_ms(), &r, &rec);
-    assert_int_equal(rec.phys_offset, phys0);   /* the PHYSICALOFFSET field */
+    assert_int_equal(rec.phys_offset, phys0); /* the PHYSICALOFFSET field */
     assert_int_equal(rec.reconsume_times, 0);
     kite_cmd_free(&r);
     char origin[33];
@@ -111,12 +119,12 @@ static void test_retry_then_dlq(void **st)
     /* 1st send-back: level 3 (1 s) into %RETRY%GRT. */
     long long t0 = kt_now_ms();
     assert_int_equal(send_back(cons, phys0, "GRT", 0, 2), 0);
-    bk_wait_max(fd, "SCHEDULE_TOPIC_XXXX", 2, 1);   /* queue level-1 = 2 */
+    bk_wait_max(fd, "SCHEDULE_TOPIC_XXXX", 2, 1); /* queue level-1 = 2 */
     assert_int_equal(kb_lookup(fd, 30, "SCHEDULE_TOPIC_XXXX", 0, NULL, "offset"), 0);
     assert_int_equal(kb_lookup(fd, 30, "SCHEDULE_TOPIC_XXXX", 1, NULL, "offset"), 0);
     long long dt = pull_one(cons, "%RETRY%GRT", 0, t0, &r, &rec);
     fprintf(stderr, "retry 1 arrived after %lld ms\n", dt);
-    assert_true(dt >= 1000 - 10);   /* not before the level-3 delay (the level: queue 2 above) */
+    assert_true(dt >= 1000 - 10); /* not before the level-3 delay (the level: queue 2 above) */
     expect_copy(&rec, "%RETRY%GRT", 1, origin);
     expect_prop(&rec, "REAL_TOPIC", "%RETRY%GRT");
     expect_prop(&rec, "REAL_QID", "0");
@@ -176,9 +184,10 @@ static void test_group_retry_max_and_level(void **st)
     (void)st;
     kt_daemon *b = bk_start_broker(NULL, LEVELS);
     int fd = bk_conn(b);
-    const char *grp = "{\"groupName\":\"GMAX\",\"consumeEnable\":true,\"consumeFromMinEnable\":true,"
-                      "\"consumeBroadcastEnable\":true,\"retryQueueNums\":1,\"retryMaxTimes\":1,\"brokerId\":0,"
-                      "\"whichBrokerWhenConsumeSlowly\":1,\"notifyConsumerIdsChangedEnable\":true}";
+    const char *grp =
+        "{\"groupName\":\"GMAX\",\"consumeEnable\":true,\"consumeFromMinEnable\":true,"
+        "\"consumeBroadcastEnable\":true,\"retryQueueNums\":1,\"retryMaxTimes\":1,\"brokerId\":0,"
+        "\"whichBrokerWhenConsumeSlowly\":1,\"notifyConsumerIdsChangedEnable\":true}";
     bk_expect(fd, 200, "", grp, strlen(grp), 0);
 
     int64_t phys0;
@@ -188,9 +197,10 @@ static void test_group_retry_max_and_level(void **st)
     /* Explicit level 1 (2 s): SCHEDULE queue 0; with an originMsgId header. */
     long long t0 = kt_now_ms();
     char ext[512];
-    snprintf(ext, sizeof ext,
-             "\"offset\":\"%lld\",\"group\":\"GMAX\",\"delayLevel\":\"1\",\"originMsgId\":\"AABBCCDDEEFF00112233445566778899\"",
-             (long long)phys0);
+    snprintf(
+        ext, sizeof ext,
+        "\"offset\":\"%lld\",\"group\":\"GMAX\",\"delayLevel\":\"1\",\"originMsgId\":\"AABBCCDDEEFF00112233445566778899\"",
+        (long long)phys0);
     bk_expect(fd, 36, ext, NULL, 0, 0);
     bk_wait_max(fd, "SCHEDULE_TOPIC_XXXX", 0, 1);
     kite_cmd r;
@@ -201,7 +211,7 @@ static void test_group_retry_max_and_level(void **st)
     assert_int_equal(kb_wait_response(fd, op, &r, KT_DEADLINE_MS + 5000), 0);
     long long dt = kt_now_ms() - t0;
     fprintf(stderr, "explicit level 1 arrived after %lld ms\n", dt);
-    assert_true(dt >= 2000 - 10);   /* not before level 1's delay (the level: queue 0 above) */
+    assert_true(dt >= 2000 - 10); /* not before level 1's delay (the level: queue 0 above) */
     assert_int_equal(r.code, 0);
     assert_int_equal(kb_records(r.body, r.body_len, &rec, 1), 1);
     expect_copy(&rec, "%RETRY%GMAX", 1, "AABBCCDDEEFF00112233445566778899");
@@ -209,7 +219,8 @@ static void test_group_retry_max_and_level(void **st)
     kite_cmd_free(&r);
 
     /* reconsumeTimes 1 >= retryMaxTimes 1 (no header): dead letter. */
-    snprintf(ext, sizeof ext, "\"offset\":\"%lld\",\"group\":\"GMAX\",\"delayLevel\":\"0\"", (long long)phys1);
+    snprintf(ext, sizeof ext, "\"offset\":\"%lld\",\"group\":\"GMAX\",\"delayLevel\":\"0\"",
+             (long long)phys1);
     bk_expect(fd, 36, ext, NULL, 0, 0);
     bk_wait_max(fd, "%DLQ%GMAX", 0, 1);
     assert_int_equal(kb_pull(fd, "GMAX", "%DLQ%GMAX", 0, 0, 32, 4, 0, 0, "*", &r), 0);
@@ -222,9 +233,11 @@ static void test_group_retry_max_and_level(void **st)
     const char *zero = "{\"groupName\":\"GZERO\",\"retryQueueNums\":0,\"retryMaxTimes\":16}";
     bk_expect(fd, 200, "", zero, strlen(zero), 0);
     int64_t sched = kb_lookup(fd, 30, "SCHEDULE_TOPIC_XXXX", 2, NULL, "offset");
-    snprintf(ext, sizeof ext, "\"offset\":\"%lld\",\"group\":\"GZERO\",\"delayLevel\":\"0\"", (long long)phys0);
+    snprintf(ext, sizeof ext, "\"offset\":\"%lld\",\"group\":\"GZERO\",\"delayLevel\":\"0\"",
+             (long long)phys0);
     bk_expect(fd, 36, ext, NULL, 0, 0);
-    snprintf(ext, sizeof ext, "\"offset\":\"%lld\",\"group\":\"GZERO\",\"delayLevel\":\"-1\"", (long long)phys0);
+    snprintf(ext, sizeof ext, "\"offset\":\"%lld\",\"group\":\"GZERO\",\"delayLevel\":\"-1\"",
+             (long long)phys0);
     bk_expect(fd, 36, ext, NULL, 0, 0);
     usleep(200 * 1000);
     assert_int_equal(kb_lookup(fd, 30, "SCHEDULE_TOPIC_XXXX", 2, NULL, "offset"), sched);
@@ -243,9 +256,10 @@ static void test_unknown_group(void **st)
     int64_t phys0;
     bk_send_ok(fd, "TopicRT", 0, NULL, "x", &phys0);
     char ext[256];
-    snprintf(ext, sizeof ext, "\"offset\":\"%lld\",\"group\":\"GNone\",\"delayLevel\":\"0\"", (long long)phys0);
+    snprintf(ext, sizeof ext, "\"offset\":\"%lld\",\"group\":\"GNone\",\"delayLevel\":\"0\"",
+             (long long)phys0);
     bk_expect(fd, 36, ext, NULL, 0, 26);
-    bk_expect(fd, 36, "\"group\":\"GNone\",\"delayLevel\":\"0\"", NULL, 0, 1);   /* offset missing */
+    bk_expect(fd, 36, "\"group\":\"GNone\",\"delayLevel\":\"0\"", NULL, 0, 1); /* offset missing */
 }
 
 int main(void)

@@ -21,12 +21,14 @@ static void check_msgid_format(const char *id)
 {
     assert_non_null(id);
     assert_int_equal(strlen(id), 32);
-    for (int i = 0; i < 32; i++) assert_true(isdigit((unsigned char)id[i]) || (id[i] >= 'A' && id[i] <= 'F'));
+    for (int i = 0; i < 32; i++)
+        assert_true(isdigit((unsigned char)id[i]) || (id[i] >= 'A' && id[i] <= 'F'));
 }
 
 /* Record fields common to every message of these tests. */
-static void check_record(const kite_record *rec, const kt_daemon *b, int fd, const char *topic, int qid, int64_t qoff,
-                         const char *body, const char *props, size_t props_len)
+static void check_record(const kite_record *rec, const kt_daemon *b, int fd, const char *topic,
+                         int qid, int64_t qoff, const char *body, const char *props,
+                         size_t props_len)
 {
     assert_int_equal(rec->magic, KITE_REC_MAGIC_V1);
     assert_int_equal(rec->topic_len, strlen(topic));
@@ -61,9 +63,11 @@ static void test_send_and_pull_exact(void **st)
     int fd = bk_conn(b);
 
     /* SEND_MESSAGE_V2, one-letter names, properties with JSON \u0001/\u0002 escapes. */
-    const char *p1_json = "TAGS\\u0001TagA\\u0002KEYS\\u0001k1 k2\\u0002UNIQ_KEY\\u0001AC1100010000000000000000000000A1"
-                          "\\u0002WAIT\\u0001true\\u0002";
-    const char *p1 = "TAGS\001TagA\002KEYS\001k1 k2\002UNIQ_KEY\001AC1100010000000000000000000000A1\002WAIT\001true\002";
+    const char *p1_json =
+        "TAGS\\u0001TagA\\u0002KEYS\\u0001k1 k2\\u0002UNIQ_KEY\\u0001AC1100010000000000000000000000A1"
+        "\\u0002WAIT\\u0001true\\u0002";
+    const char *p1 =
+        "TAGS\001TagA\002KEYS\001k1 k2\002UNIQ_KEY\001AC1100010000000000000000000000A1\002WAIT\001true\002";
     int64_t t0 = kb_wall_ms();
     kite_cmd r;
     assert_int_equal(kb_send_v2(fd, "TopicSP", 1, p1_json, "hello-kite", 10, &r), 0);
@@ -91,10 +95,11 @@ static void test_send_and_pull_exact(void **st)
 
     /* SEND_MESSAGE (10), long names; numbers unquoted as ali-ons writes them. The message
      * brings its own TRACE_ON: kept, not doubled. */
-    const char *ext10 = "\"producerGroup\":\"PG\",\"topic\":\"TopicSP\",\"defaultTopic\":\"TBW102\","
-                        "\"defaultTopicQueueNums\":4,\"queueId\":1,\"sysFlag\":0,\"bornTimestamp\":1700000000123,"
-                        "\"flag\":7,\"properties\":\"TAGS\\u0001TagB\\u0002TRACE_ON\\u0001false\\u0002\","
-                        "\"reconsumeTimes\":0,\"unitMode\":false";
+    const char *ext10 =
+        "\"producerGroup\":\"PG\",\"topic\":\"TopicSP\",\"defaultTopic\":\"TBW102\","
+        "\"defaultTopicQueueNums\":4,\"queueId\":1,\"sysFlag\":0,\"bornTimestamp\":1700000000123,"
+        "\"flag\":7,\"properties\":\"TAGS\\u0001TagB\\u0002TRACE_ON\\u0001false\\u0002\","
+        "\"reconsumeTimes\":0,\"unitMode\":false";
     assert_int_equal(kb_call(fd, 10, ext10, "second", 6, &r), 0);
     assert_int_equal(r.code, 0);
     char id2[33];
@@ -177,8 +182,10 @@ static void test_tag_filtering(void **st)
     const char *tags[6] = { "TagA", "TagB", "TagC", "TagA", NULL, "TagB" };
     for (int i = 0; i < 6; i++) {
         char pj[128], body[32];
-        if (tags[i]) snprintf(pj, sizeof pj, "TAGS\\u0001%s\\u0002", tags[i]);
-        else snprintf(pj, sizeof pj, "KEYS\\u0001none\\u0002");
+        if (tags[i])
+            snprintf(pj, sizeof pj, "TAGS\\u0001%s\\u0002", tags[i]);
+        else
+            snprintf(pj, sizeof pj, "KEYS\\u0001none\\u0002");
         snprintf(body, sizeof body, "m%d", i);
         assert_int_equal(bk_send_ok(fd, "TopicTag", 0, pj, body, NULL), i);
     }
@@ -228,8 +235,8 @@ static size_t batch_entry(uint8_t *out, int32_t flag, const char *body, const ch
 {
     size_t bl = strlen(body), pl = strlen(props), total = 22 + bl + pl;
     kite_wr_be32(out, (uint32_t)total);
-    kite_wr_be32(out + 4, 0);   /* magic: ignored */
-    kite_wr_be32(out + 8, 0);   /* body CRC: ignored */
+    kite_wr_be32(out + 4, 0); /* magic: ignored */
+    kite_wr_be32(out + 8, 0); /* body CRC: ignored */
     kite_wr_be32(out + 12, (uint32_t)flag);
     kite_wr_be32(out + 16, (uint32_t)bl);
     memcpy(out + 20, body, bl);
@@ -246,17 +253,20 @@ static void test_batch(void **st)
     int fd = bk_conn(b);
     bk_send_ok(fd, "TopicBatch", 2, "TAGS\\u0001pre\\u0002", "before", NULL);
     const char *bodies[3] = { "first-body", "b2", "third message body" };
-    const char *props[3] = { "TAGS\001T1\002UNIQ_KEY\001AAAA0000000000000000000000000001\002",
-                             "UNIQ_KEY\001AAAA0000000000000000000000000002\002",
-                             "TAGS\001T3\002KEYS\001x y\002UNIQ_KEY\001AAAA0000000000000000000000000003\002" };
+    const char *props[3] = {
+        "TAGS\001T1\002UNIQ_KEY\001AAAA0000000000000000000000000001\002",
+        "UNIQ_KEY\001AAAA0000000000000000000000000002\002",
+        "TAGS\001T3\002KEYS\001x y\002UNIQ_KEY\001AAAA0000000000000000000000000003\002"
+    };
     uint8_t body[1024];
     size_t n = 0;
     for (int i = 0; i < 3; i++) n += batch_entry(body + n, 100 + i, bodies[i], props[i]);
     char ext[512];
-    snprintf(ext, sizeof ext,
-             "\"a\":\"PG\",\"b\":\"TopicBatch\",\"c\":\"TBW102\",\"d\":\"4\",\"e\":\"2\",\"f\":\"0\","
-             "\"g\":\"1700000000999\",\"h\":\"0\",\"i\":\"WAIT\\u0001true\\u0002\",\"j\":\"0\",\"k\":\"false\","
-             "\"m\":\"true\"");
+    snprintf(
+        ext, sizeof ext,
+        "\"a\":\"PG\",\"b\":\"TopicBatch\",\"c\":\"TBW102\",\"d\":\"4\",\"e\":\"2\",\"f\":\"0\","
+        "\"g\":\"1700000000999\",\"h\":\"0\",\"i\":\"WAIT\\u0001true\\u0002\",\"j\":\"0\",\"k\":\"false\","
+        "\"m\":\"true\"");
     kite_cmd r;
     assert_int_equal(kb_call(fd, 320, ext, body, n, &r), 0);
     if (r.code) fprintf(stderr, "batch: %s\n", r.remark ? r.remark : "");
@@ -307,7 +317,7 @@ static void test_lookups_and_view(void **st)
         char body[16];
         snprintf(body, sizeof body, "lk%d", i);
         assert_int_equal(bk_send_ok(fd, "TopicLk", 0, NULL, body, &phys[i]), i);
-        usleep(30000);   /* distinct store timestamps */
+        usleep(30000); /* distinct store timestamps */
     }
     bk_wait_max(fd, "TopicLk", 0, 3);
     assert_int_equal(kb_lookup(fd, 30, "TopicLk", 0, NULL, "offset"), 3);

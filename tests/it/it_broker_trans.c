@@ -24,14 +24,14 @@
 #include <inttypes.h>
 
 #define HALF "RMQ_SYS_TRANS_HALF_TOPIC"
-#define OPS "RMQ_SYS_TRANS_OP_HALF_TOPIC"
+#define OPS  "RMQ_SYS_TRANS_OP_HALF_TOPIC"
 #define MAXT "TRANS_CHECK_MAX_TIME_TOPIC"
 #define FAST "transactionCheckInterval=300\ntransactionTimeOut=1000\n"
 
 /* A half message with flag 7, tag TagT and color=blue, then extra_props (JSON string
  * text, may be ""); returns the half-topic queue offset and the commit-log offset. */
-static int64_t send_half(int fd, const char *group, const char *topic, int qid, const char *uniq, const char *extra_props,
-                         const char *body, int64_t *phys)
+static int64_t send_half(int fd, const char *group, const char *topic, int qid, const char *uniq,
+                         const char *extra_props, const char *body, int64_t *phys)
 {
     char tail[1024];
     snprintf(tail, sizeof tail, "TAGS\\u0001TagT\\u0002color\\u0001blue\\u0002%s", extra_props);
@@ -39,18 +39,20 @@ static int64_t send_half(int fd, const char *group, const char *topic, int qid, 
 }
 
 /* END_TRANSACTION header text. */
-static void end_ext(char *ext, size_t cap, const char *group, int64_t qoff, int64_t phys, int type, int from_check,
-                    const char *msgid)
+static void end_ext(char *ext, size_t cap, const char *group, int64_t qoff, int64_t phys, int type,
+                    int from_check, const char *msgid)
 {
-    snprintf(ext, cap,
-             "\"producerGroup\":\"%s\",\"tranStateTableOffset\":\"%" PRId64 "\",\"commitLogOffset\":\"%" PRId64
-             "\",\"commitOrRollback\":\"%d\",\"fromTransactionCheck\":\"%s\",\"msgId\":\"%s\",\"transactionId\":\"%s\"",
-             group, qoff, phys, type, from_check ? "true" : "false", msgid, msgid);
+    snprintf(
+        ext, cap,
+        "\"producerGroup\":\"%s\",\"tranStateTableOffset\":\"%" PRId64
+        "\",\"commitLogOffset\":\"%" PRId64
+        "\",\"commitOrRollback\":\"%d\",\"fromTransactionCheck\":\"%s\",\"msgId\":\"%s\",\"transactionId\":\"%s\"",
+        group, qoff, phys, type, from_check ? "true" : "false", msgid, msgid);
 }
 
 /* Answered END_TRANSACTION; returns the code (remark printed when not 0). */
-static int end_call(int fd, const char *group, int64_t qoff, int64_t phys, int type, const char *msgid, char *remark,
-                    size_t rcap)
+static int end_call(int fd, const char *group, int64_t qoff, int64_t phys, int type,
+                    const char *msgid, char *remark, size_t rcap)
 {
     char ext[1024];
     end_ext(ext, sizeof ext, group, qoff, phys, type, 0, msgid);
@@ -64,14 +66,18 @@ static int end_call(int fd, const char *group, int64_t qoff, int64_t phys, int t
 }
 
 /* Oneway END_TRANSACTION, as real producers send it. */
-static void end_oneway(int fd, const char *group, int64_t qoff, int64_t phys, int type, int from_check, const char *msgid)
+static void end_oneway(int fd, const char *group, int64_t qoff, int64_t phys, int type,
+                       int from_check, const char *msgid)
 {
     char ext[1024];
     end_ext(ext, sizeof ext, group, qoff, phys, type, from_check, msgid);
     assert_true(kb_send(fd, 37, 2, ext, NULL, 0) > 0);
 }
 
-static int64_t max_off(int fd, const char *topic, int qid) { return kb_lookup(fd, 30, topic, qid, NULL, "offset"); }
+static int64_t max_off(int fd, const char *topic, int qid)
+{
+    return kb_lookup(fd, 30, topic, qid, NULL, "offset");
+}
 
 /* Waits up to ms until the max offset of topic/qid reaches want; returns the last value. */
 static int64_t wait_max(int fd, const char *topic, int qid, int64_t want, int ms)
@@ -83,11 +89,13 @@ static int64_t wait_max(int fd, const char *topic, int qid, int64_t want, int ms
 }
 
 /* Pulls exactly one record of topic/qid at offset into *rec (the answer kept in *keep). */
-static void pull_one(int fd, const char *topic, int qid, int64_t off, kite_cmd *keep, kite_record *rec)
+static void pull_one(int fd, const char *topic, int qid, int64_t off, kite_cmd *keep,
+                     kite_record *rec)
 {
     assert_int_equal(kb_pull(fd, "GTxRead", topic, qid, off, 32, 4, 0, 0, "*", keep), 0);
-    if (keep->code != 0) fprintf(stderr, "pull %s/%d@%lld: %d %s\n", topic, qid, (long long)off, keep->code,
-                                 keep->remark ? keep->remark : "");
+    if (keep->code != 0)
+        fprintf(stderr, "pull %s/%d@%lld: %d %s\n", topic, qid, (long long)off, keep->code,
+                keep->remark ? keep->remark : "");
     assert_int_equal(keep->code, 0);
     kite_record recs[4];
     assert_int_equal(kb_records(keep->body, keep->body_len, recs, 4), 1);
@@ -109,8 +117,8 @@ static void expect_prop(const kite_record *r, const char *name, const char *want
 }
 
 /* The committed record as a consumer sees it. */
-static void check_committed(const kite_record *r, const char *topic, int qid, const char *body, int64_t half_phys,
-                            const char *uniq, const char *group)
+static void check_committed(const kite_record *r, const char *topic, int qid, const char *body,
+                            int64_t half_phys, const char *uniq, const char *group)
 {
     assert_int_equal(r->topic_len, strlen(topic));
     assert_memory_equal(r->topic, topic, r->topic_len);
@@ -154,7 +162,7 @@ static void test_commit(void **st)
     assert_int_equal(end_call(fd, "PGT", q, phys, 8, uniq, NULL, 0), 0);
     end_oneway(fd, "PGT", q, phys, 8, 0, uniq);
     end_oneway(fd, "PGT", q, phys, 12, 1, uniq);
-    assert_int_equal(end_call(fd, "PGT", q, phys, 8, uniq, NULL, 0), 0);   /* after the oneways */
+    assert_int_equal(end_call(fd, "PGT", q, phys, 8, uniq, NULL, 0), 0); /* after the oneways */
     usleep(200 * 1000);
     assert_int_equal(max_off(fd, "TopicTx", 1), 1);
     assert_int_equal(max_off(fd, OPS, 0), 1);
@@ -162,11 +170,12 @@ static void test_commit(void **st)
     /* DELAY=1 at commit: through the schedule topic, then in the real queue. */
     const char *uniq2 = "7F00000100002A9F0000000000000002";
     long long t0 = kt_now_ms();
-    int64_t q2 = send_half(fd, "PGT", "TopicTx", 2, uniq2, "DELAY\\u00011\\u0002", "tx-delayed", &phys);
+    int64_t q2 =
+        send_half(fd, "PGT", "TopicTx", 2, uniq2, "DELAY\\u00011\\u0002", "tx-delayed", &phys);
     assert_int_equal(end_call(fd, "PGT", q2, phys, 8, uniq2, NULL, 0), 0);
     assert_int_equal(wait_max(fd, "SCHEDULE_TOPIC_XXXX", 0, 1, KT_DEADLINE_MS), 1);
     int64_t early = max_off(fd, "TopicTx", 2);
-    if (kt_now_ms() - t0 < 1000 - 10) assert_int_equal(early, 0);   /* surely before it was due */
+    if (kt_now_ms() - t0 < 1000 - 10) assert_int_equal(early, 0); /* surely before it was due */
     assert_int_equal(wait_max(fd, "TopicTx", 2, 1, KT_DEADLINE_MS), 1);
     long long dt = kt_now_ms() - t0;
     fprintf(stderr, "committed DELAY=1 message visible after %lld ms\n", dt);
@@ -189,7 +198,8 @@ static void test_rollback_and_bad_input(void **st)
     const char *uniq = "7F00000100002A9F0000000000000003";
     int64_t phys, phys2;
     int64_t q = send_half(fd, "PGR", "TopicRb", 0, uniq, "", "rolled-back", &phys);
-    int64_t q2 = send_half(fd, "PGR", "TopicRb", 0, "7F00000100002A9F0000000000000004", "", "second", &phys2);
+    int64_t q2 = send_half(fd, "PGR", "TopicRb", 0, "7F00000100002A9F0000000000000004", "",
+                           "second", &phys2);
     assert_int_equal(wait_max(fd, HALF, 0, q2 + 1, KT_DEADLINE_MS), q2 + 1);
     char remark[512];
 
@@ -198,7 +208,8 @@ static void test_rollback_and_bad_input(void **st)
     /* Wrong group, offsets, values. */
     assert_int_equal(end_call(fd, "OtherGroup", q, phys, 8, uniq, remark, sizeof remark), 1);
     assert_non_null(strstr(remark, "producer group"));
-    assert_int_equal(end_call(fd, "PGR", q2, phys, 8, uniq, remark, sizeof remark), 1);   /* offsets of two halves */
+    assert_int_equal(end_call(fd, "PGR", q2, phys, 8, uniq, remark, sizeof remark),
+                     1); /* offsets of two halves */
     assert_non_null(strstr(remark, "offset"));
     assert_int_equal(end_call(fd, "PGR", q, phys + 1, 8, uniq, remark, sizeof remark), 1);
     assert_int_equal(end_call(fd, "PGR", q + 1000, phys, 8, uniq, remark, sizeof remark), 1);
@@ -214,21 +225,27 @@ static void test_rollback_and_bad_input(void **st)
     assert_int_equal(end_call(fd, "PGR", nq, nphys, 8, uniq, NULL, 0), 1);
     /* Missing and malformed fields. */
     kite_cmd r;
-    assert_int_equal(kb_call(fd, 37, "\"producerGroup\":\"PGR\",\"commitOrRollback\":\"8\"", NULL, 0, &r), 0);
+    assert_int_equal(
+        kb_call(fd, 37, "\"producerGroup\":\"PGR\",\"commitOrRollback\":\"8\"", NULL, 0, &r), 0);
     assert_int_equal(r.code, 1);
     assert_non_null(strstr(r.remark, "is null"));
     kite_cmd_free(&r);
     char ext[512];
-    snprintf(ext, sizeof ext,
-             "\"producerGroup\":\"PGR\",\"tranStateTableOffset\":\"x1\",\"commitLogOffset\":\"%" PRId64
-             "\",\"commitOrRollback\":\"8\",\"msgId\":\"m\"", phys);
+    snprintf(
+        ext, sizeof ext,
+        "\"producerGroup\":\"PGR\",\"tranStateTableOffset\":\"x1\",\"commitLogOffset\":\"%" PRId64
+        "\",\"commitOrRollback\":\"8\",\"msgId\":\"m\"",
+        phys);
     assert_int_equal(kb_call_code(fd, 37, ext, NULL, 0), 1);
     snprintf(ext, sizeof ext,
-             "\"producerGroup\":\"PGR\",\"tranStateTableOffset\":\"%" PRId64 "\",\"commitLogOffset\":\"%" PRId64
-             "\",\"commitOrRollback\":\"99999999999999999999\",\"msgId\":\"m\"", q, phys);
+             "\"producerGroup\":\"PGR\",\"tranStateTableOffset\":\"%" PRId64
+             "\",\"commitLogOffset\":\"%" PRId64
+             "\",\"commitOrRollback\":\"99999999999999999999\",\"msgId\":\"m\"",
+             q, phys);
     assert_int_equal(kb_call_code(fd, 37, ext, NULL, 0), 1);
     /* Oneway garbage is never answered and breaks nothing. */
-    assert_true(kb_send(fd, 37, 2, "\"producerGroup\":\"PGR\",\"tranStateTableOffset\":\"-\"", NULL, 0) > 0);
+    assert_true(kb_send(fd, 37, 2, "\"producerGroup\":\"PGR\",\"tranStateTableOffset\":\"-\"", NULL,
+                        0) > 0);
     assert_true(kb_send(fd, 37, 2, "", "junk", 4) > 0);
 
     /* Rollback: nothing visible, one op; a later commit of it stores nothing. */
@@ -236,7 +253,7 @@ static void test_rollback_and_bad_input(void **st)
     assert_int_equal(wait_max(fd, OPS, 0, 1, KT_DEADLINE_MS), 1);
     assert_int_equal(end_call(fd, "PGR", q, phys, 8, uniq, NULL, 0), 0);
     usleep(200 * 1000);
-    assert_int_equal(max_off(fd, "TopicRb", 0), 1);   /* only "normal" */
+    assert_int_equal(max_off(fd, "TopicRb", 0), 1); /* only "normal" */
     assert_int_equal(max_off(fd, OPS, 0), 1);
     /* The second half still commits normally. */
     end_oneway(fd, "PGR", q2, phys2, 8, 0, "7F00000100002A9F0000000000000004");
@@ -251,10 +268,11 @@ static void test_rollback_and_bad_input(void **st)
 static void heartbeat_producer(int fd, const char *client_id, const char *group)
 {
     char body[512];
-    snprintf(body, sizeof body,
-             "{\"clientID\":\"%s\",\"consumerDataSet\":[],\"producerDataSet\":[{\"groupName\":\"%s\"},"
-             "{\"groupName\":\"CLIENT_INNER_PRODUCER\"}]}",
-             client_id, group);
+    snprintf(
+        body, sizeof body,
+        "{\"clientID\":\"%s\",\"consumerDataSet\":[],\"producerDataSet\":[{\"groupName\":\"%s\"},"
+        "{\"groupName\":\"CLIENT_INNER_PRODUCER\"}]}",
+        client_id, group);
     assert_int_equal(kb_call_code(fd, 34, NULL, body, strlen(body)), 0);
 }
 
@@ -264,8 +282,8 @@ typedef struct check_req {
 } check_req;
 
 /* Waits for CHECK_TRANSACTION_STATE on fd and checks it against the half. */
-static int await_check(int fd, int timeout_ms, const kt_daemon *b, const char *topic, int qid, const char *uniq,
-                       const char *body, check_req *out)
+static int await_check(int fd, int timeout_ms, const kt_daemon *b, const char *topic, int qid,
+                       const char *uniq, const char *body, check_req *out)
 {
     kite_cmd c;
     if (kx_wait_request(fd, 39, &c, timeout_ms) != 0) return -1;
@@ -313,9 +331,10 @@ static void test_check_back_commit(void **st)
     check_req c;
     assert_int_equal(await_check(fd, KT_DEADLINE_MS, b, "TopicCk", 3, uniq, "check-me", &c), 0);
     long long dt = kt_now_ms() - t0;
-    fprintf(stderr, "first check after %lld ms (half %lld, copy %lld)\n", dt, (long long)q, (long long)c.qoff);
-    assert_true(dt >= 900);          /* not before transactionTimeOut */
-    assert_true(c.qoff > q);         /* a copy of the half was checked */
+    fprintf(stderr, "first check after %lld ms (half %lld, copy %lld)\n", dt, (long long)q,
+            (long long)c.qoff);
+    assert_true(dt >= 900);  /* not before transactionTimeOut */
+    assert_true(c.qoff > q); /* a copy of the half was checked */
     assert_int_equal(c.times, 1);
     assert_int_equal(max_off(reader, "TopicCk", 3), 0);
 
@@ -345,9 +364,11 @@ static void test_check_max_discard(void **st)
     int64_t phys;
     send_half(fd, "PGM", "TopicMax", 0, uniq, "", "never-answered", &phys);
     check_req c;
-    assert_int_equal(await_check(fd, KT_DEADLINE_MS, b, "TopicMax", 0, uniq, "never-answered", &c), 0);
+    assert_int_equal(await_check(fd, KT_DEADLINE_MS, b, "TopicMax", 0, uniq, "never-answered", &c),
+                     0);
     assert_int_equal(c.times, 1);
-    assert_int_equal(await_check(fd, KT_DEADLINE_MS, b, "TopicMax", 0, uniq, "never-answered", &c), 0);
+    assert_int_equal(await_check(fd, KT_DEADLINE_MS, b, "TopicMax", 0, uniq, "never-answered", &c),
+                     0);
     assert_int_equal(c.times, 2);
     assert_int_equal(wait_max(reader, MAXT, 0, 1, KT_DEADLINE_MS), 1);
     kite_cmd keep;
@@ -358,9 +379,9 @@ static void test_check_max_discard(void **st)
     expect_prop(&rec, "REAL_TOPIC", "TopicMax");
     kite_cmd_free(&keep);
     kite_cmd more;
-    assert_int_equal(kx_wait_request(fd, 39, &more, 1000), -1);   /* no third check */
+    assert_int_equal(kx_wait_request(fd, 39, &more, 1000), -1); /* no third check */
     assert_int_equal(max_off(reader, "TopicMax", 0), 0);
-    assert_int_equal(wait_max(reader, MAXT, 0, 2, 700), 1);       /* discarded once */
+    assert_int_equal(wait_max(reader, MAXT, 0, 2, 700), 1); /* discarded once */
 }
 
 /* Scenario: state survives a clean restart. */
@@ -396,7 +417,8 @@ static void test_restart(void **st)
     assert_memory_equal(rec.body, "pending-across", 14);
     kite_cmd_free(&keep);
     kite_cmd more;
-    assert_int_equal(kx_wait_request(fd, 39, &more, 1000), -1);   /* the committed half A is never checked */
+    assert_int_equal(kx_wait_request(fd, 39, &more, 1000),
+                     -1); /* the committed half A is never checked */
     /* The check-back progress is saved as offsets of CID_RMQ_SYS_TRANS. */
     kite_cmd r;
     assert_int_equal(kb_call(reader, 43, NULL, NULL, 0, &r), 0);

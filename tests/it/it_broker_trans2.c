@@ -28,12 +28,12 @@
 #include "kt_bkx.h"
 #include <inttypes.h>
 
-#define HALF "RMQ_SYS_TRANS_HALF_TOPIC"
-#define OPS "RMQ_SYS_TRANS_OP_HALF_TOPIC"
+#define HALF  "RMQ_SYS_TRANS_HALF_TOPIC"
+#define OPS   "RMQ_SYS_TRANS_OP_HALF_TOPIC"
 #define TOPIC "TopicK9"
 #define GROUP "PGK9"
 #define NHALF 40
-#define NQ 2
+#define NQ    2
 #define CONF                                                                           \
     "transactionCheckInterval=300\ntransactionTimeOut=1000\ntransactionCheckMax=100\n" \
     "flushConsumerOffsetInterval=600000\n"
@@ -41,8 +41,8 @@
 enum { KIND_A, KIND_B, KIND_C, KIND_D };
 
 typedef struct half {
-    int64_t q, phys;        /* the half as sent */
-    int64_t cq, cphys;      /* the check copy answered (C only; -1 before) */
+    int64_t q, phys;   /* the half as sent */
+    int64_t cq, cphys; /* the check copy answered (C only; -1 before) */
     char uniq[40];
     char body[32];
 } half;
@@ -64,15 +64,19 @@ static void send_half(int fd, half *h, int i)
     snprintf(h->uniq, sizeof h->uniq, "7F00000100004B390000000000%06d", i);
     snprintf(h->body, sizeof h->body, "k9-%02d", i);
     h->cq = h->cphys = -1;
-    h->q = bk_send_half(fd, GROUP, TOPIC, i % NQ, 0, h->uniq, "TAGS\\u0001TagK\\u0002", h->body, &h->phys);
+    h->q = bk_send_half(fd, GROUP, TOPIC, i % NQ, 0, h->uniq, "TAGS\\u0001TagK\\u0002", h->body,
+                        &h->phys);
 }
 
-static void end_ext(char *ext, size_t cap, int64_t q, int64_t phys, int type, int from_check, const char *uniq)
+static void end_ext(char *ext, size_t cap, int64_t q, int64_t phys, int type, int from_check,
+                    const char *uniq)
 {
-    snprintf(ext, cap,
-             "\"producerGroup\":\"%s\",\"tranStateTableOffset\":\"%" PRId64 "\",\"commitLogOffset\":\"%" PRId64
-             "\",\"commitOrRollback\":\"%d\",\"fromTransactionCheck\":\"%s\",\"msgId\":\"%s\",\"transactionId\":\"%s\"",
-             GROUP, q, phys, type, from_check ? "true" : "false", uniq, uniq);
+    snprintf(
+        ext, cap,
+        "\"producerGroup\":\"%s\",\"tranStateTableOffset\":\"%" PRId64
+        "\",\"commitLogOffset\":\"%" PRId64
+        "\",\"commitOrRollback\":\"%d\",\"fromTransactionCheck\":\"%s\",\"msgId\":\"%s\",\"transactionId\":\"%s\"",
+        GROUP, q, phys, type, from_check ? "true" : "false", uniq, uniq);
 }
 
 /* Answered END_TRANSACTION; returns the answer code. */
@@ -109,10 +113,11 @@ static void burst_add(kite_buf *b, int opaque, int oneway, const half *h, int ty
 {
     char ext[1024], hdr[1400];
     end_ext(ext, sizeof ext, h->q, h->phys, type, 0, h->uniq);
-    int n = snprintf(hdr, sizeof hdr,
-                     "{\"code\":37,\"extFields\":{%s},\"flag\":%d,\"language\":\"JAVA\",\"opaque\":%d,"
-                     "\"serializeTypeCurrentRPC\":\"JSON\",\"version\":401}",
-                     ext, oneway ? 2 : 0, opaque);
+    int n =
+        snprintf(hdr, sizeof hdr,
+                 "{\"code\":37,\"extFields\":{%s},\"flag\":%d,\"language\":\"JAVA\",\"opaque\":%d,"
+                 "\"serializeTypeCurrentRPC\":\"JSON\",\"version\":401}",
+                 ext, oneway ? 2 : 0, opaque);
     put_be32(b, (uint32_t)(4 + n));
     put_be32(b, (uint32_t)n);
     kite_buf_append(b, hdr, (size_t)n);
@@ -129,7 +134,8 @@ static void burst_answers(int fd, int n)
         int k = r.opaque - BURST_OPAQUE;
         assert_true(k >= 0 && k < n && !seen[k]);
         seen[k] = 1;
-        if (r.code) fprintf(stderr, "burst answer %d: %d %s\n", k, r.code, r.remark ? r.remark : "");
+        if (r.code)
+            fprintf(stderr, "burst answer %d: %d %s\n", k, r.code, r.remark ? r.remark : "");
         assert_int_equal(r.code, 0);
         kite_cmd_free(&r);
     }
@@ -138,14 +144,18 @@ static void burst_answers(int fd, int n)
 static void heartbeat_producer(int fd, const char *client_id)
 {
     char body[512];
-    snprintf(body, sizeof body,
-             "{\"clientID\":\"%s\",\"consumerDataSet\":[],\"producerDataSet\":[{\"groupName\":\"%s\"},"
-             "{\"groupName\":\"CLIENT_INNER_PRODUCER\"}]}",
-             client_id, GROUP);
+    snprintf(
+        body, sizeof body,
+        "{\"clientID\":\"%s\",\"consumerDataSet\":[],\"producerDataSet\":[{\"groupName\":\"%s\"},"
+        "{\"groupName\":\"CLIENT_INNER_PRODUCER\"}]}",
+        client_id, GROUP);
     assert_int_equal(kb_call_code(fd, 34, NULL, body, strlen(body)), 0);
 }
 
-static int64_t max_off(int fd, const char *topic, int qid) { return kb_lookup(fd, 30, topic, qid, NULL, "offset"); }
+static int64_t max_off(int fd, const char *topic, int qid)
+{
+    return kb_lookup(fd, 30, topic, qid, NULL, "offset");
+}
 
 static int64_t total_max(int fd)
 {
@@ -166,8 +176,9 @@ static void pull_all(int fd, int count[NHALF])
         while (off < max) {
             kite_cmd r;
             assert_int_equal(kb_pull(fd, "GK9Read", TOPIC, qid, off, 32, 4, 0, 0, "*", &r), 0);
-            if (r.code != 0) fprintf(stderr, "pull %s/%d@%lld: %d %s\n", TOPIC, qid, (long long)off, r.code,
-                                     r.remark ? r.remark : "");
+            if (r.code != 0)
+                fprintf(stderr, "pull %s/%d@%lld: %d %s\n", TOPIC, qid, (long long)off, r.code,
+                        r.remark ? r.remark : "");
             assert_int_equal(r.code, 0);
             kite_record recs[32];
             int n = kb_records(r.body, r.body_len, recs, 32);
@@ -208,7 +219,8 @@ static void expect_delivered(int fd, int with_c)
     for (int i = 0; i < NHALF; i++) {
         int exp = committed(i) && (with_c || kind_of(i) != KIND_C) ? 1 : 0;
         if (count[i] != exp) {
-            fprintf(stderr, "half %d (kind %c): delivered %d time(s), want %d\n", i, "ABCD"[kind_of(i)], count[i], exp);
+            fprintf(stderr, "half %d (kind %c): delivered %d time(s), want %d\n", i,
+                    "ABCD"[kind_of(i)], count[i], exp);
             bad++;
         }
     }
@@ -222,12 +234,12 @@ static void expect_idempotent(int fd)
 {
     int64_t ops = max_off(fd, OPS, 0), msgs = total_max(fd);
     for (int i = 0; i < NHALF; i++) {
-        if (kind_of(i) == KIND_C && H[i].cq < 0) continue;   /* undecided yet */
+        if (kind_of(i) == KIND_C && H[i].cq < 0) continue; /* undecided yet */
         assert_int_equal(end_call(fd, H[i].q, H[i].phys, 8, H[i].uniq), 0);
         if (H[i].cq >= 0) assert_int_equal(end_call(fd, H[i].cq, H[i].cphys, 8, H[i].uniq), 0);
         if (i % 8 == 1) end_oneway(fd, H[i].q, H[i].phys, 8, 0, H[i].uniq);
     }
-    assert_int_equal(end_call(fd, H[0].q, H[0].phys, 12, H[0].uniq), 0);   /* after the oneways */
+    assert_int_equal(end_call(fd, H[0].q, H[0].phys, 12, H[0].uniq), 0); /* after the oneways */
     usleep(200 * 1000);
     assert_int_equal(max_off(fd, OPS, 0), ops);
     assert_int_equal(total_max(fd), msgs);
@@ -263,8 +275,9 @@ static void answer_checks(int pfd, const kt_daemon *b)
             fprintf(stderr, "check for %s, which is not an undecided half\n", uniq);
             fail();
         }
-        int64_t q = kb_ext_i64(&c, "tranStateTableOffset"), phys = kb_ext_i64(&c, "commitLogOffset");
-        assert_true(q > H[i].q && phys > H[i].phys);   /* a copy of the half is checked */
+        int64_t q = kb_ext_i64(&c, "tranStateTableOffset"),
+                phys = kb_ext_i64(&c, "commitLogOffset");
+        assert_true(q > H[i].q && phys > H[i].phys); /* a copy of the half is checked */
         char want[33];
         bk_expect_msgid(b, phys, want);
         assert_string_equal(kite_cmd_ext(&c, "offsetMsgId"), want);
@@ -306,20 +319,22 @@ static void test_kill9_across_end_transaction(void **st)
     burst_answers(fd, na);
     kill9(b);
     bk_close(fd);
-    fprintf(stderr, "life 1: %d oneway and %d answered END_TRANSACTION(s), then SIGKILL\n", nb, na + 1);
+    fprintf(stderr, "life 1: %d oneway and %d answered END_TRANSACTION(s), then SIGKILL\n", nb,
+            na + 1);
 
     /* ---- life 2: A and D delivered once; checks resolve C; SIGKILL after the fence ---- */
     bk_launch(b, NULL, CONF);
     fd = bk_conn(b);
     int64_t ops1 = max_off(fd, OPS, 0);
-    fprintf(stderr, "op records after life 1: %lld for %d resolved halves\n", (long long)ops1, nb + na);
-    assert_true(ops1 >= 1 && ops1 < nb + na);   /* batched bodies */
+    fprintf(stderr, "op records after life 1: %lld for %d resolved halves\n", (long long)ops1,
+            nb + na);
+    assert_true(ops1 >= 1 && ops1 < nb + na); /* batched bodies */
     expect_delivered(fd, 0);
-    expect_idempotent(fd);   /* COMMITs of the rolled-back B halves included */
+    expect_idempotent(fd); /* COMMITs of the rolled-back B halves included */
     int pfd = bk_conn(b);
     heartbeat_producer(pfd, "127.0.0.1@k9-life2");
     answer_checks(pfd, b);
-    assert_int_equal(end_call(pfd, H[fence].q, H[fence].phys, 8, H[fence].uniq), 0);   /* fence */
+    assert_int_equal(end_call(pfd, H[fence].q, H[fence].phys, 8, H[fence].uniq), 0); /* fence */
     kill9(b);
     bk_close(pfd);
     bk_close(fd);
@@ -332,7 +347,8 @@ static void test_kill9_across_end_transaction(void **st)
     expect_delivered(fd, 1);
     kite_cmd more;
     if (kx_wait_request(pfd, 39, &more, 1800) == 0) {
-        fprintf(stderr, "a resolved half was checked again after the restart: %s\n", kite_cmd_ext(&more, "msgId"));
+        fprintf(stderr, "a resolved half was checked again after the restart: %s\n",
+                kite_cmd_ext(&more, "msgId"));
         kite_cmd_free(&more);
         fail();
     }
@@ -342,7 +358,8 @@ static void test_kill9_across_end_transaction(void **st)
 }
 
 /* Sends one more half of group g with extra properties (JSON string text); fills h. */
-static void send_half_as(int fd, half *h, const char *g, const char *uniq, const char *body, const char *extra, int qid)
+static void send_half_as(int fd, half *h, const char *g, const char *uniq, const char *body,
+                         const char *extra, int qid)
 {
     snprintf(h->uniq, sizeof h->uniq, "%s", uniq);
     snprintf(h->body, sizeof h->body, "%s", body);
@@ -350,13 +367,16 @@ static void send_half_as(int fd, half *h, const char *g, const char *uniq, const
     h->q = bk_send_half(fd, g, TOPIC, qid, 0, uniq, extra, body, &h->phys);
 }
 
-static int end_call_as(int fd, const char *g, const half *h, int64_t q, int64_t phys, int type, int from_check)
+static int end_call_as(int fd, const char *g, const half *h, int64_t q, int64_t phys, int type,
+                       int from_check)
 {
     char ext[1024];
-    snprintf(ext, sizeof ext,
-             "\"producerGroup\":\"%s\",\"tranStateTableOffset\":\"%" PRId64 "\",\"commitLogOffset\":\"%" PRId64
-             "\",\"commitOrRollback\":\"%d\",\"fromTransactionCheck\":\"%s\",\"msgId\":\"%s\",\"transactionId\":\"%s\"",
-             g, q, phys, type, from_check ? "true" : "false", h->uniq, h->uniq);
+    snprintf(
+        ext, sizeof ext,
+        "\"producerGroup\":\"%s\",\"tranStateTableOffset\":\"%" PRId64
+        "\",\"commitLogOffset\":\"%" PRId64
+        "\",\"commitOrRollback\":\"%d\",\"fromTransactionCheck\":\"%s\",\"msgId\":\"%s\",\"transactionId\":\"%s\"",
+        g, q, phys, type, from_check ? "true" : "false", h->uniq, h->uniq);
     return kb_call_code(fd, 37, ext, NULL, 0);
 }
 
@@ -378,10 +398,10 @@ static void test_check_copy_chain(void **st)
     char extra[128];
     snprintf(extra, sizeof extra, "TRAN_PREPARED_QUEUE_OFFSET\\u0001%" PRId64 "\\u0002", victim.q);
     send_half_as(fd, &forged, "PGF", "7F00000100004B39000000000000A003", "forged", extra, 1);
-    kite_cmd hp;                                     /* the stored half: forged name removed */
+    kite_cmd hp; /* the stored half: forged name removed */
     char vx[64];
     snprintf(vx, sizeof vx, "\"offset\":\"%" PRId64 "\"", forged.phys);
-    assert_int_equal(kb_call(fd, 33, vx, NULL, 0, &hp), 0);   /* VIEW_MESSAGE_BY_ID */
+    assert_int_equal(kb_call(fd, 33, vx, NULL, 0, &hp), 0); /* VIEW_MESSAGE_BY_ID */
     assert_int_equal(hp.code, 0);
     kite_record hr[1];
     assert_int_equal(kb_records(hp.body, hp.body_len, hr, 1), 1);
@@ -410,8 +430,8 @@ static void test_check_copy_chain(void **st)
     t0 = kt_now_ms();
     while (max_off(fd, TOPIC, 0) < 1 && kt_now_ms() - t0 < KT_DEADLINE_MS) usleep(10000);
     kite_cmd more;
-    assert_int_equal(kx_wait_request(pfd, 39, &more, 1200), -1);   /* no check of any copy */
-    assert_int_equal(max_off(fd, TOPIC, 0), 1);                     /* committed once */
+    assert_int_equal(kx_wait_request(pfd, 39, &more, 1200), -1); /* no check of any copy */
+    assert_int_equal(max_off(fd, TOPIC, 0), 1);                  /* committed once */
     kite_cmd keep;
     assert_int_equal(kb_pull(fd, "GK9Read", TOPIC, 0, 0, 32, 4, 0, 0, "*", &keep), 0);
     assert_int_equal(keep.code, 0);
@@ -420,7 +440,8 @@ static void test_check_copy_chain(void **st)
     assert_int_equal(rec[0].body_len, 6);
     assert_memory_equal(rec[0].body, "late-1", 6);
     char v[32];
-    assert_false(kx_prop(&rec[0], "TRAN_PREPARED_QUEUE_OFFSET", v, sizeof v));   /* bookkeeping stays inside */
+    assert_false(
+        kx_prop(&rec[0], "TRAN_PREPARED_QUEUE_OFFSET", v, sizeof v)); /* bookkeeping stays inside */
     kite_cmd_free(&keep);
 }
 

@@ -25,10 +25,11 @@ static void test_version(void **st)
 {
     (void)st;
     char want[64];
-    snprintf(want, sizeof want, "%d.%d.%d", KITE_VERSION_MAJOR, KITE_VERSION_MINOR, KITE_VERSION_PATCH);
+    snprintf(want, sizeof want, "%d.%d.%d", KITE_VERSION_MAJOR, KITE_VERSION_MINOR,
+             KITE_VERSION_PATCH);
     assert_non_null(kite_version());
     assert_string_equal(kite_version(), want);
-    assert_ptr_equal(kite_version(), kite_version());   /* static text */
+    assert_ptr_equal(kite_version(), kite_version()); /* static text */
 }
 
 /* ---- log callback ---- */
@@ -38,12 +39,12 @@ static void test_version(void **st)
 typedef struct rec {
     pthread_mutex_t mu;
     int n;
-    int below;                       /* lines under the level that was set */
-    kite_log_level min;              /* the level set when the line came */
+    int below;          /* lines under the level that was set */
+    kite_log_level min; /* the level set when the line came */
     int level[MAX_LINES];
     char chan[MAX_LINES][16];
     char text[MAX_LINES][160];
-    int other_thread[MAX_LINES];     /* not the test's thread */
+    int other_thread[MAX_LINES]; /* not the test's thread */
     pthread_t main;
 } rec;
 
@@ -146,7 +147,7 @@ static void test_log_cb(void **st)
     kite_push_consumer_opts o;
     kc_consumer_opts(e, &o);
     kite_push_consumer *c = kc_consumer(&o, "lk_api_1", "LkApi", "*", &col);
-    assert_int_equal(kc_wait_distinct(&col, 8, 15000), 8);   /* queues taken: DEBUG lines were due */
+    assert_int_equal(kc_wait_distinct(&col, 8, 15000), 8); /* queues taken: DEBUG lines were due */
     kite_push_consumer_destroy(c);
     warn_once(e, "lk_api_warn");
     int w = find_line(r, 0, "needs a listener", KITE_LOG_WARN);
@@ -163,7 +164,8 @@ static void test_log_cb(void **st)
     c = kc_consumer(&o, "lk_api_2", "LkApi", "*", &col);
     long long end = kt_now_ms() + KT_DEADLINE_MS;
     int t;
-    while ((t = find_line(r, mark, "takes", KITE_LOG_DEBUG)) < 0 && kt_now_ms() < end) usleep(20 * 1000);
+    while ((t = find_line(r, mark, "takes", KITE_LOG_DEBUG)) < 0 && kt_now_ms() < end)
+        usleep(20 * 1000);
     assert_true(t >= 0);
     assert_string_equal(r->chan[t], "client");
     assert_non_null(strstr(r->text[t], "lk_api_2"));
@@ -188,7 +190,7 @@ static void test_log_cb(void **st)
     assert_int_equal(dup2(saved, 2), 2);
     close(saved);
     char *text = read_stderr(path);
-    assert_null(strstr(text, "lk_api_warn"));     /* went to the callback only */
+    assert_null(strstr(text, "lk_api_warn")); /* went to the callback only */
     assert_null(strstr(text, "lk_api_off"));
     assert_non_null(strstr(text, "lk_api_stderr"));
     assert_non_null(strstr(text, "WARN  [client]"));

@@ -19,7 +19,6 @@
 #include <string.h>
 #include <unistd.h>
 
-
 static void test_exactly_once(void **st)
 {
     kc_env *e = *st;
@@ -36,7 +35,7 @@ static void test_exactly_once(void **st)
     o.pull_timeout_ms = o.suspend_timeout_ms + 10000;
     kite_push_consumer *c = kc_consumer(&o, "lkc_once", "LkcOnce", "*", &col);
     assert_int_equal(kc_wait_distinct(&col, N, 15000), N);
-    usleep(500 * 1000);   /* late duplicates would show here */
+    usleep(500 * 1000); /* late duplicates would show here */
     assert_int_equal(kc_duplicates(&col, N), 0);
     assert_int_equal(atomic_load(&col.total), N);
     assert_int_equal(atomic_load(&col.bad), 0);
@@ -74,7 +73,7 @@ static void test_join_leave(void **st)
     kc_env *e = *st;
     enum { N = 600 };
     kite_producer *p = kc_producer(e);
-    kc_send_range(p, "LkcRebal", "rb", 0, 1, NULL);   /* creates the topic */
+    kc_send_range(p, "LkcRebal", "rb", 0, 1, NULL); /* creates the topic */
     kc_collector col;
     kc_collector_init(&col, "rb", "LkcRebal");
     kite_push_consumer_opts o;
@@ -91,10 +90,10 @@ static void test_join_leave(void **st)
            !(kite_push_consumer_queue_count(a) == 2 + 1 && kite_push_consumer_queue_count(b) == 2))
         usleep(20 * 1000);
     size_t qa = kite_push_consumer_queue_count(a), qb = kite_push_consumer_queue_count(b);
-    assert_int_equal(qa + qb, 4 + 1);   /* the retry topic has one queue */
+    assert_int_equal(qa + qb, 4 + 1); /* the retry topic has one queue */
     assert_true(qa >= 2 && qb >= 2);
     usleep(800 * 1000);
-    kite_push_consumer_destroy(a);   /* leaves: b takes everything */
+    kite_push_consumer_destroy(a); /* leaves: b takes everything */
     end = kt_now_ms() + KT_DEADLINE_MS;
     while (kt_now_ms() < end && kite_push_consumer_queue_count(b) != 4 + 1) usleep(20 * 1000);
     assert_int_equal(kite_push_consumer_queue_count(b), 4 + 1);
@@ -125,7 +124,8 @@ static void test_tags(void **st)
     usleep(500 * 1000);
     assert_int_equal(atomic_load(&col.total), 40);
     for (int i = 0; i < 60; i++) assert_int_equal(col.counts[i], i % 3 == 2 ? 0 : 1);
-    for (int k = 0; k < 8; k++) assert_true(!col.tags_seen[k][0] || strcmp(col.tags_seen[k], "TagC") != 0);
+    for (int k = 0; k < 8; k++)
+        assert_true(!col.tags_seen[k][0] || strcmp(col.tags_seen[k], "TagC") != 0);
     kite_push_consumer_destroy(c);
     kite_producer_destroy(p);
     kc_collector_destroy(&col);
@@ -140,7 +140,7 @@ static void test_offsets_survive_restart(void **st)
     kc_collector_init(&col, "rs", "LkcRestart");
     kite_push_consumer_opts o;
     kc_consumer_opts(e, &o);
-    o.persist_offset_interval_ms = 60000;   /* only the shutdown commit counts */
+    o.persist_offset_interval_ms = 60000; /* only the shutdown commit counts */
     kite_push_consumer *c = kc_consumer(&o, "lkc_restart", "LkcRestart", "*", &col);
     assert_int_equal(kc_wait_distinct(&col, 50, 10000), 50);
     kite_push_consumer_destroy(c);
@@ -148,7 +148,7 @@ static void test_offsets_survive_restart(void **st)
     c = kc_consumer(&o, "lkc_restart", "LkcRestart", "*", &col);
     assert_int_equal(kc_wait_distinct(&col, 80, 10000), 80);
     usleep(500 * 1000);
-    assert_int_equal(kc_duplicates(&col, 80), 0);   /* nothing before the commit came again */
+    assert_int_equal(kc_duplicates(&col, 80), 0); /* nothing before the commit came again */
     kite_push_consumer_destroy(c);
     kite_producer_destroy(p);
     kc_collector_destroy(&col);
@@ -172,18 +172,20 @@ static void test_reset_offset(void **st)
     int fd = kt_connect(e->br.host, e->br.port);
     assert_true(fd >= 0);
     kite_cmd r;
-    assert_int_equal(kt_call(fd,
-                             "{\"code\":222,\"extFields\":{\"topic\":\"LkcReset\",\"group\":\"lkc_reset\",\"timestamp\":\"0\","
-                             "\"isForce\":\"true\"},\"flag\":0,\"language\":\"JAVA\",\"opaque\":7,"
-                             "\"serializeTypeCurrentRPC\":\"JSON\",\"version\":401}",
-                             NULL, 0, &r),
-                     0);
+    assert_int_equal(
+        kt_call(
+            fd,
+            "{\"code\":222,\"extFields\":{\"topic\":\"LkcReset\",\"group\":\"lkc_reset\",\"timestamp\":\"0\","
+            "\"isForce\":\"true\"},\"flag\":0,\"language\":\"JAVA\",\"opaque\":7,"
+            "\"serializeTypeCurrentRPC\":\"JSON\",\"version\":401}",
+            NULL, 0, &r),
+        0);
     assert_int_equal(r.code, 0);
     kite_cmd_free(&r);
     close(fd);
     long long end = kt_now_ms() + 10000;
     while (kt_now_ms() < end && atomic_load(&col.total) < 80) usleep(20 * 1000);
-    assert_int_equal(atomic_load(&col.total), 80);   /* everything once more */
+    assert_int_equal(atomic_load(&col.total), 80); /* everything once more */
     for (int i = 0; i < 40; i++) assert_int_equal(col.counts[i], 2);
     kite_push_consumer_destroy(c);
     kite_producer_destroy(p);
@@ -213,10 +215,11 @@ static void test_broker_requests(void **st)
     assert_true(fd >= 0);
     char hdr[1024];
     kite_cmd r;
-    snprintf(hdr, sizeof hdr,
-             "{\"code\":307,\"extFields\":{\"consumerGroup\":\"lkc_direct\",\"clientId\":\"%s\",\"jstackEnable\":\"false\"},"
-             "\"flag\":0,\"language\":\"JAVA\",\"opaque\":8,\"serializeTypeCurrentRPC\":\"JSON\",\"version\":401}",
-             cid);
+    snprintf(
+        hdr, sizeof hdr,
+        "{\"code\":307,\"extFields\":{\"consumerGroup\":\"lkc_direct\",\"clientId\":\"%s\",\"jstackEnable\":\"false\"},"
+        "\"flag\":0,\"language\":\"JAVA\",\"opaque\":8,\"serializeTypeCurrentRPC\":\"JSON\",\"version\":401}",
+        cid);
     assert_int_equal(kt_call(fd, hdr, NULL, 0, &r), 0);
     assert_int_equal(r.code, 0);
     const char *body = kt_body(&r);
@@ -225,17 +228,18 @@ static void test_broker_requests(void **st)
     assert_non_null(strstr(body, "\"mqTable\":{{"));
     kite_cmd_free(&r);
 
-    snprintf(hdr, sizeof hdr,
-             "{\"code\":309,\"extFields\":{\"consumerGroup\":\"lkc_direct\",\"clientId\":\"%s\",\"msgId\":\"%s\","
-             "\"brokerName\":\"x\"},\"flag\":0,\"language\":\"JAVA\",\"opaque\":9,\"serializeTypeCurrentRPC\":\"JSON\","
-             "\"version\":401}",
-             cid, sr.offset_msg_id);
+    snprintf(
+        hdr, sizeof hdr,
+        "{\"code\":309,\"extFields\":{\"consumerGroup\":\"lkc_direct\",\"clientId\":\"%s\",\"msgId\":\"%s\","
+        "\"brokerName\":\"x\"},\"flag\":0,\"language\":\"JAVA\",\"opaque\":9,\"serializeTypeCurrentRPC\":\"JSON\","
+        "\"version\":401}",
+        cid, sr.offset_msg_id);
     assert_int_equal(kt_call(fd, hdr, NULL, 0, &r), 0);
     assert_int_equal(r.code, 0);
     assert_non_null(strstr(kt_body(&r), "\"consumeResult\":\"CR_SUCCESS\""));
     kite_cmd_free(&r);
     close(fd);
-    assert_int_equal(col.counts[1], 2);   /* once pulled, once directly */
+    assert_int_equal(col.counts[1], 2); /* once pulled, once directly */
     kite_push_consumer_destroy(c);
     kite_producer_destroy(p);
     kc_collector_destroy(&col);
@@ -244,12 +248,9 @@ static void test_broker_requests(void **st)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_exactly_once),
-        cmocka_unit_test(test_join_leave),
-        cmocka_unit_test(test_tags),
-        cmocka_unit_test(test_offsets_survive_restart),
-        cmocka_unit_test(test_reset_offset),
-        cmocka_unit_test(test_broker_requests),
+        cmocka_unit_test(test_exactly_once), cmocka_unit_test(test_join_leave),
+        cmocka_unit_test(test_tags),         cmocka_unit_test(test_offsets_survive_restart),
+        cmocka_unit_test(test_reset_offset), cmocka_unit_test(test_broker_requests),
     };
     return kt_exit_code(cmocka_run_group_tests(tests, kc_setup, kc_teardown));
 }

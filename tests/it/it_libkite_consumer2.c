@@ -58,9 +58,9 @@ static void test_broadcasting(void **st)
     kite_push_consumer *b = bc_consumer(e, "inst-b", &cb);
     assert_int_equal(kc_wait_distinct(&ca, 50, 10000), 50);
     assert_int_equal(kc_wait_distinct(&cb, 50, 10000), 50);
-    assert_int_equal(kite_push_consumer_queue_count(a), 4);   /* every queue, no retry topic */
+    assert_int_equal(kite_push_consumer_queue_count(a), 4); /* every queue, no retry topic */
     assert_int_equal(kite_push_consumer_queue_count(b), 4);
-    kite_push_consumer_destroy(b);   /* writes its offsets */
+    kite_push_consumer_destroy(b); /* writes its offsets */
     char path[700];
     snprintf(path, sizeof path, "%s/inst-b/lkc_bcast/offsets.json", e->dir);
     struct stat sb;
@@ -86,8 +86,8 @@ static void test_reconsume_later(void **st)
     kite_producer *p = kc_producer(e);
     kc_send_range(p, "LkcRetry", "re", 0, 10, "TagR");
     kc_collector col;
-    kc_collector_init(&col, "re", "LkcRetry");   /* retries must carry the original topic */
-    col.fail_below = 3;                          /* re-0..re-2 fail twice, then succeed */
+    kc_collector_init(&col, "re", "LkcRetry"); /* retries must carry the original topic */
+    col.fail_below = 3;                        /* re-0..re-2 fail twice, then succeed */
     col.fail_until = 2;
     kite_push_consumer_opts o;
     kc_consumer_opts(e, &o);
@@ -95,14 +95,15 @@ static void test_reconsume_later(void **st)
     long long end = kt_now_ms() + 20000;
     for (;;) {
         pthread_mutex_lock(&col.mu);
-        int done = col.max_reconsume[0] >= 2 && col.max_reconsume[1] >= 2 && col.max_reconsume[2] >= 2;
+        int done =
+            col.max_reconsume[0] >= 2 && col.max_reconsume[1] >= 2 && col.max_reconsume[2] >= 2;
         pthread_mutex_unlock(&col.mu);
         if (done || kt_now_ms() > end) break;
         usleep(50 * 1000);
     }
     usleep(300 * 1000);
     for (int i = 0; i < 10; i++) {
-        assert_int_equal(col.counts[i], i < 3 ? 3 : 1);   /* first delivery + 2 retries */
+        assert_int_equal(col.counts[i], i < 3 ? 3 : 1); /* first delivery + 2 retries */
         assert_int_equal(col.max_reconsume[i], i < 3 ? 2 : 0);
     }
     assert_int_equal(atomic_load(&col.bad), 0);
@@ -203,21 +204,21 @@ static void test_start_stop_cycles(void **st)
     kc_send_range(p, "LkcCycle", "cy", 0, 200, NULL);
     kc_collector col;
     kc_collector_init(&col, "cy", "LkcCycle");
-    atomic_store(&col.delay_us, 2000);   /* work in progress at every shutdown */
+    atomic_store(&col.delay_us, 2000); /* work in progress at every shutdown */
     kite_push_consumer_opts o;
     kc_consumer_opts(e, &o);
     for (int i = 0; i < 5; i++) {
         kite_push_consumer *c = kc_consumer(&o, "lkc_cycle", "LkcCycle", "*", &col);
         usleep(300 * 1000);
         assert_int_equal(kite_push_consumer_shutdown(c), KITE_OK);
-        assert_int_equal(kite_push_consumer_shutdown(c), KITE_OK);   /* idempotent */
+        assert_int_equal(kite_push_consumer_shutdown(c), KITE_OK); /* idempotent */
         assert_int_equal(kite_push_consumer_start(c), KITE_ESTOPPED);
         kite_push_consumer_destroy(c);
     }
     /* Created and destroyed without start; bad arguments. */
     kite_push_consumer *c = NULL;
     assert_int_equal(kite_push_consumer_create(&c, "lkc_cycle", &o), KITE_OK);
-    assert_int_equal(kite_push_consumer_start(c), KITE_EINVAL);   /* no listener, no subscription */
+    assert_int_equal(kite_push_consumer_start(c), KITE_EINVAL); /* no listener, no subscription */
     assert_int_equal(kite_push_consumer_subscribe(c, "bad topic", "*"), KITE_EINVAL);
     assert_int_equal(kite_push_consumer_subscribe(c, "LkcCycle", "||"), KITE_EINVAL);
     kite_push_consumer_destroy(c);
@@ -304,10 +305,8 @@ static void test_workers_in_parallel(void **st)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_broadcasting),
-        cmocka_unit_test(test_reconsume_later),
-        cmocka_unit_test(test_pull_consumer),
-        cmocka_unit_test(test_start_stop_cycles),
+        cmocka_unit_test(test_broadcasting),        cmocka_unit_test(test_reconsume_later),
+        cmocka_unit_test(test_pull_consumer),       cmocka_unit_test(test_start_stop_cycles),
         cmocka_unit_test(test_workers_in_parallel),
     };
     return kt_exit_code(cmocka_run_group_tests(tests, setup, teardown));

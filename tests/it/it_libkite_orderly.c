@@ -21,11 +21,10 @@
 #include <string.h>
 #include <unistd.h>
 
-
 /* ---- an order checker shared by the members of one group ---- */
 
-#define OK_KEYS 8
-#define OK_MAX 2048
+#define OK_KEYS   8
+#define OK_MAX    2048
 #define OK_QUEUES 8
 
 typedef struct ord_check ord_check;
@@ -33,18 +32,18 @@ typedef struct ord_check ord_check;
 typedef struct ord_member {
     ord_check *chk;
     int id;
-    int last[OK_KEYS];          /* last sequence seen per key (-1: none yet) */
+    int last[OK_KEYS]; /* last sequence seen per key (-1: none yet) */
 } ord_member;
 
 struct ord_check {
     pthread_mutex_t mu;
-    int counts[OK_MAX];          /* deliveries per global number (seq * OK_KEYS + key) */
-    atomic_int in_call[OK_QUEUES];   /* listener calls in progress per queue, all members */
-    atomic_int overlaps;         /* a queue in two calls at once */
-    atomic_int disorder;         /* a member saw a key's sequence other than last + 1 */
+    int counts[OK_MAX];            /* deliveries per global number (seq * OK_KEYS + key) */
+    atomic_int in_call[OK_QUEUES]; /* listener calls in progress per queue, all members */
+    atomic_int overlaps;           /* a queue in two calls at once */
+    atomic_int disorder;           /* a member saw a key's sequence other than last + 1 */
     atomic_int bad;
     atomic_int total;
-    int owner[OK_QUEUES];        /* member that consumed the queue last (-1: none) */
+    int owner[OK_QUEUES]; /* member that consumed the queue last (-1: none) */
     int switches[OK_QUEUES];
     atomic_int delay_us;
     char prefix[16];
@@ -82,7 +81,8 @@ static int chk_wait(ord_check *c, int n, int timeout_ms)
 }
 
 /* Body "<prefix>-<key>-<seq>". */
-static kite_consume_orderly_status ord_listener(const kite_message_ext *const *msgs, size_t n, void *arg)
+static kite_consume_orderly_status ord_listener(const kite_message_ext *const *msgs, size_t n,
+                                                void *arg)
 {
     ord_member *me = arg;
     ord_check *c = me->chk;
@@ -106,13 +106,15 @@ static kite_consume_orderly_status ord_listener(const kite_message_ext *const *m
         body[bl] = 0;
         int key = -1, seq = -1;
         size_t pl = strlen(c->prefix);
-        if (strncmp(body, c->prefix, pl) != 0 || sscanf(body + pl, "-%d-%d", &key, &seq) != 2 || key < 0 ||
-            key >= OK_KEYS || seq < 0 || seq * OK_KEYS + key >= OK_MAX || msgs[i]->queue_id != qid) {
+        if (strncmp(body, c->prefix, pl) != 0 || sscanf(body + pl, "-%d-%d", &key, &seq) != 2 ||
+            key < 0 || key >= OK_KEYS || seq < 0 || seq * OK_KEYS + key >= OK_MAX ||
+            msgs[i]->queue_id != qid) {
             atomic_fetch_add(&c->bad, 1);
             continue;
         }
         if (me->last[key] >= 0 && seq != me->last[key] + 1) {
-            fprintf(stderr, "member %d key %d: seq %d after %d (queue %d)\n", me->id, key, seq, me->last[key], qid);
+            fprintf(stderr, "member %d key %d: seq %d after %d (queue %d)\n", me->id, key, seq,
+                    me->last[key], qid);
             atomic_fetch_add(&c->disorder, 1);
         }
         me->last[key] = seq;
@@ -124,8 +126,8 @@ static kite_consume_orderly_status ord_listener(const kite_message_ext *const *m
     return KITE_ORDERLY_SUCCESS;
 }
 
-static kite_push_consumer *ord_consumer(const kite_push_consumer_opts *o, const char *group, const char *topic,
-                                        kite_consume_orderly_cb cb, void *arg)
+static kite_push_consumer *ord_consumer(const kite_push_consumer_opts *o, const char *group,
+                                        const char *topic, kite_consume_orderly_cb cb, void *arg)
 {
     kite_push_consumer *c = NULL;
     assert_int_equal(kite_push_consumer_create(&c, group, o), KITE_OK);
@@ -137,8 +139,8 @@ static kite_push_consumer *ord_consumer(const kite_push_consumer_opts *o, const 
 
 /* Sends "<prefix>-<key>-<seq>" for the global numbers [from, to) (number = seq * keys +
  * key), each key through kite_select_by_key. */
-static void send_keyed(kite_producer *p, const char *topic, const char *prefix, int keys, int from, int to,
-                       int pause_us)
+static void send_keyed(kite_producer *p, const char *topic, const char *prefix, int keys, int from,
+                       int to, int pause_us)
 {
     kite_message *m = kite_message_new(topic);
     for (int i = from; i < to; i++) {
@@ -151,7 +153,8 @@ static void send_keyed(kite_producer *p, const char *topic, const char *prefix, 
         kite_message_set_property(m, "UNIQ_KEY", NULL);
         kite_send_result r;
         int rc = kite_producer_send_selected(p, m, kite_select_by_key, kbuf, &r);
-        if (rc != KITE_OK) fprintf(stderr, "send %d failed: %s %s\n", i, kite_strerror(rc), r.error);
+        if (rc != KITE_OK)
+            fprintf(stderr, "send %d failed: %s %s\n", i, kite_strerror(rc), r.error);
         assert_int_equal(rc, KITE_OK);
         if (pause_us) usleep((useconds_t)pause_us);
     }
@@ -177,7 +180,7 @@ static void test_order_two_members(void **st)
     kc_env *e = *st;
     enum { N = 1000 };
     kite_producer *p = kc_producer(e);
-    send_keyed(p, "LkoOrder", "od", OK_KEYS, 0, 16, 0);   /* creates the topic (4 queues) */
+    send_keyed(p, "LkoOrder", "od", OK_KEYS, 0, 16, 0); /* creates the topic (4 queues) */
     ord_check chk;
     chk_init(&chk, "od");
     atomic_store(&chk.delay_us, 300);
@@ -191,22 +194,25 @@ static void test_order_two_members(void **st)
     usleep(600 * 1000);
     kite_push_consumer *b = ord_consumer(&o, "lko_order", "LkoOrder", ord_listener, &chk.m[1]);
     long long end = kt_now_ms() + KT_DEADLINE_MS;
-    while (kt_now_ms() < end && !(kite_push_consumer_queue_count(a) + kite_push_consumer_queue_count(b) == 4 + 1 &&
-                                  kite_push_consumer_queue_count(a) >= 2 && kite_push_consumer_queue_count(b) >= 2))
+    while (kt_now_ms() < end &&
+           !(kite_push_consumer_queue_count(a) + kite_push_consumer_queue_count(b) == 4 + 1 &&
+             kite_push_consumer_queue_count(a) >= 2 && kite_push_consumer_queue_count(b) >= 2))
         usleep(20 * 1000);
     size_t qa = kite_push_consumer_queue_count(a), qb = kite_push_consumer_queue_count(b);
-    assert_int_equal(qa + qb, 4 + 1);   /* plus the retry topic's queue */
+    assert_int_equal(qa + qb, 4 + 1); /* plus the retry topic's queue */
     assert_true(qa >= 2 && qb >= 2);
     pthread_join(th, NULL);
     assert_int_equal(chk_wait(&chk, N, 20000), N);
     usleep(300 * 1000);
     int dups = atomic_load(&chk.total) - N, sw = 0;
     for (int q = 0; q < OK_QUEUES; q++) {
-        assert_true(chk.switches[q] <= 1);   /* at most the one handover of the join */
+        assert_true(chk.switches[q] <= 1); /* at most the one handover of the join */
         sw += chk.switches[q];
     }
-    fprintf(stderr, "orderly two members: %d messages, %d duplicates, %d queue handovers (a %zu, b %zu queues)\n", N,
-            dups, sw, qa, qb);
+    fprintf(
+        stderr,
+        "orderly two members: %d messages, %d duplicates, %d queue handovers (a %zu, b %zu queues)\n",
+        N, dups, sw, qa, qb);
     assert_int_equal(atomic_load(&chk.overlaps), 0);
     assert_int_equal(atomic_load(&chk.disorder), 0);
     assert_int_equal(atomic_load(&chk.bad), 0);
@@ -225,11 +231,12 @@ typedef struct susp {
     int rtimes[256];
     long long at[256];
     int n;
-    int suspend_seq, suspend_count;   /* seq suspended while reconsume_times < count */
-    int dlq_seq;                      /* always suspended */
+    int suspend_seq, suspend_count; /* seq suspended while reconsume_times < count */
+    int dlq_seq;                    /* always suspended */
 } susp;
 
-static kite_consume_orderly_status susp_listener(const kite_message_ext *const *msgs, size_t n, void *arg)
+static kite_consume_orderly_status susp_listener(const kite_message_ext *const *msgs, size_t n,
+                                                 void *arg)
 {
     susp *s = arg;
     kite_consume_orderly_status st = KITE_ORDERLY_SUCCESS;
@@ -247,7 +254,8 @@ static kite_consume_orderly_status susp_listener(const kite_message_ext *const *
             s->at[s->n] = kt_now_ms();
             s->n++;
         }
-        if ((seq == s->suspend_seq && msgs[i]->reconsume_times < s->suspend_count) || seq == s->dlq_seq)
+        if ((seq == s->suspend_seq && msgs[i]->reconsume_times < s->suspend_count) ||
+            seq == s->dlq_seq)
             st = KITE_SUSPEND_CURRENT_QUEUE_A_MOMENT;
     }
     pthread_mutex_unlock(&s->mu);
@@ -259,10 +267,11 @@ static int64_t max_offset(kc_env *e, const char *topic, int qid)
     int fd = kt_connect(e->br.host, e->br.port);
     assert_true(fd >= 0);
     char hdr[512];
-    snprintf(hdr, sizeof hdr,
-             "{\"code\":30,\"extFields\":{\"topic\":\"%s\",\"queueId\":\"%d\"},\"flag\":0,\"language\":\"JAVA\","
-             "\"opaque\":3,\"serializeTypeCurrentRPC\":\"JSON\",\"version\":401}",
-             topic, qid);
+    snprintf(
+        hdr, sizeof hdr,
+        "{\"code\":30,\"extFields\":{\"topic\":\"%s\",\"queueId\":\"%d\"},\"flag\":0,\"language\":\"JAVA\","
+        "\"opaque\":3,\"serializeTypeCurrentRPC\":\"JSON\",\"version\":401}",
+        topic, qid);
     kite_cmd r;
     assert_int_equal(kt_call(fd, hdr, NULL, 0, &r), 0);
     int64_t off = -1;
@@ -282,7 +291,7 @@ static void test_suspend(void **st)
     s.suspend_seq = 5;
     s.suspend_count = 2;
     s.dlq_seq = 10;
-    send_keyed(p, "LkoSusp", "su", 1, 0, 20, 0);   /* one key: one queue */
+    send_keyed(p, "LkoSusp", "su", 1, 0, 20, 0); /* one key: one queue */
     kite_push_consumer_opts o;
     kc_consumer_opts(e, &o);
     o.consume_from = KITE_CONSUME_FROM_FIRST_OFFSET;
@@ -310,7 +319,7 @@ static void test_suspend(void **st)
     for (int i = 1; i < k; i++)
         if (s.log[i] == s.log[i - 1]) {
             assert_int_equal(s.rtimes[i], s.rtimes[i - 1] + 1);
-            assert_true(s.at[i] - s.at[i - 1] >= 250);   /* the suspension */
+            assert_true(s.at[i] - s.at[i - 1] >= 250); /* the suspension */
         }
     pthread_mutex_unlock(&s.mu);
     assert_int_equal(max_offset(e, "%DLQ%lko_susp", 0), 1);
@@ -323,14 +332,17 @@ static void test_suspend(void **st)
 
 /* Raw LOCK_BATCH_MQ (41) or UNLOCK_BATCH_MQ (42) of topic's 4 queues as client_id;
  * returns how many queues the answer lists. */
-static int raw_lock_t(kc_env *e, const char *topic, const char *group, const char *client_id, int code)
+static int raw_lock_t(kc_env *e, const char *topic, const char *group, const char *client_id,
+                      int code)
 {
     int fd = kt_connect(e->br.host, e->br.port);
     assert_true(fd >= 0);
     char body[1024];
-    int n = snprintf(body, sizeof body, "{\"clientId\":\"%s\",\"consumerGroup\":\"%s\",\"mqSet\":[", client_id, group);
+    int n = snprintf(body, sizeof body, "{\"clientId\":\"%s\",\"consumerGroup\":\"%s\",\"mqSet\":[",
+                     client_id, group);
     for (int q = 0; q < 4; q++)
-        n += snprintf(body + n, sizeof body - (size_t)n, "%s{\"brokerName\":\"broker-t\",\"queueId\":%d,\"topic\":\"%s\"}",
+        n += snprintf(body + n, sizeof body - (size_t)n,
+                      "%s{\"brokerName\":\"broker-t\",\"queueId\":%d,\"topic\":\"%s\"}",
                       q ? "," : "", q, topic);
     n += snprintf(body + n, sizeof body - (size_t)n, "],\"onlyThisBroker\":false}");
     char hdr[256];
@@ -359,7 +371,7 @@ static void test_lock_not_granted(void **st)
 {
     kc_env *e = *st;
     kite_producer *p = kc_producer(e);
-    send_keyed(p, "LkoBlocked", "bl", OK_KEYS, 0, 8, 0);   /* creates the topic */
+    send_keyed(p, "LkoBlocked", "bl", OK_KEYS, 0, 8, 0); /* creates the topic */
     assert_int_equal(raw_lock_t(e, "LkoBlocked", "lko_blocked", "10.9.9.9@holder", 41), 4);
     ord_check chk;
     chk_init(&chk, "bl");
@@ -370,9 +382,9 @@ static void test_lock_not_granted(void **st)
     send_keyed(p, "LkoBlocked", "bl", OK_KEYS, 8, 64, 0);
     usleep(1500 * 1000);
     assert_int_equal(atomic_load(&chk.total), 0);
-    assert_true(kite_push_consumer_queue_count(c) <= 1);   /* at most the retry topic's queue */
+    assert_true(kite_push_consumer_queue_count(c) <= 1); /* at most the retry topic's queue */
     assert_int_equal(raw_lock_t(e, "LkoBlocked", "lko_blocked", "10.9.9.9@holder", 42), 0);
-    assert_int_equal(chk_wait(&chk, 64, 10000), 64);   /* taken at a following rebalance */
+    assert_int_equal(chk_wait(&chk, 64, 10000), 64); /* taken at a following rebalance */
     long long end = kt_now_ms() + KT_DEADLINE_MS;
     while (kt_now_ms() < end && kite_push_consumer_queue_count(c) != 4 + 1) usleep(20 * 1000);
     assert_int_equal(kite_push_consumer_queue_count(c), 4 + 1);
@@ -407,10 +419,10 @@ static void test_lock_renewal(void **st)
         got = raw_lock_t(e, "LkoRenew", "lko_renew", "10.9.9.9@thief", 41);
     }
     assert_int_equal(got, 4);
-    usleep(800 * 1000);   /* c's renewals are refused now */
+    usleep(800 * 1000); /* c's renewals are refused now */
     send_keyed(p, "LkoRenew", "rn", OK_KEYS, 8, 64, 0);
     usleep(1200 * 1000);
-    assert_int_equal(atomic_load(&chk.total), 8);   /* nothing consumed without the lock */
+    assert_int_equal(atomic_load(&chk.total), 8); /* nothing consumed without the lock */
     assert_int_equal(raw_lock_t(e, "LkoRenew", "lko_renew", "10.9.9.9@thief", 42), 0);
     assert_int_equal(chk_wait(&chk, 64, 10000), 64);
     usleep(200 * 1000);
@@ -434,15 +446,17 @@ static void test_locks_on_broker(void **st)
     o.consume_from = KITE_CONSUME_FROM_FIRST_OFFSET;
     kite_push_consumer *c = ord_consumer(&o, "lko_lock", "LkoLock", ord_listener, &chk.m[0]);
     assert_int_equal(chk_wait(&chk, 64, 10000), 64);
-    long long end = kt_now_ms() + KT_DEADLINE_MS;   /* the retry topic's queue may come a little later */
+    long long end =
+        kt_now_ms() + KT_DEADLINE_MS; /* the retry topic's queue may come a little later */
     while (kt_now_ms() < end && kite_push_consumer_queue_count(c) != 4 + 1) usleep(20 * 1000);
     assert_int_equal(kite_push_consumer_queue_count(c), 4 + 1);
     /* Held by c: another client id gets none of them. */
     assert_int_equal(raw_lock(e, "lko_lock", "10.9.9.9@intruder", 41), 0);
     assert_int_equal(atomic_load(&chk.disorder), 0);
-    kite_push_consumer_destroy(c);   /* unlocks everything */
+    kite_push_consumer_destroy(c); /* unlocks everything */
     assert_int_equal(raw_lock(e, "lko_lock", "10.9.9.9@intruder", 41), 4);
-    assert_int_equal(raw_lock(e, "lko_lock", "10.9.9.9@intruder", 42), 0);   /* unlock: empty answer */
+    assert_int_equal(raw_lock(e, "lko_lock", "10.9.9.9@intruder", 42),
+                     0); /* unlock: empty answer */
     kite_producer_destroy(p);
     pthread_mutex_destroy(&chk.mu);
 }
@@ -465,7 +479,7 @@ static void test_broadcasting(void **st)
     long long end = kt_now_ms() + 10000;
     while (kt_now_ms() < end && chk_distinct(&chk, 200) < 200) usleep(20 * 1000);
     assert_int_equal(chk_distinct(&chk, 200), 200);
-    assert_int_equal(raw_lock(e, "lko_bcast", "10.9.9.9@intruder", 41), 4);   /* nothing held */
+    assert_int_equal(raw_lock(e, "lko_bcast", "10.9.9.9@intruder", 41), 4); /* nothing held */
     assert_int_equal(atomic_load(&chk.disorder), 0);
     assert_int_equal(atomic_load(&chk.overlaps), 0);
     assert_int_equal(atomic_load(&chk.total), 200);
@@ -490,7 +504,7 @@ static void test_cycles(void **st)
     pthread_t th;
     pthread_create(&th, NULL, feed, &f);
     for (int i = 0; i < 4; i++) {
-        for (int k = 0; k < OK_KEYS; k++) chk.m[0].last[k] = -1;   /* a new member's view */
+        for (int k = 0; k < OK_KEYS; k++) chk.m[0].last[k] = -1; /* a new member's view */
         kite_push_consumer *c = ord_consumer(&o, "lko_cycle", "LkoCycle", ord_listener, &chk.m[0]);
         usleep(250 * 1000);
         kite_push_consumer_destroy(c);

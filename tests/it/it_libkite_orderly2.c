@@ -31,11 +31,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define LIVE_MS 3000   /* the broker's rebalanceLockMaxLiveTime in this file */
-#define A_RENEW_MS 200 /* how often the crash test's member A renews its locks */
-#define KEYS 8         /* sharding keys; kite_select_by_key spreads them over the 4 queues */
-#define QUEUES 4
-#define CL_MAX 4096
+#define LIVE_MS    3000 /* the broker's rebalanceLockMaxLiveTime in this file */
+#define A_RENEW_MS 200  /* how often the crash test's member A renews its locks */
+#define KEYS       8    /* sharding keys; kite_select_by_key spreads them over the 4 queues */
+#define QUEUES     4
+#define CL_MAX     4096
 
 /* The group's state: the daemons, and the crash test's child while it runs (killed in
  * teardown when a failed assertion left it behind). e comes first: tests use *st as a
@@ -64,17 +64,17 @@ static int teardown(void **st)
 /* ---- a consumption log: one record per message handed to the listener ---- */
 
 typedef struct crec {
-    int32_t qid, num;   /* num = seq * KEYS + key of body "<prefix>-<key>-<seq>" */
-    int64_t off;        /* queue offset */
-    int64_t t;          /* kt_now_ms() when the listener was called (CLOCK_MONOTONIC) */
+    int32_t qid, num; /* num = seq * KEYS + key of body "<prefix>-<key>-<seq>" */
+    int64_t off;      /* queue offset */
+    int64_t t;        /* kt_now_ms() when the listener was called (CLOCK_MONOTONIC) */
 } crec;
 
 typedef struct clog {
     pthread_mutex_t mu;
     crec *v;
     size_t n;
-    int fd;             /* >= 0: records are written to this pipe instead (the child) */
-    int delay_us;       /* sleep per message */
+    int fd;       /* >= 0: records are written to this pipe instead (the child) */
+    int delay_us; /* sleep per message */
     char prefix[16];
     atomic_int bad;
 } clog;
@@ -98,8 +98,10 @@ static void cl_free(clog *l)
 static void cl_add(clog *l, const crec *r)
 {
     pthread_mutex_lock(&l->mu);
-    if (l->n < CL_MAX) l->v[l->n++] = *r;
-    else atomic_fetch_add(&l->bad, 1);
+    if (l->n < CL_MAX)
+        l->v[l->n++] = *r;
+    else
+        atomic_fetch_add(&l->bad, 1);
     pthread_mutex_unlock(&l->mu);
 }
 
@@ -111,7 +113,8 @@ static size_t cl_count(clog *l)
     return n;
 }
 
-static kite_consume_orderly_status log_listener(const kite_message_ext *const *msgs, size_t n, void *arg)
+static kite_consume_orderly_status log_listener(const kite_message_ext *const *msgs, size_t n,
+                                                void *arg)
 {
     clog *l = arg;
     long long t = kt_now_ms();
@@ -123,8 +126,9 @@ static kite_consume_orderly_status log_listener(const kite_message_ext *const *m
         body[bl] = 0;
         size_t pl = strlen(l->prefix);
         int key = -1, seq = -1;
-        if (strncmp(body, l->prefix, pl) != 0 || sscanf(body + pl, "-%d-%d", &key, &seq) != 2 || key < 0 ||
-            key >= KEYS || seq < 0 || msgs[i]->queue_id < 0 || msgs[i]->queue_id >= QUEUES) {
+        if (strncmp(body, l->prefix, pl) != 0 || sscanf(body + pl, "-%d-%d", &key, &seq) != 2 ||
+            key < 0 || key >= KEYS || seq < 0 || msgs[i]->queue_id < 0 ||
+            msgs[i]->queue_id >= QUEUES) {
             atomic_fetch_add(&l->bad, 1);
             continue;
         }
@@ -156,14 +160,16 @@ static int cl_queue_exact(clog *l, int qid, int64_t from, int64_t to)
     for (size_t i = 0; i < l->n && ok; i++) {
         if (l->v[i].qid != qid) continue;
         if (l->v[i].off != next) {
-            fprintf(stderr, "queue %d: offset %lld where %lld was due\n", qid, (long long)l->v[i].off, (long long)next);
+            fprintf(stderr, "queue %d: offset %lld where %lld was due\n", qid,
+                    (long long)l->v[i].off, (long long)next);
             ok = 0;
         }
         next++;
     }
     pthread_mutex_unlock(&l->mu);
     if (ok && next != to) {
-        fprintf(stderr, "queue %d: consumed up to %lld, expected up to %lld\n", qid, (long long)next, (long long)to);
+        fprintf(stderr, "queue %d: consumed up to %lld, expected up to %lld\n", qid,
+                (long long)next, (long long)to);
         ok = 0;
     }
     return ok;
@@ -194,7 +200,7 @@ typedef struct feeder {
     kite_producer *p;
     const char *topic, *prefix;
     int from, to, pause_us;
-    long long *sent_at;   /* optional: kt_now_ms() before each send, by number */
+    long long *sent_at; /* optional: kt_now_ms() before each send, by number */
 } feeder;
 
 /* Sends "<prefix>-<key>-<seq>" for the numbers [from, to), each key through
@@ -210,9 +216,10 @@ static void send_keyed(const feeder *f)
         kite_message_set_keys(m, kbuf);
         kite_message_set_property(m, "UNIQ_KEY", NULL);
         kite_send_result r;
-        if (f->sent_at) f->sent_at[i] = kt_now_ms();   /* it cannot reach a consumer before */
+        if (f->sent_at) f->sent_at[i] = kt_now_ms(); /* it cannot reach a consumer before */
         int rc = kite_producer_send_selected(f->p, m, kite_select_by_key, kbuf, &r);
-        if (rc != KITE_OK) fprintf(stderr, "send %d failed: %s %s\n", i, kite_strerror(rc), r.error);
+        if (rc != KITE_OK)
+            fprintf(stderr, "send %d failed: %s %s\n", i, kite_strerror(rc), r.error);
         assert_int_equal(rc, KITE_OK);
         if (f->pause_us) usleep((useconds_t)f->pause_us);
     }
@@ -227,15 +234,18 @@ static void *feed(void *arg)
 
 /* Raw LOCK_BATCH_MQ (41) / UNLOCK_BATCH_MQ (42) of topic's 4 queues as client_id;
  * returns how many queues the answer lists. */
-static int raw_lock(kc_env *e, const char *topic, const char *group, const char *client_id, int code)
+static int raw_lock(kc_env *e, const char *topic, const char *group, const char *client_id,
+                    int code)
 {
     int fd = kt_connect(e->br.host, e->br.port);
     assert_true(fd >= 0);
     char body[1024];
-    int n = snprintf(body, sizeof body, "{\"clientId\":\"%s\",\"consumerGroup\":\"%s\",\"mqSet\":[", client_id, group);
+    int n = snprintf(body, sizeof body, "{\"clientId\":\"%s\",\"consumerGroup\":\"%s\",\"mqSet\":[",
+                     client_id, group);
     for (int q = 0; q < QUEUES; q++)
         n += snprintf(body + n, sizeof body - (size_t)n,
-                      "%s{\"brokerName\":\"broker-t\",\"queueId\":%d,\"topic\":\"%s\"}", q ? "," : "", q, topic);
+                      "%s{\"brokerName\":\"broker-t\",\"queueId\":%d,\"topic\":\"%s\"}",
+                      q ? "," : "", q, topic);
     n += snprintf(body + n, sizeof body - (size_t)n, "],\"onlyThisBroker\":false}");
     kite_cmd r;
     assert_int_equal(kb_call(fd, code, "", body, (size_t)n, &r), 0);
@@ -264,16 +274,18 @@ static int64_t broker_offset(kc_env *e, const char *topic, int qid, const char *
 
 /* Lines of the broker log recording that topic's queue q of group moved from one client
  * to another because the first one's lock expired (p_lock.c). */
-static int expiry_lines(kc_env *e, const char *topic, int q, const char *group, const char *from, const char *to)
+static int expiry_lines(kc_env *e, const char *topic, int q, const char *group, const char *from,
+                        const char *to)
 {
     char needle[512];
-    snprintf(needle, sizeof needle, "queue lock %s@broker-t@%d of group %s expired: moves from %s to %s", topic, q,
-             group, from, to);
+    snprintf(needle, sizeof needle,
+             "queue lock %s@broker-t@%d of group %s expired: moves from %s to %s", topic, q, group,
+             from, to);
     return kb_count_lines(e->br.log, needle);
 }
 
-static kite_push_consumer *start_orderly(const kite_push_consumer_opts *o, const char *group, const char *topic,
-                                         clog *l)
+static kite_push_consumer *start_orderly(const kite_push_consumer_opts *o, const char *group,
+                                         const char *topic, clog *l)
 {
     kite_push_consumer *c = NULL;
     assert_int_equal(kite_push_consumer_create(&c, group, o), KITE_OK);
@@ -289,17 +301,17 @@ static kite_push_consumer *start_orderly(const kite_push_consumer_opts *o, const
  * cmocka calls; exits with a code of its own on failure. */
 static void child_member(kc_env *e, int wfd)
 {
-    prctl(PR_SET_PDEATHSIG, SIGKILL);   /* never outlive the test */
+    prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive the test */
     clog *l = calloc(1, sizeof *l);
     if (!l) _exit(3);
     l->fd = wfd;
-    l->delay_us = 8000;   /* a slow member: it is mid-stream when it dies */
+    l->delay_us = 8000; /* a slow member: it is mid-stream when it dies */
     snprintf(l->prefix, sizeof l->prefix, "cr");
     kite_push_consumer_opts o;
     kc_consumer_opts(e, &o);
     o.consume_from = KITE_CONSUME_FROM_FIRST_OFFSET;
     o.instance_name = "crashA";
-    o.lock_interval_ms = A_RENEW_MS;   /* renews while it lives */
+    o.lock_interval_ms = A_RENEW_MS; /* renews while it lives */
     kite_push_consumer *c = NULL;
     if (kite_push_consumer_create(&c, "lko2_crash", &o) != KITE_OK ||
         kite_push_consumer_subscribe(c, "Lko2Crash", "*") != KITE_OK ||
@@ -376,7 +388,8 @@ static void test_crash_takeover(void **st)
     assert_true(cl_wait_count(&la, 1, 10000) >= 1);
     long long a_first = la.v[0].t;
     long long end = kt_now_ms() + 10000;
-    while (kt_now_ms() < end && (cl_count(&la) < 100 || kt_now_ms() < a_first + 1300)) usleep(10 * 1000);
+    while (kt_now_ms() < end && (cl_count(&la) < 100 || kt_now_ms() < a_first + 1300))
+        usleep(10 * 1000);
     long long tk = kt_now_ms();
     kt_kill9(child);
     x->child = 0;
@@ -385,7 +398,7 @@ static void test_crash_takeover(void **st)
     size_t na = cl_count(&la);
     fprintf(stderr, "crash: A consumed %zu messages in %lld ms, killed\n", na, tk - a_first);
     assert_true(na >= 100);
-    assert_true(na < N);   /* mid-stream */
+    assert_true(na < N); /* mid-stream */
     assert_int_equal(atomic_load(&la.bad), 0);
 
     /* A's committed offsets: what the next owner must start from. */
@@ -393,20 +406,21 @@ static void test_crash_takeover(void **st)
     int64_t committed[QUEUES];
     for (int q = 0; q < QUEUES; q++) {
         committed[q] = broker_offset(e, topic, q, group);
-        if (committed[q] < 0) committed[q] = 0;   /* A committed nothing there */
+        if (committed[q] < 0) committed[q] = 0; /* A committed nothing there */
     }
 
     kite_push_consumer_opts o;
     kc_consumer_opts(e, &o);
     o.consume_from = KITE_CONSUME_FROM_FIRST_OFFSET;
     o.instance_name = "crashB";
-    o.rebalance_interval_ms = 250;   /* asks for refused queues again every 250 ms */
+    o.rebalance_interval_ms = 250; /* asks for refused queues again every 250 ms */
     kite_push_consumer *b = start_orderly(&o, group, topic, &lb);
 
     /* B takes every queue, but only once A's locks expired on the broker. */
     end = kt_now_ms() + 15000;
     while (kt_now_ms() < end && kite_push_consumer_queue_count(b) != QUEUES + 1) usleep(10 * 1000);
-    assert_int_equal(kite_push_consumer_queue_count(b), QUEUES + 1);   /* plus the retry topic's queue */
+    assert_int_equal(kite_push_consumer_queue_count(b),
+                     QUEUES + 1); /* plus the retry topic's queue */
     pthread_join(fth, NULL);
     int64_t maxoff[QUEUES], total = 0;
     for (int q = 0; q < QUEUES; q++) {
@@ -417,13 +431,15 @@ static void test_crash_takeover(void **st)
     size_t due = 0;
     for (int q = 0; q < QUEUES; q++) due += (size_t)(maxoff[q] - committed[q]);
     assert_int_equal(cl_wait_count(&lb, due, 15000), due);
-    usleep(300 * 1000);   /* nothing more may come */
+    usleep(300 * 1000); /* nothing more may come */
 
     long long b_first = lb.v[0].t;
     for (size_t i = 1; i < cl_count(&lb); i++)
         if (lb.v[i].t < b_first) b_first = lb.v[i].t;
-    fprintf(stderr, "crash: B's first message %lld ms after the kill (broker expiry %d ms, A renewed every %d ms)\n",
-            b_first - tk, LIVE_MS, A_RENEW_MS);
+    fprintf(
+        stderr,
+        "crash: B's first message %lld ms after the kill (broker expiry %d ms, A renewed every %d ms)\n",
+        b_first - tk, LIVE_MS, A_RENEW_MS);
     /* A renewed every A_RENEW_MS until it died (1.3 s allowed for a stall of its timer), so
      * its locks lived on at the broker for at least 1.5 s after the kill: B cannot have
      * consumed before. How soon B took over is not asserted. */
@@ -436,7 +452,8 @@ static void test_crash_takeover(void **st)
     const char *at = strchr(bcid, '@');
     assert_non_null(at);
     snprintf(acid, sizeof acid, "%.*s@crashA", (int)(at - bcid), bcid);
-    for (int q = 0; q < QUEUES; q++) assert_int_equal(expiry_lines(e, topic, q, group, acid, bcid), 1);
+    for (int q = 0; q < QUEUES; q++)
+        assert_int_equal(expiry_lines(e, topic, q, group, acid, bcid), 1);
 
     /* A consumed each queue in order from 0, and everything below its committed offset. */
     int64_t a_top[QUEUES];
@@ -468,8 +485,8 @@ static void test_crash_takeover(void **st)
         seen[lb.v[i].num] |= 2;
     }
     for (int i = 0; i < N; i++) assert_true(seen[i] != 0);
-    fprintf(stderr, "crash: A %zu, B %zu, seen twice %d (A's messages after its commits: %d)\n", na, nb, dups,
-            expect_dups);
+    fprintf(stderr, "crash: A %zu, B %zu, seen twice %d (A's messages after its commits: %d)\n", na,
+            nb, dups, expect_dups);
     assert_int_equal(dups, expect_dups);
     assert_int_equal((int)(na + nb) - dups, N);
 
@@ -504,21 +521,23 @@ static void test_unrenewed_lock_expires(void **st)
     size_t early_n = cl_count(&l), early_q = kite_push_consumer_queue_count(c);
     if (kt_now_ms() < t_lock + LIVE_MS - 100) {
         assert_int_equal(early_n, 0);
-        assert_true(early_q <= 1);   /* at most the retry topic's queue */
+        assert_true(early_q <= 1); /* at most the retry topic's queue */
     }
     /* Then everything, in order, once each (a rebalance every second retries the locks). */
     assert_int_equal(cl_wait_count(&l, N, LIVE_MS + KT_DEADLINE_MS), N);
     usleep(200 * 1000);
     long long first = l.v[0].t;
-    fprintf(stderr, "unrenewed lock: first message %lld ms after the foreign LOCK (expiry %d ms)\n", first - t_lock,
-            LIVE_MS);
-    assert_true(first - t_lock >= LIVE_MS - 100);   /* the broker stamps the lock after t_lock */
+    fprintf(stderr, "unrenewed lock: first message %lld ms after the foreign LOCK (expiry %d ms)\n",
+            first - t_lock, LIVE_MS);
+    assert_true(first - t_lock >= LIVE_MS - 100); /* the broker stamps the lock after t_lock */
     assert_int_equal(cl_count(&l), N);
-    for (int q = 0; q < QUEUES; q++) assert_true(cl_queue_exact(&l, q, 0, broker_offset(e, topic, q, NULL)));
+    for (int q = 0; q < QUEUES; q++)
+        assert_true(cl_queue_exact(&l, q, 0, broker_offset(e, topic, q, NULL)));
     assert_true(cl_keys_in_order(&l));
     assert_int_equal(atomic_load(&l.bad), 0);
     const char *cid = kite_push_consumer_client_id(c);
-    for (int q = 0; q < QUEUES; q++) assert_int_equal(expiry_lines(e, topic, q, group, "10.9.9.9@holder", cid), 1);
+    for (int q = 0; q < QUEUES; q++)
+        assert_int_equal(expiry_lines(e, topic, q, group, "10.9.9.9@holder", cid), 1);
     kite_push_consumer_destroy(c);
     kite_producer_destroy(p);
     cl_free(&l);
@@ -534,24 +553,24 @@ static void test_client_expiry(void **st)
     kite_producer *p = kc_producer(e);
     static long long sent_at[N];
     feeder f0 = { p, topic, "lv", 0, KEYS, 0, sent_at };
-    send_keyed(&f0);   /* creates the topic */
+    send_keyed(&f0); /* creates the topic */
     clog l;
     cl_init(&l, "lv");
     kite_push_consumer_opts o;
     kc_consumer_opts(e, &o);
     o.consume_from = KITE_CONSUME_FROM_FIRST_OFFSET;
-    o.lock_live_ms = LIVE;        /* the local lock lapses 1.5 s after the first LOCK ... */
-    o.lock_interval_ms = RENEW;   /* ... and the first renewal comes 4 s after start */
+    o.lock_live_ms = LIVE;      /* the local lock lapses 1.5 s after the first LOCK ... */
+    o.lock_interval_ms = RENEW; /* ... and the first renewal comes 4 s after start */
     long long t0 = kt_now_ms();
     kite_push_consumer *c = start_orderly(&o, group, topic, &l);
-    feeder f = { p, topic, "lv", KEYS, N, 25000, sent_at };   /* ~3 s of messages */
+    feeder f = { p, topic, "lv", KEYS, N, 25000, sent_at }; /* ~3 s of messages */
     pthread_t th;
     pthread_create(&th, NULL, feed, &f);
     pthread_join(th, NULL);
     assert_int_equal(cl_wait_count(&l, N, RENEW + KT_DEADLINE_MS), N);
     usleep(200 * 1000);
-    assert_int_equal(cl_count(&l), N);   /* one consumer: nothing twice */
-    assert_int_equal(kite_push_consumer_queue_count(c), QUEUES + 1);   /* paused, never dropped */
+    assert_int_equal(cl_count(&l), N); /* one consumer: nothing twice */
+    assert_int_equal(kite_push_consumer_queue_count(c), QUEUES + 1); /* paused, never dropped */
 
     /* Per queue: its first LOCK was granted at or before its first message (first[q]), so
      * the local lock has lapsed for every message whose send began after first[q] + LIVE:
@@ -573,19 +592,22 @@ static void test_client_expiry(void **st)
         long long lapsed = first[q] + LIVE;
         if (sent_at[r->num] <= lapsed) continue;
         if (r->t < t0 + RENEW)
-            fail_msg("queue %d: message %d sent %lld ms after its lock lapsed was consumed %lld ms before the renewal", q,
-                     r->num, sent_at[r->num] - lapsed, t0 + RENEW - r->t);
+            fail_msg(
+                "queue %d: message %d sent %lld ms after its lock lapsed was consumed %lld ms before the renewal",
+                q, r->num, sent_at[r->num] - lapsed, t0 + RENEW - r->t);
         if (sent_at[r->num] < t0 + RENEW) arrived[q]++;
         if (resumed[q] < 0 || r->t < resumed[q]) resumed[q] = r->t;
     }
     for (int q = 0; q < QUEUES; q++) {
-        fprintf(stderr,
-                "client expiry: queue %d: first message %lld ms after start, %d sent while its lock had lapsed, resumed "
-                "%lld ms after start\n",
-                q, first[q] - t0, arrived[q], resumed[q] - t0);
-        assert_true(arrived[q] >= 1);    /* messages were arriving while it was paused */
+        fprintf(
+            stderr,
+            "client expiry: queue %d: first message %lld ms after start, %d sent while its lock had lapsed, resumed "
+            "%lld ms after start\n",
+            q, first[q] - t0, arrived[q], resumed[q] - t0);
+        assert_true(arrived[q] >= 1); /* messages were arriving while it was paused */
     }
-    for (int q = 0; q < QUEUES; q++) assert_true(cl_queue_exact(&l, q, 0, broker_offset(e, topic, q, NULL)));
+    for (int q = 0; q < QUEUES; q++)
+        assert_true(cl_queue_exact(&l, q, 0, broker_offset(e, topic, q, NULL)));
     assert_true(cl_keys_in_order(&l));
     assert_int_equal(atomic_load(&l.bad), 0);
     kite_push_consumer_destroy(c);
@@ -619,21 +641,23 @@ static void test_broker_conf_validation(void **st)
     kt_daemon d;
     memset(&d, 0, sizeof d);
     assert_int_equal(kt_broker_start(&d, NULL, "rebalanceLockMaxLiveTime=500\n"), 0);
-    kc_env tmp;   /* raw_lock only needs the broker's address */
+    kc_env tmp; /* raw_lock only needs the broker's address */
     memset(&tmp, 0, sizeof tmp);
     tmp.br = d;
     assert_int_equal(raw_lock(&tmp, "Lko2Conf", "lko2_conf", "10.9.9.9@first", 41), QUEUES);
-    usleep(800 * 1000);   /* past 500 ms, far below the 60 s kept */
+    usleep(800 * 1000); /* past 500 ms, far below the 60 s kept */
     assert_int_equal(raw_lock(&tmp, "Lko2Conf", "lko2_conf", "10.9.9.9@second", 41), 0);
-    assert_int_equal(kb_count_lines(d.log, "rebalanceLockMaxLiveTime=500 is below 1000 ms; using 60000"), 1);
-    assert_int_equal(kb_count_lines(d.log, "rebalanceLockMaxLiveTime"), 1);   /* and no unknown-key warning */
+    assert_int_equal(
+        kb_count_lines(d.log, "rebalanceLockMaxLiveTime=500 is below 1000 ms; using 60000"), 1);
+    assert_int_equal(kb_count_lines(d.log, "rebalanceLockMaxLiveTime"),
+                     1); /* and no unknown-key warning */
     assert_int_equal(kt_stop(d.pid, 10000), 0);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_crash_takeover),   /* first: it forks, so no libkite thread may exist yet */
+        cmocka_unit_test(test_crash_takeover), /* first: it forks, so no libkite thread may exist yet */
         cmocka_unit_test(test_unrenewed_lock_expires),
         cmocka_unit_test(test_client_expiry),
         cmocka_unit_test(test_lock_live_validation),

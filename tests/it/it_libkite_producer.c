@@ -31,7 +31,7 @@
 
 typedef struct fx {
     kt_daemon ns, ns2, br;
-    char nsaddr[160];     /* "ns;ns2" */
+    char nsaddr[160]; /* "ns;ns2" */
     char braddr[64];
 } fx;
 
@@ -39,10 +39,13 @@ static int start_all(fx *f, const char *broker_extra)
 {
     memset(f, 0, sizeof *f);
     if (kt_namesrv_start(&f->ns, NULL) != 0 || kt_namesrv_start(&f->ns2, NULL) != 0) return -1;
-    snprintf(f->nsaddr, sizeof f->nsaddr, "%s:%d;%s:%d", f->ns.host, f->ns.port, f->ns2.host, f->ns2.port);
+    snprintf(f->nsaddr, sizeof f->nsaddr, "%s:%d;%s:%d", f->ns.host, f->ns.port, f->ns2.host,
+             f->ns2.port);
     if (kt_broker_start(&f->br, f->nsaddr, broker_extra) != 0) return -1;
     snprintf(f->braddr, sizeof f->braddr, "%s:%d", f->br.host, f->br.port);
-    if (kt_wait_route(&f->ns, "TBW102", KT_DEADLINE_MS) != 0 || kt_wait_route(&f->ns2, "TBW102", KT_DEADLINE_MS) != 0) return -1;
+    if (kt_wait_route(&f->ns, "TBW102", KT_DEADLINE_MS) != 0 ||
+        kt_wait_route(&f->ns2, "TBW102", KT_DEADLINE_MS) != 0)
+        return -1;
     return 0;
 }
 
@@ -89,12 +92,13 @@ static kite_producer *producer_on(const char *ns, int timeout_ms)
 typedef struct pulled {
     int n;
     kite_record rec[64];
-    kite_cmd resp;        /* records borrow from its body */
+    kite_cmd resp; /* records borrow from its body */
 } pulled;
 
 /* Pulls up to max records from offset; waits (wait_ms at most) until max are there, since
  * the broker dispatches to the consume queue after answering the send. */
-static int pull_wait(const fx *f, const char *topic, int qid, int64_t offset, int max, pulled *out, int wait_ms)
+static int pull_wait(const fx *f, const char *topic, int qid, int64_t offset, int max, pulled *out,
+                     int wait_ms)
 {
     long long end = kt_now_ms() + wait_ms;
     for (;;) {
@@ -132,7 +136,8 @@ static int prop_is(const kite_record *r, const char *name, const char *want)
 static void assert_hex_id(const char *id)
 {
     assert_int_equal(strlen(id), 32);
-    for (int i = 0; i < 32; i++) assert_true(isdigit((unsigned char)id[i]) || (id[i] >= 'A' && id[i] <= 'F'));
+    for (int i = 0; i < 32; i++)
+        assert_true(isdigit((unsigned char)id[i]) || (id[i] >= 'A' && id[i] <= 'F'));
 }
 
 /* ---- tests ---- */
@@ -140,11 +145,13 @@ static void assert_hex_id(const char *id)
 static void test_status_and_args(void **st)
 {
     fx *f = *st;
-    static const int codes[] = { KITE_OK, KITE_ERR, KITE_ENOMEM, KITE_EINVAL, KITE_EIO, KITE_ENOSPC, KITE_ETIMEDOUT,
-                                 KITE_ECLOSED, KITE_EAGAIN, KITE_ENOTFOUND, KITE_ETOOBIG, KITE_ECORRUPT,
+    static const int codes[] = { KITE_OK,       KITE_ERR,       KITE_ENOMEM,    KITE_EINVAL,
+                                 KITE_EIO,      KITE_ENOSPC,    KITE_ETIMEDOUT, KITE_ECLOSED,
+                                 KITE_EAGAIN,   KITE_ENOTFOUND, KITE_ETOOBIG,   KITE_ECORRUPT,
                                  KITE_ESTOPPED, KITE_EPROTO };
     for (size_t i = 0; i < sizeof codes / sizeof *codes; i++)
-        assert_string_not_equal(kite_strerror(codes[i]), "unknown status");   /* every kite_status has a text */
+        assert_string_not_equal(kite_strerror(codes[i]),
+                                "unknown status"); /* every kite_status has a text */
     assert_string_equal(kite_send_status_name(KITE_SEND_FLUSH_DISK_TIMEOUT), "FLUSH_DISK_TIMEOUT");
 
     kite_producer_opts o;
@@ -152,7 +159,7 @@ static void test_status_and_args(void **st)
     assert_int_equal(o.retry_times, 2);
     assert_int_equal(o.compress_threshold, 4096);
     kite_producer *p = NULL;
-    assert_int_equal(kite_producer_create(&p, "g", &o), KITE_EINVAL);   /* no name server */
+    assert_int_equal(kite_producer_create(&p, "g", &o), KITE_EINVAL); /* no name server */
     o.namesrv_addr = "nohostport";
     assert_int_equal(kite_producer_create(&p, "g", &o), KITE_EINVAL);
     assert_null(p);
@@ -162,9 +169,9 @@ static void test_status_and_args(void **st)
     kite_message *m = kite_message_new("LkArgs");
     kite_message_set_body(m, "x", 1);
     kite_send_result r;
-    assert_int_equal(kite_producer_send(p, m, &r), KITE_ESTOPPED);   /* not started */
+    assert_int_equal(kite_producer_send(p, m, &r), KITE_ESTOPPED); /* not started */
     assert_int_equal(kite_producer_start(p), KITE_OK);
-    assert_int_equal(kite_message_set_property(m, "TAGS", "x"), KITE_EINVAL);   /* managed name */
+    assert_int_equal(kite_message_set_property(m, "TAGS", "x"), KITE_EINVAL); /* managed name */
     assert_int_equal(kite_message_set_property(m, "a\001b", "x"), KITE_EINVAL);
     assert_int_equal(kite_message_set_topic(m, "bad topic!"), KITE_OK);
     assert_int_equal(kite_producer_send(p, m, &r), KITE_EINVAL);
@@ -175,7 +182,7 @@ static void test_status_and_args(void **st)
     static char big[1001];
     kite_message_set_body_ref(m, big, sizeof big);
     assert_int_equal(kite_producer_send(p, m, &r), KITE_ETOOBIG);
-    assert_int_equal(kite_producer_send_async(p, m, NULL, NULL), KITE_EINVAL);   /* no callback */
+    assert_int_equal(kite_producer_send_async(p, m, NULL, NULL), KITE_EINVAL); /* no callback */
     kite_message_destroy(m);
     kite_producer_destroy(p);
 }
@@ -184,12 +191,14 @@ static void test_sync_roundtrip(void **st)
 {
     fx *f = *st;
     kite_producer *p = producer_on(f->nsaddr, 3000);
-    const char *body = "h\xc3\xa9llo \xe4\xb8\x96\xe7\x95\x8c \xf0\x9f\x9a\x80 kite";   /* héllo 世界 🚀 */
+    const char *body =
+        "h\xc3\xa9llo \xe4\xb8\x96\xe7\x95\x8c \xf0\x9f\x9a\x80 kite"; /* héllo 世界 🚀 */
     kite_message *m = kite_message_new("LkSync");
     assert_int_equal(kite_message_set_tags(m, "TagA"), KITE_OK);
     assert_int_equal(kite_message_set_keys(m, "k1 k2"), KITE_OK);
     assert_int_equal(kite_message_set_property(m, "color", "blue"), KITE_OK);
-    assert_int_equal(kite_message_set_property(m, "\xe5\x90\x8d", "\xe5\x80\xbc"), KITE_OK);   /* 名=值 */
+    assert_int_equal(kite_message_set_property(m, "\xe5\x90\x8d", "\xe5\x80\xbc"),
+                     KITE_OK); /* 名=值 */
     kite_message_set_flag(m, 7);
     assert_int_equal(kite_message_set_body(m, body, strlen(body)), KITE_OK);
     kite_send_result r;
@@ -228,7 +237,8 @@ static void test_sync_roundtrip(void **st)
     /* Sending the same object again gives a new id; an application id is kept. */
     assert_int_equal(kite_producer_send(p, m, &r), KITE_OK);
     assert_string_not_equal(r.msg_id, first_id);
-    assert_int_equal(kite_message_set_property(m, "UNIQ_KEY", "APPLICATION0ID00000000000000001"), KITE_OK);
+    assert_int_equal(kite_message_set_property(m, "UNIQ_KEY", "APPLICATION0ID00000000000000001"),
+                     KITE_OK);
     assert_int_equal(kite_producer_send(p, m, &r), KITE_OK);
     assert_string_equal(r.msg_id, "APPLICATION0ID00000000000000001");
     /* Delay level travels as the DELAY property. */
@@ -239,8 +249,8 @@ static void test_sync_roundtrip(void **st)
     kite_producer_destroy(p);
 }
 
-static void check_compressed(const fx *f, const kite_send_result *r, const char *topic, const uint8_t *orig, size_t n,
-                             int expect_compressed)
+static void check_compressed(const fx *f, const kite_send_result *r, const char *topic,
+                             const uint8_t *orig, size_t n, int expect_compressed)
 {
     pulled pl;
     assert_int_equal(pull(f, topic, r->queue_id, r->queue_offset, 1, &pl), 1);
@@ -252,11 +262,12 @@ static void check_compressed(const fx *f, const kite_send_result *r, const char 
         pulled_free(&pl);
         return;
     }
-    assert_int_equal(rec->sysflag & 0x701, 0x301);   /* bit 0 + type ZLIB (3) */
+    assert_int_equal(rec->sysflag & 0x701, 0x301); /* bit 0 + type ZLIB (3) */
     assert_true(rec->body_len < n);
     uLongf out_len = n + 16;
     uint8_t *out = malloc(out_len);
-    assert_int_equal(uncompress(out, &out_len, rec->body, rec->body_len), Z_OK);   /* RFC 1950 stream */
+    assert_int_equal(uncompress(out, &out_len, rec->body, rec->body_len),
+                     Z_OK); /* RFC 1950 stream */
     assert_int_equal(out_len, n);
     assert_memory_equal(out, orig, n);
     free(out);
@@ -269,7 +280,8 @@ static void test_compression(void **st)
     kite_producer *p = producer_on(f->nsaddr, 5000);
     size_t n = 100 * 1024;
     uint8_t *body = malloc(n);
-    for (size_t i = 0; i < n; i++) body[i] = (uint8_t)("KiteMQ compresses this text. "[i % 29] ^ (i % 1000 == 0));
+    for (size_t i = 0; i < n; i++)
+        body[i] = (uint8_t)("KiteMQ compresses this text. "[i % 29] ^ (i % 1000 == 0));
     kite_message *m = kite_message_new("LkZip");
     kite_message_set_body_ref(m, body, n);
     kite_send_result r;
@@ -304,8 +316,10 @@ static void on_async(int status, const kite_send_result *res, void *arg)
 {
     async_arg *a = arg;
     atomic_fetch_add(&a->s->fired[a->i], 1);
-    if (status == KITE_OK && res->status == KITE_SEND_OK && strlen(res->msg_id) == 32) atomic_fetch_add(&a->s->ok, 1);
-    if (!pthread_equal(pthread_self(), a->s->main_thread)) atomic_fetch_add(&a->s->on_other_thread, 1);
+    if (status == KITE_OK && res->status == KITE_SEND_OK && strlen(res->msg_id) == 32)
+        atomic_fetch_add(&a->s->ok, 1);
+    if (!pthread_equal(pthread_self(), a->s->main_thread))
+        atomic_fetch_add(&a->s->on_other_thread, 1);
     if (a->i == 0) {
         /* A blocking send from a callback is refused, not deadlocked. */
         kite_message *m = kite_message_new("LkAsync");
@@ -330,7 +344,7 @@ static void test_async_exactly_once(void **st)
     for (int i = 0; i < 1000; i++) {
         char b[32];
         int n = snprintf(b, sizeof b, "async-%d", i);
-        kite_message_set_body(m, b, (size_t)n);   /* reusing m at once is allowed */
+        kite_message_set_body(m, b, (size_t)n); /* reusing m at once is allowed */
         args[i].s = s;
         args[i].i = i;
         assert_int_equal(kite_producer_send_async(p, m, on_async, &args[i]), KITE_OK);
@@ -360,7 +374,7 @@ static void test_async_exactly_once(void **st)
         args[i].i = i;
         if (kite_producer_send_async(p, m, on_async, &args[i]) == KITE_OK) started++;
     }
-    kite_producer_destroy(p);   /* shutdown inside */
+    kite_producer_destroy(p); /* shutdown inside */
     assert_int_equal(atomic_load(&s->total), started);
     for (int i = 1; i < 500; i++) assert_true(atomic_load(&s->fired[i]) <= 1);
     kite_message_destroy(m);
@@ -431,7 +445,8 @@ static void test_selector_order(void **st)
         kite_message_set_body(m, b, (size_t)n);
         kite_message_set_property(m, KITE_PROP_SHARDING_KEY, "order-7");
         kite_send_result r;
-        assert_int_equal(kite_producer_send_selected(p, m, kite_select_by_key, "order-7", &r), KITE_OK);
+        assert_int_equal(kite_producer_send_selected(p, m, kite_select_by_key, "order-7", &r),
+                         KITE_OK);
         if (qid < 0) {
             qid = r.queue_id;
             first = r.queue_offset;
@@ -501,7 +516,8 @@ static void test_namesrv_failover(void **st)
     fx *f = *st;
     /* A dead first address (nothing listens there): every start position must work. */
     char dead[200];
-    snprintf(dead, sizeof dead, "%s:%d;%s:%d", f->ns.host, kt_free_port(f->ns.host), f->ns2.host, f->ns2.port);
+    snprintf(dead, sizeof dead, "%s:%d;%s:%d", f->ns.host, kt_free_port(f->ns.host), f->ns2.host,
+             f->ns2.port);
     for (int i = 0; i < 4; i++) {
         kite_producer *p = producer_on(dead, 3000);
         kite_message *m = kite_message_new("LkFailoverA");
@@ -577,13 +593,13 @@ static void test_broker_restart(void **st)
     pthread_t th;
     pthread_create(&th, NULL, restart_sender, &rr);
     usleep(300 * 1000);
-    assert_int_equal(kt_stop(f->br.pid, 10000), 0);   /* clean stop, then the same store and port */
+    assert_int_equal(kt_stop(f->br.pid, 10000), 0); /* clean stop, then the same store and port */
     f->br.pid = 0;
     usleep(200 * 1000);
     assert_int_equal(kt_broker_start(&f->br, f->nsaddr, "flushDiskType=SYNC_FLUSH"), 0);
     int before = rr.n_acks;
     long long end = kt_now_ms() + 10000;
-    while (rr.n_acks < before + 50 && kt_now_ms() < end) usleep(20 * 1000);   /* sends recover */
+    while (rr.n_acks < before + 50 && kt_now_ms() < end) usleep(20 * 1000); /* sends recover */
     atomic_store(&rr.stop, 1);
     pthread_join(th, NULL);
     kite_producer_destroy(rr.p);
@@ -598,8 +614,8 @@ static void test_broker_restart(void **st)
         assert_memory_equal(pl.rec[0].body, b, strlen(b));
         pulled_free(&pl);
     }
-    fprintf(stderr, "broker restart: %d sent, %d acknowledged (all pulled back), %d failed\n", rr.n_sent, rr.n_acks,
-            rr.n_fail);
+    fprintf(stderr, "broker restart: %d sent, %d acknowledged (all pulled back), %d failed\n",
+            rr.n_sent, rr.n_acks, rr.n_fail);
     free(rr.acks);
 }
 
@@ -613,9 +629,9 @@ static void test_start_stop_cycles(void **st)
         kite_send_result r;
         assert_int_equal(kite_producer_send(p, m, &r), KITE_OK);
         assert_int_equal(kite_producer_shutdown(p), KITE_OK);
-        assert_int_equal(kite_producer_shutdown(p), KITE_OK);   /* idempotent */
+        assert_int_equal(kite_producer_shutdown(p), KITE_OK); /* idempotent */
         assert_int_equal(kite_producer_send(p, m, &r), KITE_ESTOPPED);
-        assert_int_equal(kite_producer_start(p), KITE_OK);       /* restartable */
+        assert_int_equal(kite_producer_start(p), KITE_OK); /* restartable */
         assert_int_equal(kite_producer_send(p, m, &r), KITE_OK);
         kite_message_destroy(m);
         kite_producer_destroy(p);
@@ -631,7 +647,7 @@ typedef struct fake {
     pthread_t th;
     int port;
     char addr[64];
-    int answer;           /* code for sends */
+    int answer; /* code for sends */
     atomic_int sends;
 } fake;
 
@@ -639,11 +655,12 @@ static void fake_route(kite_rpc_req *req, void *arg)
 {
     fake *fk = arg;
     char body[512];
-    snprintf(body, sizeof body,
-             "{\"brokerDatas\":[{\"brokerAddrs\":{\"0\":\"%s\"},\"brokerName\":\"fake-b\",\"cluster\":\"C\"}],"
-             "\"filterServerTable\":{},\"queueDatas\":[{\"brokerName\":\"fake-b\",\"perm\":6,\"readQueueNums\":2,"
-             "\"topicSysFlag\":0,\"writeQueueNums\":2}]}",
-             fk->addr);
+    snprintf(
+        body, sizeof body,
+        "{\"brokerDatas\":[{\"brokerAddrs\":{\"0\":\"%s\"},\"brokerName\":\"fake-b\",\"cluster\":\"C\"}],"
+        "\"filterServerTable\":{},\"queueDatas\":[{\"brokerName\":\"fake-b\",\"perm\":6,\"readQueueNums\":2,"
+        "\"topicSysFlag\":0,\"writeQueueNums\":2}]}",
+        fk->addr);
     kite_cmd resp;
     kite_cmd_init_response(&resp, &req->cmd, 0, NULL);
     kite_cmd_set_body_copy(&resp, body, strlen(body));

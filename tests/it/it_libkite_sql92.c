@@ -22,7 +22,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define N 60
+#define N    60
 #define EXPR "region = 'eu' AND n >= 30"
 
 /* Message i: body "sq-<i>", property n=<i>, region "eu" (i % 3 == 0) or "us", except
@@ -47,7 +47,8 @@ static void send_one(kite_producer *p, const char *topic, int i, const char *reg
 
 static void send_props(kite_producer *p, const char *topic, int from, int to)
 {
-    for (int i = from; i < to; i++) send_one(p, topic, i, i % 10 == 9 ? NULL : i % 3 == 0 ? "eu" : "us");
+    for (int i = from; i < to; i++)
+        send_one(p, topic, i, i % 10 == 9 ? NULL : i % 3 == 0 ? "eu" : "us");
 }
 
 static int count_selected(int from, int to)
@@ -82,7 +83,8 @@ static int broker_lists_sql92(const kc_env *e, const char *group)
     if (kb_call(fd, 203, ext, NULL, 0, &r) == 0) {
         if (r.code == 0 && r.body_len) {
             char *text = strndup((const char *)r.body, r.body_len);
-            found = text && strstr(text, "\"expressionType\":\"SQL92\"") && strstr(text, "region = 'eu'");
+            found = text && strstr(text, "\"expressionType\":\"SQL92\"") &&
+                    strstr(text, "region = 'eu'");
             free(text);
         }
         kite_cmd_free(&r);
@@ -108,7 +110,7 @@ static void test_push_sql92(void **st)
     assert_int_equal(kite_push_consumer_subscribe_sql92(c, "LkSql", EXPR), KITE_OK);
     assert_int_equal(kite_push_consumer_set_listener(c, kc_listener, &col), KITE_OK);
     assert_int_equal(kite_push_consumer_start(c), KITE_OK);
-    send_props(p, "LkSql", N / 2, N);   /* through the held long polls */
+    send_props(p, "LkSql", N / 2, N); /* through the held long polls */
     int want = count_selected(0, N);
     assert_true(want > 0 && want < N / 4);
     long long end = kt_now_ms() + KT_DEADLINE_MS;
@@ -126,7 +128,7 @@ static void test_push_sql92(void **st)
     send_one(p, "LkSql", 62, "eu");
     end = kt_now_ms() + KT_DEADLINE_MS;
     while (kt_now_ms() < end && atomic_load(&col.total) < want + 1) usleep(20 * 1000);
-    kite_push_consumer_destroy(c);   /* joins the workers: nothing is delivered after this */
+    kite_push_consumer_destroy(c); /* joins the workers: nothing is delivered after this */
     assert_int_equal(col.counts[62], 1);
     assert_int_equal(col.counts[61], 0);
     assert_int_equal(atomic_load(&col.total), want + 1);
@@ -168,7 +170,8 @@ static void test_pull_sql92(void **st)
         kite_pull_result_free(&r);
         int64_t off = 0;
         for (int round = 0; round < 10; round++) {
-            assert_int_equal(kite_pull_consumer_pull_sql92(c, &l.mqs[q], EXPR, off, 32, &r), KITE_OK);
+            assert_int_equal(kite_pull_consumer_pull_sql92(c, &l.mqs[q], EXPR, off, 32, &r),
+                             KITE_OK);
             for (size_t i = 0; i < r.n; i++) {
                 int num = atoi((const char *)r.msgs[i]->body + 3);
                 assert_true(num >= 0 && num < N);

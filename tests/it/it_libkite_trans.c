@@ -37,7 +37,7 @@
 typedef struct fx {
     kt_daemon ns, br;
     char nsaddr[64];
-    int fd;               /* raw connection to the broker */
+    int fd; /* raw connection to the broker */
 } fx;
 
 static int wait_route(const kt_daemon *d, const char *topic, int timeout_ms)
@@ -127,7 +127,8 @@ static kite_tx_state on_check(const kite_message_ext *m, void *arg)
     pthread_mutex_lock(&p->mu);
     p->check_thread = pthread_self();
     snprintf(p->last_check_id, sizeof p->last_check_id, "%s", m->msg_id ? m->msg_id : "");
-    snprintf(p->last_check_body, sizeof p->last_check_body, "%.*s", (int)m->body_len, (const char *)m->body);
+    snprintf(p->last_check_body, sizeof p->last_check_body, "%.*s", (int)m->body_len,
+             (const char *)m->body);
     snprintf(p->last_check_topic, sizeof p->last_check_topic, "%s", m->topic ? m->topic : "");
     const char *pg = kite_message_ext_property(m, "PGROUP");
     snprintf(p->last_check_pgroup, sizeof p->last_check_pgroup, "%s", pg ? pg : "");
@@ -148,15 +149,16 @@ static kite_producer *tx_producer(fx *f, const char *group, probe *pr)
     return p;
 }
 
-static int send_tx(kite_producer *p, probe *pr, const char *topic, const char *body, kite_tx_state st,
-                   kite_send_result *res, kite_tx_state *out)
+static int send_tx(kite_producer *p, probe *pr, const char *topic, const char *body,
+                   kite_tx_state st, kite_send_result *res, kite_tx_state *out)
 {
     kite_message *m = kite_message_new(topic);
     kite_message_set_tags(m, "TagTx");
     kite_message_set_body(m, body, strlen(body));
     exec_arg a = { pr, st };
     int rc = kite_producer_send_in_transaction(p, m, &a, res, out);
-    if (rc != KITE_OK) fprintf(stderr, "send_in_transaction: %s (%s)\n", kite_strerror(rc), res ? res->error : "");
+    if (rc != KITE_OK)
+        fprintf(stderr, "send_in_transaction: %s (%s)\n", kite_strerror(rc), res ? res->error : "");
     kite_message_destroy(m);
     return rc;
 }
@@ -229,7 +231,8 @@ static void test_commit_and_rollback(void **st)
         usleep(50 * 1000);
     assert_int_equal(code, 0);
 
-    assert_int_equal(send_tx(p, &pr, "TxTopicA", "roll-me-back", KITE_TX_ROLLBACK, &res, &out), KITE_OK);
+    assert_int_equal(send_tx(p, &pr, "TxTopicA", "roll-me-back", KITE_TX_ROLLBACK, &res, &out),
+                     KITE_OK);
     assert_int_equal(out, KITE_TX_ROLLBACK);
     assert_int_equal(atomic_load(&pr.executes), 2);
     /* Bad messages fail before anything is stored; execute is not run. */
@@ -297,7 +300,7 @@ static void check_decides(fx *f, kite_tx_state answer, const char *topic)
         assert_int_equal(wait_visible(f, topic, 1, KT_DEADLINE_MS), 1);
         expect_committed(f, topic, res.queue_id, "decided-later");
     }
-    usleep(1500 * 1000);   /* > interval + timeout: a resolved half is not asked about again */
+    usleep(1500 * 1000); /* > interval + timeout: a resolved half is not asked about again */
     assert_int_equal(atomic_load(&pr.checks), 1);
     assert_int_equal(visible(f, topic), answer == KITE_TX_COMMIT ? 1 : 0);
     kite_producer_destroy(p);
@@ -316,13 +319,14 @@ static void test_several_producers(void **st)
         probe_init(&pr[i], KITE_TX_COMMIT);
         p[i] = tx_producer(f, "lk_tx_g5", &pr[i]);
     }
-    usleep(1500 * 1000);   /* every producer greets the brokers of TBW102 within ~1 s */
+    usleep(1500 * 1000); /* every producer greets the brokers of TBW102 within ~1 s */
     const int n = 6;
     for (int k = 0; k < n; k++) {
         char body[32];
         snprintf(body, sizeof body, "several-%d", k);
         kite_tx_state out;
-        assert_int_equal(send_tx(p[0], &pr[0], "TxTopicS", body, KITE_TX_UNKNOWN, NULL, &out), KITE_OK);
+        assert_int_equal(send_tx(p[0], &pr[0], "TxTopicS", body, KITE_TX_UNKNOWN, NULL, &out),
+                         KITE_OK);
     }
     assert_int_equal(wait_visible(f, "TxTopicS", n, 10000), n);
     int total = 0, used = 0;
@@ -347,11 +351,13 @@ static void test_producer_restart(void **st)
     kite_producer *p = tx_producer(f, "lk_tx_g6", &first);
     kite_send_result res;
     kite_tx_state out;
-    assert_int_equal(send_tx(p, &first, "TxTopicP", "outlives-its-producer", KITE_TX_UNKNOWN, &res, &out), KITE_OK);
-    kite_producer_destroy(p);   /* before the broker's first check (transactionTimeOut 1 s) */
+    assert_int_equal(
+        send_tx(p, &first, "TxTopicP", "outlives-its-producer", KITE_TX_UNKNOWN, &res, &out),
+        KITE_OK);
+    kite_producer_destroy(p); /* before the broker's first check (transactionTimeOut 1 s) */
     assert_int_equal(atomic_load(&first.checks), 0);
 
-    kite_producer *p2 = tx_producer(f, "lk_tx_g6", &second);   /* sends nothing */
+    kite_producer *p2 = tx_producer(f, "lk_tx_g6", &second); /* sends nothing */
     assert_int_equal(wait_visible(f, "TxTopicP", 1, 10000), 1);
     assert_true(atomic_load(&second.checks) >= 1);
     pthread_mutex_lock(&second.mu);
@@ -386,13 +392,15 @@ static void test_delay_level_cleared(void **st)
     assert_int_equal(wait_visible(f, "TxTopicDelay", 1, 10000), 1);
     expect_committed(f, "TxTopicDelay", res.queue_id, "no-delay");
     kite_cmd r;
-    assert_int_equal(kb_pull(f->fd, "lk_tx_reader", "TxTopicDelay", res.queue_id, 0, 32, 4, 0, 0, "*", &r), 0);
+    assert_int_equal(
+        kb_pull(f->fd, "lk_tx_reader", "TxTopicDelay", res.queue_id, 0, 32, 4, 0, 0, "*", &r), 0);
     kite_record rec[4];
     assert_int_equal(kb_records(r.body, r.body_len, rec, 4), 1);
     char v[64];
     assert_false(kx_prop(&rec[0], "DELAY", v, sizeof v));
     kite_cmd_free(&r);
-    for (int q = 0; q < 18; q++) assert_int_equal(kb_lookup(f->fd, 30, "SCHEDULE_TOPIC_XXXX", q, NULL, "offset"), 0);
+    for (int q = 0; q < 18; q++)
+        assert_int_equal(kb_lookup(f->fd, 30, "SCHEDULE_TOPIC_XXXX", q, NULL, "offset"), 0);
     kite_producer_destroy(p);
 }
 

@@ -18,25 +18,29 @@
 #define C0 "10.21.0.4:10911"
 
 /* One queueData entry, as in a TopicRouteData body and in a route answer. */
-#define QD(name, r, w, perm, sysflag)                                                                               \
-    "{\"brokerName\":\"" name "\",\"perm\":" #perm ",\"readQueueNums\":" #r ",\"topicSysFlag\":" #sysflag \
-    ",\"writeQueueNums\":" #w "}"
-#define BD_A_QUOTED                                                                                              \
-    "{\"brokerAddrs\":{\"0\":\"" A0 "\"},\"brokerName\":\"broker-a\",\"cluster\":\"C1\",\"enableActingMaster\":false}"
-#define BD_B_QUOTED                                                                                              \
-    "{\"brokerAddrs\":{\"0\":\"" B0 "\"},\"brokerName\":\"broker-b\",\"cluster\":\"C1\",\"enableActingMaster\":false}"
+#define QD(name, r, w, perm, sysflag)                                       \
+    "{\"brokerName\":\"" name "\",\"perm\":" #perm ",\"readQueueNums\":" #r \
+    ",\"topicSysFlag\":" #sysflag ",\"writeQueueNums\":" #w "}"
+#define BD_A_QUOTED                 \
+    "{\"brokerAddrs\":{\"0\":\"" A0 \
+    "\"},\"brokerName\":\"broker-a\",\"cluster\":\"C1\",\"enableActingMaster\":false}"
+#define BD_B_QUOTED                 \
+    "{\"brokerAddrs\":{\"0\":\"" B0 \
+    "\"},\"brokerName\":\"broker-b\",\"cluster\":\"C1\",\"enableActingMaster\":false}"
 
 /* A TopicConfig entry with a topicSysFlag (nt_topic_json writes 0). */
 static void topic_flag_json(char *out, size_t n, const char *topic, int sysflag)
 {
-    snprintf(out, n,
-             "\"%s\":{\"order\":false,\"perm\":6,\"readQueueNums\":4,\"topicFilterType\":\"SINGLE_TAG\","
-             "\"topicName\":\"%s\",\"topicSysFlag\":%d,\"writeQueueNums\":4}",
-             topic, topic, sysflag);
+    snprintf(
+        out, n,
+        "\"%s\":{\"order\":false,\"perm\":6,\"readQueueNums\":4,\"topicFilterType\":\"SINGLE_TAG\","
+        "\"topicName\":\"%s\",\"topicSysFlag\":%d,\"writeQueueNums\":4}",
+        topic, topic, sysflag);
 }
 
 /* Registers a master with one plain topic of its own. */
-static void register_one(int fd, const char *cluster, const char *name, int id, const char *addr, const char *topic)
+static void register_one(int fd, const char *cluster, const char *name, int id, const char *addr,
+                         const char *topic)
 {
     char t[512], body[1024];
     nt_topic_json(t, sizeof t, topic, 4, 6);
@@ -51,7 +55,8 @@ static void register_topic(int fd, const char *topic, const char *queue_datas, i
 {
     char ext[256], body[2048];
     snprintf(ext, sizeof ext, "\"topic\":\"%s\"", topic);
-    snprintf(body, sizeof body, "{\"brokerDatas\":[],\"filterServerTable\":{},\"queueDatas\":[%s]}", queue_datas);
+    snprintf(body, sizeof body, "{\"brokerDatas\":[],\"filterServerTable\":{},\"queueDatas\":[%s]}",
+             queue_datas);
     nt_expect(fd, 217, 479, ext, body, strlen(body), want);
 }
 
@@ -76,15 +81,18 @@ static void test_register_topic(void **st)
     /* Merged: broker-a's entry replaced, broker-b's added. */
     register_topic(q, "TopicReg", QD("broker-a", 8, 6, 4, 0) "," QD("broker-b", 3, 3, 6, 0), 0);
     nt_expect_route(q, "TopicReg", 479, "",
-                    "{\"brokerDatas\":[" BD_A_QUOTED "," BD_B_QUOTED "],\"filterServerTable\":{},\"queueDatas\":["
-                    QD("broker-a", 8, 6, 4, 0) "," QD("broker-b", 3, 3, 6, 0) "]}");
+                    "{\"brokerDatas\":[" BD_A_QUOTED "," BD_B_QUOTED
+                    "],\"filterServerTable\":{},\"queueDatas\":[" QD("broker-a", 8, 6, 4, 0) "," QD(
+                        "broker-b", 3, 3, 6, 0) "]}");
     /* Only broker-b named: broker-a's entry stays as it was. */
     register_topic(q, "TopicReg", QD("broker-b", 5, 5, 6, 0), 0);
     nt_expect_route(q, "TopicReg", 479, "",
-                    "{\"brokerDatas\":[" BD_A_QUOTED "," BD_B_QUOTED "],\"filterServerTable\":{},\"queueDatas\":["
-                    QD("broker-a", 8, 6, 4, 0) "," QD("broker-b", 5, 5, 6, 0) "]}");
+                    "{\"brokerDatas\":[" BD_A_QUOTED "," BD_B_QUOTED
+                    "],\"filterServerTable\":{},\"queueDatas\":[" QD("broker-a", 8, 6, 4, 0) "," QD(
+                        "broker-b", 5, 5, 6, 0) "]}");
     /* The topic is served by cluster C1 now (224). */
-    nt_expect_body(q, 224, "\"cluster\":\"C1\"", "{\"topicList\":[\"TopicBaseA\",\"TopicBaseB\",\"TopicReg\"]}");
+    nt_expect_body(q, 224, "\"cluster\":\"C1\"",
+                   "{\"topicList\":[\"TopicBaseA\",\"TopicBaseB\",\"TopicReg\"]}");
 
     /* A broker the name server does not know: answered 0, nothing registered (a route
      * naming a broker without an address would send consumers nowhere). */
@@ -92,8 +100,9 @@ static void test_register_topic(void **st)
     assert_int_equal(nt_route_code(q, "TopicGhost"), 17);
     register_topic(q, "TopicReg", QD("broker-a", 1, 1, 6, 0) "," QD("broker-x", 4, 4, 6, 0), 0);
     nt_expect_route(q, "TopicReg", 479, "",
-                    "{\"brokerDatas\":[" BD_A_QUOTED "," BD_B_QUOTED "],\"filterServerTable\":{},\"queueDatas\":["
-                    QD("broker-a", 8, 6, 4, 0) "," QD("broker-b", 5, 5, 6, 0) "]}");
+                    "{\"brokerDatas\":[" BD_A_QUOTED "," BD_B_QUOTED
+                    "],\"filterServerTable\":{},\"queueDatas\":[" QD("broker-a", 8, 6, 4, 0) "," QD(
+                        "broker-b", 5, 5, 6, 0) "]}");
     nt_expect_body(q, 206, "", "{\"topicList\":[\"TopicBaseA\",\"TopicBaseB\",\"TopicReg\"]}");
 
     /* No body or no queue data: nothing to do, success. Missing topic or a body that is
@@ -116,8 +125,9 @@ static void test_register_topic(void **st)
         kite_cmd rr;
         nt_route(q, "TopicReg", 479, "", &rr);
         assert_int_equal(rr.code, 0);
-        int done = strcmp(kt_body(&rr), "{\"brokerDatas\":[" BD_B_QUOTED "],\"filterServerTable\":{},\"queueDatas\":["
-                                         QD("broker-b", 5, 5, 6, 0) "]}") == 0;
+        int done = strcmp(kt_body(&rr), "{\"brokerDatas\":[" BD_B_QUOTED
+                                        "],\"filterServerTable\":{},\"queueDatas\":[" QD(
+                                            "broker-b", 5, 5, 6, 0) "]}") == 0;
         kite_cmd_free(&rr);
         if (done) break;
         assert_true(kt_now_ms() - t0 < KT_DEADLINE_MS);
@@ -135,13 +145,14 @@ static void test_system_topic_list(void **st)
     nt_expect_body(q, 304, "", "{\"topicList\":[]}");
 
     int a0 = nt_conn(d), a1 = nt_conn(d), b = nt_conn(d), c = nt_conn(d);
-    register_one(a1, "C1", "broker-a", 1, A1, "TopicA");   /* a slave: no master address yet */
+    register_one(a1, "C1", "broker-a", 1, A1, "TopicA"); /* a slave: no master address yet */
     nt_expect_body(q, 304, "", "{\"topicList\":[\"C1\",\"broker-a\"]}");
     register_one(a0, "C1", "broker-a", 0, A0, "TopicA");
     register_one(b, "C1", "broker-b", 0, B0, "TopicB");
     register_one(c, "C2", "broker-c", 0, C0, "TopicC");
     nt_expect_body(q, 304, "",
-                   "{\"brokerAddr\":\"" A0 "\",\"topicList\":[\"C1\",\"C2\",\"broker-a\",\"broker-b\",\"broker-c\"]}");
+                   "{\"brokerAddr\":\"" A0
+                   "\",\"topicList\":[\"C1\",\"C2\",\"broker-a\",\"broker-b\",\"broker-c\"]}");
 
     /* C2's only broker goes: its cluster and name leave the list. */
     nt_close(c);
@@ -150,7 +161,8 @@ static void test_system_topic_list(void **st)
         kite_cmd r;
         nt_req(q, 304, 409, "", NULL, 0, &r);
         assert_int_equal(r.code, 0);
-        const char *want = "{\"brokerAddr\":\"" A0 "\",\"topicList\":[\"C1\",\"broker-a\",\"broker-b\"]}";
+        const char *want =
+            "{\"brokerAddr\":\"" A0 "\",\"topicList\":[\"C1\",\"broker-a\",\"broker-b\"]}";
         int done = strcmp(kt_body(&r), want) == 0;
         kite_cmd_free(&r);
         if (done) break;
@@ -208,10 +220,12 @@ static void test_broker_member_group(void **st)
                    "{\"brokerMemberGroup\":{\"brokerAddrs\":{0:\"" A0 "\",1:\"" A1
                    "\"},\"brokerName\":\"broker-a\",\"cluster\":\"C1\"}}");
     /* Unknown group (or one of another cluster): empty addresses, names echoed. */
-    nt_expect_body(q, 901, "\"clusterName\":\"C1\",\"brokerName\":\"broker-z\"",
-                   "{\"brokerMemberGroup\":{\"brokerAddrs\":{},\"brokerName\":\"broker-z\",\"cluster\":\"C1\"}}");
-    nt_expect_body(q, 901, "\"clusterName\":\"C9\",\"brokerName\":\"broker-a\"",
-                   "{\"brokerMemberGroup\":{\"brokerAddrs\":{},\"brokerName\":\"broker-a\",\"cluster\":\"C9\"}}");
+    nt_expect_body(
+        q, 901, "\"clusterName\":\"C1\",\"brokerName\":\"broker-z\"",
+        "{\"brokerMemberGroup\":{\"brokerAddrs\":{},\"brokerName\":\"broker-z\",\"cluster\":\"C1\"}}");
+    nt_expect_body(
+        q, 901, "\"clusterName\":\"C9\",\"brokerName\":\"broker-a\"",
+        "{\"brokerMemberGroup\":{\"brokerAddrs\":{},\"brokerName\":\"broker-a\",\"cluster\":\"C9\"}}");
     /* The slave goes: only the master is left. */
     nt_close(a1);
     long long t0 = kt_now_ms();
@@ -242,11 +256,12 @@ static void test_broker_member_group(void **st)
 static void heartbeat(int fd, const char *addr, const char *name)
 {
     char ext[300];
-    snprintf(ext, sizeof ext,
-             "\"clusterName\":\"CH\",\"brokerAddr\":\"%s\",\"brokerName\":\"%s\",\"brokerId\":\"0\","
-             "\"epoch\":\"0\",\"maxOffset\":\"0\",\"confirmOffset\":\"0\",\"heartbeatTimeoutMills\":\"1000\","
-             "\"electionPriority\":\"0\"",
-             addr, name);
+    snprintf(
+        ext, sizeof ext,
+        "\"clusterName\":\"CH\",\"brokerAddr\":\"%s\",\"brokerName\":\"%s\",\"brokerId\":\"0\","
+        "\"epoch\":\"0\",\"maxOffset\":\"0\",\"confirmOffset\":\"0\",\"heartbeatTimeoutMills\":\"1000\","
+        "\"electionPriority\":\"0\"",
+        addr, name);
     nt_expect(fd, 904, 479, ext, NULL, 0, 0);
 }
 
@@ -284,7 +299,8 @@ static void test_broker_heartbeat(void **st)
                    "\"clusterAddrTable\":{\"CH\":[\"broker-h\"]}}");
     /* Mandatory fields. */
     kite_cmd r;
-    nt_req(q, 904, 479, "\"brokerAddr\":\"10.21.2.1:10911\",\"brokerName\":\"broker-h\"", NULL, 0, &r);
+    nt_req(q, 904, 479, "\"brokerAddr\":\"10.21.2.1:10911\",\"brokerName\":\"broker-h\"", NULL, 0,
+           &r);
     assert_int_equal(r.code, 1);
     assert_string_equal(r.remark, "the custom field <clusterName> is null");
     kite_cmd_free(&r);

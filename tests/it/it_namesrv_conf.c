@@ -16,7 +16,8 @@ static void write_conf(char *dir, size_t dlen, char *conf, size_t clen, const ch
     kt_mkdtemp("namesrv-conf", dir, dlen);
     snprintf(conf, clen, "%s/namesrv.conf", dir);
     char text[2048];
-    snprintf(text, sizeof text, "listenPort=%d\nbindAddress=127.0.0.1\nkvConfigPath=%s/kvConfig.json\n%s\n",
+    snprintf(text, sizeof text,
+             "listenPort=%d\nbindAddress=127.0.0.1\nkvConfigPath=%s/kvConfig.json\n%s\n",
              kt_free_port("127.0.0.1"), dir, extra);
     kt_write_file(conf, text);
 }
@@ -25,7 +26,8 @@ static void write_conf(char *dir, size_t dlen, char *conf, size_t clen, const ch
 static void test_refused_keys(void **st)
 {
     (void)st;
-    static const char *const cases[] = { "tls.server.mode=permissive", "tls.config.file=/etc/tls.properties" };
+    static const char *const cases[] = { "tls.server.mode=permissive",
+                                         "tls.config.file=/etc/tls.properties" };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char dir[512], conf[600], out[700], err[700];
         write_conf(dir, sizeof dir, conf, sizeof conf, cases[i]);
@@ -52,8 +54,9 @@ static void test_print_config(void **st)
 {
     (void)st;
     char dir[512], conf[600], out[700], err[700];
-    write_conf(dir, sizeof dir, conf, sizeof conf,
-               "clusterTest=true\nserverWorkerThreads=4\norderMessageEnable=true\ntls.server.mode=Disabled");
+    write_conf(
+        dir, sizeof dir, conf, sizeof conf,
+        "clusterTest=true\nserverWorkerThreads=4\norderMessageEnable=true\ntls.server.mode=Disabled");
     snprintf(out, sizeof out, "%s/stdout", dir);
     snprintf(err, sizeof err, "%s/stderr", dir);
     assert_int_equal(cf_run("kite-namesrv", conf, "-p", out, err), 0);
@@ -103,7 +106,8 @@ static void test_running(void **st)
     kite_props_free(&p);
     kite_cmd_free(&r);
 
-    const char *hdr = "\"brokerName\":\"bn\",\"clusterName\":\"cz\",\"compressed\":\"false\",\"haServerAddr\":\"\"";
+    const char *hdr =
+        "\"brokerName\":\"bn\",\"clusterName\":\"cz\",\"compressed\":\"false\",\"haServerAddr\":\"\"";
     char ext[512];
     snprintf(ext, sizeof ext, "\"brokerAddr\":\"127.0.0.1:1\",\"brokerId\":\"0\",%s", hdr);
     assert_int_equal(kb_call(fd, 103, ext, NULL, 0, &r), 0);

@@ -42,9 +42,10 @@ static void test_expire_on_close(void **st)
     assert_true(waited >= 0);
     /* Only that broker went: the other one, registered on another connection, stays. */
     assert_int_equal(nt_route_code(q, "TopicF"), 0);
-    nt_expect_body(q, 106, "",
-                   "{\"brokerAddrTable\":{\"broker-f\":{\"brokerAddrs\":{0:\"10.6.0.2:10911\"},\"brokerName\":\"broker-f\","
-                   "\"cluster\":\"CE\",\"enableActingMaster\":false}},\"clusterAddrTable\":{\"CE\":[\"broker-f\"]}}");
+    nt_expect_body(
+        q, 106, "",
+        "{\"brokerAddrTable\":{\"broker-f\":{\"brokerAddrs\":{0:\"10.6.0.2:10911\"},\"brokerName\":\"broker-f\","
+        "\"cluster\":\"CE\",\"enableActingMaster\":false}},\"clusterAddrTable\":{\"CE\":[\"broker-f\"]}}");
 
     /* A master and its slave on separate connections: closing the master's keeps the
      * group with only the slave, queue data intact. */
@@ -79,7 +80,8 @@ static void test_expire_by_timeout(void **st)
 {
     (void)st;
     char conf[128];
-    snprintf(conf, sizeof conf, "brokerExpireMillis=%d\nscanNotActiveBrokerInterval=100", EXPIRE_MS);
+    snprintf(conf, sizeof conf, "brokerExpireMillis=%d\nscanNotActiveBrokerInterval=100",
+             EXPIRE_MS);
     kt_daemon *d = nt_start(conf);
     int m = nt_conn(d), s = nt_conn(d), x = nt_conn(d), q = nt_conn(d);
     char body[1024], xbody[1024];
@@ -109,7 +111,7 @@ static void test_expire_by_timeout(void **st)
         if (m_gone < 0) {
             kite_cmd r;
             nt_route(q, "TopicT", 300, "", &r);
-            assert_int_equal(r.code, 0);   /* the slave keeps the group alive */
+            assert_int_equal(r.code, 0); /* the slave keeps the group alive */
             if (strcmp(kt_body(&r), slave_only) == 0) m_gone = kt_now_ms() - t0;
             kite_cmd_free(&r);
         }
@@ -139,7 +141,8 @@ static void test_query_data_version_keeps_alive(void **st)
 {
     (void)st;
     char conf[128];
-    snprintf(conf, sizeof conf, "brokerExpireMillis=%d\nscanNotActiveBrokerInterval=100", EXPIRE_MS);
+    snprintf(conf, sizeof conf, "brokerExpireMillis=%d\nscanNotActiveBrokerInterval=100",
+             EXPIRE_MS);
     kt_daemon *d = nt_start(conf);
     int b = nt_conn(d), q = nt_conn(d);
     char body[1024];
@@ -147,11 +150,12 @@ static void test_query_data_version_keeps_alive(void **st)
     nt_register_plain(b, "CQ", "broker-q", 0, "10.8.0.1:10911", "10.8.0.1:10912", body);
     const char *dv = "{\"counter\":1,\"timestamp\":1700000000000}";
     long long t0 = kt_now_ms();
-    while (kt_now_ms() - t0 < 2 * EXPIRE_MS) {   /* kept alive beyond its expiry */
+    while (kt_now_ms() - t0 < 2 * EXPIRE_MS) { /* kept alive beyond its expiry */
         kite_cmd r;
-        nt_req(b, 322, 409,
-               "\"brokerAddr\":\"10.8.0.1:10911\",\"brokerId\":\"0\",\"brokerName\":\"broker-q\",\"clusterName\":\"CQ\"", dv,
-               strlen(dv), &r);
+        nt_req(
+            b, 322, 409,
+            "\"brokerAddr\":\"10.8.0.1:10911\",\"brokerId\":\"0\",\"brokerName\":\"broker-q\",\"clusterName\":\"CQ\"",
+            dv, strlen(dv), &r);
         assert_int_equal(r.code, 0);
         assert_string_equal(kite_cmd_ext(&r, "changed"), "false");
         kite_cmd_free(&r);
@@ -180,7 +184,7 @@ static void test_idle_connection_closed(void **st)
         assert_int_equal(nt_route_code(q, closed ? "NoTopic" : "TopicI"), closed ? 17 : 0);
     }
     assert_int_equal(closed, 1);
-    assert_true(kt_now_ms() - t0 >= 3000 - 100);   /* not before it was idle that long */
+    assert_true(kt_now_ms() - t0 >= 3000 - 100); /* not before it was idle that long */
     assert_true(nt_wait_route_code(q, "TopicI", 17, KT_DEADLINE_MS) >= 0);
 }
 
@@ -207,7 +211,7 @@ static void test_reconnect_and_promotion(void **st)
     nt_register_plain(s, "CR", "broker-p", 1, "10.13.0.3:10911", "10.13.0.3:10912", body);
     nt_close(m);
     long long t0 = kt_now_ms();
-    for (;;) {   /* wait for the master's removal */
+    for (;;) { /* wait for the master's removal */
         kite_cmd r;
         nt_route(q, "TopicR", 300, "", &r);
         assert_int_equal(r.code, 0);
@@ -218,10 +222,11 @@ static void test_reconnect_and_promotion(void **st)
         usleep(20000);
     }
     nt_register_plain(s, "CR", "broker-p", 0, "10.13.0.3:10911", "10.13.0.3:10912", body);
-    nt_expect_route(q, "TopicR", 300, "",
-                    "{\"brokerDatas\":[{\"brokerAddrs\":{0:\"10.13.0.3:10911\"},\"brokerName\":\"broker-p\",\"cluster\":\"CR\","
-                    "\"enableActingMaster\":false}],\"filterServerTable\":{},\"queueDatas\":[{\"brokerName\":\"broker-p\",\"perm\":6,"
-                    "\"readQueueNums\":4,\"topicSysFlag\":0,\"writeQueueNums\":4}]}");
+    nt_expect_route(
+        q, "TopicR", 300, "",
+        "{\"brokerDatas\":[{\"brokerAddrs\":{0:\"10.13.0.3:10911\"},\"brokerName\":\"broker-p\",\"cluster\":\"CR\","
+        "\"enableActingMaster\":false}],\"filterServerTable\":{},\"queueDatas\":[{\"brokerName\":\"broker-p\",\"perm\":6,"
+        "\"readQueueNums\":4,\"topicSysFlag\":0,\"writeQueueNums\":4}]}");
 }
 
 /* A broker that moved to another cluster and then goes leaves no trace in either. */
@@ -249,10 +254,11 @@ static void test_heartbeat_timeout_override(void **st)
     char body[1024];
     topic_body(body, sizeof body, "TopicH");
     kite_cmd r;
-    nt_req(b, 103, 479,
-           "\"brokerAddr\":\"10.15.0.1:10911\",\"brokerId\":\"0\",\"brokerName\":\"broker-h\",\"clusterName\":\"CH\","
-           "\"compressed\":\"false\",\"haServerAddr\":\"10.15.0.1:10912\",\"heartbeatTimeoutMillis\":\"400\"",
-           body, strlen(body), &r);
+    nt_req(
+        b, 103, 479,
+        "\"brokerAddr\":\"10.15.0.1:10911\",\"brokerId\":\"0\",\"brokerName\":\"broker-h\",\"clusterName\":\"CH\","
+        "\"compressed\":\"false\",\"haServerAddr\":\"10.15.0.1:10912\",\"heartbeatTimeoutMillis\":\"400\"",
+        body, strlen(body), &r);
     assert_int_equal(r.code, 0);
     kite_cmd_free(&r);
     topic_body(body, sizeof body, "TopicH2");

@@ -24,8 +24,10 @@ static void register_example(kt_daemon *d)
     char t[512], body[1024];
     nt_topic_json(t, sizeof t, "TopicTest", 4, 6);
     nt_body_json(body, sizeof body, 1, t);
-    nt_register_plain(m, "DefaultCluster", "broker-a", 0, "192.168.0.10:10911", "192.168.0.10:10912", body);
-    nt_register_plain(s, "DefaultCluster", "broker-a", 1, "192.168.0.11:10911", "192.168.0.11:10912", body);
+    nt_register_plain(m, "DefaultCluster", "broker-a", 0, "192.168.0.10:10911",
+                      "192.168.0.10:10912", body);
+    nt_register_plain(s, "DefaultCluster", "broker-a", 1, "192.168.0.11:10911",
+                      "192.168.0.11:10912", body);
 }
 
 /* A fresh connection still gets a correct answer. */
@@ -97,7 +99,10 @@ static void test_bad_frames(void **st)
     memcpy(f + 8, "{\"code\":", 6);
     bad_bytes_close(d, "header > frame", f, 14);
     /* Unknown serialize type byte. */
-    json_frame_typed(f, &n, "{\"code\":105,\"extFields\":{\"topic\":\"TopicTest\"},\"flag\":0,\"language\":\"JAVA\",\"opaque\":1,\"version\":479}", 0x05);
+    json_frame_typed(
+        f, &n,
+        "{\"code\":105,\"extFields\":{\"topic\":\"TopicTest\"},\"flag\":0,\"language\":\"JAVA\",\"opaque\":1,\"version\":479}",
+        0x05);
     bad_bytes_close(d, "serialize type 5", f, n);
     /* Bad JSON, JSON that is not an object, JSON without a code, extFields not an object. */
     json_frame_typed(f, &n, "{\"code\":105,\"extFields\":{\"topic\":\"TopicTest\"", 0);
@@ -106,9 +111,13 @@ static void test_bad_frames(void **st)
     bad_bytes_close(d, "not JSON", f, n);
     json_frame_typed(f, &n, "[105]", 0);
     bad_bytes_close(d, "JSON array", f, n);
-    json_frame_typed(f, &n, "{\"extFields\":{\"topic\":\"TopicTest\"},\"flag\":0,\"language\":\"JAVA\",\"opaque\":1,\"version\":479}", 0);
+    json_frame_typed(
+        f, &n,
+        "{\"extFields\":{\"topic\":\"TopicTest\"},\"flag\":0,\"language\":\"JAVA\",\"opaque\":1,\"version\":479}",
+        0);
     bad_bytes_close(d, "no code", f, n);
-    json_frame_typed(f, &n, "{\"code\":105,\"extFields\":\"topic\",\"flag\":0,\"opaque\":1,\"version\":479}", 0);
+    json_frame_typed(
+        f, &n, "{\"code\":105,\"extFields\":\"topic\",\"flag\":0,\"opaque\":1,\"version\":479}", 0);
     bad_bytes_close(d, "extFields string", f, n);
     /* Binary header shorter than its fixed part. */
     be32(f, 4 + 10);
@@ -117,16 +126,19 @@ static void test_bad_frames(void **st)
     bad_bytes_close(d, "short binary header", f, 18);
 
     /* Binary header whose extFields block claims more bytes than the header has. */
-    static const uint8_t bin_bad[] = {
-        0x00, 0x00, 0x00, 0x2d, 0x01, 0x00, 0x00, 0x29, 0x00, 0x69, 0x00, 0x01, 0xdf, 0x00, 0x00, 0x00, 0x07,
-        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x40, /* extLen 64 > 20 left */
-        0x00, 0x05, 't', 'o', 'p', 'i', 'c', 0x00, 0x00, 0x00, 0x09, 'T', 'o', 'p', 'i', 'c', 'T', 'e', 's', 't',
-    };
+    static const uint8_t
+        bin_bad[] = {
+            0x00, 0x00, 0x00, 0x2d, 0x01, 0x00, 0x00, 0x29, 0x00, 0x69,
+            0x00, 0x01, 0xdf, 0x00, 0x00, 0x00, 0x07, 0x00, 0x00, 0x00,
+            0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x40, /* extLen 64 > 20 left */
+            0x00, 0x05, 't',  'o',  'p',  'i',  'c',  0x00, 0x00, 0x00,
+            0x09, 'T',  'o',  'p',  'i',  'c',  'T',  'e',  's',  't',
+        };
     bad_bytes_close(d, "binary extFields overrun", bin_bad, sizeof bin_bad);
     /* Binary header whose remark length runs past the header. */
     uint8_t bin_bad2[sizeof bin_bad];
     memcpy(bin_bad2, bin_bad, sizeof bin_bad);
-    bin_bad2[21] = 0x7f;   /* remark length 0x7f000000 */
+    bin_bad2[21] = 0x7f; /* remark length 0x7f000000 */
     bad_bytes_close(d, "binary remark overrun", bin_bad2, sizeof bin_bad2);
 
     /* A good exchange, then garbage on the same connection: closed silently.
@@ -134,8 +146,9 @@ static void test_bad_frames(void **st)
      * one read, the server drops the queued answer on close - reported, see the
      * test report; not asserted here either way.) */
     int fd = nt_conn(d);
-    const char *good = "{\"code\":105,\"extFields\":{\"topic\":\"TopicTest\"},\"flag\":0,\"language\":\"JAVA\",\"opaque\":77,"
-                       "\"serializeTypeCurrentRPC\":\"JSON\",\"version\":479}";
+    const char *good =
+        "{\"code\":105,\"extFields\":{\"topic\":\"TopicTest\"},\"flag\":0,\"language\":\"JAVA\",\"opaque\":77,"
+        "\"serializeTypeCurrentRPC\":\"JSON\",\"version\":479}";
     kite_cmd r;
     assert_int_equal(kt_call(fd, good, NULL, 0, &r), 0);
     assert_int_equal(r.opaque, 77);
@@ -150,7 +163,7 @@ static void test_bad_frames(void **st)
     for (int i = 0; i < 3; i++) {
         fd = nt_conn(d);
         size_t h = strlen(good);
-        be32(f, (uint32_t)(4 + h + 100));   /* announces a 100-byte body never sent */
+        be32(f, (uint32_t)(4 + h + 100)); /* announces a 100-byte body never sent */
         be32(f + 4, (uint32_t)h);
         memcpy(f + 8, good, h);
         size_t cut = i == 0 ? 2 : i == 1 ? 8 + h / 2 : 8 + h;
@@ -172,7 +185,7 @@ static void test_bad_frames(void **st)
     memcpy(buf + 8, "{}", 2);
     assert_int_equal(kt_send_raw(fd, buf, big + 8), 0);
     free(buf);
-    assert_int_equal(kt_closed_silently(fd, KT_DEADLINE_MS), 1);   /* "{}" has no code */
+    assert_int_equal(kt_closed_silently(fd, KT_DEADLINE_MS), 1); /* "{}" has no code */
     nt_close(fd);
     still_serving(d);
 }
@@ -186,8 +199,9 @@ static void test_max_frame_size_config(void **st)
     int fd = nt_conn(d);
     char body[5000];
     memset(body, 'x', sizeof body);
-    const char *hdr = "{\"code\":100,\"extFields\":{\"key\":\"k\",\"namespace\":\"n\",\"value\":\"v\"},\"flag\":0,"
-                      "\"language\":\"JAVA\",\"opaque\":5,\"serializeTypeCurrentRPC\":\"JSON\",\"version\":479}";
+    const char *hdr =
+        "{\"code\":100,\"extFields\":{\"key\":\"k\",\"namespace\":\"n\",\"value\":\"v\"},\"flag\":0,"
+        "\"language\":\"JAVA\",\"opaque\":5,\"serializeTypeCurrentRPC\":\"JSON\",\"version\":479}";
     assert_int_equal(kt_send_json(fd, hdr, body, sizeof body), 0);
     assert_int_equal(kt_closed_silently(fd, KT_DEADLINE_MS), 1);
     nt_close(fd);
@@ -222,16 +236,32 @@ static void test_unknown_codes_and_missing_fields(void **st)
     }
 
     /* Missing mandatory fields: code 1, remark naming the field. */
-    static const struct { int code; const char *ext; const char *field; } miss[] = {
+    static const struct {
+        int code;
+        const char *ext;
+        const char *field;
+    } miss[] = {
         { 105, "", "topic" },
-        { 105, "\"topic\":\"\"", "topic" },   /* Go sends "" for unset fields */
+        { 105, "\"topic\":\"\"", "topic" }, /* Go sends "" for unset fields */
         { 105, "\"topic\":null", "topic" },
-        { 103, "\"brokerId\":\"0\",\"brokerName\":\"b\",\"clusterName\":\"c\",\"haServerAddr\":\"h:1\"", "brokerAddr" },
-        { 103, "\"brokerAddr\":\"a:1\",\"brokerId\":\"0\",\"clusterName\":\"c\",\"haServerAddr\":\"h:1\"", "brokerName" },
-        { 103, "\"brokerAddr\":\"a:1\",\"brokerId\":\"0\",\"brokerName\":\"b\",\"haServerAddr\":\"h:1\"", "clusterName" },
-        { 103, "\"brokerAddr\":\"a:1\",\"brokerId\":\"0\",\"brokerName\":\"b\",\"clusterName\":\"c\"", "haServerAddr" },
-        { 103, "\"brokerAddr\":\"a:1\",\"brokerName\":\"b\",\"clusterName\":\"c\",\"haServerAddr\":\"h:1\"", "brokerId" },
-        { 103, "\"brokerAddr\":\"a:1\",\"brokerId\":\"x\",\"brokerName\":\"b\",\"clusterName\":\"c\",\"haServerAddr\":\"h:1\"", "brokerId" },
+        { 103,
+          "\"brokerId\":\"0\",\"brokerName\":\"b\",\"clusterName\":\"c\",\"haServerAddr\":\"h:1\"",
+          "brokerAddr" },
+        { 103,
+          "\"brokerAddr\":\"a:1\",\"brokerId\":\"0\",\"clusterName\":\"c\",\"haServerAddr\":\"h:1\"",
+          "brokerName" },
+        { 103,
+          "\"brokerAddr\":\"a:1\",\"brokerId\":\"0\",\"brokerName\":\"b\",\"haServerAddr\":\"h:1\"",
+          "clusterName" },
+        { 103,
+          "\"brokerAddr\":\"a:1\",\"brokerId\":\"0\",\"brokerName\":\"b\",\"clusterName\":\"c\"",
+          "haServerAddr" },
+        { 103,
+          "\"brokerAddr\":\"a:1\",\"brokerName\":\"b\",\"clusterName\":\"c\",\"haServerAddr\":\"h:1\"",
+          "brokerId" },
+        { 103,
+          "\"brokerAddr\":\"a:1\",\"brokerId\":\"x\",\"brokerName\":\"b\",\"clusterName\":\"c\",\"haServerAddr\":\"h:1\"",
+          "brokerId" },
         { 104, "\"brokerAddr\":\"a:1\",\"brokerId\":\"0\",\"clusterName\":\"c\"", "brokerName" },
         { 322, "\"brokerAddr\":\"a:1\",\"brokerId\":\"0\",\"brokerName\":\"b\"", "clusterName" },
         { 205, "", "brokerName" },
@@ -245,7 +275,8 @@ static void test_unknown_codes_and_missing_fields(void **st)
     for (size_t i = 0; i < sizeof miss / sizeof miss[0]; i++) {
         nt_req(fd, miss[i].code, 409, miss[i].ext, NULL, 0, &r);
         if (r.code != 1 || !r.remark || !strstr(r.remark, miss[i].field))
-            fprintf(stderr, "case %zu (code %d): got %d %s\n", i, miss[i].code, r.code, r.remark ? r.remark : "(null)");
+            fprintf(stderr, "case %zu (code %d): got %d %s\n", i, miss[i].code, r.code,
+                    r.remark ? r.remark : "(null)");
         assert_int_equal(r.code, 1);
         assert_non_null(r.remark);
         assert_non_null(strstr(r.remark, miss[i].field));
@@ -253,9 +284,10 @@ static void test_unknown_codes_and_missing_fields(void **st)
     }
     /* A bad registration body (not JSON): code 1, nothing registered. */
     const char *junk = "{\"topicConfigSerializeWrapper\":";
-    nt_req(fd, 103, 409,
-           "\"brokerAddr\":\"10.12.0.1:1\",\"brokerId\":\"0\",\"brokerName\":\"broker-j\",\"clusterName\":\"CJ\",\"haServerAddr\":\"h:1\"",
-           junk, strlen(junk), &r);
+    nt_req(
+        fd, 103, 409,
+        "\"brokerAddr\":\"10.12.0.1:1\",\"brokerId\":\"0\",\"brokerName\":\"broker-j\",\"clusterName\":\"CJ\",\"haServerAddr\":\"h:1\"",
+        junk, strlen(junk), &r);
     assert_int_equal(r.code, 1);
     kite_cmd_free(&r);
     nt_expect_body(fd, 224, "\"cluster\":\"CJ\"", "{\"topicList\":[]}");
@@ -271,16 +303,16 @@ static void test_binary_header(void **st)
     register_example(d);
     int fd = nt_conn(d);
     static const uint8_t req[] = {
-        0x00, 0x00, 0x00, 0x2d, 0x01, 0x00, 0x00, 0x29,   /* N=45, type 1, H=41 */
-        0x00, 0x69,                                       /* code 105 */
-        0x00,                                             /* JAVA */
-        0x01, 0xdf,                                       /* version 479 */
-        0x00, 0x00, 0x00, 0x07,                           /* opaque 7 */
-        0x00, 0x00, 0x00, 0x00,                           /* flag 0 */
-        0x00, 0x00, 0x00, 0x00,                           /* no remark */
-        0x00, 0x00, 0x00, 0x14,                           /* extFields: 20 bytes */
-        0x00, 0x05, 't', 'o', 'p', 'i', 'c',
-        0x00, 0x00, 0x00, 0x09, 'T', 'o', 'p', 'i', 'c', 'T', 'e', 's', 't',
+        0x00, 0x00, 0x00, 0x2d, 0x01, 0x00, 0x00, 0x29, /* N=45, type 1, H=41 */
+        0x00, 0x69,                                     /* code 105 */
+        0x00,                                           /* JAVA */
+        0x01, 0xdf,                                     /* version 479 */
+        0x00, 0x00, 0x00, 0x07,                         /* opaque 7 */
+        0x00, 0x00, 0x00, 0x00,                         /* flag 0 */
+        0x00, 0x00, 0x00, 0x00,                         /* no remark */
+        0x00, 0x00, 0x00, 0x14,                         /* extFields: 20 bytes */
+        0x00, 0x05, 't',  'o',  'p',  'i',  'c',  0x00, 0x00, 0x00,
+        0x09, 'T',  'o',  'p',  'i',  'c',  'T',  'e',  's',  't',
     };
     assert_int_equal(sizeof req, 49);
     for (int round = 0; round < 2; round++) {
@@ -289,7 +321,7 @@ static void test_binary_header(void **st)
         size_t len;
         assert_int_equal(kt_read_raw_frame(fd, &frame, &len, KT_DEADLINE_MS), 0);
         assert_true(len > 8 + 21);
-        assert_int_equal(frame[4], 0x01);   /* binary header in the answer */
+        assert_int_equal(frame[4], 0x01); /* binary header in the answer */
         /* Fixed part: code 0, opaque 7, flag 1 (response). */
         assert_int_equal(frame[8], 0);
         assert_int_equal(frame[9], 0);
@@ -333,45 +365,51 @@ static void test_typed_ext_fields(void **st)
     nt_body_json(body, sizeof body, 1, t);
     char hdr[1024];
     kite_cmd r;
-    snprintf(hdr, sizeof hdr,
-             "{\"code\":103,\"extFields\":{\"brokerAddr\":\"192.168.0.10:10911\",\"brokerId\":0,\"brokerName\":\"broker-a\","
-             "\"clusterName\":\"DefaultCluster\",\"compressed\":false,\"bodyCrc32\":0,\"haServerAddr\":\"192.168.0.10:10912\"},"
-             "\"flag\":0,\"language\":\"JAVA\",\"opaque\":11,\"version\":121}");
+    snprintf(
+        hdr, sizeof hdr,
+        "{\"code\":103,\"extFields\":{\"brokerAddr\":\"192.168.0.10:10911\",\"brokerId\":0,\"brokerName\":\"broker-a\","
+        "\"clusterName\":\"DefaultCluster\",\"compressed\":false,\"bodyCrc32\":0,\"haServerAddr\":\"192.168.0.10:10912\"},"
+        "\"flag\":0,\"language\":\"JAVA\",\"opaque\":11,\"version\":121}");
     assert_int_equal(kt_call(m, hdr, body, strlen(body), &r), 0);
     assert_int_equal(r.code, 0);
     assert_int_equal(r.opaque, 11);
     kite_cmd_free(&r);
-    snprintf(hdr, sizeof hdr,
-             "{\"code\":103,\"extFields\":{\"brokerAddr\":\"192.168.0.11:10911\",\"brokerId\":1,\"brokerName\":\"broker-a\","
-             "\"clusterName\":\"DefaultCluster\",\"compressed\":false,\"haServerAddr\":\"192.168.0.11:10912\"},"
-             "\"flag\":0,\"language\":\"CPP\",\"opaque\":12,\"remark\":\"\",\"version\":333}");
+    snprintf(
+        hdr, sizeof hdr,
+        "{\"code\":103,\"extFields\":{\"brokerAddr\":\"192.168.0.11:10911\",\"brokerId\":1,\"brokerName\":\"broker-a\","
+        "\"clusterName\":\"DefaultCluster\",\"compressed\":false,\"haServerAddr\":\"192.168.0.11:10912\"},"
+        "\"flag\":0,\"language\":\"CPP\",\"opaque\":12,\"remark\":\"\",\"version\":333}");
     assert_int_equal(kt_call(s, hdr, body, strlen(body), &r), 0);
     assert_int_equal(r.code, 0);
     assert_string_equal(kite_cmd_ext(&r, "masterAddr"), "192.168.0.10:10911");
     kite_cmd_free(&r);
 
     /* Boolean acceptStandardJsonOnly on an old version: quoted keys. */
-    const char *h2 = "{\"code\":105,\"extFields\":{\"topic\":\"TopicTest\",\"acceptStandardJsonOnly\":true},\"flag\":0,"
-                     "\"language\":\"JAVA\",\"opaque\":13,\"version\":121}";
+    const char *h2 =
+        "{\"code\":105,\"extFields\":{\"topic\":\"TopicTest\",\"acceptStandardJsonOnly\":true},\"flag\":0,"
+        "\"language\":\"JAVA\",\"opaque\":13,\"version\":121}";
     assert_int_equal(kt_call(q, h2, NULL, 0, &r), 0);
     assert_int_equal(r.code, 0);
     assert_string_equal(kt_body(&r), route_test_479);
     kite_cmd_free(&r);
     /* No extFields serialisation details at all beyond the code: Go-style header with
      * empty optional fields and a language we do not list. */
-    const char *h3 = "{\"code\":105,\"extFields\":{\"topic\":\"TopicTest\",\"bname\":\"\",\"acceptStandardJsonOnly\":false},"
-                     "\"flag\":0,\"language\":\"GO\",\"opaque\":14,\"remark\":\"\",\"version\":317}";
+    const char *h3 =
+        "{\"code\":105,\"extFields\":{\"topic\":\"TopicTest\",\"bname\":\"\",\"acceptStandardJsonOnly\":false},"
+        "\"flag\":0,\"language\":\"GO\",\"opaque\":14,\"remark\":\"\",\"version\":317}";
     assert_int_equal(kt_call(q, h3, NULL, 0, &r), 0);
     assert_int_equal(r.code, 0);
     assert_int_equal(r.opaque, 14);
     assert_non_null(strstr(kt_body(&r), "{0:\"192.168.0.10:10911\",1:\"192.168.0.11:10911\"}"));
     kite_cmd_free(&r);
     /* Number values for KV. */
-    const char *h4 = "{\"code\":100,\"extFields\":{\"namespace\":\"n\",\"key\":42,\"value\":3.5},\"flag\":0,\"opaque\":15}";
+    const char *h4 =
+        "{\"code\":100,\"extFields\":{\"namespace\":\"n\",\"key\":42,\"value\":3.5},\"flag\":0,\"opaque\":15}";
     assert_int_equal(kt_call(q, h4, NULL, 0, &r), 0);
     assert_int_equal(r.code, 0);
     kite_cmd_free(&r);
-    const char *h5 = "{\"code\":101,\"extFields\":{\"namespace\":\"n\",\"key\":\"42\"},\"flag\":0,\"opaque\":16}";
+    const char *h5 =
+        "{\"code\":101,\"extFields\":{\"namespace\":\"n\",\"key\":\"42\"},\"flag\":0,\"opaque\":16}";
     assert_int_equal(kt_call(q, h5, NULL, 0, &r), 0);
     assert_int_equal(r.code, 0);
     assert_string_equal(kite_cmd_ext(&r, "value"), "3.5");
@@ -385,8 +423,8 @@ static void test_oneway(void **st)
     kt_daemon *d = nt_start(NULL);
     int fd = nt_conn(d);
     nt_send(fd, 100, 409, 2, "\"key\":\"k\",\"namespace\":\"one\",\"value\":\"way\"", NULL, 0);
-    nt_send(fd, 9999, 409, 2, "", NULL, 0);   /* unknown code */
-    nt_send(fd, 105, 409, 2, "", NULL, 0);    /* missing field */
+    nt_send(fd, 9999, 409, 2, "", NULL, 0); /* unknown code */
+    nt_send(fd, 105, 409, 2, "", NULL, 0);  /* missing field */
     nt_send(fd, 105, 409, 2, "\"topic\":\"NoSuch\"", NULL, 0);
     /* The next answer on this connection is for the next two-way request. */
     kite_cmd r;
@@ -395,7 +433,8 @@ static void test_oneway(void **st)
     assert_string_equal(kite_cmd_ext(&r, "value"), "way");
     kite_cmd_free(&r);
     /* A frame flagged as a response is dropped, too. */
-    const char *resp = "{\"code\":0,\"flag\":1,\"language\":\"JAVA\",\"opaque\":5,\"serializeTypeCurrentRPC\":\"JSON\",\"version\":479}";
+    const char *resp =
+        "{\"code\":0,\"flag\":1,\"language\":\"JAVA\",\"opaque\":5,\"serializeTypeCurrentRPC\":\"JSON\",\"version\":479}";
     assert_int_equal(kt_send_json(fd, resp, NULL, 0), 0);
     assert_int_equal(kt_closed_silently(fd, 200), 0);
     nt_expect(fd, 101, 409, "\"key\":\"k\",\"namespace\":\"one\"", NULL, 0, 0);
@@ -417,10 +456,11 @@ static void test_pipelined(void **st)
         /* Every 10th asks for an unknown topic, every 7th is an unknown code. */
         const char *topic = i % 10 == 3 ? "NoSuch" : "TopicTest";
         int code = i % 7 == 5 ? 777 : 105;
-        int hl = snprintf(h, sizeof h,
-                          "{\"code\":%d,\"extFields\":{\"topic\":\"%s\"},\"flag\":0,\"language\":\"JAVA\",\"opaque\":%d,"
-                          "\"serializeTypeCurrentRPC\":\"JSON\",\"version\":479}",
-                          code, topic, 50000 + i);
+        int hl = snprintf(
+            h, sizeof h,
+            "{\"code\":%d,\"extFields\":{\"topic\":\"%s\"},\"flag\":0,\"language\":\"JAVA\",\"opaque\":%d,"
+            "\"serializeTypeCurrentRPC\":\"JSON\",\"version\":479}",
+            code, topic, 50000 + i);
         be32(buf + len, (uint32_t)(4 + hl));
         be32(buf + len + 4, (uint32_t)hl);
         memcpy(buf + len + 8, h, (size_t)hl);
@@ -476,7 +516,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_bad_frames, nt_setup, nt_teardown),
         cmocka_unit_test_setup_teardown(test_max_frame_size_config, nt_setup, nt_teardown),
-        cmocka_unit_test_setup_teardown(test_unknown_codes_and_missing_fields, nt_setup, nt_teardown),
+        cmocka_unit_test_setup_teardown(test_unknown_codes_and_missing_fields, nt_setup,
+                                        nt_teardown),
         cmocka_unit_test_setup_teardown(test_binary_header, nt_setup, nt_teardown),
         cmocka_unit_test_setup_teardown(test_typed_ext_fields, nt_setup, nt_teardown),
         cmocka_unit_test_setup_teardown(test_oneway, nt_setup, nt_teardown),

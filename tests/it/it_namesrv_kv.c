@@ -12,7 +12,8 @@
 static void put_kv(int fd, const char *nsp, const char *key, const char *val)
 {
     char ext[512];
-    snprintf(ext, sizeof ext, "\"key\":\"%s\",\"namespace\":\"%s\",\"value\":\"%s\"", key, nsp, val);
+    snprintf(ext, sizeof ext, "\"key\":\"%s\",\"namespace\":\"%s\",\"value\":\"%s\"", key, nsp,
+             val);
     nt_expect(fd, 100, 409, ext, NULL, 0, 0);
 }
 
@@ -69,14 +70,15 @@ static void test_kv_and_restart(void **st)
     /* Overwrite. */
     put_kv(q, "ns1", "k2", "v2b");
     get_kv_is(q, "ns1", "k2", "v2b");
-    nt_expect_body(q, 219, "\"namespace\":\"ns1\"",
-                   "{\"table\":{\"k0\":\"with space & \\\"quote\\\"\",\"k1\":\"v1\",\"k2\":\"v2b\"}}");
+    nt_expect_body(
+        q, 219, "\"namespace\":\"ns1\"",
+        "{\"table\":{\"k0\":\"with space & \\\"quote\\\"\",\"k1\":\"v1\",\"k2\":\"v2b\"}}");
     nt_expect_body(q, 219, "\"namespace\":\"ns2\"", "{\"table\":{\"a\":\"b\"}}");
 
     /* Delete; a missing namespace lists as QUERY_NOT_FOUND. */
     nt_expect(q, 102, 409, "\"key\":\"k2\",\"namespace\":\"ns1\"", NULL, 0, 0);
     get_kv_missing(q, "ns1", "k2");
-    nt_expect(q, 102, 409, "\"key\":\"k2\",\"namespace\":\"ns1\"", NULL, 0, 0);   /* again: still 0 */
+    nt_expect(q, 102, 409, "\"key\":\"k2\",\"namespace\":\"ns1\"", NULL, 0, 0); /* again: still 0 */
     nt_expect(q, 102, 409, "\"key\":\"a\",\"namespace\":\"ns2\"", NULL, 0, 0);
     kite_cmd r;
     nt_req(q, 219, 409, "\"namespace\":\"ns2\"", NULL, 0, &r);
@@ -103,11 +105,14 @@ static void test_kv_and_restart(void **st)
     nt_register(b, "C1", "broker-a", 0, "10.10.0.1:10911", "10.10.0.1:10912", body, &r);
     assert_string_equal(kt_body(&r), "{\"table\":{\"TopicO\":\"broker-a:4\"}}");
     kite_cmd_free(&r);
-    const char *bd = "{\"brokerAddrs\":{\"0\":\"10.10.0.1:10911\"},\"brokerName\":\"broker-a\",\"cluster\":\"C1\","
-                     "\"enableActingMaster\":false}";
-    const char *qd = "{\"brokerName\":\"broker-a\",\"perm\":6,\"readQueueNums\":4,\"topicSysFlag\":0,\"writeQueueNums\":4}";
+    const char *bd =
+        "{\"brokerAddrs\":{\"0\":\"10.10.0.1:10911\"},\"brokerName\":\"broker-a\",\"cluster\":\"C1\","
+        "\"enableActingMaster\":false}";
+    const char *qd =
+        "{\"brokerName\":\"broker-a\",\"perm\":6,\"readQueueNums\":4,\"topicSysFlag\":0,\"writeQueueNums\":4}";
     char want[1024];
-    snprintf(want, sizeof want, "{\"brokerDatas\":[%s],\"filterServerTable\":{},\"queueDatas\":[%s]}", bd, qd);
+    snprintf(want, sizeof want,
+             "{\"brokerDatas\":[%s],\"filterServerTable\":{},\"queueDatas\":[%s]}", bd, qd);
     nt_expect_route(q, "TopicO", 479, "", want);
 
     /* The file on disk, Java's kvConfig.json shape. */
@@ -115,8 +120,10 @@ static void test_kv_and_restart(void **st)
     snprintf(path, sizeof path, "%s/kvConfig.json", d->dir);
     const char *text = read_file(path);
     assert_non_null(text);
-    assert_string_equal(text, "{\"configTable\":{\"ORDER_TOPIC_CONFIG\":{\"TopicO\":\"broker-a:4\"},\"ns1\":{\"k0\":"
-                              "\"with space & \\\"quote\\\"\",\"k1\":\"v1\"}}}");
+    assert_string_equal(
+        text,
+        "{\"configTable\":{\"ORDER_TOPIC_CONFIG\":{\"TopicO\":\"broker-a:4\"},\"ns1\":{\"k0\":"
+        "\"with space & \\\"quote\\\"\",\"k1\":\"v1\"}}}");
 
     /* Restart on the same directory (same KV file), now with orderMessageEnable. */
     nt_close(q);
@@ -134,8 +141,10 @@ static void test_kv_and_restart(void **st)
     nt_register(b, "C1", "broker-a", 0, "10.10.0.1:10911", "10.10.0.1:10912", body, &r);
     assert_string_equal(kt_body(&r), "{\"table\":{\"TopicO\":\"broker-a:4\"}}");
     kite_cmd_free(&r);
-    snprintf(want, sizeof want,
-             "{\"brokerDatas\":[%s],\"filterServerTable\":{},\"orderTopicConf\":\"broker-a:4\",\"queueDatas\":[%s]}", bd, qd);
+    snprintf(
+        want, sizeof want,
+        "{\"brokerDatas\":[%s],\"filterServerTable\":{},\"orderTopicConf\":\"broker-a:4\",\"queueDatas\":[%s]}",
+        bd, qd);
     nt_expect_route(q, "TopicO", 479, "", want);
     /* Bare-key flavour carries it too. */
     nt_route(q, "TopicO", 300, "", &r);
@@ -145,14 +154,16 @@ static void test_kv_and_restart(void **st)
 
     /* Deleting the order config removes it from routes and from registration replies. */
     nt_expect(q, 102, 409, "\"key\":\"TopicO\",\"namespace\":\"ORDER_TOPIC_CONFIG\"", NULL, 0, 0);
-    snprintf(want, sizeof want, "{\"brokerDatas\":[%s],\"filterServerTable\":{},\"queueDatas\":[%s]}", bd, qd);
+    snprintf(want, sizeof want,
+             "{\"brokerDatas\":[%s],\"filterServerTable\":{},\"queueDatas\":[%s]}", bd, qd);
     nt_expect_route(q, "TopicO", 479, "", want);
     nt_register(b, "C1", "broker-a", 0, "10.10.0.1:10911", "10.10.0.1:10912", body, &r);
     assert_int_equal(r.body_len, 0);
     kite_cmd_free(&r);
     text = read_file(path);
     assert_non_null(text);
-    assert_string_equal(text, "{\"configTable\":{\"ns1\":{\"k0\":\"with space & \\\"quote\\\"\",\"k1\":\"v1\"}}}");
+    assert_string_equal(
+        text, "{\"configTable\":{\"ns1\":{\"k0\":\"with space & \\\"quote\\\"\",\"k1\":\"v1\"}}}");
 }
 
 /* returnOrderTopicConfigToBroker=false: no table in the registration reply. */

@@ -11,12 +11,12 @@
 #include "ns_common.h"
 #include <zlib.h>
 
-#define A0 "10.0.0.1:10911"
+#define A0   "10.0.0.1:10911"
 #define A0HA "10.0.0.1:10912"
-#define A1 "10.0.0.2:10911"
+#define A1   "10.0.0.2:10911"
 #define A1HA "10.0.0.2:10912"
-#define B0 "10.0.0.3:10911"
-#define C0 "10.0.0.4:10911"
+#define B0   "10.0.0.3:10911"
+#define C0   "10.0.0.4:10911"
 
 /* The brokers of scenario 1, each on its own connection (kept open: closing it would
  * expire the broker). Returns the connections in fds[0..3] = a0, a1, b0, c0. */
@@ -66,16 +66,28 @@ static void register_topology(const kt_daemon *d, int fds[4])
     kite_cmd_free(&r);
 }
 
-#define BD_A_BARE "{\"brokerAddrs\":{0:\"" A0 "\",1:\"" A1 "\"},\"brokerName\":\"broker-a\",\"cluster\":\"C1\",\"enableActingMaster\":false}"
-#define BD_A_QUOTED "{\"brokerAddrs\":{\"0\":\"" A0 "\",\"1\":\"" A1 "\"},\"brokerName\":\"broker-a\",\"cluster\":\"C1\",\"enableActingMaster\":false}"
-#define BD_B_BARE "{\"brokerAddrs\":{0:\"" B0 "\"},\"brokerName\":\"broker-b\",\"cluster\":\"C1\",\"enableActingMaster\":false}"
-#define BD_B_QUOTED "{\"brokerAddrs\":{\"0\":\"" B0 "\"},\"brokerName\":\"broker-b\",\"cluster\":\"C1\",\"enableActingMaster\":false}"
-#define BD_C_BARE "{\"brokerAddrs\":{0:\"" C0 "\"},\"brokerName\":\"broker-c\",\"cluster\":\"C2\",\"enableActingMaster\":false}"
-#define QD(name, q, perm) \
-    "{\"brokerName\":\"" name "\",\"perm\":" #perm ",\"readQueueNums\":" #q ",\"topicSysFlag\":0,\"writeQueueNums\":" #q "}"
+#define BD_A_BARE                            \
+    "{\"brokerAddrs\":{0:\"" A0 "\",1:\"" A1 \
+    "\"},\"brokerName\":\"broker-a\",\"cluster\":\"C1\",\"enableActingMaster\":false}"
+#define BD_A_QUOTED                                  \
+    "{\"brokerAddrs\":{\"0\":\"" A0 "\",\"1\":\"" A1 \
+    "\"},\"brokerName\":\"broker-a\",\"cluster\":\"C1\",\"enableActingMaster\":false}"
+#define BD_B_BARE               \
+    "{\"brokerAddrs\":{0:\"" B0 \
+    "\"},\"brokerName\":\"broker-b\",\"cluster\":\"C1\",\"enableActingMaster\":false}"
+#define BD_B_QUOTED                 \
+    "{\"brokerAddrs\":{\"0\":\"" B0 \
+    "\"},\"brokerName\":\"broker-b\",\"cluster\":\"C1\",\"enableActingMaster\":false}"
+#define BD_C_BARE               \
+    "{\"brokerAddrs\":{0:\"" C0 \
+    "\"},\"brokerName\":\"broker-c\",\"cluster\":\"C2\",\"enableActingMaster\":false}"
+#define QD(name, q, perm)                                                   \
+    "{\"brokerName\":\"" name "\",\"perm\":" #perm ",\"readQueueNums\":" #q \
+    ",\"topicSysFlag\":0,\"writeQueueNums\":" #q "}"
 
-#define ROUTE_SHARED(bda, bdb) \
-    "{\"brokerDatas\":[" bda "," bdb "],\"filterServerTable\":{},\"queueDatas\":[" QD("broker-a", 4, 6) "," QD("broker-b", 8, 6) "]}"
+#define ROUTE_SHARED(bda, bdb)                                                         \
+    "{\"brokerDatas\":[" bda "," bdb "],\"filterServerTable\":{},\"queueDatas\":[" QD( \
+        "broker-a", 4, 6) "," QD("broker-b", 8, 6) "]}"
 
 /* Scenario 1: two brokers of C1 (broker-a master+slave, broker-b), one of C2. */
 static void test_topology_routes_and_cluster_info(void **st)
@@ -93,27 +105,35 @@ static void test_topology_routes_and_cluster_info(void **st)
     nt_expect_route(q, "TopicShared", 401, "", ROUTE_SHARED(BD_A_QUOTED, BD_B_QUOTED));
     nt_expect_route(q, "TopicShared", 479, "", ROUTE_SHARED(BD_A_QUOTED, BD_B_QUOTED));
     /* old version asking for standard JSON. */
-    nt_expect_route(q, "TopicShared", 300, ",\"acceptStandardJsonOnly\":\"true\"", ROUTE_SHARED(BD_A_QUOTED, BD_B_QUOTED));
-    nt_expect_route(q, "TopicShared", 300, ",\"acceptStandardJsonOnly\":\"false\"", ROUTE_SHARED(BD_A_BARE, BD_B_BARE));
+    nt_expect_route(q, "TopicShared", 300, ",\"acceptStandardJsonOnly\":\"true\"",
+                    ROUTE_SHARED(BD_A_QUOTED, BD_B_QUOTED));
+    nt_expect_route(q, "TopicShared", 300, ",\"acceptStandardJsonOnly\":\"false\"",
+                    ROUTE_SHARED(BD_A_BARE, BD_B_BARE));
     /* A topic of one broker only. */
     nt_expect_route(q, "TopicA", 300, "",
-                    "{\"brokerDatas\":[" BD_A_BARE "],\"filterServerTable\":{},\"queueDatas\":[" QD("broker-a", 4, 6) "]}");
+                    "{\"brokerDatas\":[" BD_A_BARE
+                    "],\"filterServerTable\":{},\"queueDatas\":[" QD("broker-a", 4, 6) "]}");
     nt_expect_route(q, "TopicC", 479, "",
-                    "{\"brokerDatas\":[{\"brokerAddrs\":{\"0\":\"" C0 "\"},\"brokerName\":\"broker-c\",\"cluster\":\"C2\","
-                    "\"enableActingMaster\":false}],\"filterServerTable\":{},\"queueDatas\":[" QD("broker-c", 2, 6) "]}");
+                    "{\"brokerDatas\":[{\"brokerAddrs\":{\"0\":\"" C0
+                    "\"},\"brokerName\":\"broker-c\",\"cluster\":\"C2\","
+                    "\"enableActingMaster\":false}],\"filterServerTable\":{},\"queueDatas\":[" QD(
+                        "broker-c", 2, 6) "]}");
 
     /* Unknown topic: TOPIC_NOT_EXIST with Java's remark. */
     kite_cmd r;
     nt_route(q, "NoSuchTopic", 479, "", &r);
     assert_int_equal(r.code, 17);
     assert_non_null(r.remark);
-    assert_non_null(strstr(r.remark, "No topic route info in name server for the topic: NoSuchTopic"));
+    assert_non_null(
+        strstr(r.remark, "No topic route info in name server for the topic: NoSuchTopic"));
     assert_int_equal(r.body_len, 0);
     kite_cmd_free(&r);
 
     /* Cluster info: always bare keys, whatever the version. */
-    const char *ci = "{\"brokerAddrTable\":{\"broker-a\":" BD_A_BARE ",\"broker-b\":" BD_B_BARE ",\"broker-c\":" BD_C_BARE
-                     "},\"clusterAddrTable\":{\"C1\":[\"broker-a\",\"broker-b\"],\"C2\":[\"broker-c\"]}}";
+    const char *ci =
+        "{\"brokerAddrTable\":{\"broker-a\":" BD_A_BARE ",\"broker-b\":" BD_B_BARE
+        ",\"broker-c\":" BD_C_BARE
+        "},\"clusterAddrTable\":{\"C1\":[\"broker-a\",\"broker-b\"],\"C2\":[\"broker-c\"]}}";
     nt_expect_body(q, 106, "", ci);
     nt_req(q, 106, 479, "", NULL, 0, &r);
     assert_int_equal(r.code, 0);
@@ -121,8 +141,10 @@ static void test_topology_routes_and_cluster_info(void **st)
     kite_cmd_free(&r);
 
     /* Topic lists. */
-    nt_expect_body(q, 206, "", "{\"topicList\":[\"TopicA\",\"TopicB\",\"TopicC\",\"TopicShared\"]}");
-    nt_expect_body(q, 224, "\"cluster\":\"C1\"", "{\"topicList\":[\"TopicA\",\"TopicB\",\"TopicShared\"]}");
+    nt_expect_body(q, 206, "",
+                   "{\"topicList\":[\"TopicA\",\"TopicB\",\"TopicC\",\"TopicShared\"]}");
+    nt_expect_body(q, 224, "\"cluster\":\"C1\"",
+                   "{\"topicList\":[\"TopicA\",\"TopicB\",\"TopicShared\"]}");
     nt_expect_body(q, 224, "\"cluster\":\"C2\"", "{\"topicList\":[\"TopicC\"]}");
     nt_expect_body(q, 224, "\"cluster\":\"NoCluster\"", "{\"topicList\":[]}");
 
@@ -135,7 +157,8 @@ static void test_topology_routes_and_cluster_info(void **st)
     assert_string_equal(kite_cmd_ext(&r, "masterAddr"), A0);
     kite_cmd_free(&r);
     nt_expect_route(q, "TopicA", 300, "",
-                    "{\"brokerDatas\":[" BD_A_BARE "],\"filterServerTable\":{},\"queueDatas\":[" QD("broker-a", 4, 6) "]}");
+                    "{\"brokerDatas\":[" BD_A_BARE
+                    "],\"filterServerTable\":{},\"queueDatas\":[" QD("broker-a", 4, 6) "]}");
 }
 
 /* Scenario 2a: compressed body built here from its documented layout, and CRCs. */
@@ -176,10 +199,11 @@ static void test_compressed_body_and_crc(void **st)
     char ext[512];
     kite_cmd r;
     /* Wrong CRC first: refused, nothing registered. */
-    snprintf(ext, sizeof ext,
-             "\"bodyCrc32\":\"%lu\",\"brokerAddr\":\"10.1.0.1:10911\",\"brokerId\":\"0\",\"brokerName\":\"broker-z\","
-             "\"clusterName\":\"CZ\",\"compressed\":\"true\",\"haServerAddr\":\"10.1.0.1:10912\"",
-             crc ^ 0x1u);
+    snprintf(
+        ext, sizeof ext,
+        "\"bodyCrc32\":\"%lu\",\"brokerAddr\":\"10.1.0.1:10911\",\"brokerId\":\"0\",\"brokerName\":\"broker-z\","
+        "\"clusterName\":\"CZ\",\"compressed\":\"true\",\"haServerAddr\":\"10.1.0.1:10912\"",
+        crc ^ 0x1u);
     nt_req(b, 103, 409, ext, z, zl, &r);
     assert_int_equal(r.code, 1);
     assert_string_equal(r.remark, "crc32 not match");
@@ -188,29 +212,35 @@ static void test_compressed_body_and_crc(void **st)
     nt_expect_body(q, 106, "", "{\"brokerAddrTable\":{},\"clusterAddrTable\":{}}");
 
     /* Correct CRC: accepted. */
-    snprintf(ext, sizeof ext,
-             "\"bodyCrc32\":\"%lu\",\"brokerAddr\":\"10.1.0.1:10911\",\"brokerId\":\"0\",\"brokerName\":\"broker-z\","
-             "\"clusterName\":\"CZ\",\"compressed\":\"true\",\"haServerAddr\":\"10.1.0.1:10912\"",
-             crc);
+    snprintf(
+        ext, sizeof ext,
+        "\"bodyCrc32\":\"%lu\",\"brokerAddr\":\"10.1.0.1:10911\",\"brokerId\":\"0\",\"brokerName\":\"broker-z\","
+        "\"clusterName\":\"CZ\",\"compressed\":\"true\",\"haServerAddr\":\"10.1.0.1:10912\"",
+        crc);
     nt_req(b, 103, 409, ext, z, zl, &r);
     assert_int_equal(r.code, 0);
     kite_cmd_free(&r);
-    const char *bdz = "{\"brokerAddrs\":{\"0\":\"10.1.0.1:10911\"},\"brokerName\":\"broker-z\",\"cluster\":\"CZ\","
-                      "\"enableActingMaster\":false}";
+    const char *bdz =
+        "{\"brokerAddrs\":{\"0\":\"10.1.0.1:10911\"},\"brokerName\":\"broker-z\",\"cluster\":\"CZ\","
+        "\"enableActingMaster\":false}";
     char want[1024];
-    snprintf(want, sizeof want, "{\"brokerDatas\":[%s],\"filterServerTable\":{},\"queueDatas\":[%s]}", bdz,
+    snprintf(want, sizeof want,
+             "{\"brokerDatas\":[%s],\"filterServerTable\":{},\"queueDatas\":[%s]}", bdz,
              QD("broker-z", 4, 6));
     nt_expect_route(q, "TopicZ1", 479, "", want);
-    snprintf(want, sizeof want,
-             "{\"brokerDatas\":[%s],\"filterServerTable\":{},\"queueDatas\":[{\"brokerName\":\"broker-z\",\"perm\":4,"
-             "\"readQueueNums\":2,\"topicSysFlag\":0,\"writeQueueNums\":1}]}",
-             bdz);
+    snprintf(
+        want, sizeof want,
+        "{\"brokerDatas\":[%s],\"filterServerTable\":{},\"queueDatas\":[{\"brokerName\":\"broker-z\",\"perm\":4,"
+        "\"readQueueNums\":2,\"topicSysFlag\":0,\"writeQueueNums\":1}]}",
+        bdz);
     nt_expect_route(q, "TopicZ2", 479, "", want);
 
     /* The stored data version is the one inside the compressed body. */
-    nt_req(q, 322, 409,
-           "\"brokerAddr\":\"10.1.0.1:10911\",\"brokerId\":\"0\",\"brokerName\":\"broker-z\",\"clusterName\":\"CZ\"",
-           "{\"counter\":3,\"timestamp\":1700000000123}", strlen("{\"counter\":3,\"timestamp\":1700000000123}"), &r);
+    nt_req(
+        q, 322, 409,
+        "\"brokerAddr\":\"10.1.0.1:10911\",\"brokerId\":\"0\",\"brokerName\":\"broker-z\",\"clusterName\":\"CZ\"",
+        "{\"counter\":3,\"timestamp\":1700000000123}",
+        strlen("{\"counter\":3,\"timestamp\":1700000000123}"), &r);
     assert_int_equal(r.code, 0);
     assert_string_equal(kite_cmd_ext(&r, "changed"), "false");
     assert_string_equal(kt_body(&r), "{\"counter\":3,\"timestamp\":1700000000123}");
@@ -221,27 +251,30 @@ static void test_compressed_body_and_crc(void **st)
     nt_topic_json(t1, sizeof t1, "TopicY", 4, 6);
     nt_body_json(body, sizeof body, 1, t1);
     unsigned long bcrc = crc32(0L, (const Bytef *)body, (uInt)strlen(body)) & 0x7FFFFFFFul;
-    snprintf(ext, sizeof ext,
-             "\"bodyCrc32\":\"%lu\",\"brokerAddr\":\"10.1.0.2:10911\",\"brokerId\":\"0\",\"brokerName\":\"broker-y\","
-             "\"clusterName\":\"CZ\",\"compressed\":\"false\",\"haServerAddr\":\"10.1.0.2:10912\"",
-             bcrc + 1);
+    snprintf(
+        ext, sizeof ext,
+        "\"bodyCrc32\":\"%lu\",\"brokerAddr\":\"10.1.0.2:10911\",\"brokerId\":\"0\",\"brokerName\":\"broker-y\","
+        "\"clusterName\":\"CZ\",\"compressed\":\"false\",\"haServerAddr\":\"10.1.0.2:10912\"",
+        bcrc + 1);
     nt_req(b, 103, 409, ext, body, strlen(body), &r);
     assert_int_equal(r.code, 1);
     assert_string_equal(r.remark, "crc32 not match");
     kite_cmd_free(&r);
     assert_int_equal(nt_route_code(q, "TopicY"), 17);
-    snprintf(ext, sizeof ext,
-             "\"bodyCrc32\":\"%lu\",\"brokerAddr\":\"10.1.0.2:10911\",\"brokerId\":\"0\",\"brokerName\":\"broker-y\","
-             "\"clusterName\":\"CZ\",\"compressed\":\"false\",\"haServerAddr\":\"10.1.0.2:10912\"",
-             bcrc);
+    snprintf(
+        ext, sizeof ext,
+        "\"bodyCrc32\":\"%lu\",\"brokerAddr\":\"10.1.0.2:10911\",\"brokerId\":\"0\",\"brokerName\":\"broker-y\","
+        "\"clusterName\":\"CZ\",\"compressed\":\"false\",\"haServerAddr\":\"10.1.0.2:10912\"",
+        bcrc);
     nt_req(b, 103, 409, ext, body, strlen(body), &r);
     assert_int_equal(r.code, 0);
     kite_cmd_free(&r);
     assert_int_equal(nt_route_code(q, "TopicY"), 0);
     /* bodyCrc32 0 means "do not check". */
-    snprintf(ext, sizeof ext,
-             "\"bodyCrc32\":\"0\",\"brokerAddr\":\"10.1.0.2:10911\",\"brokerId\":\"0\",\"brokerName\":\"broker-y\","
-             "\"clusterName\":\"CZ\",\"compressed\":\"false\",\"haServerAddr\":\"10.1.0.2:10912\"");
+    snprintf(
+        ext, sizeof ext,
+        "\"bodyCrc32\":\"0\",\"brokerAddr\":\"10.1.0.2:10911\",\"brokerId\":\"0\",\"brokerName\":\"broker-y\","
+        "\"clusterName\":\"CZ\",\"compressed\":\"false\",\"haServerAddr\":\"10.1.0.2:10912\"");
     nt_req(b, 103, 409, ext, body, strlen(body), &r);
     assert_int_equal(r.code, 0);
     kite_cmd_free(&r);
@@ -255,31 +288,37 @@ static void test_compressed_body_and_crc(void **st)
     assert_non_null(r.remark);
     assert_non_null(strstr(r.remark, "register broker failed"));
     kite_cmd_free(&r);
-    nt_expect_body(q, 224, "\"cluster\":\"CZ\"", "{\"topicList\":[\"TopicY\",\"TopicZ1\",\"TopicZ2\"]}");
+    nt_expect_body(q, 224, "\"cluster\":\"CZ\"",
+                   "{\"topicList\":[\"TopicY\",\"TopicZ1\",\"TopicZ2\"]}");
 
     /* A broker older than V3_0_11 (version < 37) sends a bare TopicConfigSerializeWrapper. */
-    const char *bare = "{\"dataVersion\":{\"counter\":1,\"timestamp\":1},\"topicConfigTable\":{\"TopicOld\":{\"perm\":6,"
-                       "\"readQueueNums\":3,\"topicFilterType\":\"SINGLE_TAG\",\"topicName\":\"TopicOld\",\"writeQueueNums\":3}}}";
-    nt_req(b, 103, 36,
-           "\"brokerAddr\":\"10.1.0.4:10911\",\"brokerId\":\"0\",\"brokerName\":\"broker-w\",\"clusterName\":\"CZ\","
-           "\"haServerAddr\":\"10.1.0.4:10912\"",
-           bare, strlen(bare), &r);
+    const char *bare =
+        "{\"dataVersion\":{\"counter\":1,\"timestamp\":1},\"topicConfigTable\":{\"TopicOld\":{\"perm\":6,"
+        "\"readQueueNums\":3,\"topicFilterType\":\"SINGLE_TAG\",\"topicName\":\"TopicOld\",\"writeQueueNums\":3}}}";
+    nt_req(
+        b, 103, 36,
+        "\"brokerAddr\":\"10.1.0.4:10911\",\"brokerId\":\"0\",\"brokerName\":\"broker-w\",\"clusterName\":\"CZ\","
+        "\"haServerAddr\":\"10.1.0.4:10912\"",
+        bare, strlen(bare), &r);
     assert_int_equal(r.code, 0);
     kite_cmd_free(&r);
-    nt_expect_route(q, "TopicOld", 36, "",
-                    "{\"brokerDatas\":[{\"brokerAddrs\":{0:\"10.1.0.4:10911\"},\"brokerName\":\"broker-w\",\"cluster\":\"CZ\","
-                    "\"enableActingMaster\":false}],\"filterServerTable\":{},\"queueDatas\":[" QD("broker-w", 3, 6) "]}");
+    nt_expect_route(
+        q, "TopicOld", 36, "",
+        "{\"brokerDatas\":[{\"brokerAddrs\":{0:\"10.1.0.4:10911\"},\"brokerName\":\"broker-w\",\"cluster\":\"CZ\","
+        "\"enableActingMaster\":false}],\"filterServerTable\":{},\"queueDatas\":[" QD("broker-w", 3,
+                                                                                      6) "]}");
 }
 
 /* Scenario 2b: data versions with WIPE_WRITE_PERM / ADD_WRITE_PERM. */
 static void route_perm_is(int q, const char *topic, int perm)
 {
     char want[1024];
-    snprintf(want, sizeof want,
-             "{\"brokerDatas\":[{\"brokerAddrs\":{\"0\":\"10.2.0.1:10911\"},\"brokerName\":\"broker-d\",\"cluster\":\"CD\","
-             "\"enableActingMaster\":false}],\"filterServerTable\":{},\"queueDatas\":[{\"brokerName\":\"broker-d\","
-             "\"perm\":%d,\"readQueueNums\":4,\"topicSysFlag\":0,\"writeQueueNums\":4}]}",
-             perm);
+    snprintf(
+        want, sizeof want,
+        "{\"brokerDatas\":[{\"brokerAddrs\":{\"0\":\"10.2.0.1:10911\"},\"brokerName\":\"broker-d\",\"cluster\":\"CD\","
+        "\"enableActingMaster\":false}],\"filterServerTable\":{},\"queueDatas\":[{\"brokerName\":\"broker-d\","
+        "\"perm\":%d,\"readQueueNums\":4,\"topicSysFlag\":0,\"writeQueueNums\":4}]}",
+        perm);
     nt_expect_route(q, topic, 479, "", want);
 }
 
@@ -353,7 +392,8 @@ static void test_unregister_and_query_data_version(void **st)
     nt_register_plain(b, "CU", "broker-u", 0, "10.3.0.1:10911", "10.3.0.1:10912", body);
     nt_register_plain(b1, "CU", "broker-u", 1, "10.3.0.2:10911", "10.3.0.2:10912", body);
 
-    const char *ext0 = "\"brokerAddr\":\"10.3.0.1:10911\",\"brokerId\":\"0\",\"brokerName\":\"broker-u\",\"clusterName\":\"CU\"";
+    const char *ext0 =
+        "\"brokerAddr\":\"10.3.0.1:10911\",\"brokerId\":\"0\",\"brokerName\":\"broker-u\",\"clusterName\":\"CU\"";
     const char *same = "{\"counter\":5,\"timestamp\":1700000000000}";
     const char *other = "{\"counter\":6,\"timestamp\":1700000000001}";
     kite_cmd r;
@@ -368,9 +408,10 @@ static void test_unregister_and_query_data_version(void **st)
     assert_string_equal(kt_body(&r), same);
     kite_cmd_free(&r);
     /* An unknown broker: changed, no stored version. */
-    nt_req(q, 322, 409,
-           "\"brokerAddr\":\"10.9.9.9:10911\",\"brokerId\":\"0\",\"brokerName\":\"broker-n\",\"clusterName\":\"CU\"", same,
-           strlen(same), &r);
+    nt_req(
+        q, 322, 409,
+        "\"brokerAddr\":\"10.9.9.9:10911\",\"brokerId\":\"0\",\"brokerName\":\"broker-n\",\"clusterName\":\"CU\"",
+        same, strlen(same), &r);
     assert_int_equal(r.code, 0);
     assert_string_equal(kite_cmd_ext(&r, "changed"), "true");
     assert_int_equal(r.body_len, 0);
@@ -378,9 +419,11 @@ static void test_unregister_and_query_data_version(void **st)
 
     /* Unregister the master: the group stays with the slave only. */
     nt_expect(q, 104, 409, ext0, NULL, 0, 0);
-    nt_expect_route(q, "TopicU", 300, "",
-                    "{\"brokerDatas\":[{\"brokerAddrs\":{1:\"10.3.0.2:10911\"},\"brokerName\":\"broker-u\",\"cluster\":\"CU\","
-                    "\"enableActingMaster\":false}],\"filterServerTable\":{},\"queueDatas\":[" QD("broker-u", 4, 6) "]}");
+    nt_expect_route(
+        q, "TopicU", 300, "",
+        "{\"brokerDatas\":[{\"brokerAddrs\":{1:\"10.3.0.2:10911\"},\"brokerName\":\"broker-u\",\"cluster\":\"CU\","
+        "\"enableActingMaster\":false}],\"filterServerTable\":{},\"queueDatas\":[" QD("broker-u", 4,
+                                                                                      6) "]}");
     /* The master is no longer known to QUERY_DATA_VERSION. */
     nt_req(q, 322, 409, ext0, same, strlen(same), &r);
     assert_string_equal(kite_cmd_ext(&r, "changed"), "true");
@@ -392,8 +435,10 @@ static void test_unregister_and_query_data_version(void **st)
     kite_cmd_free(&r);
 
     /* Unregister the slave too: the group, its cluster and its topics are gone. */
-    nt_expect(q, 104, 409, "\"brokerAddr\":\"10.3.0.2:10911\",\"brokerId\":\"1\",\"brokerName\":\"broker-u\",\"clusterName\":\"CU\"",
-              NULL, 0, 0);
+    nt_expect(
+        q, 104, 409,
+        "\"brokerAddr\":\"10.3.0.2:10911\",\"brokerId\":\"1\",\"brokerName\":\"broker-u\",\"clusterName\":\"CU\"",
+        NULL, 0, 0);
     assert_int_equal(nt_route_code(q, "TopicU"), 17);
     nt_expect_body(q, 106, "", "{\"brokerAddrTable\":{},\"clusterAddrTable\":{}}");
     nt_expect_body(q, 206, "", "{\"topicList\":[]}");
@@ -417,9 +462,11 @@ static void test_delete_topic(void **st)
 
     /* Restricted to one cluster: only that cluster's queue data goes. */
     nt_expect(q, 216, 479, "\"clusterName\":\"C1\",\"topic\":\"TopicDel\"", NULL, 0, 0);
-    nt_expect_route(q, "TopicDel", 479, "",
-                    "{\"brokerDatas\":[{\"brokerAddrs\":{\"0\":\"10.4.0.2:10911\"},\"brokerName\":\"broker-f\",\"cluster\":\"C2\","
-                    "\"enableActingMaster\":false}],\"filterServerTable\":{},\"queueDatas\":[" QD("broker-f", 4, 6) "]}");
+    nt_expect_route(
+        q, "TopicDel", 479, "",
+        "{\"brokerDatas\":[{\"brokerAddrs\":{\"0\":\"10.4.0.2:10911\"},\"brokerName\":\"broker-f\",\"cluster\":\"C2\","
+        "\"enableActingMaster\":false}],\"filterServerTable\":{},\"queueDatas\":[" QD("broker-f", 4,
+                                                                                      6) "]}");
     /* Whole topic. */
     nt_expect(q, 216, 479, "\"topic\":\"TopicDel\"", NULL, 0, 0);
     assert_int_equal(nt_route_code(q, "TopicDel"), 17);
@@ -510,11 +557,14 @@ static void test_namesrv_config(void **st)
     nt_topic_json(t1, sizeof t1, "TopicO", 4, 6);
     nt_body_json(body, sizeof body, 1, t1);
     nt_register_plain(b, "CO", "broker-o", 0, "10.5.0.1:10911", "10.5.0.1:10912", body);
-    nt_expect(qe, 100, 409, "\"key\":\"TopicO\",\"namespace\":\"ORDER_TOPIC_CONFIG\",\"value\":\"broker-o:4\"", NULL, 0, 0);
-    nt_expect_route(qe, "TopicO", 479, "",
-                    "{\"brokerDatas\":[{\"brokerAddrs\":{\"0\":\"10.5.0.1:10911\"},\"brokerName\":\"broker-o\",\"cluster\":\"CO\","
-                    "\"enableActingMaster\":false}],\"filterServerTable\":{},\"orderTopicConf\":\"broker-o:4\","
-                    "\"queueDatas\":[" QD("broker-o", 4, 6) "]}");
+    nt_expect(qe, 100, 409,
+              "\"key\":\"TopicO\",\"namespace\":\"ORDER_TOPIC_CONFIG\",\"value\":\"broker-o:4\"",
+              NULL, 0, 0);
+    nt_expect_route(
+        qe, "TopicO", 479, "",
+        "{\"brokerDatas\":[{\"brokerAddrs\":{\"0\":\"10.5.0.1:10911\"},\"brokerName\":\"broker-o\",\"cluster\":\"CO\","
+        "\"enableActingMaster\":false}],\"filterServerTable\":{},\"orderTopicConf\":\"broker-o:4\","
+        "\"queueDatas\":[" QD("broker-o", 4, 6) "]}");
 }
 
 /* Safe keys changed over the network take effect; bad values change nothing. */
@@ -555,17 +605,21 @@ static void test_remote_config_effects(void **st)
     nt_body_json(body, sizeof body, 1, t);
     nt_register_plain(b, "CS", "broker-s", 0, "10.16.0.1:10911", "10.16.0.1:10912", body);
     long long w = nt_wait_route_code(q, "TopicS", 17, 2500);
-    if (w < 0) fprintf(stderr, "broker not expired 2.5 s after a 300 ms timeout: scan interval change ignored\n");
+    if (w < 0)
+        fprintf(stderr,
+                "broker not expired 2.5 s after a 300 ms timeout: scan interval change ignored\n");
     assert_true(w >= 0);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_topology_routes_and_cluster_info, nt_setup, nt_teardown),
+        cmocka_unit_test_setup_teardown(test_topology_routes_and_cluster_info, nt_setup,
+                                        nt_teardown),
         cmocka_unit_test_setup_teardown(test_compressed_body_and_crc, nt_setup, nt_teardown),
         cmocka_unit_test_setup_teardown(test_data_version_and_write_perm, nt_setup, nt_teardown),
-        cmocka_unit_test_setup_teardown(test_unregister_and_query_data_version, nt_setup, nt_teardown),
+        cmocka_unit_test_setup_teardown(test_unregister_and_query_data_version, nt_setup,
+                                        nt_teardown),
         cmocka_unit_test_setup_teardown(test_delete_topic, nt_setup, nt_teardown),
         cmocka_unit_test_setup_teardown(test_namesrv_config, nt_setup, nt_teardown),
         cmocka_unit_test_setup_teardown(test_remote_config_effects, nt_setup, nt_teardown),

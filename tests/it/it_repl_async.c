@@ -34,7 +34,7 @@ static void test_identical_under_load(void **st)
     int looks = 0;
     int64_t last = 0;
     long long t0 = kt_now_ms();
-    while (kt_now_ms() - t0 < 2700) {   /* while kite-bench runs */
+    while (kt_now_ms() - t0 < 2700) { /* while kite-bench runs */
         int64_t se = rp_cl_max(s);
         if (se > last) {
             assert_int_equal(rp_first_diff(md, sd, 0, se), -1);
@@ -44,8 +44,9 @@ static void test_identical_under_load(void **st)
         usleep(300000);
     }
     long sent = rp_bench_wait(load);
-    fprintf(stderr, "%ld messages sent; the slave was compared %d times under load (last at %lld)\n", sent, looks,
-            (long long)last);
+    fprintf(stderr,
+            "%ld messages sent; the slave was compared %d times under load (last at %lld)\n", sent,
+            looks, (long long)last);
     assert_true(looks >= 3);
     int64_t end = rp_wait_caught_up(m, s);
     assert_true(end > 4 * RP_FILE);
@@ -53,7 +54,7 @@ static void test_identical_under_load(void **st)
     rp_wait_slave_topic(s, "ReplLoad");
     long pulled = rp_same_pulls(m, s, "ReplLoad", 4);
     fprintf(stderr, "%ld messages pulled from both, identical\n", pulled);
-    assert_int_equal(pulled, sent + 1);   /* kite-bench's warm-up message too */
+    assert_int_equal(pulled, sent + 1); /* kite-bench's warm-up message too */
 
     /* Control: one byte changed in a copy of one of the master's files is found at that byte. */
     char copy[700];
@@ -68,7 +69,8 @@ static void test_identical_under_load(void **st)
     assert_true(fd >= 0);
     assert_int_equal(write(fd, file, RP_FILE), RP_FILE);
     close(fd);
-    assert_int_equal(rp_first_diff(copy, sd, fstart, end < fstart + RP_FILE ? end : fstart + RP_FILE), at);
+    assert_int_equal(
+        rp_first_diff(copy, sd, fstart, end < fstart + RP_FILE ? end : fstart + RP_FILE), at);
     assert_int_equal(kb_count_lines(s->log, "ERROR"), 0);
     assert_int_equal(kb_count_lines(m->log, "ERROR"), 0);
 }
@@ -82,7 +84,7 @@ static void test_empty_slave_copies_history(void **st)
     kt_daemon *m = rp_start_master(ns, &ha, NULL);
     long sent = rp_bench_wait(rp_bench_start("ReplHistory", 2, 900));
     int64_t mend = rp_cl_max(m);
-    assert_true(mend > 5 * RP_FILE);   /* several files of history */
+    assert_true(mend > 5 * RP_FILE); /* several files of history */
     kt_daemon *s = rp_start_slave(ns, 1, NULL);
     int64_t end = rp_wait_caught_up(m, s);
     assert_int_equal(end, mend);
@@ -125,8 +127,9 @@ static void test_slave_restart_resumes(void **st)
     int64_t mend = rp_cl_max(m);
     assert_true(mend > first_end);
     assert_int_equal(rp_first_diff(md, sd, 0, first_end), -1);
-    int64_t gap = rp_first_diff(md, sd, 0, mend);   /* control: the new bytes are missing */
-    assert_true(gap >= first_end && gap < first_end + 4);   /* a record's size starts with zero bytes */
+    int64_t gap = rp_first_diff(md, sd, 0, mend); /* control: the new bytes are missing */
+    assert_true(gap >= first_end &&
+                gap < first_end + 4); /* a record's size starts with zero bytes */
     rp_launch_slave(s, ns, 1, NULL);
     assert_int_equal(rp_wait_caught_up(m, s), mend);
     assert_int_equal(rp_first_diff(md, sd, 0, mend), -1);
@@ -137,7 +140,7 @@ static void test_slave_restart_resumes(void **st)
     free(log);
     snprintf(want, sizeof want, "it asked for %lld;", (long long)(first_end - 65536));
     log = cf_read(m->log);
-    cf_expect_in(log, want);   /* its own end, less the tail it compares */
+    cf_expect_in(log, want); /* its own end, less the tail it compares */
     free(log);
 
     /* Killed under load: recovery cuts the unfinished record, replication resumes. */
@@ -152,7 +155,7 @@ static void test_slave_restart_resumes(void **st)
     int64_t end = rp_wait_caught_up(m, s);
     assert_int_equal(rp_first_diff(md, sd, 0, end), -1);
     rp_wait_slave_topic(s, "ReplRestart");
-    assert_int_equal(rp_same_pulls(m, s, "ReplRestart", 4), sent + 3);   /* three warm-up messages */
+    assert_int_equal(rp_same_pulls(m, s, "ReplRestart", 4), sent + 3); /* three warm-up messages */
 }
 
 /* Scenario: what a slave refuses, and the master accepts. */
@@ -164,8 +167,10 @@ static void test_slave_refuses_writes(void **st)
     kt_daemon *m = rp_start_master(ns, &ha, NULL);
     kt_daemon *s = rp_start_slave(ns, 1, NULL);
     int mfd = bk_conn(m), sfd = bk_conn(s);
-    bk_expect(mfd, 17, "\"topic\":\"ReplRefused\",\"readQueueNums\":\"2\",\"writeQueueNums\":\"2\",\"perm\":\"6\"",
-              NULL, 0, 0);
+    bk_expect(
+        mfd, 17,
+        "\"topic\":\"ReplRefused\",\"readQueueNums\":\"2\",\"writeQueueNums\":\"2\",\"perm\":\"6\"",
+        NULL, 0, 0);
     rp_wait_slave_topic(s, "ReplRefused");
     int64_t held = rp_wait_caught_up(m, s);
 
@@ -176,15 +181,18 @@ static void test_slave_refuses_writes(void **st)
     assert_non_null(strstr(r.remark, "slave"));
     kite_cmd_free(&r);
     char ext[512];
-    snprintf(ext, sizeof ext,
-             "\"producerGroup\":\"PG\",\"tranStateTableOffset\":\"0\",\"commitLogOffset\":\"0\",\"commitOrRollback\":\"8\","
-             "\"fromTransactionCheck\":\"false\",\"msgId\":\"00\",\"transactionId\":\"t\"");
+    snprintf(
+        ext, sizeof ext,
+        "\"producerGroup\":\"PG\",\"tranStateTableOffset\":\"0\",\"commitLogOffset\":\"0\",\"commitOrRollback\":\"8\","
+        "\"fromTransactionCheck\":\"false\",\"msgId\":\"00\",\"transactionId\":\"t\"");
     bk_expect(sfd, 37, ext, NULL, 0, 11);
-    bk_expect(sfd, 17, "\"topic\":\"ReplNew\",\"readQueueNums\":\"2\",\"writeQueueNums\":\"2\",\"perm\":\"6\"", NULL, 0,
-              16);
+    bk_expect(
+        sfd, 17,
+        "\"topic\":\"ReplNew\",\"readQueueNums\":\"2\",\"writeQueueNums\":\"2\",\"perm\":\"6\"",
+        NULL, 0, 16);
     bk_expect(sfd, 200, "", "{\"groupName\":\"ReplGroup\"}", 25, 16);
     usleep(300000);
-    assert_int_equal(rp_cl_max(s), held);   /* nothing was written on the slave */
+    assert_int_equal(rp_cl_max(s), held); /* nothing was written on the slave */
 
     /* Control: the master takes the same send (and the slave then holds it). */
     assert_int_equal(kb_send_v2(mfd, "ReplRefused", 0, NULL, "to the master", 13, &r), 0);

@@ -25,7 +25,8 @@ static void wait_log(const char *path, const char *needle)
 {
     long long t0 = kt_now_ms();
     while (kb_count_lines(path, needle) <= 0 && kt_now_ms() - t0 < KT_DEADLINE_MS) usleep(50000);
-    if (kb_count_lines(path, needle) <= 0) fprintf(stderr, "no line with \"%s\" in %s\n", needle, path);
+    if (kb_count_lines(path, needle) <= 0)
+        fprintf(stderr, "no line with \"%s\" in %s\n", needle, path);
     assert_true(kb_count_lines(path, needle) > 0);
 }
 
@@ -47,10 +48,14 @@ static void test_only_key_holders_replicate(void **st)
     key_file(ns, "good.key", "s3cret-group-key\n", good, sizeof good);
     key_file(ns, "bad.key", "another-key", bad, sizeof bad);
     int ha = 0;
-    snprintf(extra, sizeof extra, "brokerRole=SYNC_MASTER\nslaveTimeout=1000\nhaAuthKeyFile=%s\n", good);
+    snprintf(extra, sizeof extra, "brokerRole=SYNC_MASTER\nslaveTimeout=1000\nhaAuthKeyFile=%s\n",
+             good);
     kt_daemon *m = rp_start_master(ns, &ha, extra);
     int fd = bk_conn(m);
-    bk_expect(fd, 17, "\"topic\":\"ReplAuth\",\"readQueueNums\":\"1\",\"writeQueueNums\":\"1\",\"perm\":\"6\"", NULL, 0, 0);
+    bk_expect(
+        fd, 17,
+        "\"topic\":\"ReplAuth\",\"readQueueNums\":\"1\",\"writeQueueNums\":\"1\",\"perm\":\"6\"",
+        NULL, 0, 0);
 
     /* A classic peer: its offset report is not an answer to the challenge. */
     int peer = kt_connect(m->host, ha);
@@ -81,7 +86,8 @@ static void test_only_key_holders_replicate(void **st)
     rp_launch_slave(s, ns, 1, extra);
     long long t0 = kt_now_ms();
     int code;
-    while ((code = send_code(fd, "replicated")) != 0 && kt_now_ms() - t0 < KT_DEADLINE_MS) usleep(100000);
+    while ((code = send_code(fd, "replicated")) != 0 && kt_now_ms() - t0 < KT_DEADLINE_MS)
+        usleep(100000);
     assert_int_equal(code, 0);
     wait_log(m->log, "authenticated");
     int64_t end = rp_wait_caught_up(m, s);
@@ -116,7 +122,7 @@ static void test_keyed_slave_classic_master(void **st)
     int fd = bk_conn(m);
     assert_int_equal(send_code(fd, "stays on the master"), 0);
     usleep(500000);
-    assert_int_equal(rp_cl_max(s), 0);   /* nothing was taken from an unauthenticated master */
+    assert_int_equal(rp_cl_max(s), 0); /* nothing was taken from an unauthenticated master */
 }
 
 int main(void)

@@ -38,7 +38,8 @@ static void wait_log(const char *path, const char *needle)
 {
     long long t0 = kt_now_ms();
     while (kb_count_lines(path, needle) <= 0 && kt_now_ms() - t0 < KT_DEADLINE_MS) usleep(50000);
-    if (kb_count_lines(path, needle) <= 0) fprintf(stderr, "no line with \"%s\" in %s\n", needle, path);
+    if (kb_count_lines(path, needle) <= 0)
+        fprintf(stderr, "no line with \"%s\" in %s\n", needle, path);
     assert_true(kb_count_lines(path, needle) > 0);
 }
 
@@ -74,17 +75,18 @@ static void test_other_bytes_refused(void **st)
     snprintf(old, sizeof old, "%s/store.old/commitlog", m->dir);
     new_master_history(m, ns, &ha, 3);
     int64_t mend = rp_cl_max(m);
-    fprintf(stderr, "slave holds %lld bytes, the new master %lld\n", (long long)held, (long long)mend);
+    fprintf(stderr, "slave holds %lld bytes, the new master %lld\n", (long long)held,
+            (long long)mend);
     assert_true(mend >= held);
     rp_launch_slave(s, ns, 1, NULL);
     wait_log(s->log, "diverged from the master's: the byte at offset");
     wait_log(m->log, "reports that it cannot follow this master's commit log");
     int sessions = kb_count_lines(s->log, "connected to master");
-    usleep(1500000);   /* several heartbeat periods: it must not reconnect and append */
+    usleep(1500000); /* several heartbeat periods: it must not reconnect and append */
     assert_int_equal(kb_count_lines(s->log, "connected to master"), sessions);
     assert_int_equal(rp_cl_max(s), held);
-    assert_int_equal(rp_first_diff(old, sd, 0, held), -1);   /* the old history, intact */
-    assert_true(rp_first_diff(md, sd, 0, held) >= 0);        /* not the new master's */
+    assert_int_equal(rp_first_diff(old, sd, 0, held), -1); /* the old history, intact */
+    assert_true(rp_first_diff(md, sd, 0, held) >= 0);      /* not the new master's */
 }
 
 /* Scenario: the slave holds far more than the new master. */
@@ -104,7 +106,7 @@ static void test_slave_ahead_refused(void **st)
     snprintf(to, sizeof to, "%s/store.old", m->dir);
     assert_int_equal(rename(from, to), 0);
     rp_launch_master(m, ns, &ha, NULL);
-    int fd = bk_conn(m);   /* a short new history: a few messages */
+    int fd = bk_conn(m); /* a short new history: a few messages */
     for (int i = 0; i < 20; i++) bk_send_ok(fd, "ReplShort", 0, NULL, "short history", NULL);
     int64_t mend = rp_cl_max(m);
     assert_true(mend > 0 && mend + 65536 < held);
@@ -149,7 +151,8 @@ static void test_slave_fell_behind_retention(void **st)
     assert_int_equal(rp_runtime(m, "commitLogMinOffset"), oldest);
     rp_launch_slave(s, ns, 1, NULL);
     char want[200];
-    snprintf(want, sizeof want, "retains is %lld, past this slave's end %lld", (long long)oldest, (long long)held);
+    snprintf(want, sizeof want, "retains is %lld, past this slave's end %lld", (long long)oldest,
+             (long long)held);
     wait_log(s->log, want);
     wait_log(m->log, "but the oldest offset this master retains is");
     wait_log(m->log, "reports that it cannot follow this master's commit log");

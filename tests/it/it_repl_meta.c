@@ -18,7 +18,8 @@
 static void commit(int fd, int qid, int64_t off)
 {
     char ext[256];
-    snprintf(ext, sizeof ext, GROUP ",\"topic\":\"ReplMeta\",\"queueId\":\"%d\",\"commitOffset\":\"%lld\"", qid,
+    snprintf(ext, sizeof ext,
+             GROUP ",\"topic\":\"ReplMeta\",\"queueId\":\"%d\",\"commitOffset\":\"%lld\"", qid,
              (long long)off);
     bk_expect(fd, 15, ext, NULL, 0, 0);
 }
@@ -56,9 +57,12 @@ static void test_offsets_follow_and_come_back(void **st)
     kt_daemon *m = rp_start_master(ns, &ha, "messageDelayLevel=1s 2s\n");
     kt_daemon *s = rp_start_slave(ns, 1, "messageDelayLevel=1s 2s\n");
     int fd = bk_conn(m);
-    bk_expect(fd, 17, "\"topic\":\"ReplMeta\",\"readQueueNums\":\"2\",\"writeQueueNums\":\"2\",\"perm\":\"6\"", NULL, 0, 0);
+    bk_expect(
+        fd, 17,
+        "\"topic\":\"ReplMeta\",\"readQueueNums\":\"2\",\"writeQueueNums\":\"2\",\"perm\":\"6\"",
+        NULL, 0, 0);
     for (int i = 0; i < 10; i++) bk_send_ok(fd, "ReplMeta", i % 2, NULL, "meta", NULL);
-    bk_send_ok(fd, "ReplMeta", 0, "DELAY\\u00011\\u0002", "delayed", NULL);   /* level 1 moves on */
+    bk_send_ok(fd, "ReplMeta", 0, "DELAY\\u00011\\u0002", "delayed", NULL); /* level 1 moves on */
     commit(fd, 0, 3);
     commit(fd, 1, 4);
     rp_wait_slave_topic(s, "ReplMeta");
@@ -94,8 +98,8 @@ static void test_offsets_follow_and_come_back(void **st)
     fd = bk_conn(m);
     assert_int_equal(committed(m, 0), 3);
     commit(fd, 1, 2);
-    wait_committed(m, 0, 8, INT64_MIN);   /* the master adopts what was consumed on the slave */
-    wait_committed(s, 1, 2, INT64_MIN);   /* control: not committed on the slave: the master's wins */
+    wait_committed(m, 0, 8, INT64_MIN); /* the master adopts what was consumed on the slave */
+    wait_committed(s, 1, 2, INT64_MIN); /* control: not committed on the slave: the master's wins */
     /* Over two more copies the slave keeps 8 (never back to 3). */
     t0 = kt_now_ms();
     while (kt_now_ms() - t0 < 12000) {

@@ -42,12 +42,15 @@ static void test_send_ok_means_on_slave(void **st)
     kt_daemon *m = rp_start_master(ns, &ha, "brokerRole=SYNC_MASTER\nflushDiskType=SYNC_FLUSH\n");
     kt_daemon *s = rp_start_slave(ns, 1, NULL);
     int mfd = bk_conn(m);
-    bk_expect(mfd, 17, "\"topic\":\"ReplSync\",\"readQueueNums\":\"1\",\"writeQueueNums\":\"1\",\"perm\":\"6\"", NULL, 0,
-              0);
+    bk_expect(
+        mfd, 17,
+        "\"topic\":\"ReplSync\",\"readQueueNums\":\"1\",\"writeQueueNums\":\"1\",\"perm\":\"6\"",
+        NULL, 0, 0);
     /* The slave is connected once a send is answered SEND_OK. */
     int64_t phys;
     long long t0 = kt_now_ms();
-    while (send_one(mfd, "ReplSync", "warm-up", &phys) != 0 && kt_now_ms() - t0 < KT_DEADLINE_MS) usleep(100000);
+    while (send_one(mfd, "ReplSync", "warm-up", &phys) != 0 && kt_now_ms() - t0 < KT_DEADLINE_MS)
+        usleep(100000);
     int ok = 1;
     enum { N = 300 };
     for (int i = 0; i < N; i++) {
@@ -56,18 +59,21 @@ static void test_send_ok_means_on_slave(void **st)
         assert_int_equal(send_one(mfd, "ReplSync", body, &phys), 0);
         ok++;
         if (i % 30 == 0) {
-            int64_t se = rp_cl_max(s);   /* checked right after the answer */
-            if (se <= phys) fprintf(stderr, "SEND_OK for %lld but the slave ends at %lld\n", (long long)phys, (long long)se);
+            int64_t se = rp_cl_max(s); /* checked right after the answer */
+            if (se <= phys)
+                fprintf(stderr, "SEND_OK for %lld but the slave ends at %lld\n", (long long)phys,
+                        (long long)se);
             assert_true(se > phys);
         }
     }
-    rp_wait_slave_topic(s, "ReplSync");   /* its copy of the master's topics (every 10 s) */
+    rp_wait_slave_topic(s, "ReplSync"); /* its copy of the master's topics (every 10 s) */
     kt_kill9(m->pid);
     m->pid = 0;
     int sfd = bk_conn(s);
     int64_t max = kb_lookup(sfd, 30, "ReplSync", 0, NULL, "offset");
-    fprintf(stderr, "%d sends answered SEND_OK; the slave serves %lld messages after the master's death\n", ok,
-            (long long)max);
+    fprintf(stderr,
+            "%d sends answered SEND_OK; the slave serves %lld messages after the master's death\n",
+            ok, (long long)max);
     assert_true(max >= ok);
     int64_t off = 0, got = 0;
     while (off < max) {
@@ -92,10 +98,14 @@ static void test_no_slave(void **st)
     int ha = 0;
     kt_daemon *m = rp_start_master(ns, &ha, "brokerRole=SYNC_MASTER\nslaveTimeout=60000\n");
     int fd = bk_conn(m);
-    bk_expect(fd, 17, "\"topic\":\"ReplSync\",\"readQueueNums\":\"1\",\"writeQueueNums\":\"1\",\"perm\":\"6\"", NULL, 0, 0);
+    bk_expect(
+        fd, 17,
+        "\"topic\":\"ReplSync\",\"readQueueNums\":\"1\",\"writeQueueNums\":\"1\",\"perm\":\"6\"",
+        NULL, 0, 0);
     int64_t phys = -1;
-    assert_int_equal(send_one(fd, "ReplSync", "nobody replicates this", &phys), 11);   /* kb_call waits 5 s */
-    assert_true(phys >= 0);   /* stored: the answer names it */
+    assert_int_equal(send_one(fd, "ReplSync", "nobody replicates this", &phys),
+                     11);   /* kb_call waits 5 s */
+    assert_true(phys >= 0); /* stored: the answer names it */
     bk_wait_max(fd, "ReplSync", 0, 1);
     /* WAIT=false: answered without waiting for a slave. */
     kite_cmd r;
@@ -113,22 +123,28 @@ static void test_stalled_slave_times_out(void **st)
     kt_daemon *m = rp_start_master(ns, &ha, "brokerRole=SYNC_MASTER\nslaveTimeout=1000\n");
     kt_daemon *s = rp_start_slave(ns, 1, NULL);
     int fd = bk_conn(m);
-    bk_expect(fd, 17, "\"topic\":\"ReplSync\",\"readQueueNums\":\"1\",\"writeQueueNums\":\"1\",\"perm\":\"6\"", NULL, 0, 0);
+    bk_expect(
+        fd, 17,
+        "\"topic\":\"ReplSync\",\"readQueueNums\":\"1\",\"writeQueueNums\":\"1\",\"perm\":\"6\"",
+        NULL, 0, 0);
     int64_t phys;
     long long t0 = kt_now_ms();
-    while (send_one(fd, "ReplSync", "warm-up", &phys) != 0 && kt_now_ms() - t0 < KT_DEADLINE_MS) usleep(100000);
+    while (send_one(fd, "ReplSync", "warm-up", &phys) != 0 && kt_now_ms() - t0 < KT_DEADLINE_MS)
+        usleep(100000);
     assert_int_equal(send_one(fd, "ReplSync", "before", &phys), 0);
     rp_sigstop(s->pid);
     long long a = kt_now_ms();
     int code = send_one(fd, "ReplSync", "while stalled", &phys);
     long long waited = kt_now_ms() - a;
-    kill(s->pid, SIGCONT);   /* before any assertion: a stopped process ignores SIGTERM */
+    kill(s->pid, SIGCONT); /* before any assertion: a stopped process ignores SIGTERM */
     fprintf(stderr, "FLUSH_SLAVE_TIMEOUT after %lld ms (slaveTimeout 1000)\n", waited);
     assert_int_equal(code, 12);
-    assert_true(waited >= 1000);   /* not before the timeout */
-    assert_true(phys >= 0);        /* stored, and named */
+    assert_true(waited >= 1000); /* not before the timeout */
+    assert_true(phys >= 0);      /* stored, and named */
     t0 = kt_now_ms();
-    while ((code = send_one(fd, "ReplSync", "after", &phys)) != 0 && kt_now_ms() - t0 < KT_DEADLINE_MS) usleep(100000);
+    while ((code = send_one(fd, "ReplSync", "after", &phys)) != 0 &&
+           kt_now_ms() - t0 < KT_DEADLINE_MS)
+        usleep(100000);
     assert_int_equal(code, 0);
     int64_t end = rp_wait_caught_up(m, s);
     char md[700], sd[700];
@@ -158,7 +174,7 @@ static void test_async_master_control(void **st)
     int64_t d = rp_first_diff(md, sd, phys, phys + 8);
     kill(s->pid, SIGCONT);
     assert_int_equal(code, 0);
-    assert_true(d >= phys && d < phys + 4);   /* not on the slave (its size starts with zeros) */
+    assert_true(d >= phys && d < phys + 4); /* not on the slave (its size starts with zeros) */
     int64_t end = rp_wait_caught_up(m, s);
     assert_int_equal(rp_first_diff(md, sd, 0, end), -1);
 }
@@ -217,10 +233,11 @@ typedef struct async_send {
 static void send_start(async_send *a, int fd, const char *body)
 {
     char ext[512];
-    snprintf(ext, sizeof ext,
-             "\"a\":\"PG\",\"b\":\"ReplSync\",\"c\":\"TBW102\",\"d\":\"4\",\"e\":\"0\",\"f\":\"0\",\"g\":\"%" PRId64
-             "\",\"h\":\"0\",\"i\":\"\",\"j\":\"0\",\"k\":\"false\",\"m\":\"false\"",
-             kb_wall_ms());
+    snprintf(
+        ext, sizeof ext,
+        "\"a\":\"PG\",\"b\":\"ReplSync\",\"c\":\"TBW102\",\"d\":\"4\",\"e\":\"0\",\"f\":\"0\",\"g\":\"%" PRId64
+        "\",\"h\":\"0\",\"i\":\"\",\"j\":\"0\",\"k\":\"false\",\"m\":\"false\"",
+        kb_wall_ms());
     a->fd = fd;
     a->opaque = kb_send(fd, 310, 0, ext, body, strlen(body));
     assert_true(a->opaque > 0);
@@ -245,9 +262,12 @@ static void test_fake_peers(void **st)
     int ha = 0;
     kt_daemon *m = rp_start_master(ns, &ha, "brokerRole=SYNC_MASTER\nslaveTimeout=2000\n");
     int fd = bk_conn(m);
-    bk_expect(fd, 17, "\"topic\":\"ReplSync\",\"readQueueNums\":\"1\",\"writeQueueNums\":\"1\",\"perm\":\"6\"", NULL, 0, 0);
+    bk_expect(
+        fd, 17,
+        "\"topic\":\"ReplSync\",\"readQueueNums\":\"1\",\"writeQueueNums\":\"1\",\"perm\":\"6\"",
+        NULL, 0, 0);
     int64_t phys;
-    assert_int_equal(send_one(fd, "ReplSync", "first", &phys), 11);   /* no slave yet */
+    assert_int_equal(send_one(fd, "ReplSync", "first", &phys), 11); /* no slave yet */
     int64_t end = rp_cl_max(m);
 
     /* A peer that claims far more than it was sent is dropped; nothing is acknowledged. */
@@ -262,7 +282,7 @@ static void test_fake_peers(void **st)
      * end without having been sent the send's bytes: still FLUSH_SLAVE_TIMEOUT. */
     end = rp_cl_max(m);
     int a = peer_connect(m, ha, end);
-    usleep(300000);   /* accepted by the replication thread */
+    usleep(300000); /* accepted by the replication thread */
     async_send snd;
     send_start(&snd, fd, "waits for a slave");
     long long t0 = kt_now_ms();
@@ -272,8 +292,8 @@ static void test_fake_peers(void **st)
     int b = peer_connect(m, ha, e2);
     peer_report(b, e2);
     assert_int_equal(send_finish(&snd, &phys), 12);
-    assert_int_equal(phys, end);   /* the send that waited */
-    assert_false(kt_peer_closed(b, 100));   /* its report was legal, just not about that send */
+    assert_int_equal(phys, end);          /* the send that waited */
+    assert_false(kt_peer_closed(b, 100)); /* its report was legal, just not about that send */
 
     /* Control: a peer C sent the next send's bytes acknowledges them: SEND_OK. */
     int c = peer_connect(m, ha, e2);

@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #define NS_MAX_DAEMONS 4
-#define NS_MAX_FDS 64
+#define NS_MAX_FDS     64
 
 static kt_daemon nt_daemons[NS_MAX_DAEMONS];
 static int nt_ndaemons;
@@ -133,21 +133,24 @@ static inline int nt_teardown(void **st)
 
 /* Sends one request: JSON header text {"code":..,"extFields":{<ext>},"flag":<flag>,...}
  * and returns the opaque it used. */
-static inline int nt_send(int fd, int code, int version, int flag, const char *ext, const void *body, size_t blen)
+static inline int nt_send(int fd, int code, int version, int flag, const char *ext,
+                          const void *body, size_t blen)
 {
     char h[8192];
     int op = ++nt_opaque;
-    int n = snprintf(h, sizeof h,
-                     "{\"code\":%d,\"extFields\":{%s},\"flag\":%d,\"language\":\"JAVA\",\"opaque\":%d,"
-                     "\"serializeTypeCurrentRPC\":\"JSON\",\"version\":%d}",
-                     code, ext ? ext : "", flag, op, version);
+    int n =
+        snprintf(h, sizeof h,
+                 "{\"code\":%d,\"extFields\":{%s},\"flag\":%d,\"language\":\"JAVA\",\"opaque\":%d,"
+                 "\"serializeTypeCurrentRPC\":\"JSON\",\"version\":%d}",
+                 code, ext ? ext : "", flag, op, version);
     assert_true(n > 0 && (size_t)n < sizeof h);
     assert_int_equal(kt_send_json(fd, h, body, blen), 0);
     return op;
 }
 
 /* Request + answer: checks the answer is a JSON-header response with the same opaque. */
-static inline void nt_req(int fd, int code, int version, const char *ext, const void *body, size_t blen, kite_cmd *resp)
+static inline void nt_req(int fd, int code, int version, const char *ext, const void *body,
+                          size_t blen, kite_cmd *resp)
 {
     int op = nt_send(fd, code, version, 0, ext, body, blen);
     assert_int_equal(kt_read_frame(fd, resp, KT_DEADLINE_MS), 0);
@@ -157,11 +160,14 @@ static inline void nt_req(int fd, int code, int version, const char *ext, const 
 }
 
 /* Request that must answer `code`; the answer is freed. */
-static inline void nt_expect(int fd, int code, int version, const char *ext, const void *body, size_t blen, int want)
+static inline void nt_expect(int fd, int code, int version, const char *ext, const void *body,
+                             size_t blen, int want)
 {
     kite_cmd r;
     nt_req(fd, code, version, ext, body, blen, &r);
-    if (r.code != want) fprintf(stderr, "code %d: got %d remark %s\n", code, r.code, r.remark ? r.remark : "(none)");
+    if (r.code != want)
+        fprintf(stderr, "code %d: got %d remark %s\n", code, r.code,
+                r.remark ? r.remark : "(none)");
     assert_int_equal(r.code, want);
     kite_cmd_free(&r);
 }
@@ -169,38 +175,42 @@ static inline void nt_expect(int fd, int code, int version, const char *ext, con
 /* One TopicConfig entry of a topicConfigTable, as a Java broker writes it. */
 static inline void nt_topic_json(char *out, size_t n, const char *topic, int queues, int perm)
 {
-    snprintf(out, n,
-             "\"%s\":{\"order\":false,\"perm\":%d,\"readQueueNums\":%d,\"topicFilterType\":\"SINGLE_TAG\","
-             "\"topicName\":\"%s\",\"topicSysFlag\":0,\"writeQueueNums\":%d}",
-             topic, perm, queues, topic, queues);
+    snprintf(
+        out, n,
+        "\"%s\":{\"order\":false,\"perm\":%d,\"readQueueNums\":%d,\"topicFilterType\":\"SINGLE_TAG\","
+        "\"topicName\":\"%s\",\"topicSysFlag\":0,\"writeQueueNums\":%d}",
+        topic, perm, queues, topic, queues);
 }
 
 /* RegisterBrokerBody JSON with dataVersion {counter, timestamp 1700000000000}. */
 static inline void nt_body_json(char *out, size_t n, long counter, const char *topic_table)
 {
-    snprintf(out, n,
-             "{\"filterServerList\":[],\"topicConfigSerializeWrapper\":{\"dataVersion\":{\"counter\":%ld,"
-             "\"timestamp\":1700000000000},\"topicConfigTable\":{%s}}}",
-             counter, topic_table);
+    snprintf(
+        out, n,
+        "{\"filterServerList\":[],\"topicConfigSerializeWrapper\":{\"dataVersion\":{\"counter\":%ld,"
+        "\"timestamp\":1700000000000},\"topicConfigTable\":{%s}}}",
+        counter, topic_table);
 }
 
 /* REGISTER_BROKER (103) with a plain JSON body; version 409 like a 4.9.8 broker. */
-static inline void nt_register(int fd, const char *cluster, const char *name, int id, const char *addr, const char *ha,
-                               const char *body, kite_cmd *resp)
+static inline void nt_register(int fd, const char *cluster, const char *name, int id,
+                               const char *addr, const char *ha, const char *body, kite_cmd *resp)
 {
     char ext[1024];
-    snprintf(ext, sizeof ext,
-             "\"brokerAddr\":\"%s\",\"brokerId\":\"%d\",\"brokerName\":\"%s\",\"clusterName\":\"%s\","
-             "\"compressed\":\"false\",\"haServerAddr\":\"%s\"",
-             addr, id, name, cluster, ha);
+    snprintf(
+        ext, sizeof ext,
+        "\"brokerAddr\":\"%s\",\"brokerId\":\"%d\",\"brokerName\":\"%s\",\"clusterName\":\"%s\","
+        "\"compressed\":\"false\",\"haServerAddr\":\"%s\"",
+        addr, id, name, cluster, ha);
     nt_req(fd, 103, 409, ext, body, body ? strlen(body) : 0, resp);
-    if (resp->code != 0) fprintf(stderr, "register %s: %d %s\n", addr, resp->code, resp->remark ? resp->remark : "");
+    if (resp->code != 0)
+        fprintf(stderr, "register %s: %d %s\n", addr, resp->code, resp->remark ? resp->remark : "");
     assert_int_equal(resp->code, 0);
 }
 
 /* Registers and checks the reply carries no masterAddr/haServerAddr and no body. */
-static inline void nt_register_plain(int fd, const char *cluster, const char *name, int id, const char *addr,
-                                     const char *ha, const char *body)
+static inline void nt_register_plain(int fd, const char *cluster, const char *name, int id,
+                                     const char *addr, const char *ha, const char *body)
 {
     kite_cmd r;
     nt_register(fd, cluster, name, id, addr, ha, body, &r);
@@ -208,7 +218,8 @@ static inline void nt_register_plain(int fd, const char *cluster, const char *na
 }
 
 /* GET_ROUTEINFO_BY_TOPIC (105); ext_extra is appended to the topic field (may be ""). */
-static inline void nt_route(int fd, const char *topic, int version, const char *ext_extra, kite_cmd *resp)
+static inline void nt_route(int fd, const char *topic, int version, const char *ext_extra,
+                            kite_cmd *resp)
 {
     char ext[512];
     snprintf(ext, sizeof ext, "\"topic\":\"%s\"%s", topic, ext_extra ? ext_extra : "");
@@ -216,7 +227,8 @@ static inline void nt_route(int fd, const char *topic, int version, const char *
 }
 
 /* Asserts the route body of topic (version 479 = quoted keys) equals want. */
-static inline void nt_expect_route(int fd, const char *topic, int version, const char *ext_extra, const char *want)
+static inline void nt_expect_route(int fd, const char *topic, int version, const char *ext_extra,
+                                   const char *want)
 {
     kite_cmd r;
     nt_route(fd, topic, version, ext_extra, &r);

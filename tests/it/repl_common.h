@@ -14,7 +14,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
-#define RP_FILE (256 * 1024)   /* mappedFileSizeCommitLog of these tests */
+#define RP_FILE    (256 * 1024) /* mappedFileSizeCommitLog of these tests */
 #define RP_HA_KEYS "haSendHeartbeatInterval=300\nhaHousekeepingInterval=5000\n"
 
 static char rp_nsaddr[64];
@@ -37,8 +37,8 @@ static inline void rp_launch_master(kt_daemon *d, const kt_daemon *ns, int *ha, 
         while (*ha == d->port || *ha == d->port - 2);
     }
     char conf[2048];
-    snprintf(conf, sizeof conf, "mappedFileSizeCommitLog=%d\nhaListenPort=%d\n" RP_HA_KEYS "%s", RP_FILE, *ha,
-             extra ? extra : "");
+    snprintf(conf, sizeof conf, "mappedFileSizeCommitLog=%d\nhaListenPort=%d\n" RP_HA_KEYS "%s",
+             RP_FILE, *ha, extra ? extra : "");
     bk_launch(d, ns, conf);
 }
 
@@ -53,7 +53,8 @@ static inline kt_daemon *rp_start_master(const kt_daemon *ns, int *ha, const cha
 static inline void rp_launch_slave(kt_daemon *d, const kt_daemon *ns, int id, const char *extra)
 {
     char conf[2048];
-    snprintf(conf, sizeof conf, "brokerRole=SLAVE\nbrokerId=%d\nmappedFileSizeCommitLog=%d\n" RP_HA_KEYS "%s", id,
+    snprintf(conf, sizeof conf,
+             "brokerRole=SLAVE\nbrokerId=%d\nmappedFileSizeCommitLog=%d\n" RP_HA_KEYS "%s", id,
              RP_FILE, extra ? extra : "");
     bk_launch(d, ns, conf);
 }
@@ -75,7 +76,8 @@ static inline int64_t rp_runtime(const kt_daemon *d, const char *key)
     if (kb_call(fd, 28, "", NULL, 0, &r) == 0) {
         kite_json_doc *doc = r.code == 0 ? kx_parse(&r) : NULL;
         if (doc) {
-            const char *s = kite_json_get_str(kite_json_get(kite_json_root(doc), "table"), key, NULL);
+            const char *s =
+                kite_json_get_str(kite_json_get(kite_json_root(doc), "table"), key, NULL);
             if (s) v = strtoll(s, NULL, 10);
             kite_json_doc_free(doc);
         }
@@ -100,7 +102,8 @@ static inline int64_t rp_wait_caught_up(const kt_daemon *m, const kt_daemon *s)
         if (me >= 0 && me == se) return me;
         usleep(20000);
     }
-    fprintf(stderr, "slave did not catch up: master ends at %lld, slave at %lld\n", (long long)me, (long long)se);
+    fprintf(stderr, "slave did not catch up: master ends at %lld, slave at %lld\n", (long long)me,
+            (long long)se);
     bk_dump_log(s);
     fail();
     return -1;
@@ -190,8 +193,9 @@ static inline long rp_same_pulls(const kt_daemon *m, const kt_daemon *s, const c
             kite_cmd rm, rs;
             assert_int_equal(kb_pull(mfd, "ReplCheck", topic, q, off, 32, 4, 0, 0, "*", &rm), 0);
             assert_int_equal(kb_pull(sfd, "ReplCheck", topic, q, off, 32, 4, 0, 0, "*", &rs), 0);
-            if (rs.code != 0) fprintf(stderr, "slave pull %s/%d@%lld: %d %s\n", topic, q, (long long)off, rs.code,
-                                      rs.remark ? rs.remark : "");
+            if (rs.code != 0)
+                fprintf(stderr, "slave pull %s/%d@%lld: %d %s\n", topic, q, (long long)off, rs.code,
+                        rs.remark ? rs.remark : "");
             assert_int_equal(rm.code, 0);
             assert_int_equal(rs.code, 0);
             assert_int_equal(rs.body_len, rm.body_len);
@@ -199,7 +203,8 @@ static inline long rp_same_pulls(const kt_daemon *m, const kt_daemon *s, const c
             kite_record rec[32];
             int n = kb_records(rs.body, rs.body_len, rec, 32);
             assert_true(n > 0);
-            assert_int_equal(kb_ext_i64(&rs, "nextBeginOffset"), kb_ext_i64(&rm, "nextBeginOffset"));
+            assert_int_equal(kb_ext_i64(&rs, "nextBeginOffset"),
+                             kb_ext_i64(&rm, "nextBeginOffset"));
             off = kb_ext_i64(&rs, "nextBeginOffset");
             total += n;
             kite_cmd_free(&rm);
@@ -223,7 +228,7 @@ static inline void rp_wait_slave_topic(const kt_daemon *s, const char *topic)
         assert_int_equal(kb_pull(fd, "ReplCheck", topic, 0, 0, 1, 4, 0, 0, "*", &r), 0);
         code = r.code;
         kite_cmd_free(&r);
-        if (code != 17) break;   /* TOPIC_NOT_EXIST until the metadata copy */
+        if (code != 17) break; /* TOPIC_NOT_EXIST until the metadata copy */
         usleep(50000);
     }
     bk_close(fd);
@@ -252,7 +257,7 @@ static inline void rp_sigstop(pid_t pid)
             size_t n = fread(st, 1, sizeof st - 1, f);
             fclose(f);
             st[n] = 0;
-            const char *p = strrchr(st, ')');   /* "pid (comm) S ..." */
+            const char *p = strrchr(st, ')'); /* "pid (comm) S ..." */
             if (p && p[1] == ' ' && p[2] != 'T' && p[2] != 't') running = 1;
         }
         closedir(d);
@@ -267,7 +272,8 @@ static inline FILE *rp_bench_start(const char *topic, int secs, int size)
 {
     const char *bin = getenv("KITE_BIN");
     char cmd[1024];
-    snprintf(cmd, sizeof cmd, "timeout 150 %s/kite-bench produce -n %s -t %s -s %d -c 32 -d %d --async --json",
+    snprintf(cmd, sizeof cmd,
+             "timeout 150 %s/kite-bench produce -n %s -t %s -s %d -c 32 -d %d --async --json",
              bin && *bin ? bin : "./bin", rp_nsaddr, topic, size, secs);
     FILE *p = popen(cmd, "r");
     assert_non_null(p);

@@ -16,7 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static int kt_any_skipped;   /* test process only */
+static int kt_any_skipped; /* test process only */
 
 void kt_skipped(const char *fmt, ...)
 {
@@ -33,7 +33,7 @@ int kt_exit_code(int failed) { return failed ? 1 : kt_any_skipped ? KT_SKIP_EXIT
 
 void kt_random_host(char *out, size_t len)
 {
-    static int seeded;   /* test process only */
+    static int seeded; /* test process only */
     if (!seeded) {
         srand((unsigned)(time(NULL) ^ getpid()));
         seeded = 1;
@@ -133,7 +133,8 @@ int kt_namesrv_start(kt_daemon *d, const char *extra_conf)
     snprintf(d->conf, sizeof d->conf, "%s/namesrv.conf", d->dir);
     snprintf(d->log, sizeof d->log, "%s/namesrv.log", d->dir);
     char text[4096];
-    snprintf(text, sizeof text, "listenPort=%d\nbindAddress=%s\nkvConfigPath=%s/kvConfig.json\n%s\n", d->port, d->host,
+    snprintf(text, sizeof text,
+             "listenPort=%d\nbindAddress=%s\nkvConfigPath=%s/kvConfig.json\n%s\n", d->port, d->host,
              d->dir, extra_conf ? extra_conf : "");
     kt_write_file(d->conf, text);
     d->pid = kt_spawn("kite-namesrv", d->conf, d->log);
@@ -148,17 +149,18 @@ int kt_broker_start(kt_daemon *d, const char *namesrv, const char *extra_conf)
 {
     if (!d->dir[0]) kt_mkdtemp("broker", d->dir, sizeof d->dir);
     if (!d->host[0]) kt_random_host(d->host, sizeof d->host);
-    if (d->port <= 0) d->port = kt_free_port(d->host);   /* a restart keeps its address */
+    if (d->port <= 0) d->port = kt_free_port(d->host); /* a restart keeps its address */
     if (d->port < 0) return -1;
     snprintf(d->conf, sizeof d->conf, "%s/broker.conf", d->dir);
     snprintf(d->log, sizeof d->log, "%s/broker.log", d->dir);
     char text[8192];
-    snprintf(text, sizeof text,
-             "brokerClusterName=TestCluster\nbrokerName=broker-t\nbrokerId=0\nbrokerIP1=%s\nbindAddress=%s\n"
-             "listenPort=%d\nstorePathRootDir=%s/store\nmappedFileSizeCommitLog=4194304\n"
-             "mappedFileSizeConsumeQueue=60000\nmaxHashSlotNum=1000\nmaxIndexNum=4000\n%s%s%s\n%s\n",
-             d->host, d->host, d->port, d->dir, namesrv ? "namesrvAddr=" : "", namesrv ? namesrv : "",
-             namesrv ? "\n" : "", extra_conf ? extra_conf : "");
+    snprintf(
+        text, sizeof text,
+        "brokerClusterName=TestCluster\nbrokerName=broker-t\nbrokerId=0\nbrokerIP1=%s\nbindAddress=%s\n"
+        "listenPort=%d\nstorePathRootDir=%s/store\nmappedFileSizeCommitLog=4194304\n"
+        "mappedFileSizeConsumeQueue=60000\nmaxHashSlotNum=1000\nmaxIndexNum=4000\n%s%s%s\n%s\n",
+        d->host, d->host, d->port, d->dir, namesrv ? "namesrvAddr=" : "", namesrv ? namesrv : "",
+        namesrv ? "\n" : "", extra_conf ? extra_conf : "");
     kt_write_file(d->conf, text);
     d->pid = kt_spawn("kite-broker", d->conf, d->log);
     if (kt_wait_port(d->host, d->port, d->pid, KT_DEADLINE_MS) != 0) {
@@ -270,7 +272,7 @@ int kt_peer_closed(int fd, int timeout_ms)
 
 const char *kt_body(const kite_cmd *c)
 {
-    static char buf[1 << 20];   /* test helper: one body at a time */
+    static char buf[1 << 20]; /* test helper: one body at a time */
     size_t n = c->body_len < sizeof buf - 1 ? c->body_len : sizeof buf - 1;
     if (n) memcpy(buf, c->body, n);
     buf[n] = 0;
@@ -325,10 +327,11 @@ int kt_wait_route(const kt_daemon *d, const char *topic, int timeout_ms)
 {
     int64_t deadline = kite_deadline_ms(timeout_ms);
     char hdr[512];
-    snprintf(hdr, sizeof hdr,
-             "{\"code\":105,\"extFields\":{\"topic\":\"%s\"},\"flag\":0,\"language\":\"JAVA\",\"opaque\":1,"
-             "\"serializeTypeCurrentRPC\":\"JSON\",\"version\":401}",
-             topic);
+    snprintf(
+        hdr, sizeof hdr,
+        "{\"code\":105,\"extFields\":{\"topic\":\"%s\"},\"flag\":0,\"language\":\"JAVA\",\"opaque\":1,"
+        "\"serializeTypeCurrentRPC\":\"JSON\",\"version\":401}",
+        topic);
     while (kite_deadline_left_ms(deadline) > 0) {
         int fd = kt_connect(d->host, d->port);
         if (fd >= 0) {

@@ -30,9 +30,9 @@ typedef struct kt_daemon {
     pid_t pid;
     char host[32];
     int port;
-    char dir[512];       /* scratch directory of this daemon */
-    char conf[600];      /* its config file */
-    char log[600];       /* its stderr/stdout */
+    char dir[512];  /* scratch directory of this daemon */
+    char conf[600]; /* its config file */
+    char log[600];  /* its stderr/stdout */
 } kt_daemon;
 
 /* A loopback address 127.0.0.x chosen at random (x in 2..250) - spreads parallel tests. */

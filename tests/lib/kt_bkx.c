@@ -7,26 +7,30 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void pull_ext(char *ext, size_t cap, const char *group, const char *topic, int qid, int64_t offset, int max_nums,
-                     int sysflag, int64_t suspend_ms, const char *sub, const char *etype)
+static void pull_ext(char *ext, size_t cap, const char *group, const char *topic, int qid,
+                     int64_t offset, int max_nums, int sysflag, int64_t suspend_ms, const char *sub,
+                     const char *etype)
 {
-    snprintf(ext, cap,
-             "\"consumerGroup\":\"%s\",\"topic\":\"%s\",\"queueId\":\"%d\",\"queueOffset\":\"%" PRId64
-             "\",\"maxMsgNums\":\"%d\",\"sysFlag\":\"%d\",\"commitOffset\":\"0\",\"suspendTimeoutMillis\":\"%" PRId64
-             "\",\"subVersion\":\"0\",\"subscription\":\"%s\",\"expressionType\":\"%s\"",
-             group, topic, qid, offset, max_nums, sysflag, suspend_ms, sub, etype);
+    snprintf(
+        ext, cap,
+        "\"consumerGroup\":\"%s\",\"topic\":\"%s\",\"queueId\":\"%d\",\"queueOffset\":\"%" PRId64
+        "\",\"maxMsgNums\":\"%d\",\"sysFlag\":\"%d\",\"commitOffset\":\"0\",\"suspendTimeoutMillis\":\"%" PRId64
+        "\",\"subVersion\":\"0\",\"subscription\":\"%s\",\"expressionType\":\"%s\"",
+        group, topic, qid, offset, max_nums, sysflag, suspend_ms, sub, etype);
 }
 
-int kx_pull_expr_send(int fd, const char *group, const char *topic, int qid, int64_t offset, int max_nums, int sysflag,
-                      int64_t suspend_ms, const char *sub, const char *etype)
+int kx_pull_expr_send(int fd, const char *group, const char *topic, int qid, int64_t offset,
+                      int max_nums, int sysflag, int64_t suspend_ms, const char *sub,
+                      const char *etype)
 {
     char ext[2048];
     pull_ext(ext, sizeof ext, group, topic, qid, offset, max_nums, sysflag, suspend_ms, sub, etype);
     return kb_send(fd, 11, 0, ext, NULL, 0);
 }
 
-int kx_pull_expr(int fd, const char *group, const char *topic, int qid, int64_t offset, int max_nums, int sysflag,
-                 int64_t suspend_ms, const char *sub, const char *etype, kite_cmd *resp)
+int kx_pull_expr(int fd, const char *group, const char *topic, int qid, int64_t offset,
+                 int max_nums, int sysflag, int64_t suspend_ms, const char *sub, const char *etype,
+                 kite_cmd *resp)
 {
     char ext[2048];
     pull_ext(ext, sizeof ext, group, topic, qid, offset, max_nums, sysflag, suspend_ms, sub, etype);
@@ -51,7 +55,9 @@ kite_json_doc *kx_parse(const kite_cmd *c)
 {
     char err[160];
     kite_json_doc *d = kite_json_parse((const char *)c->body, c->body_len, err, sizeof err);
-    if (!d) fprintf(stderr, "body is not JSON (%s): %.*s\n", err, (int)(c->body_len > 400 ? 400 : c->body_len), (const char *)c->body);
+    if (!d)
+        fprintf(stderr, "body is not JSON (%s): %.*s\n", err,
+                (int)(c->body_len > 400 ? 400 : c->body_len), (const char *)c->body);
     return d;
 }
 
@@ -64,7 +70,8 @@ const kite_json *kx_mq_value(const kite_json *table, const char *topic, int qid,
         if (k->type != KJ_OBJECT) continue;
         const char *t = kite_json_get_str(k, "topic", NULL);
         int32_t q = kite_json_get_int32(k, "queueId", -1);
-        if (t && strcmp(t, topic) == 0 && q == qid && kite_json_get_str(k, "brokerName", NULL)) return table->members[i].value;
+        if (t && strcmp(t, topic) == 0 && q == qid && kite_json_get_str(k, "brokerName", NULL))
+            return table->members[i].value;
     }
     return NULL;
 }

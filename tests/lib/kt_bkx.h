@@ -13,10 +13,12 @@
 
 /* PULL_MESSAGE (11) with the SUBSCRIPTION flag's fields: subscription sub (JSON string
  * text, may hold single quotes) and expressionType etype ("TAG", "SQL92"). */
-int kx_pull_expr_send(int fd, const char *group, const char *topic, int qid, int64_t offset, int max_nums, int sysflag,
-                      int64_t suspend_ms, const char *sub, const char *etype);
-int kx_pull_expr(int fd, const char *group, const char *topic, int qid, int64_t offset, int max_nums, int sysflag,
-                 int64_t suspend_ms, const char *sub, const char *etype, kite_cmd *resp);
+int kx_pull_expr_send(int fd, const char *group, const char *topic, int qid, int64_t offset,
+                      int max_nums, int sysflag, int64_t suspend_ms, const char *sub,
+                      const char *etype);
+int kx_pull_expr(int fd, const char *group, const char *topic, int qid, int64_t offset,
+                 int max_nums, int sysflag, int64_t suspend_ms, const char *sub, const char *etype,
+                 kite_cmd *resp);
 
 /* Copies property name of a record into out (NUL-terminated); 1 present, 0 absent. */
 int kx_prop(const kite_record *r, const char *name, char *out, size_t cap);

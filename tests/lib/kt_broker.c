@@ -51,7 +51,8 @@ int kb_wait_response(int fd, int opaque, kite_cmd *resp, int timeout_ms)
             continue;
         }
         if (c.opaque != opaque) {
-            fprintf(stderr, "kb_wait_response: answer with opaque %d while waiting for %d\n", c.opaque, opaque);
+            fprintf(stderr, "kb_wait_response: answer with opaque %d while waiting for %d\n",
+                    c.opaque, opaque);
             kite_cmd_free(&c);
             return -3;
         }
@@ -122,67 +123,77 @@ int64_t kb_wall_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int kb_send_v2(int fd, const char *topic, int qid, const char *props_json, const void *body, size_t blen,
-               kite_cmd *resp)
+int kb_send_v2(int fd, const char *topic, int qid, const char *props_json, const void *body,
+               size_t blen, kite_cmd *resp)
 {
     size_t cap = (props_json ? strlen(props_json) : 0) + strlen(topic) + 512;
     char *ext = kite_xmalloc(cap);
-    snprintf(ext, cap,
-             "\"a\":\"PG\",\"b\":\"%s\",\"c\":\"TBW102\",\"d\":\"4\",\"e\":\"%d\",\"f\":\"0\",\"g\":\"%" PRId64
-             "\",\"h\":\"0\",\"i\":\"%s\",\"j\":\"0\",\"k\":\"false\",\"m\":\"false\"",
-             topic, qid, kb_wall_ms(), props_json ? props_json : "");
+    snprintf(
+        ext, cap,
+        "\"a\":\"PG\",\"b\":\"%s\",\"c\":\"TBW102\",\"d\":\"4\",\"e\":\"%d\",\"f\":\"0\",\"g\":\"%" PRId64
+        "\",\"h\":\"0\",\"i\":\"%s\",\"j\":\"0\",\"k\":\"false\",\"m\":\"false\"",
+        topic, qid, kb_wall_ms(), props_json ? props_json : "");
     int r = kb_call(fd, 310, ext, body, blen, resp);
     free(ext);
     return r;
 }
 
-void kb_pull_ext(char *ext, size_t cap, const char *group, const char *topic, int qid, int64_t offset, int max_nums,
-                 int sysflag, int64_t commit_offset, int64_t suspend_ms, const char *sub)
+void kb_pull_ext(char *ext, size_t cap, const char *group, const char *topic, int qid,
+                 int64_t offset, int max_nums, int sysflag, int64_t commit_offset,
+                 int64_t suspend_ms, const char *sub)
 {
     char subf[600] = "";
-    if (sub) snprintf(subf, sizeof subf, ",\"subscription\":\"%s\",\"expressionType\":\"TAG\"", sub);
-    snprintf(ext, cap,
-             "\"consumerGroup\":\"%s\",\"topic\":\"%s\",\"queueId\":\"%d\",\"queueOffset\":\"%" PRId64
-             "\",\"maxMsgNums\":\"%d\",\"sysFlag\":\"%d\",\"commitOffset\":\"%" PRId64
-             "\",\"suspendTimeoutMillis\":\"%" PRId64 "\",\"subVersion\":\"0\"%s",
-             group, topic, qid, offset, max_nums, sysflag, commit_offset, suspend_ms, subf);
+    if (sub)
+        snprintf(subf, sizeof subf, ",\"subscription\":\"%s\",\"expressionType\":\"TAG\"", sub);
+    snprintf(
+        ext, cap,
+        "\"consumerGroup\":\"%s\",\"topic\":\"%s\",\"queueId\":\"%d\",\"queueOffset\":\"%" PRId64
+        "\",\"maxMsgNums\":\"%d\",\"sysFlag\":\"%d\",\"commitOffset\":\"%" PRId64
+        "\",\"suspendTimeoutMillis\":\"%" PRId64 "\",\"subVersion\":\"0\"%s",
+        group, topic, qid, offset, max_nums, sysflag, commit_offset, suspend_ms, subf);
 }
 
-int kb_pull_send(int fd, const char *group, const char *topic, int qid, int64_t offset, int max_nums, int sysflag,
-                 int64_t commit_offset, int64_t suspend_ms, const char *sub)
+int kb_pull_send(int fd, const char *group, const char *topic, int qid, int64_t offset,
+                 int max_nums, int sysflag, int64_t commit_offset, int64_t suspend_ms,
+                 const char *sub)
 {
     char ext[2048];
-    kb_pull_ext(ext, sizeof ext, group, topic, qid, offset, max_nums, sysflag, commit_offset, suspend_ms, sub);
+    kb_pull_ext(ext, sizeof ext, group, topic, qid, offset, max_nums, sysflag, commit_offset,
+                suspend_ms, sub);
     return kb_send(fd, 11, 0, ext, NULL, 0);
 }
 
-int kb_pull(int fd, const char *group, const char *topic, int qid, int64_t offset, int max_nums, int sysflag,
-            int64_t commit_offset, int64_t suspend_ms, const char *sub, kite_cmd *resp)
+int kb_pull(int fd, const char *group, const char *topic, int qid, int64_t offset, int max_nums,
+            int sysflag, int64_t commit_offset, int64_t suspend_ms, const char *sub, kite_cmd *resp)
 {
     char ext[2048];
-    kb_pull_ext(ext, sizeof ext, group, topic, qid, offset, max_nums, sysflag, commit_offset, suspend_ms, sub);
+    kb_pull_ext(ext, sizeof ext, group, topic, qid, offset, max_nums, sysflag, commit_offset,
+                suspend_ms, sub);
     return kb_call(fd, 11, ext, NULL, 0, resp);
 }
 
-void kb_heartbeat_java(char *out, size_t cap, const char *client_id, const char *group, const char *topic,
-                       const char *expr)
+void kb_heartbeat_java(char *out, size_t cap, const char *client_id, const char *group,
+                       const char *topic, const char *expr)
 {
-    snprintf(out, cap,
-             "{\"clientID\":\"%s\",\"consumerDataSet\":[{\"consumeFromWhere\":\"CONSUME_FROM_LAST_OFFSET\","
-             "\"consumeType\":\"CONSUME_PASSIVELY\",\"groupName\":\"%s\",\"messageModel\":\"CLUSTERING\","
-             "\"subscriptionDataSet\":[{\"classFilterMode\":false,\"codeSet\":[],\"expressionType\":\"TAG\","
-             "\"subString\":\"%s\",\"subVersion\":1700000000000,\"tagsSet\":[],\"topic\":\"%s\"},"
-             "{\"classFilterMode\":false,\"codeSet\":[],\"expressionType\":\"TAG\",\"subString\":\"*\","
-             "\"subVersion\":1700000000001,\"tagsSet\":[],\"topic\":\"%%RETRY%%%s\"}],\"unitMode\":false}],"
-             "\"heartbeatFingerprint\":0,\"producerDataSet\":[{\"groupName\":\"CLIENT_INNER_PRODUCER\"}],"
-             "\"withoutSub\":false}",
-             client_id, group, expr, topic, group);
+    snprintf(
+        out, cap,
+        "{\"clientID\":\"%s\",\"consumerDataSet\":[{\"consumeFromWhere\":\"CONSUME_FROM_LAST_OFFSET\","
+        "\"consumeType\":\"CONSUME_PASSIVELY\",\"groupName\":\"%s\",\"messageModel\":\"CLUSTERING\","
+        "\"subscriptionDataSet\":[{\"classFilterMode\":false,\"codeSet\":[],\"expressionType\":\"TAG\","
+        "\"subString\":\"%s\",\"subVersion\":1700000000000,\"tagsSet\":[],\"topic\":\"%s\"},"
+        "{\"classFilterMode\":false,\"codeSet\":[],\"expressionType\":\"TAG\",\"subString\":\"*\","
+        "\"subVersion\":1700000000001,\"tagsSet\":[],\"topic\":\"%%RETRY%%%s\"}],\"unitMode\":false}],"
+        "\"heartbeatFingerprint\":0,\"producerDataSet\":[{\"groupName\":\"CLIENT_INNER_PRODUCER\"}],"
+        "\"withoutSub\":false}",
+        client_id, group, expr, topic, group);
 }
 
-int64_t kb_lookup(int fd, int code, const char *topic, int qid, const char *extra_ext, const char *answer_key)
+int64_t kb_lookup(int fd, int code, const char *topic, int qid, const char *extra_ext,
+                  const char *answer_key)
 {
     char ext[1024];
-    snprintf(ext, sizeof ext, "\"topic\":\"%s\",\"queueId\":\"%d\"%s", topic, qid, extra_ext ? extra_ext : "");
+    snprintf(ext, sizeof ext, "\"topic\":\"%s\",\"queueId\":\"%d\"%s", topic, qid,
+             extra_ext ? extra_ext : "");
     kite_cmd r;
     if (kb_call(fd, code, ext, NULL, 0, &r) != 0) return INT64_MIN;
     int64_t v = r.code == 0 ? kb_ext_i64(&r, answer_key) : INT64_MIN;
@@ -205,7 +216,8 @@ int kb_records(const uint8_t *body, size_t len, kite_record *out, int max)
         const char *why = NULL;
         int r = kite_record_decode(body + pos, len - pos, &out[n], KITE_REC_CHECK_CRC, &why);
         if (r <= 0) {
-            fprintf(stderr, "kb_records: record %d at %zu does not decode (%d: %s)\n", n, pos, r, why ? why : "");
+            fprintf(stderr, "kb_records: record %d at %zu does not decode (%d: %s)\n", n, pos, r,
+                    why ? why : "");
             return -1;
         }
         pos += (size_t)r;
@@ -219,8 +231,10 @@ void kb_json_escape(const char *raw, size_t n, char *out, size_t cap)
     size_t o = 0;
     for (size_t i = 0; i < n && o + 7 < cap; i++) {
         unsigned char ch = (unsigned char)raw[i];
-        if (ch < 0x20 || ch == '"' || ch == '\\') o += (size_t)snprintf(out + o, cap - o, "\\u%04x", ch);
-        else out[o++] = (char)ch;
+        if (ch < 0x20 || ch == '"' || ch == '\\')
+            o += (size_t)snprintf(out + o, cap - o, "\\u%04x", ch);
+        else
+            out[o++] = (char)ch;
     }
     out[o] = 0;
 }

@@ -30,24 +30,28 @@ void kb_forget_fd(int fd);
 /* SEND_MESSAGE_V2 (310) with one-letter names: producer group "PG", default topic
  * TBW102, 4 queues, sysFlag 0, flag 0. props_json is the properties string as JSON
  * string text (escapes like \u0001 written by the caller), may be NULL. */
-int kb_send_v2(int fd, const char *topic, int qid, const char *props_json, const void *body, size_t blen,
-               kite_cmd *resp);
+int kb_send_v2(int fd, const char *topic, int qid, const char *props_json, const void *body,
+               size_t blen, kite_cmd *resp);
 /* The extFields text of a pull request (11 or 361); sub == NULL: no subscription. */
-void kb_pull_ext(char *ext, size_t cap, const char *group, const char *topic, int qid, int64_t offset, int max_nums,
-                 int sysflag, int64_t commit_offset, int64_t suspend_ms, const char *sub);
+void kb_pull_ext(char *ext, size_t cap, const char *group, const char *topic, int qid,
+                 int64_t offset, int max_nums, int sysflag, int64_t commit_offset,
+                 int64_t suspend_ms, const char *sub);
 /* PULL_MESSAGE (11). sub == NULL: no subscription/expressionType fields. Returns the
  * opaque of the sent request (kb_pull_send) or the kb_call result (kb_pull). */
-int kb_pull_send(int fd, const char *group, const char *topic, int qid, int64_t offset, int max_nums, int sysflag,
-                 int64_t commit_offset, int64_t suspend_ms, const char *sub);
-int kb_pull(int fd, const char *group, const char *topic, int qid, int64_t offset, int max_nums, int sysflag,
-            int64_t commit_offset, int64_t suspend_ms, const char *sub, kite_cmd *resp);
+int kb_pull_send(int fd, const char *group, const char *topic, int qid, int64_t offset,
+                 int max_nums, int sysflag, int64_t commit_offset, int64_t suspend_ms,
+                 const char *sub);
+int kb_pull(int fd, const char *group, const char *topic, int qid, int64_t offset, int max_nums,
+            int sysflag, int64_t commit_offset, int64_t suspend_ms, const char *sub,
+            kite_cmd *resp);
 /* Java-shaped HeartbeatData with one consumer group subscribed to topic with expr (and
  * %RETRY%group with "*"), and producer group CLIENT_INNER_PRODUCER. */
-void kb_heartbeat_java(char *out, size_t cap, const char *client_id, const char *group, const char *topic,
-                       const char *expr);
+void kb_heartbeat_java(char *out, size_t cap, const char *client_id, const char *group,
+                       const char *topic, const char *expr);
 /* GET_MAX_OFFSET-style lookups (30, 31, 32, 29): the named extField of the answer, or
  * INT64_MIN when the call failed or was not code 0. */
-int64_t kb_lookup(int fd, int code, const char *topic, int qid, const char *extra_ext, const char *answer_key);
+int64_t kb_lookup(int fd, int code, const char *topic, int qid, const char *extra_ext,
+                  const char *answer_key);
 
 /* Integer extField of an answer; INT64_MIN when absent or not a number. */
 int64_t kb_ext_i64(const kite_cmd *c, const char *key);

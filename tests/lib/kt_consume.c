@@ -61,7 +61,8 @@ kite_consume_status kc_listener(const kite_message_ext *const *msgs, size_t n, v
         size_t pl = strlen(c->prefix);
         int num = -1;
         if (strncmp(body, c->prefix, pl) == 0 && body[pl] == '-') num = atoi(body + pl + 1);
-        if (num < 0 || num >= KC_MAX || (c->expect_topic[0] && strcmp(m->topic, c->expect_topic) != 0) || !m->msg_id ||
+        if (num < 0 || num >= KC_MAX ||
+            (c->expect_topic[0] && strcmp(m->topic, c->expect_topic) != 0) || !m->msg_id ||
             strlen(m->msg_id) != 32) {
             atomic_fetch_add(&c->bad, 1);
             continue;
@@ -122,7 +123,8 @@ kite_producer *kc_producer(const kc_env *e)
     return p;
 }
 
-void kc_send_range(kite_producer *p, const char *topic, const char *prefix, int from, int to, const char *tags)
+void kc_send_range(kite_producer *p, const char *topic, const char *prefix, int from, int to,
+                   const char *tags)
 {
     char tagv[8][16];
     int ntags = 0;
@@ -144,7 +146,8 @@ void kc_send_range(kite_producer *p, const char *topic, const char *prefix, int 
         kite_message_set_property(m, "UNIQ_KEY", NULL);
         kite_send_result r;
         int rc = kite_producer_send(p, m, &r);
-        if (rc != KITE_OK) fprintf(stderr, "send %d failed: %s %s\n", i, kite_strerror(rc), r.error);
+        if (rc != KITE_OK)
+            fprintf(stderr, "send %d failed: %s %s\n", i, kite_strerror(rc), r.error);
         assert_int_equal(rc, KITE_OK);
     }
     kite_message_destroy(m);
@@ -164,8 +167,8 @@ void kc_consumer_opts(const kc_env *e, kite_push_consumer_opts *o)
     o->offset_store_dir = e->dir;
 }
 
-kite_push_consumer *kc_consumer(const kite_push_consumer_opts *o, const char *group, const char *topic,
-                                const char *expr, kc_collector *col)
+kite_push_consumer *kc_consumer(const kite_push_consumer_opts *o, const char *group,
+                                const char *topic, const char *expr, kc_collector *col)
 {
     kite_push_consumer *c = NULL;
     assert_int_equal(kite_push_consumer_create(&c, group, o), KITE_OK);

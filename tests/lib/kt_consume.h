@@ -14,7 +14,7 @@ typedef struct kc_env {
     kt_daemon ns, br;
     char nsaddr[80];
     char braddr[64];
-    char dir[512];       /* scratch directory for local offset files */
+    char dir[512]; /* scratch directory for local offset files */
 } kc_env;
 
 /* Starts both daemons (broker_extra: extra config lines or NULL). 0 or -1. */
@@ -31,16 +31,16 @@ int kc_teardown(void **st);
 
 typedef struct kc_collector {
     pthread_mutex_t mu;
-    int counts[KC_MAX];            /* deliveries per message number */
+    int counts[KC_MAX]; /* deliveries per message number */
     int max_reconsume[KC_MAX];
-    atomic_int total;              /* deliveries, duplicates included */
-    atomic_int bad;                /* deliveries that did not parse or failed a check */
+    atomic_int total; /* deliveries, duplicates included */
+    atomic_int bad;   /* deliveries that did not parse or failed a check */
     char prefix[32];
-    char expect_topic[128];        /* non-empty: every message must carry this topic */
+    char expect_topic[128]; /* non-empty: every message must carry this topic */
     /* Listener behaviour: messages numbered < fail_below return RECONSUME_LATER while
      * their reconsume count is < fail_until. */
     int fail_below, fail_until;
-    atomic_int delay_us;           /* sleep per call (slow consumer) */
+    atomic_int delay_us; /* sleep per call (slow consumer) */
     char tags_seen[8][16];
 } kc_collector;
 
@@ -56,11 +56,12 @@ int kc_duplicates(kc_collector *c, int n);
 
 kite_producer *kc_producer(const kc_env *e);
 /* Sends "<prefix>-<i>" for i in [from, to) with tags (may be NULL; "A,B,C" rotates). */
-void kc_send_range(kite_producer *p, const char *topic, const char *prefix, int from, int to, const char *tags);
+void kc_send_range(kite_producer *p, const char *topic, const char *prefix, int from, int to,
+                   const char *tags);
 /* Consumer options for tests: short intervals, 4 workers. */
 void kc_consumer_opts(const kc_env *e, kite_push_consumer_opts *o);
 /* Created, subscribed, listener set, started; asserts on failure. */
-kite_push_consumer *kc_consumer(const kite_push_consumer_opts *o, const char *group, const char *topic,
-                                const char *expr, kc_collector *col);
+kite_push_consumer *kc_consumer(const kite_push_consumer_opts *o, const char *group,
+                                const char *topic, const char *expr, kc_collector *col);
 
 #endif

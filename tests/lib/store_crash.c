@@ -16,13 +16,19 @@
 #include <unistd.h>
 
 #define TOPIC "KillTopic"
-#define NQ 3
-#define MINB 16
-#define MAXB 700
+#define NQ    3
+#define MINB  16
+#define MAXB  700
 
-typedef struct ack { int64_t seq, phys, qoff; } ack;
+typedef struct ack {
+    int64_t seq, phys, qoff;
+} ack;
 
-typedef struct child_w { kite_store *s; int64_t seq; int wfd; } child_w;
+typedef struct child_w {
+    kite_store *s;
+    int64_t seq;
+    int wfd;
+} child_w;
 
 static void *child_writer(void *arg)
 {
@@ -34,7 +40,7 @@ static void *child_writer(void *arg)
         kite_store_put_wait(w->s, &k->m, &r);
         if (r.status != KITE_PUT_OK) _exit(5);
         ack a = { seq, r.phys_offset, r.queue_offset };
-        if (write(w->wfd, &a, sizeof a) != sizeof a) _exit(6);   /* atomic: < PIPE_BUF */
+        if (write(w->wfd, &a, sizeof a) != sizeof a) _exit(6); /* atomic: < PIPE_BUF */
     }
     return NULL;
 }
@@ -43,7 +49,7 @@ static void child(const char *dir, int64_t seq, int wfd)
 {
     kite_store_opts o;
     kt_opts(&o, dir, 1, 64 * 1024, 20 * 128);
-    o.warm_files = seq % 2 == 0;   /* half the children run the allocation/warm-up service */
+    o.warm_files = seq % 2 == 0; /* half the children run the allocation/warm-up service */
     char err[512];
     kite_store *s = kite_store_open(&o, err, sizeof err);
     if (!s) {
@@ -76,7 +82,8 @@ static int verify(const char *dir, const ack *acks, size_t n, int64_t *next_seq)
         int32_t qid = (int32_t)(a->seq % NQ);
         kite_store_seg seg;
         if (kite_store_get_by_offset(s, a->phys, &seg, NULL) != KITE_OK) {
-            fprintf(stderr, "acked seq %lld at %lld missing\n", (long long)a->seq, (long long)a->phys);
+            fprintf(stderr, "acked seq %lld at %lld missing\n", (long long)a->seq,
+                    (long long)a->phys);
             bad++;
             continue;
         }
@@ -97,7 +104,8 @@ static int verify(const char *dir, const ack *acks, size_t n, int64_t *next_seq)
         bad++;
     }
     kite_store_seg seg;
-    if (kite_store_get_by_offset(s, kite_store_cl_max_offset(s), &seg, NULL) != KITE_ENOTFOUND) bad++;
+    if (kite_store_get_by_offset(s, kite_store_cl_max_offset(s), &seg, NULL) != KITE_ENOTFOUND)
+        bad++;
     int64_t total = 0;
     for (int q = 0; q < NQ; q++) total += kite_store_max_offset(s, TOPIC, q);
     if (total != recs) {
@@ -131,9 +139,9 @@ int kt_kill_cycles(const char *name, int cycles, unsigned seed)
         close(p[1]);
         int64_t kill_at = -1, deadline = kite_deadline_ms(20000);
         int delay = rand() % 120;
-        if (rand() % 5 == 0) kill_at = kite_mono_ms() + rand() % 15;   /* during open/recovery */
+        if (rand() % 5 == 0) kill_at = kite_mono_ms() + rand() % 15; /* during open/recovery */
         ack buf[256];
-        size_t have = 0;   /* bytes of a partial record carried over */
+        size_t have = 0; /* bytes of a partial record carried over */
         char *raw = (char *)buf;
         for (;;) {
             int64_t now = kite_mono_ms();
@@ -193,7 +201,7 @@ int kt_kill_cycles(const char *name, int cycles, unsigned seed)
     fprintf(stderr, "%s: %d kill cycles, %zu acknowledged messages checked, %d problems\n", name,
             cycles, n, problems);
     free(acks);
-    if (problems == 0 && kt_fsck(dir) != 0) problems++;   /* the store the cycles left */
+    if (problems == 0 && kt_fsck(dir) != 0) problems++; /* the store the cycles left */
     if (problems == 0) kt_rmrf(dir);
     free(dir);
     return problems;

@@ -15,7 +15,9 @@
 
 static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
 {
-    (void)st; (void)flag; (void)ftw;
+    (void)st;
+    (void)flag;
+    (void)ftw;
     return remove(p);
 }
 
@@ -23,7 +25,7 @@ void kt_rmrf(const char *path) { nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS); }
 
 char *kt_tmpdir(const char *name)
 {
-    static int counter;   /* test processes are single-threaded when they make dirs */
+    static int counter; /* test processes are single-threaded when they make dirs */
     const char *base = getenv("KITE_TMP");
     if (!base) base = "/tmp";
     mkdir(base, 0755);
@@ -44,15 +46,22 @@ void kt_opts(kite_store_opts *o, const char *dir, int sync, int64_t cl_size, int
     o->flush_interval_ms = 20;
     o->cq_flush_interval_ms = 50;
     o->disk_full_retry_ms = 0;
-    o->index_slots = 500;      /* small index files: several per test, cheap on the fault seam */
+    o->index_slots = 500; /* small index files: several per test, cheap on the fault seam */
     o->index_entries = 2000;
-    o->store_ip4[0] = 10; o->store_ip4[1] = 0; o->store_ip4[2] = 0; o->store_ip4[3] = 7;
+    o->store_ip4[0] = 10;
+    o->store_ip4[1] = 0;
+    o->store_ip4[2] = 0;
+    o->store_ip4[3] = 7;
     o->store_port = 10911;
 }
 
 static uint64_t mix(uint64_t x)
 {
-    x ^= x >> 33; x *= 0xff51afd7ed558ccdULL; x ^= x >> 33; x *= 0xc4ceb9fe1a85ec53ULL; x ^= x >> 33;
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ULL;
+    x ^= x >> 33;
     return x;
 }
 
@@ -63,12 +72,13 @@ static int body_len_for(uint64_t seq, int min_len, int max_len)
 
 static void fill_body(uint8_t *b, int len, uint64_t seq)
 {
-    int n = snprintf((char *)b, (size_t)len + 1 > 32 ? 32 : (size_t)len + 1, "%016llx", (unsigned long long)seq);
+    int n = snprintf((char *)b, (size_t)len + 1 > 32 ? 32 : (size_t)len + 1, "%016llx",
+                     (unsigned long long)seq);
     (void)n;
     uint64_t x = mix(seq + 1);
     for (int i = 16; i < len; i++) {
         if ((i & 7) == 0) x = mix(x);
-        b[i] = (uint8_t)(1 + (x >> ((i & 7) * 8)) % 255);   /* never zero */
+        b[i] = (uint8_t)(1 + (x >> ((i & 7) * 8)) % 255); /* never zero */
     }
 }
 
@@ -87,7 +97,7 @@ void kt_msg_make(kt_msg *k, uint64_t seq, const char *topic, int32_t qid, int mi
     kite_buf props = KITE_BUF_INIT;
     kite_msgprop_append_str(&props, "TAGS", tag);
     kite_msgprop_append_str(&props, "KEYS", key);
-    size_t pos = props.len < sizeof k->props ? props.len : 0;   /* 30 bytes: always fits */
+    size_t pos = props.len < sizeof k->props ? props.len : 0; /* 30 bytes: always fits */
     memcpy(k->props, props.data, pos);
     kite_buf_free(&props);
     k->m.topic = k->topic;
@@ -95,7 +105,9 @@ void kt_msg_make(kt_msg *k, uint64_t seq, const char *topic, int32_t qid, int mi
     k->m.queue_id = qid;
     k->m.flag = (int32_t)(seq & 0xFF);
     k->m.born_ts = 1700000000000LL + (int64_t)seq;
-    k->m.born_ip4[0] = 192; k->m.born_ip4[1] = 168; k->m.born_ip4[3] = 9;
+    k->m.born_ip4[0] = 192;
+    k->m.born_ip4[1] = 168;
+    k->m.born_ip4[3] = 9;
     k->m.born_port = 4242;
     k->m.body = k->body;
     k->m.body_len = (uint32_t)len;
@@ -112,11 +124,11 @@ int kt_msg_check(const uint8_t *rec, uint32_t len, uint64_t seq, const char *top
     kite_record r;
     const char *why = NULL;
     int rc = kite_record_decode(rec, len, &r, KITE_REC_CHECK_CRC, &why);
-    int bad = rc != (int)len || r.body_len != k->m.body_len || memcmp(r.body, k->body, r.body_len) != 0 ||
-              r.topic_len != k->m.topic_len || memcmp(r.topic, topic, r.topic_len) != 0 ||
-              r.queue_id != qid || r.props_len != k->m.props_len ||
-              memcmp(r.props, k->props, r.props_len) != 0 || r.born_ts != k->m.born_ts ||
-              r.flag != k->m.flag;
+    int bad = rc != (int)len || r.body_len != k->m.body_len ||
+              memcmp(r.body, k->body, r.body_len) != 0 || r.topic_len != k->m.topic_len ||
+              memcmp(r.topic, topic, r.topic_len) != 0 || r.queue_id != qid ||
+              r.props_len != k->m.props_len || memcmp(r.props, k->props, r.props_len) != 0 ||
+              r.born_ts != k->m.born_ts || r.flag != k->m.flag;
     if (bad)
         fprintf(stderr, "kt_msg_check: seq %llu mismatch (rc %d, why %s)\n",
                 (unsigned long long)seq, rc, why ? why : "-");
@@ -135,7 +147,8 @@ long kt_walk_log(kite_store *s)
         int rc = kite_store_get_by_offset(s, pos, &seg, &next);
         if (rc == 0) {
             kite_record r;
-            if (kite_record_decode(seg.data, seg.len, &r, KITE_REC_CHECK_CRC, NULL) != (int)seg.len ||
+            if (kite_record_decode(seg.data, seg.len, &r, KITE_REC_CHECK_CRC, NULL) !=
+                    (int)seg.len ||
                 r.phys_offset != pos) {
                 fprintf(stderr, "kt_walk_log: bad record at %lld\n", (long long)pos);
                 kite_store_seg_release(&seg);
@@ -147,7 +160,8 @@ long kt_walk_log(kite_store *s)
         } else if (rc == -9 /* KITE_ENOTFOUND */ && next > pos) {
             pos = next;
         } else {
-            fprintf(stderr, "kt_walk_log: rc %d at %lld (end %lld)\n", rc, (long long)pos, (long long)end);
+            fprintf(stderr, "kt_walk_log: rc %d at %lld (end %lld)\n", rc, (long long)pos,
+                    (long long)end);
             return -1;
         }
     }

@@ -4,7 +4,7 @@
 #ifndef KITE_TESTS_STORE_TESTUTIL_H
 #define KITE_TESTS_STORE_TESTUTIL_H
 
-#include "kt.h"   /* KT_DEADLINE_MS */
+#include "kt.h" /* KT_DEADLINE_MS */
 #include "store/store.h"
 #include <stddef.h>
 #include <stdint.h>

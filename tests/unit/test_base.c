@@ -88,8 +88,8 @@ static void test_one_status_space(void **st)
     assert_int_equal(kite_status_from_errno(EDQUOT), KITE_ENOSPC);
     assert_int_equal(kite_status_from_errno(ECONNREFUSED), KITE_ECLOSED);
     assert_int_equal(kite_status_from_errno(ETIMEDOUT), KITE_ETIMEDOUT);
-    assert_int_equal(kite_status_from_errno(EACCES), KITE_EIO);   /* no code of its own */
-    kite_log_set_stderr(0);   /* _at logs the hidden cause */
+    assert_int_equal(kite_status_from_errno(EACCES), KITE_EIO); /* no code of its own */
+    kite_log_set_stderr(0);                                     /* _at logs the hidden cause */
     assert_int_equal(kite_status_from_errno_at(EACCES, "open", "/x"), KITE_EIO);
     assert_int_equal(kite_status_from_errno_at(ENOSPC, "write", "/x"), KITE_ENOSPC);
     kite_log_set_stderr(1);
@@ -100,14 +100,14 @@ static void test_deadlines(void **st)
     (void)st;
     int64_t now = kite_mono_ms();
     assert_true(kite_deadline_ms(0) >= now);
-    assert_int_equal(kite_deadline_left_ms(kite_deadline_ms(0)), 0);    /* due at once */
+    assert_int_equal(kite_deadline_left_ms(kite_deadline_ms(0)), 0); /* due at once */
     assert_int_equal(kite_deadline_left_ms(kite_deadline_ms(-5)), 0);
-    assert_int_equal(kite_deadline_left_ms(now - 1000), 0);              /* passed: 0, not < 0 */
+    assert_int_equal(kite_deadline_left_ms(now - 1000), 0); /* passed: 0, not < 0 */
     int64_t d = kite_deadline_ms(10000);
     int64_t left = kite_deadline_left_ms(d);
     assert_true(left > 0 && left <= 10000);
     assert_true(d >= now + 10000);
-    assert_int_equal(kite_deadline_ms(INT64_MAX), KITE_DEADLINE_NEVER);   /* no overflow */
+    assert_int_equal(kite_deadline_ms(INT64_MAX), KITE_DEADLINE_NEVER); /* no overflow */
     assert_true(kite_deadline_left_ms(KITE_DEADLINE_NEVER) > ((int64_t)1 << 62));
     /* The realtime instant for condition waits is normalised (nanoseconds below 1 s). */
     for (int64_t us = 0; us < 3000000; us += 999999) {
@@ -161,22 +161,22 @@ static void test_mem_grow_and_copies(void **st)
         v[i] = i * 7;
     }
     assert_true(cap >= 1000);
-    assert_int_equal(cap & (cap - 1), 0);   /* doubled from 16: a power of two */
+    assert_int_equal(cap & (cap - 1), 0); /* doubled from 16: a power of two */
     for (int i = 0; i < 1000; i++) assert_int_equal(v[i], i * 7);
     size_t before = cap;
-    assert_ptr_equal(kite_xgrow(v, &cap, 10, sizeof *v, 16), v);   /* enough room: unchanged */
+    assert_ptr_equal(kite_xgrow(v, &cap, 10, sizeof *v, 16), v); /* enough room: unchanged */
     assert_int_equal(cap, before);
     free(v);
     char *s = kite_xstrndup("abcdef", 3);
     assert_string_equal(s, "abc");
     free(s);
-    s = kite_xstrndup("ab", 10);   /* stops at the NUL */
+    s = kite_xstrndup("ab", 10); /* stops at the NUL */
     assert_string_equal(s, "ab");
     free(s);
     s = kite_xstrdup("");
     assert_string_equal(s, "");
     free(s);
-    unsigned char *z = kite_xcalloc(0, 8);   /* size 0: a unique pointer, never NULL */
+    unsigned char *z = kite_xcalloc(0, 8); /* size 0: a unique pointer, never NULL */
     assert_non_null(z);
     free(z);
 }
@@ -189,7 +189,7 @@ static int in_child(void (*fn)(void))
     if (pid == 0) {
         kite_log_set_stderr(0);
         struct rlimit no_core = { 0, 0 };
-        setrlimit(RLIMIT_CORE, &no_core);   /* the abort is expected: no core file */
+        setrlimit(RLIMIT_CORE, &no_core); /* the abort is expected: no core file */
         fn();
         _exit(0);
     }
@@ -216,14 +216,10 @@ static void test_mem_aborts_on_exhaustion(void **st)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_crc32_known_values),
-        cmocka_unit_test(test_buf_grow_and_be),
-        cmocka_unit_test(test_errors_and_levels),
-        cmocka_unit_test(test_one_status_space),
-        cmocka_unit_test(test_file_statuses),
-        cmocka_unit_test(test_deadlines),
-        cmocka_unit_test(test_mem_grow_and_copies),
-        cmocka_unit_test(test_mem_aborts_on_exhaustion),
+        cmocka_unit_test(test_crc32_known_values),  cmocka_unit_test(test_buf_grow_and_be),
+        cmocka_unit_test(test_errors_and_levels),   cmocka_unit_test(test_one_status_space),
+        cmocka_unit_test(test_file_statuses),       cmocka_unit_test(test_deadlines),
+        cmocka_unit_test(test_mem_grow_and_copies), cmocka_unit_test(test_mem_aborts_on_exhaustion),
     };
     return kt_exit_code(cmocka_run_group_tests(tests, NULL, NULL));
 }

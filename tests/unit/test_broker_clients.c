@@ -22,7 +22,7 @@
 
 typedef struct env {
     kite_broker *b;
-    kite_conn *conns[2];   /* accepted connections, in accept order, referenced here */
+    kite_conn *conns[2]; /* accepted connections, in accept order, referenced here */
     int nconns;
 } env;
 
@@ -48,8 +48,9 @@ static void join(env *e, kite_conn *c, const char *cid)
     kite_map subs;
     kite_map_init(&subs);
     int changed = 0;
-    bk_consumer_group *g = bk_consumer_register(e->b, "CG_close", c, cid, 0, 401, "CONSUME_PASSIVELY", "CLUSTERING",
-                                                "CONSUME_FROM_LAST_OFFSET", &subs, &changed);
+    bk_consumer_group *g =
+        bk_consumer_register(e->b, "CG_close", c, cid, 0, 401, "CONSUME_PASSIVELY", "CLUSTERING",
+                             "CONSUME_FROM_LAST_OFFSET", &subs, &changed);
     kite_map_free(&subs, NULL);
     assert_non_null(g);
     assert_int_equal(changed, 1);
@@ -93,7 +94,7 @@ static void test_notify_write_fails_and_empties_group(void **state)
     struct linger lg = { 1, 0 };
     assert_int_equal(setsockopt(fd[1], SOL_SOCKET, SO_LINGER, &lg, sizeof lg), 0);
     close(fd[1]);
-    usleep(20000);   /* loopback delivers the reset at once; this only lets it land */
+    usleep(20000); /* loopback delivers the reset at once; this only lets it land */
     kite_conn_close(e.conns[0], "test: member A leaves");
 
     /* the notification to B failed and closed B at once: the group is gone entirely */

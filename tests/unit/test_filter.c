@@ -46,7 +46,7 @@ static void test_comparisons(void **st)
     assert_int_equal(match("a = 'x'", "a=x"), 1);
     assert_int_equal(match("region = 'hz' OR region = 'sh'", "region=sh"), 1);
     assert_int_equal(match("10 < a", "a=11"), 1);
-    assert_int_equal(match("a < 10", "a=abc"), 0);           /* not a number: unknown */
+    assert_int_equal(match("a < 10", "a=abc"), 0); /* not a number: unknown */
     assert_int_equal(match("a = 'it''s'", "a=it's"), 1);
     assert_int_equal(match("TRUE", ""), 1);
     assert_int_equal(match("flag = TRUE", "flag=true"), 1);
@@ -73,7 +73,7 @@ static void test_unknown_logic(void **st)
 {
     (void)st;
     assert_int_equal(match("missing = 1", "a=1"), 0);
-    assert_int_equal(match("NOT (missing = 1)", "a=1"), 0);        /* NOT unknown = unknown */
+    assert_int_equal(match("NOT (missing = 1)", "a=1"), 0); /* NOT unknown = unknown */
     assert_int_equal(match("missing = 1 OR a = 1", "a=1"), 1);
     assert_int_equal(match("missing = 1 AND a = 1", "a=1"), 0);
     assert_int_equal(match("(a = 1 OR b = 2) AND NOT c = 3", "a=1;c=4"), 1);
@@ -94,15 +94,17 @@ static void test_bad_expressions(void **st)
     size_t n = 0;
     for (int i = 0; i < 1000; i++) deep[n++] = '(';
     strcpy(deep + n, "a = 1");
-    assert_false(parses(deep));   /* depth limit, no stack exhaustion */
+    assert_false(parses(deep)); /* depth limit, no stack exhaustion */
     assert_true(parses("a=1 and B<>2 or not c is null"));
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_comparisons), cmocka_unit_test(test_ranges_sets_nulls),
-        cmocka_unit_test(test_unknown_logic), cmocka_unit_test(test_bad_expressions),
+        cmocka_unit_test(test_comparisons),
+        cmocka_unit_test(test_ranges_sets_nulls),
+        cmocka_unit_test(test_unknown_logic),
+        cmocka_unit_test(test_bad_expressions),
     };
     return kt_exit_code(cmocka_run_group_tests(tests, NULL, NULL));
 }

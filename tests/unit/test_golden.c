@@ -25,7 +25,8 @@ static void roundtrip_frame(const char *name, kite_cmd *out)
     kite_buf g;
     load(name, &g);
     char err[256] = "";
-    int r = kite_cmd_decode(out, (const uint8_t *)g.data, g.len, KITE_FRAME_MAX_DEFAULT, err, sizeof err);
+    int r = kite_cmd_decode(out, (const uint8_t *)g.data, g.len, KITE_FRAME_MAX_DEFAULT, err,
+                            sizeof err);
     if (r) fprintf(stderr, "%s: %s\n", name, err);
     assert_int_equal(r, 0);
     kite_buf enc = KITE_BUF_INIT;
@@ -92,14 +93,18 @@ static void test_cross_serialization(void **st)
     load("route_request_bin.frame", &gb);
     kite_cmd c;
     char err[128];
-    assert_int_equal(kite_cmd_decode(&c, (uint8_t *)gb.data, gb.len, KITE_FRAME_MAX_DEFAULT, err, sizeof err), 0);
+    assert_int_equal(
+        kite_cmd_decode(&c, (uint8_t *)gb.data, gb.len, KITE_FRAME_MAX_DEFAULT, err, sizeof err),
+        0);
     c.serialize = KITE_SER_JSON;
     kite_buf enc = KITE_BUF_INIT;
     kite_cmd_encode(&c, &enc);
     assert_int_equal(enc.len, gj.len);
     assert_memory_equal(enc.data, gj.data, gj.len);
     kite_cmd_free(&c);
-    assert_int_equal(kite_cmd_decode(&c, (uint8_t *)gj.data, gj.len, KITE_FRAME_MAX_DEFAULT, err, sizeof err), 0);
+    assert_int_equal(
+        kite_cmd_decode(&c, (uint8_t *)gj.data, gj.len, KITE_FRAME_MAX_DEFAULT, err, sizeof err),
+        0);
     c.serialize = KITE_SER_ROCKETMQ;
     kite_buf_reset(&enc);
     kite_cmd_encode(&c, &enc);
@@ -135,8 +140,16 @@ static void route_roundtrip(const char *name, int standard)
     kite_buf_free(&g);
 }
 
-static void test_route_bare(void **st) { (void)st; route_roundtrip("route_bare.json", 0); }
-static void test_route_std(void **st) { (void)st; route_roundtrip("route_std.json", 1); }
+static void test_route_bare(void **st)
+{
+    (void)st;
+    route_roundtrip("route_bare.json", 0);
+}
+static void test_route_std(void **st)
+{
+    (void)st;
+    route_roundtrip("route_std.json", 1);
+}
 
 static void test_cluster_info(void **st)
 {
@@ -189,9 +202,11 @@ static void test_register_compressed(void **st)
     assert_memory_equal(back, raw.data, raw.len);
     /* Truncated and corrupted streams are errors, not crashes. */
     kite_register_body_free(&b);
-    assert_int_equal(kite_register_body_decode(&b, z, zl / 2, 1, 1 << 20, err, sizeof err), KITE_ECORRUPT);
+    assert_int_equal(kite_register_body_decode(&b, z, zl / 2, 1, 1 << 20, err, sizeof err),
+                     KITE_ECORRUPT);
     z[zl / 2] ^= 0x55;
-    assert_int_equal(kite_register_body_decode(&b, z, zl, 1, 1 << 20, err, sizeof err), KITE_ECORRUPT);
+    assert_int_equal(kite_register_body_decode(&b, z, zl, 1, 1 << 20, err, sizeof err),
+                     KITE_ECORRUPT);
     free(back);
     free(z);
     kite_buf_free(&enc);

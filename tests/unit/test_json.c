@@ -49,7 +49,8 @@ static void expect_reject(const char *s, size_t len, const char *reason)
         fail_msg("'%.*s' was accepted", (int)len, s);
     }
     assert_true(strncmp(err, "offset ", 7) == 0);
-    if (reason && !strstr(err, reason)) fail_msg("'%.*s': error '%s' lacks '%s'", (int)len, s, err, reason);
+    if (reason && !strstr(err, reason))
+        fail_msg("'%.*s': error '%s' lacks '%s'", (int)len, s, err, reason);
 }
 
 #define REJECT(lit, reason) expect_reject(lit, sizeof(lit) - 1, reason)
@@ -117,7 +118,8 @@ static void test_golden_content(void **st)
     assert_int_equal(mq->type, KJ_OBJECT);
     assert_string_equal(kite_json_get_str(mq, "topic", NULL), "T");
     assert_int_equal(kite_json_get_int32(mq, "queueId", -1), 0);
-    assert_int_equal(kite_json_get_int64(tab->members[0].value, "lastTimestamp", 0), 1700000000000LL);
+    assert_int_equal(kite_json_get_int64(tab->members[0].value, "lastTimestamp", 0),
+                     1700000000000LL);
     assert_string_equal(kite_json_get(r, "consumeTps")->text, "0.5");
     kite_json_doc_free(d);
 
@@ -326,7 +328,8 @@ static void test_int64(void **st)
     assert_int_equal(v, -45);
     assert_int_equal(kite_json_int64(kite_json_at(r, 6), &v), 0);
     assert_int_equal(v, 7);
-    for (size_t i = 7; i <= 12; i++) assert_int_equal(kite_json_int64(kite_json_at(r, i), &v), KITE_EINVAL);
+    for (size_t i = 7; i <= 12; i++)
+        assert_int_equal(kite_json_int64(kite_json_at(r, i), &v), KITE_EINVAL);
     assert_int_equal(kite_json_int64(kite_json_at(r, 13), &v), 0);
     assert_true(v == INT64_MAX);
     assert_int_equal(kite_json_int64(kite_json_at(r, 14), &v), 0);
@@ -357,7 +360,8 @@ static void test_int64(void **st)
 static void test_bool_str_scalar(void **st)
 {
     (void)st;
-    kite_json_doc *d = parse_ok("[true,false,\"true\",\"false\",1,0,2,\"TRUE\",null,\"s\\u0000t\",{},[]]");
+    kite_json_doc *d =
+        parse_ok("[true,false,\"true\",\"false\",1,0,2,\"TRUE\",null,\"s\\u0000t\",{},[]]");
     const kite_json *r = kite_json_root(d);
     int b = -1;
     assert_int_equal(kite_json_bool(kite_json_at(r, 0), &b), 0);
@@ -379,7 +383,7 @@ static void test_bool_str_scalar(void **st)
     assert_null(kite_json_str(kite_json_at(r, 0), &len));
     const char *s = kite_json_str(kite_json_at(r, 9), &len);
     assert_int_equal(len, 3);
-    assert_memory_equal(s, "s\0t", 4);   /* NUL inside, NUL-terminated */
+    assert_memory_equal(s, "s\0t", 4); /* NUL inside, NUL-terminated */
     assert_non_null(kite_json_str(kite_json_at(r, 9), NULL));
 
     kite_buf out = KITE_BUF_INIT;
@@ -395,23 +399,25 @@ static void test_bool_str_scalar(void **st)
     assert_int_equal(kite_json_scalar_text(kite_json_at(r, 11), &out), KITE_EINVAL);
     assert_int_equal(out.len, before);
     kite_buf_free(&out);
-    assert_null(kite_json_get(r, "0"));   /* not an object */
+    assert_null(kite_json_get(r, "0")); /* not an object */
     kite_json_doc_free(d);
 }
 
 static void test_escapes(void **st)
 {
     (void)st;
-    kite_json_doc *d = parse_ok("[\"\\u0001\\u0002\",\"\\ud83d\\ude00\",\"\\\"\\\\\\/\\b\\f\\n\\r\\t\","
-                                "\"\\ud83d\",\"\\ude00x\",\"\\ud83dA\",\"\\u00e9\\u4e2d\",\"\\uD83D\\uDE00\"]");
+    kite_json_doc *d =
+        parse_ok("[\"\\u0001\\u0002\",\"\\ud83d\\ude00\",\"\\\"\\\\\\/\\b\\f\\n\\r\\t\","
+                 "\"\\ud83d\",\"\\ude00x\",\"\\ud83dA\",\"\\u00e9\\u4e2d\",\"\\uD83D\\uDE00\"]");
     const kite_json *r = kite_json_root(d);
     assert_int_equal(kite_json_at(r, 0)->len, 2);
     assert_memory_equal(kite_json_at(r, 0)->text, "\x01\x02", 2);
     assert_string_equal(kite_json_at(r, 1)->text, "\xF0\x9F\x98\x80");
     assert_string_equal(kite_json_at(r, 2)->text, "\"\\/\b\f\n\r\t");
-    assert_string_equal(kite_json_at(r, 3)->text, "\xEF\xBF\xBD");           /* lone high */
-    assert_string_equal(kite_json_at(r, 4)->text, "\xEF\xBF\xBDx");          /* lone low */
-    assert_string_equal(kite_json_at(r, 5)->text, "\xEF\xBF\xBD" "A");       /* high + non-low */
+    assert_string_equal(kite_json_at(r, 3)->text, "\xEF\xBF\xBD");  /* lone high */
+    assert_string_equal(kite_json_at(r, 4)->text, "\xEF\xBF\xBDx"); /* lone low */
+    assert_string_equal(kite_json_at(r, 5)->text, "\xEF\xBF\xBD"
+                                                  "A"); /* high + non-low */
     assert_string_equal(kite_json_at(r, 6)->text, "\xC3\xA9\xE4\xB8\xAD");
     assert_string_equal(kite_json_at(r, 7)->text, "\xF0\x9F\x98\x80");
 
@@ -421,14 +427,16 @@ static void test_escapes(void **st)
     kite_jw_node(&w, r);
     assert_string_equal(kite_buf_cstr(&b),
                         "[\"\\u0001\\u0002\",\"\xF0\x9F\x98\x80\",\"\\\"\\\\/\\b\\f\\n\\r\\t\","
-                        "\"\xEF\xBF\xBD\",\"\xEF\xBF\xBDx\",\"\xEF\xBF\xBD" "A\",\"\xC3\xA9\xE4\xB8\xAD\","
+                        "\"\xEF\xBF\xBD\",\"\xEF\xBF\xBDx\",\"\xEF\xBF\xBD"
+                        "A\",\"\xC3\xA9\xE4\xB8\xAD\","
                         "\"\xF0\x9F\x98\x80\"]");
     kite_buf_reset(&b);
     kite_jw_init(&w, &b, KITE_JW_ASCII);
     kite_jw_node(&w, r);
-    assert_string_equal(kite_buf_cstr(&b),
-                        "[\"\\u0001\\u0002\",\"\\ud83d\\ude00\",\"\\\"\\\\/\\b\\f\\n\\r\\t\","
-                        "\"\\ufffd\",\"\\ufffdx\",\"\\ufffdA\",\"\\u00e9\\u4e2d\",\"\\ud83d\\ude00\"]");
+    assert_string_equal(
+        kite_buf_cstr(&b),
+        "[\"\\u0001\\u0002\",\"\\ud83d\\ude00\",\"\\\"\\\\/\\b\\f\\n\\r\\t\","
+        "\"\\ufffd\",\"\\ufffdx\",\"\\ufffdA\",\"\\u00e9\\u4e2d\",\"\\ud83d\\ude00\"]");
     kite_buf_free(&b);
     kite_json_doc_free(d);
 
@@ -443,10 +451,10 @@ static void test_escapes(void **st)
     kite_json_quote(&b, "a\xFF\xC3(\xE4\xB8", 6, KITE_JW_ASCII);
     assert_string_equal(kite_buf_cstr(&b), "\"a\\ufffd\\ufffd(\\ufffd\\ufffd\"");
     kite_buf_reset(&b);
-    kite_json_quote(&b, "a\xFF", 2, 0);   /* raw mode passes bytes through */
+    kite_json_quote(&b, "a\xFF", 2, 0); /* raw mode passes bytes through */
     assert_string_equal(kite_buf_cstr(&b), "\"a\xFF\"");
     kite_buf_reset(&b);
-    kite_json_quote(&b, "\xED\xA0\x80", 3, KITE_JW_ASCII);   /* encoded surrogate is invalid */
+    kite_json_quote(&b, "\xED\xA0\x80", 3, KITE_JW_ASCII); /* encoded surrogate is invalid */
     assert_string_equal(kite_buf_cstr(&b), "\"\\ufffd\\ufffd\\ufffd\"");
     kite_buf_free(&b);
 }
@@ -546,19 +554,19 @@ static void test_writer_misuse(void **st)
     kite_buf b = KITE_BUF_INIT;
     kite_jw w;
     kite_jw_init(&w, &b, 0);
-    kite_jw_obj_end(&w);   /* nothing open */
+    kite_jw_obj_end(&w); /* nothing open */
     assert_int_equal(w.error, 1);
     assert_int_equal(b.len, 0);
 
     kite_jw_init(&w, &b, 0);
     kite_jw_obj_begin(&w);
-    kite_jw_int(&w, 1);    /* value without key */
+    kite_jw_int(&w, 1); /* value without key */
     assert_int_equal(w.error, 1);
     kite_buf_reset(&b);
 
     kite_jw_init(&w, &b, 0);
     kite_jw_arr_begin(&w);
-    kite_jw_key(&w, "k");  /* key in an array */
+    kite_jw_key(&w, "k"); /* key in an array */
     assert_int_equal(w.error, 1);
     kite_buf_reset(&b);
 
@@ -624,7 +632,10 @@ static void test_quote(void **st)
     (void)st;
     kite_buf b = KITE_BUF_INIT;
     kite_json_quote(&b, "", 0, 0);
-    kite_json_quote(&b, "a\x01" "b\x1f\x7f", 5, 0);
+    kite_json_quote(&b,
+                    "a\x01"
+                    "b\x1f\x7f",
+                    5, 0);
     assert_string_equal(kite_buf_cstr(&b), "\"\"\"a\\u0001b\\u001f\x7f\"");
     kite_buf_free(&b);
 }

@@ -29,7 +29,7 @@ static void test_get_java_rules(void **st)
     const char *v = kite_msgprop_get(p, strlen(p), "TAGS", &vl);
     assert_non_null(v);
     assert_int_equal(vl, 4);
-    assert_memory_equal(v, "TagB", 4);   /* the last duplicate wins */
+    assert_memory_equal(v, "TagB", 4); /* the last duplicate wins */
     v = kite_msgprop_get(p, strlen(p), "KEYS", &vl);
     assert_memory_equal(v, "a b", 3);
     assert_null(kite_msgprop_get(p, strlen(p), "TAG", &vl));
@@ -130,11 +130,11 @@ static void test_empty_input(void **st)
     static const char *const drop[] = { "TAGS", NULL };
     kite_buf b = KITE_BUF_INIT;
     kite_msgprop_copy_without("", 0, drop, &b);
-    assert_int_equal(b.len, 0);   /* nothing in, nothing out: no lone 0x02 */
+    assert_int_equal(b.len, 0); /* nothing in, nothing out: no lone 0x02 */
     kite_msgprop_copy_without("TAGS\001a\002", 7, drop, &b);
-    assert_int_equal(b.len, 0);   /* everything dropped */
+    assert_int_equal(b.len, 0); /* everything dropped */
     assert_int_equal(kite_msgprop_append_str(&b, "K", "v"), KITE_OK);
-    assert_string_equal(shown(&b), "K=v;");   /* no separator before the first property */
+    assert_string_equal(shown(&b), "K=v;"); /* no separator before the first property */
     kite_buf_free(&b);
 }
 

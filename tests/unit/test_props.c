@@ -50,7 +50,7 @@ static void test_comments_and_separators(void **st)
     assert_string_equal(kite_props_get(&p, "d"), "4");
     assert_string_equal(kite_props_get(&p, "e"), "5");
     assert_string_equal(kite_props_get(&p, "f"), "6");
-    assert_string_equal(kite_props_get(&p, "g"), "7");   /* trailing blanks trimmed */
+    assert_string_equal(kite_props_get(&p, "g"), "7"); /* trailing blanks trimmed */
     assert_string_equal(kite_props_get(&p, "h"), "");
     assert_string_equal(kite_props_get(&p, "i"), "");
     assert_string_equal(kite_props_get(&p, "j"), "= x"); /* only one separator is eaten */
@@ -117,7 +117,7 @@ static void test_escapes(void **st)
     assert_string_equal(kite_props_get(&p, "k:2"), "v2");
     assert_string_equal(kite_props_get(&p, "sp ace"), "v3");
     assert_string_equal(kite_props_get(&p, "other"), "q\\");
-    assert_string_equal(kite_props_get(&p, "keep"), "x ");   /* escaped blank survives trim */
+    assert_string_equal(kite_props_get(&p, "keep"), "x "); /* escaped blank survives trim */
     assert_string_equal(kite_props_get(&p, "#notcomment"), "v4");
     kite_props_free(&p);
 }
@@ -129,7 +129,7 @@ static void test_duplicates_and_set(void **st)
     parse(&p, "a=1\nb=2\na=3\n");
     assert_int_equal(p.count, 2);
     assert_string_equal(kite_props_get(&p, "a"), "3");
-    kite_props_parse(&p, "b=4\nc=5", 7);   /* a second parse adds and overwrites */
+    kite_props_parse(&p, "b=4\nc=5", 7); /* a second parse adds and overwrites */
     assert_string_equal(kite_props_get(&p, "b"), "4");
     assert_string_equal(kite_props_get(&p, "c"), "5");
     kite_props_set(&p, "a", "set");
@@ -199,7 +199,7 @@ static void test_config_defaults_and_set(void **st)
 {
     (void)st;
     test_cfg c;
-    memset(&c, 0xAB, sizeof c);   /* defaults must not read garbage */
+    memset(&c, 0xAB, sizeof c); /* defaults must not read garbage */
     kite_config_defaults(k_defs, &c);
     assert_string_equal(c.name, "broker-a");
     assert_string_equal(c.path, "");
@@ -218,13 +218,16 @@ static void test_config_defaults_and_set(void **st)
     assert_true(c.neg == INT32_MIN);
     assert_int_equal(kite_config_set(k_defs, &c, "listenPort", "2147483647", err, sizeof err), 0);
     assert_int_equal(c.port, INT32_MAX);
-    assert_int_equal(kite_config_set(k_defs, &c, "mappedFileSizeCommitLog", "9223372036854775807", err,
-                                     sizeof err), 0);
+    assert_int_equal(kite_config_set(k_defs, &c, "mappedFileSizeCommitLog", "9223372036854775807",
+                                     err, sizeof err),
+                     0);
     assert_true(c.big == INT64_MAX);
-    assert_int_equal(kite_config_set(k_defs, &c, "mappedFileSizeCommitLog", "-9223372036854775808", err,
-                                     sizeof err), 0);
+    assert_int_equal(kite_config_set(k_defs, &c, "mappedFileSizeCommitLog", "-9223372036854775808",
+                                     err, sizeof err),
+                     0);
     assert_true(c.big == INT64_MIN);
-    assert_int_equal(kite_config_set(k_defs, &c, "autoCreateTopicEnable", "TRUE", err, sizeof err), 0);
+    assert_int_equal(kite_config_set(k_defs, &c, "autoCreateTopicEnable", "TRUE", err, sizeof err),
+                     0);
     assert_int_equal(c.flag, 1);
     assert_int_equal(kite_config_set(k_defs, &c, "enableX", "False", err, sizeof err), 0);
     assert_int_equal(c.on, 0);
@@ -246,31 +249,42 @@ static void test_config_malformed(void **st)
     test_cfg c;
     kite_config_defaults(k_defs, &c);
     char err[256];
-    assert_int_equal(kite_config_set(k_defs, &c, "listenPort", "abc", err, sizeof err), KITE_EINVAL);
+    assert_int_equal(kite_config_set(k_defs, &c, "listenPort", "abc", err, sizeof err),
+                     KITE_EINVAL);
     assert_string_equal(err, "listenPort: 'abc' is not an integer");
     assert_int_equal(c.port, 10911);
     assert_int_equal(kite_config_set(k_defs, &c, "listenPort", "", err, sizeof err), KITE_EINVAL);
     assert_string_equal(err, "listenPort: '' is not an integer");
     assert_int_equal(kite_config_set(k_defs, &c, "listenPort", "-", err, sizeof err), KITE_EINVAL);
-    assert_int_equal(kite_config_set(k_defs, &c, "listenPort", "12x", err, sizeof err), KITE_EINVAL);
-    assert_int_equal(kite_config_set(k_defs, &c, "listenPort", "1.5", err, sizeof err), KITE_EINVAL);
-    assert_int_equal(kite_config_set(k_defs, &c, "listenPort", "2147483648", err, sizeof err), KITE_EINVAL);
+    assert_int_equal(kite_config_set(k_defs, &c, "listenPort", "12x", err, sizeof err),
+                     KITE_EINVAL);
+    assert_int_equal(kite_config_set(k_defs, &c, "listenPort", "1.5", err, sizeof err),
+                     KITE_EINVAL);
+    assert_int_equal(kite_config_set(k_defs, &c, "listenPort", "2147483648", err, sizeof err),
+                     KITE_EINVAL);
     assert_string_equal(err, "listenPort: '2147483648' is out of range for a 32-bit integer");
-    assert_int_equal(kite_config_set(k_defs, &c, "negative", "-2147483649", err, sizeof err), KITE_EINVAL);
+    assert_int_equal(kite_config_set(k_defs, &c, "negative", "-2147483649", err, sizeof err),
+                     KITE_EINVAL);
     assert_non_null(strstr(err, "negative: '-2147483649' is out of range"));
-    assert_int_equal(kite_config_set(k_defs, &c, "listenPort", "99999999999999999999999", err,
-                                     sizeof err), KITE_EINVAL);
+    assert_int_equal(
+        kite_config_set(k_defs, &c, "listenPort", "99999999999999999999999", err, sizeof err),
+        KITE_EINVAL);
     assert_non_null(strstr(err, "out of range"));
     assert_int_equal(kite_config_set(k_defs, &c, "mappedFileSizeCommitLog", "9223372036854775808",
-                                     err, sizeof err), KITE_EINVAL);
+                                     err, sizeof err),
+                     KITE_EINVAL);
     assert_string_equal(err, "mappedFileSizeCommitLog: '9223372036854775808' is out of range for a "
                              "64-bit integer");
     assert_int_equal(kite_config_set(k_defs, &c, "mappedFileSizeCommitLog", "-9223372036854775809",
-                                     err, sizeof err), KITE_EINVAL);
-    assert_int_equal(kite_config_set(k_defs, &c, "autoCreateTopicEnable", "yes", err, sizeof err), KITE_EINVAL);
+                                     err, sizeof err),
+                     KITE_EINVAL);
+    assert_int_equal(kite_config_set(k_defs, &c, "autoCreateTopicEnable", "yes", err, sizeof err),
+                     KITE_EINVAL);
     assert_string_equal(err, "autoCreateTopicEnable: 'yes' is not a boolean (true/false)");
-    assert_int_equal(kite_config_set(k_defs, &c, "autoCreateTopicEnable", "1", err, sizeof err), KITE_EINVAL);
-    assert_int_equal(kite_config_set(k_defs, &c, "autoCreateTopicEnable", "truex", err, sizeof err), KITE_EINVAL);
+    assert_int_equal(kite_config_set(k_defs, &c, "autoCreateTopicEnable", "1", err, sizeof err),
+                     KITE_EINVAL);
+    assert_int_equal(kite_config_set(k_defs, &c, "autoCreateTopicEnable", "truex", err, sizeof err),
+                     KITE_EINVAL);
     assert_int_equal(c.flag, 0);
     assert_int_equal(c.big, 1073741824);
     kite_config_free(k_defs, &c);
@@ -295,7 +309,7 @@ static void test_config_apply(void **st)
     assert_string_equal(c.name, "broker-b");
     assert_int_equal(c.port, 20911);
     assert_int_equal(c.on, 0);
-    assert_int_equal(c.big, 1073741824);   /* the misspelt key changed nothing */
+    assert_int_equal(c.big, 1073741824); /* the misspelt key changed nothing */
     kite_props_free(&p);
 
     /* the first malformed value stops it */
@@ -326,8 +340,9 @@ static void test_config_print_get(void **st)
     kite_config_defaults(k_defs, &c);
     char err[256];
     assert_int_equal(kite_config_set(k_defs, &c, "storePath", "/data/store", err, sizeof err), 0);
-    assert_int_equal(kite_config_set(k_defs, &c, "mappedFileSizeCommitLog", "-9223372036854775808", err,
-                                     sizeof err), 0);
+    assert_int_equal(kite_config_set(k_defs, &c, "mappedFileSizeCommitLog", "-9223372036854775808",
+                                     err, sizeof err),
+                     0);
     kite_buf b = KITE_BUF_INIT;
     kite_config_print(k_defs, &c, &b);
     assert_string_equal(kite_buf_cstr(&b), "brokerName=broker-a\n"
@@ -392,10 +407,16 @@ static void test_config_unimplemented(void **st)
     assert_int_equal(kite_config_set(k_unimpl, &c, "aclEnable", " FALSE ", err, sizeof err), 0);
     assert_int_equal(kite_config_set(k_unimpl, &c, "tls.config.file", "", err, sizeof err), 0);
     assert_string_equal(c.name, "broker-a");
-    assert_int_equal(kite_config_set(k_unimpl, &c, "aclEnable", "true", err, sizeof err), KITE_EINVAL);
-    assert_string_equal(err, "aclEnable=true is not supported yet (no ACL here); remove the key or set it to false");
-    assert_int_equal(kite_config_set(k_unimpl, &c, "tls.config.file", "/x", err, sizeof err), KITE_EINVAL);
-    assert_string_equal(err, "tls.config.file=/x is not supported yet (no TLS here); remove the key or leave it empty");
+    assert_int_equal(kite_config_set(k_unimpl, &c, "aclEnable", "true", err, sizeof err),
+                     KITE_EINVAL);
+    assert_string_equal(
+        err,
+        "aclEnable=true is not supported yet (no ACL here); remove the key or set it to false");
+    assert_int_equal(kite_config_set(k_unimpl, &c, "tls.config.file", "/x", err, sizeof err),
+                     KITE_EINVAL);
+    assert_string_equal(
+        err,
+        "tls.config.file=/x is not supported yet (no TLS here); remove the key or leave it empty");
     /* ignored keys take anything and set nothing */
     assert_int_equal(kite_config_set(k_unimpl, &c, "poolNums", "abc", err, sizeof err), 2);
     assert_string_equal(c.name, "broker-a");
@@ -412,13 +433,14 @@ static void test_config_unimplemented(void **st)
 
     kite_buf b = KITE_BUF_INIT;
     kite_config_print(k_unimpl, &c, &b);
-    assert_string_equal(kite_buf_cstr(&b),
-                        "brokerName=b3\n"
-                        "# Only the value shown is supported by this build; any other value refuses the start.\n"
-                        "aclEnable=false\n"
-                        "tls.config.file=\n"
-                        "# Accepted for compatibility, not implemented: a value set for these has no effect.\n"
-                        "#poolNums: one thread\n");
+    assert_string_equal(
+        kite_buf_cstr(&b),
+        "brokerName=b3\n"
+        "# Only the value shown is supported by this build; any other value refuses the start.\n"
+        "aclEnable=false\n"
+        "tls.config.file=\n"
+        "# Accepted for compatibility, not implemented: a value set for these has no effect.\n"
+        "#poolNums: one thread\n");
     kite_buf_reset(&b);
     assert_int_equal(kite_config_get(k_unimpl, &c, "aclEnable", &b), 0);
     assert_string_equal(kite_buf_cstr(&b), "false");

@@ -21,10 +21,14 @@ static kite_record sample(const char *topic, const char *body, const char *props
     r.queue_offset = 42;
     r.phys_offset = 123456;
     r.born_ts = 1700000000000LL;
-    r.born_addr[0] = 192; r.born_addr[1] = 168; r.born_addr[2] = 0; r.born_addr[3] = 10;
+    r.born_addr[0] = 192;
+    r.born_addr[1] = 168;
+    r.born_addr[2] = 0;
+    r.born_addr[3] = 10;
     r.born_port = 5555;
     r.store_ts = 1700000000123LL;
-    r.store_addr[0] = 10; r.store_addr[3] = 1;
+    r.store_addr[0] = 10;
+    r.store_addr[3] = 1;
     r.store_port = 10911;
     r.reconsume_times = 2;
     r.body = (const uint8_t *)body;
@@ -48,7 +52,7 @@ static void test_roundtrip_v1(void **st)
     assert_int_equal(kite_rd_be64(buf + KITE_REC_OFF_PHYSOFFSET), 123456);
     assert_int_equal(kite_rd_be64(buf + KITE_REC_OFF_STORETS), 1700000000123LL);
     assert_int_equal(buf[KITE_REC_OFF_BORNHOST], 192);
-    assert_int_equal(buf[88 + 14], 9);   /* topic length right after the body */
+    assert_int_equal(buf[88 + 14], 9); /* topic length right after the body */
     kite_record d;
     const char *why;
     assert_int_equal(kite_record_decode(buf, n, &d, KITE_REC_CHECK_CRC, &why), (int)n);
@@ -79,35 +83,46 @@ static void test_validation(void **st)
     kite_record d;
     const char *why;
     /* body CRC */
-    memcpy(c, buf, n); c[90] ^= 1;
+    memcpy(c, buf, n);
+    c[90] ^= 1;
     assert_int_equal(kite_record_decode(c, n, &d, 0, &why), (int)n);
     assert_int_equal(kite_record_decode(c, n, &d, KITE_REC_CHECK_CRC, &why), KITE_ECORRUPT);
     assert_non_null(strstr(why, "CRC"));
     /* magic */
-    memcpy(c, buf, n); c[5] ^= 1;
+    memcpy(c, buf, n);
+    c[5] ^= 1;
     assert_int_equal(kite_record_decode(c, n, &d, 0, &why), KITE_ECORRUPT);
     /* body length one too large / small */
-    memcpy(c, buf, n); kite_wr_be32(c + 84, 11);
+    memcpy(c, buf, n);
+    kite_wr_be32(c + 84, 11);
     assert_int_equal(kite_record_decode(c, n, &d, 0, &why), KITE_ECORRUPT);
-    memcpy(c, buf, n); kite_wr_be32(c + 84, 9);
+    memcpy(c, buf, n);
+    kite_wr_be32(c + 84, 9);
     assert_int_equal(kite_record_decode(c, n, &d, 0, &why), KITE_ECORRUPT);
     /* topic length */
-    memcpy(c, buf, n); c[88 + 10] = 2;
+    memcpy(c, buf, n);
+    c[88 + 10] = 2;
     assert_int_equal(kite_record_decode(c, n, &d, 0, &why), KITE_ECORRUPT);
-    memcpy(c, buf, n); c[88 + 10] = 0;
+    memcpy(c, buf, n);
+    c[88 + 10] = 0;
     assert_int_equal(kite_record_decode(c, n, &d, 0, &why), KITE_ECORRUPT);
     /* zeroed topic / props bytes (a torn tail) */
-    memcpy(c, buf, n); c[88 + 11] = 0;
+    memcpy(c, buf, n);
+    c[88 + 11] = 0;
     assert_int_equal(kite_record_decode(c, n, &d, 0, &why), KITE_ECORRUPT);
-    memcpy(c, buf, n); c[n - 1] = 0;
+    memcpy(c, buf, n);
+    c[n - 1] = 0;
     assert_int_equal(kite_record_decode(c, n, &d, 0, &why), KITE_ECORRUPT);
     /* negative properties length */
-    memcpy(c, buf, n); kite_wr_be16(c + 88 + 10 + 2, 0x8000);
+    memcpy(c, buf, n);
+    kite_wr_be16(c + 88 + 10 + 2, 0x8000);
     assert_int_equal(kite_record_decode(c, n, &d, 0, &why), KITE_ECORRUPT);
     /* total size larger than available, and too small */
-    memcpy(c, buf, n); kite_wr_be32(c, (uint32_t)n + 1);
+    memcpy(c, buf, n);
+    kite_wr_be32(c, (uint32_t)n + 1);
     assert_int_equal(kite_record_decode(c, n, &d, 0, &why), KITE_EAGAIN);
-    memcpy(c, buf, n); kite_wr_be32(c, 20);
+    memcpy(c, buf, n);
+    kite_wr_be32(c, 20);
     assert_int_equal(kite_record_decode(c, n, &d, 0, &why), KITE_ECORRUPT);
     /* all-zero bytes are not a record */
     memset(c, 0, sizeof c);
@@ -122,7 +137,10 @@ static void test_validation(void **st)
     assert_int_equal(kite_record_size(KITE_REC_MAGIC_V1, 0, 0, 128, 0), 0);
     assert_int_equal(kite_record_size(KITE_REC_MAGIC_V1, 0, 0, 127, 0), 91 + 127);
     assert_int_equal(kite_record_size(KITE_REC_MAGIC_V1, 0, 0, 1, 32768), 0);
-    assert_int_equal(kite_record_size(KITE_REC_MAGIC_V1, KITE_SYSFLAG_BORNHOST_V6 | KITE_SYSFLAG_STOREHOST_V6, 0, 1, 0), 91 + 24 + 1);
+    assert_int_equal(kite_record_size(KITE_REC_MAGIC_V1,
+                                      KITE_SYSFLAG_BORNHOST_V6 | KITE_SYSFLAG_STOREHOST_V6, 0, 1,
+                                      0),
+                     91 + 24 + 1);
     assert_int_equal(kite_record_size(KITE_REC_MAGIC_V2, 0, 0, 200, 0), 92 + 200);
     r.topic = longtopic;
     r.topic_len = 200;
@@ -135,7 +153,10 @@ static void test_ipv6_and_v2(void **st)
     kite_record r = sample("TopicV2", "x", "");
     r.magic = KITE_REC_MAGIC_V2;
     r.sysflag = KITE_SYSFLAG_BORNHOST_V6 | KITE_SYSFLAG_STOREHOST_V6;
-    for (int i = 0; i < 16; i++) { r.born_addr[i] = (uint8_t)i; r.store_addr[i] = (uint8_t)(100 + i); }
+    for (int i = 0; i < 16; i++) {
+        r.born_addr[i] = (uint8_t)i;
+        r.store_addr[i] = (uint8_t)(100 + i);
+    }
     uint8_t buf[256];
     size_t n = kite_record_encode(&r, buf, sizeof buf);
     assert_int_equal(n, 91 + 24 + 1 + 1 + 7);
@@ -155,7 +176,7 @@ static void test_java_hash(void **st)
     assert_int_equal(kite_java_hash("TagA", 4), 2598919);
     assert_int_equal(kite_java_hash("TagB", 4), 2598920);
     assert_int_equal(kite_java_hash("*", 1), 42);
-    assert_int_equal(kite_java_hash("\xe6\xa0\x87\xe7\xad\xbe", 6), 857175);   /* 标签 */
+    assert_int_equal(kite_java_hash("\xe6\xa0\x87\xe7\xad\xbe", 6), 857175); /* 标签 */
     assert_int_equal(kite_java_hash("", 0), 0);
     /* "hello world" in Java is 1794106052; a long string wraps around. */
     assert_int_equal(kite_java_hash("hello world", 11), 1794106052);

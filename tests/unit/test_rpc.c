@@ -23,7 +23,14 @@
 #include <string.h>
 #include <unistd.h>
 
-enum { C_ECHO = 1000, C_SLOW = 1001, C_NEVER = 1002, C_CLOSE = 1003, C_CALLBACK = 1004, C_ONEWAY = 1005 };
+enum {
+    C_ECHO = 1000,
+    C_SLOW = 1001,
+    C_NEVER = 1002,
+    C_CLOSE = 1003,
+    C_CALLBACK = 1004,
+    C_ONEWAY = 1005
+};
 
 typedef struct env {
     kite_ev *ev;
@@ -32,7 +39,7 @@ typedef struct env {
     int port;
     char addr[64];
     atomic_int oneway_seen;
-    kite_rpc_req *parked[64];   /* C_NEVER requests, finished at teardown */
+    kite_rpc_req *parked[64]; /* C_NEVER requests, finished at teardown */
     int nparked;
 } env;
 
@@ -49,7 +56,7 @@ static void *slow_thread(void *arg)
 {
     kite_rpc_req *req = arg;
     kite_sleep_ms(300);
-    kite_rpc_reply_code(req, RS_SUCCESS, "slow");   /* from a foreign thread */
+    kite_rpc_reply_code(req, RS_SUCCESS, "slow"); /* from a foreign thread */
     return NULL;
 }
 
@@ -71,7 +78,7 @@ static void h_close(kite_rpc_req *req, void *arg)
 {
     (void)arg;
     kite_conn_close(req->conn, "test asked to close");
-    kite_rpc_reply_code(req, RS_SUCCESS, "too late");   /* dropped: connection closed */
+    kite_rpc_reply_code(req, RS_SUCCESS, "too late"); /* dropped: connection closed */
 }
 
 static void h_oneway(kite_rpc_req *req, void *arg)
@@ -85,7 +92,8 @@ static void callback_done(int status, kite_cmd *resp, void *arg)
 {
     kite_rpc_req *orig = arg;
     char remark[128];
-    snprintf(remark, sizeof remark, "client said %s (status %d)", resp && resp->remark ? resp->remark : "-", status);
+    snprintf(remark, sizeof remark, "client said %s (status %d)",
+             resp && resp->remark ? resp->remark : "-", status);
     kite_rpc_reply_code(orig, status == KITE_OK ? RS_SUCCESS : RS_SYSTEM_ERROR, remark);
 }
 
@@ -184,8 +192,10 @@ typedef struct counter {
 static void count_cb(int status, kite_cmd *resp, void *arg)
 {
     counter *k = arg;
-    if (status == KITE_OK && resp->code == RS_SUCCESS) atomic_fetch_add(&k->ok, 1);
-    else atomic_fetch_add(&k->bad, 1);
+    if (status == KITE_OK && resp->code == RS_SUCCESS)
+        atomic_fetch_add(&k->ok, 1);
+    else
+        atomic_fetch_add(&k->bad, 1);
 }
 
 static void test_many_in_flight(void **st)
@@ -202,7 +212,8 @@ static void test_many_in_flight(void **st)
         kite_cmd_set_ext(&req, "v", v);
         kite_rpc_call_async(c, e->addr, &req, 5000, count_cb, &k);
     }
-    for (int i = 0; i < 500 && atomic_load(&k.ok) + atomic_load(&k.bad) < 2000; i++) kite_sleep_ms(10);
+    for (int i = 0; i < 500 && atomic_load(&k.ok) + atomic_load(&k.bad) < 2000; i++)
+        kite_sleep_ms(10);
     assert_int_equal(atomic_load(&k.ok), 2000);
     assert_int_equal(atomic_load(&k.bad), 0);
     kite_rpc_client_free(c);
@@ -229,7 +240,7 @@ static void test_out_of_order(void **st)
     kite_rpc_call_async(c, e->addr, &req, 5000, order_cb, &k);
     for (int i = 0; i < 300 && atomic_load(&k.seq) < 2; i++) kite_sleep_ms(10);
     assert_int_equal(atomic_load(&k.seq), 2);
-    assert_int_equal(atomic_load(&k.order[0]), 1);   /* the fast one answered first */
+    assert_int_equal(atomic_load(&k.order[0]), 1); /* the fast one answered first */
     assert_int_equal(atomic_load(&k.order[1]), 2);
     kite_rpc_client_free(c);
 }
@@ -299,7 +310,7 @@ static void test_connect_refused_and_bad_addr(void **st)
     int port = 0;
     int fd = kite_sock_listen("127.0.0.1", 0, &port, err, sizeof err);
     assert_true(fd >= 0);
-    close(fd);   /* nothing listens there now: connect is refused */
+    close(fd); /* nothing listens there now: connect is refused */
     kite_cmd req, resp;
     char addr[64];
     snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
@@ -328,10 +339,10 @@ typedef struct pend_env {
     kite_ev *ev;
     kite_rpc_pending *p;
     pend_rec r[6];
-    int checked;   /* pend_check ran */
+    int checked; /* pend_check ran */
 } pend_env;
 
-static pend_env *g_pe;   /* the test's state for the callbacks below (single-threaded test) */
+static pend_env *g_pe; /* the test's state for the callbacks below (single-threaded test) */
 
 static void pend_cb(int status, kite_cmd *resp, void *arg)
 {
@@ -340,7 +351,7 @@ static void pend_cb(int status, kite_cmd *resp, void *arg)
     r->calls++;
     r->status = status;
     r->at = kite_mono_ms();
-    if (r == &g_pe->r[1]) {   /* a timeout callback that adds a new call */
+    if (r == &g_pe->r[1]) { /* a timeout callback that adds a new call */
         g_pe->r[5].t0 = kite_mono_ms();
         g_pe->r[5].timeout = 60;
         kite_rpc_pending_add(g_pe->p, 7, 5, 60, pend_cb, &g_pe->r[5]);
@@ -355,7 +366,7 @@ static void pend_answer(kite_ev *ev, kite_ev_timer *t, void *arg)
     kite_cmd_init(&resp);
     resp.opaque = (int32_t)(intptr_t)arg;
     assert_int_equal(kite_rpc_pending_complete(g_pe->p, 7, &resp), 1);
-    assert_int_equal(kite_rpc_pending_complete(g_pe->p, 7, &resp), 0);   /* only once */
+    assert_int_equal(kite_rpc_pending_complete(g_pe->p, 7, &resp), 0); /* only once */
 }
 
 static void pend_check(kite_ev *ev, kite_ev_timer *t, void *arg)
@@ -363,8 +374,8 @@ static void pend_check(kite_ev *ev, kite_ev_timer *t, void *arg)
     (void)ev;
     (void)t;
     (void)arg;
-    assert_int_equal(g_pe->r[2].calls, 1);   /* 50 ms */
-    assert_int_equal(g_pe->r[1].calls, 1);   /* 150 ms */
+    assert_int_equal(g_pe->r[2].calls, 1); /* 50 ms */
+    assert_int_equal(g_pe->r[1].calls, 1); /* 150 ms */
     g_pe->checked = 1;
 }
 
@@ -488,7 +499,7 @@ static void test_pending_churn(void **st)
         if (nlive > peak) peak = nlive;
     }
     for (int i = 0; i < N; i++) assert_int_equal(rec[i].calls, 1);
-    assert_true(peak > 200);   /* the table grew well beyond its first 64 slots */
+    assert_true(peak > 200); /* the table grew well beyond its first 64 slots */
     assert_true(fails > 10);
     kite_rpc_pending_free(p);
     kite_ev_free(ev);
@@ -499,10 +510,14 @@ static void test_pending_churn(void **st)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_sync_and_unknown_code), cmocka_unit_test(test_many_in_flight),
-        cmocka_unit_test(test_out_of_order),          cmocka_unit_test(test_timeout_then_reconnect),
-        cmocka_unit_test(test_oneway_gets_no_answer), cmocka_unit_test(test_server_calls_client),
-        cmocka_unit_test(test_connect_refused_and_bad_addr), cmocka_unit_test(test_pending_timeouts),
+        cmocka_unit_test(test_sync_and_unknown_code),
+        cmocka_unit_test(test_many_in_flight),
+        cmocka_unit_test(test_out_of_order),
+        cmocka_unit_test(test_timeout_then_reconnect),
+        cmocka_unit_test(test_oneway_gets_no_answer),
+        cmocka_unit_test(test_server_calls_client),
+        cmocka_unit_test(test_connect_refused_and_bad_addr),
+        cmocka_unit_test(test_pending_timeouts),
         cmocka_unit_test(test_pending_churn),
     };
     return kt_exit_code(cmocka_run_group_tests(tests, setup, teardown));

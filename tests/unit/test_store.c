@@ -39,7 +39,10 @@ static void put_ok(kite_store *s, const kite_store_msg *m, kite_put_result *r)
     assert_int_equal(r->status, KITE_PUT_OK);
 }
 
-typedef struct sent { int64_t phys, qoff; int qid; } sent;
+typedef struct sent {
+    int64_t phys, qoff;
+    int qid;
+} sent;
 
 static void check_all(kite_store *s, const sent *v, int n, const char *topic)
 {
@@ -93,7 +96,7 @@ static void test_roundtrip_and_reopen(void **st)
     struct stat sb;
     char path[2048];
     snprintf(path, sizeof path, "%s/abort", dir);
-    assert_int_not_equal(stat(path, &sb), 0);   /* clean shutdown removes the marker */
+    assert_int_not_equal(stat(path, &sb), 0); /* clean shutdown removes the marker */
     snprintf(path, sizeof path, "%s/commitlog/00000000000000065536", dir);
     assert_int_equal(stat(path, &sb), 0);
     assert_int_equal(sb.st_size, CL_SIZE);
@@ -107,7 +110,7 @@ static void test_roundtrip_and_reopen(void **st)
     assert_int_equal(r.queue_offset, next_q[1]);
     assert_int_equal(r.phys_offset, max);
     kite_store_close(s);
-    assert_int_equal(kt_fsck_rmrf(dir), 0);   /* kite-fsck: clean */
+    assert_int_equal(kt_fsck_rmrf(dir), 0); /* kite-fsck: clean */
     free(dir);
 }
 
@@ -183,7 +186,7 @@ static void test_rollover_exact(void **st)
     assert_int_equal(kt_walk_log(s), 5);
     assert_int_equal(kite_store_max_offset(s, "B", 0), 5);
     kite_store_close(s);
-    assert_int_equal(kt_fsck_rmrf(dir), 0);   /* kite-fsck: clean */
+    assert_int_equal(kt_fsck_rmrf(dir), 0); /* kite-fsck: clean */
     free(dir);
 }
 
@@ -251,9 +254,10 @@ static void test_reads_and_filters(void **st)
     assert_int_equal(kite_store_offset_by_time(s, "TR", 0, INT64_MAX), 300);
     /* past the end */
     kite_store_seg seg;
-    assert_int_equal(kite_store_get_by_offset(s, kite_store_cl_max_offset(s), &seg, NULL), KITE_ENOTFOUND);
+    assert_int_equal(kite_store_get_by_offset(s, kite_store_cl_max_offset(s), &seg, NULL),
+                     KITE_ENOTFOUND);
     kite_store_close(s);
-    assert_int_equal(kt_fsck_rmrf(dir), 0);   /* kite-fsck: clean */
+    assert_int_equal(kt_fsck_rmrf(dir), 0); /* kite-fsck: clean */
     free(dir);
 }
 
@@ -291,14 +295,19 @@ static void test_refusals(void **st)
     assert_null(kite_store_open(&o, err, sizeof err));
     assert_non_null(strstr(err, "lock"));
     kite_store_close(s);
-    assert_int_equal(kt_fsck_rmrf(dir), 0);   /* kite-fsck: clean */
+    assert_int_equal(kt_fsck_rmrf(dir), 0); /* kite-fsck: clean */
     free(dir);
 }
 
-typedef struct hook_ctx { int calls; int64_t last_max; } hook_ctx;
+typedef struct hook_ctx {
+    int calls;
+    int64_t last_max;
+} hook_ctx;
 static void on_arrival(void *arg, const char *topic, size_t tl, int32_t qid, int64_t max)
 {
-    (void)topic; (void)tl; (void)qid;
+    (void)topic;
+    (void)tl;
+    (void)qid;
     hook_ctx *h = arg;
     h->calls++;
     h->last_max = max;
@@ -326,17 +335,19 @@ static void test_sync_flush_and_hook(void **st)
     assert_true(h.calls >= 1);
     assert_int_equal(h.last_max, 50);
     kite_store_close(s);
-    assert_int_equal(kt_fsck_rmrf(dir), 0);   /* kite-fsck: clean */
+    assert_int_equal(kt_fsck_rmrf(dir), 0); /* kite-fsck: clean */
     free(dir);
 }
 
 static void test_conf_table(void **st)
 {
     (void)st;
-    const char *keys[] = { "storePathRootDir", "storePathCommitLog", "mappedFileSizeCommitLog",
-                           "mappedFileSizeConsumeQueue", "flushDiskType", "flushIntervalCommitLog",
-                           "flushCommitLogLeastPages", "syncFlushTimeout", "deleteWhen",
-                           "fileReservedTime", "diskMaxUsedSpaceRatio", "maxMessageSize" };
+    const char *keys[] = {
+        "storePathRootDir",           "storePathCommitLog",    "mappedFileSizeCommitLog",
+        "mappedFileSizeConsumeQueue", "flushDiskType",         "flushIntervalCommitLog",
+        "flushCommitLogLeastPages",   "syncFlushTimeout",      "deleteWhen",
+        "fileReservedTime",           "diskMaxUsedSpaceRatio", "maxMessageSize"
+    };
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
         int found = 0;
         for (const kite_prop_def *d = kite_store_conf_defs; d->key; d++)
@@ -413,7 +424,7 @@ static void test_dispatch_reads_large_records(void **st)
         qoff[i] = r.queue_offset;
     }
     assert_int_equal(kite_store_wait_dispatched(s, KT_DEADLINE_MS), 0);
-    assert_true(kite_store_cl_max_offset(s) > 3 * (8 << 20));   /* several files, several fillers */
+    assert_true(kite_store_cl_max_offset(s) > 3 * (8 << 20)); /* several files, several fillers */
     for (int i = 0; i < N; i++) {
         const char *tp = i % 2 ? "TAGS\001t1\002" : "TAGS\001t0\002";
         int32_t tag = (int32_t)kite_tag_code(tp, strlen(tp));
@@ -423,7 +434,8 @@ static void test_dispatch_reads_large_records(void **st)
         assert_int_equal(g.count, 1);
         assert_int_equal(g.segs[0].phys_offset, phys[i]);
         kite_record rec;
-        assert_true(kite_record_decode(g.segs[0].data, g.segs[0].len, &rec, KITE_REC_CHECK_CRC, NULL) > 0);
+        assert_true(
+            kite_record_decode(g.segs[0].data, g.segs[0].len, &rec, KITE_REC_CHECK_CRC, NULL) > 0);
         assert_int_equal(rec.body_len, len[i]);
         assert_int_equal(rec.body[len[i] - 1], 'a' + i % 26);
         kite_get_result_release(&g);
@@ -465,7 +477,7 @@ static void test_encode_matches_codec(void **st)
     for (int i = 0; i < 50; i++) {
         kt_msg_make(&k, (uint64_t)i, "TopicEnc", i % 3, 0, 3000);
         k.m.flag = i * 7;
-        k.m.sysflag = i % 2 ? 0x1 : 0;   /* compressed flag: opaque to the store */
+        k.m.sysflag = i % 2 ? 0x1 : 0; /* compressed flag: opaque to the store */
         k.m.reconsume_times = i;
         k.m.prepared_tx_offset = i * 1000;
         kite_put_result r;
@@ -473,7 +485,8 @@ static void test_encode_matches_codec(void **st)
         kite_store_seg seg;
         assert_int_equal(kite_store_get_by_offset(s, r.phys_offset, &seg, NULL), KITE_OK);
         kite_record rec;
-        assert_int_equal(kite_record_decode(seg.data, seg.len, &rec, KITE_REC_CHECK_CRC, NULL), (int)seg.len);
+        assert_int_equal(kite_record_decode(seg.data, seg.len, &rec, KITE_REC_CHECK_CRC, NULL),
+                         (int)seg.len);
         uint8_t *again = malloc(seg.len);
         assert_int_equal(kite_record_encode(&rec, again, seg.len), seg.len);
         assert_memory_equal(again, seg.data, seg.len);
@@ -515,7 +528,7 @@ static void test_warm_service(void **st)
             kite_put_result r;
             put_ok(s, &k.m, &r);
             v[i] = (sent){ r.phys_offset, r.queue_offset, i % 4 };
-            if (i % 500 == 0) usleep(20000);   /* let the service catch up now and then */
+            if (i % 500 == 0) usleep(20000); /* let the service catch up now and then */
         }
         assert_int_equal(kite_store_wait_dispatched(s, KT_DEADLINE_MS), 0);
         check_all(s, v, N, "TopicW");

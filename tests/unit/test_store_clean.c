@@ -68,7 +68,7 @@ static int hour_of(int64_t ms)
 static void settle(kite_store *s)
 {
     assert_int_equal(kite_store_wait_dispatched(s, KT_DEADLINE_MS), 0);
-    usleep(150 * 1000);   /* > cq_flush_interval_ms (50) */
+    usleep(150 * 1000); /* > cq_flush_interval_ms (50) */
 }
 
 static int64_t fill(kite_store *s, int n, int64_t *phys)
@@ -91,11 +91,11 @@ static void test_retention_by_time(void **st)
     (void)st;
     char *dir = kt_tmpdir("clean-time");
     kite_io *io = kite_io_fault_new();
-    kite_io_fault_set_fs_usage(io, 10, 100);   /* 10% used: no disk pressure */
+    kite_io_fault_set_fs_usage(io, 10, 100); /* 10% used: no disk pressure */
     kite_store_opts o;
     kt_opts(&o, dir, 0, CL_SIZE, CQ_SIZE);
     o.io = io;
-    o.index_entries = 100;          /* several index files */
+    o.index_entries = 100; /* several index files */
     o.index_slots = 25;
     o.clock_ms = test_clock;
     o.delete_batch_max = 3;
@@ -128,8 +128,7 @@ static void test_retention_by_time(void **st)
     /* Expired but outside the deleteWhen hours: nothing goes. */
     fake_now += 2 * 3600000LL;
     kite_store_clean_now(s, &cs);
-    if (hour_of(fake_now) != hour_of(fake_now - 2 * 3600000LL))
-        assert_int_equal(cs.cl_deleted, 0);
+    if (hour_of(fake_now) != hour_of(fake_now - 2 * 3600000LL)) assert_int_equal(cs.cl_deleted, 0);
     /* At a deleteWhen hour: a batch of 3, oldest first. */
     kite_store_close(s);
     snprintf(o.delete_when, sizeof o.delete_when, "%02d", hour_of(fake_now));
@@ -139,11 +138,11 @@ static void test_retention_by_time(void **st)
     assert_int_equal(kite_store_get_by_offset(s, phys[0], &held, NULL), KITE_OK);
     kite_store_clean_now(s, &cs);
     assert_int_equal(cs.cl_deleted, 3);
-    assert_int_equal(count_files(cl), ncl - 2);   /* the held file stays on disk ... */
+    assert_int_equal(count_files(cl), ncl - 2); /* the held file stays on disk ... */
     assert_int_equal(kite_store_cl_min_offset(s), 3 * CL_SIZE);
-    assert_int_equal(kt_msg_check(held.data, held.len, 0, "TC", 0, 100, 300), 0);   /* ... mapped */
+    assert_int_equal(kt_msg_check(held.data, held.len, 0, "TC", 0, 100, 300), 0); /* ... mapped */
     kite_store_seg_release(&held);
-    assert_int_equal(count_files(cl), ncl - 3);   /* ... until released */
+    assert_int_equal(count_files(cl), ncl - 3); /* ... until released */
     kite_store_seg seg;
     int64_t next;
     assert_int_equal(kite_store_get_by_offset(s, phys[0], &seg, &next), KITE_ENOTFOUND);
@@ -260,7 +259,7 @@ static void test_retention_trigger(void **st)
     kt_opts(&o, dir, 0, CL_SIZE, CQ_SIZE);
     o.io = io;
     o.clock_ms = test_clock;
-    o.clean_interval_ms = 20;       /* the clean thread itself runs the rounds */
+    o.clean_interval_ms = 20; /* the clean thread itself runs the rounds */
     fake_now = kite_wall_ms() + 100 * 3600000LL;
     snprintf(o.delete_when, sizeof o.delete_when, "%02d", (hour_of(fake_now) + 12) % 24);
     kite_store *s = open_ok(&o);
@@ -270,7 +269,7 @@ static void test_retention_trigger(void **st)
     snprintf(cl, sizeof cl, "%s/commitlog", dir);
     assert_true(count_files(cl) >= 4);
     usleep(100 * 1000);
-    assert_true(count_files(cl) >= 4);   /* off-hours: the thread deletes nothing */
+    assert_true(count_files(cl) >= 4); /* off-hours: the thread deletes nothing */
     kite_store_trigger_delete(s);
     for (int i = 0; i < 200 && count_files(cl) > 1; i++) usleep(10 * 1000);
     assert_int_equal(count_files(cl), 1);
@@ -299,7 +298,7 @@ static void test_disk_full_real_fs(void **st)
     snprintf(dir, sizeof dir, "%s/store", mnt);
     kite_store_opts o;
     kt_opts(&o, dir, 1, 128 * 1024, 20 * 512);
-    o.clean_forcibly_enable = 0;   /* first: plain ENOSPC */
+    o.clean_forcibly_enable = 0; /* first: plain ENOSPC */
     kite_store *s = open_ok(&o);
     kt_msg k;
     kite_put_result r;
@@ -325,7 +324,7 @@ static void test_disk_full_real_fs(void **st)
     s = open_ok(&o);
     kt_msg_make(&k, (uint64_t)ok, "TF", 0, 500, 500);
     kite_store_put_wait(s, &k.m, &r);
-    assert_int_equal(r.status, KITE_PUT_DISK_FULL);   /* > 90% used: refused up front */
+    assert_int_equal(r.status, KITE_PUT_DISK_FULL); /* > 90% used: refused up front */
     kite_clean_stats cs;
     kite_store_clean_now(s, &cs);
     assert_true(cs.disk_ratio > 85);
@@ -343,7 +342,8 @@ static void test_disk_full_real_fs(void **st)
     kite_get_result g;
     kite_store_get_messages(s, "TF", 0, ok + 99, 1, 1 << 20, NULL, 0, &g);
     assert_int_equal(g.status, KITE_GET_FOUND);
-    assert_int_equal(kt_msg_check(g.segs[0].data, g.segs[0].len, (uint64_t)(ok + 99), "TF", 0, 500, 500), 0);
+    assert_int_equal(
+        kt_msg_check(g.segs[0].data, g.segs[0].len, (uint64_t)(ok + 99), "TF", 0, 500, 500), 0);
     kite_get_result_release(&g);
     kite_store_close(s);
     int fsck = kt_fsck(dir);

@@ -30,7 +30,8 @@ typedef struct fenv {
     kite_io *io;
 } fenv;
 
-static fenv fenv_new(const char *name, kite_store_opts *o, int sync, int64_t cl_size, int64_t cq_size)
+static fenv fenv_new(const char *name, kite_store_opts *o, int sync, int64_t cl_size,
+                     int64_t cq_size)
 {
     fenv e = { kt_tmpdir(name), kite_io_fault_new() };
     kt_opts(o, e.dir, sync, cl_size, cq_size);
@@ -128,13 +129,13 @@ static void test_failed_sync_fail_stop(void **st)
         assert_int_equal(r.status, KITE_PUT_OK);
     }
     int64_t durable = kite_store_cl_flushed_offset(s);
-    kite_io_fault_inject(io, KITE_IO_SYNC, 0, EIO, 1);   /* the next sync fails once */
+    kite_io_fault_inject(io, KITE_IO_SYNC, 0, EIO, 1); /* the next sync fails once */
     kt_msg_make(&k, 10, "TE", 0, 16, 200);
     kite_store_put_wait(s, &k.m, &r);
     assert_int_equal(r.status, KITE_PUT_FLUSH_FAILED);
     assert_int_equal(r.err, KITE_EIO);
     assert_int_equal(kite_store_failed(s), KITE_EIO);
-    assert_int_equal(kite_store_cl_flushed_offset(s), durable);   /* never advanced */
+    assert_int_equal(kite_store_cl_flushed_offset(s), durable); /* never advanced */
     /* fail-stop: later puts are refused even though syncs would "succeed" again */
     kt_msg_make(&k, 11, "TE", 0, 16, 200);
     kite_store_put_wait(s, &k.m, &r);
@@ -153,7 +154,7 @@ static void test_failed_sync_fail_stop(void **st)
     assert_int_equal(r.status, KITE_PUT_OK);
     assert_int_equal(r.queue_offset, 10);
     kite_store_close(s);
-    fenv_done(&e);   /* kite-fsck: clean */
+    fenv_done(&e); /* kite-fsck: clean */
 }
 
 static void test_enospc_refused_then_resumed(void **st)
@@ -166,7 +167,7 @@ static void test_enospc_refused_then_resumed(void **st)
     kt_msg k;
     kite_put_result r;
     int ok = 0, full = 0;
-    kite_io_fault_inject(io, KITE_IO_ALLOCATE, 1, ENOSPC, -1);   /* first file ok, then full */
+    kite_io_fault_inject(io, KITE_IO_ALLOCATE, 1, ENOSPC, -1); /* first file ok, then full */
     for (int i = 0; i < 100 && full < 3; i++) {
         kt_msg_make(&k, (uint64_t)ok, "TN", 0, 100, 100);
         kite_store_put_wait(s, &k.m, &r);
@@ -181,7 +182,7 @@ static void test_enospc_refused_then_resumed(void **st)
     }
     assert_true(ok > 5);
     assert_int_equal(full, 3);
-    assert_int_equal(kite_store_failed(s), 0);   /* disk full is not fail-stop */
+    assert_int_equal(kite_store_failed(s), 0); /* disk full is not fail-stop */
     kite_io_fault_clear(io);
     for (int i = 0; i < 20; i++) {
         kt_msg_make(&k, (uint64_t)ok, "TN", 0, 100, 100);
@@ -196,7 +197,8 @@ static void test_enospc_refused_then_resumed(void **st)
         kite_get_result g;
         kite_store_get_messages(s, "TN", 0, i, 1, 1 << 20, NULL, 0, &g);
         assert_int_equal(g.status, KITE_GET_FOUND);
-        assert_int_equal(kt_msg_check(g.segs[0].data, g.segs[0].len, (uint64_t)i, "TN", 0, 100, 100), 0);
+        assert_int_equal(
+            kt_msg_check(g.segs[0].data, g.segs[0].len, (uint64_t)i, "TN", 0, 100, 100), 0);
         kite_get_result_release(&g);
     }
     kite_store_close(s);
@@ -204,7 +206,7 @@ static void test_enospc_refused_then_resumed(void **st)
     s = open_ok(&o);
     assert_int_equal(kt_walk_log(s), ok);
     kite_store_close(s);
-    fenv_done(&e);   /* kite-fsck: clean */
+    fenv_done(&e); /* kite-fsck: clean */
 }
 
 static void test_sync_timeout(void **st)
@@ -227,16 +229,21 @@ static void test_sync_timeout(void **st)
     int64_t dt = kite_mono_ms() - t0;
     assert_int_equal(r.status, KITE_PUT_FLUSH_DISK_TIMEOUT);
     assert_true(dt < SYNC_DELAY_MS);
-    assert_true(r.phys_offset >= 0);   /* the message is stored */
+    assert_true(r.phys_offset >= 0); /* the message is stored */
     kite_io_fault_set_sync_delay_ms(io, 0);
     kite_store_close(s);
     s = open_ok(&o);
     assert_int_equal(kt_walk_log(s), 1);
     kite_store_close(s);
-    fenv_done(&e);   /* kite-fsck: clean */
+    fenv_done(&e); /* kite-fsck: clean */
 }
 
-typedef struct gc_ctx { kite_store *s; int id; int n; int fails; } gc_ctx;
+typedef struct gc_ctx {
+    kite_store *s;
+    int id;
+    int n;
+    int fails;
+} gc_ctx;
 
 static void *gc_writer(void *arg)
 {
@@ -281,12 +288,12 @@ static void test_group_commit(void **st)
     for (int q = 0; q < 4; q++) total += kite_store_max_offset(s, "TG", q);
     assert_int_equal(total, T * N);
     kite_store_close(s);
-    fenv_done(&e);   /* kite-fsck: clean */
+    fenv_done(&e); /* kite-fsck: clean */
 }
 
 /* Records of batched puts (opts.batch_puts, as the broker runs the store). */
 typedef struct held_log {
-    _Atomic int n;   /* SYNC_FLUSH callbacks run on the flush thread */
+    _Atomic int n; /* SYNC_FLUSH callbacks run on the flush thread */
     kite_put_result r[400];
 } held_log;
 
@@ -320,16 +327,16 @@ static void test_batched_puts(void **st)
     static held_log h;
     memset(&h, 0, sizeof h);
     for (uint64_t i = 0; i < 5; i++) put_held(s, &h, i);
-    assert_int_equal(h.n, 0);                            /* held ... */
-    assert_int_equal(kite_store_cl_max_offset(s), 0);    /* ... and not readable */
+    assert_int_equal(h.n, 0);                         /* held ... */
+    assert_int_equal(kite_store_cl_max_offset(s), 0); /* ... and not readable */
     long writes = kite_io_fault_calls(io, KITE_IO_WRITE);
     kite_store_commit(s);
-    assert_int_equal(kite_io_fault_calls(io, KITE_IO_WRITE), writes + 1);   /* one write */
+    assert_int_equal(kite_io_fault_calls(io, KITE_IO_WRITE), writes + 1); /* one write */
     assert_int_equal(h.n, 5);
     int64_t end = 0;
     for (int i = 0; i < 5; i++) {
         assert_int_equal(h.r[i].status, KITE_PUT_OK);
-        assert_int_equal(h.r[i].phys_offset, end);       /* contiguous, in put order */
+        assert_int_equal(h.r[i].phys_offset, end); /* contiguous, in put order */
         end += h.r[i].wrote_bytes;
     }
     assert_int_equal(kite_store_cl_max_offset(s), end);
@@ -340,14 +347,15 @@ static void test_batched_puts(void **st)
     kite_store_kick(s);
     assert_int_equal(h.n, 305);
     for (int i = 0; i < 305; i++) assert_int_equal(h.r[i].status, KITE_PUT_OK);
-    assert_true(kite_store_cl_max_offset(s) > 4 * CL_SIZE);   /* several roll-overs */
+    assert_true(kite_store_cl_max_offset(s) > 4 * CL_SIZE); /* several roll-overs */
     assert_int_equal(kite_store_wait_dispatched(s, KT_DEADLINE_MS), 0);
     assert_int_equal(kt_walk_log(s), 305);
     for (int i = 0; i < 305; i++) {
         kite_get_result g;
         kite_store_get_messages(s, "TB", i % 2, i / 2, 1, 1 << 20, NULL, 0, &g);
         assert_int_equal(g.status, KITE_GET_FOUND);
-        assert_int_equal(kt_msg_check(g.segs[0].data, g.segs[0].len, (uint64_t)i, "TB", i % 2, 16, 600), 0);
+        assert_int_equal(
+            kt_msg_check(g.segs[0].data, g.segs[0].len, (uint64_t)i, "TB", i % 2, 16, 600), 0);
         kite_get_result_release(&g);
     }
     /* The next batch write fails. */
@@ -366,7 +374,7 @@ static void test_batched_puts(void **st)
     kt_msg k;
     kite_put_result r;
     kt_msg_make(&k, 308, "TB", 0, 16, 600);
-    kite_store_put_wait(s, &k.m, &r);                    /* fail-stop */
+    kite_store_put_wait(s, &k.m, &r); /* fail-stop */
     assert_int_equal(r.status, KITE_PUT_SERVICE_NOT_AVAILABLE);
     kite_store_close(s);
     kite_io_fault_clear(io);
@@ -375,7 +383,7 @@ static void test_batched_puts(void **st)
     assert_int_equal(kite_store_cl_max_offset(s), max);
     assert_int_equal(kt_walk_log(s), 305);
     kite_store_close(s);
-    fenv_done(&e);   /* kite-fsck: clean */
+    fenv_done(&e); /* kite-fsck: clean */
 }
 
 /* SYNC_FLUSH with batch_puts: a batch is written at the commit, and its puts are answered
@@ -390,20 +398,22 @@ static void test_batched_sync_puts(void **st)
     kite_store *s = open_ok(&o);
     static held_log h;
     memset(&h, 0, sizeof h);
-    for (uint64_t i = 0; i < 40; i++) put_held(s, &h, i);   /* rolls over: some are queued */
+    for (uint64_t i = 0; i < 40; i++) put_held(s, &h, i); /* rolls over: some are queued */
     usleep(50000);
     int before = atomic_load(&h.n);
     assert_true(before < 40);
-    int64_t max_before = kite_store_cl_max_offset(s);   /* the staged rest is not in it */
+    int64_t max_before = kite_store_cl_max_offset(s); /* the staged rest is not in it */
     enum { SLOW_SYNC_MS = 2000 };
-    kite_io_fault_set_sync_delay_ms(io, SLOW_SYNC_MS);   /* now every sync is slow */
+    kite_io_fault_set_sync_delay_ms(io, SLOW_SYNC_MS); /* now every sync is slow */
     long syncs = kite_io_fault_calls(io, KITE_IO_SYNC);
     int64_t t0 = kite_mono_ms();
     kite_store_commit(s);
     usleep(50000);
     int mid = atomic_load(&h.n);
-    if (kite_mono_ms() - t0 < SLOW_SYNC_MS) assert_int_equal(mid, before);   /* written, not yet durable */
-    while (atomic_load(&h.n) < 40 && kite_mono_ms() - t0 < SLOW_SYNC_MS + KT_DEADLINE_MS) usleep(1000);
+    if (kite_mono_ms() - t0 < SLOW_SYNC_MS)
+        assert_int_equal(mid, before); /* written, not yet durable */
+    while (atomic_load(&h.n) < 40 && kite_mono_ms() - t0 < SLOW_SYNC_MS + KT_DEADLINE_MS)
+        usleep(1000);
     assert_int_equal(atomic_load(&h.n), 40);
     assert_true(kite_io_fault_calls(io, KITE_IO_SYNC) > syncs);
     int64_t end = 0;
@@ -415,12 +425,12 @@ static void test_batched_sync_puts(void **st)
     assert_true(end > max_before);
     kite_io_fault_set_sync_delay_ms(io, 0);
     kite_store_close(s);
-    kite_io_fault_power_cut(io);                         /* answered means durable */
+    kite_io_fault_power_cut(io); /* answered means durable */
     kite_io_fault_restart(io);
     s = open_ok(&o);
     assert_int_equal(kt_walk_log(s), 40);
     kite_store_close(s);
-    fenv_done(&e);   /* kite-fsck: clean */
+    fenv_done(&e); /* kite-fsck: clean */
 }
 
 int main(void)

@@ -22,9 +22,11 @@
 
 #define CL_SIZE (32 * 1024)
 #define CQ_SIZE (20 * 200)
-#define N 1200
+#define N       1200
 
-typedef struct put { int64_t phys, ts; } put;
+typedef struct put {
+    int64_t phys, ts;
+} put;
 static put puts_[N];
 
 static kite_store *open_ok(const kite_store_opts *o)
@@ -65,8 +67,8 @@ static void put_keyed(kite_store *s, const char *topic, int i, put *out)
     if (out) *out = (put){ r.phys_offset, r.store_ts };
 }
 
-static size_t query(kite_store *s, const char *topic, const char *key, int max, int64_t b, int64_t e,
-                    kite_get_result *g)
+static size_t query(kite_store *s, const char *topic, const char *key, int max, int64_t b,
+                    int64_t e, kite_get_result *g)
 {
     assert_int_equal(kite_store_query_by_key(s, topic, key, max, b, e, g, NULL, NULL), 0);
     return g->count;
@@ -94,7 +96,8 @@ static void check_queries(kite_store *s)
         assert_int_equal(g.status, KITE_GET_FOUND);
         assert_int_equal(g.segs[0].phys_offset, puts_[i].phys);
         kite_record r;
-        assert_true(kite_record_decode(g.segs[0].data, g.segs[0].len, &r, KITE_REC_CHECK_CRC, NULL) > 0);
+        assert_true(
+            kite_record_decode(g.segs[0].data, g.segs[0].len, &r, KITE_REC_CHECK_CRC, NULL) > 0);
         char body[64];
         int bl = snprintf(body, sizeof body, "body-%d", i);
         assert_int_equal(r.body_len, bl);
@@ -110,7 +113,7 @@ static void check_queries(kite_store *s)
     for (int i = 0; i < N; i++) want += i % 7 == 3;
     assert_int_equal(query(s, "TI", "grp3", 10000, 0, INT64_MAX, &g), (size_t)want);
     for (size_t j = 0; j < g.count; j++) {
-        int i = N - 1 - (int)(N - 1 - 3) % 7 - 7 * (int)j;   /* newest i with i % 7 == 3, then back */
+        int i = N - 1 - (int)(N - 1 - 3) % 7 - 7 * (int)j; /* newest i with i % 7 == 3, then back */
         assert_int_equal(g.segs[j].phys_offset, puts_[i].phys);
     }
     kite_get_result_release(&g);
@@ -135,7 +138,7 @@ static void fill(kite_store *s)
 {
     for (int i = 0; i < N; i++) {
         put_keyed(s, "TI", i, &puts_[i]);
-        if (i % 60 == 0) put_keyed(s, "TOther", i / 60 * 7 + 3, NULL);   /* grp3 in another topic */
+        if (i % 60 == 0) put_keyed(s, "TOther", i / 60 * 7 + 3, NULL); /* grp3 in another topic */
     }
 }
 
@@ -151,24 +154,25 @@ static void test_index_lookups(void **st)
     assert_int_equal(kite_store_query_by_key(s, "TI", "k1", 4, 0, INT64_MAX, &g, &lts, &lphys), 0);
     assert_int_equal(g.count, 0);
     assert_int_equal(lphys, 0);
-    assert_int_equal(kite_store_query_by_key(s, "TI", "", 4, 0, INT64_MAX, &g, NULL, NULL), KITE_EINVAL);
+    assert_int_equal(kite_store_query_by_key(s, "TI", "", 4, 0, INT64_MAX, &g, NULL, NULL),
+                     KITE_EINVAL);
     fill(s);
     put last;
     put_keyed(s, "TI", N + 5, &last);
     assert_int_equal(kite_store_wait_dispatched(s, KT_DEADLINE_MS), 0);
     assert_int_equal(kite_store_query_by_key(s, "TI", "k1", 4, 0, INT64_MAX, &g, &lts, &lphys), 0);
     kite_get_result_release(&g);
-    assert_int_equal(lphys, last.phys);   /* indexLastUpdatePhyoffset */
-    assert_int_equal(lts, last.ts);       /* indexLastUpdateTimestamp */
+    assert_int_equal(lphys, last.phys); /* indexLastUpdatePhyoffset */
+    assert_int_equal(lts, last.ts);     /* indexLastUpdateTimestamp */
     check_queries(s);
     kite_store_close(s);
     /* 1220 messages x 3 keys in files of 1999 entries: the index rolled over */
     char p[2100];
     snprintf(p, sizeof p, "%s/index", dir);
     assert_true(count_files(p) >= 2);
-    s = open_ok(&o);   /* clean reopen: the same answers */
+    s = open_ok(&o); /* clean reopen: the same answers */
     check_queries(s);
-    put_keyed(s, "TI", N + 6, &last);   /* and the index keeps growing */
+    put_keyed(s, "TI", N + 6, &last); /* and the index keeps growing */
     assert_int_equal(kite_store_wait_dispatched(s, KT_DEADLINE_MS), 0);
     assert_int_equal(query(s, "TI", "U1206", 4, 0, INT64_MAX, &g), 1);
     kite_get_result_release(&g);
@@ -188,7 +192,7 @@ static void test_index_lookups(void **st)
     snprintf(f0, sizeof f0, "%s/00000000000000000000", p);
     FILE *f = fopen(f0, "r+b");
     assert_non_null(f);
-    long eoff = 40 + 500 * 4 + 10 * 20;   /* entry 10's hash */
+    long eoff = 40 + 500 * 4 + 10 * 20; /* entry 10's hash */
     uint8_t b4[4];
     fseek(f, eoff, SEEK_SET);
     assert_int_equal(fread(b4, 1, 4, f), 4);
@@ -212,8 +216,8 @@ static void test_index_power_cut(void **st)
     o.cq_flush_interval_ms = 20;
     kite_store *s = open_ok(&o);
     for (int i = 0; i < 400; i++) put_keyed(s, "TI", i, &puts_[i]);
-    usleep(100 * 1000);                       /* a checkpoint covers part of the index */
-    for (int i = 400; i < 700; i++) put_keyed(s, "TI", i, &puts_[i]);   /* acknowledged: durable */
+    usleep(100 * 1000); /* a checkpoint covers part of the index */
+    for (int i = 400; i < 700; i++) put_keyed(s, "TI", i, &puts_[i]); /* acknowledged: durable */
     kite_io_fault_power_cut(io);
     kite_store_close(s);
     kite_io_fault_restart(io);
@@ -260,7 +264,11 @@ static void test_index_disabled(void **st)
     free(dir);
 }
 
-typedef struct qctx { kite_store *s; _Atomic int stop; long found; } qctx;
+typedef struct qctx {
+    kite_store *s;
+    _Atomic int stop;
+    long found;
+} qctx;
 
 static void *querier(void *arg)
 {
@@ -272,7 +280,9 @@ static void *querier(void *arg)
         kite_store_query_by_key(q->s, "TI", key, 2, 0, INT64_MAX, &g, NULL, NULL);
         for (size_t j = 0; j < g.count; j++) {
             kite_record r;
-            if (kite_record_decode(g.segs[j].data, g.segs[j].len, &r, KITE_REC_CHECK_CRC, NULL) <= 0) abort();
+            if (kite_record_decode(g.segs[j].data, g.segs[j].len, &r, KITE_REC_CHECK_CRC, NULL) <=
+                0)
+                abort();
         }
         q->found += (long)g.count;
         kite_get_result_release(&g);

@@ -21,8 +21,8 @@
 
 #define CL_SIZE (64 * 1024)
 #define CQ_SIZE (20 * 100)
-#define TOPIC "TopicRepl"
-#define NQ 3
+#define TOPIC   "TopicRepl"
+#define NQ      3
 
 static kite_store *open_ok(const kite_store_opts *o)
 {
@@ -59,7 +59,8 @@ static kite_store *open_replica(const char *dir, int64_t cl_size)
 
 /* Ships the master's bytes [from, to) to the replica in pieces of the sizes in cuts
  * (cycled), as a replication connection would, however they cut records. */
-static void ship(kite_store *m, kite_store *r, int64_t from, int64_t to, const size_t *cuts, size_t ncuts)
+static void ship(kite_store *m, kite_store *r, int64_t from, int64_t to, const size_t *cuts,
+                 size_t ncuts)
 {
     size_t ci = 0;
     while (from < to) {
@@ -132,14 +133,15 @@ static void test_empty_replica_copies_history(void **st)
     char *md = kt_tmpdir("repl-master"), *rd = kt_tmpdir("repl-replica");
     kite_store *m = open_master(md, 1200);
     int64_t end = kite_store_cl_max_offset(m);
-    assert_true(end > 4 * CL_SIZE);   /* several files of history */
+    assert_true(end > 4 * CL_SIZE); /* several files of history */
     kite_store *r = open_replica(rd, CL_SIZE);
     assert_int_equal(kite_store_raw_end(r), 0);
     static const size_t cuts[] = { 1, 7, 91, 1000, 4093, 65536, 13, 30000 };
     char err[256];
     /* A start that is not a file boundary is refused: the log could not be read from it. */
     uint8_t junk[16] = { 0 };
-    assert_int_equal(kite_store_append_raw(r, CL_SIZE + 100, junk, sizeof junk, err, sizeof err), KITE_EINVAL);
+    assert_int_equal(kite_store_append_raw(r, CL_SIZE + 100, junk, sizeof junk, err, sizeof err),
+                     KITE_EINVAL);
     assert_int_equal(kite_store_raw_end(r), 0);
     ship(m, r, CL_SIZE, end, cuts, sizeof cuts / sizeof cuts[0]);
     assert_int_equal(kite_store_raw_end(r), end);
@@ -148,7 +150,7 @@ static void test_empty_replica_copies_history(void **st)
     assert_int_equal(first_difference(m, r, CL_SIZE, end), 0);
     assert_int_equal(kite_store_wait_dispatched(r, KT_DEADLINE_MS), 0);
     long n = same_queues(m, r);
-    assert_true(n > 900 && n < 1200);   /* all but the first file's messages */
+    assert_true(n > 900 && n < 1200); /* all but the first file's messages */
     assert_true(kt_walk_log(r) == n);
     for (int q = 0; q < NQ; q++) assert_true(kite_store_min_offset(r, TOPIC, q) > 0);
 
@@ -195,10 +197,10 @@ static void test_replica_resumes_after_restart(void **st)
     int64_t end = kite_store_cl_max_offset(m);
     kite_store *r = open_replica(rd, CL_SIZE);
     static const size_t cuts[] = { 333, 4096, 77 };
-    int64_t cut = end / 2 + 45;   /* somewhere inside a record */
+    int64_t cut = end / 2 + 45; /* somewhere inside a record */
     ship(m, r, 0, cut, cuts, 3);
     int64_t complete = kite_store_cl_max_offset(r);
-    assert_true(complete < cut);   /* the half-received record is not readable */
+    assert_true(complete < cut); /* the half-received record is not readable */
     assert_int_equal(kite_store_raw_end(r), cut);
     kite_store_close(r);
 
@@ -229,7 +231,8 @@ static void test_replica_resumes_after_restart(void **st)
 static void test_replica_refuses_foreign_bytes(void **st)
 {
     (void)st;
-    char *md = kt_tmpdir("repl-master"), *rd = kt_tmpdir("repl-replica"), *rd2 = kt_tmpdir("repl-replica2");
+    char *md = kt_tmpdir("repl-master"), *rd = kt_tmpdir("repl-replica"),
+         *rd2 = kt_tmpdir("repl-replica2");
     kite_store *m = open_master(md, 300);
     int64_t end = kite_store_cl_max_offset(m);
     kite_store *r = open_replica(rd, CL_SIZE);
@@ -239,13 +242,13 @@ static void test_replica_refuses_foreign_bytes(void **st)
     memcpy(buf, seg.data, seg.len);
     size_t n = seg.len;
     kite_store_seg_release(&seg);
-    buf[28 + 7] ^= 0x40;   /* the first record's PHYSICALOFFSET */
+    buf[28 + 7] ^= 0x40; /* the first record's PHYSICALOFFSET */
     char err[256] = "";
     assert_int_equal(kite_store_append_raw(r, 0, buf, n, err, sizeof err), KITE_EINVAL);
     fprintf(stderr, "refused: %s\n", err);
     assert_non_null(strstr(err, "says it was stored at"));
     assert_int_equal(kite_store_cl_max_offset(r), 0);
-    buf[28 + 7] ^= 0x40;   /* control: the true bytes are accepted */
+    buf[28 + 7] ^= 0x40; /* control: the true bytes are accepted */
     assert_int_equal(kite_store_append_raw(r, 0, buf, n, err, sizeof err), 0);
     assert_true(kite_store_cl_max_offset(r) > 0);
     kite_store_close(r);

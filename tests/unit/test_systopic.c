@@ -24,7 +24,7 @@ static void test_retry_and_dlq_names(void **st)
     (void)st;
     char b[64];
     assert_int_equal(kite_retry_topic(b, sizeof b, "g1"), 9);
-    assert_string_equal(b, "%RETRY%g1");   /* the '%' of the prefix is not a format */
+    assert_string_equal(b, "%RETRY%g1"); /* the '%' of the prefix is not a format */
     assert_true(kite_is_retry_topic(b));
     assert_false(kite_is_dlq_topic(b));
     assert_int_equal(kite_dlq_topic(b, sizeof b, "g1"), 7);
@@ -37,7 +37,7 @@ static void test_retry_and_dlq_names(void **st)
     assert_string_equal(b, "DefaultCluster_REPLY_TOPIC");
     /* Too small: truncated and NUL-terminated, and the length says so. */
     char small[8];
-    volatile size_t cap = sizeof small;   /* not a constant: the truncation is the point */
+    volatile size_t cap = sizeof small; /* not a constant: the truncation is the point */
     assert_true(kite_retry_topic(small, cap, "group") >= (int)sizeof small);
     assert_string_equal(small, "%RETRY%");
 }

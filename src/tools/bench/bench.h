@@ -22,26 +22,26 @@ typedef struct kite_bench {
     /* ---- options (argv) ---- */
     const char *ns, *topic, *group;
     size_t size;
-    int concurrency;                 /* produce: in flight (async) or threads (sync); consume: workers */
+    int concurrency; /* produce: in flight (async) or threads (sync); consume: workers */
     int concurrency_given;
     int seconds, seconds_given, json, sync;
     int consume, batch, pull_batch, from_first, orderly, broadcast;
-    double rate;                     /* produce: msgs/s on a fixed schedule; 0 = closed loop */
-    long long limit;                 /* -m: produce/consume this many, then stop; 0 = until -d ends */
+    double rate;     /* produce: msgs/s on a fixed schedule; 0 = closed loop */
+    long long limit; /* -m: produce/consume this many, then stop; 0 = until -d ends */
 
     /* ---- run state ---- */
     kite_producer *p;
     char *body;
-    int64_t start_us;                /* monotonic start; the --rate schedule counts from here */
-    int64_t end_us;                  /* --rate: no message is scheduled at or after this */
+    int64_t start_us; /* monotonic start; the --rate schedule counts from here */
+    int64_t end_us;   /* --rate: no message is scheduled at or after this */
     atomic_int stop;
-    atomic_llong issued;             /* produce: sends started (or scheduled slots taken) */
-    atomic_llong done;               /* consume: messages handed to the listener */
-    atomic_int_fast64_t first_us, last_us;   /* first and last completion (monotonic us) */
-    atomic_int_fast64_t behind_us;   /* --rate: worst lateness of a send this second */
-    atomic_uint_fast64_t fails, not_ok;      /* failures; stored with a non-SEND_OK status */
-    kite_bench_hist total, second;   /* second is drained by the reporter each second */
-    kite_bench_hist total_call;      /* --rate: latency from the actual call instead of the due time */
+    atomic_llong issued;                   /* produce: sends started (or scheduled slots taken) */
+    atomic_llong done;                     /* consume: messages handed to the listener */
+    atomic_int_fast64_t first_us, last_us; /* first and last completion (monotonic us) */
+    atomic_int_fast64_t behind_us;         /* --rate: worst lateness of a send this second */
+    atomic_uint_fast64_t fails, not_ok;    /* failures; stored with a non-SEND_OK status */
+    kite_bench_hist total, second;         /* second is drained by the reporter each second */
+    kite_bench_hist total_call; /* --rate: latency from the actual call instead of the due time */
     char first_error[320];
     atomic_int have_error;
 } kite_bench;

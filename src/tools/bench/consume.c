@@ -39,7 +39,8 @@ static void count(kite_bench *b, const kite_message_ext *const *msgs, size_t n)
         kite_bench_hist_add(&b->second, us);
     }
     long long before = atomic_fetch_add(&b->done, (long long)n);
-    if (b->limit > 0 && before < b->limit && before + (long long)n >= b->limit) atomic_store(&b->last_us, mono);
+    if (b->limit > 0 && before < b->limit && before + (long long)n >= b->limit)
+        atomic_store(&b->last_us, mono);
 }
 
 static kite_consume_status on_consumed(const kite_message_ext *const *msgs, size_t n, void *arg)
@@ -48,7 +49,8 @@ static kite_consume_status on_consumed(const kite_message_ext *const *msgs, size
     return KITE_CONSUME_SUCCESS;
 }
 
-static kite_consume_orderly_status on_consumed_orderly(const kite_message_ext *const *msgs, size_t n, void *arg)
+static kite_consume_orderly_status on_consumed_orderly(const kite_message_ext *const *msgs,
+                                                       size_t n, void *arg)
 {
     count(arg, msgs, n);
     return KITE_ORDERLY_SUCCESS;
@@ -62,8 +64,8 @@ static void progress(kite_bench *b, int sec, kite_bench_snap *s)
             "[%4ds] consume tps: %8llu | avg e2e: %8.3f ms | p50 e2e: %8.3f ms | p90 e2e: %8.3f ms"
             " | p99 e2e: %8.3f ms | p99.9 e2e: %8.3f ms | max e2e: %9.3f ms | total: %lld\n",
             sec, (unsigned long long)s->count, kite_bench_avg_ms(s), kite_bench_pct_ms(s, 0.5),
-            kite_bench_pct_ms(s, 0.9), kite_bench_pct_ms(s, 0.99), kite_bench_pct_ms(s, 0.999), kite_bench_max_ms(s),
-            (long long)atomic_load(&b->done));
+            kite_bench_pct_ms(s, 0.9), kite_bench_pct_ms(s, 0.99), kite_bench_pct_ms(s, 0.999),
+            kite_bench_max_ms(s), (long long)atomic_load(&b->done));
     fflush(out);
 }
 
@@ -79,29 +81,34 @@ static void summary(kite_bench *b, double secs, kite_bench_snap *s)
     const char *model = b->broadcast ? "broadcasting" : "clustering";
     const char *listener = b->orderly ? "orderly" : "concurrent";
     if (b->json) {
-        printf("{\"mode\":\"consume\",\"topic\":\"%s\",\"group\":\"%s\",\"model\":\"%s\",\"listener\":\"%s\","
-               "\"threads\":%d,\"pull_batch\":%d,\"consume_batch\":%d,\"seconds\":%.3f,\"consumed\":%lld,\"tps\":%.1f,"
-               "\"limit\":%lld,\"first_msg_s\":%.3f,\"drain_s\":%.3f,\"drain_tps\":%.1f,"
-               "\"e2e_avg_ms\":%.3f,\"e2e_p50_ms\":%.3f,\"e2e_p90_ms\":%.3f,\"e2e_p99_ms\":%.3f,\"e2e_p999_ms\":%.3f,"
-               "\"e2e_max_ms\":%.3f}\n",
-               b->topic, b->group, model, listener, b->concurrency, b->pull_batch, b->batch, secs, n, tps, b->limit,
-               first_s, drain_s, drain_tps, kite_bench_avg_ms(s), kite_bench_pct_ms(s, 0.5), kite_bench_pct_ms(s, 0.9),
-               kite_bench_pct_ms(s, 0.99), kite_bench_pct_ms(s, 0.999), kite_bench_max_ms(s));
+        printf(
+            "{\"mode\":\"consume\",\"topic\":\"%s\",\"group\":\"%s\",\"model\":\"%s\",\"listener\":\"%s\","
+            "\"threads\":%d,\"pull_batch\":%d,\"consume_batch\":%d,\"seconds\":%.3f,\"consumed\":%lld,\"tps\":%.1f,"
+            "\"limit\":%lld,\"first_msg_s\":%.3f,\"drain_s\":%.3f,\"drain_tps\":%.1f,"
+            "\"e2e_avg_ms\":%.3f,\"e2e_p50_ms\":%.3f,\"e2e_p90_ms\":%.3f,\"e2e_p99_ms\":%.3f,\"e2e_p999_ms\":%.3f,"
+            "\"e2e_max_ms\":%.3f}\n",
+            b->topic, b->group, model, listener, b->concurrency, b->pull_batch, b->batch, secs, n,
+            tps, b->limit, first_s, drain_s, drain_tps, kite_bench_avg_ms(s),
+            kite_bench_pct_ms(s, 0.5), kite_bench_pct_ms(s, 0.9), kite_bench_pct_ms(s, 0.99),
+            kite_bench_pct_ms(s, 0.999), kite_bench_max_ms(s));
         return;
     }
-    printf("---\nsummary: consume %s as %s (%s, %s listener), %d threads, %.2f s\n", b->topic, b->group, model,
-           listener, b->concurrency, secs);
-    printf("consumed %lld | tps %.0f | e2e avg %.3f ms | p50 %.3f ms | p90 %.3f ms | p99 %.3f ms | p99.9 %.3f ms"
-           " | max %.3f ms\n",
-           n, tps, kite_bench_avg_ms(s), kite_bench_pct_ms(s, 0.5), kite_bench_pct_ms(s, 0.9),
-           kite_bench_pct_ms(s, 0.99), kite_bench_pct_ms(s, 0.999), kite_bench_max_ms(s));
+    printf("---\nsummary: consume %s as %s (%s, %s listener), %d threads, %.2f s\n", b->topic,
+           b->group, model, listener, b->concurrency, secs);
+    printf(
+        "consumed %lld | tps %.0f | e2e avg %.3f ms | p50 %.3f ms | p90 %.3f ms | p99 %.3f ms | p99.9 %.3f ms"
+        " | max %.3f ms\n",
+        n, tps, kite_bench_avg_ms(s), kite_bench_pct_ms(s, 0.5), kite_bench_pct_ms(s, 0.9),
+        kite_bench_pct_ms(s, 0.99), kite_bench_pct_ms(s, 0.999), kite_bench_max_ms(s));
     if (b->limit > 0) {
         if (drain_s > 0)
-            printf("drain: %lld messages in %.3f s from the first to the last (%.0f msgs/s); first message %.3f s "
-                   "after start\n",
-                   b->limit, drain_s, drain_tps, first_s);
+            printf(
+                "drain: %lld messages in %.3f s from the first to the last (%.0f msgs/s); first message %.3f s "
+                "after start\n",
+                b->limit, drain_s, drain_tps, first_s);
         else
-            printf("drain: only %lld of %lld messages arrived within %d s\n", n, b->limit, b->seconds);
+            printf("drain: only %lld of %lld messages arrived within %d s\n", n, b->limit,
+                   b->seconds);
     }
 }
 
@@ -124,7 +131,8 @@ static double report_loop(kite_bench *b, kite_bench_snap *s)
             if (sec++ >= b->seconds) return (double)(now - b->start_us) / 1e6;
             continue;
         }
-        if (b->limit > 0 && atomic_load(&b->done) >= b->limit) return (double)(now - b->start_us) / 1e6;
+        if (b->limit > 0 && atomic_load(&b->done) >= b->limit)
+            return (double)(now - b->start_us) / 1e6;
         kite_bench_sleep_until(now + 10000 < tick ? now + 10000 : tick);
     }
 }
@@ -137,9 +145,10 @@ static kite_push_consumer *start_consumer(kite_bench *b, const char *offset_dir)
     o.consume_threads = b->concurrency;
     if (b->batch > 0) o.consume_batch_size = b->batch;
     if (b->pull_batch > 0) o.pull_batch_size = b->pull_batch;
-    b->batch = o.consume_batch_size;   /* the effective values, for the summary */
+    b->batch = o.consume_batch_size; /* the effective values, for the summary */
     b->pull_batch = o.pull_batch_size;
-    if (o.pull_threshold_for_queue < 4 * o.pull_batch_size) o.pull_threshold_for_queue = 4 * o.pull_batch_size;
+    if (o.pull_threshold_for_queue < 4 * o.pull_batch_size)
+        o.pull_threshold_for_queue = 4 * o.pull_batch_size;
     o.consume_from = b->from_first ? KITE_CONSUME_FROM_FIRST_OFFSET : KITE_CONSUME_FROM_LAST_OFFSET;
     if (b->broadcast) {
         o.message_model = KITE_BROADCASTING;
@@ -166,7 +175,8 @@ int kite_bench_run_consume(kite_bench *b)
     char offset_dir[512] = "";
     if (b->broadcast) {
         const char *tmp = getenv("TMPDIR");
-        snprintf(offset_dir, sizeof offset_dir, "%s/kite-bench-offsets-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+        snprintf(offset_dir, sizeof offset_dir, "%s/kite-bench-offsets-XXXXXX",
+                 tmp && *tmp ? tmp : "/tmp");
         if (!mkdtemp(offset_dir)) {
             perror(offset_dir);
             return 2;

@@ -4,7 +4,7 @@
 int kite_bench_bucket_of(uint64_t us)
 {
     if (us < KITE_BENCH_LINEAR) return (int)us;
-    int e = 63 - __builtin_clzll(us);   /* e >= SUB_BITS + 1 */
+    int e = 63 - __builtin_clzll(us); /* e >= SUB_BITS + 1 */
     if (e > KITE_BENCH_MAX_EXP) return KITE_BENCH_NBUCKETS - 1;
     return KITE_BENCH_LINEAR + (e - KITE_BENCH_SUB_BITS - 1) * KITE_BENCH_SUBS +
            (int)((us >> (e - KITE_BENCH_SUB_BITS)) & (KITE_BENCH_SUBS - 1));
@@ -24,8 +24,8 @@ void kite_bench_hist_add(kite_bench_hist *h, uint64_t us)
     atomic_fetch_add_explicit(&h->count, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&h->sum_us, us, memory_order_relaxed);
     uint64_t m = atomic_load_explicit(&h->max_us, memory_order_relaxed);
-    while (us > m && !atomic_compare_exchange_weak_explicit(&h->max_us, &m, us, memory_order_relaxed,
-                                                            memory_order_relaxed)) {
+    while (us > m && !atomic_compare_exchange_weak_explicit(
+                         &h->max_us, &m, us, memory_order_relaxed, memory_order_relaxed)) {
     }
 }
 
@@ -62,7 +62,4 @@ double kite_bench_avg_ms(const kite_bench_snap *s)
     return s->count ? (double)s->sum_us / (double)s->count / 1000.0 : 0;
 }
 
-double kite_bench_max_ms(const kite_bench_snap *s)
-{
-    return (double)s->max_us / 1000.0;
-}
+double kite_bench_max_ms(const kite_bench_snap *s) { return (double)s->max_us / 1000.0; }

@@ -16,9 +16,9 @@
 #include <stdint.h>
 
 #define KITE_BENCH_SUB_BITS 7
-#define KITE_BENCH_SUBS (1 << KITE_BENCH_SUB_BITS)
-#define KITE_BENCH_LINEAR (2 * KITE_BENCH_SUBS)            /* exact buckets 0..255 us */
-#define KITE_BENCH_MAX_EXP 36                              /* 2^36 us is about 19 hours */
+#define KITE_BENCH_SUBS     (1 << KITE_BENCH_SUB_BITS)
+#define KITE_BENCH_LINEAR   (2 * KITE_BENCH_SUBS) /* exact buckets 0..255 us */
+#define KITE_BENCH_MAX_EXP  36                    /* 2^36 us is about 19 hours */
 #define KITE_BENCH_NBUCKETS \
     (KITE_BENCH_LINEAR + (KITE_BENCH_MAX_EXP - KITE_BENCH_SUB_BITS) * KITE_BENCH_SUBS)
 

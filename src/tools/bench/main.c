@@ -25,56 +25,77 @@
 
 static void usage(void)
 {
-    fprintf(stderr,
-            "usage: kite-bench produce -n <namesrv> -t <topic> [-s <size=1024>] [-c <concurrency=64>]\n"
-            "                          [-d <seconds=10>] [-m <messages>] [--sync|--async] [--rate <msgs/s>]\n"
-            "                          [--json] [-g <group>]\n"
-            "  --async (default): one thread, <concurrency> sends in flight\n"
-            "  --sync:            <concurrency> threads, each waiting for its answer\n"
-            "  --rate N:          open loop: message i is due at i/N s; latency counts from the due time\n"
-            "                     (--async: -c defaults to 1000 in flight)\n"
-            "       kite-bench consume -n <namesrv> -t <topic> [-g <group=kite_bench_consumer>] [-d <seconds=10>]\n"
-            "                          [-c <threads=20>] [-b <consume batch=1>] [-p <pull batch=32>]\n"
-            "                          [-m <messages>] [--from first|last] [--orderly] [--broadcast] [--json]\n"
-            "  prints consume TPS and end-to-end latency (now - born timestamp) every second;\n"
-            "  -m N stops after N messages and reports the drain time from the first to the last\n"
-            "  (-d is then an upper bound, default 300)\n"
-            "       kite-bench startup -a <ip:port> [-T <timeout ms=10000>] [-w <idle ms=0>] [-o <log>] [--json]\n"
-            "                          -- <command> [args...]\n"
-            "  time from fork/exec to the first accepted connect(), memory after the idle wait; then stops it\n");
+    fprintf(
+        stderr,
+        "usage: kite-bench produce -n <namesrv> -t <topic> [-s <size=1024>] [-c <concurrency=64>]\n"
+        "                          [-d <seconds=10>] [-m <messages>] [--sync|--async] [--rate <msgs/s>]\n"
+        "                          [--json] [-g <group>]\n"
+        "  --async (default): one thread, <concurrency> sends in flight\n"
+        "  --sync:            <concurrency> threads, each waiting for its answer\n"
+        "  --rate N:          open loop: message i is due at i/N s; latency counts from the due time\n"
+        "                     (--async: -c defaults to 1000 in flight)\n"
+        "       kite-bench consume -n <namesrv> -t <topic> [-g <group=kite_bench_consumer>] [-d <seconds=10>]\n"
+        "                          [-c <threads=20>] [-b <consume batch=1>] [-p <pull batch=32>]\n"
+        "                          [-m <messages>] [--from first|last] [--orderly] [--broadcast] [--json]\n"
+        "  prints consume TPS and end-to-end latency (now - born timestamp) every second;\n"
+        "  -m N stops after N messages and reports the drain time from the first to the last\n"
+        "  (-d is then an upper bound, default 300)\n"
+        "       kite-bench startup -a <ip:port> [-T <timeout ms=10000>] [-w <idle ms=0>] [-o <log>] [--json]\n"
+        "                          -- <command> [args...]\n"
+        "  time from fork/exec to the first accepted connect(), memory after the idle wait; then stops it\n");
 }
 
 static int parse(kite_bench *b, int argc, char **argv)
 {
     if (argc < 2) return -1;
-    if (strcmp(argv[1], "consume") == 0) b->consume = 1;
-    else if (strcmp(argv[1], "produce") != 0) return -1;
+    if (strcmp(argv[1], "consume") == 0)
+        b->consume = 1;
+    else if (strcmp(argv[1], "produce") != 0)
+        return -1;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "--sync")) b->sync = 1;
-        else if (!strcmp(a, "--async")) b->sync = 0;
-        else if (!strcmp(a, "--json")) b->json = 1;
-        else if (!strcmp(a, "--orderly") && b->consume) b->orderly = 1;
-        else if (!strcmp(a, "--broadcast") && b->consume) b->broadcast = 1;
-        else if (!v) return -1;
-        else if (!strcmp(a, "-n")) b->ns = v, i++;
-        else if (!strcmp(a, "-t")) b->topic = v, i++;
-        else if (!strcmp(a, "-g")) b->group = v, i++;
-        else if (!strcmp(a, "-s")) b->size = (size_t)atol(v), i++;
-        else if (!strcmp(a, "-c")) b->concurrency = atoi(v), b->concurrency_given = 1, i++;
-        else if (!strcmp(a, "-d")) b->seconds = atoi(v), b->seconds_given = 1, i++;
-        else if (!strcmp(a, "-m")) b->limit = atoll(v), i++;
-        else if (!strcmp(a, "-b")) b->batch = atoi(v), i++;
-        else if (!strcmp(a, "-p")) b->pull_batch = atoi(v), i++;
-        else if (!strcmp(a, "--from")) b->from_first = !strcmp(v, "first"), i++;
-        else if (!strcmp(a, "--rate") && !b->consume) b->rate = atof(v), i++;
-        else return -1;
+        if (!strcmp(a, "--sync"))
+            b->sync = 1;
+        else if (!strcmp(a, "--async"))
+            b->sync = 0;
+        else if (!strcmp(a, "--json"))
+            b->json = 1;
+        else if (!strcmp(a, "--orderly") && b->consume)
+            b->orderly = 1;
+        else if (!strcmp(a, "--broadcast") && b->consume)
+            b->broadcast = 1;
+        else if (!v)
+            return -1;
+        else if (!strcmp(a, "-n"))
+            b->ns = v, i++;
+        else if (!strcmp(a, "-t"))
+            b->topic = v, i++;
+        else if (!strcmp(a, "-g"))
+            b->group = v, i++;
+        else if (!strcmp(a, "-s"))
+            b->size = (size_t)atol(v), i++;
+        else if (!strcmp(a, "-c"))
+            b->concurrency = atoi(v), b->concurrency_given = 1, i++;
+        else if (!strcmp(a, "-d"))
+            b->seconds = atoi(v), b->seconds_given = 1, i++;
+        else if (!strcmp(a, "-m"))
+            b->limit = atoll(v), i++;
+        else if (!strcmp(a, "-b"))
+            b->batch = atoi(v), i++;
+        else if (!strcmp(a, "-p"))
+            b->pull_batch = atoi(v), i++;
+        else if (!strcmp(a, "--from"))
+            b->from_first = !strcmp(v, "first"), i++;
+        else if (!strcmp(a, "--rate") && !b->consume)
+            b->rate = atof(v), i++;
+        else
+            return -1;
     }
     if (!b->concurrency_given) b->concurrency = b->consume ? 20 : 64;
     if (!b->seconds_given) b->seconds = b->consume && b->limit > 0 ? 300 : 10;
-    if (!b->ns || !b->topic || b->size == 0 || b->concurrency <= 0 || b->seconds <= 0 || b->limit < 0 ||
-        b->rate < 0)
+    if (!b->ns || !b->topic || b->size == 0 || b->concurrency <= 0 || b->seconds <= 0 ||
+        b->limit < 0 || b->rate < 0)
         return -1;
     return 0;
 }
@@ -82,7 +103,7 @@ static int parse(kite_bench *b, int argc, char **argv)
 int main(int argc, char **argv)
 {
     if (argc >= 2 && !strcmp(argv[1], "startup")) return kite_bench_run_startup(argc - 1, argv + 1);
-    static kite_bench b;   /* holds two histograms (~64 KiB); static rather than on the stack */
+    static kite_bench b; /* holds two histograms (~64 KiB); static rather than on the stack */
     b.size = 1024;
     b.group = "kite_bench_producer";
     if (parse(&b, argc, argv) != 0) {

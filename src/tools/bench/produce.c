@@ -41,12 +41,14 @@ static void note_error(kite_bench *b, int rc, const char *detail)
     atomic_fetch_add(&b->fails, 1);
     int expect = 0;
     if (atomic_compare_exchange_strong(&b->have_error, &expect, 1))
-        snprintf(b->first_error, sizeof b->first_error, "%.40s: %.270s", kite_strerror(rc), detail ? detail : "");
+        snprintf(b->first_error, sizeof b->first_error, "%.40s: %.270s", kite_strerror(rc),
+                 detail ? detail : "");
 }
 
 /* start_us: where the latency counts from (the due time with --rate); call_us: when the
  * send call was made (recorded separately with --rate). */
-static void record(kite_bench *b, int rc, const kite_send_result *r, int64_t start_us, int64_t call_us)
+static void record(kite_bench *b, int rc, const kite_send_result *r, int64_t start_us,
+                   int64_t call_us)
 {
     if (rc != KITE_OK) {
         note_error(b, rc, r ? r->error : NULL);
@@ -57,7 +59,8 @@ static void record(kite_bench *b, int rc, const kite_send_result *r, int64_t sta
     uint64_t us = now > start_us ? (uint64_t)(now - start_us) : 0;
     kite_bench_hist_add(&b->total, us);
     kite_bench_hist_add(&b->second, us);
-    if (b->rate > 0) kite_bench_hist_add(&b->total_call, now > call_us ? (uint64_t)(now - call_us) : 0);
+    if (b->rate > 0)
+        kite_bench_hist_add(&b->total_call, now > call_us ? (uint64_t)(now - call_us) : 0);
     atomic_max64(&b->last_us, now);
 }
 
@@ -77,7 +80,8 @@ static int next_slot(kite_bench *b, int64_t *due_us)
     int64_t now;
     while ((now = kite_bench_now_us()) < due) {
         if (atomic_load(&b->stop)) return 0;
-        kite_bench_sleep_until(due - now > 100000 ? now + 100000 : due);   /* sees stop within 0.1 s */
+        kite_bench_sleep_until(due - now > 100000 ? now + 100000
+                                                  : due); /* sees stop within 0.1 s */
     }
     atomic_max64(&b->behind_us, now - due);
     *due_us = due;
@@ -94,7 +98,8 @@ static kite_message *new_msg(kite_bench *b)
 /* --rate: wake from the schedule's sleeps within ~1 us instead of the default 50 us slack. */
 static void punctual(kite_bench *b)
 {
-    if (b->rate > 0 && prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0) != 0) perror("kite-bench: PR_SET_TIMERSLACK");
+    if (b->rate > 0 && prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0) != 0)
+        perror("kite-bench: PR_SET_TIMERSLACK");
 }
 
 static void *sync_sender(void *arg)
@@ -135,14 +140,14 @@ static void *async_sender(void *arg)
     int64_t t0;
     while (next_slot(b, &t0)) {
         async_ctx *c = malloc(sizeof *c);
-        if (!c) {   /* out of memory: abort, as libkite does (kite.h) */
+        if (!c) { /* out of memory: abort, as libkite does (kite.h) */
             fputs("kite-bench: out of memory\n", stderr);
             abort();
         }
         c->b = b;
         c->start_us = t0;
         c->call_us = kite_bench_now_us();
-        int rc = kite_producer_send_async(b->p, m, on_sent, c);   /* blocks at max_in_flight */
+        int rc = kite_producer_send_async(b->p, m, on_sent, c); /* blocks at max_in_flight */
         if (rc != KITE_OK) {
             free(c);
             note_error(b, rc, "send_async refused");
@@ -156,13 +161,15 @@ static void progress(kite_bench *b, int sec, kite_bench_snap *s)
 {
     kite_bench_hist_snap(&b->second, s, 1);
     FILE *out = KITE_BENCH_OUT(b);
-    fprintf(out,
-            "[%4ds] send tps: %8llu | avg rt: %7.3f ms | p50 rt: %7.3f ms | p90 rt: %7.3f ms | p99 rt: %7.3f ms"
-            " | p99.9 rt: %7.3f ms | max rt: %8.3f ms | failed: %llu",
-            sec, (unsigned long long)s->count, kite_bench_avg_ms(s), kite_bench_pct_ms(s, 0.5),
-            kite_bench_pct_ms(s, 0.9), kite_bench_pct_ms(s, 0.99), kite_bench_pct_ms(s, 0.999), kite_bench_max_ms(s),
-            (unsigned long long)atomic_load(&b->fails));
-    if (b->rate > 0) fprintf(out, " | behind: %.3f ms", (double)atomic_exchange(&b->behind_us, 0) / 1000.0);
+    fprintf(
+        out,
+        "[%4ds] send tps: %8llu | avg rt: %7.3f ms | p50 rt: %7.3f ms | p90 rt: %7.3f ms | p99 rt: %7.3f ms"
+        " | p99.9 rt: %7.3f ms | max rt: %8.3f ms | failed: %llu",
+        sec, (unsigned long long)s->count, kite_bench_avg_ms(s), kite_bench_pct_ms(s, 0.5),
+        kite_bench_pct_ms(s, 0.9), kite_bench_pct_ms(s, 0.99), kite_bench_pct_ms(s, 0.999),
+        kite_bench_max_ms(s), (unsigned long long)atomic_load(&b->fails));
+    if (b->rate > 0)
+        fprintf(out, " | behind: %.3f ms", (double)atomic_exchange(&b->behind_us, 0) / 1000.0);
     fputc('\n', out);
     fflush(out);
 }
@@ -172,13 +179,16 @@ static void summary_call(kite_bench *b, kite_bench_snap *s)
 {
     kite_bench_hist_snap(&b->total_call, s, 0);
     if (b->json)
-        printf(",\"call_p50_ms\":%.3f,\"call_p90_ms\":%.3f,\"call_p99_ms\":%.3f,\"call_p999_ms\":%.3f,"
-               "\"call_max_ms\":%.3f", kite_bench_pct_ms(s, 0.5), kite_bench_pct_ms(s, 0.9), kite_bench_pct_ms(s, 0.99),
-               kite_bench_pct_ms(s, 0.999), kite_bench_max_ms(s));
+        printf(
+            ",\"call_p50_ms\":%.3f,\"call_p90_ms\":%.3f,\"call_p99_ms\":%.3f,\"call_p999_ms\":%.3f,"
+            "\"call_max_ms\":%.3f",
+            kite_bench_pct_ms(s, 0.5), kite_bench_pct_ms(s, 0.9), kite_bench_pct_ms(s, 0.99),
+            kite_bench_pct_ms(s, 0.999), kite_bench_max_ms(s));
     else
-        printf("from the call instead: p50 %.3f ms | p90 %.3f ms | p99 %.3f ms | p99.9 %.3f ms | max %.3f ms\n",
-               kite_bench_pct_ms(s, 0.5), kite_bench_pct_ms(s, 0.9), kite_bench_pct_ms(s, 0.99),
-               kite_bench_pct_ms(s, 0.999), kite_bench_max_ms(s));
+        printf(
+            "from the call instead: p50 %.3f ms | p90 %.3f ms | p99 %.3f ms | p99.9 %.3f ms | max %.3f ms\n",
+            kite_bench_pct_ms(s, 0.5), kite_bench_pct_ms(s, 0.9), kite_bench_pct_ms(s, 0.99),
+            kite_bench_pct_ms(s, 0.999), kite_bench_max_ms(s));
 }
 
 static void summary(kite_bench *b, double secs, kite_bench_snap *s)
@@ -187,29 +197,38 @@ static void summary(kite_bench *b, double secs, kite_bench_snap *s)
     unsigned long long fails = atomic_load(&b->fails), not_ok = atomic_load(&b->not_ok);
     double tps = secs > 0 ? (double)s->count / secs : 0;
     const char *mode = b->sync ? "sync" : "async";
-    const char *from = b->rate > 0 ? "intended" : "call";   /* where each latency starts */
+    const char *from = b->rate > 0 ? "intended" : "call"; /* where each latency starts */
     if (b->json) {
-        printf("{\"mode\":\"%s\",\"topic\":\"%s\",\"size\":%zu,\"concurrency\":%d,\"rate\":%.0f,"
-               "\"latency_from\":\"%s\","
-               "\"seconds\":%.3f,\"sent\":%llu,\"failed\":%llu,\"stored_not_ok\":%llu,\"tps\":%.1f,\"avg_ms\":%.3f,"
-               "\"p50_ms\":%.3f,\"p90_ms\":%.3f,\"p99_ms\":%.3f,\"p999_ms\":%.3f,\"max_ms\":%.3f",
-               mode, b->topic, b->size, b->concurrency, b->rate, from, secs, (unsigned long long)s->count, fails,
-               not_ok, tps, kite_bench_avg_ms(s), kite_bench_pct_ms(s, 0.5), kite_bench_pct_ms(s, 0.9),
-               kite_bench_pct_ms(s, 0.99), kite_bench_pct_ms(s, 0.999), kite_bench_max_ms(s));
+        printf(
+            "{\"mode\":\"%s\",\"topic\":\"%s\",\"size\":%zu,\"concurrency\":%d,\"rate\":%.0f,"
+            "\"latency_from\":\"%s\","
+            "\"seconds\":%.3f,\"sent\":%llu,\"failed\":%llu,\"stored_not_ok\":%llu,\"tps\":%.1f,\"avg_ms\":%.3f,"
+            "\"p50_ms\":%.3f,\"p90_ms\":%.3f,\"p99_ms\":%.3f,\"p999_ms\":%.3f,\"max_ms\":%.3f",
+            mode, b->topic, b->size, b->concurrency, b->rate, from, secs,
+            (unsigned long long)s->count, fails, not_ok, tps, kite_bench_avg_ms(s),
+            kite_bench_pct_ms(s, 0.5), kite_bench_pct_ms(s, 0.9), kite_bench_pct_ms(s, 0.99),
+            kite_bench_pct_ms(s, 0.999), kite_bench_max_ms(s));
         if (b->rate > 0) summary_call(b, s);
         printf("}\n");
     } else {
-        printf("---\nsummary: mode %s, %zu-byte messages, concurrency %d, %.2f s", mode, b->size, b->concurrency, secs);
-        if (b->rate > 0) printf(", fixed rate %.0f msgs/s (latency from the intended send time)", b->rate);
-        printf("\nsent %llu, failed %llu, stored but not SEND_OK %llu\n", (unsigned long long)s->count, fails, not_ok);
-        printf("send tps %.0f | avg %.3f ms | p50 %.3f ms | p90 %.3f ms | p99 %.3f ms | p99.9 %.3f ms | max %.3f ms\n",
-               tps, kite_bench_avg_ms(s), kite_bench_pct_ms(s, 0.5), kite_bench_pct_ms(s, 0.9),
-               kite_bench_pct_ms(s, 0.99), kite_bench_pct_ms(s, 0.999), kite_bench_max_ms(s));
+        printf("---\nsummary: mode %s, %zu-byte messages, concurrency %d, %.2f s", mode, b->size,
+               b->concurrency, secs);
+        if (b->rate > 0)
+            printf(", fixed rate %.0f msgs/s (latency from the intended send time)", b->rate);
+        printf("\nsent %llu, failed %llu, stored but not SEND_OK %llu\n",
+               (unsigned long long)s->count, fails, not_ok);
+        printf(
+            "send tps %.0f | avg %.3f ms | p50 %.3f ms | p90 %.3f ms | p99 %.3f ms | p99.9 %.3f ms | max %.3f ms\n",
+            tps, kite_bench_avg_ms(s), kite_bench_pct_ms(s, 0.5), kite_bench_pct_ms(s, 0.9),
+            kite_bench_pct_ms(s, 0.99), kite_bench_pct_ms(s, 0.999), kite_bench_max_ms(s));
         if (b->rate > 0) summary_call(b, s);
     }
     if (b->rate > 0 && tps < 0.95 * b->rate)
-        fprintf(stderr, "kite-bench: only %.0f of the %.0f msgs/s asked were sent: overloaded; the latencies include "
-                        "the time messages waited for their turn\n", tps, b->rate);
+        fprintf(
+            stderr,
+            "kite-bench: only %.0f of the %.0f msgs/s asked were sent: overloaded; the latencies include "
+            "the time messages waited for their turn\n",
+            tps, b->rate);
     if (atomic_load(&b->have_error)) fprintf(stderr, "first error: %s\n", b->first_error);
 }
 
@@ -254,7 +273,7 @@ static int start_producer(kite_bench *b)
     kite_message *warm = new_msg(b);
     kite_send_result wr;
     memset(&wr, 0, sizeof wr);
-    rc = warm ? kite_producer_send(b->p, warm, &wr) : KITE_EINVAL;   /* NULL: empty topic */
+    rc = warm ? kite_producer_send(b->p, warm, &wr) : KITE_EINVAL; /* NULL: empty topic */
     kite_message_destroy(warm);
     if (rc != KITE_OK) {
         fprintf(stderr, "kite-bench: first send failed: %s: %s\n", kite_strerror(rc), wr.error);
@@ -287,7 +306,7 @@ int kite_bench_run_produce(kite_bench *b)
     double secs = report_loop(b, s);
     atomic_store(&b->stop, 1);
     for (int i = 0; i < started; i++) pthread_join(th[i], NULL);
-    kite_producer_shutdown(b->p);   /* waits for async sends in flight */
+    kite_producer_shutdown(b->p); /* waits for async sends in flight */
     summary(b, secs, s);
     code = atomic_load(&b->fails) ? 1 : 0;
 out:

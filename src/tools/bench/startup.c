@@ -68,16 +68,23 @@ static int parse(startup_opts *o, int argc, char **argv)
     for (; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--")) break;
-        if (!strcmp(a, "--json")) o->json = 1;
-        else if (!v) return -1;
-        else if (!strcmp(a, "-a")) o->addr_text = v, i++;
-        else if (!strcmp(a, "-T")) o->timeout_ms = atoi(v), i++;
-        else if (!strcmp(a, "-w")) o->idle_ms = atoi(v), i++;
-        else if (!strcmp(a, "-o")) o->log = v, i++;
-        else return -1;
+        if (!strcmp(a, "--json"))
+            o->json = 1;
+        else if (!v)
+            return -1;
+        else if (!strcmp(a, "-a"))
+            o->addr_text = v, i++;
+        else if (!strcmp(a, "-T"))
+            o->timeout_ms = atoi(v), i++;
+        else if (!strcmp(a, "-w"))
+            o->idle_ms = atoi(v), i++;
+        else if (!strcmp(a, "-o"))
+            o->log = v, i++;
+        else
+            return -1;
     }
-    if (i + 1 >= argc || !o->addr_text || parse_addr(o->addr_text, &o->addr) != 0 || o->timeout_ms <= 0 ||
-        o->idle_ms < 0)
+    if (i + 1 >= argc || !o->addr_text || parse_addr(o->addr_text, &o->addr) != 0 ||
+        o->timeout_ms <= 0 || o->idle_ms < 0)
         return -1;
     o->cmd = argv + i + 1;
     return 0;
@@ -86,7 +93,7 @@ static int parse(startup_opts *o, int argc, char **argv)
 static pid_t spawn(const startup_opts *o)
 {
     pid_t pid = fork();
-    if (pid > 0) setpgid(pid, pid);   /* both sides, so no signal can race the exec */
+    if (pid > 0) setpgid(pid, pid); /* both sides, so no signal can race the exec */
     if (pid != 0) return pid;
     setpgid(0, 0);
     signal(SIGINT, SIG_DFL);
@@ -143,7 +150,7 @@ static int stop(pid_t pid, double *ms)
                 *ms = (double)(kite_bench_now_us() - t0) / 1000.0;
             }
         }
-        if (reaped && kill(-pid, 0) != 0) break;   /* nothing of the group left */
+        if (reaped && kill(-pid, 0) != 0) break; /* nothing of the group left */
         if (kite_bench_now_us() > deadline) {
             kill(-pid, SIGKILL);
             if (!reaped) waitpid(pid, &st, 0);
@@ -159,8 +166,10 @@ int kite_bench_run_startup(int argc, char **argv)
 {
     startup_opts o;
     if (parse(&o, argc, argv) != 0) {
-        fprintf(stderr, "usage: kite-bench startup -a <ip:port> [-T <timeout ms=10000>] [-w <idle ms=0>] [-o <log>]"
-                        " [--json] -- <command> [args...]\n");
+        fprintf(
+            stderr,
+            "usage: kite-bench startup -a <ip:port> [-T <timeout ms=10000>] [-w <idle ms=0>] [-o <log>]"
+            " [--json] -- <command> [args...]\n");
         return 2;
     }
     if (try_connect(&o.addr) == 0) {
@@ -183,8 +192,9 @@ int kite_bench_run_startup(int argc, char **argv)
         }
         int st;
         if (waitpid(pid, &st, WNOHANG) == pid) {
-            fprintf(stderr, "kite-bench: %s exited (status %d) before accepting connections\n", o.cmd[0], st);
-            kill(-pid, SIGTERM);   /* whatever it left behind in its group */
+            fprintf(stderr, "kite-bench: %s exited (status %d) before accepting connections\n",
+                    o.cmd[0], st);
+            kill(-pid, SIGTERM); /* whatever it left behind in its group */
             return 1;
         }
         if (interrupted || kite_bench_now_us() - t0 > (int64_t)o.timeout_ms * 1000) break;
@@ -192,8 +202,10 @@ int kite_bench_run_startup(int argc, char **argv)
     }
     int64_t idle_end = kite_bench_now_us() + (int64_t)o.idle_ms * 1000;
     while (startup_ms >= 0 && !interrupted && kite_bench_now_us() < idle_end)
-        kite_bench_sleep_until(kite_bench_now_us() + 10000 < idle_end ? kite_bench_now_us() + 10000 : idle_end);
-    long anon = status_kb(pid, "RssAnon"), file = status_kb(pid, "RssFile"), rss = status_kb(pid, "VmRSS");
+        kite_bench_sleep_until(kite_bench_now_us() + 10000 < idle_end ? kite_bench_now_us() + 10000
+                                                                      : idle_end);
+    long anon = status_kb(pid, "RssAnon"), file = status_kb(pid, "RssFile"),
+         rss = status_kb(pid, "VmRSS");
     double stop_ms = 0;
     int st = stop(pid, &stop_ms);
     if (interrupted) {
@@ -201,18 +213,20 @@ int kite_bench_run_startup(int argc, char **argv)
         return 1;
     }
     if (startup_ms < 0) {
-        fprintf(stderr, "kite-bench: %s did not accept connections on %s within %d ms\n", o.cmd[0], o.addr_text,
-                o.timeout_ms);
+        fprintf(stderr, "kite-bench: %s did not accept connections on %s within %d ms\n", o.cmd[0],
+                o.addr_text, o.timeout_ms);
         return 1;
     }
     int exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : -WTERMSIG(st);
     if (o.json)
-        printf("{\"mode\":\"startup\",\"cmd\":\"%s\",\"addr\":\"%s\",\"startup_ms\":%.3f,\"idle_ms\":%d,"
-               "\"rss_anon_kb\":%ld,\"rss_file_kb\":%ld,\"vm_rss_kb\":%ld,\"stop_ms\":%.1f,\"exit\":%d}\n",
-               o.cmd[0], o.addr_text, startup_ms, o.idle_ms, anon, file, rss, stop_ms, exit_code);
+        printf(
+            "{\"mode\":\"startup\",\"cmd\":\"%s\",\"addr\":\"%s\",\"startup_ms\":%.3f,\"idle_ms\":%d,"
+            "\"rss_anon_kb\":%ld,\"rss_file_kb\":%ld,\"vm_rss_kb\":%ld,\"stop_ms\":%.1f,\"exit\":%d}\n",
+            o.cmd[0], o.addr_text, startup_ms, o.idle_ms, anon, file, rss, stop_ms, exit_code);
     else
-        printf("startup: %s accepted connections on %s after %.3f ms; after %d ms idle RssAnon %ld kB, RssFile %ld "
-               "kB, VmRSS %ld kB; stopped in %.1f ms (exit %d)\n",
-               o.cmd[0], o.addr_text, startup_ms, o.idle_ms, anon, file, rss, stop_ms, exit_code);
+        printf(
+            "startup: %s accepted connections on %s after %.3f ms; after %d ms idle RssAnon %ld kB, RssFile %ld "
+            "kB, VmRSS %ld kB; stopped in %.1f ms (exit %d)\n",
+            o.cmd[0], o.addr_text, startup_ms, o.idle_ms, anon, file, rss, stop_ms, exit_code);
     return 0;
 }

@@ -30,8 +30,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-typedef struct seg { int64_t start, size; const uint8_t *p; } seg;
-typedef struct segs { seg *v; size_t n; } segs;
+typedef struct seg {
+    int64_t start, size;
+    const uint8_t *p;
+} seg;
+typedef struct segs {
+    seg *v;
+    size_t n;
+} segs;
 
 static long problems;
 static int verbose;
@@ -89,10 +95,17 @@ static const seg *find(const segs *s, int64_t off)
     return NULL;
 }
 
-typedef struct qnext { char topic[128]; int32_t qid; int64_t next; } qnext;
+typedef struct qnext {
+    char topic[128];
+    int32_t qid;
+    int64_t next;
+} qnext;
 
 /* Keyed records seen in the commit log: (phys, number of index keys). */
-typedef struct keyed { int64_t phys; int nkeys; } keyed;
+typedef struct keyed {
+    int64_t phys;
+    int nkeys;
+} keyed;
 static keyed *kv;
 static size_t nkv, capkv;
 
@@ -110,8 +123,10 @@ static int64_t check_commitlog(const segs *cl, long *nrec)
     for (size_t i = 0; i < cl->n; i++) {
         const seg *f = &cl->v[i];
         if (i > 0 && f->start != cl->v[i - 1].start + cl->v[i - 1].size)
-            problem("commit log file %020lld does not follow the previous one", (long long)f->start);
-        if (f->size != cl->v[0].size) problem("commit log file %020lld has a different size", (long long)f->start);
+            problem("commit log file %020lld does not follow the previous one",
+                    (long long)f->start);
+        if (f->size != cl->v[0].size)
+            problem("commit log file %020lld has a different size", (long long)f->start);
     }
     for (;;) {
         const seg *f = find(cl, pos);
@@ -119,7 +134,8 @@ static int64_t check_commitlog(const segs *cl, long *nrec)
         int64_t rel = pos - f->start;
         kite_record r;
         const char *why = NULL;
-        int rc = kite_record_decode(f->p + rel, (size_t)(f->size - rel), &r, KITE_REC_CHECK_CRC, &why);
+        int rc =
+            kite_record_decode(f->p + rel, (size_t)(f->size - rel), &r, KITE_REC_CHECK_CRC, &why);
         if (rc == KITE_ENOTFOUND) {
             pos = f->start + f->size;
             end = pos;
@@ -127,18 +143,21 @@ static int64_t check_commitlog(const segs *cl, long *nrec)
         }
         if (rc <= 0) {
             if (!(r.total_size == 0 && r.magic == 0)) {
-                problem("invalid record at commit log offset %lld (file %020lld, position %lld): %s",
-                        (long long)pos, (long long)f->start, (long long)rel, why ? why : "?");
+                problem(
+                    "invalid record at commit log offset %lld (file %020lld, position %lld): %s",
+                    (long long)pos, (long long)f->start, (long long)rel, why ? why : "?");
             }
             /* Everything after the end must be zero. */
             for (int64_t k = rel; k < f->size; k++)
                 if (f->p[k]) {
-                    problem("non-zero bytes after the end of data in file %020lld", (long long)f->start);
+                    problem("non-zero bytes after the end of data in file %020lld",
+                            (long long)f->start);
                     break;
                 }
             break;
         }
-        if (r.phys_offset != pos) problem("record at %lld: PHYSICALOFFSET mismatch", (long long)pos);
+        if (r.phys_offset != pos)
+            problem("record at %lld: PHYSICALOFFSET mismatch", (long long)pos);
         int tx = r.sysflag & KITE_SYSFLAG_TX_MASK;
         if (tx != KITE_SYSFLAG_TX_PREPARED && tx != KITE_SYSFLAG_TX_ROLLBACK) {
             size_t j = 0;
@@ -153,7 +172,9 @@ static int64_t check_commitlog(const segs *cl, long *nrec)
                 nq++;
             }
             if (r.queue_offset != qs[j].next)
-                problem("queue %s/%d: record at %lld has queue offset %lld, expected %lld", qs[j].topic, qs[j].qid, (long long)pos, (long long)r.queue_offset, (long long)qs[j].next);
+                problem("queue %s/%d: record at %lld has queue offset %lld, expected %lld",
+                        qs[j].topic, qs[j].qid, (long long)pos, (long long)r.queue_offset,
+                        (long long)qs[j].next);
             qs[j].next = r.queue_offset + 1;
         }
         kite_keyref keys[64];
@@ -170,7 +191,8 @@ static int64_t check_commitlog(const segs *cl, long *nrec)
     return end;
 }
 
-static long check_queue(const char *dir, const char *topic, int32_t qid, const segs *cl, int64_t cl_end)
+static long check_queue(const char *dir, const char *topic, int32_t qid, const segs *cl,
+                        int64_t cl_end)
 {
     segs cq;
     if (load_dir(dir, &cq) < 0) return 0;
@@ -186,16 +208,18 @@ static long check_queue(const char *dir, const char *topic, int32_t qid, const s
             if (size == 0) goto done;
             if (size == 0x7FFFFFFF && phys == 0) continue;
             units++;
-            if (phys < cl_min) continue;   /* commit log already deleted */
+            if (phys < cl_min) continue; /* commit log already deleted */
             const seg *f = find(cl, phys);
             kite_record r;
             if (!f || phys + size > cl_end ||
-                kite_record_decode(f->p + (phys - f->start), (size_t)(f->start + f->size - phys), &r, 0, NULL) != size) {
+                kite_record_decode(f->p + (phys - f->start), (size_t)(f->start + f->size - phys),
+                                   &r, 0, NULL) != size) {
                 problem("queue %s: unit %lld does not point at a record", dir, (long long)idx);
                 continue;
             }
-            if (r.queue_id != qid || r.topic_len != strlen(topic) || memcmp(r.topic, topic, r.topic_len) != 0 ||
-                r.queue_offset != idx || kite_tag_code(r.props, r.props_len) != tag)
+            if (r.queue_id != qid || r.topic_len != strlen(topic) ||
+                memcmp(r.topic, topic, r.topic_len) != 0 || r.queue_offset != idx ||
+                kite_tag_code(r.props, r.props_len) != tag)
                 problem("queue %s: unit %lld disagrees with its record", dir, (long long)idx);
         }
     }
@@ -226,7 +250,8 @@ static long check_index(const char *root, const segs *cl, int64_t cl_end, int64_
             entries = slots * 4;
         } else {
             problem("index: cannot infer maxHashSlotNum/maxIndexNum from the file size %lld; "
-                    "pass -i slots,entries", (long long)ix.v[0].size);
+                    "pass -i slots,entries",
+                    (long long)ix.v[0].size);
             goto out;
         }
     }
@@ -242,13 +267,15 @@ static long check_index(const char *root, const segs *cl, int64_t cl_end, int64_
             continue;
         }
         if (i > 0 && f->start != ix.v[i - 1].start + 1)
-            problem("index file %020lld does not follow %020lld", (long long)f->start, (long long)ix.v[i - 1].start);
+            problem("index file %020lld does not follow %020lld", (long long)f->start,
+                    (long long)ix.v[i - 1].start);
         int64_t bts = (int64_t)kite_rd_be64(b), ets = (int64_t)kite_rd_be64(b + 8);
         int64_t bphys = (int64_t)kite_rd_be64(b + 16), ephys = (int64_t)kite_rd_be64(b + 24);
         int64_t used = (int32_t)kite_rd_be32(b + 32), count = (int32_t)kite_rd_be32(b + 36);
         (void)ets;
         if (count < 1 || count > entries) {
-            problem("index file %020lld: indexCount %lld out of range", (long long)f->start, (long long)count);
+            problem("index file %020lld: indexCount %lld out of range", (long long)f->start,
+                    (long long)count);
             continue;
         }
         const uint8_t *ent = b + KITE_IX_HDR + slots * 4;
@@ -260,54 +287,72 @@ static long check_index(const char *root, const segs *cl, int64_t cl_end, int64_
             if (k) nused++;
             while (k > 0) {
                 if (k >= count || seen[k]) {
-                    problem("index file %020lld: slot %lld chain reaches entry %lld %s", (long long)f->start,
-                            (long long)sl, (long long)k, k >= count ? "past indexCount" : "twice");
+                    problem("index file %020lld: slot %lld chain reaches entry %lld %s",
+                            (long long)f->start, (long long)sl, (long long)k,
+                            k >= count ? "past indexCount" : "twice");
                     break;
                 }
                 seen[k] = 1;
                 const uint8_t *e = ent + k * KITE_IX_ENT;
                 if ((int64_t)(kite_rd_be32(e) % (uint32_t)slots) != sl)
-                    problem("index file %020lld: entry %lld is in the chain of the wrong slot", (long long)f->start, (long long)k);
+                    problem("index file %020lld: entry %lld is in the chain of the wrong slot",
+                            (long long)f->start, (long long)k);
                 int64_t prev = kite_rd_be32(e + 16);
                 if (prev >= k) {
-                    problem("index file %020lld: entry %lld links forward to %lld", (long long)f->start, (long long)k, (long long)prev);
+                    problem("index file %020lld: entry %lld links forward to %lld",
+                            (long long)f->start, (long long)k, (long long)prev);
                     break;
                 }
                 k = prev;
             }
         }
         if (nused != used)
-            problem("index file %020lld: hashSlotCount %lld, %lld slots in use", (long long)f->start, (long long)used, (long long)nused);
+            problem("index file %020lld: hashSlotCount %lld, %lld slots in use",
+                    (long long)f->start, (long long)used, (long long)nused);
         int64_t last = -1;
         for (int64_t n = 1; n < count; n++) {
             const uint8_t *e = ent + n * KITE_IX_ENT;
             int32_t h = (int32_t)kite_rd_be32(e);
             int64_t phys = (int64_t)kite_rd_be64(e + 4);
             int64_t td = kite_rd_be32(e + 12);
-            if (!seen[n]) problem("index file %020lld: entry %lld is in no slot chain", (long long)f->start, (long long)n);
-            if (phys < last) problem("index file %020lld: entry %lld goes back to offset %lld", (long long)f->start, (long long)n, (long long)phys);
+            if (!seen[n])
+                problem("index file %020lld: entry %lld is in no slot chain", (long long)f->start,
+                        (long long)n);
+            if (phys < last)
+                problem("index file %020lld: entry %lld goes back to offset %lld",
+                        (long long)f->start, (long long)n, (long long)phys);
             last = phys;
             nent++;
-            if (n == 1 && phys != bphys) problem("index file %020lld: beginPhyOffset %lld, first entry %lld", (long long)f->start, (long long)bphys, (long long)phys);
-            if (phys < cl_min) continue;   /* commit log already deleted */
+            if (n == 1 && phys != bphys)
+                problem("index file %020lld: beginPhyOffset %lld, first entry %lld",
+                        (long long)f->start, (long long)bphys, (long long)phys);
+            if (phys < cl_min) continue; /* commit log already deleted */
             if (lo < 0) lo = phys;
             const seg *c = find(cl, phys);
             kite_record r;
             if (!c || phys >= cl_end ||
-                kite_record_decode(c->p + (phys - c->start), (size_t)(c->start + c->size - phys), &r, 0, NULL) <= 0) {
-                problem("index file %020lld: entry %lld (offset %lld) does not point at a record", (long long)f->start, (long long)n, (long long)phys);
+                kite_record_decode(c->p + (phys - c->start), (size_t)(c->start + c->size - phys),
+                                   &r, 0, NULL) <= 0) {
+                problem("index file %020lld: entry %lld (offset %lld) does not point at a record",
+                        (long long)f->start, (long long)n, (long long)phys);
                 continue;
             }
             kite_keyref keys[64];
             size_t nk = index_keys(&r, keys, 64), j = 0;
             while (j < nk && kite_index_hash(r.topic, r.topic_len, keys[j].p, keys[j].n) != h) j++;
-            if (j == nk) problem("index file %020lld: entry %lld: no key of the record at %lld has its hash", (long long)f->start, (long long)n, (long long)phys);
+            if (j == nk)
+                problem("index file %020lld: entry %lld: no key of the record at %lld has its hash",
+                        (long long)f->start, (long long)n, (long long)phys);
             int64_t want = (r.store_ts - bts) / 1000;
             want = want < 0 ? 0 : want > INT32_MAX ? INT32_MAX : want;
-            if (td != want) problem("index file %020lld: entry %lld: time difference %lld, expected %lld", (long long)f->start, (long long)n, (long long)td, (long long)want);
+            if (td != want)
+                problem("index file %020lld: entry %lld: time difference %lld, expected %lld",
+                        (long long)f->start, (long long)n, (long long)td, (long long)want);
             checked++;
         }
-        if (count > 1 && ephys != last) problem("index file %020lld: endPhyOffset %lld, last entry %lld", (long long)f->start, (long long)ephys, (long long)last);
+        if (count > 1 && ephys != last)
+            problem("index file %020lld: endPhyOffset %lld, last entry %lld", (long long)f->start,
+                    (long long)ephys, (long long)last);
         if (count > 1) hi = last;
     }
     /* Completeness: every key of every record in [lo, hi] has an entry. */
@@ -316,10 +361,13 @@ static long check_index(const char *root, const segs *cl, int64_t cl_end, int64_
         for (size_t i = 0; i < nkv; i++)
             if (kv[i].phys >= lo && kv[i].phys <= hi) want += kv[i].nkeys;
         if (want != checked)
-            problem("index: %lld entries for records in [%lld, %lld], the records carry %lld keys", (long long)checked, (long long)lo, (long long)hi, (long long)want);
+            problem("index: %lld entries for records in [%lld, %lld], the records carry %lld keys",
+                    (long long)checked, (long long)lo, (long long)hi, (long long)want);
     }
     free(seen);
-    if (verbose) printf("index: %zu files, %ld entries, %lld checked against records\n", ix.n, nent, (long long)checked);
+    if (verbose)
+        printf("index: %zu files, %ld entries, %lld checked against records\n", ix.n, nent,
+               (long long)checked);
 out:
     for (size_t i = 0; i < ix.n; i++) munmap((void *)ix.v[i].p, (size_t)ix.v[i].size);
     free(ix.v);
@@ -332,15 +380,18 @@ int main(int argc, char **argv)
     long long islots = 0, ientries = 0;
     for (; a < argc && argv[a][0] == '-'; a++) {
         if (strcmp(argv[a], "-h") == 0 || strcmp(argv[a], "--help") == 0) {
-            printf("usage: kite-fsck [-v] [-i slots,entries] <storePathRootDir>\n"
-                   "  checks every commit-log record, every consume-queue unit against the commit log,\n"
-                   "  and the index; prints a report; exit 0 clean, 1 problems found, 2 usage/IO\n"
-                   "  -v  list every problem      -i  index layout when not inferable (slots,entries)\n");
+            printf(
+                "usage: kite-fsck [-v] [-i slots,entries] <storePathRootDir>\n"
+                "  checks every commit-log record, every consume-queue unit against the commit log,\n"
+                "  and the index; prints a report; exit 0 clean, 1 problems found, 2 usage/IO\n"
+                "  -v  list every problem      -i  index layout when not inferable (slots,entries)\n");
             return 0;
         }
-        if (strcmp(argv[a], "-v") == 0) verbose = 1;
+        if (strcmp(argv[a], "-v") == 0)
+            verbose = 1;
         else if (strcmp(argv[a], "-i") == 0 && a + 1 < argc &&
-                 sscanf(argv[a + 1], "%lld,%lld", &islots, &ientries) == 2 && islots > 0 && ientries > 1)
+                 sscanf(argv[a + 1], "%lld,%lld", &islots, &ientries) == 2 && islots > 0 &&
+                 ientries > 1)
             a++;
         else {
             fprintf(stderr, "kite-fsck: unknown option '%s' (try -h)\n", argv[a]);
@@ -367,7 +418,8 @@ int main(int argc, char **argv)
     char err[256];
     rc = kite_ckpt_read(kite_io_posix(), p, &ck, err, sizeof err);
     if (rc == 0 && ck.cl_flushed > end)
-        problem("checkpoint says %lld bytes were durable, data ends at %lld", (long long)ck.cl_flushed, (long long)end);
+        problem("checkpoint says %lld bytes were durable, data ends at %lld",
+                (long long)ck.cl_flushed, (long long)end);
     snprintf(p, sizeof p, "%s/consumequeue", root);
     long units = 0, queues = 0;
     DIR *d = opendir(p);

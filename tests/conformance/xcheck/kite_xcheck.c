@@ -48,8 +48,8 @@
 #include <time.h>
 #include <zlib.h>
 
-#define KIB 1024u
-#define MIB (1024u * 1024u)
+#define KIB     1024u
+#define MIB     (1024u * 1024u)
 #define HEX_MAX 512
 
 /* ---- JSON output ---- */
@@ -62,9 +62,12 @@ static void json_str(FILE *f, const char *s)
     }
     fputc('"', f);
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\') fprintf(f, "\\%c", *p);
-        else if (*p < 0x20) fprintf(f, "\\u%04x", *p);
-        else fputc(*p, f);   /* UTF-8 passes through */
+        if (*p == '"' || *p == '\\')
+            fprintf(f, "\\%c", *p);
+        else if (*p < 0x20)
+            fprintf(f, "\\u%04x", *p);
+        else
+            fputc(*p, f); /* UTF-8 passes through */
     }
     fputc('"', f);
 }
@@ -118,10 +121,11 @@ static unsigned char *text_body(size_t n, uint64_t seed)
     size_t off = 0;
     uint64_t s = seed;
     for (unsigned line = 0; off < n; line++) {
-        off += (size_t)snprintf((char *)b + off, 128, "line %07u: KiteMQ cross-check text %016llx \xe2\x80\x94 ok\n", line,
-                                (unsigned long long)xorshift64(&s) & 0xffffull);
+        off += (size_t)snprintf((char *)b + off, 128,
+                                "line %07u: KiteMQ cross-check text %016llx \xe2\x80\x94 ok\n",
+                                line, (unsigned long long)xorshift64(&s) & 0xffffull);
     }
-    return b;   /* only the first n bytes are used */
+    return b; /* only the first n bytes are used */
 }
 
 /* ---- produce ---- */
@@ -131,16 +135,17 @@ typedef struct xcase {
     const char *tags;
     const char *keys;
     int flag;
-    int raw_producer;         /* 1: the producer with compression off */
-    const char *text;         /* literal body ... */
+    int raw_producer; /* 1: the producer with compression off */
+    const char *text; /* literal body ... */
     size_t text_len;
-    size_t gen_len;           /* ... or a generated one of this size */
-    int gen_random;           /* 1 random, 0 text */
+    size_t gen_len; /* ... or a generated one of this size */
+    int gen_random; /* 1 random, 0 text */
 } xcase;
 
 /* "héllo wörld — 你好，世界 🌍 <NUL> end" */
-static const char BASIC_BODY[] = "h\xc3\xa9llo w\xc3\xb6rld \xe2\x80\x94 \xe4\xbd\xa0\xe5\xa5\xbd\xef\xbc\x8c\xe4\xb8\x96\xe7\x95\x8c "
-                                 "\xf0\x9f\x8c\x8d \0 end";
+static const char BASIC_BODY[] =
+    "h\xc3\xa9llo w\xc3\xb6rld \xe2\x80\x94 \xe4\xbd\xa0\xe5\xa5\xbd\xef\xbc\x8c\xe4\xb8\x96\xe7\x95\x8c "
+    "\xf0\x9f\x8c\x8d \0 end";
 
 static const xcase CASES[] = {
     { "basic", "TagXC", "order-1 user-42", 7, 0, BASIC_BODY, sizeof BASIC_BODY - 1, 0, 0 },
@@ -155,9 +160,11 @@ static const xcase CASES[] = {
 /* user properties of "basic" (UTF-8 written out) */
 static const char *const BASIC_PROPS[][2] = {
     { "color", "blue" },
-    { "\xe5\x90\x8d\xe5\x89\x8d", "v\xc3\xa4rde \xe2\x9c\x93 \xe4\xb8\xad\xe6\x96\x87 \xf0\x9f\x98\x80" },   /* 名前 = värde ✓ 中文 😀 */
-    { "\xd0\xba\xd0\xbb\xd1\x8e\xd1\x87", "\xd0\xb7\xd0\xbd\xd0\xb0\xd1\x87\xd0\xb5\xd0\xbd\xd0\xb8\xd0\xb5" }, /* ключ = значение */
-    { "emoji\xf0\x9f\x8e\x89", "\xf0\x9f\x9a\x80 rocket" },                                                  /* emoji🎉 = 🚀 rocket */
+    { "\xe5\x90\x8d\xe5\x89\x8d",
+      "v\xc3\xa4rde \xe2\x9c\x93 \xe4\xb8\xad\xe6\x96\x87 \xf0\x9f\x98\x80" }, /* 名前 = värde ✓ 中文 😀 */
+    { "\xd0\xba\xd0\xbb\xd1\x8e\xd1\x87",
+      "\xd0\xb7\xd0\xbd\xd0\xb0\xd1\x87\xd0\xb5\xd0\xbd\xd0\xb8\xd0\xb5" }, /* ключ = значение */
+    { "emoji\xf0\x9f\x8e\x89", "\xf0\x9f\x9a\x80 rocket" }, /* emoji🎉 = 🚀 rocket */
     { "escaped", "quote\" back\\slash / tab\t" },
 };
 
@@ -194,7 +201,8 @@ static int send_case(kite_producer *p, const xcase *c, const char *topic, size_t
     size_t n = c->text_len;
     int rc = m ? KITE_OK : KITE_ENOMEM;
     if (rc == KITE_OK && c->gen_len) {
-        uint64_t seed = 0x9e3779b97f4a7c15ull ^ (uint64_t)c->gen_len ^ ((uint64_t)(c - CASES) << 40);
+        uint64_t seed =
+            0x9e3779b97f4a7c15ull ^ (uint64_t)c->gen_len ^ ((uint64_t)(c - CASES) << 40);
         gen = c->gen_random ? random_body(c->gen_len, seed) : text_body(c->gen_len, seed);
         body = gen;
         n = c->gen_len;
@@ -225,7 +233,8 @@ static int send_case(kite_producer *p, const xcase *c, const char *topic, size_t
         json_kv_str(f, "msg_id", r.msg_id);
         json_kv_str(f, "offset_msg_id", r.offset_msg_id);
         json_kv_str(f, "broker_name", r.broker_name);
-        fprintf(f, ",\"queue_id\":%d,\"queue_offset\":%lld,\"attempts\":%d", r.queue_id, (long long)r.queue_offset, r.attempts);
+        fprintf(f, ",\"queue_id\":%d,\"queue_offset\":%lld,\"attempts\":%d", r.queue_id,
+                (long long)r.queue_offset, r.attempts);
     }
     if (m) {
         json_kv_str(f, "topic", kite_message_topic(m));
@@ -234,7 +243,8 @@ static int send_case(kite_producer *p, const xcase *c, const char *topic, size_t
         fprintf(f, ",\"flag\":%d", (int)kite_message_flag(m));
         print_props_msg(f, m);
     }
-    fprintf(f, ",\"compressed\":%s", compress_threshold && n >= compress_threshold && shrinks(body, n) ? "true" : "false");
+    fprintf(f, ",\"compressed\":%s",
+            compress_threshold && n >= compress_threshold && shrinks(body, n) ? "true" : "false");
     if (body) json_body(f, body, n);
     fputs("}\n", f);
     fflush(f);
@@ -263,7 +273,8 @@ static int do_produce(const char *ns, const char *topic, const char *group)
     kite_producer *p = NULL, *raw = NULL;
     kite_producer_opts d;
     kite_producer_opts_init(&d);
-    if (start_producer(&p, group, ns, d.compress_threshold) != KITE_OK || start_producer(&raw, raw_group, ns, 0) != KITE_OK) {
+    if (start_producer(&p, group, ns, d.compress_threshold) != KITE_OK ||
+        start_producer(&raw, raw_group, ns, 0) != KITE_OK) {
         kite_producer_destroy(p);
         kite_producer_destroy(raw);
         return 1;
@@ -271,7 +282,9 @@ static int do_produce(const char *ns, const char *topic, const char *group)
     int failed = 0;
     for (size_t i = 0; i < sizeof CASES / sizeof CASES[0]; i++) {
         const xcase *c = &CASES[i];
-        if (send_case(c->raw_producer ? raw : p, c, topic, c->raw_producer ? 0 : d.compress_threshold) != KITE_OK) failed++;
+        if (send_case(c->raw_producer ? raw : p, c, topic,
+                      c->raw_producer ? 0 : d.compress_threshold) != KITE_OK)
+            failed++;
     }
     kite_producer_destroy(p);
     kite_producer_destroy(raw);
@@ -301,9 +314,13 @@ static kite_consume_status on_msgs(const kite_message_ext *const *msgs, size_t n
         json_kv_str(f, "msg_id", m->msg_id);
         json_kv_str(f, "offset_msg_id", m->offset_msg_id);
         json_kv_str(f, "broker_name", m->broker_name);
-        fprintf(f, ",\"queue_id\":%d,\"queue_offset\":%lld,\"flag\":%d,\"sysflag\":%d,\"reconsume_times\":%d", (int)m->queue_id,
-                (long long)m->queue_offset, (int)m->flag, (int)m->sysflag, (int)m->reconsume_times);
-        fprintf(f, ",\"born_timestamp\":%lld,\"store_timestamp\":%lld", (long long)m->born_timestamp, (long long)m->store_timestamp);
+        fprintf(
+            f,
+            ",\"queue_id\":%d,\"queue_offset\":%lld,\"flag\":%d,\"sysflag\":%d,\"reconsume_times\":%d",
+            (int)m->queue_id, (long long)m->queue_offset, (int)m->flag, (int)m->sysflag,
+            (int)m->reconsume_times);
+        fprintf(f, ",\"born_timestamp\":%lld,\"store_timestamp\":%lld",
+                (long long)m->born_timestamp, (long long)m->store_timestamp);
         fputs(",\"properties\":{", f);
         const char *k, *v;
         for (size_t j = 0; kite_message_ext_property_at(m, j, &k, &v) == KITE_OK; j++) {
@@ -318,15 +335,19 @@ static kite_consume_status on_msgs(const kite_message_ext *const *msgs, size_t n
         fflush(f);
         n_deliveries++;
         int dup = 0;
-        for (size_t j = 0; j < n_seen && m->offset_msg_id; j++) dup |= !strcmp(seen[j], m->offset_msg_id);
-        if (!dup && n_seen < SEEN_MAX && m->offset_msg_id && (seen[n_seen] = strdup(m->offset_msg_id)) != NULL) n_seen++;
+        for (size_t j = 0; j < n_seen && m->offset_msg_id; j++)
+            dup |= !strcmp(seen[j], m->offset_msg_id);
+        if (!dup && n_seen < SEEN_MAX && m->offset_msg_id &&
+            (seen[n_seen] = strdup(m->offset_msg_id)) != NULL)
+            n_seen++;
     }
     pthread_cond_broadcast(&cv);
     pthread_mutex_unlock(&mu);
     return KITE_CONSUME_SUCCESS;
 }
 
-static int do_consume(const char *ns, const char *topic, const char *group, long expected, long timeout_ms)
+static int do_consume(const char *ns, const char *topic, const char *group, long expected,
+                      long timeout_ms)
 {
     kite_push_consumer_opts o;
     kite_push_consumer_opts_init(&o);
@@ -345,7 +366,8 @@ static int do_consume(const char *ns, const char *topic, const char *group, long
         kite_push_consumer_destroy(c);
         return 1;
     }
-    fprintf(stderr, "kite_xcheck: consuming %s as %s (%s)\n", topic, group, kite_push_consumer_client_id(c));
+    fprintf(stderr, "kite_xcheck: consuming %s as %s (%s)\n", topic, group,
+            kite_push_consumer_client_id(c));
     struct timespec dl;
     clock_gettime(CLOCK_REALTIME, &dl);
     dl.tv_sec += timeout_ms / 1000;
@@ -360,12 +382,14 @@ static int do_consume(const char *ns, const char *topic, const char *group, long
     }
     size_t got = n_seen;
     pthread_mutex_unlock(&mu);
-    kite_push_consumer_destroy(c);   /* commits offsets; the listener no longer runs */
-    printf("{\"done\":true,\"deliveries\":%zu,\"distinct\":%zu,\"expected\":%ld}\n", n_deliveries, got, expected);
+    kite_push_consumer_destroy(c); /* commits offsets; the listener no longer runs */
+    printf("{\"done\":true,\"deliveries\":%zu,\"distinct\":%zu,\"expected\":%ld}\n", n_deliveries,
+           got, expected);
     fflush(stdout);
     for (size_t i = 0; i < n_seen; i++) free(seen[i]);
     if ((long)got < expected) {
-        fprintf(stderr, "kite_xcheck: timeout after %ld ms: %zu of %ld messages\n", timeout_ms, got, expected);
+        fprintf(stderr, "kite_xcheck: timeout after %ld ms: %zu of %ld messages\n", timeout_ms, got,
+                expected);
         return 2;
     }
     return 0;
@@ -381,7 +405,8 @@ static int usage(void)
 
 int main(int argc, char **argv)
 {
-    if (argc >= 4 && argc <= 5 && !strcmp(argv[1], "produce")) return do_produce(argv[2], argv[3], argc == 5 ? argv[4] : "PID_KITE_XCHECK");
+    if (argc >= 4 && argc <= 5 && !strcmp(argv[1], "produce"))
+        return do_produce(argv[2], argv[3], argc == 5 ? argv[4] : "PID_KITE_XCHECK");
     if (argc == 7 && !strcmp(argv[1], "consume")) {
         long expected = strtol(argv[5], NULL, 10), timeout_ms = strtol(argv[6], NULL, 10);
         if (expected <= 0 || timeout_ms <= 0) return usage();
