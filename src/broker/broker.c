@@ -96,7 +96,9 @@ static void parse_namesrvs(kite_broker *b)
 }
 
 /* A master serves slaves on haListenPort; a slave follows its master (haMasterAddress, or
- * the address the name server names in its registration answers: register.c). */
+ * the address the name server names in its registration answers: register.c). Returns
+ * KITE_OK, or a status with err: haAuthKeyFile unreadable (its status) or empty
+ * (KITE_EINVAL), or kite_ha_master_start's / kite_ha_slave_start's. */
 static int start_replication(kite_broker *b, char *err, size_t errlen)
 {
     char *key = NULL;
@@ -107,26 +109,27 @@ static int start_replication(kite_broker *b, char *err, size_t errlen)
         while (rc == 0 && len &&
                (key[len - 1] == '\n' || key[len - 1] == '\r' || key[len - 1] == ' '))
             key[--len] = 0;
-        if (rc != 0 || len == 0) {
+        if (rc != KITE_OK || len == 0) {
             snprintf(err, errlen, "haAuthKeyFile=%s: %s", kf,
                      rc ? kite_strerror(rc) : "the file is empty");
             free(key);
-            return -1;
+            return rc != KITE_OK ? rc : KITE_EINVAL;
         }
     }
     kite_ha_opts ho = { b->cfg.ha_send_heartbeat_interval, b->cfg.ha_housekeeping_interval,
                         b->cfg.ha_transfer_batch_size, b->cfg.ha_slave_fallbehind_max, key };
     if (b->cfg.is_slave) {
-        b->ha_slave = kite_ha_slave_start(b->store, b->cfg.ha_master_address, &ho, err, errlen);
+        int rc =
+            kite_ha_slave_start(b->store, b->cfg.ha_master_address, &ho, &b->ha_slave, err, errlen);
         free(key);
-        return b->ha_slave ? 0 : -1;
+        return rc;
     }
-    b->ha_master = kite_ha_master_start(b->store, b->cfg.ha_bind_address, b->cfg.ha_listen_port,
-                                        &ho, err, errlen);
+    int rc = kite_ha_master_start(b->store, b->cfg.ha_bind_address, b->cfg.ha_listen_port, &ho,
+                                  &b->ha_master, err, errlen);
     free(key);
-    if (!b->ha_master) return -1;
+    if (rc != KITE_OK) return rc;
     snprintf(b->ha_addr, sizeof b->ha_addr, "%s:%d", b->cfg.broker_ip2, (int)b->cfg.ha_listen_port);
-    return 0;
+    return KITE_OK;
 }
 
 int kite_broker_start(kite_broker *b, kite_ev *ev, char *err, size_t errlen)
@@ -210,7 +213,7 @@ int kite_broker_start(kite_broker *b, kite_ev *ev, char *err, size_t errlen)
                 b->port - 2, verr);
     }
     kite_store_set_arrival_hook(b->store, on_arrival, b);
-    if (start_replication(b, err, errlen) != 0) return -1;
+    if ((rc = start_replication(b, err, errlen)) != KITE_OK) return rc;
 
     /* Name servers. */
     parse_namesrvs(b);

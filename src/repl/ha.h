@@ -35,10 +35,11 @@ typedef struct kite_ha_opts {
 typedef struct kite_ha_master kite_ha_master;
 
 /* Listens on bind_host:port and starts the service thread; it also becomes the store's
- * append hook, so new records are shipped as soon as they are written. NULL with err when
- * the port cannot be bound. */
-kite_ha_master *kite_ha_master_start(kite_store *s, const char *bind_host, int port,
-                                     const kite_ha_opts *o, char *err, size_t errlen);
+ * append hook, so new records are shipped as soon as they are written. Returns KITE_OK with
+ * *out set, or a status with err (the port cannot be bound: kite_sock_listen's status; the
+ * eventfd or the thread cannot be created) and *out NULL. */
+int kite_ha_master_start(kite_store *s, const char *bind_host, int port, const kite_ha_opts *o,
+                         kite_ha_master **out, char *err, size_t errlen);
 /* Removes the hook, closes every connection and the listener, joins the thread, frees. */
 void kite_ha_master_stop(kite_ha_master *m);
 
@@ -66,9 +67,11 @@ void kite_ha_master_get_stats(kite_ha_master *m, kite_ha_master_stats *out);
 typedef struct kite_ha_slave kite_ha_slave;
 
 /* Starts the client thread for replica store s. fixed_master ("ip:port", haMasterAddress)
- * pins the master's HA address; NULL or "" waits for kite_ha_slave_set_master. */
-kite_ha_slave *kite_ha_slave_start(kite_store *s, const char *fixed_master, const kite_ha_opts *o,
-                                   char *err, size_t errlen);
+ * pins the master's HA address; NULL or "" waits for kite_ha_slave_set_master. Returns
+ * KITE_OK with *out set, or a status with err (the eventfd or the thread cannot be
+ * created) and *out NULL. */
+int kite_ha_slave_start(kite_store *s, const char *fixed_master, const kite_ha_opts *o,
+                        kite_ha_slave **out, char *err, size_t errlen);
 /* The master's HA address as the name server reported it (ignored when pinned; an empty
  * address changes nothing). A new address ends the current connection. */
 void kite_ha_slave_set_master(kite_ha_slave *h, const char *addr);

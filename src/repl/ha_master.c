@@ -132,8 +132,9 @@ static int64_t sent_end(const ha_conn *c)
     return c->next + (c->seg.file && c->hsent == c->hlen ? (int64_t)c->dsent : 0);
 }
 
-/* Queues and writes frames while the socket accepts them. Returns 0, or -1 when the
- * connection must close (*why says why). */
+/* Queues and writes frames while the socket accepts them. Returns KITE_OK, or the status
+ * for which the connection must close (*why says why): the send's, KITE_EIO for a commit
+ * log shorter than its written end, KITE_ENOTFOUND for an offset no longer retained. */
 static int pump_out(kite_ha_master *m, ha_conn *c, int64_t now, const char **why)
 {
     size_t budget = PUMP_MAX;
@@ -142,9 +143,9 @@ static int pump_out(kite_ha_master *m, ha_conn *c, int64_t now, const char **why
             ssize_t w = send(c->fd, c->hdr + c->hsent, (size_t)(c->hlen - c->hsent),
                              MSG_NOSIGNAL | (c->seg.file ? MSG_MORE : 0));
             if (w < 0) {
-                if (errno == EAGAIN || errno == EINTR) return 0;
+                if (errno == EAGAIN || errno == EINTR) return KITE_OK;
                 *why = strerror(errno);
-                return -1;
+                return kite_status_from_errno(errno);
             }
             c->hsent += (int)w;
             c->last_write_ms = now;
@@ -154,13 +155,13 @@ static int pump_out(kite_ha_master *m, ha_conn *c, int64_t now, const char **why
             off_t off = (off_t)(c->seg.file_off + c->dsent);
             ssize_t w = sendfile(c->fd, c->seg.fd, &off, c->seg.len - c->dsent);
             if (w < 0) {
-                if (errno == EAGAIN || errno == EINTR) return 0;
+                if (errno == EAGAIN || errno == EINTR) return KITE_OK;
                 *why = strerror(errno);
-                return -1;
+                return kite_status_from_errno(errno);
             }
             if (w == 0) {
                 *why = "the commit log file is shorter than its written end";
-                return -1;
+                return KITE_EIO;
             }
             c->dsent += (uint32_t)w;
             c->last_write_ms = now;
@@ -169,11 +170,11 @@ static int pump_out(kite_ha_master *m, ha_conn *c, int64_t now, const char **why
             kite_store_seg_release(&c->seg);
             int64_t sent = atomic_load_explicit(&m->st_sent, memory_order_relaxed);
             if (c->next > sent) atomic_store_explicit(&m->st_sent, c->next, memory_order_relaxed);
-            if (budget <= c->dsent) return 0;
+            if (budget <= c->dsent) return KITE_OK;
             budget -= c->dsent;
             c->dsent = 0;
         }
-        if (c->req < 0) return 0; /* nothing is sent before the slave said where to start */
+        if (c->req < 0) return KITE_OK; /* nothing is sent before the slave said where to start */
         int rc = kite_store_read_raw(m->s, c->next, (size_t)m->o.batch_bytes, &c->seg);
         if (rc == KITE_OK) {
             c->dsent = 0;
@@ -181,7 +182,7 @@ static int pump_out(kite_ha_master *m, ha_conn *c, int64_t now, const char **why
             continue;
         }
         if (rc == KITE_EAGAIN) { /* caught up: a heartbeat when nothing was sent for a while */
-            if (now - c->last_write_ms < m->o.heartbeat_ms) return 0;
+            if (now - c->last_write_ms < m->o.heartbeat_ms) return KITE_OK;
             put_hdr(c, c->next, 0);
             continue;
         }
@@ -190,11 +191,12 @@ static int pump_out(kite_ha_master *m, ha_conn *c, int64_t now, const char **why
                    "oldest offset is %lld): refused",
                    c->peer, (long long)c->next, (long long)kite_store_cl_min_offset(m->s));
         *why = "offset no longer retained";
-        return -1;
+        return rc; /* KITE_ENOTFOUND */
     }
 }
 
-/* One complete report. Returns 0, or -1 to close (*why). */
+/* One complete report. Returns KITE_OK, or the status to close with (*why): KITE_ECORRUPT
+ * for a diverged slave, KITE_EPROTO for a report the protocol does not allow. */
 static int on_report(kite_ha_master *m, ha_conn *c, int64_t v, const char **why)
 {
     if (c->req < 0) {
@@ -207,11 +209,11 @@ static int on_report(kite_ha_master *m, ha_conn *c, int64_t v, const char **why)
                 "an old master returning as a slave); refused. Rebuild that slave's store.",
                 c->peer, (long long)v, (long long)max);
             *why = "diverged: asked past the end";
-            return -1;
+            return KITE_ECORRUPT;
         }
         if (v < 0) {
             *why = "asked for a negative offset";
-            return -1;
+            return KITE_EPROTO;
         }
         if (v > 0 && v < min) /* the slave sees where this starts and decides (ha_slave.c) */
             KLOG_WARN(
@@ -226,7 +228,7 @@ static int on_report(kite_ha_master *m, ha_conn *c, int64_t v, const char **why)
                   "slave %s connected: shipping from offset %lld (it asked for %lld; this "
                   "master retains [%lld, %lld))",
                   c->peer, (long long)c->next, (long long)v, (long long)min, (long long)max);
-        return 0;
+        return KITE_OK;
     }
     if (v == -1) {
         KLOG_ERROR(
@@ -236,7 +238,7 @@ static int on_report(kite_ha_master *m, ha_conn *c, int64_t v, const char **why)
             "%lld); it stopped replicating. Rebuild that slave's store.",
             c->peer, (long long)c->req);
         *why = "diverged (reported by the slave)";
-        return -1;
+        return KITE_ECORRUPT;
     }
     if (v > sent_end(c) || v < 0) {
         KLOG_ERROR("repl",
@@ -244,15 +246,16 @@ static int on_report(kite_ha_master *m, ha_conn *c, int64_t v, const char **why)
                    "sent to it: refused (an acknowledgement never counts bytes not sent)",
                    c->peer, (long long)v, (long long)sent_end(c));
         *why = "acknowledged bytes it was not sent";
-        return -1;
+        return KITE_EPROTO;
     }
     c->ack = v;
     int64_t a = atomic_load_explicit(&m->st_acked, memory_order_relaxed);
     if (v > a) atomic_store_explicit(&m->st_acked, v, memory_order_relaxed);
-    return 0;
+    return KITE_OK;
 }
 
-/* One byte of a slave's handshake response. Returns 0, or -1 to close (*why). */
+/* One byte of a slave's handshake response. Returns KITE_OK, or KITE_EPROTO to close (*why)
+ * when the peer does not answer the challenge or its proof does not match the key. */
 static int on_auth_byte(kite_ha_master *m, ha_conn *c, uint8_t b, const char **why)
 {
     c->ain[c->alen++] = b;
@@ -264,9 +267,9 @@ static int on_auth_byte(kite_ha_master *m, ha_conn *c, uint8_t b, const char **w
             "follow this master)",
             c->peer);
         *why = "not authenticated";
-        return -1;
+        return KITE_EPROTO;
     }
-    if (c->alen < KITE_HA_RESPONSE) return 0;
+    if (c->alen < KITE_HA_RESPONSE) return KITE_OK;
     const uint8_t *snonce = c->ain + 8, *proof = c->ain + 8 + KITE_HA_NONCE;
     if (!kite_ha_proof_ok(m->key, "slave", c->mnonce, snonce, proof) || c->hsent != c->hlen) {
         KLOG_ERROR(
@@ -275,16 +278,19 @@ static int on_auth_byte(kite_ha_master *m, ha_conn *c, uint8_t b, const char **w
             "haAuthKeyFile",
             c->peer);
         *why = "wrong key";
-        return -1;
+        return KITE_EPROTO;
     }
     kite_ha_proof(m->key, "master", snonce, c->mnonce, c->hdr); /* this master's own proof */
     c->hlen = KITE_HA_PROOF;
     c->hsent = 0;
     c->auth = 0;
     KLOG_INFO("repl", "slave %s authenticated", c->peer);
-    return 0;
+    return KITE_OK;
 }
 
+/* Reads and handles what the slave sent until the socket is drained. Returns KITE_OK, or
+ * the status to close with (*why): KITE_ECLOSED when the slave closed, the read's, or
+ * on_auth_byte's / on_report's. */
 static int pump_in(kite_ha_master *m, ha_conn *c, int64_t now, const char **why)
 {
     uint8_t buf[4096];
@@ -292,23 +298,24 @@ static int pump_in(kite_ha_master *m, ha_conn *c, int64_t now, const char **why)
         ssize_t r = read(c->fd, buf, sizeof buf);
         if (r == 0) {
             *why = "closed by the slave";
-            return -1;
+            return KITE_ECLOSED;
         }
         if (r < 0) {
-            if (errno == EAGAIN || errno == EINTR) return 0;
+            if (errno == EAGAIN || errno == EINTR) return KITE_OK;
             *why = strerror(errno);
-            return -1;
+            return kite_status_from_errno(errno);
         }
         c->last_read_ms = now;
         for (ssize_t i = 0; i < r; i++) {
+            int rc;
             if (c->auth) {
-                if (on_auth_byte(m, c, buf[i], why) < 0) return -1;
+                if ((rc = on_auth_byte(m, c, buf[i], why)) != KITE_OK) return rc;
                 continue;
             }
             c->rbuf[c->rlen++] = buf[i];
             if (c->rlen < 8) continue;
             c->rlen = 0;
-            if (on_report(m, c, (int64_t)kite_rd_be64(c->rbuf), why) < 0) return -1;
+            if ((rc = on_report(m, c, (int64_t)kite_rd_be64(c->rbuf), why)) != KITE_OK) return rc;
         }
     }
 }
@@ -501,9 +508,10 @@ static void *master_thread(void *arg)
     return NULL;
 }
 
-kite_ha_master *kite_ha_master_start(kite_store *s, const char *bind_host, int port,
-                                     const kite_ha_opts *o, char *err, size_t errlen)
+int kite_ha_master_start(kite_store *s, const char *bind_host, int port, const kite_ha_opts *o,
+                         kite_ha_master **out, char *err, size_t errlen)
 {
+    *out = NULL;
     kite_ha_master *m = kite_xcalloc(1, sizeof *m);
     m->s = s;
     m->o = *o;
@@ -511,41 +519,42 @@ kite_ha_master *kite_ha_master_start(kite_store *s, const char *bind_host, int p
     if (m->o.fallbehind_max <= 0) m->o.fallbehind_max = INT64_MAX;
     m->key = o->auth_key && *o->auth_key ? kite_xstrdup(o->auth_key) : NULL;
     m->o.auth_key = NULL;
+    m->efd = -1;
     pthread_mutex_init(&m->wmu, NULL);
     snprintf(m->addr, sizeof m->addr, "%s:%d", bind_host && *bind_host ? bind_host : "0.0.0.0",
              port);
     char e[256];
+    int rc;
     m->lfd = kite_sock_listen(bind_host && *bind_host ? bind_host : NULL, port, NULL, e, sizeof e);
     if (m->lfd < 0) {
+        rc = m->lfd;
         snprintf(err, errlen, "cannot listen for replication on %s (haListenPort): %s", m->addr, e);
-        pthread_mutex_destroy(&m->wmu);
-        free(m->key);
-        free(m);
-        return NULL;
+        goto fail;
     }
     m->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (m->efd < 0) {
+        rc = kite_status_from_errno(errno);
         snprintf(err, errlen, "eventfd: %s", strerror(errno));
-        close(m->lfd);
-        pthread_mutex_destroy(&m->wmu);
-        free(m->key);
-        free(m);
-        return NULL;
+        goto fail;
     }
-    int rc = pthread_create(&m->thr, NULL, master_thread, m);
-    if (rc != 0) {
-        snprintf(err, errlen, "cannot start the replication thread: %s", strerror(rc));
-        close(m->efd);
-        close(m->lfd);
-        pthread_mutex_destroy(&m->wmu);
-        free(m->key);
-        free(m);
-        return NULL;
+    int prc = pthread_create(&m->thr, NULL, master_thread, m);
+    if (prc != 0) {
+        rc = kite_status_from_errno(prc);
+        snprintf(err, errlen, "cannot start the replication thread: %s", strerror(prc));
+        goto fail;
     }
     kite_store_set_append_hook(s, notify, m);
     KLOG_INFO("repl", "replication: listening on %s for slaves (%s)", m->addr,
               m->key ? "authenticated: haAuthKeyFile" : "classic protocol, no peer authentication");
-    return m;
+    *out = m;
+    return KITE_OK;
+fail:
+    if (m->efd >= 0) close(m->efd);
+    if (m->lfd >= 0) close(m->lfd);
+    pthread_mutex_destroy(&m->wmu);
+    free(m->key);
+    free(m);
+    return rc;
 }
 
 void kite_ha_master_stop(kite_ha_master *m)

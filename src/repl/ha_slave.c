@@ -101,6 +101,8 @@ static void warn_limited(kite_ha_slave *h, const char *msg)
     KLOG_WARN("repl", "%s; retrying every %lld ms", msg, (long long)h->o.heartbeat_ms);
 }
 
+/* Sends all n bytes within haHousekeepingInterval. KITE_OK, KITE_ETIMEDOUT, or the status
+ * of the failed send / poll. */
 static int send_bytes(session *ss, const uint8_t *b, size_t n)
 {
     size_t done = 0;
@@ -111,24 +113,27 @@ static int send_bytes(session *ss, const uint8_t *b, size_t n)
             done += (size_t)w;
             continue;
         }
-        if (w < 0 && errno != EAGAIN && errno != EINTR) return -1;
+        if (w < 0 && errno != EAGAIN && errno != EINTR) return kite_status_from_errno(errno);
         struct pollfd p = { ss->fd, POLLOUT, 0 };
         int64_t left = kite_deadline_left_ms(deadline);
-        if (left == 0 || (poll(&p, 1, (int)left) < 0 && errno != EINTR)) return -1;
+        if (left == 0) return KITE_ETIMEDOUT;
+        if (poll(&p, 1, (int)left) < 0 && errno != EINTR) return kite_status_from_errno(errno);
     }
-    return 0;
+    return KITE_OK;
 }
 
 static int send_report(session *ss, int64_t v)
 {
     uint8_t b[8];
     kite_wr_be64(b, (uint64_t)v);
-    if (send_bytes(ss, b, sizeof b) < 0) return -1;
+    int rc = send_bytes(ss, b, sizeof b);
+    if (rc != KITE_OK) return rc;
     ss->last_report_ms = kite_mono_ms();
-    return 0;
+    return KITE_OK;
 }
 
-/* Reads exactly n bytes before the deadline: 0, -1 at the deadline, -2 when closed. */
+/* Reads exactly n bytes before the deadline: KITE_OK, KITE_ETIMEDOUT at the deadline,
+ * KITE_ECLOSED when the peer closed, or the status of the failed poll / read. */
 static int read_exact(int fd, uint8_t *b, size_t n, int64_t deadline)
 {
     size_t got = 0;
@@ -137,20 +142,23 @@ static int read_exact(int fd, uint8_t *b, size_t n, int64_t deadline)
         struct pollfd p = { fd, POLLIN, 0 };
         int k = left ? poll(&p, 1, (int)left) : 0;
         if (k < 0 && errno == EINTR) continue;
-        if (k <= 0) return -1;
+        if (k < 0) return kite_status_from_errno(errno);
+        if (k == 0) return KITE_ETIMEDOUT;
         ssize_t r = read(fd, b + got, n - got);
-        if (r == 0) return -2;
+        if (r == 0) return KITE_ECLOSED;
         if (r < 0) {
             if (errno == EAGAIN || errno == EINTR) continue;
-            return -2;
+            return kite_status_from_errno(errno);
         }
         got += (size_t)r;
     }
-    return 0;
+    return KITE_OK;
 }
 
 /* The KiteMQ handshake (haAuthKeyFile, wire.md §13.5): the master's challenge, this
- * slave's proof, the master's proof. 0 when both sides hold the key. */
+ * slave's proof, the master's proof. KITE_OK when both sides hold the key; KITE_EPROTO when
+ * the master sends no challenge or a wrong proof; KITE_ECLOSED when it closes meanwhile
+ * (it refused this slave's proof); or the status of the failed read / send. */
 static int handshake(session *ss)
 {
     kite_ha_slave *h = ss->h;
@@ -158,36 +166,36 @@ static int handshake(session *ss)
     char msg[400];
     int64_t deadline = kite_deadline_ms(CONNECT_TIMEOUT_MS);
     int rc = read_exact(ss->fd, ch, sizeof ch, deadline);
-    if (rc < 0 || memcmp(ch, KITE_HA_MAGIC, 8) != 0) {
+    if (rc != KITE_OK || memcmp(ch, KITE_HA_MAGIC, 8) != 0) {
         snprintf(msg, sizeof msg,
                  "master %s sent no authentication challenge (haAuthKeyFile is set on this "
                  "slave; is the same key set on the master?)",
                  ss->addr);
         warn_limited(h, msg);
-        return -1;
+        return rc != KITE_OK ? rc : KITE_EPROTO;
     }
     const uint8_t *mnonce = ch + 8;
     memcpy(resp, KITE_HA_MAGIC, 8);
     kite_ha_nonce(resp + 8);
     kite_ha_proof(h->key, "slave", mnonce, resp + 8, resp + 8 + KITE_HA_NONCE);
-    if (send_bytes(ss, resp, sizeof resp) < 0) return -1;
+    if ((rc = send_bytes(ss, resp, sizeof resp)) != KITE_OK) return rc;
     rc = read_exact(ss->fd, mproof, sizeof mproof, deadline);
-    if (rc == -2) {
+    if (rc == KITE_ECLOSED) {
         snprintf(msg, sizeof msg,
                  "master %s closed the connection during authentication (a different "
                  "haAuthKeyFile? see the master's log)",
                  ss->addr);
         warn_limited(h, msg);
-        return -1;
+        return rc;
     }
-    if (rc < 0 || !kite_ha_proof_ok(h->key, "master", resp + 8, mnonce, mproof)) {
+    if (rc != KITE_OK || !kite_ha_proof_ok(h->key, "master", resp + 8, mnonce, mproof)) {
         KLOG_ERROR(
             "repl",
             "master %s did not prove it holds this slave's haAuthKeyFile key: its data is refused",
             ss->addr);
-        return -1;
+        return rc != KITE_OK ? rc : KITE_EPROTO;
     }
-    return 0;
+    return KITE_OK;
 }
 
 /* Replication stops for good (until restart): logged, the master told. */
@@ -222,7 +230,9 @@ static void diverged(session *ss, const char *fmt, ...)
     pthread_mutex_unlock(&h->mu);
 }
 
-/* Frame bytes for [ss->pos, ss->pos + n). Returns 0, or -1 when the session ends. */
+/* Frame bytes for [ss->pos, ss->pos + n). Returns KITE_OK, or the status that ends the
+ * session: KITE_ECORRUPT when this log diverged (diverged() was called), the store's status
+ * when it cannot compare or append. */
 static int on_payload(session *ss, const uint8_t *p, size_t n)
 {
     kite_ha_slave *h = ss->h;
@@ -237,14 +247,14 @@ static int on_payload(session *ss, const uint8_t *p, size_t n)
                 "this slave's commit log diverged from the master's: the byte at offset %lld differs "
                 "from the master's (this slave holds %lld bytes)",
                 (long long)at, (long long)ss->verify_end);
-            return -1;
+            return KITE_ECORRUPT;
         }
         if (rc < 0) {
             KLOG_ERROR(
                 "repl",
                 "reading this slave's commit log at %lld to compare it with the master's: %s",
                 (long long)ss->pos, kite_strerror(rc));
-            return -1;
+            return rc;
         }
         ss->pos += (int64_t)v;
         p += v;
@@ -255,22 +265,24 @@ static int on_payload(session *ss, const uint8_t *p, size_t n)
                 "the last %lld bytes this slave holds match the master's; appending from %lld",
                 (long long)(ss->verify_end - ss->verify_start), (long long)ss->pos);
     }
-    if (!n) return 0;
+    if (!n) return KITE_OK;
     char err[512] = "";
     int rc = kite_store_append_raw(h->s, ss->pos, p, n, err, sizeof err);
     if (rc == KITE_EINVAL) {
         diverged(ss, "this slave's commit log diverged from the master's: %s", err);
-        return -1;
+        return KITE_ECORRUPT;
     }
     if (rc < 0) {
         KLOG_ERROR("repl", "appending replicated bytes at %lld: %s", (long long)ss->pos, err);
-        return -1;
+        return rc;
     }
     ss->pos += (int64_t)n;
-    return 0;
+    return KITE_OK;
 }
 
-/* A complete frame header. Returns 0, or -1 when the session ends. */
+/* A complete frame header. Returns KITE_OK, or the status that ends the session:
+ * KITE_EPROTO for a challenge (the master wants a key this slave lacks) or a frame at an
+ * unexpected offset, KITE_ECORRUPT when this log diverged (diverged() was called). */
 static int on_header(session *ss)
 {
     if (memcmp(ss->hdr, KITE_HA_MAGIC, 8) == 0) { /* a challenge: the master wants a key */
@@ -280,7 +292,7 @@ static int on_header(session *ss)
                  "master's key) on this slave",
                  ss->addr);
         warn_limited(ss->h, msg);
-        return -1;
+        return KITE_EPROTO;
     }
     int64_t off = (int64_t)kite_rd_be64(ss->hdr);
     uint32_t size = kite_rd_be32(ss->hdr + 8);
@@ -294,14 +306,14 @@ static int on_header(session *ss)
                 "between were deleted on the master before this slave copied them, so this log cannot "
                 "continue",
                 ss->addr, (long long)off, (long long)ss->verify_end);
-            return -1;
+            return KITE_ECORRUPT;
         }
         ss->pos = ss->verify_start = off; /* compare the part of the tail it still holds */
     }
     if (ss->pos >= 0 && off != ss->pos) {
         KLOG_WARN("repl", "master %s sent offset %lld where %lld was expected; reconnecting",
                   ss->addr, (long long)off, (long long)ss->pos);
-        return -1;
+        return KITE_EPROTO;
     }
     if (size > 0) ss->frames++;
     pthread_mutex_lock(&ss->h->mu);
@@ -316,20 +328,23 @@ static int on_header(session *ss)
                     "the master has no bytes from offset %lld on (its log ends there, or it no "
                     "longer retains them), but this slave holds bytes up to %lld",
                     (long long)ss->pos, (long long)ss->verify_end);
-                return -1;
+                return KITE_ECORRUPT;
             }
         }
         ss->hlen = 0;
-        return 0;
+        return KITE_OK;
     }
     ss->heartbeats_below = 0;
     ss->left = size;
-    return 0;
+    return KITE_OK;
 }
 
+/* Bytes read from the master: headers and payloads. KITE_OK, or on_header's / on_payload's
+ * status that ends the session. */
 static int on_bytes(session *ss, const uint8_t *p, size_t n)
 {
     while (n) {
+        int rc;
         if (ss->hlen < 12) {
             size_t k = 12 - (size_t)ss->hlen;
             if (k > n) k = n;
@@ -337,18 +352,18 @@ static int on_bytes(session *ss, const uint8_t *p, size_t n)
             ss->hlen += (int)k;
             p += k;
             n -= k;
-            if (ss->hlen == 12 && on_header(ss) < 0) return -1;
+            if (ss->hlen == 12 && (rc = on_header(ss)) != KITE_OK) return rc;
             continue;
         }
         size_t k = n;
         if ((int64_t)k > ss->left) k = (size_t)ss->left;
-        if (on_payload(ss, p, k) < 0) return -1;
+        if ((rc = on_payload(ss, p, k)) != KITE_OK) return rc;
         p += k;
         n -= k;
         ss->left -= (int64_t)k;
         if (ss->left == 0) ss->hlen = 0;
     }
-    return 0;
+    return KITE_OK;
 }
 
 /* Non-blocking connect bounded by CONNECT_TIMEOUT_MS (and stop). fd or a status. */
@@ -534,9 +549,10 @@ static void *slave_thread(void *arg)
     return NULL;
 }
 
-kite_ha_slave *kite_ha_slave_start(kite_store *s, const char *fixed_master, const kite_ha_opts *o,
-                                   char *err, size_t errlen)
+int kite_ha_slave_start(kite_store *s, const char *fixed_master, const kite_ha_opts *o,
+                        kite_ha_slave **out, char *err, size_t errlen)
 {
+    *out = NULL;
     kite_ha_slave *h = kite_xcalloc(1, sizeof *h);
     h->s = s;
     h->o = *o;
@@ -545,28 +561,31 @@ kite_ha_slave *kite_ha_slave_start(kite_store *s, const char *fixed_master, cons
     h->o.auth_key = NULL;
     pthread_mutex_init(&h->mu, NULL);
     if (fixed_master) snprintf(h->fixed, sizeof h->fixed, "%s", fixed_master);
+    int rc;
     h->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (h->efd < 0) {
+        rc = kite_status_from_errno(errno);
         snprintf(err, errlen, "eventfd: %s", strerror(errno));
-        pthread_mutex_destroy(&h->mu);
-        free(h->key);
-        free(h);
-        return NULL;
+        goto fail;
     }
-    int rc = pthread_create(&h->thr, NULL, slave_thread, h);
-    if (rc != 0) {
-        snprintf(err, errlen, "cannot start the replication thread: %s", strerror(rc));
-        close(h->efd);
-        pthread_mutex_destroy(&h->mu);
-        free(h->key);
-        free(h);
-        return NULL;
+    int prc = pthread_create(&h->thr, NULL, slave_thread, h);
+    if (prc != 0) {
+        rc = kite_status_from_errno(prc);
+        snprintf(err, errlen, "cannot start the replication thread: %s", strerror(prc));
+        goto fail;
     }
     if (h->fixed[0])
         KLOG_INFO("repl", "replication: following master %s (haMasterAddress)", h->fixed);
     else
         KLOG_INFO("repl", "replication: waiting for the master's HA address from the name server");
-    return h;
+    *out = h;
+    return KITE_OK;
+fail:
+    if (h->efd >= 0) close(h->efd);
+    pthread_mutex_destroy(&h->mu);
+    free(h->key);
+    free(h);
+    return rc;
 }
 
 void kite_ha_slave_set_master(kite_ha_slave *h, const char *addr)
