@@ -199,7 +199,7 @@ static int send_case(kite_producer *p, const xcase *c, const char *topic, size_t
     unsigned char *gen = NULL;
     const void *body = c->text;
     size_t n = c->text_len;
-    int rc = m ? KITE_OK : KITE_ENOMEM;
+    int rc = m ? KITE_OK : KITE_EINVAL; /* kite_message_new: NULL only for an empty topic */
     if (rc == KITE_OK && c->gen_len) {
         uint64_t seed =
             0x9e3779b97f4a7c15ull ^ (uint64_t)c->gen_len ^ ((uint64_t)(c - CASES) << 40);
