@@ -51,12 +51,23 @@ typedef enum {
 
 typedef struct kite_prop_def {
     const char *key; /* Java key name, e.g. "listenPort" */
-    kite_prop_type
-        type; /* STR: char* (owned by the struct, strdup'd); INT: int32_t; LONG: int64_t; BOOL: int */
+    /* STR: char* (owned by the struct, strdup'd); INT: int32_t; LONG: int64_t; BOOL: int */
+    kite_prop_type type;
     size_t offset;    /* offsetof(config struct, field); STR/INT/LONG/BOOL only */
     const char *dflt; /* default as text (NULL = empty string / 0 / false) */
     const char *help; /* one line for docs and -h; IGNORED/REFUSED: why it has no effect */
 } kite_prop_def;      /* a table ends with an entry whose key is NULL */
+
+/* Table entries for keys a daemon does not implement: REFUSED when ignoring them could lose
+ * data or let people in (only the value `only` is accepted), IGNORED (warned) otherwise. */
+#define KITE_PROP_REFUSE(k, only, why)     \
+    {                                      \
+        k, KITE_PROP_REFUSED, 0, only, why \
+    }
+#define KITE_PROP_IGNORE(k, why)           \
+    {                                      \
+        k, KITE_PROP_IGNORED, 0, NULL, why \
+    }
 
 /* Sets every field to its default. */
 void kite_config_defaults(const kite_prop_def *defs, void *cfg);

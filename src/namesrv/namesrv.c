@@ -10,16 +10,6 @@
 #include <string.h>
 
 #define F(field) offsetof(ns_config, field)
-/* Keys not implemented (see props.h): REFUSED when ignoring them could let people in (only
- * the value given is accepted), IGNORED (warned at start) otherwise. */
-#define REFUSE(k, only, why)               \
-    {                                      \
-        k, KITE_PROP_REFUSED, 0, only, why \
-    }
-#define IGNORE(k, why)                     \
-    {                                      \
-        k, KITE_PROP_IGNORED, 0, NULL, why \
-    }
 #define NO_POOLS "one event-loop thread serves every request"
 const kite_prop_def kite_namesrv_props[] = {
     { "listenPort", KITE_PROP_INT, F(listen_port), "9876", "TCP port for clients and brokers" },
@@ -47,24 +37,25 @@ const kite_prop_def kite_namesrv_props[] = {
     { "logLevel", KITE_PROP_STR, F(log_level), "info", "debug, info, warn or error (KiteMQ)" },
     { "remoteConfigUpdateEnable", KITE_PROP_BOOL, F(remote_config_update_enable), "false",
       "allow UPDATE_NAMESRV_CONFIG for the safe keys (KiteMQ)" },
-    REFUSE("tls.server.mode", "disabled", "no TLS in this build"),
-    REFUSE("tls.config.file", NULL, "no TLS in this build"),
-    IGNORE("rocketmqHome", "not used: the KV file is kvConfigPath"),
-    IGNORE("configStorePath", "UPDATE_NAMESRV_CONFIG changes are not written to a file"),
-    IGNORE("clusterTest", "no test-cluster routes in this build"),
-    IGNORE("productEnvName", "no test-cluster routes in this build"),
-    IGNORE("serverWorkerThreads", NO_POOLS),
-    IGNORE("serverSelectorThreads", NO_POOLS),
-    IGNORE("defaultThreadPoolNums", NO_POOLS),
-    IGNORE("clientRequestThreadPoolNums", NO_POOLS),
-    IGNORE("supportActingMaster",
-           "routes list the brokers as they registered: no slave is made acting master"),
-    IGNORE("notifyMinBrokerIdChanged",
-           "brokers are not told when their group's smallest id changes"),
-    IGNORE("deleteTopicWithBrokerRegistration",
-           "a topic missing from a registration keeps its route, as with the default false"),
-    IGNORE("needWaitForService", "routes are served as soon as the port is open"),
-    IGNORE("waitSecondsForService", "routes are served as soon as the port is open"),
+    KITE_PROP_REFUSE("tls.server.mode", "disabled", "no TLS in this build"),
+    KITE_PROP_REFUSE("tls.config.file", NULL, "no TLS in this build"),
+    KITE_PROP_IGNORE("rocketmqHome", "not used: the KV file is kvConfigPath"),
+    KITE_PROP_IGNORE("configStorePath", "UPDATE_NAMESRV_CONFIG changes are not written to a file"),
+    KITE_PROP_IGNORE("clusterTest", "no test-cluster routes in this build"),
+    KITE_PROP_IGNORE("productEnvName", "no test-cluster routes in this build"),
+    KITE_PROP_IGNORE("serverWorkerThreads", NO_POOLS),
+    KITE_PROP_IGNORE("serverSelectorThreads", NO_POOLS),
+    KITE_PROP_IGNORE("defaultThreadPoolNums", NO_POOLS),
+    KITE_PROP_IGNORE("clientRequestThreadPoolNums", NO_POOLS),
+    KITE_PROP_IGNORE("supportActingMaster",
+                     "routes list the brokers as they registered: no slave is made acting master"),
+    KITE_PROP_IGNORE("notifyMinBrokerIdChanged",
+                     "brokers are not told when their group's smallest id changes"),
+    KITE_PROP_IGNORE(
+        "deleteTopicWithBrokerRegistration",
+        "a topic missing from a registration keeps its route, as with the default false"),
+    KITE_PROP_IGNORE("needWaitForService", "routes are served as soon as the port is open"),
+    KITE_PROP_IGNORE("waitSecondsForService", "routes are served as soon as the port is open"),
     { NULL, 0, 0, NULL, NULL },
 };
 #undef F
