@@ -470,8 +470,12 @@ static void *master_thread(void *arg)
             if (hk < timeout) timeout = hk;
         }
         /* Sleep only when every slave is caught up (or blocked on its socket); the append
-         * hook clears `sleeping` and writes the eventfd when records arrive meanwhile. */
-        atomic_store(&m->sleeping, 1);
+         * hook clears `sleeping` and writes the eventfd when records arrive meanwhile. With
+         * no slave to ship to, appends do not wake this thread at all (no syscall or context
+         * switch per put on a master without slaves); a slave's first report is read here. */
+        int shipping = 0;
+        for (size_t i = 0; i < m->n && !shipping; i++) shipping = m->c[i]->req >= 0;
+        atomic_store(&m->sleeping, shipping);
         atomic_thread_fence(memory_order_seq_cst);
         int64_t end = kite_store_cl_max_offset(m->s);
         for (size_t i = 0; i < m->n; i++) {
