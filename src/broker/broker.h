@@ -36,6 +36,8 @@ typedef struct bk_conf {
     int64_t max_frame_size;
     char *region_id, *message_delay_level, *log_file, *log_level;
     int32_t max_transfer_bytes_on_message_in_memory, max_transfer_count_on_message_in_memory;
+    int slave_read_enable;                      /* pull answers may suggest a slave (p_pull.c) */
+    int32_t access_message_in_memory_max_ratio; /* % of RAM; 0..100 */
     int admin_from_loopback_only;
     int remote_config_update_enable;
     char *bind_address;

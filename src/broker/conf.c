@@ -84,6 +84,10 @@ const kite_prop_def kite_broker_props[] = {
       F(max_transfer_bytes_on_message_in_memory), "262144", "bytes per pull answer" },
     { "maxTransferCountOnMessageInMemory", KITE_PROP_INT,
       F(max_transfer_count_on_message_in_memory), "32", "messages per pull answer" },
+    { "slaveReadEnable", KITE_PROP_BOOL, F(slave_read_enable), "false",
+      "pull answers suggest the group's brokerId / whichBrokerWhenConsumeSlowly (else 0)" },
+    { "accessMessageInMemoryMaxRatio", KITE_PROP_INT, F(access_message_in_memory_max_ratio), "40",
+      "% of RAM: a pull whose last message is further behind the log end is 'consuming slowly'" },
     { "serverChannelMaxIdleTimeSeconds", KITE_PROP_INT, F(server_channel_max_idle_time_seconds),
       "120", "close connections idle this long" },
     { "maxFrameSize", KITE_PROP_LONG, F(max_frame_size), "16777216",
@@ -126,8 +130,6 @@ const kite_prop_def kite_broker_props[] = {
     KITE_PROP_REFUSE("tls.server.mode", "disabled", "no TLS in this build"),
     KITE_PROP_REFUSE("tls.enable", "false", "no TLS in this build"),
     KITE_PROP_REFUSE("tls.config.file", NULL, "no TLS in this build"),
-    KITE_PROP_IGNORE("slaveReadEnable",
-                     "pulls are served by the broker asked; suggestWhichBrokerId is always 0"),
     KITE_PROP_IGNORE("offsetCheckInSlave", "a slave keeps the consumer offsets committed to it"),
     KITE_PROP_IGNORE("forceRegister",
                      "every registration carries the whole topic table, as with the default true"),
@@ -163,7 +165,6 @@ const kite_prop_def kite_broker_props[] = {
     KITE_PROP_IGNORE("commitCommitLogLeastPages", NO_TSP),
     KITE_PROP_IGNORE("maxTransferBytesOnMessageInDisk", IN_MEMORY),
     KITE_PROP_IGNORE("maxTransferCountOnMessageInDisk", IN_MEMORY),
-    KITE_PROP_IGNORE("accessMessageInMemoryMaxRatio", IN_MEMORY),
     KITE_PROP_IGNORE("transferMsgByHeap",
                      "how a pull answer is copied to the socket is fixed in this build"),
     KITE_PROP_IGNORE("flushCommitLogTimed",
@@ -281,6 +282,11 @@ int bk_conf_settle(bk_conf *c, char *err, size_t errlen)
         snprintf(err, errlen,
                  "slaveTimeout=%lld / haSlaveFallbehindMax=%lld: both must be positive",
                  (long long)c->slave_timeout, (long long)c->ha_slave_fallbehind_max);
+        return KITE_EINVAL;
+    }
+    if (c->access_message_in_memory_max_ratio < 0 || c->access_message_in_memory_max_ratio > 100) {
+        snprintf(err, errlen, "accessMessageInMemoryMaxRatio=%d: must be between 0 and 100",
+                 (int)c->access_message_in_memory_max_ratio);
         return KITE_EINVAL;
     }
     if (c->ha_transfer_batch_size < 1024 || c->ha_transfer_batch_size > (64 << 20)) {

@@ -23,6 +23,7 @@ static const char *const safe_keys[] = {
     "enablePropertyFilter",
     "maxTransferBytesOnMessageInMemory",
     "maxTransferCountOnMessageInMemory",
+    "slaveReadEnable",
     "flushConsumerOffsetInterval",
     "channelExpiredTimeout",
     "traceOn",

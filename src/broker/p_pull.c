@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define PULL_COMMIT       0x1
 #define PULL_SUSPEND      0x2
@@ -35,12 +36,12 @@ struct bk_hold {
 
 static kite_broker *B(void *arg) { return arg; }
 
-static void reply_offsets(kite_rpc_req *req, int code, const char *remark, int64_t next,
-                          int64_t min, int64_t max, const kite_seg *segs, size_t nseg)
+static void reply_offsets(kite_rpc_req *req, int64_t suggest, int code, const char *remark,
+                          int64_t next, int64_t min, int64_t max, const kite_seg *segs, size_t nseg)
 {
     kite_cmd resp;
     kite_cmd_init_response(&resp, &req->cmd, code, remark);
-    kite_cmd_set_ext_i64(&resp, "suggestWhichBrokerId", 0);
+    kite_cmd_set_ext_i64(&resp, "suggestWhichBrokerId", suggest);
     kite_cmd_set_ext_i64(&resp, "nextBeginOffset", next);
     kite_cmd_set_ext_i64(&resp, "minOffset", min);
     kite_cmd_set_ext_i64(&resp, "maxOffset", max);
@@ -49,6 +50,35 @@ static void reply_offsets(kite_rpc_req *req, int code, const char *remark, int64
 
 static void hold(kite_broker *b, kite_rpc_req *req, const char *topic, int32_t qid, int64_t offset,
                  int64_t timeout_ms);
+
+/* Bytes of physical memory (read once; loop thread). */
+static int64_t ram_bytes(void)
+{
+    static int64_t ram = -1;
+    if (ram < 0) {
+        long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+        ram = pages > 0 && psz > 0 ? (int64_t)pages * psz : 0;
+    }
+    return ram;
+}
+
+/* suggestWhichBrokerId of a pull answer (DESIGN.md "Replication"): 0 (the master) unless
+ * slaveReadEnable; then the group's whichBrokerWhenConsumeSlowly when the last examined
+ * message lies more than RAM x accessMessageInMemoryMaxRatio % behind the commit-log end
+ * (probably no longer in the page cache), else the group's brokerId. With a ratio of 0 every
+ * pull that examined a message counts as slow (the distance is at least that message). The
+ * same rule on a slave: with slaveReadEnable=false it still answers what it found, and
+ * suggests the master. */
+static int64_t suggest_broker(kite_broker *b, const bk_group *g, const kite_get_result *gr)
+{
+    if (!b->cfg.slave_read_enable) return 0;
+    if (gr->last_phys >= 0) {
+        int64_t behind = kite_store_cl_max_offset(b->store) - gr->last_phys;
+        int64_t in_memory = ram_bytes() / 100 * b->cfg.access_message_in_memory_max_ratio;
+        if (behind > in_memory) return g->which_broker_when_consume_slowly;
+    }
+    return g->broker_id;
+}
 
 enum { PULL_FIRST = 1, PULL_EXPIRED = 0, PULL_WOKEN = 2 };
 
@@ -175,6 +205,7 @@ static int do_pull_mode(kite_broker *b, kite_rpc_req *req, int mode)
     }
     bk_sub_free(own);
     const char *sname = kite_get_status_name(gr.status);
+    int64_t sug = suggest_broker(b, g, &gr);
     switch (gr.status) {
     case KITE_GET_FOUND: {
         size_t n;
@@ -183,8 +214,8 @@ static int do_pull_mode(kite_broker *b, kite_rpc_req *req, int mode)
         char sk[600];
         snprintf(sk, sizeof sk, "%s@%s", topic, group);
         bk_stat_add(b, "GROUP_GET_NUMS", sk, (int64_t)n);
-        reply_offsets(req, RS_SUCCESS, sname, gr.next_begin_offset, gr.min_offset, gr.max_offset,
-                      segs, n);
+        reply_offsets(req, sug, RS_SUCCESS, sname, gr.next_begin_offset, gr.min_offset,
+                      gr.max_offset, segs, n);
         free(segs);
         break;
     }
@@ -193,18 +224,18 @@ static int do_pull_mode(kite_broker *b, kite_rpc_req *req, int mode)
             kite_get_result_release(&gr);
             return 0;
         }
-        reply_offsets(req, RS_PULL_RETRY_IMMEDIATELY, sname, gr.next_begin_offset, gr.min_offset,
-                      gr.max_offset, NULL, 0);
+        reply_offsets(req, sug, RS_PULL_RETRY_IMMEDIATELY, sname, gr.next_begin_offset,
+                      gr.min_offset, gr.max_offset, NULL, 0);
         break;
     case KITE_GET_MESSAGE_WAS_REMOVING:
-        reply_offsets(req, RS_PULL_RETRY_IMMEDIATELY, sname, gr.next_begin_offset, gr.min_offset,
-                      gr.max_offset, NULL, 0);
+        reply_offsets(req, sug, RS_PULL_RETRY_IMMEDIATELY, sname, gr.next_begin_offset,
+                      gr.min_offset, gr.max_offset, NULL, 0);
         break;
     case KITE_GET_NO_MATCHED_LOGIC_QUEUE:
     case KITE_GET_NO_MESSAGE_IN_QUEUE:
         if (offset != 0) {
-            reply_offsets(req, RS_PULL_OFFSET_MOVED, sname, 0, gr.min_offset, gr.max_offset, NULL,
-                          0);
+            reply_offsets(req, sug, RS_PULL_OFFSET_MOVED, sname, 0, gr.min_offset, gr.max_offset,
+                          NULL, 0);
             break;
         }
         /* an empty queue at offset 0 waits like "nothing new" */
@@ -223,14 +254,14 @@ static int do_pull_mode(kite_broker *b, kite_rpc_req *req, int mode)
                 return 1;
             }
         }
-        reply_offsets(req, RS_PULL_NOT_FOUND, sname,
+        reply_offsets(req, sug, RS_PULL_NOT_FOUND, sname,
                       gr.status == KITE_GET_OFFSET_FOUND_NULL ? gr.next_begin_offset : offset,
                       gr.min_offset, gr.max_offset, NULL, 0);
         break;
     case KITE_GET_OFFSET_TOO_SMALL:
     case KITE_GET_OFFSET_OVERFLOW_BADLY:
     default:
-        reply_offsets(req, RS_PULL_OFFSET_MOVED, sname, gr.next_begin_offset, gr.min_offset,
+        reply_offsets(req, sug, RS_PULL_OFFSET_MOVED, sname, gr.next_begin_offset, gr.min_offset,
                       gr.max_offset, NULL, 0);
         break;
     }

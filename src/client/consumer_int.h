@@ -99,6 +99,7 @@ typedef struct pq {
     /* I/O */
     int state;
     int64_t next_pull;
+    int64_t pull_from; /* broker id the last pull answer suggested (suggestWhichBrokerId) */
     kite_ev_timer *timer;
     int64_t last_pull_ms;
     /* mu */

@@ -1,6 +1,7 @@
 /* consumer_pull.c - the process queues (pq: the cache of one assigned queue, its
  * offsets and, for the orderly listener, its messages) and the long-poll PULL_MESSAGE
- * that fills them: flow control, the answer's records (decoded and filtered by
+ * that fills them (sent to the broker id the last answer suggested, else the master, else
+ * a slave of that broker name): flow control, the answer's records (decoded and filtered by
  * received.c) handed to the work queue, OFFSET_MOVED and error back-off.
  *
  * Owns: a pq's cache (ents, om, counts) and its reference count; the pull timer.
@@ -11,6 +12,7 @@
 #include "base/mem.h"
 #include "base/time.h"
 #include "proto/codes.h"
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -164,6 +166,24 @@ static void pull_later(pq *q, int64_t ms)
 
 static void on_pull(int status, kite_cmd *resp, void *arg);
 
+/* Where q's next pull goes: the broker id its last answer suggested when the route has it,
+ * else the master, else any address of the broker name (the master is gone: its slave).
+ * *from_master tells whether that address is the master's. KITE_OK or KITE_ENOTFOUND. */
+static int pull_addr(pq *q, char *out, size_t cap, int *from_master)
+{
+    kite_pub_route *r = kite_inst_route_cached(q->c->inst, q->s->topic);
+    const char *a = NULL, *m = NULL;
+    if (r) {
+        m = kite_pub_route_master(r, q->broker);
+        a = q->pull_from != 0 ? kite_route_broker_addr_id(r, q->broker, q->pull_from) : NULL;
+        if (!a) a = kite_route_broker_addr(r, q->broker);
+    }
+    if (a) snprintf(out, cap, "%s", a);
+    *from_master = a && m && strcmp(a, m) == 0;
+    kite_pub_route_release(r);
+    return a ? KITE_OK : KITE_ENOTFOUND;
+}
+
 void kite_pc_pull(pq *q)
 {
     kite_push_consumer *c = q->c;
@@ -180,13 +200,14 @@ void kite_pc_pull(pq *q)
         return;
     }
     char addr[128];
-    if (kite_pc_broker_addr(c, q->s->topic, q->broker, addr, sizeof addr) != 0) {
+    int from_master;
+    if (pull_addr(q, addr, sizeof addr, &from_master) != 0) {
         pull_later(q, DELAY_ON_ERROR_MS);
         return;
     }
     int flags = PULL_FLAG_SUSPEND | PULL_FLAG_SUBSCRIPTION;
     int64_t commit = clustering(c) ? kite_pc_pq_offset(q) : 0;
-    if (commit > 0)
+    if (commit > 0 && from_master) /* a slave keeps no offset from a pull */
         flags |= PULL_FLAG_COMMIT;
     else
         commit = 0;
@@ -229,6 +250,9 @@ static void on_pull(int status, kite_cmd *resp, void *arg)
         pull_later(q, DELAY_ON_ERROR_MS);
         goto out;
     }
+    int64_t from;
+    if (kite_cmd_ext_i64(resp, "suggestWhichBrokerId", &from) == 0 && from >= 0)
+        q->pull_from = from;
     switch (code) {
     case RS_SUCCESS: {
         kite_rmsg **msgs = NULL;

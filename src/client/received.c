@@ -345,6 +345,17 @@ int kite_mq_cmp(const void *a, const void *b)
     return (x->queue_id > y->queue_id) - (x->queue_id < y->queue_id);
 }
 
+const char *kite_route_broker_addr_id(const kite_pub_route *r, const char *broker_name, int64_t id)
+{
+    for (size_t i = 0; i < r->rd.n_brokers; i++) {
+        const kite_broker_data *b = &r->rd.brokers[i];
+        if (!b->broker_name || strcmp(b->broker_name, broker_name) != 0) continue;
+        for (size_t j = 0; j < b->n_addrs; j++)
+            if (b->addrs[j].addr && b->addrs[j].id == id) return b->addrs[j].addr;
+    }
+    return NULL;
+}
+
 const char *kite_route_broker_addr(const kite_pub_route *r, const char *broker_name)
 {
     const char *m = kite_pub_route_master(r, broker_name);

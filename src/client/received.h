@@ -54,6 +54,8 @@ void kite_rmsgs_free(kite_rmsg **v, size_t n);
 void kite_route_read_queues(const kite_pub_route *r, kite_mq **out, size_t *n);
 /* Master address of broker_name, else its lowest-id address; NULL when unknown. */
 const char *kite_route_broker_addr(const kite_pub_route *r, const char *broker_name);
+/* The address broker_name registered with broker id `id`; NULL when it has none. */
+const char *kite_route_broker_addr_id(const kite_pub_route *r, const char *broker_name, int64_t id);
 
 /* Java String.compareTo order for queue lists: topic, broker name, queue id. */
 int kite_mq_cmp(const void *a, const void *b);

@@ -701,6 +701,7 @@ int kite_store_get_messages(kite_store *s, const char *topic, int32_t qid, int64
                             kite_get_result *out)
 {
     memset(out, 0, sizeof *out);
+    out->last_phys = -1;
     kite_cq *cq = kite_cqt_find(s, topic, strlen(topic), qid);
     if (!cq) {
         out->status = KITE_GET_NO_MATCHED_LOGIC_QUEUE;
@@ -753,6 +754,7 @@ int kite_store_get_messages(kite_store *s, const char *topic, int32_t qid, int64
         int64_t phys = (int64_t)kite_rd_be64(u);
         int32_t size = (int32_t)kite_rd_be32(u + 8);
         int64_t tag = (int64_t)kite_rd_be64(u + 12);
+        out->last_phys = phys;
         if (size <= 0 || size == 0x7FFFFFFF || !tag_match(tag, tags, ntags)) {
             i++;
             continue;

@@ -137,6 +137,9 @@ typedef struct kite_get_result {
     size_t bytes;
     kite_store_seg *segs; /* owned; each holds a file reference */
     size_t cap;
+    /* commit-log offset of the last consume-queue entry examined (matched or not); -1 when
+     * none was (the broker's "probably not in page cache" test, DESIGN.md "Replication") */
+    int64_t last_phys;
 } kite_get_result;
 
 /* Messages of (topic, queue) from offset: at most max_count records and max_bytes bytes

@@ -43,6 +43,8 @@ static void test_refused_keys(void **st)
         { "brokerRole=SLAVE", "brokerId=0", "a slave (brokerRole=SLAVE) needs a brokerId > 0" },
         { "brokerRole=SLAVE\nbrokerId=-1", "brokerId=-1", "needs a brokerId > 0" },
         { "brokerRole=SYNC_MASTER\nslaveTimeout=0", "slaveTimeout=0", "must be positive" },
+        { "accessMessageInMemoryMaxRatio=101", "accessMessageInMemoryMaxRatio=101",
+          "must be between 0 and 100" },
         { "enableDLegerCommitLog=true", "enableDLegerCommitLog=true", "is not supported yet" },
         { "enableControllerMode=true", "enableControllerMode=true", "is not supported yet" },
         { "authenticationEnabled=true", "authenticationEnabled=true", "is not supported yet" },
@@ -89,6 +91,7 @@ static void test_print_config(void **st)
     char dir[512], conf[600], out[700], err[700], store[700];
     write_conf(dir, sizeof dir, conf, sizeof conf,
                "brokerId=3\nsendMessageThreadPoolNums=16\nslaveTimeout=2000\nslaveReadEnable=true\n"
+               "offsetCheckInSlave=true\n"
                "registerNameServerPeriod=1000\nrebalanceLockMaxLiveTime=10\naclEnable=FALSE\n"
                "brokerRole=async_master\nenableDLegerCommitLog=false\ndefaultTopicQueueNums=5");
     snprintf(out, sizeof out, "%s/stdout", dir);
@@ -113,13 +116,15 @@ static void test_print_config(void **st)
     cf_expect_prop(&p, "brokerIP2", "127.0.0.1");
     cf_expect_prop(&p, "haBindAddress", "127.0.0.1");
     cf_expect_prop(&p, "haSendHeartbeatInterval", "5000");
-    cf_expect_prop(&p, "slaveReadEnable", NULL);
+    cf_expect_prop(&p, "slaveReadEnable", "true");
+    cf_expect_prop(&p, "accessMessageInMemoryMaxRatio", "40");
+    cf_expect_prop(&p, "offsetCheckInSlave", NULL);
     cf_expect_prop(&p, "slaveTimeout", "2000");
     cf_expect_prop(&p, "haSlaveFallbehindMax", "268435456");
     cf_expect_in(o, "\n#sendMessageThreadPoolNums: ");
-    cf_expect_in(o, "\n#slaveReadEnable: ");
+    cf_expect_in(o, "\n#offsetCheckInSlave: ");
     cf_expect_in(e, "sendMessageThreadPoolNums=16 has no effect");
-    cf_expect_in(e, "slaveReadEnable=true has no effect");
+    cf_expect_in(e, "offsetCheckInSlave=true has no effect");
     cf_expect_in(e, "brokerId=3 ignored");
     cf_expect_in(e, "registerNameServerPeriod=1000");
     assert_int_not_equal(access(store, F_OK), 0); /* -p opens nothing */
