@@ -2,7 +2,8 @@
  * and a replica's log grown by appending the master's bytes at exactly their offsets.
  *
  * Owns: kite_store_read_raw (master), kite_store_append_raw / kite_store_raw_end /
- * kite_store_compare_raw (replica), and the record-boundary tracking that makes appended
+ * kite_store_compare_raw (replica), kite_store_set_aside (a replica's files moved aside
+ * before it starts again empty), and the record-boundary tracking that makes appended
  * records readable only once complete. Does not own: sockets or the wire protocol
  * (src/repl/), dispatch (dispatch.c builds the replica's queues and index as on a master).
  * Threads: reads from any thread; appends from one thread at a time, under the put lock
@@ -12,9 +13,12 @@
 #include "base/err.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 
 int kite_store_read_raw(kite_store *s, int64_t offset, size_t max, kite_store_seg *seg)
 {
@@ -259,4 +263,49 @@ int kite_store_append_raw(kite_store *s, int64_t offset, const void *data, size_
         if (s->o.flush_type == KITE_FLUSH_SYNC) pthread_cond_signal(&s->fcond);
     }
     return rc;
+}
+
+int kite_store_set_aside(const char *root, const char *cl_dir, char *out, size_t cap, char *err,
+                         size_t errlen)
+{
+    char stamp[32];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
+    int made = 0;
+    for (int i = 1; i <= 100 && !made; i++) {
+        if (i == 1)
+            snprintf(out, cap, "%s/aside-%s", root, stamp);
+        else
+            snprintf(out, cap, "%s/aside-%s-%d", root, stamp, i);
+        if (mkdir(out, 0755) == 0)
+            made = 1;
+        else if (errno != EEXIST) {
+            int rc = kite_status_from_errno(errno);
+            snprintf(err, errlen, "mkdir %s: %s", out, strerror(errno));
+            return rc;
+        }
+    }
+    if (!made) {
+        snprintf(err, errlen, "no free name for %s/aside-%s-N", root, stamp);
+        return KITE_EIO;
+    }
+    const char *names[] = { "commitlog", "consumequeue", "index", "checkpoint", "abort" };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        char from[1200], to[1200];
+        if (i == 0)
+            snprintf(from, sizeof from, "%s", cl_dir);
+        else
+            snprintf(from, sizeof from, "%s/%s", root, names[i]);
+        snprintf(to, sizeof to, "%s/%s", out, names[i]);
+        if (rename(from, to) != 0 && errno != ENOENT) {
+            int rc = kite_status_from_errno(errno);
+            snprintf(err, errlen, "moving %s to %s: %s", from, to, strerror(errno));
+            return rc;
+        }
+    }
+    KLOG_WARN("store", "replica: commit log, consume queues, index and checkpoint moved to %s",
+              out);
+    return KITE_OK;
 }
