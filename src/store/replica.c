@@ -294,7 +294,7 @@ int kite_store_set_aside(const char *root, const char *cl_dir, char *out, size_t
     const char *names[] = { "commitlog", "consumequeue", "index", "checkpoint", "abort" };
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         char from[1200], to[1200];
-        if (i == 0)
+        if (i == 0 && cl_dir && *cl_dir)
             snprintf(from, sizeof from, "%s", cl_dir);
         else
             snprintf(from, sizeof from, "%s/%s", root, names[i]);

@@ -239,7 +239,7 @@ int kite_store_compare_raw(kite_store *s, int64_t offset, const void *data, size
                            int64_t *diff_at);
 /* A replica that can no longer continue its log (it ends before the oldest offset its
  * master retains) is started again empty; its old files are kept. For a CLOSED store with
- * root directory root and commit-log directory cl_dir: creates <root>/aside-<UTC
+ * root directory root and commit-log directory cl_dir (NULL or "": <root>/commitlog): creates <root>/aside-<UTC
  * YYYYMMDDTHHMMSSZ> (a suffix -2, -3... when taken) and renames into it the commit log
  * (as commitlog/), consumequeue/, index/, checkpoint and abort, those that exist. Nothing is
  * deleted or copied; config/ (topics, offsets) and the lock stay. The directory is written
