@@ -10,6 +10,7 @@
  * (a replica has no other writer: kite_store_put refuses). docs/store-format.md,
  * "Replication". */
 #include "store/store_int.h"
+#include "store/io.h"
 #include "base/err.h"
 #include "base/log.h"
 #include "base/mem.h"
@@ -268,28 +269,26 @@ int kite_store_append_raw(kite_store *s, int64_t offset, const void *data, size_
 int kite_store_set_aside(const char *root, const char *cl_dir, char *out, size_t cap, char *err,
                          size_t errlen)
 {
+    kite_io *io = kite_io_posix();
     char stamp[32];
     time_t now = time(NULL);
     struct tm tm;
     gmtime_r(&now, &tm);
     strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
-    int made = 0;
-    for (int i = 1; i <= 100 && !made; i++) {
+    struct stat st;
+    int free_name = 0;
+    for (int i = 1; i <= 100 && !free_name; i++) {
         if (i == 1)
             snprintf(out, cap, "%s/aside-%s", root, stamp);
         else
             snprintf(out, cap, "%s/aside-%s-%d", root, stamp, i);
-        if (mkdir(out, 0755) == 0)
-            made = 1;
-        else if (errno != EEXIST) {
-            int rc = kite_status_from_errno(errno);
-            snprintf(err, errlen, "mkdir %s: %s", out, strerror(errno));
-            return rc;
-        }
+        free_name = stat(out, &st) != 0 && errno == ENOENT;
     }
-    if (!made) {
-        snprintf(err, errlen, "no free name for %s/aside-%s-N", root, stamp);
-        return KITE_EIO;
+    int rc = free_name ? io->ops->mkdir(io, out) : KITE_EIO;
+    if (rc != 0) {
+        snprintf(err, errlen, "creating %s: %s", out,
+                 free_name ? kite_strerror(rc) : "no free name");
+        return rc;
     }
     const char *names[] = { "commitlog", "consumequeue", "index", "checkpoint", "abort" };
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
@@ -299,11 +298,15 @@ int kite_store_set_aside(const char *root, const char *cl_dir, char *out, size_t
         else
             snprintf(from, sizeof from, "%s/%s", root, names[i]);
         snprintf(to, sizeof to, "%s/%s", out, names[i]);
-        if (rename(from, to) != 0 && errno != ENOENT) {
-            int rc = kite_status_from_errno(errno);
-            snprintf(err, errlen, "moving %s to %s: %s", from, to, strerror(errno));
+        if (stat(from, &st) != 0) continue; /* not there (no index, a clean close's abort) */
+        if ((rc = io->ops->rename(io, from, to)) != 0) {
+            snprintf(err, errlen, "moving %s to %s: %s", from, to, kite_strerror(rc));
             return rc;
         }
+    }
+    if ((rc = io->ops->sync_dir(io, out)) != 0 || (rc = io->ops->sync_dir(io, root)) != 0) {
+        snprintf(err, errlen, "syncing %s: %s", out, kite_strerror(rc));
+        return rc;
     }
     KLOG_WARN("store", "replica: commit log, consume queues, index and checkpoint moved to %s",
               out);
