@@ -44,6 +44,49 @@ static void wait_log(const char *path, const char *needle)
     assert_true(kb_count_lines(path, needle) > 0);
 }
 
+/* Waits (generously) for process pid to exit; returns its exit status, -1 when it was
+ * killed by a signal or did not exit in time. */
+static int wait_exit(pid_t pid)
+{
+    long long t0 = kt_now_ms();
+    while (kt_now_ms() - t0 < KT_DEADLINE_MS) {
+        int st;
+        pid_t r = waitpid(pid, &st, WNOHANG);
+        if (r == pid) return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+        if (r < 0) return -1;
+        usleep(20000);
+    }
+    return -1;
+}
+
+/* How many entries of dir have a name starting with "aside-"; the last one's path in out. */
+static int count_aside(const char *dir, char *out, size_t cap)
+{
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (strncmp(e->d_name, "aside-", 6) == 0) {
+            snprintf(out, cap, "%s/%.40s", dir, e->d_name); /* aside-<stamp>[-N] */
+            n++;
+        }
+    closedir(d);
+    return n;
+}
+
+/* A diverged slave is refused, not set aside: its store has no aside- directory and it is
+ * still running (it did not exit to be restarted). */
+static void assert_not_set_aside(const kt_daemon *s)
+{
+    char root[600], any[700];
+    snprintf(root, sizeof root, "%s/store", s->dir);
+    assert_int_equal(count_aside(root, any, sizeof any), 0);
+    assert_int_equal(kill(s->pid, 0), 0);
+    assert_int_equal(waitpid(s->pid, NULL, WNOHANG), 0);
+    assert_int_equal(kb_count_lines(s->log, "set aside"), 0);
+}
+
 /* Scenario: control, then the same with another history of equal or greater length. */
 static void test_other_bytes_refused(void **st)
 {
@@ -88,6 +131,7 @@ static void test_other_bytes_refused(void **st)
     assert_int_equal(rp_cl_max(s), held);
     assert_int_equal(rp_first_diff(old, sd, 0, held), -1); /* the old history, intact */
     assert_true(rp_first_diff(md, sd, 0, held) >= 0);      /* not the new master's */
+    assert_not_set_aside(s);
 }
 
 /* Scenario: the slave holds far more than the new master. */
@@ -114,42 +158,12 @@ static void test_slave_ahead_refused(void **st)
     rp_launch_slave(s, ns, 1, NULL);
     wait_log(m->log, "past this master's commit log end");
     wait_log(s->log, "closed by the master before it sent anything");
+    assert_not_set_aside(s);
     assert_int_equal(rp_cl_max(s), held);
     char old[700], sd[700];
     snprintf(old, sizeof old, "%s/store.old/commitlog", m->dir);
     rp_cl_dir(s, sd, sizeof sd);
     assert_int_equal(rp_first_diff(old, sd, 0, held), -1);
-}
-
-/* Waits (generously) for process pid to exit; returns its exit status, -1 when it was
- * killed by a signal or did not exit in time. */
-static int wait_exit(pid_t pid)
-{
-    long long t0 = kt_now_ms();
-    while (kt_now_ms() - t0 < KT_DEADLINE_MS) {
-        int st;
-        pid_t r = waitpid(pid, &st, WNOHANG);
-        if (r == pid) return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-        if (r < 0) return -1;
-        usleep(20000);
-    }
-    return -1;
-}
-
-/* The one entry of dir whose name starts with "aside-", as a path in out. */
-static void find_aside(const char *dir, char *out, size_t cap)
-{
-    DIR *d = opendir(dir);
-    assert_non_null(d);
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)))
-        if (strncmp(e->d_name, "aside-", 6) == 0) {
-            snprintf(out, cap, "%s/%.40s", dir, e->d_name); /* aside-<stamp>[-N] */
-            n++;
-        }
-    closedir(d);
-    assert_int_equal(n, 1);
 }
 
 /* Scenario: the master deleted (retention) the files after the slave's end while the slave
@@ -203,7 +217,7 @@ static void test_slave_fell_behind_retention(void **st)
     assert_int_equal(status, 75);
     char root[600], aside[700], acl[800], path[900];
     snprintf(root, sizeof root, "%s/store", s->dir);
-    find_aside(root, aside, sizeof aside);
+    assert_int_equal(count_aside(root, aside, sizeof aside), 1);
     wait_log(s->log, "aside in ");
     assert_true(kb_count_lines(s->log, aside) > 0); /* the log names the directory */
     snprintf(acl, sizeof acl, "%s/commitlog", aside);
