@@ -95,6 +95,17 @@ static void parse_namesrvs(kite_broker *b)
     free(copy);
 }
 
+/* The slave's log ends before the oldest offset its master retains (ha_slave.c logged
+ * both offsets). Replication thread: stop the loop; kite_broker_stop sets the store aside. */
+static void on_behind(void *arg, int64_t slave_end, int64_t master_oldest)
+{
+    kite_broker *b = arg;
+    (void)slave_end;
+    (void)master_oldest;
+    atomic_store(&b->restart_empty, 1);
+    kite_ev_stop(b->ev);
+}
+
 /* A master serves slaves on haListenPort; a slave follows its master (haMasterAddress, or
  * the address the name server names in its registration answers: register.c). Returns
  * KITE_OK, or a status with err: haAuthKeyFile unreadable (its status) or empty
@@ -116,8 +127,13 @@ static int start_replication(kite_broker *b, char *err, size_t errlen)
             return rc != KITE_OK ? rc : KITE_EINVAL;
         }
     }
-    kite_ha_opts ho = { b->cfg.ha_send_heartbeat_interval, b->cfg.ha_housekeeping_interval,
-                        b->cfg.ha_transfer_batch_size, b->cfg.ha_slave_fallbehind_max, key };
+    kite_ha_opts ho = { b->cfg.ha_send_heartbeat_interval,
+                        b->cfg.ha_housekeeping_interval,
+                        b->cfg.ha_transfer_batch_size,
+                        b->cfg.ha_slave_fallbehind_max,
+                        key,
+                        on_behind,
+                        b };
     if (b->cfg.is_slave) {
         int rc =
             kite_ha_slave_start(b->store, b->cfg.ha_master_address, &ho, &b->ha_slave, err, errlen);
@@ -157,6 +173,7 @@ int kite_broker_start(kite_broker *b, kite_ev *ev, char *err, size_t errlen)
     so.batch_puts = 1;            /* bk_store_put commits the batch once per loop batch */
     so.replica = b->cfg.is_slave; /* a slave's log grows only by replication */
     snprintf(b->store_root, sizeof b->store_root, "%s", so.root_dir);
+    snprintf(b->store_cl_dir, sizeof b->store_cl_dir, "%s", so.commitlog_dir);
     KLOG_INFO("broker", "opening store at %s", b->store_root);
     b->store = kite_store_open(&so, err, errlen);
     if (!b->store) return KITE_EIO; /* the reason (I/O, corruption) is in err */
@@ -270,6 +287,20 @@ void kite_broker_stop(kite_broker *b)
     if (b->topics.cap) bk_save_offsets(b);
     bk_clients_free(b);
     if (b->store) kite_store_close(b->store);
+    if (b->store && atomic_load(&b->restart_empty)) {
+        char err[1400];
+        if (kite_store_set_aside(b->store_root, b->store_cl_dir, b->aside_dir, sizeof b->aside_dir,
+                                 err, sizeof err) == KITE_OK) {
+            KLOG_ERROR("broker",
+                       "this slave's commit log, consume queues, index and checkpoint are set "
+                       "aside in %s (kept); exiting with status %d: restarted, it copies the "
+                       "master's log from its oldest retained offset",
+                       b->aside_dir, KITE_BROKER_EXIT_RESTART);
+        } else {
+            b->aside_dir[0] = 0;
+            KLOG_ERROR("broker", "cannot set this slave's store aside: %s", err);
+        }
+    }
     b->store = NULL;
     bk_topics_free(b);
     bk_groups_free(b);

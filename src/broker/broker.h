@@ -17,6 +17,7 @@
 #include "rpc/server.h"
 #include "store/store.h"
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 typedef struct bk_conf {
@@ -133,6 +134,12 @@ typedef struct kite_broker {
     kite_rpc_client *ns_client;
     kite_store *store;
     char store_root[1024];
+    char store_cl_dir[1024];
+    /* Slave behind the master's retention (repl/ha.h on_behind): set on the replication
+     * thread, which stops the loop; kite_broker_stop then sets the store aside into
+     * aside_dir ("" when that failed) and main exits with KITE_BROKER_EXIT_RESTART. */
+    _Atomic int restart_empty;
+    char aside_dir[1200];
     char addr[128]; /* brokerIP1:listenPort - what clients use */
     uint8_t ip4[4];
     int port, vip_port;
@@ -185,6 +192,10 @@ kite_prop_def *bk_build_props(void);      /* broker + store keys, offsets into b
 int bk_conf_settle(bk_conf *c, char *err, size_t errlen);
 
 /* broker.c */
+/* kite-broker's exit status after a slave behind its master's retention set its store aside
+ * (kite_store_set_aside): its supervisor restarts it, and it then copies from the master's
+ * oldest retained offset (EX_TEMPFAIL). */
+#define KITE_BROKER_EXIT_RESTART 75
 /* Opens the store, loads the metadata, listens and registers: KITE_OK, or a status with
  * the reason in err. */
 int kite_broker_start(kite_broker *b, kite_ev *ev, char *err, size_t errlen);

@@ -1,5 +1,6 @@
 /* main.c - kite-broker entry point: arguments (-c, -p), config (broker and store keys),
- * log, signals through a signalfd, run loop, orderly stop. */
+ * log, signals through a signalfd, run loop, orderly stop; exit status 75
+ * (KITE_BROKER_EXIT_RESTART) after a slave behind its master's retention set its store aside. */
 #include "base/daemon.h"
 #include "net/signals.h"
 #include "base/log.h"
@@ -63,6 +64,7 @@ int main(int argc, char **argv)
         if (kite_ev_run(ev) != 0) rc = 1;
     }
     kite_broker_stop(&b);
+    if (atomic_load(&b.restart_empty)) rc = b.aside_dir[0] ? KITE_BROKER_EXIT_RESTART : 1;
     kite_ev_del(ev, sfd);
     close(sfd);
     kite_ev_free(ev);

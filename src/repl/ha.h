@@ -28,6 +28,14 @@ typedef struct kite_ha_opts {
     const char *auth_key; /* shared key (haAuthKeyFile's content): both ends then run the
                                 * KiteMQ handshake (wire.md §13.5) and refuse peers that do not;
                                 * NULL or "" = the classic protocol, no peer identity. Copied. */
+    /* Slave: called once, on the slave's thread, when this slave's log ends before the
+     * oldest offset the master retains (the bytes between were deleted on the master):
+     * replication has stopped (logged with both offsets) and the owner is expected to
+     * close the store, set its files aside (kite_store_set_aside) and start again with an
+     * empty store, which copies from master_oldest. NULL = such a slave stops as a
+     * diverged one does. Must be quick and must not call kite_ha_slave_stop. */
+    void (*on_behind)(void *arg, int64_t slave_end, int64_t master_oldest);
+    void *on_behind_arg;
 } kite_ha_opts;
 
 /* ---- master (ha_master.c) ---- */
@@ -80,6 +88,8 @@ void kite_ha_slave_stop(kite_ha_slave *h);
 typedef struct kite_ha_slave_stats {
     int connected;
     int diverged;          /* replication stopped: this log is not the master's (logged) */
+    int behind;            /* replication stopped: this log ends before the master's oldest
+                            * retained offset (logged, on_behind called) */
     int64_t raw_end;       /* bytes held (kite_store_raw_end) */
     int64_t master_offset; /* end of the master's last frame (or its heartbeat's offset) */
     char master[64];       /* the master's HA address in use ("" when unknown) */

@@ -12,7 +12,10 @@
  * (kite_store_append_raw: a record that does not belong where it stands) stop replication
  * with an ERROR naming both offsets. The slave then reports -1 to the master (which logs it;
  * a Java master ignores a report below what it sent) and never reconnects until restarted:
- * a diverged log is never merged. docs/wire.md §13, DESIGN.md "Replication". */
+ * a diverged log is never merged. Behind retention (this log ends before the oldest offset
+ * the master still holds, which it sends first): an ERROR naming both offsets, then the
+ * owner's on_behind (the broker sets the store aside and restarts empty); without it, as a
+ * divergence. docs/wire.md §13, DESIGN.md "Replication". */
 #include "repl/ha.h"
 #include "repl/ha_auth.h"
 #include "base/err.h"
@@ -230,6 +233,27 @@ static void diverged(session *ss, const char *fmt, ...)
     pthread_mutex_unlock(&h->mu);
 }
 
+/* The master's first frame starts at oldest, past this slave's end: the bytes between were
+ * deleted on the master (retention) while this slave was away. Nothing was compared or
+ * appended, nothing ever will be on this store: the defined action is to start again from
+ * oldest with an empty store, the old files set aside by the owner (on_behind). Returns
+ * KITE_ECORRUPT, which ends the session; the thread never reconnects. */
+static int behind(session *ss, int64_t oldest)
+{
+    kite_ha_slave *h = ss->h;
+    KLOG_ERROR("repl",
+               "this slave's commit log ends at %lld, before the oldest offset master %s retains "
+               "(%lld): the bytes between were deleted on the master before this slave copied "
+               "them. Action: this slave's store is set aside (kept, never deleted) and it "
+               "starts again, empty, from offset %lld",
+               (long long)ss->verify_end, ss->addr, (long long)oldest, (long long)oldest);
+    pthread_mutex_lock(&h->mu);
+    h->st.behind = 1;
+    pthread_mutex_unlock(&h->mu);
+    h->o.on_behind(h->o.on_behind_arg, ss->verify_end, oldest);
+    return KITE_ECORRUPT;
+}
+
 /* Frame bytes for [ss->pos, ss->pos + n). Returns KITE_OK, or the status that ends the
  * session: KITE_ECORRUPT when this log diverged (diverged() was called), the store's status
  * when it cannot compare or append. */
@@ -300,6 +324,7 @@ static int on_header(session *ss)
     if (ss->pos >= 0 && off != ss->pos && size > 0 && ss->frames == 0 && off > ss->pos) {
         /* The master starts later than asked: it no longer retains [pos, off). */
         if (off > ss->verify_end) {
+            if (ss->h->o.on_behind) return behind(ss, off);
             diverged(
                 ss,
                 "the oldest offset master %s retains is %lld, past this slave's end %lld: the bytes "
@@ -536,7 +561,7 @@ static void *slave_thread(void *arg)
         char addr[96];
         pthread_mutex_lock(&h->mu);
         snprintf(addr, sizeof addr, "%s", h->fixed[0] ? h->fixed : h->learned);
-        int gen = h->gen, stopped = h->st.diverged;
+        int gen = h->gen, stopped = h->st.diverged || h->st.behind;
         pthread_mutex_unlock(&h->mu);
         if (!addr[0] || stopped) {
             idle(h, 1000);

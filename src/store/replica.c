@@ -2,19 +2,24 @@
  * and a replica's log grown by appending the master's bytes at exactly their offsets.
  *
  * Owns: kite_store_read_raw (master), kite_store_append_raw / kite_store_raw_end /
- * kite_store_compare_raw (replica), and the record-boundary tracking that makes appended
+ * kite_store_compare_raw (replica), kite_store_set_aside (a replica's files moved aside
+ * before it starts again empty), and the record-boundary tracking that makes appended
  * records readable only once complete. Does not own: sockets or the wire protocol
  * (src/repl/), dispatch (dispatch.c builds the replica's queues and index as on a master).
  * Threads: reads from any thread; appends from one thread at a time, under the put lock
  * (a replica has no other writer: kite_store_put refuses). docs/store-format.md,
  * "Replication". */
 #include "store/store_int.h"
+#include "store/io.h"
 #include "base/err.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 
 int kite_store_read_raw(kite_store *s, int64_t offset, size_t max, kite_store_seg *seg)
 {
@@ -259,4 +264,51 @@ int kite_store_append_raw(kite_store *s, int64_t offset, const void *data, size_
         if (s->o.flush_type == KITE_FLUSH_SYNC) pthread_cond_signal(&s->fcond);
     }
     return rc;
+}
+
+int kite_store_set_aside(const char *root, const char *cl_dir, char *out, size_t cap, char *err,
+                         size_t errlen)
+{
+    kite_io *io = kite_io_posix();
+    char stamp[32];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
+    struct stat st;
+    int free_name = 0;
+    for (int i = 1; i <= 100 && !free_name; i++) {
+        if (i == 1)
+            snprintf(out, cap, "%s/aside-%s", root, stamp);
+        else
+            snprintf(out, cap, "%s/aside-%s-%d", root, stamp, i);
+        free_name = stat(out, &st) != 0 && errno == ENOENT;
+    }
+    int rc = free_name ? io->ops->mkdir(io, out) : KITE_EIO;
+    if (rc != 0) {
+        snprintf(err, errlen, "creating %s: %s", out,
+                 free_name ? kite_strerror(rc) : "no free name");
+        return rc;
+    }
+    const char *names[] = { "commitlog", "consumequeue", "index", "checkpoint", "abort" };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        char from[1200], to[1200];
+        if (i == 0 && cl_dir && *cl_dir)
+            snprintf(from, sizeof from, "%s", cl_dir);
+        else
+            snprintf(from, sizeof from, "%s/%s", root, names[i]);
+        snprintf(to, sizeof to, "%s/%s", out, names[i]);
+        if (stat(from, &st) != 0) continue; /* not there (no index, a clean close's abort) */
+        if ((rc = io->ops->rename(io, from, to)) != 0) {
+            snprintf(err, errlen, "moving %s to %s: %s", from, to, kite_strerror(rc));
+            return rc;
+        }
+    }
+    if ((rc = io->ops->sync_dir(io, out)) != 0 || (rc = io->ops->sync_dir(io, root)) != 0) {
+        snprintf(err, errlen, "syncing %s: %s", out, kite_strerror(rc));
+        return rc;
+    }
+    KLOG_WARN("store", "replica: commit log, consume queues, index and checkpoint moved to %s",
+              out);
+    return KITE_OK;
 }

@@ -240,6 +240,18 @@ int64_t kite_store_raw_end(kite_store *s);
  * not held, or an I/O status. */
 int kite_store_compare_raw(kite_store *s, int64_t offset, const void *data, size_t len,
                            int64_t *diff_at);
+/* A replica that can no longer continue its log (it ends before the oldest offset its
+ * master retains) is started again empty; its old files are kept. For a CLOSED store with
+ * root directory root and commit-log directory cl_dir (NULL or "": <root>/commitlog):
+ * creates <root>/aside-<UTC YYYYMMDDTHHMMSSZ> (a suffix -2, -3... when taken) and renames
+ * into it the commit log (as commitlog/), consumequeue/, index/, checkpoint and abort, those
+ * that exist. Nothing is
+ * deleted or copied; config/ (topics, offsets) and the lock stay; both directories are
+ * fsynced (POSIX kite_io). The directory is written to out. KITE_OK, or the failed call's
+ * status with err (e.g. a commit log on another file system: rename's EXDEV) - the entries
+ * already moved stay in the directory. */
+int kite_store_set_aside(const char *root, const char *cl_dir, char *out, size_t cap, char *err,
+                         size_t errlen);
 /* Called on the writer's thread, under the put lock, each time records were written and
  * the written end moved: a master's replication service wakes up to ship them. It must be
  * quick and must not call the store. Once kite_store_set_append_hook returns, the previous

@@ -6,7 +6,8 @@
  * middle of a record resumes from its last complete record; bytes that do not continue the
  * log (wrong offset, a record naming another position, a filler of another file size) are
  * refused without being written; kite_store_put is refused on a replica. A replica's
- * queues start at their first message held, also after a reopen. */
+ * queues start at their first message held, also after a reopen. kite_store_set_aside
+ * moves a closed replica's files aside, byte for byte, and the store reopens empty. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define CL_SIZE (64 * 1024)
 #define CQ_SIZE (20 * 100)
@@ -281,6 +283,67 @@ static void test_replica_refuses_foreign_bytes(void **st)
     free(rd2);
 }
 
+/* Bytes [0, n) of file path into buf; how many were read. */
+static size_t read_file_head(const char *path, uint8_t *buf, size_t n)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    size_t got = fread(buf, 1, n, f);
+    fclose(f);
+    return got;
+}
+
+/* Scenario: a replica that must start again empty (behind its master's retention) has its
+ * closed store set aside: the commit log, queues and checkpoint are renamed into
+ * <root>/aside-<stamp>/ byte for byte, nothing is left in place, and the store reopens
+ * empty and accepts the master's bytes from a later file. Control: the first file in the
+ * aside directory is the master's, the reopened store holds nothing. */
+static void test_replica_set_aside(void **st)
+{
+    (void)st;
+    char *md = kt_tmpdir("repl-master"), *rd = kt_tmpdir("repl-replica");
+    kite_store *m = open_master(md, 700);
+    int64_t end = kite_store_cl_max_offset(m);
+    assert_true(end > 2 * CL_SIZE);
+    kite_store *r = open_replica(rd, CL_SIZE);
+    static const size_t cuts[] = { 4096 };
+    ship(m, r, 0, CL_SIZE + 100, cuts, 1);
+    assert_int_equal(kite_store_wait_dispatched(r, KT_DEADLINE_MS), 0);
+    kite_store_close(r);
+    char out[1024], err[512], a[1200], b[1200];
+    assert_int_equal(kite_store_set_aside(rd, NULL, out, sizeof out, err, sizeof err), KITE_OK);
+    snprintf(a, sizeof a, "%s/aside-", rd);
+    assert_int_equal(strncmp(out, a, strlen(a)), 0);
+    static uint8_t x[CL_SIZE], y[CL_SIZE];
+    snprintf(a, sizeof a, "%s/commitlog/%020d", md, 0);
+    snprintf(b, sizeof b, "%s/commitlog/%020d", out, 0);
+    assert_int_equal(read_file_head(a, x, CL_SIZE), CL_SIZE);
+    assert_int_equal(read_file_head(b, y, CL_SIZE), CL_SIZE);
+    assert_memory_equal(x, y, CL_SIZE);
+    struct stat sb;
+    snprintf(a, sizeof a, "%s/checkpoint", out);
+    assert_int_equal(stat(a, &sb), 0);
+    snprintf(a, sizeof a, "%s/consumequeue", out);
+    assert_int_equal(stat(a, &sb), 0);
+    snprintf(a, sizeof a, "%s/commitlog", rd);
+    assert_int_not_equal(stat(a, &sb), 0);
+    snprintf(a, sizeof a, "%s/consumequeue", rd);
+    assert_int_not_equal(stat(a, &sb), 0);
+
+    r = open_replica(rd, CL_SIZE); /* empty: starts where the master's bytes start */
+    assert_int_equal(kite_store_raw_end(r), 0);
+    ship(m, r, 2 * CL_SIZE, end, cuts, 1);
+    assert_int_equal(kite_store_cl_min_offset(r), 2 * CL_SIZE);
+    assert_int_equal(first_difference(m, r, 2 * CL_SIZE, end), 0);
+    kite_store_close(r);
+    kt_rmrf(out); /* the aside copy is not part of the store kite-fsck checks */
+    assert_int_equal(kt_fsck_rmrf(rd), 0);
+    kite_store_close(m);
+    assert_int_equal(kt_fsck_rmrf(md), 0);
+    free(md);
+    free(rd);
+}
+
 int main(void)
 {
     kt_quiet_logs();
@@ -288,6 +351,7 @@ int main(void)
         cmocka_unit_test(test_empty_replica_copies_history),
         cmocka_unit_test(test_replica_resumes_after_restart),
         cmocka_unit_test(test_replica_refuses_foreign_bytes),
+        cmocka_unit_test(test_replica_set_aside),
     };
     return kt_exit_code(cmocka_run_group_tests(tests, NULL, NULL));
 }
