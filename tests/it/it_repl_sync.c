@@ -33,6 +33,23 @@ static int send_one(int fd, const char *topic, const char *body, int64_t *phys)
     return code;
 }
 
+/* Creates the one-queue topic ReplSync on the master behind fd (code 17). */
+static void create_topic(int fd)
+{
+    bk_expect(fd, 17,
+              "\"topic\":\"ReplSync\",\"readQueueNums\":\"1\",\"writeQueueNums\":\"1\","
+              "\"perm\":\"6\"",
+              NULL, 0, 0);
+}
+
+/* Sends warm-up messages until one is answered SEND_OK: the slave is attached. */
+static void await_slave(int fd, int64_t *phys)
+{
+    long long t0 = kt_now_ms();
+    while (send_one(fd, "ReplSync", "warm-up", phys) != 0 && kt_now_ms() - t0 < KT_DEADLINE_MS)
+        usleep(100000);
+}
+
 /* Scenario: SEND_OK means the slave holds it; the master killed, the slave serves all. */
 static void test_send_ok_means_on_slave(void **st)
 {
@@ -42,15 +59,10 @@ static void test_send_ok_means_on_slave(void **st)
     kt_daemon *m = rp_start_master(ns, &ha, "brokerRole=SYNC_MASTER\nflushDiskType=SYNC_FLUSH\n");
     kt_daemon *s = rp_start_slave(ns, 1, NULL);
     int mfd = bk_conn(m);
-    bk_expect(
-        mfd, 17,
-        "\"topic\":\"ReplSync\",\"readQueueNums\":\"1\",\"writeQueueNums\":\"1\",\"perm\":\"6\"",
-        NULL, 0, 0);
+    create_topic(mfd);
     /* The slave is connected once a send is answered SEND_OK. */
     int64_t phys;
-    long long t0 = kt_now_ms();
-    while (send_one(mfd, "ReplSync", "warm-up", &phys) != 0 && kt_now_ms() - t0 < KT_DEADLINE_MS)
-        usleep(100000);
+    await_slave(mfd, &phys);
     int ok = 1;
     enum { N = 300 };
     for (int i = 0; i < N; i++) {
@@ -98,10 +110,7 @@ static void test_no_slave(void **st)
     int ha = 0;
     kt_daemon *m = rp_start_master(ns, &ha, "brokerRole=SYNC_MASTER\nslaveTimeout=60000\n");
     int fd = bk_conn(m);
-    bk_expect(
-        fd, 17,
-        "\"topic\":\"ReplSync\",\"readQueueNums\":\"1\",\"writeQueueNums\":\"1\",\"perm\":\"6\"",
-        NULL, 0, 0);
+    create_topic(fd);
     int64_t phys = -1;
     assert_int_equal(send_one(fd, "ReplSync", "nobody replicates this", &phys),
                      11);   /* kb_call waits 5 s */
@@ -123,14 +132,9 @@ static void test_stalled_slave_times_out(void **st)
     kt_daemon *m = rp_start_master(ns, &ha, "brokerRole=SYNC_MASTER\nslaveTimeout=1000\n");
     kt_daemon *s = rp_start_slave(ns, 1, NULL);
     int fd = bk_conn(m);
-    bk_expect(
-        fd, 17,
-        "\"topic\":\"ReplSync\",\"readQueueNums\":\"1\",\"writeQueueNums\":\"1\",\"perm\":\"6\"",
-        NULL, 0, 0);
+    create_topic(fd);
     int64_t phys;
-    long long t0 = kt_now_ms();
-    while (send_one(fd, "ReplSync", "warm-up", &phys) != 0 && kt_now_ms() - t0 < KT_DEADLINE_MS)
-        usleep(100000);
+    await_slave(fd, &phys);
     assert_int_equal(send_one(fd, "ReplSync", "before", &phys), 0);
     rp_sigstop(s->pid);
     long long a = kt_now_ms();
@@ -141,7 +145,7 @@ static void test_stalled_slave_times_out(void **st)
     assert_int_equal(code, 12);
     assert_true(waited >= 1000); /* not before the timeout */
     assert_true(phys >= 0);      /* stored, and named */
-    t0 = kt_now_ms();
+    long long t0 = kt_now_ms();
     while ((code = send_one(fd, "ReplSync", "after", &phys)) != 0 &&
            kt_now_ms() - t0 < KT_DEADLINE_MS)
         usleep(100000);
@@ -262,10 +266,7 @@ static void test_fake_peers(void **st)
     int ha = 0;
     kt_daemon *m = rp_start_master(ns, &ha, "brokerRole=SYNC_MASTER\nslaveTimeout=2000\n");
     int fd = bk_conn(m);
-    bk_expect(
-        fd, 17,
-        "\"topic\":\"ReplSync\",\"readQueueNums\":\"1\",\"writeQueueNums\":\"1\",\"perm\":\"6\"",
-        NULL, 0, 0);
+    create_topic(fd);
     int64_t phys;
     assert_int_equal(send_one(fd, "ReplSync", "first", &phys), 11); /* no slave yet */
     int64_t end = rp_cl_max(m);
