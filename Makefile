@@ -24,7 +24,7 @@ $(BUILD)/CMakeCache.txt:
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo
 
 daemons: deps configure
-	cmake --build $(BUILD) -j $(JOBS) --target kite-namesrv kite-broker kite-fsck kite-bench example_producer example_consumer
+	cmake --build $(BUILD) -j $(JOBS) --target kite-namesrv kite-broker kite-fsck kite-bench kite-admin example_producer example_consumer
 
 run: daemons
 	scripts/run.sh $(BUILD)
