@@ -168,18 +168,19 @@ static void test_usage(void **st)
     expect_line("   topicStatus          Examine topic Status info");
     expect_line("   consumerProgress     Query consumers's progress, speed");
     expect_line("See 'mqadmin help <command>' for more information on a specific command.");
-    const char *names[] = { "updateTopic",      "deleteTopic",        "updateSubGroup",
-                            "deleteSubGroup",   "topicRoute",         "topicStatus",
-                            "topicClusterList", "brokerStatus",       "queryMsgById",
-                            "queryMsgByKey",    "consumerConnection", "consumerProgress",
-                            "clusterList",      "topicList",          "updateKvConfig",
-                            "deleteKvConfig",   "getNamesrvConfig",   "getBrokerConfig" };
+    const char *names[] = { "updateTopic",      "deleteTopic",    "updateSubGroup",
+                            "deleteSubGroup",   "topicRoute",     "topicStatus",
+                            "topicClusterList", "brokerStatus",   "queryMsgById",
+                            "queryMsgByKey",    "printMsg",       "consumerConnection",
+                            "consumerProgress", "clusterList",    "topicList",
+                            "updateKvConfig",   "deleteKvConfig", "getNamesrvConfig",
+                            "getBrokerConfig" };
     char want[64];
     for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
         snprintf(want, sizeof want, "   %-20s ", names[i]);
         assert_non_null(strstr(R.out, want));
     }
-    snprintf(want, sizeof want, "   %-20s ", "printMsg");
+    snprintf(want, sizeof want, "   %-20s ", "resetOffsetByTime");
     assert_null(strstr(R.out, want)); /* control: one it does not have */
     for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
         /* each command has its help, with -h and -n added to its own options */
@@ -668,6 +669,30 @@ static void test_messages(void **st)
     assert_int_equal(row(id, "0", NULL, f), 0);
     assert_int_equal(adm("queryMsgByKey -n %s -t AdmMT -k k", nsa), 0); /* whole keys only */
     assert_string_equal(strchr(R.out, '\n'), "\n");
+
+    /* printMsg: every message of every queue, filtered by tag like a pull consumer */
+    assert_int_equal(adm("printMsg -n %s -t AdmMT", nsa), 0);
+    expect_line("minOffset=0, maxOffset=2, MessageQueue [topic=AdmMT, brokerName=broker-t, "
+                "queueId=0]");
+    expect_line("--------------------------------------------------------");
+    snprintf(line, sizeof line, "MSGID: %s MessageExt [brokerName=broker-t, queueId=0, ", id);
+    assert_non_null(strstr(R.out, line));
+    assert_non_null(strstr(R.out, "MSGID: 0A0B0C0D00002A9F0000000000000001 MessageExt ["));
+    snprintf(line, sizeof line, "msgId=%s, commitLogOffset=%lld,", id, (long long)phys);
+    assert_non_null(strstr(R.out, line));
+    assert_non_null(strstr(R.out, "MIN_OFFSET=0, MAX_OFFSET=2}, body=[104, 101, 108, 108, 111, "));
+    assert_non_null(strstr(R.out, "transactionId='null'}] BODY: hello-admin\n"));
+    assert_non_null(strstr(R.out, "] BODY: second\n"));
+    assert_int_equal(adm("printMsg -n %s -t AdmMT -s 'TA || TB'", nsa), 0);
+    assert_non_null(strstr(R.out, "BODY: hello-admin\n"));
+    assert_null(strstr(R.out, "BODY: second")); /* no tag: filtered out */
+    assert_int_equal(adm("printMsg -n %s -t AdmMT -s TZ", nsa), 0);
+    assert_null(strstr(R.out, "MSGID: ")); /* control: nothing matches */
+    expect_line("--------------------------------------------------------");
+    assert_int_equal(adm("printMsg -n %s -t AdmMT -d false", nsa), 0);
+    assert_non_null(strstr(R.out, "BODY: NOT PRINT BODY\n"));
+    assert_null(strstr(R.out, "BODY: hello-admin"));
+    assert_int_equal(adm("printMsg -n %s -t AdmMT -b notatime", nsa), 2);
 
     /* errors: not an offset id; an offset where no message starts */
     assert_int_equal(adm("queryMsgById -n %s -i nothex", nsa), 1);

@@ -1,15 +1,19 @@
 /* cmd_msg.c - kite-admin's message subcommands: queryMsgById (offset message ids: the
- * broker's address and the commit-log offset, docs/wire.md §9.5) and queryMsgByKey.
+ * broker's address and the commit-log offset, docs/wire.md §9.5), queryMsgByKey and
+ * printMsg (every message of a topic, pulled queue by queue).
  * Requests and output: docs/admin.md. Records in answers are decoded with codec/record.h. */
 #include "admin.h"
 #include "base/buf.h"
+#include "base/mem.h"
 #include "codec/record.h"
 #include "proto/codes.h"
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #define BODY_DIR "/tmp/rocketmq/msgbodys" /* where mqadmin writes message bodies */
 
@@ -322,6 +326,254 @@ static int cmd_query_by_key(ka_ctx *c)
     return rc;
 }
 
+/* ---- printMsg ---- */
+
+/* mqadmin's timestamp argument: milliseconds, or yyyy-MM-dd#HH:mm:ss:SSS (local time). */
+static int parse_time(const char *s, int64_t *out)
+{
+    char *end;
+    long long v = strtoll(s, &end, 10);
+    if (*s && !*end) {
+        *out = v;
+        return 0;
+    }
+    struct tm tm;
+    int ms = 0;
+    memset(&tm, 0, sizeof tm);
+    if (sscanf(s, "%d-%d-%d#%d:%d:%d:%d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+               &tm.tm_min, &tm.tm_sec, &ms) != 7)
+        return -1;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    tm.tm_isdst = -1;
+    *out = (int64_t)mktime(&tm) * 1000 + ms;
+    return 0;
+}
+
+/* An offset lookup (GET_MIN_OFFSET, GET_MAX_OFFSET, SEARCH_OFFSET_BY_TIMESTAMP): the
+ * answer's "offset", or -1 (printed). */
+static int64_t queue_offset(ka_ctx *c, const char *addr, int code, const char *topic, int qid,
+                            int64_t ts)
+{
+    kite_cmd req, resp;
+    kite_cmd_init_request(&req, code, 0);
+    kite_cmd_set_ext(&req, "topic", topic);
+    kite_cmd_set_ext_i64(&req, "queueId", qid);
+    if (code == RC_SEARCH_OFFSET_BY_TIMESTAMP) kite_cmd_set_ext_i64(&req, "timestamp", ts);
+    int rc = ka_rpc_ok(c, addr, &req, &resp,
+                       code == RC_GET_MIN_OFFSET   ? "GET_MIN_OFFSET"
+                       : code == RC_GET_MAX_OFFSET ? "GET_MAX_OFFSET"
+                                                   : "SEARCH_OFFSET_BY_TIMESTAMP");
+    kite_cmd_free(&req);
+    if (rc != 0) return -1;
+    int64_t off = -1;
+    if (kite_cmd_ext_i64(&resp, "offset", &off) != 0) off = -1;
+    kite_cmd_free(&resp);
+    return off;
+}
+
+/* The subscription's tags ("TagA || TagB"); n = 0 for "*" (everything). */
+static size_t split_tags(const char *expr, char tags[16][128])
+{
+    size_t n = 0;
+    const char *p = expr;
+    while (*p && n < 16) {
+        const char *e = strstr(p, "||");
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        while (len && *p == ' ') p++, len--;
+        while (len && p[len - 1] == ' ') len--;
+        if (len && !(len == 1 && *p == '*')) snprintf(tags[n++], 128, "%.*s", (int)len, p);
+        if (!e) break;
+        p = e + 2;
+    }
+    return n;
+}
+
+/* Java's Message/MessageExt toString as the pull consumer hands the message over: its
+ * properties plus MIN_OFFSET and MAX_OFFSET of the answer, the broker name set. */
+static void print_pulled(const kite_record *r, const char *broker, int64_t min, int64_t max,
+                         int print_body)
+{
+    char mid[128], oid[33], born[80], store[80];
+    client_msg_id(r, mid, sizeof mid);
+    offset_id(r, oid);
+    host_text(r->born_addr, r->born_port, r->sysflag & KITE_SYSFLAG_BORNHOST_V6, born, sizeof born);
+    host_text(r->store_addr, r->store_port, r->sysflag & KITE_SYSFLAG_STOREHOST_V6, store,
+              sizeof store);
+    kite_buf o;
+    kite_buf_init(&o);
+    kite_buf_printf(
+        &o,
+        "MSGID: %s MessageExt [brokerName=%s, queueId=%d, storeSize=%u, queueOffset=%lld, "
+        "sysFlag=%d, bornTimestamp=%lld, bornHost=/%s, storeTimestamp=%lld, "
+        "storeHost=/%s, msgId=%s, commitLogOffset=%lld, bodyCRC=%u, reconsumeTimes=%d, "
+        "preparedTransactionOffset=%lld, toString()=Message{topic='%.*s', flag=%d, "
+        "properties={",
+        mid, broker, r->queue_id, r->total_size, (long long)r->queue_offset, r->sysflag,
+        (long long)r->born_ts, born, (long long)r->store_ts, store, oid, (long long)r->phys_offset,
+        r->body_crc, r->reconsume_times, (long long)r->prepared_tx_offset, (int)r->topic_len,
+        r->topic, r->flag);
+    size_t pos = 0, nl, vl;
+    const char *name, *val;
+    while (kite_msgprop_next(r->props, r->props_len, &pos, &name, &nl, &val, &vl)) {
+        kite_buf_append(&o, name, nl);
+        kite_buf_putc(&o, '=');
+        kite_buf_append(&o, val, vl);
+        kite_buf_puts(&o, ", ");
+    }
+    kite_buf_printf(&o, "MIN_OFFSET=%lld, MAX_OFFSET=%lld}, body=[", (long long)min,
+                    (long long)max);
+    for (uint32_t i = 0; i < r->body_len; i++)
+        kite_buf_printf(&o, "%s%d", i ? ", " : "", (int)(int8_t)r->body[i]);
+    size_t tl;
+    const char *tx = kite_msgprop_get(r->props, r->props_len, "TRAN_MSG", &tl);
+    const char *uq = kite_msgprop_get(r->props, r->props_len, "UNIQ_KEY", NULL);
+    int prepared = tx && tl == 4 && !strncasecmp(tx, "true", 4);
+    kite_buf_printf(&o, "], transactionId='%s'}] BODY: ", prepared && uq ? mid : "null");
+    if (print_body)
+        kite_buf_append(&o, r->body, r->body_len);
+    else
+        kite_buf_puts(&o, "NOT PRINT BODY");
+    kite_buf_putc(&o, '\n');
+    fwrite(o.data, 1, o.len, stdout);
+    kite_buf_free(&o);
+}
+
+typedef struct pmq {
+    const char *broker, *addr;
+    int qid;
+} pmq;
+
+static int cmp_pmq(const void *a, const void *b)
+{
+    const pmq *x = a, *y = b;
+    int d = strcmp(x->broker, y->broker);
+    return d ? d : x->qid - y->qid;
+}
+
+/* One queue from min to max, 32 messages per PULL_MESSAGE. */
+static int print_queue(ka_ctx *c, const char *topic, const pmq *q, const char *expr,
+                       char tags[16][128], size_t ntags, int print_body)
+{
+    int64_t min = queue_offset(c, q->addr, RC_GET_MIN_OFFSET, topic, q->qid, 0);
+    int64_t max = queue_offset(c, q->addr, RC_GET_MAX_OFFSET, topic, q->qid, 0);
+    if (min < 0 || max < 0) return KA_FAIL;
+    int64_t t;
+    if (ka_opt_val(c, 'b')) {
+        if (parse_time(ka_opt_val(c, 'b'), &t) != 0) return KA_USAGE;
+        if ((min = queue_offset(c, q->addr, RC_SEARCH_OFFSET_BY_TIMESTAMP, topic, q->qid, t)) < 0)
+            return KA_FAIL;
+    }
+    if (ka_opt_val(c, 'e')) {
+        if (parse_time(ka_opt_val(c, 'e'), &t) != 0) return KA_USAGE;
+        if ((max = queue_offset(c, q->addr, RC_SEARCH_OFFSET_BY_TIMESTAMP, topic, q->qid, t)) < 0)
+            return KA_FAIL;
+    }
+    char mq[512];
+    snprintf(mq, sizeof mq, "MessageQueue [topic=%s, brokerName=%s, queueId=%d]", topic, q->broker,
+             q->qid);
+    printf("minOffset=%lld, maxOffset=%lld, %s\n", (long long)min, (long long)max, mq);
+    for (int64_t off = min; off < max;) {
+        kite_cmd req, resp;
+        kite_cmd_init_request(&req, RC_PULL_MESSAGE, 0);
+        kite_cmd_set_ext(&req, "consumerGroup", "TOOLS_CONSUMER");
+        kite_cmd_set_ext(&req, "topic", topic);
+        kite_cmd_set_ext_i64(&req, "queueId", q->qid);
+        kite_cmd_set_ext_i64(&req, "queueOffset", off);
+        kite_cmd_set_ext_i64(&req, "maxMsgNums", 32);
+        kite_cmd_set_ext_i64(&req, "sysFlag", 4); /* subscription in the request, no suspend */
+        kite_cmd_set_ext_i64(&req, "commitOffset", 0);
+        kite_cmd_set_ext_i64(&req, "suspendTimeoutMillis", 20000);
+        kite_cmd_set_ext(&req, "subscription", expr);
+        kite_cmd_set_ext_i64(&req, "subVersion", 0);
+        kite_cmd_set_ext(&req, "expressionType", "TAG");
+        int rc = ka_call(c, q->addr, &req, &resp);
+        kite_cmd_free(&req);
+        if (rc != 0) return KA_FAIL;
+        int64_t next = -1, amin = 0, amax = 0;
+        kite_cmd_ext_i64(&resp, "nextBeginOffset", &next);
+        kite_cmd_ext_i64(&resp, "minOffset", &amin);
+        kite_cmd_ext_i64(&resp, "maxOffset", &amax);
+        if (resp.code == RS_SUCCESS) {
+            for (size_t p = 0; p < resp.body_len;) {
+                kite_record r;
+                const char *why = NULL;
+                int n = kite_record_decode(resp.body + p, resp.body_len - p, &r, 0, &why);
+                if (n <= 0) break;
+                p += (size_t)n;
+                int keep = ntags == 0;
+                size_t vl;
+                const char *tg = kite_msgprop_get(r.props, r.props_len, "TAGS", &vl);
+                for (size_t i = 0; !keep && tg && i < ntags; i++)
+                    keep = strlen(tags[i]) == vl && !memcmp(tags[i], tg, vl);
+                if (keep) print_pulled(&r, q->broker, amin, amax, print_body);
+            }
+        } else if (resp.code == RS_PULL_RETRY_IMMEDIATELY) {
+            printf("%s no matched msg. status=NO_MATCHED_MSG, offset=%lld\n", mq, (long long)next);
+        } else if (resp.code == RS_PULL_NOT_FOUND || resp.code == RS_PULL_OFFSET_MOVED) {
+            printf("%s print msg finished. status=%s, offset=%lld\n", mq,
+                   resp.code == RS_PULL_NOT_FOUND ? "NO_NEW_MSG" : "OFFSET_ILLEGAL",
+                   (long long)next);
+            kite_cmd_free(&resp);
+            break;
+        } else {
+            ka_check(&resp, -1, "PULL_MESSAGE");
+            kite_cmd_free(&resp);
+            return KA_FAIL;
+        }
+        kite_cmd_free(&resp);
+        if (next <= off) break; /* no progress: stop rather than loop */
+        off = next;
+    }
+    printf("--------------------------------------------------------\n");
+    return KA_OK;
+}
+
+static int cmd_print_msg(ka_ctx *c)
+{
+    const char *topic = ka_opt_val(c, 't'), *cs = ka_opt_val(c, 'c');
+    const char *expr = ka_opt_val(c, 's') ? ka_opt_val(c, 's') : "*";
+    int print_body = !ka_opt_val(c, 'd') || ka_bool(ka_opt_val(c, 'd'));
+    if (cs && strcasecmp(cs, "UTF-8") && strcasecmp(cs, "UTF8")) {
+        fprintf(stderr, "kite-admin printMsg: only -c UTF-8 is supported (bodies are printed as "
+                        "they are)\n");
+        return KA_USAGE;
+    }
+    int64_t t;
+    if ((ka_opt_val(c, 'b') && parse_time(ka_opt_val(c, 'b'), &t) != 0) ||
+        (ka_opt_val(c, 'e') && parse_time(ka_opt_val(c, 'e'), &t) != 0)) {
+        fprintf(stderr,
+                "kite-admin printMsg: -b/-e take milliseconds or yyyy-MM-dd#HH:mm:ss:SSS\n");
+        return KA_USAGE;
+    }
+    char tags[16][128];
+    size_t ntags = split_tags(expr, tags);
+    kite_route_data rt;
+    if (ka_route(c, topic, &rt, NULL) != 0) return KA_FAIL;
+    pmq *qs = NULL;
+    size_t n = 0, cap = 0;
+    for (size_t i = 0; i < rt.n_queues; i++) {
+        const kite_queue_data *qd = &rt.queues[i];
+        if (!(qd->perm & KITE_PERM_READ)) continue;
+        const char *addr = NULL;
+        for (size_t j = 0; j < rt.n_brokers && !addr; j++)
+            if (!strcmp(rt.brokers[j].broker_name, qd->broker_name))
+                addr = ka_master_addr(&rt.brokers[j]);
+        if (!addr) continue;
+        for (int q = 0; q < qd->read_queue_nums; q++) {
+            qs = kite_xgrow(qs, &cap, n + 1, sizeof *qs, 16);
+            qs[n++] = (pmq){ qd->broker_name, addr, q };
+        }
+    }
+    qsort(qs, n, sizeof *qs, cmp_pmq);
+    int rc = KA_OK;
+    for (size_t i = 0; i < n && rc == KA_OK; i++)
+        rc = print_queue(c, topic, &qs[i], expr, tags, ntags, print_body);
+    free(qs);
+    kite_route_free(&rt);
+    return rc;
+}
+
 /* ---- the table ---- */
 
 static const ka_opt o_query_by_id[] = {
@@ -334,8 +586,19 @@ static const ka_opt o_query_by_key[] = {
     { 0, NULL, 0, 0, NULL },
 };
 
+static const ka_opt o_print_msg[] = {
+    { 't', "topic", 1, 1, "topic name" },
+    { 'c', "charsetName", 1, 0, "CharsetName(eg: UTF-8,GBK)" },
+    { 's', "subExpression", 1, 0, "Subscribe Expression(eg: TagA || TagB)" },
+    { 'b', "beginTimestamp", 1, 0, "Begin timestamp[currentTimeMillis|yyyy-MM-dd#HH:mm:ss:SSS]" },
+    { 'e', "endTimestamp", 1, 0, "End timestamp[currentTimeMillis|yyyy-MM-dd#HH:mm:ss:SSS]" },
+    { 'd', "printBody", 1, 0, "print body" },
+    { 0, NULL, 0, 0, NULL },
+};
+
 const ka_cmd ka_cmds_msg[] = {
     { "queryMsgById", "Query Message by Id", o_query_by_id, cmd_query_by_id },
     { "queryMsgByKey", "Query Message by Key", o_query_by_key, cmd_query_by_key },
+    { "printMsg", "Print Message Detail", o_print_msg, cmd_print_msg },
     { NULL, NULL, NULL, NULL },
 };

@@ -29,6 +29,7 @@ static const char *const order[] = {
     "brokerStatus",
     "queryMsgById",
     "queryMsgByKey",
+    "printMsg",
     "consumerConnection",
     "consumerProgress",
     "clusterList",
