@@ -19,26 +19,10 @@
 
 /* mqadmin's own command order (its help lists them in registration order). */
 static const char *const order[] = {
-    "updateTopic",
-    "deleteTopic",
-    "updateSubGroup",
-    "deleteSubGroup",
-    "topicRoute",
-    "topicStatus",
-    "topicClusterList",
-    "brokerStatus",
-    "queryMsgById",
-    "queryMsgByKey",
-    "printMsg",
-    "consumerConnection",
-    "consumerProgress",
-    "clusterList",
-    "topicList",
-    "updateKvConfig",
-    "deleteKvConfig",
-    "getNamesrvConfig",
-    "getBrokerConfig",
-    NULL,
+    "updateTopic",    "deleteTopic",        "updateSubGroup",   "deleteSubGroup",  "topicRoute",
+    "topicStatus",    "topicClusterList",   "brokerStatus",     "queryMsgById",    "queryMsgByKey",
+    "printMsg",       "consumerConnection", "consumerProgress", "clusterList",     "topicList",
+    "updateKvConfig", "deleteKvConfig",     "getNamesrvConfig", "getBrokerConfig", NULL,
 };
 
 static const ka_opt common_opts[] = {
