@@ -167,12 +167,14 @@ static int parse(ka_ctx *x, int argc, char **argv)
         char tmp[1024];
         snprintf(tmp, sizeof tmp, "%s", ns);
         char *save = NULL;
-        for (char *t = strtok_r(tmp, ";", &save); t && x->n_ns < 8;
-             t = strtok_r(NULL, ";", &save)) {
+        for (char *t = strtok_r(tmp, ";", &save); t; t = strtok_r(NULL, ";", &save)) {
             while (*t == ' ') t++;
             size_t l = strlen(t);
             while (l && t[l - 1] == ' ') t[--l] = 0;
-            if (l) snprintf(x->ns[x->n_ns++], sizeof x->ns[0], "%s", t);
+            if (!l) continue;
+            if (x->n_ns == sizeof x->ns / sizeof x->ns[0] || l >= sizeof x->ns[0])
+                return usage_error(c, "too many or too long name server addresses in '%s'", ns);
+            snprintf(x->ns[x->n_ns++], sizeof x->ns[0], "%s", t);
         }
     }
     return 0;
