@@ -411,6 +411,24 @@ static void test_topics(void **st)
     expect_status_row(2, 0, 2, 1);
     assert_int_equal(row("broker-t", "3", NULL, f), 0);
 
+    /* an ordered topic: ORDER_TOPIC_CONFIG on the name server */
+    int nfd = bk_conn(ns);
+    const char *okext = "\"namespace\":\"ORDER_TOPIC_CONFIG\",\"key\":\"AdmOrd\"";
+    assert_int_equal(kb_call_code(nfd, 101, okext, NULL, 0), 22); /* control */
+    assert_int_equal(adm("updateTopic -n %s -b %s -t AdmOrd -w 4 -o true", nsa, ba), 0);
+    snprintf(
+        line, sizeof line,
+        "set broker orderConf. isOrder=true, orderConf=[broker-t:4]create topic to %s success.\n",
+        ba);
+    assert_int_equal(strncmp(R.out, line, strlen(line)), 0);
+    assert_non_null(strstr(R.out, "writeQueueNums=4, perm=RW-, topicFilterType=SINGLE_TAG, "
+                                  "topicSysFlag=0, order=true]"));
+    kite_cmd kv;
+    assert_int_equal(kb_call(nfd, 101, okext, NULL, 0, &kv), 0);
+    assert_int_equal(kv.code, 0);
+    assert_string_equal(kite_cmd_ext(&kv, "value"), "broker-t:4");
+    kite_cmd_free(&kv);
+
     /* updating: more write queues */
     assert_int_equal(adm("updateTopic -n %s -b %s -t AdmTopic -r 3 -w 5 -p 4", nsa, ba), 0);
     expect_line("TopicConfig [topicName=AdmTopic, readQueueNums=3, writeQueueNums=5, perm=R--, "
@@ -516,7 +534,9 @@ static void test_groups_and_consumers(void **st)
     /* a topic with a backlog: 3 messages in queue 0, 4 in queue 1 */
     assert_int_equal(adm("updateTopic -n %s -c TestCluster -t AdmCT -r 2 -w 2", nsa), 0);
     int fd = bk_conn(br);
-    for (int i = 0; i < 3; i++) bk_send_ok(fd, "AdmCT", 0, "TAGS\\u0001TagA\\u0002", "c0", NULL);
+    int64_t phys[3];
+    for (int i = 0; i < 3; i++)
+        bk_send_ok(fd, "AdmCT", 0, "TAGS\\u0001TagA\\u0002", "c0", &phys[i]);
     for (int i = 0; i < 4; i++) bk_send_ok(fd, "AdmCT", 1, "TAGS\\u0001TagB\\u0002", "c1", NULL);
     bk_wait_max(fd, "AdmCT", 0, 3);
     bk_wait_max(fd, "AdmCT", 1, 4);
@@ -548,8 +568,24 @@ static void test_groups_and_consumers(void **st)
     assert_string_equal(f[4], "4");
     assert_string_equal(f[5], "0");
     expect_line("Diff Total: 2");
+    /* the group consumes the topic: topicList -c names it; a message past the committed
+     * offset is NOT_CONSUME_YET, one before it CONSUMED */
+    assert_int_equal(adm("topicList -n %s -c", nsa), 0);
+    assert_int_equal(row("TestCluster", "AdmCT", "AdmCG", f), 3);
+    char mid[33];
+    bk_expect_msgid(br, phys[2], mid);
+    assert_int_equal(adm("queryMsgById -n %s -i %s", nsa, mid), 0);
+    assert_non_null(strstr(R.out,
+                           "\n\nMessageTrack [consumerGroup=AdmCG, trackType=NOT_CONSUME_YET, "
+                           "exceptionDesc=null]"));
+    bk_expect_msgid(br, phys[0], mid);
+    assert_int_equal(adm("queryMsgById -n %s -i %s", nsa, mid), 0);
+    assert_non_null(strstr(R.out, "MessageTrack [consumerGroup=AdmCG, trackType=CONSUMED, "));
     /* control: the diff follows the committed offset */
     commit(cons, "AdmCG", "AdmCT", 0, 3);
+    bk_expect_msgid(br, phys[2], mid);
+    assert_int_equal(adm("queryMsgById -n %s -i %s", nsa, mid), 0);
+    assert_non_null(strstr(R.out, "MessageTrack [consumerGroup=AdmCG, trackType=CONSUMED, "));
     assert_int_equal(adm("consumerProgress -n %s -g AdmCG", nsa), 0);
     expect_line("Diff Total: 0");
     expect_no_line("Diff Total: 2");
@@ -600,6 +636,32 @@ static void test_groups_and_consumers(void **st)
     assert_int_equal(adm("consumerProgress -n %s", nsa), 0);
     assert_int_equal(row("AdmCG", "0", NULL, f), 5); /* group, count 0, OFFLINE, tps, diff */
     assert_string_equal(f[2], "OFFLINE");
+    assert_int_equal(adm("queryMsgById -n %s -i %s", nsa, mid), 0);
+    assert_non_null(strstr(R.out, "MessageTrack [consumerGroup=AdmCG, trackType=NOT_ONLINE, "
+                                  "exceptionDesc=CODE:206 DESC:"));
+
+    /* groups across the cluster: -c creates on every master; deleting with -c also removes
+     * the group's retry and dead-letter topics */
+    assert_int_equal(adm("updateSubGroup -n %s -c TestCluster -g AdmSG2", nsa), 0);
+    snprintf(line, sizeof line, "create subscription group to %s success.", ba);
+    expect_line(line);
+    d = raw_json(br, 201, "");
+    assert_non_null(sub_group(d, "AdmSG2"));
+    kite_json_doc_free(d);
+    assert_int_equal(adm("topicRoute -n %s -t %%RETRY%%AdmCG", nsa), 0); /* control */
+    assert_int_equal(adm("deleteSubGroup -n %s -c TestCluster -g AdmCG", nsa), 0);
+    snprintf(line, sizeof line,
+             "delete subscription group [AdmCG] from broker [%s] in cluster [TestCluster] success.",
+             ba);
+    expect_line(line);
+    expect_line("delete topic [%RETRY%AdmCG] from cluster [TestCluster] success.");
+    expect_line("delete topic [%DLQ%AdmCG] from NameServer success.");
+    assert_int_equal(adm("topicRoute -n %s -t %%RETRY%%AdmCG", nsa), 1);
+    expect_err("CODE: 17");
+    d = raw_json(br, 21, "");
+    assert_null(
+        kite_json_get(kite_json_get(kite_json_root(d), "topicConfigTable"), "%RETRY%AdmCG"));
+    kite_json_doc_free(d);
 }
 
 /* ---- messages ---- */
