@@ -144,12 +144,14 @@ static int print_status(ka_ctx *c, const char *addr, int with_addr)
     const kite_json *t = kite_json_get(kite_json_root(d), "table");
     size_t n = t && t->type == KJ_OBJECT ? t->count : 0;
     kv *rows = kite_xcalloc(n ? n : 1, sizeof *rows);
+    size_t m = 0;
     for (size_t i = 0; i < n; i++) {
-        rows[i].k = t->members[i].key->text;
-        rows[i].v = t->members[i].value->type == KJ_STRING || t->members[i].value->type == KJ_NUMBER
-                        ? t->members[i].value->text
-                        : "";
+        const kite_json *k = t->members[i].key, *v = t->members[i].value;
+        if (k->type != KJ_STRING && k->type != KJ_NUMBER) continue; /* not a table entry */
+        rows[m].k = k->text;
+        rows[m++].v = v->type == KJ_STRING || v->type == KJ_NUMBER ? v->text : "";
     }
+    n = m;
     qsort(rows, n, sizeof *rows, cmp_kv);
     for (size_t i = 0; i < n; i++) {
         if (with_addr)

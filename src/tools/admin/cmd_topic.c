@@ -47,7 +47,8 @@ static void print_topic_groups(ka_ctx *c, const kite_cluster_info *ci, const cha
     kite_json_doc *groups = NULL;
     kite_route_data r;
     memset(&r, 0, sizeof r);
-    if (ka_route(c, topic, &r, NULL) == 0 && r.n_brokers > 0) {
+    int have_route = ka_route(c, topic, &r, NULL) == 0;
+    if (have_route && r.n_brokers > 0) {
         cluster = cluster_of(ci, r.brokers[0].broker_name);
         const char *addr = route_broker_addr(&r.brokers[0]);
         kite_cmd req, resp;
@@ -73,7 +74,7 @@ static void print_topic_groups(ka_ctx *c, const kite_cluster_info *ci, const cha
         }
     }
     if (groups) kite_json_doc_free(groups);
-    if (r.n_brokers || r.n_queues) kite_route_free(&r);
+    if (have_route) kite_route_free(&r);
 }
 
 static int cmd_topic_list(ka_ctx *c)
