@@ -254,6 +254,21 @@ static void test_cluster_and_config(void **st)
     assert_true(row("TestCluster", "broker-t", "1", f) >= 6);
     assert_string_equal(f[3], sa);
     assert_true(row("TestCluster", "broker-t", "0", f) >= 6); /* the master still listed */
+    /* -i: the table again every interval until stopped (stopped by timeout(1) after 6 s: at least two tables even on a slow machine) */
+    {
+        const char *bin = getenv("KITE_BIN");
+        char cmd[600], buf[4096];
+        snprintf(cmd, sizeof cmd, "timeout 6 %s/kite-admin clusterList -n %s -i 1",
+                 bin && *bin ? bin : "./bin", nsa);
+        FILE *p = popen(cmd, "r");
+        assert_non_null(p);
+        int headers = 0;
+        while (fgets(buf, sizeof buf, p))
+            if (!strncmp(buf, header, strlen(header))) headers++;
+        int st = pclose(p);
+        assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 124); /* still running when stopped */
+        assert_true(headers >= 2);
+    }
     /* -n with a dead name server first: the next one answers */
     assert_int_equal(adm("clusterList -n '127.0.0.1:1;%s'", nsa), 0);
     assert_true(row("TestCluster", "broker-t", "1", f) >= 6);
