@@ -254,7 +254,8 @@ static void test_cluster_and_config(void **st)
     assert_true(row("TestCluster", "broker-t", "1", f) >= 6);
     assert_string_equal(f[3], sa);
     assert_true(row("TestCluster", "broker-t", "0", f) >= 6); /* the master still listed */
-    /* -i: the table again every interval until stopped (stopped by timeout(1) after 6 s: at least two tables even on a slow machine) */
+    /* -i: the table again every interval until stopped (here by timeout(1) after 6 s: at
+     * least two tables even on a slow machine) */
     {
         const char *bin = getenv("KITE_BIN");
         char cmd[600], buf[4096];
