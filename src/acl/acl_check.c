@@ -33,8 +33,9 @@ static int has_duplicate_keys(const kite_acl_req *r)
 
 static int signature_ok(const kite_acl_req *r, const kite_acl_account *acc)
 {
-    const kite_acl_field *sig = field(r, "Signature");
-    if (!sig) return 0;
+    const kite_acl_field *sf = field(r, "Signature");
+    if (!sf) return 0;
+    kite_acl_field sig_copy = *sf, *sig = &sig_copy; /* signing reorders the fields */
     char want[KITE_ACL_SIG_LEN];
     /* RocketMQ's broker leaves _UNIQUE_KEY_QUERY out while its Java client signs it:
      * either signature is accepted */
