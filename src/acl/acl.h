@@ -5,7 +5,7 @@
  * (acl_addr.c); the validation order and the messages RocketMQ's broker answers
  * (acl_check.c). Not owned: where the files are, reloading, which resources a request code
  * needs (the daemon: src/broker/acl.c), the signature itself (codec/acl_sign.h).
- * File format, patterns, order and messages: docs/wire.md §9, README "Security".
+ * File format, patterns, order and messages: docs/wire.md §14, README "Security".
  * Threads: a kite_acl is immutable once loaded; one thread (the loop) swaps it on reload. */
 #ifndef KITE_ACL_ACL_H
 #define KITE_ACL_ACL_H
@@ -100,7 +100,7 @@ typedef struct kite_acl_req {
 
 enum { KITE_ACL_ALLOW = 0, KITE_ACL_DENY = 1 };
 
-/* The decision, in RocketMQ's order (docs/wire.md §9.3): global white list; AccessKey
+/* The decision, in RocketMQ's order (docs/wire.md §14.3): global white list; AccessKey
  * present and known; the account's white list; signature (accepted computed with or
  * without _UNIQUE_KEY_QUERY); a PUB-only request on the trace topic; admin-only codes;
  * each needed resource. On DENY, msg gets RocketMQ's message ("No accessKey is

@@ -1,4 +1,4 @@
-/* acl_addr.c - the address patterns of RocketMQ's plain ACL (acl.h; docs/wire.md §9.2):
+/* acl_addr.c - the address patterns of RocketMQ's plain ACL (acl.h; docs/wire.md §14.2):
  *   "*", "*.*.*.*", "*:*:*:*:*:*:*:*"   any address
  *   192.168.0.1, ::1, 1050:0:0:0:5:600:300c:326b   one address (IPv6 compared as 128 bits)
  *   192.168.0.1,192.168.0.2               a comma list of addresses

@@ -1,5 +1,5 @@
 /* acl_check.c - one request's decision under plain ACL (acl.h), in RocketMQ's order
- * (docs/wire.md §9.3). RocketMQ's messages go to msg (the daemon wraps them as RocketMQ's
+ * (docs/wire.md §14.3). RocketMQ's messages go to msg (the daemon wraps them as RocketMQ's
  * remark); why says in a sentence what was refused (or allowed) and why. Threads: any;
  * reads the kite_acl only. */
 #include "acl/acl.h"

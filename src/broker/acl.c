@@ -5,7 +5,7 @@
  * the last one seen; a change reloads them all, and a set that does not load leaves the
  * last good accounts in force (logged once per change, with file and line).
  * The guard runs before every request, also for codes without a handler. The table below
- * says what each code needs: RocketMQ's list (§9.1 of our facts; docs/wire.md §9.4) and
+ * says what each code needs: RocketMQ's list (docs/wire.md §14.4) and
  * KiteMQ's extensions; a code missing from it is refused. Refusals answer SYSTEM_ERROR
  * with RocketMQ's AclException text and our reason, and are logged at most once a second. */
 #include "broker/acl.h"

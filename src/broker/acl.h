@@ -1,6 +1,6 @@
 /* acl.h - the broker's plain ACL (aclEnable=true): which files hold the accounts, their
  * periodic reload, the request guard, and what each request code needs (acl.c;
- * README "Security", docs/wire.md §9). Loop thread. */
+ * README "Security", docs/wire.md §14). Loop thread. */
 #ifndef KITE_BROKER_ACL_H
 #define KITE_BROKER_ACL_H
 

@@ -1,4 +1,4 @@
-/* acl_sign.c - plain-ACL request signature (acl_sign.h; docs/wire.md §9). */
+/* acl_sign.c - plain-ACL request signature (acl_sign.h; docs/wire.md §14). */
 #include "codec/acl_sign.h"
 #include "base/log.h"
 #include <openssl/core_names.h>

@@ -1,4 +1,4 @@
-/* acl_sign.h - the request signature of RocketMQ's plain ACL (docs/wire.md §9): HMAC-SHA1,
+/* acl_sign.h - the request signature of RocketMQ's plain ACL (docs/wire.md §14): HMAC-SHA1,
  * keyed with the account's secret, over the values of a request's extFields in key order
  * followed by the body, in standard Base64 with padding.
  *

@@ -1,5 +1,5 @@
 /* it_acl.c - kite-broker with plain ACL on (aclEnable=true; README "Security",
- * docs/wire.md §9): a real broker, an ACL file written by the test, and requests signed
+ * docs/wire.md §14): a real broker, an ACL file written by the test, and requests signed
  * here with OpenSSL's HMAC over our own sort of the fields (never with the broker's
  * signing code), sent from chosen 127/8 source addresses so that the white lists can be
  * exercised. Scenarios: every permission combination (allowed; denied: topic DENY,
