@@ -89,6 +89,13 @@ int kite_acl_perm_ok(int needed, int owned)
     return (needed & owned) != 0;
 }
 
+/* Room for element n of an array grown to 8, then by doubling. */
+static void *grow(void *p, size_t n, size_t elem)
+{
+    if (n >= 8 ? (n & (n - 1)) != 0 : n != 0) return p;
+    return kite_xrealloc(p, (n >= 8 ? n * 2 : 8) * elem);
+}
+
 static int fail(ctx *c, const yaml_node_t *n, const char *fmt, const char *a, const char *b)
 {
     char msg[512];
@@ -157,7 +164,7 @@ static int perms_list(ctx *c, const yaml_node_t *seq, const char *what, kite_acl
         if (!known)
             KLOG_WARN("acl", "%s:%lu: %s entry '%s': unknown permission, taken as DENY", c->file,
                       (unsigned long)e->start_mark.line + 1, what, v);
-        *out = kite_xrealloc(*out, (*n + 1) * sizeof **out);
+        *out = grow(*out, *n, sizeof **out);
         (*out)[*n].name = kite_xstrndup(v, (size_t)(eq - v));
         (*out)[(*n)++].perm = perm;
     }
@@ -266,8 +273,7 @@ static int top(ctx *c, const yaml_node_t *root)
                 char ae[256];
                 kite_acl_addr *ap = kite_acl_addr_parse(pat, ae, sizeof ae);
                 if (!ap) return fail(c, e, "globalWhiteRemoteAddresses %s%s", ae, NULL);
-                c->acl->global_white =
-                    kite_xrealloc(c->acl->global_white, (c->acl->nglobal + 1) * sizeof(void *));
+                c->acl->global_white = grow(c->acl->global_white, c->acl->nglobal, sizeof(void *));
                 c->acl->global_white[c->acl->nglobal++] = ap;
             } else {
                 kite_acl_account acc;
@@ -277,7 +283,7 @@ static int top(ctx *c, const yaml_node_t *root)
                     account_free(&acc);
                     return rc;
                 }
-                c->acl->acc = kite_xrealloc(c->acl->acc, (c->acl->nacc + 1) * sizeof acc);
+                c->acl->acc = grow(c->acl->acc, c->acl->nacc, sizeof acc);
                 c->acl->acc[c->acl->nacc++] = acc;
             }
         }

@@ -67,7 +67,7 @@ static void make_ext(char *out, size_t cap, const fld *f, size_t n, const char *
 {
     fld all[40];
     assert_true(n + 1 <= 40);
-    memcpy(all, f, n * sizeof *f);
+    if (n) memcpy(all, f, n * sizeof *f);
     if (ak) all[n++] = (fld){ "AccessKey", ak, 0 };
     qsort(all, n, sizeof *all, fld_cmp); /* ASCII keys: byte order is Java's order */
     size_t o = 0;
