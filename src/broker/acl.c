@@ -380,7 +380,7 @@ static void refuse(kite_broker *b, kite_rpc_req *req, const char *msg, const cha
     } else {
         A->suppressed++;
     }
-    char remark[1200];
+    char remark[1400]; /* prefix + msg (512) + why (768) */
     snprintf(remark, sizeof remark, ACL_REMARK_PREFIX "%s, %s", msg, why);
     kite_rpc_reply_code(req, RS_SYSTEM_ERROR, remark);
 }
