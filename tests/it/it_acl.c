@@ -52,8 +52,24 @@ static const char *k_acl_v1 = "globalWhiteRemoteAddresses:\n"
 
 typedef struct fld {
     const char *k, *v;
-    int raw; /* sent as a bare JSON token (number, boolean), signed as printed */
+    int raw; /* 1: sent as a bare JSON token (number, boolean), signed as printed;
+              * 2: JSON string text with \u00XX escapes, signed as the bytes it decodes to */
 } fld;
+
+/* The value of a raw == 2 field: \u00XX escapes decoded (the only escapes the test writes). */
+static void unescape(const char *v, char *out, size_t cap)
+{
+    size_t o = 0;
+    while (*v && o + 1 < cap) {
+        if (v[0] == '\\' && v[1] == 'u') {
+            out[o++] = (char)strtol((char[]){ v[4], v[5], 0 }, NULL, 16);
+            v += 6;
+        } else {
+            out[o++] = *v++;
+        }
+    }
+    out[o] = 0;
+}
 
 static int fld_cmp(const void *a, const void *b)
 {
@@ -75,9 +91,13 @@ static void make_ext(char *out, size_t cap, const fld *f, size_t n, const char *
     char content[8192];
     size_t cl = 0;
     for (size_t i = 0; i < n; i++) {
+        int bare = all[i].raw == 1;
         o += (size_t)snprintf(out + o, cap - o, "%s\"%s\":%s%s%s", i ? "," : "", all[i].k,
-                              all[i].raw ? "" : "\"", all[i].v, all[i].raw ? "" : "\"");
-        cl += (size_t)snprintf(content + cl, sizeof content - cl, "%s", all[i].v);
+                              bare ? "" : "\"", all[i].v, bare ? "" : "\"");
+        char dec[1024];
+        if (all[i].raw == 2) unescape(all[i].v, dec, sizeof dec);
+        cl += (size_t)snprintf(content + cl, sizeof content - cl, "%s",
+                               all[i].raw == 2 ? dec : all[i].v);
     }
     if (body) cl += (size_t)snprintf(content + cl, sizeof content - cl, "%s", body);
     if (ak && sk) {
@@ -572,6 +592,67 @@ static void test_acl_off(void **st)
     bk_stop_clean(b);
 }
 
+/* A half message sent (signed) to topic by ak: its queue offset in the half topic and its
+ * commit-log offset. */
+static void send_half(int fd, const char *ak, const char *sk, const char *topic, const char *uniq,
+                      int64_t *qoff, int64_t *phys)
+{
+    char ts[32], pj[256];
+    fld f[16];
+    size_t n = send_fields(f, topic, ts, sizeof ts);
+    f[5].v = "4"; /* sysFlag: transaction prepared */
+    snprintf(pj, sizeof pj, "TRAN_MSG\\u0001true\\u0002PGROUP\\u0001PG\\u0002UNIQ_KEY\\u0001%s",
+             uniq);
+    f[n++] = (fld){ "i", pj, 2 };
+    kite_cmd r;
+    call(fd, 310, f, n, ak, sk, "half", &r);
+    if (r.code != 0) fprintf(stderr, "half: %d %s\n", r.code, r.remark ? r.remark : "");
+    assert_int_equal(r.code, 0);
+    *phys = (int64_t)strtoull(kite_cmd_ext(&r, "msgId") + 16, NULL, 16);
+    *qoff = kb_ext_i64(&r, "queueOffset");
+    kite_cmd_free(&r);
+}
+
+static size_t end_fields(fld *f, char *q, char *p, int64_t qoff, int64_t phys, const char *uniq)
+{
+    snprintf(q, 24, "%lld", (long long)qoff);
+    snprintf(p, 24, "%lld", (long long)phys);
+    fld s[] = { { "producerGroup", "PG", 0 },
+                { "tranStateTableOffset", q, 0 },
+                { "commitLogOffset", p, 0 },
+                { "commitOrRollback", "8", 0 },
+                { "fromTransactionCheck", "false", 0 },
+                { "msgId", uniq, 0 },
+                { "transactionId", uniq, 0 } };
+    memcpy(f, s, sizeof s);
+    return sizeof s / sizeof s[0];
+}
+
+/* END_TRANSACTION carries no topic: the broker checks PUB on the half message's topic once it
+ * has read it. A sub-account commits its own half on a PUB topic; it may not commit a half
+ * that the admin sent to a topic it is denied, which the admin then commits. */
+static void test_acl_end_transaction(void **st)
+{
+    (void)st;
+    char dir[512];
+    acl_dir(dir, sizeof dir, k_acl_v1);
+    kt_daemon *b = start_acl_broker(dir);
+    int fd = conn_from(b, SRC_PLAIN);
+    create_topics(fd);
+    int64_t qoff, phys;
+    char q[24], p[24];
+    fld f[8];
+    send_half(fd, "subAccount1", "subSecret1", "topicPub", "UNIQ-ACL-1", &qoff, &phys);
+    size_t n = end_fields(f, q, p, qoff, phys, "UNIQ-ACL-1");
+    expect_allowed(fd, 37, f, n, "subAccount1", "subSecret1", NULL, 0);
+    send_half(fd, "adminAccount", "adminSecret1", "topicDeny", "UNIQ-ACL-2", &qoff, &phys);
+    n = end_fields(f, q, p, qoff, phys, "UNIQ-ACL-2");
+    expect_refused(fd, 37, f, n, "subAccount1", "subSecret1", NULL,
+                   "No default permission for topic:topicDeny");
+    expect_allowed(fd, 37, f, n, "adminAccount", "adminSecret1", NULL, 0);
+    bk_stop_clean(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -579,6 +660,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_acl_reload, bk_setup, bk_teardown),
         cmocka_unit_test_setup_teardown(test_acl_home, bk_setup, bk_teardown),
         cmocka_unit_test_setup_teardown(test_acl_start_refused, bk_setup, bk_teardown),
+        cmocka_unit_test_setup_teardown(test_acl_end_transaction, bk_setup, bk_teardown),
         cmocka_unit_test_setup_teardown(test_acl_off, bk_setup, bk_teardown),
     };
     return kt_exit_code(cmocka_run_group_tests(tests, NULL, NULL));
