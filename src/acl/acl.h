@@ -45,10 +45,15 @@ typedef struct kite_acl_account {
 
 typedef struct kite_acl {
     kite_acl_addr **global_white;
+    char **global_file; /* the file each global entry came from */
     size_t nglobal;
     kite_acl_account *acc;
     size_t nacc;
 } kite_acl;
+
+/* Room for element n of an array that grows to 8, then by doubling (the one growth rule of
+ * every kite_acl array, so parsing and changes may add to the same arrays). */
+void *kite_acl_grow(void *p, size_t n, size_t elem);
 
 kite_acl *kite_acl_new(void);
 void kite_acl_free(kite_acl *a);
@@ -66,6 +71,7 @@ int kite_acl_load_file(kite_acl *a, const char *path, char *err, size_t errlen);
  * RocketMQ accepts. Match: ip is the peer's address as text (IPv4 dotted or IPv6). */
 kite_acl_addr *kite_acl_addr_parse(const char *pattern, char *err, size_t errlen);
 int kite_acl_addr_match(const kite_acl_addr *p, const char *ip);
+const char *kite_acl_addr_text(const kite_acl_addr *p); /* as written */
 void kite_acl_addr_free(kite_acl_addr *p);
 
 /* "DENY", "PUB", "SUB", "PUB|SUB" / "SUB|PUB" (surrounding blanks ignored); anything else
@@ -109,5 +115,31 @@ enum { KITE_ACL_ALLOW = 0, KITE_ACL_DENY = 1 };
  * used, if any. */
 int kite_acl_check(const kite_acl *a, const kite_acl_req *r, const kite_acl_account **account,
                    char *msg, size_t msglen, char *why, size_t whylen);
+
+/* ---- changes and writing (acl_write.c): account management, codes 50-53 ---- */
+
+/* An account as UPDATE_AND_CREATE_ACL_CONFIG (50) carries it: NULL fields are left as
+ * they are on an existing account (admin is always taken, as RocketMQ does); perms are
+ * "name=PERM" entries separated by commas. */
+typedef struct kite_acl_update {
+    const char *access_key, *secret_key, *white, *default_topic_perm, *default_group_perm,
+        *topic_perms, *group_perms;
+    int admin;
+} kite_acl_update;
+
+/* Creates (in file new_file) or updates the account: 0, or KITE_EINVAL with the reason
+ * (keys of 6 characters or fewer, a bad address pattern, a malformed perm entry). *file
+ * gets the file that holds the account now. */
+int kite_acl_upsert(kite_acl *a, const kite_acl_update *u, const char *new_file, const char **file,
+                    char *err, size_t errlen);
+/* Removes an account: 0 with *file its file, or KITE_ENOTFOUND. */
+int kite_acl_remove(kite_acl *a, const char *access_key, char **file);
+/* Replaces the global white list entries of file with patterns (comma separated; "" or
+ * NULL: none): 0, or KITE_EINVAL with the bad pattern in err. */
+int kite_acl_set_global(kite_acl *a, const char *file, const char *patterns, char *err,
+                        size_t errlen);
+/* The YAML text of everything a holds from file (its global entries and accounts). */
+struct kite_buf;
+void kite_acl_emit(const kite_acl *a, const char *file, struct kite_buf *out);
 
 #endif

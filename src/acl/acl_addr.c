@@ -23,6 +23,7 @@ typedef struct one_ip {
 } one_ip;
 
 struct kite_acl_addr {
+    char *text; /* the pattern as written (blanks around it removed) */
     int kind;
     one_ip *ips; /* P_LIST */
     size_t nips;
@@ -229,8 +230,11 @@ kite_acl_addr *kite_acl_addr_parse(const char *pattern, char *err, size_t errlen
         kite_acl_addr_free(p);
         return NULL;
     }
+    p->text = kite_xstrndup(pattern, len);
     return p;
 }
+
+const char *kite_acl_addr_text(const kite_acl_addr *p) { return p ? p->text : NULL; }
 
 int kite_acl_addr_match(const kite_acl_addr *p, const char *ip)
 {
@@ -254,6 +258,7 @@ int kite_acl_addr_match(const kite_acl_addr *p, const char *ip)
 void kite_acl_addr_free(kite_acl_addr *p)
 {
     if (!p) return;
+    free(p->text);
     free(p->ips);
     free(p);
 }

@@ -48,8 +48,12 @@ static void account_free(kite_acl_account *c)
 void kite_acl_free(kite_acl *a)
 {
     if (!a) return;
-    for (size_t i = 0; i < a->nglobal; i++) kite_acl_addr_free(a->global_white[i]);
+    for (size_t i = 0; i < a->nglobal; i++) {
+        kite_acl_addr_free(a->global_white[i]);
+        free(a->global_file[i]);
+    }
     free(a->global_white);
+    free(a->global_file);
     for (size_t i = 0; i < a->nacc; i++) account_free(&a->acc[i]);
     free(a->acc);
     free(a);
@@ -89,8 +93,7 @@ int kite_acl_perm_ok(int needed, int owned)
     return (needed & owned) != 0;
 }
 
-/* Room for element n of an array grown to 8, then by doubling. */
-static void *grow(void *p, size_t n, size_t elem)
+void *kite_acl_grow(void *p, size_t n, size_t elem)
 {
     if (n >= 8 ? (n & (n - 1)) != 0 : n != 0) return p;
     return kite_xrealloc(p, (n >= 8 ? n * 2 : 8) * elem);
@@ -164,7 +167,7 @@ static int perms_list(ctx *c, const yaml_node_t *seq, const char *what, kite_acl
         if (!known)
             KLOG_WARN("acl", "%s:%lu: %s entry '%s': unknown permission, taken as DENY", c->file,
                       (unsigned long)e->start_mark.line + 1, what, v);
-        *out = grow(*out, *n, sizeof **out);
+        *out = kite_acl_grow(*out, *n, sizeof **out);
         (*out)[*n].name = kite_xstrndup(v, (size_t)(eq - v));
         (*out)[(*n)++].perm = perm;
     }
@@ -273,7 +276,11 @@ static int top(ctx *c, const yaml_node_t *root)
                 char ae[256];
                 kite_acl_addr *ap = kite_acl_addr_parse(pat, ae, sizeof ae);
                 if (!ap) return fail(c, e, "globalWhiteRemoteAddresses %s%s", ae, NULL);
-                c->acl->global_white = grow(c->acl->global_white, c->acl->nglobal, sizeof(void *));
+                c->acl->global_white =
+                    kite_acl_grow(c->acl->global_white, c->acl->nglobal, sizeof(void *));
+                c->acl->global_file =
+                    kite_acl_grow(c->acl->global_file, c->acl->nglobal, sizeof(void *));
+                c->acl->global_file[c->acl->nglobal] = kite_xstrdup(c->file);
                 c->acl->global_white[c->acl->nglobal++] = ap;
             } else {
                 kite_acl_account acc;
@@ -283,7 +290,7 @@ static int top(ctx *c, const yaml_node_t *root)
                     account_free(&acc);
                     return rc;
                 }
-                c->acl->acc = grow(c->acl->acc, c->acl->nacc, sizeof acc);
+                c->acl->acc = kite_acl_grow(c->acl->acc, c->acl->nacc, sizeof acc);
                 c->acl->acc[c->acl->nacc++] = acc;
             }
         }

@@ -10,6 +10,8 @@
  * with RocketMQ's AclException text and our reason, and are logged at most once a second. */
 #include "broker/acl.h"
 #include "acl/acl.h"
+#include "base/file.h"
+#include "base/json.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/time.h"
@@ -101,6 +103,12 @@ static const rule k_rules[] = {
     { RC_VIEW_MESSAGE_BY_ID, "VIEW_MESSAGE_BY_ID", R_ADMIN, NULL, NULL, 0 },
     { RC_GET_CONSUMER_RUNNING_INFO, "GET_CONSUMER_RUNNING_INFO", R_ADMIN, NULL, NULL, 0 },
     { RC_CONSUME_MESSAGE_DIRECTLY, "CONSUME_MESSAGE_DIRECTLY", R_ADMIN, NULL, NULL, 0 },
+    /* account management: the main (admin) accounts only */
+    { RC_UPDATE_AND_CREATE_ACL_CONFIG, "UPDATE_AND_CREATE_ACL_CONFIG", R_ADMIN, NULL, NULL, 0 },
+    { RC_DELETE_ACL_CONFIG, "DELETE_ACL_CONFIG", R_ADMIN, NULL, NULL, 0 },
+    { RC_GET_BROKER_CLUSTER_ACL_INFO, "GET_BROKER_CLUSTER_ACL_INFO", R_ADMIN, NULL, NULL, 0 },
+    { RC_UPDATE_GLOBAL_WHITE_ADDRS_CONFIG, "UPDATE_GLOBAL_WHITE_ADDRS_CONFIG", R_ADMIN, NULL, NULL,
+      0 },
 };
 #undef SUB
 #undef PUB
@@ -111,7 +119,8 @@ typedef struct bk_acl {
     uint64_t stamp;        /* identity of the files it came from */
     uint64_t failed_stamp; /* identity of a set that did not load (logged once) */
     kite_ev_timer *t_check;
-    int64_t log_sec; /* refusal log limit: one line a second, then a count */
+    int64_t version, version_ms; /* DataVersion of the accounts: +1 per load or change */
+    int64_t log_sec;             /* refusal log limit: one line a second, then a count */
     long suppressed;
 } bk_acl;
 
@@ -278,6 +287,8 @@ static void t_check(kite_ev *ev, kite_ev_timer *t, void *arg)
         A->acl = n;
         A->stamp = st;
         A->failed_stamp = 0;
+        A->version++;
+        A->version_ms = kite_wall_ms();
         char d[1024];
         describe(n, &l, d, sizeof d);
         KLOG_INFO("acl", "ACL reloaded: %s", d);
@@ -476,14 +487,223 @@ int bk_acl_start(kite_broker *b, char *err, size_t errlen)
     describe(A->acl, &l, d, sizeof d);
     KLOG_INFO("acl", "ACL on: %s", d);
     list_free(&l);
+    A->version = 1;
+    A->version_ms = kite_wall_ms();
     b->acl = A;
     A->t_check = kite_ev_timer_add(b->ev, BK_ACL_RELOAD_MS, BK_ACL_RELOAD_MS, t_check, b);
     return KITE_OK;
 }
 
+/* ---- account management (codes 50-53) ---- */
+
+/* Where new accounts and the default global white list go: aclFile, else
+ * <rocketmqHome>/conf/plain_acl.yml. */
+static int main_file(const kite_broker *b, char *out, size_t len)
+{
+    if (b->cfg.acl_file && *b->cfg.acl_file)
+        return snprintf(out, len, "%s", b->cfg.acl_file) < (int)len;
+    const char *home = home_dir(b);
+    return home && snprintf(out, len, "%s/conf/plain_acl.yml", home) < (int)len;
+}
+
+/* The accounts as the files hold them now (the change applies to these, not to what is in
+ * force, so a file edited meanwhile is not overwritten with older content): NULL with err
+ * when they do not load. */
+static kite_acl *fresh(kite_broker *b, file_list *l, char *err, size_t errlen)
+{
+    acl_files(b, l);
+    char lerr[600];
+    kite_acl *n = load_all(b, l, lerr, sizeof lerr);
+    if (!n) snprintf(err, errlen, "the ACL files do not load (%s); fix them first", lerr);
+    return n;
+}
+
+/* Writes file from n (atomically: a temporary file, fsync, rename) after checking that the
+ * text reads back, then puts n in force. Takes n. */
+static int persist(kite_broker *b, kite_acl *n, const char *file, char *err, size_t errlen)
+{
+    kite_buf text = KITE_BUF_INIT;
+    kite_acl_emit(n, file, &text);
+    kite_acl *chk = kite_acl_new();
+    int rc = kite_acl_parse(chk, file, text.data, text.len, err, errlen);
+    kite_acl_free(chk);
+    if (rc == KITE_OK && (rc = kite_mkdirs_for(file)) == KITE_OK)
+        rc = kite_file_write_atomic(file, text.data, text.len);
+    else if (rc == KITE_OK)
+        snprintf(err, errlen, "cannot create the directory of %s", file);
+    if (rc != KITE_OK && !err[0]) snprintf(err, errlen, "cannot write %s", file);
+    kite_buf_free(&text);
+    if (rc != KITE_OK) {
+        kite_acl_free(n);
+        return rc;
+    }
+    bk_acl *A = b->acl;
+    kite_acl_free(A->acl);
+    A->acl = n;
+    file_list l = { 0 };
+    acl_files(b, &l);
+    A->stamp = files_stamp(&l);
+    A->failed_stamp = 0;
+    A->version++;
+    A->version_ms = kite_wall_ms();
+    list_free(&l);
+    return KITE_OK;
+}
+
+static void h_acl_update(kite_rpc_req *req, void *arg)
+{
+    kite_broker *b = arg;
+    const kite_cmd *c = &req->cmd;
+    kite_acl_update u = {
+        .access_key = kite_cmd_ext(c, "accessKey"),
+        .secret_key = kite_cmd_ext(c, "secretKey"),
+        .white = kite_cmd_ext(c, "whiteRemoteAddress"),
+        .default_topic_perm = kite_cmd_ext(c, "defaultTopicPerm"),
+        .default_group_perm = kite_cmd_ext(c, "defaultGroupPerm"),
+        .topic_perms = kite_cmd_ext(c, "topicPerms"),
+        .group_perms = kite_cmd_ext(c, "groupPerms"),
+        .admin = kite_cmd_ext_bool(c, "admin", 0),
+    };
+    char err[700] = "", mf[1024];
+    file_list l = { 0 };
+    const char *file;
+    kite_acl *n = fresh(b, &l, err, sizeof err);
+    int rc = n ? KITE_OK : KITE_EINVAL;
+    if (n && !main_file(b, mf, sizeof mf)) {
+        snprintf(err, sizeof err, "no file for new accounts: set rocketmqHome or aclFile");
+        rc = KITE_EINVAL;
+    }
+    if (rc == KITE_OK && (rc = kite_acl_upsert(n, &u, mf, &file, err, sizeof err)) == KITE_OK) {
+        char *f = kite_xstrdup(file);
+        rc = persist(b, n, f, err, sizeof err);
+        n = NULL;
+        if (rc == KITE_OK)
+            KLOG_INFO("acl", "account '%s' created or updated in %s by a request from %s",
+                      u.access_key, f, kite_conn_peer(req->conn));
+        free(f);
+    }
+    kite_acl_free(n);
+    list_free(&l);
+    if (rc == KITE_OK)
+        kite_rpc_reply_code(req, RS_SUCCESS, NULL);
+    else
+        bk_replyf(req, RS_UPDATE_AND_CREATE_ACL_CONFIG_FAILED, "%s", err);
+}
+
+static void h_acl_delete(kite_rpc_req *req, void *arg)
+{
+    kite_broker *b = arg;
+    const char *ak = bk_need(req, "accessKey");
+    if (!ak) return;
+    char err[700] = "";
+    file_list l = { 0 };
+    kite_acl *n = fresh(b, &l, err, sizeof err);
+    int rc = n ? KITE_OK : KITE_EINVAL;
+    char *file = NULL;
+    if (n && kite_acl_remove(n, ak, &file) != KITE_OK) {
+        snprintf(err, sizeof err, "No acl config for %s", ak);
+        rc = KITE_ENOTFOUND;
+    }
+    if (rc == KITE_OK) {
+        rc = persist(b, n, file, err, sizeof err);
+        n = NULL;
+        if (rc == KITE_OK)
+            KLOG_INFO("acl", "account '%s' deleted from %s by a request from %s", ak, file,
+                      kite_conn_peer(req->conn));
+    }
+    free(file);
+    kite_acl_free(n);
+    list_free(&l);
+    if (rc == KITE_OK)
+        kite_rpc_reply_code(req, RS_SUCCESS, NULL);
+    else
+        bk_replyf(req, RS_DELETE_ACL_CONFIG_FAILED, "%s", err);
+}
+
+static void h_acl_global(kite_rpc_req *req, void *arg)
+{
+    kite_broker *b = arg;
+    const char *addrs = kite_cmd_ext_raw(&req->cmd, "globalWhiteAddrs");
+    const char *path = kite_cmd_ext(&req->cmd, "aclFileFullPath");
+    char err[700] = "", mf[1024];
+    file_list l = { 0 };
+    kite_acl *n = fresh(b, &l, err, sizeof err);
+    int rc = n ? KITE_OK : KITE_EINVAL;
+    if (n && path) { /* only a file the broker loads: never a path of the caller's choice */
+        rc = KITE_EINVAL;
+        for (size_t i = 0; i < l.n; i++)
+            if (!strcmp(l.p[i], path)) rc = KITE_OK;
+        if (rc != KITE_OK) snprintf(err, sizeof err, "%s is not one of the ACL files", path);
+        snprintf(mf, sizeof mf, "%s", path);
+    } else if (n && !main_file(b, mf, sizeof mf)) {
+        snprintf(err, sizeof err, "no ACL file: set rocketmqHome or aclFile");
+        rc = KITE_EINVAL;
+    }
+    if (rc == KITE_OK && (rc = kite_acl_set_global(n, mf, addrs, err, sizeof err)) == KITE_OK) {
+        rc = persist(b, n, mf, err, sizeof err);
+        n = NULL;
+        if (rc == KITE_OK)
+            KLOG_INFO("acl", "globalWhiteRemoteAddresses of %s set to [%s] by a request from %s",
+                      mf, addrs ? addrs : "", kite_conn_peer(req->conn));
+    }
+    kite_acl_free(n);
+    list_free(&l);
+    if (rc == KITE_OK)
+        kite_rpc_reply_code(req, RS_SUCCESS, NULL);
+    else
+        bk_replyf(req, RS_UPDATE_GLOBAL_WHITE_ADDRS_CONFIG_FAILED, "%s", err);
+}
+
+static void version_json(kite_jw *w, int64_t counter, int64_t ms)
+{
+    kite_jw_obj_begin(w);
+    kite_jw_key(w, "counter");
+    kite_jw_int(w, counter);
+    kite_jw_key(w, "stateVersion");
+    kite_jw_int(w, 0);
+    kite_jw_key(w, "timestamp");
+    kite_jw_int(w, ms);
+    kite_jw_obj_end(w);
+}
+
+static void h_acl_info(kite_rpc_req *req, void *arg)
+{
+    kite_broker *b = arg;
+    bk_acl *A = b->acl;
+    kite_buf v = KITE_BUF_INIT, all = KITE_BUF_INIT;
+    kite_jw w;
+    kite_jw_init(&w, &v, 0);
+    version_json(&w, A->version, A->version_ms);
+    file_list l = { 0 };
+    acl_files(b, &l);
+    kite_jw_init(&w, &all, 0);
+    kite_jw_obj_begin(&w);
+    for (size_t i = 0; i < l.n; i++) {
+        kite_jw_key(&w, l.p[i]);
+        version_json(&w, A->version, A->version_ms);
+    }
+    kite_jw_obj_end(&w);
+    list_free(&l);
+    kite_cmd resp;
+    kite_cmd_init_response(&resp, &req->cmd, RS_SUCCESS, NULL);
+    kite_cmd_set_ext_n(&resp, "version", v.data, v.len);
+    kite_cmd_set_ext_n(&resp, "allAclFileVersion", all.data, all.len);
+    kite_cmd_set_ext(&resp, "brokerName", b->cfg.broker_name);
+    kite_cmd_set_ext(&resp, "brokerAddr", b->addr);
+    kite_cmd_set_ext(&resp, "clusterName", b->cfg.broker_cluster_name);
+    kite_buf_free(&v);
+    kite_buf_free(&all);
+    kite_rpc_reply(req, &resp);
+}
+
 void bk_acl_install(kite_broker *b)
 {
-    if (b->acl && b->srv) kite_rpc_server_set_guard(b->srv, guard, b);
+    if (!b->acl || !b->srv) return;
+    kite_rpc_server_set_guard(b->srv, guard, b);
+    kite_rpc_server_handle(b->srv, RC_UPDATE_AND_CREATE_ACL_CONFIG, h_acl_update, b);
+    kite_rpc_server_handle(b->srv, RC_DELETE_ACL_CONFIG, h_acl_delete, b);
+    kite_rpc_server_handle(b->srv, RC_GET_BROKER_CLUSTER_ACL_INFO, h_acl_info, b);
+    kite_rpc_server_handle(b->srv, RC_UPDATE_GLOBAL_WHITE_ADDRS_CONFIG, h_acl_global, b);
 }
 
 void bk_acl_stop(kite_broker *b)

@@ -653,6 +653,126 @@ static void test_acl_end_transaction(void **st)
     bk_stop_clean(b);
 }
 
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) return NULL;
+    char *t = calloc(1, 65536);
+    size_t n = fread(t, 1, 65535, f);
+    t[n] = 0;
+    fclose(f);
+    return t;
+}
+
+/* Account management by the main (admin) account: codes 50-53 change the file atomically
+ * and take effect at once; a sub-account is refused; bad input changes nothing; a path of
+ * the caller's choice is never written; a restart keeps the changes. */
+static void test_acl_accounts(void **st)
+{
+    (void)st;
+    char dir[512], path[700], evil[700];
+    acl_dir(dir, sizeof dir, k_acl_v1);
+    snprintf(path, sizeof path, "%s/acl.yml", dir);
+    snprintf(evil, sizeof evil, "%s/evil.yml", dir);
+    kt_daemon *b = start_acl_broker(dir);
+    int fd = conn_from(b, SRC_PLAIN);
+    create_topics(fd);
+    fld acc[] = { { "accessKey", "teamSubAcct", 0 },
+                  { "secretKey", "teamSubSecret", 0 },
+                  { "admin", "false", 0 },
+                  { "defaultTopicPerm", "DENY", 0 },
+                  { "topicPerms", "topicPub=PUB,topicSub=SUB", 0 } };
+    expect_refused(fd, 50, acc, 5, "subAccount1", "subSecret1", NULL,
+                   "Need admin permission for request code=50, but accessKey=subAccount1 is not");
+    assert_true(wait_send_verdict(fd, "topicPub", "teamSubAcct", "teamSubSecret", 0));
+    expect_allowed(fd, 50, acc, 5, "adminAccount", "adminSecret1", NULL, 0);
+    char *t = slurp(path);
+    assert_non_null(strstr(t, "\"teamSubAcct\""));
+    assert_non_null(strstr(t, "\"subAccount1\"")); /* the other accounts are kept */
+    free(t);
+    /* in force at once: the first send after the answer */
+    char ts[32];
+    fld f[16];
+    size_t n = send_fields(f, "topicPub", ts, sizeof ts);
+    expect_allowed(fd, 310, f, n, "teamSubAcct", "teamSubSecret", "a1", 0);
+    n = send_fields(f, "topicSub", ts, sizeof ts);
+    expect_refused(fd, 310, f, n, "teamSubAcct", "teamSubSecret", "a2",
+                   "No default permission for topic:topicSub");
+    /* an update replaces the lists */
+    acc[4].v = "topicPub=DENY";
+    expect_allowed(fd, 50, acc, 5, "adminAccount", "adminSecret1", NULL, 0);
+    n = send_fields(f, "topicPub", ts, sizeof ts);
+    expect_refused(fd, 310, f, n, "teamSubAcct", "teamSubSecret", "a3",
+                   "No default permission for topic:topicPub");
+    /* bad input: 209 and the file unchanged */
+    char *before = slurp(path);
+    fld shortk[] = { { "accessKey", "abc", 0 }, { "secretKey", "teamSubSecret", 0 } };
+    kite_cmd r;
+    call(fd, 50, shortk, 2, "adminAccount", "adminSecret1", NULL, &r);
+    assert_int_equal(r.code, 209);
+    kite_cmd_free(&r);
+    fld badw[] = { { "accessKey", "teamOther1", 0 },
+                   { "secretKey", "teamSubSecret", 0 },
+                   { "whiteRemoteAddress", "1.2.3", 0 } };
+    call(fd, 50, badw, 3, "adminAccount", "adminSecret1", NULL, &r);
+    assert_int_equal(r.code, 209);
+    assert_non_null(strstr(r.remark, "whiteRemoteAddress"));
+    kite_cmd_free(&r);
+    char *after = slurp(path);
+    assert_string_equal(before, after);
+    free(before);
+    free(after);
+    /* the cluster ACL info */
+    call(fd, 52, NULL, 0, "adminAccount", "adminSecret1", NULL, &r);
+    assert_int_equal(r.code, 0);
+    assert_non_null(strstr(kite_cmd_ext(&r, "version"), "\"counter\""));
+    assert_non_null(strstr(kite_cmd_ext(&r, "allAclFileVersion"), path));
+    assert_string_equal(kite_cmd_ext(&r, "brokerName"), "broker-t");
+    kite_cmd_free(&r);
+    expect_refused(fd, 52, NULL, 0, "subAccount1", "subSecret1", NULL,
+                   "Need admin permission for request code=52, but accessKey=subAccount1 is not");
+    /* the global white list: a new sender address passes without a key */
+    int fw = conn_from(b, "127.0.64.5");
+    n = send_fields(f, "topicDeny", ts, sizeof ts);
+    expect_refused(fw, 310, f, n, NULL, NULL, "g0", "No accessKey is configured");
+    fld gw[] = { { "globalWhiteAddrs", "127.0.62.*,127.0.64.*", 0 } };
+    expect_allowed(fd, 53, gw, 1, "adminAccount", "adminSecret1", NULL, 0);
+    expect_allowed(fw, 310, f, n, NULL, NULL, "g1", 0);
+    /* never a file the broker does not load */
+    fld ge[] = { { "globalWhiteAddrs", "*", 0 }, { "aclFileFullPath", evil, 0 } };
+    call(fd, 53, ge, 2, "adminAccount", "adminSecret1", NULL, &r);
+    assert_int_equal(r.code, 211);
+    kite_cmd_free(&r);
+    assert_int_not_equal(access(evil, F_OK), 0);
+    /* delete */
+    fld del[] = { { "accessKey", "teamSubAcct", 0 } };
+    expect_allowed(fd, 51, del, 1, "adminAccount", "adminSecret1", NULL, 0);
+    n = send_fields(f, "topicPub", ts, sizeof ts);
+    expect_refused(fd, 310, f, n, "teamSubAcct", "teamSubSecret", "d1",
+                   "No acl config for teamSubAcct");
+    call(fd, 51, del, 1, "adminAccount", "adminSecret1", NULL, &r);
+    assert_int_equal(r.code, 210);
+    kite_cmd_free(&r);
+    /* the timer sees the written file as it is in force: no reload failure logged */
+    usleep(1500 * 1000);
+    assert_int_equal(kb_count_lines(b->log, "were not taken"), 0);
+    /* a restart reads the changes back */
+    bk_stop_clean(b);
+    bk_close(fd);
+    bk_close(fw);
+    char extra[900];
+    snprintf(extra, sizeof extra, "aclEnable=true\naclFile=%s/acl.yml\n", dir);
+    bk_launch(b, NULL, extra);
+    fw = conn_from(b, "127.0.64.5");
+    expect_allowed(fw, 310, f, n, NULL, NULL, "g2", 0);
+    fd = conn_from(b, SRC_PLAIN);
+    expect_refused(fd, 310, f, n, "teamSubAcct", "teamSubSecret", "d2",
+                   "No acl config for teamSubAcct");
+    n = send_fields(f, "topicPub", ts, sizeof ts);
+    expect_allowed(fd, 310, f, n, "subAccount1", "subSecret1", "d3", 0);
+    bk_stop_clean(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -661,6 +781,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_acl_home, bk_setup, bk_teardown),
         cmocka_unit_test_setup_teardown(test_acl_start_refused, bk_setup, bk_teardown),
         cmocka_unit_test_setup_teardown(test_acl_end_transaction, bk_setup, bk_teardown),
+        cmocka_unit_test_setup_teardown(test_acl_accounts, bk_setup, bk_teardown),
         cmocka_unit_test_setup_teardown(test_acl_off, bk_setup, bk_teardown),
     };
     return kt_exit_code(cmocka_run_group_tests(tests, NULL, NULL));

@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <cmocka.h>
 #include "acl/acl.h"
+#include "base/buf.h"
+#include "base/err.h"
 #include "base/log.h"
 #include "kt.h"
 #include <stdio.h>
@@ -317,6 +319,62 @@ static void test_parse_alias_budget(void **st)
     free(t);
 }
 
+/* ---- changes and the written text (acl_write.c) ---- */
+
+/* What kite_acl_emit writes reads back to the same accounts; upsert, remove and the global
+ * list change only what they name; odd characters survive the quoting. */
+static void test_write_roundtrip(void **st)
+{
+    (void)st;
+    kite_acl *a = kite_acl_new();
+    char err[512];
+    assert_int_equal(kite_acl_parse(a, "good.yml", k_good, strlen(k_good), err, sizeof err), 0);
+    const char *file;
+    kite_acl_update u = { .access_key = "we\"ird: key#1",
+                          .secret_key = "s3cret\\x\n",
+                          .white = "10.1.1.{1,2}",
+                          .topic_perms = "t1=PUB,t2=SUB|PUB",
+                          .default_group_perm = "SUB",
+                          .admin = 0 };
+    assert_int_equal(kite_acl_upsert(a, &u, "good.yml", &file, err, sizeof err), 0);
+    kite_acl_update bad = { .access_key = "short", .secret_key = "long-enough" };
+    assert_int_not_equal(kite_acl_upsert(a, &bad, "good.yml", &file, err, sizeof err), 0);
+    kite_acl_update badp = { .access_key = "long-enough",
+                             .secret_key = "long-enough",
+                             .topic_perms = "t1" };
+    assert_int_not_equal(kite_acl_upsert(a, &badp, "good.yml", &file, err, sizeof err), 0);
+    assert_int_equal(kite_acl_set_global(a, "good.yml", "10.0.0.*,::1", err, sizeof err), 0);
+    assert_int_not_equal(kite_acl_set_global(a, "good.yml", "10.0.0", err, sizeof err), 0);
+    char *gone;
+    assert_int_equal(kite_acl_remove(a, "rocketmq2", &gone), 0);
+    free(gone);
+    assert_int_equal(kite_acl_remove(a, "rocketmq2", &gone), KITE_ENOTFOUND);
+    kite_buf out = KITE_BUF_INIT;
+    kite_acl_emit(a, "good.yml", &out);
+    kite_acl *b = kite_acl_new();
+    int rc = kite_acl_parse(b, "good.yml", out.data, out.len, err, sizeof err);
+    if (rc) fprintf(stderr, "%s\n%.*s\n", err, (int)out.len, out.data);
+    assert_int_equal(rc, 0);
+    assert_int_equal(b->nacc, 2);
+    assert_int_equal(b->nglobal, 2);
+    assert_true(kite_acl_addr_match(b->global_white[1], "::1"));
+    assert_string_equal(b->acc[0].access_key, "RocketMQ");
+    assert_int_equal(b->acc[0].ntopics, 5);
+    assert_int_equal(b->acc[0].topics[1].perm, KITE_ACL_PERM_PUB | KITE_ACL_PERM_SUB);
+    assert_int_equal(b->acc[0].default_group_perm, KITE_ACL_PERM_SUB);
+    const kite_acl_account *c = &b->acc[1];
+    assert_string_equal(c->access_key, "we\"ird: key#1");
+    assert_string_equal(c->secret_key, "s3cret\\x\n");
+    assert_true(kite_acl_addr_match(c->white, "10.1.1.2"));
+    assert_int_equal(c->ntopics, 2);
+    assert_int_equal(c->topics[1].perm, KITE_ACL_PERM_PUB | KITE_ACL_PERM_SUB);
+    assert_int_equal(c->default_group_perm, KITE_ACL_PERM_SUB);
+    assert_int_equal(c->default_topic_perm, KITE_ACL_PERM_DENY);
+    kite_buf_free(&out);
+    kite_acl_free(b);
+    kite_acl_free(a);
+}
+
 /* ---- the decision ---- */
 
 static kite_acl *k_acl;
@@ -538,6 +596,7 @@ int main(void)
         cmocka_unit_test(test_parse_good),
         cmocka_unit_test(test_parse_broken),
         cmocka_unit_test(test_parse_alias_budget),
+        cmocka_unit_test(test_write_roundtrip),
         cmocka_unit_test_setup_teardown(test_check_order, setup_acl, teardown_acl),
         cmocka_unit_test_setup_teardown(test_check_perms, setup_acl, teardown_acl),
         cmocka_unit_test_setup_teardown(test_check_unique_key_query, setup_acl, teardown_acl),
