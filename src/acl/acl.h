@@ -100,6 +100,8 @@ typedef struct kite_acl_req {
     size_t body_len;
     int admin_only; /* the code needs an admin account */
     int unknown;    /* the code has no entry in the daemon's table: denied */
+    int bad_body;   /* the resources are in a body that does not parse: denied (after the
+                     * white lists, the signature and the admin check) */
     const kite_acl_need *need;
     size_t nneed;
 } kite_acl_req;

@@ -140,6 +140,14 @@ int kite_acl_check(const kite_acl *a, const kite_acl_req *r, const kite_acl_acco
                  code, ip, acc->access_key);
         return KITE_ACL_DENY;
     }
+    if (r->bad_body) {
+        snprintf(msg, msglen, "The request body is not valid");
+        snprintf(why, whylen,
+                 "%s from %s refused: its body does not parse, so the topics and groups it uses "
+                 "are unknown",
+                 code, ip);
+        return KITE_ACL_DENY;
+    }
     if (!(acc->admin && !acc->has_perm_lists)) {
         for (size_t i = 0; i < r->nneed; i++) {
             const kite_acl_need *nd = &r->need[i];

@@ -131,6 +131,8 @@ static const rule *find_rule(int code)
     return NULL;
 }
 
+int bk_acl_has_rule(int code) { return find_rule(code) != NULL; }
+
 /* ---- files ---- */
 
 typedef struct file_list {
@@ -396,7 +398,7 @@ static void refuse(kite_broker *b, kite_rpc_req *req, const char *msg, const cha
     kite_rpc_reply_code(req, RS_SYSTEM_ERROR, remark);
 }
 
-static int check(kite_broker *b, kite_rpc_req *req, const rule *ru, needs *s)
+static int check(kite_broker *b, kite_rpc_req *req, const rule *ru, needs *s, int bad_body)
 {
     const kite_cmd *c = &req->cmd;
     kite_acl_field inl[32], *fs = c->n_ext <= 32 ? inl : kite_xmalloc(c->n_ext * sizeof *fs);
@@ -414,6 +416,7 @@ static int check(kite_broker *b, kite_rpc_req *req, const rule *ru, needs *s)
         .body_len = c->body_len,
         .admin_only = ru && ru->kind == R_ADMIN,
         .unknown = ru == NULL,
+        .bad_body = bad_body,
         .need = s->v,
         .nneed = s->n,
     };
@@ -437,20 +440,8 @@ static int guard(kite_rpc_req *req, void *arg)
     needs s = { .v = NULL, .n = 0, .cap = 4 };
     s.v = s.inl;
     kite_json_doc *doc = NULL;
-    int ok;
-    if (ru && collect(ru, &req->cmd, &s, &doc) != 0) {
-        char why[300];
-        char ip[64];
-        peer_ip(req->conn, ip, sizeof ip);
-        snprintf(
-            why, sizeof why,
-            "%s(%d) from %s refused: its body does not parse, so the topics and groups it uses are unknown",
-            ru->name, ru->code, ip);
-        refuse(b, req, "the request body is not valid", why);
-        ok = 0;
-    } else {
-        ok = check(b, req, ru, &s);
-    }
+    int bad_body = ru && collect(ru, &req->cmd, &s, &doc) != 0;
+    int ok = check(b, req, ru, &s, bad_body);
     if (s.v != s.inl) free(s.v);
     kite_json_doc_free(doc);
     return ok;
@@ -463,7 +454,7 @@ int bk_acl_allow_topic(kite_broker *b, kite_rpc_req *req, const char *topic, int
     s.v = s.inl;
     need_add(&s, topic, 0, perm);
     const rule *ru = find_rule(req->cmd.code);
-    int ok = check(b, req, ru, &s);
+    int ok = check(b, req, ru, &s, 0);
     if (s.v != s.inl) free(s.v);
     return ok;
 }
@@ -629,7 +620,10 @@ static void h_acl_global(kite_rpc_req *req, void *arg)
     file_list l = { 0 };
     kite_acl *n = fresh(b, &l, err, sizeof err);
     int rc = n ? KITE_OK : KITE_EINVAL;
-    if (n && path) { /* only a file the broker loads: never a path of the caller's choice */
+    if (n && !addrs) {
+        snprintf(err, sizeof err, "globalWhiteAddrs is required (\"\" empties the list)");
+        rc = KITE_EINVAL;
+    } else if (n && path) { /* only a file the broker loads: never a path of the caller's choice */
         rc = KITE_EINVAL;
         for (size_t i = 0; i < l.n; i++)
             if (!strcmp(l.p[i], path)) rc = KITE_OK;

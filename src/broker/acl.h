@@ -18,6 +18,9 @@ void bk_acl_stop(kite_broker *b);
  * sender, an admin account without perm lists, or the account's perm); else answers the
  * ACL refusal and returns 0. For codes whose topic is known only once the handler has
  * read the store (END_TRANSACTION: the half message's topic). */
+/* 1 when the ACL table has a rule for code (a served code without one is refused while ACL is
+ * on; it_broker_codes checks that every served code has one). */
+int bk_acl_has_rule(int code);
 int bk_acl_allow_topic(kite_broker *b, kite_rpc_req *req, const char *topic, int perm);
 
 #endif

@@ -391,6 +391,19 @@ static void test_acl_matrix(void **st)
         kite_cmd_free(&t);
     }
 
+    /* LOCK_BATCH_MQ names its group and topics in the body: one that does not parse is
+     * refused (after the signature); a body naming a denied topic too */
+    expect_refused(fd, 41, NULL, 0, "subAccount1", "subSecret1", "{not json",
+                   "The request body is not valid");
+    expect_refused(fd, 41, NULL, 0, "subAccount1", "subSecret1",
+                   "{\"consumerGroup\":\"groupA\",\"clientId\":\"c1\",\"mqSet\":[{\"topic\":"
+                   "\"topicSub\",\"brokerName\":\"broker-t\",\"queueId\":0},{\"topic\":"
+                   "\"topicDeny\",\"brokerName\":\"broker-t\",\"queueId\":0}]}",
+                   "No default permission for topic:topicDeny");
+    expect_allowed(fd, 41, NULL, 0, "subAccount1", "subSecret1",
+                   "{\"consumerGroup\":\"groupA\",\"clientId\":\"c1\",\"mqSet\":[{\"topic\":"
+                   "\"topicSub\",\"brokerName\":\"broker-t\",\"queueId\":0}]}",
+                   0);
     /* a code without an ACL rule is refused, even to the admin */
     expect_refused(fd, 9999, NULL, 0, "adminAccount", "adminSecret1", NULL,
                    "No acl rule for request code=9999");
@@ -409,6 +422,8 @@ static void test_acl_matrix(void **st)
     /* the global white list: no key at all, admin codes too */
     int fg = conn_from(b, SRC_GLOBAL);
     expect_allowed(fg, 310, f, n, NULL, NULL, "g1", 0);
+    expect_allowed(fg, 41, NULL, 0, NULL, NULL, "{not json",
+                   -1); /* white: the body is the handler's */
     n = topic_fields(f, "topicFromWhite");
     expect_allowed(fg, 17, f, n, NULL, NULL, NULL, 0);
     bk_stop_clean(b);
