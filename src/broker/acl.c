@@ -380,9 +380,19 @@ static void peer_ip(const kite_conn *conn, char *out, size_t len)
     if (!sa || !inet_ntop(AF_INET, &sa->sin_addr, out, (socklen_t)len)) snprintf(out, len, "?");
 }
 
-static void refuse(kite_broker *b, kite_rpc_req *req, const char *msg, const char *why)
+/* Control characters of a request's values (a key or topic with a newline) become '?', so
+ * that a refusal is one log line. */
+static void printable(char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f) *s = '?';
+}
+
+static void refuse(kite_broker *b, kite_rpc_req *req, char *msg, char *why)
 {
     bk_acl *A = b->acl;
+    printable(msg);
+    printable(why);
     int64_t sec = kite_mono_ms() / 1000;
     if (sec != A->log_sec) {
         if (A->suppressed)
