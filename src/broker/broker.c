@@ -7,6 +7,7 @@
 #include "base/mem.h"
 #include "base/time.h"
 #include "broker/broker.h"
+#include "broker/acl.h"
 #include "broker/trans.h"
 #include "net/sock.h"
 #include "repl/ha.h"
@@ -162,11 +163,13 @@ int kite_broker_start(kite_broker *b, kite_ev *ev, char *err, size_t errlen)
     memcpy(b->ip4, &ia.s_addr, 4);
     b->port = b->cfg.listen_port;
     snprintf(b->addr, sizeof b->addr, "%s:%d", ip, b->port);
+    int rc = bk_acl_start(b, err, errlen); /* before anything is created on disk */
+    if (rc != KITE_OK) return rc;
 
     /* Store. */
     kite_store_opts so;
     kite_store_opts_default(&so);
-    int rc = kite_store_conf_resolve(&b->cfg.store, &so, err, errlen);
+    rc = kite_store_conf_resolve(&b->cfg.store, &so, err, errlen);
     if (rc != KITE_OK) return rc;
     memcpy(so.store_ip4, b->ip4, 4);
     so.store_port = b->port;
@@ -214,6 +217,7 @@ int kite_broker_start(kite_broker *b, kite_ev *ev, char *err, size_t errlen)
     bk_register_query_handlers(b);
     bk_register_trans_handlers(b);
     bk_register_slave_guards(b);
+    bk_acl_install(b);
     if ((rc = bk_delay_start(b, err, errlen)) != KITE_OK ||
         (rc = bk_trans_start(b, err, errlen)) != KITE_OK)
         return rc;
@@ -282,6 +286,7 @@ void kite_broker_stop(kite_broker *b)
     bk_trans_stop(b);
     bk_pull_free_holds(b);
     bk_locks_free(b);
+    bk_acl_stop(b);
     if (b->srv) kite_rpc_server_free(b->srv); /* closes connections: clients are cleaned up */
     b->srv = NULL;
     if (b->topics.cap) bk_save_offsets(b);

@@ -58,6 +58,9 @@ typedef struct bk_conf {
     int64_t ha_send_heartbeat_interval, ha_housekeeping_interval; /* ms */
     int32_t ha_transfer_batch_size;                               /* bytes per frame */
     char *ha_auth_key_file; /* a file holding the replication key (KiteMQ) */
+    int acl_enable;         /* plain ACL (acl.c) */
+    char *rocketmq_home;    /* ACL files under <rocketmqHome>/conf (else ROCKETMQ_HOME) */
+    char *acl_file;         /* KiteMQ: the one ACL file, instead of rocketmqHome's */
     kite_store_conf store;
 } bk_conf;
 
@@ -116,6 +119,7 @@ typedef struct bk_hold bk_hold;
 typedef struct bk_delay bk_delay;
 typedef struct bk_locks bk_locks;
 typedef struct bk_trans bk_trans;
+typedef struct bk_acl bk_acl;
 
 struct kite_ha_master;
 struct kite_ha_slave;
@@ -166,6 +170,7 @@ typedef struct kite_broker {
     bk_delay *delay;          /* schedule service (delay.c) */
     bk_locks *locks;          /* ordered-consumer queue locks (p_lock.c) */
     bk_trans *trans;          /* resolved half messages, check-back service (trans.c) */
+    bk_acl *acl;              /* plain ACL when aclEnable=true, else NULL (acl.c) */
 
     char **namesrvs;
     size_t n_namesrvs;
@@ -423,7 +428,9 @@ int bk_decode_offset_msg_id(const char *id, int64_t *phys);
  * way fastjson keys a map by MessageQueue. */
 void bk_jw_mq_key(kite_jw *w, const kite_broker *b, const char *topic, int32_t qid);
 /* Admin codes that change state: allowed from loopback only while ACL is off, unless
- * adminFromLoopbackOnly=false. Answers NO_PERMISSION itself and returns 0 when refused. */
+ * adminFromLoopbackOnly=false; with ACL on, the ACL guard already required an admin
+ * account (or a white-listed address). Answers NO_PERMISSION itself and returns 0 when
+ * refused. */
 int bk_admin_allowed(kite_broker *b, kite_rpc_req *req);
 
 #endif

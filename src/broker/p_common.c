@@ -91,7 +91,8 @@ int bk_decode_offset_msg_id(const char *id, int64_t *phys)
 
 int bk_admin_allowed(kite_broker *b, kite_rpc_req *req)
 {
-    if (!b->cfg.admin_from_loopback_only || kite_sock_is_loopback(kite_conn_peer_addr(req->conn)))
+    if (b->acl || !b->cfg.admin_from_loopback_only ||
+        kite_sock_is_loopback(kite_conn_peer_addr(req->conn)))
         return 1;
     KLOG_WARN("broker",
               "refused admin request %d from %s: admin changes are accepted from loopback only",

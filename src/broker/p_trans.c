@@ -24,6 +24,8 @@
  * before. commitOrRollback 0 is ignored. Puts use wait=0 and complete on the loop thread
  * (the request is oneway: nobody waits for durability). Loop thread. */
 #include "base/log.h"
+#include "acl/acl.h"
+#include "broker/acl.h"
 #include "broker/trans.h"
 #include "codec/record.h"
 #include "proto/codes.h"
@@ -229,6 +231,16 @@ static void h_end_transaction(kite_rpc_req *req, void *arg)
                   (long long)qoff, pg ? (int)(gl > 200 ? 200 : gl) : 6, pg ? pg : "(none)", group);
         kite_store_seg_release(&seg);
         return;
+    }
+    if (b->acl) { /* ACL: the half message's topic needs PUB (its topic is known only now) */
+        size_t tl;
+        const char *rt = kite_msgprop_get(r.props, r.props_len, "REAL_TOPIC", &tl);
+        char topic[256];
+        snprintf(topic, sizeof topic, "%.*s", rt ? (int)(tl > 255 ? 255 : tl) : 0, rt ? rt : "");
+        if (!bk_acl_allow_topic(b, req, topic, KITE_ACL_PERM_PUB)) {
+            kite_store_seg_release(&seg);
+            return;
+        }
     }
     /* A check copy, or a copy re-appended during its immunity, names the first half. */
     int64_t orig = -1;

@@ -30,6 +30,8 @@ struct kite_rpc_server {
     int lfds[MAX_LISTENERS];
     int nl;
     handler_ent handlers[MAX_CODE];
+    kite_rpc_guard guard;
+    void *guard_arg;
     kite_conn **conns;
     size_t nconns, capconns;
     kite_ev_timer *idle_timer;
@@ -140,6 +142,12 @@ void kite_rpc_server_handle(kite_rpc_server *s, int code, kite_rpc_handler h, vo
     if (code < 0 || code >= MAX_CODE) return;
     s->handlers[code].fn = h;
     s->handlers[code].arg = arg;
+}
+
+void kite_rpc_server_set_guard(kite_rpc_server *s, kite_rpc_guard g, void *arg)
+{
+    s->guard = g;
+    s->guard_arg = arg;
 }
 
 static void on_close(kite_conn *c, const char *reason, void *ud)
@@ -265,6 +273,7 @@ static void on_frame(kite_conn *c, const uint8_t *frame, size_t len, void *ud)
     r->recv_ms = kite_ev_now(s->ev);
     kite_conn_ref(c);
     int code = r->cmd.code;
+    if (s->guard && !s->guard(r, s->guard_arg)) return;
     if (code >= 0 && code < MAX_CODE && s->handlers[code].fn) {
         s->handlers[code].fn(r, s->handlers[code].arg);
         return;

@@ -22,12 +22,16 @@ typedef struct kite_rpc_server kite_rpc_server;
 
 typedef struct kite_rpc_req {
     kite_rpc_server *srv;
-    kite_conn *conn; /* a reference is held until the request is finished */
-    kite_cmd cmd;    /* the decoded request */
-    int64_t recv_ms; /* monotonic arrival time */
+    kite_conn *conn;  /* a reference is held until the request is finished */
+    kite_cmd cmd;     /* the decoded request */
+    int64_t recv_ms;  /* monotonic arrival time */
+    const void *auth; /* set by the guard (e.g. the ACL account); valid during the handler call */
 } kite_rpc_req;
 
 typedef void (*kite_rpc_handler)(kite_rpc_req *req, void *arg);
+/* Runs before every request's handler, also for codes without one: returns 1 to go on,
+ * or 0 after finishing req itself (a refusal answered with kite_rpc_reply_code). */
+typedef int (*kite_rpc_guard)(kite_rpc_req *req, void *arg);
 typedef void (*kite_rpc_conn_cb)(kite_conn *conn, void *arg);
 
 typedef struct kite_rpc_server_opts {
@@ -47,6 +51,8 @@ void kite_rpc_server_free(kite_rpc_server *s);
 int kite_rpc_server_listen(kite_rpc_server *s, const char *host, int port, char *err,
                            size_t errlen);
 void kite_rpc_server_handle(kite_rpc_server *s, int code, kite_rpc_handler h, void *arg);
+/* Installs (or with NULL removes) the guard. Loop thread. */
+void kite_rpc_server_set_guard(kite_rpc_server *s, kite_rpc_guard g, void *arg);
 /* Sends resp (its opaque/flag must already be a response to req - use
  * kite_cmd_init_response) plus optional extra segments as the body after resp->body,
  * frees resp and finishes req. Thread-safe. Segments are released in every case. */

@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 #include "bk_common.h"
+#include "broker/acl.h"
 #include "kt_bkx.h"
 
 /* PullSysFlag bits. */
@@ -279,12 +280,16 @@ static void check_daemon(const kt_daemon *d, const char *what, const int *set, s
             if (r.code == 3)
                 fprintf(stderr, "%s: code %d should be served, answered 3\n", what, code);
             assert_int_not_equal(r.code, 3);
+            if (r.remark && strstr(r.remark, "AclException"))
+                fprintf(stderr, "%s: code %d refused by ACL: %s\n", what, code, r.remark);
+            assert_true(!r.remark || !strstr(r.remark, "AclException"));
             n_served++;
         } else {
             char want[64];
             snprintf(want, sizeof want, " request type %d not supported", code);
             if (r.code != 3)
-                fprintf(stderr, "%s: code %d answered %d, want 3\n", what, code, r.code);
+                fprintf(stderr, "%s: code %d answered %d (%s), want 3\n", what, code, r.code,
+                        r.remark ? r.remark : "");
             assert_int_equal(r.code, 3);
             assert_non_null(r.remark);
             assert_string_equal(r.remark, want);
@@ -313,12 +318,40 @@ static void test_code_table(void **st)
     check_daemon(b, "kite-broker", bk_served, sizeof bk_served / sizeof bk_served[0]);
 }
 
+/* With aclEnable=true (every sender white-listed, so that unsigned requests pass) the broker
+ * serves the same codes plus the account codes 50-53; and every code it serves has a rule
+ * in the ACL table (a served code without one would be refused to every account). */
+static void test_code_table_acl(void **st)
+{
+    (void)st;
+    int with_acl[sizeof bk_served / sizeof bk_served[0] + 4];
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof bk_served / sizeof bk_served[0]; i++) {
+        if (!bk_acl_has_rule(bk_served[i]))
+            fprintf(stderr, "served code %d has no ACL rule\n", bk_served[i]);
+        assert_true(bk_acl_has_rule(bk_served[i]));
+        with_acl[n++] = bk_served[i];
+    }
+    for (int c = 50; c <= 53; c++) {
+        assert_true(bk_acl_has_rule(c));
+        with_acl[n++] = c;
+    }
+    char dir[512], path[700], extra[800];
+    kt_mkdtemp("acl-codes", dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/acl.yml", dir);
+    kt_write_file(path, "globalWhiteRemoteAddresses: ['*']\naccounts: []\n");
+    snprintf(extra, sizeof extra, "aclEnable=true\naclFile=%s\n", path);
+    kt_daemon *b = bk_start_broker(NULL, extra);
+    check_daemon(b, "kite-broker (ACL on)", with_acl, n);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_lite_pull, bk_setup, bk_teardown),
         cmocka_unit_test_setup_teardown(test_all_delay_offset, bk_setup, bk_teardown),
         cmocka_unit_test_setup_teardown(test_code_table, bk_setup, bk_teardown),
+        cmocka_unit_test_setup_teardown(test_code_table_acl, bk_setup, bk_teardown),
     };
     return kt_exit_code(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -1,6 +1,6 @@
 /* it_broker_conf.c - kite-broker keys that this build does not implement (src/broker/conf.c):
- * a key whose silent absence would lose data or let people in (aclEnable=true,
- * enableDLegerCommitLog=true, TLS, authentication), and settings
+ * a key whose silent absence would lose data or let people in (enableDLegerCommitLog=true,
+ * TLS, authentication; aclEnable=true is implemented: it_acl.c), and settings
  * the replication keys cannot work with (a slave without brokerId > 0, an unknown role),
  * make the broker exit non-zero before it opens anything, with one stderr line naming the
  * key; a harmless unimplemented key starts with a warning naming it; `-p` and
@@ -38,7 +38,6 @@ static void test_refused_keys(void **st)
     static const struct {
         const char *conf, *named, *why;
     } cases[] = {
-        { "aclEnable=true", "aclEnable=true", "is not supported yet" },
         { "brokerRole=BACKUP", "brokerRole: 'BACKUP'", "is not a role" },
         { "brokerRole=SLAVE", "brokerId=0", "a slave (brokerRole=SLAVE) needs a brokerId > 0" },
         { "brokerRole=SLAVE\nbrokerId=-1", "brokerId=-1", "needs a brokerId > 0" },

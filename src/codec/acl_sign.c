@@ -1,0 +1,69 @@
+/* acl_sign.c - plain-ACL request signature (acl_sign.h; docs/wire.md §14). */
+#include "codec/acl_sign.h"
+#include "base/log.h"
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/params.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+int kite_acl_key_cmp(const char *a, const char *b)
+{
+    const unsigned char *p = (const unsigned char *)a, *q = (const unsigned char *)b;
+    while (*p && *p == *q) p++, q++;
+    unsigned x = *p, y = *q;
+    /* Equal prefixes leave both at the same place in a character: when one byte leads a
+     * U+E000..U+FFFF character (EE, EF) and the other a supplementary one (F0..F4), UTF-16
+     * puts the supplementary one (a high surrogate, D800..DBFF) first. */
+    if (x >= 0xEE && x <= 0xEF && y >= 0xF0 && y <= 0xF4) return 1;
+    if (y >= 0xEE && y <= 0xEF && x >= 0xF0 && x <= 0xF4) return -1;
+    return (int)x - (int)y;
+}
+
+static int field_cmp(const void *a, const void *b)
+{
+    return kite_acl_key_cmp(((const kite_acl_field *)a)->key, ((const kite_acl_field *)b)->key);
+}
+
+static EVP_MAC *g_hmac;
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+
+static void fetch_hmac(void) { g_hmac = EVP_MAC_fetch(NULL, "HMAC", NULL); }
+
+void kite_acl_sign(kite_acl_field *f, size_t n, const char *skip, const void *body, size_t body_len,
+                   const char *secret, char out[KITE_ACL_SIG_LEN])
+{
+    pthread_once(&g_once, fetch_hmac);
+    EVP_MAC_CTX *ctx = g_hmac ? EVP_MAC_CTX_new(g_hmac) : NULL;
+    char digest[] = "SHA1";
+    OSSL_PARAM params[] = { OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+                            OSSL_PARAM_construct_end() };
+    if (!ctx || !EVP_MAC_init(ctx, (const unsigned char *)secret, strlen(secret), params)) {
+        KLOG_ERROR("acl", "HMAC-SHA1 is not available from OpenSSL");
+        abort(); /* a signature that cannot be computed must not pass or be sent */
+    }
+    if (n > 1) qsort(f, n, sizeof *f, field_cmp);
+    int ok = 1;
+    for (size_t i = 0; i < n && ok; i++) {
+        if (skip && strcmp(f[i].key, skip) == 0) continue;
+        if (f[i].vlen) ok = EVP_MAC_update(ctx, (const unsigned char *)f[i].val, f[i].vlen);
+    }
+    if (ok && body_len) ok = EVP_MAC_update(ctx, body, body_len);
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    size_t mlen = 0;
+    if (!ok || !EVP_MAC_final(ctx, mac, &mlen, sizeof mac) || mlen != 20) {
+        KLOG_ERROR("acl", "HMAC-SHA1 failed");
+        abort();
+    }
+    EVP_MAC_CTX_free(ctx);
+    EVP_EncodeBlock((unsigned char *)out, mac, 20);
+}
+
+int kite_acl_sig_equal(const char *want, const char *got, size_t got_len)
+{
+    size_t wl = strlen(want);
+    if (wl != got_len) return 0;
+    return CRYPTO_memcmp(want, got, wl) == 0;
+}
