@@ -29,6 +29,9 @@
 
 #define TOPIC "ClusterT"
 #define NQ    4
+/* Registrations every 10 s (the shortest period a broker accepts): a restarted name server
+ * knows every broker again within that time. */
+#define CL_KEYS "registerNameServerPeriod=10000\n"
 
 /* ---- the cluster ---- */
 
@@ -66,14 +69,14 @@ static void wait_route_has(const kt_daemon *ns, const char *topic, int want, int
 static void cl_start_group(int g, const char *role, const char *extra, const char *slave_extra)
 {
     char conf[1024];
-    snprintf(conf, sizeof conf, "brokerName=broker-%c\nbrokerRole=%s\n%s", 'a' + g, role,
+    snprintf(conf, sizeof conf, "brokerName=broker-%c\nbrokerRole=%s\n" CL_KEYS "%s", 'a' + g, role,
              extra ? extra : "");
     cl_m[g] = bk_slot(1);
     rp_launch_master_at(cl_m[g], cl_nsaddrs, &cl_ha[g], conf);
     create_topic(cl_m[g], TOPIC);
     wait_route_has(cl_ns[0], TOPIC, 1 << g, 0);
     wait_route_has(cl_ns[1], TOPIC, 1 << g, 0);
-    snprintf(conf, sizeof conf, "brokerName=broker-%c\n%s", 'a' + g,
+    snprintf(conf, sizeof conf, "brokerName=broker-%c\n" CL_KEYS "%s", 'a' + g,
              slave_extra ? slave_extra : "");
     cl_s[g] = bk_slot(1);
     rp_launch_slave_at(cl_s[g], cl_nsaddrs, 1, conf);
