@@ -14,6 +14,10 @@
  *  - broker-a's master SIGKILLed under load (SYNC_MASTER groups): every send call succeeds
  *    (retries on broker-b), the consumer gets every message, the rest of broker-a from its
  *    slave; control: with retry_times 0 the same kill fails sends;
+ *  - broker-a's master stopped (SIGSTOP) under load, still routed by the name servers: only
+ *    the sends already on it fail (their whole timeout passes there), the producer's fault
+ *    table keeps every later send on broker-b; control: with fault_avoid_ms 0 the threads
+ *    keep failing on it;
  *  - the lite pull consumer follows suggestWhichBrokerId to the slave and, when the master
  *    it has in its cached route is killed, pulls from the slave at once; controls: with
  *    slaveReadEnable=false the slave serves nothing; with the slave gone too the pull fails.
@@ -175,12 +179,14 @@ static void *sender(void *arg)
     return NULL;
 }
 
-static kite_producer *cl_producer(const char *nsaddrs, int retries)
+/* avoid_ms: fault_avoid_ms, or -1 for the default. */
+static kite_producer *cl_producer(const char *nsaddrs, int retries, int avoid_ms)
 {
     kite_producer_opts o;
     kite_producer_opts_init(&o);
     o.namesrv_addr = nsaddrs;
     o.retry_times = retries;
+    if (avoid_ms >= 0) o.fault_avoid_ms = avoid_ms;
     o.poll_namesrv_interval_ms = 1000;
     kite_producer *p = NULL;
     assert_int_equal(kite_producer_create(&p, "cg_producer", &o), KITE_OK);
@@ -188,11 +194,11 @@ static kite_producer *cl_producer(const char *nsaddrs, int retries)
     return p;
 }
 
-static void load_start(int retries, int nth, int pause_us)
+static void load_start(int retries, int nth, int pause_us, int avoid_ms)
 {
     memset(&L, 0, sizeof L);
     pthread_mutex_init(&L.mu, NULL);
-    L.p = cl_producer(cl_nsaddrs, retries);
+    L.p = cl_producer(cl_nsaddrs, retries, avoid_ms);
     L.nth = nth;
     L.pause_us = pause_us;
     for (int i = 0; i < nth; i++) assert_int_equal(pthread_create(&L.th[i], NULL, sender, &L), 0);
@@ -278,7 +284,7 @@ static void test_namesrv_killed(void **st)
     cl_start_group(1, "ASYNC_MASTER", NULL, NULL);
     wait_route_has(cl_ns[0], TOPIC, 3, 1);
     wait_route_has(cl_ns[1], TOPIC, 3, 1);
-    load_start(2, 1, 5000);
+    load_start(2, 1, 5000, -1);
     kc_collector col;
     kite_push_consumer *c = cl_consumer("cg_ns", &col, 0);
     wait_ok(100);
@@ -308,7 +314,7 @@ static void test_namesrv_killed(void **st)
             /* Control: a producer that knows only the dead name server finds no route. */
             char only[80];
             snprintf(only, sizeof only, "%s:%d", dead->host, dead->port);
-            kite_producer *p = cl_producer(only, 2);
+            kite_producer *p = cl_producer(only, 2, -1);
             rc = kite_producer_send(p, m, &r);
             fprintf(stderr, "control, only the dead name server: %s (%s)\n", kite_strerror(rc),
                     r.error);
@@ -336,7 +342,7 @@ static void test_group_added(void **st)
     cl_start_group(0, "ASYNC_MASTER", NULL, NULL);
     wait_route_has(cl_ns[0], TOPIC, 1, 1);
     wait_route_has(cl_ns[1], TOPIC, 1, 1);
-    load_start(2, 1, 5000);
+    load_start(2, 1, 5000, -1);
     kc_collector col;
     kite_push_consumer *c = cl_consumer("cg_added", &col, 0);
     wait_ok(200);
@@ -382,7 +388,7 @@ static int master_kill_run(int retries)
     wait_route_has(cl_ns[1], TOPIC, 3, 1);
     rp_wait_caught_up(cl_m[0], cl_s[0]);
     rp_wait_caught_up(cl_m[1], cl_s[1]);
-    load_start(retries, 2, 1000);
+    load_start(retries, 2, 1000, -1);
     kc_collector col;
     kite_push_consumer *c = cl_consumer("cg_kill", &col, 16);
     wait_ok(300);
@@ -429,6 +435,54 @@ static void test_master_killed_no_retry(void **st)
 {
     (void)st;
     assert_true(master_kill_run(0) > 0);
+}
+
+/* broker-a's master stopped (SIGSTOP) while two threads send: the name servers still route
+ * to it, and a send that reaches it waits for its whole timeout and fails. With the fault
+ * table (avoid_ms 60 s: longer than the run) only the sends already on it fail, at most one
+ * per thread: the rest skip it. Returns the failed sends after 300 more succeeded (with the
+ * table) or once they exceed twice the threads (without: every thread keeps failing). */
+static int master_hung_run(int avoid_ms)
+{
+    enum { NTH = 2 };
+    cl_start_ns();
+    cl_start_group(0, "ASYNC_MASTER", NULL, NULL);
+    cl_start_group(1, "ASYNC_MASTER", NULL, NULL);
+    wait_route_has(cl_ns[0], TOPIC, 3, 1);
+    wait_route_has(cl_ns[1], TOPIC, 3, 1);
+    load_start(2, NTH, 1000, avoid_ms);
+    wait_ok(200);
+    rp_sigstop(cl_m[0]->pid);
+    long long t0 = kt_now_ms();
+    while (atomic_load(&L.failed) == 0 && kt_now_ms() - t0 < KT_DEADLINE_MS) usleep(10000);
+    assert_true(atomic_load(&L.failed) > 0); /* a send that reached the stopped master */
+    if (avoid_ms > 0) {
+        wait_ok(atomic_load(&L.ok) + 300);
+    } else {
+        t0 = kt_now_ms();
+        while (atomic_load(&L.failed) <= 2 * NTH && kt_now_ms() - t0 < KT_DEADLINE_MS)
+            usleep(10000);
+    }
+    int failed = atomic_load(&L.failed);
+    int n = load_stop();
+    kill(cl_m[0]->pid, SIGCONT); /* so that teardown stops it cleanly */
+    fprintf(stderr, "master stopped, fault_avoid_ms %d: %d sent, %d failed (%s); a %d, b %d\n",
+            avoid_ms, n, failed, L.first_error, count_on(1, n), count_on(2, n));
+    return failed;
+}
+
+static void test_master_hung(void **st)
+{
+    (void)st;
+    int failed = master_hung_run(60000);
+    assert_true(failed <= 2); /* only the sends already on the stopped master (one per thread) */
+}
+
+/* Control: without the fault table every thread keeps sending to the stopped master. */
+static void test_master_hung_no_avoid(void **st)
+{
+    (void)st;
+    assert_true(master_hung_run(0) > 4);
 }
 
 /* Pulls every message of TOPIC's queues with pc, up to each queue's max offset on the
@@ -483,7 +537,7 @@ static void test_pull_consumer_slave(void **st)
     cl_start_group(0, "ASYNC_MASTER", mconf, slow);
     wait_route_has(cl_ns[0], TOPIC, 1, 1);
     wait_route_has(cl_ns[1], TOPIC, 1, 1);
-    kite_producer *p = cl_producer(cl_nsaddrs, 2);
+    kite_producer *p = cl_producer(cl_nsaddrs, 2, -1);
     kc_send_range(p, TOPIC, "cg", 0, N, NULL);
     kite_producer_destroy(p);
     rp_wait_caught_up(cl_m[0], cl_s[0]);
@@ -553,6 +607,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_group_added, bk_setup, bk_teardown),
         cmocka_unit_test_setup_teardown(test_master_killed, bk_setup, bk_teardown),
         cmocka_unit_test_setup_teardown(test_master_killed_no_retry, bk_setup, bk_teardown),
+        cmocka_unit_test_setup_teardown(test_master_hung, bk_setup, bk_teardown),
+        cmocka_unit_test_setup_teardown(test_master_hung_no_avoid, bk_setup, bk_teardown),
         cmocka_unit_test_setup_teardown(test_pull_consumer_slave, bk_setup, bk_teardown),
     };
     if (getenv("KT_ONLY")) cmocka_set_test_filter(getenv("KT_ONLY")); /* one scenario by name */
