@@ -17,7 +17,9 @@
  * names of docs/wire.md §5.1. Answer codes (§3.2, §3.3): 0 / 10 / 11 / 12 are stored (10-12 are
  * reported as statuses, never resent); {1, 2, 14, 16, 17, 204, 205, 1500} and transport
  * failures are retried on the next queue of another broker while attempts and time
- * remain (Java 5.x retry set); anything else fails at once. Batch body: §5.3.
+ * remain (Java 5.x retry set); anything else fails at once. A broker whose attempt failed
+ * goes into the fault table (fault.c): every queue choice skips it for fault_avoid_ms while
+ * another broker of the route is usable; an answered send takes it out. Batch body: §5.3.
  * Compression: §9.8 (zlib stream, sysFlag bit 0 plus type ZLIB = 3 in bits 8-10).
  *
  * Threads: producer state (state, ops, in-flight count) is guarded by p->mu; the
