@@ -188,10 +188,10 @@ static void set_suggested(kite_pull_consumer *c, const kite_mq *mq, int64_t id)
 }
 
 /* Address of mq's broker from the (cached or fetched) route: broker id `want` when the
- * route has it, else the master, else the slave with the lowest id. `not` (may be "")
+ * route has it, else the master, else the slave with the lowest id. failed_addr (may be "")
  * is an address that just failed: another address of the group is taken instead, and
  * KITE_ENOTFOUND returned when there is none. */
-static int mq_addr(kite_pull_consumer *c, const kite_mq *mq, int64_t want, const char * not,
+static int mq_addr(kite_pull_consumer *c, const kite_mq *mq, int64_t want, const char *failed_addr,
                    char *out, size_t cap)
 {
     if (!mq || !mq->topic || !mq->broker_name || mq->queue_id < 0) return KITE_EINVAL;
@@ -201,13 +201,14 @@ static int mq_addr(kite_pull_consumer *c, const kite_mq *mq, int64_t want, const
     if (rc != KITE_OK) return rc;
     const char *a = want != 0 ? kite_route_broker_addr_id(r, mq->broker_name, want) : NULL;
     if (!a) a = kite_route_broker_addr(r, mq->broker_name);
-    if (a && *not &&strcmp(a, not ) == 0) {
+    if (a && *failed_addr && strcmp(a, failed_addr) == 0) {
         a = NULL;
         for (size_t i = 0; i < r->rd.n_brokers && !a; i++) {
             const kite_broker_data *b = &r->rd.brokers[i];
             if (!b->broker_name || strcmp(b->broker_name, mq->broker_name) != 0) continue;
             for (size_t j = 0; j < b->n_addrs && !a; j++)
-                if (b->addrs[j].addr && strcmp(b->addrs[j].addr, not ) != 0) a = b->addrs[j].addr;
+                if (b->addrs[j].addr && strcmp(b->addrs[j].addr, failed_addr) != 0)
+                    a = b->addrs[j].addr;
         }
     }
     if (!a) {

@@ -205,6 +205,11 @@ static inline long rp_same_pulls(const kt_daemon *m, const kt_daemon *s, const c
     for (int q = 0; q < nq; q++) {
         int64_t max = kb_lookup(mfd, 30, topic, q, NULL, "offset");
         assert_true(max >= 0);
+        /* The slave builds its queues from the bytes after they arrive: wait for them. */
+        long long t0 = kt_now_ms();
+        while (kb_lookup(sfd, 30, topic, q, NULL, "offset") < max &&
+               kt_now_ms() - t0 < KT_DEADLINE_MS)
+            usleep(20000);
         assert_int_equal(kb_lookup(sfd, 30, topic, q, NULL, "offset"), max);
         int64_t off = 0;
         while (off < max) {
