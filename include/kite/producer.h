@@ -7,10 +7,13 @@
  * What a producer does (docs/wire.md §12.2, §12.3): it asks a name server for the route
  * of each topic it sends to (standard JSON asked, both JSON forms read), refreshes the
  * routes every poll_namesrv_interval_ms and whenever a send fails, and switches name
- * server when one does not answer (the first one is chosen at random). A topic the
+ * server when one does not answer or fails (the first one is chosen at random). A topic the
  * name servers do not know is sent through the route of create_topic_key (TBW102) so
- * that brokers with autoCreateTopicEnable create it. Queues are chosen round robin;
- * after a failure the next attempt prefers a queue on another broker. Sync and async
+ * that brokers with autoCreateTopicEnable create it. Sends go to master brokers (id 0)
+ * only. Queues are chosen round robin; after a failure the next attempt prefers a queue
+ * on another broker, and every send avoids that broker for fault_avoid_ms while another
+ * broker of the route is usable (it is used again once that time has passed, or when no
+ * other broker is left, and at once after it answers a send). Sync and async
  * sends are retried (retry_times / async_retry_times more attempts) after connection
  * failures, timeouts of a single attempt with time left, and the broker answers Java
  * retries on (1 SYSTEM_ERROR, 2 SYSTEM_BUSY, 14, 16, 17, 204, 205, 1500). Answers
@@ -66,7 +69,10 @@ typedef struct kite_producer_opts {
     int default_topic_queue_nums; /* queues of an auto-created topic; default 4 */
     const char *create_topic_key; /* template topic for auto-creation; default "TBW102" */
     int poll_namesrv_interval_ms; /* route refresh period; default 30000 */
-    int max_in_flight; /* async sends in flight before send_async blocks; default 10000 */
+    int max_in_flight;  /* async sends in flight before send_async blocks; default 10000 */
+    int fault_avoid_ms; /* after a failed attempt, avoid that broker for this long while
+                           another one is usable (Java's sendLatencyFaultEnable, simplified);
+                           default 10000; 0 = off */
 } kite_producer_opts;
 
 /* Fills o with the defaults above (namesrv_addr NULL). Always call it first: new

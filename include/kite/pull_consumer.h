@@ -7,7 +7,12 @@
  * and the given tag (or SQL92) expression (no long polling: an empty queue answers at once),
  * UPDATE_CONSUMER_OFFSET (answered, so failures are reported), QUERY_CONSUMER_OFFSET,
  * GET_MAX_OFFSET / GET_MIN_OFFSET; queues from the topic route (readable queues of each
- * broker with a master). It sends no heartbeats: the group is not listed as a member
+ * broker group with an address). A pull goes to the broker id the previous pull answer of
+ * that queue suggested (suggestWhichBrokerId) when the route has it, else to the master,
+ * else to a slave; offset calls go to the master, else a slave. A call whose broker cannot
+ * be reached (refused, closed, no answer) is made once more on another address of the same
+ * group, so a dead master's queues are read (and offsets committed) on its slave at once.
+ * It sends no heartbeats: the group is not listed as a member
  * (as Java's lite pull consumer with manual assignment).
  *
  * THREADS: one I/O thread per started consumer; every call here blocks the calling

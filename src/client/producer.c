@@ -17,12 +17,15 @@
  * names of docs/wire.md §5.1. Answer codes (§3.2, §3.3): 0 / 10 / 11 / 12 are stored (10-12 are
  * reported as statuses, never resent); {1, 2, 14, 16, 17, 204, 205, 1500} and transport
  * failures are retried on the next queue of another broker while attempts and time
- * remain (Java 5.x retry set); anything else fails at once. Batch body: §5.3.
+ * remain (Java 5.x retry set); anything else fails at once. A broker whose attempt failed
+ * goes into the fault table (fault.c): every queue choice skips it for fault_avoid_ms while
+ * another broker of the route is usable; an answered send takes it out. Batch body: §5.3.
  * Compression: §9.8 (zlib stream, sysFlag bit 0 plus type ZLIB = 3 in bits 8-10).
  *
  * Threads: producer state (state, ops, in-flight count) is guarded by p->mu; the
  * round-robin counter is atomic. Shutdown waits until no op is left, so the instance
  * (and its I/O thread) outlives every op. */
+#include "client/fault.h"
 #include "client/heartbeat.h"
 #include "client/instance.h"
 #include "client/message.h"
@@ -70,8 +73,9 @@ struct kite_producer {
     /* Ops handed to the I/O thread: one wake-up (kite_ev_post) per batch, not per send. */
     pthread_mutex_t subq_mu;
     struct send_op *subq_head, *subq_tail;
-    kite_prod_hb *hb; /* heartbeats while started (heartbeat.c) */
-    kite_txp *tx;     /* transaction producers only (transaction.c) */
+    kite_prod_hb *hb;  /* heartbeats while started (heartbeat.c) */
+    kite_fault *fault; /* brokers avoided after a failure (fault.c) */
+    kite_txp *tx;      /* transaction producers only (transaction.c) */
 };
 
 typedef struct sync_wait {
@@ -119,6 +123,7 @@ void kite_producer_opts_init(kite_producer_opts *o)
     o->create_topic_key = KITE_TOPIC_AUTO_CREATE;
     o->poll_namesrv_interval_ms = 30000;
     o->max_in_flight = 10000;
+    o->fault_avoid_ms = 10000;
 }
 
 int kite_producer_create(kite_producer **out, const char *group, const kite_producer_opts *opts)
@@ -132,7 +137,8 @@ int kite_producer_create(kite_producer **out, const char *group, const kite_prod
         kite_producer_opts_init(&o);
     if (!group || !*group || strlen(group) > 255 || o.send_timeout_ms <= 0 || o.retry_times < 0 ||
         o.async_retry_times < 0 || o.compress_level < 1 || o.compress_level > 9 ||
-        o.max_message_size == 0 || o.default_topic_queue_nums <= 0 || o.max_in_flight <= 0)
+        o.max_message_size == 0 || o.default_topic_queue_nums <= 0 || o.max_in_flight <= 0 ||
+        o.fault_avoid_ms < 0)
         return KITE_EINVAL;
     kite_producer *p = kite_xcalloc(1, sizeof *p);
     p->group = kite_xstrdup(group);
@@ -160,6 +166,7 @@ int kite_producer_create(kite_producer **out, const char *group, const kite_prod
         kite_producer_destroy(p);
         return KITE_EINVAL;
     }
+    p->fault = kite_fault_new(o.fault_avoid_ms);
     kite_uniq_init(&p->uniq);
     atomic_init(&p->rr, atomic_load(&p->uniq.counter)); /* random start, as Java */
     *out = p;
@@ -248,6 +255,7 @@ void kite_producer_destroy(kite_producer *p)
     kite_producer_shutdown(p);
     kite_txp_free(p->tx);
     kite_inst_free(p->inst);
+    kite_fault_free(p->fault);
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->cv);
     pthread_mutex_destroy(&p->subq_mu);
@@ -577,18 +585,36 @@ static int status_of_code(int code)
     }
 }
 
-/* Next queue round robin, preferring a broker other than avoid. -1 when there is none. */
-static int pick_queue(kite_producer *p, const kite_pub_route *r, const char *avoid)
+/* Next queue round robin: first one whose broker is neither `failed` (the broker this send
+ * failed on last) nor avoided by the fault table; else one not on `failed`; else the next
+ * one. -1 when the route has no queue. */
+static int pick_queue(kite_producer *p, const kite_pub_route *r, const char *failed)
 {
     size_t n = r->n_mq;
     if (n == 0) return -1;
-    if (avoid && *avoid) {
+    int64_t now = kite_mono_ms();
+    for (int pass = 0; pass < 2; pass++) {
         for (size_t i = 0; i < n; i++) {
             size_t k = atomic_fetch_add(&p->rr, 1u) % n;
-            if (strcmp(r->mqs[k].broker_name, avoid) != 0) return (int)k;
+            const char *b = r->mqs[k].broker_name;
+            if (failed && *failed && strcmp(b, failed) == 0) continue;
+            if (pass == 0 && kite_fault_avoided(p->fault, b, now)) continue;
+            return (int)k;
         }
     }
     return (int)(atomic_fetch_add(&p->rr, 1u) % n);
+}
+
+/* The attempt on op->res.broker_name failed (op->res.error says how): the next attempt
+ * goes elsewhere, later sends avoid that broker for a while (fault.c), and the route
+ * is refreshed soon (retry_or_fail). */
+static void broker_failed(send_op *op)
+{
+    const char *broker = op->res.broker_name;
+    snprintf(op->failed_broker, sizeof op->failed_broker, "%s", broker);
+    if (kite_fault_failed(op->p->fault, broker, kite_mono_ms()))
+        KLOG_INFO("client", "producer %s: avoiding broker %s for %d ms after: %s", op->p->group,
+                  broker, op->p->o.fault_avoid_ms, op->res.error);
 }
 
 static void attempt(send_op *op);
@@ -691,8 +717,8 @@ static void on_answer(int status, kite_cmd *resp, void *arg)
     if (status != KITE_OK) {
         snprintf(op->res.error, sizeof op->res.error, "broker %s: %s", broker,
                  status == KITE_ETIMEDOUT ? "no answer in time" : "connection failed or closed");
-        snprintf(op->failed_broker, sizeof op->failed_broker, "%s", broker);
         op->res.broker_code = 0;
+        broker_failed(op);
         retry_or_fail(op, status);
         return;
     }
@@ -709,6 +735,7 @@ static void on_answer(int status, kite_cmd *resp, void *arg)
                  broker, code);
             return;
         }
+        kite_fault_ok(op->p->fault, broker);
         copy_first_id(op->res.offset_msg_id, sizeof op->res.offset_msg_id, id);
         op->res.queue_id = qid;
         op->res.queue_offset = qoff;
@@ -725,7 +752,7 @@ static void on_answer(int status, kite_cmd *resp, void *arg)
     snprintf(op->res.error, sizeof op->res.error, "broker %s refused the message with code %d: %s",
              broker, code, resp->remark ? resp->remark : "");
     if (retryable_code(code)) {
-        snprintf(op->failed_broker, sizeof op->failed_broker, "%s", broker);
+        broker_failed(op);
         retry_or_fail(op, status_of_code(code));
         return;
     }

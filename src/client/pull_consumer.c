@@ -2,12 +2,21 @@
  * calls on the caller's thread over the instance's RPC client (the I/O thread does
  * the network work). Routes come from instance.c (cached, refreshed; fetch_queues asks a
  * name server every time).
- * Owns: kite_pull_consumer; the messages of a result (kite_rmsg, received.c).
+ * Which broker of a group: a pull goes to the broker id the last pull answer of that
+ * queue suggested (suggestWhichBrokerId, docs/wire.md §12.7) when the route has it, else
+ * to the master, else to a slave (the master is gone from the route). A call that cannot
+ * reach the broker it chose (connection refused or closed, no answer) asks for a fresh
+ * route and is made once more on another address of the same group, so a consumer whose
+ * cached route still names a dead master reads from its slave at once.
+ * Owns: kite_pull_consumer; the messages of a result (kite_rmsg, received.c); the table of
+ * suggested broker ids.
  * Threads: every call blocks the caller and is safe from many threads; state (started
- * or not, calls in progress) is guarded by mu so shutdown waits for calls in progress. */
+ * or not, calls in progress) is guarded by mu so shutdown waits for calls in progress;
+ * the suggestion table by its own mutex. */
 #include "client/instance.h"
 #include "client/received.h"
 #include "base/log.h"
+#include "base/map.h"
 #include "base/mem.h"
 #include "codec/systopic.h"
 #include "kite/pull_consumer.h"
@@ -26,6 +35,8 @@ struct kite_pull_consumer {
     pthread_cond_t cv;
     int started;
     int calls;
+    pthread_mutex_t sug_mu;
+    kite_map suggested; /* "topic\x01broker\x01qid" -> broker id + 1 (as a pointer) */
 };
 
 void kite_pull_consumer_opts_init(kite_pull_consumer_opts *o)
@@ -68,6 +79,8 @@ int kite_pull_consumer_create(kite_pull_consumer **out, const char *group,
     kite_pull_consumer *c = kite_xcalloc(1, sizeof *c);
     pthread_mutex_init(&c->mu, NULL);
     pthread_cond_init(&c->cv, NULL);
+    pthread_mutex_init(&c->sug_mu, NULL);
+    kite_map_init(&c->suggested);
     c->group = kite_xstrdup(group);
     c->ns = o.namesrv_addr ? kite_xstrdup(o.namesrv_addr) : NULL;
     c->o = o;
@@ -121,6 +134,8 @@ void kite_pull_consumer_destroy(kite_pull_consumer *c)
     kite_inst_free(c->inst);
     pthread_mutex_destroy(&c->mu);
     pthread_cond_destroy(&c->cv);
+    pthread_mutex_destroy(&c->sug_mu);
+    kite_map_free(&c->suggested, NULL);
     free(c->group);
     free(c->ns);
     free(c);
@@ -143,19 +158,62 @@ static int call_end(kite_pull_consumer *c, int rc)
     return rc;
 }
 
-/* Address of mq's broker from the (cached or fetched) route. */
-static int mq_addr(kite_pull_consumer *c, const kite_mq *mq, char *out, size_t cap)
+static void sug_key(const kite_mq *mq, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s\x01%s\x01%d", mq->topic, mq->broker_name, mq->queue_id);
+}
+
+/* The broker id the last pull answer of mq suggested (0 when none). */
+static int64_t suggested_id(kite_pull_consumer *c, const kite_mq *mq)
+{
+    char k[400];
+    sug_key(mq, k, sizeof k);
+    pthread_mutex_lock(&c->sug_mu);
+    intptr_t v = (intptr_t)kite_map_get(&c->suggested, k);
+    pthread_mutex_unlock(&c->sug_mu);
+    return v > 0 ? (int64_t)(v - 1) : 0;
+}
+
+static void set_suggested(kite_pull_consumer *c, const kite_mq *mq, int64_t id)
+{
+    if (id < 0 || id > 1000000) return;
+    char k[400];
+    sug_key(mq, k, sizeof k);
+    pthread_mutex_lock(&c->sug_mu);
+    if (id == 0)
+        kite_map_del(&c->suggested, k);
+    else
+        kite_map_put(&c->suggested, k, (void *)(intptr_t)(id + 1));
+    pthread_mutex_unlock(&c->sug_mu);
+}
+
+/* Address of mq's broker from the (cached or fetched) route: broker id `want` when the
+ * route has it, else the master, else the slave with the lowest id. failed_addr (may be "")
+ * is an address that just failed: another address of the group is taken instead, and
+ * KITE_ENOTFOUND returned when there is none. */
+static int mq_addr(kite_pull_consumer *c, const kite_mq *mq, int64_t want, const char *failed_addr,
+                   char *out, size_t cap)
 {
     if (!mq || !mq->topic || !mq->broker_name || mq->queue_id < 0) return KITE_EINVAL;
     kite_pub_route *r = NULL;
     char err[300];
     int rc = kite_inst_route_get(c->inst, mq->topic, &r, err, sizeof err);
     if (rc != KITE_OK) return rc;
-    const char *a = kite_route_broker_addr(r, mq->broker_name);
+    const char *a = want != 0 ? kite_route_broker_addr_id(r, mq->broker_name, want) : NULL;
+    if (!a) a = kite_route_broker_addr(r, mq->broker_name);
+    if (a && *failed_addr && strcmp(a, failed_addr) == 0) {
+        a = NULL;
+        for (size_t i = 0; i < r->rd.n_brokers && !a; i++) {
+            const kite_broker_data *b = &r->rd.brokers[i];
+            if (!b->broker_name || strcmp(b->broker_name, mq->broker_name) != 0) continue;
+            for (size_t j = 0; j < b->n_addrs && !a; j++)
+                if (b->addrs[j].addr && strcmp(b->addrs[j].addr, failed_addr) != 0)
+                    a = b->addrs[j].addr;
+        }
+    }
     if (!a) {
         /* Maybe a broker that joined since: one fresh look. */
         kite_pub_route_release(r);
-        r = NULL;
         kite_inst_route_stale(c->inst, mq->topic);
         return KITE_ENOTFOUND;
     }
@@ -164,7 +222,68 @@ static int mq_addr(kite_pull_consumer *c, const kite_mq *mq, char *out, size_t c
     return KITE_OK;
 }
 
+/* Transport failures after which the call is made once more on another address. */
+static int unreachable(int rc)
+{
+    return rc == KITE_ECLOSED || rc == KITE_ETIMEDOUT || rc == KITE_EIO;
+}
+
 static void set_i64(kite_cmd *cmd, const char *k, int64_t v) { kite_cmd_set_ext_i64(cmd, k, v); }
+
+/* A request about one queue: PULL_MESSAGE, or an offset call. */
+typedef struct req_spec {
+    int code;
+    const kite_mq *mq;
+    int64_t offset; /* pull: queueOffset; UPDATE_CONSUMER_OFFSET: commitOffset */
+    int max, sql;   /* pull */
+    const char *expression;
+} req_spec;
+
+static void build_req(kite_pull_consumer *c, const req_spec *s, kite_cmd *req)
+{
+    const kite_mq *mq = s->mq;
+    kite_cmd_init_request(req, s->code, 0);
+    if (s->code == RC_PULL_MESSAGE || s->code == RC_QUERY_CONSUMER_OFFSET ||
+        s->code == RC_UPDATE_CONSUMER_OFFSET)
+        kite_cmd_set_ext(req, "consumerGroup", c->group);
+    kite_cmd_set_ext(req, "topic", mq->topic);
+    set_i64(req, "queueId", mq->queue_id);
+    if (s->code == RC_UPDATE_CONSUMER_OFFSET) set_i64(req, "commitOffset", s->offset);
+    if (s->code == RC_PULL_MESSAGE) {
+        set_i64(req, "queueOffset", s->offset);
+        set_i64(req, "maxMsgNums", s->max);
+        set_i64(req, "sysFlag", 0x4); /* SUBSCRIPTION, no suspend */
+        set_i64(req, "commitOffset", 0);
+        set_i64(req, "suspendTimeoutMillis", 0);
+        kite_cmd_set_ext(req, "subscription",
+                         s->expression && *s->expression ? s->expression : "*");
+        set_i64(req, "subVersion", 0);
+        kite_cmd_set_ext(req, "expressionType", s->sql ? "SQL92" : "TAG");
+    }
+    kite_cmd_set_ext(req, "bname", mq->broker_name);
+}
+
+/* Sends the request s to its queue's broker (broker id `want` first, see mq_addr) and waits
+ * for the answer; when that address cannot be reached, refreshes the route and makes the
+ * call once more on another address of the group. */
+static int call_group(kite_pull_consumer *c, const req_spec *s, int64_t want, kite_cmd *resp)
+{
+    const kite_mq *mq = s->mq;
+    char addr[128];
+    int rc = mq_addr(c, mq, want, "", addr, sizeof addr);
+    if (rc != KITE_OK) return rc;
+    kite_cmd req;
+    build_req(c, s, &req);
+    rc = kite_rpc_call_sync(kite_inst_rpc(c->inst), addr, &req, c->o.rpc_timeout_ms, resp);
+    if (!unreachable(rc)) return rc;
+    KLOG_DEBUG("client", "pull consumer %s: broker %s of %s unreachable (%s), trying another",
+               c->group, addr, mq->broker_name, kite_strerror(rc));
+    kite_inst_route_stale(c->inst, mq->topic);
+    char other[128];
+    if (mq_addr(c, mq, want, addr, other, sizeof other) != KITE_OK) return rc;
+    build_req(c, s, &req);
+    return kite_rpc_call_sync(kite_inst_rpc(c->inst), other, &req, c->o.rpc_timeout_ms, resp);
+}
 
 typedef struct route_wait {
     pthread_mutex_t mu;
@@ -249,31 +368,25 @@ static int pull(kite_pull_consumer *c, const kite_mq *mq, const char *expression
         kite_tagset_free(&tags);
         return rc;
     }
-    char addr[128];
-    if ((rc = mq_addr(c, mq, addr, sizeof addr)) != KITE_OK) {
+    if (!mq || !mq->topic || !mq->broker_name || mq->queue_id < 0) {
         kite_tagset_free(&tags);
-        return call_end(c, rc);
+        return call_end(c, KITE_EINVAL);
     }
-    kite_cmd req, resp;
-    kite_cmd_init_request(&req, RC_PULL_MESSAGE, 0);
-    kite_cmd_set_ext(&req, "consumerGroup", c->group);
-    kite_cmd_set_ext(&req, "topic", mq->topic);
-    set_i64(&req, "queueId", mq->queue_id);
-    set_i64(&req, "queueOffset", offset);
-    set_i64(&req, "maxMsgNums", max);
-    set_i64(&req, "sysFlag", 0x4); /* SUBSCRIPTION, no suspend */
-    set_i64(&req, "commitOffset", 0);
-    set_i64(&req, "suspendTimeoutMillis", 0);
-    kite_cmd_set_ext(&req, "subscription", expression && *expression ? expression : "*");
-    set_i64(&req, "subVersion", 0);
-    kite_cmd_set_ext(&req, "expressionType", sql ? "SQL92" : "TAG");
-    kite_cmd_set_ext(&req, "bname", mq->broker_name);
-    rc = kite_rpc_call_sync(kite_inst_rpc(c->inst), addr, &req, c->o.rpc_timeout_ms, &resp);
+    kite_cmd resp;
+    req_spec spec = { .code = RC_PULL_MESSAGE,
+                      .mq = mq,
+                      .offset = offset,
+                      .max = max,
+                      .sql = sql,
+                      .expression = expression };
+    rc = call_group(c, &spec, suggested_id(c, mq), &resp);
     if (rc != KITE_OK) {
         kite_tagset_free(&tags);
         return call_end(c, rc);
     }
     int code = resp.code;
+    int64_t sug;
+    if (kite_cmd_ext_i64(&resp, "suggestWhichBrokerId", &sug) == 0) set_suggested(c, mq, sug);
     if (code != RS_SUCCESS && code != RS_PULL_NOT_FOUND && code != RS_PULL_RETRY_IMMEDIATELY &&
         code != RS_PULL_OFFSET_MOVED) {
         KLOG_DEBUG("client", "pull consumer %s: pull of %s answered %d %s", c->group, mq->topic,
@@ -325,17 +438,10 @@ static int simple_call(kite_pull_consumer *c, const kite_mq *mq, int code, int64
 {
     int rc = call_begin(c);
     if (rc != KITE_OK) return rc;
-    char addr[128];
-    if ((rc = mq_addr(c, mq, addr, sizeof addr)) != KITE_OK) return call_end(c, rc);
-    kite_cmd req, resp;
-    kite_cmd_init_request(&req, code, 0);
-    if (code == RC_QUERY_CONSUMER_OFFSET || code == RC_UPDATE_CONSUMER_OFFSET)
-        kite_cmd_set_ext(&req, "consumerGroup", c->group);
-    kite_cmd_set_ext(&req, "topic", mq->topic);
-    set_i64(&req, "queueId", mq->queue_id);
-    if (code == RC_UPDATE_CONSUMER_OFFSET) set_i64(&req, "commitOffset", commit);
-    kite_cmd_set_ext(&req, "bname", mq->broker_name);
-    rc = kite_rpc_call_sync(kite_inst_rpc(c->inst), addr, &req, c->o.rpc_timeout_ms, &resp);
+    if (!mq || !mq->topic || !mq->broker_name || mq->queue_id < 0) return call_end(c, KITE_EINVAL);
+    kite_cmd resp;
+    req_spec spec = { .code = code, .mq = mq, .offset = commit };
+    rc = call_group(c, &spec, 0, &resp); /* offsets: the master, else a slave */
     if (rc != KITE_OK) return call_end(c, rc);
     if (resp.code == RS_QUERY_NOT_FOUND)
         rc = KITE_ENOTFOUND;

@@ -20,7 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define BK_MAX_DAEMONS 4
+#define BK_MAX_DAEMONS 8
 #define BK_MAX_FDS     32
 
 static kt_daemon bk_daemons[BK_MAX_DAEMONS];
@@ -64,16 +64,23 @@ static inline kt_daemon *bk_start_ns(void)
     return d;
 }
 
-/* (Re)starts a broker in d (store and address kept when d was used before). */
-static inline void bk_launch(kt_daemon *d, const kt_daemon *ns, const char *extra)
+/* (Re)starts a broker in d (store and address kept when d was used before) registering
+ * with the name servers nsaddrs ("host:port;host:port", may be NULL). */
+static inline void bk_launch_at(kt_daemon *d, const char *nsaddrs, const char *extra)
 {
-    char nsaddr[64];
-    if (ns) snprintf(nsaddr, sizeof nsaddr, "%s:%d", ns->host, ns->port);
-    if (kt_broker_start(d, ns ? nsaddr : NULL, extra) != 0) {
+    if (kt_broker_start(d, nsaddrs, extra) != 0) {
         bk_dump_log(d);
         bk_forget_failed(d);
         fail_msg("kite-broker did not start");
     }
+}
+
+/* The same with one name server ns (may be NULL). */
+static inline void bk_launch(kt_daemon *d, const kt_daemon *ns, const char *extra)
+{
+    char nsaddr[64];
+    if (ns) snprintf(nsaddr, sizeof nsaddr, "%s:%d", ns->host, ns->port);
+    bk_launch_at(d, ns ? nsaddr : NULL, extra);
 }
 
 static inline kt_daemon *bk_start_broker(const kt_daemon *ns, const char *extra)

@@ -74,6 +74,7 @@ static void test_suggest_which_broker(void **st)
                      "\"retryMaxTimes\":16,\"brokerId\":1,\"whichBrokerWhenConsumeSlowly\":2}";
     bk_expect(fd, 200, "", sg, strlen(sg), 0);
     for (int i = 0; i < NMSG; i++) bk_send_ok(fd, TOPIC, 0, NULL, "read me anywhere", NULL);
+    bk_wait_max(fd, TOPIC, 0, NMSG); /* the consume queue is built after the answers */
     rp_wait_caught_up(m, s1);
     rp_wait_caught_up(m, s2);
 

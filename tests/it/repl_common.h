@@ -27,8 +27,9 @@ static inline kt_daemon *rp_start_ns(void)
 }
 
 /* (Re)starts a master in d (store kept when d was used before) with its HA port *ha
- * (chosen on the first start). */
-static inline void rp_launch_master(kt_daemon *d, const kt_daemon *ns, int *ha, const char *extra)
+ * (chosen on the first start), registering with the name servers nsaddrs ("a:p;b:p"). */
+static inline void rp_launch_master_at(kt_daemon *d, const char *nsaddrs, int *ha,
+                                       const char *extra)
 {
     if (!d->host[0]) {
         kt_random_host(d->host, sizeof d->host);
@@ -39,7 +40,15 @@ static inline void rp_launch_master(kt_daemon *d, const kt_daemon *ns, int *ha, 
     char conf[2048];
     snprintf(conf, sizeof conf, "mappedFileSizeCommitLog=%d\nhaListenPort=%d\n" RP_HA_KEYS "%s",
              RP_FILE, *ha, extra ? extra : "");
-    bk_launch(d, ns, conf);
+    bk_launch_at(d, nsaddrs, conf);
+}
+
+/* The same with the one name server ns. */
+static inline void rp_launch_master(kt_daemon *d, const kt_daemon *ns, int *ha, const char *extra)
+{
+    char nsaddr[64];
+    snprintf(nsaddr, sizeof nsaddr, "%s:%d", ns->host, ns->port);
+    rp_launch_master_at(d, nsaddr, ha, extra);
 }
 
 static inline kt_daemon *rp_start_master(const kt_daemon *ns, int *ha, const char *extra)
@@ -49,14 +58,23 @@ static inline kt_daemon *rp_start_master(const kt_daemon *ns, int *ha, const cha
     return d;
 }
 
-/* (Re)starts slave `id` of group broker-t in d. */
-static inline void rp_launch_slave(kt_daemon *d, const kt_daemon *ns, int id, const char *extra)
+/* (Re)starts slave `id` of group broker-t (extra may name another group) in d, registering
+ * with the name servers nsaddrs. */
+static inline void rp_launch_slave_at(kt_daemon *d, const char *nsaddrs, int id, const char *extra)
 {
     char conf[2048];
     snprintf(conf, sizeof conf,
              "brokerRole=SLAVE\nbrokerId=%d\nmappedFileSizeCommitLog=%d\n" RP_HA_KEYS "%s", id,
              RP_FILE, extra ? extra : "");
-    bk_launch(d, ns, conf);
+    bk_launch_at(d, nsaddrs, conf);
+}
+
+/* The same with the one name server ns. */
+static inline void rp_launch_slave(kt_daemon *d, const kt_daemon *ns, int id, const char *extra)
+{
+    char nsaddr[64];
+    snprintf(nsaddr, sizeof nsaddr, "%s:%d", ns->host, ns->port);
+    rp_launch_slave_at(d, nsaddr, id, extra);
 }
 
 static inline kt_daemon *rp_start_slave(const kt_daemon *ns, int id, const char *extra)
@@ -187,6 +205,11 @@ static inline long rp_same_pulls(const kt_daemon *m, const kt_daemon *s, const c
     for (int q = 0; q < nq; q++) {
         int64_t max = kb_lookup(mfd, 30, topic, q, NULL, "offset");
         assert_true(max >= 0);
+        /* The slave builds its queues from the bytes after they arrive: wait for them. */
+        long long t0 = kt_now_ms();
+        while (kb_lookup(sfd, 30, topic, q, NULL, "offset") < max &&
+               kt_now_ms() - t0 < KT_DEADLINE_MS)
+            usleep(20000);
         assert_int_equal(kb_lookup(sfd, 30, topic, q, NULL, "offset"), max);
         int64_t off = 0;
         while (off < max) {
@@ -232,6 +255,7 @@ static inline void rp_wait_slave_topic(const kt_daemon *s, const char *topic)
         usleep(50000);
     }
     bk_close(fd);
+    if (code == 17) bk_dump_log(s);
     assert_int_not_equal(code, 17);
 }
 

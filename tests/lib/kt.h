@@ -50,7 +50,8 @@ int kt_wait_port(const char *host, int port, pid_t pid, int timeout_ms);
 /* SIGTERM, wait up to timeout_ms, then SIGKILL. Returns the exit status (or -1 if killed). */
 int kt_stop(pid_t pid, int timeout_ms);
 /* Starts kite-namesrv on a random loopback host and free port with extra config lines.
- * Reuses d->dir when already set (restart with the same KV file). 0 or -1. */
+ * Reuses d->dir, d->host and d->port when already set (a restart with the same KV file at
+ * the same address). 0 or -1. */
 int kt_namesrv_start(kt_daemon *d, const char *extra_conf);
 
 /* Starts kite-broker on a random loopback host and free port with its store under

@@ -27,7 +27,7 @@ int kc_wait_route(const kc_env *e, const char *topic, int timeout_ms);
 int kc_setup(void **st);
 int kc_teardown(void **st);
 
-#define KC_MAX 4096
+#define KC_MAX 16384
 
 typedef struct kc_collector {
     pthread_mutex_t mu;
