@@ -19,19 +19,23 @@
 
 static char rp_nsaddr[64];
 
-static inline kt_daemon *rp_start_ns(void)
+/* A name server on host (NULL: a random loopback host); rp_nsaddr names it. */
+static inline kt_daemon *rp_start_ns_at(const char *host)
 {
-    kt_daemon *ns = bk_start_ns();
+    kt_daemon *ns = bk_start_ns_at(host);
     snprintf(rp_nsaddr, sizeof rp_nsaddr, "%s:%d", ns->host, ns->port);
     return ns;
 }
 
+static inline kt_daemon *rp_start_ns(void) { return rp_start_ns_at(NULL); }
+
 /* (Re)starts a master in d (store kept when d was used before) with its HA port *ha
- * (chosen on the first start). */
+ * (chosen on the first start, on d->host when set beforehand, else on a random loopback
+ * host). */
 static inline void rp_launch_master(kt_daemon *d, const kt_daemon *ns, int *ha, const char *extra)
 {
-    if (!d->host[0]) {
-        kt_random_host(d->host, sizeof d->host);
+    if (d->port <= 0) {
+        if (!d->host[0]) kt_random_host(d->host, sizeof d->host);
         d->port = kt_free_port(d->host);
         do *ha = kt_free_port(d->host);
         while (*ha == d->port || *ha == d->port - 2);
@@ -214,6 +218,42 @@ static inline long rp_same_pulls(const kt_daemon *m, const kt_daemon *s, const c
     bk_close(mfd);
     bk_close(sfd);
     return total;
+}
+
+/* Sends one message to queue 0 of topic; returns the answer code, its commit-log offset in
+ * *phys (-1 without msgId). */
+static inline int rp_send_one(int fd, const char *topic, const char *body, int64_t *phys)
+{
+    kite_cmd r;
+    assert_int_equal(kb_send_v2(fd, topic, 0, NULL, body, strlen(body), &r), 0);
+    const char *id = kite_cmd_ext(&r, "msgId");
+    *phys = id && strlen(id) == 32 ? (int64_t)strtoull(id + 16, NULL, 16) : -1;
+    int code = r.code;
+    if (code != 0) fprintf(stderr, "send: %d %s\n", code, r.remark ? r.remark : "");
+    kite_cmd_free(&r);
+    return code;
+}
+
+/* Creates the one-queue topic on the master behind fd (UPDATE_AND_CREATE_TOPIC, 17). */
+static inline void rp_create_topic(int fd, const char *topic)
+{
+    char ext[256];
+    snprintf(ext, sizeof ext,
+             "\"topic\":\"%s\",\"readQueueNums\":\"1\",\"writeQueueNums\":\"1\",\"perm\":\"6\"",
+             topic);
+    bk_expect(fd, 17, ext, NULL, 0, 0);
+}
+
+/* SYNC_MASTER: sends warm-up messages to topic until one is answered SEND_OK (a slave is
+ * attached); asserts that happens within KT_DEADLINE_MS. */
+static inline void rp_await_slave(int fd, const char *topic, int64_t *phys)
+{
+    long long t0 = kt_now_ms();
+    int code;
+    while ((code = rp_send_one(fd, topic, "warm-up", phys)) != 0 &&
+           kt_now_ms() - t0 < KT_DEADLINE_MS)
+        usleep(100000);
+    assert_int_equal(code, 0);
 }
 
 /* Waits until the slave knows topic (a pull no longer answers TOPIC_NOT_EXIST): it copies

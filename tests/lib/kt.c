@@ -127,7 +127,7 @@ int kt_stop(pid_t pid, int timeout_ms)
 int kt_namesrv_start(kt_daemon *d, const char *extra_conf)
 {
     if (!d->dir[0]) kt_mkdtemp("namesrv", d->dir, sizeof d->dir);
-    kt_random_host(d->host, sizeof d->host);
+    if (!d->host[0]) kt_random_host(d->host, sizeof d->host);
     d->port = kt_free_port(d->host);
     if (d->port < 0) return -1;
     snprintf(d->conf, sizeof d->conf, "%s/namesrv.conf", d->dir);
