@@ -9,6 +9,8 @@
  *    its silent master too; healed: the slave reconnects and catches up, sends answer SEND_OK
  *    again, and both commit logs are byte-identical. Control: with the link up the same
  *    sends answer SEND_OK;
+ *  - a cut shorter than slaveTimeout: SEND_OK or FLUSH_SLAVE_TIMEOUT during it, SEND_OK
+ *    afterwards, logs identical;
  *  - the master SIGKILLed under load: every message answered SEND_OK is served by the
  *    slave (0 lost). Control: an ASYNC_MASTER whose link is cut answers SEND_OK for
  *    messages the slave never gets, and the same count finds them lost;
@@ -126,11 +128,10 @@ static int prod_inflight(const prod *p)
     return n;
 }
 
-/* Starts a send on every idle connection (when start), then waits for one answer (at most
- * KT_DEADLINE_MS: every send is answered, whatever the slave does). Returns the answered
- * sequence number, -2 when a connection closed instead (its send stays unanswered), -1
- * when nothing is in flight. */
-static int prod_step(prod *p, int start)
+/* Starts a send on every idle connection (when start), then waits up to timeout_ms for one
+ * answer. Returns the answered sequence number, -2 when a connection closed instead (its
+ * send stays unanswered), -1 when nothing is in flight, -3 when nothing came in time. */
+static int prod_wait(prod *p, int start, int timeout_ms)
 {
     for (int i = 0; start && i < NP; i++) {
         if (p->fd[i] < 0 || p->op[i] > 0) continue;
@@ -151,8 +152,8 @@ static int prod_step(prod *p, int start)
         idx[n++] = i;
     }
     if (!n) return -1;
-    int r = poll(pf, (nfds_t)n, KT_DEADLINE_MS);
-    if (r <= 0) fail_msg("%d sends not answered within %d ms", n, KT_DEADLINE_MS);
+    int r = poll(pf, (nfds_t)n, timeout_ms);
+    if (r <= 0) return -3;
     for (int k = 0; k < n; k++) {
         if (!pf[k].revents) continue;
         int i = idx[k];
@@ -172,6 +173,14 @@ static int prod_step(prod *p, int start)
         return s;
     }
     return -1;
+}
+
+/* prod_wait with KT_DEADLINE_MS: every send is answered, whatever the slave does. */
+static int prod_step(prod *p, int start)
+{
+    int s = prod_wait(p, start, KT_DEADLINE_MS);
+    if (s == -3) fail_msg("%d sends not answered within %d ms", prod_inflight(p), KT_DEADLINE_MS);
+    return s;
 }
 
 static void prod_drain(prod *p)
@@ -324,6 +333,40 @@ static void test_link_cut(void **st)
     prod_close(&P);
 }
 
+/* A cut shorter than slaveTimeout and haHousekeepingInterval: the sends caught in it answer
+ * SEND_OK (their bytes arrive once TCP retransmits) or FLUSH_SLAVE_TIMEOUT; afterwards
+ * SEND_OK, and no divergence, whether the connection survived or was replaced. */
+static void test_link_blip(void **st)
+{
+    (void)st;
+    cluster c;
+    cluster_start(&c, "brokerRole=SYNC_MASTER\n");
+    prod_reset(&P);
+    prod_open(&P, c.m, NULL);
+    prod_until(&P, 0, 300);
+    int interrupted = kb_count_lines(c.s->log, "interrupted");
+    nn_link(0);
+    int cut = P.next;
+    long long t0 = kt_now_ms(), left;
+    while ((left = 1500 - (kt_now_ms() - t0)) > 0) prod_wait(&P, 1, (int)left);
+    nn_link(1);
+    int healed = P.next;
+    int first_ok = prod_until(&P, 0, 300);
+    assert_int_equal(prod_count(&P, first_ok, P.next, 0), P.next - first_ok);
+    int n0 = prod_count(&P, cut, healed, 0), n12 = prod_count(&P, cut, healed, 12);
+    fprintf(stderr,
+            "sends started during a 1.5 s cut: %d, answered SEND_OK %d, FLUSH_SLAVE_TIMEOUT %d; "
+            "the replication connection %s\n",
+            healed - cut, n0, n12,
+            kb_count_lines(c.s->log, "interrupted") > interrupted ? "was replaced" : "survived");
+    assert_true(healed > cut);
+    assert_int_equal(n0 + n12 + prod_count(&P, cut, healed, 11), healed - cut);
+    assert_logs_identical(&c);
+    rp_wait_slave_topic(c.s, TOPIC);
+    assert_int_equal(rp_same_pulls(c.m, c.s, TOPIC, 1), P.next);
+    prod_close(&P);
+}
+
 /* The master SIGKILLed under load; returns how many SEND_OK messages the slave lacks. */
 static int kill_master_under_load(cluster *c, int cut_first, int *ok)
 {
@@ -426,6 +469,7 @@ int main(void)
     }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_link_cut, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_link_blip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_master_killed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_master_killed_async_control, setup, teardown),
         cmocka_unit_test_setup_teardown(test_master_restarted, setup, teardown),
