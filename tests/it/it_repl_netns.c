@@ -9,6 +9,8 @@
  *    its silent master too; healed: the slave reconnects and catches up, sends answer SEND_OK
  *    again, and both commit logs are byte-identical. Control: with the link up the same
  *    sends answer SEND_OK;
+ *  - the same with the link cut one way (a blackhole route on one side), each direction:
+ *    the side that hears nothing drops the connection, which ends the other side's;
  *  - a cut shorter than slaveTimeout: SEND_OK or FLUSH_SLAVE_TIMEOUT during it, SEND_OK
  *    afterwards, logs identical;
  *  - the master SIGKILLed under load: every message answered SEND_OK is served by the
@@ -274,6 +276,76 @@ static int count_lost(const kt_daemon *d, const prod *p, int *ok)
 /* ---- scenarios ---- */
 
 /* The replication link cut under load, then healed. */
+enum { CUT_LINK, CUT_M_TO_S, CUT_S_TO_M };
+static const char *const cut_name[] = { "link down", "master->slave dropped",
+                                        "slave->master dropped" };
+
+static void cut(int how, int on)
+{
+    if (how == CUT_LINK)
+        nn_link(!on);
+    else
+        assert_int_equal(nn_oneway(how == CUT_M_TO_S ? NN_M : NN_S, on), 0);
+}
+
+/* Waits until d's log has a line with needle. */
+static void wait_log(const kt_daemon *d, const char *needle)
+{
+    long long t0 = kt_now_ms();
+    while (kb_count_lines(d->log, needle) == 0 && kt_now_ms() - t0 < KT_DEADLINE_MS) usleep(50000);
+    if (kb_count_lines(d->log, needle) == 0) bk_dump_log(d);
+    assert_true(kb_count_lines(d->log, needle) > 0);
+}
+
+/* Cuts the replication link (how), producers running: every send started afterwards is
+ * answered FLUSH_SLAVE_TIMEOUT or SLAVE_NOT_AVAILABLE and stored; the side that hears nothing
+ * drops the connection. Heals it: SEND_OK again, the slave on a new connection. */
+static void cut_and_heal(const cluster *c, int how)
+{
+    for (int k = 0; k < 50; k++) prod_step(&P, 1);
+    int connects = kb_count_lines(c->s->log, "connected to master");
+    cut(how, 1);
+    long long cut_ms = kt_now_ms();
+    int from = P.next;
+    int first11 = prod_until(&P, 11, 100);
+    long long t11 = kt_now_ms() - cut_ms;
+    int n11 = prod_count(&P, from, P.next, 11), n12 = prod_count(&P, from, P.next, 12);
+    fprintf(stderr,
+            "%s: %d sends answered FLUSH_SLAVE_TIMEOUT, %d SLAVE_NOT_AVAILABLE (the first "
+            "%lld ms after the cut)\n",
+            cut_name[how], n12, n11, t11);
+    assert_int_equal(n11 + n12, P.next - from); /* no SEND_OK, every one answered */
+    assert_true(n12 > 0); /* the slave still counted at first: the waits timed out */
+    assert_true(first11 > from);
+    for (int s = from; s < P.next; s++) assert_true(P.phys[s] >= 0); /* stored, and named */
+    /* Who noticed: a master that hears no report, a slave that receives nothing. */
+    if (how != CUT_M_TO_S) wait_log(c->m, "no report within haHousekeepingInterval");
+    if (how != CUT_S_TO_M) wait_log(c->s, "nothing received within haHousekeepingInterval");
+
+    cut(how, 0);
+    long long heal_ms = kt_now_ms();
+    int healed = P.next;
+    int first_ok = prod_until(&P, 0, 200);
+    fprintf(stderr, "healed: the first SEND_OK %lld ms later\n", kt_now_ms() - heal_ms);
+    assert_int_equal(prod_count(&P, first_ok, P.next, 0), P.next - first_ok);
+    assert_true(first_ok >= healed);
+    assert_true(kb_count_lines(c->s->log, "connected to master") > connects);
+}
+
+/* Both logs identical, every message answered and stored once on both brokers, at the same
+ * offsets. */
+static void assert_all_replicated(const cluster *c)
+{
+    assert_logs_identical(c);
+    for (int s = 0; s < P.next; s++) assert_true(P.code[s] >= 0);
+    int fd = bk_conn(c->m);
+    bk_wait_max(fd, TOPIC, 0, P.next);
+    bk_close(fd);
+    rp_wait_slave_topic(c->s, TOPIC);
+    assert_int_equal(rp_same_pulls(c->m, c->s, TOPIC, 1), P.next);
+}
+
+/* The replication link cut under load, then healed. */
 static void test_link_cut(void **st)
 {
     (void)st;
@@ -282,54 +354,27 @@ static void test_link_cut(void **st)
     prod_reset(&P);
     prod_open(&P, c.m, NULL);
     prod_until(&P, 0, 0); /* the slave is attached */
-
-    /* Control: with the link up, the sends answer SEND_OK. */
+    /* Control: with the link up, the same sends answer SEND_OK. */
     int from = P.next;
     prod_until(&P, 0, 300);
     assert_int_equal(prod_count(&P, from, P.next, 0), P.next - from);
+    cut_and_heal(&c, CUT_LINK);
+    assert_all_replicated(&c);
+    prod_close(&P);
+}
 
-    /* Cut, producers running: every send started afterwards answers 12 or 11. */
-    for (int k = 0; k < 50; k++) prod_step(&P, 1);
-    nn_link(0);
-    long long cut_ms = kt_now_ms();
-    int cut = P.next;
-    int first11 = prod_until(&P, 11, 100);
-    long long t11 = kt_now_ms() - cut_ms;
-    int n11 = prod_count(&P, cut, P.next, 11), n12 = prod_count(&P, cut, P.next, 12);
-    fprintf(stderr,
-            "after the cut: %d sends answered FLUSH_SLAVE_TIMEOUT, %d SLAVE_NOT_AVAILABLE "
-            "(the first %lld ms after the cut)\n",
-            n12, n11, t11);
-    assert_int_equal(n11 + n12, P.next - cut); /* no SEND_OK, every one answered */
-    assert_true(n12 > 0);                      /* the slave still counted: the waits timed out */
-    assert_true(first11 > cut);
-    for (int s = cut; s < P.next; s++) assert_true(P.phys[s] >= 0); /* stored, and named */
-    assert_true(kb_count_lines(c.m->log, "no report within haHousekeepingInterval") > 0);
-    /* The slave drops its silent master as well. */
-    long long t0 = kt_now_ms();
-    while (kb_count_lines(c.s->log, "nothing received within haHousekeepingInterval") == 0 &&
-           kt_now_ms() - t0 < KT_DEADLINE_MS)
-        usleep(50000);
-    assert_true(kb_count_lines(c.s->log, "nothing received within haHousekeepingInterval") > 0);
-    int connects = kb_count_lines(c.s->log, "connected to master");
-
-    /* Heal: the slave reconnects and catches up; SEND_OK again, no divergence. */
-    nn_link(1);
-    long long heal_ms = kt_now_ms();
-    int healed = P.next;
-    int first_ok = prod_until(&P, 0, 200);
-    fprintf(stderr, "first SEND_OK %lld ms after healing\n", kt_now_ms() - heal_ms);
-    assert_int_equal(prod_count(&P, first_ok, P.next, 0), P.next - first_ok);
-    assert_true(first_ok >= healed);
-    assert_true(kb_count_lines(c.s->log, "connected to master") > connects);
-    assert_logs_identical(&c);
-    for (int s = 0; s < P.next; s++) assert_true(P.code[s] >= 0);
-    /* Every message is stored once on both brokers, at the same offsets. */
-    int fd = bk_conn(c.m);
-    bk_wait_max(fd, TOPIC, 0, P.next);
-    bk_close(fd);
-    rp_wait_slave_topic(c.s, TOPIC);
-    assert_int_equal(rp_same_pulls(c.m, c.s, TOPIC, 1), P.next);
+/* One-way cuts, each direction in turn. */
+static void test_oneway_cut(void **st)
+{
+    (void)st;
+    cluster c;
+    cluster_start(&c, "brokerRole=SYNC_MASTER\n");
+    prod_reset(&P);
+    prod_open(&P, c.m, NULL);
+    prod_until(&P, 0, 300);
+    cut_and_heal(&c, CUT_M_TO_S);
+    cut_and_heal(&c, CUT_S_TO_M);
+    assert_all_replicated(&c);
     prod_close(&P);
 }
 
@@ -457,6 +502,8 @@ static int teardown(void **st)
 {
     nn_enter(NN_N);
     nn_link(1);
+    nn_oneway(NN_M, 0); /* fails when there is none */
+    nn_oneway(NN_S, 0);
     return bk_teardown(st);
 }
 
@@ -470,6 +517,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_link_cut, setup, teardown),
         cmocka_unit_test_setup_teardown(test_link_blip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_oneway_cut, setup, teardown),
         cmocka_unit_test_setup_teardown(test_master_killed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_master_killed_async_control, setup, teardown),
         cmocka_unit_test_setup_teardown(test_master_restarted, setup, teardown),

@@ -2,7 +2,7 @@
  * root): kt<pid>n holds a bridge, the name server and the test process itself (it moves
  * there with setns), kt<pid>m and kt<pid>s each hold one broker plugged into that bridge,
  * and a direct veth pair between m and s carries replication only and can be cut
- * (nn_link). Daemons are started inside a namespace by entering it around the fork
+ * (nn_link), or cut one way (nn_oneway). Daemons are started inside a namespace by entering it around the fork
  * (nn_enter), so their PIDs are the test's children as everywhere else. At exit (atexit,
  * and SIGINT/SIGTERM/SIGHUP) every process left in these namespaces is stopped by PID and
  * the namespaces are deleted (their veths go with them); leftovers of a run that was
@@ -124,6 +124,16 @@ static inline void nn_link(int up)
         fprintf(stderr, "cannot set the replication link %s\n", up ? "up" : "down");
         abort();
     }
+}
+
+/* A one-way cut on the replication link: a blackhole route in namespace `from` (NN_M or
+ * NN_S) drops every packet it sends to the other end (TCP takes the local refusal as a soft
+ * error and keeps retrying; the other end hears nothing), while packets the other way still
+ * arrive. on = 0 removes it; returns the ip command's status. */
+static inline int nn_oneway(int from, int on)
+{
+    return nn_ip("-n %s route %s blackhole %s/32", nn_name[from], on ? "add" : "del",
+                 from == NN_M ? NN_S_HA_IP : NN_M_HA_IP);
 }
 
 /* Creates the namespaces and links and enters kt<pid>n. NULL, or why it cannot (skip). */

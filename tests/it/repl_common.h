@@ -2,8 +2,10 @@
  * master and slaves of group broker-t on random loopback hosts (bk_common.h starts and stops
  * them by PID), small commit-log files so that a few MB make several files, the commit-log
  * comparison that reads both brokers' files from disk, catching up measured with
- * GET_BROKER_RUNTIME_INFO, pulls compared byte for byte, and load from kite-bench running
- * beside the test. Include after <cmocka.h>. */
+ * GET_BROKER_RUNTIME_INFO, pulls compared byte for byte, single sends and SYNC_MASTER
+ * warm-up, and load from kite-bench running beside the test. Hosts are random loopback ones
+ * unless the test sets them first (it_repl_netns: addresses in its namespaces). Include
+ * after <cmocka.h>. */
 #ifndef KITE_TESTS_REPL_COMMON_H
 #define KITE_TESTS_REPL_COMMON_H
 
