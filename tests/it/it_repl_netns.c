@@ -55,10 +55,11 @@ static void launch_master(cluster *c)
     nn_enter(NN_N);
 }
 
-static void cluster_start(cluster *c, const char *role)
+/* role_line: "brokerRole=<role>\n" of the master. */
+static void cluster_start(cluster *c, const char *role_line)
 {
     memset(c, 0, sizeof *c);
-    c->role = role;
+    c->role = role_line;
     c->ns = rp_start_ns_at(NN_NS_IP);
     c->m = bk_slot(1);
     snprintf(c->m->host, sizeof c->m->host, "%s", NN_M_IP);
@@ -71,6 +72,12 @@ static void cluster_start(cluster *c, const char *role)
     int fd = bk_conn(c->m);
     rp_create_topic(fd, TOPIC);
     bk_close(fd);
+    char role[32], want[32];
+    snprintf(want, sizeof want, "%.*s", (int)strcspn(role_line + 11, "\n"), role_line + 11);
+    rp_runtime_str(c->m, "brokerRole", role, sizeof role);
+    assert_string_equal(role, want);
+    rp_runtime_str(c->s, "brokerRole", role, sizeof role);
+    assert_string_equal(role, "SLAVE");
 }
 
 static void assert_logs_identical(const cluster *c)

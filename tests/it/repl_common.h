@@ -72,26 +72,33 @@ static inline kt_daemon *rp_start_slave(const kt_daemon *ns, int id, const char 
     return d;
 }
 
-/* A field of GET_BROKER_RUNTIME_INFO (28) as a number; INT64_MIN when it cannot be read. */
-static inline int64_t rp_runtime(const kt_daemon *d, const char *key)
+/* A field of GET_BROKER_RUNTIME_INFO (28) into out ("" when it cannot be read). */
+static inline void rp_runtime_str(const kt_daemon *d, const char *key, char *out, size_t cap)
 {
+    out[0] = 0;
     int fd = kt_connect(d->host, d->port);
-    if (fd < 0) return INT64_MIN;
+    if (fd < 0) return;
     kite_cmd r;
-    int64_t v = INT64_MIN;
     if (kb_call(fd, 28, "", NULL, 0, &r) == 0) {
         kite_json_doc *doc = r.code == 0 ? kx_parse(&r) : NULL;
         if (doc) {
             const char *s =
                 kite_json_get_str(kite_json_get(kite_json_root(doc), "table"), key, NULL);
-            if (s) v = strtoll(s, NULL, 10);
+            if (s) snprintf(out, cap, "%s", s);
             kite_json_doc_free(doc);
         }
         kite_cmd_free(&r);
     }
     kb_forget_fd(fd);
     close(fd);
-    return v;
+}
+
+/* A field of GET_BROKER_RUNTIME_INFO (28) as a number; INT64_MIN when it cannot be read. */
+static inline int64_t rp_runtime(const kt_daemon *d, const char *key)
+{
+    char v[64];
+    rp_runtime_str(d, key, v, sizeof v);
+    return v[0] ? strtoll(v, NULL, 10) : INT64_MIN;
 }
 
 static inline int64_t rp_cl_max(const kt_daemon *d) { return rp_runtime(d, "commitLogMaxOffset"); }
