@@ -13,6 +13,8 @@
  *    the side that hears nothing drops the connection, which ends the other side's;
  *  - a cut shorter than slaveTimeout: SEND_OK or FLUSH_SLAVE_TIMEOUT during it, SEND_OK
  *    afterwards, logs identical;
+ *  - a slave started before its master finds it (it registers again soon while no answer
+ *    names the master), well before its registerNameServerPeriod;
  *  - the master SIGKILLed under load: every message answered SEND_OK is served by the
  *    slave (0 lost). Control: an ASYNC_MASTER whose link is cut answers SEND_OK for
  *    messages the slave never gets, and the same count finds them lost;
@@ -55,29 +57,45 @@ static void launch_master(cluster *c)
     nn_enter(NN_N);
 }
 
+static void start_master(cluster *c)
+{
+    c->m = bk_slot(1);
+    snprintf(c->m->host, sizeof c->m->host, "%s", NN_M_IP);
+    launch_master(c);
+}
+
+static void start_slave(cluster *c, const char *extra)
+{
+    c->s = bk_slot(1);
+    snprintf(c->s->host, sizeof c->s->host, "%s", NN_S_IP);
+    nn_enter(NN_S);
+    rp_launch_slave(c->s, c->ns, 1, extra);
+    nn_enter(NN_N);
+}
+
+/* Creates TOPIC on the master; checks both brokers report their roles. */
+static void cluster_ready(const cluster *c)
+{
+    int fd = bk_conn(c->m);
+    rp_create_topic(fd, TOPIC);
+    bk_close(fd);
+    char role[32], want[32];
+    snprintf(want, sizeof want, "%.*s", (int)strcspn(c->role + 11, "\n"), c->role + 11);
+    rp_runtime_str(c->m, "brokerRole", role, sizeof role);
+    assert_string_equal(role, want);
+    rp_runtime_str(c->s, "brokerRole", role, sizeof role);
+    assert_string_equal(role, "SLAVE");
+}
+
 /* role_line: "brokerRole=<role>\n" of the master. */
 static void cluster_start(cluster *c, const char *role_line)
 {
     memset(c, 0, sizeof *c);
     c->role = role_line;
     c->ns = rp_start_ns_at(NN_NS_IP);
-    c->m = bk_slot(1);
-    snprintf(c->m->host, sizeof c->m->host, "%s", NN_M_IP);
-    launch_master(c);
-    c->s = bk_slot(1);
-    snprintf(c->s->host, sizeof c->s->host, "%s", NN_S_IP);
-    nn_enter(NN_S);
-    rp_launch_slave(c->s, c->ns, 1, NULL);
-    nn_enter(NN_N);
-    int fd = bk_conn(c->m);
-    rp_create_topic(fd, TOPIC);
-    bk_close(fd);
-    char role[32], want[32];
-    snprintf(want, sizeof want, "%.*s", (int)strcspn(role_line + 11, "\n"), role_line + 11);
-    rp_runtime_str(c->m, "brokerRole", role, sizeof role);
-    assert_string_equal(role, want);
-    rp_runtime_str(c->s, "brokerRole", role, sizeof role);
-    assert_string_equal(role, "SLAVE");
+    start_master(c);
+    start_slave(c, NULL);
+    cluster_ready(c);
 }
 
 static void assert_logs_identical(const cluster *c)
@@ -419,6 +437,42 @@ static void test_link_blip(void **st)
     prod_close(&P);
 }
 
+/* A slave registered before its master: the name server's answer names no master yet; the
+ * slave registers again soon instead of waiting for its registerNameServerPeriod (a minute
+ * here, twice KT_DEADLINE_MS), and replicates. */
+static void test_slave_first(void **st)
+{
+    (void)st;
+    cluster c;
+    memset(&c, 0, sizeof c);
+    c.role = "brokerRole=SYNC_MASTER\n";
+    c.ns = rp_start_ns_at(NN_NS_IP);
+    start_slave(&c, "registerNameServerPeriod=60000\n");
+    /* The name server knows the slave (GET_BROKER_CLUSTER_INFO), and no master yet. */
+    char addr[64];
+    snprintf(addr, sizeof addr, "%s:%d", c.s->host, c.s->port);
+    int fd = bk_conn(c.ns);
+    long long t0 = kt_now_ms();
+    int listed = 0;
+    while (!listed && kt_now_ms() - t0 < KT_DEADLINE_MS) {
+        kite_cmd r;
+        assert_int_equal(kb_call(fd, 106, "", NULL, 0, &r), 0);
+        listed = r.code == 0 && strstr(kt_body(&r), addr) != NULL;
+        kite_cmd_free(&r);
+        if (!listed) usleep(20000);
+    }
+    bk_close(fd);
+    assert_true(listed);
+    assert_int_equal(kb_count_lines(c.s->log, "as this group's master HA address"), 0);
+    start_master(&c);
+    cluster_ready(&c);
+    prod_reset(&P);
+    prod_open(&P, c.m, NULL);
+    prod_until(&P, 0, 100); /* SEND_OK: the slave found its master and replicates */
+    assert_logs_identical(&c);
+    prod_close(&P);
+}
+
 /* The master SIGKILLed under load; returns how many SEND_OK messages the slave lacks. */
 static int kill_master_under_load(cluster *c, int cut_first, int *ok)
 {
@@ -525,6 +579,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_link_cut, setup, teardown),
         cmocka_unit_test_setup_teardown(test_link_blip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_oneway_cut, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_slave_first, setup, teardown),
         cmocka_unit_test_setup_teardown(test_master_killed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_master_killed_async_control, setup, teardown),
         cmocka_unit_test_setup_teardown(test_master_restarted, setup, teardown),
