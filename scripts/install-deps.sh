@@ -21,6 +21,8 @@ java_ok() {
 }
 java_ok || missing="$missing default-jdk-headless"
 command -v mvn >/dev/null 2>&1 || missing="$missing maven"
+# it_repl_netns runs brokers in network namespaces it creates with `ip netns` (iproute2).
+command -v ip >/dev/null 2>&1 || missing="$missing iproute2"
 [ -z "$missing" ] && exit 0
 echo "install-deps: installing:$missing"
 SUDO=""

@@ -247,6 +247,7 @@ int kite_broker_start(kite_broker *b, kite_ev *ev, char *err, size_t errlen)
     if (!b->n_namesrvs)
         KLOG_WARN("broker", "namesrvAddr is empty: clients cannot find this broker");
     bk_register_all(b, 0);
+    bk_find_master_start(b);
     bk_slave_sync_start(b);
     int64_t period = b->cfg.register_name_server_period;
     b->t_register = kite_ev_timer_add(ev, period, period, t_register, b);
@@ -271,6 +272,7 @@ void kite_broker_stop(kite_broker *b)
     if (b->t_scan) kite_ev_timer_cancel(b->ev, b->t_scan);
     if (b->t_stats) kite_ev_timer_cancel(b->ev, b->t_stats);
     b->t_register = b->t_offsets = b->t_scan = b->t_stats = NULL;
+    bk_find_master_stop(b);
     bk_slave_sync_stop(b);
     if (b->ns_client) {
         bk_unregister_all(b);

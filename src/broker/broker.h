@@ -176,6 +176,10 @@ typedef struct kite_broker {
     size_t n_namesrvs;
     int register_pending; /* an immediate registration is queued */
     kite_ev_timer *t_register, *t_offsets, *t_scan;
+    /* Slave: registrations again soon until an answer names the master (register.c). */
+    kite_ev_timer *t_find_master; /* one-shot, NULL when none is pending */
+    int64_t find_master_ms;       /* its current delay */
+    _Atomic int master_known;     /* set on the name-server client's thread */
 } kite_broker;
 
 extern const kite_prop_def kite_broker_props[];
@@ -329,6 +333,12 @@ void bk_register_all(kite_broker *b, int oneway);
 /* Schedules an immediate registration (coalesced) - after topic changes. */
 void bk_register_soon(kite_broker *b);
 void bk_unregister_all(kite_broker *b);
+/* A slave that no answer has named its master yet (the master registered after it, or
+ * no name server answered) registers again after 1 s, then 2 s, 4 s... up to
+ * registerNameServerPeriod, until one does - instead of waiting a whole period. No-op on
+ * a master. Start at start-up, stop before the loop's timers go. Loop thread. */
+void bk_find_master_start(kite_broker *b);
+void bk_find_master_stop(kite_broker *b);
 
 /* role.c: what a slave refuses (sends, END_TRANSACTION, admin writes), registered over
  * the ordinary handlers of those codes when brokerRole=SLAVE. */

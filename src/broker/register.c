@@ -4,7 +4,7 @@
  * down never delays the others; on shutdown the broker unregisters from all of them.
  * A master advertises its HA address; a slave takes its master's from the answers
  * (they arrive on the name-server client's thread; kite_ha_slave_set_master is
- * thread-safe). */
+ * thread-safe), registering again soon while none has named it yet. */
 #include "base/crc32.h"
 #include "base/err.h"
 #include "base/log.h"
@@ -35,7 +35,9 @@ static void reg_done(int status, kite_cmd *resp, void *arg)
         /* A slave learns its master's HA address here (unless haMasterAddress pins it). */
         const char *ha = kite_cmd_ext(resp, "haServerAddr");
         if (c->b->ha_slave && ha && *ha) kite_ha_slave_set_master(c->b->ha_slave, ha);
-        bk_slave_master_addr(c->b, kite_cmd_ext(resp, "masterAddr")); /* metadata copy */
+        const char *master = kite_cmd_ext(resp, "masterAddr");
+        bk_slave_master_addr(c->b, master); /* metadata copy */
+        if (master && *master) atomic_store(&c->b->master_known, 1);
     }
     free(c);
 }
@@ -132,4 +134,30 @@ void bk_unregister_all(kite_broker *b)
         else
             KLOG_WARN("broker", "could not unregister from name server %s", b->namesrvs[i]);
     }
+}
+
+static void t_find_master(kite_ev *ev, kite_ev_timer *t, void *arg)
+{
+    kite_broker *b = arg;
+    (void)t;
+    b->t_find_master = NULL; /* a one-shot timer's handle is invalid from here on */
+    if (atomic_load(&b->master_known)) return;
+    KLOG_DEBUG("broker", "no name server has named this group's master yet: registering again");
+    bk_register_all(b, 0);
+    int64_t period = b->cfg.register_name_server_period;
+    b->find_master_ms = b->find_master_ms * 2 < period ? b->find_master_ms * 2 : period;
+    b->t_find_master = kite_ev_timer_add(ev, b->find_master_ms, 0, t_find_master, b);
+}
+
+void bk_find_master_start(kite_broker *b)
+{
+    if (!b->cfg.is_slave || !b->n_namesrvs) return;
+    b->find_master_ms = 1000;
+    b->t_find_master = kite_ev_timer_add(b->ev, b->find_master_ms, 0, t_find_master, b);
+}
+
+void bk_find_master_stop(kite_broker *b)
+{
+    if (b->t_find_master) kite_ev_timer_cancel(b->ev, b->t_find_master);
+    b->t_find_master = NULL;
 }

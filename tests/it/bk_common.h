@@ -54,15 +54,19 @@ static inline void bk_forget_failed(kt_daemon *d)
     d->pid = 0;
 }
 
-static inline kt_daemon *bk_start_ns(void)
+/* A name server on host (NULL: a random loopback host). */
+static inline kt_daemon *bk_start_ns_at(const char *host)
 {
     kt_daemon *d = bk_slot(0);
+    if (host) snprintf(d->host, sizeof d->host, "%s", host);
     if (kt_namesrv_start(d, NULL) != 0) {
         bk_forget_failed(d);
         fail_msg("kite-namesrv did not start");
     }
     return d;
 }
+
+static inline kt_daemon *bk_start_ns(void) { return bk_start_ns_at(NULL); }
 
 /* (Re)starts a broker in d (store and address kept when d was used before) registering
  * with the name servers nsaddrs ("host:port;host:port", may be NULL). */

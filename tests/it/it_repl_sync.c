@@ -19,37 +19,6 @@
 #include "repl_common.h"
 #include <poll.h>
 
-/* Sends one message; returns the answer code, its commit-log offset in *phys (-1 without
- * msgId). */
-static int send_one(int fd, const char *topic, const char *body, int64_t *phys)
-{
-    kite_cmd r;
-    assert_int_equal(kb_send_v2(fd, topic, 0, NULL, body, strlen(body), &r), 0);
-    const char *id = kite_cmd_ext(&r, "msgId");
-    *phys = id && strlen(id) == 32 ? (int64_t)strtoull(id + 16, NULL, 16) : -1;
-    int code = r.code;
-    if (code != 0) fprintf(stderr, "send: %d %s\n", code, r.remark ? r.remark : "");
-    kite_cmd_free(&r);
-    return code;
-}
-
-/* Creates the one-queue topic ReplSync on the master behind fd (code 17). */
-static void create_topic(int fd)
-{
-    bk_expect(fd, 17,
-              "\"topic\":\"ReplSync\",\"readQueueNums\":\"1\",\"writeQueueNums\":\"1\","
-              "\"perm\":\"6\"",
-              NULL, 0, 0);
-}
-
-/* Sends warm-up messages until one is answered SEND_OK: the slave is attached. */
-static void await_slave(int fd, int64_t *phys)
-{
-    long long t0 = kt_now_ms();
-    while (send_one(fd, "ReplSync", "warm-up", phys) != 0 && kt_now_ms() - t0 < KT_DEADLINE_MS)
-        usleep(100000);
-}
-
 /* Scenario: SEND_OK means the slave holds it; the master killed, the slave serves all. */
 static void test_send_ok_means_on_slave(void **st)
 {
@@ -59,16 +28,16 @@ static void test_send_ok_means_on_slave(void **st)
     kt_daemon *m = rp_start_master(ns, &ha, "brokerRole=SYNC_MASTER\nflushDiskType=SYNC_FLUSH\n");
     kt_daemon *s = rp_start_slave(ns, 1, NULL);
     int mfd = bk_conn(m);
-    create_topic(mfd);
+    rp_create_topic(mfd, "ReplSync");
     /* The slave is connected once a send is answered SEND_OK. */
     int64_t phys;
-    await_slave(mfd, &phys);
+    rp_await_slave(mfd, "ReplSync", &phys);
     int ok = 1;
     enum { N = 300 };
     for (int i = 0; i < N; i++) {
         char body[64];
         snprintf(body, sizeof body, "sync message %d", i);
-        assert_int_equal(send_one(mfd, "ReplSync", body, &phys), 0);
+        assert_int_equal(rp_send_one(mfd, "ReplSync", body, &phys), 0);
         ok++;
         if (i % 30 == 0) {
             int64_t se = rp_cl_max(s); /* checked right after the answer */
@@ -110,9 +79,9 @@ static void test_no_slave(void **st)
     int ha = 0;
     kt_daemon *m = rp_start_master(ns, &ha, "brokerRole=SYNC_MASTER\nslaveTimeout=60000\n");
     int fd = bk_conn(m);
-    create_topic(fd);
+    rp_create_topic(fd, "ReplSync");
     int64_t phys = -1;
-    assert_int_equal(send_one(fd, "ReplSync", "nobody replicates this", &phys),
+    assert_int_equal(rp_send_one(fd, "ReplSync", "nobody replicates this", &phys),
                      11);   /* kb_call waits 5 s */
     assert_true(phys >= 0); /* stored: the answer names it */
     bk_wait_max(fd, "ReplSync", 0, 1);
@@ -132,13 +101,13 @@ static void test_stalled_slave_times_out(void **st)
     kt_daemon *m = rp_start_master(ns, &ha, "brokerRole=SYNC_MASTER\nslaveTimeout=1000\n");
     kt_daemon *s = rp_start_slave(ns, 1, NULL);
     int fd = bk_conn(m);
-    create_topic(fd);
+    rp_create_topic(fd, "ReplSync");
     int64_t phys;
-    await_slave(fd, &phys);
-    assert_int_equal(send_one(fd, "ReplSync", "before", &phys), 0);
+    rp_await_slave(fd, "ReplSync", &phys);
+    assert_int_equal(rp_send_one(fd, "ReplSync", "before", &phys), 0);
     rp_sigstop(s->pid);
     long long a = kt_now_ms();
-    int code = send_one(fd, "ReplSync", "while stalled", &phys);
+    int code = rp_send_one(fd, "ReplSync", "while stalled", &phys);
     long long waited = kt_now_ms() - a;
     kill(s->pid, SIGCONT); /* before any assertion: a stopped process ignores SIGTERM */
     fprintf(stderr, "FLUSH_SLAVE_TIMEOUT after %lld ms (slaveTimeout 1000)\n", waited);
@@ -146,7 +115,7 @@ static void test_stalled_slave_times_out(void **st)
     assert_true(waited >= 1000); /* not before the timeout */
     assert_true(phys >= 0);      /* stored, and named */
     long long t0 = kt_now_ms();
-    while ((code = send_one(fd, "ReplSync", "after", &phys)) != 0 &&
+    while ((code = rp_send_one(fd, "ReplSync", "after", &phys)) != 0 &&
            kt_now_ms() - t0 < KT_DEADLINE_MS)
         usleep(100000);
     assert_int_equal(code, 0);
@@ -168,10 +137,10 @@ static void test_async_master_control(void **st)
     kt_daemon *s = rp_start_slave(ns, 1, NULL);
     int fd = bk_conn(m);
     int64_t phys;
-    assert_int_equal(send_one(fd, "ReplAsync", "first", &phys), 0);
+    assert_int_equal(rp_send_one(fd, "ReplAsync", "first", &phys), 0);
     rp_wait_caught_up(m, s);
     rp_sigstop(s->pid);
-    int code = send_one(fd, "ReplAsync", "the slave is stopped", &phys);
+    int code = rp_send_one(fd, "ReplAsync", "the slave is stopped", &phys);
     char md[700], sd[700];
     rp_cl_dir(m, md, sizeof md);
     rp_cl_dir(s, sd, sizeof sd);
@@ -236,14 +205,8 @@ typedef struct async_send {
 
 static void send_start(async_send *a, int fd, const char *body)
 {
-    char ext[512];
-    snprintf(
-        ext, sizeof ext,
-        "\"a\":\"PG\",\"b\":\"ReplSync\",\"c\":\"TBW102\",\"d\":\"4\",\"e\":\"0\",\"f\":\"0\",\"g\":\"%" PRId64
-        "\",\"h\":\"0\",\"i\":\"\",\"j\":\"0\",\"k\":\"false\",\"m\":\"false\"",
-        kb_wall_ms());
     a->fd = fd;
-    a->opaque = kb_send(fd, 310, 0, ext, body, strlen(body));
+    a->opaque = kb_send_v2_start(fd, "ReplSync", 0, NULL, body, strlen(body));
     assert_true(a->opaque > 0);
 }
 
@@ -266,9 +229,9 @@ static void test_fake_peers(void **st)
     int ha = 0;
     kt_daemon *m = rp_start_master(ns, &ha, "brokerRole=SYNC_MASTER\nslaveTimeout=2000\n");
     int fd = bk_conn(m);
-    create_topic(fd);
+    rp_create_topic(fd, "ReplSync");
     int64_t phys;
-    assert_int_equal(send_one(fd, "ReplSync", "first", &phys), 11); /* no slave yet */
+    assert_int_equal(rp_send_one(fd, "ReplSync", "first", &phys), 11); /* no slave yet */
     int64_t end = rp_cl_max(m);
 
     /* A peer that claims far more than it was sent is dropped; nothing is acknowledged. */
@@ -276,7 +239,7 @@ static void test_fake_peers(void **st)
     peer_report(huge, (int64_t)1 << 50);
     assert_true(kt_peer_closed(huge, KT_DEADLINE_MS));
     close(huge);
-    assert_int_equal(send_one(fd, "ReplSync", "after the huge report", &phys), 11);
+    assert_int_equal(rp_send_one(fd, "ReplSync", "after the huge report", &phys), 11);
     assert_true(kb_count_lines(m->log, "only the bytes up to") > 0);
 
     /* A silent peer A keeps a send waiting; peer B joins after it and acknowledges the new

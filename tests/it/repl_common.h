@@ -2,8 +2,10 @@
  * master and slaves of group broker-t on random loopback hosts (bk_common.h starts and stops
  * them by PID), small commit-log files so that a few MB make several files, the commit-log
  * comparison that reads both brokers' files from disk, catching up measured with
- * GET_BROKER_RUNTIME_INFO, pulls compared byte for byte, and load from kite-bench running
- * beside the test. Include after <cmocka.h>. */
+ * GET_BROKER_RUNTIME_INFO, pulls compared byte for byte, single sends and SYNC_MASTER
+ * warm-up, and load from kite-bench running beside the test. Hosts are random loopback ones
+ * unless the test sets them first (it_repl_netns: addresses in its namespaces). Include
+ * after <cmocka.h>. */
 #ifndef KITE_TESTS_REPL_COMMON_H
 #define KITE_TESTS_REPL_COMMON_H
 
@@ -19,20 +21,24 @@
 
 static char rp_nsaddr[64];
 
-static inline kt_daemon *rp_start_ns(void)
+/* A name server on host (NULL: a random loopback host); rp_nsaddr names it. */
+static inline kt_daemon *rp_start_ns_at(const char *host)
 {
-    kt_daemon *ns = bk_start_ns();
+    kt_daemon *ns = bk_start_ns_at(host);
     snprintf(rp_nsaddr, sizeof rp_nsaddr, "%s:%d", ns->host, ns->port);
     return ns;
 }
 
+static inline kt_daemon *rp_start_ns(void) { return rp_start_ns_at(NULL); }
+
 /* (Re)starts a master in d (store kept when d was used before) with its HA port *ha
- * (chosen on the first start), registering with the name servers nsaddrs ("a:p;b:p"). */
+ * (chosen on the first start, on d->host when set beforehand, else on a random loopback
+ * host), registering with the name servers nsaddrs ("a:p;b:p"). */
 static inline void rp_launch_master_at(kt_daemon *d, const char *nsaddrs, int *ha,
                                        const char *extra)
 {
-    if (!d->host[0]) {
-        kt_random_host(d->host, sizeof d->host);
+    if (d->port <= 0) {
+        if (!d->host[0]) kt_random_host(d->host, sizeof d->host);
         d->port = kt_free_port(d->host);
         do *ha = kt_free_port(d->host);
         while (*ha == d->port || *ha == d->port - 2);
@@ -84,26 +90,33 @@ static inline kt_daemon *rp_start_slave(const kt_daemon *ns, int id, const char 
     return d;
 }
 
-/* A field of GET_BROKER_RUNTIME_INFO (28) as a number; INT64_MIN when it cannot be read. */
-static inline int64_t rp_runtime(const kt_daemon *d, const char *key)
+/* A field of GET_BROKER_RUNTIME_INFO (28) into out ("" when it cannot be read). */
+static inline void rp_runtime_str(const kt_daemon *d, const char *key, char *out, size_t cap)
 {
+    out[0] = 0;
     int fd = kt_connect(d->host, d->port);
-    if (fd < 0) return INT64_MIN;
+    if (fd < 0) return;
     kite_cmd r;
-    int64_t v = INT64_MIN;
     if (kb_call(fd, 28, "", NULL, 0, &r) == 0) {
         kite_json_doc *doc = r.code == 0 ? kx_parse(&r) : NULL;
         if (doc) {
             const char *s =
                 kite_json_get_str(kite_json_get(kite_json_root(doc), "table"), key, NULL);
-            if (s) v = strtoll(s, NULL, 10);
+            if (s) snprintf(out, cap, "%s", s);
             kite_json_doc_free(doc);
         }
         kite_cmd_free(&r);
     }
     kb_forget_fd(fd);
     close(fd);
-    return v;
+}
+
+/* A field of GET_BROKER_RUNTIME_INFO (28) as a number; INT64_MIN when it cannot be read. */
+static inline int64_t rp_runtime(const kt_daemon *d, const char *key)
+{
+    char v[64];
+    rp_runtime_str(d, key, v, sizeof v);
+    return v[0] ? strtoll(v, NULL, 10) : INT64_MIN;
 }
 
 static inline int64_t rp_cl_max(const kt_daemon *d) { return rp_runtime(d, "commitLogMaxOffset"); }
@@ -237,6 +250,42 @@ static inline long rp_same_pulls(const kt_daemon *m, const kt_daemon *s, const c
     bk_close(mfd);
     bk_close(sfd);
     return total;
+}
+
+/* Sends one message to queue 0 of topic; returns the answer code, its commit-log offset in
+ * *phys (-1 without msgId). */
+static inline int rp_send_one(int fd, const char *topic, const char *body, int64_t *phys)
+{
+    kite_cmd r;
+    assert_int_equal(kb_send_v2(fd, topic, 0, NULL, body, strlen(body), &r), 0);
+    const char *id = kite_cmd_ext(&r, "msgId");
+    *phys = id && strlen(id) == 32 ? (int64_t)strtoull(id + 16, NULL, 16) : -1;
+    int code = r.code;
+    if (code != 0) fprintf(stderr, "send: %d %s\n", code, r.remark ? r.remark : "");
+    kite_cmd_free(&r);
+    return code;
+}
+
+/* Creates the one-queue topic on the master behind fd (UPDATE_AND_CREATE_TOPIC, 17). */
+static inline void rp_create_topic(int fd, const char *topic)
+{
+    char ext[256];
+    snprintf(ext, sizeof ext,
+             "\"topic\":\"%s\",\"readQueueNums\":\"1\",\"writeQueueNums\":\"1\",\"perm\":\"6\"",
+             topic);
+    bk_expect(fd, 17, ext, NULL, 0, 0);
+}
+
+/* SYNC_MASTER: sends warm-up messages to topic until one is answered SEND_OK (a slave is
+ * attached); asserts that happens within KT_DEADLINE_MS. */
+static inline void rp_await_slave(int fd, const char *topic, int64_t *phys)
+{
+    long long t0 = kt_now_ms();
+    int code;
+    while ((code = rp_send_one(fd, topic, "warm-up", phys)) != 0 &&
+           kt_now_ms() - t0 < KT_DEADLINE_MS)
+        usleep(100000);
+    assert_int_equal(code, 0);
 }
 
 /* Waits until the slave knows topic (a pull no longer answers TOPIC_NOT_EXIST): it copies

@@ -1,7 +1,8 @@
 /* kt.h - helpers for integration tests: free loopback ports, starting and stopping
  * daemons by PID, scratch directories, and a raw blocking remoting client that sends
  * hand-written JSON headers (so tests never depend on our own encoder for requests).
- * Everything is bounded in time; nothing talks to non-loopback addresses. */
+ * Everything is bounded in time; nothing talks to addresses other than loopback ones and
+ * those of network namespaces the test created (it/netns_common.h). */
 #ifndef KITE_TESTS_KT_H
 #define KITE_TESTS_KT_H
 
@@ -49,9 +50,9 @@ pid_t kt_spawn(const char *bin, const char *conf, const char *log);
 int kt_wait_port(const char *host, int port, pid_t pid, int timeout_ms);
 /* SIGTERM, wait up to timeout_ms, then SIGKILL. Returns the exit status (or -1 if killed). */
 int kt_stop(pid_t pid, int timeout_ms);
-/* Starts kite-namesrv on a random loopback host and free port with extra config lines.
- * Reuses d->dir, d->host and d->port when already set (a restart with the same KV file at
- * the same address). 0 or -1. */
+/* Starts kite-namesrv with extra config lines on d->host (a random loopback host when empty)
+ * and d->port (a free port when unset). Reuses d->dir, d->host and d->port when already set
+ * (a restart with the same KV file at the same address). 0 or -1. */
 int kt_namesrv_start(kt_daemon *d, const char *extra_conf);
 
 /* Starts kite-broker on a random loopback host and free port with its store under

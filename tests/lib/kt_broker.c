@@ -123,8 +123,8 @@ int64_t kb_wall_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int kb_send_v2(int fd, const char *topic, int qid, const char *props_json, const void *body,
-               size_t blen, kite_cmd *resp)
+int kb_send_v2_start(int fd, const char *topic, int qid, const char *props_json, const void *body,
+                     size_t blen)
 {
     size_t cap = (props_json ? strlen(props_json) : 0) + strlen(topic) + 512;
     char *ext = kite_xmalloc(cap);
@@ -133,9 +133,17 @@ int kb_send_v2(int fd, const char *topic, int qid, const char *props_json, const
         "\"a\":\"PG\",\"b\":\"%s\",\"c\":\"TBW102\",\"d\":\"4\",\"e\":\"%d\",\"f\":\"0\",\"g\":\"%" PRId64
         "\",\"h\":\"0\",\"i\":\"%s\",\"j\":\"0\",\"k\":\"false\",\"m\":\"false\"",
         topic, qid, kb_wall_ms(), props_json ? props_json : "");
-    int r = kb_call(fd, 310, ext, body, blen, resp);
+    int op = kb_send(fd, 310, 0, ext, body, blen);
     free(ext);
-    return r;
+    return op;
+}
+
+int kb_send_v2(int fd, const char *topic, int qid, const char *props_json, const void *body,
+               size_t blen, kite_cmd *resp)
+{
+    int op = kb_send_v2_start(fd, topic, qid, props_json, body, blen);
+    if (op < 0) return -1;
+    return kb_wait_response(fd, op, resp, KT_DEADLINE_MS);
 }
 
 void kb_pull_ext(char *ext, size_t cap, const char *group, const char *topic, int qid,

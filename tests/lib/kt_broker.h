@@ -32,6 +32,10 @@ void kb_forget_fd(int fd);
  * string text (escapes like \u0001 written by the caller), may be NULL. */
 int kb_send_v2(int fd, const char *topic, int qid, const char *props_json, const void *body,
                size_t blen, kite_cmd *resp);
+/* The request of kb_send_v2 sent without waiting (answers are matched by opaque with
+ * kb_wait_response): its opaque (> 0) or -1 when the write failed. */
+int kb_send_v2_start(int fd, const char *topic, int qid, const char *props_json, const void *body,
+                     size_t blen);
 /* The extFields text of a pull request (11 or 361); sub == NULL: no subscription. */
 void kb_pull_ext(char *ext, size_t cap, const char *group, const char *topic, int qid,
                  int64_t offset, int max_nums, int sysflag, int64_t commit_offset,
