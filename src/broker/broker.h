@@ -216,6 +216,8 @@ int bk_topic_delete(kite_broker *b, const char *name);
 int bk_topic_name_ok(const char *name);
 int bk_topic_send_forbidden(const char *name);
 void bk_topics_create_system(kite_broker *b);
+/* The names of those system topics as a TopicList body (GET_SYSTEM_TOPIC_LIST_FROM_BROKER). */
+void bk_topics_system_json(const kite_broker *b, kite_buf *out);
 /* TopicConfigSerializeWrapper JSON (GET_ALL_TOPIC_CONFIG and registration). */
 void bk_topics_wrapper_json(kite_broker *b, kite_buf *out);
 /* A page of it: topics [seq, seq+max) in name order (max <= 0: all). */
