@@ -222,6 +222,8 @@ void bk_topics_system_json(const kite_broker *b, kite_buf *out);
 void bk_topics_wrapper_json(kite_broker *b, kite_buf *out);
 /* A page of it: topics [seq, seq+max) in name order (max <= 0: all). */
 void bk_topics_wrapper_json_page(kite_broker *b, int32_t seq, int32_t max, kite_buf *out);
+/* One topic's TopicConfig JSON (GET_TOPIC_CONFIG); KITE_ENOTFOUND when there is none. */
+int bk_topic_config_json(kite_broker *b, const char *name, kite_buf *out);
 void bk_topics_free(kite_broker *b);
 /* A slave takes its master's table (GET_ALL_TOPIC_CONFIG): when the data versions differ,
  * topics are created, updated and removed to match, the version is adopted and the file

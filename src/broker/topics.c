@@ -107,6 +107,37 @@ void bk_topics_wrapper_json(kite_broker *b, kite_buf *out)
     bk_topics_wrapper_json_page(b, 0, 0, out);
 }
 
+/* One TopicConfig object. */
+static void topic_json(kite_jw *w, const bk_topic *t)
+{
+    kite_jw_obj_begin(w);
+    kite_jw_key(w, "order");
+    kite_jw_bool(w, t->order);
+    kite_jw_key(w, "perm");
+    kite_jw_int(w, t->perm);
+    kite_jw_key(w, "readQueueNums");
+    kite_jw_int(w, t->read_queue_nums);
+    kite_jw_key(w, "topicFilterType");
+    kite_jw_str(w, t->filter_type);
+    kite_jw_key(w, "topicName");
+    kite_jw_str(w, t->name);
+    kite_jw_key(w, "topicSysFlag");
+    kite_jw_int(w, t->topic_sys_flag);
+    kite_jw_key(w, "writeQueueNums");
+    kite_jw_int(w, t->write_queue_nums);
+    kite_jw_obj_end(w);
+}
+
+int bk_topic_config_json(kite_broker *b, const char *name, kite_buf *out)
+{
+    const bk_topic *t = kite_map_get(&b->topics, name);
+    if (!t) return KITE_ENOTFOUND;
+    kite_jw w;
+    kite_jw_init(&w, out, 0);
+    topic_json(&w, t);
+    return KITE_OK;
+}
+
 void bk_topics_wrapper_json_page(kite_broker *b, int32_t seq, int32_t max, kite_buf *out)
 {
     kite_jw w;
@@ -122,22 +153,7 @@ void bk_topics_wrapper_json_page(kite_broker *b, int32_t seq, int32_t max, kite_
     for (size_t i = from; i < to; i++) {
         const bk_topic *t = kite_map_get(&b->topics, names[i]);
         kite_jw_key(&w, t->name);
-        kite_jw_obj_begin(&w);
-        kite_jw_key(&w, "order");
-        kite_jw_bool(&w, t->order);
-        kite_jw_key(&w, "perm");
-        kite_jw_int(&w, t->perm);
-        kite_jw_key(&w, "readQueueNums");
-        kite_jw_int(&w, t->read_queue_nums);
-        kite_jw_key(&w, "topicFilterType");
-        kite_jw_str(&w, t->filter_type);
-        kite_jw_key(&w, "topicName");
-        kite_jw_str(&w, t->name);
-        kite_jw_key(&w, "topicSysFlag");
-        kite_jw_int(&w, t->topic_sys_flag);
-        kite_jw_key(&w, "writeQueueNums");
-        kite_jw_int(&w, t->write_queue_nums);
-        kite_jw_obj_end(&w);
+        topic_json(&w, t);
     }
     free(names);
     kite_jw_obj_end(&w);
