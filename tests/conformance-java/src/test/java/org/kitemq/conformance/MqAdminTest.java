@@ -142,10 +142,13 @@ class MqAdminTest extends Base {
     private Out mqadmin(String name, String... args) throws IOException {
         route();
         List<String> a = new ArrayList<>(Arrays.asList(args));
-        a.add("-n");
-        a.add(cluster.nameSrv());
+        if (!a.isEmpty()) {
+            a.add("-n");
+            a.add(cluster.nameSrv());
+        }
         ByteArrayOutputStream[] bufs = {new ByteArrayOutputStream(), new ByteArrayOutputStream()};
         CAPTURE.set(bufs);
+        long t0 = System.nanoTime();
         try {
             MQAdminStartup.main0(a.toArray(new String[0]), null);
         } finally {
@@ -154,6 +157,9 @@ class MqAdminTest extends Base {
             CAPTURE.remove();
         }
         Out o = new Out(bufs[0].toString(StandardCharsets.UTF_8), bufs[1].toString(StandardCharsets.UTF_8));
+        if (System.getenv("KITE_CJ_MQADMIN_TIMES") != null) {
+            System.err.printf("mqadmin %s: %d ms%n", name, (System.nanoTime() - t0) / 1_000_000);
+        }
         save(name, a, o);
         return o;
     }
@@ -250,6 +256,12 @@ class MqAdminTest extends Base {
         return file(masterStore().resolve("config").resolve("subscriptionGroup.json"));
     }
 
+    /** Whether the master's topics.json gives topic perm 4 (read only). */
+    private boolean perm4(String topic) {
+        Matcher m = Pattern.compile("\"" + topic + "\"\\s*:\\s*\\{([^}]*)\\}").matcher(topicsJson());
+        return m.find() && m.group(1).replaceAll("\\s", "").contains("\"perm\":4");
+    }
+
     /** The route's perm for topic on the name server, as a Java client reads it. */
     private int routePerm(String topic) throws Exception {
         var api = producer.getDefaultMQProducerImpl().getmQClientFactory().getMQClientAPIImpl();
@@ -295,6 +307,8 @@ class MqAdminTest extends Base {
     @Test
     @Order(1)
     void clusterListShowsTheGroupWithMasterAndSlave() throws Exception {
+        // mqadmin without a subcommand lists them all (saved for reference, -n is ignored)
+        assertTrue(ok("help", new String[0]).out().contains("clusterList"));
         Out o = ok("clusterList", "clusterList");
         List<String[]> r = rows(o, cluster.clusterName);
         assertEquals(2, r.size(), "two brokers in the cluster:\n" + o.out());
@@ -357,6 +371,11 @@ class MqAdminTest extends Base {
         String r = route.out().replaceAll("\\s", "");
         assertTrue(r.contains("\"brokerAddrs\":{0:\"" + cluster.brokerAddr() + "\",1:\"" + cluster.slaveAddr() + "\"}"), r);
         assertTrue(r.contains("\"readQueueNums\":3") && r.contains("\"writeQueueNums\":3") && r.contains("\"perm\":6"), r);
+
+        Out perm = ok("updateTopicPerm", "updateTopicPerm", "-b", cluster.brokerAddr(), "-t", t1, "-p", "4");
+        assertTrue(perm.out().contains("success"), perm.out());
+        assertTrue(perm4(t1), "the master's topics.json has " + t1 + " read-only: " + topicsJson());
+        ok("updateTopicPerm-back", "updateTopicPerm", "-b", cluster.brokerAddr(), "-t", t1, "-p", "6");
 
         Out tc = ok("topicClusterList", "topicClusterList", "-t", t1);
         assertEquals(cluster.clusterName, tc.out().trim());
@@ -482,6 +501,16 @@ class MqAdminTest extends Base {
         Path b7 = Paths.get(value(off, "Message Body Path"));
         assertEquals("mqa body 7", file(b7));
         Files.deleteIfExists(b7);
+
+        // sendMessage: one message into a topic of its own, read back by a Java client
+        String st = "MqaSendTopic";
+        createTopic(st, 1);
+        Out sm = ok("sendMessage", "sendMessage", "-t", st, "-p", "sent by mqadmin", "-k", "mqa-sent", "-c", "TagS");
+        assertTrue(sm.out().contains("SEND_OK"), sm.out());
+        var got = readTopic(st, 1).get(0);
+        assertEquals("sent by mqadmin", str(got.getBody()));
+        assertEquals("mqa-sent", got.getKeys());
+        assertEquals("TagS", got.getTags());
 
         Out p = ok("printMsg", "printMsg", "-t", DATA);
         for (int i = 0; i < N; i++) {
