@@ -184,7 +184,13 @@ class MqAdminTest extends Base {
             sb.append('\n');
         }
         if (!o.err().isEmpty()) {
-            sb.append("--- stderr ---\n").append(o.err());
+            // stack frames outside mqadmin (the test's, JUnit's, the JDK's) left out
+            sb.append("--- stderr ---\n");
+            for (String l : o.err().split("\n")) {
+                if (!l.startsWith("\tat ") || l.contains("org.apache.rocketmq.")) {
+                    sb.append(l).append('\n');
+                }
+            }
         }
         Files.write(d.resolve(name + ".txt"), normalise(sb.toString()).getBytes(StandardCharsets.UTF_8));
     }
