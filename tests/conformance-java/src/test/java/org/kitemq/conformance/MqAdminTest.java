@@ -1,6 +1,6 @@
 // Apache RocketMQ's own mqadmin (rocketmq-tools, MQAdminStartup.main0, in this JVM) against
-// a KiteMQ name server, master and slave: every subcommand KiteMQ serves is run and its
-// effect checked on the daemons (their files, a Java client's view, the messages a consumer
+// a KiteMQ name server, master and slave: 32 subcommands (the "mqadmin subcommands" table of
+// docs/COMPATIBILITY.md) are run and each one's effect checked on the daemons (their files, a Java client's view, the messages a consumer
 // receives), not just its output; the subcommands KiteMQ does not serve must fail with the
 // broker's clear refusal. Each subcommand's output, normalised (addresses, times, ids and
 // directories replaced), is written to $kite.mqadmin.out/<client>-<encoding>/ — the
