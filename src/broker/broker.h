@@ -225,10 +225,14 @@ int bk_topic_delete(kite_broker *b, const char *name);
 int bk_topic_name_ok(const char *name);
 int bk_topic_send_forbidden(const char *name);
 void bk_topics_create_system(kite_broker *b);
+/* The names of those system topics as a TopicList body (GET_SYSTEM_TOPIC_LIST_FROM_BROKER). */
+void bk_topics_system_json(const kite_broker *b, kite_buf *out);
 /* TopicConfigSerializeWrapper JSON (GET_ALL_TOPIC_CONFIG and registration). */
 void bk_topics_wrapper_json(kite_broker *b, kite_buf *out);
 /* A page of it: topics [seq, seq+max) in name order (max <= 0: all). */
 void bk_topics_wrapper_json_page(kite_broker *b, int32_t seq, int32_t max, kite_buf *out);
+/* One topic's TopicConfig JSON (GET_TOPIC_CONFIG); KITE_ENOTFOUND when there is none. */
+int bk_topic_config_json(kite_broker *b, const char *name, kite_buf *out);
 void bk_topics_free(kite_broker *b);
 /* A slave takes its master's table (GET_ALL_TOPIC_CONFIG): when the data versions differ,
  * topics are created, updated and removed to match, the version is adopted and the file

@@ -1,6 +1,6 @@
 /* p_admin.c - admin and query requests: topic create/update/delete, topic config
  * listing, queue offset look-ups (max, min, earliest store time, by timestamp),
- * VIEW_MESSAGE_BY_ID, GET_BROKER_CONFIG. State-changing requests pass the loopback
+ * VIEW_MESSAGE_BY_ID, GET_BROKER_CONFIG, GET_SYSTEM_TOPIC_LIST_FROM_BROKER, GET_TOPIC_CONFIG. State-changing requests pass the loopback
  * guard (bk_admin_allowed). docs/wire.md §6.7, §6.8, §8. Loop thread. */
 #include "base/log.h"
 #include "broker/broker.h"
@@ -71,6 +71,30 @@ static void h_all_topic_config(kite_rpc_req *req, void *arg)
     kite_buf out = KITE_BUF_INIT;
     bk_topics_wrapper_json_page(b, seq, max, &out);
     bk_reply_paged(req, &out, "totalTopicNum", b->topics.count);
+}
+
+/* GET_SYSTEM_TOPIC_LIST_FROM_BROKER (305): the topics the broker created for itself at
+ * start, as Java answers its TopicConfigManager's system topic set (docs/wire.md §8). */
+static void h_system_topics(kite_rpc_req *req, void *arg)
+{
+    kite_buf out = KITE_BUF_INIT;
+    bk_topics_system_json(B(arg), &out);
+    bk_reply_body(req, RS_SUCCESS, &out);
+}
+
+/* GET_TOPIC_CONFIG (351, 5.x admin tools before topicStatus, consumerProgress, ...): the
+ * topic's TopicConfig; no static-topic mapping (mappingDetail) as KiteMQ has none. */
+static void h_topic_config(kite_rpc_req *req, void *arg)
+{
+    const char *topic = bk_need(req, "topic");
+    if (!topic) return;
+    kite_buf out = KITE_BUF_INIT;
+    if (bk_topic_config_json(B(arg), topic, &out) != KITE_OK) {
+        kite_buf_free(&out);
+        bk_replyf(req, RS_TOPIC_NOT_EXIST, "No topic in this broker. topic: %.200s", topic);
+        return;
+    }
+    bk_reply_body(req, RS_SUCCESS, &out);
 }
 
 /* The topic and queueId fields: KITE_OK, or a status after answering SYSTEM_ERROR. */
@@ -154,6 +178,8 @@ void bk_register_admin_handlers(kite_broker *b)
     kite_rpc_server_handle(b->srv, RC_UPDATE_AND_CREATE_TOPIC, h_create_topic, b);
     kite_rpc_server_handle(b->srv, RC_DELETE_TOPIC_IN_BROKER, h_delete_topic, b);
     kite_rpc_server_handle(b->srv, RC_GET_ALL_TOPIC_CONFIG, h_all_topic_config, b);
+    kite_rpc_server_handle(b->srv, RC_GET_SYSTEM_TOPIC_LIST_FROM_BROKER, h_system_topics, b);
+    kite_rpc_server_handle(b->srv, RC_GET_TOPIC_CONFIG, h_topic_config, b);
     kite_rpc_server_handle(b->srv, RC_GET_MAX_OFFSET, h_max_offset, b);
     kite_rpc_server_handle(b->srv, RC_GET_MIN_OFFSET, h_min_offset, b);
     kite_rpc_server_handle(b->srv, RC_SEARCH_OFFSET_BY_TIMESTAMP, h_search_offset, b);

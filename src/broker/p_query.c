@@ -2,7 +2,9 @@
  * store's hash index, answered with the stored records back to back (sent from the
  * mapped commit log) plus indexLastUpdateTimestamp / indexLastUpdatePhyoffset;
  * QUERY_NOT_FOUND (22) when nothing matches. With _UNIQUE_KEY_QUERY=true the result is
- * capped at 32 like Java's defaultQueryMaxNum. Also TRIGGER_DELETE_FILES (27).
+ * capped at 32 like Java's defaultQueryMaxNum. Also TRIGGER_DELETE_FILES (27) and
+ * DELETE_EXPIRED_COMMITLOG (329, mqadmin deleteExpiredCommitLog), which Java serves alike:
+ * one cleaning pass of expired files now.
  * docs/wire.md §6.8. Loop thread. */
 #include "broker/broker.h"
 #include "proto/codes.h"
@@ -57,4 +59,5 @@ void bk_register_query_handlers(kite_broker *b)
 {
     kite_rpc_server_handle(b->srv, RC_QUERY_MESSAGE, h_query_message, b);
     kite_rpc_server_handle(b->srv, RC_TRIGGER_DELETE_FILES, h_trigger_delete, b);
+    kite_rpc_server_handle(b->srv, RC_DELETE_EXPIRED_COMMITLOG, h_trigger_delete, b);
 }

@@ -101,7 +101,7 @@ static void h_runtime_info(kite_rpc_req *req, void *arg)
     kite_buf_printf(&t, "[ %lld seconds ]", (long long)((kite_wall_ms() - b->boot_ms) / 1000));
     kite_jw_kv(&w, "runtime", kite_buf_cstr(&t));
     kite_jw_kv(&w, "remainTransientStoreBufferNumbs", "0");
-    kite_jw_kv(&w, "brokerRole", b->cfg.broker_role); /* upper case once settled (conf.c) */
+    kite_jw_kv(&w, "brokerRole", b->cfg.broker_role); /* ASYNC_MASTER, SYNC_MASTER or SLAVE */
     kite_jw_kv(&w, "flushDiskType", b->cfg.store.flush_disk_type);
     kite_jw_obj_end(&w);
     kite_jw_obj_end(&w);

@@ -107,6 +107,37 @@ void bk_topics_wrapper_json(kite_broker *b, kite_buf *out)
     bk_topics_wrapper_json_page(b, 0, 0, out);
 }
 
+/* One TopicConfig object. */
+static void topic_json(kite_jw *w, const bk_topic *t)
+{
+    kite_jw_obj_begin(w);
+    kite_jw_key(w, "order");
+    kite_jw_bool(w, t->order);
+    kite_jw_key(w, "perm");
+    kite_jw_int(w, t->perm);
+    kite_jw_key(w, "readQueueNums");
+    kite_jw_int(w, t->read_queue_nums);
+    kite_jw_key(w, "topicFilterType");
+    kite_jw_str(w, t->filter_type);
+    kite_jw_key(w, "topicName");
+    kite_jw_str(w, t->name);
+    kite_jw_key(w, "topicSysFlag");
+    kite_jw_int(w, t->topic_sys_flag);
+    kite_jw_key(w, "writeQueueNums");
+    kite_jw_int(w, t->write_queue_nums);
+    kite_jw_obj_end(w);
+}
+
+int bk_topic_config_json(kite_broker *b, const char *name, kite_buf *out)
+{
+    const bk_topic *t = kite_map_get(&b->topics, name);
+    if (!t) return KITE_ENOTFOUND;
+    kite_jw w;
+    kite_jw_init(&w, out, 0);
+    topic_json(&w, t);
+    return KITE_OK;
+}
+
 void bk_topics_wrapper_json_page(kite_broker *b, int32_t seq, int32_t max, kite_buf *out)
 {
     kite_jw w;
@@ -122,22 +153,7 @@ void bk_topics_wrapper_json_page(kite_broker *b, int32_t seq, int32_t max, kite_
     for (size_t i = from; i < to; i++) {
         const bk_topic *t = kite_map_get(&b->topics, names[i]);
         kite_jw_key(&w, t->name);
-        kite_jw_obj_begin(&w);
-        kite_jw_key(&w, "order");
-        kite_jw_bool(&w, t->order);
-        kite_jw_key(&w, "perm");
-        kite_jw_int(&w, t->perm);
-        kite_jw_key(&w, "readQueueNums");
-        kite_jw_int(&w, t->read_queue_nums);
-        kite_jw_key(&w, "topicFilterType");
-        kite_jw_str(&w, t->filter_type);
-        kite_jw_key(&w, "topicName");
-        kite_jw_str(&w, t->name);
-        kite_jw_key(&w, "topicSysFlag");
-        kite_jw_int(&w, t->topic_sys_flag);
-        kite_jw_key(&w, "writeQueueNums");
-        kite_jw_int(&w, t->write_queue_nums);
-        kite_jw_obj_end(&w);
+        topic_json(&w, t);
     }
     free(names);
     kite_jw_obj_end(&w);
@@ -192,30 +208,57 @@ static void ensure(kite_broker *b, const char *name, int32_t queues, int32_t per
     *changed = 1;
 }
 
-void bk_topics_create_system(kite_broker *b)
+/* The topics a broker creates for itself at start (its "system topics", answered to
+ * GET_SYSTEM_TOPIC_LIST_FROM_BROKER): name, queue count, perm. reply holds the
+ * <cluster>_REPLY_TOPIC name. Returns how many were written to out (room for 12). */
+typedef struct {
+    const char *name;
+    int32_t queues, perm;
+} sys_topic;
+
+static size_t system_topics(const kite_broker *b, sys_topic *out, char *reply, size_t cap)
 {
-    int changed = 0;
     const int32_t rw = KITE_PERM_READ | KITE_PERM_WRITE, rwi = rw | KITE_PERM_INHERIT;
-    ensure(b, KITE_TOPIC_SELF_TEST, 1, rw, &changed);
-    if (b->cfg.auto_create_topic_enable)
-        ensure(b, KITE_TOPIC_AUTO_CREATE, b->cfg.default_topic_queue_nums, rwi, &changed);
-    ensure(b, KITE_TOPIC_BENCHMARK, 1024, rw, &changed);
     /* A cluster or broker topic that is not enabled keeps only PERM_INHERIT, as Java's. */
     int32_t cluster_perm = b->cfg.cluster_topic_enable ? rwi : KITE_PERM_INHERIT;
     int32_t broker_perm = b->cfg.broker_topic_enable ? rwi : KITE_PERM_INHERIT;
-    ensure(b, b->cfg.broker_cluster_name, 16, cluster_perm, &changed);
-    ensure(b, b->cfg.broker_name, 1, broker_perm, &changed);
-    ensure(b, KITE_TOPIC_OFFSET_MOVED, 1, rw, &changed);
-    ensure(b, KITE_TOPIC_SCHEDULE, 18, rw, &changed);
-    ensure(b, KITE_TOPIC_TRANS_HALF, 1, rw, &changed);
-    ensure(b, KITE_TOPIC_TRANS_OP_HALF, 1, rw, &changed);
+    size_t n = 0;
+    out[n++] = (sys_topic){ KITE_TOPIC_SELF_TEST, 1, rw };
+    if (b->cfg.auto_create_topic_enable)
+        out[n++] = (sys_topic){ KITE_TOPIC_AUTO_CREATE, b->cfg.default_topic_queue_nums, rwi };
+    out[n++] = (sys_topic){ KITE_TOPIC_BENCHMARK, 1024, rw };
+    out[n++] = (sys_topic){ b->cfg.broker_cluster_name, 16, cluster_perm };
+    out[n++] = (sys_topic){ b->cfg.broker_name, 1, broker_perm };
+    out[n++] = (sys_topic){ KITE_TOPIC_OFFSET_MOVED, 1, rw };
+    out[n++] = (sys_topic){ KITE_TOPIC_SCHEDULE, 18, rw };
+    out[n++] = (sys_topic){ KITE_TOPIC_TRANS_HALF, 1, rw };
+    out[n++] = (sys_topic){ KITE_TOPIC_TRANS_OP_HALF, 1, rw };
+    kite_reply_topic(reply, cap, b->cfg.broker_cluster_name);
+    out[n++] = (sys_topic){ reply, 1, rw };
+    return n;
+}
+
+void bk_topics_create_system(kite_broker *b)
+{
+    sys_topic st[12];
     char reply[300];
-    kite_reply_topic(reply, sizeof reply, b->cfg.broker_cluster_name);
-    ensure(b, reply, 1, rw, &changed);
+    size_t n = system_topics(b, st, reply, sizeof reply);
+    int changed = 0;
+    for (size_t i = 0; i < n; i++) ensure(b, st[i].name, st[i].queues, st[i].perm, &changed);
     if (changed) {
         bump(&b->topics_dv);
         bk_save_topics(b);
     }
+}
+
+void bk_topics_system_json(const kite_broker *b, kite_buf *out)
+{
+    sys_topic st[12];
+    char reply[300];
+    size_t n = system_topics(b, st, reply, sizeof reply);
+    const char *names[12];
+    for (size_t i = 0; i < n; i++) names[i] = st[i].name;
+    kite_topic_list_encode(names, n, NULL, out);
 }
 
 int bk_topics_adopt(kite_broker *b, const kite_register_body *body)

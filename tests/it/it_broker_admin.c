@@ -6,7 +6,8 @@
  * GET_PRODUCER_CONNECTION_LIST (204); QUERY_TOPIC_CONSUME_BY_WHO (300); subscription
  * groups 200/201/207 (removeOffset); GET_ALL_TOPIC_CONFIG (21) paging; DELETE_TOPIC_IN_BROKER
  * (215); UPDATE_BROKER_CONFIG (25, refused by default, allow-list when enabled) and
- * GET_BROKER_CONFIG (26). Bodies are parsed with kite_json_parse. */
+ * GET_BROKER_CONFIG (26); GET_SYSTEM_TOPIC_LIST_FROM_BROKER (305) and GET_TOPIC_CONFIG
+ * (351). Bodies are parsed with kite_json_parse. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -474,6 +475,42 @@ static void test_broker_config_update(void **st)
     kite_cmd_free(&r);
 }
 
+/* 305: the topics the broker created for itself, never a user topic; 351: one topic's
+ * TopicConfig, TOPIC_NOT_EXIST (17) for a topic the broker does not have. */
+static void test_system_topics_and_topic_config(void **st)
+{
+    (void)st;
+    kt_daemon *b = bk_start_broker(NULL, NULL);
+    int fd = bk_conn(b);
+    create_topic(fd, "TopicUser", 3);
+    kite_json_doc *d = call_json(fd, 305, "", NULL);
+    const kite_json *list = kite_json_get(kite_json_root(d), "topicList");
+    assert_non_null(list);
+    int sched = 0, tbw = 0, half = 0;
+    for (size_t i = 0; i < list->count; i++) {
+        const char *t = list->items[i]->text;
+        assert_string_not_equal(t, "TopicUser");
+        sched |= strcmp(t, "SCHEDULE_TOPIC_XXXX") == 0;
+        tbw |= strcmp(t, "TBW102") == 0;
+        half |= strcmp(t, "RMQ_SYS_TRANS_HALF_TOPIC") == 0;
+    }
+    assert_true(sched && tbw && half);
+    kite_json_doc_free(d);
+
+    d = call_json(fd, 351, "\"topic\":\"TopicUser\"", NULL);
+    const kite_json *root = kite_json_root(d);
+    assert_string_equal(kite_json_get(root, "topicName")->text, "TopicUser");
+    int64_t rq = 0;
+    assert_int_equal(kite_json_int64(kite_json_get(root, "readQueueNums"), &rq), 0);
+    assert_int_equal(rq, 3);
+    kite_json_doc_free(d);
+    kite_cmd r;
+    assert_int_equal(kb_call(fd, 351, "\"topic\":\"TopicNone\"", NULL, 0, &r), 0);
+    assert_int_equal(r.code, 17);
+    kite_cmd_free(&r);
+    bk_close(fd);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -481,6 +518,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_stats_and_connections, bk_setup, bk_teardown),
         cmocka_unit_test_setup_teardown(test_groups_and_topics, bk_setup, bk_teardown),
         cmocka_unit_test_setup_teardown(test_broker_config_update, bk_setup, bk_teardown),
+        cmocka_unit_test_setup_teardown(test_system_topics_and_topic_config, bk_setup, bk_teardown),
     };
     return kt_exit_code(cmocka_run_group_tests(tests, NULL, NULL));
 }

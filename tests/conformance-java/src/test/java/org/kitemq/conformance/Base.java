@@ -57,9 +57,14 @@ abstract class Base {
         return new HashMap<>();
     }
 
+    /** Whether this class's cluster has a slave (brokerId 1) besides the master. */
+    protected boolean withSlave() {
+        return false;
+    }
+
     @BeforeAll
     void startCluster() throws Exception {
-        cluster = KiteCluster.start(getClass().getSimpleName(), brokerConfig());
+        cluster = KiteCluster.start(getClass().getSimpleName(), brokerConfig(), withSlave());
     }
 
     private static void closeAll(List<AutoCloseable> all) throws Exception {

@@ -1,7 +1,8 @@
 // Test harness of the Java conformance suite: starts one kite-namesrv and one kite-broker
-// from $KITE_BIN on a random 127.0.0.x with free ports, data and logs in a temp dir, waits
-// for their ports, and stops them by PID (SIGTERM, then SIGKILL) on close, at JVM exit, and
-// through run.sh, which kills every PID listed in $KITE_CJ_PIDFILE that is still alive.
+// (optionally a slave of it too, brokerId 1 of the same group) from $KITE_BIN on a random
+// 127.0.0.x with free ports, data and logs in a temp dir, waits for their ports, and stops
+// them by PID (SIGTERM, then SIGKILL) on close, at JVM exit, and through run.sh, which
+// kills every PID listed in $KITE_CJ_PIDFILE that is still alive.
 package org.kitemq.conformance;
 
 import java.io.IOException;
@@ -39,6 +40,8 @@ public final class KiteCluster implements AutoCloseable {
     public final String host;
     public final int brokerPort;
     public final int namesrvPort;
+    /** The slave's port (0 without a slave); its VIP port is 2 below, as the master's. */
+    public final int slavePort;
     public final Path dir;
     public final String brokerName = "broker-cj";
     public final String clusterName = "CjCluster";
@@ -46,7 +49,7 @@ public final class KiteCluster implements AutoCloseable {
     private final List<Process> children = new ArrayList<>();
     private boolean failed;
 
-    private KiteCluster(String name, Map<String, String> extra) throws IOException {
+    private KiteCluster(String name, Map<String, String> extra, boolean slave) throws IOException {
         Path root = Paths.get(System.getProperty("java.io.tmpdir"));
         String tmp = System.getenv("KITE_CJ_TMP");
         if (tmp != null && !tmp.isEmpty()) {
@@ -58,6 +61,7 @@ public final class KiteCluster implements AutoCloseable {
         host = "127.0.0." + addr[0];
         brokerPort = addr[1];
         namesrvPort = addr[1] + 10;
+        slavePort = slave ? addr[1] + 5 : 0;
         brokerConf = new LinkedHashMap<>();
         brokerConf.put("brokerClusterName", clusterName);
         brokerConf.put("brokerName", brokerName);
@@ -76,7 +80,15 @@ public final class KiteCluster implements AutoCloseable {
 
     /** Starts a cluster; {@code extra} holds broker config keys (e.g. messageDelayLevel). */
     public static KiteCluster start(String name, Map<String, String> extra) throws Exception {
-        KiteCluster c = new KiteCluster(name, extra);
+        return start(name, extra, false);
+    }
+
+    /**
+     * With {@code slave}, a second kite-broker of the same group (brokerId 1, brokerRole
+     * SLAVE, the same keys) follows the master (brokerId 0, ASYNC_MASTER).
+     */
+    public static KiteCluster start(String name, Map<String, String> extra, boolean slave) throws Exception {
+        KiteCluster c = new KiteCluster(name, extra, slave);
         try {
             c.launch();
         } catch (Exception | Error e) {
@@ -93,6 +105,10 @@ public final class KiteCluster implements AutoCloseable {
 
     public String brokerAddr() {
         return host + ":" + brokerPort;
+    }
+
+    public String slaveAddr() {
+        return host + ":" + slavePort;
     }
 
     private static Path bin(String name) {
@@ -115,8 +131,8 @@ public final class KiteCluster implements AutoCloseable {
         }
     }
 
-    // a random 127.0.0.x and a port p with p-2 (the broker's VIP port), p-1, p, p+1 and p+10
-    // (the name server) free on it
+    // a random 127.0.0.x and a port p with p-2 (the broker's VIP port), p-1, p, p+1 (its HA
+    // port), p+3 and p+5 (a slave's VIP and main ports) and p+10 (the name server) free on it
     private static int[] pickAddress() {
         ThreadLocalRandom r = ThreadLocalRandom.current();
         for (int attempt = 0; attempt < 200; attempt++) {
@@ -124,7 +140,7 @@ public final class KiteCluster implements AutoCloseable {
             int base = 20000 + r.nextInt(40000);
             String h = "127.0.0." + x;
             boolean ok = true;
-            for (int p : new int[] {base - 2, base - 1, base, base + 1, base + 10}) {
+            for (int p : new int[] {base - 2, base - 1, base, base + 1, base + 3, base + 5, base + 10}) {
                 if (!portFree(h, p)) {
                     ok = false;
                     break;
@@ -189,11 +205,23 @@ public final class KiteCluster implements AutoCloseable {
         waitPort(n, "kite-namesrv", namesrvPort, 10000);
         Process b = spawn("kite-broker", dir.resolve("broker.conf"), dir.resolve("broker.log"));
         waitPort(b, "kite-broker", brokerPort, 15000);
+        if (slavePort != 0) {
+            Map<String, String> sc = new LinkedHashMap<>(brokerConf);
+            sc.put("listenPort", Integer.toString(slavePort));
+            sc.put("storePathRootDir", dir.resolve("store-slave").toString());
+            sc.put("brokerId", "1");
+            sc.put("brokerRole", "SLAVE");
+            writeConf(dir.resolve("slave.conf"), sc);
+            Process s = spawn("kite-broker", dir.resolve("slave.conf"), dir.resolve("slave.log"));
+            waitPort(s, "kite-broker (slave)", slavePort, 15000);
+        }
     }
 
     /** The last lines of the broker and name-server logs, for failure messages. */
     public String logTail(int lines) {
-        return "--- tail of " + dir.resolve("broker.log") + " ---\n" + tail(dir.resolve("broker.log"), lines)
+        String slave = slavePort == 0 ? ""
+                : "--- tail of " + dir.resolve("slave.log") + " ---\n" + tail(dir.resolve("slave.log"), lines / 2);
+        return "--- tail of " + dir.resolve("broker.log") + " ---\n" + tail(dir.resolve("broker.log"), lines) + slave
                 + "--- tail of " + dir.resolve("namesrv.log") + " ---\n" + tail(dir.resolve("namesrv.log"), lines / 4);
     }
 
@@ -216,7 +244,7 @@ public final class KiteCluster implements AutoCloseable {
     }
 
     /**
-     * Stops the daemons by PID, broker first: SIGTERM, SIGKILL after 5 s. Throws when a daemon
+     * Stops the daemons by PID, slave and broker first: SIGTERM, SIGKILL after 5 s. Throws when a daemon
      * had died before or did not exit cleanly (the directory is kept then, as with KITE_CJ_KEEP).
      */
     @Override
@@ -224,7 +252,7 @@ public final class KiteCluster implements AutoCloseable {
         List<String> problems = new ArrayList<>();
         for (int i = children.size() - 1; i >= 0; i--) {
             Process p = children.get(i);
-            String what = i == 0 ? "kite-namesrv" : "kite-broker";
+            String what = i == 0 ? "kite-namesrv" : i == 1 ? "kite-broker" : "kite-broker (slave)";
             if (!p.isAlive()) {
                 problems.add(what + " (pid " + p.pid() + ") had exited before stop: " + p.exitValue());
             } else {
