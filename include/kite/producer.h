@@ -46,6 +46,7 @@
 #define KITE_PRODUCER_H
 
 #include "kite/message.h"
+#include "kite/tls.h"
 #include <stddef.h>
 #include <stdint.h>
 
@@ -67,6 +68,7 @@ typedef struct kite_producer_opts {
     const char *create_topic_key; /* template topic for auto-creation; default "TBW102" */
     int poll_namesrv_interval_ms; /* route refresh period; default 30000 */
     int max_in_flight; /* async sends in flight before send_async blocks; default 10000 */
+    kite_tls_opts tls; /* TLS to name servers and brokers (kite/tls.h); default off */
 } kite_producer_opts;
 
 /* Fills o with the defaults above (namesrv_addr NULL). Always call it first: new
