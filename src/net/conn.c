@@ -211,7 +211,7 @@ static void set_paused_by_backlog(kite_conn *c)
     if (c->read_paused && c->out_bytes < OUT_LOW) {
         c->read_paused = 0;
         /* Records already decrypted inside OpenSSL raise no epoll event: read them. */
-        if (c->ssl && SSL_pending(c->ssl) > 0) {
+        if (c->ssl && SSL_has_pending(c->ssl)) {
             kite_conn_ref(c);
             kite_ev_defer(c->ev, tls_more_read, c);
         }
@@ -362,8 +362,18 @@ static void handle_read(kite_conn *c)
     kite_buf_reserve(&c->rbuf, READ_CHUNK);
     ssize_t n;
     if (c->ssl) {
-        n = tls_read(c);
-        if (n <= 0) return;
+        /* Records up to a chunk per event (OpenSSL hands out one record per call). */
+        n = 0;
+        while (n < READ_CHUNK) {
+            if (c->rbuf.cap - c->rbuf.len - 1 < 16 * 1024) kite_buf_reserve(&c->rbuf, READ_CHUNK);
+            ssize_t r = tls_read(c);
+            if (r < 0) return;
+            if (r == 0) break;
+            c->rbuf.len += (size_t)r;
+            n += r;
+        }
+        if (n == 0) return;
+        c->rbuf.len -= (size_t)n; /* added back below, as for a plain read */
     } else {
         n = read(c->fd, c->rbuf.data + c->rbuf.len, c->rbuf.cap - c->rbuf.len - 1);
     }
@@ -410,7 +420,7 @@ static void handle_read(kite_conn *c)
         if (out_pending(c)) flush_out(c);
     }
     /* OpenSSL may hold decrypted bytes no epoll event will announce: read on. */
-    if (!c->closed && c->ssl && !c->read_paused && SSL_pending(c->ssl) > 0) {
+    if (!c->closed && c->ssl && !c->read_paused && SSL_has_pending(c->ssl)) {
         kite_conn_ref(c);
         kite_ev_defer(c->ev, tls_more_read, c);
     }

@@ -140,6 +140,9 @@ static kite_tls_ctx *ctx_new(int server)
     /* Writes of queued output may be retried from another address (conn.c keeps the
      * bytes in a staging buffer) and may finish record by record. */
     SSL_CTX_set_mode(sc, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    /* Read the socket in large pieces rather than header and body of each record
+     * separately; net/conn.c reads on while SSL_has_pending says bytes are buffered. */
+    SSL_CTX_set_read_ahead(sc, 1);
     kite_tls_ctx *t = kite_xcalloc(1, sizeof *t);
     t->ctx = sc;
     t->server = server;
