@@ -2,7 +2,7 @@
  * disabled / permissive / enforcing, tls.server.need.client.auth, tls.config.file, the
  * handshake timeout), TLS from libkite and from the broker to an enforcing name server
  * (tls.enable), and the start-up errors of bad certificate paths. Certificates are made
- * here at run time with the openssl command: a CA, a server certificate naming the two
+ * here at run time with the openssl command (kite-admin --tls-config too): a CA, a server certificate naming the two
  * loopback addresses the daemons use (IP SANs), a client certificate from the CA, and a
  * second CA with a client certificate of its own. Every refusal has its control: the
  * same client is served when the configuration allows it. */
@@ -447,9 +447,36 @@ static void test_namesrv_enforcing(void **st)
     fprintf(stderr, "cluster info: %s\n", body);
     assert_null(strstr(body, "broker-plain"));
     free(body);
-    /* The refused one did try: its registration failed. */
+    /* A plain client is refused the same call. */
     assert_int_equal(rpc_probe(ns, NULL, RC_GET_BROKER_CLUSTER_INFO, NULL, NULL), KITE_ECLOSED);
     kite_tls_ctx_free(good);
+
+    /* kite-admin: with --tls-config it lists the TLS broker; without, it fails. */
+    char file[700], text[1024], out[700];
+    snprintf(file, sizeof file, "%s/admin-tls.properties", g_dir);
+    snprintf(text, sizeof text,
+             "tls.enable=true\ntls.client.authServer=true\ntls.client.trustCertPath=%s/ca.pem\n",
+             g_dir);
+    kt_write_file(file, text);
+    snprintf(out, sizeof out, "%s/admin.out", g_dir);
+    const char *bin = getenv("KITE_BIN");
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "%s/kite-admin --tls-config %s clusterList -n %s:%d >%s 2>&1",
+             bin && *bin ? bin : "./bin", file, ns->host, ns->port, out);
+    int rc = system(cmd);
+    char *o = cf_read(out);
+    fprintf(stderr, "kite-admin over TLS: status %d\n%s", rc, o);
+    assert_true(WIFEXITED(rc) && WEXITSTATUS(rc) == 0);
+    cf_expect_in(o, "broker-tls");
+    free(o);
+    snprintf(cmd, sizeof cmd, "%s/kite-admin clusterList -n %s:%d >%s 2>&1",
+             bin && *bin ? bin : "./bin", ns->host, ns->port, out);
+    rc = system(cmd);
+    o = cf_read(out);
+    fprintf(stderr, "kite-admin plain: status %d\n%s", rc, o);
+    assert_true(WIFEXITED(rc) && WEXITSTATUS(rc) != 0);
+    assert_null(strstr(o, "broker-tls"));
+    free(o);
 }
 
 /* Scenario: a certificate or key file that cannot be loaded stops the start with exit
