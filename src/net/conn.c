@@ -67,6 +67,7 @@ struct kite_conn {
     kite_tls_ctx *tls;
     SSL *ssl;
     int tls_state;
+    int tls_dead;            /* a fatal TLS error: no close_notify may be sent */
     kite_ev_timer *hs_timer; /* server: closes a connection whose handshake lingers */
     char *stage;             /* plaintext taken from the queue, not yet accepted by SSL */
     size_t stage_len, stage_off;
@@ -164,7 +165,10 @@ void kite_conn_close(kite_conn *c, const char *reason)
     c->closed = 1;
     if (c->hs_timer) kite_ev_timer_cancel(c->ev, c->hs_timer);
     c->hs_timer = NULL;
-    if (c->ssl && c->tls_state == TLS_ON) SSL_shutdown(c->ssl); /* best-effort close_notify */
+    if (c->ssl && c->tls_state == TLS_ON && !c->tls_dead) {
+        SSL_shutdown(c->ssl); /* best-effort close_notify */
+        ERR_clear_error();
+    }
     kite_ev_del(c->ev, c->fd);
     close(c->fd);
     c->fd = -1;
@@ -345,6 +349,7 @@ static ssize_t tls_read(kite_conn *c)
     if (r > 0) return r;
     int e = SSL_get_error(c->ssl, r);
     if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return 0;
+    if (e != SSL_ERROR_ZERO_RETURN) c->tls_dead = 1;
     if (e == SSL_ERROR_ZERO_RETURN || (e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0)) {
         kite_conn_close(c, "peer closed the connection");
         return -1;
@@ -485,6 +490,7 @@ static int tls_flush(kite_conn *c, int may_close)
         }
         int e = SSL_get_error(c->ssl, n);
         if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) break;
+        c->tls_dead = 1;
         if (may_close) {
             char why[200], ossl[160];
             kite_tls_last_error(ossl, sizeof ossl);
