@@ -143,6 +143,9 @@ static kite_tls_ctx *ctx_new(int server)
     /* Read the socket in large pieces rather than header and body of each record
      * separately; net/conn.c reads on while SSL_has_pending says bytes are buffered. */
     SSL_CTX_set_read_ahead(sc, 1);
+    /* A peer that closes TCP without close_notify is a normal close here: remoting frames
+     * carry their own lengths, so a truncated frame is still detected. */
+    SSL_CTX_set_options(sc, SSL_OP_IGNORE_UNEXPECTED_EOF);
     kite_tls_ctx *t = kite_xcalloc(1, sizeof *t);
     t->ctx = sc;
     t->server = server;
