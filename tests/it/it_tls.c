@@ -187,8 +187,8 @@ static void tls_opts(kite_tls_opts *t, const char *ca)
 }
 
 /* Sends body to topic through libkite; KITE_OK and the queue/offset, or the failure. */
-static int lk_send(const kt_daemon *ns, const char *ca, const char *topic, const char *body,
-                   int *qid, int64_t *off)
+static int lk_send_n(const kt_daemon *ns, const char *ca, const char *topic, const char *body,
+                     size_t blen, int *qid, int64_t *off)
 {
     kite_producer_opts o;
     kite_producer_opts_init(&o);
@@ -201,7 +201,7 @@ static int lk_send(const kt_daemon *ns, const char *ca, const char *topic, const
     assert_int_equal(kite_producer_create(&p, "tls_producer", &o), KITE_OK);
     assert_int_equal(kite_producer_start(p), KITE_OK);
     kite_message *m = kite_message_new(topic);
-    kite_message_set_body(m, body, strlen(body));
+    kite_message_set_body(m, body, blen);
     kite_send_result r;
     int rc = kite_producer_send(p, m, &r);
     if (rc == KITE_OK) {
@@ -216,9 +216,15 @@ static int lk_send(const kt_daemon *ns, const char *ca, const char *topic, const
     return rc;
 }
 
+static int lk_send(const kt_daemon *ns, const char *ca, const char *topic, const char *body,
+                   int *qid, int64_t *off)
+{
+    return lk_send_n(ns, ca, topic, body, strlen(body), qid, off);
+}
+
 /* Pulls the message at (qid, off) over TLS and checks its body. */
-static void lk_pull_expect(const kt_daemon *ns, const char *ca, const char *topic, int qid,
-                           int64_t off, const char *body)
+static void lk_pull_expect_n(const kt_daemon *ns, const char *ca, const char *topic, int qid,
+                             int64_t off, const char *body, size_t blen)
 {
     kite_pull_consumer_opts o;
     kite_pull_consumer_opts_init(&o);
@@ -236,14 +242,26 @@ static void lk_pull_expect(const kt_daemon *ns, const char *ca, const char *topi
         if (l.mqs[i].queue_id == qid) mq = &l.mqs[i];
     assert_non_null(mq);
     kite_pull_result r;
-    assert_int_equal(kite_pull_consumer_pull(c, mq, "*", off, 1, &r), KITE_OK);
+    /* The consume queue is written after the send is answered: wait for it. */
+    for (long long end = kt_now_ms() + KT_DEADLINE_MS;;) {
+        assert_int_equal(kite_pull_consumer_pull(c, mq, "*", off, 1, &r), KITE_OK);
+        if (r.status != KITE_PULL_NO_NEW_MSG || kt_now_ms() > end) break;
+        kite_pull_result_free(&r);
+        usleep(20 * 1000);
+    }
     assert_int_equal(r.status, KITE_PULL_FOUND);
     assert_int_equal(r.n, 1);
-    assert_int_equal(r.msgs[0]->body_len, strlen(body));
-    assert_memory_equal(r.msgs[0]->body, body, strlen(body));
+    assert_int_equal(r.msgs[0]->body_len, blen);
+    assert_memory_equal(r.msgs[0]->body, body, blen);
     kite_pull_result_free(&r);
     kite_mq_list_free(&l);
     kite_pull_consumer_destroy(c);
+}
+
+static void lk_pull_expect(const kt_daemon *ns, const char *ca, const char *topic, int qid,
+                           int64_t off, const char *body)
+{
+    lk_pull_expect_n(ns, ca, topic, qid, off, body, strlen(body));
 }
 
 /* Plain raw request: 1 answered with code 0, 0 closed without a byte. */
@@ -292,6 +310,19 @@ static void test_enforcing_then_permissive(void **st)
     int64_t off, off2;
     assert_int_equal(lk_send(ns, "ca.pem", "TlsTopic", "over-tls-1", &qid, &off), KITE_OK);
     lk_pull_expect(ns, "ca.pem", "TlsTopic", qid, off, "over-tls-1");
+    /* A 3 MiB body: many TLS records each way, output staged in pieces. */
+    size_t big_len = 3u << 20;
+    char *big = kite_xmalloc(big_len);
+    uint32_t x = 2463534242u; /* xorshift: incompressible, so 3 MiB really cross the wire */
+    for (size_t i = 0; i < big_len; i++) {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        big[i] = (char)x;
+    }
+    assert_int_equal(lk_send_n(ns, "ca.pem", "TlsBig", big, big_len, &qid2, &off2), KITE_OK);
+    lk_pull_expect_n(ns, "ca.pem", "TlsBig", qid2, off2, big, big_len);
+    free(big);
     assert_int_not_equal(lk_send(ns, NULL, "TlsTopic", "plain-1", &qid2, &off2), KITE_OK);
 
     /* Control: permissive on the same address. */
