@@ -2,7 +2,8 @@
  * disabled / permissive / enforcing, tls.server.need.client.auth, tls.config.file, the
  * handshake timeout), TLS from libkite and from the broker to an enforcing name server
  * (tls.enable), and the start-up errors of bad certificate paths. Certificates are made
- * here at run time with the openssl command (kite-admin --tls-config too): a CA, a server certificate naming the two
+ * here at run time with the openssl command (kite-admin --tls-config and kite-bench --tls-ca
+ * too): a CA, a server certificate naming the two
  * loopback addresses the daemons use (IP SANs), a client certificate from the CA, and a
  * second CA with a client certificate of its own. Every refusal has its control: the
  * same client is served when the configuration allows it. */
@@ -324,6 +325,31 @@ static void test_enforcing_then_permissive(void **st)
     lk_pull_expect_n(ns, "ca.pem", "TlsBig", qid2, off2, big, big_len);
     free(big);
     assert_int_not_equal(lk_send(ns, NULL, "TlsTopic", "plain-1", &qid2, &off2), KITE_OK);
+
+    /* kite-bench: --tls-ca sends; without it its first send fails (exit status 2). */
+    const char *bin = getenv("KITE_BIN");
+    char cmd[4096], out[700], err[700];
+    snprintf(out, sizeof out, "%s/bench.out", g_dir);
+    snprintf(err, sizeof err, "%s/bench.err", g_dir);
+    snprintf(cmd, sizeof cmd,
+             "%s/kite-bench produce -n %s:%d -t TlsBench -s 256 -c 8 -m 200 -d 60 --json "
+             "--tls-ca %s >%s 2>%s",
+             bin && *bin ? bin : "./bin", ns->host, ns->port, path("ca.pem"), out, err);
+    int rc = system(cmd);
+    char *o = cf_read(out);
+    fprintf(stderr, "kite-bench --tls-ca: status %d: %s", rc, o);
+    assert_true(WIFEXITED(rc) && WEXITSTATUS(rc) == 0);
+    cf_expect_in(o, "\"sent\":200,\"failed\":0");
+    free(o);
+    snprintf(cmd, sizeof cmd,
+             "%s/kite-bench produce -n %s:%d -t TlsBench -s 256 -c 8 -m 200 -d 60 --json >%s 2>%s",
+             bin && *bin ? bin : "./bin", ns->host, ns->port, out, err);
+    rc = system(cmd);
+    o = cf_read(err);
+    fprintf(stderr, "kite-bench plain: status %d: %s", rc, o);
+    assert_true(WIFEXITED(rc) && WEXITSTATUS(rc) == 2);
+    cf_expect_in(o, "first send failed");
+    free(o);
 
     /* Control: permissive on the same address. */
     bk_stop_clean(b);
