@@ -82,6 +82,9 @@ static int make_certs(void)
            "-subj /CN=kite-server %s && openssl x509 -req -in server.csr -CA ca.pem -CAkey "
            "ca.key -CAcreateserial -out server.pem -days 2 -extfile server.ext %s",
            d, g_ns_host, g_bk_host, q, q) ||
+        sh("cd %s && openssl pkcs8 -topk8 -v2 aes-256-cbc -in server.key -out server_enc.key "
+           "-passout pass:s3cret %s",
+           d, q) ||
         sh("cd %s && openssl req -newkey rsa:2048 -nodes -keyout client.key -out client.csr "
            "-subj /CN=kite-client %s && openssl x509 -req -in client.csr -CA ca.pem -CAkey "
            "ca.key -CAcreateserial -out client.pem -days 2 %s",
@@ -387,7 +390,8 @@ static void test_wrong_ca(void **st)
     kite_tls_ctx_free(good);
 }
 
-/* Scenario: need.client.auth=require (set in a tls.config.file) refuses a client with no
+/* Scenario: need.client.auth=require (set in a tls.config.file, with an encrypted server key
+ * and its tls.server.keyPassword) refuses a client with no
  * certificate and one whose certificate comes from another CA; control: a certificate
  * from the trusted CA is served. */
 static void test_client_auth_require(void **st)
@@ -398,7 +402,8 @@ static void test_client_auth_require(void **st)
     snprintf(file, sizeof file, "%s/tls-require.properties", g_dir);
     snprintf(text, sizeof text,
              "tls.server.need.client.auth=require\ntls.server.trustCertPath=%s/ca.pem\n"
-             "tls.server.certPath=%s/server.pem\ntls.server.keyPath=%s/server.key\n",
+             "tls.server.certPath=%s/server.pem\ntls.server.keyPath=%s/server_enc.key\n"
+             "tls.server.keyPassword=s3cret\n",
              g_dir, g_dir, g_dir);
     kt_write_file(file, text);
     char conf[1024];
@@ -553,6 +558,9 @@ static void test_bad_paths(void **st)
           "tls.server.need.client.auth=require\n"
           "tls.server.trustCertPath=/nonexistent/ca.pem",
           "tls.server.trustCertPath", "/nonexistent/ca.pem" },
+        { "kite-namesrv",
+          "tls.server.certPath=C\ntls.server.keyPath=E\ntls.server.keyPassword=wrong",
+          "tls.server.keyPath", "server_enc.key: bad decrypt" },
         { "kite-broker",
           "tls.server.certPath=C\ntls.server.keyPath=K\ntls.enable=true\n"
           "tls.client.certPath=/nonexistent/c.pem\ntls.client.keyPath=K",
@@ -564,13 +572,16 @@ static void test_bad_paths(void **st)
         snprintf(conf, sizeof conf, "%s/x.conf", dir);
         snprintf(out, sizeof out, "%s/stdout", dir);
         snprintf(err, sizeof err, "%s/stderr", dir);
-        /* C and K stand for the good server files. */
+        /* C and K stand for the good server files, E for the key encrypted with s3cret. */
         snprintf(c1, sizeof c1, "%s", cases[i].conf);
         char *p;
         kite_buf b = KITE_BUF_INIT;
         for (p = c1; *p; p++) {
-            if ((*p == 'C' || *p == 'K') && p > c1 && p[-1] == '=' && (p[1] == '\n' || !p[1]))
-                kite_buf_puts(&b, path(*p == 'C' ? "server.pem" : "server.key"));
+            if ((*p == 'C' || *p == 'K' || *p == 'E') && p > c1 && p[-1] == '=' &&
+                (p[1] == '\n' || !p[1]))
+                kite_buf_puts(&b, path(*p == 'C'   ? "server.pem"
+                                       : *p == 'K' ? "server.key"
+                                                   : "server_enc.key"));
             else
                 kite_buf_append(&b, p, 1);
         }
