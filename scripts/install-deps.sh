@@ -2,7 +2,7 @@
 # Installs the Debian packages KiteMQ needs to build and test, only those missing.
 # Runs apt-get as root (or through sudo when available). Nothing else is downloaded.
 set -e
-PKGS="build-essential cmake pkg-config zlib1g-dev libssl-dev libyaml-dev libcmocka-dev clang clang-format libclang-rt-14-dev"
+PKGS="build-essential cmake pkg-config zlib1g-dev libssl-dev libyaml-dev openssl libcmocka-dev clang clang-format libclang-rt-14-dev"
 missing=""
 for p in $PKGS; do
   dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"

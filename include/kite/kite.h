@@ -1,5 +1,5 @@
 /* kite/kite.h - libkite, the C client of KiteMQ and Apache RocketMQ (remoting protocol).
- * Include this one header; link with -lkite (shared) or libkite.a plus -lz -lcrypto
+ * Include this one header; link with -lkite (shared) or libkite.a plus -lz -lssl -lcrypto
  * -lpthread -lm (static).
  *
  * Pieces:
@@ -12,6 +12,7 @@
  *   kite/transaction.h   transaction producer: half message, local transaction, commit/
  *                        rollback, answers to the brokers' checks
  *   kite/log.h       log level and the application's log callback (process-wide)
+ *   kite/tls.h       kite_tls_opts: TLS to name servers and brokers (the opts' tls field)
  *
  * Conventions used in every header:
  * - Names start with kite_ / KITE_. Calls return int status unless stated otherwise.

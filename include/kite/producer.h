@@ -49,6 +49,7 @@
 #define KITE_PRODUCER_H
 
 #include "kite/message.h"
+#include "kite/tls.h"
 #include <stddef.h>
 #include <stdint.h>
 
@@ -73,6 +74,7 @@ typedef struct kite_producer_opts {
     int fault_avoid_ms; /* after a failed attempt, avoid that broker for this long while
                            another one is usable (Java's sendLatencyFaultEnable, simplified);
                            default 10000; 0 = off */
+    kite_tls_opts tls;  /* TLS to name servers and brokers (kite/tls.h); default off */
 } kite_producer_opts;
 
 /* Fills o with the defaults above (namesrv_addr NULL). Always call it first: new

@@ -40,6 +40,7 @@ typedef struct kite_pull_consumer_opts {
     const char *namesrv_addr;     /* required */
     int rpc_timeout_ms;           /* default 3000 */
     int poll_namesrv_interval_ms; /* route refresh; default 30000 */
+    kite_tls_opts tls;            /* TLS to name servers and brokers (kite/tls.h); default off */
 } kite_pull_consumer_opts;
 
 void kite_pull_consumer_opts_init(kite_pull_consumer_opts *o);

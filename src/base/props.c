@@ -402,7 +402,11 @@ static void field_text(const kite_prop_def *d, const void *cfg, kite_buf *out)
     switch (d->type) {
     case KITE_PROP_STR: {
         const char *s = *(char *const *)(const void *)field;
-        kite_buf_puts(out, s ? s : "");
+        /* Secrets (tls.*.keyPassword) are never shown: -p output and config answers. */
+        if (s && *s && strstr(d->key, "Password"))
+            kite_buf_puts(out, "********");
+        else
+            kite_buf_puts(out, s ? s : "");
         break;
     }
     case KITE_PROP_INT:

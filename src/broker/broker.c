@@ -202,6 +202,7 @@ int kite_broker_start(kite_broker *b, kite_ev *ev, char *err, size_t errlen)
         .idle_timeout_ms = b->cfg.server_channel_max_idle_time_seconds * 1000,
         .on_close = on_conn_close,
         .cb_arg = b,
+        .tls = b->tls_server,
     };
     b->srv = kite_rpc_server_new(ev, &o);
     bk_register_send_handlers(b);
@@ -238,7 +239,7 @@ int kite_broker_start(kite_broker *b, kite_ev *ev, char *err, size_t errlen)
 
     /* Name servers. */
     parse_namesrvs(b);
-    kite_rpc_client_opts co = { .connect_timeout_ms = 3000 };
+    kite_rpc_client_opts co = { .connect_timeout_ms = 3000, .tls = b->tls_client };
     b->ns_client = kite_rpc_client_new(&co);
     if (!b->ns_client) {
         snprintf(err, errlen, "cannot start the name server client");
@@ -262,6 +263,19 @@ int kite_broker_start(kite_broker *b, kite_ev *ev, char *err, size_t errlen)
         b->cfg.broker_name, b->cfg.broker_cluster_name, (long long)b->cfg.broker_id,
         b->cfg.broker_role, b->cfg.bind_address, b->port, b->vip_port, b->addr);
     return KITE_OK;
+}
+
+int kite_broker_tls_setup(kite_broker *b, char *err, size_t errlen)
+{
+    if (kite_tls_conf_mode(&b->cfg.tls) != KITE_TLS_DISABLED) {
+        b->tls_server = kite_tls_server_new(&b->cfg.tls, err, errlen);
+        if (!b->tls_server) return KITE_EINVAL;
+    }
+    if (b->cfg.tls.client_enable) {
+        b->tls_client = kite_tls_client_from_conf(&b->cfg.tls, err, errlen);
+        if (!b->tls_client) return KITE_EINVAL;
+    }
+    return 0;
 }
 
 /* Run after the loop stopped: unregister, persist, close everything. */

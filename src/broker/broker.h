@@ -12,6 +12,7 @@
 #include "base/map.h"
 #include "base/props.h"
 #include "net/ev.h"
+#include "net/tls.h"
 #include "proto/bodies.h"
 #include "rpc/client.h"
 #include "rpc/server.h"
@@ -61,6 +62,7 @@ typedef struct bk_conf {
     int acl_enable;         /* plain ACL (acl.c) */
     char *rocketmq_home;    /* ACL files under <rocketmqHome>/conf (else ROCKETMQ_HOME) */
     char *acl_file;         /* KiteMQ: the one ACL file, instead of rocketmqHome's */
+    kite_tls_conf tls;      /* tls.server.* (client port) and tls.enable / tls.client.* */
     kite_store_conf store;
 } bk_conf;
 
@@ -136,6 +138,9 @@ typedef struct kite_broker {
     int kick_pending; /* a dispatch wake-up is deferred to the batch end (bk_store_prewrite) */
     kite_rpc_server *srv;
     kite_rpc_client *ns_client;
+    /* TLS contexts (kite_broker_tls_setup): the client ports' server side when
+     * tls.server.mode is not disabled; the name-server / master client when tls.enable. */
+    kite_tls_ctx *tls_server, *tls_client;
     kite_store *store;
     char store_root[1024];
     char store_cl_dir[1024];
@@ -208,6 +213,9 @@ int bk_conf_settle(bk_conf *c, char *err, size_t errlen);
 /* Opens the store, loads the metadata, listens and registers: KITE_OK, or a status with
  * the reason in err. */
 int kite_broker_start(kite_broker *b, kite_ev *ev, char *err, size_t errlen);
+/* Builds the TLS contexts from the settled tls.* keys (before kite_broker_start). 0, or
+ * KITE_EINVAL with err naming the key and the file. */
+int kite_broker_tls_setup(kite_broker *b, char *err, size_t errlen);
 void kite_broker_stop(kite_broker *b);
 /* Persisting metadata files (atomic rewrite); KITE_OK, or logs and returns the status. */
 int bk_save_topics(kite_broker *b);

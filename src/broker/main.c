@@ -37,6 +37,12 @@ int main(int argc, char **argv)
         free(b.props);
         return 2;
     }
+    if (kite_tls_conf_settle(b.props, &b.cfg, &b.cfg.tls, serr, sizeof serr) != 0) {
+        fprintf(stderr, "kite-broker: %s\n", serr);
+        kite_config_free(b.props, &b.cfg);
+        free(b.props);
+        return 2;
+    }
     if (args.print_config) {
         kite_buf out = KITE_BUF_INIT;
         kite_config_print(b.props, &b.cfg, &out);
@@ -47,6 +53,13 @@ int main(int argc, char **argv)
         return 0;
     }
     if (kite_daemon_setup_log(b.cfg.log_level, b.cfg.log_file) != 0) return 2;
+    if (kite_broker_tls_setup(&b, serr, sizeof serr) != 0) {
+        KLOG_ERROR("broker", "%s", serr);
+        fprintf(stderr, "kite-broker: %s\n", serr);
+        kite_config_free(b.props, &b.cfg);
+        free(b.props);
+        return 2;
+    }
     int sfd = kite_daemon_signalfd();
     kite_ev *ev = kite_ev_new();
     if (!ev || sfd < 0) {
@@ -68,6 +81,8 @@ int main(int argc, char **argv)
     kite_ev_del(ev, sfd);
     close(sfd);
     kite_ev_free(ev);
+    kite_tls_ctx_free(b.tls_server);
+    kite_tls_ctx_free(b.tls_client);
     kite_config_free(b.props, &b.cfg);
     free(b.props);
     KLOG_INFO("broker", "stopped");

@@ -220,6 +220,7 @@ static void boot(void *arg)
 void kite_push_consumer_opts_init(kite_push_consumer_opts *o)
 {
     memset(o, 0, sizeof *o);
+    o->tls.verify_server = 1;
     o->message_model = KITE_CLUSTERING;
     o->consume_from = KITE_CONSUME_FROM_LAST_OFFSET;
     o->consume_threads = 20;
@@ -350,6 +351,7 @@ int kite_push_consumer_create(kite_push_consumer **out, const char *group,
         .poll_interval_ms = o.poll_namesrv_interval_ms,
         .create_topic_key = KITE_TOPIC_AUTO_CREATE,
         .default_topic_queue_nums = 4,
+        .tls = &o.tls,
     };
     char err[256];
     c->inst = kite_inst_new(&io, err, sizeof err);

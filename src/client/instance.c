@@ -20,6 +20,7 @@
 #include "base/time.h"
 #include "codec/systopic.h"
 #include "kite/status.h"
+#include "net/tls.h"
 #include "proto/codes.h"
 #include <pthread.h>
 #include <stdio.h>
@@ -34,6 +35,7 @@ struct kite_inst {
     size_t n_ns;
     atomic_size_t ns_cur;
     kite_rpc_client *rpc;
+    kite_tls_ctx *tls; /* client TLS context when opts.tls->enable */
     atomic_int stopping;
     pthread_mutex_t mu; /* guards routes */
     kite_map routes;    /* topic -> kite_pub_route* (one reference held by the map) */
@@ -75,6 +77,18 @@ kite_inst *kite_inst_new(const kite_inst_opts *o, char *err, size_t errlen)
     pthread_mutex_init(&in->mu, NULL);
     kite_map_init(&in->routes);
     in->o = *o;
+    in->o.tls = NULL;
+    if (o->tls && o->tls->enable) {
+        char terr[384];
+        in->tls =
+            kite_tls_client_new(o->tls->ca_file, o->tls->cert_file, o->tls->key_file,
+                                o->tls->key_password, o->tls->verify_server, terr, sizeof terr);
+        if (!in->tls) {
+            snprintf(err, errlen, "TLS: %s", terr);
+            kite_inst_free(in);
+            return NULL;
+        }
+    }
     const char *ctk = o->create_topic_key ? o->create_topic_key : KITE_TOPIC_AUTO_CREATE;
     in->create_topic_key = kite_xstrdup(ctk);
     char *list = kite_xstrdup(o->namesrv_addr);
@@ -107,6 +121,7 @@ void kite_inst_free(kite_inst *in)
 {
     if (!in) return;
     kite_inst_stop(in);
+    kite_tls_ctx_free(in->tls);
     pthread_mutex_destroy(&in->mu);
     kite_map_free(&in->routes, free_route_val);
     for (size_t i = 0; i < in->n_ns; i++) free(in->ns[i]);
@@ -154,7 +169,8 @@ static void add_timer(void *arg)
 int kite_inst_start(kite_inst *in)
 {
     if (in->rpc) return KITE_OK;
-    in->rpc = kite_rpc_client_new(NULL);
+    kite_rpc_client_opts ro = { .tls = in->tls };
+    in->rpc = kite_rpc_client_new(&ro);
     if (!in->rpc) return KITE_ENOMEM; /* no event loop or thread from the system */
     atomic_store(&in->stopping, 0);
     kite_ev_post(kite_rpc_client_ev(in->rpc), add_timer, in); /* the timer dies with the loop */

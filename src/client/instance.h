@@ -28,6 +28,7 @@ typedef struct kite_inst_opts {
     int poll_interval_ms;         /* route refresh period */
     const char *create_topic_key; /* TBW102 */
     int default_topic_queue_nums; /* queue cap of routes derived from TBW102 */
+    const kite_tls_opts *tls;     /* NULL or enable 0: plain connections */
 } kite_inst_opts;
 
 /* A topic's publish route: the writable queues (sorted by broker name, then id) and the

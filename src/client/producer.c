@@ -124,6 +124,7 @@ void kite_producer_opts_init(kite_producer_opts *o)
     o->poll_namesrv_interval_ms = 30000;
     o->max_in_flight = 10000;
     o->fault_avoid_ms = 10000;
+    o->tls.verify_server = 1;
 }
 
 int kite_producer_create(kite_producer **out, const char *group, const kite_producer_opts *opts)
@@ -158,6 +159,7 @@ int kite_producer_create(kite_producer **out, const char *group, const kite_prod
         .poll_interval_ms = o.poll_namesrv_interval_ms,
         .create_topic_key = p->create_topic_key,
         .default_topic_queue_nums = o.default_topic_queue_nums,
+        .tls = &o.tls,
     };
     char err[256];
     p->inst = kite_inst_new(&io, err, sizeof err);

@@ -42,6 +42,7 @@ struct kite_pull_consumer {
 void kite_pull_consumer_opts_init(kite_pull_consumer_opts *o)
 {
     memset(o, 0, sizeof *o);
+    o->tls.verify_server = 1;
     o->rpc_timeout_ms = 3000;
     o->poll_namesrv_interval_ms = 30000;
 }
@@ -91,6 +92,7 @@ int kite_pull_consumer_create(kite_pull_consumer **out, const char *group,
         .poll_interval_ms = o.poll_namesrv_interval_ms,
         .create_topic_key = KITE_TOPIC_AUTO_CREATE,
         .default_topic_queue_nums = 4,
+        .tls = &o.tls,
     };
     char err[256];
     if (!(c->inst = kite_inst_new(&io, err, sizeof err))) {

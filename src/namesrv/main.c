@@ -19,6 +19,12 @@ int main(int argc, char **argv)
         kite_config_free(kite_namesrv_props, &ns.cfg); /* a refused or malformed key */
         return 2;
     }
+    char err[512];
+    if (kite_tls_conf_settle(kite_namesrv_props, &ns.cfg, &ns.cfg.tls, err, sizeof err) != 0) {
+        fprintf(stderr, "kite-namesrv: %s\n", err);
+        kite_config_free(kite_namesrv_props, &ns.cfg);
+        return 2;
+    }
     if (args.print_config) {
         kite_buf b = KITE_BUF_INIT;
         kite_config_print(kite_namesrv_props, &ns.cfg, &b);
@@ -28,6 +34,12 @@ int main(int argc, char **argv)
         return 0;
     }
     if (kite_daemon_setup_log(ns.cfg.log_level, ns.cfg.log_file) != 0) return 2;
+    if (kite_namesrv_tls_setup(&ns, err, sizeof err) != 0) {
+        KLOG_ERROR("namesrv", "%s", err);
+        fprintf(stderr, "kite-namesrv: %s\n", err);
+        kite_config_free(kite_namesrv_props, &ns.cfg);
+        return 2;
+    }
     int sfd = kite_daemon_signalfd();
     kite_ev *ev = kite_ev_new();
     if (!ev || sfd < 0) {
@@ -35,7 +47,6 @@ int main(int argc, char **argv)
         return 1;
     }
     kite_ev_add(ev, sfd, KITE_EV_READ, kite_ev_on_signal, (void *)"namesrv");
-    char err[512];
     if (kite_namesrv_start(&ns, ev, err, sizeof err) != 0) {
         KLOG_ERROR("namesrv", "start failed: %s", err);
         kite_namesrv_stop(&ns);

@@ -37,8 +37,7 @@ const kite_prop_def kite_namesrv_props[] = {
     { "logLevel", KITE_PROP_STR, F(log_level), "info", "debug, info, warn or error (KiteMQ)" },
     { "remoteConfigUpdateEnable", KITE_PROP_BOOL, F(remote_config_update_enable), "false",
       "allow UPDATE_NAMESRV_CONFIG for the safe keys (KiteMQ)" },
-    KITE_PROP_REFUSE("tls.server.mode", "disabled", "no TLS in this build"),
-    KITE_PROP_REFUSE("tls.config.file", NULL, "no TLS in this build"),
+    KITE_TLS_SERVER_PROPS(ns_config, tls),
     KITE_PROP_IGNORE("rocketmqHome", "not used: the KV file is kvConfigPath"),
     KITE_PROP_IGNORE("configStorePath", "UPDATE_NAMESRV_CONFIG changes are not written to a file"),
     KITE_PROP_IGNORE("clusterTest", "no test-cluster routes in this build"),
@@ -147,6 +146,7 @@ int kite_namesrv_start(kite_namesrv *ns, kite_ev *ev, char *err, size_t errlen)
         .idle_timeout_ms = ns->cfg.server_channel_max_idle_time_seconds * 1000,
         .on_close = on_conn_close,
         .cb_arg = ns,
+        .tls = ns->tls,
     };
     ns->srv = kite_rpc_server_new(ev, &o);
     kite_namesrv_register_handlers(ns);
@@ -154,9 +154,17 @@ int kite_namesrv_start(kite_namesrv *ns, kite_ev *ev, char *err, size_t errlen)
         kite_rpc_server_listen(ns->srv, ns->cfg.bind_address, ns->cfg.listen_port, err, errlen);
     if (ns->port < 0) return ns->port;
     kite_namesrv_schedule_scan(ns);
-    KLOG_INFO("namesrv", "listening on %s:%d (broker expiry %lld ms)", ns->cfg.bind_address,
-              ns->port, (long long)ns->cfg.broker_expire_millis);
+    KLOG_INFO("namesrv", "listening on %s:%d (broker expiry %lld ms, tls.server.mode=%s)",
+              ns->cfg.bind_address, ns->port, (long long)ns->cfg.broker_expire_millis,
+              ns->cfg.tls.server_mode);
     return 0;
+}
+
+int kite_namesrv_tls_setup(kite_namesrv *ns, char *err, size_t errlen)
+{
+    if (kite_tls_conf_mode(&ns->cfg.tls) == KITE_TLS_DISABLED) return 0;
+    ns->tls = kite_tls_server_new(&ns->cfg.tls, err, errlen);
+    return ns->tls ? 0 : KITE_EINVAL;
 }
 
 void kite_namesrv_stop(kite_namesrv *ns)
@@ -166,4 +174,6 @@ void kite_namesrv_stop(kite_namesrv *ns)
     if (ns->srv) kite_rpc_server_free(ns->srv);
     ns->srv = NULL;
     ns_routes_free(&ns->routes);
+    kite_tls_ctx_free(ns->tls);
+    ns->tls = NULL;
 }

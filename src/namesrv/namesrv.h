@@ -10,6 +10,7 @@
 #include "base/props.h"
 #include "namesrv/routes.h"
 #include "net/ev.h"
+#include "net/tls.h"
 #include "rpc/server.h"
 
 typedef struct ns_config {
@@ -27,6 +28,7 @@ typedef struct ns_config {
     char *log_file;
     char *log_level;
     int remote_config_update_enable;
+    kite_tls_conf tls; /* tls.server.* keys */
 } ns_config;
 
 extern const kite_prop_def kite_namesrv_props[];
@@ -40,7 +42,12 @@ typedef struct kite_namesrv {
     kite_rpc_server *srv;
     kite_ev_timer *scan_timer;
     int port;
+    kite_tls_ctx *tls; /* server TLS context (tls.server.mode != disabled), else NULL */
 } kite_namesrv;
+
+/* Builds the TLS context when tls.server.mode (settled: kite_tls_conf_settle) is not
+ * disabled. 0, or KITE_EINVAL with err naming the key and the file. */
+int kite_namesrv_tls_setup(kite_namesrv *ns, char *err, size_t errlen);
 
 /* Loads the KV file and starts listening. Returns 0 or a kite_status (reason in err). */
 int kite_namesrv_start(kite_namesrv *ns, kite_ev *ev, char *err, size_t errlen);

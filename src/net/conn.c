@@ -12,7 +12,11 @@
 #include "base/mem.h"
 #include "base/time.h"
 #include "net/sock.h"
+#include "net/tls.h"
 #include <errno.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,12 +24,17 @@
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <arpa/inet.h>
 #include <unistd.h>
 
 #define READ_CHUNK (64 * 1024)
 #define OUT_HIGH   (64u * 1024 * 1024)
 #define OUT_LOW    (16u * 1024 * 1024)
 #define MAX_IOV    64
+#define TLS_STAGE  (64 * 1024) /* plaintext staged for SSL_write */
+#define TLS_HELLO  0x16        /* first byte of a TLS record carrying a handshake */
+
+enum { TLS_NONE, TLS_DETECT, TLS_HANDSHAKE, TLS_ON };
 
 typedef struct out_item {
     const char *ptr; /* memory item */
@@ -54,6 +63,14 @@ struct kite_conn {
     struct sockaddr_in peer;
     char peer_s[48];
     int64_t last_active;
+    /* TLS (see tls_* below): NULL ctx = plain. */
+    kite_tls_ctx *tls;
+    SSL *ssl;
+    int tls_state;
+    int tls_dead;            /* a fatal TLS error: no close_notify may be sent */
+    kite_ev_timer *hs_timer; /* server: closes a connection whose handshake lingers */
+    char *stage;             /* plaintext taken from the queue, not yet accepted by SSL */
+    size_t stage_len, stage_off;
 };
 
 static atomic_uint_fast64_t g_next_conn_id = 1; /* process-wide unique ids for logs and maps */
@@ -102,6 +119,9 @@ void kite_conn_unref(kite_conn *c)
     for (size_t i = 0; i < c->qlen; i++) item_done(&c->q[(c->qhead + i) % c->qcap]);
     free(c->q);
     kite_buf_free(&c->rbuf);
+    if (c->ssl) SSL_free(c->ssl);
+    kite_tls_ctx_free(c->tls);
+    free(c->stage);
     free(c);
 }
 
@@ -117,8 +137,14 @@ int64_t kite_conn_last_active_ms(const kite_conn *c) { return c->last_active; }
 
 /* Last attempt to send queued memory segments (answers to requests that came before a
  * bad frame in the same read), without blocking and without recursing into close. */
+static int tls_flush(kite_conn *c, int may_close);
+
 static void drain_best_effort(kite_conn *c)
 {
+    if (c->tls) {
+        if (c->tls_state == TLS_ON) tls_flush(c, 0);
+        return;
+    }
     while (c->qlen && !c->connecting) {
         out_item *it = &c->q[c->qhead];
         if (it->fd >= 0) return;
@@ -137,6 +163,12 @@ void kite_conn_close(kite_conn *c, const char *reason)
     if (c->closed) return;
     drain_best_effort(c);
     c->closed = 1;
+    if (c->hs_timer) kite_ev_timer_cancel(c->ev, c->hs_timer);
+    c->hs_timer = NULL;
+    if (c->ssl && c->tls_state == TLS_ON && !c->tls_dead) {
+        SSL_shutdown(c->ssl); /* best-effort close_notify */
+        ERR_clear_error();
+    }
     kite_ev_del(c->ev, c->fd);
     close(c->fd);
     c->fd = -1;
@@ -163,18 +195,41 @@ static void q_push(kite_conn *c, const out_item *it)
     c->out_bytes += it->len;
 }
 
+static int out_pending(const kite_conn *c) { return c->qlen || c->stage_off < c->stage_len; }
+
 static void update_interest(kite_conn *c)
 {
     if (c->closed) return;
+    if (c->tls_state == TLS_DETECT || c->tls_state == TLS_HANDSHAKE) return; /* tls_step's */
     uint32_t want = 0;
     if (!c->read_paused) want |= KITE_EV_READ;
-    if (c->qlen || c->connecting) want |= KITE_EV_WRITE;
+    if (out_pending(c) || c->connecting) want |= KITE_EV_WRITE;
     kite_ev_mod(c->ev, c->fd, want);
 }
 
 /* Writes queued output. Returns 0 (maybe partially written), KITE_ECLOSED after closing. */
+static void tls_more_read(void *arg);
+
+static void set_paused_by_backlog(kite_conn *c)
+{
+    if (c->read_paused && c->out_bytes < OUT_LOW) {
+        c->read_paused = 0;
+        /* Records already decrypted inside OpenSSL raise no epoll event: read them. */
+        if (c->ssl && SSL_has_pending(c->ssl)) {
+            kite_conn_ref(c);
+            kite_ev_defer(c->ev, tls_more_read, c);
+        }
+    } else if (!c->read_paused && c->out_bytes > OUT_HIGH) {
+        c->read_paused = 1;
+    }
+}
+
 static int flush_out(kite_conn *c)
 {
+    if (c->tls) {
+        if (c->tls_state != TLS_ON) return 0; /* sent once the handshake is done */
+        return tls_flush(c, 1);
+    }
     while (c->qlen && !c->connecting) {
         out_item *first = &c->q[c->qhead];
         ssize_t n;
@@ -228,10 +283,7 @@ static int flush_out(kite_conn *c)
             c->qlen--;
         }
     }
-    if (c->read_paused && c->out_bytes < OUT_LOW)
-        c->read_paused = 0;
-    else if (!c->read_paused && c->out_bytes > OUT_HIGH)
-        c->read_paused = 1;
+    set_paused_by_backlog(c);
     update_interest(c);
     return 0;
 }
@@ -240,7 +292,7 @@ static void deferred_flush(void *arg)
 {
     kite_conn *c = arg;
     c->flush_deferred = 0;
-    if (!c->closed && c->qlen) flush_out(c);
+    if (!c->closed && out_pending(c)) flush_out(c);
     kite_conn_unref(c);
 }
 
@@ -289,10 +341,47 @@ int kite_conn_write(kite_conn *c, kite_buf *hdr, const kite_seg *segs, size_t ns
     return flush_out(c);
 }
 
+/* One SSL_read into rbuf: >0 bytes, 0 nothing now (want more input), -1 closed. */
+static ssize_t tls_read(kite_conn *c)
+{
+    ERR_clear_error();
+    int r = SSL_read(c->ssl, c->rbuf.data + c->rbuf.len, (int)(c->rbuf.cap - c->rbuf.len - 1));
+    if (r > 0) return r;
+    int e = SSL_get_error(c->ssl, r);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return 0;
+    if (e != SSL_ERROR_ZERO_RETURN) c->tls_dead = 1;
+    if (e == SSL_ERROR_ZERO_RETURN || (e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0)) {
+        kite_conn_close(c, "peer closed the connection");
+        return -1;
+    }
+    char why[200], ossl[160];
+    kite_tls_last_error(ossl, sizeof ossl);
+    snprintf(why, sizeof why, "TLS read failed: %s", ossl);
+    KLOG_WARN("net", "closing %s: %s", c->peer_s, why);
+    kite_conn_close(c, why);
+    return -1;
+}
+
 static void handle_read(kite_conn *c)
 {
     kite_buf_reserve(&c->rbuf, READ_CHUNK);
-    ssize_t n = read(c->fd, c->rbuf.data + c->rbuf.len, c->rbuf.cap - c->rbuf.len - 1);
+    ssize_t n;
+    if (c->ssl) {
+        /* Records up to a chunk per event (OpenSSL hands out one record per call). */
+        n = 0;
+        while (n < READ_CHUNK) {
+            if (c->rbuf.cap - c->rbuf.len - 1 < 16 * 1024) kite_buf_reserve(&c->rbuf, READ_CHUNK);
+            ssize_t r = tls_read(c);
+            if (r < 0) return;
+            if (r == 0) break;
+            c->rbuf.len += (size_t)r;
+            n += r;
+        }
+        if (n == 0) return;
+        c->rbuf.len -= (size_t)n; /* added back below, as for a plain read */
+    } else {
+        n = read(c->fd, c->rbuf.data + c->rbuf.len, c->rbuf.cap - c->rbuf.len - 1);
+    }
     if (n == 0) {
         kite_conn_close(c, "peer closed the connection");
         return;
@@ -333,16 +422,246 @@ static void handle_read(kite_conn *c)
     c->in_read = 0;
     if (!c->closed) {
         kite_buf_compact(&c->rbuf);
-        if (c->qlen) flush_out(c);
+        if (out_pending(c)) flush_out(c);
+    }
+    /* OpenSSL may hold decrypted bytes no epoll event will announce: read on. */
+    if (!c->closed && c->ssl && !c->read_paused && SSL_has_pending(c->ssl)) {
+        kite_conn_ref(c);
+        kite_ev_defer(c->ev, tls_more_read, c);
     }
     kite_conn_unref(c);
 }
+
+static void tls_more_read(void *arg)
+{
+    kite_conn *c = arg;
+    if (!c->closed && !c->read_paused) handle_read(c);
+    kite_conn_unref(c);
+}
+
+/* ---- TLS ----------------------------------------------------------------------------
+ * Output: bytes move from the queue into the staging buffer (memory copied, file ranges
+ * read with pread) and are handed to SSL_write from there, so a write that must be
+ * retried (SSL_ERROR_WANT_WRITE) is retried with the same bytes. Input: SSL_read into
+ * rbuf, then the same framing as plain connections. Handshake: SSL_do_handshake is
+ * called whenever the socket is ready the way OpenSSL asked (WANT_READ / WANT_WRITE); it
+ * never blocks the loop. */
+
+static int tls_flush(kite_conn *c, int may_close)
+{
+    while (!c->closed) {
+        if (c->stage_off == c->stage_len) {
+            c->stage_off = c->stage_len = 0;
+            if (!c->qlen) break;
+            if (!c->stage) c->stage = kite_xmalloc(TLS_STAGE);
+            while (c->qlen && c->stage_len < TLS_STAGE) {
+                out_item *it = &c->q[c->qhead];
+                size_t take = it->len - it->off;
+                if (take > TLS_STAGE - c->stage_len) take = TLS_STAGE - c->stage_len;
+                if (it->fd >= 0 && take) {
+                    ssize_t r = pread(it->fd, c->stage + c->stage_len, take,
+                                      (off_t)(it->file_off + (int64_t)it->off));
+                    if (r <= 0) {
+                        if (r < 0 && errno == EINTR) continue;
+                        if (may_close)
+                            kite_conn_close(c, "file range could not be read for sending");
+                        return KITE_ECLOSED;
+                    }
+                    take = (size_t)r;
+                } else if (take) {
+                    memcpy(c->stage + c->stage_len, it->ptr + it->off, take);
+                }
+                c->stage_len += take;
+                it->off += take;
+                c->out_bytes -= take;
+                if (it->off == it->len) {
+                    item_done(it);
+                    c->qhead = (c->qhead + 1) % c->qcap;
+                    c->qlen--;
+                }
+            }
+            if (!c->stage_len) continue;
+        }
+        ERR_clear_error();
+        int n = SSL_write(c->ssl, c->stage + c->stage_off, (int)(c->stage_len - c->stage_off));
+        if (n > 0) {
+            c->stage_off += (size_t)n;
+            continue;
+        }
+        int e = SSL_get_error(c->ssl, n);
+        if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) break;
+        c->tls_dead = 1;
+        if (may_close) {
+            char why[200], ossl[160];
+            kite_tls_last_error(ossl, sizeof ossl);
+            snprintf(why, sizeof why, "TLS write failed: %s",
+                     e == SSL_ERROR_SYSCALL ? strerror(errno) : ossl);
+            kite_conn_close(c, why);
+        }
+        return KITE_ECLOSED;
+    }
+    if (c->closed) return KITE_ECLOSED;
+    set_paused_by_backlog(c);
+    if (may_close) update_interest(c);
+    return 0;
+}
+
+static void hs_timeout(kite_ev *ev, kite_ev_timer *t, void *arg)
+{
+    kite_conn *c = arg;
+    (void)ev;
+    (void)t;
+    c->hs_timer = NULL;
+    char why[96];
+    snprintf(why, sizeof why, "TLS handshake not completed within %lld ms",
+             (long long)kite_tls_ctx_handshake_timeout(c->tls));
+    KLOG_INFO("net", "closing %s: %s", c->peer_s, why);
+    kite_conn_close(c, why);
+}
+
+static void tls_established(kite_conn *c)
+{
+    c->tls_state = TLS_ON;
+    if (c->hs_timer) kite_ev_timer_cancel(c->ev, c->hs_timer);
+    c->hs_timer = NULL;
+    KLOG_DEBUG("net", "TLS with %s: %s %s", c->peer_s, SSL_get_version(c->ssl),
+               SSL_get_cipher_name(c->ssl));
+    kite_conn_ref(c);
+    if (!kite_tls_ctx_is_server(c->tls) && c->ops->on_connect) c->ops->on_connect(c, c->ud);
+    if (!c->closed) flush_out(c);
+    if (!c->closed) update_interest(c);
+    if (!c->closed && !c->read_paused) handle_read(c); /* data sent right after Finished */
+    kite_conn_unref(c);
+}
+
+static void tls_handshake(kite_conn *c)
+{
+    ERR_clear_error();
+    int r = SSL_do_handshake(c->ssl);
+    if (r == 1) {
+        tls_established(c);
+        return;
+    }
+    int e = SSL_get_error(c->ssl, r);
+    if (e == SSL_ERROR_WANT_READ) {
+        kite_ev_mod(c->ev, c->fd, KITE_EV_READ);
+        return;
+    }
+    if (e == SSL_ERROR_WANT_WRITE) {
+        kite_ev_mod(c->ev, c->fd, KITE_EV_READ | KITE_EV_WRITE);
+        return;
+    }
+    char why[320], ossl[160];
+    long vr = SSL_get_verify_result(c->ssl);
+    if (e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0)
+        snprintf(ossl, sizeof ossl, "connection closed by the peer");
+    else
+        kite_tls_last_error(ossl, sizeof ossl);
+    if (vr != X509_V_OK)
+        snprintf(why, sizeof why, "TLS handshake failed: %s (certificate: %s)", ossl,
+                 X509_verify_cert_error_string(vr));
+    else
+        snprintf(why, sizeof why, "TLS handshake failed: %s", ossl);
+    KLOG_WARN("net", "closing %s: %s", c->peer_s, why);
+    kite_conn_close(c, why);
+}
+
+static int tls_new_ssl(kite_conn *c, const char *host)
+{
+    c->ssl = SSL_new(kite_tls_ctx_ssl_ctx(c->tls));
+    if (!c->ssl) return -1;
+    SSL_set_fd(c->ssl, c->fd);
+    if (kite_tls_ctx_is_server(c->tls)) {
+        SSL_set_accept_state(c->ssl);
+        return 0;
+    }
+    SSL_set_connect_state(c->ssl);
+    if (host && *host) {
+        struct in_addr ia;
+        if (inet_pton(AF_INET, host, &ia) != 1) SSL_set_tlsext_host_name(c->ssl, host);
+        if (kite_tls_ctx_verify(c->tls)) {
+            X509_VERIFY_PARAM *vp = SSL_get0_param(c->ssl);
+            if (inet_pton(AF_INET, host, &ia) == 1)
+                X509_VERIFY_PARAM_set1_ip_asc(vp, host);
+            else
+                X509_VERIFY_PARAM_set1_host(vp, host, 0);
+        }
+    }
+    return 0;
+}
+
+/* Permissive / enforcing server: look at the first byte without taking it. */
+static void tls_detect(kite_conn *c)
+{
+    unsigned char b;
+    ssize_t n = recv(c->fd, &b, 1, MSG_PEEK);
+    if (n == 0) {
+        kite_conn_close(c, "peer closed the connection");
+        return;
+    }
+    if (n < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
+        char why[96];
+        snprintf(why, sizeof why, "read failed: %s", strerror(errno));
+        kite_conn_close(c, why);
+        return;
+    }
+    if (b == TLS_HELLO) {
+        if (tls_new_ssl(c, NULL) != 0) {
+            kite_conn_close(c, "cannot create a TLS session");
+            return;
+        }
+        c->tls_state = TLS_HANDSHAKE;
+        tls_handshake(c);
+        return;
+    }
+    if (kite_tls_ctx_mode(c->tls) == KITE_TLS_ENFORCING) {
+        KLOG_WARN("net", "closing %s: a plain connection while tls.server.mode is enforcing",
+                  c->peer_s);
+        kite_conn_close(c, "plain connection refused: tls.server.mode is enforcing");
+        return;
+    }
+    /* Permissive: a plain connection from here on. */
+    if (c->hs_timer) kite_ev_timer_cancel(c->ev, c->hs_timer);
+    c->hs_timer = NULL;
+    kite_tls_ctx_free(c->tls);
+    c->tls = NULL;
+    c->tls_state = TLS_NONE;
+    update_interest(c);
+    handle_read(c);
+}
+
+int kite_conn_tls_start(kite_conn *c, kite_tls_ctx *tls, const char *host)
+{
+    kite_tls_ctx_ref(tls);
+    c->tls = tls;
+    if (kite_tls_ctx_is_server(tls)) {
+        c->tls_state = TLS_DETECT;
+        c->hs_timer =
+            kite_ev_timer_add(c->ev, kite_tls_ctx_handshake_timeout(tls), 0, hs_timeout, c);
+        return 0;
+    }
+    if (tls_new_ssl(c, host) != 0) return KITE_ENOMEM;
+    c->tls_state = TLS_HANDSHAKE;
+    if (!c->connecting) tls_handshake(c);
+    return 0;
+}
+
+int kite_conn_is_tls(const kite_conn *c) { return c->tls_state == TLS_ON; }
 
 static void on_io(kite_ev *ev, int fd, uint32_t events, void *arg)
 {
     kite_conn *c = arg;
     (void)ev;
     (void)fd;
+    if (c->tls_state == TLS_DETECT) {
+        tls_detect(c);
+        return;
+    }
+    if (c->tls_state == TLS_HANDSHAKE && !c->connecting) {
+        tls_handshake(c);
+        return;
+    }
     if (c->connecting && (events & (KITE_EV_WRITE | KITE_EV_ERROR))) {
         int soerr = 0;
         socklen_t l = sizeof soerr;
@@ -354,6 +673,10 @@ static void on_io(kite_ev *ev, int fd, uint32_t events, void *arg)
             return;
         }
         c->connecting = 0;
+        if (c->tls_state == TLS_HANDSHAKE) { /* on_connect once the handshake is done */
+            tls_handshake(c);
+            return;
+        }
         kite_conn_ref(c);
         if (c->ops->on_connect) c->ops->on_connect(c, c->ud);
         int closed = c->closed;
@@ -361,7 +684,7 @@ static void on_io(kite_ev *ev, int fd, uint32_t events, void *arg)
         if (closed) return;
         if (flush_out(c) != 0) return;
     }
-    if ((events & KITE_EV_WRITE) && !c->closed && c->qlen) {
+    if ((events & KITE_EV_WRITE) && !c->closed && out_pending(c)) {
         if (flush_out(c) != 0) return;
     }
     if ((events & KITE_EV_READ) && !c->closed && !c->read_paused) handle_read(c);

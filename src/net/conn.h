@@ -51,6 +51,17 @@ void kite_conn_close(kite_conn *c, const char *reason);
 void kite_conn_ref(kite_conn *c);
 void kite_conn_unref(kite_conn *c);
 
+/* Makes the connection a TLS one (net/tls.h), right after kite_conn_new and before the
+ * loop runs its events. A server context: the first byte decides (permissive: 0x16 starts
+ * a handshake, anything else stays plain; enforcing: anything else is closed) and a
+ * handshake not done within the context's timeout closes the connection. A client
+ * context: the handshake follows the TCP connect, and on_connect runs when it is done;
+ * host (the address dialled, "a.b.c.d" or a name) is what the server's certificate must
+ * name when the context verifies. Frames queued meanwhile are sent once it is done. */
+struct kite_tls_ctx;
+int kite_conn_tls_start(kite_conn *c, struct kite_tls_ctx *tls, const char *host);
+int kite_conn_is_tls(const kite_conn *c); /* the TLS session is up */
+
 int kite_conn_is_closed(const kite_conn *c);
 const char *kite_conn_peer(const kite_conn *c); /* "ip:port" */
 const struct sockaddr_in *kite_conn_peer_addr(const kite_conn *c);

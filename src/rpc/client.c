@@ -12,6 +12,7 @@
 #include "base/map.h"
 #include "net/conn.h"
 #include "net/sock.h"
+#include "net/tls.h"
 #include "proto/codes.h"
 #include <pthread.h>
 #include <signal.h>
@@ -68,6 +69,7 @@ kite_rpc_client *kite_rpc_client_new(const kite_rpc_client_opts *opts)
     if (opts) c->opts = *opts;
     if (!c->opts.max_frame) c->opts.max_frame = KITE_FRAME_MAX_DEFAULT;
     if (!c->opts.connect_timeout_ms) c->opts.connect_timeout_ms = 3000;
+    if (c->opts.tls) kite_tls_ctx_ref(c->opts.tls);
     c->ev = c->opts.ev;
     if (!c->ev) {
         c->ev = kite_ev_new();
@@ -130,6 +132,7 @@ void kite_rpc_client_free(kite_rpc_client *c)
     kite_rpc_pending_free(c->pending);
     kite_map_free(&c->chans, NULL);
     if (c->own_loop) kite_ev_free(c->ev);
+    kite_tls_ctx_free(c->opts.tls);
     free(c);
 }
 
@@ -169,6 +172,13 @@ static kite_conn *get_chan(kite_rpc_client *c, const char *addr, char *err, size
         return NULL;
     }
     ud->conn = conn;
+    if (c->opts.tls) {
+        char host[128];
+        kite_str_copy(host, sizeof host, addr);
+        char *colon = strrchr(host, ':');
+        if (colon) *colon = 0;
+        kite_conn_tls_start(conn, c->opts.tls, host);
+    }
     ud->connect_timer =
         kite_ev_timer_add(c->ev, c->opts.connect_timeout_ms, 0, on_connect_timeout, ud);
     kite_map_put(&c->chans, addr, conn);
@@ -321,7 +331,10 @@ static void on_close(kite_conn *conn, const char *reason, void *ud)
     kite_rpc_client *c = u->client;
     if (kite_map_get(&c->chans, u->addr) == conn) kite_map_del(&c->chans, u->addr);
     if (u->connect_timer) kite_ev_timer_cancel(c->ev, u->connect_timer);
-    KLOG_DEBUG("rpc", "connection to %s closed: %s", u->addr, reason);
+    if (strncmp(reason, "TLS", 3) == 0)
+        KLOG_WARN("rpc", "connection to %s closed: %s", u->addr, reason);
+    else
+        KLOG_DEBUG("rpc", "connection to %s closed: %s", u->addr, reason);
     kite_rpc_pending_fail_conn(c->pending, kite_conn_id(conn), KITE_ECLOSED);
     free(u);
 }

@@ -23,7 +23,10 @@ typedef struct kite_rpc_client kite_rpc_client;
 typedef struct kite_rpc_client_opts {
     kite_ev *ev;            /* NULL: the client starts its own loop thread */
     size_t max_frame;       /* default KITE_FRAME_MAX_DEFAULT */
-    int connect_timeout_ms; /* default 3000 */
+    int connect_timeout_ms; /* default 3000; covers the TLS handshake too */
+    /* A client TLS context (net/tls.h): every connection is TLS; NULL = plain. The
+     * client holds its own reference. */
+    struct kite_tls_ctx *tls;
 } kite_rpc_client_opts;
 
 kite_rpc_client *kite_rpc_client_new(const kite_rpc_client_opts *opts);

@@ -10,6 +10,7 @@
 #include "base/mem.h"
 #include "base/log.h"
 #include "net/sock.h"
+#include "net/tls.h"
 #include "proto/codes.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,6 +68,7 @@ kite_rpc_server *kite_rpc_server_new(kite_ev *ev, const kite_rpc_server_opts *op
     else
         s->opts.idle_timeout_ms = 120000;
     if (!s->opts.max_frame) s->opts.max_frame = KITE_FRAME_MAX_DEFAULT;
+    if (s->opts.tls) kite_tls_ctx_ref(s->opts.tls);
     s->pending = kite_rpc_pending_new(ev);
     if (s->opts.idle_timeout_ms > 0) {
         int64_t period = s->opts.idle_timeout_ms / 4;
@@ -87,6 +89,7 @@ void kite_rpc_server_free(kite_rpc_server *s)
     while (s->nconns) kite_conn_close(s->conns[s->nconns - 1], "server shutting down");
     if (s->idle_timer) kite_ev_timer_cancel(s->ev, s->idle_timer);
     kite_rpc_pending_free(s->pending);
+    kite_tls_ctx_free(s->opts.tls);
     free(s->conns);
     free(s);
 }
@@ -113,6 +116,7 @@ static void on_accept(kite_ev *ev, int lfd, uint32_t events, void *arg)
         }
         s->conns = kite_xgrow(s->conns, &s->capconns, s->nconns + 1, sizeof *s->conns, 64);
         s->conns[s->nconns++] = c;
+        if (s->opts.tls) kite_conn_tls_start(c, s->opts.tls, NULL);
         KLOG_DEBUG("rpc", "accepted %s", kite_conn_peer(c));
         if (s->opts.on_open) s->opts.on_open(c, s->opts.cb_arg);
     }

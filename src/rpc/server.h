@@ -40,6 +40,9 @@ typedef struct kite_rpc_server_opts {
     kite_rpc_conn_cb on_open;  /* after accept */
     kite_rpc_conn_cb on_close; /* when any connection closes */
     void *cb_arg;
+    /* A server TLS context (net/tls.h) in permissive or enforcing mode, or NULL for plain
+     * connections only. The server holds its own reference. */
+    struct kite_tls_ctx *tls;
 } kite_rpc_server_opts;
 
 kite_rpc_server *kite_rpc_server_new(kite_ev *ev, const kite_rpc_server_opts *opts);

@@ -48,8 +48,14 @@ static void test_refused_keys(void **st)
         { "enableControllerMode=true", "enableControllerMode=true", "is not supported yet" },
         { "authenticationEnabled=true", "authenticationEnabled=true", "is not supported yet" },
         { "authorizationEnabled=true", "authorizationEnabled=true", "is not supported yet" },
-        { "tls.server.mode=enforcing", "tls.server.mode=enforcing", "is not supported yet" },
-        { "tls.enable=true", "tls.enable=true", "is not supported yet" },
+        { "tls.test.mode.enable=true", "tls.test.mode.enable=true", "is not supported yet" },
+        { "tls.server.mode=enforcing", "tls.server.mode=enforcing",
+          "needs tls.server.certPath and tls.server.keyPath" },
+        { "tls.server.mode=strict", "tls.server.mode: 'strict'", "is not one of" },
+        { "tls.enable=true\ntls.client.authServer=true", "tls.client.authServer=true",
+          "needs tls.client.trustCertPath" },
+        { "tls.config.file=/nonexistent/tls.properties", "tls.config.file",
+          "cannot read /nonexistent/tls.properties" },
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char dir[512], conf[600], out[700], err[700], store[700];

@@ -1,6 +1,6 @@
-/* it_namesrv_conf.c - kite-namesrv keys that this build does not implement
- * (src/namesrv/namesrv.c): TLS keys other than their default make it exit non-zero with
- * one stderr line naming the key; unimplemented Java keys start with a warning naming
+/* it_namesrv_conf.c - kite-namesrv keys that this build does not implement or that are
+ * wrong (src/namesrv/namesrv.c): a refused TLS value, or a TLS setting that cannot work,
+ * makes it exit non-zero with one stderr line naming the key; unimplemented Java keys start with a warning naming
  * each; `-p` and GET_NAMESRV_CONFIG (319) present only the values in force. Also: a
  * registration may carry an empty haServerAddr (a broker without replication), which is
  * then not handed to the group's slaves. */
@@ -26,19 +26,28 @@ static void write_conf(char *dir, size_t dlen, char *conf, size_t clen, const ch
 static void test_refused_keys(void **st)
 {
     (void)st;
-    static const char *const cases[] = { "tls.server.mode=permissive",
-                                         "tls.config.file=/etc/tls.properties" };
+    static const struct {
+        const char *conf, *named, *why;
+    } cases[] = {
+        { "tls.test.mode.enable=true", "tls.test.mode.enable=true", "is not supported yet" },
+        { "tls.server.mode=permissive", "tls.server.mode=permissive",
+          "needs tls.server.certPath and tls.server.keyPath" },
+        { "tls.config.file=/nonexistent/tls.properties", "tls.config.file",
+          "cannot read /nonexistent/tls.properties" },
+        { "tls.server.need.client.auth=always", "tls.server.need.client.auth: 'always'",
+          "is not one of" },
+    };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char dir[512], conf[600], out[700], err[700];
-        write_conf(dir, sizeof dir, conf, sizeof conf, cases[i]);
+        write_conf(dir, sizeof dir, conf, sizeof conf, cases[i].conf);
         snprintf(out, sizeof out, "%s/stdout", dir);
         snprintf(err, sizeof err, "%s/stderr", dir);
         int rc = cf_run("kite-namesrv", conf, NULL, out, err);
         char *e = cf_read(err);
-        fprintf(stderr, "%s: exit %d, stderr: %s", cases[i], rc, e);
+        fprintf(stderr, "%s: exit %d, stderr: %s", cases[i].conf, rc, e);
         assert_int_not_equal(rc, 0);
-        cf_expect_in(e, cases[i]);
-        cf_expect_in(e, "is not supported yet");
+        cf_expect_in(e, cases[i].named);
+        cf_expect_in(e, cases[i].why);
         assert_int_equal(cf_count_lines(e), 1);
         free(e);
         assert_int_not_equal(cf_run("kite-namesrv", conf, "-p", out, err), 0);

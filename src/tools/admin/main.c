@@ -6,11 +6,16 @@
  *   kite-admin                      the command list
  *   kite-admin help <command>       the command's options
  *   kite-admin <command> [options]  runs it (-n "ip:port;ip:port" or $NAMESRV_ADDR)
+ *   kite-admin --tls-config <file> <command> [options]
+ *                                   connects with TLS as the file's tls.enable and
+ *                                   tls.client.* keys say (or $KITE_TLS_CONFIG_FILE)
  *
  * Owns: the command list, option parsing (commons-cli's POSIX style: "-t T", "-tT",
  * "--topic T"; command names match case-insensitively as in mqadmin) and the exit code:
  * 0 ok, 1 a request failed, 2 unknown command or option, missing required option. */
 #include "admin.h"
+#include "base/mem.h"
+#include "net/tls.h"
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -180,9 +185,47 @@ static int parse(ka_ctx *x, int argc, char **argv)
     return 0;
 }
 
+typedef struct admin_tls {
+    kite_tls_conf t;
+} admin_tls;
+
+static const kite_prop_def admin_tls_props[] = {
+    KITE_TLS_CLIENT_PROPS(admin_tls, t),
+    { NULL, 0, 0, NULL, NULL },
+};
+
+/* The client TLS context from a tls.* properties file; *out NULL when tls.enable is false.
+ * 0, or KA_USAGE after printing why. */
+static int load_tls(const char *file, kite_tls_ctx **out)
+{
+    admin_tls a;
+    memset(&a, 0, sizeof a);
+    kite_config_defaults(admin_tls_props, &a);
+    a.t.config_file = kite_xstrdup(file);
+    a.t.handshake_timeout_ms = 10000;
+    char err[512];
+    int rc = kite_tls_conf_settle(admin_tls_props, &a, &a.t, err, sizeof err);
+    if (rc == 0 && a.t.client_enable) *out = kite_tls_client_from_conf(&a.t, err, sizeof err);
+    if (rc == 0 && a.t.client_enable && !*out) rc = -1;
+    free(a.t.config_file);
+    kite_config_free(admin_tls_props, &a);
+    if (rc != 0) {
+        fprintf(stderr, "kite-admin: %s\n", err);
+        return KA_USAGE;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     signal(SIGPIPE, SIG_IGN);
+    const char *tls_file = getenv("KITE_TLS_CONFIG_FILE");
+    if (argc >= 3 && !strcmp(argv[1], "--tls-config")) {
+        tls_file = argv[2];
+        argv[2] = argv[0];
+        argv += 2;
+        argc -= 2;
+    }
     if (argc < 2) {
         print_list();
         return 0;
@@ -210,8 +253,11 @@ int main(int argc, char **argv)
     x.cmd = c;
     int rc = parse(&x, argc - 2, argv + 2);
     if (rc != 0) return rc;
-    kite_rpc_client_opts ro = { 0 };
+    kite_tls_ctx *tls = NULL;
+    if (tls_file && *tls_file && (rc = load_tls(tls_file, &tls)) != 0) return rc;
+    kite_rpc_client_opts ro = { .tls = tls };
     x.rpc = kite_rpc_client_new(&ro);
+    kite_tls_ctx_free(tls); /* the client holds its own reference */
     rc = c->run(&x);
     kite_rpc_client_free(x.rpc);
     fflush(stdout);

@@ -26,8 +26,9 @@ typedef struct kite_bench {
     int concurrency_given;
     int seconds, seconds_given, json, sync;
     int consume, batch, pull_batch, from_first, orderly, broadcast;
-    double rate;     /* produce: msgs/s on a fixed schedule; 0 = closed loop */
-    long long limit; /* -m: produce/consume this many, then stop; 0 = until -d ends */
+    double rate;       /* produce: msgs/s on a fixed schedule; 0 = closed loop */
+    long long limit;   /* -m: produce/consume this many, then stop; 0 = until -d ends */
+    kite_tls_opts tls; /* --tls, --tls-ca, --tls-cert, --tls-key, --tls-no-verify */
 
     /* ---- run state ---- */
     kite_producer *p;

@@ -7,6 +7,8 @@
  *   kite-bench consume -n <namesrv> -t <topic> [-g <group>] [-d <seconds>] [-c <threads>]
  *                      [-b <consume batch>] [-p <pull batch>] [-m <messages>] [--from first|last]
  *                      [--orderly] [--broadcast] [--json]
+ *   (produce and consume also take --tls, --tls-ca <pem>, --tls-cert <pem>, --tls-key <pem>,
+ *    --tls-no-verify)
  *   kite-bench startup -a <ip:port> [-T <ms>] [-w <idle ms>] [-o <log>] [--json] -- <command...>
  *
  * Owns: argument parsing, usage and the choice of mode. The modes live in produce.c
@@ -42,7 +44,9 @@ static void usage(void)
         "  (-d is then an upper bound, default 300)\n"
         "       kite-bench startup -a <ip:port> [-T <timeout ms=10000>] [-w <idle ms=0>] [-o <log>] [--json]\n"
         "                          -- <command> [args...]\n"
-        "  time from fork/exec to the first accepted connect(), memory after the idle wait; then stops it\n");
+        "  time from fork/exec to the first accepted connect(), memory after the idle wait; then stops it\n"
+        "  TLS (produce, consume): --tls (system CAs) | --tls-ca <pem>, [--tls-cert <pem> --tls-key <pem>],\n"
+        "                          --tls-no-verify (encrypt without checking the server's certificate)\n");
 }
 
 static int parse(kite_bench *b, int argc, char **argv)
@@ -65,6 +69,10 @@ static int parse(kite_bench *b, int argc, char **argv)
             b->orderly = 1;
         else if (!strcmp(a, "--broadcast") && b->consume)
             b->broadcast = 1;
+        else if (!strcmp(a, "--tls"))
+            b->tls.enable = 1;
+        else if (!strcmp(a, "--tls-no-verify"))
+            b->tls.enable = 1, b->tls.verify_server = 0;
         else if (!v)
             return -1;
         else if (!strcmp(a, "-n"))
@@ -87,6 +95,12 @@ static int parse(kite_bench *b, int argc, char **argv)
             b->pull_batch = atoi(v), i++;
         else if (!strcmp(a, "--from"))
             b->from_first = !strcmp(v, "first"), i++;
+        else if (!strcmp(a, "--tls-ca"))
+            b->tls.enable = 1, b->tls.ca_file = v, i++;
+        else if (!strcmp(a, "--tls-cert"))
+            b->tls.cert_file = v, i++;
+        else if (!strcmp(a, "--tls-key"))
+            b->tls.key_file = v, i++;
         else if (!strcmp(a, "--rate") && !b->consume)
             b->rate = atof(v), i++;
         else
@@ -106,6 +120,7 @@ int main(int argc, char **argv)
     static kite_bench b; /* holds two histograms (~64 KiB); static rather than on the stack */
     b.size = 1024;
     b.group = "kite_bench_producer";
+    b.tls.verify_server = 1;
     if (parse(&b, argc, argv) != 0) {
         usage();
         return 2;
