@@ -73,6 +73,7 @@ stop_pid() {  # PID: SIGTERM, then SIGKILL after 30 s; only processes this scrip
 }
 cleanup() {
   stop_pid "$SAMPLER"; stop_pid "$BK_PID"; stop_pid "$NS_PID"
+  [ -d "$WORK/rmq" ] && "$ROOT/scripts/rocketmq-ref.sh" down "$WORK/rmq" || true
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -189,9 +190,9 @@ kmeasure() {
   stop_pid "$SAMPLER"; SAMPLER=
   [ -s "$samp" ] || rss_line "$BK_PID" >>"$samp"
   [ $rc = 0 ] || { log "$label: kite-bench exit $rc"; grep -v '^\[' "$err" | tail -5 >&2; }
-  python3 - "$label" "$out" "$err" "$samp" "$t0" "$t1" "$((k1 - k0))" "$TCK" "$SIZE" <<'PY' | tee -a "$RESULTS"
+  python3 - "$label" "$out" "$err" "$samp" "$t0" "$t1" "$((k1 - k0))" "$TCK" "$SIZE" "${SYSTEM:-kitemq}" <<'PY' | tee -a "$RESULTS"
 import json, sys
-label, out, err, samp, t0, t1, dt, tck, size = sys.argv[1:]
+label, out, err, samp, t0, t1, dt, tck, size, system = sys.argv[1:]
 wall = float(t1) - float(t0); size = int(size)
 lines = [l for l in open(out) if l.strip()]
 try: k = json.loads(lines[-1])
@@ -200,7 +201,7 @@ ccpu = 0.0
 for l in open(err):
     if l.startswith("TIMECPU"): ccpu = float(l.split()[1]) + float(l.split()[2])
 rss = [tuple(map(int, l.split())) for l in open(samp) if len(l.split()) == 2]
-d = {"label": label, "system": "kitemq"}
+d = {"label": label, "system": system}
 if k.get("mode") == "consume":
     d.update(mode="consume", n=k.get("consumed"), secs=k.get("drain_s"), msgs_per_s=round(k.get("drain_tps", 0)),
              first_msg_s=k.get("first_msg_s"), pull_batch=k.get("pull_batch"), threads=k.get("threads"))
@@ -300,6 +301,71 @@ done
 stop_broker
 stop_pid "$NS_PID"; NS_PID=
 
+# ---------- Apache RocketMQ (the Java name server and broker, same kite-bench load) ----------
+# rmq_up HEAP FLUSH: a new name server + broker (scripts/rocketmq-ref.sh) on an empty store,
+# with the same pull allowance as the KiteMQ broker; BK_PID = the broker's java process.
+# Unlike KiteMQ (a new broker for every run), one Java broker serves the RUNS runs of one
+# measurement back to back: a JVM start costs 15-30 s here; each start is followed by 3 s of
+# unmeasured sends to another topic (the JIT's warm-up; KiteMQ has none). Its start-up time (exec of the
+# broker's JVM to its port accepting, and to its route at the name server) and its idle
+# memory (1 s after the route appeared) are recorded at every start.
+rmq_up() {
+  local heap=$1 flush=$2 nsp bkp
+  rmq_down
+  nsp=$(free_port); bkp=$(free_port)
+  RMQ_HEAP=$heap "$ROOT/scripts/rocketmq-ref.sh" up "$WORK/rmq" "$nsp" "$bkp" "flushDiskType=$flush" \
+    maxTransferCountOnMessageInMemory=1024 maxTransferBytesOnMessageInMemory=4194304 \
+    >"$WORK/logs/rmq-up.log" 2>&1 || { tail -20 "$WORK/logs/rmq-up.log" >&2; return 1; }
+  BK_PID=$(cat "$WORK/rmq/broker.pid"); NS=127.0.0.1:$nsp
+  sleep 1
+  RMQ_STARTS=$((${RMQ_STARTS:-0} + 1))
+  python3 - "rmq-$heap startup r$RMQ_STARTS" "$WORK/rmq/startup.json" "$BK_PID" <<'PY' | tee -a "$RESULTS"
+import json, sys
+k = json.load(open(sys.argv[2]))
+st = {}
+for l in open(f"/proc/{sys.argv[3]}/status"):
+    p = l.split()
+    if p and p[0] in ("RssAnon:", "VmRSS:"): st[p[0]] = int(p[1])
+print(json.dumps({"label": sys.argv[1], "system": "rocketmq", "startup_ms": k["broker_port_ms"],
+                  "route_ms": k["broker_registered_ms"], "server_rss_anon_mb": round(st["RssAnon:"] / 1024, 1),
+                  "server_rss_mb": round(st["VmRSS:"] / 1024, 1)}))
+PY
+  log "rocketmq ($heap heap, $flush) broker pid $BK_PID, name server $NS"
+  # JIT warm-up, not measured: 3 s of 64-in-flight sends to another topic
+  "$BIN/kite-bench" produce -n "$NS" -t Warmup -s $SIZE -c 64 -d 3 --async >/dev/null 2>&1 || true
+}
+rmq_down() { "$ROOT/scripts/rocketmq-ref.sh" down "$WORK/rmq" || true; BK_PID=; rm -rf "$WORK/rmq"; }
+
+if [ "${SKIP_RMQ:-0}" != 1 ]; then
+  export SYSTEM=rocketmq
+  for heap in ${RMQ_HEAPS:-default small}; do
+    h=rmq-$heap
+    for flush in ASYNC_FLUSH SYNC_FLUSH; do
+      rmq_up "$heap" "$flush" || break
+      for r in $(seq 1 "$RUNS"); do
+        kmeasure "$h produce async256 $flush r$r" produce -n "$NS" -t BenchA -s $SIZE -c 256 -d "$PSECS" --async
+      done
+      rmq_up "$heap" "$flush" || break
+      for r in $(seq 1 "$RUNS"); do
+        kmeasure "$h latency $RATE/s $flush r$r" produce -n "$NS" -t BenchL -s $SIZE --rate "$RATE" -d "$SECS" --async
+      done
+      if [ "$heap" = default ]; then
+        rmq_up "$heap" "$flush" || break
+        for r in $(seq 1 "$RUNS"); do
+          kmeasure "$h produce sync50 $flush r$r" produce -n "$NS" -t BenchS -s $SIZE -c 50 -d "$PSECS" --sync
+        done
+      fi
+    done
+    rmq_up "$heap" ASYNC_FLUSH || continue
+    for r in $(seq 1 "$RUNS"); do
+      kmeasure "$h fill $N async256 r$r" produce -n "$NS" -t "Drain$r" -s $SIZE -c 256 -m "$N" -d 600 --async
+      kmeasure "$h drain $N pull1024 r$r" consume -n "$NS" -t "Drain$r" -g "drainL$r" -m "$N" --from first -p 1024 -b 32 -c 4
+    done
+    rmq_down
+  done
+  unset SYSTEM
+fi
+
 # ---------- peers ----------
 if [ "${SKIP_PEERS:-0}" != 1 ]; then
   for p in nats redis; do
@@ -340,41 +406,58 @@ def med(label, field, agg=st.median):
     vals = [d[field] for d in groups.get(label, []) if d.get(field) is not None]
     return (agg(vals), len(vals)) if vals else (None, 0)
 R = rate
+RD = ("Apache RocketMQ 5.5.0, JVM options of its scripts", "rmq-default")
+RS = ("Apache RocketMQ 5.5.0, small heap", "rmq-small")
+def rmq(label_rest, field, variants=(RD, RS)):
+    return [(name, f"{pre} {label_rest}", field) for name, pre in variants]
 rows = [  # (what, unit, kite label, kite field, [(peer, peer label, peer field, agg)])
  ("produce, 256 in flight, async flush", "msgs/s", "kite produce async256 ASYNC_FLUSH", "msgs_per_s",
+  rmq("produce async256 ASYNC_FLUSH", "msgs_per_s") +
   [("NATS JetStream, 256 in flight", "nats produce", "msgs_per_s"),
    ("Redis everysec, 16 clients x pipeline 16", "redis-everysec produce pipelined c16xP16", "msgs_per_s")]),
  ("produce, 256 in flight, sync flush", "msgs/s", "kite produce async256 SYNC_FLUSH", "msgs_per_s",
+  rmq("produce async256 SYNC_FLUSH", "msgs_per_s") +
   [("Redis always, 16 clients x pipeline 16", "redis-always produce pipelined c16xP16", "msgs_per_s")]),
  ("produce, 50 producers waiting for acks, async flush", "msgs/s", "kite produce sync50 ASYNC_FLUSH", "msgs_per_s",
+  rmq("produce sync50 ASYNC_FLUSH", "msgs_per_s", (RD,)) +
   [("Redis everysec, 50 clients unpipelined", "redis-everysec produce unpipelined c50", "msgs_per_s")]),
  ("produce, 50 producers waiting for acks, sync flush", "msgs/s", "kite produce sync50 SYNC_FLUSH", "msgs_per_s",
+  rmq("produce sync50 SYNC_FLUSH", "msgs_per_s", (RD,)) +
   [("Redis always, 50 clients unpipelined", "redis-always produce unpipelined c50", "msgs_per_s")]),
  (f"drain of {n} queued (pull batch 1024)", "msgs/s", f"kite drain {n} pull1024", "msgs_per_s",
+  rmq(f"drain {n} pull1024", "msgs_per_s") +
   [("NATS pull consumer, batch 1000", "nats consume", "msgs_per_s"),
    ("Redis XREAD COUNT 1000 (1M backlog)", "redis consume (XREAD COUNT 1000)", "msgs_per_s")]),
  (f"drain of {n} queued (client defaults: pull 32)", "msgs/s", f"kite drain {n} pull32 defaults", "msgs_per_s",
   [("NATS pull consumer, batch 1000", "nats consume", "msgs_per_s")]),
  (f"p99 latency at {R} msgs/s, async flush, from the send call (as the peers measure)", "us",
   f"kite latency {R}/s ASYNC_FLUSH", "call_p99_us",
+  rmq(f"latency {R}/s ASYNC_FLUSH", "call_p99_us") +
   [("NATS JetStream", f"nats latency {R}/s", "p99_us"), ("Redis everysec", f"redis-everysec latency {R}/s", "p99_us")]),
  (f"p99 latency at {R} msgs/s, async flush, KiteMQ from the intended send time", "us",
   f"kite latency {R}/s ASYNC_FLUSH", "p99_us",
+  rmq(f"latency {R}/s ASYNC_FLUSH", "p99_us") +
   [("NATS JetStream", f"nats latency {R}/s", "p99_us"), ("Redis everysec", f"redis-everysec latency {R}/s", "p99_us")]),
  (f"p99 latency at {R} msgs/s, sync flush, from the send call", "us", f"kite latency {R}/s SYNC_FLUSH", "call_p99_us",
-  [("Redis always", f"redis-always latency {R}/s", "p99_us")]),
+  rmq(f"latency {R}/s SYNC_FLUSH", "call_p99_us") + [("Redis always", f"redis-always latency {R}/s", "p99_us")]),
  (f"p99 latency at {R} msgs/s, sync flush, KiteMQ from the intended send time", "us",
-  f"kite latency {R}/s SYNC_FLUSH", "p99_us", [("Redis always", f"redis-always latency {R}/s", "p99_us")]),
+  f"kite latency {R}/s SYNC_FLUSH", "p99_us",
+  rmq(f"latency {R}/s SYNC_FLUSH", "p99_us") + [("Redis always", f"redis-always latency {R}/s", "p99_us")]),
  ("RSS idle after start, anonymous (kite-bench startup, empty store, 1 s idle)", "MB", "kite startup", "server_rss_anon_mb",
+  rmq("startup", "server_rss_anon_mb") +
   [("NATS JetStream (same tool)", "nats startup (kite-bench)", "server_rss_anon_mb"),
    ("Redis (same tool)", "redis startup (kite-bench)", "server_rss_anon_mb")]),
  ("RSS under load: KiteMQ RssAnon peak at 256 in flight; peers VmRSS after produce", "MB",
   "kite produce async256 ASYNC_FLUSH", "server_rss_anon_mb",
+  rmq("produce async256 ASYNC_FLUSH", "server_rss_anon_mb") +
   [("NATS JetStream (VmRSS)", "nats produce", "server_rss_mb"),
    ("Redis everysec (VmRSS)", "redis-everysec produce pipelined c16xP16", "server_rss_mb")]),
  ("startup to accepting connections, empty store", "ms", "kite startup", "startup_ms",
+  rmq("startup", "startup_ms") +
   [("NATS JetStream (same tool)", "nats startup (kite-bench)", "startup_ms"),
    ("Redis (same tool)", "redis startup (kite-bench)", "startup_ms")]),
+ ("startup to the route at the name server (RocketMQ: broker JVM exec to GET_BROKER_CLUSTER_INFO listing it)", "ms",
+  "kite route (not measured)", "startup_ms", rmq("startup", "route_ms")),
 ]
 def f(v, unit):
     if v is None: return "-"
