@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# bench-peers.sh - KiteMQ side by side with two peer brokers (NATS JetStream, Redis streams;
-# measured by their own benchmark scripts in $PEERS, which are not part of this repository)
-# in ONE run on this machine: 1 KiB messages, servers and load generators
+# bench-peers.sh - KiteMQ side by side with Apache RocketMQ's own Java broker (5.5.0, started by
+# scripts/rocketmq-ref.sh and driven by the same kite-bench load) and two peer brokers (NATS
+# JetStream, Redis streams; measured by their own benchmark scripts in $PEERS, which are not
+# part of this repository) in ONE run on this machine: 1 KiB messages, servers and load generators
 # sharing the CPU, loopback (127.0.0.1) only. Owns nothing outside its temporary directory
 # and its results files; every process it starts is stopped by its PID.
 #
@@ -13,7 +14,8 @@
 # closed-loop produce run, 5), RATE (msgs/s of the latency runs, 5000), REDIS_N (messages per
 # redis.sh produce run, min(N, 100000): its 50-client unpipelined runs manage ~15,000 msgs/s
 # here, and redis.sh's drain always uses its own 1,000,000 backlog), BUILD (build dir,
-# build), NO_BUILD=1 (skip `make daemons`), SKIP_PEERS=1 (KiteMQ only), PEERS (directory of
+# build), NO_BUILD=1 (skip `make daemons`), SKIP_PEERS=1 (no NATS/Redis), SKIP_RMQ=1 (no
+# Apache RocketMQ), RMQ_HEAPS ("default small": the JVM variants, see below), RMQ_WARMUP (20), PEERS (directory of
 # nats.sh/redis.sh; default ../shared/peers next to the repository, else /work/shared/peers),
 # NODE_DIR (npm client cache of the peer scripts, kept between runs; default
 # ~/.cache/kite-bench-peers/node), RESULTS (JSON lines of every run, rewritten; default
@@ -43,6 +45,8 @@
 #     the peak sampled every 0.2 s during the 256-in-flight run;
 #   startup: `kite-bench startup` - fork/exec to the first accepted connect() on an empty
 #     store (polled every 100 us); the same tool measures nats-server and redis-server.
+# Apache RocketMQ: see "Apache RocketMQ" below (JVM options of its scripts: 8 GiB heap,
+# pre-touched; small: 256 MiB heap), the same kite-bench commands except the pull32 drain.
 # Peers: $PEERS/nats.sh and redis.sh with the same RUNS/N/SECS/RATE (REDIS_N), DATA in the
 # temporary directory (their own figures, their own load generators; see their headers).
 set -euo pipefail
@@ -304,9 +308,11 @@ stop_pid "$NS_PID"; NS_PID=
 # ---------- Apache RocketMQ (the Java name server and broker, same kite-bench load) ----------
 # rmq_up HEAP FLUSH: a new name server + broker (scripts/rocketmq-ref.sh) on an empty store,
 # with the same pull allowance as the KiteMQ broker; BK_PID = the broker's java process.
-# Unlike KiteMQ (a new broker for every run), one Java broker serves the RUNS runs of one
-# measurement back to back: a JVM start costs 15-30 s here; each start is followed by 3 s of
-# unmeasured sends to another topic (the JIT's warm-up; KiteMQ has none). Its start-up time (exec of the
+# Unlike KiteMQ (a new broker for every run), one Java broker per heap variant and flush type
+# serves every measurement back to back (produce, sync50, latency, then fill + drain): a JVM
+# start costs 15-40 s here, and each start is followed by RMQ_WARMUP (20) s of unmeasured
+# 256-in-flight sends to another topic (the JIT's warm-up: a cold broker manages ~1,000
+# msgs/s here; KiteMQ needs none). Its start-up time (exec of the
 # broker's JVM to its port accepting, and to its route at the name server) and its idle
 # memory (1 s after the route appeared) are recorded at every start.
 rmq_up() {
@@ -331,35 +337,36 @@ print(json.dumps({"label": sys.argv[1], "system": "rocketmq", "startup_ms": k["b
                   "server_rss_mb": round(st["VmRSS:"] / 1024, 1)}))
 PY
   log "rocketmq ($heap heap, $flush) broker pid $BK_PID, name server $NS"
-  # JIT warm-up, not measured: 3 s of 64-in-flight sends to another topic
-  "$BIN/kite-bench" produce -n "$NS" -t Warmup -s $SIZE -c 64 -d 3 --async >/dev/null 2>&1 || true
+  # JIT warm-up, not measured: RMQ_WARMUP (20) s of 256-in-flight sends to another topic
+  "$BIN/kite-bench" produce -n "$NS" -t Warmup -s $SIZE -c 256 -d "${RMQ_WARMUP:-20}" --async >/dev/null 2>&1 || true
 }
-rmq_down() { "$ROOT/scripts/rocketmq-ref.sh" down "$WORK/rmq" || true; BK_PID=; rm -rf "$WORK/rmq"; }
+rmq_down() {
+  [ -d "$WORK/rmq" ] || return 0
+  "$ROOT/scripts/rocketmq-ref.sh" down "$WORK/rmq" || true
+  BK_PID=; rm -rf "$WORK/rmq"
+}
 
 if [ "${SKIP_RMQ:-0}" != 1 ]; then
   export SYSTEM=rocketmq
   for heap in ${RMQ_HEAPS:-default small}; do
     h=rmq-$heap
     for flush in ASYNC_FLUSH SYNC_FLUSH; do
-      rmq_up "$heap" "$flush" || break
+      rmq_up "$heap" "$flush" || continue
       for r in $(seq 1 "$RUNS"); do
         kmeasure "$h produce async256 $flush r$r" produce -n "$NS" -t BenchA -s $SIZE -c 256 -d "$PSECS" --async
       done
-      rmq_up "$heap" "$flush" || break
+      for r in $(seq 1 "$RUNS"); do
+        kmeasure "$h produce sync50 $flush r$r" produce -n "$NS" -t BenchS -s $SIZE -c 50 -d "$PSECS" --sync
+      done
       for r in $(seq 1 "$RUNS"); do
         kmeasure "$h latency $RATE/s $flush r$r" produce -n "$NS" -t BenchL -s $SIZE --rate "$RATE" -d "$SECS" --async
       done
-      if [ "$heap" = default ]; then
-        rmq_up "$heap" "$flush" || break
+      if [ "$flush" = ASYNC_FLUSH ]; then
         for r in $(seq 1 "$RUNS"); do
-          kmeasure "$h produce sync50 $flush r$r" produce -n "$NS" -t BenchS -s $SIZE -c 50 -d "$PSECS" --sync
+          kmeasure "$h fill $N async256 r$r" produce -n "$NS" -t "Drain$r" -s $SIZE -c 256 -m "$N" -d 600 --async
+          kmeasure "$h drain $N pull1024 r$r" consume -n "$NS" -t "Drain$r" -g "drainL$r" -m "$N" --from first -p 1024 -b 32 -c 4
         done
       fi
-    done
-    rmq_up "$heap" ASYNC_FLUSH || continue
-    for r in $(seq 1 "$RUNS"); do
-      kmeasure "$h fill $N async256 r$r" produce -n "$NS" -t "Drain$r" -s $SIZE -c 256 -m "$N" -d 600 --async
-      kmeasure "$h drain $N pull1024 r$r" consume -n "$NS" -t "Drain$r" -g "drainL$r" -m "$N" --from first -p 1024 -b 32 -c 4
     done
     rmq_down
   done

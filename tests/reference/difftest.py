@@ -36,6 +36,7 @@ TOPIC = "DiffT"
 GROUP = "DiffG"
 PGROUP = "DiffP"
 JSON_T, BIN_T = 0, 1
+ENC_NAMES = {0: "JSON", 1: "ROCKETMQ"}
 LANGS = ["JAVA", "CPP", "DOTNET", "PYTHON", "DELPHI", "ERLANG", "RUBY", "OTHER", "HTTP", "GO", "PHP", "OMS",
          "RUST", "NODE_JS"]
 
@@ -237,6 +238,78 @@ def norm_scalar(v, key=""):
     return s
 
 
+class Loose:
+    """A JSON reader that also takes what fastjson writes (docs/wire.md §2.1): bare keys, and
+    objects as map keys (rewritten as their compact JSON text, keys sorted)."""
+
+    def __init__(self, t):
+        self.t, self.p = t, 0
+
+    def ws(self):
+        while self.p < len(self.t) and self.t[self.p] in " \t\r\n":
+            self.p += 1
+
+    def value(self):
+        self.ws()
+        c = self.t[self.p]
+        if c == "{":
+            self.p += 1
+            d = {}
+            self.ws()
+            if self.t[self.p] == "}":
+                self.p += 1
+                return d
+            while True:
+                self.ws()
+                c = self.t[self.p]
+                if c in "{[\"":
+                    k = self.value()
+                    if not isinstance(k, str):
+                        k = json.dumps(k, sort_keys=True, separators=(",", ":"))
+                else:
+                    m = re.compile(r"[A-Za-z0-9_%\-.]+").match(self.t, self.p)
+                    k = m.group(0)
+                    self.p = m.end()
+                self.ws()
+                if self.t[self.p] != ":":
+                    raise ValueError("':' expected at %d" % self.p)
+                self.p += 1
+                d[k] = self.value()
+                self.ws()
+                c = self.t[self.p]
+                self.p += 1
+                if c == "}":
+                    return d
+                if c != ",":
+                    raise ValueError("',' expected at %d" % self.p)
+        if c == "[":
+            self.p += 1
+            a = []
+            self.ws()
+            if self.t[self.p] == "]":
+                self.p += 1
+                return a
+            while True:
+                a.append(self.value())
+                self.ws()
+                c = self.t[self.p]
+                self.p += 1
+                if c == "]":
+                    return a
+                if c != ",":
+                    raise ValueError("',' expected at %d" % self.p)
+        v, end = json.JSONDecoder().raw_decode(self.t, self.p)
+        self.p = end
+        return v
+
+    def parse(self):
+        v = self.value()
+        self.ws()
+        if self.p != len(self.t):
+            raise ValueError("trailing text")
+        return v
+
+
 def parse_body(body):
     """('json', value) / ('text', str) / ('bin', bytes) / ('empty', None)."""
     if not body:
@@ -246,13 +319,8 @@ def parse_body(body):
     except UnicodeDecodeError:
         return "bin", body
     try:
-        return "json", json.loads(t)
-    except ValueError:
-        pass
-    # fastjson without quoted keys (docs/wire.md §2.1): quote bare keys and numeric map keys
-    try:
-        return "json", json.loads(re.sub(r'([{,])\s*([A-Za-z0-9_]+)\s*:', r'\1"\2":', t))
-    except ValueError:
+        return "json", Loose(t).parse()
+    except (ValueError, IndexError, AttributeError):
         return "text", t
 
 
@@ -336,11 +404,11 @@ def compare(step, r, k):
     if (r["remark"] is None) != (k["remark"] is None):
         d.append(f"remark present: ref={r['remark'] is not None} kite={k['remark'] is not None}")
     if r["enc"] != k["enc"]:
-        d.append(f"answer encoding: ref={r['enc']} kite={k['enc']}")
+        d.append(f"answer encoding: ref={ENC_NAMES[r['enc']]} kite={ENC_NAMES[k['enc']]}")
     compare_values("ext", r["ext"], k["ext"], d)
     br, bk = parse_body(r["body"]), parse_body(k["body"])
-    if step.get("pull") and br[0] == "bin" and bk[0] == "bin":
-        compare_values("body", decode_messages(br[1]), decode_messages(bk[1]), d)
+    if step.get("pull") and r["body"] and k["body"]:
+        compare_values("body", decode_messages(r["body"]), decode_messages(k["body"]), d)
     elif br[0] != bk[0]:
         d.append(f"body kind: ref={br[0]} kite={bk[0]}")
     elif br[0] == "json":
@@ -504,6 +572,7 @@ def main():
         sides = {"ref": ref, "kite": kite}
         conns = {s: {"ns": Conn(d.ns_port), "bk": Conn(d.bk_port)} for s, d in sides.items()}
         found = []
+        enc_diff, nsteps = {}, {}
         opaque = 100
         for step in steps():
             for enc, ename in ((JSON_T, "json"), (BIN_T, "rocketmq")):
@@ -541,8 +610,11 @@ def main():
                 else:
                     diffs = compare(step, ans["ref"], ans["kite"])
                 for x in diffs:
-                    line = f"{step['name']} [{ename}] {x}"
-                    found.append(line)
+                    if x.startswith("answer encoding: "):
+                        enc_diff.setdefault(x, []).append(f"{step['name']} [{ename}]")
+                        continue
+                    found.append(f"{step['name']} [{ename}] {x}")
+                nsteps[ename] = nsteps.get(ename, 0) + 1
                 if os.environ.get("DIFFTEST_VERBOSE"):
                     for s in sides:
                         a = ans[s]
@@ -555,6 +627,13 @@ def main():
                 c.close()
                 if not a.get("closed"):
                     found.append(f"malformed: {name} [{s}] not closed: {a}")
+        # one line per kind of encoding difference: "every ROCKETMQ request" or the steps
+        for x, where in enc_diff.items():
+            encs = {w.rsplit(" [", 1)[1].rstrip("]") for w in where}
+            if len(encs) == 1 and len(where) == nsteps[encs.pop()]:
+                found.append(f"every request in {where[0].rsplit(' [', 1)[1].rstrip(']').upper()} encoding: {x}")
+            else:
+                found += [f"{w} {x}" for w in where]
         # dedupe, keep order
         seen, uniq = set(), []
         for x in found:
