@@ -98,7 +98,7 @@ mkdir -p "$(dirname "$RESULTS")" "$(dirname "$COMPARE")" "$WORK/logs"
 log "results: $RESULTS (RUNS=$RUNS N=$N SECS=$SECS PSECS=$PSECS RATE=$RATE); scratch: $WORK"
 
 # ---------- helpers ----------
-free_port() {  # a free 127.0.0.1 port P with P-1 and P-2 free too (the broker's VIP port is P-2)
+free_port() {  # a free 127.0.0.1 port P with P-2, P-1 and P+1 free too (a broker's VIP port is P-2, its HA port P+1)
   python3 - <<'PY'
 import socket
 def free(p):
@@ -108,7 +108,7 @@ def free(p):
     finally: s.close()
 for _ in range(500):
     s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close()
-    if p > 1100 and free(p - 1) and free(p - 2): print(p); break
+    if p > 1100 and free(p - 1) and free(p - 2) and free(p + 1): print(p); break
 PY
 }
 wait_port() {  # PORT PID: until 127.0.0.1:PORT accepts (30 s), or PID died

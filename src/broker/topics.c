@@ -123,6 +123,10 @@ void bk_topics_wrapper_json_page(kite_broker *b, int32_t seq, int32_t max, kite_
         const bk_topic *t = kite_map_get(&b->topics, names[i]);
         kite_jw_key(&w, t->name);
         kite_jw_obj_begin(&w);
+        /* 5.x's TopicConfig has attributes (KiteMQ keeps none); 4.x readers ignore the key */
+        kite_jw_key(&w, "attributes");
+        kite_jw_obj_begin(&w);
+        kite_jw_obj_end(&w);
         kite_jw_key(&w, "order");
         kite_jw_bool(&w, t->order);
         kite_jw_key(&w, "perm");
