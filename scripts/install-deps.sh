@@ -21,6 +21,8 @@ java_ok() {
 }
 java_ok || missing="$missing default-jdk-headless"
 command -v mvn >/dev/null 2>&1 || missing="$missing maven"
+# The differential test (tests/reference) and scripts/rocketmq-ref.sh are Python 3 (stdlib).
+command -v python3 >/dev/null 2>&1 || missing="$missing python3"
 [ -z "$missing" ] && exit 0
 echo "install-deps: installing:$missing"
 SUDO=""
