@@ -6,7 +6,7 @@
 # sharing the CPU, loopback (127.0.0.1) only. Owns nothing outside its temporary directory
 # and its results files; every process it starts is stopped by its PID.
 #
-#   scripts/bench-peers.sh                 # builds with `make daemons`, then about 6-10 minutes
+#   scripts/bench-peers.sh                 # builds with `make daemons`, then about 20-25 minutes
 #   RUNS=3 N=300000 SECS=10 scripts/bench-peers.sh
 #
 # Knobs (environment): RUNS (runs per figure, 3), N (messages for produce-N and drain runs,
@@ -106,9 +106,12 @@ def free(p):
     try: s.bind(("127.0.0.1", p)); return True
     except OSError: return False
     finally: s.close()
+import random
+lo = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
 for _ in range(500):
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close()
-    if p > 1100 and free(p - 1) and free(p - 2) and free(p + 1): print(p); break
+    # below the ephemeral range, so no client connection can take it (or P+1) meanwhile
+    p = random.randrange(max(1100, lo - 12000), lo - 2)
+    if free(p) and free(p - 1) and free(p - 2) and free(p + 1): print(p); break
 PY
 }
 wait_port() {  # PORT PID: until 127.0.0.1:PORT accepts (30 s), or PID died
@@ -117,6 +120,35 @@ wait_port() {  # PORT PID: until 127.0.0.1:PORT accepts (30 s), or PID died
     kill -0 "$2" 2>/dev/null && [ $SECONDS -lt $end ] || return 1
     sleep 0.02
   done
+}
+wait_route() {  # NSPORT: until the name server has a route for TBW102 (the broker registered; 30 s)
+  python3 - "$1" <<'PY'
+import json, socket, struct, sys, time
+h = json.dumps({"code": 105, "language": "JAVA", "version": 409, "opaque": 1, "flag": 0,
+                "extFields": {"topic": "TBW102"}}).encode()
+end = time.time() + 30
+while time.time() < end:
+    try:
+        s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=3)
+        s.sendall(struct.pack(">II", 4 + len(h), len(h)) + h)
+        b = b""
+        while len(b) < 8:
+            c = s.recv(8 - len(b))
+            if not c: raise EOFError
+            b += c
+        hl = struct.unpack(">I", b[4:8])[0] & 0xFFFFFF
+        hb = b""
+        while len(hb) < hl:
+            c = s.recv(hl - len(hb))
+            if not c: raise EOFError
+            hb += c
+        s.close()
+        if json.loads(hb).get("code") == 0: sys.exit(0)
+    except (OSError, EOFError, ValueError):
+        pass
+    time.sleep(0.05)
+sys.exit(1)
+PY
 }
 ticks() { awk '{print $14+$15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 
@@ -155,6 +187,7 @@ start_broker() {  # FLUSH
   "$BIN/kite-broker" -c "$WORK/broker-$1.conf" >"$WORK/logs/broker-$1.log" 2>&1 </dev/null &
   BK_PID=$!
   wait_port "$BK_PORT" "$BK_PID" || { tail -20 "$WORK/logs/broker-$1.log" >&2; exit 1; }
+  wait_route "${NS#*:}" || { tail -20 "$WORK/logs/broker-$1.log" >&2; exit 1; }
   log "kite-broker $1 pid $BK_PID on 127.0.0.1:$BK_PORT"
 }
 stop_broker() { stop_pid "$BK_PID"; BK_PID=; rm -rf "$WORK/store"; }

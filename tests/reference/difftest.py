@@ -16,6 +16,7 @@ answer that was altered on purpose (the control).
 """
 import json
 import os
+import random
 import re
 import shutil
 import socket
@@ -131,13 +132,13 @@ class Conn:
 
 # ---------------- daemons ----------------
 def free_port():
+    """A free port P with P-2, P-1 (a broker's VIP port) and P+1 (its HA port) free too, below
+    the ephemeral range so that no outgoing connection takes one of them meanwhile."""
+    lo = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
     for _ in range(500):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        p = s.getsockname()[1]
-        s.close()
+        p = random.randrange(max(1100, lo - 12000), lo - 2)
         ok = True
-        for q in (p - 2, p - 1, p + 1):
+        for q in (p - 2, p - 1, p, p + 1):
             t = socket.socket()
             try:
                 t.bind(("127.0.0.1", q))
