@@ -18,7 +18,8 @@
 #
 # JVM options (RMQ_HEAP): "default" = those of RocketMQ's own bin/runserver.sh and
 # bin/runbroker.sh for Java 9 and later (name server -Xms4g -Xmx4g, metaspace 128m/320m; broker
-# -Xms8g -Xmx8g -XX:+AlwaysPreTouch -XX:MaxDirectMemorySize=15g; both G1 with region 16m,
+# -Xms8g -Xmx8g -XX:+AlwaysPreTouch -XX:MaxDirectMemorySize=15g -XX:-UseBiasedLocking (already
+# off by default from Java 15); both G1 with region 16m,
 # reserve 25 %, IHOP 30 %, SoftRefLRUPolicyMSPerMB=0, -XX:-OmitStackTraceInFastThrow,
 # -XX:-UseLargePages); "small" (the default of this script) = the same collector settings with
 # -Xms/-Xmx 128m for the name server and 256m for the broker, no pre-touch, direct memory 512m;
@@ -63,7 +64,8 @@ jvm_opts() {  # ROLE (namesrv|broker) DIR: prints the JVM options, one per line
   local role=$1 dir=$2 heap=${RMQ_HEAP:-small}
   case "$heap:$role" in
   default:namesrv) printf '%s\n' -server -Xms4g -Xmx4g -XX:MetaspaceSize=128m -XX:MaxMetaspaceSize=320m ;;
-  default:broker) printf '%s\n' -server -Xms8g -Xmx8g -XX:+AlwaysPreTouch -XX:MaxDirectMemorySize=15g ;;
+  default:broker) printf '%s\n' -server -Xms8g -Xmx8g -XX:+AlwaysPreTouch -XX:MaxDirectMemorySize=15g \
+    -XX:-UseBiasedLocking -XX:+IgnoreUnrecognizedVMOptions ;;
   small:namesrv) printf '%s\n' -server -Xms128m -Xmx128m -XX:MetaspaceSize=64m -XX:MaxMetaspaceSize=160m ;;
   small:broker) printf '%s\n' -server -Xms256m -Xmx256m -XX:MaxDirectMemorySize=512m ;;
   *) printf '%s\n' -server "-Xms$heap" "-Xmx$heap" ;;
