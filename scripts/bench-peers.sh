@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# bench-peers.sh - KiteMQ side by side with two peer brokers (NATS JetStream, Redis streams;
-# measured by their own benchmark scripts in $PEERS, which are not part of this repository)
-# in ONE run on this machine: 1 KiB messages, servers and load generators
+# bench-peers.sh - KiteMQ side by side with Apache RocketMQ's own Java broker (5.5.0, started by
+# scripts/rocketmq-ref.sh and driven by the same kite-bench load) and two peer brokers (NATS
+# JetStream, Redis streams; measured by their own benchmark scripts in $PEERS, which are not
+# part of this repository) in ONE run on this machine: 1 KiB messages, servers and load generators
 # sharing the CPU, loopback (127.0.0.1) only. Owns nothing outside its temporary directory
 # and its results files; every process it starts is stopped by its PID.
 #
-#   scripts/bench-peers.sh                 # builds with `make daemons`, then about 6-10 minutes
+#   scripts/bench-peers.sh                 # builds with `make daemons`, then about 20-25 minutes
 #   RUNS=3 N=300000 SECS=10 scripts/bench-peers.sh
 #
 # Knobs (environment): RUNS (runs per figure, 3), N (messages for produce-N and drain runs,
@@ -13,7 +14,8 @@
 # closed-loop produce run, 5), RATE (msgs/s of the latency runs, 5000), REDIS_N (messages per
 # redis.sh produce run, min(N, 100000): its 50-client unpipelined runs manage ~15,000 msgs/s
 # here, and redis.sh's drain always uses its own 1,000,000 backlog), BUILD (build dir,
-# build), NO_BUILD=1 (skip `make daemons`), SKIP_PEERS=1 (KiteMQ only), PEERS (directory of
+# build), NO_BUILD=1 (skip `make daemons`), SKIP_PEERS=1 (no NATS/Redis), SKIP_RMQ=1 (no
+# Apache RocketMQ), RMQ_HEAPS ("default small": the JVM variants, see below), RMQ_WARMUP (20), PEERS (directory of
 # nats.sh/redis.sh; default ../shared/peers next to the repository, else /work/shared/peers),
 # NODE_DIR (npm client cache of the peer scripts, kept between runs; default
 # ~/.cache/kite-bench-peers/node), RESULTS (JSON lines of every run, rewritten; default
@@ -43,6 +45,8 @@
 #     the peak sampled every 0.2 s during the 256-in-flight run;
 #   startup: `kite-bench startup` - fork/exec to the first accepted connect() on an empty
 #     store (polled every 100 us); the same tool measures nats-server and redis-server.
+# Apache RocketMQ: see "Apache RocketMQ" below (JVM options of its scripts: 8 GiB heap,
+# pre-touched; small: 256 MiB heap), the same kite-bench commands except the pull32 drain.
 # Peers: $PEERS/nats.sh and redis.sh with the same RUNS/N/SECS/RATE (REDIS_N), DATA in the
 # temporary directory (their own figures, their own load generators; see their headers).
 set -euo pipefail
@@ -73,6 +77,7 @@ stop_pid() {  # PID: SIGTERM, then SIGKILL after 30 s; only processes this scrip
 }
 cleanup() {
   stop_pid "$SAMPLER"; stop_pid "$BK_PID"; stop_pid "$NS_PID"
+  [ -d "$WORK/rmq" ] && "$ROOT/scripts/rocketmq-ref.sh" down "$WORK/rmq" || true
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -93,7 +98,7 @@ mkdir -p "$(dirname "$RESULTS")" "$(dirname "$COMPARE")" "$WORK/logs"
 log "results: $RESULTS (RUNS=$RUNS N=$N SECS=$SECS PSECS=$PSECS RATE=$RATE); scratch: $WORK"
 
 # ---------- helpers ----------
-free_port() {  # a free 127.0.0.1 port P with P-1 and P-2 free too (the broker's VIP port is P-2)
+free_port() {  # a free 127.0.0.1 port P with P-2, P-1 and P+1 free too (a broker's VIP port is P-2, its HA port P+1)
   python3 - <<'PY'
 import socket
 def free(p):
@@ -101,9 +106,12 @@ def free(p):
     try: s.bind(("127.0.0.1", p)); return True
     except OSError: return False
     finally: s.close()
+import random
+lo = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
 for _ in range(500):
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close()
-    if p > 1100 and free(p - 1) and free(p - 2): print(p); break
+    # below the ephemeral range, so no client connection can take it (or P+1) meanwhile
+    p = random.randrange(max(1100, lo - 12000), lo - 2)
+    if free(p) and free(p - 1) and free(p - 2) and free(p + 1): print(p); break
 PY
 }
 wait_port() {  # PORT PID: until 127.0.0.1:PORT accepts (30 s), or PID died
@@ -112,6 +120,35 @@ wait_port() {  # PORT PID: until 127.0.0.1:PORT accepts (30 s), or PID died
     kill -0 "$2" 2>/dev/null && [ $SECONDS -lt $end ] || return 1
     sleep 0.02
   done
+}
+wait_route() {  # NSPORT: until the name server has a route for TBW102 (the broker registered; 30 s)
+  python3 - "$1" <<'PY'
+import json, socket, struct, sys, time
+h = json.dumps({"code": 105, "language": "JAVA", "version": 409, "opaque": 1, "flag": 0,
+                "extFields": {"topic": "TBW102"}}).encode()
+end = time.time() + 30
+while time.time() < end:
+    try:
+        s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=3)
+        s.sendall(struct.pack(">II", 4 + len(h), len(h)) + h)
+        b = b""
+        while len(b) < 8:
+            c = s.recv(8 - len(b))
+            if not c: raise EOFError
+            b += c
+        hl = struct.unpack(">I", b[4:8])[0] & 0xFFFFFF
+        hb = b""
+        while len(hb) < hl:
+            c = s.recv(hl - len(hb))
+            if not c: raise EOFError
+            hb += c
+        s.close()
+        if json.loads(hb).get("code") == 0: sys.exit(0)
+    except (OSError, EOFError, ValueError):
+        pass
+    time.sleep(0.05)
+sys.exit(1)
+PY
 }
 ticks() { awk '{print $14+$15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 
@@ -150,6 +187,7 @@ start_broker() {  # FLUSH
   "$BIN/kite-broker" -c "$WORK/broker-$1.conf" >"$WORK/logs/broker-$1.log" 2>&1 </dev/null &
   BK_PID=$!
   wait_port "$BK_PORT" "$BK_PID" || { tail -20 "$WORK/logs/broker-$1.log" >&2; exit 1; }
+  wait_route "${NS#*:}" || { tail -20 "$WORK/logs/broker-$1.log" >&2; exit 1; }
   log "kite-broker $1 pid $BK_PID on 127.0.0.1:$BK_PORT"
 }
 stop_broker() { stop_pid "$BK_PID"; BK_PID=; rm -rf "$WORK/store"; }
@@ -189,9 +227,9 @@ kmeasure() {
   stop_pid "$SAMPLER"; SAMPLER=
   [ -s "$samp" ] || rss_line "$BK_PID" >>"$samp"
   [ $rc = 0 ] || { log "$label: kite-bench exit $rc"; grep -v '^\[' "$err" | tail -5 >&2; }
-  python3 - "$label" "$out" "$err" "$samp" "$t0" "$t1" "$((k1 - k0))" "$TCK" "$SIZE" <<'PY' | tee -a "$RESULTS"
+  python3 - "$label" "$out" "$err" "$samp" "$t0" "$t1" "$((k1 - k0))" "$TCK" "$SIZE" "${SYSTEM:-kitemq}" <<'PY' | tee -a "$RESULTS"
 import json, sys
-label, out, err, samp, t0, t1, dt, tck, size = sys.argv[1:]
+label, out, err, samp, t0, t1, dt, tck, size, system = sys.argv[1:]
 wall = float(t1) - float(t0); size = int(size)
 lines = [l for l in open(out) if l.strip()]
 try: k = json.loads(lines[-1])
@@ -200,7 +238,7 @@ ccpu = 0.0
 for l in open(err):
     if l.startswith("TIMECPU"): ccpu = float(l.split()[1]) + float(l.split()[2])
 rss = [tuple(map(int, l.split())) for l in open(samp) if len(l.split()) == 2]
-d = {"label": label, "system": "kitemq"}
+d = {"label": label, "system": system}
 if k.get("mode") == "consume":
     d.update(mode="consume", n=k.get("consumed"), secs=k.get("drain_s"), msgs_per_s=round(k.get("drain_tps", 0)),
              first_msg_s=k.get("first_msg_s"), pull_batch=k.get("pull_batch"), threads=k.get("threads"))
@@ -300,6 +338,74 @@ done
 stop_broker
 stop_pid "$NS_PID"; NS_PID=
 
+# ---------- Apache RocketMQ (the Java name server and broker, same kite-bench load) ----------
+# rmq_up HEAP FLUSH: a new name server + broker (scripts/rocketmq-ref.sh) on an empty store,
+# with the same pull allowance as the KiteMQ broker; BK_PID = the broker's java process.
+# Unlike KiteMQ (a new broker for every run), one Java broker per heap variant and flush type
+# serves every measurement back to back (produce, sync50, latency, then fill + drain): a JVM
+# start costs 15-40 s here, and each start is followed by RMQ_WARMUP (20) s of unmeasured
+# 256-in-flight sends to another topic (the JIT's warm-up: a cold broker manages ~1,000
+# msgs/s here; KiteMQ needs none). Its start-up time (exec of the
+# broker's JVM to its port accepting, and to its route at the name server) and its idle
+# memory (1 s after the route appeared) are recorded at every start.
+rmq_up() {
+  local heap=$1 flush=$2 nsp bkp
+  rmq_down
+  nsp=$(free_port); bkp=$(free_port)
+  RMQ_HEAP=$heap "$ROOT/scripts/rocketmq-ref.sh" up "$WORK/rmq" "$nsp" "$bkp" "flushDiskType=$flush" \
+    maxTransferCountOnMessageInMemory=1024 maxTransferBytesOnMessageInMemory=4194304 \
+    >"$WORK/logs/rmq-up.log" 2>&1 || { tail -20 "$WORK/logs/rmq-up.log" >&2; return 1; }
+  BK_PID=$(cat "$WORK/rmq/broker.pid"); NS=127.0.0.1:$nsp
+  sleep 1
+  RMQ_STARTS=$((${RMQ_STARTS:-0} + 1))
+  python3 - "rmq-$heap startup r$RMQ_STARTS" "$WORK/rmq/startup.json" "$BK_PID" <<'PY' | tee -a "$RESULTS"
+import json, sys
+k = json.load(open(sys.argv[2]))
+st = {}
+for l in open(f"/proc/{sys.argv[3]}/status"):
+    p = l.split()
+    if p and p[0] in ("RssAnon:", "VmRSS:"): st[p[0]] = int(p[1])
+print(json.dumps({"label": sys.argv[1], "system": "rocketmq", "startup_ms": k["broker_port_ms"],
+                  "route_ms": k["broker_registered_ms"], "server_rss_anon_mb": round(st["RssAnon:"] / 1024, 1),
+                  "server_rss_mb": round(st["VmRSS:"] / 1024, 1)}))
+PY
+  log "rocketmq ($heap heap, $flush) broker pid $BK_PID, name server $NS"
+  # JIT warm-up, not measured: RMQ_WARMUP (20) s of 256-in-flight sends to another topic
+  "$BIN/kite-bench" produce -n "$NS" -t Warmup -s $SIZE -c 256 -d "${RMQ_WARMUP:-20}" --async >/dev/null 2>&1 || true
+}
+rmq_down() {
+  [ -d "$WORK/rmq" ] || return 0
+  "$ROOT/scripts/rocketmq-ref.sh" down "$WORK/rmq" || true
+  BK_PID=; rm -rf "$WORK/rmq"
+}
+
+if [ "${SKIP_RMQ:-0}" != 1 ]; then
+  export SYSTEM=rocketmq
+  for heap in ${RMQ_HEAPS:-default small}; do
+    h=rmq-$heap
+    for flush in ASYNC_FLUSH SYNC_FLUSH; do
+      rmq_up "$heap" "$flush" || continue
+      for r in $(seq 1 "$RUNS"); do
+        kmeasure "$h produce async256 $flush r$r" produce -n "$NS" -t BenchA -s $SIZE -c 256 -d "$PSECS" --async
+      done
+      for r in $(seq 1 "$RUNS"); do
+        kmeasure "$h produce sync50 $flush r$r" produce -n "$NS" -t BenchS -s $SIZE -c 50 -d "$PSECS" --sync
+      done
+      for r in $(seq 1 "$RUNS"); do
+        kmeasure "$h latency $RATE/s $flush r$r" produce -n "$NS" -t BenchL -s $SIZE --rate "$RATE" -d "$SECS" --async
+      done
+      if [ "$flush" = ASYNC_FLUSH ]; then
+        for r in $(seq 1 "$RUNS"); do
+          kmeasure "$h fill $N async256 r$r" produce -n "$NS" -t "Drain$r" -s $SIZE -c 256 -m "$N" -d 600 --async
+          kmeasure "$h drain $N pull1024 r$r" consume -n "$NS" -t "Drain$r" -g "drainL$r" -m "$N" --from first -p 1024 -b 32 -c 4
+        done
+      fi
+    done
+    rmq_down
+  done
+  unset SYSTEM
+fi
+
 # ---------- peers ----------
 if [ "${SKIP_PEERS:-0}" != 1 ]; then
   for p in nats redis; do
@@ -340,41 +446,58 @@ def med(label, field, agg=st.median):
     vals = [d[field] for d in groups.get(label, []) if d.get(field) is not None]
     return (agg(vals), len(vals)) if vals else (None, 0)
 R = rate
+RD = ("Apache RocketMQ 5.5.0, JVM options of its scripts", "rmq-default")
+RS = ("Apache RocketMQ 5.5.0, small heap", "rmq-small")
+def rmq(label_rest, field, variants=(RD, RS)):
+    return [(name, f"{pre} {label_rest}", field) for name, pre in variants]
 rows = [  # (what, unit, kite label, kite field, [(peer, peer label, peer field, agg)])
  ("produce, 256 in flight, async flush", "msgs/s", "kite produce async256 ASYNC_FLUSH", "msgs_per_s",
+  rmq("produce async256 ASYNC_FLUSH", "msgs_per_s") +
   [("NATS JetStream, 256 in flight", "nats produce", "msgs_per_s"),
    ("Redis everysec, 16 clients x pipeline 16", "redis-everysec produce pipelined c16xP16", "msgs_per_s")]),
  ("produce, 256 in flight, sync flush", "msgs/s", "kite produce async256 SYNC_FLUSH", "msgs_per_s",
+  rmq("produce async256 SYNC_FLUSH", "msgs_per_s") +
   [("Redis always, 16 clients x pipeline 16", "redis-always produce pipelined c16xP16", "msgs_per_s")]),
  ("produce, 50 producers waiting for acks, async flush", "msgs/s", "kite produce sync50 ASYNC_FLUSH", "msgs_per_s",
+  rmq("produce sync50 ASYNC_FLUSH", "msgs_per_s", (RD,)) +
   [("Redis everysec, 50 clients unpipelined", "redis-everysec produce unpipelined c50", "msgs_per_s")]),
  ("produce, 50 producers waiting for acks, sync flush", "msgs/s", "kite produce sync50 SYNC_FLUSH", "msgs_per_s",
+  rmq("produce sync50 SYNC_FLUSH", "msgs_per_s", (RD,)) +
   [("Redis always, 50 clients unpipelined", "redis-always produce unpipelined c50", "msgs_per_s")]),
  (f"drain of {n} queued (pull batch 1024)", "msgs/s", f"kite drain {n} pull1024", "msgs_per_s",
+  rmq(f"drain {n} pull1024", "msgs_per_s") +
   [("NATS pull consumer, batch 1000", "nats consume", "msgs_per_s"),
    ("Redis XREAD COUNT 1000 (1M backlog)", "redis consume (XREAD COUNT 1000)", "msgs_per_s")]),
  (f"drain of {n} queued (client defaults: pull 32)", "msgs/s", f"kite drain {n} pull32 defaults", "msgs_per_s",
   [("NATS pull consumer, batch 1000", "nats consume", "msgs_per_s")]),
  (f"p99 latency at {R} msgs/s, async flush, from the send call (as the peers measure)", "us",
   f"kite latency {R}/s ASYNC_FLUSH", "call_p99_us",
+  rmq(f"latency {R}/s ASYNC_FLUSH", "call_p99_us") +
   [("NATS JetStream", f"nats latency {R}/s", "p99_us"), ("Redis everysec", f"redis-everysec latency {R}/s", "p99_us")]),
  (f"p99 latency at {R} msgs/s, async flush, KiteMQ from the intended send time", "us",
   f"kite latency {R}/s ASYNC_FLUSH", "p99_us",
+  rmq(f"latency {R}/s ASYNC_FLUSH", "p99_us") +
   [("NATS JetStream", f"nats latency {R}/s", "p99_us"), ("Redis everysec", f"redis-everysec latency {R}/s", "p99_us")]),
  (f"p99 latency at {R} msgs/s, sync flush, from the send call", "us", f"kite latency {R}/s SYNC_FLUSH", "call_p99_us",
-  [("Redis always", f"redis-always latency {R}/s", "p99_us")]),
+  rmq(f"latency {R}/s SYNC_FLUSH", "call_p99_us") + [("Redis always", f"redis-always latency {R}/s", "p99_us")]),
  (f"p99 latency at {R} msgs/s, sync flush, KiteMQ from the intended send time", "us",
-  f"kite latency {R}/s SYNC_FLUSH", "p99_us", [("Redis always", f"redis-always latency {R}/s", "p99_us")]),
+  f"kite latency {R}/s SYNC_FLUSH", "p99_us",
+  rmq(f"latency {R}/s SYNC_FLUSH", "p99_us") + [("Redis always", f"redis-always latency {R}/s", "p99_us")]),
  ("RSS idle after start, anonymous (kite-bench startup, empty store, 1 s idle)", "MB", "kite startup", "server_rss_anon_mb",
+  rmq("startup", "server_rss_anon_mb") +
   [("NATS JetStream (same tool)", "nats startup (kite-bench)", "server_rss_anon_mb"),
    ("Redis (same tool)", "redis startup (kite-bench)", "server_rss_anon_mb")]),
  ("RSS under load: KiteMQ RssAnon peak at 256 in flight; peers VmRSS after produce", "MB",
   "kite produce async256 ASYNC_FLUSH", "server_rss_anon_mb",
+  rmq("produce async256 ASYNC_FLUSH", "server_rss_anon_mb") +
   [("NATS JetStream (VmRSS)", "nats produce", "server_rss_mb"),
    ("Redis everysec (VmRSS)", "redis-everysec produce pipelined c16xP16", "server_rss_mb")]),
  ("startup to accepting connections, empty store", "ms", "kite startup", "startup_ms",
+  rmq("startup", "startup_ms") +
   [("NATS JetStream (same tool)", "nats startup (kite-bench)", "startup_ms"),
    ("Redis (same tool)", "redis startup (kite-bench)", "startup_ms")]),
+ ("startup to the route at the name server (RocketMQ: broker JVM exec to GET_BROKER_CLUSTER_INFO listing it)", "ms",
+  "kite route (not measured)", "startup_ms", rmq("startup", "route_ms")),
 ]
 def f(v, unit):
     if v is None: return "-"

@@ -23,6 +23,8 @@ java_ok || missing="$missing default-jdk-headless"
 command -v mvn >/dev/null 2>&1 || missing="$missing maven"
 # it_repl_netns runs brokers in network namespaces it creates with `ip netns` (iproute2).
 command -v ip >/dev/null 2>&1 || missing="$missing iproute2"
+# The differential test (tests/reference) and scripts/rocketmq-ref.sh are Python 3 (stdlib).
+command -v python3 >/dev/null 2>&1 || missing="$missing python3"
 [ -z "$missing" ] && exit 0
 echo "install-deps: installing:$missing"
 SUDO=""

@@ -184,6 +184,9 @@ static int do_pull_mode(kite_broker *b, kite_rpc_req *req, int mode)
     kite_store_get_messages(b->store, topic, qid, offset, max_count,
                             (size_t)b->cfg.max_transfer_bytes_on_message_in_memory,
                             sub->all ? NULL : sub->codes, sub->all ? 0 : sub->ntags, &gr);
+    /* The queue is one the topic declares (checked above) but was never written: Java creates
+     * its consume queue on this look-up and answers NO_MESSAGE_IN_QUEUE (docs/wire.md §6.2). */
+    if (gr.status == KITE_GET_NO_MATCHED_LOGIC_QUEUE) gr.status = KITE_GET_NO_MESSAGE_IN_QUEUE;
     if ((sub->sql || !sub->all) && gr.status == KITE_GET_FOUND) {
         /* SQL92: keep only records whose properties match. Tags: the store matched the
          * hash; confirm the exact tag so a hash collision is never delivered. Records

@@ -111,6 +111,10 @@ void bk_topics_wrapper_json(kite_broker *b, kite_buf *out)
 static void topic_json(kite_jw *w, const bk_topic *t)
 {
     kite_jw_obj_begin(w);
+    /* 5.x's TopicConfig has attributes (KiteMQ keeps none); 4.x readers ignore the key */
+    kite_jw_key(w, "attributes");
+    kite_jw_obj_begin(w);
+    kite_jw_obj_end(w);
     kite_jw_key(w, "order");
     kite_jw_bool(w, t->order);
     kite_jw_key(w, "perm");

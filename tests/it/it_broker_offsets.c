@@ -131,7 +131,8 @@ static void check_state(kt_daemon *b)
     assert_int_equal(kb_call(fd, 21, "", NULL, 0, &r), 0);
     assert_int_equal(r.code, 0);
     const char *all = kt_body(&r);
-    assert_non_null(strstr(all, "\"TopicMade\":{\"order\":false,\"perm\":6,\"readQueueNums\":3,"));
+    assert_non_null(strstr(
+        all, "\"TopicMade\":{\"attributes\":{},\"order\":false,\"perm\":6,\"readQueueNums\":3,"));
     assert_non_null(strstr(all, "\"%RETRY%CGP\":{"));
     kite_cmd_free(&r);
     /* The subscription group: known (auto-creation is off now, so a new one is 26). */

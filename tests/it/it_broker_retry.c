@@ -101,8 +101,9 @@ static void test_retry_then_dlq(void **st)
     bk_expect(cons, 34, "", hb, strlen(hb), 0);
     kite_cmd r;
     assert_int_equal(kb_call(fd, 21, "", NULL, 0, &r), 0);
-    assert_non_null(
-        strstr(kt_body(&r), "\"%RETRY%GRT\":{\"order\":false,\"perm\":6,\"readQueueNums\":1,"));
+    assert_non_null(strstr(
+        kt_body(&r),
+        "\"%RETRY%GRT\":{\"attributes\":{},\"order\":false,\"perm\":6,\"readQueueNums\":1,"));
     kite_cmd_free(&r);
 
     int64_t phys0;
