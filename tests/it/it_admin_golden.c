@@ -246,7 +246,7 @@ static char REPORT[8192];
  * the two clusters, so what follows it in a padded column moves by the same amount on
  * every line of the file. */
 typedef struct {
-    char ph[32];
+    char ph[512];
     int delta;
 } delta;
 
@@ -298,7 +298,7 @@ static int cmp_line(const spec *sp, int ln, const char *want, const char *got, d
                 d[k].delta = dd;
                 (*nd)++;
             }
-            shift += d[k].delta;
+            shift += k < *nd ? d[k].delta : dd;
         }
     }
     if (!rc && na != nb)
