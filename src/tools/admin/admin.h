@@ -87,8 +87,8 @@ const char *ka_time_ms(int64_t ms, char *buf, size_t cap);
 /* "yyyy-MM-dd HH:mm:ss" (local time). */
 const char *ka_time_s(int64_t ms, char *buf, size_t cap);
 /* Prints a JSON tree the way fastjson's pretty format does (tabs, no spaces, numeric map
- * keys bare). */
-void ka_print_pretty(const kite_json *v);
+ * keys bare), leaving out the members named in drop (NULL-terminated, may be NULL). */
+void ka_print_pretty(const kite_json *v, const char *const *drop);
 /* Prints a Java properties text body as "%-50s=  %s" lines. */
 void ka_print_properties(const kite_cmd *resp);
 /* Java Boolean.parseBoolean. */

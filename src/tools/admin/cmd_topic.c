@@ -179,7 +179,10 @@ static int cmd_topic_route(ka_ctx *c)
     kite_json_doc *d = ka_parse_body(&resp, "topic route");
     kite_cmd_free(&resp);
     if (!d) return KA_FAIL;
-    ka_print_pretty(kite_json_root(d));
+    /* mqadmin 4.9.8 prints its own TopicRouteData, whose BrokerData has no
+     * enableActingMaster (a 5.x member kite-namesrv sends) */
+    static const char *const v5_only[] = { "enableActingMaster", NULL };
+    ka_print_pretty(kite_json_root(d), v5_only);
     putchar('\n');
     kite_json_doc_free(d);
     return KA_OK;

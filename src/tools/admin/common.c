@@ -206,9 +206,16 @@ static void print_scalar(const kite_json *v)
 
 /* fastjson's pretty format: an object or array opens on the current line; every member or
  * item goes on its own line one tab deeper; the closing bracket on a line of its own.
- * Maps (objects whose keys are all numbers) keep their first entry on the opening line,
- * as fastjson's map writer does. Empty containers print as {} and []. */
-static void pretty(const kite_json *v, int depth)
+ * Maps (objects whose keys are all numbers) keep all their entries on the opening line,
+ * separated by bare commas (`{0:"a",1:"b"`), as fastjson's map writer does. Empty containers print as {} and []. */
+static int dropped(const kite_json *key, const char *const *drop)
+{
+    for (; drop && *drop; drop++)
+        if (strlen(*drop) == key->len && !memcmp(*drop, key->text, key->len)) return 1;
+    return 0;
+}
+
+static void pretty(const kite_json *v, int depth, const char *const *drop)
 {
     if (v->type == KJ_ARRAY) {
         if (v->count == 0) {
@@ -220,7 +227,7 @@ static void pretty(const kite_json *v, int depth)
             if (i) putchar(',');
             putchar('\n');
             indent(depth + 1);
-            pretty(v->items[i], depth + 1);
+            pretty(v->items[i], depth + 1, drop);
         }
         putchar('\n');
         indent(depth);
@@ -234,10 +241,11 @@ static void pretty(const kite_json *v, int depth)
         for (size_t i = 0; i < v->count; i++)
             if (!all_digits(v->members[i].key->text, v->members[i].key->len)) map = 0;
         putchar('{');
-        for (size_t i = 0; i < v->count; i++) {
+        for (size_t i = 0, n = 0; i < v->count; i++) {
             const kite_json_member *m = &v->members[i];
-            if (i) putchar(',');
-            if (!map || i) {
+            if (!map && dropped(m->key, drop)) continue;
+            if (n++) putchar(',');
+            if (!map) {
                 putchar('\n');
                 indent(depth + 1);
             }
@@ -246,7 +254,7 @@ static void pretty(const kite_json *v, int depth)
             else
                 print_scalar(m->key);
             putchar(':');
-            pretty(m->value, depth + 1);
+            pretty(m->value, depth + 1, drop);
         }
         putchar('\n');
         indent(depth);
@@ -256,7 +264,7 @@ static void pretty(const kite_json *v, int depth)
     }
 }
 
-void ka_print_pretty(const kite_json *v) { pretty(v, 0); }
+void ka_print_pretty(const kite_json *v, const char *const *drop) { pretty(v, 0, drop); }
 
 void ka_print_properties(const kite_cmd *resp)
 {
