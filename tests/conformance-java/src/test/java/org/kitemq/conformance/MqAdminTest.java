@@ -262,9 +262,10 @@ class MqAdminTest extends Base {
         return file(masterStore().resolve("config").resolve("subscriptionGroup.json"));
     }
 
-    /** Whether the master's topics.json gives topic perm 4 (read only). */
+    /** Whether the master's topics.json gives topic perm 4 (read only); the entry may hold
+     *  one level of nested objects ("attributes":{}). */
     private boolean perm4(String topic) {
-        Matcher m = Pattern.compile("\"" + topic + "\"\\s*:\\s*\\{([^}]*)\\}").matcher(topicsJson());
+        Matcher m = Pattern.compile("\"" + topic + "\"\\s*:\\s*\\{((?:[^{}]|\\{[^{}]*\\})*)\\}").matcher(topicsJson());
         return m.find() && m.group(1).replaceAll("\\s", "").contains("\"perm\":4");
     }
 
