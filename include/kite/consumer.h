@@ -86,6 +86,7 @@
 #ifndef KITE_CONSUMER_H
 #define KITE_CONSUMER_H
 
+#include "kite/credentials.h"
 #include <stddef.h>
 #include <stdint.h>
 
@@ -194,6 +195,7 @@ typedef struct kite_push_consumer_opts {
      * stops before another can be granted the queue. Added after lock_interval_ms:
      * always fill the options with kite_push_consumer_opts_init. */
     int lock_live_ms;
+    kite_credentials credentials; /* sign requests as this account (kite/credentials.h); none */
 } kite_push_consumer_opts;
 
 /* Fills o with the defaults above. Always call it first. */

@@ -45,6 +45,7 @@
 #ifndef KITE_PRODUCER_H
 #define KITE_PRODUCER_H
 
+#include "kite/credentials.h"
 #include "kite/message.h"
 #include <stddef.h>
 #include <stdint.h>
@@ -67,6 +68,7 @@ typedef struct kite_producer_opts {
     const char *create_topic_key; /* template topic for auto-creation; default "TBW102" */
     int poll_namesrv_interval_ms; /* route refresh period; default 30000 */
     int max_in_flight; /* async sends in flight before send_async blocks; default 10000 */
+    kite_credentials credentials; /* sign requests as this account (kite/credentials.h); none */
 } kite_producer_opts;
 
 /* Fills o with the defaults above (namesrv_addr NULL). Always call it first: new

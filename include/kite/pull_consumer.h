@@ -35,6 +35,7 @@ typedef struct kite_pull_consumer_opts {
     const char *namesrv_addr;     /* required */
     int rpc_timeout_ms;           /* default 3000 */
     int poll_namesrv_interval_ms; /* route refresh; default 30000 */
+    kite_credentials credentials; /* sign requests as this account (kite/credentials.h); none */
 } kite_pull_consumer_opts;
 
 void kite_pull_consumer_opts_init(kite_pull_consumer_opts *o);

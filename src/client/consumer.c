@@ -350,6 +350,7 @@ int kite_push_consumer_create(kite_push_consumer **out, const char *group,
         .poll_interval_ms = o.poll_namesrv_interval_ms,
         .create_topic_key = KITE_TOPIC_AUTO_CREATE,
         .default_topic_queue_nums = 4,
+        .cred = o.credentials,
     };
     char err[256];
     c->inst = kite_inst_new(&io, err, sizeof err);

@@ -152,6 +152,7 @@ int kite_producer_create(kite_producer **out, const char *group, const kite_prod
         .poll_interval_ms = o.poll_namesrv_interval_ms,
         .create_topic_key = p->create_topic_key,
         .default_topic_queue_nums = o.default_topic_queue_nums,
+        .cred = o.credentials,
     };
     char err[256];
     p->inst = kite_inst_new(&io, err, sizeof err);
