@@ -530,6 +530,29 @@ void bk_acl_install(kite_broker *b)
     kite_rpc_server_handle(b->srv, RC_UPDATE_GLOBAL_WHITE_ADDRS_CONFIG, h_acl_global, b);
 }
 
+int bk_acl_sign_as(kite_broker *b, kite_rpc_client *c, char *err, size_t errlen)
+{
+    const char *text = b->cfg.inner_credentials;
+    if (!text || !*text) return KITE_OK;
+    char jerr[128] = "";
+    kite_json_doc *doc = kite_json_parse(text, strlen(text), jerr, sizeof jerr);
+    const kite_json *root = doc ? kite_json_root(doc) : NULL;
+    const char *ak = root ? kite_json_get_str(root, "accessKey", NULL) : NULL;
+    const char *sk = root ? kite_json_get_str(root, "secretKey", NULL) : NULL;
+    if (!ak || !*ak || !sk || !*sk) {
+        snprintf(
+            err, errlen,
+            "innerClientAuthenticationCredentials must be {\"accessKey\":\"..\",\"secretKey\":\"..\"}%s%s",
+            jerr[0] ? ": " : "", jerr);
+        kite_json_doc_free(doc);
+        return KITE_EINVAL;
+    }
+    kite_rpc_client_set_credentials(c, ak, sk, NULL);
+    KLOG_INFO("acl", "requests to name servers and the master are signed as '%s'", ak);
+    kite_json_doc_free(doc);
+    return KITE_OK;
+}
+
 void bk_acl_stop(kite_broker *b)
 {
     bk_acl *A = b->acl;
