@@ -155,8 +155,8 @@ static void test_cve_2023_33246_broker(void **st)
                      1);
     assert_int_equal(call(b, "opsAdmin01", "opsSecret01", 26, NULL, cfg, sizeof cfg), 0);
     assert_non_null(strstr(cfg, "longPollingEnable=true"));
-    assert_int_equal(
-        call(b, "opsAdmin01", "opsSecret01", 25, "longPollingEnable=false\n", NULL, 0), 0);
+    assert_int_equal(call(b, "opsAdmin01", "opsSecret01", 25, "longPollingEnable=false\n", NULL, 0),
+                     0);
     assert_int_equal(call(b, "opsAdmin01", "opsSecret01", 26, NULL, cfg, sizeof cfg), 0);
     assert_non_null(strstr(cfg, "longPollingEnable=false"));
     assert_null(strstr(cfg, g_marker));
