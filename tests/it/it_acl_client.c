@@ -7,7 +7,8 @@
  * AclException text in kite_send_result.error (and the admin's producer, the control,
  * stores there); a wrong secret and an unsigned producer are refused with RocketMQ's
  * messages; the pull consumer is refused on the DENY topic and served on the allowed one;
- * half credentials are refused at create. */
+ * half credentials are refused at create; a transaction producer signing as the sub-account
+ * stores and commits (the consumer gets the message), unsigned its half is refused. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -124,6 +125,48 @@ static void expect_refused(kite_producer *p, const char *topic, const char *text
     assert_non_null(strstr(r.error, text));
 }
 
+static kite_tx_state tx_commit(kite_message *msg, void *arg)
+{
+    (void)msg;
+    (void)arg;
+    return KITE_TX_COMMIT;
+}
+
+static kite_tx_state tx_check(const kite_message_ext *msg, void *arg)
+{
+    (void)msg;
+    (void)arg;
+    return KITE_TX_COMMIT;
+}
+
+/* A transaction producer signing as ak/sk sends body to topic and commits: its status. */
+static int tx_send(const char *ak, const char *sk, const char *topic, const char *body,
+                   kite_send_result *r)
+{
+    kite_producer_opts o;
+    kite_producer_opts_init(&o);
+    o.namesrv_addr = E.nsaddr;
+    o.retry_times = 0;
+    o.credentials.access_key = ak;
+    o.credentials.secret_key = sk;
+    kite_tx_listener l = { .execute = tx_commit, .check = tx_check };
+    kite_producer *p = NULL;
+    assert_int_equal(
+        kite_producer_create_transactional(&p, ak ? "acl_tx_pg" : "acl_tx_anon", &o, &l), KITE_OK);
+    assert_int_equal(kite_producer_start(p), KITE_OK);
+    kite_message *m = kite_message_new(topic);
+    kite_message_set_body(m, body, strlen(body));
+    kite_tx_state state = KITE_TX_UNKNOWN;
+    memset(r, 0, sizeof *r);
+    int rc = kite_producer_send_in_transaction(p, m, NULL, r, &state);
+    fprintf(stderr, "tx send as %s: %d %s state %d\n", ak ? ak : "(unsigned)", rc,
+            rc ? r->error : "ok", (int)state);
+    if (rc == KITE_OK) assert_int_equal(state, KITE_TX_COMMIT);
+    kite_message_destroy(m);
+    kite_producer_destroy(p);
+    return rc;
+}
+
 static void test_admin_tool(void **st)
 {
     (void)st;
@@ -170,6 +213,13 @@ static void test_client_signs(void **st)
         assert_int_equal(send1(user, "AclOk", body, &r), KITE_OK);
     }
     expect_refused(user, "AclDeny", "AclDeny");
+    /* the transaction producer signs its half message and its commit: the consumer below
+     * gets message N only once committed; unsigned, the half is refused */
+    char txbody[32];
+    snprintf(txbody, sizeof txbody, "acl-%d", N);
+    assert_int_equal(tx_send("appUser01", "appSecret01", "AclOk", txbody, &r), KITE_OK);
+    assert_int_equal(tx_send(NULL, NULL, "AclOk", "acl-999", &r), KITE_ERR);
+    assert_non_null(strstr(r.error, "No accessKey is configured"));
     kite_producer *admin = producer("acl_admin_pg", "opsAdmin01", "opsSecret01");
     assert_int_equal(send1(admin, "AclDeny", "by-admin", &r), KITE_OK); /* control */
     kite_producer *wrong = producer("acl_wrong_pg", "appUser01", "notTheSecret");
@@ -186,7 +236,7 @@ static void test_client_signs(void **st)
     co.credentials.access_key = "appUser01";
     co.credentials.secret_key = "appSecret01";
     kite_push_consumer *c = kc_consumer(&co, "acl_cg", "AclOk", "*", &col);
-    assert_int_equal(kc_wait_distinct(&col, N, KT_DEADLINE_MS), N);
+    assert_int_equal(kc_wait_distinct(&col, N + 1, KT_DEADLINE_MS), N + 1);
     assert_int_equal(atomic_load(&col.bad), 0);
     kite_push_consumer_destroy(c);
     kc_collector_destroy(&col);
@@ -216,7 +266,7 @@ static void test_client_signs(void **st)
         fprintf(stderr, "pull %s: found %d, refused %d of %zu queues\n", topics[t], found, refused,
                 l.n);
         if (t == 0) {
-            assert_int_equal(found, N);
+            assert_int_equal(found, N + 1);
             assert_int_equal(refused, 0);
         } else {
             assert_int_equal(found, 0);
