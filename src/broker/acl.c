@@ -310,8 +310,35 @@ int bk_acl_allow_topic(kite_broker *b, kite_rpc_req *req, const char *topic, int
     return ok;
 }
 
+/* Reads innerClientAuthenticationCredentials: 0 with ak/sk (NULL when the key is unset;
+ * doc freed by the caller), or KITE_EINVAL with the reason. */
+static int inner_credentials(const kite_broker *b, kite_json_doc **doc, const char **ak,
+                             const char **sk, char *err, size_t errlen)
+{
+    const char *text = b->cfg.inner_credentials;
+    *doc = NULL;
+    *ak = *sk = NULL;
+    if (!text || !*text) return KITE_OK;
+    char jerr[128] = "";
+    *doc = kite_json_parse(text, strlen(text), jerr, sizeof jerr);
+    const kite_json *root = *doc ? kite_json_root(*doc) : NULL;
+    *ak = root ? kite_json_get_str(root, "accessKey", NULL) : NULL;
+    *sk = root ? kite_json_get_str(root, "secretKey", NULL) : NULL;
+    if (*ak && **ak && *sk && **sk) return KITE_OK;
+    snprintf(
+        err, errlen,
+        "innerClientAuthenticationCredentials must be {\"accessKey\":\"..\",\"secretKey\":\"..\"}%s%s",
+        jerr[0] ? ": " : "", jerr);
+    return KITE_EINVAL;
+}
+
 int bk_acl_start(kite_broker *b, char *err, size_t errlen)
 {
+    kite_json_doc *doc;
+    const char *ak, *sk;
+    int rc = inner_credentials(b, &doc, &ak, &sk, err, errlen); /* checked before any port opens */
+    kite_json_doc_free(doc);
+    if (rc != KITE_OK) return rc;
     if (!b->cfg.acl_enable) return KITE_OK;
     bk_acl *A = kite_xcalloc(1, sizeof *A);
     if (kite_acl_watch_start(&A->w, b->cfg.acl_file, home_dir(b), "broker.conf", err, errlen) !=
@@ -532,25 +559,15 @@ void bk_acl_install(kite_broker *b)
 
 int bk_acl_sign_as(kite_broker *b, kite_rpc_client *c, char *err, size_t errlen)
 {
-    const char *text = b->cfg.inner_credentials;
-    if (!text || !*text) return KITE_OK;
-    char jerr[128] = "";
-    kite_json_doc *doc = kite_json_parse(text, strlen(text), jerr, sizeof jerr);
-    const kite_json *root = doc ? kite_json_root(doc) : NULL;
-    const char *ak = root ? kite_json_get_str(root, "accessKey", NULL) : NULL;
-    const char *sk = root ? kite_json_get_str(root, "secretKey", NULL) : NULL;
-    if (!ak || !*ak || !sk || !*sk) {
-        snprintf(
-            err, errlen,
-            "innerClientAuthenticationCredentials must be {\"accessKey\":\"..\",\"secretKey\":\"..\"}%s%s",
-            jerr[0] ? ": " : "", jerr);
-        kite_json_doc_free(doc);
-        return KITE_EINVAL;
+    kite_json_doc *doc;
+    const char *ak, *sk;
+    int rc = inner_credentials(b, &doc, &ak, &sk, err, errlen);
+    if (rc == KITE_OK && ak) {
+        kite_rpc_client_set_credentials(c, ak, sk, NULL);
+        KLOG_INFO("acl", "requests to name servers and the master are signed as '%s'", ak);
     }
-    kite_rpc_client_set_credentials(c, ak, sk, NULL);
-    KLOG_INFO("acl", "requests to name servers and the master are signed as '%s'", ak);
     kite_json_doc_free(doc);
-    return KITE_OK;
+    return rc;
 }
 
 void bk_acl_stop(kite_broker *b)

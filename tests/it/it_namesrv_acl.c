@@ -8,7 +8,8 @@
  * gate); routes answered unsigned; a broker without credentials and one signing as a
  * sub-account are refused registration (their logs say so) and absent from the cluster,
  * while a broker with innerClientAuthenticationCredentials of the admin registers; a
- * malformed innerClientAuthenticationCredentials stops the broker's start. */
+ * broker from a globally white-listed address registers unsigned; a malformed
+ * innerClientAuthenticationCredentials stops the broker's start. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -30,12 +31,12 @@ static const char *k_accounts = "accounts:\n"
 
 static char g_nsaddr[80];
 
-static kt_daemon *start_acl_ns(void)
+static kt_daemon *start_acl_ns_with(const char *accounts)
 {
     char dir[512], path[700], extra[900];
     kt_mkdtemp("nsacl", dir, sizeof dir);
     snprintf(path, sizeof path, "%s/acl.yml", dir);
-    kt_write_file(path, k_accounts);
+    kt_write_file(path, accounts);
     snprintf(extra, sizeof extra, "aclEnable=true\naclFile=%s\n", path);
     kt_daemon *d = bk_slot(0);
     if (kt_namesrv_start(d, extra) != 0) {
@@ -45,6 +46,8 @@ static kt_daemon *start_acl_ns(void)
     snprintf(g_nsaddr, sizeof g_nsaddr, "%s:%d", d->host, d->port);
     return d;
 }
+
+static kt_daemon *start_acl_ns(void) { return start_acl_ns_with(k_accounts); }
 
 /* One request to the name server, signed as ak/sk when ak is set; the answer's code
  * (remark and body copied out). */
@@ -152,6 +155,27 @@ static void test_ns_broker_registration(void **st)
     assert_int_equal(kb_count_lines(adm->log, "refused the registration"), 0);
 }
 
+/* A broker connects from 127.0.0.1 (no source address chosen): with that address in the
+ * global white list it registers unsigned (test_ns_broker_registration, without it, is
+ * the control). */
+static void test_ns_white_listed_broker(void **st)
+{
+    (void)st;
+    char text[1024];
+    snprintf(text, sizeof text, "globalWhiteRemoteAddresses:\n  - 127.0.0.1\n%s", k_accounts);
+    kt_daemon *ns = start_acl_ns_with(text);
+    bk_start_broker(ns, "brokerName=bk-white\n");
+    char remark[1500], body[16384];
+    long long t0 = kt_now_ms();
+    body[0] = 0;
+    while (!strstr(body, "bk-white") && kt_now_ms() - t0 < KT_DEADLINE_MS) {
+        assert_int_equal(
+            ns_call(NULL, NULL, 106, NULL, NULL, remark, sizeof remark, body, sizeof body), 0);
+        if (!strstr(body, "bk-white")) usleep(50000);
+    }
+    assert_non_null(strstr(body, "bk-white"));
+}
+
 static void test_broker_bad_credentials(void **st)
 {
     (void)st;
@@ -168,6 +192,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_ns_write_codes, bk_setup, bk_teardown),
         cmocka_unit_test_setup_teardown(test_ns_broker_registration, bk_setup, bk_teardown),
+        cmocka_unit_test_setup_teardown(test_ns_white_listed_broker, bk_setup, bk_teardown),
         cmocka_unit_test_setup_teardown(test_broker_bad_credentials, bk_setup, bk_teardown),
     };
     return kt_exit_code(cmocka_run_group_tests(tests, NULL, NULL));
