@@ -87,6 +87,7 @@
 #define KITE_CONSUMER_H
 
 #include "kite/tls.h"
+#include "kite/credentials.h"
 #include <stddef.h>
 #include <stdint.h>
 
@@ -196,6 +197,7 @@ typedef struct kite_push_consumer_opts {
      * always fill the options with kite_push_consumer_opts_init. */
     int lock_live_ms;
     kite_tls_opts tls; /* TLS to name servers and brokers (kite/tls.h); default off */
+    kite_credentials credentials; /* sign requests as this account (kite/credentials.h); none */
 } kite_push_consumer_opts;
 
 /* Fills o with the defaults above. Always call it first. */

@@ -11,6 +11,7 @@
  *   kite/pull_consumer.h kite_pull_consumer: queues, pull from an offset, commit offsets
  *   kite/transaction.h   transaction producer: half message, local transaction, commit/
  *                        rollback, answers to the brokers' checks
+ *   kite/credentials.h   kite_credentials: the plain-ACL account requests are signed with
  *   kite/log.h       log level and the application's log callback (process-wide)
  *   kite/tls.h       kite_tls_opts: TLS to name servers and brokers (the opts' tls field)
  *

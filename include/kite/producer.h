@@ -48,6 +48,7 @@
 #ifndef KITE_PRODUCER_H
 #define KITE_PRODUCER_H
 
+#include "kite/credentials.h"
 #include "kite/message.h"
 #include "kite/tls.h"
 #include <stddef.h>
@@ -75,6 +76,7 @@ typedef struct kite_producer_opts {
                            another one is usable (Java's sendLatencyFaultEnable, simplified);
                            default 10000; 0 = off */
     kite_tls_opts tls;  /* TLS to name servers and brokers (kite/tls.h); default off */
+    kite_credentials credentials; /* sign requests as this account (kite/credentials.h); none */
 } kite_producer_opts;
 
 /* Fills o with the defaults above (namesrv_addr NULL). Always call it first: new

@@ -41,6 +41,7 @@ typedef struct kite_pull_consumer_opts {
     int rpc_timeout_ms;           /* default 3000 */
     int poll_namesrv_interval_ms; /* route refresh; default 30000 */
     kite_tls_opts tls;            /* TLS to name servers and brokers (kite/tls.h); default off */
+    kite_credentials credentials; /* sign requests as this account (kite/credentials.h); none */
 } kite_pull_consumer_opts;
 
 void kite_pull_consumer_opts_init(kite_pull_consumer_opts *o);

@@ -3,8 +3,9 @@
  *
  * Owns: parsing plain_acl.yml-shaped YAML (libyaml) into a kite_acl; the address patterns
  * (acl_addr.c); the validation order and the messages RocketMQ's broker answers
- * (acl_check.c). Not owned: where the files are, reloading, which resources a request code
- * needs (the daemon: src/broker/acl.c), the signature itself (codec/acl_sign.h).
+ * (acl_check.c); the files of a daemon and their reload (acl_files.c). Not owned: which
+ * resources a request code needs (the daemon: src/broker/acl.c, src/namesrv/acl.c), the
+ * signature itself (codec/acl_sign.h).
  * File format, patterns, order and messages: docs/wire.md §14, README "Security".
  * Threads: a kite_acl is immutable once loaded; one thread (the loop) swaps it on reload. */
 #ifndef KITE_ACL_ACL_H
@@ -117,6 +118,39 @@ enum { KITE_ACL_ALLOW = 0, KITE_ACL_DENY = 1 };
  * used, if any. */
 int kite_acl_check(const kite_acl *a, const kite_acl_req *r, const kite_acl_account **account,
                    char *msg, size_t msglen, char *why, size_t whylen);
+
+/* ---- the files of a daemon and their reload (acl_files.c) ---- */
+
+/* The accounts in force and where they come from: acl_file (that file only) when set,
+ * else <home>/conf/plain_acl.yml plus every *.yml under <home>/conf/acl/. */
+typedef struct kite_acl_watch {
+    kite_acl *acl; /* in force */
+    char *acl_file, *home;
+    const char *conf_name;        /* "broker.conf", ... (messages) */
+    uint64_t stamp, failed_stamp; /* identity of the files in force / of a set that failed */
+    int64_t version, version_ms;  /* DataVersion of the accounts: +1 per load or change */
+} kite_acl_watch;
+
+typedef struct kite_acl_paths {
+    char **p;
+    size_t n;
+} kite_acl_paths;
+
+/* Loads the accounts (KITE_EINVAL with "aclEnable=true: file:line: why" in err when there
+ * is no file or one does not parse). */
+int kite_acl_watch_start(kite_acl_watch *w, const char *acl_file, const char *home,
+                         const char *conf_name, char *err, size_t errlen);
+/* Reloads when the files changed (logged; a set that does not load keeps the last good
+ * accounts and is reported once). Call periodically. */
+void kite_acl_watch_poll(kite_acl_watch *w);
+/* Puts n (taken) in force after the daemon wrote it to the files. */
+void kite_acl_watch_replace(kite_acl_watch *w, kite_acl *n);
+void kite_acl_watch_stop(kite_acl_watch *w);
+/* The current file set, and all of it loaded (NULL with err when a file does not parse). */
+void kite_acl_paths_find(const kite_acl_watch *w, kite_acl_paths *l);
+kite_acl *kite_acl_paths_load(const kite_acl_watch *w, const kite_acl_paths *l, char *err,
+                              size_t errlen);
+void kite_acl_paths_free(kite_acl_paths *l);
 
 /* ---- changes and writing (acl_write.c): account management, codes 50-53 ---- */
 

@@ -1,9 +1,5 @@
-/* acl.c - the broker side of plain ACL (acl.h). Where the accounts are: aclFile when set
- * (that file only), else <rocketmqHome>/conf/plain_acl.yml plus every *.yml under
- * <rocketmqHome>/conf/acl/ (rocketmqHome from broker.conf, else ROCKETMQ_HOME). Every
- * BK_ACL_RELOAD_MS the files' identity (path, inode, size, mtime in ns) is compared with
- * the last one seen; a change reloads them all, and a set that does not load leaves the
- * last good accounts in force (logged once per change, with file and line).
+/* acl.c - the broker side of plain ACL (acl.h). The accounts, their files and their reload
+ * are a kite_acl_watch (src/acl/acl_files.c), polled every BK_ACL_RELOAD_MS.
  * The guard runs before every request, also for codes without a handler. The table below
  * says what each code needs: RocketMQ's list (docs/wire.md §14.4) and
  * KiteMQ's extensions; a code missing from it is refused. Refusals answer SYSTEM_ERROR
@@ -18,11 +14,9 @@
 #include "codec/systopic.h"
 #include "proto/codes.h"
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #define ACL_REMARK_PREFIX "org.apache.rocketmq.acl.common.AclException: "
 
@@ -119,12 +113,9 @@ static const rule k_rules[] = {
 #undef ANY
 
 typedef struct bk_acl {
-    kite_acl *acl;         /* in force */
-    uint64_t stamp;        /* identity of the files it came from */
-    uint64_t failed_stamp; /* identity of a set that did not load (logged once) */
+    kite_acl_watch w; /* the accounts in force, their files and version */
     kite_ev_timer *t_check;
-    int64_t version, version_ms; /* DataVersion of the accounts: +1 per load or change */
-    int64_t log_sec;             /* refusal log limit: one line a second, then a count */
+    int64_t log_sec; /* refusal log limit: one line a second, then a count */
     long suppressed;
 } bk_acl;
 
@@ -137,58 +128,6 @@ static const rule *find_rule(int code)
 
 int bk_acl_has_rule(int code) { return find_rule(code) != NULL; }
 
-/* ---- files ---- */
-
-typedef struct file_list {
-    char **p;
-    size_t n;
-} file_list;
-
-static void list_add(file_list *l, const char *path)
-{
-    l->p = kite_xrealloc(l->p, (l->n + 1) * sizeof *l->p);
-    l->p[l->n++] = kite_xstrdup(path);
-}
-
-static void list_free(file_list *l)
-{
-    for (size_t i = 0; i < l->n; i++) free(l->p[i]);
-    free(l->p);
-    l->p = NULL;
-    l->n = 0;
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Every *.yml under dir, depth-first, at most 8 levels. */
-static void scan_dir(file_list *l, const char *dir, int depth)
-{
-    if (depth > 8) return;
-    DIR *d = opendir(dir);
-    if (!d) return;
-    struct dirent *e;
-    file_list here = { 0 };
-    while ((e = readdir(d))) {
-        if (e->d_name[0] == '.') continue;
-        char path[4096];
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        struct stat st;
-        if (stat(path, &st) != 0) continue;
-        size_t n = strlen(e->d_name);
-        if (S_ISDIR(st.st_mode))
-            scan_dir(l, path, depth + 1);
-        else if (S_ISREG(st.st_mode) && n > 4 && strcmp(e->d_name + n - 4, ".yml") == 0)
-            list_add(&here, path);
-    }
-    closedir(d);
-    if (here.n) qsort(here.p, here.n, sizeof *here.p, cmp_str);
-    for (size_t i = 0; i < here.n; i++) list_add(l, here.p[i]);
-    list_free(&here);
-}
-
 static const char *home_dir(const kite_broker *b)
 {
     if (b->cfg.rocketmq_home && *b->cfg.rocketmq_home) return b->cfg.rocketmq_home;
@@ -196,110 +135,12 @@ static const char *home_dir(const kite_broker *b)
     return h && *h ? h : NULL;
 }
 
-static void acl_files(const kite_broker *b, file_list *l)
-{
-    if (b->cfg.acl_file && *b->cfg.acl_file) {
-        list_add(l, b->cfg.acl_file);
-        return;
-    }
-    const char *home = home_dir(b);
-    if (!home) return;
-    char path[4096];
-    struct stat st;
-    snprintf(path, sizeof path, "%s/conf/plain_acl.yml", home);
-    if (stat(path, &st) == 0) list_add(l, path);
-    snprintf(path, sizeof path, "%s/conf/acl", home);
-    scan_dir(l, path, 0);
-}
-
-static uint64_t fnv(uint64_t h, const void *p, size_t n)
-{
-    const uint8_t *s = p;
-    for (size_t i = 0; i < n; i++) h = (h ^ s[i]) * 1099511628211ull;
-    return h;
-}
-
-/* What identifies the current set of files: names, inodes, sizes, mtimes (ns). */
-static uint64_t files_stamp(const file_list *l)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < l->n; i++) {
-        struct stat st;
-        memset(&st, 0, sizeof st);
-        h = fnv(h, l->p[i], strlen(l->p[i]) + 1);
-        if (stat(l->p[i], &st) == 0) {
-            int64_t v[4] = { (int64_t)st.st_ino, (int64_t)st.st_size, (int64_t)st.st_mtim.tv_sec,
-                             (int64_t)st.st_mtim.tv_nsec };
-            h = fnv(h, v, sizeof v);
-        }
-    }
-    return h;
-}
-
-/* Loads every file: a new kite_acl, or NULL with the reason in err. */
-static kite_acl *load_all(const kite_broker *b, const file_list *l, char *err, size_t errlen)
-{
-    if (l->n == 0) {
-        const char *home = home_dir(b);
-        if (home)
-            snprintf(err, errlen,
-                     "no ACL file: neither %s/conf/plain_acl.yml nor %s/conf/acl/*.yml", home,
-                     home);
-        else
-            snprintf(err, errlen,
-                     "no ACL file: set rocketmqHome (or ROCKETMQ_HOME) or aclFile in broker.conf");
-        return NULL;
-    }
-    kite_acl *a = kite_acl_new();
-    for (size_t i = 0; i < l->n; i++) {
-        if (kite_acl_load_file(a, l->p[i], err, errlen) != 0) {
-            kite_acl_free(a);
-            return NULL;
-        }
-    }
-    return a;
-}
-
-static void describe(const kite_acl *a, const file_list *l, char *out, size_t len)
-{
-    size_t admins = 0;
-    for (size_t i = 0; i < a->nacc; i++) admins += a->acc[i].admin != 0;
-    int o = snprintf(out, len, "%zu account(s) (%zu admin), %zu global white-list entr%s from",
-                     a->nacc, admins, a->nglobal, a->nglobal == 1 ? "y" : "ies");
-    for (size_t i = 0; i < l->n && o > 0 && (size_t)o < len; i++)
-        o += snprintf(out + o, len - (size_t)o, " %s", l->p[i]);
-}
-
 static void t_check(kite_ev *ev, kite_ev_timer *t, void *arg)
 {
+    (void)ev;
+    (void)t;
     kite_broker *b = arg;
-    bk_acl *A = b->acl;
-    file_list l = { 0 };
-    acl_files(b, &l);
-    uint64_t st = files_stamp(&l);
-    if (st == A->stamp || st == A->failed_stamp) {
-        list_free(&l);
-        return;
-    }
-    char err[512];
-    kite_acl *n = load_all(b, &l, err, sizeof err);
-    if (!n) {
-        A->failed_stamp = st;
-        KLOG_WARN("acl",
-                  "ACL files changed but were not taken: %s; the last good accounts stay in force",
-                  err);
-    } else {
-        kite_acl_free(A->acl);
-        A->acl = n;
-        A->stamp = st;
-        A->failed_stamp = 0;
-        A->version++;
-        A->version_ms = kite_wall_ms();
-        char d[1024];
-        describe(n, &l, d, sizeof d);
-        KLOG_INFO("acl", "ACL reloaded: %s", d);
-    }
-    list_free(&l);
+    kite_acl_watch_poll(&b->acl->w);
 }
 
 /* ---- the guard ---- */
@@ -436,7 +277,7 @@ static int check(kite_broker *b, kite_rpc_req *req, const rule *ru, needs *s, in
     };
     const kite_acl_account *acc;
     char msg[512], why[768];
-    int d = kite_acl_check(b->acl->acl, &r, &acc, msg, sizeof msg, why, sizeof why);
+    int d = kite_acl_check(b->acl->w.acl, &r, &acc, msg, sizeof msg, why, sizeof why);
     if (fs != inl) free(fs);
     if (d == KITE_ACL_ALLOW) {
         req->auth = acc;
@@ -473,27 +314,42 @@ int bk_acl_allow_topic(kite_broker *b, kite_rpc_req *req, const char *topic, int
     return ok;
 }
 
+/* Reads innerClientAuthenticationCredentials: 0 with ak/sk (NULL when the key is unset;
+ * doc freed by the caller), or KITE_EINVAL with the reason. */
+static int inner_credentials(const kite_broker *b, kite_json_doc **doc, const char **ak,
+                             const char **sk, char *err, size_t errlen)
+{
+    const char *text = b->cfg.inner_credentials;
+    *doc = NULL;
+    *ak = *sk = NULL;
+    if (!text || !*text) return KITE_OK;
+    char jerr[128] = "";
+    *doc = kite_json_parse(text, strlen(text), jerr, sizeof jerr);
+    const kite_json *root = *doc ? kite_json_root(*doc) : NULL;
+    *ak = root ? kite_json_get_str(root, "accessKey", NULL) : NULL;
+    *sk = root ? kite_json_get_str(root, "secretKey", NULL) : NULL;
+    if (*ak && **ak && *sk && **sk) return KITE_OK;
+    snprintf(
+        err, errlen,
+        "innerClientAuthenticationCredentials must be {\"accessKey\":\"..\",\"secretKey\":\"..\"}%s%s",
+        jerr[0] ? ": " : "", jerr);
+    return KITE_EINVAL;
+}
+
 int bk_acl_start(kite_broker *b, char *err, size_t errlen)
 {
+    kite_json_doc *doc;
+    const char *ak, *sk;
+    int rc = inner_credentials(b, &doc, &ak, &sk, err, errlen); /* checked before any port opens */
+    kite_json_doc_free(doc);
+    if (rc != KITE_OK) return rc;
     if (!b->cfg.acl_enable) return KITE_OK;
     bk_acl *A = kite_xcalloc(1, sizeof *A);
-    file_list l = { 0 };
-    acl_files(b, &l);
-    A->stamp = files_stamp(&l);
-    char lerr[900];
-    A->acl = load_all(b, &l, lerr, sizeof lerr);
-    if (!A->acl) {
-        snprintf(err, errlen, "aclEnable=true: %s", lerr);
-        list_free(&l);
+    if (kite_acl_watch_start(&A->w, b->cfg.acl_file, home_dir(b), "broker.conf", err, errlen) !=
+        KITE_OK) {
         free(A);
         return KITE_EINVAL;
     }
-    char d[1024];
-    describe(A->acl, &l, d, sizeof d);
-    KLOG_INFO("acl", "ACL on: %s", d);
-    list_free(&l);
-    A->version = 1;
-    A->version_ms = kite_wall_ms();
     b->acl = A;
     A->t_check = kite_ev_timer_add(b->ev, BK_ACL_RELOAD_MS, BK_ACL_RELOAD_MS, t_check, b);
     return KITE_OK;
@@ -505,20 +361,20 @@ int bk_acl_start(kite_broker *b, char *err, size_t errlen)
  * <rocketmqHome>/conf/plain_acl.yml. */
 static int main_file(const kite_broker *b, char *out, size_t len)
 {
-    if (b->cfg.acl_file && *b->cfg.acl_file)
-        return snprintf(out, len, "%s", b->cfg.acl_file) < (int)len;
-    const char *home = home_dir(b);
+    const kite_acl_watch *w = &b->acl->w;
+    if (w->acl_file) return snprintf(out, len, "%s", w->acl_file) < (int)len;
+    const char *home = w->home;
     return home && snprintf(out, len, "%s/conf/plain_acl.yml", home) < (int)len;
 }
 
 /* The accounts as the files hold them now (the change applies to these, not to what is in
  * force, so a file edited meanwhile is not overwritten with older content): NULL with err
  * when they do not load. */
-static kite_acl *fresh(kite_broker *b, file_list *l, char *err, size_t errlen)
+static kite_acl *fresh(kite_broker *b, kite_acl_paths *l, char *err, size_t errlen)
 {
-    acl_files(b, l);
+    kite_acl_paths_find(&b->acl->w, l);
     char lerr[600];
-    kite_acl *n = load_all(b, l, lerr, sizeof lerr);
+    kite_acl *n = kite_acl_paths_load(&b->acl->w, l, lerr, sizeof lerr);
     if (!n) snprintf(err, errlen, "the ACL files do not load (%s); fix them first", lerr);
     return n;
 }
@@ -542,16 +398,7 @@ static int persist(kite_broker *b, kite_acl *n, const char *file, char *err, siz
         kite_acl_free(n);
         return rc;
     }
-    bk_acl *A = b->acl;
-    kite_acl_free(A->acl);
-    A->acl = n;
-    file_list l = { 0 };
-    acl_files(b, &l);
-    A->stamp = files_stamp(&l);
-    A->failed_stamp = 0;
-    A->version++;
-    A->version_ms = kite_wall_ms();
-    list_free(&l);
+    kite_acl_watch_replace(&b->acl->w, n);
     return KITE_OK;
 }
 
@@ -570,7 +417,7 @@ static void h_acl_update(kite_rpc_req *req, void *arg)
         .admin = kite_cmd_ext_bool(c, "admin", 0),
     };
     char err[700] = "", mf[1024];
-    file_list l = { 0 };
+    kite_acl_paths l = { 0 };
     const char *file;
     kite_acl *n = fresh(b, &l, err, sizeof err);
     int rc = n ? KITE_OK : KITE_EINVAL;
@@ -588,7 +435,7 @@ static void h_acl_update(kite_rpc_req *req, void *arg)
         free(f);
     }
     kite_acl_free(n);
-    list_free(&l);
+    kite_acl_paths_free(&l);
     if (rc == KITE_OK)
         kite_rpc_reply_code(req, RS_SUCCESS, NULL);
     else
@@ -601,7 +448,7 @@ static void h_acl_delete(kite_rpc_req *req, void *arg)
     const char *ak = bk_need(req, "accessKey");
     if (!ak) return;
     char err[700] = "";
-    file_list l = { 0 };
+    kite_acl_paths l = { 0 };
     kite_acl *n = fresh(b, &l, err, sizeof err);
     int rc = n ? KITE_OK : KITE_EINVAL;
     char *file = NULL;
@@ -618,7 +465,7 @@ static void h_acl_delete(kite_rpc_req *req, void *arg)
     }
     free(file);
     kite_acl_free(n);
-    list_free(&l);
+    kite_acl_paths_free(&l);
     if (rc == KITE_OK)
         kite_rpc_reply_code(req, RS_SUCCESS, NULL);
     else
@@ -631,7 +478,7 @@ static void h_acl_global(kite_rpc_req *req, void *arg)
     const char *addrs = kite_cmd_ext_raw(&req->cmd, "globalWhiteAddrs");
     const char *path = kite_cmd_ext(&req->cmd, "aclFileFullPath");
     char err[700] = "", mf[1024];
-    file_list l = { 0 };
+    kite_acl_paths l = { 0 };
     kite_acl *n = fresh(b, &l, err, sizeof err);
     int rc = n ? KITE_OK : KITE_EINVAL;
     if (n && !addrs) {
@@ -655,7 +502,7 @@ static void h_acl_global(kite_rpc_req *req, void *arg)
                       mf, addrs ? addrs : "", kite_conn_peer(req->conn));
     }
     kite_acl_free(n);
-    list_free(&l);
+    kite_acl_paths_free(&l);
     if (rc == KITE_OK)
         kite_rpc_reply_code(req, RS_SUCCESS, NULL);
     else
@@ -681,17 +528,17 @@ static void h_acl_info(kite_rpc_req *req, void *arg)
     kite_buf v = KITE_BUF_INIT, all = KITE_BUF_INIT;
     kite_jw w;
     kite_jw_init(&w, &v, 0);
-    version_json(&w, A->version, A->version_ms);
-    file_list l = { 0 };
-    acl_files(b, &l);
+    version_json(&w, A->w.version, A->w.version_ms);
+    kite_acl_paths l = { 0 };
+    kite_acl_paths_find(&A->w, &l);
     kite_jw_init(&w, &all, 0);
     kite_jw_obj_begin(&w);
     for (size_t i = 0; i < l.n; i++) {
         kite_jw_key(&w, l.p[i]);
-        version_json(&w, A->version, A->version_ms);
+        version_json(&w, A->w.version, A->w.version_ms);
     }
     kite_jw_obj_end(&w);
-    list_free(&l);
+    kite_acl_paths_free(&l);
     kite_cmd resp;
     kite_cmd_init_response(&resp, &req->cmd, RS_SUCCESS, NULL);
     kite_cmd_set_ext_n(&resp, "version", v.data, v.len);
@@ -714,13 +561,26 @@ void bk_acl_install(kite_broker *b)
     kite_rpc_server_handle(b->srv, RC_UPDATE_GLOBAL_WHITE_ADDRS_CONFIG, h_acl_global, b);
 }
 
+int bk_acl_sign_as(kite_broker *b, kite_rpc_client *c, char *err, size_t errlen)
+{
+    kite_json_doc *doc;
+    const char *ak, *sk;
+    int rc = inner_credentials(b, &doc, &ak, &sk, err, errlen);
+    if (rc == KITE_OK && ak) {
+        kite_rpc_client_set_credentials(c, ak, sk, NULL);
+        KLOG_INFO("acl", "requests to name servers and the master are signed as '%s'", ak);
+    }
+    kite_json_doc_free(doc);
+    return rc;
+}
+
 void bk_acl_stop(kite_broker *b)
 {
     bk_acl *A = b->acl;
     if (!A) return;
     if (A->t_check) kite_ev_timer_cancel(b->ev, A->t_check);
     if (b->srv) kite_rpc_server_set_guard(b->srv, NULL, NULL);
-    kite_acl_free(A->acl);
+    kite_acl_watch_stop(&A->w);
     free(A);
     b->acl = NULL;
 }

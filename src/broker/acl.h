@@ -14,6 +14,9 @@ int bk_acl_start(kite_broker *b, char *err, size_t errlen);
 /* Installs the guard on b->srv (once it exists) when ACL is on. */
 void bk_acl_install(kite_broker *b);
 void bk_acl_stop(kite_broker *b);
+/* Makes c (the name-server / master client) sign as innerClientAuthenticationCredentials
+ * when set: KITE_EINVAL with the reason when it is not {"accessKey":..,"secretKey":..}. */
+int bk_acl_sign_as(kite_broker *b, kite_rpc_client *c, char *err, size_t errlen);
 /* Inside a handler: 1 when the request may use topic with perm (ACL off, a white-listed
  * sender, an admin account without perm lists, or the account's perm); else answers the
  * ACL refusal and returns 0. For codes whose topic is known only once the handler has

@@ -245,6 +245,7 @@ int kite_broker_start(kite_broker *b, kite_ev *ev, char *err, size_t errlen)
         snprintf(err, errlen, "cannot start the name server client");
         return KITE_ENOMEM; /* no event loop or thread from the system */
     }
+    if ((rc = bk_acl_sign_as(b, b->ns_client, err, errlen)) != KITE_OK) return rc;
     if (!b->n_namesrvs)
         KLOG_WARN("broker", "namesrvAddr is empty: clients cannot find this broker");
     bk_register_all(b, 0);

@@ -63,6 +63,7 @@ typedef struct bk_conf {
     char *rocketmq_home;    /* ACL files under <rocketmqHome>/conf (else ROCKETMQ_HOME) */
     char *acl_file;         /* KiteMQ: the one ACL file, instead of rocketmqHome's */
     kite_tls_conf tls;      /* tls.server.* (client port) and tls.enable / tls.client.* */
+    char *inner_credentials; /* JSON accessKey/secretKey this broker signs its own requests with */
     kite_store_conf store;
 } bk_conf;
 

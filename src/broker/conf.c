@@ -125,6 +125,9 @@ const kite_prop_def kite_broker_props[] = {
       "ACL files: <rocketmqHome>/conf/plain_acl.yml and conf/acl/*.yml (default: env ROCKETMQ_HOME)" },
     { "aclFile", KITE_PROP_STR, F(acl_file), NULL,
       "the one ACL file to load instead of rocketmqHome's (KiteMQ)" },
+    { "innerClientAuthenticationCredentials", KITE_PROP_STR, F(inner_credentials), NULL,
+      "{\"accessKey\":\"..\",\"secretKey\":\"..\"}: the account this broker signs its requests "
+      "to name servers and to its master with (registration, metadata sync)" },
     { "logFile", KITE_PROP_STR, F(log_file), NULL, "also log to this file (KiteMQ)" },
     { "logLevel", KITE_PROP_STR, F(log_level), "info", "debug, info, warn or error (KiteMQ)" },
     KITE_PROP_REFUSE("enableDLegerCommitLog", "false", "no DLedger commit log in this build"),

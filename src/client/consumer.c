@@ -352,6 +352,7 @@ int kite_push_consumer_create(kite_push_consumer **out, const char *group,
         .create_topic_key = KITE_TOPIC_AUTO_CREATE,
         .default_topic_queue_nums = 4,
         .tls = &o.tls,
+        .cred = o.credentials,
     };
     char err[256];
     c->inst = kite_inst_new(&io, err, sizeof err);

@@ -37,8 +37,9 @@ struct kite_inst {
     kite_rpc_client *rpc;
     kite_tls_ctx *tls; /* client TLS context when opts.tls->enable */
     atomic_int stopping;
-    pthread_mutex_t mu; /* guards routes */
-    kite_map routes;    /* topic -> kite_pub_route* (one reference held by the map) */
+    pthread_mutex_t mu;    /* guards routes */
+    kite_map routes;       /* topic -> kite_pub_route* (one reference held by the map) */
+    char *ak, *sk, *token; /* copies of o.cred */
 };
 
 void kite_pub_route_release(kite_pub_route *r)
@@ -73,8 +74,16 @@ kite_inst *kite_inst_new(const kite_inst_opts *o, char *err, size_t errlen)
         snprintf(err, errlen, "no name server address configured (namesrv_addr)");
         return NULL;
     }
+    const kite_credentials *cr = &o->cred;
+    if (!cr->access_key != !cr->secret_key || (cr->access_key && !*cr->access_key)) {
+        snprintf(err, errlen, "credentials need both access_key and secret_key");
+        return NULL;
+    }
     kite_inst *in = kite_xcalloc(1, sizeof *in);
     pthread_mutex_init(&in->mu, NULL);
+    in->ak = cr->access_key ? kite_xstrdup(cr->access_key) : NULL;
+    in->sk = cr->secret_key ? kite_xstrdup(cr->secret_key) : NULL;
+    in->token = cr->access_key && cr->security_token ? kite_xstrdup(cr->security_token) : NULL;
     kite_map_init(&in->routes);
     in->o = *o;
     in->o.tls = NULL;
@@ -89,6 +98,7 @@ kite_inst *kite_inst_new(const kite_inst_opts *o, char *err, size_t errlen)
             return NULL;
         }
     }
+    in->o.cred = (kite_credentials){ in->ak, in->sk, in->token };
     const char *ctk = o->create_topic_key ? o->create_topic_key : KITE_TOPIC_AUTO_CREATE;
     in->create_topic_key = kite_xstrdup(ctk);
     char *list = kite_xstrdup(o->namesrv_addr);
@@ -127,6 +137,9 @@ void kite_inst_free(kite_inst *in)
     for (size_t i = 0; i < in->n_ns; i++) free(in->ns[i]);
     free(in->ns);
     free(in->create_topic_key);
+    free(in->ak);
+    free(in->sk);
+    free(in->token);
     free(in);
 }
 
@@ -172,6 +185,7 @@ int kite_inst_start(kite_inst *in)
     kite_rpc_client_opts ro = { .tls = in->tls };
     in->rpc = kite_rpc_client_new(&ro);
     if (!in->rpc) return KITE_ENOMEM; /* no event loop or thread from the system */
+    if (in->ak) kite_rpc_client_set_credentials(in->rpc, in->ak, in->sk, in->token);
     atomic_store(&in->stopping, 0);
     kite_ev_post(kite_rpc_client_ev(in->rpc), add_timer, in); /* the timer dies with the loop */
     return KITE_OK;

@@ -29,6 +29,7 @@ typedef struct kite_inst_opts {
     const char *create_topic_key; /* TBW102 */
     int default_topic_queue_nums; /* queue cap of routes derived from TBW102 */
     const kite_tls_opts *tls;     /* NULL or enable 0: plain connections */
+    kite_credentials cred;        /* plain-ACL account every request is signed with; none */
 } kite_inst_opts;
 
 /* A topic's publish route: the writable queues (sorted by broker name, then id) and the
@@ -52,7 +53,8 @@ const char *kite_pub_route_master(const kite_pub_route *r, const char *broker_na
  * caller's thread when the fetch fails before any network call). */
 typedef void (*kite_route_cb)(int status, kite_pub_route *route, const char *err, void *arg);
 
-/* Parses the address list; NULL with a reason in err when it is empty or malformed. */
+/* Parses the address list and copies the credentials; NULL with a reason in err when the
+ * list is empty or malformed or only one of access_key / secret_key is set. */
 kite_inst *kite_inst_new(const kite_inst_opts *o, char *err, size_t errlen);
 /* Starts the RPC client (I/O thread) and the refresh timer. */
 int kite_inst_start(kite_inst *in);

@@ -160,6 +160,7 @@ int kite_producer_create(kite_producer **out, const char *group, const kite_prod
         .create_topic_key = p->create_topic_key,
         .default_topic_queue_nums = o.default_topic_queue_nums,
         .tls = &o.tls,
+        .cred = o.credentials,
     };
     char err[256];
     p->inst = kite_inst_new(&io, err, sizeof err);

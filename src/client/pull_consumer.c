@@ -93,6 +93,7 @@ int kite_pull_consumer_create(kite_pull_consumer **out, const char *group,
         .create_topic_key = KITE_TOPIC_AUTO_CREATE,
         .default_topic_queue_nums = 4,
         .tls = &o.tls,
+        .cred = o.credentials,
     };
     char err[256];
     if (!(c->inst = kite_inst_new(&io, err, sizeof err))) {

@@ -1,6 +1,7 @@
 /* acl_sign.c - plain-ACL request signature (acl_sign.h; docs/wire.md §14). */
 #include "codec/acl_sign.h"
 #include "base/log.h"
+#include "base/mem.h"
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -29,18 +30,58 @@ static int field_cmp(const void *a, const void *b)
 
 static EVP_MAC *g_hmac;
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+static pthread_key_t g_tls;
 
-static void fetch_hmac(void) { g_hmac = EVP_MAC_fetch(NULL, "HMAC", NULL); }
+/* One keyed context per thread, re-used while the secret stays the same (a client signs
+ * with one secret; a broker mostly sees few): creating and keying a context costs more
+ * than the MAC of a small request. */
+typedef struct mac_cache {
+    EVP_MAC_CTX *ctx;
+    char *secret;
+} mac_cache;
+
+static void cache_free(void *p)
+{
+    mac_cache *c = p;
+    EVP_MAC_CTX_free(c->ctx);
+    free(c->secret);
+    free(c);
+}
+
+static void fetch_hmac(void)
+{
+    g_hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    pthread_key_create(&g_tls, cache_free);
+}
+
+static EVP_MAC_CTX *keyed_ctx(const char *secret)
+{
+    pthread_once(&g_once, fetch_hmac);
+    mac_cache *c = pthread_getspecific(g_tls);
+    if (!c) {
+        c = kite_xcalloc(1, sizeof *c);
+        pthread_setspecific(g_tls, c);
+    }
+    if (c->ctx && c->secret && strcmp(c->secret, secret) == 0)
+        return EVP_MAC_init(c->ctx, NULL, 0, NULL) ? c->ctx : NULL;
+    EVP_MAC_CTX_free(c->ctx);
+    free(c->secret);
+    c->secret = NULL;
+    c->ctx = g_hmac ? EVP_MAC_CTX_new(g_hmac) : NULL;
+    char digest[] = "SHA1";
+    OSSL_PARAM params[] = { OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+                            OSSL_PARAM_construct_end() };
+    if (!c->ctx || !EVP_MAC_init(c->ctx, (const unsigned char *)secret, strlen(secret), params))
+        return NULL;
+    c->secret = kite_xstrdup(secret);
+    return c->ctx;
+}
 
 void kite_acl_sign(kite_acl_field *f, size_t n, const char *skip, const void *body, size_t body_len,
                    const char *secret, char out[KITE_ACL_SIG_LEN])
 {
-    pthread_once(&g_once, fetch_hmac);
-    EVP_MAC_CTX *ctx = g_hmac ? EVP_MAC_CTX_new(g_hmac) : NULL;
-    char digest[] = "SHA1";
-    OSSL_PARAM params[] = { OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
-                            OSSL_PARAM_construct_end() };
-    if (!ctx || !EVP_MAC_init(ctx, (const unsigned char *)secret, strlen(secret), params)) {
+    EVP_MAC_CTX *ctx = keyed_ctx(secret);
+    if (!ctx) {
         KLOG_ERROR("acl", "HMAC-SHA1 is not available from OpenSSL");
         abort(); /* a signature that cannot be computed must not pass or be sent */
     }
@@ -57,7 +98,6 @@ void kite_acl_sign(kite_acl_field *f, size_t n, const char *skip, const void *bo
         KLOG_ERROR("acl", "HMAC-SHA1 failed");
         abort();
     }
-    EVP_MAC_CTX_free(ctx);
     EVP_EncodeBlock((unsigned char *)out, mac, 20);
 }
 

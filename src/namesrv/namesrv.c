@@ -38,7 +38,12 @@ const kite_prop_def kite_namesrv_props[] = {
     { "remoteConfigUpdateEnable", KITE_PROP_BOOL, F(remote_config_update_enable), "false",
       "allow UPDATE_NAMESRV_CONFIG for the safe keys (KiteMQ)" },
     KITE_TLS_SERVER_PROPS(ns_config, tls),
-    KITE_PROP_IGNORE("rocketmqHome", "not used: the KV file is kvConfigPath"),
+    { "aclEnable", KITE_PROP_BOOL, F(acl_enable), "false",
+      "plain ACL: the write codes need an admin account or a white-listed sender" },
+    { "rocketmqHome", KITE_PROP_STR, F(rocketmq_home), NULL,
+      "ACL files: <rocketmqHome>/conf/plain_acl.yml and conf/acl/*.yml (default: env ROCKETMQ_HOME)" },
+    { "aclFile", KITE_PROP_STR, F(acl_file), NULL,
+      "the one ACL file to load instead of rocketmqHome's (KiteMQ)" },
     KITE_PROP_IGNORE("configStorePath", "UPDATE_NAMESRV_CONFIG changes are not written to a file"),
     KITE_PROP_IGNORE("clusterTest", "no test-cluster routes in this build"),
     KITE_PROP_IGNORE("productEnvName", "no test-cluster routes in this build"),
@@ -141,6 +146,7 @@ int kite_namesrv_start(kite_namesrv *ns, kite_ev *ev, char *err, size_t errlen)
     }
     int rc = load_kv(ns, err, errlen);
     if (rc != 0) return rc;
+    if ((rc = ns_acl_start(ns, err, errlen)) != 0) return rc;
     kite_rpc_server_opts o = {
         .max_frame = (size_t)ns->cfg.max_frame_size,
         .idle_timeout_ms = ns->cfg.server_channel_max_idle_time_seconds * 1000,
@@ -150,6 +156,7 @@ int kite_namesrv_start(kite_namesrv *ns, kite_ev *ev, char *err, size_t errlen)
     };
     ns->srv = kite_rpc_server_new(ev, &o);
     kite_namesrv_register_handlers(ns);
+    ns_acl_install(ns);
     ns->port =
         kite_rpc_server_listen(ns->srv, ns->cfg.bind_address, ns->cfg.listen_port, err, errlen);
     if (ns->port < 0) return ns->port;
@@ -171,6 +178,7 @@ void kite_namesrv_stop(kite_namesrv *ns)
 {
     if (ns->scan_timer) kite_ev_timer_cancel(ns->ev, ns->scan_timer);
     ns->scan_timer = NULL;
+    ns_acl_stop(ns);
     if (ns->srv) kite_rpc_server_free(ns->srv);
     ns->srv = NULL;
     ns_routes_free(&ns->routes);

@@ -29,6 +29,9 @@ typedef struct ns_config {
     char *log_level;
     int remote_config_update_enable;
     kite_tls_conf tls; /* tls.server.* keys */
+    int acl_enable;      /* plain ACL on the write codes (acl.c) */
+    char *rocketmq_home; /* ACL files under <rocketmqHome>/conf (else ROCKETMQ_HOME) */
+    char *acl_file;      /* KiteMQ: the one ACL file, instead of rocketmqHome's */
 } ns_config;
 
 extern const kite_prop_def kite_namesrv_props[];
@@ -42,8 +45,17 @@ typedef struct kite_namesrv {
     kite_rpc_server *srv;
     kite_ev_timer *scan_timer;
     int port;
-    kite_tls_ctx *tls; /* server TLS context (tls.server.mode != disabled), else NULL */
+    kite_tls_ctx *tls;  /* server TLS context (tls.server.mode != disabled), else NULL */
+    struct ns_acl *acl; /* NULL: ACL off */
 } kite_namesrv;
+
+/* Plain ACL (acl.c): with aclEnable=true loads the accounts (KITE_EINVAL with the reason
+ * when there is none or a file does not parse) and reloads them on change; install puts
+ * the guard on ns->srv. ns_acl_guarded: 1 for the codes that need an admin account. */
+int ns_acl_start(kite_namesrv *ns, char *err, size_t errlen);
+void ns_acl_install(kite_namesrv *ns);
+void ns_acl_stop(kite_namesrv *ns);
+int ns_acl_guarded(int code);
 
 /* Builds the TLS context when tls.server.mode (settled: kite_tls_conf_settle) is not
  * disabled. 0, or KITE_EINVAL with err naming the key and the file. */

@@ -35,6 +35,7 @@ struct kite_rpc_client {
     kite_map chans;            /* addr -> kite_conn* (loop thread only) */
     kite_rpc_pending *pending; /* loop thread only */
     handler_ent handlers[MAX_CODE];
+    char *ak, *sk, *token; /* plain-ACL account, or NULL (kite_rpc_client_set_credentials) */
 };
 
 static void on_frame(kite_conn *conn, const uint8_t *frame, size_t len, void *ud);
@@ -91,6 +92,17 @@ kite_rpc_client *kite_rpc_client_new(const kite_rpc_client_opts *opts)
 
 kite_ev *kite_rpc_client_ev(kite_rpc_client *c) { return c->ev; }
 
+void kite_rpc_client_set_credentials(kite_rpc_client *c, const char *access_key,
+                                     const char *secret_key, const char *security_token)
+{
+    free(c->ak);
+    free(c->sk);
+    free(c->token);
+    c->ak = access_key && secret_key ? kite_xstrdup(access_key) : NULL;
+    c->sk = c->ak ? kite_xstrdup(secret_key) : NULL;
+    c->token = c->ak && security_token ? kite_xstrdup(security_token) : NULL;
+}
+
 void kite_rpc_client_handle(kite_rpc_client *c, int code, kite_rpc_handler h, void *arg)
 {
     if (code < 0 || code >= MAX_CODE) return;
@@ -133,6 +145,9 @@ void kite_rpc_client_free(kite_rpc_client *c)
     kite_map_free(&c->chans, NULL);
     if (c->own_loop) kite_ev_free(c->ev);
     kite_tls_ctx_free(c->opts.tls);
+    free(c->ak);
+    free(c->sk);
+    free(c->token);
     free(c);
 }
 
@@ -237,6 +252,7 @@ static void submit(kite_rpc_client *c, const char *addr, kite_cmd *req, int onew
     k.cb = cb;
     k.arg = arg;
     kite_buf_init(&k.frame);
+    if (c->ak) kite_rpc_sign(req, c->ak, c->sk, c->token);
     kite_cmd_encode(req, &k.frame);
     kite_cmd_free(req);
     if (kite_ev_in_loop(c->ev)) {

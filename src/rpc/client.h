@@ -34,6 +34,16 @@ kite_rpc_client *kite_rpc_client_new(const kite_rpc_client_opts *opts);
  * Call from outside the loop thread when the client owns its loop. */
 void kite_rpc_client_free(kite_rpc_client *c);
 kite_ev *kite_rpc_client_ev(kite_rpc_client *c);
+/* Signs every request sent from now on (not the answers to the server's requests) as the
+ * plain-ACL account access_key / secret_key, with security_token when not NULL
+ * (kite_rpc_sign). Strings copied. Call before the first request: not thread-safe with
+ * calls in flight. */
+void kite_rpc_client_set_credentials(kite_rpc_client *c, const char *access_key,
+                                     const char *secret_key, const char *security_token);
+/* Adds AccessKey (and SecurityToken when not NULL) to req, then Signature over all its
+ * ext fields and body as RocketMQ's client computes it (docs/wire.md §14.2). */
+void kite_rpc_sign(kite_cmd *req, const char *access_key, const char *secret_key,
+                   const char *security_token);
 /* Handler for requests the server sends us (same contract as the server's handlers). */
 void kite_rpc_client_handle(kite_rpc_client *c, int code, kite_rpc_handler h, void *arg);
 

@@ -76,7 +76,8 @@ static void test_print_config(void **st)
     cf_expect_prop(&p, "tls.server.mode", "disabled");
     cf_expect_prop(&p, "clusterTest", NULL);
     cf_expect_prop(&p, "serverWorkerThreads", NULL);
-    cf_expect_prop(&p, "rocketmqHome", NULL);
+    cf_expect_prop(&p, "configStorePath", NULL);
+    cf_expect_prop(&p, "aclEnable", "false");
     cf_expect_in(o, "\n#clusterTest: ");
     cf_expect_in(e, "clusterTest=true has no effect");
     cf_expect_in(e, "serverWorkerThreads=4 has no effect");

@@ -10,12 +10,18 @@
  *                                   connects with TLS as the file's tls.enable and
  *                                   tls.client.* keys say (or $KITE_TLS_CONFIG_FILE)
  *
+ * Requests are signed as a plain-ACL account (docs/admin.md "Accounts") when keys are
+ * given: --accessKey K --secretKey S anywhere after the command, else accessKey and
+ * secretKey in $ROCKETMQ_HOME/conf/tools.yml, where mqadmin reads them.
+ *
  * Owns: the command list, option parsing (commons-cli's POSIX style: "-t T", "-tT",
  * "--topic T"; command names match case-insensitively as in mqadmin) and the exit code:
  * 0 ok, 1 a request failed, 2 unknown command or option, missing required option. */
 #include "admin.h"
 #include "base/mem.h"
 #include "net/tls.h"
+#include "base/file.h"
+#include "base/props.h"
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -216,6 +222,64 @@ static int load_tls(const char *file, kite_tls_ctx **out)
     return 0;
 }
 
+/* Removes --accessKey / --secretKey (with a value, "--k v" or "--k=v") from argv into
+ * ak / sk; returns the new argc, or -1 when a value is missing. */
+static int take_keys(int argc, char **argv, char ak[256], char sk[256])
+{
+    static const char *const names[] = { "--accessKey", "--secretKey" };
+    char *dst[] = { ak, sk };
+    int out = 0;
+    for (int i = 0; i < argc; i++) {
+        int hit = -1;
+        const char *v = NULL;
+        for (int k = 0; k < 2; k++) {
+            size_t n = strlen(names[k]);
+            if (!strncmp(argv[i], names[k], n) && (argv[i][n] == 0 || argv[i][n] == '=')) {
+                hit = k;
+                v = argv[i][n] ? argv[i] + n + 1 : (i + 1 < argc ? argv[++i] : NULL);
+            }
+        }
+        if (hit < 0) {
+            argv[out++] = argv[i];
+            continue;
+        }
+        if (!v) return -1;
+        snprintf(dst[hit], 256, "%s", v);
+    }
+    return out;
+}
+
+/* One value of tools.yml ("key: value", quotes around the value dropped). */
+static void tools_value(const kite_props *p, const char *key, char out[256])
+{
+    const char *v = kite_props_get(p, key);
+    if (!v || out[0]) return;
+    size_t n = strlen(v);
+    if (n >= 2 && (v[0] == '"' || v[0] == '\'') && v[n - 1] == v[0])
+        snprintf(out, 256, "%.*s", (int)(n - 2), v + 1);
+    else
+        snprintf(out, 256, "%s", v);
+}
+
+/* Keys not given as flags: from $ROCKETMQ_HOME/conf/tools.yml, as mqadmin. */
+static void tools_file_keys(char ak[256], char sk[256])
+{
+    const char *home = getenv("ROCKETMQ_HOME");
+    if ((ak[0] && sk[0]) || !home || !*home) return;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/conf/tools.yml", home);
+    char *text = NULL;
+    size_t len = 0;
+    if (kite_file_read_all(path, 1 << 20, &text, &len) != KITE_OK) return;
+    kite_props p;
+    kite_props_init(&p);
+    kite_props_parse(&p, text, len);
+    tools_value(&p, "accessKey", ak);
+    tools_value(&p, "secretKey", sk);
+    kite_props_free(&p);
+    free(text);
+}
+
 int main(int argc, char **argv)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -251,13 +315,20 @@ int main(int argc, char **argv)
     }
     static ka_ctx x; /* ~1 KiB of option values and addresses; one per run */
     x.cmd = c;
-    int rc = parse(&x, argc - 2, argv + 2);
+    char ak[256] = "", sk[256] = "";
+    int nargs = take_keys(argc - 2, argv + 2, ak, sk);
+    if (nargs < 0) return usage_error(c, "%s", "missing argument for --accessKey / --secretKey");
+    int rc = parse(&x, nargs, argv + 2);
     if (rc != 0) return rc;
+    tools_file_keys(ak, sk);
+    if (!ak[0] != !sk[0])
+        return usage_error(c, "%s", "an account needs both accessKey and secretKey");
     kite_tls_ctx *tls = NULL;
     if (tls_file && *tls_file && (rc = load_tls(tls_file, &tls)) != 0) return rc;
     kite_rpc_client_opts ro = { .tls = tls };
     x.rpc = kite_rpc_client_new(&ro);
     kite_tls_ctx_free(tls); /* the client holds its own reference */
+    if (ak[0]) kite_rpc_client_set_credentials(x.rpc, ak, sk, NULL);
     rc = c->run(&x);
     kite_rpc_client_free(x.rpc);
     fflush(stdout);

@@ -21,6 +21,7 @@
 typedef struct kite_bench {
     /* ---- options (argv) ---- */
     const char *ns, *topic, *group;
+    const char *access_key, *secret_key; /* --ak / --sk: sign as this plain-ACL account */
     size_t size;
     int concurrency; /* produce: in flight (async) or threads (sync); consume: workers */
     int concurrency_given;

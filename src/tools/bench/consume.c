@@ -143,6 +143,8 @@ static kite_push_consumer *start_consumer(kite_bench *b, const char *offset_dir)
     kite_push_consumer_opts_init(&o);
     o.namesrv_addr = b->ns;
     o.tls = b->tls;
+    o.credentials.access_key = b->access_key;
+    o.credentials.secret_key = b->secret_key;
     o.consume_threads = b->concurrency;
     if (b->batch > 0) o.consume_batch_size = b->batch;
     if (b->pull_batch > 0) o.pull_batch_size = b->pull_batch;

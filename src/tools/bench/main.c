@@ -9,6 +9,7 @@
  *                      [--orderly] [--broadcast] [--json]
  *   (produce and consume also take --tls, --tls-ca <pem>, --tls-cert <pem>, --tls-key <pem>,
  *    --tls-no-verify)
+ *     both: [--ak <accessKey> --sk <secretKey>] sign every request as that plain-ACL account
  *   kite-bench startup -a <ip:port> [-T <ms>] [-w <idle ms>] [-o <log>] [--json] -- <command...>
  *
  * Owns: argument parsing, usage and the choice of mode. The modes live in produce.c
@@ -40,6 +41,7 @@ static void usage(void)
         "                          [-c <threads=20>] [-b <consume batch=1>] [-p <pull batch=32>]\n"
         "                          [-m <messages>] [--from first|last] [--orderly] [--broadcast] [--json]\n"
         "  prints consume TPS and end-to-end latency (now - born timestamp) every second;\n"
+        "  both modes: --ak <accessKey> --sk <secretKey> sign requests as that plain-ACL account\n"
         "  -m N stops after N messages and reports the drain time from the first to the last\n"
         "  (-d is then an upper bound, default 300)\n"
         "       kite-bench startup -a <ip:port> [-T <timeout ms=10000>] [-w <idle ms=0>] [-o <log>] [--json]\n"
@@ -101,6 +103,10 @@ static int parse(kite_bench *b, int argc, char **argv)
             b->tls.cert_file = v, i++;
         else if (!strcmp(a, "--tls-key"))
             b->tls.key_file = v, i++;
+        else if (!strcmp(a, "--ak"))
+            b->access_key = v, i++;
+        else if (!strcmp(a, "--sk"))
+            b->secret_key = v, i++;
         else if (!strcmp(a, "--rate") && !b->consume)
             b->rate = atof(v), i++;
         else
@@ -109,7 +115,7 @@ static int parse(kite_bench *b, int argc, char **argv)
     if (!b->concurrency_given) b->concurrency = b->consume ? 20 : 64;
     if (!b->seconds_given) b->seconds = b->consume && b->limit > 0 ? 300 : 10;
     if (!b->ns || !b->topic || b->size == 0 || b->concurrency <= 0 || b->seconds <= 0 ||
-        b->limit < 0 || b->rate < 0)
+        b->limit < 0 || b->rate < 0 || !b->access_key != !b->secret_key)
         return -1;
     return 0;
 }

@@ -263,6 +263,8 @@ static int start_producer(kite_bench *b)
     kite_producer_opts_init(&o);
     o.namesrv_addr = b->ns;
     o.tls = b->tls;
+    o.credentials.access_key = b->access_key;
+    o.credentials.secret_key = b->secret_key;
     o.max_in_flight = b->concurrency;
     int rc = kite_producer_create(&b->p, b->group, &o);
     if (rc == KITE_OK) rc = kite_producer_start(b->p);

@@ -76,9 +76,10 @@ async function newConsumer(cluster, o) {
   return c;
 }
 
-// A bare ali-ons MQClientAPI: route lookups, createTopic, offsets, raw pulls.
-async function newAdmin(cluster) {
-  const api = new MQClientAPI(baseOptions(cluster, {}));
+// A bare ali-ons MQClientAPI: route lookups, createTopic, offsets, raw pulls (extra:
+// more ali-ons options, e.g. accessKeyId / accessKeySecret to sign).
+async function newAdmin(cluster, extra = {}) {
+  const api = new MQClientAPI(baseOptions(cluster, extra));
   collectErrors(api);
   clients.push(api);
   await api.ready();
