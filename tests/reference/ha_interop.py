@@ -3,16 +3,20 @@
 the classic HA byte protocol (docs/wire.md, replication section):
 
   1. Java master -> KiteMQ slave. The Java name server + broker (scripts/rocketmq-ref.sh) run as
-     SYNC_MASTER with small commit-log files; messages sent before any slave exists are answered
-     SLAVE_NOT_AVAILABLE (control: the Java master counts slaves). A kite-broker SLAVE of the
+     SYNC_MASTER (inSyncReplicas=2) with small commit-log files; messages sent before any slave
+     exists are answered FLUSH_SLAVE_TIMEOUT (control: the Java master waits for a slave), the
+     backlog is sent with WAIT=false. A fresh slave is sent the log from the start of the
+     master's last file on (Java's choice), so the slave holds the master's last files. A kite-broker SLAVE of the
      same brokerName registers with the Java name server, learns the HA address from the
      registration answer and follows: its commit-log files must become byte-identical to the
      Java master's, live sends are answered SEND_OK (the Java master counts our acknowledgements),
      PULL_MESSAGE to the KiteMQ slave returns the same bytes as the Java master. With the KiteMQ
-     slave stopped, sends are answered SLAVE_NOT_AVAILABLE / FLUSH_SLAVE_TIMEOUT again (control).
+     slave stopped, sends are answered FLUSH_SLAVE_TIMEOUT again (control).
   2. KiteMQ master -> Java slave (the way back). kite-namesrv + kite-broker SYNC_MASTER, messages
-     sent, then a Java broker brokerRole=SLAVE following the kite master's HA port: the Java
-     slave's commit-log files must become byte-identical to ours, live sends answered SEND_OK.
+     sent (SLAVE_NOT_AVAILABLE: no slave yet, control), then a Java broker brokerRole=SLAVE
+     registering with kite-namesrv, which names our HA address: the Java slave's commit-log
+     files must become byte-identical to ours, live sends are answered SEND_OK (our master
+     counts the Java slave's acknowledgements), and not SEND_OK once it is stopped (control).
 
 The file comparison checks itself first on a copy with one byte changed (control). Owns its
 temporary directory and every daemon it starts (stopped by PID). Missing java or mvn fails.
@@ -62,10 +66,14 @@ def cleanup():
     refs.clear()
 
 
-def ref_up(d, ns_port, bk_port, *lines):
+def ref_up(d, ns_port, bk_port, *lines, namesrv=None):
+    """Java name server + broker; only a broker registering with `namesrv` when given."""
     refs.append(d)
+    env = dict(os.environ)
+    if namesrv:
+        env["RMQ_NAMESRV"] = namesrv
     r = subprocess.run([REF, "up", d, str(ns_port), str(bk_port)] + list(lines), capture_output=True,
-                       text=True, timeout=600)
+                       text=True, timeout=600, env=env)
     if r.returncode != 0:
         fail(f"rocketmq-ref.sh up {d} failed:\n{r.stdout}{r.stderr}")
 
@@ -133,19 +141,24 @@ def cl_files(d):
     return sorted(f for f in os.listdir(d) if f.isdigit() and len(f) == 20) if os.path.isdir(d) else []
 
 
+def written_files(d):
+    f = cl_files(d)
+    while f and not any(open(os.path.join(d, f[-1]), "rb").read()):
+        f.pop()
+    return f
+
+
 def compare_logs(master_dir, slave_dir):
     """None when every file of the slave equals the master's file of the same name, the slave
     holds every master file from its own first one on, and the files have the same size; else
     the first difference as text."""
-    m, s = cl_files(master_dir), cl_files(slave_dir)
+    # Java creates its next file ahead of need, empty: trailing all-zero files are not compared
+    m, s = written_files(master_dir), written_files(slave_dir)
     if not s:
         return "the slave has no commit-log file"
     if s[0] not in m:
         return f"slave file {s[0]} not on the master"
     want = m[m.index(s[0]):]
-    # Java creates its next file ahead of need (empty); the slave creates a file with its first byte
-    while len(want) > len(s) and not any(open(os.path.join(master_dir, want[-1]), "rb").read()):
-        want.pop()
     if s != want:
         return f"files differ: master {want} slave {s}"
     for name in s:
@@ -277,8 +290,10 @@ def kite_master_java_slave(work):
     jd = os.path.join(work, "java-slave")
     jns, jbk = free_port(), free_port()
     t0 = time.time()
+    # Java 5.5 ignores haMasterAddress here (its HA client stays at "master null"): the Java
+    # slave registers with kite-namesrv and learns our HA address from the answer
     ref_up(jd, jns, jbk, "brokerRole=SLAVE", "brokerIP2=127.0.0.1", "brokerId=1", f"mappedFileSizeCommitLog={FILE}",
-           f"haMasterAddress=127.0.0.1:{kha}")
+           namesrv=f"127.0.0.1:{kns}")
     sdir = os.path.join(jd, "store", "commitlog")
     wait_identical(mdir, sdir, "kite master -> java slave (catch-up)")
     got = cl_files(sdir)
@@ -289,6 +304,12 @@ def kite_master_java_slave(work):
         fail(f"kite SYNC_MASTER with a java slave: expected 1500 SEND_OK, got {codes}")
     wait_identical(mdir, sdir, "kite master -> java slave (live)")
     log(f"java slave identical after live sends: {len(cl_files(sdir))} files")
+    subprocess.run([REF, "down", jd], capture_output=True, timeout=180)
+    refs.remove(jd)
+    codes, _ = send_batch(kbk, 3500, 3)
+    log(f"kite master, java slave stopped: 3 sends answered {codes}")
+    if codes.get(SEND_OK, 0) != 0:
+        fail(f"control: SEND_OK from a kite SYNC_MASTER whose Java slave is stopped: {codes}")
 
 
 def main():
