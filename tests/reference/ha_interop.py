@@ -5,13 +5,13 @@ the classic HA byte protocol (docs/wire.md, replication section):
   1. Java master -> KiteMQ slave. The Java name server + broker (scripts/rocketmq-ref.sh) run as
      SYNC_MASTER (inSyncReplicas=2) with small commit-log files; messages sent before any slave
      exists are answered FLUSH_SLAVE_TIMEOUT (control: the Java master waits for a slave), the
-     backlog is sent with WAIT=false. A fresh slave is sent the log from the start of the
-     master's last file on (Java's choice), so the slave holds the master's last files. A kite-broker SLAVE of the
-     same brokerName registers with the Java name server, learns the HA address from the
+     backlog is sent with WAIT=false. A kite-broker SLAVE of the same brokerName registers with the Java name server, learns the HA address from the
      registration answer and follows: its commit-log files must become byte-identical to the
      Java master's, live sends are answered SEND_OK (the Java master counts our acknowledgements),
      PULL_MESSAGE to the KiteMQ slave returns the same bytes as the Java master. With the KiteMQ
-     slave stopped, sends are answered FLUSH_SLAVE_TIMEOUT again (control).
+     slave stopped, sends are answered FLUSH_SLAVE_TIMEOUT again (control). A fresh slave is
+     sent the log from the start of the master's last file on (Java's choice), so the KiteMQ
+     slave holds the master's files from that one on, each identical.
   2. KiteMQ master -> Java slave (the way back). kite-namesrv + kite-broker SYNC_MASTER, messages
      sent (SLAVE_NOT_AVAILABLE: no slave yet, control), then a Java broker brokerRole=SLAVE
      registering with kite-namesrv, which names our HA address: the Java slave's commit-log
