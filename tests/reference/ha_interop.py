@@ -250,7 +250,7 @@ def java_master_kite_slave(work):
     if codes.get(SEND_OK, 0) != 1997:
         fail(f"java master: WAIT=false sends: {codes}")
     comparator_control(work, mdir)
-    m_at_connect = cl_files(mdir)
+    m_at_connect = written_files(mdir)
     sd = os.path.join(work, "kite-slave")
     sport = free_port()
     slave = kite_start("broker", sd, kite_conf(sd, ns, sport, "SLAVE", 1, "haSendHeartbeatInterval=1000"))
