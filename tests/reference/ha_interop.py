@@ -32,7 +32,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from difftest import (Conn, encode, free_port, wait_port, send_v2, pull, heartbeat_body,  # noqa: E402
-                      KITE_BIN, REF, DEADLINE, GROUP)
+                      KITE_BIN, REF, DEADLINE)
 
 FILE = 256 * 1024  # mappedFileSizeCommitLog on both sides: a few MB make several files
 TOPIC = "InteropT"
@@ -93,9 +93,13 @@ def kite_start(name, d, conf):
     return p
 
 
-def kite_stop(p):
-    p.terminate()
-    p.wait(60)
+def kite_stop(p, name):
+    """SIGTERM; a KiteMQ daemon must stop cleanly (status 0; a sanitizer report would not)."""
+    if p.poll() is None:
+        p.terminate()
+    rc = p.wait(60)
+    if rc != 0:
+        fail(f"{name} exited with status {rc} (log: {p.args[-1].rsplit('.', 1)[0]}.log)")
 
 
 # ---------------- sends and pulls ----------------
@@ -267,7 +271,7 @@ def java_master_kite_slave(work):
     wait_identical(mdir, sdir, "java master -> kite slave (live)")
     log(f"kite slave identical after live sends: {len(cl_files(sdir))} files")
     compare_pulls(bk, sport, qoffs, "java master -> kite slave")
-    kite_stop(slave)
+    kite_stop(slave, "kite slave")
     codes, _ = send_batch(bk, 3500, 3)
     log(f"java master, kite slave stopped: 3 sends answered {codes}")
     if codes.get(FLUSH_SLAVE_TIMEOUT, 0) != 3:
@@ -279,8 +283,8 @@ def java_master_kite_slave(work):
 def kite_master_java_slave(work):
     kd = os.path.join(work, "kite-master")
     kns, kbk, kha = free_port(), free_port(), free_port()
-    kite_start("namesrv", kd, [f"listenPort={kns}", "bindAddress=127.0.0.1", f"kvConfigPath={kd}/kv.json"])
-    kite_start("broker", kd, kite_conf(kd, kns, kbk, "SYNC_MASTER", 0, f"haListenPort={kha}",
+    kns_p = kite_start("namesrv", kd, [f"listenPort={kns}", "bindAddress=127.0.0.1", f"kvConfigPath={kd}/kv.json"])
+    kbk_p = kite_start("broker", kd, kite_conf(kd, kns, kbk, "SYNC_MASTER", 0, f"haListenPort={kha}",
                                        "autoCreateTopicEnable=true"))
     mdir = os.path.join(kd, "store", "commitlog")
     codes, _ = send_batch(kbk, 0, 2000)
@@ -310,6 +314,8 @@ def kite_master_java_slave(work):
     log(f"kite master, java slave stopped: 3 sends answered {codes}")
     if codes.get(SEND_OK, 0) != 0:
         fail(f"control: SEND_OK from a kite SYNC_MASTER whose Java slave is stopped: {codes}")
+    kite_stop(kbk_p, "kite master")
+    kite_stop(kns_p, "kite-namesrv")
 
 
 def main():
