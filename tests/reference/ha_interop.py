@@ -30,6 +30,7 @@ import sys
 import tempfile
 import time
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from difftest import (Conn, encode, free_port, wait_port, send_v2, pull, heartbeat_body,  # noqa: E402
                       KITE_BIN, REF, DEADLINE)
