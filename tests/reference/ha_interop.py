@@ -11,7 +11,10 @@ the classic HA byte protocol (docs/wire.md, replication section):
      PULL_MESSAGE to the KiteMQ slave returns the same bytes as the Java master. With the KiteMQ
      slave stopped, sends are answered FLUSH_SLAVE_TIMEOUT again (control). A fresh slave is
      sent the log from the start of the master's last file on (Java's choice), so the KiteMQ
-     slave holds the master's files from that one on, each identical.
+     slave holds the master's files from that one on, each identical. A second KiteMQ slave
+     whose store is seeded with copies of the master's completed files recovers them, resumes
+     from their end and holds the whole log (files identical from offset 0; pulls of the early
+     history equal the master's).
   2. KiteMQ master -> Java slave (the way back). kite-namesrv + kite-broker SYNC_MASTER, messages
      sent (SLAVE_NOT_AVAILABLE: no slave yet, control), then a Java broker brokerRole=SLAVE
      registering with kite-namesrv, which names our HA address: the Java slave's commit-log
@@ -277,6 +280,27 @@ def java_master_kite_slave(work):
     log(f"java master, kite slave stopped: 3 sends answered {codes}")
     if codes.get(FLUSH_SLAVE_TIMEOUT, 0) != 3:
         fail(f"control: a Java SYNC_MASTER whose slave is stopped must answer FLUSH_SLAVE_TIMEOUT: {codes}")
+    # the whole history: a second KiteMQ slave whose store starts with copies of the master's
+    # completed files (all but the last written one) resumes from their end
+    s2 = os.path.join(work, "kite-slave2")
+    os.makedirs(os.path.join(s2, "store", "commitlog"))
+    done = written_files(mdir)[:-1]
+    for name in done:
+        shutil.copyfile(os.path.join(mdir, name), os.path.join(s2, "store", "commitlog", name))
+    port2 = free_port()
+    slave2 = kite_start("broker", s2, kite_conf(s2, ns, port2, "SLAVE", 2, "haSendHeartbeatInterval=1000"))
+    wait_identical(mdir, os.path.join(s2, "store", "commitlog"), "java master -> seeded kite slave")
+    got = cl_files(os.path.join(s2, "store", "commitlog"))
+    if got[0] != "0" * 20:
+        fail(f"seeded kite slave starts at {got[0]}")
+    codes, _ = send_batch(bk, 3503, 200)
+    if codes.get(SEND_OK, 0) != 200:
+        fail(f"java SYNC_MASTER with the seeded kite slave: expected 200 SEND_OK, got {codes}")
+    wait_identical(mdir, os.path.join(s2, "store", "commitlog"), "java master -> seeded kite slave (live)")
+    log(f"seeded kite slave ({len(done)} files copied before its start): all {len(got)} files identical "
+        f"from offset 0, 200 live sends SEND_OK")
+    compare_pulls(bk, port2, {q: [0, 100, 400] for q in range(4)}, "java master -> seeded kite slave (history)")
+    kite_stop(slave2, "seeded kite slave")
     subprocess.run([REF, "down", rd], capture_output=True, timeout=180)
     refs.remove(rd)
 
