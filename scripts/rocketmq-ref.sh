@@ -24,7 +24,9 @@
 # -XX:-UseLargePages); "small" (the default of this script) = the same collector settings with
 # -Xms/-Xmx 128m for the name server and 256m for the broker, no pre-touch, direct memory 512m;
 # anything else is taken as the heap size for both (e.g. RMQ_HEAP=1g). GC logs go to DIR/logs.
-# RMQ_JAVA picks the java binary (default: java on PATH; JDK 17 here).
+# RMQ_JAVA picks the java binary (default: java on PATH; JDK 17 here). RMQ_NAMESRV=HOST:PORT
+# starts no name server: the broker registers with that one (NSPORT is then unused), and `up`
+# returns once that name server lists the broker's own address 127.0.0.1:BROKERPORT.
 #
 # The class path is resolved once with `mvn dependency:build-classpath` into the default Maven
 # repository (~/.m2, or RMQ_M2) and cached in ~/.cache/kite-rocketmq-ref/ keyed by the pom's
@@ -92,13 +94,14 @@ stop_pidfile() {  # FILE: SIGTERM the recorded java process, SIGKILL after 30 s
   rm -f "$f"
 }
 
-cluster_has_broker() {  # NSPORT: exit 0 once GET_BROKER_CLUSTER_INFO lists ref-broker
-  python3 - "$1" <<'PY'
+cluster_has_broker() {  # NSADDR [NEEDLE]: exit 0 once GET_BROKER_CLUSTER_INFO contains NEEDLE (ref-broker)
+  python3 - "$1" "${2:-ref-broker}" <<'PY'
 import json, socket, struct, sys
 h = json.dumps({"code": 106, "language": "JAVA", "version": 0, "opaque": 1, "flag": 0,
                 "extFields": {}}).encode()
 try:
-    s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=3)
+    host, _, port = sys.argv[1].rpartition(":")
+    s = socket.create_connection((host or "127.0.0.1", int(port)), timeout=3)
     s.sendall(struct.pack(">II", 4 + len(h), len(h)) + h)
     def rd(n):
         b = b""
@@ -110,7 +113,7 @@ try:
     total = struct.unpack(">I", rd(4))[0]; frame = rd(total)
     hl = struct.unpack(">I", frame[:4])[0] & 0xFFFFFF
     body = frame[4 + hl:]
-    sys.exit(0 if b"ref-broker" in body else 1)
+    sys.exit(0 if sys.argv[2].encode() in body else 1)
 except Exception:
     sys.exit(1)
 PY
@@ -132,21 +135,25 @@ up() {
   dir=$(cd "$dir" && pwd)
   stop_pidfile "$dir/broker.pid"; stop_pidfile "$dir/namesrv.pid"
   local cp; cp=$(classpath)
-  printf 'listenPort=%s\nbindAddress=127.0.0.1\nkvConfigPath=%s/namesrv-kv.json\n' "$nsport" "$dir" >"$dir/namesrv.conf"
+  local nsaddr=${RMQ_NAMESRV:-127.0.0.1:$nsport} needle=ref-broker
+  [ -n "${RMQ_NAMESRV:-}" ] && needle=127.0.0.1:$bport
   {
     printf '%s\n' brokerClusterName=RefCluster brokerName=ref-broker brokerId=0 brokerRole=ASYNC_MASTER \
-      brokerIP1=127.0.0.1 bindAddress=127.0.0.1 "listenPort=$bport" "namesrvAddr=127.0.0.1:$nsport" \
+      brokerIP1=127.0.0.1 bindAddress=127.0.0.1 "listenPort=$bport" "namesrvAddr=$nsaddr" \
       "storePathRootDir=$dir/store" "storePathCommitLog=$dir/store/commitlog" \
       deleteWhen=04 fileReservedTime=48 flushDiskType=ASYNC_FLUSH autoCreateTopicEnable=true
     local l; for l in "$@"; do printf '%s\n' "$l"; done
   } >"$dir/broker.conf"
   local opts
-  mapfile -t opts < <(jvm_opts namesrv "$dir")
-  ( cd "$dir" && exec "$JAVA" "${opts[@]}" -cp "$cp" org.apache.rocketmq.namesrv.NamesrvStartup \
-      -c "$dir/namesrv.conf" >"$dir/namesrv.out" 2>&1 </dev/null ) &
-  echo $! >"$dir/namesrv.pid"
-  wait_port "$nsport" "$(cat "$dir/namesrv.pid")" 120 ||
-    { tail -20 "$dir/namesrv.out" >&2; stop_pidfile "$dir/namesrv.pid"; die "name server did not start"; }
+  if [ -z "${RMQ_NAMESRV:-}" ]; then
+    printf 'listenPort=%s\nbindAddress=127.0.0.1\nkvConfigPath=%s/namesrv-kv.json\n' "$nsport" "$dir" >"$dir/namesrv.conf"
+    mapfile -t opts < <(jvm_opts namesrv "$dir")
+    ( cd "$dir" && exec "$JAVA" "${opts[@]}" -cp "$cp" org.apache.rocketmq.namesrv.NamesrvStartup \
+        -c "$dir/namesrv.conf" >"$dir/namesrv.out" 2>&1 </dev/null ) &
+    echo $! >"$dir/namesrv.pid"
+    wait_port "$nsport" "$(cat "$dir/namesrv.pid")" 120 ||
+      { tail -20 "$dir/namesrv.out" >&2; stop_pidfile "$dir/namesrv.pid"; die "name server did not start"; }
+  fi
   mapfile -t opts < <(jvm_opts broker "$dir")
   local t0; t0=$(date +%s%N)
   ( cd "$dir" && exec "$JAVA" "${opts[@]}" -cp "$cp" org.apache.rocketmq.broker.BrokerStartup \
@@ -154,7 +161,7 @@ up() {
   local bpid=$!
   echo $bpid >"$dir/broker.pid"
   local end=$((SECONDS + ${RMQ_START_SECS:-180})) port_ms=
-  until cluster_has_broker "$nsport"; do
+  until cluster_has_broker "$nsaddr" "$needle"; do
     if [ -z "$port_ms" ] && (exec 3<>"/dev/tcp/127.0.0.1/$bport") 2>/dev/null; then
       port_ms=$((($(date +%s%N) - t0) / 1000000))
     fi
@@ -168,7 +175,7 @@ up() {
   local reg_ms=$((($(date +%s%N) - t0) / 1000000))
   [ -n "$port_ms" ] || port_ms=$reg_ms
   printf '{"broker_port_ms": %s, "broker_registered_ms": %s}\n' "$port_ms" "$reg_ms" >"$dir/startup.json"
-  echo "rocketmq-ref: name server pid $(cat "$dir/namesrv.pid") on 127.0.0.1:$nsport, broker pid $bpid on 127.0.0.1:$bport (registered after $reg_ms ms)" >&2
+  echo "rocketmq-ref: name server ${RMQ_NAMESRV:+$RMQ_NAMESRV (not started here)}$([ -f "$dir/namesrv.pid" ] && echo "pid $(cat "$dir/namesrv.pid") on 127.0.0.1:$nsport"), broker pid $bpid on 127.0.0.1:$bport (registered after $reg_ms ms)" >&2
 }
 
 down() {
