@@ -196,7 +196,7 @@ typedef struct kite_push_consumer_opts {
      * stops before another can be granted the queue. Added after lock_interval_ms:
      * always fill the options with kite_push_consumer_opts_init. */
     int lock_live_ms;
-    kite_tls_opts tls; /* TLS to name servers and brokers (kite/tls.h); default off */
+    kite_tls_opts tls;            /* TLS to name servers and brokers (kite/tls.h); default off */
     kite_credentials credentials; /* sign requests as this account (kite/credentials.h); none */
 } kite_push_consumer_opts;
 

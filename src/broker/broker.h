@@ -58,11 +58,11 @@ typedef struct bk_conf {
     char *ha_master_address;         /* slave: pins the master's HA address */
     int64_t ha_send_heartbeat_interval, ha_housekeeping_interval; /* ms */
     int32_t ha_transfer_batch_size;                               /* bytes per frame */
-    char *ha_auth_key_file; /* a file holding the replication key (KiteMQ) */
-    int acl_enable;         /* plain ACL (acl.c) */
-    char *rocketmq_home;    /* ACL files under <rocketmqHome>/conf (else ROCKETMQ_HOME) */
-    char *acl_file;         /* KiteMQ: the one ACL file, instead of rocketmqHome's */
-    kite_tls_conf tls;      /* tls.server.* (client port) and tls.enable / tls.client.* */
+    char *ha_auth_key_file;  /* a file holding the replication key (KiteMQ) */
+    int acl_enable;          /* plain ACL (acl.c) */
+    char *rocketmq_home;     /* ACL files under <rocketmqHome>/conf (else ROCKETMQ_HOME) */
+    char *acl_file;          /* KiteMQ: the one ACL file, instead of rocketmqHome's */
+    kite_tls_conf tls;       /* tls.server.* (client port) and tls.enable / tls.client.* */
     char *inner_credentials; /* JSON accessKey/secretKey this broker signs its own requests with */
     kite_store_conf store;
 } bk_conf;

@@ -28,7 +28,7 @@ typedef struct ns_config {
     char *log_file;
     char *log_level;
     int remote_config_update_enable;
-    kite_tls_conf tls; /* tls.server.* keys */
+    kite_tls_conf tls;   /* tls.server.* keys */
     int acl_enable;      /* plain ACL on the write codes (acl.c) */
     char *rocketmq_home; /* ACL files under <rocketmqHome>/conf (else ROCKETMQ_HOME) */
     char *acl_file;      /* KiteMQ: the one ACL file, instead of rocketmqHome's */
