@@ -27,6 +27,7 @@
 #define MAX_LISTENERS   4
 #define ACCEPT_PAUSE_MS 100 /* out of descriptors: accepting pauses this long */
 #define FD_RESERVE      256 /* descriptors kept for files when maxConnections is automatic */
+#define SCAN_CLOSE_MAX  128 /* closes per scan: a wave of timed-out peers costs a few turns */
 
 typedef struct handler_ent {
     kite_rpc_handler fn;
@@ -46,6 +47,7 @@ struct kite_rpc_server {
     kite_ev_timer *idle_timer;
     kite_rpc_pending *pending;   /* our requests to clients, awaiting answers */
     kite_ev_timer *accept_timer; /* re-arms the listeners after an EMFILE pause */
+    kite_ev_timer *rescan_timer; /* a scan stopped at SCAN_CLOSE_MAX goes on soon */
 };
 
 /* Lines about peers: one per second per kind (base/log.h). */
@@ -61,15 +63,17 @@ static void idle_scan(kite_ev *ev, kite_ev_timer *t, void *arg)
 {
     kite_rpc_server *s = arg;
     const kite_rpc_server_opts *o = &s->opts;
-    (void)t;
+    if (t == s->rescan_timer) s->rescan_timer = NULL;
     int64_t now = kite_ev_now(ev);
-    for (size_t i = 0; i < s->nconns;) {
+    int closes = 0;
+    for (size_t i = 0; i < s->nconns && closes < SCAN_CLOSE_MAX;) {
         kite_conn *c = s->conns[i];
         int64_t part = kite_conn_partial_since_ms(c), stall = kite_conn_out_stalled_ms(c, now);
         if (o->idle_timeout_ms > 0 && now - kite_conn_last_active_ms(c) > o->idle_timeout_ms) {
             kite_log_limited(&lim_idle, KITE_LOG_INFO, "rpc", "closing idle connection %s",
                              kite_conn_peer(c));
             kite_conn_close(c, "idle timeout"); /* removes it from conns */
+            closes++;
             continue;
         }
         if (o->frame_timeout_ms > 0 && part && now - part > o->frame_timeout_ms) {
@@ -77,6 +81,7 @@ static void idle_scan(kite_ev *ev, kite_ev_timer *t, void *arg)
                              "closing %s: a frame not completed within %d ms", kite_conn_peer(c),
                              o->frame_timeout_ms);
             kite_conn_close(c, "frame timeout");
+            closes++;
             continue;
         }
         if (o->out_stall_timeout_ms > 0 && stall > o->out_stall_timeout_ms) {
@@ -84,10 +89,13 @@ static void idle_scan(kite_ev *ev, kite_ev_timer *t, void *arg)
                              "closing %s: %zu answer bytes not taken for %d ms", kite_conn_peer(c),
                              kite_conn_out_bytes(c), o->out_stall_timeout_ms);
             kite_conn_close(c, "output stalled");
+            closes++;
             continue;
         }
         i++;
     }
+    if (closes == SCAN_CLOSE_MAX && !s->rescan_timer) /* the others' requests go first */
+        s->rescan_timer = kite_ev_timer_add(ev, 5, 0, idle_scan, s);
 }
 
 void kite_rpc_limits_apply(const kite_rpc_limits_conf *c, kite_rpc_server_opts *o)
@@ -151,6 +159,7 @@ void kite_rpc_server_free(kite_rpc_server *s)
     while (s->nconns) kite_conn_close(s->conns[s->nconns - 1], "server shutting down");
     if (s->idle_timer) kite_ev_timer_cancel(s->ev, s->idle_timer);
     if (s->accept_timer) kite_ev_timer_cancel(s->ev, s->accept_timer);
+    if (s->rescan_timer) kite_ev_timer_cancel(s->ev, s->rescan_timer);
     kite_rpc_pending_free(s->pending);
     kite_tls_ctx_free(s->opts.tls);
     free(s->conns);
