@@ -616,6 +616,7 @@ static int tls_flush(kite_conn *c, int may_close)
         int n = SSL_write(c->ssl, c->stage + c->stage_off, (int)(c->stage_len - c->stage_off));
         if (n > 0) {
             c->stage_off += (size_t)n;
+            c->out_progress = kite_ev_now(c->ev);
             continue;
         }
         int e = SSL_get_error(c->ssl, n);

@@ -69,7 +69,7 @@ typedef struct kite_rpc_limits_conf {
           "do not count (0: no limit; KiteMQ)" },                                                \
         { "serverMaxOutputBytes", KITE_PROP_LONG, offsetof(T, m.max_out_bytes), "4194304",       \
           "per connection: unsent answer bytes before its reading pauses (0: no cap; KiteMQ)" }, \
-        { "serverFrameTimeoutMillis", KITE_PROP_INT, offsetof(T, m.frame_timeout_ms), "30000",   \
+        { "serverFrameTimeoutMillis", KITE_PROP_INT, offsetof(T, m.frame_timeout_ms), "60000",   \
           "close a connection whose request frame is not complete this long after it began "     \
           "(0: never; KiteMQ)" },                                                                \
     {                                                                                            \

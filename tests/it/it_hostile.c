@@ -7,6 +7,7 @@
  * (lines about bad peers are rate-limited), and its descriptor count returns to the
  * baseline once the hostile clients are gone. The producer's p99 send latency is measured
  * in a quiet phase and under attack and printed (not asserted).
+ * serverMaxConnections: connections over it are closed at once, with a few log lines.
  * Controls: with serverMaxOutputBytes and serverOutputStallTimeoutMillis off, the clients
  * that never read push the broker past the memory bound (the check can fail); parked
  * long-poll pulls do not count against serverMaxInflightRequests (a request sent after
@@ -493,10 +494,59 @@ static void test_parked_pulls_not_inflight(void **st)
     kite_cmd_free(&r);
 }
 
+/* serverMaxConnections=40: of 120 connections the broker serves 40 and closes the others
+ * at once, logging a handful of lines, not 80; once those are gone, a new one is served. */
+static void test_max_connections(void **st)
+{
+    (void)st;
+    kt_daemon *b = bk_start_broker(NULL, "serverMaxConnections=40\n");
+    int fds[120], served = 0, refused = 0;
+    for (int i = 0; i < 120; i++) {
+        fds[i] = kt_connect(b->host, b->port);
+        assert_true(fds[i] >= 0);
+    }
+    int ops[120];
+    for (int i = 0; i < 120; i++)
+        ops[i] = kb_send(fds[i], RC_GET_BROKER_RUNTIME_INFO, 0, NULL, NULL, 0);
+    for (int i = 0; i < 120; i++) {
+        kite_cmd r;
+        if (ops[i] > 0 && kt_read_frame(fds[i], &r, KT_DEADLINE_MS) == 0) {
+            served++;
+            kite_cmd_free(&r);
+        } else {
+            refused++; /* closed without an answer */
+        }
+    }
+    int lines = kb_count_lines(b->log, "serverMaxConnections=40");
+    fprintf(stderr, "max connections: %d served, %d refused, %d log lines about it\n", served,
+            refused, lines);
+    assert_int_equal(served, 40);
+    assert_int_equal(refused, 80);
+    assert_true(lines >= 1 && lines <= 10);
+    for (int i = 0; i < 120; i++) close(fds[i]);
+    /* Control: the limit counts open connections - with the others gone, one is served. */
+    int ok = 0;
+    long long end = kt_now_ms() + KT_DEADLINE_MS;
+    while (!ok && kt_now_ms() < end) {
+        int fd = kt_connect(b->host, b->port);
+        assert_true(fd >= 0);
+        kite_cmd r;
+        if (kb_send(fd, RC_GET_BROKER_RUNTIME_INFO, 0, NULL, NULL, 0) > 0 &&
+            kt_read_frame(fd, &r, KT_DEADLINE_MS) == 0) {
+            ok = r.code == 0;
+            kite_cmd_free(&r);
+        }
+        close(fd);
+        if (!ok) usleep(50 * 1000);
+    }
+    assert_true(ok);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_parked_pulls_not_inflight, bk_setup, bk_teardown),
+        cmocka_unit_test_setup_teardown(test_max_connections, bk_setup, bk_teardown),
         cmocka_unit_test(test_attack),
         cmocka_unit_test(test_control_no_output_cap),
     };
