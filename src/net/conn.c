@@ -4,6 +4,8 @@
  * 64 iovecs; a file item is sent with sendfile on its own. TCP_CORK is not needed:
  * the header is queued before file data and the kernel coalesces while the socket
  * buffer is busy.
+ * Input: a connection's buffer holds what arrived and no more (small reads go through a
+ * per-thread scratch chunk), so idle and trickling peers cost little memory.
  * Backpressure (kite_conn_set_limits): reading pauses while more than out_high bytes wait
  * to be sent (a client that never reads cannot make us buffer without bound) and resumes
  * below a quarter of it; it also pauses while max_inflight requests are unfinished
@@ -447,11 +449,27 @@ static ssize_t tls_read(kite_conn *c)
     return -1;
 }
 
+/* Plain input: straight into rbuf when it has room for half a chunk (a busy connection);
+ * otherwise into the loop thread's scratch chunk, and rbuf grows only by what arrived -
+ * an idle or trickling connection holds a few hundred bytes, not a 64 KiB chunk. */
+static ssize_t plain_read(kite_conn *c)
+{
+    static _Thread_local char scratch[READ_CHUNK];
+    size_t room = c->rbuf.data ? c->rbuf.cap - c->rbuf.len - 1 : 0;
+    if (room >= READ_CHUNK / 2) return read(c->fd, c->rbuf.data + c->rbuf.len, room);
+    ssize_t n = read(c->fd, scratch, sizeof scratch);
+    if (n > 0) {
+        kite_buf_reserve(&c->rbuf, (size_t)n);
+        memcpy(c->rbuf.data + c->rbuf.len, scratch, (size_t)n); /* len is added by the caller */
+    }
+    return n;
+}
+
 static void handle_read(kite_conn *c)
 {
-    kite_buf_reserve(&c->rbuf, READ_CHUNK);
     ssize_t n;
     if (c->ssl) {
+        kite_buf_reserve(&c->rbuf, READ_CHUNK);
         /* Records up to a chunk per event (OpenSSL hands out one record per call). */
         n = 0;
         while (n < READ_CHUNK) {
@@ -465,7 +483,7 @@ static void handle_read(kite_conn *c)
         if (n == 0) return;
         c->rbuf.len -= (size_t)n; /* added back below, as for a plain read */
     } else {
-        n = read(c->fd, c->rbuf.data + c->rbuf.len, c->rbuf.cap - c->rbuf.len - 1);
+        n = plain_read(c);
     }
     if (n == 0) {
         kite_conn_close(c, "peer closed the connection");
@@ -535,10 +553,7 @@ static void process_frames(kite_conn *c)
             break;
         }
         size_t flen = (size_t)len + 4;
-        if (avail < flen) {
-            /* Room grows with what arrives (a declared length costs nothing by itself). */
-            size_t want = flen - avail;
-            kite_buf_reserve(&c->rbuf, want < READ_CHUNK ? want : READ_CHUNK);
+        if (avail < flen) { /* rbuf grows with what arrives: a declared length costs nothing */
             partial = 1;
             break;
         }
