@@ -17,6 +17,7 @@
 #include "net/sock.h"
 #include "net/tls.h"
 #include "proto/codes.h"
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -189,7 +190,7 @@ static void on_accept(kite_ev *ev, int lfd, uint32_t events, void *arg)
             /* Out of descriptors (or another failure): the listener stays readable, so
              * stop watching it for a moment instead of spinning. */
             char why[96];
-            snprintf(why, sizeof why, "%s", kite_strerror(fd));
+            snprintf(why, sizeof why, "%s", strerror(errno)); /* errno of accept4 */
             kite_log_limited(&lim_accept, KITE_LOG_WARN, "rpc",
                              "accept failed: %s (%zu connections); pausing accepts %d ms", why,
                              s->nconns, ACCEPT_PAUSE_MS);

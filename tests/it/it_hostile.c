@@ -7,7 +7,8 @@
  * (lines about bad peers are rate-limited), and its descriptor count returns to the
  * baseline once the hostile clients are gone. The producer's p99 send latency is measured
  * in a quiet phase and under attack and printed (not asserted).
- * serverMaxConnections: connections over it are closed at once, with a few log lines.
+ * serverMaxConnections: connections over it are closed at once, with a few log lines; out
+ * of descriptors (EMFILE), accepting pauses instead of spinning, and recovers.
  * Controls: with serverMaxOutputBytes and serverOutputStallTimeoutMillis off, the clients
  * that never read push the broker past the memory bound (the check can fail); parked
  * long-poll pulls do not count against serverMaxInflightRequests (a request sent after
@@ -569,11 +570,104 @@ static void test_max_connections(void **st)
     assert_true(ok);
 }
 
+/* Failed accepts the broker's log accounts for: lines with "accept failed", each plus the
+ * "(N similar line(s) not logged)" it carries. */
+static long accept_failures(const char *log)
+{
+    FILE *f = fopen(log, "r");
+    if (!f) return -1;
+    char line[4096];
+    long n = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (!strstr(line, "accept failed")) continue;
+        n++;
+        const char *p = strstr(line, "ing accepts 100 ms (");
+        if (p) n += atol(p + strlen("ing accepts 100 ms ("));
+    }
+    fclose(f);
+    return n;
+}
+
+static long proc_cpu_ticks(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    char *p = strrchr(buf, ')');
+    if (!p) return -1;
+    long ut = 0, st = 0;
+    /* after ")": state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime */
+    if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %ld %ld", &ut, &st) != 2)
+        return -1;
+    return ut + st;
+}
+
+/* Out of descriptors: a broker with a soft RLIMIT_NOFILE of 200 (and no connection cap)
+ * is sent 400 connections. accept fails with EMFILE; the broker pauses accepting instead
+ * of spinning on the readable listener, logs a few lines, not one per attempt, and serves
+ * new connections once the others are gone. Its CPU time over the siege is printed. */
+static void test_out_of_descriptors(void **st)
+{
+    (void)st;
+    if (!enough_fds()) skip();
+    struct rlimit rl, low;
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
+    low = rl;
+    low.rlim_cur = 200;
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0); /* inherited by the broker */
+    kt_daemon *b = bk_start_broker(NULL, "serverMaxConnections=100000\n");
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &rl), 0);
+    int fds[400], n = 0;
+    long long t_start = kt_now_ms();
+    for (int i = 0; i < 400; i++) {
+        int fd = hconnect(b); /* completes in the kernel's backlog even when not accepted */
+        if (fd >= 0) fds[n++] = fd;
+    }
+    long cpu0 = proc_cpu_ticks(b->pid);
+    long long t0 = kt_now_ms();
+    usleep(2000 * 1000);
+    long cpu = proc_cpu_ticks(b->pid) - cpu0;
+    long long wall = kt_now_ms() - t0;
+    int lines = kb_count_lines(b->log, "accept failed");
+    long fails = accept_failures(b->log);
+    long long span = kt_now_ms() - t_start;
+    fprintf(stderr,
+            "out of descriptors: %d connections made, broker CPU %ld ticks (of %ld per second) "
+            "in %lld ms, %d log lines about %ld failed accepts in %lld ms\n",
+            n, cpu, sysconf(_SC_CLK_TCK), wall, lines, fails, span);
+    assert_true(lines >= 1);
+    assert_true(lines <= (int)(span / 1000) + 2); /* one a second */
+    /* At most one failed accept per 100 ms pause (a spinning loop makes thousands). */
+    assert_true(fails <= span / 100 + 2);
+    for (int i = 0; i < n; i++) close(fds[i]);
+    /* The broker recovers: a new connection is served. */
+    int ok = 0;
+    long long end = kt_now_ms() + KT_DEADLINE_MS;
+    while (!ok && kt_now_ms() < end) {
+        int fd = kt_connect(b->host, b->port);
+        assert_true(fd >= 0);
+        kite_cmd r;
+        if (kb_send(fd, RC_GET_BROKER_RUNTIME_INFO, 0, NULL, NULL, 0) > 0 &&
+            kt_read_frame(fd, &r, 2000) == 0) {
+            ok = r.code == 0;
+            kite_cmd_free(&r);
+        }
+        close(fd);
+        if (!ok) usleep(50 * 1000);
+    }
+    assert_true(ok);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_parked_pulls_not_inflight, bk_setup, bk_teardown),
         cmocka_unit_test_setup_teardown(test_max_connections, bk_setup, bk_teardown),
+        cmocka_unit_test_setup_teardown(test_out_of_descriptors, bk_setup, bk_teardown),
         cmocka_unit_test(test_attack),
         cmocka_unit_test(test_control_no_output_cap),
     };
