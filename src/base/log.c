@@ -1,9 +1,12 @@
 /* log.c - leveled logger: one formatted line per call, one write(2) per sink, or one
  * call of the callback an application set through libkite (kite/log.h).
+ * kite_log_limited: the one rate limiter for lines a peer can cause (bad frames, refused
+ * requests, connections over a limit).
  * Global state: the process-wide level and sinks (a process has one log; set at
  * start-up, read with relaxed atomics afterwards). */
 #include "base/log.h"
 #include "base/err.h"
+#include "base/time.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -108,4 +111,35 @@ void kite_log(kite_log_level lvl, const char *chan, const char *fmt, ...)
     va_start(ap, fmt);
     kite_logv(lvl, chan, fmt, ap);
     va_end(ap);
+}
+
+int kite_log_limit_allow(kite_log_limit *l, long *suppressed)
+{
+    long long now = kite_mono_ms() / 1000 + 1; /* never 0: 0 is "no line yet" */
+    long long last = atomic_load(&l->sec);
+    if (last != now && atomic_compare_exchange_strong(&l->sec, &last, now)) {
+        *suppressed = atomic_exchange(&l->suppressed, 0);
+        return 1;
+    }
+    atomic_fetch_add(&l->suppressed, 1);
+    *suppressed = 0;
+    return 0;
+}
+
+void kite_log_limited(kite_log_limit *l, kite_log_level lvl, const char *chan, const char *fmt, ...)
+{
+    if ((int)lvl < atomic_load_explicit(&g_level, memory_order_relaxed) || lvl >= KITE_LOG_OFF)
+        return;
+    long held;
+    if (!kite_log_limit_allow(l, &held)) return;
+    char text[1800];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    if (n < 0) text[0] = 0;
+    if (held > 0)
+        kite_log(lvl, chan, "%s (%ld similar line(s) not logged)", text, held);
+    else
+        kite_log(lvl, chan, "%s", text);
 }

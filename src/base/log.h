@@ -30,6 +30,25 @@ void kite_log(kite_log_level lvl, const char *chan, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void kite_logv(kite_log_level lvl, const char *chan, const char *fmt, va_list ap);
 
+/* A rate limit for lines about bad peers (one limiter per kind of line, usually a static
+ * KITE_LOG_LIMIT_INIT): at most one line per second goes out, and the next line that goes
+ * out says how many were held back meanwhile. Thread-safe (atomics), no allocation. */
+typedef struct kite_log_limit {
+    _Atomic long long sec;   /* monotonic second of the last line written */
+    _Atomic long suppressed; /* lines held back since */
+} kite_log_limit;
+#define KITE_LOG_LIMIT_INIT \
+    {                       \
+        0, 0                \
+    }
+/* Returns 1 when a line may go out now, with *suppressed = lines held back before it
+ * (then reset); 0 when it is held back (counted). */
+int kite_log_limit_allow(kite_log_limit *l, long *suppressed);
+/* kite_log through a limiter: a line that goes out ends with " (N similar lines not
+ * logged)" when lines were held back. Lines below the log level are not counted. */
+void kite_log_limited(kite_log_limit *l, kite_log_level lvl, const char *chan, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
 #define KLOG_DEBUG(chan, ...)                                                                    \
     do {                                                                                         \
         if (kite_log_get_level() <= KITE_LOG_DEBUG) kite_log(KITE_LOG_DEBUG, chan, __VA_ARGS__); \

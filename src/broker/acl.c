@@ -115,8 +115,7 @@ static const rule k_rules[] = {
 typedef struct bk_acl {
     kite_acl_watch w; /* the accounts in force, their files and version */
     kite_ev_timer *t_check;
-    int64_t log_sec; /* refusal log limit: one line a second, then a count */
-    long suppressed;
+    kite_log_limit log_limit; /* refusals: one line a second, then a count */
 } bk_acl;
 
 static const rule *find_rule(int code)
@@ -238,16 +237,7 @@ static void refuse(kite_broker *b, kite_rpc_req *req, char *msg, char *why)
     bk_acl *A = b->acl;
     printable(msg);
     printable(why);
-    int64_t sec = kite_mono_ms() / 1000;
-    if (sec != A->log_sec) {
-        if (A->suppressed)
-            KLOG_WARN("acl", "%ld more refusal(s) not logged in the last second", A->suppressed);
-        A->log_sec = sec;
-        A->suppressed = 0;
-        KLOG_WARN("acl", "%s", why);
-    } else {
-        A->suppressed++;
-    }
+    kite_log_limited(&A->log_limit, KITE_LOG_WARN, "acl", "%s", why);
     char remark[1400]; /* prefix + msg (512) + why (768) */
     snprintf(remark, sizeof remark, ACL_REMARK_PREFIX "%s, %s", msg, why);
     kite_rpc_reply_code(req, RS_SYSTEM_ERROR, remark);

@@ -204,6 +204,7 @@ int kite_broker_start(kite_broker *b, kite_ev *ev, char *err, size_t errlen)
         .cb_arg = b,
         .tls = b->tls_server,
     };
+    kite_rpc_limits_apply(&b->cfg.limits, &o);
     b->srv = kite_rpc_server_new(ev, &o);
     bk_register_send_handlers(b);
     bk_register_pull_handlers(b);

@@ -36,6 +36,7 @@ typedef struct bk_conf {
         trace_on;
     int32_t server_channel_max_idle_time_seconds;
     int64_t max_frame_size;
+    kite_rpc_limits_conf limits; /* serverMax* / server*Timeout* (rpc/server.h) */
     char *region_id, *message_delay_level, *log_file, *log_level;
     int32_t max_transfer_bytes_on_message_in_memory, max_transfer_count_on_message_in_memory;
     int slave_read_enable;                      /* pull answers may suggest a slave (p_pull.c) */

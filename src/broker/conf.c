@@ -92,6 +92,7 @@ const kite_prop_def kite_broker_props[] = {
       "120", "close connections idle this long" },
     { "maxFrameSize", KITE_PROP_LONG, F(max_frame_size), "16777216",
       "largest accepted frame (KiteMQ)" },
+    KITE_RPC_LIMIT_PROPS(bk_conf, limits),
     { "adminFromLoopbackOnly", KITE_PROP_BOOL, F(admin_from_loopback_only), "true",
       "state-changing admin requests only from 127.0.0.0/8 while ACL is off (KiteMQ)" },
     { "remoteConfigUpdateEnable", KITE_PROP_BOOL, F(remote_config_update_enable), "false",

@@ -64,7 +64,9 @@ static void h_update_config(kite_rpc_req *req, void *arg)
                  kite_buf_cstr(&bad));
         kite_buf_free(&bad);
         kite_props_free(&p);
-        KLOG_WARN("broker", "UPDATE_BROKER_CONFIG from %s %s", kite_conn_peer(req->conn), remark);
+        static kite_log_limit lim = KITE_LOG_LIMIT_INIT; /* a peer may repeat it */
+        kite_log_limited(&lim, KITE_LOG_WARN, "broker", "UPDATE_BROKER_CONFIG from %s %s",
+                         kite_conn_peer(req->conn), remark);
         kite_rpc_reply_code(req, RS_NO_PERMISSION, remark);
         return;
     }

@@ -311,6 +311,7 @@ static void hold(kite_broker *b, kite_rpc_req *req, const char *topic, int32_t q
                  int64_t timeout_ms)
 {
     bk_hold *h = kite_xcalloc(1, sizeof *h);
+    kite_rpc_req_park(req); /* parked pulls do not hold back the connection's other requests */
     h->b = b;
     h->req = req;
     h->offset = offset;

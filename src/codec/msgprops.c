@@ -8,6 +8,7 @@
 int kite_msgprop_next(const char *props, size_t len, size_t *pos, const char **name, size_t *nlen,
                       const char **value, size_t *vlen)
 {
+    if (!props || !len) return 0; /* no properties (props may be NULL): no pointer arithmetic */
     const char *end = props + len;
     while (*pos < len) {
         const char *p = props + *pos;
@@ -124,6 +125,7 @@ void kite_msgprop_copy_without(const char *props, size_t len, const char *const 
                                kite_buf *out)
 {
     close_last(out);
+    if (!props || !len) return;
     const char *p = props, *end = props + len;
     while (p < end) {
         const char *sep = memchr(p, KITE_MSGPROP_VALUE_END, (size_t)(end - p));

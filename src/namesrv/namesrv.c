@@ -33,6 +33,7 @@ const kite_prop_def kite_namesrv_props[] = {
       "120", "close connections idle this long" },
     { "maxFrameSize", KITE_PROP_LONG, F(max_frame_size), "16777216",
       "largest accepted frame in bytes (KiteMQ)" },
+    KITE_RPC_LIMIT_PROPS(ns_config, limits),
     { "logFile", KITE_PROP_STR, F(log_file), NULL, "also log to this file (KiteMQ)" },
     { "logLevel", KITE_PROP_STR, F(log_level), "info", "debug, info, warn or error (KiteMQ)" },
     { "remoteConfigUpdateEnable", KITE_PROP_BOOL, F(remote_config_update_enable), "false",
@@ -154,6 +155,7 @@ int kite_namesrv_start(kite_namesrv *ns, kite_ev *ev, char *err, size_t errlen)
         .cb_arg = ns,
         .tls = ns->tls,
     };
+    kite_rpc_limits_apply(&ns->cfg.limits, &o);
     ns->srv = kite_rpc_server_new(ev, &o);
     kite_namesrv_register_handlers(ns);
     ns_acl_install(ns);

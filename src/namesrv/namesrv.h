@@ -25,6 +25,7 @@ typedef struct ns_config {
     int64_t scan_not_active_broker_interval;
     int32_t server_channel_max_idle_time_seconds;
     int64_t max_frame_size;
+    kite_rpc_limits_conf limits; /* serverMax* / server*Timeout* (rpc/server.h) */
     char *log_file;
     char *log_level;
     int remote_config_update_enable;

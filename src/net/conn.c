@@ -3,9 +3,16 @@
  * Output queue: a ring of items; memory items are gathered into one writev of up to
  * 64 iovecs; a file item is sent with sendfile on its own. TCP_CORK is not needed:
  * the header is queued before file data and the kernel coalesces while the socket
- * buffer is busy. Reading pauses while more than OUT_HIGH bytes wait to be sent (a
- * client that never reads cannot make us buffer without bound), and resumes below
- * OUT_LOW. */
+ * buffer is busy.
+ * Input: a connection's buffer holds what arrived and no more (small reads go through a
+ * per-thread scratch chunk), so idle and trickling peers cost little memory.
+ * Backpressure (kite_conn_set_limits): reading pauses while more than out_high bytes wait
+ * to be sent (a client that never reads cannot make us buffer without bound) and resumes
+ * below a quarter of it; it also pauses while max_inflight requests are unfinished
+ * (kite_conn_inflight). Frames already read stay in the input buffer while paused and
+ * are handled when reading resumes. Timestamps for the owner's timeouts: when the
+ * current incomplete frame began (kite_conn_partial_since_ms) and when output last moved
+ * (kite_conn_out_stalled_ms). */
 #include "net/conn.h"
 #include "base/err.h"
 #include "base/log.h"
@@ -27,14 +34,17 @@
 #include <arpa/inet.h>
 #include <unistd.h>
 
+static kite_log_limit g_tls_lim = KITE_LOG_LIMIT_INIT; /* TLS failures caused by peers */
+
 #define READ_CHUNK (64 * 1024)
-#define OUT_HIGH   (64u * 1024 * 1024)
-#define OUT_LOW    (16u * 1024 * 1024)
+#define OUT_HIGH   (64u * 1024 * 1024) /* default out_high */
 #define MAX_IOV    64
+#define FRAME_TURN 128         /* frames handled per turn before other connections get theirs */
 #define TLS_STAGE  (64 * 1024) /* plaintext staged for SSL_write */
 #define TLS_HELLO  0x16        /* first byte of a TLS record carrying a handshake */
 
 enum { TLS_NONE, TLS_DETECT, TLS_HANDSHAKE, TLS_ON };
+enum { PAUSE_OUT = 1, PAUSE_INFLIGHT = 2, PAUSE_TURN = 4 }; /* read_paused bits */
 
 typedef struct out_item {
     const char *ptr; /* memory item */
@@ -50,14 +60,22 @@ struct kite_conn {
     kite_ev *ev;
     int fd;
     atomic_int refs;
-    int closed, connecting, read_paused, in_read;
-    int flush_deferred; /* a deferred flush is queued on the loop */
+    int closed, connecting, in_read;
+    int read_paused;           /* PAUSE_* bits: not reading while non-zero */
+    int resume_deferred;       /* a resume_read is queued on the loop */
+    kite_ev_timer *turn_timer; /* more whole frames wait in rbuf: handled after other fds */
+    int flush_deferred;        /* a deferred flush is queued on the loop */
     uint64_t id;
     kite_buf rbuf;
     out_item *q;
     size_t qhead, qlen, qcap;
     size_t out_bytes;
     size_t max_frame;
+    size_t out_high;       /* SIZE_MAX: no output cap */
+    int max_inflight;      /* 0: no limit */
+    int inflight;          /* requests read and not finished (kite_conn_inflight) */
+    int64_t partial_since; /* mono ms when the incomplete frame in rbuf began; 0 = none */
+    int64_t out_progress;  /* mono ms when output last moved or was first queued */
     const kite_conn_ops *ops;
     void *ud;
     struct sockaddr_in peer;
@@ -76,6 +94,7 @@ struct kite_conn {
 static atomic_uint_fast64_t g_next_conn_id = 1; /* process-wide unique ids for logs and maps */
 
 static void on_io(kite_ev *ev, int fd, uint32_t events, void *arg);
+static void set_paused(kite_conn *c, int bit, int on);
 
 kite_conn *kite_conn_new(kite_ev *ev, int fd, const struct sockaddr_in *peer, int connecting,
                          const kite_conn_ops *ops, void *ud, size_t max_frame)
@@ -87,6 +106,7 @@ kite_conn *kite_conn_new(kite_ev *ev, int fd, const struct sockaddr_in *peer, in
     c->connecting = connecting;
     c->id = atomic_fetch_add(&g_next_conn_id, 1);
     c->max_frame = max_frame;
+    c->out_high = OUT_HIGH;
     c->ops = ops;
     c->ud = ud;
     if (peer) {
@@ -104,6 +124,27 @@ kite_conn *kite_conn_new(kite_ev *ev, int fd, const struct sockaddr_in *peer, in
 }
 
 void kite_conn_ref(kite_conn *c) { atomic_fetch_add(&c->refs, 1); }
+
+void kite_conn_set_limits(kite_conn *c, size_t out_high, int max_inflight)
+{
+    c->out_high = out_high ? out_high : SIZE_MAX;
+    c->max_inflight = max_inflight > 0 ? max_inflight : 0;
+}
+
+void kite_conn_inflight(kite_conn *c, int delta)
+{
+    c->inflight += delta;
+    if (c->inflight < 0) c->inflight = 0;
+    if (c->closed || !c->max_inflight) return;
+    if (c->inflight >= c->max_inflight)
+        set_paused(c, PAUSE_INFLIGHT, 1);
+    else if (c->inflight <= c->max_inflight / 2) /* hysteresis: resume at half */
+        set_paused(c, PAUSE_INFLIGHT, 0);
+}
+
+int kite_conn_inflight_count(const kite_conn *c) { return c->inflight; }
+int kite_conn_read_paused(const kite_conn *c) { return c->read_paused != 0; }
+int64_t kite_conn_partial_since_ms(const kite_conn *c) { return c->partial_since; }
 
 static void item_done(out_item *it)
 {
@@ -135,6 +176,14 @@ void kite_conn_set_ud(kite_conn *c, void *ud) { c->ud = ud; }
 size_t kite_conn_out_bytes(const kite_conn *c) { return c->out_bytes; }
 int64_t kite_conn_last_active_ms(const kite_conn *c) { return c->last_active; }
 
+static int out_pending(const kite_conn *c);
+
+int64_t kite_conn_out_stalled_ms(const kite_conn *c, int64_t now)
+{
+    if (c->closed || !out_pending(c) || c->connecting) return 0;
+    return now - c->out_progress;
+}
+
 /* Last attempt to send queued memory segments (answers to requests that came before a
  * bad frame in the same read), without blocking and without recursing into close. */
 static int tls_flush(kite_conn *c, int may_close);
@@ -165,6 +214,11 @@ void kite_conn_close(kite_conn *c, const char *reason)
     c->closed = 1;
     if (c->hs_timer) kite_ev_timer_cancel(c->ev, c->hs_timer);
     c->hs_timer = NULL;
+    if (c->turn_timer) {
+        kite_ev_timer_cancel(c->ev, c->turn_timer);
+        c->turn_timer = NULL;
+        kite_conn_unref(c);
+    }
     if (c->ssl && c->tls_state == TLS_ON && !c->tls_dead) {
         SSL_shutdown(c->ssl); /* best-effort close_notify */
         ERR_clear_error();
@@ -190,6 +244,7 @@ static void q_push(kite_conn *c, const out_item *it)
         c->qcap = cap;
         c->qhead = 0;
     }
+    if (!c->qlen && c->stage_off == c->stage_len) c->out_progress = kite_ev_now(c->ev);
     c->q[(c->qhead + c->qlen) % c->qcap] = *it;
     c->qlen++;
     c->out_bytes += it->len;
@@ -210,18 +265,49 @@ static void update_interest(kite_conn *c)
 /* Writes queued output. Returns 0 (maybe partially written), KITE_ECLOSED after closing. */
 static void tls_more_read(void *arg);
 
+static void process_frames(kite_conn *c);
+
+/* Reading resumed: frames left in rbuf and records already decrypted inside OpenSSL
+ * raise no epoll event, so they are handled from here. */
+static void resume_read(void *arg)
+{
+    kite_conn *c = arg;
+    c->resume_deferred = 0;
+    if (!c->closed && !c->read_paused) {
+        update_interest(c);
+        process_frames(c);
+    }
+    if (!c->closed && !c->read_paused && c->ssl && SSL_has_pending(c->ssl)) {
+        kite_conn_ref(c);
+        kite_ev_defer(c->ev, tls_more_read, c);
+    }
+    kite_conn_unref(c);
+}
+
+static void set_paused(kite_conn *c, int bit, int on)
+{
+    int was = c->read_paused;
+    if (on)
+        c->read_paused |= bit;
+    else
+        c->read_paused &= ~bit;
+    if (was && !c->read_paused && !c->closed) {
+        if (!c->resume_deferred) {
+            c->resume_deferred = 1;
+            kite_conn_ref(c);
+            kite_ev_defer(c->ev, resume_read, c);
+        }
+    } else if (!was && c->read_paused && !c->in_read) {
+        update_interest(c);
+    }
+}
+
 static void set_paused_by_backlog(kite_conn *c)
 {
-    if (c->read_paused && c->out_bytes < OUT_LOW) {
-        c->read_paused = 0;
-        /* Records already decrypted inside OpenSSL raise no epoll event: read them. */
-        if (c->ssl && SSL_has_pending(c->ssl)) {
-            kite_conn_ref(c);
-            kite_ev_defer(c->ev, tls_more_read, c);
-        }
-    } else if (!c->read_paused && c->out_bytes > OUT_HIGH) {
-        c->read_paused = 1;
-    }
+    if ((c->read_paused & PAUSE_OUT) && c->out_bytes < c->out_high / 4)
+        set_paused(c, PAUSE_OUT, 0);
+    else if (!(c->read_paused & PAUSE_OUT) && c->out_bytes > c->out_high)
+        set_paused(c, PAUSE_OUT, 1);
 }
 
 static int flush_out(kite_conn *c)
@@ -262,6 +348,7 @@ static int flush_out(kite_conn *c)
             return KITE_ECLOSED;
         }
         size_t left = (size_t)n;
+        if (n > 0) c->out_progress = kite_ev_now(c->ev);
         c->out_bytes -= left;
         while (left && c->qlen) {
             out_item *it = &c->q[c->qhead];
@@ -328,7 +415,7 @@ int kite_conn_write(kite_conn *c, kite_buf *hdr, const kite_seg *segs, size_t ns
      * together in one writev after the batch (pipelined requests cost one syscall).
      * Writes made by a batch of posted tasks (replies completed on other threads,
      * requests from client threads) are flushed once at the end of that batch. */
-    if (c->out_bytes > OUT_HIGH) return flush_out(c);
+    if (c->out_bytes > c->out_high) return flush_out(c);
     if (!was_empty || c->in_read) return 0;
     if (kite_ev_batching(c->ev)) {
         if (!c->flush_deferred) {
@@ -357,16 +444,32 @@ static ssize_t tls_read(kite_conn *c)
     char why[200], ossl[160];
     kite_tls_last_error(ossl, sizeof ossl);
     snprintf(why, sizeof why, "TLS read failed: %s", ossl);
-    KLOG_WARN("net", "closing %s: %s", c->peer_s, why);
+    kite_log_limited(&g_tls_lim, KITE_LOG_WARN, "net", "closing %s: %s", c->peer_s, why);
     kite_conn_close(c, why);
     return -1;
 }
 
+/* Plain input: straight into rbuf when it has room for half a chunk (a busy connection);
+ * otherwise into the loop thread's scratch chunk, and rbuf grows only by what arrived -
+ * an idle or trickling connection holds a few hundred bytes, not a 64 KiB chunk. */
+static ssize_t plain_read(kite_conn *c)
+{
+    static _Thread_local char scratch[READ_CHUNK];
+    size_t room = c->rbuf.data ? c->rbuf.cap - c->rbuf.len - 1 : 0;
+    if (room >= READ_CHUNK / 2) return read(c->fd, c->rbuf.data + c->rbuf.len, room);
+    ssize_t n = read(c->fd, scratch, sizeof scratch);
+    if (n > 0) {
+        kite_buf_reserve(&c->rbuf, (size_t)n);
+        memcpy(c->rbuf.data + c->rbuf.len, scratch, (size_t)n); /* len is added by the caller */
+    }
+    return n;
+}
+
 static void handle_read(kite_conn *c)
 {
-    kite_buf_reserve(&c->rbuf, READ_CHUNK);
     ssize_t n;
     if (c->ssl) {
+        kite_buf_reserve(&c->rbuf, READ_CHUNK);
         /* Records up to a chunk per event (OpenSSL hands out one record per call). */
         n = 0;
         while (n < READ_CHUNK) {
@@ -380,7 +483,7 @@ static void handle_read(kite_conn *c)
         if (n == 0) return;
         c->rbuf.len -= (size_t)n; /* added back below, as for a plain read */
     } else {
-        n = read(c->fd, c->rbuf.data + c->rbuf.len, c->rbuf.cap - c->rbuf.len - 1);
+        n = plain_read(c);
     }
     if (n == 0) {
         kite_conn_close(c, "peer closed the connection");
@@ -396,38 +499,80 @@ static void handle_read(kite_conn *c)
     c->rbuf.len += (size_t)n;
     c->last_active = kite_ev_now(c->ev);
     kite_conn_ref(c);
+    process_frames(c);
+    /* OpenSSL may hold decrypted bytes no epoll event will announce: read on. */
+    if (!c->closed && c->ssl && !c->read_paused && SSL_has_pending(c->ssl)) {
+        kite_conn_ref(c);
+        kite_ev_defer(c->ev, tls_more_read, c);
+    }
+    kite_conn_unref(c);
+}
+
+static void next_turn(kite_ev *ev, kite_ev_timer *t, void *arg)
+{
+    kite_conn *c = arg;
+    (void)ev;
+    (void)t;
+    c->turn_timer = NULL;
+    if (!c->closed) set_paused(c, PAUSE_TURN, 0); /* resume_read handles the rest */
+    kite_conn_unref(c);
+}
+
+/* Hands the whole frames in rbuf to on_frame until it is empty or reading is paused, at
+ * most FRAME_TURN of them per call: a client that pipelines thousands of requests in one
+ * read does not hold the loop - the rest is handled after the other ready connections
+ * (a zero-delay timer runs after this iteration's fd events). */
+static void process_frames(kite_conn *c)
+{
+    static kite_log_limit lim = KITE_LOG_LIMIT_INIT;
+    kite_conn_ref(c);
     c->in_read = 1;
-    while (!c->closed) {
+    int whole = 0, partial = 0;
+    while (!c->closed && !c->read_paused) {
+        if (whole == FRAME_TURN) {
+            set_paused(c, PAUSE_TURN, 1); /* no more input until the rest is handled */
+            if (!c->turn_timer) {
+                kite_conn_ref(c);
+                c->turn_timer = kite_ev_timer_add(c->ev, 0, 0, next_turn, c);
+            }
+            break;
+        }
         size_t avail = c->rbuf.len - c->rbuf.rpos;
-        if (avail < 4) break;
+        if (avail < 4) {
+            partial = avail > 0;
+            break;
+        }
         const uint8_t *p = (const uint8_t *)c->rbuf.data + c->rbuf.rpos;
         int32_t len = (int32_t)kite_rd_be32(p);
         if (len < 4 || (uint64_t)len + 4 > c->max_frame) {
             char why[128];
             snprintf(why, sizeof why, "invalid frame length %d (limit %zu bytes)", len,
                      c->max_frame);
-            KLOG_WARN("net", "closing %s: %s", c->peer_s, why);
+            kite_log_limited(&lim, KITE_LOG_WARN, "net", "closing %s: %s", c->peer_s, why);
             kite_conn_close(c, why);
             break;
         }
         size_t flen = (size_t)len + 4;
-        if (avail < flen) {
-            kite_buf_reserve(&c->rbuf, flen - avail); /* room for the whole frame */
+        if (avail < flen) { /* rbuf grows with what arrives: a declared length costs nothing */
+            partial = 1;
             break;
         }
         c->rbuf.rpos += flen;
+        whole++;
         c->ops->on_frame(c, p, flen, c->ud);
     }
+    if (!partial)
+        c->partial_since = 0;
+    else if (whole || !c->partial_since)
+        c->partial_since = kite_ev_now(c->ev);
     kite_ev_prewrite_run(c->ev); /* completes answers of this read: they go out below */
     c->in_read = 0;
     if (!c->closed) {
         kite_buf_compact(&c->rbuf);
-        if (out_pending(c)) flush_out(c);
-    }
-    /* OpenSSL may hold decrypted bytes no epoll event will announce: read on. */
-    if (!c->closed && c->ssl && !c->read_paused && SSL_has_pending(c->ssl)) {
-        kite_conn_ref(c);
-        kite_ev_defer(c->ev, tls_more_read, c);
+        if (out_pending(c))
+            flush_out(c);
+        else
+            update_interest(c);
     }
     kite_conn_unref(c);
 }
@@ -486,6 +631,7 @@ static int tls_flush(kite_conn *c, int may_close)
         int n = SSL_write(c->ssl, c->stage + c->stage_off, (int)(c->stage_len - c->stage_off));
         if (n > 0) {
             c->stage_off += (size_t)n;
+            c->out_progress = kite_ev_now(c->ev);
             continue;
         }
         int e = SSL_get_error(c->ssl, n);
@@ -515,7 +661,7 @@ static void hs_timeout(kite_ev *ev, kite_ev_timer *t, void *arg)
     char why[96];
     snprintf(why, sizeof why, "TLS handshake not completed within %lld ms",
              (long long)kite_tls_ctx_handshake_timeout(c->tls));
-    KLOG_INFO("net", "closing %s: %s", c->peer_s, why);
+    kite_log_limited(&g_tls_lim, KITE_LOG_INFO, "net", "closing %s: %s", c->peer_s, why);
     kite_conn_close(c, why);
 }
 
@@ -562,7 +708,7 @@ static void tls_handshake(kite_conn *c)
                  X509_verify_cert_error_string(vr));
     else
         snprintf(why, sizeof why, "TLS handshake failed: %s", ossl);
-    KLOG_WARN("net", "closing %s: %s", c->peer_s, why);
+    kite_log_limited(&g_tls_lim, KITE_LOG_WARN, "net", "closing %s: %s", c->peer_s, why);
     kite_conn_close(c, why);
 }
 
@@ -616,8 +762,9 @@ static void tls_detect(kite_conn *c)
         return;
     }
     if (kite_tls_ctx_mode(c->tls) == KITE_TLS_ENFORCING) {
-        KLOG_WARN("net", "closing %s: a plain connection while tls.server.mode is enforcing",
-                  c->peer_s);
+        kite_log_limited(&g_tls_lim, KITE_LOG_WARN, "net",
+                         "closing %s: a plain connection while tls.server.mode is enforcing",
+                         c->peer_s);
         kite_conn_close(c, "plain connection refused: tls.server.mode is enforcing");
         return;
     }
@@ -683,6 +830,11 @@ static void on_io(kite_ev *ev, int fd, uint32_t events, void *arg)
         kite_conn_unref(c);
         if (closed) return;
         if (flush_out(c) != 0) return;
+    }
+    if ((events & KITE_EV_ERROR) && c->read_paused && !c->closed && !(events & KITE_EV_WRITE)) {
+        /* Hung up while we do not read: no event would ever end it (level-triggered). */
+        kite_conn_close(c, "peer hung up");
+        return;
     }
     if ((events & KITE_EV_WRITE) && !c->closed && out_pending(c)) {
         if (flush_out(c) != 0) return;

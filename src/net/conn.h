@@ -8,7 +8,7 @@
  * loop thread. Memory is freed when the last reference goes; the loop holds one
  * reference while the connection is open. Input framing: a 4-byte big-endian length
  * N, then N bytes (remoting frames); N+4 above max_frame, or N < 4, closes the
- * connection with a logged reason. */
+ * connection with a (rate-limited) logged reason. */
 #ifndef KITE_NET_CONN_H
 #define KITE_NET_CONN_H
 
@@ -62,6 +62,19 @@ struct kite_tls_ctx;
 int kite_conn_tls_start(kite_conn *c, struct kite_tls_ctx *tls, const char *host);
 int kite_conn_is_tls(const kite_conn *c); /* the TLS session is up */
 
+/* Backpressure limits (loop thread): reading pauses while more than out_high bytes of
+ * output wait (0: no cap; the default is 64 MiB) and resumes below out_high / 4; with
+ * max_inflight > 0 it also pauses while that many requests are unfinished and resumes at
+ * half. The owner counts requests with kite_conn_inflight(+1 / -1). */
+void kite_conn_set_limits(kite_conn *c, size_t out_high, int max_inflight);
+void kite_conn_inflight(kite_conn *c, int delta);
+int kite_conn_inflight_count(const kite_conn *c);
+int kite_conn_read_paused(const kite_conn *c);
+/* Monotonic ms when the incomplete frame now in the input buffer began arriving (a frame
+ * completed restarts it), or 0 when no frame is half-received. */
+int64_t kite_conn_partial_since_ms(const kite_conn *c);
+/* How long queued output has not moved at time now (ms), or 0 when none is queued. */
+int64_t kite_conn_out_stalled_ms(const kite_conn *c, int64_t now);
 int kite_conn_is_closed(const kite_conn *c);
 const char *kite_conn_peer(const kite_conn *c); /* "ip:port" */
 const struct sockaddr_in *kite_conn_peer_addr(const kite_conn *c);

@@ -378,6 +378,7 @@ static void on_frame(kite_conn *conn, const uint8_t *frame, size_t len, void *ud
     r->conn = conn;
     r->recv_ms = kite_ev_now(c->ev);
     kite_conn_ref(conn);
+    kite_conn_inflight(conn, 1); /* as the server counts (no limit on our connections) */
     int code = r->cmd.code;
     if (code >= 0 && code < MAX_CODE && c->handlers[code].fn) {
         c->handlers[code].fn(r, c->handlers[code].arg);

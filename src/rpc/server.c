@@ -4,7 +4,12 @@
  * connection's user data is its index record. A request is decoded into a heap
  * kite_rpc_req that holds a connection reference, so a reply that arrives after the
  * peer left is simply dropped. Replies from other threads are encoded on the calling
- * thread and handed to the loop with kite_ev_post. */
+ * thread and handed to the loop with kite_ev_post.
+ * Hardening: the connection cap is checked on accept (over it, or out of file
+ * descriptors, a connection is closed at once and accepting pauses briefly); the
+ * per-connection in-flight and output caps are net/conn backpressure; a periodic scan
+ * closes connections idle, with a half-received frame, or with output that does not move
+ * for too long. Every line a peer can cause goes through a kite_log_limit. */
 #include "rpc/server.h"
 #include "base/err.h"
 #include "base/mem.h"
@@ -12,13 +17,18 @@
 #include "net/sock.h"
 #include "net/tls.h"
 #include "proto/codes.h"
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
-#define MAX_CODE      4096
-#define MAX_LISTENERS 4
+#define MAX_CODE        4096
+#define MAX_LISTENERS   4
+#define ACCEPT_PAUSE_MS 100 /* out of descriptors: accepting pauses this long */
+#define FD_RESERVE      256 /* descriptors kept for files when maxConnections is automatic */
+#define SCAN_CLOSE_MAX  128 /* closes per scan: a wave of timed-out peers costs a few turns */
 
 typedef struct handler_ent {
     kite_rpc_handler fn;
@@ -36,8 +46,15 @@ struct kite_rpc_server {
     kite_conn **conns;
     size_t nconns, capconns;
     kite_ev_timer *idle_timer;
-    kite_rpc_pending *pending; /* our requests to clients, awaiting answers */
+    kite_rpc_pending *pending;   /* our requests to clients, awaiting answers */
+    kite_ev_timer *accept_timer; /* re-arms the listeners after an EMFILE pause */
+    kite_ev_timer *rescan_timer; /* a scan stopped at SCAN_CLOSE_MAX goes on soon */
 };
+
+/* Lines about peers: one per second per kind (base/log.h). */
+static kite_log_limit lim_idle = KITE_LOG_LIMIT_INIT, lim_frame = KITE_LOG_LIMIT_INIT,
+                      lim_stall = KITE_LOG_LIMIT_INIT, lim_conns = KITE_LOG_LIMIT_INIT,
+                      lim_accept = KITE_LOG_LIMIT_INIT, lim_decode = KITE_LOG_LIMIT_INIT;
 
 static void on_frame(kite_conn *c, const uint8_t *frame, size_t len, void *ud);
 static void on_close(kite_conn *c, const char *reason, void *ud);
@@ -46,17 +63,69 @@ static const kite_conn_ops server_conn_ops = { on_frame, on_close, NULL };
 static void idle_scan(kite_ev *ev, kite_ev_timer *t, void *arg)
 {
     kite_rpc_server *s = arg;
-    (void)t;
+    const kite_rpc_server_opts *o = &s->opts;
+    if (t == s->rescan_timer) s->rescan_timer = NULL;
     int64_t now = kite_ev_now(ev);
-    for (size_t i = 0; i < s->nconns;) {
+    int closes = 0;
+    for (size_t i = 0; i < s->nconns && closes < SCAN_CLOSE_MAX;) {
         kite_conn *c = s->conns[i];
-        if (now - kite_conn_last_active_ms(c) > s->opts.idle_timeout_ms) {
-            KLOG_INFO("rpc", "closing idle connection %s", kite_conn_peer(c));
+        int64_t part = kite_conn_partial_since_ms(c), stall = kite_conn_out_stalled_ms(c, now);
+        if (o->idle_timeout_ms > 0 && now - kite_conn_last_active_ms(c) > o->idle_timeout_ms) {
+            kite_log_limited(&lim_idle, KITE_LOG_INFO, "rpc", "closing idle connection %s",
+                             kite_conn_peer(c));
             kite_conn_close(c, "idle timeout"); /* removes it from conns */
+            closes++;
+            continue;
+        }
+        if (o->frame_timeout_ms > 0 && part && now - part > o->frame_timeout_ms) {
+            kite_log_limited(&lim_frame, KITE_LOG_WARN, "rpc",
+                             "closing %s: a frame not completed within %d ms", kite_conn_peer(c),
+                             o->frame_timeout_ms);
+            kite_conn_close(c, "frame timeout");
+            closes++;
+            continue;
+        }
+        if (o->out_stall_timeout_ms > 0 && stall > o->out_stall_timeout_ms) {
+            kite_log_limited(&lim_stall, KITE_LOG_WARN, "rpc",
+                             "closing %s: %zu answer bytes not taken for %d ms", kite_conn_peer(c),
+                             kite_conn_out_bytes(c), o->out_stall_timeout_ms);
+            kite_conn_close(c, "output stalled");
+            closes++;
             continue;
         }
         i++;
     }
+    if (closes == SCAN_CLOSE_MAX && !s->rescan_timer) /* the others' requests go first */
+        s->rescan_timer = kite_ev_timer_add(ev, 5, 0, idle_scan, s);
+}
+
+void kite_rpc_limits_apply(const kite_rpc_limits_conf *c, kite_rpc_server_opts *o)
+{
+    o->max_conns = c->max_connections;
+    if (o->max_conns == 0) {
+        struct rlimit rl;
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+            long n = (long)rl.rlim_cur - FD_RESERVE;
+            if (n > (long)rl.rlim_cur * 7 / 8) n = (long)rl.rlim_cur * 7 / 8;
+            o->max_conns = n < 64 ? 64 : (int)(n > 1000000 ? 1000000 : n);
+        }
+    } else if (o->max_conns < 0) {
+        o->max_conns = 0;
+    }
+    o->max_inflight = c->max_inflight > 0 ? c->max_inflight : 0;
+    o->max_out_bytes = c->max_out_bytes > 0 ? (size_t)c->max_out_bytes : 0;
+    o->frame_timeout_ms = c->frame_timeout_ms > 0 ? c->frame_timeout_ms : 0;
+    o->out_stall_timeout_ms = c->out_stall_timeout_ms > 0 ? c->out_stall_timeout_ms : 0;
+}
+
+static int64_t scan_period(const kite_rpc_server_opts *o)
+{
+    int64_t p = 0;
+    int t[3] = { o->idle_timeout_ms, o->frame_timeout_ms, o->out_stall_timeout_ms };
+    for (int i = 0; i < 3; i++)
+        if (t[i] > 0 && (p == 0 || t[i] / 4 < p)) p = t[i] / 4;
+    if (p == 0) return 0;
+    return p < 50 ? 50 : p > 10000 ? 10000 : p;
 }
 
 kite_rpc_server *kite_rpc_server_new(kite_ev *ev, const kite_rpc_server_opts *opts)
@@ -70,12 +139,14 @@ kite_rpc_server *kite_rpc_server_new(kite_ev *ev, const kite_rpc_server_opts *op
     if (!s->opts.max_frame) s->opts.max_frame = KITE_FRAME_MAX_DEFAULT;
     if (s->opts.tls) kite_tls_ctx_ref(s->opts.tls);
     s->pending = kite_rpc_pending_new(ev);
-    if (s->opts.idle_timeout_ms > 0) {
-        int64_t period = s->opts.idle_timeout_ms / 4;
-        if (period < 50) period = 50;
-        if (period > 10000) period = 10000;
-        s->idle_timer = kite_ev_timer_add(ev, period, period, idle_scan, s);
-    }
+    if (s->opts.max_conns || s->opts.max_inflight || s->opts.max_out_bytes)
+        KLOG_INFO("rpc",
+                  "limits: %d connections, %d requests in flight and %zu output bytes per "
+                  "connection, frame timeout %d ms, output stall timeout %d ms (0 = none)",
+                  s->opts.max_conns, s->opts.max_inflight, s->opts.max_out_bytes,
+                  s->opts.frame_timeout_ms, s->opts.out_stall_timeout_ms);
+    int64_t period = scan_period(&s->opts);
+    if (period > 0) s->idle_timer = kite_ev_timer_add(ev, period, period, idle_scan, s);
     return s;
 }
 
@@ -88,6 +159,8 @@ void kite_rpc_server_free(kite_rpc_server *s)
     }
     while (s->nconns) kite_conn_close(s->conns[s->nconns - 1], "server shutting down");
     if (s->idle_timer) kite_ev_timer_cancel(s->ev, s->idle_timer);
+    if (s->accept_timer) kite_ev_timer_cancel(s->ev, s->accept_timer);
+    if (s->rescan_timer) kite_ev_timer_cancel(s->ev, s->rescan_timer);
     kite_rpc_pending_free(s->pending);
     kite_tls_ctx_free(s->opts.tls);
     free(s->conns);
@@ -96,6 +169,14 @@ void kite_rpc_server_free(kite_rpc_server *s)
 
 kite_ev *kite_rpc_server_ev(kite_rpc_server *s) { return s->ev; }
 size_t kite_rpc_server_conn_count(const kite_rpc_server *s) { return s->nconns; }
+
+static void accept_resume(kite_ev *ev, kite_ev_timer *t, void *arg)
+{
+    kite_rpc_server *s = arg;
+    (void)t;
+    s->accept_timer = NULL;
+    for (int i = 0; i < s->nl; i++) kite_ev_mod(ev, s->lfds[i], KITE_EV_READ);
+}
 
 static void on_accept(kite_ev *ev, int lfd, uint32_t events, void *arg)
 {
@@ -106,14 +187,34 @@ static void on_accept(kite_ev *ev, int lfd, uint32_t events, void *arg)
         int fd = kite_sock_accept(lfd, &peer);
         if (fd == KITE_EAGAIN) return;
         if (fd < 0) {
-            KLOG_WARN("rpc", "accept failed: %m");
+            /* Out of descriptors (or another failure): the listener stays readable, so
+             * stop watching it for a moment instead of spinning. */
+            char why[96];
+            snprintf(why, sizeof why, "%s", strerror(errno)); /* errno of accept4 */
+            kite_log_limited(&lim_accept, KITE_LOG_WARN, "rpc",
+                             "accept failed: %s (%zu connections); pausing accepts %d ms", why,
+                             s->nconns, ACCEPT_PAUSE_MS);
+            if (!s->accept_timer) {
+                for (int k = 0; k < s->nl; k++) kite_ev_mod(ev, s->lfds[k], 0);
+                s->accept_timer = kite_ev_timer_add(ev, ACCEPT_PAUSE_MS, 0, accept_resume, s);
+            }
             return;
+        }
+        if (s->opts.max_conns > 0 && s->nconns >= (size_t)s->opts.max_conns) {
+            char addr[48];
+            kite_sock_format_addr(&peer, addr, sizeof addr);
+            kite_log_limited(&lim_conns, KITE_LOG_WARN, "rpc",
+                             "refusing %s: %zu connections open (serverMaxConnections=%d)", addr,
+                             s->nconns, s->opts.max_conns);
+            close(fd);
+            continue;
         }
         kite_conn *c = kite_conn_new(ev, fd, &peer, 0, &server_conn_ops, s, s->opts.max_frame);
         if (!c) {
             close(fd);
             continue;
         }
+        kite_conn_set_limits(c, s->opts.max_out_bytes, s->opts.max_inflight);
         s->conns = kite_xgrow(s->conns, &s->capconns, s->nconns + 1, sizeof *s->conns, 64);
         s->conns[s->nconns++] = c;
         if (s->opts.tls) kite_conn_tls_start(c, s->opts.tls, NULL);
@@ -170,6 +271,7 @@ static void on_close(kite_conn *c, const char *reason, void *ud)
 
 static void req_free(kite_rpc_req *r)
 {
+    if (!r->parked) kite_conn_inflight(r->conn, -1);
     kite_cmd_free(&r->cmd);
     kite_conn_unref(r->conn);
     free(r);
@@ -244,6 +346,13 @@ void kite_rpc_reply_code(kite_rpc_req *req, int code, const char *remark)
 
 static void run_posted_done(void *arg) { req_free(arg); }
 
+void kite_rpc_req_park(kite_rpc_req *req)
+{
+    if (req->parked) return;
+    req->parked = 1;
+    kite_conn_inflight(req->conn, -1);
+}
+
 void kite_rpc_done(kite_rpc_req *req)
 {
     kite_ev *ev = kite_conn_ev(req->conn);
@@ -260,7 +369,8 @@ static void on_frame(kite_conn *c, const uint8_t *frame, size_t len, void *ud)
     kite_rpc_req *r = kite_xcalloc(1, sizeof *r);
     if (kite_cmd_decode(&r->cmd, frame, len, s->opts.max_frame, err, sizeof err) != 0) {
         free(r);
-        KLOG_WARN("rpc", "closing %s: undecodable frame: %s", kite_conn_peer(c), err);
+        kite_log_limited(&lim_decode, KITE_LOG_WARN, "rpc", "closing %s: undecodable frame: %s",
+                         kite_conn_peer(c), err);
         kite_conn_close(c, err);
         return;
     }
@@ -276,6 +386,7 @@ static void on_frame(kite_conn *c, const uint8_t *frame, size_t len, void *ud)
     r->conn = c;
     r->recv_ms = kite_ev_now(s->ev);
     kite_conn_ref(c);
+    kite_conn_inflight(c, 1); /* undone in req_free or kite_rpc_req_park */
     int code = r->cmd.code;
     if (s->guard && !s->guard(r, s->guard_arg)) return;
     if (code >= 0 && code < MAX_CODE && s->handlers[code].fn) {

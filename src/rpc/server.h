@@ -14,6 +14,7 @@
 #define KITE_RPC_SERVER_H
 
 #include "net/conn.h"
+#include <stddef.h>
 #include "net/ev.h"
 #include "proto/cmd.h"
 #include "rpc/pending.h"
@@ -26,6 +27,7 @@ typedef struct kite_rpc_req {
     kite_cmd cmd;     /* the decoded request */
     int64_t recv_ms;  /* monotonic arrival time */
     const void *auth; /* set by the guard (e.g. the ACL account); valid during the handler call */
+    int parked;       /* kite_rpc_req_park was called */
 } kite_rpc_req;
 
 typedef void (*kite_rpc_handler)(kite_rpc_req *req, void *arg);
@@ -35,8 +37,14 @@ typedef int (*kite_rpc_guard)(kite_rpc_req *req, void *arg);
 typedef void (*kite_rpc_conn_cb)(kite_conn *conn, void *arg);
 
 typedef struct kite_rpc_server_opts {
-    size_t max_frame;          /* default KITE_FRAME_MAX_DEFAULT */
-    int idle_timeout_ms;       /* close connections silent this long; 0 = never (default 120000) */
+    size_t max_frame;    /* default KITE_FRAME_MAX_DEFAULT */
+    int idle_timeout_ms; /* close connections silent this long; 0 = never (default 120000) */
+    /* Hardening (docs/DESIGN.md "Hostile clients"); 0 disables each one. */
+    int max_conns;             /* beyond it a new connection is accepted and closed at once */
+    int max_inflight;          /* per connection: unfinished requests before reading pauses */
+    size_t max_out_bytes;      /* per connection: unsent output before reading pauses */
+    int frame_timeout_ms;      /* close a connection whose frame is half-received this long */
+    int out_stall_timeout_ms;  /* close a connection whose output has not moved this long */
     kite_rpc_conn_cb on_open;  /* after accept */
     kite_rpc_conn_cb on_close; /* when any connection closes */
     void *cb_arg;
@@ -44,6 +52,33 @@ typedef struct kite_rpc_server_opts {
      * connections only. The server holds its own reference. */
     struct kite_tls_ctx *tls;
 } kite_rpc_server_opts;
+
+/* The hardening keys both daemons accept (documented in README "Security"); T is the
+ * config struct, m a kite_rpc_limits_conf member. kite_rpc_limits_apply copies them into
+ * opts (maxConnections 0 = automatic: RLIMIT_NOFILE's soft limit less a reserve). */
+typedef struct kite_rpc_limits_conf {
+    int max_connections, max_inflight, frame_timeout_ms, out_stall_timeout_ms;
+    int64_t max_out_bytes;
+} kite_rpc_limits_conf;
+#define KITE_RPC_LIMIT_PROPS(T, m)                                                               \
+    { "serverMaxConnections", KITE_PROP_INT, offsetof(T, m.max_connections), "0",                \
+      "connections served at once; more are closed on accept (0: the open-files limit less "     \
+      "a reserve; KiteMQ)" },                                                                    \
+        { "serverMaxInflightRequests", KITE_PROP_INT, offsetof(T, m.max_inflight), "1024",       \
+          "per connection: unanswered requests before its reading pauses; parked long polls "    \
+          "do not count (0: no limit; KiteMQ)" },                                                \
+        { "serverMaxOutputBytes", KITE_PROP_LONG, offsetof(T, m.max_out_bytes), "4194304",       \
+          "per connection: unsent answer bytes before its reading pauses (0: no cap; KiteMQ)" }, \
+        { "serverFrameTimeoutMillis", KITE_PROP_INT, offsetof(T, m.frame_timeout_ms), "60000",   \
+          "close a connection whose request frame is not complete this long after it began "     \
+          "(0: never; KiteMQ)" },                                                                \
+    {                                                                                            \
+        "serverOutputStallTimeoutMillis", KITE_PROP_INT, offsetof(T, m.out_stall_timeout_ms),    \
+            "60000",                                                                             \
+            "close a connection that has not taken any of its answers this long "                \
+            "(0: never; KiteMQ)"                                                                 \
+    }
+void kite_rpc_limits_apply(const kite_rpc_limits_conf *c, kite_rpc_server_opts *o);
 
 kite_rpc_server *kite_rpc_server_new(kite_ev *ev, const kite_rpc_server_opts *opts);
 /* Closes listeners and connections; pending requests finish later into closed
@@ -70,6 +105,10 @@ void kite_rpc_done(kite_rpc_req *req);
  * connection closed). With cb NULL the request is sent ONEWAY. Loop thread only. */
 void kite_rpc_server_call(kite_rpc_server *s, kite_conn *conn, kite_cmd *req, int64_t timeout_ms,
                           kite_rpc_cb cb, void *arg);
+/* A request parked for a long time (a long-polling pull) stops counting against
+ * max_inflight, so that parked pulls cannot stall the connection's other requests. Loop
+ * thread; once per request. */
+void kite_rpc_req_park(kite_rpc_req *req);
 kite_ev *kite_rpc_server_ev(kite_rpc_server *s);
 size_t kite_rpc_server_conn_count(const kite_rpc_server *s);
 

@@ -1,5 +1,5 @@
 /* test_base.c - unit tests for src/base: CRC-32 (Java-equal values), buffers, errors, log levels,
- * the allocation calls (growth, copies, abort on out-of-memory). */
+ * the log rate limiter, the allocation calls (growth, copies, abort on out-of-memory). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,6 +13,8 @@
 #include "base/thread.h"
 #include "base/time.h"
 #include <errno.h>
+#include <stdatomic.h>
+#include <string.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdint.h>
@@ -68,6 +70,53 @@ static void test_errors_and_levels(void **st)
     assert_int_equal(kite_status_from_errno(EIO), KITE_EIO);
     assert_int_equal(kite_log_parse_level("WARN"), KITE_LOG_WARN);
     assert_int_equal(kite_log_parse_level("nope"), -1);
+}
+
+/* Lines through the log callback, for the rate-limiter test. */
+static int g_lines;
+static char g_last[512];
+static void count_line(kite_log_level lvl, const char *chan, const char *text, void *opaque)
+{
+    (void)lvl;
+    (void)chan;
+    (void)opaque;
+    g_lines++;
+    snprintf(g_last, sizeof g_last, "%s", text);
+}
+
+/* 5,000 lines about bad peers within a second or two: a handful are written, and the
+ * next one written says how many were held back. Control: the same calls without the
+ * limiter write 5,000 lines. */
+static void test_log_rate_limit(void **st)
+{
+    (void)st;
+    kite_log_set_cb(count_line, NULL);
+    kite_log_limit lim = KITE_LOG_LIMIT_INIT;
+    g_lines = 0;
+    for (int i = 0; i < 5000; i++) kite_log_limited(&lim, KITE_LOG_WARN, "test", "bad peer %d", i);
+    int first = g_lines;
+    assert_true(first >= 1 && first <= 2); /* the calls may straddle a second */
+    int64_t next = (kite_mono_ms() / 1000 + 1) * 1000;
+    while (kite_mono_ms() < next) kite_sleep_ms(10);
+    kite_log_limited(&lim, KITE_LOG_WARN, "test", "bad peer again");
+    assert_true(g_lines <= 3);
+    assert_non_null(strstr(g_last, "bad peer again ("));
+    assert_non_null(strstr(g_last, "similar line(s) not logged)"));
+    long held = atol(strstr(g_last, "(") + 1);
+    if (first == 1)
+        assert_int_equal(held, 4999);
+    else
+        assert_true(held >= 1 && held < 4999);
+    /* Below the level: neither written nor counted. */
+    kite_log_set_level(KITE_LOG_ERROR);
+    kite_log_limited(&lim, KITE_LOG_WARN, "test", "hidden");
+    kite_log_set_level(KITE_LOG_INFO);
+    assert_int_equal(atomic_load(&lim.suppressed), 0);
+    /* Control: without the limiter every call is a line. */
+    g_lines = 0;
+    for (int i = 0; i < 5000; i++) kite_log(KITE_LOG_WARN, "test", "bad peer %d", i);
+    assert_int_equal(g_lines, 5000);
+    kite_log_set_cb(NULL, NULL);
 }
 
 static void test_one_status_space(void **st)
@@ -216,10 +265,15 @@ static void test_mem_aborts_on_exhaustion(void **st)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_crc32_known_values),  cmocka_unit_test(test_buf_grow_and_be),
-        cmocka_unit_test(test_errors_and_levels),   cmocka_unit_test(test_one_status_space),
-        cmocka_unit_test(test_file_statuses),       cmocka_unit_test(test_deadlines),
-        cmocka_unit_test(test_mem_grow_and_copies), cmocka_unit_test(test_mem_aborts_on_exhaustion),
+        cmocka_unit_test(test_crc32_known_values),
+        cmocka_unit_test(test_buf_grow_and_be),
+        cmocka_unit_test(test_errors_and_levels),
+        cmocka_unit_test(test_log_rate_limit),
+        cmocka_unit_test(test_one_status_space),
+        cmocka_unit_test(test_file_statuses),
+        cmocka_unit_test(test_deadlines),
+        cmocka_unit_test(test_mem_grow_and_copies),
+        cmocka_unit_test(test_mem_aborts_on_exhaustion),
     };
     return kt_exit_code(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -2,7 +2,8 @@
  * calls, many requests in flight on one connection, out-of-order answers (a slow
  * request never blocks a fast one behind it), replies from another thread, timeouts
  * and late replies, reconnect after the server drops the connection, unknown codes,
- * connection refused, and requests sent by the server to the client. */
+ * connection refused, requests sent by the server to the client, and the in-flight limit
+ * (reading pauses at serverMaxInflightRequests unfinished requests, resumes at half). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -449,6 +450,116 @@ static void churn_cb(int status, kite_cmd *resp, void *arg)
     r->status = status;
 }
 
+/* ---- in-flight limit ---- */
+typedef struct hold_env {
+    pthread_mutex_t mu;
+    kite_rpc_req *held[16];
+    int nheld;
+    atomic_int seen; /* C_NEVER handler calls */
+} hold_env;
+
+static void h_hold(kite_rpc_req *req, void *arg)
+{
+    hold_env *h = arg;
+    pthread_mutex_lock(&h->mu);
+    h->held[h->nheld++] = req;
+    pthread_mutex_unlock(&h->mu);
+    atomic_fetch_add(&h->seen, 1);
+}
+
+static void finish_held(hold_env *h, int n)
+{
+    pthread_mutex_lock(&h->mu);
+    for (int i = 0; i < n && h->nheld > 0; i++) kite_rpc_done(h->held[--h->nheld]);
+    pthread_mutex_unlock(&h->mu);
+}
+
+static int wait_seen(hold_env *h, int n)
+{
+    int64_t end = kite_mono_ms() + KT_DEADLINE_MS;
+    while (atomic_load(&h->seen) < n && kite_mono_ms() < end) kite_sleep_ms(5);
+    return atomic_load(&h->seen);
+}
+
+static void stop_loop(void *arg) { kite_ev_stop(arg); }
+
+/* 10 held requests then an echo on one connection. With max_inflight=4 the server reads
+ * 4, stops reading, and goes on only as held ones finish (at 2 left); the echo behind
+ * them is answered last. Control (limit 0): all 10 reach the handler and the echo is
+ * answered while they are all still held. */
+static void inflight_case(int limit)
+{
+    hold_env h;
+    memset(&h, 0, sizeof h);
+    pthread_mutex_init(&h.mu, NULL);
+    kite_ev *ev = kite_ev_new();
+    kite_rpc_server_opts o = { .max_inflight = limit };
+    kite_rpc_server *srv = kite_rpc_server_new(ev, &o);
+    char err[128], addr[64];
+    int port = kite_rpc_server_listen(srv, "127.0.0.1", 0, err, sizeof err);
+    assert_true(port > 0);
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
+    kite_rpc_server_handle(srv, C_NEVER, h_hold, &h);
+    kite_rpc_server_handle(srv, C_ECHO, h_echo, NULL);
+    pthread_t th;
+    env fake = { .ev = ev };
+    pthread_create(&th, NULL, srv_main, &fake);
+    kite_rpc_client *c = kite_rpc_client_new(NULL);
+    counter held_k, echo_k;
+    memset(&held_k, 0, sizeof held_k);
+    memset(&echo_k, 0, sizeof echo_k);
+    for (int i = 0; i < 10; i++) {
+        kite_cmd req;
+        kite_cmd_init_request(&req, C_NEVER, 0);
+        kite_rpc_call_async(c, addr, &req, 60000, count_cb, &held_k);
+    }
+    kite_cmd req;
+    kite_cmd_init_request(&req, C_ECHO, 0);
+    kite_cmd_set_ext(&req, "v", "behind");
+    kite_rpc_call_async(c, addr, &req, 60000, count_cb, &echo_k);
+    if (limit == 0) {
+        assert_int_equal(wait_seen(&h, 10), 10);
+        int64_t end = kite_mono_ms() + KT_DEADLINE_MS;
+        while (atomic_load(&echo_k.ok) == 0 && kite_mono_ms() < end) kite_sleep_ms(5);
+        assert_int_equal(atomic_load(&echo_k.ok), 1);
+        assert_int_equal(atomic_load(&held_k.ok) + atomic_load(&held_k.bad), 0);
+        finish_held(&h, 10);
+    } else {
+        assert_int_equal(wait_seen(&h, limit), limit);
+        kite_sleep_ms(300); /* the rest was sent; the server must not have read it */
+        assert_int_equal(atomic_load(&h.seen), limit);
+        assert_int_equal(atomic_load(&echo_k.ok), 0);
+        finish_held(&h, limit / 2 - 1); /* still above half: reading stays paused */
+        kite_sleep_ms(300);
+        assert_int_equal(atomic_load(&h.seen), limit);
+        finish_held(&h, 1); /* at half: reading resumes until the limit again */
+        assert_int_equal(wait_seen(&h, limit + limit / 2), limit + limit / 2);
+        for (int round = 0; round < 10 && atomic_load(&h.seen) < 10; round++) {
+            int before = atomic_load(&h.seen);
+            finish_held(&h, 16);
+            wait_seen(&h, before + 1);
+        }
+        assert_int_equal(atomic_load(&h.seen), 10);
+        finish_held(&h, 16);
+        int64_t end = kite_mono_ms() + KT_DEADLINE_MS;
+        while (atomic_load(&echo_k.ok) == 0 && kite_mono_ms() < end) kite_sleep_ms(5);
+        assert_int_equal(atomic_load(&echo_k.ok), 1);
+    }
+    kite_rpc_client_free(c);
+    kite_ev_post(ev, stop_loop, ev);
+    pthread_join(th, NULL);
+    kite_rpc_server_free(srv);
+    kite_ev_free(ev);
+    pthread_mutex_destroy(&h.mu);
+}
+
+static void test_inflight_limit(void **st)
+{
+    (void)st;
+    inflight_case(4);
+    inflight_case(0); /* control */
+}
+
 static void test_pending_churn(void **st)
 {
     (void)st;
@@ -519,6 +630,7 @@ int main(void)
         cmocka_unit_test(test_connect_refused_and_bad_addr),
         cmocka_unit_test(test_pending_timeouts),
         cmocka_unit_test(test_pending_churn),
+        cmocka_unit_test(test_inflight_limit),
     };
     return kt_exit_code(cmocka_run_group_tests(tests, setup, teardown));
 }
