@@ -109,6 +109,11 @@ typedef struct kite_acl_req {
 
 enum { KITE_ACL_ALLOW = 0, KITE_ACL_DENY = 1 };
 
+/* The answer's remark for a refusal, as RocketMQ words it: "<AclException class>: msg, why".
+ * Control characters in msg and why (they may quote request fields) become '?' in place,
+ * so both are also safe to log. */
+void kite_acl_refusal_remark(char *remark, size_t n, char *msg, char *why);
+
 /* The decision, in RocketMQ's order (docs/wire.md §14.3): global white list; AccessKey
  * present and known; the account's white list; signature (accepted computed with or
  * without _UNIQUE_KEY_QUERY); a PUB-only request on the trace topic; admin-only codes;

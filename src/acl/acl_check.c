@@ -171,3 +171,16 @@ int kite_acl_check(const kite_acl *a, const kite_acl_req *r, const kite_acl_acco
     snprintf(why, whylen, "%s from %s allowed for accessKey '%s'", code, ip, acc->access_key);
     return KITE_ACL_ALLOW;
 }
+
+static void printable(char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f) *s = '?';
+}
+
+void kite_acl_refusal_remark(char *remark, size_t n, char *msg, char *why)
+{
+    printable(msg);
+    printable(why);
+    snprintf(remark, n, "org.apache.rocketmq.acl.common.AclException: %s, %s", msg, why);
+}

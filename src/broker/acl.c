@@ -18,8 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define ACL_REMARK_PREFIX "org.apache.rocketmq.acl.common.AclException: "
-
 enum rule_kind {
     R_SIGNED,      /* a valid account; nothing more */
     R_ADMIN,       /* an admin account */
@@ -224,22 +222,14 @@ static void peer_ip(const kite_conn *conn, char *out, size_t len)
     if (!sa || !inet_ntop(AF_INET, &sa->sin_addr, out, (socklen_t)len)) snprintf(out, len, "?");
 }
 
-/* Control characters of a request's values (a key or topic with a newline) become '?', so
- * that a refusal is one log line. */
-static void printable(char *s)
-{
-    for (; *s; s++)
-        if ((unsigned char)*s < 0x20 || *s == 0x7f) *s = '?';
-}
-
+/* A refusal: RocketMQ's remark (control characters of the request's values become '?', so
+ * the log line stays one line) and at most one log line a second. */
 static void refuse(kite_broker *b, kite_rpc_req *req, char *msg, char *why)
 {
     bk_acl *A = b->acl;
-    printable(msg);
-    printable(why);
-    kite_log_limited(&A->log_limit, KITE_LOG_WARN, "acl", "%s", why);
     char remark[1400]; /* prefix + msg (512) + why (768) */
-    snprintf(remark, sizeof remark, ACL_REMARK_PREFIX "%s, %s", msg, why);
+    kite_acl_refusal_remark(remark, sizeof remark, msg, why);
+    kite_log_limited(&A->log_limit, KITE_LOG_WARN, "acl", "%s", why);
     kite_rpc_reply_code(req, RS_SYSTEM_ERROR, remark);
 }
 

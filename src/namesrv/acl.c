@@ -18,14 +18,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define NS_ACL_RELOAD_MS  500
-#define ACL_REMARK_PREFIX "org.apache.rocketmq.acl.common.AclException: "
+#define NS_ACL_RELOAD_MS 500
 
 struct ns_acl {
     kite_acl_watch w;
     kite_ev_timer *t_check;
-    int64_t log_sec; /* refusal log limit: one line a second, then a count */
-    long suppressed;
+    kite_log_limit log_limit; /* refusals: one line a second, then a count */
 };
 
 static const struct {
@@ -53,12 +51,6 @@ static const char *guarded(int code)
 }
 
 int ns_acl_guarded(int code) { return guarded(code) != NULL; }
-
-static void printable(char *s)
-{
-    for (; *s; s++)
-        if ((unsigned char)*s < 0x20 || *s == 0x7f) *s = '?';
-}
 
 static int guard(kite_rpc_req *req, void *arg)
 {
@@ -91,20 +83,9 @@ static int guard(kite_rpc_req *req, void *arg)
         KLOG_DEBUG("acl", "%s", why);
         return 1;
     }
-    printable(msg);
-    printable(why);
-    int64_t sec = kite_mono_ms() / 1000;
-    if (sec != A->log_sec) {
-        if (A->suppressed)
-            KLOG_WARN("acl", "%ld more refusal(s) not logged in the last second", A->suppressed);
-        A->log_sec = sec;
-        A->suppressed = 0;
-        KLOG_WARN("acl", "%s", why);
-    } else {
-        A->suppressed++;
-    }
-    char remark[1400];
-    snprintf(remark, sizeof remark, ACL_REMARK_PREFIX "%s, %s", msg, why);
+    char remark[1400]; /* prefix + msg (512) + why (768) */
+    kite_acl_refusal_remark(remark, sizeof remark, msg, why);
+    kite_log_limited(&A->log_limit, KITE_LOG_WARN, "acl", "%s", why);
     kite_rpc_reply_code(req, RS_SYSTEM_ERROR, remark);
     return 0;
 }
