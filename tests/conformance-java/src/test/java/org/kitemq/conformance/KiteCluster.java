@@ -2,7 +2,8 @@
 // (optionally a slave of it too, brokerId 1 of the same group) from $KITE_BIN on a random
 // 127.0.0.x with free ports, data and logs in a temp dir, waits for their ports, and stops
 // them by PID (SIGTERM, then SIGKILL) on close, at JVM exit, and through run.sh, which
-// kills every PID listed in $KITE_CJ_PIDFILE that is still alive.
+// kills every PID listed in $KITE_CJ_PIDFILE that is still alive. A test can SIGKILL the
+// master on purpose (killMaster); close() then stops the others.
 package org.kitemq.conformance;
 
 import java.io.IOException;
@@ -47,6 +48,8 @@ public final class KiteCluster implements AutoCloseable {
     public final String clusterName = "CjCluster";
     private final Map<String, String> brokerConf;
     private final List<Process> children = new ArrayList<>();
+    /** Processes a test killed on purpose: close() does not count them as problems. */
+    private final Set<Process> killed = ConcurrentHashMap.newKeySet();
     private boolean failed;
 
     private KiteCluster(String name, Map<String, String> extra, boolean slave) throws IOException {
@@ -217,6 +220,22 @@ public final class KiteCluster implements AutoCloseable {
         }
     }
 
+    /**
+     * SIGKILLs the master (kite-broker, brokerId 0) by its PID and waits until it is gone: no
+     * shutdown, no final flush, no unregistration; the name server drops it when its connection
+     * closes. Returns the PID.
+     */
+    public long killMaster() throws Exception {
+        Process b = children.get(1);
+        killed.add(b);
+        ProcessHandle.of(b.pid()).ifPresent(ProcessHandle::destroyForcibly);
+        if (!b.waitFor(10, TimeUnit.SECONDS)) {
+            throw new IllegalStateException("kite-broker (pid " + b.pid() + ") still alive 10 s after SIGKILL");
+        }
+        LIVE.remove(b);
+        return b.pid();
+    }
+
     /** The last lines of the broker and name-server logs, for failure messages. */
     public String logTail(int lines) {
         String slave = slavePort == 0 ? ""
@@ -253,6 +272,9 @@ public final class KiteCluster implements AutoCloseable {
         for (int i = children.size() - 1; i >= 0; i--) {
             Process p = children.get(i);
             String what = i == 0 ? "kite-namesrv" : i == 1 ? "kite-broker" : "kite-broker (slave)";
+            if (killed.contains(p)) {
+                continue;
+            }
             if (!p.isAlive()) {
                 problems.add(what + " (pid " + p.pid() + ") had exited before stop: " + p.exitValue());
             } else {
