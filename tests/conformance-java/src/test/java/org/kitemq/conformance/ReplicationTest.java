@@ -3,7 +3,8 @@
 // with slaveReadEnable (switched on at run time) a consumer that falls behind is sent to the
 // slave, whose per-group statistics count the messages it served (none while it is off);
 // after the master is SIGKILLed, a push consumer resumes from the slave and gets every message
-// that was answered SEND_OK, and a new group reads them all from the slave.
+// that was answered SEND_OK, and a new group reads them all from the slave; the producer, which
+// knows a second broker group by then, sends on to it without a failed send.
 package org.kitemq.conformance;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -23,6 +24,7 @@ import java.util.TreeSet;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Consumer;
 import java.util.stream.Stream;
 import org.apache.rocketmq.client.consumer.DefaultMQPushConsumer;
 import org.apache.rocketmq.client.consumer.listener.ConsumeConcurrentlyStatus;
@@ -30,6 +32,7 @@ import org.apache.rocketmq.client.consumer.listener.MessageListenerConcurrently;
 import org.apache.rocketmq.client.producer.DefaultMQProducer;
 import org.apache.rocketmq.client.producer.SendResult;
 import org.apache.rocketmq.client.producer.SendStatus;
+import org.apache.rocketmq.common.TopicConfig;
 import org.apache.rocketmq.common.message.Message;
 import org.apache.rocketmq.common.message.MessageExt;
 import org.apache.rocketmq.tools.admin.DefaultMQAdminExt;
@@ -115,14 +118,14 @@ class ReplicationTest extends Base {
         admin().updateBrokerConfig(cluster.slaveAddr(), p);
     }
 
-    private DefaultMQPushConsumer collecting(String group, String topic, Set<String> into, Runnable onEach)
+    private DefaultMQPushConsumer collecting(String group, String topic, Set<String> into, Consumer<String> onEach)
             throws Exception {
         DefaultMQPushConsumer c = pushConsumer(group);
         c.subscribe(topic, "*");
         c.registerMessageListener((MessageListenerConcurrently) (msgs, ctx) -> {
             for (MessageExt m : msgs) {
                 into.add(m.getKeys());
-                onEach.run();
+                onEach.accept(m.getKeys());
             }
             return ConsumeConcurrentlyStatus.CONSUME_SUCCESS;
         });
@@ -180,7 +183,7 @@ class ReplicationTest extends Base {
         // control: slaveReadEnable=false (the default), every pull is answered by the master
         Set<String> first = send(TOPIC_READ, "r", 20, SendStatus.SEND_OK);
         Set<String> got0 = ConcurrentHashMap.newKeySet();
-        collecting(g0, TOPIC_READ, got0, () -> { });
+        collecting(g0, TOPIC_READ, got0, k -> { });
         await(g0 + " consumes " + first, () -> got0.containsAll(first));
         Set<String> more = send(TOPIC_READ, "s", 20, SendStatus.SEND_OK);
         await(g0 + " consumes " + more, () -> got0.containsAll(more));
@@ -192,7 +195,7 @@ class ReplicationTest extends Base {
             // a new group starts 40 messages behind: its first pulls (on the master) are "slow"
             // and suggest the slave, which serves the rest
             Set<String> got1 = ConcurrentHashMap.newKeySet();
-            collecting(g1, TOPIC_READ, got1, () -> { });
+            collecting(g1, TOPIC_READ, got1, k -> { });
             Set<String> all = new TreeSet<>(first);
             all.addAll(more);
             await(g1 + " consumes the 40 messages", () -> got1.containsAll(all));
@@ -213,12 +216,14 @@ class ReplicationTest extends Base {
     @Order(3)
     void masterKilledConsumerKeepsConsumingFromSlave() throws Exception {
         assertEquals(20, acked.size(), "the first scenario's SEND_OK messages");
+        producer.setRetryTimesWhenSendFailed(2); // Java's default, stated: a failed attempt goes to another group
         awaitSlaveKnowsTopics();
         Set<String> got = ConcurrentHashMap.newKeySet();
         AtomicBoolean masterDead = new AtomicBoolean();
         AtomicInteger afterKill = new AtomicInteger();
-        DefaultMQPushConsumer c = collecting(uniq("cg_repl"), TOPIC, got, () -> {
-            if (masterDead.get()) {
+        // deliveries, after the kill, of messages stored on the killed master (the "b" batch)
+        DefaultMQPushConsumer c = collecting(uniq("cg_repl"), TOPIC, got, k -> {
+            if (masterDead.get() && k.startsWith("b-")) {
                 afterKill.incrementAndGet();
             }
         });
@@ -227,16 +232,45 @@ class ReplicationTest extends Base {
         // no new pulls while the next messages are sent (a long poll under way may still answer)
         c.suspend();
         acked.addAll(send(TOPIC, "b", 30, SendStatus.SEND_OK));
+        // a second group (an ASYNC_MASTER without a slave) with the topic; the producer learns
+        // it from a route poll: wait until a send lands there
+        String group2 = cluster.brokerName + "2";
+        Map<String, String> g2 = new HashMap<>();
+        g2.put("brokerRole", "ASYNC_MASTER");
+        String addr2 = cluster.startSecondGroup(g2);
+        admin().createAndUpdateTopicConfig(addr2, new TopicConfig(TOPIC, 4, 4, 6));
+        AtomicInteger probe = new AtomicInteger();
+        await("the producer sends to " + group2, () -> {
+            try {
+                String k = "p-" + probe.getAndIncrement();
+                SendResult r = producer.send(new Message(TOPIC, "repl", k, utf8("probe " + k)));
+                if (r.getSendStatus() == SendStatus.SEND_OK) {
+                    acked.add(k);
+                }
+                return r.getMessageQueue().getBrokerName().equals(group2);
+            } catch (Exception e) {
+                throw new IllegalStateException(e);
+            }
+        });
         long pid = cluster.killMaster();
         masterDead.set(true);
+        // the producer goes on: every send succeeds, on the second group
+        for (int i = 0; i < 20; i++) {
+            String k = "c-" + i;
+            SendResult r = producer.send(new Message(TOPIC, "repl", k, utf8("after the kill " + k)));
+            assertEquals(SendStatus.SEND_OK, r.getSendStatus(), "send of " + k + " after the kill: " + r);
+            assertEquals(group2, r.getMessageQueue().getBrokerName(), "send of " + k + " after the kill");
+            acked.add(k);
+        }
         c.resume();
         await("every SEND_OK message consumed after the master (pid " + pid + ") was killed", 60_000,
                 () -> got.containsAll(acked));
-        System.out.println("[ReplicationTest " + encoding() + "] consumed after the kill: " + afterKill.get());
-        assertTrue(afterKill.get() > 0, "messages consumed after the master's death");
+        System.out.println("[ReplicationTest " + encoding() + "] " + probe.get() + " send(s) until the second group was used; "
+                + afterKill.get() + " deliveries of the dead master's messages after the kill");
+        assertTrue(afterKill.get() > 0, "messages of the killed master consumed after its death");
         // a group that never saw the master reads everything from the slave
         Set<String> fresh = ConcurrentHashMap.newKeySet();
-        collecting(uniq("cg_repl_new"), TOPIC, fresh, () -> { });
+        collecting(uniq("cg_repl_new"), TOPIC, fresh, k -> { });
         await("a new group gets every SEND_OK message from the slave", 60_000, () -> fresh.containsAll(acked));
         assertEquals(acked, new TreeSet<>(fresh));
     }
