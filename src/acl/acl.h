@@ -95,7 +95,8 @@ typedef struct kite_acl_req {
     const char *ip; /* peer address, text */
     int code;
     const char *code_name;  /* for messages; may be NULL */
-    kite_acl_field *fields; /* every extFields entry as received (reordered by the check) */
+    kite_acl_field *fields; /* every extFields entry as received (reordered by the check,
+                             * which also drops repeats of a key with the same value) */
     size_t nfields;
     const void *body;
     size_t body_len;

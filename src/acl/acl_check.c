@@ -5,6 +5,7 @@
 #include "acl/acl.h"
 #include "codec/systopic.h"
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define UNIQUE_KEY_QUERY "_UNIQUE_KEY_QUERY"
@@ -23,12 +24,34 @@ static const kite_acl_field *field(const kite_acl_req *r, const char *key)
     return NULL;
 }
 
-static int has_duplicate_keys(const kite_acl_req *r)
+static int field_cmp(const void *a, const void *b)
 {
-    /* the check sorts the fields: duplicates are neighbours */
-    for (size_t i = 1; i < r->nfields; i++)
-        if (!strcmp(r->fields[i - 1].key, r->fields[i].key)) return 1;
-    return 0;
+    return kite_acl_key_cmp(((const kite_acl_field *)a)->key, ((const kite_acl_field *)b)->key);
+}
+
+/* Java's broker reads extFields into a map, so a key sent twice counts once: a Java client
+ * that sends binary (ROCKETMQ) headers through its ACL hook sends the fields of a "fast"
+ * header (SEND_MESSAGE_V2, PULL_MESSAGE...) twice, with the same values, and signs each once.
+ * Sorts the fields and drops the repeats of a key with the same value (r->nfields shrinks);
+ * returns 1 when a key comes with two different values (refused: which one a handler would
+ * read is not defined). */
+static int merge_duplicate_keys(kite_acl_req *r)
+{
+    if (r->nfields > 1) qsort(r->fields, r->nfields, sizeof *r->fields, field_cmp);
+    size_t k = 0;
+    int conflict = 0;
+    for (size_t i = 0; i < r->nfields; i++) {
+        const kite_acl_field *f = &r->fields[i];
+        if (k > 0 && !strcmp(r->fields[k - 1].key, f->key)) {
+            const kite_acl_field *kept = &r->fields[k - 1];
+            if (kept->vlen != f->vlen || (f->vlen && memcmp(kept->val, f->val, f->vlen) != 0))
+                conflict = 1;
+            continue;
+        }
+        r->fields[k++] = *f;
+    }
+    r->nfields = k;
+    return conflict;
 }
 
 static int signature_ok(const kite_acl_req *r, const kite_acl_account *acc)
@@ -78,6 +101,9 @@ int kite_acl_check(const kite_acl *a, const kite_acl_req *r, const kite_acl_acco
         snprintf(code, sizeof code, "request code %d", r->code);
     if (account) *account = NULL;
     msg[0] = 0;
+    kite_acl_req merged = *r;
+    int conflict = merge_duplicate_keys(&merged);
+    r = &merged;
     const char *ip = r->ip ? r->ip : "";
     for (size_t i = 0; i < a->nglobal; i++) {
         if (kite_acl_addr_match(a->global_white[i], ip)) {
@@ -109,11 +135,11 @@ int kite_acl_check(const kite_acl *a, const kite_acl_req *r, const kite_acl_acco
                  code, ip, acc->access_key);
         return KITE_ACL_ALLOW;
     }
-    int dup = 0;
-    if (!signature_ok(r, acc) || (dup = has_duplicate_keys(r))) {
+    int dup = conflict;
+    if (dup || !signature_ok(r, acc)) {
         snprintf(msg, msglen, "Check signature failed for accessKey=%s", acc->access_key);
         snprintf(why, whylen, "%s from %s refused: %s for accessKey '%s'", code, ip,
-                 dup                     ? "an extFields key appears twice"
+                 dup                     ? "an extFields key appears twice with different values"
                  : field(r, "Signature") ? "the signature does not match the secretKey"
                                          : "the request carries no Signature",
                  acc->access_key);

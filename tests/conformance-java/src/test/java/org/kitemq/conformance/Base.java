@@ -31,6 +31,7 @@ import org.apache.rocketmq.client.producer.TransactionMQProducer;
 import org.apache.rocketmq.common.consumer.ConsumeFromWhere;
 import org.apache.rocketmq.common.message.MessageExt;
 import org.apache.rocketmq.common.message.MessageQueue;
+import org.apache.rocketmq.remoting.RPCHook;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.TestInstance;
@@ -55,6 +56,14 @@ abstract class Base {
     /** Extra broker configuration keys for this class's cluster. */
     protected Map<String, String> brokerConfig() {
         return new HashMap<>();
+    }
+
+    /**
+     * The RPC hook of the class's own topic creator and raw reader: none by default; a class
+     * whose broker checks ACL gives its admin account's AclClientRPCHook.
+     */
+    protected RPCHook adminHook() {
+        return null;
     }
 
     /** Whether this class's cluster has a slave (brokerId 1) besides the master. */
@@ -149,6 +158,11 @@ abstract class Base {
         return c;
     }
 
+    /** Shuts {@code c} down when the class ends, with the class's clients. */
+    protected void closeLater(AutoCloseable c) {
+        open.add(c);
+    }
+
     protected DefaultMQProducer producer(String group) throws Exception {
         return producer(new DefaultMQProducer(group));
     }
@@ -194,7 +208,7 @@ abstract class Base {
         DefaultMQProducer p;
         synchronized (this) {
             if (admin == null) {
-                admin = producer(uniq("pg_admin"));
+                admin = producer(new DefaultMQProducer(uniq("pg_admin"), adminHook()));
             }
             p = admin;
         }
@@ -307,7 +321,7 @@ abstract class Base {
         DefaultMQPullConsumer c;
         synchronized (this) {
             if (reader == null) {
-                DefaultMQPullConsumer r = configure(new DefaultMQPullConsumer(uniq("cj_reader")));
+                DefaultMQPullConsumer r = configure(new DefaultMQPullConsumer(uniq("cj_reader"), adminHook()));
                 r.start();
                 open.add(r::shutdown);
                 reader = r;

@@ -1,8 +1,10 @@
 // Test harness of the Java conformance suite: starts one kite-namesrv and one kite-broker
-// (optionally a slave of it too, brokerId 1 of the same group) from $KITE_BIN on a random
+// (optionally a slave of it too, brokerId 1 of the same group, and later a second broker
+// group, startSecondGroup) from $KITE_BIN on a random
 // 127.0.0.x with free ports, data and logs in a temp dir, waits for their ports, and stops
 // them by PID (SIGTERM, then SIGKILL) on close, at JVM exit, and through run.sh, which
-// kills every PID listed in $KITE_CJ_PIDFILE that is still alive.
+// kills every PID listed in $KITE_CJ_PIDFILE that is still alive. A test can SIGKILL the
+// master on purpose (killMaster); close() then stops the others.
 package org.kitemq.conformance;
 
 import java.io.IOException;
@@ -47,6 +49,12 @@ public final class KiteCluster implements AutoCloseable {
     public final String clusterName = "CjCluster";
     private final Map<String, String> brokerConf;
     private final List<Process> children = new ArrayList<>();
+    /** What each child is, for messages. */
+    private final List<String> names = new ArrayList<>();
+    /** The second group's master port (0 until startSecondGroup); its VIP port is 2 below. */
+    public int group2Port;
+    /** Processes a test killed on purpose: close() does not count them as problems. */
+    private final Set<Process> killed = ConcurrentHashMap.newKeySet();
     private boolean failed;
 
     private KiteCluster(String name, Map<String, String> extra, boolean slave) throws IOException {
@@ -132,7 +140,8 @@ public final class KiteCluster implements AutoCloseable {
     }
 
     // a random 127.0.0.x and a port p with p-2 (the broker's VIP port), p-1, p, p+1 (its HA
-    // port), p+3 and p+5 (a slave's VIP and main ports) and p+10 (the name server) free on it
+    // port), p+3 and p+5 (a slave's VIP and main ports), p+10 (the name server) and p+18,
+    // p+20, p+21 (a second group's VIP, main and HA ports) free on it
     private static int[] pickAddress() {
         ThreadLocalRandom r = ThreadLocalRandom.current();
         for (int attempt = 0; attempt < 200; attempt++) {
@@ -140,7 +149,8 @@ public final class KiteCluster implements AutoCloseable {
             int base = 20000 + r.nextInt(40000);
             String h = "127.0.0." + x;
             boolean ok = true;
-            for (int p : new int[] {base - 2, base - 1, base, base + 1, base + 3, base + 5, base + 10}) {
+            for (int p : new int[] {base - 2, base - 1, base, base + 1, base + 3, base + 5, base + 10, base + 18, base + 20,
+                base + 21}) {
                 if (!portFree(h, p)) {
                     ok = false;
                     break;
@@ -159,13 +169,14 @@ public final class KiteCluster implements AutoCloseable {
         Files.write(file, sb.toString().getBytes(StandardCharsets.UTF_8));
     }
 
-    private Process spawn(String exe, Path conf, Path log) throws IOException {
+    private Process spawn(String exe, String what, Path conf, Path log) throws IOException {
         ProcessBuilder pb = new ProcessBuilder(bin(exe).toString(), "-c", conf.toString());
         pb.redirectErrorStream(true);
         pb.redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()));
         Process p = pb.start();
         LIVE.add(p);
         children.add(p);
+        names.add(what);
         String pidFile = System.getenv("KITE_CJ_PIDFILE");
         if (pidFile != null && !pidFile.isEmpty()) {
             Files.write(Paths.get(pidFile), (p.pid() + "\n").getBytes(StandardCharsets.UTF_8),
@@ -201,9 +212,9 @@ public final class KiteCluster implements AutoCloseable {
         ns.put("kvConfigPath", dir.resolve("namesrv").resolve("kvConfig.json").toString());
         writeConf(dir.resolve("namesrv.conf"), ns);
         writeConf(dir.resolve("broker.conf"), brokerConf);
-        Process n = spawn("kite-namesrv", dir.resolve("namesrv.conf"), dir.resolve("namesrv.log"));
+        Process n = spawn("kite-namesrv", "kite-namesrv", dir.resolve("namesrv.conf"), dir.resolve("namesrv.log"));
         waitPort(n, "kite-namesrv", namesrvPort, 10000);
-        Process b = spawn("kite-broker", dir.resolve("broker.conf"), dir.resolve("broker.log"));
+        Process b = spawn("kite-broker", "kite-broker", dir.resolve("broker.conf"), dir.resolve("broker.log"));
         waitPort(b, "kite-broker", brokerPort, 15000);
         if (slavePort != 0) {
             Map<String, String> sc = new LinkedHashMap<>(brokerConf);
@@ -212,16 +223,52 @@ public final class KiteCluster implements AutoCloseable {
             sc.put("brokerId", "1");
             sc.put("brokerRole", "SLAVE");
             writeConf(dir.resolve("slave.conf"), sc);
-            Process s = spawn("kite-broker", dir.resolve("slave.conf"), dir.resolve("slave.log"));
+            Process s = spawn("kite-broker", "kite-broker (slave)", dir.resolve("slave.conf"), dir.resolve("slave.log"));
             waitPort(s, "kite-broker (slave)", slavePort, 15000);
         }
+    }
+
+    /**
+     * Starts a second broker group in the cluster: its master (brokerName broker-cj2, the
+     * first master's keys and then {@code extra}, its own store, log broker2.log) on
+     * group2Port, registered with the same name server. Returns its address.
+     */
+    public String startSecondGroup(Map<String, String> extra) throws Exception {
+        group2Port = brokerPort + 20;
+        Map<String, String> c = new LinkedHashMap<>(brokerConf);
+        c.put("brokerName", brokerName + "2");
+        c.put("listenPort", Integer.toString(group2Port));
+        c.put("storePathRootDir", dir.resolve("store-2").toString());
+        c.putAll(extra);
+        writeConf(dir.resolve("broker2.conf"), c);
+        Process p = spawn("kite-broker", "kite-broker (group 2)", dir.resolve("broker2.conf"), dir.resolve("broker2.log"));
+        waitPort(p, "kite-broker (group 2)", group2Port, 15000);
+        return host + ":" + group2Port;
+    }
+
+    /**
+     * SIGKILLs the master (kite-broker, brokerId 0) by its PID and waits until it is gone: no
+     * shutdown, no final flush, no unregistration; the name server drops it when its connection
+     * closes. Returns the PID.
+     */
+    public long killMaster() throws Exception {
+        Process b = children.get(1);
+        killed.add(b);
+        ProcessHandle.of(b.pid()).ifPresent(ProcessHandle::destroyForcibly);
+        if (!b.waitFor(10, TimeUnit.SECONDS)) {
+            throw new IllegalStateException("kite-broker (pid " + b.pid() + ") still alive 10 s after SIGKILL");
+        }
+        LIVE.remove(b);
+        return b.pid();
     }
 
     /** The last lines of the broker and name-server logs, for failure messages. */
     public String logTail(int lines) {
         String slave = slavePort == 0 ? ""
                 : "--- tail of " + dir.resolve("slave.log") + " ---\n" + tail(dir.resolve("slave.log"), lines / 2);
-        return "--- tail of " + dir.resolve("broker.log") + " ---\n" + tail(dir.resolve("broker.log"), lines) + slave
+        String group2 = group2Port == 0 ? ""
+                : "--- tail of " + dir.resolve("broker2.log") + " ---\n" + tail(dir.resolve("broker2.log"), lines / 2);
+        return "--- tail of " + dir.resolve("broker.log") + " ---\n" + tail(dir.resolve("broker.log"), lines) + slave + group2
                 + "--- tail of " + dir.resolve("namesrv.log") + " ---\n" + tail(dir.resolve("namesrv.log"), lines / 4);
     }
 
@@ -252,7 +299,10 @@ public final class KiteCluster implements AutoCloseable {
         List<String> problems = new ArrayList<>();
         for (int i = children.size() - 1; i >= 0; i--) {
             Process p = children.get(i);
-            String what = i == 0 ? "kite-namesrv" : i == 1 ? "kite-broker" : "kite-broker (slave)";
+            String what = names.get(i);
+            if (killed.contains(p)) {
+                continue;
+            }
             if (!p.isAlive()) {
                 problems.add(what + " (pid " + p.pid() + ") had exited before stop: " + p.exitValue());
             } else {
