@@ -560,7 +560,9 @@ static void test_bad_paths(void **st)
           "tls.server.trustCertPath", "/nonexistent/ca.pem" },
         { "kite-namesrv",
           "tls.server.certPath=C\ntls.server.keyPath=E\ntls.server.keyPassword=wrong",
-          "tls.server.keyPath", "server_enc.key: bad decrypt" },
+          /* OpenSSL's reason varies with the decoder that tried last ("bad decrypt",
+           * "unsupported"): the key and the file are what the line must name */
+          "tls.server.keyPath", "server_enc.key: " },
         { "kite-broker",
           "tls.server.certPath=C\ntls.server.keyPath=K\ntls.enable=true\n"
           "tls.client.certPath=/nonexistent/c.pem\ntls.client.keyPath=K",
