@@ -48,6 +48,8 @@ abstract class Base {
     private static final AtomicInteger SEQ = new AtomicInteger();
 
     protected KiteCluster cluster;
+    /** Further clusters the class started (startAnotherCluster), stopped with the class's own. */
+    private final List<KiteCluster> others = Collections.synchronizedList(new ArrayList<>());
     /** The class's raw reader (readTopic) and topic creator (createTopic), started on first use. */
     private DefaultMQPullConsumer reader;
     private DefaultMQProducer admin;
@@ -71,9 +73,28 @@ abstract class Base {
         return false;
     }
 
+    /**
+     * Adjusts the keys of this class's daemons once the cluster's address is chosen (nothing by
+     * default; TlsTest adds certificates naming the address).
+     */
+    protected void prepareCluster(KiteCluster c, Map<String, String> brokerKeys, Map<String, String> namesrvKeys)
+            throws Exception {
+    }
+
     @BeforeAll
     void startCluster() throws Exception {
-        cluster = KiteCluster.start(getClass().getSimpleName(), brokerConfig(), withSlave());
+        cluster = KiteCluster.start(getClass().getSimpleName(), brokerConfig(), withSlave(), this::prepareCluster);
+    }
+
+    /**
+     * Starts another cluster for this class (configure(client, it) points clients at it); it is
+     * stopped when the class ends, after the clients, like the class's own.
+     */
+    protected KiteCluster startAnotherCluster(String name, Map<String, String> brokerKeys, KiteCluster.Prepare prepare)
+            throws Exception {
+        KiteCluster k = KiteCluster.start(name, brokerKeys, false, prepare);
+        others.add(k);
+        return k;
     }
 
     private static void closeAll(List<AutoCloseable> all) throws Exception {
@@ -110,12 +131,14 @@ abstract class Base {
             all = new ArrayList<>(open);
             open.clear();
         }
+        List<AutoCloseable> clusters = new ArrayList<>(others);
+        if (cluster != null) {
+            clusters.add(cluster);
+        }
         try {
             closeAll(all);
         } finally {
-            if (cluster != null) {
-                cluster.close();
-            }
+            closeAll(clusters);
         }
     }
 
@@ -124,8 +147,12 @@ abstract class Base {
         @Override
         public void testFailed(ExtensionContext ctx, Throwable cause) {
             ctx.getTestInstance().ifPresent(t -> {
-                KiteCluster c = ((Base) t).cluster;
-                if (c != null) {
+                List<KiteCluster> all = new ArrayList<>(((Base) t).others);
+                all.add(0, ((Base) t).cluster);
+                for (KiteCluster c : all) {
+                    if (c == null) {
+                        continue;
+                    }
                     c.markFailed();
                     System.err.println("[" + ctx.getDisplayName() + " failed; client " + System.getenv("KITE_CJ_CLIENT")
                             + ", encoding " + encoding() + ", logs in " + c.dir + "]\n" + c.logTail(40));
@@ -152,8 +179,13 @@ abstract class Base {
 
     /** Settings shared by every client: this cluster, its own client instance, quick route polls. */
     protected <T extends ClientConfig> T configure(T c) {
-        c.setNamesrvAddr(cluster.nameSrv());
-        c.setInstanceName("cj" + cluster.brokerPort + "_" + SEQ.incrementAndGet());
+        return configure(c, cluster);
+    }
+
+    /** The same settings for another cluster {@code k} a class starts itself. */
+    protected static <T extends ClientConfig> T configure(T c, KiteCluster k) {
+        c.setNamesrvAddr(k.nameSrv());
+        c.setInstanceName("cj" + k.brokerPort + "_" + SEQ.incrementAndGet());
         c.setPollNameServerInterval(1000);
         return c;
     }
@@ -168,7 +200,12 @@ abstract class Base {
     }
 
     protected <P extends DefaultMQProducer> P producer(P p) throws Exception {
-        configure(p);
+        return producer(p, cluster);
+    }
+
+    /** A producer of cluster {@code k}, started. */
+    protected <P extends DefaultMQProducer> P producer(P p, KiteCluster k) throws Exception {
+        configure(p, k);
         p.setSendMsgTimeout(10_000);
         p.start();
         open.add(p::shutdown);
@@ -212,6 +249,11 @@ abstract class Base {
             }
             p = admin;
         }
+        createTopic(p, topic, queues);
+    }
+
+    /** Creates {@code topic} through producer {@code p}'s broker(s) and waits for its route. */
+    protected void createTopic(DefaultMQProducer p, String topic, int queues) throws Exception {
         Method m3 = null;
         Method m4 = null;
         for (Method m : DefaultMQProducer.class.getMethods()) {
