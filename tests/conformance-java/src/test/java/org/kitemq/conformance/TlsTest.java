@@ -311,11 +311,12 @@ class TlsTest extends Base {
             assertEquals(SendStatus.SEND_OK, tlsProducer.send(m).getSendStatus());
             sent.add("tls-" + i);
         }
+        // the push consumer runs while the lite pull consumer reads
         Set<String> pushed = ConcurrentHashMap.newKeySet();
         pushInto(cluster, topic, pushed, true);
+        litePullAll(cluster, topic, sent, true);
         await("the TLS push consumer gets " + sent, () -> pushed.containsAll(sent));
         assertEquals(sent, new TreeSet<>(pushed));
-        litePullAll(cluster, topic, sent, true);
         // the producer's connections: TLS, the daemons' certificate checked, ours shown
         assertVerifiedSession(session(tlsProducer, cluster.brokerAddr()), cluster.brokerAddr());
         assertVerifiedSession(session(tlsProducer, cluster.nameSrv()), cluster.nameSrv());
@@ -386,9 +387,9 @@ class TlsTest extends Base {
         assertNull(session(plain, perm.nameSrv()), "nor its name-server connection");
         Set<String> pushed = ConcurrentHashMap.newKeySet();
         pushInto(perm, topic, pushed, false);
+        litePullAll(perm, topic, sent, true);
         await("the plain push consumer gets " + sent, () -> pushed.containsAll(sent));
         assertEquals(sent, new TreeSet<>(pushed));
-        litePullAll(perm, topic, sent, true);
     }
 
     @Test
