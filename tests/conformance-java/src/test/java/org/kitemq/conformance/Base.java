@@ -8,6 +8,7 @@ package org.kitemq.conformance;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.lang.reflect.InvocationTargetException;
 import java.lang.reflect.Method;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
@@ -26,6 +27,7 @@ import org.apache.rocketmq.client.consumer.DefaultMQPullConsumer;
 import org.apache.rocketmq.client.consumer.DefaultMQPushConsumer;
 import org.apache.rocketmq.client.consumer.PullResult;
 import org.apache.rocketmq.client.consumer.PullStatus;
+import org.apache.rocketmq.client.exception.MQClientException;
 import org.apache.rocketmq.client.producer.DefaultMQProducer;
 import org.apache.rocketmq.client.producer.TransactionMQProducer;
 import org.apache.rocketmq.common.consumer.ConsumeFromWhere;
@@ -252,7 +254,10 @@ abstract class Base {
         createTopic(p, topic, queues);
     }
 
-    /** Creates {@code topic} through producer {@code p}'s broker(s) and waits for its route. */
+    /**
+     * Creates {@code topic} through producer {@code p}'s broker(s) and waits for its route; tried
+     * again while the name server has no route for TBW102 yet (a broker still registering).
+     */
     protected void createTopic(DefaultMQProducer p, String topic, int queues) throws Exception {
         Method m3 = null;
         Method m4 = null;
@@ -267,10 +272,23 @@ abstract class Base {
                 m4 = m;
             }
         }
-        if (m3 != null) {
-            m3.invoke(p, "TBW102", topic, queues);
-        } else {
-            m4.invoke(p, "TBW102", topic, queues, new HashMap<String, String>());
+        long deadline = System.currentTimeMillis() + WAIT_MS;
+        while (true) {
+            try {
+                if (m3 != null) {
+                    m3.invoke(p, "TBW102", topic, queues);
+                } else {
+                    m4.invoke(p, "TBW102", topic, queues, new HashMap<String, String>());
+                }
+                break;
+            } catch (InvocationTargetException e) {
+                // the client finds the brokers through TBW102's route: right after the cluster
+                // starts, the broker may not have registered with the name server yet (17)
+                if (!topicNotExist(e.getCause()) || System.currentTimeMillis() > deadline) {
+                    throw e.getCause() instanceof Exception ? (Exception) e.getCause() : e;
+                }
+                Thread.sleep(100);
+            }
         }
         await("route of " + topic + " with " + queues + " queues", () -> {
             try {
@@ -279,6 +297,15 @@ abstract class Base {
                 return false;
             }
         });
+    }
+
+    private static boolean topicNotExist(Throwable e) {
+        for (Throwable t = e; t != null; t = t.getCause()) {
+            if (t instanceof MQClientException && ((MQClientException) t).getResponseCode() == 17) {
+                return true;
+            }
+        }
+        return false;
     }
 
     /**
