@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Runs the Java conformance suite for one client version: run.sh rmq4|rmq5 [-Dtest=...].
 # Maven (profile rmq4 = rocketmq-client 4.9.8, rmq5 = 5.5.0) compiles the scenarios and runs
-# them twice, JSON then ROCKETMQ request headers, each in its own JVM; the scenarios start
+# them twice, JSON then ROCKETMQ request headers, each in its own JVM, and TlsTest (tag tls)
+# twice more in JVMs with the client's TLS system properties; the scenarios start
 # their own kite-namesrv + kite-broker from $KITE_BIN. A missing java or mvn is a failure,
 # never a skip. The Maven repository is the default ~/.m2: the first run downloads from
 # Maven Central (one run at a time, under a lock), later runs are offline (-o) once a stamp
 # says this pom's artifacts are all there. The run is bounded with `timeout`; daemons the
 # tests started are killed by PID afterwards if still alive (a killed JVM cannot stop them).
-# Passes only when both encodings ran tests and none failed, errored or was skipped.
+# Passes only when both encodings ran tests (without -Dtest: in the plain and the TLS JVMs
+# alike) and none failed, errored or was skipped.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 profile=${1:-}
@@ -31,7 +33,7 @@ mkdir -p "$out" || fail "cannot create $out"
 out=$(cd "$out" && pwd)
 
 # fresh per run: reports, client logs, the daemons' directories and the PID list
-rm -rf "$out"/reports-* "$out"/client-log-* "$out"/offsets-* "$out/tmp" "$out/daemons.pid"
+rm -rf "$out"/reports-* "$out"/client-log-* "$out"/offsets-* "$out"/tls-* "$out/tmp" "$out/daemons.pid"
 mkdir -p "$out/tmp"
 export KITE_CJ_TMP="$out/tmp" KITE_CJ_PIDFILE="$out/daemons.pid"
 kill_leftovers() {
@@ -81,29 +83,38 @@ fi
 [ $rc -eq 0 ] || fail "maven exited with $rc (see $log)"
 touch "$stamp"
 
-# the verdict, from surefire's XML reports of both encodings
+# the verdict, from surefire's XML reports: per encoding, the plain JVM's and the TLS JVM's
 attr() {   # $1 = report, $2 = attribute of its <testsuite>
   local v
   v=$(grep -o '<testsuite [^>]*' "$1" | head -1 | grep -o " $2=\"[0-9]*\"" | grep -o '[0-9][0-9]*')
   echo "${v:-0}"
 }
+filtered=0   # -Dtest=...: a JVM may have run none of the chosen classes
+for a in "$@"; do
+  case "$a" in -Dtest=*) filtered=1 ;; esac
+done
 total_fail=0
 total_pass=0
 for enc in json rocketmq; do
-  t=0 f=0 e=0 s=0
-  for x in "$out/reports-$enc"/TEST-*.xml; do
-    [ -f "$x" ] || fail "no test reports for the $enc encoding in $out/reports-$enc"
-    t=$((t + $(attr "$x" tests))); f=$((f + $(attr "$x" failures)))
-    e=$((e + $(attr "$x" errors))); s=$((s + $(attr "$x" skipped)))
+  enc_tests=0
+  for jvm in "" tls-; do
+    t=0 f=0 e=0 s=0
+    for x in "$out/reports-$jvm$enc"/TEST-*.xml; do
+      [ -f "$x" ] || continue
+      t=$((t + $(attr "$x" tests))); f=$((f + $(attr "$x" failures)))
+      e=$((e + $(attr "$x" errors))); s=$((s + $(attr "$x" skipped)))
+    done
+    echo "conformance-java $profile $jvm$enc: $t tests, $f failed, $e errors, $s skipped"
+    [ "$t" -gt 0 ] || [ $filtered -eq 1 ] || fail "no test ran in the $jvm$enc JVM (reports in $out/reports-$jvm$enc)"
+    enc_tests=$((enc_tests + t))
+    total_pass=$((total_pass + t - f - e - s))
+    total_fail=$((total_fail + f + e + s))
   done
-  echo "conformance-java $profile $enc: $t tests, $f failed, $e errors, $s skipped"
-  [ "$t" -gt 0 ] || fail "no test ran with the $enc encoding"
-  total_pass=$((total_pass + t - f - e - s))
-  total_fail=$((total_fail + f + e + s))
+  [ "$enc_tests" -gt 0 ] || fail "no test ran with the $enc encoding"
 done
 if [ $total_fail -ne 0 ]; then
   grep -E '^\[ERROR\] +[A-Za-z]+Test\.' "$log" | sed 's/^/  /' >&2
   fail "$total_fail scenario run(s) failed or were skipped (client logs and kept daemon dirs under $out)"
 fi
-rm -rf "$out/tmp"
+rm -rf "$out/tmp" "$out"/tls-*
 echo "conformance-java $profile: $total_pass passed, 0 failed"

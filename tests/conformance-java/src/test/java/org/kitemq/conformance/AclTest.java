@@ -249,25 +249,16 @@ class AclTest extends Base {
         if (unsignedProducer == null || wrongSecretProducer == null || userProducer == null) {
             fail("the earlier scenarios of this class did not run");
         }
-        Path log = cluster.dir.resolve("broker.log");
-        long before = countLines(log, "ACL reloaded");
+        long before = cluster.countLogLines("broker.log", "ACL reloaded");
         Path tmp = aclDir.resolve("plain_acl.yml.tmp");
         Files.write(tmp, aclYaml(true).getBytes(StandardCharsets.UTF_8));
         Files.move(tmp, aclFile, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
-        await("the broker reloads " + aclFile, () -> countLines(log, "ACL reloaded") > before);
+        await("the broker reloads " + aclFile, () -> cluster.countLogLines("broker.log", "ACL reloaded") > before);
         // the same clients, unchanged: white-listed (unsigned, wrong secret) and granted PUB
         assertEquals(SendStatus.SEND_OK, unsignedProducer.send(msg(OPEN, "unsigned-1")).getSendStatus());
         assertEquals(SendStatus.SEND_OK, wrongSecretProducer.send(msg(OPEN, "wrong-1")).getSendStatus());
         assertEquals(SendStatus.SEND_OK, userProducer.send(msg(DENIED, "denied-1")).getSendStatus());
         // only the message sent after the grant is in the DENY topic
         assertEquals("denied-1", readTopic(DENIED, 1).get(0).getKeys());
-    }
-
-    private static long countLines(Path f, String needle) {
-        try (Stream<String> s = Files.lines(f, StandardCharsets.ISO_8859_1)) {
-            return s.filter(l -> l.contains(needle)).count();
-        } catch (IOException | UncheckedIOException e) {
-            return -1;
-        }
     }
 }

@@ -8,6 +8,7 @@ package org.kitemq.conformance;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.lang.reflect.InvocationTargetException;
 import java.lang.reflect.Method;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
@@ -26,6 +27,7 @@ import org.apache.rocketmq.client.consumer.DefaultMQPullConsumer;
 import org.apache.rocketmq.client.consumer.DefaultMQPushConsumer;
 import org.apache.rocketmq.client.consumer.PullResult;
 import org.apache.rocketmq.client.consumer.PullStatus;
+import org.apache.rocketmq.client.exception.MQClientException;
 import org.apache.rocketmq.client.producer.DefaultMQProducer;
 import org.apache.rocketmq.client.producer.TransactionMQProducer;
 import org.apache.rocketmq.common.consumer.ConsumeFromWhere;
@@ -48,6 +50,8 @@ abstract class Base {
     private static final AtomicInteger SEQ = new AtomicInteger();
 
     protected KiteCluster cluster;
+    /** Further clusters the class started (startAnotherCluster), stopped with the class's own. */
+    private final List<KiteCluster> others = Collections.synchronizedList(new ArrayList<>());
     /** The class's raw reader (readTopic) and topic creator (createTopic), started on first use. */
     private DefaultMQPullConsumer reader;
     private DefaultMQProducer admin;
@@ -71,9 +75,28 @@ abstract class Base {
         return false;
     }
 
+    /**
+     * Adjusts the keys of this class's daemons once the cluster's address is chosen (nothing by
+     * default; TlsTest adds certificates naming the address).
+     */
+    protected void prepareCluster(KiteCluster c, Map<String, String> brokerKeys, Map<String, String> namesrvKeys)
+            throws Exception {
+    }
+
     @BeforeAll
     void startCluster() throws Exception {
-        cluster = KiteCluster.start(getClass().getSimpleName(), brokerConfig(), withSlave());
+        cluster = KiteCluster.start(getClass().getSimpleName(), brokerConfig(), withSlave(), this::prepareCluster);
+    }
+
+    /**
+     * Starts another cluster for this class (configure(client, it) points clients at it); it is
+     * stopped when the class ends, after the clients, like the class's own.
+     */
+    protected KiteCluster startAnotherCluster(String name, Map<String, String> brokerKeys, KiteCluster.Prepare prepare)
+            throws Exception {
+        KiteCluster k = KiteCluster.start(name, brokerKeys, false, prepare);
+        others.add(k);
+        return k;
     }
 
     private static void closeAll(List<AutoCloseable> all) throws Exception {
@@ -110,12 +133,14 @@ abstract class Base {
             all = new ArrayList<>(open);
             open.clear();
         }
+        List<AutoCloseable> clusters = new ArrayList<>(others);
+        if (cluster != null) {
+            clusters.add(cluster);
+        }
         try {
             closeAll(all);
         } finally {
-            if (cluster != null) {
-                cluster.close();
-            }
+            closeAll(clusters);
         }
     }
 
@@ -124,8 +149,12 @@ abstract class Base {
         @Override
         public void testFailed(ExtensionContext ctx, Throwable cause) {
             ctx.getTestInstance().ifPresent(t -> {
-                KiteCluster c = ((Base) t).cluster;
-                if (c != null) {
+                List<KiteCluster> all = new ArrayList<>(((Base) t).others);
+                all.add(0, ((Base) t).cluster);
+                for (KiteCluster c : all) {
+                    if (c == null) {
+                        continue;
+                    }
                     c.markFailed();
                     System.err.println("[" + ctx.getDisplayName() + " failed; client " + System.getenv("KITE_CJ_CLIENT")
                             + ", encoding " + encoding() + ", logs in " + c.dir + "]\n" + c.logTail(40));
@@ -152,8 +181,13 @@ abstract class Base {
 
     /** Settings shared by every client: this cluster, its own client instance, quick route polls. */
     protected <T extends ClientConfig> T configure(T c) {
-        c.setNamesrvAddr(cluster.nameSrv());
-        c.setInstanceName("cj" + cluster.brokerPort + "_" + SEQ.incrementAndGet());
+        return configure(c, cluster);
+    }
+
+    /** The same settings for another cluster {@code k} a class starts itself. */
+    protected static <T extends ClientConfig> T configure(T c, KiteCluster k) {
+        c.setNamesrvAddr(k.nameSrv());
+        c.setInstanceName("cj" + k.brokerPort + "_" + SEQ.incrementAndGet());
         c.setPollNameServerInterval(1000);
         return c;
     }
@@ -168,7 +202,12 @@ abstract class Base {
     }
 
     protected <P extends DefaultMQProducer> P producer(P p) throws Exception {
-        configure(p);
+        return producer(p, cluster);
+    }
+
+    /** A producer of cluster {@code k}, started. */
+    protected <P extends DefaultMQProducer> P producer(P p, KiteCluster k) throws Exception {
+        configure(p, k);
         p.setSendMsgTimeout(10_000);
         p.start();
         open.add(p::shutdown);
@@ -212,6 +251,14 @@ abstract class Base {
             }
             p = admin;
         }
+        createTopic(p, topic, queues);
+    }
+
+    /**
+     * Creates {@code topic} through producer {@code p}'s broker(s) and waits for its route; tried
+     * again while the name server has no route for TBW102 yet (a broker still registering).
+     */
+    protected void createTopic(DefaultMQProducer p, String topic, int queues) throws Exception {
         Method m3 = null;
         Method m4 = null;
         for (Method m : DefaultMQProducer.class.getMethods()) {
@@ -225,10 +272,23 @@ abstract class Base {
                 m4 = m;
             }
         }
-        if (m3 != null) {
-            m3.invoke(p, "TBW102", topic, queues);
-        } else {
-            m4.invoke(p, "TBW102", topic, queues, new HashMap<String, String>());
+        long deadline = System.currentTimeMillis() + WAIT_MS;
+        while (true) {
+            try {
+                if (m3 != null) {
+                    m3.invoke(p, "TBW102", topic, queues);
+                } else {
+                    m4.invoke(p, "TBW102", topic, queues, new HashMap<String, String>());
+                }
+                break;
+            } catch (InvocationTargetException e) {
+                // the client finds the brokers through TBW102's route: right after the cluster
+                // starts, the broker may not have registered with the name server yet (17)
+                if (!topicNotExist(e.getCause()) || System.currentTimeMillis() > deadline) {
+                    throw e.getCause() instanceof Exception ? (Exception) e.getCause() : e;
+                }
+                Thread.sleep(100);
+            }
         }
         await("route of " + topic + " with " + queues + " queues", () -> {
             try {
@@ -237,6 +297,15 @@ abstract class Base {
                 return false;
             }
         });
+    }
+
+    private static boolean topicNotExist(Throwable e) {
+        for (Throwable t = e; t != null; t = t.getCause()) {
+            if (t instanceof MQClientException && ((MQClientException) t).getResponseCode() == 17) {
+                return true;
+            }
+        }
+        return false;
     }
 
     /**

@@ -1,7 +1,8 @@
 // Test harness of the Java conformance suite: starts one kite-namesrv and one kite-broker
 // (optionally a slave of it too, brokerId 1 of the same group, and later a second broker
 // group, startSecondGroup) from $KITE_BIN on a random
-// 127.0.0.x with free ports, data and logs in a temp dir, waits for their ports, and stops
+// 127.0.0.x with free ports, data and logs in a temp dir (a Prepare hook may add keys of both
+// daemons that depend on the address, e.g. TLS certificates naming it), waits for their ports, and stops
 // them by PID (SIGTERM, then SIGKILL) on close, at JVM exit, and through run.sh, which
 // kills every PID listed in $KITE_CJ_PIDFILE that is still alive. A test can SIGKILL the
 // master on purpose (killMaster); close() then stops the others.
@@ -48,6 +49,7 @@ public final class KiteCluster implements AutoCloseable {
     public final String brokerName = "broker-cj";
     public final String clusterName = "CjCluster";
     private final Map<String, String> brokerConf;
+    private final Map<String, String> namesrvConf;
     private final List<Process> children = new ArrayList<>();
     /** What each child is, for messages. */
     private final List<String> names = new ArrayList<>();
@@ -84,6 +86,18 @@ public final class KiteCluster implements AutoCloseable {
         brokerConf.put("maxIndexNum", "80000");
         brokerConf.put("flushDiskType", "ASYNC_FLUSH");
         brokerConf.putAll(extra);
+        namesrvConf = new LinkedHashMap<>();
+        namesrvConf.put("listenPort", Integer.toString(namesrvPort));
+        namesrvConf.put("bindAddress", host);
+        namesrvConf.put("kvConfigPath", dir.resolve("namesrv").resolve("kvConfig.json").toString());
+    }
+
+    /**
+     * Adds or changes keys of the broker(s) and the name server once the cluster's address and
+     * directory are chosen, before anything starts (e.g. certificates naming {@code c.host}).
+     */
+    public interface Prepare {
+        void prepare(KiteCluster c, Map<String, String> brokerKeys, Map<String, String> namesrvKeys) throws Exception;
     }
 
     /** Starts a cluster; {@code extra} holds broker config keys (e.g. messageDelayLevel). */
@@ -96,8 +110,17 @@ public final class KiteCluster implements AutoCloseable {
      * SLAVE, the same keys) follows the master (brokerId 0, ASYNC_MASTER).
      */
     public static KiteCluster start(String name, Map<String, String> extra, boolean slave) throws Exception {
+        return start(name, extra, slave, null);
+    }
+
+    /** As above; {@code prepare} (may be null) adjusts both daemons' keys before they start. */
+    public static KiteCluster start(String name, Map<String, String> extra, boolean slave, Prepare prepare)
+            throws Exception {
         KiteCluster c = new KiteCluster(name, extra, slave);
         try {
+            if (prepare != null) {
+                prepare.prepare(c, c.brokerConf, c.namesrvConf);
+            }
             c.launch();
         } catch (Exception | Error e) {
             c.failed = true;
@@ -206,11 +229,7 @@ public final class KiteCluster implements AutoCloseable {
     }
 
     private void launch() throws Exception {
-        Map<String, String> ns = new LinkedHashMap<>();
-        ns.put("listenPort", Integer.toString(namesrvPort));
-        ns.put("bindAddress", host);
-        ns.put("kvConfigPath", dir.resolve("namesrv").resolve("kvConfig.json").toString());
-        writeConf(dir.resolve("namesrv.conf"), ns);
+        writeConf(dir.resolve("namesrv.conf"), namesrvConf);
         writeConf(dir.resolve("broker.conf"), brokerConf);
         Process n = spawn("kite-namesrv", "kite-namesrv", dir.resolve("namesrv.conf"), dir.resolve("namesrv.log"));
         waitPort(n, "kite-namesrv", namesrvPort, 10000);
@@ -282,6 +301,18 @@ public final class KiteCluster implements AutoCloseable {
             return sb.toString();
         } catch (IOException e) {
             return "(cannot read " + f + ": " + e + ")\n";
+        }
+    }
+
+    /**
+     * How many lines of the daemon log {@code log} (broker.log, namesrv.log, ...) contain
+     * {@code needle}; -1 when it cannot be read.
+     */
+    public long countLogLines(String log, String needle) {
+        try (Stream<String> s = Files.lines(dir.resolve(log), StandardCharsets.ISO_8859_1)) {
+            return s.filter(l -> l.contains(needle)).count();
+        } catch (IOException | java.io.UncheckedIOException e) {
+            return -1;
         }
     }
 
