@@ -1,7 +1,7 @@
 /* tls.h - TLS contexts (OpenSSL 3) for the connection layer: the server side
  * (tls.server.* keys: mode disabled / permissive / enforcing, certificate, key, trusted
  * CAs, client-certificate policy) and the client side (trusted CAs, optional client
- * certificate, whether the server is verified). docs/wire.md section 14 has the facts.
+ * certificate, whether the server is verified). docs/wire.md §15 has the facts.
  *
  * Owns: the SSL_CTX of each context, and the parsing of the TLS configuration keys into
  * kite_tls_conf (shared by kite-broker and kite-namesrv, and the tls.config.file reader).

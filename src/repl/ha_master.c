@@ -52,7 +52,9 @@
 /* How bytes move on a connection. */
 enum { LINK_PLAIN = 0, LINK_DETECT, LINK_HANDSHAKE, LINK_TLS };
 
-static kite_log_limit g_tls_lim = KITE_LOG_LIMIT_INIT; /* TLS refusals and failures (peers) */
+/* Lines a peer can cause on the HA port, one limiter per kind (base/log.h). */
+static kite_log_limit g_lim_mismatch = KITE_LOG_LIMIT_INIT;  /* TLS on one side only */
+static kite_log_limit g_lim_handshake = KITE_LOG_LIMIT_INIT; /* failed / overdue handshakes */
 
 typedef struct ha_conn {
     int fd;
@@ -272,7 +274,7 @@ static int pump_out(kite_ha_master *m, ha_conn *c, int64_t now, const char **why
 /* A slave opened with a TLS ClientHello on a port that serves only the classic protocol. */
 static void tls_on_plain_port(kite_ha_master *m, ha_conn *c)
 {
-    kite_log_limited(&g_tls_lim, KITE_LOG_WARN, "repl",
+    kite_log_limited(&g_lim_mismatch, KITE_LOG_WARN, "repl",
                      "refused a replication connection from %s: it starts TLS, but TLS is off "
                      "on this master's HA port %s (haTlsMode=disabled; set haTlsMode=permissive "
                      "or enforcing here, or haTlsEnable=false on that slave)",
@@ -414,7 +416,7 @@ static int link_handshake(kite_ha_master *m, ha_conn *c)
     int rc = kite_ha_tls_handshake(c->ssl, &c->want_write, c->err, sizeof c->err);
     if (rc == 0) return KITE_OK;
     if (rc < 0) {
-        kite_log_limited(&g_tls_lim, KITE_LOG_WARN, "repl",
+        kite_log_limited(&g_lim_handshake, KITE_LOG_WARN, "repl",
                          "TLS handshake with replication peer %s on %s failed: %s", c->peer,
                          m->addr, c->err);
         return rc;
@@ -436,7 +438,7 @@ static int refuse_plain(kite_ha_master *m, ha_conn *c)
     }
     ssize_t w = send(c->fd, kite_ha_tls_alert, KITE_HA_TLS_ALERT_LEN, MSG_NOSIGNAL | MSG_DONTWAIT);
     (void)w; /* best effort: the peer learns it from the log line on its side otherwise */
-    kite_log_limited(&g_tls_lim, KITE_LOG_WARN, "repl",
+    kite_log_limited(&g_lim_mismatch, KITE_LOG_WARN, "repl",
                      "refused a plain replication connection from %s: this master's HA port %s "
                      "accepts TLS only (haTlsMode=enforcing); the slave needs haTlsEnable=true",
                      c->peer, m->addr);
@@ -454,7 +456,7 @@ static int link_step(kite_ha_master *m, ha_conn *c, int64_t now)
         ssize_t n = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
         if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
             if (m->o.tls_mode == KITE_TLS_ENFORCING)
-                kite_log_limited(&g_tls_lim, KITE_LOG_WARN, "repl",
+                kite_log_limited(&g_lim_mismatch, KITE_LOG_WARN, "repl",
                                  "replication peer %s closed the connection without starting "
                                  "TLS (haTlsMode=enforcing on %s: a slave needs haTlsEnable=true)",
                                  c->peer, m->addr);
@@ -488,7 +490,7 @@ static int link_step(kite_ha_master *m, ha_conn *c, int64_t now)
 static int link_overdue(kite_ha_master *m, ha_conn *c, int64_t now)
 {
     if ((c->link != LINK_DETECT && c->link != LINK_HANDSHAKE) || now < c->hs_deadline) return 0;
-    kite_log_limited(&g_tls_lim, KITE_LOG_WARN, "repl",
+    kite_log_limited(&g_lim_handshake, KITE_LOG_WARN, "repl",
                      "replication peer %s on %s: %s not completed within %lld ms "
                      "(tls.server.handshakeTimeoutMillis)",
                      c->peer, m->addr,

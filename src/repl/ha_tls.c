@@ -9,12 +9,18 @@
 #include <stdio.h>
 #include <string.h>
 
+#define READ_AHEAD (256 * 1024) /* slave: ciphertext taken from the socket per read() */
+
 const uint8_t kite_ha_tls_alert[KITE_HA_TLS_ALERT_LEN] = { 0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 40 };
 
 SSL *kite_ha_tls_new(kite_tls_ctx *t, int fd, const char *host)
 {
     SSL *ssl = kite_tls_ssl_new(t, fd, host);
-    if (ssl) SSL_set_options(ssl, SSL_OP_NO_RENEGOTIATION);
+    if (!ssl) return NULL;
+    SSL_set_options(ssl, SSL_OP_NO_RENEGOTIATION);
+    /* The slave reads the log: with read-ahead (net/tls.c) a large buffer takes many
+     * records per read() instead of one. */
+    if (!kite_tls_ctx_is_server(t)) SSL_set_default_read_buffer_len(ssl, READ_AHEAD);
     return ssl;
 }
 

@@ -1,6 +1,8 @@
 /* bench_repl.c - benchmark (not a test): produce throughput of a master without a slave, of
- * an ASYNC_MASTER followed by a slave and of a SYNC_MASTER followed by a slave, in the same
- * run, and the replication lag under that load.
+ * an ASYNC_MASTER followed by a slave, of a SYNC_MASTER followed by a slave, and of the same
+ * SYNC_MASTER pair replicating over TLS (haTlsMode=enforcing / haTlsEnable, a certificate made
+ * with the openssl command at start; skipped without it), in the same run, and the replication
+ * lag under that load. Ends with the median of each mode over the runs.
  *
  * usage: bench_repl [-s size] [-c in_flight] [-d seconds] [-r runs]
  * Each run starts kite-namesrv and kite-broker processes ($KITE_BIN, else ./bin) on a random
@@ -65,34 +67,72 @@ static double tps_of(const char *json)
     return p ? strtod(p + 6, NULL) : -1;
 }
 
+static char g_host[32];   /* the masters' address, named by the certificate */
+static char g_certs[512]; /* ca.pem, server.pem, server.key; "" = no TLS mode */
+
+/* CA and a server certificate for g_host (IP SAN) in g_certs. 0, or -1 (no TLS mode). */
+static int make_certs(void)
+{
+    if (system("command -v openssl >/dev/null 2>&1") != 0) return -1;
+    kt_mkdtemp("bench-repl-certs", g_certs, sizeof g_certs);
+    char cmd[2048];
+    snprintf(
+        cmd, sizeof cmd,
+        "cd %s && openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 "
+        "-subj /CN=bench-ca 2>/dev/null && printf 'subjectAltName=IP:%s\n' > s.ext && "
+        "openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj "
+        "/CN=bench 2>/dev/null && openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key "
+        "-CAcreateserial -out server.pem -days 2 -extfile s.ext 2>/dev/null",
+        g_certs, g_host);
+    if (system(cmd) != 0) {
+        g_certs[0] = 0;
+        return -1;
+    }
+    return 0;
+}
+
+static const char *mode_name(int mode)
+{
+    static const char *n[] = { "no slave", "ASYNC_MASTER + slave", "SYNC_MASTER + slave",
+                               "SYNC_MASTER + slave over TLS" };
+    return n[mode];
+}
+
 static long long t_ms[MAX_SAMPLES], m_end[MAX_SAMPLES], s_end[MAX_SAMPLES], lagb[MAX_SAMPLES],
     lagt[MAX_SAMPLES];
 
-/* One run (mode 0: no slave, 1: ASYNC_MASTER + slave, 2: SYNC_MASTER + slave): returns the
- * producer's msgs/s; with a slave, prints the lag figures. */
+/* One run (mode 0: no slave, 1: ASYNC_MASTER + slave, 2: SYNC_MASTER + slave, 3: the same
+ * over TLS): returns the producer's msgs/s; with a slave, prints the lag figures. */
 static double run(int mode, int size, int inflight, int secs)
 {
-    int with_slave = mode > 0;
+    int with_slave = mode > 0, tls = mode == 3;
     kt_daemon ns = { 0 }, m = { 0 }, s = { 0 };
     if (kt_namesrv_start(&ns, NULL) != 0) exit(1);
     char nsaddr[64];
     snprintf(nsaddr, sizeof nsaddr, "%s:%d", ns.host, ns.port);
-    kt_random_host(m.host, sizeof m.host);
+    snprintf(m.host, sizeof m.host, "%s", g_host);
     m.port = kt_free_port(m.host);
     int ha;
     do ha = kt_free_port(m.host);
     while (ha == m.port || ha == m.port - 2);
-    char extra[512];
+    char extra[2048], sextra[1024];
     snprintf(extra, sizeof extra,
              "mappedFileSizeCommitLog=134217728\nhaListenPort=%d\nbrokerRole=%s\n", ha,
-             mode == 2 ? "SYNC_MASTER" : "ASYNC_MASTER");
-    if (kt_broker_start(&m, nsaddr, extra) != 0) exit(1);
-    if (with_slave) {
-        if (kt_broker_start(&s, nsaddr,
-                            "brokerRole=SLAVE\nbrokerId=1\nmappedFileSizeCommitLog=134217728\n") !=
-            0)
-            exit(1);
+             mode >= 2 ? "SYNC_MASTER" : "ASYNC_MASTER");
+    snprintf(sextra, sizeof sextra,
+             "brokerRole=SLAVE\nbrokerId=1\nmappedFileSizeCommitLog=134217728\n");
+    if (tls) {
+        size_t n = strlen(extra);
+        snprintf(extra + n, sizeof extra - n,
+                 "haTlsMode=enforcing\ntls.server.certPath=%s/server.pem\n"
+                 "tls.server.keyPath=%s/server.key\n",
+                 g_certs, g_certs);
+        n = strlen(sextra);
+        snprintf(sextra + n, sizeof sextra - n,
+                 "haTlsEnable=true\ntls.client.trustCertPath=%s/ca.pem\n", g_certs);
     }
+    if (kt_broker_start(&m, nsaddr, extra) != 0) exit(1);
+    if (with_slave && kt_broker_start(&s, nsaddr, sextra) != 0) exit(1);
     const char *bin = getenv("KITE_BIN");
     char cmd[1024];
     snprintf(
@@ -146,10 +186,9 @@ static double run(int mode, int size, int inflight, int secs)
         long long b50 = pct(lagb, k, 0.5), b99 = pct(lagb, k, 0.99), bmax = pct(lagb, k, 1.0);
         long long t50 = pct(lagt, k, 0.5), t99 = pct(lagt, k, 0.99), tmax = pct(lagt, k, 1.0);
         printf(
-            "  %s + slave: %.0f msgs/s; lag under load (%d samples): bytes p50 %lld p99 %lld max %lld; "
+            "  %s: %.0f msgs/s; lag under load (%d samples): bytes p50 %lld p99 %lld max %lld; "
             "time p50 %lld ms p99 %lld ms max %lld ms; caught up %lld ms after the load; %lld bytes replicated\n",
-            mode == 2 ? "SYNC_MASTER" : "ASYNC_MASTER", tps, k, b50, b99, bmax, t50, t99, tmax,
-            caught, n ? m_end[n - 1] : 0);
+            mode_name(mode), tps, k, b50, b99, bmax, t50, t99, tmax, caught, n ? m_end[n - 1] : 0);
     } else {
         printf("  no slave: %.0f msgs/s\n", tps);
     }
@@ -182,11 +221,30 @@ int main(int argc, char **argv)
         }
     }
     signal(SIGPIPE, SIG_IGN);
+    kt_random_host(g_host, sizeof g_host);
+    int modes = make_certs() == 0 ? 4 : 3;
+    if (modes == 3) printf("no openssl command: the TLS mode is skipped\n");
+    static double tps[4][64];
+    if (runs > 64) runs = 64;
     for (int r = 0; r < runs; r++) {
         printf("run %d: %d-byte messages, %d in flight, %d s\n", r + 1, size, inflight, secs);
-        run(0, size, inflight, secs);
-        run(1, size, inflight, secs);
-        run(2, size, inflight, secs);
+        for (int mode = 0; mode < modes; mode++) tps[mode][r] = run(mode, size, inflight, secs);
+    }
+    printf("medians over %d run(s):\n", runs);
+    long long med[4];
+    for (int mode = 0; mode < modes; mode++) {
+        long long v[64];
+        for (int r = 0; r < runs; r++) v[r] = (long long)tps[mode][r];
+        med[mode] = pct(v, runs, 0.5);
+        printf("  %s: %lld msgs/s (%.2f of no slave)\n", mode_name(mode), med[mode],
+               med[0] > 0 ? (double)med[mode] / (double)med[0] : 0.0);
+    }
+    if (modes == 4 && med[2] > 0)
+        printf("  SYNC_MASTER over TLS / plain: %.2f\n", (double)med[3] / (double)med[2]);
+    if (g_certs[0]) {
+        char rm[700];
+        snprintf(rm, sizeof rm, "rm -rf '%s'", g_certs);
+        if (system(rm) != 0) fprintf(stderr, "could not remove %s\n", g_certs);
     }
     return 0;
 }
