@@ -491,10 +491,11 @@ static int link_overdue(kite_ha_master *m, ha_conn *c, int64_t now)
 {
     if ((c->link != LINK_DETECT && c->link != LINK_HANDSHAKE) || now < c->hs_deadline) return 0;
     kite_log_limited(&g_lim_handshake, KITE_LOG_WARN, "repl",
-                     "replication peer %s on %s: %s not completed within %lld ms "
+                     "closing replication peer %s on %s: %s within %lld ms "
                      "(tls.server.handshakeTimeoutMillis)",
                      c->peer, m->addr,
-                     c->link == LINK_DETECT ? "no TLS handshake started" : "TLS handshake",
+                     c->link == LINK_DETECT ? "no TLS handshake started"
+                                            : "TLS handshake not completed",
                      (long long)m->o.tls_handshake_ms);
     return 1;
 }

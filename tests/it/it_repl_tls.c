@@ -610,6 +610,63 @@ static void test_tls_acks(void **st)
     kite_tls_ctx_free(ctx);
 }
 
+/* Handshakes are bounded on both sides by tls.server.handshakeTimeoutMillis: the master
+ * closes a peer that starts no handshake or stalls in one; control: a TLS peer that finished
+ * its handshake at the same time is still served after twice that. A slave whose "master"
+ * never answers its ClientHello gives up and says so. */
+static void test_handshake_timeouts(void **st)
+{
+    (void)st;
+    kt_daemon *ns = rp_start_ns();
+    int ha = 0;
+    kt_daemon *m = start_master(ns, &ha, "enforcing", "tls.server.handshakeTimeoutMillis=1000\n");
+    char err[512];
+    kite_tls_ctx *ctx = kite_tls_client_new(path("ca.pem"), NULL, NULL, NULL, 1, err, sizeof err);
+    if (!ctx) fail_msg("client context: %s", err);
+    SSL *good = tls_peer(ctx, ha, 0);
+    long long t0 = kt_now_ms();
+    /* One after the other: the two lines are rate-limited together (one a second). */
+    int silent = kt_connect(g_m_host, ha);
+    assert_true(silent >= 0);
+    assert_true(kt_peer_closed(silent, KT_DEADLINE_MS));
+    wait_log(m, "no TLS handshake started within 1000 ms");
+    int stalled = kt_connect(g_m_host, ha);
+    assert_true(stalled >= 0);
+    static const uint8_t hello_start[] = { 0x16, 0x03, 0x01, 0x00, 0xc8, 0x01, 0x00, 0x00 };
+    assert_int_equal(kt_send_raw(stalled, hello_start, sizeof hello_start), 0);
+    assert_true(kt_peer_closed(stalled, KT_DEADLINE_MS));
+    wait_log(m, "TLS handshake not completed within 1000 ms");
+    while (kt_now_ms() - t0 < 2000) usleep(50000);
+    tls_report(good, 0); /* a report keeps it within haHousekeepingInterval */
+    /* What arrived so far is drained; a heartbeat read after that was sent after 2 s. */
+    int gfd = SSL_get_fd(good), fl = fcntl(gfd, F_GETFL);
+    fcntl(gfd, F_SETFL, fl | O_NONBLOCK);
+    uint8_t h[4096];
+    int r;
+    while ((r = SSL_read(good, h, sizeof h)) > 0) {
+    }
+    assert_int_equal(SSL_get_error(good, r), SSL_ERROR_WANT_READ);
+    fcntl(gfd, F_SETFL, fl);
+    assert_int_equal(SSL_read(good, h, 12), 12);
+    assert_int_equal(kite_rd_be32(h + 8), 0); /* a heartbeat: the handshaken peer is served */
+    close(silent);
+    close(stalled);
+    tls_peer_free(good);
+    kite_tls_ctx_free(ctx);
+
+    /* The slave's side: a listener that never answers (the kernel completes the connect). */
+    char dead[64], extra[256];
+    int port = kt_free_port(g_m_host);
+    int lfd = kite_sock_listen(g_m_host, port, NULL, err, sizeof err);
+    assert_true(lfd >= 0);
+    snprintf(dead, sizeof dead, "%s:%d", g_m_host, port);
+    snprintf(extra, sizeof extra, "tls.server.handshakeTimeoutMillis=1000\n");
+    kt_daemon *s = rp_start_slave(ns, 1, slave_conf(dead, "ca.pem", NULL, extra));
+    wait_log(s, "not completed within 1000 ms");
+    bk_stop_clean(s);
+    close(lfd);
+}
+
 /* Runs kite-broker -c with text (plus -p when print): exit status, stdout and stderr. */
 static int run_conf(const char *text, int print, char **out, char **err)
 {
@@ -713,6 +770,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_server_verification, bk_setup, bk_teardown),
         cmocka_unit_test_setup_teardown(test_client_auth, bk_setup, bk_teardown),
         cmocka_unit_test_setup_teardown(test_tls_acks, bk_setup, bk_teardown),
+        cmocka_unit_test_setup_teardown(test_handshake_timeouts, bk_setup, bk_teardown),
         cmocka_unit_test_setup_teardown(test_config, bk_setup, bk_teardown),
     };
     return kt_exit_code(cmocka_run_group_tests(tests, group_setup, NULL));
