@@ -4,7 +4,9 @@
  * with the openssl command at start; skipped without it), in the same run, and the replication
  * lag under that load. Ends with the median of each mode over the runs.
  *
- * usage: bench_repl [-s size] [-c in_flight] [-d seconds] [-r runs]
+ * usage: bench_repl [-s size] [-c in_flight] [-d seconds] [-r runs] [-m modes]
+ * -m: the modes to run, digits of 0 (no slave), 1 (ASYNC), 2 (SYNC), 3 (SYNC over TLS);
+ * default 0123. "-m 23" compares SYNC_MASTER over TLS with plain in more runs.
  * Each run starts kite-namesrv and kite-broker processes ($KITE_BIN, else ./bin) on a random
  * loopback host with fresh stores, drives them with `kite-bench produce --async`, and stops
  * them by PID. With a slave, the commit-log ends of both brokers are sampled every 20 ms
@@ -205,8 +207,9 @@ static double run(int mode, int size, int inflight, int secs)
 int main(int argc, char **argv)
 {
     int size = 1024, inflight = 256, secs = 5, runs = 3;
+    const char *want = "0123";
     int o;
-    while ((o = getopt(argc, argv, "s:c:d:r:")) != -1) {
+    while ((o = getopt(argc, argv, "s:c:d:r:m:")) != -1) {
         if (o == 's')
             size = atoi(optarg);
         else if (o == 'c')
@@ -215,31 +218,44 @@ int main(int argc, char **argv)
             secs = atoi(optarg);
         else if (o == 'r')
             runs = atoi(optarg);
+        else if (o == 'm')
+            want = optarg;
         else {
-            fprintf(stderr, "usage: bench_repl [-s size] [-c in_flight] [-d seconds] [-r runs]\n");
+            fprintf(
+                stderr,
+                "usage: bench_repl [-s size] [-c in_flight] [-d seconds] [-r runs] [-m modes]\n");
             return 2;
         }
     }
     signal(SIGPIPE, SIG_IGN);
     kt_random_host(g_host, sizeof g_host);
-    int modes = make_certs() == 0 ? 4 : 3;
-    if (modes == 3) printf("no openssl command: the TLS mode is skipped\n");
+    int on[4];
+    for (int mode = 0; mode < 4; mode++) on[mode] = strchr(want, '0' + mode) != NULL;
+    if (on[3] && make_certs() != 0) {
+        printf("no openssl command: the TLS mode is skipped\n");
+        on[3] = 0;
+    }
     static double tps[4][64];
     if (runs > 64) runs = 64;
     for (int r = 0; r < runs; r++) {
         printf("run %d: %d-byte messages, %d in flight, %d s\n", r + 1, size, inflight, secs);
-        for (int mode = 0; mode < modes; mode++) tps[mode][r] = run(mode, size, inflight, secs);
+        for (int mode = 0; mode < 4; mode++)
+            if (on[mode]) tps[mode][r] = run(mode, size, inflight, secs);
     }
     printf("medians over %d run(s):\n", runs);
-    long long med[4];
-    for (int mode = 0; mode < modes; mode++) {
+    long long med[4] = { 0 };
+    for (int mode = 0; mode < 4; mode++) {
+        if (!on[mode]) continue;
         long long v[64];
         for (int r = 0; r < runs; r++) v[r] = (long long)tps[mode][r];
         med[mode] = pct(v, runs, 0.5);
-        printf("  %s: %lld msgs/s (%.2f of no slave)\n", mode_name(mode), med[mode],
-               med[0] > 0 ? (double)med[mode] / (double)med[0] : 0.0);
+        if (on[0])
+            printf("  %s: %lld msgs/s (%.2f of no slave)\n", mode_name(mode), med[mode],
+                   med[0] > 0 ? (double)med[mode] / (double)med[0] : 0.0);
+        else
+            printf("  %s: %lld msgs/s\n", mode_name(mode), med[mode]);
     }
-    if (modes == 4 && med[2] > 0)
+    if (on[2] && on[3] && med[2] > 0)
         printf("  SYNC_MASTER over TLS / plain: %.2f\n", (double)med[3] / (double)med[2]);
     if (g_certs[0]) {
         char rm[700];
