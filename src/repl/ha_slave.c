@@ -68,6 +68,7 @@ typedef struct session {
     int fd;
     SSL *ssl;       /* TLS, NULL = plain */
     int want_write; /* the TLS layer waits until the socket takes bytes */
+    int more;       /* TLS: the last read stopped with records possibly left in OpenSSL */
     char err[256];  /* text of the last TLS failure */
     const char *addr;
     int64_t pos;          /* offset of the next byte expected (-1: any, empty store) */
@@ -552,12 +553,14 @@ static int tls_connect(session *ss)
 static ssize_t fill(session *ss, uint8_t *buf, size_t cap)
 {
     size_t got = 0;
+    ss->more = 0;
     while (got < cap) {
         ssize_t r = s_read(ss, buf + got, cap - got);
         if (r <= 0) return got ? (ssize_t)got : r;
         got += (size_t)r;
         if (!ss->ssl) break; /* one read() takes what the socket holds */
     }
+    ss->more = ss->ssl != NULL; /* buf full: whole records may wait, undecrypted */
     return (ssize_t)got;
 }
 
@@ -609,6 +612,7 @@ static void run_session(kite_ha_slave *h, const char *addr, int gen, uint8_t *bu
         return;
     }
     char how[96] = "";
+    ss.more = ss.ssl != NULL; /* the handshake's reads may have taken frames ahead */
     if (ss.ssl) {
         char d[64];
         kite_ha_tls_describe(ss.ssl, d, sizeof d);
@@ -636,8 +640,8 @@ static void run_session(kite_ha_slave *h, const char *addr, int gen, uint8_t *bu
         int64_t hk = ss.last_read_ms + h->o.housekeeping_ms - now + 1;
         if (hk < timeout) timeout = hk;
         if (timeout < 0) timeout = 0;
-        /* Records OpenSSL already decrypted make no poll event: read them first. */
-        int pend = kite_ha_tls_pending(ss.ssl);
+        /* Bytes OpenSSL already holds make no poll event: read them first. */
+        int pend = ss.more || kite_ha_tls_pending(ss.ssl);
         short ev = (short)(POLLIN | (ss.want_write ? POLLOUT : 0));
         struct pollfd p[2] = { { fd, ev, 0 }, { h->efd, POLLIN, 0 } };
         int n = poll(p, 2, pend ? 0 : (int)timeout);

@@ -84,7 +84,7 @@ ssize_t kite_ha_tls_write(SSL *ssl, const void *buf, size_t n, int *want_write, 
     return failed(ssl, r, want_write, why, whylen);
 }
 
-int kite_ha_tls_pending(SSL *ssl) { return ssl && SSL_has_pending(ssl); }
+int kite_ha_tls_pending(SSL *ssl) { return ssl && SSL_pending(ssl) > 0; }
 
 void kite_ha_tls_describe(SSL *ssl, char *out, size_t outlen)
 {

@@ -40,7 +40,11 @@ ssize_t kite_ha_tls_read(SSL *ssl, void *buf, size_t n, int *want_write, char *w
  * call again with the same bytes (*want_write); KITE_ECLOSED / KITE_EPROTO with why. */
 ssize_t kite_ha_tls_write(SSL *ssl, const void *buf, size_t n, int *want_write, char *why,
                           size_t whylen);
-/* 1 when decrypted bytes wait inside OpenSSL (poll would not announce them). */
+/* 1 when decrypted bytes of the current record wait inside OpenSSL (SSL_pending: poll would
+ * not announce them). Records read ahead but not yet decrypted are not counted: a reader
+ * that stops before kite_ha_tls_read said "none now" must read again without polling.
+ * (SSL_has_pending is not used: it is also true for a partial record, which needs the
+ * socket, and would turn the wait into a spin.) */
 int kite_ha_tls_pending(SSL *ssl);
 /* "TLSv1.3 TLS_AES_256_GCM_SHA384" into out. */
 void kite_ha_tls_describe(SSL *ssl, char *out, size_t outlen);

@@ -12,7 +12,9 @@
  * them by PID. With a slave, the commit-log ends of both brokers are sampled every 20 ms
  * (GET_BROKER_RUNTIME_INFO): the lag in bytes, the lag in time (for each sample, how long
  * until the slave held what the master held then; 20 ms resolution) and the time the slave
- * needs to catch up once the load stops. Prints one line per run and mode. */
+ * needs to catch up once the load stops. Also the CPU time (user + system, /proc) the master
+ * and the slave spend per message sent, over the load and the catch-up. Prints one line per
+ * run and mode. */
 #include "base/json.h"
 #include "kt.h"
 #include "kt_broker.h"
@@ -69,6 +71,27 @@ static double tps_of(const char *json)
     return p ? strtod(p + 6, NULL) : -1;
 }
 
+/* CPU time (user + system) a process has used so far, in microseconds; -1 if unknown. */
+static long long cpu_us(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    const char *q =
+        strrchr(buf, ')'); /* "pid (comm) state ...": utime and stime are fields 14, 15 */
+    if (!q) return -1;
+    unsigned long long ut = 0, st = 0;
+    if (sscanf(q + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+        return -1;
+    return (long long)((ut + st) * 1000000ULL / (unsigned long long)sysconf(_SC_CLK_TCK));
+}
+
+static double g_mus[4][64], g_sus[4][64]; /* CPU us per message, master / slave, per run */
+static int g_run;
 static char g_host[32];   /* the masters' address, named by the certificate */
 static char g_certs[512]; /* ca.pem, server.pem, server.key; "" = no TLS mode */
 
@@ -141,6 +164,13 @@ static double run(int mode, int size, int inflight, int secs)
         cmd, sizeof cmd,
         "%s/kite-bench produce -n %s -t BenchRepl -s %d -c %d -d %d --async --json 2>/dev/null",
         bin && *bin ? bin : "./bin", nsaddr, size, inflight, secs);
+    if (with_slave) { /* the load starts once the slave is attached (TLS takes a handshake) */
+        long long w0 = kt_now_ms();
+        while (kb_count_lines(s.log, "connected to master") <= 0 && kt_now_ms() - w0 < 30000)
+            usleep(20000);
+        usleep(200000); /* its first report reaches the master */
+    }
+    long long mcpu0 = cpu_us(m.pid), scpu0 = with_slave ? cpu_us(s.pid) : 0;
     FILE *p = popen(cmd, "r");
     int n = 0;
     long long t0 = kt_now_ms(), load_end = -1, caught = -1;
@@ -172,6 +202,11 @@ static double run(int mode, int size, int inflight, int secs)
         if (line[0] == '{') snprintf(last, sizeof last, "%s", line);
     pclose(p);
     double tps = tps_of(last);
+    /* CPU per message sent, master and slave, over the load and the catch-up after it. */
+    const char *sp = strstr(last, "\"sent\":");
+    long long sent = sp ? strtoll(sp + 7, NULL, 10) : 0;
+    double mus = sent > 0 ? (double)(cpu_us(m.pid) - mcpu0) / (double)sent : 0;
+    double sus = sent > 0 && with_slave ? (double)(cpu_us(s.pid) - scpu0) / (double)sent : 0;
     if (with_slave) {
         int k = 0;
         for (int i = 0; i < n; i++) {
@@ -189,11 +224,15 @@ static double run(int mode, int size, int inflight, int secs)
         long long t50 = pct(lagt, k, 0.5), t99 = pct(lagt, k, 0.99), tmax = pct(lagt, k, 1.0);
         printf(
             "  %s: %.0f msgs/s; lag under load (%d samples): bytes p50 %lld p99 %lld max %lld; "
-            "time p50 %lld ms p99 %lld ms max %lld ms; caught up %lld ms after the load; %lld bytes replicated\n",
-            mode_name(mode), tps, k, b50, b99, bmax, t50, t99, tmax, caught, n ? m_end[n - 1] : 0);
+            "time p50 %lld ms p99 %lld ms max %lld ms; caught up %lld ms after the load; %lld bytes replicated; "
+            "CPU per message: master %.1f us, slave %.1f us\n",
+            mode_name(mode), tps, k, b50, b99, bmax, t50, t99, tmax, caught, n ? m_end[n - 1] : 0,
+            mus, sus);
     } else {
-        printf("  no slave: %.0f msgs/s\n", tps);
+        printf("  no slave: %.0f msgs/s; CPU per message: %.1f us\n", tps, mus);
     }
+    g_mus[mode][g_run] = mus;
+    g_sus[mode][g_run] = sus;
     fflush(stdout);
     if (with_slave) kt_stop(s.pid, 10000);
     kt_stop(m.pid, 10000);
@@ -239,6 +278,7 @@ int main(int argc, char **argv)
     if (runs > 64) runs = 64;
     for (int r = 0; r < runs; r++) {
         printf("run %d: %d-byte messages, %d in flight, %d s\n", r + 1, size, inflight, secs);
+        g_run = r;
         for (int mode = 0; mode < 4; mode++)
             if (on[mode]) tps[mode][r] = run(mode, size, inflight, secs);
     }
@@ -249,11 +289,22 @@ int main(int argc, char **argv)
         long long v[64];
         for (int r = 0; r < runs; r++) v[r] = (long long)tps[mode][r];
         med[mode] = pct(v, runs, 0.5);
-        if (on[0])
-            printf("  %s: %lld msgs/s (%.2f of no slave)\n", mode_name(mode), med[mode],
-                   med[0] > 0 ? (double)med[mode] / (double)med[0] : 0.0);
+        long long mu[64], su[64]; /* in tenths of a microsecond */
+        for (int r = 0; r < runs; r++) {
+            mu[r] = (long long)(g_mus[mode][r] * 10);
+            su[r] = (long long)(g_sus[mode][r] * 10);
+        }
+        char ratio[64] = "";
+        if (on[0] && med[0] > 0)
+            snprintf(ratio, sizeof ratio, " (%.2f of no slave)",
+                     (double)med[mode] / (double)med[0]);
+        if (mode == 0)
+            printf("  %s: %lld msgs/s%s; CPU per message: %.1f us\n", mode_name(mode), med[mode],
+                   ratio, (double)pct(mu, runs, 0.5) / 10);
         else
-            printf("  %s: %lld msgs/s\n", mode_name(mode), med[mode]);
+            printf("  %s: %lld msgs/s%s; CPU per message: master %.1f us, slave %.1f us\n",
+                   mode_name(mode), med[mode], ratio, (double)pct(mu, runs, 0.5) / 10,
+                   (double)pct(su, runs, 0.5) / 10);
     }
     if (on[2] && on[3] && med[2] > 0)
         printf("  SYNC_MASTER over TLS / plain: %.2f\n", (double)med[3] / (double)med[2]);
