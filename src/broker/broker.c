@@ -128,13 +128,21 @@ static int start_replication(kite_broker *b, char *err, size_t errlen)
             return rc != KITE_OK ? rc : KITE_EINVAL;
         }
     }
-    kite_ha_opts ho = { b->cfg.ha_send_heartbeat_interval,
-                        b->cfg.ha_housekeeping_interval,
-                        b->cfg.ha_transfer_batch_size,
-                        b->cfg.ha_slave_fallbehind_max,
-                        key,
-                        on_behind,
-                        b };
+    const char *tm = b->cfg.ha_tls_mode ? b->cfg.ha_tls_mode : "disabled";
+    kite_ha_opts ho = {
+        .heartbeat_ms = b->cfg.ha_send_heartbeat_interval,
+        .housekeeping_ms = b->cfg.ha_housekeeping_interval,
+        .batch_bytes = b->cfg.ha_transfer_batch_size,
+        .fallbehind_max = b->cfg.ha_slave_fallbehind_max,
+        .auth_key = key,
+        .tls = b->ha_tls,
+        .tls_mode = !strcmp(tm, "enforcing")    ? KITE_TLS_ENFORCING
+                    : !strcmp(tm, "permissive") ? KITE_TLS_PERMISSIVE
+                                                : KITE_TLS_DISABLED,
+        .tls_handshake_ms = b->cfg.tls.handshake_timeout_ms,
+        .on_behind = on_behind,
+        .on_behind_arg = b,
+    };
     if (b->cfg.is_slave) {
         int rc =
             kite_ha_slave_start(b->store, b->cfg.ha_master_address, &ho, &b->ha_slave, err, errlen);
@@ -276,6 +284,18 @@ int kite_broker_tls_setup(kite_broker *b, char *err, size_t errlen)
     if (b->cfg.tls.client_enable) {
         b->tls_client = kite_tls_client_from_conf(&b->cfg.tls, err, errlen);
         if (!b->tls_client) return KITE_EINVAL;
+    }
+    /* Replication: its own contexts from the same files (bk_conf_settle_ha_tls checked the
+     * keys); a slave verifies by haTlsVerifyServer, not tls.client.authServer. */
+    const char *tm = b->cfg.ha_tls_mode ? b->cfg.ha_tls_mode : "disabled";
+    if (!b->cfg.is_slave && strcmp(tm, "disabled")) {
+        b->ha_tls = kite_tls_server_new(&b->cfg.tls, err, errlen);
+        if (!b->ha_tls) return KITE_EINVAL;
+    } else if (b->cfg.is_slave && b->cfg.ha_tls_enable) {
+        kite_tls_conf c = b->cfg.tls; /* read only: the strings stay b->cfg's */
+        c.client_auth_server = b->cfg.ha_tls_verify_server;
+        b->ha_tls = kite_tls_client_from_conf(&c, err, errlen);
+        if (!b->ha_tls) return KITE_EINVAL;
     }
     return 0;
 }

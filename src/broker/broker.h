@@ -59,12 +59,15 @@ typedef struct bk_conf {
     char *ha_master_address;         /* slave: pins the master's HA address */
     int64_t ha_send_heartbeat_interval, ha_housekeeping_interval; /* ms */
     int32_t ha_transfer_batch_size;                               /* bytes per frame */
-    char *ha_auth_key_file;  /* a file holding the replication key (KiteMQ) */
-    int acl_enable;          /* plain ACL (acl.c) */
-    char *rocketmq_home;     /* ACL files under <rocketmqHome>/conf (else ROCKETMQ_HOME) */
-    char *acl_file;          /* KiteMQ: the one ACL file, instead of rocketmqHome's */
-    kite_tls_conf tls;       /* tls.server.* (client port) and tls.enable / tls.client.* */
-    char *inner_credentials; /* JSON accessKey/secretKey this broker signs its own requests with */
+    char *ha_auth_key_file;   /* a file holding the replication key (KiteMQ) */
+    char *ha_tls_mode;        /* master: HA port disabled | permissive | enforcing (KiteMQ) */
+    int ha_tls_enable;        /* slave: replicate over TLS (KiteMQ) */
+    int ha_tls_verify_server; /* slave: check the master's certificate (KiteMQ) */
+    int acl_enable;           /* plain ACL (acl.c) */
+    char *rocketmq_home;      /* ACL files under <rocketmqHome>/conf (else ROCKETMQ_HOME) */
+    char *acl_file;           /* KiteMQ: the one ACL file, instead of rocketmqHome's */
+    kite_tls_conf tls;        /* tls.server.* (client port) and tls.enable / tls.client.* */
+    char *inner_credentials;  /* JSON accessKey/secretKey this broker signs its own requests with */
     kite_store_conf store;
 } bk_conf;
 
@@ -143,6 +146,9 @@ typedef struct kite_broker {
     /* TLS contexts (kite_broker_tls_setup): the client ports' server side when
      * tls.server.mode is not disabled; the name-server / master client when tls.enable. */
     kite_tls_ctx *tls_server, *tls_client;
+    /* Replication over TLS (kite_broker_tls_setup): a master's server context when haTlsMode
+     * is not disabled, a slave's client context when haTlsEnable; else NULL. */
+    kite_tls_ctx *ha_tls;
     kite_store *store;
     char store_root[1024];
     char store_cl_dir[1024];
@@ -206,6 +212,13 @@ kite_prop_def *bk_build_props(void);      /* broker + store keys, offsets into b
  * brokerRole, a slave with brokerId <= 0. Run once after loading,
  * before -p prints and before kite_broker_start. */
 int bk_conf_settle(bk_conf *c, char *err, size_t errlen);
+/* The replication TLS keys, once the tls.* keys are settled too (kite_tls_conf_settle:
+ * tls.config.file may hold them): haTlsMode one of disabled / permissive / enforcing (lower
+ * case once settled), and when it is not disabled on a master, tls.server.certPath and
+ * keyPath (and tls.server.trustCertPath for need.client.auth) set. A key that has no effect
+ * in this broker's role (haTlsMode on a slave, haTlsEnable on a master) is warned about, as
+ * is a slave that will not check its master's certificate. 0 or KITE_EINVAL (err). */
+int bk_conf_settle_ha_tls(bk_conf *c, char *err, size_t errlen);
 
 /* broker.c */
 /* kite-broker's exit status after a slave behind its master's retention set its store aside

@@ -7,6 +7,7 @@
 #include "base/mem.h"
 #include "broker/broker.h"
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <ifaddrs.h>
 #include <net/if.h>
 #include <stddef.h>
@@ -116,6 +117,16 @@ const kite_prop_def kite_broker_props[] = {
     { "haAuthKeyFile", KITE_PROP_STR, F(ha_auth_key_file), NULL,
       "file holding a key shared by a group's brokers: replication then authenticates both ends and refuses "
       "other peers (KiteMQ; default: RocketMQ's classic protocol, unauthenticated)" },
+    { "haTlsMode", KITE_PROP_STR, F(ha_tls_mode), "disabled",
+      "master: TLS on the HA port: disabled, permissive (TLS and plain slaves) or enforcing (TLS "
+      "only), with the tls.server.* certificate, key and client-certificate keys (KiteMQ; Java "
+      "brokers have no TLS there)" },
+    { "haTlsEnable", KITE_PROP_BOOL, F(ha_tls_enable), "false",
+      "slave: replicate over TLS, with the tls.client.* CA and client-certificate keys (KiteMQ; "
+      "the master needs haTlsMode permissive or enforcing)" },
+    { "haTlsVerifyServer", KITE_PROP_BOOL, F(ha_tls_verify_server), "true",
+      "slave with haTlsEnable: the master's certificate must chain to tls.client.trustCertPath "
+      "(system CAs when unset) and name the HA address dialled (KiteMQ)" },
     { "slaveTimeout", KITE_PROP_LONG, F(slave_timeout), "3000",
       "SYNC_MASTER: ms a send waits for a slave before FLUSH_SLAVE_TIMEOUT" },
     { "haSlaveFallbehindMax", KITE_PROP_LONG, F(ha_slave_fallbehind_max), "268435456",
@@ -319,6 +330,44 @@ int bk_conf_settle(bk_conf *c, char *err, size_t errlen)
                   (long long)c->rebalance_lock_max_live_time, BK_LOCK_LIVE_MIN_MS,
                   BK_LOCK_LIVE_DEFAULT_MS);
         c->rebalance_lock_max_live_time = BK_LOCK_LIVE_DEFAULT_MS;
+    }
+    return 0;
+}
+
+int bk_conf_settle_ha_tls(bk_conf *c, char *err, size_t errlen)
+{
+    for (char *p = c->ha_tls_mode; p && *p; p++) *p = (char)tolower((unsigned char)*p);
+    const char *m = c->ha_tls_mode && *c->ha_tls_mode ? c->ha_tls_mode : "disabled";
+    if (strcmp(m, "disabled") && strcmp(m, "permissive") && strcmp(m, "enforcing")) {
+        snprintf(err, errlen, "haTlsMode: '%s' is not one of disabled, permissive, enforcing", m);
+        return KITE_EINVAL;
+    }
+    int on = strcmp(m, "disabled") != 0;
+    if (c->is_slave) {
+        if (on)
+            KLOG_WARN("config",
+                      "haTlsMode=%s has no effect on a slave (it has no HA port); a slave "
+                      "replicates over TLS with haTlsEnable=true",
+                      m);
+        if (c->ha_tls_enable && !c->ha_tls_verify_server)
+            KLOG_WARN("config", "haTlsVerifyServer=false: this slave encrypts replication but "
+                                "does not check who answers at its master's address");
+        return 0;
+    }
+    if (c->ha_tls_enable)
+        KLOG_WARN("config", "haTlsEnable=true has no effect on a master (it does not connect "
+                            "to an HA port); a master's side is haTlsMode");
+    if (!on) return 0;
+    const kite_tls_conf *t = &c->tls;
+    if (!t->server_cert_path || !*t->server_cert_path || !t->server_key_path ||
+        !*t->server_key_path) {
+        snprintf(err, errlen, "haTlsMode=%s needs tls.server.certPath and tls.server.keyPath", m);
+        return KITE_EINVAL;
+    }
+    const char *a = t->server_client_auth ? t->server_client_auth : "none";
+    if (strcmp(a, "none") && (!t->server_trust_path || !*t->server_trust_path)) {
+        snprintf(err, errlen, "tls.server.need.client.auth=%s needs tls.server.trustCertPath", a);
+        return KITE_EINVAL;
     }
     return 0;
 }

@@ -37,7 +37,8 @@ int main(int argc, char **argv)
         free(b.props);
         return 2;
     }
-    if (kite_tls_conf_settle(b.props, &b.cfg, &b.cfg.tls, serr, sizeof serr) != 0) {
+    if (kite_tls_conf_settle(b.props, &b.cfg, &b.cfg.tls, serr, sizeof serr) != 0 ||
+        bk_conf_settle_ha_tls(&b.cfg, serr, sizeof serr) != 0) {
         fprintf(stderr, "kite-broker: %s\n", serr);
         kite_config_free(b.props, &b.cfg);
         free(b.props);
@@ -83,6 +84,7 @@ int main(int argc, char **argv)
     kite_ev_free(ev);
     kite_tls_ctx_free(b.tls_server);
     kite_tls_ctx_free(b.tls_client);
+    kite_tls_ctx_free(b.ha_tls);
     kite_config_free(b.props, &b.cfg);
     free(b.props);
     KLOG_INFO("broker", "stopped");

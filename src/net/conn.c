@@ -23,7 +23,6 @@
 #include <errno.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
-#include <openssl/x509v3.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,7 +30,6 @@
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
-#include <arpa/inet.h>
 #include <unistd.h>
 
 static kite_log_limit g_tls_lim = KITE_LOG_LIMIT_INIT; /* TLS failures caused by peers */
@@ -683,6 +681,7 @@ static void tls_established(kite_conn *c)
 static void tls_handshake(kite_conn *c)
 {
     ERR_clear_error();
+    errno = 0; /* a failure's text names the system error only when this call set one */
     int r = SSL_do_handshake(c->ssl);
     if (r == 1) {
         tls_established(c);
@@ -697,43 +696,17 @@ static void tls_handshake(kite_conn *c)
         kite_ev_mod(c->ev, c->fd, KITE_EV_READ | KITE_EV_WRITE);
         return;
     }
-    char why[320], ossl[160];
-    long vr = SSL_get_verify_result(c->ssl);
-    if (e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0)
-        snprintf(ossl, sizeof ossl, "connection closed by the peer");
-    else
-        kite_tls_last_error(ossl, sizeof ossl);
-    if (vr != X509_V_OK)
-        snprintf(why, sizeof why, "TLS handshake failed: %s (certificate: %s)", ossl,
-                 X509_verify_cert_error_string(vr));
-    else
-        snprintf(why, sizeof why, "TLS handshake failed: %s", ossl);
+    char why[320], reason[280];
+    kite_tls_ssl_error(c->ssl, e, reason, sizeof reason);
+    snprintf(why, sizeof why, "TLS handshake failed: %s", reason);
     kite_log_limited(&g_tls_lim, KITE_LOG_WARN, "net", "closing %s: %s", c->peer_s, why);
     kite_conn_close(c, why);
 }
 
 static int tls_new_ssl(kite_conn *c, const char *host)
 {
-    c->ssl = SSL_new(kite_tls_ctx_ssl_ctx(c->tls));
-    if (!c->ssl) return -1;
-    SSL_set_fd(c->ssl, c->fd);
-    if (kite_tls_ctx_is_server(c->tls)) {
-        SSL_set_accept_state(c->ssl);
-        return 0;
-    }
-    SSL_set_connect_state(c->ssl);
-    if (host && *host) {
-        struct in_addr ia;
-        if (inet_pton(AF_INET, host, &ia) != 1) SSL_set_tlsext_host_name(c->ssl, host);
-        if (kite_tls_ctx_verify(c->tls)) {
-            X509_VERIFY_PARAM *vp = SSL_get0_param(c->ssl);
-            if (inet_pton(AF_INET, host, &ia) == 1)
-                X509_VERIFY_PARAM_set1_ip_asc(vp, host);
-            else
-                X509_VERIFY_PARAM_set1_host(vp, host, 0);
-        }
-    }
-    return 0;
+    c->ssl = kite_tls_ssl_new(c->tls, c->fd, host);
+    return c->ssl ? 0 : -1;
 }
 
 /* Permissive / enforcing server: look at the first byte without taking it. */

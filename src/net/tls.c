@@ -11,6 +11,9 @@
 #include "base/mem.h"
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include <arpa/inet.h>
+#include <errno.h>
 #include <ctype.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -295,3 +298,48 @@ int kite_tls_ctx_is_server(const kite_tls_ctx *t) { return t->server; }
 int kite_tls_ctx_verify(const kite_tls_ctx *t) { return t->verify; }
 int64_t kite_tls_ctx_handshake_timeout(const kite_tls_ctx *t) { return t->hs_timeout_ms; }
 void *kite_tls_ctx_ssl_ctx(const kite_tls_ctx *t) { return t->ctx; }
+
+void *kite_tls_ssl_new(kite_tls_ctx *t, int fd, const char *host)
+{
+    SSL *ssl = SSL_new(t->ctx);
+    if (!ssl) return NULL;
+    SSL_set_fd(ssl, fd);
+    if (t->server) {
+        SSL_set_accept_state(ssl);
+        return ssl;
+    }
+    SSL_set_connect_state(ssl);
+    if (host && *host) {
+        struct in_addr ia;
+        int numeric = inet_pton(AF_INET, host, &ia) == 1;
+        if (!numeric) SSL_set_tlsext_host_name(ssl, host);
+        if (t->verify) {
+            X509_VERIFY_PARAM *vp = SSL_get0_param(ssl);
+            if (numeric)
+                X509_VERIFY_PARAM_set1_ip_asc(vp, host);
+            else
+                X509_VERIFY_PARAM_set1_host(vp, host, 0);
+        }
+    }
+    return ssl;
+}
+
+void kite_tls_ssl_error(void *ssl, int err, char *out, size_t outlen)
+{
+    int sys = errno;
+    char ossl[160];
+    if (err == SSL_ERROR_SYSCALL && ERR_peek_error() == 0) {
+        snprintf(ossl, sizeof ossl, "%s", sys ? strerror(sys) : "connection closed by the peer");
+        ERR_clear_error();
+    } else if (err == SSL_ERROR_ZERO_RETURN) {
+        snprintf(ossl, sizeof ossl, "connection closed by the peer");
+        ERR_clear_error();
+    } else {
+        kite_tls_last_error(ossl, sizeof ossl);
+    }
+    long vr = ssl ? SSL_get_verify_result(ssl) : X509_V_OK;
+    if (vr != X509_V_OK)
+        snprintf(out, outlen, "%s (certificate: %s)", ossl, X509_verify_cert_error_string(vr));
+    else
+        snprintf(out, outlen, "%s", ossl);
+}

@@ -1,7 +1,7 @@
 /* tls.h - TLS contexts (OpenSSL 3) for the connection layer: the server side
  * (tls.server.* keys: mode disabled / permissive / enforcing, certificate, key, trusted
  * CAs, client-certificate policy) and the client side (trusted CAs, optional client
- * certificate, whether the server is verified). docs/wire.md section 14 has the facts.
+ * certificate, whether the server is verified). docs/wire.md §15 has the facts.
  *
  * Owns: the SSL_CTX of each context, and the parsing of the TLS configuration keys into
  * kite_tls_conf (shared by kite-broker and kite-namesrv, and the tls.config.file reader).
@@ -97,6 +97,18 @@ kite_tls_ctx *kite_tls_client_new(const char *ca_file, const char *cert_file, co
 kite_tls_ctx *kite_tls_client_from_conf(const kite_tls_conf *conf, char *err, size_t errlen);
 void kite_tls_ctx_free(kite_tls_ctx *t);
 void kite_tls_ctx_ref(kite_tls_ctx *t);
+
+/* A new SSL (an SSL*, as void*) on socket fd for context t: accept state for a server
+ * context; connect state for a client one, with host (NULL or "": none) sent as SNI when
+ * it is a name and, when the context verifies, checked against the certificate (IP
+ * subjectAltName for a.b.c.d, DNS name otherwise). NULL when OpenSSL cannot allocate it.
+ * Used by net/conn.c and by the replication port (repl/ha_tls.c). */
+void *kite_tls_ssl_new(kite_tls_ctx *t, int fd, const char *host);
+/* Why an operation on ssl failed, SSL_get_error having said err: "connection closed by
+ * the peer", the system error for SSL_ERROR_SYSCALL, else the oldest OpenSSL reason, with
+ * " (certificate: <why>)" when the peer's certificate failed verification. Clears the
+ * thread's OpenSSL error queue. */
+void kite_tls_ssl_error(void *ssl, int err, char *out, size_t outlen);
 
 /* For net/conn.c. */
 kite_tls_mode kite_tls_ctx_mode(const kite_tls_ctx *t);

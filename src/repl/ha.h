@@ -2,11 +2,12 @@
  * classic HA byte protocol: the master's service that ships its commit log to slaves
  * (ha_master.c) and the slave's client that appends it to its replica store (ha_slave.c).
  *
- * Wire (plain TCP, big-endian, no handshake): the slave sends 8-byte offsets - the first is
+ * Wire (TCP, big-endian, no handshake): the slave sends 8-byte offsets - the first is
  * where the master must start, every later one acknowledges the bytes the slave holds; the
  * master sends frames [8-byte offset][4-byte size][size bytes copied from its commit log],
  * size 0 being a heartbeat. docs/wire.md §13 has the details and what KiteMQ checks on top
- * (where an empty slave starts, divergence, acknowledgements beyond the bytes sent).
+ * (where an empty slave starts, divergence, acknowledgements beyond the bytes sent). KiteMQ
+ * peers may add a shared-key handshake (§13.5) and may run all of it inside TLS (§15.5).
  * Owns: the sockets and threads of replication. Does not own: the bytes' meaning (the
  * store: kite_store_read_raw / kite_store_append_raw), roles and configuration (broker).
  * Threads: each service runs one thread of its own, kite-hamaster or kite-haslave, with
@@ -28,6 +29,15 @@ typedef struct kite_ha_opts {
     const char *auth_key; /* shared key (haAuthKeyFile's content): both ends then run the
                                 * KiteMQ handshake (wire.md §13.5) and refuse peers that do not;
                                 * NULL or "" = the classic protocol, no peer identity. Copied. */
+    /* TLS (KiteMQ, wire.md §15.5). Master: tls is a server context and tls_mode the HA
+     * port's mode (KITE_TLS_DISABLED: the classic plain protocol, tls unused; PERMISSIVE:
+     * TLS and plain slaves, told apart by their first byte; ENFORCING: TLS only). Slave:
+     * tls is a client context (NULL: plain); whether it verifies decides whether the
+     * master's certificate must chain to the trusted CAs and name the address dialled.
+     * The service holds its own reference. tls_handshake_ms bounds a handshake (both). */
+    struct kite_tls_ctx *tls;
+    int tls_mode;
+    int64_t tls_handshake_ms;
     /* Slave: called once, on the slave's thread, when this slave's log ends before the
      * oldest offset the master retains (the bytes between were deleted on the master):
      * replication has stopped (logged with both offsets) and the owner is expected to

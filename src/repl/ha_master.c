@@ -13,9 +13,16 @@
  * offset is warned about and shipping starts at that offset (the slave then sees whether
  * its log reaches it); a later report past the bytes actually sent on that connection is refused the
  * same way, so an acknowledgement never counts bytes the peer was not sent; a report of -1
- * is a KiteMQ slave saying it found its log diverged. */
+ * is a KiteMQ slave saying it found its log diverged.
+ * TLS (haTlsMode, wire.md §15.5): a new connection is first in a detect state, where its
+ * first byte is peeked: 0x16 starts a TLS handshake (stepped from the poll loop, bounded by
+ * the handshake timeout), anything else is the classic protocol, served in permissive mode
+ * and refused in enforcing mode (a TLS alert, then close). Frames then go out with SSL_write
+ * straight from the mapped commit-log file instead of sendfile; only bytes whose records
+ * went to the socket count as sent, so acknowledgements are checked as on plain TCP. */
 #include "repl/ha.h"
 #include "repl/ha_auth.h"
+#include "repl/ha_tls.h"
 #include "base/err.h"
 #include "base/log.h"
 #include "base/mem.h"
@@ -36,10 +43,30 @@
 
 #define IDLE_POLL_MS 1000      /* poll bound when nothing is due (stop uses the eventfd) */
 #define PUMP_MAX     (1 << 20) /* bytes sent to one slave before the others get a turn */
+/* Permissive mode with haAuthKeyFile: a plain keyed slave says nothing before the master's
+ * challenge, while a TLS slave opens with its ClientHello at once. A connection silent for
+ * this long is taken as plain and challenged (a TLS slave later than that fails its
+ * handshake and retries). Nothing else waits on time to decide. */
+#define PLAIN_SILENCE_MS 1000
+
+/* How bytes move on a connection. */
+enum { LINK_PLAIN = 0, LINK_DETECT, LINK_HANDSHAKE, LINK_TLS };
+
+/* Lines a peer can cause on the HA port, one limiter per kind (base/log.h). */
+static kite_log_limit g_lim_mismatch = KITE_LOG_LIMIT_INIT;  /* TLS on one side only */
+static kite_log_limit g_lim_handshake = KITE_LOG_LIMIT_INIT; /* failed / overdue handshakes */
 
 typedef struct ha_conn {
     int fd;
     char peer[64];
+    int link;             /* LINK_* */
+    SSL *ssl;             /* LINK_HANDSHAKE, LINK_TLS */
+    int want_write;       /* the TLS layer waits until the socket takes bytes */
+    int write_wants_read; /* the last SSL_write waits for the peer's bytes first */
+    int64_t hs_deadline;  /* LINK_DETECT / LINK_HANDSHAKE: closed when not done by then */
+    int64_t plain_at;     /* LINK_DETECT, permissive with a key: taken as plain then */
+    char how[80];         /* "over TLS (TLSv1.3 ...)" or "plain", for the logs */
+    char err[256];        /* text of the last TLS failure */
     uint8_t rbuf[8];
     int rlen;                      /* bytes of a report not yet complete */
     int64_t req;                   /* first report, -1 until it arrived */
@@ -70,7 +97,8 @@ typedef struct ha_sync {
 struct kite_ha_master {
     kite_store *s;
     kite_ha_opts o;
-    char *key; /* auth key, NULL = classic protocol */
+    char *key;         /* auth key, NULL = classic protocol */
+    kite_tls_ctx *tls; /* server context when o.tls_mode is not DISABLED, else NULL */
     int lfd, efd;
     char addr[96];
     pthread_t thr;
@@ -112,6 +140,7 @@ static void conn_close(kite_ha_master *m, size_t i, const char *why)
     ha_conn *c = m->c[i];
     if (why) KLOG_INFO("repl", "slave %s disconnected: %s", c->peer, why);
     if (c->seg.file) kite_store_seg_release(&c->seg);
+    kite_ha_tls_free(c->ssl, c->link == LINK_TLS && !c->err[0]);
     close(c->fd);
     free(c);
     m->c[i] = m->c[--m->n];
@@ -132,32 +161,79 @@ static int64_t sent_end(const ha_conn *c)
     return c->next + (c->seg.file && c->hsent == c->hlen ? (int64_t)c->dsent : 0);
 }
 
+/* Writes up to n bytes: how many left (TLS: whole records handed to the socket), 0 when
+ * the socket is full (call again with the same bytes), or a status with *why. more: more
+ * bytes follow at once (plain: MSG_MORE). */
+static ssize_t conn_write(ha_conn *c, const void *p, size_t n, int more, const char **why)
+{
+    if (c->ssl) {
+        ssize_t w = kite_ha_tls_write(c->ssl, p, n, &c->want_write, c->err, sizeof c->err);
+        c->write_wants_read = w == 0 && !c->want_write;
+        if (w < 0) *why = c->err;
+        return w;
+    }
+    ssize_t w = send(c->fd, p, n, MSG_NOSIGNAL | (more ? MSG_MORE : 0));
+    if (w >= 0) return w;
+    if (errno == EAGAIN || errno == EINTR) return 0;
+    *why = strerror(errno);
+    return kite_status_from_errno(errno);
+}
+
+/* Reads up to n bytes: how many, 0 when none are there now, or a status with *why
+ * (KITE_ECLOSED when the slave closed). */
+static ssize_t conn_read(ha_conn *c, void *p, size_t n, const char **why)
+{
+    if (c->ssl) {
+        ssize_t r = kite_ha_tls_read(c->ssl, p, n, &c->want_write, c->err, sizeof c->err);
+        if (r > 0) c->write_wants_read = 0; /* whatever a write waited for may have come */
+        if (r == KITE_ECLOSED) {
+            c->err[0] = 0;
+            *why = "closed by the slave";
+        } else if (r < 0) {
+            *why = c->err;
+        }
+        return r;
+    }
+    ssize_t r = read(c->fd, p, n);
+    if (r > 0) return r;
+    if (r == 0) {
+        *why = "closed by the slave";
+        return KITE_ECLOSED;
+    }
+    if (errno == EAGAIN || errno == EINTR) return 0;
+    *why = strerror(errno);
+    return kite_status_from_errno(errno);
+}
+
 /* Queues and writes frames while the socket accepts them. Returns KITE_OK, or the status
  * for which the connection must close (*why says why): the send's, KITE_EIO for a commit
  * log shorter than its written end, KITE_ENOTFOUND for an offset no longer retained. */
 static int pump_out(kite_ha_master *m, ha_conn *c, int64_t now, const char **why)
 {
     size_t budget = PUMP_MAX;
+    if (c->link == LINK_DETECT || c->link == LINK_HANDSHAKE) return KITE_OK; /* not yet */
     for (;;) {
         if (c->hsent < c->hlen) {
-            ssize_t w = send(c->fd, c->hdr + c->hsent, (size_t)(c->hlen - c->hsent),
-                             MSG_NOSIGNAL | (c->seg.file ? MSG_MORE : 0));
-            if (w < 0) {
-                if (errno == EAGAIN || errno == EINTR) return KITE_OK;
-                *why = strerror(errno);
-                return kite_status_from_errno(errno);
-            }
+            ssize_t w = conn_write(c, c->hdr + c->hsent, (size_t)(c->hlen - c->hsent),
+                                   c->seg.file != NULL, why);
+            if (w <= 0) return (int)w; /* 0: the socket is full */
             c->hsent += (int)w;
             c->last_write_ms = now;
             continue;
         }
         if (c->seg.file) {
-            off_t off = (off_t)(c->seg.file_off + c->dsent);
-            ssize_t w = sendfile(c->fd, c->seg.fd, &off, c->seg.len - c->dsent);
-            if (w < 0) {
-                if (errno == EAGAIN || errno == EINTR) return KITE_OK;
-                *why = strerror(errno);
-                return kite_status_from_errno(errno);
+            ssize_t w;
+            if (c->ssl) { /* encrypted in place from the mapping: no copy, no sendfile */
+                w = conn_write(c, c->seg.data + c->dsent, c->seg.len - c->dsent, 0, why);
+                if (w <= 0) return (int)w;
+            } else {
+                off_t off = (off_t)(c->seg.file_off + c->dsent);
+                w = sendfile(c->fd, c->seg.fd, &off, c->seg.len - c->dsent);
+                if (w < 0) {
+                    if (errno == EAGAIN || errno == EINTR) return KITE_OK;
+                    *why = strerror(errno);
+                    return kite_status_from_errno(errno);
+                }
             }
             if (w == 0) {
                 *why = "the commit log file is shorter than its written end";
@@ -195,12 +271,27 @@ static int pump_out(kite_ha_master *m, ha_conn *c, int64_t now, const char **why
     }
 }
 
+/* A slave opened with a TLS ClientHello on a port that serves only the classic protocol. */
+static void tls_on_plain_port(kite_ha_master *m, ha_conn *c)
+{
+    kite_log_limited(&g_lim_mismatch, KITE_LOG_WARN, "repl",
+                     "refused a replication connection from %s: it starts TLS, but TLS is off "
+                     "on this master's HA port %s (haTlsMode=disabled; set haTlsMode=permissive "
+                     "or enforcing here, or haTlsEnable=false on that slave)",
+                     c->peer, m->addr);
+}
+
 /* One complete report. Returns KITE_OK, or the status to close with (*why): KITE_ECORRUPT
  * for a diverged slave, KITE_EPROTO for a report the protocol does not allow. */
 static int on_report(kite_ha_master *m, ha_conn *c, int64_t v, const char **why)
 {
     if (c->req < 0) {
         int64_t min = kite_store_cl_min_offset(m->s), max = kite_store_cl_max_offset(m->s);
+        if (!c->ssl && kite_ha_tls_is_record(c->rbuf, 8)) {
+            tls_on_plain_port(m, c);
+            *why = NULL;
+            return KITE_EPROTO;
+        }
         if (v > max) {
             KLOG_ERROR(
                 "repl",
@@ -225,9 +316,10 @@ static int on_report(kite_ha_master *m, ha_conn *c, int64_t v, const char **why)
         c->next = v < min ? min : v; /* an empty slave copies everything still retained */
         c->first = c->ack = c->next;
         KLOG_INFO("repl",
-                  "slave %s connected: shipping from offset %lld (it asked for %lld; this "
+                  "slave %s connected%s%s: shipping from offset %lld (it asked for %lld; this "
                   "master retains [%lld, %lld))",
-                  c->peer, (long long)c->next, (long long)v, (long long)min, (long long)max);
+                  c->peer, c->how[0] ? " " : "", c->how, (long long)c->next, (long long)v,
+                  (long long)min, (long long)max);
         return KITE_OK;
     }
     if (v == -1) {
@@ -259,6 +351,11 @@ static int on_report(kite_ha_master *m, ha_conn *c, int64_t v, const char **why)
 static int on_auth_byte(kite_ha_master *m, ha_conn *c, uint8_t b, const char **why)
 {
     c->ain[c->alen++] = b;
+    if (c->alen == 8 && !c->ssl && kite_ha_tls_is_record(c->ain, 8)) {
+        tls_on_plain_port(m, c);
+        *why = NULL;
+        return KITE_EPROTO;
+    }
     if (c->alen == 8 && memcmp(c->ain, KITE_HA_MAGIC, 8) != 0) {
         KLOG_ERROR(
             "repl",
@@ -294,17 +391,10 @@ static int on_auth_byte(kite_ha_master *m, ha_conn *c, uint8_t b, const char **w
 static int pump_in(kite_ha_master *m, ha_conn *c, int64_t now, const char **why)
 {
     uint8_t buf[4096];
+    if (c->link == LINK_DETECT || c->link == LINK_HANDSHAKE) return KITE_OK; /* not yet */
     for (;;) {
-        ssize_t r = read(c->fd, buf, sizeof buf);
-        if (r == 0) {
-            *why = "closed by the slave";
-            return KITE_ECLOSED;
-        }
-        if (r < 0) {
-            if (errno == EAGAIN || errno == EINTR) return KITE_OK;
-            *why = strerror(errno);
-            return kite_status_from_errno(errno);
-        }
+        ssize_t r = conn_read(c, buf, sizeof buf, why);
+        if (r <= 0) return (int)r; /* 0: drained (TLS: no record left inside OpenSSL either) */
         c->last_read_ms = now;
         for (ssize_t i = 0; i < r; i++) {
             int rc;
@@ -318,6 +408,96 @@ static int pump_in(kite_ha_master *m, ha_conn *c, int64_t now, const char **why)
             if ((rc = on_report(m, c, (int64_t)kite_rd_be64(c->rbuf), why)) != KITE_OK) return rc;
         }
     }
+}
+
+/* The connection speaks TLS from now on, or has just failed its handshake. */
+static int link_handshake(kite_ha_master *m, ha_conn *c)
+{
+    int rc = kite_ha_tls_handshake(c->ssl, &c->want_write, c->err, sizeof c->err);
+    if (rc == 0) return KITE_OK;
+    if (rc < 0) {
+        kite_log_limited(&g_lim_handshake, KITE_LOG_WARN, "repl",
+                         "TLS handshake with replication peer %s on %s failed: %s", c->peer,
+                         m->addr, c->err);
+        return rc;
+    }
+    char d[64];
+    kite_ha_tls_describe(c->ssl, d, sizeof d);
+    snprintf(c->how, sizeof c->how, "over TLS (%s)", d);
+    c->link = LINK_TLS;
+    c->want_write = 0;
+    return KITE_OK;
+}
+
+/* A plain peer on an enforcing port: its bytes are read away (so that closing sends a FIN,
+ * not a reset that could discard what follows), a TLS alert is written, and it is closed. */
+static int refuse_plain(kite_ha_master *m, ha_conn *c)
+{
+    uint8_t sink[256];
+    while (recv(c->fd, sink, sizeof sink, MSG_DONTWAIT) > 0) {
+    }
+    ssize_t w = send(c->fd, kite_ha_tls_alert, KITE_HA_TLS_ALERT_LEN, MSG_NOSIGNAL | MSG_DONTWAIT);
+    (void)w; /* best effort: the peer learns it from the log line on its side otherwise */
+    kite_log_limited(&g_lim_mismatch, KITE_LOG_WARN, "repl",
+                     "refused a plain replication connection from %s: this master's HA port %s "
+                     "accepts TLS only (haTlsMode=enforcing); the slave needs haTlsEnable=true",
+                     c->peer, m->addr);
+    return KITE_EPROTO;
+}
+
+/* Detect and handshake states: looks at the first byte without taking it (0x16 = a TLS
+ * ClientHello; a classic report opens with the top byte of its offset, 0 below 2^56; a
+ * KiteMQ handshake response with 'K'), then steps the handshake. Returns KITE_OK (the link
+ * may have changed), or a status to close with (already logged, rate-limited). */
+static int link_step(kite_ha_master *m, ha_conn *c, int64_t now)
+{
+    if (c->link == LINK_DETECT) {
+        uint8_t b;
+        ssize_t n = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+            if (m->o.tls_mode == KITE_TLS_ENFORCING)
+                kite_log_limited(&g_lim_mismatch, KITE_LOG_WARN, "repl",
+                                 "replication peer %s closed the connection without starting "
+                                 "TLS (haTlsMode=enforcing on %s: a slave needs haTlsEnable=true)",
+                                 c->peer, m->addr);
+            return KITE_ECLOSED;
+        }
+        if (n < 0) {                                 /* nothing yet */
+            if (c->plain_at && now >= c->plain_at) { /* a plain keyed slave waits for us */
+                c->link = LINK_PLAIN;
+                snprintf(c->how, sizeof c->how, "plain (haTlsMode=permissive)");
+            }
+            return KITE_OK;
+        }
+        if (b != KITE_HA_TLS_HELLO) {
+            if (m->o.tls_mode == KITE_TLS_ENFORCING) return refuse_plain(m, c);
+            c->link = LINK_PLAIN;
+            snprintf(c->how, sizeof c->how, "plain (haTlsMode=permissive)");
+            return KITE_OK;
+        }
+        c->ssl = kite_ha_tls_new(m->tls, c->fd, NULL);
+        if (!c->ssl) {
+            KLOG_ERROR("repl", "cannot create a TLS session for %s", c->peer);
+            return KITE_ENOMEM;
+        }
+        c->link = LINK_HANDSHAKE;
+    }
+    if (c->link == LINK_HANDSHAKE) return link_handshake(m, c);
+    return KITE_OK;
+}
+
+/* Detect / handshake not done by the deadline: closed (rate-limited line). */
+static int link_overdue(kite_ha_master *m, ha_conn *c, int64_t now)
+{
+    if ((c->link != LINK_DETECT && c->link != LINK_HANDSHAKE) || now < c->hs_deadline) return 0;
+    kite_log_limited(&g_lim_handshake, KITE_LOG_WARN, "repl",
+                     "closing replication peer %s on %s: %s within %lld ms "
+                     "(tls.server.handshakeTimeoutMillis)",
+                     c->peer, m->addr,
+                     c->link == LINK_DETECT ? "no TLS handshake started"
+                                            : "TLS handshake not completed",
+                     (long long)m->o.tls_handshake_ms);
+    return 1;
 }
 
 static void accept_all(kite_ha_master *m, int64_t now)
@@ -335,6 +515,12 @@ static void accept_all(kite_ha_master *m, int64_t now)
         kite_sock_format_addr(&peer, c->peer, sizeof c->peer);
         c->req = -1;
         c->last_read_ms = c->last_write_ms = now;
+        if (m->tls) { /* TLS or plain: the first byte tells (link_step) */
+            c->link = LINK_DETECT;
+            c->hs_deadline = now + m->o.tls_handshake_ms;
+            if (m->key && m->o.tls_mode == KITE_TLS_PERMISSIVE)
+                c->plain_at = now + PLAIN_SILENCE_MS;
+        }
         if (m->key) { /* the challenge: magic + nonce; nothing else before the answer */
             kite_ha_nonce(c->mnonce);
             memcpy(c->hdr, KITE_HA_MAGIC, 8);
@@ -442,6 +628,11 @@ static void *master_thread(void *arg)
         for (size_t i = 0; i < m->n;) {
             const char *why = NULL;
             ha_conn *c = m->c[i];
+            if (link_overdue(m, c, now) || (c->link == LINK_DETECT && c->plain_at &&
+                                            now >= c->plain_at && link_step(m, c, now) < 0)) {
+                conn_close(m, i, NULL);
+                continue;
+            }
             if (pump_out(m, c, now, &why) < 0) {
                 const char *last = NULL; /* a slave's last reports (-1: diverged) come first */
                 if (pump_in(m, c, now, &last) < 0 && last) why = last;
@@ -461,7 +652,13 @@ static void *master_thread(void *arg)
         int behind = 0;
         for (size_t i = 0; i < m->n; i++) {
             ha_conn *c = m->c[i];
-            int out = c->hsent < c->hlen || c->seg.file;
+            int out = (c->hsent < c->hlen || c->seg.file) && !c->write_wants_read;
+            if (c->link == LINK_DETECT || c->link == LINK_HANDSHAKE) {
+                out = c->link == LINK_HANDSHAKE && c->want_write;
+                int64_t due = c->hs_deadline;
+                if (c->plain_at && c->plain_at < due) due = c->plain_at;
+                if (due - now < timeout) timeout = due - now;
+            }
             pf[i + 2] = (struct pollfd){ c->fd, (short)(POLLIN | (out ? POLLOUT : 0)), 0 };
             if (c->req < 0) continue;
             int64_t hb = c->last_write_ms + m->o.heartbeat_ms - now;
@@ -500,9 +697,22 @@ static void *master_thread(void *arg)
         }
         size_t n = m->n; /* connections accepted below are polled next round */
         for (size_t i = n; i-- > 0;) {
-            if (!(pf[i + 2].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+            short re = pf[i + 2].revents;
+            ha_conn *c = m->c[i];
+            if (c->link == LINK_DETECT || c->link == LINK_HANDSHAKE) {
+                if (!re) continue;
+                if (link_step(m, c, now) < 0) {
+                    conn_close(m, i, NULL);
+                    continue;
+                }
+                /* Done: what came with the last handshake flight is read at once (OpenSSL
+                 * may hold it already, and poll would not say so). */
+                if (c->link == LINK_DETECT || c->link == LINK_HANDSHAKE) continue;
+            } else if (!(re & (POLLIN | POLLHUP | POLLERR))) {
+                continue;
+            }
             const char *why = NULL;
-            if (pump_in(m, m->c[i], now, &why) < 0) conn_close(m, i, why);
+            if (pump_in(m, c, now, &why) < 0) conn_close(m, i, why);
         }
         if (pf[1].revents) accept_all(m, now);
     }
@@ -523,6 +733,14 @@ int kite_ha_master_start(kite_store *s, const char *bind_host, int port, const k
     if (m->o.fallbehind_max <= 0) m->o.fallbehind_max = INT64_MAX;
     m->key = o->auth_key && *o->auth_key ? kite_xstrdup(o->auth_key) : NULL;
     m->o.auth_key = NULL;
+    m->o.tls = NULL;
+    if (m->o.tls_handshake_ms <= 0) m->o.tls_handshake_ms = 10000;
+    if (o->tls_mode != KITE_TLS_DISABLED && o->tls) {
+        m->tls = o->tls;
+        kite_tls_ctx_ref(m->tls);
+    } else {
+        m->o.tls_mode = KITE_TLS_DISABLED;
+    }
     m->efd = -1;
     pthread_mutex_init(&m->wmu, NULL);
     snprintf(m->addr, sizeof m->addr, "%s:%d", bind_host && *bind_host ? bind_host : "0.0.0.0",
@@ -548,14 +766,18 @@ int kite_ha_master_start(kite_store *s, const char *bind_host, int port, const k
         goto fail;
     }
     kite_store_set_append_hook(s, notify, m);
-    KLOG_INFO("repl", "replication: listening on %s for slaves (%s)", m->addr,
-              m->key ? "authenticated: haAuthKeyFile" : "classic protocol, no peer authentication");
+    KLOG_INFO("repl", "replication: listening on %s for slaves (%s; %s)", m->addr,
+              m->key ? "authenticated: haAuthKeyFile" : "classic protocol, no peer authentication",
+              m->o.tls_mode == KITE_TLS_ENFORCING    ? "TLS only: haTlsMode=enforcing"
+              : m->o.tls_mode == KITE_TLS_PERMISSIVE ? "TLS or plain: haTlsMode=permissive"
+                                                     : "plain TCP: haTlsMode=disabled");
     *out = m;
     return KITE_OK;
 fail:
     if (m->efd >= 0) close(m->efd);
     if (m->lfd >= 0) close(m->lfd);
     pthread_mutex_destroy(&m->wmu);
+    kite_tls_ctx_free(m->tls);
     free(m->key);
     free(m);
     return rc;
@@ -577,6 +799,7 @@ void kite_ha_master_stop(kite_ha_master *m)
     free(m->w);
     free(m->snap);
     pthread_mutex_destroy(&m->wmu);
+    kite_tls_ctx_free(m->tls);
     free(m->key);
     free(m);
 }

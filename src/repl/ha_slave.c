@@ -15,9 +15,14 @@
  * a diverged log is never merged. Behind retention (this log ends before the oldest offset
  * the master still holds, which it sends first): an ERROR naming both offsets, then the
  * owner's on_behind (the broker sets the store aside and restarts empty); without it, as a
- * divergence. docs/wire.md §13, DESIGN.md "Replication". */
+ * divergence. docs/wire.md §13, DESIGN.md "Replication".
+ * TLS (haTlsEnable, wire.md §15.5): after the TCP connect the slave runs a TLS handshake,
+ * bounded by tls_handshake_ms, verifying by default that the master's certificate chains to
+ * the trusted CAs and names the address dialled; everything after goes through SSL_read /
+ * SSL_write, and bytes OpenSSL already decrypted are read before poll is asked again. */
 #include "repl/ha.h"
 #include "repl/ha_auth.h"
+#include "repl/ha_tls.h"
 #include "base/err.h"
 #include "base/log.h"
 #include "base/mem.h"
@@ -44,7 +49,8 @@
 struct kite_ha_slave {
     kite_store *s;
     kite_ha_opts o;
-    char *key; /* auth key, NULL = classic protocol */
+    char *key;         /* auth key, NULL = classic protocol */
+    kite_tls_ctx *tls; /* client context (haTlsEnable), NULL = plain */
     int efd;
     pthread_t thr;
     _Atomic int stop;
@@ -53,13 +59,17 @@ struct kite_ha_slave {
     int gen; /* bumped when the learned address changes */
     kite_ha_slave_stats st;
     int64_t last_warn_ms; /* thread only */
-    char last_warn[160];  /* thread only */
+    char last_warn[640];  /* thread only */
 };
 
 /* One connection's state (thread only). */
 typedef struct session {
     kite_ha_slave *h;
     int fd;
+    SSL *ssl;       /* TLS, NULL = plain */
+    int want_write; /* the TLS layer waits until the socket takes bytes */
+    int more;       /* TLS: the last read stopped with records possibly left in OpenSSL */
+    char err[256];  /* text of the last TLS failure */
     const char *addr;
     int64_t pos;          /* offset of the next byte expected (-1: any, empty store) */
     int64_t verify_start; /* first byte asked for again to compare it */
@@ -104,6 +114,34 @@ static void warn_limited(kite_ha_slave *h, const char *msg)
     KLOG_WARN("repl", "%s; retrying every %lld ms", msg, (long long)h->o.heartbeat_ms);
 }
 
+/* Writes up to n bytes: how many, 0 when the socket is full (wait for s_events), or a
+ * status (ss->err names a TLS failure). */
+static ssize_t s_write(session *ss, const void *b, size_t n)
+{
+    if (ss->ssl) return kite_ha_tls_write(ss->ssl, b, n, &ss->want_write, ss->err, sizeof ss->err);
+    ssize_t w = send(ss->fd, b, n, MSG_NOSIGNAL);
+    if (w >= 0) return w;
+    ss->want_write = 1;
+    if (errno == EAGAIN || errno == EINTR) return 0;
+    return kite_status_from_errno(errno);
+}
+
+/* Reads up to n bytes: how many, 0 when none are there now, KITE_ECLOSED when the master
+ * closed, or another status (ss->err names a TLS failure). */
+static ssize_t s_read(session *ss, void *b, size_t n)
+{
+    if (ss->ssl) return kite_ha_tls_read(ss->ssl, b, n, &ss->want_write, ss->err, sizeof ss->err);
+    ssize_t r = read(ss->fd, b, n);
+    ss->want_write = 0;
+    if (r > 0) return r;
+    if (r == 0) return KITE_ECLOSED;
+    if (errno == EAGAIN || errno == EINTR) return 0;
+    return kite_status_from_errno(errno);
+}
+
+/* The poll events a read or write that returned 0 waits for. */
+static short s_events(const session *ss) { return ss->want_write ? POLLOUT : POLLIN; }
+
 /* Sends all n bytes within haHousekeepingInterval. KITE_OK, KITE_ETIMEDOUT, or the status
  * of the failed send / poll. */
 static int send_bytes(session *ss, const uint8_t *b, size_t n)
@@ -111,13 +149,13 @@ static int send_bytes(session *ss, const uint8_t *b, size_t n)
     size_t done = 0;
     int64_t deadline = kite_deadline_ms(ss->h->o.housekeeping_ms);
     while (done < n) {
-        ssize_t w = send(ss->fd, b + done, n - done, MSG_NOSIGNAL);
+        ssize_t w = s_write(ss, b + done, n - done);
         if (w > 0) {
             done += (size_t)w;
             continue;
         }
-        if (w < 0 && errno != EAGAIN && errno != EINTR) return kite_status_from_errno(errno);
-        struct pollfd p = { ss->fd, POLLOUT, 0 };
+        if (w < 0) return (int)w;
+        struct pollfd p = { ss->fd, s_events(ss), 0 };
         int64_t left = kite_deadline_left_ms(deadline);
         if (left == 0) return KITE_ETIMEDOUT;
         if (poll(&p, 1, (int)left) < 0 && errno != EINTR) return kite_status_from_errno(errno);
@@ -137,23 +175,22 @@ static int send_report(session *ss, int64_t v)
 
 /* Reads exactly n bytes before the deadline: KITE_OK, KITE_ETIMEDOUT at the deadline,
  * KITE_ECLOSED when the peer closed, or the status of the failed poll / read. */
-static int read_exact(int fd, uint8_t *b, size_t n, int64_t deadline)
+static int read_exact(session *ss, uint8_t *b, size_t n, int64_t deadline)
 {
     size_t got = 0;
     while (got < n) {
+        ssize_t r = s_read(ss, b + got, n - got);
+        if (r < 0) return (int)r;
+        if (r > 0) {
+            got += (size_t)r;
+            continue;
+        }
         int64_t left = kite_deadline_left_ms(deadline);
-        struct pollfd p = { fd, POLLIN, 0 };
+        struct pollfd p = { ss->fd, s_events(ss), 0 };
         int k = left ? poll(&p, 1, (int)left) : 0;
         if (k < 0 && errno == EINTR) continue;
         if (k < 0) return kite_status_from_errno(errno);
         if (k == 0) return KITE_ETIMEDOUT;
-        ssize_t r = read(fd, b + got, n - got);
-        if (r == 0) return KITE_ECLOSED;
-        if (r < 0) {
-            if (errno == EAGAIN || errno == EINTR) continue;
-            return kite_status_from_errno(errno);
-        }
-        got += (size_t)r;
     }
     return KITE_OK;
 }
@@ -168,12 +205,26 @@ static int handshake(session *ss)
     uint8_t ch[KITE_HA_CHALLENGE], resp[KITE_HA_RESPONSE], mproof[KITE_HA_PROOF];
     char msg[400];
     int64_t deadline = kite_deadline_ms(CONNECT_TIMEOUT_MS);
-    int rc = read_exact(ss->fd, ch, sizeof ch, deadline);
-    if (rc != KITE_OK || memcmp(ch, KITE_HA_MAGIC, 8) != 0) {
+    int rc = read_exact(ss, ch, sizeof ch, deadline);
+    if (rc != KITE_OK && rc != KITE_ETIMEDOUT && ss->ssl) {
         snprintf(msg, sizeof msg,
-                 "master %s sent no authentication challenge (haAuthKeyFile is set on this "
-                 "slave; is the same key set on the master?)",
-                 ss->addr);
+                 "master %s ended the TLS connection before its authentication challenge: %s",
+                 ss->addr, ss->err[0] ? ss->err : kite_strerror(rc));
+        warn_limited(h, msg);
+        return rc;
+    }
+    if (rc != KITE_OK || memcmp(ch, KITE_HA_MAGIC, 8) != 0) {
+        if (rc == KITE_OK && kite_ha_tls_is_record(ch, sizeof ch))
+            snprintf(msg, sizeof msg,
+                     "master %s answered with TLS: its HA port requires TLS "
+                     "(haTlsMode=enforcing); set haTlsEnable=true on this slave",
+                     ss->addr);
+        else
+            snprintf(msg, sizeof msg,
+                     "master %s sent no authentication challenge (haAuthKeyFile is set on this "
+                     "slave; is the same key set on the master? A master with "
+                     "haTlsMode=enforcing also stays silent to a slave without haTlsEnable)",
+                     ss->addr);
         warn_limited(h, msg);
         return rc != KITE_OK ? rc : KITE_EPROTO;
     }
@@ -182,7 +233,7 @@ static int handshake(session *ss)
     kite_ha_nonce(resp + 8);
     kite_ha_proof(h->key, "slave", mnonce, resp + 8, resp + 8 + KITE_HA_NONCE);
     if ((rc = send_bytes(ss, resp, sizeof resp)) != KITE_OK) return rc;
-    rc = read_exact(ss->fd, mproof, sizeof mproof, deadline);
+    rc = read_exact(ss, mproof, sizeof mproof, deadline);
     if (rc == KITE_ECLOSED) {
         snprintf(msg, sizeof msg,
                  "master %s closed the connection during authentication (a different "
@@ -222,11 +273,12 @@ static void diverged(session *ss, const char *fmt, ...)
     int64_t deadline = kite_deadline_ms(1000);
     uint8_t sink[4096];
     for (;;) {
+        ssize_t r = s_read(ss, sink, sizeof sink);
+        if (r < 0) break;
+        if (r > 0) continue;
         int64_t left = kite_deadline_left_ms(deadline);
         struct pollfd p = { ss->fd, POLLIN, 0 };
         if (left == 0 || poll(&p, 1, (int)left) <= 0) break;
-        ssize_t r = read(ss->fd, sink, sizeof sink);
-        if (r == 0 || (r < 0 && errno != EINTR && errno != EAGAIN)) break;
     }
     pthread_mutex_lock(&h->mu);
     h->st.diverged = 1;
@@ -304,11 +356,27 @@ static int on_payload(session *ss, const uint8_t *p, size_t n)
     return KITE_OK;
 }
 
+/* A plain slave read a TLS record where a frame should be: the master's HA port is TLS
+ * only and refused this slave (it sends an alert, then closes). */
+static void tls_answer(session *ss)
+{
+    char msg[300];
+    snprintf(msg, sizeof msg,
+             "master %s answered with TLS: its HA port accepts TLS only (haTlsMode=enforcing); "
+             "set haTlsEnable=true on this slave",
+             ss->addr);
+    warn_limited(ss->h, msg);
+}
+
 /* A complete frame header. Returns KITE_OK, or the status that ends the session:
  * KITE_EPROTO for a challenge (the master wants a key this slave lacks) or a frame at an
  * unexpected offset, KITE_ECORRUPT when this log diverged (diverged() was called). */
 static int on_header(session *ss)
 {
+    if (!ss->ssl && kite_ha_tls_is_record(ss->hdr, 12)) {
+        tls_answer(ss);
+        return KITE_EPROTO;
+    }
     if (memcmp(ss->hdr, KITE_HA_MAGIC, 8) == 0) { /* a challenge: the master wants a key */
         char msg[300];
         snprintf(msg, sizeof msg,
@@ -432,6 +500,70 @@ static int connect_to(kite_ha_slave *h, const char *addr, char *err, size_t errl
     return fd;
 }
 
+/* The TLS handshake on the connected socket, bounded by tls_handshake_ms and by stop.
+ * KITE_OK, or a status (a failure is logged, with its reason). */
+static int tls_connect(session *ss)
+{
+    kite_ha_slave *h = ss->h;
+    char host[96], msg[600];
+    snprintf(host, sizeof host, "%s", ss->addr);
+    char *colon = strrchr(host, ':');
+    if (colon) *colon = 0;
+    ss->ssl = kite_ha_tls_new(h->tls, ss->fd, host);
+    if (!ss->ssl) {
+        KLOG_ERROR("repl", "cannot create a TLS session for master %s", ss->addr);
+        return KITE_ENOMEM;
+    }
+    int64_t deadline = kite_deadline_ms(h->o.tls_handshake_ms);
+    for (;;) {
+        int rc = kite_ha_tls_handshake(ss->ssl, &ss->want_write, ss->err, sizeof ss->err);
+        if (rc == 1) return KITE_OK;
+        if (rc < 0) {
+            int cert = strstr(ss->err, "certificate") != NULL;
+            snprintf(msg, sizeof msg, "TLS handshake with master %s failed: %s%s", ss->addr,
+                     ss->err,
+                     cert ? ""
+                          : " (is TLS on at the master's HA port? It needs haTlsMode=permissive "
+                            "or enforcing; a Java master has no TLS there)");
+            warn_limited(h, msg);
+            return rc;
+        }
+        int64_t left = kite_deadline_left_ms(deadline);
+        if (left == 0) {
+            snprintf(msg, sizeof msg,
+                     "TLS handshake with master %s not completed within %lld ms "
+                     "(tls.server.handshakeTimeoutMillis)",
+                     ss->addr, (long long)h->o.tls_handshake_ms);
+            warn_limited(h, msg);
+            return KITE_ETIMEDOUT;
+        }
+        struct pollfd p[2] = { { ss->fd, s_events(ss), 0 }, { h->efd, POLLIN, 0 } };
+        int n = poll(p, 2, (int)left);
+        if (n < 0 && errno != EINTR) return kite_status_from_errno(errno);
+        if (n > 0 && p[1].revents) {
+            drain(h); /* an address change is seen by the session loop */
+            if (atomic_load(&h->stop)) return KITE_ESTOPPED;
+        }
+    }
+}
+
+/* Reads what is there into buf (TLS: record after record, until none is left inside
+ * OpenSSL or buf is full). Bytes read, 0 when none, or s_read's status when nothing came
+ * before it (a status after bytes is met again on the next call). */
+static ssize_t fill(session *ss, uint8_t *buf, size_t cap)
+{
+    size_t got = 0;
+    ss->more = 0;
+    while (got < cap) {
+        ssize_t r = s_read(ss, buf + got, cap - got);
+        if (r <= 0) return got ? (ssize_t)got : r;
+        got += (size_t)r;
+        if (!ss->ssl) break; /* one read() takes what the socket holds */
+    }
+    ss->more = ss->ssl != NULL; /* buf full: whole records may wait, undecrypted */
+    return (ssize_t)got;
+}
+
 static int current_gen(kite_ha_slave *h)
 {
     pthread_mutex_lock(&h->mu);
@@ -451,11 +583,11 @@ static void set_connected(kite_ha_slave *h, int on, const char *addr)
 /* One connection to the master, until it ends. */
 static void run_session(kite_ha_slave *h, const char *addr, int gen, uint8_t *buf)
 {
-    char err[256];
+    char err[400];
     int fd = connect_to(h, addr, err, sizeof err);
     if (fd < 0) {
         if (fd != KITE_ESTOPPED) {
-            char msg[400];
+            char msg[600];
             snprintf(msg, sizeof msg, "cannot connect to master %s for replication: %s", addr, err);
             warn_limited(h, msg);
         }
@@ -473,14 +605,23 @@ static void run_session(kite_ha_slave *h, const char *addr, int gen, uint8_t *bu
     ss.verify_end = held;
     ss.reported = start;
     ss.last_read_ms = kite_mono_ms();
-    if ((h->key && handshake(&ss) < 0) || send_report(&ss, start) < 0) {
+    if ((h->tls && tls_connect(&ss) < 0) || (h->key && handshake(&ss) < 0) ||
+        send_report(&ss, start) < 0) {
+        kite_ha_tls_free(ss.ssl, 0);
         close(fd);
         return;
     }
+    char how[96] = "";
+    ss.more = ss.ssl != NULL; /* the handshake's reads may have taken frames ahead */
+    if (ss.ssl) {
+        char d[64];
+        kite_ha_tls_describe(ss.ssl, d, sizeof d);
+        snprintf(how, sizeof how, " over TLS (%s)", d);
+    }
     set_connected(h, 1, addr);
     KLOG_INFO(
-        "repl", "connected to master %s: this slave holds %lld bytes%s; asked for offset %lld",
-        addr, (long long)held,
+        "repl", "connected to master %s%s: this slave holds %lld bytes%s; asked for offset %lld",
+        addr, how, (long long)held,
         held > 0 ? " (its tail is compared first)" : " (empty: copying all the master retains)",
         (long long)start);
     const char *why = NULL;
@@ -499,21 +640,37 @@ static void run_session(kite_ha_slave *h, const char *addr, int gen, uint8_t *bu
         int64_t hk = ss.last_read_ms + h->o.housekeeping_ms - now + 1;
         if (hk < timeout) timeout = hk;
         if (timeout < 0) timeout = 0;
-        struct pollfd p[2] = { { fd, POLLIN, 0 }, { h->efd, POLLIN, 0 } };
-        int n = poll(p, 2, (int)timeout);
+        /* Bytes OpenSSL already holds make no poll event: read them first. */
+        int pend = ss.more || kite_ha_tls_pending(ss.ssl);
+        short ev = (short)(POLLIN | (ss.want_write ? POLLOUT : 0));
+        struct pollfd p[2] = { { fd, ev, 0 }, { h->efd, POLLIN, 0 } };
+        int n = poll(p, 2, pend ? 0 : (int)timeout);
         if (n < 0 && errno != EINTR) {
             why = strerror(errno);
             break;
         }
         if (n > 0 && p[1].revents) drain(h);
-        if (n > 0 && p[0].revents) {
-            ssize_t r = read(fd, buf, READ_BUF);
-            if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
-                why =
-                    r == 0
-                        ? (any ? "closed by the master"
-                               : "closed by the master before it sent anything (see the master's log)")
-                        : strerror(errno);
+        if (pend || (n > 0 && p[0].revents)) {
+            ssize_t r = fill(&ss, buf, READ_BUF);
+            if (r < 0) {
+                if (!ss.ssl && ss.hlen >= 3 && kite_ha_tls_is_record(ss.hdr, (size_t)ss.hlen)) {
+                    tls_answer(&ss); /* an enforcing master's alert, then its close */
+                    why = "refused: the master's HA port accepts TLS only";
+                } else if (r == KITE_ECLOSED) {
+                    why = any ? "closed by the master"
+                              : "closed by the master before it sent anything (see the master's "
+                                "log)";
+                } else {
+                    int cert = ss.ssl &&
+                               (strstr(ss.err, "certificate required") ||
+                                strstr(ss.err, "unknown ca") || strstr(ss.err, "bad certificate"));
+                    snprintf(err, sizeof err, "%s%s%s", ss.ssl ? "TLS: " : "",
+                             ss.err[0] ? ss.err : kite_strerror((int)r),
+                             cert ? " (the master wants a client certificate it trusts: "
+                                    "tls.client.certPath / tls.client.keyPath)"
+                                  : "");
+                    why = err;
+                }
                 break;
             }
             if (r > 0) {
@@ -540,9 +697,10 @@ static void run_session(kite_ha_slave *h, const char *addr, int gen, uint8_t *bu
     h->st.raw_end = kite_store_raw_end(h->s);
     pthread_mutex_unlock(&h->mu);
     set_connected(h, 0, NULL);
+    kite_ha_tls_free(ss.ssl, !ss.err[0]);
     close(fd);
     if (why) {
-        char msg[400];
+        char msg[600];
         snprintf(msg, sizeof msg, "replication from master %s interrupted at offset %lld: %s", addr,
                  (long long)kite_store_raw_end(h->s), why);
         if (any)
@@ -584,6 +742,10 @@ int kite_ha_slave_start(kite_store *s, const char *fixed_master, const kite_ha_o
     if (h->o.heartbeat_ms < 10) h->o.heartbeat_ms = 10;
     h->key = o->auth_key && *o->auth_key ? kite_xstrdup(o->auth_key) : NULL;
     h->o.auth_key = NULL;
+    h->o.tls = NULL;
+    if (h->o.tls_handshake_ms <= 0) h->o.tls_handshake_ms = 10000;
+    h->tls = o->tls;
+    if (h->tls) kite_tls_ctx_ref(h->tls);
     pthread_mutex_init(&h->mu, NULL);
     if (fixed_master) snprintf(h->fixed, sizeof h->fixed, "%s", fixed_master);
     int rc;
@@ -599,15 +761,23 @@ int kite_ha_slave_start(kite_store *s, const char *fixed_master, const kite_ha_o
         snprintf(err, errlen, "cannot start the replication thread: %s", strerror(prc));
         goto fail;
     }
+    const char *how = !h->tls ? "plain TCP"
+                      : kite_tls_ctx_verify(h->tls)
+                          ? "TLS: haTlsEnable, the master's certificate checked"
+                          : "TLS: haTlsEnable, the master's certificate NOT "
+                            "checked (haTlsVerifyServer=false)";
     if (h->fixed[0])
-        KLOG_INFO("repl", "replication: following master %s (haMasterAddress)", h->fixed);
+        KLOG_INFO("repl", "replication: following master %s (haMasterAddress; %s)", h->fixed, how);
     else
-        KLOG_INFO("repl", "replication: waiting for the master's HA address from the name server");
+        KLOG_INFO("repl",
+                  "replication: waiting for the master's HA address from the name server (%s)",
+                  how);
     *out = h;
     return KITE_OK;
 fail:
     if (h->efd >= 0) close(h->efd);
     pthread_mutex_destroy(&h->mu);
+    kite_tls_ctx_free(h->tls);
     free(h->key);
     free(h);
     return rc;
@@ -637,6 +807,7 @@ void kite_ha_slave_stop(kite_ha_slave *h)
     pthread_join(h->thr, NULL);
     close(h->efd);
     pthread_mutex_destroy(&h->mu);
+    kite_tls_ctx_free(h->tls);
     free(h->key);
     free(h);
 }

@@ -1,14 +1,20 @@
 /* bench_repl.c - benchmark (not a test): produce throughput of a master without a slave, of
- * an ASYNC_MASTER followed by a slave and of a SYNC_MASTER followed by a slave, in the same
- * run, and the replication lag under that load.
+ * an ASYNC_MASTER followed by a slave, of a SYNC_MASTER followed by a slave, and of the same
+ * SYNC_MASTER pair replicating over TLS (haTlsMode=enforcing / haTlsEnable, a certificate made
+ * with the openssl command at start; skipped without it), in the same run, and the replication
+ * lag under that load. Ends with the median of each mode over the runs.
  *
- * usage: bench_repl [-s size] [-c in_flight] [-d seconds] [-r runs]
+ * usage: bench_repl [-s size] [-c in_flight] [-d seconds] [-r runs] [-m modes]
+ * -m: the modes to run, digits of 0 (no slave), 1 (ASYNC), 2 (SYNC), 3 (SYNC over TLS);
+ * default 0123. "-m 23" compares SYNC_MASTER over TLS with plain in more runs.
  * Each run starts kite-namesrv and kite-broker processes ($KITE_BIN, else ./bin) on a random
  * loopback host with fresh stores, drives them with `kite-bench produce --async`, and stops
  * them by PID. With a slave, the commit-log ends of both brokers are sampled every 20 ms
  * (GET_BROKER_RUNTIME_INFO): the lag in bytes, the lag in time (for each sample, how long
  * until the slave held what the master held then; 20 ms resolution) and the time the slave
- * needs to catch up once the load stops. Prints one line per run and mode. */
+ * needs to catch up once the load stops. Also the CPU time (user + system, /proc) the master
+ * and the slave spend per message sent, over the load and the catch-up. Prints one line per
+ * run and mode. */
 #include "base/json.h"
 #include "kt.h"
 #include "kt_broker.h"
@@ -65,40 +71,106 @@ static double tps_of(const char *json)
     return p ? strtod(p + 6, NULL) : -1;
 }
 
+/* CPU time (user + system) a process has used so far, in microseconds; -1 if unknown. */
+static long long cpu_us(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    const char *q =
+        strrchr(buf, ')'); /* "pid (comm) state ...": utime and stime are fields 14, 15 */
+    if (!q) return -1;
+    unsigned long long ut = 0, st = 0;
+    if (sscanf(q + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+        return -1;
+    return (long long)((ut + st) * 1000000ULL / (unsigned long long)sysconf(_SC_CLK_TCK));
+}
+
+static double g_mus[4][64], g_sus[4][64]; /* CPU us per message, master / slave, per run */
+static int g_run;
+static char g_host[32];   /* the masters' address, named by the certificate */
+static char g_certs[512]; /* ca.pem, server.pem, server.key; "" = no TLS mode */
+
+/* CA and a server certificate for g_host (IP SAN) in g_certs. 0, or -1 (no TLS mode). */
+static int make_certs(void)
+{
+    if (system("command -v openssl >/dev/null 2>&1") != 0) return -1;
+    kt_mkdtemp("bench-repl-certs", g_certs, sizeof g_certs);
+    char cmd[2048];
+    snprintf(
+        cmd, sizeof cmd,
+        "cd %s && openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 "
+        "-subj /CN=bench-ca 2>/dev/null && printf 'subjectAltName=IP:%s\n' > s.ext && "
+        "openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj "
+        "/CN=bench 2>/dev/null && openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key "
+        "-CAcreateserial -out server.pem -days 2 -extfile s.ext 2>/dev/null",
+        g_certs, g_host);
+    if (system(cmd) != 0) {
+        g_certs[0] = 0;
+        return -1;
+    }
+    return 0;
+}
+
+static const char *mode_name(int mode)
+{
+    static const char *n[] = { "no slave", "ASYNC_MASTER + slave", "SYNC_MASTER + slave",
+                               "SYNC_MASTER + slave over TLS" };
+    return n[mode];
+}
+
 static long long t_ms[MAX_SAMPLES], m_end[MAX_SAMPLES], s_end[MAX_SAMPLES], lagb[MAX_SAMPLES],
     lagt[MAX_SAMPLES];
 
-/* One run (mode 0: no slave, 1: ASYNC_MASTER + slave, 2: SYNC_MASTER + slave): returns the
- * producer's msgs/s; with a slave, prints the lag figures. */
+/* One run (mode 0: no slave, 1: ASYNC_MASTER + slave, 2: SYNC_MASTER + slave, 3: the same
+ * over TLS): returns the producer's msgs/s; with a slave, prints the lag figures. */
 static double run(int mode, int size, int inflight, int secs)
 {
-    int with_slave = mode > 0;
+    int with_slave = mode > 0, tls = mode == 3;
     kt_daemon ns = { 0 }, m = { 0 }, s = { 0 };
     if (kt_namesrv_start(&ns, NULL) != 0) exit(1);
     char nsaddr[64];
     snprintf(nsaddr, sizeof nsaddr, "%s:%d", ns.host, ns.port);
-    kt_random_host(m.host, sizeof m.host);
+    snprintf(m.host, sizeof m.host, "%s", g_host);
     m.port = kt_free_port(m.host);
     int ha;
     do ha = kt_free_port(m.host);
     while (ha == m.port || ha == m.port - 2);
-    char extra[512];
+    char extra[2048], sextra[1024];
     snprintf(extra, sizeof extra,
              "mappedFileSizeCommitLog=134217728\nhaListenPort=%d\nbrokerRole=%s\n", ha,
-             mode == 2 ? "SYNC_MASTER" : "ASYNC_MASTER");
-    if (kt_broker_start(&m, nsaddr, extra) != 0) exit(1);
-    if (with_slave) {
-        if (kt_broker_start(&s, nsaddr,
-                            "brokerRole=SLAVE\nbrokerId=1\nmappedFileSizeCommitLog=134217728\n") !=
-            0)
-            exit(1);
+             mode >= 2 ? "SYNC_MASTER" : "ASYNC_MASTER");
+    snprintf(sextra, sizeof sextra,
+             "brokerRole=SLAVE\nbrokerId=1\nmappedFileSizeCommitLog=134217728\n");
+    if (tls) {
+        size_t n = strlen(extra);
+        snprintf(extra + n, sizeof extra - n,
+                 "haTlsMode=enforcing\ntls.server.certPath=%s/server.pem\n"
+                 "tls.server.keyPath=%s/server.key\n",
+                 g_certs, g_certs);
+        n = strlen(sextra);
+        snprintf(sextra + n, sizeof sextra - n,
+                 "haTlsEnable=true\ntls.client.trustCertPath=%s/ca.pem\n", g_certs);
     }
+    if (kt_broker_start(&m, nsaddr, extra) != 0) exit(1);
+    if (with_slave && kt_broker_start(&s, nsaddr, sextra) != 0) exit(1);
     const char *bin = getenv("KITE_BIN");
     char cmd[1024];
     snprintf(
         cmd, sizeof cmd,
         "%s/kite-bench produce -n %s -t BenchRepl -s %d -c %d -d %d --async --json 2>/dev/null",
         bin && *bin ? bin : "./bin", nsaddr, size, inflight, secs);
+    if (with_slave) { /* the load starts once the slave is attached (TLS takes a handshake) */
+        long long w0 = kt_now_ms();
+        while (kb_count_lines(s.log, "connected to master") <= 0 && kt_now_ms() - w0 < 30000)
+            usleep(20000);
+        usleep(200000); /* its first report reaches the master */
+    }
+    long long mcpu0 = cpu_us(m.pid), scpu0 = with_slave ? cpu_us(s.pid) : 0;
     FILE *p = popen(cmd, "r");
     int n = 0;
     long long t0 = kt_now_ms(), load_end = -1, caught = -1;
@@ -130,6 +202,11 @@ static double run(int mode, int size, int inflight, int secs)
         if (line[0] == '{') snprintf(last, sizeof last, "%s", line);
     pclose(p);
     double tps = tps_of(last);
+    /* CPU per message sent, master and slave, over the load and the catch-up after it. */
+    const char *sp = strstr(last, "\"sent\":");
+    long long sent = sp ? strtoll(sp + 7, NULL, 10) : 0;
+    double mus = sent > 0 ? (double)(cpu_us(m.pid) - mcpu0) / (double)sent : 0;
+    double sus = sent > 0 && with_slave ? (double)(cpu_us(s.pid) - scpu0) / (double)sent : 0;
     if (with_slave) {
         int k = 0;
         for (int i = 0; i < n; i++) {
@@ -146,13 +223,16 @@ static double run(int mode, int size, int inflight, int secs)
         long long b50 = pct(lagb, k, 0.5), b99 = pct(lagb, k, 0.99), bmax = pct(lagb, k, 1.0);
         long long t50 = pct(lagt, k, 0.5), t99 = pct(lagt, k, 0.99), tmax = pct(lagt, k, 1.0);
         printf(
-            "  %s + slave: %.0f msgs/s; lag under load (%d samples): bytes p50 %lld p99 %lld max %lld; "
-            "time p50 %lld ms p99 %lld ms max %lld ms; caught up %lld ms after the load; %lld bytes replicated\n",
-            mode == 2 ? "SYNC_MASTER" : "ASYNC_MASTER", tps, k, b50, b99, bmax, t50, t99, tmax,
-            caught, n ? m_end[n - 1] : 0);
+            "  %s: %.0f msgs/s; lag under load (%d samples): bytes p50 %lld p99 %lld max %lld; "
+            "time p50 %lld ms p99 %lld ms max %lld ms; caught up %lld ms after the load; %lld bytes replicated; "
+            "CPU per message: master %.1f us, slave %.1f us\n",
+            mode_name(mode), tps, k, b50, b99, bmax, t50, t99, tmax, caught, n ? m_end[n - 1] : 0,
+            mus, sus);
     } else {
-        printf("  no slave: %.0f msgs/s\n", tps);
+        printf("  no slave: %.0f msgs/s; CPU per message: %.1f us\n", tps, mus);
     }
+    g_mus[mode][g_run] = mus;
+    g_sus[mode][g_run] = sus;
     fflush(stdout);
     if (with_slave) kt_stop(s.pid, 10000);
     kt_stop(m.pid, 10000);
@@ -166,8 +246,9 @@ static double run(int mode, int size, int inflight, int secs)
 int main(int argc, char **argv)
 {
     int size = 1024, inflight = 256, secs = 5, runs = 3;
+    const char *want = "0123";
     int o;
-    while ((o = getopt(argc, argv, "s:c:d:r:")) != -1) {
+    while ((o = getopt(argc, argv, "s:c:d:r:m:")) != -1) {
         if (o == 's')
             size = atoi(optarg);
         else if (o == 'c')
@@ -176,17 +257,61 @@ int main(int argc, char **argv)
             secs = atoi(optarg);
         else if (o == 'r')
             runs = atoi(optarg);
+        else if (o == 'm')
+            want = optarg;
         else {
-            fprintf(stderr, "usage: bench_repl [-s size] [-c in_flight] [-d seconds] [-r runs]\n");
+            fprintf(
+                stderr,
+                "usage: bench_repl [-s size] [-c in_flight] [-d seconds] [-r runs] [-m modes]\n");
             return 2;
         }
     }
     signal(SIGPIPE, SIG_IGN);
+    kt_random_host(g_host, sizeof g_host);
+    int on[4];
+    for (int mode = 0; mode < 4; mode++) on[mode] = strchr(want, '0' + mode) != NULL;
+    if (on[3] && make_certs() != 0) {
+        printf("no openssl command: the TLS mode is skipped\n");
+        on[3] = 0;
+    }
+    static double tps[4][64];
+    if (runs > 64) runs = 64;
     for (int r = 0; r < runs; r++) {
         printf("run %d: %d-byte messages, %d in flight, %d s\n", r + 1, size, inflight, secs);
-        run(0, size, inflight, secs);
-        run(1, size, inflight, secs);
-        run(2, size, inflight, secs);
+        g_run = r;
+        for (int mode = 0; mode < 4; mode++)
+            if (on[mode]) tps[mode][r] = run(mode, size, inflight, secs);
+    }
+    printf("medians over %d run(s):\n", runs);
+    long long med[4] = { 0 };
+    for (int mode = 0; mode < 4; mode++) {
+        if (!on[mode]) continue;
+        long long v[64];
+        for (int r = 0; r < runs; r++) v[r] = (long long)tps[mode][r];
+        med[mode] = pct(v, runs, 0.5);
+        long long mu[64], su[64]; /* in tenths of a microsecond */
+        for (int r = 0; r < runs; r++) {
+            mu[r] = (long long)(g_mus[mode][r] * 10);
+            su[r] = (long long)(g_sus[mode][r] * 10);
+        }
+        char ratio[64] = "";
+        if (on[0] && med[0] > 0)
+            snprintf(ratio, sizeof ratio, " (%.2f of no slave)",
+                     (double)med[mode] / (double)med[0]);
+        if (mode == 0)
+            printf("  %s: %lld msgs/s%s; CPU per message: %.1f us\n", mode_name(mode), med[mode],
+                   ratio, (double)pct(mu, runs, 0.5) / 10);
+        else
+            printf("  %s: %lld msgs/s%s; CPU per message: master %.1f us, slave %.1f us\n",
+                   mode_name(mode), med[mode], ratio, (double)pct(mu, runs, 0.5) / 10,
+                   (double)pct(su, runs, 0.5) / 10);
+    }
+    if (on[2] && on[3] && med[2] > 0)
+        printf("  SYNC_MASTER over TLS / plain: %.2f\n", (double)med[3] / (double)med[2]);
+    if (g_certs[0]) {
+        char rm[700];
+        snprintf(rm, sizeof rm, "rm -rf '%s'", g_certs);
+        if (system(rm) != 0) fprintf(stderr, "could not remove %s\n", g_certs);
     }
     return 0;
 }
