@@ -1,8 +1,9 @@
 /* test_acl.c - unit tests for plain ACL: the signature (src/codec/acl_sign.c) against
  * vectors computed outside our code (RFC 2202's HMAC-SHA1 case 2, and the `openssl dgst`
  * command run by the test), Java's key order, every address pattern (src/acl/acl_addr.c),
- * the accounts file parser with good and broken files (src/acl/acl_file.c), and the
- * decision order and messages (src/acl/acl_check.c). */
+ * the accounts file parser with good and broken files (src/acl/acl_file.c), the decision
+ * order and messages (src/acl/acl_check.c), and libkite's signing with a SecurityToken
+ * (src/rpc/sign.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +13,7 @@
 #include "base/err.h"
 #include "base/log.h"
 #include "kt.h"
+#include "rpc/client.h"
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <stdio.h>
@@ -168,6 +170,39 @@ static void test_sign_prepared_matches_hmac(void **st)
         }
     }
     for (int s = 0; s < 3; s++) kite_acl_key_free(pk[s]);
+}
+
+/* libkite's signing (kite_rpc_sign) as RocketMQ's AclClientRPCHook does it: AccessKey and
+ * SecurityToken added to the fields and signed with them - content computed here by hand
+ * in Java's key order (AccessKey < SecurityToken < lower-case keys), MAC by OpenSSL's
+ * HMAC(); without a token the field is absent and not signed. */
+static void test_rpc_sign_security_token(void **st)
+{
+    (void)st;
+    kite_acl_key *k = kite_acl_key_new("appSecret01");
+    for (int with = 0; with < 2; with++) {
+        kite_cmd c;
+        kite_cmd_init_request(&c, 310, 0);
+        kite_cmd_set_ext(&c, "topic", "AclOk");
+        kite_cmd_set_ext(&c, "b", "PG");
+        kite_cmd_set_body_ref(&c, "hello", 5);
+        kite_rpc_sign(&c, "appUser01", k, with ? "sts-token-1" : NULL);
+        const char *content = with ? "appUser01sts-token-1PGAclOkhello" : "appUser01PGAclOkhello";
+        unsigned char mac[20];
+        unsigned int ml = sizeof mac;
+        assert_non_null(HMAC(EVP_sha1(), "appSecret01", 11, (const unsigned char *)content,
+                             strlen(content), mac, &ml));
+        char want[KITE_ACL_SIG_LEN];
+        EVP_EncodeBlock((unsigned char *)want, mac, 20);
+        assert_string_equal(kite_cmd_ext(&c, "AccessKey"), "appUser01");
+        if (with)
+            assert_string_equal(kite_cmd_ext(&c, "SecurityToken"), "sts-token-1");
+        else
+            assert_null(kite_cmd_ext_raw(&c, "SecurityToken"));
+        assert_string_equal(kite_cmd_ext(&c, "Signature"), want);
+        kite_cmd_free(&c);
+    }
+    kite_acl_key_free(k);
 }
 
 static void test_key_order_is_java(void **st)
@@ -718,6 +753,7 @@ int main(void)
         cmocka_unit_test(test_sign_openssl_vector),
         cmocka_unit_test(test_sign_long_key),
         cmocka_unit_test(test_sign_prepared_matches_hmac),
+        cmocka_unit_test(test_rpc_sign_security_token),
         cmocka_unit_test(test_key_order_is_java),
         cmocka_unit_test(test_addr_patterns),
         cmocka_unit_test(test_parse_good),
