@@ -36,7 +36,7 @@ static void merge_fields(kite_acl_req *r, merged *m)
     size_t k = 0;
     for (size_t i = 0; i < r->nfields; i++) {
         const kite_acl_field *f = &r->fields[i];
-        if (k > 0 && !strcmp(r->fields[k - 1].key, f->key)) {
+        if (k > 0 && is(f, r->fields[k - 1].key)) {
             const kite_acl_field *kept = &r->fields[k - 1];
             if (kept->vlen != f->vlen || (f->vlen && memcmp(kept->val, f->val, f->vlen) != 0))
                 m->conflict = 1;
@@ -218,13 +218,15 @@ int kite_acl_check(const kite_acl *a, const kite_acl_req *req, const kite_acl_ac
 
 void kite_acl_peer_ip(const char *peer, char *ip, size_t cap)
 {
+    if (!cap) return;
     const char *colon = peer ? strrchr(peer, ':') : NULL;
     size_t n = colon ? (size_t)(colon - peer) : 0;
-    if (!n) {
+    if (!n || n >= cap) {
         snprintf(ip, cap, "?");
         return;
     }
-    snprintf(ip, cap, "%.*s", (int)n, peer);
+    memcpy(ip, peer, n); /* once per request: no formatting */
+    ip[n] = 0;
 }
 
 static void printable(char *s)
