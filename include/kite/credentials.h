@@ -6,8 +6,10 @@
  * security_token is set: the signature is HMAC-SHA1 keyed with secret_key over the values
  * of all the request's ext fields (AccessKey and SecurityToken included) in key order,
  * then the body, Base64 - as RocketMQ's Java client (AclClientRPCHook) computes it, so
- * RocketMQ brokers accept it too (docs/wire.md §14.2). Answers the client gives to a
- * broker's own requests (transaction checks, consumer queries) are not signed, as in Java.
+ * RocketMQ brokers accept it too (docs/wire.md §14.1, §14.6). The brokers check the token
+ * against nothing (RocketMQ's neither): it only enters the signature. Answers the client
+ * gives to a broker's own requests (transaction checks, consumer queries) are not signed, as
+ * in Java.
  * Both NULL (the default): requests go unsigned. One of the two without the other makes
  * the client's create call fail with KITE_EINVAL. The strings are copied at create. */
 #ifndef KITE_CREDENTIALS_H

@@ -11,6 +11,7 @@
 #ifndef KITE_ACL_ACL_H
 #define KITE_ACL_ACL_H
 
+#include "base/map.h"
 #include "codec/acl_sign.h"
 #include <stddef.h>
 #include <stdint.h>
@@ -42,6 +43,9 @@ typedef struct kite_acl_account {
     int has_perm_lists; /* topicPerms or groupPerms present (an admin without lists passes all) */
     char *file;         /* where it was defined (logs) */
     int line;
+    /* made by kite_acl_reindex: */
+    kite_acl_key *key;           /* secret_key prepared for signing */
+    kite_map topic_at, group_at; /* name -> index + 1 in topics / groups */
 } kite_acl_account;
 
 typedef struct kite_acl {
@@ -50,6 +54,7 @@ typedef struct kite_acl {
     size_t nglobal;
     kite_acl_account *acc;
     size_t nacc;
+    kite_map acc_at; /* accessKey -> index + 1 in acc (kite_acl_reindex) */
 } kite_acl;
 
 /* Room for element n of an array that grows to 8, then by doubling (the one growth rule of
@@ -58,6 +63,14 @@ void *kite_acl_grow(void *p, size_t n, size_t elem);
 
 kite_acl *kite_acl_new(void);
 void kite_acl_free(kite_acl *a);
+/* Frees what one account holds (not the account itself: it is an element of kite_acl.acc). */
+void kite_acl_account_free(kite_acl_account *c);
+/* Rebuilds what the check looks up (the accounts by accessKey, each account's perms by name,
+ * its prepared secret) after the accounts changed: every function here that adds, changes
+ * or removes accounts calls it before returning. */
+void kite_acl_reindex(kite_acl *a);
+/* The account of accessKey ak (len bytes; NULL when none or ak holds a NUL). */
+const kite_acl_account *kite_acl_find(const kite_acl *a, const char *ak, size_t len);
 
 /* Parses one file's text (name used in messages) and adds its white list and accounts to
  * a. 0, or KITE_ECORRUPT/KITE_EINVAL with "file:line: why" in err (a is then partly
@@ -92,7 +105,7 @@ typedef struct kite_acl_need {
 } kite_acl_need;
 
 typedef struct kite_acl_req {
-    const char *ip; /* peer address, text */
+    const char *ip; /* peer address, text (kite_acl_peer_ip) */
     int code;
     const char *code_name;  /* for messages; may be NULL */
     kite_acl_field *fields; /* every extFields entry as received (reordered by the check,
@@ -106,7 +119,12 @@ typedef struct kite_acl_req {
                      * white lists, the signature and the admin check) */
     const kite_acl_need *need;
     size_t nneed;
+    int explain; /* 1: on ALLOW, why says which rule let it in (daemons: when debug logging is
+                  * on); 0: why is "" on ALLOW, saving a formatted line per request */
 } kite_acl_req;
+
+/* The address part of a connection's "ip:port" peer text (as kite_conn_peer gives it). */
+void kite_acl_peer_ip(const char *peer, char *ip, size_t cap);
 
 enum { KITE_ACL_ALLOW = 0, KITE_ACL_DENY = 1 };
 
@@ -120,8 +138,9 @@ void kite_acl_refusal_remark(char *remark, size_t n, char *msg, char *why);
  * without _UNIQUE_KEY_QUERY); a PUB-only request on the trace topic; admin-only codes;
  * each needed resource. On DENY, msg gets RocketMQ's message ("No accessKey is
  * configured", ...) and why a sentence naming what was refused and why. On ALLOW, why
- * says which rule let it in (for debug logs). account (may be NULL) gets the account
- * used, if any. */
+ * says which rule let it in when r->explain is set. account (may be NULL) gets the account
+ * used, if any. a must be indexed (kite_acl_reindex; the functions that load or change
+ * accounts do it). */
 int kite_acl_check(const kite_acl *a, const kite_acl_req *r, const kite_acl_account **account,
                    char *msg, size_t msglen, char *why, size_t whylen);
 

@@ -33,8 +33,17 @@ typedef struct ctx {
 
 kite_acl *kite_acl_new(void) { return kite_xcalloc(1, sizeof(kite_acl)); }
 
-static void account_free(kite_acl_account *c)
+static void unindex_account(kite_acl_account *c)
 {
+    kite_acl_key_free(c->key);
+    c->key = NULL;
+    kite_map_free(&c->topic_at, NULL);
+    kite_map_free(&c->group_at, NULL);
+}
+
+void kite_acl_account_free(kite_acl_account *c)
+{
+    unindex_account(c);
     free(c->access_key);
     free(c->secret_key);
     kite_acl_addr_free(c->white);
@@ -54,9 +63,39 @@ void kite_acl_free(kite_acl *a)
     }
     free(a->global_white);
     free(a->global_file);
-    for (size_t i = 0; i < a->nacc; i++) account_free(&a->acc[i]);
+    for (size_t i = 0; i < a->nacc; i++) kite_acl_account_free(&a->acc[i]);
     free(a->acc);
+    kite_map_free(&a->acc_at, NULL);
     free(a);
+}
+
+static void *slot(size_t i) { return (void *)(uintptr_t)(i + 1); }
+
+static void index_perms(kite_map *m, const kite_acl_perm *p, size_t n)
+{
+    kite_map_init(m);
+    for (size_t i = n; i-- > 0;) kite_map_put(m, p[i].name, slot(i)); /* the first one wins */
+}
+
+void kite_acl_reindex(kite_acl *a)
+{
+    kite_map_free(&a->acc_at, NULL);
+    kite_map_init(&a->acc_at);
+    for (size_t i = a->nacc; i-- > 0;) {
+        kite_acl_account *c = &a->acc[i];
+        unindex_account(c);
+        c->key = kite_acl_key_new(c->secret_key);
+        index_perms(&c->topic_at, c->topics, c->ntopics);
+        index_perms(&c->group_at, c->groups, c->ngroups);
+        kite_map_put(&a->acc_at, c->access_key, slot(i));
+    }
+}
+
+const kite_acl_account *kite_acl_find(const kite_acl *a, const char *ak, size_t len)
+{
+    if (!ak || strlen(ak) != len) return NULL;
+    uintptr_t at = (uintptr_t)kite_map_get(&a->acc_at, ak);
+    return at ? &a->acc[at - 1] : NULL;
 }
 
 int kite_acl_perm_parse(const char *s, int *known)
@@ -287,7 +326,7 @@ static int top(ctx *c, const yaml_node_t *root)
                 memset(&acc, 0, sizeof acc);
                 int rc = account(c, e, &acc);
                 if (rc) {
-                    account_free(&acc);
+                    kite_acl_account_free(&acc);
                     return rc;
                 }
                 c->acl->acc = kite_acl_grow(c->acl->acc, c->acl->nacc, sizeof acc);
@@ -320,6 +359,7 @@ int kite_acl_parse(kite_acl *a, const char *name, const char *text, size_t len, 
     int rc = top(&c, yaml_document_get_root_node(&doc));
     yaml_document_delete(&doc);
     yaml_parser_delete(&parser);
+    kite_acl_reindex(a);
     return rc;
 }
 

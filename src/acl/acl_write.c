@@ -177,6 +177,7 @@ int kite_acl_upsert(kite_acl *a, const kite_acl_update *u, const char *new_file,
         c->ngroups = ngp;
         c->has_perm_lists = 1;
     }
+    kite_acl_reindex(a);
     *file = c->file;
     return 0;
 }
@@ -188,13 +189,10 @@ int kite_acl_remove(kite_acl *a, const char *access_key, char **file)
         if (strcmp(c->access_key, access_key) != 0) continue;
         *file = c->file;
         c->file = NULL;
-        free(c->access_key);
-        free(c->secret_key);
-        kite_acl_addr_free(c->white);
-        free_perms(c->topics, c->ntopics);
-        free_perms(c->groups, c->ngroups);
+        kite_acl_account_free(c);
         memmove(c, c + 1, (a->nacc - i - 1) * sizeof *c);
         a->nacc--;
+        kite_acl_reindex(a);
         return 0;
     }
     return KITE_ENOTFOUND;

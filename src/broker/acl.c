@@ -13,7 +13,6 @@
 #include "base/time.h"
 #include "codec/systopic.h"
 #include "proto/codes.h"
-#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -216,12 +215,6 @@ static int collect(const rule *ru, const kite_cmd *c, needs *s, kite_json_doc **
     return 0;
 }
 
-static void peer_ip(const kite_conn *conn, char *out, size_t len)
-{
-    const struct sockaddr_in *sa = kite_conn_peer_addr(conn);
-    if (!sa || !inet_ntop(AF_INET, &sa->sin_addr, out, (socklen_t)len)) snprintf(out, len, "?");
-}
-
 /* A refusal: RocketMQ's remark (control characters of the request's values become '?', so
  * the log line stays one line) and at most one log line a second. */
 static void refuse(kite_broker *b, kite_rpc_req *req, char *msg, char *why)
@@ -240,7 +233,7 @@ static int check(kite_broker *b, kite_rpc_req *req, const rule *ru, needs *s, in
     for (size_t i = 0; i < c->n_ext; i++)
         fs[i] = (kite_acl_field){ c->ext[i].key, c->ext[i].val, c->ext[i].vlen };
     char ip[64];
-    peer_ip(req->conn, ip, sizeof ip);
+    kite_acl_peer_ip(kite_conn_peer(req->conn), ip, sizeof ip);
     kite_acl_req r = {
         .ip = ip,
         .code = c->code,
@@ -254,6 +247,7 @@ static int check(kite_broker *b, kite_rpc_req *req, const rule *ru, needs *s, in
         .bad_body = bad_body,
         .need = s->v,
         .nneed = s->n,
+        .explain = kite_log_get_level() <= KITE_LOG_DEBUG,
     };
     const kite_acl_account *acc;
     char msg[512], why[768];

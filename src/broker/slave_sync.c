@@ -7,6 +7,10 @@
  * this slave beyond the master's (while the master was away) is not overwritten: it is sent
  * to the master (UPDATE_CONSUMER_OFFSET, 15, oneway), which adopts it (offsets.c,
  * bk_offsets_adopt). DESIGN.md, "Replication".
+ * With ACL on the master, the requests (copies and offsets sent back alike) are signed as
+ * innerClientAuthenticationCredentials when broker.conf has it (the RPC client's
+ * credentials, src/broker/acl.c bk_acl_sign_as); a refused or unanswered copy is logged at
+ * most once a second, with the master's answer and, for an ACL refusal, what to configure.
  *
  * Threads: the timer and the adoption run on the loop thread, which owns the tables. The
  * master's address comes with the name server's registration answers, on the name-server
@@ -37,9 +41,24 @@ typedef struct answer {
     int status; /* 0, or the call's error */
     int resp_code;
     char master[128];
+    char remark[600]; /* the master's, on a refusal */
     char *body;
     size_t len;
 } answer;
+
+/* Failed copies: the same four requests fail together every 10 s while the master is away
+ * or refuses them (ACL): one line a second at most. */
+static kite_log_limit g_fail_log = KITE_LOG_LIMIT_INIT;
+
+static const char *code_name(int code)
+{
+    switch (code) {
+    case RC_GET_ALL_TOPIC_CONFIG: return "GET_ALL_TOPIC_CONFIG";
+    case RC_GET_ALL_SUBSCRIPTIONGROUP_CONFIG: return "GET_ALL_SUBSCRIPTIONGROUP_CONFIG";
+    case RC_GET_ALL_CONSUMER_OFFSET: return "GET_ALL_CONSUMER_OFFSET";
+    default: return "GET_ALL_DELAY_OFFSET";
+    }
+}
 
 static void set_addr(void *arg)
 {
@@ -80,9 +99,21 @@ static void adopt(void *arg)
     answer *a = arg;
     kite_broker *b = a->b;
     if (!b->store) goto done; /* the broker stopped meanwhile */
-    if (a->status != 0 || a->resp_code != RS_SUCCESS) {
-        KLOG_WARN("broker", "copying metadata (request %d) from master %s failed: %s", a->code,
-                  a->master, a->status ? "no answer" : "refused");
+    if (a->status != 0) {
+        kite_log_limited(&g_fail_log, KITE_LOG_WARN, "broker",
+                         "copying metadata (%s, %d) from master %s failed: no answer",
+                         code_name(a->code), a->code, a->master);
+        goto done;
+    }
+    if (a->resp_code != RS_SUCCESS) {
+        int acl = strstr(a->remark, "AclException") != NULL;
+        kite_log_limited(&g_fail_log, KITE_LOG_WARN, "broker",
+                         "copying metadata (%s, %d) from master %s failed: it answered %d (%s)%s",
+                         code_name(a->code), a->code, a->master, a->resp_code, a->remark,
+                         acl ? "; the master has ACL on: give this broker an admin account of "
+                               "its ACL files in innerClientAuthenticationCredentials, or list "
+                               "this broker's address in its globalWhiteRemoteAddresses"
+                             : "");
         goto done;
     }
     const char *what =
@@ -143,6 +174,11 @@ static void call_done(int status, kite_cmd *resp, void *arg)
     a->status = status;
     if (status == 0) {
         a->resp_code = resp->code;
+        if (resp->code != RS_SUCCESS && resp->remark) {
+            snprintf(a->remark, sizeof a->remark, "%s", resp->remark);
+            for (char *p = a->remark; *p; p++) /* the master's text stays one log line */
+                if ((unsigned char)*p < 0x20 || *p == 0x7f) *p = '?';
+        }
         if (resp->body_len) {
             a->body = kite_xmalloc(resp->body_len + 1);
             memcpy(a->body, resp->body, resp->body_len);

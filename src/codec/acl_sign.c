@@ -1,14 +1,25 @@
-/* acl_sign.c - plain-ACL request signature (acl_sign.h; docs/wire.md §14). */
+/* acl_sign.c - plain-ACL request signature (acl_sign.h; docs/wire.md §14). HMAC-SHA1 is
+ * built here from OpenSSL's SHA-1 digest (RFC 2104): a key longer than the 64-byte block
+ * is first hashed; the inner state has hashed key XOR 0x36.., the outer key XOR 0x5c..;
+ * MAC = SHA1(outer || SHA1(inner || content)). Preparing both states once per secret is
+ * what makes a signature cheap: OpenSSL's EVP_MAC re-derives them, or copies a whole HMAC
+ * context, per message. */
 #include "codec/acl_sign.h"
 #include "base/log.h"
 #include "base/mem.h"
-#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/params.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define BLOCK 64 /* SHA-1's block */
+#define SMALL 32 /* up to this many fields, insertion sort (a request has about 16) */
+#define STAGE 512
+
+struct kite_acl_key {
+    EVP_MD_CTX *inner, *outer; /* SHA-1 states after the key block XOR ipad / opad */
+};
 
 int kite_acl_key_cmp(const char *a, const char *b)
 {
@@ -28,77 +39,128 @@ static int field_cmp(const void *a, const void *b)
     return kite_acl_key_cmp(((const kite_acl_field *)a)->key, ((const kite_acl_field *)b)->key);
 }
 
-static EVP_MAC *g_hmac;
-static pthread_once_t g_once = PTHREAD_ONCE_INIT;
-static pthread_key_t g_tls;
-
-/* One keyed context per thread, re-used while the secret stays the same (a client signs
- * with one secret; a broker mostly sees few): creating and keying a context costs more
- * than the MAC of a small request. */
-typedef struct mac_cache {
-    EVP_MAC_CTX *ctx;
-    char *secret;
-} mac_cache;
-
-static void cache_free(void *p)
+void kite_acl_sort(kite_acl_field *f, size_t n)
 {
-    mac_cache *c = p;
-    EVP_MAC_CTX_free(c->ctx);
-    free(c->secret);
-    free(c);
-}
-
-static void fetch_hmac(void)
-{
-    g_hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-    pthread_key_create(&g_tls, cache_free);
-}
-
-static EVP_MAC_CTX *keyed_ctx(const char *secret)
-{
-    pthread_once(&g_once, fetch_hmac);
-    mac_cache *c = pthread_getspecific(g_tls);
-    if (!c) {
-        c = kite_xcalloc(1, sizeof *c);
-        pthread_setspecific(g_tls, c);
+    if (n > SMALL) { /* many fields come from no client we know: insertion sort would be
+                      * quadratic on them */
+        qsort(f, n, sizeof *f, field_cmp);
+        return;
     }
-    if (c->ctx && c->secret && strcmp(c->secret, secret) == 0)
-        return EVP_MAC_init(c->ctx, NULL, 0, NULL) ? c->ctx : NULL;
-    EVP_MAC_CTX_free(c->ctx);
-    free(c->secret);
-    c->secret = NULL;
-    c->ctx = g_hmac ? EVP_MAC_CTX_new(g_hmac) : NULL;
-    char digest[] = "SHA1";
-    OSSL_PARAM params[] = { OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
-                            OSSL_PARAM_construct_end() };
-    if (!c->ctx || !EVP_MAC_init(c->ctx, (const unsigned char *)secret, strlen(secret), params))
-        return NULL;
-    c->secret = kite_xstrdup(secret);
-    return c->ctx;
+    for (size_t i = 1; i < n; i++) {
+        if (kite_acl_key_cmp(f[i - 1].key, f[i].key) <= 0) continue;
+        kite_acl_field x = f[i];
+        size_t j = i;
+        do {
+            f[j] = f[j - 1];
+            j--;
+        } while (j > 0 && kite_acl_key_cmp(f[j - 1].key, x.key) > 0);
+        f[j] = x;
+    }
+}
+
+static EVP_MD *g_sha1;
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+static pthread_key_t g_work; /* this thread's working EVP_MD_CTX */
+
+static void work_free(void *p) { EVP_MD_CTX_free(p); }
+
+static void init_once(void)
+{
+    g_sha1 = EVP_MD_fetch(NULL, "SHA1", NULL);
+    pthread_key_create(&g_work, work_free);
+}
+
+static void die(const char *what)
+{
+    KLOG_ERROR("acl", "%s", what);
+    abort(); /* a signature that cannot be computed must not pass or be sent */
+}
+
+kite_acl_key *kite_acl_key_new(const char *secret)
+{
+    pthread_once(&g_once, init_once);
+    if (!g_sha1) die("SHA-1 is not available from OpenSSL");
+    unsigned char block[BLOCK] = { 0 }, pad[BLOCK];
+    size_t len = strlen(secret);
+    unsigned int dl;
+    if (len > BLOCK) {
+        if (!EVP_Digest(secret, len, block, &dl, g_sha1, NULL)) die("SHA-1 failed");
+    } else {
+        memcpy(block, secret, len);
+    }
+    kite_acl_key *k = kite_xcalloc(1, sizeof *k);
+    k->inner = EVP_MD_CTX_new();
+    k->outer = EVP_MD_CTX_new();
+    for (int o = 0; o < 2; o++) {
+        EVP_MD_CTX *c = o ? k->outer : k->inner;
+        for (int i = 0; i < BLOCK; i++) pad[i] = block[i] ^ (o ? 0x5c : 0x36);
+        if (!c || !EVP_DigestInit_ex(c, g_sha1, NULL) || !EVP_DigestUpdate(c, pad, BLOCK))
+            die("HMAC-SHA1 cannot be keyed");
+    }
+    OPENSSL_cleanse(block, sizeof block);
+    OPENSSL_cleanse(pad, sizeof pad);
+    return k;
+}
+
+void kite_acl_key_free(kite_acl_key *k)
+{
+    if (!k) return;
+    EVP_MD_CTX_free(k->inner);
+    EVP_MD_CTX_free(k->outer);
+    free(k);
+}
+
+static EVP_MD_CTX *work_ctx(void)
+{
+    EVP_MD_CTX *w = pthread_getspecific(g_work);
+    if (!w) {
+        w = EVP_MD_CTX_new();
+        if (!w) die("out of memory for a digest context");
+        pthread_setspecific(g_work, w);
+    }
+    return w;
+}
+
+void kite_acl_mac(const kite_acl_key *k, const kite_acl_field *f, size_t n, const char *skip,
+                  const void *body, size_t body_len, char out[KITE_ACL_SIG_LEN])
+{
+    EVP_MD_CTX *w = work_ctx(); /* the key exists, so init_once has run */
+    /* Small values are gathered and hashed together: one digest call per value would
+     * cost more than hashing them. */
+    unsigned char stage[STAGE];
+    size_t sl = 0;
+    int ok = EVP_MD_CTX_copy_ex(w, k->inner);
+    for (size_t i = 0; i < n && ok; i++) {
+        size_t vl = f[i].vlen;
+        if (!vl || (skip && f[i].key[0] == skip[0] && strcmp(f[i].key, skip) == 0)) continue;
+        if (sl + vl > STAGE) {
+            ok = EVP_DigestUpdate(w, stage, sl);
+            sl = 0;
+        }
+        if (vl > STAGE) {
+            ok = ok && EVP_DigestUpdate(w, f[i].val, vl);
+        } else {
+            memcpy(stage + sl, f[i].val, vl);
+            sl += vl;
+        }
+    }
+    if (ok && sl) ok = EVP_DigestUpdate(w, stage, sl);
+    if (ok && body_len) ok = EVP_DigestUpdate(w, body, body_len);
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned int ml = 0;
+    ok = ok && EVP_DigestFinal_ex(w, mac, &ml) && ml == 20 && EVP_MD_CTX_copy_ex(w, k->outer) &&
+         EVP_DigestUpdate(w, mac, 20) && EVP_DigestFinal_ex(w, mac, &ml) && ml == 20;
+    if (!ok) die("HMAC-SHA1 failed");
+    EVP_EncodeBlock((unsigned char *)out, mac, 20);
 }
 
 void kite_acl_sign(kite_acl_field *f, size_t n, const char *skip, const void *body, size_t body_len,
                    const char *secret, char out[KITE_ACL_SIG_LEN])
 {
-    EVP_MAC_CTX *ctx = keyed_ctx(secret);
-    if (!ctx) {
-        KLOG_ERROR("acl", "HMAC-SHA1 is not available from OpenSSL");
-        abort(); /* a signature that cannot be computed must not pass or be sent */
-    }
-    if (n > 1) qsort(f, n, sizeof *f, field_cmp);
-    int ok = 1;
-    for (size_t i = 0; i < n && ok; i++) {
-        if (skip && strcmp(f[i].key, skip) == 0) continue;
-        if (f[i].vlen) ok = EVP_MAC_update(ctx, (const unsigned char *)f[i].val, f[i].vlen);
-    }
-    if (ok && body_len) ok = EVP_MAC_update(ctx, body, body_len);
-    unsigned char mac[EVP_MAX_MD_SIZE];
-    size_t mlen = 0;
-    if (!ok || !EVP_MAC_final(ctx, mac, &mlen, sizeof mac) || mlen != 20) {
-        KLOG_ERROR("acl", "HMAC-SHA1 failed");
-        abort();
-    }
-    EVP_EncodeBlock((unsigned char *)out, mac, 20);
+    kite_acl_key *k = kite_acl_key_new(secret);
+    kite_acl_sort(f, n);
+    kite_acl_mac(k, f, n, skip, body, body_len, out);
+    kite_acl_key_free(k);
 }
 
 int kite_acl_sig_equal(const char *want, const char *got, size_t got_len)

@@ -13,7 +13,6 @@
 #include "base/time.h"
 #include "namesrv/namesrv.h"
 #include "proto/codes.h"
-#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,8 +62,7 @@ static int guard(kite_rpc_req *req, void *arg)
     for (size_t i = 0; i < c->n_ext; i++)
         fs[i] = (kite_acl_field){ c->ext[i].key, c->ext[i].val, c->ext[i].vlen };
     char ip[64];
-    const struct sockaddr_in *sa = kite_conn_peer_addr(req->conn);
-    if (!sa || !inet_ntop(AF_INET, &sa->sin_addr, ip, sizeof ip)) snprintf(ip, sizeof ip, "?");
+    kite_acl_peer_ip(kite_conn_peer(req->conn), ip, sizeof ip);
     kite_acl_req r = {
         .ip = ip,
         .code = c->code,
@@ -74,6 +72,7 @@ static int guard(kite_rpc_req *req, void *arg)
         .body = c->body,
         .body_len = c->body_len,
         .admin_only = 1,
+        .explain = kite_log_get_level() <= KITE_LOG_DEBUG,
     };
     const kite_acl_account *acc;
     char msg[512], why[768];

@@ -35,7 +35,8 @@ struct kite_rpc_client {
     kite_map chans;            /* addr -> kite_conn* (loop thread only) */
     kite_rpc_pending *pending; /* loop thread only */
     handler_ent handlers[MAX_CODE];
-    char *ak, *sk, *token; /* plain-ACL account, or NULL (kite_rpc_client_set_credentials) */
+    char *ak, *token; /* plain-ACL account, or NULL (kite_rpc_client_set_credentials) */
+    kite_acl_key *sk; /* its secret, prepared for signing */
 };
 
 static void on_frame(kite_conn *conn, const uint8_t *frame, size_t len, void *ud);
@@ -96,10 +97,10 @@ void kite_rpc_client_set_credentials(kite_rpc_client *c, const char *access_key,
                                      const char *secret_key, const char *security_token)
 {
     free(c->ak);
-    free(c->sk);
+    kite_acl_key_free(c->sk);
     free(c->token);
     c->ak = access_key && secret_key ? kite_xstrdup(access_key) : NULL;
-    c->sk = c->ak ? kite_xstrdup(secret_key) : NULL;
+    c->sk = c->ak ? kite_acl_key_new(secret_key) : NULL;
     c->token = c->ak && security_token ? kite_xstrdup(security_token) : NULL;
 }
 
@@ -146,7 +147,7 @@ void kite_rpc_client_free(kite_rpc_client *c)
     if (c->own_loop) kite_ev_free(c->ev);
     kite_tls_ctx_free(c->opts.tls);
     free(c->ak);
-    free(c->sk);
+    kite_acl_key_free(c->sk);
     free(c->token);
     free(c);
 }

@@ -13,6 +13,7 @@
 #ifndef KITE_RPC_CLIENT_H
 #define KITE_RPC_CLIENT_H
 
+#include "codec/acl_sign.h"
 #include "net/ev.h"
 #include "proto/cmd.h"
 #include "rpc/pending.h"
@@ -41,8 +42,9 @@ kite_ev *kite_rpc_client_ev(kite_rpc_client *c);
 void kite_rpc_client_set_credentials(kite_rpc_client *c, const char *access_key,
                                      const char *secret_key, const char *security_token);
 /* Adds AccessKey (and SecurityToken when not NULL) to req, then Signature over all its
- * ext fields and body as RocketMQ's client computes it (docs/wire.md §14.2). */
-void kite_rpc_sign(kite_cmd *req, const char *access_key, const char *secret_key,
+ * ext fields and body with the account's prepared secret, as RocketMQ's client computes it
+ * (docs/wire.md §14.1, §14.6). */
+void kite_rpc_sign(kite_cmd *req, const char *access_key, const kite_acl_key *secret,
                    const char *security_token);
 /* Handler for requests the server sends us (same contract as the server's handlers). */
 void kite_rpc_client_handle(kite_rpc_client *c, int code, kite_rpc_handler h, void *arg);

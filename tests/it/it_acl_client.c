@@ -3,7 +3,7 @@
  * test. kite-admin: updateTopic refused unsigned and to a sub-account, done by the admin
  * account given as --accessKey/--secretKey and, separately, from $ROCKETMQ_HOME/conf/tools.yml.
  * libkite: a sub-account's producer sends to its PUB|SUB topic and its push consumer
- * receives every message; the same producer is refused on its DENY topic with the broker's
+ * receives every message, both with a SecurityToken in their credentials; the same producer is refused on its DENY topic with the broker's
  * AclException text in kite_send_result.error (and the admin's producer, the control,
  * stores there); a wrong secret and an unsigned producer are refused with RocketMQ's
  * messages; the pull consumer is refused on the DENY topic and served on the allowed one;
@@ -91,7 +91,7 @@ static void update_topic(const char *topic, const char *env, const char *keys, i
     }
 }
 
-static kite_producer *producer(const char *group, const char *ak, const char *sk)
+static kite_producer *producer(const char *group, const char *ak, const char *sk, const char *token)
 {
     kite_producer_opts o;
     kite_producer_opts_init(&o);
@@ -99,6 +99,7 @@ static kite_producer *producer(const char *group, const char *ak, const char *sk
     o.retry_times = 0;
     o.credentials.access_key = ak;
     o.credentials.secret_key = sk;
+    o.credentials.security_token = token;
     kite_producer *p = NULL;
     assert_int_equal(kite_producer_create(&p, group, &o), KITE_OK);
     assert_int_equal(kite_producer_start(p), KITE_OK);
@@ -205,7 +206,9 @@ static void test_client_signs(void **st)
     assert_int_equal(kite_producer_create(&bad, "acl_half", &po), KITE_EINVAL);
 
     enum { N = 20 };
-    kite_producer *user = producer("acl_pg", "appUser01", "appSecret01");
+    /* the sub-account's producer and push consumer carry a SecurityToken (signed, checked
+     * against nothing, as by RocketMQ's broker); the others carry none */
+    kite_producer *user = producer("acl_pg", "appUser01", "appSecret01", "sts-token-producer");
     kite_send_result r;
     for (int i = 0; i < N; i++) {
         char body[32];
@@ -220,11 +223,11 @@ static void test_client_signs(void **st)
     assert_int_equal(tx_send("appUser01", "appSecret01", "AclOk", txbody, &r), KITE_OK);
     assert_int_equal(tx_send(NULL, NULL, "AclOk", "acl-999", &r), KITE_ERR);
     assert_non_null(strstr(r.error, "No accessKey is configured"));
-    kite_producer *admin = producer("acl_admin_pg", "opsAdmin01", "opsSecret01");
+    kite_producer *admin = producer("acl_admin_pg", "opsAdmin01", "opsSecret01", NULL);
     assert_int_equal(send1(admin, "AclDeny", "by-admin", &r), KITE_OK); /* control */
-    kite_producer *wrong = producer("acl_wrong_pg", "appUser01", "notTheSecret");
+    kite_producer *wrong = producer("acl_wrong_pg", "appUser01", "notTheSecret", NULL);
     expect_refused(wrong, "AclOk", "Check signature failed for accessKey=appUser01");
-    kite_producer *anon = producer("acl_anon_pg", NULL, NULL);
+    kite_producer *anon = producer("acl_anon_pg", NULL, NULL, NULL);
     expect_refused(anon, "AclOk", "No accessKey is configured");
 
     /* the sub-account's push consumer receives every message of its topic */
@@ -235,6 +238,7 @@ static void test_client_signs(void **st)
     co.consume_from = KITE_CONSUME_FROM_FIRST_OFFSET;
     co.credentials.access_key = "appUser01";
     co.credentials.secret_key = "appSecret01";
+    co.credentials.security_token = "sts-token-consumer";
     kite_push_consumer *c = kc_consumer(&co, "acl_cg", "AclOk", "*", &col);
     assert_int_equal(kc_wait_distinct(&col, N + 1, KT_DEADLINE_MS), N + 1);
     assert_int_equal(atomic_load(&col.bad), 0);

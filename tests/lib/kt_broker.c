@@ -1,7 +1,11 @@
 /* kt_broker.c - kite-broker test helpers (see kt_broker.h). */
 #include "kt_broker.h"
+#include "base/buf.h"
+#include "base/json.h"
 #include "base/mem.h"
 #include "base/time.h"
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,8 +21,75 @@ static struct {
 static int nstash;
 static int kb_opaque = 5000;
 
+static char kb_ak[128], kb_sk[128]; /* kb_sign_as; "" = unsigned */
+
+void kb_sign_as(const char *ak, const char *sk)
+{
+    snprintf(kb_ak, sizeof kb_ak, "%s", ak && sk ? ak : "");
+    snprintf(kb_sk, sizeof kb_sk, "%s", ak && sk ? sk : "");
+}
+
+typedef struct kb_kv {
+    const char *k;
+    kite_buf v;
+} kb_kv;
+
+static int kv_cmp(const void *a, const void *b)
+{
+    return strcmp(((const kb_kv *)a)->k, ((const kb_kv *)b)->k); /* ASCII keys: Java's order */
+}
+
+/* ext followed by AccessKey and a Signature computed here (OpenSSL's HMAC over the values
+ * in key order, then the body), as a new string. */
+static char *sign_ext(const char *ext, const void *body, size_t blen)
+{
+    kite_buf obj = KITE_BUF_INIT, content = KITE_BUF_INIT;
+    kite_buf_puts(&obj, "{");
+    kite_buf_puts(&obj, ext);
+    kite_buf_puts(&obj, "}");
+    char err[128];
+    kite_json_doc *doc = kite_json_parse(obj.data, obj.len, err, sizeof err);
+    if (!doc) {
+        fprintf(stderr, "kb_send: cannot sign extFields {%s}: %s\n", ext, err);
+        abort();
+    }
+    const kite_json *root = kite_json_root(doc);
+    size_t n = root->count;
+    kb_kv *kv = kite_xcalloc(n + 1, sizeof *kv);
+    for (size_t i = 0; i < n; i++) {
+        kv[i].k = root->members[i].key->text;
+        kite_json_scalar_text(root->members[i].value, &kv[i].v);
+    }
+    kv[n].k = "AccessKey";
+    kite_buf_puts(&kv[n].v, kb_ak);
+    qsort(kv, n + 1, sizeof *kv, kv_cmp);
+    for (size_t i = 0; i <= n; i++) {
+        kite_buf_append(&content, kv[i].v.data, kv[i].v.len);
+        kite_buf_free(&kv[i].v);
+    }
+    if (blen) kite_buf_append(&content, body, blen);
+    unsigned char mac[20];
+    unsigned int ml = sizeof mac;
+    char sig[32];
+    if (!HMAC(EVP_sha1(), kb_sk, (int)strlen(kb_sk), (const unsigned char *)content.data,
+              content.len, mac, &ml))
+        abort();
+    EVP_EncodeBlock((unsigned char *)sig, mac, 20);
+    size_t cap = obj.len + strlen(kb_ak) + 80;
+    char *out = kite_xmalloc(cap);
+    snprintf(out, cap, "%s%s\"AccessKey\":\"%s\",\"Signature\":\"%s\"", ext, *ext ? "," : "", kb_ak,
+             sig);
+    free(kv);
+    kite_json_doc_free(doc);
+    kite_buf_free(&obj);
+    kite_buf_free(&content);
+    return out;
+}
+
 int kb_send(int fd, int code, int flag, const char *ext, const void *body, size_t blen)
 {
+    char *sext = kb_ak[0] ? sign_ext(ext ? ext : "", body, blen) : NULL;
+    if (sext) ext = sext;
     size_t cap = (ext ? strlen(ext) : 0) + 256;
     char *h = kite_xmalloc(cap);
     int op = ++kb_opaque;
@@ -28,6 +99,7 @@ int kb_send(int fd, int code, int flag, const char *ext, const void *body, size_
              code, ext ? ext : "", flag, op);
     int r = kt_send_json(fd, h, body, blen);
     free(h);
+    free(sext);
     return r == 0 ? op : -1;
 }
 

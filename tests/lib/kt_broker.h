@@ -12,8 +12,12 @@
 #include <stdint.h>
 
 /* Sends one request {"code":..,"extFields":{<ext>},"flag":..,...}; returns its opaque
- * (> 0) or -1 when the write failed. */
+ * (> 0) or -1 when the write failed. Signed (AccessKey, Signature) after kb_sign_as. */
 int kb_send(int fd, int code, int flag, const char *ext, const void *body, size_t blen);
+/* Every request kb_send writes from now on is signed as the plain-ACL account ak / sk, with
+ * OpenSSL's HMAC-SHA1 over the values of ext in key order and the body, computed here
+ * (docs/wire.md §14.1; ASCII keys only). NULL: unsigned again. Process-wide. */
+void kb_sign_as(const char *ak, const char *sk);
 /* Reads frames until the response carrying opaque arrives (0), or timeout/close (-1/-2).
  * Requests from the broker read meanwhile are kept for kb_server_request. Responses with
  * another opaque are an error (-3). */

@@ -1,8 +1,9 @@
 /* test_acl.c - unit tests for plain ACL: the signature (src/codec/acl_sign.c) against
  * vectors computed outside our code (RFC 2202's HMAC-SHA1 case 2, and the `openssl dgst`
  * command run by the test), Java's key order, every address pattern (src/acl/acl_addr.c),
- * the accounts file parser with good and broken files (src/acl/acl_file.c), and the
- * decision order and messages (src/acl/acl_check.c). */
+ * the accounts file parser with good and broken files (src/acl/acl_file.c), the decision
+ * order and messages (src/acl/acl_check.c), and libkite's signing with a SecurityToken
+ * (src/rpc/sign.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +13,9 @@
 #include "base/err.h"
 #include "base/log.h"
 #include "kt.h"
+#include "rpc/client.h"
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,6 +91,118 @@ static void test_sign_openssl_vector(void **st)
     /* control: a different secret gives another signature */
     kite_acl_sign(f, 7, "Signature", "{\"k\":1}", 7, "12345679", sig);
     assert_string_not_equal(sig, want);
+}
+
+/* RFC 2202 test case 6: a key longer than SHA-1's block (80 bytes of 0xaa) is hashed first;
+ * the digest is aa4ae5e15272d00e95705637ce8a3b55ed402112, in Base64
+ * qkrl4VJy0A6VcFY3zoo7Ve1AIRI=. */
+static void test_sign_long_key(void **st)
+{
+    (void)st;
+    char key[81];
+    memset(key, 0xaa, 80);
+    key[80] = 0;
+    kite_acl_field f[] = { { "k", "Test Using Larger Than Block-Size Key - Hash Key First", 54 } };
+    char sig[KITE_ACL_SIG_LEN];
+    kite_acl_sign(f, 1, NULL, NULL, 0, key, sig);
+    assert_string_equal(sig, "qkrl4VJy0A6VcFY3zoo7Ve1AIRI=");
+    key[79] = 0x55; /* control: another key */
+    kite_acl_sign(f, 1, NULL, NULL, 0, key, sig);
+    assert_string_not_equal(sig, "qkrl4VJy0A6VcFY3zoo7Ve1AIRI=");
+}
+
+/* A prepared key signs what OpenSSL's one-shot HMAC() computes over the values joined in
+ * key order, for field counts on both sides of the insertion-sort limit and values that
+ * fill, cross and exceed the 512-byte gathering buffer; several keys used alternately
+ * (one thread's working context serves them all). */
+static void test_sign_prepared_matches_hmac(void **st)
+{
+    (void)st;
+    static char vals[48][1200];
+    static char keys[48][16];
+    static unsigned char content[48 * 1200 + 100];
+    static const char *secrets[] = { "s3cret-one", "another-secret-2", "" };
+    kite_acl_key *pk[3];
+    for (int s = 0; s < 3; s++) pk[s] = kite_acl_key_new(secrets[s]);
+    unsigned seed = 7;
+    for (size_t n = 0; n <= 48; n += (n < 34 ? 1 : 7)) {
+        kite_acl_field f[48];
+        for (size_t i = 0; i < n; i++) {
+            seed = seed * 1103515245u + 12345u;
+            size_t len = (seed >> 8) % 5 == 0 ? 520 + (seed >> 4) % 600 : (seed >> 12) % 40;
+            for (size_t j = 0; j < len; j++) vals[i][j] = (char)('a' + (i + j) % 26);
+            /* distinct keys in scrambled order: "k" + two digits, reversed half the time */
+            snprintf(keys[i], sizeof keys[i], "%c%02zu", (seed >> 20) & 1 ? 'K' : 'k', 47 - i);
+            f[i] = (kite_acl_field){ keys[i], vals[i], len };
+        }
+        kite_acl_sort(f, n);
+        size_t cl = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (i) assert_true(kite_acl_key_cmp(f[i - 1].key, f[i].key) < 0);
+            memcpy(content + cl, f[i].val, f[i].vlen);
+            cl += f[i].vlen;
+        }
+        memcpy(content + cl, "the body", 8);
+        cl += 8;
+        for (int s = 0; s < 3; s++) {
+            unsigned char mac[20];
+            unsigned int ml = sizeof mac;
+            assert_non_null(
+                HMAC(EVP_sha1(), secrets[s], (int)strlen(secrets[s]), content, cl, mac, &ml));
+            char want[KITE_ACL_SIG_LEN], got[KITE_ACL_SIG_LEN];
+            EVP_EncodeBlock((unsigned char *)want, mac, 20);
+            kite_acl_mac(pk[s], f, n, NULL, "the body", 8, got);
+            assert_string_equal(got, want);
+        }
+        if (n > 1) { /* control: the same values in another order sign differently */
+            kite_acl_field t = f[0];
+            f[0] = f[n - 1];
+            f[n - 1] = t;
+            char got[KITE_ACL_SIG_LEN], want[KITE_ACL_SIG_LEN];
+            unsigned char mac[20];
+            unsigned int ml = sizeof mac;
+            HMAC(EVP_sha1(), secrets[0], (int)strlen(secrets[0]), content, cl, mac, &ml);
+            EVP_EncodeBlock((unsigned char *)want, mac, 20);
+            kite_acl_mac(pk[0], f, n, NULL, "the body", 8, got);
+            if (f[0].vlen + f[n - 1].vlen &&
+                (f[0].vlen != f[n - 1].vlen || memcmp(f[0].val, f[n - 1].val, f[0].vlen)))
+                assert_string_not_equal(got, want);
+        }
+    }
+    for (int s = 0; s < 3; s++) kite_acl_key_free(pk[s]);
+}
+
+/* libkite's signing (kite_rpc_sign) as RocketMQ's AclClientRPCHook does it: AccessKey and
+ * SecurityToken added to the fields and signed with them - content computed here by hand
+ * in Java's key order (AccessKey < SecurityToken < lower-case keys), MAC by OpenSSL's
+ * HMAC(); without a token the field is absent and not signed. */
+static void test_rpc_sign_security_token(void **st)
+{
+    (void)st;
+    kite_acl_key *k = kite_acl_key_new("appSecret01");
+    for (int with = 0; with < 2; with++) {
+        kite_cmd c;
+        kite_cmd_init_request(&c, 310, 0);
+        kite_cmd_set_ext(&c, "topic", "AclOk");
+        kite_cmd_set_ext(&c, "b", "PG");
+        kite_cmd_set_body_ref(&c, "hello", 5);
+        kite_rpc_sign(&c, "appUser01", k, with ? "sts-token-1" : NULL);
+        const char *content = with ? "appUser01sts-token-1PGAclOkhello" : "appUser01PGAclOkhello";
+        unsigned char mac[20];
+        unsigned int ml = sizeof mac;
+        assert_non_null(HMAC(EVP_sha1(), "appSecret01", 11, (const unsigned char *)content,
+                             strlen(content), mac, &ml));
+        char want[KITE_ACL_SIG_LEN];
+        EVP_EncodeBlock((unsigned char *)want, mac, 20);
+        assert_string_equal(kite_cmd_ext(&c, "AccessKey"), "appUser01");
+        if (with)
+            assert_string_equal(kite_cmd_ext(&c, "SecurityToken"), "sts-token-1");
+        else
+            assert_null(kite_cmd_ext_raw(&c, "SecurityToken"));
+        assert_string_equal(kite_cmd_ext(&c, "Signature"), want);
+        kite_cmd_free(&c);
+    }
+    kite_acl_key_free(k);
 }
 
 static void test_key_order_is_java(void **st)
@@ -337,6 +453,25 @@ static void test_write_roundtrip(void **st)
                           .default_group_perm = "SUB",
                           .admin = 0 };
     assert_int_equal(kite_acl_upsert(a, &u, "good.yml", &file, err, sizeof err), 0);
+    /* the lookups follow the changes: the new account, its perms, its secret */
+    const kite_acl_account *nu = kite_acl_find(a, u.access_key, strlen(u.access_key));
+    assert_non_null(nu);
+    assert_string_equal(nu->secret_key, "s3cret\\x\n");
+    assert_int_equal((uintptr_t)kite_map_get(&nu->topic_at, "t2"), 2);
+    assert_null(kite_acl_find(a, "rocketmq", 8)); /* control: lookups are exact */
+    assert_null(kite_acl_find(a, "RocketMQ", 7));
+    const kite_acl_account *old = kite_acl_find(a, "rocketmq2", 9);
+    assert_non_null(old);
+    kite_acl_field sf[] = { { "AccessKey", "rocketmq2", 9 } };
+    char sig_before[KITE_ACL_SIG_LEN], sig_after[KITE_ACL_SIG_LEN];
+    kite_acl_mac(old->key, sf, 1, NULL, NULL, 0, sig_before);
+    kite_acl_update chg = { .access_key = "rocketmq2", .secret_key = "a-new-secret" };
+    assert_int_equal(kite_acl_upsert(a, &chg, "good.yml", &file, err, sizeof err), 0);
+    old = kite_acl_find(a, "rocketmq2", 9);
+    kite_acl_mac(old->key, sf, 1, NULL, NULL, 0, sig_after);
+    assert_string_not_equal(sig_before, sig_after);
+    kite_acl_sign(sf, 1, NULL, NULL, 0, "a-new-secret", sig_before);
+    assert_string_equal(sig_before, sig_after);
     kite_acl_update bad = { .access_key = "short", .secret_key = "long-enough" };
     assert_int_not_equal(kite_acl_upsert(a, &bad, "good.yml", &file, err, sizeof err), 0);
     kite_acl_update badp = { .access_key = "long-enough",
@@ -349,6 +484,8 @@ static void test_write_roundtrip(void **st)
     assert_int_equal(kite_acl_remove(a, "rocketmq2", &gone), 0);
     free(gone);
     assert_int_equal(kite_acl_remove(a, "rocketmq2", &gone), KITE_ENOTFOUND);
+    assert_null(kite_acl_find(a, "rocketmq2", 9));
+    assert_non_null(kite_acl_find(a, u.access_key, strlen(u.access_key))); /* moved down */
     kite_buf out = KITE_BUF_INIT;
     kite_acl_emit(a, "good.yml", &out);
     kite_acl *b = kite_acl_new();
@@ -437,6 +574,7 @@ static void rq(reqb *b, const char *ip, int code, const char *ak, const char *se
     b->r.fields = b->f;
     b->r.nfields = b->n;
     b->r.need = b->need;
+    b->r.explain = 1; /* decide() prints why, allowed or not */
 }
 
 static void need(reqb *b, const char *name, int is_group, int perm)
@@ -613,6 +751,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sign_rfc2202),
         cmocka_unit_test(test_sign_openssl_vector),
+        cmocka_unit_test(test_sign_long_key),
+        cmocka_unit_test(test_sign_prepared_matches_hmac),
+        cmocka_unit_test(test_rpc_sign_security_token),
         cmocka_unit_test(test_key_order_is_java),
         cmocka_unit_test(test_addr_patterns),
         cmocka_unit_test(test_parse_good),
