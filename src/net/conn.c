@@ -39,7 +39,7 @@ static kite_log_limit g_tls_lim = KITE_LOG_LIMIT_INIT; /* TLS failures caused by
 #define READ_CHUNK (64 * 1024)
 #define OUT_HIGH   (64u * 1024 * 1024) /* default out_high */
 #define MAX_IOV    64
-#define FRAME_TURN 128         /* frames handled per turn before other connections get theirs */
+#define FRAME_TURN 128 /* frames handled per turn at most before other connections get theirs */
 #define TLS_STAGE  (64 * 1024) /* plaintext staged for SSL_write */
 #define TLS_HELLO  0x16        /* first byte of a TLS record carrying a handshake */
 
@@ -61,10 +61,10 @@ struct kite_conn {
     int fd;
     atomic_int refs;
     int closed, connecting, in_read;
-    int read_paused;           /* PAUSE_* bits: not reading while non-zero */
-    int resume_deferred;       /* a resume_read is queued on the loop */
-    kite_ev_timer *turn_timer; /* more whole frames wait in rbuf: handled after other fds */
-    int flush_deferred;        /* a deferred flush is queued on the loop */
+    int read_paused;     /* PAUSE_* bits: not reading while non-zero */
+    int resume_deferred; /* a resume_read is queued on the loop */
+    int turn_queued;     /* more whole frames wait in rbuf: handled in the next turn */
+    int flush_deferred;  /* a deferred flush is queued on the loop */
     uint64_t id;
     kite_buf rbuf;
     out_item *q;
@@ -214,11 +214,6 @@ void kite_conn_close(kite_conn *c, const char *reason)
     c->closed = 1;
     if (c->hs_timer) kite_ev_timer_cancel(c->ev, c->hs_timer);
     c->hs_timer = NULL;
-    if (c->turn_timer) {
-        kite_ev_timer_cancel(c->ev, c->turn_timer);
-        c->turn_timer = NULL;
-        kite_conn_unref(c);
-    }
     if (c->ssl && c->tls_state == TLS_ON && !c->tls_dead) {
         SSL_shutdown(c->ssl); /* best-effort close_notify */
         ERR_clear_error();
@@ -269,10 +264,8 @@ static void process_frames(kite_conn *c);
 
 /* Reading resumed: frames left in rbuf and records already decrypted inside OpenSSL
  * raise no epoll event, so they are handled from here. */
-static void resume_read(void *arg)
+static void resume_now(kite_conn *c)
 {
-    kite_conn *c = arg;
-    c->resume_deferred = 0;
     if (!c->closed && !c->read_paused) {
         update_interest(c);
         process_frames(c);
@@ -281,6 +274,13 @@ static void resume_read(void *arg)
         kite_conn_ref(c);
         kite_ev_defer(c->ev, tls_more_read, c);
     }
+}
+
+static void resume_read(void *arg)
+{
+    kite_conn *c = arg;
+    c->resume_deferred = 0;
+    resume_now(c);
     kite_conn_unref(c);
 }
 
@@ -508,20 +508,22 @@ static void handle_read(kite_conn *c)
     kite_conn_unref(c);
 }
 
-static void next_turn(kite_ev *ev, kite_ev_timer *t, void *arg)
+/* The next turn has come: the frames left in rbuf are handled now (not at the end of the
+ * turn, as set_paused's deferred resume would). */
+static void next_turn(void *arg)
 {
     kite_conn *c = arg;
-    (void)ev;
-    (void)t;
-    c->turn_timer = NULL;
-    if (!c->closed) set_paused(c, PAUSE_TURN, 0); /* resume_read handles the rest */
+    c->turn_queued = 0;
+    c->read_paused &= ~PAUSE_TURN;
+    resume_now(c);
     kite_conn_unref(c);
 }
 
 /* Hands the whole frames in rbuf to on_frame until it is empty or reading is paused, at
- * most FRAME_TURN of them per call: a client that pipelines thousands of requests in one
- * read does not hold the loop - the rest is handled after the other ready connections
- * (a zero-delay timer runs after this iteration's fd events). */
+ * most FRAME_TURN of them per call, and no more once the loop's turn has used its budget
+ * (kite_ev_turn_over; at least one frame per call): a client that pipelines thousands of
+ * requests in one read, or asks for expensive answers, does not hold the loop - the rest
+ * is handled in the next turn, after the connections that became ready meanwhile. */
 static void process_frames(kite_conn *c)
 {
     static kite_log_limit lim = KITE_LOG_LIMIT_INIT;
@@ -529,14 +531,6 @@ static void process_frames(kite_conn *c)
     c->in_read = 1;
     int whole = 0, partial = 0;
     while (!c->closed && !c->read_paused) {
-        if (whole == FRAME_TURN) {
-            set_paused(c, PAUSE_TURN, 1); /* no more input until the rest is handled */
-            if (!c->turn_timer) {
-                kite_conn_ref(c);
-                c->turn_timer = kite_ev_timer_add(c->ev, 0, 0, next_turn, c);
-            }
-            break;
-        }
         size_t avail = c->rbuf.len - c->rbuf.rpos;
         if (avail < 4) {
             partial = avail > 0;
@@ -555,6 +549,15 @@ static void process_frames(kite_conn *c)
         size_t flen = (size_t)len + 4;
         if (avail < flen) { /* rbuf grows with what arrives: a declared length costs nothing */
             partial = 1;
+            break;
+        }
+        if (whole == FRAME_TURN || (whole && kite_ev_turn_over(c->ev))) {
+            set_paused(c, PAUSE_TURN, 1); /* no more input until the rest is handled */
+            if (!c->turn_queued) {
+                c->turn_queued = 1;
+                kite_conn_ref(c);
+                kite_ev_next_turn(c->ev, next_turn, c);
+            }
             break;
         }
         c->rbuf.rpos += flen;

@@ -14,6 +14,7 @@
 #include "base/err.h"
 #include "base/mem.h"
 #include "base/log.h"
+#include "base/time.h"
 #include "net/sock.h"
 #include "net/tls.h"
 #include "proto/codes.h"
@@ -28,7 +29,9 @@
 #define MAX_LISTENERS   4
 #define ACCEPT_PAUSE_MS 100 /* out of descriptors: accepting pauses this long */
 #define FD_RESERVE      256 /* descriptors kept for files when maxConnections is automatic */
-#define SCAN_CLOSE_MAX  128 /* closes per scan: a wave of timed-out peers costs a few turns */
+#define SCAN_CLOSE_US   250 /* closes per scan run: a wave of timed-out peers is spread */
+#define RESCAN_MS       1   /* over many turns, each close run this long at most */
+#define ACCEPT_TURN     16  /* accepts per turn at most: a wave of connects is spread too */
 
 typedef struct handler_ent {
     kite_rpc_handler fn;
@@ -48,7 +51,7 @@ struct kite_rpc_server {
     kite_ev_timer *idle_timer;
     kite_rpc_pending *pending;   /* our requests to clients, awaiting answers */
     kite_ev_timer *accept_timer; /* re-arms the listeners after an EMFILE pause */
-    kite_ev_timer *rescan_timer; /* a scan stopped at SCAN_CLOSE_MAX goes on soon */
+    kite_ev_timer *rescan_timer; /* a scan stopped after SCAN_CLOSE_US goes on soon */
 };
 
 /* Lines about peers: one per second per kind (base/log.h). */
@@ -65,9 +68,13 @@ static void idle_scan(kite_ev *ev, kite_ev_timer *t, void *arg)
     kite_rpc_server *s = arg;
     const kite_rpc_server_opts *o = &s->opts;
     if (t == s->rescan_timer) s->rescan_timer = NULL;
-    int64_t now = kite_ev_now(ev);
-    int closes = 0;
-    for (size_t i = 0; i < s->nconns && closes < SCAN_CLOSE_MAX;) {
+    int64_t now = kite_ev_now(ev), t0 = kite_mono_us();
+    int closes = 0, more = 0;
+    for (size_t i = 0; i < s->nconns;) {
+        if (closes && kite_mono_us() - t0 > SCAN_CLOSE_US) {
+            more = 1;
+            break;
+        }
         kite_conn *c = s->conns[i];
         int64_t part = kite_conn_partial_since_ms(c), stall = kite_conn_out_stalled_ms(c, now);
         if (o->idle_timeout_ms > 0 && now - kite_conn_last_active_ms(c) > o->idle_timeout_ms) {
@@ -95,8 +102,8 @@ static void idle_scan(kite_ev *ev, kite_ev_timer *t, void *arg)
         }
         i++;
     }
-    if (closes == SCAN_CLOSE_MAX && !s->rescan_timer) /* the others' requests go first */
-        s->rescan_timer = kite_ev_timer_add(ev, 5, 0, idle_scan, s);
+    if (more && !s->rescan_timer) /* the others' requests go first */
+        s->rescan_timer = kite_ev_timer_add(ev, RESCAN_MS, 0, idle_scan, s);
 }
 
 void kite_rpc_limits_apply(const kite_rpc_limits_conf *c, kite_rpc_server_opts *o)
@@ -182,7 +189,7 @@ static void on_accept(kite_ev *ev, int lfd, uint32_t events, void *arg)
 {
     kite_rpc_server *s = arg;
     (void)events;
-    for (int i = 0; i < 64; i++) {
+    for (int i = 0; i < ACCEPT_TURN && !(i && kite_ev_turn_over(ev)); i++) {
         struct sockaddr_in peer;
         int fd = kite_sock_accept(lfd, &peer);
         if (fd == KITE_EAGAIN) return;
