@@ -12,7 +12,11 @@
  * (kite_conn_inflight). Frames already read stay in the input buffer while paused and
  * are handled when reading resumes. Timestamps for the owner's timeouts: when the
  * current incomplete frame began (kite_conn_partial_since_ms) and when output last moved
- * (kite_conn_out_stalled_ms). */
+ * (kite_conn_out_stalled_ms).
+ * Input memory: a connection of a group (kite_conn_set_inmem) keeps the group's total of
+ * input-buffer bytes up to date (allocated bytes, counted when the buffer grows, shrinks
+ * or goes); a read that leaves the total over the group's cap calls its over hook. A
+ * buffer bigger than two read chunks is given back once everything in it is handled. */
 #include "net/conn.h"
 #include "base/err.h"
 #include "base/log.h"
@@ -71,11 +75,13 @@ struct kite_conn {
     size_t qhead, qlen, qcap;
     size_t out_bytes;
     size_t max_frame;
-    size_t out_high;       /* SIZE_MAX: no output cap */
-    int max_inflight;      /* 0: no limit */
-    int inflight;          /* requests read and not finished (kite_conn_inflight) */
-    int64_t partial_since; /* mono ms when the incomplete frame in rbuf began; 0 = none */
-    int64_t out_progress;  /* mono ms when output last moved or was first queued */
+    size_t out_high;        /* SIZE_MAX: no output cap */
+    int max_inflight;       /* 0: no limit */
+    int inflight;           /* requests read and not finished (kite_conn_inflight) */
+    int64_t partial_since;  /* mono ms when the incomplete frame in rbuf began; 0 = none */
+    int64_t out_progress;   /* mono ms when output last moved or was first queued */
+    kite_conn_inmem *inmem; /* the group whose input memory this connection counts in */
+    size_t in_acct;         /* rbuf bytes counted in inmem->used */
     const kite_conn_ops *ops;
     void *ud;
     struct sockaddr_in peer;
@@ -145,6 +151,24 @@ void kite_conn_inflight(kite_conn *c, int delta)
 int kite_conn_inflight_count(const kite_conn *c) { return c->inflight; }
 int kite_conn_read_paused(const kite_conn *c) { return c->read_paused != 0; }
 int64_t kite_conn_partial_since_ms(const kite_conn *c) { return c->partial_since; }
+size_t kite_conn_input_bytes(const kite_conn *c) { return c->rbuf.cap; }
+size_t kite_conn_input_pending(const kite_conn *c) { return c->rbuf.len - c->rbuf.rpos; }
+
+/* Brings the group's total up to date with the input buffer's size now. */
+static void inmem_sync(kite_conn *c)
+{
+    if (!c->inmem) return;
+    c->inmem->used = c->inmem->used - c->in_acct + c->rbuf.cap;
+    c->in_acct = c->rbuf.cap;
+}
+
+void kite_conn_set_inmem(kite_conn *c, kite_conn_inmem *m)
+{
+    if (c->inmem) c->inmem->used -= c->in_acct;
+    c->inmem = m;
+    c->in_acct = 0;
+    inmem_sync(c);
+}
 
 static void item_done(out_item *it)
 {
@@ -221,6 +245,8 @@ void kite_conn_close(kite_conn *c, const char *reason)
     kite_ev_del(c->ev, c->fd);
     close(c->fd);
     c->fd = -1;
+    if (!c->in_read) kite_buf_free(&c->rbuf); /* else process_frames frees it */
+    kite_conn_set_inmem(c, NULL);
     for (size_t i = 0; i < c->qlen; i++) item_done(&c->q[(c->qhead + i) % c->qcap]);
     c->qlen = 0;
     c->out_bytes = 0;
@@ -499,7 +525,10 @@ static void handle_read(kite_conn *c)
     c->rbuf.len += (size_t)n;
     c->last_active = kite_ev_now(c->ev);
     kite_conn_ref(c);
+    inmem_sync(c);
     process_frames(c);
+    kite_conn_inmem *m = c->inmem;
+    if (m && m->cap && m->used > m->cap && m->over) m->over(m->arg);
     /* OpenSSL may hold decrypted bytes no epoll event will announce: read on. */
     if (!c->closed && c->ssl && !c->read_paused && SSL_has_pending(c->ssl)) {
         kite_conn_ref(c);
@@ -570,8 +599,11 @@ static void process_frames(kite_conn *c)
         c->partial_since = kite_ev_now(c->ev);
     kite_ev_prewrite_run(c->ev); /* completes answers of this read: they go out below */
     c->in_read = 0;
+    if (c->closed) kite_buf_free(&c->rbuf);
     if (!c->closed) {
         kite_buf_compact(&c->rbuf);
+        if (!c->rbuf.len && c->rbuf.cap > 2 * READ_CHUNK) kite_buf_free(&c->rbuf);
+        inmem_sync(c);
         if (out_pending(c))
             flush_out(c);
         else

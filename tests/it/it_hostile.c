@@ -726,6 +726,116 @@ static void test_out_of_descriptors(void **st)
     assert_true(ok);
 }
 
+/* ---- serverMaxInputBytes ---- */
+
+#define IN_CONNS  128       /* slow senders, each ... */
+#define IN_EACH   (1 << 20) /* ... sending this much of a frame declared near maxFrameSize */
+#define IN_PIECE  (64 * 1024)
+#define IN_CAP_MB 32        /* the cap of the test broker: twice maxFrameSize, the least allowed */
+#define IN_BIG    (8 << 20) /* one frame sent at full speed while the slow ones hold memory */
+
+typedef struct slow_result {
+    long rss0, rss_max;
+    int closed; /* slow senders the broker closed */
+    int big_ok; /* the fast big frame was answered (code 0) */
+    int lines;  /* log lines about the cap */
+} slow_result;
+
+/* IN_CONNS connections each declare a frame of the largest size and send IN_EACH bytes of
+ * it in IN_PIECE pieces, one piece per connection every 20 ms, never finishing it; then
+ * one request with an IN_BIG body is sent at full speed on another connection. The
+ * broker's VmRSS is sampled throughout. */
+static void slow_senders(const kt_daemon *b, slow_result *res)
+{
+    memset(res, 0, sizeof *res);
+    int fds[IN_CONNS];
+    size_t sent[IN_CONNS] = { 0 };
+    uint8_t *piece = kite_xcalloc(1, IN_PIECE);
+    res->rss0 = proc_rss_kb(b->pid);
+    sampler s;
+    sampler_start(&s, b->pid);
+    for (int i = 0; i < IN_CONNS; i++) {
+        fds[i] = hconnect(b);
+        assert_true(fds[i] >= 0);
+        uint8_t d[8];
+        kite_wr_be32(d, KITE_FRAME_MAX_DEFAULT - 4);
+        kite_wr_be32(d + 4, 100);
+        assert_int_equal(send(fds[i], d, sizeof d, MSG_NOSIGNAL), (ssize_t)sizeof d);
+    }
+    long long end = kt_now_ms() + KT_DEADLINE_MS;
+    for (int left = IN_CONNS; left > 0 && kt_now_ms() < end;) {
+        left = 0;
+        for (int i = 0; i < IN_CONNS; i++) {
+            if (fds[i] < 0 || sent[i] >= IN_EACH) continue;
+            ssize_t w = send(fds[i], piece, IN_PIECE, MSG_NOSIGNAL | MSG_DONTWAIT);
+            if (w > 0) sent[i] += (size_t)w;
+            if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK) { /* closed by the broker */
+                close(fds[i]);
+                fds[i] = -1;
+                res->closed++;
+                continue;
+            }
+            if (sent[i] < IN_EACH) left++;
+        }
+        usleep(20 * 1000);
+    }
+    usleep(300 * 1000); /* the broker reads what is in flight */
+    int big = kt_connect(b->host, b->port);
+    assert_true(big >= 0);
+    uint8_t *body = kite_xcalloc(1, IN_BIG);
+    res->big_ok = kb_call_code(big, RC_GET_BROKER_RUNTIME_INFO, NULL, body, IN_BIG) == 0;
+    free(body);
+    close(big);
+    usleep(300 * 1000);
+    res->rss_max = sampler_stop(&s);
+    res->closed += count_closed_by_peer(fds, IN_CONNS, 500);
+    close_all(fds, IN_CONNS);
+    free(piece);
+    res->lines = kb_count_lines(b->log, "serverMaxInputBytes=");
+}
+
+/* serverMaxInputBytes=32 MiB: 128 connections each sending 1 MiB of a 16 MiB frame would
+ * hold 128 MiB; the broker closes the slowest holders as the total passes the cap, so its
+ * VmRSS stays within baseline + cap + 16 MiB, and a big frame sent at full speed meanwhile
+ * is received and answered (the slow holders go first). */
+static void test_input_cap(void **st)
+{
+    (void)st;
+    broker_env();
+    char conf[128];
+    snprintf(conf, sizeof conf, "serverMaxInputBytes=%d\n", IN_CAP_MB << 20);
+    kt_daemon *b = bk_start_broker(NULL, conf);
+    slow_result r;
+    slow_senders(b, &r);
+    fprintf(stderr,
+            "input cap %d MiB: broker VmRSS baseline %ld KiB, max %ld KiB (+%ld KiB); %d of %d "
+            "slow senders closed by the broker; %d MiB frame at full speed %s; %d log lines\n",
+            IN_CAP_MB, r.rss0, r.rss_max, r.rss_max - r.rss0, r.closed, IN_CONNS, IN_BIG >> 20,
+            r.big_ok ? "answered" : "NOT answered", r.lines);
+    assert_true(r.rss_max - r.rss0 <= (IN_CAP_MB + 16) * 1024);
+    assert_true(r.closed >= IN_CONNS / 2); /* 128 MiB offered, 32 MiB held at most */
+    assert_true(r.big_ok);
+    assert_true(r.lines >= 1 && r.lines <= 10);
+}
+
+/* Control: the same with serverMaxInputBytes=0 - the broker holds what the slow senders
+ * sent (the memory check can fail) and closes none of them. */
+static void test_control_no_input_cap(void **st)
+{
+    (void)st;
+    broker_env();
+    kt_daemon *b = bk_start_broker(NULL, "serverMaxInputBytes=0\n");
+    slow_result r;
+    slow_senders(b, &r);
+    fprintf(stderr,
+            "control (no input cap): broker VmRSS baseline %ld KiB, max %ld KiB (+%ld KiB); "
+            "%d slow senders closed\n",
+            r.rss0, r.rss_max, r.rss_max - r.rss0, r.closed);
+    assert_true(r.rss_max - r.rss0 > 2 * (IN_CAP_MB + 16) * 1024);
+    assert_int_equal(r.closed, 0);
+    assert_true(r.big_ok);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -734,6 +844,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_out_of_descriptors, bk_setup, bk_teardown),
         cmocka_unit_test(test_attack),
         cmocka_unit_test(test_control_no_output_cap),
+        cmocka_unit_test_setup_teardown(test_input_cap, bk_setup, bk_teardown),
+        cmocka_unit_test_setup_teardown(test_control_no_input_cap, bk_setup, bk_teardown),
     };
     if (getenv("KT_ONLY")) cmocka_set_test_filter(getenv("KT_ONLY")); /* one scenario by name */
     return kt_exit_code(cmocka_run_group_tests(tests, NULL, NULL));
