@@ -506,6 +506,7 @@ static void handle_read(kite_conn *c)
             c->rbuf.len += (size_t)r;
             n += r;
         }
+        inmem_sync(c); /* the buffer was sized for a chunk */
         if (n == 0) return;
         c->rbuf.len -= (size_t)n; /* added back below, as for a plain read */
     } else {

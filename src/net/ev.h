@@ -56,7 +56,7 @@ void kite_ev_prewrite_run(kite_ev *ev);
  * go first. kite_ev_turn_over is non-zero once the current turn has run longer than
  * KITE_EV_TURN_US: work that can be continued later yields then (after doing at least one
  * unit, so everyone progresses). */
-#define KITE_EV_TURN_US 500
+#define KITE_EV_TURN_US 250
 void kite_ev_next_turn(kite_ev *ev, kite_ev_task_cb cb, void *arg);
 int kite_ev_turn_over(const kite_ev *ev);
 /* Non-zero while the loop runs a batch of posted tasks. */

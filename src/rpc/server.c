@@ -35,9 +35,9 @@
 #define MAX_LISTENERS   4
 #define ACCEPT_PAUSE_MS 100 /* out of descriptors: accepting pauses this long */
 #define FD_RESERVE      256 /* descriptors kept for files when maxConnections is automatic */
-#define SCAN_CLOSE_US   250 /* closes per scan run: a wave of timed-out peers is spread */
+#define SCAN_CLOSE_US   100 /* closes per scan run: a wave of timed-out peers is spread */
 #define RESCAN_MS       1   /* over many turns, each close run this long at most */
-#define ACCEPT_TURN     16  /* accepts per turn at most: a wave of connects is spread too */
+#define ACCEPT_TURN     8   /* accepts per turn at most: a wave of connects is spread too */
 #define IN_FLOOR        (64 * 1024) /* input cap: a victim that frees less is a last resort */
 
 typedef struct handler_ent {
