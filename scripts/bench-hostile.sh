@@ -5,10 +5,13 @@
 # its start, then the medians of the quiet p99, the attack p99 and the ratio. The test
 # binary starts and stops its own daemons (by PID) under $BUILD/testtmp.
 #   scripts/bench-hostile.sh            RUNS=7 BUILD=build by default
+#   BIN=DIR scripts/bench-hostile.sh    the daemons from DIR (another build's bin/), the test
+#                                       from BUILD: compares brokers under the same test
 set -u
 here=$(cd "$(dirname "$0")/.." && pwd)
 BUILD="${BUILD:-$here/build}"
 RUNS="${RUNS:-7}"
+BIN="${BIN:-$BUILD/bin}"
 test_bin="$BUILD/tests/it_hostile"
 [ -x "$test_bin" ] || { echo "no $test_bin: build first" >&2; exit 1; }
 mkdir -p "$BUILD/testtmp"
@@ -20,7 +23,7 @@ median() { sort -g | awk '{v[NR]=$1} END {if (NR % 2) print v[(NR+1)/2]; else pr
 quiet=() attack=() ratio=()
 for i in $(seq 1 "$RUNS"); do
   load=$(cut -d' ' -f1-3 /proc/loadavg)
-  KT_ONLY=test_attack KITE_BIN="$BUILD/bin" KITE_SRC="$here" KITE_TMP="$BUILD/testtmp" \
+  KT_ONLY=test_attack KITE_BIN="$BIN" KITE_SRC="$here" KITE_TMP="$BUILD/testtmp" \
     "$test_bin" >"$out" 2>&1
   line=$(grep 'producer p99 send latency' "$out")
   if [ -z "$line" ] || ! grep -q '\[  PASSED  \]' "$out"; then

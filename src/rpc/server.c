@@ -25,6 +25,7 @@
 #include "net/tls.h"
 #include "proto/codes.h"
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -304,6 +305,11 @@ int kite_rpc_server_listen(kite_rpc_server *s, const char *host, int port, char 
         return rc;
     }
     s->lfds[s->nl++] = fd;
+    /* The descriptor table sized for every connection allowed now, not doubled (each time
+     * waiting for an RCU grace period) while a burst of connections is being accepted. */
+    long want = s->opts.max_conns > 0 ? (long)s->opts.max_conns + FD_RESERVE : LONG_MAX;
+    int got = kite_sock_reserve_fds(fd, want);
+    KLOG_DEBUG("rpc", "descriptor table holds %d descriptors", got);
     return bound;
 }
 
