@@ -278,7 +278,10 @@ static void update_interest(kite_conn *c)
     if (c->closed) return;
     if (c->tls_state == TLS_DETECT || c->tls_state == TLS_HANDSHAKE) return; /* tls_step's */
     uint32_t want = 0;
-    if (!c->read_paused) want |= KITE_EV_READ;
+    /* A turn's pause keeps the interest: it ends next turn, and two epoll_ctl calls per
+     * yield would cost more than the event level-triggered epoll reports meanwhile (on_io
+     * reads nothing while paused). */
+    if (!(c->read_paused & ~PAUSE_TURN)) want |= KITE_EV_READ;
     if (out_pending(c) || c->connecting) want |= KITE_EV_WRITE;
     kite_ev_mod(c->ev, c->fd, want);
 }
