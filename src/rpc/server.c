@@ -6,7 +6,8 @@
  * peer left is simply dropped. Replies from other threads are encoded on the calling
  * thread and handed to the loop with kite_ev_post.
  * Hardening: the connection cap is checked on accept (over it, or out of file
- * descriptors, a connection is closed at once and accepting pauses briefly); the
+ * descriptors, a connection is closed at once and accepting pauses briefly; at most
+ * ACCEPT_TURN a turn; the descriptor table is grown for the cap on listen); the
  * per-connection in-flight and output caps are net/conn backpressure; a periodic scan
  * closes connections idle, with a half-received frame, or with output that does not move
  * for too long. Input memory: all connections count their input buffers in one group
