@@ -160,7 +160,7 @@ int kite_sock_is_loopback(const struct sockaddr_in *a)
     return (ntohl(a->sin_addr.s_addr) >> 24) == 127;
 }
 
-int kite_sock_reserve_fds(int fd, long n)
+int kite_sock_reserve_fds(long n)
 {
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
@@ -168,7 +168,10 @@ int kite_sock_reserve_fds(int fd, long n)
         n = (long)rl.rlim_cur;
     if (n > KITE_SOCK_FDTABLE_MAX) n = KITE_SOCK_FDTABLE_MAX;
     if (n < 2) return 0;
+    int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 0;
     int hi = fcntl(fd, F_DUPFD_CLOEXEC, (int)(n - 1)); /* the lowest free one >= n - 1 */
+    close(fd);
     if (hi < 0) return 0;
     close(hi);
     return (int)n;

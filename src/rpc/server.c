@@ -7,7 +7,7 @@
  * thread and handed to the loop with kite_ev_post.
  * Hardening: the connection cap is checked on accept (over it, or out of file
  * descriptors, a connection is closed at once and accepting pauses briefly; at most
- * ACCEPT_TURN a turn; the descriptor table is grown for the cap on listen); the
+ * ACCEPT_TURN a turn; kite_rpc_limits_reserve_fds grows the descriptor table for it); the
  * per-connection in-flight and output caps are net/conn backpressure; a periodic scan
  * closes connections idle, with a half-received frame, or with output that does not move
  * for too long. Input memory: all connections count their input buffers in one group
@@ -152,19 +152,28 @@ static void input_over(void *arg)
     }
 }
 
+/* serverMaxConnections in force: 0 (automatic) is the open-files limit less a reserve. */
+static int max_conns_of(const kite_rpc_limits_conf *c)
+{
+    if (c->max_connections < 0) return 0;
+    if (c->max_connections > 0) return c->max_connections;
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return 0;
+    long n = (long)rl.rlim_cur - FD_RESERVE;
+    if (n > (long)rl.rlim_cur * 7 / 8) n = (long)rl.rlim_cur * 7 / 8;
+    return n < 64 ? 64 : (int)(n > 1000000 ? 1000000 : n);
+}
+
+void kite_rpc_limits_reserve_fds(const kite_rpc_limits_conf *c)
+{
+    int m = max_conns_of(c);
+    int got = kite_sock_reserve_fds(m > 0 ? (long)m + FD_RESERVE : LONG_MAX);
+    KLOG_DEBUG("rpc", "descriptor table holds %d descriptors", got);
+}
+
 void kite_rpc_limits_apply(const kite_rpc_limits_conf *c, kite_rpc_server_opts *o)
 {
-    o->max_conns = c->max_connections;
-    if (o->max_conns == 0) {
-        struct rlimit rl;
-        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
-            long n = (long)rl.rlim_cur - FD_RESERVE;
-            if (n > (long)rl.rlim_cur * 7 / 8) n = (long)rl.rlim_cur * 7 / 8;
-            o->max_conns = n < 64 ? 64 : (int)(n > 1000000 ? 1000000 : n);
-        }
-    } else if (o->max_conns < 0) {
-        o->max_conns = 0;
-    }
+    o->max_conns = max_conns_of(c);
     o->max_inflight = c->max_inflight > 0 ? c->max_inflight : 0;
     o->max_out_bytes = c->max_out_bytes > 0 ? (size_t)c->max_out_bytes : 0;
     o->frame_timeout_ms = c->frame_timeout_ms > 0 ? c->frame_timeout_ms : 0;
@@ -306,11 +315,6 @@ int kite_rpc_server_listen(kite_rpc_server *s, const char *host, int port, char 
         return rc;
     }
     s->lfds[s->nl++] = fd;
-    /* The descriptor table sized for every connection allowed now, not doubled (each time
-     * waiting for an RCU grace period) while a burst of connections is being accepted. */
-    long want = s->opts.max_conns > 0 ? (long)s->opts.max_conns + FD_RESERVE : LONG_MAX;
-    int got = kite_sock_reserve_fds(fd, want);
-    KLOG_DEBUG("rpc", "descriptor table holds %d descriptors", got);
     return bound;
 }
 

@@ -86,6 +86,9 @@ typedef struct kite_rpc_limits_conf {
 /* o->max_frame must be set first: a non-zero input cap below twice it is raised to that
  * (with a warning), so that a frame of the largest size can always be received. */
 void kite_rpc_limits_apply(const kite_rpc_limits_conf *c, kite_rpc_server_opts *o);
+/* Grows the process's descriptor table for serverMaxConnections plus a reserve (net/sock.h
+ * kite_sock_reserve_fds): a daemon calls it before it starts any thread. */
+void kite_rpc_limits_reserve_fds(const kite_rpc_limits_conf *c);
 
 kite_rpc_server *kite_rpc_server_new(kite_ev *ev, const kite_rpc_server_opts *opts);
 /* Closes listeners and connections; pending requests finish later into closed
