@@ -30,16 +30,25 @@ void kite_log(kite_log_level lvl, const char *chan, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void kite_logv(kite_log_level lvl, const char *chan, const char *fmt, va_list ap);
 
-/* A rate limit for lines about bad peers (one limiter per kind of line, usually a static
- * KITE_LOG_LIMIT_INIT): at most one line per second goes out, and the next line that goes
- * out says how many were held back meanwhile. Thread-safe (atomics), no allocation. */
+/* A rate limit for lines a peer can cause (one limiter per kind of line, usually a static
+ * KITE_LOG_LIMIT_INIT): at most one line per second goes out - or `burst` lines with
+ * KITE_LOG_LIMIT_BURST_INIT, for lines that record a change a peer asked for - and the
+ * next line that goes out says how many were held back meanwhile. Thread-safe (atomics),
+ * no allocation. The environment variable KITE_LOG_NO_LIMIT=1, read once, lets every line
+ * through (debugging a peer; the tests' controls use it). */
 typedef struct kite_log_limit {
     _Atomic long long sec;   /* monotonic second of the last line written */
     _Atomic long suppressed; /* lines held back since */
+    _Atomic long used;       /* lines written in that second */
+    long burst;              /* lines per second; 0 = 1 */
 } kite_log_limit;
 #define KITE_LOG_LIMIT_INIT \
     {                       \
-        0, 0                \
+        0, 0, 0, 0          \
+    }
+#define KITE_LOG_LIMIT_BURST_INIT(n) \
+    {                                \
+        0, 0, 0, (n)                 \
     }
 /* Returns 1 when a line may go out now, with *suppressed = lines held back before it
  * (then reset); 0 when it is held back (counted). */
@@ -48,6 +57,14 @@ int kite_log_limit_allow(kite_log_limit *l, long *suppressed);
  * logged)" when lines were held back. Lines below the log level are not counted. */
 void kite_log_limited(kite_log_limit *l, kite_log_level lvl, const char *chan, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* A line through a limiter of its own call site, at most n a second: for lines a peer can
+ * cause by repeating a request (a refusal: n = 1; a change it asked for: KLOG_CHANGES). */
+#define KLOG_LIMITED(n, lvl, chan, ...)                                 \
+    do {                                                                \
+        static kite_log_limit klog_lim_ = KITE_LOG_LIMIT_BURST_INIT(n); \
+        kite_log_limited(&klog_lim_, lvl, chan, __VA_ARGS__);           \
+    } while (0)
+#define KLOG_CHANGES 20 /* lines a second about changes peers ask for, per call site */
 
 #define KLOG_DEBUG(chan, ...)                                                                    \
     do {                                                                                         \

@@ -404,8 +404,9 @@ static void h_acl_update(kite_rpc_req *req, void *arg)
         rc = persist(b, n, f, err, sizeof err);
         n = NULL;
         if (rc == KITE_OK)
-            KLOG_INFO("acl", "account '%s' created or updated in %s by a request from %s",
-                      u.access_key, f, kite_conn_peer(req->conn));
+            KLOG_LIMITED(KLOG_CHANGES, KITE_LOG_INFO, "acl",
+                         "account '%s' created or updated in %s by a request from %s", u.access_key,
+                         f, kite_conn_peer(req->conn));
         free(f);
     }
     kite_acl_free(n);
@@ -434,8 +435,9 @@ static void h_acl_delete(kite_rpc_req *req, void *arg)
         rc = persist(b, n, file, err, sizeof err);
         n = NULL;
         if (rc == KITE_OK)
-            KLOG_INFO("acl", "account '%s' deleted from %s by a request from %s", ak, file,
-                      kite_conn_peer(req->conn));
+            KLOG_LIMITED(KLOG_CHANGES, KITE_LOG_INFO, "acl",
+                         "account '%s' deleted from %s by a request from %s", ak, file,
+                         kite_conn_peer(req->conn));
     }
     free(file);
     kite_acl_free(n);
@@ -472,8 +474,9 @@ static void h_acl_global(kite_rpc_req *req, void *arg)
         rc = persist(b, n, mf, err, sizeof err);
         n = NULL;
         if (rc == KITE_OK)
-            KLOG_INFO("acl", "globalWhiteRemoteAddresses of %s set to [%s] by a request from %s",
-                      mf, addrs ? addrs : "", kite_conn_peer(req->conn));
+            KLOG_LIMITED(KLOG_CHANGES, KITE_LOG_INFO, "acl",
+                         "globalWhiteRemoteAddresses of %s set to [%s] by a request from %s", mf,
+                         addrs ? addrs : "", kite_conn_peer(req->conn));
     }
     kite_acl_free(n);
     kite_acl_paths_free(&l);

@@ -270,8 +270,9 @@ bk_consumer_group *bk_consumer_register(kite_broker *b, const char *group, kite_
     }
     *changed = ch_changed || sub_changed;
     if (ch_changed)
-        KLOG_INFO("broker", "consumer %s joined group %s from %s (%zu member(s))", client_id, group,
-                  kite_conn_peer(conn), g->nch);
+        KLOG_LIMITED(KLOG_CHANGES, KITE_LOG_INFO, "broker",
+                     "consumer %s joined group %s from %s (%zu member(s))", client_id, group,
+                     kite_conn_peer(conn), g->nch);
     return g;
 }
 
@@ -300,8 +301,8 @@ static void remove_everywhere(kite_broker *b, kite_conn *conn, const char *cid, 
         bk_consumer_group *g = v;
         size_t n = channel_remove(g->ch, &g->nch, conn, cid, deadline);
         if (!n) continue;
-        KLOG_INFO("broker", "%zu consumer(s) left group %s: %s (%zu left)", n, g->name, why,
-                  g->nch);
+        KLOG_LIMITED(KLOG_CHANGES, KITE_LOG_INFO, "broker",
+                     "%zu consumer(s) left group %s: %s (%zu left)", n, g->name, why, g->nch);
         if (g->nch == 0) {
             cg_free(kite_map_del(&b->consumers, name));
             continue;

@@ -133,8 +133,9 @@ static int deliver(kite_broker *b, const kite_record *r)
     const char *rt = kite_msgprop_get(r->props, r->props_len, "REAL_TOPIC", &tl);
     const char *rq = kite_msgprop_get(r->props, r->props_len, "REAL_QID", &ql);
     if (!rt || !rq) {
-        KLOG_WARN("broker", "delayed message at %lld has no REAL_TOPIC/REAL_QID; dropped",
-                  (long long)r->phys_offset);
+        KLOG_LIMITED(1, KITE_LOG_WARN, "broker",
+                     "delayed message at %lld has no REAL_TOPIC/REAL_QID; dropped",
+                     (long long)r->phys_offset);
         return 1;
     }
     char topic[300], qbuf[16];
@@ -152,8 +153,9 @@ static int deliver(kite_broker *b, const kite_record *r)
     if (res.status != KITE_PUT_OK && res.status != KITE_PUT_FLUSH_DISK_TIMEOUT) {
         if (res.status == KITE_PUT_MESSAGE_ILLEGAL ||
             res.status == KITE_PUT_PROPERTIES_SIZE_EXCEEDED) {
-            KLOG_WARN("broker", "delayed message for %s refused by the store (%s); dropped", topic,
-                      kite_put_status_name(res.status));
+            KLOG_LIMITED(1, KITE_LOG_WARN, "broker",
+                         "delayed message for %s refused by the store (%s); dropped", topic,
+                         kite_put_status_name(res.status));
             return 1;
         }
         return 0;

@@ -82,7 +82,7 @@ bk_group *bk_group_get_or_create(kite_broker *b, const char *name)
     b->groups_dv.timestamp = kite_wall_ms();
     b->groups_dv.counter++;
     bk_save_groups(b);
-    KLOG_INFO("broker", "subscription group %s created", name);
+    KLOG_LIMITED(KLOG_CHANGES, KITE_LOG_INFO, "broker", "subscription group %s created", name);
     return g;
 }
 

@@ -61,6 +61,7 @@ int main(int argc, char **argv)
         free(b.props);
         return 2;
     }
+    kite_rpc_limits_reserve_fds(&b.cfg.limits); /* before any thread starts */
     int sfd = kite_daemon_signalfd();
     kite_ev *ev = kite_ev_new();
     if (!ev || sfd < 0) {

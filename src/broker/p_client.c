@@ -72,9 +72,9 @@ static void h_heartbeat(kite_rpc_req *req, void *arg)
         if (!gname || !*gname) continue;
         bk_group *g = bk_group_get_or_create(b, gname);
         if (!g) {
-            KLOG_WARN("broker",
-                      "heartbeat from %s names unknown group %s (auto-creation is off); ignored",
-                      client_id, gname);
+            KLOG_LIMITED(1, KITE_LOG_WARN, "broker",
+                         "heartbeat from %s names unknown group %s (auto-creation is off); ignored",
+                         client_id, gname);
             continue;
         }
         ensure_retry_topic(b, g);
@@ -88,7 +88,8 @@ static void h_heartbeat(kite_rpc_req *req, void *arg)
                                      kite_json_get_str(sd, "expressionType", "TAG"),
                                      kite_json_get_int64(sd, "subVersion", 0), err, sizeof err);
             if (!s) {
-                KLOG_WARN("broker", "group %s topic %s: %s", gname, topic, err);
+                KLOG_LIMITED(1, KITE_LOG_WARN, "broker", "group %s topic %s: %s", gname, topic,
+                             err);
                 continue;
             }
             bk_sub_free(kite_map_put(&subs, topic, s));

@@ -94,9 +94,9 @@ int bk_admin_allowed(kite_broker *b, kite_rpc_req *req)
     if (b->acl || !b->cfg.admin_from_loopback_only ||
         kite_sock_is_loopback(kite_conn_peer_addr(req->conn)))
         return 1;
-    KLOG_WARN("broker",
-              "refused admin request %d from %s: admin changes are accepted from loopback only",
-              req->cmd.code, kite_conn_peer(req->conn));
+    KLOG_LIMITED(1, KITE_LOG_WARN, "broker",
+                 "refused admin request %d from %s: admin changes are accepted from loopback only",
+                 req->cmd.code, kite_conn_peer(req->conn));
     kite_rpc_reply_code(
         req, RS_NO_PERMISSION,
         "admin requests that change state are accepted from loopback only while ACL is off; set adminFromLoopbackOnly=false to allow");

@@ -42,9 +42,9 @@ static void h_update_config(kite_rpc_req *req, void *arg)
 {
     kite_broker *b = arg;
     if (!b->cfg.remote_config_update_enable) {
-        KLOG_WARN("broker",
-                  "refused UPDATE_BROKER_CONFIG from %s: remote config update is disabled",
-                  kite_conn_peer(req->conn));
+        KLOG_LIMITED(1, KITE_LOG_WARN, "broker",
+                     "refused UPDATE_BROKER_CONFIG from %s: remote config update is disabled",
+                     kite_conn_peer(req->conn));
         kite_rpc_reply_code(
             req, RS_NO_PERMISSION,
             "updating the broker config over the network is disabled; set remoteConfigUpdateEnable=true in broker.conf to allow the safe keys");
@@ -86,8 +86,8 @@ static void h_update_config(kite_rpc_req *req, void *arg)
     int perm_changed = 0;
     for (size_t i = 0; i < p.count; i++) {
         kite_config_set(b->props, &b->cfg, p.keys[i], p.values[i], remark, sizeof remark);
-        KLOG_INFO("broker", "config %s=%s set by %s", p.keys[i], p.values[i],
-                  kite_conn_peer(req->conn));
+        KLOG_LIMITED(KLOG_CHANGES, KITE_LOG_INFO, "broker", "config %s=%s set by %s", p.keys[i],
+                     p.values[i], kite_conn_peer(req->conn));
         if (strcmp(p.keys[i], "brokerPermission") == 0) perm_changed = 1;
         if (strcmp(p.keys[i], "logLevel") == 0) {
             int lvl = kite_log_parse_level(p.values[i]);

@@ -166,7 +166,8 @@ static void h_update_group(kite_rpc_req *req, void *arg)
     }
     bk_group *g = bk_group_upsert(b, name);
     bk_group_from_json(g, v);
-    KLOG_INFO("broker", "subscription group %s updated by %s", name, kite_conn_peer(req->conn));
+    KLOG_LIMITED(KLOG_CHANGES, KITE_LOG_INFO, "broker", "subscription group %s updated by %s", name,
+                 kite_conn_peer(req->conn));
     kite_json_doc_free(doc);
     bk_groups_changed(b);
     kite_rpc_reply_code(req, RS_SUCCESS, NULL);

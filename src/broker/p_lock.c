@@ -118,8 +118,9 @@ static void handle(kite_rpc_req *req, kite_broker *b, int lock)
                 kite_map_put(m, key, e);
             } else if (strcmp(e->client_id, cid) != 0) {
                 if (now - e->last_ms <= live) continue; /* held by another live client */
-                KLOG_INFO("broker", "queue lock %s of group %s expired: moves from %s to %s", key,
-                          group, e->client_id, cid);
+                KLOG_LIMITED(KLOG_CHANGES, KITE_LOG_INFO, "broker",
+                             "queue lock %s of group %s expired: moves from %s to %s", key, group,
+                             e->client_id, cid);
                 free(e->client_id);
                 e->client_id = kite_xstrdup(cid);
             }

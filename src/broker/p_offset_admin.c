@@ -84,8 +84,9 @@ static void h_reset_offset(kite_rpc_req *req, void *arg)
         bk_offset_set(b, topic, group, q, offs[q]);
     }
     bk_save_offsets(b);
-    KLOG_INFO("broker", "offsets of group %s on %s reset to time %lld by %s", group, topic,
-              (long long)ts, kite_conn_peer(req->conn));
+    KLOG_LIMITED(KLOG_CHANGES, KITE_LOG_INFO, "broker",
+                 "offsets of group %s on %s reset to time %lld by %s", group, topic, (long long)ts,
+                 kite_conn_peer(req->conn));
     bk_consumer_group *g = bk_consumer_group_get(b, group);
     size_t np = g ? g->nch : 0;
     bk_peer *peers = bk_peers_copy(g ? g->ch : NULL, np); /* a send may close a member */

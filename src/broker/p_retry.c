@@ -99,8 +99,9 @@ static void h_send_back(kite_rpc_req *req, void *arg)
             bk_topic_put(b, dlq, 1, 1, KITE_PERM_READ | KITE_PERM_WRITE, 0, "SINGLE_TAG", 0);
         target = dlq;
         qid = 0;
-        KLOG_INFO("broker", "message %lld of group %s exhausted %lld retries: moved to %s",
-                  (long long)offset, group, (long long)maxr, dlq);
+        KLOG_LIMITED(KLOG_CHANGES, KITE_LOG_INFO, "broker",
+                     "message %lld of group %s exhausted %lld retries: moved to %s",
+                     (long long)offset, group, (long long)maxr, dlq);
     } else {
         level = delay_level > 0 ? delay_level : 3 + r.reconsume_times;
         int max = bk_delay_levels(b);

@@ -406,8 +406,9 @@ static int route_retry(kite_broker *b, kite_rpc_req *req, const kite_cmd *cmd, s
     s->store_topic = s->dlq;
     s->store_qid = 0;
     s->to_dlq = 1;
-    KLOG_INFO("broker", "message for %s exceeded %lld retries: moved to %s", name, (long long)maxr,
-              s->dlq);
+    KLOG_LIMITED(KLOG_CHANGES, KITE_LOG_INFO, "broker",
+                 "message for %s exceeded %lld retries: moved to %s", name, (long long)maxr,
+                 s->dlq);
     return KITE_OK;
 }
 

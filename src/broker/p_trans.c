@@ -256,9 +256,10 @@ static void h_end_transaction(kite_rpc_req *req, void *arg)
     }
     int has_orig = orig >= 0 && orig != qoff && chain_head_ok(b, orig, &r);
     if (bk_trans_is_resolved(b, qoff) || (has_orig && bk_trans_is_resolved(b, orig))) {
-        KLOG_INFO("broker",
-                  "END_TRANSACTION %s for half %lld of %s: already resolved, nothing stored",
-                  type == KITE_SYSFLAG_TX_COMMIT ? "COMMIT" : "ROLLBACK", (long long)qoff, group);
+        KLOG_LIMITED(KLOG_CHANGES, KITE_LOG_INFO, "broker",
+                     "END_TRANSACTION %s for half %lld of %s: already resolved, nothing stored",
+                     type == KITE_SYSFLAG_TX_COMMIT ? "COMMIT" : "ROLLBACK", (long long)qoff,
+                     group);
         kite_store_seg_release(&seg);
         bk_trans_answer_after_ops(b, req); /* its op may still be in the pending batch */
         return;

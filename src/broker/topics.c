@@ -84,8 +84,8 @@ bk_topic *bk_topic_put(kite_broker *b, const char *name, int32_t rq, int32_t wq,
     bk_topic *t = topic_set(b, name, rq, wq, perm, sysflag, filter_type, order);
     bump(&b->topics_dv);
     bk_save_topics(b);
-    KLOG_INFO("broker", "topic %s %s: read=%d write=%d perm=%d", name,
-              is_new ? "created" : "updated", rq, wq, perm);
+    KLOG_LIMITED(KLOG_CHANGES, KITE_LOG_INFO, "broker", "topic %s %s: read=%d write=%d perm=%d",
+                 name, is_new ? "created" : "updated", rq, wq, perm);
     bk_register_soon(b);
     return t;
 }
@@ -97,7 +97,7 @@ int bk_topic_delete(kite_broker *b, const char *name)
     topic_free(t);
     bump(&b->topics_dv);
     bk_save_topics(b);
-    KLOG_INFO("broker", "topic %s deleted", name);
+    KLOG_LIMITED(KLOG_CHANGES, KITE_LOG_INFO, "broker", "topic %s deleted", name);
     bk_register_soon(b);
     return 1;
 }

@@ -103,9 +103,9 @@ static void rset_set(bk_trans *t, int64_t q, int on)
     if (q < t->base) return;
     int64_t bit = q - t->base;
     if (bit >= RSET_MAX_BITS) {
-        KLOG_WARN("broker",
-                  "half offset %lld is too far ahead of the half queue (base %lld); not tracked",
-                  (long long)q, (long long)t->base);
+        KLOG_LIMITED(1, KITE_LOG_WARN, "broker",
+                     "half offset %lld is too far ahead of the half queue (base %lld); not tracked",
+                     (long long)q, (long long)t->base);
         return;
     }
     size_t i = (size_t)(bit >> 6);
@@ -203,8 +203,8 @@ static void flush_ops(bk_trans *t)
         kite_buf_free(&props);
         if (res.status != KITE_PUT_OK && res.status != KITE_PUT_FLUSH_DISK_TIMEOUT) {
             int shown = (int)(t->op_len > 200 ? 200 : t->op_len);
-            KLOG_WARN(
-                "broker",
+            KLOG_LIMITED(
+                1, KITE_LOG_WARN, "broker",
                 "op record for %d half message(s) (%.*s) refused by the store (%s): they may be checked again "
                 "after a restart",
                 t->op_n, shown, t->op_body, kite_put_status_name(res.status));
@@ -380,14 +380,16 @@ static void discard(bk_trans *t, const kite_record *r, int64_t q, int64_t times)
     kite_buf_append(&props, r->props, r->props_len);
     kite_put_result res;
     if (put_copy(b, r, KITE_TOPIC_TRANS_CHECK_MAX, 0, &props, &res) != KITE_OK)
-        KLOG_WARN("broker", "half %lld: copy to %s refused by the store (%s); dropped",
-                  (long long)q, KITE_TOPIC_TRANS_CHECK_MAX, kite_put_status_name(res.status));
+        KLOG_LIMITED(1, KITE_LOG_WARN, "broker",
+                     "half %lld: copy to %s refused by the store (%s); dropped", (long long)q,
+                     KITE_TOPIC_TRANS_CHECK_MAX, kite_put_status_name(res.status));
     kite_buf_free(&props);
     size_t gl;
     const char *g = kite_msgprop_get(r->props, r->props_len, "PGROUP", &gl);
-    KLOG_INFO("broker", "half message %lld of group %.*s discarded to %s after %lld check(s)",
-              (long long)q, g ? (int)gl : 1, g ? g : "?", KITE_TOPIC_TRANS_CHECK_MAX,
-              (long long)times);
+    KLOG_LIMITED(KLOG_CHANGES, KITE_LOG_INFO, "broker",
+                 "half message %lld of group %.*s discarded to %s after %lld check(s)",
+                 (long long)q, g ? (int)gl : 1, g ? g : "?", KITE_TOPIC_TRANS_CHECK_MAX,
+                 (long long)times);
     t->discards++;
 }
 
@@ -464,8 +466,8 @@ static void send_check(bk_trans *t, const kite_record *r, const kite_put_result 
     snprintf(qbuf, sizeof qbuf, "%.*s", rq ? (int)(ql < 15 ? ql : 15) : 0, rq ? rq : "");
     kite_buf body = KITE_BUF_INIT;
     if (encode_check_body(b, r, res, props, rt, tl, (int32_t)atoi(qbuf), &body) != KITE_OK) {
-        KLOG_WARN("broker", "half %lld cannot be encoded for a check; skipped",
-                  (long long)res->queue_offset);
+        KLOG_LIMITED(1, KITE_LOG_WARN, "broker", "half %lld cannot be encoded for a check; skipped",
+                     (long long)res->queue_offset);
         kite_buf_free(&body);
         return;
     }
@@ -517,8 +519,9 @@ static int check(bk_trans *t, const kite_record *r, int64_t times)
     kite_put_result res;
     int rc = put_copy(t->b, r, KITE_TOPIC_TRANS_HALF, 0, &props, &res);
     if (rc != KITE_OK) {
-        KLOG_WARN("broker", "check copy of half %lld refused by the store (%s)",
-                  (long long)r->queue_offset, kite_put_status_name(res.status));
+        KLOG_LIMITED(1, KITE_LOG_WARN, "broker",
+                     "check copy of half %lld refused by the store (%s)",
+                     (long long)r->queue_offset, kite_put_status_name(res.status));
         kite_buf_free(&props);
         return rc;
     }
@@ -535,8 +538,9 @@ static int examine(bk_trans *t, const kite_store_seg *seg, int64_t now)
     kite_record r;
     const char *why;
     if (kite_record_decode(seg->data, seg->len, &r, 0, &why) <= 0) {
-        KLOG_WARN("broker", "half record at queue offset %lld is unreadable (%s); skipped",
-                  (long long)seg->queue_offset, why);
+        KLOG_LIMITED(1, KITE_LOG_WARN, "broker",
+                     "half record at queue offset %lld is unreadable (%s); skipped",
+                     (long long)seg->queue_offset, why);
         return ADVANCE;
     }
     int64_t q = seg->queue_offset, x;

@@ -40,6 +40,7 @@ int main(int argc, char **argv)
         kite_config_free(kite_namesrv_props, &ns.cfg);
         return 2;
     }
+    kite_rpc_limits_reserve_fds(&ns.cfg.limits); /* before any thread starts */
     int sfd = kite_daemon_signalfd();
     kite_ev *ev = kite_ev_new();
     if (!ev || sfd < 0) {

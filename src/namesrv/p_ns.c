@@ -63,8 +63,9 @@ static void h_register_broker(kite_rpc_req *req, void *arg)
     int64_t crc = 0;
     kite_cmd_ext_i64(&req->cmd, "bodyCrc32", &crc);
     if (crc != 0 && (uint32_t)crc != kite_crc32_masked(req->cmd.body, req->cmd.body_len)) {
-        KLOG_WARN("namesrv", "registration of %s from %s rejected: body CRC mismatch", addr,
-                  kite_conn_peer(req->conn));
+        KLOG_LIMITED(1, KITE_LOG_WARN, "namesrv",
+                     "registration of %s from %s rejected: body CRC mismatch", addr,
+                     kite_conn_peer(req->conn));
         kite_rpc_reply_code(req, RS_SYSTEM_ERROR, "crc32 not match");
         return;
     }
@@ -73,7 +74,7 @@ static void h_register_broker(kite_rpc_req *req, void *arg)
     int compressed = kite_cmd_ext_bool(&req->cmd, "compressed", 0);
     if (kite_register_body_decode(&body, req->cmd.body, req->cmd.body_len, compressed,
                                   (size_t)ns->cfg.max_frame_size * 8, err, sizeof err) != 0) {
-        KLOG_WARN("namesrv", "registration of %s rejected: %s", addr, err);
+        KLOG_LIMITED(1, KITE_LOG_WARN, "namesrv", "registration of %s rejected: %s", addr, err);
         char remark[200];
         snprintf(remark, sizeof remark, "register broker failed: %s", err);
         kite_rpc_reply_code(req, RS_SYSTEM_ERROR, remark);
@@ -255,8 +256,9 @@ static void write_perm(kite_rpc_req *req, void *arg, int add)
     const char *name = need(req, "brokerName");
     if (!name) return;
     int n = ns_set_write_perm(&NS(arg)->routes, name, add);
-    KLOG_INFO("namesrv", "%s write permission of broker %s on %d topic(s) (request from %s)",
-              add ? "added" : "wiped", name, n, kite_conn_peer(req->conn));
+    KLOG_LIMITED(KLOG_CHANGES, KITE_LOG_INFO, "namesrv",
+                 "%s write permission of broker %s on %d topic(s) (request from %s)",
+                 add ? "added" : "wiped", name, n, kite_conn_peer(req->conn));
     kite_cmd resp;
     kite_cmd_init_response(&resp, &req->cmd, RS_SUCCESS, NULL);
     kite_cmd_set_ext_i64(&resp, add ? "addTopicCount" : "wipeTopicCount", n);
@@ -270,7 +272,8 @@ static void h_delete_topic(kite_rpc_req *req, void *arg)
     const char *topic = need(req, "topic");
     if (!topic) return;
     ns_delete_topic(&NS(arg)->routes, topic, kite_cmd_ext(&req->cmd, "clusterName"));
-    KLOG_INFO("namesrv", "topic %s deleted (request from %s)", topic, kite_conn_peer(req->conn));
+    KLOG_LIMITED(KLOG_CHANGES, KITE_LOG_INFO, "namesrv", "topic %s deleted (request from %s)",
+                 topic, kite_conn_peer(req->conn));
     kite_rpc_reply_code(req, RS_SUCCESS, NULL);
 }
 
@@ -289,8 +292,8 @@ static void h_register_topic(kite_rpc_req *req, void *arg)
             return;
         }
         if (ns_merge_topic(&NS(arg)->routes, topic, rd.queues, rd.n_queues) != 0)
-            KLOG_WARN(
-                "namesrv",
+            KLOG_LIMITED(
+                1, KITE_LOG_WARN, "namesrv",
                 "topic %s not registered (request from %s): its queue data names a broker that is "
                 "not registered",
                 topic, kite_conn_peer(req->conn));
@@ -317,7 +320,7 @@ static void h_put_kv(kite_rpc_req *req, void *arg)
                             "KV config updated in memory but could not be saved to disk");
         return;
     }
-    KLOG_INFO("namesrv", "KV put %s/%s=%s", nsp, key, val);
+    KLOG_LIMITED(KLOG_CHANGES, KITE_LOG_INFO, "namesrv", "KV put %s/%s=%s", nsp, key, val);
     kite_rpc_reply_code(req, RS_SUCCESS, NULL);
 }
 
@@ -376,9 +379,9 @@ static void h_update_config(kite_rpc_req *req, void *arg)
 {
     kite_namesrv *ns = NS(arg);
     if (!ns->cfg.remote_config_update_enable) {
-        KLOG_WARN("namesrv",
-                  "refused UPDATE_NAMESRV_CONFIG from %s: remote config update is disabled",
-                  kite_conn_peer(req->conn));
+        KLOG_LIMITED(1, KITE_LOG_WARN, "namesrv",
+                     "refused UPDATE_NAMESRV_CONFIG from %s: remote config update is disabled",
+                     kite_conn_peer(req->conn));
         kite_rpc_reply_code(
             req, RS_NO_PERMISSION,
             "updating the name server config over the network is disabled; set remoteConfigUpdateEnable=true in its config file to allow the safe keys");
@@ -397,7 +400,8 @@ static void h_update_config(kite_rpc_req *req, void *arg)
         snprintf(remark, sizeof remark,
                  "refused: these keys cannot be changed over the network: %.400s",
                  kite_buf_cstr(&bad));
-        KLOG_WARN("namesrv", "UPDATE_NAMESRV_CONFIG from %s %s", kite_conn_peer(req->conn), remark);
+        KLOG_LIMITED(1, KITE_LOG_WARN, "namesrv", "UPDATE_NAMESRV_CONFIG from %s %s",
+                     kite_conn_peer(req->conn), remark);
         kite_buf_free(&bad);
         kite_props_free(&p);
         kite_rpc_reply_code(req, RS_NO_PERMISSION, remark);
@@ -420,8 +424,8 @@ static void h_update_config(kite_rpc_req *req, void *arg)
     }
     for (size_t i = 0; i < p.count; i++) {
         kite_config_set(kite_namesrv_props, &ns->cfg, p.keys[i], p.values[i], err, sizeof err);
-        KLOG_INFO("namesrv", "config %s=%s set by %s", p.keys[i], p.values[i],
-                  kite_conn_peer(req->conn));
+        KLOG_LIMITED(KLOG_CHANGES, KITE_LOG_INFO, "namesrv", "config %s=%s set by %s", p.keys[i],
+                     p.values[i], kite_conn_peer(req->conn));
         if (strcmp(p.keys[i], "scanNotActiveBrokerInterval") == 0) kite_namesrv_schedule_scan(ns);
         if (strcmp(p.keys[i], "logLevel") == 0) {
             int lvl = kite_log_parse_level(p.values[i]);

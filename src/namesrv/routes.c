@@ -128,7 +128,8 @@ static void put_queue(ns_routes *r, const char *topic, const char *broker_name, 
     if (!qs) {
         qs = new_map();
         kite_map_put(&r->topics, topic, qs);
-        KLOG_INFO("namesrv", "new topic %s from broker %s", topic, broker_name);
+        KLOG_LIMITED(KLOG_CHANGES, KITE_LOG_INFO, "namesrv", "new topic %s from broker %s", topic,
+                     broker_name);
     }
     ns_queue *q = kite_map_get(qs, broker_name);
     if (!q) {
@@ -165,12 +166,12 @@ static void drop_group_if_empty(ns_routes *r, const char *broker_name)
         ns_queue *q = kite_map_del(qs, broker_name);
         if (q) free_queue(q);
         if (qs->count == 0) {
-            KLOG_INFO("namesrv", "topic %s removed: its last broker group %s is gone", topic,
-                      broker_name);
+            KLOG_LIMITED(KLOG_CHANGES, KITE_LOG_INFO, "namesrv",
+                         "topic %s removed: its last broker group %s is gone", topic, broker_name);
             free_topic(kite_map_del(&r->topics, topic));
         }
     }
-    KLOG_INFO("namesrv", "broker group %s removed", broker_name);
+    KLOG_LIMITED(KLOG_CHANGES, KITE_LOG_INFO, "namesrv", "broker group %s removed", broker_name);
     free_broker(kite_map_del(&r->brokers, broker_name));
 }
 
@@ -229,8 +230,9 @@ void ns_register(ns_routes *r, const ns_register_req *req, int64_t now_ms, ns_re
         l = kite_xcalloc(1, sizeof *l);
         l->addr = copy_str(req->broker_addr);
         kite_map_put(&r->live, req->broker_addr, l);
-        KLOG_INFO("namesrv", "broker registered: cluster=%s name=%s id=%lld addr=%s", req->cluster,
-                  req->broker_name, (long long)req->broker_id, req->broker_addr);
+        KLOG_LIMITED(KLOG_CHANGES, KITE_LOG_INFO, "namesrv",
+                     "broker registered: cluster=%s name=%s id=%lld addr=%s", req->cluster,
+                     req->broker_name, (long long)req->broker_id, req->broker_addr);
     }
     free(l->cluster);
     free(l->broker_name);
@@ -259,7 +261,7 @@ static void remove_addr(ns_routes *r, const char *addr, const char *why)
 {
     ns_live *l = kite_map_del(&r->live, addr);
     char *name = l ? copy_str(l->broker_name) : NULL;
-    KLOG_INFO("namesrv", "broker %s removed: %s", addr, why);
+    KLOG_LIMITED(KLOG_CHANGES, KITE_LOG_INFO, "namesrv", "broker %s removed: %s", addr, why);
     size_t it = 0;
     void *v;
     const char *bn;
@@ -309,8 +311,9 @@ int ns_unregister(ns_routes *r, const char *cluster, const char *broker_addr,
         }
         drop_group_if_empty(r, broker_name);
     }
-    KLOG_INFO("namesrv", "broker unregistered: name=%s id=%lld addr=%s", broker_name,
-              (long long)broker_id, broker_addr);
+    KLOG_LIMITED(KLOG_CHANGES, KITE_LOG_INFO, "namesrv",
+                 "broker unregistered: name=%s id=%lld addr=%s", broker_name, (long long)broker_id,
+                 broker_addr);
     return found;
 }
 

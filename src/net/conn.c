@@ -12,7 +12,11 @@
  * (kite_conn_inflight). Frames already read stay in the input buffer while paused and
  * are handled when reading resumes. Timestamps for the owner's timeouts: when the
  * current incomplete frame began (kite_conn_partial_since_ms) and when output last moved
- * (kite_conn_out_stalled_ms). */
+ * (kite_conn_out_stalled_ms).
+ * Input memory: a connection of a group (kite_conn_set_inmem) keeps the group's total of
+ * input-buffer bytes up to date (allocated bytes, counted when the buffer grows, shrinks
+ * or goes); a read that leaves the total over the group's cap calls its over hook. A
+ * buffer bigger than two read chunks is given back once everything in it is handled. */
 #include "net/conn.h"
 #include "base/err.h"
 #include "base/log.h"
@@ -37,7 +41,7 @@ static kite_log_limit g_tls_lim = KITE_LOG_LIMIT_INIT; /* TLS failures caused by
 #define READ_CHUNK (64 * 1024)
 #define OUT_HIGH   (64u * 1024 * 1024) /* default out_high */
 #define MAX_IOV    64
-#define FRAME_TURN 128         /* frames handled per turn before other connections get theirs */
+#define FRAME_TURN 128 /* frames handled per turn at most before other connections get theirs */
 #define TLS_STAGE  (64 * 1024) /* plaintext staged for SSL_write */
 #define TLS_HELLO  0x16        /* first byte of a TLS record carrying a handshake */
 
@@ -59,21 +63,23 @@ struct kite_conn {
     int fd;
     atomic_int refs;
     int closed, connecting, in_read;
-    int read_paused;           /* PAUSE_* bits: not reading while non-zero */
-    int resume_deferred;       /* a resume_read is queued on the loop */
-    kite_ev_timer *turn_timer; /* more whole frames wait in rbuf: handled after other fds */
-    int flush_deferred;        /* a deferred flush is queued on the loop */
+    int read_paused;     /* PAUSE_* bits: not reading while non-zero */
+    int resume_deferred; /* a resume_read is queued on the loop */
+    int turn_queued;     /* more whole frames wait in rbuf: handled in the next turn */
+    int flush_deferred;  /* a deferred flush is queued on the loop */
     uint64_t id;
     kite_buf rbuf;
     out_item *q;
     size_t qhead, qlen, qcap;
     size_t out_bytes;
     size_t max_frame;
-    size_t out_high;       /* SIZE_MAX: no output cap */
-    int max_inflight;      /* 0: no limit */
-    int inflight;          /* requests read and not finished (kite_conn_inflight) */
-    int64_t partial_since; /* mono ms when the incomplete frame in rbuf began; 0 = none */
-    int64_t out_progress;  /* mono ms when output last moved or was first queued */
+    size_t out_high;        /* SIZE_MAX: no output cap */
+    int max_inflight;       /* 0: no limit */
+    int inflight;           /* requests read and not finished (kite_conn_inflight) */
+    int64_t partial_since;  /* mono ms when the incomplete frame in rbuf began; 0 = none */
+    int64_t out_progress;   /* mono ms when output last moved or was first queued */
+    kite_conn_inmem *inmem; /* the group whose input memory this connection counts in */
+    size_t in_acct;         /* rbuf bytes counted in inmem->used */
     const kite_conn_ops *ops;
     void *ud;
     struct sockaddr_in peer;
@@ -143,6 +149,24 @@ void kite_conn_inflight(kite_conn *c, int delta)
 int kite_conn_inflight_count(const kite_conn *c) { return c->inflight; }
 int kite_conn_read_paused(const kite_conn *c) { return c->read_paused != 0; }
 int64_t kite_conn_partial_since_ms(const kite_conn *c) { return c->partial_since; }
+size_t kite_conn_input_bytes(const kite_conn *c) { return c->rbuf.cap; }
+size_t kite_conn_input_pending(const kite_conn *c) { return c->rbuf.len - c->rbuf.rpos; }
+
+/* Brings the group's total up to date with the input buffer's size now. */
+static void inmem_sync(kite_conn *c)
+{
+    if (!c->inmem) return;
+    c->inmem->used = c->inmem->used - c->in_acct + c->rbuf.cap;
+    c->in_acct = c->rbuf.cap;
+}
+
+void kite_conn_set_inmem(kite_conn *c, kite_conn_inmem *m)
+{
+    if (c->inmem) c->inmem->used -= c->in_acct;
+    c->inmem = m;
+    c->in_acct = 0;
+    inmem_sync(c);
+}
 
 static void item_done(out_item *it)
 {
@@ -212,11 +236,6 @@ void kite_conn_close(kite_conn *c, const char *reason)
     c->closed = 1;
     if (c->hs_timer) kite_ev_timer_cancel(c->ev, c->hs_timer);
     c->hs_timer = NULL;
-    if (c->turn_timer) {
-        kite_ev_timer_cancel(c->ev, c->turn_timer);
-        c->turn_timer = NULL;
-        kite_conn_unref(c);
-    }
     if (c->ssl && c->tls_state == TLS_ON && !c->tls_dead) {
         SSL_shutdown(c->ssl); /* best-effort close_notify */
         ERR_clear_error();
@@ -224,6 +243,8 @@ void kite_conn_close(kite_conn *c, const char *reason)
     kite_ev_del(c->ev, c->fd);
     close(c->fd);
     c->fd = -1;
+    if (!c->in_read) kite_buf_free(&c->rbuf); /* else process_frames frees it */
+    kite_conn_set_inmem(c, NULL);
     for (size_t i = 0; i < c->qlen; i++) item_done(&c->q[(c->qhead + i) % c->qcap]);
     c->qlen = 0;
     c->out_bytes = 0;
@@ -255,7 +276,10 @@ static void update_interest(kite_conn *c)
     if (c->closed) return;
     if (c->tls_state == TLS_DETECT || c->tls_state == TLS_HANDSHAKE) return; /* tls_step's */
     uint32_t want = 0;
-    if (!c->read_paused) want |= KITE_EV_READ;
+    /* A turn's pause keeps the interest: it ends next turn, and two epoll_ctl calls per
+     * yield would cost more than the event level-triggered epoll reports meanwhile (on_io
+     * reads nothing while paused). */
+    if (!(c->read_paused & ~PAUSE_TURN)) want |= KITE_EV_READ;
     if (out_pending(c) || c->connecting) want |= KITE_EV_WRITE;
     kite_ev_mod(c->ev, c->fd, want);
 }
@@ -267,10 +291,8 @@ static void process_frames(kite_conn *c);
 
 /* Reading resumed: frames left in rbuf and records already decrypted inside OpenSSL
  * raise no epoll event, so they are handled from here. */
-static void resume_read(void *arg)
+static void resume_now(kite_conn *c)
 {
-    kite_conn *c = arg;
-    c->resume_deferred = 0;
     if (!c->closed && !c->read_paused) {
         update_interest(c);
         process_frames(c);
@@ -279,6 +301,13 @@ static void resume_read(void *arg)
         kite_conn_ref(c);
         kite_ev_defer(c->ev, tls_more_read, c);
     }
+}
+
+static void resume_read(void *arg)
+{
+    kite_conn *c = arg;
+    c->resume_deferred = 0;
+    resume_now(c);
     kite_conn_unref(c);
 }
 
@@ -478,6 +507,7 @@ static void handle_read(kite_conn *c)
             c->rbuf.len += (size_t)r;
             n += r;
         }
+        inmem_sync(c); /* the buffer was sized for a chunk */
         if (n == 0) return;
         c->rbuf.len -= (size_t)n; /* added back below, as for a plain read */
     } else {
@@ -497,7 +527,10 @@ static void handle_read(kite_conn *c)
     c->rbuf.len += (size_t)n;
     c->last_active = kite_ev_now(c->ev);
     kite_conn_ref(c);
+    inmem_sync(c);
     process_frames(c);
+    kite_conn_inmem *m = c->inmem;
+    if (m && m->cap && m->used > m->cap && m->over) m->over(m->arg);
     /* OpenSSL may hold decrypted bytes no epoll event will announce: read on. */
     if (!c->closed && c->ssl && !c->read_paused && SSL_has_pending(c->ssl)) {
         kite_conn_ref(c);
@@ -506,20 +539,22 @@ static void handle_read(kite_conn *c)
     kite_conn_unref(c);
 }
 
-static void next_turn(kite_ev *ev, kite_ev_timer *t, void *arg)
+/* The next turn has come: the frames left in rbuf are handled now (not at the end of the
+ * turn, as set_paused's deferred resume would). */
+static void next_turn(void *arg)
 {
     kite_conn *c = arg;
-    (void)ev;
-    (void)t;
-    c->turn_timer = NULL;
-    if (!c->closed) set_paused(c, PAUSE_TURN, 0); /* resume_read handles the rest */
+    c->turn_queued = 0;
+    c->read_paused &= ~PAUSE_TURN;
+    resume_now(c);
     kite_conn_unref(c);
 }
 
 /* Hands the whole frames in rbuf to on_frame until it is empty or reading is paused, at
- * most FRAME_TURN of them per call: a client that pipelines thousands of requests in one
- * read does not hold the loop - the rest is handled after the other ready connections
- * (a zero-delay timer runs after this iteration's fd events). */
+ * most FRAME_TURN of them per call, and no more once the loop's turn has used its budget
+ * (kite_ev_turn_over; at least one frame per call): a client that pipelines thousands of
+ * requests in one read, or asks for expensive answers, does not hold the loop - the rest
+ * is handled in the next turn, after the connections that became ready meanwhile. */
 static void process_frames(kite_conn *c)
 {
     static kite_log_limit lim = KITE_LOG_LIMIT_INIT;
@@ -527,14 +562,6 @@ static void process_frames(kite_conn *c)
     c->in_read = 1;
     int whole = 0, partial = 0;
     while (!c->closed && !c->read_paused) {
-        if (whole == FRAME_TURN) {
-            set_paused(c, PAUSE_TURN, 1); /* no more input until the rest is handled */
-            if (!c->turn_timer) {
-                kite_conn_ref(c);
-                c->turn_timer = kite_ev_timer_add(c->ev, 0, 0, next_turn, c);
-            }
-            break;
-        }
         size_t avail = c->rbuf.len - c->rbuf.rpos;
         if (avail < 4) {
             partial = avail > 0;
@@ -555,6 +582,15 @@ static void process_frames(kite_conn *c)
             partial = 1;
             break;
         }
+        if (whole == FRAME_TURN || (whole && kite_ev_turn_over(c->ev))) {
+            set_paused(c, PAUSE_TURN, 1); /* no more input until the rest is handled */
+            if (!c->turn_queued) {
+                c->turn_queued = 1;
+                kite_conn_ref(c);
+                kite_ev_next_turn(c->ev, next_turn, c);
+            }
+            break;
+        }
         c->rbuf.rpos += flen;
         whole++;
         c->ops->on_frame(c, p, flen, c->ud);
@@ -565,8 +601,11 @@ static void process_frames(kite_conn *c)
         c->partial_since = kite_ev_now(c->ev);
     kite_ev_prewrite_run(c->ev); /* completes answers of this read: they go out below */
     c->in_read = 0;
+    if (c->closed) kite_buf_free(&c->rbuf);
     if (!c->closed) {
         kite_buf_compact(&c->rbuf);
+        if (!c->rbuf.len && c->rbuf.cap > 2 * READ_CHUNK) kite_buf_free(&c->rbuf);
+        inmem_sync(c);
         if (out_pending(c))
             flush_out(c);
         else

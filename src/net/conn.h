@@ -73,6 +73,19 @@ int kite_conn_read_paused(const kite_conn *c);
 /* Monotonic ms when the incomplete frame now in the input buffer began arriving (a frame
  * completed restarts it), or 0 when no frame is half-received. */
 int64_t kite_conn_partial_since_ms(const kite_conn *c);
+/* Input memory of a group of connections (a server's), loop thread: used is the total of
+ * their input buffers' allocated bytes, kept up to date by every member; when a read
+ * leaves it above cap (0: no cap), over(arg) runs - it is expected to close members until
+ * the total is back under (kite_conn_input_bytes / _pending and the partial-frame stamp
+ * help choose). A closed connection leaves its group and frees its buffer. */
+typedef struct kite_conn_inmem {
+    size_t used, cap;
+    void (*over)(void *arg);
+    void *arg;
+} kite_conn_inmem;
+void kite_conn_set_inmem(kite_conn *c, kite_conn_inmem *m); /* NULL: leave the group */
+size_t kite_conn_input_bytes(const kite_conn *c);           /* allocated input-buffer bytes */
+size_t kite_conn_input_pending(const kite_conn *c);         /* bytes read and not yet handled */
 /* How long queued output has not moved at time now (ms), or 0 when none is queued. */
 int64_t kite_conn_out_stalled_ms(const kite_conn *c, int64_t now);
 int kite_conn_is_closed(const kite_conn *c);

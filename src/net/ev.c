@@ -5,7 +5,13 @@
  * already fetched for an fd removed (and maybe reused) earlier in the same batch is
  * recognised as stale and dropped. Timers are heap nodes that remember their heap
  * index, so cancellation is O(log n). Posted tasks are a mutex-protected list drained
- * on the loop thread after an eventfd wake-up. */
+ * on the loop thread after an eventfd wake-up.
+ * Turns: one iteration (epoll_wait, its fd events, next-turn tasks, posted tasks, timers,
+ * deferred work) is a turn. Its start is stamped after epoll_wait; kite_ev_turn_over tells
+ * work that can be continued later (more frames of a connection, more accepts) that the
+ * turn has used its budget, and kite_ev_next_turn queues the continuation behind the next
+ * poll (which then does not block), so whatever became ready meanwhile - a normal client's
+ * request among thousands of hostile connections - is served first. */
 #include "net/ev.h"
 #include "base/err.h"
 #include "base/log.h"
@@ -62,6 +68,8 @@ struct kite_ev {
     kite_ev_task_cb prewrite_cb;   /* loop thread only: the pre-write hook */
     void *prewrite_arg;
     int prewrite_due;
+    task *next_head, *next_tail; /* loop thread only: kite_ev_next_turn */
+    int64_t turn_start_us;       /* when this turn's epoll_wait returned */
 };
 
 kite_ev *kite_ev_new(void)
@@ -108,6 +116,34 @@ void kite_ev_defer(kite_ev *ev, kite_ev_task_cb cb, void *arg)
 
 int kite_ev_batching(const kite_ev *ev) { return ev->batching; }
 
+void kite_ev_next_turn(kite_ev *ev, kite_ev_task_cb cb, void *arg)
+{
+    task *t = kite_xmalloc(sizeof *t);
+    t->next = NULL;
+    t->cb = cb;
+    t->arg = arg;
+    if (ev->next_tail)
+        ev->next_tail->next = t;
+    else
+        ev->next_head = t;
+    ev->next_tail = t;
+}
+
+int kite_ev_turn_over(const kite_ev *ev)
+{
+    return kite_mono_us() - ev->turn_start_us > KITE_EV_TURN_US;
+}
+
+static void run_list(task *t)
+{
+    while (t) {
+        task *n = t->next;
+        t->cb(t->arg);
+        free(t);
+        t = n;
+    }
+}
+
 void kite_ev_set_prewrite(kite_ev *ev, kite_ev_task_cb cb, void *arg)
 {
     ev->prewrite_cb = cb;
@@ -132,12 +168,7 @@ static void run_tasks(kite_ev *ev)
         ev->tasks_head = ev->tasks_tail = NULL;
         pthread_mutex_unlock(&ev->mu);
         if (!t) break;
-        while (t) {
-            task *n = t->next;
-            t->cb(t->arg);
-            free(t);
-            t = n;
-        }
+        run_list(t);
     }
     kite_ev_prewrite_run(ev); /* answers it completes are flushed with the batch's */
     ev->batching = 0;
@@ -147,6 +178,11 @@ static void run_tasks(kite_ev *ev)
 void kite_ev_free(kite_ev *ev)
 {
     if (!ev) return;
+    while (ev->next_head) { /* their callbacks find closed connections and let go */
+        task *t = ev->next_head;
+        ev->next_head = ev->next_tail = NULL;
+        run_list(t);
+    }
     run_tasks(ev);
     run_deferred(ev);
     for (size_t i = 0; i < ev->nheap; i++) free(ev->heap[i]);
@@ -361,7 +397,9 @@ int kite_ev_run(kite_ev *ev)
     int rc = 0;
     while (!atomic_load(&ev->stop)) {
         int timeout = -1;
-        if (ev->nheap) {
+        if (ev->next_head) {
+            timeout = 0; /* continuations wait: only what is ready now goes first */
+        } else if (ev->nheap) {
             int64_t d = kite_deadline_left_ms(ev->heap[0]->when);
             timeout = d > 1000000 ? 1000000 : (int)d;
         }
@@ -372,7 +410,10 @@ int kite_ev_run(kite_ev *ev)
             rc = kite_status_from_errno(errno);
             break;
         }
-        ev->now = kite_mono_ms();
+        ev->turn_start_us = kite_mono_us();
+        ev->now = ev->turn_start_us / 1000;
+        task *cont = ev->next_head; /* queued by earlier turns: run after this one's events */
+        ev->next_head = ev->next_tail = NULL;
         for (int i = 0; i < n; i++) {
             uint64_t d = evs[i].data.u64;
             if (d == UINT64_MAX) {
@@ -392,6 +433,7 @@ int kite_ev_run(kite_ev *ev)
             if (evs[i].events & (EPOLLERR | EPOLLHUP)) e |= KITE_EV_ERROR | KITE_EV_READ;
             r->cb(ev, fd, e, r->arg);
         }
+        run_list(cont);
         run_tasks(ev);
         run_timers(ev);
         kite_ev_prewrite_run(ev);

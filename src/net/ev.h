@@ -50,6 +50,15 @@ void kite_ev_defer(kite_ev *ev, kite_ev_task_cb cb, void *arg);
 void kite_ev_set_prewrite(kite_ev *ev, kite_ev_task_cb cb, void *arg);
 void kite_ev_prewrite_arm(kite_ev *ev);
 void kite_ev_prewrite_run(kite_ev *ev);
+/* Turns (one loop iteration: its fd events, then the work below). kite_ev_next_turn
+ * (loop thread only) runs cb(arg) in the next turn, after that turn's fd events, and makes
+ * the poll before it non-blocking: work split over turns lets what became ready meanwhile
+ * go first. kite_ev_turn_over is non-zero once the current turn has run longer than
+ * KITE_EV_TURN_US: work that can be continued later yields then (after doing at least one
+ * unit, so everyone progresses). */
+#define KITE_EV_TURN_US 250
+void kite_ev_next_turn(kite_ev *ev, kite_ev_task_cb cb, void *arg);
+int kite_ev_turn_over(const kite_ev *ev);
 /* Non-zero while the loop runs a batch of posted tasks. */
 int kite_ev_batching(const kite_ev *ev);
 /* Runs until kite_ev_stop(); returns 0, or a kite_status on an epoll failure. */

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -157,4 +158,21 @@ int kite_sock_connect_blocking(const char *addr, int timeout_ms, char *err, size
 int kite_sock_is_loopback(const struct sockaddr_in *a)
 {
     return (ntohl(a->sin_addr.s_addr) >> 24) == 127;
+}
+
+int kite_sock_reserve_fds(long n)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+        (rlim_t)n > rl.rlim_cur)
+        n = (long)rl.rlim_cur;
+    if (n > KITE_SOCK_FDTABLE_MAX) n = KITE_SOCK_FDTABLE_MAX;
+    if (n < 2) return 0;
+    int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 0;
+    int hi = fcntl(fd, F_DUPFD_CLOEXEC, (int)(n - 1)); /* the lowest free one >= n - 1 */
+    close(fd);
+    if (hi < 0) return 0;
+    close(hi);
+    return (int)n;
 }

@@ -27,5 +27,14 @@ int kite_sock_connect(const struct sockaddr_in *a, char *err, size_t errlen);
 int kite_sock_connect_blocking(const char *addr, int timeout_ms, char *err, size_t errlen);
 void kite_sock_nodelay(int fd);
 int kite_sock_is_loopback(const struct sockaddr_in *a);
+/* Grows this process's descriptor table now so that it holds descriptors below n (at most
+ * RLIMIT_NOFILE's soft limit and KITE_SOCK_FDTABLE_MAX). In a multithreaded process the
+ * kernel waits for an RCU grace period every time the table grows (it doubles), and under
+ * load a grace period can take tens of ms: an event loop accepting a burst of connections
+ * would stall that long at each doubling. Call it before starting any thread (then no
+ * wait). The table never shrinks. Returns the number of descriptors the table now holds
+ * at least, or 0. */
+#define KITE_SOCK_FDTABLE_MAX 65536
+int kite_sock_reserve_fds(long n);
 
 #endif

@@ -138,7 +138,9 @@ static void notify(void *arg)
 static void conn_close(kite_ha_master *m, size_t i, const char *why)
 {
     ha_conn *c = m->c[i];
-    if (why) KLOG_INFO("repl", "slave %s disconnected: %s", c->peer, why);
+    if (why)
+        KLOG_LIMITED(KLOG_CHANGES, KITE_LOG_INFO, "repl", "slave %s disconnected: %s", c->peer,
+                     why);
     if (c->seg.file) kite_store_seg_release(&c->seg);
     kite_ha_tls_free(c->ssl, c->link == LINK_TLS && !c->err[0]);
     close(c->fd);
@@ -262,10 +264,10 @@ static int pump_out(kite_ha_master *m, ha_conn *c, int64_t now, const char **why
             put_hdr(c, c->next, 0);
             continue;
         }
-        KLOG_ERROR("repl",
-                   "slave %s needs offset %lld, which this master no longer retains (its "
-                   "oldest offset is %lld): refused",
-                   c->peer, (long long)c->next, (long long)kite_store_cl_min_offset(m->s));
+        KLOG_LIMITED(1, KITE_LOG_ERROR, "repl",
+                     "slave %s needs offset %lld, which this master no longer retains (its "
+                     "oldest offset is %lld): refused",
+                     c->peer, (long long)c->next, (long long)kite_store_cl_min_offset(m->s));
         *why = "offset no longer retained";
         return rc; /* KITE_ENOTFOUND */
     }
@@ -293,8 +295,8 @@ static int on_report(kite_ha_master *m, ha_conn *c, int64_t v, const char **why)
             return KITE_EPROTO;
         }
         if (v > max) {
-            KLOG_ERROR(
-                "repl",
+            KLOG_LIMITED(
+                1, KITE_LOG_ERROR, "repl",
                 "slave %s asks for offset %lld, past this master's commit log end %lld: "
                 "it holds bytes this master never wrote (its log diverged from this one, e.g. "
                 "an old master returning as a slave); refused. Rebuild that slave's store.",
@@ -307,24 +309,24 @@ static int on_report(kite_ha_master *m, ha_conn *c, int64_t v, const char **why)
             return KITE_EPROTO;
         }
         if (v > 0 && v < min) /* the slave sees where this starts and decides (ha_slave.c) */
-            KLOG_WARN(
-                "repl",
+            KLOG_LIMITED(
+                1, KITE_LOG_WARN, "repl",
                 "slave %s asks for offset %lld, but the oldest offset this master retains "
                 "is %lld: shipping from there; a slave whose log ends before it cannot follow",
                 c->peer, (long long)v, (long long)min);
         c->req = v;
         c->next = v < min ? min : v; /* an empty slave copies everything still retained */
         c->first = c->ack = c->next;
-        KLOG_INFO("repl",
-                  "slave %s connected%s%s: shipping from offset %lld (it asked for %lld; this "
-                  "master retains [%lld, %lld))",
-                  c->peer, c->how[0] ? " " : "", c->how, (long long)c->next, (long long)v,
-                  (long long)min, (long long)max);
+        KLOG_LIMITED(KLOG_CHANGES, KITE_LOG_INFO, "repl",
+                     "slave %s connected%s%s: shipping from offset %lld (it asked for %lld; this "
+                     "master retains [%lld, %lld))",
+                     c->peer, c->how[0] ? " " : "", c->how, (long long)c->next, (long long)v,
+                     (long long)min, (long long)max);
         return KITE_OK;
     }
     if (v == -1) {
-        KLOG_ERROR(
-            "repl",
+        KLOG_LIMITED(
+            1, KITE_LOG_ERROR, "repl",
             "slave %s reports that it cannot follow this master's commit log (its log "
             "diverged from this one, or ends before the oldest offset retained here; it asked for "
             "%lld); it stopped replicating. Rebuild that slave's store.",
@@ -333,10 +335,10 @@ static int on_report(kite_ha_master *m, ha_conn *c, int64_t v, const char **why)
         return KITE_ECORRUPT;
     }
     if (v > sent_end(c) || v < 0) {
-        KLOG_ERROR("repl",
-                   "slave %s acknowledges offset %lld, but only the bytes up to %lld were "
-                   "sent to it: refused (an acknowledgement never counts bytes not sent)",
-                   c->peer, (long long)v, (long long)sent_end(c));
+        KLOG_LIMITED(1, KITE_LOG_ERROR, "repl",
+                     "slave %s acknowledges offset %lld, but only the bytes up to %lld were "
+                     "sent to it: refused (an acknowledgement never counts bytes not sent)",
+                     c->peer, (long long)v, (long long)sent_end(c));
         *why = "acknowledged bytes it was not sent";
         return KITE_EPROTO;
     }
@@ -357,8 +359,8 @@ static int on_auth_byte(kite_ha_master *m, ha_conn *c, uint8_t b, const char **w
         return KITE_EPROTO;
     }
     if (c->alen == 8 && memcmp(c->ain, KITE_HA_MAGIC, 8) != 0) {
-        KLOG_ERROR(
-            "repl",
+        KLOG_LIMITED(
+            1, KITE_LOG_ERROR, "repl",
             "refused a replication connection from %s: it did not answer the authentication "
             "challenge (haAuthKeyFile is set here: a slave needs the same key; a classic slave cannot "
             "follow this master)",
@@ -369,8 +371,8 @@ static int on_auth_byte(kite_ha_master *m, ha_conn *c, uint8_t b, const char **w
     if (c->alen < KITE_HA_RESPONSE) return KITE_OK;
     const uint8_t *snonce = c->ain + 8, *proof = c->ain + 8 + KITE_HA_NONCE;
     if (!kite_ha_proof_ok(m->key, "slave", c->mnonce, snonce, proof) || c->hsent != c->hlen) {
-        KLOG_ERROR(
-            "repl",
+        KLOG_LIMITED(
+            1, KITE_LOG_ERROR, "repl",
             "refused a replication connection from %s: its proof does not match this master's "
             "haAuthKeyFile",
             c->peer);
@@ -381,7 +383,7 @@ static int on_auth_byte(kite_ha_master *m, ha_conn *c, uint8_t b, const char **w
     c->hlen = KITE_HA_PROOF;
     c->hsent = 0;
     c->auth = 0;
-    KLOG_INFO("repl", "slave %s authenticated", c->peer);
+    KLOG_LIMITED(KLOG_CHANGES, KITE_LOG_INFO, "repl", "slave %s authenticated", c->peer);
     return KITE_OK;
 }
 
@@ -507,7 +509,8 @@ static void accept_all(kite_ha_master *m, int64_t now)
         int fd = kite_sock_accept(m->lfd, &peer);
         if (fd < 0) {
             if (fd != KITE_EAGAIN)
-                KLOG_WARN("repl", "accept on %s: %s", m->addr, kite_strerror(fd));
+                KLOG_LIMITED(1, KITE_LOG_WARN, "repl", "accept on %s: %s", m->addr,
+                             kite_strerror(fd));
             return;
         }
         ha_conn *c = kite_xcalloc(1, sizeof *c);

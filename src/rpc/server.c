@@ -6,18 +6,27 @@
  * peer left is simply dropped. Replies from other threads are encoded on the calling
  * thread and handed to the loop with kite_ev_post.
  * Hardening: the connection cap is checked on accept (over it, or out of file
- * descriptors, a connection is closed at once and accepting pauses briefly); the
+ * descriptors, a connection is closed at once and accepting pauses briefly; at most
+ * ACCEPT_TURN a turn; kite_rpc_limits_reserve_fds grows the descriptor table for it); the
  * per-connection in-flight and output caps are net/conn backpressure; a periodic scan
  * closes connections idle, with a half-received frame, or with output that does not move
- * for too long. Every line a peer can cause goes through a kite_log_limit. */
+ * for too long. Input memory: all connections count their input buffers in one group
+ * (net/conn.h kite_conn_inmem); a read that takes the total over max_in_bytes makes the
+ * server close the connection whose incomplete frame arrives slowest (bytes held per ms
+ * since the frame began) among those holding at least IN_FLOOR bytes - or, when none
+ * does, the one holding most - until the total is back under the cap. A slow sender
+ * holding memory goes first; a frame arriving at full speed (a big message) is spared.
+ * Every line a peer can cause goes through a kite_log_limit. */
 #include "rpc/server.h"
 #include "base/err.h"
 #include "base/mem.h"
 #include "base/log.h"
+#include "base/time.h"
 #include "net/sock.h"
 #include "net/tls.h"
 #include "proto/codes.h"
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,7 +37,10 @@
 #define MAX_LISTENERS   4
 #define ACCEPT_PAUSE_MS 100 /* out of descriptors: accepting pauses this long */
 #define FD_RESERVE      256 /* descriptors kept for files when maxConnections is automatic */
-#define SCAN_CLOSE_MAX  128 /* closes per scan: a wave of timed-out peers costs a few turns */
+#define SCAN_CLOSE_US   100 /* closes per scan run: a wave of timed-out peers is spread */
+#define RESCAN_MS       1   /* over many turns, each close run this long at most */
+#define ACCEPT_TURN     8   /* accepts per turn at most: a wave of connects is spread too */
+#define IN_FLOOR        (64 * 1024) /* input cap: a victim that frees less is a last resort */
 
 typedef struct handler_ent {
     kite_rpc_handler fn;
@@ -48,13 +60,15 @@ struct kite_rpc_server {
     kite_ev_timer *idle_timer;
     kite_rpc_pending *pending;   /* our requests to clients, awaiting answers */
     kite_ev_timer *accept_timer; /* re-arms the listeners after an EMFILE pause */
-    kite_ev_timer *rescan_timer; /* a scan stopped at SCAN_CLOSE_MAX goes on soon */
+    kite_ev_timer *rescan_timer; /* a scan stopped after SCAN_CLOSE_US goes on soon */
+    kite_conn_inmem inmem;       /* input buffers of all connections, cap max_in_bytes */
 };
 
 /* Lines about peers: one per second per kind (base/log.h). */
 static kite_log_limit lim_idle = KITE_LOG_LIMIT_INIT, lim_frame = KITE_LOG_LIMIT_INIT,
                       lim_stall = KITE_LOG_LIMIT_INIT, lim_conns = KITE_LOG_LIMIT_INIT,
-                      lim_accept = KITE_LOG_LIMIT_INIT, lim_decode = KITE_LOG_LIMIT_INIT;
+                      lim_accept = KITE_LOG_LIMIT_INIT, lim_decode = KITE_LOG_LIMIT_INIT,
+                      lim_input = KITE_LOG_LIMIT_INIT;
 
 static void on_frame(kite_conn *c, const uint8_t *frame, size_t len, void *ud);
 static void on_close(kite_conn *c, const char *reason, void *ud);
@@ -65,9 +79,13 @@ static void idle_scan(kite_ev *ev, kite_ev_timer *t, void *arg)
     kite_rpc_server *s = arg;
     const kite_rpc_server_opts *o = &s->opts;
     if (t == s->rescan_timer) s->rescan_timer = NULL;
-    int64_t now = kite_ev_now(ev);
-    int closes = 0;
-    for (size_t i = 0; i < s->nconns && closes < SCAN_CLOSE_MAX;) {
+    int64_t now = kite_ev_now(ev), t0 = kite_mono_us();
+    int closes = 0, more = 0;
+    for (size_t i = 0; i < s->nconns;) {
+        if (closes && kite_mono_us() - t0 > SCAN_CLOSE_US) {
+            more = 1;
+            break;
+        }
         kite_conn *c = s->conns[i];
         int64_t part = kite_conn_partial_since_ms(c), stall = kite_conn_out_stalled_ms(c, now);
         if (o->idle_timeout_ms > 0 && now - kite_conn_last_active_ms(c) > o->idle_timeout_ms) {
@@ -95,27 +113,80 @@ static void idle_scan(kite_ev *ev, kite_ev_timer *t, void *arg)
         }
         i++;
     }
-    if (closes == SCAN_CLOSE_MAX && !s->rescan_timer) /* the others' requests go first */
-        s->rescan_timer = kite_ev_timer_add(ev, 5, 0, idle_scan, s);
+    if (more && !s->rescan_timer) /* the others' requests go first */
+        s->rescan_timer = kite_ev_timer_add(ev, RESCAN_MS, 0, idle_scan, s);
+}
+
+/* The input cap is exceeded: close the worst holders (see the top of the file). */
+static void input_over(void *arg)
+{
+    kite_rpc_server *s = arg;
+    int64_t now = kite_ev_now(s->ev);
+    while (s->inmem.used > s->inmem.cap) {
+        kite_conn *worst = NULL;
+        size_t worst_held = 0;
+        double worst_rate = 0;
+        int worst_big = 0;
+        for (size_t i = 0; i < s->nconns; i++) {
+            kite_conn *c = s->conns[i];
+            int64_t since = kite_conn_partial_since_ms(c);
+            if (!since) continue; /* no incomplete frame: its input is being handled */
+            size_t held = kite_conn_input_bytes(c);
+            int big = held >= IN_FLOOR;
+            double rate = (double)kite_conn_input_pending(c) / (double)(now - since + 1);
+            if (worst && (big < worst_big ||
+                          (big == worst_big && (big ? rate >= worst_rate : held <= worst_held))))
+                continue;
+            worst = c;
+            worst_held = held;
+            worst_rate = rate;
+            worst_big = big;
+        }
+        if (!worst) return; /* nothing half-received: the total falls as frames are handled */
+        kite_log_limited(&lim_input, KITE_LOG_WARN, "rpc",
+                         "closing %s: input buffers hold %zu bytes, over serverMaxInputBytes=%zu; "
+                         "its incomplete frame holds %zu bytes, begun %lld ms ago",
+                         kite_conn_peer(worst), s->inmem.used, s->inmem.cap, worst_held,
+                         (long long)(now - kite_conn_partial_since_ms(worst)));
+        kite_conn_close(worst, "input memory over serverMaxInputBytes"); /* leaves the group */
+    }
+}
+
+/* serverMaxConnections in force: 0 (automatic) is the open-files limit less a reserve. */
+static int max_conns_of(const kite_rpc_limits_conf *c)
+{
+    if (c->max_connections < 0) return 0;
+    if (c->max_connections > 0) return c->max_connections;
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return 0;
+    long n = (long)rl.rlim_cur - FD_RESERVE;
+    if (n > (long)rl.rlim_cur * 7 / 8) n = (long)rl.rlim_cur * 7 / 8;
+    return n < 64 ? 64 : (int)(n > 1000000 ? 1000000 : n);
+}
+
+void kite_rpc_limits_reserve_fds(const kite_rpc_limits_conf *c)
+{
+    int m = max_conns_of(c);
+    int got = kite_sock_reserve_fds(m > 0 ? (long)m + FD_RESERVE : LONG_MAX);
+    KLOG_DEBUG("rpc", "descriptor table holds %d descriptors", got);
 }
 
 void kite_rpc_limits_apply(const kite_rpc_limits_conf *c, kite_rpc_server_opts *o)
 {
-    o->max_conns = c->max_connections;
-    if (o->max_conns == 0) {
-        struct rlimit rl;
-        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
-            long n = (long)rl.rlim_cur - FD_RESERVE;
-            if (n > (long)rl.rlim_cur * 7 / 8) n = (long)rl.rlim_cur * 7 / 8;
-            o->max_conns = n < 64 ? 64 : (int)(n > 1000000 ? 1000000 : n);
-        }
-    } else if (o->max_conns < 0) {
-        o->max_conns = 0;
-    }
+    o->max_conns = max_conns_of(c);
     o->max_inflight = c->max_inflight > 0 ? c->max_inflight : 0;
     o->max_out_bytes = c->max_out_bytes > 0 ? (size_t)c->max_out_bytes : 0;
     o->frame_timeout_ms = c->frame_timeout_ms > 0 ? c->frame_timeout_ms : 0;
     o->out_stall_timeout_ms = c->out_stall_timeout_ms > 0 ? c->out_stall_timeout_ms : 0;
+    o->max_in_bytes = c->max_in_bytes > 0 ? (size_t)c->max_in_bytes : 0;
+    size_t frame = o->max_frame ? o->max_frame : KITE_FRAME_MAX_DEFAULT;
+    if (o->max_in_bytes && o->max_in_bytes < 2 * frame) {
+        KLOG_WARN("rpc",
+                  "serverMaxInputBytes=%zu is below twice maxFrameSize (%zu): using %zu, so "
+                  "that a frame of the largest size can be received",
+                  o->max_in_bytes, frame, 2 * frame);
+        o->max_in_bytes = 2 * frame;
+    }
 }
 
 static int64_t scan_period(const kite_rpc_server_opts *o)
@@ -139,12 +210,16 @@ kite_rpc_server *kite_rpc_server_new(kite_ev *ev, const kite_rpc_server_opts *op
     if (!s->opts.max_frame) s->opts.max_frame = KITE_FRAME_MAX_DEFAULT;
     if (s->opts.tls) kite_tls_ctx_ref(s->opts.tls);
     s->pending = kite_rpc_pending_new(ev);
-    if (s->opts.max_conns || s->opts.max_inflight || s->opts.max_out_bytes)
+    s->inmem.cap = s->opts.max_in_bytes;
+    s->inmem.over = input_over;
+    s->inmem.arg = s;
+    if (s->opts.max_conns || s->opts.max_inflight || s->opts.max_out_bytes || s->opts.max_in_bytes)
         KLOG_INFO("rpc",
                   "limits: %d connections, %d requests in flight and %zu output bytes per "
-                  "connection, frame timeout %d ms, output stall timeout %d ms (0 = none)",
+                  "connection, %zu input bytes in all, frame timeout %d ms, output stall "
+                  "timeout %d ms (0 = none)",
                   s->opts.max_conns, s->opts.max_inflight, s->opts.max_out_bytes,
-                  s->opts.frame_timeout_ms, s->opts.out_stall_timeout_ms);
+                  s->opts.max_in_bytes, s->opts.frame_timeout_ms, s->opts.out_stall_timeout_ms);
     int64_t period = scan_period(&s->opts);
     if (period > 0) s->idle_timer = kite_ev_timer_add(ev, period, period, idle_scan, s);
     return s;
@@ -182,7 +257,7 @@ static void on_accept(kite_ev *ev, int lfd, uint32_t events, void *arg)
 {
     kite_rpc_server *s = arg;
     (void)events;
-    for (int i = 0; i < 64; i++) {
+    for (int i = 0; i < ACCEPT_TURN && !(i && kite_ev_turn_over(ev)); i++) {
         struct sockaddr_in peer;
         int fd = kite_sock_accept(lfd, &peer);
         if (fd == KITE_EAGAIN) return;
@@ -215,6 +290,7 @@ static void on_accept(kite_ev *ev, int lfd, uint32_t events, void *arg)
             continue;
         }
         kite_conn_set_limits(c, s->opts.max_out_bytes, s->opts.max_inflight);
+        kite_conn_set_inmem(c, &s->inmem);
         s->conns = kite_xgrow(s->conns, &s->capconns, s->nconns + 1, sizeof *s->conns, 64);
         s->conns[s->nconns++] = c;
         if (s->opts.tls) kite_conn_tls_start(c, s->opts.tls, NULL);

@@ -45,6 +45,7 @@ typedef struct kite_rpc_server_opts {
     size_t max_out_bytes;      /* per connection: unsent output before reading pauses */
     int frame_timeout_ms;      /* close a connection whose frame is half-received this long */
     int out_stall_timeout_ms;  /* close a connection whose output has not moved this long */
+    size_t max_in_bytes;       /* all connections: input-buffer bytes (see kite_rpc_limits_apply) */
     kite_rpc_conn_cb on_open;  /* after accept */
     kite_rpc_conn_cb on_close; /* when any connection closes */
     void *cb_arg;
@@ -58,7 +59,7 @@ typedef struct kite_rpc_server_opts {
  * opts (maxConnections 0 = automatic: RLIMIT_NOFILE's soft limit less a reserve). */
 typedef struct kite_rpc_limits_conf {
     int max_connections, max_inflight, frame_timeout_ms, out_stall_timeout_ms;
-    int64_t max_out_bytes;
+    int64_t max_out_bytes, max_in_bytes;
 } kite_rpc_limits_conf;
 #define KITE_RPC_LIMIT_PROPS(T, m)                                                               \
     { "serverMaxConnections", KITE_PROP_INT, offsetof(T, m.max_connections), "0",                \
@@ -69,6 +70,10 @@ typedef struct kite_rpc_limits_conf {
           "do not count (0: no limit; KiteMQ)" },                                                \
         { "serverMaxOutputBytes", KITE_PROP_LONG, offsetof(T, m.max_out_bytes), "4194304",       \
           "per connection: unsent answer bytes before its reading pauses (0: no cap; KiteMQ)" }, \
+        { "serverMaxInputBytes", KITE_PROP_LONG, offsetof(T, m.max_in_bytes), "268435456",       \
+          "all connections together: input-buffer bytes; above it the connection whose "         \
+          "incomplete frame arrives slowest is closed (0: no cap; at least 2 x maxFrameSize; "   \
+          "KiteMQ)" },                                                                           \
         { "serverFrameTimeoutMillis", KITE_PROP_INT, offsetof(T, m.frame_timeout_ms), "60000",   \
           "close a connection whose request frame is not complete this long after it began "     \
           "(0: never; KiteMQ)" },                                                                \
@@ -78,7 +83,12 @@ typedef struct kite_rpc_limits_conf {
             "close a connection that has not taken any of its answers this long "                \
             "(0: never; KiteMQ)"                                                                 \
     }
+/* o->max_frame must be set first: a non-zero input cap below twice it is raised to that
+ * (with a warning), so that a frame of the largest size can always be received. */
 void kite_rpc_limits_apply(const kite_rpc_limits_conf *c, kite_rpc_server_opts *o);
+/* Grows the process's descriptor table for serverMaxConnections plus a reserve (net/sock.h
+ * kite_sock_reserve_fds): a daemon calls it before it starts any thread. */
+void kite_rpc_limits_reserve_fds(const kite_rpc_limits_conf *c);
 
 kite_rpc_server *kite_rpc_server_new(kite_ev *ev, const kite_rpc_server_opts *opts);
 /* Closes listeners and connections; pending requests finish later into closed

@@ -116,6 +116,17 @@ static void test_log_rate_limit(void **st)
     g_lines = 0;
     for (int i = 0; i < 5000; i++) kite_log(KITE_LOG_WARN, "test", "bad peer %d", i);
     assert_int_equal(g_lines, 5000);
+    /* A burst limiter (changes peers ask for): 20 lines a second, then the count. */
+    kite_log_limit burst = KITE_LOG_LIMIT_BURST_INIT(20);
+    g_lines = 0;
+    for (int i = 0; i < 5000; i++) kite_log_limited(&burst, KITE_LOG_INFO, "test", "change %d", i);
+    first = g_lines;
+    assert_true(first >= 20 && first <= 40); /* the calls may straddle a second */
+    next = (kite_mono_ms() / 1000 + 1) * 1000;
+    while (kite_mono_ms() < next) kite_sleep_ms(10);
+    kite_log_limited(&burst, KITE_LOG_INFO, "test", "change again");
+    held = atol(strstr(g_last, "(") + 1);
+    assert_int_equal(first + held, 5000);
     kite_log_set_cb(NULL, NULL);
 }
 
