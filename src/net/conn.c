@@ -843,8 +843,11 @@ static void on_io(kite_ev *ev, int fd, uint32_t events, void *arg)
         if (closed) return;
         if (flush_out(c) != 0) return;
     }
-    if ((events & KITE_EV_ERROR) && c->read_paused && !c->closed && !(events & KITE_EV_WRITE)) {
-        /* Hung up while we do not read: no event would ever end it (level-triggered). */
+    if ((events & KITE_EV_ERROR) && (c->read_paused & ~PAUSE_TURN) && !c->closed &&
+        !(events & KITE_EV_WRITE)) {
+        /* Hung up while we do not read: no event would ever end it (level-triggered). A
+         * turn's pause is not such a state: its frames are handled next turn, then the
+         * read sees the end (closing now would drop whole requests already received). */
         kite_conn_close(c, "peer hung up");
         return;
     }

@@ -384,6 +384,14 @@ static void release_segs(const kite_seg *segs, size_t nseg)
 void kite_rpc_reply_segs(kite_rpc_req *req, kite_cmd *resp, const kite_seg *segs, size_t nseg)
 {
     if (kite_cmd_is_oneway(&req->cmd)) {
+        /* nobody hears the answer: a refusal is worth a (limited) line, since the peer
+         * believes its request was done (a refused END_TRANSACTION leaves a half message
+         * for the check-back; a refused offset commit means re-delivery) */
+        if (resp->code != 0)
+            KLOG_LIMITED(KLOG_CHANGES, KITE_LOG_WARN, "rpc",
+                         "oneway request code %d from %s refused with code %d: %s",
+                         (int)req->cmd.code, kite_conn_peer(req->conn), (int)resp->code,
+                         resp->remark ? resp->remark : "");
         release_segs(segs, nseg);
         kite_cmd_free(resp);
         kite_rpc_done(req);

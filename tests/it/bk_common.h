@@ -29,15 +29,7 @@ static int bk_ndaemons;
 static int bk_fds[BK_MAX_FDS];
 static int bk_nfds;
 
-static inline void bk_dump_log(const kt_daemon *d)
-{
-    FILE *f = fopen(d->log, "r");
-    if (!f) return;
-    fprintf(stderr, "---- %s ----\n", d->log);
-    char line[2048];
-    while (fgets(line, sizeof line, f)) fputs(line, stderr);
-    fclose(f);
-}
+static inline void bk_dump_log(const kt_daemon *d) { kt_dump_log(d->log, 1L << 20); }
 
 static inline kt_daemon *bk_slot(int is_broker)
 {

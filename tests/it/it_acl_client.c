@@ -240,7 +240,9 @@ static void test_client_signs(void **st)
     co.credentials.secret_key = "appSecret01";
     co.credentials.security_token = "sts-token-consumer";
     kite_push_consumer *c = kc_consumer(&co, "acl_cg", "AclOk", "*", &col);
-    assert_int_equal(kc_wait_distinct(&col, N + 1, KT_DEADLINE_MS), N + 1);
+    int got = kc_wait_distinct(&col, N + 1, KT_DEADLINE_MS);
+    if (got != N + 1) kt_dump_log(E.br.log, 16384);
+    assert_int_equal(got, N + 1);
     assert_int_equal(atomic_load(&col.bad), 0);
     kite_push_consumer_destroy(c);
     kc_collector_destroy(&col);

@@ -5,14 +5,17 @@
  * maxMessageSize and properties over 32767 bytes (13), malformed properties strings,
  * malformed batch bodies (13), a client that disconnects during a long poll, bad
  * HeartbeatData (1), unknown request codes (3) - each followed by proof that the broker
- * (and, where the answer is an error, the same connection) still serves. */
+ * (and, where the answer is an error, the same connection) still serves; a connection reset
+ * right after thousands of pipelined oneway sends loses none of them. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
 #include "bk_common.h"
 #include <inttypes.h>
+#include <linux/sockios.h>
 #include <poll.h>
+#include <sys/ioctl.h>
 
 #define CLUSTER_PROP "CLUSTER\001TestCluster\002"
 
@@ -336,6 +339,45 @@ static void test_disconnect_heartbeat_unknown(void **st)
     assert_int_equal(errors, 0);
 }
 
+/* Scenario: a client pipelines thousands of oneway sends, waits until the broker's kernel
+ * has them all (its send queue is empty), then resets the connection (SO_LINGER 0). The
+ * broker handles only so many frames per loop turn; the reset arrives while the rest wait
+ * for their turn - every whole frame received is still handled (none dropped with the
+ * connection). */
+static void test_reset_after_pipelined_oneways(void **st)
+{
+    (void)st;
+    enum { K = 10000, ROUNDS = 2 };
+    kt_daemon *b = bk_start_broker(NULL, NULL);
+    int fd = bk_conn(b);
+    bk_send_ok(fd, "TopicRst", 0, NULL, "first", NULL); /* creates the topic */
+    for (int round = 1; round <= ROUNDS; round++) {
+        int p = kt_connect(b->host, b->port);
+        assert_true(p >= 0);
+        for (int i = 0; i < K; i++) {
+            char ext[512], body[64];
+            snprintf(ext, sizeof ext,
+                     "\"a\":\"PG\",\"b\":\"TopicRst\",\"c\":\"TBW102\",\"d\":\"4\",\"e\":\"0\","
+                     "\"f\":\"0\",\"g\":\"%" PRId64 "\",\"h\":\"0\",\"i\":\"\",\"j\":\"0\","
+                     "\"k\":\"false\",\"m\":\"false\"",
+                     kb_wall_ms());
+            int n = snprintf(body, sizeof body, "oneway-%d-%d", round, i);
+            assert_true(kb_send(p, 310, 2 /* oneway */, ext, body, (size_t)n) > 0);
+        }
+        long long t0 = kt_now_ms();
+        int outq = -1;
+        while ((ioctl(p, SIOCOUTQ, &outq) != 0 || outq > 0) && kt_now_ms() - t0 < KT_DEADLINE_MS)
+            usleep(1000);
+        assert_int_equal(outq, 0);
+        struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+        assert_int_equal(setsockopt(p, SOL_SOCKET, SO_LINGER, &lg, sizeof lg), 0);
+        kb_forget_fd(p);
+        close(p); /* RST */
+        bk_wait_max(fd, "TopicRst", 0, 1 + (int64_t)round * K);
+    }
+    alive(fd);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -344,6 +386,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_malformed_properties, bk_setup, bk_teardown),
         cmocka_unit_test_setup_teardown(test_malformed_batch, bk_setup, bk_teardown),
         cmocka_unit_test_setup_teardown(test_disconnect_heartbeat_unknown, bk_setup, bk_teardown),
+        cmocka_unit_test_setup_teardown(test_reset_after_pipelined_oneways, bk_setup, bk_teardown),
     };
     return kt_exit_code(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -69,15 +69,6 @@ static inline void nt_restart(kt_daemon *d, const char *extra)
     assert_int_equal(nt_try_start(d, extra), 0);
 }
 
-static inline void nt_dump_log(const kt_daemon *d)
-{
-    FILE *f = fopen(d->log, "r");
-    if (!f) return;
-    fprintf(stderr, "---- %s ----\n", d->log);
-    char line[1024];
-    while (fgets(line, sizeof line, f)) fputs(line, stderr);
-    fclose(f);
-}
 
 /* Opens a connection to d; closed in teardown unless closed earlier with nt_close. */
 static inline int nt_conn(const kt_daemon *d)
@@ -123,7 +114,7 @@ static inline int nt_teardown(void **st)
         d->pid = 0;
         if (r != 0) {
             fprintf(stderr, "kite-namesrv did not exit cleanly (status %d)\n", r);
-            nt_dump_log(d);
+            kt_dump_log(d->log, 1L << 20);
             rc = -1;
         }
     }

@@ -316,6 +316,25 @@ int kt_read_raw_frame(int fd, uint8_t **frame, size_t *len, int timeout_ms)
     return 0;
 }
 
+void kt_dump_log(const char *path, long max_bytes)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        fprintf(stderr, "kt_dump_log: cannot open %s\n", path);
+        return;
+    }
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    long from = size > max_bytes ? size - max_bytes : 0;
+    fseek(f, from, SEEK_SET);
+    fprintf(stderr, "---- %s (last %ld of %ld bytes) ----\n", path, size - from, size);
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0) fwrite(buf, 1, n, stderr);
+    fprintf(stderr, "---- end of %s ----\n", path);
+    fclose(f);
+}
+
 long long kt_now_ms(void)
 {
     struct timespec ts;

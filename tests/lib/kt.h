@@ -84,6 +84,8 @@ int kt_closed_silently(int fd, int timeout_ms);
  * 0 ok, -1 error/timeout, -2 the peer closed the connection. */
 int kt_read_raw_frame(int fd, uint8_t **frame, size_t *len, int timeout_ms);
 /* Monotonic clock in milliseconds. */
+/* Prints the last max_bytes of a daemon's log to stderr (for a failing test's output). */
+void kt_dump_log(const char *path, long max_bytes);
 long long kt_now_ms(void);
 /* Body as a NUL-terminated string (copy owned by the caller's static buffer, test use). */
 const char *kt_body(const kite_cmd *c);

@@ -109,6 +109,16 @@ int kc_wait_distinct(kc_collector *c, int n, int timeout_ms)
     int64_t deadline = kite_deadline_ms(timeout_ms);
     int k;
     while ((k = kc_distinct(c, n)) < n && kite_deadline_left_ms(deadline) > 0) usleep(20 * 1000);
+    if (k < n) { /* say which: the failing test's log then points at the lost ones */
+        fprintf(stderr, "kc_wait_distinct: %d of %d %s-N after %d ms; missing:", k, n, c->prefix,
+                timeout_ms);
+        int shown = 0;
+        pthread_mutex_lock(&c->mu);
+        for (int i = 0; i < n && i < KC_MAX && shown < 20; i++)
+            if (!c->counts[i]) fprintf(stderr, " %d", i), shown++;
+        pthread_mutex_unlock(&c->mu);
+        fprintf(stderr, "%s\n", n - k > shown ? " ..." : "");
+    }
     return k;
 }
 
