@@ -69,7 +69,6 @@ static inline void nt_restart(kt_daemon *d, const char *extra)
     assert_int_equal(nt_try_start(d, extra), 0);
 }
 
-
 /* Opens a connection to d; closed in teardown unless closed earlier with nt_close. */
 static inline int nt_conn(const kt_daemon *d)
 {
