@@ -223,7 +223,16 @@ static inline long rp_same_pulls(const kt_daemon *m, const kt_daemon *s, const c
         while (kb_lookup(sfd, 30, topic, q, NULL, "offset") < max &&
                kt_now_ms() - t0 < KT_DEADLINE_MS)
             usleep(20000);
-        assert_int_equal(kb_lookup(sfd, 30, topic, q, NULL, "offset"), max);
+        int64_t smax = kb_lookup(sfd, 30, topic, q, NULL, "offset");
+        if (smax != max) { /* what the slave's store says of itself, and its log */
+            kite_cmd ri;
+            assert_int_equal(kb_call(sfd, 28, "", NULL, 0, &ri), 0);
+            fprintf(stderr, "%s/%d: master max %lld, slave max %lld; slave runtime info: %s\n",
+                    topic, q, (long long)max, (long long)smax, kt_body(&ri));
+            kite_cmd_free(&ri);
+            kt_dump_log(s->log, 65536);
+        }
+        assert_int_equal(smax, max);
         int64_t off = 0;
         while (off < max) {
             kite_cmd rm, rs;
