@@ -101,32 +101,35 @@ static void run_deferred(kite_ev *ev)
     }
 }
 
-void kite_ev_defer(kite_ev *ev, kite_ev_task_cb cb, void *arg)
+static task *new_task(kite_ev_task_cb cb, void *arg)
 {
     task *t = kite_xmalloc(sizeof *t);
     t->next = NULL;
     t->cb = cb;
     t->arg = arg;
-    if (ev->defer_tail)
-        ev->defer_tail->next = t;
+    return t;
+}
+
+/* Appends t to the list head..tail. */
+static void append_task(task **head, task **tail, task *t)
+{
+    if (*tail)
+        (*tail)->next = t;
     else
-        ev->defer_head = t;
-    ev->defer_tail = t;
+        *head = t;
+    *tail = t;
+}
+
+void kite_ev_defer(kite_ev *ev, kite_ev_task_cb cb, void *arg)
+{
+    append_task(&ev->defer_head, &ev->defer_tail, new_task(cb, arg));
 }
 
 int kite_ev_batching(const kite_ev *ev) { return ev->batching; }
 
 void kite_ev_next_turn(kite_ev *ev, kite_ev_task_cb cb, void *arg)
 {
-    task *t = kite_xmalloc(sizeof *t);
-    t->next = NULL;
-    t->cb = cb;
-    t->arg = arg;
-    if (ev->next_tail)
-        ev->next_tail->next = t;
-    else
-        ev->next_head = t;
-    ev->next_tail = t;
+    append_task(&ev->next_head, &ev->next_tail, new_task(cb, arg));
 }
 
 int kite_ev_turn_over(const kite_ev *ev)
@@ -353,17 +356,10 @@ static void run_timers(kite_ev *ev)
 
 void kite_ev_post(kite_ev *ev, kite_ev_task_cb cb, void *arg)
 {
-    task *t = kite_xmalloc(sizeof *t);
-    t->next = NULL;
-    t->cb = cb;
-    t->arg = arg;
+    task *t = new_task(cb, arg); /* allocated outside the lock */
     pthread_mutex_lock(&ev->mu);
     int was_empty = ev->tasks_head == NULL;
-    if (ev->tasks_tail)
-        ev->tasks_tail->next = t;
-    else
-        ev->tasks_head = t;
-    ev->tasks_tail = t;
+    append_task(&ev->tasks_head, &ev->tasks_tail, t);
     pthread_mutex_unlock(&ev->mu);
     /* A non-empty queue already has a wake-up pending (the loop takes the whole list
      * after reading the eventfd), so only the first post of a batch writes it. */

@@ -68,7 +68,7 @@ struct kite_rpc_server {
 static kite_log_limit lim_idle = KITE_LOG_LIMIT_INIT, lim_frame = KITE_LOG_LIMIT_INIT,
                       lim_stall = KITE_LOG_LIMIT_INIT, lim_conns = KITE_LOG_LIMIT_INIT,
                       lim_accept = KITE_LOG_LIMIT_INIT, lim_decode = KITE_LOG_LIMIT_INIT,
-                      lim_input = KITE_LOG_LIMIT_INIT;
+                      lim_input = KITE_LOG_LIMIT_INIT, lim_oneway = KITE_LOG_LIMIT_INIT;
 
 static void on_frame(kite_conn *c, const uint8_t *frame, size_t len, void *ud);
 static void on_close(kite_conn *c, const char *reason, void *ud);
@@ -134,9 +134,11 @@ static void input_over(void *arg)
             size_t held = kite_conn_input_bytes(c);
             int big = held >= IN_FLOOR;
             double rate = (double)kite_conn_input_pending(c) / (double)(now - since + 1);
-            if (worst && (big < worst_big ||
-                          (big == worst_big && (big ? rate >= worst_rate : held <= worst_held))))
-                continue;
+            /* a big holder before a small one; among big ones the slowest, among small
+             * ones the biggest */
+            int worse = !worst || big > worst_big ||
+                        (big == worst_big && (big ? rate < worst_rate : held > worst_held));
+            if (!worse) continue;
             worst = c;
             worst_held = held;
             worst_rate = rate;
@@ -388,10 +390,10 @@ void kite_rpc_reply_segs(kite_rpc_req *req, kite_cmd *resp, const kite_seg *segs
          * believes its request was done (a refused END_TRANSACTION leaves a half message
          * for the check-back; a refused offset commit means re-delivery) */
         if (resp->code != 0)
-            KLOG_LIMITED(KLOG_CHANGES, KITE_LOG_WARN, "rpc",
-                         "oneway request code %d from %s refused with code %d: %s",
-                         (int)req->cmd.code, kite_conn_peer(req->conn), (int)resp->code,
-                         resp->remark ? resp->remark : "");
+            kite_log_limited(&lim_oneway, KITE_LOG_WARN, "rpc",
+                             "oneway request code %d from %s refused with code %d: %s",
+                             (int)req->cmd.code, kite_conn_peer(req->conn), (int)resp->code,
+                             resp->remark ? resp->remark : "");
         release_segs(segs, nseg);
         kite_cmd_free(resp);
         kite_rpc_done(req);

@@ -74,20 +74,8 @@ static double tps_of(const char *json)
 /* CPU time (user + system) a process has used so far, in microseconds; -1 if unknown. */
 static long long cpu_us(pid_t pid)
 {
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (!f) return -1;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    const char *q =
-        strrchr(buf, ')'); /* "pid (comm) state ...": utime and stime are fields 14, 15 */
-    if (!q) return -1;
-    unsigned long long ut = 0, st = 0;
-    if (sscanf(q + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
-        return -1;
-    return (long long)((ut + st) * 1000000ULL / (unsigned long long)sysconf(_SC_CLK_TCK));
+    long t = kt_proc_cpu_ticks(pid);
+    return t < 0 ? -1 : (long long)t * 1000000LL / sysconf(_SC_CLK_TCK);
 }
 
 static double g_mus[4][64], g_sus[4][64]; /* CPU us per message, master / slave, per run */
@@ -95,21 +83,14 @@ static int g_run;
 static char g_host[32];   /* the masters' address, named by the certificate */
 static char g_certs[512]; /* ca.pem, server.pem, server.key; "" = no TLS mode */
 
-/* CA and a server certificate for g_host (IP SAN) in g_certs. 0, or -1 (no TLS mode). */
+/* kt_make_certs for g_host in g_certs. 0, or -1 (no TLS mode). */
 static int make_certs(void)
 {
-    if (system("command -v openssl >/dev/null 2>&1") != 0) return -1;
+    if (!kt_have_openssl()) return -1;
     kt_mkdtemp("bench-repl-certs", g_certs, sizeof g_certs);
-    char cmd[2048];
-    snprintf(
-        cmd, sizeof cmd,
-        "cd %s && openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 "
-        "-subj /CN=bench-ca 2>/dev/null && printf 'subjectAltName=IP:%s\n' > s.ext && "
-        "openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj "
-        "/CN=bench 2>/dev/null && openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key "
-        "-CAcreateserial -out server.pem -days 2 -extfile s.ext 2>/dev/null",
-        g_certs, g_host);
-    if (system(cmd) != 0) {
+    char san[48];
+    snprintf(san, sizeof san, "IP:%s", g_host);
+    if (kt_make_certs(g_certs, san) != 0) {
         g_certs[0] = 0;
         return -1;
     }

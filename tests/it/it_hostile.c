@@ -115,24 +115,6 @@ static long raise_nofile(void)
     return rl.rlim_cur == RLIM_INFINITY ? 1L << 20 : (long)rl.rlim_cur;
 }
 
-static long proc_cpu_ticks(pid_t pid)
-{
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (!f) return -1;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    char *p = strrchr(buf, ')');
-    if (!p) return -1;
-    long ut = 0, st = 0;
-    /* after ")": state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime */
-    if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %ld %ld", &ut, &st) != 2)
-        return -1;
-    return ut + st;
-}
-
 /* The attack runs in this process, on the same two cores as the broker and the normal
  * clients. Its own CPU time - the connect loops, and on loopback the kernel's handshake
  * work for both ends, done in the connecting thread - would compete with them, and the
@@ -482,7 +464,7 @@ static void test_attack(void **st)
     long rss0 = proc_rss_kb(pid);
     int fds0 = proc_fds(pid), lines0 = file_lines(e.br.log);
     assert_true(rss0 > 0 && fds0 > 0 && lines0 >= 0);
-    long cpu0 = proc_cpu_ticks(pid);
+    long cpu0 = kt_proc_cpu_ticks(pid);
     long long t0 = kt_now_ms();
 
     sampler s;
@@ -491,7 +473,7 @@ static void test_attack(void **st)
     assert_int_equal(pthread_create(&a.th, NULL, attack_main, &a), 0);
     send_paced(p, &next, &under, 0, &a.done); /* from the first hostile connect to the last close */
     pthread_join(a.th, NULL);
-    long cpu_attack = proc_cpu_ticks(pid) - cpu0;
+    long cpu_attack = kt_proc_cpu_ticks(pid) - cpu0;
     long long t_attack = kt_now_ms() - t0;
     assert_int_equal(kc_wait_distinct(&col, next, KT_DEADLINE_MS), next);
     assert_int_equal(atomic_load(&col.bad), 0);
@@ -704,10 +686,10 @@ static void test_out_of_descriptors(void **st)
         int fd = hconnect(b); /* completes in the kernel's backlog even when not accepted */
         if (fd >= 0) fds[n++] = fd;
     }
-    long cpu0 = proc_cpu_ticks(b->pid);
+    long cpu0 = kt_proc_cpu_ticks(b->pid);
     long long t0 = kt_now_ms();
     usleep(2000 * 1000);
-    long cpu = proc_cpu_ticks(b->pid) - cpu0;
+    long cpu = kt_proc_cpu_ticks(b->pid) - cpu0;
     long long wall = kt_now_ms() - t0;
     int lines = kb_count_lines(b->log, "accept failed");
     long fails = accept_failures(b->log);

@@ -38,45 +38,12 @@ static char g_m_host[32], g_other_host[32]; /* the master's address (in its cert
 
 #define MARKER "KITE-HA-TLS-MARKER-7f3a9c-the-bytes-of-this-body-must-not-be-readable"
 
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...)
-{
-    char cmd[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    int rc = system(cmd);
-    if (rc != 0) fprintf(stderr, "command failed (%d): %s\n", rc, cmd);
-    return rc;
-}
-
-/* CA, server (IP SAN: the master's host only), client; other CA and its client. 0 or -1. */
+/* kt_make_certs with the master's host (only) in the server certificate. 0 or -1. */
 static int make_certs(void)
 {
-    const char *d = g_dir, *q = "2>/dev/null";
-    if (sh("cd %s && openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem "
-           "-days 2 -subj /CN=kite-ha-ca %s",
-           d, q) ||
-        sh("cd %s && openssl req -x509 -newkey rsa:2048 -nodes -keyout other_ca.key "
-           "-out other_ca.pem -days 2 -subj /CN=kite-ha-other-ca %s",
-           d, q) ||
-        sh("cd %s && printf 'subjectAltName=IP:%s\\n' > server.ext && "
-           "openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr "
-           "-subj /CN=kite-ha-master %s && openssl x509 -req -in server.csr -CA ca.pem -CAkey "
-           "ca.key -CAcreateserial -out server.pem -days 2 -extfile server.ext %s",
-           d, g_m_host, q, q) ||
-        sh("cd %s && openssl req -newkey rsa:2048 -nodes -keyout client.key -out client.csr "
-           "-subj /CN=kite-ha-slave %s && openssl x509 -req -in client.csr -CA ca.pem -CAkey "
-           "ca.key -CAcreateserial -out client.pem -days 2 %s",
-           d, q, q) ||
-        sh("cd %s && openssl req -newkey rsa:2048 -nodes -keyout other_client.key "
-           "-out other_client.csr -subj /CN=kite-ha-other-slave %s && openssl x509 -req -in "
-           "other_client.csr -CA other_ca.pem -CAkey other_ca.key -CAcreateserial "
-           "-out other_client.pem -days 2 %s",
-           d, q, q))
-        return -1;
-    return 0;
+    char san[48];
+    snprintf(san, sizeof san, "IP:%s", g_m_host);
+    return kt_make_certs(g_dir, san);
 }
 
 /* ---- a relay for the HA link, recording what the master sends ------------------------ */
@@ -223,17 +190,23 @@ static void wait_lines(const kt_daemon *d, const char *needle, int n)
 
 static void wait_log(const kt_daemon *d, const char *needle) { wait_lines(d, needle, 1); }
 
+/* A SYNC_MASTER's config: haTlsMode (NULL: not set), the server certificate, extra. */
+static void master_conf(char *conf, size_t cap, const char *mode, const char *extra)
+{
+    snprintf(conf, cap,
+             "brokerRole=SYNC_MASTER\nslaveTimeout=%d\n%s%s%s"
+             "tls.server.certPath=%s\ntls.server.keyPath=%s\n%s",
+             KT_DEADLINE_MS, mode ? "haTlsMode=" : "", mode ? mode : "", mode ? "\n" : "",
+             path("server.pem"), path("server.key"), extra ? extra : "");
+}
+
 /* A master on g_m_host: haTlsMode mode (NULL: not set), server certificate, extra. */
 static kt_daemon *start_master(const kt_daemon *ns, int *ha, const char *mode, const char *extra)
 {
     kt_daemon *d = bk_slot(1);
     snprintf(d->host, sizeof d->host, "%s", g_m_host);
     char conf[1800];
-    snprintf(conf, sizeof conf,
-             "brokerRole=SYNC_MASTER\nslaveTimeout=%d\n%s%s%s"
-             "tls.server.certPath=%s\ntls.server.keyPath=%s\n%s",
-             KT_DEADLINE_MS, mode ? "haTlsMode=" : "", mode ? mode : "", mode ? "\n" : "",
-             path("server.pem"), path("server.key"), extra ? extra : "");
+    master_conf(conf, sizeof conf, mode, extra);
     rp_launch_master(d, ns, ha, conf);
     return d;
 }
@@ -244,11 +217,18 @@ static void relaunch_master(kt_daemon *d, const kt_daemon *ns, int *ha, const ch
 {
     bk_stop_clean(d);
     char conf[1800];
-    snprintf(conf, sizeof conf,
-             "brokerRole=SYNC_MASTER\nslaveTimeout=%d\nhaTlsMode=%s\n"
-             "tls.server.certPath=%s\ntls.server.keyPath=%s\n%s",
-             KT_DEADLINE_MS, mode, path("server.pem"), path("server.key"), extra ? extra : "");
+    master_conf(conf, sizeof conf, mode, extra);
     rp_launch_master(d, ns, ha, conf);
+}
+
+/* The master's HA address (its certificate's host) in addr; a connection to its client
+ * port, on which topic is created. */
+static int open_master(const kt_daemon *m, int ha, const char *topic, char addr[64])
+{
+    snprintf(addr, 64, "%s:%d", g_m_host, ha);
+    int fd = bk_conn(m);
+    rp_create_topic(fd, topic);
+    return fd;
 }
 
 /* Slave lines: following the master at addr (host:port) over TLS trusting ca (NULL: plain),
@@ -379,9 +359,7 @@ static void test_modes(void **st)
     int ha = 0;
     kt_daemon *m = start_master(ns, &ha, NULL, NULL); /* haTlsMode not set: plain */
     char addr[64];
-    snprintf(addr, sizeof addr, "%s:%d", g_m_host, ha);
-    int fd = bk_conn(m);
-    rp_create_topic(fd, "ReplTlsModes");
+    int fd = open_master(m, ha, "ReplTlsModes", addr);
 
     /* A TLS slave, plain master. */
     kt_daemon *s2 = rp_start_slave(ns, 2, slave_conf(addr, "ca.pem", NULL, NULL));
@@ -441,9 +419,7 @@ static void test_server_verification(void **st)
     int ha = 0;
     kt_daemon *m = start_master(ns, &ha, "enforcing", NULL);
     char addr[64];
-    snprintf(addr, sizeof addr, "%s:%d", g_m_host, ha);
-    int fd = bk_conn(m);
-    rp_create_topic(fd, "ReplTlsCa");
+    int fd = open_master(m, ha, "ReplTlsCa", addr);
 
     kt_daemon *s = rp_start_slave(ns, 1, slave_conf(addr, "other_ca.pem", NULL, NULL));
     wait_log(s, "certificate verify failed");
@@ -479,9 +455,7 @@ static void test_client_auth(void **st)
              "tls.server.need.client.auth=require\ntls.server.trustCertPath=%s\n", path("ca.pem"));
     kt_daemon *m = start_master(ns, &ha, "enforcing", extra);
     char addr[64];
-    snprintf(addr, sizeof addr, "%s:%d", g_m_host, ha);
-    int fd = bk_conn(m);
-    rp_create_topic(fd, "ReplTlsAuth");
+    int fd = open_master(m, ha, "ReplTlsAuth", addr);
 
     kt_daemon *s = rp_start_slave(ns, 1, slave_conf(addr, "ca.pem", NULL, NULL));
     wait_log(m, "did not return a certificate");
@@ -751,18 +725,13 @@ static int group_setup(void **st)
 {
     (void)st;
     kt_mkdtemp("repl-tls-certs", g_dir, sizeof g_dir);
-    kt_random_host(g_m_host, sizeof g_m_host);
-    do kt_random_host(g_other_host, sizeof g_other_host);
-    while (!strcmp(g_m_host, g_other_host));
+    kt_random_host_pair(g_m_host, g_other_host, sizeof g_m_host);
     return make_certs();
 }
 
 int main(void)
 {
-    if (system("command -v openssl >/dev/null 2>&1") != 0) {
-        fprintf(stderr, "SKIPPED: the openssl command is not installed\n");
-        return KT_SKIP_EXIT;
-    }
+    if (!kt_have_openssl()) return KT_SKIP_EXIT;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_sync_over_tls, bk_setup, bk_teardown),
         cmocka_unit_test_setup_teardown(test_plain_control, bk_setup, bk_teardown),

@@ -53,47 +53,15 @@ static void log_clear(void)
     pthread_mutex_unlock(&g_log_mu);
 }
 
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...)
-{
-    char cmd[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    int rc = system(cmd);
-    if (rc != 0) fprintf(stderr, "command failed (%d): %s\n", rc, cmd);
-    return rc;
-}
-
-/* CA, server (IP SANs for both hosts), client; other CA and its client. 0 or -1. */
+/* kt_make_certs for both hosts, and the server key encrypted with "s3cret". 0 or -1. */
 static int make_certs(void)
 {
-    const char *d = g_dir;
-    const char *q = "2>/dev/null";
-    if (sh("cd %s && openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem "
-           "-days 2 -subj /CN=kite-test-ca %s",
-           d, q) ||
-        sh("cd %s && openssl req -x509 -newkey rsa:2048 -nodes -keyout other_ca.key "
-           "-out other_ca.pem -days 2 -subj /CN=kite-other-ca %s",
-           d, q) ||
-        sh("cd %s && printf 'subjectAltName=IP:%s,IP:%s\\n' > server.ext && "
-           "openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr "
-           "-subj /CN=kite-server %s && openssl x509 -req -in server.csr -CA ca.pem -CAkey "
-           "ca.key -CAcreateserial -out server.pem -days 2 -extfile server.ext %s",
-           d, g_ns_host, g_bk_host, q, q) ||
-        sh("cd %s && openssl pkcs8 -topk8 -v2 aes-256-cbc -in server.key -out server_enc.key "
-           "-passout pass:s3cret %s",
-           d, q) ||
-        sh("cd %s && openssl req -newkey rsa:2048 -nodes -keyout client.key -out client.csr "
-           "-subj /CN=kite-client %s && openssl x509 -req -in client.csr -CA ca.pem -CAkey "
-           "ca.key -CAcreateserial -out client.pem -days 2 %s",
-           d, q, q) ||
-        sh("cd %s && openssl req -newkey rsa:2048 -nodes -keyout other_client.key "
-           "-out other_client.csr -subj /CN=kite-other-client %s && openssl x509 -req -in "
-           "other_client.csr -CA other_ca.pem -CAkey other_ca.key -CAcreateserial "
-           "-out other_client.pem -days 2 %s",
-           d, q, q))
+    char san[96];
+    snprintf(san, sizeof san, "IP:%s,IP:%s", g_ns_host, g_bk_host);
+    if (kt_make_certs(g_dir, san) ||
+        kt_sh("cd %s && openssl pkcs8 -topk8 -v2 aes-256-cbc -in server.key -out server_enc.key "
+              "-passout pass:s3cret 2>/dev/null",
+              g_dir))
         return -1;
     return 0;
 }
@@ -607,24 +575,15 @@ static void test_bad_paths(void **st)
 static int group_setup(void **st)
 {
     (void)st;
-    if (sh("command -v openssl >/dev/null 2>&1") != 0) {
-        kt_skipped("the openssl command is not installed (scripts/install-deps.sh adds it)");
-        return -1;
-    }
     kt_mkdtemp("tls-certs", g_dir, sizeof g_dir);
-    kt_random_host(g_ns_host, sizeof g_ns_host);
-    do kt_random_host(g_bk_host, sizeof g_bk_host);
-    while (!strcmp(g_ns_host, g_bk_host));
+    kt_random_host_pair(g_ns_host, g_bk_host, sizeof g_ns_host);
     kite_set_log_cb(log_cb, NULL);
     return make_certs();
 }
 
 int main(void)
 {
-    if (system("command -v openssl >/dev/null 2>&1") != 0) {
-        fprintf(stderr, "SKIPPED: the openssl command is not installed\n");
-        return KT_SKIP_EXIT;
-    }
+    if (!kt_have_openssl()) return KT_SKIP_EXIT;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_enforcing_then_permissive, bk_setup, bk_teardown),
         cmocka_unit_test_setup_teardown(test_wrong_ca, bk_setup, bk_teardown),

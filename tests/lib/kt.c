@@ -41,6 +41,13 @@ void kt_random_host(char *out, size_t len)
     snprintf(out, len, "127.0.0.%d", 2 + rand() % 249);
 }
 
+void kt_random_host_pair(char *a, char *b, size_t len)
+{
+    kt_random_host(a, len);
+    do kt_random_host(b, len);
+    while (!strcmp(a, b));
+}
+
 int kt_free_port(const char *host)
 {
     char err[128];
@@ -333,6 +340,70 @@ void kt_dump_log(const char *path, long max_bytes)
     while ((n = fread(buf, 1, sizeof buf, f)) > 0) fwrite(buf, 1, n, stderr);
     fprintf(stderr, "---- end of %s ----\n", path);
     fclose(f);
+}
+
+long kt_proc_cpu_ticks(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    char *p = strrchr(buf, ')');
+    if (!p) return -1;
+    long ut = 0, st = 0;
+    /* after ")": state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime */
+    if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %ld %ld", &ut, &st) != 2)
+        return -1;
+    return ut + st;
+}
+
+int kt_sh(const char *fmt, ...)
+{
+    char cmd[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    int rc = system(cmd);
+    if (rc != 0) fprintf(stderr, "command failed (%d): %s\n", rc, cmd);
+    return rc;
+}
+
+int kt_have_openssl(void)
+{
+    if (system("command -v openssl >/dev/null 2>&1") == 0) return 1;
+    kt_skipped("the openssl command is not installed (scripts/install-deps.sh adds it)");
+    return 0;
+}
+
+int kt_make_certs(const char *dir, const char *san)
+{
+    const char *d = dir, *q = "2>/dev/null";
+    if (kt_sh("cd %s && openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem "
+              "-days 2 -subj /CN=kite-test-ca %s",
+              d, q) ||
+        kt_sh("cd %s && openssl req -x509 -newkey rsa:2048 -nodes -keyout other_ca.key "
+              "-out other_ca.pem -days 2 -subj /CN=kite-other-ca %s",
+              d, q) ||
+        kt_sh("cd %s && printf 'subjectAltName=%s\\n' > server.ext && "
+              "openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr "
+              "-subj /CN=kite-server %s && openssl x509 -req -in server.csr -CA ca.pem -CAkey "
+              "ca.key -CAcreateserial -out server.pem -days 2 -extfile server.ext %s",
+              d, san, q, q) ||
+        kt_sh("cd %s && openssl req -newkey rsa:2048 -nodes -keyout client.key -out client.csr "
+              "-subj /CN=kite-client %s && openssl x509 -req -in client.csr -CA ca.pem -CAkey "
+              "ca.key -CAcreateserial -out client.pem -days 2 %s",
+              d, q, q) ||
+        kt_sh("cd %s && openssl req -newkey rsa:2048 -nodes -keyout other_client.key "
+              "-out other_client.csr -subj /CN=kite-other-client %s && openssl x509 -req -in "
+              "other_client.csr -CA other_ca.pem -CAkey other_ca.key -CAcreateserial "
+              "-out other_client.pem -days 2 %s",
+              d, q, q))
+        return -1;
+    return 0;
 }
 
 long long kt_now_ms(void)

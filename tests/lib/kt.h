@@ -38,6 +38,8 @@ typedef struct kt_daemon {
 
 /* A loopback address 127.0.0.x chosen at random (x in 2..250) - spreads parallel tests. */
 void kt_random_host(char *out, size_t len);
+/* Two different random loopback hosts (as kt_random_host). */
+void kt_random_host_pair(char *a, char *b, size_t len);
 /* A TCP port that was free on host a moment ago. */
 int kt_free_port(const char *host);
 /* New empty directory under $KITE_TMP (or /tmp) named after tag. */
@@ -83,9 +85,20 @@ int kt_closed_silently(int fd, int timeout_ms);
 /* Reads one whole frame as raw bytes (length word included) into a malloc'd buffer.
  * 0 ok, -1 error/timeout, -2 the peer closed the connection. */
 int kt_read_raw_frame(int fd, uint8_t **frame, size_t *len, int timeout_ms);
-/* Monotonic clock in milliseconds. */
 /* Prints the last max_bytes of a daemon's log to stderr (for a failing test's output). */
 void kt_dump_log(const char *path, long max_bytes);
+/* CPU time (user + system) process pid has used so far, in clock ticks; -1 if unknown. */
+long kt_proc_cpu_ticks(pid_t pid);
+/* Runs the shell command made from fmt; its status (0 = success), printed when not 0. */
+int kt_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* 1 when the openssl command is installed; else 0, after kt_skipped says so. */
+int kt_have_openssl(void);
+/* Test certificates made with the openssl command in dir: ca.pem/.key; server.pem/.key
+ * signed by it with the subjectAltName san (e.g. "IP:127.0.0.5,IP:127.0.0.6"); client.pem/
+ * .key signed by it; other_ca.pem/.key and other_client.pem/.key signed by that other CA.
+ * 0, or -1 when a command failed. */
+int kt_make_certs(const char *dir, const char *san);
+/* Monotonic clock in milliseconds. */
 long long kt_now_ms(void);
 /* Body as a NUL-terminated string (copy owned by the caller's static buffer, test use). */
 const char *kt_body(const kite_cmd *c);

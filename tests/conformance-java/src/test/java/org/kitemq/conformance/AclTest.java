@@ -30,8 +30,6 @@ import java.util.stream.Stream;
 import org.apache.rocketmq.acl.common.AclClientRPCHook;
 import org.apache.rocketmq.acl.common.SessionCredentials;
 import org.apache.rocketmq.client.consumer.DefaultMQPushConsumer;
-import org.apache.rocketmq.client.consumer.listener.ConsumeConcurrentlyStatus;
-import org.apache.rocketmq.client.consumer.listener.MessageListenerConcurrently;
 import org.apache.rocketmq.client.consumer.rebalance.AllocateMessageQueueAveragely;
 import org.apache.rocketmq.client.exception.MQBrokerException;
 import org.apache.rocketmq.client.exception.MQClientException;
@@ -40,7 +38,6 @@ import org.apache.rocketmq.client.producer.SendResult;
 import org.apache.rocketmq.client.producer.SendStatus;
 import org.apache.rocketmq.common.TopicConfig;
 import org.apache.rocketmq.common.message.Message;
-import org.apache.rocketmq.common.message.MessageExt;
 import org.apache.rocketmq.remoting.RPCHook;
 import org.apache.rocketmq.tools.admin.DefaultMQAdminExt;
 import org.junit.jupiter.api.AfterAll;
@@ -190,12 +187,7 @@ class AclTest extends Base {
         DefaultMQPushConsumer c = pushConsumer(
                 new DefaultMQPushConsumer(GROUP, hook(USER_AK, USER_SK), new AllocateMessageQueueAveragely()));
         c.subscribe(OPEN, "*");
-        c.registerMessageListener((MessageListenerConcurrently) (msgs, ctx) -> {
-            for (MessageExt m : msgs) {
-                got.add(m.getKeys());
-            }
-            return ConsumeConcurrentlyStatus.CONSUME_SUCCESS;
-        });
+        c.registerMessageListener(keysInto(got));
         c.start();
         await("the sub-account's push consumer gets " + sent, () -> got.containsAll(sent));
         assertEquals(sent, new TreeSet<>(got));

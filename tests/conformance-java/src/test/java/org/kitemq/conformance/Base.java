@@ -27,6 +27,8 @@ import org.apache.rocketmq.client.consumer.DefaultMQPullConsumer;
 import org.apache.rocketmq.client.consumer.DefaultMQPushConsumer;
 import org.apache.rocketmq.client.consumer.PullResult;
 import org.apache.rocketmq.client.consumer.PullStatus;
+import org.apache.rocketmq.client.consumer.listener.ConsumeConcurrentlyStatus;
+import org.apache.rocketmq.client.consumer.listener.MessageListenerConcurrently;
 import org.apache.rocketmq.client.exception.MQClientException;
 import org.apache.rocketmq.client.producer.DefaultMQProducer;
 import org.apache.rocketmq.client.producer.TransactionMQProducer;
@@ -228,6 +230,16 @@ abstract class Base {
         c.setConsumeFromWhere(ConsumeFromWhere.CONSUME_FROM_FIRST_OFFSET);
         open.add(c::shutdown);
         return c;
+    }
+
+    /** A listener that adds the keys of every message it gets to {@code into} and consumes it. */
+    static MessageListenerConcurrently keysInto(Set<String> into) {
+        return (msgs, ctx) -> {
+            for (MessageExt m : msgs) {
+                into.add(m.getKeys());
+            }
+            return ConsumeConcurrentlyStatus.CONSUME_SUCCESS;
+        };
     }
 
     protected DefaultLitePullConsumer litePull(String group) {

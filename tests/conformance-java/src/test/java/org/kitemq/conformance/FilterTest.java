@@ -19,7 +19,6 @@ import org.apache.rocketmq.client.consumer.listener.ConsumeConcurrentlyStatus;
 import org.apache.rocketmq.client.consumer.listener.MessageListenerConcurrently;
 import org.apache.rocketmq.client.producer.DefaultMQProducer;
 import org.apache.rocketmq.common.message.Message;
-import org.apache.rocketmq.common.message.MessageExt;
 import org.junit.jupiter.api.Test;
 
 class FilterTest extends Base {
@@ -39,12 +38,7 @@ class FilterTest extends Base {
         } else {
             c.subscribe(topic, tags);
         }
-        c.registerMessageListener((MessageListenerConcurrently) (msgs, ctx) -> {
-            for (MessageExt m : msgs) {
-                into.add(m.getKeys());
-            }
-            return ConsumeConcurrentlyStatus.CONSUME_SUCCESS;
-        });
+        c.registerMessageListener(keysInto(into));
         c.start();
         return c;
     }

@@ -42,8 +42,6 @@ import java.util.concurrent.TimeUnit;
 import javax.net.ssl.SSLSession;
 import org.apache.rocketmq.client.consumer.DefaultLitePullConsumer;
 import org.apache.rocketmq.client.consumer.DefaultMQPushConsumer;
-import org.apache.rocketmq.client.consumer.listener.ConsumeConcurrentlyStatus;
-import org.apache.rocketmq.client.consumer.listener.MessageListenerConcurrently;
 import org.apache.rocketmq.client.producer.DefaultMQProducer;
 import org.apache.rocketmq.client.producer.SendStatus;
 import org.apache.rocketmq.common.message.Message;
@@ -266,12 +264,7 @@ class TlsTest extends Base {
         DefaultMQPushConsumer c = configure(pushConsumer(uniq("cg_tls_push")), k);
         c.setUseTLS(tls);
         c.subscribe(topic, "*");
-        c.registerMessageListener((MessageListenerConcurrently) (msgs, ctx) -> {
-            for (MessageExt m : msgs) {
-                got.add(m.getKeys());
-            }
-            return ConsumeConcurrentlyStatus.CONSUME_SUCCESS;
-        });
+        c.registerMessageListener(keysInto(got));
         c.start();
         return c;
     }
