@@ -131,13 +131,17 @@ class Conn:
 
 
 # ---------------- daemons ----------------
+_handed_out = set()  # ports free_port gave this process (P-2..P+1 each): never given twice
+
+
 def free_port():
     """A free port P with P-2, P-1 (a broker's VIP port) and P+1 (its HA port) free too, below
-    the ephemeral range so that no outgoing connection takes one of them meanwhile."""
+    the ephemeral range so that no outgoing connection takes one of them meanwhile, and none
+    of the four handed out before by this process (daemons bind theirs only seconds later)."""
     lo = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
     for _ in range(500):
         p = random.randrange(max(1100, lo - 12000), lo - 2)
-        ok = True
+        ok = not _handed_out.intersection(range(p - 2, p + 2))
         for q in (p - 2, p - 1, p, p + 1):
             t = socket.socket()
             try:
@@ -147,8 +151,26 @@ def free_port():
             finally:
                 t.close()
         if ok and p > 1100:
+            _handed_out.update(range(p - 2, p + 2))
             return p
     fail("no free port")
+
+
+def ref_up(d, *lines, env=None):
+    """rocketmq-ref.sh up on new free ports: (returncode, output, ns_port, bk_port). A JVM binds
+    its ports seconds after they were found free; when another process took one meanwhile
+    ("Address already in use"), the attempt is stopped and made again on other ports (3 at
+    most)."""
+    for attempt in range(3):
+        ns, bk = free_port(), free_port()
+        r = subprocess.run([REF, "up", d, str(ns), str(bk)] + list(lines), capture_output=True, text=True,
+                           timeout=600, env=env)
+        out = r.stdout + r.stderr
+        if r.returncode == 0 or "Address already in use" not in out or attempt == 2:
+            return r.returncode, out, ns, bk
+        print(f"difftest: a port of the Java daemons was taken meanwhile (ports {ns}, {bk}); again on others")
+        subprocess.run([REF, "down", d], capture_output=True, timeout=180)
+        shutil.rmtree(d, ignore_errors=True)
 
 
 def wait_port(port, proc, secs):
@@ -202,14 +224,12 @@ class Kite:
 class Ref:
     def __init__(self, work):
         self.dir = os.path.join(work, "ref")
-        self.ns_port, self.bk_port = free_port(), free_port()
+        self.ns_port = self.bk_port = None
         self.rc = None
         self.out = ""
 
     def start(self):
-        r = subprocess.run([REF, "up", self.dir, str(self.ns_port), str(self.bk_port)], capture_output=True,
-                           text=True, timeout=600)
-        self.rc, self.out = r.returncode, r.stdout + r.stderr
+        self.rc, self.out, self.ns_port, self.bk_port = ref_up(self.dir)
 
     def stop(self):
         subprocess.run([REF, "down", self.dir], capture_output=True, timeout=120)

@@ -35,6 +35,7 @@ import time
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import difftest  # noqa: E402
 from difftest import (Conn, encode, free_port, wait_port, send_v2, pull, heartbeat_body,  # noqa: E402
                       KITE_BIN, REF, DEADLINE)
 
@@ -70,16 +71,17 @@ def cleanup():
     refs.clear()
 
 
-def ref_up(d, ns_port, bk_port, *lines, namesrv=None):
-    """Java name server + broker; only a broker registering with `namesrv` when given."""
+def ref_up(d, *lines, namesrv=None):
+    """Java name server + broker (only a broker registering with `namesrv` when given) on free
+    ports: returns (name server port, broker port)."""
     refs.append(d)
     env = dict(os.environ)
     if namesrv:
         env["RMQ_NAMESRV"] = namesrv
-    r = subprocess.run([REF, "up", d, str(ns_port), str(bk_port)] + list(lines), capture_output=True,
-                       text=True, timeout=600, env=env)
-    if r.returncode != 0:
-        fail(f"rocketmq-ref.sh up {d} failed:\n{r.stdout}{r.stderr}")
+    rc, out, ns, bk = difftest.ref_up(d, *lines, env=env)
+    if rc != 0:
+        fail(f"rocketmq-ref.sh up {d} failed:\n{out}")
+    return ns, bk
 
 
 def kite_start(name, d, conf):
@@ -242,11 +244,10 @@ def compare_pulls(master_port, slave_port, qoffs, what):
 # ---------------- scenarios ----------------
 def java_master_kite_slave(work):
     rd = os.path.join(work, "java-master")
-    ns, bk = free_port(), free_port()
     # Java 5.x counts the master itself in inSyncReplicas (default 1): a SYNC_MASTER waits for
     # one slave's acknowledgement only with inSyncReplicas=2, and then, without a slave, answers
     # FLUSH_SLAVE_TIMEOUT after slaveTimeout (never SLAVE_NOT_AVAILABLE).
-    ref_up(rd, ns, bk, "brokerRole=SYNC_MASTER", "brokerIP2=127.0.0.1", "inSyncReplicas=2", "slaveTimeout=3000",
+    ns, bk = ref_up(rd, "brokerRole=SYNC_MASTER", "brokerIP2=127.0.0.1", "inSyncReplicas=2", "slaveTimeout=3000",
            f"mappedFileSizeCommitLog={FILE}")
     mdir = os.path.join(rd, "store", "commitlog")
     codes, _ = send_batch(bk, 0, 3, wait=True)
@@ -317,11 +318,10 @@ def kite_master_java_slave(work):
     if codes.get(SLAVE_NOT_AVAILABLE, 0) != 2000:
         fail(f"control: a kite SYNC_MASTER without slave must answer SLAVE_NOT_AVAILABLE, got {codes}")
     jd = os.path.join(work, "java-slave")
-    jns, jbk = free_port(), free_port()
     t0 = time.time()
     # Java 5.5 ignores haMasterAddress here (its HA client stays at "master null"): the Java
     # slave registers with kite-namesrv and learns our HA address from the answer
-    ref_up(jd, jns, jbk, "brokerRole=SLAVE", "brokerIP2=127.0.0.1", "brokerId=1", f"mappedFileSizeCommitLog={FILE}",
+    ref_up(jd, "brokerRole=SLAVE", "brokerIP2=127.0.0.1", "brokerId=1", f"mappedFileSizeCommitLog={FILE}",
            namesrv=f"127.0.0.1:{kns}")
     sdir = os.path.join(jd, "store", "commitlog")
     wait_identical(mdir, sdir, "kite master -> java slave (catch-up)")
